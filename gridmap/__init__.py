@@ -1,0 +1,56 @@
+"""gridmap: plan and run community grids (网格化服务管理).
+
+The notebook API lives here: small, documented functions that return GeoDataFrames.
+Import cost is kept low: heavy modules are imported by the functions that need them.
+
+Example
+-------
+>>> import gridmap as gm
+>>> gm.__version__  # doctest: +ELLIPSIS
+'...'
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "read_layer", "to_wgs84_from_gcj02", "estimate_households"]
+
+
+def read_layer(path, **kwargs):
+    """Read a GIS file into a GeoDataFrame in EPSG:4490, repaired and checked.
+
+    Thin wrapper over :func:`gridmap.geo.io.read_vector`; see it for the options
+    (``crs=`` for files without one or in ``"gcj02"``, ``layer=``, ``encoding=``).
+
+    Example
+    -------
+    >>> gdf = gm.read_layer("grids.shp", encoding="gbk")  # doctest: +SKIP
+    """
+    from gridmap.geo.io import read_vector
+
+    return read_vector(path, **kwargs).frame
+
+
+def to_wgs84_from_gcj02(gdf):
+    """Return ``gdf`` with its GCJ-02 (Amap/Tencent) coordinates converted to WGS84/CGCS2000.
+
+    Example
+    -------
+    >>> fixed = gm.to_wgs84_from_gcj02(amap_layer)  # doctest: +SKIP
+    """
+    from gridmap.geo.crs import gcj02_to_wgs84_frame
+
+    return gcj02_to_wgs84_frame(gdf)
+
+
+def estimate_households(buildings, rule=None):
+    """Estimate households per building by the documented rule (see gridmap.geo.households).
+
+    Example
+    -------
+    >>> buildings["households"] = gm.estimate_households(buildings)  # doctest: +SKIP
+    """
+    from gridmap.geo.households import estimate_households as _estimate
+
+    return _estimate(buildings, rule)

@@ -1,0 +1,1 @@
+"""The HTTP shell: FastAPI app factory and one router per resource."""

@@ -1,0 +1,48 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from gridmap import __version__
+from gridmap.api import health, territories
+from gridmap.settings import Settings
+from gridmap.store.db import engine_for, normalise_url, resolve_url
+from gridmap.web import pages
+
+STATIC = Path(__file__).resolve().parents[1] / "web" / "static"
+
+
+def create_app(database_url: str | None = None, settings: Settings | None = None) -> FastAPI:
+    """Build the app for one database (default: as configured by the environment)."""
+    settings = settings or Settings.from_env()
+    url = normalise_url(database_url) if database_url else resolve_url(settings)
+    app = FastAPI(
+        title="gridmap",
+        version=__version__,
+        description="Community grids (网格化服务管理): territories, grids, stations and incidents.",
+        docs_url=None,  # served below from vendored Swagger UI: no CDN
+        redoc_url=None,
+    )
+    app.state.engine = engine_for(url)
+    app.state.settings = settings
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
+    def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json", title="gridmap API",
+            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/vendor/swagger-ui/favicon-32x32.png",
+        )
+
+    app.include_router(pages.router)
+    app.include_router(health.router)
+    app.include_router(territories.router)
+    return app

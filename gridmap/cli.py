@@ -1,0 +1,233 @@
+"""The ``gridmap`` command. Thin: every subcommand calls a service or store function.
+
+    gridmap db start | stop | status | url     the private local PostGIS
+    gridmap migrate [--revision REV] [--downgrade REV]
+    gridmap demo [--only NAME] [--force]       load data/boundaries/ (idempotent)
+    gridmap import FILE --territory CODE [--layer NAME] [--crs CRS] [--encoding gbk] [--replace]
+    gridmap territories                        list the territory tree
+    gridmap layers --territory CODE            list a territory's layers
+    gridmap serve [--host H] [--port P]
+    gridmap up [--host H] [--port P] [--no-serve]   db start + migrate + demo + serve
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from gridmap import __version__
+from gridmap.progress import Progress
+
+
+class UserError(Exception):
+    """An error to show without a traceback (exit status 1)."""
+
+
+def _engine():
+    from gridmap.store.db import get_engine
+
+    return get_engine()
+
+
+def _database_url() -> str:
+    from gridmap.store.db import resolve_url
+
+    return resolve_url()
+
+
+# -- db ---------------------------------------------------------------------------------
+def cmd_db(args: argparse.Namespace) -> int:
+    from gridmap.settings import Settings
+    from gridmap.store.cluster import cluster_from_settings
+
+    settings = Settings.from_env()
+    cluster = cluster_from_settings(settings)
+    if settings.database_url and args.action in ("start", "stop"):
+        Progress().say("GRIDMAP_DATABASE_URL is set: the local cluster is not used by gridmap")
+    if args.action == "start":
+        cluster.start(Progress())
+        print(cluster.status().describe())
+    elif args.action == "stop":
+        stopped = cluster.stop(Progress())
+        print("stopped" if stopped else "was not running")
+    elif args.action == "status":
+        status = cluster.status()
+        print(status.describe())
+        return 0 if status.running else 3
+    elif args.action == "url":
+        print(settings.database_url or cluster.url())
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from gridmap.store import migrate
+
+    url = _database_url()
+    progress = Progress()
+    if args.downgrade:
+        with progress.step(f"downgrading the schema to {args.downgrade}"):
+            migrate.downgrade(url, args.downgrade)
+    else:
+        with progress.step(f"migrating the schema to {args.revision}"):
+            migrate.upgrade(url, args.revision)
+    print(f"schema at revision {migrate.current_revision(url) or 'base'}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from gridmap.services.demo import load_demo
+
+    for result in load_demo(_engine(), args.only, force=args.force, progress=Progress()):
+        if result.loaded:  # skipped demos were announced by load_demo already
+            print(result)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from gridmap.services.importing import import_file
+
+    summary = import_file(_engine(), args.file, territory=args.territory, layer=args.layer, crs=args.crs,
+                          encoding=args.encoding, source_layer=args.source_layer, kind=args.kind,
+                          expect=args.expect, replace=args.replace, actor=args.actor, progress=Progress())
+    print(summary)
+    return 0
+
+
+def cmd_territories(args: argparse.Namespace) -> int:
+    from gridmap.store import territories
+
+    with _engine().connect() as conn:
+        rows = territories.list_all(conn)
+    if not rows:
+        print("no territories yet: run `gridmap demo` or import some")
+    for row in rows:
+        indent = {"city": 0, "district": 1, "street": 2, "community": 3}[row.level]
+        print(f"{'  ' * indent}{row.code}  {row.name}  ({row.level})")
+    return 0
+
+
+def cmd_layers(args: argparse.Namespace) -> int:
+    from gridmap.store import layers
+
+    with _engine().connect() as conn:
+        rows = layers.list_for(conn, args.territory)
+    for row in rows:
+        print(f"{row['name']:<24} {row['feature_count']:>8}  {row['geometry_type'] or '':<16} {row['source_file'] or ''}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from gridmap.api.app import create_app
+
+    url = _database_url()  # fail fast, with the message that says what to run
+    Progress().say(f"serving on http://{args.host}:{args.port}  (API docs at /docs)")
+    uvicorn.run(create_app(database_url=url), host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Everything the quickstart needs, in order; each step is idempotent."""
+    from gridmap.services.demo import load_demo
+    from gridmap.settings import Settings
+    from gridmap.store import migrate
+    from gridmap.store.cluster import cluster_from_settings
+    from gridmap.store.db import engine_for, ensure_postgis_database, normalise_url
+
+    progress = Progress()
+    settings = Settings.from_env()
+    if settings.database_url:
+        url = normalise_url(settings.database_url)
+        ensure_postgis_database(url, progress)
+    else:
+        url = cluster_from_settings(settings).start(progress)
+    with progress.step("applying migrations"):
+        migrate.upgrade(url)
+    for result in load_demo(engine_for(url), progress=progress):
+        if result.loaded:  # skipped demos were announced by load_demo already
+            progress.say(str(result))
+    if args.no_serve:
+        return 0
+    return cmd_serve(args)
+
+
+# -- parser -----------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gridmap", description="Plan and run community grids (网格化服务管理).")
+    parser.add_argument("--version", action="version", version=f"gridmap {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    db = sub.add_parser("db", help="manage the private local PostGIS cluster")
+    db.add_argument("action", choices=["start", "stop", "status", "url"])
+    db.set_defaults(func=cmd_db)
+
+    mig = sub.add_parser("migrate", help="apply (or revert) schema migrations")
+    mig.add_argument("--revision", default="head")
+    mig.add_argument("--downgrade", metavar="REV", help="revert to REV ('base' removes all tables)")
+    mig.set_defaults(func=cmd_migrate)
+
+    demo = sub.add_parser("demo", help="load the demo territories (idempotent)")
+    demo.add_argument("--only", action="append", metavar="NAME", help="reykjavik, monaco or yaan (repeatable)")
+    demo.add_argument("--force", action="store_true", help="reload even if up to date")
+    demo.set_defaults(func=cmd_demo)
+
+    imp = sub.add_parser("import", help="load a GIS file as a named layer of a territory")
+    imp.add_argument("file")
+    imp.add_argument("--territory", required=True, metavar="CODE")
+    imp.add_argument("--layer", metavar="NAME", help="layer name (default: the file name)")
+    imp.add_argument("--crs", help="CRS when the file has none or it is wrong: EPSG code, WKT or gcj02")
+    imp.add_argument("--encoding", help="attribute encoding, e.g. gbk (shapefiles, CSV)")
+    imp.add_argument("--source-layer", help="layer inside a multi-layer file (GeoPackage)")
+    imp.add_argument("--kind", default="imported", help="what the layer holds (roads, buildings, departmental ...)")
+    imp.add_argument("--expect", choices=["polygon", "line", "point"], help="reject other geometry types")
+    imp.add_argument("--replace", action="store_true", help="replace a layer of the same name")
+    imp.add_argument("--actor", default="cli", help="who is importing (recorded in the audit log)")
+    imp.set_defaults(func=cmd_import)
+
+    ter = sub.add_parser("territories", help="list the territory tree")
+    ter.set_defaults(func=cmd_territories)
+
+    lay = sub.add_parser("layers", help="list a territory's layers")
+    lay.add_argument("--territory", required=True, metavar="CODE")
+    lay.set_defaults(func=cmd_layers)
+
+    for name, func, helptext in (("serve", cmd_serve, "serve the web app and API"),
+                                 ("up", cmd_up, "start the database, migrate, load the demo and serve")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--host", default="127.0.0.1")
+        p.add_argument("--port", type=int, default=8000)
+        p.add_argument("--log-level", default="info")
+        if name == "up":
+            p.add_argument("--no-serve", action="store_true", help="stop after loading the demo")
+        p.set_defaults(func=func)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 2
+    from gridmap.geo.crs import CRSError
+    from gridmap.geo.io import VectorReadError
+    from gridmap.store.cluster import ClusterError
+    from gridmap.store.db import DatabaseUnavailable
+    from gridmap.store.layers import LayerExists
+    from gridmap.store.territories import TerritoryNotFound
+
+    try:
+        return func(args)
+    except (UserError, VectorReadError, CRSError, ClusterError, DatabaseUnavailable, LayerExists,
+            TerritoryNotFound, ValueError) as exc:
+        print(f"gridmap: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

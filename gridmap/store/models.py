@@ -1,0 +1,301 @@
+"""The schema as SQLAlchemy 2 models. Tables are created only by Alembic migrations
+(``gridmap/store/migrations``); a test checks that the migrations and these models agree.
+
+Geometry is stored in EPSG:4490 (CGCS2000) with an explicit GiST index per geometry column.
+Codes are strings (leading zeros matter). A grid is a set of units (``plan_units``); its polygon
+and sums are derived from them and cached on ``grids``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+SRID = 4490
+TERRITORY_LEVELS = ("city", "district", "street", "community")
+
+
+def geometry(kind: str) -> Geometry:
+    """A geometry column type in the storage SRID; the index is declared explicitly per table."""
+    return Geometry(kind, srid=SRID, spatial_index=False)
+
+
+def gist(table: str) -> Index:
+    return Index(f"ix_{table}_geom", "geom", postgresql_using="gist")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Territory(Base):
+    """A node of the hierarchy city → district → street → community, with its boundary."""
+
+    __tablename__ = "territories"
+    __table_args__ = (
+        CheckConstraint("level IN ('city','district','street','community')", name="ck_territories_level"),
+        CheckConstraint("code ~ '^[0-9]+$'", name="ck_territories_code_digits"),
+        Index("ix_territories_parent_id", "parent_id"),
+        gist("territories"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(20), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    level: Mapped[str] = mapped_column(String(16))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("territories.id", ondelete="CASCADE"))
+    area_m2: Mapped[float | None] = mapped_column(Float)
+    source: Mapped[str | None] = mapped_column(Text)
+    properties: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    geom = mapped_column(geometry("MULTIPOLYGON"), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Layer(Base):
+    """A named GIS layer of a territory (roads, buildings, an imported file ...)."""
+
+    __tablename__ = "layers"
+    __table_args__ = (UniqueConstraint("territory_id", "name", name="uq_layers_territory_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    territory_id: Mapped[int] = mapped_column(ForeignKey("territories.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(32), server_default="imported")
+    geometry_type: Mapped[str | None] = mapped_column(String(32))
+    feature_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    source_file: Mapped[str | None] = mapped_column(Text)
+    source_crs: Mapped[str | None] = mapped_column(Text)
+    encoding: Mapped[str | None] = mapped_column(String(32))
+    checksum: Mapped[str | None] = mapped_column(String(64))
+    report: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    imported_by: Mapped[str | None] = mapped_column(Text)
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class LayerFeature(Base):
+    """One feature of a layer: its attributes as JSON, its geometry in EPSG:4490."""
+
+    __tablename__ = "layer_features"
+    __table_args__ = (Index("ix_layer_features_layer_id", "layer_id"), gist("layer_features"))
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    layer_id: Mapped[int] = mapped_column(ForeignKey("layers.id", ondelete="CASCADE"))
+    feature_index: Mapped[int] = mapped_column(Integer)
+    properties: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    geom = mapped_column(geometry("GEOMETRY"), nullable=False)
+
+
+class Unit(Base):
+    """A relatively independent area (compound, block or dedicated site) inside one community."""
+
+    __tablename__ = "units"
+    __table_args__ = (
+        CheckConstraint("kind IN ('compound','block','site')", name="ck_units_kind"),
+        UniqueConstraint("community_id", "unit_key", name="uq_units_community_key"),
+        gist("units"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("territories.id", ondelete="CASCADE"))
+    unit_key: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str | None] = mapped_column(Text)
+    households: Mapped[int] = mapped_column(Integer, server_default="0")
+    population: Mapped[int | None] = mapped_column(Integer)
+    area_m2: Mapped[float] = mapped_column(Float)
+    properties: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    geom = mapped_column(geometry("MULTIPOLYGON"), nullable=False)
+
+
+class Plan(Base):
+    """An assignment of a territory's units to grids: a draft, the published plan, or history."""
+
+    __tablename__ = "plans"
+    __table_args__ = (
+        CheckConstraint("status IN ('draft','published','history')", name="ck_plans_status"),
+        UniqueConstraint("territory_id", "version", name="uq_plans_territory_version"),
+        Index("uq_plans_one_published", "territory_id", unique=True,
+              postgresql_where=text("status = 'published'")),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    territory_id: Mapped[int] = mapped_column(ForeignKey("territories.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), server_default="draft")
+    version: Mapped[int] = mapped_column(Integer)
+    lock_version: Mapped[int] = mapped_column(Integer, server_default="1")
+    origin: Mapped[str | None] = mapped_column(String(32))
+    parent_plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id", ondelete="SET NULL"))
+    author: Mapped[str | None] = mapped_column(Text)
+    parameters: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    report: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    valid_from: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Grid(Base):
+    """A grid of a plan; geometry and sums are derived from its units."""
+
+    __tablename__ = "grids"
+    __table_args__ = (
+        CheckConstraint("kind IN ('comprehensive','dedicated')", name="ck_grids_kind"),
+        UniqueConstraint("plan_id", "code", name="uq_grids_plan_code"),
+        gist("grids"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str | None] = mapped_column(Text)
+    community_id: Mapped[int] = mapped_column(ForeignKey("territories.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16), server_default="comprehensive")
+    households: Mapped[int] = mapped_column(Integer, server_default="0")
+    population: Mapped[int | None] = mapped_column(Integer)
+    area_m2: Mapped[float | None] = mapped_column(Float)
+    worker: Mapped[str | None] = mapped_column(Text)
+    properties: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    geom = mapped_column(geometry("MULTIPOLYGON"))
+
+
+class PlanUnit(Base):
+    """The assignment: in plan P, unit U belongs to grid G (each unit exactly once per plan)."""
+
+    __tablename__ = "plan_units"
+    __table_args__ = (Index("ix_plan_units_grid_id", "grid_id"),)
+
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"), primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"), primary_key=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id", ondelete="CASCADE"))
+
+
+class Department(Base):
+    """A functional department (综治, 城管, 应急 ...)."""
+
+    __tablename__ = "departments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+
+
+class DepartmentGrid(Base):
+    """A grid a department drew on its own, before merging (多网合一)."""
+
+    __tablename__ = "department_grids"
+    __table_args__ = (
+        UniqueConstraint("department_id", "territory_id", "grid_ref", name="uq_department_grids_ref"),
+        gist("department_grids"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id", ondelete="CASCADE"))
+    territory_id: Mapped[int] = mapped_column(ForeignKey("territories.id", ondelete="CASCADE"))
+    layer_id: Mapped[int | None] = mapped_column(ForeignKey("layers.id", ondelete="SET NULL"))
+    grid_ref: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(Text)
+    duties: Mapped[list] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    worker: Mapped[str | None] = mapped_column(Text)
+    geom = mapped_column(geometry("MULTIPOLYGON"), nullable=False)
+
+
+class Station(Base):
+    """A service station (党群服务站, family-doctor station ...)."""
+
+    __tablename__ = "stations"
+    __table_args__ = (
+        CheckConstraint("status IN ('open','closed')", name="ck_stations_status"),
+        gist("stations"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    territory_id: Mapped[int] = mapped_column(ForeignKey("territories.id", ondelete="CASCADE"))
+    station_type: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(Text)
+    opening_hours: Mapped[str | None] = mapped_column(Text)
+    services: Mapped[list] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    status: Mapped[str] = mapped_column(String(16), server_default="open")
+    source_ref: Mapped[str | None] = mapped_column(Text)
+    geom = mapped_column(geometry("POINT"), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Incident(Base):
+    """A reported incident and where it was routed."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        Index("ix_incidents_status", "status"),
+        Index("ix_incidents_grid_id", "grid_id"),
+        gist("incidents"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    category_code: Mapped[str] = mapped_column(String(32))
+    description: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), server_default="reported")
+    reporter_name: Mapped[str | None] = mapped_column(Text)
+    reporter_contact: Mapped[str | None] = mapped_column(Text)
+    reporter_role: Mapped[str | None] = mapped_column(String(32))
+    photo_urls: Mapped[list] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    geom = mapped_column(geometry("POINT"), nullable=False)
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id", ondelete="SET NULL"))
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("territories.id", ondelete="SET NULL"))
+    street_id: Mapped[int | None] = mapped_column(ForeignKey("territories.id", ondelete="SET NULL"))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id", ondelete="SET NULL"))
+    escalation_level: Mapped[int] = mapped_column(Integer, server_default="0")
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class IncidentEvent(Base):
+    """One transition of an incident: who, when, from which state to which, and a note."""
+
+    __tablename__ = "incident_events"
+    __table_args__ = (Index("ix_incident_events_incident_id", "incident_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class AuditEntry(Base):
+    """Every write: who, when, what, and the state before and after."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(String(64))
+    table_name: Mapped[str] = mapped_column(String(64))
+    row_key: Mapped[str | None] = mapped_column(Text)
+    before: Mapped[dict | None] = mapped_column(JSONB)
+    after: Mapped[dict | None] = mapped_column(JSONB)

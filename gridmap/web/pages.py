@@ -1,0 +1,34 @@
+"""Server-rendered pages. The landing page lists the territories (works without JavaScript)
+and shows them on a Leaflet map (vendored) with an optional, configurable basemap."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from gridmap import __version__
+from gridmap.api.deps import get_conn
+from gridmap.store import territories
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+LEVEL_NAMES = {"city": "市", "district": "区/县", "street": "街道/乡镇", "community": "社区/村"}
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/", response_class=HTMLResponse)
+def landing(request: Request, conn: sa.Connection = Depends(get_conn)) -> HTMLResponse:
+    rows = territories.list_all(conn)
+    children: dict[str | None, list] = {}
+    for row in rows:
+        children.setdefault(row.parent_code, []).append(row)
+    settings = request.app.state.settings
+    return TEMPLATES.TemplateResponse(request, "index.html", {
+        "roots": children.get(None, []), "children": children, "count": len(rows),
+        "level_names": LEVEL_NAMES, "version": __version__,
+        "basemap_url": settings.basemap_url, "basemap_attribution": settings.basemap_attribution,
+    })

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Re-vendor the browser libraries into gridmap/web/static/vendor/ from the npm registry.
+# Nothing is loaded from a CDN at run time; the vendored files are committed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LEAFLET_VERSION=1.9.4
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+(cd "$tmp" && npm pack --silent "leaflet@${LEAFLET_VERSION}" >/dev/null && tar xzf leaflet-*.tgz)
+dest=gridmap/web/static/vendor/leaflet
+rm -rf "$dest" && mkdir -p "$dest"
+cp "$tmp/package/dist/leaflet.js" "$tmp/package/dist/leaflet.css" "$tmp/package/LICENSE" "$dest/"
+cp -r "$tmp/package/dist/images" "$dest/"
+echo "leaflet@${LEAFLET_VERSION} (npm registry), BSD-2-Clause" > "$dest/VERSION"
+echo "vendored leaflet ${LEAFLET_VERSION} into $dest"
+
+# Swagger UI for /docs (FastAPI would otherwise load it from a CDN).
+SWAGGER_VERSION=5.17.14
+(cd "$tmp" && rm -rf package && npm pack --silent "swagger-ui-dist@${SWAGGER_VERSION}" >/dev/null && tar xzf swagger-ui-dist-*.tgz)
+dest=gridmap/web/static/vendor/swagger-ui
+rm -rf "$dest" && mkdir -p "$dest"
+cp "$tmp/package/swagger-ui-bundle.js" "$tmp/package/swagger-ui.css" "$tmp/package/favicon-32x32.png" "$tmp/package/LICENSE" "$dest/"
+echo "swagger-ui-dist@${SWAGGER_VERSION} (npm registry), Apache-2.0" > "$dest/VERSION"
+echo "vendored swagger-ui-dist ${SWAGGER_VERSION} into $dest"

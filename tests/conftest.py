@@ -1,0 +1,72 @@
+"""Test fixtures: a real PostGIS for every test that touches storage.
+
+The database server is the private local cluster (started if needed) or, when
+GRIDMAP_DATABASE_URL is set, that server. Either way the session gets a fresh database of its
+own (created with PostGIS, migrated to head, dropped at the end), and every test that asks for
+``engine`` starts from empty tables.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from gridmap.settings import Settings
+from gridmap.store import migrate
+from gridmap.store.cluster import cluster_from_settings
+from gridmap.store.db import drop_database, engine_for, ensure_postgis_database, normalise_url
+
+DATA_TABLES_SQL = (
+    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+    "AND tablename NOT IN ('alembic_version', 'spatial_ref_sys')"
+)
+
+
+def _server_url() -> str:
+    settings = Settings.from_env()
+    if settings.database_url:
+        return normalise_url(settings.database_url)
+    return cluster_from_settings(settings).start()
+
+
+@pytest.fixture(scope="session")
+def server_url() -> str:
+    """URL of the server's own database (the cluster's 'gridmap', or GRIDMAP_DATABASE_URL)."""
+    return _server_url()
+
+
+@pytest.fixture(scope="session")
+def database_url(server_url: str) -> Iterator[str]:
+    """A fresh database for this test session, with PostGIS, migrated to head."""
+    name = f"gridmap_test_{os.getpid()}_{secrets.token_hex(3)}"
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    ensure_postgis_database(url)
+    migrate.upgrade(url)
+    yield url
+    engine_for(url).dispose()
+    drop_database(url)
+
+
+@pytest.fixture
+def engine(database_url: str) -> sa.Engine:
+    """The session database, emptied before the test (schema kept)."""
+    eng = engine_for(database_url)
+    with eng.begin() as conn:
+        tables = [r[0] for r in conn.execute(sa.text(DATA_TABLES_SQL))]
+        if tables:
+            conn.execute(sa.text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+    return eng
+
+
+@pytest.fixture
+def monaco(engine: sa.Engine) -> sa.Engine:
+    """The engine with the Monaco demo loaded."""
+    from gridmap.services.demo import load_demo
+
+    load_demo(engine, ["monaco"])
+    return engine

@@ -1,0 +1,97 @@
+"""Small sample layers written in every supported format, for the import tests.
+
+Written with geopandas/pyogrio here and read back by gridmap's reader (and, in the export tests
+to come, by GDAL's ogrinfo), so a format bug on either side shows.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from gridmap.geo.crs import wgs84_to_gcj02_geoms
+
+NAMES = ["雨城区网格一", "名山区网格二", "荥经县网格三"]
+CODES = ["000123", "000456", "012000"]
+
+
+def polygons() -> gpd.GeoDataFrame:
+    """Three grid-like squares near Ya'an, with Chinese names and zero-padded codes."""
+    boxes = [shapely.box(103.00 + i * 0.01, 30.00, 103.009 + i * 0.01, 30.009) for i in range(3)]
+    return gpd.GeoDataFrame({"code": CODES, "name": NAMES, "households": [320, 410, 480]},
+                            geometry=boxes, crs=4490)
+
+
+def points() -> gpd.GeoDataFrame:
+    pts = shapely.points([103.001, 103.011, 103.021], [30.001, 30.002, 30.003])
+    return gpd.GeoDataFrame({"code": CODES, "name": NAMES}, geometry=pts, crs=4490)
+
+
+def write(fmt: str, folder: Path) -> Path:
+    """Write the sample in ``fmt``; returns the path to import."""
+    folder.mkdir(parents=True, exist_ok=True)
+    gdf = polygons()
+    if fmt == "gpkg":
+        path = folder / "grids.gpkg"
+        gdf.to_file(path, driver="GPKG")
+    elif fmt == "shp-utf8":
+        path = folder / "grids.shp"
+        gdf.to_file(path, driver="ESRI Shapefile", encoding="UTF-8")
+    elif fmt == "shp-gbk":
+        path = folder / "grids.shp"
+        gdf.to_file(path, driver="ESRI Shapefile", encoding="GBK")
+    elif fmt == "shp-gbk-no-cpg":
+        path = folder / "grids.shp"
+        gdf.to_file(path, driver="ESRI Shapefile", encoding="GBK")
+        path.with_suffix(".cpg").unlink()
+    elif fmt == "shp-zip":
+        shp = write("shp-utf8", folder / "parts")
+        path = folder / "grids.zip"
+        with zipfile.ZipFile(path, "w") as zf:
+            for part in shp.parent.iterdir():
+                zf.write(part, arcname=f"grids/{part.name}")
+    elif fmt == "geojson":
+        path = folder / "grids.geojson"
+        gdf.to_crs(4326).to_file(path, driver="GeoJSON")
+    elif fmt == "kml":
+        path = folder / "grids.kml"
+        gdf.to_crs(4326).to_file(path, driver="KML")
+    elif fmt == "csv-lonlat":
+        path = folder / "points.csv"
+        pts = points()
+        frame = pts.drop(columns="geometry").assign(lon=pts.geometry.x, lat=pts.geometry.y)
+        frame.to_csv(path, index=False)
+    elif fmt == "csv-wkt":
+        path = folder / "grids.csv"
+        gdf.drop(columns="geometry").assign(wkt=gdf.geometry.to_wkt()).to_csv(path, index=False)
+    elif fmt == "parquet":
+        path = folder / "grids.parquet"
+        gdf.to_parquet(path)
+    else:
+        raise ValueError(fmt)
+    return path
+
+
+def write_gcj02_geojson(folder: Path, wgs_points: np.ndarray) -> Path:
+    """A GeoJSON of points whose coordinates are GCJ-02 (as digitised on an Amap basemap)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    geoms = wgs84_to_gcj02_geoms(shapely.points(wgs_points))
+    features = [{"type": "Feature", "properties": {"name": f"点{i}", "code": f"00{i}"},
+                 "geometry": json.loads(shapely.to_geojson(g))} for i, g in enumerate(geoms)]
+    path = folder / "amap_points.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False),
+                    encoding="utf-8")
+    return path
+
+
+FORMATS = ["gpkg", "shp-utf8", "shp-gbk", "shp-gbk-no-cpg", "shp-zip", "geojson", "kml", "csv-lonlat",
+           "csv-wkt", "parquet"]
+# KML keeps only Name/Description as plain fields in every GDAL build; code and households
+# travel in ExtendedData and are checked where the driver exposes them.
+CARRIES_CODE = {"gpkg", "shp-utf8", "shp-gbk", "shp-gbk-no-cpg", "shp-zip", "geojson", "csv-lonlat",
+                "csv-wkt", "parquet"}

@@ -1,0 +1,90 @@
+"""The `gridmap` command end to end: version, help, `up` (the quickstart path) and `serve`."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from gridmap import __version__
+from gridmap.store.db import drop_database
+
+GRIDMAP = [sys.executable, "-m", "gridmap.cli"]
+
+
+def test_version() -> None:
+    out = subprocess.run([*GRIDMAP, "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == f"gridmap {__version__}"
+
+
+def test_help_lists_the_subcommands() -> None:
+    out = subprocess.run([*GRIDMAP, "--help"], capture_output=True, text=True).stdout
+    for command in ("db", "migrate", "demo", "import", "serve", "up", "territories"):
+        assert command in out
+    bare = subprocess.run(GRIDMAP, capture_output=True, text=True)
+    assert bare.returncode == 2
+
+
+def test_unreachable_database_is_a_clear_error() -> None:
+    env = {**os.environ, "GRIDMAP_DATABASE_URL": "postgresql://nobody@127.0.0.1:9/none"}
+    out = subprocess.run([*GRIDMAP, "territories"], env=env, capture_output=True, text=True)
+    assert out.returncode != 0
+    assert "Connection refused" in out.stderr or "could not connect" in out.stderr
+
+
+@pytest.fixture
+def fresh_url(server_url: str):
+    url = make_url(server_url).set(database=f"gridmap_up_{secrets.token_hex(3)}").render_as_string(hide_password=False)
+    yield url
+    drop_database(url)
+
+
+def test_up_creates_migrates_loads_and_is_fast_the_second_time(fresh_url: str) -> None:
+    env = {**os.environ, "GRIDMAP_DATABASE_URL": fresh_url}
+    first = subprocess.run([*GRIDMAP, "up", "--no-serve"], env=env, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    assert "loading demo reykjavik" in first.stderr and "applying migrations" in first.stderr
+    started = time.monotonic()
+    second = subprocess.run([*GRIDMAP, "up", "--no-serve"], env=env, capture_output=True, text=True)
+    assert second.returncode == 0, second.stderr
+    assert second.stderr.count("up to date") == 3 and "loading demo" not in second.stderr
+    assert time.monotonic() - started < 30
+    listing = subprocess.run([*GRIDMAP, "territories"], env=env, capture_output=True, text=True).stdout
+    assert "990101001001" in listing and "雨城区" in listing
+
+
+def test_serve_answers_landing_and_docs(fresh_url: str) -> None:
+    env = {**os.environ, "GRIDMAP_DATABASE_URL": fresh_url}
+    from gridmap.store.db import ensure_postgis_database
+
+    ensure_postgis_database(fresh_url)
+    migrated = subprocess.run([*GRIDMAP, "migrate"], env=env, capture_output=True, text=True)
+    assert migrated.returncode == 0 and "schema at revision" in migrated.stdout, migrated.stderr
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([*GRIDMAP, "serve", "--port", str(port), "--log-level", "warning"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                landing = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read().decode()
+                break
+            except OSError:
+                assert proc.poll() is None, proc.stderr.read()
+                assert time.monotonic() < deadline, "server did not answer"
+                time.sleep(0.2)
+        assert "网格地图" in landing
+        docs = urllib.request.urlopen(f"http://127.0.0.1:{port}/docs", timeout=5)
+        assert docs.status == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

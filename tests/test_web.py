@@ -1,0 +1,146 @@
+"""The landing page, the API docs and the territory endpoints, over HTTP and in real Chromium."""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from gridmap.api.app import create_app
+
+STATIC = Path(__file__).resolve().parents[1] / "gridmap" / "web" / "static"
+
+
+@pytest.fixture
+def client(monaco: sa.Engine, database_url: str) -> TestClient:
+    from gridmap.services.demo import load_demo
+
+    load_demo(monaco, ["yaan"])
+    return TestClient(create_app(database_url=database_url))
+
+
+def test_landing_lists_territories(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    html = page.text
+    for expected in ("雅安市", "雨城区", "511802", "Monaco", "Fontvieille", "980101900001"):
+        assert expected in html
+    assert "(18)" in html  # territory count
+
+
+def test_landing_explains_an_empty_database(engine: sa.Engine, database_url: str) -> None:
+    html = TestClient(create_app(database_url=database_url)).get("/").text
+    assert "gridmap demo" in html
+
+
+def test_docs_and_openapi_are_served_offline(client: TestClient) -> None:
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in docs.text
+    spec = client.get("/openapi.json").json()
+    assert "/api/territories" in spec["paths"]
+    for asset in re.findall(r'(?:src|href)="(/static/[^"]+)"', docs.text + client.get("/").text):
+        assert client.get(asset).status_code == 200, asset
+
+
+def test_no_page_or_script_loads_from_another_host(client: TestClient) -> None:
+    pages = client.get("/").text + client.get("/docs").text
+    assert not re.search(r'(?:src|href)="(?:https?:)?//', pages)
+    for js in (STATIC / "js").glob("*.js"):
+        assert "http://" not in js.read_text() and "https://" not in js.read_text(), js.name
+
+
+def test_territory_api(client: TestClient) -> None:
+    rows = client.get("/api/territories").json()
+    assert {"code": "511802", "name": "雨城区", "level": "district", "parent_code": "511800"}.items() <= next(
+        r for r in rows if r["code"] == "511802").items()
+    assert client.get("/api/territories/980101900001").json()["name"] == "Fontvieille"
+    missing = client.get("/api/territories/000000")
+    assert missing.status_code == 404 and "000000" in missing.json()["detail"]
+    layers = {layer["name"]: layer for layer in client.get("/api/territories/980100/layers").json()}
+    assert layers["buildings"]["feature_count"] > 500
+
+
+def test_geojson_is_rfc7946(client: TestClient) -> None:
+    res = client.get("/api/territories/geojson", params={"level": "district", "root": "511800"})
+    assert res.headers["content-type"].startswith("application/geo+json")
+    fc = res.json()
+    assert fc["type"] == "FeatureCollection" and len(fc["features"]) == 8
+    feature = fc["features"][0]
+    assert "crs" not in feature["geometry"]
+    lon, lat = feature["geometry"]["coordinates"][0][0][0]
+    assert 102 < lon < 104 and 28 < lat < 31  # lon/lat order
+    assert client.get("/api/territories/geojson", params={"simplify": 1}).status_code == 422
+
+
+def test_health(client: TestClient) -> None:
+    body = client.get("/api/health").json()
+    assert body["status"] == "ok" and body["postgis"].startswith("3.") and body["schema"]
+
+
+# -- real browser -----------------------------------------------------------------------
+@pytest.fixture
+def live_server(client: TestClient, database_url: str) -> Iterator[str]:
+    import uvicorn
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(database_url=database_url), host="127.0.0.1",
+                                           port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.mark.browser
+def test_landing_map_in_chromium(live_server: str, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    foreign: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.on("request", lambda req: foreign.append(req.url) if not req.url.startswith(live_server) else None)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(live_server + "/")
+        page.wait_for_selector("#map[data-ready='true']", timeout=15000)
+        assert page.get_attribute("#map", "data-features") == "18"
+        assert page.evaluate("window.gridmapTerritoryLayer.getLayers().length") == 18
+        count_painted = """() => {
+            const c = document.querySelector('.leaflet-overlay-pane canvas');
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+            return n; }"""
+        assert page.evaluate(count_painted) > 100  # outlines really drawn on the canvas
+        # selecting a territory in the list zooms the map to it and marks it
+        zoom_before = page.evaluate("window.gridmapMap.getZoom()")
+        page.click("a.zoom-to[data-code='511802']")
+        page.wait_for_function(f"window.gridmapMap.getZoom() > {zoom_before}")
+        assert page.locator("li.active[data-code='511802']").count() == 1
+        page.wait_for_timeout(500)  # let the zoom animation end and the canvas redraw
+        assert page.evaluate(count_painted) > 20000  # zoomed in, the district fills the view
+        # English on request, Chinese by default
+        assert page.inner_text("#territories-title span") == "辖区"
+        page.click("#lang-switch")
+        assert page.inner_text("#territories-title span") == "Territories"
+        page.screenshot(path=str(tmp_path / "landing.png"))
+        browser.close()
+    assert errors == []
+    assert foreign == []  # nothing fetched from any other host (no CDN, no basemap by default)
