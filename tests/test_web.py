@@ -138,8 +138,10 @@ def test_landing_map_in_chromium(live_server: str, tmp_path: Path) -> None:
         assert page.evaluate(count_painted) > 20000  # zoomed in, the district fills the view
         # English on request, Chinese by default
         assert page.inner_text("#territories-title span") == "辖区"
+        assert page.inner_text("li[data-code='511802'] > .level") == "区/县"
         page.click("#lang-switch")
         assert page.inner_text("#territories-title span") == "Territories"
+        assert page.inner_text("li[data-code='511802'] > .level") == "district"
         page.screenshot(path=str(tmp_path / "landing.png"))
         browser.close()
     assert errors == []

@@ -15,7 +15,8 @@ from gridmap.api.deps import get_conn
 from gridmap.store import territories
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-LEVEL_NAMES = {"city": "市", "district": "区/县", "street": "街道/乡镇", "community": "社区/村"}
+LEVEL_NAMES = {"city": ("市", "city"), "district": ("区/县", "district"), "street": ("街道/乡镇", "street"),
+               "community": ("社区/村", "community")}
 
 router = APIRouter(include_in_schema=False)
 

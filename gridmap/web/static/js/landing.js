@@ -29,7 +29,7 @@
         }).addTo(map);
         window.gridmapTerritoryLayer = layer;
         el.setAttribute("data-features", String(fc.features.length));
-        if (fc.features.length) map.fitBounds(layer.getBounds(), { padding: [10, 10] });
+        if (fc.features.length) map.fitBounds(layer.getBounds(), { padding: [10, 10], animate: false });
         el.setAttribute("data-ready", "true");
       })
       .catch(function (err) { el.setAttribute("data-error", String(err)); });
