@@ -28,7 +28,6 @@ community/village. Places without such codes get stable ones by this documented 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sqlite3
 import subprocess
@@ -49,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from gridmap.geo.crs import gcj02_to_wgs84_geoms  # noqa: E402
 from gridmap.geo.households import estimate_households  # noqa: E402
+from gridmap.services.importing import file_checksum as sha256  # noqa: E402
 
 OUT = ROOT / "data" / "boundaries"
 CACHE = ROOT / ".cache" / "demo-sources"
@@ -67,14 +67,6 @@ SITE_AMENITIES = ["school", "kindergarten", "hospital", "clinic", "university", 
 SITE_LANDUSE = ["industrial", "commercial", "retail"]
 
 warnings.filterwarnings("ignore")
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def fetch(spec: str, *, sdist: bool) -> Path:
