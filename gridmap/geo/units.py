@@ -1,0 +1,540 @@
+"""Units: the "relatively independent areas" (区域相对独立) that grids are made of.
+
+A unit is a residential compound (小区), a block between barriers (roads, rivers, railways,
+community boundaries), or a dedicated site (school, hospital, park ...). Units tile each
+community exactly, so any assignment of units to grids has no gaps and no overlaps.
+
+How ``build_units`` works, in a metric CRS:
+
+1. **Blocks**: every community boundary plus every barrier line (roads of the configured classes
+   that are not tunnels, waterways, railways) is noded and polygonized in one pass. Each face
+   belongs to the community that holds its representative point; faces never cross a community
+   boundary because the boundaries are part of the noding.
+2. **Sites** (dedicated grids' units) are carved out first, then **compounds**: both are cut to
+   their community and kept whole even where a barrier runs through them; blocks are what remains.
+   Site points (POIs without a footprint) turn the block that holds them into a site.
+3. **Compounds (and blocks) above the size limit** are split by their own structure: internal
+   roads of any class (service roads, footpaths) first; pieces still too large are tessellated around their buildings (Voronoi cells of
+   building groups) — never by a straight line through houses.
+4. **Slivers** below ``min_unit_area_m2`` join the neighbour (same community) with which they
+   share the longest border.
+5. **Households** (and population, where given) come from buildings: a building inside one unit
+   counts there; one straddling units is shared by area, rounded so that totals are conserved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from collections.abc import Callable
+
+from pyproj import Transformer
+
+from gridmap.geo.crs import STORAGE_EPSG, metric_crs_for_frame
+
+AreaFn = Callable[[np.ndarray], np.ndarray]
+from gridmap.geo.households import HouseholdRule, estimate_households
+
+KIND_ORDER = {"site": 0, "compound": 1, "block": 2}
+NOISE_AREA_M2 = 0.01  # floating-point crumbs from overlay; dropping them moves no measurable area
+_LINKS = ("motorway_link", "trunk_link", "primary_link", "secondary_link", "tertiary_link")
+
+
+@dataclass(frozen=True)
+class UnitRules:
+    """Which lines are borders, what counts as a site, and the size limits (all configurable)."""
+
+    road_class_column: str = "highway"
+    barrier_road_classes: tuple[str, ...] = (
+        "motorway", "trunk", "primary", "secondary", "tertiary", "unclassified", "residential",
+        "living_street", "road", *_LINKS)
+    major_road_classes: tuple[str, ...] = ("motorway", "trunk", "primary", "secondary", *_LINKS[:4])
+    site_type_column: str = "type"
+    site_types: tuple[str, ...] = (
+        "school", "kindergarten", "hospital", "clinic", "university", "college", "townhall",
+        "government", "park", "industrial", "commercial", "retail", "marketplace", "office")
+    min_unit_area_m2: float = 400.0
+    compound_max_households: int = 500
+    tessellation_target_households: int | None = None  # default: compound_max_households * 0.8
+    household_rule: HouseholdRule = field(default_factory=HouseholdRule)
+
+
+def metric_area_fn(crs) -> AreaFn:
+    """Areas in m² of lon/lat geometries, computed in ``crs`` (topology stays in lon/lat)."""
+    transformer = Transformer.from_crs(STORAGE_EPSG, crs, always_xy=True)
+
+    def project(coords: np.ndarray) -> np.ndarray:
+        x, y = transformer.transform(coords[:, 0], coords[:, 1])
+        return np.column_stack([x, y])
+
+    def area(geoms: np.ndarray) -> np.ndarray:
+        geoms = np.asarray(geoms, dtype=object)
+        if len(geoms) == 0:
+            return np.zeros(0)
+        return shapely.area(shapely.transform(geoms, project))
+
+    area.project = project  # type: ignore[attr-defined]
+    return area
+
+
+def _lines(frame: gpd.GeoDataFrame | None, *, keep: np.ndarray | None = None) -> np.ndarray:
+    if frame is None or len(frame) == 0:
+        return np.empty(0, dtype=object)
+    geoms = np.asarray(frame.to_crs(STORAGE_EPSG).geometry.values, dtype=object)
+    if keep is not None:
+        geoms = geoms[keep]
+    geoms = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
+    types = shapely.get_type_id(geoms)
+    lines = geoms[np.isin(types, (1, 2, 5))]
+    polys = geoms[np.isin(types, (3, 6))]  # area features (e.g. riverbanks): their outline is a border
+    return np.concatenate([lines, shapely.boundary(polys)]) if len(polys) else lines
+
+
+def _not_tunnel(frame: gpd.GeoDataFrame) -> np.ndarray:
+    if "tunnel" not in frame:
+        return np.ones(len(frame), dtype=bool)
+    tunnel = frame["tunnel"].astype("string").str.lower().fillna("no")
+    return ~tunnel.isin(["yes", "true", "1", "culvert", "building_passage"]).to_numpy()
+
+
+def _polygonal(geoms: np.ndarray) -> np.ndarray:
+    """Keep only the polygonal parts (intersections and differences may leave lines/points)."""
+    out = np.empty(len(geoms), dtype=object)
+    for i, g in enumerate(geoms):
+        if g is None or g.is_empty:
+            out[i] = shapely.Polygon()
+        elif g.geom_type in ("Polygon", "MultiPolygon"):
+            out[i] = g
+        else:
+            parts = [p for p in shapely.get_parts(g) if p.geom_type in ("Polygon", "MultiPolygon")]
+            out[i] = shapely.union_all(parts) if parts else shapely.Polygon()
+    return out
+
+
+def _explode(frame: pd.DataFrame, area_fn: AreaFn, geom_col: str = "geometry") -> pd.DataFrame:
+    """One row per polygon part (units are contiguous by definition)."""
+    geoms = np.asarray(frame[geom_col].values, dtype=object)
+    invalid = ~shapely.is_valid(geoms)
+    if invalid.any():
+        geoms = geoms.copy()
+        geoms[invalid] = _polygonal(shapely.make_valid(geoms[invalid]))
+    parts, index = shapely.get_parts(geoms, return_index=True)
+    out = frame.iloc[index].copy()
+    out[geom_col] = parts
+    keep = shapely.get_type_id(parts) == 3
+    keep[keep] = area_fn(parts[keep]) > NOISE_AREA_M2
+    return out[keep].reset_index(drop=True)
+
+
+def _assign_to_polygons(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
+    """Index of the polygon containing each point (-1 where none)."""
+    tree = shapely.STRtree(polygons)
+    pt_idx, poly_idx = tree.query(points, predicate="within")
+    result = np.full(len(points), -1, dtype=np.int64)
+    result[pt_idx[::-1]] = poly_idx[::-1]  # first match wins
+    return result
+
+
+def _cut_to_communities(frame: gpd.GeoDataFrame | None, comm_geoms: np.ndarray, comm_codes: np.ndarray,
+                        extra: list[str]) -> pd.DataFrame:
+    """Pieces of ``frame``'s polygons inside each community (with the community code)."""
+    columns = ["community_code", "geometry", *extra]
+    if frame is None or len(frame) == 0:
+        return pd.DataFrame(columns=columns)
+    geoms = np.asarray(frame.to_crs(STORAGE_EPSG).geometry.values, dtype=object)
+    geoms = shapely.make_valid(geoms)
+    ok = np.isin(shapely.get_type_id(geoms), (3, 6, 7))
+    tree = shapely.STRtree(comm_geoms)
+    src, dst = tree.query(geoms, predicate="intersects")
+    keep = ok[src]
+    src, dst = src[keep], dst[keep]
+    pieces = _polygonal(shapely.intersection(geoms[src], comm_geoms[dst]))
+    out = pd.DataFrame({"community_code": comm_codes[dst], "geometry": pieces, "_src": src})
+    for column in extra:
+        out[column] = frame[column].to_numpy()[src] if column in frame else None
+    out = out[~shapely.is_empty(pieces)]
+    return out.reset_index(drop=True)
+
+
+def _remove_mutual_overlaps(pieces: pd.DataFrame, *, smaller_first: bool) -> pd.DataFrame:
+    """Make a set of polygons non-overlapping: the earlier (by area order) keeps shared parts."""
+    if len(pieces) == 0:
+        return pieces
+    pieces = pieces.assign(_a=shapely.area(pieces["geometry"].to_numpy()))
+    pieces = pieces.sort_values("_a", ascending=smaller_first, kind="stable").reset_index(drop=True)
+    geoms = pieces["geometry"].to_numpy().copy()
+    tree = shapely.STRtree(geoms)
+    left, right = tree.query(geoms, predicate="intersects")
+    later = right > left
+    left, right = left[later], right[later]
+    for j in np.unique(right):
+        earlier = left[right == j]
+        geoms[j] = shapely.difference(geoms[j], shapely.union_all(geoms[earlier]))
+    pieces["geometry"] = _polygonal(geoms)
+    pieces = pieces[~shapely.is_empty(pieces["geometry"].to_numpy())].drop(columns="_a")
+    return pieces.reset_index(drop=True)
+
+
+def _subtract(target: np.ndarray, target_comm: np.ndarray, cutters: np.ndarray, cutter_comm: np.ndarray) -> np.ndarray:
+    """target[i] minus the union of cutters of the same community that intersect it."""
+    if len(cutters) == 0 or len(target) == 0:
+        return target.copy()
+    tree = shapely.STRtree(cutters)
+    ti, ci = tree.query(target, predicate="intersects")
+    same = target_comm[ti] == cutter_comm[ci]
+    ti, ci = ti[same], ci[same]
+    out = target.copy()
+    if len(ti) == 0:
+        return out
+    order = np.argsort(ti, kind="stable")
+    ti, ci = ti[order], ci[order]
+    bounds = np.flatnonzero(np.diff(ti)) + 1
+    for group_t, group_c in zip(np.split(ti, bounds), np.split(ci, bounds)):
+        t = group_t[0]
+        out[t] = shapely.difference(out[t], shapely.union_all(cutters[group_c]))
+    return _polygonal(out)
+
+
+def shared_border_pairs(geoms: np.ndarray, groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Adjacent pairs (i < j) sharing a border of positive length, and that length.
+
+    ``groups`` (e.g. community codes) restricts pairs to the same group.
+    """
+    tree = shapely.STRtree(geoms)
+    left, right = tree.query(geoms, predicate="intersects")
+    keep = left < right
+    left, right = left[keep], right[keep]
+    if groups is not None:
+        same = groups[left] == groups[right]
+        left, right = left[same], right[same]
+    if len(left) == 0:
+        return left, right, np.zeros(0)
+    shared = shapely.length(shapely.intersection(shapely.boundary(geoms[left]), shapely.boundary(geoms[right])))
+    positive = shared > 1e-10  # degrees: touching at a point is not adjacency
+    return left[positive], right[positive], shared[positive]
+
+
+def _merge_small(units: pd.DataFrame, min_area: float, area_fn: AreaFn) -> pd.DataFrame:
+    """Merge units below ``min_area`` into the same-community neighbour with the longest border."""
+    units = units.reset_index(drop=True)
+    for _ in range(20):
+        geoms = units["geometry"].to_numpy()
+        area = area_fn(geoms)
+        small = area < min_area
+        if not small.any():
+            break
+        left, right, shared = shared_border_pairs(geoms, units["community_code"].to_numpy())
+        # candidate merges: small -> any neighbour; prefer large targets, then longest border
+        src = np.concatenate([left, right])
+        dst = np.concatenate([right, left])
+        length = np.concatenate([shared, shared])
+        cand = small[src]
+        src, dst, length = src[cand], dst[cand], length[cand]
+        if len(src) == 0:
+            break  # remaining small units have no neighbour in their community (islands): keep them
+        target_big = ~small[dst]
+        frame = pd.DataFrame({"src": src, "dst": dst, "len": length, "big": target_big, "area": area[dst]})
+        frame = frame.sort_values(["src", "big", "len", "area"], ascending=[True, False, False, False])
+        best = frame.drop_duplicates("src")
+        # a small unit absorbs nothing in the same round in which it is merged away
+        best = best[~best["dst"].isin(best["src"]) | best["big"]]
+        if best.empty:
+            best = frame.drop_duplicates("src").head(1)
+        absorbed = best.groupby("dst")["src"].apply(list)
+        new_geoms = geoms.copy()
+        for dst_idx, srcs in absorbed.items():
+            merged = shapely.union_all(geoms[[dst_idx, *srcs]])
+            new_geoms[dst_idx] = merged if merged.is_valid else _polygonal(np.array([shapely.make_valid(merged)]))[0]
+        drop = best["src"].to_numpy()
+        # households etc. move with the geometry
+        for column in ("households", "population"):
+            if column in units:
+                values = units[column].to_numpy(dtype=float).copy()
+                np.add.at(values, best["dst"].to_numpy(), values[drop])
+                units[column] = values
+        units["geometry"] = new_geoms
+        units = units.drop(index=drop).reset_index(drop=True)
+    return units
+
+
+def _fit_to_communities(units: pd.DataFrame, comm_geoms: np.ndarray, comm_codes: np.ndarray,
+                        area_fn: AreaFn) -> pd.DataFrame:
+    """Clip units to their community and add what no unit covers (noding crumbs where community
+    borders and barriers nearly coincide) as pieces that the sliver merge then absorbs."""
+    index = {code: i for i, code in enumerate(comm_codes)}
+    owner = units["community_code"].map(index).to_numpy()
+    geoms = units["geometry"].to_numpy()
+    clipped = _polygonal(shapely.intersection(geoms, comm_geoms[owner]))
+    units = units.assign(geometry=clipped)
+    rest_rows = []
+    for i, code in enumerate(comm_codes):
+        mine = clipped[owner == i]
+        rest = shapely.difference(comm_geoms[i], shapely.union_all(mine)) if len(mine) else comm_geoms[i]
+        for part in shapely.get_parts(rest):
+            if part.geom_type == "Polygon":
+                rest_rows.append({"community_code": code, "kind": "block", "geometry": part})
+    if rest_rows:
+        units = pd.concat([units, pd.DataFrame(rest_rows)], ignore_index=True)
+    return _explode(units, area_fn)
+
+
+def _allocate(buildings_geom: np.ndarray, counts: np.ndarray, unit_geoms: np.ndarray) -> np.ndarray:
+    """Per-unit totals of ``counts`` (one value per building), shared by area where a building
+    straddles units, with largest-remainder rounding so each building's count is conserved."""
+    totals = np.zeros(len(unit_geoms), dtype=np.int64)
+    if len(buildings_geom) == 0 or len(unit_geoms) == 0:
+        return totals
+    tree = shapely.STRtree(unit_geoms)
+    b_idx, u_idx = tree.query(buildings_geom, predicate="intersects")
+    inter = shapely.area(shapely.intersection(buildings_geom[b_idx], unit_geoms[u_idx]))
+    pos = inter > 0
+    b_idx, u_idx, inter = b_idx[pos], u_idx[pos], inter[pos]
+    # buildings that touch no unit by area (e.g. points) fall back to their representative point
+    frame = pd.DataFrame({"b": b_idx, "u": u_idx, "a": inter})
+    frame["share"] = frame["a"] / frame.groupby("b")["a"].transform("sum")
+    frame["exact"] = frame["share"] * counts[frame["b"].to_numpy()]
+    frame["base"] = np.floor(frame["exact"]).astype(np.int64)
+    frame["frac"] = frame["exact"] - frame["base"]
+    remainder = (counts[frame["b"].drop_duplicates().to_numpy()] -
+                 frame.groupby("b")["base"].sum().to_numpy())
+    rem = pd.Series(remainder, index=frame["b"].drop_duplicates().to_numpy())
+    frame = frame.sort_values(["b", "frac"], ascending=[True, False])
+    frame["rank"] = frame.groupby("b").cumcount()
+    frame["extra"] = (frame["rank"] < frame["b"].map(rem)).astype(np.int64)
+    np.add.at(totals, frame["u"].to_numpy(), (frame["base"] + frame["extra"]).to_numpy())
+    return totals
+
+
+def _kmeans(points: np.ndarray, weights: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Weighted k-means labels (small, deterministic; used to group buildings for tessellation)."""
+    rng = np.random.default_rng(seed)
+    order = np.argsort(points[:, 0] + points[:, 1] * 1e-3)
+    centres = points[order[np.linspace(0, len(points) - 1, k).astype(int)]].astype(float)
+    centres += rng.normal(scale=1e-6, size=centres.shape)
+    labels = np.zeros(len(points), dtype=np.int64)
+    for _ in range(50):
+        dist = ((points[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
+        labels = dist.argmin(axis=1)
+        new = np.array([
+            np.average(points[labels == c], axis=0, weights=np.maximum(weights[labels == c], 1e-9))
+            if np.any(labels == c) else centres[c] for c in range(k)])
+        if np.allclose(new, centres):
+            break
+        centres = new
+    return labels
+
+
+def _split_compound(geom, road_lines: np.ndarray, b_points: np.ndarray, b_households: np.ndarray,
+                    max_households: int, target: int, area_fn: AreaFn, seed: int) -> list:
+    """Split one compound by its internal roads; tessellate pieces that are still too large."""
+    pieces = [geom]
+    if len(road_lines):
+        inside = road_lines[shapely.intersects(road_lines, geom)]
+        if len(inside):
+            noded = shapely.union_all(np.concatenate([[shapely.boundary(geom)], shapely.intersection(inside, geom)]))
+            faces = np.asarray(shapely.get_parts(shapely.polygonize([noded])), dtype=object)
+            faces = faces[shapely.contains(geom, shapely.point_on_surface(faces))]
+            if len(faces) > 1:
+                pieces = list(faces) + _leftover(geom, faces, area_fn)
+    result = []
+    for piece in pieces:
+        within = shapely.contains(piece, b_points) if len(b_points) else np.zeros(0, dtype=bool)
+        households = b_households[within].sum() if len(b_points) else 0
+        if households <= max_households or within.sum() < 2:
+            result.append(piece)
+            continue
+        k = int(np.ceil(households / target))
+        k = min(k, int(within.sum()))
+        pts = shapely.get_coordinates(b_points[within])
+        labels = _kmeans(area_fn.project(pts), b_households[within].astype(float), k, seed)  # type: ignore[attr-defined]
+        cells = shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=piece)
+        cells = np.asarray(shapely.get_parts(cells), dtype=object)
+        # voronoi output order is not the input order: match cells to their generating point
+        owner = _assign_to_polygons(shapely.points(pts), cells)
+        cell_label = np.full(len(cells), -1)
+        cell_label[owner[owner >= 0]] = labels[owner >= 0]
+        for label in np.unique(labels):
+            group = shapely.union_all(cells[cell_label == label])
+            part = shapely.intersection(group, piece)
+            result.extend([p for p in shapely.get_parts(part) if p.geom_type == "Polygon"])
+    return result + _leftover(geom, np.asarray(result, dtype=object), area_fn)
+
+
+def _leftover(whole, parts: np.ndarray, area_fn: AreaFn) -> list:
+    """Pieces of ``whole`` that ``parts`` miss (duplicate points, noding crumbs): kept as parts of
+    their own, so nothing is lost; slivers among them are merged later."""
+    rest = shapely.difference(whole, shapely.union_all(parts)) if len(parts) else whole
+    polys = np.asarray([p for p in shapely.get_parts(rest) if p.geom_type == "Polygon"], dtype=object)
+    return list(polys[area_fn(polys) > NOISE_AREA_M2]) if len(polys) else []
+
+
+def build_units(
+    communities: gpd.GeoDataFrame,
+    roads: gpd.GeoDataFrame | None,
+    buildings: gpd.GeoDataFrame | None,
+    *,
+    waterways: gpd.GeoDataFrame | None = None,
+    railways: gpd.GeoDataFrame | None = None,
+    compounds: gpd.GeoDataFrame | None = None,
+    sites: gpd.GeoDataFrame | None = None,
+    rules: UnitRules | None = None,
+    code_column: str = "code",
+    seed: int = 0,
+) -> gpd.GeoDataFrame:
+    """Tile every community with units; see the module docstring for the rules.
+
+    Returns a GeoDataFrame in EPSG:4490 with ``unit_id, community_code, kind`` ('compound' |
+    'block' | 'site'), ``name, site_type, compound_id, households, population`` (when buildings
+    have it), ``area_m2`` and ``geometry``.
+
+    Example
+    -------
+    >>> units = build_units(communities, roads, buildings, compounds=residential_areas,
+    ...                     sites=sites)  # doctest: +SKIP
+    >>> units.groupby("community_code").households.sum()  # doctest: +SKIP
+    """
+    rules = rules or UnitRules()
+    if code_column not in communities:
+        raise ValueError(f"communities need a {code_column!r} column")
+    # Topology is computed in lon/lat (EPSG:4490) so that units reuse the community's own
+    # vertices exactly (a straight lon/lat edge is a curve in any projection); sizes and
+    # thresholds are measured in the metric CRS.
+    crs = metric_crs_for_frame(communities)
+    area_fn = metric_area_fn(crs)
+    comm = communities.to_crs(STORAGE_EPSG)
+    comm_geoms = shapely.make_valid(np.asarray(comm.geometry.values, dtype=object))
+    comm_geoms = _polygonal(comm_geoms)
+    comm_codes = comm[code_column].astype(str).to_numpy()
+
+    # 1. blocks: polygonize community boundaries + barrier lines in one pass
+    barrier_parts = [shapely.boundary(comm_geoms)]
+    if roads is not None and len(roads):
+        road_class = roads[rules.road_class_column].astype("string") if rules.road_class_column in roads else None
+        keep = _not_tunnel(roads)
+        if road_class is not None:
+            keep &= road_class.isin(rules.barrier_road_classes).fillna(False).to_numpy()
+        barrier_parts.append(_lines(roads, keep=keep))
+    for extra in (waterways, railways):
+        if extra is not None and len(extra):
+            barrier_parts.append(_lines(extra, keep=_not_tunnel(extra)))
+    barriers = np.concatenate(barrier_parts)
+    extent = shapely.box(*shapely.total_bounds(comm_geoms))
+    barriers = barriers[shapely.intersects(barriers, extent)]
+    noded = shapely.union_all(barriers)
+    faces = np.asarray(shapely.get_parts(shapely.polygonize([noded])), dtype=object)
+    invalid = ~shapely.is_valid(faces)
+    faces[invalid] = _polygonal(shapely.make_valid(faces[invalid]))
+    face_comm = _assign_to_polygons(shapely.point_on_surface(faces), comm_geoms)
+    faces, face_comm = faces[face_comm >= 0], face_comm[face_comm >= 0]
+    face_codes = comm_codes[face_comm]
+
+    # 2. sites first, then compounds, each cut to its community and made non-overlapping
+    site_polys = None
+    site_points = None
+    if sites is not None and len(sites):
+        types = (sites[rules.site_type_column].astype("string").str.lower()
+                 if rules.site_type_column in sites else pd.Series("site", index=sites.index))
+        wanted = sites[types.isin(rules.site_types).fillna(False).to_numpy()].copy()
+        wanted["site_type"] = types[wanted.index]
+        is_point = np.isin(shapely.get_type_id(np.asarray(wanted.geometry.values)), (0, 4))
+        site_points = wanted[is_point]
+        site_polys = wanted[~is_point]
+    site_pieces = _remove_mutual_overlaps(
+        _cut_to_communities(site_polys, comm_geoms, comm_codes, ["name", "site_type"]), smaller_first=True)
+    compound_pieces = _cut_to_communities(compounds, comm_geoms, comm_codes, ["name"])
+    if len(compound_pieces):
+        compound_pieces["compound_id"] = [f"c{src}" for src in compound_pieces["_src"]]
+        compound_pieces = _remove_mutual_overlaps(compound_pieces, smaller_first=True)
+        compound_pieces["geometry"] = _subtract(
+            compound_pieces["geometry"].to_numpy(), compound_pieces["community_code"].to_numpy(),
+            site_pieces["geometry"].to_numpy() if len(site_pieces) else np.empty(0, dtype=object),
+            site_pieces["community_code"].to_numpy() if len(site_pieces) else np.empty(0, dtype=object))
+    special = pd.concat([site_pieces.assign(kind="site"), compound_pieces.assign(kind="compound")],
+                        ignore_index=True) if len(site_pieces) or len(compound_pieces) else pd.DataFrame()
+    if len(special):
+        block_geoms = _subtract(faces, face_codes, special["geometry"].to_numpy(), special["community_code"].to_numpy())
+    else:
+        block_geoms = faces
+    blocks = pd.DataFrame({"community_code": face_codes, "geometry": block_geoms, "kind": "block"})
+    units = pd.concat([blocks, special], ignore_index=True) if len(special) else blocks
+    for column in ("name", "site_type", "compound_id"):
+        if column not in units:
+            units[column] = None
+    units = _explode(units[["community_code", "kind", "name", "site_type", "compound_id", "geometry"]], area_fn)
+
+    # buildings: households (real or estimated) at their footprints
+    b_geoms = np.empty(0, dtype=object)
+    b_households = np.zeros(0, dtype=np.int64)
+    b_population = None
+    if buildings is not None and len(buildings):
+        bld = buildings.to_crs(STORAGE_EPSG)
+        b_geoms = shapely.make_valid(np.asarray(bld.geometry.values, dtype=object))
+        in_compound = np.zeros(len(bld), dtype=bool)
+        if len(compound_pieces):
+            in_compound = _assign_to_polygons(shapely.point_on_surface(b_geoms),
+                                              compound_pieces["geometry"].to_numpy()) >= 0
+        b_households = estimate_households(bld, rules.household_rule, residential_mask=in_compound).to_numpy()
+        if "population" in bld:
+            b_population = pd.to_numeric(bld["population"], errors="coerce").fillna(0).round().astype(np.int64).to_numpy()
+    b_points = shapely.point_on_surface(b_geoms) if len(b_geoms) else b_geoms
+
+    # 3. compounds and blocks above the limit: split by their own structure
+    if len(units) and len(b_geoms):
+        hh = _allocate(b_geoms, b_households, units["geometry"].to_numpy())
+        too_big = np.flatnonzero((units["kind"] != "site").to_numpy() & (hh > rules.compound_max_households))
+        if len(too_big):
+            all_roads = (_lines(roads, keep=_not_tunnel(roads)) if roads is not None and len(roads)
+                         else np.empty(0, dtype=object))
+            target = rules.tessellation_target_households or int(rules.compound_max_households * 0.8)
+            replacement_rows = []
+            for idx in too_big:
+                row = units.iloc[idx]
+                near = shapely.intersects(b_points, row.geometry)
+                parts = _split_compound(row.geometry, all_roads, b_points[near], b_households[near],
+                                        rules.compound_max_households, target, area_fn, seed)
+                for part_no, part in enumerate(parts):
+                    replacement_rows.append({**row.to_dict(), "geometry": part, "compound_part": part_no})
+            units = pd.concat([units.drop(index=too_big), pd.DataFrame(replacement_rows)], ignore_index=True)
+    if "compound_part" not in units:
+        units["compound_part"] = np.nan
+
+    # 4. sites given as points turn their block into a site
+    if site_points is not None and len(site_points):
+        pts = np.asarray(site_points.to_crs(STORAGE_EPSG).geometry.values, dtype=object)
+        hit = _assign_to_polygons(pts, units["geometry"].to_numpy())
+        for point_row, unit_idx in zip(site_points.itertuples(), hit):
+            if unit_idx >= 0 and units.at[unit_idx, "kind"] == "block":
+                units.at[unit_idx, "kind"] = "site"
+                units.at[unit_idx, "site_type"] = getattr(point_row, "site_type", "site")
+                units.at[unit_idx, "name"] = getattr(point_row, "name", None)
+
+    # 5. exact fit: nothing outside its community, nothing of the community left uncovered
+    units = _fit_to_communities(units.reset_index(drop=True), comm_geoms, comm_codes, area_fn)
+    # 6. slivers join their longest-border neighbour
+    units = _merge_small(units, rules.min_unit_area_m2, area_fn)
+
+    # 7. households and population from buildings
+    unit_geoms = units["geometry"].to_numpy()
+    units["households"] = _allocate(b_geoms, b_households, unit_geoms)
+    if b_population is not None:
+        units["population"] = _allocate(b_geoms, b_population, unit_geoms)
+    units["area_m2"] = area_fn(unit_geoms)
+
+    # stable ids: per community, sites/compounds/blocks, then north→south, west→east
+    centroids = area_fn.project(shapely.get_coordinates(shapely.centroid(unit_geoms)))  # type: ignore[attr-defined]
+    units["_y"] = -np.round(centroids[:, 1], 1)
+    units["_x"] = np.round(centroids[:, 0], 1)
+    units["_k"] = units["kind"].map(KIND_ORDER)
+    units = units.sort_values(["community_code", "_k", "_y", "_x"], kind="stable").reset_index(drop=True)
+    units["unit_id"] = units["community_code"] + "-" + (units.groupby("community_code").cumcount() + 1).map("{:04d}".format)
+    columns = ["unit_id", "community_code", "kind", "name", "site_type", "compound_id", "compound_part",
+               "households", *(["population"] if "population" in units else []), "area_m2", "geometry"]
+    out = gpd.GeoDataFrame(units[columns], geometry="geometry", crs=STORAGE_EPSG)
+    out.attrs["metric_crs"] = crs.to_string()
+    out.attrs["households_in_buildings"] = int(b_households.sum())
+    return out
