@@ -4,6 +4,7 @@
     gridmap migrate [--revision REV] [--downgrade REV]
     gridmap demo [--only NAME] [--force]       load data/boundaries/ (idempotent)
     gridmap import FILE --territory CODE [--layer NAME] [--crs CRS] [--encoding gbk] [--replace]
+    gridmap partition --territory CODE [--min 300 --max 500] [--report FILE.html]
     gridmap territories                        list the territory tree
     gridmap layers --territory CODE            list a territory's layers
     gridmap serve [--host H] [--port P]
@@ -91,6 +92,24 @@ def cmd_import(args: argparse.Namespace) -> int:
                           encoding=args.encoding, source_layer=args.source_layer, kind=args.kind,
                           expect=args.expect, replace=args.replace, actor=args.actor, progress=Progress())
     print(summary)
+    return 0
+
+
+def cmd_partition(args: argparse.Namespace) -> int:
+    from gridmap.services.partitioning import partition_territory
+
+    summary = partition_territory(_engine(), args.territory, min_households=args.min, max_households=args.max,
+                                  seed=args.seed, author=args.actor, rebuild_units=args.rebuild_units,
+                                  progress=Progress(total=None))
+    print(summary)
+    if args.report:
+        from gridmap.web.reports import partition_report_html
+
+        html_text = partition_report_html(summary.result.grids, summary.result.report, summary.result.flags,
+                                          title=f"{args.territory} · draft plan {summary.version}", standalone=True)
+        with open(args.report, "w", encoding="utf-8") as fh:
+            fh.write(html_text)
+        print(f"report written to {args.report}")
     return 0
 
 
@@ -186,6 +205,16 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--actor", default="cli", help="who is importing (recorded in the audit log)")
     imp.set_defaults(func=cmd_import)
 
+    part = sub.add_parser("partition", help="partition a territory into grids (writes a draft plan)")
+    part.add_argument("--territory", required=True, metavar="CODE")
+    part.add_argument("--min", type=int, default=300, help="minimum households per grid (default 300)")
+    part.add_argument("--max", type=int, default=500, help="maximum households per grid (default 500)")
+    part.add_argument("--seed", type=int, default=0)
+    part.add_argument("--rebuild-units", action="store_true", help="rebuild units (only if no plan uses them)")
+    part.add_argument("--report", metavar="FILE.html", help="also write the partition report (works offline)")
+    part.add_argument("--actor", default="cli")
+    part.set_defaults(func=cmd_partition)
+
     ter = sub.add_parser("territories", help="list the territory tree")
     ter.set_defaults(func=cmd_territories)
 
@@ -217,12 +246,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from gridmap.store.cluster import ClusterError
     from gridmap.store.db import DatabaseUnavailable
     from gridmap.store.layers import LayerExists
+    from gridmap.services.partitioning import PartitionInputError
     from gridmap.store.territories import TerritoryNotFound
 
     try:
         return func(args)
     except (UserError, VectorReadError, CRSError, ClusterError, DatabaseUnavailable, LayerExists,
-            TerritoryNotFound, ValueError) as exc:
+            TerritoryNotFound, PartitionInputError, ValueError) as exc:
         print(f"gridmap: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

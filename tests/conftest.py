@@ -70,3 +70,32 @@ def monaco(engine: sa.Engine) -> sa.Engine:
 
     load_demo(engine, ["monaco"])
     return engine
+
+
+def demo_layers(name: str) -> dict:
+    """All layers of a committed demo, as GeoDataFrames keyed by layer name."""
+    import geopandas as gpd
+
+    from gridmap.services.demo import demo_dir
+
+    return {p.stem: gpd.read_parquet(p) for p in (demo_dir() / name).glob("*.parquet")}
+
+
+def build_demo_units(layers: dict):
+    from gridmap.geo.units import build_units
+
+    return build_units(layers["communities"], layers["roads"], layers["buildings"], waterways=layers.get("waterways"),
+                       railways=layers.get("railways"), compounds=layers.get("residential_areas"),
+                       sites=layers.get("sites"))
+
+
+@pytest.fixture(scope="session")
+def monaco_units():
+    layers = demo_layers("monaco")
+    return layers, build_demo_units(layers)
+
+
+@pytest.fixture(scope="session")
+def reykjavik_units():
+    layers = demo_layers("reykjavik")
+    return layers, build_demo_units(layers)

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from gridmap import __version__
-from gridmap.api import health, territories
+from gridmap.api import health, plans, territories
 from gridmap.settings import Settings
 from gridmap.store.db import engine_for, normalise_url, resolve_url
 from gridmap.web import pages
@@ -45,4 +45,5 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
     app.include_router(pages.router)
     app.include_router(health.router)
     app.include_router(territories.router)
+    app.include_router(plans.router)
     return app

@@ -53,13 +53,14 @@ def street_grid_layout(seed: int, *, communities_x: int = 2, size_m: float = 600
         x0 = c * size_m
         comm_geoms.append(shapely.box(x0, 0, x0 + size_m, size_m))
         codes.append(community_code(c))
-        xs = np.sort(rng.uniform(x0 + 40, x0 + size_m - 40, streets))
-        ys = np.sort(rng.uniform(40, size_m - 40, streets))
+        spacing = size_m / (streets + 1)  # jittered, never closer than 0.6 spacing: no slivers between
+        xs = x0 + spacing * (np.arange(1, streets + 1) + rng.uniform(-0.2, 0.2, streets))
+        ys = spacing * (np.arange(1, streets + 1) + rng.uniform(-0.2, 0.2, streets))
         for xv in xs:
-            road_geoms.append(shapely.LineString([(xv, -20), (xv, size_m + 20)]))
+            road_geoms.append(shapely.LineString([(xv, 0), (xv, size_m)]))
             classes.append(rng.choice(["primary", "residential", "footway"], p=[0.3, 0.5, 0.2]))
         for yv in ys:
-            road_geoms.append(shapely.LineString([(x0 - 20, yv), (x0 + size_m + 20, yv)]))
+            road_geoms.append(shapely.LineString([(x0, yv), (x0 + size_m, yv)]))
             classes.append(rng.choice(["secondary", "residential", "service"], p=[0.3, 0.5, 0.2]))
         for _ in range(compounds):
             cx, cy = rng.uniform(x0 + 60, x0 + size_m - 60), rng.uniform(60, size_m - 60)

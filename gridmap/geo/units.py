@@ -42,6 +42,7 @@ from gridmap.geo.households import HouseholdRule, estimate_households
 
 KIND_ORDER = {"site": 0, "compound": 1, "block": 2}
 NOISE_AREA_M2 = 0.01  # floating-point crumbs from overlay; dropping them moves no measurable area
+MIN_SHARED_DEG = 1e-7  # ≈ 1 cm: shorter common borders are numerical contact, not adjacency
 _LINKS = ("motorway_link", "trunk_link", "primary_link", "secondary_link", "tertiary_link")
 
 
@@ -215,7 +216,7 @@ def shared_border_pairs(geoms: np.ndarray, groups: np.ndarray | None = None) -> 
     if len(left) == 0:
         return left, right, np.zeros(0)
     shared = shapely.length(shapely.intersection(shapely.boundary(geoms[left]), shapely.boundary(geoms[right])))
-    positive = shared > 1e-10  # degrees: touching at a point is not adjacency
+    positive = shared > MIN_SHARED_DEG  # touching at a point (or a hair) is not adjacency
     return left[positive], right[positive], shared[positive]
 
 
@@ -516,7 +517,11 @@ def build_units(
     # 5. exact fit: nothing outside its community, nothing of the community left uncovered
     units = _fit_to_communities(units.reset_index(drop=True), comm_geoms, comm_codes, area_fn)
     # 6. slivers join their longest-border neighbour
-    units = _merge_small(units, rules.min_unit_area_m2, area_fn)
+    for _ in range(3):  # a union may still come out in pieces (contact shorter than MIN_SHARED_DEG)
+        units = _merge_small(units, rules.min_unit_area_m2, area_fn)
+        if (shapely.get_type_id(units["geometry"].to_numpy()) == 3).all():
+            break
+        units = _explode(units, area_fn)
 
     # 7. households and population from buildings
     unit_geoms = units["geometry"].to_numpy()

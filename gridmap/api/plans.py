@@ -1,0 +1,87 @@
+"""Plans: drafts and published plans of a territory, their grids (GeoJSON) and reports."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel
+
+from gridmap.api.deps import get_conn
+from gridmap.store import plans, territories
+
+router = APIRouter(tags=["plans"])
+
+
+class PlanOut(BaseModel):
+    id: int
+    version: int
+    status: str
+    origin: str | None
+    author: str | None
+    created_at: datetime
+    published_at: datetime | None
+    grids: int
+    summary: dict | None
+
+
+def _plan_or_404(conn: sa.Connection, plan_id: int) -> dict:
+    plan = plans.get_plan(conn, plan_id)
+    if plan is None:
+        raise HTTPException(404, f"no plan with id {plan_id}")
+    return plan
+
+
+@router.get("/api/territories/{code}/plans", response_model=list[PlanOut], summary="A territory's plans")
+def territory_plans(code: str, conn: sa.Connection = Depends(get_conn)) -> list[PlanOut]:
+    try:
+        territories.get(conn, code)
+    except territories.TerritoryNotFound as exc:
+        raise HTTPException(404, str(exc)) from exc
+    return [PlanOut(**row) for row in plans.list_plans(conn, code)]
+
+
+@router.get("/api/plans/{plan_id}", summary="One plan: metadata, parameters and report summary")
+def plan(plan_id: int, conn: sa.Connection = Depends(get_conn)) -> JSONResponse:
+    p = _plan_or_404(conn, plan_id)
+    p["summary"] = p["report"].get("summary")
+    del p["report"]
+    return JSONResponse(jsonable(p))
+
+
+@router.get("/api/plans/{plan_id}/grids", summary="A plan's grids as GeoJSON (RFC 7946)")
+def plan_grids(plan_id: int, conn: sa.Connection = Depends(get_conn)) -> JSONResponse:
+    _plan_or_404(conn, plan_id)
+    return JSONResponse(plans.grids_feature_collection(conn, plan_id), media_type="application/geo+json")
+
+
+@router.get("/api/plans/{plan_id}/report", summary="A plan's report: summary and per-grid flags")
+def plan_report(plan_id: int, conn: sa.Connection = Depends(get_conn)) -> JSONResponse:
+    return JSONResponse(_plan_or_404(conn, plan_id)["report"])
+
+
+@router.get("/plans/{plan_id}/report", response_class=HTMLResponse, include_in_schema=False)
+def plan_report_page(plan_id: int, request: Request, conn: sa.Connection = Depends(get_conn)) -> HTMLResponse:
+    import pandas as pd
+
+    from gridmap.web.reports import partition_report_html
+
+    p = _plan_or_404(conn, plan_id)
+    grids = plans.plan_grids(conn, plan_id)
+    flags = pd.DataFrame(p["report"].get("flags", []), columns=["grid_code", "flag", "reason"])
+    settings = request.app.state.settings
+    return HTMLResponse(partition_report_html(
+        grids, p["report"], flags, title=f"{p['territory']} · plan {p['version']} ({p['status']})",
+        basemap_url=settings.basemap_url, basemap_attribution=settings.basemap_attribution))
+
+
+def jsonable(value):
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value

@@ -1,0 +1,131 @@
+"""The partition report a planner looks at: a folium map of grids coloured by households (flagged
+grids outlined), a histogram of households per grid against the band, and the summary.
+
+Offline: folium's CDN links are replaced by the vendored Leaflet, either as /static URLs (served
+by the app) or inlined as data: URIs (a standalone HTML file that works with no network).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+LEAFLET = Path(__file__).resolve().parent / "static" / "vendor" / "leaflet"
+BELOW, INSIDE, ABOVE, DEDICATED, FLAGGED = "#6baed6", "#31a354", "#e6550d", "#969696", "#d7191c"
+
+
+def _leaflet_assets(standalone: bool) -> tuple[str, str]:
+    if not standalone:
+        return "/static/vendor/leaflet/leaflet.js", "/static/vendor/leaflet/leaflet.css"
+    js = base64.b64encode((LEAFLET / "leaflet.js").read_bytes()).decode()
+    css = base64.b64encode((LEAFLET / "leaflet.css").read_bytes()).decode()
+    return f"data:text/javascript;base64,{js}", f"data:text/css;base64,{css}"
+
+
+def grid_colour(households: float, kind: str, lo: int, hi: int) -> str:
+    if kind == "dedicated":
+        return DEDICATED
+    if households < lo:
+        return BELOW
+    if households > hi:
+        return ABOVE
+    return INSIDE
+
+
+def partition_map(grids: gpd.GeoDataFrame, flags: pd.DataFrame, lo: int, hi: int, *, standalone: bool = False,
+                  basemap_url: str | None = None, basemap_attribution: str = "") -> folium.Map:
+    """Grids coloured by households against [lo, hi]; flagged grids outlined in red."""
+    js, css = _leaflet_assets(standalone)
+    frame = grids.to_crs(4326).copy()
+    reasons = flags.groupby("grid_code")["reason"].apply(lambda r: "; ".join(r)) if len(flags) else pd.Series(dtype=str)
+    frame["flags"] = frame["grid_code"].map(reasons).fillna("")
+    frame["colour"] = [grid_colour(h, k, lo, hi) for h, k in zip(frame["households"], frame["kind"])]
+    minx, miny, maxx, maxy = frame.total_bounds
+    m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], tiles=None, prefer_canvas=True,
+                   control_scale=True)
+    m.default_js = [("leaflet", js)]
+    m.default_css = [("leaflet_css", css)]
+    if basemap_url:
+        folium.TileLayer(basemap_url, attr=basemap_attribution or " ").add_to(m)
+    keep = ["grid_code", "community_code", "kind", "households", "compactness", "flags", "colour", "geometry"]
+    data = json.loads(frame[keep].assign(compactness=frame["compactness"].round(3)).to_json())
+    folium.GeoJson(
+        data, name="grids",
+        style_function=lambda f: {
+            "fillColor": f["properties"]["colour"], "fillOpacity": 0.55,
+            "color": FLAGGED if f["properties"]["flags"] else "#333333",
+            "weight": 3 if f["properties"]["flags"] else 0.8,
+            "dashArray": "6 4" if f["properties"]["flags"] else None},
+        tooltip=folium.GeoJsonTooltip(["grid_code", "kind", "households", "compactness", "flags"],
+                                      aliases=["网格 grid", "类型 kind", "户数 households", "紧凑度 compactness", "问题 flags"]),
+    ).add_to(m)
+    m.fit_bounds([[miny, minx], [maxy, maxx]])
+    return m
+
+
+def households_histogram_svg(households: np.ndarray, lo: int, hi: int, *, width: int = 640, height: int = 220) -> str:
+    """An SVG histogram of households per comprehensive grid, with the band shaded."""
+    values = np.asarray(households, dtype=float)
+    top = max(float(values.max()) if len(values) else hi, hi * 1.2)
+    step = max(round(top / 30 / 5) * 5, 5)
+    edges = np.arange(0, top + step, step)
+    counts, _ = np.histogram(values, bins=edges)
+    pad, plot_w, plot_h = 36, width - 46, height - 50
+    sx = plot_w / edges[-1]
+    sy = plot_h / max(counts.max() if len(counts) else 1, 1)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+             f'aria-label="households per grid">',
+             f'<rect x="{pad + lo * sx:.1f}" y="10" width="{(hi - lo) * sx:.1f}" height="{plot_h}" fill="#e5f5e0"/>']
+    for left, count in zip(edges[:-1], counts):
+        colour = BELOW if left + step <= lo else ABOVE if left >= hi else INSIDE
+        h = count * sy
+        parts.append(f'<rect class="bar" x="{pad + left * sx:.1f}" y="{10 + plot_h - h:.1f}" '
+                     f'width="{max(step * sx - 1, 1):.1f}" height="{h:.1f}" fill="{colour}"><title>'
+                     f'{left:.0f}–{left + step:.0f}: {count}</title></rect>')
+    parts.append(f'<line x1="{pad}" y1="{10 + plot_h}" x2="{pad + plot_w}" y2="{10 + plot_h}" stroke="#333"/>')
+    tick_step = next(t for t in (10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10**9) if edges[-1] / t <= 8)
+    for tick in np.arange(0, edges[-1] + 1e-9, tick_step):
+        parts.append(f'<text x="{pad + tick * sx:.1f}" y="{height - 22}" font-size="11" text-anchor="middle">{tick:.0f}</text>')
+    parts.append(f'<text x="{pad + plot_w / 2:.0f}" y="{height - 5}" font-size="12" text-anchor="middle">'
+                 f'户数 households per grid (band {lo}–{hi})</text>')
+    parts.append(f'<text x="4" y="16" font-size="11">{int(counts.max() if len(counts) else 0)}</text></svg>')
+    return "".join(parts)
+
+
+def partition_report_html(grids: gpd.GeoDataFrame, report: dict, flags: pd.DataFrame, *, title: str,
+                          standalone: bool = False, basemap_url: str | None = None,
+                          basemap_attribution: str = "") -> str:
+    """A full HTML page: summary, histogram, map and the flag list."""
+    s = report["summary"]
+    lo, hi = int(s["min_households"]), int(s["max_households"])
+    m = partition_map(grids, flags, lo, hi, standalone=standalone, basemap_url=basemap_url,
+                      basemap_attribution=basemap_attribution)
+    map_html = (f'<iframe title="map" style="width:100%;height:70vh;border:1px solid #ccc" '
+                f'srcdoc="{html.escape(m.get_root().render(), quote=True)}"></iframe>')
+    comp = grids[grids["kind"] == "comprehensive"]
+    hist = households_histogram_svg(comp["households"].to_numpy(), lo, hi)
+    rows = "".join(f"<tr><td><code>{html.escape(str(r.grid_code))}</code></td><td>{html.escape(r.flag)}</td>"
+                   f"<td>{html.escape(str(r.reason))}</td></tr>" for r in flags.itertuples())
+    summary_rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+                           for k, v in s.items())
+    return f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
+<title>{html.escape(title)}</title>
+<style>body{{font-family:"Noto Sans CJK SC","PingFang SC",sans-serif;margin:1rem 2rem}}
+table{{border-collapse:collapse;font-size:.85rem}}td,th{{border:1px solid #ddd;padding:.2rem .5rem;text-align:left}}
+.legend span{{display:inline-block;width:1rem;height:1rem;vertical-align:middle;margin:0 .3rem 0 1rem}}</style></head>
+<body><h1>{html.escape(title)}</h1>
+<p class="legend"><span style="background:{BELOW}"></span>低于下限 below {lo}
+<span style="background:{INSIDE}"></span>区间内 in band <span style="background:{ABOVE}"></span>高于上限 above {hi}
+<span style="background:{DEDICATED}"></span>专属网格 dedicated <span style="border:2px dashed {FLAGGED}"></span>有问题 flagged</p>
+<section id="map">{map_html}</section>
+<section id="histogram"><h2>户数分布 Households per grid</h2>{hist}</section>
+<section id="summary"><h2>概况 Summary</h2><table>{summary_rows}</table></section>
+<section id="flags"><h2>问题清单 Flags ({len(flags)})</h2><table><tr><th>grid</th><th>flag</th><th>reason</th></tr>{rows}</table></section>
+</body></html>"""

@@ -1,0 +1,137 @@
+"""Partition: every unit in one grid, grids contiguous and inside their community, compounds
+whole, households conserved, the band wherever feasible, deterministic per seed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gridmap.geo.codes import BEIJING_15, CJT_20, reading_order
+from gridmap.geo.partition import PartitionRules, choose_grid_count, partition
+from gridmap.geo.quality import grids_crossing_communities, non_contiguous_grids, split_compounds
+from gridmap.geo.synthetic import unit_grid
+
+
+def check_invariants(units, result, lo: int, hi: int) -> None:
+    """The rules every partition must satisfy, whatever the input."""
+    out = result.units
+    assert out["grid_code"].notna().all() and len(out) == len(units)
+    assert grids_crossing_communities(out) == []
+    flagged_islands = set(result.flags.loc[result.flags["flag"] == "not_contiguous", "grid_code"])
+    assert set(non_contiguous_grids(out)) <= flagged_islands
+    assert split_compounds(out, hi).empty
+    assert result.grids["households"].sum() == units["households"].sum()
+    assert result.grids["unit_count"].sum() == len(units)
+    # every comprehensive grid outside the band carries a flag that says why
+    comp = result.grids[result.grids["kind"] == "comprehensive"]
+    outside = comp[~comp["households"].between(lo, hi)]["grid_code"]
+    assert set(outside) <= set(result.flags["grid_code"])
+    # grid geometry is the union of its units
+    for row in result.grids.head(20).itertuples():
+        members = out[out["grid_code"] == row.grid_code]
+        union = shapely.union_all(members.geometry.values)
+        assert shapely.symmetric_difference(union, row.geometry).area <= 1e-9 * max(union.area, 1e-12)
+
+
+def test_monaco(monaco_units) -> None:
+    layers, units = monaco_units
+    result = partition(units, roads=layers["roads"])
+    check_invariants(units, result, 300, 500)
+    s = result.report["summary"]
+    assert s["in_band_share"] >= 0.8
+    assert result.grids["grid_code"].str.fullmatch(r"\d{15}").all()
+    assert (result.grids["grid_code"].str[:12] == result.grids["community_code"]).all()
+    assert result.grids["grid_code"].is_unique
+    assert ((result.grids["compactness"] > 0) & (result.grids["compactness"] <= 1)).all()
+    # dedicated sites are grids of their own
+    ded = result.grids[result.grids["kind"] == "dedicated"]
+    assert len(ded) > 0 and (ded["unit_count"] == 1).all()
+
+
+def test_same_seed_same_plan(monaco_units) -> None:
+    layers, units = monaco_units
+    a = partition(units, seed=7, roads=layers["roads"])
+    b = partition(units, seed=7, roads=layers["roads"])
+    assert a.units["grid_code"].tolist() == b.units["grid_code"].tolist()
+    assert a.grids["households"].tolist() == b.grids["households"].tolist()
+
+
+def test_reykjavik_all_72_communities(reykjavik_units) -> None:
+    layers, units = reykjavik_units
+    result = partition(units, roads=layers["roads"])
+    check_invariants(units, result, 300, 500)
+    assert result.grids["community_code"].nunique() == 72
+    assert result.report["summary"]["in_band_share"] >= 0.8
+
+
+def test_infeasible_communities_are_explained() -> None:
+    units = unit_grid(16, units_per_community=16, mean_households=10, seed=3)  # ~160 households in total
+    result = partition(units)
+    assert len(result.grids) == 1
+    flag = result.flags.iloc[0]
+    assert flag["flag"] == "infeasible_band" and "below the minimum 300" in flag["reason"]
+
+
+def test_a_unit_above_max_stands_alone_and_is_flagged() -> None:
+    units = unit_grid(100, units_per_community=100, seed=1)
+    units.loc[0, "households"] = 900
+    result = partition(units)
+    check_invariants(units, result, 300, 500)
+    code = result.units.loc[0, "grid_code"]
+    assert (result.units["grid_code"] == code).sum() == 1
+    reason = result.flags.set_index("grid_code").loc[code, "reason"]
+    assert "alone has 900 households" in str(reason)
+
+
+def test_micro_grids_are_the_same_operation() -> None:
+    units = unit_grid(400, units_per_community=400, mean_households=9, seed=5)
+    result = partition(units, min_households=50, max_households=80)
+    check_invariants(units, result, 50, 80)
+    assert result.report["summary"]["in_band_share"] >= 0.95
+
+
+@settings(max_examples=15, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(n=st.integers(50, 1500), per=st.sampled_from([49, 100, 225, 400]), mean=st.floats(20, 150),
+       seed=st.integers(0, 1000))
+def test_generated_unit_grids(n: int, per: int, mean: float, seed: int) -> None:
+    units = unit_grid(n, units_per_community=per, mean_households=mean, seed=seed)
+    result = partition(units, seed=seed)
+    check_invariants(units, result, 300, 500)
+    # wherever a community's total admits grids in the band, the plan meets it
+    totals = units.groupby("community_code")["households"].sum()
+    feasible = [c for c, t in totals.items() if choose_grid_count(t, PartitionRules())[1] is None]
+    comp = result.grids[result.grids["community_code"].isin(feasible)]
+    assert comp["households"].between(300, 500).mean() >= 0.95
+    again = partition(units, seed=seed)
+    assert again.units["grid_code"].tolist() == result.units["grid_code"].tolist()
+
+
+def test_grid_count_choice() -> None:
+    rules = PartitionRules()
+    assert choose_grid_count(4000, rules) == (10, None)
+    assert choose_grid_count(450, rules) == (1, None)
+    k, reason = choose_grid_count(550, rules)
+    assert k in (1, 2) and "cannot be divided" in reason
+    assert choose_grid_count(120, rules)[1].startswith("total households 120 below")
+
+
+def test_code_schemes_and_reading_order() -> None:
+    # four grids in a 2×2 layout: north-west, north-east, south-west, south-east
+    x = pd.Series([0.0, 100.0, 0.0, 100.0])
+    y = pd.Series([100.0, 100.0, 0.0, 0.0])
+    assert list(reading_order(x.to_numpy(), y.to_numpy())) == [0, 1, 2, 3]
+    shuffled = [3, 0, 2, 1]
+    codes = BEIJING_15.assign(pd.Series(["511802001001"] * 4), x[shuffled], y[shuffled])
+    assert codes == ["511802001001004", "511802001001001", "511802001001003", "511802001001002"]
+    assert CJT_20.assign(pd.Series(["511802001001"]), pd.Series([0.0]), pd.Series([0.0])) == ["00000051180200100100"]
+    with pytest.raises(ValueError, match="12 digits"):
+        BEIJING_15.assign(pd.Series(["5118"]), pd.Series([0.0]), pd.Series([0.0]))
+
+
+def test_band_order_is_validated() -> None:
+    with pytest.raises(ValueError, match="min_households"):
+        partition(unit_grid(10), min_households=600, max_households=500)

@@ -1,0 +1,104 @@
+"""Partition against PostGIS: units stored once, draft plans written, served as GeoJSON and as a
+report page; the CLI writes a plan with progress and an offline report."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from gridmap.api.app import create_app
+from gridmap.services.partitioning import PartitionInputError, partition_territory
+
+MONACO = "980100"
+
+
+@pytest.fixture
+def planned(monaco: sa.Engine):
+    return monaco, partition_territory(monaco, MONACO)
+
+
+def test_plan_is_stored_consistently(planned) -> None:
+    engine, summary = planned
+    with engine.connect() as conn:
+        units = conn.execute(sa.text("SELECT count(*) FROM units")).scalar_one()
+        assigned = conn.execute(sa.text("SELECT count(*) FROM plan_units WHERE plan_id = :p"),
+                                {"p": summary.plan_id}).scalar_one()
+        grids = conn.execute(sa.text("SELECT count(*), sum(households) FROM grids WHERE plan_id = :p"),
+                             {"p": summary.plan_id}).one()
+        unit_households = conn.execute(sa.text("SELECT sum(households) FROM units")).scalar_one()
+        # in PostGIS too: the grids of each community cover it, without overlaps
+        coverage = conn.execute(sa.text(
+            "SELECT c.code, ST_Area(c.geom) AS a, ST_Area(ST_Union(g.geom)) AS u, sum(ST_Area(g.geom)) AS s "
+            "FROM grids g JOIN territories c ON c.id = g.community_id WHERE g.plan_id = :p GROUP BY c.code, c.geom"),
+            {"p": summary.plan_id}).all()
+        crossing = conn.execute(sa.text(
+            "SELECT count(*) FROM plan_units pu JOIN units u ON u.id = pu.unit_id JOIN grids g ON g.id = pu.grid_id "
+            "WHERE pu.plan_id = :p AND u.community_id <> g.community_id"), {"p": summary.plan_id}).scalar_one()
+        plan = conn.execute(sa.text("SELECT status, version, origin FROM plans WHERE id = :p"),
+                            {"p": summary.plan_id}).one()
+    assert units == assigned == summary.result.report["summary"]["units"]
+    assert grids[0] == len(summary.result.grids) and grids[1] == unit_households
+    assert len(coverage) == 6
+    for code, area, union, total in coverage:
+        assert abs(union - area) / area < 1e-6, code
+        assert (total - union) / area < 1e-6, code
+    assert crossing == 0
+    assert tuple(plan) == ("draft", 1, "partition")
+
+
+def test_second_partition_reuses_units_and_adds_a_version(planned) -> None:
+    engine, first = planned
+    second = partition_territory(engine, MONACO, min_households=200, max_households=400, seed=3)
+    assert first.units_built and not second.units_built
+    assert second.version == 2
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM plans")).scalar_one() == 2
+    with pytest.raises(PartitionInputError, match="used by 2 plan"):
+        partition_territory(engine, MONACO, rebuild_units=True)
+
+
+def test_territory_without_buildings_is_explained(engine: sa.Engine) -> None:
+    from gridmap.services.demo import load_demo
+
+    load_demo(engine, ["yaan"])
+    with pytest.raises(PartitionInputError, match="no communities"):
+        partition_territory(engine, "511800")
+
+
+def test_api_serves_plan_grids_and_report(planned, database_url: str) -> None:
+    _, summary = planned
+    client = TestClient(create_app(database_url=database_url))
+    plans = client.get(f"/api/territories/{MONACO}/plans").json()
+    assert [p["version"] for p in plans] == [1] and plans[0]["grids"] == len(summary.result.grids)
+    fc = client.get(f"/api/plans/{summary.plan_id}/grids").json()
+    assert len(fc["features"]) == len(summary.result.grids)
+    props = fc["features"][0]["properties"]
+    assert re.fullmatch(r"\d{15}", props["grid_code"]) and props["community"]
+    report = client.get(f"/api/plans/{summary.plan_id}/report").json()
+    assert report["summary"]["grids"] == len(summary.result.grids)
+    assert len(report["flags"]) == len(summary.result.flags)
+    page = client.get(f"/plans/{summary.plan_id}/report").text
+    assert "<svg" in page and "<iframe" in page and "户数分布" in page
+    assert "cdn" not in page.lower()
+    assert client.get("/api/plans/99999").status_code == 404
+
+
+def test_cli_partition_with_report(monaco: sa.Engine, database_url: str, tmp_path: Path) -> None:
+    report = tmp_path / "report.html"
+    env = {**os.environ, "GRIDMAP_DATABASE_URL": database_url}
+    done = subprocess.run([sys.executable, "-m", "gridmap.cli", "partition", "--territory", MONACO,
+                           "--min", "250", "--max", "450", "--report", str(report)], env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "draft plan 1" in done.stdout and "[250, 450]" in done.stdout
+    assert "building units" in done.stderr and "partitioning" in done.stderr  # progress
+    text = report.read_text(encoding="utf-8")
+    assert "data:text/javascript;base64," in text  # Leaflet inlined: the file works offline
+    assert not re.search(r'src="https?://', text)

@@ -1,0 +1,109 @@
+"""Units: coverage without gaps or overlaps, compounds whole, households conserved — on the
+real demo data and on generated layouts (hypothesis)."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gridmap.geo.quality import coverage_problems
+from gridmap.geo.synthetic import street_grid_layout
+from gridmap.geo.units import MIN_SHARED_DEG, UnitRules, build_units
+
+
+def test_monaco_units_tile_every_community(monaco_units) -> None:
+    layers, units = monaco_units
+    assert coverage_problems(units, layers["communities"]).empty
+    assert units.geometry.is_valid.all()
+    assert set(units.geom_type) == {"Polygon"}  # each unit is one contiguous piece
+    assert units["unit_id"].is_unique
+    assert set(units["community_code"]) == set(layers["communities"]["code"])
+    assert set(units["kind"]) == {"compound", "block", "site"}
+
+
+def test_monaco_households_are_conserved(monaco_units) -> None:
+    layers, units = monaco_units
+    buildings = layers["buildings"]
+    area = shapely.union_all(layers["communities"].geometry.values)
+    inside = buildings[buildings.within(area)]["households"].sum()
+    touching = buildings[buildings.intersects(area)]["households"].sum()
+    assert inside <= units["households"].sum() <= touching
+    assert units["households"].min() >= 0
+
+
+def test_monaco_compounds_are_whole_unless_too_big(monaco_units) -> None:
+    _, units = monaco_units
+    compounds = units[units["kind"] == "compound"]
+    whole = compounds[compounds["compound_part"].isna()]
+    # a compound that was not split is exactly one unit per community
+    assert not whole.duplicated(["community_code", "compound_id"]).any()
+    split = compounds[compounds["compound_part"].notna()]
+    assert (split.groupby(["community_code", "compound_id"]).size() > 1).all()
+
+
+def test_sites_become_site_units(monaco_units) -> None:
+    layers, units = monaco_units
+    sites = units[units["kind"] == "site"]
+    assert len(sites) > 0 and sites["site_type"].notna().all()
+    assert set(sites["site_type"]) <= set(UnitRules().site_types)
+
+
+def test_slivers_are_merged(monaco_units) -> None:
+    _, units = monaco_units
+    # units below the sliver limit survive only where they have no neighbour in their community
+    small = units[units["area_m2"] < UnitRules().min_unit_area_m2]
+    for _, row in small.iterrows():
+        same = units[(units["community_code"] == row["community_code"]) & (units["unit_id"] != row["unit_id"])]
+        shared = shapely.length(shapely.intersection(shapely.boundary(same.geometry.values), row.geometry.boundary))
+        assert shared.max(initial=0) <= MIN_SHARED_DEG, row["unit_id"]
+
+
+def test_point_sites_mark_their_block() -> None:
+    layout = street_grid_layout(3, compounds=0)
+    centre = layout.communities.geometry.iloc[0].centroid
+    sites = gpd.GeoDataFrame({"type": ["school"], "name": ["第一小学"]}, geometry=[centre], crs=4490)
+    units = build_units(layout.communities, layout.roads, layout.buildings, sites=sites)
+    site = units[units["kind"] == "site"]
+    assert len(site) == 1 and site.iloc[0]["name"] == "第一小学" and site.iloc[0].geometry.contains(centre)
+
+
+def test_missing_code_column_is_an_error() -> None:
+    layout = street_grid_layout(1)
+    with pytest.raises(ValueError, match="'code'"):
+        build_units(layout.communities.rename(columns={"code": "id"}), layout.roads, layout.buildings)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), streets=st.integers(1, 6), compounds=st.integers(0, 5),
+       communities=st.integers(1, 3))
+def test_generated_layouts_tile_and_conserve(seed: int, streets: int, compounds: int, communities: int) -> None:
+    layout = street_grid_layout(seed, communities_x=communities, streets=streets, compounds=compounds)
+    units = build_units(layout.communities, layout.roads, layout.buildings, compounds=layout.compounds,
+                        rules=UnitRules(compound_max_households=400), seed=seed)
+    assert coverage_problems(units, layout.communities).empty
+    assert units.geometry.is_valid.all()
+    assert units["households"].sum() == layout.buildings["households"].sum()  # every building is inside
+    assert units["unit_id"].is_unique
+    # compounds: whole (one unit) unless above the limit, then split into several parts
+    c = units[units["kind"] == "compound"]
+    whole = c[c["compound_part"].isna()]
+    assert not whole.duplicated(["community_code", "compound_id"]).any()
+    assert (whole["households"] <= 400).all()
+    # blocks never cross the barrier roads: no unit is cut by a primary/secondary road's interior
+    barriers = layout.roads[layout.roads["highway"].isin(["primary", "secondary"])]
+    for line in barriers.geometry.values:
+        crossed = units[(units["kind"] == "block") & units.geometry.crosses(line)]
+        assert crossed.empty
+
+
+def test_reykjavik_units_tile_all_72_communities(reykjavik_units) -> None:
+    layers, units = reykjavik_units
+    assert units["community_code"].nunique() == 72
+    assert coverage_problems(units, layers["communities"]).empty
+    assert units.geometry.is_valid.all()
+    counts = units["kind"].value_counts()
+    assert counts["compound"] > 1000 and counts["site"] > 100 and counts["block"] > 500
