@@ -39,8 +39,12 @@ def test_monaco_compounds_are_whole_unless_too_big(monaco_units) -> None:
     _, units = monaco_units
     compounds = units[units["kind"] == "compound"]
     whole = compounds[compounds["compound_part"].isna()]
-    # a compound that was not split is exactly one unit per community
-    assert not whole.duplicated(["community_code", "compound_id"]).any()
+    # a compound that was not split is one unit per piece, and its pieces do not touch
+    for _, pieces in whole.groupby(["community_code", "compound_id"]):
+        g = pieces.geometry.values
+        for i in range(len(g)):
+            for j in range(i + 1, len(g)):
+                assert shapely.length(shapely.intersection(g[i].boundary, g[j].boundary)) <= MIN_SHARED_DEG
     split = compounds[compounds["compound_part"].notna()]
     assert (split.groupby(["community_code", "compound_id"]).size() > 1).all()
 
@@ -88,11 +92,17 @@ def test_generated_layouts_tile_and_conserve(seed: int, streets: int, compounds:
     assert units.geometry.is_valid.all()
     assert units["households"].sum() == layout.buildings["households"].sum()  # every building is inside
     assert units["unit_id"].is_unique
-    # compounds: whole (one unit) unless above the limit, then split into several parts
+    # compounds: whole unless above the limit (then split into parts). A compound cut into
+    # separate pieces by another compound keeps one unit per piece, and those never touch.
     c = units[units["kind"] == "compound"]
     whole = c[c["compound_part"].isna()]
-    assert not whole.duplicated(["community_code", "compound_id"]).any()
     assert (whole["households"] <= 400).all()
+    for _, pieces in whole.groupby(["community_code", "compound_id"]):
+        if len(pieces) > 1:
+            g = pieces.geometry.values
+            for i in range(len(g)):
+                for j in range(i + 1, len(g)):
+                    assert shapely.length(shapely.intersection(g[i].boundary, g[j].boundary)) <= MIN_SHARED_DEG
     # blocks never cross the barrier roads: no unit is cut by a primary/secondary road's interior
     barriers = layout.roads[layout.roads["highway"].isin(["primary", "secondary"])]
     for line in barriers.geometry.values:
@@ -107,3 +117,27 @@ def test_reykjavik_units_tile_all_72_communities(reykjavik_units) -> None:
     assert units.geometry.is_valid.all()
     counts = units["kind"].value_counts()
     assert counts["compound"] > 1000 and counts["site"] > 100 and counts["block"] > 500
+
+
+def test_large_compound_is_split_around_its_buildings_not_through_them() -> None:
+    from gridmap.geo.synthetic import _geo
+
+    # a 400 m × 300 m community, a compound filling most of it with no internal roads, and a
+    # lattice of 15 m houses of 30 households each: far above the limit, so it is tessellated
+    community = gpd.GeoDataFrame({"code": ["511802001001"]}, geometry=_geo(np.array([shapely.box(0, 0, 400, 300)])),
+                                 crs=4490)
+    compound = gpd.GeoDataFrame({"name": ["大型小区"]}, geometry=_geo(np.array([shapely.box(20, 20, 380, 280)])),
+                                crs=4490)
+    xs, ys = np.meshgrid(np.arange(30, 370, 25.0), np.arange(30, 270, 25.0))
+    houses = shapely.box(xs.ravel(), ys.ravel(), xs.ravel() + 15, ys.ravel() + 15)
+    buildings = gpd.GeoDataFrame({"building": ["apartments"] * len(houses), "households": [30] * len(houses)},
+                                 geometry=_geo(houses), crs=4490)
+    units = build_units(community, None, buildings, compounds=compound, rules=UnitRules(compound_max_households=300))
+    parts = units[units["compound_part"].notna()]
+    assert len(parts) >= buildings["households"].sum() // 300
+    assert coverage_problems(units, community).empty
+    for footprint in buildings.geometry.values:
+        shares = shapely.area(shapely.intersection(parts.geometry.values, footprint)) / footprint.area
+        assert shares.max() > 0.999  # each house lies whole in one part
+    assert units["households"].sum() == buildings["households"].sum()
+    assert (parts["households"] <= 300).all()

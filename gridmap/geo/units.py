@@ -331,8 +331,11 @@ def _kmeans(points: np.ndarray, weights: np.ndarray, k: int, seed: int) -> np.nd
 
 
 def _split_compound(geom, road_lines: np.ndarray, b_points: np.ndarray, b_households: np.ndarray,
-                    max_households: int, target: int, area_fn: AreaFn, seed: int) -> list:
-    """Split one compound by its internal roads; tessellate pieces that are still too large."""
+                    b_footprints: np.ndarray, max_households: int, target: int, area_fn: AreaFn,
+                    seed: int) -> list:
+    """Split one compound by its internal roads; tessellate pieces that are still too large
+    around groups of buildings (Voronoi cells of building points, then every footprint moved
+    whole into its group's part, so no border runs through a house)."""
     pieces = [geom]
     if len(road_lines):
         inside = road_lines[shapely.intersects(road_lines, geom)]
@@ -359,9 +362,12 @@ def _split_compound(geom, road_lines: np.ndarray, b_points: np.ndarray, b_househ
         owner = _assign_to_polygons(shapely.points(pts), cells)
         cell_label = np.full(len(cells), -1)
         cell_label[owner[owner >= 0]] = labels[owner >= 0]
+        footprints = b_footprints[within]
         for label in np.unique(labels):
-            group = shapely.union_all(cells[cell_label == label])
-            part = shapely.intersection(group, piece)
+            part = shapely.intersection(shapely.union_all(cells[cell_label == label]), piece)
+            own = shapely.intersection(shapely.union_all(footprints[labels == label]), piece)
+            others = shapely.union_all(footprints[labels != label])
+            part = shapely.difference(shapely.union(part, own), others)
             result.extend([p for p in shapely.get_parts(part) if p.geom_type == "Polygon"])
     return result + _leftover(geom, np.asarray(result, dtype=object), area_fn)
 
@@ -497,7 +503,7 @@ def build_units(
                 row = units.iloc[idx]
                 near = shapely.intersects(b_points, row.geometry)
                 parts = _split_compound(row.geometry, all_roads, b_points[near], b_households[near],
-                                        rules.compound_max_households, target, area_fn, seed)
+                                        b_geoms[near], rules.compound_max_households, target, area_fn, seed)
                 for part_no, part in enumerate(parts):
                     replacement_rows.append({**row.to_dict(), "geometry": part, "compound_part": part_no})
             units = pd.concat([units.drop(index=too_big), pd.DataFrame(replacement_rows)], ignore_index=True)
