@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gridmap.geo.crs import metric_crs_for_frame  # noqa: E402
 from gridmap.geo.graph import build_graph  # noqa: E402
 from gridmap.geo.partition import PartitionRules, partition  # noqa: E402
+from gridmap.geo.quality import split_compounds  # noqa: E402
 from gridmap.geo.synthetic import unit_grid  # noqa: E402
 from gridmap.geo.units import build_units  # noqa: E402
 from gridmap.services.demo import demo_dir  # noqa: E402
@@ -56,13 +57,7 @@ def figures(name: str, units: gpd.GeoDataFrame, labels: np.ndarray, seconds: flo
     cross = labels[graph.left] != labels[graph.right]
     border = graph.length_m[cross].sum()
     along = (graph.length_m[cross] * graph.major_share[cross]).sum()
-    split = 0
-    if "compound_id" in units:
-        c = pd.DataFrame({"g": labels, "cid": units["compound_id"].to_numpy(), "c": units["community_code"].to_numpy(),
-                          "h": units["households"].to_numpy()})
-        c = c[c["cid"].notna()]
-        per_c = c.groupby(["c", "cid"]).agg(n=("g", "nunique"), h=("h", "sum"))
-        split = int(((per_c["n"] > 1) & (per_c["h"] <= HI)).sum())
+    split = len(split_compounds(units.assign(grid_code=labels.astype(str)), HI)) if "compound_id" in units else 0
     return {"method": name, "seconds": round(seconds, 2), "grids": int(len(per)),
             "in_band": f"{per['h'].between(LO, HI).mean():.1%}", "min": int(per["h"].min()),
             "median": float(per["h"].median()), "max": int(per["h"].max()),
@@ -103,6 +98,7 @@ def run_metis(units, graph, k):
 
 def run_gerrychain(units, graph, k):
     import networkx as nx
+    from gerrychain import Graph
     from gerrychain.tree import recursive_tree_part
 
     g = nx.Graph()
@@ -110,6 +106,7 @@ def run_gerrychain(units, graph, k):
         g.add_node(i, households=int(h))
     g.add_edges_from(zip(graph.left.tolist(), graph.right.tolist()))
     total = units["households"].sum()
+    g = Graph.from_networkx(g)
     started = time.perf_counter()
     assignment = recursive_tree_part(g, range(k), total / k, "households", epsilon=(HI - LO) / (HI + LO))
     seconds = time.perf_counter() - started

@@ -14,7 +14,35 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "read_layer", "to_wgs84_from_gcj02", "estimate_households"]
+__all__ = ["__version__", "read_layer", "to_wgs84_from_gcj02", "estimate_households", "build_units", "partition"]
+
+
+def build_units(communities, roads, buildings, **kwargs):
+    """Tile communities with units (compounds, blocks, dedicated sites); returns a GeoDataFrame.
+
+    See :func:`gridmap.geo.units.build_units` for every option.
+
+    Example
+    -------
+    >>> units = gm.build_units(communities, roads, buildings, compounds=compounds, sites=sites)  # doctest: +SKIP
+    """
+    from gridmap.geo.units import build_units as _build
+
+    return _build(communities, roads, buildings, **kwargs)
+
+
+def partition(units, *, min_households=300, max_households=500, seed=0, **kwargs):
+    """Assign units to grids in the household band; returns a result with ``.units``, ``.grids``
+    and ``.report``. See :func:`gridmap.geo.partition.partition`.
+
+    Example
+    -------
+    >>> result = gm.partition(units, min_households=300, max_households=500)  # doctest: +SKIP
+    >>> result.grids.explore(column="households")  # doctest: +SKIP
+    """
+    from gridmap.geo.partition import partition as _partition
+
+    return _partition(units, min_households=min_households, max_households=max_households, seed=seed, **kwargs)
 
 
 def read_layer(path, **kwargs):

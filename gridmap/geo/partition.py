@@ -444,8 +444,16 @@ def partition(
         if assigned.any():
             lengths = pd.Series(graph.length_m[edges][assigned]).groupby(grid_of[other][assigned]).sum()
             grid_of[members] = int(lengths.idxmax())
+            continue
+        # an uninhabited island: it joins the nearest grid of its community (which is then made
+        # of separate pieces, the one allowed exception to contiguity, and flagged as such)
+        same = np.flatnonzero((community == community[members[0]]) & (grid_of >= 0))
+        if len(same):
+            centre = graph.xy[members].mean(axis=0)
+            nearest = same[np.argmin(np.hypot(*(graph.xy[same] - centre).T))]
+            grid_of[members] = grid_of[nearest]
         else:
-            new_grid(members, "comprehensive", [("island", "a piece without residents cut off from the rest")])
+            new_grid(members, "comprehensive", [("island", "a piece without residents and no grid to join")])
 
     return _assemble(units, graph, grid_of, grid_kind, grid_flags, rules, seed)
 
@@ -485,11 +493,15 @@ def _assemble(units: gpd.GeoDataFrame, graph: UnitGraph, grid_of: np.ndarray, gr
         flag_rows += [(code, flag, reason) for flag, reason in grid_flags[g]]
         if gkind == "comprehensive" and not given & {"infeasible_band", "above_max"}:
             if hh < rules.min_households:
-                flag_rows.append((code, "below_min", f"{hh} households < {rules.min_households}"))
+                flag_rows.append((code, "below_min", f"{hh} households < {rules.min_households}: no contiguous "
+                                  "rearrangement with its neighbouring grids met the band (units too lumpy "
+                                  "or joined through empty connector units)"))
             elif hh > rules.max_households:
-                flag_rows.append((code, "above_max", f"{hh} households > {rules.max_households}"))
+                flag_rows.append((code, "above_max", f"{hh} households > {rules.max_households}: no contiguous "
+                                  "rearrangement with its neighbouring grids met the band"))
         if pieces_per_grid[g] > 1:
-            flag_rows.append((code, "not_contiguous", "the community is made of separate pieces (islands)"))
+            flag_rows.append((code, "not_contiguous", "made of separate pieces: its community has islands or "
+                              "enclaves that join the nearest grid"))
     flags = pd.DataFrame(flag_rows, columns=["grid_code", "flag", "reason"])
 
     code_of = dict(zip(grids["_grid"], grids["grid_code"]))
