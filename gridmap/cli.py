@@ -5,6 +5,8 @@
     gridmap demo [--only NAME] [--force]       load data/boundaries/ (idempotent)
     gridmap import FILE --territory CODE [--layer NAME] [--crs CRS] [--encoding gbk] [--replace]
     gridmap partition --territory CODE [--min 300 --max 500] [--report FILE.html]
+    gridmap merge --territory CODE FILE... [--access-list FILE]     多网合一
+    gridmap departments --territory CODE --out DIR    generated departmental layers
     gridmap territories                        list the territory tree
     gridmap layers --territory CODE            list a territory's layers
     gridmap serve [--host H] [--port P]
@@ -113,6 +115,45 @@ def cmd_partition(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_merge(args: argparse.Namespace) -> int:
+    from gridmap.services.merging import merge_files
+
+    access = None
+    if args.access_list:
+        with open(args.access_list, encoding="utf-8") as fh:
+            access = {line.strip() for line in fh if line.strip() and not line.startswith("#")}
+    summary = merge_files(_engine(), args.territory, args.files, crs=args.crs, id_field=args.id_field,
+                          min_households=args.min, max_households=args.max, access_list=access, seed=args.seed,
+                          author=args.actor, progress=Progress())
+    print(summary)
+    return 0
+
+
+def cmd_departments(args: argparse.Namespace) -> int:
+    """Write generated departmental layers (one GeoPackage per department) for demos and tests."""
+    from pathlib import Path
+
+    from gridmap.geo.departments import departmental_layers
+    from gridmap.services.partitioning import ensure_units
+    from gridmap.store import plans
+
+    engine = _engine()
+    progress = Progress()
+    units, _ = ensure_units(engine, args.territory, progress=progress)
+    with engine.connect() as conn:
+        communities = plans.communities_of(conn, args.territory)
+    with progress.step(f"generating {args.count} departmental layers"):
+        generated = departmental_layers(units, communities[["code", "name", "geometry"]], seed=args.seed,
+                                        count=args.count)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for department, frame in generated.layers.items():
+        path = out / f"{department}.gpkg"
+        frame.assign(duties=frame["duties"].map(";".join)).to_file(path, driver="GPKG")
+        print(f"{path}  {len(frame)} grids  ({generated.patterns[department]})")
+    return 0
+
+
 def cmd_territories(args: argparse.Namespace) -> int:
     from gridmap.store import territories
 
@@ -214,6 +255,25 @@ def build_parser() -> argparse.ArgumentParser:
     part.add_argument("--report", metavar="FILE.html", help="also write the partition report (works offline)")
     part.add_argument("--actor", default="cli")
     part.set_defaults(func=cmd_partition)
+
+    mer = sub.add_parser("merge", help="merge departmental grid layers into one draft plan (多网合一)")
+    mer.add_argument("--territory", required=True, metavar="CODE")
+    mer.add_argument("files", nargs="+", help="one GIS file per department (or with a department column)")
+    mer.add_argument("--id-field", help="column with the department's own grid id (default: grid_id, id, 编号 ...)")
+    mer.add_argument("--crs", help="CRS of files that do not declare one (e.g. gcj02)")
+    mer.add_argument("--access-list", metavar="FILE", help="duty codes allowed for grid workers, one per line")
+    mer.add_argument("--min", type=int, default=300)
+    mer.add_argument("--max", type=int, default=500)
+    mer.add_argument("--seed", type=int, default=0)
+    mer.add_argument("--actor", default="cli")
+    mer.set_defaults(func=cmd_merge)
+
+    dep = sub.add_parser("departments", help="write generated departmental layers for a demo territory")
+    dep.add_argument("--territory", required=True, metavar="CODE")
+    dep.add_argument("--out", required=True, metavar="DIR")
+    dep.add_argument("--count", type=int, default=19)
+    dep.add_argument("--seed", type=int, default=0)
+    dep.set_defaults(func=cmd_departments)
 
     ter = sub.add_parser("territories", help="list the territory tree")
     ter.set_defaults(func=cmd_territories)

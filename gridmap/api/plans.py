@@ -85,3 +85,70 @@ def jsonable(value):
     if isinstance(value, datetime):
         return value.isoformat()
     return value
+
+
+# -- merge results ------------------------------------------------------------------------------
+def _download(frame, plan_id: int, name: str, fmt: str):
+    """CSV (UTF-8 with BOM, so spreadsheet software shows Chinese) or GeoPackage bytes."""
+    import tempfile
+    from pathlib import Path
+
+    from fastapi.responses import Response
+
+    if fmt == "csv":
+        data = frame.drop(columns="geometry", errors="ignore").to_csv(index=False).encode("utf-8-sig")
+        return Response(data, media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="plan{plan_id}_{name}.csv"'})
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"plan{plan_id}_{name}.gpkg"
+        out = frame.copy()
+        for column in out.columns:
+            if out[column].map(lambda v: isinstance(v, (list, dict))).any():
+                out[column] = out[column].map(lambda v: ";".join(map(str, v)) if isinstance(v, list) else str(v))
+        out.to_file(path, driver="GPKG", layer=name)
+        data = path.read_bytes()
+    return Response(data, media_type="application/geopackage+sqlite3",
+                    headers={"Content-Disposition": f'attachment; filename="plan{plan_id}_{name}.gpkg"'})
+
+
+@router.get("/api/plans/{plan_id}/crosswalk", summary="Merge crosswalk: each departmental grid → unified grids "
+            "(format=json|csv|gpkg)")
+def plan_crosswalk(plan_id: int, format: str = "json", conn: sa.Connection = Depends(get_conn)):
+    from gridmap.store import merges
+
+    _plan_or_404(conn, plan_id)
+    frame = merges.crosswalk(conn, plan_id)
+    if format == "json":
+        return JSONResponse(jsonable(frame.astype(object).where(frame.notna(), None).to_dict(orient="records")))
+    if format == "csv":
+        return _download(frame, plan_id, "crosswalk", "csv")
+    if format == "gpkg":  # with each pair's geometry: the unified grid's part that came from the old grid
+        import geopandas as gpd
+
+        grids = plans.plan_grids(conn, plan_id)[["grid_code", "geometry"]]
+        return _download(gpd.GeoDataFrame(frame.merge(grids, on="grid_code"), geometry="geometry", crs=4490),
+                         plan_id, "crosswalk", "gpkg")
+    raise HTTPException(422, "format must be json, csv or gpkg")
+
+
+@router.get("/api/plans/{plan_id}/conflicts", summary="Merge conflicts (format=geojson|csv|gpkg)")
+def plan_conflicts(plan_id: int, format: str = "geojson", conn: sa.Connection = Depends(get_conn)):
+    from gridmap.store import merges
+
+    _plan_or_404(conn, plan_id)
+    if format == "geojson":
+        return JSONResponse(merges.conflicts_feature_collection(conn, plan_id), media_type="application/geo+json")
+    if format in ("csv", "gpkg"):
+        return _download(merges.conflicts(conn, plan_id), plan_id, "conflicts", format)
+    raise HTTPException(422, "format must be geojson, csv or gpkg")
+
+
+@router.get("/api/plans/{plan_id}/duties", summary="Each unified grid's duties, tagged with their department")
+def plan_duties(plan_id: int, conn: sa.Connection = Depends(get_conn)) -> JSONResponse:
+    from gridmap.store import merges
+
+    _plan_or_404(conn, plan_id)
+    frame = merges.duties(conn, plan_id)
+    grouped = {code: [{"department": d, "duty": u} for d, u in zip(g["department"], g["duty"])]
+               for code, g in frame.groupby("grid_code")}
+    return JSONResponse(grouped)

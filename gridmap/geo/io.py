@@ -261,6 +261,14 @@ def check_frame(
     empty = np.flatnonzero(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     if len(empty):
         raise VectorReadError(f"{name}: empty geometry in {_listed(frame, empty)}")
+    collected: list[str] = []
+    if expect == "polygon":  # collections holding polygons (common after other tools' repairs)
+        mixed = np.flatnonzero(shapely.get_type_id(geoms) == 7)
+        for i in mixed:
+            polys = _polygonal(geoms[i])
+            if not polys.is_empty:
+                geoms[i] = polys
+                collected.append(f"{_feature_label(frame, int(i))}: GeometryCollection reduced to its polygons")
     if expect is not None:
         types = shapely.get_type_id(geoms)
         wanted = {"polygon": (3, 6), "line": (1, 5), "point": (0, 4)}[expect]
@@ -301,6 +309,7 @@ def check_frame(
         still_empty = invalid[shapely.is_empty(fixed)]
         if len(still_empty):
             raise VectorReadError(f"{name}: geometry collapses to nothing when repaired in {_listed(frame, still_empty)}")
+    repaired = collected + repaired
     frame[frame.geometry.name] = gpd.GeoSeries(geoms, index=frame.index, crs=target)
     frame = frame.set_crs(target, allow_override=True)
     return ReadResult(frame=frame, source_crs=source_crs, encoding=encoding, repaired=repaired, notes=notes)

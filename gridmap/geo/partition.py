@@ -351,12 +351,15 @@ def partition(
     roads: gpd.GeoDataFrame | None = None,
     rules: PartitionRules | None = None,
     graph: UnitGraph | None = None,
+    edge_factor: np.ndarray | None = None,
 ) -> PartitionResult:
     """Assign every unit to a grid; see the module docstring for the method.
 
     ``units`` needs ``unit_id, community_code, kind, households, geometry`` (as made by
     :func:`gridmap.geo.units.build_units`); ``site_type`` marks dedicated sites. Pass ``roads``
-    (with a ``highway`` column) to prefer borders along major roads.
+    (with a ``highway`` column) to prefer borders along major roads. ``graph`` and
+    ``edge_factor`` (one multiplier per graph edge, > 1 = rather draw a grid border here) let callers
+    such as the merge add their own preferences.
 
     Example
     -------
@@ -386,6 +389,10 @@ def partition(
     geo = np.column_stack([a, a * x, a * y, a * (x * x + y * y)])
     distance = np.hypot(*(graph.xy[graph.left] - graph.xy[graph.right]).T)
     edge_weight = (distance + 1.0) / (graph.length_m + 1.0) * (1.0 + rules.major_road_penalty * graph.major_share)
+    if edge_factor is not None:
+        if len(edge_factor) != len(graph.left):
+            raise ValueError("edge_factor needs one value per graph edge")
+        edge_weight = edge_weight * np.asarray(edge_factor, dtype=float)
 
     dedicated = (kind == "site") & np.isin(site_type, rules.dedicated_site_types) & (a >= rules.dedicated_min_area_m2)
     alone = ~dedicated & (households > rules.max_households)

@@ -299,3 +299,52 @@ class AuditEntry(Base):
     row_key: Mapped[str | None] = mapped_column(Text)
     before: Mapped[dict | None] = mapped_column(JSONB)
     after: Mapped[dict | None] = mapped_column(JSONB)
+
+
+class MergeCrosswalk(Base):
+    """Where each departmental grid went in a merged plan: shares of its area and households."""
+
+    __tablename__ = "merge_crosswalk"
+    __table_args__ = (Index("ix_merge_crosswalk_plan_id", "plan_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    department: Mapped[str] = mapped_column(Text)
+    grid_ref: Mapped[str] = mapped_column(String(64))
+    grid_code: Mapped[str] = mapped_column(String(32))
+    area_share: Mapped[float] = mapped_column(Float)
+    household_share: Mapped[float | None] = mapped_column(Float)
+    area_m2: Mapped[float] = mapped_column(Float)
+    households: Mapped[float] = mapped_column(Float)
+
+
+class PlanConflict(Base):
+    """A conflict a merge found: overlap, gap, sliver, crosses_community, outside or offset."""
+
+    __tablename__ = "plan_conflicts"
+    __table_args__ = (
+        CheckConstraint("kind IN ('overlap','gap','sliver','crosses_community','outside','offset')",
+                        name="ck_plan_conflicts_kind"),
+        Index("ix_plan_conflicts_plan_id", "plan_id"),
+        gist("plan_conflicts"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    department: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(32))
+    grids: Mapped[list] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    area_m2: Mapped[float] = mapped_column(Float)
+    detail: Mapped[str] = mapped_column(Text)
+    geom = mapped_column(geometry("GEOMETRY"), nullable=False)
+
+
+class GridDuty(Base):
+    """A duty of a grid worker in a merged plan, with the department it comes from."""
+
+    __tablename__ = "grid_duties"
+
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"), primary_key=True)
+    grid_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    department: Mapped[str] = mapped_column(Text, primary_key=True)
+    duty: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -1,0 +1,104 @@
+"""``gridmap merge``: departmental grid files → conflicts, a unified draft plan, crosswalk, duties."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+import sqlalchemy as sa
+
+from gridmap.geo.io import read_vector
+from gridmap.geo.merge import MergeResult, merge_layers
+from gridmap.progress import QUIET, Progress
+from gridmap.services.partitioning import LAYER_NAMES, ensure_units
+from gridmap.store import audit, merges, plans
+from gridmap.store.territories import ewkb_hex, get
+
+ID_FIELDS = ("grid_id", "id", "code", "grid_code", "编号", "网格编号", "编码")
+DUTY_FIELDS = ("duties", "duty", "职责", "事项")
+DEPARTMENT_FIELDS = ("department", "dept", "部门")
+
+
+@dataclass
+class MergeSummary:
+    plan_id: int
+    version: int
+    territory: str
+    result: MergeResult
+
+    def __str__(self) -> str:
+        conflicts = ", ".join(f"{k} {v}" for k, v in self.result.summary["conflicts"].items()) or "none"
+        offsets = self.result.summary["offset_layers"]
+        lines = [f"draft plan {self.version} (id {self.plan_id}) for {self.territory}: {self.result.summary['text']}",
+                 f"conflicts: {conflicts}"]
+        if offsets:
+            lines.append(f"offset layers (corrected before merging): {', '.join(offsets)}")
+        return "\n".join(lines)
+
+
+def read_departmental_file(path: str | Path, *, crs=None, id_field: str | None = None,
+                           department: str | None = None) -> gpd.GeoDataFrame:
+    """One departmental layer file, with department, grid_id and duties columns filled."""
+    path = Path(path)
+    frame = read_vector(path, crs=crs, expect="polygon").frame
+    lower = {c.lower(): c for c in frame.columns}
+    id_col = id_field or next((lower[f] for f in ID_FIELDS if f in lower), None)
+    if id_col is None or id_col not in frame:
+        raise ValueError(f"{path.name}: no grid id column (tried {', '.join(ID_FIELDS)}); name it with --id-field")
+    out = frame.rename(columns={id_col: "grid_id"})
+    out["grid_id"] = out["grid_id"].astype(str)
+    dept_col = next((lower[f] for f in DEPARTMENT_FIELDS if f in lower), None)
+    out["department"] = department or (out[dept_col].astype(str) if dept_col else path.stem)
+    duty_col = next((lower[f] for f in DUTY_FIELDS if f in lower), None)
+    if duty_col and duty_col != "duties":
+        out = out.rename(columns={duty_col: "duties"})
+    return out
+
+
+def merge_files(engine: sa.Engine, territory: str, files: list[str | Path], *, crs=None, id_field: str | None = None,
+                **kwargs) -> MergeSummary:
+    """Read departmental files and merge them over ``territory`` (see :func:`merge_territory`)."""
+    layers = pd.concat([read_departmental_file(f, crs=crs, id_field=id_field) for f in files], ignore_index=True)
+    return merge_territory(engine, territory, gpd.GeoDataFrame(layers, geometry="geometry", crs=4490), **kwargs)
+
+
+def merge_territory(engine: sa.Engine, territory: str, layers, *, min_households: int = 300,
+                    max_households: int = 500, access_list: set[str] | None = None, seed: int = 0,
+                    author: str = "cli", progress: Progress = QUIET) -> MergeSummary:
+    """Merge departmental layers over the territory's units; store everything as a draft plan."""
+    units, _ = ensure_units(engine, territory, progress=progress)
+    with engine.connect() as conn:
+        communities = plans.communities_of(conn, territory)
+        roads_at = plans.find_layer(conn, territory, LAYER_NAMES["roads"])
+        roads = (plans.layer_in_area(conn, roads_at[0], roads_at[1], ewkb_hex([shapely.box(*units.total_bounds)])[0])
+                 if roads_at else None)
+    with progress.step("merging departmental layers (conflicts, unified plan, crosswalk, duties)"):
+        result = merge_layers(layers, units, communities[["code", "name", "geometry"]], min_households=min_households,
+                              max_households=max_households, access_list=access_list, roads=roads, seed=seed)
+    with progress.step("writing the draft plan and the merge report"), engine.begin() as conn:
+        target = get(conn, territory)
+        ids = dict(zip(communities["code"], communities["id"].astype(int)))
+        # the departments' grids as they drew them (an offset layer's correction is in the result)
+        merges.store_department_grids(conn, target.id, _normalised(layers))
+        report = {"summary": result.partition.report["summary"], "flags": result.partition.report["flags"],
+                  "merge": {k: v for k, v in result.summary.items() if k != "partition"},
+                  "coverage": result.coverage.to_dict(orient="records"),
+                  "excluded_duties": result.excluded_duties.to_dict(orient="records")}
+        params = {"min_households": min_households, "max_households": max_households, "seed": seed,
+                  "departments": sorted(result.coverage["department"]), "access_list": sorted(access_list or [])}
+        plan_id, version = plans.create_plan(conn, territory_id=target.id, origin="merge", author=author,
+                                             parameters=params, report=report)
+        plans.write_grids(conn, plan_id, result.grids, result.units, ids)
+        merges.store_results(conn, plan_id, result.crosswalk, result.conflicts, result.duties)
+        audit.record(conn, actor=author, action="merge", table="plans", row_key=str(plan_id),
+                     after={"territory": territory, "version": version, "summary": result.summary["text"]})
+    return MergeSummary(plan_id, version, territory, result)
+
+
+def _normalised(layers):
+    from gridmap.geo.merge import normalise_layers
+
+    return normalise_layers(layers)
