@@ -14,7 +14,22 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "read_layer", "to_wgs84_from_gcj02", "estimate_households", "build_units", "partition"]
+__all__ = ["__version__", "read_layer", "to_wgs84_from_gcj02", "estimate_households", "build_units", "partition",
+           "merge_layers"]
+
+
+def merge_layers(layers, units, communities, **kwargs):
+    """Merge departmental grid layers into one plan (多网合一) with conflicts, crosswalk and duties.
+    See :func:`gridmap.geo.merge.merge_layers`.
+
+    Example
+    -------
+    >>> result = gm.merge_layers({"综治": zz, "城管": cg}, units, communities)  # doctest: +SKIP
+    >>> result.conflicts.explore(column="kind")  # doctest: +SKIP
+    """
+    from gridmap.geo.merge import merge_layers as _merge
+
+    return _merge(layers, units, communities, **kwargs)
 
 
 def build_units(communities, roads, buildings, **kwargs):

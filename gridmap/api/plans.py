@@ -73,7 +73,7 @@ def plan_report_page(plan_id: int, request: Request, conn: sa.Connection = Depen
     flags = pd.DataFrame(p["report"].get("flags", []), columns=["grid_code", "flag", "reason"])
     settings = request.app.state.settings
     return HTMLResponse(partition_report_html(
-        grids, p["report"], flags, title=f"{p['territory']} · plan {p['version']} ({p['status']})",
+        grids, {**p["report"], "plan_id": plan_id}, flags, title=f"{p['territory']} · plan {p['version']} ({p['status']})",
         basemap_url=settings.basemap_url, basemap_attribution=settings.basemap_attribution))
 
 

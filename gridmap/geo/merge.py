@@ -22,7 +22,9 @@ inside a grid skips the intersection.
 from __future__ import annotations
 
 import math
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -438,6 +440,20 @@ def find_conflicts(grids: gpd.GeoDataFrame, communities: gpd.GeoDataFrame, terri
 
 
 # -- assignment, crosswalk, duties -----------------------------------------------------------------
+WORKERS = max(os.cpu_count() or 1, 1)
+
+
+def parallel_intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Element-wise intersection on all cores: shapely releases the GIL inside its array
+    functions, so threads over chunks scale with the machine."""
+    if len(a) < 2000 or WORKERS == 1:
+        return shapely.intersection(a, b)
+    bounds = np.linspace(0, len(a), WORKERS + 1).astype(int)
+    with ThreadPoolExecutor(WORKERS) as pool:
+        parts = pool.map(lambda ij: shapely.intersection(a[ij[0]:ij[1]], b[ij[0]:ij[1]]), zip(bounds[:-1], bounds[1:]))
+        return np.concatenate(list(parts))
+
+
 def overlay_units(units: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, unit_area_m2: np.ndarray) -> pd.DataFrame:
     """Area (m²) of every unit × departmental grid overlap, and the share of the unit it covers.
 
@@ -449,14 +465,17 @@ def overlay_units(units: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, unit_area_m2
     tree = shapely.STRtree(u_geoms)
     gi, ui = tree.query(g_geoms, predicate="intersects")
     shapely.prepare(g_geoms)
-    inside = shapely.contains_properly(g_geoms[gi], u_geoms[ui])
+    inside = shapely.covers(g_geoms[gi], u_geoms[ui])
     fraction = np.ones(len(gi))
     shapely.prepare(u_geoms)
-    holds = ~inside & shapely.contains_properly(u_geoms[ui], g_geoms[gi])  # a small grid inside a unit
+    holds = ~inside & shapely.covers(u_geoms[ui], g_geoms[gi])  # a small grid inside a unit
     fraction[holds] = shapely.area(g_geoms[gi[holds]]) / shapely.area(u_geoms[ui[holds]])
-    partial = ~inside & ~holds
-    if partial.any():
-        fraction[partial] = (shapely.area(shapely.intersection(g_geoms[gi[partial]], u_geoms[ui[partial]]))
+    partial = np.flatnonzero(~inside & ~holds)
+    touching = shapely.touches(g_geoms[gi[partial]], u_geoms[ui[partial]])  # a shared border, no area
+    fraction[partial[touching]] = 0.0
+    partial = partial[~touching]
+    if len(partial):
+        fraction[partial] = (shapely.area(parallel_intersection(g_geoms[gi[partial]], u_geoms[ui[partial]]))
                              / shapely.area(u_geoms[ui[partial]]))
     frame = pd.DataFrame({"unit": ui, "grid": gi, "fraction": np.clip(fraction, 0.0, 1.0)})
     frame = frame[frame["fraction"] > 0]
@@ -513,8 +532,11 @@ def merge_layers(
     conflict_rows: list[dict] = []
     corrected_layers: dict[str, gpd.GeoDataFrame] = {}
     fixed_parts = []
-    for department, layer in grids.groupby("department", sort=False):
-        offset = detect_offset(layer, reference, department=department, min_shift_m=rules.offset_min_m)
+    by_department = list(grids.groupby("department", sort=False))
+    with ThreadPoolExecutor(WORKERS) as pool:
+        offsets = list(pool.map(lambda item: detect_offset(item[1], reference, department=item[0],
+                                                           min_shift_m=rules.offset_min_m), by_department))
+    for (department, layer), offset in zip(by_department, offsets):
         if offset is None:
             fixed_parts.append(layer)
             continue
@@ -528,8 +550,14 @@ def merge_layers(
     lap("offsets")
 
     # 2. conflicts inside each layer
-    found, unions = find_conflicts(grids, communities, territory, scale, rules, code_column)
-    conflict_rows += found
+    groups = [layer for _, layer in grids.groupby("department", sort=False)]
+    with ThreadPoolExecutor(WORKERS) as pool:
+        outcomes = list(pool.map(lambda layer: find_conflicts(layer, communities, territory, scale, rules, code_column),
+                                 groups))
+    unions = {}
+    for found, union in outcomes:
+        conflict_rows += found
+        unions.update(union)
     lap("conflicts")
     conflicts = gpd.GeoDataFrame(conflict_rows or {"department": [], "kind": [], "grids": [], "area_m2": [],
                                                    "detail": [], "geometry": []},

@@ -115,6 +115,17 @@ def partition_report_html(grids: gpd.GeoDataFrame, report: dict, flags: pd.DataF
                    f"<td>{html.escape(str(r.reason))}</td></tr>" for r in flags.itertuples())
     summary_rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
                            for k, v in s.items())
+    merge_html = ""
+    if "merge" in report:  # a merged plan (多网合一): the seed city's summary and the downloads
+        m = report["merge"]
+        kinds = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{v}</td></tr>" for k, v in m.get("conflicts", {}).items())
+        plan_id = report.get("plan_id")
+        links = (f'<p><a href="/api/plans/{plan_id}/conflicts?format=gpkg">conflicts.gpkg</a> · '
+                 f'<a href="/api/plans/{plan_id}/conflicts?format=csv">conflicts.csv</a> · '
+                 f'<a href="/api/plans/{plan_id}/crosswalk?format=csv">crosswalk.csv</a> · '
+                 f'<a href="/api/plans/{plan_id}/crosswalk?format=gpkg">crosswalk.gpkg</a></p>') if plan_id else ""
+        merge_html = (f'<section id="merge"><h2>多网合一 Merge</h2><p>{html.escape(m.get("text", ""))}</p>'
+                      f"<table><tr><th>conflict</th><th>count</th></tr>{kinds}</table>{links}</section>")
     return f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 <title>{html.escape(title)}</title>
 <style>body{{font-family:"Noto Sans CJK SC","PingFang SC",sans-serif;margin:1rem 2rem}}
@@ -124,7 +135,7 @@ table{{border-collapse:collapse;font-size:.85rem}}td,th{{border:1px solid #ddd;p
 <p class="legend"><span style="background:{BELOW}"></span>低于下限 below {lo}
 <span style="background:{INSIDE}"></span>区间内 in band <span style="background:{ABOVE}"></span>高于上限 above {hi}
 <span style="background:{DEDICATED}"></span>专属网格 dedicated <span style="border:2px dashed {FLAGGED}"></span>有问题 flagged</p>
-<section id="map">{map_html}</section>
+{merge_html}<section id="map">{map_html}</section>
 <section id="histogram"><h2>户数分布 Households per grid</h2>{hist}</section>
 <section id="summary"><h2>概况 Summary</h2><table>{summary_rows}</table></section>
 <section id="flags"><h2>问题清单 Flags ({len(flags)})</h2><table><tr><th>grid</th><th>flag</th><th>reason</th></tr>{rows}</table></section>
