@@ -156,3 +156,26 @@ def test_merge_properties_on_generated_units(seed: int, cell: float) -> None:
     assert np.allclose(per_old["area_share"].sum(), 1.0, atol=1e-9)
     assert np.allclose(per_old["households"].sum().sum() / 2, units["households"].sum(), rtol=1e-9)
     assert set(result.conflicts["kind"]) <= {"crosses_community"}  # cells may cross; nothing else is wrong
+
+
+def test_nineteen_layers_over_reykjavik(reykjavik_units) -> None:
+    """The seed city's exercise at Reykjavík scale: 19 departmental layers into one."""
+    layers, units = reykjavik_units
+    communities = layers["communities"]
+    generated = departmental_layers(units, communities, seed=0)
+    result = merge_layers(generated.layers, units, communities, roads=layers["roads"])
+    assert result.summary["departments"] == 19
+    assert result.summary["old_grids"] == sum(len(f) for f in generated.layers.values())
+    assert result.summary["unified_grids"] == len(result.grids) < result.summary["old_grids"]
+    for injected in generated.injected:
+        mine = result.conflicts[result.conflicts["department"] == injected.department]
+        if injected.geometry is None:
+            assert (mine["kind"] == injected.kind).any(), (injected.department, injected.kind)
+        else:
+            near = mine[mine["kind"].isin([injected.kind, "sliver"])]
+            hit = shapely.area(shapely.intersection(near.geometry.values, injected.geometry)).sum()
+            assert hit >= 0.5 * injected.geometry.area, (injected.department, injected.kind)
+    clean = [d for d, p in generated.patterns.items() if p in CLEAN]
+    assert result.conflicts[result.conflicts["department"].isin(clean)].empty
+    assert grids_crossing_communities(result.units) == []
+    assert result.grids["households"].sum() == units["households"].sum()
