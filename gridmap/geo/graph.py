@@ -49,6 +49,22 @@ class UnitGraph:
         return labels
 
 
+def border_pairs(geoms: np.ndarray, groups: np.ndarray | None, min_length: float
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs (i < j) of polygons sharing a border longer than ``min_length`` (in the geometries'
+    own units), restricted to equal ``groups`` when given; returns the pairs and the borders."""
+    tree = shapely.STRtree(geoms)
+    left, right = tree.query(geoms, predicate="intersects")
+    keep = left < right
+    left, right = left[keep], right[keep]
+    if groups is not None:
+        same = groups[left] == groups[right]
+        left, right = left[same], right[same]
+    borders = shapely.intersection(shapely.boundary(geoms[left]), shapely.boundary(geoms[right]))
+    positive = shapely.length(borders) > min_length
+    return left[positive], right[positive], borders[positive]
+
+
 def build_graph(units: gpd.GeoDataFrame, *, roads: gpd.GeoDataFrame | None = None,
                 major_classes: tuple[str, ...] = (), road_class_column: str = "highway",
                 group_column: str | None = "community_code", road_buffer_m: float = 15.0) -> UnitGraph:
@@ -61,17 +77,9 @@ def build_graph(units: gpd.GeoDataFrame, *, roads: gpd.GeoDataFrame | None = Non
     metric = units.to_crs(crs)
     geoms = np.asarray(metric.geometry.values, dtype=object)
     groups = units[group_column].to_numpy() if group_column and group_column in units else None
-    tree = shapely.STRtree(geoms)
-    left, right = tree.query(geoms, predicate="intersects")
-    keep = left < right
-    left, right = left[keep], right[keep]
-    if groups is not None:
-        same = groups[left] == groups[right]
-        left, right = left[same], right[same]
-    borders = shapely.intersection(shapely.boundary(geoms[left]), shapely.boundary(geoms[right]))
+    # a millimetre: corners and float noise are not borders
+    left, right, borders = border_pairs(geoms, groups, 1e-3)
     length = shapely.length(borders)
-    positive = length > 1e-3  # a millimetre: corners and float noise are not borders
-    left, right, length, borders = left[positive], right[positive], length[positive], borders[positive]
     major = np.zeros(len(left))
     if roads is not None and len(roads) and major_classes and road_class_column in roads and len(left):
         r = roads[roads[road_class_column].astype("string").isin(major_classes).fillna(False).to_numpy()]

@@ -36,6 +36,7 @@ from collections.abc import Callable
 from pyproj import Transformer
 
 from gridmap.geo.crs import STORAGE_EPSG, metric_crs_for_frame
+from gridmap.geo.graph import border_pairs
 
 AreaFn = Callable[[np.ndarray], np.ndarray]
 from gridmap.geo.households import HouseholdRule, estimate_households
@@ -206,18 +207,9 @@ def shared_border_pairs(geoms: np.ndarray, groups: np.ndarray | None = None) -> 
 
     ``groups`` (e.g. community codes) restricts pairs to the same group.
     """
-    tree = shapely.STRtree(geoms)
-    left, right = tree.query(geoms, predicate="intersects")
-    keep = left < right
-    left, right = left[keep], right[keep]
-    if groups is not None:
-        same = groups[left] == groups[right]
-        left, right = left[same], right[same]
-    if len(left) == 0:
-        return left, right, np.zeros(0)
-    shared = shapely.length(shapely.intersection(shapely.boundary(geoms[left]), shapely.boundary(geoms[right])))
-    positive = shared > MIN_SHARED_DEG  # touching at a point (or a hair) is not adjacency
-    return left[positive], right[positive], shared[positive]
+    # touching at a point (or a hair) is not adjacency
+    left, right, borders = border_pairs(geoms, groups, MIN_SHARED_DEG)
+    return left, right, shapely.length(borders)
 
 
 def _merge_small(units: pd.DataFrame, min_area: float, area_fn: AreaFn) -> pd.DataFrame:
