@@ -40,6 +40,7 @@ from gridmap.geo.units import build_units  # noqa: E402
 from gridmap.services.demo import demo_dir  # noqa: E402
 
 LO, HI = 300, 500
+GERRYCHAIN_BUDGET_S = 300.0
 
 
 def figures(name: str, units: gpd.GeoDataFrame, labels: np.ndarray, seconds: float, graph,
@@ -108,7 +109,17 @@ def run_gerrychain(units, graph, k):
     total = units["households"].sum()
     g = Graph.from_networkx(g)
     started = time.perf_counter()
-    assignment = recursive_tree_part(g, range(k), total / k, "households", epsilon=(HI - LO) / (HI + LO))
+    # in a worker process with a time cap: on lumpy units it can retry for tens of minutes
+    import multiprocessing
+
+    pool = multiprocessing.get_context("fork").Pool(1)
+    try:
+        job = pool.apply_async(recursive_tree_part, (g, range(k), total / k, "households", (HI - LO) / (HI + LO)))
+        assignment = job.get(timeout=GERRYCHAIN_BUDGET_S)
+    except multiprocessing.TimeoutError as exc:
+        raise RuntimeError(f"no partition within {GERRYCHAIN_BUDGET_S:.0f} s") from exc
+    finally:
+        pool.terminate()
     seconds = time.perf_counter() - started
     labels = np.array([assignment[i] for i in range(graph.n)])
     return figures("GerryChain recursive_tree_part", units, labels, seconds, graph)
