@@ -29,6 +29,7 @@ import shapely
 
 from gridmap.geo.crs import STORAGE_EPSG, in_china, wgs84_to_gcj02_geoms
 from gridmap.geo.partition import partition
+from gridmap.geo.shapes import polygonal
 
 DEPARTMENTS = [
     ("zongzhi", "综治"), ("chengguan", "城管"), ("dangjian", "党建"), ("minzheng", "民政"), ("yingji", "应急"),
@@ -108,18 +109,6 @@ def jitter(geoms: np.ndarray, rng: np.random.Generator, metres: float) -> np.nda
         dense = shapely.segmentize(g, 15.0 / mx)
         out.append(shapely.make_valid(shapely.transform(dense, move)))
     return polygonal(np.asarray(out, dtype=object))
-
-
-def polygonal(geoms: np.ndarray) -> np.ndarray:
-    """Only the polygonal parts (make_valid may leave lines in a collection)."""
-    out = []
-    for g in geoms:
-        if g.geom_type in ("Polygon", "MultiPolygon"):
-            out.append(g)
-        else:
-            parts = [p for p in shapely.get_parts(g) if p.geom_type in ("Polygon", "MultiPolygon")]
-            out.append(shapely.union_all(parts) if parts else shapely.Polygon())
-    return np.asarray(out, dtype=object)
 
 
 def departmental_layers(units: gpd.GeoDataFrame, communities: gpd.GeoDataFrame, *, seed: int = 0,

@@ -26,6 +26,7 @@ import shapely
 from pyproj import CRS
 
 from gridmap.geo.crs import GCJ02, STORAGE_EPSG, CRSError, gcj02_to_wgs84_geoms, parse_crs
+from gridmap.geo.shapes import polygonal
 
 SUPPORTED_SUFFIXES = {".gpkg", ".shp", ".zip", ".geojson", ".json", ".kml", ".csv", ".parquet"}
 EXPECT_TYPES = {
@@ -265,7 +266,7 @@ def check_frame(
     if expect == "polygon":  # collections holding polygons (common after other tools' repairs)
         mixed = np.flatnonzero(shapely.get_type_id(geoms) == 7)
         for i in mixed:
-            polys = _polygonal(geoms[i])
+            polys = polygonal([geoms[i]])[0]
             if not polys.is_empty:
                 geoms[i] = polys
                 collected.append(f"{_feature_label(frame, int(i))}: GeometryCollection reduced to its polygons")
@@ -303,7 +304,7 @@ def check_frame(
         reasons = shapely.is_valid_reason(geoms[invalid])
         fixed = shapely.make_valid(geoms[invalid])
         if expect == "polygon":
-            fixed = np.array([_polygonal(g) for g in fixed], dtype=object)
+            fixed = polygonal(fixed)
         geoms[invalid] = fixed
         repaired = [f"{_feature_label(frame, int(i))}: {reason}" for i, reason in zip(invalid, reasons)]
         still_empty = invalid[shapely.is_empty(fixed)]
@@ -313,11 +314,3 @@ def check_frame(
     frame[frame.geometry.name] = gpd.GeoSeries(geoms, index=frame.index, crs=target)
     frame = frame.set_crs(target, allow_override=True)
     return ReadResult(frame=frame, source_crs=source_crs, encoding=encoding, repaired=repaired, notes=notes)
-
-
-def _polygonal(geom):
-    """Keep the polygonal part of a repaired geometry (make_valid may add stray lines)."""
-    if geom.geom_type in ("Polygon", "MultiPolygon"):
-        return geom
-    parts = [p for p in shapely.get_parts(geom) if p.geom_type in ("Polygon", "MultiPolygon")]
-    return shapely.union_all(parts) if parts else shapely.Polygon()

@@ -35,6 +35,7 @@ import shapely
 from gridmap.geo.crs import STORAGE_EPSG, gcj02_to_wgs84_geoms, in_china, metric_crs_for_frame
 from gridmap.geo.graph import build_graph
 from gridmap.geo.partition import PartitionResult, PartitionRules, partition
+from gridmap.geo.shapes import polygonal as _polygonal
 from gridmap.geo.units import metric_area_fn
 
 M_PER_DEG_LAT = 110_574.0
@@ -115,29 +116,6 @@ def _duty_list(value) -> list[str]:
     if isinstance(value, str):
         return [v.strip() for v in value.replace("；", ";").replace(",", ";").split(";") if v.strip()]
     return [str(v) for v in value]
-
-
-def _polygonal(geoms: np.ndarray) -> np.ndarray:
-    """Keep only the polygonal parts of each geometry (vectorised: intersections of touching
-    grids return lines and points, which are not conflicts)."""
-    geoms = np.asarray(geoms, dtype=object)
-    out = np.empty(len(geoms), dtype=object)
-    out[:] = shapely.Polygon()
-    if len(geoms) == 0:
-        return out
-    types = shapely.get_type_id(geoms)
-    simple = np.isin(types, (3, 6))
-    out[simple] = geoms[simple]
-    mixed = np.flatnonzero(types == 7)
-    if len(mixed):
-        members, owner = shapely.get_parts(geoms[mixed], return_index=True)
-        parts, inner = shapely.get_parts(members, return_index=True)  # multipolygons inside, too
-        index = owner[inner]
-        polys = shapely.get_type_id(parts) == 3
-        if polys.any():
-            present, dense = np.unique(index[polys], return_inverse=True)
-            out[mixed[present]] = shapely.multipolygons(parts[polys], indices=dense)
-    return out
 
 
 # -- offsets ---------------------------------------------------------------------------------------

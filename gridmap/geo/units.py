@@ -40,6 +40,7 @@ from gridmap.geo.graph import border_pairs
 
 AreaFn = Callable[[np.ndarray], np.ndarray]
 from gridmap.geo.households import HouseholdRule, estimate_households
+from gridmap.geo.shapes import polygonal as _polygonal
 
 KIND_ORDER = {"site": 0, "compound": 1, "block": 2}
 NOISE_AREA_M2 = 0.01  # floating-point crumbs from overlay; dropping them moves no measurable area
@@ -102,20 +103,6 @@ def _not_tunnel(frame: gpd.GeoDataFrame) -> np.ndarray:
         return np.ones(len(frame), dtype=bool)
     tunnel = frame["tunnel"].astype("string").str.lower().fillna("no")
     return ~tunnel.isin(["yes", "true", "1", "culvert", "building_passage"]).to_numpy()
-
-
-def _polygonal(geoms: np.ndarray) -> np.ndarray:
-    """Keep only the polygonal parts (intersections and differences may leave lines/points)."""
-    out = np.empty(len(geoms), dtype=object)
-    for i, g in enumerate(geoms):
-        if g is None or g.is_empty:
-            out[i] = shapely.Polygon()
-        elif g.geom_type in ("Polygon", "MultiPolygon"):
-            out[i] = g
-        else:
-            parts = [p for p in shapely.get_parts(g) if p.geom_type in ("Polygon", "MultiPolygon")]
-            out[i] = shapely.union_all(parts) if parts else shapely.Polygon()
-    return out
 
 
 def _explode(frame: pd.DataFrame, area_fn: AreaFn, geom_col: str = "geometry") -> pd.DataFrame:
