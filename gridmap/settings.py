@@ -13,6 +13,9 @@ GRIDMAP_CLUSTER_USER  Unprivileged OS user that runs the cluster when gridmap ru
                       (default ``gridmap``; created on first start).
 GRIDMAP_BASEMAP_URL   Optional XYZ tile URL for the maps; none by default (maps work without).
 GRIDMAP_BASEMAP_ATTRIBUTION  Attribution text shown with that basemap.
+GRIDMAP_TIANDITU_KEY  A Tianditu (天地图) key: the maps then offer its vector basemap (CGCS2000).
+GRIDMAP_TOKEN_TTL_HOURS  How long a sign-in token lasts (default 8 hours).
+GRIDMAP_PUBLIC_READ   ``false`` to require sign-in for reading published data (default ``true``).
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ class Settings:
     cluster_user: str
     basemap_url: str | None
     basemap_attribution: str
+    tianditu_key: str | None = None
+    token_ttl_hours: float = 8.0
+    public_read: bool = True
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -56,4 +62,7 @@ class Settings:
             cluster_user=env.get("GRIDMAP_CLUSTER_USER", "gridmap"),
             basemap_url=env.get("GRIDMAP_BASEMAP_URL") or None,
             basemap_attribution=env.get("GRIDMAP_BASEMAP_ATTRIBUTION", ""),
+            tianditu_key=env.get("GRIDMAP_TIANDITU_KEY") or None,
+            token_ttl_hours=float(env.get("GRIDMAP_TOKEN_TTL_HOURS", "8")),
+            public_read=env.get("GRIDMAP_PUBLIC_READ", "true").strip().lower() not in ("0", "false", "no", "off"),
         )

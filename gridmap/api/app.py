@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from gridmap import __version__
-from gridmap.api import health, plans, territories
+from gridmap.api import auth, features, health, planning, plans, territories, tiles
 from gridmap.settings import Settings
 from gridmap.store.db import engine_for, normalise_url, resolve_url
 from gridmap.web import pages
@@ -46,4 +46,8 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
     app.include_router(health.router)
     app.include_router(territories.router)
     app.include_router(plans.router)
+    app.include_router(planning.router)
+    app.include_router(auth.router)
+    app.include_router(features.router)
+    app.include_router(tiles.router)
     return app

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 
-from gridmap.api.deps import get_conn
+from gridmap.api.deps import READ_ROLES, get_conn, optional_user, public_reader, require_role
 from gridmap.store import plans, territories
+from gridmap.store.users import CurrentUser
 
 router = APIRouter(tags=["plans"])
 
@@ -34,8 +35,21 @@ def _plan_or_404(conn: sa.Connection, plan_id: int) -> dict:
     return plan
 
 
+def readable_plan(plan_id: int, request: Request, conn: sa.Connection = Depends(get_conn),
+                  user: CurrentUser | None = Depends(optional_user)) -> dict:
+    """The plan, if this caller may read it: published plans and history as public data, drafts
+    only for users with a role over the territory."""
+    plan = _plan_or_404(conn, plan_id)
+    if plan["status"] == "draft":
+        require_role(conn, user, READ_ROLES, plan["territory"], "read drafts")
+    else:
+        public_reader(request, user)
+    return plan
+
+
 @router.get("/api/territories/{code}/plans", response_model=list[PlanOut], summary="A territory's plans")
-def territory_plans(code: str, conn: sa.Connection = Depends(get_conn)) -> list[PlanOut]:
+def territory_plans(code: str, conn: sa.Connection = Depends(get_conn),
+                    _reader: CurrentUser | None = Depends(public_reader)) -> list[PlanOut]:
     try:
         territories.get(conn, code)
     except territories.TerritoryNotFound as exc:
@@ -44,31 +58,30 @@ def territory_plans(code: str, conn: sa.Connection = Depends(get_conn)) -> list[
 
 
 @router.get("/api/plans/{plan_id}", summary="One plan: metadata, parameters and report summary")
-def plan(plan_id: int, conn: sa.Connection = Depends(get_conn)) -> JSONResponse:
-    p = _plan_or_404(conn, plan_id)
+def plan(plan_id: int, p: dict = Depends(readable_plan)) -> JSONResponse:
     p["summary"] = p["report"].get("summary")
     del p["report"]
     return JSONResponse(jsonable(p))
 
 
 @router.get("/api/plans/{plan_id}/grids", summary="A plan's grids as GeoJSON (RFC 7946)")
-def plan_grids(plan_id: int, conn: sa.Connection = Depends(get_conn)) -> JSONResponse:
-    _plan_or_404(conn, plan_id)
+def plan_grids(plan_id: int, conn: sa.Connection = Depends(get_conn),
+               _plan: dict = Depends(readable_plan)) -> JSONResponse:
     return JSONResponse(plans.grids_feature_collection(conn, plan_id), media_type="application/geo+json")
 
 
 @router.get("/api/plans/{plan_id}/report", summary="A plan's report: summary and per-grid flags")
-def plan_report(plan_id: int, conn: sa.Connection = Depends(get_conn)) -> JSONResponse:
-    return JSONResponse(_plan_or_404(conn, plan_id)["report"])
+def plan_report(plan_id: int, p: dict = Depends(readable_plan)) -> JSONResponse:
+    return JSONResponse(p["report"])
 
 
 @router.get("/plans/{plan_id}/report", response_class=HTMLResponse, include_in_schema=False)
-def plan_report_page(plan_id: int, request: Request, conn: sa.Connection = Depends(get_conn)) -> HTMLResponse:
+def plan_report_page(plan_id: int, request: Request, conn: sa.Connection = Depends(get_conn),
+                     p: dict = Depends(readable_plan)) -> HTMLResponse:
     import pandas as pd
 
     from gridmap.web.reports import partition_report_html
 
-    p = _plan_or_404(conn, plan_id)
     grids = plans.plan_grids(conn, plan_id)
     flags = pd.DataFrame(p["report"].get("flags", []), columns=["grid_code", "flag", "reason"])
     settings = request.app.state.settings
@@ -113,10 +126,10 @@ def _download(frame, plan_id: int, name: str, fmt: str):
 
 @router.get("/api/plans/{plan_id}/crosswalk", summary="Merge crosswalk: each departmental grid → unified grids "
             "(format=json|csv|gpkg)")
-def plan_crosswalk(plan_id: int, format: str = "json", conn: sa.Connection = Depends(get_conn)):
+def plan_crosswalk(plan_id: int, format: str = "json", conn: sa.Connection = Depends(get_conn),
+                   _plan: dict = Depends(readable_plan)):
     from gridmap.store import merges
 
-    _plan_or_404(conn, plan_id)
     frame = merges.crosswalk(conn, plan_id)
     if format == "json":
         return JSONResponse(jsonable(frame.astype(object).where(frame.notna(), None).to_dict(orient="records")))
@@ -132,10 +145,10 @@ def plan_crosswalk(plan_id: int, format: str = "json", conn: sa.Connection = Dep
 
 
 @router.get("/api/plans/{plan_id}/conflicts", summary="Merge conflicts (format=geojson|csv|gpkg)")
-def plan_conflicts(plan_id: int, format: str = "geojson", conn: sa.Connection = Depends(get_conn)):
+def plan_conflicts(plan_id: int, format: str = "geojson", conn: sa.Connection = Depends(get_conn),
+                   _plan: dict = Depends(readable_plan)):
     from gridmap.store import merges
 
-    _plan_or_404(conn, plan_id)
     if format == "geojson":
         return JSONResponse(merges.conflicts_feature_collection(conn, plan_id), media_type="application/geo+json")
     if format in ("csv", "gpkg"):
@@ -144,10 +157,10 @@ def plan_conflicts(plan_id: int, format: str = "geojson", conn: sa.Connection = 
 
 
 @router.get("/api/plans/{plan_id}/duties", summary="Each unified grid's duties, tagged with their department")
-def plan_duties(plan_id: int, conn: sa.Connection = Depends(get_conn)) -> JSONResponse:
+def plan_duties(plan_id: int, conn: sa.Connection = Depends(get_conn),
+                _plan: dict = Depends(readable_plan)) -> JSONResponse:
     from gridmap.store import merges
 
-    _plan_or_404(conn, plan_id)
     frame = merges.duties(conn, plan_id)
     grouped = {code: [{"department": d, "duty": u} for d, u in zip(g["department"], g["duty"])]
                for code, g in frame.groupby("grid_code")}

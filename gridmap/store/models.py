@@ -13,6 +13,7 @@ from datetime import datetime
 from geoalchemy2 import Geometry
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Float,
@@ -122,6 +123,7 @@ class Unit(Base):
     population: Mapped[int | None] = mapped_column(Integer)
     area_m2: Mapped[float] = mapped_column(Float)
     properties: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"))
     geom = mapped_column(geometry("MULTIPOLYGON"), nullable=False)
 
 
@@ -348,3 +350,64 @@ class GridDuty(Base):
     grid_code: Mapped[str] = mapped_column(String(32), primary_key=True)
     department: Mapped[str] = mapped_column(Text, primary_key=True)
     duty: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class PlanEdit(Base):
+    """One saved edit of a draft: the operations, who made them, and the version they produced.
+
+    The log is what a client with a stale version is shown in a 409, and the draft's history."""
+
+    __tablename__ = "plan_edits"
+    __table_args__ = (UniqueConstraint("plan_id", "version", name="uq_plan_edits_plan_version"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    operations: Mapped[list] = mapped_column(JSONB)
+    grids: Mapped[list] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+
+
+USER_ROLES = ("admin", "planner", "handler", "worker", "viewer")
+
+
+class User(Base):
+    """A person (or system) who signs in. The password is stored only as a scrypt hash."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str | None] = mapped_column(Text)
+    password_hash: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class UserRole(Base):
+    """A role a user holds over a territory and everything below it."""
+
+    __tablename__ = "user_roles"
+    __table_args__ = (
+        CheckConstraint("role IN ('admin','planner','handler','worker','viewer')", name="ck_user_roles_role"),
+        UniqueConstraint("user_id", "role", "territory_id", name="uq_user_roles"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(16))
+    territory_id: Mapped[int] = mapped_column(ForeignKey("territories.id", ondelete="CASCADE"))
+
+
+class AuthToken(Base):
+    """A bearer token: only its SHA-256 is stored; it expires and can be revoked."""
+
+    __tablename__ = "auth_tokens"
+    __table_args__ = (Index("ix_auth_tokens_user_id", "user_id"),)
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

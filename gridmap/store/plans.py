@@ -53,10 +53,12 @@ def layer_in_area(conn: sa.Connection, owner: str, name: str, area_wkb_hex: str)
 
 
 def stored_units(conn: sa.Connection, community_ids: list[int]) -> gpd.GeoDataFrame:
+    """The current units of communities: leaves only (a unit cut in a draft is replaced by its pieces)."""
     frame = gpd.read_postgis(sa.text(
         "SELECT u.id AS db_id, u.unit_key AS unit_id, t.code AS community_code, u.kind, u.name, "
         "u.households, u.population, u.area_m2, u.properties, u.geom FROM units u "
-        "JOIN territories t ON t.id = u.community_id WHERE u.community_id = ANY(:ids) ORDER BY u.unit_key"),
+        "JOIN territories t ON t.id = u.community_id WHERE u.community_id = ANY(:ids) "
+        "AND NOT EXISTS (SELECT 1 FROM units c WHERE c.parent_id = u.id) ORDER BY u.unit_key"),
         conn, geom_col="geom", params={"ids": community_ids})
     props = pd.DataFrame(list(frame["properties"]), index=frame.index)
     for column in ("site_type", "compound_id", "compound_part"):

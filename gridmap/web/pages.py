@@ -22,7 +22,14 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/", response_class=HTMLResponse)
-def landing(request: Request, conn: sa.Connection = Depends(get_conn)) -> HTMLResponse:
+def landing(request: Request, conn: sa.Connection = Depends(get_conn)):
+    """The landing page; the OGC API landing document to clients that ask for JSON."""
+    from fastapi.responses import JSONResponse
+
+    from gridmap.api.features import landing_document, wants_json
+
+    if wants_json(request):
+        return JSONResponse(landing_document(request))
     rows = territories.list_all(conn)
     children: dict[str | None, list] = {}
     for row in rows:

@@ -1,0 +1,226 @@
+"""Plan editing: drafts, edit operations, validation, diff, publish, history and revert.
+
+Writes need a planner (or admin) role over the plan's territory. A write names the draft
+version it was made against; a stale version gets 409 with the edits saved since.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Body, Depends, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from gridmap.api.deps import READ_ROLES, get_conn, optional_user, public_reader, require_role
+from gridmap.api.plans import jsonable, readable_plan
+from gridmap.services import planning
+from gridmap.store import plans, territories
+from gridmap.store.users import CurrentUser
+
+router = APIRouter(tags=["planning"])
+PLANNER = ("planner",)
+
+
+class AssignOp(BaseModel):
+    op: Literal["assign", "move"]
+    units: list[int] = Field(min_length=1, max_length=20_000, description="unit ids (the `unit_id` of /units)")
+    grid: str = Field(max_length=32, description="target grid code; a new code creates the grid")
+    kind: Literal["comprehensive", "dedicated"] | None = None
+
+
+class MergeOp(BaseModel):
+    op: Literal["merge"]
+    grids: list[str] = Field(min_length=2, max_length=100)
+    into: str | None = Field(None, description="the code that survives (default: the first)")
+
+
+class SplitOp(BaseModel):
+    op: Literal["split"]
+    grid: str = Field(max_length=32)
+    units: list[int] = Field(min_length=1, max_length=20_000, description="units that go to the new grid")
+    new_code: str | None = Field(None, max_length=32, description="default: the community's next free code")
+
+
+class LineString(BaseModel):
+    type: Literal["LineString"]
+    coordinates: list[tuple[float, float]] = Field(min_length=2, max_length=10_000)
+
+
+class CutOp(BaseModel):
+    op: Literal["cut"]
+    unit: int
+    line: LineString
+
+
+class SetOp(BaseModel):
+    op: Literal["set"]
+    grid: str = Field(max_length=32)
+    name: str | None = Field(None, max_length=200)
+    worker: str | None = Field(None, max_length=200)
+    kind: Literal["comprehensive", "dedicated"] | None = None
+
+
+Operation = Annotated[AssignOp | MergeOp | SplitOp | CutOp | SetOp, Field(discriminator="op")]
+
+
+class EditRequest(BaseModel):
+    version: int = Field(description="the draft version these edits were made against")
+    operations: list[Operation] = Field(min_length=1, max_length=1000)
+    dry_run: bool = Field(False, description="compute the statistics and roll back (a preview)")
+
+
+class DraftRequest(BaseModel):
+    source: Literal["published"] | int = Field("published", description="'published' or a plan id to copy")
+
+
+class PublishRequest(BaseModel):
+    version: int = Field(description="the draft version being published")
+
+
+class RevertRequest(BaseModel):
+    publish: bool = False
+
+
+def _territory_of(conn: sa.Connection, plan_id: int) -> str:
+    plan = plans.get_plan(conn, plan_id)
+    if plan is None:
+        raise HTTPException(404, f"no plan with id {plan_id}")
+    return plan["territory"]
+
+
+def _errors(exc: Exception) -> HTTPException | JSONResponse:
+    if isinstance(exc, planning.VersionConflict):
+        return JSONResponse(status_code=409, content=jsonable({
+            "detail": str(exc), "your_version": exc.expected, "current_version": exc.current,
+            "changes": exc.changes}))
+    if isinstance(exc, planning.PlanStateError):
+        return JSONResponse(status_code=409, content={"detail": str(exc)})
+    if isinstance(exc, planning.EditError):
+        return JSONResponse(status_code=422, content={"detail": str(exc)})
+    if isinstance(exc, LookupError):
+        return JSONResponse(status_code=404, content={"detail": str(exc)})
+    raise exc
+
+
+@router.post("/api/territories/{code}/drafts", status_code=201, summary="New draft: a copy of the published plan "
+             "or of another plan of the territory")
+def create_draft(code: str, request: Request, body: DraftRequest = Body(default_factory=DraftRequest),
+                 conn: sa.Connection = Depends(get_conn), user: CurrentUser | None = Depends(optional_user)):
+    try:
+        territories.get(conn, code)
+    except territories.TerritoryNotFound as exc:
+        raise HTTPException(404, str(exc)) from exc
+    actor = require_role(conn, user, PLANNER, code, "create drafts")
+    try:
+        plan_id, version = planning.new_draft(request.app.state.engine, code, source=body.source,
+                                              actor=actor.username)
+    except Exception as exc:  # noqa: BLE001 - mapped to 404/409/422 or re-raised
+        return _errors(exc)
+    return {"plan_id": plan_id, "version": version, **jsonable(planning.plan_state(request.app.state.engine, plan_id))}
+
+
+@router.get("/api/plans/{plan_id}/state", summary="A plan's edit version and counts")
+def state(plan_id: int, request: Request, _plan: dict = Depends(readable_plan)) -> dict:
+    return jsonable(planning.plan_state(request.app.state.engine, plan_id))
+
+
+@router.get("/api/plans/{plan_id}/units", summary="A plan's units with their grid (GeoJSON); simplify in metres")
+def plan_units(plan_id: int, simplify: float = 0.0, conn: sa.Connection = Depends(get_conn),
+               _plan: dict = Depends(readable_plan)) -> JSONResponse:
+    if not 0 <= simplify <= 100:
+        raise HTTPException(422, "simplify must be between 0 and 100 metres")
+    return JSONResponse(planning.units_feature_collection(conn, plan_id, simplify_m=simplify),
+                        media_type="application/geo+json")
+
+
+@router.get("/api/plans/{plan_id}/grid-stats", summary="Every grid's households, area, compactness, parts")
+def grid_stats(plan_id: int, request: Request, _plan: dict = Depends(readable_plan)) -> list[dict]:
+    return planning.grid_stats(request.app.state.engine, plan_id)
+
+
+@router.post("/api/plans/{plan_id}/edits", summary="Apply edit operations to a draft (all or nothing)",
+             responses={409: {"description": "stale version: the body lists the edits saved since"},
+                        422: {"description": "an operation cannot be applied; nothing was changed"}})
+def edit(plan_id: int, body: EditRequest, request: Request, conn: sa.Connection = Depends(get_conn),
+         user: CurrentUser | None = Depends(optional_user)):
+    territory = _territory_of(conn, plan_id)
+    actor = require_role(conn, user, PLANNER, territory, "edit plans")
+    conn.rollback()  # release the read snapshot before the write transaction
+    try:
+        result = planning.apply_edits(request.app.state.engine, plan_id,
+                                      [op.model_dump(exclude_none=True) for op in body.operations],
+                                      version=body.version, actor=actor.username, dry_run=body.dry_run)
+    except Exception as exc:  # noqa: BLE001
+        return _errors(exc)
+    return JSONResponse(jsonable(result.as_dict()))
+
+
+@router.get("/api/plans/{plan_id}/edits", summary="The saved edits of a draft after a version")
+def edit_log(plan_id: int, since: int = 0, conn: sa.Connection = Depends(get_conn),
+             _plan: dict = Depends(readable_plan)) -> list[dict]:
+    from gridmap.store.editing import edits_since
+
+    return edits_since(conn, plan_id, since)
+
+
+@router.get("/api/plans/{plan_id}/validate", summary="Check the rules: coverage, contiguity, band, compounds whole")
+def validate(plan_id: int, request: Request, _plan: dict = Depends(readable_plan)) -> dict:
+    return planning.validate(request.app.state.engine, plan_id)
+
+
+@router.get("/api/plans/{plan_id}/diff", summary="Grids added, removed and changed against the published plan "
+            "(or ?against=plan id), with their shapes")
+def diff(plan_id: int, request: Request, against: int | None = None, _plan: dict = Depends(readable_plan)):
+    try:
+        return JSONResponse(jsonable(planning.diff(request.app.state.engine, plan_id, against)))
+    except Exception as exc:  # noqa: BLE001
+        return _errors(exc)
+
+
+@router.post("/api/plans/{plan_id}/publish", summary="Publish a draft atomically; the old plan becomes history")
+def publish(plan_id: int, body: PublishRequest, request: Request, conn: sa.Connection = Depends(get_conn),
+            user: CurrentUser | None = Depends(optional_user)):
+    territory = _territory_of(conn, plan_id)
+    actor = require_role(conn, user, PLANNER, territory, "publish plans")
+    conn.rollback()
+    try:
+        return jsonable(planning.publish(request.app.state.engine, plan_id, version=body.version,
+                                         actor=actor.username))
+    except Exception as exc:  # noqa: BLE001
+        return _errors(exc)
+
+
+@router.post("/api/plans/{plan_id}/revert", status_code=201, summary="Bring back a published or history plan as "
+             "a new draft (and publish it, if asked)")
+def revert(plan_id: int, request: Request, body: RevertRequest = Body(default_factory=RevertRequest),
+           conn: sa.Connection = Depends(get_conn), user: CurrentUser | None = Depends(optional_user)):
+    territory = _territory_of(conn, plan_id)
+    actor = require_role(conn, user, PLANNER, territory, "revert plans")
+    conn.rollback()
+    try:
+        return planning.revert(request.app.state.engine, plan_id, actor=actor.username, publish_now=body.publish)
+    except Exception as exc:  # noqa: BLE001
+        return _errors(exc)
+
+
+@router.get("/api/territories/{code}/history", summary="Every plan of a territory with its validity period")
+def history(code: str, request: Request, conn: sa.Connection = Depends(get_conn),
+            user: CurrentUser | None = Depends(public_reader)) -> list[dict]:
+    try:
+        territories.get(conn, code)
+    except territories.TerritoryNotFound as exc:
+        raise HTTPException(404, str(exc)) from exc
+    rows = planning.history(request.app.state.engine, code)
+    may_see_drafts = user is not None and _has(conn, user, code)
+    return [jsonable(r) for r in rows if r["status"] != "draft" or may_see_drafts]
+
+
+def _has(conn: sa.Connection, user: CurrentUser, code: str) -> bool:
+    from gridmap.store.users import has_role
+
+    return has_role(conn, user, READ_ROLES, code)
+
+
+__all__ = ["router"]

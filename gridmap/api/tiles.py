@@ -1,0 +1,52 @@
+"""Mapbox Vector Tiles of the published collections, built in PostGIS, with TileJSON 3.0."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi.responses import Response
+
+from gridmap.api.deps import get_conn, public_reader
+from gridmap.api.features import base_url
+from gridmap.store import features
+from gridmap.store.users import CurrentUser
+
+router = APIRouter(tags=["vector tiles"])
+MVT = "application/vnd.mapbox-vector-tile"
+MAX_ZOOM = 22
+
+
+def _collection(collection_id: str) -> features.Collection:
+    c = features.COLLECTIONS.get(collection_id)
+    if c is None:
+        raise HTTPException(404, f"no collection {collection_id!r}; see /collections")
+    return c
+
+
+@router.get("/tiles/{collection_id}/tilejson.json", summary="TileJSON 3.0 for a collection's vector tiles")
+def tilejson(collection_id: str, request: Request, conn: sa.Connection = Depends(get_conn),
+             _reader: CurrentUser | None = Depends(public_reader)) -> dict:
+    c = _collection(collection_id)
+    bounds = features.extent(conn, c) or [-180, -85.0511, 180, 85.0511]
+    return {
+        "tilejson": "3.0.0", "name": c.id, "description": c.description, "scheme": "xyz",
+        "tiles": [f"{base_url(request)}/tiles/{c.id}/{{z}}/{{x}}/{{y}}.mvt"],
+        "minzoom": 0, "maxzoom": MAX_ZOOM, "bounds": bounds,
+        "center": [round((bounds[0] + bounds[2]) / 2, 6), round((bounds[1] + bounds[3]) / 2, 6), 13],
+        "vector_layers": [{"id": c.id, "description": c.title,
+                           "fields": {k: k for k in c.properties if k != "services"}}],
+    }
+
+
+@router.get("/tiles/{collection_id}/{z}/{x}/{y}.mvt", summary="One vector tile (XYZ, Web Mercator)",
+            response_class=Response, responses={200: {"content": {MVT: {}}}, 204: {"description": "empty tile"}})
+def tile(collection_id: str, z: int = Path(ge=0, le=MAX_ZOOM), x: int = Path(ge=0), y: int = Path(ge=0),
+         conn: sa.Connection = Depends(get_conn), _reader: CurrentUser | None = Depends(public_reader)) -> Response:
+    c = _collection(collection_id)
+    if x >= 2**z or y >= 2**z:
+        raise HTTPException(404, f"tile {z}/{x}/{y} does not exist: x and y must be below {2**z} at zoom {z}")
+    data = features.tile(conn, c, z, x, y)
+    headers = {"Cache-Control": "public, max-age=60"}
+    if not data:
+        return Response(status_code=204, headers=headers)
+    return Response(data, media_type=MVT, headers=headers)

@@ -1,0 +1,418 @@
+"""The plan lifecycle: drafts, edits, validation, diff, publish, history and revert.
+
+Shells (API, CLI, notebook) call these; each write is one transaction, and an edit returns the
+statistics of the grids it touched plus the plan's counts, computed incrementally.
+
+Edit operations are plain dicts (the API validates their shape first):
+
+* ``{"op": "assign", "units": [ids], "grid": code}`` - move units into a grid (``move`` is an alias);
+  a code the plan does not have yet creates that grid.
+* ``{"op": "merge", "grids": [a, b, ...], "into": a}`` - all units of the others into ``into``.
+* ``{"op": "split", "grid": code, "units": [ids], "new_code": optional}`` - those units into a new grid.
+* ``{"op": "cut", "unit": id, "line": GeoJSON LineString}`` - cut a unit into new units.
+* ``{"op": "set", "grid": code, "name"/"worker"/"kind": ...}`` - a grid's attributes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+import sqlalchemy as sa
+from shapely.geometry import shape
+
+from gridmap.geo.crs import metric_crs_for
+from gridmap.geo.cut import CutError, cut_polygon, share_households
+from gridmap.geo.quality import coverage_problems, non_contiguous_grids, split_compounds
+from gridmap.store import audit, editing, plans
+from gridmap.store.editing import EditError, PlanStateError, VersionConflict
+from gridmap.store.territories import ewkb_hex
+
+OPERATIONS = ("assign", "move", "merge", "split", "cut", "set")
+
+
+@dataclass
+class EditResult:
+    """What an edit did: the new version, the touched grids' statistics, and the plan's counts."""
+
+    plan_id: int
+    version: int
+    dry_run: bool
+    grids: list[dict]
+    removed: list[str]
+    created: list[str]
+    units: dict[int, str]
+    new_units: dict | None
+    summary: dict
+    elapsed_ms: float = 0.0
+
+    def as_dict(self) -> dict:
+        out = asdict(self)
+        out["units"] = [{"unit": u, "grid_code": g} for u, g in sorted(self.units.items())]
+        return out
+
+
+@dataclass
+class Problem:
+    """One finding of :func:`validate`, with text in Chinese and English and where to look."""
+
+    kind: str
+    severity: str
+    message_zh: str
+    message_en: str
+    grid_code: str | None = None
+    community_code: str | None = None
+    bbox: list[float] | None = None
+    units: list[int] = field(default_factory=list)
+
+
+def band_of(plan: editing.PlanRow) -> tuple[int, int]:
+    p = plan.parameters or {}
+    return int(p.get("min_households", 300)), int(p.get("max_households", 500))
+
+
+def metric_srid(conn: sa.Connection, territory_id: int) -> int:
+    """EPSG code of the metric CRS for a territory (GK3 zone in China, UTM elsewhere)."""
+    lon, lat = conn.execute(sa.text(
+        "SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_Centroid(ST_Envelope(geom)) c FROM territories WHERE id = :t) s"),
+        {"t": territory_id}).one()
+    return int(metric_crs_for(lon, lat).to_epsg())
+
+
+# -- drafts --------------------------------------------------------------------------------------
+def new_draft(engine: sa.Engine, territory: str, *, source: int | str = "published", actor: str) -> tuple[int, int]:
+    """A new draft copied from the published plan (``source="published"``) or from plan ``source``."""
+    with engine.begin() as conn:
+        territory_id = conn.execute(sa.text("SELECT id FROM territories WHERE code = :c"), {"c": territory}).scalar()
+        if territory_id is None:
+            raise LookupError(f"no territory with code {territory!r}")
+        if source == "published":
+            source_id = editing.published_plan_id(conn, territory_id)
+            if source_id is None:
+                raise PlanStateError(f"territory {territory} has no published plan to copy; "
+                                     "partition or merge it to get a first draft")
+        else:
+            source_id = int(source)
+            if editing.plan_row(conn, source_id).territory_id != territory_id:
+                raise EditError(f"plan {source_id} is not a plan of territory {territory}")
+        plan_id, version = editing.copy_plan(conn, source_id, author=actor, origin="copy")
+        audit.record(conn, actor=actor, action="plan.copy", table="plans", row_key=str(plan_id),
+                     after={"territory": territory, "version": version, "copied_from": source_id})
+    return plan_id, version
+
+
+# -- edits ---------------------------------------------------------------------------------------
+def _units(op: dict) -> list[int]:
+    units = op.get("units")
+    if not isinstance(units, list) or not units or not all(isinstance(u, int) for u in units):
+        raise EditError("'units' must be a non-empty list of unit ids")
+    return units
+
+
+def _grid(conn: sa.Connection, plan_id: int, code: Any) -> sa.Row:
+    if not isinstance(code, str):
+        raise EditError("a grid is named by its code (a string)")
+    grid = editing.grid_by_code(conn, plan_id, code)
+    if grid is None:
+        raise EditError(f"plan {plan_id} has no grid {code}")
+    return grid
+
+
+def _cut(conn: sa.Connection, plan: editing.PlanRow, op: dict) -> tuple[set[int], list[int]]:
+    unit = editing.unit_for_cut(conn, plan.id, int(op.get("unit", -1)))
+    try:
+        line = shape(op.get("line") or {})
+    except (AttributeError, KeyError, TypeError, ValueError, shapely.errors.GEOSException) as exc:
+        raise EditError(f"'line' is not a GeoJSON LineString: {exc}") from exc
+    polygon = shapely.from_wkb(bytes.fromhex(unit.geom_hex))
+    try:
+        pieces = cut_polygon(polygon, line)
+    except CutError as exc:
+        raise EditError(f"unit {unit.id}: {exc}") from exc
+    frame = gpd.GeoDataFrame(geometry=pieces, crs=4490)
+    metric = frame.to_crs(metric_crs_for(*polygon.centroid.coords[0]))
+    area = metric.area.to_numpy()
+    area = area * (unit.area_m2 / area.sum()) if area.sum() > 0 else area
+    points, households = _buildings_in(conn, plan.territory, polygon)
+    shares = share_households(pieces, int(unit.households), building_points=points, building_households=households)
+    new_ids = editing.replace_unit(conn, plan.id, unit.id, [
+        {"geom_hex": g, "households": h, "area_m2": a} for g, h, a in zip(ewkb_hex(np.array(pieces)), shares, area)])
+    return {unit.grid_id}, new_ids
+
+
+def _buildings_in(conn: sa.Connection, territory: str, polygon) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Representative points and households of the buildings inside a unit (None if unknown)."""
+    found = plans.find_layer(conn, territory, ("buildings",))
+    if not found:
+        return None, None
+    buildings = plans.layer_in_area(conn, found[0], found[1], ewkb_hex(np.array([polygon]))[0])
+    if buildings.empty or "households" not in buildings:
+        return None, None
+    points = shapely.point_on_surface(np.asarray(buildings.geometry.values, dtype=object))
+    inside = shapely.contains(polygon, points)
+    hh = pd.to_numeric(buildings["households"], errors="coerce").fillna(0).to_numpy()
+    return points[inside], hh[inside]
+
+
+def apply_edits(engine: sa.Engine, plan_id: int, operations: list[dict], *, version: int | None, actor: str,
+                dry_run: bool = False) -> EditResult:
+    """Apply ``operations`` to a draft in one transaction (all or nothing).
+
+    ``version`` is the draft version the caller saw; a different current version raises
+    :class:`VersionConflict`. With ``dry_run`` everything is computed and rolled back: the planner
+    uses it to preview statistics before saving."""
+    import time
+
+    started = time.perf_counter()
+    if not operations:
+        raise EditError("no operations given")
+    with engine.connect() as conn:
+        with conn.begin() as tx:
+            plan = editing.lock_draft(conn, plan_id, version)
+            srid = metric_srid(conn, plan.territory_id)
+            touched: set[int] = set()
+            created: list[str] = []
+            moved: dict[int, str] = {}
+            cut_units: list[int] = []
+            for number, op in enumerate(operations, 1):
+                try:
+                    _apply_one(conn, plan, op, touched, created, moved, cut_units)
+                except EditError as exc:
+                    raise EditError(f"operation {number} ({op.get('op')}): {exc}") from exc
+            removed = editing.drop_empty_grids(conn, plan_id, touched)
+            stats = editing.refresh_grids(conn, plan_id, touched, srid)
+            lo, hi = band_of(plan)
+            summary = editing.plan_summary(conn, plan_id, lo, hi)
+            new_units = _unit_features(conn, plan_id, cut_units) if cut_units else None
+            codes = sorted({s["code"] for s in stats} | set(removed))
+            if dry_run:
+                new_version = plan.lock_version
+                tx.rollback()
+            else:
+                new_version = editing.record_edit(conn, plan_id, actor=actor, operations=operations, grids=codes)
+                audit.record(conn, actor=actor, action="plan.edit", table="plans", row_key=str(plan_id),
+                             before={"version": plan.lock_version},
+                             after={"version": new_version, "operations": operations, "grids": codes})
+    return EditResult(plan_id, new_version, dry_run, stats, removed, [c for c in created if c not in removed],
+                      moved, new_units, summary, round((time.perf_counter() - started) * 1000, 2))
+
+
+def _apply_one(conn: sa.Connection, plan: editing.PlanRow, op: dict, touched: set[int], created: list[str],
+               moved: dict[int, str], cut_units: list[int]) -> None:
+    kind = op.get("op") if isinstance(op, dict) else None
+    if kind not in OPERATIONS:
+        raise EditError(f"unknown operation; use one of {', '.join(OPERATIONS)}")
+    if kind in ("assign", "move"):
+        code = op.get("grid")
+        if not isinstance(code, str):
+            raise EditError("'grid' (the target grid's code) is required")
+        exists = editing.grid_by_code(conn, plan.id, code) is not None
+        units = _units(op)
+        touched |= editing.assign(conn, plan.id, units, code, kind=op.get("kind"))
+        moved.update({u: code for u in units})
+        if not exists:
+            created.append(code)
+    elif kind == "merge":
+        codes = op.get("grids")
+        if not isinstance(codes, list) or len(set(codes)) < 2:
+            raise EditError("'grids' must list at least two different grid codes")
+        into = op.get("into", codes[0])
+        target = _grid(conn, plan.id, into)
+        for code in codes:
+            if code == into:
+                continue
+            other = _grid(conn, plan.id, code)
+            if other.community_id != target.community_id:
+                raise EditError(f"grids {into} and {code} lie in different communities and cannot be merged")
+            units = editing.grid_units(conn, other.id)
+            touched |= editing.assign(conn, plan.id, units, into)
+            moved.update({u: into for u in units})
+    elif kind == "split":
+        grid = _grid(conn, plan.id, op.get("grid"))
+        units = _units(op)
+        members = set(editing.grid_units(conn, grid.id))
+        outside = sorted(set(units) - members)
+        if outside:
+            raise EditError(f"unit(s) {', '.join(map(str, outside[:10]))} are not in grid {grid.code}")
+        if set(units) == members:
+            raise EditError(f"choose some but not all units of grid {grid.code} to split it in two")
+        code = op.get("new_code") or editing.next_grid_code(conn, plan.id, grid.community_id)
+        if editing.grid_by_code(conn, plan.id, code) is not None:
+            raise EditError(f"grid code {code} is already used in this plan")
+        touched |= editing.assign(conn, plan.id, units, code, kind=grid.kind)
+        moved.update({u: code for u in units})
+        created.append(code)
+    elif kind == "cut":
+        grids, new_ids = _cut(conn, plan, op)
+        touched |= grids
+        cut_units.extend(new_ids)
+    elif kind == "set":
+        grid = _grid(conn, plan.id, op.get("grid"))
+        if "kind" in op and op["kind"] not in ("comprehensive", "dedicated"):
+            raise EditError("kind must be 'comprehensive' or 'dedicated'")
+        for column in ("name", "worker", "kind"):
+            if column in op:
+                conn.execute(sa.text(f"UPDATE grids SET {column} = :v WHERE id = :g"), {"v": op[column], "g": grid.id})
+        touched.add(grid.id)
+
+
+def _unit_features(conn: sa.Connection, plan_id: int, unit_ids: list[int]) -> dict:
+    return units_feature_collection(conn, plan_id, unit_ids=unit_ids)
+
+
+def units_feature_collection(conn: sa.Connection, plan_id: int, *, unit_ids: list[int] | None = None,
+                             simplify_m: float = 0.0) -> dict:
+    """A plan's units (all, or ``unit_ids``) with their grid, as an RFC 7946 FeatureCollection.
+
+    ``simplify_m`` > 0 simplifies outlines for display (about that many metres)."""
+    tolerance = simplify_m / 111_000.0
+    return conn.execute(sa.text(
+        "SELECT json_build_object('type','FeatureCollection','features', COALESCE(json_agg(json_build_object("
+        "'type','Feature','id', u.id, 'geometry', ST_AsGeoJSON(CASE WHEN :tol > 0 THEN "
+        "ST_SimplifyPreserveTopology(u.geom, :tol) ELSE u.geom END, 7)::json, 'properties', json_build_object("
+        "'unit_id', u.id, 'unit_key', u.unit_key, 'grid_code', g.code, 'community_code', c.code, 'kind', u.kind, "
+        "'name', u.name, 'households', u.households, 'area_m2', round(u.area_m2::numeric, 1), "
+        "'compound_id', u.properties->>'compound_id', 'label', ST_AsGeoJSON(ST_PointOnSurface(u.geom), 7)::json))"
+        " ORDER BY u.id), '[]'::json)) FROM plan_units pu JOIN units u ON u.id = pu.unit_id "
+        "JOIN grids g ON g.id = pu.grid_id JOIN territories c ON c.id = u.community_id "
+        "WHERE pu.plan_id = :p AND (CAST(:ids AS int[]) IS NULL OR u.id = ANY(CAST(:ids AS int[])))"),
+        {"p": plan_id, "ids": unit_ids, "tol": tolerance}).scalar_one()
+
+
+# -- validation ----------------------------------------------------------------------------------
+def validate(engine: sa.Engine, plan_id: int) -> dict:
+    """Check a plan against the rules: coverage, contiguity, the household band, compounds kept
+    whole, grids inside one community. Errors break a rule; warnings are allowed but flagged."""
+    with engine.connect() as conn:
+        plan = editing.plan_row(conn, plan_id)
+        lo, hi = band_of(plan)
+        units = gpd.read_postgis(sa.text(
+            "SELECT u.id AS unit_id, c.code AS community_code, g.code AS grid_code, u.households, "
+            "u.properties->>'compound_id' AS compound_id, u.geom FROM plan_units pu JOIN units u ON u.id = pu.unit_id "
+            "JOIN grids g ON g.id = pu.grid_id JOIN territories c ON c.id = u.community_id WHERE pu.plan_id = :p"),
+            conn, geom_col="geom", params={"p": plan_id}).rename_geometry("geometry")
+        communities = plans.communities_of(conn, plan.territory)
+        grids = gpd.read_postgis(sa.text(
+            "SELECT g.code AS grid_code, c.code AS community_code, g.kind, g.households, g.geom FROM grids g "
+            "JOIN territories c ON c.id = g.community_id WHERE g.plan_id = :p ORDER BY g.code"),
+            conn, geom_col="geom", params={"p": plan_id})
+    bounds = dict(zip(grids["grid_code"], np.round(grids.geometry.bounds.to_numpy(), 7).tolist()))
+    community_bounds = dict(zip(communities["code"], np.round(communities.geometry.bounds.to_numpy(), 7).tolist()))
+    problems: list[Problem] = []
+    for row in coverage_problems(units, communities, tolerance=1e-6).itertuples():
+        zh = {"gap": "有缝隙", "overlap": "有重叠", "outside": "超出社区边界", "unknown_community": "社区不存在"}
+        problems.append(Problem(
+            "coverage", "error", f"社区 {row.community_code} 的单元{zh.get(row.problem, row.problem)}"
+            f"（面积占比 {row.relative_area:.2e}）", f"units of community {row.community_code}: {row.problem} "
+            f"({row.relative_area:.2e} of its area)", community_code=row.community_code,
+            bbox=community_bounds.get(row.community_code)))
+    for code in non_contiguous_grids(units):
+        problems.append(Problem("not_contiguous", "warning", f"网格 {code} 不连续：由互不相邻的几块组成",
+                                f"grid {code} is not contiguous: it is made of separate pieces",
+                                grid_code=code, bbox=bounds.get(code)))
+    for row in grids[grids["kind"] == "comprehensive"].itertuples():
+        if row.households < lo:
+            problems.append(Problem("below_min", "warning", f"网格 {row.grid_code} 仅 {row.households} 户，低于 {lo} 户",
+                                    f"grid {row.grid_code} has {row.households} households, below {lo}",
+                                    grid_code=row.grid_code, community_code=row.community_code,
+                                    bbox=bounds.get(row.grid_code)))
+        elif row.households > hi:
+            problems.append(Problem("above_max", "warning", f"网格 {row.grid_code} 有 {row.households} 户，超过 {hi} 户",
+                                    f"grid {row.grid_code} has {row.households} households, above {hi}",
+                                    grid_code=row.grid_code, community_code=row.community_code,
+                                    bbox=bounds.get(row.grid_code)))
+    for row in split_compounds(units, hi).itertuples():
+        ids = units.loc[(units["community_code"] == row.community_code) & (units["compound_id"] == row.compound_id),
+                        "unit_id"].astype(int).tolist()
+        box = units[units["unit_id"].isin(ids)].total_bounds.round(7).tolist()
+        problems.append(Problem("compound_split", "error", f"小区 {row.compound_id} 被分到 {row.grids} 个网格",
+                                f"compound {row.compound_id} is split across {row.grids} grids",
+                                community_code=row.community_code, bbox=box, units=ids))
+    errors = sum(p.severity == "error" for p in problems)
+    return {"plan_id": plan_id, "valid": errors == 0, "errors": errors, "warnings": len(problems) - errors,
+            "problems": [asdict(p) for p in problems]}
+
+
+# -- diff, publish, history ----------------------------------------------------------------------
+def diff(engine: sa.Engine, plan_id: int, against: int | None = None) -> dict:
+    """What changed between plan ``against`` (default: the territory's published plan) and this one."""
+    with engine.connect() as conn:
+        plan = editing.plan_row(conn, plan_id)
+        base = against if against is not None else editing.published_plan_id(conn, plan.territory_id)
+        if base is None:
+            raise PlanStateError(f"territory {plan.territory} has no published plan to compare with")
+        moves = editing.unit_moves(conn, plan_id, base)
+        now = {r[0] for r in conn.execute(sa.text("SELECT code FROM grids WHERE plan_id = :p"), {"p": plan_id})}
+        before = {r[0] for r in conn.execute(sa.text("SELECT code FROM grids WHERE plan_id = :p"), {"p": base})}
+        touched = {m["before"] for m in moves if m["before"]} | {m["after"] for m in moves if m["after"]}
+        changes = {c: "added" for c in now - before}
+        changes |= {c: "removed" for c in before - now}
+        changes |= {c: "changed" for c in (touched & now & before)}
+        features = editing.grids_with_change(conn, plan_id, base, changes)
+    return {"plan_id": plan_id, "against": base,
+            "added": sorted(c for c, k in changes.items() if k == "added"),
+            "removed": sorted(c for c, k in changes.items() if k == "removed"),
+            "changed": sorted(c for c, k in changes.items() if k == "changed"),
+            "units_moved": sum(1 for m in moves if m["before"] and m["after"]), "moves": moves[:2000],
+            "features": features}
+
+
+def publish(engine: sa.Engine, plan_id: int, *, version: int | None, actor: str) -> dict:
+    """Publish a draft atomically; the previous published plan becomes history (valid-to now)."""
+    with engine.begin() as conn:
+        previous = editing.publish(conn, plan_id, version)
+        audit.record(conn, actor=actor, action="plan.publish", table="plans", row_key=str(plan_id),
+                     before={"published": previous}, after={"published": plan_id})
+        row = conn.execute(sa.text("SELECT id, version, status, published_at, valid_from FROM plans WHERE id = :p"),
+                           {"p": plan_id}).first()
+    return {**row._mapping, "previous": previous}
+
+
+def revert(engine: sa.Engine, plan_id: int, *, actor: str, publish_now: bool = False) -> dict:
+    """Bring back an earlier plan: a new draft copied from it, published at once if asked."""
+    with engine.begin() as conn:
+        source = editing.plan_row(conn, plan_id)
+        if source.status == "draft":
+            raise PlanStateError(f"plan {plan_id} is a draft; revert brings back a published or history plan")
+        new_id, version = editing.copy_plan(conn, plan_id, author=actor, origin="revert")
+        audit.record(conn, actor=actor, action="plan.revert", table="plans", row_key=str(new_id),
+                     after={"reverted_to": plan_id, "version": version})
+    result = {"plan_id": new_id, "version": version, "reverted_to": plan_id, "published": False}
+    if publish_now:
+        publish(engine, new_id, version=None, actor=actor)
+        result["published"] = True
+    return result
+
+
+def history(engine: sa.Engine, territory: str) -> list[dict]:
+    """Every plan of a territory with its validity period, newest first."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT p.id, p.version, p.status, p.origin, p.author, p.created_at, p.published_at, p.valid_from, "
+            "p.valid_to, p.lock_version, p.parent_plan_id, (SELECT count(*) FROM grids g WHERE g.plan_id = p.id) "
+            "AS grids FROM plans p JOIN territories t ON t.id = p.territory_id WHERE t.code = :c "
+            "ORDER BY p.version DESC"), {"c": territory})
+        return [dict(r._mapping) for r in rows]
+
+
+def plan_state(engine: sa.Engine, plan_id: int) -> dict:
+    """A plan's version, band and counts (what the planner shows before the first edit)."""
+    with engine.connect() as conn:
+        plan = editing.plan_row(conn, plan_id)
+        lo, hi = band_of(plan)
+        return {"plan_id": plan_id, "territory": plan.territory, "status": plan.status,
+                "version": plan.lock_version, "summary": editing.plan_summary(conn, plan_id, lo, hi)}
+
+
+def grid_stats(engine: sa.Engine, plan_id: int) -> list[dict]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(editing.GRID_STATS_SQL + "WHERE g.plan_id = :p ORDER BY g.code"), {"p": plan_id})
+        return [dict(r._mapping) for r in rows]
+
+
+__all__ = ["EditResult", "Problem", "EditError", "PlanStateError", "VersionConflict", "new_draft", "apply_edits",
+           "units_feature_collection", "validate", "diff", "publish", "revert", "history", "plan_state", "grid_stats"]

@@ -1,0 +1,350 @@
+"""Editing plans in PostGIS: unit moves, merges, splits, cut units, versions, publish and copy.
+
+A grid is a set of units (``plan_units``); every edit is a change of that assignment, so no edit
+can open a gap or an overlap. After an edit only the grids it touched are re-dissolved and
+re-summed (:func:`refresh_grids`); nothing else of the territory is recomputed.
+
+Every function runs inside the caller's transaction. Drafts are locked row-wise
+(``SELECT ... FOR UPDATE``) and carry ``lock_version``: a write naming another version raises
+:class:`VersionConflict` with the edits the caller has not seen.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+GRID_CODE = re.compile(r"^[0-9]{1,32}$")
+
+
+class EditError(ValueError):
+    """An edit that cannot be applied as asked (unknown unit, grid in another community ...)."""
+
+
+class PlanStateError(EditError):
+    """The plan is not in a state that allows this (editing a published plan, publishing history)."""
+
+
+@dataclass
+class VersionConflict(Exception):
+    """The caller's version of a draft is stale: someone else saved in between."""
+
+    plan_id: int
+    expected: int
+    current: int
+    changes: list[dict] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return (f"plan {self.plan_id} is at version {self.current}, not {self.expected}: "
+                f"{len(self.changes)} edit(s) were saved since; reload and apply your change again")
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    id: int
+    territory_id: int
+    territory: str
+    status: str
+    version: int
+    lock_version: int
+    parameters: dict
+
+
+def plan_row(conn: sa.Connection, plan_id: int, *, lock: bool = False) -> PlanRow:
+    row = conn.execute(sa.text(
+        "SELECT p.id, p.territory_id, t.code AS territory, p.status, p.version, p.lock_version, p.parameters "
+        "FROM plans p JOIN territories t ON t.id = p.territory_id WHERE p.id = :id"
+        + (" FOR UPDATE OF p" if lock else "")), {"id": plan_id}).first()
+    if row is None:
+        raise LookupError(f"no plan with id {plan_id}")
+    return PlanRow(**row._mapping)
+
+
+def edits_since(conn: sa.Connection, plan_id: int, version: int) -> list[dict]:
+    """The saved edits of a plan after ``version``: who, when, which operations, which grids."""
+    rows = conn.execute(sa.text(
+        "SELECT version, actor, at, operations, grids FROM plan_edits WHERE plan_id = :p AND version > :v "
+        "ORDER BY version"), {"p": plan_id, "v": version})
+    return [{**r._mapping, "at": r.at.isoformat()} for r in rows]
+
+
+def lock_draft(conn: sa.Connection, plan_id: int, expected_version: int | None) -> PlanRow:
+    """Lock a draft for writing and check the caller's version."""
+    plan = plan_row(conn, plan_id, lock=True)
+    if plan.status != "draft":
+        raise PlanStateError(f"plan {plan_id} is {plan.status}; only drafts can be edited (copy it into a new draft)")
+    if expected_version is not None and expected_version != plan.lock_version:
+        raise VersionConflict(plan_id, expected_version, plan.lock_version,
+                              edits_since(conn, plan_id, expected_version))
+    return plan
+
+
+def record_edit(conn: sa.Connection, plan_id: int, *, actor: str, operations: list[dict], grids: list[str]) -> int:
+    """Bump the draft's version and log the edit; returns the new version."""
+    version = conn.execute(sa.text("UPDATE plans SET lock_version = lock_version + 1 WHERE id = :p "
+                                   "RETURNING lock_version"), {"p": plan_id}).scalar_one()
+    conn.execute(sa.text(
+        "INSERT INTO plan_edits (plan_id, version, actor, operations, grids) "
+        "VALUES (:p, :v, :a, CAST(:o AS jsonb), CAST(:g AS jsonb))"),
+        {"p": plan_id, "v": version, "a": actor, "o": json.dumps(operations, ensure_ascii=False),
+         "g": json.dumps(sorted(grids))})
+    return version
+
+
+# -- the assignment ------------------------------------------------------------------------------
+def units_of_plan(conn: sa.Connection, plan_id: int, unit_ids: list[int]) -> dict[int, tuple[int, str, int]]:
+    """unit id → (grid id, grid code, community id) for those of ``unit_ids`` in the plan."""
+    rows = conn.execute(sa.text(
+        "SELECT pu.unit_id, g.id, g.code, u.community_id FROM plan_units pu JOIN grids g ON g.id = pu.grid_id "
+        "JOIN units u ON u.id = pu.unit_id WHERE pu.plan_id = :p AND pu.unit_id = ANY(:u)"),
+        {"p": plan_id, "u": unit_ids})
+    return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+
+def grid_by_code(conn: sa.Connection, plan_id: int, code: str) -> sa.Row | None:
+    return conn.execute(sa.text("SELECT id, code, community_id, kind FROM grids WHERE plan_id = :p AND code = :c"),
+                        {"p": plan_id, "c": code}).first()
+
+
+def grid_units(conn: sa.Connection, grid_id: int) -> list[int]:
+    return [r[0] for r in conn.execute(sa.text("SELECT unit_id FROM plan_units WHERE grid_id = :g ORDER BY unit_id"),
+                                       {"g": grid_id})]
+
+
+def community_code(conn: sa.Connection, community_id: int) -> str:
+    return conn.execute(sa.text("SELECT code FROM territories WHERE id = :i"), {"i": community_id}).scalar_one()
+
+
+def next_grid_code(conn: sa.Connection, plan_id: int, community_id: int) -> str:
+    """The next free code of a community in a plan: the largest one + 1, same width."""
+    codes = [r[0] for r in conn.execute(sa.text(
+        "SELECT code FROM grids WHERE plan_id = :p AND community_id = :c"), {"p": plan_id, "c": community_id})]
+    if not codes:
+        return community_code(conn, community_id) + "001"
+    width = max(len(c) for c in codes)
+    candidate = max(int(c) for c in codes if len(c) == width) + 1
+    taken = set(codes)
+    while f"{candidate:0{width}d}" in taken:
+        candidate += 1
+    code = f"{candidate:0{width}d}"
+    if len(code) > width:
+        raise EditError(f"community {community_code(conn, community_id)} has no free grid code left")
+    return code
+
+
+def create_grid(conn: sa.Connection, plan_id: int, code: str, community_id: int, kind: str = "comprehensive") -> int:
+    if not GRID_CODE.match(code):
+        raise EditError(f"grid code {code!r} must be 1-32 digits")
+    community = community_code(conn, community_id)
+    if community not in code:
+        raise EditError(f"grid code {code} must contain its community's code {community}")
+    if kind not in ("comprehensive", "dedicated"):
+        raise EditError("grid kind must be 'comprehensive' or 'dedicated'")
+    return conn.execute(sa.text(
+        "INSERT INTO grids (plan_id, code, community_id, kind, households, area_m2, properties) "
+        "VALUES (:p, :c, :cid, :k, 0, 0, '{}'::jsonb) RETURNING id"),
+        {"p": plan_id, "c": code, "cid": community_id, "k": kind}).scalar_one()
+
+
+def assign(conn: sa.Connection, plan_id: int, unit_ids: list[int], code: str, *,
+           kind: str | None = None) -> set[int]:
+    """Move units into grid ``code`` (created when the plan has no such grid). Returns touched grid ids.
+
+    A grid never crosses a community boundary: every unit must lie in the target grid's community."""
+    unit_ids = sorted({int(u) for u in unit_ids})
+    if not unit_ids:
+        raise EditError("no units given")
+    found = units_of_plan(conn, plan_id, unit_ids)
+    missing = [u for u in unit_ids if u not in found]
+    if missing:
+        raise EditError(f"unit(s) {', '.join(map(str, missing[:10]))} are not in plan {plan_id}")
+    communities = {c for _, _, c in found.values()}
+    target = grid_by_code(conn, plan_id, code)
+    if target is None:
+        if len(communities) > 1:
+            raise EditError("the units belong to different communities; a grid never crosses a community boundary")
+        target_id = create_grid(conn, plan_id, code, communities.pop(), kind or "comprehensive")
+    else:
+        foreign = sorted(u for u, (_, _, c) in found.items() if c != target.community_id)
+        if foreign:
+            raise EditError(f"grid {code} lies in community {community_code(conn, target.community_id)}; unit(s) "
+                            f"{', '.join(map(str, foreign[:10]))} lie in another community, and a grid never "
+                            "crosses a community boundary")
+        target_id = target.id
+        if kind:
+            conn.execute(sa.text("UPDATE grids SET kind = :k WHERE id = :g"), {"k": kind, "g": target_id})
+    touched = {g for g, _, _ in found.values()} | {target_id}
+    conn.execute(sa.text("UPDATE plan_units SET grid_id = :g WHERE plan_id = :p AND unit_id = ANY(:u)"),
+                 {"g": target_id, "p": plan_id, "u": unit_ids})
+    return touched
+
+
+def drop_empty_grids(conn: sa.Connection, plan_id: int, grid_ids: set[int]) -> list[str]:
+    """Delete those of ``grid_ids`` that have no units left; returns their codes."""
+    rows = conn.execute(sa.text(
+        "DELETE FROM grids g WHERE g.plan_id = :p AND g.id = ANY(:ids) "
+        "AND NOT EXISTS (SELECT 1 FROM plan_units pu WHERE pu.grid_id = g.id) RETURNING code"),
+        {"p": plan_id, "ids": sorted(grid_ids)})
+    return sorted(r[0] for r in rows)
+
+
+def replace_unit(conn: sa.Connection, plan_id: int, parent_id: int, pieces: list[dict]) -> list[int]:
+    """Store the pieces of a cut unit (dicts with ``geom_hex``, ``households``, ``area_m2``) as new
+    units (children of ``parent_id``) and put them in the parent's place in this plan only.
+
+    Other plans that use the parent (the published one, history) keep it unchanged."""
+    parent = conn.execute(sa.text(
+        "SELECT u.id, u.community_id, u.unit_key, u.kind, u.name, u.properties, pu.grid_id FROM units u "
+        "JOIN plan_units pu ON pu.unit_id = u.id AND pu.plan_id = :p WHERE u.id = :u"),
+        {"p": plan_id, "u": parent_id}).first()
+    if parent is None:
+        raise EditError(f"unit {parent_id} is not in plan {plan_id}")
+    keys = {r[0] for r in conn.execute(sa.text(
+        "SELECT unit_key FROM units WHERE community_id = :c AND unit_key LIKE :k"),
+        {"c": parent.community_id, "k": parent.unit_key + ".%"})}
+    new_ids = []
+    serial = 1
+    for piece in pieces:
+        while f"{parent.unit_key}.{serial}" in keys:
+            serial += 1
+        key = f"{parent.unit_key}.{serial}"
+        keys.add(key)
+        props = {**parent.properties, "cut_from": parent.unit_key}
+        new_ids.append(conn.execute(sa.text(
+            "INSERT INTO units (community_id, unit_key, kind, name, households, area_m2, properties, parent_id, geom) "
+            "VALUES (:c, :k, :kind, :name, :h, :a, CAST(:props AS jsonb), :parent, "
+            "ST_Multi(ST_GeomFromEWKB(decode(:g, 'hex')))) RETURNING id"),
+            {"c": parent.community_id, "k": key, "kind": parent.kind, "name": parent.name,
+             "h": int(piece["households"]), "a": float(piece["area_m2"]), "parent": parent.id,
+             "props": json.dumps(props, ensure_ascii=False), "g": piece["geom_hex"]}).scalar_one())
+    conn.execute(sa.text("DELETE FROM plan_units WHERE plan_id = :p AND unit_id = :u"), {"p": plan_id, "u": parent.id})
+    conn.execute(sa.text("INSERT INTO plan_units (plan_id, unit_id, grid_id) VALUES (:p, :u, :g)"),
+                 [{"p": plan_id, "u": u, "g": parent.grid_id} for u in new_ids])
+    return new_ids
+
+
+def unit_for_cut(conn: sa.Connection, plan_id: int, unit_id: int) -> sa.Row:
+    """A unit of the plan with its geometry (EWKB hex), households and grid, for cutting."""
+    row = conn.execute(sa.text(
+        "SELECT u.id, u.households, u.area_m2, encode(ST_AsEWKB(u.geom), 'hex') AS geom_hex, g.id AS grid_id "
+        "FROM units u JOIN plan_units pu ON pu.unit_id = u.id AND pu.plan_id = :p "
+        "JOIN grids g ON g.id = pu.grid_id WHERE u.id = :u"), {"p": plan_id, "u": unit_id}).first()
+    if row is None:
+        raise EditError(f"unit {unit_id} is not in plan {plan_id}")
+    return row
+
+
+# -- statistics, incrementally -------------------------------------------------------------------
+GRID_STATS_SQL = (
+    "SELECT g.id, g.code, c.code AS community_code, g.kind, g.households, g.population, g.area_m2, "
+    "(g.properties->>'unit_count')::int AS unit_count, (g.properties->>'compactness')::float AS compactness, "
+    "COALESCE((g.properties->>'parts')::int, ST_NumGeometries(g.geom)) AS parts "
+    "FROM grids g JOIN territories c ON c.id = g.community_id ")
+
+
+def refresh_grids(conn: sa.Connection, plan_id: int, grid_ids: set[int], metric_srid: int) -> list[dict]:
+    """Re-dissolve and re-sum only ``grid_ids`` from their units; returns their statistics.
+
+    Compactness is Polsby-Popper (4πA/P²) with the perimeter in the territory's metric CRS, as in
+    the partition; ``parts`` > 1 means the grid is not contiguous."""
+    ids = sorted(grid_ids)
+    if not ids:
+        return []
+    conn.execute(sa.text(
+        "UPDATE grids g SET geom = s.geom, households = s.households, population = s.population, area_m2 = s.area, "
+        "properties = g.properties || jsonb_build_object('unit_count', s.n, 'parts', ST_NumGeometries(s.geom), "
+        "'compactness', CASE WHEN ST_Perimeter(ST_Transform(s.geom, :srid)) > 0 THEN round((4 * pi() * s.area / "
+        "ST_Perimeter(ST_Transform(s.geom, :srid)) ^ 2)::numeric, 4) ELSE 0 END) "
+        "FROM (SELECT pu.grid_id, ST_Multi(ST_Union(u.geom)) AS geom, sum(u.households) AS households, "
+        "sum(u.population) AS population, sum(u.area_m2) AS area, count(*) AS n FROM plan_units pu "
+        "JOIN units u ON u.id = pu.unit_id WHERE pu.plan_id = :p AND pu.grid_id = ANY(:ids) GROUP BY pu.grid_id) s "
+        "WHERE g.id = s.grid_id"), {"p": plan_id, "ids": ids, "srid": metric_srid})
+    rows = conn.execute(sa.text(GRID_STATS_SQL + "WHERE g.id = ANY(:ids) ORDER BY g.code"), {"ids": ids})
+    return [dict(r._mapping) for r in rows]
+
+
+def plan_summary(conn: sa.Connection, plan_id: int, min_households: int, max_households: int) -> dict:
+    """Counts over the plan's grids (cached sums; one pass over the grids table, no geometry)."""
+    row = conn.execute(sa.text(
+        "SELECT count(*) AS grids, count(*) FILTER (WHERE kind = 'comprehensive') AS comprehensive, "
+        "count(*) FILTER (WHERE kind = 'dedicated') AS dedicated, "
+        "count(*) FILTER (WHERE kind = 'comprehensive' AND households BETWEEN :lo AND :hi) AS in_band, "
+        "count(*) FILTER (WHERE kind = 'comprehensive' AND households < :lo) AS below_min, "
+        "count(*) FILTER (WHERE kind = 'comprehensive' AND households > :hi) AS above_max, "
+        "count(*) FILTER (WHERE COALESCE((properties->>'parts')::int, ST_NumGeometries(geom)) > 1) AS not_contiguous, "
+        "COALESCE(sum(households), 0) AS households, "
+        "(SELECT count(*) FROM plan_units WHERE plan_id = :p) AS units FROM grids WHERE plan_id = :p"),
+        {"p": plan_id, "lo": min_households, "hi": max_households}).first()
+    return {**row._mapping, "min_households": min_households, "max_households": max_households}
+
+
+# -- lifecycle -----------------------------------------------------------------------------------
+def copy_plan(conn: sa.Connection, source_id: int, *, author: str, origin: str) -> tuple[int, int]:
+    """A new draft with the same grids and assignment as plan ``source_id``; (plan id, version)."""
+    from gridmap.store.plans import create_plan
+
+    source = plan_row(conn, source_id)
+    plan_id, version = create_plan(conn, territory_id=source.territory_id, origin=origin, author=author,
+                                   parameters={**source.parameters, "copied_from": source_id}, report={})
+    conn.execute(sa.text("UPDATE plans SET parent_plan_id = :s WHERE id = :p"), {"s": source_id, "p": plan_id})
+    conn.execute(sa.text(
+        "INSERT INTO grids (plan_id, code, name, community_id, kind, households, population, area_m2, worker, "
+        "properties, geom) SELECT :p, code, name, community_id, kind, households, population, area_m2, worker, "
+        "properties, geom FROM grids WHERE plan_id = :s"), {"p": plan_id, "s": source_id})
+    conn.execute(sa.text(
+        "INSERT INTO plan_units (plan_id, unit_id, grid_id) SELECT :p, pu.unit_id, ng.id FROM plan_units pu "
+        "JOIN grids og ON og.id = pu.grid_id JOIN grids ng ON ng.plan_id = :p AND ng.code = og.code "
+        "WHERE pu.plan_id = :s"), {"p": plan_id, "s": source_id})
+    return plan_id, version
+
+
+def published_plan_id(conn: sa.Connection, territory_id: int) -> int | None:
+    return conn.execute(sa.text("SELECT id FROM plans WHERE territory_id = :t AND status = 'published'"),
+                        {"t": territory_id}).scalar()
+
+
+def publish(conn: sa.Connection, plan_id: int, expected_version: int | None) -> int | None:
+    """Make a draft the published plan; the previous published plan becomes history with its
+    valid-to time. Returns the id of that previous plan. Atomic with the caller's transaction."""
+    plan = lock_draft(conn, plan_id, expected_version)
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": plan.territory_id})
+    empty = conn.execute(sa.text("SELECT NOT EXISTS (SELECT 1 FROM grids WHERE plan_id = :p)"), {"p": plan_id}).scalar()
+    if empty:
+        raise PlanStateError(f"plan {plan_id} has no grids")
+    previous = conn.execute(sa.text(
+        "UPDATE plans SET status = 'history', valid_to = now() WHERE territory_id = :t AND status = 'published' "
+        "RETURNING id"), {"t": plan.territory_id}).scalar()
+    conn.execute(sa.text("UPDATE plans SET status = 'published', published_at = now(), valid_from = now() "
+                         "WHERE id = :p"), {"p": plan_id})
+    return previous
+
+
+def unit_moves(conn: sa.Connection, plan_id: int, base_id: int) -> list[dict]:
+    """Units whose grid differs between ``base_id`` and ``plan_id`` (None where a unit is absent,
+    as for the parent and the pieces of a cut unit)."""
+    rows = conn.execute(sa.text(
+        "WITH a AS (SELECT pu.unit_id, g.code FROM plan_units pu JOIN grids g ON g.id = pu.grid_id WHERE pu.plan_id = :p), "
+        "b AS (SELECT pu.unit_id, g.code FROM plan_units pu JOIN grids g ON g.id = pu.grid_id WHERE pu.plan_id = :b) "
+        "SELECT COALESCE(a.unit_id, b.unit_id) AS unit, b.code AS before, a.code AS after FROM a FULL JOIN b "
+        "ON a.unit_id = b.unit_id WHERE a.code IS DISTINCT FROM b.code ORDER BY 1"), {"p": plan_id, "b": base_id})
+    return [dict(r._mapping) for r in rows]
+
+
+def grids_with_change(conn: sa.Connection, plan_id: int, base_id: int, codes: dict[str, str]) -> dict:
+    """A FeatureCollection of the changed grids: current shape for added/changed, the old one for removed."""
+    return conn.execute(sa.text(
+        "SELECT json_build_object('type','FeatureCollection','features', COALESCE(json_agg(json_build_object("
+        "'type','Feature','id', g.code, 'geometry', ST_AsGeoJSON(g.geom, 7)::json, 'properties', json_build_object("
+        "'grid_code', g.code, 'change', c.change, 'households', g.households, 'plan_id', g.plan_id))), '[]'::json)) "
+        "FROM jsonb_each_text(CAST(:codes AS jsonb)) c(code, change) JOIN grids g ON g.code = c.code AND "
+        "g.plan_id = CASE WHEN c.change = 'removed' THEN :b ELSE :p END"),
+        {"p": plan_id, "b": base_id, "codes": json.dumps(codes)}).scalar_one()
+
+
+__all__ = ["EditError", "PlanStateError", "VersionConflict", "PlanRow", "plan_row", "edits_since", "lock_draft",
+           "record_edit", "units_of_plan", "grid_by_code", "grid_units", "next_grid_code", "create_grid", "assign",
+           "drop_empty_grids", "replace_unit", "unit_for_cut", "refresh_grids", "plan_summary", "copy_plan",
+           "published_plan_id", "publish", "unit_moves", "grids_with_change"]

@@ -1,0 +1,184 @@
+"""Feature collections served by OGC API Features and vector tiles, as SQL built in one place.
+
+Each collection is a FROM clause, an id, a geometry and a fixed set of properties; filters come
+only from whitelisted queryables and bound parameters, never from string-pasted input. GeoJSON
+and MVT are both produced inside PostGIS (``json_agg`` / ``ST_AsMVT``), so a page of 1,000
+grids or a tile is one round trip.
+
+Coordinates are stored in EPSG:4490 (CGCS2000), which agrees with WGS84 to centimetres; they are
+served as lon/lat as RFC 7946 asks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlalchemy as sa
+
+PUBLISHED_GRIDS = ("grids g JOIN plans p ON p.id = g.plan_id AND p.status = 'published' "
+                   "JOIN territories c ON c.id = g.community_id")
+
+
+@dataclass(frozen=True)
+class Collection:
+    """One served collection: ``source`` is a FROM clause (no user input in it)."""
+
+    id: str
+    title: str
+    title_zh: str
+    description: str
+    source: str
+    id_expr: str
+    geom_expr: str
+    properties: dict[str, str]
+    queryables: dict[str, str] = field(default_factory=dict)
+    order: str = ""
+    time_expr: str | None = None
+    geometry_type: str = "polygon"
+
+
+COLLECTIONS: dict[str, Collection] = {c.id: c for c in (
+    Collection(
+        "grids", "Published grids", "已发布网格",
+        "The grids of every territory's published plan: code, community, households, area, grid worker.",
+        PUBLISHED_GRIDS, "g.code", "g.geom",
+        {"grid_code": "g.code", "name": "g.name", "community_code": "c.code", "community": "c.name",
+         "kind": "g.kind", "households": "g.households", "population": "g.population",
+         "area_m2": "round(g.area_m2::numeric, 1)::float8", "compactness": "(g.properties->>'compactness')::float",
+         "unit_count": "(g.properties->>'unit_count')::int", "worker": "g.worker", "plan_id": "p.id",
+         "plan_version": "p.version", "valid_from": "p.valid_from"},
+        {"community_code": "c.code", "kind": "g.kind", "grid_code": "g.code"}, "g.code"),
+    Collection(
+        "units", "Units of published plans", "已发布方案的单元",
+        "Relatively independent areas (compounds, blocks, dedicated sites) with the published grid they belong to.",
+        "plan_units pu JOIN plans p ON p.id = pu.plan_id AND p.status = 'published' JOIN units u ON u.id = pu.unit_id "
+        "JOIN grids g ON g.id = pu.grid_id JOIN territories c ON c.id = u.community_id",
+        "u.id", "u.geom",
+        {"unit_id": "u.id", "unit_key": "u.unit_key", "kind": "u.kind", "name": "u.name",
+         "households": "u.households", "area_m2": "round(u.area_m2::numeric, 1)::float8", "community_code": "c.code",
+         "grid_code": "g.code"},
+        {"community_code": "c.code", "grid_code": "g.code", "kind": "u.kind"}, "u.id"),
+    *(Collection(
+        plural, f"{label.capitalize()} boundaries", zh,
+        f"Boundaries of the {label} level of the territory hierarchy.",
+        f"territories t LEFT JOIN territories up ON up.id = t.parent_id WHERE t.level = '{level}'",
+        "t.code", "t.geom",
+        {"code": "t.code", "name": "t.name", "level": "t.level", "parent_code": "up.code",
+         "area_m2": "round(t.area_m2::numeric, 1)::float8"},
+        {"parent_code": "up.code", "code": "t.code"}, "t.code")
+      for level, plural, label, zh in (("community", "communities", "community", "社区边界"),
+                                       ("street", "streets", "street", "街道边界"),
+                                       ("district", "districts", "district", "区县边界"))),
+    Collection(
+        "stations", "Service stations", "服务站点",
+        "Party-and-people service centres, family-doctor stations and the other service stations.",
+        "stations s JOIN territories t ON t.id = s.territory_id", "s.id", "s.geom",
+        {"station_id": "s.id", "station_type": "s.station_type", "name": "s.name", "address": "s.address",
+         "opening_hours": "s.opening_hours", "services": "s.services", "status": "s.status", "territory": "t.code"},
+        {"station_type": "s.station_type", "status": "s.status"}, "s.id", geometry_type="point"),
+    Collection(
+        "incidents", "Incidents", "事件",
+        "Reported incidents with their grid and state. Reporters' names and contacts are never served here.",
+        "incidents i LEFT JOIN grids g ON g.id = i.grid_id LEFT JOIN territories c ON c.id = i.community_id",
+        "i.public_id", "i.geom",
+        {"incident_id": "i.public_id", "category_code": "i.category_code", "status": "i.status",
+         "grid_code": "g.code", "community_code": "c.code", "escalation_level": "i.escalation_level",
+         "reported_at": "i.reported_at", "due_at": "i.due_at", "closed_at": "i.closed_at"},
+        {"category_code": "i.category_code", "status": "i.status", "grid_code": "g.code", "community_code": "c.code"},
+        "i.reported_at DESC, i.public_id", time_expr="i.reported_at", geometry_type="point"),
+)}
+
+
+class FilterError(ValueError):
+    """A bbox, datetime or property filter that cannot be understood."""
+
+
+def _where(collection: Collection, *, bbox: tuple[float, float, float, float] | None,
+           interval: tuple[datetime | None, datetime | None] | None, filters: dict[str, str]) -> tuple[str, dict]:
+    clauses, params = [], {}
+    if bbox is not None:
+        clauses.append(f"{collection.geom_expr} && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4490)")
+        params.update(x0=bbox[0], y0=bbox[1], x1=bbox[2], y1=bbox[3])
+    if interval is not None and collection.time_expr:
+        start, end = interval
+        if start is not None:
+            clauses.append(f"{collection.time_expr} >= :t0")
+            params["t0"] = start
+        if end is not None:
+            clauses.append(f"{collection.time_expr} <= :t1")
+            params["t1"] = end
+    for i, (name, value) in enumerate(sorted(filters.items())):
+        clauses.append(f"{collection.queryables[name]}::text = :q{i}")
+        params[f"q{i}"] = value
+    joiner = " AND " if " WHERE " in collection.source else " WHERE "
+    return (joiner + " AND ".join(clauses)) if clauses else "", params
+
+
+def _properties_sql(collection: Collection) -> str:
+    return "json_build_object(" + ", ".join(f"'{k}', {v}" for k, v in collection.properties.items()) + ")"
+
+
+def items(conn: sa.Connection, collection: Collection, *, limit: int, offset: int,
+          bbox: tuple[float, float, float, float] | None = None,
+          interval: tuple[datetime | None, datetime | None] | None = None,
+          filters: dict[str, str] | None = None) -> tuple[str, int, int]:
+    """One page of features as a GeoJSON array (text built in PostGIS), how many it holds, and how
+    many match in all."""
+    where, params = _where(collection, bbox=bbox, interval=interval, filters=filters or {})
+    matched = conn.execute(sa.text(f"SELECT count(*) FROM {collection.source}{where}"), params).scalar_one()
+    page, returned = conn.execute(sa.text(
+        f"SELECT COALESCE(json_agg(f), '[]'::json)::text, count(*) FROM (SELECT 'Feature' AS type, {collection.id_expr} AS id, "
+        f"ST_AsGeoJSON({collection.geom_expr}, 7)::json AS geometry, {_properties_sql(collection)} AS properties "
+        f"FROM {collection.source}{where} ORDER BY {collection.order} LIMIT :limit OFFSET :offset) f"),
+        {**params, "limit": limit, "offset": offset}).one()
+    return page, returned, matched
+
+
+def one(conn: sa.Connection, collection: Collection, feature_id: str) -> str | None:
+    """One feature (GeoJSON text) by id, or None."""
+    joiner = " AND " if " WHERE " in collection.source else " WHERE "
+    return conn.execute(sa.text(
+        f"SELECT row_to_json(f)::text FROM (SELECT 'Feature' AS type, {collection.id_expr} AS id, "
+        f"ST_AsGeoJSON({collection.geom_expr}, 7)::json AS geometry, {_properties_sql(collection)} AS properties "
+        f"FROM {collection.source}{joiner}{collection.id_expr}::text = :fid ORDER BY {collection.order} LIMIT 1) f"),
+        {"fid": feature_id}).scalar()
+
+
+def extent(conn: sa.Connection, collection: Collection) -> list[float] | None:
+    box = conn.execute(sa.text(
+        f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent({collection.geom_expr}) e "
+        f"FROM {collection.source}) s")).first()
+    return None if box is None or box[0] is None else [round(float(v), 7) for v in box]
+
+
+def time_extent(conn: sa.Connection, collection: Collection) -> list[str | None] | None:
+    if not collection.time_expr:
+        return None
+    lo, hi = conn.execute(sa.text(f"SELECT min({collection.time_expr}), max({collection.time_expr}) "
+                                  f"FROM {collection.source}")).one()
+    return [lo.isoformat() if lo else None, hi.isoformat() if hi else None]
+
+
+def tile(conn: sa.Connection, collection: Collection, z: int, x: int, y: int, *, extent_px: int = 4096,
+         buffer_px: int = 64) -> bytes:
+    """A Mapbox Vector Tile of the collection (layer named after it), built by ST_AsMVT.
+
+    The tile envelope is transformed once to EPSG:4490 for the index (a Web Mercator rectangle is
+    a lon/lat rectangle), and only features in it are transformed to Web Mercator."""
+    props = ", ".join(f"{v} AS {k}" for k, v in collection.properties.items()
+                      if k not in ("services",))  # arrays do not fit MVT attributes
+    joiner = " AND " if " WHERE " in collection.source else " WHERE "
+    margin = buffer_px / extent_px
+    data = conn.execute(sa.text(
+        f"WITH b AS (SELECT ST_TileEnvelope(:z, :x, :y) AS env, ST_Transform(ST_TileEnvelope(:z, :x, :y, "
+        f"margin => :margin), 4490) AS env4490) "
+        f"SELECT ST_AsMVT(t, :layer, :ext, 'geom') FROM (SELECT {props}, ST_AsMVTGeom(ST_Transform("
+        f"{collection.geom_expr}, 3857), b.env, :ext, :buf, true) AS geom FROM b, {collection.source}"
+        f"{joiner}{collection.geom_expr} && b.env4490) t WHERE t.geom IS NOT NULL"),
+        {"z": z, "x": x, "y": y, "layer": collection.id, "ext": extent_px, "buf": buffer_px,
+         "margin": margin}).scalar()
+    return bytes(data) if data else b""
+
+
+__all__ = ["Collection", "COLLECTIONS", "FilterError", "items", "one", "extent", "time_extent", "tile"]
