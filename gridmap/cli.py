@@ -10,7 +10,9 @@
     gridmap territories                        list the territory tree
     gridmap layers --territory CODE            list a territory's layers
     gridmap serve [--host H] [--port P]
-    gridmap up [--host H] [--port P] [--no-serve]   db start + migrate + demo + serve
+    gridmap user add NAME [--role ROLE --territory CODE] | grant NAME ROLE CODE | passwd NAME | list
+    gridmap plan draft CODE | edits ID FILE.json | validate ID | diff ID | publish ID | revert ID | history CODE
+    gridmap up [--host H] [--port P] [--no-serve]   db start + migrate + demo + plans + admin + serve
 """
 
 from __future__ import annotations
@@ -205,12 +207,108 @@ def cmd_up(args: argparse.Namespace) -> int:
         url = cluster_from_settings(settings).start(progress)
     with progress.step("applying migrations"):
         migrate.upgrade(url)
-    for result in load_demo(engine_for(url), progress=progress):
+    engine = engine_for(url)
+    for result in load_demo(engine, progress=progress):
         if result.loaded:  # skipped demos were announced by load_demo already
             progress.say(str(result))
+    from gridmap.services.bootstrap import ensure_admin, ensure_demo_plans
+
+    ensure_demo_plans(engine, progress=progress)
+    ensure_admin(engine, settings.home, progress=progress)
     if args.no_serve:
         return 0
     return cmd_serve(args)
+
+
+def _password(args: argparse.Namespace) -> str:
+    """From --password-stdin, or asked for twice on a terminal."""
+    if getattr(args, "password_stdin", False):
+        return sys.stdin.readline().rstrip("\n")
+    import getpass
+
+    first = getpass.getpass("password: ")
+    if first != getpass.getpass("again: "):
+        raise UserError("the passwords differ")
+    return first
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    import json
+
+    from gridmap.store import audit, users
+
+    engine = _engine()
+    if args.action == "list":
+        with engine.connect() as conn:
+            for row in users.list_users(conn):
+                roles = ", ".join(f"{r['role']}@{r['territory']}" for r in row["roles"]) or "no roles"
+                print(f"{row['username']:<20} {'active' if row['active'] else 'disabled':<9} {roles}")
+        return 0
+    if not args.name:
+        raise UserError(f"`gridmap user {args.action}` needs a user name")
+    with engine.begin() as conn:
+        try:
+            if args.action == "add":
+                users.create_user(conn, args.name, _password(args), display_name=args.display_name)
+                if args.role:
+                    if not args.territory:
+                        raise UserError("--role needs --territory CODE")
+                    users.grant(conn, args.name, args.role, args.territory)
+            elif args.action == "grant":
+                if not (args.role and args.territory):
+                    raise UserError("grant needs --role ROLE --territory CODE")
+                users.grant(conn, args.name, args.role, args.territory)
+            elif args.action == "passwd":
+                users.set_password(conn, args.name, _password(args))
+        except users.UserError as exc:
+            raise UserError(str(exc)) from exc
+        audit.record(conn, actor="cli", action=f"user.{args.action}", table="users", row_key=args.name,
+                     after=json.loads(json.dumps({"role": args.role, "territory": args.territory})))
+    print(f"user {args.name}: {args.action} done")
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    import json
+
+    from gridmap.services import planning
+
+    engine = _engine()
+    try:
+        if args.action == "draft":
+            plan_id, version = planning.new_draft(engine, args.target, actor=args.actor,
+                                                  source=int(args.source) if args.source else "published")
+            print(f"draft plan {version} (id {plan_id}) of {args.target}")
+        elif args.action == "history":
+            for row in planning.history(engine, args.target):
+                print(f"plan {row['id']:>5}  v{row['version']:<4} {row['status']:<9} {row['origin'] or '':<10} "
+                      f"{row['grids']:>5} grids  valid {row['valid_from'] or '-'} .. {row['valid_to'] or '-'}")
+        elif args.action == "edits":
+            with open(args.file, encoding="utf-8") as fh:
+                body = json.load(fh)
+            ops = body["operations"] if isinstance(body, dict) else body
+            version = body.get("version") if isinstance(body, dict) else None
+            result = planning.apply_edits(engine, int(args.target), ops, version=version, actor=args.actor)
+            print(json.dumps(result.as_dict()["summary"], default=str))
+        elif args.action == "validate":
+            report = planning.validate(engine, int(args.target))
+            for p in report["problems"]:
+                print(f"{p['severity']:<8} {p['kind']:<16} {p['message_en']}")
+            print(f"{report['errors']} errors, {report['warnings']} warnings")
+            return 0 if report["valid"] else 1
+        elif args.action == "diff":
+            d = planning.diff(engine, int(args.target))
+            print(f"against plan {d['against']}: {len(d['added'])} grids added, {len(d['removed'])} removed, "
+                  f"{len(d['changed'])} changed, {d['units_moved']} units moved")
+        elif args.action == "publish":
+            out = planning.publish(engine, int(args.target), version=None, actor=args.actor)
+            print(f"plan {out['id']} published; previous published plan: {out['previous'] or 'none'}")
+        elif args.action == "revert":
+            out = planning.revert(engine, int(args.target), actor=args.actor, publish_now=args.publish)
+            print(f"new draft {out['plan_id']} from plan {args.target}" + (" (published)" if out["published"] else ""))
+    except (planning.EditError, planning.VersionConflict, LookupError) as exc:
+        raise UserError(str(exc)) from exc
+    return 0
 
 
 # -- parser -----------------------------------------------------------------------------
@@ -281,6 +379,24 @@ def build_parser() -> argparse.ArgumentParser:
     lay = sub.add_parser("layers", help="list a territory's layers")
     lay.add_argument("--territory", required=True, metavar="CODE")
     lay.set_defaults(func=cmd_layers)
+
+    usr = sub.add_parser("user", help="manage users and their territory-scoped roles")
+    usr.add_argument("action", choices=["add", "grant", "passwd", "list"])
+    usr.add_argument("name", nargs="?")
+    usr.add_argument("--role", choices=["admin", "planner", "handler", "worker", "viewer"])
+    usr.add_argument("--territory", metavar="CODE", help="the role covers this territory and everything below")
+    usr.add_argument("--display-name")
+    usr.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    usr.set_defaults(func=cmd_user)
+
+    pln = sub.add_parser("plan", help="drafts, edits, validation, diff, publish, revert, history")
+    pln.add_argument("action", choices=["draft", "edits", "validate", "diff", "publish", "revert", "history"])
+    pln.add_argument("target", help="territory CODE (draft, history) or plan ID (the others)")
+    pln.add_argument("file", nargs="?", help="edits: a JSON file {version, operations: [...]}")
+    pln.add_argument("--source", help="draft: copy this plan id instead of the published plan")
+    pln.add_argument("--publish", action="store_true", help="revert: publish the restored plan at once")
+    pln.add_argument("--actor", default="cli")
+    pln.set_defaults(func=cmd_plan)
 
     for name, func, helptext in (("serve", cmd_serve, "serve the web app and API"),
                                  ("up", cmd_up, "start the database, migrate, load the demo and serve")):

@@ -99,3 +99,4 @@ def monaco_units():
 def reykjavik_units():
     layers = demo_layers("reykjavik")
     return layers, build_demo_units(layers)
+

@@ -1,7 +1,7 @@
 """Small sample layers written in every supported format, for the import tests.
 
 Written with geopandas/pyogrio here and read back by gridmap's reader (and, in the export tests
-to come, by GDAL's ogrinfo), so a format bug on either side shows.
+to come, by GDAL's ogrinfo), so a format bug on either side shows. Also: a signed-in API client.
 """
 
 from __future__ import annotations
@@ -95,3 +95,23 @@ FORMATS = ["gpkg", "shp-utf8", "shp-gbk", "shp-gbk-no-cpg", "shp-zip", "geojson"
 # travel in ExtendedData and are checked where the driver exposes them.
 CARRIES_CODE = {"gpkg", "shp-utf8", "shp-gbk", "shp-gbk-no-cpg", "shp-zip", "geojson", "csv-lonlat",
                 "csv-wkt", "parquet"}
+
+
+def signed_in_client(engine: "sa.Engine", database_url: str, username: str, role: str | None, territory: str | None,
+                     *, password: str = "correct horse battery"):
+    """A TestClient carrying the bearer token of a new user with ``role`` over ``territory``,
+    obtained through the real sign-in endpoint."""
+    from fastapi.testclient import TestClient
+
+    from gridmap.api.app import create_app
+    from gridmap.store import users
+
+    with engine.begin() as conn:
+        users.create_user(conn, username, password)
+        if role:
+            users.grant(conn, username, role, territory)
+    client = TestClient(create_app(database_url=database_url))
+    response = client.post("/api/auth/token", data={"username": username, "password": password})
+    assert response.status_code == 200, response.text
+    client.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+    return client

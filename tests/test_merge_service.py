@@ -9,10 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
+
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from gridmap.api.app import create_app
+from samples import signed_in_client
 
 MONACO = "980100"
 
@@ -64,7 +66,7 @@ def test_downloads_read_back_by_ogrinfo(merged, database_url: str) -> None:
         plan_id = conn.execute(sa.text("SELECT max(id) FROM plans")).scalar_one()
         n_conflicts = conn.execute(sa.text("SELECT count(*) FROM plan_conflicts WHERE plan_id = :p"),
                                    {"p": plan_id}).scalar_one()
-    client = TestClient(create_app(database_url=database_url))
+    client = signed_in_client(engine, database_url, "viewer", "viewer", MONACO)
     gpkg = tmp_path / "conflicts.gpkg"
     gpkg.write_bytes(client.get(f"/api/plans/{plan_id}/conflicts", params={"format": "gpkg"}).content)
     info = subprocess.run(["ogrinfo", "-so", "-al", str(gpkg)], capture_output=True, text=True)

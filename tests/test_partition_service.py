@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from gridmap.api.app import create_app
 from gridmap.services.partitioning import PartitionInputError, partition_territory
+from samples import signed_in_client
 
 MONACO = "980100"
 
@@ -73,8 +74,10 @@ def test_territory_without_buildings_is_explained(engine: sa.Engine) -> None:
 
 
 def test_api_serves_plan_grids_and_report(planned, database_url: str) -> None:
-    _, summary = planned
-    client = TestClient(create_app(database_url=database_url))
+    engine, summary = planned
+    anonymous = TestClient(create_app(database_url=database_url))
+    assert anonymous.get(f"/api/plans/{summary.plan_id}/grids").status_code == 401  # drafts are not public
+    client = signed_in_client(engine, database_url, "viewer", "viewer", MONACO)
     plans = client.get(f"/api/territories/{MONACO}/plans").json()
     assert [p["version"] for p in plans] == [1] and plans[0]["grids"] == len(summary.result.grids)
     fc = client.get(f"/api/plans/{summary.plan_id}/grids").json()

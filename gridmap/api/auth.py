@@ -27,9 +27,11 @@ def token(request: Request, form: OAuth2PasswordRequestForm = Depends()) -> Toke
     engine = request.app.state.engine
     with engine.begin() as conn:
         user_id = users.authenticate(conn, form.username, form.password)
-        if user_id is None:
+        if user_id is None:  # recorded (committed) before the error is raised
             audit.record(conn, actor=form.username[:64], action="auth.failed", table="users", row_key=None)
-            raise HTTPException(401, "wrong username or password", headers={"WWW-Authenticate": "Bearer"})
+    if user_id is None:
+        raise HTTPException(401, "wrong username or password", headers={"WWW-Authenticate": "Bearer"})
+    with engine.begin() as conn:
         raw, expires = users.issue_token(conn, user_id, timedelta(hours=request.app.state.settings.token_ttl_hours))
         audit.record(conn, actor=form.username, action="auth.token", table="auth_tokens", row_key=str(user_id))
         user = users.user_for_token(conn, raw)

@@ -69,6 +69,7 @@ class EditRequest(BaseModel):
     version: int = Field(description="the draft version these edits were made against")
     operations: list[Operation] = Field(min_length=1, max_length=1000)
     dry_run: bool = Field(False, description="compute the statistics and roll back (a preview)")
+    with_geometry: bool = Field(False, description="return the touched grids' new shapes as GeoJSON")
 
 
 class DraftRequest(BaseModel):
@@ -90,6 +91,21 @@ def _territory_of(conn: sa.Connection, plan_id: int) -> str:
     return plan["territory"]
 
 
+def planner_scope(conn: sa.Connection, user: CurrentUser | None, territory: str, action: str) -> tuple[CurrentUser, list[str] | None]:
+    """Who may edit: a planner of the territory (or above) edits everything (scope None); a planner
+    of part of it edits that part only (scope = their territories); anyone else gets 401/403."""
+    from gridmap.store.users import has_role, scopes_within
+
+    if user is None:
+        return require_role(conn, user, PLANNER, territory, action), None
+    if has_role(conn, user, PLANNER, territory):
+        return user, None
+    scope = scopes_within(conn, user, PLANNER, territory)
+    if not scope:
+        require_role(conn, user, PLANNER, territory, action)  # raises 403
+    return user, scope
+
+
 def _errors(exc: Exception) -> HTTPException | JSONResponse:
     if isinstance(exc, planning.VersionConflict):
         return JSONResponse(status_code=409, content=jsonable({
@@ -99,6 +115,8 @@ def _errors(exc: Exception) -> HTTPException | JSONResponse:
         return JSONResponse(status_code=409, content={"detail": str(exc)})
     if isinstance(exc, planning.EditError):
         return JSONResponse(status_code=422, content={"detail": str(exc)})
+    if isinstance(exc, planning.OutOfScope):
+        return JSONResponse(status_code=403, content={"detail": str(exc)})
     if isinstance(exc, LookupError):
         return JSONResponse(status_code=404, content={"detail": str(exc)})
     raise exc
@@ -112,7 +130,7 @@ def create_draft(code: str, request: Request, body: DraftRequest = Body(default_
         territories.get(conn, code)
     except territories.TerritoryNotFound as exc:
         raise HTTPException(404, str(exc)) from exc
-    actor = require_role(conn, user, PLANNER, code, "create drafts")
+    actor, _scope = planner_scope(conn, user, code, "create drafts")
     try:
         plan_id, version = planning.new_draft(request.app.state.engine, code, source=body.source,
                                               actor=actor.username)
@@ -146,12 +164,13 @@ def grid_stats(plan_id: int, request: Request, _plan: dict = Depends(readable_pl
 def edit(plan_id: int, body: EditRequest, request: Request, conn: sa.Connection = Depends(get_conn),
          user: CurrentUser | None = Depends(optional_user)):
     territory = _territory_of(conn, plan_id)
-    actor = require_role(conn, user, PLANNER, territory, "edit plans")
+    actor, scope = planner_scope(conn, user, territory, "edit plans")
     conn.rollback()  # release the read snapshot before the write transaction
     try:
         result = planning.apply_edits(request.app.state.engine, plan_id,
                                       [op.model_dump(exclude_none=True) for op in body.operations],
-                                      version=body.version, actor=actor.username, dry_run=body.dry_run)
+                                      version=body.version, actor=actor.username, dry_run=body.dry_run,
+                                      with_geometry=body.with_geometry, scope=scope)
     except Exception as exc:  # noqa: BLE001
         return _errors(exc)
     return JSONResponse(jsonable(result.as_dict()))

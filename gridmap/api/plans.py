@@ -41,7 +41,10 @@ def readable_plan(plan_id: int, request: Request, conn: sa.Connection = Depends(
     only for users with a role over the territory."""
     plan = _plan_or_404(conn, plan_id)
     if plan["status"] == "draft":
-        require_role(conn, user, READ_ROLES, plan["territory"], "read drafts")
+        from gridmap.store.users import scopes_within
+
+        if user is None or not scopes_within(conn, user, READ_ROLES + ("planner",), plan["territory"]):
+            require_role(conn, user, READ_ROLES, plan["territory"], "read drafts")
     else:
         public_reader(request, user)
     return plan

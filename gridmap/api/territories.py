@@ -21,6 +21,7 @@ class TerritoryOut(BaseModel):
     level: Literal["city", "district", "street", "community"]
     parent_code: str | None
     area_m2: float | None
+    plans: int = 0
 
 
 class LayerOut(BaseModel):
@@ -35,8 +36,8 @@ class LayerOut(BaseModel):
 
 @router.get("", response_model=list[TerritoryOut], summary="List all territories (parents first)")
 def list_territories(conn: sa.Connection = Depends(get_conn)) -> list[TerritoryOut]:
-    return [TerritoryOut(code=t.code, name=t.name, level=t.level, parent_code=t.parent_code, area_m2=t.area_m2)
-            for t in territories.list_all(conn)]
+    return [TerritoryOut(code=t.code, name=t.name, level=t.level, parent_code=t.parent_code, area_m2=t.area_m2,
+                         plans=t.plans) for t in territories.list_all(conn)]
 
 
 @router.get("/geojson", summary="Territories as a GeoJSON FeatureCollection (RFC 7946, lon/lat)",

@@ -49,6 +49,7 @@ class EditResult:
     new_units: dict | None
     summary: dict
     elapsed_ms: float = 0.0
+    features: dict | None = None
 
     def as_dict(self) -> dict:
         out = asdict(self)
@@ -159,12 +160,15 @@ def _buildings_in(conn: sa.Connection, territory: str, polygon) -> tuple[np.ndar
 
 
 def apply_edits(engine: sa.Engine, plan_id: int, operations: list[dict], *, version: int | None, actor: str,
-                dry_run: bool = False) -> EditResult:
+                dry_run: bool = False, with_geometry: bool = False, scope: list[str] | None = None) -> EditResult:
     """Apply ``operations`` to a draft in one transaction (all or nothing).
 
     ``version`` is the draft version the caller saw; a different current version raises
     :class:`VersionConflict`. With ``dry_run`` everything is computed and rolled back: the planner
-    uses it to preview statistics before saving."""
+    uses it to preview statistics before saving. ``with_geometry`` adds the touched grids' new
+    shapes (a FeatureCollection) to the result. ``scope``: territory codes the actor may change
+    (a district planner's part of a city plan); an edit touching a grid outside them raises
+    :class:`OutOfScope` and changes nothing. None: the whole plan."""
     import time
 
     started = time.perf_counter()
@@ -183,12 +187,15 @@ def apply_edits(engine: sa.Engine, plan_id: int, operations: list[dict], *, vers
                     _apply_one(conn, plan, op, touched, created, moved, cut_units)
                 except EditError as exc:
                     raise EditError(f"operation {number} ({op.get('op')}): {exc}") from exc
+            if scope is not None:
+                _check_scope(conn, touched, scope)
             removed = editing.drop_empty_grids(conn, plan_id, touched)
             stats = editing.refresh_grids(conn, plan_id, touched, srid)
             lo, hi = band_of(plan)
             summary = editing.plan_summary(conn, plan_id, lo, hi)
             new_units = _unit_features(conn, plan_id, cut_units) if cut_units else None
             codes = sorted({s["code"] for s in stats} | set(removed))
+            shapes = plans.grids_feature_collection(conn, plan_id, [s["code"] for s in stats]) if with_geometry else None
             if dry_run:
                 new_version = plan.lock_version
                 tx.rollback()
@@ -198,7 +205,23 @@ def apply_edits(engine: sa.Engine, plan_id: int, operations: list[dict], *, vers
                              before={"version": plan.lock_version},
                              after={"version": new_version, "operations": operations, "grids": codes})
     return EditResult(plan_id, new_version, dry_run, stats, removed, [c for c in created if c not in removed],
-                      moved, new_units, summary, round((time.perf_counter() - started) * 1000, 2))
+                      moved, new_units, summary, round((time.perf_counter() - started) * 1000, 2), shapes)
+
+
+class OutOfScope(PermissionError):
+    """An edit reaches outside the territories the actor may plan."""
+
+
+def _check_scope(conn: sa.Connection, grid_ids: set[int], scope: list[str]) -> None:
+    from gridmap.store.users import community_ids_under
+
+    allowed = community_ids_under(conn, scope)
+    rows = conn.execute(sa.text("SELECT code, community_id FROM grids WHERE id = ANY(:ids)"),
+                        {"ids": sorted(grid_ids)}).all()
+    outside = sorted(code for code, community in rows if community not in allowed)
+    if outside:
+        raise OutOfScope(f"grid(s) {', '.join(outside[:10])} lie outside your planning area "
+                         f"({', '.join(scope)}); nothing was changed")
 
 
 def _apply_one(conn: sa.Connection, plan: editing.PlanRow, op: dict, touched: set[int], created: list[str],
@@ -414,5 +437,5 @@ def grid_stats(engine: sa.Engine, plan_id: int) -> list[dict]:
         return [dict(r._mapping) for r in rows]
 
 
-__all__ = ["EditResult", "Problem", "EditError", "PlanStateError", "VersionConflict", "new_draft", "apply_edits",
+__all__ = ["OutOfScope", "EditResult", "Problem", "EditError", "PlanStateError", "VersionConflict", "new_draft", "apply_edits",
            "units_feature_collection", "validate", "diff", "publish", "revert", "history", "plan_state", "grid_stats"]

@@ -142,16 +142,20 @@ def get_plan(conn: sa.Connection, plan_id: int) -> dict | None:
     return dict(row._mapping) if row else None
 
 
-def grids_feature_collection(conn: sa.Connection, plan_id: int) -> dict:
-    """A plan's grids as an RFC 7946 FeatureCollection."""
+def grids_feature_collection(conn: sa.Connection, plan_id: int, codes: list[str] | None = None) -> dict:
+    """A plan's grids (all, or those with ``codes``) as an RFC 7946 FeatureCollection; ``label`` is
+    a point inside each grid for its map label."""
     return conn.execute(sa.text(
         "SELECT json_build_object('type','FeatureCollection','features', COALESCE(json_agg(json_build_object("
         "'type','Feature','id',g.code,'geometry',ST_AsGeoJSON(g.geom, 7, 0)::json,"
         "'properties', json_build_object('grid_code',g.code,'community_code',c.code,'community',c.name,"
         "'kind',g.kind,'households',g.households,'population',g.population,'area_m2',round(g.area_m2::numeric,1),"
-        "'compactness',(g.properties->>'compactness')::float,'unit_count',(g.properties->>'unit_count')::int)) "
-        "ORDER BY g.code), '[]'::json)) FROM grids g JOIN territories c ON c.id = g.community_id WHERE g.plan_id = :p"),
-        {"p": plan_id}).scalar_one()
+        "'compactness',(g.properties->>'compactness')::float,'unit_count',(g.properties->>'unit_count')::int,"
+        "'parts',COALESCE((g.properties->>'parts')::int, ST_NumGeometries(g.geom)),'name',g.name,'worker',g.worker,"
+        "'label',ST_AsGeoJSON(ST_PointOnSurface(g.geom), 7)::json)) "
+        "ORDER BY g.code), '[]'::json)) FROM grids g JOIN territories c ON c.id = g.community_id WHERE g.plan_id = :p "
+        "AND (CAST(:codes AS text[]) IS NULL OR g.code = ANY(CAST(:codes AS text[])))"),
+        {"p": plan_id, "codes": codes}).scalar_one()
 
 
 def plan_grids(conn: sa.Connection, plan_id: int) -> gpd.GeoDataFrame:

@@ -26,6 +26,7 @@ class TerritoryRow:
     level: str
     parent_code: str | None
     area_m2: float | None
+    plans: int = 0
 
 
 def ewkb_hex(geoms: np.ndarray) -> list[str]:
@@ -78,8 +79,9 @@ def get(conn: sa.Connection, code: str) -> TerritoryRow:
 def list_all(conn: sa.Connection) -> list[TerritoryRow]:
     """Every territory, parents before children, ordered by code."""
     rows = conn.execute(sa.text(
-        "SELECT t.id, t.code, t.name, t.level, p.code, t.area_m2 FROM territories t "
-        "LEFT JOIN territories p ON p.id = t.parent_id "
+        "SELECT t.id, t.code, t.name, t.level, p.code, t.area_m2, "
+        "(SELECT count(*) FROM plans pl WHERE pl.territory_id = t.id AND pl.status <> 'history') "
+        "FROM territories t LEFT JOIN territories p ON p.id = t.parent_id "
         "ORDER BY array_position(ARRAY['city','district','street','community']::text[], t.level), t.code"))
     return [TerritoryRow(*r) for r in rows]
 

@@ -168,5 +168,27 @@ def has_role(conn: sa.Connection, user: CurrentUser, roles: tuple[str, ...], ter
         {"code": territory_code, "u": user.id, "roles": wanted}).scalar_one()
 
 
-__all__ = ["CurrentUser", "UserError", "hash_password", "verify_password", "create_user", "set_password", "grant",
+def scopes_within(conn: sa.Connection, user: CurrentUser, roles: tuple[str, ...], territory_code: str) -> list[str]:
+    """Territories strictly below ``territory_code`` where the user holds one of ``roles`` (or admin):
+    a street planner's share of a city plan."""
+    wanted = list(set(roles) | {"admin"})
+    rows = conn.execute(sa.text(
+        "WITH RECURSIVE sub AS (SELECT id, code FROM territories WHERE code = :code "
+        "UNION ALL SELECT c.id, c.code FROM territories c JOIN sub ON c.parent_id = sub.id) "
+        "SELECT DISTINCT sub.code FROM sub JOIN user_roles r ON r.territory_id = sub.id "
+        "WHERE r.user_id = :u AND r.role = ANY(:roles) AND sub.code <> :code ORDER BY 1"),
+        {"code": territory_code, "u": user.id, "roles": wanted})
+    return [r[0] for r in rows]
+
+
+def community_ids_under(conn: sa.Connection, codes: list[str]) -> set[int]:
+    """Ids of the communities at or below any of ``codes``."""
+    rows = conn.execute(sa.text(
+        "WITH RECURSIVE sub AS (SELECT id, level FROM territories WHERE code = ANY(:codes) "
+        "UNION SELECT c.id, c.level FROM territories c JOIN sub ON c.parent_id = sub.id) "
+        "SELECT id FROM sub WHERE level = 'community'"), {"codes": codes})
+    return {r[0] for r in rows}
+
+
+__all__ = ["CurrentUser", "scopes_within", "community_ids_under", "UserError", "hash_password", "verify_password", "create_user", "set_password", "grant",
            "list_users", "authenticate", "issue_token", "revoke_token", "user_for_token", "has_role"]

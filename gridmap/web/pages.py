@@ -19,6 +19,19 @@ LEVEL_NAMES = {"city": ("市", "city"), "district": ("区/县", "district"), "st
                "community": ("社区/村", "community")}
 
 router = APIRouter(include_in_schema=False)
+# Tianditu (天地图) WMTS in Web Mercator ("_w"): vector map and its Chinese annotation layer.
+TIANDITU = ("https://t{s}.tianditu.gov.cn/%s_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=%s&STYLE=default"
+            "&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk=%s")
+
+
+def basemaps(settings) -> list[dict]:
+    """The configured basemap layers for the maps (none by default: every map works without)."""
+    if settings.tianditu_key:
+        return [{"url": TIANDITU % (layer, layer, settings.tianditu_key), "attribution": "天地图 Tianditu",
+                 "subdomains": "01234567", "maxZoom": 18} for layer in ("vec", "cva")]
+    if settings.basemap_url:
+        return [{"url": settings.basemap_url, "attribution": settings.basemap_attribution, "maxZoom": 19}]
+    return []
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -40,3 +53,11 @@ def landing(request: Request, conn: sa.Connection = Depends(get_conn)):
         "level_names": LEVEL_NAMES, "version": __version__,
         "basemap_url": settings.basemap_url, "basemap_attribution": settings.basemap_attribution,
     })
+
+
+@router.get("/planner", response_class=HTMLResponse)
+def planner(request: Request) -> HTMLResponse:
+    """The browser planner (all data comes from the API; see gridmap/web/static/js/planner.js)."""
+    settings = request.app.state.settings
+    return TEMPLATES.TemplateResponse(request, "planner.html", {
+        "basemaps": basemaps(settings), "version": __version__})

@@ -1,4 +1,5 @@
-// Chinese first; English on request. Every element with data-zh/data-en switches text.
+// Chinese first; English on request. Every element with data-zh/data-en switches text, including
+// elements created later by scripts; gridmapT(zh, en) picks the current language for messages.
 (function () {
   "use strict";
   var KEY = "gridmap.lang";
@@ -11,9 +12,18 @@
     if (button) button.textContent = lang === "en" ? "中文" : "English";
     try { localStorage.setItem(KEY, lang); } catch (e) { /* private mode */ }
     window.gridmapLang = lang;
+    document.dispatchEvent(new CustomEvent("gridmap:lang", { detail: lang }));
   }
   var saved = "zh";
   try { saved = localStorage.getItem(KEY) || "zh"; } catch (e) { /* ignore */ }
+  window.gridmapLang = saved;
+  window.gridmapT = function (zh, en) { return window.gridmapLang === "en" ? en : zh; };
+  // Set an element's text in both languages (so a later switch re-labels it too).
+  window.gridmapSay = function (el, zh, en) {
+    el.setAttribute("data-zh", zh);
+    el.setAttribute("data-en", en);
+    el.textContent = window.gridmapT(zh, en);
+  };
   document.addEventListener("DOMContentLoaded", function () {
     apply(saved);
     var button = document.getElementById("lang-switch");

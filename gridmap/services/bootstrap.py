@@ -1,0 +1,61 @@
+"""First-start conveniences for ``gridmap up``: a published plan for each demo city, and an
+administrator account, so the planner and the maps have something to show and someone to sign in.
+
+Both are idempotent: a territory that has any plan is left alone, and no account is created once
+any user exists.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from gridmap.progress import QUIET, Progress
+from gridmap.services.partitioning import partition_territory
+from gridmap.services.planning import publish
+from gridmap.store import audit, users
+
+DEMO_PLANS = ("990100", "980100")  # Reykjavík and Monaco (Ya'an has boundaries only, no buildings)
+
+
+def ensure_demo_plans(engine: sa.Engine, codes: tuple[str, ...] = DEMO_PLANS, *, progress: Progress = QUIET) -> list[str]:
+    """Partition and publish each demo city that is loaded and has no plan yet; returns those done."""
+    done = []
+    for code in codes:
+        with engine.connect() as conn:
+            row = conn.execute(sa.text(
+                "SELECT t.id, (SELECT count(*) FROM plans p WHERE p.territory_id = t.id) FROM territories t "
+                "WHERE t.code = :c"), {"c": code}).first()
+        if row is None or row[1] > 0:
+            continue
+        summary = partition_territory(engine, code, author="gridmap up", progress=progress)
+        publish(engine, summary.plan_id, version=None, actor="gridmap up")
+        progress.say(f"published {summary}")
+        done.append(code)
+    return done
+
+
+def ensure_admin(engine: sa.Engine, home: Path, *, progress: Progress = QUIET) -> str | None:
+    """Create user ``admin`` (admin over every root territory) when there are no users; the random
+    password goes to ``home/admin-password`` (mode 0600). Returns the password when created."""
+    with engine.begin() as conn:
+        if conn.execute(sa.text("SELECT EXISTS (SELECT 1 FROM users)")).scalar():
+            return None
+        roots = [r[0] for r in conn.execute(sa.text("SELECT code FROM territories WHERE parent_id IS NULL"))]
+        password = secrets.token_urlsafe(12)
+        users.create_user(conn, "admin", password, display_name="Administrator 管理员")
+        for code in roots:
+            users.grant(conn, "admin", "admin", code)
+        audit.record(conn, actor="gridmap up", action="user.create", table="users", row_key="admin",
+                     after={"roles": [{"role": "admin", "territory": c} for c in roots]})
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "admin-password"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(password + "\n")
+    progress.say(f"created user 'admin' with password {password} (also in {path}); "
+                 "`gridmap user add` creates more")
+    return password
