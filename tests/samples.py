@@ -6,6 +6,7 @@ to come, by GDAL's ogrinfo), so a format bug on either side shows. Also: a signe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import zipfile
 from pathlib import Path
@@ -115,3 +116,39 @@ def signed_in_client(engine: "sa.Engine", database_url: str, username: str, role
     assert response.status_code == 200, response.text
     client.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
     return client
+
+
+@contextlib.contextmanager
+def serve(database_url: str):
+    """The real app under uvicorn on a free loopback port, in a thread; yields its base URL."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from gridmap.api.app import create_app
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(database_url=database_url), host="127.0.0.1",
+                                           port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def launch_chromium(playwright):
+    """Debian's Chromium, headless, with nothing that would reach out to the network on its own."""
+    return playwright.chromium.launch(executable_path="/usr/bin/chromium", args=[
+        "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"])

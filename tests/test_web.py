@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +11,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from gridmap.api.app import create_app
+from samples import launch_chromium, serve
 
 STATIC = Path(__file__).resolve().parents[1] / "gridmap" / "web" / "static"
 
@@ -88,22 +86,8 @@ def test_health(client: TestClient) -> None:
 # -- real browser -----------------------------------------------------------------------
 @pytest.fixture
 def live_server(client: TestClient, database_url: str) -> Iterator[str]:
-    import uvicorn
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(database_url=database_url), host="127.0.0.1",
-                                           port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve(database_url) as url:
+        yield url
 
 
 @pytest.mark.browser
@@ -112,9 +96,7 @@ def test_landing_map_in_chromium(live_server: str, tmp_path: Path) -> None:
 
     foreign: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        browser = launch_chromium(p)
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         page.on("request", lambda req: foreign.append(req.url) if not req.url.startswith(live_server) else None)
         errors: list[str] = []

@@ -1,0 +1,159 @@
+"""OGC API - Features (Part 1 Core) and vector tiles over real PostGIS: the landing document,
+conformance, collections, paged items with bbox/datetime/property filters, single features, and
+MVT tiles decoded by an independent decoder (mapbox-vector-tile)."""
+
+from __future__ import annotations
+
+import math
+from urllib.parse import parse_qs, urlparse
+
+import mapbox_vector_tile
+import pytest
+import shapely
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from shapely.geometry import shape
+
+from gridmap.api.app import create_app
+from gridmap.services import planning
+from gridmap.services.partitioning import partition_territory
+
+MONACO = "980100"
+
+
+@pytest.fixture
+def served(monaco: sa.Engine, database_url: str) -> tuple[sa.Engine, TestClient, int]:
+    summary = partition_territory(monaco, MONACO)
+    planning.publish(monaco, summary.plan_id, version=None, actor="test")
+    partition_territory(monaco, MONACO, min_households=200, max_households=300)  # a draft, never served
+    return monaco, TestClient(create_app(database_url=database_url)), summary.plan_id
+
+
+def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
+    n = 2**z
+    return int((lon + 180) / 360 * n), int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+
+
+def test_landing_and_conformance(served) -> None:
+    _, client, _ = served
+    landing = client.get("/", headers={"Accept": "application/json"})
+    assert landing.headers["content-type"].startswith("application/json")
+    rels = {link["rel"]: link["href"] for link in landing.json()["links"]}
+    assert {"self", "service-desc", "service-doc", "conformance", "data"} <= set(rels)
+    assert client.get(urlparse(rels["service-desc"]).path).json()["openapi"].startswith("3.")
+    assert client.get("/?f=json").json()["title"] == "gridmap"
+    assert client.get("/", headers={"Accept": "text/html"}).headers["content-type"].startswith("text/html")
+    classes = client.get("/conformance").json()["conformsTo"]
+    assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core" in classes
+    assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson" in classes
+
+
+def test_collections_describe_themselves(served) -> None:
+    _, client, _ = served
+    body = client.get("/collections").json()
+    ids = {c["id"] for c in body["collections"]}
+    assert {"grids", "units", "communities", "stations", "incidents"} <= ids
+    grids = client.get("/collections/grids").json()
+    assert grids["itemType"] == "feature" and grids["crs"] == ["http://www.opengis.net/def/crs/OGC/1.3/CRS84"]
+    x0, y0, x1, y1 = grids["extent"]["spatial"]["bbox"][0]
+    assert 7.40 < x0 < x1 < 7.45 and 43.72 < y0 < y1 < 43.76  # Monaco
+    assert {link["rel"] for link in grids["links"]} >= {"self", "items"}
+    assert client.get("/collections/nothing").status_code == 404
+
+
+def test_items_are_the_published_grids_paged(served) -> None:
+    engine, client, published_id = served
+    with engine.connect() as conn:
+        expected = conn.execute(sa.text("SELECT count(*) FROM grids WHERE plan_id = :p"), {"p": published_id}).scalar()
+    first = client.get("/collections/grids/items", params={"limit": 20})
+    assert first.status_code == 200 and first.headers["content-type"] == "application/geo+json"
+    page = first.json()
+    assert page["type"] == "FeatureCollection" and page["numberMatched"] == expected
+    assert page["numberReturned"] == len(page["features"]) == 20
+    assert {f["properties"]["plan_id"] for f in page["features"]} == {published_id}  # never the draft
+    seen = [f["id"] for f in page["features"]]
+    links = {link["rel"]: link["href"] for link in page["links"]}
+    assert "prev" not in links
+    while "next" in links:
+        url = urlparse(links["next"])
+        page = client.get(url.path, params={k: v[0] for k, v in parse_qs(url.query).items()}).json()
+        seen += [f["id"] for f in page["features"]]
+        links = {link["rel"]: link["href"] for link in page["links"]}
+        assert "prev" in links
+    assert len(seen) == len(set(seen)) == expected
+    feature = page["features"][0]
+    lon, lat = shape(feature["geometry"]).representative_point().coords[0]
+    assert -180 <= lon <= 180 and -90 <= lat <= 90 and lon < lat  # RFC 7946 order: lon, lat (Monaco: 7.4, 43.7)
+    assert isinstance(feature["properties"]["grid_code"], str) and len(feature["properties"]["grid_code"]) == 15
+
+
+def test_bbox_and_property_filters(served) -> None:
+    _, client, _ = served
+    everything = client.get("/collections/grids/items", params={"limit": 1000}).json()["features"]
+    box = (7.415, 43.725, 7.425, 43.735)
+    want = {f["id"] for f in everything if shape(f["geometry"]).intersects(shapely.box(*box))}
+    got = client.get("/collections/grids/items", params={"limit": 1000, "bbox": ",".join(map(str, box))}).json()
+    got_ids = {f["id"] for f in got["features"]}
+    assert want and want <= got_ids  # bbox filters by envelope: a superset of exact intersections
+    envelope = {f["id"] for f in everything if shapely.box(*shape(f["geometry"]).bounds).intersects(shapely.box(*box))}
+    assert got_ids == envelope
+    dedicated = client.get("/collections/grids/items", params={"kind": "dedicated", "limit": 1000}).json()
+    assert dedicated["features"] and {f["properties"]["kind"] for f in dedicated["features"]} == {"dedicated"}
+    assert client.get("/collections/grids/items", params={"bbox": "1,2,3"}).status_code == 400
+    assert client.get("/collections/grids/items", params={"bbox": "0,95,1,96"}).status_code == 400
+    assert client.get("/collections/grids/items", params={"colour": "red"}).status_code == 400
+    assert client.get("/collections/grids/items", params={"limit": 0}).status_code == 422
+
+
+def test_one_feature_and_the_other_collections(served) -> None:
+    engine, client, _ = served
+    code = client.get("/collections/grids/items", params={"limit": 1}).json()["features"][0]["id"]
+    one = client.get(f"/collections/grids/items/{code}")
+    assert one.status_code == 200 and one.json()["id"] == code and one.json()["type"] == "Feature"
+    assert client.get("/collections/grids/items/000").status_code == 404
+    communities = client.get("/collections/communities/items", params={"limit": 100}).json()
+    assert {f["id"] for f in communities["features"]} >= {"980101900001", "980101900006"}
+    units = client.get("/collections/units/items", params={"grid_code": code, "limit": 1000}).json()
+    assert units["numberMatched"] == sum(1 for _ in units["features"]) > 0
+    assert {f["properties"]["grid_code"] for f in units["features"]} == {code}
+
+
+def test_incidents_never_expose_reporters(served) -> None:
+    engine, client, _ = served
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO incidents (public_id, category_code, status, reporter_name, reporter_contact, geom, reported_at) "
+            "VALUES ('R-1', '0101', 'reported', '张三', '13800000000', ST_SetSRID(ST_Point(7.42, 43.73), 4490), "
+            "'2026-03-01T10:00:00Z')"))
+    body = client.get("/collections/incidents/items").json()
+    assert body["numberMatched"] == 1
+    text = client.get("/collections/incidents/items").text + client.get("/collections/incidents/items/R-1").text
+    assert "张三" not in text and "13800000000" not in text
+    assert set(body["features"][0]["properties"]) >= {"incident_id", "category_code", "status"}
+    assert not {"reporter_name", "reporter_contact"} & set(body["features"][0]["properties"])
+    inside = client.get("/collections/incidents/items", params={"datetime": "2026-02-01T00:00:00Z/.."}).json()
+    before = client.get("/collections/incidents/items", params={"datetime": "../2026-02-01T00:00:00Z"}).json()
+    assert inside["numberMatched"] == 1 and before["numberMatched"] == 0
+    assert client.get("/collections/incidents/items", params={"datetime": "yesterday"}).status_code == 400
+
+
+def test_vector_tiles(served) -> None:
+    engine, client, published_id = served
+    meta = client.get("/tiles/grids/tilejson.json").json()
+    assert meta["tilejson"] == "3.0.0" and meta["tiles"][0].endswith("/tiles/grids/{z}/{x}/{y}.mvt")
+    x, y = tile_of(7.42, 43.735, 14)
+    response = client.get(f"/tiles/grids/14/{x}/{y}.mvt")
+    assert response.status_code == 200 and response.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+    layer = mapbox_vector_tile.decode(response.content)["grids"]
+    codes = {f["properties"]["grid_code"] for f in layer["features"]}
+    with engine.connect() as conn:  # the grids whose shape meets the tile, by PostGIS's own reckoning
+        expected = set(conn.execute(sa.text(
+            "SELECT code FROM grids WHERE plan_id = :p AND ST_Intersects(ST_Transform(geom, 3857), "
+            "ST_TileEnvelope(14, :x, :y))"), {"p": published_id, "x": x, "y": y}).scalars())
+    assert expected and expected <= codes
+    assert all(isinstance(f["properties"]["households"], int) for f in layer["features"])
+    ocean = tile_of(-30.0, 0.0, 14)
+    assert client.get(f"/tiles/grids/14/{ocean[0]}/{ocean[1]}.mvt").status_code == 204
+    assert client.get("/tiles/grids/3/8/0.mvt").status_code == 404
+    assert client.get("/tiles/grids/30/0/0.mvt").status_code == 422
+    assert client.get("/tiles/nothing/0/0/0.mvt").status_code == 404
