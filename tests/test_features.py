@@ -157,3 +157,18 @@ def test_vector_tiles(served) -> None:
     assert client.get("/tiles/grids/3/8/0.mvt").status_code == 404
     assert client.get("/tiles/grids/30/0/0.mvt").status_code == 422
     assert client.get("/tiles/nothing/0/0/0.mvt").status_code == 404
+
+
+def test_locate_the_grid_at_a_point(served) -> None:
+    engine, client, published_id = served
+    with engine.connect() as conn:
+        code, lon, lat, community = conn.execute(sa.text(
+            "SELECT g.code, ST_X(p), ST_Y(p), c.code FROM (SELECT *, ST_PointOnSurface(geom) p FROM grids "
+            "WHERE plan_id = :p ORDER BY code LIMIT 1 OFFSET 7) g JOIN territories c ON c.id = g.community_id"),
+            {"p": published_id}).one()
+    found = client.get("/api/locate", params={"lon": lon, "lat": lat}).json()
+    assert found["grid_code"] == code and found["community_code"] == community and found["plan_id"] == published_id
+    assert found["street_code"] == community[:9] and found["district_code"] == community[:6]
+    assert client.get("/api/locate", params={"lon": lon, "lat": lat, "crs": "gcj02"}).json()["grid_code"] == code
+    assert client.get("/api/locate", params={"lon": 0, "lat": 0}).status_code == 404
+    assert client.get("/api/locate", params={"lon": 200, "lat": 0}).status_code == 422

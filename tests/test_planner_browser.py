@@ -115,7 +115,8 @@ def test_paint_save_reload_publish(site) -> None:
 
         page.on("dialog", lambda dialog: dialog.accept())
         page.click("#publish")
-        page.wait_for_function("document.querySelector('#message').textContent === '已发布'")
+        page.wait_for_function("document.querySelector('#message').textContent.startsWith('已发布')")
+        assert "只读" in page.inner_text("#plan-info")  # the published plan is read-only now
         with urllib.request.urlopen(f"{url}/collections/grids/items/{pick['grid']}") as response:
             served = json.load(response)
         assert served["properties"]["households"] == expected and served["properties"]["plan_id"] == draft_id

@@ -196,3 +196,21 @@ def item(collection_id: str, feature_id: str, request: Request, conn: sa.Connect
         {"href": f"{base}/collections/{c.id}/items/{feature_id}", "rel": "self", "type": GEOJSON},
         {"href": f"{base}/collections/{c.id}", "rel": "collection", "type": "application/json"}]
     return Response(json.dumps(feature, ensure_ascii=False).encode(), media_type=GEOJSON)
+
+
+@router.get("/api/locate", tags=["grids"], summary="The published grid (and community, street, district) at a "
+            "point; crs=gcj02 for Amap/Tencent coordinates")
+def locate(lon: float = Query(ge=-180, le=180), lat: float = Query(ge=-90, le=90),
+           crs: str = Query("4490", pattern="^(4490|4326|gcj02)$"), conn: sa.Connection = Depends(get_conn),
+           _reader: CurrentUser | None = Depends(public_reader)) -> dict:
+    if crs == "gcj02":
+        import numpy as np
+
+        from gridmap.geo.crs import gcj02_to_wgs84
+
+        x, y = gcj02_to_wgs84(np.array([lon]), np.array([lat]))
+        lon, lat = float(x[0]), float(y[0])
+    found = features.locate(conn, lon, lat)
+    if found is None:
+        raise HTTPException(404, f"no published grid at lon {lon:.6f}, lat {lat:.6f}")
+    return {**found, "lon": lon, "lat": lat}

@@ -181,4 +181,20 @@ def tile(conn: sa.Connection, collection: Collection, z: int, x: int, y: int, *,
     return bytes(data) if data else b""
 
 
-__all__ = ["Collection", "COLLECTIONS", "FilterError", "items", "one", "extent", "time_extent", "tile"]
+
+
+def locate(conn: sa.Connection, lon: float, lat: float) -> dict | None:
+    """The published grid containing a point (lon/lat in EPSG:4490) with its community, street and
+    district; None outside every published grid. Uses the grids' GiST index."""
+    row = conn.execute(sa.text(
+        "SELECT g.code AS grid_code, g.name AS grid_name, g.kind, g.households, g.worker, p.id AS plan_id, "
+        "c.code AS community_code, c.name AS community, s.code AS street_code, s.name AS street, "
+        "d.code AS district_code, d.name AS district FROM grids g "
+        "JOIN plans p ON p.id = g.plan_id AND p.status = 'published' JOIN territories c ON c.id = g.community_id "
+        "LEFT JOIN territories s ON s.id = c.parent_id LEFT JOIN territories d ON d.id = s.parent_id "
+        "WHERE ST_Intersects(g.geom, ST_SetSRID(ST_Point(:x, :y), 4490)) "
+        "ORDER BY p.published_at DESC LIMIT 1"), {"x": lon, "y": lat}).first()
+    return dict(row._mapping) if row else None
+
+
+__all__ = ["Collection", "COLLECTIONS", "FilterError", "items", "one", "extent", "time_extent", "tile", "locate"]

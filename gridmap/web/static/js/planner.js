@@ -538,8 +538,11 @@
     api("POST", "/api/plans/" + state.plan + "/publish", { version: state.version }).then(function (res) {
       if (res.status === 409) { message("无法发布：" + detail(res), "Cannot publish: " + detail(res), "error conflict"); return; }
       if (!res.ok) { message("发布失败：" + detail(res), "Publish failed: " + detail(res), "error"); return; }
-      message("已发布", "Published", "ok");
-      loadPlans(state.plan);
+      var published = res.data;
+      loadPlans(state.plan).then(function () {
+        message("已发布：方案 v" + published.version + " 现为已发布方案", "Published: plan v" + published.version +
+                " is now the published plan", "ok");
+      });
     });
   });
 
