@@ -213,16 +213,21 @@ def main() -> int:
         }
         print(f"gridmap vs tipg {TIPG_VERSION} on loopback; {args.clients} clients x {args.seconds:.0f} s per scenario; "
               f"{os.cpu_count()} cores shared by load generator, both servers and PostGIS")
-        print(f"{'scenario':<44}{'server':<9}{'req/s':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}")
+        print(f"throughput with {args.clients} clients (latency there is mostly queueing); latency with 1 client")
+        print(f"{'scenario':<40}{'server':<9}{'req/s':>8}{'p50':>7}{'p95':>7}{'p99':>7}   |{'1 client p50':>13}"
+              f"{'p95':>7}{'p99':>7}{'errors':>8}")
         for name, (mine, theirs) in scenarios.items():
             for label, port, reqs in (("gridmap", ours_port, mine), ("tipg", tipg_port, theirs)):
                 run_load(port, reqs[:5], clients=2, seconds=1.0, expect=(200, 204))  # warm up
                 r = run_load(port, reqs, clients=args.clients, seconds=args.seconds, expect=(200, 204))
-                print(f"{name:<44}{label:<9}{r['rps']:>8.1f}{r['p50']:>9.1f}{r['p95']:>9.1f}{r['p99']:>9.1f}"
-                      f"{r['errors']:>8} {r['first_error']}")
+                one = run_load(port, reqs, clients=1, seconds=args.seconds / 2, expect=(200, 204))
+                print(f"{name:<40}{label:<9}{r['rps']:>8.1f}{r['p50']:>7.1f}{r['p95']:>7.1f}{r['p99']:>7.1f}   |"
+                      f"{one['p50']:>13.1f}{one['p95']:>7.1f}{one['p99']:>7.1f}{r['errors'] + one['errors']:>8} "
+                      f"{r['first_error'] or one['first_error']}")
         edit_ms = unit_moves(ours_port, draft_id, version, moves, auth, seconds=args.seconds)
-        print(f"{'unit move on the 4,887-unit draft':<44}{'gridmap':<9}{edit_ms['rps']:>8.1f}{edit_ms['p50']:>9.1f}"
-              f"{edit_ms['p95']:>9.1f}{edit_ms['p99']:>9.1f}{edit_ms['errors']:>8} (tipg: read-only, no edits)")
+        print(f"{'unit move, 4,887-unit draft (1 client)':<40}{'gridmap':<9}{edit_ms['rps']:>8.1f}{'':>21}   |"
+              f"{edit_ms['p50']:>13.1f}{edit_ms['p95']:>7.1f}{edit_ms['p99']:>7.1f}{edit_ms['errors']:>8} "
+              "(tipg is read-only)")
     finally:
         for proc in (ours, tipg):
             proc.terminate()

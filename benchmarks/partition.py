@@ -27,7 +27,6 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import shapely
+import sqlalchemy as sa
 
 from gridmap.geo.crs import wgs84_to_gcj02_geoms
 
@@ -98,7 +99,7 @@ CARRIES_CODE = {"gpkg", "shp-utf8", "shp-gbk", "shp-gbk-no-cpg", "shp-zip", "geo
                 "csv-wkt", "parquet"}
 
 
-def signed_in_client(engine: "sa.Engine", database_url: str, username: str, role: str | None, territory: str | None,
+def signed_in_client(engine: sa.Engine, database_url: str, username: str, role: str | None, territory: str | None,
                      *, password: str = "correct horse battery"):
     """A TestClient carrying the bearer token of a new user with ``role`` over ``territory``,
     obtained through the real sign-in endpoint."""

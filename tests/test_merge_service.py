@@ -11,9 +11,7 @@ from pathlib import Path
 import pytest
 
 import sqlalchemy as sa
-from fastapi.testclient import TestClient
 
-from gridmap.api.app import create_app
 from samples import signed_in_client
 
 MONACO = "980100"

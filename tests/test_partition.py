@@ -3,7 +3,6 @@ whole, households conserved, the band wherever feasible, deterministic per seed.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 import shapely

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from gridmap.api.deps import READ_ROLES, get_conn, optional_user, public_reader, require_role
 from gridmap.api.plans import jsonable, readable_plan
 from gridmap.services import planning
-from gridmap.store import plans, territories
+from gridmap.store import editing, territories
 from gridmap.store.users import CurrentUser
 
 router = APIRouter(tags=["planning"])
@@ -85,10 +85,10 @@ class RevertRequest(BaseModel):
 
 
 def _territory_of(conn: sa.Connection, plan_id: int) -> str:
-    plan = plans.get_plan(conn, plan_id)
-    if plan is None:
+    code = editing.plan_territory(conn, plan_id)
+    if code is None:
         raise HTTPException(404, f"no plan with id {plan_id}")
-    return plan["territory"]
+    return code
 
 
 def planner_scope(conn: sa.Connection, user: CurrentUser | None, territory: str, action: str) -> tuple[CurrentUser, list[str] | None]:
@@ -179,9 +179,7 @@ def edit(plan_id: int, body: EditRequest, request: Request, conn: sa.Connection 
 @router.get("/api/plans/{plan_id}/edits", summary="The saved edits of a draft after a version")
 def edit_log(plan_id: int, since: int = 0, conn: sa.Connection = Depends(get_conn),
              _plan: dict = Depends(readable_plan)) -> list[dict]:
-    from gridmap.store.editing import edits_since
-
-    return edits_since(conn, plan_id, since)
+    return editing.edits_since(conn, plan_id, since)
 
 
 @router.get("/api/plans/{plan_id}/validate", summary="Check the rules: coverage, contiguity, band, compounds whole")

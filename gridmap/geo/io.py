@@ -25,7 +25,7 @@ import pyogrio
 import shapely
 from pyproj import CRS
 
-from gridmap.geo.crs import GCJ02, STORAGE_EPSG, CRSError, gcj02_to_wgs84_geoms, parse_crs
+from gridmap.geo.crs import GCJ02, STORAGE_EPSG, gcj02_to_wgs84_geoms, parse_crs
 from gridmap.geo.shapes import polygonal
 
 SUPPORTED_SUFFIXES = {".gpkg", ".shp", ".zip", ".geojson", ".json", ".kml", ".csv", ".parquet"}

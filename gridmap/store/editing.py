@@ -63,6 +63,12 @@ def plan_row(conn: sa.Connection, plan_id: int, *, lock: bool = False) -> PlanRo
     return PlanRow(**row._mapping)
 
 
+def plan_territory(conn: sa.Connection, plan_id: int) -> str | None:
+    """The code of a plan's territory (None for an unknown plan): what access checks need, cheaply."""
+    return conn.execute(sa.text("SELECT t.code FROM plans p JOIN territories t ON t.id = p.territory_id "
+                                "WHERE p.id = :p"), {"p": plan_id}).scalar()
+
+
 def edits_since(conn: sa.Connection, plan_id: int, version: int) -> list[dict]:
     """The saved edits of a plan after ``version``: who, when, which operations, which grids."""
     rows = conn.execute(sa.text(
@@ -256,11 +262,12 @@ def refresh_grids(conn: sa.Connection, plan_id: int, grid_ids: set[int], metric_
     conn.execute(sa.text(
         "UPDATE grids g SET geom = s.geom, households = s.households, population = s.population, area_m2 = s.area, "
         "properties = g.properties || jsonb_build_object('unit_count', s.n, 'parts', ST_NumGeometries(s.geom), "
-        "'compactness', CASE WHEN ST_Perimeter(ST_Transform(s.geom, :srid)) > 0 THEN round((4 * pi() * s.area / "
-        "ST_Perimeter(ST_Transform(s.geom, :srid)) ^ 2)::numeric, 4) ELSE 0 END) "
-        "FROM (SELECT pu.grid_id, ST_Multi(ST_Union(u.geom)) AS geom, sum(u.households) AS households, "
+        "'compactness', CASE WHEN s.perimeter > 0 THEN round((4 * pi() * s.area / s.perimeter ^ 2)::numeric, 4) "
+        "ELSE 0 END) "
+        "FROM (SELECT d.*, ST_Perimeter(ST_Transform(d.geom, :srid)) AS perimeter FROM ("
+        "SELECT pu.grid_id, ST_Multi(ST_Union(u.geom)) AS geom, sum(u.households) AS households, "
         "sum(u.population) AS population, sum(u.area_m2) AS area, count(*) AS n FROM plan_units pu "
-        "JOIN units u ON u.id = pu.unit_id WHERE pu.plan_id = :p AND pu.grid_id = ANY(:ids) GROUP BY pu.grid_id) s "
+        "JOIN units u ON u.id = pu.unit_id WHERE pu.plan_id = :p AND pu.grid_id = ANY(:ids) GROUP BY pu.grid_id) d) s "
         "WHERE g.id = s.grid_id"), {"p": plan_id, "ids": ids, "srid": metric_srid})
     rows = conn.execute(sa.text(GRID_STATS_SQL + "WHERE g.id = ANY(:ids) ORDER BY g.code"), {"ids": ids})
     return [dict(r._mapping) for r in rows]
@@ -344,7 +351,7 @@ def grids_with_change(conn: sa.Connection, plan_id: int, base_id: int, codes: di
         {"p": plan_id, "b": base_id, "codes": json.dumps(codes)}).scalar_one()
 
 
-__all__ = ["EditError", "PlanStateError", "VersionConflict", "PlanRow", "plan_row", "edits_since", "lock_draft",
+__all__ = ["EditError", "PlanStateError", "VersionConflict", "PlanRow", "plan_row", "plan_territory", "edits_since", "lock_draft",
            "record_edit", "units_of_plan", "grid_by_code", "grid_units", "next_grid_code", "create_grid", "assign",
            "drop_empty_grids", "replace_unit", "unit_for_cut", "refresh_grids", "plan_summary", "copy_plan",
            "published_plan_id", "publish", "unit_moves", "grids_with_change"]

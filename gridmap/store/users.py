@@ -144,17 +144,16 @@ def revoke_token(conn: sa.Connection, token: str) -> None:
 
 
 def user_for_token(conn: sa.Connection, token: str) -> CurrentUser | None:
-    """The user a live (unexpired, unrevoked) token belongs to, or None."""
+    """The user a live (unexpired, unrevoked) token belongs to, with their roles, or None (one query)."""
     row = conn.execute(sa.text(
-        "SELECT u.id, u.username, u.display_name FROM auth_tokens a JOIN users u ON u.id = a.user_id "
+        "SELECT u.id, u.username, u.display_name, COALESCE((SELECT json_agg(json_build_array(r.role, t.code) "
+        "ORDER BY t.code, r.role) FROM user_roles r JOIN territories t ON t.id = r.territory_id "
+        "WHERE r.user_id = u.id), '[]') AS roles FROM auth_tokens a JOIN users u ON u.id = a.user_id "
         "WHERE a.token_hash = :h AND a.revoked_at IS NULL AND a.expires_at > now() AND u.active"),
         {"h": _digest(token)}).first()
     if row is None:
         return None
-    roles = conn.execute(sa.text(
-        "SELECT r.role, t.code FROM user_roles r JOIN territories t ON t.id = r.territory_id "
-        "WHERE r.user_id = :u ORDER BY t.code, r.role"), {"u": row.id}).all()
-    return CurrentUser(row.id, row.username, row.display_name, tuple((r, c) for r, c in roles))
+    return CurrentUser(row.id, row.username, row.display_name, tuple((r, c) for r, c in row.roles))
 
 
 def has_role(conn: sa.Connection, user: CurrentUser, roles: tuple[str, ...], territory_code: str) -> bool:
