@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -46,18 +48,43 @@ def fresh_url(server_url: str):
     drop_database(url)
 
 
-def test_up_creates_migrates_loads_and_is_fast_the_second_time(fresh_url: str) -> None:
-    env = {**os.environ, "GRIDMAP_DATABASE_URL": fresh_url}
+def test_up_creates_migrates_loads_and_is_fast_the_second_time(fresh_url: str, tmp_path: Path) -> None:
+    env = {**os.environ, "GRIDMAP_DATABASE_URL": fresh_url, "GRIDMAP_HOME": str(tmp_path)}
     first = subprocess.run([*GRIDMAP, "up", "--no-serve"], env=env, capture_output=True, text=True)
     assert first.returncode == 0, first.stderr
     assert "loading demo reykjavik" in first.stderr and "applying migrations" in first.stderr
+    # a published plan for each demo city and an administrator to sign in with
+    assert first.stderr.count("published draft plan 1") == 2
+    secret = tmp_path / "admin-password"
+    assert "created user 'admin'" in first.stderr and secret.stat().st_mode & 0o777 == 0o600
+    assert secret.read_text().strip() in first.stderr
     started = time.monotonic()
     second = subprocess.run([*GRIDMAP, "up", "--no-serve"], env=env, capture_output=True, text=True)
     assert second.returncode == 0, second.stderr
     assert second.stderr.count("up to date") == 3 and "loading demo" not in second.stderr
     assert time.monotonic() - started < 30
+    assert "created user" not in second.stderr and "published" not in second.stderr
     listing = subprocess.run([*GRIDMAP, "territories"], env=env, capture_output=True, text=True).stdout
     assert "990101001001" in listing and "雨城区" in listing
+
+    def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([*GRIDMAP, *args], env=env, capture_output=True, text=True, input=stdin)
+
+    assert "published" in run("plan", "history", "980100").stdout
+    made = run("plan", "draft", "980100")
+    assert made.returncode == 0 and "draft plan 2" in made.stdout, made.stderr
+    draft_id = re.search(r"\(id (\d+)\)", made.stdout).group(1)
+    checked = run("plan", "validate", draft_id)
+    assert "errors" in checked.stdout and checked.returncode in (0, 1)
+    assert "0 grids added, 0 removed, 0 changed, 0 units moved" in run("plan", "diff", draft_id).stdout
+    added = run("user", "add", "ana", "--role", "planner", "--territory", "980100", "--password-stdin",
+                stdin="long enough password\n")
+    assert added.returncode == 0, added.stderr
+    assert "short" not in run("user", "list").stdout and "planner@980100" in run("user", "list").stdout
+    weak = run("user", "add", "bob", "--password-stdin", stdin="short\n")
+    assert weak.returncode == 1 and "at least 8 characters" in weak.stderr
+    published = run("plan", "publish", draft_id)
+    assert published.returncode == 0 and f"plan {draft_id} published" in published.stdout
 
 
 def test_serve_answers_landing_and_docs(fresh_url: str) -> None:
