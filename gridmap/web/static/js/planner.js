@@ -12,7 +12,7 @@
     token: null, user: null, plan: null, version: null, band: [300, 500], status: null,
     units: {},          // unit id -> {layer, feature, grid, saved, community, households, label:[lat,lng], compound}
     grids: {},          // code -> {community, kind, households, compactness, parts, unit_count, border, labelMarker}
-    selected: null, tool: "select", undo: [], redo: [], splitPick: {}, cutPoints: [], cutLine: null,
+    selected: null, tool: "select", undo: [], redo: [], splitPick: {}, cutUnit: null, cutPoints: [], cutLine: null,
     preview: {}, previewTimer: null, diffLayer: null, problemLayer: null,
   };
   var map, unitLayer, borderLayer, labelLayer, canvas;
@@ -106,8 +106,9 @@
       plans.forEach(function (p) {
         var opt = document.createElement("option");
         opt.value = p.id;
-        opt.textContent = "v" + p.version + " · " + ({ draft: T("草稿", "draft"), published: T("已发布", "published"),
-          history: T("历史", "history") }[p.status] || p.status) + " · " + p.grids + T(" 个网格", " grids");
+        var zh = { draft: "草稿", published: "已发布", history: "历史" }[p.status] || p.status;
+        window.gridmapSay(opt, "v" + p.version + " · " + zh + " · " + p.grids + " 个网格",
+                          "v" + p.version + " · " + p.status + " · " + p.grids + " grids");
         opt.dataset.status = p.status;
         select.appendChild(opt);
       });
@@ -155,7 +156,7 @@
 
   // -- drawing ------------------------------------------------------------------------------------
   function unitStyle(u) {
-    var picked = state.splitPick[u.id];
+    var picked = state.splitPick[u.id] || state.cutUnit === u.id;
     var selected = u.grid === state.selected;
     return { renderer: canvas, color: picked ? "#000" : "#ffffff", weight: picked ? 2 : 0.5,
              fillColor: colour(u.grid), fillOpacity: selected ? 0.85 : (u.grid !== u.saved ? 0.7 : 0.45) };
@@ -334,7 +335,8 @@
     lasso: ["按住鼠标拖出套索，套中的单元涂入当前网格", "Drag a lasso: the units inside go to the selected grid"],
     merge: ["点击另一个网格的单元，把那个网格并入当前网格", "Click a unit of another grid to merge that grid into the selected one"],
     split: ["点击当前网格中的单元选出新网格，然后点“完成拆分”", "Click units of the selected grid for the new grid, then Finish split"],
-    cut: ["在地图上点击画出切线（至少两点），然后点“完成切线”", "Click on the map to draw a cut line (two points or more), then Finish line"],
+    cut: ["先点击要切分的单元，再点击画出切线（至少两点，从单元外穿过单元），然后点“完成切线”",
+          "Click the unit to cut, then click points of a line across it (from outside to outside), then Finish line"],
   };
   function setTool(tool) {
     state.tool = tool;
@@ -353,7 +355,13 @@
     return true;
   }
   function onUnitClick(u, ev) {
-    if (state.tool === "cut") { addCutPoint(ev.latlng); return; }
+    if (state.tool === "cut") {
+      if (!state.cutUnit) {
+        state.cutUnit = u.id; restyle([u.id]);
+        message("已选中单元 " + u.id + "：现在画切线", "Unit " + u.id + " chosen: now draw the line", "info");
+      } else addCutPoint(ev.latlng);
+      return;
+    }
     if (state.tool === "select" || !state.selected) { selectGrid(u.grid); return; }
     if (state.tool === "paint") { move([u.id], state.selected); return; }
     if (state.tool === "merge") {
@@ -428,6 +436,9 @@
 
   // cut
   function clearCut() {
+    var unit = state.cutUnit;
+    state.cutUnit = null;
+    if (unit && state.units[unit]) restyle([unit]);
     state.cutPoints = [];
     if (state.cutLine) { map.removeLayer(state.cutLine); state.cutLine = null; }
   }
@@ -440,15 +451,8 @@
     if (!editable()) return;
     if (state.cutPoints.length < 2) { message("切线至少需要两个点", "A cut line needs two points or more", "warn"); return; }
     var line = { type: "LineString", coordinates: state.cutPoints.map(function (p) { return [p.lng, p.lat]; }) };
-    var mid = state.cutPoints[Math.floor(state.cutPoints.length / 2)];
-    var hit = Object.keys(state.units).map(function (k) { return state.units[k]; }).filter(function (u) {
-      var found = false;
-      u.layer.eachLayer(function (l) { if (l.getBounds().contains(mid) || state.cutPoints.some(function (p) {
-        return l.getBounds().contains(p); })) found = true; });
-      return found;
-    });
-    var target = hit.filter(function (u) { return u.grid === state.selected; })[0] || hit[0];
-    if (!target) { message("切线没有经过任何单元", "The line crosses no unit", "warn"); return; }
+    var target = state.units[state.cutUnit];
+    if (!target) { message("请先点击要切分的单元", "Click the unit to cut first", "warn"); return; }
     var ops = pendingOperations().concat([{ op: "cut", unit: target.id, line: line }]);
     save(ops, function (data) {
       if (!data.new_units) return;
@@ -557,7 +561,8 @@
   }
   document.addEventListener("DOMContentLoaded", function () {
     canvas = L.canvas({ padding: 0.3, tolerance: 2 });
-    map = L.map("map", { preferCanvas: true, zoomSnap: 0.25, boxZoom: false }).setView([64.13, -21.9], 12);
+    // one canvas for everything: a second one (e.g. for the lasso line) would lie on top and swallow clicks
+    map = L.map("map", { preferCanvas: true, renderer: canvas, zoomSnap: 0.25, boxZoom: false }).setView([64.13, -21.9], 12);
     basemap();
     unitLayer = L.featureGroup().addTo(map);
     borderLayer = L.featureGroup().addTo(map);
@@ -569,7 +574,7 @@
     map.on("mousedown", lassoStart);
     map.on("mousemove", lassoMove);
     map.on("mouseup", lassoEnd);
-    map.on("click", function (ev) { if (state.tool === "cut") addCutPoint(ev.latlng); });
+    map.on("click", function (ev) { if (state.tool === "cut" && state.cutUnit) addCutPoint(ev.latlng); });
     setTool("select");
     var token = null;
     try { token = sessionStorage.getItem("gridmap.token"); } catch (e) { /* ignore */ }
