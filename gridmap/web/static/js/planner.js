@@ -158,7 +158,7 @@
   function unitStyle(u) {
     var picked = state.splitPick[u.id] || state.cutUnit === u.id;
     var selected = u.grid === state.selected;
-    return { renderer: canvas, color: picked ? "#000" : "#ffffff", weight: picked ? 2 : 0.5,
+    return { renderer: canvas, smoothFactor: 1.5, color: picked ? "#000" : "#ffffff", weight: picked ? 2 : 0.5,
              fillColor: colour(u.grid), fillOpacity: selected ? 0.85 : (u.grid !== u.saved ? 0.7 : 0.45) };
   }
   function drawUnits(fc) {
@@ -170,7 +170,7 @@
     var u = { id: p.unit_id, grid: p.grid_code, saved: p.grid_code, community: p.community_code,
               households: p.households, compound: p.compound_id, kind: p.kind,
               label: [p.label.coordinates[1], p.label.coordinates[0]] };
-    u.layer = L.geoJSON(feature, { style: function () { return unitStyle(u); } });
+    u.layer = L.geoJSON(feature, { smoothFactor: 1.5, style: function () { return unitStyle(u); } });
     u.layer.eachLayer(function (l) {
       l.unitId = u.id;
       l.on("click", function (ev) { L.DomEvent.stopPropagation(ev); onUnitClick(u, ev); });
@@ -560,7 +560,7 @@
     });
   }
   document.addEventListener("DOMContentLoaded", function () {
-    canvas = L.canvas({ padding: 0.3, tolerance: 2 });
+    canvas = L.canvas({ padding: 0.1, tolerance: 2 });
     // one canvas for everything: a second one (e.g. for the lasso line) would lie on top and swallow clicks
     map = L.map("map", { preferCanvas: true, renderer: canvas, zoomSnap: 0.25, boxZoom: false }).setView([64.13, -21.9], 12);
     basemap();
