@@ -140,13 +140,16 @@ def run_load(port: int, requests: list[tuple[str, str, dict | None, dict]], *, c
         t.join()
     elapsed = time.monotonic() - began
     ms = sorted(x * 1000 for x in latencies)
-
-    def pct(p: float) -> float:
-        return ms[min(len(ms) - 1, int(math.ceil(p / 100 * len(ms))) - 1)] if ms else float("nan")
-
     return {"requests": len(ms), "errors": len(errors), "first_error": errors[0] if errors else "",
-            "rps": len(ms) / elapsed, "p50": pct(50), "p95": pct(95), "p99": pct(99),
-            "mean": statistics.fmean(ms) if ms else float("nan")}
+            "rps": len(ms) / elapsed, "p50": percentile(ms, 50), "p95": percentile(ms, 95),
+            "p99": percentile(ms, 99), "mean": statistics.fmean(ms) if ms else float("nan")}
+
+
+def percentile(ordered: list[float], p: float) -> float:
+    """The nearest-rank percentile of an ascending list (nan when empty)."""
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, int(math.ceil(p / 100 * len(ordered))) - 1)]
 
 
 def tiles_at(z: int, bounds: tuple[float, float, float, float]) -> list[tuple[int, int]]:
@@ -266,11 +269,8 @@ def unit_moves(port: int, plan_id: int, version: int, moves: list, headers: dict
         i += 1
     elapsed = time.monotonic() - began
     ms.sort()
-
-    def pct(p: float) -> float:
-        return ms[min(len(ms) - 1, int(math.ceil(p / 100 * len(ms))) - 1)]
-
-    return {"rps": len(ms) / elapsed, "p50": pct(50), "p95": pct(95), "p99": pct(99), "errors": errors}
+    return {"rps": len(ms) / elapsed, "p50": percentile(ms, 50), "p95": percentile(ms, 95),
+            "p99": percentile(ms, 99), "errors": errors}
 
 
 if __name__ == "__main__":
