@@ -12,6 +12,7 @@
     gridmap serve [--host H] [--port P]
     gridmap user add NAME [--role ROLE --territory CODE] | grant NAME ROLE CODE | passwd NAME | list
     gridmap plan draft CODE | edits ID FILE.json | validate ID | diff ID | publish ID | revert ID | history CODE
+    gridmap incidents categories | escalate     the category table; the supervision pass (for cron)
     gridmap up [--host H] [--port P] [--no-serve]   db start + migrate + demo + plans + admin + serve
 """
 
@@ -211,9 +212,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     for result in load_demo(engine, progress=progress):
         if result.loaded:  # skipped demos were announced by load_demo already
             progress.say(str(result))
-    from gridmap.services.bootstrap import ensure_admin, ensure_demo_plans
+    from gridmap.services.bootstrap import ensure_admin, ensure_demo_plans, ensure_incident_categories
 
     ensure_demo_plans(engine, progress=progress)
+    ensure_incident_categories(engine, progress=progress)
     ensure_admin(engine, settings.home, progress=progress)
     if args.no_serve:
         return 0
@@ -311,6 +313,25 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_incidents(args: argparse.Namespace) -> int:
+    from gridmap.services import incidents
+    from gridmap.store import incidents as store
+
+    engine = _engine()
+    if args.action == "categories":
+        incidents.ensure_categories(engine)
+        with engine.connect() as conn:
+            for c in store.categories(conn):
+                print(f"{c.code}  {c.name_zh} / {c.name_en}  -> {c.department_zh} ({c.department_code})  "
+                      f"{c.time_limit:g} {c.time_unit.replace('_', ' ')}")
+    elif args.action == "escalate":
+        changed = incidents.escalate_overdue(engine, actor="cli")
+        print(f"{len(changed)} incidents escalated")
+        for c in changed:
+            print(f"  {c['public_id']} -> level {c['level']}")
+    return 0
+
+
 # -- parser -----------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gridmap", description="Plan and run community grids (网格化服务管理).")
@@ -397,6 +418,10 @@ def build_parser() -> argparse.ArgumentParser:
     pln.add_argument("--publish", action="store_true", help="revert: publish the restored plan at once")
     pln.add_argument("--actor", default="cli")
     pln.set_defaults(func=cmd_plan)
+
+    inc = sub.add_parser("incidents", help="the incident loop: categories, the supervision pass (cron)")
+    inc.add_argument("action", choices=["categories", "escalate"])
+    inc.set_defaults(func=cmd_incidents)
 
     for name, func, helptext in (("serve", cmd_serve, "serve the web app and API"),
                                  ("up", cmd_up, "start the database, migrate, load the demo and serve")):

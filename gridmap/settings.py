@@ -16,6 +16,9 @@ GRIDMAP_BASEMAP_ATTRIBUTION  Attribution text shown with that basemap.
 GRIDMAP_TIANDITU_KEY  A Tianditu (天地图) key: the maps then offer its vector basemap (CGCS2000).
 GRIDMAP_TOKEN_TTL_HOURS  How long a sign-in token lasts (default 8 hours).
 GRIDMAP_PUBLIC_READ   ``false`` to require sign-in for reading published data (default ``true``).
+GRIDMAP_OPEN311_PUBLIC  ``true`` to let anyone file Open311 requests without signing in (default ``false``).
+GRIDMAP_CALENDAR      A JSON working calendar for incident time limits (see gridmap.incidents.WorkCalendar).
+GRIDMAP_TIMEZONE      The time zone of that calendar (default Asia/Shanghai).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ class Settings:
     tianditu_key: str | None = None
     token_ttl_hours: float = 8.0
     public_read: bool = True
+    open311_public: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -65,4 +69,5 @@ class Settings:
             tianditu_key=env.get("GRIDMAP_TIANDITU_KEY") or None,
             token_ttl_hours=float(env.get("GRIDMAP_TOKEN_TTL_HOURS", "8")),
             public_read=env.get("GRIDMAP_PUBLIC_READ", "true").strip().lower() not in ("0", "false", "no", "off"),
+            open311_public=env.get("GRIDMAP_OPEN311_PUBLIC", "false").strip().lower() in ("1", "true", "yes", "on"),
         )

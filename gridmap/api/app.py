@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -10,7 +11,8 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from gridmap import __version__
-from gridmap.api import auth, features, health, planning, plans, territories, tiles
+from gridmap.api import auth, features, health, incidents, open311, planning, plans, territories, tiles
+from gridmap.services.incidents import calendar_from_env
 from gridmap.settings import Settings
 from gridmap.store.db import engine_for, normalise_url, resolve_url
 from gridmap.web import pages
@@ -18,11 +20,42 @@ from gridmap.web import pages
 STATIC = Path(__file__).resolve().parents[1] / "web" / "static"
 
 
+@asynccontextmanager
+async def supervision_lifespan(app: FastAPI):
+    """While serving, run the supervision pass (escalating overdue incidents) every
+    GRIDMAP_ESCALATION_MINUTES minutes (default 15; 0 turns it off)."""
+    import asyncio
+    import logging
+    import os
+
+    from starlette.concurrency import run_in_threadpool
+
+    from gridmap.services.incidents import escalate_overdue
+
+    minutes = float(os.environ.get("GRIDMAP_ESCALATION_MINUTES", "15"))
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(minutes * 60)
+            try:
+                changed = await run_in_threadpool(escalate_overdue, app.state.engine)
+                if changed:
+                    logging.getLogger("gridmap").info("supervision: %d incidents escalated", len(changed))
+            except Exception:  # noqa: BLE001 - a database hiccup must not stop the loop
+                logging.getLogger("gridmap").exception("supervision pass failed; retrying next period")
+
+    task = asyncio.create_task(loop()) if minutes > 0 else None
+    yield
+    if task:
+        task.cancel()
+
+
 def create_app(database_url: str | None = None, settings: Settings | None = None) -> FastAPI:
     """Build the app for one database (default: as configured by the environment)."""
     settings = settings or Settings.from_env()
     url = normalise_url(database_url) if database_url else resolve_url(settings)
     app = FastAPI(
+        lifespan=supervision_lifespan,
         title="gridmap",
         version=__version__,
         description="Community grids (网格化服务管理): territories, grids, stations and incidents.",
@@ -31,6 +64,7 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
     )
     app.state.engine = engine_for(url)
     app.state.settings = settings
+    app.state.calendar = calendar_from_env()
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
@@ -50,4 +84,6 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
     app.include_router(auth.router)
     app.include_router(features.router)
     app.include_router(tiles.router)
+    app.include_router(incidents.router)
+    app.include_router(open311.router)
     return app

@@ -38,6 +38,13 @@ def ensure_demo_plans(engine: sa.Engine, codes: tuple[str, ...] = DEMO_PLANS, *,
     return done
 
 
+def ensure_incident_categories(engine: sa.Engine, *, progress: Progress = QUIET) -> None:
+    """The shipped incident category table, if the database has none yet."""
+    from gridmap.services.incidents import ensure_categories
+
+    progress.say(f"{ensure_categories(engine)} incident categories (Open311 services)")
+
+
 def ensure_admin(engine: sa.Engine, home: Path, *, progress: Progress = QUIET) -> str | None:
     """Create user ``admin`` (admin over every root territory) when there are no users; the random
     password goes to ``home/admin-password`` (mode 0600). Returns the password when created."""

@@ -197,6 +197,27 @@ class Department(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(Text)
+    name_en: Mapped[str | None] = mapped_column(Text)
+
+
+class IncidentCategory(Base):
+    """An incident category (an Open311 service) with its department and time limit: the duty list."""
+
+    __tablename__ = "incident_categories"
+    __table_args__ = (
+        CheckConstraint("time_unit IN ('working_hours','working_days','hours','days')",
+                        name="ck_incident_categories_unit"),
+    )
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(Text)
+    name_en: Mapped[str] = mapped_column(Text)
+    group_name: Mapped[str | None] = mapped_column(Text)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id", ondelete="RESTRICT"))
+    time_limit: Mapped[float] = mapped_column(Float)
+    time_unit: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str | None] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
 
 
 class DepartmentGrid(Base):
@@ -249,11 +270,16 @@ class Incident(Base):
     __table_args__ = (
         Index("ix_incidents_status", "status"),
         Index("ix_incidents_grid_id", "grid_id"),
+        Index("ix_incidents_reported_at", "reported_at"),
+        Index("ix_incidents_category_status", "category_code", "status"),
+        CheckConstraint("status IN ('reported','filed','rejected','dispatched','claimed','handled','verified',"
+                        "'closed')", name="ck_incidents_status"),
         gist("incidents"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True, server_default=text(
+        "'GM' || to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDD') || lpad(nextval('incident_public_seq')::text, 7, '0')"))
     category_code: Mapped[str] = mapped_column(String(32))
     description: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), server_default="reported")
@@ -270,6 +296,13 @@ class Incident(Base):
     reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    address: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16), server_default="api")
+    duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="SET NULL"))
+    supervised_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    synthetic: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
 
 
 class IncidentEvent(Base):
@@ -282,7 +315,9 @@ class IncidentEvent(Base):
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
     from_status: Mapped[str | None] = mapped_column(String(16))
     to_status: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str | None] = mapped_column(String(16))
     actor: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     note: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 

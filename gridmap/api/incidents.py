@@ -1,0 +1,146 @@
+"""Incidents for the people who run the loop: report, list, follow, move through the workflow,
+and run the supervision pass. Reporter contacts are shown to administrators only."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from gridmap.api.deps import get_conn, optional_user, require_role, signed_in
+from gridmap.api.plans import jsonable
+from gridmap.incidents import ACTION_ROLES, STATES, TRANSITIONS, TransitionError, allowed_actions
+from gridmap.services import incidents as service
+from gridmap.store import incidents as store
+from gridmap.store.users import CurrentUser, has_role
+
+router = APIRouter(prefix="/api", tags=["incidents"])
+REPORT_ROLES = ("worker", "handler", "planner")
+
+
+class IncidentIn(BaseModel):
+    category_code: str = Field(max_length=32, examples=["0201"])
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    crs: str = Field("4490", pattern="^(4490|4326|gcj02)$", description="gcj02 for points from Amap/Tencent maps")
+    description: str | None = Field(None, max_length=4000)
+    reporter_name: str | None = Field(None, max_length=200)
+    reporter_contact: str | None = Field(None, max_length=200)
+    reporter_role: str | None = Field(None, max_length=32, examples=["grid_worker", "resident"])
+    photo_urls: list[str] = Field(default_factory=list, max_length=20)
+    address: str | None = Field(None, max_length=500)
+
+
+class TransitionIn(BaseModel):
+    action: str = Field(description=", ".join(TRANSITIONS))
+    note: str | None = Field(None, max_length=4000)
+    department: str | None = Field(None, max_length=32, description="for reassign (and dispatch): department code")
+    duplicate_of: str | None = Field(None, max_length=40, description="for reject: the incident this duplicates")
+    expected_status: str | None = Field(None, description="the status you saw; 409 if it changed meanwhile")
+
+
+def to_storage(lon: float, lat: float, crs: str) -> tuple[float, float]:
+    if crs != "gcj02":
+        return lon, lat
+    import numpy as np
+
+    from gridmap.geo.crs import gcj02_to_wgs84
+
+    x, y = gcj02_to_wgs84(np.array([lon]), np.array([lat]))
+    return float(x[0]), float(y[0])
+
+
+def is_admin(user: CurrentUser | None) -> bool:
+    return user is not None and any(role == "admin" for role, _ in user.roles)
+
+
+@router.get("/incident-categories", summary="The category table: department and time limit of each category")
+def categories(conn: sa.Connection = Depends(get_conn)) -> list[dict]:
+    return [vars(c) for c in store.categories(conn)]
+
+
+@router.post("/incidents", status_code=201, summary="Report an incident: routed to its grid and department, "
+             "with its due time and possible duplicates within 250 m")
+def report(body: IncidentIn, request: Request, user: CurrentUser | None = Depends(optional_user)):
+    engine = request.app.state.engine
+    lon, lat = to_storage(body.lon, body.lat, body.crs)
+    community = service.community_at(engine, lon, lat)
+    if community is None:
+        return JSONResponse(status_code=422, content={
+            "detail": f"the point lon {lon:.6f}, lat {lat:.6f} lies outside every published grid; nothing was stored"})
+    with engine.connect() as conn:
+        actor = require_role(conn, user, REPORT_ROLES, community, "report incidents")
+    try:
+        stored = service.report(engine, service.Report(
+            category_code=body.category_code, lon=lon, lat=lat, description=body.description,
+            reporter_name=body.reporter_name, reporter_contact=body.reporter_contact,
+            reporter_role=body.reporter_role, photo_urls=body.photo_urls, address=body.address, source="api"),
+            actor=actor.username, calendar=request.app.state.calendar)
+    except service.ReportError as exc:
+        return JSONResponse(status_code=422, content={"detail": str(exc)})
+    return jsonable(stored)
+
+
+@router.get("/incidents", summary="Incidents, newest first, filtered")
+def search(request: Request, status: str | None = Query(None, description="comma-separated states"),
+           category: str | None = None, community: str | None = None, street: str | None = None,
+           grid: str | None = None, start: datetime | None = None, end: datetime | None = None,
+           overdue: bool | None = None, limit: int = Query(100, ge=1, le=10_000), offset: int = Query(0, ge=0),
+           conn: sa.Connection = Depends(get_conn), user: CurrentUser = Depends(signed_in)) -> list[dict]:
+    statuses = status.split(",") if status else None
+    if statuses and set(statuses) - set(STATES):
+        raise HTTPException(422, f"status must be among {', '.join(STATES)}")
+    rows = store.search(conn, statuses=statuses, category=category, community=community, street=street, grid=grid,
+                        start=start, end=end, overdue=overdue, limit=limit, offset=offset,
+                        with_contact=is_admin(user))
+    mine = [r for r in rows if r["community_code"] and _may_read(conn, user, r["community_code"])]
+    return [jsonable(r) for r in mine]
+
+
+def _may_read(conn: sa.Connection, user: CurrentUser, community: str) -> bool:
+    return has_role(conn, user, ("handler", "worker", "planner", "viewer"), community)
+
+
+@router.get("/incidents/{public_id}", summary="One incident with its history and the actions open to it")
+def one(public_id: str, conn: sa.Connection = Depends(get_conn), user: CurrentUser = Depends(signed_in)) -> dict:
+    try:
+        item = service.with_events(conn, public_id, with_contact=is_admin(user))
+    except store.IncidentNotFound as exc:
+        raise HTTPException(404, str(exc)) from exc
+    if not _may_read(conn, user, item["community_code"]):
+        raise HTTPException(403, f"{user.username} has no role over community {item['community_code']}")
+    item["actions"] = allowed_actions(item["status"])
+    return jsonable(item)
+
+
+@router.post("/incidents/{public_id}/transitions", summary="Take a workflow step (409 with the reason when the "
+             "workflow does not allow it)")
+def move(public_id: str, body: TransitionIn, request: Request, conn: sa.Connection = Depends(get_conn),
+         user: CurrentUser | None = Depends(optional_user)):
+    try:
+        current = store.get(conn, public_id)
+    except store.IncidentNotFound as exc:
+        raise HTTPException(404, str(exc)) from exc
+    if body.action not in TRANSITIONS:
+        raise HTTPException(422, f"unknown action {body.action!r}; actions are {', '.join(TRANSITIONS)}")
+    actor = require_role(conn, user, ACTION_ROLES[body.action], current["community_code"], body.action + " incidents")
+    conn.rollback()
+    try:
+        done = service.transition(request.app.state.engine, public_id, body.action, actor=actor.username,
+                                  note=body.note, department=body.department, duplicate_of=body.duplicate_of,
+                                  expected_status=body.expected_status)
+    except TransitionError as exc:
+        return JSONResponse(status_code=409, content={"detail": str(exc), "status": current["status"],
+                                                      "allowed": allowed_actions(current["status"])})
+    done["actions"] = allowed_actions(done["status"])
+    return jsonable(done)
+
+
+@router.post("/incidents/escalate", summary="Run the supervision pass now (it also runs periodically)")
+def escalate(request: Request, user: CurrentUser = Depends(signed_in)) -> dict:
+    if not is_admin(user):
+        raise HTTPException(403, "only administrators run the supervision pass")
+    return {"escalated": service.escalate_overdue(request.app.state.engine, actor=user.username)}

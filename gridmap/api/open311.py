@@ -1,0 +1,196 @@
+"""Open311 GeoReport v2 (https://wiki.open311.org/GeoReport_v2/) under ``/open311/v2/``, JSON and XML.
+
+Services are the incident categories; a request is an incident. Statuses map to ``open`` and
+``closed``; ``agency_responsible`` is the department, ``expected_datetime`` the due time. Posting
+is open to anyone when GRIDMAP_OPEN311_PUBLIC=true, otherwise to signed-in users: a bearer token,
+or the same token as the ``api_key`` field that GeoReport clients send.
+Reporters' names, e-mail addresses and phone numbers are stored but never returned.
+Errors are GeoReport error lists: ``[{"code": 400, "description": "..."}]``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from xml.etree import ElementTree
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+
+from gridmap.api.deps import get_conn, optional_user
+from gridmap.api.incidents import to_storage
+from gridmap.incidents import open311_status
+from gridmap.services import incidents as service
+from gridmap.store import incidents as store
+from gridmap.store import users
+from gridmap.store.users import CurrentUser
+
+router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"])
+FORMATS = ("json", "xml")
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="seconds") if value else None
+
+
+def render(data: list[dict], fmt: str, root: str, item: str, status: int = 200) -> Response:
+    if fmt == "json":
+        return JSONResponse(data, status_code=status)
+    top = ElementTree.Element(root)
+    for entry in data:
+        node = ElementTree.SubElement(top, item)
+        for key, value in entry.items():
+            child = ElementTree.SubElement(node, key)
+            if isinstance(value, list):
+                for v in value:
+                    ElementTree.SubElement(child, "value").text = str(v)
+            elif value is not None:
+                child.text = str(value).lower() if isinstance(value, bool) else str(value)
+    body = ElementTree.tostring(top, encoding="utf-8", xml_declaration=True)
+    return Response(body, status_code=status, media_type="text/xml; charset=utf-8")
+
+
+def error(fmt: str, code: int, description: str) -> Response:
+    return render([{"code": code, "description": description}], fmt if fmt in FORMATS else "json",
+                  "errors", "error", status=code)
+
+
+def service_of(cat) -> dict:
+    return {"service_code": cat.code, "service_name": f"{cat.name_zh} {cat.name_en}", "description":
+            cat.description or cat.name_en, "metadata": False, "type": "realtime",
+            "keywords": f"{cat.name_zh},{cat.name_en}", "group": cat.group}
+
+
+def request_of(row: dict) -> dict:
+    """An incident as a GeoReport service request (no personal data)."""
+    photos = row.get("photo_urls") or []
+    return {
+        "service_request_id": row["public_id"], "status": open311_status(row["status"]),
+        "status_notes": row["status"], "service_name": f"{row['category_zh']} {row['category_en']}",
+        "service_code": row["category_code"], "description": row["description"],
+        "agency_responsible": f"{row['department']} {row['department_en'] or ''}".strip(),
+        "service_notice": f"grid {row['grid_code']}", "requested_datetime": _time(row["reported_at"]),
+        "updated_datetime": _time(row["updated_at"]), "expected_datetime": _time(row["due_at"]),
+        "address": row["address"], "address_id": None, "zipcode": None, "lat": row["lat"], "long": row["lon"],
+        "media_url": photos[0] if photos else None,
+    }
+
+
+@router.get("/discovery.{fmt}", summary="Discovery: where the endpoints are")
+def discovery(fmt: str, request: Request) -> Response:
+    if fmt not in FORMATS:
+        return error("json", 404, "format must be json or xml")
+    base = str(request.base_url).rstrip("/") + "/open311/v2/"
+    doc = {"changeset": "2026-11-22T00:00:00Z", "contact": "gridmap", "key_service": "sign in: POST /api/auth/token",
+           "endpoints": [{"specification": "http://wiki.open311.org/GeoReport_v2", "url": base,
+                          "changeset": "2026-11-22T00:00:00Z", "type": "production", "formats":
+                          ["application/json", "text/xml"]}]}
+    if fmt == "json":
+        return JSONResponse(doc)
+    return render([{"contact": doc["contact"], "url": base}], "xml", "discovery", "endpoint")
+
+
+@router.get("/services.{fmt}", summary="GET Service List")
+def services(fmt: str, conn: sa.Connection = Depends(get_conn)) -> Response:
+    if fmt not in FORMATS:
+        return error("json", 404, "format must be json or xml")
+    return render([service_of(c) for c in store.categories(conn)], fmt, "services", "service")
+
+
+@router.get("/services/{code}.{fmt}", summary="GET Service Definition")
+def definition(code: str, fmt: str, conn: sa.Connection = Depends(get_conn)) -> Response:
+    if fmt not in FORMATS:
+        return error("json", 404, "format must be json or xml")
+    if code not in {c.code for c in store.categories(conn)}:
+        return error(fmt, 404, f"no service {code}")
+    doc = {"service_code": code, "attributes": []}
+    if fmt == "json":
+        return JSONResponse(doc)
+    return render([doc], "xml", "service_definition", "service")
+
+
+@router.post("/requests.{fmt}", summary="POST Service Request (form-encoded as the specification says, or JSON)")
+async def create(fmt: str, request: Request, user: CurrentUser | None = Depends(optional_user)) -> Response:
+    if fmt not in FORMATS:
+        return error("json", 404, "format must be json or xml")
+    if request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            fields = await request.json()
+        except ValueError:
+            return error(fmt, 400, "the body is not valid JSON")
+        if not isinstance(fields, dict):
+            return error(fmt, 400, "the body must be a JSON object")
+    else:
+        fields = dict(await request.form())
+    if user is None and fields.get("api_key"):  # GeoReport clients send their key as a form field
+        with request.app.state.engine.connect() as conn:
+            user = users.user_for_token(conn, str(fields["api_key"]))
+        if user is None:
+            return error(fmt, 403, "api_key is not valid (use a token from POST /api/auth/token)")
+    if user is None and not request.app.state.settings.open311_public:
+        return error(fmt, 403, "public submission is off here: send api_key (a token from POST /api/auth/token)")
+    code = str(fields.get("service_code") or "")
+    if not code:
+        return error(fmt, 400, "service_code is required")
+    try:
+        lat, lon = float(fields["lat"]), float(fields["long"])
+    except (KeyError, TypeError, ValueError):
+        return error(fmt, 400, "lat and long are required (this endpoint routes by location, not by address)")
+    lon, lat = to_storage(lon, lat, "gcj02" if str(fields.get("crs", "")).lower() == "gcj02" else "4490")
+    name = " ".join(str(fields[k]) for k in ("first_name", "last_name") if fields.get(k)) or None
+    contact = "; ".join(str(fields[k]) for k in ("email", "phone") if fields.get(k)) or None
+    media = [str(fields["media_url"])] if fields.get("media_url") else []
+    try:
+        stored = service.report(request.app.state.engine, service.Report(
+            category_code=code, lon=lon, lat=lat, description=str(fields.get("description") or "") or None,
+            reporter_name=name, reporter_contact=contact, reporter_role="resident" if user is None else "staff",
+            photo_urls=media, address=str(fields.get("address_string") or "") or None, source="open311"),
+            actor=user.username if user else "open311", calendar=request.app.state.calendar)
+    except service.ReportError as exc:
+        return error(fmt, 400, str(exc))
+    notice = f"routed to {stored['department']} {stored['department_en'] or ''}; expected by {_time(stored['due_at'])}"
+    if stored["possible_duplicates"]:
+        notice += "; similar open requests nearby: " + ", ".join(d["public_id"] for d in stored["possible_duplicates"])
+    return render([{"service_request_id": stored["public_id"], "service_notice": notice,
+                    "account_id": fields.get("account_id")}], fmt, "service_requests", "request", status=201)
+
+
+@router.get("/requests.{fmt}", summary="GET Service Requests (service_request_id, service_code, start_date, "
+            "end_date, status filters; 90 days and 1,000 requests by default)")
+def requests(fmt: str, service_request_id: str | None = None, service_code: str | None = None,
+             start_date: str | None = None, end_date: str | None = None, status: str | None = None,
+             conn: sa.Connection = Depends(get_conn)) -> Response:
+    if fmt not in FORMATS:
+        return error("json", 404, "format must be json or xml")
+    try:
+        start = datetime.fromisoformat(start_date.replace("Z", "+00:00")) if start_date else None
+        end = datetime.fromisoformat(end_date.replace("Z", "+00:00")) if end_date else None
+    except ValueError:
+        return error(fmt, 400, "start_date and end_date are W3C date-times, e.g. 2026-11-01T00:00:00Z")
+    ids = service_request_id.split(",") if service_request_id else None
+    states = None
+    if status:
+        wanted = set(status.split(","))
+        if wanted - {"open", "closed"}:
+            return error(fmt, 400, "status is open, closed or both")
+        from gridmap.incidents import STATES
+
+        states = [s for s in STATES if open311_status(s) in wanted]
+    if ids is None and start is None and end is None:
+        from datetime import timedelta, timezone
+
+        start = datetime.now(timezone.utc) - timedelta(days=90)  # the specification's default window
+    rows = store.search(conn, public_ids=ids, category=service_code, statuses=states, start=start, end=end,
+                        limit=1000)
+    return render([request_of(r) for r in rows], fmt, "service_requests", "request")
+
+
+@router.get("/requests/{request_id}.{fmt}", summary="GET Service Request")
+def one(request_id: str, fmt: str, conn: sa.Connection = Depends(get_conn)) -> Response:
+    if fmt not in FORMATS:
+        return error("json", 404, "format must be json or xml")
+    try:
+        row = store.get(conn, request_id)
+    except store.IncidentNotFound:
+        return error(fmt, 404, f"no service request {request_id}")
+    return render([request_of(row)], fmt, "service_requests", "request")

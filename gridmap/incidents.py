@@ -1,0 +1,236 @@
+"""The incident loop as pure logic: the workflow state machine, who may take each step, the
+working-time calendar, due times, and the category table (DOMAIN.md, "The incident loop").
+
+Nothing here touches the database or the web; the store and the API apply it.
+
+Workflow (发现上报 → 立案 → 派遣 → 领办 → 处置 → 核查 → 结案)::
+
+    reported ──file──▶ filed ──dispatch──▶ dispatched ──claim──▶ claimed ──handle──▶ handled
+       │                 ▲                   │    ▲                │   ▲                │
+       └─reject─▶ rejected   └──return (退回)──┘    └─reassign (改派)─┘   └──send_back (返工)─┘
+                                                                                    │
+                                                            closed ◀──close── verified ◀──verify
+
+``reassign`` moves a dispatched or claimed case to another department (it stays dispatched);
+``return`` is a department refusing a case (back to the centre, filed); ``send_back`` is a
+verification that failed (back to the handler, claimed).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from importlib import resources
+from zoneinfo import ZoneInfo
+
+STATES = ("reported", "filed", "rejected", "dispatched", "claimed", "handled", "verified", "closed")
+FINAL_STATES = ("rejected", "closed")
+OPEN_STATES = tuple(s for s in STATES if s not in FINAL_STATES)
+
+# action -> (states it may start from, the state it leads to)
+TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "file": (("reported",), "filed"),
+    "reject": (("reported",), "rejected"),
+    "dispatch": (("filed",), "dispatched"),
+    "return": (("dispatched",), "filed"),
+    "reassign": (("dispatched", "claimed"), "dispatched"),
+    "claim": (("dispatched",), "claimed"),
+    "handle": (("claimed",), "handled"),
+    "send_back": (("handled",), "claimed"),
+    "verify": (("handled",), "verified"),
+    "close": (("verified",), "closed"),
+}
+# who may take each action (admin may take all): the grid centre files, dispatches, closes;
+# departments claim, handle and return; grid workers verify on site.
+ACTION_ROLES: dict[str, tuple[str, ...]] = {
+    "file": ("admin",), "reject": ("admin",), "dispatch": ("admin",), "reassign": ("admin",),
+    "close": ("admin",), "return": ("handler",), "claim": ("handler",), "handle": ("handler",),
+    "verify": ("worker",), "send_back": ("worker",),
+}
+ACTION_NAMES = {
+    "file": ("立案", "file"), "reject": ("不予立案", "reject"), "dispatch": ("派遣", "dispatch"),
+    "return": ("退回", "return"), "reassign": ("改派", "reassign"), "claim": ("领办", "claim"),
+    "handle": ("处置", "handle"), "send_back": ("返工", "send back"), "verify": ("核查", "verify"),
+    "close": ("结案", "close"),
+}
+STATE_NAMES = {
+    "reported": ("上报", "reported"), "filed": ("立案", "filed"), "rejected": ("不予立案", "rejected"),
+    "dispatched": ("已派遣", "dispatched"), "claimed": ("已领办", "claimed"), "handled": ("已处置", "handled"),
+    "verified": ("已核查", "verified"), "closed": ("已结案", "closed"),
+}
+
+
+class TransitionError(ValueError):
+    """An action the workflow does not allow from the incident's current state."""
+
+
+def next_state(state: str, action: str) -> str:
+    """The state ``action`` leads to from ``state``; :class:`TransitionError` with the reason if not allowed.
+
+    >>> next_state("reported", "file")
+    'filed'
+    """
+    if state not in STATES:
+        raise TransitionError(f"unknown state {state!r}")
+    if action not in TRANSITIONS:
+        raise TransitionError(f"unknown action {action!r}; actions are {', '.join(TRANSITIONS)}")
+    sources, target = TRANSITIONS[action]
+    if state not in sources:
+        if state in FINAL_STATES:
+            raise TransitionError(f"the incident is {state}; nothing can follow")
+        allowed = sorted(a for a, (src, _) in TRANSITIONS.items() if state in src)
+        raise TransitionError(f"cannot {action} an incident that is {state}; from {state} the next steps are "
+                              f"{', '.join(allowed)}")
+    return target
+
+
+def allowed_actions(state: str) -> list[str]:
+    return sorted(a for a, (sources, _) in TRANSITIONS.items() if state in sources)
+
+
+def open311_status(state: str) -> str:
+    """GeoReport v2 knows two statuses: open and closed (a rejected report is closed too)."""
+    return "closed" if state in FINAL_STATES else "open"
+
+
+# -- working time --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class WorkCalendar:
+    """Working days and hours in a time zone, with public holidays and the weekend days worked in
+    exchange (调休) that Chinese calendars have.
+
+    Default: Monday-Friday, 09:00-12:00 and 13:00-18:00 (8 hours), Asia/Shanghai.
+    """
+
+    timezone: str = "Asia/Shanghai"
+    weekdays: tuple[int, ...] = (0, 1, 2, 3, 4)
+    periods: tuple[tuple[time, time], ...] = ((time(9), time(12)), (time(13), time(18)))
+    holidays: frozenset[date] = field(default_factory=frozenset)
+    extra_workdays: frozenset[date] = field(default_factory=frozenset)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def hours_per_day(self) -> float:
+        return sum((datetime.combine(date.min, b) - datetime.combine(date.min, a)).seconds
+                   for a, b in self.periods) / 3600
+
+    def is_workday(self, day: date) -> bool:
+        if day in self.extra_workdays:
+            return True
+        return day.weekday() in self.weekdays and day not in self.holidays
+
+    def add_working_hours(self, start: datetime, hours: float) -> datetime:
+        """The instant ``hours`` working hours after ``start`` (aware datetime; result in the same zone)."""
+        if start.tzinfo is None:
+            raise ValueError("start must be timezone-aware")
+        local = start.astimezone(self.zone)
+        remaining = timedelta(hours=hours)
+        day = local.date()
+        cursor = local
+        for _ in range(3660):  # ten years of days at most
+            if self.is_workday(day):
+                for a, b in self.periods:
+                    begin = datetime.combine(day, a, self.zone)
+                    end = datetime.combine(day, b, self.zone)
+                    if cursor >= end:
+                        continue
+                    begin = max(begin, cursor)
+                    if begin + remaining <= end:
+                        return (begin + remaining).astimezone(start.tzinfo)
+                    remaining -= end - begin
+            day += timedelta(days=1)
+            cursor = datetime.combine(day, time(0), self.zone)
+        raise ValueError("no working time in ten years: check the calendar")
+
+    def add_working_days(self, start: datetime, days: float) -> datetime:
+        """``days`` working days after ``start``: the same time of day on the n-th next working day
+        (a report outside working hours counts from the next working period's start)."""
+        whole = int(math.floor(days))
+        local = start.astimezone(self.zone)
+        opening = self.periods[0][0]
+        closing = self.periods[-1][1]
+        if not self.is_workday(local.date()) or local.time() >= closing:
+            local = datetime.combine(self._next_workday(local.date()), opening, self.zone)
+        elif local.time() < opening:
+            local = datetime.combine(local.date(), opening, self.zone)
+        day = local.date()
+        for _ in range(whole):
+            day = self._next_workday(day)
+        result = datetime.combine(day, local.time(), self.zone)
+        if days > whole:
+            result = self.add_working_hours(result, (days - whole) * self.hours_per_day)
+        return result.astimezone(start.tzinfo)
+
+    def _next_workday(self, day: date) -> date:
+        day += timedelta(days=1)
+        while not self.is_workday(day):
+            day += timedelta(days=1)
+        return day
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "WorkCalendar":
+        """From JSON-like settings: ``{"timezone": ..., "weekdays": [0..6], "periods": [["09:00","12:00"], ...],
+        "holidays": ["2026-10-01", ...], "extra_workdays": [...]}`` (every key optional)."""
+        def hm(text: str) -> time:
+            return time.fromisoformat(text)
+
+        base = cls()
+        return cls(
+            timezone=data.get("timezone", base.timezone),
+            weekdays=tuple(data.get("weekdays", base.weekdays)),
+            periods=tuple((hm(a), hm(b)) for a, b in data["periods"]) if "periods" in data else base.periods,
+            holidays=frozenset(date.fromisoformat(d) for d in data.get("holidays", [])),
+            extra_workdays=frozenset(date.fromisoformat(d) for d in data.get("extra_workdays", [])),
+        )
+
+
+# -- categories ----------------------------------------------------------------------------------
+TIME_UNITS = ("working_hours", "working_days", "hours", "days")
+
+
+@dataclass(frozen=True)
+class Category:
+    """An incident category (an Open311 service): its code, names, department and time limit."""
+
+    code: str
+    name_zh: str
+    name_en: str
+    group: str
+    department_code: str
+    department_zh: str
+    department_en: str
+    time_limit: float
+    time_unit: str
+    description: str = ""
+
+    def due(self, reported: datetime, calendar: WorkCalendar) -> datetime:
+        """When a case reported at ``reported`` must be closed."""
+        if self.time_unit == "working_hours":
+            return calendar.add_working_hours(reported, self.time_limit)
+        if self.time_unit == "working_days":
+            return calendar.add_working_days(reported, self.time_limit)
+        if self.time_unit == "hours":
+            return reported + timedelta(hours=self.time_limit)
+        if self.time_unit == "days":
+            return reported + timedelta(days=self.time_limit)
+        raise ValueError(f"unknown time unit {self.time_unit!r}")
+
+
+def default_categories() -> list[Category]:
+    """The category table shipped with gridmap (``gridmap/data/incident_categories.csv``)."""
+    text = resources.files("gridmap").joinpath("data/incident_categories.csv").read_text(encoding="utf-8")
+    rows = csv.DictReader(line for line in text.splitlines() if line and not line.startswith("#"))
+    return [Category(code=r["code"], name_zh=r["name_zh"], name_en=r["name_en"], group=r["group"],
+                     department_code=r["department_code"], department_zh=r["department_zh"],
+                     department_en=r["department_en"], time_limit=float(r["time_limit"]),
+                     time_unit=r["time_unit"], description=r["description"]) for r in rows]
+
+
+__all__ = ["STATES", "FINAL_STATES", "OPEN_STATES", "TRANSITIONS", "ACTION_ROLES", "ACTION_NAMES", "STATE_NAMES",
+           "TransitionError", "next_state", "allowed_actions", "open311_status", "WorkCalendar", "Category",
+           "TIME_UNITS", "default_categories"]

@@ -1,0 +1,182 @@
+"""The incident loop as operations: report (route, time limit, duplicate candidates), move through
+the workflow, and the periodic supervision pass that escalates overdue cases a level at a time.
+
+Each operation is one transaction: a report that cannot be routed stores nothing; a transition
+that the workflow forbids changes nothing and says why.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from gridmap.incidents import (
+    FINAL_STATES,
+    TransitionError,
+    WorkCalendar,
+    default_categories,
+    next_state,
+)
+from gridmap.store import audit
+from gridmap.store import incidents as store
+from gridmap.store.editing import community_code
+
+DUPLICATE_RADIUS_M = 250.0
+ESCALATION_LEVELS = ("", "督办 supervised", "街道 street", "区 district", "市 city")
+MAX_LEVEL = len(ESCALATION_LEVELS) - 1
+
+
+class ReportError(ValueError):
+    """A report that cannot be accepted (unknown category, a point outside every published grid ...)."""
+
+
+def calendar_from_env(env: dict[str, str] | None = None) -> WorkCalendar:
+    """GRIDMAP_CALENDAR: a JSON file (see WorkCalendar.from_dict); GRIDMAP_TIMEZONE overrides the zone."""
+    env = dict(os.environ if env is None else env)
+    data: dict = {}
+    if env.get("GRIDMAP_CALENDAR"):
+        data = json.loads(Path(env["GRIDMAP_CALENDAR"]).read_text(encoding="utf-8"))
+    if env.get("GRIDMAP_TIMEZONE"):
+        data["timezone"] = env["GRIDMAP_TIMEZONE"]
+    return WorkCalendar.from_dict(data)
+
+
+def ensure_categories(engine: sa.Engine) -> int:
+    """Load the shipped category table into the database if it has none; returns how many there are."""
+    with engine.begin() as conn:
+        if not store.categories(conn):
+            store.sync_categories(conn, default_categories())
+        return len(store.categories(conn))
+
+
+@dataclass
+class Report:
+    """What a reporter sends: category, where (lon/lat in EPSG:4490/WGS84), what, and who."""
+
+    category_code: str
+    lon: float
+    lat: float
+    description: str | None = None
+    reporter_name: str | None = None
+    reporter_contact: str | None = None
+    reporter_role: str | None = None
+    photo_urls: list[str] = field(default_factory=list)
+    address: str | None = None
+    source: str = "api"
+    reported_at: datetime | None = None
+
+
+def report(engine: sa.Engine, item: Report, *, actor: str, calendar: WorkCalendar | None = None,
+           radius_m: float = DUPLICATE_RADIUS_M, synthetic: bool = False) -> dict:
+    """Route and store a report; returns the stored incident and the open incidents of the same
+    category within ``radius_m`` (possible duplicates, offered, not merged)."""
+    calendar = calendar or calendar_from_env()
+    if not (-180 <= item.lon <= 180 and -90 <= item.lat <= 90):
+        raise ReportError(f"coordinates out of range: lon {item.lon}, lat {item.lat}")
+    at = item.reported_at or datetime.now(timezone.utc)
+    with engine.begin() as conn:
+        category = next((c for c in store.categories(conn) if c.code == item.category_code), None)
+        if category is None:
+            raise ReportError(f"unknown category {item.category_code!r}; see /open311/v2/services.json")
+        where = store.route(conn, item.lon, item.lat)
+        if where is None:
+            raise ReportError(f"the point lon {item.lon:.6f}, lat {item.lat:.6f} lies outside every published grid; "
+                              "nothing was stored")
+        duplicates = store.nearby_open(conn, category.code, item.lon, item.lat, radius_m)
+        incident_id, public_id = store.insert(
+            conn, category_code=category.code, description=item.description, lon=item.lon, lat=item.lat,
+            route_=where, department=store.department_id(conn, category.code), reported_at=at,
+            due_at=category.due(at, calendar), reporter_name=item.reporter_name,
+            reporter_contact=item.reporter_contact, reporter_role=item.reporter_role, photo_urls=item.photo_urls,
+            address=item.address, source=item.source, actor=actor, synthetic=synthetic)
+        audit.record(conn, actor=actor, action="incident.report", table="incidents", row_key=public_id,
+                     after={"category": category.code, "grid": where.grid_code, "source": item.source})
+        stored = store.get(conn, public_id)
+    return {**stored, "possible_duplicates": duplicates}
+
+
+def transition(engine: sa.Engine, public_id: str, action: str, *, actor: str, note: str | None = None,
+               department: str | None = None, duplicate_of: str | None = None,
+               expected_status: str | None = None, at: datetime | None = None) -> dict:
+    """Take one workflow step. ``department`` is required for reassign (and optional for dispatch);
+    ``expected_status`` guards against acting on a case that moved meanwhile. Raises
+    :class:`TransitionError` (→ 409) with the reason when the step is not allowed."""
+    with engine.begin() as conn:
+        current = store.get(conn, public_id, lock=True)
+        if expected_status is not None and current["status"] != expected_status:
+            raise TransitionError(f"the incident is {current['status']} now, not {expected_status}: reload it")
+        target = next_state(current["status"], action)
+        dept_id = None
+        if action == "reassign" and not department:
+            raise TransitionError("reassign needs the department to reassign to")
+        if department:
+            dept_id = store.department_by_code(conn, department)
+            if dept_id is None:
+                raise TransitionError(f"no department {department!r}")
+            if action == "reassign" and department == current["department_code"]:
+                raise TransitionError(f"the incident is already with {department}")
+        dup_id = None
+        if duplicate_of:
+            if action != "reject":
+                raise TransitionError("only a rejection can name the incident it duplicates")
+            dup_id = store.id_of(conn, duplicate_of)
+            if dup_id is None or dup_id == current["id"]:
+                raise TransitionError(f"no other incident {duplicate_of!r}")
+        store.set_status(conn, current["id"], target, department=dept_id, duplicate_of=dup_id, at=at)
+        detail = {k: v for k, v in (("department", department), ("duplicate_of", duplicate_of)) if v}
+        store.add_event(conn, current["id"], current["status"], target, action, actor, note, detail, at)
+        audit.record(conn, actor=actor, action=f"incident.{action}", table="incidents", row_key=public_id,
+                     before={"status": current["status"]}, after={"status": target, **detail})
+        return with_events(conn, public_id)
+
+
+def community_at(engine: sa.Engine, lon: float, lat: float) -> str | None:
+    """The code of the community whose published grid contains the point (for access checks)."""
+    with engine.connect() as conn:
+        where = store.route(conn, lon, lat)
+        if where is None:
+            return None
+        return community_code(conn, where.community_id)
+
+
+def with_events(conn: sa.Connection, public_id: str, *, with_contact: bool = False) -> dict:
+    item = store.get(conn, public_id, with_contact=with_contact)
+    item["events"] = store.events(conn, item["id"])
+    return item
+
+
+def escalate_overdue(engine: sa.Engine, *, now: datetime | None = None, step: timedelta = timedelta(hours=24),
+                     actor: str = "supervision") -> list[dict]:
+    """The periodic supervision pass (督办): every open incident past its due time is flagged for
+    supervision (level 1); one still open ``step`` after its last escalation goes up one level
+    (street, district, city), never more than one level per pass. Returns what changed."""
+    now = now or datetime.now(timezone.utc)
+    changed = []
+    with engine.begin() as conn:
+        for row in store.overdue_open(conn, now):
+            if row.status in FINAL_STATES:
+                continue
+            if row.escalation_level == 0:
+                level = 1
+            elif row.escalation_level < MAX_LEVEL and row.escalated_at is not None and now - row.escalated_at >= step:
+                level = row.escalation_level + 1
+            else:
+                continue
+            store.escalate(conn, row.id, level, now, first=row.escalation_level == 0)
+            store.add_event(conn, row.id, row.status, row.status, "escalate", actor,
+                            f"overdue since {row.due_at.isoformat()}: {ESCALATION_LEVELS[level]}",
+                            {"level": level}, now)
+            changed.append({"public_id": row.public_id, "level": level})
+        if changed:
+            audit.record(conn, actor=actor, action="incident.escalate", table="incidents", row_key=None,
+                         after={"escalated": changed})
+    return changed
+
+
+__all__ = ["community_at", "Report", "ReportError", "TransitionError", "report", "transition", "with_events", "escalate_overdue",
+           "ensure_categories", "calendar_from_env", "DUPLICATE_RADIUS_M", "ESCALATION_LEVELS", "MAX_LEVEL"]

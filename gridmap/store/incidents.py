@@ -1,0 +1,207 @@
+"""Incidents in PostGIS: the category table, routing by the published grids, storing reports,
+duplicate candidates, transitions with their events, and the overdue scan.
+
+Every function runs in the caller's transaction. Reporter contact details are returned only when
+the caller asks for them (``with_contact``); public views never do.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from gridmap.incidents import Category
+
+PUBLIC_COLUMNS = (
+    "i.id, i.public_id, i.category_code, cat.name_zh AS category_zh, cat.name_en AS category_en, i.description, "
+    "i.status, i.reporter_role, i.photo_urls, ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat, i.address, i.source, "
+    "g.code AS grid_code, c.code AS community_code, c.name AS community, s.code AS street_code, s.name AS street, "
+    "d.code AS department_code, d.name AS department, d.name_en AS department_en, i.escalation_level, "
+    "i.reported_at, i.due_at, i.closed_at, i.supervised_at, i.escalated_at, i.updated_at, "
+    "dup.public_id AS duplicate_of, i.synthetic")
+FROM = (
+    "incidents i LEFT JOIN incident_categories cat ON cat.code = i.category_code "
+    "LEFT JOIN grids g ON g.id = i.grid_id LEFT JOIN territories c ON c.id = i.community_id "
+    "LEFT JOIN territories s ON s.id = i.street_id LEFT JOIN departments d ON d.id = i.department_id "
+    "LEFT JOIN incidents dup ON dup.id = i.duplicate_of")
+
+
+class IncidentNotFound(LookupError):
+    """No incident with that number."""
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a point belongs: the published grid containing it, its community and street."""
+
+    grid_id: int
+    grid_code: str
+    community_id: int
+    street_id: int | None
+
+
+def sync_categories(conn: sa.Connection, categories: list[Category]) -> None:
+    """Create or update departments and categories from the table (idempotent)."""
+    for cat in categories:
+        department = conn.execute(sa.text(
+            "INSERT INTO departments (code, name, name_en) VALUES (:c, :n, :e) ON CONFLICT (code) DO UPDATE "
+            "SET name = EXCLUDED.name, name_en = EXCLUDED.name_en RETURNING id"),
+            {"c": cat.department_code, "n": cat.department_zh, "e": cat.department_en}).scalar_one()
+        conn.execute(sa.text(
+            "INSERT INTO incident_categories (code, name_zh, name_en, group_name, department_id, time_limit, time_unit, "
+            "description) VALUES (:code, :zh, :en, :g, :d, :l, :u, :desc) ON CONFLICT (code) DO UPDATE SET "
+            "name_zh = EXCLUDED.name_zh, name_en = EXCLUDED.name_en, group_name = EXCLUDED.group_name, "
+            "department_id = EXCLUDED.department_id, time_limit = EXCLUDED.time_limit, time_unit = EXCLUDED.time_unit, "
+            "description = EXCLUDED.description"),
+            {"code": cat.code, "zh": cat.name_zh, "en": cat.name_en, "g": cat.group, "d": department,
+             "l": cat.time_limit, "u": cat.time_unit, "desc": cat.description})
+
+
+def categories(conn: sa.Connection) -> list[Category]:
+    rows = conn.execute(sa.text(
+        "SELECT c.code, c.name_zh, c.name_en, c.group_name, d.code AS dc, d.name AS dz, COALESCE(d.name_en, d.name) AS de, "
+        "c.time_limit, c.time_unit, COALESCE(c.description, '') FROM incident_categories c "
+        "JOIN departments d ON d.id = c.department_id WHERE c.active ORDER BY c.code"))
+    return [Category(*r) for r in rows]
+
+
+def route(conn: sa.Connection, lon: float, lat: float) -> Route | None:
+    """The published grid containing the point. On a border shared by two grids the point is in
+    both; the grid with the smaller code takes it, so routing is deterministic."""
+    row = conn.execute(sa.text(
+        "SELECT g.id, g.code, g.community_id, c.parent_id FROM grids g JOIN plans p ON p.id = g.plan_id "
+        "AND p.status = 'published' JOIN territories c ON c.id = g.community_id "
+        "WHERE ST_Intersects(g.geom, ST_SetSRID(ST_Point(:x, :y), 4490)) ORDER BY p.published_at DESC, g.code LIMIT 1"),
+        {"x": lon, "y": lat}).first()
+    return Route(*row) if row else None
+
+
+def department_id(conn: sa.Connection, category_code: str) -> int:
+    return conn.execute(sa.text("SELECT department_id FROM incident_categories WHERE code = :c"),
+                        {"c": category_code}).scalar_one()
+
+
+def insert(conn: sa.Connection, *, category_code: str, description: str | None, lon: float, lat: float,
+           route_: Route, department: int, reported_at: datetime, due_at: datetime, reporter_name: str | None,
+           reporter_contact: str | None, reporter_role: str | None, photo_urls: list[str], address: str | None,
+           source: str, actor: str, synthetic: bool = False) -> tuple[int, str]:
+    """Store a new report and its first event; returns (id, public number)."""
+    row = conn.execute(sa.text(
+        "INSERT INTO incidents (category_code, description, status, reporter_name, reporter_contact, reporter_role, "
+        "photo_urls, geom, grid_id, community_id, street_id, department_id, reported_at, due_at, address, source, "
+        "updated_at, synthetic) VALUES (:cat, :desc, 'reported', :rn, :rc, :rr, CAST(:photos AS jsonb), "
+        "ST_SetSRID(ST_Point(:x, :y), 4490), :grid, :community, :street, :dept, :at, :due, :addr, :source, :at, :syn) "
+        "RETURNING id, public_id"),
+        {"cat": category_code, "desc": description, "rn": reporter_name, "rc": reporter_contact, "rr": reporter_role,
+         "photos": json.dumps(photo_urls), "x": lon, "y": lat, "grid": route_.grid_id, "community": route_.community_id,
+         "street": route_.street_id, "dept": department, "at": reported_at, "due": due_at, "addr": address,
+         "source": source, "syn": synthetic}).one()
+    add_event(conn, row.id, None, "reported", "report", actor, None, {"source": source})
+    return row.id, row.public_id
+
+
+def add_event(conn: sa.Connection, incident_id: int, from_status: str | None, to_status: str, action: str,
+              actor: str, note: str | None, detail: dict | None = None, at: datetime | None = None) -> None:
+    conn.execute(sa.text(
+        "INSERT INTO incident_events (incident_id, from_status, to_status, action, actor, note, detail, at) "
+        "VALUES (:i, :f, :t, :a, :actor, :n, CAST(:d AS jsonb), COALESCE(:at, now()))"),
+        {"i": incident_id, "f": from_status, "t": to_status, "a": action, "actor": actor, "n": note,
+         "d": json.dumps(detail or {}, ensure_ascii=False), "at": at})
+
+
+def nearby_open(conn: sa.Connection, category_code: str, lon: float, lat: float, radius_m: float,
+                exclude: int | None = None, limit: int = 10) -> list[dict]:
+    """Open incidents of the same category within ``radius_m`` metres (on the spheroid), nearest first."""
+    # the geometry index narrows to a box first; the distance is then taken on the spheroid
+    degrees = radius_m / (111_320.0 * max(math.cos(math.radians(lat)), 0.01)) * 1.1
+    rows = conn.execute(sa.text(
+        "SELECT i.public_id, i.status, i.description, i.reported_at, round(ST_Distance(i.geom::geography, "
+        "ST_SetSRID(ST_Point(:x, :y), 4490)::geography)::numeric, 1)::float8 AS distance_m FROM incidents i "
+        "WHERE i.category_code = :c AND i.status NOT IN ('closed', 'rejected') AND (CAST(:ex AS int) IS NULL OR i.id <> :ex) "
+        "AND i.geom && ST_Expand(ST_SetSRID(ST_Point(:x, :y), 4490), :deg) "
+        "AND ST_DWithin(i.geom::geography, ST_SetSRID(ST_Point(:x, :y), 4490)::geography, :r) "
+        "ORDER BY distance_m LIMIT :n"),
+        {"c": category_code, "x": lon, "y": lat, "r": radius_m, "ex": exclude, "n": limit, "deg": degrees})
+    return [dict(r._mapping) for r in rows]
+
+
+def get(conn: sa.Connection, public_id: str, *, with_contact: bool = False, lock: bool = False) -> dict:
+    contact = ", i.reporter_name, i.reporter_contact" if with_contact else ""
+    row = conn.execute(sa.text(
+        f"SELECT {PUBLIC_COLUMNS}{contact} FROM {FROM} WHERE i.public_id = :p" + (" FOR UPDATE OF i" if lock else "")),
+        {"p": public_id}).first()
+    if row is None:
+        raise IncidentNotFound(f"no incident {public_id!r}")
+    return dict(row._mapping)
+
+
+def events(conn: sa.Connection, incident_id: int) -> list[dict]:
+    rows = conn.execute(sa.text(
+        "SELECT at, action, from_status, to_status, actor, note, detail FROM incident_events WHERE incident_id = :i "
+        "ORDER BY at, id"), {"i": incident_id})
+    return [dict(r._mapping) for r in rows]
+
+
+def set_status(conn: sa.Connection, incident_id: int, status: str, *, department: int | None = None,
+               duplicate_of: int | None = None, at: datetime | None = None) -> None:
+    conn.execute(sa.text(
+        "UPDATE incidents SET status = :s, updated_at = COALESCE(:at, now()), "
+        "department_id = COALESCE(:d, department_id), duplicate_of = COALESCE(:dup, duplicate_of), "
+        "closed_at = CASE WHEN :s IN ('closed', 'rejected') THEN COALESCE(:at, now()) ELSE closed_at END "
+        "WHERE id = :i"), {"s": status, "d": department, "dup": duplicate_of, "i": incident_id, "at": at})
+
+
+def department_by_code(conn: sa.Connection, code: str) -> int | None:
+    return conn.execute(sa.text("SELECT id FROM departments WHERE code = :c"), {"c": code}).scalar()
+
+
+def id_of(conn: sa.Connection, public_id: str) -> int | None:
+    return conn.execute(sa.text("SELECT id FROM incidents WHERE public_id = :p"), {"p": public_id}).scalar()
+
+
+def search(conn: sa.Connection, *, public_ids: list[str] | None = None, category: str | None = None,
+           statuses: list[str] | None = None, start: datetime | None = None, end: datetime | None = None,
+           community: str | None = None, street: str | None = None, grid: str | None = None,
+           overdue: bool | None = None, limit: int = 1000, offset: int = 0, with_contact: bool = False) -> list[dict]:
+    """Incidents matching every given filter, newest first (bound parameters only)."""
+    where, params = [], {"limit": limit, "offset": offset}
+    for clause, key, value in (
+        ("i.public_id = ANY(:ids)", "ids", public_ids), ("i.category_code = :cat", "cat", category),
+        ("i.status = ANY(:st)", "st", statuses), ("i.reported_at >= :t0", "t0", start),
+        ("i.reported_at <= :t1", "t1", end), ("c.code = :comm", "comm", community),
+        ("s.code = :street", "street", street), ("g.code = :grid", "grid", grid),
+    ):
+        if value is not None:
+            where.append(clause)
+            params[key] = value
+    if overdue is not None:
+        where.append(("" if overdue else "NOT ") + "(i.status NOT IN ('closed','rejected') AND i.due_at < now())")
+    contact = ", i.reporter_name, i.reporter_contact" if with_contact else ""
+    rows = conn.execute(sa.text(
+        f"SELECT {PUBLIC_COLUMNS}{contact} FROM {FROM}" + (" WHERE " + " AND ".join(where) if where else "")
+        + " ORDER BY i.reported_at DESC, i.id DESC LIMIT :limit OFFSET :offset"), params)
+    return [dict(r._mapping) for r in rows]
+
+
+def overdue_open(conn: sa.Connection, now: datetime) -> list[sa.Row]:
+    """Open incidents past their due time, locked for the escalation pass (others skip them)."""
+    return conn.execute(sa.text(
+        "SELECT id, public_id, status, escalation_level, due_at, supervised_at, escalated_at FROM incidents "
+        "WHERE status NOT IN ('closed', 'rejected') AND due_at < :now ORDER BY due_at FOR UPDATE SKIP LOCKED"),
+        {"now": now}).all()
+
+
+def escalate(conn: sa.Connection, incident_id: int, level: int, now: datetime, *, first: bool) -> None:
+    conn.execute(sa.text(
+        "UPDATE incidents SET escalation_level = :l, escalated_at = :now, updated_at = :now, "
+        "supervised_at = CASE WHEN :first THEN :now ELSE supervised_at END WHERE id = :i"),
+        {"l": level, "now": now, "first": first, "i": incident_id})
+
+
+__all__ = ["Route", "IncidentNotFound", "sync_categories", "categories", "route", "department_id", "insert",
+           "add_event", "nearby_open", "get", "events", "set_status", "department_by_code", "id_of", "search",
+           "overdue_open", "escalate"]

@@ -1,0 +1,276 @@
+"""The incident loop against real PostGIS: routing (inside, on a border, outside), due times,
+duplicate suggestions, every workflow step with who may take it, the supervision pass, and
+Open311 GeoReport v2 checked field by field and driven by a stock GeoReport client."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from xml.etree import ElementTree
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from gridmap.api.app import create_app
+from gridmap.incidents import WorkCalendar, default_categories
+from gridmap.services import incidents as service
+from gridmap.services import planning
+from gridmap.services.partitioning import partition_territory
+from gridmap.settings import Settings
+from samples import serve, signed_in_client
+
+MONACO = "980100"
+FIELDS = {"service_request_id", "status", "status_notes", "service_name", "service_code", "description",
+          "agency_responsible", "service_notice", "requested_datetime", "updated_datetime", "expected_datetime",
+          "address", "address_id", "zipcode", "lat", "long", "media_url"}
+
+
+@pytest.fixture
+def loop(monaco: sa.Engine, database_url: str):
+    """Monaco published, categories loaded, and people for every part of the loop."""
+    summary = partition_territory(monaco, MONACO)
+    planning.publish(monaco, summary.plan_id, version=None, actor="test")
+    service.ensure_categories(monaco)
+    people = {role: signed_in_client(monaco, database_url, role, role, MONACO)
+              for role in ("admin", "handler", "worker", "viewer")}
+    with monaco.connect() as conn:
+        grid, lon, lat = conn.execute(sa.text(
+            "SELECT code, ST_X(p), ST_Y(p) FROM (SELECT code, ST_PointOnSurface(geom) p FROM grids "
+            "WHERE plan_id = :p AND kind = 'comprehensive' ORDER BY code LIMIT 1) s"), {"p": summary.plan_id}).one()
+    return monaco, people, {"grid": grid, "lon": lon, "lat": lat, "plan": summary.plan_id}
+
+
+def count(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.text("SELECT count(*) FROM incidents")).scalar_one()
+
+
+def report(client: TestClient, where: dict, category: str = "0201", **extra):
+    body = {"category_code": category, "lon": where["lon"], "lat": where["lat"], "description": "垃圾堆在路边",
+            "reporter_name": "王小明", "reporter_contact": "13900001111", "reporter_role": "grid_worker", **extra}
+    return client.post("/api/incidents", json=body)
+
+
+def test_report_is_routed_with_its_due_time(loop) -> None:
+    engine, people, where = loop
+    response = report(people["worker"], where)
+    assert response.status_code == 201, response.text
+    item = response.json()
+    assert item["grid_code"] == where["grid"] and item["community_code"] == where["grid"][:12]
+    assert item["street_code"] == where["grid"][:9]
+    assert item["department_code"] == "HW" and item["status"] == "reported"  # 暴露垃圾 → 环卫
+    category = next(c for c in default_categories() if c.code == "0201")
+    reported = datetime.fromisoformat(item["reported_at"])
+    assert datetime.fromisoformat(item["due_at"]) == category.due(reported, WorkCalendar())
+    assert item["public_id"].startswith("GM") and item["possible_duplicates"] == []
+    assert "reporter_contact" not in item and "13900001111" not in response.text  # a worker does not see contacts
+    admin_view = people["admin"].get(f"/api/incidents/{item['public_id']}").json()
+    assert admin_view["reporter_contact"] == "13900001111" and admin_view["events"][0]["action"] == "report"
+
+
+def test_outside_every_grid_nothing_is_stored(loop) -> None:
+    engine, people, where = loop
+    before = count(engine)
+    outside = report(people["worker"], {"lon": 7.0, "lat": 43.0})
+    assert outside.status_code == 422 and "outside every published grid" in outside.json()["detail"]
+    unknown = report(people["worker"], where, category="9999")
+    assert unknown.status_code == 422 and "unknown category" in unknown.json()["detail"]
+    assert report(people["worker"], {"lon": 200, "lat": 0}).status_code == 422
+    assert count(engine) == before
+
+
+def test_a_point_on_a_border_goes_to_one_grid(loop) -> None:
+    engine, people, where = loop
+    with engine.connect() as conn:
+        a, b, lon, lat = conn.execute(sa.text(  # a vertex two grids share (units share exact vertices)
+            "SELECT a.code, b.code, ST_X(v.geom), ST_Y(v.geom) FROM grids a JOIN grids b ON b.plan_id = a.plan_id "
+            "AND a.code < b.code AND a.geom && b.geom, LATERAL ST_DumpPoints(a.geom) v WHERE a.plan_id = :p "
+            "AND ST_Intersects(b.geom, v.geom) AND (SELECT count(*) FROM grids c WHERE c.plan_id = a.plan_id "
+            "AND ST_Intersects(c.geom, v.geom)) = 2 ORDER BY a.code, b.code LIMIT 1"), {"p": where["plan"]}).one()
+        both = conn.execute(sa.text("SELECT count(*) FROM grids WHERE plan_id = :p AND ST_Intersects(geom, "
+                                    "ST_SetSRID(ST_Point(:x, :y), 4490))"), {"p": where["plan"], "x": lon, "y": lat}).scalar()
+    assert both == 2  # really on the shared border
+    before = count(engine)
+    item = report(people["worker"], {"lon": lon, "lat": lat}).json()
+    assert item["grid_code"] == min(a, b) and count(engine) == before + 1
+
+
+def test_duplicates_within_250_m_of_the_same_category(loop) -> None:
+    engine, people, where = loop
+    first = report(people["worker"], where).json()
+    near = {"lon": where["lon"] + 0.0005, "lat": where["lat"]}  # about 40 m east
+    second = report(people["worker"], near).json()
+    assert [d["public_id"] for d in second["possible_duplicates"]] == [first["public_id"]]
+    assert 30 < second["possible_duplicates"][0]["distance_m"] < 50
+    other = report(people["worker"], near, category="0101").json()
+    assert other["possible_duplicates"] == []  # another category is not a duplicate
+    with engine.connect() as conn:
+        far = conn.execute(sa.text(
+            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM grids WHERE plan_id = :pl "
+            "AND ST_Distance(geom::geography, ST_SetSRID(ST_Point(:x, :y), 4490)::geography) > 400 LIMIT 1) s"),
+            {"pl": where["plan"], "x": where["lon"], "y": where["lat"]}).one()
+    assert report(people["worker"], {"lon": far[0], "lat": far[1]}).json()["possible_duplicates"] == []
+    rejected = people["admin"].post(f"/api/incidents/{second['public_id']}/transitions",
+                                    json={"action": "reject", "duplicate_of": first["public_id"], "note": "重复"})
+    assert rejected.status_code == 200 and rejected.json()["duplicate_of"] == first["public_id"]
+    third = report(people["worker"], near).json()  # a closed/rejected case is no longer offered
+    assert [d["public_id"] for d in third["possible_duplicates"]] == [first["public_id"]]
+
+
+def test_the_whole_loop_with_who_may_do_what(loop) -> None:
+    engine, people, where = loop
+    public_id = report(people["worker"], where).json()["public_id"]
+
+    def step(who: str, action: str, **extra):
+        return people[who].post(f"/api/incidents/{public_id}/transitions", json={"action": action, **extra})
+
+    assert step("handler", "file").status_code == 403  # the centre files, not a department
+    assert step("admin", "claim").status_code == 409  # not dispatched yet
+    conflict = step("admin", "close").json()
+    assert "cannot close an incident that is reported" in conflict["detail"] and conflict["allowed"] == ["file", "reject"]
+    assert step("admin", "file", note="属实，立案").status_code == 200
+    assert step("admin", "dispatch").json()["status"] == "dispatched"
+    moved = step("admin", "reassign", department="CG", note="改派城管")
+    assert moved.status_code == 200 and moved.json()["department_code"] == "CG"
+    assert step("admin", "reassign", department="CG").status_code == 409  # already there
+    assert step("handler", "return", note="不属于本部门").json()["status"] == "filed"
+    assert step("admin", "dispatch").status_code == 200
+    assert step("handler", "claim").status_code == 200
+    assert step("handler", "handle", note="已清运").status_code == 200
+    assert step("worker", "send_back", note="仍有残留").json()["status"] == "claimed"
+    assert step("handler", "handle", note="已彻底清理").status_code == 200
+    assert step("viewer", "verify").status_code == 403
+    assert step("worker", "verify", expected_status="claimed").status_code == 409  # stale view
+    assert step("worker", "verify", expected_status="handled").status_code == 200
+    closed = step("admin", "close", note="结案")
+    assert closed.status_code == 200 and closed.json()["closed_at"]
+    assert step("admin", "close").status_code == 409
+    history = people["admin"].get(f"/api/incidents/{public_id}").json()["events"]
+    assert [e["action"] for e in history] == ["report", "file", "dispatch", "reassign", "return", "dispatch", "claim",
+                                             "handle", "send_back", "handle", "verify", "close"]
+    assert history[1] == {**history[1], "actor": "admin", "from_status": "reported", "to_status": "filed",
+                          "note": "属实，立案"}
+    assert all(e["at"] for e in history)
+    assert TestClient(create_app(database_url=str(engine.url.render_as_string(hide_password=False)))).post(
+        f"/api/incidents/{public_id}/transitions", json={"action": "file"}).status_code == 401
+
+
+def test_supervision_escalates_a_level_at_a_time(loop) -> None:
+    engine, people, where = loop
+    public_id = report(people["worker"], where, category="0502").json()["public_id"]  # gas: 2 calendar hours
+    with engine.connect() as conn:
+        due = conn.execute(sa.text("SELECT due_at FROM incidents WHERE public_id = :p"), {"p": public_id}).scalar()
+    assert service.escalate_overdue(engine, now=due - timedelta(minutes=1)) == []
+    assert service.escalate_overdue(engine, now=due + timedelta(minutes=1)) == [{"public_id": public_id, "level": 1}]
+    assert service.escalate_overdue(engine, now=due + timedelta(hours=2)) == []  # not yet a day later
+    levels = [service.escalate_overdue(engine, now=due + timedelta(days=d, minutes=2)) for d in (1, 2, 3, 4)]
+    assert [x[0]["level"] if x else None for x in levels] == [2, 3, 4, None]  # city is the top
+    item = people["admin"].get(f"/api/incidents/{public_id}").json()
+    assert item["escalation_level"] == 4 and item["supervised_at"]
+    assert [e["detail"]["level"] for e in item["events"] if e["action"] == "escalate"] == [1, 2, 3, 4]
+    assert people["admin"].get("/api/incidents", params={"overdue": "true"}).json() == []  # due in 2 h
+    with engine.begin() as conn:  # two hours pass
+        conn.execute(sa.text("UPDATE incidents SET due_at = now() - interval '1 minute' WHERE public_id = :p"),
+                     {"p": public_id})
+    overdue = people["admin"].get("/api/incidents", params={"overdue": "true"}).json()
+    assert [i["public_id"] for i in overdue] == [public_id]
+    assert people["worker"].post("/api/incidents/escalate").status_code == 403
+
+
+@pytest.fixture
+def open311(loop, database_url: str):
+    engine, people, where = loop
+    public = TestClient(create_app(database_url=database_url, settings=Settings.from_env({"GRIDMAP_OPEN311_PUBLIC": "true"})))
+    closed = TestClient(create_app(database_url=database_url))
+    return engine, people, where, public, closed
+
+
+def test_open311_services(open311) -> None:
+    _, _, _, public, _ = open311
+    services = public.get("/open311/v2/services.json").json()
+    assert {s["service_code"] for s in services} == {c.code for c in default_categories()}
+    first = services[0]
+    assert set(first) == {"service_code", "service_name", "description", "metadata", "type", "keywords", "group"}
+    assert first["metadata"] is False and first["type"] == "realtime" and isinstance(first["service_code"], str)
+    assert public.get(f"/open311/v2/services/{first['service_code']}.json").json() == {
+        "service_code": first["service_code"], "attributes": []}
+    missing = public.get("/open311/v2/services/9999.json")
+    assert missing.status_code == 404 and missing.json() == [{"code": 404, "description": "no service 9999"}]
+    xml = ElementTree.fromstring(public.get("/open311/v2/services.xml").content)
+    assert xml.tag == "services" and len(xml.findall("service")) == len(services)
+    assert xml.find("service/service_code").text == first["service_code"]
+
+
+def test_open311_requests_field_by_field(open311) -> None:
+    engine, people, where, public, closed = open311
+    form = {"service_code": "0201", "lat": where["lat"], "long": where["lon"], "description": "路口有垃圾",
+            "email": "resident@example.org", "phone": "13800000000", "first_name": "丽", "last_name": "李",
+            "address_string": "Avenue de Fontvieille", "media_url": "https://example.org/p.jpg"}
+    refused = closed.post("/open311/v2/requests.json", data=form)
+    assert refused.status_code == 403 and refused.json()[0]["code"] == 403
+    created = public.post("/open311/v2/requests.json", data=form)
+    assert created.status_code == 201
+    [answer] = created.json()
+    assert set(answer) == {"service_request_id", "service_notice", "account_id"} and "环卫" in answer["service_notice"]
+    rid = answer["service_request_id"]
+    [request] = public.get(f"/open311/v2/requests/{rid}.json").json()
+    assert set(request) == FIELDS
+    assert request["service_request_id"] == rid and request["status"] == "open" and request["status_notes"] == "reported"
+    assert request["service_code"] == "0201" and request["service_name"] == "暴露垃圾 Exposed garbage"
+    assert request["agency_responsible"] == "环卫 Sanitation" and request["description"] == "路口有垃圾"
+    assert request["address"] == "Avenue de Fontvieille" and request["media_url"] == "https://example.org/p.jpg"
+    assert abs(request["lat"] - where["lat"]) < 1e-9 and abs(request["long"] - where["lon"]) < 1e-9
+    requested = datetime.fromisoformat(request["requested_datetime"])
+    expected = datetime.fromisoformat(request["expected_datetime"])
+    assert requested.tzinfo is not None and expected > requested
+    category = next(c for c in default_categories() if c.code == "0201")
+    assert expected == category.due(requested, WorkCalendar()).replace(microsecond=0)
+    text = public.get("/open311/v2/requests.json").text + public.get(f"/open311/v2/requests/{rid}.xml").text
+    assert "resident@example.org" not in text and "13800000000" not in text and "李" not in text
+
+    assert [r["service_request_id"] for r in public.get("/open311/v2/requests.json",
+                                                         params={"status": "open"}).json()] == [rid]
+    assert public.get("/open311/v2/requests.json", params={"status": "closed"}).json() == []
+    people["admin"].post(f"/api/incidents/{rid}/transitions", json={"action": "reject", "note": "not ours"})
+    assert public.get(f"/open311/v2/requests/{rid}.json").json()[0]["status"] == "closed"
+    assert public.get("/open311/v2/requests.json", params={"status": "open"}).json() == []
+    later = (datetime.now(timezone.utc) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert public.get("/open311/v2/requests.json", params={"start_date": later}).json() == []
+    assert len(public.get("/open311/v2/requests.json", params={"end_date": later, "service_code": "0201"}).json()) == 1
+    assert public.get("/open311/v2/requests.json", params={"service_request_id": f"{rid},nope"}).json()[0][
+        "service_request_id"] == rid
+    xml = ElementTree.fromstring(public.get(f"/open311/v2/requests/{rid}.xml").content)
+    assert xml.tag == "service_requests" and xml.find("request/status").text == "closed"
+    assert public.get("/open311/v2/requests/NOPE.json").status_code == 404
+    bad = public.post("/open311/v2/requests.json", data={"service_code": "0201"})
+    assert bad.status_code == 400 and "lat and long" in bad.json()[0]["description"]
+    outside = public.post("/open311/v2/requests.json", data={**form, "lat": 43.0, "long": 7.0})
+    assert outside.status_code == 400 and "outside every published grid" in outside.json()[0]["description"]
+    assert public.get("/open311/v2/requests.json", params={"status": "pending"}).status_code == 400
+    assert json.loads(public.get("/open311/v2/discovery.json").text)["endpoints"][0]["url"].endswith("/open311/v2/")
+
+
+@pytest.mark.browser  # a real HTTP server on loopback, like the browser tests
+def test_a_stock_georeport_client_files_and_reads(open311, database_url: str) -> None:
+    from civicbot.http import HttpTransport, RateLimiter
+    from civicbot.open311 import CONFIRM_TOKEN, Open311Client
+    from civicbot.registry import Endpoint
+
+    engine, people, where, _, _ = open311
+    token = people["worker"].headers["Authorization"].split()[1]
+    with serve(database_url) as url:
+        client = Open311Client(Endpoint(id="gridmap", name="gridmap", base_url=f"{url}/open311/v2", write=True),
+                               transport=HttpTransport(rate_limiter=RateLimiter(min_interval=0.0)))
+        services = client.list_services()
+        assert "0102" in {s["service_code"] for s in services}
+        sent = client.create_request("0102", dry_run=False, confirm=CONFIRM_TOKEN, api_key=token, lat=where["lat"],
+                                     lng=where["lon"], description="井盖丢失", validate_remote=True)
+        rid = sent.response[0]["service_request_id"]
+        fetched = client.get_request(rid)
+        assert fetched["service_request_id"] == rid and fetched["status"] == "open"
+        assert fetched["agency_responsible"].startswith("市政") and fetched["expected_datetime"]
+        assert rid in {r["service_request_id"] for r in client.list_requests(status="open")}
+    with engine.connect() as conn:
+        row = conn.execute(sa.text("SELECT source, reporter_role FROM incidents WHERE public_id = :p"), {"p": rid}).one()
+    assert tuple(row) == ("open311", "staff")
