@@ -13,6 +13,7 @@
     gridmap user add NAME [--role ROLE --territory CODE] | grant NAME ROLE CODE | passwd NAME | list
     gridmap plan draft CODE | edits ID FILE.json | validate ID | diff ID | publish ID | revert ID | history CODE
     gridmap incidents categories | escalate     the category table; the supervision pass (for cron)
+    gridmap stations types | import FILE --territory CODE | coverage --territory CODE [--minutes 15]
     gridmap up [--host H] [--port P] [--no-serve]   db start + migrate + demo + plans + admin + serve
 """
 
@@ -212,10 +213,16 @@ def cmd_up(args: argparse.Namespace) -> int:
     for result in load_demo(engine, progress=progress):
         if result.loaded:  # skipped demos were announced by load_demo already
             progress.say(str(result))
-    from gridmap.services.bootstrap import ensure_admin, ensure_demo_plans, ensure_incident_categories
+    from gridmap.services.bootstrap import (
+        ensure_admin,
+        ensure_demo_plans,
+        ensure_demo_stations,
+        ensure_incident_categories,
+    )
 
     ensure_demo_plans(engine, progress=progress)
     ensure_incident_categories(engine, progress=progress)
+    ensure_demo_stations(engine, progress=progress)
     ensure_admin(engine, settings.home, progress=progress)
     if args.no_serve:
         return 0
@@ -332,6 +339,34 @@ def cmd_incidents(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stations(args: argparse.Namespace) -> int:
+    from gridmap.services import stations
+
+    engine = _engine()
+    try:
+        if args.action == "types":
+            for t in stations.station_types():
+                print(f"{t['code']:<24} {t['name_zh']} / {t['name_en']}")
+        elif args.action == "import":
+            from gridmap.geo.io import read_vector
+
+            if not args.file:
+                raise UserError("stations import needs a FILE")
+            frame = read_vector(args.file, crs=args.crs).frame
+            n = stations.import_stations(engine, args.territory, frame, type_column=args.type_field,
+                                         name_column=args.name_field, default_type=args.type)
+            print(f"{n} stations imported into {args.territory}")
+        elif args.action == "coverage":
+            report = stations.coverage(engine, args.territory, minutes=args.minutes)
+            for code, t in report["types"].items():
+                share = "-" if t["share"] is None else f"{t['share']:.1%}"
+                print(f"{code:<24} {t['stations']:>4} stations  {share:>6} of households within {args.minutes:g} min")
+            print(f"{len(report['underserved'])} (grid, type) pairs below {report['threshold']:.0%}")
+    except stations.StationError as exc:
+        raise UserError(str(exc)) from exc
+    return 0
+
+
 # -- parser -----------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gridmap", description="Plan and run community grids (网格化服务管理).")
@@ -422,6 +457,17 @@ def build_parser() -> argparse.ArgumentParser:
     inc = sub.add_parser("incidents", help="the incident loop: categories, the supervision pass (cron)")
     inc.add_argument("action", choices=["categories", "escalate"])
     inc.set_defaults(func=cmd_incidents)
+
+    sta = sub.add_parser("stations", help="service stations: types, import, 15-minute coverage")
+    sta.add_argument("action", choices=["types", "import", "coverage"])
+    sta.add_argument("file", nargs="?", help="import: a point file (any format import reads)")
+    sta.add_argument("--territory", metavar="CODE", default="990100")
+    sta.add_argument("--type-field", default="station_type")
+    sta.add_argument("--name-field", default="name")
+    sta.add_argument("--type", help="import: the type of every station when the file has no type column")
+    sta.add_argument("--crs", help="import: CRS when the file has none (EPSG code or gcj02)")
+    sta.add_argument("--minutes", type=float, default=15.0)
+    sta.set_defaults(func=cmd_stations)
 
     for name, func, helptext in (("serve", cmd_serve, "serve the web app and API"),
                                  ("up", cmd_up, "start the database, migrate, load the demo and serve")):

@@ -11,7 +11,18 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from gridmap import __version__
-from gridmap.api import auth, features, health, incidents, open311, planning, plans, territories, tiles
+from gridmap.api import (
+    auth,
+    features,
+    health,
+    incidents,
+    open311,
+    planning,
+    plans,
+    stations,
+    territories,
+    tiles,
+)
 from gridmap.services.incidents import calendar_from_env
 from gridmap.settings import Settings
 from gridmap.store.db import engine_for, normalise_url, resolve_url
@@ -86,4 +97,5 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
     app.include_router(tiles.router)
     app.include_router(incidents.router)
     app.include_router(open311.router)
+    app.include_router(stations.router)
     return app

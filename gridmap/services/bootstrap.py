@@ -45,6 +45,15 @@ def ensure_incident_categories(engine: sa.Engine, *, progress: Progress = QUIET)
     progress.say(f"{ensure_categories(engine)} incident categories (Open311 services)")
 
 
+def ensure_demo_stations(engine: sa.Engine, *, progress: Progress = QUIET) -> None:
+    """The Reykjavík demo's service stations (OpenStreetMap points mapped onto station types)."""
+    from gridmap.services.stations import load_demo_stations
+
+    count = load_demo_stations(engine)
+    if count:
+        progress.say(f"{count} demo service stations in Reykjavík")
+
+
 def ensure_admin(engine: sa.Engine, home: Path, *, progress: Progress = QUIET) -> str | None:
     """Create user ``admin`` (admin over every root territory) when there are no users; the random
     password goes to ``home/admin-password`` (mode 0600). Returns the password when created."""

@@ -1,0 +1,267 @@
+"""Service stations and the 15-minute circle: station types, create/edit/close, the demo's
+stations from OpenStreetMap points, and walking coverage per grid and community with the
+underserved grids and suggested new sites (see gridmap.geo.walking for the routing choice)."""
+
+from __future__ import annotations
+
+import csv
+import threading
+from dataclasses import dataclass
+from importlib import resources
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+import sqlalchemy as sa
+
+from gridmap.geo import walking
+from gridmap.store import audit, plans
+from gridmap.store import stations as store
+
+
+class StationError(ValueError):
+    """A station request that cannot be honoured (unknown type, point outside the territory ...)."""
+
+
+def station_types() -> list[dict]:
+    """The station types with Chinese and English names and the demo's OpenStreetMap mapping."""
+    text = resources.files("gridmap").joinpath("data/station_types.csv").read_text(encoding="utf-8")
+    return list(csv.DictReader(line for line in text.splitlines() if line and not line.startswith("#")))
+
+
+TYPE_CODES = tuple(t["code"] for t in station_types())
+
+
+def _check(station_type: str | None, name: str | None) -> None:
+    if station_type is not None and station_type not in TYPE_CODES:
+        raise StationError(f"unknown station type {station_type!r}; types are {', '.join(TYPE_CODES)}")
+    if name is not None and not name.strip():
+        raise StationError("a station needs a name")
+
+
+def create(engine: sa.Engine, territory: str, *, station_type: str, name: str, lon: float, lat: float,
+           actor: str, address: str | None = None, opening_hours: str | None = None,
+           services: list[str] | None = None) -> dict:
+    _check(station_type, name)
+    with engine.begin() as conn:
+        territory_id = store.territory_at(conn, territory, lon, lat)
+        if territory_id is None:
+            raise StationError(f"lon {lon:.6f}, lat {lat:.6f} is outside territory {territory}")
+        station_id = store.insert(conn, territory_id=territory_id, station_type=station_type, name=name.strip(),
+                                  lon=lon, lat=lat, address=address, opening_hours=opening_hours, services=services)
+        audit.record(conn, actor=actor, action="station.create", table="stations", row_key=str(station_id),
+                     after={"type": station_type, "name": name, "territory": territory})
+        return store.get(conn, station_id)
+
+
+def edit(engine: sa.Engine, station_id: int, changes: dict, *, actor: str) -> dict:
+    _check(changes.get("station_type"), changes.get("name"))
+    with engine.begin() as conn:
+        before = store.get(conn, station_id, lock=True)
+        if before["status"] == "closed":
+            raise StationError(f"station {station_id} is closed")
+        if "lon" in changes and store.territory_at(conn, before["territory"], changes["lon"], changes["lat"]) is None:
+            raise StationError(f"the new location is outside territory {before['territory']}")
+        store.update(conn, station_id, changes)
+        after = store.get(conn, station_id)
+        audit.record(conn, actor=actor, action="station.edit", table="stations", row_key=str(station_id),
+                     before={k: before[k] for k in changes if k in before},
+                     after={k: after[k] for k in changes if k in after})
+        return after
+
+
+def close(engine: sa.Engine, station_id: int, *, actor: str) -> dict:
+    with engine.begin() as conn:
+        before = store.get(conn, station_id, lock=True)
+        if before["status"] == "closed":
+            raise StationError(f"station {station_id} is already closed")
+        store.close(conn, station_id)
+        audit.record(conn, actor=actor, action="station.close", table="stations", row_key=str(station_id),
+                     before={"status": "open"}, after={"status": "closed"})
+        return store.get(conn, station_id)
+
+
+def load_demo_stations(engine: sa.Engine, territory: str = "990100") -> int:
+    """The demo's stations: OpenStreetMap amenity points mapped onto station types by the
+    documented table (gridmap/data/station_types.csv). Idempotent; returns how many there are."""
+    mapping = {amenity: t["code"] for t in station_types() for amenity in t["demo_osm_amenity"].split(";") if amenity}
+    with engine.begin() as conn:
+        root = store.territory_id(conn, territory)
+        if root is None:
+            return 0
+        have = store.count(conn, root, "demo:osm/")
+        if have:
+            return have
+        found = plans.find_layer(conn, territory, ("pois",))
+        if not found:
+            return 0
+        pois = plans.layer_in_area(conn, found[0], found[1], store.outline_hex(conn, territory))
+        pois = pois[pois["amenity"].isin(mapping)]
+        streets = pois["addr:street"] if "addr:street" in pois else [None] * len(pois)
+        hours = pois["opening_hours"] if "opening_hours" in pois else [None] * len(pois)
+        for osm_id, amenity, name, street, opening, point in zip(pois["id"], pois["amenity"], pois["name"], streets,
+                                                                 hours, pois.geometry):
+            store.insert(conn, territory_id=root, station_type=mapping[amenity],
+                         name=name if isinstance(name, str) and name else f"{amenity} {osm_id}",
+                         lon=point.x, lat=point.y, address=street if isinstance(street, str) else None,
+                         opening_hours=opening if isinstance(opening, str) else None, source_ref=f"demo:osm/{osm_id}")
+        return len(pois)
+
+
+# -- the 15-minute circle ------------------------------------------------------------------------
+@dataclass
+class Context:
+    """What coverage needs of a territory: its walking network and where its households are."""
+
+    network: walking.WalkNetwork
+    demand: walking.Demand
+
+
+_CACHE: dict[tuple, Context] = {}
+_LOCK = threading.Lock()
+
+
+def context(engine: sa.Engine, territory: str) -> Context:
+    """The network and demand of a territory, built once per process and per version of the
+    roads and buildings layers."""
+    with engine.connect() as conn:
+        roads_at = plans.find_layer(conn, territory, ("roads",))
+        buildings_at = plans.find_layer(conn, territory, ("buildings",))
+        if not roads_at or not buildings_at:
+            raise StationError(f"territory {territory} (and its ancestors) needs 'roads' and 'buildings' layers")
+        key = (str(engine.url), territory, store.layers_stamp(conn, [roads_at, buildings_at]))
+        with _LOCK:
+            if key in _CACHE:
+                return _CACHE[key]
+        area = store.outline_hex(conn, territory, envelope=True)
+        roads = plans.layer_in_area(conn, roads_at[0], roads_at[1], area)
+        buildings = plans.layer_in_area(conn, buildings_at[0], buildings_at[1], area)
+    network = walking.build_network(roads)
+    built = Context(network, walking.demand_from_buildings(network, buildings))
+    with _LOCK:
+        _CACHE[key] = built
+    return built
+
+
+def coverage(engine: sa.Engine, territory: str, *, types: list[str] | None = None,
+             minutes: float = walking.DEFAULT_MINUTES, speed_m_per_min: float = walking.DEFAULT_SPEED_M_PER_MIN,
+             threshold: float = 0.8) -> dict:
+    """Share of households within ``minutes`` of walking of each station type, for the territory,
+    per published grid and per community; grids below ``threshold`` are underserved."""
+    types = types or list(TYPE_CODES)
+    limit = minutes * speed_m_per_min
+    ctx = context(engine, territory)
+    with engine.connect() as conn:
+        stations = store.frame(conn, territory)
+        grids = store.published_grids(conn, territory)
+    communities = grids.dissolve(by="community_code", as_index=False)[["community_code", "community", "geometry"]]
+    per_grid = grids[["grid_code", "community_code"]].copy()
+    per_community = communities[["community_code", "community"]].copy()
+    totals, underserved = {}, []
+    for station_type in types:
+        mine = stations[stations["station_type"] == station_type]
+        ok = walking.covered(ctx.network, ctx.demand, mine, limit)
+        total = float(ctx.demand.households.sum())
+        reached = float((ctx.demand.households * ok).sum())
+        totals[station_type] = {"stations": int(len(mine)), "households": total, "covered": reached,
+                                "share": reached / total if total else None}
+        g = walking.coverage_by_area(ctx.demand, ok, grids, "grid_code")
+        per_grid[station_type] = g["share"].to_numpy()
+        c = walking.coverage_by_area(ctx.demand, ok, communities, "community_code")
+        per_community[station_type] = c["share"].to_numpy()
+        if "households" not in per_grid:
+            per_grid["households"] = g["households"].to_numpy()
+            per_community["households"] = c["households"].to_numpy()
+        for code, share, hh in zip(g["grid_code"], g["share"], g["households"]):
+            if hh > 0 and share < threshold:
+                underserved.append({"grid_code": code, "station_type": station_type, "share": round(float(share), 4),
+                                    "households": float(hh)})
+    return {"territory": territory, "minutes": minutes, "speed_m_per_min": speed_m_per_min, "threshold": threshold,
+            "walk_m": limit, "types": totals, "grids": per_grid.round(4).replace({np.nan: None}).to_dict("records"),
+            "communities": per_community.round(4).replace({np.nan: None}).to_dict("records"),
+            "underserved": underserved}
+
+
+def service_areas(engine: sa.Engine, territory: str, station_type: str | None = None, *,
+                  minutes: float = walking.DEFAULT_MINUTES,
+                  speed_m_per_min: float = walking.DEFAULT_SPEED_M_PER_MIN) -> gpd.GeoDataFrame:
+    """Each open station's walking service area (streets reachable in time, widened for drawing)."""
+    ctx = context(engine, territory)
+    with engine.connect() as conn:
+        stations = store.frame(conn, territory, station_type=station_type)
+    if stations.empty:
+        return gpd.GeoDataFrame(stations, geometry="geometry", crs=4490)
+    return walking.service_areas(ctx.network, stations, minutes * speed_m_per_min)
+
+
+def suggest(engine: sa.Engine, territory: str, station_type: str, k: int = 5, *,
+            minutes: float = walking.DEFAULT_MINUTES, speed_m_per_min: float = walking.DEFAULT_SPEED_M_PER_MIN,
+            candidates: int = 300, seed: int = 0) -> dict:
+    """Sites for ``k`` new stations of a type that reach the most households not yet reached
+    (greedy maximum coverage over candidate street nodes near the unreached households)."""
+    if station_type not in TYPE_CODES:
+        raise StationError(f"unknown station type {station_type!r}")
+    limit = minutes * speed_m_per_min
+    ctx = context(engine, territory)
+    with engine.connect() as conn:
+        stations = store.frame(conn, territory, station_type=station_type)
+    ok = walking.covered(ctx.network, ctx.demand, stations, limit)
+    unreached = ~ok
+    nodes = walking.candidate_nodes(ctx.network, ctx.demand, unreached, candidates, seed)
+    matrix = walking.candidate_coverage(ctx.network, ctx.demand, nodes, limit, unreached)
+    picks = walking.greedy_sites(matrix, ctx.demand.households * unreached, k)
+    xy = ctx.network.xy[nodes[[r for r, _ in picks]]] if picks else np.zeros((0, 2))
+    points = gpd.GeoSeries(shapely.points(xy), crs=ctx.network.crs).to_crs(4490)
+    total = float(ctx.demand.households.sum())
+    before = float((ctx.demand.households * ok).sum())
+    added = [gain for _, gain in picks]
+    return {"station_type": station_type, "k": k, "candidates": int(len(nodes)), "walk_m": limit,
+            "share_before": before / total if total else None,
+            "share_after": (before + sum(added)) / total if total else None,
+            "sites": [{"rank": i + 1, "lon": round(p.x, 7), "lat": round(p.y, 7), "households_added": g}
+                      for i, (p, g) in enumerate(zip(points, added))]}
+
+
+
+
+def import_stations(engine: sa.Engine, territory: str, frame: gpd.GeoDataFrame, *, type_column: str = "station_type",
+                    name_column: str = "name", actor: str = "import", default_type: str | None = None) -> int:
+    """Import point stations from a GeoDataFrame (any CRS) in one transaction: all or nothing.
+
+    Every row needs a known type (``type_column`` or ``default_type``), a name and a point inside
+    the territory; the error names the first rows that do not."""
+    points = frame.to_crs(4490)
+    if not points.geom_type.isin(["Point"]).all():
+        raise StationError("stations must be points")
+    types = points[type_column] if type_column in points else pd.Series(default_type, index=points.index)
+    bad_type = points.index[~types.isin(TYPE_CODES)]
+    if len(bad_type):
+        raise StationError(f"rows {list(bad_type[:5])}: unknown station type; types are {', '.join(TYPE_CODES)}")
+    if name_column not in points or points[name_column].isna().any():
+        raise StationError(f"every station needs a name in column {name_column!r}")
+    with engine.begin() as conn:
+        inserted = 0
+        for row_id, kind, name, point in zip(points.index, types, points[name_column], points.geometry):
+            territory_id = store.territory_at(conn, territory, point.x, point.y)
+            if territory_id is None:
+                raise StationError(f"row {row_id} ({name}) lies outside territory {territory}; nothing was imported")
+            store.insert(conn, territory_id=territory_id, station_type=kind, name=str(name), lon=point.x, lat=point.y,
+                         address=_text(points, "address", row_id), opening_hours=_text(points, "opening_hours", row_id),
+                         source_ref=f"import:{row_id}")
+            inserted += 1
+        audit.record(conn, actor=actor, action="station.import", table="stations", row_key=territory,
+                     after={"stations": inserted})
+    return inserted
+
+
+def _text(frame: gpd.GeoDataFrame, column: str, row_id) -> str | None:
+    if column not in frame:
+        return None
+    value = frame.at[row_id, column]
+    return value if isinstance(value, str) and value else None
+
+
+__all__ = ["StationError", "station_types", "TYPE_CODES", "create", "edit", "close", "import_stations",
+           "load_demo_stations", "context",
+           "coverage", "service_areas", "suggest"]
