@@ -81,13 +81,18 @@ def build_network(roads: gpd.GeoDataFrame, *, road_column: str = "highway",
     crs = metric_crs_for_frame(lines)
     metric = np.asarray(lines.to_crs(crs).geometry.values, dtype=object)
     metric = metric[shapely.get_type_id(metric) >= 1]
-    noded = shapely.get_parts(shapely.node(shapely.multilinestrings(shapely.get_parts(metric))))
+    # on a 1 cm grid before and after noding, so that a crossing computed twice is one node
+    grid = 0.01
+    metric = shapely.set_precision(metric, grid)
+    noded = shapely.set_precision(shapely.get_parts(shapely.node(shapely.multilinestrings(
+        shapely.get_parts(metric)))), grid)
     coords, owner = shapely.get_coordinates(noded, return_index=True)
     # consecutive coordinates of one piece form a segment
     same = owner[1:] == owner[:-1]
     a, b = coords[:-1][same], coords[1:][same]
-    rounded = np.round(np.vstack([a, b]), 2)
-    unique, inverse = np.unique(rounded, axis=0, return_inverse=True)
+    snapped = np.round(np.vstack([a, b]) / grid).astype(np.int64)
+    _, first, inverse = np.unique(snapped, axis=0, return_index=True, return_inverse=True)
+    unique = np.vstack([a, b])[first]
     inverse = inverse.reshape(-1)
     ia, ib = inverse[: len(a)], inverse[len(a):]
     length = np.hypot(*(a - b).T)

@@ -102,7 +102,8 @@ def load_demo_stations(engine: sa.Engine, territory: str = "990100") -> int:
         hours = pois["opening_hours"] if "opening_hours" in pois else [None] * len(pois)
         for osm_id, amenity, name, street, opening, point in zip(pois["id"], pois["amenity"], pois["name"], streets,
                                                                  hours, pois.geometry):
-            store.insert(conn, territory_id=root, station_type=mapping[amenity],
+            store.insert(conn, territory_id=store.territory_at(conn, territory, point.x, point.y) or root,
+                         station_type=mapping[amenity],
                          name=name if isinstance(name, str) and name else f"{amenity} {osm_id}",
                          lon=point.x, lat=point.y, address=street if isinstance(street, str) else None,
                          opening_hours=opening if isinstance(opening, str) else None, source_ref=f"demo:osm/{osm_id}")

@@ -102,9 +102,14 @@ def layers_stamp(conn: sa.Connection, layers: list[tuple[str, str]]) -> str:
 
 
 def territory_at(conn: sa.Connection, territory: str, lon: float, lat: float) -> int | None:
-    """The id of ``territory`` if the point lies inside it, else None."""
+    """The smallest territory at or below ``territory`` that contains the point (its community,
+    normally), or None when the point is outside ``territory``."""
     return conn.execute(sa.text(
-        "SELECT id FROM territories WHERE code = :c AND ST_Intersects(geom, ST_SetSRID(ST_Point(:x, :y), 4490))"),
+        "WITH RECURSIVE sub AS (SELECT id, level FROM territories WHERE code = :c UNION ALL "
+        "SELECT t.id, t.level FROM territories t JOIN sub ON t.parent_id = sub.id) "
+        "SELECT t.id FROM sub JOIN territories t ON t.id = sub.id "
+        "WHERE ST_Intersects(t.geom, ST_SetSRID(ST_Point(:x, :y), 4490)) "
+        "ORDER BY array_position(ARRAY['community','street','district','city']::text[], CAST(t.level AS text)) LIMIT 1"),
         {"c": territory, "x": lon, "y": lat}).scalar()
 
 

@@ -1,0 +1,167 @@
+"""Stations and the 15-minute circle: walking distances on generated street lattices (property
+test against exact Manhattan distances), greedy site choice against brute force, and the
+service on real Monaco data: stations API, coverage per grid and community, service areas,
+suggested sites."""
+
+from __future__ import annotations
+
+import itertools
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import sparse
+
+from gridmap.api.app import create_app
+from gridmap.geo import walking
+from gridmap.services import planning
+from gridmap.services import stations as service
+from gridmap.services.partitioning import partition_territory
+from samples import signed_in_client
+
+MONACO = "980100"
+UTM31 = 32631  # metres around Monaco
+
+
+def lattice(n: int, spacing: float) -> gpd.GeoDataFrame:
+    """An n × n street lattice (spacing metres) near Monaco, as lon/lat lines."""
+    lines = [shapely.LineString([(0, i * spacing), ((n - 1) * spacing, i * spacing)]) for i in range(n)]
+    lines += [shapely.LineString([(i * spacing, 0), (i * spacing, (n - 1) * spacing)]) for i in range(n)]
+    frame = gpd.GeoDataFrame({"highway": ["residential"] * len(lines)},
+                             geometry=gpd.GeoSeries(lines).translate(370_000, 4_842_000), crs=UTM31)
+    return frame.to_crs(4326)
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(3, 8), station=st.tuples(st.integers(0, 7), st.integers(0, 7)),
+       limit_blocks=st.floats(0.5, 6.0))
+def test_walking_distance_on_a_lattice_is_manhattan(n: int, station: tuple[int, int], limit_blocks: float) -> None:
+    spacing = 100.0
+    net = walking.build_network(lattice(n, spacing))
+    assert net.node_count == n * n
+    sx, sy = min(station[0], n - 1), min(station[1], n - 1)
+    node, snap = net.nearest(np.array([[370_000 + sx * spacing, 4_842_000 + sy * spacing]]) - 0.0)
+    # nearest() works in the network's own metric CRS; re-find the station node from lattice indices
+    origin = net.xy.min(axis=0)
+    ix = np.round((net.xy - origin) / spacing).astype(int)
+    start = int(np.flatnonzero((ix[:, 0] == sx) & (ix[:, 1] == sy))[0])
+    limit = limit_blocks * spacing
+    distance = net.reach(np.array([start]), limit)
+    manhattan = (np.abs(ix[:, 0] - sx) + np.abs(ix[:, 1] - sy)) * spacing
+    # lengths are measured after reprojection: allow 1% for the scale of the transverse Mercator zone
+    reached = np.isfinite(distance)
+    assert np.all(manhattan[reached] <= limit * 1.01)
+    assert np.all(reached[manhattan <= limit * 0.99])
+    assert np.allclose(distance[reached], manhattan[reached], rtol=0.01)
+
+
+def test_greedy_sites_match_brute_force_on_a_small_case() -> None:
+    rng = np.random.default_rng(3)
+    matrix = sparse.csr_matrix((rng.random((8, 30)) < 0.25).astype(float))
+    weights = rng.integers(1, 50, 30).astype(float)
+    chosen = walking.greedy_sites(matrix, weights, 1)
+    best = max(range(8), key=lambda r: float(matrix[r].toarray()[0] @ weights))
+    assert chosen[0][0] == best
+    two = walking.greedy_sites(matrix, weights, 2)
+    optimum = max(float(((matrix[list(pair)].toarray().sum(axis=0) > 0) * weights).sum())
+                  for pair in itertools.combinations(range(8), 2))
+    assert sum(g for _, g in two) >= (1 - 1 / np.e) * optimum  # the greedy guarantee
+    assert len({r for r, _ in two}) == 2
+
+
+@pytest.fixture
+def monaco_stations(monaco: sa.Engine, database_url: str):
+    summary = partition_territory(monaco, MONACO)
+    planning.publish(monaco, summary.plan_id, version=None, actor="test")
+    loaded = service.load_demo_stations(monaco, MONACO)
+    return monaco, loaded, signed_in_client(monaco, database_url, "planner", "planner", MONACO)
+
+
+def test_demo_stations_follow_the_documented_table(monaco_stations) -> None:
+    engine, loaded, _ = monaco_stations
+    with engine.connect() as conn:
+        kinds = dict(conn.execute(sa.text("SELECT station_type, count(*) FROM stations GROUP BY 1")).all())
+    assert loaded == sum(kinds.values()) and kinds["school"] == 9 and kinds["pharmacy"] == 9
+    assert kinds["mediation"] == 8 and kinds["clinic"] == 3 and "fire_station" not in kinds
+    assert service.load_demo_stations(engine, MONACO) == loaded  # idempotent
+
+
+def test_stations_api(monaco_stations, database_url: str) -> None:
+    engine, _, planner = monaco_stations
+    viewer = signed_in_client(engine, database_url, "viewer", "viewer", MONACO)
+    body = {"station_type": "party_service_station", "name": "丰维耶党群服务站", "lon": 7.4165, "lat": 43.7275,
+            "opening_hours": "Mo-Fr 09:00-17:00", "services": ["调解", "法律咨询"]}
+    assert viewer.post(f"/api/territories/{MONACO}/stations", json=body).status_code == 403
+    created = planner.post(f"/api/territories/{MONACO}/stations", json=body)
+    assert created.status_code == 201, created.text
+    station = created.json()
+    assert station["territory"] == "980101900001" and station["services"] == ["调解", "法律咨询"]  # the community
+    outside = planner.post(f"/api/territories/{MONACO}/stations", json={**body, "lon": 7.0, "lat": 43.0})
+    assert outside.status_code == 422 and "outside territory" in outside.json()["detail"]
+    assert planner.post(f"/api/territories/{MONACO}/stations", json={**body, "station_type": "bar"}).status_code == 422
+    edited = planner.patch(f"/api/stations/{station['id']}", json={"name": "丰维耶党群服务中心站", "opening_hours": "24/7"})
+    assert edited.json()["name"] == "丰维耶党群服务中心站" and edited.json()["opening_hours"] == "24/7"
+    assert planner.patch(f"/api/stations/{station['id']}", json={"lon": 7.42}).status_code == 422
+    listed = TestClient(create_app(database_url=database_url)).get(
+        f"/api/territories/{MONACO}/stations", params={"type": "party_service_station"}).json()
+    assert [f["properties"]["name"] for f in listed["features"]] == ["丰维耶党群服务中心站"]
+    assert planner.post(f"/api/stations/{station['id']}/close").json()["status"] == "closed"
+    assert planner.post(f"/api/stations/{station['id']}/close").status_code == 409
+    assert planner.patch(f"/api/stations/{station['id']}", json={"name": "x"}).status_code == 422
+    reopened = TestClient(create_app(database_url=database_url)).get(
+        f"/api/territories/{MONACO}/stations", params={"type": "party_service_station"}).json()
+    assert reopened["features"] == []  # closed stations leave the open list
+    with engine.connect() as conn:
+        actions = [r[0] for r in conn.execute(sa.text("SELECT action FROM audit_log WHERE table_name = 'stations' "
+                                                      "ORDER BY id"))]
+    assert actions == ["station.create", "station.edit", "station.close"]
+
+
+def test_coverage_service_areas_and_suggestions(monaco_stations, database_url: str) -> None:
+    engine, _, planner = monaco_stations
+    report = planner.get(f"/api/territories/{MONACO}/coverage", params={"types": "school,pharmacy,legal_aid"}).json()
+    assert report["walk_m"] == 15 * 75
+    assert report["types"]["legal_aid"]["stations"] == 0 and report["types"]["legal_aid"]["share"] == 0
+    school = report["types"]["school"]
+    assert 0 < school["covered"] <= school["households"]
+    grids = report["grids"]
+    assert len(grids) == len({g["grid_code"] for g in grids}) > 0
+    assert all(g["school"] is None or 0 <= g["school"] <= 1 for g in grids)
+    total = sum(g["households"] for g in grids)
+    assert abs(total - school["households"]) / school["households"] < 0.02  # nearly every building is in a grid
+    below = {(u["grid_code"], u["station_type"]) for u in report["underserved"]}
+    assert all(("%s" % g["grid_code"], "legal_aid") in below for g in grids if g["households"] > 0)
+    assert len({c["community_code"] for c in report["communities"]}) == 6
+
+    # covered households are never farther than the walk as the crow flies (an independent check)
+    ctx = service.context(engine, MONACO)
+    with engine.connect() as conn:
+        from gridmap.store import stations as store
+
+        schools = store.frame(conn, MONACO, station_type="school")
+    ok = walking.covered(ctx.network, ctx.demand, schools, report["walk_m"])
+    home = shapely.get_coordinates(np.asarray(ctx.demand.points.to_crs(ctx.network.crs).values, dtype=object))
+    where = shapely.get_coordinates(np.asarray(schools.to_crs(ctx.network.crs).geometry.values, dtype=object))
+    crow = np.min(np.hypot(home[:, None, 0] - where[None, :, 0], home[:, None, 1] - where[None, :, 1]), axis=1)
+    assert np.all(crow[ok] <= report["walk_m"] + 1e-6) and ok.any() and (~ok).any()
+
+    areas = planner.get(f"/api/territories/{MONACO}/service-areas", params={"type": "pharmacy", "minutes": 5}).json()
+    assert len(areas["features"]) == 9
+    for feature in areas["features"]:
+        assert shapely.geometry.shape(feature["geometry"]).area > 0
+    stations = gpd.GeoDataFrame.from_features(planner.get(f"/api/territories/{MONACO}/stations",
+                                                          params={"type": "pharmacy"}).json()["features"], crs=4326)
+    area_shapes = gpd.GeoDataFrame.from_features(areas["features"], crs=4326)
+    assert all(area.buffer(1e-4).contains(point) for area, point in zip(area_shapes.geometry, stations.geometry))
+
+    suggestion = planner.get(f"/api/territories/{MONACO}/suggest-stations", params={"type": "clinic", "k": 3}).json()
+    assert len(suggestion["sites"]) <= 3 and suggestion["share_after"] >= suggestion["share_before"]
+    gains = [s["households_added"] for s in suggestion["sites"]]
+    assert gains == sorted(gains, reverse=True) and all(g > 0 for g in gains)
+    assert all(7.40 < s["lon"] < 7.45 and 43.72 < s["lat"] < 43.76 for s in suggestion["sites"])
+    assert planner.get(f"/api/territories/{MONACO}/suggest-stations", params={"type": "spa"}).status_code == 422
