@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import shapely
 import sqlalchemy as sa
 
 from gridmap.incidents import (
@@ -178,5 +179,40 @@ def escalate_overdue(engine: sa.Engine, *, now: datetime | None = None, step: ti
     return changed
 
 
-__all__ = ["community_at", "Report", "ReportError", "TransitionError", "report", "transition", "with_events", "escalate_overdue",
+def load_demo_incidents(engine: sa.Engine, territory: str = "990100", *, count: int = 20000, days: int = 365,
+                        seed: int = 0) -> tuple[int, int]:
+    """A year (by default) of labelled-synthetic incidents up to now over the demo territory, so the
+    maps are alive on first start. Idempotent: nothing happens when synthetic incidents exist.
+    Returns (stored, left out)."""
+    from gridmap.geo.incident_demo import generate, places
+    from gridmap.store import plans
+    from gridmap.store import stations as station_store
+
+    ensure_categories(engine)
+    with engine.connect() as conn:
+        if store.synthetic_count(conn) > 0:
+            return store.synthetic_count(conn), 0
+        layers = {}
+        area = station_store.outline_hex(conn, territory)
+        if area is None:
+            return 0, 0
+        for role in ("buildings", "roads", "sites"):
+            found = plans.find_layer(conn, territory, (role,))
+            layers[role] = plans.layer_in_area(conn, found[0], found[1], area) if found else None
+        outline = shapely.from_wkb(bytes.fromhex(area))
+        cats = store.categories(conn)
+    if layers["buildings"] is None or layers["roads"] is None:
+        return 0, 0
+    now = datetime.now(timezone.utc)
+    frame = generate(places(layers["buildings"], layers["roads"], layers["sites"], outline, seed=seed), cats,
+                     count=count, start=now - timedelta(days=days), days=days, seed=seed, calendar=calendar_from_env(),
+                     now=now)
+    with engine.begin() as conn:
+        result = store.bulk_insert(conn, frame, source="demo", synthetic=True)
+        audit.record(conn, actor="demo", action="incident.demo", table="incidents", row_key=territory,
+                     after={"stored": result[0], "left_out": result[1]})
+    return result
+
+
+__all__ = ["load_demo_incidents", "community_at", "Report", "ReportError", "TransitionError", "report", "transition", "with_events", "escalate_overdue",
            "ensure_categories", "calendar_from_env", "DUPLICATE_RADIUS_M", "ESCALATION_LEVELS", "MAX_LEVEL"]

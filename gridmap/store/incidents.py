@@ -187,6 +187,10 @@ def search(conn: sa.Connection, *, public_ids: list[str] | None = None, category
     return [dict(r._mapping) for r in rows]
 
 
+def synthetic_count(conn: sa.Connection) -> int:
+    return conn.execute(sa.text("SELECT count(*) FROM incidents WHERE synthetic")).scalar_one()
+
+
 def overdue_open(conn: sa.Connection, now: datetime) -> list[sa.Row]:
     """Open incidents past their due time, locked for the escalation pass (others skip them)."""
     return conn.execute(sa.text(
@@ -202,6 +206,72 @@ def escalate(conn: sa.Connection, incident_id: int, level: int, now: datetime, *
         {"l": level, "now": now, "first": first, "i": incident_id})
 
 
+
+
+STEPS = (("filed", "file"), ("dispatched", "dispatch"), ("claimed", "claim"), ("handled", "handle"),
+         ("verified", "verify"), ("closed", "close"))
+BULK_COLUMNS = ("n", "category_code", "description", "lon", "lat", "reported_at", "due_at", "status",
+                *(f"{state}_at" for state, _ in STEPS))
+
+
+def bulk_insert(conn: sa.Connection, frame, *, source: str, synthetic: bool, with_events: bool = True) -> tuple[int, int]:
+    """Load many incidents at once: COPY into a scratch table, route all of them by the published
+    grids and their category's department in one INSERT ... SELECT, and (optionally) write each
+    incident's steps as events. Points outside every published grid are left out.
+
+    ``frame`` has category_code, description, lon, lat, reported_at, due_at, status and, for
+    synthetic histories, filed_at ... closed_at (NaT where not reached). Returns (stored, left out)."""
+    import io
+
+    data = frame.copy()
+    data["n"] = range(len(data))
+    for column in BULK_COLUMNS:
+        if column not in data:
+            data[column] = None
+    buffer = io.StringIO()
+    data[list(BULK_COLUMNS)].to_csv(buffer, index=False, header=False, date_format="%Y-%m-%dT%H:%M:%S%z")
+    buffer.seek(0)
+    conn.execute(sa.text(
+        "CREATE TEMP TABLE bulk_incidents (n int, category_code text, description text, lon float8, lat float8, "
+        "reported_at timestamptz, due_at timestamptz, status text, filed_at timestamptz, dispatched_at timestamptz, "
+        "claimed_at timestamptz, handled_at timestamptz, verified_at timestamptz, closed_at timestamptz) ON COMMIT DROP"))
+    raw = conn.connection.driver_connection.cursor()
+    raw.copy_expert(f"COPY bulk_incidents ({', '.join(BULK_COLUMNS)}) FROM STDIN WITH (FORMAT csv)", buffer)
+    tag = conn.execute(sa.text("SELECT 'B' || to_char(now(), 'YYMMDDHH24MISS') || substr(md5(random()::text), 1, 4) "
+                               "|| '-'")).scalar_one()
+    stored = conn.execute(sa.text(
+        "INSERT INTO incidents (public_id, category_code, description, status, reporter_role, geom, grid_id, "
+        "community_id, street_id, department_id, reported_at, due_at, closed_at, source, synthetic, updated_at, "
+        "escalation_level, supervised_at, escalated_at) "
+        "SELECT :tag || b.n, b.category_code, b.description, b.status, 'grid_worker', ST_SetSRID(ST_Point(b.lon, b.lat), 4490), "
+        "r.id, r.community_id, r.street_id, cat.department_id, b.reported_at, b.due_at, b.closed_at, :source, :syn, "
+        "COALESCE(b.closed_at, b.verified_at, b.handled_at, b.claimed_at, b.dispatched_at, b.filed_at, b.reported_at), "
+        "CASE WHEN COALESCE(b.closed_at, now()) > b.due_at THEN LEAST(4, 1 + floor(extract(epoch FROM "
+        "(COALESCE(b.closed_at, now()) - b.due_at)) / 86400)::int) ELSE 0 END, "
+        "CASE WHEN COALESCE(b.closed_at, now()) > b.due_at THEN b.due_at END, "
+        "CASE WHEN COALESCE(b.closed_at, now()) > b.due_at THEN b.due_at + (LEAST(3, floor(extract(epoch FROM "
+        "(COALESCE(b.closed_at, now()) - b.due_at)) / 86400)::int)) * interval '1 day' END "
+        "FROM bulk_incidents b JOIN incident_categories cat ON cat.code = b.category_code "
+        "JOIN LATERAL (SELECT g.id, g.community_id, c.parent_id AS street_id FROM grids g JOIN plans p ON p.id = g.plan_id "
+        "AND p.status = 'published' JOIN territories c ON c.id = g.community_id "
+        "WHERE ST_Intersects(g.geom, ST_SetSRID(ST_Point(b.lon, b.lat), 4490)) ORDER BY g.code LIMIT 1) r ON true"),
+        {"tag": tag, "source": source, "syn": synthetic}).rowcount
+    if with_events:
+        steps = " UNION ALL ".join(
+            f"SELECT i.id, '{prev}', '{state}', '{action}', b.{state}_at FROM bulk_incidents b JOIN incidents i "
+            f"ON i.public_id = :tag || b.n WHERE b.{state}_at IS NOT NULL AND NOT (b.status = 'rejected' AND '{state}' <> 'filed')"
+            for (prev, _), (state, action) in zip((("reported", None),) + STEPS[:-1], STEPS))
+        conn.execute(sa.text(
+            "INSERT INTO incident_events (incident_id, from_status, to_status, action, at, actor) "
+            "SELECT i.id, NULL, 'reported', 'report', i.reported_at, 'demo' FROM incidents i WHERE i.public_id LIKE :tag || '%' "
+            f"UNION ALL SELECT s.*, 'demo' FROM ({steps}) s"), {"tag": tag})
+        conn.execute(sa.text(
+            "UPDATE incident_events e SET to_status = 'rejected', action = 'reject' FROM incidents i "
+            "WHERE e.incident_id = i.id AND i.public_id LIKE :tag || '%' AND i.status = 'rejected' "
+            "AND e.action = 'file'"), {"tag": tag})
+    return stored, len(frame) - stored
+
+
 __all__ = ["Route", "IncidentNotFound", "sync_categories", "categories", "route", "department_id", "insert",
            "add_event", "nearby_open", "get", "events", "set_status", "department_by_code", "id_of", "search",
-           "overdue_open", "escalate"]
+           "overdue_open", "escalate", "bulk_insert", "synthetic_count"]
