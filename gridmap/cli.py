@@ -215,6 +215,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             progress.say(str(result))
     from gridmap.services.bootstrap import (
         ensure_admin,
+        ensure_demo_incidents,
         ensure_demo_plans,
         ensure_demo_stations,
         ensure_incident_categories,
@@ -223,6 +224,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     ensure_demo_plans(engine, progress=progress)
     ensure_incident_categories(engine, progress=progress)
     ensure_demo_stations(engine, progress=progress)
+    ensure_demo_incidents(engine, progress=progress)
     ensure_admin(engine, settings.home, progress=progress)
     if args.no_serve:
         return 0

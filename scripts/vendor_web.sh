@@ -22,3 +22,13 @@ rm -rf "$dest" && mkdir -p "$dest"
 cp "$tmp/package/swagger-ui-bundle.js" "$tmp/package/swagger-ui.css" "$tmp/package/favicon-32x32.png" "$tmp/package/LICENSE" "$dest/"
 echo "swagger-ui-dist@${SWAGGER_VERSION} (npm registry), Apache-2.0" > "$dest/VERSION"
 echo "vendored swagger-ui-dist ${SWAGGER_VERSION} into $dest"
+
+# leaflet.heat for the incident heat map on the dashboard.
+HEAT_VERSION=0.2.0
+(cd "$tmp" && rm -rf package && npm pack --silent "leaflet.heat@${HEAT_VERSION}" >/dev/null && tar xzf leaflet.heat-*.tgz)
+dest=gridmap/web/static/vendor/leaflet-heat
+rm -rf "$dest" && mkdir -p "$dest"
+cp "$tmp/package/dist/leaflet-heat.js" "$dest/"
+cp "$tmp/package/LICENSE" "$dest/" 2>/dev/null || echo "BSD-2-Clause (see https://www.npmjs.com/package/leaflet.heat)" > "$dest/LICENSE"
+echo "leaflet.heat@${HEAT_VERSION} (npm registry), BSD-2-Clause" > "$dest/VERSION"
+echo "vendored leaflet.heat ${HEAT_VERSION} into $dest"

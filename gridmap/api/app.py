@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from gridmap import __version__
 from gridmap.api import (
     auth,
+    dashboard,
     features,
     health,
     incidents,
@@ -98,4 +99,5 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
     app.include_router(incidents.router)
     app.include_router(open311.router)
     app.include_router(stations.router)
+    app.include_router(dashboard.router)
     return app

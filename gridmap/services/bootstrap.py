@@ -54,6 +54,16 @@ def ensure_demo_stations(engine: sa.Engine, *, progress: Progress = QUIET) -> No
         progress.say(f"{count} demo service stations in Reykjavík")
 
 
+def ensure_demo_incidents(engine: sa.Engine, *, progress: Progress = QUIET) -> None:
+    """A year of labelled-synthetic incidents over Reykjavík, so the maps are alive on first start."""
+    from gridmap.services.incidents import load_demo_incidents
+
+    with progress.step("demo incidents (labelled synthetic)"):
+        stored, left_out = load_demo_incidents(engine)
+    if left_out:
+        progress.say(f"{stored} demo incidents stored; {left_out} generated points fell outside the published grids")
+
+
 def ensure_admin(engine: sa.Engine, home: Path, *, progress: Progress = QUIET) -> str | None:
     """Create user ``admin`` (admin over every root territory) when there are no users; the random
     password goes to ``home/admin-password`` (mode 0600). Returns the password when created."""

@@ -61,3 +61,10 @@ def planner(request: Request) -> HTMLResponse:
     settings = request.app.state.settings
     return TEMPLATES.TemplateResponse(request, "planner.html", {
         "basemaps": basemaps(settings), "version": __version__})
+
+
+@router.get("/dashboard", response_class=HTMLResponse)
+def dashboard(request: Request) -> HTMLResponse:
+    """The incident dashboard: maps and counts that follow the filters (gridmap/web/static/js/dashboard.js)."""
+    return TEMPLATES.TemplateResponse(request, "dashboard.html", {"basemaps": basemaps(request.app.state.settings),
+                                                                  "version": __version__})

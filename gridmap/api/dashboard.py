@@ -1,0 +1,68 @@
+"""Aggregated incident figures for the dashboard maps: counts, a per-grid choropleth, heat cells
+and clusters, all under the same filters (category, status, date range, street, community)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.responses import JSONResponse
+
+from gridmap.api.deps import get_conn, public_reader
+from gridmap.api.plans import jsonable
+from gridmap.incidents import STATES
+from gridmap.store import incident_stats as stats
+from gridmap.store import territories
+from gridmap.store.users import CurrentUser
+
+router = APIRouter(prefix="/api/territories/{code}/incidents", tags=["dashboard"])
+
+
+def filters(code: str, category: str | None = None, status: str | None = Query(None, description="comma-separated"),
+            start: datetime | None = None, end: datetime | None = None, street: str | None = None,
+            community: str | None = None, conn: sa.Connection = Depends(get_conn),
+            _r: CurrentUser | None = Depends(public_reader)) -> stats.Filters:
+    try:
+        territories.get(conn, code)
+    except territories.TerritoryNotFound as exc:
+        raise HTTPException(404, str(exc)) from exc
+    statuses = tuple(status.split(",")) if status else None
+    if statuses and set(statuses) - set(STATES):
+        raise HTTPException(422, f"status must be among {', '.join(STATES)}")
+    if start and end and end <= start:
+        raise HTTPException(422, "end must come after start")
+    return stats.Filters(category or None, statuses, start, end, street or None, community or None)
+
+
+def cell_for_zoom(zoom: int) -> float:
+    """Map cells about 60 screen pixels wide at that zoom, in degrees."""
+    return 360.0 / (2 ** zoom) / 256 * 60
+
+
+@router.get("/summary", summary="Counts by category, status and month, overdue and median handling time")
+def summary(code: str, f: stats.Filters = Depends(filters), conn: sa.Connection = Depends(get_conn)) -> dict:
+    return jsonable(stats.summary(conn, code, f))
+
+
+@router.get("/choropleth", summary="Published grids with incidents per 1,000 households, overdue rate and median "
+            "handling hours (GeoJSON)")
+def choropleth(code: str, f: stats.Filters = Depends(filters), conn: sa.Connection = Depends(get_conn)):
+    return JSONResponse(stats.choropleth(conn, code, f, simplify_deg=0.00002), media_type="application/geo+json")
+
+
+@router.get("/heat", summary="Heat-map cells: [[lat, lon, count], ...]")
+def heat(code: str, zoom: int = Query(13, ge=0, le=22), f: stats.Filters = Depends(filters),
+         conn: sa.Connection = Depends(get_conn)) -> list[list[float]]:
+    return stats.heat(conn, code, f, cell_deg=cell_for_zoom(zoom) / 4)
+
+
+@router.get("/clusters", summary="Incidents clustered on map cells for a zoom level (and bbox)")
+def clusters(code: str, zoom: int = Query(13, ge=0, le=22), bbox: str | None = None,
+             f: stats.Filters = Depends(filters), conn: sa.Connection = Depends(get_conn)) -> list[dict]:
+    box = None
+    if bbox:
+        from gridmap.api.features import parse_bbox
+
+        box = parse_bbox(bbox)
+    return stats.clusters(conn, code, f, cell_deg=cell_for_zoom(zoom), bbox=box)

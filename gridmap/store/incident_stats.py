@@ -1,0 +1,127 @@
+"""Incident figures aggregated in PostGIS for maps and dashboards: counts by category, status and
+month, a per-grid choropleth (per 1,000 households, overdue rate, median handling time), heat
+cells and clusters. The browser never receives individual incidents in bulk: every answer is
+bounded by the number of grids, categories, months or map cells, not by the number of incidents.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+SUBTREE = ("WITH RECURSIVE sub AS (SELECT id FROM territories WHERE code = :territory UNION ALL "
+           "SELECT c.id FROM territories c JOIN sub ON c.parent_id = sub.id) ")
+OVERDUE = "(COALESCE(i.closed_at, now()) > i.due_at)"
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the dashboard filters by; None means any."""
+
+    category: str | None = None
+    statuses: tuple[str, ...] | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    street: str | None = None
+    community: str | None = None
+
+    def where(self) -> tuple[str, dict]:
+        clauses = ["i.community_id IN (SELECT id FROM sub)"]
+        params: dict = {}
+        if self.category:
+            clauses.append("i.category_code = :category")
+            params["category"] = self.category
+        if self.statuses:
+            clauses.append("i.status = ANY(:statuses)")
+            params["statuses"] = list(self.statuses)
+        if self.start:
+            clauses.append("i.reported_at >= :start")
+            params["start"] = self.start
+        if self.end:
+            clauses.append("i.reported_at < :end")
+            params["end"] = self.end
+        if self.street:
+            clauses.append("i.street_id = (SELECT id FROM territories WHERE code = :street)")
+            params["street"] = self.street
+        if self.community:
+            clauses.append("i.community_id = (SELECT id FROM territories WHERE code = :community)")
+            params["community"] = self.community
+        return " AND ".join(clauses), params
+
+
+def summary(conn: sa.Connection, territory: str, filters: Filters) -> dict:
+    where, params = filters.where()
+    params["territory"] = territory
+    totals = conn.execute(sa.text(
+        SUBTREE + "SELECT count(*) AS total, count(*) FILTER (WHERE i.status NOT IN ('closed','rejected')) AS open, "
+        "count(*) FILTER (WHERE i.status = 'closed') AS closed, count(*) FILTER (WHERE i.status = 'rejected') AS rejected, "
+        f"count(*) FILTER (WHERE {OVERDUE} AND i.status <> 'rejected') AS overdue, "
+        "count(*) FILTER (WHERE i.escalation_level > 0) AS supervised, "
+        "percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM i.closed_at - i.reported_at) / 3600) "
+        f"FILTER (WHERE i.status = 'closed') AS median_hours FROM incidents i WHERE {where}"), params).one()
+    by_category = conn.execute(sa.text(
+        SUBTREE + "SELECT i.category_code AS code, cat.name_zh, cat.name_en, count(*) AS count, "
+        "count(*) FILTER (WHERE i.status NOT IN ('closed','rejected')) AS open, "
+        f"count(*) FILTER (WHERE {OVERDUE} AND i.status <> 'rejected') AS overdue FROM incidents i "
+        f"JOIN incident_categories cat ON cat.code = i.category_code WHERE {where} "
+        "GROUP BY 1, 2, 3 ORDER BY count DESC"), params).all()
+    by_status = conn.execute(sa.text(
+        SUBTREE + f"SELECT i.status, count(*) FROM incidents i WHERE {where} GROUP BY 1 ORDER BY 2 DESC"), params).all()
+    by_month = conn.execute(sa.text(
+        SUBTREE + "SELECT to_char(date_trunc('month', i.reported_at), 'YYYY-MM') AS month, count(*) AS count, "
+        f"count(*) FILTER (WHERE {OVERDUE} AND i.status <> 'rejected') AS overdue FROM incidents i WHERE {where} "
+        "GROUP BY 1 ORDER BY 1"), params).all()
+    return {**totals._mapping, "by_category": [dict(r._mapping) for r in by_category],
+            "by_status": {s: n for s, n in by_status}, "by_month": [dict(r._mapping) for r in by_month]}
+
+
+def choropleth(conn: sa.Connection, territory: str, filters: Filters, *, simplify_deg: float = 0.0) -> dict:
+    """Published grids (GeoJSON) with incidents, incidents per 1,000 households, overdue rate
+    and median handling hours under the filters."""
+    where, params = filters.where()
+    params.update(territory=territory, tol=simplify_deg)
+    return conn.execute(sa.text(
+        SUBTREE + ", agg AS (SELECT i.grid_id, count(*) AS n, "
+        f"count(*) FILTER (WHERE {OVERDUE} AND i.status <> 'rejected') AS late, "
+        "percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM i.closed_at - i.reported_at) / 3600) "
+        f"FILTER (WHERE i.status = 'closed') AS median_h FROM incidents i WHERE {where} GROUP BY i.grid_id) "
+        "SELECT json_build_object('type', 'FeatureCollection', 'features', COALESCE(json_agg(json_build_object("
+        "'type', 'Feature', 'id', g.code, 'geometry', ST_AsGeoJSON(CASE WHEN :tol > 0 THEN "
+        "ST_SimplifyPreserveTopology(g.geom, :tol) ELSE g.geom END, 6)::json, 'properties', json_build_object("
+        "'grid_code', g.code, 'community', c.name, 'households', g.households, 'incidents', COALESCE(a.n, 0), "
+        "'per_1000_households', CASE WHEN g.households > 0 THEN round((1000.0 * COALESCE(a.n, 0) / g.households)::numeric, 1) END, "
+        "'overdue_rate', CASE WHEN a.n > 0 THEN round((a.late::numeric / a.n), 3) END, "
+        "'median_hours', round(a.median_h::numeric, 1))) ORDER BY g.code), '[]'::json)) "
+        "FROM grids g JOIN plans p ON p.id = g.plan_id AND p.status = 'published' JOIN territories c ON c.id = g.community_id "
+        "LEFT JOIN agg a ON a.grid_id = g.id WHERE g.community_id IN (SELECT id FROM sub)"), params).scalar_one()
+
+
+def heat(conn: sa.Connection, territory: str, filters: Filters, *, cell_deg: float) -> list[list[float]]:
+    """Incidents counted on a grid of ``cell_deg`` cells: [[lat, lon, count], ...]."""
+    where, params = filters.where()
+    params.update(territory=territory, cell=cell_deg)
+    rows = conn.execute(sa.text(
+        SUBTREE + "SELECT ST_Y(c), ST_X(c), n FROM (SELECT ST_SnapToGrid(i.geom, :cell) AS c, count(*) AS n "
+        f"FROM incidents i WHERE {where} GROUP BY 1) s"), params)
+    return [[round(y, 6), round(x, 6), int(n)] for y, x, n in rows]
+
+
+def clusters(conn: sa.Connection, territory: str, filters: Filters, *, cell_deg: float,
+             bbox: tuple[float, float, float, float] | None = None) -> list[dict]:
+    """Incidents grouped into map cells: the mean position, the count and the open count of each."""
+    where, params = filters.where()
+    params.update(territory=territory, cell=cell_deg)
+    if bbox:
+        where += " AND i.geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4490)"
+        params.update(x0=bbox[0], y0=bbox[1], x1=bbox[2], y1=bbox[3])
+    rows = conn.execute(sa.text(
+        SUBTREE + "SELECT avg(ST_Y(i.geom)) AS lat, avg(ST_X(i.geom)) AS lon, count(*) AS n, "
+        "count(*) FILTER (WHERE i.status NOT IN ('closed','rejected')) AS open, min(i.public_id) AS sample "
+        f"FROM incidents i WHERE {where} GROUP BY ST_SnapToGrid(i.geom, :cell)"), params)
+    return [{"lat": round(r.lat, 6), "lon": round(r.lon, 6), "count": int(r.n), "open": int(r.open),
+             "incident": r.sample if r.n == 1 else None} for r in rows]
+
+
+__all__ = ["Filters", "summary", "choropleth", "heat", "clusters"]
