@@ -1,0 +1,157 @@
+"""Incidents at scale and the 15-minute coverage, measured in one run.
+
+    .venv/bin/python benchmarks/incidents.py [--count 1000000]
+    (needs the bench extras for the MCLP peer: pip install -e '.[bench]')
+
+1. Ingest N labelled-synthetic incidents over Reykjavík: COPY into a scratch table, then route
+   every point to its published grid (community, street) and its category's department in one
+   INSERT ... SELECT (target: 1,000,000 in under 60 s).
+2. The per-grid choropleth over all of them (incidents per 1,000 households, overdue rate,
+   median handling time; target under 500 ms), and the dashboard summary.
+3. Coverage of every demo station type (walking network, 15 minutes), and suggested sites for
+   new pharmacies: gridmap's greedy maximum coverage beside spopt's exact MCLP on the same
+   candidates, demand and distances.
+
+Runs in its own database (``<db>_bench``) on the configured server, which it creates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from gridmap.geo import walking  # noqa: E402
+from gridmap.geo.incident_demo import generate, places  # noqa: E402
+from gridmap.services import stations  # noqa: E402
+from gridmap.services.bootstrap import ensure_demo_plans  # noqa: E402
+from gridmap.services.demo import load_demo  # noqa: E402
+from gridmap.services.incidents import calendar_from_env, ensure_categories  # noqa: E402
+from gridmap.store import incident_stats, migrate, plans  # noqa: E402
+from gridmap.store import incidents as store  # noqa: E402
+from gridmap.store import stations as station_store  # noqa: E402
+from gridmap.store.db import engine_for, ensure_postgis_database, resolve_url  # noqa: E402
+
+REYKJAVIK = "990100"
+
+
+def timed(fn, *args, repeat: int = 1, **kwargs):
+    runs, result = [], None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = fn(*args, **kwargs)
+        runs.append(time.perf_counter() - started)
+    return result, (statistics.median(runs) if repeat > 1 else runs[0])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=1_000_000)
+    parser.add_argument("--k", type=int, default=5)
+    args = parser.parse_args()
+
+    url = make_url(resolve_url())
+    bench = url.set(database=f"{url.database}_bench").render_as_string(hide_password=False)
+    ensure_postgis_database(bench)
+    migrate.upgrade(bench)
+    engine = engine_for(bench)
+    load_demo(engine, ["reykjavik"])
+    ensure_demo_plans(engine, (REYKJAVIK,))
+    ensure_categories(engine)
+    stations.load_demo_stations(engine, REYKJAVIK)
+    with engine.begin() as conn:
+        conn.execute(sa.text("TRUNCATE incidents, incident_events"))
+
+    # 1. ingest ------------------------------------------------------------------------------
+    with engine.connect() as conn:
+        area = station_store.outline_hex(conn, REYKJAVIK)
+        layers = {r: plans.layer_in_area(conn, *plans.find_layer(conn, REYKJAVIK, (r,)), area)
+                  for r in ("buildings", "roads", "sites")}
+        categories = store.categories(conn)
+    import shapely
+
+    where = places(layers["buildings"], layers["roads"], layers["sites"], shapely.from_wkb(bytes.fromhex(area)))
+    now = datetime.now(timezone.utc)
+    frame, gen_s = timed(generate, where, categories, count=args.count, start=now - timedelta(days=365),
+                         calendar=calendar_from_env(), now=now)
+    print(f"generated {len(frame):,} incidents (with due times on the working calendar) in {gen_s:.1f} s")
+
+    def ingest():
+        with engine.begin() as conn:
+            return store.bulk_insert(conn, frame, source="benchmark", synthetic=True, with_events=False)
+
+    (stored, left_out), ingest_s = timed(ingest)
+    print(f"ingest + route (COPY, then grid/community/street/department in one INSERT ... SELECT): "
+          f"{stored:,} stored, {left_out:,} outside every grid, {ingest_s:.1f} s = {len(frame) / ingest_s:,.0f} rows/s "
+          f"(target: 1,000,000 in < 60 s)")
+    with engine.begin() as conn:
+        conn.execute(sa.text("ANALYZE incidents"))
+
+    # 2. maps --------------------------------------------------------------------------------
+    everything = incident_stats.Filters()
+    one_category = incident_stats.Filters(category="0201")
+    with engine.connect() as conn:
+        for label, filters in (("all incidents", everything), ("one category", one_category)):
+            fc, choropleth_s = timed(incident_stats.choropleth, conn, REYKJAVIK, filters, repeat=5)
+            _, summary_s = timed(incident_stats.summary, conn, REYKJAVIK, filters, repeat=3)
+            _, heat_s = timed(incident_stats.heat, conn, REYKJAVIK, filters, cell_deg=0.0005, repeat=3)
+            print(f"choropleth of {len(fc['features'])} grids over {label}: {choropleth_s * 1000:.0f} ms (target < 500 ms); "
+                  f"summary {summary_s * 1000:.0f} ms; heat cells {heat_s * 1000:.0f} ms")
+
+    # 3. coverage and sites --------------------------------------------------------------------
+    _, context_s = timed(stations.context, engine, REYKJAVIK)
+    report, coverage_s = timed(stations.coverage, engine, REYKJAVIK)
+    print(f"walking network + households: {context_s:.1f} s once; coverage of {len(report['types'])} station types "
+          f"for {len(report['grids'])} grids: {coverage_s:.2f} s")
+    compare_sites(engine, "pharmacy", args.k)
+    return 0
+
+
+def compare_sites(engine: sa.Engine, station_type: str, k: int) -> None:
+    ctx = stations.context(engine, REYKJAVIK)
+    limit = walking.DEFAULT_MINUTES * walking.DEFAULT_SPEED_M_PER_MIN
+    with engine.connect() as conn:
+        existing = station_store.frame(conn, REYKJAVIK, station_type=station_type)
+    ok = walking.covered(ctx.network, ctx.demand, existing, limit)
+    unreached = ~ok
+    nodes = walking.candidate_nodes(ctx.network, ctx.demand, unreached, 300, seed=0)
+    matrix, build_s = timed(walking.candidate_coverage, ctx.network, ctx.demand, nodes, limit, unreached)
+    weights = ctx.demand.households * unreached
+    picks, greedy_s = timed(walking.greedy_sites, matrix, weights, k)
+    greedy_value = sum(g for _, g in picks)
+    print(f"new {station_type} sites, k={k}, 300 candidates, {int(unreached.sum()):,} unreached buildings: "
+          f"coverage matrix {build_s:.2f} s")
+    print(f"  gridmap greedy: {greedy_value:,.0f} households reached in {greedy_s * 1000:.1f} ms")
+    try:
+        from spopt.locate import MCLP
+        import pulp
+    except ImportError:
+        print("  spopt MCLP: not installed (pip install -e '.[bench]')")
+        return
+    # the same problem for MCLP: demand points with weight, candidate sites, 0/1 reach as a cost
+    active = np.flatnonzero(weights > 0)
+    reach = matrix[:, active].toarray().T  # demand x candidates
+    cost = np.where(reach > 0, 0.0, 2.0)
+    model = MCLP.from_cost_matrix(cost, weights[active], service_radius=1.0, p_facilities=k)
+    solver = pulp.PULP_CBC_CMD(msg=False)
+    _, mclp_s = timed(model.solve, solver)
+    chosen = [j for j in range(cost.shape[1]) if model.fac2cli[j]] if hasattr(model, "fac2cli") else []
+    mclp_value = float(weights[active][(reach[:, chosen] > 0).any(axis=1)].sum()) if chosen else float("nan")
+    same = len({r for r, _ in picks} & set(chosen))
+    print(f"  spopt MCLP (CBC, exact): {mclp_value:,.0f} households reached in {mclp_s:.2f} s; "
+          f"greedy reaches {greedy_value / mclp_value:.1%} of the optimum, {same}/{k} sites in common, "
+          f"{mclp_s / max(greedy_s, 1e-9):,.0f}x the time")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
