@@ -47,8 +47,14 @@ def summary(code: str, f: stats.Filters = Depends(filters), conn: sa.Connection 
 
 @router.get("/choropleth", summary="Published grids with incidents per 1,000 households, overdue rate and median "
             "handling hours (GeoJSON)")
-def choropleth(code: str, f: stats.Filters = Depends(filters), conn: sa.Connection = Depends(get_conn)):
-    return JSONResponse(stats.choropleth(conn, code, f, simplify_deg=0.00002), media_type="application/geo+json")
+def choropleth(code: str, metric: str | None = Query(None, description="compute only this measure: "
+                                                     "per_1000_households, overdue_rate or median_hours"),
+               f: stats.Filters = Depends(filters), conn: sa.Connection = Depends(get_conn)):
+    if metric is not None and metric not in stats.METRICS:
+        raise HTTPException(422, f"metric must be one of {', '.join(stats.METRICS)}")
+    return JSONResponse(stats.choropleth(conn, code, f, simplify_deg=0.00002,
+                                         metrics=(metric,) if metric else stats.METRICS),
+                        media_type="application/geo+json")
 
 
 @router.get("/heat", summary="Heat-map cells: [[lat, lon, count], ...]")

@@ -27,8 +27,10 @@ class Filters:
     street: str | None = None
     community: str | None = None
 
-    def where(self) -> tuple[str, dict]:
-        clauses = ["i.community_id IN (SELECT id FROM sub)"]
+    def where(self, *, scoped: bool = True) -> tuple[str, dict]:
+        """SQL conditions on incidents ``i``; ``scoped`` adds "in the territory subtree" (callers that
+        join grids of the subtree anyway can leave it out: an incident's grid fixes its community)."""
+        clauses = ["i.community_id IN (SELECT id FROM sub)"] if scoped else ["true"]
         params: dict = {}
         if self.category:
             clauses.append("i.category_code = :category")
@@ -77,16 +79,24 @@ def summary(conn: sa.Connection, territory: str, filters: Filters) -> dict:
             "by_status": {s: n for s, n in by_status}, "by_month": [dict(r._mapping) for r in by_month]}
 
 
-def choropleth(conn: sa.Connection, territory: str, filters: Filters, *, simplify_deg: float = 0.0) -> dict:
+METRICS = ("per_1000_households", "overdue_rate", "median_hours")
+
+
+def choropleth(conn: sa.Connection, territory: str, filters: Filters, *, simplify_deg: float = 0.0,
+               metrics: tuple[str, ...] = METRICS) -> dict:
     """Published grids (GeoJSON) with incidents, incidents per 1,000 households, overdue rate
-    and median handling hours under the filters."""
-    where, params = filters.where()
+    and median handling hours under the filters. Only the ``metrics`` asked for are computed
+    (the median needs a sort per grid, the costly part)."""
+    where, params = filters.where(scoped=False)
     params.update(territory=territory, tol=simplify_deg)
+    late = (f"count(*) FILTER (WHERE {OVERDUE} AND i.status <> 'rejected')" if "overdue_rate" in metrics
+            else "NULL::bigint")
+    median = ("percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM i.closed_at - i.reported_at) / 3600) "
+              "FILTER (WHERE i.status = 'closed')" if "median_hours" in metrics else "NULL::float8")
+    conn.execute(sa.text("SET LOCAL work_mem = '64MB'"))  # per-grid sorts in memory, not on disk
     return conn.execute(sa.text(
-        SUBTREE + ", agg AS (SELECT i.grid_id, count(*) AS n, "
-        f"count(*) FILTER (WHERE {OVERDUE} AND i.status <> 'rejected') AS late, "
-        "percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM i.closed_at - i.reported_at) / 3600) "
-        f"FILTER (WHERE i.status = 'closed') AS median_h FROM incidents i WHERE {where} GROUP BY i.grid_id) "
+        SUBTREE + f", agg AS (SELECT i.grid_id, count(*) AS n, {late} AS late, {median} AS median_h "
+        f"FROM incidents i WHERE {where} GROUP BY i.grid_id) "
         "SELECT json_build_object('type', 'FeatureCollection', 'features', COALESCE(json_agg(json_build_object("
         "'type', 'Feature', 'id', g.code, 'geometry', ST_AsGeoJSON(CASE WHEN :tol > 0 THEN "
         "ST_SimplifyPreserveTopology(g.geom, :tol) ELSE g.geom END, 6)::json, 'properties', json_build_object("
@@ -124,4 +134,4 @@ def clusters(conn: sa.Connection, territory: str, filters: Filters, *, cell_deg:
              "incident": r.sample if r.n == 1 else None} for r in rows]
 
 
-__all__ = ["Filters", "summary", "choropleth", "heat", "clusters"]
+__all__ = ["Filters", "METRICS", "summary", "choropleth", "heat", "clusters"]

@@ -49,7 +49,7 @@
     var ticket = ++state.requests;
     document.body.dataset.ready = "false";
     var zoom = Math.round(map.getZoom());
-    return Promise.all([get(base() + "summary?" + query()), get(base() + "choropleth?" + query()),
+    return Promise.all([get(base() + "summary?" + query()), get(base() + "choropleth?" + query({ metric: $("metric").value })),
                         get(base() + "clusters?" + query({ zoom: zoom })), get(base() + "heat?" + query({ zoom: zoom }))])
       .then(function (r) {
         if (ticket !== state.requests) return;  // a newer filter won
