@@ -113,3 +113,33 @@ def test_dashboard_in_chromium(demo, database_url: str) -> None:
         assert page.inner_text("#counts h2") == "Counts"
         assert errors == []
         browser.close()
+
+
+@pytest.mark.browser
+def test_incident_map_page_is_offline_and_animates(demo, database_url: str) -> None:
+    import re
+
+    from playwright.sync_api import sync_playwright
+
+    engine, client, stored, _ = demo
+    page_html = client.get("/maps/incidents", params={"territory": MONACO, "metric": "overdue_rate"}).text
+    assert not re.search(r"https?://", page_html)  # no CDN, no basemap: works offline
+    assert "超期率 overdue rate" in page_html and "gridmap-month-slider" in page_html
+    assert client.get("/maps/incidents", params={"territory": MONACO, "metric": "beauty"}).status_code == 422
+    months = scalar(engine, "SELECT count(DISTINCT date_trunc('month', reported_at)) FROM incidents")
+    with serve(database_url) as url, sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = browser.new_page(viewport={"width": 1200, "height": 800})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{url}/maps/incidents?territory={MONACO}")
+        page.wait_for_selector(".leaflet-control-layers")
+        assert page.locator(".leaflet-control-layers-overlays label").count() == 3  # choropleth, clusters, heat
+        first = page.inner_text("#gridmap-month")
+        page.fill("#gridmap-month-slider", str(months - 1))
+        page.dispatch_event("#gridmap-month-slider", "input")
+        assert page.inner_text("#gridmap-month") != first
+        page.check(".leaflet-control-layers-overlays label:has-text('Heat map') input")
+        page.wait_for_selector("canvas.leaflet-heatmap-layer")
+        assert errors == []
+        browser.close()

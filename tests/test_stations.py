@@ -165,3 +165,21 @@ def test_coverage_service_areas_and_suggestions(monaco_stations, database_url: s
     assert gains == sorted(gains, reverse=True) and all(g > 0 for g in gains)
     assert all(7.40 < s["lon"] < 7.45 and 43.72 < s["lat"] < 43.76 for s in suggestion["sites"])
     assert planner.get(f"/api/territories/{MONACO}/suggest-stations", params={"type": "spa"}).status_code == 422
+
+
+def test_stations_map_page(monaco_stations, database_url: str) -> None:
+    import re
+
+    engine, _, planner = monaco_stations
+    html = planner.get("/maps/stations", params={"territory": MONACO, "type": "pharmacy", "minutes": 5}).text
+    assert not re.search(r"https?://", html)  # vendored Leaflet only
+    import json
+
+    def present(text: str) -> bool:  # in HTML as is, or \u-escaped inside the map's JSON
+        return text in html or json.dumps(text)[1:-1] in html
+
+    assert present("步行服务范围 Walking service areas") and present("药店 Pharmacy") and present("服务站点 Stations")
+    with engine.connect() as conn:
+        names = [r[0] for r in conn.execute(sa.text("SELECT name FROM stations WHERE station_type = 'pharmacy'"))]
+    assert all(present(name) for name in names)
+    assert planner.get("/maps/stations", params={"territory": "511800"}).status_code == 404  # no published grids

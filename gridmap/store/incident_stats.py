@@ -134,4 +134,18 @@ def clusters(conn: sa.Connection, territory: str, filters: Filters, *, cell_deg:
              "incident": r.sample if r.n == 1 else None} for r in rows]
 
 
-__all__ = ["Filters", "METRICS", "summary", "choropleth", "heat", "clusters"]
+def monthly_clusters(conn: sa.Connection, territory: str, filters: Filters, *, cell_deg: float) -> dict[str, list[dict]]:
+    """Clusters per month of report (for the time animation): {"2026-03": [{lat, lon, count}, ...], ...}."""
+    where, params = filters.where()
+    params.update(territory=territory, cell=cell_deg)
+    rows = conn.execute(sa.text(
+        SUBTREE + "SELECT to_char(date_trunc('month', i.reported_at), 'YYYY-MM') AS month, avg(ST_Y(i.geom)) AS lat, "
+        f"avg(ST_X(i.geom)) AS lon, count(*) AS n FROM incidents i WHERE {where} "
+        "GROUP BY 1, ST_SnapToGrid(i.geom, :cell) ORDER BY 1"), params)
+    out: dict[str, list[dict]] = {}
+    for r in rows:
+        out.setdefault(r.month, []).append({"lat": round(r.lat, 6), "lon": round(r.lon, 6), "count": int(r.n)})
+    return out
+
+
+__all__ = ["monthly_clusters", "Filters", "METRICS", "summary", "choropleth", "heat", "clusters"]

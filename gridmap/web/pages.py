@@ -68,3 +68,39 @@ def dashboard(request: Request) -> HTMLResponse:
     """The incident dashboard: maps and counts that follow the filters (gridmap/web/static/js/dashboard.js)."""
     return TEMPLATES.TemplateResponse(request, "dashboard.html", {"basemaps": basemaps(request.app.state.settings),
                                                                   "version": __version__})
+
+
+@router.get("/maps/stations", response_class=HTMLResponse)
+def stations_page(request: Request, territory: str, type: str | None = None, minutes: float = 15.0,
+                  conn: sa.Connection = Depends(get_conn)) -> HTMLResponse:
+    """Grids, stations and their walking service areas (folium, offline)."""
+    from gridmap.services import stations as service
+    from gridmap.store import stations as store
+    from gridmap.web.maps import stations_map
+
+    grids = store.published_grids(conn, territory)
+    points = store.frame(conn, territory, station_type=type)
+    if grids.empty:
+        return HTMLResponse(f"<p>territory {territory} has no published grids</p>", status_code=404)
+    areas = service.service_areas(request.app.state.engine, territory, type, minutes=minutes) if type else None
+    names = {t["code"]: (t["name_zh"], t["name_en"]) for t in service.station_types()}
+    return HTMLResponse(stations_map(grids, points, areas, type_names=names).get_root().render())
+
+
+@router.get("/maps/incidents", response_class=HTMLResponse)
+def incidents_page(territory: str, metric: str = "per_1000_households", category: str | None = None,
+                   conn: sa.Connection = Depends(get_conn)) -> HTMLResponse:
+    """Incident choropleth, clusters, heat map and a month slider (folium, offline)."""
+    from gridmap.store import incident_stats as stats
+    from gridmap.web.maps import METRIC_NAMES, incidents_map
+
+    if metric not in METRIC_NAMES:
+        return HTMLResponse(f"<p>metric must be one of {', '.join(METRIC_NAMES)}</p>", status_code=422)
+    filters = stats.Filters(category=category)
+    fc = stats.choropleth(conn, territory, filters, simplify_deg=0.00002, metrics=(metric,))
+    if not fc["features"]:
+        return HTMLResponse(f"<p>territory {territory} has no published grids</p>", status_code=404)
+    m = incidents_map(fc, stats.heat(conn, territory, filters, cell_deg=0.0005),
+                      stats.clusters(conn, territory, filters, cell_deg=0.005), metric=metric,
+                      monthly=stats.monthly_clusters(conn, territory, filters, cell_deg=0.005))
+    return HTMLResponse(m.get_root().render())
