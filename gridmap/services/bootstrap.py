@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from gridmap.progress import QUIET, Progress
 from gridmap.services.partitioning import partition_territory
 from gridmap.services.planning import publish
-from gridmap.store import audit, users
+from gridmap.store import audit, plans, territories, users
 
 DEMO_PLANS = ("990100", "980100")  # Reykjavík and Monaco (Ya'an has boundaries only, no buildings)
 
@@ -26,10 +26,8 @@ def ensure_demo_plans(engine: sa.Engine, codes: tuple[str, ...] = DEMO_PLANS, *,
     done = []
     for code in codes:
         with engine.connect() as conn:
-            row = conn.execute(sa.text(
-                "SELECT t.id, (SELECT count(*) FROM plans p WHERE p.territory_id = t.id) FROM territories t "
-                "WHERE t.code = :c"), {"c": code}).first()
-        if row is None or row[1] > 0:
+            count = plans.plan_count(conn, code)
+        if count is None or count > 0:  # not loaded, or planned already
             continue
         summary = partition_territory(engine, code, author="gridmap up", progress=progress)
         publish(engine, summary.plan_id, version=None, actor="gridmap up")
@@ -68,9 +66,9 @@ def ensure_admin(engine: sa.Engine, home: Path, *, progress: Progress = QUIET) -
     """Create user ``admin`` (admin over every root territory) when there are no users; the random
     password goes to ``home/admin-password`` (mode 0600). Returns the password when created."""
     with engine.begin() as conn:
-        if conn.execute(sa.text("SELECT EXISTS (SELECT 1 FROM users)")).scalar():
+        if users.any_users(conn):
             return None
-        roots = [r[0] for r in conn.execute(sa.text("SELECT code FROM territories WHERE parent_id IS NULL"))]
+        roots = territories.root_codes(conn)
         password = secrets.token_urlsafe(12)
         users.create_user(conn, "admin", password, display_name="Administrator 管理员")
         for code in roots:

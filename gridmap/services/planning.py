@@ -78,9 +78,7 @@ def band_of(plan: editing.PlanRow) -> tuple[int, int]:
 
 def metric_srid(conn: sa.Connection, territory_id: int) -> int:
     """EPSG code of the metric CRS for a territory (GK3 zone in China, UTM elsewhere)."""
-    lon, lat = conn.execute(sa.text(
-        "SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_Centroid(ST_Envelope(geom)) c FROM territories WHERE id = :t) s"),
-        {"t": territory_id}).one()
+    lon, lat = editing.territory_centre(conn, territory_id)
     return int(metric_crs_for(lon, lat).to_epsg())
 
 
@@ -88,7 +86,7 @@ def metric_srid(conn: sa.Connection, territory_id: int) -> int:
 def new_draft(engine: sa.Engine, territory: str, *, source: int | str = "published", actor: str) -> tuple[int, int]:
     """A new draft copied from the published plan (``source="published"``) or from plan ``source``."""
     with engine.begin() as conn:
-        territory_id = conn.execute(sa.text("SELECT id FROM territories WHERE code = :c"), {"c": territory}).scalar()
+        territory_id = editing.territory_id(conn, territory)
         if territory_id is None:
             raise LookupError(f"no territory with code {territory!r}")
         if source == "published":
@@ -216,8 +214,7 @@ def _check_scope(conn: sa.Connection, grid_ids: set[int], scope: list[str]) -> N
     from gridmap.store.users import community_ids_under
 
     allowed = community_ids_under(conn, scope)
-    rows = conn.execute(sa.text("SELECT code, community_id FROM grids WHERE id = ANY(:ids)"),
-                        {"ids": sorted(grid_ids)}).all()
+    rows = editing.grid_communities(conn, grid_ids)
     outside = sorted(code for code, community in rows if community not in allowed)
     if outside:
         raise OutOfScope(f"grid(s) {', '.join(outside[:10])} lie outside your planning area "
@@ -277,33 +274,17 @@ def _apply_one(conn: sa.Connection, plan: editing.PlanRow, op: dict, touched: se
         grid = _grid(conn, plan.id, op.get("grid"))
         if "kind" in op and op["kind"] not in ("comprehensive", "dedicated"):
             raise EditError("kind must be 'comprehensive' or 'dedicated'")
-        for column in ("name", "worker", "kind"):
+        for column in editing.GRID_ATTRIBUTES:
             if column in op:
-                conn.execute(sa.text(f"UPDATE grids SET {column} = :v WHERE id = :g"), {"v": op[column], "g": grid.id})
+                editing.set_grid_attribute(conn, grid.id, column, op[column])
         touched.add(grid.id)
 
 
 def _unit_features(conn: sa.Connection, plan_id: int, unit_ids: list[int]) -> dict:
-    return units_feature_collection(conn, plan_id, unit_ids=unit_ids)
+    return editing.units_feature_collection(conn, plan_id, unit_ids=unit_ids)
 
 
-def units_feature_collection(conn: sa.Connection, plan_id: int, *, unit_ids: list[int] | None = None,
-                             simplify_m: float = 0.0) -> dict:
-    """A plan's units (all, or ``unit_ids``) with their grid, as an RFC 7946 FeatureCollection.
-
-    ``simplify_m`` > 0 simplifies outlines for display (about that many metres)."""
-    tolerance = simplify_m / 111_000.0
-    return conn.execute(sa.text(
-        "SELECT json_build_object('type','FeatureCollection','features', COALESCE(json_agg(json_build_object("
-        "'type','Feature','id', u.id, 'geometry', ST_AsGeoJSON(CASE WHEN :tol > 0 THEN "
-        "ST_SimplifyPreserveTopology(u.geom, :tol) ELSE u.geom END, 7)::json, 'properties', json_build_object("
-        "'unit_id', u.id, 'unit_key', u.unit_key, 'grid_code', g.code, 'community_code', c.code, 'kind', u.kind, "
-        "'name', u.name, 'households', u.households, 'area_m2', round(u.area_m2::numeric, 1), "
-        "'compound_id', u.properties->>'compound_id', 'label', ST_AsGeoJSON(ST_PointOnSurface(u.geom), 7)::json))"
-        " ORDER BY u.id), '[]'::json)) FROM plan_units pu JOIN units u ON u.id = pu.unit_id "
-        "JOIN grids g ON g.id = pu.grid_id JOIN territories c ON c.id = u.community_id "
-        "WHERE pu.plan_id = :p AND (CAST(:ids AS int[]) IS NULL OR u.id = ANY(CAST(:ids AS int[])))"),
-        {"p": plan_id, "ids": unit_ids, "tol": tolerance}).scalar_one()
+units_feature_collection = editing.units_feature_collection
 
 
 # -- validation ----------------------------------------------------------------------------------
@@ -313,16 +294,9 @@ def validate(engine: sa.Engine, plan_id: int) -> dict:
     with engine.connect() as conn:
         plan = editing.plan_row(conn, plan_id)
         lo, hi = band_of(plan)
-        units = gpd.read_postgis(sa.text(
-            "SELECT u.id AS unit_id, c.code AS community_code, g.code AS grid_code, u.households, "
-            "u.properties->>'compound_id' AS compound_id, u.geom FROM plan_units pu JOIN units u ON u.id = pu.unit_id "
-            "JOIN grids g ON g.id = pu.grid_id JOIN territories c ON c.id = u.community_id WHERE pu.plan_id = :p"),
-            conn, geom_col="geom", params={"p": plan_id}).rename_geometry("geometry")
+        units = editing.plan_units_frame(conn, plan_id)
         communities = plans.communities_of(conn, plan.territory)
-        grids = gpd.read_postgis(sa.text(
-            "SELECT g.code AS grid_code, c.code AS community_code, g.kind, g.households, g.geom FROM grids g "
-            "JOIN territories c ON c.id = g.community_id WHERE g.plan_id = :p ORDER BY g.code"),
-            conn, geom_col="geom", params={"p": plan_id})
+        grids = editing.plan_grids_frame(conn, plan_id)
     bounds = dict(zip(grids["grid_code"], np.round(grids.geometry.bounds.to_numpy(), 7).tolist()))
     community_bounds = dict(zip(communities["code"], np.round(communities.geometry.bounds.to_numpy(), 7).tolist()))
     problems: list[Problem] = []
@@ -369,8 +343,8 @@ def diff(engine: sa.Engine, plan_id: int, against: int | None = None) -> dict:
         if base is None:
             raise PlanStateError(f"territory {plan.territory} has no published plan to compare with")
         moves = editing.unit_moves(conn, plan_id, base)
-        now = {r[0] for r in conn.execute(sa.text("SELECT code FROM grids WHERE plan_id = :p"), {"p": plan_id})}
-        before = {r[0] for r in conn.execute(sa.text("SELECT code FROM grids WHERE plan_id = :p"), {"p": base})}
+        now = editing.grid_codes(conn, plan_id)
+        before = editing.grid_codes(conn, base)
         touched = {m["before"] for m in moves if m["before"]} | {m["after"] for m in moves if m["after"]}
         changes = {c: "added" for c in now - before}
         changes |= {c: "removed" for c in before - now}
@@ -390,9 +364,8 @@ def publish(engine: sa.Engine, plan_id: int, *, version: int | None, actor: str)
         previous = editing.publish(conn, plan_id, version)
         audit.record(conn, actor=actor, action="plan.publish", table="plans", row_key=str(plan_id),
                      before={"published": previous}, after={"published": plan_id})
-        row = conn.execute(sa.text("SELECT id, version, status, published_at, valid_from FROM plans WHERE id = :p"),
-                           {"p": plan_id}).first()
-    return {**row._mapping, "previous": previous}
+        row = editing.plan_brief(conn, plan_id)
+    return {**row, "previous": previous}
 
 
 def revert(engine: sa.Engine, plan_id: int, *, actor: str, publish_now: bool = False) -> dict:
@@ -414,12 +387,7 @@ def revert(engine: sa.Engine, plan_id: int, *, actor: str, publish_now: bool = F
 def history(engine: sa.Engine, territory: str) -> list[dict]:
     """Every plan of a territory with its validity period, newest first."""
     with engine.connect() as conn:
-        rows = conn.execute(sa.text(
-            "SELECT p.id, p.version, p.status, p.origin, p.author, p.created_at, p.published_at, p.valid_from, "
-            "p.valid_to, p.lock_version, p.parent_plan_id, (SELECT count(*) FROM grids g WHERE g.plan_id = p.id) "
-            "AS grids FROM plans p JOIN territories t ON t.id = p.territory_id WHERE t.code = :c "
-            "ORDER BY p.version DESC"), {"c": territory})
-        return [dict(r._mapping) for r in rows]
+        return editing.history(conn, territory)
 
 
 def plan_state(engine: sa.Engine, plan_id: int) -> dict:
@@ -433,8 +401,7 @@ def plan_state(engine: sa.Engine, plan_id: int) -> dict:
 
 def grid_stats(engine: sa.Engine, plan_id: int) -> list[dict]:
     with engine.connect() as conn:
-        rows = conn.execute(sa.text(editing.GRID_STATS_SQL + "WHERE g.plan_id = :p ORDER BY g.code"), {"p": plan_id})
-        return [dict(r._mapping) for r in rows]
+        return editing.grid_stats(conn, plan_id)
 
 
 __all__ = ["OutOfScope", "EditResult", "Problem", "EditError", "PlanStateError", "VersionConflict", "new_draft", "apply_edits",

@@ -351,7 +351,99 @@ def grids_with_change(conn: sa.Connection, plan_id: int, base_id: int, codes: di
         {"p": plan_id, "b": base_id, "codes": json.dumps(codes)}).scalar_one()
 
 
+def units_feature_collection(conn: sa.Connection, plan_id: int, *, unit_ids: list[int] | None = None,
+                             simplify_m: float = 0.0) -> dict:
+    """A plan's units (all, or ``unit_ids``) with their grid, as an RFC 7946 FeatureCollection.
+
+    ``simplify_m`` > 0 simplifies outlines for display (about that many metres)."""
+    tolerance = simplify_m / 111_000.0
+    return conn.execute(sa.text(
+        "SELECT json_build_object('type','FeatureCollection','features', COALESCE(json_agg(json_build_object("
+        "'type','Feature','id', u.id, 'geometry', ST_AsGeoJSON(CASE WHEN :tol > 0 THEN "
+        "ST_SimplifyPreserveTopology(u.geom, :tol) ELSE u.geom END, 7)::json, 'properties', json_build_object("
+        "'unit_id', u.id, 'unit_key', u.unit_key, 'grid_code', g.code, 'community_code', c.code, 'kind', u.kind, "
+        "'name', u.name, 'households', u.households, 'area_m2', round(u.area_m2::numeric, 1), "
+        "'compound_id', u.properties->>'compound_id', 'label', ST_AsGeoJSON(ST_PointOnSurface(u.geom), 7)::json))"
+        " ORDER BY u.id), '[]'::json)) FROM plan_units pu JOIN units u ON u.id = pu.unit_id "
+        "JOIN grids g ON g.id = pu.grid_id JOIN territories c ON c.id = u.community_id "
+        "WHERE pu.plan_id = :p AND (CAST(:ids AS int[]) IS NULL OR u.id = ANY(CAST(:ids AS int[])))"),
+        {"p": plan_id, "ids": unit_ids, "tol": tolerance}).scalar_one()
+
+
+def territory_centre(conn: sa.Connection, territory_id: int) -> tuple[float, float]:
+    """The centre of a territory's bounding box (lon, lat)."""
+    return tuple(conn.execute(sa.text(
+        "SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_Centroid(ST_Envelope(geom)) c FROM territories WHERE id = :t) s"),
+        {"t": territory_id}).one())
+
+
+def territory_id(conn: sa.Connection, code: str) -> int | None:
+    return conn.execute(sa.text("SELECT id FROM territories WHERE code = :c"), {"c": code}).scalar()
+
+
+def grid_communities(conn: sa.Connection, grid_ids: set[int]) -> list[tuple[str, int]]:
+    """(grid code, community id) of each grid."""
+    return [tuple(r) for r in conn.execute(sa.text("SELECT code, community_id FROM grids WHERE id = ANY(:ids)"),
+                                           {"ids": sorted(grid_ids)})]
+
+
+GRID_ATTRIBUTES = ("name", "worker", "kind")
+
+
+def set_grid_attribute(conn: sa.Connection, grid_id: int, column: str, value) -> None:
+    if column not in GRID_ATTRIBUTES:
+        raise EditError(f"a grid's {column} cannot be set; settable: {', '.join(GRID_ATTRIBUTES)}")
+    conn.execute(sa.text(f"UPDATE grids SET {column} = :v WHERE id = :g"), {"v": value, "g": grid_id})
+
+
+def plan_units_frame(conn: sa.Connection, plan_id: int):
+    """A plan's units with community, grid, households and compound (GeoDataFrame, EPSG:4490)."""
+    import geopandas as gpd
+
+    return gpd.read_postgis(sa.text(
+        "SELECT u.id AS unit_id, c.code AS community_code, g.code AS grid_code, u.households, "
+        "u.properties->>'compound_id' AS compound_id, u.geom FROM plan_units pu JOIN units u ON u.id = pu.unit_id "
+        "JOIN grids g ON g.id = pu.grid_id JOIN territories c ON c.id = u.community_id WHERE pu.plan_id = :p"),
+        conn, geom_col="geom", params={"p": plan_id}).rename_geometry("geometry")
+
+
+def plan_grids_frame(conn: sa.Connection, plan_id: int):
+    import geopandas as gpd
+
+    return gpd.read_postgis(sa.text(
+        "SELECT g.code AS grid_code, c.code AS community_code, g.kind, g.households, g.geom FROM grids g "
+        "JOIN territories c ON c.id = g.community_id WHERE g.plan_id = :p ORDER BY g.code"),
+        conn, geom_col="geom", params={"p": plan_id})
+
+
+def grid_codes(conn: sa.Connection, plan_id: int) -> set[str]:
+    return {r[0] for r in conn.execute(sa.text("SELECT code FROM grids WHERE plan_id = :p"), {"p": plan_id})}
+
+
+def plan_brief(conn: sa.Connection, plan_id: int) -> dict:
+    row = conn.execute(sa.text("SELECT id, version, status, published_at, valid_from FROM plans WHERE id = :p"),
+                       {"p": plan_id}).first()
+    return dict(row._mapping)
+
+
+def history(conn: sa.Connection, territory: str) -> list[dict]:
+    """Every plan of a territory with its validity period, newest first."""
+    rows = conn.execute(sa.text(
+        "SELECT p.id, p.version, p.status, p.origin, p.author, p.created_at, p.published_at, p.valid_from, "
+        "p.valid_to, p.lock_version, p.parent_plan_id, (SELECT count(*) FROM grids g WHERE g.plan_id = p.id) "
+        "AS grids FROM plans p JOIN territories t ON t.id = p.territory_id WHERE t.code = :c "
+        "ORDER BY p.version DESC"), {"c": territory})
+    return [dict(r._mapping) for r in rows]
+
+
+def grid_stats(conn: sa.Connection, plan_id: int) -> list[dict]:
+    rows = conn.execute(sa.text(GRID_STATS_SQL + "WHERE g.plan_id = :p ORDER BY g.code"), {"p": plan_id})
+    return [dict(r._mapping) for r in rows]
+
+
 __all__ = ["EditError", "PlanStateError", "VersionConflict", "PlanRow", "plan_row", "plan_territory", "edits_since", "lock_draft",
            "record_edit", "units_of_plan", "grid_by_code", "grid_units", "next_grid_code", "create_grid", "assign",
            "drop_empty_grids", "replace_unit", "unit_for_cut", "refresh_grids", "plan_summary", "copy_plan",
-           "published_plan_id", "publish", "unit_moves", "grids_with_change"]
+           "published_plan_id", "publish", "unit_moves", "grids_with_change", "units_feature_collection",
+           "territory_centre", "territory_id", "grid_communities", "set_grid_attribute", "plan_units_frame",
+           "plan_grids_frame", "grid_codes", "plan_brief", "history", "grid_stats", "GRID_ATTRIBUTES"]

@@ -125,6 +125,14 @@ def write_grids(conn: sa.Connection, plan_id: int, grids: gpd.GeoDataFrame, unit
                  [{"p": plan_id, "u": int(u), "g": grid_ids[g]} for u, g in zip(units["db_id"], units["grid_code"])])
 
 
+def plan_count(conn: sa.Connection, code: str) -> int | None:
+    """How many plans a territory has (None when there is no such territory)."""
+    row = conn.execute(sa.text(
+        "SELECT (SELECT count(*) FROM plans p WHERE p.territory_id = t.id) FROM territories t WHERE t.code = :c"),
+        {"c": code}).first()
+    return None if row is None else int(row[0])
+
+
 def list_plans(conn: sa.Connection, territory_code: str) -> list[dict]:
     rows = conn.execute(sa.text(
         "SELECT p.id, p.version, p.status, p.origin, p.author, p.created_at, p.published_at, "
@@ -168,4 +176,4 @@ def plan_grids(conn: sa.Connection, plan_id: int) -> gpd.GeoDataFrame:
 
 
 __all__ = ["communities_of", "find_layer", "layer_in_area", "stored_units", "replace_units", "units_in_use",
-           "create_plan", "write_grids", "list_plans", "get_plan", "grids_feature_collection", "plan_grids"]
+           "create_plan", "write_grids", "plan_count", "list_plans", "get_plan", "grids_feature_collection", "plan_grids"]

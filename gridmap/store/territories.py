@@ -76,6 +76,11 @@ def get(conn: sa.Connection, code: str) -> TerritoryRow:
     return TerritoryRow(*row)
 
 
+def root_codes(conn: sa.Connection) -> list[str]:
+    """Codes of the territories at the top of the tree (no parent)."""
+    return [r[0] for r in conn.execute(sa.text("SELECT code FROM territories WHERE parent_id IS NULL ORDER BY code"))]
+
+
 def list_all(conn: sa.Connection) -> list[TerritoryRow]:
     """Every territory, parents before children, ordered by code."""
     rows = conn.execute(sa.text(

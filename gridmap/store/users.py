@@ -101,6 +101,10 @@ def grant(conn: sa.Connection, username: str, role: str, territory_code: str) ->
                          "ON CONFLICT ON CONSTRAINT uq_user_roles DO NOTHING"), {"u": user, "r": role, "t": territory})
 
 
+def any_users(conn: sa.Connection) -> bool:
+    return bool(conn.execute(sa.text("SELECT EXISTS (SELECT 1 FROM users)")).scalar())
+
+
 def list_users(conn: sa.Connection) -> list[dict]:
     rows = conn.execute(sa.text(
         "SELECT u.username, u.display_name, u.active, "
@@ -189,5 +193,5 @@ def community_ids_under(conn: sa.Connection, codes: list[str]) -> set[int]:
     return {r[0] for r in rows}
 
 
-__all__ = ["CurrentUser", "scopes_within", "community_ids_under", "UserError", "hash_password", "verify_password", "create_user", "set_password", "grant",
+__all__ = ["any_users", "CurrentUser", "scopes_within", "community_ids_under", "UserError", "hash_password", "verify_password", "create_user", "set_password", "grant",
            "list_users", "authenticate", "issue_token", "revoke_token", "user_for_token", "has_role"]
