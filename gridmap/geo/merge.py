@@ -324,7 +324,10 @@ def find_conflicts(grids: gpd.GeoDataFrame, communities: gpd.GeoDataFrame, terri
     """
     rows: list[dict] = []
     unions: dict[str, object] = {}
-    comm_geoms = np.asarray(communities.geometry.values, dtype=object)
+    # this runs in threads, one per department: each gets its own copies of the community shapes,
+    # because a prepared GEOS geometry builds its indexes lazily and must not be shared between
+    # threads (sharing one crashed the interpreter now and then)
+    comm_geoms = shapely.from_wkb(shapely.to_wkb(np.asarray(communities.geometry.values, dtype=object)))
     comm_codes = communities[code_column].astype(str).to_numpy()
     comm_tree = shapely.STRtree(comm_geoms)
     shapely.prepare(comm_geoms)
