@@ -69,27 +69,23 @@ def test_random_sequences_follow_the_table(actions: list[str]) -> None:
         assert open311_status(state) == ("closed" if state in FINAL_STATES else "open")
 
 
-def test_every_state_is_reachable_and_every_open_state_can_end() -> None:
-    reach = {"reported"}
-    frontier = ["reported"]
-    while frontier:
-        state = frontier.pop()
+def reachable(start: str) -> set[str]:
+    """Every state the workflow can lead to from ``start`` (itself included)."""
+    seen, todo = {start}, [start]
+    while todo:
+        state = todo.pop()
         for action in allowed_actions(state):
             nxt = next_state(state, action)
-            if nxt not in reach:
-                reach.add(nxt)
-                frontier.append(nxt)
-    assert reach == set(STATES)
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def test_every_state_is_reachable_and_every_open_state_can_end() -> None:
+    assert reachable("reported") == set(STATES)
     for state in set(STATES) - set(FINAL_STATES):  # no dead end: from any open state a case can close
-        seen, todo = {state}, [state]
-        while todo:
-            s = todo.pop()
-            for a in allowed_actions(s):
-                n = next_state(s, a)
-                if n not in seen:
-                    seen.add(n)
-                    todo.append(n)
-        assert "closed" in seen, state
+        assert "closed" in reachable(state), state
 
 
 def test_working_hours_skip_lunch_evenings_and_weekends() -> None:

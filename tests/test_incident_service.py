@@ -77,6 +77,10 @@ def test_outside_every_grid_nothing_is_stored(loop) -> None:
     unknown = report(people["worker"], where, category="9999")
     assert unknown.status_code == 422 and "unknown category" in unknown.json()["detail"]
     assert report(people["worker"], {"lon": 200, "lat": 0}).status_code == 422
+    assert report(people["viewer"], where).status_code == 403  # viewers read, they do not report
+    assert people["viewer"].post("/api/incidents", json={"category_code": "0201", "lon": where["lon"],
+                                                         "lat": where["lat"]}, headers={"Authorization": ""}
+                                 ).status_code == 401
     assert count(engine) == before
 
 

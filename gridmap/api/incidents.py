@@ -67,18 +67,19 @@ def categories(conn: sa.Connection = Depends(get_conn)) -> list[dict]:
 def report(body: IncidentIn, request: Request, user: CurrentUser | None = Depends(optional_user)):
     engine = request.app.state.engine
     lon, lat = to_storage(body.lon, body.lat, body.crs)
-    community = service.community_at(engine, lon, lat)
-    if community is None:
-        return JSONResponse(status_code=422, content={
-            "detail": f"the point lon {lon:.6f}, lat {lat:.6f} lies outside every published grid; nothing was stored"})
-    with engine.connect() as conn:
-        actor = require_role(conn, user, REPORT_ROLES, community, "report incidents")
+    if user is None:
+        raise HTTPException(401, "sign in first (POST /api/auth/token)", headers={"WWW-Authenticate": "Bearer"})
+
+    def authorize(community: str) -> None:  # on the community the report was routed to
+        with engine.connect() as conn:
+            require_role(conn, user, REPORT_ROLES, community, "report incidents")
+
     try:
         stored = service.report(engine, service.Report(
             category_code=body.category_code, lon=lon, lat=lat, description=body.description,
             reporter_name=body.reporter_name, reporter_contact=body.reporter_contact,
             reporter_role=body.reporter_role, photo_urls=body.photo_urls, address=body.address, source="api"),
-            actor=actor.username, calendar=request.app.state.calendar)
+            actor=user.username, calendar=request.app.state.calendar, authorize=authorize)
     except service.ReportError as exc:
         return JSONResponse(status_code=422, content={"detail": str(exc)})
     return jsonable(stored)

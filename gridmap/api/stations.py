@@ -49,6 +49,15 @@ def _territory(conn: sa.Connection, code: str) -> None:
         raise HTTPException(404, str(exc)) from exc
 
 
+def _editable_station(conn: sa.Connection, station_id: int, user: CurrentUser | None, action: str) -> tuple[dict, CurrentUser]:
+    """The station (404 if none) and the user, if they may ``action`` it (401/403 otherwise)."""
+    try:
+        current = store.get(conn, station_id)
+    except store.StationNotFound as exc:
+        raise HTTPException(404, str(exc)) from exc
+    return current, require_role(conn, user, EDITORS, current["territory"], action)
+
+
 def _fail(exc: Exception) -> JSONResponse:
     status = 404 if isinstance(exc, LookupError) else 422
     return JSONResponse(status_code=status, content={"detail": str(exc)})
@@ -82,11 +91,7 @@ def create(code: str, body: StationIn, request: Request, conn: sa.Connection = D
 @router.patch("/stations/{station_id}", summary="Edit a station (type, name, place, hours, services)")
 def edit(station_id: int, body: StationPatch, request: Request, conn: sa.Connection = Depends(get_conn),
          user: CurrentUser | None = Depends(optional_user)):
-    try:
-        current = store.get(conn, station_id)
-    except store.StationNotFound as exc:
-        raise HTTPException(404, str(exc)) from exc
-    actor = require_role(conn, user, EDITORS, current["territory"], "edit stations")
+    _, actor = _editable_station(conn, station_id, user, "edit stations")
     changes = body.model_dump(exclude_unset=True)
     if ("lon" in changes) != ("lat" in changes):
         raise HTTPException(422, "move a station with both lon and lat")
@@ -99,11 +104,7 @@ def edit(station_id: int, body: StationPatch, request: Request, conn: sa.Connect
 @router.post("/stations/{station_id}/close", summary="Close a station (kept, marked closed)")
 def close(station_id: int, request: Request, conn: sa.Connection = Depends(get_conn),
           user: CurrentUser | None = Depends(optional_user)):
-    try:
-        current = store.get(conn, station_id)
-    except store.StationNotFound as exc:
-        raise HTTPException(404, str(exc)) from exc
-    actor = require_role(conn, user, EDITORS, current["territory"], "close stations")
+    _, actor = _editable_station(conn, station_id, user, "close stations")
     try:
         return jsonable(service.close(request.app.state.engine, station_id, actor=actor.username))
     except service.StationError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -73,9 +74,11 @@ class Report:
 
 
 def report(engine: sa.Engine, item: Report, *, actor: str, calendar: WorkCalendar | None = None,
-           radius_m: float = DUPLICATE_RADIUS_M, synthetic: bool = False) -> dict:
+           radius_m: float = DUPLICATE_RADIUS_M, synthetic: bool = False,
+           authorize: Callable[[str], None] | None = None) -> dict:
     """Route and store a report; returns the stored incident and the open incidents of the same
-    category within ``radius_m`` (possible duplicates, offered, not merged)."""
+    category within ``radius_m`` (possible duplicates, offered, not merged). ``authorize`` is
+    called with the routed community's code before anything is stored, and may raise to refuse."""
     calendar = calendar or calendar_from_env()
     if not (-180 <= item.lon <= 180 and -90 <= item.lat <= 90):
         raise ReportError(f"coordinates out of range: lon {item.lon}, lat {item.lat}")
@@ -88,6 +91,8 @@ def report(engine: sa.Engine, item: Report, *, actor: str, calendar: WorkCalenda
         if where is None:
             raise ReportError(f"the point lon {item.lon:.6f}, lat {item.lat:.6f} lies outside every published grid; "
                               "nothing was stored")
+        if authorize is not None:
+            authorize(community_code(conn, where.community_id))
         duplicates = store.nearby_open(conn, category.code, item.lon, item.lat, radius_m)
         incident_id, public_id = store.insert(
             conn, category_code=category.code, description=item.description, lon=item.lon, lat=item.lat,
@@ -134,15 +139,6 @@ def transition(engine: sa.Engine, public_id: str, action: str, *, actor: str, no
         audit.record(conn, actor=actor, action=f"incident.{action}", table="incidents", row_key=public_id,
                      before={"status": current["status"]}, after={"status": target, **detail})
         return with_events(conn, public_id)
-
-
-def community_at(engine: sa.Engine, lon: float, lat: float) -> str | None:
-    """The code of the community whose published grid contains the point (for access checks)."""
-    with engine.connect() as conn:
-        where = store.route(conn, lon, lat)
-        if where is None:
-            return None
-        return community_code(conn, where.community_id)
 
 
 def with_events(conn: sa.Connection, public_id: str, *, with_contact: bool = False) -> dict:
@@ -214,5 +210,5 @@ def load_demo_incidents(engine: sa.Engine, territory: str = "990100", *, count: 
     return result
 
 
-__all__ = ["load_demo_incidents", "community_at", "Report", "ReportError", "TransitionError", "report", "transition", "with_events", "escalate_overdue",
+__all__ = ["load_demo_incidents", "Report", "ReportError", "TransitionError", "report", "transition", "with_events", "escalate_overdue",
            "ensure_categories", "calendar_from_env", "DUPLICATE_RADIUS_M", "ESCALATION_LEVELS", "MAX_LEVEL"]
