@@ -15,7 +15,57 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "read_layer", "to_wgs84_from_gcj02", "estimate_households", "build_units", "partition",
-           "merge_layers"]
+           "merge_layers", "household_coverage", "export", "connect", "territories", "units", "plan", "stations",
+           "incidents", "station_coverage", "Plan"]
+
+# The database half of the notebook API lives in gridmap.notebook; it is loaded on first use.
+_NOTEBOOK = ("connect", "territories", "units", "plan", "stations", "incidents", "station_coverage", "Plan")
+
+
+def __getattr__(name: str):
+    if name in _NOTEBOOK:
+        from gridmap import notebook
+
+        return getattr(notebook, name)
+    raise AttributeError(f"module 'gridmap' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_NOTEBOOK))
+
+
+def export(data, path, *, format=None, crs="4490", encoding="utf-8", layers=("grids",)):
+    """Write a plan, a GeoDataFrame or a ``{layer name: frame}`` dict for a government GIS system.
+
+    ``format``: shp (one zip with .shp/.shx/.dbf/.prj/.cpg and a data dictionary), gpkg, geojson
+    (RFC 7946), kml or csv (WKT); default from the file suffix. ``crs``: 4490 (CGCS2000), 4326,
+    gk3 (3-degree Gauss-Krüger zone of the data, zone prefix), gk3-cm (without), gcj02, or an EPSG
+    code. ``encoding``: utf-8 or gbk (shp, csv). Codes stay text; areas are recomputed in m² in a
+    projected CRS. ``layers`` applies to a plan: grids and/or units.
+
+    Example
+    -------
+    >>> gm.export(gm.plan("990100"), "reykjavik.zip", format="shp", crs="gk3")  # doctest: +SKIP
+    <ExportResult shp reykjavik.zip — grids: 430; CGCS2000 / 3-degree Gauss-Kruger zone 113 21W ...; utf-8>
+    """
+    from gridmap.geo.export import export as _export
+
+    if hasattr(data, "export") and hasattr(data, "grids"):
+        return data.export(path, format=format, crs=crs, encoding=encoding, layers=tuple(layers))
+    return _export(data, path, format=format, crs=crs, encoding=encoding)
+
+
+def household_coverage(roads, buildings, stations, areas=None, **kwargs):
+    """Share of households within a walk (default 15 minutes at 75 m/min) of each station type,
+    per area, on plain GeoDataFrames. See :func:`gridmap.geo.walking.household_coverage`.
+
+    Example
+    -------
+    >>> gm.household_coverage(roads, buildings, stations, grids, minutes=10)  # doctest: +SKIP
+    """
+    from gridmap.geo.walking import household_coverage as _coverage
+
+    return _coverage(roads, buildings, stations, areas, **kwargs)
 
 
 def merge_layers(layers, units, communities, **kwargs):

@@ -14,6 +14,8 @@
     gridmap plan draft CODE | edits ID FILE.json | validate ID | diff ID | publish ID | revert ID | history CODE
     gridmap incidents categories | escalate     the category table; the supervision pass (for cron)
     gridmap stations types | import FILE --territory CODE | coverage --territory CODE [--minutes 15]
+    gridmap export --territory CODE --format shp|gpkg|geojson|kml|csv --crs 4490|4326|gk3|gk3-cm|gcj02
+                   [--encoding utf-8|gbk] [--plan published|draft|VERSION] [--layers grids,units,...] --out PATH
     gridmap up [--host H] [--port P] [--no-serve]   db start + migrate + demo + plans + admin + serve
 """
 
@@ -369,6 +371,17 @@ def cmd_stations(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from gridmap.services.exporting import ExportRequest, export_territory, parse_layers
+
+    request = ExportRequest(territory=args.territory, format=args.format, crs=args.crs, encoding=args.encoding,
+                            plan=args.plan, layers=parse_layers(args.layers))
+    result = export_territory(_engine(), request, args.out)
+    counts = ", ".join(f"{name} {n}" for name, n in result.layers.items())
+    print(f"wrote {result.path} ({result.format}, {result.crs}, {result.encoding}): {counts}")
+    return 0
+
+
 # -- parser -----------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gridmap", description="Plan and run community grids (网格化服务管理).")
@@ -471,6 +484,18 @@ def build_parser() -> argparse.ArgumentParser:
     sta.add_argument("--minutes", type=float, default=15.0)
     sta.set_defaults(func=cmd_stations)
 
+    exp = sub.add_parser("export", help="write a plan for a government GIS system (shp, gpkg, geojson, kml, csv)")
+    exp.add_argument("--territory", required=True, metavar="CODE")
+    exp.add_argument("--format", required=True, choices=["shp", "gpkg", "geojson", "kml", "csv"])
+    exp.add_argument("--crs", default="4490",
+                     help="4490 (CGCS2000, default), 4326, gk3 (3-degree Gauss-Krüger zone with zone prefix, "
+                          "EPSG:4513-4533), gk3-cm (without, EPSG:4534-4554), gcj02, or any EPSG code")
+    exp.add_argument("--encoding", default="utf-8", choices=["utf-8", "gbk"], help="attribute text (shp, csv)")
+    exp.add_argument("--plan", default="published", help="published (default), draft, or a version number")
+    exp.add_argument("--layers", default="grids", help="comma list of grids,units,stations,incidents,crosswalk")
+    exp.add_argument("--out", required=True, metavar="PATH")
+    exp.set_defaults(func=cmd_export)
+
     for name, func, helptext in (("serve", cmd_serve, "serve the web app and API"),
                                  ("up", cmd_up, "start the database, migrate, load the demo and serve")):
         p = sub.add_parser(name, help=helptext)
@@ -501,7 +526,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return func(args)
     except (UserError, VectorReadError, CRSError, ClusterError, DatabaseUnavailable, LayerExists,
-            TerritoryNotFound, PartitionInputError, ValueError) as exc:
+            TerritoryNotFound, PartitionInputError, ValueError, LookupError) as exc:
         print(f"gridmap: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

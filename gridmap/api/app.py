@@ -14,6 +14,7 @@ from gridmap import __version__
 from gridmap.api import (
     auth,
     dashboard,
+    exports,
     features,
     health,
     incidents,
@@ -100,4 +101,5 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
     app.include_router(open311.router)
     app.include_router(stations.router)
     app.include_router(dashboard.router)
+    app.include_router(exports.router)
     return app

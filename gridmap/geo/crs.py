@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -159,6 +160,66 @@ def gk3_zone_crs(lon: float, *, with_zone_prefix: bool = False) -> CRS:
     if with_zone_prefix:
         return CRS.from_epsg(4513 + zone - 25)
     return CRS.from_epsg(4534 + (central - 75) // 3)
+
+
+@dataclass(frozen=True)
+class OutputCRS:
+    """The coordinate system an export is written in.
+
+    ``crs`` is what the file declares; ``gcj02`` says the coordinates were shifted to GCJ-02 first
+    (GCJ-02 has no EPSG code: files for Amap/Tencent systems declare WGS84 and carry the shift).
+    """
+
+    crs: CRS
+    label: str
+    gcj02: bool = False
+
+    @property
+    def geographic(self) -> bool:
+        return self.crs.is_geographic
+
+
+EXPORT_CRS_CHOICES = ("4490", "4326", "gk3", "gk3-cm", "gcj02")
+
+
+def output_crs(spec: object, lon: float, lat: float) -> OutputCRS:
+    """Resolve an export CRS for data centred at (lon, lat).
+
+    ``4490`` CGCS2000 geographic; ``4326`` WGS84; ``gk3`` the CGCS2000 3-degree Gauss-Krüger zone
+    of the data's longitude with the zone number in the false easting (EPSG:4513-4533); ``gk3-cm``
+    the same zone without it (EPSG:4534-4554); ``gcj02`` coordinates shifted to GCJ-02, declared as
+    WGS84; any other EPSG code or CRS text as given. Outside 75°E-135°E, where no EPSG zone exists,
+    ``gk3``/``gk3-cm`` build the same Gauss-Krüger definition (CGCS2000, k = 1, 500 km false
+    easting) on the nearest 3° meridian, named as such, so the demo territories abroad export too.
+    """
+    text = str(spec).strip().lower()
+    if text in ("gk3", "gk3-cm", "gk3-nozone", "gk3-noprefix"):
+        prefixed = text == "gk3"
+        try:
+            zone_crs = gk3_zone_crs(lon, with_zone_prefix=prefixed)
+            return OutputCRS(zone_crs, f"EPSG:{zone_crs.to_epsg()} {zone_crs.name}")
+        except CRSError:
+            return OutputCRS(*_custom_gk3(lon, prefixed))
+    parsed = parse_crs(spec)
+    if parsed == GCJ02:
+        return OutputCRS(CRS.from_epsg(4326), "GCJ-02 (Amap/Tencent; declared as EPSG:4326)", gcj02=True)
+    epsg = parsed.to_epsg()
+    return OutputCRS(parsed, f"EPSG:{epsg} {parsed.name}" if epsg else parsed.name)
+
+
+def _custom_gk3(lon: float, prefixed: bool) -> tuple[CRS, str]:
+    from pyproj.crs import ProjectedCRS
+    from pyproj.crs.coordinate_operation import TransverseMercatorConversion
+
+    central = int(round(lon / 3.0) * 3)
+    zone = central // 3 if central > 0 else (central + 360) // 3
+    hemisphere = "E" if central >= 0 else "W"
+    name = f"CGCS2000 / 3-degree Gauss-Kruger {'zone ' + str(zone) if prefixed else 'CM'} {abs(central)}{hemisphere}"
+    conversion = TransverseMercatorConversion(
+        latitude_natural_origin=0, longitude_natural_origin=central, false_easting=(zone * 1_000_000 if prefixed else 0)
+        + 500_000, false_northing=0, scale_factor_natural_origin=1.0)
+    crs = ProjectedCRS(conversion=conversion, geodetic_crs=CRS.from_epsg(STORAGE_EPSG), name=name)
+    return crs, f"{name} (no EPSG code: outside China's zones)"
 
 
 def metric_crs_for_frame(gdf: "gpd.GeoDataFrame") -> CRS:

@@ -217,6 +217,39 @@ def candidate_nodes(network: WalkNetwork, demand: Demand, uncovered: np.ndarray,
                               p=weights.to_numpy() / weights.sum()))
 
 
-__all__ = ["WalkNetwork", "Demand", "build_network", "demand_from_buildings", "covered", "coverage_by_area",
+def household_coverage(roads: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
+                       areas: gpd.GeoDataFrame | None = None, *, key: str = "grid_code",
+                       type_column: str = "station_type", minutes: float = DEFAULT_MINUTES,
+                       speed_m_per_min: float = DEFAULT_SPEED_M_PER_MIN) -> pd.DataFrame:
+    """Share of households within ``minutes`` of walking of each station type, without a database.
+
+    One row per area (``areas[key]``; the whole extent as ``"all"`` when no areas are given) with
+    ``households`` and one share column per station type (NaN for areas without households).
+    Without a ``type_column`` all stations count as one type, ``"station"``.
+
+    Example
+    -------
+    >>> shares = household_coverage(roads, buildings, stations, grids)  # doctest: +SKIP
+    >>> shares.sort_values("family_doctor").head()  # the least served grids  # doctest: +SKIP
+    """
+    network = build_network(roads)
+    demand = demand_from_buildings(network, buildings)
+    if areas is None:
+        hull = shapely.box(*buildings.to_crs(4326).total_bounds).buffer(1e-6)
+        areas = gpd.GeoDataFrame({key: ["all"]}, geometry=[hull], crs=4326)
+    types = stations[type_column] if type_column in stations else pd.Series("station", index=stations.index)
+    out: pd.DataFrame | None = None
+    for station_type in sorted(types.unique()):
+        ok = covered(network, demand, stations[types == station_type], minutes * speed_m_per_min)
+        per = coverage_by_area(demand, ok, areas, key)
+        if out is None:
+            out = per[[key, "households"]].copy()
+        out[station_type] = per["share"].to_numpy()
+    if out is None:
+        out = pd.DataFrame({key: areas[key].to_numpy(), "households": np.nan})
+    return out
+
+
+__all__ = ["household_coverage", "WalkNetwork", "Demand", "build_network", "demand_from_buildings", "covered", "coverage_by_area",
            "service_areas", "candidate_coverage", "greedy_sites", "candidate_nodes", "station_nodes",
            "DEFAULT_SPEED_M_PER_MIN", "DEFAULT_MINUTES", "WALKABLE"]

@@ -1,0 +1,70 @@
+"""Download a territory's plan in a government GIS format (the CLI's ``gridmap export`` over HTTP)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
+
+from gridmap.api.deps import READ_ROLES, get_conn, optional_user, public_reader, require_role
+from gridmap.geo.export import ExportError, export
+from gridmap.services.exporting import ExportRequest, gather, parse_layers
+from gridmap.store.frames import PlanNotFound
+from gridmap.store.users import CurrentUser, scopes_within
+
+router = APIRouter(tags=["export"])
+
+MEDIA_TYPES = {".zip": "application/zip", ".gpkg": "application/geopackage+sqlite3",
+               ".geojson": "application/geo+json", ".kml": "application/vnd.google-earth.kml+xml",
+               ".csv": "text/csv"}
+
+
+@router.get("/api/territories/{code}/export", summary="Download a plan as Shapefile, GeoPackage, GeoJSON, KML or CSV",
+            response_class=FileResponse,
+            responses={200: {"content": {m: {} for m in MEDIA_TYPES.values()},
+                             "description": "the file (a zip for Shapefile and for several GeoJSON/CSV layers)"}})
+def export_download(
+    code: str, request: Request,
+    format: Literal["shp", "gpkg", "geojson", "kml", "csv"] = Query("gpkg"),
+    crs: str = Query("4490", max_length=40, description="4490, 4326, gk3, gk3-cm, gcj02 or an EPSG code"),
+    encoding: Literal["utf-8", "gbk"] = Query("utf-8"),
+    plan: str = Query("published", max_length=16, pattern=r"^(published|draft|[0-9]{1,9})$"),
+    layers: str = Query("grids", max_length=80, description="comma list of grids,units,stations,incidents,crosswalk"),
+    conn: sa.Connection = Depends(get_conn),
+    user: CurrentUser | None = Depends(optional_user),
+) -> FileResponse:
+    """The same files ``gridmap export`` writes. Published plans are public data (unless the
+    deployment requires sign-in); a draft needs a role over the territory."""
+    public_reader(request, user)
+    try:
+        wanted = ExportRequest(territory=code, format=format, crs=crs, encoding=encoding, plan=plan,
+                               layers=parse_layers(layers))
+        conn.execute(sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+        plan_ref, frames = gather(conn, wanted)
+        if plan_ref.status == "draft" and (user is None or not scopes_within(conn, user, READ_ROLES, code)):
+            require_role(conn, user, READ_ROLES, plan_ref.territory, "export drafts")
+        folder = Path(tempfile.mkdtemp(prefix="gridmap-download-"))
+        stem = f"gridmap-{code}-v{plan_ref.version}-{'-'.join(wanted.layers)}"
+        try:
+            result = export(frames, folder / f"{stem}.{format}", format=format, crs=crs, encoding=encoding)
+        except Exception:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+    except ExportError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    except PlanNotFound as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except LookupError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    if result.format == "csv" and result.path.suffix == ".csv":
+        media = "text/csv; charset=" + ("gbk" if result.encoding == "gbk" else "utf-8")
+    else:
+        media = MEDIA_TYPES[result.path.suffix]
+    return FileResponse(result.path, media_type=media, filename=result.path.name,
+                        background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True))

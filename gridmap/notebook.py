@@ -1,0 +1,253 @@
+"""The notebook API behind ``import gridmap as gm``: what the service holds, as GeoDataFrames.
+
+    >>> import gridmap as gm                              # doctest: +SKIP
+    >>> gm.connect()                                      # the local PostGIS (or GRIDMAP_DATABASE_URL)
+    >>> gm.territories().query("level == 'district'")
+    >>> plan = gm.plan("990100")                          # the published plan
+    >>> plan.grids.explore(column="households")
+    >>> gm.incidents("990100", category="CG01", start="2026-01-01")
+    >>> plan.export("reykjavik.zip", format="shp", crs="gk3", encoding="utf-8")
+
+Every read runs in one snapshot and returns EPSG:4490 GeoDataFrames (codes as text). The pure
+functions (``gm.build_units``, ``gm.partition``, ``gm.merge_layers``, ``gm.household_coverage``,
+``gm.export``) need no database at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import sqlalchemy as sa
+
+_ENGINE: sa.Engine | None = None
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where the notebook API reads from (the password is never shown)."""
+
+    engine: sa.Engine = field(repr=False)
+    url: str
+    postgis: str
+
+    def __repr__(self) -> str:
+        return f"<gridmap connection {self.url} (PostGIS {self.postgis})>"
+
+
+def connect(url: str | None = None) -> Connection:
+    """Connect the notebook API to a PostGIS database and make it the default for later calls.
+
+    ``url=None`` uses ``GRIDMAP_DATABASE_URL`` when set, else the private local cluster that
+    ``gridmap up`` started. The schema must be migrated (``gridmap migrate``).
+
+    Example
+    -------
+    >>> gm.connect()  # doctest: +SKIP
+    <gridmap connection postgresql+psycopg2://gridmap:***@127.0.0.1:54321/gridmap (PostGIS 3.3.2)>
+    """
+    from gridmap.store.db import engine_for, normalise_url, resolve_url
+
+    global _ENGINE
+    engine = engine_for(normalise_url(url) if url else resolve_url())
+    with engine.connect() as conn:
+        postgis = str(conn.execute(sa.text("SELECT postgis_lib_version()")).scalar())
+    _ENGINE = engine
+    return Connection(engine, engine.url.render_as_string(hide_password=True), postgis)
+
+
+def _engine() -> sa.Engine:
+    return _ENGINE if _ENGINE is not None else connect().engine
+
+
+def _snapshot():
+    """A read-only connection that sees one consistent state for all its reads."""
+    return _engine().connect().execution_options(isolation_level="REPEATABLE READ")
+
+
+def territories(level: str | None = None) -> pd.DataFrame:
+    """All territories as a DataFrame with ``code, name, level, parent_code, area_m2``.
+
+    Example
+    -------
+    >>> gm.territories(level="district")  # doctest: +SKIP
+    """
+    from gridmap.store import frames
+
+    with _snapshot() as conn:
+        table = frames.territories(conn)
+    return table if level is None else table[table["level"] == level].reset_index(drop=True)
+
+
+def units(territory: str) -> gpd.GeoDataFrame:
+    """The units (compounds, blocks, dedicated sites) of a territory's communities.
+
+    Example
+    -------
+    >>> u = gm.units("990100")  # doctest: +SKIP
+    >>> u.groupby("unit_kind")["households"].sum()  # doctest: +SKIP
+    """
+    from gridmap.store import frames
+
+    with _snapshot() as conn:
+        return frames.territory_units(conn, territory)
+
+
+@dataclass(frozen=True)
+class PlanReport:
+    """A plan's partition or merge report: the summary figures and one row per flagged grid."""
+
+    summary: dict
+    flags: pd.DataFrame
+
+    def __repr__(self) -> str:
+        s = self.summary
+        figures = ", ".join(f"{k}={v}" for k, v in s.items() if not isinstance(v, (dict, list)))
+        counts = self.flags["flag"].value_counts().to_dict() if len(self.flags) else {}
+        return f"<PlanReport {figures}; flags {counts or 'none'}>"
+
+
+@dataclass(repr=False)
+class Plan:
+    """One plan of a territory: its grids (and, on first use, its units) and its report."""
+
+    territory: str
+    territory_name: str
+    status: str
+    version: int
+    id: int
+    published_at: datetime | None
+    grids: gpd.GeoDataFrame
+    report: PlanReport
+    _units: gpd.GeoDataFrame | None = None
+
+    @property
+    def units(self) -> gpd.GeoDataFrame:
+        """The plan's units with the grid each belongs to (read once, then kept)."""
+        if self._units is None:
+            from gridmap.store import frames
+
+            with _snapshot() as conn:
+                self._units = frames.plan_units(conn, frames.find_plan(conn, self.territory, self.version),
+                                                self.territory)
+        return self._units
+
+    def explore(self, column: str = "households", **kwargs: Any):
+        """An interactive map of the grids (geopandas ``explore``; folium underneath), coloured by
+        ``column``, with code, community and households in the tooltip."""
+        kwargs.setdefault("tooltip", ["grid_code", "community_name", "households", "kind"])
+        kwargs.setdefault("cmap", "YlOrRd")
+        kwargs.setdefault("tiles", None)
+        return self.grids.explore(column=column, **kwargs)
+
+    def export(self, path, *, format: str | None = None, crs: object = "4490", encoding: str = "utf-8",
+               layers: tuple[str, ...] = ("grids",)):
+        """Write this plan for a government system; see :func:`gridmap.export`."""
+        from gridmap.geo.export import export as _export
+
+        chosen = {"grids": self.grids, "units": self.units}
+        unknown = [name for name in layers if name not in chosen]
+        if unknown:
+            raise ValueError(f"a Plan exports grids and units; use gm.export for {', '.join(unknown)}")
+        return _export({name: chosen[name] for name in layers}, path, format=format, crs=crs, encoding=encoding)
+
+    def __repr__(self) -> str:
+        hh = self.grids["households"]
+        figures = (f"{len(self.grids)} grids, {int(hh.sum()):,} households "
+                   f"(min {int(hh.min())} / median {float(hh.median()):g} / max {int(hh.max())})") if len(hh) else "no grids"
+        return f"<Plan {self.territory} {self.territory_name} v{self.version} {self.status}: {figures}>"
+
+
+def plan(territory: str, status: str | int = "published") -> Plan:
+    """A territory's plan: ``"published"`` (default), the newest ``"draft"``, or a version number.
+
+    A territory inside a larger plan (a district of a city plan) gets that plan's grids inside it.
+
+    Example
+    -------
+    >>> p = gm.plan("990100")  # doctest: +SKIP
+    >>> p.grids.plot(column="households")  # doctest: +SKIP
+    >>> p.report.flags.head()  # doctest: +SKIP
+    """
+    from gridmap.store import frames, plans
+
+    with _snapshot() as conn:
+        ref = frames.find_plan(conn, territory, status)
+        grids = frames.plan_grids(conn, ref, territory)
+        stored = plans.get_plan(conn, ref.id) or {}
+        name = conn.execute(sa.text("SELECT name FROM territories WHERE code = :c"), {"c": territory}).scalar()
+    report = stored.get("report") or {}
+    flags = pd.DataFrame(report.get("flags") or [])
+    if len(flags) and "grid_code" in flags:
+        flags = flags[flags["grid_code"].isin(set(grids["grid_code"]))].reset_index(drop=True)
+    return Plan(territory, name or ref.territory_name, ref.status, ref.version, ref.id, ref.published_at,
+                grids, PlanReport(dict(report.get("summary") or {}), flags))
+
+
+def stations(territory: str, *, station_type: str | None = None, status: str | None = "open") -> gpd.GeoDataFrame:
+    """Service stations at or below a territory, with the published grid each stands in.
+
+    Example
+    -------
+    >>> gm.stations("990100", station_type="family_doctor")  # doctest: +SKIP
+    """
+    from gridmap.store import frames
+
+    with _snapshot() as conn:
+        return frames.stations(conn, territory, station_type=station_type, status=status)
+
+
+def incidents(territory: str, *, category: str | None = None, status: str | list[str] | None = None,
+              start: str | datetime | None = None, end: str | datetime | None = None, street: str | None = None,
+              community: str | None = None, limit: int | None = None) -> gpd.GeoDataFrame:
+    """Incidents routed into a territory, filtered as on the dashboard (category, status, reported
+    between ``start`` and ``end``, street, community). No reporter details.
+
+    Example
+    -------
+    >>> inc = gm.incidents("990100", start="2026-01-01", status=["dispatched", "claimed"])  # doctest: +SKIP
+    >>> inc.groupby("grid_code")["overdue"].mean().sort_values().tail()  # doctest: +SKIP
+    """
+    from gridmap.store import frames
+    from gridmap.store.incident_stats import Filters
+
+    statuses = (status,) if isinstance(status, str) else tuple(status) if status else None
+    filters = Filters(category=category, statuses=statuses, start=_when(start), end=_when(end), street=street,
+                      community=community)
+    with _snapshot() as conn:
+        return frames.incidents(conn, territory, filters, limit=limit)
+
+
+def _when(value: str | datetime | None) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    stamp = pd.Timestamp(value)
+    return (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp).to_pydatetime()
+
+
+def station_coverage(territory: str, *, types: list[str] | None = None, minutes: float = 15.0,
+                     threshold: float = 0.8) -> dict[str, pd.DataFrame]:
+    """The 15-minute circle from the database: per station type the share of households within
+    walking reach, per grid and per community, and the underserved grids (share < ``threshold``).
+
+    Returns DataFrames ``types``, ``grids``, ``communities`` and ``underserved``.
+
+    Example
+    -------
+    >>> cov = gm.station_coverage("990100", minutes=15)  # doctest: +SKIP
+    >>> cov["underserved"].query("station_type == 'elderly_university'")  # doctest: +SKIP
+    """
+    from gridmap.services.stations import coverage
+
+    result = coverage(_engine(), territory, types=types, minutes=minutes, threshold=threshold)
+    return {"types": pd.DataFrame(result["types"]).T.rename_axis("station_type").reset_index(),
+            "grids": pd.DataFrame(result["grids"]), "communities": pd.DataFrame(result["communities"]),
+            "underserved": pd.DataFrame(result["underserved"], columns=["grid_code", "station_type", "share",
+                                                                         "households"])}
+
+
+__all__ = ["Connection", "connect", "territories", "units", "Plan", "PlanReport", "plan", "stations", "incidents",
+           "station_coverage"]

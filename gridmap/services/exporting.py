@@ -1,0 +1,66 @@
+"""Export a territory's plan (and on request its units, stations, incidents and merge crosswalk)
+for a government GIS system: gather the layers from PostGIS, hand them to gridmap.geo.export."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from gridmap.geo.export import ExportError, ExportResult, export
+from gridmap.store import frames
+
+LAYERS = ("grids", "units", "stations", "incidents", "crosswalk")
+DROPPED_FOR_EXPORT = {"grids": ("compactness", "unit_count"), "stations": ("services",), "incidents": ("overdue",)}
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """What to export: the CLI, the API and the notebook API all build one of these."""
+
+    territory: str
+    format: str = "gpkg"
+    crs: str = "4490"
+    encoding: str = "utf-8"
+    plan: str = "published"
+    layers: tuple[str, ...] = ("grids",)
+
+
+def parse_layers(text: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
+    """``"grids,units"`` → ("grids", "units"), checked against the layers gridmap can export."""
+    if not text:
+        return ("grids",)
+    items = text.split(",") if isinstance(text, str) else list(text)
+    names = tuple(dict.fromkeys(i.strip().lower() for i in items if i.strip()))
+    unknown = [n for n in names if n not in LAYERS]
+    if unknown:
+        raise ExportError(f"unknown layer(s) {', '.join(unknown)}; choose from {', '.join(LAYERS)}")
+    return names or ("grids",)
+
+
+def gather(conn: sa.Connection, request: ExportRequest) -> tuple[frames.PlanRef, dict]:
+    """The plan and the frames of the requested layers (raises PlanNotFound / LookupError)."""
+    plan = frames.find_plan(conn, request.territory, request.plan)
+    readers = {
+        "grids": lambda: frames.plan_grids(conn, plan, request.territory),
+        "units": lambda: frames.plan_units(conn, plan, request.territory),
+        "stations": lambda: frames.stations(conn, request.territory),
+        "incidents": lambda: frames.incidents(conn, request.territory),
+        "crosswalk": lambda: frames.crosswalk(conn, plan),
+    }
+    layers = {}
+    for name in parse_layers(request.layers):
+        frame = readers[name]()
+        layers[name] = frame.drop(columns=[c for c in DROPPED_FOR_EXPORT.get(name, ()) if c in frame.columns])
+    return plan, layers
+
+
+def export_territory(engine: sa.Engine, request: ExportRequest, out: str | Path) -> ExportResult:
+    """Read the layers in one snapshot (REPEATABLE READ) and write them to ``out``."""
+    with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
+        _, layers = gather(conn, request)
+    return export(layers, out, format=request.format, crs=request.crs, encoding=request.encoding)
+
+
+__all__ = ["ExportRequest", "LAYERS", "parse_layers", "gather", "export_territory"]

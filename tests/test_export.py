@@ -1,0 +1,262 @@
+"""Exports for government GIS systems, read back by GDAL's own reader (``ogrinfo`` from Debian's
+gdal-bin, not the library that wrote them): layer and feature counts, CRS, field types, Chinese
+text in UTF-8 and GBK, codes with leading zeros, areas against PostGIS, and the errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from datetime import date
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+import sqlalchemy as sa
+
+from gridmap.geo.crs import wgs84_to_gcj02
+from gridmap.geo.export import ExportError, export
+
+OGRINFO = "/usr/bin/ogrinfo"
+GRIDMAP = [sys.executable, "-m", "gridmap.cli"]
+CHINESE = "雨城区西城街道第一网格"
+MONACO = "980100"
+
+
+def ogrinfo(path: str | Path, *args: str, layer: str | None = None) -> str:
+    out = subprocess.run([OGRINFO, "-ro", *args, str(path), *([layer] if layer else [])], capture_output=True,
+                         text=True, encoding="utf-8")
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def summary(path: str | Path, layer: str | None = None) -> dict:
+    """Layer names, feature count, EPSG code (or CRS name), field types and features of one layer."""
+    listing = ogrinfo(path, "-q")
+    layers = re.findall(r"^\d+: (\S+)", listing, flags=re.M)
+    text = ogrinfo(path, "-so", *([] if layer else ["-al"]), layer=layer)
+    epsg = re.findall(r'^    ID\["EPSG",(\d+)\]\]$', text, flags=re.M)
+    name = re.search(r'^(?:PROJCRS|GEOGCRS)\["([^"]+)"', text, flags=re.M)
+    fields = dict(re.findall(r"^(\w+): (\w+) \(", text, flags=re.M))
+    return {"layers": layers, "count": int(re.search(r"Feature Count: (\d+)", text).group(1)),
+            "epsg": int(epsg[-1]) if epsg else None, "crs_name": name.group(1) if name else None, "fields": fields}
+
+
+def features(path: str | Path, layer: str | None = None, *, sql: str | None = None) -> list[dict[str, str]]:
+    """Attribute values of every feature as ogrinfo prints them."""
+    if sql is not None:
+        text = ogrinfo(path, "-sql", sql)
+    else:
+        text = ogrinfo(path, *([] if layer else ["-al"]), layer=layer)
+    rows = []
+    for block in re.split(r"^OGRFeature\(", text, flags=re.M)[1:]:
+        rows.append(dict(re.findall(r"^  (\w+) \(\w+\) = (.*)$", block, flags=re.M)))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def yaan_grids() -> gpd.GeoDataFrame:
+    """Six grids in Ya'an (雅安, 103°E: CGCS2000 3-degree zone 34), codes with leading zeros."""
+    boxes = [shapely.box(103.00 + 0.01 * i, 29.98, 103.01 + 0.01 * i, 29.99 + 0.005 * (i % 2)) for i in range(6)]
+    return gpd.GeoDataFrame({
+        "grid_code": [f"0511802001001{i:03d}" for i in range(6)],
+        "grid_name": [CHINESE if i == 0 else f"第{i + 1}网格" for i in range(6)],
+        "kind": ["comprehensive"] * 5 + ["dedicated"],
+        "community_code": ["051180200100"] * 6, "community_name": ["西城社区"] * 6,
+        "households": [300 + 30 * i for i in range(6)], "population": [None, 900, 1000, None, 1200, 1300],
+        "worker": ["张三"] * 6, "valid_from": [date(2026, 3, 1)] * 6, "valid_to": [None] * 6,
+    }, geometry=boxes, crs=4490)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "gbk"])
+def test_shapefile_zip_reads_back_with_chinese_codes_and_gauss_kruger(yaan_grids, tmp_path, encoding) -> None:
+    result = export({"grids": yaan_grids}, tmp_path / "grids", format="shp", crs="gk3", encoding=encoding)
+    assert result.path.name == "grids.zip"
+    with zipfile.ZipFile(result.path) as archive:
+        names = set(archive.namelist())
+        assert {"grids.shp", "grids.shx", "grids.dbf", "grids.prj", "grids.cpg", "data_dictionary.csv"} <= names
+        assert archive.read("grids.cpg").decode() == ("UTF-8" if encoding == "utf-8" else "GBK")
+        dbf = archive.read("grids.dbf")
+        dictionary = list(csv.DictReader(io.StringIO(archive.read("data_dictionary.csv").decode(
+            "utf-8-sig" if encoding == "utf-8" else "gbk"))))
+    # the text really is in the asked-for encoding, not just labelled so
+    assert CHINESE.encode(encoding) in dbf and (encoding == "utf-8" or CHINESE.encode("utf-8") not in dbf)
+    shp = f"/vsizip/{result.path}/grids.shp"
+    info = summary(shp)
+    assert info["count"] == 6 and info["epsg"] == 4522  # zone 34, zone number in the false easting
+    assert info["fields"]["grid_code"] == "String" and info["fields"]["households"] == "Integer"
+    assert info["fields"]["area_m2"] == "Real" and info["fields"]["valid_from"] == "Date"
+    assert all(len(name) <= 10 for name in info["fields"])
+    rows = features(shp)
+    assert rows[0]["grid_code"] == "0511802001001000" and rows[0]["comm_code"] == "051180200100"
+    assert rows[0]["grid_name"] == CHINESE and rows[0]["worker"] == "张三"
+    assert rows[0]["valid_from"] == "2026/03/01" and rows[0]["population"] == "(null)"
+    # the dictionary names every field of the file, with its full name and meaning
+    short = {r["field"]: r for r in dictionary if r["layer"] == "grids"}
+    assert set(short) == set(info["fields"])
+    assert short["comm_code"]["full_name"] == "community_code" and "前导零" in short["comm_code"]["meaning_zh"]
+    # x values carry the zone prefix 34 (34,5xx,xxx m)
+    extent = re.search(r"Extent: \(([\d.]+),", ogrinfo(shp, "-al", "-so")).group(1)
+    assert 34_000_000 < float(extent) < 35_000_000
+
+
+def test_every_crs_choice_is_declared_and_positions_agree(yaan_grids, tmp_path) -> None:
+    centroid = yaan_grids.geometry.iloc[0].centroid
+    expected_epsg = {"4490": 4490, "4326": 4326, "gk3": 4522, "gk3-cm": 4543, "gcj02": 4326}
+    for choice, epsg in expected_epsg.items():
+        out = export(yaan_grids, tmp_path / f"g_{choice}.gpkg", crs=choice).path
+        assert summary(out, "grids")["epsg"] == epsg, choice
+        back = gpd.read_file(out, layer="grids")
+        first = back.geometry.iloc[0].centroid
+        if choice == "gcj02":  # the published GCJ-02 offset, a few hundred metres here
+            glon, glat = wgs84_to_gcj02(np.array([centroid.x]), np.array([centroid.y]))
+            assert abs(first.x - glon[0]) < 1e-7 and abs(first.y - glat[0]) < 1e-7
+            assert 100 < abs(first.x - centroid.x) * 96_000 + abs(first.y - centroid.y) * 111_000 < 1000
+        elif choice in ("gk3", "gk3-cm"):
+            lonlat = gpd.GeoSeries([first], crs=back.crs).to_crs(4490).iloc[0]
+            assert lonlat.distance(centroid) < 1e-7
+            assert (first.x > 34e6) == (choice == "gk3")
+        else:
+            assert first.distance(centroid) < 1e-9
+
+
+def test_geojson_kml_csv_read_back(yaan_grids, tmp_path) -> None:
+    gj = export(yaan_grids, tmp_path / "g.geojson").path
+    info = summary(gj)
+    assert info["count"] == 6 and info["epsg"] == 4326 and info["fields"]["grid_code"] == "String"
+    assert features(gj)[0]["grid_name"] == CHINESE
+    assert '"crs"' not in gj.read_text(encoding="utf-8")  # RFC 7946: no crs member, WGS84 implied
+
+    kml = export(yaan_grids, tmp_path / "g.kml", format="kml").path
+    assert summary(kml)["count"] == 6
+    placemarks = kml.read_text(encoding="utf-8")
+    assert f"<name>{CHINESE}</name>" in placemarks and "0511802001001000" in placemarks
+
+    for encoding in ("utf-8", "gbk"):
+        out = export(yaan_grids, tmp_path / f"g_{encoding}.csv", crs="gk3-cm", encoding=encoding).path
+        raw = out.read_bytes()
+        assert raw.startswith(b"\xef\xbb\xbf") == (encoding == "utf-8")  # a BOM so Excel reads UTF-8
+        text = raw.decode("utf-8-sig" if encoding == "utf-8" else "gbk")
+        assert CHINESE in text and '"0511802001001000"' in text
+        if encoding == "utf-8":
+            info = summary(out)
+            assert info["count"] == 6 and info["fields"]["grid_code"] == "String"  # via the .csvt
+            assert features(out)[0]["grid_code"] == "0511802001001000"
+
+
+def test_bad_requests_are_clear_and_leave_nothing(yaan_grids, tmp_path) -> None:
+    icelandic = yaan_grids.assign(community_name="Staðir")
+    with pytest.raises(ExportError, match=r"cannot be written in GBK.*Staðir.*'ð'"):
+        export(icelandic, tmp_path / "x.zip", format="shp", encoding="gbk")
+    with pytest.raises(ExportError, match="always WGS84"):
+        export(yaan_grids, tmp_path / "x.geojson", crs="gk3")
+    with pytest.raises(ExportError, match="UTF-8 by definition"):
+        export(yaan_grids, tmp_path / "x.gpkg", encoding="gbk")
+    with pytest.raises(ExportError, match="unknown export format"):
+        export(yaan_grids, tmp_path / "x.dxf")
+    with pytest.raises(ExportError, match="no CRS"):
+        export(gpd.GeoDataFrame(yaan_grids.drop(columns="geometry"), geometry=list(yaan_grids.geometry)),
+               tmp_path / "x.gpkg")
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- from the database: the CLI and the API ---------------------------------------------------
+@pytest.fixture
+def published_monaco(monaco: sa.Engine):
+    from gridmap.services import planning
+    from gridmap.services.incidents import load_demo_incidents
+    from gridmap.services.partitioning import partition_territory
+
+    summary_ = partition_territory(monaco, MONACO)
+    planning.publish(monaco, summary_.plan_id, version=None, actor="test")
+    with monaco.begin() as conn:  # a Chinese name to carry through every format
+        conn.execute(sa.text("UPDATE grids SET name = :n, worker = '李四' WHERE plan_id = :p AND code = ("
+                             "SELECT min(code) FROM grids WHERE plan_id = :p)"), {"n": CHINESE, "p": summary_.plan_id})
+    load_demo_incidents(monaco, MONACO, count=300, seed=2)
+    return monaco, summary_.plan_id
+
+
+def test_cli_exports_a_published_plan_with_postgis_areas(published_monaco, database_url, tmp_path) -> None:
+    engine, plan_id = published_monaco
+    with engine.connect() as conn:
+        areas = dict(conn.execute(sa.text("SELECT code, ST_Area(geom::geography) FROM grids WHERE plan_id = :p"),
+                                  {"p": plan_id}).all())
+        first = conn.execute(sa.text("SELECT min(code) FROM grids WHERE plan_id = :p"), {"p": plan_id}).scalar()
+        counts = conn.execute(sa.text("SELECT (SELECT count(*) FROM plan_units WHERE plan_id = :p), "
+                                      "(SELECT count(*) FROM incidents)"), {"p": plan_id}).one()
+    env = {**os.environ, "GRIDMAP_DATABASE_URL": database_url}
+    out = tmp_path / "monaco.zip"
+    run = subprocess.run([*GRIDMAP, "export", "--territory", MONACO, "--format", "shp", "--crs", "gk3",
+                          "--layers", "grids,units,incidents", "--out", str(out)], env=env, capture_output=True,
+                         text=True)
+    assert run.returncode == 0, run.stderr
+    assert f"grids {len(areas)}, units {counts[0]}, incidents {counts[1]}" in run.stdout
+    shp = f"/vsizip/{out}/grids.shp"
+    info = summary(shp)
+    assert info["count"] == len(areas) and "Gauss-Kruger" in info["crs_name"] and "6E" in info["crs_name"]
+    assert summary(f"/vsizip/{out}/units.shp")["count"] == counts[0]
+    assert summary(f"/vsizip/{out}/incidents.shp")["count"] == counts[1]
+    assert "reporter" not in " ".join(summary(f"/vsizip/{out}/incidents.shp")["fields"])
+    rows = {r["grid_code"]: r for r in features(shp)}
+    assert rows[first]["grid_name"] == CHINESE and rows[first]["worker"] == "李四"
+    assert rows[first]["comm_code"].startswith("98") and rows[first]["dist_code"] == "980101"
+    # areas: the attribute, and the projected geometry measured by GDAL itself, within 0.1% of PostGIS
+    measured = {r["grid_code"]: float(r["OGR_GEOM_AREA"]) for r in features(
+        shp, sql="SELECT grid_code, OGR_GEOM_AREA FROM grids")}
+    for code, reference in areas.items():
+        assert abs(float(rows[code]["area_m2"]) - reference) <= 1e-3 * reference, code
+        assert abs(measured[code] - reference) <= 1e-3 * reference, code
+
+    # every other format from the same command, each read back
+    for fmt, crs, encoding, suffix in (("gpkg", "4490", "utf-8", ".gpkg"), ("geojson", "4326", "utf-8", ".geojson"),
+                                       ("kml", "gcj02", "utf-8", ".kml"), ("csv", "4490", "utf-8", ".csv")):
+        target = tmp_path / f"monaco{suffix}"
+        run = subprocess.run([*GRIDMAP, "export", "--territory", MONACO, "--format", fmt, "--crs", crs,
+                              "--encoding", encoding, "--out", str(target)], env=env, capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        info = summary(target, "grids" if fmt in ("gpkg", "kml") else None)
+        assert info["count"] == len(areas), fmt
+        if fmt == "gpkg":
+            assert info["layers"] == ["grids", "data_dictionary"] and info["epsg"] == 4490
+            assert info["fields"]["valid_from"] == "Date" and info["fields"]["plan_version"] == "Integer"
+        assert CHINESE in target.read_text(encoding="utf-8-sig") if fmt != "gpkg" else True
+
+
+def test_cli_and_api_refusals(published_monaco, database_url, tmp_path) -> None:
+    from fastapi.testclient import TestClient
+
+    from gridmap.api.app import create_app
+    from samples import signed_in_client
+
+    engine, _ = published_monaco
+    env = {**os.environ, "GRIDMAP_DATABASE_URL": database_url}
+    no_draft = subprocess.run([*GRIDMAP, "export", "--territory", MONACO, "--format", "gpkg", "--plan", "draft",
+                               "--out", str(tmp_path / "d.gpkg")], env=env, capture_output=True, text=True)
+    assert no_draft.returncode == 1 and "has no draft plan" in no_draft.stderr
+    assert not (tmp_path / "d.gpkg").exists()
+
+    client = TestClient(create_app(database_url=database_url))
+    ok = client.get(f"/api/territories/{MONACO}/export", params={"format": "shp", "crs": "gk3-cm"})
+    assert ok.status_code == 200 and ok.headers["content-type"] == "application/zip"
+    assert 'filename="gridmap-980100-v1-grids.zip"' in ok.headers["content-disposition"]
+    path = tmp_path / "api.zip"
+    path.write_bytes(ok.content)
+    assert summary(f"/vsizip/{path}/grids.shp")["count"] > 0
+    assert client.get(f"/api/territories/{MONACO}/export", params={"format": "kml", "crs": "gk3"}).status_code == 422
+    assert client.get("/api/territories/000000/export").status_code == 404
+    assert client.get(f"/api/territories/{MONACO}/export", params={"layers": "secrets"}).status_code == 422
+    # a draft is not public; a viewer of the territory may download it
+    from gridmap.services import planning
+
+    planning.new_draft(engine, MONACO, actor="test")
+    assert client.get(f"/api/territories/{MONACO}/export", params={"plan": "draft"}).status_code == 401
+    viewer = signed_in_client(engine, database_url, "viewer1", "viewer", MONACO)
+    draft = viewer.get(f"/api/territories/{MONACO}/export", params={"plan": "draft", "format": "geojson"})
+    assert draft.status_code == 200 and draft.headers["content-type"] == "application/geo+json"
+    assert draft.json()["type"] == "FeatureCollection" and draft.json()["features"][0]["properties"]["plan_version"] == 2
