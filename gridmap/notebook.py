@@ -96,6 +96,34 @@ def units(territory: str) -> gpd.GeoDataFrame:
         return frames.territory_units(conn, territory)
 
 
+def communities(territory: str) -> gpd.GeoDataFrame:
+    """The communities at or below a territory (``code, name``, street, district, geometry): the
+    ``communities`` argument of ``gm.merge_layers`` and ``gm.build_units``.
+
+    Example
+    -------
+    >>> gm.communities("990102").plot()  # doctest: +SKIP
+    """
+    from gridmap.store import frames
+
+    with _snapshot() as conn:
+        return frames.communities(conn, territory)
+
+
+def layer(territory: str, name: str) -> gpd.GeoDataFrame:
+    """An imported layer (``roads``, ``buildings``, ``sites`` ...) of a territory or the nearest
+    territory above it that has one, cut to the territory's bounding box.
+
+    Example
+    -------
+    >>> roads = gm.layer("990102", "roads")  # doctest: +SKIP
+    """
+    from gridmap.store import frames
+
+    with _snapshot() as conn:
+        return frames.layer(conn, territory, name)
+
+
 @dataclass(frozen=True)
 class PlanReport:
     """A plan's partition or merge report: the summary figures and one row per flagged grid."""
@@ -249,5 +277,5 @@ def station_coverage(territory: str, *, types: list[str] | None = None, minutes:
                                                                          "households"])}
 
 
-__all__ = ["Connection", "connect", "territories", "units", "Plan", "PlanReport", "plan", "stations", "incidents",
+__all__ = ["Connection", "connect", "territories", "units", "communities", "layer", "Plan", "PlanReport", "plan", "stations", "incidents",
            "station_coverage"]

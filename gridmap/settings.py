@@ -17,7 +17,7 @@ GRIDMAP_TIANDITU_KEY  A Tianditu (天地图) key: the maps then offer its vector
 GRIDMAP_TOKEN_TTL_HOURS  How long a sign-in token lasts (default 8 hours).
 GRIDMAP_PUBLIC_READ   ``false`` to require sign-in for reading published data (default ``true``).
 GRIDMAP_OPEN311_PUBLIC  ``true`` to let anyone file Open311 requests without signing in (default ``false``).
-GRIDMAP_CALENDAR      A JSON working calendar for incident time limits (see gridmap.incidents.WorkCalendar).
+GRIDMAP_CALENDAR      A JSON working calendar for incident time limits (see gridmap.incident_rules.WorkCalendar).
 GRIDMAP_TIMEZONE      The time zone of that calendar (default Asia/Shanghai).
 """
 

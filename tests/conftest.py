@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import os
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -49,6 +53,31 @@ def database_url(server_url: str) -> Iterator[str]:
     migrate.upgrade(url)
     yield url
     engine_for(url).dispose()
+    drop_database(url)
+
+
+@dataclass
+class DemoDatabase:
+    """A database in the state the quickstart leaves: ``gridmap up --no-serve`` has run once."""
+
+    url: str
+    home: Path
+    env: dict[str, str]
+    first_run: subprocess.CompletedProcess
+
+
+@pytest.fixture(scope="session")
+def demo_database(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoDatabase]:
+    """A fresh database of its own, filled by the real ``gridmap up --no-serve`` (demo territories,
+    published plans, stations, a year of synthetic incidents, the admin account). Shared by the
+    tests of the quickstart path and the notebooks, which only read Reykjavík."""
+    url = make_url(server_url).set(database=f"gridmap_up_{secrets.token_hex(3)}").render_as_string(hide_password=False)
+    home = tmp_path_factory.mktemp("gridmap-home")
+    env = {**os.environ, "GRIDMAP_DATABASE_URL": url, "GRIDMAP_HOME": str(home)}
+    first = subprocess.run([sys.executable, "-m", "gridmap.cli", "up", "--no-serve"], env=env, capture_output=True,
+                           text=True)
+    yield DemoDatabase(url, home, env, first)
+    engine_for(normalise_url(url)).dispose()
     drop_database(url)
 
 

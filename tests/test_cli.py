@@ -48,9 +48,8 @@ def fresh_url(server_url: str):
     drop_database(url)
 
 
-def test_up_creates_migrates_loads_and_is_fast_the_second_time(fresh_url: str, tmp_path: Path) -> None:
-    env = {**os.environ, "GRIDMAP_DATABASE_URL": fresh_url, "GRIDMAP_HOME": str(tmp_path)}
-    first = subprocess.run([*GRIDMAP, "up", "--no-serve"], env=env, capture_output=True, text=True)
+def test_up_creates_migrates_loads_and_is_fast_the_second_time(demo_database) -> None:
+    env, first, tmp_path = demo_database.env, demo_database.first_run, demo_database.home
     assert first.returncode == 0, first.stderr
     assert "loading demo reykjavik" in first.stderr and "applying migrations" in first.stderr
     # a published plan for each demo city and an administrator to sign in with

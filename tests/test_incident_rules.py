@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gridmap.incidents import (
+from gridmap.incident_rules import (
     ACTION_ROLES,
     FINAL_STATES,
     STATES,

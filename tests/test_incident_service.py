@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from gridmap.api.app import create_app
-from gridmap.incidents import WorkCalendar, default_categories
+from gridmap.incident_rules import WorkCalendar, default_categories
 from gridmap.services import incidents as service
 from gridmap.services import planning
 from gridmap.services.partitioning import partition_territory

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from gridmap.api.deps import get_conn, public_reader
 from gridmap.api.plans import jsonable
-from gridmap.incidents import STATES
+from gridmap.incident_rules import STATES
 from gridmap.store import incident_stats as stats
 from gridmap.store import territories
 from gridmap.store.users import CurrentUser

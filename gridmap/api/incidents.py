@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from gridmap.api.deps import get_conn, optional_user, require_role, signed_in
 from gridmap.api.plans import jsonable
-from gridmap.incidents import ACTION_ROLES, STATES, TRANSITIONS, TransitionError, allowed_actions
+from gridmap.incident_rules import ACTION_ROLES, STATES, TRANSITIONS, TransitionError, allowed_actions
 from gridmap.services import incidents as service
 from gridmap.store import incidents as store
 from gridmap.store.users import CurrentUser, has_role

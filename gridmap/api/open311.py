@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, Response
 
 from gridmap.api.deps import get_conn, optional_user
 from gridmap.api.incidents import to_storage
-from gridmap.incidents import open311_status
+from gridmap.incident_rules import open311_status
 from gridmap.services import incidents as service
 from gridmap.store import incidents as store
 from gridmap.store import users
@@ -173,7 +173,7 @@ def requests(fmt: str, service_request_id: str | None = None, service_code: str 
         wanted = set(status.split(","))
         if wanted - {"open", "closed"}:
             return error(fmt, 400, "status is open, closed or both")
-        from gridmap.incidents import STATES
+        from gridmap.incident_rules import STATES
 
         states = [s for s in STATES if open311_status(s) in wanted]
     if ids is None and start is None and end is None:

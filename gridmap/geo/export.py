@@ -35,7 +35,9 @@ import pandas as pd
 import pyarrow as pa
 import pyogrio
 
-from gridmap.geo.crs import STORAGE_EPSG, OutputCRS, area_m2, output_crs, wgs84_to_gcj02_frame
+from pyproj import CRS
+
+from gridmap.geo.crs import STORAGE_EPSG, OutputCRS, output_crs, wgs84_to_gcj02_frame
 from gridmap.geo.export_schema import Field, dictionary, fields_for
 
 FORMATS = ("shp", "gpkg", "geojson", "kml", "csv")
@@ -87,7 +89,9 @@ def export(layers: Mapping[str, pd.DataFrame] | gpd.GeoDataFrame, path: str | Pa
     frames = _named_frames(layers, Path(path))
     fmt = _format(format, Path(path))
     enc = _encoding(encoding, fmt)
-    target_crs = output_crs(crs, *_centre(frames))
+    centre = _centre(frames)
+    target_crs = output_crs(crs, *centre)
+    area_crs = output_crs("gk3-cm", *centre).crs
     if fmt in WGS84_ONLY and not target_crs.geographic:
         raise ExportError(f"{fmt} is always WGS84 longitude/latitude (RFC 7946 / KML 2.2); "
                           f"choose crs 4326, 4490 or gcj02, or write gpkg/shp/csv for {target_crs.label}")
@@ -95,7 +99,7 @@ def export(layers: Mapping[str, pd.DataFrame] | gpd.GeoDataFrame, path: str | Pa
         raise ExportError("KML holds map features only; leave tables such as the crosswalk out, or choose gpkg")
     prepared: dict[str, tuple[pd.DataFrame, list[Field]]] = {}
     for name, frame in frames.items():
-        out, fields = _prepare(name, frame, target_crs, fmt)
+        out, fields = _prepare(name, frame, target_crs, fmt, area_crs)
         if enc == "gbk":
             _check_gbk(name, out)
         prepared[name] = (out, fields)
@@ -162,12 +166,17 @@ def _centre(frames: dict[str, pd.DataFrame]) -> tuple[float, float]:
     return float((b[:, 0].min() + b[:, 2].max()) / 2), float((b[:, 1].min() + b[:, 3].max()) / 2)
 
 
-def _prepare(name: str, frame: pd.DataFrame, target: OutputCRS, fmt: str) -> tuple[pd.DataFrame, list[Field]]:
-    """Columns in schema order with export types, areas recomputed, geometry in the target CRS."""
+def _prepare(name: str, frame: pd.DataFrame, target: OutputCRS, fmt: str,
+             area_crs: CRS) -> tuple[pd.DataFrame, list[Field]]:
+    """Columns in schema order with export types, areas recomputed, geometry in the target CRS.
+
+    Areas are measured in the data's CGCS2000 3-degree Gauss-Krüger zone (scale 1 on the central
+    meridian, within 1e-4 of the ellipsoidal area across the zone): the figure a Chinese GIS
+    computes from a ``gk3`` export, and the same whatever CRS the file itself is written in."""
     is_spatial = isinstance(frame, gpd.GeoDataFrame)
     attrs = pd.DataFrame(frame.drop(columns=frame.geometry.name) if is_spatial else frame).reset_index(drop=True)
     if is_spatial and name in AREA_LAYERS and len(frame):
-        attrs["area_m2"] = np.round(area_m2(frame.to_crs(STORAGE_EPSG)), 2)
+        attrs["area_m2"] = np.round(frame.to_crs(area_crs).geometry.area.to_numpy(), 2)
     fields = fields_for(name, list(attrs.columns))
     out = pd.DataFrame({f.name: _typed(attrs[f.name], f, fmt) for f in fields})
     if fmt == "shp":

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap.incidents import Category, WorkCalendar
+from gridmap.incident_rules import Category, WorkCalendar
 
 # where: "homes" (weighted by households), "roads" (along major roads), "paths" (footpaths and
 # residential streets), "parks" (park and green sites), "buildings" (any building, unweighted).

@@ -17,7 +17,7 @@ from pathlib import Path
 import shapely
 import sqlalchemy as sa
 
-from gridmap.incidents import (
+from gridmap.incident_rules import (
     FINAL_STATES,
     TransitionError,
     WorkCalendar,

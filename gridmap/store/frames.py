@@ -104,14 +104,40 @@ def plan_units(conn: sa.Connection, plan: PlanRef, territory: str) -> gpd.GeoDat
 
 
 def territory_units(conn: sa.Connection, territory: str) -> gpd.GeoDataFrame:
-    """The current units (leaves) of the territory's communities, whatever plan uses them."""
+    """The current units (leaves) of the territory's communities, whatever plan uses them, with
+    the columns ``build_units`` returns, so they go straight into ``partition`` or ``merge_layers``."""
     frame = gpd.read_postgis(sa.text(
-        SUBTREE + f"SELECT u.unit_key AS unit_id, u.kind AS unit_kind, u.name AS unit_name, {PLACE_COLUMNS}, "
-        "u.area_m2, u.households, u.population, u.properties->>'site_type' AS site_type, u.geom FROM units u "
+        SUBTREE + "SELECT u.unit_key AS unit_id, c.code AS community_code, u.kind, u.name, u.households, "
+        "u.population, u.area_m2, u.properties->>'site_type' AS site_type, u.properties->>'compound_id' AS compound_id, "
+        "(u.properties->>'compound_part')::float AS compound_part, c.name AS community_name, s.code AS street_code, "
+        "s.name AS street_name, d.code AS district_code, d.name AS district_name, u.geom FROM units u "
         f"JOIN territories c ON c.id = u.community_id {PLACE_JOINS} WHERE u.community_id IN (SELECT id FROM sub) "
         "AND NOT EXISTS (SELECT 1 FROM units x WHERE x.parent_id = u.id) ORDER BY c.code, u.unit_key"),
         conn, geom_col="geom", params={"territory": territory})
     return frame.rename_geometry("geometry")
+
+
+def communities(conn: sa.Connection, territory: str) -> gpd.GeoDataFrame:
+    """The communities at or below the territory: code, name, street and district, geometry."""
+    frame = gpd.read_postgis(sa.text(
+        SUBTREE + "SELECT c.code, c.name, s.code AS street_code, s.name AS street_name, d.code AS district_code, "
+        f"d.name AS district_name, c.area_m2, c.geom FROM territories c {PLACE_JOINS} "
+        "WHERE c.level = 'community' AND c.id IN (SELECT id FROM sub) ORDER BY c.code"),
+        conn, geom_col="geom", params={"territory": territory})
+    return frame.rename_geometry("geometry")
+
+
+def layer(conn: sa.Connection, territory: str, name: str) -> gpd.GeoDataFrame:
+    """An imported layer (roads, buildings, ...) of the territory or its nearest ancestor, cut to
+    the territory's bounding box, attributes as columns."""
+    from gridmap.store.plans import find_layer, layer_in_area
+
+    found = find_layer(conn, territory, (name,))
+    if found is None:
+        raise LookupError(f"no layer {name!r} on territory {territory} or above it")
+    box = conn.execute(sa.text("SELECT encode(ST_AsEWKB(ST_Envelope(geom)), 'hex') FROM territories WHERE code = :c"),
+                       {"c": territory}).scalar()
+    return layer_in_area(conn, found[0], found[1], box)
 
 
 def stations(conn: sa.Connection, territory: str, *, station_type: str | None = None,
@@ -161,5 +187,5 @@ def postgis_areas(conn: sa.Connection, plan: PlanRef) -> dict[str, float]:
     return {code: float(area) for code, area in rows}
 
 
-__all__ = ["PlanRef", "PlanNotFound", "territories", "find_plan", "plan_grids", "plan_units", "territory_units",
+__all__ = ["PlanRef", "PlanNotFound", "territories", "find_plan", "plan_grids", "plan_units", "territory_units", "communities", "layer",
            "stations", "incidents", "crosswalk", "postgis_areas"]

@@ -14,7 +14,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from gridmap.incidents import Category
+from gridmap.incident_rules import Category
 
 PUBLIC_COLUMNS = (
     "i.id, i.public_id, i.category_code, cat.name_zh AS category_zh, cat.name_en AS category_en, i.description, "
