@@ -41,7 +41,7 @@ def _legend(m: folium.Map, title: str, rows: list[tuple[str, str]]) -> None:
     items = "".join(f'<div><span style="display:inline-block;width:12px;height:12px;background:{c};'
                     f'margin-right:4px"></span>{label}</div>' for c, label in rows)
     m.get_root().html.add_child(folium.Element(
-        f'<div class="gridmap-legend" style="position:fixed;bottom:24px;left:12px;z-index:1000;background:#fffe;'
+        f'<div class="gridmap-legend" style="position:fixed;bottom:28px;right:12px;z-index:1000;background:#fffe;'
         f'padding:6px 8px;font:12px sans-serif;border-radius:4px"><b>{title}</b>{items}</div>'))
 
 
