@@ -96,3 +96,23 @@ def test_merge_of_a_broken_file_changes_nothing(monaco: sa.Engine, database_url:
     assert done.returncode == 1 and "no grid id column" in done.stderr
     with monaco.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM plans")).scalar_one() == 0
+
+
+def test_export_of_a_merge_draft_carries_the_crosswalk(merged) -> None:
+    """`gridmap export --plan draft --layers grids,crosswalk`: the crosswalk travels as a table
+    (a lone .dbf in the Shapefile zip, a table in the GeoPackage), every row of it."""
+    engine, _, tmp_path = merged
+    with engine.connect() as conn:
+        plan_id = conn.execute(sa.text("SELECT max(id) FROM plans")).scalar()
+        rows = conn.execute(sa.text("SELECT count(*) FROM merge_crosswalk WHERE plan_id = :p"), {"p": plan_id}).scalar()
+    env = {**os.environ, "GRIDMAP_DATABASE_URL": str(engine.url.render_as_string(hide_password=False))}
+    for fmt, target, source in (("shp", "merge.zip", "/vsizip/{}/crosswalk.dbf"), ("gpkg", "merge.gpkg", "{}")):
+        out = tmp_path / target
+        done = _gridmap(env, "export", "--territory", MONACO, "--plan", "draft", "--format", fmt,
+                        "--layers", "grids,crosswalk", "--out", str(out))
+        assert done.returncode == 0, done.stderr
+        assert f"crosswalk {rows}" in done.stdout
+        info = subprocess.run(["ogrinfo", "-ro", "-so", source.format(out), "crosswalk"], capture_output=True,
+                              text=True).stdout
+        assert f"Feature Count: {rows}" in info and "Geometry: None" in info
+        assert ("old_grid: String" if fmt == "shp" else "grid_id: String") in info
