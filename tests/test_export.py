@@ -260,3 +260,10 @@ def test_cli_and_api_refusals(published_monaco, database_url, tmp_path) -> None:
     draft = viewer.get(f"/api/territories/{MONACO}/export", params={"plan": "draft", "format": "geojson"})
     assert draft.status_code == 200 and draft.headers["content-type"] == "application/geo+json"
     assert draft.json()["type"] == "FeatureCollection" and draft.json()["features"][0]["properties"]["plan_version"] == 2
+
+
+def test_unknown_or_empty_crs_is_an_export_error(yaan_grids, tmp_path) -> None:
+    for bad in ("", "EPSG:999999", "mars-2"):
+        with pytest.raises(ExportError, match="choose 4490"):
+            export(yaan_grids, tmp_path / "x.gpkg", crs=bad)
+    assert list(tmp_path.iterdir()) == []

@@ -15,6 +15,7 @@ from gridmap.api import (
     auth,
     dashboard,
     exports,
+    openapi_doc,
     features,
     health,
     incidents,
@@ -102,4 +103,5 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
     app.include_router(stations.router)
     app.include_router(dashboard.router)
     app.include_router(exports.router)
+    openapi_doc.install(app)
     return app

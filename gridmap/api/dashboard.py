@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import JSONResponse
 
+from gridmap.api.openapi_doc import GEOJSON_OK
 from gridmap.api.deps import get_conn, public_reader
 from gridmap.api.plans import jsonable
 from gridmap.incident_rules import STATES
@@ -46,7 +47,7 @@ def summary(code: str, f: stats.Filters = Depends(filters), conn: sa.Connection 
 
 
 @router.get("/choropleth", summary="Published grids with incidents per 1,000 households, overdue rate and median "
-            "handling hours (GeoJSON)")
+            "handling hours (GeoJSON)", responses=GEOJSON_OK)
 def choropleth(code: str, metric: str | None = Query(None, description="compute only this measure: "
                                                      "per_1000_households, overdue_rate or median_hours"),
                f: stats.Filters = Depends(filters), conn: sa.Connection = Depends(get_conn)):

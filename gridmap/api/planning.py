@@ -13,6 +13,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from gridmap.api.openapi_doc import GEOJSON_OK
 from gridmap.api.deps import READ_ROLES, get_conn, optional_user, public_reader, require_role
 from gridmap.api.plans import jsonable, readable_plan
 from gridmap.services import planning
@@ -144,7 +145,8 @@ def state(plan_id: int, request: Request, _plan: dict = Depends(readable_plan)) 
     return jsonable(planning.plan_state(request.app.state.engine, plan_id))
 
 
-@router.get("/api/plans/{plan_id}/units", summary="A plan's units with their grid (GeoJSON); simplify in metres")
+@router.get("/api/plans/{plan_id}/units", summary="A plan's units with their grid (GeoJSON); simplify in metres",
+            responses=GEOJSON_OK)
 def plan_units(plan_id: int, simplify: float = 0.0, conn: sa.Connection = Depends(get_conn),
                _plan: dict = Depends(readable_plan)) -> JSONResponse:
     if not 0 <= simplify <= 100:

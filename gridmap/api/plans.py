@@ -9,11 +9,14 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 
+from gridmap.api.openapi_doc import GEOJSON_OK
 from gridmap.api.deps import READ_ROLES, get_conn, optional_user, public_reader, require_role
 from gridmap.store import plans, territories
 from gridmap.store.users import CurrentUser
 
 router = APIRouter(tags=["plans"])
+CONFLICT_FORMATS = {200: {"description": "GeoJSON, or CSV / GeoPackage with format=csv|gpkg",
+                          "content": {**GEOJSON_OK[200]["content"], "text/csv": {}, "application/geopackage+sqlite3": {}}}}
 
 
 class PlanOut(BaseModel):
@@ -67,7 +70,8 @@ def plan(plan_id: int, p: dict = Depends(readable_plan)) -> JSONResponse:
     return JSONResponse(jsonable(p))
 
 
-@router.get("/api/plans/{plan_id}/grids", summary="A plan's grids as GeoJSON (RFC 7946)")
+@router.get("/api/plans/{plan_id}/grids", summary="A plan's grids as GeoJSON (RFC 7946)",
+            responses=GEOJSON_OK)
 def plan_grids(plan_id: int, conn: sa.Connection = Depends(get_conn),
                _plan: dict = Depends(readable_plan)) -> JSONResponse:
     return JSONResponse(plans.grids_feature_collection(conn, plan_id), media_type="application/geo+json")
@@ -128,7 +132,7 @@ def _download(frame, plan_id: int, name: str, fmt: str):
 
 
 @router.get("/api/plans/{plan_id}/crosswalk", summary="Merge crosswalk: each departmental grid → unified grids "
-            "(format=json|csv|gpkg)")
+            "(format=json|csv|gpkg)", responses={200: {"content": {"text/csv": {}, "application/geopackage+sqlite3": {}}}})
 def plan_crosswalk(plan_id: int, format: str = "json", conn: sa.Connection = Depends(get_conn),
                    _plan: dict = Depends(readable_plan)):
     from gridmap.store import merges
@@ -147,7 +151,8 @@ def plan_crosswalk(plan_id: int, format: str = "json", conn: sa.Connection = Dep
     raise HTTPException(422, "format must be json, csv or gpkg")
 
 
-@router.get("/api/plans/{plan_id}/conflicts", summary="Merge conflicts (format=geojson|csv|gpkg)")
+@router.get("/api/plans/{plan_id}/conflicts", summary="Merge conflicts (format=geojson|csv|gpkg)",
+            responses=CONFLICT_FORMATS)
 def plan_conflicts(plan_id: int, format: str = "geojson", conn: sa.Connection = Depends(get_conn),
                    _plan: dict = Depends(readable_plan)):
     from gridmap.store import merges

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from gridmap.api.openapi_doc import GEOJSON_OK
 from gridmap.api.deps import get_conn, optional_user, public_reader, require_role
 from gridmap.api.plans import jsonable
 from gridmap.geo.walking import DEFAULT_MINUTES, DEFAULT_SPEED_M_PER_MIN
@@ -68,7 +69,8 @@ def types() -> list[dict]:
     return service.station_types()
 
 
-@router.get("/territories/{code}/stations", summary="Stations at or below a territory (GeoJSON)")
+@router.get("/territories/{code}/stations", summary="Stations at or below a territory (GeoJSON)",
+            responses=GEOJSON_OK)
 def stations(code: str, type: str | None = None, status: str | None = Query("open", pattern="^(open|closed)$"),
              conn: sa.Connection = Depends(get_conn), _r: CurrentUser | None = Depends(public_reader)) -> JSONResponse:
     _territory(conn, code)
@@ -129,7 +131,8 @@ def coverage(code: str, request: Request, types: str | None = Query(None, descri
         return _fail(exc)
 
 
-@router.get("/territories/{code}/service-areas", summary="Walking service areas of the stations (GeoJSON)")
+@router.get("/territories/{code}/service-areas", summary="Walking service areas of the stations (GeoJSON)",
+            responses=GEOJSON_OK)
 def areas(code: str, request: Request, type: str | None = None, minutes: float = Query(DEFAULT_MINUTES, gt=0, le=60),
           speed: float = Query(DEFAULT_SPEED_M_PER_MIN, gt=10, le=200), conn: sa.Connection = Depends(get_conn),
           _r: CurrentUser | None = Depends(public_reader)):

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from gridmap.api.openapi_doc import GEOJSON_OK
 from gridmap.api.deps import get_conn
 from gridmap.store import layers, territories
 
@@ -41,7 +42,7 @@ def list_territories(conn: sa.Connection = Depends(get_conn)) -> list[TerritoryO
 
 
 @router.get("/geojson", summary="Territories as a GeoJSON FeatureCollection (RFC 7946, lon/lat)",
-            response_class=JSONResponse)
+            response_class=JSONResponse, responses=GEOJSON_OK)
 def territories_geojson(
     level: Literal["city", "district", "street", "community"] | None = None,
     root: str | None = Query(None, description="only this territory and everything below it"),

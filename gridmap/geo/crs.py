@@ -42,6 +42,8 @@ def parse_crs(value: object) -> CRS | str:
     if isinstance(value, CRS):
         return value
     text = str(value).strip()
+    if not text:
+        raise CRSError("no coordinate system given")
     if text.lower().replace("-", "").replace("_", "") in ("gcj02", "gcj", "mars"):
         return GCJ02
     if text.isdigit():

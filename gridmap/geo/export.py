@@ -37,7 +37,7 @@ import pyogrio
 
 from pyproj import CRS
 
-from gridmap.geo.crs import STORAGE_EPSG, OutputCRS, output_crs, wgs84_to_gcj02_frame
+from gridmap.geo.crs import STORAGE_EPSG, CRSError, OutputCRS, output_crs, wgs84_to_gcj02_frame
 from gridmap.geo.export_schema import Field, dictionary, fields_for
 
 FORMATS = ("shp", "gpkg", "geojson", "kml", "csv")
@@ -90,7 +90,10 @@ def export(layers: Mapping[str, pd.DataFrame] | gpd.GeoDataFrame, path: str | Pa
     fmt = _format(format, Path(path))
     enc = _encoding(encoding, fmt)
     centre = _centre(frames)
-    target_crs = output_crs(crs, *centre)
+    try:
+        target_crs = output_crs(crs, *centre)
+    except CRSError as exc:
+        raise ExportError(f"{exc}; choose 4490, 4326, gk3, gk3-cm, gcj02 or an EPSG code") from exc
     area_crs = output_crs("gk3-cm", *centre).crs
     if fmt in WGS84_ONLY and not target_crs.geographic:
         raise ExportError(f"{fmt} is always WGS84 longitude/latitude (RFC 7946 / KML 2.2); "

@@ -184,16 +184,36 @@ def coverage(engine: sa.Engine, territory: str, *, types: list[str] | None = Non
             "underserved": underserved}
 
 
+MAX_AREAS_PER_REQUEST = 80
+_AREAS: dict[tuple, gpd.GeoDataFrame] = {}
+
+
 def service_areas(engine: sa.Engine, territory: str, station_type: str | None = None, *,
                   minutes: float = walking.DEFAULT_MINUTES,
                   speed_m_per_min: float = walking.DEFAULT_SPEED_M_PER_MIN) -> gpd.GeoDataFrame:
-    """Each open station's walking service area (streets reachable in time, widened for drawing)."""
+    """Each open station's walking service area (streets reachable in time, widened for drawing).
+
+    Drawing one takes tens of milliseconds, so a request is limited to ``MAX_AREAS_PER_REQUEST``
+    stations (ask per type) and answers are kept per process until a station changes."""
     ctx = context(engine, territory)
     with engine.connect() as conn:
         stations = store.frame(conn, territory, station_type=station_type)
     if stations.empty:
         return gpd.GeoDataFrame(stations, geometry="geometry", crs=4490)
-    return walking.service_areas(ctx.network, stations, minutes * speed_m_per_min)
+    if len(stations) > MAX_AREAS_PER_REQUEST:
+        raise StationError(f"{len(stations)} stations: draw at most {MAX_AREAS_PER_REQUEST} service areas at once; "
+                           "choose a station type")
+    stamp = tuple(zip(stations["id"], stations["name"], shapely.to_wkb(stations.geometry.values)))
+    key = (str(engine.url), territory, station_type, float(minutes), float(speed_m_per_min), hash(stamp))
+    with _LOCK:
+        if key in _AREAS:
+            return _AREAS[key].copy()
+    areas = walking.service_areas(ctx.network, stations, minutes * speed_m_per_min)
+    with _LOCK:
+        if len(_AREAS) >= 64:
+            _AREAS.pop(next(iter(_AREAS)))
+        _AREAS[key] = areas
+    return areas.copy()
 
 
 def suggest(engine: sa.Engine, territory: str, station_type: str, k: int = 5, *,
