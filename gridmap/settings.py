@@ -19,6 +19,11 @@ GRIDMAP_PUBLIC_READ   ``false`` to require sign-in for reading published data (d
 GRIDMAP_OPEN311_PUBLIC  ``true`` to let anyone file Open311 requests without signing in (default ``false``).
 GRIDMAP_CALENDAR      A JSON working calendar for incident time limits (see gridmap.incident_rules.WorkCalendar).
 GRIDMAP_TIMEZONE      The time zone of that calendar (default Asia/Shanghai).
+GRIDMAP_MAX_BODY_MB   Largest request body the API accepts, uploads aside (default 10 MB; 413 beyond).
+GRIDMAP_MAX_UPLOAD_MB Largest file upload (default 200 MB); a zip may unpack to 10 times that.
+GRIDMAP_MAX_IMPORT_FEATURES  Features one import may hold (default 5,000,000).
+GRIDMAP_MAX_VERTICES  Vertices one imported geometry may hold (default 1,000,000).
+GRIDMAP_OPEN311_RATE  Public Open311 submissions per client address per minute (default 30; 429 beyond).
 """
 
 from __future__ import annotations
@@ -51,6 +56,18 @@ class Settings:
     token_ttl_hours: float = 8.0
     public_read: bool = True
     open311_public: bool = False
+    max_body_bytes: int = 10 * 1024**2
+    max_upload_bytes: int = 200 * 1024**2
+    max_import_features: int = 5_000_000
+    max_vertices: int = 1_000_000
+    open311_rate_per_minute: int = 30
+
+    def read_limits(self):
+        """The limits a file import is checked against (see gridmap.geo.io.ReadLimits)."""
+        from gridmap.geo.io import ReadLimits
+
+        return ReadLimits(unpacked_bytes=10 * self.max_upload_bytes, features=self.max_import_features,
+                          vertices=self.max_vertices)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -70,4 +87,9 @@ class Settings:
             token_ttl_hours=float(env.get("GRIDMAP_TOKEN_TTL_HOURS", "8")),
             public_read=env.get("GRIDMAP_PUBLIC_READ", "true").strip().lower() not in ("0", "false", "no", "off"),
             open311_public=env.get("GRIDMAP_OPEN311_PUBLIC", "false").strip().lower() in ("1", "true", "yes", "on"),
+            max_body_bytes=int(float(env.get("GRIDMAP_MAX_BODY_MB", "10")) * 1024**2),
+            max_upload_bytes=int(float(env.get("GRIDMAP_MAX_UPLOAD_MB", "200")) * 1024**2),
+            max_import_features=int(env.get("GRIDMAP_MAX_IMPORT_FEATURES", "5000000")),
+            max_vertices=int(env.get("GRIDMAP_MAX_VERTICES", "1000000")),
+            open311_rate_per_minute=int(env.get("GRIDMAP_OPEN311_RATE", "30")),
         )

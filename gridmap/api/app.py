@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
@@ -16,6 +17,7 @@ from gridmap.api import (
     dashboard,
     exports,
     openapi_doc,
+    uploads,
     features,
     health,
     incidents,
@@ -26,6 +28,7 @@ from gridmap.api import (
     territories,
     tiles,
 )
+from gridmap.api.limits import BodyLimit, validation_error
 from gridmap.services.incidents import calendar_from_env
 from gridmap.settings import Settings
 from gridmap.store.db import engine_for, normalise_url, resolve_url
@@ -103,5 +106,8 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
     app.include_router(stations.router)
     app.include_router(dashboard.router)
     app.include_router(exports.router)
+    app.include_router(uploads.router)
     openapi_doc.install(app)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_middleware(BodyLimit, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes)
     return app

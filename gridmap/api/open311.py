@@ -10,6 +10,11 @@ Errors are GeoReport error lists: ``[{"code": 400, "description": "..."}]``.
 
 from __future__ import annotations
 
+import math
+import threading
+import time
+from collections import deque
+
 from datetime import datetime
 from xml.etree import ElementTree
 
@@ -109,6 +114,37 @@ def definition(code: str, fmt: str, conn: sa.Connection = Depends(get_conn)) -> 
     return render([doc], "xml", "service_definition", "service")
 
 
+TEXT_LIMITS = {"description": 4000, "address_string": 500, "first_name": 100, "last_name": 100, "email": 200,
+               "phone": 50, "media_url": 2000}
+
+
+class RateLimiter:
+    """At most N requests per client address per minute (a sliding window kept in memory: one
+    server process; behind several, put the limit in the proxy as well)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, deque] = {}
+        self._lock = threading.Lock()
+
+    def check(self, client: str, per_minute: int) -> int:
+        """0 when the request may go ahead (and is counted), else the seconds to wait."""
+        now = time.monotonic()
+        with self._lock:
+            window = self._seen.setdefault(client, deque())
+            while window and now - window[0] > 60:
+                window.popleft()
+            if len(window) >= per_minute:
+                return max(1, int(61 - (now - window[0])))
+            window.append(now)
+            if len(self._seen) > 10_000:  # forget idle addresses
+                for key in [k for k, w in self._seen.items() if not w or now - w[-1] > 60]:
+                    del self._seen[key]
+            return 0
+
+
+PUBLIC_LIMITER = RateLimiter()
+
+
 @router.post("/requests.{fmt}", summary="POST Service Request (form-encoded as the specification says, or JSON)")
 async def create(fmt: str, request: Request, user: CurrentUser | None = Depends(optional_user)) -> Response:
     if fmt not in FORMATS:
@@ -129,13 +165,25 @@ async def create(fmt: str, request: Request, user: CurrentUser | None = Depends(
             return error(fmt, 403, "api_key is not valid (use a token from POST /api/auth/token)")
     if user is None and not request.app.state.settings.open311_public:
         return error(fmt, 403, "public submission is off here: send api_key (a token from POST /api/auth/token)")
+    if user is None:
+        wait = PUBLIC_LIMITER.check(request.client.host if request.client else "?",
+                                    request.app.state.settings.open311_rate_per_minute)
+        if wait:
+            response = error(fmt, 429, f"too many requests from this address; try again in {wait} s")
+            response.headers["Retry-After"] = str(wait)
+            return response
     code = str(fields.get("service_code") or "")
-    if not code:
-        return error(fmt, 400, "service_code is required")
+    if not code or len(code) > 32:
+        return error(fmt, 400, "service_code is required (at most 32 characters)")
     try:
         lat, lon = float(fields["lat"]), float(fields["long"])
     except (KeyError, TypeError, ValueError):
         return error(fmt, 400, "lat and long are required (this endpoint routes by location, not by address)")
+    if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
+        return error(fmt, 400, "lat must be within -90..90 and long within -180..180")
+    too_long = [k for k, most in TEXT_LIMITS.items() if len(str(fields.get(k) or "")) > most]
+    if too_long:
+        return error(fmt, 400, "too long: " + ", ".join(f"{k} (at most {TEXT_LIMITS[k]} characters)" for k in too_long))
     lon, lat = to_storage(lon, lat, "gcj02" if str(fields.get("crs", "")).lower() == "gcj02" else "4490")
     name = " ".join(str(fields[k]) for k in ("first_name", "last_name") if fields.get(k)) or None
     contact = "; ".join(str(fields[k]) for k in ("email", "phone") if fields.get(k)) or None

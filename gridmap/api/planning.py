@@ -44,9 +44,13 @@ class SplitOp(BaseModel):
     new_code: str | None = Field(None, max_length=32, description="default: the community's next free code")
 
 
+Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
+
+
 class LineString(BaseModel):
     type: Literal["LineString"]
-    coordinates: list[tuple[float, float]] = Field(min_length=2, max_length=10_000)
+    coordinates: list[tuple[Longitude, Latitude]] = Field(min_length=2, max_length=10_000)
 
 
 class CutOp(BaseModel):

@@ -13,6 +13,7 @@ What happens to every file (so an import never stores something it did not check
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
@@ -38,6 +39,23 @@ LON_NAMES = ("lon", "lng", "longitude", "x", "经度")
 LAT_NAMES = ("lat", "latitude", "y", "纬度")
 WKT_NAMES = ("wkt", "geometry", "geom", "the_geom", "shape")
 MAX_LISTED = 10
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """How much one file may hold: a guard against mistakes and hostile uploads.
+
+    ``unpacked_bytes``: what a zip may unpack to; ``ratio``: how many times larger than its
+    compressed size a member may unpack to (a zip bomb is thousands of times); ``features`` per
+    layer; ``vertices`` per geometry."""
+
+    unpacked_bytes: int = 2 * 1024**3
+    ratio: float = 200.0
+    features: int = 5_000_000
+    vertices: int = 1_000_000
+
+
+DEFAULT_LIMITS = ReadLimits()
 
 
 class VectorReadError(ValueError):
@@ -154,18 +172,28 @@ def _read_with_gdal(path: Path, layer: str | None, encoding: str | None) -> gpd.
         raise VectorReadError(f"{path.name}: cannot be read as a GIS file: {exc}") from exc
 
 
-def _unzip_shapefile(path: Path, workdir: Path) -> Path:
+def _unzip_shapefile(path: Path, workdir: Path, limits: ReadLimits = DEFAULT_LIMITS) -> Path:
+    """Unpack a zipped shapefile, refusing zip bombs before writing a byte: the declared sizes are
+    checked (total and per-member ratio), and members are copied in chunks that stop at the
+    declared size (Python's zipfile enforces it), so a lying header cannot exhaust the disk."""
     try:
         with zipfile.ZipFile(path) as zf:
             members = [m for m in zf.infolist() if not m.is_dir()]
             total = sum(m.file_size for m in members)
-            if total > 2 * 1024**3:
-                raise VectorReadError(f"{path.name}: unpacks to {total / 1e9:.1f} GB; refusing")
+            if total > limits.unpacked_bytes:
+                raise VectorReadError(f"{path.name}: unpacks to {total / 1e6:,.0f} MB, more than the "
+                                      f"{limits.unpacked_bytes / 1e6:,.0f} MB allowed; refusing")
             for member in members:
-                name = Path(member.filename).name
+                if member.file_size > 1_000_000 and member.file_size > limits.ratio * max(member.compress_size, 1):
+                    raise VectorReadError(
+                        f"{path.name}: {member.filename} would unpack {member.file_size / max(member.compress_size, 1):,.0f}"
+                        f" times its packed size (a zip bomb?); refusing")
+            for member in members:
+                name = Path(member.filename).name  # never a path: no writing outside workdir
                 if not name or name.startswith("."):
                     continue
-                (workdir / name).write_bytes(zf.read(member))
+                with zf.open(member) as src, open(workdir / name, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
     except zipfile.BadZipFile as exc:
         raise VectorReadError(f"{path.name}: not a valid zip file") from exc
     shps = sorted(workdir.glob("*.shp"))
@@ -181,6 +209,7 @@ def read_vector(
     layer: str | None = None,
     encoding: str | None = None,
     expect: str | None = None,
+    limits: ReadLimits = DEFAULT_LIMITS,
 ) -> ReadResult:
     """Read and check one layer of a GIS file; return it in EPSG:4490.
 
@@ -207,7 +236,7 @@ def read_vector(
     with tempfile.TemporaryDirectory() as tmp:
         source = path
         if suffix == ".zip":
-            source = _unzip_shapefile(path, Path(tmp))
+            source = _unzip_shapefile(path, Path(tmp), limits)
         if source.suffix.lower() == ".shp":
             for needed in (".shx", ".dbf"):
                 if not (source.with_suffix(needed).exists() or source.with_suffix(needed.upper()).exists()):
@@ -224,7 +253,8 @@ def read_vector(
             frame = _read_with_gdal(source, layer, used_encoding)
     if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.name not in frame:
         raise VectorReadError(f"{path.name}: the layer has no geometry")
-    return check_frame(frame, crs=crs, expect=expect, name=path.name, encoding=used_encoding, notes=notes)
+    return check_frame(frame, crs=crs, expect=expect, name=path.name, encoding=used_encoding, notes=notes,
+                       limits=limits)
 
 
 def check_frame(
@@ -235,11 +265,14 @@ def check_frame(
     name: str = "layer",
     encoding: str | None = None,
     notes: list[str] | None = None,
+    limits: ReadLimits = DEFAULT_LIMITS,
 ) -> ReadResult:
     """Apply the CRS, repair and rejection rules of :func:`read_vector` to an in-memory frame."""
     notes = list(notes or [])
     if len(frame) == 0:
         raise VectorReadError(f"{name}: the layer has no features")
+    if len(frame) > limits.features:
+        raise VectorReadError(f"{name}: {len(frame):,} features, more than the {limits.features:,} allowed per import")
     frame = frame.copy()
     frame.columns = [str(c) for c in frame.columns]
     target = CRS.from_epsg(STORAGE_EPSG)
@@ -262,6 +295,10 @@ def check_frame(
     empty = np.flatnonzero(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     if len(empty):
         raise VectorReadError(f"{name}: empty geometry in {_listed(frame, empty)}")
+    heavy = np.flatnonzero(shapely.get_num_coordinates(geoms) > limits.vertices)
+    if len(heavy):
+        raise VectorReadError(f"{name}: more than {limits.vertices:,} vertices in one geometry in "
+                              f"{_listed(frame, heavy)}; simplify or split it first")
     collected: list[str] = []
     if expect == "polygon":  # collections holding polygons (common after other tools' repairs)
         mixed = np.flatnonzero(shapely.get_type_id(geoms) == 7)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from gridmap.geo.io import read_vector
+from gridmap.geo.io import ReadLimits, read_vector
 from gridmap.progress import QUIET, Progress
 from gridmap.store import audit, layers, territories
 
@@ -63,15 +63,22 @@ def import_file(
     replace: bool = False,
     actor: str = "cli",
     progress: Progress = QUIET,
+    limits: ReadLimits | None = None,
+    source_name: str | None = None,
 ) -> ImportSummary:
     """Read, check and store ``path`` as layer ``layer`` (default: the file's stem) of ``territory``.
 
     Everything happens in one transaction: if anything fails, the database is exactly as before.
     """
     path = Path(path)
-    name = layer or path.stem
-    with progress.step(f"reading {path.name}"):
-        result = read_vector(path, crs=crs, layer=source_layer, encoding=encoding, expect=expect)
+    shown = source_name or path.name  # an upload is stored under a temporary name
+    name = layer or Path(shown).stem
+    if limits is None:
+        from gridmap.settings import Settings
+
+        limits = Settings.from_env().read_limits()
+    with progress.step(f"reading {shown}"):
+        result = read_vector(path, crs=crs, layer=source_layer, encoding=encoding, expect=expect, limits=limits)
     frame = result.frame
     types = sorted(set(frame.geom_type))
     with progress.step(f"storing {len(frame)} features as layer '{name}' of {territory}"):
@@ -80,13 +87,13 @@ def import_file(
             report = {"repaired": result.repaired, "notes": result.notes}
             layer_id, replaced = layers.create(
                 conn, territory_id=target.id, name=name, kind=kind,
-                geometry_type=types[0] if len(types) == 1 else "GEOMETRY", source_file=path.name,
+                geometry_type=types[0] if len(types) == 1 else "GEOMETRY", source_file=shown,
                 source_crs=result.source_crs, encoding=result.encoding, checksum=file_checksum(path),
                 report=report, actor=actor, replace=replace)
             count = layers.copy_features(conn, layer_id, frame)
             audit.record(conn, actor=actor, action="import", table="layers", row_key=f"{territory}/{name}",
                          before=None if replaced is None else {"features": replaced},
-                         after={"features": count, "file": path.name, "crs": result.source_crs,
+                         after={"features": count, "file": shown, "crs": result.source_crs,
                                 "repaired": len(result.repaired)})
     return ImportSummary(territory=territory, layer=name, features=count, source_crs=result.source_crs,
                          geometry_types=types, encoding=result.encoding, repaired=result.repaired,

@@ -1,0 +1,99 @@
+"""Request size limits, enforced before a route sees the body; and 422 answers that survive any input.
+
+A pure ASGI middleware: a declared ``Content-Length`` above the limit is refused at once with
+413; a body sent without one (chunked) is counted as it arrives and cut off at the limit, so a
+client cannot stream an endless body into memory or onto disk. Uploads (the layer import
+endpoint) get their own, larger limit.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+
+class BodyLimit:
+    """413 for bodies above ``max_body`` bytes (``max_upload`` on paths matching ``upload_paths``)."""
+
+    def __init__(self, app, *, max_body: int, max_upload: int, upload_paths: str = r"^/api/territories/[^/]+/layers$"):
+        self.app = app
+        self.max_body = max_body
+        self.max_upload = max_upload
+        self.upload_paths = re.compile(upload_paths)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        limit = self.max_upload if self.upload_paths.match(scope.get("path", "")) else self.max_body
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None:
+            try:
+                size = int(declared)
+            except ValueError:
+                return await _answer(send, 400, "Content-Length is not a number")
+            if size > limit:
+                return await _answer(send, 413, f"the request body is {size:,} bytes; at most {limit:,} are accepted")
+        received = 0
+        too_large = False
+
+        async def counted_receive():
+            nonlocal received, too_large
+            if too_large:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:  # stop reading: to the app the client has gone away
+                    too_large = True
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message):
+            if not too_large:  # once over the limit, the app's own answer is replaced by the 413
+                await send(message)
+
+        try:
+            await self.app(scope, counted_receive, guarded_send)
+        except Exception:
+            if not too_large:
+                raise
+        if too_large:
+            await _answer(send, 413, f"the request body exceeds {limit:,} bytes")
+
+
+async def _answer(send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _json_safe(value):
+    """NaN and infinities (which JSON cannot carry) as text; bytes decoded; the rest as is."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+async def validation_error(request, exc):
+    """FastAPI's 422 for invalid requests, safe for any input: a body holding NaN, Infinity or
+    undecodable bytes is echoed as text instead of crashing the error response itself."""
+    from fastapi.encoders import jsonable_encoder
+    from fastapi.responses import JSONResponse
+
+    return JSONResponse(status_code=422, content={"detail": jsonable_encoder([_safe(e) for e in exc.errors()])})
+
+
+def _safe(error: dict) -> dict:
+    out = {key: _json_safe(value) for key, value in error.items() if key != "ctx"}
+    if "ctx" in error:  # e.g. the exception a validator raised: keep its text
+        out["ctx"] = {key: str(value) for key, value in error["ctx"].items()}
+    return out

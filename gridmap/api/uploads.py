@@ -1,0 +1,75 @@
+"""Upload a GIS file as a layer of a territory: ``gridmap import`` over HTTP.
+
+The file is received completely (within ``GRIDMAP_MAX_UPLOAD_MB``, enforced by the body-limit
+middleware while it streams in) before anything is read; then it is checked and stored in one
+transaction. A half-finished upload, a broken or hostile file (zip bomb, too many features or
+vertices, coordinates out of range, no CRS) gets a 4xx with the reason and leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from gridmap.api.deps import optional_user, require_role
+from gridmap.geo.crs import CRSError
+from gridmap.geo.io import SUPPORTED_SUFFIXES, VectorReadError
+from gridmap.services.importing import import_file
+from gridmap.store import territories
+from gridmap.store.layers import LayerExists
+from gridmap.store.users import CurrentUser
+
+router = APIRouter(tags=["territories"])
+LAYER_NAME = r"^[\w\-. ]{1,100}$"
+
+
+@router.post("/api/territories/{code}/layers", status_code=201,
+             summary="Upload a GIS file (GeoPackage, zipped Shapefile, GeoJSON, KML, CSV, GeoParquet) as a layer")
+async def upload_layer(
+    code: str, request: Request,
+    file: UploadFile = File(description="the file; a Shapefile as one .zip"),
+    name: str | None = Form(None, pattern=LAYER_NAME, description="layer name (default: the file name)"),
+    crs: str | None = Form(None, max_length=64, description="when the file has no CRS, or is GCJ-02: e.g. 4490, gcj02"),
+    encoding: Literal["utf-8", "gbk"] | None = Form(None),
+    expect: Literal["polygon", "line", "point"] | None = Form(None),
+    kind: str = Form("imported", max_length=32, pattern=r"^[a-z_]{1,32}$"),
+    replace: bool = Form(False),
+    user: CurrentUser | None = Depends(optional_user),
+) -> dict:
+    engine = request.app.state.engine
+    with engine.connect() as conn:
+        try:
+            territories.get(conn, code)
+        except territories.TerritoryNotFound as exc:
+            raise HTTPException(404, str(exc)) from exc
+        actor = require_role(conn, user, ("planner",), code, "import layers")
+    original = Path(file.filename or "upload").name[:200]
+    suffix = Path(original).suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES or suffix == ".shp":
+        raise HTTPException(422, f"{original}: upload one of {', '.join(sorted(SUPPORTED_SUFFIXES - {'.shp'}))} "
+                                 "(a Shapefile as one .zip with its .shx, .dbf and .prj)")
+    layer = name or re.sub(r"[^\w\-. ]", "_", Path(original).stem)[:100] or "upload"
+    folder = Path(tempfile.mkdtemp(prefix="gridmap-upload-"))
+    try:
+        target = folder / ((re.sub(r"[^\w\-.]", "_", Path(original).stem)[:80] or "upload") + suffix)
+        with open(target, "wb") as out:
+            await run_in_threadpool(shutil.copyfileobj, file.file, out, 1 << 20)
+        settings = request.app.state.settings
+        summary = await run_in_threadpool(
+            import_file, engine, target, territory=code, layer=layer, crs=crs, encoding=encoding, expect=expect,
+            kind=kind, replace=replace, actor=actor.username, limits=settings.read_limits(), source_name=original)
+    except (VectorReadError, CRSError) as exc:
+        raise HTTPException(422, str(exc).replace(str(folder), "")) from exc
+    except LayerExists as exc:
+        raise HTTPException(409, str(exc)) from exc
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return {"territory": summary.territory, "layer": summary.layer, "features": summary.features,
+            "source_crs": summary.source_crs, "geometry_types": summary.geometry_types, "encoding": summary.encoding,
+            "repaired": summary.repaired, "notes": summary.notes, "replaced": summary.replaced}
