@@ -28,7 +28,8 @@ from gridmap.api import (
     territories,
     tiles,
 )
-from gridmap.api.limits import BodyLimit, validation_error
+from gridmap.api.errors import DATABASE_ERRORS, database_unavailable, validation_error
+from gridmap.api.limits import BodyLimit
 from gridmap.services.incidents import calendar_from_env
 from gridmap.settings import Settings
 from gridmap.store.db import engine_for, normalise_url, resolve_url
@@ -109,5 +110,7 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
     app.include_router(uploads.router)
     openapi_doc.install(app)
     app.add_exception_handler(RequestValidationError, validation_error)
+    for error in DATABASE_ERRORS:
+        app.add_exception_handler(error, database_unavailable)
     app.add_middleware(BodyLimit, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes)
     return app

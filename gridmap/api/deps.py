@@ -20,9 +20,18 @@ def get_engine(request: Request) -> sa.Engine:
 
 
 def get_conn(request: Request) -> Iterator[sa.Connection]:
-    """A read connection per request; writes open their own transaction with engine.begin()."""
-    with request.app.state.engine.connect() as conn:
+    """A read connection per request; writes open their own transaction with engine.begin().
+
+    Closing a connection whose server went away (a restart between the query and the end of the
+    request) must not turn an answered request into an error: the pool discards that connection."""
+    conn = request.app.state.engine.connect()
+    try:
         yield conn
+    finally:
+        try:
+            conn.close()
+        except sa.exc.DBAPIError:
+            pass
 
 
 def optional_user(request: Request, token: str | None = Depends(bearer)) -> CurrentUser | None:

@@ -1,4 +1,4 @@
-"""Request size limits, enforced before a route sees the body; and 422 answers that survive any input.
+"""Request size limits, enforced before a route sees the body.
 
 A pure ASGI middleware: a declared ``Content-Length`` above the limit is refused at once with
 413; a body sent without one (chunked) is counted as it arrives and cut off at the limit, so a
@@ -9,7 +9,6 @@ endpoint) get their own, larger limit.
 from __future__ import annotations
 
 import json
-import math
 import re
 
 
@@ -68,32 +67,3 @@ async def _answer(send, status: int, detail: str) -> None:
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                             (b"connection", b"close")]})
     await send({"type": "http.response.body", "body": body})
-
-
-def _json_safe(value):
-    """NaN and infinities (which JSON cannot carry) as text; bytes decoded; the rest as is."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
-
-
-async def validation_error(request, exc):
-    """FastAPI's 422 for invalid requests, safe for any input: a body holding NaN, Infinity or
-    undecodable bytes is echoed as text instead of crashing the error response itself."""
-    from fastapi.encoders import jsonable_encoder
-    from fastapi.responses import JSONResponse
-
-    return JSONResponse(status_code=422, content={"detail": jsonable_encoder([_safe(e) for e in exc.errors()])})
-
-
-def _safe(error: dict) -> dict:
-    out = {key: _json_safe(value) for key, value in error.items() if key != "ctx"}
-    if "ctx" in error:  # e.g. the exception a validator raised: keep its text
-        out["ctx"] = {key: str(value) for key, value in error["ctx"].items()}
-    return out

@@ -1,0 +1,61 @@
+"""Error answers that stay clean whatever happens: a 422 that survives any input, and a 503 with
+Retry-After while the database is unreachable (restarting, failing over) instead of a 500."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+import sqlalchemy as sa
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+
+from gridmap.store.db import DatabaseUnavailable
+
+DATABASE_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DisconnectionError, DatabaseUnavailable)
+
+
+def _json_safe(value):
+    """NaN and infinities (which JSON cannot carry) as text; bytes decoded; the rest as is."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+async def validation_error(request, exc):
+    """FastAPI's 422 for invalid requests, safe for any input: a body holding NaN, Infinity or
+    undecodable bytes is echoed as text instead of crashing the error response itself."""
+    return JSONResponse(status_code=422, content={"detail": jsonable_encoder([_safe(e) for e in exc.errors()])})
+
+
+def _safe(error: dict) -> dict:
+    out = {key: _json_safe(value) for key, value in error.items() if key != "ctx"}
+    if "ctx" in error:  # e.g. the exception a validator raised: keep its text
+        out["ctx"] = {key: str(value) for key, value in error["ctx"].items()}
+    return out
+
+
+_last_logged = [0.0, 0]  # time of the last log line, requests answered 503 since
+
+
+async def database_unavailable(request, exc):
+    """The database cannot be reached or dropped the connection: 503, so clients retry; the pool
+    pings connections before use, so service resumes by itself once the server is back. Logged
+    at most every 10 seconds, with the count, so an outage does not flood the log."""
+    _last_logged[1] += 1
+    now = time.monotonic()
+    if now - _last_logged[0] >= 10:
+        logging.getLogger("gridmap").warning(
+            "database unavailable (%d requests answered 503 since the last report); last: %s %s: %s",
+            _last_logged[1], request.method, request.url.path,
+            str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        _last_logged[:] = [now, 0]
+    return JSONResponse(status_code=503, headers={"Retry-After": "5"},
+                        content={"detail": "the database is unavailable right now; try again in a few seconds"})
