@@ -1,6 +1,7 @@
 """The ``gridmap`` command. Thin: every subcommand calls a service or store function.
 
     gridmap db start | stop | status | url     the private local PostGIS
+    gridmap db dump --territory CODE --out F.zip | restore F.zip [--replace]   a territory, whole
     gridmap migrate [--revision REV] [--downgrade REV]
     gridmap demo [--only NAME] [--force]       load data/boundaries/ (idempotent)
     gridmap import FILE --territory CODE [--layer NAME] [--crs CRS] [--encoding gbk] [--replace]
@@ -50,6 +51,8 @@ def cmd_db(args: argparse.Namespace) -> int:
     from gridmap.settings import Settings
     from gridmap.store.cluster import cluster_from_settings
 
+    if args.action in ("dump", "restore"):
+        return _backup(args)
     settings = Settings.from_env()
     cluster = cluster_from_settings(settings)
     if settings.database_url and args.action in ("start", "stop"):
@@ -66,6 +69,20 @@ def cmd_db(args: argparse.Namespace) -> int:
         return 0 if status.running else 3
     elif args.action == "url":
         print(settings.database_url or cluster.url())
+    return 0
+
+
+def _backup(args: argparse.Namespace) -> int:
+    from gridmap.store import backup
+
+    if args.action == "dump":
+        if not args.territory or not args.out:
+            raise UserError("gridmap db dump --territory CODE --out FILE.zip")
+        print(f"dumped {backup.dump(_engine(), args.territory, args.out)}")
+    else:
+        if not args.file:
+            raise UserError("gridmap db restore FILE.zip [--replace]")
+        print(f"restored {backup.restore(_engine(), args.file, replace=args.replace)}")
     return 0
 
 
@@ -388,8 +405,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gridmap {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    db = sub.add_parser("db", help="manage the private local PostGIS cluster")
-    db.add_argument("action", choices=["start", "stop", "status", "url"])
+    db = sub.add_parser("db", help="the private local PostGIS cluster; dump and restore a territory")
+    db.add_argument("action", choices=["start", "stop", "status", "url", "dump", "restore"])
+    db.add_argument("file", nargs="?", help="restore: the dump (a zip from gridmap db dump)")
+    db.add_argument("--territory", metavar="CODE", help="dump: the territory (with everything below it)")
+    db.add_argument("--out", metavar="FILE.zip", help="dump: where to write it")
+    db.add_argument("--replace", action="store_true", help="restore: replace the territory if it is present")
     db.set_defaults(func=cmd_db)
 
     mig = sub.add_parser("migrate", help="apply (or revert) schema migrations")

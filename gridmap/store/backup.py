@@ -1,0 +1,201 @@
+"""``gridmap db dump`` / ``gridmap db restore``: one territory with everything hanging from it.
+
+A dump is a zip: ``manifest.json`` (gridmap version, schema revision, territory, row counts,
+SHA-256 of every member) and one CSV per table, written by PostgreSQL's COPY (geometries as
+hex EWKB, JSON as text: exact, nothing lost in translation). It holds the territory and its
+subtree, the ancestors it hangs from, its layers and their features, units, every plan (draft,
+published, history) with grids, assignments, edits and merge results, departmental grids,
+stations, incidents with their full history, and the shared tables those refer to (departments,
+incident categories). Users and the audit log belong to the deployment and are not included.
+
+A restore runs in one transaction and keeps the rows' ids: into the database the dump came from
+(``replace=True`` first removes the territory's current rows) or into a fresh one. Any conflict,
+a different schema revision or a damaged member stops it with nothing changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from gridmap import __version__
+
+SCOPE = (
+    "WITH RECURSIVE sub AS (SELECT id FROM territories WHERE code = '{code}' UNION ALL "
+    "SELECT c.id FROM territories c JOIN sub ON c.parent_id = sub.id), "
+    "anc AS (SELECT id, parent_id FROM territories WHERE code = '{code}' UNION ALL "
+    "SELECT t.id, t.parent_id FROM territories t JOIN anc ON t.id = anc.parent_id) ")
+PLANS = "(SELECT id FROM plans WHERE territory_id IN (SELECT id FROM sub))"
+LAYERS = "(SELECT id FROM layers WHERE territory_id IN (SELECT id FROM sub))"
+INCIDENTS = "(SELECT id FROM incidents WHERE community_id IN (SELECT id FROM sub))"
+GRIDS = f"(SELECT id FROM grids WHERE plan_id IN {PLANS})"
+
+# (table, SELECT list, WHERE, shared) in restore order; shared rows may already exist.
+TABLES: list[tuple[str, str, str, bool]] = [
+    ("territories", "*", "id IN (SELECT id FROM anc) AND id NOT IN (SELECT id FROM sub)", True),
+    ("territories", "*", "id IN (SELECT id FROM sub)", False),
+    ("departments", "*", "true", True),
+    ("incident_categories", "*", "true", True),
+    ("layers", "*", "territory_id IN (SELECT id FROM sub)", False),
+    ("layer_features", "*", f"layer_id IN {LAYERS}", False),
+    ("units", "*", "community_id IN (SELECT id FROM sub)", False),
+    ("plans", "*", "territory_id IN (SELECT id FROM sub)", False),
+    ("grids", "*", f"plan_id IN {PLANS}", False),
+    ("plan_units", "*", f"plan_id IN {PLANS}", False),
+    ("plan_edits", "*", f"plan_id IN {PLANS}", False),
+    ("merge_crosswalk", "*", f"plan_id IN {PLANS}", False),
+    ("plan_conflicts", "*", f"plan_id IN {PLANS}", False),
+    ("grid_duties", "*", f"plan_id IN {PLANS}", False),
+    ("department_grids", "*", "territory_id IN (SELECT id FROM sub)", False),
+    ("stations", "*", "territory_id IN (SELECT id FROM sub)", False),
+    ("incidents", "*", "community_id IN (SELECT id FROM sub)", False),
+    ("incident_events", "*", f"incident_id IN {INCIDENTS}", False),
+]
+# references that may point outside the dump are cleared in it (the database would do the same
+# with ON DELETE SET NULL)
+CLEARED = {
+    "plans": {"parent_plan_id": f"CASE WHEN parent_plan_id IN {PLANS} THEN parent_plan_id END"},
+    "incidents": {"grid_id": f"CASE WHEN grid_id IN {GRIDS} THEN grid_id END",
+                  "duplicate_of": f"CASE WHEN duplicate_of IN {INCIDENTS} THEN duplicate_of END"},
+    "department_grids": {"layer_id": f"CASE WHEN layer_id IN {LAYERS} THEN layer_id END"},
+}
+
+
+class BackupError(ValueError):
+    """A dump or restore that cannot be done; nothing was changed."""
+
+
+@dataclass
+class BackupSummary:
+    territory: str
+    path: Path
+    rows: dict[str, int]
+
+    def __str__(self) -> str:
+        main = {k: v for k, v in self.rows.items() if v and k in ("territories", "plans", "grids", "units",
+                                                                    "incidents", "incident_events", "stations")}
+        return f"territory {self.territory} ({self.path.name}): " + ", ".join(f"{k} {v}" for k, v in main.items())
+
+
+def _columns(conn: sa.Connection, table: str) -> list[str]:
+    return list(conn.execute(sa.text(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = :t "
+        "ORDER BY ordinal_position"), {"t": table}).scalars())
+
+
+def _revision(conn: sa.Connection) -> str:
+    return str(conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar())
+
+
+def dump(engine: sa.Engine, territory: str, path: str | Path) -> BackupSummary:
+    """Write the territory and everything hanging from it to ``path`` (a zip), from one snapshot."""
+    if not territory.isdigit():
+        raise BackupError(f"a territory code is digits only, not {territory!r}")
+    path = Path(path)
+    rows: dict[str, int] = {}
+    digests: dict[str, str] = {}
+    with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
+        if conn.execute(sa.text("SELECT 1 FROM territories WHERE code = :c"), {"c": territory}).first() is None:
+            raise BackupError(f"no territory with code {territory!r}")
+        revision = _revision(conn)
+        cursor = conn.connection.cursor()
+        tmp = path.with_suffix(path.suffix + ".part")
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for index, (table, _, where, shared) in enumerate(TABLES):
+                columns = _columns(conn, table)
+                select = ", ".join(CLEARED.get(table, {}).get(c, c) + f" AS {c}" if c in CLEARED.get(table, {})
+                                   else c for c in columns)
+                order = ("ORDER BY array_position(ARRAY['city','district','street','community']::text[], "
+                         "level::text), id") if table == "territories" else ("ORDER BY id" if "id" in columns else "")
+                sql = (SCOPE.format(code=territory) + f"SELECT {select} FROM {table} t WHERE {where} {order}")
+                buffer = io.BytesIO()
+                cursor.copy_expert(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER true)", buffer)
+                data = buffer.getvalue()
+                member = f"{index:02d}_{table}{'_shared' if shared else ''}.csv"
+                archive.writestr(member, data)
+                digests[member] = hashlib.sha256(data).hexdigest()
+                rows[table] = rows.get(table, 0) + int(conn.execute(sa.text(
+                    SCOPE.format(code=territory) + f"SELECT count(*) FROM {table} t WHERE {where}")).scalar())
+            manifest = {"format": "gridmap-territory-dump/1", "gridmap": __version__, "schema": revision,
+                        "territory": territory, "created_at": datetime.now(timezone.utc).isoformat(),
+                        "rows": rows, "sha256": digests}
+            archive.writestr("manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2))
+        tmp.replace(path)
+    return BackupSummary(territory, path, rows)
+
+
+def restore(engine: sa.Engine, path: str | Path, *, replace: bool = False) -> BackupSummary:
+    """Load a dump in one transaction (see the module docstring); returns what was restored."""
+    path = Path(path)
+    try:
+        archive = zipfile.ZipFile(path)
+        manifest = json.loads(archive.read("manifest.json"))
+    except (OSError, KeyError, zipfile.BadZipFile, ValueError) as exc:
+        raise BackupError(f"{path.name}: not a gridmap dump ({exc})") from exc
+    if manifest.get("format") != "gridmap-territory-dump/1":
+        raise BackupError(f"{path.name}: unknown dump format {manifest.get('format')!r}")
+    territory = str(manifest["territory"])
+    if not territory.isdigit():
+        raise BackupError(f"{path.name}: the manifest names no valid territory code")
+    members = sorted(n for n in archive.namelist() if n.endswith(".csv"))
+    for member in members:
+        if hashlib.sha256(archive.read(member)).hexdigest() != manifest["sha256"].get(member):
+            raise BackupError(f"{path.name}: {member} is damaged (checksum mismatch); nothing restored")
+    try:
+        with engine.begin() as conn:
+            revision = _revision(conn)
+            if revision != manifest["schema"]:
+                raise BackupError(f"the dump has schema {manifest['schema']}, this database {revision}: migrate "
+                                  "to the same revision first (gridmap migrate)")
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('gridmap-restore'))"))
+            exists = conn.execute(sa.text("SELECT id FROM territories WHERE code = :c"), {"c": territory}).scalar()
+            if exists is not None:
+                if not replace:
+                    raise BackupError(f"territory {territory} is already in this database: restore with --replace "
+                                      "to put the dump in its place")
+                conn.execute(sa.text(SCOPE.format(code=territory) + f"DELETE FROM incidents WHERE id IN {INCIDENTS}"))
+                conn.execute(sa.text("DELETE FROM territories WHERE code = :c"), {"c": territory})
+            cursor = conn.connection.cursor()
+            for member in members:
+                table = member[3:-4].removesuffix("_shared")
+                shared = member.endswith("_shared.csv")
+                data = archive.read(member)
+                if not data.strip():
+                    continue
+                header = data.split(b"\n", 1)[0].decode()
+                conn.execute(sa.text(f'CREATE TEMP TABLE "restore_{table}" (LIKE "{table}") ON COMMIT DROP'))
+                cursor.copy_expert(f'COPY "restore_{table}" ({header}) FROM STDIN WITH (FORMAT csv, HEADER true)',
+                                   io.BytesIO(data))
+                conflict = "ON CONFLICT DO NOTHING" if shared else ""
+                conn.execute(sa.text(f'INSERT INTO "{table}" ({header}) SELECT {header} FROM "restore_{table}" '
+                                     f'{conflict}'))
+                conn.execute(sa.text(f'DROP TABLE "restore_{table}"'))
+            _advance_sequences(conn)
+    except sa.exc.IntegrityError as exc:
+        raise BackupError(f"{path.name}: rows of the dump collide with rows already here "
+                          f"({str(exc.orig).splitlines()[0]}); restore into the database it came from with "
+                          "--replace, or into a fresh database. Nothing was restored") from exc
+    return BackupSummary(territory, path, dict(manifest["rows"]))
+
+
+def _advance_sequences(conn: sa.Connection) -> None:
+    """Every id sequence past the largest id now stored (restored rows kept their ids)."""
+    owned = conn.execute(sa.text(
+        "SELECT s.relname, t.relname, a.attname FROM pg_class s JOIN pg_depend d ON d.objid = s.oid "
+        "JOIN pg_class t ON t.oid = d.refobjid JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid "
+        "WHERE s.relkind = 'S' AND d.deptype = 'a'")).all()
+    for sequence, table, column in owned:
+        conn.execute(sa.text(f'SELECT setval(\'"{sequence}"\', GREATEST((SELECT max("{column}") FROM "{table}"), 1))'))
+    conn.execute(sa.text(
+        "SELECT setval('incident_public_seq', GREATEST((SELECT max(right(public_id, 7)::bigint) FROM incidents "
+        "WHERE public_id ~ '^GM[0-9]{15}$'), (SELECT last_value FROM incident_public_seq), 1))"))
+
+
+__all__ = ["dump", "restore", "BackupError", "BackupSummary", "TABLES"]
