@@ -29,10 +29,10 @@ from gridmap.api import (
     tiles,
 )
 from gridmap.api.errors import DATABASE_ERRORS, database_unavailable, validation_error
-from gridmap.api.limits import BodyLimit
+from gridmap.api.limits import BodyLimit, ConcurrencyLimit
 from gridmap.services.incidents import calendar_from_env
 from gridmap.settings import Settings
-from gridmap.store.db import engine_for, normalise_url, resolve_url
+from gridmap.store.db import MAX_OVERFLOW, POOL_SIZE, engine_for, normalise_url, resolve_url
 from gridmap.web import pages
 
 STATIC = Path(__file__).resolve().parents[1] / "web" / "static"
@@ -112,5 +112,6 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
     app.add_exception_handler(RequestValidationError, validation_error)
     for error in DATABASE_ERRORS:
         app.add_exception_handler(error, database_unavailable)
+    app.add_middleware(ConcurrencyLimit, limit=(POOL_SIZE + MAX_OVERFLOW) // 2)
     app.add_middleware(BodyLimit, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes)
     return app

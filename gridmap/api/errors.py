@@ -13,7 +13,8 @@ from fastapi.responses import JSONResponse
 
 from gridmap.store.db import DatabaseUnavailable
 
-DATABASE_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DisconnectionError, DatabaseUnavailable)
+DATABASE_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DisconnectionError, sa.exc.TimeoutError,
+                   DatabaseUnavailable)
 
 
 def _json_safe(value):

@@ -8,6 +8,7 @@ endpoint) get their own, larger limit.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 
@@ -67,3 +68,26 @@ async def _answer(send, status: int, detail: str) -> None:
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                             (b"connection", b"close")]})
     await send({"type": "http.response.body", "body": body})
+
+
+class ConcurrencyLimit:
+    """At most ``limit`` requests inside the app at once; the rest wait their turn in the event loop.
+
+    A request may need two database connections at a time (the request's own and a write
+    transaction, or a sign-in check). Without a cap, a burst of requests can each take one
+    connection and all wait for a second one that never frees: the pool starves and every
+    request times out. Capping concurrency at half the pool makes that impossible, and costs
+    nothing on a machine whose cores are saturated by far fewer requests anyway."""
+
+    def __init__(self, app, *, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self._semaphore: asyncio.Semaphore | None = None
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope.get("path", "").startswith("/static/"):
+            return await self.app(scope, receive, send)
+        if self._semaphore is None:  # created inside the running loop
+            self._semaphore = asyncio.Semaphore(self.limit)
+        async with self._semaphore:
+            await self.app(scope, receive, send)

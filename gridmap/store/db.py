@@ -42,12 +42,16 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+POOL_SIZE = 12
+MAX_OVERFLOW = 8
+
+
 @lru_cache(maxsize=8)
 def engine_for(url: str) -> sa.Engine:
     """One pooled engine per URL, pinged before use so a restarted server is survived. The pool keeps
     as many connections as requests usually run at once, so a burst does not pay for new
     connections (and their SCRAM handshakes) on every request."""
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=12, max_overflow=8, future=True)
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW, future=True)
 
 
 def get_engine(settings=None) -> sa.Engine:
