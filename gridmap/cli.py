@@ -11,7 +11,9 @@
     gridmap territories                        list the territory tree
     gridmap layers --territory CODE            list a territory's layers
     gridmap serve [--host H] [--port P]
-    gridmap user add NAME [--role ROLE --territory CODE] | grant NAME ROLE CODE | passwd NAME | list
+    gridmap user add NAME [--role ROLE --territory CODE] | grant NAME --role R --territory CODE
+                 [--department D | --grids G,G] | passwd NAME | list
+    gridmap apikey create NAME --user USER [--days N] | list | revoke NAME
     gridmap plan draft CODE | edits ID FILE.json | validate ID | diff ID | publish ID | revert ID | history CODE
     gridmap incidents categories | escalate     the category table; the supervision pass (for cron)
     gridmap stations types | import FILE --territory CODE | coverage --territory CODE [--minutes 15]
@@ -287,14 +289,51 @@ def cmd_user(args: argparse.Namespace) -> int:
             elif args.action == "grant":
                 if not (args.role and args.territory):
                     raise UserError("grant needs --role ROLE --territory CODE")
-                users.grant(conn, args.name, args.role, args.territory)
+                grids = [g.strip() for g in args.grids.split(",") if g.strip()] if args.grids else None
+                users.grant(conn, args.name, args.role, args.territory, department=args.department, grid_codes=grids)
             elif args.action == "passwd":
                 users.set_password(conn, args.name, _password(args))
         except users.UserError as exc:
             raise UserError(str(exc)) from exc
         audit.record(conn, actor="cli", action=f"user.{args.action}", table="users", row_key=args.name,
-                     after=json.loads(json.dumps({"role": args.role, "territory": args.territory})))
+                     after=json.loads(json.dumps({"role": args.role, "territory": args.territory,
+                                                  "department": args.department, "grids": args.grids})))
     print(f"user {args.name}: {args.action} done")
+    return 0
+
+
+def cmd_apikey(args: argparse.Namespace) -> int:
+    from gridmap.store import audit, users
+
+    engine = _engine()
+    if args.action == "list":
+        with engine.connect() as conn:
+            for row in users.list_api_keys(conn):
+                state = "revoked" if row["revoked_at"] else (f"expires {row['expires_at']:%Y-%m-%d}"
+                                                             if row["expires_at"] else "no expiry")
+                used = f"last used {row['last_used_at']:%Y-%m-%d %H:%M}" if row["last_used_at"] else "never used"
+                print(f"{row['name']:<24} as {row['username']:<16} {state:<20} {used}")
+        return 0
+    if not args.name:
+        raise UserError(f"`gridmap apikey {args.action}` needs the key's name")
+    with engine.begin() as conn:
+        try:
+            if args.action == "create":
+                if not args.user:
+                    raise UserError("create needs --user USER (the key acts with that user's roles)")
+                key = users.create_api_key(conn, args.user, args.name, days=args.days)
+            else:
+                users.revoke_api_key(conn, args.name)
+        except users.UserError as exc:
+            raise UserError(str(exc)) from exc
+        audit.record(conn, actor="cli", action=f"apikey.{args.action}", table="auth_tokens", row_key=args.name,
+                     after={"user": args.user, "days": args.days} if args.action == "create" else {"revoked": True})
+    if args.action == "create":
+        print(key)
+        Progress().say("the key is shown once: store it in the other system now (send it as "
+                       "'Authorization: Bearer KEY', or as api_key for Open311)")
+    else:
+        print(f"API key {args.name} revoked")
     return 0
 
 
@@ -479,7 +518,16 @@ def build_parser() -> argparse.ArgumentParser:
     usr.add_argument("--territory", metavar="CODE", help="the role covers this territory and everything below")
     usr.add_argument("--display-name")
     usr.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    usr.add_argument("--department", metavar="CODE", help="grant handler: bind to one department (sees only its incidents)")
+    usr.add_argument("--grids", metavar="CODE,CODE", help="grant worker: bind to these grid codes")
     usr.set_defaults(func=cmd_user)
+
+    key = sub.add_parser("apikey", help="API keys for other systems: create, list, revoke")
+    key.add_argument("action", choices=["create", "list", "revoke"])
+    key.add_argument("name", nargs="?", help="the key's name (which system uses it)")
+    key.add_argument("--user", help="create: the user whose roles the key carries")
+    key.add_argument("--days", type=float, help="create: expire after this many days (default: never)")
+    key.set_defaults(func=cmd_apikey)
 
     pln = sub.add_parser("plan", help="drafts, edits, validation, diff, publish, revert, history")
     pln.add_argument("action", choices=["draft", "edits", "validate", "diff", "publish", "revert", "history"])

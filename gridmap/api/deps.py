@@ -38,7 +38,7 @@ def optional_user(request: Request, token: str | None = Depends(bearer)) -> Curr
     """The user a bearer token belongs to, None without a token; 401 for a bad or expired one."""
     if not token:
         return None
-    with request.app.state.engine.connect() as conn:
+    with request.app.state.engine.begin() as conn:
         user = users.user_for_token(conn, token)
     if user is None:
         raise HTTPException(401, "the sign-in token is invalid or has expired; sign in again",

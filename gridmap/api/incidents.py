@@ -1,5 +1,10 @@
 """Incidents for the people who run the loop: report, list, follow, move through the workflow,
-and run the supervision pass. Reporter contacts are shown to administrators only."""
+and run the supervision pass.
+
+Who sees what: a role covers the incidents of its territory; a handler bound to a department only
+that department's, a grid worker bound to grids only those grids'. Reporters' names and contacts
+go to administrators and to the handlers the incident is routed to (who call the reporter back),
+never to anyone else."""
 
 from __future__ import annotations
 
@@ -10,15 +15,17 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from gridmap.api.deps import get_conn, optional_user, require_role, signed_in
+from gridmap.api.deps import get_conn, optional_user, signed_in
 from gridmap.api.plans import jsonable
 from gridmap.incident_rules import ACTION_ROLES, STATES, TRANSITIONS, TransitionError, allowed_actions
 from gridmap.services import incidents as service
 from gridmap.store import incidents as store
-from gridmap.store.users import CurrentUser, has_role
+from gridmap.store.users import CurrentUser, incident_scopes
 
 router = APIRouter(prefix="/api", tags=["incidents"])
 REPORT_ROLES = ("worker", "handler", "planner")
+READ_ROLES = ("handler", "worker", "planner", "viewer")
+CONTACT_ROLES = ("handler",)
 
 
 class IncidentIn(BaseModel):
@@ -70,9 +77,11 @@ def report(body: IncidentIn, request: Request, user: CurrentUser | None = Depend
     if user is None:
         raise HTTPException(401, "sign in first (POST /api/auth/token)", headers={"WWW-Authenticate": "Bearer"})
 
-    def authorize(community: str) -> None:  # on the community the report was routed to
+    def authorize(community: str, grid: str) -> None:  # on the place the report was routed to
         with engine.connect() as conn:
-            require_role(conn, user, REPORT_ROLES, community, "report incidents")
+            if not any(s.covers(community, grid) for s in incident_scopes(conn, user, REPORT_ROLES)):
+                raise HTTPException(403, f"{user.username} may not report incidents in grid {grid} "
+                                         f"(community {community})")
 
     try:
         stored = service.report(engine, service.Report(
@@ -95,24 +104,27 @@ def search(request: Request, status: str | None = Query(None, description="comma
     if statuses and set(statuses) - set(STATES):
         raise HTTPException(422, f"status must be among {', '.join(STATES)}")
     rows = store.search(conn, statuses=statuses, category=category, community=community, street=street, grid=grid,
-                        start=start, end=end, overdue=overdue, limit=limit, offset=offset,
-                        with_contact=is_admin(user))
-    mine = [r for r in rows if r["community_code"] and _may_read(conn, user, r["community_code"])]
-    return [jsonable(r) for r in mine]
+                        start=start, end=end, overdue=overdue, limit=limit, offset=offset, with_contact=True)
+    readers, contacts = incident_scopes(conn, user, READ_ROLES), incident_scopes(conn, user, CONTACT_ROLES)
+    return [jsonable(_shown(r, contacts)) for r in rows if any(s.allows(r) for s in readers)]
 
 
-def _may_read(conn: sa.Connection, user: CurrentUser, community: str) -> bool:
-    return has_role(conn, user, ("handler", "worker", "planner", "viewer"), community)
+def _shown(item: dict, contacts: list) -> dict:
+    """The incident without the reporter's name and contact unless the caller needs them."""
+    if not any(s.allows(item) for s in contacts):
+        item = {k: v for k, v in item.items() if k not in ("reporter_name", "reporter_contact")}
+    return item
 
 
 @router.get("/incidents/{public_id}", summary="One incident with its history and the actions open to it")
 def one(public_id: str, conn: sa.Connection = Depends(get_conn), user: CurrentUser = Depends(signed_in)) -> dict:
     try:
-        item = service.with_events(conn, public_id, with_contact=is_admin(user))
+        item = service.with_events(conn, public_id, with_contact=True)
     except store.IncidentNotFound as exc:
         raise HTTPException(404, str(exc)) from exc
-    if not _may_read(conn, user, item["community_code"]):
-        raise HTTPException(403, f"{user.username} has no role over community {item['community_code']}")
+    if not any(s.allows(item) for s in incident_scopes(conn, user, READ_ROLES)):
+        raise HTTPException(403, f"incident {public_id} is not in {user.username}'s territory, grids or department")
+    item = _shown(item, incident_scopes(conn, user, CONTACT_ROLES))
     item["actions"] = allowed_actions(item["status"])
     return jsonable(item)
 
@@ -127,7 +139,12 @@ def move(public_id: str, body: TransitionIn, request: Request, conn: sa.Connecti
         raise HTTPException(404, str(exc)) from exc
     if body.action not in TRANSITIONS:
         raise HTTPException(422, f"unknown action {body.action!r}; actions are {', '.join(TRANSITIONS)}")
-    actor = require_role(conn, user, ACTION_ROLES[body.action], current["community_code"], body.action + " incidents")
+    if user is None:
+        raise HTTPException(401, "sign in first (POST /api/auth/token)", headers={"WWW-Authenticate": "Bearer"})
+    if not any(s.allows(current) for s in incident_scopes(conn, user, ACTION_ROLES[body.action])):
+        raise HTTPException(403, f"{user.username} may not {body.action} incident {public_id}: it needs the role "
+                                 f"{' or '.join(ACTION_ROLES[body.action])} over its community, grid or department")
+    actor = user
     conn.rollback()
     try:
         done = service.transition(request.app.state.engine, public_id, body.action, actor=actor.username,

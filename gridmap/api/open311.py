@@ -159,7 +159,7 @@ async def create(fmt: str, request: Request, user: CurrentUser | None = Depends(
     else:
         fields = dict(await request.form())
     if user is None and fields.get("api_key"):  # GeoReport clients send their key as a form field
-        with request.app.state.engine.connect() as conn:
+        with request.app.state.engine.begin() as conn:
             user = users.user_for_token(conn, str(fields["api_key"]))
         if user is None:
             return error(fmt, 403, "api_key is not valid (use a token from POST /api/auth/token)")

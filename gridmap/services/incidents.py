@@ -75,10 +75,11 @@ class Report:
 
 def report(engine: sa.Engine, item: Report, *, actor: str, calendar: WorkCalendar | None = None,
            radius_m: float = DUPLICATE_RADIUS_M, synthetic: bool = False,
-           authorize: Callable[[str], None] | None = None) -> dict:
+           authorize: Callable[[str, str], None] | None = None) -> dict:
     """Route and store a report; returns the stored incident and the open incidents of the same
     category within ``radius_m`` (possible duplicates, offered, not merged). ``authorize`` is
-    called with the routed community's code before anything is stored, and may raise to refuse."""
+    called with the routed community's and grid's codes before anything is stored, and may raise
+    to refuse."""
     calendar = calendar or calendar_from_env()
     if not (-180 <= item.lon <= 180 and -90 <= item.lat <= 90):
         raise ReportError(f"coordinates out of range: lon {item.lon}, lat {item.lat}")
@@ -92,7 +93,7 @@ def report(engine: sa.Engine, item: Report, *, actor: str, calendar: WorkCalenda
             raise ReportError(f"the point lon {item.lon:.6f}, lat {item.lat:.6f} lies outside every published grid; "
                               "nothing was stored")
         if authorize is not None:
-            authorize(community_code(conn, where.community_id))
+            authorize(community_code(conn, where.community_id), where.grid_code)
         duplicates = store.nearby_open(conn, category.code, item.lon, item.lat, radius_m)
         incident_id, public_id = store.insert(
             conn, category_code=category.code, description=item.description, lon=item.lon, lat=item.lat,

@@ -26,7 +26,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 SRID = 4490
@@ -433,16 +433,25 @@ class UserRole(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     role: Mapped[str] = mapped_column(String(16))
     territory_id: Mapped[int] = mapped_column(ForeignKey("territories.id", ondelete="CASCADE"))
+    # a handler bound to one department sees and works only that department's incidents;
+    # a grid worker bound to grids reports and follows up only there
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id", ondelete="CASCADE"))
+    grid_codes: Mapped[list[str] | None] = mapped_column(ARRAY(String(32)))
 
 
 class AuthToken(Base):
-    """A bearer token: only its SHA-256 is stored; it expires and can be revoked."""
+    """A bearer token: only its SHA-256 is stored; it can be revoked. A sign-in (``session``)
+    expires; an ``api_key`` for another system has a name and may have no expiry."""
 
     __tablename__ = "auth_tokens"
-    __table_args__ = (Index("ix_auth_tokens_user_id", "user_id"),)
+    __table_args__ = (Index("ix_auth_tokens_user_id", "user_id"),
+                      CheckConstraint("kind IN ('session','api_key')", name="ck_auth_tokens_kind"))
 
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(String(16), server_default="session")
+    name: Mapped[str | None] = mapped_column(Text)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

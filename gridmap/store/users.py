@@ -87,18 +87,34 @@ def set_password(conn: sa.Connection, username: str, password: str) -> None:
                          "(SELECT id FROM users WHERE username = :u)"), {"u": username})
 
 
-def grant(conn: sa.Connection, username: str, role: str, territory_code: str) -> None:
-    """Give ``username`` ``role`` over ``territory_code`` and its subtree (idempotent)."""
+def grant(conn: sa.Connection, username: str, role: str, territory_code: str, *, department: str | None = None,
+          grid_codes: list[str] | None = None) -> None:
+    """Give ``username`` ``role`` over ``territory_code`` and its subtree (idempotent; granting
+    again replaces the binding). A ``handler`` may be bound to one ``department`` (code): they
+    then see and work only the incidents routed to it; a ``worker`` may be bound to
+    ``grid_codes``: they then report and follow up only there."""
     if role not in USER_ROLES:
         raise UserError(f"role must be one of {', '.join(USER_ROLES)}")
+    if department is not None and role != "handler":
+        raise UserError("only a handler is bound to a department")
+    if grid_codes is not None and role != "worker":
+        raise UserError("only a grid worker is bound to grids")
+    department_id = None
+    if department is not None:
+        department_id = conn.execute(sa.text("SELECT id FROM departments WHERE code = :c"), {"c": department}).scalar()
+        if department_id is None:
+            raise UserError(f"no department with code {department!r}")
     user = conn.execute(sa.text("SELECT id FROM users WHERE username = :u"), {"u": username}).scalar()
     territory = conn.execute(sa.text("SELECT id FROM territories WHERE code = :c"), {"c": territory_code}).scalar()
     if user is None:
         raise UserError(f"no user {username!r}")
     if territory is None:
         raise UserError(f"no territory with code {territory_code!r}")
-    conn.execute(sa.text("INSERT INTO user_roles (user_id, role, territory_id) VALUES (:u, :r, :t) "
-                         "ON CONFLICT ON CONSTRAINT uq_user_roles DO NOTHING"), {"u": user, "r": role, "t": territory})
+    conn.execute(sa.text(
+        "INSERT INTO user_roles (user_id, role, territory_id, department_id, grid_codes) VALUES (:u, :r, :t, :d, :g) "
+        "ON CONFLICT ON CONSTRAINT uq_user_roles DO UPDATE SET department_id = EXCLUDED.department_id, "
+        "grid_codes = EXCLUDED.grid_codes"),
+        {"u": user, "r": role, "t": territory, "d": department_id, "g": list(grid_codes) if grid_codes else None})
 
 
 def any_users(conn: sa.Connection) -> bool:
@@ -148,16 +164,88 @@ def revoke_token(conn: sa.Connection, token: str) -> None:
 
 
 def user_for_token(conn: sa.Connection, token: str) -> CurrentUser | None:
-    """The user a live (unexpired, unrevoked) token belongs to, with their roles, or None (one query)."""
+    """The user a live (unexpired, unrevoked) token or API key belongs to, with their roles, or
+    None. For an API key it also notes the time of use (the caller commits)."""
     row = conn.execute(sa.text(
         "SELECT u.id, u.username, u.display_name, COALESCE((SELECT json_agg(json_build_array(r.role, t.code) "
         "ORDER BY t.code, r.role) FROM user_roles r JOIN territories t ON t.id = r.territory_id "
         "WHERE r.user_id = u.id), '[]') AS roles FROM auth_tokens a JOIN users u ON u.id = a.user_id "
-        "WHERE a.token_hash = :h AND a.revoked_at IS NULL AND a.expires_at > now() AND u.active"),
-        {"h": _digest(token)}).first()
+        "WHERE a.token_hash = :h AND a.revoked_at IS NULL AND (a.expires_at IS NULL OR a.expires_at > now()) "
+        "AND u.active"), {"h": _digest(token)}).first()
     if row is None:
         return None
+    conn.execute(sa.text(  # when an integration last called (at most one write a minute per key)
+        "UPDATE auth_tokens SET last_used_at = now() WHERE token_hash = :h AND kind = 'api_key' "
+        "AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')"), {"h": _digest(token)})
     return CurrentUser(row.id, row.username, row.display_name, tuple((r, c) for r, c in row.roles))
+
+
+def create_api_key(conn: sa.Connection, username: str, name: str, *, days: float | None = None) -> str:
+    """A long-lived key for another system, acting as ``username`` (give that user only the roles
+    the integration needs). Shown once; only its SHA-256 is kept. ``days=None``: no expiry."""
+    user = conn.execute(sa.text("SELECT id FROM users WHERE username = :u AND active"), {"u": username}).scalar()
+    if user is None:
+        raise UserError(f"no active user {username!r}")
+    if not name or len(name) > 100:
+        raise UserError("an API key needs a name of 1-100 characters")
+    if conn.execute(sa.text("SELECT 1 FROM auth_tokens WHERE kind = 'api_key' AND name = :n AND revoked_at IS NULL"),
+                    {"n": name}).first():
+        raise UserError(f"an API key named {name!r} exists; revoke it first")
+    key = "gmk_" + secrets.token_urlsafe(32)
+    expires = None if days is None else datetime.now(timezone.utc) + timedelta(days=days)
+    conn.execute(sa.text("INSERT INTO auth_tokens (token_hash, user_id, expires_at, kind, name) "
+                         "VALUES (:h, :u, :e, 'api_key', :n)"), {"h": _digest(key), "u": user, "e": expires, "n": name})
+    return key
+
+
+def list_api_keys(conn: sa.Connection) -> list[dict]:
+    return [dict(r._mapping) for r in conn.execute(sa.text(
+        "SELECT a.name, u.username, a.created_at, a.expires_at, a.last_used_at, a.revoked_at FROM auth_tokens a "
+        "JOIN users u ON u.id = a.user_id WHERE a.kind = 'api_key' ORDER BY a.created_at"))]
+
+
+def revoke_api_key(conn: sa.Connection, name: str) -> None:
+    done = conn.execute(sa.text("UPDATE auth_tokens SET revoked_at = now() WHERE kind = 'api_key' AND name = :n "
+                                "AND revoked_at IS NULL"), {"n": name}).rowcount
+    if not done:
+        raise UserError(f"no live API key named {name!r}")
+
+
+@dataclass(frozen=True)
+class IncidentScope:
+    """One role row seen from the incident loop: where it applies and what binds it."""
+
+    role: str
+    communities: frozenset[str]
+    department: str | None
+    grids: frozenset[str] | None
+
+    def covers(self, community: str | None, grid: str | None) -> bool:
+        """The place is in this role's territory (and grids, for a bound grid worker)."""
+        return community in self.communities and (self.grids is None or grid in self.grids)
+
+    def allows(self, incident: dict) -> bool:
+        """The incident is this role's business: its place, and its department for a bound handler."""
+        if not self.covers(incident.get("community_code"), incident.get("grid_code")):
+            return False
+        return self.department is None or incident.get("department_code") == self.department
+
+
+def incident_scopes(conn: sa.Connection, user: CurrentUser, roles: tuple[str, ...]) -> list[IncidentScope]:
+    """The user's role rows among ``roles`` (admin always counts) with the communities each covers."""
+    rows = conn.execute(sa.text(
+        "SELECT r.role, t.code, d.code AS department, r.grid_codes FROM user_roles r "
+        "JOIN territories t ON t.id = r.territory_id LEFT JOIN departments d ON d.id = r.department_id "
+        "WHERE r.user_id = :u AND r.role = ANY(:roles)"), {"u": user.id, "roles": list(set(roles) | {"admin"})}).all()
+    scopes = []
+    for role, code, department, grids in rows:
+        communities = frozenset(conn.execute(sa.text(
+            "WITH RECURSIVE sub AS (SELECT id, code, level FROM territories WHERE code = :c UNION ALL "
+            "SELECT t.id, t.code, t.level FROM territories t JOIN sub ON t.parent_id = sub.id) "
+            "SELECT code FROM sub WHERE level = 'community'"), {"c": code}).scalars())
+        scopes.append(IncidentScope(role, communities, department if role != "admin" else None,
+                                    frozenset(grids) if grids and role != "admin" else None))
+    return scopes
 
 
 def has_role(conn: sa.Connection, user: CurrentUser, roles: tuple[str, ...], territory_code: str) -> bool:
@@ -193,5 +281,5 @@ def community_ids_under(conn: sa.Connection, codes: list[str]) -> set[int]:
     return {r[0] for r in rows}
 
 
-__all__ = ["any_users", "CurrentUser", "scopes_within", "community_ids_under", "UserError", "hash_password", "verify_password", "create_user", "set_password", "grant",
+__all__ = ["create_api_key", "list_api_keys", "revoke_api_key", "IncidentScope", "incident_scopes", "any_users", "CurrentUser", "scopes_within", "community_ids_under", "UserError", "hash_password", "verify_password", "create_user", "set_password", "grant",
            "list_users", "authenticate", "issue_token", "revoke_token", "user_for_token", "has_role"]

@@ -1,0 +1,200 @@
+"""Who may do what: every role × every endpoint that writes or reads non-public data.
+
+Roles: nobody signed in, a viewer, a grid worker bound to one grid, a handler bound to the
+department of road repairs, a handler of another department, a planner, an administrator, a
+planner of another city (Ya'an), and another system calling with an API key that carries the
+viewer role. For each endpoint the roles that may call it succeed (on a target made fresh for
+them); every other role gets 401 or 403 and the database is exactly as before (a fingerprint of
+every table the endpoint could touch, the audit log included)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from gridmap.api.app import create_app
+
+MONACO = "980100"
+ROLES = ["anonymous", "viewer", "worker", "handler", "other_handler", "planner", "admin", "stranger", "apikey"]
+FINGERPRINT = ("SELECT md5(concat_ws('|', (SELECT string_agg(id || status || lock_version, ',' ORDER BY id) FROM plans), "
+               "(SELECT count(*) FROM grids), (SELECT count(*) FROM plan_edits), "
+               "(SELECT string_agg(public_id || status, ',' ORDER BY id) FROM incidents), "
+               "(SELECT count(*) FROM incident_events), (SELECT string_agg(id || status || name, ',' ORDER BY id) "
+               "FROM stations), (SELECT count(*) FROM layers), (SELECT count(*) FROM audit_log), "
+               "(SELECT max(escalation_level) FROM incidents)))")
+
+
+@pytest.fixture
+def site(monaco: sa.Engine, database_url: str):
+    from gridmap.services import incidents, planning
+    from gridmap.services.demo import load_demo
+    from gridmap.services.partitioning import partition_territory
+    from gridmap.store import users
+
+    load_demo(monaco, ["yaan"])
+    summary = partition_territory(monaco, MONACO)
+    planning.publish(monaco, summary.plan_id, version=None, actor="test")
+    incidents.ensure_categories(monaco)
+    with monaco.connect() as conn:
+        grids = conn.execute(sa.text(
+            "SELECT g.code, ST_X(ST_PointOnSurface(g.geom)), ST_Y(ST_PointOnSurface(g.geom)) FROM grids g "
+            "JOIN plans p ON p.id = g.plan_id AND p.status = 'published' WHERE g.kind = 'comprehensive' "
+            "ORDER BY g.code LIMIT 2")).all()
+    (my_grid, *my_point), (other_grid, *other_point) = grids
+    tokens = {"anonymous": None}
+    with monaco.begin() as conn:
+        for name, role, territory, extra in [
+                ("viewer", "viewer", MONACO, {}), ("worker", "worker", MONACO, {"grid_codes": [my_grid]}),
+                ("handler", "handler", MONACO, {"department": "SZ"}),
+                ("other_handler", "handler", MONACO, {"department": "HW"}), ("planner", "planner", MONACO, {}),
+                ("admin", "admin", MONACO, {}), ("stranger", "planner", "511800", {}),
+                ("system", "viewer", MONACO, {})]:
+            users.create_user(conn, name, "role matrix password")
+            users.grant(conn, name, role, territory, **extra)
+        tokens["apikey"] = users.create_api_key(conn, "system", "city dashboard")
+    client = TestClient(create_app(database_url=database_url))
+    for name in ROLES:
+        if name not in tokens:
+            answer = client.post("/api/auth/token", data={"username": name, "password": "role matrix password"})
+            tokens[name] = answer.json()["access_token"]
+
+    def report(point=my_point, category="0101", contact=None) -> str:
+        made = incidents.report(monaco, incidents.Report(category_code=category, lon=point[0], lat=point[1],
+                                                         description="matrix", reporter_name="王五",
+                                                         reporter_contact=contact or "13800000000"), actor="test")
+        return made["public_id"]
+
+    def moved(to: str, **kwargs) -> str:
+        public_id = report(**kwargs)
+        path = {"filed": ["file"], "dispatched": ["file", "dispatch"], "claimed": ["file", "dispatch", "claim"],
+                "handled": ["file", "dispatch", "claim", "handle"]}[to]
+        for action in path:
+            incidents.transition(monaco, public_id, action, actor="test")
+        return public_id
+
+    def station() -> int:
+        from gridmap.services import stations
+
+        return stations.create(monaco, MONACO, station_type="pharmacy", name="药房", lon=my_point[0],
+                               lat=my_point[1], actor="test")["id"]
+
+    def draft() -> tuple[int, int]:
+        plan_id, _ = planning.new_draft(monaco, MONACO, actor="test")
+        with monaco.connect() as conn:
+            return plan_id, conn.execute(sa.text("SELECT lock_version FROM plans WHERE id = :p"), {"p": plan_id}).scalar()
+
+    return {"engine": monaco, "client": client, "tokens": tokens, "report": report, "moved": moved,
+            "station": station, "draft": draft, "my_grid": my_grid, "my_point": my_point, "other_point": other_point}
+
+
+def call(site, role: str, method: str, url: str, **kwargs):
+    token = site["tokens"][role]
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return site["client"].request(method, url, headers=headers, **kwargs)
+
+
+def fingerprint(site) -> str:
+    with site["engine"].connect() as conn:
+        return conn.execute(sa.text(FINGERPRINT)).scalar()
+
+
+# endpoint → (roles allowed, a function making a fresh request for one call)
+PLANNERS = {"planner", "admin"}
+UPLOADS = itertools.count()
+ENDPOINTS = {
+    "create draft": (PLANNERS, lambda s: ("POST", f"/api/territories/{MONACO}/drafts", {"json": {}})),
+    "edit draft": (PLANNERS, lambda s: (lambda d: ("POST", f"/api/plans/{d[0]}/edits", {"json": {
+        "version": d[1], "operations": [{"op": "set", "grid": s["my_grid"], "worker": "赵六"}]}}))(s["draft"]())),
+    "publish": (PLANNERS, lambda s: (lambda d: ("POST", f"/api/plans/{d[0]}/publish", {"json": {"version": d[1]}}))(
+        s["draft"]())),
+    "revert": (PLANNERS, lambda s: ("POST", "/api/plans/1/revert", {"json": {}})),  # plan 1: the published one
+    "read a draft": (PLANNERS | {"viewer", "worker", "handler", "other_handler", "apikey"},
+                     lambda s: ("GET", f"/api/plans/{s['draft']()[0]}/grids", {})),
+    "export a draft": (PLANNERS | {"viewer", "worker", "handler", "other_handler", "apikey"},
+                       lambda s: (s["draft"](), ("GET", f"/api/territories/{MONACO}/export",
+                                                 {"params": {"plan": "draft", "format": "geojson"}}))[1]),
+    "create station": (PLANNERS, lambda s: ("POST", f"/api/territories/{MONACO}/stations", {"json": {
+        "station_type": "clinic", "name": "诊所", "lon": s["my_point"][0], "lat": s["my_point"][1]}})),
+    "edit station": (PLANNERS, lambda s: ("PATCH", f"/api/stations/{s['station']()}", {"json": {"name": "新药房"}})),
+    "close station": (PLANNERS, lambda s: ("POST", f"/api/stations/{s['station']()}/close", {})),
+    "upload layer": (PLANNERS, lambda s: ("POST", f"/api/territories/{MONACO}/layers", {"files": {"file": (
+        "x.geojson", json.dumps({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {},
+                                 "geometry": {"type": "Point", "coordinates": list(s["my_point"])}}]}))},
+        "data": {"name": f"upload{next(UPLOADS)}"}})),
+    "report in my grid": ({"worker", "handler", "other_handler", "planner", "admin"}, lambda s: (
+        "POST", "/api/incidents", {"json": {"category_code": "0101", "lon": s["my_point"][0],
+                                            "lat": s["my_point"][1]}})),
+    "report elsewhere": ({"handler", "other_handler", "planner", "admin"}, lambda s: (
+        "POST", "/api/incidents", {"json": {"category_code": "0101", "lon": s["other_point"][0],
+                                            "lat": s["other_point"][1]}})),
+    "file (centre)": ({"admin"}, lambda s: ("POST", f"/api/incidents/{s['report']()}/transitions",
+                                           {"json": {"action": "file"}})),
+    "claim (department)": ({"handler", "admin"}, lambda s: (
+        "POST", f"/api/incidents/{s['moved']('dispatched')}/transitions", {"json": {"action": "claim"}})),
+    "verify (grid worker)": ({"worker", "admin"}, lambda s: (
+        "POST", f"/api/incidents/{s['moved']('handled')}/transitions", {"json": {"action": "verify"}})),
+    "verify elsewhere": ({"admin"}, lambda s: (
+        "POST", f"/api/incidents/{s['moved']('handled', point=s['other_point'])}/transitions",
+        {"json": {"action": "verify"}})),
+    "supervision pass": ({"admin"}, lambda s: ("POST", "/api/incidents/escalate", {})),
+    "read an incident": ({"viewer", "worker", "handler", "planner", "admin", "apikey"}, lambda s: (
+        "GET", f"/api/incidents/{s['report']()}", {})),
+    "who am I": (set(ROLES) - {"anonymous"}, lambda s: ("GET", "/api/auth/me", {})),
+}
+
+
+@pytest.mark.parametrize("endpoint", list(ENDPOINTS))
+def test_role_matrix(site, endpoint: str) -> None:
+    allowed, make = ENDPOINTS[endpoint]
+    for role in sorted(ROLES, key=lambda r: r in allowed):  # the refusals first, on an untouched database
+        method, url, kwargs = make(site)
+        before = fingerprint(site)
+        answer = call(site, role, method, url, **kwargs)
+        if role in allowed:
+            assert 200 <= answer.status_code < 300, (endpoint, role, answer.status_code, answer.text[:300])
+        else:
+            expected = 401 if role == "anonymous" else 403
+            assert answer.status_code == expected, (endpoint, role, answer.status_code, answer.text[:300])
+            assert fingerprint(site) == before, (endpoint, role, "changed the database")
+
+
+def test_contacts_only_for_admins_and_the_routed_department(site) -> None:
+    public_id = site["report"](contact="13912345678")
+    seen = {}
+    for role in ("viewer", "worker", "handler", "planner", "admin", "apikey"):
+        answer = call(site, role, "GET", f"/api/incidents/{public_id}")
+        assert answer.status_code == 200, (role, answer.text)
+        seen[role] = answer.json().get("reporter_contact")
+        listed = call(site, role, "GET", "/api/incidents").json()
+        assert public_id in [i["public_id"] for i in listed]
+        assert ("13912345678" in json.dumps(listed)) == (role in ("handler", "admin")), role
+    assert seen == {"viewer": None, "worker": None, "handler": "13912345678", "planner": None,
+                    "admin": "13912345678", "apikey": None}
+    # the other department's handler does not even see it; public endpoints never show contacts
+    assert call(site, "other_handler", "GET", f"/api/incidents/{public_id}").status_code == 403
+    assert public_id not in json.dumps(call(site, "other_handler", "GET", "/api/incidents").json())
+    for url in ("/collections/incidents/items", f"/open311/v2/requests/{public_id}.json"):
+        assert "13912345678" not in call(site, "anonymous", "GET", url).text
+
+
+def test_api_keys_last_until_revoked(site, database_url) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "GRIDMAP_DATABASE_URL": database_url}
+    listed = subprocess.run([sys.executable, "-m", "gridmap.cli", "apikey", "list"], env=env, capture_output=True,
+                            text=True)
+    assert "city dashboard" in listed.stdout and "no expiry" in listed.stdout
+    assert call(site, "apikey", "GET", "/api/auth/me").json()["username"] == "system"
+    with site["engine"].connect() as conn:
+        assert conn.execute(sa.text("SELECT last_used_at IS NOT NULL FROM auth_tokens WHERE name = 'city dashboard'")
+                            ).scalar()
+    revoked = subprocess.run([sys.executable, "-m", "gridmap.cli", "apikey", "revoke", "city dashboard"], env=env,
+                             capture_output=True, text=True)
+    assert revoked.returncode == 0, revoked.stderr
+    assert call(site, "apikey", "GET", "/api/auth/me").status_code == 401
