@@ -90,6 +90,10 @@ def test_upload_a_layer_and_the_refusals(monaco: sa.Engine, database_url: str, p
                                                   "geometry": {"type": "Point", "coordinates": [7.42, 43.73]}}])),
                        {"expect": "polygon"}, "expected polygon"),
         "bad layer name": (("x.geojson", geojson([square(7.42, 43.73)])), {"name": "../../etc/passwd"}, ""),
+        "unknown crs": (("x.geojson", geojson([square(7.42, 43.73)])), {"crs": "EPSG:999999"},
+                        "unknown coordinate system"),
+        "projected data declared as lon/lat": (("utm.geojson", geojson([square(741_000.0, 4_845_000.0, d=100)])),
+                                               {"crs": "4326"}, "out of range"),
     }
     for label, (upload, fields, reason) in cases.items():
         answer = planner.post(f"/api/territories/{MONACO}/layers", data=fields, files={"file": upload})

@@ -153,9 +153,21 @@ def test_role_matrix(site, endpoint: str) -> None:
     for role in sorted(ROLES, key=lambda r: r in allowed):  # the refusals first, on an untouched database
         method, url, kwargs = make(site)
         before = fingerprint(site)
+        with site["engine"].connect() as conn:
+            last_audit = conn.execute(sa.text("SELECT COALESCE(max(id), 0) FROM audit_log")).scalar()
         answer = call(site, role, method, url, **kwargs)
         if role in allowed:
             assert 200 <= answer.status_code < 300, (endpoint, role, answer.status_code, answer.text[:300])
+            if method != "GET" and endpoint != "supervision pass":  # every write is in the audit log
+                with site["engine"].connect() as conn:
+                    rows = conn.execute(sa.text("SELECT actor, before, after FROM audit_log WHERE id > :i"),
+                                        {"i": last_audit}).all()
+                actor = "system" if role == "apikey" else role
+                assert any(r.actor == actor and r.after for r in rows), (endpoint, role, rows)
+                if endpoint == "edit draft":
+                    entry = next(r for r in rows if r.actor == actor)
+                    code = site["my_grid"]
+                    assert entry.after["grids"][code]["worker"] == "赵六" and entry.before["grids"][code]["worker"] != "赵六"
         else:
             expected = 401 if role == "anonymous" else 403
             assert answer.status_code == expected, (endpoint, role, answer.status_code, answer.text[:300])

@@ -176,6 +176,10 @@ def apply_edits(engine: sa.Engine, plan_id: int, operations: list[dict], *, vers
         with conn.begin() as tx:
             plan = editing.lock_draft(conn, plan_id, version)
             srid = metric_srid(conn, plan.territory_id)
+            grids_before = editing.grid_snapshot(conn, plan_id)
+            named_units = sorted({int(u) for op in operations for u in (op.get("units") or [])}
+                                 | {int(op["unit"]) for op in operations if op.get("unit") is not None})
+            units_before = editing.unit_grids(conn, plan_id, named_units) if named_units else {}
             touched: set[int] = set()
             created: list[str] = []
             moved: dict[int, str] = {}
@@ -199,9 +203,13 @@ def apply_edits(engine: sa.Engine, plan_id: int, operations: list[dict], *, vers
                 tx.rollback()
             else:
                 new_version = editing.record_edit(conn, plan_id, actor=actor, operations=operations, grids=codes)
+                grids_after = editing.grid_snapshot(conn, plan_id, codes)
                 audit.record(conn, actor=actor, action="plan.edit", table="plans", row_key=str(plan_id),
-                             before={"version": plan.lock_version},
-                             after={"version": new_version, "operations": operations, "grids": codes})
+                             before={"version": plan.lock_version, "grids": {c: grids_before.get(c) for c in codes},
+                                     "units": units_before},
+                             after={"version": new_version, "operations": operations,
+                                    "grids": {c: grids_after.get(c) for c in codes},
+                                    "units": editing.unit_grids(conn, plan_id, named_units) if named_units else {}})
     return EditResult(plan_id, new_version, dry_run, stats, removed, [c for c in created if c not in removed],
                       moved, new_units, summary, round((time.perf_counter() - started) * 1000, 2), shapes)
 

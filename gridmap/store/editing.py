@@ -436,12 +436,30 @@ def history(conn: sa.Connection, territory: str) -> list[dict]:
     return [dict(r._mapping) for r in rows]
 
 
+def grid_snapshot(conn: sa.Connection, plan_id: int, codes: list[str] | None = None) -> dict[str, dict]:
+    """What the audit log keeps of grids: households, unit count, name, worker, kind (no shapes)."""
+    rows = conn.execute(sa.text(
+        "SELECT g.code, g.households, g.name, g.worker, g.kind, count(pu.unit_id) AS units FROM grids g "
+        "LEFT JOIN plan_units pu ON pu.grid_id = g.id WHERE g.plan_id = :p "
+        "AND (CAST(:codes AS text[]) IS NULL OR g.code = ANY(CAST(:codes AS text[]))) GROUP BY g.id ORDER BY g.code"),
+        {"p": plan_id, "codes": codes})
+    return {r.code: {"households": r.households, "units": r.units, "name": r.name, "worker": r.worker,
+                     "kind": r.kind} for r in rows}
+
+
+def unit_grids(conn: sa.Connection, plan_id: int, unit_ids: list[int]) -> dict[int, str]:
+    """The grid code each of ``unit_ids`` is in (for the audit log's before/after of a move)."""
+    rows = conn.execute(sa.text("SELECT pu.unit_id, g.code FROM plan_units pu JOIN grids g ON g.id = pu.grid_id "
+                                "WHERE pu.plan_id = :p AND pu.unit_id = ANY(:ids)"), {"p": plan_id, "ids": unit_ids})
+    return {int(u): c for u, c in rows}
+
+
 def grid_stats(conn: sa.Connection, plan_id: int) -> list[dict]:
     rows = conn.execute(sa.text(GRID_STATS_SQL + "WHERE g.plan_id = :p ORDER BY g.code"), {"p": plan_id})
     return [dict(r._mapping) for r in rows]
 
 
-__all__ = ["EditError", "PlanStateError", "VersionConflict", "PlanRow", "plan_row", "plan_territory", "edits_since", "lock_draft",
+__all__ = ["grid_snapshot", "unit_grids", "EditError", "PlanStateError", "VersionConflict", "PlanRow", "plan_row", "plan_territory", "edits_since", "lock_draft",
            "record_edit", "units_of_plan", "grid_by_code", "grid_units", "next_grid_code", "create_grid", "assign",
            "drop_empty_grids", "replace_unit", "unit_for_cut", "refresh_grids", "plan_summary", "copy_plan",
            "published_plan_id", "publish", "unit_moves", "grids_with_change", "units_feature_collection",
