@@ -210,3 +210,40 @@ def test_api_keys_last_until_revoked(site, database_url) -> None:
                              capture_output=True, text=True)
     assert revoked.returncode == 0, revoked.stderr
     assert call(site, "apikey", "GET", "/api/auth/me").status_code == 401
+
+
+OPEN_EVEN_WHEN_CLOSED = {"/api/health", "/api/incident-categories", "/api/station-types", "/conformance",
+                         "/open311/v2/discovery.{fmt}", "/open311/v2/services.{fmt}", "/open311/v2/services/{code}.{fmt}"}
+
+
+def test_every_read_endpoint_follows_public_read(site, database_url) -> None:
+    """With GRIDMAP_PUBLIC_READ=false every GET in the OpenAPI document needs a sign-in, except
+    service metadata; with the default, published data is open and drafts still are not."""
+    import dataclasses
+    import re
+
+    from gridmap.settings import Settings
+
+    closed = create_app(database_url=database_url, settings=dataclasses.replace(Settings.from_env(), public_read=False))
+    anonymous = TestClient(closed)
+    values = {"code": MONACO, "plan_id": "1", "collection_id": "grids", "feature_id": site["my_grid"], "z": "14",
+              "x": "8529", "y": "5975", "public_id": site["report"](), "station_id": "1", "request_id": "x",
+              "fmt": "json"}
+    paths = [p for p, ops in closed.openapi()["paths"].items() if "get" in ops]
+    assert len(paths) > 40
+    for path in paths:
+        url = re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path.replace("services/{code}", "services/0101"))
+        status = anonymous.get(url).status_code
+        if path in OPEN_EVEN_WHEN_CLOSED:
+            assert status == 200, (path, status)
+        else:
+            assert status == 401, (path, status)
+    # a signed-in viewer reads again; the default deployment serves published data to anyone
+    viewer = TestClient(closed, headers={"Authorization": f"Bearer {site['tokens']['viewer']}"})
+    assert viewer.get("/collections/grids/items").status_code == 200
+    assert viewer.get(f"/open311/v2/requests/{values['public_id']}.json").status_code == 200
+    assert anonymous.get(f"/open311/v2/requests/{values['public_id']}.json",
+                         params={"api_key": site["tokens"]["apikey"]}).status_code == 200
+    public = TestClient(create_app(database_url=database_url))
+    assert public.get("/collections/grids/items").status_code == 200
+    assert public.get("/api/territories").status_code == 200

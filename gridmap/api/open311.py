@@ -203,13 +203,30 @@ async def create(fmt: str, request: Request, user: CurrentUser | None = Depends(
                     "account_id": fields.get("account_id")}], fmt, "service_requests", "request", status=201)
 
 
+def _closed_to(request: Request, fmt: str, user: CurrentUser | None, api_key: str | None) -> Response | None:
+    """Reading requests follows GRIDMAP_PUBLIC_READ: when it is off, a Bearer token or the
+    ``api_key`` parameter GeoReport clients send is needed."""
+    if user is not None or request.app.state.settings.public_read:
+        return None
+    if api_key:
+        with request.app.state.engine.begin() as conn:
+            if users.user_for_token(conn, api_key) is not None:
+                return None
+        return error(fmt, 403, "api_key is not valid")
+    return error(fmt, 401, "this deployment requires an api_key (or a sign-in token) to read requests")
+
+
 @router.get("/requests.{fmt}", summary="GET Service Requests (service_request_id, service_code, start_date, "
             "end_date, status filters; 90 days and 1,000 requests by default)")
-def requests(fmt: str, service_request_id: str | None = None, service_code: str | None = None,
+def requests(fmt: str, request: Request, service_request_id: str | None = None, service_code: str | None = None,
              start_date: str | None = None, end_date: str | None = None, status: str | None = None,
-             conn: sa.Connection = Depends(get_conn)) -> Response:
+             api_key: str | None = None, conn: sa.Connection = Depends(get_conn),
+             user: CurrentUser | None = Depends(optional_user)) -> Response:
     if fmt not in FORMATS:
         return error("json", 404, "format must be json or xml")
+    refused = _closed_to(request, fmt, user, api_key)
+    if refused is not None:
+        return refused
     try:
         start = datetime.fromisoformat(start_date.replace("Z", "+00:00")) if start_date else None
         end = datetime.fromisoformat(end_date.replace("Z", "+00:00")) if end_date else None
@@ -234,9 +251,13 @@ def requests(fmt: str, service_request_id: str | None = None, service_code: str 
 
 
 @router.get("/requests/{request_id}.{fmt}", summary="GET Service Request")
-def one(request_id: str, fmt: str, conn: sa.Connection = Depends(get_conn)) -> Response:
+def one(request_id: str, fmt: str, request: Request, api_key: str | None = None,
+        conn: sa.Connection = Depends(get_conn), user: CurrentUser | None = Depends(optional_user)) -> Response:
     if fmt not in FORMATS:
         return error("json", 404, "format must be json or xml")
+    refused = _closed_to(request, fmt, user, api_key)
+    if refused is not None:
+        return refused
     try:
         row = store.get(conn, request_id)
     except store.IncidentNotFound:

@@ -10,8 +10,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from gridmap.api.openapi_doc import GEOJSON_OK
-from gridmap.api.deps import get_conn
+from gridmap.api.deps import get_conn, public_reader
 from gridmap.store import layers, territories
+from gridmap.store.users import CurrentUser
 
 router = APIRouter(prefix="/api/territories", tags=["territories"])
 
@@ -36,7 +37,8 @@ class LayerOut(BaseModel):
 
 
 @router.get("", response_model=list[TerritoryOut], summary="List all territories (parents first)")
-def list_territories(conn: sa.Connection = Depends(get_conn)) -> list[TerritoryOut]:
+def list_territories(conn: sa.Connection = Depends(get_conn),
+                     _r: CurrentUser | None = Depends(public_reader)) -> list[TerritoryOut]:
     return [TerritoryOut(code=t.code, name=t.name, level=t.level, parent_code=t.parent_code, area_m2=t.area_m2,
                          plans=t.plans) for t in territories.list_all(conn)]
 
@@ -48,13 +50,15 @@ def territories_geojson(
     root: str | None = Query(None, description="only this territory and everything below it"),
     simplify: float = Query(0.0, ge=0, le=0.01, description="simplification tolerance in degrees"),
     conn: sa.Connection = Depends(get_conn),
+    _r: CurrentUser | None = Depends(public_reader),
 ) -> JSONResponse:
     data = territories.feature_collection(conn, level=level, root=root, tolerance_deg=simplify)
     return JSONResponse(data, media_type="application/geo+json")
 
 
 @router.get("/{code}", response_model=TerritoryOut, summary="One territory")
-def get_territory(code: str, conn: sa.Connection = Depends(get_conn)) -> TerritoryOut:
+def get_territory(code: str, conn: sa.Connection = Depends(get_conn),
+                  _r: CurrentUser | None = Depends(public_reader)) -> TerritoryOut:
     try:
         t = territories.get(conn, code)
     except territories.TerritoryNotFound as exc:
@@ -63,7 +67,8 @@ def get_territory(code: str, conn: sa.Connection = Depends(get_conn)) -> Territo
 
 
 @router.get("/{code}/layers", response_model=list[LayerOut], summary="A territory's GIS layers")
-def get_layers(code: str, conn: sa.Connection = Depends(get_conn)) -> list[LayerOut]:
+def get_layers(code: str, conn: sa.Connection = Depends(get_conn),
+               _r: CurrentUser | None = Depends(public_reader)) -> list[LayerOut]:
     try:
         territories.get(conn, code)
     except territories.TerritoryNotFound as exc:
