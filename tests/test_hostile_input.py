@@ -195,6 +195,12 @@ def test_text_fields_keep_metacharacters_and_bad_encodings_are_refused(monaco: s
         headers={"content-type": "application/json"})
     assert cut.status_code == 422
     assert count(monaco, "SELECT count(*) FROM incidents") == 1
+    # offsets PostgreSQL does not take (beyond ±15:59, which ISO 8601 allows) are read as UTC instants
+    for url in ("/api/incidents", f"/api/territories/{MONACO}/incidents/summary", "/collections/incidents/items",
+                "/open311/v2/requests.json"):
+        key = "datetime" if url.startswith("/collections") else ("start_date" if "open311" in url else "start")
+        answer = admin.get(url, params={key: "2000-01-01T00:00:00+16:00" + ("/.." if key == "datetime" else "")})
+        assert answer.status_code == 200, (url, answer.text)
 
 
 def test_public_open311_is_rate_limited(monaco: sa.Engine, database_url: str) -> None:

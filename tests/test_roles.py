@@ -144,7 +144,19 @@ ENDPOINTS = {
     "read an incident": ({"viewer", "worker", "handler", "planner", "admin", "apikey"}, lambda s: (
         "GET", f"/api/incidents/{s['report']()}", {})),
     "who am I": (set(ROLES) - {"anonymous"}, lambda s: ("GET", "/api/auth/me", {})),
+    "list incidents": (set(ROLES) - {"anonymous"}, lambda s: ("GET", "/api/incidents", {})),
+    "sign out": (set(ROLES) - {"anonymous"}, lambda s: ("POST", "/api/auth/logout", {})),
+    "published data": (set(ROLES), lambda s: ("GET", "/collections/grids/items", {"params": {"limit": 5}})),
+    "published plan": (set(ROLES), lambda s: ("GET", "/api/plans/1/grids", {})),
+    "plan list": (set(ROLES), lambda s: ("GET", f"/api/territories/{MONACO}/plans", {})),
+    "plan history": (set(ROLES), lambda s: ("GET", f"/api/territories/{MONACO}/history", {})),
+    "dashboard": (set(ROLES), lambda s: ("GET", f"/api/territories/{MONACO}/incidents/summary", {})),
+    "coverage": (set(ROLES), lambda s: ("GET", f"/api/territories/{MONACO}/coverage", {"params": {"types": "pharmacy"}})),
 }
+DRAFT_READERS = PLANNERS | {"viewer", "worker", "handler", "other_handler", "apikey"}
+for _tail in ("", "/state", "/units", "/grid-stats", "/edits", "/validate", "/diff", "/report", "/duties"):
+    ENDPOINTS[f"draft {_tail or 'metadata'}"] = (
+        DRAFT_READERS, lambda s, tail=_tail: ("GET", f"/api/plans/{s['draft']()[0]}{tail}", {}))
 
 
 @pytest.mark.parametrize("endpoint", list(ENDPOINTS))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -28,7 +29,7 @@ from gridmap.api import (
     territories,
     tiles,
 )
-from gridmap.api.errors import DATABASE_ERRORS, database_unavailable, validation_error
+from gridmap.api.errors import DATABASE_ERRORS, data_error, database_unavailable, validation_error
 from gridmap.api.limits import BodyLimit, ConcurrencyLimit
 from gridmap.services.incidents import calendar_from_env
 from gridmap.settings import Settings
@@ -112,6 +113,7 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
     app.add_exception_handler(RequestValidationError, validation_error)
     for error in DATABASE_ERRORS:
         app.add_exception_handler(error, database_unavailable)
+    app.add_exception_handler(sa.exc.DataError, data_error)
     app.add_middleware(ConcurrencyLimit, limit=(POOL_SIZE + MAX_OVERFLOW) // 2)
     app.add_middleware(BodyLimit, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes)
     return app

@@ -33,7 +33,8 @@ def token(request: Request, form: OAuth2PasswordRequestForm = Depends()) -> Toke
         raise HTTPException(401, "wrong username or password", headers={"WWW-Authenticate": "Bearer"})
     with engine.begin() as conn:
         raw, expires = users.issue_token(conn, user_id, timedelta(hours=request.app.state.settings.token_ttl_hours))
-        audit.record(conn, actor=form.username, action="auth.token", table="auth_tokens", row_key=str(user_id))
+        audit.record(conn, actor=form.username, action="auth.token", table="auth_tokens", row_key=str(user_id),
+                     after={"expires_at": expires.isoformat()})
         user = users.user_for_token(conn, raw)
     return TokenOut(access_token=raw, expires_at=expires, user=user.as_dict())
 
@@ -47,4 +48,5 @@ def me(user: CurrentUser = Depends(signed_in)) -> dict:
 def logout(request: Request, raw: str | None = Depends(bearer), user: CurrentUser = Depends(signed_in)) -> None:
     with request.app.state.engine.begin() as conn:
         users.revoke_token(conn, raw or "")
-        audit.record(conn, actor=user.username, action="auth.logout", table="auth_tokens", row_key=str(user.id))
+        audit.record(conn, actor=user.username, action="auth.logout", table="auth_tokens", row_key=str(user.id),
+                     before={"token": "live"}, after={"token": "revoked"})

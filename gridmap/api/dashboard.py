@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from gridmap.api.openapi_doc import GEOJSON_OK
 from gridmap.api.deps import get_conn, public_reader
+from gridmap.api.errors import utc
 from gridmap.api.plans import jsonable
 from gridmap.incident_rules import STATES
 from gridmap.store import incident_stats as stats
@@ -31,6 +32,7 @@ def filters(code: str, category: str | None = None, status: str | None = Query(N
     statuses = tuple(status.split(",")) if status else None
     if statuses and set(statuses) - set(STATES):
         raise HTTPException(422, f"status must be among {', '.join(STATES)}")
+    start, end = utc(start), utc(end)
     if start and end and end <= start:
         raise HTTPException(422, "end must come after start")
     return stats.Filters(category or None, statuses, start, end, street or None, community or None)

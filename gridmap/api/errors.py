@@ -13,6 +13,23 @@ from fastapi.responses import JSONResponse
 
 from gridmap.store.db import DatabaseUnavailable
 
+def utc(value):
+    """A datetime from a request as UTC (naive ones are taken as UTC). PostgreSQL refuses offsets
+    beyond ±15:59 that ISO 8601 parsers accept, so every instant goes to the database in UTC."""
+    from datetime import timezone
+
+    if value is None:
+        return None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+async def data_error(request, exc):
+    """A value the database refuses (out of its range or form) is the client's input: 422 with
+    the database's reason, not a 500. The routes check what they can first; this is the net."""
+    reason = str(getattr(exc, "orig", exc)).splitlines()[0]
+    return JSONResponse(status_code=422, content={"detail": f"a value is outside what the database accepts: {reason}"})
+
+
 DATABASE_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DisconnectionError, sa.exc.TimeoutError,
                    DatabaseUnavailable)
 

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, Response
 
 from gridmap import __version__
 from gridmap.api.deps import get_conn, public_reader
+from gridmap.api.errors import utc
 from gridmap.store import features
 from gridmap.store.users import CurrentUser
 
@@ -131,7 +132,7 @@ def parse_datetime(value: str | None) -> tuple[datetime | None, datetime | None]
         if text in ("..", ""):
             return None
         try:
-            return datetime.fromisoformat(text.replace("Z", "+00:00"))
+            return utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
         except ValueError:
             raise HTTPException(400, f"datetime {text!r} is not RFC 3339") from None
 

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from gridmap.api.deps import get_conn, optional_user, signed_in
+from gridmap.api.errors import utc
 from gridmap.api.plans import jsonable
 from gridmap.incident_rules import ACTION_ROLES, STATES, TRANSITIONS, TransitionError, allowed_actions
 from gridmap.services import incidents as service
@@ -104,7 +105,7 @@ def search(request: Request, status: str | None = Query(None, description="comma
     if statuses and set(statuses) - set(STATES):
         raise HTTPException(422, f"status must be among {', '.join(STATES)}")
     rows = store.search(conn, statuses=statuses, category=category, community=community, street=street, grid=grid,
-                        start=start, end=end, overdue=overdue, limit=limit, offset=offset, with_contact=True)
+                        start=utc(start), end=utc(end), overdue=overdue, limit=limit, offset=offset, with_contact=True)
     readers, contacts = incident_scopes(conn, user, READ_ROLES), incident_scopes(conn, user, CONTACT_ROLES)
     return [jsonable(_shown(r, contacts)) for r in rows if any(s.allows(r) for s in readers)]
 

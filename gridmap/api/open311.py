@@ -23,6 +23,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from gridmap.api.deps import get_conn, optional_user
+from gridmap.api.errors import utc
 from gridmap.api.incidents import to_storage
 from gridmap.incident_rules import open311_status
 from gridmap.services import incidents as service
@@ -228,8 +229,8 @@ def requests(fmt: str, request: Request, service_request_id: str | None = None, 
     if refused is not None:
         return refused
     try:
-        start = datetime.fromisoformat(start_date.replace("Z", "+00:00")) if start_date else None
-        end = datetime.fromisoformat(end_date.replace("Z", "+00:00")) if end_date else None
+        start = utc(datetime.fromisoformat(start_date.replace("Z", "+00:00"))) if start_date else None
+        end = utc(datetime.fromisoformat(end_date.replace("Z", "+00:00"))) if end_date else None
     except ValueError:
         return error(fmt, 400, "start_date and end_date are W3C date-times, e.g. 2026-11-01T00:00:00Z")
     ids = service_request_id.split(",") if service_request_id else None

@@ -50,6 +50,10 @@ def install(app: FastAPI) -> None:
                 if not operation:
                     continue
                 responses = operation.setdefault("responses", {})
+                if path.startswith("/open311/"):  # GeoReport v2 answers in JSON or XML, by the path's suffix
+                    for code, response in responses.items():
+                        if code.startswith("2"):
+                            response.setdefault("content", {})["text/xml"] = {"schema": {"type": "string"}}
                 responses.setdefault("default", {"description": "an error, with the reason", "content": error_content})
                 if "422" in responses:
                     content = responses["422"].setdefault("content", {}).setdefault("application/json", {})
