@@ -140,6 +140,9 @@ ENDPOINTS = {
     "verify elsewhere": ({"admin"}, lambda s: (
         "POST", f"/api/incidents/{s['moved']('handled', point=s['other_point'])}/transitions",
         {"json": {"action": "verify"}})),
+    "open311 request": ({"worker", "handler", "other_handler", "planner", "admin"}, lambda s: (
+        "POST", "/open311/v2/requests.json", {"data": {"service_code": "0101", "lat": str(s["my_point"][1]),
+                                                        "long": str(s["my_point"][0]), "description": "坑"}})),
     "supervision pass": ({"admin"}, lambda s: ("POST", "/api/incidents/escalate", {})),
     "read an incident": ({"viewer", "worker", "handler", "planner", "admin", "apikey"}, lambda s: (
         "GET", f"/api/incidents/{s['report']()}", {})),

@@ -165,7 +165,7 @@ async def create(fmt: str, request: Request, user: CurrentUser | None = Depends(
         if user is None:
             return error(fmt, 403, "api_key is not valid (use a token from POST /api/auth/token)")
     if user is None and not request.app.state.settings.open311_public:
-        return error(fmt, 403, "public submission is off here: send api_key (a token from POST /api/auth/token)")
+        return error(fmt, 401, "public submission is off here: send api_key (an API key, or a sign-in token)")
     if user is None:
         wait = PUBLIC_LIMITER.check(request.client.host if request.client else "?",
                                     request.app.state.settings.open311_rate_per_minute)
@@ -194,14 +194,34 @@ async def create(fmt: str, request: Request, user: CurrentUser | None = Depends(
             category_code=code, lon=lon, lat=lat, description=str(fields.get("description") or "") or None,
             reporter_name=name, reporter_contact=contact, reporter_role="resident" if user is None else "staff",
             photo_urls=media, address=str(fields.get("address_string") or "") or None, source="open311"),
-            actor=user.username if user else "open311", calendar=request.app.state.calendar)
+            actor=user.username if user else "open311", calendar=request.app.state.calendar,
+            authorize=None if user is None else _reporter_check(request, user))
     except service.ReportError as exc:
         return error(fmt, 400, str(exc))
+    except _NotYours as exc:
+        return error(fmt, 403, str(exc))
     notice = f"routed to {stored['department']} {stored['department_en'] or ''}; expected by {_time(stored['due_at'])}"
     if stored["possible_duplicates"]:
         notice += "; similar open requests nearby: " + ", ".join(d["public_id"] for d in stored["possible_duplicates"])
     return render([{"service_request_id": stored["public_id"], "service_notice": notice,
                     "account_id": fields.get("account_id")}], fmt, "service_requests", "request", status=201)
+
+
+class _NotYours(PermissionError):
+    pass
+
+
+def _reporter_check(request: Request, user: CurrentUser):
+    """A signed-in caller (a hotline system's key, a grid worker's app) files only where its user
+    may report: the same rule as POST /api/incidents. Anonymous public submission is the other path."""
+    from gridmap.api.incidents import REPORT_ROLES
+
+    def check(community: str, grid: str) -> None:
+        with request.app.state.engine.connect() as conn:
+            if not any(s.covers(community, grid) for s in users.incident_scopes(conn, user, REPORT_ROLES)):
+                raise _NotYours(f"{user.username} may not file requests in grid {grid}")
+
+    return check
 
 
 def _closed_to(request: Request, fmt: str, user: CurrentUser | None, api_key: str | None) -> Response | None:
