@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import itertools
 import json
+import secrets
 
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
 
 from gridmap.api.app import create_app
+from gridmap.store import migrate
+from gridmap.store.db import drop_database, engine_for, ensure_postgis_database
 
 MONACO = "980100"
 ROLES = ["anonymous", "viewer", "worker", "handler", "other_handler", "planner", "admin", "stranger", "apikey"]
@@ -28,14 +32,29 @@ FINGERPRINT = ("SELECT md5(concat_ws('|', (SELECT string_agg(id || status || loc
                "(SELECT max(escalation_level) FROM incidents)))")
 
 
-@pytest.fixture
-def site(monaco: sa.Engine, database_url: str):
+@pytest.fixture(scope="module")
+def site_database(server_url: str):
+    """A database of this module's own, shared by its tests: building the site takes seconds, and
+    every check below makes its own fresh target, so the tests do not depend on each other."""
+    url = make_url(server_url).set(database=f"gridmap_roles_{secrets.token_hex(3)}").render_as_string(
+        hide_password=False)
+    ensure_postgis_database(url)
+    migrate.upgrade(url)
+    yield url
+    engine_for(url).dispose()
+    drop_database(url)
+
+
+@pytest.fixture(scope="module")
+def site(site_database: str):
     from gridmap.services import incidents, planning
     from gridmap.services.demo import load_demo
     from gridmap.services.partitioning import partition_territory
     from gridmap.store import users
 
-    load_demo(monaco, ["yaan"])
+    database_url = site_database
+    monaco = engine_for(database_url)
+    load_demo(monaco, ["monaco", "yaan"])
     summary = partition_territory(monaco, MONACO)
     planning.publish(monaco, summary.plan_id, version=None, actor="test")
     incidents.ensure_categories(monaco)
@@ -87,12 +106,26 @@ def site(monaco: sa.Engine, database_url: str):
         with monaco.connect() as conn:
             return plan_id, conn.execute(sa.text("SELECT lock_version FROM plans WHERE id = :p"), {"p": plan_id}).scalar()
 
+    def fresh_tokens() -> dict:
+        """New sign-ins for every role (and a new key), for a test that revokes its tokens."""
+        from datetime import timedelta
+
+        fresh = {"anonymous": None}
+        with monaco.begin() as conn:
+            for name in ROLES:
+                if name not in ("anonymous", "apikey"):
+                    user_id = conn.execute(sa.text("SELECT id FROM users WHERE username = :u"), {"u": name}).scalar()
+                    fresh[name] = users.issue_token(conn, user_id, timedelta(hours=1))[0]
+            fresh["apikey"] = users.create_api_key(conn, "system", f"key {len(fresh)}-{next(UPLOADS)}")
+        return fresh
+
     return {"engine": monaco, "client": client, "tokens": tokens, "report": report, "moved": moved,
-            "station": station, "draft": draft, "my_grid": my_grid, "my_point": my_point, "other_point": other_point}
+            "station": station, "draft": draft, "my_grid": my_grid, "my_point": my_point, "other_point": other_point,
+            "fresh_tokens": fresh_tokens, "database_url": database_url}
 
 
-def call(site, role: str, method: str, url: str, **kwargs):
-    token = site["tokens"][role]
+def call(site, role: str, method: str, url: str, tokens: dict | None = None, **kwargs):
+    token = (tokens or site["tokens"])[role]
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return site["client"].request(method, url, headers=headers, **kwargs)
 
@@ -165,12 +198,13 @@ for _tail in ("", "/state", "/units", "/grid-stats", "/edits", "/validate", "/di
 @pytest.mark.parametrize("endpoint", list(ENDPOINTS))
 def test_role_matrix(site, endpoint: str) -> None:
     allowed, make = ENDPOINTS[endpoint]
+    tokens = site["fresh_tokens"]() if endpoint == "sign out" else None  # keep the shared ones alive
     for role in sorted(ROLES, key=lambda r: r in allowed):  # the refusals first, on an untouched database
         method, url, kwargs = make(site)
         before = fingerprint(site)
         with site["engine"].connect() as conn:
             last_audit = conn.execute(sa.text("SELECT COALESCE(max(id), 0) FROM audit_log")).scalar()
-        answer = call(site, role, method, url, **kwargs)
+        answer = call(site, role, method, url, tokens=tokens, **kwargs)
         if role in allowed:
             assert 200 <= answer.status_code < 300, (endpoint, role, answer.status_code, answer.text[:300])
             if method != "GET" and endpoint != "supervision pass":  # every write is in the audit log
@@ -208,20 +242,25 @@ def test_contacts_only_for_admins_and_the_routed_department(site) -> None:
         assert "13912345678" not in call(site, "anonymous", "GET", url).text
 
 
-def test_api_keys_last_until_revoked(site, database_url) -> None:
+def test_api_keys_last_until_revoked(site) -> None:
     import os
     import subprocess
     import sys
 
-    env = {**os.environ, "GRIDMAP_DATABASE_URL": database_url}
+    from gridmap.store import users
+
+    env = {**os.environ, "GRIDMAP_DATABASE_URL": site["database_url"]}
+    with site["engine"].begin() as conn:
+        key = users.create_api_key(conn, "system", "hotline")
+    site = {**site, "tokens": {**site["tokens"], "apikey": key}}
     listed = subprocess.run([sys.executable, "-m", "gridmap.cli", "apikey", "list"], env=env, capture_output=True,
                             text=True)
-    assert "city dashboard" in listed.stdout and "no expiry" in listed.stdout
+    assert "hotline" in listed.stdout and "no expiry" in listed.stdout
     assert call(site, "apikey", "GET", "/api/auth/me").json()["username"] == "system"
     with site["engine"].connect() as conn:
-        assert conn.execute(sa.text("SELECT last_used_at IS NOT NULL FROM auth_tokens WHERE name = 'city dashboard'")
+        assert conn.execute(sa.text("SELECT last_used_at IS NOT NULL FROM auth_tokens WHERE name = 'hotline'")
                             ).scalar()
-    revoked = subprocess.run([sys.executable, "-m", "gridmap.cli", "apikey", "revoke", "city dashboard"], env=env,
+    revoked = subprocess.run([sys.executable, "-m", "gridmap.cli", "apikey", "revoke", "hotline"], env=env,
                              capture_output=True, text=True)
     assert revoked.returncode == 0, revoked.stderr
     assert call(site, "apikey", "GET", "/api/auth/me").status_code == 401
@@ -231,7 +270,7 @@ OPEN_EVEN_WHEN_CLOSED = {"/api/health", "/api/incident-categories", "/api/statio
                          "/open311/v2/discovery.{fmt}", "/open311/v2/services.{fmt}", "/open311/v2/services/{code}.{fmt}"}
 
 
-def test_every_read_endpoint_follows_public_read(site, database_url) -> None:
+def test_every_read_endpoint_follows_public_read(site) -> None:
     """With GRIDMAP_PUBLIC_READ=false every GET in the OpenAPI document needs a sign-in, except
     service metadata; with the default, published data is open and drafts still are not."""
     import dataclasses
@@ -239,6 +278,7 @@ def test_every_read_endpoint_follows_public_read(site, database_url) -> None:
 
     from gridmap.settings import Settings
 
+    database_url = site["database_url"]
     closed = create_app(database_url=database_url, settings=dataclasses.replace(Settings.from_env(), public_read=False))
     anonymous = TestClient(closed)
     values = {"code": MONACO, "plan_id": "1", "collection_id": "grids", "feature_id": site["my_grid"], "z": "14",
