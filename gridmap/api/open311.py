@@ -224,9 +224,12 @@ def _reporter_check(request: Request, user: CurrentUser):
     return check
 
 
-def _closed_to(request: Request, fmt: str, user: CurrentUser | None, api_key: str | None) -> Response | None:
-    """Reading requests follows GRIDMAP_PUBLIC_READ: when it is off, a Bearer token or the
-    ``api_key`` parameter GeoReport clients send is needed."""
+def _read_gate(request: Request, fmt: str, user: CurrentUser | None, api_key: str | None) -> Response | None:
+    """The error answer for reading requests, or None: an unknown format is 404; and reading
+    follows GRIDMAP_PUBLIC_READ: when it is off, a Bearer token or the ``api_key`` parameter
+    GeoReport clients send is needed."""
+    if fmt not in FORMATS:
+        return error("json", 404, "format must be json or xml")
     if user is not None or request.app.state.settings.public_read:
         return None
     if api_key:
@@ -243,9 +246,7 @@ def requests(fmt: str, request: Request, service_request_id: str | None = None, 
              start_date: str | None = None, end_date: str | None = None, status: str | None = None,
              api_key: str | None = None, conn: sa.Connection = Depends(get_conn),
              user: CurrentUser | None = Depends(optional_user)) -> Response:
-    if fmt not in FORMATS:
-        return error("json", 404, "format must be json or xml")
-    refused = _closed_to(request, fmt, user, api_key)
+    refused = _read_gate(request, fmt, user, api_key)
     if refused is not None:
         return refused
     try:
@@ -274,9 +275,7 @@ def requests(fmt: str, request: Request, service_request_id: str | None = None, 
 @router.get("/requests/{request_id}.{fmt}", summary="GET Service Request")
 def one(request_id: str, fmt: str, request: Request, api_key: str | None = None,
         conn: sa.Connection = Depends(get_conn), user: CurrentUser | None = Depends(optional_user)) -> Response:
-    if fmt not in FORMATS:
-        return error("json", 404, "format must be json or xml")
-    refused = _closed_to(request, fmt, user, api_key)
+    refused = _read_gate(request, fmt, user, api_key)
     if refused is not None:
         return refused
     try:

@@ -181,9 +181,6 @@ class OutputCRS:
         return self.crs.is_geographic
 
 
-EXPORT_CRS_CHOICES = ("4490", "4326", "gk3", "gk3-cm", "gcj02")
-
-
 def output_crs(spec: object, lon: float, lat: float) -> OutputCRS:
     """Resolve an export CRS for data centred at (lon, lat).
 

@@ -303,7 +303,8 @@ def _write_geojson(prepared, work: Path, stem: str, enc: str, data_dictionary: p
     for name, (frame, _) in prepared.items():
         out = work / f"{stem if single else name}.geojson"
         if isinstance(frame, gpd.GeoDataFrame):
-            _write(frame if frame.crs.equals(4326) else frame.to_crs(4326), out, driver="GeoJSON", layer_options={"RFC7946": "YES", "WRITE_NAME": "NO"})
+            _write(frame if frame.crs.equals(4326) else frame.to_crs(4326), out, driver="GeoJSON",
+                   layer_options={"RFC7946": "YES", "WRITE_NAME": "NO"})
         else:
             out = work / f"{name}.json"
             out.write_text(frame.to_json(orient="records", force_ascii=False), encoding="utf-8")

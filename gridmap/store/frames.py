@@ -180,12 +180,5 @@ def crosswalk(conn: sa.Connection, plan: PlanRef) -> pd.DataFrame:
         "FROM merge_crosswalk WHERE plan_id = :p ORDER BY department, grid_ref, grid_code"), conn, params={"p": plan.id})
 
 
-def postgis_areas(conn: sa.Connection, plan: PlanRef) -> dict[str, float]:
-    """Grid areas on the ellipsoid (ST_Area of geography), the reference exports are checked against."""
-    rows = conn.execute(sa.text("SELECT code, ST_Area(geom::geography) FROM grids WHERE plan_id = :p"),
-                        {"p": plan.id}).all()
-    return {code: float(area) for code, area in rows}
-
-
 __all__ = ["PlanRef", "PlanNotFound", "territories", "find_plan", "plan_grids", "plan_units", "territory_units", "communities", "layer",
-           "stations", "incidents", "crosswalk", "postgis_areas"]
+           "stations", "incidents", "crosswalk"]
