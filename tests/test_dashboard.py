@@ -39,6 +39,12 @@ def test_demo_incidents_are_labelled_and_patterned(demo) -> None:
     assert scalar(engine, "SELECT count(*) FROM incidents i JOIN grids g ON g.id = i.grid_id "
                           "JOIN incident_categories c ON c.code = i.category_code "
                           "WHERE g.community_id = i.community_id AND i.department_id = c.department_id") == stored
+    # bulk routing agrees with the single-report routing in PostGIS, incident by incident
+    from gridmap.store import incidents as store
+    with engine.connect() as conn:
+        sample = conn.execute(sa.text("SELECT ST_X(geom) AS x, ST_Y(geom) AS y, grid_id FROM incidents "
+                                      "ORDER BY id LIMIT 200")).all()
+        assert all(store.route(conn, r.x, r.y).grid_id == r.grid_id for r in sample)
     # seasons: the street-light category is reported more in the dark months than in summer
     winter = scalar(engine, "SELECT count(*) FROM incidents WHERE category_code = '0103' "
                             "AND extract(month FROM reported_at) IN (11, 12, 1, 2)")
@@ -51,6 +57,28 @@ def test_demo_incidents_are_labelled_and_patterned(demo) -> None:
     assert scalar(engine, "SELECT count(*) FROM (SELECT incident_id, array_agg(action ORDER BY at, id) a FROM incident_events "
                           "GROUP BY 1) s JOIN incidents i ON i.id = s.incident_id WHERE i.status = 'closed' AND "
                           "s.a <> ARRAY['report','file','dispatch','claim','handle','verify','close']::varchar[]") == 0
+
+
+def check_medians(engine: sa.Engine, client: TestClient, base: str) -> None:
+    """Per-grid median handling hours (read presorted from the handling index) equal pandas'
+    median of the closed cases, under no filter, a category, a date range and a community."""
+    import pandas as pd
+
+    with engine.connect() as conn:
+        closed = pd.read_sql(sa.text(
+            "SELECT g.code AS grid, i.category_code, i.reported_at, c.code AS community, "
+            "extract(epoch FROM i.closed_at - i.reported_at)::float8 / 3600 AS hours FROM incidents i "
+            "JOIN grids g ON g.id = i.grid_id JOIN territories c ON c.id = i.community_id WHERE i.status = 'closed'"), conn)
+    cut = closed.reported_at.sort_values().iloc[len(closed) // 2]
+    cases = {(): closed, (("category", "0201"),): closed[closed.category_code == "0201"],
+             (("start", cut.isoformat()),): closed[closed.reported_at >= cut],
+             (("community", "980101900006"),): closed[closed.community == "980101900006"]}
+    for params, rows in cases.items():
+        features = client.get(f"{base}/choropleth", params={**dict(params), "metric": "median_hours"}).json()["features"]
+        got = {f["properties"]["grid_code"]: f["properties"]["median_hours"] for f in features}
+        expected = rows.groupby("grid").hours.median().round(1)
+        assert len(expected) > 0 and {g for g, v in got.items() if v is not None} == set(expected.index), params
+        assert all(abs(got[g] - v) <= 0.051 for g, v in expected.items()), params
 
 
 def test_aggregates_match_direct_counts(demo) -> None:
@@ -73,6 +101,7 @@ def test_aggregates_match_direct_counts(demo) -> None:
     some = next(f["properties"] for f in fc["features"] if f["properties"]["incidents"] and f["properties"]["households"])
     assert some["per_1000_households"] == round(1000 * some["incidents"] / some["households"], 1)
     assert 0 <= some["overdue_rate"] <= 1
+    check_medians(engine, client, base)
     cells = client.get(f"{base}/heat", params={"zoom": 14}).json()
     assert sum(c[2] for c in cells) == stored and len(cells) < stored  # aggregated, never one row per incident
     clusters = client.get(f"{base}/clusters", params={"zoom": 12}).json()
@@ -143,3 +172,73 @@ def test_incident_map_page_is_offline_and_animates(demo, database_url: str) -> N
         page.wait_for_selector("canvas.leaflet-heatmap-layer")
         assert errors == []
         browser.close()
+
+
+def table_shape(engine: sa.Engine) -> set[str]:
+    """Every index and constraint definition of the incidents table."""
+    with engine.connect() as conn:
+        return set(conn.execute(sa.text(
+            "SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = 'incidents'::regclass UNION ALL "
+            "SELECT conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = 'incidents'::regclass")).scalars())
+
+
+def test_large_bulk_load_rebuilds_indexes_and_keys_once(monaco: sa.Engine, monkeypatch) -> None:
+    """A load at least as large as the table drops the secondary indexes and foreign keys and
+    rebuilds them after the INSERT: afterwards the table has exactly the indexes and keys it had,
+    the rows are routed as on the row-by-row path, and a failure on the way leaves both the
+    table's shape and its rows as they were (DDL is transactional)."""
+    from gridmap.services import incidents as service_module
+    from gridmap.store import incidents as store
+
+    summary = partition_territory(monaco, MONACO)
+    planning.publish(monaco, summary.plan_id, version=None, actor="test")
+    shape = table_shape(monaco)
+    assert any("ix_incidents_handling" in d for d in shape) and any("FOREIGN KEY (grid_id)" in d for d in shape)
+    monkeypatch.setattr(store, "REBUILD_MIN_ROWS", 1)
+    detached = []
+    real_detach = store._detach_indexes
+    monkeypatch.setattr(store, "_detach_indexes", lambda conn: detached.append(1) or real_detach(conn))
+
+    def broken_audit(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(service_module.audit, "record", broken_audit)
+    with pytest.raises(RuntimeError):
+        service.load_demo_incidents(monaco, MONACO, count=400, seed=2)
+    assert detached and table_shape(monaco) == shape
+    assert scalar(monaco, "SELECT count(*) FROM incidents") == 0
+    monkeypatch.undo()
+    monkeypatch.setattr(store, "REBUILD_MIN_ROWS", 1)
+    monkeypatch.setattr(store, "_detach_indexes", lambda conn: detached.append(2) or real_detach(conn))
+    stored, _ = service.load_demo_incidents(monaco, MONACO, count=400, seed=2)
+    assert detached[-1] == 2 and stored > 300 and table_shape(monaco) == shape
+    assert scalar(monaco, "SELECT count(*) FROM incidents i JOIN grids g ON g.id = i.grid_id "
+                          "JOIN incident_categories c ON c.code = i.category_code "
+                          "WHERE g.community_id = i.community_id AND i.department_id = c.department_id") == stored
+    assert scalar(monaco, "SELECT count(DISTINCT incident_id) FROM incident_events") == stored
+    # the foreign keys are real again: a grid id that does not exist is refused
+    with pytest.raises(sa.exc.IntegrityError), monaco.begin() as conn:
+        conn.execute(sa.text("UPDATE incidents SET grid_id = -1 WHERE id = (SELECT min(id) FROM incidents)"))
+
+
+def test_bulk_load_keeps_text_and_times_exactly(demo) -> None:
+    """The bulk path's CSV carries awkward text (quotes, commas, line breaks, Chinese, an empty
+    string beside a missing one) and microsecond timestamps through COPY unchanged."""
+    import pandas as pd
+
+    engine, _, _, _ = demo
+    with engine.connect() as conn:
+        spot = conn.execute(sa.text("SELECT ST_X(geom) AS x, ST_Y(geom) AS y FROM incidents ORDER BY id LIMIT 1")).one()
+    texts = ['路灯不亮, "东门" 附近', "line one\nline two", "", None]
+    when = pd.Timestamp("2026-03-01 08:15:30.123456", tz="Asia/Shanghai")
+    frame = pd.DataFrame({"category_code": "0103", "description": texts, "lon": spot.x, "lat": spot.y,
+                          "reported_at": when, "due_at": when + pd.Timedelta(hours=4), "status": "reported"})
+    with engine.begin() as conn:
+        assert service.bulk_load(conn, frame, source="import", synthetic=False, with_events=False) == (4, 0)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT description, reported_at, due_at, closed_at FROM incidents "
+                                    "WHERE source = 'import' ORDER BY public_id")).all()
+    assert [r.description for r in rows] == texts
+    assert all(r.reported_at == when.to_pydatetime() and r.due_at - r.reported_at == pd.Timedelta(hours=4)
+               and r.closed_at is None for r in rows)

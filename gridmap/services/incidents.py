@@ -14,6 +14,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import shapely
 import sqlalchemy as sa
 
@@ -24,6 +26,7 @@ from gridmap.incident_rules import (
     default_categories,
     next_state,
 )
+from gridmap.geo import routing
 from gridmap.store import audit
 from gridmap.store import incidents as store
 from gridmap.store.editing import community_code
@@ -176,6 +179,19 @@ def escalate_overdue(engine: sa.Engine, *, now: datetime | None = None, step: ti
     return changed
 
 
+def bulk_load(conn: sa.Connection, frame, *, source: str, synthetic: bool, with_events: bool = True) -> tuple[int, int]:
+    """Route many incidents by the published grids (in bulk, with the same border rule as a single
+    report) and store them in the caller's transaction; see ``store.incidents.bulk_insert``.
+    Returns (stored, left out: outside every published grid or of an unknown category)."""
+    grids = store.routing_grids(conn)
+    ids = np.array([g.id for g in grids], dtype=np.int64)
+    where = routing.containing(frame["lon"].to_numpy(), frame["lat"].to_numpy(),
+                               shapely.from_wkb([bytes(g.wkb) for g in grids]), np.arange(len(grids)))
+    routed = frame.assign(grid_id=pd.array(np.where(where >= 0, ids[where], 0), dtype="Int64"))
+    routed.loc[where < 0, "grid_id"] = pd.NA
+    return store.bulk_insert(conn, routed, source=source, synthetic=synthetic, with_events=with_events)
+
+
 def load_demo_incidents(engine: sa.Engine, territory: str = "990100", *, count: int = 20000, days: int = 365,
                         seed: int = 0) -> tuple[int, int]:
     """A year (by default) of labelled-synthetic incidents up to now over the demo territory, so the
@@ -205,11 +221,12 @@ def load_demo_incidents(engine: sa.Engine, territory: str = "990100", *, count: 
                      count=count, start=now - timedelta(days=days), days=days, seed=seed, calendar=calendar_from_env(),
                      now=now)
     with engine.begin() as conn:
-        result = store.bulk_insert(conn, frame, source="demo", synthetic=True)
+        result = bulk_load(conn, frame, source="demo", synthetic=True)
         audit.record(conn, actor="demo", action="incident.demo", table="incidents", row_key=territory,
                      after={"stored": result[0], "left_out": result[1]})
+    store.vacuum_analyze(engine)
     return result
 
 
-__all__ = ["load_demo_incidents", "Report", "ReportError", "TransitionError", "report", "transition", "with_events", "escalate_overdue",
+__all__ = ["bulk_load", "load_demo_incidents", "Report", "ReportError", "TransitionError", "report", "transition", "with_events", "escalate_overdue",
            "ensure_categories", "calendar_from_env", "DUPLICATE_RADIUS_M", "ESCALATION_LEVELS", "MAX_LEVEL"]

@@ -272,6 +272,10 @@ class Incident(Base):
         Index("ix_incidents_grid_id", "grid_id"),
         Index("ix_incidents_reported_at", "reported_at"),
         Index("ix_incidents_category_status", "category_code", "status"),
+        # per-grid handling-time medians read presorted values from this index alone (migration 0006)
+        Index("ix_incidents_handling", "grid_id", text("date_part('epoch', closed_at - reported_at)"),
+              postgresql_include=["closed_at", "reported_at", "category_code", "community_id", "street_id"],
+              postgresql_where=text("status = 'closed'")),
         CheckConstraint("status IN ('reported','filed','rejected','dispatched','claimed','handled','verified',"
                         "'closed')", name="ck_incidents_status"),
         gist("incidents"),
