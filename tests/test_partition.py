@@ -3,6 +3,7 @@ whole, households conserved, the band wherever feasible, deterministic per seed.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 import shapely
@@ -134,3 +135,42 @@ def test_code_schemes_and_reading_order() -> None:
 def test_band_order_is_validated() -> None:
     with pytest.raises(ValueError, match="min_households"):
         partition(unit_grid(10), min_households=600, max_households=500)
+
+
+@settings(max_examples=80, deadline=None)
+@given(n=st.integers(1, 60), extra=st.integers(0, 120), seed=st.integers(0, 10_000))
+def test_small_graph_spanning_tree_matches_scipy(n: int, extra: int, seed: int) -> None:
+    """The plain-Python Kruskal used for small pieces builds a spanning tree of the same (minimum)
+    weight as scipy's, and its DFS preorder keeps every subtree contiguous (what bisection needs)."""
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import minimum_spanning_tree
+
+    from gridmap.geo.partition import _kruskal_preorder, _subtree_sums
+
+    rng = np.random.default_rng(seed)
+    chain = np.arange(n - 1)
+    rows = np.concatenate([chain, rng.integers(0, n, extra)])
+    cols = np.concatenate([chain + 1, rng.integers(0, n, extra)])
+    keep = rows != cols
+    rows, cols = rows[keep], cols[keep]
+    pairs = np.unique(np.sort(np.column_stack([rows, cols]), axis=1), axis=0)  # simple graph
+    rows, cols = pairs[:, 0], pairs[:, 1]
+    weights = rng.integers(1, 20, len(rows)).astype(float)
+    order, parent = _kruskal_preorder(n, rows, cols, weights)
+    assert sorted(order.tolist()) == list(range(n)) and order[0] == 0 and parent[0] == -9999
+    lookup = {(min(a, b), max(a, b)): w for a, b, w in zip(rows, cols, weights)}
+    ours = sum(lookup[(min(v, parent[v]), max(v, parent[v]))] for v in order[1:])
+    theirs = minimum_spanning_tree(sp.csr_matrix((weights, (rows, cols)), shape=(n, n))).sum()
+    assert ours == pytest.approx(theirs)
+    sizes = _subtree_sums(order, parent, np.ones((n, 1)))[:, -1].astype(int)
+    position = {v: i for i, v in enumerate(order.tolist())}
+    for v in range(n):  # the subtree of v is the run of `size` nodes starting at v in the preorder
+        run = set(order[position[v]:position[v] + sizes[v]].tolist())
+        inside = set()
+        for w in range(n):
+            a = w
+            while a != -9999 and a != v:
+                a = parent[a]
+            if a == v:
+                inside.add(w)
+        assert run == inside

@@ -87,13 +87,63 @@ def _subgraph(graph: UnitGraph, nodes: np.ndarray, edge_weight: np.ndarray) -> _
     return _Piece(nodes, local[graph.left[ok]], local[graph.right[ok]], edge_weight[ok])
 
 
+SMALL_GRAPH = 2000
+"""Up to this many nodes, spanning trees and connectivity are computed in plain Python: bisection
+builds thousands of small trees, and scipy's sparse-matrix set-up costs more per call (≈0.5 ms)
+than the whole Kruskal pass on a few hundred edges."""
+
+
 def _tree_order(piece: _Piece, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """DFS preorder and parent array of a minimum spanning tree of the piece (root: local 0)."""
+    """DFS preorder and parent array of a minimum spanning tree of the piece (root: local 0).
+    Nodes not reachable from the root are left out of the order (parent -9999, as scipy does)."""
     n = len(piece.nodes)
-    m = sp.csr_matrix((weights, (piece.rows, piece.cols)), shape=(n, n))
-    tree = minimum_spanning_tree(m)
-    order, parent = depth_first_order(tree, 0, directed=False, return_predecessors=True)
-    return order, parent
+    if n > SMALL_GRAPH:
+        m = sp.csr_matrix((weights, (piece.rows, piece.cols)), shape=(n, n))
+        tree = minimum_spanning_tree(m)
+        order, parent = depth_first_order(tree, 0, directed=False, return_predecessors=True)
+        return order, parent
+    return _kruskal_preorder(n, piece.rows, piece.cols, weights)
+
+
+def _kruskal_preorder(n: int, rows: np.ndarray, cols: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Kruskal's minimum spanning tree (union-find) and an iterative DFS preorder from node 0."""
+    order_of_edges = np.argsort(weights, kind="stable")
+    left = rows[order_of_edges].tolist()
+    right = cols[order_of_edges].tolist()
+    root = list(range(n))
+    adjacency: list[list[int]] = [[] for _ in range(n)]
+    needed = n - 1
+    for a, b in zip(left, right):
+        ra = a
+        while root[ra] != ra:
+            root[ra] = root[root[ra]]
+            ra = root[ra]
+        rb = b
+        while root[rb] != rb:
+            root[rb] = root[root[rb]]
+            rb = root[rb]
+        if ra == rb:
+            continue
+        root[ra] = rb
+        adjacency[a].append(b)
+        adjacency[b].append(a)
+        needed -= 1
+        if needed == 0:
+            break
+    parent = [-9999] * n
+    seen = [False] * n
+    seen[0] = True
+    order = []
+    stack = [0]
+    while stack:
+        v = stack.pop()
+        order.append(v)
+        for w in adjacency[v]:
+            if not seen[w]:
+                seen[w] = True
+                parent[w] = v
+                stack.append(w)
+    return np.asarray(order, dtype=np.int64), np.asarray(parent, dtype=np.int64)
 
 
 def _subtree_sums(order: np.ndarray, parent: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -307,10 +357,13 @@ def _connected(graph: UnitGraph, nodes: np.ndarray) -> bool:
     ok = mask[graph.left] & mask[graph.right]
     local = np.full(graph.n, -1, dtype=np.int64)
     local[nodes] = np.arange(len(nodes))
-    m = sp.coo_matrix((np.ones(ok.sum()), (local[graph.left[ok]], local[graph.right[ok]])),
-                      shape=(len(nodes), len(nodes)))
-    count, _ = connected_components(m, directed=False)
-    return count == 1
+    if len(nodes) > SMALL_GRAPH:
+        m = sp.coo_matrix((np.ones(ok.sum()), (local[graph.left[ok]], local[graph.right[ok]])),
+                          shape=(len(nodes), len(nodes)))
+        count, _ = connected_components(m, directed=False)
+        return count == 1
+    order, _ = _kruskal_preorder(len(nodes), local[graph.left[ok]], local[graph.right[ok]], np.zeros(int(ok.sum())))
+    return len(order) == len(nodes)
 
 
 def candidate_counts(total: float, rules: PartitionRules, k: int) -> list[int]:
