@@ -1,18 +1,23 @@
 """Partition benchmark: gridmap against the three reference methods, on the same units and band.
 
     .venv/bin/pip install -e .[bench]          # spopt, gerrychain, pymetis, networkx
-    .venv/bin/python benchmarks/partition.py [--maxp-budget 300] [--skip-scaling]
+    .venv/bin/python benchmarks/partition.py [--maxp-budget 300] [--gerrychain-budget 60]
+                                             [--skip-maxp] [--skip-scaling]
 
 1. Reykjavík demo (72 communities): wall time of build_units and of partition, number of grids,
    share of grids inside the band, min/median/max households, mean compactness (Polsby-Popper),
    share of grid border length along major roads, compounds split, grids across communities.
 2. The same figures, on the same units and band, for
+   * METIS through pymetis with contiguous parts (CARTO's territory-balancing approach) and
+     GerryChain's recursive_tree_part (balanced spanning-tree splits; epsilon = band half-width)
+     on the largest connected piece of the unit graph (peers know nothing of communities; k from
+     the band's middle). Both return labels, so gridmap's labels (``assign_grids`` on its prepared
+     graph) are timed beside them, median of 5 runs for the fast ones; the whole ``partition``
+     (plus dissolved grids, statistics, codes, report) is listed too;
+   * GerryChain again on the largest subset of whole communities it finishes within its budget
+     (it gives up or runs for many minutes on the whole piece), with gridmap's labels there;
    * spopt.region.MaxPHeuristic (PySAL threshold regionalisation: a minimum, no maximum) on the
-     largest subset of communities it finishes within the budget (and gridmap on that subset),
-   * GerryChain's recursive_tree_part (balanced spanning-tree splits; epsilon = band half-width),
-   * METIS through pymetis with contiguous parts (CARTO's territory-balancing approach).
-   Peers get the whole connected unit graph (they know nothing of communities) and k = the
-   number of comprehensive grids gridmap made.
+     largest subset of communities it finishes within the budget (and gridmap on that subset).
 3. Scaling on generated unit grids of 1k, 10k and 100k units.
 """
 
@@ -32,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gridmap.geo.crs import metric_crs_for_frame  # noqa: E402
 from gridmap.geo.graph import build_graph  # noqa: E402
-from gridmap.geo.partition import PartitionRules, partition  # noqa: E402
+from gridmap.geo.partition import PartitionRules, assign_grids, partition  # noqa: E402
 from gridmap.geo.quality import split_compounds  # noqa: E402
 from gridmap.geo.synthetic import unit_grid  # noqa: E402
 from gridmap.geo.units import build_units  # noqa: E402
@@ -58,7 +63,7 @@ def figures(name: str, units: gpd.GeoDataFrame, labels: np.ndarray, seconds: flo
     border = graph.length_m[cross].sum()
     along = (graph.length_m[cross] * graph.major_share[cross]).sum()
     split = len(split_compounds(units.assign(grid_code=labels.astype(str)), HI)) if "compound_id" in units else 0
-    return {"method": name, "seconds": round(seconds, 2), "grids": int(len(per)),
+    return {"method": name, "seconds": round(seconds, 3), "grids": int(len(per)),
             "in_band": f"{per['h'].between(LO, HI).mean():.1%}", "min": int(per["h"].min()),
             "median": float(per["h"].median()), "max": int(per["h"].max()),
             "compactness": round(float(compact.mean()), 3),
@@ -89,17 +94,23 @@ def run_metis(units, graph, k):
         adjacency[a].append(int(b))
         adjacency[b].append(int(a))
     options = pymetis.Options(contig=True)
-    started = time.perf_counter()
-    _, parts = pymetis.part_graph(k, adjacency=adjacency, vweights=[int(max(h, 0)) + 1 for h in units["households"]],
-                                  options=options)
-    seconds = time.perf_counter() - started
+    runs = []
+    for _ in range(5):  # median of 5, as for gridmap's labels: single runs this short are noisy
+        started = time.perf_counter()
+        _, parts = pymetis.part_graph(k, adjacency=adjacency, vweights=[int(max(h, 0)) + 1 for h in units["households"]],
+                                      options=options)
+        runs.append(time.perf_counter() - started)
+    seconds = float(np.median(runs))
     return figures("METIS (pymetis, contig)", units, np.asarray(parts), seconds, graph)
 
 
-def run_gerrychain(units, graph, k):
+def run_gerrychain(units, graph, k, budget: float = None):
     import networkx as nx
     from gerrychain import Graph
-    from gerrychain.tree import recursive_tree_part
+    try:  # GerryChain 1.0 moved it; the old path is a deprecated alias that cannot be pickled
+        from gerrychain.partition import recursive_tree_part
+    except ImportError:
+        from gerrychain.tree import recursive_tree_part
 
     g = nx.Graph()
     for i, h in enumerate(units["households"]):
@@ -114,9 +125,9 @@ def run_gerrychain(units, graph, k):
     pool = multiprocessing.get_context("fork").Pool(1)
     try:
         job = pool.apply_async(recursive_tree_part, (g, range(k), total / k, "households", (HI - LO) / (HI + LO)))
-        assignment = job.get(timeout=GERRYCHAIN_BUDGET_S)
+        assignment = job.get(timeout=budget or GERRYCHAIN_BUDGET_S)
     except multiprocessing.TimeoutError as exc:
-        raise RuntimeError(f"no partition within {GERRYCHAIN_BUDGET_S:.0f} s") from exc
+        raise RuntimeError(f"no partition within {budget or GERRYCHAIN_BUDGET_S:.0f} s") from exc
     finally:
         pool.terminate()
     seconds = time.perf_counter() - started
@@ -165,6 +176,52 @@ def run_maxp(units, graph, budget: float, roads):
     return best
 
 
+def community_subsets(units, roads):
+    """Growing subsets of whole communities (1, 2, 4, ...), each cut to its largest connected
+    piece, with the peers' graph (no community borders) and gridmap's own (with them)."""
+    communities = units["community_code"].drop_duplicates().tolist()
+    n_comm = 1
+    while n_comm <= len(communities):
+        subset = units[units["community_code"].isin(communities[:n_comm])].reset_index(drop=True)
+        peer = build_graph(subset, roads=roads, major_classes=PartitionRules().major_road_classes, group_column=None)
+        subset = subset.iloc[largest_component(subset, peer)].reset_index(drop=True)
+        peer = build_graph(subset, roads=roads, major_classes=PartitionRules().major_road_classes, group_column=None)
+        own = build_graph(subset, roads=roads, major_classes=PartitionRules().major_road_classes)
+        yield n_comm, subset, peer, own
+        n_comm *= 2
+
+
+def labels_timed(units, graph, repeat: int = 5):
+    """gridmap's labels (assign_grids) on a prepared graph, median time of ``repeat`` runs."""
+    runs = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        core = assign_grids(units, graph, PartitionRules())
+        runs.append(time.perf_counter() - started)
+    return core, float(np.median(runs))
+
+
+def run_gerrychain_subsets(units, roads, budget: float):
+    """GerryChain on growing community subsets until a run fails or exceeds ``budget``: the
+    largest subset it finished, beside gridmap's labels on the same units."""
+    best = None
+    for n_comm, subset, peer, own in community_subsets(units, roads):
+        k = max(int(round(subset["households"].sum() / ((LO + HI) / 2))), 1)
+        try:
+            theirs = run_gerrychain(subset, peer, k, budget)
+        except Exception as exc:
+            print(f"  GerryChain on {n_comm} communities / {len(subset)} units, k = {k}: {type(exc).__name__}: {exc}",
+                  flush=True)
+            break
+        core, seconds = labels_timed(subset, own)
+        comprehensive = np.flatnonzero(np.array([kind == "comprehensive" for kind in core.kinds]))
+        best = (n_comm, len(subset), theirs,
+                figures("gridmap labels (same subset)", subset, core.grid_of, seconds, peer, comprehensive))
+        print(f"  GerryChain on {n_comm} communities / {len(subset)} units, k = {k}: {theirs['seconds']:.1f} s",
+              flush=True)
+    return best
+
+
 def scaling() -> None:
     print("\n## Scaling on generated unit grids")
     rows = []
@@ -184,6 +241,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--maxp-budget", type=float, default=300.0)
     parser.add_argument("--skip-scaling", action="store_true")
+    parser.add_argument("--skip-maxp", action="store_true", help="leave out MaxPHeuristic (minutes)")
+    parser.add_argument("--gerrychain-budget", type=float, default=60.0, help="seconds per GerryChain subset run")
     args = parser.parse_args()
     folder = demo_dir() / "reykjavik"
     layers = {p.stem: gpd.read_parquet(p) for p in folder.glob("*.parquet")}
@@ -205,9 +264,17 @@ def main() -> None:
                              group_column=None)
     k_peer = max(int(round(peer_units["households"].sum() / ((LO + HI) / 2))), 1)
     print(f"peers: largest connected piece, {len(peer_units)} units, k = {k_peer}")
+    # gridmap gets its unit graph prepared too (its own: no edges across communities), as the
+    # peers get theirs; first the labels alone (what METIS and GerryChain return), then the whole
+    # product (dissolved grids, statistics, codes, report)
+    ours_graph = build_graph(peer_units, roads=roads, major_classes=PartitionRules().major_road_classes)
+    core, core_s = labels_timed(peer_units, ours_graph)
+    comprehensive = np.array([kind == "comprehensive" for kind in core.kinds])
+    rows.append(figures("gridmap labels (assign_grids)", peer_units, core.grid_of, core_s, peer_graph,
+                        np.flatnonzero(comprehensive)))
     ours_peer_started = time.perf_counter()
-    ours_peer = partition(peer_units, roads=roads)
-    rows.append(figures("gridmap (peer units)", peer_units, ours_peer.units["grid_code"].to_numpy(),
+    ours_peer = partition(peer_units, graph=ours_graph)
+    rows.append(figures("gridmap partition (+ grids, codes, report)", peer_units, ours_peer.units["grid_code"].to_numpy(),
                         time.perf_counter() - ours_peer_started, peer_graph,
                         ours_peer.grids.loc[ours_peer.grids["kind"] == "comprehensive", "grid_code"].to_numpy()))
     for runner in (run_metis, run_gerrychain):
@@ -215,14 +282,31 @@ def main() -> None:
             rows.append(runner(peer_units, peer_graph, k_peer))
         except Exception as exc:  # a peer that fails is reported, not hidden
             rows.append({"method": runner.__name__, "error": f"{type(exc).__name__}: {exc}"})
-    maxp = run_maxp(units, graph, args.maxp_budget, roads)
+    maxp = None if args.skip_maxp else run_maxp(units, graph, args.maxp_budget, roads)
+    gerry = run_gerrychain_subsets(units, roads, args.gerrychain_budget)
     pd.set_option("display.width", 250)
     print("\n## Same units, same band [300, 500]")
     print(pd.DataFrame(rows).to_string(index=False))
+    timing = {row["method"]: row.get("seconds") for row in rows}
+    labels_s = timing.get("gridmap labels (assign_grids)")
+    for peer in ("METIS (pymetis, contig)", "GerryChain recursive_tree_part"):
+        if labels_s and timing.get(peer) == timing.get(peer):  # not NaN
+            if timing.get(peer):
+                print(f"   gridmap labels take {labels_s / timing[peer]:.1f}x the time of {peer}; "
+                      f"{peer} takes {timing[peer] / labels_s:.1f}x gridmap's")
     if maxp:
         n_comm, n_units, theirs, ours_sub = maxp
         print(f"\n## MaxPHeuristic (minimum only) on the largest subset it finishes: {n_comm} communities, {n_units} units")
         print(pd.DataFrame([theirs, ours_sub]).to_string(index=False))
+    if gerry:
+        n_comm, n_units, theirs, ours_sub = gerry
+        print(f"\n## GerryChain recursive_tree_part on the largest subset it finishes within "
+              f"{args.gerrychain_budget:.0f} s: {n_comm} communities, {n_units} units")
+        print(pd.DataFrame([theirs, ours_sub]).to_string(index=False))
+        print(f"   GerryChain takes {theirs['seconds'] / max(ours_sub['seconds'], 1e-9):,.0f}x the time of gridmap's labels")
+    if maxp:
+        print(f"   MaxPHeuristic takes {maxp[2]['seconds'] / max(maxp[3]['seconds'], 1e-9):,.0f}x the time of "
+              "gridmap's whole partition (graph, labels, grids, report)")
     if not args.skip_scaling:
         scaling()
 

@@ -76,6 +76,27 @@ def test_infeasible_communities_are_explained() -> None:
     assert flag["flag"] == "infeasible_band" and "below the minimum 300" in flag["reason"]
 
 
+def test_a_grid_no_arrangement_can_fix_is_proven_infeasible() -> None:
+    """A row of three units [400][250][400]: the middle one alone is below 300, and with either
+    neighbour it is 650 > 500. Its grid is flagged infeasible_band with the proof, while a lone
+    unit that could join a light neighbour is not."""
+    units = unit_grid(3, units_per_community=3, seed=0).iloc[:0]
+    boxes = [shapely.box(i * 0.001, 0, (i + 1) * 0.001, 0.001) for i in range(3)]
+    units = units.__class__({"unit_id": ["a", "b", "c"], "community_code": "990101001001",
+                             "kind": "block", "households": [400, 250, 400]}, geometry=boxes, crs=4490)
+    result = partition(units)
+    grid = result.units.set_index("unit_id").at["b", "grid_code"]
+    assert result.grids.set_index("grid_code").at[grid, "households"] == 250
+    flags = result.flags[result.flags["grid_code"] == grid]
+    assert flags["flag"].tolist() == ["infeasible_band"] and "no grid holding it" in flags["reason"].iloc[0]
+    # with a light neighbour the same lone unit is not provably stuck: [400][250][60][400]
+    boxes = [shapely.box(i * 0.001, 0, (i + 1) * 0.001, 0.001) for i in range(4)]
+    lighter = units.__class__({"unit_id": ["a", "b", "x", "c"], "community_code": "990101001001",
+                               "kind": "block", "households": [400, 250, 60, 400]}, geometry=boxes, crs=4490)
+    result = partition(lighter)
+    assert not result.flags["reason"].str.contains("no grid holding it").any()
+
+
 def test_a_unit_above_max_stands_alone_and_is_flagged() -> None:
     units = unit_grid(100, units_per_community=100, seed=1)
     units.loc[0, "households"] = 900

@@ -386,7 +386,7 @@ def find_conflicts(grids: gpd.GeoDataFrame, communities: gpd.GeoDataFrame, terri
         unions[department] = union
         gaps = shapely.get_parts(_polygonal(np.array([shapely.difference(territory, union)]))[0])
         if len(gaps):
-            g_idx, n_idx = tree.query(shapely.buffer(gaps, 1e-7), predicate="intersects")
+            g_idx, n_idx = tree.query(gaps, predicate="dwithin", distance=1e-7)  # the grids around each gap
             around = [tuple(ids[n_idx[g_idx == i]]) for i in range(len(gaps))]
         else:
             around = []
@@ -523,9 +523,9 @@ def merge_layers(
             continue
         repaired = corrected(layer, offset)
         corrected_layers[department] = repaired
+        outline = shapely.union_all(layer.geometry.values)
         conflict_rows.append({"department": department, "kind": "offset", "grids": list(layer["grid_id"]),
-                              "area_m2": float(scale.area([shapely.union_all(layer.geometry.values)])[0]),
-                              "detail": offset.detail, "geometry": shapely.union_all(layer.geometry.values)})
+                              "area_m2": float(scale.area([outline])[0]), "detail": offset.detail, "geometry": outline})
         fixed_parts.append(repaired if rules.fix_offsets else layer)
     grids = gpd.GeoDataFrame(pd.concat(fixed_parts, ignore_index=True), geometry="geometry", crs=STORAGE_EPSG)
     lap("offsets")

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import shapely
-from scipy.sparse.csgraph import connected_components, depth_first_order, minimum_spanning_tree
+from scipy.sparse.csgraph import connected_components, depth_first_order, dijkstra, minimum_spanning_tree
 
 from gridmap.geo.codes import BEIJING_15, CodeScheme
 from gridmap.geo.crs import STORAGE_EPSG, metric_crs_for_frame
@@ -87,10 +87,10 @@ def _subgraph(graph: UnitGraph, nodes: np.ndarray, edge_weight: np.ndarray) -> _
     return _Piece(nodes, local[graph.left[ok]], local[graph.right[ok]], edge_weight[ok])
 
 
-SMALL_GRAPH = 2000
-"""Up to this many nodes, spanning trees and connectivity are computed in plain Python: bisection
-builds thousands of small trees, and scipy's sparse-matrix set-up costs more per call (≈0.5 ms)
-than the whole Kruskal pass on a few hundred edges."""
+SMALL_GRAPH = 300
+"""Up to this many nodes (the measured crossover) spanning trees and connectivity are computed
+in plain Python: bisection builds thousands of small trees, and scipy's sparse-matrix set-up costs
+more per call (≈0.2 ms) than a Kruskal pass on a few hundred edges."""
 
 
 def _tree_order(piece: _Piece, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -395,44 +395,22 @@ def choose_grid_count(total: float, rules: PartitionRules) -> tuple[int, str | N
 
 
 # -- public API -----------------------------------------------------------------------------------
-def partition(
-    units: gpd.GeoDataFrame,
-    *,
-    min_households: int = 300,
-    max_households: int = 500,
-    seed: int = 0,
-    roads: gpd.GeoDataFrame | None = None,
-    rules: PartitionRules | None = None,
-    graph: UnitGraph | None = None,
-    edge_factor: np.ndarray | None = None,
-) -> PartitionResult:
-    """Assign every unit to a grid; see the module docstring for the method.
+@dataclass
+class GridAssignment:
+    """The core answer of a partition, before any geometry is dissolved: the grid index of every
+    unit, and each grid's kind and flags (reason, text)."""
 
-    ``units`` needs ``unit_id, community_code, kind, households, geometry`` (as made by
-    :func:`gridmap.geo.units.build_units`); ``site_type`` marks dedicated sites. Pass ``roads``
-    (with a ``highway`` column) to prefer borders along major roads. ``graph`` and
-    ``edge_factor`` (one multiplier per graph edge, > 1 = rather draw a grid border here) let callers
-    such as the merge add their own preferences.
+    grid_of: np.ndarray
+    kinds: list[str]
+    flags: list[list[tuple[str, str]]]
 
-    Example
-    -------
-    >>> result = partition(units, min_households=300, max_households=500, seed=0)  # doctest: +SKIP
-    >>> result.grids[["grid_code", "households", "compactness"]]  # doctest: +SKIP
-    >>> micro = partition(units_of_one_grid, min_households=50, max_households=80)  # doctest: +SKIP
-    """
-    if rules is None or (min_households, max_households) != (300, 500):
-        rules = dataclasses.replace(rules or PartitionRules(), min_households=min_households,
-                                    max_households=max_households)
-    if rules.min_households > rules.max_households:
-        raise ValueError("min_households must not exceed max_households")
-    for column in ("unit_id", "community_code", "households"):
-        if column not in units:
-            raise ValueError(f"units need a {column!r} column")
-    units = units.reset_index(drop=True)
-    if units["unit_id"].duplicated().any():
-        raise ValueError("unit_id values must be unique")
-    graph = graph or build_graph(units, roads=roads, major_classes=rules.major_road_classes,
-                                 road_class_column=rules.road_class_column)
+
+def assign_grids(units: gpd.GeoDataFrame, graph: UnitGraph, rules: PartitionRules, *, seed: int = 0,
+                 edge_factor: np.ndarray | None = None) -> GridAssignment:
+    """Which grid each unit goes to (dedicated sites, oversize units, then balanced bisection of
+    every connected piece with repair), on a prepared unit graph. ``partition`` is this plus the
+    dissolved grids, their statistics, codes and the report; the benchmark times it on its own
+    beside METIS, which also returns labels only."""
     households = units["households"].to_numpy(dtype=float)
     kind = units["kind"].to_numpy() if "kind" in units else np.full(len(units), "block", dtype=object)
     site_type = (units["site_type"].astype("string").str.lower().fillna("").to_numpy()
@@ -515,7 +493,79 @@ def partition(
         else:
             new_grid(members, "comprehensive", [("island", "a piece without residents and no grid to join")])
 
-    return _assemble(units, graph, grid_of, grid_kind, grid_flags, rules, seed)
+    return GridAssignment(grid_of, grid_kind, grid_flags)
+
+
+def partition(
+    units: gpd.GeoDataFrame,
+    *,
+    min_households: int = 300,
+    max_households: int = 500,
+    seed: int = 0,
+    roads: gpd.GeoDataFrame | None = None,
+    rules: PartitionRules | None = None,
+    graph: UnitGraph | None = None,
+    edge_factor: np.ndarray | None = None,
+) -> PartitionResult:
+    """Assign every unit to a grid; see the module docstring for the method.
+
+    ``units`` needs ``unit_id, community_code, kind, households, geometry`` (as made by
+    :func:`gridmap.geo.units.build_units`); ``site_type`` marks dedicated sites. Pass ``roads``
+    (with a ``highway`` column) to prefer borders along major roads. ``graph`` and
+    ``edge_factor`` (one multiplier per graph edge, > 1 = rather draw a grid border here) let callers
+    such as the merge add their own preferences.
+
+    Example
+    -------
+    >>> result = partition(units, min_households=300, max_households=500, seed=0)  # doctest: +SKIP
+    >>> result.grids[["grid_code", "households", "compactness"]]  # doctest: +SKIP
+    >>> micro = partition(units_of_one_grid, min_households=50, max_households=80)  # doctest: +SKIP
+    """
+    if rules is None or (min_households, max_households) != (300, 500):
+        rules = dataclasses.replace(rules or PartitionRules(), min_households=min_households,
+                                    max_households=max_households)
+    if rules.min_households > rules.max_households:
+        raise ValueError("min_households must not exceed max_households")
+    for column in ("unit_id", "community_code", "households"):
+        if column not in units:
+            raise ValueError(f"units need a {column!r} column")
+    units = units.reset_index(drop=True)
+    if units["unit_id"].duplicated().any():
+        raise ValueError("unit_id values must be unique")
+    graph = graph or build_graph(units, roads=roads, major_classes=rules.major_road_classes,
+                                 road_class_column=rules.road_class_column)
+    assignment = assign_grids(units, graph, rules, seed=seed, edge_factor=edge_factor)
+    return _assemble(units, graph, assignment.grid_of, assignment.kinds, assignment.flags, rules, seed)
+
+
+def _below_min_proof(graph: UnitGraph, units: gpd.GeoDataFrame, grid_of: np.ndarray, grid: int,
+                     grid_kind: list[str], rules: PartitionRules) -> str | None:
+    """Why a grid below the minimum cannot be brought into the band, when that can be shown
+    from one of its units ``u`` alone: any grid holding ``u`` with at least ``min`` households
+    needs another inhabited unit ``w``, hence a connected path from ``u`` to ``w``; if even the
+    lightest such path (households summed over its units, dedicated sites excluded) pushes the
+    total above ``max``, no grid holding ``u`` is in the band. Returns the reason, or None."""
+    households = units["households"].to_numpy(dtype=float)
+    usable = np.array([grid_kind[g] != "dedicated" for g in grid_of])
+    edges = usable[graph.left] & usable[graph.right]
+    left, right = graph.left[edges], graph.right[edges]
+    # entering a unit costs its households (+ a hair, since sparse graphs drop zero weights)
+    rows = np.concatenate([left, right])
+    cols = np.concatenate([right, left])
+    directed = sp.csr_matrix((households[cols] + 1e-6, (rows, cols)), shape=(graph.n, graph.n))
+    for u in np.flatnonzero(grid_of == grid):
+        h_u = households[u]
+        if h_u >= rules.min_households:
+            continue
+        reach = dijkstra(directed, indices=int(u), limit=rules.max_households - h_u + 1e-3)
+        inhabited = np.isfinite(reach) & (households > 0)
+        inhabited[u] = False
+        if not inhabited.any():
+            unit_id = units.at[int(u), "unit_id"]
+            return (f"unit {unit_id} has {h_u:.0f} households (< {rules.min_households}) and every connected "
+                    f"addition of another inhabited unit brings its grid above {rules.max_households}: "
+                    "no grid holding it can be in the band")
+    return None
 
 
 def _assemble(units: gpd.GeoDataFrame, graph: UnitGraph, grid_of: np.ndarray, grid_kind: list[str],
@@ -552,7 +602,10 @@ def _assemble(units: gpd.GeoDataFrame, graph: UnitGraph, grid_of: np.ndarray, gr
         given = {flag for flag, _ in grid_flags[g]}
         flag_rows += [(code, flag, reason) for flag, reason in grid_flags[g]]
         if gkind == "comprehensive" and not given & {"infeasible_band", "above_max"}:
-            if hh < rules.min_households:
+            proof = _below_min_proof(graph, units, grid_of, g, grid_kind, rules) if hh < rules.min_households else None
+            if proof:
+                flag_rows.append((code, "infeasible_band", proof))
+            elif hh < rules.min_households:
                 flag_rows.append((code, "below_min", f"{hh} households < {rules.min_households}: no contiguous "
                                   "rearrangement with its neighbouring grids met the band (units too lumpy "
                                   "or joined through empty connector units)"))
@@ -588,4 +641,4 @@ def _assemble(units: gpd.GeoDataFrame, graph: UnitGraph, grid_of: np.ndarray, gr
     return PartitionResult(units=out_units, grids=grids, report=report, flags=flags)
 
 
-__all__ = ["PartitionRules", "PartitionResult", "partition", "choose_grid_count", "STORAGE_EPSG"]
+__all__ = ["PartitionRules", "PartitionResult", "GridAssignment", "partition", "assign_grids", "choose_grid_count", "STORAGE_EPSG"]
