@@ -242,3 +242,15 @@ def test_bulk_load_keeps_text_and_times_exactly(demo) -> None:
     assert [r.description for r in rows] == texts
     assert all(r.reported_at == when.to_pydatetime() and r.due_at - r.reported_at == pd.Timedelta(hours=4)
                and r.closed_at is None for r in rows)
+
+
+def test_bulk_load_without_a_published_plan_stores_nothing(monaco: sa.Engine) -> None:
+    """No published grids: every row is left out (counted), nothing is stored, no error."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"category_code": ["0103"], "description": ["x"], "lon": [7.42], "lat": [43.73],
+                          "reported_at": [pd.Timestamp("2026-03-01", tz="UTC")],
+                          "due_at": [pd.Timestamp("2026-03-02", tz="UTC")], "status": ["reported"]})
+    with monaco.begin() as conn:
+        assert service.bulk_load(conn, frame, source="import", synthetic=False) == (0, 1)
+    assert scalar(monaco, "SELECT count(*) FROM incidents") == 0

@@ -187,8 +187,10 @@ def bulk_load(conn: sa.Connection, frame, *, source: str, synthetic: bool, with_
     ids = np.array([g.id for g in grids], dtype=np.int64)
     where = routing.containing(frame["lon"].to_numpy(), frame["lat"].to_numpy(),
                                shapely.from_wkb([bytes(g.wkb) for g in grids]), np.arange(len(grids)))
-    routed = frame.assign(grid_id=pd.array(np.where(where >= 0, ids[where], 0), dtype="Int64"))
-    routed.loc[where < 0, "grid_id"] = pd.NA
+    grid_id = pd.array(np.full(len(frame), pd.NA), dtype="Int64")
+    inside = where >= 0
+    grid_id[inside] = ids[where[inside]]
+    routed = frame.assign(grid_id=grid_id)
     return store.bulk_insert(conn, routed, source=source, synthetic=synthetic, with_events=with_events)
 
 
