@@ -97,6 +97,25 @@ def test_a_grid_no_arrangement_can_fix_is_proven_infeasible() -> None:
     assert not result.flags["reason"].str.contains("no grid holding it").any()
 
 
+def test_small_units_on_one_connector_are_explained() -> None:
+    """A plus shape: an empty connector block with four 250-household arms. One grid can hold the
+    connector and two arms (500); the other two arms can only stand alone below 300. The plan
+    leaves exactly two alone, and both are explained as unavoidable."""
+    d = 0.001
+    cells = {"hub": (1, 1), "w": (0, 1), "e": (2, 1), "s": (1, 0), "n": (1, 2)}
+    boxes = [shapely.box(x * d, y * d, (x + 1) * d, (y + 1) * d) for x, y in cells.values()]
+    units = unit_grid(1, units_per_community=1).iloc[:0]
+    units = units.__class__({"unit_id": list(cells), "community_code": "990101001001", "kind": "block",
+                             "households": [0, 250, 250, 250, 250]}, geometry=boxes, crs=4490)
+    result = partition(units)
+    sizes = sorted(result.grids["households"].tolist())
+    assert sizes == [250, 250, 500]
+    alone = result.grids.loc[result.grids["households"] == 250, "grid_code"]
+    flags = result.flags[result.flags["grid_code"].isin(alone)]
+    assert len(flags) == 2 and (flags["flag"] == "infeasible_band").all()
+    assert flags["reason"].str.contains("connector unit hub").all() and flags["reason"].str.contains("2 must stay").all()
+
+
 def test_a_unit_above_max_stands_alone_and_is_flagged() -> None:
     units = unit_grid(100, units_per_community=100, seed=1)
     units.loc[0, "households"] = 900

@@ -568,6 +568,44 @@ def _below_min_proof(graph: UnitGraph, units: gpd.GeoDataFrame, grid_of: np.ndar
     return None
 
 
+def _hub_leaf_proofs(graph: UnitGraph, units: gpd.GeoDataFrame, grid_of: np.ndarray, grid_kind: list[str],
+                     rules: PartitionRules) -> dict[int, str]:
+    """Grids that are one small unit hanging on a connector unit, shown to be unavoidable.
+
+    A unit below the minimum whose only usable neighbour is a hub ``a`` can reach the band only
+    in the grid that holds ``a``, and one grid holds ``a``. That grid can take at most ``m`` of
+    the hub's small leaves (the lightest ones, within the maximum), so at least ``leaves - m``
+    of them stay alone below the band. When the plan leaves exactly that many alone, each of
+    them is explained. Returns {grid index: reason}."""
+    households = units["households"].to_numpy(dtype=float)
+    usable = np.array([grid_kind[g] != "dedicated" for g in grid_of])
+    edges = usable[graph.left] & usable[graph.right]
+    ends = np.concatenate([graph.left[edges], graph.right[edges]])
+    other = np.concatenate([graph.right[edges], graph.left[edges]])
+    degree = np.bincount(ends, minlength=graph.n)
+    grid_size = np.bincount(grid_of, minlength=len(grid_kind))
+    leaf = usable & (degree == 1) & (households < rules.min_households)
+    hub_of = np.full(graph.n, -1, dtype=np.int64)
+    hub_of[ends[leaf[ends]]] = other[leaf[ends]]
+    proofs: dict[int, str] = {}
+    for hub in np.unique(hub_of[leaf]):
+        leaves = np.flatnonzero(leaf & (hub_of == hub))
+        if len(leaves) < 2:
+            continue
+        room = rules.max_households - households[hub]
+        fits = int((np.cumsum(np.sort(households[leaves])) <= room).sum())
+        alone = [u for u in leaves if grid_of[u] != grid_of[hub] and grid_size[grid_of[u]] == 1]
+        if len(alone) != len(leaves) - fits or not alone:
+            continue
+        hub_id = units.at[int(hub), "unit_id"]
+        for u in alone:
+            proofs[int(grid_of[u])] = (
+                f"unit {units.at[int(u), 'unit_id']} ({households[u]:.0f} households) hangs, with {len(leaves) - 1} "
+                f"other small units, on connector unit {hub_id}: one grid holds the connector and at most {fits} of "
+                f"them within {rules.max_households}, so {len(leaves) - fits} must stay alone below {rules.min_households}")
+    return proofs
+
+
 def _assemble(units: gpd.GeoDataFrame, graph: UnitGraph, grid_of: np.ndarray, grid_kind: list[str],
               grid_flags: list[list[tuple[str, str]]], rules: PartitionRules, seed: int) -> PartitionResult:
     """Dissolve grids, compute their statistics, codes, flags and the report."""
@@ -593,6 +631,7 @@ def _assemble(units: gpd.GeoDataFrame, graph: UnitGraph, grid_of: np.ndarray, gr
     grids["grid_code"] = rules.code_scheme.assign(grids["community_code"], grids["_x"], grids["_y"])
 
     # contiguity and band flags, from the result itself (not from intentions)
+    hub_proofs = _hub_leaf_proofs(graph, units, grid_of, grid_kind, rules)
     flag_rows = []
     inner = grid_of[graph.left] == grid_of[graph.right]
     links = sp.coo_matrix((np.ones(inner.sum()), (graph.left[inner], graph.right[inner])), shape=(graph.n, graph.n))
@@ -602,7 +641,8 @@ def _assemble(units: gpd.GeoDataFrame, graph: UnitGraph, grid_of: np.ndarray, gr
         given = {flag for flag, _ in grid_flags[g]}
         flag_rows += [(code, flag, reason) for flag, reason in grid_flags[g]]
         if gkind == "comprehensive" and not given & {"infeasible_band", "above_max"}:
-            proof = _below_min_proof(graph, units, grid_of, g, grid_kind, rules) if hh < rules.min_households else None
+            proof = (hub_proofs.get(g) or _below_min_proof(graph, units, grid_of, g, grid_kind, rules)
+                     if hh < rules.min_households else None)
             if proof:
                 flag_rows.append((code, "infeasible_band", proof))
             elif hh < rules.min_households:
