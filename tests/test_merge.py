@@ -178,3 +178,29 @@ def test_nineteen_layers_over_reykjavik(reykjavik_units) -> None:
     assert result.conflicts[result.conflicts["department"].isin(clean)].empty
     assert grids_crossing_communities(result.units) == []
     assert result.grids["households"].sum() == units["households"].sum()
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), copies=st.integers(1, 3))
+def test_overlay_of_shared_shapes_matches_a_direct_overlay(seed: int, copies: int) -> None:
+    """Grids of identical shape (the same lattice adopted by several departments) are overlaid once
+    and repeated: every unit × grid row still equals a direct intersection, for every copy."""
+    from gridmap.geo.merge import overlay_units
+
+    rng = np.random.default_rng(seed)
+    units = unit_grid(36, units_per_community=36, seed=seed).to_crs(4490)
+    u = np.asarray(units.geometry.values, dtype=object)
+    x0, y0, x1, y1 = shapely.total_bounds(u)
+    cells = [shapely.box(x, y, x + (x1 - x0) / 4, y + (y1 - y0) / 3)
+             for x in np.linspace(x0, x1, 5)[:-1] for y in np.linspace(y0, y1, 4)[:-1]]
+    odd = [shapely.buffer(shapely.Point(rng.uniform(x0, x1), rng.uniform(y0, y1)), (x1 - x0) / 7) for _ in range(3)]
+    geoms = cells * copies + odd
+    grids = gpd.GeoDataFrame({"department": "d", "grid_id": [str(i) for i in range(len(geoms))]}, geometry=geoms, crs=4490)
+    area = shapely.area(u)  # any per-unit measure: rows must scale it by the covered fraction
+    frame = overlay_units(units, grids, area)
+    for row in frame.itertuples():
+        direct = shapely.area(shapely.intersection(geoms[row.grid], u[row.unit])) / shapely.area(u[row.unit])
+        assert row.fraction == pytest.approx(direct, abs=1e-9) and row.area_m2 == pytest.approx(direct * area[row.unit])
+    expected = {(int(g), int(i)) for g in range(len(geoms)) for i in range(len(u))
+                if shapely.area(shapely.intersection(geoms[g], u[i])) > 1e-12 * shapely.area(u[i])}
+    assert {(int(g), int(i)) for g, i in zip(frame["grid"], frame["unit"])} == expected

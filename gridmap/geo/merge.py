@@ -439,10 +439,21 @@ def overlay_units(units: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, unit_area_m2
     """Area (m²) of every unit × departmental grid overlap, and the share of the unit it covers.
 
     A unit lying wholly inside a grid skips the intersection; shares are ratios of lon/lat areas
-    (exact for a ratio at this scale) and metres come from the unit's own metric area.
+    (exact for a ratio at this scale) and metres come from the unit's own metric area. Grids of
+    identical shape (departments that adopted the same lattice or another department's grids:
+    common in practice) are overlaid once and the rows repeated for each of them.
     """
     u_geoms = np.asarray(units.geometry.values, dtype=object)
-    g_geoms = np.asarray(grids.geometry.values, dtype=object)
+    shapes, first, which = np.unique(shapely.to_wkb(np.asarray(grids.geometry.values, dtype=object)),
+                                      return_index=True, return_inverse=True)
+    distinct = _overlay_distinct(u_geoms, np.asarray(grids.geometry.values, dtype=object)[first], unit_area_m2)
+    owners = pd.DataFrame({"grid": np.arange(len(grids)), "shape": which.ravel()})
+    frame = distinct.rename(columns={"grid": "shape"}).merge(owners, on="shape", how="inner")
+    return frame[["unit", "grid", "fraction", "area_m2"]].sort_values(["grid", "unit"], kind="stable").reset_index(drop=True)
+
+
+def _overlay_distinct(u_geoms: np.ndarray, g_geoms: np.ndarray, unit_area_m2: np.ndarray) -> pd.DataFrame:
+    """``overlay_units`` on distinct grid shapes."""
     tree = shapely.STRtree(u_geoms)
     gi, ui = tree.query(g_geoms, predicate="intersects")
     shapely.prepare(g_geoms)
