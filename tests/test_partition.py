@@ -214,3 +214,22 @@ def test_small_graph_spanning_tree_matches_scipy(n: int, extra: int, seed: int) 
             if a == v:
                 inside.add(w)
         assert run == inside
+
+
+def test_exact_pair_split_moves_a_unit_across_an_empty_connector() -> None:
+    """Grids {a: 250} and {c: 0, b: 60, d: 300} along a chain a–c–b–d: no single move helps (a
+    alone is below, b cannot leave without c), but sharing the pool as {a, c, b} = 310 and
+    {d} = 300 puts both in the band; the exhaustive pair split finds it."""
+    from gridmap.geo.graph import UnitGraph
+    from gridmap.geo.partition import _best_pair_split
+
+    households = np.array([250.0, 0.0, 60.0, 300.0])  # a, c, b, d
+    graph = UnitGraph(n=4, left=np.array([0, 1, 2]), right=np.array([1, 2, 3]), length_m=np.ones(3),
+                      major_share=np.zeros(3), xy=np.zeros((4, 2)), area_m2=np.ones(4), perimeter_m=np.ones(4))
+    pool = np.arange(4)
+    found = _best_pair_split(graph, pool, pool[households > 0], households, 300, 500, before=50.0)
+    assert found is not None
+    sides = sorted((sorted(side.tolist()) for side in found), key=len)
+    assert sides == [[3], [0, 1, 2]]
+    # nothing better than the current split exists: no answer
+    assert _best_pair_split(graph, pool, pool[households > 0], households, 300, 500, before=0.0) is None

@@ -299,6 +299,104 @@ def _refine(graph: UnitGraph, members: np.ndarray, parts: list[np.ndarray], hous
     return [np.flatnonzero(part_of == p) for p in range(len(parts)) if (part_of == p).any()]
 
 
+EXACT_PAIR_MAX_INHABITED = 12
+"""A grid outside the band and one neighbour are re-split exhaustively when together they hold
+at most this many inhabited units (2^11 = 2,048 ways to share them)."""
+
+
+def _component(left: np.ndarray, right: np.ndarray, allowed: np.ndarray, start: int) -> np.ndarray:
+    """Units reachable from ``start`` along the edges (left, right) through units ``allowed``."""
+    ok = allowed[left] & allowed[right]
+    adjacency: dict[int, list[int]] = {}
+    for a, b in zip(left[ok].tolist(), right[ok].tolist()):
+        adjacency.setdefault(a, []).append(b)
+        adjacency.setdefault(b, []).append(a)
+    seen = {start}
+    stack = [start]
+    while stack:
+        for w in adjacency.get(stack.pop(), ()):
+            if w not in seen:
+                seen.add(w)
+                stack.append(w)
+    return np.fromiter(seen, dtype=np.int64, count=len(seen))
+
+
+def _exact_pairs(graph: UnitGraph, parts: list[np.ndarray], households: np.ndarray,
+                 rules: PartitionRules) -> list[np.ndarray]:
+    """For each grid outside the band, try every way of sharing the inhabited units of it and one
+    neighbouring grid between two grids (when there are few), realising each way with the empty
+    connector units given to one side or the other; keep a split that lowers the band violation
+    and leaves both grids contiguous. Catches the cases bisection and single moves miss, where
+    the only fix moves a unit across an empty connector."""
+    lo, hi = rules.min_households, rules.max_households
+    for _ in range(len(parts)):
+        totals = np.array([households[nodes].sum() for nodes in parts], dtype=float)
+        bad = np.flatnonzero(_violation(totals, lo, hi) > 0)
+        part_of = np.full(graph.n, -1, dtype=np.int64)
+        for i, nodes in enumerate(parts):
+            part_of[nodes] = i
+        changed = False
+        for p in bad:
+            mine = np.zeros(graph.n, dtype=bool)
+            mine[parts[p]] = True
+            touch = mine[graph.left] ^ mine[graph.right]
+            for q in sorted({int(x) for x in np.concatenate([part_of[graph.left[touch]], part_of[graph.right[touch]]])
+                             if x >= 0 and x != p}):
+                pool = np.concatenate([parts[p], parts[q]])
+                inhabited = pool[households[pool] > 0]
+                if len(inhabited) > EXACT_PAIR_MAX_INHABITED or len(inhabited) < 2:
+                    continue
+                before = float(_violation(totals[[p, q]], lo, hi).sum())
+                found = _best_pair_split(graph, pool, inhabited, households, lo, hi, before)
+                if found is not None:
+                    parts[p], parts[q] = found
+                    changed = True
+                    break
+            if changed:
+                break
+        if not changed:
+            break
+    return parts
+
+
+def _best_pair_split(graph: UnitGraph, pool: np.ndarray, inhabited: np.ndarray, households: np.ndarray,
+                     lo: float, hi: float, before: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """The contiguous split of ``pool`` into two grids with the lowest band violation below
+    ``before``, over every sharing of ``inhabited`` (the first one always on side A)."""
+    h = households[inhabited]
+    total = float(households[pool].sum())
+    n = len(inhabited)
+    masks = np.arange(2 ** (n - 1), dtype=np.int64)
+    bits = ((masks[:, None] >> np.arange(n - 1)) & 1).astype(bool)
+    side_a = np.column_stack([np.ones(len(masks), dtype=bool), bits])
+    sums = side_a @ h
+    scores = _violation(sums, lo, hi) + _violation(total - sums, lo, hi)
+    in_pool = np.zeros(graph.n, dtype=bool)
+    in_pool[pool] = True
+    inner = in_pool[graph.left] & in_pool[graph.right]
+    left, right = graph.left[inner], graph.right[inner]
+    empty = in_pool & (households <= 0)
+    for i in np.argsort(scores, kind="stable"):
+        if scores[i] >= before:
+            break
+        a_units, b_units = inhabited[side_a[i]], inhabited[~side_a[i]]
+        for grow_a in (True, False):
+            seeds, others = (a_units, b_units) if grow_a else (b_units, a_units)
+            allowed = empty.copy()
+            allowed[seeds] = True
+            grown = _component(left, right, allowed, int(seeds[0]))
+            if not np.isin(seeds, grown).all():
+                break  # these units cannot be joined through empty units at all
+            rest = pool[~np.isin(pool, grown)]
+            if not len(rest) or not np.isin(others, rest).all():
+                continue
+            rest_mask = np.zeros(graph.n, dtype=bool)
+            rest_mask[rest] = True
+            if len(_component(left, right, rest_mask, int(rest[0]))) == len(rest):
+                return (grown, rest) if grow_a else (rest, grown)
+    return None
+
+
 def _repair(graph: UnitGraph, parts: list[np.ndarray], households: np.ndarray, rules: PartitionRules,
             cutter: "_Cutter", edge_weight: np.ndarray, rounds: int = 4) -> list[np.ndarray]:
     """Re-cut neighbourhoods around grids that miss the band: a grid and its neighbours are
@@ -463,6 +561,7 @@ def assign_grids(units: gpd.GeoDataFrame, graph: UnitGraph, rules: PartitionRule
             attempt = _refine(graph, members, cutter.split(_subgraph(graph, members, edge_weight), k_try),
                               households, rules)
             attempt = _repair(graph, attempt, households, rules, cutter, edge_weight)
+            attempt = _exact_pairs(graph, attempt, households, rules)
             if parts is None or _band_violation_of(attempt, households, rules) < _band_violation_of(parts, households, rules):
                 parts = attempt
             if _band_violation_of(parts, households, rules) == 0:
