@@ -448,6 +448,7 @@ def _band_violation_of(parts: list[np.ndarray], households: np.ndarray, rules: P
 
 
 def _connected(graph: UnitGraph, nodes: np.ndarray) -> bool:
+    """Whether the units ``nodes`` are one piece along the graph (scipy for big sets, a walk otherwise)."""
     if len(nodes) <= 1:
         return True
     mask = np.zeros(graph.n, dtype=bool)
@@ -460,8 +461,7 @@ def _connected(graph: UnitGraph, nodes: np.ndarray) -> bool:
                           shape=(len(nodes), len(nodes)))
         count, _ = connected_components(m, directed=False)
         return count == 1
-    order, _ = _kruskal_preorder(len(nodes), local[graph.left[ok]], local[graph.right[ok]], np.zeros(int(ok.sum())))
-    return len(order) == len(nodes)
+    return len(_component(graph.left[ok], graph.right[ok], mask, int(nodes[0]))) == len(nodes)
 
 
 def candidate_counts(total: float, rules: PartitionRules, k: int) -> list[int]:
