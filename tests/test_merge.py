@@ -181,10 +181,11 @@ def test_nineteen_layers_over_reykjavik(reykjavik_units) -> None:
 
 
 @settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 10_000), copies=st.integers(1, 3))
-def test_overlay_of_shared_shapes_matches_a_direct_overlay(seed: int, copies: int) -> None:
+@given(seed=st.integers(0, 10_000), copies=st.integers(1, 3), workers=st.sampled_from([1, 2, 3]))
+def test_overlay_of_shared_shapes_matches_a_direct_overlay(seed: int, copies: int, workers: int) -> None:
     """Grids of identical shape (the same lattice adopted by several departments) are overlaid once
-    and repeated: every unit × grid row still equals a direct intersection, for every copy."""
+    and repeated: every unit × grid row still equals a direct intersection, for every copy, however
+    many threads share the work."""
     from gridmap.geo.merge import overlay_units
 
     rng = np.random.default_rng(seed)
@@ -197,7 +198,8 @@ def test_overlay_of_shared_shapes_matches_a_direct_overlay(seed: int, copies: in
     geoms = cells * copies + odd
     grids = gpd.GeoDataFrame({"department": "d", "grid_id": [str(i) for i in range(len(geoms))]}, geometry=geoms, crs=4490)
     area = shapely.area(u)  # any per-unit measure: rows must scale it by the covered fraction
-    frame = overlay_units(units, grids, area)
+    frame = overlay_units(units, grids, area, workers=workers)
+    assert not frame.duplicated(["unit", "grid"]).any()
     for row in frame.itertuples():
         direct = shapely.area(shapely.intersection(geoms[row.grid], u[row.unit])) / shapely.area(u[row.unit])
         assert row.fraction == pytest.approx(direct, abs=1e-9) and row.area_m2 == pytest.approx(direct * area[row.unit])

@@ -1,0 +1,224 @@
+"""Conflicts inside departmental grid layers: what a merge report lists per department and grid.
+
+For each department's layer: overlaps between its own grids, gaps (parts of the territory none
+of its grids covers), slivers (thin pieces where borders almost but not quite agree, gathered per
+pair of grids rather than reported crumb by crumb), grids that cross community boundaries (with
+the share in each community) and parts outside the territory.
+
+Layers of identical geometry are examined once: departments often adopt another department's
+grids (the urban-management lattice, the comprehensive layer, one grid per community), and their
+conflicts differ only in the department's name and its grid ids. Findings are therefore kept by
+position in the layer and rendered with each department's own ids at the end.
+
+Pure geometry (lon/lat, EPSG:4490); no database, no web.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gridmap.geo.shapes import LocalScale, polygonal
+
+WORKERS = max(os.cpu_count() or 1, 1)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One conflict of a layer, with grids named by their position in the layer."""
+
+    kind: str                  # overlap | gap | sliver | crosses_community | outside
+    members: tuple[int, ...]   # positions of the grids involved
+    area_m2: float
+    geometry: object
+    pieces: int = 1
+    width_m: float = 0.0
+    shares: tuple[tuple[str, float], ...] = ()  # (community code, share) for crosses_community
+
+    def render(self, department: str, ids: np.ndarray) -> dict:
+        """The report row for one department, with its own grid ids."""
+        names = [str(ids[m]) for m in self.members]
+        if self.kind == "overlap":
+            detail = f"grids {names[0]} and {names[1]} of {department} overlap"
+        elif self.kind == "gap":
+            detail = f"part of the territory no grid of {department} covers"
+        elif self.kind == "outside":
+            detail = f"{department} grids reach outside the territory"
+        elif self.kind == "crosses_community":
+            shares = ", ".join(f"{code} {share:.0%}" for code, share in self.shares)
+            detail = f"grid {names[0]} lies in {len(self.shares)} communities: {shares}"
+        else:
+            where = f"between grids {', '.join(sorted(names))}" if names else "along the edge of the layer"
+            detail = (f"thin slivers {where} ({self.pieces} pieces, {self.width_m:.1f} m wide on average): "
+                      "borders that almost but not quite agree")
+        grids = sorted(names) if self.kind == "sliver" else names
+        return {"department": department, "kind": self.kind, "grids": grids, "area_m2": self.area_m2,
+                "detail": detail, "geometry": self.geometry}
+
+
+class _Territory:
+    """The territory and its communities, prepared for one thread.
+
+    A prepared GEOS geometry builds its indexes lazily and must not be shared between threads
+    (sharing one crashed the interpreter now and then), so each worker thread gets its own copies.
+    """
+
+    def __init__(self, territory, community_geoms: np.ndarray, community_cores: np.ndarray,
+                 community_codes: np.ndarray):
+        self.territory = shapely.from_wkb(shapely.to_wkb(territory))
+        self.communities = shapely.from_wkb(shapely.to_wkb(community_geoms))
+        self.cores = shapely.from_wkb(shapely.to_wkb(community_cores))
+        self.codes = community_codes
+        self.tree = shapely.STRtree(self.cores)
+        shapely.prepare(self.cores)
+        shapely.prepare(self.territory)
+
+
+def community_cores(community_geoms: np.ndarray, scale: LocalScale, sliver_width_m: float) -> np.ndarray:
+    """Each community eroded by half the sliver width: a grid reaching into a community only by a
+    strip thinner than a sliver does not meet its core, so only grids meeting two or more cores
+    need their pieces measured."""
+    metric = scale.metric(community_geoms)
+    eroded = shapely.buffer(metric, -sliver_width_m / 2, quad_segs=2)
+    return shapely.transform(eroded, lambda c: c / np.array([scale.mx, scale.my]))
+
+
+@dataclass(frozen=True)
+class _Thresholds:
+    tolerance_m2: float
+    sliver_width_m: float
+
+
+def layer_fingerprint(geoms: np.ndarray) -> bytes:
+    """Identity of a layer's geometry (order included): equal fingerprints, equal findings."""
+    digest = hashlib.blake2b(digest_size=16)
+    for blob in shapely.to_wkb(geoms):
+        digest.update(blob)
+    return digest.digest()
+
+
+def _neighbours(query_idx: np.ndarray, tree_idx: np.ndarray, count: int) -> list[tuple[int, ...]]:
+    """For ``count`` query geometries, the tuple of tree positions each one met."""
+    order = np.argsort(query_idx, kind="stable")
+    split = np.searchsorted(query_idx[order], np.arange(1, count))
+    return [tuple(int(v) for v in part) for part in np.split(tree_idx[order], split)]
+
+
+def _classify(kind: str, pieces: np.ndarray, members: list[tuple[int, ...]], scale: LocalScale,
+              limits: _Thresholds) -> list[Finding]:
+    """Pieces of one kind as findings: wide pieces above the tolerance each on their own, thin
+    ones (slivers) gathered per set of grids involved."""
+    if len(pieces) == 0:
+        return []
+    areas = scale.area(pieces)
+    widths = scale.width(pieces)
+    thin = widths < limits.sliver_width_m
+    found = [Finding(kind, members[i], float(areas[i]), pieces[i])
+             for i in np.flatnonzero(~thin & (areas >= limits.tolerance_m2))]
+    slim = np.flatnonzero(thin & (areas > 0))
+    if len(slim) == 0:
+        return found
+    keys = pd.Series([tuple(sorted(members[i])) for i in slim])
+    group = pd.factorize(keys)[0]
+    totals = np.bincount(group, weights=areas[slim])
+    counts = np.bincount(group)
+    mean_width = np.bincount(group, weights=widths[slim]) / counts
+    order = np.argsort(group, kind="stable")
+    parts, owner = shapely.get_parts(pieces[slim[order]], return_index=True)
+    shapes = shapely.multipolygons(parts, indices=group[order][owner])
+    firsts = np.unique(group, return_index=True)[1]
+    for g in np.flatnonzero(totals >= limits.tolerance_m2):
+        found.append(Finding("sliver", keys.iloc[firsts[g]], float(totals[g]), shapes[g],
+                             pieces=int(counts[g]), width_m=float(mean_width[g])))
+    return found
+
+
+def layer_conflicts(geoms: np.ndarray, where: _Territory, scale: LocalScale,
+                    limits: _Thresholds) -> tuple[list[Finding], float]:
+    """Every conflict of one layer, and the area (m²) of the territory it leaves uncovered."""
+    tree = shapely.STRtree(geoms)
+    found: list[Finding] = []
+
+    # overlaps: pairs whose interiors meet (grids that merely share a border do not count)
+    left, right = tree.query(geoms, predicate="overlaps")
+    keep = left < right
+    inner, outer = tree.query(geoms, predicate="contains_properly")
+    distinct = inner != outer
+    left = np.concatenate([left[keep], inner[distinct]])
+    right = np.concatenate([right[keep], outer[distinct]])
+    inter = polygonal(shapely.intersection(geoms[left], geoms[right]))
+    nonempty = ~shapely.is_empty(inter)
+    parts, which = shapely.get_parts(inter[nonempty], return_index=True)
+    pairs = [(int(a), int(b)) for a, b in zip(left[nonempty][which], right[nonempty][which])]
+    found += _classify("overlap", parts, pairs, scale, limits)
+
+    # gaps and parts outside
+    union = shapely.union_all(geoms)
+    gaps = shapely.get_parts(polygonal(np.array([shapely.difference(where.territory, union)]))[0])
+    outside = shapely.get_parts(polygonal(np.array([shapely.difference(union, where.territory)]))[0])
+    # the grids around each gap (asked from the grids' side: a few hundred prepared grids against
+    # thousands of crumbs is cheaper than preparing every crumb)
+    n_idx, g_idx = shapely.STRtree(gaps).query(geoms, predicate="dwithin", distance=1e-7)
+    found += _classify("gap", gaps, _neighbours(g_idx, n_idx, len(gaps)), scale, limits)
+    o_idx, n_idx = tree.query(outside, predicate="intersects")
+    found += _classify("outside", outside, _neighbours(o_idx, n_idx, len(outside)), scale, limits)
+    uncovered_m2 = float(scale.area(gaps).sum())
+
+    # grids across communities, with the share in each: only grids meeting two community cores
+    gi, ci = where.tree.query(geoms, predicate="intersects")
+    meets = np.bincount(gi, minlength=len(geoms))
+    todo = meets[gi] >= 2
+    gi, ci = gi[todo], ci[todo]
+    if len(gi):
+        parts = polygonal(shapely.intersection(geoms[gi], where.communities[ci]))
+        frame = pd.DataFrame({"g": gi, "c": where.codes[ci], "a": scale.area(parts), "w": scale.width(parts)})
+        real = frame[(frame["a"] >= limits.tolerance_m2) & (frame["w"] >= limits.sliver_width_m)]
+        real = real[real.groupby("g")["g"].transform("size") >= 2]
+        for g, sub in real.groupby("g", sort=True):
+            total = float(sub["a"].sum())
+            shares = tuple((c, a / total) for c, a in zip(sub["c"], sub["a"]))
+            found.append(Finding("crosses_community", (int(g),), total, geoms[g], shares=shares))
+    return found, uncovered_m2
+
+
+def find_conflicts(grids: gpd.GeoDataFrame, communities: gpd.GeoDataFrame, territory, scale: LocalScale, *,
+                   tolerance_m2: float, sliver_width_m: float, code_column: str = "code",
+                   workers: int = WORKERS) -> tuple[list[dict], dict[str, float]]:
+    """Overlaps, gaps, slivers, community crossings and parts outside, for every department.
+
+    ``grids`` has ``department``, ``grid_id`` and lon/lat geometry. Returns the report rows and
+    the area (m²) each department leaves uncovered (for its coverage share). Distinct layers are
+    examined in parallel threads (shapely releases the GIL inside its array functions).
+    """
+    limits = _Thresholds(tolerance_m2, sliver_width_m)
+    comm_geoms = np.asarray(communities.geometry.values, dtype=object)
+    comm_codes = communities[code_column].astype(str).to_numpy()
+    cores = community_cores(comm_geoms, scale, sliver_width_m)
+    local = threading.local()
+
+    def examine(geoms: np.ndarray) -> tuple[list[Finding], float]:
+        if not hasattr(local, "where"):
+            local.where = _Territory(territory, comm_geoms, cores, comm_codes)
+        # own copies: the caller may be preparing the same geometry objects in other threads
+        return layer_conflicts(shapely.from_wkb(shapely.to_wkb(geoms)), local.where, scale, limits)
+
+    layers = [(str(d), layer["grid_id"].to_numpy(), np.asarray(layer.geometry.values, dtype=object))
+              for d, layer in grids.groupby("department", sort=False)]
+    prints = [layer_fingerprint(geoms) for _, _, geoms in layers]
+    distinct = {fp: geoms for fp, (_, _, geoms) in zip(prints, layers)}
+    with ThreadPoolExecutor(max(1, min(workers, len(distinct)))) as pool:
+        results = dict(zip(distinct, pool.map(examine, distinct.values())))
+    rows: list[dict] = []
+    uncovered: dict[str, float] = {}
+    for (department, ids, _), fp in zip(layers, prints):
+        findings, uncovered[department] = results[fp]
+        rows += [f.render(department, ids) for f in findings]
+    return rows, uncovered
