@@ -77,6 +77,13 @@ def run_gridmap(units, roads, graph):
     seconds = time.perf_counter() - started
     codes = result.units["grid_code"].to_numpy()
     comp = result.grids.loc[result.grids["kind"] == "comprehensive", "grid_code"].to_numpy()
+    grids = result.grids.set_index("grid_code")
+    missing = [c for c in comp if not LO <= grids.at[c, "households"] <= HI]
+    proven = set(result.flags.loc[result.flags["flag"] == "infeasible_band", "grid_code"])
+    unexplained = [c for c in missing if c not in proven]
+    print(f"gridmap: {len(missing)} of {len(comp)} comprehensive grids outside [{LO}, {HI}]; "
+          f"{len(missing) - len(unexplained)} shown infeasible in the report, {len(unexplained)} unexplained"
+          + (f": {', '.join(unexplained)}" if unexplained else ""), flush=True)
     return figures("gridmap", units, codes, seconds, graph, comp), int(len(comp))
 
 

@@ -116,6 +116,70 @@ def test_small_units_on_one_connector_are_explained() -> None:
     assert flags["reason"].str.contains("connector unit hub").all() and flags["reason"].str.contains("2 must stay").all()
 
 
+def _cells(cells: dict[str, tuple[int, int]], households: dict[str, int]):
+    """Square units on a lattice (0.001° cells), one community."""
+    d = 0.001
+    boxes = [shapely.box(x * d, y * d, (x + 1) * d, (y + 1) * d) for x, y in cells.values()]
+    frame = unit_grid(1, units_per_community=1).iloc[:0]
+    return frame.__class__({"unit_id": list(cells), "community_code": "990101001001", "kind": "block",
+                            "households": [households.get(name, 0) for name in cells]}, geometry=boxes, crs=4490)
+
+
+def test_a_region_that_cannot_be_grouped_in_the_band_is_explained() -> None:
+    """Units of 417, 180, 60 and 18 households (675): one grid is above 500, two cannot both
+    reach 300 (no subset lies in 300–375). Whatever the plan, the grid that misses is flagged
+    infeasible_band with that argument, not left unexplained."""
+    units = _cells({"a": (0, 0), "b": (1, 0), "gap": (2, 0), "c": (3, 0), "d": (0, 1)},
+                   {"a": 417, "b": 180, "c": 60, "d": 18})
+    result = partition(units)
+    comp = result.grids[result.grids["kind"] == "comprehensive"]
+    missing = comp[~comp["households"].between(300, 500)]
+    assert len(missing) == 1
+    flags = result.flags[result.flags["grid_code"] == missing["grid_code"].iloc[0]]
+    assert flags["flag"].tolist() == ["infeasible_band"]
+    assert "cannot be grouped into grids of 300–500" in flags["reason"].iloc[0]
+
+
+def test_two_units_competing_for_one_connector_are_explained() -> None:
+    """Units of 276 and 242 households cannot share a grid (518), and each reaches 300 only
+    through the empty connector h (past it: two 60-household units). The grid that does not get
+    the connector stays below 300, and the report says why; neither is a one-neighbour leaf."""
+    units = _cells({"h": (2, 2), "a": (1, 2), "a2": (0, 2), "b": (3, 2), "b2": (4, 2), "c": (2, 3), "d": (2, 1)},
+                   {"a": 276, "b": 242, "c": 60, "d": 60})
+    result = partition(units)
+    comp = result.grids[result.grids["kind"] == "comprehensive"]
+    missing = comp[~comp["households"].between(300, 500)]
+    assert len(missing) == 1 and missing["households"].iloc[0] in (242, 276)
+    flags = result.flags[result.flags["grid_code"] == missing["grid_code"].iloc[0]]
+    assert flags["flag"].tolist() == ["infeasible_band"]
+    assert "cannot share a grid" in flags["reason"].iloc[0] and "through unit h," in flags["reason"].iloc[0]
+    # with a third 60-household unit beside b, b's grid can reach the band without h: no such proof
+    units = _cells({"h": (2, 2), "a": (1, 2), "a2": (0, 2), "b": (3, 2), "b2": (4, 2), "c": (2, 3), "d": (2, 1)},
+                   {"a": 276, "b": 242, "b2": 60, "c": 60, "d": 60})
+    result = partition(units)
+    assert not result.flags["reason"].str.contains("cannot share a grid").any()
+
+
+@settings(max_examples=200, deadline=None)
+@given(households=st.lists(st.integers(0, 520), min_size=0, max_size=7),
+       band=st.sampled_from([(300, 500), (50, 80), (100, 120)]))
+def test_band_grouping_matches_brute_force(households: list[int], band: tuple[int, int]) -> None:
+    """The grouping check agrees with trying every way of sharing the units into groups."""
+    from gridmap.geo.partition import band_grouping_exists
+
+    lo, hi = band
+    values = [v for v in households if v > 0]
+
+    def brute(rest: list[int], sums: list[int]) -> bool:
+        if not rest:
+            return all(lo <= s <= hi for s in sums)
+        head, tail = rest[0], rest[1:]
+        return any(brute(tail, sums[:i] + [sums[i] + head] + sums[i + 1:]) for i in range(len(sums))) \
+            or brute(tail, sums + [head])
+
+    assert band_grouping_exists(np.array(households), lo, hi) == brute(values, [])
+
+
 def test_a_unit_above_max_stands_alone_and_is_flagged() -> None:
     units = unit_grid(100, units_per_community=100, seed=1)
     units.loc[0, "households"] = 900

@@ -705,6 +705,136 @@ def _hub_leaf_proofs(graph: UnitGraph, units: gpd.GeoDataFrame, grid_of: np.ndar
     return proofs
 
 
+BAND_SPLIT_MAX_UNITS = 16
+"""Regions with at most this many inhabited units get the exact 'no grouping in the band' check."""
+
+
+def band_grouping_exists(households: np.ndarray, lo: float, hi: float) -> bool:
+    """Whether the inhabited units' households can be shared into groups each within [lo, hi]
+    (contiguity ignored: when even this fails, no plan puts every grid in the band).
+
+    Depth-first over the feasible grid counts, heaviest unit first, each unit into an open group
+    with room (groups of equal sum are interchangeable, so only one of them is tried)."""
+    values = sorted((float(v) for v in households if v > 0), reverse=True)
+    total = sum(values)
+    if not values:
+        return True
+    if values[0] > hi:
+        return False
+    suffix = np.cumsum(values[::-1])[::-1].tolist() + [0.0]
+    for k in range(max(math.ceil(total / hi), 1), math.floor(total / lo) + 1):
+        failed: set[tuple[int, tuple[float, ...]]] = set()  # states known to lead nowhere
+
+        def place(i: int, sums: tuple[float, ...]) -> bool:
+            if i == len(values):
+                return all(v >= lo for v in sums)
+            # the units left must be able to lift every group to the minimum
+            if sum(max(lo - v, 0.0) for v in sums) > suffix[i] or (i, sums) in failed:
+                return False
+            for g in range(k):  # sums are kept in descending order
+                if sums[g] + values[i] > hi or (g and sums[g] in sums[:g]):
+                    continue  # no room, or a group of the same sum was already tried
+                grown = list(sums)
+                grown[g] += values[i]
+                if place(i + 1, tuple(sorted(grown, reverse=True))):
+                    return True
+            failed.add((i, sums))
+            return False
+
+        if place(0, (0.0,) * k):
+            return True
+    return False
+
+
+def _region_proofs(graph: UnitGraph, units: gpd.GeoDataFrame, grid_of: np.ndarray, grid_kind: list[str],
+                   rules: PartitionRules, targets: list[int]) -> dict[int, str]:
+    """Proofs for comprehensive grids outside the band that no local argument explains.
+
+    The region is the connected set of non-dedicated units holding the grid (within one
+    community, as the graph's edges are). Two arguments, each valid for any plan:
+
+    * **no grouping**: the region's inhabited units cannot even be grouped (contiguity ignored)
+      into groups each within the band, so some grid of the region misses it;
+    * **competing for one connector**: two small units ``a`` and ``b`` cannot share a grid
+      (together above the maximum), and each reaches the minimum only through the same unit
+      ``c`` (without ``c``, everything ``a`` can be grouped with stays below the minimum, and
+      likewise for ``b``); one grid holds ``c``, so the grid of ``a`` or of ``b`` misses the band.
+
+    A grid is explained when the plan has exactly one grid outside the band among those the
+    argument speaks of. Returns {grid index: reason}.
+    """
+    lo, hi = rules.min_households, rules.max_households
+    households = units["households"].to_numpy(dtype=float)
+    usable = np.array([grid_kind[g] != "dedicated" for g in grid_of])
+    edges = usable[graph.left] & usable[graph.right]
+    left, right = graph.left[edges], graph.right[edges]
+    totals = np.bincount(grid_of, weights=households, minlength=len(grid_kind))
+    outside = np.array([kind == "comprehensive" and not lo <= t <= hi for kind, t in zip(grid_kind, totals)])
+    unit_id = units["unit_id"].to_numpy()
+
+    def reach(start: int, allowed: np.ndarray) -> np.ndarray:
+        return _component(left, right, allowed, start)
+
+    def gates(a: int, region: np.ndarray) -> set[int]:
+        """Units without which nothing grouped with ``a`` reaches the minimum."""
+        allowed = np.zeros(graph.n, dtype=bool)
+        allowed[region] = True
+        allowed &= households + households[a] <= hi
+        allowed[a] = True
+        around = reach(a, allowed)
+        if households[around].sum() < lo:
+            return {-1}  # a can never be in the band at all
+        found = set()
+        for c in around:
+            if c == a:
+                continue
+            allowed[c] = False
+            if households[reach(a, allowed)].sum() < lo:
+                found.add(int(c))
+            allowed[c] = True
+        return found
+
+    proofs: dict[int, str] = {}
+    for g in targets:
+        members = np.flatnonzero(grid_of == g)
+        allowed = usable.copy()
+        region = reach(int(members[0]), allowed)
+        grids_here = np.unique(grid_of[region])
+        bad_here = [int(x) for x in grids_here if outside[x]]
+        inhabited = region[households[region] > 0]
+        if len(bad_here) == 1 and len(inhabited) <= BAND_SPLIT_MAX_UNITS \
+                and not band_grouping_exists(households[inhabited], lo, hi):
+            proofs[g] = (f"the {len(inhabited)} inhabited units of its region (the non-dedicated units joined to it) "
+                         f"({', '.join(f'{v:.0f}' for v in sorted(households[inhabited], reverse=True))} households) "
+                         f"cannot be grouped into grids of {lo}–{hi} households in any way: one grid must miss the band")
+            continue
+        small = [int(a) for a in members if 0 < households[a] < lo]
+        cache: dict[int, set[int]] = {}
+        for a in small:
+            gates_a = cache.setdefault(a, gates(a, region))
+            if gates_a == {-1}:
+                proofs[g] = (f"unit {unit_id[a]} ({households[a]:.0f} households) can never be grouped to "
+                             f"{lo} households without passing {hi}: no grid holding it can be in the band")
+                break
+            if not gates_a:
+                continue
+            for b in inhabited:
+                b = int(b)
+                if b == a or households[b] >= lo or households[a] + households[b] <= hi:
+                    continue
+                gates_b = cache.setdefault(b, gates(b, region))
+                shared = sorted(gates_a & gates_b - {-1})
+                if shared and {x for x in (grid_of[a], grid_of[b]) if outside[x]} == {g}:
+                    proofs[g] = (f"units {unit_id[a]} ({households[a]:.0f} households) and {unit_id[b]} "
+                                 f"({households[b]:.0f}) cannot share a grid (together above {hi}), and each "
+                                 f"reaches {lo} only through unit {unit_id[shared[0]]}, which one grid holds: "
+                                 "the grid of one of them must miss the band")
+                    break
+            if g in proofs:
+                break
+    return proofs
+
+
 def _assemble(units: gpd.GeoDataFrame, graph: UnitGraph, grid_of: np.ndarray, grid_kind: list[str],
               grid_flags: list[list[tuple[str, str]]], rules: PartitionRules, seed: int) -> PartitionResult:
     """Dissolve grids, compute their statistics, codes, flags and the report."""
@@ -736,12 +866,21 @@ def _assemble(units: gpd.GeoDataFrame, graph: UnitGraph, grid_of: np.ndarray, gr
     links = sp.coo_matrix((np.ones(inner.sum()), (graph.left[inner], graph.right[inner])), shape=(graph.n, graph.n))
     _, piece = connected_components(links, directed=False)
     pieces_per_grid = pd.Series(piece).groupby(grid_of).nunique()
+    # why a comprehensive grid misses the band: local proofs first, then the region's
+    proofs: dict[int, str | None] = {}
+    for g, gkind, hh in zip(grids["_grid"], grids["kind"], grids["households"]):
+        given = {flag for flag, _ in grid_flags[g]}
+        if gkind == "comprehensive" and not given & {"infeasible_band", "above_max"} \
+                and not rules.min_households <= hh <= rules.max_households:
+            proofs[int(g)] = (hub_proofs.get(g) or _below_min_proof(graph, units, grid_of, g, grid_kind, rules)
+                              if hh < rules.min_households else None)
+    proofs.update(_region_proofs(graph, units, grid_of, grid_kind, rules,
+                                 [g for g, proof in proofs.items() if proof is None]))
     for g, code, gkind, hh in zip(grids["_grid"], grids["grid_code"], grids["kind"], grids["households"]):
         given = {flag for flag, _ in grid_flags[g]}
         flag_rows += [(code, flag, reason) for flag, reason in grid_flags[g]]
         if gkind == "comprehensive" and not given & {"infeasible_band", "above_max"}:
-            proof = (hub_proofs.get(g) or _below_min_proof(graph, units, grid_of, g, grid_kind, rules)
-                     if hh < rules.min_households else None)
+            proof = proofs.get(int(g))
             if proof:
                 flag_rows.append((code, "infeasible_band", proof))
             elif hh < rules.min_households:
