@@ -166,10 +166,16 @@ def _overlay_distinct(u_geoms: np.ndarray, g_geoms: np.ndarray, unit_area_m2: np
     tree = shapely.STRtree(u_geoms)
     gi, ui = tree.query(g_geoms, predicate="intersects")
     shapely.prepare(g_geoms)
-    inside = shapely.covers(g_geoms[gi], u_geoms[ui])
+    # a grid covers a unit only if it holds the unit's interior point (a point-in-polygon test
+    # first), and a grid lies inside a unit only if it is the smaller of the two
+    inside = np.zeros(len(gi), dtype=bool)
+    maybe = np.flatnonzero(shapely.intersects(g_geoms[gi], shapely.point_on_surface(u_geoms)[ui]))
+    inside[maybe] = shapely.covers(g_geoms[gi[maybe]], u_geoms[ui[maybe]])
     fraction = np.ones(len(gi))
     shapely.prepare(u_geoms)
-    holds = ~inside & shapely.covers(u_geoms[ui], g_geoms[gi])  # a small grid inside a unit
+    smaller = np.flatnonzero(~inside & (shapely.area(g_geoms)[gi] <= shapely.area(u_geoms)[ui]))
+    holds = np.zeros(len(gi), dtype=bool)
+    holds[smaller] = shapely.covers(u_geoms[ui[smaller]], g_geoms[gi[smaller]])  # a small grid inside a unit
     fraction[holds] = shapely.area(g_geoms[gi[holds]]) / shapely.area(u_geoms[ui[holds]])
     partial = np.flatnonzero(~inside & ~holds)
     touching = shapely.touches(g_geoms[gi[partial]], u_geoms[ui[partial]])  # a shared border, no area
