@@ -15,7 +15,6 @@ Pure geometry (lon/lat, EPSG:4490); no database, no web.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +25,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap.geo.shapes import LocalScale, polygonal
+from gridmap.geo.shapes import LocalScale, layer_fingerprint, polygonal
 
 WORKERS = max(os.cpu_count() or 1, 1)
 
@@ -95,14 +94,6 @@ def community_cores(community_geoms: np.ndarray, scale: LocalScale, sliver_width
 class _Thresholds:
     tolerance_m2: float
     sliver_width_m: float
-
-
-def layer_fingerprint(geoms: np.ndarray) -> bytes:
-    """Identity of a layer's geometry (order included): equal fingerprints, equal findings."""
-    digest = hashlib.blake2b(digest_size=16)
-    for blob in shapely.to_wkb(geoms):
-        digest.update(blob)
-    return digest.digest()
 
 
 def _neighbours(query_idx: np.ndarray, tree_idx: np.ndarray, count: int) -> list[tuple[int, ...]]:

@@ -31,12 +31,12 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap.geo.conflicts import WORKERS, find_conflicts, layer_fingerprint
+from gridmap.geo.conflicts import WORKERS, find_conflicts
 from gridmap.geo.crs import STORAGE_EPSG, metric_crs_for_frame
 from gridmap.geo.graph import build_graph
 from gridmap.geo.offsets import BorderReference, corrected, find_offsets
 from gridmap.geo.partition import PartitionResult, PartitionRules, partition
-from gridmap.geo.shapes import LocalScale
+from gridmap.geo.shapes import LocalScale, layer_fingerprint
 from gridmap.geo.shapes import polygonal as _polygonal
 from gridmap.geo.units import metric_area_fn
 

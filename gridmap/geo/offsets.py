@@ -13,6 +13,7 @@ Pure geometry (lon/lat, EPSG:4490); no database, no web.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import geopandas as gpd
@@ -21,7 +22,7 @@ import shapely
 from scipy.spatial import cKDTree
 
 from gridmap.geo.crs import STORAGE_EPSG, gcj02_to_wgs84_geoms, in_china
-from gridmap.geo.shapes import M_PER_DEG_LAT
+from gridmap.geo.shapes import M_PER_DEG_LAT, layer_fingerprint
 
 @dataclass
 class Offset:
@@ -227,10 +228,6 @@ def find_offsets(layers: list[tuple[str, np.ndarray]], reference: BorderReferenc
     Layers of identical geometry (departments that adopted another department's grids) are
     examined once and share the answer, so their corrected layers are identical too.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
-    from gridmap.geo.conflicts import layer_fingerprint
-
     prints = [layer_fingerprint(geoms) for _, geoms in layers]
     distinct = {fp: (department, geoms) for fp, (department, geoms) in zip(prints, layers)}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 
@@ -67,3 +68,12 @@ class LocalScale:
         metric = self.metric(geoms)
         perimeter = shapely.length(metric)
         return np.divide(2 * shapely.area(metric), perimeter, out=np.zeros(len(metric)), where=perimeter > 0)
+
+
+def layer_fingerprint(geoms: np.ndarray) -> bytes:
+    """Identity of a layer's geometry (order included): layers with equal fingerprints give
+    equal answers to any geometric question, so work on them can be shared."""
+    digest = hashlib.blake2b(digest_size=16)
+    for blob in shapely.to_wkb(np.asarray(geoms, dtype=object)):
+        digest.update(blob)
+    return digest.digest()
