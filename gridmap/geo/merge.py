@@ -148,12 +148,13 @@ def _overlay_in_threads(u_geoms: np.ndarray, g_geoms: np.ndarray, unit_area_m2: 
     costly jittered grids spread evenly) and each thread works on its own copy of the units,
     because prepared geometries build their indexes lazily and must not be shared by threads."""
     if workers <= 1:
-        return _overlay_distinct(u_geoms, g_geoms, unit_area_m2)
+        return _overlay_distinct(u_geoms, g_geoms, unit_area_m2, shapely.point_on_surface(u_geoms))
     chunks = 2 * workers
     wkb = shapely.to_wkb(u_geoms)
+    interior = shapely.point_on_surface(u_geoms)  # plain points: safe to share between threads
 
     def work(k: int) -> pd.DataFrame:
-        frame = _overlay_distinct(shapely.from_wkb(wkb), g_geoms[k::chunks], unit_area_m2)
+        frame = _overlay_distinct(shapely.from_wkb(wkb), g_geoms[k::chunks], unit_area_m2, interior)
         frame["grid"] = frame["grid"].to_numpy() * chunks + k
         return frame
 
@@ -161,15 +162,16 @@ def _overlay_in_threads(u_geoms: np.ndarray, g_geoms: np.ndarray, unit_area_m2: 
         return pd.concat(list(pool.map(work, range(chunks))), ignore_index=True)
 
 
-def _overlay_distinct(u_geoms: np.ndarray, g_geoms: np.ndarray, unit_area_m2: np.ndarray) -> pd.DataFrame:
-    """``overlay_units`` on distinct grid shapes, in one thread."""
+def _overlay_distinct(u_geoms: np.ndarray, g_geoms: np.ndarray, unit_area_m2: np.ndarray,
+                      interior: np.ndarray) -> pd.DataFrame:
+    """``overlay_units`` on distinct grid shapes, in one thread (``interior``: a point inside each unit)."""
     tree = shapely.STRtree(u_geoms)
     gi, ui = tree.query(g_geoms, predicate="intersects")
     shapely.prepare(g_geoms)
     # a grid covers a unit only if it holds the unit's interior point (a point-in-polygon test
     # first), and a grid lies inside a unit only if it is the smaller of the two
     inside = np.zeros(len(gi), dtype=bool)
-    maybe = np.flatnonzero(shapely.intersects(g_geoms[gi], shapely.point_on_surface(u_geoms)[ui]))
+    maybe = np.flatnonzero(shapely.intersects(g_geoms[gi], interior[ui]))
     inside[maybe] = shapely.covers(g_geoms[gi[maybe]], u_geoms[ui[maybe]])
     fraction = np.ones(len(gi))
     shapely.prepare(u_geoms)
