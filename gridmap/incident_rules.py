@@ -1,5 +1,5 @@
 """The incident loop as pure logic: the workflow state machine, who may take each step, the
-working-time calendar, due times, and the category table (DOMAIN.md, "The incident loop").
+working-time calendar, due times, and the category table (docs/domain.md, "The incident loop").
 
 Nothing here touches the database or the web; the store and the API apply it.
 

@@ -4,9 +4,13 @@ patterns, aggregates checked against direct counts, the filters, and the page in
 
 from __future__ import annotations
 
+import contextlib
+import re
+
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
 
 from gridmap.api.app import create_app
 from gridmap.services import incidents as service
@@ -254,3 +258,278 @@ def test_bulk_load_without_a_published_plan_stores_nothing(monaco: sa.Engine) ->
     with monaco.begin() as conn:
         assert service.bulk_load(conn, frame, source="import", synthetic=False) == (0, 1)
     assert scalar(monaco, "SELECT count(*) FROM incidents") == 0
+
+
+# --- The dashboard as the quickstart leaves it (issue 15, items 9 and 11): Monaco, listed first,
+# has published grids and no incidents; Reykjavík has a year of them. These tests only read.
+
+CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
+# incidents routed into each territory's subtree, territories with a plan (as the dashboard lists them)
+SUBTREE_COUNTS = ("WITH RECURSIVE up AS (SELECT id AS below, id AS above FROM territories UNION ALL "
+                  "SELECT up.below, t.parent_id FROM up JOIN territories t ON t.id = up.above "
+                  "WHERE t.parent_id IS NOT NULL) "
+                  "SELECT t.code, count(i.id) AS n FROM territories t JOIN up ON up.above = t.id "
+                  "LEFT JOIN incidents i ON i.community_id = up.below WHERE t.level <> 'community' "
+                  "AND EXISTS (SELECT 1 FROM plans p WHERE p.territory_id = t.id AND p.status = 'published') "
+                  "GROUP BY t.code ORDER BY n DESC, t.code")
+
+
+@pytest.fixture(scope="module")
+def quickstart(demo_database):
+    """(database URL, engine, {territory code: incidents}) of the ``gridmap up`` database."""
+    from gridmap.store.db import engine_for, normalise_url
+
+    assert demo_database.first_run.returncode == 0, demo_database.first_run.stderr
+    url = normalise_url(demo_database.url)
+    engine = engine_for(url)
+    with engine.connect() as conn:
+        counts = dict(conn.execute(sa.text(SUBTREE_COUNTS)).all())
+    return url, engine, counts
+
+
+def busiest(counts: dict[str, int]) -> str:
+    return max(counts, key=lambda code: counts[code])
+
+
+@contextlib.contextmanager
+def dashboard_page(database_url: str, query: str = ""):
+    """The dashboard in headless Chromium, drawn; fails if the page raised a script error."""
+    from playwright.sync_api import sync_playwright
+
+    with serve(database_url) as url, sync_playwright() as p:
+        browser = launch_chromium(p)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(f"{url}/dashboard{query}")
+            page.wait_for_function("document.body.dataset.ready === 'true'", timeout=30000)
+            yield page
+            assert errors == []
+        finally:
+            browser.close()
+
+
+def set_language(page, lang: str) -> None:
+    if page.evaluate("window.gridmapLang") != lang:
+        page.click("#lang-switch")
+    assert page.evaluate("window.gridmapLang") == lang
+
+
+def wait_drawn(page) -> None:
+    page.wait_for_function("document.body.dataset.ready === 'true'", timeout=30000)
+
+
+def legend_rows(page) -> list[str]:
+    return page.eval_on_selector_all("#legend > div", "rows => rows.map(r => r.textContent.trim())")
+
+
+@pytest.mark.browser
+def test_dashboard_opens_on_the_busiest_territory(quickstart) -> None:
+    """Opened without a territory, the dashboard shows the one with the most incidents, not the
+    first listed (Monaco, which has none); its legend has distinct classes, in order. A territory
+    asked for in the address is still honoured."""
+    url, _, counts = quickstart
+    empty = [code for code, n in counts.items() if n == 0]
+    assert empty and counts[busiest(counts)] > 0  # the situation reported: one territory has none
+    with dashboard_page(url) as page:
+        listed = page.eval_on_selector_all("#territory option", "os => os.map(o => o.value)")
+        assert set(listed) == set(counts) and counts[listed[0]] < counts[busiest(counts)]  # the first is not it
+        assert page.eval_on_selector("#territory", "s => s.value") == busiest(counts)
+        assert page.inner_text("#count-total") == str(counts[busiest(counts)])
+        rows = legend_rows(page)
+        classes = [r for r in rows if re.fullmatch(r"[\d.]+( – [\d.]+)?", r)]
+        assert len(classes) >= 3 and len(set(classes)) == len(classes), rows
+        bounds = [float(x) for r in classes for x in r.split(" – ")]
+        assert bounds == sorted(bounds), rows  # classes in order, each above the last
+    with dashboard_page(url, f"?territory={empty[0]}") as page:
+        assert page.eval_on_selector("#territory", "s => s.value") == empty[0]
+        assert page.inner_text("#count-total") == "0"
+
+
+@pytest.mark.browser
+def test_legend_without_data_says_so_in_both_languages(quickstart) -> None:
+    """A territory without incidents gets one legend line saying there is no data, in Chinese
+    and in English, instead of degenerate classes ("≤ 0, > 0, > 0 ..."); with data, classes return."""
+    url, _, counts = quickstart
+    empty = next(code for code, n in counts.items() if n == 0)
+    with dashboard_page(url, f"?territory={empty}") as page:
+        assert page.inner_text("#count-total") == "0"
+        for lang, no_data in (("zh", "无数据"), ("en", "No data"), ("zh", "无数据")):
+            set_language(page, lang)
+            rows = legend_rows(page)
+            assert len(rows) == 1 and no_data in rows[0], rows
+            assert not re.search(r"[≤>]\s*0", rows[0]) and bool(CJK.search(rows[0])) == (lang == "zh"), rows
+        page.select_option("#territory", busiest(counts))
+        wait_drawn(page)
+        assert len(legend_rows(page)) >= 3 and "无数据" not in legend_rows(page)[0]
+
+
+@pytest.mark.browser
+def test_dashboard_speaks_both_languages_everywhere(quickstart) -> None:
+    """In English no Chinese is left anywhere on the dashboard (the heat-map layer control, the
+    zoom and fit buttons, the legend, the play button, the tooltips); back in Chinese the
+    controls, Leaflet's included, are Chinese again."""
+    url, _, counts = quickstart
+    with dashboard_page(url, f"?territory={busiest(counts)}") as page:
+        assert page.inner_text(".leaflet-control-layers-overlays label").strip() == "热力图"
+        set_language(page, "en")
+        assert page.inner_text("#lang-switch") == "中文"  # the way back is the one Chinese word left
+        shown = page.evaluate("() => { const b = document.getElementById('lang-switch'); b.hidden = true; "
+                              "const text = document.body.innerText; b.hidden = false; return text; }")
+        assert "Heat map" in shown and not CJK.search(shown), CJK.findall(shown)
+        attributes = page.eval_on_selector_all(":is([title], [aria-label], option):not(#lang-switch)", "es => es.map(e => "
+                                               "[e.title, e.getAttribute('aria-label'), e.textContent].join(' '))")
+        assert not [a for a in attributes if CJK.search(a)]
+        assert page.inner_text(".leaflet-control-layers-overlays label").strip() == "Heat map"
+        set_language(page, "zh")
+        assert page.inner_text(".leaflet-control-layers-overlays label").strip() == "热力图"
+        for selector in (".leaflet-control-zoom-in", ".leaflet-control-zoom-out", "#fit-territory"):
+            assert CJK.search(page.get_attribute(selector, "title")), selector
+        assert CJK.search(page.inner_text("#fit-territory")) and CJK.search(page.inner_text("#play"))
+        page.check(".leaflet-control-layers-overlays input")  # the heat map still draws
+        page.wait_for_selector("canvas.leaflet-heatmap-layer")
+        set_language(page, "en")
+        assert page.inner_text(".leaflet-control-layers-overlays label").strip() == "Heat map"
+        assert page.is_checked(".leaflet-control-layers-overlays input")
+
+
+@pytest.mark.browser
+def test_clear_filters_after_a_play_leaves_no_month_behind(quickstart) -> None:
+    """After a play, "Clear filters" empties the month shown, and a language switch does not
+    bring it back as a raw "2026-12"; the month a play shows reads as a month in both languages."""
+    url, _, counts = quickstart
+    with dashboard_page(url, f"?territory={busiest(counts)}") as page:
+        page.evaluate("window.gridmapDashboard.stepMs = 60000")  # stay on the first month
+        page.click("#play")
+        page.wait_for_function("document.getElementById('month-label').textContent !== ''")
+        assert re.fullmatch(r"\d{4} 年 \d{1,2} 月", page.inner_text("#month-label"))
+        page.click("#play")  # stop
+        page.click("#clear")
+        wait_drawn(page)
+        assert page.eval_on_selector("#start", "e => e.value") == "" and page.inner_text("#month-label") == ""
+        assert page.inner_text("#count-total") == str(counts[busiest(counts)])
+        for lang in ("en", "zh", "en"):
+            set_language(page, lang)
+            assert page.inner_text("#month-label") == "", lang
+        assert not re.search(r"\b\d{4}-\d{2}\b", page.inner_text("#side"))  # no raw month anywhere
+        page.click("#play")
+        page.wait_for_function("document.getElementById('month-label').textContent !== ''")
+        month = page.inner_text("#month-label")
+        assert re.fullmatch(r"[A-Z][a-z]+ \d{4}", month), month  # a readable month, not "2025-12"
+        assert page.inner_text("#play") == "Stop"
+        page.click("#clear")
+        assert page.inner_text("#play") == "Play by month" and page.inner_text("#month-label") == ""
+
+
+@pytest.mark.browser
+def test_month_play_shows_every_month_with_incidents(quickstart) -> None:
+    """The play steps through every calendar month (UTC, as the date filters) from the first
+    incident to the last, and each step shows that month's count: none is skipped (the demo's
+    year reaches 13 calendar months back, which a fixed "last 12 months" window missed)."""
+    url, engine, counts = quickstart
+    code = busiest(counts)
+    with engine.connect() as conn:
+        per_month = dict(conn.execute(sa.text(
+            "WITH RECURSIVE sub AS (SELECT id FROM territories WHERE code = :c UNION ALL "
+            "SELECT t.id FROM territories t JOIN sub ON t.parent_id = sub.id) "
+            "SELECT to_char(date_trunc('month', reported_at AT TIME ZONE 'UTC'), 'YYYY-MM'), count(*) FROM incidents "
+            "WHERE community_id IN (SELECT id FROM sub) GROUP BY 1"), {"c": code}).all())
+    first, last = min(per_month), max(per_month)
+    expected, (y, m) = [], map(int, first.split("-"))
+    while f"{y:04d}-{m:02d}" <= last:
+        expected.append((f"{y:04d}-{m:02d}", per_month.get(f"{y:04d}-{m:02d}", 0)))
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    assert sum(n for _, n in expected) == counts[code]
+    with dashboard_page(url, f"?territory={code}") as page:
+        page.evaluate("""() => {
+            window.gridmapDashboard.stepMs = 50; window.drawn = [];
+            new MutationObserver(() => { if (document.body.dataset.ready === 'true') window.drawn.push(
+                [document.getElementById('start').value, document.getElementById('end').value,
+                 Number(document.body.dataset.total)]); })
+              .observe(document.body, {attributes: true, attributeFilter: ['data-ready']}); }""")
+        page.click("#play")
+        page.wait_for_function("window.drawn.length > 0 && window.gridmapDashboard.playing === null", timeout=120000)
+        drawn = page.evaluate("window.drawn")
+        assert [(start[:7], total) for start, _, total in drawn] == expected
+        assert all(end[:7] == start[:7] and end > start for start, end, _ in drawn)  # whole months
+        assert re.fullmatch(r"\d{4} 年 \d{1,2} 月", page.inner_text("#month-label"))
+
+
+def test_month_counts_are_utc_months_whatever_the_server_time_zone(quickstart) -> None:
+    """The summary's months (what the play steps through) are the UTC calendar months the date
+    filters select, also on a database whose session time zone is not UTC."""
+    url, _, counts = quickstart
+    code = busiest(counts)
+    shanghai = make_url(url).update_query_dict({"options": "-c timezone=Asia/Shanghai"})
+    client = TestClient(create_app(database_url=shanghai.render_as_string(hide_password=False)))
+    base = f"/api/territories/{code}/incidents/summary"
+    months = client.get(base).json()["by_month"]
+    assert sum(m["count"] for m in months) == counts[code] and len(months) >= 12
+    for month in (months[0], months[len(months) // 2], months[-1]):
+        y, m = map(int, month["month"].split("-"))
+        start, end = f"{y:04d}-{m:02d}-01T00:00:00Z", f"{y + m // 12:04d}-{m % 12 + 1:02d}-01T00:00:00Z"
+        assert client.get(base, params={"start": start, "end": end}).json()["total"] == month["count"], month
+    ranking = client.get("/api/dashboard/territories").json()
+    assert {t["code"]: t["incidents"] for t in ranking if t["code"] in counts} == counts
+    assert [t["incidents"] for t in ranking] == sorted((t["incidents"] for t in ranking), reverse=True)
+
+
+@pytest.mark.browser
+def test_category_table_has_a_bilingual_header_per_column(quickstart) -> None:
+    """Every column of the category table has a header in both languages, and the columns hold
+    what their headers say (the incidents column adds up to the total, the open one to the open)."""
+    url, _, counts = quickstart
+    with dashboard_page(url, f"?territory={busiest(counts)}") as page:
+        headers = page.eval_on_selector_all("#by-category thead th", "hs => hs.map(h => "
+                                            "[h.getAttribute('data-zh'), h.getAttribute('data-en'), h.textContent])")
+        rows = page.eval_on_selector_all("#by-category tbody tr", "rs => rs.map(r => "
+                                         "Array.from(r.cells, c => c.textContent))")
+        assert rows and all(len(r) == len(headers) for r in rows) and len(headers) >= 2
+        assert all(zh and en and CJK.search(zh) and not CJK.search(en) and text == zh for zh, en, text in headers)
+        column = {en: i for i, (_, en, _) in enumerate(headers)}
+        assert sum(int(r[column["Incidents"]]) for r in rows) == int(page.inner_text("#count-total"))
+        assert sum(int(r[column["Open"]]) for r in rows) == int(page.inner_text("#count-open"))
+        set_language(page, "en")
+        assert page.eval_on_selector_all("#by-category thead th", "hs => hs.map(h => h.textContent)") == [
+            en for _, en, _ in headers]
+
+
+@pytest.mark.browser
+def test_map_zoom_is_bounded_and_fits_the_territory(quickstart) -> None:
+    """The map neither zooms nor pans without limit into blank canvas, and a bilingual control
+    brings back the whole territory (the extent of its published grids)."""
+    url, engine, counts = quickstart
+    code = busiest(counts)
+    with engine.connect() as conn:
+        box = conn.execute(sa.text(
+            "WITH RECURSIVE sub AS (SELECT id FROM territories WHERE code = :c UNION ALL "
+            "SELECT t.id FROM territories t JOIN sub ON t.parent_id = sub.id) "
+            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(g.geom) e FROM grids g "
+            "JOIN plans p ON p.id = g.plan_id AND p.status = 'published' WHERE g.community_id IN (SELECT id FROM sub)) x"),
+            {"c": code}).one()
+    grids = f"L.latLngBounds([{box[1]}, {box[0]}], [{box[3]}, {box[2]}])"
+    view = ("() => { const m = gridmapDashboardMap(); const b = " + grids + "; return {zoom: m.getZoom(), "
+            "min: m.getMinZoom(), max: m.getMaxZoom(), fit: m.getBoundsZoom(b), shows: m.getBounds().pad(0.01).contains(b), "
+            "centre: [m.getCenter().lat, m.getCenter().lng]}; }")
+    with dashboard_page(url, f"?territory={code}") as page:
+        start = page.evaluate(view)
+        assert start["shows"] and start["zoom"] == start["fit"]  # opens on the whole territory
+        assert 0 < start["min"] < start["zoom"] < start["max"] <= 19  # finite, sensible limits
+        page.evaluate("() => { gridmapDashboardMap().setZoom(30, {animate: false}); }")
+        wait_drawn(page)
+        assert page.evaluate(view)["zoom"] == start["max"]
+        page.evaluate("() => { gridmapDashboardMap().setView([0, 0], 0, {animate: false}); }")  # far away, far out
+        wait_drawn(page)
+        away = page.evaluate(view)
+        assert away["zoom"] == start["min"]
+        height, width = box[3] - box[1], box[2] - box[0]
+        assert box[1] - 2 * height <= away["centre"][0] <= box[3] + 2 * height
+        assert box[0] - 2 * width <= away["centre"][1] <= box[2] + 2 * width
+        title = page.get_attribute("#fit-territory", "title")
+        assert CJK.search(page.inner_text("#fit-territory")) and CJK.search(title)
+        page.click("#fit-territory")
+        page.wait_for_function(f"({view})().shows && ({view})().zoom === ({view})().fit")
+        set_language(page, "en")
+        assert page.inner_text("#fit-territory") == "Fit to territory"
+        assert not CJK.search(page.get_attribute("#fit-territory", "title"))

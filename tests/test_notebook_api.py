@@ -56,8 +56,8 @@ def test_connect_territories_units(published) -> None:
     units = gm.units(MONACO)
     assert units.crs.to_epsg() == 4490 and len(units) == scalar(engine, "SELECT count(*) FROM units")
     assert units["households"].sum() == scalar(engine, "SELECT sum(households) FROM units")
-    # straight into the pure partition: the same seed and band give the published plan again
-    again = gm.partition(units)
+    # straight into the pure partition: the same units, roads, seed and band give the published plan again
+    again = gm.partition(units, roads=gm.layer(MONACO, "roads"))
     plan = gm.plan(MONACO)
     assert sorted(again.grids["grid_code"]) == sorted(plan.grids["grid_code"])
     assert len(gm.communities(MONACO)) == 6 and len(gm.layer(MONACO, "roads")) > 100

@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gridmap.geo.codes import BEIJING_15, CJT_20, reading_order
-from gridmap.geo.partition import PartitionRules, choose_grid_count, partition
+from gridmap.geo.band import choose_grid_count
+from gridmap.geo.partition import PartitionRules, partition
 from gridmap.geo.quality import grids_crossing_communities, non_contiguous_grids, split_compounds
 from gridmap.geo.synthetic import unit_grid
 
@@ -165,7 +166,7 @@ def test_two_units_competing_for_one_connector_are_explained() -> None:
        band=st.sampled_from([(300, 500), (50, 80), (100, 120)]))
 def test_band_grouping_matches_brute_force(households: list[int], band: tuple[int, int]) -> None:
     """The grouping check agrees with trying every way of sharing the units into groups."""
-    from gridmap.geo.partition import band_grouping_exists
+    from gridmap.geo.band import band_grouping_exists
 
     lo, hi = band
     values = [v for v in households if v > 0]
@@ -207,7 +208,7 @@ def test_generated_unit_grids(n: int, per: int, mean: float, seed: int) -> None:
     check_invariants(units, result, 300, 500)
     # wherever a community's total admits grids in the band, the plan meets it
     totals = units.groupby("community_code")["households"].sum()
-    feasible = [c for c, t in totals.items() if choose_grid_count(t, PartitionRules())[1] is None]
+    feasible = [c for c, t in totals.items() if choose_grid_count(t, 300, 500)[1] is None]
     comp = result.grids[result.grids["community_code"].isin(feasible)]
     assert comp["households"].between(300, 500).mean() >= 0.95
     again = partition(units, seed=seed)
@@ -215,12 +216,11 @@ def test_generated_unit_grids(n: int, per: int, mean: float, seed: int) -> None:
 
 
 def test_grid_count_choice() -> None:
-    rules = PartitionRules()
-    assert choose_grid_count(4000, rules) == (10, None)
-    assert choose_grid_count(450, rules) == (1, None)
-    k, reason = choose_grid_count(550, rules)
-    assert k in (1, 2) and "cannot be divided" in reason
-    assert choose_grid_count(120, rules)[1].startswith("total households 120 below")
+    assert choose_grid_count(4000, 300, 500) == (10, None, None)
+    assert choose_grid_count(450, 300, 500) == (1, None, None)
+    k, reason, reason_zh = choose_grid_count(550, 300, 500)
+    assert k in (1, 2) and "cannot be divided" in reason and "无法分成" in reason_zh
+    assert choose_grid_count(120, 300, 500)[1].startswith("total households 120 below")
 
 
 def test_code_schemes_and_reading_order() -> None:
@@ -249,7 +249,8 @@ def test_small_graph_spanning_tree_matches_scipy(n: int, extra: int, seed: int) 
     import scipy.sparse as sp
     from scipy.sparse.csgraph import minimum_spanning_tree
 
-    from gridmap.geo.partition import _kruskal_preorder, _subtree_sums
+    from gridmap.geo.graph import kruskal_preorder
+    from gridmap.geo.partition import _subtree_sums
 
     rng = np.random.default_rng(seed)
     chain = np.arange(n - 1)
@@ -260,7 +261,7 @@ def test_small_graph_spanning_tree_matches_scipy(n: int, extra: int, seed: int) 
     pairs = np.unique(np.sort(np.column_stack([rows, cols]), axis=1), axis=0)  # simple graph
     rows, cols = pairs[:, 0], pairs[:, 1]
     weights = rng.integers(1, 20, len(rows)).astype(float)
-    order, parent = _kruskal_preorder(n, rows, cols, weights)
+    order, parent = kruskal_preorder(n, rows, cols, weights)
     assert sorted(order.tolist()) == list(range(n)) and order[0] == 0 and parent[0] == -9999
     lookup = {(min(a, b), max(a, b)): w for a, b, w in zip(rows, cols, weights)}
     ours = sum(lookup[(min(v, parent[v]), max(v, parent[v]))] for v in order[1:])

@@ -7,8 +7,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import json
+import re
 import urllib.request
 import pytest
+import shapely
 import sqlalchemy as sa
 
 from gridmap.services import planning
@@ -17,7 +19,9 @@ from gridmap.store import users
 from samples import launch_chromium, serve
 
 MONACO = "980100"
+FONTVIEILLE = "980101900001"
 PASSWORD = "planner password"
+CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 @pytest.fixture
@@ -33,12 +37,12 @@ def site(monaco: sa.Engine, database_url: str) -> Iterator[tuple[sa.Engine, str,
         yield monaco, url, draft_id
 
 
-def open_planner(browser, url: str, draft_id: int):
+def open_planner(browser, url: str, draft_id: int, username: str = "planner"):
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(f"{url}/planner?territory={MONACO}&plan={draft_id}")
-    page.fill("#username", "planner")
+    page.fill("#username", username)
     page.fill("#password", PASSWORD)
     page.click("#login-button")
     page.wait_for_function(f"document.body.dataset.planLoaded === '{draft_id}'", timeout=30000)
@@ -251,11 +255,25 @@ def test_merge_split_undo_lasso_cut_and_validate(site) -> None:
                                   {"u": members[1]}).scalar_one()
         assert pieces >= 2
         assert page.inner_text("#pending") == "0"  # the lasso edit was saved with the cut
+        # the neighbours that took the crossing points are drawn under their new ids, and the
+        # draft's units still match edge for edge
+        with engine.connect() as conn:
+            revised = dict(conn.execute(sa.text(
+                "SELECT u.parent_id, u.id FROM units u JOIN plan_units pu ON pu.unit_id = u.id AND pu.plan_id = :p "
+                "WHERE u.properties ? 'revision_of_id'"), {"p": draft_id}).all())
+            geoms = shapely.from_wkb([bytes(r[0]) for r in conn.execute(sa.text(
+                "SELECT ST_AsBinary(u.geom) FROM plan_units pu JOIN units u ON u.id = pu.unit_id WHERE pu.plan_id = :p"),
+                {"p": draft_id})])
+        assert revised and shapely.coverage_is_valid(geoms)
+        drawn = page.evaluate("() => Object.keys(window.gridmapPlanner.units).map(Number)")
+        assert set(revised.values()) <= set(drawn) and not set(revised) & set(drawn)
 
         # validation: a list of problems; clicking one zooms to it
         page.click("#validate")
         page.wait_for_selector("#problems li")
         page.evaluate("() => { window.gridmapPlannerMap().setView([0, 0], 3, {animate: false}); }")
+        assert not page.evaluate("() => [...document.querySelectorAll('#problems li')].some(li => "
+                                 "li.classList.contains('error'))")  # no coverage error after the cut
         page.click("#problems li >> nth=0")
         page.wait_for_timeout(300)
         after = page.evaluate("() => window.gridmapPlannerMap().getCenter()")
@@ -263,5 +281,373 @@ def test_merge_split_undo_lasso_cut_and_validate(site) -> None:
         page.click("#diff")
         page.wait_for_function("document.querySelector('#diff-summary').textContent.length > 0")
         assert "变更" in page.inner_text("#diff-summary")
+        assert page.errors == []
+        browser.close()
+
+
+# -- issue 15: refusals, keyboard, stale text, versions, parallel drafts, zoom ------------------------
+def notice_in_view(page) -> str:
+    """The notice's text, after checking it is shown where the user is looking: over the top of
+    the map, inside the window, not covered by anything."""
+    page.wait_for_selector("#notice:not([hidden])", timeout=10000)
+    box = page.locator("#notice").bounding_box()
+    mapbox = page.locator("#map").bounding_box()
+    assert box and mapbox and mapbox["y"] <= box["y"] and box["y"] + box["height"] <= mapbox["y"] + 200, (box, mapbox)
+    assert mapbox["x"] <= box["x"] and box["x"] + box["width"] <= mapbox["x"] + mapbox["width"]
+    assert page.evaluate("""() => { const n = document.getElementById('notice'), b = n.getBoundingClientRect();
+        return n.contains(document.elementFromPoint(b.left + b.width / 2, b.top + b.height / 2)); }""")
+    return page.inner_text("#notice-text")
+
+
+def grid_of(page, unit_id: int) -> str:
+    return page.evaluate(f"() => window.gridmapPlanner.units[{unit_id}].grid")
+
+
+def db_grid_of(engine: sa.Engine, plan_id: int, unit_id: int) -> str:
+    with engine.connect() as conn:
+        return conn.execute(sa.text("SELECT g.code FROM plan_units pu JOIN grids g ON g.id = pu.grid_id "
+                                    "WHERE pu.plan_id = :p AND pu.unit_id = :u"), {"p": plan_id, "u": unit_id}).scalar_one()
+
+
+@pytest.mark.browser
+def test_a_split_grid_refuses_a_unit_of_another_community_at_once(site) -> None:
+    """Issue 15.7: split a grid, paint a unit of another community into the new grid: refused at
+    once, where the user looks, in the UI's language; the split stays pending and saves."""
+    from playwright.sync_api import sync_playwright
+
+    engine, url, draft_id = site
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = open_planner(browser, url, draft_id)
+        pick = page.evaluate("""() => {
+            const s = window.gridmapPlanner, units = Object.values(s.units);
+            for (const code of Object.keys(s.grids).sort()) {
+                const own = units.filter(u => u.grid === code);
+                const foreign = units.find(u => u.community !== s.grids[code].community);
+                if (own.length >= 3 && foreign)
+                    return {grid: code, own: own.map(u => u.id), foreign: foreign.id, foreignGrid: foreign.grid};
+            }
+            return null; }""")
+        click_unit(page, pick["own"][0])
+        page.click("button[data-tool='split']")
+        for unit_id in pick["own"][:2]:
+            click_unit(page, unit_id)
+        page.click("#finish-split")
+        new_code = page.inner_text("#grid-code")
+        assert new_code != pick["grid"]
+        page.wait_for_function("document.querySelector('#pending').textContent === '2'")
+        split_households = page.evaluate(f"() => {pick['own'][:2]}.map(id => window.gridmapPlanner.units[id].households)"
+                                         ".reduce((a, b) => a + b, 0)")
+
+        page.click("button[data-tool='paint']")
+        click_unit(page, pick["foreign"])
+        assert grid_of(page, pick["foreign"]) == pick["foreignGrid"]  # refused at once, no preview needed
+        text = notice_in_view(page)
+        assert str(pick["foreign"]) in text and new_code in text and "网格不能跨越社区边界" in text
+        assert page.inner_text("#pending") == "2"  # the split stays pending
+        assert page.inner_text("#grid-households") == str(split_households)  # no statistics of an impossible grid
+        page.click("#lang-switch")
+        english = page.inner_text("#notice-text")
+        assert "never crosses a community boundary" in english and not CJK.search(english)
+        page.click("#lang-switch")
+
+        page.click("#save")
+        page.wait_for_function("document.querySelector('#message').textContent.includes('已保存')")
+        assert all(db_grid_of(engine, draft_id, u) == new_code for u in pick["own"][:2])
+        assert db_grid_of(engine, draft_id, pick["foreign"]) == pick["foreignGrid"]
+        assert page.errors == []
+        browser.close()
+
+
+@pytest.mark.browser
+def test_a_change_the_server_refuses_is_taken_back_and_the_others_kept(site) -> None:
+    """Issue 15.7: a community planner paints outside their planning area. The preview's 403 takes
+    that change back at once (the server's reason, in the UI's language, over the map); the other
+    pending edits stay and save. Two changes waiting for one preview: only the refused one goes."""
+    from playwright.sync_api import sync_playwright
+
+    engine, url, draft_id = site
+    with engine.begin() as conn:
+        users.create_user(conn, "local", PASSWORD)
+        users.grant(conn, "local", "planner", FONTVIEILLE)
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = open_planner(browser, url, draft_id, username="local")
+        pick = page.evaluate(f"""() => {{
+            const s = window.gridmapPlanner, units = Object.values(s.units);
+            const find = inside => {{
+                for (const code of Object.keys(s.grids).sort()) {{
+                    const g = s.grids[code];
+                    if ((g.community === '{FONTVIEILLE}') !== inside || g.kind !== 'comprehensive') continue;
+                    const own = units.find(u => u.grid === code);
+                    const others = units.filter(u => u.community === g.community && u.grid !== code);
+                    if (own && others.length >= 2)
+                        return {{grid: code, own: own.id, others: others.slice(0, 2).map(u => u.id),
+                                 from: others.slice(0, 2).map(u => u.grid)}};
+                }}
+                return null; }};
+            return {{inside: find(true), outside: find(false)}}; }}""")
+        inside, outside = pick["inside"], pick["outside"]
+        assert inside and outside
+
+        def paint(grid_unit: int, unit_id: int) -> None:
+            page.click("button[data-tool='select']")
+            click_unit(page, grid_unit)
+            page.click("button[data-tool='paint']")
+            click_unit(page, unit_id)
+
+        with page.expect_response(lambda r: r.url.endswith("/edits") and r.status == 200, timeout=10000):
+            paint(inside["own"], inside["others"][0])  # inside the planner's community: fine (previewed)
+        paint(outside["own"], outside["others"][0])  # another community: the server refuses
+        page.wait_for_function(f"window.gridmapPlanner.units[{outside['others'][0]}].grid === '{outside['from'][0]}'",
+                               timeout=10000)
+        text = notice_in_view(page)
+        assert "不在您的规划范围" in text and "已撤回" in text and "其他未保存的修改仍保留" in text, text
+        assert page.inner_text("#pending") == "1" and grid_of(page, inside["others"][0]) == inside["grid"]
+        page.click("#lang-switch")
+        english = page.inner_text("#notice-text")
+        assert "outside your planning area" in english and "undone" in english and not CJK.search(english)
+        page.click("#lang-switch")
+
+        # a refused change and an accepted one made before either was previewed
+        held, holding = [], [True]
+        page.route("**/api/plans/*/edits", lambda route: held.append(route) if holding[0] else route.continue_())
+        paint(outside["own"], outside["others"][1])
+        paint(inside["own"], inside["others"][1])
+        page.wait_for_function("document.querySelector('#pending').textContent === '3'")
+        page.wait_for_timeout(600)  # the preview of both is on its way (and held)
+        assert held and {outside["others"][1], inside["others"][1]} <= {
+            u for op in held[-1].request.post_data_json["operations"] for u in op["units"]}
+        holding[0] = False
+        for route in held:
+            route.continue_()
+        page.wait_for_function(f"window.gridmapPlanner.units[{outside['others'][1]}].grid === '{outside['from'][1]}' "
+                               "&& document.querySelector('#pending').textContent === '2'", timeout=15000)
+        assert grid_of(page, inside["others"][1]) == inside["grid"]
+        assert page.inner_text("#pending") == "2"
+        assert "已撤回" in notice_in_view(page)
+
+        page.click("#save")
+        page.wait_for_function("document.querySelector('#message').textContent.includes('已保存')")
+        assert [db_grid_of(engine, draft_id, u) for u in inside["others"]] == [inside["grid"]] * 2
+        assert [db_grid_of(engine, draft_id, u) for u in outside["others"]] == outside["from"]
+        assert page.errors == []
+        browser.close()
+
+
+@pytest.mark.browser
+def test_keyboard_undo_redo_and_save(site) -> None:
+    """Issue 15.8: Ctrl+Z undoes, Ctrl+Shift+Z (key "Z") and Ctrl+Y redo, Ctrl+S saves."""
+    from playwright.sync_api import sync_playwright
+
+    engine, url, draft_id = site
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = open_planner(browser, url, draft_id)
+        pick = pick_grid_and_units(page)
+        click_unit(page, pick["own"])
+        page.click("button[data-tool='paint']")
+        click_unit(page, pick["targets"][0])
+        pending = "document.querySelector('#pending').textContent === '{}'"
+        page.wait_for_function(pending.format(1))
+        for keys, expected in (("Control+z", 0), ("Control+Shift+KeyZ", 1), ("Control+z", 0), ("Control+y", 1)):
+            page.keyboard.press(keys)
+            try:
+                page.wait_for_function(pending.format(expected), timeout=3000)
+            except Exception as exc:  # noqa: BLE001 - say which key did nothing
+                raise AssertionError(f"{keys}: {page.inner_text('#pending')} pending, expected {expected}") from exc
+        assert grid_of(page, pick["targets"][0]) == pick["grid"]
+        page.keyboard.press("Control+s")
+        page.wait_for_function("document.querySelector('#message').textContent.includes('已保存')")
+        assert page.inner_text("#pending") == "0"
+        assert db_grid_of(engine, draft_id, pick["targets"][0]) == pick["grid"]
+        assert page.errors == []
+        browser.close()
+
+
+@pytest.mark.browser
+def test_no_stale_text_after_publish_or_a_language_switch(site) -> None:
+    """Issue 15.9: a language switch re-renders every text (panel, problems, diff, plan line) and
+    never brings back an old one; a publish resets the panel, the problem list and the diff."""
+    from playwright.sync_api import sync_playwright
+
+    engine, url, draft_id = site
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = open_planner(browser, url, draft_id)
+        pick = pick_grid_and_units(page)
+        click_unit(page, pick["own"])
+        page.wait_for_function("document.querySelector('#grid-contiguity').textContent !== '—'")
+        assert page.inner_text("#band-state")
+        page.click("#validate")
+        page.wait_for_selector("#problems li")
+        page.click("#diff")
+        page.click("#diff")  # off ...
+        page.wait_for_function("!window.gridmapPlanner.diffLayer")
+        page.click("#lang-switch")  # ... must stay off in English too
+        assert page.inner_text("#diff-summary") == ""
+        page.click("#lang-switch")
+        page.click("#diff")
+        page.wait_for_function("document.querySelector('#diff-summary').textContent.length > 0")
+
+        page.click("#lang-switch")  # English: nothing Chinese left on the side panel
+        side = page.inner_text("#side")
+        assert not CJK.search(side), [line for line in side.splitlines() if CJK.search(line)]
+        assert "Against the published plan" in page.inner_text("#diff-summary")
+        assert re.search(r"within|above|below", page.inner_text("#band-state"))
+        page.click("#lang-switch")
+        assert "与已发布方案相比" in page.inner_text("#diff-summary")
+
+        page.on("dialog", lambda dialog: dialog.accept())
+        page.click("#publish")
+        page.wait_for_function("document.querySelector('#message').textContent.startsWith('已发布')")
+        for lang in ("zh", "en", "zh"):
+            if lang != "zh" or page.evaluate("window.gridmapLang") != "zh":
+                page.click("#lang-switch")
+            assert page.evaluate("window.gridmapLang") == lang
+            assert page.inner_text("#grid-code") == "—" and page.inner_text("#grid-households") == "—"
+            assert page.inner_text("#band-state") == "" and page.inner_text("#grid-contiguity") == "—"
+            assert page.locator("#problems li").count() == 0
+            assert page.inner_text("#diff-summary") == ""
+            assert page.evaluate("!window.gridmapPlanner.diffLayer")
+            if lang == "en":
+                side = page.inner_text("#side")
+                assert not CJK.search(side), [line for line in side.splitlines() if CJK.search(line)]
+                assert "read only" in page.inner_text("#plan-info")
+            else:
+                assert "只读" in page.inner_text("#plan-info")
+        assert page.errors == []
+        browser.close()
+
+
+@pytest.mark.browser
+def test_plan_version_and_edit_version_are_labelled(site) -> None:
+    """Issue 15.10: "方案 v2 · 编辑版本 1", not "版本 1" beside "v2"."""
+    from playwright.sync_api import sync_playwright
+
+    engine, url, draft_id = site
+    with engine.connect() as conn:
+        version = conn.execute(sa.text("SELECT version FROM plans WHERE id = :p"), {"p": draft_id}).scalar_one()
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = open_planner(browser, url, draft_id)
+        assert page.inner_text("#plan-info") == f"方案 v{version} · 编辑版本 1 · 草稿，可编辑"
+        pick = pick_grid_and_units(page)
+        click_unit(page, pick["own"])
+        page.click("button[data-tool='paint']")
+        click_unit(page, pick["targets"][0])
+        page.click("#save")
+        page.wait_for_function("document.querySelector('#message').textContent.includes('已保存（编辑版本 2')")
+        assert page.inner_text("#plan-info") == f"方案 v{version} · 编辑版本 2 · 草稿，可编辑"
+        assert "编辑版本" in page.get_attribute("#plan-info", "title")
+        page.click("#lang-switch")
+        assert page.inner_text("#plan-info") == f"plan v{version} · edit 2 · draft, editable"
+        assert "edit version" in page.get_attribute("#plan-info", "title")
+        assert page.inner_text("#message").startswith("Saved (edit 2")
+        assert page.errors == []
+        browser.close()
+
+
+@pytest.mark.browser
+def test_new_draft_offers_the_existing_draft_first(site) -> None:
+    """Issue 15.12: "new draft" on a territory with a draft says so (who, when, versions) and opens
+    it; a parallel draft only on explicit request."""
+    from playwright.sync_api import sync_playwright
+
+    engine, url, draft_id = site
+
+    def drafts() -> list[int]:
+        with engine.connect() as conn:
+            return list(conn.execute(sa.text("SELECT id FROM plans WHERE status = 'draft' ORDER BY id")).scalars())
+
+    with engine.connect() as conn:
+        version, published_id = conn.execute(sa.text(
+            "SELECT (SELECT version FROM plans WHERE id = :d), (SELECT id FROM plans WHERE status = 'published')"),
+            {"d": draft_id}).one()
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = open_planner(browser, url, draft_id)
+        page.select_option("#plan", str(published_id))  # looking at the published plan
+        page.wait_for_function(f"document.body.dataset.planLoaded === '{published_id}'")
+        page.click("#new-draft")
+        page.wait_for_selector("#draft-exists:not([hidden])")
+        text = page.inner_text("#draft-exists-text")
+        assert f"方案 v{version}" in text and "test" in text and "编辑版本 1" in text and "并行" in text, text
+        assert drafts() == [draft_id]  # nothing created behind the user's back
+        page.click("#lang-switch")
+        assert "already has a draft" in page.inner_text("#draft-exists-text")
+        assert page.inner_text("#open-draft") == "Open that draft"
+        page.click("#lang-switch")
+        page.click("#open-draft")
+        page.wait_for_function(f"document.body.dataset.planLoaded === '{draft_id}'")
+        assert page.is_hidden("#draft-exists")
+
+        page.click("#new-draft")
+        page.wait_for_selector("#draft-exists:not([hidden])")
+        assert "当前打开的" in page.inner_text("#draft-exists-text")
+        page.click("#cancel-draft")
+        assert page.is_hidden("#draft-exists") and drafts() == [draft_id]
+
+        page.click("#new-draft")
+        page.click("#create-draft-anyway")  # explicitly: a parallel draft
+        page.wait_for_function(f"document.body.dataset.planLoaded !== '{draft_id}' && "
+                               f"document.body.dataset.planLoaded !== '{published_id}'")
+        assert len(drafts()) == 2 and int(page.evaluate("document.body.dataset.planLoaded")) == drafts()[1]
+        assert page.errors == []
+        browser.close()
+
+
+@pytest.mark.browser
+def test_zoom_and_panning_stay_on_the_territory(site) -> None:
+    """Issue 15.13: a minimum and maximum zoom, bounds around the territory, and a bilingual
+    "fit to territory" control."""
+    from playwright.sync_api import sync_playwright
+
+    engine, url, draft_id = site
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = open_planner(browser, url, draft_id)
+        page.evaluate("""() => { window.territoryBounds = L.featureGroup(Object.values(window.gridmapPlanner.units)
+            .map(u => u.layer)).getBounds(); }""")  # the territory: all its units
+        limits = page.evaluate("""() => { const m = window.gridmapPlannerMap(), b = window.territoryBounds;
+            return {min: m.getMinZoom(), max: m.getMaxZoom(), fit: m.getBoundsZoom(b)}; }""")
+        assert 12 <= limits["max"] <= 20 and limits["fit"] - 3 <= limits["min"] <= limits["fit"]
+
+        mapbox = page.locator("#map").bounding_box()
+        page.mouse.move(mapbox["x"] + mapbox["width"] / 2, mapbox["y"] + mapbox["height"] / 2)
+        for _ in range(20):  # the wheel: far out ...
+            page.mouse.wheel(0, 400)
+            page.wait_for_timeout(30)
+        page.wait_for_timeout(400)
+        out = page.evaluate("""() => { const m = window.gridmapPlannerMap();
+            return {zoom: m.getZoom(), shows: m.getBounds().contains(window.territoryBounds)}; }""")
+        assert out["zoom"] >= limits["min"] and out["shows"]
+        for _ in range(40):  # ... and far in
+            page.mouse.wheel(0, -400)
+            page.wait_for_timeout(30)
+        page.wait_for_timeout(400)
+        assert page.evaluate("window.gridmapPlannerMap().getZoom()") <= limits["max"]
+
+        page.evaluate("() => { const m = window.gridmapPlannerMap(); m.setZoom(m.getMinZoom() + 1, {animate: false}); }")
+        x, y = mapbox["x"] + mapbox["width"] / 2, mapbox["y"] + mapbox["height"] / 2
+        for _ in range(4):  # drag the map away, far beyond the territory
+            page.mouse.move(x, y)
+            page.mouse.down()
+            page.mouse.move(x + 600, y + 400, steps=8)
+            page.mouse.up()
+        inside = page.evaluate("""() => { const m = window.gridmapPlannerMap(), b = window.territoryBounds;
+            return m.getBounds().intersects(b) && b.pad(0.5).contains(m.getCenter()); }""")
+        assert inside
+
+        fit = page.locator("#fit-territory")
+        assert fit.inner_text() == "全辖区" and fit.get_attribute("title") == "缩放到整个辖区"
+        fit.click()
+        page.wait_for_timeout(600)
+        assert page.evaluate("""() => { const m = window.gridmapPlannerMap();
+            return m.getBounds().contains(window.territoryBounds) &&
+                   Math.abs(m.getZoom() - m.getBoundsZoom(window.territoryBounds)) < 0.3; }""")
+        page.click("#lang-switch")
+        assert fit.inner_text() == "Fit to territory" and fit.get_attribute("title") == "Zoom to the whole territory"
+        assert page.get_attribute(".leaflet-control-zoom-in", "title") == "Zoom in"
         assert page.errors == []
         browser.close()

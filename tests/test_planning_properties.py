@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import pytest
+import shapely
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -79,6 +80,15 @@ def check(conn: sa.Connection, plan_id: int, totals: dict) -> None:
         "AND b.unit_id > a.unit_id JOIN units ub ON ub.id = b.unit_id AND ub.geom && ua.geom "
         "WHERE a.plan_id = :p AND ST_Area(ST_Intersection(ua.geom, ub.geom)) > 1e-12"), {"p": plan_id}).scalar_one()
     assert overlap == 0  # a cut unit's parent left the plan: pieces never overlap anything
+    # exact coverage: every edge of every unit is matched by its neighbour's (GEOS coverage
+    # validation, no tolerance), before and after cuts
+    geoms = shapely.from_wkb([bytes(r[0]) for r in conn.execute(sa.text(
+        "SELECT ST_AsBinary(u.geom) FROM plan_units pu JOIN units u ON u.id = pu.unit_id WHERE pu.plan_id = :p"),
+        {"p": plan_id})])
+    assert shapely.coverage_is_valid(geoms)
+    grids = shapely.from_wkb([bytes(r[0]) for r in conn.execute(sa.text(
+        "SELECT ST_AsBinary(geom) FROM grids WHERE plan_id = :p"), {"p": plan_id})])
+    assert shapely.coverage_is_valid(grids)  # grids (unions of units) match edge for edge too: no hairline gap
     now = dict(conn.execute(sa.text(
         "SELECT c.code, ROW(sum(u.households), sum(u.area_m2))::text FROM plan_units pu JOIN units u ON u.id = pu.unit_id "
         "JOIN territories c ON c.id = u.community_id WHERE pu.plan_id = :p GROUP BY c.code"), {"p": plan_id}).all())

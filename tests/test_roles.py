@@ -1,9 +1,10 @@
 """Who may do what: every role × every endpoint that writes or reads non-public data.
 
 Roles: nobody signed in, a viewer, a grid worker bound to one grid, a handler bound to the
-department of road repairs, a handler of another department, a planner, an administrator, a
-planner of another city (Ya'an), and another system calling with an API key that carries the
-viewer role. For each endpoint the roles that may call it succeed (on a target made fresh for
+department of road repairs, a handler of another department, a planner, an administrator of
+Monaco, the administrator of every territory (admin without a territory, as the first user of a
+deployment), a planner of another city (Ya'an), and another system calling with an API key that
+carries the viewer role. For each endpoint the roles that may call it succeed (on a target made fresh for
 them); every other role gets 401 or 403 and the database is exactly as before (a fingerprint of
 every table the endpoint could touch, the audit log included)."""
 
@@ -23,7 +24,8 @@ from gridmap.store import migrate
 from gridmap.store.db import drop_database, engine_for, ensure_postgis_database
 
 MONACO = "980100"
-ROLES = ["anonymous", "viewer", "worker", "handler", "other_handler", "planner", "admin", "stranger", "apikey"]
+ROLES = ["anonymous", "viewer", "worker", "handler", "other_handler", "planner", "admin", "global_admin", "stranger",
+         "apikey"]
 FINGERPRINT = ("SELECT md5(concat_ws('|', (SELECT string_agg(id || status || lock_version, ',' ORDER BY id) FROM plans), "
                "(SELECT count(*) FROM grids), (SELECT count(*) FROM plan_edits), "
                "(SELECT string_agg(public_id || status, ',' ORDER BY id) FROM incidents), "
@@ -70,7 +72,8 @@ def site(site_database: str):
                 ("viewer", "viewer", MONACO, {}), ("worker", "worker", MONACO, {"grid_codes": [my_grid]}),
                 ("handler", "handler", MONACO, {"department": "SZ"}),
                 ("other_handler", "handler", MONACO, {"department": "HW"}), ("planner", "planner", MONACO, {}),
-                ("admin", "admin", MONACO, {}), ("stranger", "planner", "511800", {}),
+                ("admin", "admin", MONACO, {}), ("global_admin", "admin", None, {}),
+                ("stranger", "planner", "511800", {}),
                 ("system", "viewer", MONACO, {})]:
             users.create_user(conn, name, "role matrix password")
             users.grant(conn, name, role, territory, **extra)
@@ -193,6 +196,10 @@ DRAFT_READERS = PLANNERS | {"viewer", "worker", "handler", "other_handler", "api
 for _tail in ("", "/state", "/units", "/grid-stats", "/edits", "/validate", "/diff", "/report", "/duties"):
     ENDPOINTS[f"draft {_tail or 'metadata'}"] = (
         DRAFT_READERS, lambda s, tail=_tail: ("GET", f"/api/plans/{s['draft']()[0]}{tail}", {}))
+# the administrator of every territory may do whatever Monaco's administrator may
+for _name, (_allowed, _make) in list(ENDPOINTS.items()):
+    if "admin" in _allowed:
+        ENDPOINTS[_name] = (_allowed | {"global_admin"}, _make)
 
 
 @pytest.mark.parametrize("endpoint", list(ENDPOINTS))
@@ -226,15 +233,15 @@ def test_role_matrix(site, endpoint: str) -> None:
 def test_contacts_only_for_admins_and_the_routed_department(site) -> None:
     public_id = site["report"](contact="13912345678")
     seen = {}
-    for role in ("viewer", "worker", "handler", "planner", "admin", "apikey"):
+    for role in ("viewer", "worker", "handler", "planner", "admin", "global_admin", "apikey"):
         answer = call(site, role, "GET", f"/api/incidents/{public_id}")
         assert answer.status_code == 200, (role, answer.text)
         seen[role] = answer.json().get("reporter_contact")
         listed = call(site, role, "GET", "/api/incidents").json()
         assert public_id in [i["public_id"] for i in listed]
-        assert ("13912345678" in json.dumps(listed)) == (role in ("handler", "admin")), role
+        assert ("13912345678" in json.dumps(listed)) == (role in ("handler", "admin", "global_admin")), role
     assert seen == {"viewer": None, "worker": None, "handler": "13912345678", "planner": None,
-                    "admin": "13912345678", "apikey": None}
+                    "admin": "13912345678", "global_admin": "13912345678", "apikey": None}
     # the other department's handler does not even see it; public endpoints never show contacts
     assert call(site, "other_handler", "GET", f"/api/incidents/{public_id}").status_code == 403
     assert public_id not in json.dumps(call(site, "other_handler", "GET", "/api/incidents").json())
@@ -302,3 +309,99 @@ def test_every_read_endpoint_follows_public_read(site) -> None:
     public = TestClient(create_app(database_url=database_url))
     assert public.get("/collections/grids/items").status_code == 200
     assert public.get("/api/territories").status_code == 200
+
+
+def test_first_admin_administers_territories_loaded_later(engine: sa.Engine, database_url: str, tmp_path) -> None:
+    """``gridmap up``'s admin is the deployment's administrator: a territory loaded after it was
+    created is administrable; an administrator of one territory only is still refused elsewhere."""
+    from gridmap.services import planning
+    from gridmap.services.bootstrap import ensure_admin
+    from gridmap.services.demo import load_demo
+    from gridmap.services.partitioning import partition_territory
+    from gridmap.store import users
+    from samples import signed_in_client
+
+    load_demo(engine, ["yaan"])  # the deployment as first started
+    password = ensure_admin(engine, tmp_path)
+    assert password and ensure_admin(engine, tmp_path) is None  # once only
+    load_demo(engine, ["monaco"])  # a territory loaded later
+    summary = partition_territory(engine, MONACO)
+    planning.publish(engine, summary.plan_id, version=None, actor="test")
+    others = planning.new_draft(engine, MONACO, actor="someone")[0]  # someone else's draft, for reading
+
+    client = TestClient(create_app(database_url=database_url))
+    signed = client.post("/api/auth/token", data={"username": "admin", "password": password})
+    assert signed.status_code == 200, signed.text
+    client.headers["Authorization"] = f"Bearer {signed.json()['access_token']}"
+    made = client.post(f"/api/territories/{MONACO}/drafts", json={})
+    assert made.status_code == 201, made.text
+    draft = made.json()["plan_id"]
+    for plan_id in (draft, others):
+        for tail in ("", "/grids", "/state"):
+            answer = client.get(f"/api/plans/{plan_id}{tail}")
+            assert answer.status_code == 200, (plan_id, tail, answer.text[:200])
+    assert "draft" in {p["status"] for p in client.get(f"/api/territories/{MONACO}/history").json()}
+    version = client.get(f"/api/plans/{draft}/state").json()["version"]
+    assert client.post(f"/api/plans/{draft}/publish", json={"version": version}).status_code == 200
+    assert client.get("/api/auth/me").json()["roles"] == [{"role": "admin", "territory": None, "everywhere": True}]
+    with engine.connect() as conn:
+        admin = users.user_for_token(conn, client.headers["Authorization"].split()[1])
+        assert admin.roles == (("admin", None),)
+        assert users.has_role(conn, admin, ("planner",), "980101") and not users.has_role(conn, admin, (), "123")
+        children = set(conn.execute(sa.text("SELECT c.code FROM territories c JOIN territories p "
+                                            "ON p.id = c.parent_id WHERE p.code = :c"), {"c": MONACO}).scalars())
+        assert set(users.scopes_within(conn, admin, ("planner",), MONACO)) == children
+        assert all(s.covers("980101001", None) for s in users.incident_scopes(conn, admin, ("viewer",)))
+
+    # an administrator of Ya'an only: refused in Monaco, as before
+    yaan_admin = signed_in_client(engine, database_url, "yaan_admin", "admin", "511800")
+    assert yaan_admin.post(f"/api/territories/{MONACO}/drafts", json={}).status_code == 403
+    assert yaan_admin.get(f"/api/plans/{others}/grids").status_code == 403
+    assert yaan_admin.get(f"/api/plans/{others}").status_code == 403
+    # an admin made by older versions (admin on the roots of that time) keeps its territories
+    old_style = signed_in_client(engine, database_url, "old_admin", "admin", MONACO)
+    assert old_style.get(f"/api/plans/{others}/grids").status_code == 200
+
+
+def test_cli_grants_admin_everywhere(engine: sa.Engine, database_url: str, monkeypatch, capsys) -> None:
+    import io
+    import sys
+
+    from gridmap import cli
+    from gridmap.services.demo import load_demo
+    from gridmap.store import users
+
+    load_demo(engine, ["yaan"])
+    monkeypatch.setenv("GRIDMAP_DATABASE_URL", database_url)
+
+    def gridmap(*args: str, stdin: str = "") -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        capsys.readouterr()
+        status = cli.main(list(args))
+        out, err = capsys.readouterr()
+        return status, out, err
+
+    def everywhere() -> list[str]:
+        with engine.connect() as conn:
+            return list(conn.execute(sa.text("SELECT u.username FROM user_roles r JOIN users u ON u.id = r.user_id "
+                                             "WHERE r.territory_id IS NULL AND r.role = 'admin' ORDER BY 1")).scalars())
+
+    added = gridmap("user", "add", "root", "--role", "admin", "--everywhere", "--password-stdin",
+                    stdin="long enough password\n")
+    assert added[0] == 0, added[2]
+    assert gridmap("user", "add", "ana", "--password-stdin", stdin="long enough password\n")[0] == 0
+    for refused, expected in ((("user", "grant", "ana", "--role", "planner", "--everywhere"), "admin only"),
+                              (("user", "grant", "ana", "--role", "admin", "--everywhere", "--territory", "511800"),
+                               "not both"),
+                              (("user", "add", "bo", "--everywhere", "--password-stdin"), "need --role")):
+        status, _, err = gridmap(*refused)
+        assert status == 1 and expected in err and len(err.strip().splitlines()) == 1, (refused, err)
+    assert everywhere() == ["root"]
+    assert gridmap("user", "grant", "ana", "--role", "admin", "--everywhere")[0] == 0
+    assert gridmap("user", "grant", "ana", "--role", "admin", "--everywhere")[0] == 0  # again: no change
+    assert everywhere() == ["ana", "root"]
+    listed = {line.split()[0]: line for line in gridmap("user", "list")[1].splitlines()}
+    assert "admin@everywhere/全部" in listed["root"] and "admin@everywhere/全部" in listed["ana"]
+    with engine.begin() as conn:
+        with pytest.raises(users.UserError, match="only admin"):
+            users.grant(conn, "ana", "planner", None)

@@ -29,6 +29,7 @@ from gridmap.api import (
     territories,
     tiles,
 )
+from gridmap.api.deps import Refusal, refusal_answer
 from gridmap.api.errors import DATABASE_ERRORS, data_error, database_unavailable, validation_error
 from gridmap.api.limits import BodyLimit, ConcurrencyLimit
 from gridmap.services.incidents import calendar_from_env
@@ -111,6 +112,7 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
     app.include_router(uploads.router)
     openapi_doc.install(app)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(Refusal, refusal_answer)
     for error in DATABASE_ERRORS:
         app.add_exception_handler(error, database_unavailable)
     app.add_exception_handler(sa.exc.DataError, data_error)

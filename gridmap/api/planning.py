@@ -2,6 +2,9 @@
 
 Writes need a planner (or admin) role over the plan's territory. A write names the draft
 version it was made against; a stale version gets 409 with the edits saved since.
+
+Every refusal (401, 403, 404, 409, 422 of these routes) answers ``detail`` in English, as it always
+has, plus ``detail_en`` and ``detail_zh``: the planner shows the one of the user's language.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from gridmap.api.openapi_doc import GEOJSON_OK
-from gridmap.api.deps import READ_ROLES, get_conn, optional_user, public_reader, require_role
+from gridmap.api.deps import (READ_ROLES, Refusal, bilingual_body, get_conn, optional_user,
+                               public_reader, require_role)
 from gridmap.api.plans import jsonable, readable_plan
 from gridmap.services import planning
 from gridmap.store import editing, territories
@@ -92,7 +96,7 @@ class RevertRequest(BaseModel):
 def _territory_of(conn: sa.Connection, plan_id: int) -> str:
     code = editing.plan_territory(conn, plan_id)
     if code is None:
-        raise HTTPException(404, f"no plan with id {plan_id}")
+        raise Refusal(404, f"no plan with id {plan_id}", f"没有编号为 {plan_id} 的方案")
     return code
 
 
@@ -112,18 +116,18 @@ def planner_scope(conn: sa.Connection, user: CurrentUser | None, territory: str,
 
 
 def _errors(exc: Exception) -> HTTPException | JSONResponse:
+    """A refusal of the planning services as an answer: ``detail`` (English), ``detail_en``, ``detail_zh``."""
     if isinstance(exc, planning.VersionConflict):
-        return JSONResponse(status_code=409, content=jsonable({
-            "detail": str(exc), "your_version": exc.expected, "current_version": exc.current,
-            "changes": exc.changes}))
+        return JSONResponse(status_code=409, content=jsonable(bilingual_body(
+            exc, your_version=exc.expected, current_version=exc.current, changes=exc.changes)))
     if isinstance(exc, planning.PlanStateError):
-        return JSONResponse(status_code=409, content={"detail": str(exc)})
+        return JSONResponse(status_code=409, content=bilingual_body(exc))
     if isinstance(exc, planning.EditError):
-        return JSONResponse(status_code=422, content={"detail": str(exc)})
+        return JSONResponse(status_code=422, content=bilingual_body(exc))
     if isinstance(exc, planning.OutOfScope):
-        return JSONResponse(status_code=403, content={"detail": str(exc)})
+        return JSONResponse(status_code=403, content=bilingual_body(exc))
     if isinstance(exc, LookupError):
-        return JSONResponse(status_code=404, content={"detail": str(exc)})
+        return JSONResponse(status_code=404, content=bilingual_body(exc))
     raise exc
 
 
@@ -134,7 +138,7 @@ def create_draft(code: str, request: Request, body: DraftRequest = Body(default_
     try:
         territories.get(conn, code)
     except territories.TerritoryNotFound as exc:
-        raise HTTPException(404, str(exc)) from exc
+        raise Refusal(404, str(exc), f"没有编码为 {code} 的辖区") from exc
     actor, _scope = planner_scope(conn, user, code, "create drafts")
     try:
         plan_id, version = planning.new_draft(request.app.state.engine, code, source=body.source,
@@ -154,7 +158,7 @@ def state(plan_id: int, request: Request, _plan: dict = Depends(readable_plan)) 
 def plan_units(plan_id: int, simplify: float = 0.0, conn: sa.Connection = Depends(get_conn),
                _plan: dict = Depends(readable_plan)) -> JSONResponse:
     if not 0 <= simplify <= 100:
-        raise HTTPException(422, "simplify must be between 0 and 100 metres")
+        raise Refusal(422, "simplify must be between 0 and 100 metres", "simplify（简化程度）须在 0 到 100 米之间")
     return JSONResponse(planning.units_feature_collection(conn, plan_id, simplify_m=simplify),
                         media_type="application/geo+json")
 
@@ -234,7 +238,7 @@ def history(code: str, request: Request, conn: sa.Connection = Depends(get_conn)
     try:
         territories.get(conn, code)
     except territories.TerritoryNotFound as exc:
-        raise HTTPException(404, str(exc)) from exc
+        raise Refusal(404, str(exc), f"没有编码为 {code} 的辖区") from exc
     rows = planning.history(request.app.state.engine, code)
     may_see_drafts = user is not None and _has(conn, user, code)
     return [jsonable(r) for r in rows if r["status"] != "draft" or may_see_drafts]

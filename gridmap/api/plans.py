@@ -64,8 +64,10 @@ def territory_plans(code: str, conn: sa.Connection = Depends(get_conn),
 
 
 @router.get("/api/plans/{plan_id}", summary="One plan: metadata, parameters and report summary")
-def plan(plan_id: int, p: dict = Depends(readable_plan)) -> JSONResponse:
-    p["summary"] = p["report"].get("summary")
+def plan(plan_id: int, request: Request, p: dict = Depends(readable_plan)) -> JSONResponse:
+    from gridmap.services.planning import report
+
+    p["summary"] = report(request.app.state.engine, plan_id)["summary"]
     del p["report"]
     return JSONResponse(jsonable(p))
 
@@ -77,23 +79,34 @@ def plan_grids(plan_id: int, conn: sa.Connection = Depends(get_conn),
     return JSONResponse(plans.grids_feature_collection(conn, plan_id), media_type="application/geo+json")
 
 
-@router.get("/api/plans/{plan_id}/report", summary="A plan's report: summary and per-grid flags")
-def plan_report(plan_id: int, p: dict = Depends(readable_plan)) -> JSONResponse:
-    return JSONResponse(p["report"])
+@router.get("/api/plans/{plan_id}/report", summary="A plan's report: summary, per-grid flags with their reasons "
+            "(English and Chinese), proofs and the households histogram; computed for any plan, kept per edit version")
+def plan_report(plan_id: int, request: Request, _plan: dict = Depends(readable_plan)) -> JSONResponse:
+    from gridmap.services.planning import report
+
+    return JSONResponse(jsonable(report(request.app.state.engine, plan_id)))
 
 
 @router.get("/plans/{plan_id}/report", response_class=HTMLResponse, include_in_schema=False)
 def plan_report_page(plan_id: int, request: Request, conn: sa.Connection = Depends(get_conn),
-                     p: dict = Depends(readable_plan)) -> HTMLResponse:
+                     user: CurrentUser | None = Depends(optional_user)) -> HTMLResponse:
+    """The report as a page; a page too when the reader may not see it (a draft without signing
+    in, an unknown plan): a readable refusal in both languages with the way to sign in."""
     import pandas as pd
 
-    from gridmap.web.reports import partition_report_html
+    from gridmap.services.planning import report
+    from gridmap.web.reports import FLAG_COLUMNS, partition_report_html, refusal_page
 
+    try:
+        p = readable_plan(plan_id, request, conn, user)
+    except HTTPException as exc:
+        return HTMLResponse(refusal_page(exc.status_code, plan_id), status_code=exc.status_code)
+    full = report(request.app.state.engine, plan_id)
     grids = plans.plan_grids(conn, plan_id)
-    flags = pd.DataFrame(p["report"].get("flags", []), columns=["grid_code", "flag", "reason"])
+    flags = pd.DataFrame(full.get("flags", []), columns=FLAG_COLUMNS)
     settings = request.app.state.settings
     return HTMLResponse(partition_report_html(
-        grids, {**p["report"], "plan_id": plan_id}, flags, title=f"{p['territory']} · plan {p['version']} ({p['status']})",
+        grids, {**full, "plan_id": plan_id}, flags, title=f"{p['territory']} · plan {p['version']} ({p['status']})",
         basemap_url=settings.basemap_url, basemap_attribution=settings.basemap_attribution))
 
 

@@ -1,4 +1,4 @@
-"""Grid codes: a configurable scheme with the published layouts as presets (DOMAIN.md, "Codes").
+"""Grid codes: a configurable scheme with the published layouts as presets (docs/domain.md, "Codes").
 
 * ``BEIJING_15`` (DB11/T 2157-2023): 15 digits = the 12-digit community code (6 county + 3 street
   + 3 community) + a 3-digit sequence.

@@ -1,6 +1,6 @@
 """The attributes an exported layer carries, with the short names a Shapefile needs.
 
-A government GIS system (see "Codes" in DOMAIN.md) expects each grid's code as text with its
+A government GIS system (see "Codes" in docs/domain.md) expects each grid's code as text with its
 leading zeros, its name, community, street and district, area in m², households, population,
 grid worker and validity dates. dBASE limits field names to 10 characters, so every field has a
 full name (GeoPackage, GeoJSON, KML, CSV) and a short one (Shapefile); the data dictionary that
@@ -86,7 +86,8 @@ SCHEMAS: dict[str, tuple[Field, ...]] = {
         _f("category_name", "cat_name", "str", "事项类别名称", "category name"),
         _f("status", "status", "str", "办理状态", "workflow state"),
         _f("department", "dept", "str", "责任部门", "responsible department"),
-        _f("grid_code", "grid_code", "str", "所在网格编码", "grid"),
+        _f("grid_code", "grid_code", "str", "所在网格编码（现行方案）", "grid holding it in the published plan"),
+        _f("reported_grid_code", "rep_grid", "str", "上报时所在网格编码", "grid it was reported in (history)"),
         *_PLACE[:4],
         _f("reported_at", "reported", "datetime", "上报时间", "reported at"),
         _f("due_at", "due_at", "datetime", "办理时限", "due at"),

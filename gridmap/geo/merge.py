@@ -1,6 +1,6 @@
 """Merge the grid layers many departments drew on their own into one layer (多网合一).
 
-What a merge delivers (DOMAIN.md, "Merging departmental grids"):
+What a merge delivers (docs/domain.md, "Merging departmental grids"):
 
 1. **Conflicts**, per department and grid, each with geometry, area and the grids involved:
    overlaps inside a layer, gaps in its coverage, slivers (thin pieces where borders almost but

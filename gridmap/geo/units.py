@@ -16,9 +16,16 @@ How ``build_units`` works, in a metric CRS:
 3. **Compounds (and blocks) above the size limit** are split by their own structure: internal
    roads of any class (service roads, footpaths) first; pieces still too large are tessellated around their buildings (Voronoi cells of
    building groups) — never by a straight line through houses.
-4. **Slivers** below ``min_unit_area_m2`` join the neighbour (same community) with which they
+4. **One clean coverage**: every unit boundary and community outline is noded into one
+   arrangement and each unit rebuilt from its faces (:func:`gridmap.geo.coverage.clean`), so
+   neighbours share their borders vertex for vertex; gaps, overlaps, crumbs and hairline strips
+   (narrower than ``min_face_width_m``) go to the neighbour with the longest common border.
+   Barrier lines that run along a community border (a road centre line digitised a metre or
+   two off the civil-affairs boundary, the usual case in Chinese data) are dropped within
+   ``border_snap_m`` of it and their cut ends joined to it, so no strip forms between the two.
+5. **Slivers** below ``min_unit_area_m2`` join the neighbour (same community) with which they
    share the longest border.
-5. **Households** (and population, where given) come from buildings: a building inside one unit
+6. **Households** (and population, where given) come from buildings: a building inside one unit
    counts there; one straddling units is shared by area, rounded so that totals are conserved.
 """
 
@@ -35,16 +42,18 @@ from collections.abc import Callable
 
 from pyproj import Transformer
 
+from gridmap.geo import coverage
 from gridmap.geo.crs import STORAGE_EPSG, metric_crs_for_frame
 from gridmap.geo.graph import border_pairs
-
-AreaFn = Callable[[np.ndarray], np.ndarray]
 from gridmap.geo.households import HouseholdRule, estimate_households
+from gridmap.geo.shapes import LocalScale
 from gridmap.geo.shapes import polygonal as _polygonal
 
+AreaFn = Callable[[np.ndarray], np.ndarray]
+
 KIND_ORDER = {"site": 0, "compound": 1, "block": 2}
-NOISE_AREA_M2 = 0.01  # floating-point crumbs from overlay; dropping them moves no measurable area
-MIN_SHARED_DEG = 1e-7  # ≈ 1 cm: shorter common borders are numerical contact, not adjacency
+NOISE_AREA_M2 = coverage.NOISE_AREA_M2  # floating-point crumbs; dropping them moves no measurable area
+MIN_SHARED_DEG = 0.0  # units of a clean coverage share exact borders: any positive length is adjacency
 _LINKS = ("motorway_link", "trunk_link", "primary_link", "secondary_link", "tertiary_link")
 
 
@@ -62,6 +71,8 @@ class UnitRules:
         "school", "kindergarten", "hospital", "clinic", "university", "college", "townhall",
         "government", "park", "industrial", "commercial", "retail", "marketplace", "office")
     min_unit_area_m2: float = 400.0
+    min_face_width_m: float = 2.0  # hairline strips narrower than this join a neighbour
+    border_snap_m: float = 5.0  # barrier lines closer than this to a community border are the border
     compound_max_households: int = 500
     tessellation_target_households: int | None = None  # default: compound_max_households * 0.8
     household_rule: HouseholdRule = field(default_factory=HouseholdRule)
@@ -227,9 +238,8 @@ def _merge_small(units: pd.DataFrame, min_area: float, area_fn: AreaFn) -> pd.Da
             best = frame.drop_duplicates("src").head(1)
         absorbed = best.groupby("dst")["src"].apply(list)
         new_geoms = geoms.copy()
-        for dst_idx, srcs in absorbed.items():
-            merged = shapely.union_all(geoms[[dst_idx, *srcs]])
-            new_geoms[dst_idx] = merged if merged.is_valid else _polygonal(np.array([shapely.make_valid(merged)]))[0]
+        for dst_idx, srcs in absorbed.items():  # edge-matched pieces: a coverage union keeps every vertex
+            new_geoms[dst_idx] = shapely.coverage_union_all(geoms[[dst_idx, *srcs]])
         drop = best["src"].to_numpy()
         # households etc. move with the geometry
         for column in ("households", "population"):
@@ -240,27 +250,6 @@ def _merge_small(units: pd.DataFrame, min_area: float, area_fn: AreaFn) -> pd.Da
         units["geometry"] = new_geoms
         units = units.drop(index=drop).reset_index(drop=True)
     return units
-
-
-def _fit_to_communities(units: pd.DataFrame, comm_geoms: np.ndarray, comm_codes: np.ndarray,
-                        area_fn: AreaFn) -> pd.DataFrame:
-    """Clip units to their community and add what no unit covers (noding crumbs where community
-    borders and barriers nearly coincide) as pieces that the sliver merge then absorbs."""
-    index = {code: i for i, code in enumerate(comm_codes)}
-    owner = units["community_code"].map(index).to_numpy()
-    geoms = units["geometry"].to_numpy()
-    clipped = _polygonal(shapely.intersection(geoms, comm_geoms[owner]))
-    units = units.assign(geometry=clipped)
-    rest_rows = []
-    for i, code in enumerate(comm_codes):
-        mine = clipped[owner == i]
-        rest = shapely.difference(comm_geoms[i], shapely.union_all(mine)) if len(mine) else comm_geoms[i]
-        for part in shapely.get_parts(rest):
-            if part.geom_type == "Polygon":
-                rest_rows.append({"community_code": code, "kind": "block", "geometry": part})
-    if rest_rows:
-        units = pd.concat([units, pd.DataFrame(rest_rows)], ignore_index=True)
-    return _explode(units, area_fn)
 
 
 def _allocate(buildings_geom: np.ndarray, counts: np.ndarray, unit_geoms: np.ndarray) -> np.ndarray:
@@ -359,6 +348,50 @@ def _leftover(whole, parts: np.ndarray, area_fn: AreaFn) -> list:
     return list(polys[area_fn(polys) > NOISE_AREA_M2]) if len(polys) else []
 
 
+def _off_borders(barriers: np.ndarray, comm_geoms: np.ndarray, tolerance_m: float) -> np.ndarray:
+    """Barrier lines without their stretches within ``tolerance_m`` of a community border, plus a
+    short connector from each loose end near the border onto it.
+
+    A road drawn along a community boundary (its centre line a metre or two off the civil-affairs
+    line) is that boundary: kept as well, it would cut a hairline strip out of the blocks on
+    either side. A road that crosses the border keeps both halves, each joined to the border, so
+    the blocks it closes stay closed. Distances are measured in a local metric frame (metres per
+    degree at the territory's latitude); the lines kept keep their own coordinates exactly."""
+    if tolerance_m <= 0 or len(barriers) == 0:
+        return barriers
+    scale = LocalScale.at(float(np.mean(shapely.total_bounds(comm_geoms)[[1, 3]])))
+    factor = np.array([scale.mx, scale.my])
+    borders = shapely.union_all(shapely.transform(shapely.boundary(comm_geoms), lambda c: c * factor))
+    zone = shapely.transform(shapely.buffer(borders, tolerance_m), lambda c: c / factor)
+    shapely.prepare(zone)
+    near = shapely.intersects(zone, barriers)
+    if not near.any():
+        return barriers
+    parts = np.asarray(shapely.get_parts(shapely.difference(barriers[near], zone)), dtype=object)
+    parts = parts[~shapely.is_empty(parts)]
+    ends = np.concatenate([shapely.get_point(parts, 0), shapely.get_point(parts, -1)]) if len(parts) else parts
+    metric_ends = shapely.transform(ends, lambda c: c * factor) if len(ends) else ends
+    close = shapely.dwithin(metric_ends, borders, tolerance_m * 1.5) if len(ends) else np.zeros(0, dtype=bool)
+    connectors = np.empty(0, dtype=object)
+    if close.any():
+        feet = _overshoot(shapely.shortest_line(metric_ends[close], borders), 0.05)
+        far = shapely.get_coordinates(shapely.get_point(feet, -1)) / factor
+        connectors = shapely.linestrings(np.stack([shapely.get_coordinates(ends[close]), far], axis=1))
+    return np.concatenate([barriers[~near], parts, connectors])
+
+
+def _overshoot(segments: np.ndarray, by: float) -> np.ndarray:
+    """Two-point segments lengthened beyond their end by ``by``, so that a connector drawn onto a
+    border crosses it (floating point would otherwise leave its end a hair short of the line,
+    and the noding would not join them); the overshoot is a dangle, which no face keeps."""
+    xy = shapely.get_coordinates(segments).reshape(-1, 2, 2)
+    step = xy[:, 1] - xy[:, 0]
+    length = np.hypot(step[:, 0], step[:, 1])
+    ok = length > 0
+    xy[ok, 1] += step[ok] / length[ok, None] * by
+    return shapely.linestrings(xy)
+
+
 def build_units(
     communities: gpd.GeoDataFrame,
     roads: gpd.GeoDataFrame | None,
@@ -408,9 +441,10 @@ def build_units(
     for extra in (waterways, railways):
         if extra is not None and len(extra):
             barrier_parts.append(_lines(extra, keep=_not_tunnel(extra)))
-    barriers = np.concatenate(barrier_parts)
+    barriers = np.concatenate(barrier_parts[1:]) if len(barrier_parts) > 1 else np.empty(0, dtype=object)
     extent = shapely.box(*shapely.total_bounds(comm_geoms))
     barriers = barriers[shapely.intersects(barriers, extent)]
+    barriers = np.concatenate([barrier_parts[0], _off_borders(barriers, comm_geoms, rules.border_snap_m)])
     noded = shapely.union_all(barriers)
     faces = np.asarray(shapely.get_parts(shapely.polygonize([noded])), dtype=object)
     invalid = ~shapely.is_valid(faces)
@@ -474,8 +508,8 @@ def build_units(
         hh = _allocate(b_geoms, b_households, units["geometry"].to_numpy())
         too_big = np.flatnonzero((units["kind"] != "site").to_numpy() & (hh > rules.compound_max_households))
         if len(too_big):
-            all_roads = (_lines(roads, keep=_not_tunnel(roads)) if roads is not None and len(roads)
-                         else np.empty(0, dtype=object))
+            all_roads = (_off_borders(_lines(roads, keep=_not_tunnel(roads)), comm_geoms, rules.border_snap_m)
+                         if roads is not None and len(roads) else np.empty(0, dtype=object))
             target = rules.tessellation_target_households or int(rules.compound_max_households * 0.8)
             replacement_rows = []
             for idx in too_big:
@@ -499,8 +533,14 @@ def build_units(
                 units.at[unit_idx, "site_type"] = getattr(point_row, "site_type", "site")
                 units.at[unit_idx, "name"] = getattr(point_row, "name", None)
 
-    # 5. exact fit: nothing outside its community, nothing of the community left uncovered
-    units = _fit_to_communities(units.reset_index(drop=True), comm_geoms, comm_codes, area_fn)
+    # 5. one clean coverage of every community: shared borders vertex for vertex, no gap, no
+    # overlap, no crumb or hairline strip, nothing outside its community
+    units = units.reset_index(drop=True)
+    units["geometry"] = coverage.clean(units["geometry"].to_numpy(), units["community_code"].to_numpy(),
+                                       project=area_fn.project, min_width_m=rules.min_face_width_m,  # type: ignore[attr-defined]
+                                       territory=comm_geoms, territory_groups=comm_codes,
+                                       barriers=barriers[len(barrier_parts[0]):])
+    units = _explode(units, area_fn)
     # 6. slivers join their longest-border neighbour
     for _ in range(3):  # a union may still come out in pieces (contact shorter than MIN_SHARED_DEG)
         units = _merge_small(units, rules.min_unit_area_m2, area_fn)

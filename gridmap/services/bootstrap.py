@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from gridmap.progress import QUIET, Progress
 from gridmap.services.partitioning import partition_territory
 from gridmap.services.planning import publish
-from gridmap.store import audit, plans, territories, users
+from gridmap.store import audit, plans, users
 
 DEMO_PLANS = ("990100", "980100")  # Reykjavík and Monaco (Ya'an has boundaries only, no buildings)
 
@@ -63,18 +63,21 @@ def ensure_demo_incidents(engine: sa.Engine, *, progress: Progress = QUIET) -> N
 
 
 def ensure_admin(engine: sa.Engine, home: Path, *, progress: Progress = QUIET) -> str | None:
-    """Create user ``admin`` (admin over every root territory) when there are no users; the random
-    password goes to ``home/admin-password`` (mode 0600). Returns the password when created."""
+    """Create user ``admin`` when there are no users: the deployment's administrator, admin over
+    every territory present and future (a role without a territory), so territories loaded later
+    are administrable too. The random password goes to ``home/admin-password`` (mode 0600).
+    Returns the password when created.
+
+    An ``admin`` made by older versions holds admin on the root territories of that time only and
+    keeps working there; ``gridmap user grant admin --role admin --everywhere`` extends it."""
     with engine.begin() as conn:
         if users.any_users(conn):
             return None
-        roots = territories.root_codes(conn)
         password = secrets.token_urlsafe(12)
         users.create_user(conn, "admin", password, display_name="Administrator 管理员")
-        for code in roots:
-            users.grant(conn, "admin", "admin", code)
+        users.grant(conn, "admin", "admin", None)
         audit.record(conn, actor="gridmap up", action="user.create", table="users", row_key="admin",
-                     after={"roles": [{"role": "admin", "territory": c} for c in roots]})
+                     after={"roles": [users.role_dict("admin", None)]})
     home.mkdir(parents=True, exist_ok=True)
     path = home / "admin-password"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

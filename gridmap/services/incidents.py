@@ -194,6 +194,38 @@ def bulk_load(conn: sa.Connection, frame, *, source: str, synthetic: bool, with_
     return store.bulk_insert(conn, routed, source=source, synthetic=synthetic, with_events=with_events)
 
 
+BULK_REROUTE_MIN = 20_000
+"""From this many incidents on, a publish routes them in Python (vectorised point in polygon)
+instead of one PostGIS lookup each: measured on Reykjavík, 888,878 incidents take 91 s one by
+one and about 40 s in bulk, nearly all of it the UPDATE of the rows."""
+
+
+def follow_plan(conn: sa.Connection, plan_id: int, previous_id: int | None) -> dict:
+    """Make incidents follow plan ``plan_id``, just published in place of ``previous_id``, in the
+    caller's (the publish's) transaction.
+
+    An incident keeps ``grid_id``, the grid it was reported in (history, accountability); what
+    follows the published plan is its grid lineage (see store.incidents). Grids that hold the
+    same units as before keep their lineage and their incidents; incidents of grids whose units
+    changed are routed again by location, with the rule of a single report. Work grows with the
+    incidents in changed grids: an edit and publish of Reykjavík with 888,878 incidents re-routes
+    a few thousand in under a second. Returns what was done."""
+    if previous_id is None:
+        return {"adopted": 0, "rerouted": 0, "outside": 0}
+    adopted = store.adopt_lineages(conn, plan_id, previous_id)
+    if store.vanished_count(conn, plan_id, previous_id) < BULK_REROUTE_MIN:
+        routed, outside = store.reroute_in_place(conn, plan_id, previous_id)
+        return {"adopted": adopted, "rerouted": routed, "outside": outside}
+    ids, lon, lat = store.vanished_points(conn, plan_id, previous_id)
+    grids = store.plan_grid_shapes(conn, plan_id)
+    where = routing.containing(np.asarray(lon), np.asarray(lat), shapely.from_wkb([bytes(g.wkb) for g in grids]),
+                               np.array([g.code for g in grids], dtype=object))
+    lineage = [None if w < 0 else int(grids[w].lineage) for w in where.tolist()]
+    store.set_lineages(conn, ids, lineage)
+    outside = sum(1 for value in lineage if value is None)
+    return {"adopted": adopted, "rerouted": len(ids) - outside, "outside": outside}
+
+
 def load_demo_incidents(engine: sa.Engine, territory: str = "990100", *, count: int = 20000, days: int = 365,
                         seed: int = 0) -> tuple[int, int]:
     """A year (by default) of labelled-synthetic incidents up to now over the demo territory, so the
@@ -230,5 +262,5 @@ def load_demo_incidents(engine: sa.Engine, territory: str = "990100", *, count: 
     return result
 
 
-__all__ = ["bulk_load", "load_demo_incidents", "Report", "ReportError", "TransitionError", "report", "transition", "with_events", "escalate_overdue",
+__all__ = ["follow_plan", "bulk_load", "load_demo_incidents", "Report", "ReportError", "TransitionError", "report", "transition", "with_events", "escalate_overdue",
            "ensure_categories", "calendar_from_env", "DUPLICATE_RADIUS_M", "ESCALATION_LEVELS", "MAX_LEVEL"]

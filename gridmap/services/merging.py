@@ -83,7 +83,7 @@ def merge_territory(engine: sa.Engine, territory: str, layers, *, min_households
         ids = dict(zip(communities["code"], communities["id"].astype(int)))
         # the departments' grids as they drew them (an offset layer's correction is in the result)
         merges.store_department_grids(conn, target.id, _normalised(layers))
-        report = {"summary": result.partition.report["summary"], "flags": result.partition.report["flags"],
+        report = {**result.partition.report,
                   "merge": {k: v for k, v in result.summary.items() if k != "partition"},
                   "coverage": result.coverage.to_dict(orient="records"),
                   "excluded_duties": result.excluded_duties.to_dict(orient="records")}

@@ -196,6 +196,9 @@ def _advance_sequences(conn: sa.Connection) -> None:
     conn.execute(sa.text(
         "SELECT setval('incident_public_seq', GREATEST((SELECT max(right(public_id, 7)::bigint) FROM incidents "
         "WHERE public_id ~ '^GM[0-9]{15}$'), (SELECT last_value FROM incident_public_seq), 1))"))
+    conn.execute(sa.text(
+        "SELECT setval('grid_lineage_seq', GREATEST((SELECT max(lineage) FROM grids), "
+        "(SELECT last_value FROM grid_lineage_seq), 1))"))
 
 
 __all__ = ["dump", "restore", "BackupError", "BackupSummary", "TABLES"]

@@ -20,12 +20,68 @@ import sqlalchemy as sa
 GRID_CODE = re.compile(r"^[0-9]{1,32}$")
 
 
+# -- refusals, in English and Chinese -------------------------------------------------------------
+# Every refusal an edit can get carries its text in both languages: ``str(exc)`` and ``exc.en`` are
+# English (the API's ``detail``, as before), ``exc.zh`` is Chinese; the API adds both as
+# ``detail_en`` and ``detail_zh`` and the planner shows the user's language. Raisers pass ``zh``;
+# a text raised without it (e.g. a geometry error passed on) gets a Chinese text from
+# :data:`CHINESE_FORMS`, or at worst a Chinese sentence quoting the English one.
+OPERATION_ZH = {"assign": "分配", "move": "移动", "merge": "合并", "split": "拆分", "cut": "切分单元", "set": "设置"}
+STATUS_ZH = {"draft": "草稿", "published": "已发布", "history": "历史"}
+
+CHINESE_FORMS: list[tuple[re.Pattern, str]] = [(re.compile(p), zh) for p, zh in (
+    (r"^unit\(s\) (.+) are not in plan (\d+)$", "单元 {0} 不在方案 {1} 中"),
+    (r"^unit (\d+) is not in plan (\d+)$", "单元 {0} 不在方案 {1} 中"),
+    (r"^'line' is not a GeoJSON LineString: (.*)$", "切线不是 GeoJSON LineString：{0}"),
+    (r"^a cut needs a line \(LineString\)$", "切分单元需要一条线（LineString）"),
+    (r"^the line does not cross the unit$", "切线没有穿过该单元"),
+    (r"^the line does not cut the unit in two: draw it across the unit from edge to edge$",
+     "切线没有把单元分成两块：请从单元外一侧画到另一侧，穿过整个单元"),
+    (r"^no plan with id (\d+)$", "没有编号为 {0} 的方案"),
+    (r"^no territory with code '?([^']*)'?$", "没有编码为 {0} 的辖区"),
+)]
+
+
+def chinese(en: str) -> str:
+    """The Chinese text of an English refusal raised without one."""
+    for pattern, zh in CHINESE_FORMS:
+        match = pattern.match(en)
+        if match:
+            return zh.format(*match.groups())
+    match = re.match(r"^unit (\d+): (.+)$", en)  # a cut refusal passed on with the unit's id
+    if match:
+        return f"单元 {match.group(1)}：{chinese(match.group(2))}"
+    return f"无法执行此修改（{en}）"
+
+
+def texts(exc: BaseException) -> dict[str, str]:
+    """An exception's refusal in both languages: ``{"en": ..., "zh": ...}``."""
+    en = getattr(exc, "en", None) or str(exc)
+    return {"en": en, "zh": getattr(exc, "zh", None) or chinese(en)}
+
+
 class EditError(ValueError):
-    """An edit that cannot be applied as asked (unknown unit, grid in another community ...)."""
+    """An edit that cannot be applied as asked (unknown unit, grid in another community ...).
+
+    ``EditError(english, chinese)``; ``str(exc)`` is the English text."""
+
+    def __init__(self, en: str, zh: str | None = None):
+        super().__init__(en)
+        self.en = en
+        self.zh = zh if zh is not None else chinese(en)
 
 
 class PlanStateError(EditError):
     """The plan is not in a state that allows this (editing a published plan, publishing history)."""
+
+
+class NotFound(LookupError):
+    """No such plan (or territory); ``str(exc)`` English, ``exc.zh`` Chinese."""
+
+    def __init__(self, en: str, zh: str | None = None):
+        super().__init__(en)
+        self.en = en
+        self.zh = zh if zh is not None else chinese(en)
 
 
 @dataclass
@@ -38,8 +94,17 @@ class VersionConflict(Exception):
     changes: list[dict] = field(default_factory=list)
 
     def __str__(self) -> str:
+        return self.en
+
+    @property
+    def en(self) -> str:
         return (f"plan {self.plan_id} is at version {self.current}, not {self.expected}: "
                 f"{len(self.changes)} edit(s) were saved since; reload and apply your change again")
+
+    @property
+    def zh(self) -> str:
+        return (f"方案 {self.plan_id} 的编辑版本已是 {self.current}，而不是 {self.expected}：其间已有 "
+                f"{len(self.changes)} 次修改被保存；请重新载入后再做一次修改")
 
 
 @dataclass(frozen=True)
@@ -59,7 +124,7 @@ def plan_row(conn: sa.Connection, plan_id: int, *, lock: bool = False) -> PlanRo
         "FROM plans p JOIN territories t ON t.id = p.territory_id WHERE p.id = :id"
         + (" FOR UPDATE OF p" if lock else "")), {"id": plan_id}).first()
     if row is None:
-        raise LookupError(f"no plan with id {plan_id}")
+        raise NotFound(f"no plan with id {plan_id}", f"没有编号为 {plan_id} 的方案")
     return PlanRow(**row._mapping)
 
 
@@ -81,7 +146,9 @@ def lock_draft(conn: sa.Connection, plan_id: int, expected_version: int | None) 
     """Lock a draft for writing and check the caller's version."""
     plan = plan_row(conn, plan_id, lock=True)
     if plan.status != "draft":
-        raise PlanStateError(f"plan {plan_id} is {plan.status}; only drafts can be edited (copy it into a new draft)")
+        raise PlanStateError(f"plan {plan_id} is {plan.status}; only drafts can be edited (copy it into a new draft)",
+                             f"方案 {plan_id} 是{STATUS_ZH.get(plan.status, plan.status)}方案；只有草稿可以编辑"
+                             "（请先把它复制为新草稿）")
     if expected_version is not None and expected_version != plan.lock_version:
         raise VersionConflict(plan_id, expected_version, plan.lock_version,
                               edits_since(conn, plan_id, expected_version))
@@ -137,18 +204,21 @@ def next_grid_code(conn: sa.Connection, plan_id: int, community_id: int) -> str:
         candidate += 1
     code = f"{candidate:0{width}d}"
     if len(code) > width:
-        raise EditError(f"community {community_code(conn, community_id)} has no free grid code left")
+        community = community_code(conn, community_id)
+        raise EditError(f"community {community} has no free grid code left", f"社区 {community} 已没有可用的网格编码")
     return code
 
 
 def create_grid(conn: sa.Connection, plan_id: int, code: str, community_id: int, kind: str = "comprehensive") -> int:
     if not GRID_CODE.match(code):
-        raise EditError(f"grid code {code!r} must be 1-32 digits")
+        raise EditError(f"grid code {code!r} must be 1-32 digits", f"网格编码 {code!r} 须为 1–32 位数字")
     community = community_code(conn, community_id)
     if community not in code:
-        raise EditError(f"grid code {code} must contain its community's code {community}")
+        raise EditError(f"grid code {code} must contain its community's code {community}",
+                        f"网格编码 {code} 须包含所属社区的编码 {community}")
     if kind not in ("comprehensive", "dedicated"):
-        raise EditError("grid kind must be 'comprehensive' or 'dedicated'")
+        raise EditError("grid kind must be 'comprehensive' or 'dedicated'",
+                        "网格类型须为 'comprehensive'（综合网格）或 'dedicated'（专属网格）")
     return conn.execute(sa.text(
         "INSERT INTO grids (plan_id, code, community_id, kind, households, area_m2, properties) "
         "VALUES (:p, :c, :cid, :k, 0, 0, '{}'::jsonb) RETURNING id"),
@@ -162,30 +232,46 @@ def assign(conn: sa.Connection, plan_id: int, unit_ids: list[int], code: str, *,
     A grid never crosses a community boundary: every unit must lie in the target grid's community."""
     unit_ids = sorted({int(u) for u in unit_ids})
     if not unit_ids:
-        raise EditError("no units given")
+        raise EditError("no units given", "没有指定单元")
     found = units_of_plan(conn, plan_id, unit_ids)
     missing = [u for u in unit_ids if u not in found]
     if missing:
-        raise EditError(f"unit(s) {', '.join(map(str, missing[:10]))} are not in plan {plan_id}")
+        listed = "、".join(map(str, missing[:10]))
+        raise EditError(f"unit(s) {', '.join(map(str, missing[:10]))} are not in plan {plan_id}",
+                        f"单元 {listed} 不在方案 {plan_id} 中")
     communities = {c for _, _, c in found.values()}
     target = grid_by_code(conn, plan_id, code)
     if target is None:
         if len(communities) > 1:
-            raise EditError("the units belong to different communities; a grid never crosses a community boundary")
+            raise EditError("the units belong to different communities; a grid never crosses a community boundary",
+                            "这些单元分属不同社区；网格不能跨越社区边界")
         target_id = create_grid(conn, plan_id, code, communities.pop(), kind or "comprehensive")
     else:
         foreign = sorted(u for u, (_, _, c) in found.items() if c != target.community_id)
         if foreign:
-            raise EditError(f"grid {code} lies in community {community_code(conn, target.community_id)}; unit(s) "
+            community = community_code(conn, target.community_id)
+            raise EditError(f"grid {code} lies in community {community}; unit(s) "
                             f"{', '.join(map(str, foreign[:10]))} lie in another community, and a grid never "
-                            "crosses a community boundary")
+                            "crosses a community boundary",
+                            f"网格 {code} 属于社区 {community}；单元 {'、'.join(map(str, foreign[:10]))} 属于"
+                            "其他社区，网格不能跨越社区边界")
         target_id = target.id
         if kind:
             conn.execute(sa.text("UPDATE grids SET kind = :k WHERE id = :g"), {"k": kind, "g": target_id})
     touched = {g for g, _, _ in found.values()} | {target_id}
     conn.execute(sa.text("UPDATE plan_units SET grid_id = :g WHERE plan_id = :p AND unit_id = ANY(:u)"),
                  {"g": target_id, "p": plan_id, "u": unit_ids})
+    changed = {g for g, _, _ in found.values() if g != target_id}
+    if changed:
+        new_lineage(conn, changed | {target_id})
     return touched
+
+
+def new_lineage(conn: sa.Connection, grid_ids: set[int]) -> None:
+    """Grids whose units changed start a lineage of their own: incidents in them are routed
+    again when the plan is published (store.incidents.reroute)."""
+    conn.execute(sa.text("UPDATE grids SET lineage = nextval('grid_lineage_seq') WHERE id = ANY(:ids)"),
+                 {"ids": sorted(grid_ids)})
 
 
 def drop_empty_grids(conn: sa.Connection, plan_id: int, grid_ids: set[int]) -> list[str]:
@@ -229,7 +315,53 @@ def replace_unit(conn: sa.Connection, plan_id: int, parent_id: int, pieces: list
     conn.execute(sa.text("DELETE FROM plan_units WHERE plan_id = :p AND unit_id = :u"), {"p": plan_id, "u": parent.id})
     conn.execute(sa.text("INSERT INTO plan_units (plan_id, unit_id, grid_id) VALUES (:p, :u, :g)"),
                  [{"p": plan_id, "u": u, "g": parent.grid_id} for u in new_ids])
+    new_lineage(conn, {parent.grid_id})
     return new_ids
+
+
+def revise_units(conn: sa.Connection, plan_id: int, revisions: dict[int, str]) -> dict[int, int]:
+    """Put revised copies of units (``{unit id: EWKB hex}``: the same area with the vertices a
+    cut added to a shared edge) in their place in this plan only; returns {old id: new id}.
+
+    A revision is a child of the unit it revises (key ``<key>~N``), with the same households and
+    properties, and remembers the unit it stands for (``revision_of_id``), so a diff does not
+    count it as a move. Other plans keep the original unchanged."""
+    replaced: dict[int, int] = {}
+    for unit_id, geom_hex in revisions.items():
+        row = conn.execute(sa.text(
+            "SELECT u.id, u.community_id, u.unit_key, u.kind, u.name, u.households, u.population, u.area_m2, "
+            "u.properties, pu.grid_id FROM units u JOIN plan_units pu ON pu.unit_id = u.id AND pu.plan_id = :p "
+            "WHERE u.id = :u"), {"p": plan_id, "u": unit_id}).first()
+        if row is None:
+            raise EditError(f"unit {unit_id} is not in plan {plan_id}", f"单元 {unit_id} 不在方案 {plan_id} 中")
+        base = row.properties.get("revision_of", row.unit_key)
+        taken = {r[0] for r in conn.execute(sa.text(
+            "SELECT unit_key FROM units WHERE community_id = :c AND unit_key LIKE :k"),
+            {"c": row.community_id, "k": base + "~%"})}
+        serial = 1
+        while f"{base}~{serial}" in taken:
+            serial += 1
+        props = {**row.properties, "revision_of": base, "revision_of_id": row.properties.get("revision_of_id", row.id)}
+        new_id = conn.execute(sa.text(
+            "INSERT INTO units (community_id, unit_key, kind, name, households, population, area_m2, properties, "
+            "parent_id, geom) VALUES (:c, :k, :kind, :name, :h, :pop, :a, CAST(:props AS jsonb), :parent, "
+            "ST_Multi(ST_GeomFromEWKB(decode(:g, 'hex')))) RETURNING id"),
+            {"c": row.community_id, "k": f"{base}~{serial}", "kind": row.kind, "name": row.name, "h": row.households,
+             "pop": row.population, "a": row.area_m2, "props": json.dumps(props, ensure_ascii=False),
+             "parent": row.id, "g": geom_hex}).scalar_one()
+        conn.execute(sa.text("UPDATE plan_units SET unit_id = :n WHERE plan_id = :p AND unit_id = :u"),
+                     {"n": new_id, "p": plan_id, "u": row.id})
+        replaced[row.id] = new_id
+    return replaced
+
+
+def neighbours_for_cut(conn: sa.Connection, plan_id: int, unit_id: int) -> list[sa.Row]:
+    """The units of the plan that touch a unit (id, grid id, EWKB hex): those a cut may revise."""
+    return conn.execute(sa.text(
+        "SELECT n.id, pn.grid_id, encode(ST_AsEWKB(n.geom), 'hex') AS geom_hex FROM units u "
+        "JOIN plan_units pn ON pn.plan_id = :p JOIN units n ON n.id = pn.unit_id "
+        "WHERE u.id = :u AND n.id <> u.id AND ST_Intersects(n.geom, u.geom) ORDER BY n.id"),
+        {"p": plan_id, "u": unit_id}).all()
 
 
 def unit_for_cut(conn: sa.Connection, plan_id: int, unit_id: int) -> sa.Row:
@@ -299,8 +431,8 @@ def copy_plan(conn: sa.Connection, source_id: int, *, author: str, origin: str) 
     conn.execute(sa.text("UPDATE plans SET parent_plan_id = :s WHERE id = :p"), {"s": source_id, "p": plan_id})
     conn.execute(sa.text(
         "INSERT INTO grids (plan_id, code, name, community_id, kind, households, population, area_m2, worker, "
-        "properties, geom) SELECT :p, code, name, community_id, kind, households, population, area_m2, worker, "
-        "properties, geom FROM grids WHERE plan_id = :s"), {"p": plan_id, "s": source_id})
+        "properties, geom, lineage) SELECT :p, code, name, community_id, kind, households, population, area_m2, worker, "
+        "properties, geom, lineage FROM grids WHERE plan_id = :s"), {"p": plan_id, "s": source_id})
     conn.execute(sa.text(
         "INSERT INTO plan_units (plan_id, unit_id, grid_id) SELECT :p, pu.unit_id, ng.id FROM plan_units pu "
         "JOIN grids og ON og.id = pu.grid_id JOIN grids ng ON ng.plan_id = :p AND ng.code = og.code "
@@ -320,7 +452,7 @@ def publish(conn: sa.Connection, plan_id: int, expected_version: int | None) -> 
     conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": plan.territory_id})
     empty = conn.execute(sa.text("SELECT NOT EXISTS (SELECT 1 FROM grids WHERE plan_id = :p)"), {"p": plan_id}).scalar()
     if empty:
-        raise PlanStateError(f"plan {plan_id} has no grids")
+        raise PlanStateError(f"plan {plan_id} has no grids", f"方案 {plan_id} 没有网格")
     previous = conn.execute(sa.text(
         "UPDATE plans SET status = 'history', valid_to = now() WHERE territory_id = :t AND status = 'published' "
         "RETURNING id"), {"t": plan.territory_id}).scalar()
@@ -331,10 +463,14 @@ def publish(conn: sa.Connection, plan_id: int, expected_version: int | None) -> 
 
 def unit_moves(conn: sa.Connection, plan_id: int, base_id: int) -> list[dict]:
     """Units whose grid differs between ``base_id`` and ``plan_id`` (None where a unit is absent,
-    as for the parent and the pieces of a cut unit)."""
+    as for the parent and the pieces of a cut unit). A revision of a unit (the neighbour of a cut,
+    with one more vertex) stands for the unit it revises: it is not a move."""
+    same = "COALESCE((u.properties->>'revision_of_id')::int, u.id)"
     rows = conn.execute(sa.text(
-        "WITH a AS (SELECT pu.unit_id, g.code FROM plan_units pu JOIN grids g ON g.id = pu.grid_id WHERE pu.plan_id = :p), "
-        "b AS (SELECT pu.unit_id, g.code FROM plan_units pu JOIN grids g ON g.id = pu.grid_id WHERE pu.plan_id = :b) "
+        f"WITH a AS (SELECT {same} AS unit_id, g.code FROM plan_units pu JOIN grids g ON g.id = pu.grid_id "
+        "JOIN units u ON u.id = pu.unit_id WHERE pu.plan_id = :p), "
+        f"b AS (SELECT {same} AS unit_id, g.code FROM plan_units pu JOIN grids g ON g.id = pu.grid_id "
+        "JOIN units u ON u.id = pu.unit_id WHERE pu.plan_id = :b) "
         "SELECT COALESCE(a.unit_id, b.unit_id) AS unit, b.code AS before, a.code AS after FROM a FULL JOIN b "
         "ON a.unit_id = b.unit_id WHERE a.code IS DISTINCT FROM b.code ORDER BY 1"), {"p": plan_id, "b": base_id})
     return [dict(r._mapping) for r in rows]
@@ -392,7 +528,8 @@ GRID_ATTRIBUTES = ("name", "worker", "kind")
 
 def set_grid_attribute(conn: sa.Connection, grid_id: int, column: str, value) -> None:
     if column not in GRID_ATTRIBUTES:
-        raise EditError(f"a grid's {column} cannot be set; settable: {', '.join(GRID_ATTRIBUTES)}")
+        raise EditError(f"a grid's {column} cannot be set; settable: {', '.join(GRID_ATTRIBUTES)}",
+                        f"网格的 {column} 不能设置；可设置：{'、'.join(GRID_ATTRIBUTES)}")
     conn.execute(sa.text(f"UPDATE grids SET {column} = :v WHERE id = :g"), {"v": value, "g": grid_id})
 
 
@@ -411,7 +548,8 @@ def plan_grids_frame(conn: sa.Connection, plan_id: int):
     import geopandas as gpd
 
     return gpd.read_postgis(sa.text(
-        "SELECT g.code AS grid_code, c.code AS community_code, g.kind, g.households, g.geom FROM grids g "
+        "SELECT g.code AS grid_code, c.code AS community_code, g.kind, g.households, "
+        "COALESCE((g.properties->>'parts')::int, ST_NumGeometries(g.geom)) AS parts, g.geom FROM grids g "
         "JOIN territories c ON c.id = g.community_id WHERE g.plan_id = :p ORDER BY g.code"),
         conn, geom_col="geom", params={"p": plan_id})
 
@@ -459,9 +597,10 @@ def grid_stats(conn: sa.Connection, plan_id: int) -> list[dict]:
     return [dict(r._mapping) for r in rows]
 
 
-__all__ = ["grid_snapshot", "unit_grids", "EditError", "PlanStateError", "VersionConflict", "PlanRow", "plan_row", "plan_territory", "edits_since", "lock_draft",
+__all__ = ["grid_snapshot", "unit_grids", "EditError", "PlanStateError", "NotFound", "VersionConflict", "chinese",
+           "texts", "OPERATION_ZH", "STATUS_ZH", "PlanRow", "plan_row", "plan_territory", "edits_since", "lock_draft",
            "record_edit", "units_of_plan", "grid_by_code", "grid_units", "next_grid_code", "create_grid", "assign",
-           "drop_empty_grids", "replace_unit", "unit_for_cut", "refresh_grids", "plan_summary", "copy_plan",
+           "drop_empty_grids", "replace_unit", "new_lineage", "revise_units", "neighbours_for_cut", "unit_for_cut", "refresh_grids", "plan_summary", "copy_plan",
            "published_plan_id", "publish", "unit_moves", "grids_with_change", "units_feature_collection",
            "territory_centre", "territory_id", "grid_communities", "set_grid_attribute", "plan_units_frame",
            "plan_grids_frame", "grid_codes", "plan_brief", "history", "grid_stats", "GRID_ATTRIBUTES"]

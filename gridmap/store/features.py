@@ -16,6 +16,8 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from gridmap.store.incidents import CURRENT_GRID_JOIN
+
 PUBLISHED_GRIDS = ("grids g JOIN plans p ON p.id = g.plan_id AND p.status = 'published' "
                    "JOIN territories c ON c.id = g.community_id")
 
@@ -80,10 +82,12 @@ COLLECTIONS: dict[str, Collection] = {c.id: c for c in (
     Collection(
         "incidents", "Incidents", "事件",
         "Reported incidents with their grid and state. Reporters' names and contacts are never served here.",
-        "incidents i LEFT JOIN grids g ON g.id = i.grid_id LEFT JOIN territories c ON c.id = i.community_id",
+        "incidents i " + CURRENT_GRID_JOIN + "LEFT JOIN grids rg ON rg.id = i.grid_id "
+        "LEFT JOIN territories c ON c.id = i.community_id",
         "i.public_id", "i.geom",
         {"incident_id": "i.public_id", "category_code": "i.category_code", "status": "i.status",
-         "grid_code": "g.code", "community_code": "c.code", "escalation_level": "i.escalation_level",
+         "grid_code": "g.code", "reported_grid_code": "rg.code", "community_code": "c.code",
+         "escalation_level": "i.escalation_level",
          "reported_at": "i.reported_at", "due_at": "i.due_at", "closed_at": "i.closed_at"},
         {"category_code": "i.category_code", "status": "i.status", "grid_code": "g.code", "community_code": "c.code"},
         "i.reported_at DESC, i.public_id", time_expr="i.reported_at", geometry_type="point"),
@@ -181,6 +185,13 @@ def tile(conn: sa.Connection, collection: Collection, z: int, x: int, y: int, *,
     return bytes(data) if data else b""
 
 
+def published_stamp(conn: sa.Connection) -> str:
+    """A token that changes whenever any plan is published (or a published plan is edited):
+    part of tile URLs and ETags, so no cache serves grids of a plan that is no longer published."""
+    row = conn.execute(sa.text(
+        "SELECT count(*), COALESCE(sum(id), 0), COALESCE(sum(lock_version), 0), "
+        "COALESCE(max(extract(epoch FROM published_at)), 0) FROM plans WHERE status = 'published'")).one()
+    return f"{row[0]}-{row[1]}-{row[2]}-{int(float(row[3]) * 1000)}"
 
 
 def locate(conn: sa.Connection, lon: float, lat: float) -> dict | None:

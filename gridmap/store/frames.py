@@ -16,6 +16,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from gridmap.store.incident_stats import Filters
+from gridmap.store.incidents import CURRENT_GRID_JOIN
 
 SUBTREE = ("WITH RECURSIVE sub AS (SELECT id FROM territories WHERE code = :territory UNION ALL "
            "SELECT c.id FROM territories c JOIN sub ON c.parent_id = sub.id), "
@@ -157,16 +158,18 @@ def stations(conn: sa.Connection, territory: str, *, station_type: str | None = 
 
 def incidents(conn: sa.Connection, territory: str, filters: Filters = Filters(), *,
               limit: int | None = None) -> gpd.GeoDataFrame:
-    """Incidents routed into the territory, filtered as on the dashboard. Never reporter details:
-    an export or a notebook is not the place for who reported what."""
+    """Incidents routed into the territory, filtered as on the dashboard: ``grid_code`` is the grid
+    of the published plan holding each now, ``reported_grid_code`` the one it was reported in.
+    Never reporter details: an export or a notebook is not the place for who reported what."""
     where, params = filters.where()
     frame = gpd.read_postgis(sa.text(
         SUBTREE + "SELECT i.public_id AS incident_id, i.category_code, cat.name_zh AS category_name, i.status, "
-        "dep.name AS department, g.code AS grid_code, c.code AS community_code, c.name AS community_name, "
+        "dep.name AS department, g.code AS grid_code, rg.code AS reported_grid_code, c.code AS community_code, "
+        "c.name AS community_name, "
         "s.code AS street_code, s.name AS street_name, i.reported_at, i.due_at, i.closed_at, i.escalation_level, "
         "i.synthetic, (COALESCE(i.closed_at, now()) > i.due_at) AS overdue, i.geom FROM incidents i "
         "LEFT JOIN incident_categories cat ON cat.code = i.category_code "
-        "LEFT JOIN departments dep ON dep.id = i.department_id LEFT JOIN grids g ON g.id = i.grid_id "
+        "LEFT JOIN departments dep ON dep.id = i.department_id " + CURRENT_GRID_JOIN + "LEFT JOIN grids rg ON rg.id = i.grid_id "
         "LEFT JOIN territories c ON c.id = i.community_id LEFT JOIN territories s ON s.id = i.street_id "
         f"WHERE {where} ORDER BY i.reported_at, i.id" + (" LIMIT :limit" if limit else "")),
         conn, geom_col="geom", params={"territory": territory, **params, **({"limit": limit} if limit else {})})

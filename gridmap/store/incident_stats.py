@@ -85,21 +85,23 @@ METRICS = ("per_1000_households", "overdue_rate", "median_hours")
 def choropleth(conn: sa.Connection, territory: str, filters: Filters, *, simplify_deg: float = 0.0,
                metrics: tuple[str, ...] = METRICS) -> dict:
     """Published grids (GeoJSON) with incidents, incidents per 1,000 households, overdue rate
-    and median handling hours under the filters. Only the ``metrics`` asked for are computed.
+    and median handling hours under the filters. Incidents count in the grid that holds them in
+    the published plan (by lineage; see store.incidents), not the one they were reported in. Only the ``metrics`` asked for are computed.
     The medians read ``ix_incidents_handling`` alone where the visibility map allows it: right
     after a bulk load, before (auto)vacuum has run, they fall back to heap reads and are slower."""
     where, params = filters.where(scoped=False)
     params.update(territory=territory, tol=simplify_deg)
     late = (f"count(*) FILTER (WHERE {OVERDUE} AND i.status <> 'rejected')" if "overdue_rate" in metrics
             else "NULL::bigint")
-    counts = f"SELECT i.grid_id, count(*) AS n, {late} AS late FROM incidents i WHERE {where} GROUP BY i.grid_id"
+    counts = (f"SELECT i.grid_lineage AS lineage, count(*) AS n, {late} AS late FROM incidents i WHERE {where} "
+              "GROUP BY i.grid_lineage")
     if "median_hours" in metrics:
         # closed incidents come presorted by (grid, handling seconds) from ix_incidents_handling
         # (index only), so each grid's median needs no sort of its own
-        medians = ("SELECT grid_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY s) / 3600 AS median_h FROM ("
-                   "SELECT i.grid_id, date_part('epoch', i.closed_at - i.reported_at) AS s FROM incidents i "
-                   f"WHERE {where} AND i.status = 'closed' ORDER BY 1, 2) closed GROUP BY grid_id")
-        agg = f"SELECT c.*, m.median_h FROM ({counts}) c LEFT JOIN ({medians}) m USING (grid_id)"
+        medians = ("SELECT lineage, percentile_cont(0.5) WITHIN GROUP (ORDER BY s) / 3600 AS median_h FROM ("
+                   "SELECT i.grid_lineage AS lineage, date_part('epoch', i.closed_at - i.reported_at) AS s FROM incidents i "
+                   f"WHERE {where} AND i.status = 'closed' ORDER BY 1, 2) closed GROUP BY lineage")
+        agg = f"SELECT c.*, m.median_h FROM ({counts}) c LEFT JOIN ({medians}) m USING (lineage)"
     else:
         agg = f"SELECT c.*, NULL::float8 AS median_h FROM ({counts}) c"
     conn.execute(sa.text("SET LOCAL work_mem = '64MB'"))  # per-grid sorts in memory, not on disk
@@ -113,7 +115,7 @@ def choropleth(conn: sa.Connection, territory: str, filters: Filters, *, simplif
         "'overdue_rate', CASE WHEN a.n > 0 THEN round((a.late::numeric / a.n), 3) END, "
         "'median_hours', round(a.median_h::numeric, 1))) ORDER BY g.code), '[]'::json)) "
         "FROM grids g JOIN plans p ON p.id = g.plan_id AND p.status = 'published' JOIN territories c ON c.id = g.community_id "
-        "LEFT JOIN agg a ON a.grid_id = g.id WHERE g.community_id IN (SELECT id FROM sub)"), params).scalar_one()
+        "LEFT JOIN agg a ON a.lineage = g.lineage WHERE g.community_id IN (SELECT id FROM sub)"), params).scalar_one()
 
 
 def heat(conn: sa.Connection, territory: str, filters: Filters, *, cell_deg: float) -> list[list[float]]:

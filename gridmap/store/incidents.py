@@ -1,5 +1,13 @@
 """Incidents in PostGIS: the category table, routing by the published grids, storing reports,
-duplicate candidates, transitions with their events, and the overdue scan.
+duplicate candidates, transitions with their events, the overdue scan, and re-routing when a
+plan is published.
+
+Where an incident belongs, across plans: ``grid_id`` is the grid row the report was routed to
+when it arrived, kept for history and accountability (``reported_grid_code`` in answers);
+``grid_lineage`` names the grid that holds it in the *published* plan (``grid_code``), which every
+map, count, export and Open311 answer follows. Grids of different plans that hold the same units
+share a lineage, so a publish re-routes only the incidents of grids whose units changed
+(``services.incidents.follow_plan``).
 
 Every function runs in the caller's transaction. Reporter contact details are returned only when
 the caller asks for them (``with_contact``); public views never do.
@@ -20,13 +28,17 @@ from gridmap.incident_rules import Category
 PUBLIC_COLUMNS = (
     "i.id, i.public_id, i.category_code, cat.name_zh AS category_zh, cat.name_en AS category_en, i.description, "
     "i.status, i.reporter_role, i.photo_urls, ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat, i.address, i.source, "
-    "g.code AS grid_code, c.code AS community_code, c.name AS community, s.code AS street_code, s.name AS street, "
+    "g.code AS grid_code, rg.code AS reported_grid_code, c.code AS community_code, c.name AS community, s.code AS street_code, s.name AS street, "
     "d.code AS department_code, d.name AS department, d.name_en AS department_en, i.escalation_level, "
     "i.reported_at, i.due_at, i.closed_at, i.supervised_at, i.escalated_at, i.updated_at, "
     "dup.public_id AS duplicate_of, i.synthetic")
+CURRENT_GRID_JOIN = (
+    "LEFT JOIN (grids g JOIN plans gp ON gp.id = g.plan_id AND gp.status = 'published') ON g.lineage = i.grid_lineage ")
+"""``g``: the grid of the published plan holding incident ``i`` now (one at most: a lineage lives in
+the plans of one territory, and a territory has one published plan)."""
 FROM = (
-    "incidents i LEFT JOIN incident_categories cat ON cat.code = i.category_code "
-    "LEFT JOIN grids g ON g.id = i.grid_id LEFT JOIN territories c ON c.id = i.community_id "
+    "incidents i LEFT JOIN incident_categories cat ON cat.code = i.category_code " + CURRENT_GRID_JOIN +
+    "LEFT JOIN grids rg ON rg.id = i.grid_id LEFT JOIN territories c ON c.id = i.community_id "
     "LEFT JOIN territories s ON s.id = i.street_id LEFT JOIN departments d ON d.id = i.department_id "
     "LEFT JOIN incidents dup ON dup.id = i.duplicate_of")
 
@@ -43,6 +55,7 @@ class Route:
     grid_code: str
     community_id: int
     street_id: int | None
+    lineage: int
 
 
 def sync_categories(conn: sa.Connection, categories: list[Category]) -> None:
@@ -74,7 +87,7 @@ def route(conn: sa.Connection, lon: float, lat: float) -> Route | None:
     """The published grid containing the point. On a border shared by two grids the point is in
     both; the grid with the smaller code takes it, so routing is deterministic."""
     row = conn.execute(sa.text(
-        "SELECT g.id, g.code, g.community_id, c.parent_id FROM grids g JOIN plans p ON p.id = g.plan_id "
+        "SELECT g.id, g.code, g.community_id, c.parent_id, g.lineage FROM grids g JOIN plans p ON p.id = g.plan_id "
         "AND p.status = 'published' JOIN territories c ON c.id = g.community_id "
         "WHERE ST_Intersects(g.geom, ST_SetSRID(ST_Point(:x, :y), 4490)) ORDER BY p.published_at DESC, g.code LIMIT 1"),
         {"x": lon, "y": lat}).first()
@@ -93,12 +106,14 @@ def insert(conn: sa.Connection, *, category_code: str, description: str | None, 
     """Store a new report and its first event; returns (id, public number)."""
     row = conn.execute(sa.text(
         "INSERT INTO incidents (category_code, description, status, reporter_name, reporter_contact, reporter_role, "
-        "photo_urls, geom, grid_id, community_id, street_id, department_id, reported_at, due_at, address, source, "
-        "updated_at, synthetic) VALUES (:cat, :desc, 'reported', :rn, :rc, :rr, CAST(:photos AS jsonb), "
-        "ST_SetSRID(ST_Point(:x, :y), 4490), :grid, :community, :street, :dept, :at, :due, :addr, :source, :at, :syn) "
+        "photo_urls, geom, grid_id, grid_lineage, community_id, street_id, department_id, reported_at, due_at, address, "
+        "source, updated_at, synthetic) VALUES (:cat, :desc, 'reported', :rn, :rc, :rr, CAST(:photos AS jsonb), "
+        "ST_SetSRID(ST_Point(:x, :y), 4490), :grid, :lineage, :community, :street, :dept, :at, :due, :addr, :source, "
+        ":at, :syn) "
         "RETURNING id, public_id"),
         {"cat": category_code, "desc": description, "rn": reporter_name, "rc": reporter_contact, "rr": reporter_role,
-         "photos": json.dumps(photo_urls), "x": lon, "y": lat, "grid": route_.grid_id, "community": route_.community_id,
+         "photos": json.dumps(photo_urls), "x": lon, "y": lat, "grid": route_.grid_id, "lineage": route_.lineage,
+         "community": route_.community_id,
          "street": route_.street_id, "dept": department, "at": reported_at, "due": due_at, "addr": address,
          "source": source, "syn": synthetic}).one()
     add_event(conn, row.id, None, "reported", "report", actor, None, {"source": source})
@@ -319,10 +334,10 @@ def bulk_insert(conn: sa.Connection, frame, *, source: str, synthetic: bool, wit
     times = ", ".join(f"{_from_epoch(c)} AS {c}" for c in BULK_COLUMNS if c.endswith("_at"))
     stored = conn.execute(sa.text(
         "INSERT INTO incidents (public_id, category_code, description, status, reporter_role, geom, grid_id, "
-        "community_id, street_id, department_id, reported_at, due_at, closed_at, source, synthetic, updated_at, "
+        "grid_lineage, community_id, street_id, department_id, reported_at, due_at, closed_at, source, synthetic, updated_at, "
         "escalation_level, supervised_at, escalated_at) "
         "SELECT :tag || b.n, b.category_code, b.description, b.status, 'grid_worker', ST_SetSRID(ST_Point(b.lon, b.lat), 4490), "
-        "r.id, r.community_id, r.street_id, cat.department_id, b.reported_at, b.due_at, b.closed_at, :source, :syn, "
+        "r.id, r.lineage, r.community_id, r.street_id, cat.department_id, b.reported_at, b.due_at, b.closed_at, :source, :syn, "
         "COALESCE(b.closed_at, b.verified_at, b.handled_at, b.claimed_at, b.dispatched_at, b.filed_at, b.reported_at), "
         "CASE WHEN COALESCE(b.closed_at, now()) > b.due_at THEN LEAST(4, 1 + floor(extract(epoch FROM "
         "(COALESCE(b.closed_at, now()) - b.due_at)) / 86400)::int) ELSE 0 END, "
@@ -332,7 +347,7 @@ def bulk_insert(conn: sa.Connection, frame, *, source: str, synthetic: bool, wit
         f"FROM (SELECT b.n, b.grid_id, b.category_code, b.description, b.lon, b.lat, b.status, {times} "
         "FROM bulk_incidents b WHERE b.grid_id IS NOT NULL) b "
         "JOIN incident_categories cat ON cat.code = b.category_code "
-        "JOIN (SELECT g.id, g.community_id, c.parent_id AS street_id FROM grids g JOIN plans p ON p.id = g.plan_id "
+        "JOIN (SELECT g.id, g.lineage, g.community_id, c.parent_id AS street_id FROM grids g JOIN plans p ON p.id = g.plan_id "
         "AND p.status = 'published' JOIN territories c ON c.id = g.community_id) r ON r.id = b.grid_id"),
         {"tag": tag, "source": source, "syn": synthetic}).rowcount
     for statement in restore:
@@ -354,6 +369,65 @@ def bulk_insert(conn: sa.Connection, frame, *, source: str, synthetic: bool, wit
     return stored, len(frame) - stored
 
 
+def adopt_lineages(conn: sa.Connection, plan_id: int, previous_id: int) -> int:
+    """Grids of plan ``plan_id`` that hold exactly the units of a grid of plan ``previous_id`` take
+    that grid's lineage (a re-partition that keeps a grid keeps its incidents); returns how many."""
+    return int(conn.execute(sa.text(
+        "WITH sets AS (SELECT pu.plan_id, pu.grid_id AS id, md5(string_agg(pu.unit_id::text, ',' ORDER BY pu.unit_id)) AS h "
+        "FROM plan_units pu WHERE pu.plan_id IN (:p, :q) GROUP BY pu.plan_id, pu.grid_id) "
+        "UPDATE grids g SET lineage = o.lineage FROM sets n JOIN sets s ON s.h = n.h AND s.plan_id = :q "
+        "JOIN grids o ON o.id = s.id WHERE n.plan_id = :p AND g.id = n.id AND g.lineage <> o.lineage"),
+        {"p": plan_id, "q": previous_id}).rowcount)
+
+
+VANISHED = ("WITH vanished AS (SELECT lineage FROM grids WHERE plan_id = :q "
+            "EXCEPT SELECT lineage FROM grids WHERE plan_id = :p) ")
+
+
+def vanished_count(conn: sa.Connection, plan_id: int, previous_id: int) -> int:
+    """How many incidents lie in grids of ``previous_id`` whose lineage plan ``plan_id`` lacks."""
+    return int(conn.execute(sa.text(
+        VANISHED + "SELECT count(*) FROM incidents WHERE grid_lineage IN (SELECT lineage FROM vanished)"),
+        {"p": plan_id, "q": previous_id}).scalar_one())
+
+
+def reroute_in_place(conn: sa.Connection, plan_id: int, previous_id: int) -> tuple[int, int]:
+    """Route again, one ``ST_Intersects`` lookup each, the incidents whose lineage vanished (the
+    rule of a single report: the smaller code on a shared border). Returns (routed, outside)."""
+    rows = conn.execute(sa.text(
+        VANISHED + "UPDATE incidents i SET grid_lineage = (SELECT g.lineage FROM grids g WHERE g.plan_id = :p "
+        "AND ST_Intersects(g.geom, i.geom) ORDER BY g.code LIMIT 1) "
+        "WHERE i.grid_lineage IN (SELECT lineage FROM vanished) RETURNING i.grid_lineage"),
+        {"p": plan_id, "q": previous_id}).all()
+    outside = sum(1 for (lineage,) in rows if lineage is None)
+    return len(rows) - outside, outside
+
+
+def vanished_points(conn: sa.Connection, plan_id: int, previous_id: int) -> tuple[list[int], list[float], list[float]]:
+    """Ids and positions of the incidents whose lineage vanished (for routing them in bulk)."""
+    rows = conn.execute(sa.text(
+        VANISHED + "SELECT id, ST_X(geom), ST_Y(geom) FROM incidents WHERE grid_lineage IN (SELECT lineage FROM vanished)"),
+        {"p": plan_id, "q": previous_id}).all()
+    return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+
+
+def plan_grid_shapes(conn: sa.Connection, plan_id: int) -> list[sa.Row]:
+    """A plan's grids (lineage, code, WKB) for routing many points at once."""
+    return conn.execute(sa.text("SELECT lineage, code, ST_AsBinary(geom) AS wkb FROM grids WHERE plan_id = :p "
+                                "ORDER BY code"), {"p": plan_id}).all()
+
+
+def set_lineages(conn: sa.Connection, incident_ids, lineages) -> int:
+    """Store each incident's current grid lineage (None: outside every grid), in one UPDATE from
+    a COPY'd scratch table."""
+    buffer = io.StringIO("".join(f"{i}\t{'' if lineage is None else lineage}\n"
+                                 for i, lineage in zip(incident_ids, lineages)))
+    conn.execute(sa.text("CREATE TEMP TABLE rerouted (id int, lineage bigint) ON COMMIT DROP"))
+    conn.connection.driver_connection.cursor().copy_expert("COPY rerouted FROM STDIN WITH (NULL '')", buffer)
+    return int(conn.execute(sa.text(
+        "UPDATE incidents i SET grid_lineage = r.lineage FROM rerouted r WHERE r.id = i.id")).rowcount)
+
+
 def vacuum_analyze(engine: sa.Engine) -> None:
     """VACUUM ANALYZE incidents after a bulk load (outside any transaction): fresh planner
     statistics, and a visibility map that lets the handling-time index answer on its own."""
@@ -363,4 +437,6 @@ def vacuum_analyze(engine: sa.Engine) -> None:
 
 __all__ = ["Route", "IncidentNotFound", "sync_categories", "categories", "route", "department_id", "insert",
            "add_event", "nearby_open", "get", "events", "set_status", "department_by_code", "id_of", "search",
-           "overdue_open", "escalate", "routing_grids", "bulk_insert", "synthetic_count", "vacuum_analyze"]
+           "overdue_open", "escalate", "routing_grids", "bulk_insert", "synthetic_count", "vacuum_analyze", "adopt_lineages",
+           "vanished_count", "reroute_in_place", "vanished_points", "plan_grid_shapes", "set_lineages",
+           "CURRENT_GRID_JOIN"]

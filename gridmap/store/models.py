@@ -148,6 +148,8 @@ class Plan(Base):
     author: Mapped[str | None] = mapped_column(Text)
     parameters: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     report: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    # the lock_version ``report`` was computed at (migration 0007): older means recompute
+    report_version: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     valid_from: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -161,6 +163,7 @@ class Grid(Base):
     __table_args__ = (
         CheckConstraint("kind IN ('comprehensive','dedicated')", name="ck_grids_kind"),
         UniqueConstraint("plan_id", "code", name="uq_grids_plan_code"),
+        Index("ix_grids_lineage", "lineage"),
         gist("grids"),
     )
 
@@ -176,6 +179,9 @@ class Grid(Base):
     worker: Mapped[str | None] = mapped_column(Text)
     properties: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     geom = mapped_column(geometry("MULTIPOLYGON"))
+    # shared by the grids of different plans that hold the same units (migration 0007): incidents
+    # name the lineage of their grid, so a publish re-routes only those in grids that changed
+    lineage: Mapped[int] = mapped_column(BigInteger, server_default=text("nextval('grid_lineage_seq')"))
 
 
 class PlanUnit(Base):
@@ -272,8 +278,9 @@ class Incident(Base):
         Index("ix_incidents_grid_id", "grid_id"),
         Index("ix_incidents_reported_at", "reported_at"),
         Index("ix_incidents_category_status", "category_code", "status"),
-        # per-grid handling-time medians read presorted values from this index alone (migration 0006)
-        Index("ix_incidents_handling", "grid_id", text("date_part('epoch', closed_at - reported_at)"),
+        # per-grid handling-time medians read presorted values from this index alone (0006, 0007)
+        Index("ix_incidents_grid_lineage", "grid_lineage"),
+        Index("ix_incidents_handling", "grid_lineage", text("date_part('epoch', closed_at - reported_at)"),
               postgresql_include=["closed_at", "reported_at", "category_code", "community_id", "street_id"],
               postgresql_where=text("status = 'closed'")),
         CheckConstraint("status IN ('reported','filed','rejected','dispatched','claimed','handled','verified',"
@@ -292,7 +299,10 @@ class Incident(Base):
     reporter_role: Mapped[str | None] = mapped_column(String(32))
     photo_urls: Mapped[list] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
     geom = mapped_column(geometry("POINT"), nullable=False)
+    # the grid row the report was routed to when it arrived: kept for history and accountability
     grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id", ondelete="SET NULL"))
+    # the lineage of the grid that holds it in the published plan (re-routed by a publish, 0007)
+    grid_lineage: Mapped[int | None] = mapped_column(BigInteger)
     community_id: Mapped[int | None] = mapped_column(ForeignKey("territories.id", ondelete="SET NULL"))
     street_id: Mapped[int | None] = mapped_column(ForeignKey("territories.id", ondelete="SET NULL"))
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id", ondelete="SET NULL"))
@@ -431,12 +441,16 @@ class UserRole(Base):
     __table_args__ = (
         CheckConstraint("role IN ('admin','planner','handler','worker','viewer')", name="ck_user_roles_role"),
         UniqueConstraint("user_id", "role", "territory_id", name="uq_user_roles"),
+        # an administrator of the whole deployment holds admin with no territory (migration 0007)
+        CheckConstraint("territory_id IS NOT NULL OR role = 'admin'", name="ck_user_roles_territory"),
+        Index("uq_user_roles_everywhere", "user_id", "role", unique=True,
+              postgresql_where=text("territory_id IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     role: Mapped[str] = mapped_column(String(16))
-    territory_id: Mapped[int] = mapped_column(ForeignKey("territories.id", ondelete="CASCADE"))
+    territory_id: Mapped[int | None] = mapped_column(ForeignKey("territories.id", ondelete="CASCADE"))
     # a handler bound to one department sees and works only that department's incidents;
     # a grid worker bound to grids reports and follows up only there
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id", ondelete="CASCADE"))

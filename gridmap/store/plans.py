@@ -99,8 +99,9 @@ def create_plan(conn: sa.Connection, *, territory_id: int, origin: str, author: 
     version = conn.execute(sa.text("SELECT COALESCE(max(version), 0) + 1 FROM plans WHERE territory_id = :t"),
                            {"t": territory_id}).scalar_one()
     plan_id = conn.execute(sa.text(
-        "INSERT INTO plans (territory_id, status, version, origin, author, parameters, report) "
-        "VALUES (:t, 'draft', :v, :o, :a, CAST(:p AS jsonb), CAST(:r AS jsonb)) RETURNING id"),
+        "INSERT INTO plans (territory_id, status, version, origin, author, parameters, report, report_version) "
+        "VALUES (:t, 'draft', :v, :o, :a, CAST(:p AS jsonb), CAST(:r AS jsonb), "
+        "CASE WHEN CAST(:r AS jsonb) ? 'summary' THEN 1 END) RETURNING id"),
         {"t": territory_id, "v": version, "o": origin, "a": author,
          "p": json.dumps(parameters, ensure_ascii=False), "r": json.dumps(report, ensure_ascii=False, default=str)},
     ).scalar_one()
@@ -119,7 +120,8 @@ def write_grids(conn: sa.Connection, plan_id: int, grids: gpd.GeoDataFrame, unit
             {"p": plan_id, "c": row.grid_code, "cid": community_ids[row.community_code], "k": row.kind,
              "h": int(row.households), "pop": int(row.population) if "population" in grids and not pd.isna(row.population) else None,
              "a": float(row.area_m2),
-             "props": json.dumps({"compactness": round(float(row.compactness), 4), "unit_count": int(row.unit_count)}),
+             "props": json.dumps({"compactness": round(float(row.compactness), 4), "unit_count": int(row.unit_count),
+                                  **({"parts": int(row.parts)} if "parts" in grids else {})}),
              "g": geom}).scalar_one()
     conn.execute(sa.text("INSERT INTO plan_units (plan_id, unit_id, grid_id) VALUES (:p, :u, :g)"),
                  [{"p": plan_id, "u": int(u), "g": grid_ids[g]} for u, g in zip(units["db_id"], units["grid_code"])])
@@ -136,7 +138,8 @@ def plan_count(conn: sa.Connection, code: str) -> int | None:
 def list_plans(conn: sa.Connection, territory_code: str) -> list[dict]:
     rows = conn.execute(sa.text(
         "SELECT p.id, p.version, p.status, p.origin, p.author, p.created_at, p.published_at, "
-        "(SELECT count(*) FROM grids g WHERE g.plan_id = p.id) AS grids, p.report->'summary' AS summary "
+        "(SELECT count(*) FROM grids g WHERE g.plan_id = p.id) AS grids, "
+        "CASE WHEN p.report_version = p.lock_version THEN p.report->'summary' END AS summary "
         "FROM plans p JOIN territories t ON t.id = p.territory_id WHERE t.code = :c ORDER BY p.version"),
         {"c": territory_code})
     return [dict(r._mapping) for r in rows]
@@ -175,5 +178,33 @@ def plan_grids(conn: sa.Connection, plan_id: int) -> gpd.GeoDataFrame:
     return frame.rename_geometry("geometry")
 
 
+def report_inputs(conn: sa.Connection, plan_id: int) -> tuple[gpd.GeoDataFrame, pd.DataFrame, dict]:
+    """What a plan's report is computed from: its units (``unit_id`` = the unit key, kind, site
+    type, households, community, grid, geometry), its grids (kind, households, compactness,
+    parts) and the plan row (lock_version, report_version, parameters, the stored report)."""
+    units = gpd.read_postgis(sa.text(
+        "SELECT u.unit_key AS unit_id, u.id AS db_id, c.code AS community_code, u.kind, "
+        "u.properties->>'site_type' AS site_type, u.households, g.code AS grid_code, u.geom FROM plan_units pu "
+        "JOIN units u ON u.id = pu.unit_id JOIN grids g ON g.id = pu.grid_id JOIN territories c ON c.id = u.community_id "
+        "WHERE pu.plan_id = :p ORDER BY c.code, u.unit_key"), conn, geom_col="geom", params={"p": plan_id})
+    grids = pd.read_sql(sa.text(
+        "SELECT g.code AS grid_code, c.code AS community_code, g.kind, g.households, "
+        "COALESCE((g.properties->>'compactness')::float, 0) AS compactness, "
+        "COALESCE((g.properties->>'parts')::int, ST_NumGeometries(g.geom)) AS parts FROM grids g "
+        "JOIN territories c ON c.id = g.community_id WHERE g.plan_id = :p ORDER BY g.code"), conn, params={"p": plan_id})
+    plan = conn.execute(sa.text("SELECT lock_version, report_version, parameters, report FROM plans WHERE id = :p"),
+                        {"p": plan_id}).one()._asdict()
+    return units.rename_geometry("geometry"), grids, plan
+
+
+def store_report(conn: sa.Connection, plan_id: int, report: dict, version: int) -> bool:
+    """Keep a plan's report, computed at edit version ``version``; nothing is stored (False) when
+    the plan was edited meanwhile (the next reader computes it again)."""
+    return conn.execute(sa.text(
+        "UPDATE plans SET report = CAST(:r AS jsonb), report_version = :v WHERE id = :p AND lock_version = :v"),
+        {"p": plan_id, "v": version, "r": json.dumps(report, ensure_ascii=False, default=str)}).rowcount == 1
+
+
 __all__ = ["communities_of", "find_layer", "layer_in_area", "stored_units", "replace_units", "units_in_use",
-           "create_plan", "write_grids", "plan_count", "list_plans", "get_plan", "grids_feature_collection", "plan_grids"]
+           "create_plan", "write_grids", "plan_count", "list_plans", "get_plan", "grids_feature_collection", "plan_grids",
+           "report_inputs", "store_report"]

@@ -3,7 +3,9 @@
 Passwords are hashed with scrypt (a memory-hard KDF from the standard library); tokens are random
 256-bit strings of which only the SHA-256 is stored, so a database dump yields no usable token.
 A role held on a territory applies to that territory and everything below it; ``admin`` implies
-every other role.
+every other role. ``admin`` may also be held with no territory (``territory_id IS NULL``): the
+administrator of the whole deployment, over every territory present and future (the first user
+that ``gridmap up`` creates holds it).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import sqlalchemy as sa
 from gridmap.store.models import USER_ROLES
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
+EVERYWHERE = "everywhere/全部"  # how a role without a territory is shown to people
 _DUMMY_HASH: str | None = None
 
 
@@ -29,16 +32,31 @@ class UserError(ValueError):
 
 @dataclass(frozen=True)
 class CurrentUser:
-    """A signed-in user and the roles they hold: (role, territory code) pairs."""
+    """A signed-in user and the roles they hold: (role, territory code) pairs; the code is None for
+    an admin of every territory."""
 
     id: int
     username: str
     display_name: str | None
-    roles: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    roles: tuple[tuple[str, str | None], ...] = field(default_factory=tuple)
 
     def as_dict(self) -> dict:
+        """The user for ``/api/auth/me``: a role over every territory has ``territory: null`` and
+        ``everywhere: true``."""
         return {"id": self.id, "username": self.username, "display_name": self.display_name,
-                "roles": [{"role": r, "territory": t} for r, t in self.roles]}
+                "roles": [role_dict(r, t) for r, t in self.roles]}
+
+
+def role_dict(role: str, territory: str | None) -> dict:
+    """One role for people and programs: ``{"role", "territory"}``, plus ``everywhere: true`` for
+    a role without a territory."""
+    return {"role": role, "territory": territory} if territory is not None else \
+        {"role": role, "territory": None, "everywhere": True}
+
+
+def describe_role(role: str, territory: str | None) -> str:
+    """``planner@980100``; ``admin@everywhere/全部`` for the administrator of every territory."""
+    return f"{role}@{territory if territory is not None else EVERYWHERE}"
 
 
 def hash_password(password: str) -> str:
@@ -87,14 +105,18 @@ def set_password(conn: sa.Connection, username: str, password: str) -> None:
                          "(SELECT id FROM users WHERE username = :u)"), {"u": username})
 
 
-def grant(conn: sa.Connection, username: str, role: str, territory_code: str, *, department: str | None = None,
-          grid_codes: list[str] | None = None) -> None:
+def grant(conn: sa.Connection, username: str, role: str, territory_code: str | None, *,
+          department: str | None = None, grid_codes: list[str] | None = None) -> None:
     """Give ``username`` ``role`` over ``territory_code`` and its subtree (idempotent; granting
     again replaces the binding). A ``handler`` may be bound to one ``department`` (code): they
     then see and work only the incidents routed to it; a ``worker`` may be bound to
-    ``grid_codes``: they then report and follow up only there."""
+    ``grid_codes``: they then report and follow up only there.
+
+    ``territory_code=None`` (``admin`` only): administrator of every territory, present and future."""
     if role not in USER_ROLES:
         raise UserError(f"role must be one of {', '.join(USER_ROLES)}")
+    if territory_code is None and role != "admin":
+        raise UserError(f"only admin may be held over every territory; give {role} a territory code")
     if department is not None and role != "handler":
         raise UserError("only a handler is bound to a department")
     if grid_codes is not None and role != "worker":
@@ -105,9 +127,14 @@ def grant(conn: sa.Connection, username: str, role: str, territory_code: str, *,
         if department_id is None:
             raise UserError(f"no department with code {department!r}")
     user = conn.execute(sa.text("SELECT id FROM users WHERE username = :u"), {"u": username}).scalar()
-    territory = conn.execute(sa.text("SELECT id FROM territories WHERE code = :c"), {"c": territory_code}).scalar()
     if user is None:
         raise UserError(f"no user {username!r}")
+    if territory_code is None:  # NULLs never collide in uq_user_roles: the partial index guards these
+        conn.execute(sa.text(
+            "INSERT INTO user_roles (user_id, role, territory_id) VALUES (:u, :r, NULL) "
+            "ON CONFLICT (user_id, role) WHERE territory_id IS NULL DO NOTHING"), {"u": user, "r": role})
+        return
+    territory = conn.execute(sa.text("SELECT id FROM territories WHERE code = :c"), {"c": territory_code}).scalar()
     if territory is None:
         raise UserError(f"no territory with code {territory_code!r}")
     conn.execute(sa.text(
@@ -122,9 +149,11 @@ def any_users(conn: sa.Connection) -> bool:
 
 
 def list_users(conn: sa.Connection) -> list[dict]:
+    """Every user with their roles (``territory`` None: over every territory)."""
     rows = conn.execute(sa.text(
         "SELECT u.username, u.display_name, u.active, "
-        "COALESCE(json_agg(json_build_object('role', r.role, 'territory', t.code) ORDER BY t.code, r.role) "
+        "COALESCE(json_agg(json_build_object('role', r.role, 'territory', t.code) "
+        "ORDER BY t.code NULLS FIRST, r.role) "
         "FILTER (WHERE r.id IS NOT NULL), '[]') AS roles FROM users u LEFT JOIN user_roles r ON r.user_id = u.id "
         "LEFT JOIN territories t ON t.id = r.territory_id GROUP BY u.id ORDER BY u.username"))
     return [dict(r._mapping) for r in rows]
@@ -168,7 +197,7 @@ def user_for_token(conn: sa.Connection, token: str) -> CurrentUser | None:
     None. For an API key it also notes the time of use (the caller commits)."""
     row = conn.execute(sa.text(
         "SELECT u.id, u.username, u.display_name, COALESCE((SELECT json_agg(json_build_array(r.role, t.code) "
-        "ORDER BY t.code, r.role) FROM user_roles r JOIN territories t ON t.id = r.territory_id "
+        "ORDER BY t.code NULLS FIRST, r.role) FROM user_roles r LEFT JOIN territories t ON t.id = r.territory_id "
         "WHERE r.user_id = u.id), '[]') AS roles FROM auth_tokens a JOIN users u ON u.id = a.user_id "
         "WHERE a.token_hash = :h AND a.revoked_at IS NULL AND (a.expires_at IS NULL OR a.expires_at > now()) "
         "AND u.active"), {"h": _digest(token)}).first()
@@ -219,9 +248,12 @@ class IncidentScope:
     communities: frozenset[str]
     department: str | None
     grids: frozenset[str] | None
+    everywhere: bool = False  # an admin of every territory: covers every place
 
     def covers(self, community: str | None, grid: str | None) -> bool:
         """The place is in this role's territory (and grids, for a bound grid worker)."""
+        if self.everywhere:
+            return True
         return community in self.communities and (self.grids is None or grid in self.grids)
 
     def allows(self, incident: dict) -> bool:
@@ -232,13 +264,17 @@ class IncidentScope:
 
 
 def incident_scopes(conn: sa.Connection, user: CurrentUser, roles: tuple[str, ...]) -> list[IncidentScope]:
-    """The user's role rows among ``roles`` (admin always counts) with the communities each covers."""
+    """The user's role rows among ``roles`` (admin always counts) with the communities each covers
+    (an admin of every territory covers every place, ``everywhere``)."""
     rows = conn.execute(sa.text(
         "SELECT r.role, t.code, d.code AS department, r.grid_codes FROM user_roles r "
-        "JOIN territories t ON t.id = r.territory_id LEFT JOIN departments d ON d.id = r.department_id "
+        "LEFT JOIN territories t ON t.id = r.territory_id LEFT JOIN departments d ON d.id = r.department_id "
         "WHERE r.user_id = :u AND r.role = ANY(:roles)"), {"u": user.id, "roles": list(set(roles) | {"admin"})}).all()
     scopes = []
     for role, code, department, grids in rows:
+        if code is None:  # territory_id IS NULL: admin of every territory (ck_user_roles_territory)
+            scopes.append(IncidentScope(role, frozenset(), None, None, everywhere=True))
+            continue
         communities = frozenset(conn.execute(sa.text(
             "WITH RECURSIVE sub AS (SELECT id, code, level FROM territories WHERE code = :c UNION ALL "
             "SELECT t.id, t.code, t.level FROM territories t JOIN sub ON t.parent_id = sub.id) "
@@ -249,25 +285,29 @@ def incident_scopes(conn: sa.Connection, user: CurrentUser, roles: tuple[str, ..
 
 
 def has_role(conn: sa.Connection, user: CurrentUser, roles: tuple[str, ...], territory_code: str) -> bool:
-    """Whether the user holds one of ``roles`` (or admin) on ``territory_code`` or an ancestor of it."""
+    """Whether the user holds one of ``roles`` (or admin) on ``territory_code`` or an ancestor of it,
+    or admin over every territory (then true for any territory that exists)."""
     wanted = list(set(roles) | {"admin"})
     return conn.execute(sa.text(
         "WITH RECURSIVE up AS (SELECT id, parent_id FROM territories WHERE code = :code "
         "UNION ALL SELECT t.id, t.parent_id FROM territories t JOIN up ON t.id = up.parent_id) "
-        "SELECT EXISTS (SELECT 1 FROM user_roles r JOIN up ON up.id = r.territory_id "
-        "WHERE r.user_id = :u AND r.role = ANY(:roles))"),
+        "SELECT EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = :u AND r.role = ANY(:roles) "
+        "AND (r.territory_id IN (SELECT id FROM up) OR (r.territory_id IS NULL AND EXISTS (SELECT 1 FROM up))))"),
         {"code": territory_code, "u": user.id, "roles": wanted}).scalar_one()
 
 
 def scopes_within(conn: sa.Connection, user: CurrentUser, roles: tuple[str, ...], territory_code: str) -> list[str]:
     """Territories strictly below ``territory_code`` where the user holds one of ``roles`` (or admin):
-    a street planner's share of a city plan."""
+    a street planner's share of a city plan. An admin of every territory holds all of it: the
+    territory's children (which, with everything below them, cover it whole)."""
     wanted = list(set(roles) | {"admin"})
     rows = conn.execute(sa.text(
-        "WITH RECURSIVE sub AS (SELECT id, code FROM territories WHERE code = :code "
-        "UNION ALL SELECT c.id, c.code FROM territories c JOIN sub ON c.parent_id = sub.id) "
-        "SELECT DISTINCT sub.code FROM sub JOIN user_roles r ON r.territory_id = sub.id "
-        "WHERE r.user_id = :u AND r.role = ANY(:roles) AND sub.code <> :code ORDER BY 1"),
+        "WITH RECURSIVE sub AS (SELECT id, code, parent_id FROM territories WHERE code = :code "
+        "UNION ALL SELECT c.id, c.code, c.parent_id FROM territories c JOIN sub ON c.parent_id = sub.id) "
+        "SELECT DISTINCT sub.code FROM sub JOIN user_roles r ON r.user_id = :u AND r.role = ANY(:roles) "
+        "AND (r.territory_id = sub.id OR (r.territory_id IS NULL "
+        "AND sub.parent_id = (SELECT id FROM territories WHERE code = :code))) "
+        "WHERE sub.code <> :code ORDER BY 1"),
         {"code": territory_code, "u": user.id, "roles": wanted})
     return [r[0] for r in rows]
 
@@ -281,5 +321,5 @@ def community_ids_under(conn: sa.Connection, codes: list[str]) -> set[int]:
     return {r[0] for r in rows}
 
 
-__all__ = ["create_api_key", "list_api_keys", "revoke_api_key", "IncidentScope", "incident_scopes", "any_users", "CurrentUser", "scopes_within", "community_ids_under", "UserError", "hash_password", "verify_password", "create_user", "set_password", "grant",
+__all__ = ["EVERYWHERE", "role_dict", "describe_role", "create_api_key", "list_api_keys", "revoke_api_key", "IncidentScope", "incident_scopes", "any_users", "CurrentUser", "scopes_within", "community_ids_under", "UserError", "hash_password", "verify_password", "create_user", "set_password", "grant",
            "list_users", "authenticate", "issue_token", "revoke_token", "user_for_token", "has_role"]

@@ -17,6 +17,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from gridmap.geo.report import FLAG_COLUMNS, histogram
+
 LEAFLET = Path(__file__).resolve().parent / "static" / "vendor" / "leaflet"
 BELOW, INSIDE, ABOVE, DEDICATED, FLAGGED = "#6baed6", "#31a354", "#e6550d", "#969696", "#d7191c"
 
@@ -44,7 +46,11 @@ def partition_map(grids: gpd.GeoDataFrame, flags: pd.DataFrame, lo: int, hi: int
     """Grids coloured by households against [lo, hi]; flagged grids outlined in red."""
     js, css = _leaflet_assets(standalone)
     frame = grids.to_crs(4326).copy()
-    reasons = flags.groupby("grid_code")["reason"].apply(lambda r: "; ".join(r)) if len(flags) else pd.Series(dtype=str)
+    if len(flags):
+        text = (flags["reason_zh"].fillna("") + " / " + flags["reason"]) if "reason_zh" in flags else flags["reason"]
+        reasons = text.groupby(flags["grid_code"]).apply(lambda r: "; ".join(r))
+    else:
+        reasons = pd.Series(dtype=str)
     frame["flags"] = frame["grid_code"].map(reasons).fillna("")
     frame["colour"] = [grid_colour(h, k, lo, hi) for h, k in zip(frame["households"], frame["kind"])]
     minx, miny, maxx, maxy = frame.total_bounds
@@ -70,18 +76,19 @@ def partition_map(grids: gpd.GeoDataFrame, flags: pd.DataFrame, lo: int, hi: int
     return m
 
 
-def households_histogram_svg(households: np.ndarray, lo: int, hi: int, *, width: int = 640, height: int = 220) -> str:
-    """An SVG histogram of households per comprehensive grid, with the band shaded."""
-    values = np.asarray(households, dtype=float)
-    top = max(float(values.max()) if len(values) else hi, hi * 1.2)
-    step = max(round(top / 30 / 5) * 5, 5)
-    edges = np.arange(0, top + step, step)
-    counts, _ = np.histogram(values, bins=edges)
+def households_histogram_svg(households: np.ndarray, lo: int, hi: int, *, width: int = 640, height: int = 220,
+                             bins: dict | None = None) -> str:
+    """An SVG histogram of households per comprehensive grid, with the band shaded (the bins of
+    the plan's report when given, else computed the same way)."""
+    bins = bins or histogram(np.asarray(households, dtype=float), lo, hi)
+    edges = np.asarray(bins["edges"], dtype=float)
+    counts = np.asarray(bins["counts"], dtype=int)
+    step = edges[1] - edges[0] if len(edges) > 1 else 5.0
     pad, plot_w, plot_h = 36, width - 46, height - 50
     sx = plot_w / edges[-1]
     sy = plot_h / max(counts.max() if len(counts) else 1, 1)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-             f'aria-label="households per grid">',
+             f'aria-label="户数分布 households per grid">',
              f'<rect x="{pad + lo * sx:.1f}" y="10" width="{(hi - lo) * sx:.1f}" height="{plot_h}" fill="#e5f5e0"/>']
     for left, count in zip(edges[:-1], counts):
         colour = BELOW if left + step <= lo else ABOVE if left >= hi else INSIDE
@@ -99,6 +106,48 @@ def households_histogram_svg(households: np.ndarray, lo: int, hi: int, *, width:
     return "".join(parts)
 
 
+SUMMARY_LABELS = {
+    "units": ("单元数", "units"), "grids": ("网格数", "grids"), "comprehensive": ("综合网格", "comprehensive grids"),
+    "dedicated": ("专属网格", "dedicated grids"), "min_households": ("户数下限", "minimum households"),
+    "max_households": ("户数上限", "maximum households"), "in_band": ("区间内网格", "grids in the band"),
+    "in_band_share": ("区间内占比", "share in the band"), "households_min": ("最少户数", "fewest households"),
+    "households_median": ("户数中位数", "median households"), "households_max": ("最多户数", "most households"),
+    "mean_compactness": ("平均紧凑度", "mean compactness"), "not_contiguous": ("不连续网格", "grids not contiguous"),
+    "proven_infeasible": ("已证明不可达", "proven infeasible"), "seed": ("随机种子", "seed"),
+    "flags": ("问题计数", "flags by kind"),
+}
+FLAG_LABELS = {"infeasible_band": "无法达到户数区间 infeasible band", "below_min": "低于下限 below minimum",
+               "above_max": "高于上限 above maximum", "not_contiguous": "不连续 not contiguous"}
+
+
+def refusal_page(status: int, plan_id: int) -> str:
+    """What a browser gets instead of a report it may not read: a page in both languages. A
+    signed-in planner's token lives in this browser's session storage, so the page first asks
+    again with it (and shows the report when that succeeds)."""
+    if status == 404:
+        zh, en = f"没有编号为 {plan_id} 的方案。", f"There is no plan {plan_id}."
+    elif status == 401:
+        zh, en = "此方案是草稿，只有登录的规划人员可以查看。", "This plan is a draft: only signed-in planners may read it."
+    else:
+        zh, en = "您的账号无权查看此方案。", "Your account may not read this plan."
+    return f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>网格方案报告 Plan report</title>
+<style>body{{font-family:"Noto Sans CJK SC","PingFang SC",sans-serif;margin:2rem;max-width:40rem}}</style></head>
+<body><h1>网格方案报告 <small>Plan report</small></h1>
+<p id="refusal-zh">{html.escape(zh)}</p><p id="refusal-en" lang="en">{html.escape(en)}</p>
+<p><a id="sign-in" href="/planner?plan={plan_id}">登录后查看 · Sign in to read it</a></p>
+<script>
+(function () {{
+  var token = null;
+  try {{ token = sessionStorage.getItem("gridmap.token"); }} catch (e) {{ /* private mode */ }}
+  if (!token || {status} === 404) return;
+  fetch(location.href, {{ headers: {{ "Authorization": "Bearer " + token }} }}).then(function (r) {{
+    if (!r.ok) return;
+    return r.text().then(function (text) {{ document.open(); document.write(text); document.close(); }});
+  }});
+}})();
+</script></body></html>"""
+
+
 def partition_report_html(grids: gpd.GeoDataFrame, report: dict, flags: pd.DataFrame, *, title: str,
                           standalone: bool = False, basemap_url: str | None = None,
                           basemap_attribution: str = "") -> str:
@@ -110,11 +159,23 @@ def partition_report_html(grids: gpd.GeoDataFrame, report: dict, flags: pd.DataF
     map_html = (f'<iframe title="map" style="width:100%;height:70vh;border:1px solid #ccc" '
                 f'srcdoc="{html.escape(m.get_root().render(), quote=True)}"></iframe>')
     comp = grids[grids["kind"] == "comprehensive"]
-    hist = households_histogram_svg(comp["households"].to_numpy(), lo, hi)
-    rows = "".join(f"<tr><td><code>{html.escape(str(r.grid_code))}</code></td><td>{html.escape(r.flag)}</td>"
-                   f"<td>{html.escape(str(r.reason))}</td></tr>" for r in flags.itertuples())
-    summary_rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
-                           for k, v in s.items())
+    hist = households_histogram_svg(comp["households"].to_numpy(), lo, hi, bins=report.get("histogram"))
+    if "reason_zh" not in flags:
+        flags = flags.assign(reason_zh="")
+    rows = "".join(f"<tr><td><code>{html.escape(str(r.grid_code))}</code></td>"
+                   f"<td>{html.escape(FLAG_LABELS.get(r.flag, r.flag))}</td>"
+                   f"<td>{html.escape(str(r.reason_zh or ''))}<br><span lang=\"en\">{html.escape(str(r.reason))}</span></td></tr>"
+                   for r in flags.itertuples())
+
+    def shown(value) -> str:
+        if isinstance(value, dict):
+            return ", ".join(f"{FLAG_LABELS.get(k, k)}: {v}" for k, v in value.items()) or "—"
+        if isinstance(value, float):
+            return f"{value:.3f}"
+        return str(value)
+
+    summary_rows = "".join(f"<tr><th>{html.escape(' '.join(SUMMARY_LABELS.get(k, (k, ''))))}</th>"
+                           f"<td>{html.escape(shown(v))}</td></tr>" for k, v in s.items())
     merge_html = ""
     if "merge" in report:  # a merged plan (多网合一): the seed city's summary and the downloads
         m = report["merge"]
@@ -125,7 +186,7 @@ def partition_report_html(grids: gpd.GeoDataFrame, report: dict, flags: pd.DataF
                  f'<a href="/api/plans/{plan_id}/crosswalk?format=csv">crosswalk.csv</a> · '
                  f'<a href="/api/plans/{plan_id}/crosswalk?format=gpkg">crosswalk.gpkg</a></p>') if plan_id else ""
         merge_html = (f'<section id="merge"><h2>多网合一 Merge</h2><p>{html.escape(m.get("text", ""))}</p>'
-                      f"<table><tr><th>conflict</th><th>count</th></tr>{kinds}</table>{links}</section>")
+                      f"<table><tr><th>冲突 conflict</th><th>数量 count</th></tr>{kinds}</table>{links}</section>")
     return f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 <title>{html.escape(title)}</title>
 <style>body{{font-family:"Noto Sans CJK SC","PingFang SC",sans-serif;margin:1rem 2rem}}
@@ -138,5 +199,6 @@ table{{border-collapse:collapse;font-size:.85rem}}td,th{{border:1px solid #ddd;p
 {merge_html}<section id="map">{map_html}</section>
 <section id="histogram"><h2>户数分布 Households per grid</h2>{hist}</section>
 <section id="summary"><h2>概况 Summary</h2><table>{summary_rows}</table></section>
-<section id="flags"><h2>问题清单 Flags ({len(flags)})</h2><table><tr><th>grid</th><th>flag</th><th>reason</th></tr>{rows}</table></section>
+<section id="flags"><h2>问题清单 Flags ({len(flags)})</h2><table><tr><th>网格 grid</th><th>问题 flag</th>
+<th>原因 reason</th></tr>{rows}</table></section>
 </body></html>"""

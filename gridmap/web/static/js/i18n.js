@@ -1,5 +1,6 @@
-// Chinese first; English on request. Every element with data-zh/data-en switches text, including
-// elements created later by scripts; gridmapT(zh, en) picks the current language for messages.
+// Chinese first; English on request. Every element with data-zh/data-en switches text (and every
+// data-title-zh/data-title-en its tooltip), including elements created later by scripts;
+// gridmapT(zh, en) picks the current language for messages; the event gridmap:lang follows a switch.
 (function () {
   "use strict";
   var KEY = "gridmap.lang";
@@ -7,6 +8,9 @@
     document.documentElement.lang = lang === "en" ? "en" : "zh-CN";
     document.querySelectorAll("[data-zh][data-en]").forEach(function (el) {
       el.textContent = el.getAttribute(lang === "en" ? "data-en" : "data-zh");
+    });
+    document.querySelectorAll("[data-title-zh][data-title-en]").forEach(function (el) {
+      el.title = el.getAttribute(lang === "en" ? "data-title-en" : "data-title-zh");
     });
     var button = document.getElementById("lang-switch");
     if (button) button.textContent = lang === "en" ? "中文" : "English";
@@ -23,6 +27,19 @@
     el.setAttribute("data-zh", zh);
     el.setAttribute("data-en", en);
     el.textContent = window.gridmapT(zh, en);
+  };
+  // Set text that is the same in both languages (a number, a code, nothing): an element that said
+  // something bilingual before must not get that old text back on the next language switch.
+  window.gridmapPlain = function (el, text) {
+    el.removeAttribute("data-zh");
+    el.removeAttribute("data-en");
+    el.textContent = text;
+  };
+  // A tooltip (title attribute) in both languages.
+  window.gridmapTitle = function (el, zh, en) {
+    el.setAttribute("data-title-zh", zh);
+    el.setAttribute("data-title-en", en);
+    el.title = window.gridmapT(zh, en);
   };
   document.addEventListener("DOMContentLoaded", function () {
     apply(saved);

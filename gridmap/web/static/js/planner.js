@@ -1,19 +1,35 @@
 // The grid planner: units coloured by grid on a canvas-rendered Leaflet map; paint, lasso, merge,
-// split and cut; a live panel; undo/redo; save with the draft's version (409 → conflict message);
-// validation, diff against the published plan, publish. No basemap is needed.
+// split and cut; a live panel; undo/redo; save with the draft's edit version (409 → conflict
+// message); validation, diff against the published plan, publish. No basemap is needed.
+//
+// Every change is previewed on the server (a dry run of all pending edits). A change the server
+// refuses (422: against the rules, 403: outside the user's planning area) is taken back at once,
+// the other pending edits stay, and the reason is shown over the map in the user's language.
+// Every text is set in both languages (gridmapSay) or as language-free text (gridmapPlain), so
+// a language switch re-labels everything and never brings back an old text.
 (function () {
   "use strict";
   var T = function (zh, en) { return window.gridmapT(zh, en); };
   var $ = function (id) { return document.getElementById(id); };
+  var say = function (el, zh, en) { window.gridmapSay(el, zh, en); };
+  var plain = function (el, text) { window.gridmapPlain(el, text); };
   var PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
                  "#9c755f", "#bab0ac", "#86bcb6", "#d37295", "#8cd17d", "#b6992d", "#499894", "#f1ce63"];
+  var MAX_ZOOM = 20;        // single buildings, and room to draw a cut line across a small unit
+  var ZOOM_OUT_LEVELS = 2;  // how far out of the whole territory one may zoom
+  var REFUSED = { 403: true, 422: true };  // answers that refuse the edit itself (not a stale version)
+  var STATUS = { draft: ["草稿", "draft"], published: ["已发布", "published"], history: ["历史", "history"] };
 
   var state = {
-    token: null, user: null, plan: null, version: null, band: [300, 500], status: null,
+    token: null, user: null, plan: null, version: null, planVersion: null, band: [300, 500], status: null,
+    plans: [],          // the territory's plans as listed by /api/territories/{code}/plans
     units: {},          // unit id -> {layer, feature, grid, saved, community, households, label:[lat,lng], compound}
     grids: {},          // code -> {community, kind, households, compactness, parts, unit_count, border, labelMarker}
-    selected: null, tool: "select", undo: [], redo: [], splitPick: {}, cutUnit: null, cutPoints: [], cutLine: null,
-    preview: {}, previewTimer: null, diffLayer: null, problemLayer: null,
+    selected: null, tool: "select", splitPick: {}, cutUnit: null, cutPoints: [], cutLine: null,
+    undo: [], redo: [], // changes: {moves: [{id, from, to}], target}
+    goodDepth: 0,       // the first goodDepth changes of undo passed a preview; those after it are unchecked
+    previewSeq: 0, checking: false, preview: {}, previewTimer: null,
+    savedSummary: null, summary: null, problems: null, diff: null, diffLayer: null, bounds: null,
   };
   var map, unitLayer, borderLayer, labelLayer, canvas;
 
@@ -23,11 +39,19 @@
     for (var i = 0; i < code.length; i++) h = (h * 31 + code.charCodeAt(i)) >>> 0;
     return PALETTE[h % PALETTE.length];
   }
+  // The status line below the panel; errors and warnings also go to the notice over the map.
   function message(zh, en, kind) {
     var el = $("message");
-    window.gridmapSay(el, zh, en);
+    say(el, zh, en);
     el.className = kind || "info";
+    if (/\b(error|warn)\b/.test(kind || "")) notice(zh, en, kind);
   }
+  function notice(zh, en, kind) {
+    say($("notice-text"), zh, en);
+    $("notice").className = "notice " + (kind || "info");
+    $("notice").hidden = false;
+  }
+  function hideNotice() { $("notice").hidden = true; }
   function api(method, path, body) {
     var headers = { "Accept": "application/json" };
     if (state.token) headers["Authorization"] = "Bearer " + state.token;
@@ -41,11 +65,27 @@
         if (r.status === 401 && state.token) { signOut(); }
         return { ok: r.ok, status: r.status, data: data };
       });
+    }, function () {
+      return { ok: false, status: 0, data: { detail: "cannot reach the server", detail_en: "cannot reach the server",
+                                             detail_zh: "无法连接服务器" } };
     });
   }
-  function detail(res) {
-    var d = res.data && res.data.detail;
-    return typeof d === "string" ? d : JSON.stringify(d);
+  // Why the server said no, in both languages (detail_zh / detail_en; detail alone from older servers).
+  function reason(res) {
+    var d = (res && res.data) || {};
+    var en = d.detail_en || (typeof d.detail === "string" ? d.detail : d.detail ? JSON.stringify(d.detail) :
+                             "HTTP " + (res && res.status));
+    return { zh: d.detail_zh || en, en: en };
+  }
+  function failed(zh, en, res, kind) {
+    var r = reason(res);
+    message(zh + r.zh, en + r.en, kind || "error");
+  }
+  function when(iso) {  // local date and time, minutes
+    var d = new Date(iso);
+    if (isNaN(d.getTime())) return String(iso || "");
+    var p = function (n) { return (n < 10 ? "0" : "") + n; };
+    return d.getFullYear() + "-" + p(d.getMonth() + 1) + "-" + p(d.getDate()) + " " + p(d.getHours()) + ":" + p(d.getMinutes());
   }
 
   // -- sign in ------------------------------------------------------------------------------------
@@ -53,14 +93,14 @@
     state.token = token; state.user = user;
     try { sessionStorage.setItem("gridmap.token", token); } catch (e) { /* ignore */ }
     $("login").hidden = true; $("logout").hidden = false;
-    $("who").textContent = user.display_name || user.username;
+    plain($("who"), user.display_name || user.username);
     loadTerritories();
   }
   function signOut() {
     if (state.token) api("POST", "/api/auth/logout");
     state.token = null; state.user = null;
     try { sessionStorage.removeItem("gridmap.token"); } catch (e) { /* ignore */ }
-    $("login").hidden = false; $("logout").hidden = true; $("who").textContent = "";
+    $("login").hidden = false; $("logout").hidden = true; plain($("who"), "");
   }
   $("login").addEventListener("submit", function (ev) {
     ev.preventDefault();
@@ -98,17 +138,21 @@
       return loadPlans();
     });
   }
+  function planLabel(opt, p) {
+    var s = STATUS[p.status] || [p.status, p.status];
+    say(opt, "方案 v" + p.version + " · " + s[0] + " · " + p.grids + " 个网格",
+        "plan v" + p.version + " · " + s[1] + " · " + p.grids + " grids");
+  }
   function loadPlans(preferId) {
     return api("GET", "/api/territories/" + $("territory").value + "/plans").then(function (res) {
       var select = $("plan");
       select.innerHTML = "";
       var plans = (res.data || []).slice().reverse();
+      state.plans = plans;
       plans.forEach(function (p) {
         var opt = document.createElement("option");
         opt.value = p.id;
-        var zh = { draft: "草稿", published: "已发布", history: "历史" }[p.status] || p.status;
-        window.gridmapSay(opt, "v" + p.version + " · " + zh + " · " + p.grids + " 个网格",
-                          "v" + p.version + " · " + p.status + " · " + p.grids + " grids");
+        planLabel(opt, p);
         opt.dataset.status = p.status;
         select.appendChild(opt);
       });
@@ -122,36 +166,110 @@
       return loadPlan(+select.value);
     });
   }
-  $("territory").addEventListener("change", function () { loadPlans(); });
+  $("territory").addEventListener("change", function () { hideDraftQuestion(); loadPlans(); });
   $("plan").addEventListener("change", function () { loadPlan(+$("plan").value); });
+
+  // A new draft: if the territory has one already, say whose and how far it got, and offer to open
+  // it; a second, parallel draft only when asked for explicitly.
   $("new-draft").addEventListener("click", function () {
-    api("POST", "/api/territories/" + $("territory").value + "/drafts", { source: "published" }).then(function (res) {
-      if (!res.ok) { message("无法新建草稿：" + detail(res), "Cannot create a draft: " + detail(res), "error"); return; }
-      message("已新建草稿 v" + res.data.version, "Draft v" + res.data.version + " created", "ok");
-      loadPlans(res.data.plan_id);
+    var code = $("territory").value;
+    if (!code) return;
+    Promise.all([api("GET", "/api/territories/" + code + "/plans"),
+                 api("GET", "/api/territories/" + code + "/history")]).then(function (r) {
+      if (!r[0].ok) { failed("无法查询已有草稿：", "Cannot list the territory's drafts: ", r[0]); return; }
+      var edits = {};
+      if (r[1].ok) r[1].data.forEach(function (p) { edits[p.id] = p.lock_version; });
+      var drafts = r[0].data.filter(function (p) { return p.status === "draft"; })
+        .sort(function (a, b) { return b.version - a.version; });
+      if (!drafts.length) { createDraft(code); return; }
+      askAboutDraft(code, drafts, edits);
     });
   });
+  function askAboutDraft(code, drafts, edits) {
+    var d = drafts[0], edit = edits[d.id], open = String(d.id) === String(state.plan);
+    var author = d.author || "?", created = when(d.created_at);
+    say($("draft-exists-text"),
+      "辖区 " + code + (drafts.length > 1 ? " 已有 " + drafts.length + " 个草稿，最新的是" : " 已有草稿：") +
+        "方案 v" + d.version + "（" + author + " 创建于 " + created + (edit != null ? "，编辑版本 " + edit : "") + "）" +
+        (open ? "，就是当前打开的这个" : "") + "。另建一个草稿会与它并行，两边的修改不会合并。",
+      "Territory " + code + (drafts.length > 1 ? " already has " + drafts.length + " drafts, the newest " :
+        " already has a draft: ") + "plan v" + d.version + " (created by " + author + " on " + created +
+        (edit != null ? ", edit " + edit : "") + ")" + (open ? ", the one open now" : "") +
+        ". Another draft would be a parallel copy: the two drafts' edits are never merged.");
+    $("draft-exists").dataset.planId = String(d.id);
+    $("draft-exists").dataset.territory = code;
+    $("draft-exists").hidden = false;
+    $("open-draft").focus();
+  }
+  function hideDraftQuestion() { $("draft-exists").hidden = true; }
+  $("open-draft").addEventListener("click", function () {
+    var id = $("draft-exists").dataset.planId;
+    hideDraftQuestion();
+    if (String(id) === String(state.plan)) { message("该草稿已打开", "That draft is open", "info"); return; }
+    loadPlans(id);
+  });
+  $("create-draft-anyway").addEventListener("click", function () {
+    hideDraftQuestion();
+    createDraft($("draft-exists").dataset.territory);
+  });
+  $("cancel-draft").addEventListener("click", hideDraftQuestion);
+  function createDraft(code) {
+    api("POST", "/api/territories/" + code + "/drafts", { source: "published" }).then(function (res) {
+      if (!res.ok) { failed("无法新建草稿：", "Cannot create a draft: ", res); return; }
+      loadPlans(res.data.plan_id).then(function () {
+        message("已新建草稿：方案 v" + res.data.version, "Draft created: plan v" + res.data.version, "ok");
+      });
+    });
+  }
 
+  // What belonged to the plan shown before: its problems, its diff, the selection, any notice.
+  function resetPlanView() {
+    state.selected = null; state.splitPick = {}; state.preview = {}; state.undo = []; state.redo = [];
+    state.goodDepth = 0; state.previewSeq += 1; state.checking = false; clearTimeout(state.previewTimer);
+    state.problems = null; $("problems").innerHTML = "";
+    state.diff = null;
+    if (state.diffLayer) { map.removeLayer(state.diffLayer); state.diffLayer = null; }
+    plain($("diff-summary"), "");
+    hideNotice(); hideDraftQuestion();
+  }
   function loadPlan(planId) {
     message("正在载入方案…", "Loading the plan…", "info");
     return Promise.all([api("GET", "/api/plans/" + planId + "/state"),
                         api("GET", "/api/plans/" + planId + "/units?simplify=0.5"),
                         api("GET", "/api/plans/" + planId + "/grids")]).then(function (r) {
-      if (!r[0].ok || !r[1].ok) { message("无法载入方案：" + detail(r[0].ok ? r[1] : r[0]),
-                                          "Cannot load the plan: " + detail(r[0].ok ? r[1] : r[0]), "error"); return; }
+      var bad = !r[0].ok ? r[0] : !r[1].ok ? r[1] : !r[2].ok ? r[2] : null;
+      if (bad) { failed("无法载入方案：", "Cannot load the plan: ", bad); return; }
+      resetPlanView();
       state.plan = planId; state.version = r[0].data.version; state.status = r[0].data.status;
+      var listed = state.plans.filter(function (p) { return String(p.id) === String(planId); })[0];
+      state.planVersion = listed ? listed.version : null;
       state.band = [r[0].data.summary.min_households, r[0].data.summary.max_households];
-      state.undo = []; state.redo = []; state.selected = null; state.splitPick = {}; state.preview = {};
+      state.savedSummary = state.summary = r[0].data.summary;
       history.replaceState(null, "", "/planner?territory=" + $("territory").value + "&plan=" + planId);
       drawUnits(r[1].data); drawGrids(r[2].data, true);
-      showSummary(r[0].data.summary); updatePanel(); updatePending();
-      window.gridmapSay($("plan-info"), "版本 " + state.version + " · " + (state.status === "draft" ? "草稿，可编辑" : "只读"),
-                        "version " + state.version + " · " + (state.status === "draft" ? "draft, editable" : "read only"));
-      if (unitLayer.getLayers().length) map.fitBounds(unitLayer.getBounds());
+      showSummary(); updatePanel(); updatePending(); planInfo();
+      if (unitLayer.getLayers().length) limitTo(unitLayer.getBounds());
       message("方案已载入：" + Object.keys(state.units).length + " 个单元",
               "Plan loaded: " + Object.keys(state.units).length + " units", "ok");
       document.body.dataset.planLoaded = String(planId);
     });
+  }
+  // "plan v2" is the plan's number among the territory's plans; "edit 3" the draft's edit version
+  // (lock_version: one more with every save, what a save names to detect someone else's save).
+  function planInfo() {
+    var el = $("plan-info");
+    if (!state.plan) { plain(el, ""); return; }
+    var v = state.planVersion != null ? state.planVersion : "?";
+    var s = STATUS[state.status] || [state.status, state.status];
+    if (state.status === "draft") {
+      say(el, "方案 v" + v + " · 编辑版本 " + state.version + " · 草稿，可编辑",
+          "plan v" + v + " · edit " + state.version + " · draft, editable");
+    } else {
+      say(el, "方案 v" + v + " · " + s[0] + " · 只读", "plan v" + v + " · " + s[1] + " · read only");
+    }
+    window.gridmapTitle(el, "方案 v：方案在本辖区的编号；编辑版本：草稿每保存一次加 1（保存时据此发现他人同时做的修改）",
+      "plan v: the plan's number in this territory; edit: the draft's edit version, one more with every save " +
+      "(a save names it, so that someone else's save in between is noticed)");
   }
 
   // -- drawing ------------------------------------------------------------------------------------
@@ -215,39 +333,82 @@
     if (state.status !== "draft") { message("这不是草稿：请先新建草稿", "This is not a draft: create a draft first", "error"); return false; }
     return true;
   }
-  function applyChange(change, backwards) {  // change: list of {id, from, to}
+  function setGrids(change, backwards) {
     var ids = [];
-    change.forEach(function (c) { state.units[c.id].grid = backwards ? c.from : c.to; ids.push(c.id); });
-    restyle(ids); afterLocalChange();
+    change.moves.forEach(function (c) {
+      var u = state.units[c.id];
+      if (u) { u.grid = backwards ? c.from : c.to; ids.push(c.id); }
+    });
+    restyle(ids);
   }
+  function applyChange(change, backwards) { setGrids(change, backwards); afterLocalChange(); }
+  // The community a grid lies in: the saved grid's, or (a grid made by an unsaved split) its units'.
+  function communityOf(code) {
+    var g = state.grids[code];
+    if (g && g.community) return g.community;
+    for (var k in state.units) {
+      if (state.units[k].grid === code) return state.units[k].community;
+    }
+    return null;
+  }
+  function listed(ids) { return ids.slice(0, 5).join("、") + (ids.length > 5 ? " 等 " + ids.length + " 个" : ""); }
+  function listedEn(ids) { return ids.slice(0, 5).join(", ") + (ids.length > 5 ? " and " + (ids.length - 5) + " more" : ""); }
   function move(ids, target) {
-    if (!editable()) return;
-    var t = state.grids[target];
-    var community = t ? t.community : null;
-    var change = [];
+    if (!editable()) return false;
+    if (state.checking) { message("正在核对刚才的修改，请稍候", "Checking your last changes; one moment", "warn"); return false; }
+    var community = communityOf(target);
+    var moves = [], foreign = [];
     ids.forEach(function (id) {
       var u = state.units[id];
       if (!u || u.grid === target) return;
-      if (community && u.community !== community) return;
-      change.push({ id: u.id, from: u.grid, to: target });
+      if (community && u.community !== community) { foreign.push(u); return; }
+      moves.push({ id: u.id, from: u.grid, to: target });
     });
-    if (!change.length) {
-      if (ids.length) message("这些单元不在目标网格所属社区内，或已在该网格中",
-                              "Those units are outside the grid's community or already in it", "warn");
-      return;
+    if (moves.length) {
+      hideNotice();
+      var change = { moves: moves, target: target };
+      state.undo.push(change); state.redo = [];
+      applyChange(change, false);
     }
-    state.undo.push(change); state.redo = [];
-    applyChange(change, false);
+    if (foreign.length) {  // a grid never crosses a community boundary: refused here, at once
+      var fid = foreign.map(function (u) { return u.id; });
+      var theirs = foreign[0].community;
+      message((moves.length ? "已涂入 " + moves.length + " 个单元；" : "") + "单元 " + listed(fid) + " 属于社区 " + theirs +
+              "，网格 " + target + " 属于社区 " + community + "：网格不能跨越社区边界，这些单元未涂入。",
+              (moves.length ? moves.length + " units painted; " : "") + "unit" + (fid.length > 1 ? "s " : " ") +
+              listedEn(fid) + " lie in community " + theirs + " and grid " + target + " in community " + community +
+              ": a grid never crosses a community boundary, so " + (fid.length > 1 ? "they were" : "it was") +
+              " not painted.", "warn refused");
+    } else if (!moves.length && ids.length) {
+      message("这些单元已在该网格中", "Those units are already in that grid", "info");
+    }
+    return moves.length > 0;
   }
-  $("undo").addEventListener("click", function () {
-    var c = state.undo.pop(); if (!c) return; state.redo.push(c); applyChange(c, true);
-  });
-  $("redo").addEventListener("click", function () {
-    var c = state.redo.pop(); if (!c) return; state.undo.push(c); applyChange(c, false);
-  });
+  function undo() {
+    if (state.checking) return;
+    var c = state.undo.pop(); if (!c) return;
+    state.redo.push(c);
+    state.goodDepth = Math.min(state.goodDepth, state.undo.length);
+    applyChange(c, true);
+  }
+  function redo() {
+    if (state.checking) return;
+    var c = state.redo.pop(); if (!c) return;
+    state.undo.push(c); applyChange(c, false);
+  }
+  $("undo").addEventListener("click", undo);
+  $("redo").addEventListener("click", redo);
+  // Ctrl+Z undo, Ctrl+Shift+Z and Ctrl+Y redo, Ctrl+S save (⌘ on a Mac). With Shift held the key
+  // is "Z", not "z"; on a layout without Latin letters the physical key tells.
   document.addEventListener("keydown", function (ev) {
-    if ((ev.ctrlKey || ev.metaKey) && ev.key === "z") { ev.preventDefault(); $(ev.shiftKey ? "redo" : "undo").click(); }
-    if ((ev.ctrlKey || ev.metaKey) && ev.key === "s") { ev.preventDefault(); $("save").click(); }
+    if (!(ev.ctrlKey || ev.metaKey) || ev.altKey) return;
+    var t = ev.target;
+    if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.isContentEditable)) return;  // their own undo
+    var key = (ev.key || "").toLowerCase();
+    if (!/^[a-z]$/.test(key) && /^Key[A-Z]$/.test(ev.code || "")) key = ev.code.slice(3).toLowerCase();
+    if (key === "z") { ev.preventDefault(); if (ev.shiftKey) redo(); else undo(); }
+    else if (key === "y") { ev.preventDefault(); redo(); }
+    else if (key === "s") { ev.preventDefault(); save(); }
   });
   function pendingUnits() {
     return Object.keys(state.units).map(function (k) { return state.units[k]; })
@@ -264,7 +425,7 @@
   }
   function updatePending() {
     var n = pendingUnits().length;
-    $("pending").textContent = String(n);
+    plain($("pending"), String(n));
     $("pending").className = n ? "badge dirty" : "badge";
   }
   function afterLocalChange() {
@@ -284,17 +445,20 @@
   }
   function updatePanel() {
     var code = state.selected;
-    $("grid-code").textContent = code || "—";
-    if (!code) { ["grid-households", "grid-units", "grid-compactness", "grid-contiguity", "grid-community"]
-      .forEach(function (id) { $(id).textContent = "—"; }); $("band-state").textContent = "";
-      $("band-bar").style.width = "0"; return; }
+    plain($("grid-code"), code || "—");
+    if (!code) {
+      ["grid-households", "grid-units", "grid-compactness", "grid-contiguity", "grid-community"]
+        .forEach(function (id) { plain($(id), "—"); $(id).className = ""; });
+      plain($("band-state"), ""); $("band-state").className = "";
+      $("band-bar").style.width = "0"; return;
+    }
     var s = localStats(code), g = state.grids[code] || {}, p = state.preview[code] || {};
-    $("grid-households").textContent = String(s.households);
-    $("grid-units").textContent = String(s.units);
+    plain($("grid-households"), String(s.households));
+    plain($("grid-units"), String(s.units));
     var lo = state.band[0], hi = state.band[1];
     var kind = g.kind || "comprehensive";
     var inBand = kind === "dedicated" || (s.households >= lo && s.households <= hi);
-    window.gridmapSay($("band-state"), kind === "dedicated" ? "专属网格" : (inBand ? "在 " + lo + "–" + hi + " 户之间" :
+    say($("band-state"), kind === "dedicated" ? "专属网格" : (inBand ? "在 " + lo + "–" + hi + " 户之间" :
       (s.households < lo ? "低于 " + lo + " 户" : "超过 " + hi + " 户")), kind === "dedicated" ? "dedicated grid" :
       (inBand ? "within " + lo + "–" + hi : (s.households < lo ? "below " + lo : "above " + hi)));
     $("band-state").className = inBand ? "ok" : "bad";
@@ -302,30 +466,103 @@
     $("band-bar").className = inBand ? "ok" : "bad";
     var compact = p.compactness !== undefined ? p.compactness : g.compactness;
     var parts = p.parts !== undefined ? p.parts : g.parts;
-    $("grid-compactness").textContent = compact === undefined || compact === null ? "—" : Number(compact).toFixed(3);
-    window.gridmapSay($("grid-contiguity"), parts > 1 ? "不连续（" + parts + " 块）" : "连续",
-                      parts > 1 ? "not contiguous (" + parts + " pieces)" : "contiguous");
-    $("grid-contiguity").className = parts > 1 ? "bad" : "ok";
-    $("grid-community").textContent = g.community || "";
+    plain($("grid-compactness"), compact === undefined || compact === null ? "—" : Number(compact).toFixed(3));
+    if (parts === undefined || parts === null) { plain($("grid-contiguity"), "—"); $("grid-contiguity").className = ""; }
+    else {
+      say($("grid-contiguity"), parts > 1 ? "不连续（" + parts + " 块）" : "连续",
+          parts > 1 ? "not contiguous (" + parts + " pieces)" : "contiguous");
+      $("grid-contiguity").className = parts > 1 ? "bad" : "ok";
+    }
+    plain($("grid-community"), g.community || communityOf(code) || "—");
   }
-  function showSummary(s) {
-    if (!s) return;
-    window.gridmapSay($("plan-summary"),
+  function showSummary() {
+    var s = state.summary;
+    if (!s) { plain($("plan-summary"), ""); return; }
+    say($("plan-summary"),
       s.grids + " 个网格（综合 " + s.comprehensive + "，专属 " + s.dedicated + "）；" + s.in_band + "/" + s.comprehensive +
       " 个综合网格在户数区间内；" + s.not_contiguous + " 个不连续",
       s.grids + " grids (" + s.comprehensive + " comprehensive, " + s.dedicated + " dedicated); " + s.in_band + "/" +
       s.comprehensive + " comprehensive grids in the band; " + s.not_contiguous + " not contiguous");
   }
+
+  // -- previews: every change checked on the server; a refused one is taken back at once -------------
+  function dryRun(ops) {
+    return api("POST", "/api/plans/" + state.plan + "/edits", { version: state.version, operations: ops, dry_run: true });
+  }
+  function usePreview(data) {
+    state.preview = {};
+    data.grids.forEach(function (g) { state.preview[g.code] = g; });
+    state.summary = data.summary;
+    showSummary(); updatePanel();
+  }
   function preview() {
-    var ops = pendingOperations();
-    if (!ops.length || !state.plan) { state.preview = {}; updatePanel(); return; }
-    api("POST", "/api/plans/" + state.plan + "/edits", { version: state.version, operations: ops, dry_run: true })
-      .then(function (res) {
-        if (!res.ok) return;
-        state.preview = {};
-        res.data.grids.forEach(function (g) { state.preview[g.code] = g; });
-        showSummary(res.data.summary); updatePanel();
+    if (state.checking || !state.plan || state.status !== "draft") return;
+    var seq = ++state.previewSeq, depth = state.undo.length, ops = pendingOperations();
+    if (!ops.length) {
+      state.preview = {}; state.goodDepth = depth; state.summary = state.savedSummary;
+      showSummary(); updatePanel(); return;
+    }
+    dryRun(ops).then(function (res) {
+      if (seq !== state.previewSeq) return;  // the edits changed since: a newer preview answers for them
+      if (res.ok) { state.goodDepth = depth; usePreview(res.data); return; }
+      if (REFUSED[res.status]) { refuse(res); return; }
+      if (res.status === 409) failed("草稿无法预览：", "The draft cannot be previewed: ", res, "error conflict");
+      else failed("无法预览修改：", "Cannot preview the change: ", res, "warn");
+    });
+  }
+  function withoutOperation(r) {  // "operation 1 (assign): ..." names the request's parts, not the user's change
+    return { zh: r.zh.replace(/^第 \d+ 项操作（[^）]*）：/, "").replace(/[。.\s]+$/, ""),
+             en: r.en.replace(/^operation \d+ \([^)]*\): /, "").replace(/[.\s]+$/, "") };
+  }
+  function tellRefused(reasons, undone) {
+    var r = withoutOperation(reasons[reasons.length - 1]);
+    if (!undone) { message("修改被拒绝：" + r.zh + "。", "The change was refused: " + r.en + ".", "error refused"); return; }
+    message((undone > 1 ? undone + " 处修改被拒绝，已撤回：" : "此修改被拒绝，已撤回：") + r.zh + "。其他未保存的修改仍保留。",
+            (undone > 1 ? undone + " changes were refused and undone: " : "This change was refused and undone: ") + r.en +
+            ". Your other unsaved changes are kept.", "error refused");
+  }
+  // The server refused the pending edits: the culprit is among the changes made since the last
+  // preview that passed. One: take it back. More: take them all back and replay them one by one,
+  // each previewed, keeping those that pass.
+  function refuse(res) {
+    var suspects = state.undo.slice(state.goodDepth);
+    if (!suspects.length) { tellRefused([reason(res)], 0); return; }
+    if (suspects.length === 1) {
+      state.undo.pop();
+      applyChange(suspects[0], true);  // and preview what is left
+      tellRefused([reason(res)], 1);
+      return;
+    }
+    state.checking = true;
+    var seq = state.previewSeq;
+    state.undo.length = state.goodDepth;
+    for (var i = suspects.length - 1; i >= 0; i--) setGrids(suspects[i], true);
+    var reasons = [], last = null, chain = Promise.resolve();
+    suspects.forEach(function (change) {
+      chain = chain.then(function () {
+        if (seq !== state.previewSeq) return;  // another plan was loaded meanwhile
+        var again = { target: change.target, moves: [] };
+        change.moves.forEach(function (m) {  // as made now, on what the refused changes left
+          var u = state.units[m.id];
+          if (u && u.grid !== change.target) again.moves.push({ id: m.id, from: u.grid, to: change.target });
+        });
+        if (!again.moves.length) return;
+        setGrids(again, false);
+        return dryRun(pendingOperations()).then(function (answer) {
+          if (answer.ok) { state.undo.push(again); last = answer.data; return; }
+          if (!REFUSED[answer.status]) { state.undo.push(again); last = null; return; }  // not this change's fault
+          setGrids(again, true); reasons.push(reason(answer)); last = null;
+        });
       });
+    });
+    chain.then(null, function () { /* a failed request: what was replayed stays */ }).then(function () {
+      if (seq !== state.previewSeq) return;
+      state.checking = false;
+      state.goodDepth = state.undo.length;
+      updatePending();
+      if (last) usePreview(last); else afterLocalChange();
+      if (reasons.length) tellRefused(reasons, reasons.length);
+    });
   }
 
   // -- tools ----------------------------------------------------------------------------------------
@@ -341,7 +578,7 @@
   function setTool(tool) {
     state.tool = tool;
     document.querySelectorAll(".tool").forEach(function (b) { b.classList.toggle("active", b.dataset.tool === tool); });
-    window.gridmapSay($("tool-hint"), HINTS[tool][0], HINTS[tool][1]);
+    say($("tool-hint"), HINTS[tool][0], HINTS[tool][1]);
     $("finish-split").hidden = tool !== "split"; $("finish-cut").hidden = tool !== "cut";
     state.splitPick = {}; clearCut(); restyle();
     if (tool === "lasso") map.dragging.disable(); else map.dragging.enable();
@@ -368,8 +605,9 @@
       if (u.grid === state.selected) return;
       var other = u.grid;
       var ids = Object.keys(state.units).filter(function (k) { return state.units[k].grid === other; }).map(Number);
-      move(ids, state.selected);
-      message("已将网格 " + other + " 并入 " + state.selected, "Grid " + other + " merged into " + state.selected, "ok");
+      if (move(ids, state.selected)) {
+        message("已将网格 " + other + " 并入 " + state.selected, "Grid " + other + " merged into " + state.selected, "ok");
+      }
       return;
     }
     if (state.tool === "split") {
@@ -402,10 +640,8 @@
       message("请选出部分（而非全部）单元", "Pick some but not all of the grid's units", "warn"); return;
     }
     var code = nextCode(state.units[ids[0]].community);
-    state.grids[code] = state.grids[code] || { code: code, community: state.units[ids[0]].community, kind: "comprehensive" };
     state.splitPick = {};
-    move(ids, code);
-    delete state.grids[code];   // not saved yet: created by the save
+    if (!move(ids, code)) return;  // the new grid is created by the save
     selectGrid(code);
     message("新网格 " + code + "（保存后生效）", "New grid " + code + " (created on save)", "ok");
   });
@@ -458,6 +694,12 @@
       if (!data.new_units) return;
       unitLayer.removeLayer(target.layer); delete state.units[target.id];
       data.new_units.features.forEach(addUnit);
+      // neighbours that took the line's crossing points are revised units with new ids
+      (data.replaced_units || []).forEach(function (r) {
+        var old = state.units[r.unit];
+        if (old) { unitLayer.removeLayer(old.layer); delete state.units[r.unit]; }
+      });
+      if (data.revisions) data.revisions.features.forEach(addUnit);
       message("单元 " + target.id + " 已切分为 " + data.new_units.features.length + " 个单元",
               "Unit " + target.id + " cut into " + data.new_units.features.length + " units", "ok");
     });
@@ -467,83 +709,108 @@
   // -- save, validate, diff, publish ----------------------------------------------------------------
   function save(ops, then) {
     if (!editable()) return;
+    if (state.checking) { message("正在核对刚才的修改，请稍候再保存", "Checking your last changes; save again in a moment", "warn"); return; }
     ops = ops || pendingOperations();
     if (!ops.length) { message("没有需要保存的修改", "Nothing to save", "info"); return; }
-    api("POST", "/api/plans/" + state.plan + "/edits", { version: state.version, operations: ops, with_geometry: true })
+    var plan = state.plan;
+    api("POST", "/api/plans/" + plan + "/edits", { version: state.version, operations: ops, with_geometry: true })
       .then(function (res) {
-        if (res.status === 409) {
-          var d = res.data || {};
-          message("保存冲突：草稿已被他人修改（您的版本 " + d.your_version + "，当前版本 " + d.current_version +
-                  "）。请重新载入后再编辑。", "Conflict: someone else saved this draft (your version " + d.your_version +
-                  ", current " + d.current_version + "). Reload and apply your change again.", "error conflict");
+        if (plan !== state.plan) return;
+        if (res.status === 409 && res.data && res.data.your_version !== undefined) {
+          var d = res.data;
+          message("保存冲突：草稿已被他人修改（您的编辑版本 " + d.your_version + "，当前编辑版本 " + d.current_version +
+                  "）。请重新载入后再编辑。", "Conflict: someone else saved this draft (your edit " + d.your_version +
+                  ", current edit " + d.current_version + "). Reload and apply your change again.", "error conflict");
           return;
         }
-        if (!res.ok) { message("保存失败：" + detail(res), "Save failed: " + detail(res), "error"); return; }
+        if (REFUSED[res.status] && !then) {  // not caught by a preview yet: take the refused change back
+          clearTimeout(state.previewTimer); state.previewSeq += 1;
+          refuse(res);
+          return;
+        }
+        if (!res.ok) { failed("保存失败：", "Save failed: ", res); return; }
         var data = res.data;
+        clearTimeout(state.previewTimer); state.previewSeq += 1;  // answers for what is saved now
         state.version = data.version;
         Object.keys(state.units).forEach(function (k) { state.units[k].saved = state.units[k].grid; });
         data.removed.forEach(removeGrid);
         drawGrids(data.features || { features: [] }, false);
-        state.preview = {}; state.undo = []; state.redo = [];
-        showSummary(data.summary);
+        state.preview = {}; state.undo = []; state.redo = []; state.goodDepth = 0;
+        state.savedSummary = state.summary = data.summary;
+        showSummary();
         if (then) then(data);
-        restyle(); updatePending(); updatePanel();
-        window.gridmapSay($("plan-info"), "版本 " + state.version + " · 草稿，可编辑", "version " + state.version + " · draft, editable");
-        if (!then) message("已保存（版本 " + data.version + "，" + data.elapsed_ms + " 毫秒）",
-                           "Saved (version " + data.version + ", " + data.elapsed_ms + " ms)", "ok");
+        restyle(); updatePending(); updatePanel(); planInfo();
+        if (!then) message("已保存（编辑版本 " + data.version + "，" + data.elapsed_ms + " 毫秒）",
+                           "Saved (edit " + data.version + ", " + data.elapsed_ms + " ms)", "ok");
       });
   }
   $("save").addEventListener("click", function () { save(); });
 
+  function renderProblems() {
+    var list = $("problems");
+    list.innerHTML = "";
+    (state.problems || []).forEach(function (p) {
+      var li = document.createElement("li");
+      li.className = "problem " + p.severity;
+      say(li, p.message_zh, p.message_en);
+      li.addEventListener("click", function () {
+        if (p.bbox) map.fitBounds([[p.bbox[1], p.bbox[0]], [p.bbox[3], p.bbox[2]]], { maxZoom: 17 });
+        if (p.grid_code) selectGrid(p.grid_code);
+      });
+      list.appendChild(li);
+    });
+  }
   $("validate").addEventListener("click", function () {
     if (!state.plan) return;
-    api("GET", "/api/plans/" + state.plan + "/validate").then(function (res) {
-      var list = $("problems");
-      list.innerHTML = "";
-      if (!res.ok) { message("校验失败：" + detail(res), "Validation failed: " + detail(res), "error"); return; }
-      res.data.problems.forEach(function (p) {
-        var li = document.createElement("li");
-        li.className = "problem " + p.severity;
-        window.gridmapSay(li, p.message_zh, p.message_en);
-        li.addEventListener("click", function () {
-          if (p.bbox) map.fitBounds([[p.bbox[1], p.bbox[0]], [p.bbox[3], p.bbox[2]]], { maxZoom: 17 });
-          if (p.grid_code) selectGrid(p.grid_code);
-        });
-        list.appendChild(li);
-      });
+    var plan = state.plan;
+    api("GET", "/api/plans/" + plan + "/validate").then(function (res) {
+      if (plan !== state.plan) return;
+      state.problems = null; renderProblems();
+      if (!res.ok) { failed("校验失败：", "Validation failed: ", res); return; }
+      state.problems = res.data.problems; renderProblems();
       message("校验完成：" + res.data.errors + " 个错误，" + res.data.warnings + " 个提示",
               "Validated: " + res.data.errors + " errors, " + res.data.warnings + " warnings",
               res.data.errors ? "error" : "ok");
     });
   });
 
+  function renderDiffSummary() {
+    var d = state.diff;
+    if (!d) { plain($("diff-summary"), ""); return; }
+    say($("diff-summary"), "与已发布方案相比：新增 " + d.added.length + "，删除 " + d.removed.length +
+      "，变更 " + d.changed.length + " 个网格；移动 " + d.units_moved + " 个单元（再点一次关闭）",
+      "Against the published plan: " + d.added.length + " added, " + d.removed.length + " removed, " +
+      d.changed.length + " changed grids; " + d.units_moved + " units moved (click again to hide)");
+  }
   $("diff").addEventListener("click", function () {
     if (!state.plan) return;
-    if (state.diffLayer) { map.removeLayer(state.diffLayer); state.diffLayer = null; $("diff-summary").textContent = ""; return; }
-    api("GET", "/api/plans/" + state.plan + "/diff").then(function (res) {
-      if (!res.ok) { message("无法对比：" + detail(res), "Cannot diff: " + detail(res), "error"); return; }
+    if (state.diffLayer) { map.removeLayer(state.diffLayer); state.diffLayer = null; state.diff = null; renderDiffSummary(); return; }
+    var plan = state.plan;
+    api("GET", "/api/plans/" + plan + "/diff").then(function (res) {
+      if (plan !== state.plan) return;
+      if (!res.ok) { failed("无法对比：", "Cannot diff: ", res); return; }
       var colours = { added: "#2ca02c", changed: "#ff7f0e", removed: "#d62728" };
+      if (state.diffLayer) map.removeLayer(state.diffLayer);
       state.diffLayer = L.geoJSON(res.data.features, { interactive: false, style: function (f) {
         return { renderer: canvas, color: colours[f.properties.change], weight: 4, fillOpacity: 0.15,
                  dashArray: f.properties.change === "removed" ? "6 4" : null };
       } }).addTo(map);
-      var d = res.data;
-      window.gridmapSay($("diff-summary"), "与已发布方案相比：新增 " + d.added.length + "，删除 " + d.removed.length +
-        "，变更 " + d.changed.length + " 个网格；移动 " + d.units_moved + " 个单元（再点一次关闭）",
-        "Against the published plan: " + d.added.length + " added, " + d.removed.length + " removed, " +
-        d.changed.length + " changed grids; " + d.units_moved + " units moved (click again to hide)");
+      state.diff = res.data;
+      renderDiffSummary();
     });
   });
 
   $("publish").addEventListener("click", function () {
     if (!editable()) return;
     if (pendingUnits().length) { message("请先保存修改再发布", "Save your changes before publishing", "warn"); return; }
-    if (!window.confirm(T("发布此草稿？当前已发布方案将转为历史。", "Publish this draft? The published plan becomes history."))) return;
+    var v = state.planVersion != null ? " v" + state.planVersion : "";
+    if (!window.confirm(T("发布此草稿（方案" + v + "）？当前已发布方案将转为历史。",
+                          "Publish this draft (plan" + v + ")? The published plan becomes history."))) return;
     api("POST", "/api/plans/" + state.plan + "/publish", { version: state.version }).then(function (res) {
-      if (res.status === 409) { message("无法发布：" + detail(res), "Cannot publish: " + detail(res), "error conflict"); return; }
-      if (!res.ok) { message("发布失败：" + detail(res), "Publish failed: " + detail(res), "error"); return; }
+      if (res.status === 409) { failed("无法发布：", "Cannot publish: ", res, "error conflict"); return; }
+      if (!res.ok) { failed("发布失败：", "Publish failed: ", res); return; }
       var published = res.data;
-      loadPlans(state.plan).then(function () {
+      loadPlans(state.plan).then(function () {  // a new view of the plan, now read only: no stale panel, problems or diff
         message("已发布：方案 v" + published.version + " 现为已发布方案", "Published: plan v" + published.version +
                 " is now the published plan", "ok");
       });
@@ -555,15 +822,69 @@
     var layers = [];
     try { layers = JSON.parse($("map").dataset.basemaps || "[]"); } catch (e) { layers = []; }
     layers.forEach(function (b) {
-      L.tileLayer(b.url, { subdomains: b.subdomains || "abc", maxZoom: b.maxZoom || 19, attribution: b.attribution || "" })
-        .addTo(map);
+      L.tileLayer(b.url, { subdomains: b.subdomains || "abc", maxZoom: Math.min(b.maxZoom || 19, MAX_ZOOM),
+                           attribution: b.attribution || "" }).addTo(map);
     });
   }
+  // The map stays on the territory: from a couple of levels out of the whole territory down to
+  // single buildings, panning no further than about half the territory's size beyond its edges.
+  function limitTo(bounds) {
+    if (!bounds || !bounds.isValid()) return;
+    state.bounds = bounds;
+    map.setMaxBounds(null);
+    map.setMinZoom(0);
+    var whole = Math.min(map.getBoundsZoom(bounds), MAX_ZOOM);
+    map.setMinZoom(Math.max(0, Math.floor(whole) - ZOOM_OUT_LEVELS));
+    map.setMaxBounds(bounds.pad(0.5));
+    map.fitBounds(bounds, { animate: false });
+  }
+  function fitTerritory() { if (state.bounds) map.fitBounds(state.bounds); }
+  var FitControl = L.Control.extend({
+    options: { position: "topleft" },
+    onAdd: function () {
+      var box = L.DomUtil.create("div", "leaflet-bar leaflet-control planner-fit");
+      var a = L.DomUtil.create("a", "", box);
+      a.id = "fit-territory"; a.href = "#"; a.setAttribute("role", "button");
+      say(a, "全辖区", "Fit to territory");
+      L.DomEvent.disableClickPropagation(box);
+      L.DomEvent.on(a, "click", function (e) { L.DomEvent.preventDefault(e); fitTerritory(); });
+      return box;
+    }
+  });
+  // Leaflet's controls take their titles as strings: set them in the current language, again on a switch.
+  function relabelMap() {
+    if (!map) return;  // the first gridmap:lang comes before the map exists
+    [[".leaflet-control-zoom-in", "放大", "Zoom in"], [".leaflet-control-zoom-out", "缩小", "Zoom out"],
+     ["#fit-territory", "缩放到整个辖区", "Zoom to the whole territory"]].forEach(function (t) {
+      var el = map.getContainer().querySelector(t[0]);
+      if (el) { el.title = T(t[1], t[2]); el.setAttribute("aria-label", T(t[1], t[2])); }
+    });
+    var leaflet = map.getContainer().querySelector(".leaflet-control-attribution a[href*='leafletjs']");
+    if (leaflet) leaflet.title = T("交互式地图 JavaScript 库", "A JavaScript library for interactive maps");
+  }
+  // Everything the planner shows, again in the language just chosen (the texts built from
+  // server data included): what i18n.js re-labels by itself, and what is built here.
+  document.addEventListener("gridmap:lang", function () {
+    if (!map) return;
+    relabelMap();
+    updatePanel(); showSummary(); planInfo(); renderDiffSummary(); renderProblems();
+    state.plans.forEach(function (p) {
+      var opt = $("plan").querySelector('option[value="' + p.id + '"]');
+      if (opt) planLabel(opt, p);
+    });
+  });
   document.addEventListener("DOMContentLoaded", function () {
     canvas = L.canvas({ padding: 0.1, tolerance: 2 });
     // one canvas for everything: a second one (e.g. for the lasso line) would lie on top and swallow clicks
-    map = L.map("map", { preferCanvas: true, renderer: canvas, zoomSnap: 0.25, boxZoom: false }).setView([64.13, -21.9], 12);
+    map = L.map("map", { preferCanvas: true, renderer: canvas, zoomSnap: 0.25, boxZoom: false, maxZoom: MAX_ZOOM,
+                         maxBoundsViscosity: 1.0 }).setView([64.13, -21.9], 12);
+    new FitControl().addTo(map);
+    var box = $("notice");  // over the map's top, where the user is looking
+    map.getContainer().appendChild(box);
+    L.DomEvent.disableClickPropagation(box); L.DomEvent.disableScrollPropagation(box);
+    $("notice-close").addEventListener("click", hideNotice);
     basemap();
+    relabelMap();
     unitLayer = L.featureGroup().addTo(map);
     borderLayer = L.featureGroup().addTo(map);
     labelLayer = L.featureGroup();

@@ -1,0 +1,199 @@
+"""Proofs that a comprehensive grid cannot be in the household band: arguments that hold for
+*any* plan of the same units, so a grid outside the band that carries one is not a failure of the
+plan but a fact of the territory (at the grain of its units).
+
+Each function looks at a plan (``grid_of``: the grid index of every unit, ``kinds``: each grid's
+kind) on the unit graph and returns ``{grid index: Reason}`` for the grids it explains:
+
+* :func:`below_min_proof`: a unit that no connected addition brings into the band;
+* :func:`hub_leaf_proofs`: small units hanging on one connector unit, more than one grid can take;
+* :func:`region_proofs`: a region whose units cannot be grouped in the band at all, or two small
+  units that need the same connector.
+
+Dedicated grids are outside every argument (their units are not available to the others).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import dijkstra
+
+from gridmap.geo.band import band_grouping_exists
+from gridmap.geo.graph import UnitGraph, reachable
+
+BAND_SPLIT_MAX_UNITS = 16
+"""Regions with at most this many inhabited units get the exact 'no grouping in the band' check."""
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a grid misses the band, in English and Chinese."""
+
+    en: str
+    zh: str
+
+
+def _usable_edges(graph: UnitGraph, grid_of: np.ndarray, kinds: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    usable = np.array([kinds[g] != "dedicated" for g in grid_of], dtype=bool)
+    edges = usable[graph.left] & usable[graph.right]
+    return usable, graph.left[edges], graph.right[edges]
+
+
+def below_min_proof(graph: UnitGraph, unit_ids: np.ndarray, households: np.ndarray, grid_of: np.ndarray, grid: int,
+                    kinds: list[str], lo: float, hi: float) -> Reason | None:
+    """Why a grid below the minimum cannot be brought into the band, when that can be shown
+    from one of its units ``u`` alone: any grid holding ``u`` with at least ``lo`` households
+    needs another inhabited unit ``w``, hence a connected path from ``u`` to ``w``; if even the
+    lightest such path (households summed over its units, dedicated sites excluded) pushes the
+    total above ``hi``, no grid holding ``u`` is in the band."""
+    _, left, right = _usable_edges(graph, grid_of, kinds)
+    # entering a unit costs its households (+ a hair, since sparse graphs drop zero weights)
+    rows = np.concatenate([left, right])
+    cols = np.concatenate([right, left])
+    directed = sp.csr_matrix((households[cols] + 1e-6, (rows, cols)), shape=(graph.n, graph.n))
+    for u in np.flatnonzero(grid_of == grid):
+        h_u = households[u]
+        if h_u >= lo:
+            continue
+        reach = dijkstra(directed, indices=int(u), limit=hi - h_u + 1e-3)
+        inhabited = np.isfinite(reach) & (households > 0)
+        inhabited[u] = False
+        if not inhabited.any():
+            return Reason(f"unit {unit_ids[u]} has {h_u:.0f} households (< {lo}) and every connected addition of "
+                          f"another inhabited unit brings its grid above {hi}: no grid holding it can be in the band",
+                          f"单元 {unit_ids[u]} 有 {h_u:.0f} 户（少于 {lo} 户），与任何相连的有人单元合并都会超过 {hi} 户："
+                          "含它的网格都不可能落在户数区间内")
+    return None
+
+
+def hub_leaf_proofs(graph: UnitGraph, unit_ids: np.ndarray, households: np.ndarray, grid_of: np.ndarray,
+                    kinds: list[str], lo: float, hi: float) -> dict[int, Reason]:
+    """Grids that are one small unit hanging on a connector unit, shown to be unavoidable.
+
+    A unit below the minimum whose only usable neighbour is a hub ``a`` can reach the band only
+    in the grid that holds ``a``, and one grid holds ``a``. That grid can take at most ``m`` of
+    the hub's small leaves (the lightest ones, within the maximum), so at least ``leaves - m``
+    of them stay alone below the band. When the plan leaves exactly that many alone, each of
+    them is explained."""
+    usable, left, right = _usable_edges(graph, grid_of, kinds)
+    ends = np.concatenate([left, right])
+    other = np.concatenate([right, left])
+    degree = np.bincount(ends, minlength=graph.n)
+    grid_size = np.bincount(grid_of, minlength=len(kinds))
+    leaf = usable & (degree == 1) & (households < lo)
+    hub_of = np.full(graph.n, -1, dtype=np.int64)
+    hub_of[ends[leaf[ends]]] = other[leaf[ends]]
+    proofs: dict[int, Reason] = {}
+    for hub in np.unique(hub_of[leaf]):
+        leaves = np.flatnonzero(leaf & (hub_of == hub))
+        if len(leaves) < 2:
+            continue
+        room = hi - households[hub]
+        fits = int((np.cumsum(np.sort(households[leaves])) <= room).sum())
+        alone = [u for u in leaves if grid_of[u] != grid_of[hub] and grid_size[grid_of[u]] == 1]
+        if len(alone) != len(leaves) - fits or not alone:
+            continue
+        for u in alone:
+            proofs[int(grid_of[u])] = Reason(
+                f"unit {unit_ids[u]} ({households[u]:.0f} households) hangs, with {len(leaves) - 1} other small "
+                f"units, on connector unit {unit_ids[hub]}: one grid holds the connector and at most {fits} of them "
+                f"within {hi}, so {len(leaves) - fits} must stay alone below {lo}",
+                f"单元 {unit_ids[u]}（{households[u]:.0f} 户）与另外 {len(leaves) - 1} 个小单元都只连着单元 {unit_ids[hub]}："
+                f"含该单元的网格在 {hi} 户以内最多容纳其中 {fits} 个，所以有 {len(leaves) - fits} 个只能单独成格、低于 {lo} 户")
+    return proofs
+
+
+def region_proofs(graph: UnitGraph, unit_ids: np.ndarray, households: np.ndarray, grid_of: np.ndarray,
+                  kinds: list[str], lo: float, hi: float, targets: list[int]) -> dict[int, Reason]:
+    """Proofs for comprehensive grids outside the band that no local argument explains.
+
+    The region is the connected set of non-dedicated units holding the grid (within one
+    community, as the graph's edges are). Two arguments, each valid for any plan:
+
+    * **no grouping**: the region's inhabited units cannot even be grouped (contiguity ignored)
+      into groups each within the band, so some grid of the region misses it;
+    * **competing for one connector**: two small units ``a`` and ``b`` cannot share a grid
+      (together above the maximum), and each reaches the minimum only through the same unit
+      ``c`` (without ``c``, everything ``a`` can be grouped with stays below the minimum, and
+      likewise for ``b``); one grid holds ``c``, so the grid of ``a`` or of ``b`` misses the band.
+
+    A grid is explained when the plan has exactly one grid outside the band among those the
+    argument speaks of."""
+    usable, left, right = _usable_edges(graph, grid_of, kinds)
+    totals = np.bincount(grid_of, weights=households, minlength=len(kinds))
+    outside = np.array([kind == "comprehensive" and not lo <= t <= hi for kind, t in zip(kinds, totals)])
+
+    def reach(start: int, allowed: np.ndarray) -> np.ndarray:
+        return reachable(left, right, allowed, start)
+
+    def gates(a: int, region: np.ndarray) -> set[int]:
+        """Units without which nothing grouped with ``a`` reaches the minimum."""
+        allowed = np.zeros(graph.n, dtype=bool)
+        allowed[region] = True
+        allowed &= households + households[a] <= hi
+        allowed[a] = True
+        around = reach(a, allowed)
+        if households[around].sum() < lo:
+            return {-1}  # a can never be in the band at all
+        found = set()
+        for c in around:
+            if c == a:
+                continue
+            allowed[c] = False
+            if households[reach(a, allowed)].sum() < lo:
+                found.add(int(c))
+            allowed[c] = True
+        return found
+
+    proofs: dict[int, Reason] = {}
+    for g in targets:
+        members = np.flatnonzero(grid_of == g)
+        region = reach(int(members[0]), usable.copy())
+        bad_here = [int(x) for x in np.unique(grid_of[region]) if outside[x]]
+        inhabited = region[households[region] > 0]
+        if len(bad_here) == 1 and len(inhabited) <= BAND_SPLIT_MAX_UNITS \
+                and not band_grouping_exists(households[inhabited], lo, hi):
+            listed = ", ".join(f"{v:.0f}" for v in sorted(households[inhabited], reverse=True))
+            proofs[g] = Reason(
+                f"the {len(inhabited)} inhabited units of its region (the non-dedicated units joined to it) ({listed} "
+                f"households) cannot be grouped into grids of {lo}–{hi} households in any way: one grid must miss the band",
+                f"它所在区域（与它相连的非专属单元）的 {len(inhabited)} 个有人单元（{listed} 户）无论怎样组合都分不成每格 "
+                f"{lo}–{hi} 户的网格：必有一个网格落在区间外")
+            continue
+        small = [int(a) for a in members if 0 < households[a] < lo]
+        cache: dict[int, set[int]] = {}
+        for a in small:
+            gates_a = cache.setdefault(a, gates(a, region))
+            if gates_a == {-1}:
+                proofs[g] = Reason(
+                    f"unit {unit_ids[a]} ({households[a]:.0f} households) can never be grouped to {lo} households "
+                    f"without passing {hi}: no grid holding it can be in the band",
+                    f"单元 {unit_ids[a]}（{households[a]:.0f} 户）无论与谁合并，都无法在不超过 {hi} 户的情况下达到 {lo} 户："
+                    "含它的网格都不可能落在区间内")
+                break
+            if not gates_a:
+                continue
+            for b in inhabited:
+                b = int(b)
+                if b == a or households[b] >= lo or households[a] + households[b] <= hi:
+                    continue
+                gates_b = cache.setdefault(b, gates(b, region))
+                shared = sorted(gates_a & gates_b - {-1})
+                if shared and {x for x in (grid_of[a], grid_of[b]) if outside[x]} == {g}:
+                    proofs[g] = Reason(
+                        f"units {unit_ids[a]} ({households[a]:.0f} households) and {unit_ids[b]} ({households[b]:.0f}) "
+                        f"cannot share a grid (together above {hi}), and each reaches {lo} only through unit "
+                        f"{unit_ids[shared[0]]}, which one grid holds: the grid of one of them must miss the band",
+                        f"单元 {unit_ids[a]}（{households[a]:.0f} 户）与 {unit_ids[b]}（{households[b]:.0f} 户）合计超过 {hi} 户、"
+                        f"不能同格，而二者都只有经过单元 {unit_ids[shared[0]]} 才能达到 {lo} 户，该单元只能属于一个网格："
+                        "其中一个的网格必然落在区间外")
+                    break
+            if g in proofs:
+                break
+    return proofs
+
+
+__all__ = ["Reason", "below_min_proof", "hub_leaf_proofs", "region_proofs", "BAND_SPLIT_MAX_UNITS"]

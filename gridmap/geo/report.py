@@ -1,0 +1,157 @@
+"""A plan's report: a function of its assignment alone, the same for a fresh partition, a merge,
+a copy of the published plan or a draft edited by hand.
+
+Given every unit's grid, the grids' kinds and the household band, it says for each grid whether it
+follows the rules and, where a comprehensive grid misses the band, why: a unit alone above the
+maximum, a connected piece whose total cannot be divided into band-sized grids, or one of the
+proofs of :mod:`gridmap.geo.proofs` (each valid for any plan of the same units). Grids with no
+proof are flagged plainly (``below_min`` / ``above_max``). Every reason is in English and Chinese.
+
+Contiguity has one definition everywhere (report, validation, the planner's panel, the SQL that
+refreshes an edited grid): a grid is contiguous when the union of its units is one polygon, i.e.
+its units are joined by shared borders of positive length. ``parts`` is the number of polygons
+of that union.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from gridmap.geo.band import choose_grid_count
+from gridmap.geo.graph import UnitGraph, reachable
+from gridmap.geo.proofs import Reason, below_min_proof, hub_leaf_proofs, region_proofs
+
+FLAG_COLUMNS = ["grid_code", "flag", "reason", "reason_zh"]
+
+
+def histogram(households: np.ndarray, lo: float, hi: float) -> dict:
+    """Bins of households per comprehensive grid for the report's chart: about 30 bins of a round
+    width over [0, max(largest, 1.2 × hi)], so the band always shows."""
+    values = np.asarray(households, dtype=float)
+    top = max(float(values.max()) if len(values) else hi, hi * 1.2)
+    step = max(round(top / 30 / 5) * 5, 5)
+    edges = np.arange(0, top + step, step)
+    counts, _ = np.histogram(values, bins=edges)
+    return {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts], "min_households": lo,
+            "max_households": hi}
+
+
+def _piece_reasons(graph: UnitGraph, households: np.ndarray, grid_of: np.ndarray, kinds: list[str], lo: float,
+                   hi: float) -> dict[int, Reason]:
+    """Grids lying in a connected piece (non-dedicated units of one community, units above the
+    maximum left out, as they stand alone) whose total cannot be divided into band-sized grids."""
+    usable = np.array([kinds[g] != "dedicated" for g in grid_of], dtype=bool) & (households <= hi)
+    edges = usable[graph.left] & usable[graph.right]
+    left, right = graph.left[edges], graph.right[edges]
+    seen = np.zeros(graph.n, dtype=bool)
+    reasons: dict[int, Reason] = {}
+    for start in np.flatnonzero(usable):
+        if seen[start]:
+            continue
+        piece = reachable(left, right, usable, int(start))
+        seen[piece] = True
+        total = float(households[piece].sum())
+        if total == 0:
+            continue
+        _, en, zh = choose_grid_count(total, lo, hi)
+        if en:
+            for g in np.unique(grid_of[piece]):
+                reasons[int(g)] = Reason(en, zh)
+    return reasons
+
+
+def plan_report(units: pd.DataFrame, grids: pd.DataFrame, graph: UnitGraph, lo: float, hi: float) -> dict:
+    """The report of a plan.
+
+    ``units``: one row per unit, aligned with ``graph``'s nodes, with ``unit_id``, ``households``
+    and ``grid_code``. ``grids``: one row per grid with ``grid_code``, ``kind``, ``households``,
+    ``compactness`` and ``parts``. Returns ``{"summary", "flags", "histogram"}``; flags are
+    records of ``grid_code, flag, reason, reason_zh``.
+    """
+    grids = grids.sort_values("grid_code").reset_index(drop=True)
+    index = {code: i for i, code in enumerate(grids["grid_code"])}
+    grid_of = units["grid_code"].map(index).to_numpy(dtype=np.int64)
+    kinds = grids["kind"].tolist()
+    households = units["households"].to_numpy(dtype=float)
+    unit_ids = units["unit_id"].astype(str).to_numpy()
+    unit_count = np.bincount(grid_of, minlength=len(grids))
+    totals = grids["households"].to_numpy(dtype=float)
+    comprehensive = np.array([k == "comprehensive" for k in kinds], dtype=bool)
+    outside = comprehensive & ((totals < lo) | (totals > hi))
+
+    reasons: dict[int, tuple[str, Reason]] = {}
+    for g in np.flatnonzero(outside & (unit_count == 1) & (totals > hi)):
+        u = int(np.flatnonzero(grid_of == g)[0])
+        reasons[int(g)] = ("above_max", Reason(
+            f"unit {unit_ids[u]} alone has {households[u]:.0f} households (> {hi}) and no internal structure to split it by",
+            f"单元 {unit_ids[u]} 独自就有 {households[u]:.0f} 户（超过 {hi} 户），且没有可用于再分的内部结构"))
+    pieces = _piece_reasons(graph, households, grid_of, kinds, lo, hi)
+    for g in np.flatnonzero(outside):
+        if int(g) not in reasons and int(g) in pieces:
+            reasons[int(g)] = ("infeasible_band", pieces[int(g)])
+    hubs = hub_leaf_proofs(graph, unit_ids, households, grid_of, kinds, lo, hi)
+    open_cases = []
+    for g in np.flatnonzero(outside):
+        g = int(g)
+        if g in reasons:
+            continue
+        proof = hubs.get(g) or (below_min_proof(graph, unit_ids, households, grid_of, g, kinds, lo, hi)
+                                if totals[g] < lo else None)
+        if proof:
+            reasons[g] = ("infeasible_band", proof)
+        else:
+            open_cases.append(g)
+    for g, proof in region_proofs(graph, unit_ids, households, grid_of, kinds, lo, hi, open_cases).items():
+        reasons[g] = ("infeasible_band", proof)
+
+    rows = []
+    for g, code in enumerate(grids["grid_code"]):
+        if g in reasons:
+            flag, reason = reasons[g]
+            rows.append((code, flag, reason.en, reason.zh))
+        elif outside[g] and totals[g] < lo:
+            rows.append((code, "below_min", f"{totals[g]:.0f} households < {lo}: no contiguous rearrangement with its "
+                         "neighbouring grids met the band (units too lumpy or joined through empty connector units)",
+                         f"仅 {totals[g]:.0f} 户，低于 {lo} 户：未能证明不可达，可与相邻网格调整单元"))
+        elif outside[g]:
+            rows.append((code, "above_max", f"{totals[g]:.0f} households > {hi}: no contiguous rearrangement with its "
+                         "neighbouring grids met the band",
+                         f"有 {totals[g]:.0f} 户，超过 {hi} 户：未能证明不可达，可与相邻网格调整单元"))
+        parts = int(grids.at[g, "parts"])
+        if parts > 1:
+            rows.append((code, "not_contiguous", f"made of {parts} separate pieces (units that touch at most at a "
+                         "corner; islands or enclaves of its community join the nearest grid)",
+                         f"由 {parts} 块互不相连的部分组成（单元之间至多只有角点相接；社区的飞地或岛屿并入最近的网格）"))
+    flags = pd.DataFrame(rows, columns=FLAG_COLUMNS)
+
+    comp = grids[comprehensive]
+    in_band = comp["households"].between(lo, hi)
+    summary = {
+        "units": int(len(units)), "grids": int(len(grids)), "comprehensive": int(comprehensive.sum()),
+        "dedicated": int(len(grids) - comprehensive.sum()), "min_households": lo, "max_households": hi,
+        "in_band": int(in_band.sum()), "in_band_share": float(in_band.mean()) if len(comp) else 1.0,
+        "households_min": int(comp["households"].min()) if len(comp) else 0,
+        "households_median": float(comp["households"].median()) if len(comp) else 0.0,
+        "households_max": int(comp["households"].max()) if len(comp) else 0,
+        "mean_compactness": float(grids["compactness"].mean()) if len(grids) else 0.0,
+        "not_contiguous": int((grids["parts"] > 1).sum()),
+        "proven_infeasible": int((flags["flag"] == "infeasible_band").sum()),
+        "flags": flags["flag"].value_counts().to_dict(),
+    }
+    return {"summary": summary, "flags": flags.to_dict(orient="records"),
+            "histogram": histogram(comp["households"].to_numpy(), lo, hi)}
+
+
+def polsby_popper(area_m2, perimeter_m):
+    """Compactness 4πA/P² (1 for a disc), 0 where the perimeter is 0: the one definition, which
+    the SQL refreshing an edited grid mirrors."""
+    area = np.asarray(area_m2, dtype=float)
+    perimeter = np.asarray(perimeter_m, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(perimeter > 0, 4 * math.pi * area / perimeter ** 2, 0.0)
+
+
+__all__ = ["plan_report", "histogram", "polsby_popper", "FLAG_COLUMNS"]

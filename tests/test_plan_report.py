@@ -1,0 +1,101 @@
+"""Every plan has a working report: a function of its assignment alone, so a copy of the
+published plan reports exactly what the partition did, an edit changes it, and it is kept per
+edit version. The page answers a page, also to a reader who may not see the plan."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from gridmap.api.app import create_app
+from gridmap.services import planning
+from gridmap.services.partitioning import partition_territory
+from samples import signed_in_client
+
+MONACO = "980100"
+
+
+@pytest.fixture
+def plans(monaco: sa.Engine):
+    summary = partition_territory(monaco, MONACO)
+    planning.publish(monaco, summary.plan_id, version=None, actor="test")
+    draft, _ = planning.new_draft(monaco, MONACO, actor="test")
+    return summary, draft
+
+
+def _comparable(report: dict) -> tuple:
+    summary = {k: v for k, v in report["summary"].items() if k != "seed"}
+    flags = sorted((f["grid_code"], f["flag"], f["reason"], f["reason_zh"]) for f in report["flags"])
+    return summary, flags, report["histogram"]
+
+
+def test_a_copy_reports_what_the_partition_did(plans, monaco: sa.Engine) -> None:
+    summary, draft = plans
+    original = planning.report(monaco, summary.plan_id)
+    copy = planning.report(monaco, draft)
+    assert _comparable(copy) == _comparable(original)
+    assert copy["summary"]["grids"] == len(summary.result.grids)
+    assert sum(copy["histogram"]["counts"]) == copy["summary"]["comprehensive"]
+    # every flag says why in both languages
+    assert copy["flags"] and all(f["reason"] and any("\u4e00" <= ch <= "\u9fff" for ch in f["reason_zh"])
+                                 for f in copy["flags"])
+    # the grids outside the band are exactly the flagged ones (no silent misses)
+    grids = summary.result.grids
+    comp = grids[grids["kind"] == "comprehensive"]
+    outside = set(comp.loc[~comp["households"].between(300, 500), "grid_code"])
+    band_flags = {f["grid_code"] for f in copy["flags"] if f["flag"] in ("infeasible_band", "below_min", "above_max")}
+    assert band_flags == outside
+
+
+def test_an_edit_changes_the_report_and_it_is_kept_per_version(plans, monaco: sa.Engine) -> None:
+    summary, draft = plans
+    before = planning.report(monaco, draft)
+    grids = summary.result.grids
+    comp = grids[grids["kind"] == "comprehensive"].sort_values("grid_code")
+    units = summary.result.units
+    # merge the two first comprehensive grids of a community with several: one grid less
+    community = comp.groupby("community_code").size().idxmax()
+    a, b = comp[comp["community_code"] == community]["grid_code"].iloc[:2]
+    result = planning.apply_edits(monaco, draft, [{"op": "merge", "grids": [a, b], "into": a}], version=1, actor="test")
+    after = planning.report(monaco, draft)
+    assert after["summary"]["grids"] == before["summary"]["grids"] - 1
+    merged = int(units.loc[units["grid_code"].isin([a, b]), "households"].sum())
+    assert after["summary"]["households_max"] >= merged or merged > 500 and any(
+        f["grid_code"] == a for f in after["flags"])
+    with monaco.connect() as conn:
+        stored = conn.execute(sa.text("SELECT report_version, lock_version FROM plans WHERE id = :p"),
+                              {"p": draft}).one()
+    assert stored.report_version == stored.lock_version == result.version
+    # asked again at the same version: the stored report, not a new computation
+    with monaco.begin() as conn:
+        conn.execute(sa.text("UPDATE plans SET report = jsonb_set(report, '{summary,grids}', '-1') WHERE id = :p"),
+                     {"p": draft})
+    assert planning.report(monaco, draft)["summary"]["grids"] == -1
+
+
+def test_report_api_and_page_work_for_a_draft(plans, monaco: sa.Engine, database_url: str) -> None:
+    _, draft = plans
+    client = signed_in_client(monaco, database_url, "planner", "planner", MONACO)
+    api = client.get(f"/api/plans/{draft}/report")
+    assert api.status_code == 200 and api.json()["summary"]["grids"] > 0
+    page = client.get(f"/plans/{draft}/report")
+    assert page.status_code == 200, page.text[:300]
+    assert "户数分布 Households per grid" in page.text and "问题清单 Flags" in page.text
+    assert client.get(f"/api/plans/{draft}").json()["summary"]["grids"] == api.json()["summary"]["grids"]
+
+
+def test_report_page_refuses_with_a_page(plans, database_url: str) -> None:
+    _, draft = plans
+    anonymous = TestClient(create_app(database_url=database_url))
+    page = anonymous.get(f"/plans/{draft}/report")
+    assert page.status_code == 401
+    assert page.headers["content-type"].startswith("text/html")
+    assert "只有登录的规划人员可以查看" in page.text and "only signed-in planners may read it" in page.text
+    assert f'href="/planner?plan={draft}"' in page.text
+    missing = anonymous.get("/plans/999999/report")
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
+    # the published plan's report is public
+    published = anonymous.get("/api/territories/980100/plans").json()
+    public_id = next(p["id"] for p in published if p["status"] == "published")
+    assert anonymous.get(f"/plans/{public_id}/report").status_code == 200

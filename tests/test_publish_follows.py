@@ -1,0 +1,239 @@
+"""What follows a publish: every answer about the *current* grids uses the newly published plan,
+while each incident keeps the grid it was reported in.
+
+The scenario is the one a planner runs: a new draft from the published Monaco plan, one unit (with
+incidents in it) painted into the neighbouring grid, save, publish. Then every consumer of the
+published plan is asked about that unit: the dashboard's choropleth and the incident map page,
+one incident's answer, the OGC collection, Open311, exports and notebook reads, /api/locate, a new
+report, station coverage and the vector tiles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mapbox_vector_tile
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from gridmap.api.app import create_app
+from gridmap.services import incidents as incident_service
+from gridmap.services import planning
+from gridmap.services.partitioning import partition_territory
+from gridmap.store import features, frames, incident_stats
+from gridmap.store import incidents as incident_store
+from samples import signed_in_client
+
+MONACO = "980100"
+
+
+@dataclass
+class Moved:
+    """The published plan before and after, the unit moved and the incidents inside it."""
+
+    before: int
+    after: int
+    unit: int
+    source: str       # the unit's grid before
+    target: str       # the unit's grid after
+    incidents: list[str]
+    point: tuple[float, float]
+
+
+def _scalar(engine: sa.Engine, sql: str, **params):
+    with engine.connect() as conn:
+        return conn.execute(sa.text(sql), params).scalar()
+
+
+@pytest.fixture
+def moved(monaco: sa.Engine) -> Moved:
+    summary = partition_territory(monaco, MONACO)
+    planning.publish(monaco, summary.plan_id, version=None, actor="test")
+    incident_service.load_demo_incidents(monaco, MONACO, count=1500, seed=3)
+    with monaco.connect() as conn:
+        # the unit with the most incidents whose grid has a neighbour in the same community
+        row = conn.execute(sa.text(
+            "SELECT u.id AS unit, g.code AS source, n.code AS target, count(i.id) AS n FROM plan_units pu "
+            "JOIN units u ON u.id = pu.unit_id JOIN grids g ON g.id = pu.grid_id "
+            "JOIN incidents i ON ST_Intersects(u.geom, i.geom) "
+            "JOIN plan_units npu ON npu.plan_id = pu.plan_id JOIN units nu ON nu.id = npu.unit_id "
+            "JOIN grids n ON n.id = npu.grid_id AND n.id <> g.id AND n.community_id = g.community_id "
+            "AND n.kind = 'comprehensive' "
+            "WHERE pu.plan_id = :p AND g.kind = 'comprehensive' AND ST_Intersects(u.geom, nu.geom) "
+            "AND ST_Length(ST_Intersection(ST_Boundary(u.geom), ST_Boundary(nu.geom))) > 0 "
+            "AND (SELECT count(*) FROM plan_units x WHERE x.grid_id = g.id) > 1 "
+            "GROUP BY u.id, g.code, n.code ORDER BY count(i.id) DESC, u.id LIMIT 1"), {"p": summary.plan_id}).one()
+        inside = conn.execute(sa.text(
+            "SELECT i.public_id FROM incidents i JOIN units u ON u.id = :u WHERE ST_Within(i.geom, u.geom) "
+            "ORDER BY i.public_id"), {"u": row.unit}).scalars().all()
+        point = conn.execute(sa.text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM units "
+                                     "WHERE id = :u) s"), {"u": row.unit}).one()
+    assert inside, "the chosen unit must hold incidents"
+    draft, _ = planning.new_draft(monaco, MONACO, actor="test")
+    edit = planning.apply_edits(monaco, draft, [{"op": "assign", "units": [row.unit], "grid": row.target}],
+                                version=1, actor="test")
+    published = planning.publish(monaco, draft, version=edit.version, actor="test")
+    assert published["previous"] == summary.plan_id
+    return Moved(summary.plan_id, draft, row.unit, row.source, row.target, list(inside), (point[0], point[1]))
+
+
+def test_incidents_keep_their_reported_grid_and_follow_the_published_one(moved: Moved, monaco: sa.Engine) -> None:
+    with monaco.connect() as conn:
+        rows = incident_store.search(conn, public_ids=moved.incidents)
+    assert {r["grid_code"] for r in rows} == {moved.target}
+    assert {r["reported_grid_code"] for r in rows} == {moved.source}
+    # the reported grid is the row of the plan published at the time, kept as history
+    assert _scalar(monaco, "SELECT count(DISTINCT g.plan_id) FROM incidents i JOIN grids g ON g.id = i.grid_id "
+                           "WHERE i.public_id = ANY(:ids)", ids=moved.incidents) == 1
+    assert _scalar(monaco, "SELECT DISTINCT g.plan_id FROM incidents i JOIN grids g ON g.id = i.grid_id "
+                           "WHERE i.public_id = ANY(:ids)", ids=moved.incidents) == moved.before
+
+
+def test_choropleth_counts_every_incident_in_its_current_grid(moved: Moved, monaco: sa.Engine,
+                                                            database_url: str) -> None:
+    client = TestClient(create_app(database_url=database_url))
+    fc = client.get(f"/api/territories/{MONACO}/incidents/choropleth").json()
+    counts = {f["properties"]["grid_code"]: f["properties"]["incidents"] for f in fc["features"]}
+    total = _scalar(monaco, "SELECT count(*) FROM incidents")
+    assert sum(counts.values()) == total
+    # each grid's count is the number of incidents its published shape holds (the routing rule:
+    # a point on a shared border goes to the smaller code)
+    with monaco.connect() as conn:
+        direct = dict(conn.execute(sa.text(
+            "SELECT code, count(*) FROM (SELECT DISTINCT ON (i.id) g.code FROM incidents i JOIN grids g "
+            "ON ST_Intersects(g.geom, i.geom) WHERE g.plan_id = :p ORDER BY i.id, g.code) s GROUP BY code"),
+            {"p": moved.after}).all())
+    assert counts == {code: direct.get(code, 0) for code in counts}
+    assert counts[moved.target] >= len(moved.incidents)
+    # the page map of incidents draws the same numbers
+    page = client.get(f"/maps/incidents?territory={MONACO}")
+    assert page.status_code == 200
+    drawn = [int(n) for n in __import__("re").findall(r'"incidents": (\d+)', page.text)]
+    assert sum(drawn) == total
+
+
+def test_every_reader_of_the_published_plan_sees_the_new_grid(moved: Moved, monaco: sa.Engine,
+                                                             database_url: str) -> None:
+    client = signed_in_client(monaco, database_url, "reader", "viewer", MONACO)
+    one = client.get(f"/api/incidents/{moved.incidents[0]}").json()
+    assert (one["grid_code"], one["reported_grid_code"]) == (moved.target, moved.source)
+    items = client.get("/collections/incidents/items", params={"grid_code": moved.target, "limit": 1000}).json()
+    assert set(moved.incidents) <= {f["properties"]["incident_id"] for f in items["features"]}
+    assert client.get(f"/open311/v2/requests/{moved.incidents[0]}.json").json()[0]["service_notice"] \
+        == f"grid {moved.target}"
+    lon, lat = moved.point
+    assert client.get("/api/locate", params={"lon": lon, "lat": lat}).json()["grid_code"] == moved.target
+    grids = client.get("/collections/grids/items", params={"limit": 1000}).json()
+    plan_codes = {f["properties"]["grid_code"] for f in client.get(f"/api/plans/{moved.after}/grids").json()["features"]}
+    assert {f["properties"]["grid_code"] for f in grids["features"]} == plan_codes
+    # the landing page and its territory list count the plans in use (the old one is history now)
+    assert client.get("/").status_code == 200
+    listed = {t["code"]: t["plans"] for t in client.get("/api/territories").json()}
+    assert listed[MONACO] == 1
+    with monaco.connect() as conn:
+        ref = frames.find_plan(conn, MONACO)
+        exported = frames.incidents(conn, MONACO)
+    assert ref.id == moved.after
+    mine = exported[exported["incident_id"].isin(moved.incidents)]
+    assert set(mine["grid_code"]) == {moved.target} and set(mine["reported_grid_code"]) == {moved.source}
+
+
+def test_a_new_report_is_routed_by_the_new_plan(moved: Moved, monaco: sa.Engine, database_url: str) -> None:
+    client = signed_in_client(monaco, database_url, "reporter", "worker", MONACO)
+    lon, lat = moved.point
+    answer = client.post("/api/incidents", json={"category_code": "0201", "lon": lon, "lat": lat,
+                                                 "description": "after the publish"})
+    assert answer.status_code == 201, answer.text
+    body = answer.json()
+    assert body["grid_code"] == body["reported_grid_code"] == moved.target
+
+
+def test_station_coverage_and_tiles_follow_the_publish(moved: Moved, monaco: sa.Engine, database_url: str) -> None:
+    from gridmap.services import stations
+
+    assert stations.load_demo_stations(monaco, MONACO) > 0
+    client = TestClient(create_app(database_url=database_url))
+    coverage = client.get(f"/api/territories/{MONACO}/coverage").json()
+    with monaco.connect() as conn:
+        codes = set(conn.execute(sa.text("SELECT code FROM grids WHERE plan_id = :p"), {"p": moved.after}).scalars())
+    assert {g["grid_code"] for g in coverage["grids"]} == codes
+    # vector tiles: the URL carries the published version; the tile holding the moved unit draws
+    # the new grid there
+    tilejson = client.get("/tiles/grids/tilejson.json").json()
+    with monaco.connect() as conn:
+        stamp = features.published_stamp(conn)
+    assert tilejson["tiles"][0].endswith(f"?v={stamp}")
+    import math
+
+    lon, lat = moved.point
+    z = 16
+    x = int((lon + 180) / 360 * 2**z)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * 2**z)
+    response = client.get(f"/tiles/grids/{z}/{x}/{y}.mvt", params={"v": stamp})
+    assert response.status_code == 200 and "max-age=86400" in response.headers["cache-control"]
+    decoded = mapbox_vector_tile.decode(response.content)
+    drawn = {f["properties"]["grid_code"] for f in decoded["grids"]["features"]}
+    assert moved.target in drawn and drawn <= codes
+    stale = client.get(f"/tiles/grids/{z}/{x}/{y}.mvt", params={"v": "old"})
+    assert stale.headers["cache-control"] == "no-cache"
+
+
+def test_choropleth_statistics_follow_the_publish(moved: Moved, monaco: sa.Engine) -> None:
+    """Medians and overdue rates by current grid agree with pandas over the rows (by the new plan)."""
+    import pandas as pd
+
+    with monaco.connect() as conn:
+        fc = incident_stats.choropleth(conn, MONACO, incident_stats.Filters())
+        rows = pd.read_sql(sa.text(
+            "SELECT g.code, (COALESCE(i.closed_at, now()) > i.due_at AND i.status <> 'rejected') AS late, "
+            "CASE WHEN i.status = 'closed' THEN date_part('epoch', i.closed_at - i.reported_at) / 3600 END AS hours "
+            "FROM incidents i JOIN grids g ON g.lineage = i.grid_lineage AND g.plan_id = :p"), conn,
+            params={"p": moved.after})
+    by_code = {f["properties"]["grid_code"]: f["properties"] for f in fc["features"]}
+    expected = rows.groupby("code").agg(n=("late", "size"), late=("late", "mean"), hours=("hours", "median"))
+    for code, row in expected.iterrows():
+        got = by_code[code]
+        assert got["incidents"] == row["n"]
+        assert got["overdue_rate"] == pytest.approx(row["late"], abs=0.0006)
+        if not pd.isna(row["hours"]):
+            assert got["median_hours"] == pytest.approx(row["hours"], abs=0.051)
+
+
+def test_publishing_a_fresh_partition_keeps_unchanged_grids_and_reroutes_the_rest(monaco: sa.Engine) -> None:
+    """A new partition with another seed: grids holding the same units keep their incidents
+    without work; every other incident is routed again, none is lost."""
+    first = partition_territory(monaco, MONACO)
+    planning.publish(monaco, first.plan_id, version=None, actor="test")
+    incident_service.load_demo_incidents(monaco, MONACO, count=800, seed=5)
+    total = _scalar(monaco, "SELECT count(*) FROM incidents")
+    second = partition_territory(monaco, MONACO, seed=7)
+    answer = planning.publish(monaco, second.plan_id, version=None, actor="test")
+    same = _scalar(monaco, "SELECT count(*) FROM grids a JOIN grids b ON a.lineage = b.lineage "
+                           "WHERE a.plan_id = :a AND b.plan_id = :b", a=first.plan_id, b=second.plan_id)
+    assert answer["incidents"]["adopted"] == same
+    assert _scalar(monaco, "SELECT count(*) FROM incidents i JOIN grids g ON g.lineage = i.grid_lineage "
+                           "AND g.plan_id = :p", p=second.plan_id) == total
+    # and the bulk path gives the same answer as one lookup per incident
+    with monaco.connect() as conn:
+        wrong = conn.execute(sa.text(
+            "SELECT count(*) FROM incidents i WHERE i.grid_lineage IS DISTINCT FROM (SELECT g.lineage FROM grids g "
+            "WHERE g.plan_id = :p AND ST_Intersects(g.geom, i.geom) ORDER BY g.code LIMIT 1)"),
+            {"p": second.plan_id}).scalar()
+    assert wrong == 0
+
+
+def test_bulk_rerouting_agrees_with_one_lookup_per_incident(monaco: sa.Engine, monkeypatch) -> None:
+    monkeypatch.setattr(incident_service, "BULK_REROUTE_MIN", 0)
+    first = partition_territory(monaco, MONACO)
+    planning.publish(monaco, first.plan_id, version=None, actor="test")
+    incident_service.load_demo_incidents(monaco, MONACO, count=800, seed=6)
+    second = partition_territory(monaco, MONACO, seed=11)
+    answer = planning.publish(monaco, second.plan_id, version=None, actor="test")
+    assert answer["incidents"]["rerouted"] > 0
+    with monaco.connect() as conn:
+        wrong = conn.execute(sa.text(
+            "SELECT count(*) FROM incidents i WHERE i.grid_lineage IS DISTINCT FROM (SELECT g.lineage FROM grids g "
+            "WHERE g.plan_id = :p AND ST_Intersects(g.geom, i.geom) ORDER BY g.code LIMIT 1)"),
+            {"p": second.plan_id}).scalar()
+    assert wrong == 0
