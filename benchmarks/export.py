@@ -32,7 +32,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from gridmap.geo.crs import output_crs  # noqa: E402
 from gridmap.services.exporting import ExportRequest, export_territory  # noqa: E402
-from gridmap.store import frames  # noqa: E402
+from gridmap.store import frames, plans  # noqa: E402
 from gridmap.store.db import engine_for, resolve_url  # noqa: E402
 
 LAYER_SQL = {
@@ -70,8 +70,8 @@ def main() -> int:
     url = resolve_url()
     engine = engine_for(url)
     with engine.connect() as conn:
-        plan = frames.find_plan(conn, args.territory)
-        grids = frames.plan_grids(conn, plan, args.territory)
+        plan = plans.find(conn, args.territory)
+        grids = frames.plan_grids(conn, plan.id, args.territory)
     lon, lat = (grids.total_bounds[0] + grids.total_bounds[2]) / 2, (grids.total_bounds[1] + grids.total_bounds[3]) / 2
     target = output_crs("gk3", lon, lat).crs.to_wkt()
     work = Path(tempfile.mkdtemp(prefix="gridmap-bench-export-"))
@@ -100,7 +100,7 @@ def main() -> int:
 
             t_ours = median_time(ours, args.repeat)
             t_peer = median_time(peer, args.repeat)
-            size_ours = sum(p.stat().st_size for p in work.glob(f"ours*"))
+            size_ours = sum(p.stat().st_size for p in work.glob("ours*"))
             size_peer = sum(p.stat().st_size for p in (work / f"peer_{fmt}").rglob("*") if p.is_file())
             print(f"{fmt:5} gridmap {t_ours:6.2f} s ({size_ours / 1e6:5.1f} MB)   "
                   f"ogr2ogr {t_peer:6.2f} s ({size_peer / 1e6:5.1f} MB)")

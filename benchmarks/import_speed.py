@@ -18,7 +18,8 @@ from sqlalchemy.engine import make_url
 
 from gridmap.services.demo import demo_dir, load_demo
 from gridmap.store import layers, migrate
-from gridmap.store.db import drop_database, ensure_postgis_database, resolve_url
+from gridmap.store.databases import drop_database, ensure_postgis_database
+from gridmap.store.db import resolve_url
 
 
 def main() -> None:

@@ -41,10 +41,11 @@ from gridmap.services import stations  # noqa: E402
 from gridmap.services.bootstrap import ensure_demo_plans  # noqa: E402
 from gridmap.services.demo import load_demo  # noqa: E402
 from gridmap.services.incidents import bulk_load, calendar_from_env, ensure_categories  # noqa: E402
-from gridmap.store import incident_stats, migrate, plans  # noqa: E402
+from gridmap.store import frames, incident_stats, migrate, territories  # noqa: E402
 from gridmap.store import incidents as store  # noqa: E402
-from gridmap.store import stations as station_store  # noqa: E402
-from gridmap.store.db import engine_for, ensure_postgis_database, resolve_url  # noqa: E402
+from gridmap.store import layers as layer_store  # noqa: E402
+from gridmap.store.databases import ensure_postgis_database  # noqa: E402
+from gridmap.store.db import engine_for, resolve_url  # noqa: E402
 
 REYKJAVIK = "990100"
 
@@ -77,12 +78,14 @@ def main() -> int:
         conn.execute(sa.text("TRUNCATE incidents, incident_events"))
 
     # 1. ingest ------------------------------------------------------------------------------
+    import shapely
+
     with engine.connect() as conn:
-        area = station_store.outline_hex(conn, REYKJAVIK)
-        layers = {r: plans.layer_in_area(conn, *plans.find_layer(conn, REYKJAVIK, (r,)), area)
+        area = territories.outline_hex(conn, REYKJAVIK)
+        layers = {r: frames.layer_in_area(conn, *layer_store.find(conn, REYKJAVIK, (r,)),
+                                          shapely.from_wkb(bytes.fromhex(area)))
                   for r in ("buildings", "roads", "sites")}
         categories = store.categories(conn)
-    import shapely
 
     where = places(layers["buildings"], layers["roads"], layers["sites"], shapely.from_wkb(bytes.fromhex(area)))
     now = datetime.now(timezone.utc)
@@ -202,7 +205,7 @@ def compare_sites(engine: sa.Engine, station_type: str, k: int) -> None:
     ctx = stations.context(engine, REYKJAVIK)
     limit = walking.DEFAULT_MINUTES * walking.DEFAULT_SPEED_M_PER_MIN
     with engine.connect() as conn:
-        existing = station_store.frame(conn, REYKJAVIK, station_type=station_type)
+        existing = frames.stations(conn, REYKJAVIK, station_type=station_type, places=False)
     ok = walking.covered(ctx.network, ctx.demand, existing, limit)
     unreached = ~ok
     nodes = walking.candidate_nodes(ctx.network, ctx.demand, unreached, 300, seed=0)

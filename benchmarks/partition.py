@@ -39,6 +39,7 @@ from gridmap.geo.crs import metric_crs_for_frame  # noqa: E402
 from gridmap.geo.graph import build_graph  # noqa: E402
 from gridmap.geo.partition import PartitionRules, assign_grids, partition  # noqa: E402
 from gridmap.geo.quality import split_compounds  # noqa: E402
+from gridmap.geo.roads import RoadRules  # noqa: E402
 from gridmap.geo.synthetic import unit_grid  # noqa: E402
 from gridmap.geo.units import build_units  # noqa: E402
 from gridmap.services.demo import demo_dir  # noqa: E402
@@ -152,11 +153,11 @@ def run_maxp(units, graph, budget: float, roads):
     n_comm = 1
     while n_comm <= len(communities):
         subset = units[units["community_code"].isin(communities[:n_comm])].reset_index(drop=True)
-        sub_graph = build_graph(subset, roads=roads, major_classes=PartitionRules().major_road_classes,
+        sub_graph = build_graph(subset, major_roads=RoadRules().major(roads),
                                 group_column=None)
         keep = largest_component(subset, sub_graph)
         subset = subset.iloc[keep].reset_index(drop=True)
-        sub_graph = build_graph(subset, roads=roads, major_classes=PartitionRules().major_road_classes,
+        sub_graph = build_graph(subset, major_roads=RoadRules().major(roads),
                                 group_column=None)
         neighbours = {i: [] for i in range(len(subset))}
         for a, b in zip(sub_graph.left, sub_graph.right):
@@ -190,10 +191,10 @@ def community_subsets(units, roads):
     n_comm = 1
     while n_comm <= len(communities):
         subset = units[units["community_code"].isin(communities[:n_comm])].reset_index(drop=True)
-        peer = build_graph(subset, roads=roads, major_classes=PartitionRules().major_road_classes, group_column=None)
+        peer = build_graph(subset, major_roads=RoadRules().major(roads), group_column=None)
         subset = subset.iloc[largest_component(subset, peer)].reset_index(drop=True)
-        peer = build_graph(subset, roads=roads, major_classes=PartitionRules().major_road_classes, group_column=None)
-        own = build_graph(subset, roads=roads, major_classes=PartitionRules().major_road_classes)
+        peer = build_graph(subset, major_roads=RoadRules().major(roads), group_column=None)
+        own = build_graph(subset, major_roads=RoadRules().major(roads))
         yield n_comm, subset, peer, own
         n_comm *= 2
 
@@ -259,22 +260,22 @@ def main() -> None:
     print(f"## Reykjavík: {len(units)} units built in {time.perf_counter() - started:.1f} s "
           f"({units['households'].sum()} households, 72 communities)")
     roads = layers["roads"]
-    graph = build_graph(units, roads=roads, major_classes=PartitionRules().major_road_classes)
+    graph = build_graph(units, major_roads=RoadRules().major(roads))
     ours, k = run_gridmap(units, roads, graph)
     rows = [ours]
     # peers: the largest connected piece of the unit graph, ignoring communities
-    peer_graph_full = build_graph(units, roads=roads, major_classes=PartitionRules().major_road_classes,
+    peer_graph_full = build_graph(units, major_roads=RoadRules().major(roads),
                                   group_column=None)
     keep = largest_component(units, peer_graph_full)
     peer_units = units.iloc[keep].reset_index(drop=True)
-    peer_graph = build_graph(peer_units, roads=roads, major_classes=PartitionRules().major_road_classes,
+    peer_graph = build_graph(peer_units, major_roads=RoadRules().major(roads),
                              group_column=None)
     k_peer = max(int(round(peer_units["households"].sum() / ((LO + HI) / 2))), 1)
     print(f"peers: largest connected piece, {len(peer_units)} units, k = {k_peer}")
     # gridmap gets its unit graph prepared too (its own: no edges across communities), as the
     # peers get theirs; first the labels alone (what METIS and GerryChain return), then the whole
     # product (dissolved grids, statistics, codes, report)
-    ours_graph = build_graph(peer_units, roads=roads, major_classes=PartitionRules().major_road_classes)
+    ours_graph = build_graph(peer_units, major_roads=RoadRules().major(roads))
     core, core_s = labels_timed(peer_units, ours_graph)
     comprehensive = np.array([kind == "comprehensive" for kind in core.kinds])
     rows.append(figures("gridmap labels (assign_grids)", peer_units, core.grid_of, core_s, peer_graph,

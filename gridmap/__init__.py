@@ -12,9 +12,9 @@ Example
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from gridmap.version import __version__
 
-__all__ = ["__version__", "read_layer", "to_wgs84_from_gcj02", "estimate_households", "build_units", "partition",
+__all__ = ["__version__", "profile", "read_layer", "to_wgs84_from_gcj02", "estimate_households", "build_units", "partition",
            "merge_layers", "household_coverage", "export", "connect", "territories", "units", "communities", "layer", "plan", "stations",
            "incidents", "station_coverage", "Plan"]
 
@@ -68,9 +68,31 @@ def household_coverage(roads, buildings, stations, areas=None, **kwargs):
     return _coverage(roads, buildings, stations, areas, **kwargs)
 
 
-def merge_layers(layers, units, communities, **kwargs):
-    """Merge departmental grid layers into one plan (多网合一) with conflicts, crosswalk and duties.
-    See :func:`gridmap.geo.merge.merge_layers`.
+def profile(spec=None):
+    """A city's rules (:class:`gridmap.geo.profile.Profile`): a preset by name (``"default"``,
+    ``"db11-2157"``, ``"cjt-349"``) or a TOML file; None is the default. Pass it as ``profile=`` to
+    :func:`build_units`, :func:`partition` and :func:`merge_layers`; ``gm.plan(...).profile`` is the
+    one a stored plan was made with.
+
+    Example
+    -------
+    >>> gm.profile("cjt-349").band
+    (300, 500)
+    >>> gm.profile().micro_band
+    (50, 80)
+    """
+    return _as_profile(spec)
+
+
+def _as_profile(spec):
+    from gridmap.geo.profile import Profile, load
+
+    return spec if isinstance(spec, Profile) else load(spec)
+
+
+def merge_layers(layers, units, communities, *, profile=None, min_households=None, max_households=None, **kwargs):
+    """Merge departmental grid layers into one plan (多网合一) with conflicts, crosswalk and duties,
+    by ``profile``'s rules (see :func:`profile`). See :func:`gridmap.geo.merge.merge_layers`.
 
     Example
     -------
@@ -79,13 +101,14 @@ def merge_layers(layers, units, communities, **kwargs):
     """
     from gridmap.geo.merge import merge_layers as _merge
 
+    rules = _as_profile(profile).with_band(min_households, max_households)
+    kwargs = {"rules": rules.merge, "partition_rules": rules.partition, "road_rules": rules.roads, **kwargs}
     return _merge(layers, units, communities, **kwargs)
 
 
-def build_units(communities, roads, buildings, **kwargs):
-    """Tile communities with units (compounds, blocks, dedicated sites); returns a GeoDataFrame.
-
-    See :func:`gridmap.geo.units.build_units` for every option.
+def build_units(communities, roads, buildings, *, profile=None, **kwargs):
+    """Tile communities with units (compounds, blocks, dedicated sites) by ``profile``'s rules;
+    returns a GeoDataFrame. See :func:`gridmap.geo.units.build_units` for every option.
 
     Example
     -------
@@ -93,21 +116,28 @@ def build_units(communities, roads, buildings, **kwargs):
     """
     from gridmap.geo.units import build_units as _build
 
+    rules = _as_profile(profile)
+    kwargs = {"rules": rules.units, "road_rules": rules.roads, **kwargs}
     return _build(communities, roads, buildings, **kwargs)
 
 
-def partition(units, *, min_households=300, max_households=500, seed=0, **kwargs):
-    """Assign units to grids in the household band; returns a result with ``.units``, ``.grids``
-    and ``.report``. See :func:`gridmap.geo.partition.partition`.
+def partition(units, *, profile=None, min_households=None, max_households=None, micro=False, seed=0, **kwargs):
+    """Assign units to grids in the household band of ``profile`` (default 300–500; ``micro=True``:
+    its micro-grid band, 50–80), ``min_households``/``max_households`` overriding it; returns a
+    result with ``.units``, ``.grids`` and ``.report``. See :func:`gridmap.geo.partition.partition`.
 
     Example
     -------
     >>> result = gm.partition(units, min_households=300, max_households=500)  # doctest: +SKIP
     >>> result.grids.explore(column="households")  # doctest: +SKIP
+    >>> micro = gm.partition(units_of_one_grid, micro=True)  # doctest: +SKIP
     """
     from gridmap.geo.partition import partition as _partition
+    from gridmap.geo.partition import with_band
 
-    return _partition(units, min_households=min_households, max_households=max_households, seed=seed, **kwargs)
+    chosen = _as_profile(profile)
+    rules = with_band(chosen.micro_rules() if micro else chosen.partition, min_households, max_households)
+    return _partition(units, seed=seed, rules=rules, road_rules=kwargs.pop("road_rules", chosen.roads), **kwargs)
 
 
 def read_layer(path, **kwargs):

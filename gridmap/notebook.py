@@ -8,7 +8,8 @@
     >>> gm.incidents("990100", category="CG01", start="2026-01-01")
     >>> plan.export("reykjavik.zip", format="shp", crs="gk3", encoding="utf-8")
 
-Every read runs in one snapshot and returns EPSG:4490 GeoDataFrames (codes as text). The pure
+Every read runs in one snapshot and returns EPSG:4490 GeoDataFrames (codes as text), through the
+same service functions the exports and the API use (:mod:`gridmap.services.reading`). The pure
 functions (``gm.build_units``, ``gm.partition``, ``gm.merge_layers``, ``gm.household_coverage``,
 ``gm.export``) need no database at all.
 """
@@ -22,6 +23,10 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 import sqlalchemy as sa
+
+from gridmap.geo.profile import Profile
+from gridmap.services import profiles, reading
+from gridmap.store.incident_stats import Filters
 
 _ENGINE: sa.Engine | None = None
 
@@ -49,12 +54,12 @@ def connect(url: str | None = None) -> Connection:
     >>> gm.connect()  # doctest: +SKIP
     <gridmap connection postgresql+psycopg2://gridmap:***@127.0.0.1:54321/gridmap (PostGIS 3.3.2)>
     """
-    from gridmap.store.db import engine_for, normalise_url, resolve_url
+    from gridmap.store.db import engine_for, normalise_url, postgis_version, resolve_url
 
     global _ENGINE
     engine = engine_for(normalise_url(url) if url else resolve_url())
     with engine.connect() as conn:
-        postgis = str(conn.execute(sa.text("SELECT postgis_lib_version()")).scalar())
+        postgis = postgis_version(conn)
     _ENGINE = engine
     return Connection(engine, engine.url.render_as_string(hide_password=True), postgis)
 
@@ -65,7 +70,7 @@ def _engine() -> sa.Engine:
 
 def _snapshot():
     """A read-only connection that sees one consistent state for all its reads."""
-    return _engine().connect().execution_options(isolation_level="REPEATABLE READ")
+    return reading.snapshot(_engine())
 
 
 def territories(level: str | None = None) -> pd.DataFrame:
@@ -75,10 +80,8 @@ def territories(level: str | None = None) -> pd.DataFrame:
     -------
     >>> gm.territories(level="district")  # doctest: +SKIP
     """
-    from gridmap.store import frames
-
     with _snapshot() as conn:
-        table = frames.territories(conn)
+        table = reading.territories(conn)
     return table if level is None else table[table["level"] == level].reset_index(drop=True)
 
 
@@ -90,10 +93,8 @@ def units(territory: str) -> gpd.GeoDataFrame:
     >>> u = gm.units("990100")  # doctest: +SKIP
     >>> u.groupby("unit_kind")["households"].sum()  # doctest: +SKIP
     """
-    from gridmap.store import frames
-
     with _snapshot() as conn:
-        return frames.territory_units(conn, territory)
+        return reading.units(conn, territory)
 
 
 def communities(territory: str) -> gpd.GeoDataFrame:
@@ -104,10 +105,8 @@ def communities(territory: str) -> gpd.GeoDataFrame:
     -------
     >>> gm.communities("990102").plot()  # doctest: +SKIP
     """
-    from gridmap.store import frames
-
     with _snapshot() as conn:
-        return frames.communities(conn, territory)
+        return reading.communities(conn, territory)
 
 
 def layer(territory: str, name: str) -> gpd.GeoDataFrame:
@@ -118,10 +117,8 @@ def layer(territory: str, name: str) -> gpd.GeoDataFrame:
     -------
     >>> roads = gm.layer("990102", "roads")  # doctest: +SKIP
     """
-    from gridmap.store import frames
-
     with _snapshot() as conn:
-        return frames.layer(conn, territory, name)
+        return reading.layer(conn, territory, name)
 
 
 @dataclass(frozen=True)
@@ -150,17 +147,15 @@ class Plan:
     published_at: datetime | None
     grids: gpd.GeoDataFrame
     report: PlanReport
+    profile: Profile  # the rules the plan was made with (its band, codes, road classes ...)
     _units: gpd.GeoDataFrame | None = None
 
     @property
     def units(self) -> gpd.GeoDataFrame:
         """The plan's units with the grid each belongs to (read once, then kept)."""
         if self._units is None:
-            from gridmap.store import frames
-
             with _snapshot() as conn:
-                self._units = frames.plan_units(conn, frames.find_plan(conn, self.territory, self.version),
-                                                self.territory)
+                self._units = reading.plan_units(conn, reading.plan(conn, self.territory, self.version), self.territory)
         return self._units
 
     def explore(self, column: str = "households", **kwargs: Any):
@@ -200,19 +195,22 @@ def plan(territory: str, status: str | int = "published") -> Plan:
     >>> p.grids.plot(column="households")  # doctest: +SKIP
     >>> p.report.flags.head()  # doctest: +SKIP
     """
-    from gridmap.store import frames, plans
+    from gridmap.services.planning import report as plan_report
 
     with _snapshot() as conn:
-        ref = frames.find_plan(conn, territory, status)
-        grids = frames.plan_grids(conn, ref, territory)
-        stored = plans.get_plan(conn, ref.id) or {}
-        name = conn.execute(sa.text("SELECT name FROM territories WHERE code = :c"), {"c": territory}).scalar()
-    report = stored.get("report") or {}
+        chosen = reading.plan(conn, territory, status)
+        grids = reading.plan_grids(conn, chosen, territory)
+    report = plan_report(_engine(), chosen.id)
     flags = pd.DataFrame(report.get("flags") or [])
     if len(flags) and "grid_code" in flags:
         flags = flags[flags["grid_code"].isin(set(grids["grid_code"]))].reset_index(drop=True)
-    return Plan(territory, name or ref.territory_name, ref.status, ref.version, ref.id, ref.published_at,
-                grids, PlanReport(dict(report.get("summary") or {}), flags))
+    name = chosen.territory_name if chosen.territory == territory else None
+    if name is None:
+        with _snapshot() as conn:
+            name = reading.territory_name(conn, territory)
+    return Plan(territory, name or chosen.territory_name, chosen.status, chosen.version, chosen.id,
+                chosen.published_at, grids, PlanReport(dict(report.get("summary") or {}), flags),
+                profiles.of_parameters(chosen.parameters))
 
 
 def stations(territory: str, *, station_type: str | None = None, status: str | None = "open") -> gpd.GeoDataFrame:
@@ -222,10 +220,8 @@ def stations(territory: str, *, station_type: str | None = None, status: str | N
     -------
     >>> gm.stations("990100", station_type="family_doctor")  # doctest: +SKIP
     """
-    from gridmap.store import frames
-
     with _snapshot() as conn:
-        return frames.stations(conn, territory, station_type=station_type, status=status)
+        return reading.stations(conn, territory, station_type=station_type, status=status)
 
 
 def incidents(territory: str, *, category: str | None = None, status: str | list[str] | None = None,
@@ -239,14 +235,11 @@ def incidents(territory: str, *, category: str | None = None, status: str | list
     >>> inc = gm.incidents("990100", start="2026-01-01", status=["dispatched", "claimed"])  # doctest: +SKIP
     >>> inc.groupby("grid_code")["overdue"].mean().sort_values().tail()  # doctest: +SKIP
     """
-    from gridmap.store import frames
-    from gridmap.store.incident_stats import Filters
-
     statuses = (status,) if isinstance(status, str) else tuple(status) if status else None
     filters = Filters(category=category, statuses=statuses, start=_when(start), end=_when(end), street=street,
                       community=community)
     with _snapshot() as conn:
-        return frames.incidents(conn, territory, filters, limit=limit)
+        return reading.incidents(conn, territory, filters, limit=limit)
 
 
 def _when(value: str | datetime | None) -> datetime | None:

@@ -23,7 +23,8 @@ from sqlalchemy.engine import make_url
 from gridmap.settings import Settings
 from gridmap.store import migrate
 from gridmap.store.cluster import cluster_from_settings
-from gridmap.store.db import drop_database, engine_for, ensure_postgis_database, normalise_url
+from gridmap.store.databases import drop_database, ensure_postgis_database
+from gridmap.store.db import engine_for, normalise_url
 
 DATA_TABLES_SQL = (
     "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "

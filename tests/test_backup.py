@@ -15,7 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from gridmap.store import migrate
-from gridmap.store.db import drop_database, engine_for, ensure_postgis_database
+from gridmap.store.databases import drop_database, ensure_postgis_database
+from gridmap.store.db import engine_for
 
 MONACO = "980100"
 GRIDMAP = [sys.executable, "-m", "gridmap.cli"]

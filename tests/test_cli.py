@@ -10,13 +10,12 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
 
 from gridmap import __version__
-from gridmap.store.db import drop_database
+from gridmap.store.databases import drop_database
 
 GRIDMAP = [sys.executable, "-m", "gridmap.cli"]
 
@@ -88,7 +87,7 @@ def test_up_creates_migrates_loads_and_is_fast_the_second_time(demo_database) ->
 
 def test_serve_answers_landing_and_docs(fresh_url: str) -> None:
     env = {**os.environ, "GRIDMAP_DATABASE_URL": fresh_url}
-    from gridmap.store.db import ensure_postgis_database
+    from gridmap.store.databases import ensure_postgis_database
 
     ensure_postgis_database(fresh_url)
     migrated = subprocess.run([*GRIDMAP, "migrate"], env=env, capture_output=True, text=True)

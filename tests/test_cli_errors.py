@@ -185,7 +185,7 @@ def test_unexpected_errors_are_one_line_and_say_how_to_see_the_traceback(run, mo
     def broken(args):
         raise RuntimeError("the flux capacitor is empty\nsecond line")
 
-    monkeypatch.setattr(cli, "cmd_territories", broken)
+    monkeypatch.setattr(cli.data, "cmd_territories", broken)
     status, _, err = run("territories")
     line = one_error_line(err)
     assert status == 1

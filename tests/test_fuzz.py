@@ -14,7 +14,6 @@ import secrets
 
 import pytest
 import schemathesis
-import sqlalchemy as sa
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -26,7 +25,8 @@ from sqlalchemy.engine import make_url
 
 from gridmap.api.app import create_app
 from gridmap.store import migrate
-from gridmap.store.db import drop_database, engine_for, ensure_postgis_database
+from gridmap.store.databases import drop_database, ensure_postgis_database
+from gridmap.store.db import engine_for
 
 MONACO = "980100"
 EXAMPLES = int(os.environ.get("GRIDMAP_FUZZ_EXAMPLES", "12"))

@@ -14,6 +14,7 @@ from pyproj import Geod
 
 from gridmap.geo.io import VectorReadError
 from gridmap.services.importing import import_file
+from gridmap.store import frames
 from gridmap.store import layers as layer_store
 from gridmap.store.layers import LayerExists
 from gridmap.store.territories import TerritoryNotFound
@@ -35,7 +36,7 @@ def test_every_format_imports(fmt: str, monaco: sa.Engine, tmp_path: Path) -> No
     summary = import_file(monaco, path, territory=TERRITORY, layer="sample", crs=crs)
     assert summary.features == 3
     with monaco.connect() as conn:
-        stored = layer_store.read(conn, TERRITORY, "sample")
+        stored = frames.layer_features(conn, TERRITORY, "sample")
         srid = conn.execute(sa.text(
             "SELECT DISTINCT ST_SRID(f.geom) FROM layer_features f JOIN layers l ON l.id = f.layer_id "
             "WHERE l.name = 'sample'")).scalar_one()
@@ -91,7 +92,7 @@ def test_failed_import_leaves_the_database_unchanged(monaco: sa.Engine, tmp_path
     monkeypatch.undo()
     assert _counts(monaco) == before
     with monaco.connect() as conn:
-        kept = layer_store.read(conn, TERRITORY, "grids")
+        kept = frames.layer_features(conn, TERRITORY, "grids")
     assert list(kept["code"]) == CODES  # the old layer is intact
 
 

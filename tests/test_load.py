@@ -6,18 +6,12 @@ error of any kind, and every acknowledged incident stored."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import sys
-from pathlib import Path
 
 import sqlalchemy as sa
 
+import loadgen as load
+
 MONACO = "980100"
-SPEC = importlib.util.spec_from_file_location("load_benchmark",
-                                              Path(__file__).resolve().parents[1] / "benchmarks" / "load.py")
-load = importlib.util.module_from_spec(SPEC)
-sys.modules["load_benchmark"] = load  # dataclasses look their module up there
-SPEC.loader.exec_module(load)
 
 
 def test_concurrent_mixed_load_has_no_errors_and_loses_no_report(monaco: sa.Engine, database_url: str) -> None:

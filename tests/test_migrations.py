@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from gridmap.store import migrate
-from gridmap.store.db import drop_database, ensure_postgis_database
+from gridmap.store.databases import drop_database, ensure_postgis_database
 from gridmap.store.models import Base
 
 

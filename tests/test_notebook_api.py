@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 import gridmap as gm
-from gridmap.store.frames import PlanNotFound
+from gridmap.store.plans import PlanNotFound
 
 MONACO = "980100"
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from gridmap.geo.codes import BEIJING_15, CJT_20, reading_order
 from gridmap.geo.band import choose_grid_count
-from gridmap.geo.partition import PartitionRules, partition
+from gridmap.geo.partition import partition
 from gridmap.geo.quality import grids_crossing_communities, non_contiguous_grids, split_compounds
 from gridmap.geo.synthetic import unit_grid
 
@@ -249,8 +249,8 @@ def test_small_graph_spanning_tree_matches_scipy(n: int, extra: int, seed: int) 
     import scipy.sparse as sp
     from scipy.sparse.csgraph import minimum_spanning_tree
 
+    from gridmap.geo.bisection import subtree_sums
     from gridmap.geo.graph import kruskal_preorder
-    from gridmap.geo.partition import _subtree_sums
 
     rng = np.random.default_rng(seed)
     chain = np.arange(n - 1)
@@ -267,7 +267,7 @@ def test_small_graph_spanning_tree_matches_scipy(n: int, extra: int, seed: int) 
     ours = sum(lookup[(min(v, parent[v]), max(v, parent[v]))] for v in order[1:])
     theirs = minimum_spanning_tree(sp.csr_matrix((weights, (rows, cols)), shape=(n, n))).sum()
     assert ours == pytest.approx(theirs)
-    sizes = _subtree_sums(order, parent, np.ones((n, 1)))[:, -1].astype(int)
+    sizes = subtree_sums(order, parent, np.ones((n, 1)))[:, -1].astype(int)
     position = {v: i for i, v in enumerate(order.tolist())}
     for v in range(n):  # the subtree of v is the run of `size` nodes starting at v in the preorder
         run = set(order[position[v]:position[v] + sizes[v]].tolist())
@@ -286,15 +286,15 @@ def test_exact_pair_split_moves_a_unit_across_an_empty_connector() -> None:
     alone is below, b cannot leave without c), but sharing the pool as {a, c, b} = 310 and
     {d} = 300 puts both in the band; the exhaustive pair split finds it."""
     from gridmap.geo.graph import UnitGraph
-    from gridmap.geo.partition import _best_pair_split
+    from gridmap.geo.repair import best_pair_split
 
     households = np.array([250.0, 0.0, 60.0, 300.0])  # a, c, b, d
     graph = UnitGraph(n=4, left=np.array([0, 1, 2]), right=np.array([1, 2, 3]), length_m=np.ones(3),
                       major_share=np.zeros(3), xy=np.zeros((4, 2)), area_m2=np.ones(4), perimeter_m=np.ones(4))
     pool = np.arange(4)
-    found = _best_pair_split(graph, pool, pool[households > 0], households, 300, 500, before=50.0)
+    found = best_pair_split(graph, pool, pool[households > 0], households, 300, 500, before=50.0)
     assert found is not None
     sides = sorted((sorted(side.tolist()) for side in found), key=len)
     assert sides == [[3], [0, 1, 2]]
     # nothing better than the current split exists: no answer
-    assert _best_pair_split(graph, pool, pool[households > 0], households, 300, 500, before=0.0) is None
+    assert best_pair_split(graph, pool, pool[households > 0], households, 300, 500, before=0.0) is None

@@ -651,3 +651,35 @@ def test_zoom_and_panning_stay_on_the_territory(site) -> None:
         assert page.get_attribute(".leaflet-control-zoom-in", "title") == "Zoom in"
         assert page.errors == []
         browser.close()
+
+
+@pytest.mark.browser
+def test_signing_in_while_the_anonymous_load_is_answered_late(site) -> None:
+    """The page loads anonymously first; if that load's refusal (401 for a draft) arrives after
+    the user has signed in, it must neither sign them out nor replace the plan they asked for
+    (it did both: the first planner test of a fresh machine timed out on it)."""
+    import time
+
+    from playwright.sync_api import sync_playwright
+
+    _, url, draft_id = site
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+
+        def late_if_anonymous(route) -> None:
+            if "authorization" not in {k.lower() for k in route.request.headers}:
+                time.sleep(1.5)  # the anonymous request is answered after the sign-in
+            route.continue_()
+
+        page.route("**/api/plans/*/state", late_if_anonymous)
+        page.goto(f"{url}/planner?territory={MONACO}&plan={draft_id}")
+        page.fill("#username", "planner")
+        page.fill("#password", PASSWORD)
+        page.click("#login-button")
+        page.wait_for_function(f"document.body.dataset.planLoaded === '{draft_id}'", timeout=20000)
+        page.wait_for_timeout(2500)  # the late anonymous answer has arrived by now
+        assert page.evaluate("() => window.gridmapPlanner.token") is not None  # still signed in
+        assert page.evaluate("() => window.gridmapPlanner.plan") == draft_id
+        assert page.is_hidden("#login")
+        browser.close()

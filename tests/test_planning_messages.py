@@ -12,7 +12,6 @@ from fastapi.testclient import TestClient
 from gridmap.api.app import create_app
 from gridmap.services import planning
 from gridmap.services.partitioning import partition_territory
-from gridmap.store import editing
 from samples import signed_in_client
 
 MONACO = "980100"
@@ -117,11 +116,14 @@ def test_access_refusals_say_it_in_both_languages(drafted, database_url: str) ->
     assert anonymous.post(f"/api/territories/{MONACO}/drafts", json={}).json()["detail_zh"].startswith("请先登录")
 
 
-def test_a_refusal_raised_without_chinese_gets_one() -> None:
-    """Texts passed on from code that gives English only (a cut's geometry errors) still read in Chinese."""
-    assert editing.EditError("unit 12: the line does not cross the unit").zh == "单元 12：切线没有穿过该单元"
-    assert editing.EditError("unit 7 is not in plan 3").zh == "单元 7 不在方案 3 中"
-    assert CJK.search(editing.EditError("a brand-new refusal").zh)
-    assert editing.EditError("english", "中文").zh == "中文" and str(editing.EditError("english", "中文")) == "english"
-    conflict = editing.VersionConflict(4, 1, 3, [{}, {}])
+def test_every_refusal_carries_both_languages() -> None:
+    """A refusal cannot be raised in one language only: both texts are written where it is raised."""
+    from gridmap.services.edits import EditError
+    from gridmap.store.plans import VersionConflict
+
+    with pytest.raises(TypeError):
+        EditError("english only")  # type: ignore[call-arg]
+    refusal = EditError("english", "中文")
+    assert refusal.zh == "中文" and str(refusal) == "english"
+    conflict = VersionConflict(4, 1, 3, [{}, {}])
     assert str(conflict).startswith("plan 4 is at version 3, not 1") and "编辑版本已是 3" in conflict.zh

@@ -89,6 +89,21 @@ def check(conn: sa.Connection, plan_id: int, totals: dict) -> None:
     grids = shapely.from_wkb([bytes(r[0]) for r in conn.execute(sa.text(
         "SELECT ST_AsBinary(geom) FROM grids WHERE plan_id = :p"), {"p": plan_id})])
     assert shapely.coverage_is_valid(grids)  # grids (unions of units) match edge for edge too: no hairline gap
+    # the statistics PostGIS keeps for every grid (refreshed incrementally, only for touched grids)
+    # equal the one definition, gridmap.geo.report.grid_statistics, recomputed from the units
+    from gridmap.geo.crs import metric_crs_for
+    from gridmap.geo.report import grid_statistics
+    from gridmap.store import frames, territories
+
+    units = frames.plan_units(conn, plan_id)
+    stored = frames.plan_grids(conn, plan_id).set_index("grid_code")
+    territory_id = conn.execute(sa.text("SELECT territory_id FROM plans WHERE id = :p"), {"p": plan_id}).scalar_one()
+    defined = grid_statistics(units, units["grid_code"], metric_crs_for(*territories.centre(conn, territory_id)))
+    defined = defined.set_index("_grid").loc[stored.index]
+    assert (defined["households"] == stored["households"]).all() and (defined["unit_count"] == stored["unit_count"]).all()
+    assert ((defined["area_m2"] - stored["area_m2"]).abs() <= 1e-6 * stored["area_m2"]).all()
+    assert (defined["parts"] == stored["parts"]).all()
+    assert ((defined["compactness"] - stored["compactness"]).abs() <= 2e-4).all()
     now = dict(conn.execute(sa.text(
         "SELECT c.code, ROW(sum(u.households), sum(u.area_m2))::text FROM plan_units pu JOIN units u ON u.id = pu.unit_id "
         "JOIN territories c ON c.id = u.community_id WHERE pu.plan_id = :p GROUP BY c.code"), {"p": plan_id}).all())

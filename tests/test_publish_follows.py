@@ -21,7 +21,7 @@ from gridmap.api.app import create_app
 from gridmap.services import incidents as incident_service
 from gridmap.services import planning
 from gridmap.services.partitioning import partition_territory
-from gridmap.store import features, frames, incident_stats
+from gridmap.store import features, frames, incident_stats, plans
 from gridmap.store import incidents as incident_store
 from samples import signed_in_client
 
@@ -132,7 +132,7 @@ def test_every_reader_of_the_published_plan_sees_the_new_grid(moved: Moved, mona
     listed = {t["code"]: t["plans"] for t in client.get("/api/territories").json()}
     assert listed[MONACO] == 1
     with monaco.connect() as conn:
-        ref = frames.find_plan(conn, MONACO)
+        ref = plans.find(conn, MONACO)
         exported = frames.incidents(conn, MONACO)
     assert ref.id == moved.after
     mine = exported[exported["incident_id"].isin(moved.incidents)]

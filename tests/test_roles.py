@@ -21,7 +21,8 @@ from sqlalchemy.engine import make_url
 
 from gridmap.api.app import create_app
 from gridmap.store import migrate
-from gridmap.store.db import drop_database, engine_for, ensure_postgis_database
+from gridmap.store.databases import drop_database, ensure_postgis_database
+from gridmap.store.db import engine_for
 
 MONACO = "980100"
 ROLES = ["anonymous", "viewer", "worker", "handler", "other_handler", "planner", "admin", "global_admin", "stranger",

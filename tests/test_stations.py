@@ -141,9 +141,9 @@ def test_coverage_service_areas_and_suggestions(monaco_stations, database_url: s
     # covered households are never farther than the walk as the crow flies (an independent check)
     ctx = service.context(engine, MONACO)
     with engine.connect() as conn:
-        from gridmap.store import stations as store
+        from gridmap.store import frames
 
-        schools = store.frame(conn, MONACO, station_type="school")
+        schools = frames.stations(conn, MONACO, station_type="school", places=False)
     ok = walking.covered(ctx.network, ctx.demand, schools, report["walk_m"])
     home = shapely.get_coordinates(np.asarray(ctx.demand.points.to_crs(ctx.network.crs).values, dtype=object))
     where = shapely.get_coordinates(np.asarray(schools.to_crs(ctx.network.crs).geometry.values, dtype=object))

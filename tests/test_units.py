@@ -38,16 +38,23 @@ def test_monaco_households_are_conserved(monaco_units) -> None:
 
 def test_monaco_compounds_are_whole_unless_too_big(monaco_units) -> None:
     _, units = monaco_units
+    limit = UnitRules().compound_max_households
     compounds = units[units["kind"] == "compound"]
     whole = compounds[compounds["compound_part"].isna()]
-    # a compound that was not split is one unit per piece, and its pieces do not touch
-    for _, pieces in whole.groupby(["community_code", "compound_id"]):
+    split = compounds[compounds["compound_part"].notna()]
+    assert len(whole) > 0 and len(split) > 0  # Monaco has both: the checks below are not vacuous
+    # a compound within the limit stays whole: one unit per piece, and its pieces do not touch
+    whole_groups = whole.groupby(["community_code", "compound_id"])
+    assert (whole_groups["households"].sum() <= limit).all()
+    for _, pieces in whole_groups:
         g = pieces.geometry.values
         for i in range(len(g)):
             for j in range(i + 1, len(g)):
                 assert shapely.length(shapely.intersection(g[i].boundary, g[j].boundary)) <= MIN_SHARED_DEG
-    split = compounds[compounds["compound_part"].notna()]
-    assert (split.groupby(["community_code", "compound_id"]).size() > 1).all()
+    # only a compound above the limit is divided, into several units
+    split_groups = split.groupby(["community_code", "compound_id"])
+    assert (split_groups.size() > 1).all()
+    assert (split_groups["households"].sum() > limit).all()
 
 
 def test_sites_become_site_units(monaco_units) -> None:

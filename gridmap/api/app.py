@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import sqlalchemy as sa
 from fastapi import FastAPI
@@ -29,15 +28,15 @@ from gridmap.api import (
     territories,
     tiles,
 )
-from gridmap.api.deps import Refusal, refusal_answer
-from gridmap.api.errors import DATABASE_ERRORS, data_error, database_unavailable, validation_error
+from gridmap.api.errors import DATABASE_ERRORS, data_error, database_unavailable, refusal, validation_error
+from gridmap.errors import Refusal
 from gridmap.api.limits import BodyLimit, ConcurrencyLimit
 from gridmap.services.incidents import calendar_from_env
 from gridmap.settings import Settings
 from gridmap.store.db import MAX_OVERFLOW, POOL_SIZE, engine_for, normalise_url, resolve_url
-from gridmap.web import pages
+from gridmap.api import pages
+from gridmap.web import STATIC
 
-STATIC = Path(__file__).resolve().parents[1] / "web" / "static"
 
 
 @asynccontextmanager
@@ -112,7 +111,7 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
     app.include_router(uploads.router)
     openapi_doc.install(app)
     app.add_exception_handler(RequestValidationError, validation_error)
-    app.add_exception_handler(Refusal, refusal_answer)
+    app.add_exception_handler(Refusal, refusal)
     for error in DATABASE_ERRORS:
         app.add_exception_handler(error, database_unavailable)
     app.add_exception_handler(sa.exc.DataError, data_error)

@@ -22,17 +22,6 @@ from gridmap.store.users import CurrentUser
 PREFIX = "/api/territories/{code}/incidents"
 router = APIRouter(tags=["dashboard"])
 
-# incidents routed into each territory's whole subtree (as the summary counts them: by community),
-# from one GROUP BY over incidents rolled up the territory tree
-TERRITORY_COUNTS = sa.text(
-    "WITH RECURSIVE up AS (SELECT id AS below, id AS above FROM territories UNION ALL "
-    "SELECT up.below, t.parent_id FROM up JOIN territories t ON t.id = up.above WHERE t.parent_id IS NOT NULL), "
-    "per AS (SELECT community_id, count(*) AS n FROM incidents WHERE community_id IS NOT NULL GROUP BY 1) "
-    "SELECT t.code, t.name, t.level, COALESCE(sum(per.n), 0)::bigint AS incidents FROM territories t "
-    "JOIN up ON up.above = t.id LEFT JOIN per ON per.community_id = up.below "
-    "GROUP BY t.id, t.code, t.name, t.level ORDER BY incidents DESC, t.code")
-
-
 def filters(code: str, category: str | None = None, status: str | None = Query(None, description="comma-separated"),
             start: datetime | None = None, end: datetime | None = None, street: str | None = None,
             community: str | None = None, conn: sa.Connection = Depends(get_conn),
@@ -59,16 +48,12 @@ def cell_for_zoom(zoom: int) -> float:
             "(its whole subtree), busiest first: the dashboard opens on the busiest one")
 def territory_counts(conn: sa.Connection = Depends(get_conn),
                      _r: CurrentUser | None = Depends(public_reader)) -> list[dict]:
-    return [dict(r._mapping) for r in conn.execute(TERRITORY_COUNTS)]
+    return stats.territory_counts(conn)
 
 
 @router.get(PREFIX + "/summary", summary="Counts by category, status and month (calendar months in UTC, as the "
             "date filters), overdue and median handling time")
 def summary(code: str, f: stats.Filters = Depends(filters), conn: sa.Connection = Depends(get_conn)) -> dict:
-    # by_month groups by calendar month in the session's time zone; the date filters (start, end)
-    # are instants, which the dashboard sends as UTC day boundaries: group in UTC too, so a month
-    # listed here is exactly the month the dashboard then asks for, whatever the server's time zone
-    conn.execute(sa.text("SET LOCAL TIME ZONE 'UTC'"))
     return jsonable(stats.summary(conn, code, f))
 
 

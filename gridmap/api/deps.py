@@ -1,14 +1,17 @@
-"""Request-scoped dependencies: the database connection, the signed-in user, access checks."""
+"""Request-scoped dependencies: the database connection, the signed-in user, access checks.
+
+Refusals are raised as :mod:`gridmap.errors` kinds (401 :class:`Unauthenticated`, 403
+:class:`Forbidden`) with both languages; ``api.errors`` answers them."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import sqlalchemy as sa
-from fastapi import Depends, HTTPException, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
+
+from gridmap.errors import Forbidden, Unauthenticated
 
 from gridmap.store import users
 from gridmap.store.users import CurrentUser
@@ -21,30 +24,6 @@ ACTION_ZH = {"edit plans": "编辑方案", "create drafts": "新建草稿", "pub
              "revert plans": "恢复方案", "read drafts": "查看草稿", "export drafts": "导出草稿",
              "import layers": "导入图层", "create stations": "新建站点", "edit stations": "编辑站点",
              "close stations": "关闭站点"}
-
-
-class Refusal(HTTPException):
-    """An HTTP refusal with its text in English (``detail``, as every client reads it) and Chinese.
-
-    Every route answers it with ``detail``, ``detail_en`` and ``detail_zh`` (:func:`refusal_answer`)."""
-
-    def __init__(self, status_code: int, en: str, zh: str, headers: dict[str, str] | None = None):
-        super().__init__(status_code, en, headers=headers)
-        self.en, self.zh = en, zh
-
-
-def bilingual_body(exc: BaseException, **extra: Any) -> dict:
-    """The JSON body of a refusal: ``detail`` (English), ``detail_en`` and ``detail_zh``."""
-    from gridmap.store.editing import texts
-
-    said = texts(exc)
-    return {"detail": said["en"], "detail_en": said["en"], "detail_zh": said["zh"], **extra}
-
-
-async def refusal_answer(request: Request, exc: Refusal) -> Response:
-    """Every :class:`Refusal`, whichever route or dependency raised it, answered with its text in
-    both languages (installed app-wide in ``api.app``)."""
-    return JSONResponse(bilingual_body(exc), status_code=exc.status_code, headers=exc.headers)
 
 
 def get_engine(request: Request) -> sa.Engine:
@@ -73,8 +52,7 @@ def optional_user(request: Request, token: str | None = Depends(bearer)) -> Curr
     with request.app.state.engine.begin() as conn:
         user = users.user_for_token(conn, token)
     if user is None:
-        raise Refusal(401, "the sign-in token is invalid or has expired; sign in again",
-                      "登录凭据无效或已过期；请重新登录", headers={"WWW-Authenticate": "Bearer"})
+        raise Unauthenticated("the sign-in token is invalid or has expired; sign in again", "登录凭据无效或已过期；请重新登录")
     return user
 
 
@@ -83,15 +61,14 @@ SIGN_IN_FIRST = ("sign in first (POST /api/auth/token)", "请先登录（POST /a
 
 def signed_in(user: CurrentUser | None = Depends(optional_user)) -> CurrentUser:
     if user is None:
-        raise Refusal(401, *SIGN_IN_FIRST, headers={"WWW-Authenticate": "Bearer"})
+        raise Unauthenticated(*SIGN_IN_FIRST)
     return user
 
 
 def public_reader(request: Request, user: CurrentUser | None = Depends(optional_user)) -> CurrentUser | None:
     """Reading published data: open, unless GRIDMAP_PUBLIC_READ=false asks for a signed-in user."""
     if user is None and not request.app.state.settings.public_read:
-        raise Refusal(401, "this deployment requires signing in to read data", "本系统要求登录后才能查看数据",
-                      headers={"WWW-Authenticate": "Bearer"})
+        raise Unauthenticated("this deployment requires signing in to read data", "本系统要求登录后才能查看数据")
     return user
 
 
@@ -99,10 +76,10 @@ def require_role(conn: sa.Connection, user: CurrentUser | None, roles: tuple[str
                  action: str) -> CurrentUser:
     """401 without a user; 403 unless the user holds one of ``roles`` (or admin) over ``territory``."""
     if user is None:
-        raise Refusal(401, *SIGN_IN_FIRST, headers={"WWW-Authenticate": "Bearer"})
+        raise Unauthenticated(*SIGN_IN_FIRST)
     if not users.has_role(conn, user, roles, territory):
-        raise Refusal(403, f"{user.username} may not {action} in territory {territory} "
-                           f"(needs the role {' or '.join(roles)} there or above)",
-                      f"{user.username} 无权在辖区 {territory} {ACTION_ZH.get(action, action)}"
-                      f"（需要该辖区或上级辖区的{'或'.join(ROLE_ZH.get(r, r) for r in roles)}角色）")
+        raise Forbidden(f"{user.username} may not {action} in territory {territory} "
+                        f"(needs the role {' or '.join(roles)} there or above)",
+                        f"{user.username} 无权在辖区 {territory} {ACTION_ZH.get(action, action)}"
+                        f"（需要该辖区或上级辖区的{'或'.join(ROLE_ZH.get(r, r) for r in roles)}角色）")
     return user

@@ -1,5 +1,6 @@
-"""Error answers that stay clean whatever happens: a 422 that survives any input, and a 503 with
-Retry-After while the database is unreachable (restarting, failing over) instead of a 500."""
+"""Error answers, in one place: every refusal gridmap raises (:mod:`gridmap.errors`) mapped to its
+HTTP status by one table and answered in both languages; a 422 that survives any input; and a
+503 with Retry-After while the database is unreachable (restarting, failing over), not a 500."""
 
 from __future__ import annotations
 
@@ -11,7 +12,38 @@ import sqlalchemy as sa
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
-from gridmap.store.db import DatabaseUnavailable
+from gridmap import errors
+from gridmap.store.databases import DatabaseUnavailable
+from gridmap.store.plans import VersionConflict
+
+STATUS: tuple[tuple[type[errors.Refusal], int], ...] = (
+    (VersionConflict, 409), (errors.Unauthenticated, 401), (errors.Forbidden, 403), (errors.NotFound, 404),
+    (errors.StateConflict, 409), (errors.Invalid, 422))
+"""Each kind of refusal and its HTTP status (the first matching row wins: specific kinds first)."""
+
+
+def bilingual_body(exc: BaseException, **extra) -> dict:
+    """The JSON body of a refusal: ``detail`` (English, as clients have always read it),
+    ``detail_en`` and ``detail_zh``."""
+    said = errors.texts(exc)
+    return {"detail": said["en"], "detail_en": said["en"], "detail_zh": said["zh"], **extra}
+
+
+def status_of(exc: errors.Refusal) -> int:
+    return next((status for kind, status in STATUS if isinstance(exc, kind)), 400)
+
+
+async def refusal(request, exc: errors.Refusal):
+    """Any refusal, whichever route or dependency raised it: its status and both texts (a stale
+    edit version adds the edits saved since; a 401 says how to authenticate)."""
+    extra, headers = {}, None
+    if isinstance(exc, VersionConflict):
+        from gridmap.api.plans import jsonable
+
+        extra = jsonable({"your_version": exc.expected, "current_version": exc.current, "changes": exc.changes})
+    if isinstance(exc, errors.Unauthenticated):
+        headers = {"WWW-Authenticate": "Bearer"}
+    return JSONResponse(status_code=status_of(exc), content=bilingual_body(exc, **extra), headers=headers)
 
 def utc(value):
     """A datetime from a request as UTC (naive ones are taken as UTC). PostgreSQL refuses offsets

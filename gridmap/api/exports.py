@@ -12,10 +12,10 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from gridmap.api.deps import READ_ROLES, get_conn, optional_user, public_reader, require_role
-from gridmap.geo.export import ExportError, export
-from gridmap.services.exporting import ExportRequest, gather, parse_layers
-from gridmap.store.frames import PlanNotFound
+from gridmap.api.deps import READ_ROLES, optional_user, public_reader, require_role
+from gridmap.geo.export import ExportError
+from gridmap.services import exporting
+from gridmap.services.exporting import ExportRequest, parse_layers
 from gridmap.store.users import CurrentUser, scopes_within
 
 router = APIRouter(tags=["export"])
@@ -36,32 +36,30 @@ def export_download(
     encoding: Literal["utf-8", "gbk"] = Query("utf-8"),
     plan: str = Query("published", max_length=16, pattern=r"^(published|draft|[0-9]{1,9})$"),
     layers: str = Query("grids", max_length=80, description="comma list of grids,units,stations,incidents,crosswalk"),
-    conn: sa.Connection = Depends(get_conn),
     user: CurrentUser | None = Depends(optional_user),
 ) -> FileResponse:
     """The same files ``gridmap export`` writes. Published plans are public data (unless the
     deployment requires sign-in); a draft needs a role over the territory."""
     public_reader(request, user)
+
+    def authorize(conn: sa.Connection, plan) -> None:
+        if plan.status == "draft" and (user is None or not scopes_within(conn, user, READ_ROLES, code)):
+            require_role(conn, user, READ_ROLES, plan.territory, "export drafts")
+
     try:
         wanted = ExportRequest(territory=code, format=format, crs=crs, encoding=encoding, plan=plan,
                                layers=parse_layers(layers))
-        conn.execute(sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
-        plan_ref, frames = gather(conn, wanted)
-        if plan_ref.status == "draft" and (user is None or not scopes_within(conn, user, READ_ROLES, code)):
-            require_role(conn, user, READ_ROLES, plan_ref.territory, "export drafts")
-        folder = Path(tempfile.mkdtemp(prefix="gridmap-download-"))
-        stem = f"gridmap-{code}-v{plan_ref.version}-{'-'.join(wanted.layers)}"
-        try:
-            result = export(frames, folder / f"{stem}.{format}", format=format, crs=crs, encoding=encoding)
-        except Exception:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
     except ExportError as exc:
         raise HTTPException(422, str(exc)) from exc
-    except PlanNotFound as exc:
-        raise HTTPException(404, str(exc)) from exc
-    except LookupError as exc:
-        raise HTTPException(404, str(exc)) from exc
+    folder = Path(tempfile.mkdtemp(prefix="gridmap-download-"))
+    try:
+        _, result = exporting.export_download(request.app.state.engine, wanted, folder, authorize)
+    except ExportError as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise HTTPException(422, str(exc)) from exc
+    except Exception:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     if result.format == "csv" and result.path.suffix == ".csv":
         media = "text/csv; charset=" + ("gbk" if result.encoding == "gbk" else "utf-8")
     else:

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from gridmap import __version__
+from gridmap.store.db import postgis_version, schema_revision
 
 router = APIRouter(tags=["health"])
 
@@ -15,8 +16,8 @@ router = APIRouter(tags=["health"])
 def health(request: Request) -> JSONResponse:
     try:
         with request.app.state.engine.connect() as conn:
-            postgis = conn.execute(sa.text("SELECT postgis_lib_version()")).scalar()
-            revision = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+            postgis = postgis_version(conn)
+            revision = schema_revision(conn)
         return JSONResponse({"status": "ok", "version": __version__, "postgis": postgis, "schema": revision})
     except sa.exc.SQLAlchemyError as exc:
         return JSONResponse({"status": "unavailable", "version": __version__,

@@ -9,69 +9,24 @@ has, plus ``detail_en`` and ``detail_zh``: the planner shows the one of the user
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Body, Depends, HTTPException, Request
+from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from gridmap.api.openapi_doc import GEOJSON_OK
-from gridmap.api.deps import (READ_ROLES, Refusal, bilingual_body, get_conn, optional_user,
-                               public_reader, require_role)
+from gridmap.api.deps import READ_ROLES, get_conn, optional_user, public_reader, require_role
 from gridmap.api.plans import jsonable, readable_plan
+from gridmap.errors import Invalid
 from gridmap.services import planning
-from gridmap.store import editing, territories
+from gridmap.services.edits import Operation
+from gridmap.store import plans, territories
 from gridmap.store.users import CurrentUser
 
 router = APIRouter(tags=["planning"])
 PLANNER = ("planner",)
-
-
-class AssignOp(BaseModel):
-    op: Literal["assign", "move"]
-    units: list[int] = Field(min_length=1, max_length=20_000, description="unit ids (the `unit_id` of /units)")
-    grid: str = Field(max_length=32, description="target grid code; a new code creates the grid")
-    kind: Literal["comprehensive", "dedicated"] | None = None
-
-
-class MergeOp(BaseModel):
-    op: Literal["merge"]
-    grids: list[str] = Field(min_length=2, max_length=100)
-    into: str | None = Field(None, description="the code that survives (default: the first)")
-
-
-class SplitOp(BaseModel):
-    op: Literal["split"]
-    grid: str = Field(max_length=32)
-    units: list[int] = Field(min_length=1, max_length=20_000, description="units that go to the new grid")
-    new_code: str | None = Field(None, max_length=32, description="default: the community's next free code")
-
-
-Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
-Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
-
-
-class LineString(BaseModel):
-    type: Literal["LineString"]
-    coordinates: list[tuple[Longitude, Latitude]] = Field(min_length=2, max_length=10_000)
-
-
-class CutOp(BaseModel):
-    op: Literal["cut"]
-    unit: int
-    line: LineString
-
-
-class SetOp(BaseModel):
-    op: Literal["set"]
-    grid: str = Field(max_length=32)
-    name: str | None = Field(None, max_length=200)
-    worker: str | None = Field(None, max_length=200)
-    kind: Literal["comprehensive", "dedicated"] | None = None
-
-
-Operation = Annotated[AssignOp | MergeOp | SplitOp | CutOp | SetOp, Field(discriminator="op")]
 
 
 class EditRequest(BaseModel):
@@ -94,9 +49,9 @@ class RevertRequest(BaseModel):
 
 
 def _territory_of(conn: sa.Connection, plan_id: int) -> str:
-    code = editing.plan_territory(conn, plan_id)
+    code = plans.territory_of(conn, plan_id)
     if code is None:
-        raise Refusal(404, f"no plan with id {plan_id}", f"没有编号为 {plan_id} 的方案")
+        raise plans.PlanNotFound.of(plan_id)
     return code
 
 
@@ -115,56 +70,33 @@ def planner_scope(conn: sa.Connection, user: CurrentUser | None, territory: str,
     return user, scope
 
 
-def _errors(exc: Exception) -> HTTPException | JSONResponse:
-    """A refusal of the planning services as an answer: ``detail`` (English), ``detail_en``, ``detail_zh``."""
-    if isinstance(exc, planning.VersionConflict):
-        return JSONResponse(status_code=409, content=jsonable(bilingual_body(
-            exc, your_version=exc.expected, current_version=exc.current, changes=exc.changes)))
-    if isinstance(exc, planning.PlanStateError):
-        return JSONResponse(status_code=409, content=bilingual_body(exc))
-    if isinstance(exc, planning.EditError):
-        return JSONResponse(status_code=422, content=bilingual_body(exc))
-    if isinstance(exc, planning.OutOfScope):
-        return JSONResponse(status_code=403, content=bilingual_body(exc))
-    if isinstance(exc, LookupError):
-        return JSONResponse(status_code=404, content=bilingual_body(exc))
-    raise exc
-
-
 @router.post("/api/territories/{code}/drafts", status_code=201, summary="New draft: a copy of the published plan "
              "or of another plan of the territory")
 def create_draft(code: str, request: Request, body: DraftRequest = Body(default_factory=DraftRequest),
                  conn: sa.Connection = Depends(get_conn), user: CurrentUser | None = Depends(optional_user)):
-    try:
-        territories.get(conn, code)
-    except territories.TerritoryNotFound as exc:
-        raise Refusal(404, str(exc), f"没有编码为 {code} 的辖区") from exc
+    territories.get(conn, code)
     actor, _scope = planner_scope(conn, user, code, "create drafts")
-    try:
-        plan_id, version = planning.new_draft(request.app.state.engine, code, source=body.source,
-                                              actor=actor.username)
-    except Exception as exc:  # noqa: BLE001 - mapped to 404/409/422 or re-raised
-        return _errors(exc)
+    plan_id, version = planning.new_draft(request.app.state.engine, code, source=body.source, actor=actor.username)
     return {"plan_id": plan_id, "version": version, **jsonable(planning.plan_state(request.app.state.engine, plan_id))}
 
 
 @router.get("/api/plans/{plan_id}/state", summary="A plan's edit version and counts")
-def state(plan_id: int, request: Request, _plan: dict = Depends(readable_plan)) -> dict:
+def state(plan_id: int, request: Request, _plan: plans.Plan = Depends(readable_plan)) -> dict:
     return jsonable(planning.plan_state(request.app.state.engine, plan_id))
 
 
 @router.get("/api/plans/{plan_id}/units", summary="A plan's units with their grid (GeoJSON); simplify in metres",
             responses=GEOJSON_OK)
 def plan_units(plan_id: int, simplify: float = 0.0, conn: sa.Connection = Depends(get_conn),
-               _plan: dict = Depends(readable_plan)) -> JSONResponse:
+               _plan: plans.Plan = Depends(readable_plan)) -> JSONResponse:
     if not 0 <= simplify <= 100:
-        raise Refusal(422, "simplify must be between 0 and 100 metres", "simplify（简化程度）须在 0 到 100 米之间")
+        raise Invalid("simplify must be between 0 and 100 metres", "simplify（简化程度）须在 0 到 100 米之间")
     return JSONResponse(planning.units_feature_collection(conn, plan_id, simplify_m=simplify),
                         media_type="application/geo+json")
 
 
 @router.get("/api/plans/{plan_id}/grid-stats", summary="Every grid's households, area, compactness, parts")
-def grid_stats(plan_id: int, request: Request, _plan: dict = Depends(readable_plan)) -> list[dict]:
+def grid_stats(plan_id: int, request: Request, _plan: plans.Plan = Depends(readable_plan)) -> list[dict]:
     return planning.grid_stats(request.app.state.engine, plan_id)
 
 
@@ -176,34 +108,27 @@ def edit(plan_id: int, body: EditRequest, request: Request, conn: sa.Connection 
     territory = _territory_of(conn, plan_id)
     actor, scope = planner_scope(conn, user, territory, "edit plans")
     conn.rollback()  # release the read snapshot before the write transaction
-    try:
-        result = planning.apply_edits(request.app.state.engine, plan_id,
-                                      [op.model_dump(exclude_none=True) for op in body.operations],
-                                      version=body.version, actor=actor.username, dry_run=body.dry_run,
-                                      with_geometry=body.with_geometry, scope=scope)
-    except Exception as exc:  # noqa: BLE001
-        return _errors(exc)
+    result = planning.apply_edits(request.app.state.engine, plan_id, body.operations, version=body.version,
+                                  actor=actor.username, dry_run=body.dry_run, with_geometry=body.with_geometry,
+                                  scope=scope)
     return JSONResponse(jsonable(result.as_dict()))
 
 
 @router.get("/api/plans/{plan_id}/edits", summary="The saved edits of a draft after a version")
 def edit_log(plan_id: int, since: int = 0, conn: sa.Connection = Depends(get_conn),
-             _plan: dict = Depends(readable_plan)) -> list[dict]:
-    return editing.edits_since(conn, plan_id, since)
+             _plan: plans.Plan = Depends(readable_plan)) -> list[dict]:
+    return plans.edits_since(conn, plan_id, since)
 
 
 @router.get("/api/plans/{plan_id}/validate", summary="Check the rules: coverage, contiguity, band, compounds whole")
-def validate(plan_id: int, request: Request, _plan: dict = Depends(readable_plan)) -> dict:
+def validate(plan_id: int, request: Request, _plan: plans.Plan = Depends(readable_plan)) -> dict:
     return planning.validate(request.app.state.engine, plan_id)
 
 
 @router.get("/api/plans/{plan_id}/diff", summary="Grids added, removed and changed against the published plan "
             "(or ?against=plan id), with their shapes")
-def diff(plan_id: int, request: Request, against: int | None = None, _plan: dict = Depends(readable_plan)):
-    try:
-        return JSONResponse(jsonable(planning.diff(request.app.state.engine, plan_id, against)))
-    except Exception as exc:  # noqa: BLE001
-        return _errors(exc)
+def diff(plan_id: int, request: Request, against: int | None = None, _plan: plans.Plan = Depends(readable_plan)):
+    return JSONResponse(jsonable(planning.diff(request.app.state.engine, plan_id, against)))
 
 
 @router.post("/api/plans/{plan_id}/publish", summary="Publish a draft atomically; the old plan becomes history")
@@ -212,11 +137,7 @@ def publish(plan_id: int, body: PublishRequest, request: Request, conn: sa.Conne
     territory = _territory_of(conn, plan_id)
     actor = require_role(conn, user, PLANNER, territory, "publish plans")
     conn.rollback()
-    try:
-        return jsonable(planning.publish(request.app.state.engine, plan_id, version=body.version,
-                                         actor=actor.username))
-    except Exception as exc:  # noqa: BLE001
-        return _errors(exc)
+    return jsonable(planning.publish(request.app.state.engine, plan_id, version=body.version, actor=actor.username))
 
 
 @router.post("/api/plans/{plan_id}/revert", status_code=201, summary="Bring back a published or history plan as "
@@ -226,19 +147,13 @@ def revert(plan_id: int, request: Request, body: RevertRequest = Body(default_fa
     territory = _territory_of(conn, plan_id)
     actor = require_role(conn, user, PLANNER, territory, "revert plans")
     conn.rollback()
-    try:
-        return planning.revert(request.app.state.engine, plan_id, actor=actor.username, publish_now=body.publish)
-    except Exception as exc:  # noqa: BLE001
-        return _errors(exc)
+    return planning.revert(request.app.state.engine, plan_id, actor=actor.username, publish_now=body.publish)
 
 
 @router.get("/api/territories/{code}/history", summary="Every plan of a territory with its validity period")
 def history(code: str, request: Request, conn: sa.Connection = Depends(get_conn),
             user: CurrentUser | None = Depends(public_reader)) -> list[dict]:
-    try:
-        territories.get(conn, code)
-    except territories.TerritoryNotFound as exc:
-        raise Refusal(404, str(exc), f"没有编码为 {code} 的辖区") from exc
+    territories.get(conn, code)
     rows = planning.history(request.app.state.engine, code)
     may_see_drafts = user is not None and _has(conn, user, code)
     return [jsonable(r) for r in rows if r["status"] != "draft" or may_see_drafts]

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from gridmap.api.openapi_doc import GEOJSON_OK
 from gridmap.api.deps import READ_ROLES, get_conn, optional_user, public_reader, require_role
-from gridmap.store import plans, territories
+from gridmap.store import features, frames, plans, territories
 from gridmap.store.users import CurrentUser
 
 router = APIRouter(tags=["plans"])
@@ -31,23 +31,16 @@ class PlanOut(BaseModel):
     summary: dict | None
 
 
-def _plan_or_404(conn: sa.Connection, plan_id: int) -> dict:
-    plan = plans.get_plan(conn, plan_id)
-    if plan is None:
-        raise HTTPException(404, f"no plan with id {plan_id}")
-    return plan
-
-
 def readable_plan(plan_id: int, request: Request, conn: sa.Connection = Depends(get_conn),
-                  user: CurrentUser | None = Depends(optional_user)) -> dict:
-    """The plan, if this caller may read it: published plans and history as public data, drafts
-    only for users with a role over the territory."""
-    plan = _plan_or_404(conn, plan_id)
-    if plan["status"] == "draft":
+                  user: CurrentUser | None = Depends(optional_user)) -> plans.Plan:
+    """The path's plan (404 when there is none), if this caller may read it: published plans and
+    history as public data, drafts only for users with a role over the territory."""
+    plan = plans.get(conn, plan_id)
+    if plan.status == "draft":
         from gridmap.store.users import scopes_within
 
-        if user is None or not scopes_within(conn, user, READ_ROLES + ("planner",), plan["territory"]):
-            require_role(conn, user, READ_ROLES, plan["territory"], "read drafts")
+        if user is None or not scopes_within(conn, user, READ_ROLES + ("planner",), plan.territory):
+            require_role(conn, user, READ_ROLES, plan.territory, "read drafts")
     else:
         public_reader(request, user)
     return plan
@@ -60,28 +53,29 @@ def territory_plans(code: str, conn: sa.Connection = Depends(get_conn),
         territories.get(conn, code)
     except territories.TerritoryNotFound as exc:
         raise HTTPException(404, str(exc)) from exc
-    return [PlanOut(**row) for row in plans.list_plans(conn, code)]
+    return [PlanOut(**row) for row in plans.list_for(conn, code)]
 
 
 @router.get("/api/plans/{plan_id}", summary="One plan: metadata, parameters and report summary")
-def plan(plan_id: int, request: Request, p: dict = Depends(readable_plan)) -> JSONResponse:
+def plan(plan_id: int, request: Request, p: plans.Plan = Depends(readable_plan)) -> JSONResponse:
     from gridmap.services.planning import report
 
-    p["summary"] = report(request.app.state.engine, plan_id)["summary"]
-    del p["report"]
-    return JSONResponse(jsonable(p))
+    return JSONResponse(jsonable({
+        "id": p.id, "territory": p.territory, "version": p.version, "status": p.status, "origin": p.origin,
+        "author": p.author, "parameters": p.parameters, "created_at": p.created_at, "published_at": p.published_at,
+        "summary": report(request.app.state.engine, plan_id)["summary"]}))
 
 
 @router.get("/api/plans/{plan_id}/grids", summary="A plan's grids as GeoJSON (RFC 7946)",
             responses=GEOJSON_OK)
 def plan_grids(plan_id: int, conn: sa.Connection = Depends(get_conn),
-               _plan: dict = Depends(readable_plan)) -> JSONResponse:
-    return JSONResponse(plans.grids_feature_collection(conn, plan_id), media_type="application/geo+json")
+               _plan: plans.Plan = Depends(readable_plan)) -> JSONResponse:
+    return JSONResponse(features.grids_feature_collection(conn, plan_id), media_type="application/geo+json")
 
 
 @router.get("/api/plans/{plan_id}/report", summary="A plan's report: summary, per-grid flags with their reasons "
             "(English and Chinese), proofs and the households histogram; computed for any plan, kept per edit version")
-def plan_report(plan_id: int, request: Request, _plan: dict = Depends(readable_plan)) -> JSONResponse:
+def plan_report(plan_id: int, request: Request, _plan: plans.Plan = Depends(readable_plan)) -> JSONResponse:
     from gridmap.services.planning import report
 
     return JSONResponse(jsonable(report(request.app.state.engine, plan_id)))
@@ -95,18 +89,23 @@ def plan_report_page(plan_id: int, request: Request, conn: sa.Connection = Depen
     import pandas as pd
 
     from gridmap.services.planning import report
-    from gridmap.web.reports import FLAG_COLUMNS, partition_report_html, refusal_page
+    from gridmap.geo.report import FLAG_COLUMNS
+    from gridmap.web.reports import partition_report_html, refusal_page
+
+    from gridmap.api.errors import status_of
+    from gridmap.errors import Refusal
 
     try:
         p = readable_plan(plan_id, request, conn, user)
-    except HTTPException as exc:
-        return HTMLResponse(refusal_page(exc.status_code, plan_id), status_code=exc.status_code)
+    except Refusal as exc:
+        status = status_of(exc)
+        return HTMLResponse(refusal_page(status, plan_id), status_code=status)
     full = report(request.app.state.engine, plan_id)
-    grids = plans.plan_grids(conn, plan_id)
+    grids = frames.plan_grids(conn, plan_id)
     flags = pd.DataFrame(full.get("flags", []), columns=FLAG_COLUMNS)
     settings = request.app.state.settings
     return HTMLResponse(partition_report_html(
-        grids, {**full, "plan_id": plan_id}, flags, title=f"{p['territory']} · plan {p['version']} ({p['status']})",
+        grids, {**full, "plan_id": plan_id}, flags, title=f"{p.territory} · plan {p.version} ({p.status})",
         basemap_url=settings.basemap_url, basemap_attribution=settings.basemap_attribution))
 
 
@@ -147,7 +146,7 @@ def _download(frame, plan_id: int, name: str, fmt: str):
 @router.get("/api/plans/{plan_id}/crosswalk", summary="Merge crosswalk: each departmental grid → unified grids "
             "(format=json|csv|gpkg)", responses={200: {"content": {"text/csv": {}, "application/geopackage+sqlite3": {}}}})
 def plan_crosswalk(plan_id: int, format: str = "json", conn: sa.Connection = Depends(get_conn),
-                   _plan: dict = Depends(readable_plan)):
+                   _plan: plans.Plan = Depends(readable_plan)):
     from gridmap.store import merges
 
     frame = merges.crosswalk(conn, plan_id)
@@ -158,7 +157,7 @@ def plan_crosswalk(plan_id: int, format: str = "json", conn: sa.Connection = Dep
     if format == "gpkg":  # with each pair's geometry: the unified grid's part that came from the old grid
         import geopandas as gpd
 
-        grids = plans.plan_grids(conn, plan_id)[["grid_code", "geometry"]]
+        grids = frames.plan_grids(conn, plan_id)[["grid_code", "geometry"]]
         return _download(gpd.GeoDataFrame(frame.merge(grids, on="grid_code"), geometry="geometry", crs=4490),
                          plan_id, "crosswalk", "gpkg")
     raise HTTPException(422, "format must be json, csv or gpkg")
@@ -167,7 +166,7 @@ def plan_crosswalk(plan_id: int, format: str = "json", conn: sa.Connection = Dep
 @router.get("/api/plans/{plan_id}/conflicts", summary="Merge conflicts (format=geojson|csv|gpkg)",
             responses=CONFLICT_FORMATS)
 def plan_conflicts(plan_id: int, format: str = "geojson", conn: sa.Connection = Depends(get_conn),
-                   _plan: dict = Depends(readable_plan)):
+                   _plan: plans.Plan = Depends(readable_plan)):
     from gridmap.store import merges
 
     if format == "geojson":
@@ -179,7 +178,7 @@ def plan_conflicts(plan_id: int, format: str = "geojson", conn: sa.Connection = 
 
 @router.get("/api/plans/{plan_id}/duties", summary="Each unified grid's duties, tagged with their department")
 def plan_duties(plan_id: int, conn: sa.Connection = Depends(get_conn),
-                _plan: dict = Depends(readable_plan)) -> JSONResponse:
+                _plan: plans.Plan = Depends(readable_plan)) -> JSONResponse:
     from gridmap.store import merges
 
     frame = merges.duties(conn, plan_id)

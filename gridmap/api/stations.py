@@ -15,6 +15,7 @@ from gridmap.api.deps import get_conn, optional_user, public_reader, require_rol
 from gridmap.api.plans import jsonable
 from gridmap.geo.walking import DEFAULT_MINUTES, DEFAULT_SPEED_M_PER_MIN
 from gridmap.services import stations as service
+from gridmap.store import frames
 from gridmap.store import stations as store
 from gridmap.store import territories
 from gridmap.store.users import CurrentUser
@@ -74,7 +75,8 @@ def types() -> list[dict]:
 def stations(code: str, type: str | None = None, status: str | None = Query("open", pattern="^(open|closed)$"),
              conn: sa.Connection = Depends(get_conn), _r: CurrentUser | None = Depends(public_reader)) -> JSONResponse:
     _territory(conn, code)
-    frame = store.frame(conn, code, station_type=type, status=status)
+    frame = (frames.stations(conn, code, station_type=type, status=status, places=False)
+             .rename(columns={"station_id": "id"}).drop(columns="services"))
     return JSONResponse(json.loads(frame.to_json(drop_id=True)), media_type="application/geo+json")
 
 

@@ -65,13 +65,13 @@ def border_pairs(geoms: np.ndarray, groups: np.ndarray | None, min_length: float
     return left[positive], right[positive], borders[positive]
 
 
-def build_graph(units: gpd.GeoDataFrame, *, roads: gpd.GeoDataFrame | None = None,
-                major_classes: tuple[str, ...] = (), road_class_column: str = "highway",
+def build_graph(units: gpd.GeoDataFrame, *, major_roads: gpd.GeoDataFrame | None = None,
                 group_column: str | None = "community_code", road_buffer_m: float = 15.0) -> UnitGraph:
     """Adjacency graph of ``units`` (restricted to the same ``group_column`` value when given).
 
-    With ``roads`` and ``major_classes``, each edge also gets the share of its shared border that
-    lies within ``road_buffer_m`` of a major road: grids prefer to be separated there.
+    With ``major_roads`` (see :meth:`gridmap.geo.roads.RoadRules.major`), each edge also gets the
+    share of its shared border that lies within ``road_buffer_m`` of one: grids prefer to be
+    separated there.
     """
     crs = metric_crs_for_frame(units)
     metric = units.to_crs(crs)
@@ -81,19 +81,17 @@ def build_graph(units: gpd.GeoDataFrame, *, roads: gpd.GeoDataFrame | None = Non
     left, right, borders = border_pairs(geoms, groups, 1e-3)
     length = shapely.length(borders)
     major = np.zeros(len(left))
-    if roads is not None and len(roads) and major_classes and road_class_column in roads and len(left):
-        r = roads[roads[road_class_column].astype("string").isin(major_classes).fillna(False).to_numpy()]
-        if len(r):
-            # share of each border near a major road, sampled at 5 points along it (cheap and
-            # robust; an exact buffer overlay costs seconds per thousand borders)
-            fractions = np.array([0.1, 0.3, 0.5, 0.7, 0.9])
-            samples = shapely.line_interpolate_point(np.repeat(shapely.line_merge(borders), len(fractions)),
-                                                     np.tile(fractions, len(borders)), normalized=True)
-            road_tree = shapely.STRtree(np.asarray(r.to_crs(crs).geometry.values, dtype=object))
-            hit, _ = road_tree.query(samples, predicate="dwithin", distance=road_buffer_m)
-            near = np.zeros(len(samples), dtype=bool)
-            near[hit] = True
-            major = near.reshape(len(borders), len(fractions)).mean(axis=1)
+    if major_roads is not None and len(major_roads) and len(left):
+        # share of each border near a major road, sampled at 5 points along it (cheap and
+        # robust; an exact buffer overlay costs seconds per thousand borders)
+        fractions = np.array([0.1, 0.3, 0.5, 0.7, 0.9])
+        samples = shapely.line_interpolate_point(np.repeat(shapely.line_merge(borders), len(fractions)),
+                                                 np.tile(fractions, len(borders)), normalized=True)
+        road_tree = shapely.STRtree(np.asarray(major_roads.to_crs(crs).geometry.values, dtype=object))
+        hit, _ = road_tree.query(samples, predicate="dwithin", distance=road_buffer_m)
+        near = np.zeros(len(samples), dtype=bool)
+        near[hit] = True
+        major = near.reshape(len(borders), len(fractions)).mean(axis=1)
     centroids = shapely.centroid(geoms)
     xy = np.column_stack([shapely.get_x(centroids), shapely.get_y(centroids)])
     return UnitGraph(n=len(units), left=left.astype(np.int64), right=right.astype(np.int64), length_m=length,

@@ -267,31 +267,59 @@ def check_frame(
     notes: list[str] | None = None,
     limits: ReadLimits = DEFAULT_LIMITS,
 ) -> ReadResult:
-    """Apply the CRS, repair and rejection rules of :func:`read_vector` to an in-memory frame."""
+    """Apply the CRS, repair and rejection rules of :func:`read_vector` to an in-memory frame.
+
+    The checks run in this order, each raising :class:`VectorReadError` naming the features:
+    feature count, the coordinate system, empty and overweight geometries, geometry types (after
+    reducing collections to their polygons), reprojection to EPSG:4490, coordinate range; then
+    GCJ-02 conversion and the repair of invalid geometries."""
     notes = list(notes or [])
+    _check_feature_count(frame, name, limits)
+    frame = frame.copy()
+    frame.columns = [str(c) for c in frame.columns]
+    frame, source_crs, gcj = _declared_crs(frame, crs, name)
+    # a view of the frame's geometries: the reductions made in it are carried by the reprojection
+    geoms = np.asarray(frame.geometry.values, dtype=object)
+    _check_empty_and_size(frame, geoms, name, limits)
+    collected = _reduce_collections(frame, geoms, expect)
+    _check_types(frame, geoms, name, expect)
+    frame, geoms = _to_storage_crs(frame, geoms, name, source_crs)
+    _check_coordinates(frame, geoms, name, source_crs)
+    if gcj:
+        geoms = gcj02_to_wgs84_geoms(geoms)
+        notes.append("converted from GCJ-02 to CGCS2000")
+    geoms, repaired = _repair_invalid(frame, geoms, name, expect)
+    target = CRS.from_epsg(STORAGE_EPSG)
+    frame[frame.geometry.name] = gpd.GeoSeries(geoms, index=frame.index, crs=target)
+    frame = frame.set_crs(target, allow_override=True)
+    return ReadResult(frame=frame, source_crs=source_crs, encoding=encoding, repaired=collected + repaired, notes=notes)
+
+
+def _check_feature_count(frame: gpd.GeoDataFrame, name: str, limits: ReadLimits) -> None:
+    """Refuse a layer without features or with more than ``limits.features``."""
     if len(frame) == 0:
         raise VectorReadError(f"{name}: the layer has no features")
     if len(frame) > limits.features:
         raise VectorReadError(f"{name}: {len(frame):,} features, more than the {limits.features:,} allowed per import")
-    frame = frame.copy()
-    frame.columns = [str(c) for c in frame.columns]
-    target = CRS.from_epsg(STORAGE_EPSG)
-    gcj = False
+
+
+def _declared_crs(frame: gpd.GeoDataFrame, crs: object | None, name: str) -> tuple[gpd.GeoDataFrame, str, bool]:
+    """The frame with its coordinate system set: ``crs`` when given (overriding the file's; GCJ-02
+    is set as EPSG:4490 and converted later), else the file's own, required. Returns the frame,
+    the source CRS as text for messages, and whether the coordinates are GCJ-02."""
     if crs is not None:
         parsed = parse_crs(crs)
         if parsed == GCJ02:
-            gcj = True
-            frame = frame.set_crs(STORAGE_EPSG, allow_override=True)
-            source_crs = "GCJ-02"
-        else:
-            frame = frame.set_crs(parsed, allow_override=True)
-            source_crs = parsed.to_string()
-    elif frame.crs is None:
+            return frame.set_crs(STORAGE_EPSG, allow_override=True), "GCJ-02", True
+        return frame.set_crs(parsed, allow_override=True), parsed.to_string(), False
+    if frame.crs is None:
         raise VectorReadError(f"{name}: the file does not say its coordinate system; give one "
                               "(e.g. crs='EPSG:4490', 'EPSG:4326' or 'gcj02')")
-    else:
-        source_crs = frame.crs.to_string()
-    geoms = np.asarray(frame.geometry.values, dtype=object)
+    return frame, frame.crs.to_string(), False
+
+
+def _check_empty_and_size(frame: gpd.GeoDataFrame, geoms: np.ndarray, name: str, limits: ReadLimits) -> None:
+    """Refuse missing or empty geometries and geometries of more than ``limits.vertices`` vertices."""
     empty = np.flatnonzero(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     if len(empty):
         raise VectorReadError(f"{name}: empty geometry in {_listed(frame, empty)}")
@@ -299,28 +327,53 @@ def check_frame(
     if len(heavy):
         raise VectorReadError(f"{name}: more than {limits.vertices:,} vertices in one geometry in "
                               f"{_listed(frame, heavy)}; simplify or split it first")
+
+
+def _reduce_collections(frame: gpd.GeoDataFrame, geoms: np.ndarray, expect: str | None) -> list[str]:
+    """Where polygons are expected, geometry collections holding polygons (common after other
+    tools' repairs) are reduced to their polygons, in ``geoms`` itself; returns one note per
+    feature reduced."""
     collected: list[str] = []
-    if expect == "polygon":  # collections holding polygons (common after other tools' repairs)
+    if expect == "polygon":
         mixed = np.flatnonzero(shapely.get_type_id(geoms) == 7)
         for i in mixed:
             polys = polygonal([geoms[i]])[0]
             if not polys.is_empty:
                 geoms[i] = polys
                 collected.append(f"{_feature_label(frame, int(i))}: GeometryCollection reduced to its polygons")
-    if expect is not None:
-        types = shapely.get_type_id(geoms)
-        wanted = {"polygon": (3, 6), "line": (1, 5), "point": (0, 4)}[expect]
-        wrong = np.flatnonzero(~np.isin(types, wanted))
-        if len(wrong):
-            found = sorted({g.geom_type for g in geoms[wrong[:MAX_LISTED]]})
-            raise VectorReadError(f"{name}: expected {expect} geometries, found {'/'.join(found)} in "
-                                  f"{_listed(frame, wrong)}")
+    return collected
+
+
+def _check_types(frame: gpd.GeoDataFrame, geoms: np.ndarray, name: str, expect: str | None) -> None:
+    """Refuse geometries other than the ``expect``-ed kind (single or multi), naming the types found."""
+    if expect is None:
+        return
+    types = shapely.get_type_id(geoms)
+    wanted = {"polygon": (3, 6), "line": (1, 5), "point": (0, 4)}[expect]
+    wrong = np.flatnonzero(~np.isin(types, wanted))
+    if len(wrong):
+        found = sorted({g.geom_type for g in geoms[wrong[:MAX_LISTED]]})
+        raise VectorReadError(f"{name}: expected {expect} geometries, found {'/'.join(found)} in "
+                              f"{_listed(frame, wrong)}")
+
+
+def _to_storage_crs(frame: gpd.GeoDataFrame, geoms: np.ndarray, name: str, source_crs: str
+                    ) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+    """The frame reprojected to EPSG:4490 when it is in another CRS (GCJ-02 is already labelled
+    4490), with its geometries; unchanged otherwise."""
+    target = CRS.from_epsg(STORAGE_EPSG)
     if frame.crs is not None and not frame.crs.equals(target):
         try:
             frame = frame.to_crs(target)
         except Exception as exc:
             raise VectorReadError(f"{name}: cannot convert from {source_crs} to EPSG:4490: {exc}") from exc
         geoms = np.asarray(frame.geometry.values, dtype=object)
+    return frame, geoms
+
+
+def _check_coordinates(frame: gpd.GeoDataFrame, geoms: np.ndarray, name: str, source_crs: str) -> None:
+    """Refuse coordinates that are not finite, or outside longitude -180..180 and latitude
+    -90..90 (projected data read as degrees)."""
     coords = shapely.get_coordinates(geoms)
     if not np.all(np.isfinite(coords)):
         bounds = shapely.bounds(geoms)
@@ -332,11 +385,15 @@ def check_frame(
     if len(out):
         raise VectorReadError(f"{name}: coordinates out of range (longitude -180..180, latitude -90..90) in "
                               f"{_listed(frame, out)}; the data are probably projected: give its crs")
-    if gcj:
-        geoms = gcj02_to_wgs84_geoms(geoms)
-        notes.append("converted from GCJ-02 to CGCS2000")
+
+
+def _repair_invalid(frame: gpd.GeoDataFrame, geoms: np.ndarray, name: str, expect: str | None
+                    ) -> tuple[np.ndarray, list[str]]:
+    """Invalid geometries repaired with ``make_valid`` (kept to their polygons where polygons are
+    expected), in ``geoms`` itself; returns the geometries and one note per repair with GEOS's
+    reason. A geometry that collapses to nothing is refused."""
     invalid = np.flatnonzero(~shapely.is_valid(geoms))
-    repaired = []
+    repaired: list[str] = []
     if len(invalid):
         reasons = shapely.is_valid_reason(geoms[invalid])
         fixed = shapely.make_valid(geoms[invalid])
@@ -347,7 +404,4 @@ def check_frame(
         still_empty = invalid[shapely.is_empty(fixed)]
         if len(still_empty):
             raise VectorReadError(f"{name}: geometry collapses to nothing when repaired in {_listed(frame, still_empty)}")
-    repaired = collected + repaired
-    frame[frame.geometry.name] = gpd.GeoSeries(geoms, index=frame.index, crs=target)
-    frame = frame.set_crs(target, allow_override=True)
-    return ReadResult(frame=frame, source_crs=source_crs, encoding=encoding, repaired=repaired, notes=notes)
+    return geoms, repaired

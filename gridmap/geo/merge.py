@@ -17,14 +17,21 @@ What a merge delivers (docs/domain.md, "Merging departmental grids"):
 Assignment of units to departmental grids is by largest overlap (the areal-interpolation step
 ``maup.assign`` does), computed once for all layers with a spatial index; a unit lying wholly
 inside a grid skips the intersection.
+
+``merge_layers`` runs one function per step: offsets found and corrected (``_correct_offsets``);
+conflicts inside each layer, in a background thread (:func:`gridmap.geo.conflicts.find_conflicts`);
+the departmental grid of each unit (``_departmental_grids_of_units``); the unified plan
+(:func:`gridmap.geo.partition.partition`, with ``_keep_together_factor`` on the unit borders);
+then ``_crosswalks``, ``_duties``, ``_coverage_shares`` and ``_summary``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -33,12 +40,13 @@ import shapely
 
 from gridmap.geo.conflicts import WORKERS, find_conflicts
 from gridmap.geo.crs import STORAGE_EPSG, metric_crs_for_frame
-from gridmap.geo.graph import build_graph
+from gridmap.geo.graph import UnitGraph, build_graph
 from gridmap.geo.offsets import BorderReference, corrected, find_offsets
-from gridmap.geo.partition import PartitionResult, PartitionRules, partition
+from gridmap.geo.partition import PartitionResult, PartitionRules, partition, with_band
+from gridmap.geo.roads import RoadRules
 from gridmap.geo.shapes import LocalScale, layer_fingerprint
 from gridmap.geo.shapes import polygonal as _polygonal
-from gridmap.geo.units import metric_area_fn
+from gridmap.geo.units import AreaFn, metric_area_fn
 
 CONFLICT_KINDS = ("overlap", "gap", "sliver", "crosses_community", "outside", "offset")
 
@@ -47,15 +55,12 @@ CONFLICT_KINDS = ("overlap", "gap", "sliver", "crosses_community", "outside", "o
 class MergeRules:
     """Thresholds of the merge (all configurable)."""
 
-    min_households: int = 300
-    max_households: int = 500
     tolerance_m2: float = 50.0          # conflicts smaller than this are digitising noise
     sliver_width_m: float = 8.0         # pieces thinner than this (mean width) are slivers
     duty_threshold: float = 0.25        # share of a unified grid an old grid must cover to pass its duties
     keep_together_weight: float = 4.0   # how strongly unit borders inside departmental grids are kept
     offset_min_m: float = 25.0          # a whole-layer shift below this is not reported
     fix_offsets: bool = True            # merge with the corrected layer when a layer is offset
-    partition: PartitionRules = field(default_factory=PartitionRules)
 
 
 @dataclass
@@ -197,16 +202,20 @@ def merge_layers(
     units: gpd.GeoDataFrame,
     communities: gpd.GeoDataFrame,
     *,
-    min_households: int = 300,
-    max_households: int = 500,
+    min_households: int | None = None,
+    max_households: int | None = None,
     access_list: set[str] | list[str] | None = None,
     tolerance_m2: float | None = None,
     rules: MergeRules | None = None,
+    partition_rules: PartitionRules | None = None,
+    road_rules: RoadRules | None = None,
     roads: gpd.GeoDataFrame | None = None,
     seed: int = 0,
     code_column: str = "code",
 ) -> MergeResult:
-    """Merge departmental grid layers over ``units`` into one plan; see the module docstring.
+    """Merge departmental grid layers over ``units`` into one plan; see the module docstring. The
+    unified grids follow ``partition_rules`` (band overridden by ``min_households``/``max_households``
+    when given), borders preferred along ``road_rules``' major roads.
 
     Example
     -------
@@ -215,36 +224,77 @@ def merge_layers(
     '213 grids of 19 kinds → 44 unified grids; 34 duties per grid worker (median)'
     >>> result.conflicts.explore(column="kind")  # doctest: +SKIP
     """
-    timings: dict[str, float] = {}
-    clock = [time.perf_counter()]
-
-    def lap(stage: str) -> None:
-        now = time.perf_counter()
-        timings[stage] = round(now - clock[0], 3)
-        clock[0] = now
-
+    laps = _Laps()
     rules = rules or MergeRules()
     if tolerance_m2 is not None:
-        rules = MergeRules(**{**rules.__dict__, "tolerance_m2": tolerance_m2})
+        rules = dataclasses.replace(rules, tolerance_m2=tolerance_m2)
     grids = normalise_layers(layers)
     units = units.to_crs(STORAGE_EPSG).reset_index(drop=True)
     # the unit graph (for the partition) and the conflicts (for the report only) are computed in
     # background threads, mostly inside GEOS, which releases the GIL, beside the stages here
     background = ThreadPoolExecutor(2)
-    prules = PartitionRules(**{**rules.partition.__dict__, "min_households": min_households,
-                               "max_households": max_households})
-    graph_ready = background.submit(build_graph, units, roads=roads, major_classes=prules.major_road_classes,
-                                    road_class_column=prules.road_class_column)
+    prules = with_band(partition_rules, min_households, max_households)
+    graph_ready = background.submit(build_graph, units, major_roads=(road_rules or RoadRules()).major(roads))
+    communities, territory, scale, area_fn = _territory(communities)
+    grids, corrected_layers, conflict_rows = _correct_offsets(grids, units, communities, scale, rules)
+    laps.lap("offsets")
+    pending = background.submit(find_conflicts, grids, communities, territory, scale, tolerance_m2=rules.tolerance_m2,
+                                sliver_width_m=rules.sliver_width_m, code_column=code_column)
+    background.shutdown(wait=False)
+    over, departments, signature = _departmental_grids_of_units(units, grids, area_fn)
+    laps.lap("assignment")
+    graph = graph_ready.result()
+    plan = partition(units, seed=seed, rules=prules, graph=graph, edge_factor=_keep_together_factor(graph, signature, rules))
+    laps.lap("partition")
+    found, uncovered_m2 = pending.result()
+    conflicts = _conflict_frame(conflict_rows + found)
+    laps.lap("conflicts_wait")
+    crosswalk, reverse = _crosswalks(over, units, grids, plan)
+    duties, excluded = _duties(reverse, grids, rules.duty_threshold, access_list)
+    coverage = _coverage_shares(grids, departments, uncovered_m2, float(scale.area([territory])[0]))
+    laps.lap("crosswalk_duties")
+    summary = _summary(grids, departments, plan, crosswalk, duties, excluded, conflicts, corrected_layers, laps.timings)
+    return MergeResult(units=plan.units, grids=plan.grids, crosswalk=crosswalk.reset_index(drop=True),
+                       reverse_crosswalk=reverse.reset_index(drop=True), conflicts=conflicts, duties=duties,
+                       excluded_duties=excluded.reset_index(drop=True), coverage=coverage,
+                       corrected_layers=corrected_layers, partition=plan, summary=summary)
+
+
+def _territory(communities: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, object, LocalScale, AreaFn]:
+    """The communities in EPSG:4490, their union (the territory), the local metres-per-degree
+    scale at its centre (for conflict sizes) and the unit-area function of its metric CRS."""
     communities = communities.to_crs(STORAGE_EPSG)
     area_fn = metric_area_fn(metric_crs_for_frame(communities))
     territory = shapely.union_all(np.asarray(communities.geometry.values, dtype=object))
     scale = LocalScale.at(float(shapely.get_y(shapely.centroid(territory))))
-    metres_per_degree = scale.mx
+    return communities, territory, scale, area_fn
 
-    # 1. whole-layer offsets first: every later step should see the corrected layer
+
+class _Laps:
+    """Wall-clock seconds of each stage of a merge, for the summary's ``timings_s``."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        """Record the time since the previous lap (or the start) as ``stage``."""
+        now = time.perf_counter()
+        self.timings[stage] = round(now - self._last, 3)
+        self._last = now
+
+
+def _correct_offsets(grids: gpd.GeoDataFrame, units: gpd.GeoDataFrame, communities: gpd.GeoDataFrame,
+                     scale: LocalScale, rules: MergeRules
+                     ) -> tuple[gpd.GeoDataFrame, dict[str, gpd.GeoDataFrame], list[dict]]:
+    """Whole-layer offsets, found first so that every later step sees the corrected layer: each
+    department's layer is matched against the unit and community borders (:func:`find_offsets`);
+    an offset layer is reported as one conflict (its outline, once per distinct layer) and,
+    with ``fix_offsets``, replaced by its corrected copy. Returns the grids to merge, the
+    corrected layers by department and the offset conflicts."""
     reference = BorderReference(np.concatenate([
         shapely.boundary(np.asarray(units.geometry.values, dtype=object)),
-        shapely.boundary(np.asarray(communities.geometry.values, dtype=object))]), metres_per_degree)
+        shapely.boundary(np.asarray(communities.geometry.values, dtype=object))]), scale.mx)
     by_department = [(str(d), layer) for d, layer in grids.groupby("department", sort=False)]
     offsets = find_offsets([(d, np.asarray(layer.geometry.values, dtype=object)) for d, layer in by_department],
                            reference, min_shift_m=rules.offset_min_m, workers=WORKERS)
@@ -266,14 +316,14 @@ def merge_layers(
                               "area_m2": float(scale.area([outline])[0]), "detail": offset.detail, "geometry": outline})
         fixed_parts.append(repaired if rules.fix_offsets else layer)
     grids = gpd.GeoDataFrame(pd.concat(fixed_parts, ignore_index=True), geometry="geometry", crs=STORAGE_EPSG)
-    lap("offsets")
+    return grids, corrected_layers, conflict_rows
 
-    # 2. conflicts inside each layer, in the background (layers of identical geometry once)
-    pending = background.submit(find_conflicts, grids, communities, territory, scale, tolerance_m2=rules.tolerance_m2,
-                                sliver_width_m=rules.sliver_width_m, code_column=code_column)
-    background.shutdown(wait=False)
 
-    # 3. which departmental grid holds each unit (largest overlap)
+def _departmental_grids_of_units(units: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, area_fn: AreaFn
+                                 ) -> tuple[pd.DataFrame, list[str], np.ndarray]:
+    """Which departmental grid holds each unit, by largest overlap: the overlay rows (with
+    their department), the departments in input order, and the signature matrix (unit ×
+    department: the index of the grid holding the unit, -1 where the department has none)."""
     over = overlay_units(units, grids, area_fn(np.asarray(units.geometry.values, dtype=object)))
     over["department"] = grids["department"].to_numpy()[over["grid"].to_numpy()]
     best = over.sort_values("area_m2", ascending=False).drop_duplicates(["unit", "department"])
@@ -281,26 +331,31 @@ def merge_layers(
     signature = np.full((len(units), len(departments)), -1, dtype=np.int64)
     dep_index = {d: i for i, d in enumerate(departments)}
     signature[best["unit"].to_numpy(), best["department"].map(dep_index).to_numpy()] = best["grid"].to_numpy()
-    lap("assignment")
-
-    # 4. the unified plan: unit borders where departmental grids change cost more to keep inside
-    graph = graph_ready.result()
-    differing = (signature[graph.left] != signature[graph.right]).mean(axis=1) if len(departments) else 0.0
-    edge_factor = 1.0 + rules.keep_together_weight * differing
-    plan = partition(units, min_households=min_households, max_households=max_households, seed=seed,
-                     rules=prules, graph=graph, edge_factor=edge_factor)
-    grid_code = plan.units["grid_code"].to_numpy()
-    lap("partition")
-    found, uncovered_m2 = pending.result()
-    conflict_rows += found
-    lap("conflicts_wait")
-    conflicts = gpd.GeoDataFrame(conflict_rows or {"department": [], "kind": [], "grids": [], "area_m2": [],
-                                                   "detail": [], "geometry": []},
-                                 geometry="geometry", crs=STORAGE_EPSG)
+    return over, departments, signature
 
 
-    # 5. crosswalk both ways
+def _keep_together_factor(graph: UnitGraph, signature: np.ndarray, rules: MergeRules) -> np.ndarray | float:
+    """The unified plan's edge preference: a unit border costs more to keep inside a grid by
+    ``keep_together_weight`` times the share of departments whose grids change across it, so the
+    plan follows what departments keep together."""
+    differing = (signature[graph.left] != signature[graph.right]).mean(axis=1) if signature.shape[1] else 0.0
+    return 1.0 + rules.keep_together_weight * differing
+
+
+def _conflict_frame(rows: list[dict]) -> gpd.GeoDataFrame:
+    """All conflicts as one GeoDataFrame (with its columns even when there are none)."""
+    return gpd.GeoDataFrame(rows or {"department": [], "kind": [], "grids": [], "area_m2": [], "detail": [],
+                                     "geometry": []},
+                            geometry="geometry", crs=STORAGE_EPSG)
+
+
+def _crosswalks(over: pd.DataFrame, units: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, plan: PartitionResult
+                ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The crosswalk both ways, from the unit × departmental grid overlaps: each old grid's
+    area and households in each unified grid (with its shares of the old grid), and each unified
+    grid's pieces of old grids (with their share of the unified grid's area)."""
     households = units["households"].to_numpy(dtype=float)
+    grid_code = plan.units["grid_code"].to_numpy()
     over["grid_code"] = grid_code[over["unit"].to_numpy()]
     over["households"] = households[over["unit"].to_numpy()] * over["fraction"]
     over["grid_id"] = grids["grid_id"].to_numpy()[over["grid"].to_numpy()]
@@ -312,11 +367,17 @@ def merge_layers(
     unified_area = plan.grids.set_index("grid_code")["area_m2"]
     reverse = pairs[["grid_code", "department", "grid_id", "area_m2", "households"]].copy()
     reverse["share_of_unified"] = reverse["area_m2"] / reverse["grid_code"].map(unified_area)
+    return crosswalk, reverse
 
-    # 6. duties of the grids that substantially cover each unified grid
+
+def _duties(reverse: pd.DataFrame, grids: gpd.GeoDataFrame, threshold: float,
+            access_list: set[str] | list[str] | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The duties of each unified grid: those of every departmental grid covering at least
+    ``threshold`` of it, tagged with their department; with an access list, the duties not on it
+    are set apart with the reason."""
     duties_of = dict(zip(zip(grids["department"], grids["grid_id"]), grids["duties"]))
     duty_rows = []
-    for row in reverse[reverse["share_of_unified"] >= rules.duty_threshold].itertuples():
+    for row in reverse[reverse["share_of_unified"] >= threshold].itertuples():
         for duty in duties_of.get((row.department, row.grid_id), []):
             duty_rows.append((row.grid_code, row.department, duty))
     all_duties = pd.DataFrame(duty_rows, columns=["grid_code", "department", "duty"]).drop_duplicates()
@@ -327,16 +388,24 @@ def merge_layers(
     else:
         excluded = all_duties.iloc[0:0].assign(reason=pd.Series(dtype=str))
         duties = all_duties
-    duties = duties.sort_values(["grid_code", "department", "duty"]).reset_index(drop=True)
+    return duties.sort_values(["grid_code", "department", "duty"]).reset_index(drop=True), excluded
 
-    # coverage share of each department over the territory
-    territory_area = float(scale.area([territory])[0])
-    coverage = pd.DataFrame([
+
+def _coverage_shares(grids: gpd.GeoDataFrame, departments: list[str], uncovered_m2: dict[str, float],
+                     territory_area: float) -> pd.DataFrame:
+    """How many grids each department drew and the share of the territory they cover."""
+    return pd.DataFrame([
         {"department": d, "grids": int((grids["department"] == d).sum()),
          "coverage_share": max(0.0, 1.0 - uncovered_m2[d] / territory_area)}
         for d in departments])
 
-    lap("crosswalk_duties")
+
+def _summary(grids: gpd.GeoDataFrame, departments: list[str], plan: PartitionResult, crosswalk: pd.DataFrame,
+             duties: pd.DataFrame, excluded: pd.DataFrame, conflicts: gpd.GeoDataFrame,
+             corrected_layers: dict[str, gpd.GeoDataFrame], timings: dict[str, float]) -> dict:
+    """The merge in figures: grids before and after, duties per unified grid (min, median, max),
+    old grids split, conflicts by kind, offset layers, the partition's summary, stage timings,
+    and one line of text."""
     per_grid = duties.groupby("grid_code").size().reindex(plan.grids["grid_code"], fill_value=0)
     split_old = crosswalk.groupby(["department", "grid_id"])["grid_code"].nunique()
     summary = {
@@ -354,7 +423,4 @@ def merge_layers(
     summary["text"] = (f"{summary['old_grids']} grids of {summary['departments']} kinds → {summary['unified_grids']} "
                        f"unified grids; {summary['duties_min']}/{summary['duties_median']:.0f}/{summary['duties_max']} "
                        f"duties per grid worker (min/median/max)")
-    return MergeResult(units=plan.units, grids=plan.grids, crosswalk=crosswalk.reset_index(drop=True),
-                       reverse_crosswalk=reverse.reset_index(drop=True), conflicts=conflicts, duties=duties,
-                       excluded_duties=excluded.reset_index(drop=True), coverage=coverage,
-                       corrected_layers=corrected_layers, partition=plan, summary=summary)
+    return summary

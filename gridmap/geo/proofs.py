@@ -113,87 +113,102 @@ def region_proofs(graph: UnitGraph, unit_ids: np.ndarray, households: np.ndarray
     The region is the connected set of non-dedicated units holding the grid (within one
     community, as the graph's edges are). Two arguments, each valid for any plan:
 
-    * **no grouping**: the region's inhabited units cannot even be grouped (contiguity ignored)
-      into groups each within the band, so some grid of the region misses it;
-    * **competing for one connector**: two small units ``a`` and ``b`` cannot share a grid
-      (together above the maximum), and each reaches the minimum only through the same unit
-      ``c`` (without ``c``, everything ``a`` can be grouped with stays below the minimum, and
-      likewise for ``b``); one grid holds ``c``, so the grid of ``a`` or of ``b`` misses the band.
+    * **no grouping** (:func:`_no_grouping_proof`): the region's inhabited units cannot even be
+      grouped (contiguity ignored) into groups each within the band, so some grid of the region
+      misses it;
+    * **competing for one connector** (:func:`_connector_proof`): two small units ``a`` and ``b``
+      cannot share a grid (together above the maximum), and each reaches the minimum only through
+      the same unit ``c`` (without ``c``, everything ``a`` can be grouped with stays below the
+      minimum, and likewise for ``b``); one grid holds ``c``, so the grid of ``a`` or of ``b``
+      misses the band.
 
     A grid is explained when the plan has exactly one grid outside the band among those the
     argument speaks of."""
     usable, left, right = _usable_edges(graph, grid_of, kinds)
     totals = np.bincount(grid_of, weights=households, minlength=len(kinds))
     outside = np.array([kind == "comprehensive" and not lo <= t <= hi for kind, t in zip(kinds, totals)])
-
-    def reach(start: int, allowed: np.ndarray) -> np.ndarray:
-        return reachable(left, right, allowed, start)
-
-    def gates(a: int, region: np.ndarray) -> set[int]:
-        """Units without which nothing grouped with ``a`` reaches the minimum."""
-        allowed = np.zeros(graph.n, dtype=bool)
-        allowed[region] = True
-        allowed &= households + households[a] <= hi
-        allowed[a] = True
-        around = reach(a, allowed)
-        if households[around].sum() < lo:
-            return {-1}  # a can never be in the band at all
-        found = set()
-        for c in around:
-            if c == a:
-                continue
-            allowed[c] = False
-            if households[reach(a, allowed)].sum() < lo:
-                found.add(int(c))
-            allowed[c] = True
-        return found
-
     proofs: dict[int, Reason] = {}
     for g in targets:
         members = np.flatnonzero(grid_of == g)
-        region = reach(int(members[0]), usable.copy())
-        bad_here = [int(x) for x in np.unique(grid_of[region]) if outside[x]]
+        region = reachable(left, right, usable.copy(), int(members[0]))
         inhabited = region[households[region] > 0]
-        if len(bad_here) == 1 and len(inhabited) <= BAND_SPLIT_MAX_UNITS \
-                and not band_grouping_exists(households[inhabited], lo, hi):
-            listed = ", ".join(f"{v:.0f}" for v in sorted(households[inhabited], reverse=True))
-            proofs[g] = Reason(
-                f"the {len(inhabited)} inhabited units of its region (the non-dedicated units joined to it) ({listed} "
-                f"households) cannot be grouped into grids of {lo}–{hi} households in any way: one grid must miss the band",
-                f"它所在区域（与它相连的非专属单元）的 {len(inhabited)} 个有人单元（{listed} 户）无论怎样组合都分不成每格 "
-                f"{lo}–{hi} 户的网格：必有一个网格落在区间外")
-            continue
-        small = [int(a) for a in members if 0 < households[a] < lo]
-        cache: dict[int, set[int]] = {}
-        for a in small:
-            gates_a = cache.setdefault(a, gates(a, region))
-            if gates_a == {-1}:
-                proofs[g] = Reason(
-                    f"unit {unit_ids[a]} ({households[a]:.0f} households) can never be grouped to {lo} households "
-                    f"without passing {hi}: no grid holding it can be in the band",
-                    f"单元 {unit_ids[a]}（{households[a]:.0f} 户）无论与谁合并，都无法在不超过 {hi} 户的情况下达到 {lo} 户："
-                    "含它的网格都不可能落在区间内")
-                break
-            if not gates_a:
-                continue
-            for b in inhabited:
-                b = int(b)
-                if b == a or households[b] >= lo or households[a] + households[b] <= hi:
-                    continue
-                gates_b = cache.setdefault(b, gates(b, region))
-                shared = sorted(gates_a & gates_b - {-1})
-                if shared and {x for x in (grid_of[a], grid_of[b]) if outside[x]} == {g}:
-                    proofs[g] = Reason(
-                        f"units {unit_ids[a]} ({households[a]:.0f} households) and {unit_ids[b]} ({households[b]:.0f}) "
-                        f"cannot share a grid (together above {hi}), and each reaches {lo} only through unit "
-                        f"{unit_ids[shared[0]]}, which one grid holds: the grid of one of them must miss the band",
-                        f"单元 {unit_ids[a]}（{households[a]:.0f} 户）与 {unit_ids[b]}（{households[b]:.0f} 户）合计超过 {hi} 户、"
-                        f"不能同格，而二者都只有经过单元 {unit_ids[shared[0]]} 才能达到 {lo} 户，该单元只能属于一个网格："
-                        "其中一个的网格必然落在区间外")
-                    break
-            if g in proofs:
-                break
+        proof = (_no_grouping_proof(region, inhabited, households, grid_of, outside, lo, hi)
+                 or _connector_proof(g, members, region, inhabited, left, right, unit_ids, households, grid_of,
+                                     outside, graph.n, lo, hi))
+        if proof is not None:
+            proofs[g] = proof
     return proofs
+
+
+def _no_grouping_proof(region: np.ndarray, inhabited: np.ndarray, households: np.ndarray, grid_of: np.ndarray,
+                       outside: np.ndarray, lo: float, hi: float) -> Reason | None:
+    """The 'no grouping' argument, when the region has exactly one grid outside the band and at
+    most ``BAND_SPLIT_MAX_UNITS`` inhabited units (the exact check is exponential)."""
+    bad_here = [int(x) for x in np.unique(grid_of[region]) if outside[x]]
+    if len(bad_here) == 1 and len(inhabited) <= BAND_SPLIT_MAX_UNITS \
+            and not band_grouping_exists(households[inhabited], lo, hi):
+        listed = ", ".join(f"{v:.0f}" for v in sorted(households[inhabited], reverse=True))
+        return Reason(
+            f"the {len(inhabited)} inhabited units of its region (the non-dedicated units joined to it) ({listed} "
+            f"households) cannot be grouped into grids of {lo}–{hi} households in any way: one grid must miss the band",
+            f"它所在区域（与它相连的非专属单元）的 {len(inhabited)} 个有人单元（{listed} 户）无论怎样组合都分不成每格 "
+            f"{lo}–{hi} 户的网格：必有一个网格落在区间外")
+    return None
+
+
+def _connector_proof(g: int, members: np.ndarray, region: np.ndarray, inhabited: np.ndarray, left: np.ndarray,
+                     right: np.ndarray, unit_ids: np.ndarray, households: np.ndarray, grid_of: np.ndarray,
+                     outside: np.ndarray, n: int, lo: float, hi: float) -> Reason | None:
+    """The first 'competing for one connector' argument for grid ``g`` (or, on the way, a small
+    unit of ``g`` that can never reach the minimum without passing the maximum)."""
+    cache: dict[int, set[int]] = {}
+    for a in [int(a) for a in members if 0 < households[a] < lo]:
+        gates_a = cache.setdefault(a, _gates(a, region, left, right, households, n, lo, hi))
+        if gates_a == {-1}:
+            return Reason(
+                f"unit {unit_ids[a]} ({households[a]:.0f} households) can never be grouped to {lo} households "
+                f"without passing {hi}: no grid holding it can be in the band",
+                f"单元 {unit_ids[a]}（{households[a]:.0f} 户）无论与谁合并，都无法在不超过 {hi} 户的情况下达到 {lo} 户："
+                "含它的网格都不可能落在区间内")
+        if not gates_a:
+            continue
+        for b in inhabited:
+            b = int(b)
+            if b == a or households[b] >= lo or households[a] + households[b] <= hi:
+                continue
+            gates_b = cache.setdefault(b, _gates(b, region, left, right, households, n, lo, hi))
+            shared = sorted(gates_a & gates_b - {-1})
+            if shared and {x for x in (grid_of[a], grid_of[b]) if outside[x]} == {g}:
+                return Reason(
+                    f"units {unit_ids[a]} ({households[a]:.0f} households) and {unit_ids[b]} ({households[b]:.0f}) "
+                    f"cannot share a grid (together above {hi}), and each reaches {lo} only through unit "
+                    f"{unit_ids[shared[0]]}, which one grid holds: the grid of one of them must miss the band",
+                    f"单元 {unit_ids[a]}（{households[a]:.0f} 户）与 {unit_ids[b]}（{households[b]:.0f} 户）合计超过 {hi} 户、"
+                    f"不能同格，而二者都只有经过单元 {unit_ids[shared[0]]} 才能达到 {lo} 户，该单元只能属于一个网格："
+                    "其中一个的网格必然落在区间外")
+    return None
+
+
+def _gates(a: int, region: np.ndarray, left: np.ndarray, right: np.ndarray, households: np.ndarray, n: int,
+           lo: float, hi: float) -> set[int]:
+    """Units of ``region`` without which nothing grouped with ``a`` reaches the minimum (only
+    units that fit with ``a`` under the maximum count); ``{-1}`` when ``a`` can never reach it."""
+    allowed = np.zeros(n, dtype=bool)
+    allowed[region] = True
+    allowed &= households + households[a] <= hi
+    allowed[a] = True
+    around = reachable(left, right, allowed, a)
+    if households[around].sum() < lo:
+        return {-1}  # a can never be in the band at all
+    found = set()
+    for c in around:
+        if c == a:
+            continue
+        allowed[c] = False
+        if households[reachable(left, right, allowed, a)].sum() < lo:
+            found.add(int(c))
+        allowed[c] = True
+    return found
 
 
 __all__ = ["Reason", "below_min_proof", "hub_leaf_proofs", "region_proofs", "BAND_SPLIT_MAX_UNITS"]

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import math
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from gridmap.geo.band import choose_grid_count
 from gridmap.geo.graph import UnitGraph, reachable
@@ -77,11 +79,25 @@ def plan_report(units: pd.DataFrame, grids: pd.DataFrame, graph: UnitGraph, lo: 
     kinds = grids["kind"].tolist()
     households = units["households"].to_numpy(dtype=float)
     unit_ids = units["unit_id"].astype(str).to_numpy()
-    unit_count = np.bincount(grid_of, minlength=len(grids))
     totals = grids["households"].to_numpy(dtype=float)
     comprehensive = np.array([k == "comprehensive" for k in kinds], dtype=bool)
     outside = comprehensive & ((totals < lo) | (totals > hi))
+    reasons = _band_reasons(graph, unit_ids, households, grid_of, kinds, totals, outside, lo, hi)
+    flags = _flags(grids, reasons, outside, totals, lo, hi)
+    comp = grids[comprehensive]
+    return {"summary": _summary(units, grids, comp, flags, lo, hi), "flags": flags.to_dict(orient="records"),
+            "histogram": histogram(comp["households"].to_numpy(), lo, hi)}
 
+
+def _band_reasons(graph: UnitGraph, unit_ids: np.ndarray, households: np.ndarray, grid_of: np.ndarray,
+                  kinds: list[str], totals: np.ndarray, outside: np.ndarray, lo: float, hi: float
+                  ) -> dict[int, tuple[str, Reason]]:
+    """Why each comprehensive grid outside the band misses it, where that can be said: ``{grid
+    index: (flag, reason)}``. In order of precedence: a unit alone above the maximum
+    (``above_max``); a connected piece whose total cannot be divided into band-sized grids; a hub
+    with too many small leaves; a unit that no connected addition brings into the band; and the
+    region arguments of :func:`gridmap.geo.proofs.region_proofs` (all ``infeasible_band``)."""
+    unit_count = np.bincount(grid_of, minlength=len(kinds))
     reasons: dict[int, tuple[str, Reason]] = {}
     for g in np.flatnonzero(outside & (unit_count == 1) & (totals > hi)):
         u = int(np.flatnonzero(grid_of == g)[0])
@@ -106,7 +122,13 @@ def plan_report(units: pd.DataFrame, grids: pd.DataFrame, graph: UnitGraph, lo: 
             open_cases.append(g)
     for g, proof in region_proofs(graph, unit_ids, households, grid_of, kinds, lo, hi, open_cases).items():
         reasons[g] = ("infeasible_band", proof)
+    return reasons
 
+
+def _flags(grids: pd.DataFrame, reasons: dict[int, tuple[str, Reason]], outside: np.ndarray, totals: np.ndarray,
+           lo: float, hi: float) -> pd.DataFrame:
+    """The flags, grid by grid in code order: the reason a grid misses the band (proven, or plainly
+    ``below_min`` / ``above_max``), then ``not_contiguous`` for a grid of several pieces."""
     rows = []
     for g, code in enumerate(grids["grid_code"]):
         if g in reasons:
@@ -125,13 +147,18 @@ def plan_report(units: pd.DataFrame, grids: pd.DataFrame, graph: UnitGraph, lo: 
             rows.append((code, "not_contiguous", f"made of {parts} separate pieces (units that touch at most at a "
                          "corner; islands or enclaves of its community join the nearest grid)",
                          f"由 {parts} 块互不相连的部分组成（单元之间至多只有角点相接；社区的飞地或岛屿并入最近的网格）"))
-    flags = pd.DataFrame(rows, columns=FLAG_COLUMNS)
+    return pd.DataFrame(rows, columns=FLAG_COLUMNS)
 
-    comp = grids[comprehensive]
+
+def _summary(units: pd.DataFrame, grids: pd.DataFrame, comp: pd.DataFrame, flags: pd.DataFrame, lo: float,
+             hi: float) -> dict:
+    """The plan in figures: counts of units and grids by kind, the band and how many comprehensive
+    grids (``comp``) are in it, their households (min, median, max), mean compactness, grids in
+    pieces, proven-infeasible grids and flags by kind."""
     in_band = comp["households"].between(lo, hi)
-    summary = {
-        "units": int(len(units)), "grids": int(len(grids)), "comprehensive": int(comprehensive.sum()),
-        "dedicated": int(len(grids) - comprehensive.sum()), "min_households": lo, "max_households": hi,
+    return {
+        "units": int(len(units)), "grids": int(len(grids)), "comprehensive": int(len(comp)),
+        "dedicated": int(len(grids) - len(comp)), "min_households": lo, "max_households": hi,
         "in_band": int(in_band.sum()), "in_band_share": float(in_band.mean()) if len(comp) else 1.0,
         "households_min": int(comp["households"].min()) if len(comp) else 0,
         "households_median": float(comp["households"].median()) if len(comp) else 0.0,
@@ -141,8 +168,28 @@ def plan_report(units: pd.DataFrame, grids: pd.DataFrame, graph: UnitGraph, lo: 
         "proven_infeasible": int((flags["flag"] == "infeasible_band").sum()),
         "flags": flags["flag"].value_counts().to_dict(),
     }
-    return {"summary": summary, "flags": flags.to_dict(orient="records"),
-            "histogram": histogram(comp["households"].to_numpy(), lo, hi)}
+
+
+def grid_statistics(units: gpd.GeoDataFrame, labels, metric_crs) -> gpd.GeoDataFrame:
+    """The statistics of the grids a labelling of ``units`` makes (one row per label, in label
+    order): ``households`` and ``population`` (when units have it) summed, ``unit_count``,
+    ``area_m2`` (the units' ``area_m2`` summed, or their area in ``metric_crs``), ``geometry``
+    (the union of the units), ``compactness`` (Polsby-Popper of that union, its perimeter measured
+    in ``metric_crs``, rounded to 4 places as stored) and ``parts`` (polygons of the union: 1 for a
+    contiguous grid). The definition the SQL refreshing an edited grid mirrors."""
+    frame = units.assign(_grid=np.asarray(labels))
+    if "area_m2" not in frame:
+        frame["area_m2"] = shapely.area(np.asarray(frame.to_crs(metric_crs).geometry.values, dtype=object))
+    sums = {"households": "sum", "area_m2": "sum", "_grid": "size"}
+    if "population" in frame:
+        sums["population"] = "sum"
+    stats = frame.groupby("_grid").agg(sums).rename(columns={"_grid": "unit_count"})
+    stats["geometry"] = frame.dissolve(by="_grid")["geometry"]
+    grids = gpd.GeoDataFrame(stats.reset_index(), geometry="geometry", crs=units.crs)
+    perimeter = shapely.length(np.asarray(grids.to_crs(metric_crs).geometry.values, dtype=object))
+    grids["compactness"] = np.round(polsby_popper(grids["area_m2"], perimeter), 4)
+    grids["parts"] = shapely.get_num_geometries(np.asarray(grids.geometry.values, dtype=object))
+    return grids
 
 
 def polsby_popper(area_m2, perimeter_m):
@@ -154,4 +201,4 @@ def polsby_popper(area_m2, perimeter_m):
         return np.where(perimeter > 0, 4 * math.pi * area / perimeter ** 2, 0.0)
 
 
-__all__ = ["plan_report", "histogram", "polsby_popper", "FLAG_COLUMNS"]
+__all__ = ["plan_report", "grid_statistics", "histogram", "polsby_popper", "FLAG_COLUMNS"]

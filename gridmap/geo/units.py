@@ -4,29 +4,43 @@ A unit is a residential compound (小区), a block between barriers (roads, rive
 community boundaries), or a dedicated site (school, hospital, park ...). Units tile each
 community exactly, so any assignment of units to grids has no gaps and no overlaps.
 
-How ``build_units`` works, in a metric CRS:
+How ``build_units`` works: topology is computed in lon/lat (EPSG:4490), so that units reuse the
+community's own vertices exactly; sizes and thresholds are measured in metres. One function per
+step, in this order:
 
-1. **Blocks**: every community boundary plus every barrier line (roads of the configured classes
-   that are not tunnels, waterways, railways) is noded and polygonized in one pass. Each face
-   belongs to the community that holds its representative point; faces never cross a community
-   boundary because the boundaries are part of the noding.
-2. **Sites** (dedicated grids' units) are carved out first, then **compounds**: both are cut to
-   their community and kept whole even where a barrier runs through them; blocks are what remains.
-   Site points (POIs without a footprint) turn the block that holds them into a site.
-3. **Compounds (and blocks) above the size limit** are split by their own structure: internal
-   roads of any class (service roads, footpaths) first; pieces still too large are tessellated around their buildings (Voronoi cells of
-   building groups) — never by a straight line through houses.
-4. **One clean coverage**: every unit boundary and community outline is noded into one
-   arrangement and each unit rebuilt from its faces (:func:`gridmap.geo.coverage.clean`), so
-   neighbours share their borders vertex for vertex; gaps, overlaps, crumbs and hairline strips
-   (narrower than ``min_face_width_m``) go to the neighbour with the longest common border.
-   Barrier lines that run along a community border (a road centre line digitised a metre or
-   two off the civil-affairs boundary, the usual case in Chinese data) are dropped within
-   ``border_snap_m`` of it and their cut ends joined to it, so no strip forms between the two.
-5. **Slivers** below ``min_unit_area_m2`` join the neighbour (same community) with which they
-   share the longest border.
-6. **Households** (and population, where given) come from buildings: a building inside one unit
-   counts there; one straddling units is shared by area, rounded so that totals are conserved.
+1. **Barriers** (``_barrier_lines``): roads of the configured classes that are not tunnels,
+   waterways and railways (the outline of an area feature such as a riverbank). Barrier lines
+   that run along a community border (a road centre line digitised a metre or two off the
+   civil-affairs boundary, the usual case in Chinese data) are dropped within ``border_snap_m``
+   of it and their cut ends joined to it, so no strip forms between the two.
+2. **Faces** (``_faces``): every community boundary plus every barrier line is noded and
+   polygonized in one pass. Each face belongs to the community that holds its representative
+   point; faces never cross a community boundary because the boundaries are part of the noding.
+3. **Sites and compounds** (``_split_sites``, ``_site_pieces``, ``_compound_pieces``,
+   ``_first_units``): sites (dedicated grids' units) are carved out first, then compounds: both
+   are cut to their community and kept whole even where a barrier runs through them; blocks are
+   what remains of the faces.
+4. **Buildings** (``_building_households``): households at each building, real or estimated by
+   the household rule (a building inside a compound counts as residential), and population where
+   given.
+5. **Oversize units** (``_split_oversize``): compounds and blocks above the size limit are split
+   by their own structure: internal roads of any class (service roads, footpaths) first; pieces
+   still too large are tessellated around their buildings (Voronoi cells of building groups) —
+   never by a straight line through houses.
+6. **Point sites** (``_point_sites``): site points (POIs without a footprint) turn the block that
+   holds them into a site.
+7. **One clean coverage** (``_clean_coverage``): every unit boundary and community outline is
+   noded into one arrangement and each unit rebuilt from its faces
+   (:func:`gridmap.geo.coverage.clean`), so neighbours share their borders vertex for vertex;
+   gaps, overlaps, crumbs and hairline strips (narrower than ``min_face_width_m``) go to the
+   neighbour with the longest common border, preferring one on the same side of a barrier.
+8. **Slivers** (``_absorb_slivers``): units below ``min_unit_area_m2`` join the neighbour (same
+   community) with which they share the longest border.
+9. **Households** (``_unit_totals``, and population where given) come from buildings: a building
+   inside one unit counts there; one straddling units is shared by area, rounded so that totals
+   are conserved.
+10. **Stable ids** (``_with_stable_ids``): per community, sites, compounds, then blocks, each
+    north to south and west to east: community code plus a serial number.
 """
 
 from __future__ import annotations
@@ -46,6 +60,7 @@ from gridmap.geo import coverage
 from gridmap.geo.crs import STORAGE_EPSG, metric_crs_for_frame
 from gridmap.geo.graph import border_pairs
 from gridmap.geo.households import HouseholdRule, estimate_households
+from gridmap.geo.roads import RoadRules
 from gridmap.geo.shapes import LocalScale
 from gridmap.geo.shapes import polygonal as _polygonal
 
@@ -54,18 +69,13 @@ AreaFn = Callable[[np.ndarray], np.ndarray]
 KIND_ORDER = {"site": 0, "compound": 1, "block": 2}
 NOISE_AREA_M2 = coverage.NOISE_AREA_M2  # floating-point crumbs; dropping them moves no measurable area
 MIN_SHARED_DEG = 0.0  # units of a clean coverage share exact borders: any positive length is adjacency
-_LINKS = ("motorway_link", "trunk_link", "primary_link", "secondary_link", "tertiary_link")
 
 
 @dataclass(frozen=True)
 class UnitRules:
-    """Which lines are borders, what counts as a site, and the size limits (all configurable)."""
+    """What counts as a site, the size limits and the household estimate (all configurable;
+    which roads are borders is :class:`gridmap.geo.roads.RoadRules`)."""
 
-    road_class_column: str = "highway"
-    barrier_road_classes: tuple[str, ...] = (
-        "motorway", "trunk", "primary", "secondary", "tertiary", "unclassified", "residential",
-        "living_street", "road", *_LINKS)
-    major_road_classes: tuple[str, ...] = ("motorway", "trunk", "primary", "secondary", *_LINKS[:4])
     site_type_column: str = "type"
     site_types: tuple[str, ...] = (
         "school", "kindergarten", "hospital", "clinic", "university", "college", "townhall",
@@ -402,6 +412,7 @@ def build_units(
     compounds: gpd.GeoDataFrame | None = None,
     sites: gpd.GeoDataFrame | None = None,
     rules: UnitRules | None = None,
+    road_rules: RoadRules | None = None,
     code_column: str = "code",
     seed: int = 0,
 ) -> gpd.GeoDataFrame:
@@ -418,6 +429,7 @@ def build_units(
     >>> units.groupby("community_code").households.sum()  # doctest: +SKIP
     """
     rules = rules or UnitRules()
+    road_rules = road_rules or RoadRules()
     if code_column not in communities:
         raise ValueError(f"communities need a {code_column!r} column")
     # Topology is computed in lon/lat (EPSG:4490) so that units reuse the community's own
@@ -425,55 +437,110 @@ def build_units(
     # thresholds are measured in the metric CRS.
     crs = metric_crs_for_frame(communities)
     area_fn = metric_area_fn(crs)
+    comm_geoms, comm_codes = _community_outlines(communities, code_column)
+
+    barriers = _barrier_lines(roads, waterways, railways, comm_geoms, road_rules, rules.border_snap_m)
+    faces, face_codes = _faces(comm_geoms, comm_codes, barriers)
+    site_polys, site_points = _split_sites(sites, rules)
+    site_pieces = _site_pieces(site_polys, comm_geoms, comm_codes)
+    compound_pieces = _compound_pieces(compounds, site_pieces, comm_geoms, comm_codes)
+    units = _first_units(faces, face_codes, site_pieces, compound_pieces, area_fn)
+    bld = _building_households(buildings, compound_pieces, rules)
+    units = _split_oversize(units, bld, roads, comm_geoms, rules, area_fn, seed)
+    units = _point_sites(units, site_points)
+    units = _clean_coverage(units, comm_geoms, comm_codes, barriers, rules, area_fn)
+    units = _absorb_slivers(units, rules, area_fn)
+    units = _unit_totals(units, bld, area_fn)
+    out = _with_stable_ids(units, area_fn)
+    out.attrs["metric_crs"] = crs.to_string()
+    out.attrs["households_in_buildings"] = int(bld.households.sum())
+    return out
+
+
+def _community_outlines(communities: gpd.GeoDataFrame, code_column: str) -> tuple[np.ndarray, np.ndarray]:
+    """The communities' polygons in EPSG:4490 (repaired) and their codes as strings."""
     comm = communities.to_crs(STORAGE_EPSG)
     comm_geoms = shapely.make_valid(np.asarray(comm.geometry.values, dtype=object))
     comm_geoms = _polygonal(comm_geoms)
     comm_codes = comm[code_column].astype(str).to_numpy()
+    return comm_geoms, comm_codes
 
-    # 1. blocks: polygonize community boundaries + barrier lines in one pass
-    barrier_parts = [shapely.boundary(comm_geoms)]
+
+def _barrier_lines(roads: gpd.GeoDataFrame | None, waterways: gpd.GeoDataFrame | None,
+                   railways: gpd.GeoDataFrame | None, comm_geoms: np.ndarray, road_rules: RoadRules,
+                   border_snap_m: float) -> np.ndarray:
+    """Step 1, the lines that divide a community into blocks: roads of the barrier classes,
+    waterways and railways (tunnels excepted; outlines of area features), those within reach of
+    the territory, with stretches along a community border taken as that border
+    (:func:`_off_borders`). Community boundaries themselves are added by :func:`_faces`."""
+    parts = []
     if roads is not None and len(roads):
-        road_class = roads[rules.road_class_column].astype("string") if rules.road_class_column in roads else None
-        keep = _not_tunnel(roads)
-        if road_class is not None:
-            keep &= road_class.isin(rules.barrier_road_classes).fillna(False).to_numpy()
-        barrier_parts.append(_lines(roads, keep=keep))
+        parts.append(_lines(roads, keep=_not_tunnel(roads) & road_rules.is_barrier(roads)))
     for extra in (waterways, railways):
         if extra is not None and len(extra):
-            barrier_parts.append(_lines(extra, keep=_not_tunnel(extra)))
-    barriers = np.concatenate(barrier_parts[1:]) if len(barrier_parts) > 1 else np.empty(0, dtype=object)
+            parts.append(_lines(extra, keep=_not_tunnel(extra)))
+    barriers = np.concatenate(parts) if parts else np.empty(0, dtype=object)
     extent = shapely.box(*shapely.total_bounds(comm_geoms))
     barriers = barriers[shapely.intersects(barriers, extent)]
-    barriers = np.concatenate([barrier_parts[0], _off_borders(barriers, comm_geoms, rules.border_snap_m)])
-    noded = shapely.union_all(barriers)
+    return _off_borders(barriers, comm_geoms, border_snap_m)
+
+
+def _faces(comm_geoms: np.ndarray, comm_codes: np.ndarray, barriers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Step 2, the faces: community boundaries and barrier lines noded and polygonized in one
+    pass, each face given the community that holds its representative point (faces outside
+    every community are dropped). No face crosses a community boundary, since the boundaries
+    are part of the noding."""
+    lines = np.concatenate([shapely.boundary(comm_geoms), barriers])
+    noded = shapely.union_all(lines)
     faces = np.asarray(shapely.get_parts(shapely.polygonize([noded])), dtype=object)
     invalid = ~shapely.is_valid(faces)
     faces[invalid] = _polygonal(shapely.make_valid(faces[invalid]))
     face_comm = _assign_to_polygons(shapely.point_on_surface(faces), comm_geoms)
     faces, face_comm = faces[face_comm >= 0], face_comm[face_comm >= 0]
-    face_codes = comm_codes[face_comm]
+    return faces, comm_codes[face_comm]
 
-    # 2. sites first, then compounds, each cut to its community and made non-overlapping
-    site_polys = None
-    site_points = None
-    if sites is not None and len(sites):
-        types = (sites[rules.site_type_column].astype("string").str.lower()
-                 if rules.site_type_column in sites else pd.Series("site", index=sites.index))
-        wanted = sites[types.isin(rules.site_types).fillna(False).to_numpy()].copy()
-        wanted["site_type"] = types[wanted.index]
-        is_point = np.isin(shapely.get_type_id(np.asarray(wanted.geometry.values)), (0, 4))
-        site_points = wanted[is_point]
-        site_polys = wanted[~is_point]
-    site_pieces = _remove_mutual_overlaps(
+
+def _split_sites(sites: gpd.GeoDataFrame | None, rules: UnitRules
+                 ) -> tuple[gpd.GeoDataFrame | None, gpd.GeoDataFrame | None]:
+    """The sites of the configured types (with a lower-case ``site_type``), as footprints
+    (polygons) and as points (POIs without a footprint); (None, None) without sites."""
+    if sites is None or not len(sites):
+        return None, None
+    types = (sites[rules.site_type_column].astype("string").str.lower()
+             if rules.site_type_column in sites else pd.Series("site", index=sites.index))
+    wanted = sites[types.isin(rules.site_types).fillna(False).to_numpy()].copy()
+    wanted["site_type"] = types[wanted.index]
+    is_point = np.isin(shapely.get_type_id(np.asarray(wanted.geometry.values)), (0, 4))
+    return wanted[~is_point], wanted[is_point]
+
+
+def _site_pieces(site_polys: gpd.GeoDataFrame | None, comm_geoms: np.ndarray, comm_codes: np.ndarray) -> pd.DataFrame:
+    """Step 3a, site footprints cut to their communities and made non-overlapping (the smaller
+    site keeps a shared part)."""
+    return _remove_mutual_overlaps(
         _cut_to_communities(site_polys, comm_geoms, comm_codes, ["name", "site_type"]), smaller_first=True)
-    compound_pieces = _cut_to_communities(compounds, comm_geoms, comm_codes, ["name"])
-    if len(compound_pieces):
-        compound_pieces["compound_id"] = [f"c{src}" for src in compound_pieces["_src"]]
-        compound_pieces = _remove_mutual_overlaps(compound_pieces, smaller_first=True)
-        compound_pieces["geometry"] = _subtract(
-            compound_pieces["geometry"].to_numpy(), compound_pieces["community_code"].to_numpy(),
+
+
+def _compound_pieces(compounds: gpd.GeoDataFrame | None, site_pieces: pd.DataFrame, comm_geoms: np.ndarray,
+                     comm_codes: np.ndarray) -> pd.DataFrame:
+    """Step 3b, compounds cut to their communities, each piece tagged with its compound
+    (``compound_id``), made non-overlapping (smaller first), minus the sites of its community:
+    sites are carved out first."""
+    pieces = _cut_to_communities(compounds, comm_geoms, comm_codes, ["name"])
+    if len(pieces):
+        pieces["compound_id"] = [f"c{src}" for src in pieces["_src"]]
+        pieces = _remove_mutual_overlaps(pieces, smaller_first=True)
+        pieces["geometry"] = _subtract(
+            pieces["geometry"].to_numpy(), pieces["community_code"].to_numpy(),
             site_pieces["geometry"].to_numpy() if len(site_pieces) else np.empty(0, dtype=object),
             site_pieces["community_code"].to_numpy() if len(site_pieces) else np.empty(0, dtype=object))
+    return pieces
+
+
+def _first_units(faces: np.ndarray, face_codes: np.ndarray, site_pieces: pd.DataFrame,
+                 compound_pieces: pd.DataFrame, area_fn: AreaFn) -> pd.DataFrame:
+    """Step 3c, the first units: sites and compounds kept whole (even where a barrier runs
+    through them), blocks what remains of the faces, one row per polygon part."""
     special = pd.concat([site_pieces.assign(kind="site"), compound_pieces.assign(kind="compound")],
                         ignore_index=True) if len(site_pieces) or len(compound_pieces) else pd.DataFrame()
     if len(special):
@@ -485,27 +552,49 @@ def build_units(
     for column in ("name", "site_type", "compound_id"):
         if column not in units:
             units[column] = None
-    units = _explode(units[["community_code", "kind", "name", "site_type", "compound_id", "geometry"]], area_fn)
+    return _explode(units[["community_code", "kind", "name", "site_type", "compound_id", "geometry"]], area_fn)
 
-    # buildings: households (real or estimated) at their footprints
-    b_geoms = np.empty(0, dtype=object)
-    b_households = np.zeros(0, dtype=np.int64)
-    b_population = None
+
+@dataclass(frozen=True)
+class _Buildings:
+    """Buildings as the later steps need them: footprints (EPSG:4490), a point inside each,
+    households (real or estimated) and population (None unless the layer has it)."""
+
+    geoms: np.ndarray
+    points: np.ndarray
+    households: np.ndarray
+    population: np.ndarray | None
+
+
+def _building_households(buildings: gpd.GeoDataFrame | None, compound_pieces: pd.DataFrame,
+                         rules: UnitRules) -> _Buildings:
+    """Step 4, households at the buildings: real counts where given, else estimated by the
+    household rule (a building inside a compound counts as residential); population where the
+    layer has it."""
+    geoms = np.empty(0, dtype=object)
+    households = np.zeros(0, dtype=np.int64)
+    population = None
     if buildings is not None and len(buildings):
         bld = buildings.to_crs(STORAGE_EPSG)
-        b_geoms = shapely.make_valid(np.asarray(bld.geometry.values, dtype=object))
+        geoms = shapely.make_valid(np.asarray(bld.geometry.values, dtype=object))
         in_compound = np.zeros(len(bld), dtype=bool)
         if len(compound_pieces):
-            in_compound = _assign_to_polygons(shapely.point_on_surface(b_geoms),
+            in_compound = _assign_to_polygons(shapely.point_on_surface(geoms),
                                               compound_pieces["geometry"].to_numpy()) >= 0
-        b_households = estimate_households(bld, rules.household_rule, residential_mask=in_compound).to_numpy()
+        households = estimate_households(bld, rules.household_rule, residential_mask=in_compound).to_numpy()
         if "population" in bld:
-            b_population = pd.to_numeric(bld["population"], errors="coerce").fillna(0).round().astype(np.int64).to_numpy()
-    b_points = shapely.point_on_surface(b_geoms) if len(b_geoms) else b_geoms
+            population = pd.to_numeric(bld["population"], errors="coerce").fillna(0).round().astype(np.int64).to_numpy()
+    points = shapely.point_on_surface(geoms) if len(geoms) else geoms
+    return _Buildings(geoms, points, households, population)
 
-    # 3. compounds and blocks above the limit: split by their own structure
-    if len(units) and len(b_geoms):
-        hh = _allocate(b_geoms, b_households, units["geometry"].to_numpy())
+
+def _split_oversize(units: pd.DataFrame, bld: _Buildings, roads: gpd.GeoDataFrame | None, comm_geoms: np.ndarray,
+                    rules: UnitRules, area_fn: AreaFn, seed: int) -> pd.DataFrame:
+    """Step 5, compounds and blocks above ``compound_max_households`` split by their own
+    structure (:func:`_split_compound`: internal roads of any class, then groups of buildings),
+    each part numbered in ``compound_part`` (NaN for units not split)."""
+    if len(units) and len(bld.geoms):
+        hh = _allocate(bld.geoms, bld.households, units["geometry"].to_numpy())
         too_big = np.flatnonzero((units["kind"] != "site").to_numpy() & (hh > rules.compound_max_households))
         if len(too_big):
             all_roads = (_off_borders(_lines(roads, keep=_not_tunnel(roads)), comm_geoms, rules.border_snap_m)
@@ -514,16 +603,20 @@ def build_units(
             replacement_rows = []
             for idx in too_big:
                 row = units.iloc[idx]
-                near = shapely.intersects(b_points, row.geometry)
-                parts = _split_compound(row.geometry, all_roads, b_points[near], b_households[near],
-                                        b_geoms[near], rules.compound_max_households, target, area_fn, seed)
+                near = shapely.intersects(bld.points, row.geometry)
+                parts = _split_compound(row.geometry, all_roads, bld.points[near], bld.households[near],
+                                        bld.geoms[near], rules.compound_max_households, target, area_fn, seed)
                 for part_no, part in enumerate(parts):
                     replacement_rows.append({**row.to_dict(), "geometry": part, "compound_part": part_no})
             units = pd.concat([units.drop(index=too_big), pd.DataFrame(replacement_rows)], ignore_index=True)
     if "compound_part" not in units:
         units["compound_part"] = np.nan
+    return units
 
-    # 4. sites given as points turn their block into a site
+
+def _point_sites(units: pd.DataFrame, site_points: gpd.GeoDataFrame | None) -> pd.DataFrame:
+    """Step 6, sites given as points turn the block that holds them into a site (with the
+    point's type and name); compounds and sites stay as they are."""
     if site_points is not None and len(site_points):
         pts = np.asarray(site_points.to_crs(STORAGE_EPSG).geometry.values, dtype=object)
         hit = _assign_to_polygons(pts, units["geometry"].to_numpy())
@@ -532,30 +625,49 @@ def build_units(
                 units.at[unit_idx, "kind"] = "site"
                 units.at[unit_idx, "site_type"] = getattr(point_row, "site_type", "site")
                 units.at[unit_idx, "name"] = getattr(point_row, "name", None)
+    return units
 
-    # 5. one clean coverage of every community: shared borders vertex for vertex, no gap, no
-    # overlap, no crumb or hairline strip, nothing outside its community
+
+def _clean_coverage(units: pd.DataFrame, comm_geoms: np.ndarray, comm_codes: np.ndarray, barriers: np.ndarray,
+                    rules: UnitRules, area_fn: AreaFn) -> pd.DataFrame:
+    """Step 7, one clean coverage of every community (:func:`gridmap.geo.coverage.clean`): shared
+    borders vertex for vertex, no gap, no overlap, no crumb or hairline strip, nothing outside
+    its community; then one row per polygon part."""
     units = units.reset_index(drop=True)
     units["geometry"] = coverage.clean(units["geometry"].to_numpy(), units["community_code"].to_numpy(),
                                        project=area_fn.project, min_width_m=rules.min_face_width_m,  # type: ignore[attr-defined]
-                                       territory=comm_geoms, territory_groups=comm_codes,
-                                       barriers=barriers[len(barrier_parts[0]):])
-    units = _explode(units, area_fn)
-    # 6. slivers join their longest-border neighbour
-    for _ in range(3):  # a union may still come out in pieces (contact shorter than MIN_SHARED_DEG)
+                                       territory=comm_geoms, territory_groups=comm_codes, barriers=barriers)
+    return _explode(units, area_fn)
+
+
+def _absorb_slivers(units: pd.DataFrame, rules: UnitRules, area_fn: AreaFn) -> pd.DataFrame:
+    """Step 8, units below ``min_unit_area_m2`` join their longest-border neighbour
+    (:func:`_merge_small`), repeated while a union comes out in pieces (a contact shorter than
+    ``MIN_SHARED_DEG``), at most three times."""
+    for _ in range(3):
         units = _merge_small(units, rules.min_unit_area_m2, area_fn)
         if (shapely.get_type_id(units["geometry"].to_numpy()) == 3).all():
             break
         units = _explode(units, area_fn)
+    return units
 
-    # 7. households and population from buildings
+
+def _unit_totals(units: pd.DataFrame, bld: _Buildings, area_fn: AreaFn) -> pd.DataFrame:
+    """Step 9, households (and population) of every unit from its buildings (:func:`_allocate`:
+    a straddling building is shared by area, totals conserved), and its area in m²."""
     unit_geoms = units["geometry"].to_numpy()
-    units["households"] = _allocate(b_geoms, b_households, unit_geoms)
-    if b_population is not None:
-        units["population"] = _allocate(b_geoms, b_population, unit_geoms)
+    units["households"] = _allocate(bld.geoms, bld.households, unit_geoms)
+    if bld.population is not None:
+        units["population"] = _allocate(bld.geoms, bld.population, unit_geoms)
     units["area_m2"] = area_fn(unit_geoms)
+    return units
 
-    # stable ids: per community, sites/compounds/blocks, then north→south, west→east
+
+def _with_stable_ids(units: pd.DataFrame, area_fn: AreaFn) -> gpd.GeoDataFrame:
+    """Step 10, stable ids: per community, sites, then compounds, then blocks, each north to south
+    and west to east (centroids rounded to 0.1 m), numbered ``<community code>-0001`` on; the
+    output columns in their fixed order."""
+    unit_geoms = units["geometry"].to_numpy()
     centroids = area_fn.project(shapely.get_coordinates(shapely.centroid(unit_geoms)))  # type: ignore[attr-defined]
     units["_y"] = -np.round(centroids[:, 1], 1)
     units["_x"] = np.round(centroids[:, 0], 1)
@@ -564,7 +676,4 @@ def build_units(
     units["unit_id"] = units["community_code"] + "-" + (units.groupby("community_code").cumcount() + 1).map("{:04d}".format)
     columns = ["unit_id", "community_code", "kind", "name", "site_type", "compound_id", "compound_part",
                "households", *(["population"] if "population" in units else []), "area_m2", "geometry"]
-    out = gpd.GeoDataFrame(units[columns], geometry="geometry", crs=STORAGE_EPSG)
-    out.attrs["metric_crs"] = crs.to_string()
-    out.attrs["households_in_buildings"] = int(b_households.sum())
-    return out
+    return gpd.GeoDataFrame(units[columns], geometry="geometry", crs=STORAGE_EPSG)

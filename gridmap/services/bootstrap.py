@@ -26,7 +26,7 @@ def ensure_demo_plans(engine: sa.Engine, codes: tuple[str, ...] = DEMO_PLANS, *,
     done = []
     for code in codes:
         with engine.connect() as conn:
-            count = plans.plan_count(conn, code)
+            count = plans.count_for(conn, code)
         if count is None or count > 0:  # not loaded, or planned already
             continue
         summary = partition_territory(engine, code, author="gridmap up", progress=progress)

@@ -76,8 +76,7 @@ def _load_one(engine: sa.Engine, folder: Path, *, force: bool, progress: Progres
     roots = gpd.read_parquet(folder / "cities.parquet")
     root_code = str(roots.iloc[0]["code"])
     with engine.connect() as conn:
-        recorded = conn.execute(sa.text("SELECT properties->>'demo_checksum' FROM territories WHERE code = :c"),
-                                {"c": root_code}).scalar()
+        recorded = territories.property_of(conn, root_code, "demo_checksum")
     if recorded == digest and not force:
         progress.say(f"demo {folder.name} is up to date")
         return DemoResult(folder.name, False, 0, {})
@@ -104,9 +103,7 @@ def _load_one(engine: sa.Engine, folder: Path, *, force: bool, progress: Progres
                 encoding="utf-8", checksum=None, report={"sources": manifest.get("sources", [])},
                 actor="demo", replace=True)
             stored[path.stem] = layers.copy_features(conn, layer_id, frame)
-        conn.execute(sa.text("UPDATE territories SET properties = properties || "
-                             "jsonb_build_object('demo_checksum', CAST(:d AS text)) WHERE code = :c"),
-                     {"d": digest, "c": root_code})
+        territories.set_property(conn, root_code, "demo_checksum", digest)
         audit.record(conn, actor="demo", action="load_demo", table="territories", row_key=root_code,
                      after={"demo": folder.name, "territories": count, "layers": stored})
     return DemoResult(folder.name, True, count, stored)

@@ -9,7 +9,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from gridmap.geo.export import ExportError, ExportResult, export
-from gridmap.store import frames
+from gridmap.services import reading
+from gridmap.store.plans import Plan
 
 LAYERS = ("grids", "units", "stations", "incidents", "crosswalk")
 DROPPED_FOR_EXPORT = {"grids": ("compactness", "unit_count"), "stations": ("services",), "incidents": ("overdue",)}
@@ -39,15 +40,15 @@ def parse_layers(text: str | list[str] | tuple[str, ...] | None) -> tuple[str, .
     return names or ("grids",)
 
 
-def gather(conn: sa.Connection, request: ExportRequest) -> tuple[frames.PlanRef, dict]:
-    """The plan and the frames of the requested layers (raises PlanNotFound / LookupError)."""
-    plan = frames.find_plan(conn, request.territory, request.plan)
+def gather(conn: sa.Connection, request: ExportRequest) -> tuple[Plan, dict]:
+    """The plan and the frames of the requested layers (PlanNotFound / TerritoryNotFound)."""
+    plan = reading.plan(conn, request.territory, request.plan)
     readers = {
-        "grids": lambda: frames.plan_grids(conn, plan, request.territory),
-        "units": lambda: frames.plan_units(conn, plan, request.territory),
-        "stations": lambda: frames.stations(conn, request.territory),
-        "incidents": lambda: frames.incidents(conn, request.territory),
-        "crosswalk": lambda: frames.crosswalk(conn, plan),
+        "grids": lambda: reading.plan_grids(conn, plan, request.territory),
+        "units": lambda: reading.plan_units(conn, plan, request.territory),
+        "stations": lambda: reading.stations(conn, request.territory),
+        "incidents": lambda: reading.incidents(conn, request.territory),
+        "crosswalk": lambda: reading.crosswalk(conn, plan),
     }
     layers = {}
     for name in parse_layers(request.layers):
@@ -58,9 +59,21 @@ def gather(conn: sa.Connection, request: ExportRequest) -> tuple[frames.PlanRef,
 
 def export_territory(engine: sa.Engine, request: ExportRequest, out: str | Path) -> ExportResult:
     """Read the layers in one snapshot (REPEATABLE READ) and write them to ``out``."""
-    with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
+    with reading.snapshot(engine) as conn:
         _, layers = gather(conn, request)
     return export(layers, out, format=request.format, crs=request.crs, encoding=request.encoding)
 
 
-__all__ = ["ExportRequest", "LAYERS", "parse_layers", "gather", "export_territory"]
+def export_download(engine: sa.Engine, request: ExportRequest, folder: Path, authorize=None) -> tuple[Plan, ExportResult]:
+    """Export for a download: read in one snapshot, let ``authorize(plan)`` refuse (a draft
+    needs a role), then write into ``folder`` as ``gridmap-<territory>-v<version>-<layers>``."""
+    with reading.snapshot(engine) as conn:
+        plan, layers = gather(conn, request)
+        if authorize is not None:
+            authorize(conn, plan)
+    stem = f"gridmap-{request.territory}-v{plan.version}-{'-'.join(request.layers)}"
+    return plan, export(layers, folder / f"{stem}.{request.format}", format=request.format, crs=request.crs,
+                        encoding=request.encoding)
+
+
+__all__ = ["ExportRequest", "LAYERS", "parse_layers", "gather", "export_territory", "export_download"]

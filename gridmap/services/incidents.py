@@ -29,7 +29,7 @@ from gridmap.incident_rules import (
 from gridmap.geo import routing
 from gridmap.store import audit
 from gridmap.store import incidents as store
-from gridmap.store.editing import community_code
+from gridmap.store import territories
 
 DUPLICATE_RADIUS_M = 250.0
 ESCALATION_LEVELS = ("", "督办 supervised", "街道 street", "区 district", "市 city")
@@ -96,7 +96,7 @@ def report(engine: sa.Engine, item: Report, *, actor: str, calendar: WorkCalenda
             raise ReportError(f"the point lon {item.lon:.6f}, lat {item.lat:.6f} lies outside every published grid; "
                               "nothing was stored")
         if authorize is not None:
-            authorize(community_code(conn, where.community_id), where.grid_code)
+            authorize(territories.code_of(conn, where.community_id), where.grid_code)
         duplicates = store.nearby_open(conn, category.code, item.lon, item.lat, radius_m)
         incident_id, public_id = store.insert(
             conn, category_code=category.code, description=item.description, lon=item.lon, lat=item.lat,
@@ -232,21 +232,20 @@ def load_demo_incidents(engine: sa.Engine, territory: str = "990100", *, count: 
     maps are alive on first start. Idempotent: nothing happens when synthetic incidents exist.
     Returns (stored, left out)."""
     from gridmap.geo.incident_demo import generate, places
-    from gridmap.store import plans
-    from gridmap.store import stations as station_store
+    from gridmap.store import frames, layers as layer_store
 
     ensure_categories(engine)
     with engine.connect() as conn:
         if store.synthetic_count(conn) > 0:
             return store.synthetic_count(conn), 0
-        layers = {}
-        area = station_store.outline_hex(conn, territory)
+        area = territories.outline_hex(conn, territory)
         if area is None:
             return 0, 0
-        for role in ("buildings", "roads", "sites"):
-            found = plans.find_layer(conn, territory, (role,))
-            layers[role] = plans.layer_in_area(conn, found[0], found[1], area) if found else None
         outline = shapely.from_wkb(bytes.fromhex(area))
+        layers = {}
+        for role in ("buildings", "roads", "sites"):
+            found = layer_store.find(conn, territory, (role,))
+            layers[role] = frames.layer_in_area(conn, found[0], found[1], outline) if found else None
         cats = store.categories(conn)
     if layers["buildings"] is None or layers["roads"] is None:
         return 0, 0

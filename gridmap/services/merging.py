@@ -13,9 +13,11 @@ import sqlalchemy as sa
 from gridmap.geo.io import read_vector
 from gridmap.geo.merge import MergeResult, merge_layers
 from gridmap.progress import QUIET, Progress
-from gridmap.services.partitioning import LAYER_NAMES, ensure_units
-from gridmap.store import audit, merges, plans
-from gridmap.store.territories import ewkb_hex, get
+from gridmap.services import profiles
+from gridmap.services.profiles import ProfileSpec
+from gridmap.services.partitioning import ensure_units, input_layer
+from gridmap.store import assignment, audit, frames, merges, plans
+from gridmap.store.territories import get
 
 ID_FIELDS = ("grid_id", "id", "code", "grid_code", "编号", "网格编号", "编码")
 DUTY_FIELDS = ("duties", "duty", "职责", "事项")
@@ -65,33 +67,38 @@ def merge_files(engine: sa.Engine, territory: str, files: list[str | Path], *, c
     return merge_territory(engine, territory, gpd.GeoDataFrame(layers, geometry="geometry", crs=4490), **kwargs)
 
 
-def merge_territory(engine: sa.Engine, territory: str, layers, *, min_households: int = 300,
-                    max_households: int = 500, access_list: set[str] | None = None, seed: int = 0,
-                    author: str = "cli", progress: Progress = QUIET) -> MergeSummary:
-    """Merge departmental layers over the territory's units; store everything as a draft plan."""
-    units, _ = ensure_units(engine, territory, progress=progress)
+def merge_territory(engine: sa.Engine, territory: str, layers, *, profile: ProfileSpec = None,
+                    min_households: int | None = None, max_households: int | None = None,
+                    access_list: set[str] | None = None, seed: int = 0, author: str = "cli",
+                    progress: Progress = QUIET) -> MergeSummary:
+    """Merge departmental layers over the territory's units; store everything as a draft plan.
+    The rules are ``profile``'s (default: the territory's), the band overridden when given."""
     with engine.connect() as conn:
-        communities = plans.communities_of(conn, territory)
-        roads_at = plans.find_layer(conn, territory, LAYER_NAMES["roads"])
-        roads = (plans.layer_in_area(conn, roads_at[0], roads_at[1], ewkb_hex([shapely.box(*units.total_bounds)])[0])
-                 if roads_at else None)
+        rules = profiles.for_run(conn, territory, profile, min_households=min_households,
+                                 max_households=max_households)
+    units, _ = ensure_units(engine, territory, profile=rules, progress=progress)
+    with engine.connect() as conn:
+        communities = frames.communities(conn, territory)
+        roads = input_layer(conn, territory, "roads", shapely.box(*units.total_bounds))
     with progress.step("merging departmental layers (conflicts, unified plan, crosswalk, duties)"):
-        result = merge_layers(layers, units, communities[["code", "name", "geometry"]], min_households=min_households,
-                              max_households=max_households, access_list=access_list, roads=roads, seed=seed)
+        result = merge_layers(layers, units, communities[["code", "name", "geometry"]], access_list=access_list,
+                              rules=rules.merge, partition_rules=rules.partition, road_rules=rules.roads,
+                              roads=roads, seed=seed)
     with progress.step("writing the draft plan and the merge report"), engine.begin() as conn:
         target = get(conn, territory)
         ids = dict(zip(communities["code"], communities["id"].astype(int)))
         # the departments' grids as they drew them (an offset layer's correction is in the result)
         merges.store_department_grids(conn, target.id, _normalised(layers))
+        result.partition.report["profile"] = rules.describe()
         report = {**result.partition.report,
                   "merge": {k: v for k, v in result.summary.items() if k != "partition"},
                   "coverage": result.coverage.to_dict(orient="records"),
                   "excluded_duties": result.excluded_duties.to_dict(orient="records")}
-        params = {"min_households": min_households, "max_households": max_households, "seed": seed,
-                  "departments": sorted(result.coverage["department"]), "access_list": sorted(access_list or [])}
-        plan_id, version = plans.create_plan(conn, territory_id=target.id, origin="merge", author=author,
-                                             parameters=params, report=report)
-        plans.write_grids(conn, plan_id, result.grids, result.units, ids)
+        params = profiles.parameters_of(rules, seed=seed, departments=sorted(result.coverage["department"]),
+                                        access_list=sorted(access_list or []))
+        plan_id, version = plans.create(conn, territory_id=target.id, origin="merge", author=author,
+                                        parameters=params, report=report)
+        assignment.write(conn, plan_id, result.grids, result.units, ids)
         merges.store_results(conn, plan_id, result.crosswalk, result.conflicts, result.duties)
         audit.record(conn, actor=author, action="merge", table="plans", row_key=str(plan_id),
                      after={"territory": territory, "version": version, "summary": result.summary["text"]})

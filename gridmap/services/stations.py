@@ -16,12 +16,17 @@ import shapely
 import sqlalchemy as sa
 
 from gridmap.geo import walking
-from gridmap.store import audit, plans
+from gridmap.store import audit, frames, layers, territories
 from gridmap.store import stations as store
 
 
 class StationError(ValueError):
     """A station request that cannot be honoured (unknown type, point outside the territory ...)."""
+
+
+def _outline(conn: sa.Connection, territory: str, *, envelope: bool = False):
+    """A territory's outline (or bounding box) as a shapely geometry."""
+    return shapely.from_wkb(bytes.fromhex(territories.outline_hex(conn, territory, envelope=envelope)))
 
 
 def station_types() -> list[dict]:
@@ -45,7 +50,7 @@ def create(engine: sa.Engine, territory: str, *, station_type: str, name: str, l
            services: list[str] | None = None) -> dict:
     _check(station_type, name)
     with engine.begin() as conn:
-        territory_id = store.territory_at(conn, territory, lon, lat)
+        territory_id = territories.at_point(conn, territory, lon, lat)
         if territory_id is None:
             raise StationError(f"lon {lon:.6f}, lat {lat:.6f} is outside territory {territory}")
         station_id = store.insert(conn, territory_id=territory_id, station_type=station_type, name=name.strip(),
@@ -61,7 +66,7 @@ def edit(engine: sa.Engine, station_id: int, changes: dict, *, actor: str) -> di
         before = store.get(conn, station_id, lock=True)
         if before["status"] == "closed":
             raise StationError(f"station {station_id} is closed")
-        if "lon" in changes and store.territory_at(conn, before["territory"], changes["lon"], changes["lat"]) is None:
+        if "lon" in changes and territories.at_point(conn, before["territory"], changes["lon"], changes["lat"]) is None:
             raise StationError(f"the new location is outside territory {before['territory']}")
         store.update(conn, station_id, changes)
         after = store.get(conn, station_id)
@@ -87,22 +92,22 @@ def load_demo_stations(engine: sa.Engine, territory: str = "990100") -> int:
     documented table (gridmap/data/station_types.csv). Idempotent; returns how many there are."""
     mapping = {amenity: t["code"] for t in station_types() for amenity in t["demo_osm_amenity"].split(";") if amenity}
     with engine.begin() as conn:
-        root = store.territory_id(conn, territory)
-        if root is None:
+        if not territories.exists(conn, territory):
             return 0
+        root = territories.id_of(conn, territory)
         have = store.count(conn, root, "demo:osm/")
         if have:
             return have
-        found = plans.find_layer(conn, territory, ("pois",))
+        found = layers.find(conn, territory, ("pois",))
         if not found:
             return 0
-        pois = plans.layer_in_area(conn, found[0], found[1], store.outline_hex(conn, territory))
+        pois = frames.layer_in_area(conn, found[0], found[1], _outline(conn, territory))
         pois = pois[pois["amenity"].isin(mapping)]
         streets = pois["addr:street"] if "addr:street" in pois else [None] * len(pois)
         hours = pois["opening_hours"] if "opening_hours" in pois else [None] * len(pois)
         for osm_id, amenity, name, street, opening, point in zip(pois["id"], pois["amenity"], pois["name"], streets,
                                                                  hours, pois.geometry):
-            store.insert(conn, territory_id=store.territory_at(conn, territory, point.x, point.y) or root,
+            store.insert(conn, territory_id=territories.at_point(conn, territory, point.x, point.y) or root,
                          station_type=mapping[amenity],
                          name=name if isinstance(name, str) and name else f"{amenity} {osm_id}",
                          lon=point.x, lat=point.y, address=street if isinstance(street, str) else None,
@@ -127,17 +132,17 @@ def context(engine: sa.Engine, territory: str) -> Context:
     """The network and demand of a territory, built once per process and per version of the
     roads and buildings layers."""
     with engine.connect() as conn:
-        roads_at = plans.find_layer(conn, territory, ("roads",))
-        buildings_at = plans.find_layer(conn, territory, ("buildings",))
+        roads_at = layers.find(conn, territory, ("roads",))
+        buildings_at = layers.find(conn, territory, ("buildings",))
         if not roads_at or not buildings_at:
             raise StationError(f"territory {territory} (and its ancestors) needs 'roads' and 'buildings' layers")
-        key = (str(engine.url), territory, store.layers_stamp(conn, [roads_at, buildings_at]))
+        key = (str(engine.url), territory, layers.stamp(conn, [roads_at, buildings_at]))
         with _LOCK:
             if key in _CACHE:
                 return _CACHE[key]
-        area = store.outline_hex(conn, territory, envelope=True)
-        roads = plans.layer_in_area(conn, roads_at[0], roads_at[1], area)
-        buildings = plans.layer_in_area(conn, buildings_at[0], buildings_at[1], area)
+        area = _outline(conn, territory, envelope=True)
+        roads = frames.layer_in_area(conn, roads_at[0], roads_at[1], area)
+        buildings = frames.layer_in_area(conn, buildings_at[0], buildings_at[1], area)
     network = walking.build_network(roads)
     built = Context(network, walking.demand_from_buildings(network, buildings))
     with _LOCK:
@@ -154,8 +159,8 @@ def coverage(engine: sa.Engine, territory: str, *, types: list[str] | None = Non
     limit = minutes * speed_m_per_min
     ctx = context(engine, territory)
     with engine.connect() as conn:
-        stations = store.frame(conn, territory)
-        grids = store.published_grids(conn, territory)
+        stations = frames.stations(conn, territory, places=False)
+        grids = frames.published_grids(conn, territory)
     communities = grids.dissolve(by="community_code", as_index=False)[["community_code", "community", "geometry"]]
     per_grid = grids[["grid_code", "community_code"]].copy()
     per_community = communities[["community_code", "community"]].copy()
@@ -197,13 +202,13 @@ def service_areas(engine: sa.Engine, territory: str, station_type: str | None = 
     stations (ask per type) and answers are kept per process until a station changes."""
     ctx = context(engine, territory)
     with engine.connect() as conn:
-        stations = store.frame(conn, territory, station_type=station_type)
+        stations = frames.stations(conn, territory, station_type=station_type, places=False)
     if stations.empty:
         return gpd.GeoDataFrame(stations, geometry="geometry", crs=4490)
     if len(stations) > MAX_AREAS_PER_REQUEST:
         raise StationError(f"{len(stations)} stations: draw at most {MAX_AREAS_PER_REQUEST} service areas at once; "
                            "choose a station type")
-    stamp = tuple(zip(stations["id"], stations["name"], shapely.to_wkb(stations.geometry.values)))
+    stamp = tuple(zip(stations["station_id"], stations["name"], shapely.to_wkb(stations.geometry.values)))
     key = (str(engine.url), territory, station_type, float(minutes), float(speed_m_per_min), hash(stamp))
     with _LOCK:
         if key in _AREAS:
@@ -226,7 +231,7 @@ def suggest(engine: sa.Engine, territory: str, station_type: str, k: int = 5, *,
     limit = minutes * speed_m_per_min
     ctx = context(engine, territory)
     with engine.connect() as conn:
-        stations = store.frame(conn, territory, station_type=station_type)
+        stations = frames.stations(conn, territory, station_type=station_type, places=False)
     ok = walking.covered(ctx.network, ctx.demand, stations, limit)
     unreached = ~ok
     nodes = walking.candidate_nodes(ctx.network, ctx.demand, unreached, candidates, seed)
@@ -264,7 +269,7 @@ def import_stations(engine: sa.Engine, territory: str, frame: gpd.GeoDataFrame, 
     with engine.begin() as conn:
         inserted = 0
         for row_id, kind, name, point in zip(points.index, types, points[name_column], points.geometry):
-            territory_id = store.territory_at(conn, territory, point.x, point.y)
+            territory_id = territories.at_point(conn, territory, point.x, point.y)
             if territory_id is None:
                 raise StationError(f"row {row_id} ({name}) lies outside territory {territory}; nothing was imported")
             store.insert(conn, territory_id=territory_id, station_type=kind, name=str(name), lon=point.x, lat=point.y,

@@ -19,8 +19,3 @@ def record(conn: sa.Connection, *, actor: str, action: str, table: str, row_key:
          "after": None if after is None else json.dumps(after, ensure_ascii=False, default=str)},
     )
 
-
-def recent(conn: sa.Connection, limit: int = 50) -> list[dict]:
-    rows = conn.execute(sa.text("SELECT id, at, actor, action, table_name, row_key, before, after "
-                                "FROM audit_log ORDER BY id DESC LIMIT :n"), {"n": limit})
-    return [dict(r._mapping) for r in rows]

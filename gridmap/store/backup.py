@@ -25,13 +25,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from gridmap import __version__
+from gridmap.store.sql import ANCESTORS, with_subtree
+from gridmap.version import __version__
 
-SCOPE = (
-    "WITH RECURSIVE sub AS (SELECT id FROM territories WHERE code = '{code}' UNION ALL "
-    "SELECT c.id FROM territories c JOIN sub ON c.parent_id = sub.id), "
-    "anc AS (SELECT id, parent_id FROM territories WHERE code = '{code}' UNION ALL "
-    "SELECT t.id, t.parent_id FROM territories t JOIN anc ON t.id = anc.parent_id) ")
+# COPY takes no bind parameters: the (digits-only, checked) territory code is written into the text
+SCOPE = with_subtree(ANCESTORS).replace(":territory", "'{code}'")
 PLANS = "(SELECT id FROM plans WHERE territory_id IN (SELECT id FROM sub))"
 LAYERS = "(SELECT id FROM layers WHERE territory_id IN (SELECT id FROM sub))"
 INCIDENTS = "(SELECT id FROM incidents WHERE community_id IN (SELECT id FROM sub))"
@@ -39,7 +37,7 @@ GRIDS = f"(SELECT id FROM grids WHERE plan_id IN {PLANS})"
 
 # (table, SELECT list, WHERE, shared) in restore order; shared rows may already exist.
 TABLES: list[tuple[str, str, str, bool]] = [
-    ("territories", "*", "id IN (SELECT id FROM anc) AND id NOT IN (SELECT id FROM sub)", True),
+    ("territories", "*", "id IN (SELECT id FROM up) AND id NOT IN (SELECT id FROM sub)", True),
     ("territories", "*", "id IN (SELECT id FROM sub)", False),
     ("departments", "*", "true", True),
     ("incident_categories", "*", "true", True),

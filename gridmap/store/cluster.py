@@ -20,7 +20,6 @@ import secrets
 import shutil
 import socket
 import subprocess
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -305,7 +304,7 @@ class LocalCluster:
 
     def ensure_database(self, name: str, progress: Progress = QUIET) -> None:
         """Create database ``name`` with PostGIS if missing."""
-        from gridmap.store.db import ensure_postgis_database
+        from gridmap.store.databases import ensure_postgis_database
 
         if not re.fullmatch(r"[A-Za-z0-9_]+", name):
             raise ClusterError(f"database name {name!r}: letters, digits and _ only")
@@ -320,19 +319,3 @@ def cluster_from_settings(settings=None) -> LocalCluster:
     return LocalCluster(
         settings.home, bindir=settings.pg_bindir, os_user=settings.cluster_user, db_name=settings.db_name
     )
-
-
-def wait_until_accepting(url: str, timeout: float = 30.0) -> None:
-    """Poll until a connection succeeds (used after restarts)."""
-    import sqlalchemy as sa
-
-    deadline = time.monotonic() + timeout
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-    while True:
-        try:
-            with engine.connect():
-                return
-        except sa.exc.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.3)

@@ -1,17 +1,15 @@
-"""Connections: which database gridmap talks to, and creating it with PostGIS when missing."""
+"""Connections: which database gridmap talks to (``GRIDMAP_DATABASE_URL`` or the private local
+cluster), one pooled engine per URL, and what a connection can say about its database. Creating
+and dropping databases is :mod:`gridmap.store.databases` (which the cluster uses too)."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import make_url
 
-from gridmap.progress import QUIET, Progress
-
-
-class DatabaseUnavailable(RuntimeError):
-    """No database is configured or reachable; the message says what to run."""
+from gridmap.store.databases import DatabaseUnavailable
 
 
 def resolve_url(settings=None) -> str:
@@ -58,42 +56,11 @@ def get_engine(settings=None) -> sa.Engine:
     return engine_for(resolve_url(settings))
 
 
-def ensure_postgis_database(url: str, progress: Progress = QUIET) -> None:
-    """Create the database named in ``url`` if it does not exist, then enable PostGIS in it."""
-    target: URL = make_url(url)
-    admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT",
-                             poolclass=sa.pool.NullPool)
-    with admin.connect() as conn:
-        exists = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"),
-                              {"n": target.database}).scalar()
-        if not exists:
-            with progress.step(f"creating database {target.database}"):
-                conn.execute(sa.text(f'CREATE DATABASE "{target.database}" ENCODING \'UTF8\' TEMPLATE template0'))
-    admin.dispose()
-    enable_postgis(url)
+def postgis_version(conn: sa.Connection) -> str:
+    """The PostGIS library version of the connected database."""
+    return str(conn.execute(sa.text("SELECT postgis_lib_version()")).scalar())
 
 
-def enable_postgis(url: str) -> str:
-    """``CREATE EXTENSION IF NOT EXISTS postgis``; returns the PostGIS version."""
-    eng = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-    try:
-        with eng.connect() as conn:
-            try:
-                conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS postgis"))
-            except sa.exc.DBAPIError as exc:
-                raise DatabaseUnavailable(
-                    f"PostGIS cannot be enabled in {make_url(url).database}: {exc.orig}".strip()
-                ) from exc
-            return str(conn.execute(sa.text("SELECT postgis_lib_version()")).scalar())
-    finally:
-        eng.dispose()
-
-
-def drop_database(url: str) -> None:
-    """Drop the database named in ``url`` (tests use this to clean up their session database)."""
-    target = make_url(url)
-    admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT",
-                             poolclass=sa.pool.NullPool)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
-    admin.dispose()
+def schema_revision(conn: sa.Connection) -> str | None:
+    """The Alembic revision the connected database is at (None before the first migration)."""
+    return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()

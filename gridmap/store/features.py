@@ -94,10 +94,6 @@ COLLECTIONS: dict[str, Collection] = {c.id: c for c in (
 )}
 
 
-class FilterError(ValueError):
-    """A bbox, datetime or property filter that cannot be understood."""
-
-
 def _where(collection: Collection, *, bbox: tuple[float, float, float, float] | None,
            interval: tuple[datetime | None, datetime | None] | None, filters: dict[str, str]) -> tuple[str, dict]:
     clauses, params = [], {}
@@ -208,4 +204,41 @@ def locate(conn: sa.Connection, lon: float, lat: float) -> dict | None:
     return dict(row._mapping) if row else None
 
 
-__all__ = ["Collection", "COLLECTIONS", "FilterError", "items", "one", "extent", "time_extent", "tile", "locate"]
+# -- a plan's grids and units for the planner and the plan pages (drafts included) -----------------
+def grids_feature_collection(conn: sa.Connection, plan_id: int, codes: list[str] | None = None) -> dict:
+    """A plan's grids (all, or those with ``codes``) as an RFC 7946 FeatureCollection; ``label`` is
+    a point inside each grid for its map label."""
+    return conn.execute(sa.text(
+        "SELECT json_build_object('type','FeatureCollection','features', COALESCE(json_agg(json_build_object("
+        "'type','Feature','id',g.code,'geometry',ST_AsGeoJSON(g.geom, 7, 0)::json,"
+        "'properties', json_build_object('grid_code',g.code,'community_code',c.code,'community',c.name,"
+        "'kind',g.kind,'households',g.households,'population',g.population,'area_m2',round(g.area_m2::numeric,1),"
+        "'compactness',(g.properties->>'compactness')::float,'unit_count',(g.properties->>'unit_count')::int,"
+        "'parts',COALESCE((g.properties->>'parts')::int, ST_NumGeometries(g.geom)),'name',g.name,'worker',g.worker,"
+        "'label',ST_AsGeoJSON(ST_PointOnSurface(g.geom), 7)::json)) "
+        "ORDER BY g.code), '[]'::json)) FROM grids g JOIN territories c ON c.id = g.community_id WHERE g.plan_id = :p "
+        "AND (CAST(:codes AS text[]) IS NULL OR g.code = ANY(CAST(:codes AS text[])))"),
+        {"p": plan_id, "codes": codes}).scalar_one()
+
+
+def units_feature_collection(conn: sa.Connection, plan_id: int, *, unit_ids: list[int] | None = None,
+                             simplify_m: float = 0.0) -> dict:
+    """A plan's units (all, or ``unit_ids``) with their grid, as an RFC 7946 FeatureCollection.
+
+    ``simplify_m`` > 0 simplifies outlines for display (about that many metres)."""
+    tolerance = simplify_m / 111_000.0
+    return conn.execute(sa.text(
+        "SELECT json_build_object('type','FeatureCollection','features', COALESCE(json_agg(json_build_object("
+        "'type','Feature','id', u.id, 'geometry', ST_AsGeoJSON(CASE WHEN :tol > 0 THEN "
+        "ST_SimplifyPreserveTopology(u.geom, :tol) ELSE u.geom END, 7)::json, 'properties', json_build_object("
+        "'unit_id', u.id, 'unit_key', u.unit_key, 'grid_code', g.code, 'community_code', c.code, 'kind', u.kind, "
+        "'name', u.name, 'households', u.households, 'area_m2', round(u.area_m2::numeric, 1), "
+        "'compound_id', u.properties->>'compound_id', 'label', ST_AsGeoJSON(ST_PointOnSurface(u.geom), 7)::json))"
+        " ORDER BY u.id), '[]'::json)) FROM plan_units pu JOIN units u ON u.id = pu.unit_id "
+        "JOIN grids g ON g.id = pu.grid_id JOIN territories c ON c.id = u.community_id "
+        "WHERE pu.plan_id = :p AND (CAST(:ids AS int[]) IS NULL OR u.id = ANY(CAST(:ids AS int[])))"),
+        {"p": plan_id, "ids": unit_ids, "tol": tolerance}).scalar_one()
+
+
+__all__ = ["Collection", "COLLECTIONS", "items", "one", "extent", "time_extent", "tile", "published_stamp", "locate",
+           "grids_feature_collection", "units_feature_collection"]

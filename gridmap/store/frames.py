@@ -1,51 +1,29 @@
-"""Whole layers read from PostGIS as GeoDataFrames (EPSG:4490), for exports and the notebook API.
+"""Everything read from PostGIS as a GeoDataFrame (EPSG:4490): the one read path of the store,
+used by the services (partition, merge, validation, reports, exports) and, through them, by the
+notebook API.
 
-Each read names its places the way a government register does: every grid, unit, station and
-incident carries its community, street and district codes and names, and codes stay text.
-A territory below the plan's own territory (a street of a city plan, say) gets the plan's rows
-inside its subtree only.
+Each read names its places the way a government register does: grids, units, stations and
+incidents carry their community, street and district codes and names, and codes stay text. A
+territory below the plan's own territory (a street of a city plan) gets the plan's rows inside
+its subtree only. Unit identifiers: ``unit_id`` is a unit's key (text, e.g.
+``990101001001-0007``), ``db_id`` its row id where a caller needs it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
 import geopandas as gpd
 import pandas as pd
+import shapely
 import sqlalchemy as sa
 
 from gridmap.store.incident_stats import Filters
 from gridmap.store.incidents import CURRENT_GRID_JOIN
-
-SUBTREE = ("WITH RECURSIVE sub AS (SELECT id FROM territories WHERE code = :territory UNION ALL "
-           "SELECT c.id FROM territories c JOIN sub ON c.parent_id = sub.id), "
-           "up AS (SELECT id, parent_id, 0 AS depth FROM territories WHERE code = :territory UNION ALL "
-           "SELECT t.id, t.parent_id, up.depth + 1 FROM territories t JOIN up ON t.id = up.parent_id) ")
-PLACE_COLUMNS = (
-    "c.code AS community_code, c.name AS community_name, s.code AS street_code, s.name AS street_name, "
-    "d.code AS district_code, d.name AS district_name")
-PLACE_JOINS = (
-    "LEFT JOIN territories s ON s.id = c.parent_id AND s.level = 'street' "
-    "LEFT JOIN territories d ON d.id = COALESCE(s.parent_id, c.parent_id) AND d.level = 'district' ")
+from gridmap.store.sql import PLACE_COLUMNS, PLACE_JOINS, ewkb_hex, with_subtree
+from gridmap.store.territories import TerritoryNotFound, exists, outline_hex
 
 
-class PlanNotFound(LookupError):
-    """No plan of the kind asked for covers the territory."""
-
-
-@dataclass(frozen=True)
-class PlanRef:
-    """Which plan an export or a notebook read uses."""
-
-    id: int
-    territory: str
-    territory_name: str
-    status: str
-    version: int
-    valid_from: datetime | None
-    valid_to: datetime | None
-    published_at: datetime | None
+def _read(conn: sa.Connection, sql: str, **params) -> gpd.GeoDataFrame:
+    return gpd.read_postgis(sa.text(sql), conn, geom_col="geom", params=params).rename_geometry("geometry")
 
 
 def territories(conn: sa.Connection) -> pd.DataFrame:
@@ -55,105 +33,126 @@ def territories(conn: sa.Connection) -> pd.DataFrame:
         "LEFT JOIN territories p ON p.id = t.parent_id ORDER BY t.code"), conn)
 
 
-def find_plan(conn: sa.Connection, territory: str, which: str | int = "published") -> PlanRef:
-    """The plan for ``territory``: ``"published"``, the newest ``"draft"``, or a version number.
-
-    The territory's own plans come first, then those of its nearest ancestor (a district of a city
-    plan is exported from the city's plan). Raises PlanNotFound (or LookupError for an unknown code).
-    """
-    exists = conn.execute(sa.text("SELECT 1 FROM territories WHERE code = :c"), {"c": territory}).first()
-    if exists is None:
-        raise LookupError(f"no territory with code {territory!r}")
-    text = str(which).strip().lower()
-    if text.isdigit():
-        condition, order, params = "p.version = :v", "", {"v": int(text)}
-    elif text in ("published", "draft"):
-        condition, order, params = "p.status = :s", ", p.version DESC", {"s": text}
-    else:
-        raise PlanNotFound(f"plan must be 'published', 'draft' or a version number, not {which!r}")
-    row = conn.execute(sa.text(
-        SUBTREE + "SELECT p.id, t.code, t.name, p.status, p.version, p.valid_from, p.valid_to, p.published_at "
-        "FROM up JOIN plans p ON p.territory_id = up.id JOIN territories t ON t.id = up.id "
-        f"WHERE {condition} ORDER BY up.depth{order} LIMIT 1"), {"territory": territory, **params}).first()
-    if row is None:
-        raise PlanNotFound(f"territory {territory} has no {'version ' + text if text.isdigit() else text} plan "
-                           "(nor has any territory above it)")
-    return PlanRef(*row)
-
-
-def plan_grids(conn: sa.Connection, plan: PlanRef, territory: str) -> gpd.GeoDataFrame:
-    """The plan's grids inside ``territory`` with their places, figures and validity dates."""
-    frame = gpd.read_postgis(sa.text(
-        SUBTREE + f"SELECT g.code AS grid_code, g.name AS grid_name, g.kind, {PLACE_COLUMNS}, g.area_m2, "
-        "g.households, g.population, g.worker, p.version AS plan_version, p.valid_from, p.valid_to, "
-        "(g.properties->>'compactness')::float AS compactness, (g.properties->>'unit_count')::int AS unit_count, "
-        "g.geom FROM grids g JOIN plans p ON p.id = g.plan_id JOIN territories c ON c.id = g.community_id "
-        f"{PLACE_JOINS} WHERE g.plan_id = :plan AND g.community_id IN (SELECT id FROM sub) ORDER BY g.code"),
-        conn, geom_col="geom", params={"territory": territory, "plan": plan.id})
-    return frame.rename_geometry("geometry")
-
-
-def plan_units(conn: sa.Connection, plan: PlanRef, territory: str) -> gpd.GeoDataFrame:
-    """The plan's units inside ``territory`` with the grid each belongs to."""
-    frame = gpd.read_postgis(sa.text(
-        SUBTREE + f"SELECT u.unit_key AS unit_id, u.kind AS unit_kind, u.name AS unit_name, g.code AS grid_code, "
-        f"{PLACE_COLUMNS}, u.area_m2, u.households, u.population, u.geom FROM plan_units pu "
-        "JOIN units u ON u.id = pu.unit_id JOIN grids g ON g.id = pu.grid_id JOIN territories c ON c.id = u.community_id "
-        f"{PLACE_JOINS} WHERE pu.plan_id = :plan AND u.community_id IN (SELECT id FROM sub) ORDER BY g.code, u.unit_key"),
-        conn, geom_col="geom", params={"territory": territory, "plan": plan.id})
-    return frame.rename_geometry("geometry")
-
-
-def territory_units(conn: sa.Connection, territory: str) -> gpd.GeoDataFrame:
-    """The current units (leaves) of the territory's communities, whatever plan uses them, with
-    the columns ``build_units`` returns, so they go straight into ``partition`` or ``merge_layers``."""
-    frame = gpd.read_postgis(sa.text(
-        SUBTREE + "SELECT u.unit_key AS unit_id, c.code AS community_code, u.kind, u.name, u.households, "
-        "u.population, u.area_m2, u.properties->>'site_type' AS site_type, u.properties->>'compound_id' AS compound_id, "
-        "(u.properties->>'compound_part')::float AS compound_part, c.name AS community_name, s.code AS street_code, "
-        "s.name AS street_name, d.code AS district_code, d.name AS district_name, u.geom FROM units u "
-        f"JOIN territories c ON c.id = u.community_id {PLACE_JOINS} WHERE u.community_id IN (SELECT id FROM sub) "
-        "AND NOT EXISTS (SELECT 1 FROM units x WHERE x.parent_id = u.id) ORDER BY c.code, u.unit_key"),
-        conn, geom_col="geom", params={"territory": territory})
-    return frame.rename_geometry("geometry")
-
-
 def communities(conn: sa.Connection, territory: str) -> gpd.GeoDataFrame:
-    """The communities at or below the territory: code, name, street and district, geometry."""
-    frame = gpd.read_postgis(sa.text(
-        SUBTREE + "SELECT c.code, c.name, s.code AS street_code, s.name AS street_name, d.code AS district_code, "
-        f"d.name AS district_name, c.area_m2, c.geom FROM territories c {PLACE_JOINS} "
-        "WHERE c.level = 'community' AND c.id IN (SELECT id FROM sub) ORDER BY c.code"),
-        conn, geom_col="geom", params={"territory": territory})
-    return frame.rename_geometry("geometry")
+    """The communities at or below the territory: id, code, name, street and district, area,
+    geometry. :class:`TerritoryNotFound` for an unknown code."""
+    frame = _read(conn, with_subtree() + "SELECT c.id, c.code, c.name, s.code AS street_code, s.name AS street_name, "
+                  f"d.code AS district_code, d.name AS district_name, c.area_m2, c.geom FROM territories c {PLACE_JOINS}"
+                  "WHERE c.level = 'community' AND c.id IN (SELECT id FROM sub) ORDER BY c.code", territory=territory)
+    if frame.empty and not exists(conn, territory):
+        raise TerritoryNotFound.of(territory)
+    return frame
 
 
-def layer(conn: sa.Connection, territory: str, name: str) -> gpd.GeoDataFrame:
+def current_units(conn: sa.Connection, territory: str) -> gpd.GeoDataFrame:
+    """The current units (leaves: a unit cut or revised in a draft is replaced by its children)
+    of the territory's communities, whatever plan uses them, with the columns ``build_units``
+    returns (so they go straight into ``partition`` or ``merge_layers``), their places and
+    ``db_id``."""
+    frame = _read(conn, with_subtree() + "SELECT u.id AS db_id, u.unit_key AS unit_id, c.code AS community_code, "
+                  "u.kind, u.name, u.households, u.population, u.area_m2, u.properties->>'site_type' AS site_type, "
+                  "u.properties->>'compound_id' AS compound_id, (u.properties->>'compound_part')::float AS compound_part, "
+                  "c.name AS community_name, s.code AS street_code, s.name AS street_name, d.code AS district_code, "
+                  f"d.name AS district_name, u.geom FROM units u JOIN territories c ON c.id = u.community_id {PLACE_JOINS}"
+                  "WHERE u.community_id IN (SELECT id FROM sub) "
+                  "AND NOT EXISTS (SELECT 1 FROM units x WHERE x.parent_id = u.id) ORDER BY c.code, u.unit_key",
+                  territory=territory)
+    return frame
+
+
+def plan_grids(conn: sa.Connection, plan_id: int, territory: str | None = None) -> gpd.GeoDataFrame:
+    """A plan's grids (inside ``territory`` when given) with their places, figures and validity
+    dates: code, name, kind, places, area, households, population, worker, plan version, valid
+    from/to, compactness, unit count, parts."""
+    inside = "AND g.community_id IN (SELECT id FROM sub) " if territory else ""
+    return _read(conn, (with_subtree() if territory else "") +
+                 f"SELECT g.code AS grid_code, g.name AS grid_name, g.kind, {PLACE_COLUMNS}, g.area_m2, g.households, "
+                 "g.population, g.worker, p.version AS plan_version, p.valid_from, p.valid_to, "
+                 "(g.properties->>'compactness')::float AS compactness, (g.properties->>'unit_count')::int AS unit_count, "
+                 "COALESCE((g.properties->>'parts')::int, ST_NumGeometries(g.geom)) AS parts, g.geom "
+                 "FROM grids g JOIN plans p ON p.id = g.plan_id JOIN territories c ON c.id = g.community_id "
+                 f"{PLACE_JOINS}WHERE g.plan_id = :plan {inside}ORDER BY g.code", territory=territory, plan=plan_id)
+
+
+def plan_units(conn: sa.Connection, plan_id: int, territory: str | None = None) -> gpd.GeoDataFrame:
+    """A plan's units (inside ``territory`` when given) with the grid each belongs to, their
+    places, kind, site type, compound, households, population, area and ``db_id``."""
+    inside = "AND u.community_id IN (SELECT id FROM sub) " if territory else ""
+    return _read(conn, (with_subtree() if territory else "") +
+                 "SELECT u.unit_key AS unit_id, u.id AS db_id, u.kind AS unit_kind, u.name AS unit_name, "
+                 f"g.code AS grid_code, {PLACE_COLUMNS}, u.area_m2, u.households, u.population, "
+                 "u.properties->>'site_type' AS site_type, u.properties->>'compound_id' AS compound_id, u.geom "
+                 "FROM plan_units pu JOIN units u ON u.id = pu.unit_id JOIN grids g ON g.id = pu.grid_id "
+                 f"JOIN territories c ON c.id = u.community_id {PLACE_JOINS}WHERE pu.plan_id = :plan {inside}"
+                 "ORDER BY g.code, u.unit_key", territory=territory, plan=plan_id)
+
+
+def layer_in_area(conn: sa.Connection, owner: str, name: str, area) -> gpd.GeoDataFrame:
+    """Features of layer ``name`` of territory ``owner`` that meet ``area`` (a shapely geometry
+    in EPSG:4490; a bounding-box test in PostGIS), attributes as columns."""
+    raw = gpd.read_postgis(sa.text(
+        "SELECT f.properties, f.geom FROM layer_features f JOIN layers l ON l.id = f.layer_id "
+        "JOIN territories t ON t.id = l.territory_id WHERE t.code = :owner AND l.name = :name "
+        "AND f.geom && ST_GeomFromEWKB(decode(:area, 'hex')) ORDER BY f.feature_index"),
+        conn, geom_col="geom", params={"owner": owner, "name": name, "area": ewkb_hex([area])[0]})
+    attrs = pd.DataFrame(list(raw["properties"]), index=raw.index)
+    return gpd.GeoDataFrame(attrs, geometry=gpd.GeoSeries(raw["geom"].values, index=raw.index), crs=4490)
+
+
+def layer_features(conn: sa.Connection, territory: str, name: str) -> gpd.GeoDataFrame:
+    """A layer of exactly this territory, whole, attributes as columns; :class:`NoSuchLayer`
+    when it has none of that name."""
+    from gridmap.store.layers import NoSuchLayer
+
+    raw = gpd.read_postgis(sa.text(
+        "SELECT f.feature_index, f.properties, f.geom FROM layer_features f JOIN layers l ON l.id = f.layer_id "
+        "JOIN territories t ON t.id = l.territory_id WHERE t.code = :c AND l.name = :n ORDER BY f.feature_index"),
+        conn, geom_col="geom", params={"c": territory, "n": name})
+    if raw.empty and conn.execute(sa.text("SELECT 1 FROM layers l JOIN territories t ON t.id = l.territory_id "
+                                          "WHERE t.code = :c AND l.name = :n"), {"c": territory, "n": name}).first() is None:
+        raise NoSuchLayer(f"territory {territory} has no layer {name!r}", f"辖区 {territory} 没有图层 {name!r}")
+    attrs = pd.DataFrame(list(raw["properties"]), index=raw.index)
+    return gpd.GeoDataFrame(attrs, geometry=gpd.GeoSeries(raw["geom"].values, index=raw.index), crs=4490)
+
+
+def layer(conn: sa.Connection, territory: str, name: str, *, within: str = "envelope") -> gpd.GeoDataFrame:
     """An imported layer (roads, buildings, ...) of the territory or its nearest ancestor, cut to
-    the territory's bounding box, attributes as columns."""
-    from gridmap.store.plans import find_layer, layer_in_area
+    the territory's bounding box (``within="envelope"``) or outline (``"outline"``)."""
+    from gridmap.store.layers import NoSuchLayer, find
 
-    found = find_layer(conn, territory, (name,))
+    found = find(conn, territory, (name,))
     if found is None:
-        raise LookupError(f"no layer {name!r} on territory {territory} or above it")
-    box = conn.execute(sa.text("SELECT encode(ST_AsEWKB(ST_Envelope(geom)), 'hex') FROM territories WHERE code = :c"),
-                       {"c": territory}).scalar()
-    return layer_in_area(conn, found[0], found[1], box)
+        raise NoSuchLayer.of(name, territory)
+    area = outline_hex(conn, territory, envelope=within == "envelope")
+    return layer_in_area(conn, found[0], found[1], shapely.from_wkb(bytes.fromhex(area)))
 
 
-def stations(conn: sa.Connection, territory: str, *, station_type: str | None = None,
-             status: str | None = "open") -> gpd.GeoDataFrame:
-    """Stations at or below the territory, with the published grid and community they stand in."""
-    frame = gpd.read_postgis(sa.text(
-        SUBTREE + "SELECT s.id AS station_id, s.station_type, s.name, s.address, s.opening_hours, s.status, "
-        "s.services, g.code AS grid_code, c.code AS community_code, c.name AS community_name, s.geom FROM stations s "
-        "LEFT JOIN LATERAL (SELECT g.code, g.community_id FROM grids g JOIN plans p ON p.id = g.plan_id "
-        "AND p.status = 'published' WHERE ST_Intersects(g.geom, s.geom) LIMIT 1) g ON true "
-        "LEFT JOIN territories c ON c.id = g.community_id "
-        "WHERE s.territory_id IN (SELECT id FROM sub) AND (CAST(:ty AS text) IS NULL OR s.station_type = :ty) "
-        "AND (CAST(:st AS text) IS NULL OR s.status = :st) ORDER BY s.id"),
-        conn, geom_col="geom", params={"territory": territory, "ty": station_type, "st": status})
-    return frame.rename_geometry("geometry")
+def stations(conn: sa.Connection, territory: str, *, station_type: str | None = None, status: str | None = "open",
+             places: bool = True) -> gpd.GeoDataFrame:
+    """Stations at or below the territory (of a type, in a status: None for any): id, type, name,
+    address, opening hours, status, services and, with ``places``, the published grid and
+    community each stands in."""
+    where = ("WHERE s.territory_id IN (SELECT id FROM sub) AND (CAST(:ty AS text) IS NULL OR s.station_type = :ty) "
+             "AND (CAST(:st AS text) IS NULL OR s.status = :st) ORDER BY s.id")
+    if not places:
+        return _read(conn, with_subtree() + "SELECT s.id AS station_id, s.station_type, s.name, s.address, "
+                     f"s.opening_hours, s.status, s.services, s.geom FROM stations s {where}",
+                     territory=territory, ty=station_type, st=status)
+    return _read(conn, with_subtree() + "SELECT s.id AS station_id, s.station_type, s.name, s.address, "
+                 "s.opening_hours, s.status, s.services, g.code AS grid_code, c.code AS community_code, "
+                 "c.name AS community_name, s.geom FROM stations s LEFT JOIN LATERAL (SELECT g.code, g.community_id "
+                 "FROM grids g JOIN plans p ON p.id = g.plan_id AND p.status = 'published' "
+                 "WHERE ST_Intersects(g.geom, s.geom) LIMIT 1) g ON true LEFT JOIN territories c ON c.id = g.community_id "
+                 + where, territory=territory, ty=station_type, st=status)
+
+
+def published_grids(conn: sa.Connection, territory: str) -> gpd.GeoDataFrame:
+    """The published grids inside a territory (of its own plan or its nearest published
+    ancestor's): code, community code and name, households, geometry."""
+    return _read(conn, with_subtree() + "SELECT g.code AS grid_code, c.code AS community_code, c.name AS community, "
+                 "g.households, g.geom FROM grids g JOIN plans p ON p.id = g.plan_id AND p.status = 'published' "
+                 "JOIN territories c ON c.id = g.community_id WHERE g.community_id IN (SELECT id FROM sub) "
+                 "ORDER BY g.code", territory=territory)
 
 
 def incidents(conn: sa.Connection, territory: str, filters: Filters = Filters(), *,
@@ -162,26 +161,25 @@ def incidents(conn: sa.Connection, territory: str, filters: Filters = Filters(),
     of the published plan holding each now, ``reported_grid_code`` the one it was reported in.
     Never reporter details: an export or a notebook is not the place for who reported what."""
     where, params = filters.where()
-    frame = gpd.read_postgis(sa.text(
-        SUBTREE + "SELECT i.public_id AS incident_id, i.category_code, cat.name_zh AS category_name, i.status, "
-        "dep.name AS department, g.code AS grid_code, rg.code AS reported_grid_code, c.code AS community_code, "
-        "c.name AS community_name, "
-        "s.code AS street_code, s.name AS street_name, i.reported_at, i.due_at, i.closed_at, i.escalation_level, "
-        "i.synthetic, (COALESCE(i.closed_at, now()) > i.due_at) AS overdue, i.geom FROM incidents i "
-        "LEFT JOIN incident_categories cat ON cat.code = i.category_code "
-        "LEFT JOIN departments dep ON dep.id = i.department_id " + CURRENT_GRID_JOIN + "LEFT JOIN grids rg ON rg.id = i.grid_id "
-        "LEFT JOIN territories c ON c.id = i.community_id LEFT JOIN territories s ON s.id = i.street_id "
-        f"WHERE {where} ORDER BY i.reported_at, i.id" + (" LIMIT :limit" if limit else "")),
-        conn, geom_col="geom", params={"territory": territory, **params, **({"limit": limit} if limit else {})})
-    return frame.rename_geometry("geometry")
+    return _read(conn, with_subtree() + "SELECT i.public_id AS incident_id, i.category_code, "
+                 "cat.name_zh AS category_name, i.status, dep.name AS department, g.code AS grid_code, "
+                 "rg.code AS reported_grid_code, c.code AS community_code, c.name AS community_name, "
+                 "s.code AS street_code, s.name AS street_name, i.reported_at, i.due_at, i.closed_at, "
+                 "i.escalation_level, i.synthetic, (COALESCE(i.closed_at, now()) > i.due_at) AS overdue, i.geom "
+                 "FROM incidents i LEFT JOIN incident_categories cat ON cat.code = i.category_code "
+                 "LEFT JOIN departments dep ON dep.id = i.department_id " + CURRENT_GRID_JOIN +
+                 "LEFT JOIN grids rg ON rg.id = i.grid_id LEFT JOIN territories c ON c.id = i.community_id "
+                 f"LEFT JOIN territories s ON s.id = i.street_id WHERE {where} ORDER BY i.reported_at, i.id"
+                 + (" LIMIT :limit" if limit else ""), territory=territory, **params, **({"limit": limit} if limit else {}))
 
 
-def crosswalk(conn: sa.Connection, plan: PlanRef) -> pd.DataFrame:
+def crosswalk(conn: sa.Connection, plan_id: int) -> pd.DataFrame:
     """The merge crosswalk of a plan made by a merge (empty for other plans)."""
     return pd.read_sql(sa.text(
         "SELECT department, grid_ref AS grid_id, grid_code, area_share, household_share, area_m2, households "
-        "FROM merge_crosswalk WHERE plan_id = :p ORDER BY department, grid_ref, grid_code"), conn, params={"p": plan.id})
+        "FROM merge_crosswalk WHERE plan_id = :p ORDER BY department, grid_ref, grid_code"), conn, params={"p": plan_id})
 
 
-__all__ = ["PlanRef", "PlanNotFound", "territories", "find_plan", "plan_grids", "plan_units", "territory_units", "communities", "layer",
-           "stations", "incidents", "crosswalk"]
+__all__ = ["territories", "communities", "current_units", "plan_grids", "plan_units", "layer_in_area",
+           "layer_features", "layer",
+           "stations", "published_grids", "incidents", "crosswalk"]

@@ -11,8 +11,9 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-SUBTREE = ("WITH RECURSIVE sub AS (SELECT id FROM territories WHERE code = :territory UNION ALL "
-           "SELECT c.id FROM territories c JOIN sub ON c.parent_id = sub.id) ")
+from gridmap.store.sql import with_subtree
+
+SUBTREE = with_subtree()
 OVERDUE = "(COALESCE(i.closed_at, now()) > i.due_at)"
 
 
@@ -54,6 +55,11 @@ class Filters:
 
 
 def summary(conn: sa.Connection, territory: str, filters: Filters) -> dict:
+    """Counts by category, status and calendar month, overdue and median handling hours. Months
+    are grouped in UTC, as the date filters (instants; the dashboard sends UTC day boundaries) are,
+    so a month listed here is exactly the month the dashboard then asks for, whatever the
+    server's time zone."""
+    conn.execute(sa.text("SET LOCAL TIME ZONE 'UTC'"))
     where, params = filters.where()
     params["territory"] = territory
     totals = conn.execute(sa.text(
@@ -158,4 +164,19 @@ def monthly_clusters(conn: sa.Connection, territory: str, filters: Filters, *, c
     return out
 
 
-__all__ = ["monthly_clusters", "Filters", "METRICS", "summary", "choropleth", "heat", "clusters"]
+TERRITORY_COUNTS = (
+    "WITH RECURSIVE up AS (SELECT id AS below, id AS above FROM territories UNION ALL "
+    "SELECT up.below, t.parent_id FROM up JOIN territories t ON t.id = up.above WHERE t.parent_id IS NOT NULL), "
+    "per AS (SELECT community_id, count(*) AS n FROM incidents WHERE community_id IS NOT NULL GROUP BY 1) "
+    "SELECT t.code, t.name, t.level, COALESCE(sum(per.n), 0)::bigint AS incidents FROM territories t "
+    "JOIN up ON up.above = t.id LEFT JOIN per ON per.community_id = up.below "
+    "GROUP BY t.id, t.code, t.name, t.level ORDER BY incidents DESC, t.code")
+
+
+def territory_counts(conn: sa.Connection) -> list[dict]:
+    """Every territory with the incidents routed into its whole subtree (as the summary counts
+    them: by community), busiest first, from one GROUP BY rolled up the territory tree."""
+    return [dict(r._mapping) for r in conn.execute(sa.text(TERRITORY_COUNTS))]
+
+
+__all__ = ["territory_counts", "monthly_clusters", "Filters", "METRICS", "summary", "choropleth", "heat", "clusters"]

@@ -304,21 +304,8 @@ def routing_grids(conn: sa.Connection) -> list[sa.Row]:
         "AND p.status = 'published' ORDER BY p.published_at DESC, g.code")).all()
 
 
-def bulk_insert(conn: sa.Connection, frame, *, source: str, synthetic: bool, with_events: bool = True) -> tuple[int, int]:
-    """Load many incidents at once, already routed: COPY into a scratch table, then one
-    INSERT ... SELECT that adds each grid's community and street and each category's department,
-    and (optionally) each incident's steps as events. Rows without a ``grid_id`` (outside every
-    published grid) are left out.
-
-    A load of at least ``REBUILD_MIN_ROWS`` rows that is at least as large as the table drops the
-    secondary indexes and foreign keys first and rebuilds them after the INSERT (one sorted build
-    and one validating join instead of a million index inserts and trigger calls; what pg_restore
-    does). It holds the table's exclusive lock until the transaction ends, so readers wait for it:
-    meant for history imports and demos, not for a table under live traffic.
-
-    ``frame`` has grid_id (from ``routing_grids``), category_code, description, lon, lat,
-    reported_at, due_at, status and, for synthetic histories, filed_at ... closed_at (NaT where not
-    reached). Returns (stored, left out)."""
+def _copy_to_scratch(conn: sa.Connection, frame) -> None:
+    """COPY the incidents into the scratch table ``bulk_incidents`` (dropped at commit)."""
     buffer = _serialise(frame)
     conn.execute(sa.text(
         "CREATE TEMP TABLE bulk_incidents (n int, grid_id int, category_code text, description text, lon float8, lat float8, "
@@ -326,9 +313,12 @@ def bulk_insert(conn: sa.Connection, frame, *, source: str, synthetic: bool, wit
         "handled_at bigint, verified_at bigint, closed_at bigint) ON COMMIT DROP"))
     raw = conn.connection.driver_connection.cursor()
     raw.copy_expert(f"COPY bulk_incidents ({', '.join(BULK_COLUMNS)}) FROM STDIN WITH (FORMAT csv)", buffer)
-    existing = conn.execute(sa.text("SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'incidents'::regclass")).scalar_one()
-    rebuild = len(frame) >= REBUILD_MIN_ROWS and len(frame) >= existing
-    restore = _detach_indexes(conn) if rebuild else []
+
+
+def _insert_from_scratch(conn: sa.Connection, *, source: str, synthetic: bool) -> tuple[str, int]:
+    """One INSERT ... SELECT of the scratch rows that lie in a published grid, with each grid's
+    community and street and each category's department; returns the public-id tag of the
+    batch and the rows stored."""
     tag = conn.execute(sa.text("SELECT 'B' || to_char(now(), 'YYMMDDHH24MISS') || substr(md5(random()::text), 1, 4) "
                                "|| '-'")).scalar_one()
     times = ", ".join(f"{_from_epoch(c)} AS {c}" for c in BULK_COLUMNS if c.endswith("_at"))
@@ -350,22 +340,50 @@ def bulk_insert(conn: sa.Connection, frame, *, source: str, synthetic: bool, wit
         "JOIN (SELECT g.id, g.lineage, g.community_id, c.parent_id AS street_id FROM grids g JOIN plans p ON p.id = g.plan_id "
         "AND p.status = 'published' JOIN territories c ON c.id = g.community_id) r ON r.id = b.grid_id"),
         {"tag": tag, "source": source, "syn": synthetic}).rowcount
+    return tag, stored
+
+
+def _insert_events(conn: sa.Connection, tag: str) -> None:
+    """The steps of each incident of batch ``tag`` as events (the report, then each step reached)."""
+    steps = " UNION ALL ".join(
+        f"SELECT i.id, '{prev}', '{state}', '{action}', {_from_epoch(state + '_at')} FROM bulk_incidents b "
+        f"JOIN incidents i ON i.public_id = :tag || b.n WHERE b.{state}_at IS NOT NULL "
+        f"AND NOT (b.status = 'rejected' AND '{state}' <> 'filed')"
+        for (prev, _), (state, action) in zip((("reported", None),) + STEPS[:-1], STEPS))
+    conn.execute(sa.text(
+        "INSERT INTO incident_events (incident_id, from_status, to_status, action, at, actor) "
+        "SELECT i.id, NULL, 'reported', 'report', i.reported_at, 'demo' FROM incidents i WHERE i.public_id LIKE :tag || '%' "
+        f"UNION ALL SELECT s.*, 'demo' FROM ({steps}) s"), {"tag": tag})
+    conn.execute(sa.text(
+        "UPDATE incident_events e SET to_status = 'rejected', action = 'reject' FROM incidents i "
+        "WHERE e.incident_id = i.id AND i.public_id LIKE :tag || '%' AND i.status = 'rejected' "
+        "AND e.action = 'file'"), {"tag": tag})
+
+
+def bulk_insert(conn: sa.Connection, frame, *, source: str, synthetic: bool, with_events: bool = True) -> tuple[int, int]:
+    """Load many incidents at once, already routed: COPY into a scratch table, then one
+    INSERT ... SELECT that adds each grid's community and street and each category's department,
+    and (optionally) each incident's steps as events. Rows without a ``grid_id`` (outside every
+    published grid) are left out.
+
+    A load of at least ``REBUILD_MIN_ROWS`` rows that is at least as large as the table drops the
+    secondary indexes and foreign keys first and rebuilds them after the INSERT (one sorted build
+    and one validating join instead of a million index inserts and trigger calls; what pg_restore
+    does). It holds the table's exclusive lock until the transaction ends, so readers wait for it:
+    meant for history imports and demos, not for a table under live traffic.
+
+    ``frame`` has grid_id (from ``routing_grids``), category_code, description, lon, lat,
+    reported_at, due_at, status and, for synthetic histories, filed_at ... closed_at (NaT where not
+    reached). Returns (stored, left out)."""
+    _copy_to_scratch(conn, frame)
+    existing = conn.execute(sa.text("SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'incidents'::regclass")).scalar_one()
+    rebuild = len(frame) >= REBUILD_MIN_ROWS and len(frame) >= existing
+    restore = _detach_indexes(conn) if rebuild else []
+    tag, stored = _insert_from_scratch(conn, source=source, synthetic=synthetic)
     for statement in restore:
         conn.execute(sa.text(statement))
     if with_events:
-        steps = " UNION ALL ".join(
-            f"SELECT i.id, '{prev}', '{state}', '{action}', {_from_epoch(state + '_at')} FROM bulk_incidents b "
-            f"JOIN incidents i ON i.public_id = :tag || b.n WHERE b.{state}_at IS NOT NULL "
-            f"AND NOT (b.status = 'rejected' AND '{state}' <> 'filed')"
-            for (prev, _), (state, action) in zip((("reported", None),) + STEPS[:-1], STEPS))
-        conn.execute(sa.text(
-            "INSERT INTO incident_events (incident_id, from_status, to_status, action, at, actor) "
-            "SELECT i.id, NULL, 'reported', 'report', i.reported_at, 'demo' FROM incidents i WHERE i.public_id LIKE :tag || '%' "
-            f"UNION ALL SELECT s.*, 'demo' FROM ({steps}) s"), {"tag": tag})
-        conn.execute(sa.text(
-            "UPDATE incident_events e SET to_status = 'rejected', action = 'reject' FROM incidents i "
-            "WHERE e.incident_id = i.id AND i.public_id LIKE :tag || '%' AND i.status = 'rejected' "
-            "AND e.action = 'file'"), {"tag": tag})
+        _insert_events(conn, tag)
     return stored, len(frame) - stored
 
 

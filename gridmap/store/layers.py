@@ -1,4 +1,6 @@
-"""GIS layers of a territory: one row in ``layers`` plus its features, written with COPY."""
+"""GIS layers of a territory: one row in ``layers`` plus its features, written with COPY; which
+layer serves a territory (its own or its nearest ancestor's), and when one last changed. Layers
+are read as GeoDataFrames through :mod:`gridmap.store.frames`."""
 
 from __future__ import annotations
 
@@ -10,11 +12,21 @@ import geopandas as gpd
 import pandas as pd
 import sqlalchemy as sa
 
-from gridmap.store.territories import ewkb_hex
+from gridmap.errors import NotFound, StateConflict
+from gridmap.store.sql import ewkb_hex, with_ancestors
 
 
-class LayerExists(ValueError):
+class LayerExists(StateConflict, ValueError):
     """A layer of that name exists and replacing it was not asked for."""
+
+
+class NoSuchLayer(NotFound):
+    """No layer of that name on the territory (or above it)."""
+
+    @classmethod
+    def of(cls, name: str, territory: str) -> "NoSuchLayer":
+        return cls(f"no layer {name!r} on territory {territory} or above it",
+                   f"辖区 {territory} 及其上级都没有图层 {name!r}")
 
 
 def create(conn: sa.Connection, *, territory_id: int, name: str, kind: str, geometry_type: str | None,
@@ -27,7 +39,8 @@ def create(conn: sa.Connection, *, territory_id: int, name: str, kind: str, geom
     replaced = None
     if old is not None:
         if not replace:
-            raise LayerExists(f"layer {name!r} exists already; use replace (--replace) to overwrite it")
+            raise LayerExists(f"layer {name!r} exists already; use replace (--replace) to overwrite it",
+                              f"图层 {name!r} 已存在；要覆盖请用 replace（--replace）")
         conn.execute(sa.text("DELETE FROM layers WHERE id = :id"), {"id": old.id})
         replaced = old.feature_count
     layer_id = conn.execute(sa.text(
@@ -73,16 +86,25 @@ def list_for(conn: sa.Connection, territory_code: str) -> list[dict]:
     return [dict(r._mapping) for r in rows]
 
 
-def read(conn: sa.Connection, territory_code: str, name: str) -> gpd.GeoDataFrame:
-    """A stored layer as a GeoDataFrame (EPSG:4490), attributes expanded into columns."""
-    sql = sa.text(
-        "SELECT f.feature_index, f.properties, f.geom FROM layer_features f JOIN layers l ON l.id = f.layer_id "
-        "JOIN territories t ON t.id = l.territory_id WHERE t.code = :c AND l.name = :n ORDER BY f.feature_index")
-    raw = gpd.read_postgis(sql, conn, geom_col="geom", params={"c": territory_code, "n": name})
-    if raw.empty:
-        exists = conn.execute(sa.text("SELECT 1 FROM layers l JOIN territories t ON t.id = l.territory_id "
-                                      "WHERE t.code = :c AND l.name = :n"), {"c": territory_code, "n": name}).first()
-        if exists is None:
-            raise LookupError(f"territory {territory_code} has no layer {name!r}")
-    attrs = pd.DataFrame(list(raw["properties"]), index=raw.index)
-    return gpd.GeoDataFrame(attrs, geometry=gpd.GeoSeries(raw["geom"].values, index=raw.index), crs=4490)
+def find(conn: sa.Connection, territory: str, names: tuple[str, ...]) -> tuple[str, str] | None:
+    """The nearest layer called one of ``names`` on the territory or one of its ancestors:
+    (owner territory code, layer name); the demo keeps its layers on the city, for example."""
+    row = conn.execute(sa.text(
+        with_ancestors() + "SELECT t.code, l.name FROM up JOIN territories t ON t.id = up.id "
+        "JOIN layers l ON l.territory_id = t.id WHERE l.name = ANY(:names) "
+        "ORDER BY up.depth, array_position(CAST(:names AS text[]), CAST(l.name AS text)) LIMIT 1"),
+        {"territory": territory, "names": list(names)}).first()
+    return (row[0], row[1]) if row else None
+
+
+def stamp(conn: sa.Connection, layers: list[tuple[str, str]]) -> str:
+    """A string that changes whenever one of the (territory code, layer name) layers is re-imported."""
+    parts = []
+    for code, name in layers:
+        parts.append(str(conn.execute(sa.text(
+            "SELECT l.id || ':' || l.feature_count || ':' || l.imported_at FROM layers l JOIN territories t "
+            "ON t.id = l.territory_id WHERE t.code = :c AND l.name = :n"), {"c": code, "n": name}).scalar()))
+    return ",".join(parts)
+
+
+__all__ = ["LayerExists", "NoSuchLayer", "create", "properties_json", "copy_features", "list_for", "find", "stamp"]

@@ -8,7 +8,7 @@ import geopandas as gpd
 import pandas as pd
 import sqlalchemy as sa
 
-from gridmap.store.territories import ewkb_hex
+from gridmap.store.sql import ewkb_hex
 
 
 def store_department_grids(conn: sa.Connection, territory_id: int, grids: gpd.GeoDataFrame) -> None:

@@ -29,6 +29,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from gridmap.geo.kinds import COMPREHENSIVE, GRID_KINDS
+
 SRID = 4490
 TERRITORY_LEVELS = ("city", "district", "street", "community")
 
@@ -65,6 +67,8 @@ class Territory(Base):
     area_m2: Mapped[float | None] = mapped_column(Float)
     source: Mapped[str | None] = mapped_column(Text)
     properties: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    # the rules of this territory and those under it (gridmap.geo.profile); NULL: the parent's
+    profile: Mapped[dict | None] = mapped_column(JSONB)
     geom = mapped_column(geometry("MULTIPOLYGON"), nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -161,7 +165,7 @@ class Grid(Base):
 
     __tablename__ = "grids"
     __table_args__ = (
-        CheckConstraint("kind IN ('comprehensive','dedicated')", name="ck_grids_kind"),
+        CheckConstraint(f"kind IN ({', '.join(repr(k) for k in GRID_KINDS)})".replace(", ", ","), name="ck_grids_kind"),
         UniqueConstraint("plan_id", "code", name="uq_grids_plan_code"),
         Index("ix_grids_lineage", "lineage"),
         gist("grids"),
@@ -172,7 +176,7 @@ class Grid(Base):
     code: Mapped[str] = mapped_column(String(32))
     name: Mapped[str | None] = mapped_column(Text)
     community_id: Mapped[int] = mapped_column(ForeignKey("territories.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(16), server_default="comprehensive")
+    kind: Mapped[str] = mapped_column(String(16), server_default=COMPREHENSIVE)
     households: Mapped[int] = mapped_column(Integer, server_default="0")
     population: Mapped[int | None] = mapped_column(Integer)
     area_m2: Mapped[float | None] = mapped_column(Float)

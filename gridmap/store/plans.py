@@ -1,100 +1,178 @@
-"""Units, plans and grids in PostGIS: loading a territory's inputs, storing units and plans."""
+"""Plans: their rows and their lifecycle (draft → published → history), the edit log and version
+checks, and the stored report. One way to get a plan (:func:`get`, :func:`find`), one error when
+there is none (:class:`PlanNotFound`).
+
+A plan's grids and the assignment of units to them live in :mod:`gridmap.store.assignment`; its
+GeoDataFrames are read through :mod:`gridmap.store.frames`.
+
+Every function runs inside the caller's transaction. Drafts are locked row-wise (``FOR UPDATE``)
+and carry ``lock_version``: a write naming another version raises :class:`VersionConflict` with
+the edits the caller has not seen.
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
+from datetime import datetime
 
-import geopandas as gpd
-import pandas as pd
 import sqlalchemy as sa
 
-from gridmap.store.territories import TerritoryNotFound, ewkb_hex
+from gridmap.errors import NotFound, StateConflict
+from gridmap.store.sql import with_ancestors
+from gridmap.store.territories import TerritoryNotFound, exists
 
-SUBTREE_SQL = (
-    "WITH RECURSIVE sub AS (SELECT id FROM territories WHERE code = :code "
-    "UNION ALL SELECT c.id FROM territories c JOIN sub ON c.parent_id = sub.id) SELECT id FROM sub")
-ANCESTORS_CTE = (
-    "WITH RECURSIVE up AS (SELECT id, parent_id, 0 AS depth FROM territories WHERE code = :code "
-    "UNION ALL SELECT t.id, t.parent_id, up.depth + 1 FROM territories t JOIN up ON t.id = up.parent_id) ")
+STATUS_ZH = {"draft": "草稿", "published": "已发布", "history": "历史"}
 
 
-def communities_of(conn: sa.Connection, code: str) -> gpd.GeoDataFrame:
-    """The communities at or below territory ``code`` (code, name, id, geometry)."""
-    frame = gpd.read_postgis(sa.text(
-        f"SELECT t.id, t.code, t.name, t.geom FROM territories t WHERE t.level = 'community' "
-        f"AND t.id IN ({SUBTREE_SQL}) ORDER BY t.code"), conn, geom_col="geom", params={"code": code})
-    if frame.empty:
-        exists = conn.execute(sa.text("SELECT 1 FROM territories WHERE code = :c"), {"c": code}).first()
-        if exists is None:
-            raise TerritoryNotFound(f"no territory with code {code!r}")
-    return frame.rename_geometry("geometry")
+class PlanNotFound(NotFound):
+    """No such plan, or no plan of the kind asked for covers a territory."""
+
+    @classmethod
+    def of(cls, plan_id: int) -> "PlanNotFound":
+        return cls(f"no plan with id {plan_id}", f"没有编号为 {plan_id} 的方案")
 
 
-def find_layer(conn: sa.Connection, code: str, names: tuple[str, ...]) -> tuple[str, str] | None:
-    """The nearest layer called one of ``names`` on the territory or one of its ancestors:
-    (owner territory code, layer name)."""
+class PlanStateError(StateConflict, ValueError):
+    """The plan is not in a state that allows this (editing a published plan, publishing history)."""
+
+
+@dataclass
+class VersionConflict(StateConflict):
+    """The caller's version of a draft is stale: someone else saved in between."""
+
+    plan_id: int
+    expected: int
+    current: int
+    changes: list[dict] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        super().__init__(
+            f"plan {self.plan_id} is at version {self.current}, not {self.expected}: {len(self.changes)} edit(s) "
+            "were saved since; reload and apply your change again",
+            f"方案 {self.plan_id} 的编辑版本已是 {self.current}，而不是 {self.expected}：其间已有 {len(self.changes)} "
+            "次修改被保存；请重新载入后再做一次修改")
+
+    def __str__(self) -> str:
+        return self.en
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A plan's row: which territory, which state, which version and edit version, and how it was made."""
+
+    id: int
+    territory_id: int
+    territory: str
+    territory_name: str
+    status: str
+    version: int
+    lock_version: int
+    origin: str | None
+    author: str | None
+    parameters: dict
+    created_at: datetime
+    published_at: datetime | None
+    valid_from: datetime | None
+    valid_to: datetime | None
+    parent_plan_id: int | None
+    report_version: int | None
+
+
+COLUMNS = ("p.id, p.territory_id, t.code AS territory, t.name AS territory_name, p.status, p.version, p.lock_version, "
+           "p.origin, p.author, p.parameters, p.created_at, p.published_at, p.valid_from, p.valid_to, "
+           "p.parent_plan_id, p.report_version")
+
+
+def get(conn: sa.Connection, plan_id: int, *, lock: bool = False) -> Plan:
+    """Plan ``plan_id`` (row-locked with ``lock``); :class:`PlanNotFound` when there is none."""
     row = conn.execute(sa.text(
-        ANCESTORS_CTE + "SELECT t.code, l.name FROM up JOIN territories t ON t.id = up.id "
-        "JOIN layers l ON l.territory_id = t.id WHERE l.name = ANY(:names) "
-        "ORDER BY up.depth, array_position(CAST(:names AS text[]), CAST(l.name AS text)) LIMIT 1"),
-        {"code": code, "names": list(names)}).first()
-    return (row[0], row[1]) if row else None
+        f"SELECT {COLUMNS} FROM plans p JOIN territories t ON t.id = p.territory_id WHERE p.id = :id"
+        + (" FOR UPDATE OF p" if lock else "")), {"id": plan_id}).first()
+    if row is None:
+        raise PlanNotFound.of(plan_id)
+    return Plan(**row._mapping)
 
 
-def layer_in_area(conn: sa.Connection, owner: str, name: str, area_wkb_hex: str) -> gpd.GeoDataFrame:
-    """Features of a layer that intersect an area (bounding-box prefilter in PostGIS)."""
-    raw = gpd.read_postgis(sa.text(
-        "SELECT f.properties, f.geom FROM layer_features f JOIN layers l ON l.id = f.layer_id "
-        "JOIN territories t ON t.id = l.territory_id WHERE t.code = :owner AND l.name = :name "
-        "AND f.geom && ST_GeomFromEWKB(decode(:area, 'hex')) ORDER BY f.feature_index"),
-        conn, geom_col="geom", params={"owner": owner, "name": name, "area": area_wkb_hex})
-    attrs = pd.DataFrame(list(raw["properties"]), index=raw.index)
-    return gpd.GeoDataFrame(attrs, geometry=gpd.GeoSeries(raw["geom"].values, index=raw.index), crs=4490)
+def territory_of(conn: sa.Connection, plan_id: int) -> str | None:
+    """The code of a plan's territory (None for an unknown plan): what access checks need, cheaply."""
+    return conn.execute(sa.text("SELECT t.code FROM plans p JOIN territories t ON t.id = p.territory_id "
+                                "WHERE p.id = :p"), {"p": plan_id}).scalar()
 
 
-def stored_units(conn: sa.Connection, community_ids: list[int]) -> gpd.GeoDataFrame:
-    """The current units of communities: leaves only (a unit cut in a draft is replaced by its pieces)."""
-    frame = gpd.read_postgis(sa.text(
-        "SELECT u.id AS db_id, u.unit_key AS unit_id, t.code AS community_code, u.kind, u.name, "
-        "u.households, u.population, u.area_m2, u.properties, u.geom FROM units u "
-        "JOIN territories t ON t.id = u.community_id WHERE u.community_id = ANY(:ids) "
-        "AND NOT EXISTS (SELECT 1 FROM units c WHERE c.parent_id = u.id) ORDER BY u.unit_key"),
-        conn, geom_col="geom", params={"ids": community_ids})
-    props = pd.DataFrame(list(frame["properties"]), index=frame.index)
-    for column in ("site_type", "compound_id", "compound_part"):
-        frame[column] = props[column] if column in props else None
-    return frame.drop(columns="properties").rename_geometry("geometry")
+def find(conn: sa.Connection, territory: str, which: str | int = "published") -> Plan:
+    """The plan for ``territory``: ``"published"``, the newest ``"draft"``, or a version number.
+
+    The territory's own plans come first, then those of its nearest ancestor (a district of a city
+    plan is read from the city's plan). :class:`PlanNotFound` when none fits;
+    :class:`TerritoryNotFound` for an unknown code."""
+    if not exists(conn, territory):
+        raise TerritoryNotFound.of(territory)
+    text = str(which).strip().lower()
+    if text.isdigit():
+        condition, order, params = "p.version = :v", "", {"v": int(text)}
+    elif text in ("published", "draft"):
+        condition, order, params = "p.status = :s", ", p.version DESC", {"s": text}
+    else:
+        raise PlanNotFound(f"plan must be 'published', 'draft' or a version number, not {which!r}",
+                           f"方案须为 published（已发布）、draft（草稿）或版本号，而不是 {which!r}")
+    row = conn.execute(sa.text(
+        with_ancestors() + f"SELECT {COLUMNS} FROM up JOIN plans p ON p.territory_id = up.id "
+        f"JOIN territories t ON t.id = up.id WHERE {condition} ORDER BY up.depth{order} LIMIT 1"),
+        {"territory": territory, **params}).first()
+    if row is None:
+        kind = f"version {text}" if text.isdigit() else text
+        kind_zh = f"版本 {text}" if text.isdigit() else STATUS_ZH.get(text, text)
+        raise PlanNotFound(f"territory {territory} has no {kind} plan (nor has any territory above it)",
+                           f"辖区 {territory}（及其上级）没有{kind_zh}方案")
+    return Plan(**row._mapping)
 
 
-def replace_units(conn: sa.Connection, units: gpd.GeoDataFrame, community_ids: dict[str, int]) -> None:
-    """Store units for their communities (deleting old ones of those communities first)."""
-    conn.execute(sa.text("DELETE FROM units WHERE community_id = ANY(:ids)"),
-                 {"ids": [community_ids[c] for c in units["community_code"].unique()]})
-    props = [json.dumps({k: (None if pd.isna(v) else (v.item() if hasattr(v, "item") else v))
-                         for k, v in row.items()}, ensure_ascii=False)
-             for row in units[["site_type", "compound_id", "compound_part"]].to_dict(orient="records")]
-    rows = [{"c": community_ids[c], "k": k, "kind": kind, "name": None if pd.isna(name) else str(name),
-             "h": int(h), "p": None if pop is None or pd.isna(pop) else int(pop), "a": float(a), "props": pr, "g": g}
-            for c, k, kind, name, h, pop, a, pr, g in zip(
-                units["community_code"], units["unit_id"], units["kind"], units["name"], units["households"],
-                units["population"] if "population" in units else [None] * len(units), units["area_m2"], props,
-                ewkb_hex(units.geometry.values))]
-    conn.execute(sa.text(
-        "INSERT INTO units (community_id, unit_key, kind, name, households, population, area_m2, properties, geom) "
-        "VALUES (:c, :k, :kind, :name, :h, :p, :a, CAST(:props AS jsonb), ST_Multi(ST_GeomFromEWKB(decode(:g, 'hex'))))"),
-        rows)
+def published_id(conn: sa.Connection, territory_id: int) -> int | None:
+    return conn.execute(sa.text("SELECT id FROM plans WHERE territory_id = :t AND status = 'published'"),
+                        {"t": territory_id}).scalar()
 
 
-def units_in_use(conn: sa.Connection, community_ids: list[int]) -> int:
-    """How many plans use units of these communities (units of a plan must not be rebuilt)."""
-    return int(conn.execute(sa.text(
-        "SELECT count(DISTINCT pu.plan_id) FROM plan_units pu JOIN units u ON u.id = pu.unit_id "
-        "WHERE u.community_id = ANY(:ids)"), {"ids": community_ids}).scalar_one())
+def count_for(conn: sa.Connection, code: str) -> int | None:
+    """How many plans a territory has (None when there is no such territory)."""
+    row = conn.execute(sa.text(
+        "SELECT (SELECT count(*) FROM plans p WHERE p.territory_id = t.id) FROM territories t WHERE t.code = :c"),
+        {"c": code}).first()
+    return None if row is None else int(row[0])
 
 
-def create_plan(conn: sa.Connection, *, territory_id: int, origin: str, author: str, parameters: dict,
-                report: dict) -> tuple[int, int]:
-    """A new draft plan with the next version number; returns (plan id, version)."""
+def list_for(conn: sa.Connection, territory_code: str) -> list[dict]:
+    """A territory's plans, oldest first, with their grid count and (when current) report summary."""
+    rows = conn.execute(sa.text(
+        "SELECT p.id, p.version, p.status, p.origin, p.author, p.created_at, p.published_at, "
+        "(SELECT count(*) FROM grids g WHERE g.plan_id = p.id) AS grids, "
+        "CASE WHEN p.report_version = p.lock_version THEN p.report->'summary' END AS summary "
+        "FROM plans p JOIN territories t ON t.id = p.territory_id WHERE t.code = :c ORDER BY p.version"),
+        {"c": territory_code})
+    return [dict(r._mapping) for r in rows]
+
+
+def history(conn: sa.Connection, territory: str) -> list[dict]:
+    """Every plan of a territory with its validity period, newest first."""
+    rows = conn.execute(sa.text(
+        "SELECT p.id, p.version, p.status, p.origin, p.author, p.created_at, p.published_at, p.valid_from, "
+        "p.valid_to, p.lock_version, p.parent_plan_id, (SELECT count(*) FROM grids g WHERE g.plan_id = p.id) "
+        "AS grids FROM plans p JOIN territories t ON t.id = p.territory_id WHERE t.code = :c "
+        "ORDER BY p.version DESC"), {"c": territory})
+    return [dict(r._mapping) for r in rows]
+
+
+def brief(conn: sa.Connection, plan_id: int) -> dict:
+    row = conn.execute(sa.text("SELECT id, version, status, published_at, valid_from FROM plans WHERE id = :p"),
+                       {"p": plan_id}).first()
+    return dict(row._mapping)
+
+
+# -- making plans ---------------------------------------------------------------------------------
+def create(conn: sa.Connection, *, territory_id: int, origin: str, author: str, parameters: dict,
+           report: dict) -> tuple[int, int]:
+    """A new draft plan with the next version number; returns (plan id, version). A report given
+    here is the plan's report at edit version 1."""
     conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": territory_id})  # serialise versions
     version = conn.execute(sa.text("SELECT COALESCE(max(version), 0) + 1 FROM plans WHERE territory_id = :t"),
                            {"t": territory_id}).scalar_one()
@@ -108,93 +186,76 @@ def create_plan(conn: sa.Connection, *, territory_id: int, origin: str, author: 
     return plan_id, version
 
 
-def write_grids(conn: sa.Connection, plan_id: int, grids: gpd.GeoDataFrame, units: pd.DataFrame,
-                community_ids: dict[str, int]) -> None:
-    """Insert a plan's grids and its unit → grid assignment (units carry db_id and grid_code)."""
-    grid_ids: dict[str, int] = {}
-    for row, geom in zip(grids.itertuples(index=False), ewkb_hex(grids.geometry.values)):
-        grid_ids[row.grid_code] = conn.execute(sa.text(
-            "INSERT INTO grids (plan_id, code, community_id, kind, households, population, area_m2, properties, geom) "
-            "VALUES (:p, :c, :cid, :k, :h, :pop, :a, CAST(:props AS jsonb), ST_Multi(ST_GeomFromEWKB(decode(:g, 'hex')))) "
-            "RETURNING id"),
-            {"p": plan_id, "c": row.grid_code, "cid": community_ids[row.community_code], "k": row.kind,
-             "h": int(row.households), "pop": int(row.population) if "population" in grids and not pd.isna(row.population) else None,
-             "a": float(row.area_m2),
-             "props": json.dumps({"compactness": round(float(row.compactness), 4), "unit_count": int(row.unit_count),
-                                  **({"parts": int(row.parts)} if "parts" in grids else {})}),
-             "g": geom}).scalar_one()
-    conn.execute(sa.text("INSERT INTO plan_units (plan_id, unit_id, grid_id) VALUES (:p, :u, :g)"),
-                 [{"p": plan_id, "u": int(u), "g": grid_ids[g]} for u, g in zip(units["db_id"], units["grid_code"])])
+def copy(conn: sa.Connection, source_id: int, *, author: str, origin: str) -> tuple[int, int]:
+    """A new draft with the same grids (and their lineages) and assignment as plan ``source_id``."""
+    source = get(conn, source_id)
+    plan_id, version = create(conn, territory_id=source.territory_id, origin=origin, author=author,
+                              parameters={**source.parameters, "copied_from": source_id}, report={})
+    conn.execute(sa.text("UPDATE plans SET parent_plan_id = :s WHERE id = :p"), {"s": source_id, "p": plan_id})
+    conn.execute(sa.text(
+        "INSERT INTO grids (plan_id, code, name, community_id, kind, households, population, area_m2, worker, "
+        "properties, geom, lineage) SELECT :p, code, name, community_id, kind, households, population, area_m2, worker, "
+        "properties, geom, lineage FROM grids WHERE plan_id = :s"), {"p": plan_id, "s": source_id})
+    conn.execute(sa.text(
+        "INSERT INTO plan_units (plan_id, unit_id, grid_id) SELECT :p, pu.unit_id, ng.id FROM plan_units pu "
+        "JOIN grids og ON og.id = pu.grid_id JOIN grids ng ON ng.plan_id = :p AND ng.code = og.code "
+        "WHERE pu.plan_id = :s"), {"p": plan_id, "s": source_id})
+    return plan_id, version
 
 
-def plan_count(conn: sa.Connection, code: str) -> int | None:
-    """How many plans a territory has (None when there is no such territory)."""
-    row = conn.execute(sa.text(
-        "SELECT (SELECT count(*) FROM plans p WHERE p.territory_id = t.id) FROM territories t WHERE t.code = :c"),
-        {"c": code}).first()
-    return None if row is None else int(row[0])
-
-
-def list_plans(conn: sa.Connection, territory_code: str) -> list[dict]:
+# -- editing a draft ------------------------------------------------------------------------------
+def edits_since(conn: sa.Connection, plan_id: int, version: int) -> list[dict]:
+    """The saved edits of a plan after ``version``: who, when, which operations, which grids."""
     rows = conn.execute(sa.text(
-        "SELECT p.id, p.version, p.status, p.origin, p.author, p.created_at, p.published_at, "
-        "(SELECT count(*) FROM grids g WHERE g.plan_id = p.id) AS grids, "
-        "CASE WHEN p.report_version = p.lock_version THEN p.report->'summary' END AS summary "
-        "FROM plans p JOIN territories t ON t.id = p.territory_id WHERE t.code = :c ORDER BY p.version"),
-        {"c": territory_code})
-    return [dict(r._mapping) for r in rows]
+        "SELECT version, actor, at, operations, grids FROM plan_edits WHERE plan_id = :p AND version > :v "
+        "ORDER BY version"), {"p": plan_id, "v": version})
+    return [{**r._mapping, "at": r.at.isoformat()} for r in rows]
 
 
-def get_plan(conn: sa.Connection, plan_id: int) -> dict | None:
-    row = conn.execute(sa.text(
-        "SELECT p.id, t.code AS territory, p.version, p.status, p.origin, p.author, p.parameters, p.report, "
-        "p.created_at, p.published_at FROM plans p JOIN territories t ON t.id = p.territory_id WHERE p.id = :id"),
-        {"id": plan_id}).first()
-    return dict(row._mapping) if row else None
+def lock_draft(conn: sa.Connection, plan_id: int, expected_version: int | None) -> Plan:
+    """Lock a draft for writing and check the caller's version."""
+    plan = get(conn, plan_id, lock=True)
+    if plan.status != "draft":
+        raise PlanStateError(
+            f"plan {plan_id} is {plan.status}; only drafts can be edited (copy it into a new draft)",
+            f"方案 {plan_id} 是{STATUS_ZH.get(plan.status, plan.status)}方案；只有草稿可以编辑（请先复制为新草稿）")
+    if expected_version is not None and expected_version != plan.lock_version:
+        raise VersionConflict(plan_id, expected_version, plan.lock_version, edits_since(conn, plan_id, expected_version))
+    return plan
 
 
-def grids_feature_collection(conn: sa.Connection, plan_id: int, codes: list[str] | None = None) -> dict:
-    """A plan's grids (all, or those with ``codes``) as an RFC 7946 FeatureCollection; ``label`` is
-    a point inside each grid for its map label."""
-    return conn.execute(sa.text(
-        "SELECT json_build_object('type','FeatureCollection','features', COALESCE(json_agg(json_build_object("
-        "'type','Feature','id',g.code,'geometry',ST_AsGeoJSON(g.geom, 7, 0)::json,"
-        "'properties', json_build_object('grid_code',g.code,'community_code',c.code,'community',c.name,"
-        "'kind',g.kind,'households',g.households,'population',g.population,'area_m2',round(g.area_m2::numeric,1),"
-        "'compactness',(g.properties->>'compactness')::float,'unit_count',(g.properties->>'unit_count')::int,"
-        "'parts',COALESCE((g.properties->>'parts')::int, ST_NumGeometries(g.geom)),'name',g.name,'worker',g.worker,"
-        "'label',ST_AsGeoJSON(ST_PointOnSurface(g.geom), 7)::json)) "
-        "ORDER BY g.code), '[]'::json)) FROM grids g JOIN territories c ON c.id = g.community_id WHERE g.plan_id = :p "
-        "AND (CAST(:codes AS text[]) IS NULL OR g.code = ANY(CAST(:codes AS text[])))"),
-        {"p": plan_id, "codes": codes}).scalar_one()
+def record_edit(conn: sa.Connection, plan_id: int, *, actor: str, operations: list[dict], grids: list[str]) -> int:
+    """Bump the draft's edit version and log the edit; returns the new version."""
+    version = conn.execute(sa.text("UPDATE plans SET lock_version = lock_version + 1 WHERE id = :p "
+                                   "RETURNING lock_version"), {"p": plan_id}).scalar_one()
+    conn.execute(sa.text(
+        "INSERT INTO plan_edits (plan_id, version, actor, operations, grids) "
+        "VALUES (:p, :v, :a, CAST(:o AS jsonb), CAST(:g AS jsonb))"),
+        {"p": plan_id, "v": version, "a": actor, "o": json.dumps(operations, ensure_ascii=False),
+         "g": json.dumps(sorted(grids))})
+    return version
 
 
-def plan_grids(conn: sa.Connection, plan_id: int) -> gpd.GeoDataFrame:
-    frame = gpd.read_postgis(sa.text(
-        "SELECT g.code AS grid_code, c.code AS community_code, g.kind, g.households, g.population, g.area_m2, "
-        "(g.properties->>'compactness')::float AS compactness, (g.properties->>'unit_count')::int AS unit_count, g.geom "
-        "FROM grids g JOIN territories c ON c.id = g.community_id WHERE g.plan_id = :p ORDER BY g.code"),
-        conn, geom_col="geom", params={"p": plan_id})
-    return frame.rename_geometry("geometry")
+def publish(conn: sa.Connection, plan_id: int, expected_version: int | None) -> int | None:
+    """Make a draft the published plan; the previous published plan becomes history with its
+    valid-to time. Returns the id of that previous plan. Atomic with the caller's transaction."""
+    plan = lock_draft(conn, plan_id, expected_version)
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": plan.territory_id})
+    empty = conn.execute(sa.text("SELECT NOT EXISTS (SELECT 1 FROM grids WHERE plan_id = :p)"), {"p": plan_id}).scalar()
+    if empty:
+        raise PlanStateError(f"plan {plan_id} has no grids", f"方案 {plan_id} 没有网格")
+    previous = conn.execute(sa.text(
+        "UPDATE plans SET status = 'history', valid_to = now() WHERE territory_id = :t AND status = 'published' "
+        "RETURNING id"), {"t": plan.territory_id}).scalar()
+    conn.execute(sa.text("UPDATE plans SET status = 'published', published_at = now(), valid_from = now() "
+                         "WHERE id = :p"), {"p": plan_id})
+    return previous
 
 
-def report_inputs(conn: sa.Connection, plan_id: int) -> tuple[gpd.GeoDataFrame, pd.DataFrame, dict]:
-    """What a plan's report is computed from: its units (``unit_id`` = the unit key, kind, site
-    type, households, community, grid, geometry), its grids (kind, households, compactness,
-    parts) and the plan row (lock_version, report_version, parameters, the stored report)."""
-    units = gpd.read_postgis(sa.text(
-        "SELECT u.unit_key AS unit_id, u.id AS db_id, c.code AS community_code, u.kind, "
-        "u.properties->>'site_type' AS site_type, u.households, g.code AS grid_code, u.geom FROM plan_units pu "
-        "JOIN units u ON u.id = pu.unit_id JOIN grids g ON g.id = pu.grid_id JOIN territories c ON c.id = u.community_id "
-        "WHERE pu.plan_id = :p ORDER BY c.code, u.unit_key"), conn, geom_col="geom", params={"p": plan_id})
-    grids = pd.read_sql(sa.text(
-        "SELECT g.code AS grid_code, c.code AS community_code, g.kind, g.households, "
-        "COALESCE((g.properties->>'compactness')::float, 0) AS compactness, "
-        "COALESCE((g.properties->>'parts')::int, ST_NumGeometries(g.geom)) AS parts FROM grids g "
-        "JOIN territories c ON c.id = g.community_id WHERE g.plan_id = :p ORDER BY g.code"), conn, params={"p": plan_id})
-    plan = conn.execute(sa.text("SELECT lock_version, report_version, parameters, report FROM plans WHERE id = :p"),
-                        {"p": plan_id}).one()._asdict()
-    return units.rename_geometry("geometry"), grids, plan
+# -- the report -----------------------------------------------------------------------------------
+def stored_report(conn: sa.Connection, plan_id: int) -> dict:
+    """The report kept with a plan (``{}`` when none was made yet)."""
+    return conn.execute(sa.text("SELECT report FROM plans WHERE id = :p"), {"p": plan_id}).scalar() or {}
 
 
 def store_report(conn: sa.Connection, plan_id: int, report: dict, version: int) -> bool:
@@ -205,6 +266,6 @@ def store_report(conn: sa.Connection, plan_id: int, report: dict, version: int) 
         {"p": plan_id, "v": version, "r": json.dumps(report, ensure_ascii=False, default=str)}).rowcount == 1
 
 
-__all__ = ["communities_of", "find_layer", "layer_in_area", "stored_units", "replace_units", "units_in_use",
-           "create_plan", "write_grids", "plan_count", "list_plans", "get_plan", "grids_feature_collection", "plan_grids",
-           "report_inputs", "store_report"]
+__all__ = ["Plan", "PlanNotFound", "PlanStateError", "VersionConflict", "STATUS_ZH", "get", "territory_of", "find",
+           "published_id", "count_for", "list_for", "history", "brief", "create", "copy", "edits_since", "lock_draft",
+           "record_edit", "publish", "stored_report", "store_report"]

@@ -1,16 +1,18 @@
-"""Service stations in PostGIS: create, edit, close, list (GeoDataFrame or GeoJSON)."""
+"""Service stations in PostGIS: create, edit, close, count. Lists of stations are read through
+:mod:`gridmap.store.frames`."""
 
 from __future__ import annotations
 
 import json
 
-import geopandas as gpd
 import sqlalchemy as sa
+
+from gridmap.errors import NotFound
 
 EDITABLE = ("station_type", "name", "address", "opening_hours", "services")
 
 
-class StationNotFound(LookupError):
+class StationNotFound(NotFound):
     """No station with that id."""
 
 
@@ -31,7 +33,7 @@ def get(conn: sa.Connection, station_id: int, *, lock: bool = False) -> dict:
         "JOIN territories t ON t.id = s.territory_id WHERE s.id = :i" + (" FOR UPDATE OF s" if lock else "")),
         {"i": station_id}).first()
     if row is None:
-        raise StationNotFound(f"no station {station_id}")
+        raise StationNotFound(f"no station {station_id}", f"没有编号为 {station_id} 的站点")
     return dict(row._mapping)
 
 
@@ -58,71 +60,9 @@ def close(conn: sa.Connection, station_id: int) -> None:
     conn.execute(sa.text("UPDATE stations SET status = 'closed', closed_at = now() WHERE id = :i"), {"i": station_id})
 
 
-def frame(conn: sa.Connection, territory: str, *, station_type: str | None = None,
-          status: str | None = "open") -> gpd.GeoDataFrame:
-    """Stations at or below a territory as a GeoDataFrame (EPSG:4490)."""
-    return gpd.read_postgis(sa.text(
-        "WITH RECURSIVE sub AS (SELECT id FROM territories WHERE code = :code UNION ALL "
-        "SELECT c.id FROM territories c JOIN sub ON c.parent_id = sub.id) "
-        "SELECT s.id, s.station_type, s.name, s.address, s.opening_hours, s.status, s.geom FROM stations s "
-        "WHERE s.territory_id IN (SELECT id FROM sub) AND (CAST(:ty AS text) IS NULL OR s.station_type = :ty) "
-        "AND (CAST(:st AS text) IS NULL OR s.status = :st) ORDER BY s.id"),
-        conn, geom_col="geom", params={"code": territory, "ty": station_type, "st": status}).rename_geometry("geometry")
-
-
-def delete_from_source(conn: sa.Connection, territory_id: int, prefix: str) -> None:
-    conn.execute(sa.text("DELETE FROM stations WHERE territory_id = :t AND source_ref LIKE :p"),
-                 {"t": territory_id, "p": prefix + "%"})
-
-
 def count(conn: sa.Connection, territory_id: int, prefix: str) -> int:
     return conn.execute(sa.text("SELECT count(*) FROM stations WHERE territory_id = :t AND source_ref LIKE :p"),
                         {"t": territory_id, "p": prefix + "%"}).scalar_one()
 
 
-def territory_id(conn: sa.Connection, code: str) -> int | None:
-    return conn.execute(sa.text("SELECT id FROM territories WHERE code = :c"), {"c": code}).scalar()
-
-
-def outline_hex(conn: sa.Connection, code: str, *, envelope: bool = False) -> str | None:
-    """A territory's boundary (or its bounding box) as hex EWKB, for layer_in_area."""
-    shape = "ST_Envelope(geom)" if envelope else "geom"
-    return conn.execute(sa.text(f"SELECT encode(ST_AsEWKB({shape}), 'hex') FROM territories WHERE code = :c"),
-                        {"c": code}).scalar()
-
-
-def layers_stamp(conn: sa.Connection, layers: list[tuple[str, str]]) -> str:
-    """A string that changes whenever one of the (territory code, layer name) layers is re-imported."""
-    parts = []
-    for code, name in layers:
-        parts.append(str(conn.execute(sa.text(
-            "SELECT l.id || ':' || l.feature_count || ':' || l.imported_at FROM layers l JOIN territories t "
-            "ON t.id = l.territory_id WHERE t.code = :c AND l.name = :n"), {"c": code, "n": name}).scalar()))
-    return ",".join(parts)
-
-
-def territory_at(conn: sa.Connection, territory: str, lon: float, lat: float) -> int | None:
-    """The smallest territory at or below ``territory`` that contains the point (its community,
-    normally), or None when the point is outside ``territory``."""
-    return conn.execute(sa.text(
-        "WITH RECURSIVE sub AS (SELECT id, level FROM territories WHERE code = :c UNION ALL "
-        "SELECT t.id, t.level FROM territories t JOIN sub ON t.parent_id = sub.id) "
-        "SELECT t.id FROM sub JOIN territories t ON t.id = sub.id "
-        "WHERE ST_Intersects(t.geom, ST_SetSRID(ST_Point(:x, :y), 4490)) "
-        "ORDER BY array_position(ARRAY['community','street','district','city']::text[], CAST(t.level AS text)) LIMIT 1"),
-        {"c": territory, "x": lon, "y": lat}).scalar()
-
-
-def published_grids(conn: sa.Connection, territory: str) -> gpd.GeoDataFrame:
-    """The grids of the territory's published plan (or of the nearest published ancestor's plan,
-    limited to this territory's communities)."""
-    return gpd.read_postgis(sa.text(
-        "WITH RECURSIVE sub AS (SELECT id FROM territories WHERE code = :code UNION ALL "
-        "SELECT c.id FROM territories c JOIN sub ON c.parent_id = sub.id) "
-        "SELECT g.code AS grid_code, c.code AS community_code, c.name AS community, g.households, g.geom "
-        "FROM grids g JOIN plans p ON p.id = g.plan_id AND p.status = 'published' "
-        "JOIN territories c ON c.id = g.community_id WHERE g.community_id IN (SELECT id FROM sub) ORDER BY g.code"),
-        conn, geom_col="geom", params={"code": territory}).rename_geometry("geometry")
-
-
-__all__ = ["territory_id", "outline_hex", "layers_stamp", "territory_at", "published_grids", "StationNotFound", "insert", "get", "update", "close", "frame", "delete_from_source", "count", "EDITABLE"]
+__all__ = ["StationNotFound", "insert", "get", "update", "close", "count", "EDITABLE"]

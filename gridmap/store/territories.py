@@ -1,4 +1,5 @@
-"""Territories (city → district → street → community): writing, listing, GeoJSON."""
+"""Territories (city → district → street → community): writing, finding, listing, GeoJSON, and
+the questions asked of the tree (a territory's id, code, centre, outline, the one at a point)."""
 
 from __future__ import annotations
 
@@ -6,16 +7,20 @@ import json
 from dataclasses import dataclass
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
-import shapely
 import sqlalchemy as sa
 
-from gridmap.store.models import SRID, TERRITORY_LEVELS
+from gridmap.errors import NotFound
+from gridmap.store.models import TERRITORY_LEVELS
+from gridmap.store.sql import ewkb_hex, with_ancestors, with_subtree
 
 
-class TerritoryNotFound(LookupError):
-    """No territory with that code."""
+class TerritoryNotFound(NotFound):
+    """No territory with that code (``TerritoryNotFound.of(code)`` says so in both languages)."""
+
+    @classmethod
+    def of(cls, code: str) -> "TerritoryNotFound":
+        return cls(f"no territory with code {code!r}", f"没有编码为 {code} 的辖区")
 
 
 @dataclass(frozen=True)
@@ -27,12 +32,6 @@ class TerritoryRow:
     parent_code: str | None
     area_m2: float | None
     plans: int = 0
-
-
-def ewkb_hex(geoms: np.ndarray) -> list[str]:
-    """Hex EWKB with the storage SRID, the cheapest way to hand geometry to PostGIS."""
-    with_srid = shapely.set_srid(np.asarray(geoms, dtype=object), SRID)
-    return list(shapely.to_wkb(with_srid, hex=True, include_srid=True))
 
 
 def upsert(conn: sa.Connection, frame: gpd.GeoDataFrame, *, level: str, source: str) -> dict[str, int]:
@@ -49,7 +48,8 @@ def upsert(conn: sa.Connection, frame: gpd.GeoDataFrame, *, level: str, source: 
         if parent_code:
             parent_id = conn.execute(sa.text("SELECT id FROM territories WHERE code = :c"), {"c": parent_code}).scalar()
             if parent_id is None:
-                raise TerritoryNotFound(f"parent territory {parent_code} of {row.code} does not exist")
+                raise TerritoryNotFound(f"parent territory {parent_code} of {row.code} does not exist",
+                                        f"{row.code} 的上级辖区 {parent_code} 不存在")
         props = getattr(row, "properties", None) or {}
         ids[row.code] = conn.execute(sa.text(
             """INSERT INTO territories (code, name, level, parent_id, area_m2, source, properties, geom)
@@ -72,8 +72,61 @@ def get(conn: sa.Connection, code: str) -> TerritoryRow:
         "SELECT t.id, t.code, t.name, t.level, p.code AS parent_code, t.area_m2 FROM territories t "
         "LEFT JOIN territories p ON p.id = t.parent_id WHERE t.code = :c"), {"c": code}).first()
     if row is None:
-        raise TerritoryNotFound(f"no territory with code {code!r}")
+        raise TerritoryNotFound.of(code)
     return TerritoryRow(*row)
+
+
+def id_of(conn: sa.Connection, code: str) -> int:
+    """A territory's id; :class:`TerritoryNotFound` for an unknown code."""
+    found = conn.execute(sa.text("SELECT id FROM territories WHERE code = :c"), {"c": code}).scalar()
+    if found is None:
+        raise TerritoryNotFound.of(code)
+    return int(found)
+
+
+def exists(conn: sa.Connection, code: str) -> bool:
+    return conn.execute(sa.text("SELECT 1 FROM territories WHERE code = :c"), {"c": code}).first() is not None
+
+
+def code_of(conn: sa.Connection, territory_id: int) -> str:
+    return conn.execute(sa.text("SELECT code FROM territories WHERE id = :i"), {"i": territory_id}).scalar_one()
+
+
+def name_of(conn: sa.Connection, code: str) -> str | None:
+    return conn.execute(sa.text("SELECT name FROM territories WHERE code = :c"), {"c": code}).scalar()
+
+
+def centre(conn: sa.Connection, territory_id: int) -> tuple[float, float]:
+    """The centre of a territory's bounding box (lon, lat)."""
+    return tuple(conn.execute(sa.text(
+        "SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_Centroid(ST_Envelope(geom)) c FROM territories WHERE id = :t) s"),
+        {"t": territory_id}).one())
+
+
+def outline_hex(conn: sa.Connection, code: str, *, envelope: bool = False) -> str | None:
+    """A territory's boundary (or its bounding box) as hex EWKB, to cut layers to it."""
+    shape = "ST_Envelope(geom)" if envelope else "geom"
+    return conn.execute(sa.text(f"SELECT encode(ST_AsEWKB({shape}), 'hex') FROM territories WHERE code = :c"),
+                        {"c": code}).scalar()
+
+
+def at_point(conn: sa.Connection, territory: str, lon: float, lat: float) -> int | None:
+    """The smallest territory at or below ``territory`` that contains the point (its community,
+    normally), or None when the point is outside ``territory``."""
+    return conn.execute(sa.text(
+        with_subtree() + "SELECT t.id FROM sub JOIN territories t ON t.id = sub.id "
+        "WHERE ST_Intersects(t.geom, ST_SetSRID(ST_Point(:x, :y), 4490)) "
+        "ORDER BY array_position(ARRAY['community','street','district','city']::text[], CAST(t.level AS text)) LIMIT 1"),
+        {"territory": territory, "x": lon, "y": lat}).scalar()
+
+
+def community_ids_under(conn: sa.Connection, codes: list[str]) -> set[int]:
+    """Ids of the communities at or below any of ``codes``."""
+    rows = conn.execute(sa.text(
+        "WITH RECURSIVE below AS (SELECT id, level FROM territories WHERE code = ANY(:codes) "
+        "UNION SELECT c.id, c.level FROM territories c JOIN below ON c.parent_id = below.id) "
+        "SELECT id FROM below WHERE level = 'community'"), {"codes": codes})
+    return {r[0] for r in rows}
 
 
 def root_codes(conn: sa.Connection) -> list[str]:
@@ -100,9 +153,8 @@ def feature_collection(conn: sa.Connection, *, level: str | None = None, root: s
         where.append("t.level = :level")
         params["level"] = level
     if root:
-        where.append("t.id IN (WITH RECURSIVE sub AS (SELECT id FROM territories WHERE code = :root "
-                     "UNION ALL SELECT c.id FROM territories c JOIN sub ON c.parent_id = sub.id) SELECT id FROM sub)")
-        params["root"] = root
+        where.append(f"t.id IN ({with_subtree()}SELECT id FROM sub)")
+        params["territory"] = root
     sql = (
         "SELECT json_build_object('type','FeatureCollection','features', COALESCE(json_agg(json_build_object("
         "'type','Feature','id',t.code,"
@@ -113,3 +165,32 @@ def feature_collection(conn: sa.Connection, *, level: str | None = None, root: s
         + (" WHERE " + " AND ".join(where) if where else "")
     )
     return conn.execute(sa.text(sql), params).scalar_one()
+
+
+def property_of(conn: sa.Connection, code: str, key: str) -> str | None:
+    """One of a territory's stored properties (as text; None when absent)."""
+    return conn.execute(sa.text("SELECT properties->>:k FROM territories WHERE code = :c"), {"c": code, "k": key}).scalar()
+
+
+def set_property(conn: sa.Connection, code: str, key: str, value: str) -> None:
+    conn.execute(sa.text("UPDATE territories SET properties = properties || jsonb_build_object(CAST(:k AS text), "
+                         "CAST(:v AS text)) WHERE code = :c"), {"k": key, "v": value, "c": code})
+
+
+def profile_of(conn: sa.Connection, code: str) -> tuple[str | None, dict | None]:
+    """The stored profile a territory follows: its own, else its nearest ancestor's, as
+    (the code of the territory that holds it, the profile's data); (None, None) when none has one."""
+    row = conn.execute(sa.text(with_ancestors() + "SELECT t.code, t.profile FROM up JOIN territories t ON t.id = up.id "
+                               "WHERE t.profile IS NOT NULL ORDER BY up.depth LIMIT 1"), {"territory": code}).first()
+    return (row.code, row.profile) if row else (None, None)
+
+
+def set_profile(conn: sa.Connection, code: str, profile: dict | None) -> None:
+    """Store ``profile`` (``Profile.to_dict()``) as territory ``code``'s own; None: inherit again."""
+    conn.execute(sa.text("UPDATE territories SET profile = CAST(:p AS jsonb), updated_at = now() WHERE code = :c"),
+                 {"p": None if profile is None else json.dumps(profile, ensure_ascii=False), "c": code})
+
+
+__all__ = ["TerritoryNotFound", "TerritoryRow", "upsert", "get", "id_of", "exists", "code_of", "name_of", "centre",
+           "outline_hex", "at_point", "community_ids_under", "root_codes", "list_all", "feature_collection",
+           "property_of", "set_property", "profile_of", "set_profile"]

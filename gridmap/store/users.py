@@ -19,6 +19,8 @@ from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
+from gridmap.store.sql import with_ancestors, with_subtree
+
 from gridmap.store.models import USER_ROLES
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
@@ -142,6 +144,10 @@ def grant(conn: sa.Connection, username: str, role: str, territory_code: str | N
         "ON CONFLICT ON CONSTRAINT uq_user_roles DO UPDATE SET department_id = EXCLUDED.department_id, "
         "grid_codes = EXCLUDED.grid_codes"),
         {"u": user, "r": role, "t": territory, "d": department_id, "g": list(grid_codes) if grid_codes else None})
+
+
+def exists(conn: sa.Connection, username: str) -> bool:
+    return conn.execute(sa.text("SELECT 1 FROM users WHERE username = :u"), {"u": username}).first() is not None
 
 
 def any_users(conn: sa.Connection) -> bool:
@@ -276,9 +282,8 @@ def incident_scopes(conn: sa.Connection, user: CurrentUser, roles: tuple[str, ..
             scopes.append(IncidentScope(role, frozenset(), None, None, everywhere=True))
             continue
         communities = frozenset(conn.execute(sa.text(
-            "WITH RECURSIVE sub AS (SELECT id, code, level FROM territories WHERE code = :c UNION ALL "
-            "SELECT t.id, t.code, t.level FROM territories t JOIN sub ON t.parent_id = sub.id) "
-            "SELECT code FROM sub WHERE level = 'community'"), {"c": code}).scalars())
+            with_subtree() + "SELECT t.code FROM sub JOIN territories t ON t.id = sub.id WHERE t.level = 'community'"),
+            {"territory": code}).scalars())
         scopes.append(IncidentScope(role, communities, department if role != "admin" else None,
                                     frozenset(grids) if grids and role != "admin" else None))
     return scopes
@@ -289,11 +294,9 @@ def has_role(conn: sa.Connection, user: CurrentUser, roles: tuple[str, ...], ter
     or admin over every territory (then true for any territory that exists)."""
     wanted = list(set(roles) | {"admin"})
     return conn.execute(sa.text(
-        "WITH RECURSIVE up AS (SELECT id, parent_id FROM territories WHERE code = :code "
-        "UNION ALL SELECT t.id, t.parent_id FROM territories t JOIN up ON t.id = up.parent_id) "
-        "SELECT EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = :u AND r.role = ANY(:roles) "
+        with_ancestors() + "SELECT EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = :u AND r.role = ANY(:roles) "
         "AND (r.territory_id IN (SELECT id FROM up) OR (r.territory_id IS NULL AND EXISTS (SELECT 1 FROM up))))"),
-        {"code": territory_code, "u": user.id, "roles": wanted}).scalar_one()
+        {"territory": territory_code, "u": user.id, "roles": wanted}).scalar_one()
 
 
 def scopes_within(conn: sa.Connection, user: CurrentUser, roles: tuple[str, ...], territory_code: str) -> list[str]:
@@ -302,24 +305,13 @@ def scopes_within(conn: sa.Connection, user: CurrentUser, roles: tuple[str, ...]
     territory's children (which, with everything below them, cover it whole)."""
     wanted = list(set(roles) | {"admin"})
     rows = conn.execute(sa.text(
-        "WITH RECURSIVE sub AS (SELECT id, code, parent_id FROM territories WHERE code = :code "
-        "UNION ALL SELECT c.id, c.code, c.parent_id FROM territories c JOIN sub ON c.parent_id = sub.id) "
-        "SELECT DISTINCT sub.code FROM sub JOIN user_roles r ON r.user_id = :u AND r.role = ANY(:roles) "
-        "AND (r.territory_id = sub.id OR (r.territory_id IS NULL "
-        "AND sub.parent_id = (SELECT id FROM territories WHERE code = :code))) "
-        "WHERE sub.code <> :code ORDER BY 1"),
-        {"code": territory_code, "u": user.id, "roles": wanted})
+        with_subtree() + "SELECT DISTINCT t.code FROM sub JOIN territories t ON t.id = sub.id "
+        "JOIN user_roles r ON r.user_id = :u AND r.role = ANY(:roles) AND (r.territory_id = t.id OR "
+        "(r.territory_id IS NULL AND t.parent_id = (SELECT id FROM territories WHERE code = :territory))) "
+        "WHERE t.code <> :territory ORDER BY 1"),
+        {"territory": territory_code, "u": user.id, "roles": wanted})
     return [r[0] for r in rows]
 
 
-def community_ids_under(conn: sa.Connection, codes: list[str]) -> set[int]:
-    """Ids of the communities at or below any of ``codes``."""
-    rows = conn.execute(sa.text(
-        "WITH RECURSIVE sub AS (SELECT id, level FROM territories WHERE code = ANY(:codes) "
-        "UNION SELECT c.id, c.level FROM territories c JOIN sub ON c.parent_id = sub.id) "
-        "SELECT id FROM sub WHERE level = 'community'"), {"codes": codes})
-    return {r[0] for r in rows}
-
-
-__all__ = ["EVERYWHERE", "role_dict", "describe_role", "create_api_key", "list_api_keys", "revoke_api_key", "IncidentScope", "incident_scopes", "any_users", "CurrentUser", "scopes_within", "community_ids_under", "UserError", "hash_password", "verify_password", "create_user", "set_password", "grant",
+__all__ = ["exists", "EVERYWHERE", "role_dict", "describe_role", "create_api_key", "list_api_keys", "revoke_api_key", "IncidentScope", "incident_scopes", "any_users", "CurrentUser", "scopes_within", "UserError", "hash_password", "verify_password", "create_user", "set_password", "grant",
            "list_users", "authenticate", "issue_token", "revoke_token", "user_for_token", "has_role"]

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 
 import folium
 import geopandas as gpd
 from folium import plugins
 
+from gridmap.web import STATIC
 from gridmap.web.reports import _leaflet_assets
 
-VENDOR = Path(__file__).resolve().parent / "static" / "vendor"
+VENDOR = STATIC / "vendor"
 TYPE_COLOURS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666",
                 "#1f78b4", "#b2df8a", "#fb9a99", "#cab2d6", "#ff7f00"]
 RAMP = ["#fff5eb", "#fdd0a2", "#fdae6b", "#fd8d3c", "#e6550d", "#a63603"]

@@ -10,16 +10,17 @@ from __future__ import annotations
 import base64
 import html
 import json
-from pathlib import Path
 
 import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from gridmap.geo.report import FLAG_COLUMNS, histogram
+from gridmap.geo import kinds
+from gridmap.geo.report import histogram
+from gridmap.web import STATIC
 
-LEAFLET = Path(__file__).resolve().parent / "static" / "vendor" / "leaflet"
+LEAFLET = STATIC / "vendor" / "leaflet"
 BELOW, INSIDE, ABOVE, DEDICATED, FLAGGED = "#6baed6", "#31a354", "#e6550d", "#969696", "#d7191c"
 
 
@@ -32,7 +33,7 @@ def _leaflet_assets(standalone: bool) -> tuple[str, str]:
 
 
 def grid_colour(households: float, kind: str, lo: int, hi: int) -> str:
-    if kind == "dedicated":
+    if kind == kinds.DEDICATED:
         return DEDICATED
     if households < lo:
         return BELOW
@@ -148,6 +149,35 @@ def refusal_page(status: int, plan_id: int) -> str:
 </script></body></html>"""
 
 
+def _profile_section(report: dict, lo: int, hi: int) -> str:
+    """The rules the plan was made with (its profile), when the report names them."""
+    pr = report.get("profile")
+    if not pr:
+        return ""
+    band, micro = pr.get("band") or [lo, hi], pr.get("micro_band") or ["—", "—"]
+    name, scheme = html.escape(str(pr.get("name", ""))), html.escape(str(pr.get("code_scheme", "")))
+    return (f'<section id="profile"><h2>规则 Rules</h2><p><strong>{name}</strong>：'
+            f'{html.escape(str(pr.get("title_zh", "")))} · <span lang="en">{html.escape(str(pr.get("title_en", "")))}</span></p>'
+            f"<p>每个网格 {band[0]}–{band[1]} 户，微网格 {micro[0]}–{micro[1]} 户，网格编码 {scheme} · "
+            f'<span lang="en">{band[0]}–{band[1]} households per grid, {micro[0]}–{micro[1]} per micro-grid, '
+            f"grid codes {scheme}</span></p></section>")
+
+
+def _merge_section(report: dict) -> str:
+    """A merged plan's (多网合一) summary, conflict counts and downloads."""
+    if "merge" not in report:
+        return ""
+    m = report["merge"]
+    conflict_rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{v}</td></tr>" for k, v in m.get("conflicts", {}).items())
+    plan_id = report.get("plan_id")
+    links = (f'<p><a href="/api/plans/{plan_id}/conflicts?format=gpkg">conflicts.gpkg</a> · '
+             f'<a href="/api/plans/{plan_id}/conflicts?format=csv">conflicts.csv</a> · '
+             f'<a href="/api/plans/{plan_id}/crosswalk?format=csv">crosswalk.csv</a> · '
+             f'<a href="/api/plans/{plan_id}/crosswalk?format=gpkg">crosswalk.gpkg</a></p>') if plan_id else ""
+    return (f'<section id="merge"><h2>多网合一 Merge</h2><p>{html.escape(m.get("text", ""))}</p>'
+            f"<table><tr><th>冲突 conflict</th><th>数量 count</th></tr>{conflict_rows}</table>{links}</section>")
+
+
 def partition_report_html(grids: gpd.GeoDataFrame, report: dict, flags: pd.DataFrame, *, title: str,
                           standalone: bool = False, basemap_url: str | None = None,
                           basemap_attribution: str = "") -> str:
@@ -158,7 +188,7 @@ def partition_report_html(grids: gpd.GeoDataFrame, report: dict, flags: pd.DataF
                       basemap_attribution=basemap_attribution)
     map_html = (f'<iframe title="map" style="width:100%;height:70vh;border:1px solid #ccc" '
                 f'srcdoc="{html.escape(m.get_root().render(), quote=True)}"></iframe>')
-    comp = grids[grids["kind"] == "comprehensive"]
+    comp = grids[grids["kind"] == kinds.COMPREHENSIVE]
     hist = households_histogram_svg(comp["households"].to_numpy(), lo, hi, bins=report.get("histogram"))
     if "reason_zh" not in flags:
         flags = flags.assign(reason_zh="")
@@ -176,17 +206,7 @@ def partition_report_html(grids: gpd.GeoDataFrame, report: dict, flags: pd.DataF
 
     summary_rows = "".join(f"<tr><th>{html.escape(' '.join(SUMMARY_LABELS.get(k, (k, ''))))}</th>"
                            f"<td>{html.escape(shown(v))}</td></tr>" for k, v in s.items())
-    merge_html = ""
-    if "merge" in report:  # a merged plan (多网合一): the seed city's summary and the downloads
-        m = report["merge"]
-        kinds = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{v}</td></tr>" for k, v in m.get("conflicts", {}).items())
-        plan_id = report.get("plan_id")
-        links = (f'<p><a href="/api/plans/{plan_id}/conflicts?format=gpkg">conflicts.gpkg</a> · '
-                 f'<a href="/api/plans/{plan_id}/conflicts?format=csv">conflicts.csv</a> · '
-                 f'<a href="/api/plans/{plan_id}/crosswalk?format=csv">crosswalk.csv</a> · '
-                 f'<a href="/api/plans/{plan_id}/crosswalk?format=gpkg">crosswalk.gpkg</a></p>') if plan_id else ""
-        merge_html = (f'<section id="merge"><h2>多网合一 Merge</h2><p>{html.escape(m.get("text", ""))}</p>'
-                      f"<table><tr><th>冲突 conflict</th><th>数量 count</th></tr>{kinds}</table>{links}</section>")
+    profile_html, merge_html = _profile_section(report, lo, hi), _merge_section(report)
     return f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 <title>{html.escape(title)}</title>
 <style>body{{font-family:"Noto Sans CJK SC","PingFang SC",sans-serif;margin:1rem 2rem}}
@@ -199,6 +219,6 @@ table{{border-collapse:collapse;font-size:.85rem}}td,th{{border:1px solid #ddd;p
 {merge_html}<section id="map">{map_html}</section>
 <section id="histogram"><h2>户数分布 Households per grid</h2>{hist}</section>
 <section id="summary"><h2>概况 Summary</h2><table>{summary_rows}</table></section>
-<section id="flags"><h2>问题清单 Flags ({len(flags)})</h2><table><tr><th>网格 grid</th><th>问题 flag</th>
+{profile_html}<section id="flags"><h2>问题清单 Flags ({len(flags)})</h2><table><tr><th>网格 grid</th><th>问题 flag</th>
 <th>原因 reason</th></tr>{rows}</table></section>
 </body></html>"""

@@ -54,7 +54,8 @@
   function hideNotice() { $("notice").hidden = true; }
   function api(method, path, body) {
     var headers = { "Accept": "application/json" };
-    if (state.token) headers["Authorization"] = "Bearer " + state.token;
+    var sentWith = state.token;
+    if (sentWith) headers["Authorization"] = "Bearer " + sentWith;
     var init = { method: method, headers: headers };
     if (body instanceof URLSearchParams) { init.body = body; }
     else if (body !== undefined) { headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
@@ -62,7 +63,8 @@
       return r.text().then(function (text) {
         var data = null;
         try { data = text ? JSON.parse(text) : null; } catch (e) { data = { detail: text }; }
-        if (r.status === 401 && state.token) { signOut(); }
+        // only this token's own expiry signs out: an anonymous request answered after a sign-in must not
+        if (r.status === 401 && sentWith && sentWith === state.token) { signOut(); }
         return { ok: r.ok, status: r.status, data: data };
       });
     }, function () {
@@ -143,8 +145,11 @@
     say(opt, "方案 v" + p.version + " · " + s[0] + " · " + p.grids + " 个网格",
         "plan v" + p.version + " · " + s[1] + " · " + p.grids + " grids");
   }
+  var listRequest = 0, planRequest = 0;  // answers to superseded requests are ignored
   function loadPlans(preferId) {
+    var mine = ++listRequest;
     return api("GET", "/api/territories/" + $("territory").value + "/plans").then(function (res) {
+      if (mine !== listRequest) return;
       var select = $("plan");
       select.innerHTML = "";
       var plans = (res.data || []).slice().reverse();
@@ -233,10 +238,12 @@
     hideNotice(); hideDraftQuestion();
   }
   function loadPlan(planId) {
+    var mine = ++planRequest;
     message("正在载入方案…", "Loading the plan…", "info");
     return Promise.all([api("GET", "/api/plans/" + planId + "/state"),
                         api("GET", "/api/plans/" + planId + "/units?simplify=0.5"),
                         api("GET", "/api/plans/" + planId + "/grids")]).then(function (r) {
+      if (mine !== planRequest) return;  // the user (or a sign-in) asked for another plan meanwhile
       var bad = !r[0].ok ? r[0] : !r[1].ok ? r[1] : !r[2].ok ? r[2] : null;
       if (bad) { failed("无法载入方案：", "Cannot load the plan: ", bad); return; }
       resetPlanView();
@@ -429,12 +436,16 @@
     $("pending").className = n ? "badge dirty" : "badge";
   }
   function afterLocalChange() {
+    state.preview = {};  // the last dry run answered for other edits: local figures until the next one
     updatePending(); updatePanel();
     clearTimeout(state.previewTimer);
     state.previewTimer = setTimeout(preview, 350);
   }
 
   // -- the live panel -----------------------------------------------------------------------------------
+  // A grid's figures come from the server, which defines them once (gridmap/geo/report.py): the
+  // grid as saved, or the dry run of the pending edits. Summing the units drawn here is only the
+  // optimistic figure shown while that dry run is on its way.
   function localStats(code) {
     var hh = 0, n = 0;
     Object.keys(state.units).forEach(function (k) {
@@ -452,7 +463,10 @@
       plain($("band-state"), ""); $("band-state").className = "";
       $("band-bar").style.width = "0"; return;
     }
-    var s = localStats(code), g = state.grids[code] || {}, p = state.preview[code] || {};
+    var g = state.grids[code] || {}, p = state.preview[code] || {};
+    var pending = pendingUnits().length > 0;
+    var s = p.households !== undefined ? { households: p.households, units: p.unit_count }
+      : (!pending && g.households !== undefined ? { households: g.households, units: g.unit_count } : localStats(code));
     plain($("grid-households"), String(s.households));
     plain($("grid-units"), String(s.units));
     var lo = state.band[0], hi = state.band[1];
@@ -464,8 +478,8 @@
     $("band-state").className = inBand ? "ok" : "bad";
     $("band-bar").style.width = Math.min(100, 100 * s.households / (hi * 1.2)) + "%";
     $("band-bar").className = inBand ? "ok" : "bad";
-    var compact = p.compactness !== undefined ? p.compactness : g.compactness;
-    var parts = p.parts !== undefined ? p.parts : g.parts;
+    var compact = p.compactness !== undefined ? p.compactness : (pending ? undefined : g.compactness);
+    var parts = p.parts !== undefined ? p.parts : (pending ? undefined : g.parts);
     plain($("grid-compactness"), compact === undefined || compact === null ? "—" : Number(compact).toFixed(3));
     if (parts === undefined || parts === null) { plain($("grid-contiguity"), "—"); $("grid-contiguity").className = ""; }
     else {

@@ -3,18 +3,16 @@ and shows them on a Leaflet map (vendored) with an optional, configurable basema
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from gridmap import __version__
+from gridmap import __version__, web
 from gridmap.api.deps import get_conn
 from gridmap.store import territories
 
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+TEMPLATES = Jinja2Templates(directory=str(web.TEMPLATES))
 LEVEL_NAMES = {"city": ("市", "city"), "district": ("区/县", "district"), "street": ("街道/乡镇", "street"),
                "community": ("社区/村", "community")}
 
@@ -75,11 +73,11 @@ def stations_page(request: Request, territory: str, type: str | None = None, min
                   conn: sa.Connection = Depends(get_conn)) -> HTMLResponse:
     """Grids, stations and their walking service areas (folium, offline)."""
     from gridmap.services import stations as service
-    from gridmap.store import stations as store
+    from gridmap.store import frames
     from gridmap.web.maps import stations_map
 
-    grids = store.published_grids(conn, territory)
-    points = store.frame(conn, territory, station_type=type)
+    grids = frames.published_grids(conn, territory)
+    points = frames.stations(conn, territory, station_type=type, places=False)
     if grids.empty:
         return HTMLResponse(f"<p>territory {territory} has no published grids</p>", status_code=404)
     areas = service.service_areas(request.app.state.engine, territory, type, minutes=minutes) if type else None

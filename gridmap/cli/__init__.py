@@ -1,0 +1,146 @@
+"""The ``gridmap`` command. Thin: every subcommand calls a service or store function.
+
+    gridmap db start | stop | status | url     the private local PostGIS
+    gridmap db dump --territory CODE --out F.zip | restore F.zip [--replace]   a territory, whole
+    gridmap migrate [--revision REV] [--downgrade REV]
+    gridmap demo [--only NAME] [--force]       load data/boundaries/ (idempotent)
+    gridmap import FILE --territory CODE [--layer NAME] [--crs CRS] [--encoding gbk] [--replace]
+    gridmap partition --territory CODE [--profile NAME|FILE] [--min 300 --max 500] [--report FILE.html]
+    gridmap merge --territory CODE FILE... [--profile NAME|FILE] [--access-list FILE]     多网合一
+    gridmap profile presets | show [NAME|FILE] [--territory CODE] [--toml] | set NAME|FILE --territory CODE
+                  | unset --territory CODE     the rules a territory follows
+    gridmap departments --territory CODE --out DIR    generated departmental layers
+    gridmap territories                        list the territory tree
+    gridmap layers --territory CODE            list a territory's layers
+    gridmap serve [--host H] [--port P]
+    gridmap user add NAME [--role ROLE --territory CODE | --role admin --everywhere]
+                 | grant NAME --role R (--territory CODE | --everywhere) [--department D | --grids G,G]
+                 | passwd NAME | list
+    gridmap apikey create NAME --user USER [--days N] | list | revoke NAME
+    gridmap plan draft CODE [--source ID] | edits ID FILE.json | validate ID | diff ID | publish ID
+                 | revert ID [--publish] | history CODE
+    gridmap incidents categories | escalate     the category table; the supervision pass (for cron)
+    gridmap stations types | import FILE --territory CODE [--type TYPE] | coverage --territory CODE [--minutes 15]
+    gridmap export --territory CODE --format shp|gpkg|geojson|kml|csv --crs 4490|4326|gk3|gk3-cm|gcj02
+                   [--encoding utf-8|gbk] [--plan published|draft|VERSION] [--layers grids,units,...] --out PATH
+    gridmap up [--host H] [--port P] [--no-serve]   db start + migrate + demo (plans, stations, incidents)
+                                                    + admin + serve
+
+``gridmap COMMAND --help`` lists every option of a command.
+
+Arguments are checked (files, folders, numbers, territories, formats) before anything is written.
+Every error is one line on stderr with a non-zero status; GRIDMAP_DEBUG=1 adds the traceback.
+
+This package holds the parser and the error handling; each group of commands is a module with a
+``register(sub)`` that adds its subcommands, and ``cmd_*`` functions that run them:
+
+    checks      the argument checks the commands share (files, folders, numbers, territories ...)
+    database    db, migrate, demo
+    data        import, departments, territories, layers
+    planning    partition, merge, profile
+    plans       plan, export
+    people      user, apikey
+    operations  incidents, stations
+    serving     serve, up
+
+Heavy imports (the database, geometry, the web app) stay inside the command functions, so that
+``gridmap --help`` and argument mistakes answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from gridmap import __version__
+from gridmap.cli import data, database, operations, people, planning, plans, serving
+from gridmap.cli.checks import UserError
+
+__all__ = ["DEBUG_VARIABLE", "UserError", "build_parser", "main"]
+
+DEBUG_VARIABLE = "GRIDMAP_DEBUG"  # =1: show the traceback of an error as well
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line too: the problem and where the usage is."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="gridmap", description="Plan and run community grids (网格化服务管理).",
+                     epilog=f"Errors are one line; {DEBUG_VARIABLE}=1 shows their traceback too.")
+    parser.add_argument("--version", action="version", version=f"gridmap {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for group in (database, data, planning, plans, people, operations, serving):  # the order --help lists them in
+        group.register(sub)
+    return parser
+
+
+def _one_line(text: str, limit: int = 600) -> str:
+    line = " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+    return line if len(line) <= limit else line[:limit - 1] + "…"
+
+
+def _explain(exc: BaseException) -> str:
+    """One line saying what went wrong and what to do, for any exception."""
+    import sqlalchemy as sa
+
+    from gridmap.services.planning import VersionConflict
+    from gridmap.store.cluster import ClusterError
+    from gridmap.store.databases import DatabaseUnavailable
+
+    debug = f"run again with {DEBUG_VARIABLE}=1 to see the traceback"
+    if isinstance(exc, (UserError, ClusterError, DatabaseUnavailable, VersionConflict)):
+        return _one_line(exc)
+    if isinstance(exc, sa.exc.OperationalError) and exc.statement is None:  # failed to connect
+        first = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
+        return _one_line(f"cannot connect to the database: {first} — is it running "
+                         "(`gridmap db status`, `gridmap db start`), and is GRIDMAP_DATABASE_URL right?")
+    if isinstance(exc, sa.exc.ProgrammingError) and "does not exist" in str(exc.orig):
+        first = str(exc.orig).strip().splitlines()[0]
+        return _one_line(f"the database schema is missing or old ({first}): run `gridmap migrate`")
+    if isinstance(exc, sa.exc.DBAPIError) or type(exc).__module__.startswith("psycopg2"):
+        orig = getattr(exc, "orig", None) or exc  # raw psycopg2 errors come from COPY (db dump, restore)
+        first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+        return _one_line(f"database error: {first}; {debug}")
+    if isinstance(exc, (KeyError, IndexError)):  # their text is a bare key: a bug, not a message
+        return _one_line(f"unexpected {type(exc).__name__}: {exc}; this is a bug: {debug} and report it")
+    if isinstance(exc, (ValueError, LookupError)):  # the project's own errors (bad file, CRS, territory ...)
+        return _one_line(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f" {exc.filename}" if exc.filename else ""
+        return _one_line(f"cannot use{where}: {exc.strerror}; check the path, its permissions and free space")
+    return _one_line(f"unexpected {type(exc).__name__}: {exc or 'no message'}; this is a bug: {debug} and report it")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Every error ends as one line on stderr (``gridmap: error: ...``) and a
+    non-zero status: 1 for errors, 2 for wrong arguments, 130 when interrupted."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 2
+    try:
+        return func(args)
+    except KeyboardInterrupt:
+        print("gridmap: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `gridmap ... | head`: the reader has gone, nothing to say
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the one place that turns errors into messages
+        if os.environ.get(DEBUG_VARIABLE, "").strip() not in ("", "0", "false", "no"):
+            import traceback
+
+            traceback.print_exc()
+        print(f"gridmap: error: {_explain(exc)}", file=sys.stderr)
+        return 1

@@ -1,0 +1,172 @@
+"""The checks ``gridmap`` makes before anything is written, shared by the command modules.
+
+Every command checks what it can (files, folders, numbers, territories, formats) first, so a
+mistake in the arguments never leaves a half-done job (a stored plan without its report ...).
+The checks raise :class:`UserError` (one line, exit status 1); the ``argparse`` types
+(:func:`positive_int`, :func:`positive_float`, :func:`port`) raise ``ArgumentTypeError`` (a usage
+error, exit status 2). Also here: :func:`engine` and :func:`database_url`, the database the
+commands work on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from pathlib import Path
+
+
+class UserError(Exception):
+    """An error to show as one line without a traceback (exit status 1): what went wrong and,
+    where it is not obvious, what to do."""
+
+
+def engine():
+    from gridmap.store.db import get_engine
+
+    return get_engine()
+
+
+def database_url() -> str:
+    from gridmap.store.db import resolve_url
+
+    return resolve_url()
+
+
+def input_file(path: str, what: str = "input file") -> Path:
+    """``path`` is an existing, readable file."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise UserError(f"{what} {path}: no such file; check the path")
+    if p.is_dir():
+        raise UserError(f"{what} {path} is a folder; give a file")
+    if not os.access(p, os.R_OK):
+        raise UserError(f"{what} {path} is not readable; check its permissions")
+    return p
+
+
+def writable_folder(folder: Path, shown: str, what: str) -> None:
+    if not folder.exists():
+        raise UserError(f"{what} {shown}: the folder {folder} does not exist; create it first "
+                        f"(mkdir -p {folder}) or choose another path")
+    if not folder.is_dir():
+        raise UserError(f"{what} {shown}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"{what} {shown}: the folder {folder} is not writable; choose another path")
+
+
+def output_file(path: str, what: str = "output file") -> Path:
+    """``path`` can be written: its folder exists and is writable, and it is not a folder itself."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise UserError(f"{what} {path} is a folder; give a file name (e.g. {p / 'out'}...)")
+    writable_folder(p.parent, path, what)
+    if p.exists() and not os.access(p, os.W_OK):
+        raise UserError(f"{what} {path} exists and is not writable; choose another path")
+    return p
+
+
+def output_folder(path: str, what: str = "output folder") -> Path:
+    """``path`` is a writable folder, or can be made in a writable folder that exists."""
+    p = Path(path).expanduser()
+    if p.exists():
+        if not p.is_dir():
+            raise UserError(f"{what} {path} is a file, not a folder; choose a folder")
+        if not os.access(p, os.W_OK | os.X_OK):
+            raise UserError(f"{what} {path} is not writable; choose another folder")
+    else:
+        writable_folder(p.parent, path, what)
+    return p
+
+
+def territory(engine, code: str) -> None:
+    """The territory exists (else: how to list and load territories)."""
+    from gridmap.store import territories
+
+    with engine.connect() as conn:
+        try:
+            territories.get(conn, code)
+        except territories.TerritoryNotFound:
+            raise UserError(f"no territory with code {code!r}: `gridmap territories` lists them "
+                            "(`gridmap demo`, `gridmap db restore` load more)") from None
+
+
+def household_band(low: int | None, high: int | None) -> None:
+    if low is not None and high is not None and high < low:
+        raise UserError(f"--min {low} is above --max {high}: the minimum households per grid must not exceed "
+                        "the maximum")
+
+
+def crs(value: str | None) -> None:
+    """An input CRS that gridmap understands (EPSG code, WKT, gcj02)."""
+    if value is None:
+        return
+    from gridmap.geo.crs import CRSError, parse_crs
+
+    try:
+        parse_crs(value)
+    except CRSError:
+        raise UserError(f"unknown coordinate system --crs {value!r}: give an EPSG code such as 4490 or 4326, "
+                        "WKT, or gcj02") from None
+
+
+def text_encoding(value: str | None) -> None:
+    if value is None:
+        return
+    import codecs
+
+    try:
+        codecs.lookup(value)
+    except LookupError:
+        raise UserError(f"unknown text encoding --encoding {value!r}; e.g. utf-8 or gbk") from None
+
+
+def plan_id(text: str) -> int:
+    if not text.isdigit():
+        raise UserError(f"a plan ID is a number, not {text!r}; `gridmap plan history CODE` lists a territory's plans")
+    return int(text)
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not positive (1 or more)")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
+
+
+def port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port number (1-65535)")
+    return value
+
+
+def can_listen(host: str, port: int) -> None:
+    """Nothing else listens on host:port (checked before `up` does its work, and before serving)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+    except OSError as exc:
+        raise UserError(f"cannot serve on {host}:{port} ({exc.strerror or exc}); choose another --port or "
+                        "--host, or stop what runs there") from None

@@ -1,0 +1,83 @@
+"""The commands for running a territory day to day: ``gridmap incidents`` (the category table; the
+supervision pass, for cron) and ``gridmap stations`` (service stations: types, import, coverage)."""
+
+from __future__ import annotations
+
+import argparse
+
+from gridmap.cli import checks
+from gridmap.cli.checks import UserError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add incidents and stations to the ``gridmap`` parser."""
+    inc = sub.add_parser("incidents", help="the incident loop: categories, the supervision pass (cron)")
+    inc.add_argument("action", choices=["categories", "escalate"])
+    inc.set_defaults(func=cmd_incidents)
+
+    sta = sub.add_parser("stations", help="service stations: types, import, 15-minute coverage")
+    sta.add_argument("action", choices=["types", "import", "coverage"])
+    sta.add_argument("file", nargs="?", help="import: a point file (any format import reads)")
+    sta.add_argument("--territory", metavar="CODE", default="990100")
+    sta.add_argument("--type-field", default="station_type")
+    sta.add_argument("--name-field", default="name")
+    sta.add_argument("--type", help="import: the type of every station when the file has no type column")
+    sta.add_argument("--crs", help="import: CRS when the file has none (EPSG code or gcj02)")
+    sta.add_argument("--minutes", type=checks.positive_float, default=15.0)
+    sta.set_defaults(func=cmd_stations)
+
+
+def cmd_incidents(args: argparse.Namespace) -> int:
+    from gridmap.services import incidents
+    from gridmap.store import incidents as store
+
+    engine = checks.engine()
+    if args.action == "categories":
+        incidents.ensure_categories(engine)
+        with engine.connect() as conn:
+            for c in store.categories(conn):
+                print(f"{c.code}  {c.name_zh} / {c.name_en}  -> {c.department_zh} ({c.department_code})  "
+                      f"{c.time_limit:g} {c.time_unit.replace('_', ' ')}")
+    elif args.action == "escalate":
+        changed = incidents.escalate_overdue(engine, actor="cli")
+        print(f"{len(changed)} incidents escalated")
+        for c in changed:
+            print(f"  {c['public_id']} -> level {c['level']}")
+    return 0
+
+
+def cmd_stations(args: argparse.Namespace) -> int:
+    from gridmap.services import stations
+
+    if args.file and args.action != "import":
+        raise UserError(f"`gridmap stations {args.action}` takes no FILE (only import does)")
+    if args.action == "types":
+        for t in stations.station_types():
+            print(f"{t['code']:<24} {t['name_zh']} / {t['name_en']}")
+        return 0
+    if args.action == "import":
+        if not args.file:
+            raise UserError("usage: gridmap stations import FILE --territory CODE [--type TYPE]")
+        path = checks.input_file(args.file)
+        checks.crs(args.crs)
+        if args.type is not None and args.type not in stations.TYPE_CODES:
+            raise UserError(f"unknown station type --type {args.type!r}; `gridmap stations types` lists them")
+    engine = checks.engine()
+    checks.territory(engine, args.territory)
+    try:
+        if args.action == "import":
+            from gridmap.geo.io import read_vector
+
+            frame = read_vector(path, crs=args.crs).frame
+            n = stations.import_stations(engine, args.territory, frame, type_column=args.type_field,
+                                         name_column=args.name_field, default_type=args.type)
+            print(f"{n} stations imported into {args.territory}")
+        elif args.action == "coverage":
+            report = stations.coverage(engine, args.territory, minutes=args.minutes)
+            for code, t in report["types"].items():
+                share = "-" if t["share"] is None else f"{t['share']:.1%}"
+                print(f"{code:<24} {t['stations']:>4} stations  {share:>6} of households within {args.minutes:g} min")
+            print(f"{len(report['underserved'])} (grid, type) pairs below {report['threshold']:.0%}")
+    except stations.StationError as exc:
+        raise UserError(str(exc)) from exc
+    return 0

@@ -1,0 +1,167 @@
+"""The commands on who may do what: ``gridmap user`` (users and their territory-scoped roles) and
+``gridmap apikey`` (API keys for other systems)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from gridmap.cli import checks
+from gridmap.cli.checks import UserError
+from gridmap.progress import Progress
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add user and apikey to the ``gridmap`` parser."""
+    usr = sub.add_parser("user", help="manage users and their territory-scoped roles (admin: also everywhere)")
+    usr.add_argument("action", choices=["add", "grant", "passwd", "list"])
+    usr.add_argument("name", nargs="?")
+    usr.add_argument("--role", choices=["admin", "planner", "handler", "worker", "viewer"])
+    usr.add_argument("--territory", metavar="CODE", help="the role covers this territory and everything below")
+    usr.add_argument("--everywhere", action="store_true",
+                     help="with --role admin: administrator of every territory, present and future (全部)")
+    usr.add_argument("--display-name")
+    usr.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    usr.add_argument("--department", metavar="CODE", help="grant handler: bind to one department (sees only its incidents)")
+    usr.add_argument("--grids", metavar="CODE,CODE", help="grant worker: bind to these grid codes")
+    usr.set_defaults(func=cmd_user)
+
+    key = sub.add_parser("apikey", help="API keys for other systems: create, list, revoke")
+    key.add_argument("action", choices=["create", "list", "revoke"])
+    key.add_argument("name", nargs="?", help="the key's name (which system uses it)")
+    key.add_argument("--user", help="create: the user whose roles the key carries")
+    key.add_argument("--days", type=checks.positive_float, help="create: expire after this many days (default: never)")
+    key.set_defaults(func=cmd_apikey)
+
+
+def _password(args: argparse.Namespace) -> str:
+    """From --password-stdin, or asked for twice on a terminal."""
+    if getattr(args, "password_stdin", False):
+        return sys.stdin.readline().rstrip("\n")
+    import getpass
+
+    first = getpass.getpass("password: ")
+    if first != getpass.getpass("again: "):
+        raise UserError("the passwords differ")
+    return first
+
+
+def _check_role_options(args: argparse.Namespace) -> None:
+    """The role options of `user add` and `user grant` fit together (before any password is asked)."""
+    if args.action in ("passwd", "list"):
+        given = [o for o, v in (("--role", args.role), ("--territory", args.territory), ("--everywhere", args.everywhere),
+                                ("--department", args.department), ("--grids", args.grids)) if v]
+        if given:
+            raise UserError(f"`gridmap user {args.action}` takes no {', '.join(given)} (those are for add and grant)")
+        return
+    if args.action == "grant" and not args.role:
+        raise UserError("grant needs --role ROLE and --territory CODE (or --role admin --everywhere)")
+    if args.territory and args.everywhere:
+        raise UserError("give --territory CODE or --everywhere, not both")
+    if not args.role:
+        if args.territory or args.everywhere or args.department or args.grids:
+            raise UserError("--territory, --everywhere, --department and --grids need --role ROLE")
+        return
+    if args.everywhere and args.role != "admin":
+        raise UserError(f"--everywhere is for --role admin only (the administrator of every territory); "
+                        f"give {args.role} a --territory CODE")
+    if not (args.territory or args.everywhere):
+        raise UserError(f"--role {args.role} needs --territory CODE"
+                        + (" (or --everywhere: admin of every territory, present and future)"
+                           if args.role == "admin" else ""))
+    if args.department and args.role != "handler":
+        raise UserError("--department binds a handler only (--role handler)")
+    if args.grids and args.role != "worker":
+        raise UserError("--grids binds a grid worker only (--role worker)")
+
+
+def _list_users(args: argparse.Namespace, engine) -> int:
+    from gridmap.store import users
+
+    if args.name:
+        raise UserError("`gridmap user list` takes no user name")
+    with engine.connect() as conn:
+        for row in users.list_users(conn):
+            roles = ", ".join(users.describe_role(r["role"], r["territory"]) for r in row["roles"]) or "no roles"
+            print(f"{row['username']:<20} {'active' if row['active'] else 'disabled':<9} {roles}")
+    return 0
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    import json
+
+    from gridmap.store import audit, users
+
+    _check_role_options(args)
+    engine = checks.engine()
+    if args.action == "list":
+        return _list_users(args, engine)
+    if not args.name:
+        raise UserError(f"`gridmap user {args.action}` needs a user name")
+    with engine.connect() as conn:  # before the password is asked for
+        exists = users.exists(conn, args.name)
+    if args.action == "add" and exists:
+        raise UserError(f"user {args.name!r} already exists; `gridmap user grant` gives it more roles")
+    if args.action != "add" and not exists:
+        raise UserError(f"no user {args.name!r}; `gridmap user list` lists them, `gridmap user add` makes one")
+    if args.territory:
+        checks.territory(engine, args.territory)
+    territory = None if args.everywhere else args.territory
+    grids = [g.strip() for g in args.grids.split(",") if g.strip()] if args.grids else None
+    password = _password(args) if args.action in ("add", "passwd") else None
+    with engine.begin() as conn:  # one transaction: a refused grant leaves no user behind
+        try:
+            if args.action == "add":
+                users.create_user(conn, args.name, password, display_name=args.display_name)
+            elif args.action == "passwd":
+                users.set_password(conn, args.name, password)
+            if args.role:
+                users.grant(conn, args.name, args.role, territory, department=args.department, grid_codes=grids)
+        except users.UserError as exc:
+            raise UserError(str(exc)) from exc
+        audit.record(conn, actor="cli", action=f"user.{args.action}", table="users", row_key=args.name,
+                     after=json.loads(json.dumps({"role": args.role, "territory": territory,
+                                                  "everywhere": bool(args.everywhere),
+                                                  "department": args.department, "grids": args.grids})))
+    done = f" ({users.describe_role(args.role, territory)})" if args.role else ""
+    print(f"user {args.name}: {args.action} done{done}")
+    return 0
+
+
+def cmd_apikey(args: argparse.Namespace) -> int:
+    from gridmap.store import audit, users
+
+    if args.action != "create" and (args.user or args.days is not None):
+        raise UserError(f"`gridmap apikey {args.action}` takes no --user or --days (those are for create)")
+    engine = checks.engine()
+    if args.action == "list":
+        if args.name:
+            raise UserError("`gridmap apikey list` takes no key name")
+        with engine.connect() as conn:
+            for row in users.list_api_keys(conn):
+                state = "revoked" if row["revoked_at"] else (f"expires {row['expires_at']:%Y-%m-%d}"
+                                                             if row["expires_at"] else "no expiry")
+                used = f"last used {row['last_used_at']:%Y-%m-%d %H:%M}" if row["last_used_at"] else "never used"
+                print(f"{row['name']:<24} as {row['username']:<16} {state:<20} {used}")
+        return 0
+    if not args.name:
+        raise UserError(f"`gridmap apikey {args.action}` needs the key's name")
+    if args.action == "create" and not args.user:
+        raise UserError("create needs --user USER (the key acts with that user's roles)")
+    with engine.begin() as conn:
+        try:
+            if args.action == "create":
+                key = users.create_api_key(conn, args.user, args.name, days=args.days)
+            else:
+                users.revoke_api_key(conn, args.name)
+        except users.UserError as exc:
+            raise UserError(str(exc)) from exc
+        audit.record(conn, actor="cli", action=f"apikey.{args.action}", table="auth_tokens", row_key=args.name,
+                     after={"user": args.user, "days": args.days} if args.action == "create" else {"revoked": True})
+    if args.action == "create":
+        print(key)
+        Progress().say("the key is shown once: store it in the other system now (send it as "
+                       "'Authorization: Bearer KEY', or as api_key for Open311)")
+    else:
+        print(f"API key {args.name} revoked")
+    return 0

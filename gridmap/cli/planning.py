@@ -1,0 +1,147 @@
+"""The commands that make draft plans and set their rules: ``gridmap partition`` (a territory into
+grids), ``gridmap merge`` (departmental grid layers into one plan, 多网合一) and ``gridmap profile``
+(the rules a territory follows)."""
+
+from __future__ import annotations
+
+import argparse
+
+from gridmap.cli import checks
+from gridmap.cli.checks import UserError
+from gridmap.progress import Progress
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add partition, merge and profile to the ``gridmap`` parser."""
+    part = sub.add_parser("partition", help="partition a territory into grids (writes a draft plan)")
+    part.add_argument("--territory", required=True, metavar="CODE")
+    _add_rule_arguments(part)
+    part.add_argument("--seed", type=int, default=0)
+    part.add_argument("--rebuild-units", action="store_true", help="rebuild units (only if no plan uses them)")
+    part.add_argument("--report", metavar="FILE.html", help="also write the partition report (works offline)")
+    part.add_argument("--actor", default="cli")
+    part.set_defaults(func=cmd_partition)
+
+    mer = sub.add_parser("merge", help="merge departmental grid layers into one draft plan (多网合一)")
+    mer.add_argument("--territory", required=True, metavar="CODE")
+    mer.add_argument("files", nargs="+", help="one GIS file per department (or with a department column)")
+    mer.add_argument("--id-field", help="column with the department's own grid id (default: grid_id, id, 编号 ...)")
+    mer.add_argument("--crs", help="CRS of files that do not declare one (e.g. gcj02)")
+    mer.add_argument("--access-list", metavar="FILE", help="duty codes allowed for grid workers, one per line")
+    _add_rule_arguments(mer)
+    mer.add_argument("--seed", type=int, default=0)
+    mer.add_argument("--actor", default="cli")
+    mer.set_defaults(func=cmd_merge)
+
+    prof = sub.add_parser("profile", help="the rules a territory follows (bands, codes, road classes ...)")
+    prof.add_argument("action", choices=["presets", "show", "set", "unset"])
+    prof.add_argument("profile", nargs="?", metavar="NAME|FILE.toml", help="show, set: a preset or a TOML file")
+    prof.add_argument("--territory", metavar="CODE", help="show: the profile it follows; set, unset: its own")
+    prof.add_argument("--toml", action="store_true", help="show: print every rule as TOML (a file to edit)")
+    prof.add_argument("--actor", default="cli")
+    prof.set_defaults(func=cmd_profile)
+
+
+def _add_rule_arguments(command: argparse.ArgumentParser) -> None:
+    """--profile, --min, --max: which rules a partition or merge runs with."""
+    command.add_argument("--profile", metavar="NAME|FILE.toml",
+                         help="the rules to use: a preset (default, db11-2157, cjt-349) or a TOML file "
+                              "(default: the territory's profile, see `gridmap profile`)")
+    command.add_argument("--min", type=checks.positive_int,
+                         help="minimum households per grid (default: the profile's, 300)")
+    command.add_argument("--max", type=checks.positive_int,
+                         help="maximum households per grid (default: the profile's, 500)")
+
+
+def cmd_partition(args: argparse.Namespace) -> int:
+    from gridmap.services.partitioning import partition_territory
+
+    checks.household_band(args.min, args.max)
+    report = checks.output_file(args.report, "--report") if args.report else None
+    engine = checks.engine()
+    checks.territory(engine, args.territory)
+    summary = partition_territory(engine, args.territory, profile=args.profile, min_households=args.min,
+                                  max_households=args.max, seed=args.seed, author=args.actor, rebuild_units=args.rebuild_units,
+                                  progress=Progress(total=None))
+    print(summary)
+    if report is not None:
+        from gridmap.web.reports import partition_report_html
+
+        html_text = partition_report_html(summary.result.grids, summary.result.report, summary.result.flags,
+                                          title=f"{args.territory} · draft plan {summary.version}", standalone=True)
+        try:
+            report.write_text(html_text, encoding="utf-8")
+        except OSError as exc:  # checked writable above; a full disk is still possible
+            raise UserError(f"draft plan {summary.version} (id {summary.plan_id}) is stored, but its report could "
+                            f"not be written to {args.report} ({exc.strerror or exc}); the planner shows it at "
+                            f"/plans/{summary.plan_id}/report") from exc
+        print(f"report written to {args.report}")
+    return 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from gridmap.services.merging import merge_files
+
+    checks.household_band(args.min, args.max)
+    files = [checks.input_file(f, "departmental file") for f in args.files]
+    checks.crs(args.crs)
+    access = None
+    if args.access_list:
+        path = checks.input_file(args.access_list, "--access-list")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise UserError(f"--access-list {args.access_list} is not UTF-8 text ({exc.reason}); save it as "
+                            "UTF-8, one duty code per line") from exc
+        access = {line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")}
+    engine = checks.engine()
+    checks.territory(engine, args.territory)
+    summary = merge_files(engine, args.territory, files, crs=args.crs, id_field=args.id_field,
+                          profile=args.profile, min_households=args.min, max_households=args.max,
+                          access_list=access, seed=args.seed,
+                          author=args.actor, progress=Progress())
+    print(summary)
+    return 0
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    """The rules a territory follows: list the presets, show one (or a territory's), set or unset it."""
+    from gridmap.geo.profile import PRESETS, load
+    from gridmap.services import profiles
+
+    if args.action == "presets":
+        for name, preset in PRESETS.items():
+            lo, hi = preset.band
+            print(f"{name:<10} {preset.title_zh} / {preset.title_en}; {lo}–{hi} households, "
+                  f"micro-grids {preset.micro_band[0]}–{preset.micro_band[1]}, codes {preset.partition.code_scheme.name}")
+        return 0
+    if args.action == "show":
+        if args.territory:
+            engine = checks.engine()
+            checks.territory(engine, args.territory)
+            with engine.connect() as conn:
+                profile = profiles.of_territory(conn, args.territory)
+        else:
+            profile = load(args.profile)
+        if args.toml:
+            print(profile.to_toml(), end="")
+        else:
+            d = profile.describe()
+            print(f"{d['name']}: {d['title_zh']} / {d['title_en']}; {d['band'][0]}–{d['band'][1]} households per grid, "
+                  f"{d['micro_band'][0]}–{d['micro_band'][1]} per micro-grid, grid codes {d['code_scheme']} "
+                  "(--toml prints every rule)")
+        return 0
+    if not args.territory:
+        raise UserError(f"profile {args.action} needs --territory CODE")
+    if args.action == "set" and not args.profile:
+        raise UserError("profile set needs a preset name or a TOML file (`gridmap profile presets` lists the presets)")
+    engine = checks.engine()
+    checks.territory(engine, args.territory)
+    profile = profiles.set_for_territory(engine, args.territory, args.profile if args.action == "set" else None,
+                                         actor=args.actor)
+    if profile is None:
+        print(f"territory {args.territory} follows its parent's profile again")
+    else:
+        print(f"territory {args.territory} (and those under it without their own) now follows profile "
+              f"{profile.name}: {profile.band[0]}–{profile.band[1]} households per grid")
+    return 0

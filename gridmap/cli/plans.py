@@ -1,0 +1,157 @@
+"""The commands on stored plans: ``gridmap plan`` (drafts, edits, validation, diff, publish, revert,
+history) and ``gridmap export`` (a plan written for a government GIS system)."""
+
+from __future__ import annotations
+
+import argparse
+
+from gridmap.cli import checks
+from gridmap.cli.checks import UserError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add plan and export to the ``gridmap`` parser."""
+    pln = sub.add_parser("plan", help="drafts, edits, validation, diff, publish, revert, history")
+    pln.add_argument("action", choices=["draft", "edits", "validate", "diff", "publish", "revert", "history"])
+    pln.add_argument("target", help="territory CODE (draft, history) or plan ID (the others)")
+    pln.add_argument("file", nargs="?", help="edits: a JSON file {version, operations: [...]}")
+    pln.add_argument("--source", help="draft: copy this plan id instead of the published plan")
+    pln.add_argument("--publish", action="store_true", help="revert: publish the restored plan at once")
+    pln.add_argument("--actor", default="cli")
+    pln.set_defaults(func=cmd_plan)
+
+    exp = sub.add_parser("export", help="write a plan for a government GIS system (shp, gpkg, geojson, kml, csv)")
+    exp.add_argument("--territory", required=True, metavar="CODE")
+    exp.add_argument("--format", required=True, choices=["shp", "gpkg", "geojson", "kml", "csv"])
+    exp.add_argument("--crs", default="4490",
+                     help="4490 (CGCS2000, default), 4326, gk3 (3-degree Gauss-Krüger zone with zone prefix, "
+                          "EPSG:4513-4533), gk3-cm (without, EPSG:4534-4554), gcj02, or any EPSG code")
+    exp.add_argument("--encoding", default="utf-8", choices=["utf-8", "gbk"], help="attribute text (shp, csv)")
+    exp.add_argument("--plan", default="published", help="published (default), draft, or a version number")
+    exp.add_argument("--layers", default="grids", help="comma list of grids,units,stations,incidents,crosswalk")
+    exp.add_argument("--out", required=True, metavar="PATH")
+    exp.set_defaults(func=cmd_export)
+
+
+def _edits_file(path_text: str | None) -> tuple[list, int | None]:
+    """The operations (and the version they were made against) of a `plan edits` JSON file."""
+    import json
+
+    if not path_text:
+        raise UserError("usage: gridmap plan edits ID FILE.json (a JSON file {version, operations: [...]})")
+    path = checks.input_file(path_text, "edits file")
+    try:
+        body = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise UserError(f"edits file {path_text} is not UTF-8 text ({exc.reason})") from exc
+    except json.JSONDecodeError as exc:
+        raise UserError(f"edits file {path_text} is not valid JSON: {exc.msg} at line {exc.lineno} "
+                        f"column {exc.colno}") from exc
+    if isinstance(body, list):
+        ops, version = body, None
+    elif isinstance(body, dict) and isinstance(body.get("operations"), list):
+        ops, version = body["operations"], body.get("version")
+    else:
+        raise UserError(f"edits file {path_text} needs {{\"version\": N, \"operations\": [...]}} or a list of "
+                        "operations")
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+        raise UserError(f"edits file {path_text}: \"version\" must be a whole number (the draft version the edits "
+                        "were made against)")
+    if not ops or not all(isinstance(op, dict) for op in ops):
+        raise UserError(f"edits file {path_text}: \"operations\" must be a non-empty list of objects such as "
+                        "{\"op\": \"assign\", \"units\": [...], \"grid\": \"...\"}")
+    return ops, version
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Check the arguments (and read an edits file) before the database is touched, then act."""
+    from gridmap.services import planning
+
+    if args.file and args.action != "edits":
+        raise UserError(f"`gridmap plan {args.action}` takes no FILE (only edits does)")
+    if args.source and args.action != "draft":
+        raise UserError("--source is for `gridmap plan draft` only")
+    if args.publish and args.action != "revert":
+        raise UserError("--publish is for `gridmap plan revert` only")
+    by_territory = args.action in ("draft", "history")
+    plan_id = None if by_territory else checks.plan_id(args.target)
+    source = "published"
+    if args.source:
+        source = checks.plan_id(args.source)
+    ops, version = _edits_file(args.file) if args.action == "edits" else (None, None)
+    engine = checks.engine()
+    if by_territory:
+        checks.territory(engine, args.target)
+    try:
+        return _plan_action(args, engine, plan_id, source, ops, version)
+    except planning.VersionConflict as exc:
+        raise UserError(f"{exc}; see `gridmap plan history`, then make the edits against the current version") from exc
+    except (planning.EditError, LookupError) as exc:
+        raise UserError(str(exc)) from exc
+
+
+def _plan_action(args: argparse.Namespace, engine, plan_id: int | None, source: int | str, ops: list | None,
+                 version: int | None) -> int:
+    """Do one checked `gridmap plan` action; the status is 1 only for a plan that does not validate."""
+    import json
+
+    from gridmap.services import planning
+
+    if args.action == "draft":
+        plan_id, version = planning.new_draft(engine, args.target, actor=args.actor, source=source)
+        print(f"draft plan {version} (id {plan_id}) of {args.target}")
+    elif args.action == "history":
+        for row in planning.history(engine, args.target):
+            print(f"plan {row['id']:<5} v{row['version']:<4} {row['status']:<10} {row['origin'] or '':<10} "
+                  f"{row['grids']:>5} grids  valid {row['valid_from'] or '-'} .. {row['valid_to'] or '-'}")
+    elif args.action == "edits":
+        result = planning.apply_edits(engine, plan_id, ops, version=version, actor=args.actor)
+        print(json.dumps(result.as_dict()["summary"], default=str))
+    elif args.action == "validate":
+        report = planning.validate(engine, plan_id)
+        for p in report["problems"]:
+            print(f"{p['severity']:<8} {p['kind']:<16} {p['message_en']}")
+        print(f"{report['errors']} errors, {report['warnings']} warnings")
+        return 0 if report["valid"] else 1
+    elif args.action == "diff":
+        d = planning.diff(engine, plan_id)
+        print(f"against plan {d['against']}: {len(d['added'])} grids added, {len(d['removed'])} removed, "
+              f"{len(d['changed'])} changed, {d['units_moved']} units moved")
+    elif args.action == "publish":
+        out = planning.publish(engine, plan_id, version=None, actor=args.actor)
+        print(f"plan {out['id']} published; previous published plan: {out['previous'] or 'none'}")
+    elif args.action == "revert":
+        out = planning.revert(engine, plan_id, actor=args.actor, publish_now=args.publish)
+        print(f"new draft {out['plan_id']} from plan {plan_id}" + (" (published)" if out["published"] else ""))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import re
+
+    from gridmap.geo.crs import CRSError, output_crs
+    from gridmap.services.exporting import ExportRequest, export_territory, parse_layers
+
+    if not re.fullmatch(r"published|draft|[0-9]{1,9}", args.plan):
+        raise UserError(f"--plan {args.plan!r}: give published, draft or a version number")
+    layers = parse_layers(args.layers)
+    try:
+        target = output_crs(args.crs, 116.4, 39.9)  # the zone of gk3 does not matter for the check
+    except CRSError:
+        raise UserError(f"unknown --crs {args.crs!r}; choose 4490, 4326, gk3, gk3-cm, gcj02 or an EPSG code") from None
+    if args.format in ("geojson", "kml") and not target.geographic:
+        raise UserError(f"{args.format} is always longitude/latitude; choose --crs 4326, 4490 or gcj02, or "
+                        "--format gpkg, shp or csv for a projected CRS")
+    if args.encoding == "gbk" and args.format not in ("shp", "csv"):
+        raise UserError(f"{args.format} is UTF-8 by definition; --encoding gbk is for shp and csv")
+    if args.format == "kml" and "crosswalk" in layers:
+        raise UserError("KML holds map features only; leave the crosswalk out of --layers, or choose gpkg")
+    out = checks.output_file(args.out, "--out")
+    engine = checks.engine()
+    checks.territory(engine, args.territory)
+    request = ExportRequest(territory=args.territory, format=args.format, crs=args.crs, encoding=args.encoding,
+                            plan=args.plan, layers=layers)
+    result = export_territory(engine, request, out)
+    counts = ", ".join(f"{name} {n}" for name, n in result.layers.items())
+    print(f"wrote {result.path} ({result.format}, {result.crs}, {result.encoding}): {counts}")
+    return 0

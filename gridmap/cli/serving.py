@@ -1,0 +1,76 @@
+"""The commands that run the service: ``gridmap serve`` (the web app and API) and ``gridmap up``
+(the quickstart: start the database, migrate, load the demo, then serve)."""
+
+from __future__ import annotations
+
+import argparse
+
+from gridmap.cli import checks
+from gridmap.progress import Progress
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add serve and up to the ``gridmap`` parser."""
+    for name, func, helptext in (("serve", cmd_serve, "serve the web app and API"),
+                                 ("up", cmd_up, "start the database, migrate, load the demo and serve")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--host", default="127.0.0.1")
+        p.add_argument("--port", type=checks.port, default=8000)
+        p.add_argument("--log-level", default="info")
+        if name == "up":
+            p.add_argument("--no-serve", action="store_true", help="stop after loading the demo")
+        p.set_defaults(func=func)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from gridmap.api.app import create_app
+
+    url = checks.database_url()  # fail fast, with the message that says what to run
+    checks.can_listen(args.host, args.port)
+    Progress().say(f"serving on http://{args.host}:{args.port}  (API docs at /docs)")
+    uvicorn.run(create_app(database_url=url), host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Everything the quickstart needs, in order; each step is idempotent."""
+    from gridmap.services.demo import load_demo
+    from gridmap.settings import Settings
+    from gridmap.store import migrate
+    from gridmap.store.cluster import cluster_from_settings
+    from gridmap.store.databases import ensure_postgis_database
+    from gridmap.store.db import engine_for, normalise_url
+
+    if not args.no_serve:
+        checks.can_listen(args.host, args.port)
+    progress = Progress()
+    settings = Settings.from_env()
+    if settings.database_url:
+        url = normalise_url(settings.database_url)
+        ensure_postgis_database(url, progress)
+    else:
+        url = cluster_from_settings(settings).start(progress)
+    with progress.step("applying migrations"):
+        migrate.upgrade(url)
+    engine = engine_for(url)
+    for result in load_demo(engine, progress=progress):
+        if result.loaded:  # skipped demos were announced by load_demo already
+            progress.say(str(result))
+    from gridmap.services.bootstrap import (
+        ensure_admin,
+        ensure_demo_incidents,
+        ensure_demo_plans,
+        ensure_demo_stations,
+        ensure_incident_categories,
+    )
+
+    ensure_demo_plans(engine, progress=progress)
+    ensure_incident_categories(engine, progress=progress)
+    ensure_demo_stations(engine, progress=progress)
+    ensure_demo_incidents(engine, progress=progress)
+    ensure_admin(engine, settings.home, progress=progress)
+    if args.no_serve:
+        return 0
+    return cmd_serve(args)

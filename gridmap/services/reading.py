@@ -1,0 +1,94 @@
+"""What users read of the store as GeoDataFrames (the notebook API, exports, downloads): a
+territory's plan with its grids and units, its communities, units, layers, stations, incidents
+and merge crosswalk, each in one consistent snapshot and with the columns users are given
+(the store's internal row ids left out).
+
+One read path: every reader goes through :mod:`gridmap.store.frames`; this module decides what
+of it is public and how a plan is chosen (``"published"``, ``"draft"`` or a version number).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from collections.abc import Iterator
+
+import geopandas as gpd
+import pandas as pd
+import sqlalchemy as sa
+
+from gridmap.store import frames, plans
+from gridmap.store.incident_stats import Filters
+from gridmap.store.plans import Plan
+
+INTERNAL = {
+    "grids": ("parts",),
+    "units": ("db_id", "site_type", "compound_id"),
+    "current_units": ("db_id",),
+    "communities": ("id",),
+}
+"""Columns the store reads for its own use (row ids, what validation needs) that users are not given."""
+
+
+@contextmanager
+def snapshot(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A read-only connection that sees one consistent state for all its reads."""
+    with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
+        yield conn
+
+
+def _public(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
+    return frame.drop(columns=[c for c in INTERNAL.get(kind, ()) if c in frame.columns])
+
+
+def territories(conn: sa.Connection) -> pd.DataFrame:
+    return frames.territories(conn)
+
+
+def territory_name(conn: sa.Connection, territory: str) -> str | None:
+    from gridmap.store.territories import name_of
+
+    return name_of(conn, territory)
+
+
+def communities(conn: sa.Connection, territory: str) -> gpd.GeoDataFrame:
+    return _public(frames.communities(conn, territory), "communities")
+
+
+def units(conn: sa.Connection, territory: str) -> gpd.GeoDataFrame:
+    """The current units of the territory's communities (the columns ``build_units`` returns)."""
+    return _public(frames.current_units(conn, territory), "current_units")
+
+
+def layer(conn: sa.Connection, territory: str, name: str) -> gpd.GeoDataFrame:
+    return frames.layer(conn, territory, name)
+
+
+def plan(conn: sa.Connection, territory: str, which: str | int = "published") -> Plan:
+    """The plan a reader means (see :func:`gridmap.store.plans.find`)."""
+    return plans.find(conn, territory, which)
+
+
+def plan_grids(conn: sa.Connection, chosen: Plan, territory: str) -> gpd.GeoDataFrame:
+    return _public(frames.plan_grids(conn, chosen.id, territory), "grids")
+
+
+def plan_units(conn: sa.Connection, chosen: Plan, territory: str) -> gpd.GeoDataFrame:
+    return _public(frames.plan_units(conn, chosen.id, territory), "units")
+
+
+def stations(conn: sa.Connection, territory: str, *, station_type: str | None = None,
+             status: str | None = "open") -> gpd.GeoDataFrame:
+    return frames.stations(conn, territory, station_type=station_type, status=status)
+
+
+def incidents(conn: sa.Connection, territory: str, filters: Filters = Filters(), *,
+              limit: int | None = None) -> gpd.GeoDataFrame:
+    return frames.incidents(conn, territory, filters, limit=limit)
+
+
+def crosswalk(conn: sa.Connection, chosen: Plan) -> pd.DataFrame:
+    return frames.crosswalk(conn, chosen.id)
+
+
+__all__ = ["snapshot", "territories", "territory_name", "communities", "units", "layer", "plan", "plan_grids", "plan_units",
+           "stations", "incidents", "crosswalk", "INTERNAL"]

@@ -1,0 +1,221 @@
+"""A plan's grids and the assignment of units to them (``grids``, ``plan_units``): where units
+are, moving them, creating and dropping grids, the incremental statistics of touched grids, and
+what changed between two plans.
+
+A grid is a set of units, so every edit is a change of the assignment and no edit can open a gap
+or an overlap. Only persistence lives here: the rules an edit must follow are checked once, by
+the edit operations (:mod:`gridmap.services.edits`), before these functions are called.
+
+Units are named here by their row id (``units.id``, what ``plan_units.unit_id`` holds and what the
+HTTP API and the planner send); their text key (``units.unit_key``) is the ``unit_id`` of
+GeoDataFrames (:mod:`gridmap.store.frames`, :mod:`gridmap.geo`).
+
+The statistics of a grid are defined once, in :mod:`gridmap.geo.report` (households, population
+and area summed over units; compactness Polsby-Popper in the territory's metric CRS; ``parts``
+the number of polygons of the union of its units). :func:`refresh_grids` computes the same in SQL
+for the grids an edit touched; a property test checks the two agree.
+"""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import pandas as pd
+import sqlalchemy as sa
+
+from gridmap.geo.kinds import COMPREHENSIVE, DEDICATED
+from gridmap.store.sql import ewkb_hex
+
+GRID_ATTRIBUTES = ("name", "worker", "kind")
+"""What an edit may set on a grid (besides its units)."""
+
+
+# -- where units are ------------------------------------------------------------------------------
+def units_in_plan(conn: sa.Connection, plan_id: int, unit_rows: list[int]) -> dict[int, tuple[int, str, int]]:
+    """unit row id → (grid id, grid code, community id) for those of ``unit_rows`` in the plan."""
+    rows = conn.execute(sa.text(
+        "SELECT pu.unit_id, g.id, g.code, u.community_id FROM plan_units pu JOIN grids g ON g.id = pu.grid_id "
+        "JOIN units u ON u.id = pu.unit_id WHERE pu.plan_id = :p AND pu.unit_id = ANY(:u)"),
+        {"p": plan_id, "u": unit_rows})
+    return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+
+def grid_by_code(conn: sa.Connection, plan_id: int, code: str) -> sa.Row | None:
+    """(id, code, community_id, kind) of a plan's grid, None when the plan has no such grid."""
+    return conn.execute(sa.text("SELECT id, code, community_id, kind FROM grids WHERE plan_id = :p AND code = :c"),
+                        {"p": plan_id, "c": code}).first()
+
+
+def grid_units(conn: sa.Connection, grid_id: int) -> list[int]:
+    return [r[0] for r in conn.execute(sa.text("SELECT unit_id FROM plan_units WHERE grid_id = :g ORDER BY unit_id"),
+                                       {"g": grid_id})]
+
+
+def grid_codes(conn: sa.Connection, plan_id: int, community_id: int | None = None) -> set[str]:
+    """A plan's grid codes (of one community, when given)."""
+    return {r[0] for r in conn.execute(sa.text(
+        "SELECT code FROM grids WHERE plan_id = :p AND (CAST(:c AS int) IS NULL OR community_id = :c)"),
+        {"p": plan_id, "c": community_id})}
+
+
+def grid_communities(conn: sa.Connection, grid_ids: set[int]) -> list[tuple[str, int]]:
+    """(grid code, community id) of each grid."""
+    return [tuple(r) for r in conn.execute(sa.text("SELECT code, community_id FROM grids WHERE id = ANY(:ids)"),
+                                           {"ids": sorted(grid_ids)})]
+
+
+def unit_grids(conn: sa.Connection, plan_id: int, unit_rows: list[int]) -> dict[int, str]:
+    """The grid code each of ``unit_rows`` is in (for the audit log's before/after of a move)."""
+    rows = conn.execute(sa.text("SELECT pu.unit_id, g.code FROM plan_units pu JOIN grids g ON g.id = pu.grid_id "
+                                "WHERE pu.plan_id = :p AND pu.unit_id = ANY(:ids)"), {"p": plan_id, "ids": unit_rows})
+    return {int(u): c for u, c in rows}
+
+
+# -- changing it ----------------------------------------------------------------------------------
+def create_grid(conn: sa.Connection, plan_id: int, code: str, community_id: int, kind: str) -> int:
+    """A new, empty grid of the plan; returns its id."""
+    return conn.execute(sa.text(
+        "INSERT INTO grids (plan_id, code, community_id, kind, households, area_m2, properties) "
+        "VALUES (:p, :c, :cid, :k, 0, 0, '{}'::jsonb) RETURNING id"),
+        {"p": plan_id, "c": code, "cid": community_id, "k": kind}).scalar_one()
+
+
+def move_units(conn: sa.Connection, plan_id: int, unit_rows: list[int], grid_id: int) -> None:
+    """Put units (row ids) of the plan into grid ``grid_id``."""
+    conn.execute(sa.text("UPDATE plan_units SET grid_id = :g WHERE plan_id = :p AND unit_id = ANY(:u)"),
+                 {"g": grid_id, "p": plan_id, "u": sorted(unit_rows)})
+
+
+def set_grid_attribute(conn: sa.Connection, grid_id: int, column: str, value) -> None:
+    if column not in GRID_ATTRIBUTES:  # a programming error: the edit operations name only these
+        raise ValueError(f"a grid's {column} cannot be set")
+    conn.execute(sa.text(f"UPDATE grids SET {column} = :v WHERE id = :g"), {"v": value, "g": grid_id})
+
+
+def new_lineage(conn: sa.Connection, grid_ids: set[int]) -> None:
+    """Grids whose units changed start a lineage of their own: incidents in them are routed
+    again when the plan is published (``services.incidents.follow_plan``)."""
+    conn.execute(sa.text("UPDATE grids SET lineage = nextval('grid_lineage_seq') WHERE id = ANY(:ids)"),
+                 {"ids": sorted(grid_ids)})
+
+
+def drop_empty_grids(conn: sa.Connection, plan_id: int, grid_ids: set[int]) -> list[str]:
+    """Delete those of ``grid_ids`` that have no units left; returns their codes."""
+    rows = conn.execute(sa.text(
+        "DELETE FROM grids g WHERE g.plan_id = :p AND g.id = ANY(:ids) "
+        "AND NOT EXISTS (SELECT 1 FROM plan_units pu WHERE pu.grid_id = g.id) RETURNING code"),
+        {"p": plan_id, "ids": sorted(grid_ids)})
+    return sorted(r[0] for r in rows)
+
+
+def write(conn: sa.Connection, plan_id: int, grids: gpd.GeoDataFrame, units: pd.DataFrame,
+          community_ids: dict[str, int]) -> None:
+    """Insert a new plan's grids and its unit → grid assignment (``units`` carry ``db_id`` and
+    ``grid_code``; ``grids`` the statistics of :mod:`gridmap.geo.report`)."""
+    grid_ids: dict[str, int] = {}
+    for row, geom in zip(grids.itertuples(index=False), ewkb_hex(grids.geometry.values)):
+        grid_ids[row.grid_code] = conn.execute(sa.text(
+            "INSERT INTO grids (plan_id, code, community_id, kind, households, population, area_m2, properties, geom) "
+            "VALUES (:p, :c, :cid, :k, :h, :pop, :a, CAST(:props AS jsonb), ST_Multi(ST_GeomFromEWKB(decode(:g, 'hex')))) "
+            "RETURNING id"),
+            {"p": plan_id, "c": row.grid_code, "cid": community_ids[row.community_code], "k": row.kind,
+             "h": int(row.households), "pop": int(row.population) if "population" in grids and not pd.isna(row.population) else None,
+             "a": float(row.area_m2),
+             "props": json.dumps({"compactness": round(float(row.compactness), 4), "unit_count": int(row.unit_count),
+                                  **({"parts": int(row.parts)} if "parts" in grids else {})}),
+             "g": geom}).scalar_one()
+    conn.execute(sa.text("INSERT INTO plan_units (plan_id, unit_id, grid_id) VALUES (:p, :u, :g)"),
+                 [{"p": plan_id, "u": int(u), "g": grid_ids[g]} for u, g in zip(units["db_id"], units["grid_code"])])
+
+
+# -- statistics, incrementally --------------------------------------------------------------------
+GRID_STATS_SQL = (
+    "SELECT g.id, g.code, c.code AS community_code, g.kind, g.households, g.population, g.area_m2, "
+    "(g.properties->>'unit_count')::int AS unit_count, (g.properties->>'compactness')::float AS compactness, "
+    "COALESCE((g.properties->>'parts')::int, ST_NumGeometries(g.geom)) AS parts "
+    "FROM grids g JOIN territories c ON c.id = g.community_id ")
+
+
+def refresh_grids(conn: sa.Connection, plan_id: int, grid_ids: set[int], metric_srid: int) -> list[dict]:
+    """Re-dissolve and re-sum only ``grid_ids`` from their units; returns their statistics, as
+    defined in :mod:`gridmap.geo.report` (the perimeter measured in ``metric_srid``)."""
+    ids = sorted(grid_ids)
+    if not ids:
+        return []
+    conn.execute(sa.text(
+        "UPDATE grids g SET geom = s.geom, households = s.households, population = s.population, area_m2 = s.area, "
+        "properties = g.properties || jsonb_build_object('unit_count', s.n, 'parts', ST_NumGeometries(s.geom), "
+        "'compactness', CASE WHEN s.perimeter > 0 THEN round((4 * pi() * s.area / s.perimeter ^ 2)::numeric, 4) "
+        "ELSE 0 END) "
+        "FROM (SELECT d.*, ST_Perimeter(ST_Transform(d.geom, :srid)) AS perimeter FROM ("
+        "SELECT pu.grid_id, ST_Multi(ST_Union(u.geom)) AS geom, sum(u.households) AS households, "
+        "sum(u.population) AS population, sum(u.area_m2) AS area, count(*) AS n FROM plan_units pu "
+        "JOIN units u ON u.id = pu.unit_id WHERE pu.plan_id = :p AND pu.grid_id = ANY(:ids) GROUP BY pu.grid_id) d) s "
+        "WHERE g.id = s.grid_id"), {"p": plan_id, "ids": ids, "srid": metric_srid})
+    rows = conn.execute(sa.text(GRID_STATS_SQL + "WHERE g.id = ANY(:ids) ORDER BY g.code"), {"ids": ids})
+    return [dict(r._mapping) for r in rows]
+
+
+def grid_stats(conn: sa.Connection, plan_id: int) -> list[dict]:
+    """Every grid's statistics as stored (the same columns :func:`refresh_grids` returns)."""
+    rows = conn.execute(sa.text(GRID_STATS_SQL + "WHERE g.plan_id = :p ORDER BY g.code"), {"p": plan_id})
+    return [dict(r._mapping) for r in rows]
+
+
+def summary(conn: sa.Connection, plan_id: int, min_households: int, max_households: int) -> dict:
+    """Counts over the plan's grids (cached sums; one pass over the grids table, no geometry)."""
+    row = conn.execute(sa.text(
+        "SELECT count(*) AS grids, count(*) FILTER (WHERE kind = :comp) AS comprehensive, "
+        "count(*) FILTER (WHERE kind = :ded) AS dedicated, "
+        "count(*) FILTER (WHERE kind = :comp AND households BETWEEN :lo AND :hi) AS in_band, "
+        "count(*) FILTER (WHERE kind = :comp AND households < :lo) AS below_min, "
+        "count(*) FILTER (WHERE kind = :comp AND households > :hi) AS above_max, "
+        "count(*) FILTER (WHERE COALESCE((properties->>'parts')::int, ST_NumGeometries(geom)) > 1) AS not_contiguous, "
+        "COALESCE(sum(households), 0) AS households, "
+        "(SELECT count(*) FROM plan_units WHERE plan_id = :p) AS units FROM grids WHERE plan_id = :p"),
+        {"p": plan_id, "lo": min_households, "hi": max_households, "comp": COMPREHENSIVE, "ded": DEDICATED}).first()
+    return {**row._mapping, "min_households": min_households, "max_households": max_households}
+
+
+def snapshot(conn: sa.Connection, plan_id: int, codes: list[str] | None = None) -> dict[str, dict]:
+    """What the audit log keeps of grids: households, unit count, name, worker, kind (no shapes)."""
+    rows = conn.execute(sa.text(
+        "SELECT g.code, g.households, g.name, g.worker, g.kind, count(pu.unit_id) AS units FROM grids g "
+        "LEFT JOIN plan_units pu ON pu.grid_id = g.id WHERE g.plan_id = :p "
+        "AND (CAST(:codes AS text[]) IS NULL OR g.code = ANY(CAST(:codes AS text[]))) GROUP BY g.id ORDER BY g.code"),
+        {"p": plan_id, "codes": codes})
+    return {r.code: {"households": r.households, "units": r.units, "name": r.name, "worker": r.worker,
+                     "kind": r.kind} for r in rows}
+
+
+# -- two plans compared ---------------------------------------------------------------------------
+def unit_moves(conn: sa.Connection, plan_id: int, base_id: int) -> list[dict]:
+    """Units whose grid differs between ``base_id`` and ``plan_id`` (None where a unit is absent,
+    as for the parent and the pieces of a cut unit). A revision of a unit (the neighbour of a cut,
+    with one more vertex) stands for the unit it revises: it is not a move."""
+    same = "COALESCE((u.properties->>'revision_of_id')::int, u.id)"
+    rows = conn.execute(sa.text(
+        f"WITH a AS (SELECT {same} AS unit_id, g.code FROM plan_units pu JOIN grids g ON g.id = pu.grid_id "
+        "JOIN units u ON u.id = pu.unit_id WHERE pu.plan_id = :p), "
+        f"b AS (SELECT {same} AS unit_id, g.code FROM plan_units pu JOIN grids g ON g.id = pu.grid_id "
+        "JOIN units u ON u.id = pu.unit_id WHERE pu.plan_id = :b) "
+        "SELECT COALESCE(a.unit_id, b.unit_id) AS unit, b.code AS before, a.code AS after FROM a FULL JOIN b "
+        "ON a.unit_id = b.unit_id WHERE a.code IS DISTINCT FROM b.code ORDER BY 1"), {"p": plan_id, "b": base_id})
+    return [dict(r._mapping) for r in rows]
+
+
+def grids_with_change(conn: sa.Connection, plan_id: int, base_id: int, codes: dict[str, str]) -> dict:
+    """A FeatureCollection of the changed grids: current shape for added/changed, the old one for removed."""
+    return conn.execute(sa.text(
+        "SELECT json_build_object('type','FeatureCollection','features', COALESCE(json_agg(json_build_object("
+        "'type','Feature','id', g.code, 'geometry', ST_AsGeoJSON(g.geom, 7)::json, 'properties', json_build_object("
+        "'grid_code', g.code, 'change', c.change, 'households', g.households, 'plan_id', g.plan_id))), '[]'::json)) "
+        "FROM jsonb_each_text(CAST(:codes AS jsonb)) c(code, change) JOIN grids g ON g.code = c.code AND "
+        "g.plan_id = CASE WHEN c.change = 'removed' THEN :b ELSE :p END"),
+        {"p": plan_id, "b": base_id, "codes": json.dumps(codes)}).scalar_one()
+
+
+__all__ = ["GRID_ATTRIBUTES", "units_in_plan", "grid_by_code", "grid_units", "grid_codes", "grid_communities",
+           "unit_grids", "create_grid", "move_units", "set_grid_attribute", "new_lineage", "drop_empty_grids", "write",
+           "GRID_STATS_SQL", "refresh_grids", "grid_stats", "summary", "snapshot", "unit_moves", "grids_with_change"]
