@@ -21,6 +21,10 @@ class Refusal(Exception):
     def texts(self) -> dict[str, str]:
         return {"en": self.en, "zh": self.zh}
 
+    def details(self) -> dict:
+        """What an answer carries beside the texts (the findings of a refused import ...)."""
+        return {}
+
 
 class NotFound(Refusal, LookupError):
     """No such thing (territory, plan, unit, grid, incident ...)."""

@@ -68,6 +68,25 @@ def _engine() -> sa.Engine:
     return _ENGINE if _ENGINE is not None else connect().engine
 
 
+def import_territory(communities, *, streets=None, district=None, parent: str | None = None,
+                     fields: dict[str, str] | None = None, crs=None, encoding: str | None = None,
+                     replace: bool = False, dry_run: bool = False, findings_path=None):
+    """Create or update territories from a district's boundary files, as ``gridmap territory
+    import`` does: checked first (codes, overlaps, gaps, GCJ-02), then stored all together or not
+    at all. Returns the summary; ``.findings`` lists what the checks found.
+
+    Example
+    -------
+    >>> summary = gm.import_territory("社区.shp", streets="街道.gpkg", parent="511800")  # doctest: +SKIP
+    >>> [f.en for f in summary.findings]  # doctest: +SKIP
+    """
+    from gridmap.services.boundaries import import_boundaries
+
+    return import_boundaries(_engine(), communities, streets=streets, district=district, parent=parent,
+                             fields=fields, crs=crs, encoding=encoding, replace=replace, dry_run=dry_run,
+                             findings_path=findings_path, actor="notebook")
+
+
 def _snapshot():
     """A read-only connection that sees one consistent state for all its reads."""
     return reading.snapshot(_engine())

@@ -51,8 +51,11 @@ def test_up_creates_migrates_loads_and_is_fast_the_second_time(demo_database) ->
     env, first, tmp_path = demo_database.env, demo_database.first_run, demo_database.home
     assert first.returncode == 0, first.stderr
     assert "loading demo reykjavik" in first.stderr and "applying migrations" in first.stderr
-    # a published plan for each demo city and an administrator to sign in with
-    assert first.stderr.count("published draft plan 1") == 2
+    # the Chinese demo district imported from its own files, a published plan for each demo
+    # territory (Reykjavík, Monaco, 雨城区) and an administrator to sign in with
+    assert "the Chinese demo district 雨城区 from its own files" in first.stderr
+    assert first.stderr.count("published draft plan 1") == 3
+    assert "for 511802: " in first.stderr
     secret = tmp_path / "admin-password"
     assert "created user 'admin'" in first.stderr and secret.stat().st_mode & 0o777 == 0o600
     assert secret.read_text().strip() in first.stderr
@@ -62,6 +65,7 @@ def test_up_creates_migrates_loads_and_is_fast_the_second_time(demo_database) ->
     assert second.stderr.count("up to date") == 3 and "loading demo" not in second.stderr
     assert time.monotonic() - started < 30
     assert "created user" not in second.stderr and "published" not in second.stderr
+    assert "雨城区 from its own files" not in second.stderr  # imported once
     listing = subprocess.run([*GRIDMAP, "territories"], env=env, capture_output=True, text=True).stdout
     assert "990101001001" in listing and "雨城区" in listing
 

@@ -218,7 +218,7 @@ def test_sigkill_during_publish_keeps_the_previous_plan(site) -> None:
 def test_sigkill_during_import_leaves_nothing(site, tmp_path) -> None:
     _, _, engine, env = site
     rng = np.random.default_rng(0)
-    x, y = 7.41 + rng.random(150_000) * 0.02, 43.72 + rng.random(150_000) * 0.02
+    x, y = 7.42 + rng.random(150_000) * 0.01, 43.73 + rng.random(150_000) * 0.01  # on Monaco, not at sea
     big = gpd.GeoDataFrame({"name": [f"楼{i}" for i in range(len(x))]},
                            geometry=shapely.buffer(shapely.points(x, y), 0.00005, quad_segs=4), crs=4490)
     path = tmp_path / "many.parquet"

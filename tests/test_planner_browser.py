@@ -683,3 +683,48 @@ def test_signing_in_while_the_anonymous_load_is_answered_late(site) -> None:
         assert page.evaluate("() => window.gridmapPlanner.plan") == draft_id
         assert page.is_hidden("#login")
         browser.close()
+
+
+@pytest.mark.browser
+def test_delete_a_draft_after_confirming(site) -> None:
+    """"删除草稿 Delete draft": shown for drafts only, asks first (cancel changes nothing), deletes
+    the draft and returns to the territory's plans; the published plan cannot be deleted here."""
+    from playwright.sync_api import sync_playwright
+
+    engine, url, draft_id = site
+    with engine.connect() as conn:
+        version, published_id = conn.execute(sa.text(
+            "SELECT (SELECT version FROM plans WHERE id = :d), (SELECT id FROM plans WHERE status = 'published')"),
+            {"d": draft_id}).one()
+
+    def plan_ids() -> list[int]:
+        with engine.connect() as conn:
+            return list(conn.execute(sa.text("SELECT id FROM plans ORDER BY id")).scalars())
+
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = open_planner(browser, url, draft_id)
+        assert page.is_visible("#delete-draft") and page.inner_text("#delete-draft") == "删除草稿"
+        page.click("#delete-draft")
+        page.wait_for_selector("#delete-draft-confirm:not([hidden])")
+        text = page.inner_text("#delete-draft-text")
+        assert f"删除草稿方案 v{version}" in text and "无法恢复" in text and "已发布方案" in text, text
+        page.click("#lang-switch")
+        assert f"Delete draft plan v{version}" in page.inner_text("#delete-draft-text")
+        assert page.inner_text("#confirm-delete-draft") == "Delete it"
+        page.click("#lang-switch")
+        page.click("#cancel-delete-draft")  # cancel: nothing happens
+        assert page.is_hidden("#delete-draft-confirm") and plan_ids() == [published_id, draft_id]
+
+        page.click("#delete-draft")
+        page.click("#confirm-delete-draft")
+        page.wait_for_function("document.querySelector('#message').textContent.startsWith('已删除草稿')")
+        page.wait_for_function(f"document.body.dataset.planLoaded === '{published_id}'")  # back to the plans
+        assert plan_ids() == [published_id]
+        options = page.evaluate("() => Array.from(document.querySelectorAll('#plan option')).map(o => +o.value)")
+        assert options == [published_id]
+        assert "只读" in page.inner_text("#plan-info")
+        assert page.is_hidden("#delete-draft")  # the published plan is the record: no delete button
+        assert f"plan={draft_id}" not in page.url
+        assert page.errors == []
+        browser.close()

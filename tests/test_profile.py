@@ -225,3 +225,30 @@ def test_cli_profile_show_set_and_partition(monaco: sa.Engine, database_url: str
     assert re.search(r"draft plan 2 ", with_file.stdout)
     wrong = gridmap("partition", "--territory", MONACO, "--min", "600")
     assert wrong.returncode == 1 and "600–420" in wrong.stderr and "not a band" in wrong.stderr
+
+
+def test_the_api_reads_and_sets_a_territorys_profile(monaco: sa.Engine, database_url: str) -> None:
+    anonymous = TestClient(create_app(database_url=database_url))
+    shown = anonymous.get(f"/api/territories/{MONACO}/profile").json()
+    assert shown["name"] == "default" and shown["held_by"] is None and shown["band"] == [300, 500]
+    assert Profile.from_toml(shown["toml"]) == PRESETS["default"]
+    text = 'name = "monaco"\nbase = "cjt-349"\n[partition]\nmax_households = 450\n'
+    assert anonymous.put(f"/api/territories/{MONACO}/profile", content=text,
+                         headers={"Content-Type": "application/toml"}).status_code == 401
+    planner = signed_in_client(monaco, database_url, "planner", "planner", MONACO)
+    assert planner.put(f"/api/territories/{MONACO}/profile", content=text,
+                       headers={"Content-Type": "application/toml"}).status_code == 403
+    admin = signed_in_client(monaco, database_url, "admin-mc", "admin", MONACO)
+    done = admin.put(f"/api/territories/{MONACO}/profile", content=text, headers={"Content-Type": "application/toml"})
+    assert done.status_code == 200, done.text
+    assert done.json()["held_by"] == MONACO and done.json()["band"] == [300, 450]
+    assert done.json()["code_scheme"] == "cjt-20"
+    bad = admin.put(f"/api/territories/{MONACO}/profile", content="[partition]\nmin = 1\n",
+                    headers={"Content-Type": "application/toml"})
+    assert bad.status_code == 422 and "未知的键" in bad.json()["detail_zh"]
+    preset = admin.put(f"/api/territories/{MONACO}/profile", content="db11-2157",
+                       headers={"Content-Type": "text/plain"})
+    assert preset.status_code == 200 and preset.json()["name"] == "db11-2157"
+    assert admin.delete(f"/api/territories/{MONACO}/profile").status_code == 204
+    assert anonymous.get(f"/api/territories/{MONACO}/profile").json()["held_by"] is None
+    assert anonymous.get("/api/territories/000000/profile").status_code == 404

@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from gridmap import __version__
 from gridmap.api import (
     auth,
+    boundaries,
     dashboard,
     exports,
     openapi_doc,
@@ -109,6 +110,7 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
     app.include_router(dashboard.router)
     app.include_router(exports.router)
     app.include_router(uploads.router)
+    app.include_router(boundaries.router)
     openapi_doc.install(app)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(Refusal, refusal)

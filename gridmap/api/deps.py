@@ -23,7 +23,8 @@ ROLE_ZH = {"admin": "管理员", "planner": "规划员", "handler": "处置员",
 ACTION_ZH = {"edit plans": "编辑方案", "create drafts": "新建草稿", "publish plans": "发布方案",
              "revert plans": "恢复方案", "read drafts": "查看草稿", "export drafts": "导出草稿",
              "import layers": "导入图层", "create stations": "新建站点", "edit stations": "编辑站点",
-             "close stations": "关闭站点"}
+             "close stations": "关闭站点", "import territories": "导入辖区", "set profiles": "设置辖区规则",
+             "delete drafts": "删除草稿"}
 
 
 def get_engine(request: Request) -> sa.Engine:
@@ -82,4 +83,19 @@ def require_role(conn: sa.Connection, user: CurrentUser | None, roles: tuple[str
                         f"(needs the role {' or '.join(roles)} there or above)",
                         f"{user.username} 无权在辖区 {territory} {ACTION_ZH.get(action, action)}"
                         f"（需要该辖区或上级辖区的{'或'.join(ROLE_ZH.get(r, r) for r in roles)}角色）")
+    return user
+
+
+def require_admin(conn: sa.Connection, user: CurrentUser | None, territory: str | None, action: str) -> CurrentUser:
+    """401 without a user; 403 unless the user administers ``territory`` (or above), or, with no
+    territory (something new at the top of the tree), every territory."""
+    if territory is not None:
+        return require_role(conn, user, ("admin",), territory, action)
+    if user is None:
+        raise Unauthenticated(*SIGN_IN_FIRST)
+    if not users.admin_everywhere(conn, user):
+        raise Forbidden(f"{user.username} may not {action}: that needs an administrator of every territory "
+                        "(or name the parent territory you administer)",
+                        f"{user.username} 无权{ACTION_ZH.get(action, action)}：需要全部辖区的管理员"
+                        "（或指定您管理的上级辖区）")
     return user

@@ -36,7 +36,7 @@ def status_of(exc: errors.Refusal) -> int:
 async def refusal(request, exc: errors.Refusal):
     """Any refusal, whichever route or dependency raised it: its status and both texts (a stale
     edit version adds the edits saved since; a 401 says how to authenticate)."""
-    extra, headers = {}, None
+    extra, headers = exc.details(), None
     if isinstance(exc, VersionConflict):
         from gridmap.api.plans import jsonable
 

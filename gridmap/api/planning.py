@@ -1,4 +1,5 @@
-"""Plan editing: drafts, edit operations, validation, diff, publish, history and revert.
+"""Plan editing: drafts, edit operations, validation, diff, publish, history, revert and deleting
+a draft.
 
 Writes need a planner (or admin) role over the plan's territory. A write names the draft
 version it was made against; a stale version gets 409 with the edits saved since.
@@ -13,7 +14,7 @@ from typing import Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Body, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from gridmap.api.openapi_doc import GEOJSON_OK
@@ -27,6 +28,7 @@ from gridmap.store.users import CurrentUser
 
 router = APIRouter(tags=["planning"])
 PLANNER = ("planner",)
+ERROR_JSON = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 
 
 class EditRequest(BaseModel):
@@ -148,6 +150,22 @@ def revert(plan_id: int, request: Request, body: RevertRequest = Body(default_fa
     actor = require_role(conn, user, PLANNER, territory, "revert plans")
     conn.rollback()
     return planning.revert(request.app.state.engine, plan_id, actor=actor.username, publish_now=body.publish)
+
+
+@router.delete("/api/plans/{plan_id}", status_code=204, response_class=Response,
+               summary="Delete a draft with its grids, edits and the units made for it alone (drafts only: "
+               "published and history plans are kept)",
+               responses={204: {"description": "deleted"},
+                          404: {"description": "no such plan", "content": ERROR_JSON},
+                          409: {"description": "the plan is published or history: the record is kept",
+                                "content": ERROR_JSON}})
+def delete_draft(plan_id: int, request: Request, conn: sa.Connection = Depends(get_conn),
+                 user: CurrentUser | None = Depends(optional_user)) -> Response:
+    territory = _territory_of(conn, plan_id)
+    actor = require_role(conn, user, PLANNER, territory, "delete drafts")  # the whole plan, as for a publish
+    conn.rollback()  # release the read snapshot before the write transaction
+    planning.delete_draft(request.app.state.engine, plan_id, actor=actor.username)
+    return Response(status_code=204)
 
 
 @router.get("/api/territories/{code}/history", summary="Every plan of a territory with its validity period")

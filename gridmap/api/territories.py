@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Literal
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, HTTPException, Query
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from gridmap.api.openapi_doc import GEOJSON_OK
-from gridmap.api.deps import get_conn, public_reader
+from gridmap.api.deps import get_conn, optional_user, public_reader, require_admin
+from gridmap.geo.profile import Profile
+from gridmap.services import profiles
 from gridmap.store import layers, territories
 from gridmap.store.users import CurrentUser
 
@@ -74,3 +76,42 @@ def get_layers(code: str, conn: sa.Connection = Depends(get_conn),
     except territories.TerritoryNotFound as exc:
         raise HTTPException(404, str(exc)) from exc
     return [LayerOut(**{k: row[k] for k in LayerOut.model_fields}) for row in layers.list_for(conn, code)]
+
+
+def _profile_answer(conn: sa.Connection, code: str) -> dict:
+    holder, _ = territories.profile_of(conn, code)
+    profile = profiles.of_territory(conn, code)
+    return {"territory": code, "held_by": holder, **profile.describe(), "profile": profile.to_dict(),
+            "toml": profile.to_toml()}
+
+
+@router.get("/{code}/profile", summary="The rules a territory follows (its own profile, an ancestor's, or the default)")
+def get_profile(code: str, conn: sa.Connection = Depends(get_conn),
+                _r: CurrentUser | None = Depends(public_reader)) -> dict:
+    return _profile_answer(conn, code)
+
+
+@router.put("/{code}/profile", summary="Set a territory's own profile: a TOML document or a preset's name "
+            "(sent as text/plain or application/toml)")
+def put_profile(code: str, request: Request, body: str = Body(..., media_type="text/plain", max_length=200_000,
+                                                              description="the profile as TOML, or a preset name"),
+                user: CurrentUser | None = Depends(optional_user)) -> dict:
+    from gridmap.geo.profile import PRESETS
+
+    engine = request.app.state.engine
+    with engine.connect() as conn:
+        actor = require_admin(conn, user, code, "set profiles")
+    text = body.strip()
+    profile = PRESETS[text] if text in PRESETS else Profile.from_toml(text, source="profile")
+    profiles.set_for_territory(engine, code, profile, actor=actor.username)
+    with engine.connect() as conn:
+        return _profile_answer(conn, code)
+
+
+@router.delete("/{code}/profile", status_code=204, summary="Remove a territory's own profile (it follows its parent's)")
+def delete_profile(code: str, request: Request, user: CurrentUser | None = Depends(optional_user)) -> Response:
+    engine = request.app.state.engine
+    with engine.connect() as conn:
+        actor = require_admin(conn, user, code, "set profiles")
+    profiles.set_for_territory(engine, code, None, actor=actor.username)
+    return Response(status_code=204)

@@ -3,7 +3,11 @@
 The file is received completely (within ``GRIDMAP_MAX_UPLOAD_MB``, enforced by the body-limit
 middleware while it streams in) before anything is read; then it is checked and stored in one
 transaction. A half-finished upload, a broken or hostile file (zip bomb, too many features or
-vertices, coordinates out of range, no CRS) gets a 4xx with the reason and leaves nothing behind.
+vertices, coordinates out of range, no CRS), text in an unexpected encoding, a wrong coordinate
+system, GCJ-02 left unconverted, a layer outside the territory or a buildings layer with missing
+households gets a 4xx with the reason in English and Chinese (``detail_en``, ``detail_zh``) and
+leaves nothing behind. ``fields`` and ``estimate_missing`` are ``gridmap import``'s ``--fields``
+and ``--estimate-missing``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Uplo
 from starlette.concurrency import run_in_threadpool
 
 from gridmap.api.deps import optional_user, require_role
+from gridmap.errors import Invalid
 from gridmap.geo.crs import CRSError
 from gridmap.geo.io import SUPPORTED_SUFFIXES, VectorReadError
 from gridmap.services.importing import import_file
@@ -40,6 +45,11 @@ async def upload_layer(
     expect: Literal["polygon", "line", "point"] | None = Form(None),
     kind: str = Form("imported", max_length=32, pattern=r"^[a-z_]{1,32}$"),
     replace: bool = Form(False),
+    fields: str | None = Form(None, max_length=1000,
+                              description="columns to take as gridmap's own, e.g. households=户数,name=楼栋号 "
+                                          "(over the field table of gridmap/geo/fields.py)"),
+    estimate_missing: bool = Form(False, description="buildings: estimate missing or invalid households "
+                                                     "(marked households_estimated) instead of refusing them"),
     user: CurrentUser | None = Depends(optional_user),
 ) -> dict:
     engine = request.app.state.engine
@@ -63,13 +73,18 @@ async def upload_layer(
         settings = request.app.state.settings
         summary = await run_in_threadpool(
             import_file, engine, target, territory=code, layer=layer, crs=crs, encoding=encoding, expect=expect,
-            kind=kind, replace=replace, actor=actor.username, limits=settings.read_limits(), source_name=original)
-    except (VectorReadError, CRSError) as exc:
-        raise HTTPException(422, str(exc).replace(str(folder), "")) from exc
+            kind=kind, replace=replace, actor=actor.username, limits=settings.read_limits(), source_name=original,
+            fields=fields, estimate_missing=estimate_missing)
+    except VectorReadError as exc:  # both languages, without the server's temporary paths
+        raise Invalid(exc.en.replace(str(folder), ""), exc.zh.replace(str(folder), "")) from exc
+    except CRSError as exc:
+        raise Invalid(str(exc).replace(str(folder), ""), f"坐标系有误：{exc}".replace(str(folder), "")) from exc
     except LayerExists as exc:
         raise HTTPException(409, str(exc)) from exc
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return {"territory": summary.territory, "layer": summary.layer, "features": summary.features,
             "source_crs": summary.source_crs, "geometry_types": summary.geometry_types, "encoding": summary.encoding,
-            "repaired": summary.repaired, "notes": summary.notes, "replaced": summary.replaced}
+            "repaired": summary.repaired, "notes": summary.notes, "replaced": summary.replaced,
+            "fields": summary.fields, "warnings": summary.warnings, "households": summary.households,
+            "estimated": summary.estimated, "outside": summary.outside}

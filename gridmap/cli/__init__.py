@@ -4,6 +4,8 @@
     gridmap db dump --territory CODE --out F.zip | restore F.zip [--replace]   a territory, whole
     gridmap migrate [--revision REV] [--downgrade REV]
     gridmap demo [--only NAME] [--force]       load data/boundaries/ (idempotent)
+    gridmap territory import COMMUNITIES [--streets F] [--district F] [--parent CODE] [--fields code=社区代码,...]
+                 [--crs EPSG|gcj02] [--encoding gbk] [--replace] [--dry-run]   a district's own boundaries
     gridmap import FILE --territory CODE [--layer NAME] [--crs CRS] [--encoding gbk] [--replace]
     gridmap partition --territory CODE [--profile NAME|FILE] [--min 300 --max 500] [--report FILE.html]
     gridmap merge --territory CODE FILE... [--profile NAME|FILE] [--access-list FILE]     多网合一
@@ -36,6 +38,7 @@ This package holds the parser and the error handling; each group of commands is 
 
     checks      the argument checks the commands share (files, folders, numbers, territories ...)
     database    db, migrate, demo
+    territory   territory import
     data        import, departments, territories, layers
     planning    partition, merge, profile
     plans       plan, export
@@ -56,7 +59,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from gridmap import __version__
-from gridmap.cli import data, database, operations, people, planning, plans, serving
+from gridmap.cli import data, database, operations, people, planning, plans, serving, territory
 from gridmap.cli.checks import UserError
 
 __all__ = ["DEBUG_VARIABLE", "UserError", "build_parser", "main"]
@@ -75,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
                      epilog=f"Errors are one line; {DEBUG_VARIABLE}=1 shows their traceback too.")
     parser.add_argument("--version", action="version", version=f"gridmap {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for group in (database, data, planning, plans, people, operations, serving):  # the order --help lists them in
+    for group in (database, territory, data, planning, plans, people, operations, serving):  # the order --help lists them in
         group.register(sub)
     return parser
 

@@ -23,6 +23,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     imp.add_argument("--kind", default="imported", help="what the layer holds (roads, buildings, departmental ...)")
     imp.add_argument("--expect", choices=["polygon", "line", "point"], help="reject other geometry types")
     imp.add_argument("--replace", action="store_true", help="replace a layer of the same name")
+    imp.add_argument("--fields", metavar="CANONICAL=COLUMN,...",
+                     help="name columns the field table does not know or picks wrongly, e.g. households=住户总数 "
+                          "(the table: gridmap/geo/fields.py)")
+    imp.add_argument("--estimate-missing", action="store_true",
+                     help="buildings: estimate households that are missing or invalid (from levels and footprint) "
+                          "instead of refusing them; each is marked households_estimated")
     imp.add_argument("--actor", default="cli", help="who is importing (recorded in the audit log)")
     imp.set_defaults(func=cmd_import)
 
@@ -42,6 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    from gridmap.geo.fields import parse_overrides
     from gridmap.services.importing import import_file
 
     path = checks.input_file(args.file)
@@ -49,11 +56,13 @@ def cmd_import(args: argparse.Namespace) -> int:
     checks.text_encoding(args.encoding)
     if args.layer is not None and not args.layer.strip():
         raise UserError("--layer needs a name")
+    fields = parse_overrides(args.fields)  # a malformed --fields is refused before anything is read
     engine = checks.engine()
     checks.territory(engine, args.territory)
     summary = import_file(engine, path, territory=args.territory, layer=args.layer, crs=args.crs,
                           encoding=args.encoding, source_layer=args.source_layer, kind=args.kind,
-                          expect=args.expect, replace=args.replace, actor=args.actor, progress=Progress())
+                          expect=args.expect, replace=args.replace, actor=args.actor, progress=Progress(),
+                          fields=fields, estimate_missing=args.estimate_missing)
     print(summary)
     return 0
 

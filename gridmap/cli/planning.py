@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     part.add_argument("--territory", required=True, metavar="CODE")
     _add_rule_arguments(part)
     part.add_argument("--seed", type=int, default=0)
-    part.add_argument("--rebuild-units", action="store_true", help="rebuild units (only if no plan uses them)")
+    part.add_argument("--rebuild-units", action="store_true", help="rebuild units even if their inputs did not change (plans keep their own)")
     part.add_argument("--report", metavar="FILE.html", help="also write the partition report (works offline)")
     part.add_argument("--actor", default="cli")
     part.set_defaults(func=cmd_partition)

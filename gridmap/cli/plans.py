@@ -1,5 +1,5 @@
 """The commands on stored plans: ``gridmap plan`` (drafts, edits, validation, diff, publish, revert,
-history) and ``gridmap export`` (a plan written for a government GIS system)."""
+history, deleting a draft) and ``gridmap export`` (a plan written for a government GIS system)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from gridmap.cli.checks import UserError
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add plan and export to the ``gridmap`` parser."""
-    pln = sub.add_parser("plan", help="drafts, edits, validation, diff, publish, revert, history")
-    pln.add_argument("action", choices=["draft", "edits", "validate", "diff", "publish", "revert", "history"])
+    pln = sub.add_parser("plan", help="drafts, edits, validation, diff, publish, revert, history, delete a draft")
+    pln.add_argument("action", choices=["draft", "edits", "validate", "diff", "publish", "revert", "history", "delete"])
     pln.add_argument("target", help="territory CODE (draft, history) or plan ID (the others)")
     pln.add_argument("file", nargs="?", help="edits: a JSON file {version, operations: [...]}")
     pln.add_argument("--source", help="draft: copy this plan id instead of the published plan")
@@ -123,6 +123,10 @@ def _plan_action(args: argparse.Namespace, engine, plan_id: int | None, source: 
     elif args.action == "revert":
         out = planning.revert(engine, plan_id, actor=args.actor, publish_now=args.publish)
         print(f"new draft {out['plan_id']} from plan {plan_id}" + (" (published)" if out["published"] else ""))
+    elif args.action == "delete":
+        out = planning.delete_draft(engine, plan_id, actor=args.actor)
+        print(f"deleted draft plan {out['version']} (id {plan_id}) of {out['territory']}: {out['grids']} grids, "
+              f"{out['edits']} saved edits; {out['units_deleted']} units made for it alone")
     return 0
 
 

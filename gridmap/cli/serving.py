@@ -63,9 +63,11 @@ def cmd_up(args: argparse.Namespace) -> int:
         ensure_demo_incidents,
         ensure_demo_plans,
         ensure_demo_stations,
+        ensure_district_demo,
         ensure_incident_categories,
     )
 
+    ensure_district_demo(engine, progress=progress)
     ensure_demo_plans(engine, progress=progress)
     ensure_incident_categories(engine, progress=progress)
     ensure_demo_stations(engine, progress=progress)

@@ -169,6 +169,68 @@ def _give_to_neighbours(faces: np.ndarray, owner: np.ndarray, loose: np.ndarray,
     return owner
 
 
+ON_BORDER_DEG = NODING_GRID_DEG
+"""A vertex this close to another unit's edge lies on it: the snap-rounding grid of the noding
+that made the units (:func:`faces_of`)."""
+
+
+def _with_vertices(polygon, points: np.ndarray):
+    """``polygon`` with those of ``points`` (k × 2) that lie on its edges (within
+    :data:`ON_BORDER_DEG`, between the two ends) inserted into them, in order along each edge.
+    Existing vertices are never moved, so the neighbour's edge, which has them, still matches."""
+    def ring(coords: np.ndarray) -> np.ndarray:
+        a, d = coords[:-1], coords[1:] - coords[:-1]
+        length2 = (d ** 2).sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = ((points[None, :, 0] - a[:, None, 0]) * d[:, None, 0]
+                 + (points[None, :, 1] - a[:, None, 1]) * d[:, None, 1]) / length2[:, None]
+        off = np.hypot(a[:, None, 0] + t * d[:, None, 0] - points[None, :, 0],
+                       a[:, None, 1] + t * d[:, None, 1] - points[None, :, 1])
+        on = (length2[:, None] > 0) & (t > 0) & (t < 1) & (off <= ON_BORDER_DEG)
+        if not on.any():
+            return coords
+        out = [coords[:1]]
+        for i in range(len(a)):
+            if on[i].any():
+                hits = np.flatnonzero(on[i])
+                out.append(points[hits[np.argsort(t[i, hits])]])
+            out.append(coords[i + 1:i + 2])
+        return np.concatenate(out)
+
+    parts = [shapely.Polygon(ring(np.asarray(part.exterior.coords)),
+                             [ring(np.asarray(r.coords)) for r in part.interiors])
+             for part in shapely.get_parts(polygon)]
+    return parts[0] if polygon.geom_type == "Polygon" else shapely.MultiPolygon(parts)
+
+
+def stitch_borders(new: np.ndarray, kept: np.ndarray) -> tuple[np.ndarray, dict[int, object]]:
+    """Units rebuilt for some communities (``new``) next to the stored units of the others
+    (``kept``), made to match across the community borders vertex for vertex, as one build would
+    have made them: each side gets the other's vertices that lie on its edges. Returns the new
+    units so completed and the kept units that gained vertices ({index in ``kept``: geometry})."""
+    new = np.asarray(new, dtype=object).copy()
+    kept = np.asarray(kept, dtype=object)
+    revised: dict[int, object] = {}
+    if not len(new) or not len(kept):
+        return new, revised
+    for source, targets, into in ((kept, new, None), (new, kept, revised)):
+        xy = np.unique(shapely.get_coordinates(source), axis=0)
+        found, point = shapely.STRtree(shapely.points(xy)).query(shapely.boundary(targets), predicate="dwithin",
+                                                                  distance=ON_BORDER_DEG)
+        for target in np.unique(found):
+            own = np.unique(shapely.get_coordinates(targets[target]), axis=0)
+            candidates = xy[point[found == target]]
+            fresh = candidates[~(candidates[:, None, :] == own[None, :, :]).all(axis=2).any(axis=1)]
+            if not len(fresh):
+                continue
+            stitched = _with_vertices(targets[target], fresh)
+            if into is None:
+                new[target] = stitched
+            else:
+                into[int(target)] = stitched
+    return new, revised
+
+
 def problems(geoms: np.ndarray) -> np.ndarray:
     """Indices of polygons whose edges do not match their neighbours exactly (an overlap, a
     T-junction, a border that almost but not quite coincides): GEOS's coverage validation, no
@@ -180,4 +242,4 @@ def problems(geoms: np.ndarray) -> np.ndarray:
     return np.flatnonzero(~shapely.is_empty(edges))
 
 
-__all__ = ["clean", "faces_of", "problems", "NOISE_AREA_M2"]
+__all__ = ["clean", "faces_of", "problems", "stitch_borders", "NOISE_AREA_M2", "ON_BORDER_DEG"]

@@ -14,6 +14,20 @@ The rule (``HouseholdRule``), applied per building:
 
 Defaults (net_share 0.8, dwelling 80 m²) are typical urban figures; every number is a field of
 ``HouseholdRule`` so a city can set its own.
+
+Columns: the type comes from ``building`` (OSM) or ``type`` (a district's 类型/用途, see
+:mod:`gridmap.geo.fields`), whose Chinese values are read through ``CHINESE_TYPES`` (住宅 →
+residential, 别墅 → house, 商业 → commercial ...); levels from ``levels`` (层数) or
+``building:levels``.
+
+**Given counts are checked, never silently replaced** (:func:`complete_households`, used by
+``gridmap import`` for buildings layers, and :func:`household_problems`, used when units are
+built): a households value that is empty, NaN, negative or not a number is refused with the
+buildings named, unless the import asks for ``estimate_missing``: then each such value is replaced
+by the estimate above (a building of unknown type counting as residential, since it stands in a
+layer that counts households), marked in ``households_estimated`` and counted in the summary.
+A point (an address with a household count) has no footprint, so its count can never be
+estimated. A layer without any households column is estimated whole, as OSM data is.
 """
 
 from __future__ import annotations
@@ -24,7 +38,9 @@ from dataclasses import dataclass, field
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
+from gridmap.errors import Invalid
 from gridmap.geo.crs import area_m2
 
 SINGLE_FAMILY = ("house", "detached", "semidetached_house", "bungalow", "farm", "cabin", "hut",
@@ -38,6 +54,20 @@ NON_RESIDENTIAL = (
     "stadium", "greenhouse", "barn", "stable", "construction", "ruins", "kiosk", "toilets",
     "hangar", "fire_station", "bunker", "silo", "storage_tank", "water_tower", "boathouse",
 )
+
+CHINESE_TYPES = {
+    "住宅": "residential", "居住": "residential", "住宅楼": "residential", "商住": "residential",
+    "商住楼": "residential", "公寓": "apartments", "宿舍": "dormitory", "别墅": "house", "平房": "house",
+    "自建房": "house", "农房": "house", "民房": "house", "商业": "commercial", "商铺": "retail",
+    "办公": "office", "写字楼": "office", "工业": "industrial", "厂房": "industrial", "仓库": "warehouse",
+    "仓储": "warehouse", "学校": "school", "幼儿园": "kindergarten", "医院": "hospital", "车库": "garage",
+    "酒店": "hotel", "宾馆": "hotel", "政府": "government", "机关": "government", "公共": "public",
+    "其他": "yes", "未知": "yes",
+}
+"""Chinese building uses (类型/用途 values) as the OSM types the rule knows."""
+
+TYPE_COLUMNS = ("building", "type")
+LEVELS_COLUMNS = ("levels", "building:levels")
 
 
 @dataclass(frozen=True)
@@ -66,15 +96,24 @@ def parse_levels(values: pd.Series) -> pd.Series:
     return values.map(one).astype(float)
 
 
+def _first_present(frame: pd.DataFrame, given: str | None, candidates: tuple[str, ...]) -> str | None:
+    if given is not None:
+        return given
+    return next((c for c in candidates if c in frame.columns), None)
+
+
 def estimate_households(
     buildings: gpd.GeoDataFrame,
     rule: HouseholdRule | None = None,
     *,
-    type_column: str = "building",
-    levels_column: str = "building:levels",
+    type_column: str | None = None,
+    levels_column: str | None = None,
     residential_mask: np.ndarray | None = None,
 ) -> pd.Series:
-    """Households per building (integer Series aligned with ``buildings``).
+    """Households per building (integer Series aligned with ``buildings``): the given
+    ``households`` where it is a non-negative number, else the rule's estimate. The type column
+    defaults to ``building``, else ``type``; the levels column to ``levels``, else
+    ``building:levels``.
 
     Example
     -------
@@ -84,8 +123,11 @@ def estimate_households(
     n = len(buildings)
     if n == 0:
         return pd.Series(np.zeros(0, dtype=np.int64), index=buildings.index, name="households")
+    type_column = _first_present(buildings, type_column, TYPE_COLUMNS)
+    levels_column = _first_present(buildings, levels_column, LEVELS_COLUMNS)
     kind = (buildings[type_column].astype("string").str.strip().str.lower().fillna("yes")
             if type_column in buildings else pd.Series(["yes"] * n, index=buildings.index))
+    kind = kind.map(lambda k: CHINESE_TYPES.get(k, k)).astype("string")
     levels = (parse_levels(buildings[levels_column]) if levels_column in buildings
               else pd.Series(np.nan, index=buildings.index))
     default = kind.map(rule.default_levels).astype(float).fillna(rule.fallback_levels)
@@ -104,4 +146,185 @@ def estimate_households(
         given = pd.to_numeric(buildings["households"], errors="coerce").to_numpy(dtype=float)
         use_given = np.isfinite(given) & (given >= 0)
         estimate = np.where(use_given, given, estimate)
-    return pd.Series(estimate.astype(np.int64), index=buildings.index, name="households")
+    return pd.Series(np.round(estimate).astype(np.int64), index=buildings.index, name="households")
+
+
+# -- given counts, checked ---------------------------------------------------------------------------
+LABEL_COLUMNS = ("building_name", "name", "id", "code")
+MAX_NAMED = 10
+
+
+@dataclass(frozen=True)
+class HouseholdProblems:
+    """The rows of a buildings layer whose ``households`` cannot be used: positions and, for each,
+    why (``empty``, ``NaN``, ``negative``, ``not a number``) and the value as given."""
+
+    positions: np.ndarray
+    reasons: list[str]
+    values: list[object]
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+
+REASONS_ZH = {"empty": "空", "NaN": "NaN（无值）", "negative": "负数", "not a number": "不是数字",
+              "infinite": "无穷大"}
+
+
+def parsed_households(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The households column as numbers (NaN where unusable) and, per row, why it is unusable
+    (``""`` where it is fine). Vectorised over the column."""
+    raw = pd.Series(values).reset_index(drop=True)
+    text = raw.astype("string").str.strip()
+    number = pd.to_numeric(text, errors="coerce").astype(float).to_numpy()
+    # a blank cell reads as None or NaN whatever the format: empty; the text "NaN" is said as such
+    empty = raw.isna().to_numpy() | (text.fillna("") == "").to_numpy()
+    nan = text.str.lower().isin(["nan", "null", "none", "n/a", "na"]).fillna(False).to_numpy(dtype=bool) & ~empty
+    why = np.full(len(raw), "", dtype=object)
+    why[np.isnan(number)] = "not a number"
+    why[np.isinf(number)] = "infinite"
+    why[number < 0] = "negative"
+    why[nan] = "NaN"
+    why[empty & ~nan] = "empty"
+    number = np.where(why == "", number, np.nan)
+    return number, why
+
+
+def household_problems(buildings: pd.DataFrame, column: str = "households") -> HouseholdProblems:
+    """The rows whose ``column`` is empty, NaN, negative or not a number (none when the layer has
+    no such column)."""
+    if column not in buildings:
+        return HouseholdProblems(np.zeros(0, dtype=np.int64), [], [])
+    _, why = parsed_households(buildings[column])
+    positions = np.flatnonzero(why != "")
+    values = buildings[column].to_numpy(dtype=object)[positions].tolist()
+    return HouseholdProblems(positions, [str(why[p]) for p in positions], values)
+
+
+def _row_label(frame: pd.DataFrame, position: int, labels: dict[str, str], zh: bool) -> str:
+    for column in LABEL_COLUMNS:
+        if column in frame.columns:
+            value = frame.iloc[position][column]
+            if value is not None and not (isinstance(value, float) and np.isnan(value)) and str(value).strip():
+                shown = labels.get(column, column)
+                return f"第 {position + 1} 个要素（{shown}={value}）" if zh else f"feature #{position + 1} ({shown}={value})"
+    return f"第 {position + 1} 个要素" if zh else f"feature #{position + 1}"
+
+
+def _value_text(value: object, reason: str, zh: bool) -> str:
+    if reason == "empty":
+        return "空" if zh else "empty"
+    why = REASONS_ZH.get(reason, reason) if zh else reason
+    return f"{value!r}（{why}）" if zh else f"{value!r} ({why})"
+
+
+def named_rows(frame: pd.DataFrame, positions: np.ndarray, details: list[str] | None = None, *,
+               labels: dict[str, str] | None = None, zh: bool = False) -> str:
+    """Up to ten rows named by number and 楼栋号/name (``labels`` gives the file's own column
+    names), each followed by its detail."""
+    labels = labels or {}
+    shown = []
+    for k, position in enumerate(positions[:MAX_NAMED]):
+        item = _row_label(frame, int(position), labels, zh)
+        if details is not None:
+            item += ("：" if zh else ": ") + details[k]
+        shown.append(item)
+    more = len(positions) - MAX_NAMED
+    if zh:
+        return "；".join(shown) + (f"；等共 {len(positions)} 个" if more > 0 else "")
+    return "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
+
+
+@dataclass
+class HouseholdReport:
+    """What :func:`complete_households` found and did for a buildings layer."""
+
+    buildings: int
+    column: bool                 # the layer has a households column
+    estimated: int = 0           # values estimated (all buildings when there is no column)
+    estimated_all: bool = False  # no column: every building will be estimated when units are built
+
+    def said(self) -> tuple[str, str] | None:
+        """The summary line in English and Chinese (None when every count was given)."""
+        if self.estimated_all:
+            return (f"no households column: households will be estimated from levels and footprint for all "
+                    f"{self.buildings:,} buildings",
+                    f"没有户数字段：将按层数和占地面积估算全部 {self.buildings:,} 栋楼的户数")
+        if self.estimated:
+            return (f"households estimated from levels and footprint for {self.estimated:,} of {self.buildings:,} "
+                    "buildings whose value was missing or invalid (--estimate-missing; marked in households_estimated)",
+                    f"{self.buildings:,} 栋楼中有 {self.estimated:,} 栋的户数缺失或无效，已按层数和占地面积估算"
+                    "（--estimate-missing；已在 households_estimated 字段中标记）")
+        return None
+
+
+def households_refusal(buildings: pd.DataFrame, problems: HouseholdProblems, *, name: str = "buildings",
+                       labels: dict[str, str] | None = None, reimport: bool = False) -> Invalid:
+    """The refusal of a layer with unusable households, the rows named with their values, in
+    English and Chinese; the fix is ``--estimate-missing`` (on a re-import when ``reimport``)."""
+    labels = labels or {}
+    column = labels.get("households", "households")
+    n, k = len(buildings), len(problems)
+    details_en = [_value_text(v, r, False) for v, r in zip(problems.values, problems.reasons)]
+    details_zh = [_value_text(v, r, True) for v, r in zip(problems.values, problems.reasons)]
+    fix_en = "re-import the layer with" if reimport else "import with"
+    fix_zh = "重新导入时加" if reimport else "加"
+    return Invalid(
+        f"{name}: households ({column}) missing or invalid in {k:,} of {n:,} buildings (correct them, or {fix_en} "
+        f"--estimate-missing to estimate them from levels and footprint): "
+        f"{named_rows(buildings, problems.positions, details_en, labels=labels)}",
+        f"{name}：{n:,} 栋楼中有 {k:,} 栋的户数（{column}）缺失或无效（请修正，或{fix_zh} --estimate-missing "
+        f"按层数和占地面积估算）：{named_rows(buildings, problems.positions, details_zh, labels=labels, zh=True)}")
+
+
+def _points_refusal(name: str, frame: pd.DataFrame, positions: np.ndarray, labels: dict[str, str],
+                    why_en: str, why_zh: str) -> Invalid:
+    return Invalid(f"{name}: {why_en}, but {len(positions):,} buildings are points, which have no footprint to "
+                   f"estimate households from: {named_rows(frame, positions, labels=labels)}; give their households",
+                   f"{name}：{why_zh}，但有 {len(positions):,} 栋楼是点，没有占地面积可供估算户数："
+                   f"{named_rows(frame, positions, labels=labels, zh=True)}；请填写其户数")
+
+
+def complete_households(buildings: gpd.GeoDataFrame, rule: HouseholdRule | None = None, *,
+                        estimate_missing: bool = False, name: str = "buildings",
+                        labels: dict[str, str] | None = None) -> tuple[gpd.GeoDataFrame, HouseholdReport]:
+    """Check a buildings layer's ``households`` (columns already canonical: see
+    :mod:`gridmap.geo.fields`) and return it with the column as numbers, and what was done.
+
+    * empty, NaN, negative or non-numeric values are refused (:class:`Invalid`, the rows named
+      by number and 楼栋号/name in both languages), unless ``estimate_missing``: then each is
+      replaced by the rule's estimate and marked ``households_estimated``;
+    * without a households column the layer is returned as it is, to be estimated whole when
+      units are built (and said so in the report);
+    * points (addresses) can never be estimated: a point needing an estimate is refused.
+
+    ``labels`` maps canonical columns to the file's own names, for the messages.
+    """
+    labels = labels or {}
+    n = len(buildings)
+    points = np.flatnonzero(shapely.get_dimensions(np.asarray(buildings.geometry.values, dtype=object)) == 0)
+    if "households" not in buildings:
+        if len(points):
+            raise _points_refusal(name, buildings, points, labels, "the layer has no households column",
+                                  "该图层没有户数字段")
+        return buildings, HouseholdReport(n, column=False, estimated=n, estimated_all=True)
+    number, why = parsed_households(buildings["households"])
+    bad = np.flatnonzero(why != "")
+    out = buildings.copy()
+    if len(bad) and not estimate_missing:
+        raise households_refusal(buildings, household_problems(buildings), name=name, labels=labels)
+    if len(bad):
+        needing = np.intersect1d(bad, points)
+        if len(needing):
+            raise _points_refusal(name, buildings, needing, labels, "households are missing or invalid",
+                                  "户数缺失或无效")
+        subset = buildings.iloc[bad].drop(columns=["households"])
+        estimate = estimate_households(subset, rule, residential_mask=np.ones(len(bad), dtype=bool)).to_numpy()
+        number[bad] = estimate
+    values = np.round(number).astype(np.int64) if np.all(number == np.round(number)) else number
+    out["households"] = values
+    if estimate_missing:
+        flag = np.zeros(n, dtype=bool)
+        flag[bad] = True
+        out["households_estimated"] = flag
+    return out, HouseholdReport(n, column=True, estimated=len(bad))

@@ -20,9 +20,10 @@ step, in this order:
    ``_first_units``): sites (dedicated grids' units) are carved out first, then compounds: both
    are cut to their community and kept whole even where a barrier runs through them; blocks are
    what remains of the faces.
-4. **Buildings** (``_building_households``): households at each building, real or estimated by
-   the household rule (a building inside a compound counts as residential), and population where
-   given.
+4. **Buildings** (``_building_households``): households at each building (a footprint or an
+   address point), the layer's own counts (checked: a missing or invalid one is refused, never
+   silently estimated) or, for a layer without a households column, estimated by the household
+   rule (a building inside a compound counts as residential); population where given.
 5. **Oversize units** (``_split_oversize``): compounds and blocks above the size limit are split
    by their own structure: internal roads of any class (service roads, footpaths) first; pieces
    still too large are tessellated around their buildings (Voronoi cells of building groups) —
@@ -38,7 +39,7 @@ step, in this order:
    community) with which they share the longest border.
 9. **Households** (``_unit_totals``, and population where given) come from buildings: a building
    inside one unit counts there; one straddling units is shared by area, rounded so that totals
-   are conserved.
+   are conserved; an address point counts in the unit that holds it.
 10. **Stable ids** (``_with_stable_ids``): per community, sites, compounds, then blocks, each
     north to south and west to east: community code plus a serial number.
 """
@@ -59,7 +60,8 @@ from pyproj import Transformer
 from gridmap.geo import coverage
 from gridmap.geo.crs import STORAGE_EPSG, metric_crs_for_frame
 from gridmap.geo.graph import border_pairs
-from gridmap.geo.households import HouseholdRule, estimate_households
+from gridmap.geo.fields import map_fields
+from gridmap.geo.households import HouseholdRule, estimate_households, household_problems, households_refusal
 from gridmap.geo.roads import RoadRules
 from gridmap.geo.shapes import LocalScale
 from gridmap.geo.shapes import polygonal as _polygonal
@@ -263,17 +265,26 @@ def _merge_small(units: pd.DataFrame, min_area: float, area_fn: AreaFn) -> pd.Da
 
 
 def _allocate(buildings_geom: np.ndarray, counts: np.ndarray, unit_geoms: np.ndarray) -> np.ndarray:
-    """Per-unit totals of ``counts`` (one value per building), shared by area where a building
-    straddles units, with largest-remainder rounding so each building's count is conserved."""
+    """Per-unit totals of ``counts`` (one value per building): a footprint inside one unit counts
+    there, one straddling units is shared by area, with largest-remainder rounding so each
+    building's count is conserved; a building without area (an address point) counts whole in
+    the unit that holds it (the first, when it lies exactly on a shared border)."""
     totals = np.zeros(len(unit_geoms), dtype=np.int64)
     if len(buildings_geom) == 0 or len(unit_geoms) == 0:
         return totals
     tree = shapely.STRtree(unit_geoms)
+    flat = shapely.area(buildings_geom) <= 0
+    if flat.any():
+        at = np.flatnonzero(flat)
+        p_idx, pu_idx = tree.query(shapely.point_on_surface(buildings_geom[at]), predicate="intersects")
+        first = np.unique(p_idx, return_index=True)[1]
+        np.add.at(totals, pu_idx[first], counts[at[p_idx[first]]].astype(np.int64))
     b_idx, u_idx = tree.query(buildings_geom, predicate="intersects")
+    keep = ~flat[b_idx]
+    b_idx, u_idx = b_idx[keep], u_idx[keep]
     inter = shapely.area(shapely.intersection(buildings_geom[b_idx], unit_geoms[u_idx]))
     pos = inter > 0
     b_idx, u_idx, inter = b_idx[pos], u_idx[pos], inter[pos]
-    # buildings that touch no unit by area (e.g. points) fall back to their representative point
     frame = pd.DataFrame({"b": b_idx, "u": u_idx, "a": inter})
     frame["share"] = frame["a"] / frame.groupby("b")["a"].transform("sum")
     frame["exact"] = frame["share"] * counts[frame["b"].to_numpy()]
@@ -568,14 +579,22 @@ class _Buildings:
 
 def _building_households(buildings: gpd.GeoDataFrame | None, compound_pieces: pd.DataFrame,
                          rules: UnitRules) -> _Buildings:
-    """Step 4, households at the buildings: real counts where given, else estimated by the
-    household rule (a building inside a compound counts as residential); population where the
-    layer has it."""
+    """Step 4, households at the buildings (footprints or address points): the layer's own
+    counts (its columns read through the field table, :mod:`gridmap.geo.fields`: 户数 is
+    households), checked and never silently replaced: a households value that is empty, NaN,
+    negative or not a number is refused with the buildings named (import the layer with
+    ``--estimate-missing`` to have them estimated and marked). A layer without a households
+    column is estimated whole by the household rule (a building inside a compound counts as
+    residential), as OSM data is. Population where the layer has it."""
     geoms = np.empty(0, dtype=object)
     households = np.zeros(0, dtype=np.int64)
     population = None
     if buildings is not None and len(buildings):
-        bld = buildings.to_crs(STORAGE_EPSG)
+        bld, mapping = map_fields(buildings.to_crs(STORAGE_EPSG))
+        problems = household_problems(bld)
+        if len(problems):
+            labels = {target: source for source, target in mapping.renamed.items()}
+            raise households_refusal(bld, problems, name="buildings", labels=labels, reimport=True)
         geoms = shapely.make_valid(np.asarray(bld.geometry.values, dtype=object))
         in_compound = np.zeros(len(bld), dtype=bool)
         if len(compound_pieces):

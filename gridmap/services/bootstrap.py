@@ -16,9 +16,36 @@ import sqlalchemy as sa
 from gridmap.progress import QUIET, Progress
 from gridmap.services.partitioning import partition_territory
 from gridmap.services.planning import publish
-from gridmap.store import audit, plans, users
+from gridmap.store import audit, plans, territories, users
 
-DEMO_PLANS = ("990100", "980100")  # Reykjavík and Monaco (Ya'an has boundaries only, no buildings)
+DEMO_PLANS = ("990100", "980100", "511802")  # Reykjavík, Monaco and 雨城区 (the district's own files)
+DISTRICT_DEMO = Path(__file__).resolve().parents[2] / "data" / "districts" / "yucheng"
+DISTRICT_LAYERS = (  # file, layer name, kind, the CRS to read it in (None: the file's own)
+    ("道路.shp", "roads", "roads", None), ("河流.gpkg", "waterways", "waterways", None),
+    ("小区.shp", "compounds", "compounds", "gcj02"), ("公共设施.gpkg", "sites", "sites", None),
+    ("楼栋.shp", "buildings", "buildings", None))
+"""The Chinese demo district as a district office hands it over, imported the way a user would
+(README, "Your own district"); the compounds were digitised on an Amap basemap (GCJ-02)."""
+
+
+def ensure_district_demo(engine: sa.Engine, folder: Path = DISTRICT_DEMO, *, progress: Progress = QUIET) -> bool:
+    """Import the Chinese demo district's files (communities, streets, its profile and layers)
+    when its district is loaded (the Ya'an demo) and has no communities yet; returns whether it did."""
+    from gridmap.services.boundaries import import_boundaries
+    from gridmap.services.importing import import_file
+    from gridmap.services.profiles import set_for_territory
+
+    if not (folder / "社区.shp").exists():
+        return False
+    with engine.connect() as conn:
+        if not territories.exists(conn, "511802") or territories.codes_below(conn, "511802", "community"):
+            return False
+    with progress.step("the Chinese demo district 雨城区 from its own files (labelled synthetic)"):
+        import_boundaries(engine, folder / "社区.shp", streets=folder / "街道.gpkg", parent="511800", actor="gridmap up")
+        set_for_territory(engine, "511802", folder / "规则.toml", actor="gridmap up")
+        for file, layer, kind, crs in DISTRICT_LAYERS:
+            import_file(engine, folder / file, territory="511802", layer=layer, kind=kind, crs=crs, actor="gridmap up")
+    return True
 
 
 def ensure_demo_plans(engine: sa.Engine, codes: tuple[str, ...] = DEMO_PLANS, *, progress: Progress = QUIET) -> list[str]:
@@ -27,7 +54,8 @@ def ensure_demo_plans(engine: sa.Engine, codes: tuple[str, ...] = DEMO_PLANS, *,
     for code in codes:
         with engine.connect() as conn:
             count = plans.count_for(conn, code)
-        if count is None or count > 0:  # not loaded, or planned already
+            empty = count is not None and not territories.codes_below(conn, code, "community")
+        if count is None or count > 0 or empty:  # not loaded, planned already, or no communities to plan
             continue
         summary = partition_territory(engine, code, author="gridmap up", progress=progress)
         publish(engine, summary.plan_id, version=None, actor="gridmap up")

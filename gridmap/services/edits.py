@@ -251,7 +251,7 @@ def _projector(polygon):
 
 def _buildings_in(conn: sa.Connection, territory: str, polygon) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Representative points and households of the buildings inside a unit (None if unknown)."""
-    found = layers.find(conn, territory, ("buildings",))
+    found = layers.find(conn, territory, layers.ROLES["buildings"])
     if not found:
         return None, None
     buildings = frames.layer_in_area(conn, found[0], found[1], polygon)

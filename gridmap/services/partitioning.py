@@ -2,18 +2,26 @@
 
 Inputs come from the territory's layers (or its ancestors': the demo keeps them on the city):
 roads, buildings, waterways, railways, compounds (``compounds`` or ``residential_areas``) and
-sites. Units are built once per community and reused: a plan refers to its units, so units that
-a plan uses are never rebuilt underneath it.
+sites. Units are built per community and reused while what they were built from is unchanged:
+each build records its inputs (the input layers, the community's boundary, the unit rules of the
+profile), and a community whose inputs changed since gets a new generation of units. The old
+generation is retired, not changed or deleted while a plan uses it: a plan refers to its own
+units, so published plans and history stay exactly as they were.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 import geopandas as gpd
 import shapely
 import sqlalchemy as sa
 
+from gridmap.geo.coverage import stitch_borders
 from gridmap.geo.partition import PartitionResult, partition
 from gridmap.geo.profile import Profile
 from gridmap.geo.units import build_units
@@ -24,14 +32,41 @@ from gridmap.store import assignment, audit, frames, layers, plans
 from gridmap.store import units as unit_store
 from gridmap.store.territories import get
 
-LAYER_NAMES = {
-    "roads": ("roads",), "buildings": ("buildings",), "waterways": ("waterways",),
-    "railways": ("railways",), "compounds": ("compounds", "residential_areas"), "sites": ("sites",),
-}
+REBUILD_ASKED = "a rebuild was asked for (--rebuild-units)"
 
 
 class PartitionInputError(ValueError):
     """The territory lacks what a partition needs (communities, buildings ...)."""
+
+
+@dataclass
+class UnitBuild:
+    """What :func:`ensure_units` did: the communities whose units it (re)built and why (false
+    when every community's stored units were reused)."""
+
+    communities: list[str] = field(default_factory=list)  # codes of the communities built
+    reasons: list[str] = field(default_factory=list)      # why, once each ("buildings layer re-imported on ...")
+    units: int = 0                                        # units stored
+    retired: int = 0                                      # units of the old generation retired (plans keep theirs)
+    deleted: int = 0                                      # units of an earlier generation no plan used, deleted
+    reused: int = 0                                       # communities whose stored units were reused
+    revised: int = 0                                      # neighbours' units given the new border vertices
+
+    def __bool__(self) -> bool:
+        return bool(self.communities)
+
+    def __str__(self) -> str:
+        if not self:
+            return f"reused the stored units of {self.reused} communities (their inputs are unchanged)"
+        text = (f"built {self.units} units for {len(self.communities)} "
+                f"{'community' if len(self.communities) == 1 else 'communities'}: {'; '.join(self.reasons)}")
+        if self.retired:
+            text += f"; {self.retired} old units retired (plans keep using theirs)"
+        if self.reused:
+            text += f"; the stored units of {self.reused} other communities reused"
+        if self.revised:
+            text += f" ({self.revised} of their units took the new border vertices)"
+        return text
 
 
 @dataclass
@@ -40,64 +75,207 @@ class PlanSummary:
     version: int
     territory: str
     result: PartitionResult
-    units_built: bool
+    units_built: UnitBuild
 
     def __str__(self) -> str:
         s = self.result.report["summary"]
-        return (f"draft plan {self.version} (id {self.plan_id}) for {self.territory}: {s['grids']} grids "
+        text = (f"draft plan {self.version} (id {self.plan_id}) for {self.territory}: {s['grids']} grids "
                 f"({s['comprehensive']} comprehensive, {s['dedicated']} dedicated) from {s['units']} units; "
                 f"{s['in_band']}/{s['comprehensive']} comprehensive grids in [{s['min_households']}, "
                 f"{s['max_households']}] households; median {s['households_median']:.0f}; "
                 f"{len(self.result.flags)} flags")
+        return text + (f"\nunits: {self.units_built}" if self.units_built else "")
 
 
 def input_layer(conn: sa.Connection, territory: str, role: str, area) -> gpd.GeoDataFrame | None:
     """The layer serving ``role`` (roads, buildings ...) for the territory, cut to ``area``'s
     bounding box; None when neither the territory nor its ancestors have one."""
-    found = layers.find(conn, territory, LAYER_NAMES[role])
+    found = layers.find(conn, territory, layers.ROLES[role])
     return frames.layer_in_area(conn, found[0], found[1], area) if found else None
 
 
 def load_inputs(conn: sa.Connection, territory: str, communities: gpd.GeoDataFrame) -> dict[str, gpd.GeoDataFrame | None]:
     """The territory's input layers, cut to the communities' bounding box."""
     area = shapely.box(*communities.total_bounds)
-    return {role: input_layer(conn, territory, role, area) for role in LAYER_NAMES}
+    return {role: input_layer(conn, territory, role, area) for role in layers.ROLES}
+
+
+# -- what units are built from, and whether that changed ---------------------------------------------
+def rules_fingerprint(profile: Profile) -> str:
+    """A SHA-256 of the rules that shape units: the profile's ``units`` section and its ``roads``
+    section without ``major_classes`` (which roads are major steers the partition, not the units,
+    so changing it does not make units stale)."""
+    data = profile.to_dict()
+    roads = {k: v for k, v in data.get("roads", {}).items() if k != "major_classes"}
+    text = json.dumps({"units": data.get("units", {}), "roads": roads}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _when(iso: str) -> str:
+    return datetime.fromisoformat(iso).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _layer_change(role: str, before: dict | None, now: dict | None, digest: Callable[[int], str]) -> str | None:
+    """Why the layer serving ``role`` differs from the one a build used (None: it does not)."""
+    if before is None and now is None:
+        return None
+    if before is None:
+        return f"{role} layer added ({now['territory']}/{now['name']}, imported on {_when(now['imported_at'])})"
+    if now is None:
+        return f"{role} layer removed ({before['territory']}/{before['name']})"
+    if before.get("id") == now["id"] and before.get("features") == now["features"]:
+        return None  # a layer's features never change after its import
+    if before.get("digest") == digest(now["id"]):
+        return None  # imported again with the very same content
+    if (before.get("territory"), before.get("name")) == (now["territory"], now["name"]):
+        return f"{now['name']} layer re-imported on {_when(now['imported_at'])}"
+    return (f"{role} layer is now {now['territory']}/{now['name']} (imported on {_when(now['imported_at'])}), "
+            f"was {before.get('territory')}/{before.get('name')}")
+
+
+def stale_communities(conn: sa.Connection, territory: str, community_ids: dict[str, int], profile: Profile, *,
+                      rebuild: bool = False) -> tuple[dict[str, list[str]], dict]:
+    """Why each community's stored units are stale (``{code: [reasons]}``, an empty list when
+    they are current), and the inputs a build would record now (``{"layers", "rules",
+    "boundaries", "profile"}``, layer digests computed once each)."""
+    digests: dict[int, str] = {}
+
+    def digest(layer_id: int) -> str:
+        if layer_id not in digests:
+            digests[layer_id] = layers.digest(conn, layer_id)
+        return digests[layer_id]
+
+    now_layers = {role: layers.serving(conn, territory, names) for role, names in layers.ROLES.items()}
+    rules = rules_fingerprint(profile)
+    boundaries = unit_store.boundary_fingerprints(conn, list(community_ids.values()))
+    builds = unit_store.current_builds(conn, list(community_ids.values()))
+    layer_reasons: dict[str, list[str]] = {}  # per recorded layers (the same for most communities)
+    reasons: dict[str, list[str]] = {}
+    for code, community_id in community_ids.items():
+        build = builds.get(community_id)
+        if rebuild:
+            reasons[code] = [REBUILD_ASKED]
+        elif build is None:
+            reasons[code] = ["no units yet"]
+        elif build["id"] is None:
+            reasons[code] = ["units stored before their inputs were recorded"]
+        elif build.get("mixed"):
+            reasons[code] = [f"community {code} has units of more than one build"]
+        else:
+            inputs = build["inputs"]
+            key = json.dumps(inputs.get("layers", {}), sort_keys=True)
+            if key not in layer_reasons:
+                recorded = inputs.get("layers", {})
+                layer_reasons[key] = [r for r in (_layer_change(role, recorded.get(role), now_layers[role], digest)
+                                                  for role in layers.ROLES) if r]
+            found = list(layer_reasons[key])
+            if inputs.get("boundary") != boundaries.get(community_id):
+                found.append(f"community {code} boundary changed")
+            if inputs.get("rules") != rules:
+                found.append(f"the unit rules changed (profile {profile.name!r}, sections units and roads)")
+            reasons[code] = found
+    current = {"layers": {role: (None if s is None else {**s, "digest": digest(s["id"])}) for role, s in now_layers.items()},
+               "rules": rules, "boundaries": boundaries, "profile": profile.name} \
+        if any(reasons.values()) else {}
+    return reasons, current
+
+
+def _summarised(reasons: dict[str, list[str]]) -> list[str]:
+    """The distinct reasons, in order; many changed boundaries are said once."""
+    seen: list[str] = []
+    for code in sorted(reasons):
+        seen += [r for r in reasons[code] if r not in seen]
+    boundaries = [r for r in seen if r.startswith("community ") and r.endswith(" boundary changed")]
+    if len(boundaries) > 5:
+        codes = [r.split()[1] for r in boundaries]
+        seen = [r for r in seen if r not in boundaries] + [
+            f"the boundaries of {len(codes)} communities changed ({', '.join(codes[:5])} ...)"]
+    return seen
 
 
 def ensure_units(engine: sa.Engine, territory: str, *, profile: Profile | None = None, rebuild: bool = False,
-                 progress: Progress = QUIET) -> tuple[gpd.GeoDataFrame, bool]:
-    """The territory's units from the database, building and storing them first if missing (by
-    ``profile``'s unit and road rules; default: the territory's profile)."""
-    with engine.connect() as conn:
+                 actor: str = "partition", progress: Progress = QUIET) -> tuple[gpd.GeoDataFrame, UnitBuild]:
+    """The territory's current units, after building new ones for every community whose stored
+    units are missing or stale (an input layer replaced, the community's boundary changed, the
+    unit rules of ``profile`` changed; default profile: the territory's), or for all with
+    ``rebuild``. Stale units are retired in the same transaction that stores their successors:
+    plans keep using the units they have. Returns the current units and what was built (false
+    when nothing was)."""
+    try:
+        return _ensure_units(engine, territory, profile, rebuild, actor, progress, first_attempt=True)
+    except _Superseded:  # another run stored units for these communities meanwhile: look again
+        progress.say("another run stored units for these communities meanwhile; checking them again")
+        return _ensure_units(engine, territory, profile, rebuild, actor, progress, first_attempt=False)
+
+
+class _Superseded(Exception):
+    """Units were stored for the communities being rebuilt since they were found stale."""
+
+
+def _ensure_units(engine: sa.Engine, territory: str, profile: Profile | None, rebuild: bool, actor: str,
+                  progress: Progress, *, first_attempt: bool) -> tuple[gpd.GeoDataFrame, UnitBuild]:
+    with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:  # one snapshot
         profile = profile or profiles.of_territory(conn, territory)
         communities = frames.communities(conn, territory)
         if communities.empty:
             raise PartitionInputError(f"territory {territory} has no communities to partition")
         ids = dict(zip(communities["code"], communities["id"].astype(int)))
-        existing = frames.current_units(conn, territory)
-        in_use = unit_store.in_use(conn, list(ids.values()))
-    have_all = set(existing["community_code"]) >= set(ids) if len(existing) else False
-    if have_all and not rebuild:
-        progress.say(f"reusing {len(existing)} stored units of {len(ids)} communities")
-        return existing, False
-    if rebuild and in_use:
-        raise PartitionInputError(f"the units of {territory} are used by {in_use} plan(s) and cannot be rebuilt")
-    with engine.connect() as conn, progress.step(f"loading input layers for {len(ids)} communities"):
-        inputs = load_inputs(conn, territory, communities)
+        reasons, current = stale_communities(conn, territory, ids, profile, rebuild=rebuild)
+        stale = [code for code in ids if reasons[code]]
+        if not stale:
+            existing = frames.current_units(conn, territory)
+            progress.say(f"reusing {len(existing)} stored units of {len(ids)} communities (their inputs are unchanged)")
+            return existing, UnitBuild(reused=len(ids))
+        said = _summarised({code: reasons[code] for code in stale})
+        progress.say(f"building the units of {len(stale)} of {len(ids)} communities: {'; '.join(said)}")
+        subset = communities[communities["code"].isin(stale)]
+        with progress.step(f"loading input layers for {len(stale)} communities"):
+            inputs = load_inputs(conn, territory, subset)
+        territory_id = get(conn, territory).id
+        seen = _generations(unit_store.current_builds(conn, [ids[code] for code in stale]))
     if inputs["buildings"] is None:
         raise PartitionInputError(f"territory {territory} (and its ancestors) has no 'buildings' layer; "
                                   "import one with `gridmap import ... --layer buildings`")
     with progress.step("building units (compounds, blocks, sites)"):
-        units = build_units(communities[["code", "name", "geometry"]], inputs["roads"], inputs["buildings"],
+        units = build_units(subset[["code", "name", "geometry"]], inputs["roads"], inputs["buildings"],
                             waterways=inputs["waterways"], railways=inputs["railways"],
                             compounds=inputs["compounds"], sites=inputs["sites"], rules=profile.units,
                             road_rules=profile.roads)
+    stale_ids = [ids[code] for code in stale]
+    builds = {ids[code]: {"inputs": {"layers": current["layers"], "rules": current["rules"],
+                                     "boundary": current["boundaries"][ids[code]], "profile": current["profile"]},
+                          "reasons": reasons[code]} for code in stale}
     with progress.step(f"storing {len(units)} units"), engine.begin() as conn:
-        unit_store.replace_for_communities(conn, units, ids)
-        audit.record(conn, actor="partition", action="build_units", table="units", row_key=territory,
-                     after={"units": len(units), "communities": len(ids)})
+        unit_store.lock_rebuilds(conn)
+        if first_attempt and not rebuild and _generations(unit_store.current_builds(conn, stale_ids)) != seen:
+            raise _Superseded  # nothing stored: two partitions after one re-import build the units once
+        # the units of the other communities along the rebuilt borders (of this territory or not)
+        near = unit_store.current_near(conn, stale_ids)
+        geoms, gained = stitch_borders(units.geometry.values, shapely.from_wkb(near["wkb"].to_numpy()))
+        units = units.set_geometry(gpd.GeoSeries(geoms, index=units.index, crs=units.crs))
+        neighbours = sorted({int(near["community_id"].iloc[i]) for i in gained})
+        deleted = unit_store.collect_retired(conn, stale_ids + neighbours)
+        retired = unit_store.retire(conn, stale_ids)
+        build_ids = unit_store.record_builds(conn, builds, territory_id=territory_id, actor=actor)
+        stored = unit_store.add_generation(conn, units, ids, build_ids)
+        revised = unit_store.revise_current(conn, {int(near["id"].iloc[i]): g for i, g in gained.items()})
+        audit.record(conn, actor=actor, action="build_units", table="units", row_key=territory,
+                     after={"units": stored, "communities": sorted(stale), "reasons": said, "retired": retired,
+                            "deleted": deleted, "builds": sorted(build_ids.values()),
+                            "neighbours_revised": {str(k): v for k, v in revised.items()}})
+    done = UnitBuild(sorted(stale), said, stored, retired, deleted, len(ids) - len(stale), len(revised))
+    if retired:
+        progress.say(f"retired {retired} old units (plans keep using theirs)")
+    if revised:
+        progress.say(f"{len(revised)} units of neighbouring communities took the new border vertices "
+                     "(same key and households; plans keep the old ones)")
     with engine.connect() as conn:
-        return frames.current_units(conn, territory), True
+        return frames.current_units(conn, territory), done
+
+
+def _generations(builds: dict[int, dict]) -> dict[int, tuple]:
+    """Which units a community has now (build and count), to notice a rebuild by someone else."""
+    return {community: (build["id"], build["units"]) for community, build in builds.items()}
 
 
 def partition_territory(
@@ -120,7 +298,8 @@ def partition_territory(
     with engine.connect() as conn:
         rules = profiles.for_run(conn, territory, profile, min_households=min_households,
                                  max_households=max_households)
-    units, built = ensure_units(engine, territory, profile=rules, rebuild=rebuild_units, progress=progress)
+    units, built = ensure_units(engine, territory, profile=rules, rebuild=rebuild_units, actor=author,
+                                progress=progress)
     with engine.connect() as conn:
         roads = input_layer(conn, territory, "roads", shapely.box(*units.total_bounds))
     lo, hi = rules.band

@@ -1,4 +1,5 @@
-"""The plan lifecycle: drafts, edits, validation, the report, diff, publish, history and revert.
+"""The plan lifecycle: drafts, edits, validation, the report, diff, publish, history, revert and
+deleting a draft.
 
 Shells (API, CLI, notebook) call these; each write is one transaction. An edit is a list of the
 typed operations of :mod:`gridmap.services.edits` (each checks its own rules and applies itself)
@@ -320,6 +321,28 @@ def revert(engine: sa.Engine, plan_id: int, *, actor: str, publish_now: bool = F
     return result
 
 
+def delete_draft(engine: sa.Engine, plan_id: int, *, actor: str) -> dict:
+    """Delete a draft in one transaction: its grids, assignment, edit log and merge results, and
+    the units made for it alone (cut pieces and revisions, and units of a retired generation,
+    that no other plan uses); audited. Published and history plans are the record and are
+    refused (:class:`PlanStateError`). An edit saved at the same moment either lands before the
+    deletion (and goes with the draft) or finds no draft: never half a plan."""
+    from gridmap.store import units as unit_store
+
+    with engine.begin() as conn:
+        plan = plans.lock_for_delete(conn, plan_id)
+        held = plans.contents(conn, plan_id)
+        reachable = unit_store.reachable_from_plan(conn, plan_id)
+        plans.delete(conn, plan_id)
+        units_deleted = unit_store.collect_unused(conn, reachable)
+        audit.record(conn, actor=actor, action="plan.delete", table="plans", row_key=str(plan_id),
+                     before={"territory": plan.territory, "version": plan.version, "status": plan.status,
+                             "origin": plan.origin, "author": plan.author, "edit_version": plan.lock_version, **held},
+                     after={"deleted": True, "units_deleted": units_deleted})
+    return {"plan_id": plan_id, "territory": plan.territory, "version": plan.version, **held,
+            "units_deleted": units_deleted}
+
+
 def history(engine: sa.Engine, territory: str) -> list[dict]:
     """Every plan of a territory with its validity period, newest first."""
     with engine.connect() as conn:
@@ -341,4 +364,5 @@ def grid_stats(engine: sa.Engine, plan_id: int) -> list[dict]:
 
 
 __all__ = ["report", "OutOfScope", "EditResult", "Problem", "EditError", "PlanStateError", "VersionConflict", "new_draft", "apply_edits",
-           "units_feature_collection", "validate", "diff", "publish", "revert", "history", "plan_state", "grid_stats"]
+           "units_feature_collection", "validate", "diff", "publish", "revert", "delete_draft", "history", "plan_state",
+           "grid_stats"]

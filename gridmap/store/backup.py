@@ -3,7 +3,8 @@
 A dump is a zip: ``manifest.json`` (gridmap version, schema revision, territory, row counts,
 SHA-256 of every member) and one CSV per table, written by PostgreSQL's COPY (geometries as
 hex EWKB, JSON as text: exact, nothing lost in translation). It holds the territory and its
-subtree, the ancestors it hangs from, its layers and their features, units, every plan (draft,
+subtree, the ancestors it hangs from, its layers and their features, units (every generation, with
+the builds that record what each was made from), every plan (draft,
 published, history) with grids, assignments, edits and merge results, departmental grids,
 stations, incidents with their full history, and the shared tables those refer to (departments,
 incident categories). Users and the audit log belong to the deployment and are not included.
@@ -43,6 +44,7 @@ TABLES: list[tuple[str, str, str, bool]] = [
     ("incident_categories", "*", "true", True),
     ("layers", "*", "territory_id IN (SELECT id FROM sub)", False),
     ("layer_features", "*", f"layer_id IN {LAYERS}", False),
+    ("unit_builds", "*", "community_id IN (SELECT id FROM sub)", False),
     ("units", "*", "community_id IN (SELECT id FROM sub)", False),
     ("plans", "*", "territory_id IN (SELECT id FROM sub)", False),
     ("grids", "*", f"plan_id IN {PLANS}", False),

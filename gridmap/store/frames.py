@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from gridmap.store.incident_stats import Filters
 from gridmap.store.incidents import CURRENT_GRID_JOIN
 from gridmap.store.sql import PLACE_COLUMNS, PLACE_JOINS, ewkb_hex, with_subtree
+from gridmap.store.units import DRAFT_MADE
 from gridmap.store.territories import TerritoryNotFound, exists, outline_hex
 
 
@@ -45,8 +46,10 @@ def communities(conn: sa.Connection, territory: str) -> gpd.GeoDataFrame:
 
 
 def current_units(conn: sa.Connection, territory: str) -> gpd.GeoDataFrame:
-    """The current units (leaves: a unit cut or revised in a draft is replaced by its children)
-    of the territory's communities, whatever plan uses them, with the columns ``build_units``
+    """The current units of the territory's communities: the current generation (not retired by
+    a rebuild; plans keep using their retired units, read through :func:`plan_units`), without
+    the units an edit made in a draft (cut pieces, revised neighbours: they are that draft's own),
+    whatever plan uses them; one tiling of each community. With the columns ``build_units``
     returns (so they go straight into ``partition`` or ``merge_layers``), their places and
     ``db_id``."""
     frame = _read(conn, with_subtree() + "SELECT u.id AS db_id, u.unit_key AS unit_id, c.code AS community_code, "
@@ -54,8 +57,8 @@ def current_units(conn: sa.Connection, territory: str) -> gpd.GeoDataFrame:
                   "u.properties->>'compound_id' AS compound_id, (u.properties->>'compound_part')::float AS compound_part, "
                   "c.name AS community_name, s.code AS street_code, s.name AS street_name, d.code AS district_code, "
                   f"d.name AS district_name, u.geom FROM units u JOIN territories c ON c.id = u.community_id {PLACE_JOINS}"
-                  "WHERE u.community_id IN (SELECT id FROM sub) "
-                  "AND NOT EXISTS (SELECT 1 FROM units x WHERE x.parent_id = u.id) ORDER BY c.code, u.unit_key",
+                  f"WHERE u.community_id IN (SELECT id FROM sub) AND u.retired_at IS NULL AND NOT {DRAFT_MADE} "
+                  "ORDER BY c.code, u.unit_key",
                   territory=territory)
     return frame
 

@@ -1,6 +1,7 @@
 """GIS layers of a territory: one row in ``layers`` plus its features, written with COPY; which
-layer serves a territory (its own or its nearest ancestor's), and when one last changed. Layers
-are read as GeoDataFrames through :mod:`gridmap.store.frames`."""
+layer serves a territory (its own or its nearest ancestor's), when one last changed and a digest
+of its content (what units record of their inputs). Layers are read as GeoDataFrames through
+:mod:`gridmap.store.frames`."""
 
 from __future__ import annotations
 
@@ -86,6 +87,14 @@ def list_for(conn: sa.Connection, territory_code: str) -> list[dict]:
     return [dict(r._mapping) for r in rows]
 
 
+ROLES: dict[str, tuple[str, ...]] = {
+    "roads": ("roads",), "buildings": ("buildings", "楼栋"), "waterways": ("waterways",),
+    "railways": ("railways",), "compounds": ("compounds", "residential_areas"), "sites": ("sites",),
+}
+"""The layer names that serve each input role of units and partitions (the first found, nearest
+the territory, wins: see :func:`find`)."""
+
+
 def find(conn: sa.Connection, territory: str, names: tuple[str, ...]) -> tuple[str, str] | None:
     """The nearest layer called one of ``names`` on the territory or one of its ancestors:
     (owner territory code, layer name); the demo keeps its layers on the city, for example."""
@@ -95,6 +104,30 @@ def find(conn: sa.Connection, territory: str, names: tuple[str, ...]) -> tuple[s
         "ORDER BY up.depth, array_position(CAST(:names AS text[]), CAST(l.name AS text)) LIMIT 1"),
         {"territory": territory, "names": list(names)}).first()
     return (row[0], row[1]) if row else None
+
+
+def serving(conn: sa.Connection, territory: str, names: tuple[str, ...]) -> dict | None:
+    """The layer :func:`find` picks for ``territory`` with what identifies its content: owner
+    territory code, layer name, row id, feature count and import time (ISO 8601); None when
+    there is none. A layer's features never change after its import (a re-import makes a new
+    row), so the id names the content; :func:`digest` tells two imports of the same content apart."""
+    row = conn.execute(sa.text(
+        with_ancestors() + "SELECT t.code, l.name, l.id, l.feature_count, l.imported_at FROM up "
+        "JOIN territories t ON t.id = up.id JOIN layers l ON l.territory_id = t.id WHERE l.name = ANY(:names) "
+        "ORDER BY up.depth, array_position(CAST(:names AS text[]), CAST(l.name AS text)) LIMIT 1"),
+        {"territory": territory, "names": list(names)}).first()
+    if row is None:
+        return None
+    return {"territory": row[0], "name": row[1], "id": int(row[2]), "features": int(row[3]),
+            "imported_at": row[4].isoformat()}
+
+
+def digest(conn: sa.Connection, layer_id: int) -> str:
+    """An MD5 of a layer's features (attributes and geometry, in feature order): equal for two
+    imports of the same content, whatever file, name or time they came from."""
+    return conn.execute(sa.text(
+        "SELECT md5(COALESCE(string_agg(md5(properties::text) || md5(ST_AsEWKB(geom)), '' ORDER BY feature_index), "
+        "'')) FROM layer_features WHERE layer_id = :l"), {"l": layer_id}).scalar_one()
 
 
 def stamp(conn: sa.Connection, layers: list[tuple[str, str]]) -> str:
@@ -107,4 +140,5 @@ def stamp(conn: sa.Connection, layers: list[tuple[str, str]]) -> str:
     return ",".join(parts)
 
 
-__all__ = ["LayerExists", "NoSuchLayer", "create", "properties_json", "copy_features", "list_for", "find", "stamp"]
+__all__ = ["LayerExists", "NoSuchLayer", "create", "properties_json", "copy_features", "list_for", "find", "serving",
+           "digest", "stamp"]

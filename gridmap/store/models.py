@@ -108,13 +108,39 @@ class LayerFeature(Base):
     geom = mapped_column(geometry("GEOMETRY"), nullable=False)
 
 
+class UnitBuild(Base):
+    """One build of a community's units: what it was built from (``inputs``: the input layers'
+    stamps, the boundary's fingerprint, the unit rules' fingerprint) and why (``reasons``), so
+    units whose inputs changed since are known to be stale (migration 0009)."""
+
+    __tablename__ = "unit_builds"
+    __table_args__ = (Index("ix_unit_builds_community_id", "community_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("territories.id", ondelete="CASCADE"))
+    # the territory whose partition (or merge) built them
+    territory_id: Mapped[int | None] = mapped_column(ForeignKey("territories.id", ondelete="SET NULL"))
+    inputs: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    reasons: Mapped[list] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    built_by: Mapped[str | None] = mapped_column(Text)
+    built_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 class Unit(Base):
-    """A relatively independent area (compound, block or dedicated site) inside one community."""
+    """A relatively independent area (compound, block or dedicated site) inside one community.
+
+    Units of a community are rebuilt when their inputs change: the old generation is retired
+    (``retired_at``), never changed, and stays while plans use it; keys are unique among the
+    current units (migration 0009)."""
 
     __tablename__ = "units"
     __table_args__ = (
         CheckConstraint("kind IN ('compound','block','site')", name="ck_units_kind"),
-        UniqueConstraint("community_id", "unit_key", name="uq_units_community_key"),
+        Index("uq_units_current_key", "community_id", "unit_key", unique=True,
+              postgresql_where=text("retired_at IS NULL")),
+        Index("ix_units_community_id", "community_id"),
+        Index("ix_units_build_id", "build_id"),
+        Index("ix_units_parent_id", "parent_id"),
         gist("units"),
     )
 
@@ -128,6 +154,8 @@ class Unit(Base):
     area_m2: Mapped[float] = mapped_column(Float)
     properties: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"))
+    build_id: Mapped[int | None] = mapped_column(ForeignKey("unit_builds.id", ondelete="SET NULL"))
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     geom = mapped_column(geometry("MULTIPOLYGON"), nullable=False)
 
 
@@ -192,7 +220,7 @@ class PlanUnit(Base):
     """The assignment: in plan P, unit U belongs to grid G (each unit exactly once per plan)."""
 
     __tablename__ = "plan_units"
-    __table_args__ = (Index("ix_plan_units_grid_id", "grid_id"),)
+    __table_args__ = (Index("ix_plan_units_grid_id", "grid_id"), Index("ix_plan_units_unit_id", "unit_id"))
 
     plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"), primary_key=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"), primary_key=True)

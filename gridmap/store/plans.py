@@ -187,7 +187,11 @@ def create(conn: sa.Connection, *, territory_id: int, origin: str, author: str, 
 
 
 def copy(conn: sa.Connection, source_id: int, *, author: str, origin: str) -> tuple[int, int]:
-    """A new draft with the same grids (and their lineages) and assignment as plan ``source_id``."""
+    """A new draft with the same grids (and their lineages) and assignment as plan ``source_id``.
+
+    The source is share-locked until the caller's transaction ends: a draft being deleted
+    meanwhile is either copied whole first or not found, never copied half."""
+    conn.execute(sa.text("SELECT 1 FROM plans WHERE id = :s FOR SHARE"), {"s": source_id})
     source = get(conn, source_id)
     plan_id, version = create(conn, territory_id=source.territory_id, origin=origin, author=author,
                               parameters={**source.parameters, "copied_from": source_id}, report={})
@@ -252,6 +256,40 @@ def publish(conn: sa.Connection, plan_id: int, expected_version: int | None) -> 
     return previous
 
 
+# -- deleting a draft -----------------------------------------------------------------------------
+def lock_for_delete(conn: sa.Connection, plan_id: int) -> Plan:
+    """Lock a plan that is to be deleted: drafts only. Published and history plans are the record
+    of what was in force, and are kept (:class:`PlanStateError`). An edit or publish of the draft
+    under way finishes first; one that comes later finds no plan."""
+    plan = get(conn, plan_id, lock=True)
+    if plan.status != "draft":
+        raise PlanStateError(
+            f"plan {plan_id} is {plan.status}: only drafts can be deleted; published and history plans are the "
+            "record of what was in force and are kept (make a new draft, or revert to an earlier plan, instead)",
+            f"方案 {plan_id} 是{STATUS_ZH.get(plan.status, plan.status)}方案：只能删除草稿；已发布方案和历史方案是"
+            "曾经生效的记录，须保留（可另建草稿，或恢复到更早的方案）")
+    return plan
+
+
+def contents(conn: sa.Connection, plan_id: int) -> dict:
+    """How much hangs from a plan: grids, assigned units, saved edits, merge results."""
+    row = conn.execute(sa.text(
+        "SELECT (SELECT count(*) FROM grids WHERE plan_id = :p) AS grids, "
+        "(SELECT count(*) FROM plan_units WHERE plan_id = :p) AS units, "
+        "(SELECT count(*) FROM plan_edits WHERE plan_id = :p) AS edits, "
+        "(SELECT count(*) FROM merge_crosswalk WHERE plan_id = :p) + (SELECT count(*) FROM plan_conflicts "
+        "WHERE plan_id = :p) + (SELECT count(*) FROM grid_duties WHERE plan_id = :p) AS merge_rows"),
+        {"p": plan_id}).one()
+    return dict(row._mapping)
+
+
+def delete(conn: sa.Connection, plan_id: int) -> None:
+    """Delete a plan row locked by :func:`lock_for_delete`. Its grids, assignment, edit log and
+    merge results (crosswalk, conflicts, duties) go with it (their foreign keys cascade); plans
+    copied from it keep their rows and lose only the link (``parent_plan_id`` set to NULL)."""
+    conn.execute(sa.text("DELETE FROM plans WHERE id = :p AND status = 'draft'"), {"p": plan_id})
+
+
 # -- the report -----------------------------------------------------------------------------------
 def stored_report(conn: sa.Connection, plan_id: int) -> dict:
     """The report kept with a plan (``{}`` when none was made yet)."""
@@ -268,4 +306,4 @@ def store_report(conn: sa.Connection, plan_id: int, report: dict, version: int) 
 
 __all__ = ["Plan", "PlanNotFound", "PlanStateError", "VersionConflict", "STATUS_ZH", "get", "territory_of", "find",
            "published_id", "count_for", "list_for", "history", "brief", "create", "copy", "edits_since", "lock_draft",
-           "record_edit", "publish", "stored_report", "store_report"]
+           "record_edit", "publish", "lock_for_delete", "contents", "delete", "stored_report", "store_report"]

@@ -177,6 +177,47 @@ def set_property(conn: sa.Connection, code: str, key: str, value: str) -> None:
                          "CAST(:v AS text)) WHERE code = :c"), {"k": key, "v": value, "c": code})
 
 
+def outlines(conn: sa.Connection, codes: list[str]) -> gpd.GeoDataFrame:
+    """The stored outlines of ``codes`` (code, name, level, geometry in EPSG:4490)."""
+    return gpd.read_postgis(sa.text("SELECT code, name, level, geom FROM territories WHERE code = ANY(:codes) "
+                                    "ORDER BY code"), conn, geom_col="geom", params={"codes": list(codes)}
+                            ).rename_geometry("geometry").set_crs(4490, allow_override=True)
+
+
+def codes_below(conn: sa.Connection, code: str, level: str) -> list[str]:
+    """The codes of the territories of ``level`` at or below ``code``."""
+    return [r[0] for r in conn.execute(sa.text(
+        with_subtree() + "SELECT t.code FROM sub JOIN territories t ON t.id = sub.id WHERE t.level = :level "
+        "ORDER BY t.code"), {"territory": code, "level": level})]
+
+
+def references(conn: sa.Connection, codes: list[str]) -> dict[str, dict[str, int]]:
+    """What refers to each of ``codes`` (units, grids, incidents, layers, stations, plans, roles): a
+    territory that any of them uses cannot be removed without destroying history (deleting a
+    territory cascades to its units and grids). Codes nothing refers to are left out."""
+    rows = conn.execute(sa.text(
+        "SELECT t.code, "
+        "(SELECT count(*) FROM units u WHERE u.community_id = t.id) AS units, "
+        "(SELECT count(*) FROM grids g WHERE g.community_id = t.id) AS grids, "
+        "(SELECT count(*) FROM incidents i WHERE i.community_id = t.id OR i.street_id = t.id) AS incidents, "
+        "(SELECT count(*) FROM layers l WHERE l.territory_id = t.id) AS layers, "
+        "(SELECT count(*) FROM stations s WHERE s.territory_id = t.id) AS stations, "
+        "(SELECT count(*) FROM plans p WHERE p.territory_id = t.id) AS plans, "
+        "(SELECT count(*) FROM user_roles r WHERE r.territory_id = t.id) AS roles "
+        "FROM territories t WHERE t.code = ANY(:codes)"), {"codes": list(codes)})
+    found = {}
+    for row in rows:
+        uses = {k: int(v) for k, v in row._mapping.items() if k != "code" and v}
+        if uses:
+            found[row.code] = uses
+    return found
+
+
+def delete(conn: sa.Connection, codes: list[str]) -> int:
+    """Delete territories (and, by cascade, what hangs below them): check :func:`references` first."""
+    return conn.execute(sa.text("DELETE FROM territories WHERE code = ANY(:codes)"), {"codes": list(codes)}).rowcount
+
+
 def profile_of(conn: sa.Connection, code: str) -> tuple[str | None, dict | None]:
     """The stored profile a territory follows: its own, else its nearest ancestor's, as
     (the code of the territory that holds it, the profile's data); (None, None) when none has one."""
@@ -193,4 +234,4 @@ def set_profile(conn: sa.Connection, code: str, profile: dict | None) -> None:
 
 __all__ = ["TerritoryNotFound", "TerritoryRow", "upsert", "get", "id_of", "exists", "code_of", "name_of", "centre",
            "outline_hex", "at_point", "community_ids_under", "root_codes", "list_all", "feature_collection",
-           "property_of", "set_property", "profile_of", "set_profile"]
+           "property_of", "set_property", "profile_of", "set_profile", "outlines", "codes_below", "references", "delete"]

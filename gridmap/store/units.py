@@ -1,11 +1,13 @@
-"""Units in PostGIS: storing the units built for communities, and the units an edit makes in one
-draft (the pieces of a cut unit, the neighbours revised with the cut's crossing points).
+"""Units in PostGIS: the generations of units built for communities, and the units an edit makes
+in one draft (the pieces of a cut unit, the neighbours revised with the cut's crossing points).
 
 Units are named by their row id here (``unit_row``); their text key is ``unit_key`` (the
-``unit_id`` of GeoDataFrames). Units are shared by every plan that uses them; an edit never changes a unit in place, it makes
-new ones (children of the unit they replace) and puts them in that draft only, so the published
-plan and history keep theirs exactly. The current units of a territory (those without children)
-are read through :mod:`gridmap.store.frames`.
+``unit_id`` of GeoDataFrames). Units are shared by every plan that uses them and never change in
+place. An edit makes new ones (children of the unit they replace) and puts them in that draft
+only. A rebuild of a community's units (its inputs changed: ``unit_builds`` records what each
+build was made from) retires the old generation (``retired_at``) and stores a new one; plans keep
+their retired units, so the published plan and history keep theirs exactly. The current units of
+a territory (not retired, not made by an edit) are read through :mod:`gridmap.store.frames`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,11 @@ from gridmap.errors import NotFound
 from gridmap.store.sql import ewkb_hex
 
 
+DRAFT_MADE = "(u.properties ?| array['cut_from', 'revision_of'])"
+"""SQL (on ``u``): a unit an edit made in a draft (a cut piece, or a neighbour revised with the
+cut's crossing points), which belongs to that draft and not to the territory's current units."""
+
+
 class UnitNotInPlan(NotFound):
     """The unit is not one of the plan's."""
 
@@ -28,30 +35,151 @@ class UnitNotInPlan(NotFound):
         return cls(f"unit {unit_row} is not in plan {plan_id}", f"单元 {unit_row} 不在方案 {plan_id} 中")
 
 
-def replace_for_communities(conn: sa.Connection, units: gpd.GeoDataFrame, community_ids: dict[str, int]) -> None:
-    """Store units for their communities (deleting old ones of those communities first)."""
-    conn.execute(sa.text("DELETE FROM units WHERE community_id = ANY(:ids)"),
-                 {"ids": [community_ids[c] for c in units["community_code"].unique()]})
+# -- generations: what units were built from, retiring the stale ones -----------------------------
+def boundary_fingerprints(conn: sa.Connection, community_ids: list[int]) -> dict[int, str]:
+    """An MD5 of each community's boundary (normalised: the same shape stored with another ring
+    start or orientation has the same fingerprint; any moved, added or removed vertex changes it)."""
+    return {int(r[0]): r[1] for r in conn.execute(sa.text(
+        "SELECT id, md5(ST_AsEWKB(ST_Normalize(geom))) FROM territories WHERE id = ANY(:ids)"), {"ids": community_ids})}
+
+
+def current_builds(conn: sa.Connection, community_ids: list[int]) -> dict[int, dict]:
+    """What the current units of each community were built from: ``{community id: {"id", "inputs",
+    "built_at", "units"}}``; ``id`` None for units stored before builds were recorded, ``mixed``
+    True when the current units come from more than one build. Communities without current units
+    are absent."""
+    found: dict[int, dict] = {}
+    for row in conn.execute(sa.text(
+            "SELECT u.community_id, u.build_id, b.inputs, b.built_at, count(*) AS n FROM units u "
+            "LEFT JOIN unit_builds b ON b.id = u.build_id WHERE u.community_id = ANY(:ids) AND u.retired_at IS NULL "
+            f"AND NOT {DRAFT_MADE} GROUP BY 1, 2, 3, 4 ORDER BY 1, 2"), {"ids": community_ids}):
+        entry = {"id": row.build_id, "inputs": row.inputs or {}, "built_at": row.built_at, "units": int(row.n)}
+        if row.community_id in found:
+            entry = {**entry, "mixed": True, "units": entry["units"] + found[row.community_id]["units"]}
+        found[int(row.community_id)] = entry
+    return found
+
+
+def record_builds(conn: sa.Connection, builds: dict[int, dict], *, territory_id: int | None, actor: str) -> dict[int, int]:
+    """Record one build per community (``{community id: {"inputs": ..., "reasons": [...]}}``);
+    returns {community id: build id}."""
+    ids = {}
+    for community_id, build in sorted(builds.items()):
+        ids[community_id] = conn.execute(sa.text(
+            "INSERT INTO unit_builds (community_id, territory_id, inputs, reasons, built_by) "
+            "VALUES (:c, :t, CAST(:i AS jsonb), CAST(:r AS jsonb), :a) RETURNING id"),
+            {"c": community_id, "t": territory_id, "i": json.dumps(build["inputs"], ensure_ascii=False, sort_keys=True),
+             "r": json.dumps(build.get("reasons", []), ensure_ascii=False), "a": actor}).scalar_one()
+    return ids
+
+
+def lock_rebuilds(conn: sa.Connection) -> None:
+    """Serialise the storing of rebuilt units, until the caller's transaction ends: two rebuilds
+    at once would retire each other's new units, or revise a neighbour twice."""
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('gridmap-unit-rebuild'))"))
+
+
+def current_near(conn: sa.Connection, community_ids: list[int]) -> pd.DataFrame:
+    """The current units of other communities along the borders of these (any territory): those a
+    rebuild of them must match vertex for vertex. Columns id, community_id, wkb (bytes)."""
+    return pd.read_sql(sa.text(
+        "WITH a AS (SELECT ST_Union(geom) AS g FROM territories WHERE id = ANY(:ids)) "
+        "SELECT u.id, u.community_id, ST_AsBinary(u.geom) AS wkb FROM units u, a "
+        f"WHERE u.retired_at IS NULL AND NOT {DRAFT_MADE} AND NOT (u.community_id = ANY(:ids)) "
+        "AND ST_DWithin(u.geom, a.g, 1e-6) ORDER BY u.id"),
+        conn, params={"ids": community_ids}).assign(wkb=lambda f: f["wkb"].map(bytes))
+
+
+def collect_retired(conn: sa.Connection, community_ids: list[int]) -> int:
+    """Delete the units of these communities retired by an earlier rebuild that no plan uses (the
+    generation retired now stays until the next one, so a partition that read it a moment ago
+    can still store its plan); and the builds no unit refers to any more. Returns how many units."""
+    deleted = conn.execute(sa.text(
+        "DELETE FROM units u WHERE u.community_id = ANY(:ids) AND u.retired_at < now() "
+        "AND NOT EXISTS (SELECT 1 FROM plan_units pu WHERE pu.unit_id = u.id)"), {"ids": community_ids}).rowcount
+    conn.execute(sa.text(
+        "DELETE FROM unit_builds b WHERE b.community_id = ANY(:ids) "
+        "AND NOT EXISTS (SELECT 1 FROM units u WHERE u.build_id = b.id)"), {"ids": community_ids})
+    return deleted
+
+
+def retire(conn: sa.Connection, community_ids: list[int]) -> int:
+    """Retire the current units of these communities (draft-made pieces and revisions included):
+    they keep their rows, so every plan that uses them stays exactly as it is. Returns how many."""
+    return conn.execute(sa.text(
+        "UPDATE units SET retired_at = now() WHERE community_id = ANY(:ids) AND retired_at IS NULL"),
+        {"ids": community_ids}).rowcount
+
+
+def revise_current(conn: sa.Connection, geometries: dict[int, object]) -> dict[int, int]:
+    """Replace current units by copies with more vertices on their edges (``{unit id: shapely
+    geometry}``: the same area, with the border points of a rebuilt neighbouring community), so
+    units still match edge for edge. A copy keeps the key, households and build, and stands for
+    the unit it revises (``revision_of_id``, parent); the old one is retired, and plans that use
+    it keep it. Returns {old id: new id} (a unit no longer current is left alone)."""
+    replaced: dict[int, int] = {}
+    for (unit_row, geom), geom_hex in zip(geometries.items(), ewkb_hex(list(geometries.values()))):
+        row = conn.execute(sa.text(
+            "UPDATE units SET retired_at = now() WHERE id = :u AND retired_at IS NULL RETURNING id, community_id, "
+            "unit_key, kind, name, households, population, area_m2, properties, build_id"), {"u": unit_row}).first()
+        if row is None:
+            continue
+        props = {**row.properties, "revision_of_id": row.properties.get("revision_of_id", row.id)}
+        replaced[row.id] = conn.execute(sa.text(
+            "INSERT INTO units (community_id, unit_key, kind, name, households, population, area_m2, properties, "
+            "parent_id, build_id, geom) VALUES (:c, :k, :kind, :name, :h, :pop, :a, CAST(:props AS jsonb), :parent, "
+            ":b, ST_Multi(ST_GeomFromEWKB(decode(:g, 'hex')))) RETURNING id"),
+            {"c": row.community_id, "k": row.unit_key, "kind": row.kind, "name": row.name, "h": row.households,
+             "pop": row.population, "a": row.area_m2, "props": json.dumps(props, ensure_ascii=False),
+             "parent": row.id, "b": row.build_id, "g": geom_hex}).scalar_one()
+    return replaced
+
+
+def add_generation(conn: sa.Connection, units: gpd.GeoDataFrame, community_ids: dict[str, int],
+                   build_ids: dict[int, int]) -> int:
+    """Store newly built units (the current generation of their communities, whose old units the
+    caller retired first), each with its community's build; returns how many."""
     props = [json.dumps({k: (None if pd.isna(v) else (v.item() if hasattr(v, "item") else v))
                          for k, v in row.items()}, ensure_ascii=False)
              for row in units[["site_type", "compound_id", "compound_part"]].to_dict(orient="records")]
-    rows = [{"c": community_ids[c], "k": k, "kind": kind, "name": None if pd.isna(name) else str(name),
-             "h": int(h), "p": None if pop is None or pd.isna(pop) else int(pop), "a": float(a), "props": pr, "g": g}
+    rows = [{"c": community_ids[c], "b": build_ids[community_ids[c]], "k": k, "kind": kind,
+             "name": None if pd.isna(name) else str(name), "h": int(h),
+             "p": None if pop is None or pd.isna(pop) else int(pop), "a": float(a), "props": pr, "g": g}
             for c, k, kind, name, h, pop, a, pr, g in zip(
                 units["community_code"], units["unit_id"], units["kind"], units["name"], units["households"],
                 units["population"] if "population" in units else [None] * len(units), units["area_m2"], props,
                 ewkb_hex(units.geometry.values))]
-    conn.execute(sa.text(
-        "INSERT INTO units (community_id, unit_key, kind, name, households, population, area_m2, properties, geom) "
-        "VALUES (:c, :k, :kind, :name, :h, :p, :a, CAST(:props AS jsonb), ST_Multi(ST_GeomFromEWKB(decode(:g, 'hex'))))"),
-        rows)
+    if rows:
+        conn.execute(sa.text(
+            "INSERT INTO units (community_id, build_id, unit_key, kind, name, households, population, area_m2, "
+            "properties, geom) VALUES (:c, :b, :k, :kind, :name, :h, :p, :a, CAST(:props AS jsonb), "
+            "ST_Multi(ST_GeomFromEWKB(decode(:g, 'hex'))))"), rows)
+    return len(rows)
 
 
-def in_use(conn: sa.Connection, community_ids: list[int]) -> int:
-    """How many plans use units of these communities (units of a plan must not be rebuilt)."""
-    return int(conn.execute(sa.text(
-        "SELECT count(DISTINCT pu.plan_id) FROM plan_units pu JOIN units u ON u.id = pu.unit_id "
-        "WHERE u.community_id = ANY(:ids)"), {"ids": community_ids}).scalar_one())
+# -- a draft's own units, when the draft goes -------------------------------------------------------
+def reachable_from_plan(conn: sa.Connection, plan_id: int) -> list[int]:
+    """The plan's units and the units they were made from (parents of cut pieces and revisions)."""
+    return [int(r[0]) for r in conn.execute(sa.text(
+        "WITH RECURSIVE c(id) AS (SELECT unit_id FROM plan_units WHERE plan_id = :p "
+        "UNION SELECT u.parent_id FROM units u JOIN c ON u.id = c.id WHERE u.parent_id IS NOT NULL) "
+        "SELECT id FROM c"), {"p": plan_id})]
+
+
+def collect_unused(conn: sa.Connection, unit_ids: list[int]) -> int:
+    """Delete those of ``unit_ids`` that only a deleted plan needed: units an edit made (cut
+    pieces ``KEY.N``, revisions ``KEY~N``) or of a retired generation, that no plan uses and no
+    unit descends from (leaves first: a parent whose children all went may go next). The
+    territory's current units stay, whether plans use them or not. Returns how many were deleted."""
+    deleted = 0
+    while True:
+        n = conn.execute(sa.text(
+            "DELETE FROM units u WHERE u.id = ANY(:ids) AND (u.parent_id IS NOT NULL OR u.retired_at IS NOT NULL) "
+            "AND NOT EXISTS (SELECT 1 FROM plan_units pu WHERE pu.unit_id = u.id) "
+            "AND NOT EXISTS (SELECT 1 FROM units x WHERE x.parent_id = u.id)"), {"ids": unit_ids}).rowcount
+        deleted += n
+        if not n:
+            return deleted
 
 
 def replace_by_pieces(conn: sa.Connection, plan_id: int, parent_id: int, pieces: list[dict]) -> list[int]:
@@ -60,8 +188,8 @@ def replace_by_pieces(conn: sa.Connection, plan_id: int, parent_id: int, pieces:
 
     Other plans that use the parent (the published one, history) keep it unchanged."""
     parent = conn.execute(sa.text(
-        "SELECT u.id, u.community_id, u.unit_key, u.kind, u.name, u.properties, pu.grid_id FROM units u "
-        "JOIN plan_units pu ON pu.unit_id = u.id AND pu.plan_id = :p WHERE u.id = :u"),
+        "SELECT u.id, u.community_id, u.unit_key, u.kind, u.name, u.properties, u.build_id, u.retired_at, pu.grid_id "
+        "FROM units u JOIN plan_units pu ON pu.unit_id = u.id AND pu.plan_id = :p WHERE u.id = :u"),
         {"p": plan_id, "u": parent_id}).first()
     if parent is None:
         raise UnitNotInPlan.of(parent_id, plan_id)
@@ -77,10 +205,11 @@ def replace_by_pieces(conn: sa.Connection, plan_id: int, parent_id: int, pieces:
         keys.add(key)
         props = {**parent.properties, "cut_from": parent.unit_key}
         new_ids.append(conn.execute(sa.text(
-            "INSERT INTO units (community_id, unit_key, kind, name, households, area_m2, properties, parent_id, geom) "
-            "VALUES (:c, :k, :kind, :name, :h, :a, CAST(:props AS jsonb), :parent, "
+            "INSERT INTO units (community_id, unit_key, kind, name, households, area_m2, properties, parent_id, "
+            "build_id, retired_at, geom) VALUES (:c, :k, :kind, :name, :h, :a, CAST(:props AS jsonb), :parent, :b, :r, "
             "ST_Multi(ST_GeomFromEWKB(decode(:g, 'hex')))) RETURNING id"),
             {"c": parent.community_id, "k": key, "kind": parent.kind, "name": parent.name,
+             "b": parent.build_id, "r": parent.retired_at,
              "h": int(piece["households"]), "a": float(piece["area_m2"]), "parent": parent.id,
              "props": json.dumps(props, ensure_ascii=False), "g": piece["geom_hex"]}).scalar_one())
     conn.execute(sa.text("DELETE FROM plan_units WHERE plan_id = :p AND unit_id = :u"), {"p": plan_id, "u": parent.id})
@@ -100,7 +229,8 @@ def revise(conn: sa.Connection, plan_id: int, revisions: dict[int, str]) -> dict
     for unit_row, geom_hex in revisions.items():
         row = conn.execute(sa.text(
             "SELECT u.id, u.community_id, u.unit_key, u.kind, u.name, u.households, u.population, u.area_m2, "
-            "u.properties, pu.grid_id FROM units u JOIN plan_units pu ON pu.unit_id = u.id AND pu.plan_id = :p "
+            "u.properties, u.build_id, u.retired_at, pu.grid_id FROM units u "
+            "JOIN plan_units pu ON pu.unit_id = u.id AND pu.plan_id = :p "
             "WHERE u.id = :u"), {"p": plan_id, "u": unit_row}).first()
         if row is None:
             raise UnitNotInPlan.of(unit_row, plan_id)
@@ -114,11 +244,11 @@ def revise(conn: sa.Connection, plan_id: int, revisions: dict[int, str]) -> dict
         props = {**row.properties, "revision_of": base, "revision_of_id": row.properties.get("revision_of_id", row.id)}
         new_id = conn.execute(sa.text(
             "INSERT INTO units (community_id, unit_key, kind, name, households, population, area_m2, properties, "
-            "parent_id, geom) VALUES (:c, :k, :kind, :name, :h, :pop, :a, CAST(:props AS jsonb), :parent, "
-            "ST_Multi(ST_GeomFromEWKB(decode(:g, 'hex')))) RETURNING id"),
+            "parent_id, build_id, retired_at, geom) VALUES (:c, :k, :kind, :name, :h, :pop, :a, CAST(:props AS jsonb), "
+            ":parent, :b, :r, ST_Multi(ST_GeomFromEWKB(decode(:g, 'hex')))) RETURNING id"),
             {"c": row.community_id, "k": f"{base}~{serial}", "kind": row.kind, "name": row.name, "h": row.households,
              "pop": row.population, "a": row.area_m2, "props": json.dumps(props, ensure_ascii=False),
-             "parent": row.id, "g": geom_hex}).scalar_one()
+             "parent": row.id, "b": row.build_id, "r": row.retired_at, "g": geom_hex}).scalar_one()
         conn.execute(sa.text("UPDATE plan_units SET unit_id = :n WHERE plan_id = :p AND unit_id = :u"),
                      {"n": new_id, "p": plan_id, "u": row.id})
         replaced[row.id] = new_id
@@ -145,5 +275,6 @@ def for_cut(conn: sa.Connection, plan_id: int, unit_row: int) -> sa.Row:
     return row
 
 
-__all__ = ["UnitNotInPlan", "replace_for_communities", "in_use", "replace_by_pieces", "revise", "neighbours",
+__all__ = ["DRAFT_MADE", "UnitNotInPlan", "boundary_fingerprints", "current_builds", "record_builds", "lock_rebuilds",
+           "current_near", "collect_retired", "retire", "revise_current", "add_generation", "reachable_from_plan", "collect_unused", "replace_by_pieces", "revise", "neighbours",
            "for_cut"]

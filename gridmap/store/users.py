@@ -299,6 +299,12 @@ def has_role(conn: sa.Connection, user: CurrentUser, roles: tuple[str, ...], ter
         {"territory": territory_code, "u": user.id, "roles": wanted}).scalar_one()
 
 
+def admin_everywhere(conn: sa.Connection, user: CurrentUser) -> bool:
+    """Whether the user administers every territory (a role without a territory)."""
+    return conn.execute(sa.text("SELECT EXISTS (SELECT 1 FROM user_roles WHERE user_id = :u AND role = 'admin' "
+                                "AND territory_id IS NULL)"), {"u": user.id}).scalar_one()
+
+
 def scopes_within(conn: sa.Connection, user: CurrentUser, roles: tuple[str, ...], territory_code: str) -> list[str]:
     """Territories strictly below ``territory_code`` where the user holds one of ``roles`` (or admin):
     a street planner's share of a city plan. An admin of every territory holds all of it: the
@@ -314,4 +320,4 @@ def scopes_within(conn: sa.Connection, user: CurrentUser, roles: tuple[str, ...]
 
 
 __all__ = ["exists", "EVERYWHERE", "role_dict", "describe_role", "create_api_key", "list_api_keys", "revoke_api_key", "IncidentScope", "incident_scopes", "any_users", "CurrentUser", "scopes_within", "UserError", "hash_password", "verify_password", "create_user", "set_password", "grant",
-           "list_users", "authenticate", "issue_token", "revoke_token", "user_for_token", "has_role"]
+           "list_users", "authenticate", "issue_token", "revoke_token", "user_for_token", "has_role", "admin_everywhere"]

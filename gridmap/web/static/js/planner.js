@@ -1,6 +1,7 @@
 // The grid planner: units coloured by grid on a canvas-rendered Leaflet map; paint, lasso, merge,
 // split and cut; a live panel; undo/redo; save with the draft's edit version (409 → conflict
-// message); validation, diff against the published plan, publish. No basemap is needed.
+// message); validation, diff against the published plan, publish; deleting a draft (after a
+// confirmation; published plans and history are never deleted). No basemap is needed.
 //
 // Every change is previewed on the server (a dry run of all pending edits). A change the server
 // refuses (422: against the rules, 403: outside the user's planning area) is taken back at once,
@@ -235,7 +236,7 @@
     state.diff = null;
     if (state.diffLayer) { map.removeLayer(state.diffLayer); state.diffLayer = null; }
     plain($("diff-summary"), "");
-    hideNotice(); hideDraftQuestion();
+    hideNotice(); hideDraftQuestion(); hideDeleteQuestion();
   }
   function loadPlan(planId) {
     var mine = ++planRequest;
@@ -265,6 +266,7 @@
   // (lock_version: one more with every save, what a save names to detect someone else's save).
   function planInfo() {
     var el = $("plan-info");
+    $("delete-draft").hidden = !(state.plan && state.status === "draft" && state.token);
     if (!state.plan) { plain(el, ""); return; }
     var v = state.planVersion != null ? state.planVersion : "?";
     var s = STATUS[state.status] || [state.status, state.status];
@@ -277,6 +279,55 @@
     window.gridmapTitle(el, "方案 v：方案在本辖区的编号；编辑版本：草稿每保存一次加 1（保存时据此发现他人同时做的修改）",
       "plan v: the plan's number in this territory; edit: the draft's edit version, one more with every save " +
       "(a save names it, so that someone else's save in between is noticed)");
+  }
+
+  // -- deleting a draft: only drafts, after saying what goes; then back to the territory's plans ------
+  function hideDeleteQuestion() { $("delete-draft-confirm").hidden = true; }
+  function deleteQuestion() {
+    var v = state.planVersion != null ? state.planVersion : "?", unsaved = pendingUnits().length;
+    say($("delete-draft-text"),
+      "删除草稿方案 v" + v + "（编辑版本 " + state.version + "）？它的网格、已保存的修改记录以及只为它切分的单元都将删除，" +
+        "无法恢复" + (unsaved ? "；尚未保存的 " + unsaved + " 处修改也随之丢失" : "") + "。已发布方案和历史方案不受影响。",
+      "Delete draft plan v" + v + " (edit " + state.version + ")? Its grids, its saved edits and the units cut for " +
+        "it alone are deleted for good" + (unsaved ? "; your " + unsaved + " unsaved changes go with it" : "") +
+        ". The published plan and history are not touched.");
+  }
+  $("delete-draft").addEventListener("click", function () {
+    if (!state.plan || state.status !== "draft") return;
+    hideDraftQuestion();
+    deleteQuestion();
+    $("delete-draft-confirm").dataset.planId = String(state.plan);
+    $("delete-draft-confirm").hidden = false;
+    $("cancel-delete-draft").focus();
+  });
+  $("cancel-delete-draft").addEventListener("click", hideDeleteQuestion);
+  $("confirm-delete-draft").addEventListener("click", function () {
+    var plan = +$("delete-draft-confirm").dataset.planId, v = state.planVersion;
+    hideDeleteQuestion();
+    if (plan !== state.plan) return;  // another plan was opened meanwhile
+    api("DELETE", "/api/plans/" + plan).then(function (res) {
+      if (!res.ok) {
+        failed("无法删除草稿：", "Cannot delete the draft: ", res, res.status === 409 ? "error conflict" : "error");
+        return;
+      }
+      var code = $("territory").value;
+      if (plan === state.plan) clearPlan();
+      history.replaceState(null, "", "/planner?territory=" + code);
+      loadPlans().then(function () {
+        message("已删除草稿：方案 v" + (v != null ? v : "?"), "Draft deleted: plan v" + (v != null ? v : "?"), "ok");
+      });
+    });
+  });
+  // No plan on the map any more (the one shown was deleted): nothing of it stays, nothing is editable.
+  function clearPlan() {
+    planRequest += 1;  // answers for it that are still on their way are ignored
+    resetPlanView(); clearCut();
+    unitLayer.clearLayers(); borderLayer.clearLayers(); labelLayer.clearLayers();
+    state.units = {}; state.grids = {};
+    state.plan = null; state.status = null; state.version = null; state.planVersion = null;
+    state.summary = state.savedSummary = null;
+    updatePanel(); updatePending(); showSummary(); planInfo();
+    document.body.dataset.planLoaded = "";
   }
 
   // -- drawing ------------------------------------------------------------------------------------
@@ -882,6 +933,7 @@
     if (!map) return;
     relabelMap();
     updatePanel(); showSummary(); planInfo(); renderDiffSummary(); renderProblems();
+    if (!$("delete-draft-confirm").hidden) deleteQuestion();
     state.plans.forEach(function (p) {
       var opt = $("plan").querySelector('option[value="' + p.id + '"]');
       if (opt) planLabel(opt, p);

@@ -1,0 +1,379 @@
+"""A district's boundary files checked and turned into the territory tree (district → street →
+community), or refused with every problem named.
+
+What a district office hands over is a communities layer (civil-affairs boundaries with the
+12-digit statistical codes: 6 county + 3 street + 3 community), sometimes a streets layer and a
+district outline. :func:`build_hierarchy` takes them (already read into EPSG:4490 and with their
+columns named ``code``, ``name``, ``street_name`` …) and returns the three levels, each feature
+with its parent's code, plus every finding:
+
+* **refused** (nothing may be stored): codes that are not 12 digits, duplicate codes, codes whose
+  prefix disagrees with the parent given, overlaps between communities wider than digitising
+  noise, a community without its street in the streets file, streets that overlap;
+* **repaired** (stored repaired, and said): overlaps and gaps along shared borders narrower than
+  ``snap_m`` (two offices digitising the same border a metre apart), taken by the neighbour with
+  the longest shared border, so the communities become a clean coverage;
+* **reported** (stored as they are, and said): gaps inside a street or district wider than that,
+  a community reaching outside its street's outline or a street outside its district's.
+
+Streets and districts come from their own files when given, else from a district already stored
+(its outline kept), else they are dissolved from the communities by code prefix, with names from
+columns when present. Pure geometry: no database, no web.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gridmap.geo import coverage
+from gridmap.geo.crs import STORAGE_EPSG
+from gridmap.geo.shapes import LocalScale, polygonal
+
+COMMUNITY_DIGITS, STREET_DIGITS, DISTRICT_DIGITS = 12, 9, 6
+MAX_NAMED = 10
+
+
+@dataclass(frozen=True)
+class BoundaryRules:
+    """Tolerances of the checks (metres, m², shares)."""
+
+    snap_m: float = 3.0                 # overlaps/gaps narrower than this along borders: digitising noise, repaired
+    overlap_tolerance_m2: float = 100.0  # a wider overlap smaller than this is repaired too; larger: refused
+    outside_share: float = 0.01         # a community with more of its area outside its street is reported
+
+
+@dataclass
+class Finding:
+    """One result of a check: ``severity`` is refused, repaired or reported."""
+
+    check: str
+    severity: str
+    en: str
+    zh: str
+    codes: list[str] = field(default_factory=list)
+    area_m2: float | None = None
+    geometry: object | None = None  # where (overlap or gap pieces), for the GeoPackage of findings
+
+    def as_dict(self) -> dict:
+        """The finding without its place, as an API answer carries it."""
+        return {"check": self.check, "severity": self.severity, "message_en": self.en, "message_zh": self.zh,
+                "codes": self.codes, "area_m2": self.area_m2}
+
+
+@dataclass
+class Hierarchy:
+    """The territory tree to store (EPSG:4490; ``code, name, parent_code, geometry`` per level)
+    and what the checks found."""
+
+    districts: gpd.GeoDataFrame
+    streets: gpd.GeoDataFrame
+    communities: gpd.GeoDataFrame
+    findings: list[Finding]
+
+    @property
+    def refused(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "refused"]
+
+    def findings_frame(self) -> gpd.GeoDataFrame:
+        """The findings with a place, as a layer (one row per piece) to open beside the map."""
+        rows = [{"check": f.check, "severity": f.severity, "codes": ",".join(f.codes), "area_m2": f.area_m2,
+                 "message_zh": f.zh, "message_en": f.en, "geometry": f.geometry}
+                for f in self.findings if f.geometry is not None and not shapely.is_empty(f.geometry)]
+        columns = ["check", "severity", "codes", "area_m2", "message_zh", "message_en", "geometry"]
+        return gpd.GeoDataFrame(pd.DataFrame(rows, columns=columns), geometry="geometry", crs=STORAGE_EPSG)
+
+
+def _named(codes) -> str:
+    codes = [str(c) for c in codes]
+    more = len(codes) - MAX_NAMED
+    return ", ".join(codes[:MAX_NAMED]) + (f" and {more} more" if more > 0 else "")
+
+
+def _named_zh(codes) -> str:
+    codes = [str(c) for c in codes]
+    more = len(codes) - MAX_NAMED
+    return "、".join(codes[:MAX_NAMED]) + (f" 等 {len(codes)} 个" if more > 0 else "")
+
+
+def code_text(values: pd.Series) -> pd.Series:
+    """Codes as text: a numeric column (a shapefile's N field) loses nothing but its float
+    formatting (``511802001001.0`` → ``511802001001``); text is stripped. Leading zeros survive
+    only in text columns, which is why codes must be text in the files."""
+    def one(value) -> str:
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return ""
+        if isinstance(value, (int, np.integer)):
+            return str(int(value))
+        if isinstance(value, (float, np.floating)):
+            return str(int(value)) if float(value).is_integer() else str(value)
+        return str(value).strip()
+    return values.map(one).astype(str)
+
+
+# -- codes ----------------------------------------------------------------------------------------------
+def check_codes(codes: pd.Series, digits: int, what_en: str, what_zh: str, parent: str | None = None
+                ) -> list[Finding]:
+    """Codes that are not ``digits`` digits, duplicates, and codes outside ``parent``'s prefix."""
+    findings = []
+    bad = codes[~codes.str.fullmatch(rf"\d{{{digits}}}")]
+    if len(bad):
+        shown = sorted({c or "(empty)" for c in bad})
+        findings.append(Finding("bad_code", "refused",
+                                f"{len(bad)} {what_en} code{'s are' if len(bad) > 1 else ' is'} not {digits} digits: "
+                                f"{_named(shown)}",
+                                f"{len(bad)} 个{what_zh}代码不是 {digits} 位数字：{_named_zh(shown)}", shown))
+    duplicated = sorted(set(codes[codes.duplicated() & (codes != "")]))
+    if duplicated:
+        findings.append(Finding("duplicate_code", "refused",
+                                f"{what_en} codes used more than once: {_named(duplicated)}",
+                                f"{what_zh}代码重复：{_named_zh(duplicated)}", duplicated))
+    if parent:
+        prefix = significant_prefix(parent)
+        outside = sorted(set(codes[codes.str.fullmatch(rf"\d{{{digits}}}") & ~codes.str.startswith(prefix)]))
+        if outside:
+            findings.append(Finding("prefix", "refused",
+                                    f"{what_en} codes do not start with {prefix} of the parent {parent}: {_named(outside)}",
+                                    f"{what_zh}代码与上级 {parent} 的前缀 {prefix} 不符：{_named_zh(outside)}", outside))
+    return findings
+
+
+def significant_prefix(code: str) -> str:
+    """The part of a code that its children repeat: a city ``511800`` → ``5118``, a district
+    ``511802`` → ``511802``, a street ``511802001`` → itself (GB/T 2260 pads with zero pairs)."""
+    code = str(code)
+    if len(code) == DISTRICT_DIGITS:
+        stripped = code
+        while len(stripped) > 2 and stripped.endswith("00"):
+            stripped = stripped[:-2]
+        return stripped
+    return code
+
+
+# -- geometry -------------------------------------------------------------------------------------------
+def clean_communities(frame: gpd.GeoDataFrame, rules: BoundaryRules) -> tuple[np.ndarray, list[Finding]]:
+    """The communities as a clean coverage, or refusals for overlaps wider than noise.
+
+    Overlaps and gaps are the faces of the noded arrangement of all community borders held by
+    several communities or by none (bounded by communities). Those narrower than ``snap_m`` or
+    smaller than ``overlap_tolerance_m2`` are repaired; a larger overlap is refused; a larger gap
+    is reported and left (a district's communities need not cover it: there may be land under
+    no community)."""
+    codes = frame["code"].to_numpy()
+    geoms = polygonal(shapely.make_valid(np.asarray(frame.geometry.values, dtype=object)))
+    scale = LocalScale.at(float(np.mean(shapely.get_y(shapely.centroid(geoms)))))
+    faces = coverage.faces_of(geoms)
+    points = shapely.point_on_surface(faces)
+    face_i, geom_i = shapely.STRtree(geoms).query(points, predicate="within")
+    holders = np.bincount(face_i, minlength=len(faces))
+    area, width = scale.area(faces), scale.width(faces)
+    noise = (width < rules.snap_m) | (area < rules.overlap_tolerance_m2)
+    findings = []
+    overlap = holders > 1
+    wide = np.flatnonzero(overlap & ~noise)
+    if len(wide):
+        pairs = pd.DataFrame({"face": face_i, "code": codes[geom_i]})
+        pairs = pairs[pairs["face"].isin(wide)].groupby("face")["code"].apply(lambda c: sorted(c))
+        for face, holders_of in pairs.items():
+            findings.append(Finding(
+                "overlap", "refused",
+                f"communities {' and '.join(holders_of)} overlap by {area[face]:,.0f} m² (about {width[face]:.1f} m wide)",
+                f"社区 {'与'.join(holders_of)} 重叠 {area[face]:,.0f} 平方米（宽约 {width[face]:.1f} 米）",
+                list(holders_of), float(area[face]), faces[face]))
+        return geoms, findings
+    gap = holders == 0
+    wide_gaps = np.flatnonzero(gap & ~noise)
+    repaired_overlaps, repaired_gaps = int((overlap & noise).sum()), int((gap & noise).sum())
+    outline = shapely.union_all(np.concatenate([geoms, faces[gap & noise]]))
+    cleaned = coverage.clean(geoms, np.zeros(len(geoms), dtype=object), project=lambda c: c * [scale.mx, scale.my],
+                             territory=np.array([outline], dtype=object), territory_groups=np.array([0], dtype=object))
+    if repaired_overlaps or repaired_gaps:
+        touched = shapely.union_all(faces[(overlap | gap) & noise])
+        findings.append(Finding(
+            "snapped", "repaired",
+            f"{repaired_overlaps} overlaps and {repaired_gaps} gaps along shared borders (narrower than "
+            f"{rules.snap_m:g} m or smaller than {rules.overlap_tolerance_m2:g} m², "
+            f"{float(area[(overlap | gap) & noise].sum()):,.0f} m² in all) given to the neighbour with the longest border",
+            f"共享边界上的 {repaired_overlaps} 处重叠和 {repaired_gaps} 处缝隙（窄于 {rules.snap_m:g} 米或小于 "
+            f"{rules.overlap_tolerance_m2:g} 平方米，合计 {float(area[(overlap | gap) & noise].sum()):,.0f} 平方米）已并入边界最长的相邻社区",
+            [], float(area[(overlap | gap) & noise].sum()), touched))
+    for face in wide_gaps:
+        near = shapely.STRtree(geoms).query(faces[face], predicate="touches")
+        around = sorted(set(codes[near]))
+        findings.append(Finding(
+            "gap", "reported",
+            f"a gap of {area[face]:,.0f} m² between communities {', '.join(around) or '(none)'} belongs to no community",
+            f"社区 {'、'.join(around) or '（无）'} 之间有 {area[face]:,.0f} 平方米的缝隙不属于任何社区",
+            around, float(area[face]), faces[face]))
+    return cleaned, findings
+
+
+def _dissolve(geoms: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The union of ``geoms`` per key (a clean coverage unions exactly: coverage_union)."""
+    frame = pd.DataFrame({"key": keys, "i": np.arange(len(keys))})
+    out_keys, out_geoms = [], []
+    for key, idx in frame.groupby("key", sort=True)["i"]:
+        members = geoms[idx.to_numpy()]
+        out_keys.append(key)
+        out_geoms.append(members[0] if len(members) == 1 else shapely.coverage_union_all(members))
+    return np.array(out_keys, dtype=object), polygonal(np.array(out_geoms, dtype=object))
+
+
+def _outside(children: np.ndarray, child_codes: np.ndarray, parents: dict[str, object], parent_of: np.ndarray,
+             scale: LocalScale, share: float, what: tuple[str, str, str, str]) -> list[Finding]:
+    """Children with more than ``share`` of their area outside their parent's outline."""
+    findings = []
+    parent_geoms = np.array([parents.get(p, shapely.Polygon()) for p in parent_of], dtype=object)
+    outside = shapely.difference(children, parent_geoms)
+    area_out, area = scale.area(outside), scale.area(children)
+    child_en, parent_en, child_zh, parent_zh = what
+    for i in np.flatnonzero(area_out > share * np.maximum(area, 1e-9)):
+        findings.append(Finding(
+            "outside_parent", "reported",
+            f"{child_en} {child_codes[i]} has {area_out[i]:,.0f} m² ({area_out[i] / area[i]:.0%}) outside its "
+            f"{parent_en} {parent_of[i]}",
+            f"{child_zh} {child_codes[i]} 有 {area_out[i]:,.0f} 平方米（{area_out[i] / area[i]:.0%}）在所属{parent_zh} "
+            f"{parent_of[i]} 之外", [str(child_codes[i]), str(parent_of[i])], float(area_out[i]), outside[i]))
+    return findings
+
+
+# -- the tree -------------------------------------------------------------------------------------------
+def build_hierarchy(communities: gpd.GeoDataFrame, *, streets: gpd.GeoDataFrame | None = None,
+                    districts: gpd.GeoDataFrame | None = None, parent: str | None = None,
+                    rules: BoundaryRules | None = None) -> Hierarchy:
+    """Check the boundary files and build the tree; see the module docstring.
+
+    ``communities`` has ``code`` and ``geometry`` (and may have ``name``, ``street_name``,
+    ``district_name``); ``streets`` and ``districts`` have ``code``, ``geometry`` and may have
+    ``name`` (a district already stored is passed as ``districts`` with ``source`` "stored").
+    ``parent`` is the code of the territory above the districts (a city) or of the district."""
+    rules = rules or BoundaryRules()
+    comm = communities.to_crs(STORAGE_EPSG).reset_index(drop=True).copy()
+    comm["code"] = code_text(comm["code"])
+    findings = check_codes(comm["code"], COMMUNITY_DIGITS, "community", "社区", parent)
+    if any(f.severity == "refused" for f in findings):
+        return _empty(findings)
+    geoms, geometry_findings = clean_communities(comm, rules)
+    findings += geometry_findings
+    if any(f.severity == "refused" for f in findings):
+        return _empty(findings)
+    comm["geometry"] = geoms
+    comm["name"] = _names(comm, "name", "社区 ")
+    comm["parent_code"] = comm["code"].str[:STREET_DIGITS]
+    scale = LocalScale.at(float(np.mean(shapely.get_y(shapely.centroid(geoms)))))
+    street_frame, street_findings = _streets(comm, streets, scale, rules)
+    findings += street_findings
+    if any(f.severity == "refused" for f in findings):
+        return _empty(findings)
+    district_frame, district_findings = _districts(comm, street_frame, districts, parent, scale, rules)
+    findings += district_findings
+    columns = ["code", "name", "parent_code", "geometry"]
+    return Hierarchy(district_frame, street_frame[columns], gpd.GeoDataFrame(comm[columns], crs=STORAGE_EPSG),
+                     findings)
+
+
+def _names(frame: pd.DataFrame, column: str, fallback: str) -> pd.Series:
+    """Names from ``column`` where present and not blank, else ``fallback`` + code."""
+    if column not in frame:
+        return fallback + frame["code"]
+    names = frame[column].astype("string").str.strip()
+    return names.where(names.notna() & (names != ""), fallback + frame["code"]).astype(str)
+
+
+def _streets(comm: gpd.GeoDataFrame, streets: gpd.GeoDataFrame | None, scale: LocalScale,
+             rules: BoundaryRules) -> tuple[gpd.GeoDataFrame, list[Finding]]:
+    """The streets: from their file (checked: codes, every community's street present, communities
+    inside their street) or dissolved from the communities by code prefix."""
+    keys, dissolved = _dissolve(np.asarray(comm.geometry.values, dtype=object), comm["parent_code"].to_numpy())
+    if streets is None:
+        names = (comm.groupby("parent_code")["street_name"].first() if "street_name" in comm else pd.Series(dtype=str))
+        frame = gpd.GeoDataFrame({"code": keys, "geometry": dissolved}, geometry="geometry", crs=STORAGE_EPSG)
+        frame["name"] = _names(frame.assign(street_name=frame["code"].map(names)), "street_name", "街道 ")
+        frame["parent_code"] = frame["code"].str[:DISTRICT_DIGITS]
+        return frame, []
+    frame = streets.to_crs(STORAGE_EPSG).reset_index(drop=True).copy()
+    frame["code"] = code_text(frame["code"])
+    findings = check_codes(frame["code"], STREET_DIGITS, "street", "街道")
+    missing = sorted(set(keys) - set(frame["code"]))
+    if missing:
+        orphans = sorted(comm.loc[comm["parent_code"].isin(missing), "code"])
+        findings.append(Finding("no_street", "refused",
+                                f"the streets file has no street {_named(missing)} for communities {_named(orphans)}",
+                                f"街道文件中没有街道 {_named_zh(missing)}（社区 {_named_zh(orphans)} 的上级）", orphans))
+    if any(f.severity == "refused" for f in findings):
+        return frame, findings
+    frame["geometry"] = polygonal(shapely.make_valid(np.asarray(frame.geometry.values, dtype=object)))
+    frame["name"] = _names(frame, "name", "街道 ")
+    frame["parent_code"] = frame["code"].str[:DISTRICT_DIGITS]
+    outlines = dict(zip(frame["code"], frame.geometry.values))
+    findings += _outside(np.asarray(comm.geometry.values, dtype=object), comm["code"].to_numpy(), outlines,
+                         comm["parent_code"].to_numpy(), scale, rules.outside_share, ("community", "street", "社区", "街道"))
+    return frame, findings
+
+
+def _districts(comm: gpd.GeoDataFrame, streets: gpd.GeoDataFrame, districts: gpd.GeoDataFrame | None,
+               parent: str | None, scale: LocalScale, rules: BoundaryRules) -> tuple[gpd.GeoDataFrame, list[Finding]]:
+    """The districts: from their file or the stored outline (kept), else dissolved from the
+    streets; each with its parent (the city) code; streets outside their district reported."""
+    keys, dissolved = _dissolve(np.asarray(streets.geometry.values, dtype=object), streets["parent_code"].to_numpy())
+    frame = gpd.GeoDataFrame({"code": keys, "geometry": dissolved}, geometry="geometry", crs=STORAGE_EPSG)
+    names = comm.groupby(comm["code"].str[:DISTRICT_DIGITS])["district_name"].first() if "district_name" in comm else None
+    frame["name"] = _names(frame.assign(district_name=frame["code"].map(names)) if names is not None else frame,
+                           "district_name", "区县 ")
+    findings: list[Finding] = []
+    if districts is not None and len(districts):
+        given = districts.to_crs(STORAGE_EPSG).reset_index(drop=True).copy()
+        given["code"] = code_text(given["code"])
+        by_code = given.set_index("code")
+        known = frame["code"].isin(by_code.index)
+        frame.loc[known, "geometry"] = polygonal(shapely.make_valid(
+            np.asarray(by_code.loc[frame.loc[known, "code"], "geometry"].values, dtype=object)))
+        if "name" in by_code:
+            names_given = by_code.loc[frame.loc[known, "code"], "name"].astype("string")
+            frame.loc[known, "name"] = np.where(names_given.notna() & (names_given != ""), names_given,
+                                                frame.loc[known, "name"])
+        outlines = dict(zip(frame["code"], frame.geometry.values))
+        findings += _outside(np.asarray(streets.geometry.values, dtype=object), streets["code"].to_numpy(), outlines,
+                             streets["parent_code"].to_numpy(), scale, rules.outside_share,
+                             ("street", "district", "街道", "区县"))
+        findings += _uncovered(frame.loc[known], dissolved[known.to_numpy()], scale, rules.outside_share)
+    frame["parent_code"] = _city_of(frame["code"], parent)
+    return frame[["code", "name", "parent_code", "geometry"]], findings
+
+
+def _uncovered(districts: gpd.GeoDataFrame, covered: np.ndarray, scale: LocalScale, share: float) -> list[Finding]:
+    """Districts (with an outline of their own) that their communities cover only in part."""
+    findings = []
+    outline = np.asarray(districts.geometry.values, dtype=object)
+    left = shapely.difference(outline, covered)
+    area_left, area = scale.area(left), scale.area(outline)
+    for i in np.flatnonzero(area_left > share * np.maximum(area, 1e-9)):
+        code = districts["code"].iloc[i]
+        findings.append(Finding(
+            "gap", "reported",
+            f"the communities cover {1 - area_left[i] / area[i]:.0%} of district {code}: "
+            f"{area_left[i] / 1e6:,.2f} km² lie under no community",
+            f"社区只覆盖区县 {code} 的 {1 - area_left[i] / area[i]:.0%}：{area_left[i] / 1e6:,.2f} 平方公里不属于任何社区",
+            [str(code)], float(area_left[i]), left[i]))
+    return findings
+
+
+def _city_of(district_codes: pd.Series, parent: str | None) -> pd.Series:
+    """The city above each district: ``parent`` when it is one (not the district itself), else the
+    district code's city (``511802`` → ``511800``)."""
+    if parent and len(parent) == DISTRICT_DIGITS and parent not in set(district_codes):
+        return pd.Series(parent, index=district_codes.index)
+    return district_codes.str[:4] + "00"
+
+
+def _empty(findings: list[Finding]) -> Hierarchy:
+    empty = gpd.GeoDataFrame({"code": [], "name": [], "parent_code": []}, geometry=[], crs=STORAGE_EPSG)
+    return Hierarchy(empty, empty.copy(), empty.copy(), findings)
+
+
+__all__ = ["BoundaryRules", "Finding", "Hierarchy", "build_hierarchy", "check_codes", "clean_communities",
+           "code_text", "significant_prefix"]
