@@ -3,7 +3,11 @@
     .venv/bin/pip install -e .[bench]          # spopt, gerrychain, pymetis, networkx
     .venv/bin/python benchmarks/partition.py [--maxp-budget 300] [--gerrychain-budget 60]
                                              [--skip-maxp] [--skip-scaling]
+    .venv/bin/python benchmarks/partition.py --units-only [--units-scaling 4,8,16,32]   # momepy (dev extras)
 
+0. Units: Reykjavík's build_units beside momepy.enclosures (+ a spatial join of the households) on
+   the same barrier layers, in the same run (median of 3); with ``--units-scaling``, build_units and
+   partition on generated territories of growing size with the fitted growth exponent.
 1. Reykjavík demo (72 communities): wall time of build_units and of partition, number of grids,
    share of grids inside the band, min/median/max households, mean compactness (Polsby-Popper),
    share of grid border length along major roads, compounds split, grids across communities.
@@ -18,7 +22,7 @@
      (it gives up or runs for many minutes on the whole piece), with gridmap's labels there;
    * spopt.region.MaxPHeuristic (PySAL threshold regionalisation: a minimum, no maximum) on the
      largest subset of communities it finishes within the budget (and gridmap on that subset).
-3. Scaling on generated unit grids of 1k, 10k and 100k units.
+3. Scaling on generated unit grids of 1k, 10k and 100k units (partition), then the units scaling.
 """
 
 from __future__ import annotations
@@ -230,6 +234,103 @@ def run_gerrychain_subsets(units, roads, budget: float):
     return best
 
 
+def barrier_frame(layers: dict) -> gpd.GeoSeries:
+    """The lines build_units divides communities by (barrier road classes, waterways, railways;
+    tunnels excepted; outlines of area features), as a GeoSeries in EPSG:4490."""
+    from gridmap.geo.units import _lines, _not_tunnel
+
+    roads = layers["roads"]
+    parts = [_lines(roads, keep=_not_tunnel(roads) & RoadRules().is_barrier(roads))]
+    parts += [_lines(layers[name], keep=_not_tunnel(layers[name])) for name in ("waterways", "railways")
+              if layers.get(name) is not None and len(layers[name])]
+    return gpd.GeoSeries(np.concatenate(parts), crs=4490)
+
+
+def momepy_units(layers: dict) -> tuple[gpd.GeoDataFrame, float]:
+    """momepy.enclosures on the same barriers, limited by the territory and divided by the
+    community boundaries, plus a spatial join of the buildings' households (estimated by the same
+    rule as build_units; the estimate is not timed): the enclosures and the seconds taken."""
+    import momepy
+
+    from gridmap.geo.households import estimate_households
+
+    communities = layers["communities"].to_crs(4490)
+    buildings = layers["buildings"].to_crs(4490)
+    households = estimate_households(buildings).to_numpy()
+    barriers = barrier_frame(layers)
+    started = time.perf_counter()
+    limit = gpd.GeoSeries([communities.union_all()], crs=4490)
+    # community boundaries as primary barriers too (momepy 0.11's additional_barriers returns
+    # overlapping enclosures here: 2.4 times the territory's area)
+    lines = gpd.GeoSeries(np.concatenate([barriers.values, communities.boundary.values]), crs=4490)
+    enclosures = momepy.enclosures(lines, limit=limit, clip=True)
+    points = gpd.GeoDataFrame({"households": households}, geometry=buildings.representative_point(), crs=4490)
+    joined = gpd.sjoin(points, enclosures[["geometry"]], predicate="within")
+    enclosures["households"] = joined.groupby("index_right")["households"].sum().reindex(
+        enclosures.index, fill_value=0).to_numpy()
+    return enclosures, time.perf_counter() - started
+
+
+def units_stage(layers: dict, repeat: int = 3) -> gpd.GeoDataFrame:
+    """Reykjavík's units: build_units beside momepy.enclosures (+ households join) on the same
+    barrier layers, in the same run (median of ``repeat`` runs each)."""
+    import shapely
+
+    runs = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        units = build_units(layers["communities"], layers["roads"], layers["buildings"], waterways=layers["waterways"],
+                            railways=layers["railways"], compounds=layers["residential_areas"], sites=layers["sites"])
+        runs.append(time.perf_counter() - started)
+    theirs = [momepy_units(layers) for _ in range(repeat)]
+    enclosures, _ = theirs[-1]
+    rows = [{"method": "gridmap build_units", "seconds": round(float(np.median(runs)), 2), "units": len(units),
+             "households": int(units["households"].sum()),
+             "clean_coverage": bool(shapely.coverage_is_valid(units.geometry.values)),
+             "note": "compounds and sites whole, oversize split by buildings, slivers merged"},
+            {"method": "momepy.enclosures + households join", "seconds": round(float(np.median([s for _, s in theirs])), 2),
+             "units": len(enclosures), "households": int(enclosures["households"].sum()),
+             "clean_coverage": bool(shapely.coverage_is_valid(enclosures.geometry.values)),
+             "note": "blocks between barriers only"}]
+    print("## Units: Reykjavík, same barrier layers (median of %d runs)" % repeat)
+    print(pd.DataFrame(rows).to_string(index=False), flush=True)
+    return units
+
+
+def fitted_exponent(sizes, seconds) -> float:
+    """b of time ~ a·n^b, least squares on the logarithms."""
+    return float(np.polyfit(np.log(np.asarray(sizes, dtype=float)), np.log(np.asarray(seconds, dtype=float)), 1)[0])
+
+
+def units_scaling(sides: list[int]) -> None:
+    """build_units and partition on generated territories (synthetic.centreline_layout: side ×
+    side communities with borders on road centre lines), the fitted growth exponent of each and of
+    both together, and of n·log n over the same sizes for comparison."""
+    from gridmap.geo.synthetic import centreline_layout
+
+    print("\n## Scaling: units built and partitioned on generated territories")
+    rows = []
+    for side in sides:
+        layout = centreline_layout(1, nx=side, ny=side)
+        started = time.perf_counter()
+        units = build_units(layout.communities, layout.roads, layout.buildings)
+        built = time.perf_counter() - started
+        started = time.perf_counter()
+        result = partition(units, roads=layout.roads)
+        parted = time.perf_counter() - started
+        rows.append((len(units), built, parted))
+        print(f"  {side * side:>6} communities, {len(layout.buildings):>8} buildings: {len(units):>8} units built in "
+              f"{built:7.1f} s, partitioned in {parted:7.1f} s ({len(result.grids)} grids, "
+              f"{result.report['summary']['in_band_share']:.1%} in band)", flush=True)
+    if len(rows) >= 2:
+        n = np.array([r[0] for r in rows], dtype=float)
+        nlogn = fitted_exponent(n, n * np.log(n))
+        print(f"  growth exponent (time ~ n^b): build b = {fitted_exponent(n, [r[1] for r in rows]):.2f}, "
+              f"partition b = {fitted_exponent(n, [r[2] for r in rows]):.2f}, "
+              f"both b = {fitted_exponent(n, [r[1] + r[2] for r in rows]):.2f} "
+              f"(n log n over these sizes: b = {nlogn:.2f})")
+
+
 def scaling() -> None:
     print("\n## Scaling on generated unit grids")
     rows = []
@@ -250,15 +351,19 @@ def main() -> None:
     parser.add_argument("--maxp-budget", type=float, default=300.0)
     parser.add_argument("--skip-scaling", action="store_true")
     parser.add_argument("--skip-maxp", action="store_true", help="leave out MaxPHeuristic (minutes)")
+    parser.add_argument("--units-only", action="store_true", help="only the units stage (and its scaling)")
+    parser.add_argument("--units-scaling", default="4,8,16,32",
+                        help="sides of the generated territories (side x side communities) for the units scaling; "
+                             "'' to skip")
     parser.add_argument("--gerrychain-budget", type=float, default=60.0, help="seconds per GerryChain subset run")
     args = parser.parse_args()
     folder = demo_dir() / "reykjavik"
     layers = {p.stem: gpd.read_parquet(p) for p in folder.glob("*.parquet")}
-    started = time.perf_counter()
-    units = build_units(layers["communities"], layers["roads"], layers["buildings"], waterways=layers["waterways"],
-                        railways=layers["railways"], compounds=layers["residential_areas"], sites=layers["sites"])
-    print(f"## Reykjavík: {len(units)} units built in {time.perf_counter() - started:.1f} s "
-          f"({units['households'].sum()} households, 72 communities)")
+    units = units_stage(layers)
+    if args.units_only:
+        if args.units_scaling:
+            units_scaling([int(side) for side in args.units_scaling.split(",")])
+        return
     roads = layers["roads"]
     graph = build_graph(units, major_roads=RoadRules().major(roads))
     ours, k = run_gridmap(units, roads, graph)
@@ -317,6 +422,8 @@ def main() -> None:
               "gridmap's whole partition (graph, labels, grids, report)")
     if not args.skip_scaling:
         scaling()
+        if args.units_scaling:
+            units_scaling([int(side) for side in args.units_scaling.split(",")])
 
 
 if __name__ == "__main__":

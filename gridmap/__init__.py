@@ -15,6 +15,7 @@ from __future__ import annotations
 from gridmap.version import __version__
 
 __all__ = ["__version__", "profile", "read_layer", "to_wgs84_from_gcj02", "estimate_households", "build_units", "partition",
+           "microgrids",
            "merge_layers", "household_coverage", "export", "connect", "import_territory", "territories", "units", "communities", "layer", "plan", "stations",
            "incidents", "station_coverage", "Plan"]
 
@@ -121,23 +122,60 @@ def build_units(communities, roads, buildings, *, profile=None, **kwargs):
     return _build(communities, roads, buildings, **kwargs)
 
 
-def partition(units, *, profile=None, min_households=None, max_households=None, micro=False, seed=0, **kwargs):
-    """Assign units to grids in the household band of ``profile`` (default 300–500; ``micro=True``:
-    its micro-grid band, 50–80), ``min_households``/``max_households`` overriding it; returns a
-    result with ``.units``, ``.grids`` and ``.report``. See :func:`gridmap.geo.partition.partition`.
+def partition(units, *, profile=None, min_households=None, max_households=None, micro=False, buildings=None, seed=0,
+              **kwargs):
+    """Assign units to grids in the household band of ``profile`` (default 300–500), ``min_households``/
+    ``max_households`` overriding it; returns a result with ``.units``, ``.grids`` and ``.report``.
+    See :func:`gridmap.geo.partition.partition`.
+
+    One level down: ``micro=True``, ``buildings=`` given, or units of a single grid (a plan's units
+    with one ``grid_code``) divide each grid into micro-grids (:func:`microgrids`) in the profile's
+    micro band (50–80) unless a band is given, from ``buildings`` (the atoms; big ones cut by their
+    单元) or, without them, from the units themselves; codes are the grid's code + 3 digits.
 
     Example
     -------
     >>> result = gm.partition(units, min_households=300, max_households=500)  # doctest: +SKIP
     >>> result.grids.explore(column="households")  # doctest: +SKIP
-    >>> micro = gm.partition(units_of_one_grid, micro=True)  # doctest: +SKIP
+    >>> micro = gm.partition(units_of_one_grid, micro=True, buildings=gm.layer("511802", "buildings"))  # doctest: +SKIP
     """
     from gridmap.geo.partition import partition as _partition
     from gridmap.geo.partition import with_band
 
     chosen = _as_profile(profile)
+    one_grid = "grid_code" in getattr(units, "columns", ()) and units["grid_code"].nunique() == 1
+    if buildings is not None or one_grid or (micro and "grid_code" in getattr(units, "columns", ())):
+        lo = chosen.micro_band[0] if min_households is None else min_households
+        hi = chosen.micro_band[1] if max_households is None else max_households
+        if "grid_code" not in units:
+            raise ValueError("micro-grids divide grids: give units with a grid_code column (a plan's units, "
+                             "e.g. gm.plan(code).units), or grids to gm.microgrids")
+        grids = units.dissolve(by="grid_code", as_index=False)[["grid_code", "geometry"]]
+        atoms = buildings if buildings is not None else units.rename(columns={"unit_id": "building_name"})
+        return microgrids(grids, atoms, profile=chosen, min_households=lo, max_households=hi, seed=seed)
     rules = with_band(chosen.micro_rules() if micro else chosen.partition, min_households, max_households)
     return _partition(units, seed=seed, rules=rules, road_rules=kwargs.pop("road_rules", chosen.roads), **kwargs)
+
+
+def microgrids(grids, buildings, *, profile=None, min_households=None, max_households=None, seed=0):
+    """Divide ``grids`` (a plan's grids: ``grid_code``, geometry) into micro-grids (微网格) of the
+    profile's micro band (50–80) made of ``buildings`` (``households``, optional ``entrances``
+    单元数: big buildings are cut by their 单元), coded below each grid (grid code + 3 digits).
+    Returns ``.microgrids`` (also ``.grids``), ``.buildings``, ``.report`` and ``.flags``; see
+    :func:`gridmap.geo.microgrids.divide`. Stored micro-grids of a plan: ``gm.plan(code).microgrids``.
+
+    Example
+    -------
+    >>> result = gm.microgrids(plan.grids, gm.layer("511802", "buildings"))  # doctest: +SKIP
+    >>> result.microgrids.explore(column="households")  # doctest: +SKIP
+    """
+    from gridmap.geo.microgrids import divide
+
+    chosen = _as_profile(profile)
+    lo = chosen.micro_band[0] if min_households is None else min_households
+    hi = chosen.micro_band[1] if max_households is None else max_households
+    return divide(grids, buildings, band=(lo, hi), code_scheme=chosen.partition.code_scheme,
+                  rules=chosen.micro_rules(), seed=seed)
 
 
 def read_layer(path, **kwargs):

@@ -168,6 +168,23 @@ class Plan:
     report: PlanReport
     profile: Profile  # the rules the plan was made with (its band, codes, road classes ...)
     _units: gpd.GeoDataFrame | None = None
+    _microgrids: gpd.GeoDataFrame | None = None
+
+    @property
+    def microgrids(self) -> gpd.GeoDataFrame:
+        """The plan's micro-grids (微网格: 50–80 households of buildings or 单元, coded below their
+        grid) with their grid, places, households, building count, flag and leader's name (read
+        once, then kept); empty until ``gridmap partition --micro --plan ID`` made them.
+
+        Example
+        -------
+        >>> gm.plan("511802", "draft").microgrids.explore(column="households")  # doctest: +SKIP
+        """
+        if self._microgrids is None:
+            with _snapshot() as conn:
+                self._microgrids = reading.plan_microgrids(conn, reading.plan(conn, self.territory, self.version),
+                                                           self.territory)
+        return self._microgrids
 
     @property
     def units(self) -> gpd.GeoDataFrame:
@@ -190,11 +207,11 @@ class Plan:
         """Write this plan for a government system; see :func:`gridmap.export`."""
         from gridmap.geo.export import export as _export
 
-        chosen = {"grids": self.grids, "units": self.units}
+        chosen = {"grids": lambda: self.grids, "units": lambda: self.units, "microgrids": lambda: self.microgrids}
         unknown = [name for name in layers if name not in chosen]
         if unknown:
-            raise ValueError(f"a Plan exports grids and units; use gm.export for {', '.join(unknown)}")
-        return _export({name: chosen[name] for name in layers}, path, format=format, crs=crs, encoding=encoding)
+            raise ValueError(f"a Plan exports grids, units and microgrids; use gm.export for {', '.join(unknown)}")
+        return _export({name: chosen[name]() for name in layers}, path, format=format, crs=crs, encoding=encoding)
 
     def __repr__(self) -> str:
         hh = self.grids["households"]

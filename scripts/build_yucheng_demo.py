@@ -47,10 +47,6 @@ micro_band = [50, 80]
 [partition]
 min_households = 300
 max_households = 500
-# dedicated grids (专属网格): schools, kindergartens, hospitals, parks, government compounds and
-# farmers' markets (商圈市场), each from 5,000 m2; smaller sites stay units of comprehensive grids
-dedicated_site_types = ["学校", "幼儿园", "医院", "公园", "政府", "农贸市场"]
-dedicated_min_area_m2 = 5000.0
 
 [roads]
 # 道路.shp carries its class in 道路等级. 小区路 (roads inside compounds) is not a block border:
@@ -60,9 +56,19 @@ barrier_classes = ["快速路", "主干路", "次干路", "支路"]
 major_classes = ["快速路", "主干路", "次干路"]
 
 [units]
-# the values of 公共设施.gpkg's 类型 column (imported as the sites layer's type column)
+# the values of 公共设施.gpkg's 类型 column (imported as the sites layer's type column): each site
+# is kept whole as a unit, with its name and type
 site_types = ["学校", "幼儿园", "医院", "公园", "农贸市场", "政府"]
+# dedicated grids (专属网格): schools, hospitals, government compounds, each from 5,000 m2, and
+# farmers' markets (商圈市场) from 3,000 m2 (or from 300 staff, 职工人数, where the layer has them);
+# parks, kindergartens and smaller sites are folded into the comprehensive grids around them
+dedicated_site_types = ["学校", "医院", "政府", "农贸市场"]
+dedicated_min_area_m2 = 5000.0
+dedicated_min_staff = 300
 compound_max_households = 500
+
+[units.dedicated_min_area_by_type]
+"农贸市场" = 3000.0
 """
 
 README = """\
@@ -86,7 +92,7 @@ quickstart and the tests import them with the same commands a user would.
 | `社区.shp` | 社区/村 communities and villages (polygons) | `社区代码` (text, 12 digits), `社区名称`, `街道名称`, `来源` | GBK, `.cpg` = `GBK` | CGCS2000 (EPSG:4490) |
 | `街道.gpkg` | 街道/乡镇 streets and towns | `街道代码` (text, 9 digits), `街道名称`, `来源` | UTF-8 | EPSG:4490 |
 | `道路.shp` | 道路 roads (lines) | `道路名称`, `道路等级` (快速路/主干路/次干路/支路/小区路), `来源` | GBK, **no `.cpg`** | EPSG:4490 |
-| `楼栋.shp` | 楼栋 buildings (polygons) | `楼栋号`, `小区名称` (empty outside compounds), `层数` (int), `户数` (int), `来源` | GBK, **no `.cpg`** | EPSG:4490 |
+| `楼栋.shp` | 楼栋 buildings (polygons) | `楼栋号`, `小区名称` (empty outside compounds), `层数` (int), `户数` (int), `单元数` (int: 单元/stairwells; micro-grids split big buildings by them), `来源` | GBK, **no `.cpg`** | EPSG:4490 |
 | `小区.shp` | 小区 residential compounds (polygons) | `小区名称`, `来源` | GBK, `.cpg` = `GBK` | **GCJ-02**, although the `.prj` says EPSG:4490 |
 | `公共设施.gpkg` | 公共设施 facilities (polygons) | `名称`, `类型` (学校/幼儿园/医院/公园/农贸市场/政府), `来源` | UTF-8 | EPSG:4490 |
 | `河流.gpkg` | 河流 rivers (lines): 青衣江, 周公河 | `名称`, `来源` | UTF-8 | EPSG:4490 |
@@ -105,8 +111,9 @@ quickstart and the tests import them with the same commands a user would.
 - 每栋楼都有 `户数`（≥ 1）。城区社区 1,000–5,000 户，村 100–500 户；有的小区超过 500 户（大于一个
   网格），有的很小。Every building has `户数` ≥ 1; urban communities hold 1,000–5,000
   households, villages 100–500; some compounds exceed 500 households (more than one grid).
-- 学校、医院、公园面积均大于 5,000 平方米（可划专属网格）。Schools, hospitals and parks are
-  larger than 5,000 m² (dedicated grids).
+- 学校、医院、公园面积均大于 5,000 平方米；按 `规则.toml`，学校、医院划专属网格，公园并入周边综合网格。
+  Schools, hospitals and parks are larger than 5,000 m²; by `规则.toml` schools and hospitals get
+  dedicated grids and parks are folded into the comprehensive grids around them.
 
 重新生成 Regenerate (deterministic for the seed in `manifest.json`):
 

@@ -228,7 +228,9 @@ def test_profile_reads():
     assert set(profile.roads.major_classes) == {"快速路", "主干路", "次干路"}
     assert profile.units.site_type_column == "type"  # 类型 is mapped to type at import
     assert set(profile.units.site_types) == set(sd.FACILITY_TYPES)
-    assert {"学校", "医院", "公园"} <= set(profile.partition.dedicated_site_types)
+    # dedicated grids for institutions; parks and kindergartens folded into comprehensive grids
+    assert {"学校", "医院", "政府", "农贸市场"} == set(profile.units.dedicated_site_types)
+    assert not {"公园", "幼儿园"} & set(profile.units.dedicated_site_types)
 
 
 # -- the generator ----------------------------------------------------------------------------------

@@ -127,7 +127,9 @@ def test_reykjavik_units_tile_all_72_communities(reykjavik_units) -> None:
     assert coverage_problems(units, layers["communities"]).empty
     assert units.geometry.is_valid.all()
     counts = units["kind"].value_counts()
-    assert counts["compound"] > 1000 and counts["site"] > 100 and counts["block"] > 500
+    assert counts["compound"] > 1000 and counts["site"] > 80 and counts["block"] > 500
+    # parks, kindergartens and small shops are folded into blocks that keep their type (the site policy)
+    assert ((units["kind"] == "block") & units["site_type"].notna()).sum() > 150
 
 
 def test_large_compound_is_split_around_its_buildings_not_through_them() -> None:

@@ -22,6 +22,7 @@ from gridmap.api import (
     features,
     health,
     incidents,
+    microgrids,
     open311,
     planning,
     plans,
@@ -101,6 +102,7 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
     app.include_router(territories.router)
     app.include_router(plans.router)
     app.include_router(planning.router)
+    app.include_router(microgrids.router)
     app.include_router(auth.router)
     app.include_router(features.router)
     app.include_router(tiles.router)

@@ -13,8 +13,13 @@ from gridmap.progress import Progress
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add partition, merge and profile to the ``gridmap`` parser."""
-    part = sub.add_parser("partition", help="partition a territory into grids (writes a draft plan)")
-    part.add_argument("--territory", required=True, metavar="CODE")
+    part = sub.add_parser("partition", help="partition a territory into grids (writes a draft plan); with --micro, "
+                          "divide a draft's grids into micro-grids")
+    part.add_argument("--territory", metavar="CODE", help="the territory to partition (not with --micro)")
+    part.add_argument("--micro", action="store_true",
+                      help="divide the grids of draft --plan ID into micro-grids (微网格) of the profile's micro band")
+    part.add_argument("--plan", type=checks.positive_int, metavar="ID", help="--micro: the draft plan")
+    part.add_argument("--grid", metavar="CODE", help="--micro: only this grid (its micro-grids are replaced)")
     _add_rule_arguments(part)
     part.add_argument("--seed", type=int, default=0)
     part.add_argument("--rebuild-units", action="store_true", help="rebuild units even if their inputs did not change (plans keep their own)")
@@ -56,6 +61,14 @@ def _add_rule_arguments(command: argparse.ArgumentParser) -> None:
 def cmd_partition(args: argparse.Namespace) -> int:
     from gridmap.services.partitioning import partition_territory
 
+    if args.micro:
+        return _partition_micro(args)
+    if args.plan is not None or args.grid is not None:
+        raise UserError("--plan and --grid go with --micro (gridmap partition --micro --plan ID [--grid CODE]) / "
+                        "--plan 与 --grid 须与 --micro 一起使用")
+    if not args.territory:
+        raise UserError("partition needs --territory CODE (or --micro --plan ID) / 请给出 --territory 辖区代码"
+                        "（或 --micro --plan 方案编号）")
     checks.household_band(args.min, args.max)
     report = checks.output_file(args.report, "--report") if args.report else None
     engine = checks.engine()
@@ -76,6 +89,26 @@ def cmd_partition(args: argparse.Namespace) -> int:
                             f"not be written to {args.report} ({exc.strerror or exc}); the planner shows it at "
                             f"/plans/{summary.plan_id}/report") from exc
         print(f"report written to {args.report}")
+    return 0
+
+
+def _partition_micro(args: argparse.Namespace) -> int:
+    """``gridmap partition --micro --plan ID [--grid CODE]``: micro-grids of a draft's grids."""
+    from gridmap.errors import Refusal
+    from gridmap.services.microgrids import divide_plan
+
+    if args.plan is None:
+        raise UserError("--micro needs --plan ID (a draft plan) / --micro 须给出 --plan 方案编号（草稿）")
+    if args.territory or args.min or args.max or args.profile or args.report or args.rebuild_units:
+        raise UserError("--micro takes --plan, --grid and --seed only: the band is the plan's profile's micro_band / "
+                        "--micro 只接受 --plan、--grid、--seed：户数区间取方案规则中的 micro_band")
+    engine = checks.engine()
+    try:
+        summary = divide_plan(engine, args.plan, grid=args.grid, seed=args.seed, actor=args.actor,
+                              progress=Progress(total=None))
+    except Refusal as exc:
+        raise UserError(f"{exc.en} / {exc.zh}") from exc
+    print(summary)
     return 0
 
 

@@ -20,6 +20,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     pln.add_argument("--actor", default="cli")
     pln.set_defaults(func=cmd_plan)
 
+    mic = sub.add_parser("microgrid", help="a plan's micro-grids (微网格): list them, record their leaders (楼栋长/单元长)")
+    mic.add_argument("action", choices=["list", "leader"])
+    mic.add_argument("plan", type=checks.positive_int, metavar="PLAN_ID")
+    mic.add_argument("code", nargs="?", metavar="MICROGRID_CODE", help="leader: the micro-grid")
+    mic.add_argument("--grid", metavar="CODE", help="list: only this grid's micro-grids")
+    mic.add_argument("--building", metavar="ID|NAME", help="leader: a building of the micro-grid (its id or 楼栋号)")
+    mic.add_argument("--unit", type=checks.positive_int, metavar="K", help="leader: the building's 单元 K (单元长)")
+    mic.add_argument("--name", help="leader: the leader's name (empty clears it)")
+    mic.add_argument("--phone", help="leader: the leader's phone (personal data: never on public endpoints)")
+    mic.add_argument("--actor", default="cli")
+    mic.set_defaults(func=cmd_microgrid)
+
     exp = sub.add_parser("export", help="write a plan for a government GIS system (shp, gpkg, geojson, kml, csv)")
     exp.add_argument("--territory", required=True, metavar="CODE")
     exp.add_argument("--format", required=True, choices=["shp", "gpkg", "geojson", "kml", "csv"])
@@ -28,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                           "EPSG:4513-4533), gk3-cm (without, EPSG:4534-4554), gcj02, or any EPSG code")
     exp.add_argument("--encoding", default="utf-8", choices=["utf-8", "gbk"], help="attribute text (shp, csv)")
     exp.add_argument("--plan", default="published", help="published (default), draft, or a version number")
-    exp.add_argument("--layers", default="grids", help="comma list of grids,units,stations,incidents,crosswalk")
+    exp.add_argument("--layers", default="grids", help="comma list of grids,units,microgrids,stations,incidents,crosswalk")
     exp.add_argument("--out", required=True, metavar="PATH")
     exp.set_defaults(func=cmd_export)
 
@@ -158,4 +170,39 @@ def cmd_export(args: argparse.Namespace) -> int:
     result = export_territory(engine, request, out)
     counts = ", ".join(f"{name} {n}" for name, n in result.layers.items())
     print(f"wrote {result.path} ({result.format}, {result.crs}, {result.encoding}): {counts}")
+    return 0
+
+
+def cmd_microgrid(args: argparse.Namespace) -> int:
+    """``gridmap microgrid list PLAN [--grid CODE]`` and ``gridmap microgrid leader PLAN CODE --name N
+    --phone P [--building B [--unit K]]``."""
+    from gridmap.errors import Refusal
+    from gridmap.services.microgrids import set_leader
+    from gridmap.store import microgrids, plans
+
+    engine = checks.engine()
+    try:
+        if args.action == "list":
+            with engine.connect() as conn:
+                plans.get(conn, args.plan)
+                rows = microgrids.rows(conn, args.plan, grid=args.grid, personal=True)
+            if not rows:
+                print(f"plan {args.plan} has no micro-grids{' in grid ' + args.grid if args.grid else ''} "
+                      f"(make them with `gridmap partition --micro --plan {args.plan}`) / 该方案尚无微网格")
+            for r in rows:
+                leader = " ".join(x for x in (r["leader_name"], r["leader_phone"]) if x)
+                print(f"{r['microgrid_code']}  grid {r['grid_code']}  {r['households']:>4} households  "
+                      f"{r['building_count']:>3} buildings" + (f"  {r['flag']}" if r["flag"] else "")
+                      + (f"  leader {leader}" if leader else ""))
+            return 0
+        if not args.code:
+            raise UserError("microgrid leader needs the micro-grid's code / 请给出微网格编码")
+        if args.name is None and args.phone is None:
+            raise UserError("microgrid leader needs --name and/or --phone / 请给出 --name 和/或 --phone")
+        done = set_leader(engine, args.plan, args.code, name=args.name, phone=args.phone, building=args.building,
+                          part=args.unit, actor=args.actor)
+    except Refusal as exc:
+        raise UserError(f"{exc.en} / {exc.zh}") from exc
+    where = f"building {done['building']} of micro-grid {args.code}" if "building" in done else f"micro-grid {args.code}"
+    print(f"leader of {where} recorded: {done['leader_name'] or '(none)'} / 已记录负责人")
     return 0

@@ -5,6 +5,9 @@
 * ``CJT_20`` (CJ/T 349-2010): 20 digits = 6-digit object class + the 12-digit community code +
   a 2-digit sequence, ``00`` when the community is not subdivided.
 
+A micro-grid (微网格) is coded below its grid: the grid's code + ``micro_digits`` digits (3 by
+default: 15 + 3 = 18 digits in the Beijing layout), numbered in the same reading order.
+
 Sequence order: west→east, then north→south, read like a page: grids are put in rows (bands one
 typical grid high, from the north) and numbered west to east along each row.
 Codes are strings; leading zeros are part of them.
@@ -28,6 +31,24 @@ class CodeScheme:
     start: int = 1
     single_grid_sequence: int | None = None  # e.g. 0 for CJ/T 349's "00 = not subdivided"
     community_digits: int = 12
+    micro_digits: int = 3  # a micro-grid's code: its grid's code + this many digits (15 + 3 = 18)
+
+    def micro_codes(self, grid_code: str, x, y) -> list[str]:
+        """Codes for the micro-grids of one grid given their (metric) centroids: the grid's code
+        + a ``micro_digits``-digit sequence from 1, in reading order (north→south, west→east).
+
+        >>> BEIJING_15.micro_codes("511802001001002", [0.0, 50.0], [0.0, 0.0])
+        ['511802001001002001', '511802001001002002']
+        """
+        x, y = np.asarray(x, float), np.asarray(y, float)
+        capacity = 10 ** self.micro_digits - 1
+        if len(x) > capacity:
+            raise ValueError(f"grid {grid_code} has {len(x)} micro-grids; {self.micro_digits} digits number at most "
+                             f"{capacity}")
+        codes = [""] * len(x)
+        for rank, position in enumerate(reading_order(x, y)):
+            codes[position] = f"{grid_code}{rank + 1:0{self.micro_digits}d}"
+        return codes
 
     def assign(self, community_codes: pd.Series, x: pd.Series, y: pd.Series) -> list[str]:
         """Codes for grids given their community and (metric) centroid coordinates."""

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap.geo.graph import border_pairs
+from gridmap.geo.graph import segment_lengths, shared_segments
 
 Projector = Callable[[np.ndarray], np.ndarray]
 NOISE_AREA_M2 = 0.01
@@ -89,10 +89,13 @@ def clean(geoms: np.ndarray, groups: np.ndarray, *, project: Projector, min_widt
     owner = _give_to_neighbours(faces, owner, loose, face_group.astype(str), project, barriers)
     out = np.empty(len(geoms), dtype=object)
     out[:] = shapely.Polygon()
-    frame = pd.DataFrame({"owner": owner, "face": np.arange(len(faces))})
-    for unit, idx in frame[frame["owner"] >= 0].groupby("owner")["face"]:
-        members = faces[idx.to_numpy()]
-        out[unit] = members[0] if len(members) == 1 else shapely.coverage_union_all(members)
+    held = np.flatnonzero(owner >= 0)
+    held = held[np.argsort(owner[held], kind="stable")]
+    units, starts, sizes = np.unique(owner[held], return_index=True, return_counts=True)
+    single = sizes == 1
+    out[units[single]] = faces[held[starts[single]]]
+    for unit, start, size in zip(units[~single], starts[~single], sizes[~single]):
+        out[unit] = shapely.coverage_union_all(faces[held[start:start + size]])
     present = ~shapely.is_empty(out)
     # crumbs merged into a neighbour may leave a vertex that doubles back along an edge (a spike
     # of no width, harmless in lon/lat and a self-intersection once projected): remove vertices
@@ -118,21 +121,16 @@ def _fill_crumb_holes(geoms: np.ndarray, project: Projector, min_area_m2: float)
     return geoms
 
 
-BARRIER_SAMPLES = np.array([0.1, 0.3, 0.5, 0.7, 0.9])
-
-
-def _off_barrier_share(borders: np.ndarray, barriers: np.ndarray | None) -> np.ndarray:
-    """Share of each border that does not run along a barrier line, from five points along it
-    (cheap and robust: the border and the barrier are the same line up to floating point)."""
-    if barriers is None or len(barriers) == 0 or len(borders) == 0:
-        return np.ones(len(borders))
-    merged = shapely.line_merge(borders)
-    samples = shapely.line_interpolate_point(np.repeat(merged, len(BARRIER_SAMPLES)),
-                                             np.tile(BARRIER_SAMPLES, len(borders)), normalized=True)
-    hit, _ = shapely.STRtree(barriers).query(samples, predicate="dwithin", distance=1e-8)
-    on = np.zeros(len(samples), dtype=bool)
+def _on_barriers(seg: np.ndarray, barriers: np.ndarray | None) -> np.ndarray:
+    """Whether each segment (k × 4) runs along a barrier line: its midpoint lies on one (within
+    1e-8°; the segment and the barrier are the same line up to the noding's snap rounding)."""
+    on = np.zeros(len(seg), dtype=bool)
+    if barriers is None or len(barriers) == 0 or len(seg) == 0:
+        return on
+    middle = shapely.points((seg[:, :2] + seg[:, 2:]) / 2)
+    hit, _ = shapely.STRtree(barriers).query(middle, predicate="dwithin", distance=1e-8)
     on[hit] = True
-    return 1.0 - on.reshape(len(borders), len(BARRIER_SAMPLES)).mean(axis=1)
+    return on
 
 
 def _give_to_neighbours(faces: np.ndarray, owner: np.ndarray, loose: np.ndarray, group: np.ndarray,
@@ -144,11 +142,16 @@ def _give_to_neighbours(faces: np.ndarray, owner: np.ndarray, loose: np.ndarray,
     owner = owner.copy()
     if not loose.any():
         return owner
-    left, right, borders = border_pairs(faces, group, 0.0)
-    touches_loose = loose[left] | loose[right]
-    left, right, borders = left[touches_loose], right[touches_loose], borders[touches_loose]
-    length = shapely.length(shapely.transform(borders, project))
-    free = length * _off_barrier_share(borders, barriers)
+    # faces of one noded arrangement share their borders segment for segment: found by sorting
+    a, b, seg = shared_segments(faces)
+    keep = (group[a] == group[b]) & (loose[a] | loose[b])
+    a, b, seg = a[keep], b[keep], seg[keep]
+    seg_length = segment_lengths(seg, project)
+    seg_free = np.where(_on_barriers(seg, barriers), 0.0, seg_length)
+    key, pair = np.unique(a * len(faces) + b, return_inverse=True)
+    left, right = key // len(faces), key % len(faces)
+    length = np.bincount(pair, weights=seg_length, minlength=len(key))
+    free = np.bincount(pair, weights=seg_free, minlength=len(key))
     src = np.concatenate([left, right])
     dst = np.concatenate([right, left])
     size = np.concatenate([length, length])

@@ -46,7 +46,7 @@ SUFFIX_FORMAT = {".shp": "shp", ".zip": "shp", ".gpkg": "gpkg", ".geojson": "geo
                  ".kml": "kml", ".csv": "csv"}
 WGS84_ONLY = ("geojson", "kml")
 MAX_LISTED = 5
-AREA_LAYERS = ("grids", "units")
+AREA_LAYERS = ("grids", "units", "microgrids")
 TEXT = pd.ArrowDtype(pa.string())
 KML_LABELS = ("grid_name", "name", "unit_name", "grid_code", "unit_id", "incident_id", "station_id")
 DATE = pd.ArrowDtype(pa.date32())

@@ -15,6 +15,9 @@ canonical          source columns recognised (any case, whitespace trimmed)
 ``building_name``  楼栋号, 楼号, 建筑名称
 ``compound_name``  小区名称
 ``type``           类型, 用途, type
+``staff``          职工人数, 职工数, 员工数, 员工人数, 从业人数, 从业人员数, 在职人数, staff, employees
+                   (a site's staff: one test of whether it gets a dedicated grid)
+``entrances``      单元数, 单元, 梯数, entrances (a building's stairwells, 单元: micro-grids split by them)
 =================  =====================================================================
 
 Rules (:func:`map_fields`):
@@ -55,6 +58,8 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "building_name": ("楼栋号", "楼号", "建筑名称"),
     "compound_name": ("小区名称",),
     "type": ("类型", "用途", "type"),
+    "staff": ("职工人数", "职工数", "员工数", "员工人数", "从业人数", "从业人员数", "在职人数", "staff", "employees"),
+    "entrances": ("单元数", "单元", "梯数", "entrances"),
 }
 """Canonical column → the source column names that stand for it (the table above)."""
 

@@ -65,6 +65,71 @@ def border_pairs(geoms: np.ndarray, groups: np.ndarray | None, min_length: float
     return left[positive], right[positive], borders[positive]
 
 
+def shared_segments(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every boundary segment that two different polygons of ``geoms`` both have, vertex for
+    vertex: owners ``(a, b)`` with a < b and the segment's end points (k × 4: x0, y0, x1, y1).
+
+    In a clean coverage (and among the faces of one noded arrangement) neighbours share their
+    borders exactly, so these are all the shared borders, found by sorting segments instead of by
+    intersecting geometries (milliseconds for thousands of polygons). A segment held three times
+    or more (overlapping input) pairs each holder with the next.
+
+    >>> a, b, xy = shared_segments(np.array([shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)]))
+    >>> a.tolist(), b.tolist(), xy.tolist()
+    ([0], [1], [[1.0, 0.0, 1.0, 1.0]])
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros((0, 4)))
+    if len(geoms) == 0:
+        return empty
+    parts, part_of = shapely.get_parts(geoms, return_index=True)
+    polygons = shapely.get_type_id(parts) == 3
+    parts, part_of = parts[polygons], part_of[polygons]
+    rings, ring_of = shapely.get_rings(parts, return_index=True)
+    coords, coord_of = shapely.get_coordinates(rings, return_index=True)
+    same = coord_of[1:] == coord_of[:-1]
+    seg = np.concatenate([coords[:-1][same], coords[1:][same]], axis=1)
+    owner = part_of[ring_of[coord_of[:-1][same]]]
+    flip = (seg[:, 0] > seg[:, 2]) | ((seg[:, 0] == seg[:, 2]) & (seg[:, 1] > seg[:, 3]))
+    seg[flip] = seg[flip][:, [2, 3, 0, 1]]
+    order = np.lexsort((owner, seg[:, 3], seg[:, 2], seg[:, 1], seg[:, 0]))
+    seg, owner = seg[order], owner[order]
+    twin = (seg[1:] == seg[:-1]).all(axis=1) & (owner[1:] != owner[:-1])
+    if not twin.any():
+        return empty
+    first, second = np.flatnonzero(twin), np.flatnonzero(twin) + 1
+    a, b = np.minimum(owner[first], owner[second]), np.maximum(owner[first], owner[second])
+    return a.astype(np.int64), b.astype(np.int64), seg[first]
+
+
+def shared_borders(geoms: np.ndarray, groups: np.ndarray | None = None, project=None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs (i < j) of polygons of a clean coverage sharing a border of positive length, and that
+    length (in metres through ``project``, lon/lat → metres, else in the geometries' own units),
+    restricted to equal ``groups`` when given (:func:`shared_segments`)."""
+    a, b, seg = shared_segments(geoms)
+    if groups is not None:
+        same = np.asarray(groups)[a] == np.asarray(groups)[b]
+        a, b, seg = a[same], b[same], seg[same]
+    length = segment_lengths(seg, project)
+    n = len(geoms)
+    key, inverse = np.unique(a * n + b, return_inverse=True)
+    total = np.bincount(inverse, weights=length, minlength=len(key))
+    positive = total > 0
+    return (key // n)[positive].astype(np.int64), (key % n)[positive].astype(np.int64), total[positive]
+
+
+def segment_lengths(seg: np.ndarray, project=None) -> np.ndarray:
+    """Lengths of segments (k × 4), in metres through ``project`` (an (m × 2) → (m × 2) map)."""
+    if len(seg) == 0:
+        return np.zeros(0)
+    ends = np.concatenate([seg[:, :2], seg[:, 2:]])
+    if project is not None:
+        ends = project(ends)
+    start, stop = ends[:len(seg)], ends[len(seg):]
+    return np.hypot(stop[:, 0] - start[:, 0], stop[:, 1] - start[:, 1])
+
+
 def build_graph(units: gpd.GeoDataFrame, *, major_roads: gpd.GeoDataFrame | None = None,
                 group_column: str | None = "community_code", road_buffer_m: float = 15.0) -> UnitGraph:
     """Adjacency graph of ``units`` (restricted to the same ``group_column`` value when given).

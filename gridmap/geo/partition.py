@@ -33,6 +33,7 @@ from gridmap.geo.bisection import Cutter, area_moments, subgraph
 from gridmap.geo.codes import BEIJING_15, CodeScheme
 from gridmap.geo.crs import STORAGE_EPSG, metric_crs_for_frame
 from gridmap.geo.graph import UnitGraph, build_graph
+from gridmap.geo.kinds import SITE
 from gridmap.geo.repair import band_violation_of, exact_pairs, recut_neighbourhoods, refine
 from gridmap.geo.report import grid_statistics, plan_report
 from gridmap.geo.roads import RoadRules
@@ -45,10 +46,6 @@ class PartitionRules:
     min_households: int = 300
     max_households: int = 500
     target_households: float | None = None  # default: middle of the band
-    dedicated_site_types: tuple[str, ...] = (
-        "school", "kindergarten", "hospital", "university", "college", "townhall", "government",
-        "park", "industrial", "marketplace", "commercial", "retail", "office")
-    dedicated_min_area_m2: float = 5000.0
     major_road_penalty: float = 8.0
     trees_per_cut: int = 12
     compactness_weight: float = 0.05
@@ -137,11 +134,13 @@ def _add_grids(grid_of: np.ndarray, grid_kind: list[str], parts: list[np.ndarray
 
 def _single_unit_grids(kind: np.ndarray, site_type: np.ndarray, area_m2: np.ndarray, households: np.ndarray,
                        rules: PartitionRules) -> tuple[np.ndarray, list[str]]:
-    """The grids of one unit each: every dedicated site of a dedicated type and area (a dedicated
-    grid), then every other unit above the maximum (a comprehensive grid alone: it has no
-    structure left to split it by). Other units get grid -1."""
-    dedicated = ((kind == "site") & np.isin(site_type, rules.dedicated_site_types)
-                 & (area_m2 >= rules.dedicated_min_area_m2))
+    """The grids of one unit each: every unit of kind ``site`` (a dedicated grid: which sites
+    are dedicated, by type, area and staff, is the unit rules' site policy, applied when the units
+    were built, :meth:`gridmap.geo.units.UnitRules.is_dedicated`; other sites were folded into
+    blocks), then every other unit above the maximum (a comprehensive grid alone: it has no
+    structure left to split it by). Other units get grid -1. ``site_type`` and ``area_m2`` are
+    not read: the policy is the units'."""
+    dedicated = kind == SITE
     alone = ~dedicated & (households > rules.max_households)
     grid_of = np.full(len(households), -1, dtype=np.int64)
     grid_kind: list[str] = []

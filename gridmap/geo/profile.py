@@ -27,7 +27,14 @@ Profiles are written in TOML; every key is optional and overrides the profile na
 
     [units]
     compound_max_households = 500
-    min_unit_area_m2 = 400
+    min_unit_area_m2 = 400             # slivers: no unit is smaller (an island excepted)
+    site_types = ["学校", "医院", "公园"]  # sites kept whole as units, with their name and type
+    dedicated_site_types = ["学校", "医院"]  # which of them get a dedicated grid (专属网格) ...
+    dedicated_min_area_m2 = 5000       # ... from this area
+    dedicated_min_staff = 300          # ... or this staff (职工人数, when the sites layer has it)
+
+    [units.dedicated_min_area_by_type]
+    "医院" = 3000
 
     [units.household_rule]
     dwelling_m2 = 90
@@ -116,7 +123,7 @@ class Profile:
         if base_name not in PRESETS:
             raise ProfileError(f"{source}: unknown base profile {base_name!r} (presets: {', '.join(PRESETS)})",
                                f"{source}：没有名为 {base_name!r} 的预设规则（可用：{'、'.join(PRESETS)}）")
-        return _merged(PRESETS[base_name], data, source, "")
+        return _merged(PRESETS[base_name], _moved_keys(data, source), source, "")
 
     def to_toml(self) -> str:
         """The profile as a TOML document (what ``gridmap profile show --toml`` prints)."""
@@ -194,6 +201,35 @@ def _merged(base: Any, data: Any, source: str, where: str) -> Any:
         raise ProfileError(f"{source}: {exc}", f"{source}：取值无效（{exc}）") from None
 
 
+LEGACY_KEYS = {("partition", "dedicated_site_types"): ("units", "dedicated_site_types"),
+               ("partition", "dedicated_min_area_m2"): ("units", "dedicated_min_area_m2")}
+"""Keys that moved: which sites get a dedicated grid is decided when units are built (the site
+policy of :class:`UnitRules`, so changing it makes units stale), no longer by the partition.
+Profiles written before (files, and every plan's stored profile) are read with them moved."""
+
+
+def _moved_keys(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """``data`` with the :data:`LEGACY_KEYS` moved to where they live now (and, as such a profile
+    knew no per-type thresholds, ``units.dedicated_min_area_by_type`` empty unless given, so it
+    keeps its meaning); a key given in both places is refused."""
+    data = dict(data)
+    old_policy = any(isinstance(data.get(section), dict) and key in data[section] for section, key in LEGACY_KEYS)
+    for (old_section, key), (new_section, new_key) in LEGACY_KEYS.items():
+        old, new = data.get(old_section), data.get(new_section, {})
+        if not isinstance(old, dict) or key not in old or not isinstance(new, dict):
+            continue  # nothing to move (or a section of the wrong type, which the reader refuses)
+        if new_key in new:
+            raise ProfileError(f"{source}: {old_section}.{key} and {new_section}.{new_key} are the same rule; "
+                               f"give it once, as {new_section}.{new_key}",
+                               f"{source}：{old_section}.{key} 与 {new_section}.{new_key} 是同一条规则，"
+                               f"请只写一次（{new_section}.{new_key}）")
+        data[new_section] = {**new, new_key: old[key]}
+        data[old_section] = {k: v for k, v in old.items() if k != key}
+    if old_policy and isinstance(data.get("units"), dict):
+        data["units"] = {"dedicated_min_area_by_type": {}, **data["units"]}
+    return data
+
+
 def _annotation(base: Any, key: str) -> str:
     return str(next(f.type for f in dataclasses.fields(base) if f.name == key))
 
@@ -233,7 +269,7 @@ def _checked(current: Any, value: Any, source: str, path: str, annotation: str) 
     if isinstance(current, dict):
         if not isinstance(value, dict):
             raise _wrong(source, path, "a table", value)
-        sample = next(iter(current.values()), 0.0)
+        sample = next(iter(current.values()), 0 if annotation.endswith("int]") else 0.0)
         return {str(k): _checked(sample, v, source, f"{path}.{k}", annotation) for k, v in value.items()}
     raise _wrong(source, path, type(current).__name__, value)
 

@@ -23,6 +23,7 @@ import pandas as pd
 import shapely
 
 from gridmap.geo.band import choose_grid_count
+from gridmap.geo.grain import divisible
 from gridmap.geo.graph import UnitGraph, reachable
 from gridmap.geo.proofs import Reason, below_min_proof, hub_leaf_proofs, region_proofs
 
@@ -83,7 +84,8 @@ def plan_report(units: pd.DataFrame, grids: pd.DataFrame, graph: UnitGraph, lo: 
     comprehensive = np.array([k == "comprehensive" for k in kinds], dtype=bool)
     outside = comprehensive & ((totals < lo) | (totals > hi))
     reasons = _band_reasons(graph, unit_ids, households, grid_of, kinds, totals, outside, lo, hi)
-    flags = _flags(grids, reasons, outside, totals, lo, hi)
+    reasons = _at_building_grain(reasons, units, grid_of, totals, lo, hi)
+    flags = _flags(grids, reasons, outside, totals, lo, hi, _community_pieces_spanned(graph, grid_of, len(grids)))
     comp = grids[comprehensive]
     return {"summary": _summary(units, grids, comp, flags, lo, hi), "flags": flags.to_dict(orient="records"),
             "histogram": histogram(comp["households"].to_numpy(), lo, hi)}
@@ -102,8 +104,10 @@ def _band_reasons(graph: UnitGraph, unit_ids: np.ndarray, households: np.ndarray
     for g in np.flatnonzero(outside & (unit_count == 1) & (totals > hi)):
         u = int(np.flatnonzero(grid_of == g)[0])
         reasons[int(g)] = ("above_max", Reason(
-            f"unit {unit_ids[u]} alone has {households[u]:.0f} households (> {hi}) and no internal structure to split it by",
-            f"单元 {unit_ids[u]} 独自就有 {households[u]:.0f} 户（超过 {hi} 户），且没有可用于再分的内部结构"))
+            f"unit {unit_ids[u]} alone has {households[u]:.0f} households (> {hi}): it is one building, and the data "
+            "gives no 单元 (stairwell) count to divide it by (add one: a 单元数 column)",
+            f"单元 {unit_ids[u]} 独自就有 {households[u]:.0f} 户（超过 {hi} 户）：它是一栋楼，数据中没有可用于再分的单元数"
+            "（请补充“单元数”字段）"))
     pieces = _piece_reasons(graph, households, grid_of, kinds, lo, hi)
     for g in np.flatnonzero(outside):
         if int(g) not in reasons and int(g) in pieces:
@@ -125,10 +129,67 @@ def _band_reasons(graph: UnitGraph, unit_ids: np.ndarray, households: np.ndarray
     return reasons
 
 
+def _at_building_grain(reasons: dict[int, tuple[str, Reason]], units: pd.DataFrame, grid_of: np.ndarray,
+                       totals: np.ndarray, lo: float, hi: float) -> dict[int, tuple[str, Reason]]:
+    """The reasons with every proof that holds only for the units as cut taken back: a proof
+    (``infeasible_band``, or ``above_max`` of one unit) stands for the territory only when the
+    units it reasons about cannot be divided further (:mod:`gridmap.geo.grain`). Proofs about a
+    grid whose community still holds a divisible unit become plain misses that say so; a piece's
+    total (which does not depend on how it is cut) stands unless a divisible unit above the
+    maximum was left out of the piece. ``gridmap partition`` builds such communities at building
+    grain and partitions them again, so after it no proof rests on the cut."""
+    if "community_code" not in units or "kind" not in units:
+        return reasons
+    coarse = divisible(units)
+    community = units["community_code"].astype(str).to_numpy()
+    coarse_communities = set(community[coarse])
+    lumpy_communities = set(community[coarse & (units["households"].to_numpy() > hi)])
+    out: dict[int, tuple[str, Reason]] = {}
+    for g, (flag, reason) in reasons.items():
+        members = np.flatnonzero(grid_of == g)
+        places = set(community[members])
+        total_only = reason.en.startswith("total households")
+        if (flag == "above_max" and len(members) == 1 and not coarse[members[0]]) \
+                or (total_only and not places & lumpy_communities) \
+                or not places & coarse_communities:
+            out[g] = (flag, reason)
+            continue
+        where = ", ".join(sorted(places))
+        if totals[g] < lo:
+            out[g] = ("below_min", Reason(
+                f"{totals[g]:.0f} households < {lo}; not proven at building grain: units of community {where} hold "
+                "several buildings each and could be cut finer (gridmap partition rebuilds such communities "
+                "one unit per building)",
+                f"仅 {totals[g]:.0f} 户，低于 {lo} 户；未在楼栋粒度上证明不可达：社区 {where} 的单元含多栋楼，可再细分"
+                "（gridmap partition 会把这类社区按楼栋重建单元）"))
+        else:
+            out[g] = ("above_max", Reason(
+                f"{totals[g]:.0f} households > {hi}; not proven at building grain: units of community {where} hold "
+                "several buildings each and could be cut finer (gridmap partition rebuilds such communities "
+                "one unit per building)",
+                f"有 {totals[g]:.0f} 户，超过 {hi} 户；未在楼栋粒度上证明不可达：社区 {where} 的单元含多栋楼，可再细分"
+                "（gridmap partition 会把这类社区按楼栋重建单元）"))
+    return out
+
+
+def _community_pieces_spanned(graph: UnitGraph, grid_of: np.ndarray, n_grids: int) -> np.ndarray:
+    """Per grid, how many separate pieces of its community it holds units of: the graph links
+    only units of one community sharing a border, so its components are the communities' pieces
+    (a community of islands or exclaves has several). 1 for a grid inside one piece."""
+    piece = graph.components()
+    pairs = pd.DataFrame({"g": grid_of, "p": piece}).drop_duplicates()
+    return np.bincount(pairs["g"].to_numpy(), minlength=n_grids)
+
+
 def _flags(grids: pd.DataFrame, reasons: dict[int, tuple[str, Reason]], outside: np.ndarray, totals: np.ndarray,
-           lo: float, hi: float) -> pd.DataFrame:
+           lo: float, hi: float, pieces_spanned: np.ndarray | None = None) -> pd.DataFrame:
     """The flags, grid by grid in code order: the reason a grid misses the band (proven, or plainly
-    ``below_min`` / ``above_max``), then ``not_contiguous`` for a grid of several pieces."""
+    ``below_min`` / ``above_max``), then, for a grid of several pieces, ``island`` when it spans
+    separate pieces of its community (``pieces_spanned`` > 1: the community itself is islands or
+    exclaves, and an uninhabited piece joined the nearest grid) or ``not_contiguous`` when its
+    community is one piece (units that touch at most at a corner: to be repaired)."""
+    if pieces_spanned is None:
+        pieces_spanned = np.ones(len(grids), dtype=np.int64)
     rows = []
     for g, code in enumerate(grids["grid_code"]):
         if g in reasons:
@@ -143,28 +204,51 @@ def _flags(grids: pd.DataFrame, reasons: dict[int, tuple[str, Reason]], outside:
                          "neighbouring grids met the band",
                          f"有 {totals[g]:.0f} 户，超过 {hi} 户：未能证明不可达，可与相邻网格调整单元"))
         parts = int(grids.at[g, "parts"])
-        if parts > 1:
-            rows.append((code, "not_contiguous", f"made of {parts} separate pieces (units that touch at most at a "
-                         "corner; islands or enclaves of its community join the nearest grid)",
-                         f"由 {parts} 块互不相连的部分组成（单元之间至多只有角点相接；社区的飞地或岛屿并入最近的网格）"))
+        if parts > 1 and pieces_spanned[g] > 1:
+            rows.append((code, "island", f"made of {parts} separate pieces because its community is: it holds units of "
+                         f"{int(pieces_spanned[g])} separate pieces of the community (islands or exclaves; a piece "
+                         "without residents joins the nearest grid of its community)",
+                         f"由 {parts} 块互不相连的部分组成，因为所在社区本身不相连：网格包含社区 {int(pieces_spanned[g])} "
+                         "块互不相连部分（岛屿或飞地）的单元；无人居住的部分并入本社区最近的网格"))
+        elif parts > 1:
+            rows.append((code, "not_contiguous", f"made of {parts} separate pieces although its community is one piece "
+                         "(units that touch at most at a corner): move units so that the grid is contiguous",
+                         f"由 {parts} 块互不相连的部分组成，而所在社区是连成一片的（单元之间至多只有角点相接）："
+                         "请调整单元使网格连续"))
     return pd.DataFrame(rows, columns=FLAG_COLUMNS)
 
 
 def _summary(units: pd.DataFrame, grids: pd.DataFrame, comp: pd.DataFrame, flags: pd.DataFrame, lo: float,
              hi: float) -> dict:
-    """The plan in figures: counts of units and grids by kind, the band and how many comprehensive
-    grids (``comp``) are in it, their households (min, median, max), mean compactness, grids in
-    pieces, proven-infeasible grids and flags by kind."""
+    """The plan in figures: counts of units and grids by kind, the dedicated grids' share and
+    their count by site type (a dedicated grid's type is that of its site unit, ``other`` for one
+    without, e.g. made dedicated by an edit), the sites folded into comprehensive grids (blocks that
+    keep a ``site_type``), the band and how many comprehensive grids (``comp``) are in it, their
+    households (min, median, max), mean compactness, grids in pieces (``not_contiguous``, of which
+    ``island_grids`` because their community is in pieces), proven-infeasible grids and flags by
+    kind."""
     in_band = comp["households"].between(lo, hi)
+    dedicated = int(len(grids) - len(comp))
+    kind = units["kind"].astype(str) if "kind" in units else pd.Series("block", index=units.index)
+    site_type = units["site_type"] if "site_type" in units else pd.Series(None, index=units.index, dtype=object)
+    sited = units.assign(_type=site_type.astype("string").fillna("other"))[kind.to_numpy() == "site"]
+    dedicated_codes = grids.loc[grids["kind"] == "dedicated", "grid_code"]
+    type_of = sited.groupby("grid_code")["_type"].agg(lambda t: t.mode().iat[0])
+    by_type = type_of.reindex(dedicated_codes).fillna("other").value_counts()
     return {
         "units": int(len(units)), "grids": int(len(grids)), "comprehensive": int(len(comp)),
-        "dedicated": int(len(grids) - len(comp)), "min_households": lo, "max_households": hi,
+        "dedicated": dedicated, "dedicated_share": float(dedicated / len(grids)) if len(grids) else 0.0,
+        "dedicated_by_type": {str(k): int(v) for k, v in by_type.items()},
+        "folded_sites": int(((kind != "site") & site_type.notna().to_numpy()).sum()),
+        "smallest_unit_m2": float(units["area_m2"].min()) if "area_m2" in units and len(units) else 0.0,
+        "min_households": lo, "max_households": hi,
         "in_band": int(in_band.sum()), "in_band_share": float(in_band.mean()) if len(comp) else 1.0,
         "households_min": int(comp["households"].min()) if len(comp) else 0,
         "households_median": float(comp["households"].median()) if len(comp) else 0.0,
         "households_max": int(comp["households"].max()) if len(comp) else 0,
         "mean_compactness": float(grids["compactness"].mean()) if len(grids) else 0.0,
         "not_contiguous": int((grids["parts"] > 1).sum()),
+        "island_grids": int((flags["flag"] == "island").sum()),
         "proven_infeasible": int((flags["flag"] == "infeasible_band").sum()),
         "flags": flags["flag"].value_counts().to_dict(),
     }

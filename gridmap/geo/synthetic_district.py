@@ -384,7 +384,8 @@ class _Generator:
         self.main_m = parts[0]
         self.exclaves_m = parts[1:]
         self.roads: list[tuple[object, str, str]] = []  # (metric geometry, name, class)
-        self.buildings: dict[str, list] = {k: [] for k in ("geom", "no", "estate", "floors", "hh", "kind", "open")}
+        self.buildings: dict[str, list] = {k: [] for k in ("geom", "no", "estate", "floors", "hh", "kind", "open",
+                                                                  "entrances")}
         self.compounds: list[tuple[object, str]] = []
         self.facilities: list[tuple[object, str, str]] = []
         self.stats: dict = {}
@@ -983,6 +984,7 @@ class _Generator:
             B["floors"].extend(floors.tolist())
             B["hh"].extend(hh.tolist())
             B["kind"].extend([t["kind"]] * n)
+            B["entrances"].extend([int(t.get("u", t.get("s", 1)))] * n)  # 单元 (stairwells) per building
             if is_open:
                 B["estate"].extend([""] * n)
                 B["no"].extend([None] * n)
@@ -1122,7 +1124,7 @@ class _Generator:
         if not len(fps):
             return 0
         floors, hh = self._households(t, len(fps))
-        self._add(fps, floors, hh, "walkup", estate="", numbers=None, open_=True)
+        self._add(fps, floors, hh, "walkup", estate="", numbers=None, open_=True, entrances=t["s"])
         blocked.extend(fps)
         return int(hh.sum())
 
@@ -1196,9 +1198,10 @@ class _Generator:
         self._add(fps[houses], floors, hh, "rural", estate="", numbers=labels, open_=False)
         return int(hh.sum())
 
-    def _add(self, fps, floors, hh, kind, *, estate: str, numbers, open_: bool) -> None:
+    def _add(self, fps, floors, hh, kind, *, estate: str, numbers, open_: bool, entrances: int = 1) -> None:
         B = self.buildings
         n = len(fps)
+        B["entrances"].extend([int(entrances)] * n)
         B["geom"].extend(fps)
         B["floors"].extend(np.asarray(floors).tolist())
         B["hh"].extend(np.asarray(hh).tolist())
@@ -1252,7 +1255,8 @@ class _Generator:
             numbers[is_open] = [f"{r}{k}号" for r, k in zip(road, seq)]
         buildings = gpd.GeoDataFrame({
             "楼栋号": numbers.astype(str), "小区名称": np.array(B["estate"], dtype=object).astype(str),
-            "层数": np.array(B["floors"], dtype=np.int32), "户数": np.array(B["hh"], dtype=np.int32), "来源": SOURCE},
+            "层数": np.array(B["floors"], dtype=np.int32), "户数": np.array(B["hh"], dtype=np.int32),
+            "单元数": np.array(B["entrances"], dtype=np.int32), "来源": SOURCE},
             geometry=_round(fr.to_ll(geoms_m), dec), crs=crs)
         kinds = np.array(B["kind"], dtype=object)
 

@@ -24,10 +24,15 @@ step, in this order:
    address point), the layer's own counts (checked: a missing or invalid one is refused, never
    silently estimated) or, for a layer without a households column, estimated by the household
    rule (a building inside a compound counts as residential); population where given.
-5. **Oversize units** (``_split_oversize``): compounds and blocks above the size limit are split
-   by their own structure: internal roads of any class (service roads, footpaths) first; pieces
-   still too large are tessellated around their buildings (Voronoi cells of building groups) —
-   never by a straight line through houses.
+5. **Oversize units** (``_split_oversize``, :mod:`gridmap.geo.atoms`): compounds and blocks above
+   the size limit are split into groups of whole buildings: by their own internal roads of any
+   class first; pieces still too large are tessellated around their buildings (one cell per
+   building, :mod:`gridmap.geo.tessellation`) and the buildings shared into balanced, connected
+   groups by recursive bisection, each group's cells one new unit (the pieces tile the unit); a
+   single tower above the limit is cut by its 单元 when the data counts them, else kept whole and
+   marked ``lone_tower``. Never a line through a house. In the communities given in ``atomize``
+   every block and oversize compound becomes one unit per building (building grain, see
+   :mod:`gridmap.geo.grain`).
 6. **Point sites** (``_point_sites``): site points (POIs without a footprint) turn the block that
    holds them into a site.
 7. **One clean coverage** (``_clean_coverage``): every unit boundary and community outline is
@@ -57,13 +62,13 @@ from collections.abc import Callable
 
 from pyproj import Transformer
 
-from gridmap.geo import coverage
+from gridmap.geo import atoms, coverage
 from gridmap.geo.crs import STORAGE_EPSG, metric_crs_for_frame
-from gridmap.geo.graph import border_pairs
+from gridmap.geo.graph import shared_borders
 from gridmap.geo.fields import map_fields
 from gridmap.geo.households import HouseholdRule, estimate_households, household_problems, households_refusal
 from gridmap.geo.roads import RoadRules
-from gridmap.geo.shapes import LocalScale
+from gridmap.geo.border_snap import BorderZone
 from gridmap.geo.shapes import polygonal as _polygonal
 
 AreaFn = Callable[[np.ndarray], np.ndarray]
@@ -75,19 +80,64 @@ MIN_SHARED_DEG = 0.0  # units of a clean coverage share exact borders: any posit
 
 @dataclass(frozen=True)
 class UnitRules:
-    """What counts as a site, the size limits and the household estimate (all configurable;
-    which roads are borders is :class:`gridmap.geo.roads.RoadRules`)."""
+    """What counts as a site and which sites get a dedicated grid, the size limits and the
+    household estimate (all configurable; which roads are borders is
+    :class:`gridmap.geo.roads.RoadRules`).
+
+    Sites (the ``sites`` layer) of ``site_types`` are kept whole as units, with their name and
+    type. Those of ``dedicated_site_types`` at least ``dedicated_min_area_m2`` in area (per type:
+    ``dedicated_min_area_by_type``) or with at least ``dedicated_min_staff`` staff (per type:
+    ``dedicated_min_staff_by_type``; the ``staff_column``, 职工人数 and its aliases, when the layer
+    has it) become units of kind ``site``: a dedicated grid (专属网格) each. The others (parks,
+    kindergartens, small shops, small offices ...) are folded into the comprehensive grids around
+    them: units of kind ``block`` that keep their ``name`` and ``site_type``. Types compare in
+    lower case."""
 
     site_type_column: str = "type"
     site_types: tuple[str, ...] = (
         "school", "kindergarten", "hospital", "clinic", "university", "college", "townhall",
-        "government", "park", "industrial", "commercial", "retail", "marketplace", "office")
+        "government", "park", "industrial", "company", "commercial", "retail", "marketplace", "office",
+        "学校", "幼儿园", "医院", "卫生院", "诊所", "政府", "机关", "公园", "工业园区", "企业", "农贸市场",
+        "市场", "商场", "写字楼", "商务楼宇")
+    dedicated_site_types: tuple[str, ...] = (
+        "school", "hospital", "university", "college", "townhall", "government", "industrial", "company",
+        "marketplace", "retail", "commercial", "office",
+        "学校", "医院", "卫生院", "政府", "机关", "工业园区", "企业", "农贸市场", "市场", "商场", "写字楼",
+        "商务楼宇")
+    dedicated_min_area_m2: float = 5000.0
+    dedicated_min_area_by_type: dict[str, float] = field(default_factory=lambda: {
+        "industrial": 20000.0, "工业园区": 20000.0,  # an industrial park, not a workshop
+        "commercial": 50000.0, "retail": 50000.0, "商场": 50000.0})  # a shopping or business centre, not shops
+    staff_column: str = "staff"
+    dedicated_min_staff: int = 300
+    dedicated_min_staff_by_type: dict[str, int] = field(default_factory=dict)
     min_unit_area_m2: float = 400.0
     min_face_width_m: float = 2.0  # hairline strips narrower than this join a neighbour
     border_snap_m: float = 5.0  # barrier lines closer than this to a community border are the border
     compound_max_households: int = 500
     tessellation_target_households: int | None = None  # default: compound_max_households * 0.8
     household_rule: HouseholdRule = field(default_factory=HouseholdRule)
+
+    def dedicated_thresholds(self, site_types, staff) -> tuple[np.ndarray, np.ndarray]:
+        """Per site: the area (m²) from which it is dedicated (``inf`` for a type that never is)
+        and whether its staff alone makes it dedicated (``staff`` NaN where unknown)."""
+        types = pd.Series(np.asarray(site_types, dtype=object)).astype("string").str.lower().fillna("")
+        eligible = types.isin({str(t).lower() for t in self.dedicated_site_types}).to_numpy()
+        by_area = {str(k).lower(): float(v) for k, v in self.dedicated_min_area_by_type.items()}
+        by_staff = {str(k).lower(): float(v) for k, v in self.dedicated_min_staff_by_type.items()}
+        min_area = types.map(by_area).astype(float).fillna(float(self.dedicated_min_area_m2)).to_numpy()
+        min_staff = types.map(by_staff).astype(float).fillna(float(self.dedicated_min_staff)).to_numpy()
+        staff = np.asarray(staff, dtype=float)
+        with np.errstate(invalid="ignore"):
+            staff_ok = eligible & (staff >= min_staff)
+        return np.where(eligible, min_area, np.inf), staff_ok
+
+    def is_dedicated(self, site_types, area_m2, staff=None) -> np.ndarray:
+        """Whether each site gets a dedicated grid: its type is dedicated and its area or its
+        staff reaches that type's threshold (see the class docstring)."""
+        area = np.asarray(area_m2, dtype=float)
+        min_area, staff_ok = self.dedicated_thresholds(site_types, np.full(len(area), np.nan) if staff is None else staff)
+        return staff_ok | (area >= min_area)
 
 
 def metric_area_fn(crs) -> AreaFn:
@@ -212,56 +262,61 @@ def _subtract(target: np.ndarray, target_comm: np.ndarray, cutters: np.ndarray, 
     return _polygonal(out)
 
 
-def shared_border_pairs(geoms: np.ndarray, groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Adjacent pairs (i < j) sharing a border of positive length, and that length.
-
-    ``groups`` (e.g. community codes) restricts pairs to the same group.
-    """
-    # touching at a point (or a hair) is not adjacency
-    left, right, borders = border_pairs(geoms, groups, MIN_SHARED_DEG)
-    return left, right, shapely.length(borders)
-
-
 def _merge_small(units: pd.DataFrame, min_area: float, area_fn: AreaFn) -> pd.DataFrame:
-    """Merge units below ``min_area`` into the same-community neighbour with the longest border."""
+    """Merge units below ``min_area`` into the same-community neighbour with the longest border.
+
+    The units are a clean coverage, so their shared borders are found once from their common
+    segments (:func:`gridmap.geo.graph.shared_borders`); each round merges on that graph (areas
+    and border lengths summed as units join, which is exact for edge-matched pieces), and the
+    geometries are unioned once at the end."""
     units = units.reset_index(drop=True)
+    geoms = units["geometry"].to_numpy()
+    n = len(units)
+    label = np.arange(n)
+    unit_area = area_fn(geoms)
+    left, right, shared = shared_borders(geoms, units["community_code"].to_numpy(),
+                                         project=area_fn.project)  # type: ignore[attr-defined]
     for _ in range(20):
-        geoms = units["geometry"].to_numpy()
-        area = area_fn(geoms)
-        small = area < min_area
+        area = np.bincount(label, weights=unit_area, minlength=n)
+        alive = label == np.arange(n)
+        small = alive & (area < min_area)
         if not small.any():
             break
-        left, right, shared = shared_border_pairs(geoms, units["community_code"].to_numpy())
-        # candidate merges: small -> any neighbour; prefer large targets, then longest border
-        src = np.concatenate([left, right])
-        dst = np.concatenate([right, left])
-        length = np.concatenate([shared, shared])
+        a, b = label[left], label[right]
+        between = a != b
+        src = np.concatenate([a[between], b[between]])
+        dst = np.concatenate([b[between], a[between]])
+        length = np.concatenate([shared[between], shared[between]])
         cand = small[src]
-        src, dst, length = src[cand], dst[cand], length[cand]
-        if len(src) == 0:
+        if not cand.any():
             break  # remaining small units have no neighbour in their community (islands): keep them
-        target_big = ~small[dst]
-        frame = pd.DataFrame({"src": src, "dst": dst, "len": length, "big": target_big, "area": area[dst]})
+        frame = pd.DataFrame({"src": src[cand], "dst": dst[cand], "len": length[cand]})
+        frame = frame.groupby(["src", "dst"], sort=False)["len"].sum().reset_index()
+        frame["big"] = ~small[frame["dst"].to_numpy()]
+        frame["area"] = area[frame["dst"].to_numpy()]
+        # candidate merges: small -> any neighbour; prefer large targets, then longest border
         frame = frame.sort_values(["src", "big", "len", "area"], ascending=[True, False, False, False])
         best = frame.drop_duplicates("src")
         # a small unit absorbs nothing in the same round in which it is merged away
         best = best[~best["dst"].isin(best["src"]) | best["big"]]
         if best.empty:
             best = frame.drop_duplicates("src").head(1)
-        absorbed = best.groupby("dst")["src"].apply(list)
-        new_geoms = geoms.copy()
-        for dst_idx, srcs in absorbed.items():  # edge-matched pieces: a coverage union keeps every vertex
-            new_geoms[dst_idx] = shapely.coverage_union_all(geoms[[dst_idx, *srcs]])
-        drop = best["src"].to_numpy()
-        # households etc. move with the geometry
-        for column in ("households", "population"):
-            if column in units:
-                values = units[column].to_numpy(dtype=float).copy()
-                np.add.at(values, best["dst"].to_numpy(), values[drop])
-                units[column] = values
-        units["geometry"] = new_geoms
-        units = units.drop(index=drop).reset_index(drop=True)
-    return units
+        target = np.arange(n)
+        target[best["src"].to_numpy()] = best["dst"].to_numpy()
+        label = target[label]
+    if (label == np.arange(n)).all():
+        return units
+    merged = np.flatnonzero(np.bincount(label, minlength=n) > 1)
+    order = np.argsort(label, kind="stable")
+    bounds = np.searchsorted(label[order], np.arange(n + 1))
+    new_geoms = geoms.copy()
+    for keep in merged:  # edge-matched pieces: a coverage union keeps every vertex
+        new_geoms[keep] = shapely.coverage_union_all(geoms[order[bounds[keep]:bounds[keep + 1]]])
+    units["geometry"] = new_geoms
+    for column in ("households", "population"):  # households etc. move with the geometry
+        if column in units:
+            units[column] = np.bincount(label, weights=units[column].to_numpy(dtype=float), minlength=n)
+    return units[label == np.arange(n)].reset_index(drop=True)
 
 
 def _allocate(buildings_geom: np.ndarray, counts: np.ndarray, unit_geoms: np.ndarray) -> np.ndarray:
@@ -282,6 +337,17 @@ def _allocate(buildings_geom: np.ndarray, counts: np.ndarray, unit_geoms: np.nda
     b_idx, u_idx = tree.query(buildings_geom, predicate="intersects")
     keep = ~flat[b_idx]
     b_idx, u_idx = b_idx[keep], u_idx[keep]
+    # most footprints lie inside one unit (touching others at most): they count there whole, and
+    # only the straddling ones are intersected (a prepared covers test is far cheaper)
+    shapely.prepare(unit_geoms)
+    inside = shapely.covers(unit_geoms[u_idx], buildings_geom[b_idx])
+    whole = np.zeros(len(buildings_geom), dtype=bool)
+    whole[b_idx[inside]] = True
+    covering = np.flatnonzero(inside)
+    first = covering[np.unique(b_idx[covering], return_index=True)[1]]  # one unit per footprint
+    np.add.at(totals, u_idx[first], counts[b_idx[first]].astype(np.int64))
+    rest = ~whole[b_idx]
+    b_idx, u_idx = b_idx[rest], u_idx[rest]
     inter = shapely.area(shapely.intersection(buildings_geom[b_idx], unit_geoms[u_idx]))
     pos = inter > 0
     b_idx, u_idx, inter = b_idx[pos], u_idx[pos], inter[pos]
@@ -300,32 +366,9 @@ def _allocate(buildings_geom: np.ndarray, counts: np.ndarray, unit_geoms: np.nda
     return totals
 
 
-def _kmeans(points: np.ndarray, weights: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Weighted k-means labels (small, deterministic; used to group buildings for tessellation)."""
-    rng = np.random.default_rng(seed)
-    order = np.argsort(points[:, 0] + points[:, 1] * 1e-3)
-    centres = points[order[np.linspace(0, len(points) - 1, k).astype(int)]].astype(float)
-    centres += rng.normal(scale=1e-6, size=centres.shape)
-    labels = np.zeros(len(points), dtype=np.int64)
-    for _ in range(50):
-        dist = ((points[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
-        labels = dist.argmin(axis=1)
-        new = np.array([
-            np.average(points[labels == c], axis=0, weights=np.maximum(weights[labels == c], 1e-9))
-            if np.any(labels == c) else centres[c] for c in range(k)])
-        if np.allclose(new, centres):
-            break
-        centres = new
-    return labels
-
-
-def _split_compound(geom, road_lines: np.ndarray, b_points: np.ndarray, b_households: np.ndarray,
-                    b_footprints: np.ndarray, max_households: int, target: int, area_fn: AreaFn,
-                    seed: int) -> list:
-    """Split one compound by its internal roads; tessellate pieces that are still too large
-    around groups of buildings (Voronoi cells of building points, then every footprint moved
-    whole into its group's part, so no border runs through a house)."""
-    pieces = [geom]
+def _road_pieces(geom, road_lines: np.ndarray, area_fn: AreaFn) -> list:
+    """One oversize unit cut by the roads and paths inside it (any class: a 小区路 between rows of
+    buildings divides a compound naturally); the unit whole when none cuts it."""
     if len(road_lines):
         inside = road_lines[shapely.intersects(road_lines, geom)]
         if len(inside):
@@ -333,32 +376,8 @@ def _split_compound(geom, road_lines: np.ndarray, b_points: np.ndarray, b_househ
             faces = np.asarray(shapely.get_parts(shapely.polygonize([noded])), dtype=object)
             faces = faces[shapely.contains(geom, shapely.point_on_surface(faces))]
             if len(faces) > 1:
-                pieces = list(faces) + _leftover(geom, faces, area_fn)
-    result = []
-    for piece in pieces:
-        within = shapely.contains(piece, b_points) if len(b_points) else np.zeros(0, dtype=bool)
-        households = b_households[within].sum() if len(b_points) else 0
-        if households <= max_households or within.sum() < 2:
-            result.append(piece)
-            continue
-        k = int(np.ceil(households / target))
-        k = min(k, int(within.sum()))
-        pts = shapely.get_coordinates(b_points[within])
-        labels = _kmeans(area_fn.project(pts), b_households[within].astype(float), k, seed)  # type: ignore[attr-defined]
-        cells = shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=piece)
-        cells = np.asarray(shapely.get_parts(cells), dtype=object)
-        # voronoi output order is not the input order: match cells to their generating point
-        owner = _assign_to_polygons(shapely.points(pts), cells)
-        cell_label = np.full(len(cells), -1)
-        cell_label[owner[owner >= 0]] = labels[owner >= 0]
-        footprints = b_footprints[within]
-        for label in np.unique(labels):
-            part = shapely.intersection(shapely.union_all(cells[cell_label == label]), piece)
-            own = shapely.intersection(shapely.union_all(footprints[labels == label]), piece)
-            others = shapely.union_all(footprints[labels != label])
-            part = shapely.difference(shapely.union(part, own), others)
-            result.extend([p for p in shapely.get_parts(part) if p.geom_type == "Polygon"])
-    return result + _leftover(geom, np.asarray(result, dtype=object), area_fn)
+                return list(faces) + _leftover(geom, faces, area_fn)
+    return [geom]
 
 
 def _leftover(whole, parts: np.ndarray, area_fn: AreaFn) -> list:
@@ -377,40 +396,12 @@ def _off_borders(barriers: np.ndarray, comm_geoms: np.ndarray, tolerance_m: floa
     line) is that boundary: kept as well, it would cut a hairline strip out of the blocks on
     either side. A road that crosses the border keeps both halves, each joined to the border, so
     the blocks it closes stay closed. Distances are measured in a local metric frame (metres per
-    degree at the territory's latitude); the lines kept keep their own coordinates exactly."""
+    degree at the territory's latitude); the lines kept keep their own coordinates exactly
+    (:class:`gridmap.geo.border_snap.BorderZone`; build the zone once with ``BorderZone.of`` when
+    several sets of lines are cut by the same borders)."""
     if tolerance_m <= 0 or len(barriers) == 0:
         return barriers
-    scale = LocalScale.at(float(np.mean(shapely.total_bounds(comm_geoms)[[1, 3]])))
-    factor = np.array([scale.mx, scale.my])
-    borders = shapely.union_all(shapely.transform(shapely.boundary(comm_geoms), lambda c: c * factor))
-    zone = shapely.transform(shapely.buffer(borders, tolerance_m), lambda c: c / factor)
-    shapely.prepare(zone)
-    near = shapely.intersects(zone, barriers)
-    if not near.any():
-        return barriers
-    parts = np.asarray(shapely.get_parts(shapely.difference(barriers[near], zone)), dtype=object)
-    parts = parts[~shapely.is_empty(parts)]
-    ends = np.concatenate([shapely.get_point(parts, 0), shapely.get_point(parts, -1)]) if len(parts) else parts
-    metric_ends = shapely.transform(ends, lambda c: c * factor) if len(ends) else ends
-    close = shapely.dwithin(metric_ends, borders, tolerance_m * 1.5) if len(ends) else np.zeros(0, dtype=bool)
-    connectors = np.empty(0, dtype=object)
-    if close.any():
-        feet = _overshoot(shapely.shortest_line(metric_ends[close], borders), 0.05)
-        far = shapely.get_coordinates(shapely.get_point(feet, -1)) / factor
-        connectors = shapely.linestrings(np.stack([shapely.get_coordinates(ends[close]), far], axis=1))
-    return np.concatenate([barriers[~near], parts, connectors])
-
-
-def _overshoot(segments: np.ndarray, by: float) -> np.ndarray:
-    """Two-point segments lengthened beyond their end by ``by``, so that a connector drawn onto a
-    border crosses it (floating point would otherwise leave its end a hair short of the line,
-    and the noding would not join them); the overshoot is a dangle, which no face keeps."""
-    xy = shapely.get_coordinates(segments).reshape(-1, 2, 2)
-    step = xy[:, 1] - xy[:, 0]
-    length = np.hypot(step[:, 0], step[:, 1])
-    ok = length > 0
-    xy[ok, 1] += step[ok] / length[ok, None] * by
-    return shapely.linestrings(xy)
+    return BorderZone.of(comm_geoms, tolerance_m).off(barriers)
 
 
 def build_units(
@@ -425,13 +416,25 @@ def build_units(
     rules: UnitRules | None = None,
     road_rules: RoadRules | None = None,
     code_column: str = "code",
+    band: tuple[int, int] | None = None,
+    atomize: frozenset[str] | set[str] = frozenset(),
     seed: int = 0,
 ) -> gpd.GeoDataFrame:
     """Tile every community with units; see the module docstring for the rules.
 
     Returns a GeoDataFrame in EPSG:4490 with ``unit_id, community_code, kind`` ('compound' |
     'block' | 'site'), ``name, site_type, compound_id, households, population`` (when buildings
-    have it), ``area_m2`` and ``geometry``.
+    have it), ``buildings`` (inhabited buildings whose representative point it holds: a unit of
+    two or more can be divided, one of one cannot), ``lone_tower`` (a single building above the
+    size limit whose 单元 are not known), ``atomic`` (built at building grain, see ``atomize``),
+    ``area_m2`` and ``geometry``.
+
+    ``band`` (the comprehensive grid's household band) lets an oversize unit be split into the
+    number of pieces the band prefers (:func:`gridmap.geo.atoms.piece_count`); without it, the
+    fewest within ``compound_max_households``. ``atomize``: codes of communities built at building
+    grain (every block, and every compound above the limit, one unit per building; what a plan
+    needs where coarser units left a grid outside the band). ``seed`` is accepted for compatibility: every
+    step is deterministic.
 
     Example
     -------
@@ -457,11 +460,13 @@ def build_units(
     compound_pieces = _compound_pieces(compounds, site_pieces, comm_geoms, comm_codes)
     units = _first_units(faces, face_codes, site_pieces, compound_pieces, area_fn)
     bld = _building_households(buildings, compound_pieces, rules)
-    units = _split_oversize(units, bld, roads, comm_geoms, rules, area_fn, seed)
+    units = _split_oversize(units, bld, roads, comm_geoms, rules, area_fn, band, frozenset(atomize))
     units = _point_sites(units, site_points)
     units = _clean_coverage(units, comm_geoms, comm_codes, barriers, rules, area_fn)
     units = _absorb_slivers(units, rules, area_fn)
     units = _unit_totals(units, bld, area_fn)
+    units = _building_counts(units, bld)
+    units["atomic"] = units["community_code"].isin(atomize).to_numpy()
     out = _with_stable_ids(units, area_fn)
     out.attrs["metric_crs"] = crs.to_string()
     out.attrs["households_in_buildings"] = int(bld.households.sum())
@@ -513,16 +518,35 @@ def _faces(comm_geoms: np.ndarray, comm_codes: np.ndarray, barriers: np.ndarray)
 
 def _split_sites(sites: gpd.GeoDataFrame | None, rules: UnitRules
                  ) -> tuple[gpd.GeoDataFrame | None, gpd.GeoDataFrame | None]:
-    """The sites of the configured types (with a lower-case ``site_type``), as footprints
-    (polygons) and as points (POIs without a footprint); (None, None) without sites."""
+    """The sites of the configured types (``site_types``), as footprints (polygons, carved out
+    as units in step 3) and all of them as *marks* for the site policy of step 6
+    (:func:`_point_sites`): each with a lower-case ``site_type``, its ``staff`` (NaN where the
+    layer has no staff column: ``staff_column`` or an alias such as 职工人数), the area from
+    which it is dedicated (``_min_area``) and whether its staff alone makes it dedicated
+    (``_staff_ok``), by :meth:`UnitRules.dedicated_thresholds`; (None, None) without sites."""
+    from gridmap.geo.fields import FIELD_ALIASES
+
     if sites is None or not len(sites):
         return None, None
-    types = (sites[rules.site_type_column].astype("string").str.lower()
-             if rules.site_type_column in sites else pd.Series("site", index=sites.index))
-    wanted = sites[types.isin(rules.site_types).fillna(False).to_numpy()].copy()
-    wanted["site_type"] = types[wanted.index]
+    sites = sites.to_crs(STORAGE_EPSG)
+
+    def column(name: str, canonical: str) -> str | None:  # the rule's column, else one the field table knows
+        if name in sites:
+            return name
+        keys = {str(a).strip().casefold() for a in FIELD_ALIASES.get(canonical, ())}
+        return next((c for c in sites.columns if str(c).strip().casefold() in keys), None)
+
+    type_column, staff_column = column(rules.site_type_column, "type"), column(rules.staff_column, "staff")
+    types = (sites[type_column].astype("string").str.lower()
+             if type_column else pd.Series("site", index=sites.index, dtype="string"))
+    wanted = sites[types.isin({str(t).lower() for t in rules.site_types}).fillna(False).to_numpy()].copy()
+    wanted["site_type"] = types[wanted.index].astype(object)
+    wanted["staff"] = (pd.to_numeric(wanted[staff_column], errors="coerce").astype(float)
+                       if staff_column else np.nan)
+    wanted["_min_area"], wanted["_staff_ok"] = rules.dedicated_thresholds(wanted["site_type"], wanted["staff"])
     is_point = np.isin(shapely.get_type_id(np.asarray(wanted.geometry.values)), (0, 4))
-    return wanted[~is_point], wanted[is_point]
+    wanted["_point"] = is_point
+    return wanted[~is_point], wanted
 
 
 def _site_pieces(site_polys: gpd.GeoDataFrame | None, comm_geoms: np.ndarray, comm_codes: np.ndarray) -> pd.DataFrame:
@@ -575,6 +599,7 @@ class _Buildings:
     points: np.ndarray
     households: np.ndarray
     population: np.ndarray | None
+    entrances: np.ndarray | None = None  # 单元 (stairwell) count per building, 0 where unknown
 
 
 def _building_households(buildings: gpd.GeoDataFrame | None, compound_pieces: pd.DataFrame,
@@ -589,6 +614,7 @@ def _building_households(buildings: gpd.GeoDataFrame | None, compound_pieces: pd
     geoms = np.empty(0, dtype=object)
     households = np.zeros(0, dtype=np.int64)
     population = None
+    entrances = None
     if buildings is not None and len(buildings):
         bld, mapping = map_fields(buildings.to_crs(STORAGE_EPSG))
         problems = household_problems(bld)
@@ -603,47 +629,110 @@ def _building_households(buildings: gpd.GeoDataFrame | None, compound_pieces: pd
         households = estimate_households(bld, rules.household_rule, residential_mask=in_compound).to_numpy()
         if "population" in bld:
             population = pd.to_numeric(bld["population"], errors="coerce").fillna(0).round().astype(np.int64).to_numpy()
+        if "entrances" in bld:
+            entrances = pd.to_numeric(bld["entrances"], errors="coerce").fillna(0).clip(lower=0)
+            entrances = entrances.round().astype(np.int64).to_numpy()
     points = shapely.point_on_surface(geoms) if len(geoms) else geoms
-    return _Buildings(geoms, points, households, population)
+    return _Buildings(geoms, points, households, population, entrances)
 
 
 def _split_oversize(units: pd.DataFrame, bld: _Buildings, roads: gpd.GeoDataFrame | None, comm_geoms: np.ndarray,
-                    rules: UnitRules, area_fn: AreaFn, seed: int) -> pd.DataFrame:
-    """Step 5, compounds and blocks above ``compound_max_households`` split by their own
-    structure (:func:`_split_compound`: internal roads of any class, then groups of buildings),
-    each part numbered in ``compound_part`` (NaN for units not split)."""
-    if len(units) and len(bld.geoms):
-        hh = _allocate(bld.geoms, bld.households, units["geometry"].to_numpy())
-        too_big = np.flatnonzero((units["kind"] != "site").to_numpy() & (hh > rules.compound_max_households))
-        if len(too_big):
-            all_roads = (_off_borders(_lines(roads, keep=_not_tunnel(roads)), comm_geoms, rules.border_snap_m)
-                         if roads is not None and len(roads) else np.empty(0, dtype=object))
-            target = rules.tessellation_target_households or int(rules.compound_max_households * 0.8)
-            replacement_rows = []
-            for idx in too_big:
-                row = units.iloc[idx]
-                near = shapely.intersects(bld.points, row.geometry)
-                parts = _split_compound(row.geometry, all_roads, bld.points[near], bld.households[near],
-                                        bld.geoms[near], rules.compound_max_households, target, area_fn, seed)
-                for part_no, part in enumerate(parts):
-                    replacement_rows.append({**row.to_dict(), "geometry": part, "compound_part": part_no})
-            units = pd.concat([units.drop(index=too_big), pd.DataFrame(replacement_rows)], ignore_index=True)
-    if "compound_part" not in units:
-        units["compound_part"] = np.nan
-    return units
+                    rules: UnitRules, area_fn: AreaFn, band: tuple[int, int] | None,
+                    atomize: frozenset[str] = frozenset()) -> pd.DataFrame:
+    """Step 5, compounds and blocks above ``compound_max_households`` split into groups of whole
+    buildings (:mod:`gridmap.geo.atoms`): by their internal roads of any class first
+    (:func:`_road_pieces`), pieces still too large by a balanced bisection of their buildings'
+    cells, a single tower by its 单元 where the data counts them. In the communities of
+    ``atomize`` every block and every oversize compound is cut down to one unit per building
+    (compounds within the limit stay whole: that is a rule, not a choice). Each part is numbered
+    in ``compound_part`` (NaN for units not split); a tower left whole for want of a 单元 count is
+    marked in ``lone_tower``."""
+    limit = rules.compound_max_households
+    units = units.assign(compound_part=np.nan, lone_tower=False)
+    if not (len(units) and len(bld.geoms)):
+        return units
+    hh = _allocate(bld.geoms, bld.households, units["geometry"].to_numpy())
+    kind = units["kind"].to_numpy()
+    fine = units["community_code"].isin(atomize).to_numpy() & (kind != "site") & ((kind == "block") | (hh > limit))
+    if fine.any():
+        fine &= np.bincount(_assign_to_polygons(bld.points[bld.households > 0], units["geometry"].to_numpy()) + 1,
+                            minlength=len(units) + 1)[1:] >= 2
+    too_big = np.flatnonzero(((kind != "site") & (hh > limit)) | fine)
+    if not len(too_big):
+        return units
+    all_roads = (_off_borders(_lines(roads, keep=_not_tunnel(roads)), comm_geoms, rules.border_snap_m)
+                 if roads is not None and len(roads) else np.empty(0, dtype=object))
+    owner, pieces = [], []
+    for idx in too_big:
+        for piece in ([units["geometry"].iat[idx]] if fine[idx] else
+                      _road_pieces(units["geometry"].iat[idx], all_roads, area_fn)):
+            owner.append(idx)
+            pieces.append(piece)
+    pieces_arr, owner_arr = np.asarray(pieces, dtype=object), np.asarray(owner)
+    parts: list[list[atoms.Piece]] = [[atoms.Piece(p)] for p in pieces_arr]
+    piece_hh = _allocate(bld.geoms, bld.households, pieces_arr)
+    for each in (False, True):
+        chosen = np.flatnonzero(fine[owner_arr] == each) if each else np.flatnonzero(~fine[owner_arr] & (piece_hh > limit))
+        found = atoms.split_by_buildings(pieces_arr[chosen], bld.points, bld.geoms, bld.households, bld.entrances,
+                                         limit, band, area_fn, each_building=each)
+        for i, split in zip(chosen, found):
+            parts[i] = split
+    rows = []
+    numbered: dict[int, int] = {}
+    for idx, found in zip(owner, parts):
+        for part in found:
+            number = numbered.get(idx, 0)
+            numbered[idx] = number + 1
+            rows.append({**units.iloc[idx].to_dict(), "geometry": part.geometry, "compound_part": number,
+                         "lone_tower": part.lone_tower_households is not None})
+    return pd.concat([units.drop(index=too_big), pd.DataFrame(rows)], ignore_index=True)
 
 
 def _point_sites(units: pd.DataFrame, site_points: gpd.GeoDataFrame | None) -> pd.DataFrame:
-    """Step 6, sites given as points turn the block that holds them into a site (with the
-    point's type and name); compounds and sites stay as they are."""
-    if site_points is not None and len(site_points):
-        pts = np.asarray(site_points.to_crs(STORAGE_EPSG).geometry.values, dtype=object)
-        hit = _assign_to_polygons(pts, units["geometry"].to_numpy())
-        for point_row, unit_idx in zip(site_points.itertuples(), hit):
-            if unit_idx >= 0 and units.at[unit_idx, "kind"] == "block":
+    """Step 6, the site policy (:meth:`UnitRules.is_dedicated`), given the marks of
+    :func:`_split_sites` (``site_points``: every site, footprints and points):
+
+    * a site unit (a footprint carved in step 3, this piece of it in its community) stays a
+      ``site``, a dedicated grid of its own, when its area or its site's staff reaches its type's
+      threshold; otherwise it is *folded*: it becomes a ``block`` of the comprehensive grids
+      around it, keeping its ``name`` and ``site_type`` so maps can still show it;
+    * a site given as a point (a POI without a footprint) turns the block that holds it into a
+      ``site`` (with the point's type and name) when that block's area or the point's staff
+      reaches the threshold; a folded point changes nothing. Compounds stay as they are."""
+    if site_points is None or not len(site_points):
+        return units
+    units = units.reset_index(drop=True)
+    geoms = units["geometry"].to_numpy()
+    area_fn = metric_area_fn(metric_crs_for_frame(gpd.GeoDataFrame(geometry=geoms, crs=STORAGE_EPSG)))
+    marks = site_points.reset_index(drop=True)
+    min_area_of = dict(zip(marks["site_type"], marks["_min_area"]))
+    sites = np.flatnonzero((units["kind"] == "site").to_numpy())
+    if len(sites):
+        # the footprint a site unit was carved from (same type; the smallest, as overlaps went to it)
+        polys = marks[~marks["_point"].to_numpy(dtype=bool)]
+        staff_ok = np.zeros(len(sites), dtype=bool)
+        if len(polys):
+            poly_geoms = np.asarray(polys.geometry.values, dtype=object)
+            at, which = shapely.STRtree(poly_geoms).query(shapely.point_on_surface(geoms[sites]), predicate="within")
+            same = units["site_type"].to_numpy(dtype=object)[sites[at]] == polys["site_type"].to_numpy(dtype=object)[which]
+            found = pd.DataFrame({"at": at[same], "area": shapely.area(poly_geoms[which[same]]),
+                                  "ok": polys["_staff_ok"].to_numpy(dtype=bool)[which[same]]})
+            first = found.sort_values(["at", "area"], kind="stable").drop_duplicates("at")
+            staff_ok[first["at"].to_numpy()] = first["ok"].to_numpy()
+        min_area = np.array([min_area_of.get(t, np.inf) for t in units["site_type"].to_numpy(dtype=object)[sites]])
+        folded = sites[~(staff_ok | (area_fn(geoms[sites]) >= min_area))]
+        units.loc[folded, "kind"] = "block"
+    points = marks[marks["_point"].to_numpy(dtype=bool)]
+    if len(points):
+        hit = _assign_to_polygons(np.asarray(points.geometry.values, dtype=object), geoms)
+        names = points["name"].to_numpy(dtype=object) if "name" in points else np.full(len(points), None)
+        for i, unit_idx in enumerate(hit):
+            if unit_idx < 0 or units.at[unit_idx, "kind"] != "block" or pd.notna(units.at[unit_idx, "site_type"]):
+                continue  # outside every unit, a compound or a site, or a site folded here already
+            if points["_staff_ok"].iat[i] or area_fn(geoms[[unit_idx]])[0] >= points["_min_area"].iat[i]:
                 units.at[unit_idx, "kind"] = "site"
-                units.at[unit_idx, "site_type"] = getattr(point_row, "site_type", "site")
-                units.at[unit_idx, "name"] = getattr(point_row, "name", None)
+                units.at[unit_idx, "site_type"] = points["site_type"].iat[i]
+                units.at[unit_idx, "name"] = names[i]
     return units
 
 
@@ -682,6 +771,19 @@ def _unit_totals(units: pd.DataFrame, bld: _Buildings, area_fn: AreaFn) -> pd.Da
     return units
 
 
+def _building_counts(units: pd.DataFrame, bld: _Buildings) -> pd.DataFrame:
+    """Step 9b, how many inhabited buildings each unit holds (by representative point): whether a
+    unit could be divided at building grain, which the plan's proofs must know."""
+    counts = np.zeros(len(units), dtype=np.int64)
+    inhabited = bld.households > 0 if len(bld.geoms) else np.zeros(0, dtype=bool)
+    if inhabited.any():
+        at = _assign_to_polygons(bld.points[inhabited], units["geometry"].to_numpy())
+        np.add.at(counts, at[at >= 0], 1)
+    units["buildings"] = counts
+    units["lone_tower"] = units["lone_tower"].fillna(False).astype(bool) if "lone_tower" in units else False
+    return units
+
+
 def _with_stable_ids(units: pd.DataFrame, area_fn: AreaFn) -> gpd.GeoDataFrame:
     """Step 10, stable ids: per community, sites, then compounds, then blocks, each north to south
     and west to east (centroids rounded to 0.1 m), numbered ``<community code>-0001`` on; the
@@ -694,5 +796,6 @@ def _with_stable_ids(units: pd.DataFrame, area_fn: AreaFn) -> gpd.GeoDataFrame:
     units = units.sort_values(["community_code", "_k", "_y", "_x"], kind="stable").reset_index(drop=True)
     units["unit_id"] = units["community_code"] + "-" + (units.groupby("community_code").cumcount() + 1).map("{:04d}".format)
     columns = ["unit_id", "community_code", "kind", "name", "site_type", "compound_id", "compound_part",
-               "households", *(["population"] if "population" in units else []), "area_m2", "geometry"]
+               "households", *(["population"] if "population" in units else []), "buildings", "lone_tower",
+               "atomic", "area_m2", "geometry"]
     return gpd.GeoDataFrame(units[columns], geometry="geometry", crs=STORAGE_EPSG)

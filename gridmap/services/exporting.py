@@ -12,7 +12,7 @@ from gridmap.geo.export import ExportError, ExportResult, export
 from gridmap.services import reading
 from gridmap.store.plans import Plan
 
-LAYERS = ("grids", "units", "stations", "incidents", "crosswalk")
+LAYERS = ("grids", "units", "microgrids", "stations", "incidents", "crosswalk")
 DROPPED_FOR_EXPORT = {"grids": ("compactness", "unit_count"), "stations": ("services",), "incidents": ("overdue",)}
 
 
@@ -46,6 +46,7 @@ def gather(conn: sa.Connection, request: ExportRequest) -> tuple[Plan, dict]:
     readers = {
         "grids": lambda: reading.plan_grids(conn, plan, request.territory),
         "units": lambda: reading.plan_units(conn, plan, request.territory),
+        "microgrids": lambda: reading.plan_microgrids(conn, plan, request.territory),
         "stations": lambda: reading.stations(conn, request.territory),
         "incidents": lambda: reading.incidents(conn, request.territory),
         "crosswalk": lambda: reading.crosswalk(conn, plan),

@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import geopandas as gpd
+import numpy as np
 import shapely
 import sqlalchemy as sa
 
 from gridmap.geo.coverage import stitch_borders
+from gridmap.geo.grain import communities_to_refine
 from gridmap.geo.partition import PartitionResult, partition
 from gridmap.geo.profile import Profile
 from gridmap.geo.units import build_units
@@ -33,6 +35,8 @@ from gridmap.store import units as unit_store
 from gridmap.store.territories import get
 
 REBUILD_ASKED = "a rebuild was asked for (--rebuild-units)"
+REFINE_ROUNDS = 3  # a refined community's border vertices reach its neighbours, whose grids may change once more
+BUILDING_GRAIN = "built at building grain: a grid missed the band where units held several buildings"
 
 
 class PartitionInputError(ValueError):
@@ -104,7 +108,9 @@ def load_inputs(conn: sa.Connection, territory: str, communities: gpd.GeoDataFra
 def rules_fingerprint(profile: Profile) -> str:
     """A SHA-256 of the rules that shape units: the profile's ``units`` section and its ``roads``
     section without ``major_classes`` (which roads are major steers the partition, not the units,
-    so changing it does not make units stale)."""
+    so changing it does not make units stale; nor does the band: oversize units are split by the
+    size limit alone, and a band that needs a finer grain gets it from the partition's refinement
+    at building grain)."""
     data = profile.to_dict()
     roads = {k: v for k, v in data.get("roads", {}).items() if k != "major_classes"}
     text = json.dumps({"units": data.get("units", {}), "roads": roads}, sort_keys=True, ensure_ascii=False)
@@ -134,7 +140,7 @@ def _layer_change(role: str, before: dict | None, now: dict | None, digest: Call
 
 
 def stale_communities(conn: sa.Connection, territory: str, community_ids: dict[str, int], profile: Profile, *,
-                      rebuild: bool = False) -> tuple[dict[str, list[str]], dict]:
+                      rebuild: bool = False, atomize: frozenset[str] = frozenset()) -> tuple[dict[str, list[str]], dict]:
     """Why each community's stored units are stale (``{code: [reasons]}``, an empty list when
     they are current), and the inputs a build would record now (``{"layers", "rules",
     "boundaries", "profile"}``, layer digests computed once each)."""
@@ -155,6 +161,9 @@ def stale_communities(conn: sa.Connection, territory: str, community_ids: dict[s
         build = builds.get(community_id)
         if rebuild:
             reasons[code] = [REBUILD_ASKED]
+        elif atomize:  # unless another run built it at building grain meanwhile
+            reasons[code] = ([BUILDING_GRAIN] if code in atomize and not (build and build["id"] and
+                             (build.get("inputs") or {}).get("grain") == "building") else [])
         elif build is None:
             reasons[code] = ["no units yet"]
         elif build["id"] is None:
@@ -194,33 +203,36 @@ def _summarised(reasons: dict[str, list[str]]) -> list[str]:
 
 
 def ensure_units(engine: sa.Engine, territory: str, *, profile: Profile | None = None, rebuild: bool = False,
-                 actor: str = "partition", progress: Progress = QUIET) -> tuple[gpd.GeoDataFrame, UnitBuild]:
+                 atomize: frozenset[str] = frozenset(), actor: str = "partition", progress: Progress = QUIET
+                 ) -> tuple[gpd.GeoDataFrame, UnitBuild]:
     """The territory's current units, after building new ones for every community whose stored
     units are missing or stale (an input layer replaced, the community's boundary changed, the
     unit rules of ``profile`` changed; default profile: the territory's), or for all with
-    ``rebuild``. Stale units are retired in the same transaction that stores their successors:
-    plans keep using the units they have. Returns the current units and what was built (false
-    when nothing was)."""
+    ``rebuild``, or, with ``atomize``, for those communities alone at building grain (one unit per
+    building in blocks and split compounds). Stale units are retired in the same transaction that
+    stores their successors: plans keep using the units they have. Returns the current units and
+    what was built (false when nothing was)."""
     try:
-        return _ensure_units(engine, territory, profile, rebuild, actor, progress, first_attempt=True)
+        return _ensure_units(engine, territory, profile, rebuild, atomize, actor, progress, first_attempt=True)
     except _Superseded:  # another run stored units for these communities meanwhile: look again
         progress.say("another run stored units for these communities meanwhile; checking them again")
-        return _ensure_units(engine, territory, profile, rebuild, actor, progress, first_attempt=False)
+        return _ensure_units(engine, territory, profile, rebuild, atomize, actor, progress, first_attempt=False)
 
 
 class _Superseded(Exception):
     """Units were stored for the communities being rebuilt since they were found stale."""
 
 
-def _ensure_units(engine: sa.Engine, territory: str, profile: Profile | None, rebuild: bool, actor: str,
-                  progress: Progress, *, first_attempt: bool) -> tuple[gpd.GeoDataFrame, UnitBuild]:
+def _ensure_units(engine: sa.Engine, territory: str, profile: Profile | None, rebuild: bool,
+                  atomize: frozenset[str], actor: str, progress: Progress, *, first_attempt: bool
+                  ) -> tuple[gpd.GeoDataFrame, UnitBuild]:
     with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:  # one snapshot
         profile = profile or profiles.of_territory(conn, territory)
         communities = frames.communities(conn, territory)
         if communities.empty:
             raise PartitionInputError(f"territory {territory} has no communities to partition")
         ids = dict(zip(communities["code"], communities["id"].astype(int)))
-        reasons, current = stale_communities(conn, territory, ids, profile, rebuild=rebuild)
+        reasons, current = stale_communities(conn, territory, ids, profile, rebuild=rebuild, atomize=atomize)
         stale = [code for code in ids if reasons[code]]
         if not stale:
             existing = frames.current_units(conn, territory)
@@ -232,7 +244,13 @@ def _ensure_units(engine: sa.Engine, territory: str, profile: Profile | None, re
         with progress.step(f"loading input layers for {len(stale)} communities"):
             inputs = load_inputs(conn, territory, subset)
         territory_id = get(conn, territory).id
-        seen = _generations(unit_store.current_builds(conn, [ids[code] for code in stale]))
+        stale_builds = unit_store.current_builds(conn, [ids[code] for code in stale])
+        seen = _generations(stale_builds)
+        # built at building grain before (a miss there needed it): rebuilt at that grain again
+        fine = frozenset(code for code in stale if code in atomize or (not rebuild and (
+            (stale_builds.get(ids[code]) or {}).get("inputs") or {}).get("grain") == "building"))
+    if inputs["buildings"] is not None:
+        inputs["buildings"] = _own_buildings(inputs["buildings"], subset)
     if inputs["buildings"] is None:
         raise PartitionInputError(f"territory {territory} (and its ancestors) has no 'buildings' layer; "
                                   "import one with `gridmap import ... --layer buildings`")
@@ -240,10 +258,11 @@ def _ensure_units(engine: sa.Engine, territory: str, profile: Profile | None, re
         units = build_units(subset[["code", "name", "geometry"]], inputs["roads"], inputs["buildings"],
                             waterways=inputs["waterways"], railways=inputs["railways"],
                             compounds=inputs["compounds"], sites=inputs["sites"], rules=profile.units,
-                            road_rules=profile.roads)
+                            road_rules=profile.roads, atomize=fine)
     stale_ids = [ids[code] for code in stale]
     builds = {ids[code]: {"inputs": {"layers": current["layers"], "rules": current["rules"],
-                                     "boundary": current["boundaries"][ids[code]], "profile": current["profile"]},
+                                     "boundary": current["boundaries"][ids[code]], "profile": current["profile"],
+                                     **({"grain": "building"} if code in fine else {})},
                           "reasons": reasons[code]} for code in stale}
     with progress.step(f"storing {len(units)} units"), engine.begin() as conn:
         unit_store.lock_rebuilds(conn)
@@ -273,9 +292,29 @@ def _ensure_units(engine: sa.Engine, territory: str, profile: Profile | None, re
         return frames.current_units(conn, territory), done
 
 
+def _own_buildings(buildings: gpd.GeoDataFrame, communities: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The buildings whose representative point lies in one of ``communities``: a building is an
+    atom and counts in one community only, the one holding its point, so a build of some
+    communities never counts again a building its neighbours' stored units already count."""
+    area = shapely.union_all(np.asarray(communities.to_crs(buildings.crs).geometry.values, dtype=object))
+    shapely.prepare(area)
+    points = shapely.point_on_surface(np.asarray(buildings.geometry.values, dtype=object))
+    return buildings[shapely.contains(area, points)]
+
+
 def _generations(builds: dict[int, dict]) -> dict[int, tuple]:
     """Which units a community has now (build and count), to notice a rebuild by someone else."""
     return {community: (build["id"], build["units"]) for community, build in builds.items()}
+
+
+def _joined(first: UnitBuild, second: UnitBuild) -> UnitBuild:
+    """What two unit builds of one partition did together (the second at building grain)."""
+    if not first:
+        return second
+    return UnitBuild(sorted(set(first.communities) | set(second.communities)),
+                     first.reasons + [r for r in second.reasons if r not in first.reasons],
+                     first.units + second.units, first.retired + second.retired, first.deleted + second.deleted,
+                     first.reused, first.revised + second.revised)
 
 
 def partition_territory(
@@ -305,6 +344,17 @@ def partition_territory(
     lo, hi = rules.band
     with progress.step(f"partitioning {len(units)} units into grids of {lo}-{hi} households"):
         result = partition(units, seed=seed, roads=roads, rules=rules.partition, road_rules=rules.roads)
+    for _ in range(REFINE_ROUNDS):  # a miss where units hold several buildings: one unit per building there
+        coarse = communities_to_refine(result.units, result.grids, lo, hi)
+        if not coarse:
+            break
+        progress.say(f"{len(coarse)} communities have grids outside the band with units of several buildings: "
+                     "rebuilding their units at building grain")
+        units, fine = ensure_units(engine, territory, profile=rules, atomize=frozenset(coarse), actor=author,
+                                   progress=progress)
+        built = _joined(built, fine)
+        with progress.step(f"partitioning {len(units)} units into grids of {lo}-{hi} households"):
+            result = partition(units, seed=seed, roads=roads, rules=rules.partition, road_rules=rules.roads)
     result.report["profile"] = rules.describe()  # the report says which rules it measured against
     with progress.step("writing the draft plan"), engine.begin() as conn:
         target = get(conn, territory)

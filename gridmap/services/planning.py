@@ -26,6 +26,7 @@ from gridmap.services import edits, profiles
 from gridmap.services import incidents as incident_service
 from gridmap.services.edits import EditError
 from gridmap.store import assignment, audit, features, frames, plans, territories
+from gridmap.store import microgrids as microgrid_store
 from gridmap.store.plans import Plan, PlanStateError, VersionConflict
 
 
@@ -131,6 +132,7 @@ def apply_edits(engine: sa.Engine, plan_id: int, operations: list, *, version: i
             named_units = sorted({int(u) for op in operations for u in (getattr(op, "units", None) or [])}
                                  | {int(op.unit) for op in operations if getattr(op, "unit", None) is not None})
             units_before = assignment.unit_grids(conn, plan_id, named_units) if named_units else {}
+            lineages = microgrid_store.lineages(conn, plan_id)
             edit = edits.EditContext(conn, plan)
             for number, op in enumerate(operations, 1):
                 try:
@@ -141,6 +143,10 @@ def apply_edits(engine: sa.Engine, plan_id: int, operations: list, *, version: i
                                     f"第 {number} 项操作（{zh_name}）：{exc.zh}") from exc
             if scope is not None:
                 _check_scope(conn, edit.touched, scope)
+            # micro-grids tile their grid: those of grids whose units changed go (made again by
+            # `gridmap partition --micro`); a grid only renamed or given a worker keeps its own
+            changed = microgrid_store.changed_grids(conn, plan_id, edit.touched, lineages)
+            micro_removed = microgrid_store.delete_for_grids(conn, plan_id, changed)
             removed = assignment.drop_empty_grids(conn, plan_id, edit.touched)
             stats = assignment.refresh_grids(conn, plan_id, edit.touched, srid)
             lo, hi = profile_of(plan).band
@@ -160,7 +166,7 @@ def apply_edits(engine: sa.Engine, plan_id: int, operations: list, *, version: i
                 audit.record(conn, actor=actor, action="plan.edit", table="plans", row_key=str(plan_id),
                              before={"version": plan.lock_version, "grids": {c: grids_before.get(c) for c in codes},
                                      "units": units_before},
-                             after={"version": new_version, "operations": logged,
+                             after={"version": new_version, "operations": logged, "microgrids_removed": micro_removed,
                                     "grids": {c: grids_after.get(c) for c in codes},
                                     "units": assignment.unit_grids(conn, plan_id, named_units) if named_units else {}})
     return EditResult(plan_id, new_version, dry_run, stats, removed, [c for c in edit.created if c not in removed],

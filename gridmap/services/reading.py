@@ -76,6 +76,14 @@ def plan_units(conn: sa.Connection, chosen: Plan, territory: str) -> gpd.GeoData
     return _public(frames.plan_units(conn, chosen.id, territory), "units")
 
 
+def plan_microgrids(conn: sa.Connection, chosen: Plan, territory: str) -> gpd.GeoDataFrame:
+    """The plan's micro-grids inside ``territory`` with their grid, places, households, building
+    count, flag and leader's name (never the phone)."""
+    from gridmap.store import microgrids
+
+    return microgrids.frame(conn, chosen.id, territory)
+
+
 def stations(conn: sa.Connection, territory: str, *, station_type: str | None = None,
              status: str | None = "open") -> gpd.GeoDataFrame:
     return frames.stations(conn, territory, station_type=station_type, status=status)
@@ -91,4 +99,5 @@ def crosswalk(conn: sa.Connection, chosen: Plan) -> pd.DataFrame:
 
 
 __all__ = ["snapshot", "territories", "territory_name", "communities", "units", "layer", "plan", "plan_grids", "plan_units",
+           "plan_microgrids",
            "stations", "incidents", "crosswalk", "INTERNAL"]

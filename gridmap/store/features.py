@@ -52,6 +52,18 @@ COLLECTIONS: dict[str, Collection] = {c.id: c for c in (
          "plan_version": "p.version", "valid_from": "p.valid_from"},
         {"community_code": "c.code", "kind": "g.kind", "grid_code": "g.code"}, "g.code"),
     Collection(
+        "microgrids", "Micro-grids of published plans", "已发布方案的微网格",
+        "Micro-grids (微网格): the buildings (or 单元) of a published grid in groups of about 50–80 households, "
+        "coded below their grid. Leaders' names and phones are never served here.",
+        "microgrids m JOIN plans p ON p.id = m.plan_id AND p.status = 'published' JOIN grids g ON g.id = m.grid_id "
+        "JOIN territories c ON c.id = g.community_id",
+        "m.code", "m.geom",
+        {"microgrid_code": "m.code", "grid_code": "g.code", "community_code": "c.code", "community": "c.name",
+         "households": "m.households", "building_count": "m.building_count",
+         "area_m2": "round(m.area_m2::numeric, 1)::float8", "flag": "m.flag", "plan_id": "p.id",
+         "plan_version": "p.version"},
+        {"community_code": "c.code", "grid_code": "g.code", "microgrid_code": "m.code", "flag": "m.flag"}, "m.code"),
+    Collection(
         "units", "Units of published plans", "已发布方案的单元",
         "Relatively independent areas (compounds, blocks, dedicated sites) with the published grid they belong to.",
         "plan_units pu JOIN plans p ON p.id = pu.plan_id AND p.status = 'published' JOIN units u ON u.id = pu.unit_id "

@@ -55,6 +55,9 @@ def current_units(conn: sa.Connection, territory: str) -> gpd.GeoDataFrame:
     frame = _read(conn, with_subtree() + "SELECT u.id AS db_id, u.unit_key AS unit_id, c.code AS community_code, "
                   "u.kind, u.name, u.households, u.population, u.area_m2, u.properties->>'site_type' AS site_type, "
                   "u.properties->>'compound_id' AS compound_id, (u.properties->>'compound_part')::float AS compound_part, "
+                  "(u.properties->>'buildings')::int AS buildings, "
+                  "COALESCE((u.properties->>'lone_tower')::boolean, false) AS lone_tower, "
+                  "COALESCE((u.properties->>'atomic')::boolean, false) AS atomic, "
                   "c.name AS community_name, s.code AS street_code, s.name AS street_name, d.code AS district_code, "
                   f"d.name AS district_name, u.geom FROM units u JOIN territories c ON c.id = u.community_id {PLACE_JOINS}"
                   f"WHERE u.community_id IN (SELECT id FROM sub) AND u.retired_at IS NULL AND NOT {DRAFT_MADE} "
@@ -84,7 +87,10 @@ def plan_units(conn: sa.Connection, plan_id: int, territory: str | None = None) 
     return _read(conn, (with_subtree() if territory else "") +
                  "SELECT u.unit_key AS unit_id, u.id AS db_id, u.kind AS unit_kind, u.name AS unit_name, "
                  f"g.code AS grid_code, {PLACE_COLUMNS}, u.area_m2, u.households, u.population, "
-                 "u.properties->>'site_type' AS site_type, u.properties->>'compound_id' AS compound_id, u.geom "
+                 "u.properties->>'site_type' AS site_type, u.properties->>'compound_id' AS compound_id, "
+                 "(u.properties->>'compound_part')::float AS compound_part, (u.properties->>'buildings')::int AS buildings, "
+                 "COALESCE((u.properties->>'lone_tower')::boolean, false) AS lone_tower, "
+                 "COALESCE((u.properties->>'atomic')::boolean, false) AS atomic, u.geom "
                  "FROM plan_units pu JOIN units u ON u.id = pu.unit_id JOIN grids g ON g.id = pu.grid_id "
                  f"JOIN territories c ON c.id = u.community_id {PLACE_JOINS}WHERE pu.plan_id = :plan {inside}"
                  "ORDER BY g.code, u.unit_key", territory=territory, plan=plan_id)

@@ -227,6 +227,55 @@ class PlanUnit(Base):
     grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id", ondelete="CASCADE"))
 
 
+class Microgrid(Base):
+    """A micro-grid (微网格) of a plan: buildings (or their 单元) of one grid, coded below it, with
+    its leader (楼栋长/单元长; the phone is personal data, never served publicly; migration 0010)."""
+
+    __tablename__ = "microgrids"
+    __table_args__ = (
+        UniqueConstraint("plan_id", "code", name="uq_microgrids_plan_code"),
+        Index("ix_microgrids_grid_id", "grid_id"),
+        gist("microgrids"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(40))
+    households: Mapped[int] = mapped_column(Integer, server_default="0")
+    building_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    area_m2: Mapped[float | None] = mapped_column(Float)
+    flag: Mapped[str | None] = mapped_column(String(32))
+    properties: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    leader_name: Mapped[str | None] = mapped_column(Text)
+    leader_phone: Mapped[str | None] = mapped_column(Text)
+    geom = mapped_column(geometry("MULTIPOLYGON"), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class MicrogridBuilding(Base):
+    """A building of a micro-grid, or one 单元 of a building cut by its stairwells (``part``
+    1..``parts``; 0 = whole), with its cell and its leader (migration 0010)."""
+
+    __tablename__ = "microgrid_buildings"
+    __table_args__ = (
+        Index("ix_microgrid_buildings_microgrid_id", "microgrid_id"),
+        Index("ix_microgrid_buildings_feature_id", "feature_id"),
+        gist("microgrid_buildings"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    microgrid_id: Mapped[int] = mapped_column(ForeignKey("microgrids.id", ondelete="CASCADE"))
+    feature_id: Mapped[int | None] = mapped_column(ForeignKey("layer_features.id", ondelete="SET NULL"))
+    building_name: Mapped[str | None] = mapped_column(Text)
+    part: Mapped[int] = mapped_column(Integer, server_default="0")
+    parts: Mapped[int] = mapped_column(Integer, server_default="1")
+    households: Mapped[int] = mapped_column(Integer, server_default="0")
+    leader_name: Mapped[str | None] = mapped_column(Text)
+    leader_phone: Mapped[str | None] = mapped_column(Text)
+    geom = mapped_column(geometry("MULTIPOLYGON"), nullable=False)
+
+
 class Department(Base):
     """A functional department (综治, 城管, 应急 ...)."""
 

@@ -204,6 +204,9 @@ def copy(conn: sa.Connection, source_id: int, *, author: str, origin: str) -> tu
         "INSERT INTO plan_units (plan_id, unit_id, grid_id) SELECT :p, pu.unit_id, ng.id FROM plan_units pu "
         "JOIN grids og ON og.id = pu.grid_id JOIN grids ng ON ng.plan_id = :p AND ng.code = og.code "
         "WHERE pu.plan_id = :s"), {"p": plan_id, "s": source_id})
+    from gridmap.store import microgrids
+
+    microgrids.copy(conn, source_id, plan_id)  # the micro-grids (and their leaders) come along
     return plan_id, version
 
 

@@ -141,7 +141,9 @@ def add_generation(conn: sa.Connection, units: gpd.GeoDataFrame, community_ids: 
     caller retired first), each with its community's build; returns how many."""
     props = [json.dumps({k: (None if pd.isna(v) else (v.item() if hasattr(v, "item") else v))
                          for k, v in row.items()}, ensure_ascii=False)
-             for row in units[["site_type", "compound_id", "compound_part"]].to_dict(orient="records")]
+             for row in units[[c for c in ("site_type", "compound_id", "compound_part", "buildings", "lone_tower",
+                                         "atomic")
+                               if c in units]].to_dict(orient="records")]
     rows = [{"c": community_ids[c], "b": build_ids[community_ids[c]], "k": k, "kind": kind,
              "name": None if pd.isna(name) else str(name), "h": int(h),
              "p": None if pop is None or pd.isna(pop) else int(pop), "a": float(a), "props": pr, "g": g}

@@ -109,7 +109,12 @@ def households_histogram_svg(households: np.ndarray, lo: int, hi: int, *, width:
 
 SUMMARY_LABELS = {
     "units": ("单元数", "units"), "grids": ("网格数", "grids"), "comprehensive": ("综合网格", "comprehensive grids"),
-    "dedicated": ("专属网格", "dedicated grids"), "min_households": ("户数下限", "minimum households"),
+    "dedicated": ("专属网格", "dedicated grids"), "dedicated_share": ("专属网格占比", "share of grids dedicated"),
+    "dedicated_by_type": ("专属网格（按类型）", "dedicated grids by site type"),
+    "folded_sites": ("并入综合网格的场所", "sites folded into comprehensive grids"),
+    "smallest_unit_m2": ("最小单元面积（平方米）", "smallest unit (m²)"),
+    "island_grids": ("因社区不相连而分块的网格", "grids in pieces because their community is (islands)"),
+    "min_households": ("户数下限", "minimum households"),
     "max_households": ("户数上限", "maximum households"), "in_band": ("区间内网格", "grids in the band"),
     "in_band_share": ("区间内占比", "share in the band"), "households_min": ("最少户数", "fewest households"),
     "households_median": ("户数中位数", "median households"), "households_max": ("最多户数", "most households"),
@@ -118,7 +123,15 @@ SUMMARY_LABELS = {
     "flags": ("问题计数", "flags by kind"),
 }
 FLAG_LABELS = {"infeasible_band": "无法达到户数区间 infeasible band", "below_min": "低于下限 below minimum",
-               "above_max": "高于上限 above maximum", "not_contiguous": "不连续 not contiguous"}
+               "above_max": "高于上限 above maximum", "not_contiguous": "不连续 not contiguous",
+               "island": "社区岛屿或飞地 island or exclave of its community"}
+SITE_TYPE_LABELS = {"school": "学校 school", "university": "大学 university", "college": "学院 college",
+                    "hospital": "医院 hospital", "townhall": "政府 townhall", "government": "政府机关 government",
+                    "industrial": "工业园区 industrial", "company": "企业 company", "marketplace": "市场 marketplace",
+                    "retail": "商圈 retail", "commercial": "商务区 commercial", "office": "写字楼 office",
+                    "kindergarten": "幼儿园 kindergarten", "park": "公园 park", "clinic": "诊所 clinic",
+                    "other": "其他 other"}
+"""English site types shown with their Chinese name (a Chinese district's own types show as they are)."""
 
 
 def refusal_page(status: int, plan_id: int) -> str:
@@ -199,7 +212,7 @@ def partition_report_html(grids: gpd.GeoDataFrame, report: dict, flags: pd.DataF
 
     def shown(value) -> str:
         if isinstance(value, dict):
-            return ", ".join(f"{FLAG_LABELS.get(k, k)}: {v}" for k, v in value.items()) or "—"
+            return ", ".join(f"{FLAG_LABELS.get(k, SITE_TYPE_LABELS.get(k, k))}: {v}" for k, v in value.items()) or "—"
         if isinstance(value, float):
             return f"{value:.3f}"
         return str(value)

@@ -235,6 +235,8 @@
     state.problems = null; $("problems").innerHTML = "";
     state.diff = null;
     if (state.diffLayer) { map.removeLayer(state.diffLayer); state.diffLayer = null; }
+    if (state.microLayer) { map.removeLayer(state.microLayer); state.microLayer = null; }
+    $("microgrids").setAttribute("aria-pressed", "false");
     plain($("diff-summary"), "");
     hideNotice(); hideDraftQuestion(); hideDeleteQuestion();
   }
@@ -862,6 +864,36 @@
       } }).addTo(map);
       state.diff = res.data;
       renderDiffSummary();
+    });
+  });
+
+  // micro-grids (微网格): their borders drawn over the grids, read only; "gridmap partition --micro" makes them
+  $("microgrids").addEventListener("click", function () {
+    if (!state.plan) return;
+    if (state.microLayer) {
+      map.removeLayer(state.microLayer); state.microLayer = null;
+      $("microgrids").setAttribute("aria-pressed", "false"); return;
+    }
+    var plan = state.plan;
+    api("GET", "/api/plans/" + plan + "/microgrids?format=geojson").then(function (res) {
+      if (plan !== state.plan) return;
+      if (!res.ok) { failed("无法载入微网格：", "Cannot load the micro-grids: ", res); return; }
+      var features = res.data.features || [];
+      if (!features.length) {
+        message("此方案尚无微网格（gridmap partition --micro --plan " + plan + "）",
+                "This plan has no micro-grids yet (gridmap partition --micro --plan " + plan + ")", "info");
+        return;
+      }
+      state.microLayer = L.geoJSON(features, { interactive: true, style: function (f) {
+        return { renderer: canvas, color: f.properties.flag ? "#d62728" : "#6a3d9a", weight: 1.2,
+                 dashArray: "3 3", fill: false };
+      } }).bindTooltip(function (layer) {
+        var p = layer.feature.properties;
+        return p.microgrid_code + " · " + p.households + " 户 / households" + (p.flag ? " · " + p.flag : "");
+      }).addTo(map);
+      $("microgrids").setAttribute("aria-pressed", "true");
+      message("微网格 " + features.length + " 个（再点一次隐藏）",
+              features.length + " micro-grids (click again to hide)", "ok");
     });
   });
 

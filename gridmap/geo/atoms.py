@@ -1,0 +1,339 @@
+"""Buildings as the atoms of grids: oversize units split into groups of whole buildings.
+
+In Chinese practice the building (楼栋) is the atom of a grid and the stairwell (单元) the atom of a
+micro-grid: a grid border never runs through a building. A unit (compound or block) with more
+households than a grid may hold is split here, never through a building:
+
+1. along its own internal roads and paths first (any road class: a 小区路 between building rows
+   is where a grid worker's round naturally divides);
+2. pieces still above the limit are tessellated around their buildings
+   (:func:`gridmap.geo.tessellation.building_cells`: each building's cell is the land nearer to it
+   than to any other, the cells tiling the piece exactly) and the buildings are shared into a
+   number of groups by a recursive balanced bisection (:func:`balanced_groups`); each group's
+   cells, dissolved, is one new unit, so the new units tile the piece exactly;
+3. a piece holding a single building above the limit (a tower of 600 households) is that
+   building's cell; where the data gives the building's 单元 count it is cut into strips across
+   the footprint's long axis (:func:`stairwell_strips`), grouped into as many units as the band
+   needs; otherwise it stays whole, and the plan's report says why its grid misses the band.
+
+How many pieces: the fewest that bring every piece within the limit, and, when the band is
+known, the count that the band's own arithmetic (:func:`gridmap.geo.band.choose_grid_count`) gives,
+so a compound of 720 households becomes two of about 360, each a grid of its own.
+
+Pure geometry: no database, no web. Works in lon/lat like :mod:`gridmap.geo.units`, measuring in
+a local metric frame.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components, depth_first_order, minimum_spanning_tree
+
+from gridmap.geo.band import choose_grid_count
+from gridmap.geo.shapes import LocalScale
+from gridmap.geo.tessellation import building_cells
+
+AreaFn = Callable[[np.ndarray], np.ndarray]
+
+
+# -- how many pieces ------------------------------------------------------------------------------------
+def piece_count(total: float, limit: int, band: tuple[int, int] | None = None) -> int:
+    """How many groups a unit of ``total`` households is split into: at least enough for each to
+    hold at most ``limit``; with a band, the count its arithmetic prefers when that is more.
+
+    >>> piece_count(720, 500, (300, 500))
+    2
+    >>> piece_count(1300, 500)
+    3
+    """
+    fewest = max(math.ceil(total / limit), 1)
+    if band is None:
+        return fewest
+    return max(fewest, choose_grid_count(total, *band)[0])
+
+
+# -- balanced groups of buildings ---------------------------------------------------------------------
+def balanced_groups(xy: np.ndarray, households: np.ndarray, k: int,
+                    adjacency: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """Labels ``0..k-1`` sharing points (buildings, in metres) into ``k`` groups of nearly equal
+    households, by recursive bisection: each set is cut where the households on one side come
+    nearest the share of the groups it will hold (``k // 2`` of ``k``). Candidate cuts are straight
+    sweeps across the set in twelve directions and, with ``adjacency`` (pairs of indices of
+    neighbouring buildings, e.g. cells sharing a border), the edges of a few spanning trees of the
+    neighbours (a cut edge splits a tree into two connected sides, as in GerryChain's recursive
+    tree partition). With adjacency, a cut whose sides are not both connected is taken only when
+    no connected one exists.
+
+    Deterministic; every group non-empty when ``k <= len(xy)``.
+
+    >>> balanced_groups(np.array([[0, 0], [10, 0], [20, 0], [30, 0]]), np.array([50, 50, 50, 50]), 2).tolist()
+    [0, 0, 1, 1]
+    """
+    xy = np.asarray(xy, dtype=float)
+    households = np.asarray(households, dtype=float)
+    n = len(xy)
+    labels = np.zeros(n, dtype=np.int64)
+    k = int(max(1, min(k, n)))
+    neighbours = _neighbour_lists(n, adjacency) if adjacency is not None else None
+    rng = np.random.default_rng(n)
+    stack = [(np.arange(n), k, 0)]
+    while stack:
+        members, groups, first = stack.pop()
+        if groups == 1 or len(members) == 1:
+            labels[members] = first
+            continue
+        left_groups = groups // 2
+        left = _best_cut(members, xy, households, left_groups, groups - left_groups, neighbours, rng)
+        stack.append((members[~left], groups - left_groups, first + left_groups))
+        stack.append((members[left], left_groups, first))
+    return labels
+
+
+SWEEP_DIRECTIONS = 12  # straight cuts tried per bisection, every 15°
+SPANNING_TREES = 6     # random spanning trees of the neighbours tried per bisection
+
+
+def _best_cut(members: np.ndarray, xy: np.ndarray, weights: np.ndarray, left_groups: int, right_groups: int,
+              neighbours: list[np.ndarray] | None, rng: np.random.Generator) -> np.ndarray:
+    """The side (a mask over ``members``) that is to hold ``left_groups`` of the groups: the
+    candidate cut nearest the balanced share, connected cuts first when neighbours are known."""
+    w = weights[members]
+    total = float(w.sum())
+    target = total * left_groups / (left_groups + right_groups)
+    candidates: list[tuple[float, np.ndarray]] = []  # (miss, left mask)
+    pts = xy[members] - xy[members].mean(axis=0)
+    count = len(members)
+    for angle in np.arange(SWEEP_DIRECTIONS) * np.pi / SWEEP_DIRECTIONS:
+        direction = np.array([np.cos(angle), np.sin(angle)])
+        order = np.lexsort((pts @ np.array([-direction[1], direction[0]]), pts @ direction))
+        cum = np.cumsum(w[order])
+        for cut in range(max(left_groups, 1), count - right_groups + 1):
+            mask = np.zeros(count, dtype=bool)
+            mask[order[:cut]] = True
+            candidates.append((abs(float(cum[cut - 1]) - target), mask))
+    if neighbours is not None:
+        position = {int(m): i for i, m in enumerate(members)}
+        a, b = _local_edges(members, neighbours, position)
+        candidates += _tree_cuts(a, b, pts, w, target, left_groups, right_groups, rng)
+    candidates.sort(key=lambda c: c[0])
+    if neighbours is None:
+        return candidates[0][1]
+    local = _local_edges(members, neighbours, {int(m): i for i, m in enumerate(members)})
+    for miss, mask in candidates[:64]:
+        if _connected(mask, *local) and _connected(~mask, *local):
+            return mask
+    return candidates[0][1]
+
+
+def _local_edges(members: np.ndarray, neighbours: list[np.ndarray], position: dict[int, int]
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Neighbour pairs among ``members``, as positions into ``members``."""
+    a, b = [], []
+    for i, m in enumerate(members):
+        for other in neighbours[int(m)]:
+            j = position.get(int(other))
+            if j is not None and i < j:
+                a.append(i)
+                b.append(j)
+    return np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+
+
+def _connected(mask: np.ndarray, a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether the members selected by ``mask`` form one connected set."""
+    chosen = np.flatnonzero(mask)
+    if len(chosen) <= 1:
+        return True
+    keep = mask[a] & mask[b]
+    index = np.full(len(mask), -1)
+    index[chosen] = np.arange(len(chosen))
+    graph = coo_matrix((np.ones(int(keep.sum())), (index[a[keep]], index[b[keep]])), shape=(len(chosen),) * 2)
+    return connected_components(graph, directed=False)[0] == 1
+
+
+def _tree_cuts(a: np.ndarray, b: np.ndarray, pts: np.ndarray, w: np.ndarray, target: float, left_groups: int,
+               right_groups: int, rng: np.random.Generator) -> list[tuple[float, np.ndarray]]:
+    """Cuts along edges of random spanning trees of the neighbour graph (when it is connected):
+    each tree edge splits the tree into a subtree and the rest, both connected."""
+    count = len(w)
+    if len(a) == 0 or not _connected(np.ones(count, dtype=bool), a, b):
+        return []
+    length = np.hypot(*(pts[a] - pts[b]).T) + 1e-3
+    out = []
+    for _ in range(SPANNING_TREES):
+        cost = length * rng.uniform(0.5, 1.5, len(a))
+        tree = minimum_spanning_tree(coo_matrix((cost, (a, b)), shape=(count, count)))
+        order, parent = depth_first_order(tree, 0, directed=False)  # preorder: a subtree is a run
+        sums = w.copy()
+        size = np.ones(count, dtype=np.int64)
+        for v in order[:0:-1]:  # leaves up
+            sums[parent[v]] += sums[v]
+            size[parent[v]] += size[v]
+        position = np.empty(count, dtype=np.int64)
+        position[order] = np.arange(count)
+        for v in order[1:]:
+            sub = np.zeros(count, dtype=bool)
+            sub[order[position[v]:position[v] + size[v]]] = True
+            for inside_left in (True, False):
+                left_sum = sums[v] if inside_left else w.sum() - sums[v]
+                left_size = size[v] if inside_left else count - size[v]
+                if left_size < left_groups or count - left_size < right_groups:
+                    continue
+                out.append((abs(float(left_sum) - target), sub if inside_left else ~sub))
+    return out
+
+
+def _neighbour_lists(n: int, adjacency: tuple[np.ndarray, np.ndarray]) -> list[np.ndarray]:
+    a, b = (np.asarray(x, dtype=np.int64) for x in adjacency)
+    ends, others = np.concatenate([a, b]), np.concatenate([b, a])
+    order = np.argsort(ends, kind="stable")
+    bounds = np.searchsorted(ends[order], np.arange(n + 1))
+    return [others[order[bounds[i]:bounds[i + 1]]] for i in range(n)]
+
+
+# -- stairwells -----------------------------------------------------------------------------------------
+def stairwell_strips(cell, footprint, count: int) -> list:
+    """A building's ``cell`` (lon/lat) cut into ``count`` strips across its footprint's long axis,
+    one per 单元 (stairwell), the cuts spaced evenly along the footprint so that each strip holds an
+    equal share of it. The strips tile the cell exactly (each is the cell cut by the same lines).
+    ``count`` below 2, or a footprint without area, gives the cell whole."""
+    if count < 2 or shapely.area(footprint) <= 0:
+        return [cell]
+    scale = LocalScale.at(float(shapely.get_y(shapely.centroid(footprint))))
+    factor = np.array([scale.mx, scale.my])
+    origin = np.asarray(shapely.get_coordinates(shapely.centroid(footprint)))[0]
+    to_m = lambda c: (c - origin) * factor  # noqa: E731
+    to_deg = lambda c: c / factor + origin  # noqa: E731
+    foot_m = shapely.transform(footprint, to_m)
+    cell_m = shapely.transform(cell, to_m)
+    rect = np.asarray(shapely.get_coordinates(shapely.minimum_rotated_rectangle(foot_m)))[:4]
+    edges = np.diff(np.vstack([rect, rect[:1]]), axis=0)
+    long_edge = edges[int(np.argmax(np.hypot(edges[:, 0], edges[:, 1])))]
+    axis = long_edge / np.hypot(*long_edge)
+    normal = np.array([-axis[1], axis[0]])
+    along = shapely.get_coordinates(foot_m) @ axis
+    start, end = float(along.min()), float(along.max())
+    reach = float(np.hypot(*np.ptp(shapely.get_coordinates(cell_m), axis=0))) + float(np.abs(along).max()) + 10.0
+    cuts = np.concatenate([[-reach * 4], start + (end - start) * np.arange(1, count) / count, [reach * 4]])
+    strips = []
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        band = shapely.Polygon([a * axis - reach * 4 * normal, b * axis - reach * 4 * normal,
+                                b * axis + reach * 4 * normal, a * axis + reach * 4 * normal])
+        piece = shapely.intersection(cell_m, band)
+        if not shapely.is_empty(piece) and shapely.area(piece) > 0:
+            strips.append(shapely.transform(piece, to_deg))
+    return strips
+
+
+# -- splitting oversize units -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Piece:
+    """One new unit: its geometry and, for a tower left whole because the data has no 单元 count
+    for it, its households (else None)."""
+
+    geometry: object
+    lone_tower_households: int | None = None
+
+
+def split_by_buildings(areas: np.ndarray, building_points: np.ndarray, footprints: np.ndarray,
+                       households: np.ndarray, entrances: np.ndarray | None, limit: int,
+                       band: tuple[int, int] | None, area_fn: AreaFn, *, each_building: bool = False
+                       ) -> list[list[Piece]]:
+    """Each area (lon/lat polygons above ``limit`` households) as pieces of whole buildings
+    (steps 2 and 3 of the module docstring), the pieces of each area tiling it exactly. Buildings
+    belong to the area holding their representative point; ``entrances`` gives each building's 单元
+    count (0 or missing: unknown). With ``each_building`` every building's cell is a piece of its
+    own (the finest grain a grid can be drawn at). All areas are tessellated at once."""
+    areas = np.asarray(areas, dtype=object)
+    result: list[list[Piece]] = [[] for _ in range(len(areas))]
+    if len(areas) == 0:
+        return result
+    tree = shapely.STRtree(areas)
+    b_idx, a_idx = tree.query(building_points, predicate="within")
+    first = np.unique(b_idx, return_index=True)[1]
+    b_idx, a_idx = b_idx[first], a_idx[first]
+    project = area_fn.project  # type: ignore[attr-defined]
+    cells = building_cells(areas, footprints[b_idx], a_idx)
+    for area_index in range(len(areas)):
+        mine = np.flatnonzero(a_idx == area_index)
+        if len(mine) == 0:
+            result[area_index] = [Piece(areas[area_index])]
+            continue
+        b = b_idx[mine]
+        total = float(households[b].sum())
+        if len(mine) == 1:
+            result[area_index] = _tower(areas[area_index], footprints[b[0]], int(households[b[0]]),
+                                        int(entrances[b[0]]) if entrances is not None else 0, limit, band)
+            continue
+        if each_building:
+            result[area_index] = [Piece(cell) for cell in cells[mine]]
+            continue
+        xy = project(shapely.get_coordinates(building_points[b]))
+        adjacency = _cell_adjacency(cells[mine])
+        # lumpy buildings can leave a group above the limit: one group more until none is
+        for k in range(min(piece_count(total, limit, band), len(mine)), len(mine) + 1):
+            labels = balanced_groups(xy, households[b], k, adjacency=adjacency)
+            sums = np.bincount(labels, weights=households[b], minlength=k)
+            sizes = np.bincount(labels, minlength=k)
+            if ((sums <= limit) | (sizes == 1)).all():
+                break
+        pieces: list[Piece] = []
+        for g in range(k):
+            members = np.flatnonzero(labels == g)
+            if len(members) == 1 and households[b[members[0]]] > limit:  # a tower: by its 单元
+                only = b[members[0]]
+                pieces += _tower(cells[mine][members[0]], footprints[only], int(households[only]),
+                                 int(entrances[only]) if entrances is not None else 0, limit, band)
+            elif len(members):
+                pieces.append(Piece(_dissolve(cells[mine][members])))
+        result[area_index] = pieces
+    return result
+
+
+def _tower(cell, footprint, households: int, entrances: int, limit: int, band: tuple[int, int] | None
+           ) -> list[Piece]:
+    """A piece with one building: cut by its 单元 when their count is known and the building is
+    above ``limit`` (strips grouped into as many units as the band needs), else whole."""
+    if households <= limit:
+        return [Piece(cell)]
+    if entrances < 2:
+        return [Piece(cell, lone_tower_households=households)]
+    k = min(piece_count(households, limit, band), entrances)
+    strips = stairwell_strips(cell, footprint, entrances)
+    if len(strips) != entrances:
+        return [Piece(cell, lone_tower_households=households)]
+    share = np.repeat(np.arange(k), np.diff(np.round(np.linspace(0, entrances, k + 1)).astype(int)))
+    return [Piece(_dissolve(np.asarray(strips, dtype=object)[share == g])) for g in range(k)]
+
+
+def _cell_adjacency(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of cells sharing a border (the cells are a clean coverage: a shared edge is exact)."""
+    tree = shapely.STRtree(cells)
+    a, b = tree.query(cells, predicate="intersects")
+    keep = a < b
+    a, b = a[keep], b[keep]
+    if len(a) == 0:
+        return a, b
+    shared = shapely.length(shapely.intersection(shapely.boundary(cells[a]), shapely.boundary(cells[b])))
+    touching = shared > 0
+    return a[touching], b[touching]
+
+
+def _dissolve(cells: np.ndarray):
+    """The union of cells of one clean coverage (an exact coverage union, general overlay as a
+    fallback for a not-quite-noded edge)."""
+    cells = np.asarray(cells, dtype=object)
+    if len(cells) == 1:
+        return cells[0]
+    try:
+        return shapely.coverage_union_all(cells)
+    except shapely.errors.GEOSException:
+        return shapely.union_all(cells)
+
+
+__all__ = ["piece_count", "balanced_groups", "stairwell_strips", "split_by_buildings", "Piece"]

@@ -1,0 +1,538 @@
+"""Micro-grids (微网格): each comprehensive grid divided into groups of 50–80 households (the
+profile's ``micro_band``) made of whole buildings, and inside a big building of its 单元
+(stairwells): the fourth level of the 四级网络 community → grid → micro-grid → building.
+
+How (:func:`divide`):
+
+1. every building belongs to the grid holding its representative point;
+2. each grid is tiled with one cell per building (:func:`gridmap.geo.tessellation.building_cells`,
+   a clean coverage of the grid), so groups of cells tile the grid exactly and no micro-grid
+   reaches outside its grid;
+3. the atoms are the buildings' cells; a building with a 单元 count (``entrances``) and more
+   households than the band's maximum is cut into one strip per 单元 across its long axis
+   (:func:`gridmap.geo.atoms.stairwell_strips`), its households shared evenly. Where whole
+   buildings leave a grid outside the band, every building with a 单元 count is cut (the finer
+   atoms are kept grid by grid where they do better). A building above the maximum without a 单元
+   count is a micro-grid of its own, flagged ``building_above_max`` with that reason;
+4. the atoms of each grid are grouped by the partition's own method (recursive spanning-tree
+   bisection with repair, :func:`gridmap.geo.partition.assign_grids`) on their adjacency graph,
+   with the micro band: every micro-grid is contiguous and as many as possible are in the band;
+5. codes are the grid's code + ``CodeScheme.micro_digits`` digits (15 + 3 by default), in
+   reading order inside the grid; the report says which micro-grids miss the band and why (the
+   proofs of :mod:`gridmap.geo.report`, valid for the grid's atoms).
+
+A comprehensive grid without buildings is one micro-grid (flagged ``no_buildings``). Dedicated
+grids are not divided. Pure: GeoDataFrames in, GeoDataFrames out (EPSG:4490).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gridmap.errors import Invalid
+from gridmap.geo.band import violation
+from gridmap.geo.codes import BEIJING_15, CodeScheme
+from gridmap.geo.crs import STORAGE_EPSG, metric_crs_for_frame
+from gridmap.geo.graph import UnitGraph, build_graph
+from gridmap.geo.partition import PartitionRules, assign_grids, with_band
+from gridmap.geo.report import FLAG_COLUMNS, grid_statistics, histogram
+from gridmap.geo.tessellation import building_cells
+
+MICRO_BAND = (50, 80)
+MICRO_COLUMNS = ["microgrid_code", "grid_code", "households", "building_count", "atom_count", "area_m2",
+                 "compactness", "parts", "flag", "reason", "reason_zh", "geometry"]
+BUILDING_COLUMNS = ["building_id", "building_name", "grid_code", "microgrid_code", "part", "parts", "households",
+                    "geometry"]
+
+
+@dataclass
+class MicroResult:
+    """``microgrids`` (one row per micro-grid: code, parent grid, households, buildings, area,
+    compactness, parts, flag and its reason in both languages, geometry), ``buildings`` (one row
+    per building or 单元 strip: which micro-grid holds it, its households and its cell),
+    ``report`` (summary and flags) and ``flags``."""
+
+    microgrids: gpd.GeoDataFrame
+    buildings: gpd.GeoDataFrame
+    report: dict
+    flags: pd.DataFrame
+
+    @property
+    def grids(self) -> gpd.GeoDataFrame:
+        """The micro-grids (so a result reads like a :class:`~gridmap.geo.partition.PartitionResult`)."""
+        return self.microgrids
+
+    @property
+    def units(self) -> gpd.GeoDataFrame:
+        """The atoms (buildings and 单元 strips) with their micro-grid."""
+        return self.buildings
+
+    def __repr__(self) -> str:
+        s = self.report["summary"]
+        return (f"<MicroResult {s['microgrids']} micro-grids in {s['grids']} grids from {s['buildings']} buildings; "
+                f"{s['in_band']} ({s['in_band_share']:.0%}) in [{s['min_households']}, {s['max_households']}]; "
+                f"{len(self.flags)} flags>")
+
+
+def _atoms_module():
+    """gridmap.geo.atoms when it is there (stairwell strips, balanced groups), else None."""
+    try:
+        from gridmap.geo import atoms
+    except ImportError:
+        return None
+    return atoms
+
+
+def stairwell_strips(cell, footprint, count: int) -> list:
+    """A building's cell cut into ``count`` strips across the footprint's long axis, one per 单元
+    (:func:`gridmap.geo.atoms.stairwell_strips` when available; this is the same cut). The strips
+    tile the cell; a strip may be empty where the cell is narrow."""
+    atoms = _atoms_module()
+    if atoms is not None and hasattr(atoms, "stairwell_strips"):
+        return list(atoms.stairwell_strips(cell, footprint, count))
+    if count <= 1:
+        return [cell]
+    rect = shapely.minimum_rotated_rectangle(footprint if not footprint.is_empty else cell)
+    coords = np.asarray(rect.exterior.coords)[:4]
+    if len(coords) < 4 or rect.geom_type != "Polygon":
+        return [cell] + [shapely.Polygon()] * (count - 1)
+    edges = np.diff(np.vstack([coords, coords[:1]]), axis=0)
+    lengths = np.hypot(edges[:, 0], edges[:, 1])
+    long = int(np.argmax(lengths[:2]))
+    axis = edges[long] / max(lengths[long], 1e-12)
+    normal = np.array([-axis[1], axis[0]])
+    along = coords @ axis
+    lo, hi = along.min(), along.max()
+    reach = 10 * (np.ptp(np.asarray(cell.envelope.exterior.coords), axis=0).sum() + lengths.sum())
+    cuts = np.concatenate([[lo - reach], lo + (hi - lo) * np.arange(1, count) / count, [hi + reach]])
+    base = coords.mean(axis=0) - axis * (coords.mean(axis=0) @ axis)
+    strips = []
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        corners = [base + axis * a - normal * reach, base + axis * b - normal * reach,
+                   base + axis * b + normal * reach, base + axis * a + normal * reach]
+        strips.append(shapely.intersection(cell, shapely.Polygon(corners)))
+    return strips
+
+
+def _labels(buildings: gpd.GeoDataFrame) -> np.ndarray:
+    """A readable name per building: its 楼栋号 (with its compound) where the data has one."""
+    ids = buildings["building_id"].astype(str).to_numpy()
+    if "building_name" in buildings:
+        names = buildings["building_name"].astype("string").fillna("").to_numpy(dtype=object)
+        if "compound_name" in buildings:
+            estates = buildings["compound_name"].astype("string").fillna("").to_numpy(dtype=object)
+            names = np.array([f"{e}{n}" if n and e and not n.startswith(e) else n for e, n in zip(estates, names)],
+                             dtype=object)
+        return np.where(names != "", names, ids)
+    return ids
+
+
+def _entrances(buildings: gpd.GeoDataFrame) -> np.ndarray:
+    """Each building's 单元 count (0 where unknown): ``entrances`` or one of its source names (单元数 …)."""
+    from gridmap.geo.fields import FIELD_ALIASES
+
+    column = next((c for c in ("entrances", *FIELD_ALIASES["entrances"]) if c in buildings), None)
+    if column is None:
+        return np.zeros(len(buildings), dtype=np.int64)
+    return pd.to_numeric(buildings[column], errors="coerce").fillna(0).clip(lower=0).to_numpy(dtype=np.int64)
+
+
+def divide(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *, band: tuple[int, int] = MICRO_BAND,
+           code_scheme: CodeScheme = BEIJING_15, rules: PartitionRules | None = None, seed: int = 0) -> MicroResult:
+    """Divide ``grids`` (``grid_code`` and geometry; ``kind`` ``dedicated`` rows are skipped) into
+    micro-grids of ``band`` households from ``buildings`` (``households``; optional ``entrances``
+    (单元数), ``building_id``, ``building_name``, ``compound_name``; polygons or points), coded
+    below each grid by ``code_scheme``. See the module docstring for the method.
+
+    Example
+    -------
+    >>> result = divide(plan.grids, buildings, band=(50, 80))  # doctest: +SKIP
+    >>> result.microgrids[["microgrid_code", "households"]]  # doctest: +SKIP
+    """
+    lo, hi = band
+    if not 0 < lo <= hi:
+        raise Invalid(f"the micro-grid band {lo}–{hi} is not a band",
+                      f"微网格户数区间 {lo}–{hi} 无效：下限须为正数且不大于上限")
+    rules = with_band(rules or PartitionRules(), lo, hi)
+    for column in ("grid_code",):
+        if column not in grids:
+            raise Invalid(f"grids need a {column!r} column", f"网格缺少 {column!r} 列")
+    if "households" not in buildings:
+        raise Invalid("buildings need a 'households' column (户数)", "楼栋缺少户数（households）列")
+    grids = grids.to_crs(STORAGE_EPSG) if grids.crs is not None else grids.set_crs(STORAGE_EPSG)
+    if "kind" in grids:
+        grids = grids[grids["kind"].astype(str) != "dedicated"]
+    grids = grids.reset_index(drop=True)
+    buildings = buildings.to_crs(STORAGE_EPSG) if buildings.crs is not None else buildings.set_crs(STORAGE_EPSG)
+    buildings = buildings.reset_index(drop=True)
+    if "building_id" not in buildings:
+        buildings = buildings.assign(building_id=np.arange(len(buildings)))
+    grid_geoms = np.asarray(grids.geometry.values, dtype=object)
+    codes = grids["grid_code"].astype(str).to_numpy()
+    if len(set(codes)) != len(codes):
+        raise Invalid("grid codes must be unique", "网格编码不能重复")
+
+    # 1. the grid of every building (its representative point; on a shared border the first grid)
+    footprints = np.asarray(buildings.geometry.values, dtype=object)
+    points = shapely.point_on_surface(footprints)
+    hit_b, hit_g = shapely.STRtree(grid_geoms).query(points, predicate="intersects")
+    grid_of = np.full(len(buildings), -1, dtype=np.int64)
+    order = np.lexsort((hit_g, hit_b))
+    first = np.unique(hit_b[order], return_index=True)[1]
+    grid_of[hit_b[order][first]] = hit_g[order][first]
+    inside = np.flatnonzero(grid_of >= 0)
+    blds = buildings.iloc[inside].reset_index(drop=True)
+    grid_of = grid_of[inside]
+    households = pd.to_numeric(blds["households"], errors="coerce").fillna(0).clip(lower=0).round().astype(np.int64).to_numpy()
+    entrances = _entrances(blds)
+    names = _labels(blds)
+
+    # 2. one cell per building, the cells of a grid tiling it
+    cells = building_cells(grid_geoms, np.asarray(blds.geometry.values, dtype=object), grid_of)
+
+    # 3–4. atoms and their groups: whole buildings (单元 strips above the maximum), then, where a
+    # grid misses the band, every building with a 单元 count cut into its 单元
+    coarse = _atoms(blds, cells, grid_of, codes, households, entrances, names, (entrances > 1) & (households > hi))
+    coarse_label = _group(coarse, rules, seed)
+    chosen_atoms, chosen_label = coarse, coarse_label
+    can_split = (entrances > 1) & (households <= hi)
+    if can_split.any():
+        misses = _misses(coarse, coarse_label, lo, hi)
+        retry = np.unique(grid_of[can_split])
+        retry = retry[np.isin(codes[retry], [c for c, m in misses.items() if m > 0])]
+        if len(retry):
+            fine = _atoms(blds, cells, grid_of, codes, households, entrances, names,
+                          (entrances > 1) & ((households > hi) | np.isin(grid_of, retry)))
+            fine = fine[fine["grid_code"].isin(set(codes[retry]))].reset_index(drop=True)
+            fine_label = _group(fine, rules, seed)
+            fine_misses = _misses(fine, fine_label, lo, hi)
+            better = {codes[g] for g in retry if fine_misses.get(codes[g], 0) < misses.get(codes[g], 0)}
+            if better:
+                keep_c = ~coarse["grid_code"].isin(better).to_numpy()
+                keep_f = fine["grid_code"].isin(better).to_numpy()
+                chosen_atoms = pd.concat([coarse[keep_c], fine[keep_f]], ignore_index=True)
+                chosen_label = np.concatenate([coarse_label[keep_c], fine_label[keep_f] + coarse_label.max() + 1])
+    atoms = gpd.GeoDataFrame(chosen_atoms, geometry="geometry", crs=STORAGE_EPSG)
+    label = _exact_small(atoms, _dense(chosen_label), lo, hi)
+
+    # 5. the micro-grids, their codes and the report
+    return _assemble(grids, grid_geoms, codes, atoms, label, lo, hi, code_scheme, seed)
+
+
+def _atoms(blds: gpd.GeoDataFrame, cells: np.ndarray, grid_of: np.ndarray, codes: np.ndarray, households: np.ndarray,
+           entrances: np.ndarray, names: np.ndarray, split: np.ndarray) -> pd.DataFrame:
+    """One row per atom: a building's cell, or one 单元 strip of it where ``split``."""
+    rows = {"unit_id": [], "building_index": [], "part": [], "parts": [], "households": [], "geometry": []}
+    footprints = np.asarray(blds.geometry.values, dtype=object)
+    for i in range(len(blds)):
+        if cells[i] is None or shapely.is_empty(cells[i]):
+            continue
+        if split[i]:
+            count = int(entrances[i])
+            strips = stairwell_strips(cells[i], footprints[i], count)
+            shares = np.full(count, households[i] // count)
+            shares[: households[i] % count] += 1
+            placed = [(k, s, h) for k, (s, h) in enumerate(zip(strips, shares)) if s is not None and not s.is_empty]
+            if len(placed) < count:  # a strip left empty (a narrow cell): its households go to the others
+                lost = int(sum(h for k, (s, h) in enumerate(zip(strips, shares)) if s is None or s.is_empty))
+                placed = [(k, s, h + (lost if j == 0 else 0)) for j, (k, s, h) in enumerate(placed)]
+            for k, strip, share in placed:
+                rows["unit_id"].append(f"{names[i]} {k + 1}单元")
+                rows["building_index"].append(i)
+                rows["part"].append(k + 1)
+                rows["parts"].append(count)
+                rows["households"].append(int(share))
+                rows["geometry"].append(strip)
+        else:
+            rows["unit_id"].append(str(names[i]))
+            rows["building_index"].append(i)
+            rows["part"].append(0)
+            rows["parts"].append(1)
+            rows["households"].append(int(households[i]))
+            rows["geometry"].append(cells[i])
+    frame = pd.DataFrame(rows)
+    index = frame["building_index"].to_numpy(dtype=np.int64)
+    frame["grid_code"] = codes[grid_of[index]] if len(frame) else []
+    frame["building_id"] = blds["building_id"].to_numpy()[index] if len(frame) else []
+    frame["community_code"] = frame["grid_code"]  # the partition's graph links atoms of one grid only
+    frame["kind"] = "block"
+    frame["unit_id"] = _unique(frame["unit_id"].astype(str).to_numpy())
+    return frame
+
+
+def _unique(names: np.ndarray) -> np.ndarray:
+    """Names made unique with a suffix (two buildings of one name)."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        n = seen.get(name, 0)
+        seen[name] = n + 1
+        out.append(name if n == 0 else f"{name}#{n + 1}")
+    return np.array(out, dtype=object)
+
+
+def _group(atoms: pd.DataFrame, rules: PartitionRules, seed: int) -> np.ndarray:
+    """A micro-grid label per atom: the partition's bisection and repair, on the atoms' graph,
+    each grid's atoms apart from the others."""
+    if len(atoms) == 0:
+        return np.zeros(0, dtype=np.int64)
+    frame = gpd.GeoDataFrame(atoms, geometry="geometry", crs=STORAGE_EPSG)
+    graph = build_graph(frame)
+    return assign_grids(frame, graph, rules, seed=seed).grid_of
+
+
+EXACT_ATOMS = 16
+EXACT_BUDGET = 200_000
+"""Grids of up to ``EXACT_ATOMS`` atoms that the bisection leaves outside the band are searched
+exhaustively (every contiguous grouping, pruned at the maximum, at most ``EXACT_BUDGET`` steps):
+where one in band exists, it is used."""
+
+
+def _exact_small(atoms: gpd.GeoDataFrame, label: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """``label`` with the micro-grids of small grids that miss the band replaced by an in-band
+    contiguous grouping of their atoms, where one exists (an exhaustive search)."""
+    if len(atoms) == 0:
+        return label
+    label = label.copy()
+    sums = pd.Series(atoms["households"].to_numpy(dtype=float)).groupby(label).transform("sum").to_numpy()
+    missing = violation(sums, lo, hi) > 0
+    grid = atoms["grid_code"].to_numpy()
+    for code in np.unique(grid[missing]):
+        rows = np.flatnonzero(grid == code)
+        households = atoms["households"].to_numpy()[rows]
+        if len(rows) > EXACT_ATOMS or (households > hi).any():
+            continue
+        local = gpd.GeoDataFrame(atoms.iloc[rows][["households", "geometry"]].reset_index(drop=True),
+                                 geometry="geometry", crs=STORAGE_EPSG)
+        graph = build_graph(local.assign(unit_id=range(len(rows)), community_code=code))
+        groups = _in_band_grouping(households, graph.left, graph.right, lo, hi)
+        if groups is not None:
+            top = int(label.max()) + 1
+            for k, members in enumerate(groups):
+                label[rows[members]] = top + k
+    return _dense(label)
+
+
+def _in_band_grouping(households: np.ndarray, left: np.ndarray, right: np.ndarray, lo: int, hi: int
+                      ) -> list[list[int]] | None:
+    """A grouping of the atoms into contiguous groups each within [lo, hi], or None (depth-first,
+    atoms placed in order, a group never above ``hi``)."""
+    n = len(households)
+    neighbours = [set() for _ in range(n)]
+    for a, b in zip(left.tolist(), right.tolist()):
+        neighbours[a].add(b)
+        neighbours[b].add(a)
+    order = sorted(range(n), key=lambda i: -households[i])
+
+    def connected(group: list[int]) -> bool:
+        seen, stack = {group[0]}, [group[0]]
+        while stack:
+            for w in neighbours[stack.pop()]:
+                if w in group and w not in seen:
+                    seen.add(w)
+                    stack.append(w)
+        return len(seen) == len(group)
+
+    groups: list[list[int]] = []
+    totals: list[float] = []
+    steps = [0]
+
+    def place(i: int) -> bool:
+        steps[0] += 1
+        if steps[0] > EXACT_BUDGET:
+            return False
+        if i == n:
+            return all(t >= lo for t in totals) and all(connected(g) for g in groups)
+        atom = order[i]
+        for k in range(len(groups)):
+            if totals[k] + households[atom] <= hi:
+                groups[k].append(atom)
+                totals[k] += households[atom]
+                if place(i + 1):
+                    return True
+                groups[k].pop()
+                totals[k] -= households[atom]
+        groups.append([atom])
+        totals.append(float(households[atom]))
+        if place(i + 1):
+            return True
+        groups.pop()
+        totals.pop()
+        return False
+
+    return [list(g) for g in groups] if place(0) else None
+
+
+def _misses(atoms: pd.DataFrame, label: np.ndarray, lo: int, hi: int) -> dict[str, float]:
+    """Per grid code: households by which its micro-grids miss the band, in all."""
+    if len(atoms) == 0:
+        return {}
+    sums = pd.Series(atoms["households"].to_numpy(dtype=float)).groupby(label).sum()
+    grid = pd.Series(atoms["grid_code"].to_numpy()).groupby(label).first()
+    return pd.Series(violation(sums.to_numpy(), lo, hi), index=grid.to_numpy()).groupby(level=0).sum().to_dict()
+
+
+def _dense(label: np.ndarray) -> np.ndarray:
+    return np.unique(label, return_inverse=True)[1].astype(np.int64) if len(label) else label
+
+
+def _assemble(grids: gpd.GeoDataFrame, grid_geoms: np.ndarray, codes: np.ndarray, atoms: gpd.GeoDataFrame,
+              label: np.ndarray, lo: int, hi: int, code_scheme: CodeScheme, seed: int) -> MicroResult:
+    crs = metric_crs_for_frame(grids) if len(grids) else metric_crs_for_frame(atoms)
+    empty_grids = [g for g, code in enumerate(codes) if code not in set(atoms["grid_code"])]
+    if empty_grids:  # a grid without buildings: one micro-grid, the whole grid
+        extra = gpd.GeoDataFrame({"unit_id": [f"{codes[g]} (no buildings)" for g in empty_grids],
+                                  "building_index": -1, "part": 0, "parts": 1, "households": 0,
+                                  "grid_code": codes[empty_grids], "community_code": codes[empty_grids], "kind": "block"},
+                                 geometry=list(grid_geoms[empty_grids]), crs=STORAGE_EPSG)
+        top = int(label.max()) + 1 if len(label) else 0
+        atoms = pd.concat([atoms, extra], ignore_index=True)
+        label = np.concatenate([label, top + np.arange(len(empty_grids))])
+    atoms = gpd.GeoDataFrame(atoms, geometry="geometry", crs=STORAGE_EPSG)
+    if len(atoms) == 0:
+        return _empty(lo, hi)
+    micro = grid_statistics(atoms[["households", "geometry"]], label, crs)
+    micro["grid_code"] = atoms.groupby(label)["grid_code"].first().to_numpy()
+    building = atoms["building_index"].to_numpy()
+    micro["building_count"] = pd.Series(building).groupby(label).agg(lambda b: len(set(b) - {-1})).to_numpy()
+    micro["atom_count"] = micro.pop("unit_count")
+    metric = shapely.centroid(np.asarray(micro.to_crs(crs).geometry.values, dtype=object))
+    x, y = shapely.get_x(metric), shapely.get_y(metric)
+    micro_code = np.empty(len(micro), dtype=object)
+    for code, rows in micro.groupby("grid_code").indices.items():
+        try:
+            micro_code[rows] = code_scheme.micro_codes(code, x[rows], y[rows])
+        except ValueError as exc:
+            raise Invalid(f"{exc}: give the code scheme more micro_digits",
+                          f"网格 {code} 的微网格有 {len(rows)} 个，超出 {code_scheme.micro_digits} 位序号的容量："
+                          "请增加编码规则的 micro_digits") from None
+    micro["microgrid_code"] = micro_code
+    code_of = micro_code[label]
+    atoms["microgrid_code"] = code_of
+    # the report: the partition's, with micro-grids as grids and atoms as units (proofs included)
+    micro["kind"] = "comprehensive"
+    units = atoms.assign(grid_code=code_of)[["unit_id", "households", "grid_code", "community_code", "geometry"]]
+    graph = build_graph(gpd.GeoDataFrame(units, geometry="geometry", crs=STORAGE_EPSG))
+    flags = _grid_by_grid_flags(units, micro.assign(grid_code=micro_code), graph, lo, hi)
+    comprehensive = micro["households"].to_numpy()
+    flags = _own_reasons(flags, atoms, micro, code_of, lo, hi)
+    first_flag = flags.drop_duplicates("grid_code").set_index("grid_code")
+    micro["flag"] = micro["microgrid_code"].map(first_flag["flag"])
+    micro["reason"] = micro["microgrid_code"].map(first_flag["reason"])
+    micro["reason_zh"] = micro["microgrid_code"].map(first_flag["reason_zh"])
+    micro = gpd.GeoDataFrame(micro.sort_values("microgrid_code").reset_index(drop=True)[MICRO_COLUMNS],
+                             geometry="geometry", crs=STORAGE_EPSG)
+    summary = _summary(micro, atoms, grids, flags, lo, hi, seed)
+    flags = flags.rename(columns={"grid_code": "microgrid_code"})
+    report = {"summary": summary, "flags": flags.to_dict(orient="records"),
+              "histogram": histogram(comprehensive, lo, hi)}
+    return MicroResult(micro, _buildings(atoms), report, flags)
+
+
+def _grid_by_grid_flags(units: pd.DataFrame, micro: pd.DataFrame, graph: UnitGraph, lo: int, hi: int) -> pd.DataFrame:
+    """The partition's report (:func:`gridmap.geo.report.plan_report`: band reasons and proofs),
+    grid by grid: the atoms of one grid form their own graph (micro-grids never cross a grid), and
+    the report's walks stay as small as a grid."""
+    grid_of_atom = units["community_code"].to_numpy()
+    new_index = np.full(graph.n, -1, dtype=np.int64)
+    frames = []
+    edge_grid = grid_of_atom[graph.left]
+    edges_of = pd.Series(np.arange(len(graph.left))).groupby(edge_grid).indices if len(graph.left) else {}
+    for code, rows in pd.Series(np.arange(len(units))).groupby(grid_of_atom).indices.items():
+        new_index[rows] = np.arange(len(rows))
+        e = edges_of.get(code, np.zeros(0, dtype=np.int64))
+        sub = UnitGraph(n=len(rows), left=new_index[graph.left[e]], right=new_index[graph.right[e]],
+                        length_m=graph.length_m[e], major_share=graph.major_share[e], xy=graph.xy[rows],
+                        area_m2=graph.area_m2[rows], perimeter_m=graph.perimeter_m[rows])
+        local_units = units.iloc[rows].reset_index(drop=True)
+        local_micro = micro[micro["grid_code"].isin(set(local_units["grid_code"]))]
+        frames.append(_report_flags(local_units, local_micro, sub, lo, hi))
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=FLAG_COLUMNS)
+
+
+def _report_flags(units: pd.DataFrame, micro: pd.DataFrame, graph: UnitGraph, lo: int, hi: int) -> pd.DataFrame:
+    """The flags of :func:`gridmap.geo.report.plan_report` (the same reasons and proofs), without
+    its summary and histogram."""
+    from gridmap.geo import report
+
+    micro = micro.sort_values("grid_code").reset_index(drop=True)
+    index = {code: i for i, code in enumerate(micro["grid_code"])}
+    grid_of = units["grid_code"].map(index).to_numpy(dtype=np.int64)
+    kinds = micro["kind"].tolist()
+    households = units["households"].to_numpy(dtype=float)
+    totals = micro["households"].to_numpy(dtype=float)
+    outside = (totals < lo) | (totals > hi)
+    reasons = report._band_reasons(graph, units["unit_id"].astype(str).to_numpy(), households, grid_of, kinds, totals,
+                                   outside, lo, hi)
+    return report._flags(micro, reasons, outside, totals, lo, hi)
+
+
+def _own_reasons(flags: pd.DataFrame, atoms: gpd.GeoDataFrame, micro: gpd.GeoDataFrame, code_of: np.ndarray,
+                 lo: int, hi: int) -> pd.DataFrame:
+    """The partition's reasons said in the micro-grid's terms: a lone building above the maximum
+    with no 单元 count (``building_above_max``), a grid without buildings (``no_buildings``)."""
+    rows = flags.to_dict(orient="records")
+    by_code = dict(zip(micro["microgrid_code"], micro["households"]))
+    atom_count = pd.Series(code_of).value_counts()
+    out = [r for r in rows]
+    for code, group in atoms.groupby(code_of):
+        if atom_count[code] != 1:
+            continue
+        row = group.iloc[0]
+        if row["building_index"] == -1:
+            out = [r for r in out if r["grid_code"] != code]
+            out.append({"grid_code": code, "flag": "no_buildings",
+                        "reason": f"grid {row['grid_code']} has no buildings: one micro-grid covers it",
+                        "reason_zh": f"网格 {row['grid_code']} 内没有楼栋：整个网格为一个微网格"})
+        elif by_code[code] > hi and int(row["parts"]) == 1:
+            out = [r for r in out if r["grid_code"] != code]
+            out.append({"grid_code": code, "flag": "building_above_max",
+                        "reason": f"building {row['unit_id']} alone has {by_code[code]:.0f} households (> {hi}) and "
+                                  "the data give no 单元 (stairwell) count to split it by: a micro-grid of its own",
+                        "reason_zh": f"楼栋 {row['unit_id']} 独自就有 {by_code[code]:.0f} 户（超过 {hi} 户），数据中没有"
+                                     "单元数可供再分：单独作为一个微网格"})
+    frame = pd.DataFrame(out, columns=FLAG_COLUMNS)
+    return frame.sort_values("grid_code", kind="stable").reset_index(drop=True)
+
+
+def _summary(micro: gpd.GeoDataFrame, atoms: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, flags: pd.DataFrame,
+             lo: int, hi: int, seed: int) -> dict:
+    hh = micro["households"]
+    inhabited = micro[micro["flag"] != "no_buildings"]
+    in_band = inhabited["households"].between(lo, hi)
+    return {"grids": int(micro["grid_code"].nunique()), "microgrids": int(len(micro)),
+            "buildings": int(atoms.loc[atoms["building_index"] >= 0, "building_index"].nunique()),
+            "atoms": int(len(atoms)), "split_buildings": int(atoms.loc[atoms["part"] > 0, "building_index"].nunique()),
+            "min_households": lo, "max_households": hi, "in_band": int(in_band.sum()),
+            "in_band_share": float(in_band.mean()) if len(inhabited) else 1.0,
+            "households": int(hh.sum()), "households_min": int(hh.min()) if len(hh) else 0,
+            "households_median": float(hh.median()) if len(hh) else 0.0, "households_max": int(hh.max()) if len(hh) else 0,
+            "flags": flags["flag"].value_counts().to_dict(), "seed": seed}
+
+
+def _buildings(atoms: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    real = atoms[atoms["building_index"] >= 0]
+    return gpd.GeoDataFrame({
+        "building_id": real["building_id"].to_numpy(), "building_name": real["unit_id"].to_numpy(),
+        "grid_code": real["grid_code"].to_numpy(), "microgrid_code": real["microgrid_code"].to_numpy(),
+        "part": real["part"].to_numpy(), "parts": real["parts"].to_numpy(),
+        "households": real["households"].to_numpy()}, geometry=list(real.geometry.values), crs=STORAGE_EPSG)
+
+
+def _empty(lo: int, hi: int) -> MicroResult:
+    micro = gpd.GeoDataFrame({c: [] for c in MICRO_COLUMNS if c != "geometry"}, geometry=[], crs=STORAGE_EPSG)
+    buildings = gpd.GeoDataFrame({c: [] for c in BUILDING_COLUMNS if c != "geometry"}, geometry=[], crs=STORAGE_EPSG)
+    summary = {"grids": 0, "microgrids": 0, "buildings": 0, "atoms": 0, "split_buildings": 0, "min_households": lo,
+               "max_households": hi, "in_band": 0, "in_band_share": 1.0, "households": 0, "households_min": 0,
+               "households_median": 0.0, "households_max": 0, "flags": {}, "seed": 0}
+    return MicroResult(micro, buildings, {"summary": summary, "flags": [], "histogram": {}},
+                       pd.DataFrame(columns=["microgrid_code", "flag", "reason", "reason_zh"]))
+
+
+__all__ = ["MicroResult", "divide", "stairwell_strips", "MICRO_BAND", "MICRO_COLUMNS"]

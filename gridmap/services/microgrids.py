@@ -1,0 +1,127 @@
+"""Micro-grids of a plan (``gridmap partition --micro``, ``POST /api/plans/{id}/microgrids``,
+``plan.microgrids``): divide a draft's comprehensive grids into micro-grids of the profile's
+micro band from the buildings layer, store them as the plan's level below its grids, record
+their leaders (楼栋长/单元长).
+
+A re-run on a grid replaces that grid's micro-grids in one transaction, audited, carrying over
+the leaders of micro-grids and buildings found again. Only drafts change: the micro-grids of a
+published plan or of history are read-only, as its grids are (make a draft: they are copied with
+it). An edit that changes a grid's units removes that grid's micro-grids (they no longer tile it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import shapely
+import sqlalchemy as sa
+
+from gridmap.errors import Invalid, NotFound
+from gridmap.geo.microgrids import MicroResult, divide
+from gridmap.progress import QUIET, Progress
+from gridmap.services import profiles
+from gridmap.store import audit, frames, layers, plans
+from gridmap.store import microgrids as store
+
+
+@dataclass
+class MicroSummary:
+    plan_id: int
+    version: int
+    grids: list[str]
+    result: MicroResult
+    replaced: int
+    edit_version: int
+
+    def __str__(self) -> str:
+        s = self.result.report["summary"]
+        return (f"plan {self.version} (id {self.plan_id}): {s['microgrids']} micro-grids in {s['grids']} grids from "
+                f"{s['buildings']} buildings ({s['split_buildings']} cut by their 单元); {s['in_band']}/"
+                f"{s['microgrids']} ({s['in_band_share']:.1%}) in [{s['min_households']}, {s['max_households']}] "
+                f"households; {len(self.result.flags)} flags"
+                + (f"; {self.replaced} earlier micro-grids replaced" if self.replaced else "")
+                + f"\n方案 {self.version}（编号 {self.plan_id}）：{s['grids']} 个网格划出 {s['microgrids']} 个微网格，"
+                f"{s['in_band']} 个（{s['in_band_share']:.1%}）在 {s['min_households']}–{s['max_households']} 户之间")
+
+
+def divide_plan(engine: sa.Engine, plan_id: int, *, grid: str | None = None, seed: int = 0, actor: str = "cli",
+                progress: Progress = QUIET) -> MicroSummary:
+    """Divide the comprehensive grids of draft ``plan_id`` (or only ``grid``) into micro-grids and
+    store them, replacing those grids' earlier micro-grids (one transaction, audited)."""
+    with engine.connect() as conn:
+        plan = plans.get(conn, plan_id)
+        _draft_only(plan)
+        profile = profiles.of_parameters(plan.parameters)
+        grids = frames.plan_grids(conn, plan_id)
+        if grid is not None:
+            grids = grids[grids["grid_code"] == grid]
+            if grids.empty:
+                raise NotFound(f"plan {plan_id} has no grid {grid}", f"方案 {plan_id} 没有网格 {grid}")
+            if (grids["kind"] == "dedicated").all():
+                raise Invalid(f"grid {grid} is a dedicated grid: micro-grids divide comprehensive grids",
+                              f"网格 {grid} 是专属网格：只有综合网格划分微网格")
+        grids = grids[grids["kind"] != "dedicated"]
+        if grids.empty:
+            raise Invalid(f"plan {plan_id} has no comprehensive grids to divide", f"方案 {plan_id} 没有可划分的综合网格")
+        found = layers.find(conn, plan.territory, layers.ROLES["buildings"])
+        if found is None:
+            raise Invalid(f"territory {plan.territory} (and its ancestors) has no buildings layer: micro-grids are "
+                          "made of buildings; import one with `gridmap import ... --kind buildings`",
+                          f"辖区 {plan.territory}（及其上级）没有楼栋图层：微网格由楼栋组成；请先用 "
+                          "`gridmap import ... --kind buildings` 导入")
+        with progress.step(f"reading the buildings of {len(grids)} grids"):
+            buildings = store.buildings_in_area(conn, found[0], found[1], shapely.box(*grids.total_bounds)) \
+                if len(grids) else None
+    lo, hi = profile.micro_band
+    with progress.step(f"dividing {len(grids)} grids into micro-grids of {lo}-{hi} households"):
+        result = divide(grids[["grid_code", "kind", "geometry"]], buildings, band=(lo, hi),
+                        code_scheme=profile.partition.code_scheme, rules=profile.micro_rules(), seed=seed)
+    codes = sorted(grids["grid_code"])
+    with progress.step(f"storing {len(result.microgrids)} micro-grids"), engine.begin() as conn:
+        plan = plans.lock_draft(conn, plan_id, None)
+        grid_ids = store.plan_grid_ids(conn, plan_id, codes)
+        if set(grid_ids) != set(codes):  # an edit removed a grid meanwhile
+            raise plans.PlanStateError(f"plan {plan_id} changed while its micro-grids were made; run again",
+                                       f"方案 {plan_id} 在划分微网格期间被修改；请重新运行")
+        leaders = store.leaders_of(conn, plan_id, list(grid_ids.values()))
+        before = store.rows(conn, plan_id, grid=grid)
+        replaced = store.delete_for_grids(conn, plan_id, list(grid_ids.values()))
+        store.write(conn, plan_id, grid_ids, result.microgrids, result.buildings, leaders)
+        version = plans.record_edit(conn, plan_id, actor=actor,
+                                    operations=[{"op": "microgrids", "grids": codes if grid else "all", "seed": seed}],
+                                    grids=[])
+        audit.record(conn, actor=actor, action="plan.microgrids", table="microgrids", row_key=str(plan_id),
+                     before={"microgrids": len(before), "codes": [r["microgrid_code"] for r in before][:2000]},
+                     after={"grids": codes if grid else "all", "version": version, **result.report["summary"]})
+    return MicroSummary(plan_id, plan.version, codes, result, len(replaced), version)
+
+
+def set_leader(engine: sa.Engine, plan_id: int, code: str, *, name: str | None, phone: str | None,
+               building: str | None = None, part: int | None = None, actor: str = "cli") -> dict:
+    """Record a micro-grid's leader (楼栋长), or a building's (or 单元's: 单元长) in it; drafts
+    only, like every change to a plan; audited without the phone number in clear."""
+    if phone is not None and phone.strip() and not all(ch.isdigit() or ch in "+- ()" for ch in phone.strip()):
+        raise Invalid(f"phone {phone!r} is not a phone number (digits, +, -, spaces)",
+                      f"电话 {phone!r} 不是电话号码（只能包含数字、+、-、空格）")
+    name = (name or "").strip() or None
+    phone = (phone or "").strip() or None
+    with engine.begin() as conn:
+        plan = plans.get(conn, plan_id, lock=True)
+        _draft_only(plan)
+        done = store.set_leader(conn, plan_id, code, name=name, phone=phone, building=building, part=part)
+        audit.record(conn, actor=actor, action="microgrid.leader", table="microgrids", row_key=f"{plan_id}/{code}",
+                     after={**done, "phone_set": phone is not None})
+    return done
+
+
+def _draft_only(plan: plans.Plan) -> None:
+    if plan.status != "draft":
+        status_zh = plans.STATUS_ZH.get(plan.status, plan.status)
+        raise plans.PlanStateError(
+            f"plan {plan.id} is {plan.status}: its micro-grids are read-only like its grids; make a draft "
+            f"(`gridmap plan draft {plan.territory}`: its micro-grids are copied with it) and change that",
+            f"方案 {plan.id} 是{status_zh}方案：其微网格与网格一样只读；请先新建草稿（`gridmap plan draft "
+            f"{plan.territory}`，微网格随之复制）再修改")
+
+
+__all__ = ["MicroSummary", "divide_plan", "set_leader"]

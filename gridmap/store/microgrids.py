@@ -1,0 +1,237 @@
+"""A plan's micro-grids (``microgrids``) and their buildings (``microgrid_buildings``): replacing
+those of some grids, copying them with a plan, dropping those of grids an edit changed, their
+leaders (楼栋长/单元长), and reading them as rows, GeoJSON and GeoDataFrames.
+
+Leaders' phones are personal data: every read here leaves them out unless ``personal=True``,
+which only the signed-in routes with a role over the territory (and the command line) ask for.
+Every function runs inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import pandas as pd
+import sqlalchemy as sa
+
+from gridmap.errors import Invalid, NotFound
+from gridmap.store.sql import PLACE_COLUMNS, PLACE_JOINS, ewkb_hex, with_subtree
+
+
+class MicrogridNotFound(NotFound):
+    """No micro-grid (or building of one) of that code in the plan."""
+
+
+# -- inputs ---------------------------------------------------------------------------------------
+def buildings_in_area(conn: sa.Connection, owner: str, name: str, area) -> gpd.GeoDataFrame:
+    """The buildings of layer ``name`` of territory ``owner`` meeting ``area``'s bounding box, with
+    their feature row id (``building_id``) and attributes as columns."""
+    raw = gpd.read_postgis(sa.text(
+        "SELECT f.id AS building_id, f.properties, f.geom FROM layer_features f JOIN layers l ON l.id = f.layer_id "
+        "JOIN territories t ON t.id = l.territory_id WHERE t.code = :owner AND l.name = :name "
+        "AND f.geom && ST_GeomFromEWKB(decode(:area, 'hex')) ORDER BY f.feature_index"),
+        conn, geom_col="geom", params={"owner": owner, "name": name, "area": ewkb_hex([area])[0]})
+    attrs = pd.DataFrame(list(raw["properties"]), index=raw.index)
+    attrs = attrs.drop(columns=[c for c in ("building_id",) if c in attrs])
+    attrs.insert(0, "building_id", raw["building_id"].astype("int64"))
+    return gpd.GeoDataFrame(attrs, geometry=gpd.GeoSeries(raw["geom"].values, index=raw.index), crs=4490)
+
+
+def plan_grid_ids(conn: sa.Connection, plan_id: int, codes: list[str] | None = None) -> dict[str, int]:
+    """Grid code → grid row id of a plan's grids (those of ``codes`` when given)."""
+    rows = conn.execute(sa.text(
+        "SELECT code, id FROM grids WHERE plan_id = :p AND (CAST(:codes AS text[]) IS NULL OR code = ANY(CAST(:codes AS text[])))"),
+        {"p": plan_id, "codes": codes})
+    return {r[0]: int(r[1]) for r in rows}
+
+
+# -- writing --------------------------------------------------------------------------------------
+def leaders_of(conn: sa.Connection, plan_id: int, grid_ids: list[int]) -> tuple[dict, dict]:
+    """The leaders recorded in those grids' micro-grids, to carry over a re-run: by micro-grid
+    (its set of buildings) and by building (feature id, part)."""
+    micro = conn.execute(sa.text(
+        "SELECT m.leader_name, m.leader_phone, array_agg(DISTINCT b.feature_id ORDER BY b.feature_id) AS features "
+        "FROM microgrids m JOIN microgrid_buildings b ON b.microgrid_id = m.id WHERE m.plan_id = :p "
+        "AND m.grid_id = ANY(:g) AND (m.leader_name IS NOT NULL OR m.leader_phone IS NOT NULL) GROUP BY m.id"),
+        {"p": plan_id, "g": grid_ids})
+    by_micro = {tuple(r.features): (r.leader_name, r.leader_phone) for r in micro}
+    buildings = conn.execute(sa.text(
+        "SELECT b.feature_id, b.part, b.leader_name, b.leader_phone FROM microgrid_buildings b "
+        "JOIN microgrids m ON m.id = b.microgrid_id WHERE m.plan_id = :p AND m.grid_id = ANY(:g) "
+        "AND b.feature_id IS NOT NULL AND (b.leader_name IS NOT NULL OR b.leader_phone IS NOT NULL)"),
+        {"p": plan_id, "g": grid_ids})
+    by_building = {(int(r.feature_id), int(r.part)): (r.leader_name, r.leader_phone) for r in buildings}
+    return by_micro, by_building
+
+
+def lineages(conn: sa.Connection, plan_id: int) -> dict[int, int]:
+    """Grid row id → lineage of the plan's grids that have micro-grids (an edit that changes a
+    grid's units gives it a new lineage)."""
+    return {int(r[0]): int(r[1]) for r in conn.execute(sa.text(
+        "SELECT g.id, g.lineage FROM grids g WHERE g.plan_id = :p AND EXISTS "
+        "(SELECT 1 FROM microgrids m WHERE m.grid_id = g.id)"), {"p": plan_id})}
+
+
+def changed_grids(conn: sa.Connection, plan_id: int, grid_ids: set[int], before: dict[int, int]) -> list[int]:
+    """Those of ``grid_ids`` with micro-grids whose lineage is no longer ``before``'s (their units changed)."""
+    ids = sorted(set(grid_ids) & set(before))
+    if not ids:
+        return []
+    now = dict(conn.execute(sa.text("SELECT id, lineage FROM grids WHERE id = ANY(:ids)"), {"ids": ids}).all())
+    return [g for g in ids if now.get(g) != before[g]]
+
+
+def delete_for_grids(conn: sa.Connection, plan_id: int, grid_ids: list[int]) -> list[str]:
+    """Delete the micro-grids of those grids (their buildings go with them); returns their codes."""
+    if not grid_ids:
+        return []
+    rows = conn.execute(sa.text("DELETE FROM microgrids WHERE plan_id = :p AND grid_id = ANY(:g) RETURNING code"),
+                        {"p": plan_id, "g": sorted(grid_ids)})
+    return sorted(r[0] for r in rows)
+
+
+def write(conn: sa.Connection, plan_id: int, grid_ids: dict[str, int], micro: gpd.GeoDataFrame,
+          buildings: gpd.GeoDataFrame, leaders: tuple[dict, dict] = ({}, {})) -> dict[str, int]:
+    """Insert micro-grids (:class:`gridmap.geo.microgrids.MicroResult` frames) and their buildings;
+    leaders of a previous run are carried over where the same micro-grid (same buildings) or the
+    same building (and 单元) is found again. Returns micro-grid code → row id."""
+    by_micro, by_building = leaders
+    features = buildings.groupby("microgrid_code")["building_id"].agg(
+        lambda v: tuple(sorted({int(x) for x in v if pd.notna(x)}))).to_dict() if len(buildings) else {}
+    ids: dict[str, int] = {}
+    for row, geom in zip(micro.itertuples(index=False), ewkb_hex(micro.geometry.values)):
+        leader = by_micro.get(features.get(row.microgrid_code, ()), (None, None))
+        props = {"compactness": float(row.compactness), "parts": int(row.parts), "atom_count": int(row.atom_count)}
+        if isinstance(row.flag, str):
+            props.update(reason=row.reason, reason_zh=row.reason_zh)
+        ids[row.microgrid_code] = conn.execute(sa.text(
+            "INSERT INTO microgrids (plan_id, grid_id, code, households, building_count, area_m2, flag, properties, "
+            "leader_name, leader_phone, geom) VALUES (:p, :g, :c, :h, :n, :a, :f, CAST(:props AS jsonb), :ln, :lp, "
+            "ST_Multi(ST_GeomFromEWKB(decode(:geom, 'hex')))) RETURNING id"),
+            {"p": plan_id, "g": grid_ids[row.grid_code], "c": row.microgrid_code, "h": int(row.households),
+             "n": int(row.building_count), "a": float(row.area_m2), "f": row.flag if isinstance(row.flag, str) else None,
+             "props": json.dumps(props, ensure_ascii=False), "ln": leader[0], "lp": leader[1], "geom": geom}).scalar_one()
+    if len(buildings):
+        params = []
+        for row, geom in zip(buildings.itertuples(index=False), ewkb_hex(buildings.geometry.values)):
+            feature = int(row.building_id) if pd.notna(row.building_id) else None
+            leader = by_building.get((feature, int(row.part)), (None, None)) if feature is not None else (None, None)
+            params.append({"m": ids[row.microgrid_code], "f": feature, "n": str(row.building_name), "part": int(row.part),
+                           "parts": int(row.parts), "h": int(row.households), "ln": leader[0], "lp": leader[1],
+                           "geom": geom})
+        conn.execute(sa.text(
+            "INSERT INTO microgrid_buildings (microgrid_id, feature_id, building_name, part, parts, households, "
+            "leader_name, leader_phone, geom) VALUES (:m, :f, :n, :part, :parts, :h, :ln, :lp, "
+            "ST_Multi(ST_CollectionExtract(ST_MakeValid(ST_GeomFromEWKB(decode(:geom, 'hex'))), 3)))"), params)
+    return ids
+
+
+def copy(conn: sa.Connection, source_id: int, plan_id: int) -> int:
+    """Copy plan ``source_id``'s micro-grids (with buildings and leaders) to plan ``plan_id``,
+    whose grids have the same codes (a draft copied from it); returns how many."""
+    conn.execute(sa.text(
+        "INSERT INTO microgrids (plan_id, grid_id, code, households, building_count, area_m2, flag, properties, "
+        "leader_name, leader_phone, geom) SELECT :p, ng.id, m.code, m.households, m.building_count, m.area_m2, m.flag, "
+        "m.properties || jsonb_build_object('copied_from', m.id), m.leader_name, m.leader_phone, m.geom "
+        "FROM microgrids m JOIN grids og ON og.id = m.grid_id JOIN grids ng ON ng.plan_id = :p AND ng.code = og.code "
+        "WHERE m.plan_id = :s"), {"p": plan_id, "s": source_id})
+    return conn.execute(sa.text(
+        "INSERT INTO microgrid_buildings (microgrid_id, feature_id, building_name, part, parts, households, "
+        "leader_name, leader_phone, geom) SELECT nm.id, b.feature_id, b.building_name, b.part, b.parts, b.households, "
+        "b.leader_name, b.leader_phone, b.geom FROM microgrid_buildings b JOIN microgrids om ON om.id = b.microgrid_id "
+        "JOIN microgrids nm ON nm.plan_id = :p AND nm.code = om.code WHERE om.plan_id = :s"),
+        {"p": plan_id, "s": source_id}).rowcount
+
+
+def set_leader(conn: sa.Connection, plan_id: int, code: str, *, name: str | None, phone: str | None,
+               building: str | None = None, part: int | None = None) -> dict:
+    """Record the leader of micro-grid ``code`` (楼栋长 of the micro-grid), or of one of its
+    buildings (``building``: the feature id or the building's name; ``part``: its 单元, for a
+    building cut by its stairwells: 单元长). Returns what was set; :class:`MicrogridNotFound`."""
+    micro_id = conn.execute(sa.text("SELECT id FROM microgrids WHERE plan_id = :p AND code = :c"),
+                            {"p": plan_id, "c": code}).scalar()
+    if micro_id is None:
+        raise MicrogridNotFound(f"plan {plan_id} has no micro-grid {code}", f"方案 {plan_id} 没有微网格 {code}")
+    if building is None:
+        conn.execute(sa.text("UPDATE microgrids SET leader_name = :n, leader_phone = :t WHERE id = :m"),
+                     {"n": name, "t": phone, "m": micro_id})
+        return {"microgrid": code, "leader_name": name}
+    key = str(building).strip()
+    rows = conn.execute(sa.text(
+        "UPDATE microgrid_buildings SET leader_name = :n, leader_phone = :t WHERE microgrid_id = :m "
+        "AND (feature_id::text = :b OR building_name = :b OR split_part(building_name, ' ', 1) = :b) "
+        "AND (CAST(:part AS int) IS NULL OR part = :part) RETURNING id, building_name, part"),
+        {"n": name, "t": phone, "m": micro_id, "b": key, "part": part}).all()
+    if not rows:
+        raise MicrogridNotFound(f"micro-grid {code} has no building {key!r}" + (f" with 单元 {part}" if part else ""),
+                                f"微网格 {code} 中没有楼栋 {key!r}" + (f"（{part}单元）" if part else ""))
+    if len(rows) > 1 and part is None and len({r.part for r in rows}) > 1:
+        raise Invalid(f"building {key!r} of micro-grid {code} is cut into 单元: name the 单元 (part 1…{max(r.part for r in rows)})",
+                      f"微网格 {code} 的楼栋 {key!r} 已按单元划分：请指明单元号（1…{max(r.part for r in rows)}）")
+    return {"microgrid": code, "building": key, "parts": sorted(int(r.part) for r in rows), "leader_name": name}
+
+
+# -- reading --------------------------------------------------------------------------------------
+def _leaders(personal: bool, alias: str) -> str:
+    return f"{alias}.leader_name, {alias}.leader_phone" if personal else f"{alias}.leader_name, NULL::text AS leader_phone"
+
+
+def rows(conn: sa.Connection, plan_id: int, *, grid: str | None = None, personal: bool = False) -> list[dict]:
+    """A plan's micro-grids (of one grid when given), in code order, without geometry."""
+    result = conn.execute(sa.text(
+        f"SELECT m.code AS microgrid_code, g.code AS grid_code, m.households, m.building_count, "
+        f"round(m.area_m2::numeric, 1)::float8 AS area_m2, m.flag, m.properties->>'reason' AS reason, "
+        f"m.properties->>'reason_zh' AS reason_zh, {_leaders(personal, 'm')} FROM microgrids m "
+        "JOIN grids g ON g.id = m.grid_id WHERE m.plan_id = :p AND (CAST(:g AS text) IS NULL OR g.code = :g) "
+        "ORDER BY m.code"), {"p": plan_id, "g": grid})
+    return [dict(r._mapping) for r in result]
+
+
+def buildings(conn: sa.Connection, plan_id: int, code: str, *, personal: bool = False) -> list[dict]:
+    """The buildings (and 单元) of one micro-grid; :class:`MicrogridNotFound`."""
+    exists = conn.execute(sa.text("SELECT 1 FROM microgrids WHERE plan_id = :p AND code = :c"),
+                          {"p": plan_id, "c": code}).first()
+    if exists is None:
+        raise MicrogridNotFound(f"plan {plan_id} has no micro-grid {code}", f"方案 {plan_id} 没有微网格 {code}")
+    result = conn.execute(sa.text(
+        f"SELECT b.feature_id AS building_id, b.building_name, b.part, b.parts, b.households, {_leaders(personal, 'b')} "
+        "FROM microgrid_buildings b JOIN microgrids m ON m.id = b.microgrid_id WHERE m.plan_id = :p AND m.code = :c "
+        "ORDER BY b.building_name, b.part"), {"p": plan_id, "c": code})
+    return [dict(r._mapping) for r in result]
+
+
+def feature_collection(conn: sa.Connection, plan_id: int, *, grid: str | None = None, personal: bool = False) -> dict:
+    """A plan's micro-grids as an RFC 7946 FeatureCollection (phones only with ``personal``)."""
+    phone = "m.leader_phone" if personal else "NULL"
+    return conn.execute(sa.text(
+        "SELECT json_build_object('type','FeatureCollection','features', COALESCE(json_agg(json_build_object("
+        "'type','Feature','id',m.code,'geometry',ST_AsGeoJSON(m.geom, 7, 0)::json,'properties',json_build_object("
+        "'microgrid_code',m.code,'grid_code',g.code,'community_code',c.code,'households',m.households,"
+        "'building_count',m.building_count,'area_m2',round(m.area_m2::numeric,1),'flag',m.flag,"
+        "'reason',m.properties->>'reason','reason_zh',m.properties->>'reason_zh','leader_name',m.leader_name,"
+        f"'leader_phone',{phone})) ORDER BY m.code), '[]'::json)) FROM microgrids m JOIN grids g ON g.id = m.grid_id "
+        "JOIN territories c ON c.id = g.community_id WHERE m.plan_id = :p AND (CAST(:g AS text) IS NULL OR g.code = :g)"),
+        {"p": plan_id, "g": grid}).scalar_one()
+
+
+def frame(conn: sa.Connection, plan_id: int, territory: str | None = None) -> gpd.GeoDataFrame:
+    """A plan's micro-grids (inside ``territory`` when given) as a GeoDataFrame with their grid and
+    places: what exports and the notebook read. No phones."""
+    inside = "AND g.community_id IN (SELECT id FROM sub) " if territory else ""
+    return gpd.read_postgis(sa.text(
+        (with_subtree() if territory else "") +
+        f"SELECT m.code AS microgrid_code, g.code AS grid_code, {PLACE_COLUMNS}, m.area_m2, m.households, "
+        "m.building_count, m.flag, m.properties->>'reason_zh' AS reason_zh, m.properties->>'reason' AS reason, "
+        "m.leader_name, p.version AS plan_version, p.valid_from, p.valid_to, m.geom FROM microgrids m "
+        "JOIN grids g ON g.id = m.grid_id JOIN plans p ON p.id = m.plan_id JOIN territories c ON c.id = g.community_id "
+        f"{PLACE_JOINS}WHERE m.plan_id = :plan {inside}ORDER BY m.code"),
+        conn, geom_col="geom", params={"plan": plan_id, "territory": territory}).rename_geometry("geometry")
+
+
+def count(conn: sa.Connection, plan_id: int) -> int:
+    return int(conn.execute(sa.text("SELECT count(*) FROM microgrids WHERE plan_id = :p"), {"p": plan_id}).scalar_one())
+
+
+__all__ = ["MicrogridNotFound", "buildings_in_area", "plan_grid_ids", "lineages", "changed_grids", "leaders_of", "delete_for_grids", "write", "copy",
+           "set_leader", "rows", "buildings", "feature_collection", "frame", "count"]
