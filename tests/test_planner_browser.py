@@ -225,6 +225,9 @@ def test_merge_split_undo_lasso_cut_and_validate(site) -> None:
         click_unit(page, target)  # centres the map on it (select tool: selects its grid) ...
         click_unit(page, members[0])  # ... then select the new grid again
         page.click("button[data-tool='lasso']")
+        page.evaluate(f"""() => {{ window.gridmapPlannerMap().setView(window.gridmapPlanner.units[{target}].label, 18,
+                                                                    {{animate: false}}); }}""")  # back to it
+        page.wait_for_timeout(150)
         lat, lng = page.evaluate(f"() => window.gridmapPlanner.units[{target}].label")
         x, y = screen_point(page, lat, lng)
         page.mouse.move(x - 6, y - 6)

@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     part.add_argument("--rebuild-units", action="store_true", help="rebuild units even if their inputs did not change (plans keep their own)")
     part.add_argument("--report", metavar="FILE.html", help="also write the partition report (works offline)")
     part.add_argument("--actor", default="cli")
-    part.set_defaults(func=cmd_partition)
+    part.set_defaults(func=cmd_partition, usage_error=part.error)
 
     mer = sub.add_parser("merge", help="merge departmental grid layers into one draft plan (多网合一)")
     mer.add_argument("--territory", required=True, metavar="CODE")
@@ -63,12 +63,12 @@ def cmd_partition(args: argparse.Namespace) -> int:
 
     if args.micro:
         return _partition_micro(args)
-    if args.plan is not None or args.grid is not None:
-        raise UserError("--plan and --grid go with --micro (gridmap partition --micro --plan ID [--grid CODE]) / "
-                        "--plan 与 --grid 须与 --micro 一起使用")
+    if args.plan is not None or args.grid is not None:  # usage mistakes: one line, exit status 2
+        args.usage_error("--plan and --grid go with --micro (gridmap partition --micro --plan ID [--grid CODE]) / "
+                         "--plan 与 --grid 须与 --micro 一起使用")
     if not args.territory:
-        raise UserError("partition needs --territory CODE (or --micro --plan ID) / 请给出 --territory 辖区代码"
-                        "（或 --micro --plan 方案编号）")
+        args.usage_error("the following arguments are required: --territory (or --micro --plan ID) / "
+                         "请给出 --territory 辖区代码（或 --micro --plan 方案编号）")
     checks.household_band(args.min, args.max)
     report = checks.output_file(args.report, "--report") if args.report else None
     engine = checks.engine()
@@ -98,10 +98,10 @@ def _partition_micro(args: argparse.Namespace) -> int:
     from gridmap.services.microgrids import divide_plan
 
     if args.plan is None:
-        raise UserError("--micro needs --plan ID (a draft plan) / --micro 须给出 --plan 方案编号（草稿）")
+        args.usage_error("--micro needs --plan ID (a draft plan) / --micro 须给出 --plan 方案编号（草稿）")
     if args.territory or args.min or args.max or args.profile or args.report or args.rebuild_units:
-        raise UserError("--micro takes --plan, --grid and --seed only: the band is the plan's profile's micro_band / "
-                        "--micro 只接受 --plan、--grid、--seed：户数区间取方案规则中的 micro_band")
+        args.usage_error("--micro takes --plan, --grid and --seed only: the band is the plan's profile's micro_band / "
+                         "--micro 只接受 --plan、--grid、--seed：户数区间取方案规则中的 micro_band")
     engine = checks.engine()
     try:
         summary = divide_plan(engine, args.plan, grid=args.grid, seed=args.seed, actor=args.actor,

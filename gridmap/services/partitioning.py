@@ -278,6 +278,8 @@ def _ensure_units(engine: sa.Engine, territory: str, profile: Profile | None, re
         build_ids = unit_store.record_builds(conn, builds, territory_id=territory_id, actor=actor)
         stored = unit_store.add_generation(conn, units, ids, build_ids)
         revised = unit_store.revise_current(conn, {int(near["id"].iloc[i]): g for i, g in gained.items()})
+        if atomize:  # this run's own coarser units, which it read a moment ago and no plan took: gone now
+            deleted += unit_store.collect_retired(conn, stale_ids + neighbours, including_now=True)
         audit.record(conn, actor=actor, action="build_units", table="units", row_key=territory,
                      after={"units": stored, "communities": sorted(stale), "reasons": said, "retired": retired,
                             "deleted": deleted, "builds": sorted(build_ids.values()),

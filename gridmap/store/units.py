@@ -90,13 +90,16 @@ def current_near(conn: sa.Connection, community_ids: list[int]) -> pd.DataFrame:
         conn, params={"ids": community_ids}).assign(wkb=lambda f: f["wkb"].map(bytes))
 
 
-def collect_retired(conn: sa.Connection, community_ids: list[int]) -> int:
+def collect_retired(conn: sa.Connection, community_ids: list[int], *, including_now: bool = False) -> int:
     """Delete the units of these communities retired by an earlier rebuild that no plan uses (the
     generation retired now stays until the next one, so a partition that read it a moment ago
-    can still store its plan); and the builds no unit refers to any more. Returns how many units."""
+    can still store its plan; ``including_now``: that generation too, when the partition that read
+    it is the one rebuilding it at building grain); and the builds no unit refers to any more.
+    Returns how many units."""
     deleted = conn.execute(sa.text(
-        "DELETE FROM units u WHERE u.community_id = ANY(:ids) AND u.retired_at < now() "
-        "AND NOT EXISTS (SELECT 1 FROM plan_units pu WHERE pu.unit_id = u.id)"), {"ids": community_ids}).rowcount
+        f"DELETE FROM units u WHERE u.community_id = ANY(:ids) AND u.retired_at {'<=' if including_now else '<'} now() "
+        "AND NOT EXISTS (SELECT 1 FROM plan_units pu WHERE pu.unit_id = u.id) "
+        "AND NOT EXISTS (SELECT 1 FROM units c WHERE c.parent_id = u.id)"), {"ids": community_ids}).rowcount
     conn.execute(sa.text(
         "DELETE FROM unit_builds b WHERE b.community_id = ANY(:ids) "
         "AND NOT EXISTS (SELECT 1 FROM units u WHERE u.build_id = b.id)"), {"ids": community_ids})
@@ -116,9 +119,17 @@ def revise_current(conn: sa.Connection, geometries: dict[int, object]) -> dict[i
     geometry}``: the same area, with the border points of a rebuilt neighbouring community), so
     units still match edge for edge. A copy keeps the key, households and build, and stands for
     the unit it revises (``revision_of_id``, parent); the old one is retired, and plans that use
-    it keep it. Returns {old id: new id} (a unit no longer current is left alone)."""
+    it keep it. A unit no plan uses is changed in place (mapped to itself). Returns {old id: new
+    id} (a unit no longer current is left alone)."""
     replaced: dict[int, int] = {}
     for (unit_row, geom), geom_hex in zip(geometries.items(), ewkb_hex(list(geometries.values()))):
+        # a unit no plan uses is nobody's history: it takes the new vertices in place
+        if conn.execute(sa.text(
+                "UPDATE units SET geom = ST_Multi(ST_GeomFromEWKB(decode(:g, 'hex'))) WHERE id = :u "
+                "AND retired_at IS NULL AND NOT EXISTS (SELECT 1 FROM plan_units pu WHERE pu.unit_id = :u)"),
+                {"u": unit_row, "g": geom_hex}).rowcount:
+            replaced[unit_row] = unit_row
+            continue
         row = conn.execute(sa.text(
             "UPDATE units SET retired_at = now() WHERE id = :u AND retired_at IS NULL RETURNING id, community_id, "
             "unit_key, kind, name, households, population, area_m2, properties, build_id"), {"u": unit_row}).first()
