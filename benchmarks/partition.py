@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/partition.py [--maxp-budget 300] [--gerrychain-budget 60]
                                              [--skip-maxp] [--skip-scaling]
     .venv/bin/python benchmarks/partition.py --units-only [--units-scaling 4,8,16,32]   # momepy (dev extras)
+    .venv/bin/python benchmarks/partition.py --chinese-only [--chinese yucheng,highrise]
 
 0. Units: Reykjavík's build_units beside momepy.enclosures (+ a spatial join of the households) on
    the same barrier layers, in the same run (median of 3); with ``--units-scaling``, build_units and
@@ -23,6 +24,13 @@
    * spopt.region.MaxPHeuristic (PySAL threshold regionalisation: a minimum, no maximum) on the
      largest subset of communities it finishes within the budget (and gridmap on that subset).
 3. Scaling on generated unit grids of 1k, 10k and 100k units (partition), then the units scaling.
+4. Chinese-pattern districts (``--chinese yucheng,highrise``; ``--chinese-only`` for this alone):
+   the demo's generated 雨城区 and a generated district of ~100 high-rise communities
+   (``synthetic_district.Config.highrise``), under the demo's city profile (``规则.toml``): units
+   at building grain where a miss needs it (the loop ``gridmap partition`` runs), share of
+   comprehensive grids in the band, misses with a territory-valid proof, the share in band where
+   feasible, dedicated share, slivers, grids in pieces, invalid geometries after projection to
+   the CGCS2000 Gauss-Krüger zone, micro-grids in 50–80; METIS and GerryChain on the same units.
 """
 
 from __future__ import annotations
@@ -346,6 +354,93 @@ def scaling() -> None:
     print(f"  growth exponent (time ~ n^b): b = {math.log(t3 / t1) / math.log(n3 / n1):.2f}")
 
 
+def chinese_district(which: str, gerrychain_budget: float) -> None:
+    """Section 4 for one generated district (see the module docstring)."""
+    import shapely
+
+    from gridmap.geo import synthetic_district as sd
+    from gridmap.geo.crs import gk3_zone_crs
+    from gridmap.geo.fields import map_fields
+    from gridmap.geo.grain import partition_at_building_grain
+    from gridmap.geo.microgrids import divide
+    from gridmap.geo.profile import Profile
+
+    config = {"yucheng": sd.Config(), "highrise": sd.Config.highrise()}[which]
+    district = sd.generate(config=config)
+    profile = Profile.from_toml((Path(__file__).resolve().parents[1] / "data" / "districts" / "yucheng" / "规则.toml")
+                                .read_text(encoding="utf-8"))
+    layers = {name: map_fields(frame)[0] for name, frame in district.layers().items()}
+    lo, hi = profile.band
+    print(f"\n## Chinese-pattern district '{which}': {len(layers['communities'])} communities, "
+          f"{len(layers['buildings']):,} buildings, {int(layers['buildings']['households'].sum()):,} households "
+          f"(profile {profile.name}, band {lo}-{hi}, micro-grids {profile.micro_band[0]}-{profile.micro_band[1]})",
+          flush=True)
+    refined: set[str] = set()
+
+    def build(codes: frozenset[str] = frozenset()) -> gpd.GeoDataFrame:
+        refined.update(codes)  # a community once at building grain stays there, as in the store
+        return build_units(layers["communities"][["code", "name", "geometry"]], layers["roads"], layers["buildings"],
+                           waterways=layers["rivers"], compounds=layers["compounds"], sites=layers["facilities"],
+                           rules=profile.units, road_rules=profile.roads, atomize=frozenset(refined))
+
+    def run(units: gpd.GeoDataFrame):
+        return partition(units, roads=layers["roads"], rules=profile.partition, road_rules=profile.roads)
+
+    started = time.perf_counter()
+    coarse = build()
+    units_s = time.perf_counter() - started
+    result = partition_at_building_grain(coarse, run, build, lo, hi)
+    total_s = time.perf_counter() - started
+    grids, units = result.grids, result.units
+    comp = grids[grids["kind"] == "comprehensive"]
+    inside = comp["households"].between(lo, hi)
+    flags = result.flags
+    proven = set(flags.loc[flags["flag"] == "infeasible_band", "grid_code"])
+    misses = comp[~inside]
+    n_proven = int(misses["grid_code"].isin(proven).sum())
+    islands = set(flags.loc[flags["flag"] == "island", "grid_code"])
+    in_pieces = grids[(grids["parts"] > 1) & ~grids["grid_code"].isin(islands)]
+    lon = float(shapely.get_x(shapely.centroid(shapely.union_all(layers["communities"].geometry.values))))
+    gk = gk3_zone_crs(lon)
+    started = time.perf_counter()
+    micro = divide(grids, layers["buildings"], band=profile.micro_band, rules=profile.partition)
+    micro_s = time.perf_counter() - started
+    mg = micro.microgrids
+    m_in = mg["households"].between(*profile.micro_band)
+    m_proven = (set(micro.flags.loc[micro.flags["flag"].isin(["infeasible_band", "building_above_max"]),
+                                    "microgrid_code"]) if len(micro.flags) else set())
+    invalid = {name: int((~frame.to_crs(gk).is_valid).sum())
+               for name, frame in (("units", units), ("grids", grids), ("micro-grids", mg))}
+    print(f"units: {len(coarse):,} built in {units_s:.1f} s; {len(refined)} communities rebuilt at building grain "
+          f"-> {len(units):,} units; units + partition + refinement {total_s:.1f} s")
+    print(f"comprehensive grids in [{lo}, {hi}]: {int(inside.sum())} of {len(comp)} ({inside.mean():.1%}); "
+          f"{len(misses)} misses, {n_proven} with a territory-valid proof (infeasible_band), "
+          f"{len(misses) - n_proven} without; in band where feasible: "
+          f"{int(inside.sum()) / max(len(comp) - n_proven, 1):.1%}")
+    print(f"dedicated grids: {int((grids['kind'] == 'dedicated').sum())} of {len(grids)} "
+          f"({result.report['summary']['dedicated_share']:.1%}); units under {profile.units.min_unit_area_m2:.0f} m²: "
+          f"{int((units['area_m2'] < profile.units.min_unit_area_m2).sum())}; grids in pieces (not islands): "
+          f"{len(in_pieces)}; invalid after projection to EPSG:{gk.to_epsg()}: {invalid}")
+    print(f"micro-grids: {int(m_in.sum())} of {len(mg)} in {tuple(profile.micro_band)} ({m_in.mean():.1%}); "
+          f"{int((~m_in).sum())} misses, {int(mg.loc[~m_in, 'microgrid_code'].isin(m_proven).sum())} proven; "
+          f"in pieces: {int((mg['parts'] > 1).sum())}; {micro_s:.1f} s", flush=True)
+    major = profile.roads.major(layers["roads"])
+    graph = build_graph(units, major_roads=major, group_column=None)
+    peer_units = units.iloc[largest_component(units, graph)].reset_index(drop=True)
+    peer_graph = build_graph(peer_units, major_roads=major, group_column=None)
+    k_peer = max(int(round(peer_units["households"].sum() / ((lo + hi) / 2))), 1)
+    rows = [figures("gridmap (units, partition, refinement)", units, units["grid_code"].to_numpy(), total_s,
+                    build_graph(units, major_roads=major), comp["grid_code"].to_numpy())]
+    for runner, extra in ((run_metis, {}), (run_gerrychain, {"budget": gerrychain_budget})):
+        try:
+            rows.append(runner(peer_units, peer_graph, k_peer, **extra))
+        except Exception as exc:  # a peer that fails is reported, not hidden
+            rows.append({"method": runner.__name__, "error": f"{type(exc).__name__}: {exc}"})
+    print(f"peers on the largest connected piece of the same units ({len(peer_units):,} units, k = {k_peer}; "
+          "they know nothing of communities):")
+    print(pd.DataFrame(rows).to_string(index=False))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--maxp-budget", type=float, default=300.0)
@@ -356,7 +451,14 @@ def main() -> None:
                         help="sides of the generated territories (side x side communities) for the units scaling; "
                              "'' to skip")
     parser.add_argument("--gerrychain-budget", type=float, default=60.0, help="seconds per GerryChain subset run")
+    parser.add_argument("--chinese", default="yucheng,highrise",
+                        help="generated Chinese-pattern districts for section 4 ('' to skip)")
+    parser.add_argument("--chinese-only", action="store_true", help="only section 4")
     args = parser.parse_args()
+    if args.chinese_only:
+        for which in filter(None, args.chinese.split(",")):
+            chinese_district(which, args.gerrychain_budget)
+        return
     folder = demo_dir() / "reykjavik"
     layers = {p.stem: gpd.read_parquet(p) for p in folder.glob("*.parquet")}
     units = units_stage(layers)
@@ -420,6 +522,8 @@ def main() -> None:
     if maxp:
         print(f"   MaxPHeuristic takes {maxp[2]['seconds'] / max(maxp[3]['seconds'], 1e-9):,.0f}x the time of "
               "gridmap's whole partition (graph, labels, grids, report)")
+    for which in filter(None, args.chinese.split(",")):
+        chinese_district(which, args.gerrychain_budget)
     if not args.skip_scaling:
         scaling()
         if args.units_scaling:

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 import gridmap as gm
 from gridmap.cli import main as cli_main
+from gridmap.geo.exact import band_division
 from gridmap.geo.graph import build_graph
 from gridmap.geo.microgrids import divide
 from samples import serve, signed_in_client
@@ -56,6 +57,7 @@ def check_nested_tiling(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, re
     micro-grid (or each of its 单元 in one); codes are unique and derived from the grid's."""
     micro = result.microgrids
     metric = micro.to_crs(32648)
+    assert micro.is_valid.all() and metric.is_valid.all() and micro.to_crs(4543).is_valid.all()  # valid in export CRSs
     for code, grid in zip(grids["grid_code"], grids.to_crs(32648).geometry):
         mine = metric[metric["grid_code"] == code]
         union = shapely.union_all(mine.geometry.values)
@@ -77,36 +79,13 @@ def check_nested_tiling(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, re
 
 
 def band_reachable(atoms: gpd.GeoDataFrame, lo: int, hi: int) -> bool:
-    """Brute force: some partition of the atoms into contiguous groups has every group in the
-    band (all set partitions; small cases only)."""
+    """Whether some division of the atoms into contiguous groups has every group in the band: the
+    exact search, itself checked against a brute force over every set partition in tests/test_exact.py
+    (a brute force here would face up to 16 atoms: Bell(16) = 10^10 partitions)."""
     graph = build_graph(atoms.assign(unit_id=range(len(atoms)), community_code="x"))
-    edges = set(zip(graph.left.tolist(), graph.right.tolist()))
-    households = atoms["households"].to_numpy()
-
-    def connected(group: list[int]) -> bool:
-        seen, stack = {group[0]}, [group[0]]
-        while stack:
-            v = stack.pop()
-            for w in group:
-                if w not in seen and ((v, w) in edges or (w, v) in edges):
-                    seen.add(w)
-                    stack.append(w)
-        return len(seen) == len(group)
-
-    def partitions(items: list[int]):
-        if not items:
-            yield []
-            return
-        first, rest = items[0], items[1:]
-        for smaller in partitions(rest):
-            for i in range(len(smaller)):
-                yield smaller[:i] + [[first] + smaller[i]] + smaller[i + 1:]
-            yield [[first]] + smaller
-
-    for parts in partitions(list(range(len(atoms)))):
-        if all(lo <= households[p].sum() <= hi and connected(p) for p in parts):
-            return True
-    return False
+    found = band_division(atoms["households"].to_numpy(dtype=float), graph.left, graph.right, lo, hi)
+    assert found.complete
+    return found.groups is not None
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow],

@@ -300,3 +300,33 @@ def test_exact_pair_split_moves_a_unit_across_an_empty_connector() -> None:
     assert sides == [[3], [0, 1, 2]]
     # nothing better than the current split exists: no answer
     assert best_pair_split(graph, pool, pool[households > 0], households, 300, 500, before=0.0) is None
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(2, 6), st.integers(2, 6), st.data())
+def test_a_small_community_reaches_the_band_exactly_when_a_division_exists(nx: int, ny: int, data) -> None:
+    """A lattice of lumpy units (towers of 70–420 households, empty lots) in one community: every
+    comprehensive grid is in the band whenever the exact search finds a division (itself checked
+    against a brute force in tests/test_exact.py); where none exists, a lone miss carries the proof."""
+    from gridmap.geo.exact import band_division
+
+    households = data.draw(st.lists(st.sampled_from([0, 70, 120, 180, 260, 300, 420]), min_size=nx * ny,
+                                    max_size=nx * ny))
+    boxes = [shapely.box(i * 0.001, j * 0.001, (i + 1) * 0.001, (j + 1) * 0.001) for j in range(ny) for i in range(nx)]
+    units = unit_grid(3, units_per_community=3, seed=0).iloc[:0]
+    units = units.__class__({"unit_id": [f"u{k}" for k in range(nx * ny)], "community_code": "990101001001",
+                             "kind": "block", "households": households}, geometry=boxes, crs=4490)
+    if sum(households) == 0:
+        return
+    result = partition(units)
+    check_invariants(units, result, 300, 500)
+    left = [k for k in range(nx * ny) if k % nx < nx - 1] + [k for k in range(nx * ny - nx)]
+    right = [k + 1 for k in range(nx * ny) if k % nx < nx - 1] + [k + nx for k in range(nx * ny - nx)]
+    found = band_division(np.array(households, dtype=float), np.array(left), np.array(right), 300, 500)
+    assert found.complete
+    comp = result.grids[result.grids["kind"] == "comprehensive"]
+    misses = comp[~comp["households"].between(300, 500)]
+    if found.groups is not None:
+        assert misses.empty, misses[["grid_code", "households"]]
+    elif len(misses) == 1:
+        assert result.flags.set_index("grid_code").loc[misses["grid_code"], "flag"].tolist() == ["infeasible_band"]

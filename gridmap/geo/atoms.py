@@ -37,7 +37,7 @@ from scipy.sparse.csgraph import connected_components, depth_first_order, minimu
 
 from gridmap.geo.band import choose_grid_count
 from gridmap.geo.shapes import LocalScale
-from gridmap.geo.tessellation import building_cells
+from gridmap.geo.tessellation import building_cells, one_piece_each
 
 AreaFn = Callable[[np.ndarray], np.ndarray]
 
@@ -220,14 +220,21 @@ def stairwell_strips(cell, footprint, count: int) -> list:
     start, end = float(along.min()), float(along.max())
     reach = float(np.hypot(*np.ptp(shapely.get_coordinates(cell_m), axis=0))) + float(np.abs(along).max()) + 10.0
     cuts = np.concatenate([[-reach * 4], start + (end - start) * np.arange(1, count) / count, [reach * 4]])
-    strips = []
+    strips, anchors = [], []
     for a, b in zip(cuts[:-1], cuts[1:]):
-        band = shapely.Polygon([a * axis - reach * 4 * normal, b * axis - reach * 4 * normal,
-                                b * axis + reach * 4 * normal, a * axis + reach * 4 * normal])
-        piece = shapely.intersection(cell_m, band)
+        band_m = shapely.Polygon([a * axis - reach * 4 * normal, b * axis - reach * 4 * normal,
+                                  b * axis + reach * 4 * normal, a * axis + reach * 4 * normal])
+        # the band goes to lon/lat (the local scale is affine: its sides stay straight) and cuts the
+        # cell there, so a strip keeps the cell's own vertices and the cells around it still match it
+        band = shapely.transform(band_m, to_deg)
+        piece = shapely.intersection(cell, band)
         if not shapely.is_empty(piece) and shapely.area(piece) > 0:
-            strips.append(shapely.transform(piece, to_deg))
-    return strips
+            strips.append(piece)
+            own = shapely.intersection(footprint, band)
+            anchors.append(shapely.point_on_surface(own if not shapely.is_empty(own) else piece))
+    # a concave cell cut across gives a strip in two pieces: the piece away from its 单元 joins the next strip
+    return list(one_piece_each(np.array(strips, dtype=object), np.array(anchors, dtype=object),
+                               np.zeros(len(strips), dtype=np.int64)))
 
 
 # -- splitting oversize units -------------------------------------------------------------------------

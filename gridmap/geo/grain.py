@@ -11,8 +11,17 @@ unit per building there) and partitioned again.
 
 from __future__ import annotations
 
+from typing import Callable, Protocol
+
 import numpy as np
 import pandas as pd
+
+REFINE_ROUNDS = 3  # a refined community's border vertices reach its neighbours, whose grids may change once more
+
+
+class _Partitioned(Protocol):
+    units: pd.DataFrame
+    grids: pd.DataFrame
 
 
 def divisible(units: pd.DataFrame) -> np.ndarray:
@@ -42,4 +51,26 @@ def communities_to_refine(units: pd.DataFrame, grids: pd.DataFrame, lo: float, h
     return missing & set(split)
 
 
-__all__ = ["divisible", "communities_to_refine"]
+def partition_at_building_grain(units: pd.DataFrame, run: Callable[[pd.DataFrame], _Partitioned],
+                                rebuild: Callable[[frozenset[str]], pd.DataFrame], lo: float, hi: float, *,
+                                rounds: int = REFINE_ROUNDS,
+                                said: Callable[[str], None] = lambda text: None) -> _Partitioned:
+    """``run(units)`` (a partition), then, while some community has a grid outside the band next
+    to a divisible unit (:func:`communities_to_refine`), ``rebuild(codes)`` (the units again with
+    those communities at building grain, and the ones refined before) and ``run`` on them, at most
+    ``rounds`` times. The one loop behind ``gridmap partition`` and the benchmarks: how units are
+    built and stored is the caller's."""
+    result = run(units)
+    refined: frozenset[str] = frozenset()
+    for _ in range(rounds):
+        coarse = communities_to_refine(result.units, result.grids, lo, hi) - refined
+        if not coarse:
+            break
+        said(f"{len(coarse)} communities have grids outside the band with units of several buildings: "
+             "rebuilding their units at building grain")
+        refined |= coarse
+        result = run(rebuild(frozenset(coarse)))
+    return result
+
+
+__all__ = ["REFINE_ROUNDS", "divisible", "communities_to_refine", "partition_at_building_grain"]

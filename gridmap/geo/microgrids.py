@@ -15,7 +15,8 @@ How (:func:`divide`):
    atoms are kept grid by grid where they do better). A building above the maximum without a 单元
    count is a micro-grid of its own, flagged ``building_above_max`` with that reason;
 4. the atoms of each grid are grouped by the partition's own method (recursive spanning-tree
-   bisection with repair, :func:`gridmap.geo.partition.assign_grids`) on their adjacency graph,
+   bisection with repair, :func:`gridmap.geo.partition.assign_grids`, whose last repair is the
+   exact search of :mod:`gridmap.geo.exact` on grids of up to 40 atoms) on their adjacency graph,
    with the micro band: every micro-grid is contiguous and as many as possible are in the band;
 5. codes are the grid's code + ``CodeScheme.micro_digits`` digits (15 + 3 by default), in
    reading order inside the grid; the report says which micro-grids miss the band and why (the
@@ -37,6 +38,7 @@ import shapely
 from gridmap.errors import Invalid
 from gridmap.geo.band import violation
 from gridmap.geo.codes import BEIJING_15, CodeScheme
+from gridmap.geo.coverage import NODING_GRID_DEG
 from gridmap.geo.crs import STORAGE_EPSG, metric_crs_for_frame
 from gridmap.geo.graph import UnitGraph, build_graph
 from gridmap.geo.partition import PartitionRules, assign_grids, with_band
@@ -218,7 +220,11 @@ def divide(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *, band: tuple[
                 chosen_atoms = pd.concat([coarse[keep_c], fine[keep_f]], ignore_index=True)
                 chosen_label = np.concatenate([coarse_label[keep_c], fine_label[keep_f] + coarse_label.max() + 1])
     atoms = gpd.GeoDataFrame(chosen_atoms, geometry="geometry", crs=STORAGE_EPSG)
-    label = _exact_small(atoms, _dense(chosen_label), lo, hi)
+    # on the noding grid of the units: 单元 strips and cells meeting within floating-point noise
+    # would otherwise union into micro-grids that turn invalid when projected (an export CRS)
+    atoms = atoms.set_geometry(shapely.set_precision(np.asarray(atoms.geometry.values, dtype=object), NODING_GRID_DEG),
+                               crs=STORAGE_EPSG)
+    label = _dense(chosen_label)
 
     # 5. the micro-grids, their codes and the report
     return _assemble(grids, grid_geoms, codes, atoms, label, lo, hi, code_scheme, seed)
@@ -284,88 +290,6 @@ def _group(atoms: pd.DataFrame, rules: PartitionRules, seed: int) -> np.ndarray:
     frame = gpd.GeoDataFrame(atoms, geometry="geometry", crs=STORAGE_EPSG)
     graph = build_graph(frame)
     return assign_grids(frame, graph, rules, seed=seed).grid_of
-
-
-EXACT_ATOMS = 16
-EXACT_BUDGET = 200_000
-"""Grids of up to ``EXACT_ATOMS`` atoms that the bisection leaves outside the band are searched
-exhaustively (every contiguous grouping, pruned at the maximum, at most ``EXACT_BUDGET`` steps):
-where one in band exists, it is used."""
-
-
-def _exact_small(atoms: gpd.GeoDataFrame, label: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """``label`` with the micro-grids of small grids that miss the band replaced by an in-band
-    contiguous grouping of their atoms, where one exists (an exhaustive search)."""
-    if len(atoms) == 0:
-        return label
-    label = label.copy()
-    sums = pd.Series(atoms["households"].to_numpy(dtype=float)).groupby(label).transform("sum").to_numpy()
-    missing = violation(sums, lo, hi) > 0
-    grid = atoms["grid_code"].to_numpy()
-    for code in np.unique(grid[missing]):
-        rows = np.flatnonzero(grid == code)
-        households = atoms["households"].to_numpy()[rows]
-        if len(rows) > EXACT_ATOMS or (households > hi).any():
-            continue
-        local = gpd.GeoDataFrame(atoms.iloc[rows][["households", "geometry"]].reset_index(drop=True),
-                                 geometry="geometry", crs=STORAGE_EPSG)
-        graph = build_graph(local.assign(unit_id=range(len(rows)), community_code=code))
-        groups = _in_band_grouping(households, graph.left, graph.right, lo, hi)
-        if groups is not None:
-            top = int(label.max()) + 1
-            for k, members in enumerate(groups):
-                label[rows[members]] = top + k
-    return _dense(label)
-
-
-def _in_band_grouping(households: np.ndarray, left: np.ndarray, right: np.ndarray, lo: int, hi: int
-                      ) -> list[list[int]] | None:
-    """A grouping of the atoms into contiguous groups each within [lo, hi], or None (depth-first,
-    atoms placed in order, a group never above ``hi``)."""
-    n = len(households)
-    neighbours = [set() for _ in range(n)]
-    for a, b in zip(left.tolist(), right.tolist()):
-        neighbours[a].add(b)
-        neighbours[b].add(a)
-    order = sorted(range(n), key=lambda i: -households[i])
-
-    def connected(group: list[int]) -> bool:
-        seen, stack = {group[0]}, [group[0]]
-        while stack:
-            for w in neighbours[stack.pop()]:
-                if w in group and w not in seen:
-                    seen.add(w)
-                    stack.append(w)
-        return len(seen) == len(group)
-
-    groups: list[list[int]] = []
-    totals: list[float] = []
-    steps = [0]
-
-    def place(i: int) -> bool:
-        steps[0] += 1
-        if steps[0] > EXACT_BUDGET:
-            return False
-        if i == n:
-            return all(t >= lo for t in totals) and all(connected(g) for g in groups)
-        atom = order[i]
-        for k in range(len(groups)):
-            if totals[k] + households[atom] <= hi:
-                groups[k].append(atom)
-                totals[k] += households[atom]
-                if place(i + 1):
-                    return True
-                groups[k].pop()
-                totals[k] -= households[atom]
-        groups.append([atom])
-        totals.append(float(households[atom]))
-        if place(i + 1):
-            return True
-        groups.pop()
-        totals.pop()
-        return False
-
-    return [list(g) for g in groups] if place(0) else None
 
 
 def _misses(atoms: pd.DataFrame, label: np.ndarray, lo: int, hi: int) -> dict[str, float]:

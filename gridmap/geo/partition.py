@@ -34,7 +34,7 @@ from gridmap.geo.codes import BEIJING_15, CodeScheme
 from gridmap.geo.crs import STORAGE_EPSG, metric_crs_for_frame
 from gridmap.geo.graph import UnitGraph, build_graph
 from gridmap.geo.kinds import SITE
-from gridmap.geo.repair import band_violation_of, exact_pairs, recut_neighbourhoods, refine
+from gridmap.geo.repair import band_violation_of, exact_pairs, exact_regions, recut_neighbourhoods, refine
 from gridmap.geo.report import grid_statistics, plan_report
 from gridmap.geo.roads import RoadRules
 
@@ -174,7 +174,8 @@ def _cut_piece(graph: UnitGraph, members: np.ndarray, households: np.ndarray, mo
                edge_weight: np.ndarray, rules: PartitionRules, seed: int) -> list[np.ndarray]:
     """The grids of one connected piece: the count closest to the target first, its feasible
     neighbours when lumpy units defeat it; the first plan inside the band wins, else the one
-    with the least band violation."""
+    with the least band violation, its misses then re-divided by the exact search where their
+    region is small."""
     total = households[members].sum()
     k, _, _ = band.choose_grid_count(total, rules.min_households, rules.max_households, rules.target_households)
     parts = None
@@ -183,8 +184,8 @@ def _cut_piece(graph: UnitGraph, members: np.ndarray, households: np.ndarray, mo
         if parts is None or band_violation_of(attempt, households, rules) < band_violation_of(parts, households, rules):
             parts = attempt
         if band_violation_of(parts, households, rules) == 0:
-            break
-    return parts
+            return parts
+    return exact_regions(graph, parts, households, rules)  # small regions around the misses, searched exactly
 
 
 def _bisect_and_repair(graph: UnitGraph, members: np.ndarray, k: int, households: np.ndarray, moments: np.ndarray,

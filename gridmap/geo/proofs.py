@@ -7,8 +7,9 @@ kind) on the unit graph and returns ``{grid index: Reason}`` for the grids it ex
 
 * :func:`below_min_proof`: a unit that no connected addition brings into the band;
 * :func:`hub_leaf_proofs`: small units hanging on one connector unit, more than one grid can take;
-* :func:`region_proofs`: a region whose units cannot be grouped in the band at all, or two small
-  units that need the same connector.
+* :func:`region_proofs`: a region whose units cannot be grouped in the band at all, two small
+  units that need the same connector, or a small region the exact search
+  (:mod:`gridmap.geo.exact`) shows has no division into contiguous grids in the band.
 
 Dedicated grids are outside every argument (their units are not available to the others).
 """
@@ -22,6 +23,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
 from gridmap.geo.band import band_grouping_exists
+from gridmap.geo.exact import EXACT_MAX_UNITS, band_division
 from gridmap.geo.graph import UnitGraph, reachable
 
 BAND_SPLIT_MAX_UNITS = 16
@@ -120,7 +122,10 @@ def region_proofs(graph: UnitGraph, unit_ids: np.ndarray, households: np.ndarray
       cannot share a grid (together above the maximum), and each reaches the minimum only through
       the same unit ``c`` (without ``c``, everything ``a`` can be grouped with stays below the
       minimum, and likewise for ``b``); one grid holds ``c``, so the grid of ``a`` or of ``b``
-      misses the band.
+      misses the band;
+    * **exhaustive search** (:func:`_exhaustive_proof`): the region has at most
+      ``EXACT_MAX_UNITS`` units, none above the maximum, and the exact search ran to its end
+      without finding a division of them into contiguous grids in the band.
 
     A grid is explained when the plan has exactly one grid outside the band among those the
     argument speaks of."""
@@ -134,7 +139,8 @@ def region_proofs(graph: UnitGraph, unit_ids: np.ndarray, households: np.ndarray
         inhabited = region[households[region] > 0]
         proof = (_no_grouping_proof(region, inhabited, households, grid_of, outside, lo, hi)
                  or _connector_proof(g, members, region, inhabited, left, right, unit_ids, households, grid_of,
-                                     outside, graph.n, lo, hi))
+                                     outside, graph.n, lo, hi)
+                 or _exhaustive_proof(region, left, right, households, grid_of, outside, lo, hi))
         if proof is not None:
             proofs[g] = proof
     return proofs
@@ -154,6 +160,27 @@ def _no_grouping_proof(region: np.ndarray, inhabited: np.ndarray, households: np
             f"它所在区域（与它相连的非专属单元）的 {len(inhabited)} 个有人单元（{listed} 户）无论怎样组合都分不成每格 "
             f"{lo}–{hi} 户的网格：必有一个网格落在区间外")
     return None
+
+
+def _exhaustive_proof(region: np.ndarray, left: np.ndarray, right: np.ndarray, households: np.ndarray,
+                      grid_of: np.ndarray, outside: np.ndarray, lo: float, hi: float) -> Reason | None:
+    """The 'exhaustive search' argument, when the region has exactly one grid outside the band."""
+    bad_here = [int(x) for x in np.unique(grid_of[region]) if outside[x]]
+    if len(bad_here) != 1 or len(region) > EXACT_MAX_UNITS or (households[region] > hi).any():
+        return None
+    region = np.sort(region)
+    inside = np.zeros(len(households), dtype=bool)
+    inside[region] = True
+    edges = inside[left] & inside[right]
+    if not band_division(households[region], np.searchsorted(region, left[edges]),
+                         np.searchsorted(region, right[edges]), lo, hi).impossible:
+        return None
+    total = households[region].sum()
+    return Reason(
+        f"its region (the {len(region)} non-dedicated units joined to it, {total:.0f} households) has no division "
+        f"into contiguous grids of {lo}–{hi} households: every way was tried (exhaustive search)",
+        f"它所在区域（与它相连的 {len(region)} 个非专属单元，共 {total:.0f} 户）不存在每格 {lo}–{hi} 户且连片的划分："
+        "已穷举所有划分方式")
 
 
 def _connector_proof(g: int, members: np.ndarray, region: np.ndarray, inhabited: np.ndarray, left: np.ndarray,

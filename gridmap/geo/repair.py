@@ -12,7 +12,10 @@ the total band violation and leaves every grid contiguous, run in this order on 
    again with a re-chosen grid count (escapes the local optima single moves get stuck in);
 3. :func:`exact_pairs`: a grid outside the band and one neighbour are re-shared in every possible
    way when together they hold few inhabited units (:func:`best_pair_split`), which catches a unit
-   that can only move across an empty connector unit.
+   that can only move across an empty connector unit;
+4. :func:`exact_regions`: a grid still outside the band, with the grids around it, is divided
+   again by the exact search of :mod:`gridmap.geo.exact` when they hold few units (first it and
+   its neighbours, then the whole piece): where a division in the band exists, it is found.
 
 A plan here is a list of ``parts``: arrays of global unit indices, one per grid.
 """
@@ -25,6 +28,10 @@ import numpy as np
 
 from gridmap.geo import band
 from gridmap.geo.bisection import Cutter, subgraph
+from gridmap.geo.exact import EXACT_MAX_UNITS, band_division
+
+REPAIR_SEARCH_STEPS = 30_000
+"""The exact search's step budget inside the partition (the report's proofs get the full one)."""
 from gridmap.geo.graph import UnitGraph, is_connected, reachable
 
 if TYPE_CHECKING:  # partition imports this module; the rules are only read here
@@ -237,6 +244,46 @@ def exact_pairs(graph: UnitGraph, parts: list[np.ndarray], households: np.ndarra
         if not changed:
             break
     return parts
+
+
+def exact_regions(graph: UnitGraph, parts: list[np.ndarray], households: np.ndarray, rules: PartitionRules,
+                  max_units: int = EXACT_MAX_UNITS) -> list[np.ndarray]:
+    """For each grid outside the band (worst first), the smallest region around it that the exact
+    search divides in the band: the grid and its neighbouring grids, then the whole piece, each
+    only while it holds at most ``max_units`` units; a region divided replaces its grids (every
+    new grid in the band, contiguous). A search that runs out of steps stops the growing: a
+    larger region would run out too."""
+    lo, hi = rules.min_households, rules.max_households
+    attempted: set[tuple[int, ...]] = set()
+    while True:
+        totals = part_totals(parts, households)
+        bad = np.flatnonzero(band.violation(totals, lo, hi) > 0)
+        part_of = part_labels(graph.n, parts)
+        replaced = False
+        for p in bad[np.argsort(-band.violation(totals[bad], lo, hi))]:
+            for group in (sorted(touching_parts(graph, part_of, parts[p]) | {int(p)}), list(range(len(parts)))):
+                region = np.sort(np.concatenate([parts[q] for q in group]))
+                key = tuple(region.tolist())
+                if len(region) > max_units or key in attempted:
+                    continue
+                attempted.add(key)
+                inside = np.zeros(graph.n, dtype=bool)
+                inside[region] = True
+                edges = inside[graph.left] & inside[graph.right]
+                local = np.searchsorted(region, np.concatenate([graph.left[edges], graph.right[edges]]))
+                found = band_division(households[region], local[: edges.sum()], local[edges.sum():], lo, hi,
+                                      budget=REPAIR_SEARCH_STEPS)
+                if found.groups is not None:
+                    kept = [parts[q] for q in range(len(parts)) if q not in set(group)]
+                    parts = kept + [region[g] for g in found.groups]
+                    replaced = True
+                    break
+                if not found.complete:
+                    break
+            if replaced:
+                break
+        if not replaced:
+            return parts
 
 
 def best_pair_split(graph: UnitGraph, pool: np.ndarray, inhabited: np.ndarray, households: np.ndarray,

@@ -99,6 +99,13 @@ class Config:
     facilities: tuple[tuple[str, int], ...] = (
         ("医院", 3), ("公园", 5), ("学校", 10), ("农贸市场", 5), ("幼儿园", 10))
     round_decimals: int = 7
+    style: str | None = None  # every zone of the core built in this style ("old", "mixed", "new"); None: by ring
+
+    @classmethod
+    def highrise(cls, seed: int = 2026) -> "Config":
+        """A larger core built as new towns are (mostly 18–33-floor towers in gated compounds), about
+        100 communities and no villages: the high-rise pattern the building grain must hold on."""
+        return cls(seed=seed, core_radii_m=(3900.0, 2800.0), villages=0, style="new")
 
     @classmethod
     def small(cls, seed: int = 7) -> "Config":
@@ -169,20 +176,25 @@ _ESTATE_SUFFIX = {"tower": ("花园", "华府", "名城", "国际", "华庭", "�
 
 
 class _Names:
-    """Unique names drawn without replacement from stem × suffix (deterministic for the rng)."""
+    """Unique names drawn without replacement from stem × suffix (deterministic for the rng); when
+    they run out (a large generated district), the same names again with 二, 三 … appended."""
 
     def __init__(self, rng: np.random.Generator, stems, suffixes):
         combos = [s + x for s in stems for x in suffixes]
         self._pool = [combos[i] for i in rng.permutation(len(combos))]
+        self._again = list(reversed(self._pool))
+        self._round = 1
         self._used: set[str] = set()
 
     def take(self) -> str:
-        while self._pool:
-            name = self._pool.pop()
-            if name not in self._used:
-                self._used.add(name)
-                return name
-        raise RuntimeError("name pool exhausted")
+        while True:
+            while self._pool:
+                name = self._pool.pop()
+                if name not in self._used:
+                    self._used.add(name)
+                    return name
+            self._round += 1
+            self._pool = [name + _cn_number(self._round) for name in reversed(self._again)]
 
     def reserve(self, names) -> None:
         self._used.update(names)
@@ -494,7 +506,7 @@ class _Generator:
             rotated = k in rotated_set
             degrees = self.rng.uniform(20, 38) * self.rng.choice([-1, 1]) if rotated else self.rng.uniform(-7, 7)
             theta = math.radians(degrees)
-            style = "old" if dist < 0.38 else ("mixed" if dist < 0.62 else "new")
+            style = self.cfg.style or ("old" if dist < 0.38 else ("mixed" if dist < 0.62 else "new"))
             self.zones.append(_Zone(f, theta, style))
         self.zone_tree = shapely.STRtree(np.array([z.geom for z in self.zones]))
 

@@ -76,8 +76,40 @@ def _tessellate(areas: np.ndarray, footprints: np.ndarray, area_of: np.ndarray, 
     invalid = ~shapely.is_valid(voronoi)
     voronoi[invalid] = polygonal(shapely.make_valid(voronoi[invalid]))
     zones = shapely.transform(_dissolve(voronoi, owner, len(footprints)), lambda c: c / factor + origin)
-    return coverage.clean(zones, area_of.astype(object), project=to_m, territory=outline,
-                          territory_groups=used.astype(object))
+    cells = coverage.clean(zones, area_of.astype(object), project=to_m, territory=outline,
+                           territory_groups=used.astype(object))
+    return one_piece_each(cells, shapely.point_on_surface(footprints), area_of)
+
+
+def one_piece_each(cells: np.ndarray, anchors: np.ndarray, area_of: np.ndarray) -> np.ndarray:
+    """Cells in one piece: where the area's outline cuts a building's Voronoi cell in two (a
+    concave area), the piece away from the building (the one holding its ``anchors`` point) goes
+    to the neighbouring cell of the same area (``area_of``) that shares the longest border with it. A cell is an atom, and a group of atoms is
+    contiguous only if each atom is. The cells stay a coverage: the piece and its new cell share
+    the border's vertices already."""
+    multi = np.flatnonzero(shapely.get_num_geometries(cells) > 1)
+    if not len(multi):
+        return cells
+    cells = cells.copy()
+    tree = shapely.STRtree(cells)
+    for i in multi:
+        pieces = shapely.get_parts(cells[i])
+        home = np.flatnonzero(shapely.intersects(pieces, anchors[i]))
+        home = int(home[0]) if len(home) else int(np.argmax(shapely.area(pieces)))
+        kept = [pieces[home]]
+        for k, piece in enumerate(pieces):
+            if k == home:
+                continue
+            near = tree.query(piece, predicate="intersects")
+            near = near[(near != i) & (area_of[near] == area_of[i])]
+            shared = shapely.length(shapely.intersection(cells[near], piece)) if len(near) else np.zeros(0)
+            if not len(near) or shared.max() <= 0:
+                kept.append(piece)  # touches no other cell of its area along a border: it stays
+                continue
+            j = int(near[np.argmax(shared)])
+            cells[j] = _union(np.array([cells[j], piece], dtype=object))
+        cells[i] = kept[0] if len(kept) == 1 else shapely.multipolygons(kept)
+    return cells
 
 
 def _samples(metric: np.ndarray, step_m: float, shrink_m: float) -> tuple[np.ndarray, np.ndarray]:
@@ -125,4 +157,4 @@ def _union(members: np.ndarray):
         return shapely.union_all(members)
 
 
-__all__ = ["building_cells", "SAMPLE_STEP_M", "SHRINK_M"]
+__all__ = ["building_cells", "one_piece_each", "SAMPLE_STEP_M", "SHRINK_M"]

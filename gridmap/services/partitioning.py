@@ -23,7 +23,7 @@ import shapely
 import sqlalchemy as sa
 
 from gridmap.geo.coverage import stitch_borders
-from gridmap.geo.grain import communities_to_refine
+from gridmap.geo.grain import REFINE_ROUNDS, partition_at_building_grain
 from gridmap.geo.partition import PartitionResult, partition
 from gridmap.geo.profile import Profile
 from gridmap.geo.units import build_units
@@ -35,7 +35,6 @@ from gridmap.store import units as unit_store
 from gridmap.store.territories import get
 
 REBUILD_ASKED = "a rebuild was asked for (--rebuild-units)"
-REFINE_ROUNDS = 3  # a refined community's border vertices reach its neighbours, whose grids may change once more
 BUILDING_GRAIN = "built at building grain: a grid missed the band where units held several buildings"
 
 
@@ -344,19 +343,20 @@ def partition_territory(
     with engine.connect() as conn:
         roads = input_layer(conn, territory, "roads", shapely.box(*units.total_bounds))
     lo, hi = rules.band
-    with progress.step(f"partitioning {len(units)} units into grids of {lo}-{hi} households"):
-        result = partition(units, seed=seed, roads=roads, rules=rules.partition, road_rules=rules.roads)
-    for _ in range(REFINE_ROUNDS):  # a miss where units hold several buildings: one unit per building there
-        coarse = communities_to_refine(result.units, result.grids, lo, hi)
-        if not coarse:
-            break
-        progress.say(f"{len(coarse)} communities have grids outside the band with units of several buildings: "
-                     "rebuilding their units at building grain")
-        units, fine = ensure_units(engine, territory, profile=rules, atomize=frozenset(coarse), actor=author,
-                                   progress=progress)
-        built = _joined(built, fine)
+
+    def run(units: gpd.GeoDataFrame) -> PartitionResult:
         with progress.step(f"partitioning {len(units)} units into grids of {lo}-{hi} households"):
-            result = partition(units, seed=seed, roads=roads, rules=rules.partition, road_rules=rules.roads)
+            return partition(units, seed=seed, roads=roads, rules=rules.partition, road_rules=rules.roads)
+
+    def at_building_grain(codes: frozenset[str]) -> gpd.GeoDataFrame:
+        nonlocal built
+        units, fine = ensure_units(engine, territory, profile=rules, atomize=codes, actor=author, progress=progress)
+        built = _joined(built, fine)
+        return units
+
+    # a miss where units hold several buildings: one unit per building there, and partition again
+    result = partition_at_building_grain(units, run, at_building_grain, lo, hi, rounds=REFINE_ROUNDS,
+                                         said=progress.say)
     result.report["profile"] = rules.describe()  # the report says which rules it measured against
     with progress.step("writing the draft plan"), engine.begin() as conn:
         target = get(conn, territory)

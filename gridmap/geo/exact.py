@@ -1,0 +1,186 @@
+"""Exact search for a division of a small region into contiguous groups inside a band.
+
+Bisection and local repair (:mod:`gridmap.geo.bisection`, :mod:`gridmap.geo.repair`) are
+heuristics: on lumpy units (towers of 70–260 households, whole compounds of 300) they can leave a
+grid outside the band where a division inside it exists, and the local proofs
+(:mod:`gridmap.geo.proofs`) cannot always show when none does. For a region of a few dozen units
+both questions have an exact answer, and :func:`band_division` finds it: a division of the
+region's units into connected groups each holding ``lo``–``hi`` households, or the certainty that
+there is none (the search ran to its end), or "unknown" when the step budget ran out.
+
+The search (bit sets over the region's units, so each step is a few integer operations):
+
+* a region splits into its connected components, each divided on its own;
+* a component is feasible only if some group count ``k`` has ``k·lo ≤ total ≤ k·hi`` (a part
+  with no households, or too few, can never be a group; this prunes most branches);
+* otherwise its heaviest unit must be in some group: every connected set holding it and at most
+  ``hi`` households is enumerated once (include/exclude branching on the frontier), and for each
+  one inside the band the rest is divided recursively; regions known to fail are remembered.
+
+Used by the partition (a piece whose grids still miss the band after repair is re-divided around
+its misses, then whole) and by the report (a miss in a region the search shows has no division in
+the band carries that proof). Micro-grids use it the same way on buildings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+EXACT_MAX_UNITS = 40
+"""Regions of at most this many units are searched exactly."""
+EXACT_BUDGET = 100_000
+"""Steps (connected sets examined) before a search gives up and answers 'unknown'."""
+
+
+@dataclass(frozen=True)
+class Division:
+    """The answer of :func:`band_division`: ``groups`` (arrays of the region's local indices) when
+    a division in the band exists; ``complete`` says whether the search ran to its end (no groups
+    and complete: no such division exists)."""
+
+    groups: list[np.ndarray] | None
+    complete: bool
+
+    @property
+    def impossible(self) -> bool:
+        return self.groups is None and self.complete
+
+
+class _OutOfSteps(Exception):
+    pass
+
+
+def _bits(mask: int) -> list[int]:
+    out = []
+    while mask:
+        low = mask & -mask
+        out.append(low.bit_length() - 1)
+        mask ^= low
+    return out
+
+
+def band_division(households: np.ndarray, left: np.ndarray, right: np.ndarray, lo: float, hi: float, *,
+                  budget: int = EXACT_BUDGET) -> Division:
+    """A division of the ``n = len(households)`` units (edges ``left``–``right``, local indices)
+    into connected groups of ``lo``–``hi`` households each. See the module docstring."""
+    n = len(households)
+    if n == 0:
+        return Division([], True)
+    adjacency = [set() for _ in range(n)]
+    for a, b in zip(np.asarray(left).tolist(), np.asarray(right).tolist()):
+        if a != b:
+            adjacency[a].add(b)
+            adjacency[b].add(a)
+    # a unit without households hanging on one other unit goes wherever that unit goes: folded
+    # into it first (repeatedly), so the search never enumerates its in-or-out
+    host = list(range(n))
+    leaves = [i for i in range(n) if households[i] == 0 and len(adjacency[i]) == 1]
+    while leaves:
+        i = leaves.pop()
+        if len(adjacency[i]) != 1:
+            continue
+        (j,) = adjacency[i]
+        host[i] = j
+        adjacency[j].discard(i)
+        adjacency[i].clear()
+        if households[j] == 0 and len(adjacency[j]) == 1:
+            leaves.append(j)
+    kept = [i for i in range(n) if host[i] == i]
+    index = {i: k for k, i in enumerate(kept)}
+    h = [float(households[i]) for i in kept]
+    neighbours = [0] * len(kept)
+    for k, i in enumerate(kept):
+        for j in adjacency[i]:
+            neighbours[k] |= 1 << index[j]
+
+    def root(i: int) -> int:
+        while host[i] != i:
+            i = host[i]
+        return index[i]
+
+    steps = [0]
+    failed: set[int] = set()  # regions (bit sets) known to have no division
+
+    def total(mask: int) -> float:
+        return sum(h[i] for i in _bits(mask))
+
+    def feasible_total(t: float) -> bool:
+        """Some group count k has k·lo <= t <= k·hi."""
+        return t >= lo and int(np.ceil(t / hi - 1e-9)) * lo <= t + 1e-9
+
+    def components(mask: int) -> list[int]:
+        out = []
+        while mask:
+            comp = frontier = mask & -mask
+            while frontier:
+                grown = 0
+                while frontier:
+                    low = frontier & -frontier
+                    grown |= neighbours[low.bit_length() - 1]
+                    frontier ^= low
+                frontier = grown & mask & ~comp
+                comp |= frontier
+            out.append(comp)
+            mask &= ~comp
+        return out
+
+    def divide(mask: int, weight: float) -> list[int] | None:
+        if mask == 0:
+            return []
+        if mask in failed or not feasible_total(weight):
+            return None
+        parts = components(mask)
+        weights = [total(c) for c in parts] if len(parts) > 1 else [weight]
+        if any(not feasible_total(w) for w in weights):
+            failed.add(mask)
+            return None
+        out: list[int] = []
+        for comp, w in sorted(zip(parts, weights), key=lambda cw: cw[0].bit_count()):
+            members = _bits(comp)
+            start = max(members, key=lambda i: (h[i], -i))
+            groups = grow(comp, w, 1 << start, h[start], neighbours[start] & comp, 0)
+            if groups is None:
+                failed.add(comp)
+                failed.add(mask)
+                return None
+            out.extend(groups)
+        return out
+
+    def grow(mask: int, mask_weight: float, group: int, weight: float, frontier: int, banned: int
+             ) -> list[int] | None:
+        steps[0] += 1
+        if steps[0] > budget:
+            raise _OutOfSteps
+        if lo <= weight <= hi:
+            rest = divide(mask & ~group, mask_weight - weight)
+            if rest is not None:
+                return [group, *rest]
+        frontier &= ~banned
+        while frontier:
+            low = frontier & -frontier
+            v = low.bit_length() - 1
+            frontier ^= low
+            if weight + h[v] <= hi:
+                found = grow(mask, mask_weight, group | low, weight + h[v],
+                             (frontier | (neighbours[v] & mask)) & ~group & ~low, banned)
+                if found is not None:
+                    return found
+            banned |= low  # the sets holding v were all enumerated above
+        return None
+
+    try:
+        groups = divide((1 << len(kept)) - 1, float(sum(h)))
+    except _OutOfSteps:
+        return Division(None, False)
+    if groups is None:
+        return Division(None, True)
+    group_of = np.empty(len(kept), dtype=np.int64)
+    for g, mask in enumerate(groups):
+        group_of[_bits(mask)] = g
+    of_unit = group_of[[root(i) for i in range(n)]]
+    return Division([np.flatnonzero(of_unit == g) for g in range(len(groups))], True)
+
+
+__all__ = ["EXACT_MAX_UNITS", "EXACT_BUDGET", "Division", "band_division"]

@@ -1,0 +1,92 @@
+"""The exact search (gridmap.geo.exact) against an independent brute force on small graphs: every
+set partition of the units, each part checked for its band and its connectivity."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gridmap.geo.exact import band_division
+
+LO, HI = 300, 500
+
+
+def set_partitions(items: list[int]):
+    if not items:
+        yield []
+        return
+    first, rest = items[0], items[1:]
+    for smaller in set_partitions(rest):
+        for i in range(len(smaller)):
+            yield smaller[:i] + [[first] + smaller[i]] + smaller[i + 1:]
+        yield [[first]] + smaller
+
+
+def connected(group: list[int], edges: set[tuple[int, int]]) -> bool:
+    seen, stack = {group[0]}, [group[0]]
+    while stack:
+        v = stack.pop()
+        for w in group:
+            if w not in seen and ((v, w) in edges or (w, v) in edges):
+                seen.add(w)
+                stack.append(w)
+    return len(seen) == len(group)
+
+
+def brute_force(households: list[int], edges: set[tuple[int, int]]) -> bool:
+    return any(all(LO <= sum(households[i] for i in part) <= HI and connected(part, edges) for part in parts)
+               for parts in set_partitions(list(range(len(households)))))
+
+
+@st.composite
+def small_graphs(draw):
+    """Up to 8 units (Bell(8) = 4,140 set partitions), some without households, on a random
+    connected or disconnected graph."""
+    n = draw(st.integers(1, 8))
+    households = draw(st.lists(st.sampled_from([0, 0, 60, 120, 150, 180, 240, 260, 320, 420, 520]),
+                               min_size=n, max_size=n))
+    pairs = [(a, b) for a in range(n) for b in range(a + 1, n)]
+    edges = draw(st.lists(st.sampled_from(pairs), unique=True, max_size=len(pairs))) if pairs else []
+    return households, edges
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(small_graphs())
+def test_the_search_agrees_with_the_brute_force(graph) -> None:
+    households, edges = graph
+    left = np.array([a for a, _ in edges], dtype=np.int64)
+    right = np.array([b for _, b in edges], dtype=np.int64)
+    found = band_division(np.array(households, dtype=float), left, right, LO, HI)
+    assert found.complete  # tiny graphs never run out of steps
+    assert (found.groups is not None) == brute_force(households, set(edges))
+    if found.groups is not None:  # and what it returns is such a division
+        every = sorted(np.concatenate(found.groups).tolist()) if found.groups else []
+        assert every == list(range(len(households)))
+        for group in found.groups:
+            assert LO <= sum(households[i] for i in group) <= HI
+            assert connected(group.tolist(), set(edges))
+
+
+def test_a_leaf_without_households_goes_with_its_neighbour_and_a_hub_region_is_proven_impossible() -> None:
+    # 0 - 1 - 2 - 3 with a household-less leaf 4 on 2: {0,1} = 400, {2,3,4} = 400
+    households = np.array([200, 200, 250, 150, 0], dtype=float)
+    found = band_division(households, np.array([0, 1, 2, 2]), np.array([1, 2, 3, 4]), LO, HI)
+    assert found.groups is not None and sorted(sorted(g.tolist()) for g in found.groups) == [[0, 1], [2, 3, 4]]
+    # a star: three leaves of 250 on a hub of 10: one grid takes the hub and one leaf, the others are alone
+    star = band_division(np.array([10, 250, 250, 250], dtype=float), np.array([0, 0, 0]), np.array([1, 2, 3]), LO, HI)
+    assert star.impossible
+
+
+def test_a_search_that_runs_out_of_steps_says_unknown() -> None:
+    rng = np.random.default_rng(3)
+    n = 36  # a 6 x 6 lattice of units of 40-160 households
+    households = rng.integers(40, 160, n).astype(float)
+    left, right = [], []
+    for i in range(n):
+        if i % 6 < 5:
+            left.append(i), right.append(i + 1)
+        if i + 6 < n:
+            left.append(i), right.append(i + 6)
+    found = band_division(households, np.array(left), np.array(right), LO, HI, budget=50)
+    assert not found.complete and found.groups is None and not found.impossible
