@@ -289,7 +289,7 @@ def _group(atoms: pd.DataFrame, rules: PartitionRules, seed: int) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     frame = gpd.GeoDataFrame(atoms, geometry="geometry", crs=STORAGE_EPSG)
     graph = build_graph(frame)
-    return assign_grids(frame, graph, rules, seed=seed).grid_of
+    return assign_grids(frame, graph, rules, seed=seed, small_pieces_exact=True).grid_of
 
 
 def _misses(atoms: pd.DataFrame, label: np.ndarray, lo: int, hi: int) -> dict[str, float]:
