@@ -146,6 +146,35 @@ def test_building_cells_tile_each_area() -> None:
         assert all(shapely.covers(cells[i], footprints[i]) for i in members)
 
 
+def test_cells_of_a_concave_area_are_each_one_piece() -> None:
+    """A U-shaped area: the land nearest to the building in the left arm reaches across the gap to
+    the top of the right arm; that detached piece goes to the neighbouring cell it borders, so
+    every cell (an atom) is one polygon and the cells still tile the area."""
+    area = shapely.difference(box_m(0, 0, 100, 100), box_m(30, 30, 70, 100))
+    footprints = np.array([box_m(5, 85, 25, 95), box_m(40, 5, 60, 15)], dtype=object)
+    voronoi_of_left = shapely.intersection(area, shapely.voronoi_polygons(
+        shapely.multipoints(shapely.centroid(footprints)), extend_to=box_m(-50, -50, 150, 150)).geoms[0])
+    assert shapely.get_num_geometries(voronoi_of_left) == 2 or shapely.get_num_geometries(
+        shapely.intersection(area, shapely.voronoi_polygons(shapely.multipoints(shapely.centroid(footprints)),
+                                                            extend_to=box_m(-50, -50, 150, 150)).geoms[1])) == 2
+    cells = building_cells(np.array([area], dtype=object), footprints, np.array([0, 0]))
+    assert (shapely.get_num_geometries(cells) == 1).all()
+    assert shapely.coverage_is_valid(cells)
+    assert np.isclose(shapely.coverage_union_all(cells).area, area.area, rtol=1e-9)
+    assert all(shapely.covers(cells[i], footprints[i]) for i in range(2))
+
+
+def test_stairwell_strips_of_a_concave_cell_are_each_one_piece() -> None:
+    # a slot from the right edge: right of x = 20 the cell is two arms, so strips cut across it
+    # would come in two pieces each
+    cell = shapely.difference(box_m(0, 0, 80, 60), box_m(20, 30, 80, 40))
+    footprint = box_m(5, 10, 75, 25)
+    strips = stairwell_strips(cell, footprint, 3)
+    assert len(strips) == 3 and all(shapely.get_num_geometries(s) == 1 for s in strips)
+    assert shapely.coverage_is_valid(np.array(strips, dtype=object))
+    assert np.isclose(sum(s.area for s in strips), cell.area, rtol=1e-9)
+
+
 def interval_band_exists(households: list[int], lo: int, hi: int) -> bool:
     """Brute force: can a row of buildings be cut into consecutive groups each within [lo, hi]?"""
     n = len(households)

@@ -29,13 +29,13 @@ import numpy as np
 from gridmap.geo import band
 from gridmap.geo.bisection import Cutter, subgraph
 from gridmap.geo.exact import EXACT_MAX_UNITS, band_division
-
-REPAIR_SEARCH_STEPS = 30_000
-"""The exact search's step budget inside the partition (the report's proofs get the full one)."""
 from gridmap.geo.graph import UnitGraph, is_connected, reachable
 
 if TYPE_CHECKING:  # partition imports this module; the rules are only read here
     from gridmap.geo.partition import PartitionRules
+
+REPAIR_SEARCH_STEPS = 30_000
+"""The exact search's step budget inside the partition (the report's proofs get the full one)."""
 
 EXACT_PAIR_MAX_INHABITED = 12
 """A grid outside the band and one neighbour are re-split exhaustively when together they hold

@@ -84,31 +84,37 @@ def _tessellate(areas: np.ndarray, footprints: np.ndarray, area_of: np.ndarray, 
 def one_piece_each(cells: np.ndarray, anchors: np.ndarray, area_of: np.ndarray) -> np.ndarray:
     """Cells in one piece: where the area's outline cuts a building's Voronoi cell in two (a
     concave area), the piece away from the building (the one holding its ``anchors`` point) goes
-    to the neighbouring cell of the same area (``area_of``) that shares the longest border with it. A cell is an atom, and a group of atoms is
-    contiguous only if each atom is. The cells stay a coverage: the piece and its new cell share
-    the border's vertices already."""
-    multi = np.flatnonzero(shapely.get_num_geometries(cells) > 1)
-    if not len(multi):
-        return cells
+    to the neighbouring cell of the same area (``area_of``) that shares the longest border with
+    it. A cell is an atom, and a group of atoms is contiguous only if each atom is. The cells stay
+    a coverage: the piece and its new cell share the border's vertices already. A piece touching
+    no other cell along a border stays where it is."""
     cells = cells.copy()
-    tree = shapely.STRtree(cells)
-    for i in multi:
-        pieces = shapely.get_parts(cells[i])
-        home = np.flatnonzero(shapely.intersects(pieces, anchors[i]))
-        home = int(home[0]) if len(home) else int(np.argmax(shapely.area(pieces)))
-        kept = [pieces[home]]
-        for k, piece in enumerate(pieces):
-            if k == home:
-                continue
-            near = tree.query(piece, predicate="intersects")
-            near = near[(near != i) & (area_of[near] == area_of[i])]
-            shared = shapely.length(shapely.intersection(cells[near], piece)) if len(near) else np.zeros(0)
-            if not len(near) or shared.max() <= 0:
-                kept.append(piece)  # touches no other cell of its area along a border: it stays
-                continue
-            j = int(near[np.argmax(shared)])
-            cells[j] = _union(np.array([cells[j], piece], dtype=object))
-        cells[i] = kept[0] if len(kept) == 1 else shapely.multipolygons(kept)
+    for _ in range(4):  # a piece that borders only another detached piece moves on the next pass
+        multi = np.flatnonzero(shapely.get_num_geometries(cells) > 1)
+        if not len(multi):
+            break
+        tree = shapely.STRtree(cells)
+        moved = False
+        for i in multi:
+            pieces = shapely.get_parts(cells[i])
+            home = np.flatnonzero(shapely.intersects(pieces, anchors[i]))
+            home = int(home[0]) if len(home) else int(np.argmax(shapely.area(pieces)))
+            kept = [pieces[home]]
+            for k, piece in enumerate(pieces):
+                if k == home:
+                    continue
+                near = tree.query(piece, predicate="intersects")
+                near = near[(near != i) & (area_of[near] == area_of[i])]
+                shared = shapely.length(shapely.intersection(cells[near], piece)) if len(near) else np.zeros(0)
+                if not len(near) or shared.max() <= 0:
+                    kept.append(piece)  # touches no other cell of its area along a border: it stays
+                    continue
+                j = int(near[np.argmax(shared)])
+                cells[j] = _union(np.array([cells[j], piece], dtype=object))
+                moved = True
+            cells[i] = kept[0] if len(kept) == 1 else shapely.multipolygons(kept)
+        if not moved:
+            break
     return cells
 
 
