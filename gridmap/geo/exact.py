@@ -183,4 +183,20 @@ def band_division(households: np.ndarray, left: np.ndarray, right: np.ndarray, l
     return Division([np.flatnonzero(of_unit == g) for g in range(len(groups))], True)
 
 
-__all__ = ["EXACT_MAX_UNITS", "EXACT_BUDGET", "Division", "band_division"]
+def region_division(region: np.ndarray, left: np.ndarray, right: np.ndarray, households: np.ndarray,
+                    lo: float, hi: float, *, budget: int = EXACT_BUDGET) -> Division:
+    """:func:`band_division` of ``region`` (indices into a whole graph whose edges are
+    ``left``–``right`` and whose units hold ``households``): the edges inside the region, in its
+    local indices. The groups come back as indices into the whole graph."""
+    region = np.sort(np.asarray(region))
+    inside = np.zeros(len(households), dtype=bool)
+    inside[region] = True
+    edges = inside[left] & inside[right]
+    found = band_division(households[region], np.searchsorted(region, left[edges]),
+                          np.searchsorted(region, right[edges]), lo, hi, budget=budget)
+    if found.groups is None:
+        return found
+    return Division([region[g] for g in found.groups], found.complete)
+
+
+__all__ = ["EXACT_MAX_UNITS", "EXACT_BUDGET", "Division", "band_division", "region_division"]

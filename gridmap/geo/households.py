@@ -93,7 +93,10 @@ def parse_levels(values: pd.Series) -> pd.Series:
         numbers = [float(n) for n in re.findall(r"\d+(?:\.\d+)?", str(value))]
         return max(numbers) if numbers else np.nan
 
-    return values.map(one).astype(float)
+    # a layer repeats a few dozen values over many thousand buildings: each is parsed once
+    codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
+    parsed = np.array([one(v) for v in uniques] + [np.nan], dtype=float)
+    return pd.Series(parsed[codes], index=values.index, dtype=float)
 
 
 def _first_present(frame: pd.DataFrame, given: str | None, candidates: tuple[str, ...]) -> str | None:
@@ -127,7 +130,7 @@ def estimate_households(
     levels_column = _first_present(buildings, levels_column, LEVELS_COLUMNS)
     kind = (buildings[type_column].astype("string").str.strip().str.lower().fillna("yes")
             if type_column in buildings else pd.Series(["yes"] * n, index=buildings.index))
-    kind = kind.map(lambda k: CHINESE_TYPES.get(k, k)).astype("string")
+    kind = kind.replace(CHINESE_TYPES).astype("string")
     levels = (parse_levels(buildings[levels_column]) if levels_column in buildings
               else pd.Series(np.nan, index=buildings.index))
     default = kind.map(rule.default_levels).astype(float).fillna(rule.fallback_levels)

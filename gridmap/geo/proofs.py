@@ -23,7 +23,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
 from gridmap.geo.band import band_grouping_exists
-from gridmap.geo.exact import EXACT_MAX_UNITS, band_division
+from gridmap.geo.exact import EXACT_MAX_UNITS, region_division
 from gridmap.geo.graph import UnitGraph, reachable
 
 BAND_SPLIT_MAX_UNITS = 16
@@ -168,12 +168,7 @@ def _exhaustive_proof(region: np.ndarray, left: np.ndarray, right: np.ndarray, h
     bad_here = [int(x) for x in np.unique(grid_of[region]) if outside[x]]
     if len(bad_here) != 1 or len(region) > EXACT_MAX_UNITS or (households[region] > hi).any():
         return None
-    region = np.sort(region)
-    inside = np.zeros(len(households), dtype=bool)
-    inside[region] = True
-    edges = inside[left] & inside[right]
-    if not band_division(households[region], np.searchsorted(region, left[edges]),
-                         np.searchsorted(region, right[edges]), lo, hi).impossible:
+    if not region_division(region, left, right, households, lo, hi).impossible:
         return None
     total = households[region].sum()
     return Reason(

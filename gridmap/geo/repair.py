@@ -28,7 +28,7 @@ import numpy as np
 
 from gridmap.geo import band
 from gridmap.geo.bisection import Cutter, subgraph
-from gridmap.geo.exact import EXACT_MAX_UNITS, band_division
+from gridmap.geo.exact import EXACT_MAX_UNITS, region_division
 from gridmap.geo.graph import UnitGraph, is_connected, reachable
 
 if TYPE_CHECKING:  # partition imports this module; the rules are only read here
@@ -267,15 +267,11 @@ def exact_regions(graph: UnitGraph, parts: list[np.ndarray], households: np.ndar
                 if len(region) > max_units or key in attempted:
                     continue
                 attempted.add(key)
-                inside = np.zeros(graph.n, dtype=bool)
-                inside[region] = True
-                edges = inside[graph.left] & inside[graph.right]
-                local = np.searchsorted(region, np.concatenate([graph.left[edges], graph.right[edges]]))
-                found = band_division(households[region], local[: edges.sum()], local[edges.sum():], lo, hi,
-                                      budget=REPAIR_SEARCH_STEPS)
+                found = region_division(region, graph.left, graph.right, households, lo, hi,
+                                        budget=REPAIR_SEARCH_STEPS)
                 if found.groups is not None:
                     kept = [parts[q] for q in range(len(parts)) if q not in set(group)]
-                    parts = kept + [region[g] for g in found.groups]
+                    parts = kept + found.groups
                     replaced = True
                     break
                 if not found.complete:

@@ -319,35 +319,35 @@ def _merge_small(units: pd.DataFrame, min_area: float, area_fn: AreaFn) -> pd.Da
     return units[label == np.arange(n)].reset_index(drop=True)
 
 
-def _allocate(buildings_geom: np.ndarray, counts: np.ndarray, unit_geoms: np.ndarray) -> np.ndarray:
+def _allocate(buildings_geom: np.ndarray, counts: np.ndarray, unit_geoms: np.ndarray,
+              points: np.ndarray | None = None) -> np.ndarray:
     """Per-unit totals of ``counts`` (one value per building): a footprint inside one unit counts
     there, one straddling units is shared by area, with largest-remainder rounding so each
     building's count is conserved; a building without area (an address point) counts whole in
-    the unit that holds it (the first, when it lies exactly on a shared border)."""
+    the unit that holds it (the first, when it lies exactly on a shared border). ``points``: a
+    point inside each building (computed when not given).
+
+    Most footprints lie inside the unit that holds their point: a point query and one prepared
+    covers test per building settle them, and only the others (straddling a border, or outside
+    every unit) are intersected."""
     totals = np.zeros(len(unit_geoms), dtype=np.int64)
     if len(buildings_geom) == 0 or len(unit_geoms) == 0:
         return totals
+    points = shapely.point_on_surface(buildings_geom) if points is None else points
     tree = shapely.STRtree(unit_geoms)
+    p_idx, pu_idx = tree.query(points, predicate="intersects")
+    first = np.unique(p_idx, return_index=True)[1]
+    holder = np.full(len(buildings_geom), -1, dtype=np.int64)
+    holder[p_idx[first]] = pu_idx[first]
     flat = shapely.area(buildings_geom) <= 0
-    if flat.any():
-        at = np.flatnonzero(flat)
-        p_idx, pu_idx = tree.query(shapely.point_on_surface(buildings_geom[at]), predicate="intersects")
-        first = np.unique(p_idx, return_index=True)[1]
-        np.add.at(totals, pu_idx[first], counts[at[p_idx[first]]].astype(np.int64))
-    b_idx, u_idx = tree.query(buildings_geom, predicate="intersects")
-    keep = ~flat[b_idx]
-    b_idx, u_idx = b_idx[keep], u_idx[keep]
-    # most footprints lie inside one unit (touching others at most): they count there whole, and
-    # only the straddling ones are intersected (a prepared covers test is far cheaper)
+    whole = flat & (holder >= 0)
     shapely.prepare(unit_geoms)
-    inside = shapely.covers(unit_geoms[u_idx], buildings_geom[b_idx])
-    whole = np.zeros(len(buildings_geom), dtype=bool)
-    whole[b_idx[inside]] = True
-    covering = np.flatnonzero(inside)
-    first = covering[np.unique(b_idx[covering], return_index=True)[1]]  # one unit per footprint
-    np.add.at(totals, u_idx[first], counts[b_idx[first]].astype(np.int64))
-    rest = ~whole[b_idx]
-    b_idx, u_idx = b_idx[rest], u_idx[rest]
+    check = np.flatnonzero(~flat & (holder >= 0))
+    whole[check[shapely.covers(unit_geoms[holder[check]], buildings_geom[check])]] = True
+    np.add.at(totals, holder[whole], counts[whole].astype(np.int64))
+    straddling = np.flatnonzero(~flat & ~whole)
+    b_idx, u_idx = tree.query(buildings_geom[straddling], predicate="intersects")
+    b_idx = straddling[b_idx]
     inter = shapely.area(shapely.intersection(buildings_geom[b_idx], unit_geoms[u_idx]))
     pos = inter > 0
     b_idx, u_idx, inter = b_idx[pos], u_idx[pos], inter[pos]
@@ -366,24 +366,35 @@ def _allocate(buildings_geom: np.ndarray, counts: np.ndarray, unit_geoms: np.nda
     return totals
 
 
-def _road_pieces(geom, road_lines: np.ndarray, area_fn: AreaFn) -> list:
-    """One oversize unit cut by the roads and paths inside it (any class: a 小区路 between rows of
-    buildings divides a compound naturally); the unit whole when none cuts it."""
-    if len(road_lines):
-        inside = road_lines[shapely.intersects(road_lines, geom)]
-        if len(inside):
-            noded = shapely.union_all(np.concatenate([[shapely.boundary(geom)], shapely.intersection(inside, geom)]))
-            faces = np.asarray(shapely.get_parts(shapely.polygonize([noded])), dtype=object)
-            faces = faces[shapely.contains(geom, shapely.point_on_surface(faces))]
-            if len(faces) > 1:
-                return list(faces) + _leftover(geom, faces, area_fn)
-    return [geom]
+def _road_pieces(geoms: np.ndarray, road_lines: np.ndarray, area_fn: AreaFn) -> list[list]:
+    """Each oversize unit of ``geoms`` cut by the roads and paths inside it (any class: a 小区路
+    between rows of buildings divides a compound naturally); a unit whole when none cuts it.
+    The roads of every unit are found in one tree query."""
+    out: list[list] = [[geom] for geom in geoms]
+    if not (len(road_lines) and len(geoms)):
+        return out
+    unit_idx, road_idx = shapely.STRtree(road_lines).query(geoms, predicate="intersects")
+    if not len(unit_idx):
+        return out
+    order = np.argsort(unit_idx, kind="stable")
+    unit_idx, road_idx = unit_idx[order], road_idx[order]
+    cut = shapely.intersection(road_lines[road_idx], geoms[unit_idx])
+    starts = np.flatnonzero(np.r_[True, unit_idx[1:] != unit_idx[:-1]])
+    for start, stop in zip(starts, np.r_[starts[1:], len(unit_idx)]):
+        geom = geoms[unit_idx[start]]
+        noded = shapely.union_all(np.concatenate([[shapely.boundary(geom)], cut[start:stop]]))
+        faces = np.asarray(shapely.get_parts(shapely.polygonize([noded])), dtype=object)
+        faces = faces[shapely.contains(geom, shapely.point_on_surface(faces))]
+        if len(faces) > 1:
+            out[unit_idx[start]] = list(faces) + _leftover(geom, faces, area_fn)
+    return out
 
 
 def _leftover(whole, parts: np.ndarray, area_fn: AreaFn) -> list:
     """Pieces of ``whole`` that ``parts`` miss (duplicate points, noding crumbs): kept as parts of
     their own, so nothing is lost; slivers among them are merged later."""
-    rest = shapely.difference(whole, shapely.union_all(parts)) if len(parts) else whole
+    # the parts are faces of one noded arrangement (a coverage): their coverage union is exact
+    rest = shapely.difference(whole, shapely.coverage_union_all(parts)) if len(parts) else whole
     polys = np.asarray([p for p in shapely.get_parts(rest) if p.geom_type == "Polygon"], dtype=object)
     return list(polys[area_fn(polys) > NOISE_AREA_M2]) if len(polys) else []
 
@@ -651,7 +662,7 @@ def _split_oversize(units: pd.DataFrame, bld: _Buildings, roads: gpd.GeoDataFram
     units = units.assign(compound_part=np.nan, lone_tower=False)
     if not (len(units) and len(bld.geoms)):
         return units
-    hh = _allocate(bld.geoms, bld.households, units["geometry"].to_numpy())
+    hh = _allocate(bld.geoms, bld.households, units["geometry"].to_numpy(), bld.points)
     kind = units["kind"].to_numpy()
     fine = units["community_code"].isin(atomize).to_numpy() & (kind != "site") & ((kind == "block") | (hh > limit))
     if fine.any():
@@ -662,30 +673,33 @@ def _split_oversize(units: pd.DataFrame, bld: _Buildings, roads: gpd.GeoDataFram
         return units
     all_roads = (_off_borders(_lines(roads, keep=_not_tunnel(roads)), comm_geoms, rules.border_snap_m)
                  if roads is not None and len(roads) else np.empty(0, dtype=object))
+    geoms = units["geometry"].to_numpy()
+    by_roads = iter(_road_pieces(geoms[too_big[~fine[too_big]]], all_roads, area_fn))
     owner, pieces = [], []
     for idx in too_big:
-        for piece in ([units["geometry"].iat[idx]] if fine[idx] else
-                      _road_pieces(units["geometry"].iat[idx], all_roads, area_fn)):
+        for piece in ([geoms[idx]] if fine[idx] else next(by_roads)):
             owner.append(idx)
             pieces.append(piece)
     pieces_arr, owner_arr = np.asarray(pieces, dtype=object), np.asarray(owner)
     parts: list[list[atoms.Piece]] = [[atoms.Piece(p)] for p in pieces_arr]
-    piece_hh = _allocate(bld.geoms, bld.households, pieces_arr)
+    piece_hh = _allocate(bld.geoms, bld.households, pieces_arr, bld.points)
     for each in (False, True):
         chosen = np.flatnonzero(fine[owner_arr] == each) if each else np.flatnonzero(~fine[owner_arr] & (piece_hh > limit))
         found = atoms.split_by_buildings(pieces_arr[chosen], bld.points, bld.geoms, bld.households, bld.entrances,
                                          limit, band, area_fn, each_building=each)
         for i, split in zip(chosen, found):
             parts[i] = split
-    rows = []
-    numbered: dict[int, int] = {}
+    source, geometry, lone = [], [], []
     for idx, found in zip(owner, parts):
         for part in found:
-            number = numbered.get(idx, 0)
-            numbered[idx] = number + 1
-            rows.append({**units.iloc[idx].to_dict(), "geometry": part.geometry, "compound_part": number,
-                         "lone_tower": part.lone_tower_households is not None})
-    return pd.concat([units.drop(index=too_big), pd.DataFrame(rows)], ignore_index=True)
+            source.append(idx)
+            geometry.append(part.geometry)
+            lone.append(part.lone_tower_households is not None)
+    pieces_frame = units.iloc[source].reset_index(drop=True)
+    pieces_frame["geometry"] = np.asarray(geometry + [None], dtype=object)[:-1]
+    pieces_frame["compound_part"] = pieces_frame.groupby(np.asarray(source)).cumcount().astype(float)
+    pieces_frame["lone_tower"] = lone
+    return pd.concat([units.drop(index=too_big), pieces_frame], ignore_index=True)
 
 
 def _point_sites(units: pd.DataFrame, site_points: gpd.GeoDataFrame | None) -> pd.DataFrame:
@@ -764,9 +778,9 @@ def _unit_totals(units: pd.DataFrame, bld: _Buildings, area_fn: AreaFn) -> pd.Da
     """Step 9, households (and population) of every unit from its buildings (:func:`_allocate`:
     a straddling building is shared by area, totals conserved), and its area in m²."""
     unit_geoms = units["geometry"].to_numpy()
-    units["households"] = _allocate(bld.geoms, bld.households, unit_geoms)
+    units["households"] = _allocate(bld.geoms, bld.households, unit_geoms, bld.points)
     if bld.population is not None:
-        units["population"] = _allocate(bld.geoms, bld.population, unit_geoms)
+        units["population"] = _allocate(bld.geoms, bld.population, unit_geoms, bld.points)
     units["area_m2"] = area_fn(unit_geoms)
     return units
 
