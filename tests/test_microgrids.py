@@ -127,6 +127,21 @@ def test_band_reached_wherever_brute_force_says_it_can_be(buildings_spec, seed) 
         assert misses["flag"].notna().all() and len(misses)
 
 
+def test_the_default_band_is_the_default_profiles(monkeypatch: pytest.MonkeyPatch) -> None:
+    """divide() without a band takes the default profile's micro_band, read when it is called: one
+    definition of the band, which a change of the default profile changes everywhere."""
+    import dataclasses
+
+    from gridmap.geo import profile
+
+    grids, buildings = layout([30, 40, 30, 60, 70, 20, 45], [0] * 7)
+    assert divide(grids, buildings).report["summary"]["min_households"] == profile.PRESETS["default"].micro_band[0]
+    monkeypatch.setitem(profile.PRESETS, "default", dataclasses.replace(profile.PRESETS["default"], micro_band=(90, 120)))
+    summary = divide(grids, buildings).report["summary"]
+    assert (summary["min_households"], summary["max_households"]) == (90, 120)
+    assert summary["microgrids"] == 3  # 295 households: groups of 90–120, not of 50–80
+
+
 def test_a_tower_without_its_units_is_its_own_micro_grid_flagged() -> None:
     grids, buildings = layout([300, 40, 30, 60, 70], [0, 0, 0, 0, 0])
     result = divide(grids, buildings, band=(50, 80))

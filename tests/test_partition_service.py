@@ -106,6 +106,7 @@ def test_cli_partition_with_report(monaco: sa.Engine, database_url: str, tmp_pat
     assert done.returncode == 0, done.stderr
     assert "draft plan 1" in done.stdout and "[250, 450]" in done.stdout
     assert "building units" in done.stderr and "partitioning" in done.stderr  # progress
+    assert "构建单元" in done.stderr and "完成" in done.stderr  # in Chinese as well
     text = report.read_text(encoding="utf-8")
     assert "data:text/javascript;base64," in text  # Leaflet inlined: the file works offline
     assert not re.search(r'src="https?://', text)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -368,3 +369,19 @@ def test_two_partitions_racing_after_a_change_build_the_units_once(monaco: sa.En
             "GROUP BY 1 ORDER BY 1")).all()
     assert builds == 12 and retired == first.result.report["summary"]["units"]  # one new generation, not two
     assert [current for _, current in plan_units] == [False, True, True]  # both new plans on the new units
+
+
+def test_every_reason_for_a_rebuild_is_said_in_chinese() -> None:
+    from gridmap.services.partitioning import REBUILD_ASKED, reason_zh
+
+    reasons = [REBUILD_ASKED, BUILDING_GRAIN, "no units yet", "units stored before their inputs were recorded",
+               "community 980101900001 has units of more than one build", "community 980101900001 boundary changed",
+               "the boundaries of 7 communities changed (980101900001, 980101900002 ...)",
+               "the unit rules changed (profile 'coarse', sections units and roads)",
+               "buildings layer added (980100/buildings, imported on 2026-12-01 10:00 UTC)",
+               "roads layer removed (980100/roads)", "buildings layer re-imported on 2026-12-01 10:00 UTC",
+               "buildings layer is now 980101/b2 (imported on 2026-12-01 10:00 UTC), was 980100/buildings"]
+    for reason in reasons:
+        said = reason_zh(reason)
+        assert re.search(r"[\u4e00-\u9fff]", said) and said != reason, reason
+    assert "980101900001" in reason_zh("community 980101900001 boundary changed")  # the codes are kept

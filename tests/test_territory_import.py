@@ -85,6 +85,8 @@ def test_a_wide_gap_is_reported_and_kept() -> None:
     gaps = [f for f in tree.findings if f.check == "gap"]
     assert len(gaps) == 1 and gaps[0].severity == "reported" and 240_000 < gaps[0].area_m2 < 260_000
     assert "不属于任何社区" in gaps[0].zh
+    # named by the four communities around it (not the two at its corners)
+    assert gaps[0].codes == ["511802001002", "511802001004", "511802001006", "511802002002"], gaps[0].codes
 
 
 # -- the service, with files as handed over --------------------------------------------------------------
@@ -319,3 +321,300 @@ def test_the_summary_names_the_crs_not_its_definition(engine: sa.Engine, tmp_pat
     path = write_gbk_shapefile(grid_communities(), tmp_path / "社区.shp")
     text = str(import_boundaries(engine, path, dry_run=True))
     assert "EPSG:4490 CGCS2000" in text and "PROJCRS" not in text and "{" not in text
+
+
+# -- invalid geometry, streets, places, messages, the options through the CLI ------------------------------
+def bow_tie(frame: gpd.GeoDataFrame, index: int) -> gpd.GeoDataFrame:
+    """``frame`` with community ``index`` drawn as a bow-tie: its square's corners in the wrong
+    order, the ring crossing itself at the centre."""
+    spoiled = frame.copy()
+    x0, y0, x1, y1 = spoiled.geometry.iloc[index].bounds
+    spoiled.loc[index, "geometry"] = shapely.Polygon([(x0, y0), (x1, y1), (x1, y0), (x0, y1)])
+    return spoiled
+
+
+def test_a_bow_tie_community_is_repaired_and_listed_in_every_report(engine: sa.Engine, database_url: str,
+                                                                     tmp_path: Path) -> None:
+    import gridmap as gm
+    from samples import signed_in_client
+
+    path = tmp_path / "communities.gpkg"
+    bow_tie(grid_communities(), 0).to_file(path, driver="GPKG")
+    centre = (LON0 + STEP_LON / 2, LAT0 + STEP_LAT / 2)
+
+    def listed(findings) -> list:
+        return [f for f in findings if f.check == "invalid_geometry"]
+
+    summary = import_boundaries(engine, path, dry_run=True, findings_path=tmp_path / "findings.gpkg")
+    [repaired] = listed(summary.findings)
+    assert repaired.severity == "repaired" and repaired.codes == ["511802001001"]
+    assert "community 511802001001 (第1社区)" in repaired.en and "Self-intersection at" in repaired.en
+    assert "社区 511802001001（第1社区）的几何无效（自相交" in repaired.zh and "已修复" in repaired.zh
+    assert shapely.distance(repaired.geometry, shapely.Point(centre)) < 1e-6  # where the ring crosses itself
+    assert repaired.en in str(summary) and repaired.zh in str(summary)  # the summary the CLI prints
+    places = gpd.read_file(tmp_path / "findings.gpkg")
+    point = places[places["check"] == "invalid_geometry"]
+    assert list(point["codes"]) == ["511802001001"] and list(point.geom_type) == ["Point"]
+    # the CLI, the API and the notebook say the same
+    env = {**os.environ, "GRIDMAP_DATABASE_URL": database_url}
+    cli = subprocess.run([*GRIDMAP, "territory", "import", str(path), "--dry-run"], env=env, capture_output=True,
+                         text=True, cwd=tmp_path)
+    assert cli.returncode == 0, cli.stderr
+    assert repaired.en in cli.stdout and repaired.zh in cli.stdout
+    admin = signed_in_client(engine, database_url, "admin", "admin", None)
+    with open(path, "rb") as fh:
+        answer = admin.post("/api/territories", files={"communities": ("communities.gpkg", fh)},
+                            data={"dry_run": "true"})
+    assert answer.status_code == 201, answer.text
+    assert [(f["codes"], f["severity"], f["message_en"], f["message_zh"]) for f in answer.json()["findings"]
+            if f["check"] == "invalid_geometry"] == [(["511802001001"], "repaired", repaired.en, repaired.zh)]
+    gm.connect(database_url)
+    [said] = listed(gm.import_territory(path, dry_run=True).findings)
+    assert (said.en, said.zh) == (repaired.en, repaired.zh)
+    assert stored(engine) == {}
+    # stored for real: the repaired (valid) geometry
+    import_boundaries(engine, path)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT bool_and(ST_IsValid(geom)) FROM territories")).scalar_one()
+
+
+def test_invalid_geometry_given_directly_is_listed_too() -> None:
+    """build_hierarchy on frames that no reader repaired: it repairs (make_valid) and says so."""
+    frame = bow_tie(grid_communities(), 4).rename(columns={"社区代码": "code", "社区名称": "name"})
+    streets = grid_communities().rename(columns={"社区代码": "code"})
+    streets = bow_tie(streets.assign(code=streets["code"].str[:9]).dissolve("code", as_index=False)[["code", "geometry"]], 1)
+    tree = build_hierarchy(frame)
+    assert [(f.codes, f.severity) for f in tree.findings if f.check == "invalid_geometry"] == [
+        (["511802001005"], "repaired")]
+    assert tree.communities.is_valid.all()
+    listed = [f for f in build_hierarchy(frame, streets=streets).findings if f.check == "invalid_geometry"]
+    assert [f.codes for f in listed] == [["511802001005"], ["511802002"]]
+    assert listed[1].en.startswith("street 511802002: invalid geometry (Self-intersection at")
+    assert listed[1].zh.startswith("街道 511802002的几何无效（自相交，位于")
+
+
+def streets_of(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The streets dissolved from ``grid_communities()``, with 街道代码 and 街道名称."""
+    streets = frame.assign(街道代码=frame["社区代码"].str[:9]).dissolve("街道代码", as_index=False)
+    return streets[["街道代码", "街道名称", "geometry"]]
+
+
+def test_a_street_its_communities_do_not_fill_is_reported(engine: sa.Engine, tmp_path: Path) -> None:
+    communities = grid_communities()
+    communities.to_file(tmp_path / "communities.gpkg", driver="GPKG")
+    streets = streets_of(communities)
+    west = shapely.box(LON0 - 0.4 * STEP_LON, LAT0, LON0, LAT0 + 3 * STEP_LAT)  # 200 m × 1.5 km of no community
+    streets.loc[0, "geometry"] = shapely.union_all([streets.geometry.iloc[0], west])
+    streets.to_file(tmp_path / "streets.gpkg", driver="GPKG")
+    summary = import_boundaries(engine, tmp_path / "communities.gpkg", streets=tmp_path / "streets.gpkg",
+                                findings_path=tmp_path / "findings.gpkg")
+    [gap] = [f for f in summary.findings if f.check == "gap"]
+    assert gap.severity == "reported" and gap.codes == ["511802001"] and 290_000 < gap.area_m2 < 310_000
+    assert "the communities cover 83% of street 511802001" in gap.en and "lie under no community" in gap.en
+    assert "社区只覆盖街道 511802001 的 83%" in gap.zh and "不属于任何社区" in gap.zh
+    assert shapely.symmetric_difference(gap.geometry, west).area < 1e-3 * west.area  # the place: the empty strip
+    assert "gap" in set(gpd.read_file(tmp_path / "findings.gpkg")["check"])
+    assert stored(engine)["street"] == 2  # reported, and stored as drawn
+
+
+def test_streets_that_overlap_are_refused_beyond_the_community_tolerance(engine: sa.Engine, tmp_path: Path) -> None:
+    communities = grid_communities()
+    communities.to_file(tmp_path / "communities.gpkg", driver="GPKG")
+    metre = 1 / 111_000
+    for reach_m in (2, 100):  # into the east street: digitising noise (accepted), then a real overlap
+        streets = streets_of(communities)
+        streets.loc[0, "geometry"] = streets.geometry.iloc[0].buffer(reach_m * metre, join_style="mitre")
+        streets.to_file(tmp_path / f"streets{reach_m}.gpkg", driver="GPKG")
+    noise = import_boundaries(engine, tmp_path / "communities.gpkg", streets=tmp_path / "streets2.gpkg", dry_run=True)
+    assert not [f for f in noise.findings if f.severity == "refused"]
+    with pytest.raises(BoundariesRefused) as refused:
+        import_boundaries(engine, tmp_path / "communities.gpkg", streets=tmp_path / "streets100.gpkg",
+                          findings_path=tmp_path / "findings.gpkg")
+    assert "streets 511802001 and 511802002 overlap by" in refused.value.en and "nothing was stored" in refused.value.en
+    assert "街道 511802001与511802002 重叠" in refused.value.zh
+    overlaps = [f for f in refused.value.findings if f.check == "overlap"]
+    assert overlaps and all(f.codes == ["511802001", "511802002"] and f.area_m2 > 100 for f in overlaps)
+    # about 100 m × 1.5 km in all (the strip may be cut in pieces where the street outlines have vertices)
+    assert 130_000 < sum(f.area_m2 for f in overlaps) < 170_000
+    assert set(gpd.read_file(tmp_path / "findings.gpkg")["check"]) == {"overlap"}
+    assert stored(engine) == {}
+
+
+def test_api_refusal_carries_the_overlap_places_as_geojson(engine: sa.Engine, database_url: str,
+                                                          tmp_path: Path) -> None:
+    """The 422 answer holds the places the CLI writes to its GeoPackage, as an RFC 7946
+    FeatureCollection: lon/lat, counter-clockwise outer rings, no crs member."""
+    from samples import signed_in_client
+
+    spoiled = grid_communities()
+    spoiled.loc[0, "geometry"] = spoiled.loc[0, "geometry"].buffer(0.002)
+    path = tmp_path / "overlap.gpkg"
+    spoiled.to_file(path, driver="GPKG")
+    with pytest.raises(BoundariesRefused):
+        import_boundaries(engine, path, findings_path=tmp_path / "cli.gpkg")
+    written = gpd.read_file(tmp_path / "cli.gpkg")
+    written = written.assign(area=written["area_m2"].round(), x=shapely.get_x(shapely.centroid(written.geometry.values)))
+    written = written.sort_values(["area", "x"], ignore_index=True)  # in the order the features are put in below
+    admin = signed_in_client(engine, database_url, "admin", "admin", None)
+    with open(path, "rb") as fh:
+        answer = admin.post("/api/territories", files={"communities": ("overlap.gpkg", fh)})
+    assert answer.status_code == 422
+    places = answer.json()["places"]
+    assert places["type"] == "FeatureCollection" and "crs" not in places
+    features = sorted(places["features"], key=lambda f: (round(f["properties"]["area_m2"]),
+                                                         shapely.geometry.shape(f["geometry"]).centroid.x))
+    assert len(features) == len(written) >= 3 and {f["properties"]["check"] for f in features} == {"overlap"}
+    for feature, row in zip(features, written.itertuples()):
+        shape = shapely.geometry.shape(feature["geometry"])
+        assert feature["type"] == "Feature" and shape.geom_type in ("Polygon", "MultiPolygon")
+        assert all(shapely.is_ccw(shapely.get_exterior_ring(part)) for part in shapely.get_parts(shape))
+        x0, y0, x1, y1 = shape.bounds
+        assert 102.9 < x0 < x1 < 103.1 and 29.9 < y0 < y1 < 30.1  # longitude first
+        assert shapely.hausdorff_distance(shape, row.geometry) < 1e-7  # the same place, to 7 decimals (1 cm)
+        assert ",".join(feature["properties"]["codes"]) == row.codes
+        assert feature["properties"]["area_m2"] == pytest.approx(row.area_m2, abs=0.1)
+        assert feature["properties"]["message_zh"] == row.message_zh
+    assert stored(engine) == {}
+
+
+def test_messages_name_territory_import_as_the_way_to_create_one(engine: sa.Engine, database_url: str,
+                                                                 tmp_path: Path) -> None:
+    env = {**os.environ, "GRIDMAP_DATABASE_URL": database_url}
+    listed = subprocess.run([*GRIDMAP, "territories"], env=env, capture_output=True, text=True)
+    assert listed.returncode == 0, listed.stderr
+    assert "no territories yet" in listed.stdout and "`gridmap territory import COMMUNITIES`" in listed.stdout
+    assert "还没有辖区：用 `gridmap territory import 社区文件` 从边界文件创建" in listed.stdout
+    layer = tmp_path / "roads.gpkg"
+    gpd.GeoDataFrame({"name": ["路"]}, geometry=[shapely.LineString([(LON0, LAT0), (LON0 + 0.001, LAT0)])],
+                     crs=4490).to_file(layer, driver="GPKG")
+    refused = subprocess.run([*GRIDMAP, "import", str(layer), "--territory", "123456"], env=env,
+                             capture_output=True, text=True)
+    error = refused.stderr.strip().splitlines()[-1]
+    assert refused.returncode == 1 and error.startswith("gridmap: error: no territory with code '123456'")
+    assert "create one from your boundary files with `gridmap territory import COMMUNITIES`" in error
+    assert "没有编码为 123456 的辖区" in error and "用 `gridmap territory import 社区文件` 从边界文件创建" in error
+
+
+def test_a_district_its_communities_cover_in_part_is_reported() -> None:
+    frame = grid_communities().rename(columns={"社区代码": "code"})
+    outline = shapely.box(LON0, LAT0, LON0 + 5 * STEP_LON, LAT0 + 3 * STEP_LAT)  # one column more than they fill
+    district = gpd.GeoDataFrame({"code": ["511802"], "name": ["雨城区"]}, geometry=[outline], crs=4490)
+    tree = build_hierarchy(frame, districts=district)
+    [gap] = [f for f in tree.findings if f.check == "gap"]
+    assert gap.severity == "reported" and gap.codes == ["511802"] and 740_000 < gap.area_m2 < 760_000
+    assert "the communities cover 80% of district 511802" in gap.en and "社区只覆盖区县 511802 的 80%" in gap.zh
+    assert tree.districts["name"].iloc[0] == "雨城区" and tree.districts.geometry.iloc[0].equals(outline)
+    assert not [f for f in build_hierarchy(frame).findings if f.check == "gap"]  # dissolved: nothing to fill
+
+
+def test_cli_district_from_its_own_file(engine: sa.Engine, database_url: str, tmp_path: Path) -> None:
+    communities = grid_communities()
+    communities.to_file(tmp_path / "communities.gpkg", driver="GPKG")
+    outline = shapely.box(LON0, LAT0, LON0 + 5 * STEP_LON, LAT0 + 3 * STEP_LAT)
+    gpd.GeoDataFrame({"区县代码": ["511802"], "区县名称": ["雨城区"]}, geometry=[outline],
+                     crs=4490).to_file(tmp_path / "district.gpkg", driver="GPKG")
+    env = {**os.environ, "GRIDMAP_DATABASE_URL": database_url}
+    done = subprocess.run([*GRIDMAP, "territory", "import", str(tmp_path / "communities.gpkg"), "--district",
+                           str(tmp_path / "district.gpkg")], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "the communities cover 80% of district 511802" in done.stdout and "社区只覆盖区县 511802 的 80%" in done.stdout
+    assert "gap" in set(gpd.read_file(tmp_path / "communities-findings.gpkg")["check"])
+    with engine.connect() as conn:
+        name, geom = conn.execute(sa.text(
+            "SELECT name, ST_AsBinary(geom) FROM territories WHERE code = '511802'")).one()
+    assert name == "雨城区"
+    assert shapely.symmetric_difference(shapely.from_wkb(bytes(geom)), outline).area < 1e-9 * outline.area  # its own
+
+
+def test_cli_encoding_crs_and_replace(engine: sa.Engine, database_url: str, tmp_path: Path) -> None:
+    """A GBK shapefile without .cpg and without .prj, in Gauss-Krüger metres: --crs says which,
+    --encoding gbk how its text is written (utf-8 is refused for what it is); --replace updates."""
+    env = {**os.environ, "GRIDMAP_DATABASE_URL": database_url}
+    original = grid_communities()
+    path = write_gbk_shapefile(original.to_crs(4543), tmp_path / "社区.shp")  # CGCS2000 3-degree GK CM 102E
+    path.with_suffix(".prj").unlink()
+
+    def territory_import(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*GRIDMAP, "territory", "import", str(path), *args], env=env, capture_output=True,
+                              text=True, cwd=tmp_path)
+
+    no_crs = territory_import("--encoding", "gbk")
+    assert no_crs.returncode == 1 and "does not say its coordinate system" in no_crs.stderr
+    wrong = territory_import("--crs", "EPSG:4543", "--encoding", "utf-8")
+    assert wrong.returncode == 1 and "--encoding gbk" in wrong.stderr
+    assert stored(engine) == {}
+    done = territory_import("--crs", "EPSG:4543", "--encoding", "gbk")
+    assert done.returncode == 0, done.stderr
+    assert "12 communities (12 new)" in done.stdout and "EPSG:4543" in done.stdout
+    with engine.connect() as conn:
+        rows = {r.code: r for r in conn.execute(sa.text(
+            "SELECT code, name, ST_AsBinary(geom) AS geom FROM territories WHERE level IN ('street', 'community')"))}
+    assert rows["511802001001"].name == "第1社区" and rows["511802002"].name == "西城街道"
+    first = original.geometry.iloc[0]
+    assert shapely.symmetric_difference(shapely.from_wkb(bytes(rows["511802001001"].geom)), first).area < 1e-4 * first.area
+
+    renamed = original.assign(社区名称=original["社区名称"].radd("新"))
+    write_gbk_shapefile(renamed.to_crs(4543), path).with_suffix(".prj").unlink()
+    again = territory_import("--crs", "EPSG:4543", "--encoding", "gbk")
+    assert again.returncode == 1 and "--replace updates them" in again.stderr
+    replaced = territory_import("--crs", "EPSG:4543", "--encoding", "gbk", "--replace")
+    assert replaced.returncode == 0, replaced.stderr
+    assert "12 communities (0 new)" in replaced.stdout
+    with engine.connect() as conn:
+        names = dict(conn.execute(sa.text("SELECT code, name FROM territories WHERE level = 'community'")).all())
+    assert names["511802001001"] == "新第1社区" and len(names) == 12
+
+
+def _history_rows(engine: sa.Engine, plan_ids: list[int]) -> dict[str, list]:
+    """Every stored row of these plans: the plans, their grids, their units (assignment and the
+    units themselves, geometry as WKB), as the database holds them."""
+    queries = {
+        "plans": "SELECT * FROM plans WHERE id = ANY(:p) ORDER BY id",
+        "grids": "SELECT *, ST_AsEWKB(geom) AS wkb FROM grids WHERE plan_id = ANY(:p) ORDER BY id",
+        "plan_units": "SELECT * FROM plan_units WHERE plan_id = ANY(:p) ORDER BY plan_id, unit_id",
+        "units": "SELECT *, ST_AsEWKB(geom) AS wkb FROM units WHERE id IN "
+                 "(SELECT unit_id FROM plan_units WHERE plan_id = ANY(:p)) ORDER BY id",
+    }
+    with engine.connect() as conn:
+        return {name: [tuple(row) for row in conn.execute(sa.text(sql), {"p": plan_ids})]
+                for name, sql in queries.items()}
+
+
+def test_replace_of_a_territory_with_plans_keeps_their_units_and_history(monaco: sa.Engine, tmp_path: Path) -> None:
+    from gridmap.services import planning
+    from gridmap.services.partitioning import partition_territory
+    from gridmap.store import frames
+
+    first = partition_territory(monaco, "980100").plan_id
+    planning.publish(monaco, first, version=None, actor="test")
+    second, _ = planning.new_draft(monaco, "980100", actor="test")
+    planning.publish(monaco, second, version=None, actor="test")  # the first is history now
+    draft, _ = planning.new_draft(monaco, "980100", actor="test")
+    plans = [first, second, draft]
+    with monaco.connect() as conn:
+        statuses = dict(conn.execute(sa.text("SELECT id, status FROM plans WHERE id = ANY(:p)"), {"p": plans}).all())
+        communities = frames.communities(conn, "980100")
+    assert statuses == {first: "history", second: "published", draft: "draft"}
+    before = _history_rows(monaco, plans)
+    assert before["units"] and before["grids"]
+
+    # the district's new files: every name changed, one community drawn 10 m smaller all round
+    code = communities["code"].iloc[0]
+    shapes = communities.geometry.to_crs(32632)
+    shapes = shapes.where(communities["code"] != code, shapes.buffer(-10)).to_crs(4490)
+    changed = gpd.GeoDataFrame({"code": communities["code"], "name": communities["name"] + " (new)"},
+                               geometry=shapes.values, crs=4490)
+    changed.to_file(tmp_path / "communities.gpkg", driver="GPKG")
+    summary = import_boundaries(monaco, tmp_path / "communities.gpkg", replace=True)
+    assert summary.updated["community"] == 6 and summary.created["community"] == 0 and not summary.removed
+
+    with monaco.connect() as conn:
+        now = dict(conn.execute(sa.text("SELECT code, name FROM territories WHERE level = 'community'")).all())
+        area = conn.execute(sa.text("SELECT ST_Area(geom::geography) FROM territories WHERE code = :c"),
+                            {"c": code}).scalar_one()
+    assert all(name.endswith(" (new)") for name in now.values())
+    old_area = float(communities.set_index("code").loc[code, "area_m2"])
+    assert area < old_area - 1_000  # the boundary changed ...
+    after = _history_rows(monaco, plans)
+    for table in before:  # ... and the plans' units and history are exactly as they were
+        assert after[table] == before[table], table

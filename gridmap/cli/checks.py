@@ -79,16 +79,23 @@ def output_folder(path: str, what: str = "output folder") -> Path:
     return p
 
 
+NO_TERRITORY_HOW = ("`gridmap territories` lists them; create one from your boundary files with "
+                    "`gridmap territory import COMMUNITIES` (`gridmap demo` and `gridmap db restore` load more)",
+                    "`gridmap territories` 列出已有辖区；用 `gridmap territory import 社区文件` 从边界文件创建"
+                    "（`gridmap demo`、`gridmap db restore` 也可载入）")
+
+
 def territory(engine, code: str) -> None:
-    """The territory exists (else: how to list and load territories)."""
+    """The territory exists (else: how to list territories, and how to create one: from the
+    district's boundary files), in English and Chinese."""
     from gridmap.store import territories
 
     with engine.connect() as conn:
         try:
             territories.get(conn, code)
         except territories.TerritoryNotFound:
-            raise UserError(f"no territory with code {code!r}: `gridmap territories` lists them "
-                            "(`gridmap demo`, `gridmap db restore` load more)") from None
+            raise UserError(f"no territory with code {code!r}: {NO_TERRITORY_HOW[0]} / "
+                            f"没有编码为 {code} 的辖区：{NO_TERRITORY_HOW[1]}") from None
 
 
 def household_band(low: int | None, high: int | None) -> None:

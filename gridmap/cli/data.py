@@ -80,7 +80,7 @@ def cmd_departments(args: argparse.Namespace) -> int:
     units, _ = ensure_units(engine, args.territory, progress=progress)
     with engine.connect() as conn:
         communities = frames.communities(conn, args.territory)
-    with progress.step(f"generating {args.count} departmental layers"):
+    with progress.step(f"generating {args.count} departmental layers", f"生成 {args.count} 个部门图层"):
         generated = departmental_layers(units, communities[["code", "name", "geometry"]], seed=args.seed,
                                         count=args.count)
     out.mkdir(exist_ok=True)
@@ -97,7 +97,10 @@ def cmd_territories(args: argparse.Namespace) -> int:
     with checks.engine().connect() as conn:
         rows = territories.list_all(conn)
     if not rows:
-        print("no territories yet: run `gridmap demo` or import some")
+        print("no territories yet: create them from your boundary files with `gridmap territory import COMMUNITIES` "
+              "(see README, \"Your own district\"), or load the demo with `gridmap demo` / "
+              "还没有辖区：用 `gridmap territory import 社区文件` 从边界文件创建（见 README“Your own district”），"
+              "或用 `gridmap demo` 载入示例")
     for row in rows:
         indent = {"city": 0, "district": 1, "street": 2, "community": 3}[row.level]
         print(f"{'  ' * indent}{row.code}  {row.name}  ({row.level})")
@@ -112,7 +115,8 @@ def cmd_layers(args: argparse.Namespace) -> int:
     with engine.connect() as conn:
         rows = layers.list_for(conn, args.territory)
     if not rows:
-        Progress().say(f"territory {args.territory} has no layers of its own (import some with `gridmap import`)")
+        Progress().say(f"territory {args.territory} has no layers of its own (import some with `gridmap import`)",
+                       f"辖区 {args.territory} 还没有自己的图层（用 `gridmap import` 导入）")
     for row in rows:
         print(f"{row['name']:<24} {row['feature_count']:>8}  {row['geometry_type'] or '':<16} {row['source_file'] or ''}")
     return 0

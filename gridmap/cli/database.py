@@ -43,7 +43,8 @@ def cmd_db(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     cluster = cluster_from_settings(settings)
     if settings.database_url and args.action in ("start", "stop"):
-        Progress().say("GRIDMAP_DATABASE_URL is set: the local cluster is not used by gridmap")
+        Progress().say("GRIDMAP_DATABASE_URL is set: the local cluster is not used by gridmap",
+                       "已设置 GRIDMAP_DATABASE_URL：gridmap 不使用本地集群")
     if args.action == "start":
         cluster.start(Progress())
         print(cluster.status().describe())
@@ -86,10 +87,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     progress = Progress()
     try:
         if args.downgrade:
-            with progress.step(f"downgrading the schema to {args.downgrade}"):
+            with progress.step(f"downgrading the schema to {args.downgrade}", f"将数据库结构降级到 {args.downgrade}"):
                 migrate.downgrade(url, args.downgrade)
         else:
-            with progress.step(f"migrating the schema to {args.revision}"):
+            with progress.step(f"migrating the schema to {args.revision}", f"将数据库结构迁移到 {args.revision}"):
                 migrate.upgrade(url, args.revision)
     except CommandError as exc:  # an unknown revision: alembic checks before it changes anything
         raise UserError(f"{exc}; the revisions are {', '.join(migrate.revisions())} (or head, base)") from exc

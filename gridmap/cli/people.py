@@ -161,7 +161,8 @@ def cmd_apikey(args: argparse.Namespace) -> int:
     if args.action == "create":
         print(key)
         Progress().say("the key is shown once: store it in the other system now (send it as "
-                       "'Authorization: Bearer KEY', or as api_key for Open311)")
+                       "'Authorization: Bearer KEY', or as api_key for Open311)",
+                       "密钥只显示这一次：请立即保存到对方系统（以 'Authorization: Bearer KEY' 发送，Open311 用 api_key）")
     else:
         print(f"API key {args.name} revoked")
     return 0

@@ -29,7 +29,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     url = checks.database_url()  # fail fast, with the message that says what to run
     checks.can_listen(args.host, args.port)
-    Progress().say(f"serving on http://{args.host}:{args.port}  (API docs at /docs)")
+    Progress().say(f"serving on http://{args.host}:{args.port}  (API docs at /docs)",
+                    f"服务地址 http://{args.host}:{args.port}（接口文档在 /docs）")
     uvicorn.run(create_app(database_url=url), host=args.host, port=args.port, log_level=args.log_level)
     return 0
 
@@ -52,12 +53,12 @@ def cmd_up(args: argparse.Namespace) -> int:
         ensure_postgis_database(url, progress)
     else:
         url = cluster_from_settings(settings).start(progress)
-    with progress.step("applying migrations"):
+    with progress.step("applying migrations", "执行数据库迁移"):
         migrate.upgrade(url)
     engine = engine_for(url)
     for result in load_demo(engine, progress=progress):
         if result.loaded:  # skipped demos were announced by load_demo already
-            progress.say(str(result))
+            progress.say(str(result), result.zh())
     from gridmap.services.bootstrap import (
         ensure_admin,
         ensure_demo_incidents,

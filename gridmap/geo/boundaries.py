@@ -9,12 +9,22 @@ with its parent's code, plus every finding:
 
 * **refused** (nothing may be stored): codes that are not 12 digits, duplicate codes, codes whose
   prefix disagrees with the parent given, overlaps between communities wider than digitising
-  noise, a community without its street in the streets file, streets that overlap;
-* **repaired** (stored repaired, and said): overlaps and gaps along shared borders narrower than
-  ``snap_m`` (two offices digitising the same border a metre apart), taken by the neighbour with
-  the longest shared border, so the communities become a clean coverage;
-* **reported** (stored as they are, and said): gaps inside a street or district wider than that,
-  a community reaching outside its street's outline or a street outside its district's.
+  noise, a community without its street in the streets file, streets that overlap (by the same
+  measure as communities);
+* **repaired** (stored repaired, and said): invalid geometry (a bow-tie, a ring crossing itself),
+  each feature named with what GEOS found wrong and where (:func:`repaired_features`; the file
+  readers repair on reading and hand their repairs over, so nothing is repaired unsaid); overlaps
+  and gaps along shared borders narrower than ``snap_m`` (two offices digitising the same border
+  a metre apart), taken by the neighbour with the longest shared border, so the communities
+  become a clean coverage;
+* **reported** (stored as they are, and said): gaps between communities wider than that, a street
+  or district outline (from its own file, or the stored district's) that its communities fill
+  only in part, a community reaching outside its street's outline or a street outside its
+  district's.
+
+The findings with a place (overlaps, gaps, where a geometry was invalid) are what the import
+writes to a GeoPackage beside the files (:meth:`Hierarchy.findings_frame`) and what an API answer
+carries as GeoJSON (:func:`findings_geojson`).
 
 Streets and districts come from their own files when given, else from a district already stored
 (its outline kept), else they are dissolved from the communities by code prefix, with names from
@@ -23,6 +33,9 @@ columns when present. Pure geometry: no database, no web.
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -32,10 +45,27 @@ import shapely
 
 from gridmap.geo import coverage
 from gridmap.geo.crs import STORAGE_EPSG
+from gridmap.geo.io import Repair
 from gridmap.geo.shapes import LocalScale, polygonal
 
 COMMUNITY_DIGITS, STREET_DIGITS, DISTRICT_DIGITS = 12, 9, 6
 MAX_NAMED = 10
+GEOJSON_DECIMALS = 7  # about 1 cm, as the territories' GeoJSON is written
+# what GEOS says is wrong with a geometry (is_valid_reason, before its "[x y]"), in Chinese
+INVALID_ZH = {
+    "Self-intersection": "自相交",
+    "Ring Self-intersection": "环自相交",
+    "Hole lies outside shell": "内环在外环之外",
+    "Holes are nested": "内环相互嵌套",
+    "Interior is disconnected": "内部不连通",
+    "Nested shells": "外环相互嵌套",
+    "Duplicate Rings": "环重复",
+    "Too few distinct points in geometry component": "组成部分的不同点太少",
+    "Invalid Coordinate": "坐标无效",
+    "Ring is not closed": "环未闭合",
+    "GeometryCollection reduced to its polygons": "几何集合（只保留其中的面）",
+}
+REASON = re.compile(r"^(?P<kind>[^\[]*?)\s*(?:\[(?P<x>\S+) (?P<y>\S+)\])?\s*$")
 
 
 @dataclass(frozen=True)
@@ -79,11 +109,15 @@ class Hierarchy:
     def refused(self) -> list[Finding]:
         return [f for f in self.findings if f.severity == "refused"]
 
+    @property
+    def placed(self) -> list[Finding]:
+        """The findings that have a place (an overlap, a gap, where a geometry was invalid)."""
+        return [f for f in self.findings if f.geometry is not None and not shapely.is_empty(f.geometry)]
+
     def findings_frame(self) -> gpd.GeoDataFrame:
         """The findings with a place, as a layer (one row per piece) to open beside the map."""
         rows = [{"check": f.check, "severity": f.severity, "codes": ",".join(f.codes), "area_m2": f.area_m2,
-                 "message_zh": f.zh, "message_en": f.en, "geometry": f.geometry}
-                for f in self.findings if f.geometry is not None and not shapely.is_empty(f.geometry)]
+                 "message_zh": f.zh, "message_en": f.en, "geometry": f.geometry} for f in self.placed]
         columns = ["check", "severity", "codes", "area_m2", "message_zh", "message_en", "geometry"]
         return gpd.GeoDataFrame(pd.DataFrame(rows, columns=columns), geometry="geometry", crs=STORAGE_EPSG)
 
@@ -100,19 +134,89 @@ def _named_zh(codes) -> str:
     return "、".join(codes[:MAX_NAMED]) + (f" 等 {len(codes)} 个" if more > 0 else "")
 
 
+def _code(value) -> str:
+    """One code as text (see :func:`code_text`)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return str(int(value)) if float(value).is_integer() else str(value)
+    return str(value).strip()
+
+
 def code_text(values: pd.Series) -> pd.Series:
     """Codes as text: a numeric column (a shapefile's N field) loses nothing but its float
     formatting (``511802001001.0`` → ``511802001001``); text is stripped. Leading zeros survive
     only in text columns, which is why codes must be text in the files."""
-    def one(value) -> str:
-        if value is None or (isinstance(value, float) and np.isnan(value)):
-            return ""
-        if isinstance(value, (int, np.integer)):
-            return str(int(value))
-        if isinstance(value, (float, np.floating)):
-            return str(int(value)) if float(value).is_integer() else str(value)
-        return str(value).strip()
-    return values.map(one).astype(str)
+    return values.map(_code).astype(str)
+
+
+def _area_said(m2: float) -> tuple[str, str]:
+    """An area for a message, in m² below a square kilometre, else in km² (English, Chinese)."""
+    if m2 >= 1e6:
+        return f"{m2 / 1e6:,.2f} km²", f"{m2 / 1e6:,.2f} 平方公里"
+    return f"{m2:,.0f} m²", f"{m2:,.0f} 平方米"
+
+
+# -- invalid geometry -----------------------------------------------------------------------------------
+def repaired_features(frame: pd.DataFrame, repairs: Iterable[Repair], what_en: str, what_zh: str
+                      ) -> list[Finding]:
+    """One ``repaired`` finding per feature of ``frame`` whose geometry was invalid and repaired:
+    named by its ``code`` (and ``name`` when it has one), with what was wrong in both languages
+    (GEOS's reason) and, when GEOS says where, that point (EPSG:4490) as its place.
+
+    ``repairs`` are the rows of ``frame`` (0-based) and their reasons, as the readers return them
+    (``ReadResult.repairs``) or as :func:`build_hierarchy` finds them in frames given directly."""
+    findings = []
+    for repair in repairs:
+        row = frame.iloc[repair.position]
+        code = _code(row["code"]) if "code" in frame else ""
+        name = str(row["name"]).strip() if "name" in frame and pd.notna(row["name"]) else ""
+        label_en = f"{what_en} {code or f'#{repair.position + 1}'}" + (f" ({name})" if name else "")
+        label_zh = f"{what_zh} {code or f'第 {repair.position + 1} 个'}" + (f"（{name}）" if name else "")
+        said = REASON.match(repair.reason.strip())
+        kind = said["kind"] if said else repair.reason.strip()
+        kind_zh = INVALID_ZH.get(kind, kind)
+        place, at_en, at_zh = None, "", ""
+        if said and said["x"] is not None:
+            try:
+                x, y = float(said["x"]), float(said["y"])
+            except ValueError:
+                pass
+            else:
+                place, at_en, at_zh = shapely.Point(x, y), f" at {x:.6f}, {y:.6f}", f"，位于 {x:.6f}, {y:.6f}"
+        findings.append(Finding("invalid_geometry", "repaired",
+                                f"{label_en}: invalid geometry ({kind}{at_en}), repaired",
+                                f"{label_zh}的几何无效（{kind_zh}{at_zh}），已修复",
+                                [code] if code else [], None, place))
+    return findings
+
+
+def _invalid(frame: gpd.GeoDataFrame, what_en: str, what_zh: str) -> list[Finding]:
+    """The findings for the invalid geometries of a frame given as it is (the readers have
+    repaired and reported theirs already): what :func:`build_hierarchy` then repairs."""
+    geoms = np.asarray(frame.geometry.values, dtype=object)
+    invalid = np.flatnonzero(~shapely.is_valid(geoms) & ~shapely.is_missing(geoms))
+    reasons = shapely.is_valid_reason(geoms[invalid]) if len(invalid) else []
+    return repaired_features(frame, [Repair(int(i), str(r)) for i, r in zip(invalid, reasons)], what_en, what_zh)
+
+
+def findings_geojson(findings: Iterable[Finding]) -> dict:
+    """The findings that have a place as an RFC 7946 FeatureCollection: longitude/latitude as
+    stored (EPSG:4490, which differs from the WGS 84 that GeoJSON means by centimetres), 7
+    decimals, polygons counter-clockwise, no ``crs`` member; the properties are the columns of
+    the GeoPackage of findings (``codes`` as a list)."""
+    features = []
+    for f in findings:
+        if f.geometry is None or shapely.is_empty(f.geometry):
+            continue
+        geometry = shapely.orient_polygons(shapely.transform(f.geometry, lambda c: np.round(c, GEOJSON_DECIMALS)))
+        features.append({"type": "Feature", "geometry": json.loads(shapely.to_geojson(geometry)),
+                         "properties": {"check": f.check, "severity": f.severity, "codes": list(f.codes),
+                                        "area_m2": None if f.area_m2 is None else round(float(f.area_m2), 1),
+                                        "message_en": f.en, "message_zh": f.zh}})
+    return {"type": "FeatureCollection", "features": features}
 
 
 # -- codes ----------------------------------------------------------------------------------------------
@@ -162,29 +266,16 @@ def clean_communities(frame: gpd.GeoDataFrame, rules: BoundaryRules) -> tuple[np
     several communities or by none (bounded by communities). Those narrower than ``snap_m`` or
     smaller than ``overlap_tolerance_m2`` are repaired; a larger overlap is refused; a larger gap
     is reported and left (a district's communities need not cover it: there may be land under
-    no community)."""
+    no community). Invalid geometries are made valid first (:func:`build_hierarchy` says which)."""
     codes = frame["code"].to_numpy()
     geoms = polygonal(shapely.make_valid(np.asarray(frame.geometry.values, dtype=object)))
     scale = LocalScale.at(float(np.mean(shapely.get_y(shapely.centroid(geoms)))))
-    faces = coverage.faces_of(geoms)
-    points = shapely.point_on_surface(faces)
-    face_i, geom_i = shapely.STRtree(geoms).query(points, predicate="within")
-    holders = np.bincount(face_i, minlength=len(faces))
-    area, width = scale.area(faces), scale.width(faces)
-    noise = (width < rules.snap_m) | (area < rules.overlap_tolerance_m2)
-    findings = []
-    overlap = holders > 1
-    wide = np.flatnonzero(overlap & ~noise)
-    if len(wide):
-        pairs = pd.DataFrame({"face": face_i, "code": codes[geom_i]})
-        pairs = pairs[pairs["face"].isin(wide)].groupby("face")["code"].apply(lambda c: sorted(c))
-        for face, holders_of in pairs.items():
-            findings.append(Finding(
-                "overlap", "refused",
-                f"communities {' and '.join(holders_of)} overlap by {area[face]:,.0f} m² (about {width[face]:.1f} m wide)",
-                f"社区 {'与'.join(holders_of)} 重叠 {area[face]:,.0f} 平方米（宽约 {width[face]:.1f} 米）",
-                list(holders_of), float(area[face]), faces[face]))
+    arrangement = _Arrangement.of(geoms, scale, rules)
+    faces, holders, area, noise = arrangement.faces, arrangement.holders, arrangement.area, arrangement.noise
+    findings = _overlaps(arrangement, codes, "communities", "社区")
+    if findings:
         return geoms, findings
+    overlap = holders > 1
     gap = holders == 0
     wide_gaps = np.flatnonzero(gap & ~noise)
     repaired_overlaps, repaired_gaps = int((overlap & noise).sum()), int((gap & noise).sum())
@@ -201,15 +292,64 @@ def clean_communities(frame: gpd.GeoDataFrame, rules: BoundaryRules) -> tuple[np
             f"共享边界上的 {repaired_overlaps} 处重叠和 {repaired_gaps} 处缝隙（窄于 {rules.snap_m:g} 米或小于 "
             f"{rules.overlap_tolerance_m2:g} 平方米，合计 {float(area[(overlap | gap) & noise].sum()):,.0f} 平方米）已并入边界最长的相邻社区",
             [], float(area[(overlap | gap) & noise].sum()), touched))
+    tree = shapely.STRtree(geoms)
     for face in wide_gaps:
-        near = shapely.STRtree(geoms).query(faces[face], predicate="touches")
-        around = sorted(set(codes[near]))
+        around = sorted(set(codes[_bordering(faces[face], geoms, tree)]))
         findings.append(Finding(
             "gap", "reported",
             f"a gap of {area[face]:,.0f} m² between communities {', '.join(around) or '(none)'} belongs to no community",
             f"社区 {'、'.join(around) or '（无）'} 之间有 {area[face]:,.0f} 平方米的缝隙不属于任何社区",
             around, float(area[face]), faces[face]))
     return cleaned, findings
+
+
+def _bordering(face, geoms: np.ndarray, tree: shapely.STRtree, tolerance_deg: float = 1e-9) -> np.ndarray:
+    """Which of ``geoms`` share a stretch of border with ``face`` (a face of their noded
+    arrangement, whose vertices the noding snapped: "touches" misses them; a shared corner is not
+    a border)."""
+    near = tree.query(face, predicate="dwithin", distance=tolerance_deg)
+    shared = shapely.length(shapely.intersection(shapely.boundary(face),
+                                                 shapely.buffer(shapely.boundary(geoms[near]), tolerance_deg)))
+    return near[shared > 1000 * tolerance_deg]
+
+
+@dataclass
+class _Arrangement:
+    """The faces of the noded arrangement of some polygons' borders: which polygons hold each face
+    (pairs ``face_i``, ``geom_i``), how many (``holders``: 0 is a gap, 2 or more an overlap), and
+    each face's area (m²), width (m) and whether it is digitising noise (narrower than ``snap_m``
+    or smaller than ``overlap_tolerance_m2``)."""
+
+    faces: np.ndarray
+    face_i: np.ndarray
+    geom_i: np.ndarray
+    holders: np.ndarray
+    area: np.ndarray
+    width: np.ndarray
+    noise: np.ndarray
+
+    @classmethod
+    def of(cls, geoms: np.ndarray, scale: LocalScale, rules: BoundaryRules) -> "_Arrangement":
+        faces = coverage.faces_of(geoms)
+        face_i, geom_i = shapely.STRtree(geoms).query(shapely.point_on_surface(faces), predicate="within")
+        area, width = scale.area(faces), scale.width(faces)
+        return cls(faces, face_i, geom_i, np.bincount(face_i, minlength=len(faces)), area, width,
+                   (width < rules.snap_m) | (area < rules.overlap_tolerance_m2))
+
+
+def _overlaps(arrangement: _Arrangement, codes: np.ndarray, what_en: str, what_zh: str) -> list[Finding]:
+    """A refusal for each face held by several polygons that is wider than digitising noise,
+    naming the polygons (by ``codes``) and the overlap's area and width."""
+    a = arrangement
+    wide = np.flatnonzero((a.holders > 1) & ~a.noise)
+    if not len(wide):
+        return []
+    pairs = pd.DataFrame({"face": a.face_i, "code": np.asarray(codes, dtype=object)[a.geom_i]})
+    pairs = pairs[pairs["face"].isin(wide)].groupby("face")["code"].apply(lambda c: sorted(c))
+    return [Finding("overlap", "refused",
+                    f"{what_en} {' and '.join(held)} overlap by {a.area[face]:,.0f} m² (about {a.width[face]:.1f} m wide)",
+                    f"{what_zh} {'与'.join(held)} 重叠 {a.area[face]:,.0f} 平方米（宽约 {a.width[face]:.1f} 米）",
+                    list(held), float(a.area[face]), a.faces[face]) for face, held in pairs.items()]
 
 
 def _dissolve(geoms: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -254,7 +394,8 @@ def build_hierarchy(communities: gpd.GeoDataFrame, *, streets: gpd.GeoDataFrame 
     rules = rules or BoundaryRules()
     comm = communities.to_crs(STORAGE_EPSG).reset_index(drop=True).copy()
     comm["code"] = code_text(comm["code"])
-    findings = check_codes(comm["code"], COMMUNITY_DIGITS, "community", "社区", parent)
+    findings = _invalid(comm, "community", "社区")
+    findings += check_codes(comm["code"], COMMUNITY_DIGITS, "community", "社区", parent)
     if any(f.severity == "refused" for f in findings):
         return _empty(findings)
     geoms, geometry_findings = clean_communities(comm, rules)
@@ -286,8 +427,9 @@ def _names(frame: pd.DataFrame, column: str, fallback: str) -> pd.Series:
 
 def _streets(comm: gpd.GeoDataFrame, streets: gpd.GeoDataFrame | None, scale: LocalScale,
              rules: BoundaryRules) -> tuple[gpd.GeoDataFrame, list[Finding]]:
-    """The streets: from their file (checked: codes, every community's street present, communities
-    inside their street) or dissolved from the communities by code prefix."""
+    """The streets: from their file (checked: codes, every community's street present, no two
+    streets overlapping wider than noise, communities inside their street, streets their
+    communities fill) or dissolved from the communities by code prefix."""
     keys, dissolved = _dissolve(np.asarray(comm.geometry.values, dtype=object), comm["parent_code"].to_numpy())
     if streets is None:
         names = (comm.groupby("parent_code")["street_name"].first() if "street_name" in comm else pd.Series(dtype=str))
@@ -297,7 +439,7 @@ def _streets(comm: gpd.GeoDataFrame, streets: gpd.GeoDataFrame | None, scale: Lo
         return frame, []
     frame = streets.to_crs(STORAGE_EPSG).reset_index(drop=True).copy()
     frame["code"] = code_text(frame["code"])
-    findings = check_codes(frame["code"], STREET_DIGITS, "street", "街道")
+    findings = _invalid(frame, "street", "街道") + check_codes(frame["code"], STREET_DIGITS, "street", "街道")
     missing = sorted(set(keys) - set(frame["code"]))
     if missing:
         orphans = sorted(comm.loc[comm["parent_code"].isin(missing), "code"])
@@ -307,11 +449,18 @@ def _streets(comm: gpd.GeoDataFrame, streets: gpd.GeoDataFrame | None, scale: Lo
     if any(f.severity == "refused" for f in findings):
         return frame, findings
     frame["geometry"] = polygonal(shapely.make_valid(np.asarray(frame.geometry.values, dtype=object)))
+    overlaps = _overlaps(_Arrangement.of(np.asarray(frame.geometry.values, dtype=object), scale, rules),
+                         frame["code"].to_numpy(), "streets", "街道")
+    if overlaps:
+        return frame, findings + overlaps
     frame["name"] = _names(frame, "name", "街道 ")
     frame["parent_code"] = frame["code"].str[:DISTRICT_DIGITS]
     outlines = dict(zip(frame["code"], frame.geometry.values))
     findings += _outside(np.asarray(comm.geometry.values, dtype=object), comm["code"].to_numpy(), outlines,
                          comm["parent_code"].to_numpy(), scale, rules.outside_share, ("community", "street", "社区", "街道"))
+    filled = dict(zip(keys, dissolved))
+    findings += _uncovered(frame, np.array([filled.get(c, shapely.Polygon()) for c in frame["code"]], dtype=object),
+                           scale, rules.outside_share, ("street", "街道"))
     return frame, findings
 
 
@@ -328,6 +477,7 @@ def _districts(comm: gpd.GeoDataFrame, streets: gpd.GeoDataFrame, districts: gpd
     if districts is not None and len(districts):
         given = districts.to_crs(STORAGE_EPSG).reset_index(drop=True).copy()
         given["code"] = code_text(given["code"])
+        findings += _invalid(given, "district", "区县")
         by_code = given.set_index("code")
         known = frame["code"].isin(by_code.index)
         frame.loc[known, "geometry"] = polygonal(shapely.make_valid(
@@ -340,24 +490,29 @@ def _districts(comm: gpd.GeoDataFrame, streets: gpd.GeoDataFrame, districts: gpd
         findings += _outside(np.asarray(streets.geometry.values, dtype=object), streets["code"].to_numpy(), outlines,
                              streets["parent_code"].to_numpy(), scale, rules.outside_share,
                              ("street", "district", "街道", "区县"))
-        findings += _uncovered(frame.loc[known], dissolved[known.to_numpy()], scale, rules.outside_share)
+        findings += _uncovered(frame.loc[known], dissolved[known.to_numpy()], scale, rules.outside_share,
+                               ("district", "区县"))
     frame["parent_code"] = _city_of(frame["code"], parent)
     return frame[["code", "name", "parent_code", "geometry"]], findings
 
 
-def _uncovered(districts: gpd.GeoDataFrame, covered: np.ndarray, scale: LocalScale, share: float) -> list[Finding]:
-    """Districts (with an outline of their own) that their communities cover only in part."""
+def _uncovered(parents: gpd.GeoDataFrame, covered: np.ndarray, scale: LocalScale, share: float,
+               what: tuple[str, str]) -> list[Finding]:
+    """Streets or districts (``what``: their name in English and Chinese) with an outline of their
+    own that their communities (``covered``: their union per parent) fill only in part: more than
+    ``share`` of the outline under no community."""
     findings = []
-    outline = np.asarray(districts.geometry.values, dtype=object)
-    left = shapely.difference(outline, covered)
+    outline = np.asarray(parents.geometry.values, dtype=object)
+    left = polygonal(shapely.difference(outline, covered))
     area_left, area = scale.area(left), scale.area(outline)
+    what_en, what_zh = what
     for i in np.flatnonzero(area_left > share * np.maximum(area, 1e-9)):
-        code = districts["code"].iloc[i]
+        code = parents["code"].iloc[i]
+        said_en, said_zh = _area_said(float(area_left[i]))
         findings.append(Finding(
             "gap", "reported",
-            f"the communities cover {1 - area_left[i] / area[i]:.0%} of district {code}: "
-            f"{area_left[i] / 1e6:,.2f} km² lie under no community",
-            f"社区只覆盖区县 {code} 的 {1 - area_left[i] / area[i]:.0%}：{area_left[i] / 1e6:,.2f} 平方公里不属于任何社区",
+            f"the communities cover {1 - area_left[i] / area[i]:.0%} of {what_en} {code}: {said_en} lie under no community",
+            f"社区只覆盖{what_zh} {code} 的 {1 - area_left[i] / area[i]:.0%}：{said_zh}不属于任何社区",
             [str(code)], float(area_left[i]), left[i]))
     return findings
 
@@ -376,4 +531,4 @@ def _empty(findings: list[Finding]) -> Hierarchy:
 
 
 __all__ = ["BoundaryRules", "Finding", "Hierarchy", "build_hierarchy", "check_codes", "clean_communities",
-           "code_text", "significant_prefix"]
+           "code_text", "findings_geojson", "repaired_features", "significant_prefix"]

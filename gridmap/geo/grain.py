@@ -54,7 +54,7 @@ def communities_to_refine(units: pd.DataFrame, grids: pd.DataFrame, lo: float, h
 def partition_at_building_grain(units: pd.DataFrame, run: Callable[[pd.DataFrame], _Partitioned],
                                 rebuild: Callable[[frozenset[str]], pd.DataFrame], lo: float, hi: float, *,
                                 rounds: int = REFINE_ROUNDS,
-                                said: Callable[[str], None] = lambda text: None) -> _Partitioned:
+                                said: Callable[[str, str], None] = lambda en, zh: None) -> _Partitioned:
     """``run(units)`` (a partition), then, while some community has a grid outside the band next
     to a divisible unit (:func:`communities_to_refine`), ``rebuild(codes)`` (the units again with
     those communities at building grain, and the ones refined before) and ``run`` on them, at most
@@ -67,7 +67,8 @@ def partition_at_building_grain(units: pd.DataFrame, run: Callable[[pd.DataFrame
         if not coarse:
             break
         said(f"{len(coarse)} communities have grids outside the band with units of several buildings: "
-             "rebuilding their units at building grain")
+             "rebuilding their units at building grain",
+             f"{len(coarse)} 个社区有网格落在区间外且其单元含多栋楼：按楼栋粒度重建这些社区的单元")
         refined |= coarse
         result = run(rebuild(frozenset(coarse)))
     return result

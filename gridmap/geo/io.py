@@ -79,15 +79,29 @@ class VectorReadError(Invalid):
         super().__init__(en, en if zh is None else zh)
 
 
+@dataclass(frozen=True)
+class Repair:
+    """One feature repaired on reading: its row in the layer (0-based) and what was wrong, as GEOS
+    says it (``Self-intersection[103.0012 29.9871]``: the kind, then where, in EPSG:4490) or
+    ``GeometryCollection reduced to its polygons``. Kept apart from the text so that a caller can
+    name the feature by its own columns (a community by its code)."""
+
+    position: int
+    reason: str
+
+
 @dataclass
 class ReadResult:
-    """A checked layer: the frame (EPSG:4490) plus what was done to get it."""
+    """A checked layer: the frame (EPSG:4490) plus what was done to get it. ``repaired`` says
+    each repair for people (``feature #3 (code=007): Self-intersection[...]``), ``repairs`` the
+    same for programs."""
 
     frame: gpd.GeoDataFrame
     source_crs: str  # a short label: "EPSG:4490 CGCS2000", "GCJ-02" (never WKT)
     encoding: str | None = None
     repaired: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    repairs: list[Repair] = field(default_factory=list)
 
 
 LABEL_COLUMNS = ("id", "code", "grid_id", "name", "名称", "编码", "building_name", "楼栋号")
@@ -511,7 +525,9 @@ def check_frame(
     target = CRS.from_epsg(STORAGE_EPSG)
     frame[frame.geometry.name] = gpd.GeoSeries(geoms, index=frame.index, crs=target)
     frame = frame.set_crs(target, allow_override=True)
-    return ReadResult(frame=frame, source_crs=source_crs, encoding=encoding, repaired=collected + repaired, notes=notes)
+    repairs = collected + repaired
+    return ReadResult(frame=frame, source_crs=source_crs, encoding=encoding, notes=notes, repairs=repairs,
+                      repaired=[f"{_feature_label(frame, r.position)}: {r.reason}" for r in repairs])
 
 
 def _check_feature_count(frame: gpd.GeoDataFrame, name: str, limits: ReadLimits) -> None:
@@ -558,18 +574,18 @@ def _check_empty_and_size(frame: gpd.GeoDataFrame, geoms: np.ndarray, name: str,
                               "请先简化或拆分")
 
 
-def _reduce_collections(frame: gpd.GeoDataFrame, geoms: np.ndarray, expect: str | None) -> list[str]:
+def _reduce_collections(frame: gpd.GeoDataFrame, geoms: np.ndarray, expect: str | None) -> list[Repair]:
     """Where polygons are expected, geometry collections holding polygons (common after other
-    tools' repairs) are reduced to their polygons, in ``geoms`` itself; returns one note per
+    tools' repairs) are reduced to their polygons, in ``geoms`` itself; returns one repair per
     feature reduced."""
-    collected: list[str] = []
+    collected: list[Repair] = []
     if expect == "polygon":
         mixed = np.flatnonzero(shapely.get_type_id(geoms) == 7)
         for i in mixed:
             polys = polygonal([geoms[i]])[0]
             if not polys.is_empty:
                 geoms[i] = polys
-                collected.append(f"{_feature_label(frame, int(i))}: GeometryCollection reduced to its polygons")
+                collected.append(Repair(int(i), "GeometryCollection reduced to its polygons"))
     return collected
 
 
@@ -622,19 +638,19 @@ def _check_coordinates(frame: gpd.GeoDataFrame, geoms: np.ndarray, name: str, so
 
 
 def _repair_invalid(frame: gpd.GeoDataFrame, geoms: np.ndarray, name: str, expect: str | None
-                    ) -> tuple[np.ndarray, list[str]]:
+                    ) -> tuple[np.ndarray, list[Repair]]:
     """Invalid geometries repaired with ``make_valid`` (kept to their polygons where polygons are
-    expected), in ``geoms`` itself; returns the geometries and one note per repair with GEOS's
+    expected), in ``geoms`` itself; returns the geometries and one repair per feature with GEOS's
     reason. A geometry that collapses to nothing is refused."""
     invalid = np.flatnonzero(~shapely.is_valid(geoms))
-    repaired: list[str] = []
+    repaired: list[Repair] = []
     if len(invalid):
         reasons = shapely.is_valid_reason(geoms[invalid])
         fixed = shapely.make_valid(geoms[invalid])
         if expect == "polygon":
             fixed = polygonal(fixed)
         geoms[invalid] = fixed
-        repaired = [f"{_feature_label(frame, int(i))}: {reason}" for i, reason in zip(invalid, reasons)]
+        repaired = [Repair(int(i), str(reason)) for i, reason in zip(invalid, reasons)]
         still_empty = invalid[shapely.is_empty(fixed)]
         if len(still_empty):
             raise _refuse(name, "geometry collapses to nothing when repaired", "的几何在修复后为空", frame, still_empty)

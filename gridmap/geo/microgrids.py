@@ -1,6 +1,7 @@
-"""Micro-grids (微网格): each comprehensive grid divided into groups of 50–80 households (the
-profile's ``micro_band``) made of whole buildings, and inside a big building of its 单元
-(stairwells): the fourth level of the 四级网络 community → grid → micro-grid → building.
+"""Micro-grids (微网格): each comprehensive grid divided into groups of the profile's
+``micro_band`` households (50–80 in the default profile) made of whole buildings, and inside a big
+building of its 单元 (stairwells): the fourth level of the 四级网络 community → grid → micro-grid →
+building.
 
 How (:func:`divide`):
 
@@ -42,10 +43,10 @@ from gridmap.geo.coverage import NODING_GRID_DEG
 from gridmap.geo.crs import STORAGE_EPSG, metric_crs_for_frame
 from gridmap.geo.graph import UnitGraph, build_graph
 from gridmap.geo.partition import PartitionRules, assign_grids, with_band
+from gridmap.geo.profile import PRESETS
 from gridmap.geo.report import FLAG_COLUMNS, grid_statistics, histogram
 from gridmap.geo.tessellation import building_cells
 
-MICRO_BAND = (50, 80)
 MICRO_COLUMNS = ["microgrid_code", "grid_code", "households", "building_count", "atom_count", "area_m2",
                  "compactness", "parts", "flag", "reason", "reason_zh", "geometry"]
 BUILDING_COLUMNS = ["building_id", "building_name", "grid_code", "microgrid_code", "part", "parts", "households",
@@ -144,19 +145,22 @@ def _entrances(buildings: gpd.GeoDataFrame) -> np.ndarray:
     return pd.to_numeric(buildings[column], errors="coerce").fillna(0).clip(lower=0).to_numpy(dtype=np.int64)
 
 
-def divide(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *, band: tuple[int, int] = MICRO_BAND,
+def divide(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *, band: tuple[int, int] | None = None,
            code_scheme: CodeScheme = BEIJING_15, rules: PartitionRules | None = None, seed: int = 0) -> MicroResult:
     """Divide ``grids`` (``grid_code`` and geometry; ``kind`` ``dedicated`` rows are skipped) into
     micro-grids of ``band`` households from ``buildings`` (``households``; optional ``entrances``
     (单元数), ``building_id``, ``building_name``, ``compound_name``; polygons or points), coded
     below each grid by ``code_scheme``. See the module docstring for the method.
 
+    ``band`` defaults to the default profile's ``micro_band`` (gridmap.geo.profile: the one
+    place a band is defined); callers with a territory pass their profile's.
+
     Example
     -------
     >>> result = divide(plan.grids, buildings, band=(50, 80))  # doctest: +SKIP
     >>> result.microgrids[["microgrid_code", "households"]]  # doctest: +SKIP
     """
-    lo, hi = band
+    lo, hi = PRESETS["default"].micro_band if band is None else band
     if not 0 < lo <= hi:
         raise Invalid(f"the micro-grid band {lo}–{hi} is not a band",
                       f"微网格户数区间 {lo}–{hi} 无效：下限须为正数且不大于上限")
@@ -459,4 +463,4 @@ def _empty(lo: int, hi: int) -> MicroResult:
                        pd.DataFrame(columns=["microgrid_code", "flag", "reason", "reason_zh"]))
 
 
-__all__ = ["MicroResult", "divide", "stairwell_strips", "MICRO_BAND", "MICRO_COLUMNS"]
+__all__ = ["MicroResult", "divide", "stairwell_strips", "MICRO_COLUMNS"]

@@ -40,7 +40,8 @@ def ensure_district_demo(engine: sa.Engine, folder: Path = DISTRICT_DEMO, *, pro
     with engine.connect() as conn:
         if not territories.exists(conn, "511802") or territories.codes_below(conn, "511802", "community"):
             return False
-    with progress.step("the Chinese demo district 雨城区 from its own files (labelled synthetic)"):
+    with progress.step("the Chinese demo district 雨城区 from its own files (labelled synthetic)",
+                       "从区县自己的文件导入中文示例区 雨城区（标注为合成数据）"):
         import_boundaries(engine, folder / "社区.shp", streets=folder / "街道.gpkg", parent="511800", actor="gridmap up")
         set_for_territory(engine, "511802", folder / "规则.toml", actor="gridmap up")
         for file, layer, kind, crs in DISTRICT_LAYERS:
@@ -59,7 +60,7 @@ def ensure_demo_plans(engine: sa.Engine, codes: tuple[str, ...] = DEMO_PLANS, *,
             continue
         summary = partition_territory(engine, code, author="gridmap up", progress=progress)
         publish(engine, summary.plan_id, version=None, actor="gridmap up")
-        progress.say(f"published {summary}")
+        progress.say(f"published {summary}", f"已发布 {summary}")
         done.append(code)
     return done
 
@@ -68,7 +69,8 @@ def ensure_incident_categories(engine: sa.Engine, *, progress: Progress = QUIET)
     """The shipped incident category table, if the database has none yet."""
     from gridmap.services.incidents import ensure_categories
 
-    progress.say(f"{ensure_categories(engine)} incident categories (Open311 services)")
+    count = ensure_categories(engine)
+    progress.say(f"{count} incident categories (Open311 services)", f"{count} 个事件类别（Open311 服务）")
 
 
 def ensure_demo_stations(engine: sa.Engine, *, progress: Progress = QUIET) -> None:
@@ -77,17 +79,18 @@ def ensure_demo_stations(engine: sa.Engine, *, progress: Progress = QUIET) -> No
 
     count = load_demo_stations(engine)
     if count:
-        progress.say(f"{count} demo service stations in Reykjavík")
+        progress.say(f"{count} demo service stations in Reykjavík", f"雷克雅未克 {count} 个示例服务站点")
 
 
 def ensure_demo_incidents(engine: sa.Engine, *, progress: Progress = QUIET) -> None:
     """A year of labelled-synthetic incidents over Reykjavík, so the maps are alive on first start."""
     from gridmap.services.incidents import load_demo_incidents
 
-    with progress.step("demo incidents (labelled synthetic)"):
+    with progress.step("demo incidents (labelled synthetic)", "示例事件（标注为合成数据）"):
         stored, left_out = load_demo_incidents(engine)
     if left_out:
-        progress.say(f"{stored} demo incidents stored; {left_out} generated points fell outside the published grids")
+        progress.say(f"{stored} demo incidents stored; {left_out} generated points fell outside the published grids",
+                     f"已存储 {stored} 条示例事件；{left_out} 个生成的点落在已发布网格之外")
 
 
 def ensure_admin(engine: sa.Engine, home: Path, *, progress: Progress = QUIET) -> str | None:
@@ -112,5 +115,6 @@ def ensure_admin(engine: sa.Engine, home: Path, *, progress: Progress = QUIET) -
     with os.fdopen(fd, "w") as fh:
         fh.write(password + "\n")
     progress.say(f"created user 'admin' with password {password} (also in {path}); "
-                 "`gridmap user add` creates more")
+                 "`gridmap user add` creates more",
+                 f"已创建用户 admin，密码 {password}（也保存在 {path}）；用 `gridmap user add` 创建更多用户")
     return password

@@ -1,17 +1,21 @@
 """``gridmap territory import``: a district's boundary files become territories, checked first
 and stored all together or not at all.
 
-The files are read like any layer (any format, ``crs``, ``encoding``: gridmap.geo.io), their
-columns named by the field table (gridmap.geo.fields, with ``fields`` overriding it), checked and
-built into district → street → community by gridmap.geo.boundaries, and checked against what is
-stored: codes that exist already (refused unless ``replace``), communities that ``replace`` would
-remove while plans, units or incidents use them (refused: history is kept), and an outline that
-sits a few hundred metres off the stored district in the GCJ-02 pattern (refused, with the fix).
-The city above is reused or created. ``dry_run`` checks and reports, and stores nothing.
+The files are read like any layer (any format, ``crs``, ``encoding``: gridmap.geo.io; each
+feature whose invalid geometry was repaired on reading becomes a finding, named by its code),
+their columns named by the field table (gridmap.geo.fields, with ``fields`` overriding it),
+checked and built into district → street → community by gridmap.geo.boundaries, and checked
+against what is stored: codes that exist already (refused unless ``replace``), communities that
+``replace`` would remove while plans, units or incidents use them (refused: history is kept), and
+an outline that sits a few hundred metres off the stored district in the GCJ-02 pattern (refused,
+with the fix). The city above is reused or created. ``dry_run`` checks and reports, and stores
+nothing. The summary (``str``), the API answer and a refusal's details carry every finding in
+English and Chinese; a refusal's details also carry the findings' places as GeoJSON.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,22 +25,28 @@ import shapely
 import sqlalchemy as sa
 
 from gridmap.errors import Invalid
-from gridmap.geo.boundaries import DISTRICT_DIGITS, BoundaryRules, Finding, Hierarchy, build_hierarchy
+from gridmap.geo.boundaries import (DISTRICT_DIGITS, BoundaryRules, Finding, Hierarchy, build_hierarchy,
+                                    findings_geojson, repaired_features)
 from gridmap.geo.crs import STORAGE_EPSG, area_m2
 from gridmap.geo.fields import BOUNDARY_ALIASES, map_fields
-from gridmap.geo.io import read_vector
+from gridmap.geo.io import ReadResult, read_vector
 from gridmap.geo.offsets import BorderReference, detect_offset
 from gridmap.geo.shapes import LocalScale
 from gridmap.progress import QUIET, Progress
 from gridmap.store import audit, territories
 
 LEVELS = ("district", "street", "community")
+ROLES = {"community": ("community", "社区"), "street": ("street", "街道"), "district": ("district", "区县")}
+SEVERITY_ZH = {"refused": "拒绝", "repaired": "已修复", "reported": "提示"}
 
 
 class BoundariesRefused(Invalid):
-    """The boundary files cannot be stored as they are; every refusal is listed (both languages)."""
+    """The boundary files cannot be stored as they are; every refusal is listed (both languages).
+    ``places``: the findings with a place (what the GeoPackage of findings holds), which an API
+    answer carries as a GeoJSON FeatureCollection."""
 
-    def __init__(self, findings: list[Finding], findings_path: Path | None = None):
+    def __init__(self, findings: list[Finding], findings_path: Path | None = None,
+                 places: list[Finding] | None = None):
         where_en = f" (the places are in {findings_path})" if findings_path else ""
         where_zh = f"（位置见 {findings_path}）" if findings_path else ""
         super().__init__(
@@ -45,14 +55,16 @@ class BoundariesRefused(Invalid):
             "边界文件未通过检查，未保存任何内容" + where_zh + "：" + "；".join(f.zh for f in findings))
         self.findings = findings
         self.findings_path = findings_path
+        self.places = list(places or [])
 
     def details(self) -> dict:
-        return {"findings": [f.as_dict() for f in self.findings]}
+        return {"findings": [f.as_dict() for f in self.findings], "places": findings_geojson(self.places)}
 
 
 @dataclass
 class BoundaryImport:
-    """What a territory import did (or, in a dry run, would do)."""
+    """What a territory import did (or, in a dry run, would do); ``str`` says it in English and
+    Chinese, each finding with its features named."""
 
     counts: dict[str, int]
     created: dict[str, int]
@@ -70,23 +82,32 @@ class BoundaryImport:
         plural = {"district": "districts", "street": "streets", "community": "communities"}
         levels = ", ".join(f"{self.counts.get(level, 0)} {level if self.counts.get(level, 0) == 1 else plural[level]} "
                            f"({self.created.get(level, 0)} new)" for level in LEVELS)
-        lines = [f"{verb} {levels} under city {self.city} (from {self.source_crs})"]
+        levels_zh = "、".join(f"{self.counts.get(level, 0)} 个{ROLES[level][1]}（新增 {self.created.get(level, 0)}）"
+                             for level in LEVELS)
+        lines = [f"{verb} {levels} under city {self.city} (from {self.source_crs})",
+                 f"  {'将存储' if self.dry_run else '已存储'} {levels_zh}，上级城市 {self.city}（源坐标系 {self.source_crs}）"]
         if self.columns:
-            lines.append("columns: " + ", ".join(self.columns))
+            lines.append("columns / 字段: " + ", ".join(self.columns))
         if self.removed:
-            lines.append(f"removed {len(self.removed)} territories no longer in the files: {', '.join(self.removed[:20])}")
-        lines += [f"{f.severity}: {f.en}" for f in self.findings]
+            shown = self.removed[:20]
+            lines.append(f"removed {len(self.removed)} territories no longer in the files: {', '.join(shown)}")
+            lines.append(f"  已删除文件中不再有的 {len(self.removed)} 个辖区：{'、'.join(shown)}")
+        for f in self.findings:
+            lines += [f"{f.severity}: {f.en}", f"  {SEVERITY_ZH.get(f.severity, f.severity)}：{f.zh}"]
         if self.findings_path:
-            lines.append(f"the places of these findings: {self.findings_path}")
+            lines.append(f"the places of these findings / 问题位置: {self.findings_path}")
         if self.dry_run:
-            lines.append("dry run: nothing was stored")
+            lines.append("dry run: nothing was stored / 试运行：未保存任何内容")
         return "\n".join(lines)
 
 
 def _read(path: str | Path, role: str, *, crs, encoding, overrides: dict[str, str] | str | None,
-          reference_bounds: tuple[float, float, float, float] | None):
-    """One boundary file read (EPSG:4490, repaired) with its columns given canonical names;
-    ``reference_bounds`` (the parent's, when stored) lets a wrong CRS label be named with its fix."""
+          reference_bounds: tuple[float, float, float, float] | None
+          ) -> tuple[gpd.GeoDataFrame, list[str], ReadResult, list[Finding]]:
+    """One boundary file read (EPSG:4490, repaired) with its columns given canonical names, the
+    renames, the read itself and a finding per feature whose invalid geometry was repaired (named
+    by its code); ``reference_bounds`` (the parent's, when stored) lets a wrong CRS label be named
+    with its fix."""
     result = read_vector(Path(path), crs=crs, encoding=encoding, expect="polygon", reference_bounds=reference_bounds)
     frame, mapping = map_fields(result.frame, overrides, BOUNDARY_ALIASES[role])
     if "code" not in frame:
@@ -95,7 +116,7 @@ def _read(path: str | Path, role: str, *, crs, encoding, overrides: dict[str, st
                       f"(its columns: {', '.join(map(str, result.frame.columns))})",
                       f"{Path(path).name} 没有代码字段（已尝试 {tried}）；请用 --fields code=字段名 指定"
                       f"（文件字段：{'、'.join(map(str, result.frame.columns))}）")
-    return frame, mapping.lines(), result
+    return frame, mapping.lines(), result, repaired_features(frame, result.repairs, *ROLES[role])
 
 
 def import_boundaries(
@@ -122,30 +143,37 @@ def import_boundaries(
     with engine.connect() as conn:
         known = territories.outlines(conn, [parent]) if parent else None
     bounds = tuple(known.total_bounds) if known is not None and len(known) else None
-    with progress.step(f"reading {Path(communities).name}"):
-        comm, columns, read = _read(communities, "community", crs=crs, encoding=encoding, overrides=fields,
-                                    reference_bounds=bounds)
-        street_frame = (_read(streets, "street", crs=crs, encoding=encoding, overrides=None,
-                              reference_bounds=bounds)[0] if streets else None)
-        district_frame = (_read(district, "district", crs=crs, encoding=encoding, overrides=None,
-                                reference_bounds=bounds)[0] if district else None)
+    with progress.step(f"reading {Path(communities).name}", f"读取 {Path(communities).name}"):
+        comm, columns, read, repaired = _read(communities, "community", crs=crs, encoding=encoding,
+                                              overrides=fields, reference_bounds=bounds)
+        street_frame = district_frame = None
+        if streets:
+            street_frame, _, _, street_repairs = _read(streets, "street", crs=crs, encoding=encoding, overrides=None,
+                                                       reference_bounds=bounds)
+            repaired += street_repairs
+        if district:
+            district_frame, _, _, district_repairs = _read(district, "district", crs=crs, encoding=encoding,
+                                                           overrides=None, reference_bounds=bounds)
+            repaired += district_repairs
     with engine.connect() as conn:
         stored = _stored_districts(conn, comm, district_frame)
-    with progress.step(f"checking {len(comm)} communities"):
+    with progress.step(f"checking {len(comm)} communities", f"检查 {len(comm)} 个社区"):
         offset = _gcj02_offset(comm, stored)
         if offset is not None:
             raise offset
         hierarchy = build_hierarchy(comm, streets=street_frame, districts=district_frame if district_frame is not None
                                     else stored, parent=parent, rules=rules)
+        hierarchy = dataclasses.replace(hierarchy, findings=repaired + hierarchy.findings)
     path = _write_findings(hierarchy, findings_path)
     if hierarchy.refused:
-        raise BoundariesRefused(hierarchy.refused, path)
+        raise BoundariesRefused(hierarchy.refused, path, hierarchy.placed)
     summary = BoundaryImport(counts={"district": len(hierarchy.districts), "street": len(hierarchy.streets),
                                      "community": len(hierarchy.communities)},
                              created={}, updated={}, removed=[], findings=hierarchy.findings,
                              city=str(hierarchy.districts["parent_code"].iloc[0]), dry_run=dry_run, columns=columns,
                              findings_path=path, source_crs=read.source_crs)
-    with progress.step("storing the territories" if not dry_run else "checking against what is stored"):
+    with progress.step(*(("storing the territories", "存储辖区") if not dry_run
+                             else ("checking against what is stored", "与已存储的数据核对"))):
         with engine.begin() as conn:
             _store(conn, hierarchy, summary, replace=replace, actor=actor, source=Path(communities).name,
                    city_name=_first_name(comm, "city_name"))

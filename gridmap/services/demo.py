@@ -59,6 +59,13 @@ class DemoResult:
         return (f"{self.name}: {self.territories} territories; layers "
                 + ", ".join(f"{k} {v}" for k, v in self.layers.items()))
 
+    def zh(self) -> str:
+        """The same line in Chinese."""
+        if not self.loaded:
+            return f"{self.name}：已是最新（跳过）"
+        return (f"{self.name}：{self.territories} 个辖区；图层 "
+                + "，".join(f"{k} {v}" for k, v in self.layers.items()))
+
 
 def load_demo(engine: sa.Engine, names: list[str] | None = None, *, force: bool = False,
               progress: Progress = QUIET) -> list[DemoResult]:
@@ -78,11 +85,11 @@ def _load_one(engine: sa.Engine, folder: Path, *, force: bool, progress: Progres
     with engine.connect() as conn:
         recorded = territories.property_of(conn, root_code, "demo_checksum")
     if recorded == digest and not force:
-        progress.say(f"demo {folder.name} is up to date")
+        progress.say(f"demo {folder.name} is up to date", f"示例 {folder.name} 已是最新")
         return DemoResult(folder.name, False, 0, {})
     count = 0
     stored: dict[str, int] = {}
-    with progress.step(f"loading demo {folder.name}"), engine.begin() as conn:
+    with progress.step(f"loading demo {folder.name}", f"载入示例 {folder.name}"), engine.begin() as conn:
         for layer_name, level in LEVEL_LAYERS.items():
             path = folder / f"{layer_name}.parquet"
             if not path.exists():

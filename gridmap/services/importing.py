@@ -192,11 +192,12 @@ def import_file(
             from gridmap.services import profiles
 
             rule = profiles.of_territory(conn, territory).units.household_rule
-    with progress.step(f"reading {shown}"):
+    with progress.step(f"reading {shown}", f"读取 {shown}"):
         result = read_vector(path, crs=crs, layer=source_layer, encoding=encoding, expect=expect, limits=limits,
                              reference_bounds=tuple(shapely.bounds(outline)))
     frame, mapping = map_fields(result.frame, overrides)
-    with progress.step(f"checking {len(frame)} features against territory {territory}"):
+    with progress.step(f"checking {len(frame)} features against territory {territory}",
+                       f"对照辖区 {territory} 检查 {len(frame)} 个要素"):
         outside, warnings = _territory_checks(engine, row, outline, np.asarray(frame.geometry.values, dtype=object),
                                               name=shown, source_crs=result.source_crs,
                                               gcj02=result.source_crs == "GCJ-02")
@@ -208,7 +209,8 @@ def import_file(
         households = {**asdict(report), "said": {"en": said[0], "zh": said[1]} if said else None}
         estimated = 0 if report.estimated_all else report.estimated
     types = sorted(set(frame.geom_type))
-    with progress.step(f"storing {len(frame)} features as layer '{name}' of {territory}"):
+    with progress.step(f"storing {len(frame)} features as layer '{name}' of {territory}",
+                       f"将 {len(frame)} 个要素存为辖区 {territory} 的图层「{name}」"):
         with engine.begin() as conn:
             target = territories.get(conn, territory)
             report = {"repaired": result.repaired, "notes": result.notes, "fields": mapping.lines(),

@@ -80,11 +80,12 @@ def merge_territory(engine: sa.Engine, territory: str, layers, *, profile: Profi
     with engine.connect() as conn:
         communities = frames.communities(conn, territory)
         roads = input_layer(conn, territory, "roads", shapely.box(*units.total_bounds))
-    with progress.step("merging departmental layers (conflicts, unified plan, crosswalk, duties)"):
+    with progress.step("merging departmental layers (conflicts, unified plan, crosswalk, duties)",
+                       "合并各部门网格（冲突、统一方案、对照表、职责）"):
         result = merge_layers(layers, units, communities[["code", "name", "geometry"]], access_list=access_list,
                               rules=rules.merge, partition_rules=rules.partition, road_rules=rules.roads,
                               roads=roads, seed=seed)
-    with progress.step("writing the draft plan and the merge report"), engine.begin() as conn:
+    with progress.step("writing the draft plan and the merge report", "写入方案草稿与合并报告"), engine.begin() as conn:
         target = get(conn, territory)
         ids = dict(zip(communities["code"], communities["id"].astype(int)))
         # the departments' grids as they drew them (an offset layer's correction is in the result)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -188,6 +189,30 @@ def stale_communities(conn: sa.Connection, territory: str, community_ids: dict[s
     return reasons, current
 
 
+_REASONS_ZH: list[tuple[re.Pattern[str], str]] = [(re.compile(pattern), zh) for pattern, zh in (
+    (re.escape(REBUILD_ASKED) + "$", "要求重建单元（--rebuild-units）"),
+    (re.escape(BUILDING_GRAIN) + "$", "按楼栋粒度构建：单元含多栋楼处有网格落在区间外"),
+    (r"no units yet$", "尚无单元"),
+    (r"units stored before their inputs were recorded$", "单元存储时尚未记录其输入数据"),
+    (r"community (\S+) has units of more than one build$", r"社区 \1 的单元来自不止一次构建"),
+    (r"community (\S+) boundary changed$", r"社区 \1 边界已改变"),
+    (r"the boundaries of (\d+) communities changed \((.*)\)$", r"\1 个社区边界已改变（\2）"),
+    (r"the unit rules changed \(profile (.+), sections units and roads\)$", r"单元规则已改变（规则配置 \1 的 units 与 roads 部分）"),
+    (r"(\S+) layer added \((.+), imported on (.+)\)$", r"新增 \1 图层（\2，导入于 \3）"),
+    (r"(\S+) layer removed \((.+)\)$", r"\1 图层已移除（\2）"),
+    (r"(.+) layer re-imported on (.+)$", r"\1 图层于 \2 重新导入"),
+    (r"(\S+) layer is now (.+) \(imported on (.+)\), was (.+)$", r"\1 图层现为 \2（导入于 \3），原为 \4"),
+)]
+
+
+def reason_zh(reason: str) -> str:
+    """A reason for rebuilding units (the English kept in the audit log) said in Chinese."""
+    for pattern, zh in _REASONS_ZH:
+        if pattern.match(reason):
+            return pattern.sub(zh, reason)
+    return reason
+
+
 def _summarised(reasons: dict[str, list[str]]) -> list[str]:
     """The distinct reasons, in order; many changed boundaries are said once."""
     seen: list[str] = []
@@ -214,7 +239,8 @@ def ensure_units(engine: sa.Engine, territory: str, *, profile: Profile | None =
     try:
         return _ensure_units(engine, territory, profile, rebuild, atomize, actor, progress, first_attempt=True)
     except _Superseded:  # another run stored units for these communities meanwhile: look again
-        progress.say("another run stored units for these communities meanwhile; checking them again")
+        progress.say("another run stored units for these communities meanwhile; checking them again",
+                     "另一次运行同时存储了这些社区的单元，重新检查")
         return _ensure_units(engine, territory, profile, rebuild, atomize, actor, progress, first_attempt=False)
 
 
@@ -235,12 +261,14 @@ def _ensure_units(engine: sa.Engine, territory: str, profile: Profile | None, re
         stale = [code for code in ids if reasons[code]]
         if not stale:
             existing = frames.current_units(conn, territory)
-            progress.say(f"reusing {len(existing)} stored units of {len(ids)} communities (their inputs are unchanged)")
+            progress.say(f"reusing {len(existing)} stored units of {len(ids)} communities (their inputs are unchanged)",
+                         f"沿用 {len(ids)} 个社区已存储的 {len(existing)} 个单元（输入数据未变）")
             return existing, UnitBuild(reused=len(ids))
         said = _summarised({code: reasons[code] for code in stale})
-        progress.say(f"building the units of {len(stale)} of {len(ids)} communities: {'; '.join(said)}")
+        progress.say(f"building the units of {len(stale)} of {len(ids)} communities: {'; '.join(said)}",
+                     f"重建 {len(ids)} 个社区中 {len(stale)} 个的单元：{'；'.join(map(reason_zh, said))}")
         subset = communities[communities["code"].isin(stale)]
-        with progress.step(f"loading input layers for {len(stale)} communities"):
+        with progress.step(f"loading input layers for {len(stale)} communities", f"读取 {len(stale)} 个社区的输入图层"):
             inputs = load_inputs(conn, territory, subset)
         territory_id = get(conn, territory).id
         stale_builds = unit_store.current_builds(conn, [ids[code] for code in stale])
@@ -253,7 +281,7 @@ def _ensure_units(engine: sa.Engine, territory: str, profile: Profile | None, re
     if inputs["buildings"] is None:
         raise PartitionInputError(f"territory {territory} (and its ancestors) has no 'buildings' layer; "
                                   "import one with `gridmap import ... --layer buildings`")
-    with progress.step("building units (compounds, blocks, sites)"):
+    with progress.step("building units (compounds, blocks, sites)", "构建单元（小区、街坊、场所）"):
         units = build_units(subset[["code", "name", "geometry"]], inputs["roads"], inputs["buildings"],
                             waterways=inputs["waterways"], railways=inputs["railways"],
                             compounds=inputs["compounds"], sites=inputs["sites"], rules=profile.units,
@@ -263,7 +291,7 @@ def _ensure_units(engine: sa.Engine, territory: str, profile: Profile | None, re
                                      "boundary": current["boundaries"][ids[code]], "profile": current["profile"],
                                      **({"grain": "building"} if code in fine else {})},
                           "reasons": reasons[code]} for code in stale}
-    with progress.step(f"storing {len(units)} units"), engine.begin() as conn:
+    with progress.step(f"storing {len(units)} units", f"存储 {len(units)} 个单元"), engine.begin() as conn:
         unit_store.lock_rebuilds(conn)
         if first_attempt and not rebuild and _generations(unit_store.current_builds(conn, stale_ids)) != seen:
             raise _Superseded  # nothing stored: two partitions after one re-import build the units once
@@ -285,10 +313,12 @@ def _ensure_units(engine: sa.Engine, territory: str, profile: Profile | None, re
                             "neighbours_revised": {str(k): v for k, v in revised.items()}})
     done = UnitBuild(sorted(stale), said, stored, retired, deleted, len(ids) - len(stale), len(revised))
     if retired:
-        progress.say(f"retired {retired} old units (plans keep using theirs)")
+        progress.say(f"retired {retired} old units (plans keep using theirs)",
+                     f"停用 {retired} 个旧单元（已有方案仍使用各自的单元）")
     if revised:
         progress.say(f"{len(revised)} units of neighbouring communities took the new border vertices "
-                     "(same key and households; plans keep the old ones)")
+                     "(same key and households; plans keep the old ones)",
+                     f"相邻社区的 {len(revised)} 个单元采用了新的边界顶点（编号与户数不变；已有方案保留旧的）")
     with engine.connect() as conn:
         return frames.current_units(conn, territory), done
 
@@ -345,7 +375,8 @@ def partition_territory(
     lo, hi = rules.band
 
     def run(units: gpd.GeoDataFrame) -> PartitionResult:
-        with progress.step(f"partitioning {len(units)} units into grids of {lo}-{hi} households"):
+        with progress.step(f"partitioning {len(units)} units into grids of {lo}-{hi} households",
+                           f"将 {len(units)} 个单元划分为每格 {lo}–{hi} 户的网格"):
             return partition(units, seed=seed, roads=roads, rules=rules.partition, road_rules=rules.roads)
 
     def at_building_grain(codes: frozenset[str]) -> gpd.GeoDataFrame:
@@ -358,7 +389,7 @@ def partition_territory(
     result = partition_at_building_grain(units, run, at_building_grain, lo, hi, rounds=REFINE_ROUNDS,
                                          said=progress.say)
     result.report["profile"] = rules.describe()  # the report says which rules it measured against
-    with progress.step("writing the draft plan"), engine.begin() as conn:
+    with progress.step("writing the draft plan", "写入方案草稿"), engine.begin() as conn:
         target = get(conn, territory)
         communities = frames.communities(conn, territory)
         ids = dict(zip(communities["code"], communities["id"].astype(int)))

@@ -227,7 +227,8 @@ class LocalCluster:
         os.chmod(pwfile, 0o600)
         self._chown(pwfile)
         try:
-            with progress.step(f"creating the local PostgreSQL cluster in {self.data_dir}"):
+            with progress.step(f"creating the local PostgreSQL cluster in {self.data_dir}",
+                               f"在 {self.data_dir} 创建本地 PostgreSQL 集群"):
                 self._run([
                     bindir / "initdb", "-D", self.data_dir, "-U", SUPERUSER,
                     "--auth-local=peer", "--auth-host=scram-sha-256", f"--pwfile={pwfile}",
@@ -269,13 +270,14 @@ class LocalCluster:
                     state["port"] = port
                     self._write_state(state)
                 self._write_conf(port)
-                with progress.step(f"starting PostgreSQL on 127.0.0.1:{port}"):
+                with progress.step(f"starting PostgreSQL on 127.0.0.1:{port}", f"在 127.0.0.1:{port} 启动 PostgreSQL"):
                     self._run([
                         self.bindir / "pg_ctl", "-D", self.data_dir, "-l", self.log_file,
                         "-w", "-t", "60", "start",
                     ])
             else:
-                progress.say(f"PostgreSQL already running on 127.0.0.1:{current.port}")
+                progress.say(f"PostgreSQL already running on 127.0.0.1:{current.port}",
+                             f"PostgreSQL 已在 127.0.0.1:{current.port} 运行")
             self.ensure_database(self.db_name, progress)
         return self.url()
 
@@ -284,7 +286,7 @@ class LocalCluster:
         with self._lock():
             if not self.status().running:
                 return False
-            with progress.step("stopping PostgreSQL"):
+            with progress.step("stopping PostgreSQL", "停止 PostgreSQL"):
                 self._run([self.bindir / "pg_ctl", "-D", self.data_dir, "-m", "fast", "-w", "stop"])
             return True
 

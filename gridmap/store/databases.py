@@ -25,7 +25,7 @@ def ensure_postgis_database(url: str, progress: Progress = QUIET) -> None:
         exists = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"),
                               {"n": target.database}).scalar()
         if not exists:
-            with progress.step(f"creating database {target.database}"):
+            with progress.step(f"creating database {target.database}", f"创建数据库 {target.database}"):
                 conn.execute(sa.text(f'CREATE DATABASE "{target.database}" ENCODING \'UTF8\' TEMPLATE template0'))
     admin.dispose()
     enable_postgis(url)
