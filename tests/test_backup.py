@@ -39,6 +39,12 @@ FINGERPRINTS = {
     "stations": "SELECT md5(string_agg(name || station_type || ST_AsText(geom), ',' ORDER BY id)) FROM stations",
     "layers": "SELECT md5(string_agg(l.name || (SELECT count(*) FROM layer_features f WHERE f.layer_id = l.id), ',' "
               "ORDER BY l.name)) FROM layers l",
+    "microgrids": "SELECT count(*) || md5(string_agg(m.code || m.households || COALESCE(m.flag, '') || "
+                  "COALESCE(m.leader_name, '') || COALESCE(m.leader_phone, '') || m.properties::text || "
+                  "md5(ST_AsEWKB(m.geom)::text), ',' ORDER BY m.code)) FROM microgrids m",
+    "microgrid_buildings": "SELECT count(*) || md5(string_agg(m.code || COALESCE(b.feature_id::text, '-') || b.part || "
+                           "b.households || COALESCE(b.leader_name, '') || md5(ST_AsEWKB(b.geom)::text), ',' "
+                           "ORDER BY b.id)) FROM microgrid_buildings b JOIN microgrids m ON m.id = b.microgrid_id",
 }
 
 
@@ -49,9 +55,9 @@ def fingerprint(engine: sa.Engine) -> dict:
 
 @pytest.fixture
 def history(monaco: sa.Engine):
-    """Monaco: v1 published then v2 published (v1 history), a v3 draft with a saved edit,
-    a station, incidents moved along the workflow."""
-    from gridmap.services import incidents, planning, stations
+    """Monaco: v1 published then v2 published (v1 history), a v3 draft with a saved edit and
+    micro-grids (one with a leader), a station, incidents moved along the workflow."""
+    from gridmap.services import incidents, microgrids, planning, stations
     from gridmap.services.partitioning import partition_territory
 
     first = partition_territory(monaco, MONACO)
@@ -64,6 +70,10 @@ def history(monaco: sa.Engine):
                                           "g.plan_id = p.id WHERE p.id = :p GROUP BY 1"), {"p": draft}).one()
     planning.apply_edits(monaco, draft, version=lock, operations=[{"op": "set", "grid": grid, "name": "第一网格"}],
                          actor="test")
+    microgrids.divide_plan(monaco, draft, actor="test")  # the draft's micro-grids, a leader on one of them
+    with monaco.connect() as conn:
+        code = conn.execute(sa.text("SELECT min(code) FROM microgrids WHERE plan_id = :p"), {"p": draft}).scalar()
+    microgrids.set_leader(monaco, draft, code, name="王芳", phone="13800000000", actor="test")
     stations.create(monaco, MONACO, station_type="pharmacy", name="药房", lon=7.4236, lat=43.7306, actor="test")
     incidents.ensure_categories(monaco)
     incidents.load_demo_incidents(monaco, MONACO, count=300, seed=5)
@@ -72,7 +82,8 @@ def history(monaco: sa.Engine):
 
 def test_dump_restore_round_trip(history: sa.Engine, database_url: str, server_url: str, tmp_path) -> None:
     before = fingerprint(history)
-    assert before["edits"].startswith("1") and all(before.values())
+    assert before["edits"].startswith("2") and all(before.values())  # the name, and the micro-grids
+    assert not before["microgrids"].startswith("0") and not before["microgrid_buildings"].startswith("0")
     env = {**os.environ, "GRIDMAP_DATABASE_URL": database_url}
     dump = tmp_path / "monaco.zip"
     done = subprocess.run([*GRIDMAP, "db", "dump", "--territory", MONACO, "--out", str(dump)], env=env,
@@ -109,6 +120,7 @@ def test_dump_restore_round_trip(history: sa.Engine, database_url: str, server_u
     with history.begin() as conn:  # change things, then put the dump back in their place
         conn.execute(sa.text("UPDATE grids SET households = households + 1"))
         conn.execute(sa.text("DELETE FROM incident_events WHERE id IN (SELECT min(id) FROM incident_events)"))
+        conn.execute(sa.text("DELETE FROM microgrids WHERE id IN (SELECT min(id) FROM microgrids)"))
     assert fingerprint(history) != before
     replaced = subprocess.run([*GRIDMAP, "db", "restore", str(dump), "--replace"], env=env, capture_output=True,
                               text=True)

@@ -731,3 +731,144 @@ def test_delete_a_draft_after_confirming(site) -> None:
         assert f"plan={draft_id}" not in page.url
         assert page.errors == []
         browser.close()
+
+
+@pytest.mark.browser
+def test_the_band_is_the_plans_and_none_before_it_arrives(monaco: sa.Engine, database_url: str) -> None:
+    """The planner has no band of its own: none (and none shown) until the plan's summary gives
+    it, then the band the plan was made with (here 200–400, not the default 300–500)."""
+    import time
+
+    from playwright.sync_api import sync_playwright
+
+    made = partition_territory(monaco, MONACO, min_households=200, max_households=400)
+    with monaco.begin() as conn:
+        users.create_user(conn, "planner", PASSWORD)
+        users.grant(conn, "planner", "planner", MONACO)
+    held: list = []
+    released: list[bool] = []
+
+    def hold(route) -> None:  # the plan's state (and its summary) held back until released
+        route.continue_() if released else held.append(route)
+
+    with serve(database_url) as url, sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.route("**/api/plans/*/state", hold)
+        page.goto(f"{url}/planner?territory={MONACO}&plan={made.plan_id}")
+        page.fill("#username", "planner")
+        page.fill("#password", PASSWORD)
+        page.click("#login-button")
+        deadline = time.monotonic() + 20
+        while not any("authorization" in {k.lower() for k in r.request.headers} for r in held):
+            assert time.monotonic() < deadline, "the signed-in load never asked for the plan's state"
+            page.wait_for_timeout(50)
+        assert page.evaluate("() => window.gridmapPlanner.band") is None
+        assert page.inner_text("#band-state") == ""
+        released.append(True)
+        for route in held:
+            route.continue_()
+        page.wait_for_function(f"document.body.dataset.planLoaded === '{made.plan_id}'", timeout=30000)
+        assert page.evaluate("() => window.gridmapPlanner.band") == [200, 400]
+        pick = pick_grid_and_units(page)
+        click_unit(page, pick["own"])
+        page.wait_for_function("document.querySelector('#band-state').textContent !== ''")
+        households = households_of(page, pick["grid"])
+        expected = ("在 200–400 户之间" if 200 <= households <= 400 else "低于 200 户" if households < 200
+                    else "超过 400 户")
+        assert page.inner_text("#band-state") == expected, households
+        browser.close()
+
+
+def movable_cell(cells: list[dict]) -> tuple[int, str, str] | None:
+    """A building cell and a neighbouring micro-grid it may move into (both micro-grids stay in
+    one piece, by the rules the server applies): (cell id, its micro-grid, the target)."""
+    import geopandas as gpd
+
+    from gridmap.errors import Invalid
+    from gridmap.geo.microgrid_edits import move_cells, restate
+
+    frame = gpd.GeoDataFrame({
+        "cell_id": [c["properties"]["cell_id"] for c in cells],
+        "microgrid_code": [c["properties"]["microgrid_code"] for c in cells],
+        "grid_code": "g", "building_key": [str(c["properties"]["building_id"]) for c in cells],
+        "households": [c["properties"]["households"] for c in cells]},
+        geometry=[shapely.geometry.shape(c["geometry"]) for c in cells], crs=4490)
+    parts = {code: 1 for code in frame["microgrid_code"]}
+    for i, row in frame.iterrows():
+        for target in sorted(set(frame["microgrid_code"]) - {row["microgrid_code"]}):
+            theirs = frame.geometry.values[(frame["microgrid_code"] == target).to_numpy()]
+            shared = shapely.length(shapely.intersection(theirs, row.geometry))  # degrees: only > 0 matters
+            if not (shared > 0).any() or (frame["microgrid_code"] == row["microgrid_code"]).sum() < 2:
+                continue
+            try:
+                restate(move_cells(frame, [int(row["cell_id"])], target), [row["microgrid_code"], target], (50, 80), parts)
+            except Invalid:
+                continue
+            return int(row["cell_id"]), row["microgrid_code"], target
+    return None
+
+
+def click_cell(page, cell_id: int) -> None:
+    """A real mouse click inside a building cell of the micro-grid layer."""
+    lat, lng = page.evaluate(f"""() => {{
+        const layer = window.gridmapPlanner.cells[{cell_id}], m = window.gridmapPlannerMap();
+        m.fitBounds(layer.getBounds(), {{animate: false, maxZoom: 19}});
+        return [layer.getBounds().getCenter().lat, layer.getBounds().getCenter().lng]; }}""")
+    geometry = page.evaluate(f"() => window.gridmapPlanner.cells[{cell_id}].feature.geometry")
+    inside = shapely.point_on_surface(shapely.geometry.shape(geometry))
+    page.wait_for_timeout(150)
+    x, y = screen_point(page, inside.y, inside.x)
+    page.mouse.click(x, y)
+
+
+def test_buildings_painted_between_micro_grids(site) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from gridmap.services import microgrids
+
+    engine, url, draft_id = site
+    microgrids.divide_plan(engine, draft_id, actor="test")
+    with engine.connect() as conn:
+        grids = [r[0] for r in conn.execute(sa.text(
+            "SELECT g.code FROM grids g JOIN microgrids m ON m.grid_id = g.id WHERE g.plan_id = :p "
+            "GROUP BY g.code HAVING count(*) >= 3 ORDER BY count(*) DESC"), {"p": draft_id})]
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = open_planner(browser, url, draft_id)
+        found = None
+        for grid in grids:
+            unit = page.evaluate(f"() => Object.values(window.gridmapPlanner.units).find(u => u.grid === '{grid}').id")
+            click_unit(page, unit)
+            page.wait_for_function(f"document.querySelector('#grid-code').textContent === '{grid}'")
+            if not page.evaluate("() => !!window.gridmapPlanner.microLayer"):
+                page.click("#microgrids")
+            page.wait_for_function(f"window.gridmapPlanner.cellGrid === '{grid}'", timeout=15000)
+            cells = page.evaluate("() => Object.values(window.gridmapPlanner.cells).map(l => l.feature)")
+            found = movable_cell(cells)
+            if found:
+                break
+        assert found, "no building of any grid could move to a neighbouring micro-grid"
+        cell, source, target = found
+        assert page.get_attribute("#microgrids", "aria-pressed") == "true"
+        before = page.evaluate(f"() => window.gridmapPlanner.microInfo['{target}'].households")
+        households = page.evaluate(f"() => window.gridmapPlanner.cells[{cell}].feature.properties.households")
+        # the first click on a building of the target picks it; the next one on our building moves it there
+        first_of_target = page.evaluate(f"""() => Object.values(window.gridmapPlanner.cells)
+            .find(l => l.feature.properties.microgrid_code === '{target}').feature.properties.cell_id""")
+        click_cell(page, first_of_target)
+        page.wait_for_function(f"window.gridmapPlanner.microTarget === '{target}'")
+        assert "微网格 " + target in page.inner_text("#message")
+        click_cell(page, cell)
+        page.wait_for_function(f"""() => window.gridmapPlanner.cells[{cell}] &&
+            window.gridmapPlanner.cells[{cell}].feature.properties.microgrid_code === '{target}'""", timeout=15000)
+        assert page.evaluate(f"() => window.gridmapPlanner.microInfo['{target}'].households") == before + households
+        assert "已移入微网格 " + target in page.inner_text("#message")
+        with engine.connect() as conn:
+            stored = conn.execute(sa.text("SELECT m.code FROM microgrid_buildings b JOIN microgrids m "
+                                          "ON m.id = b.microgrid_id WHERE b.id = :c"), {"c": cell}).scalar()
+        assert stored == target
+        page.click("#lang-switch")  # the last message, in English now
+        assert "Moved into micro-grid " + target in page.inner_text("#message")
+        assert page.errors == []
+        browser.close()

@@ -1,5 +1,6 @@
 """Micro-grids (微网格) of a plan: JSON and GeoJSON, one micro-grid with its buildings, making them
-for a draft, and recording their leaders (楼栋长/单元长).
+for a draft, painting buildings between the micro-grids of a grid (the planner's micro-grid
+mode), and recording their leaders (楼栋长/单元长).
 
 Reads follow the plan's own rule (published plans and history public, drafts for users with a
 role over the territory). Leaders' phones are personal data: they are answered only to a
@@ -35,6 +36,12 @@ class LeaderRequest(BaseModel):
     phone: str | None = Field(None, max_length=40, description="the leader's phone (personal data)")
     building: str | None = Field(None, max_length=100, description="a building of the micro-grid: id or 楼栋号")
     part: int | None = Field(None, ge=1, le=99, description="the building's 单元 (单元长)")
+
+
+class MoveRequest(BaseModel):
+    cells: list[int] = Field(..., min_length=1, max_length=5000,
+                             description="building cells (cell_id from /microgrid-cells) to move into the micro-grid")
+    version: int | None = Field(None, description="the draft's edit version the planner last saw (409 when stale)")
 
 
 def _personal(conn: sa.Connection, user: CurrentUser | None, plan: plans.Plan) -> bool:
@@ -83,6 +90,24 @@ def divide(plan_id: int, request: Request, body: DivideRequest = Body(default_fa
     return JSONResponse(jsonable({"plan_id": plan_id, "version": summary.edit_version, "grids": summary.grids,
                                   "replaced": summary.replaced, "summary": summary.result.report["summary"],
                                   "flags": summary.result.report["flags"]}))
+
+
+@router.get("/api/plans/{plan_id}/microgrid-cells", summary="The building cells of one grid's micro-grids "
+            "(GeoJSON): what the planner paints between micro-grids", responses=GEOJSON_OK)
+def microgrid_cells(plan_id: int, grid: str, conn: sa.Connection = Depends(get_conn),
+                    plan: plans.Plan = Depends(readable_plan)) -> JSONResponse:
+    return JSONResponse(microgrids.cell_collection(conn, plan_id, grid), media_type="application/geo+json")
+
+
+@router.post("/api/plans/{plan_id}/microgrids/{code}/cells", summary="Paint building cells into micro-grid "
+             "{code} (same grid; the micro-grids they leave and join are stated again); drafts only (planner)")
+def move_cells(plan_id: int, code: str, body: MoveRequest, request: Request, conn: sa.Connection = Depends(get_conn),
+               user: CurrentUser | None = Depends(optional_user)) -> JSONResponse:
+    plan = plans.get(conn, plan_id)
+    actor = require_role(conn, user, ("planner",), plan.territory, "edit plans")
+    conn.rollback()
+    return JSONResponse(jsonable(service.move_buildings(request.app.state.engine, plan_id, code, body.cells,
+                                                        version=body.version, actor=actor.username)))
 
 
 @router.put("/api/plans/{plan_id}/microgrids/{code}/leader", summary="Record a micro-grid's leader (楼栋长), or a "

@@ -17,6 +17,7 @@ import shapely
 import sqlalchemy as sa
 
 from gridmap.errors import Invalid, NotFound
+from gridmap.geo import microgrid_edits
 from gridmap.geo.microgrids import MicroResult, divide
 from gridmap.progress import QUIET, Progress
 from gridmap.services import profiles
@@ -69,15 +70,16 @@ def divide_plan(engine: sa.Engine, plan_id: int, *, grid: str | None = None, see
                           "made of buildings; import one with `gridmap import ... --kind buildings`",
                           f"辖区 {plan.territory}（及其上级）没有楼栋图层：微网格由楼栋组成；请先用 "
                           "`gridmap import ... --kind buildings` 导入")
-        with progress.step(f"reading the buildings of {len(grids)} grids"):
+        with progress.step(f"reading the buildings of {len(grids)} grids", f"读取 {len(grids)} 个网格的楼栋"):
             buildings = store.buildings_in_area(conn, found[0], found[1], shapely.box(*grids.total_bounds)) \
                 if len(grids) else None
     lo, hi = profile.micro_band
-    with progress.step(f"dividing {len(grids)} grids into micro-grids of {lo}-{hi} households"):
+    with progress.step(f"dividing {len(grids)} grids into micro-grids of {lo}-{hi} households",
+                       f"将 {len(grids)} 个网格划分为每格 {lo}–{hi} 户的微网格"):
         result = divide(grids[["grid_code", "kind", "geometry"]], buildings, band=(lo, hi),
                         code_scheme=profile.partition.code_scheme, rules=profile.micro_rules(), seed=seed)
     codes = sorted(grids["grid_code"])
-    with progress.step(f"storing {len(result.microgrids)} micro-grids"), engine.begin() as conn:
+    with progress.step(f"storing {len(result.microgrids)} micro-grids", f"存储 {len(result.microgrids)} 个微网格"), engine.begin() as conn:
         plan = plans.lock_draft(conn, plan_id, None)
         grid_ids = store.plan_grid_ids(conn, plan_id, codes)
         if set(grid_ids) != set(codes):  # an edit removed a grid meanwhile
@@ -114,6 +116,43 @@ def set_leader(engine: sa.Engine, plan_id: int, code: str, *, name: str | None, 
     return done
 
 
+def move_buildings(engine: sa.Engine, plan_id: int, to_code: str, cells: list[int], *,
+                   version: int | None = None, actor: str = "cli") -> dict:
+    """Paint building cells (``cells``: their ids, as :func:`gridmap.store.microgrids.cell_collection`
+    gives them) into micro-grid ``to_code`` of the same grid: the micro-grids they leave and join
+    are stated again (households, buildings, area, compactness, flag; one left empty is removed),
+    refused when a micro-grid would cross its grid or fall into pieces
+    (:mod:`gridmap.geo.microgrid_edits`). Drafts only; ``version``, when given, must be the
+    draft's edit version (a concurrent edit answers a conflict). One transaction, audited.
+    Returns the new edit version and the micro-grids as now stored."""
+    moving = sorted({int(c) for c in cells})
+    if not moving:
+        raise Invalid("no building cells to move", "没有要移动的楼栋单元格")
+    with engine.begin() as conn:
+        plan = plans.get(conn, plan_id, lock=True)
+        _draft_only(plan)
+        plans.lock_draft(conn, plan_id, version)
+        band = profiles.of_parameters(plan.parameters).micro_band
+        found = store.cells_for_move(conn, plan_id, to_code, moving)
+        parts_before = found.groupby("microgrid_code")["parts_before"].first().astype(int).to_dict()
+        moved = microgrid_edits.move_cells(found, moving, to_code)
+        sources = sorted(set(found.loc[found["cell_id"].isin(moving), "microgrid_code"]) - {to_code})
+        if not sources:
+            return {"plan_id": plan_id, "version": plan.lock_version, "moved": 0, "microgrids": [], "removed": []}
+        restated = microgrid_edits.restate(moved, sources + [to_code], band, parts_before)
+        store.apply_move(conn, plan_id, moving, to_code, restated.microgrids, restated.removed)
+        grid = str(found.loc[found["microgrid_code"] == to_code, "grid_code"].iat[0])
+        new_version = plans.record_edit(conn, plan_id, actor=actor, operations=[
+            {"op": "microgrid_assign", "to": to_code, "cells": moving, "from": sources}], grids=[])
+        audit.record(conn, actor=actor, action="microgrid.assign", table="microgrid_buildings",
+                     row_key=f"{plan_id}/{to_code}",
+                     before={"cells": moving, "from": sources},
+                     after={"to": to_code, "version": new_version, "removed": restated.removed})
+        rows = [r for r in store.rows(conn, plan_id, grid=grid) if r["microgrid_code"] in set(sources + [to_code])]
+    return {"plan_id": plan_id, "version": new_version, "moved": len(moving), "grid": grid, "microgrids": rows,
+            "removed": restated.removed}
+
+
 def _draft_only(plan: plans.Plan) -> None:
     if plan.status != "draft":
         status_zh = plans.STATUS_ZH.get(plan.status, plan.status)
@@ -124,4 +163,4 @@ def _draft_only(plan: plans.Plan) -> None:
             f"{plan.territory}`，微网格随之复制）再修改")
 
 
-__all__ = ["MicroSummary", "divide_plan", "set_leader"]
+__all__ = ["MicroSummary", "divide_plan", "set_leader", "move_buildings"]

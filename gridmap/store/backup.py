@@ -5,7 +5,8 @@ SHA-256 of every member) and one CSV per table, written by PostgreSQL's COPY (ge
 hex EWKB, JSON as text: exact, nothing lost in translation). It holds the territory and its
 subtree, the ancestors it hangs from, its layers and their features, units (every generation, with
 the builds that record what each was made from), every plan (draft,
-published, history) with grids, assignments, edits and merge results, departmental grids,
+published, history) with grids, assignments, edits, micro-grids (with their buildings and
+leaders) and merge results, departmental grids,
 stations, incidents with their full history, and the shared tables those refer to (departments,
 incident categories). Users and the audit log belong to the deployment and are not included.
 
@@ -35,6 +36,8 @@ PLANS = "(SELECT id FROM plans WHERE territory_id IN (SELECT id FROM sub))"
 LAYERS = "(SELECT id FROM layers WHERE territory_id IN (SELECT id FROM sub))"
 INCIDENTS = "(SELECT id FROM incidents WHERE community_id IN (SELECT id FROM sub))"
 GRIDS = f"(SELECT id FROM grids WHERE plan_id IN {PLANS})"
+MICROGRIDS = f"(SELECT id FROM microgrids WHERE plan_id IN {PLANS})"
+FEATURES = f"(SELECT id FROM layer_features WHERE layer_id IN {LAYERS})"
 
 # (table, SELECT list, WHERE, shared) in restore order; shared rows may already exist.
 TABLES: list[tuple[str, str, str, bool]] = [
@@ -53,6 +56,8 @@ TABLES: list[tuple[str, str, str, bool]] = [
     ("merge_crosswalk", "*", f"plan_id IN {PLANS}", False),
     ("plan_conflicts", "*", f"plan_id IN {PLANS}", False),
     ("grid_duties", "*", f"plan_id IN {PLANS}", False),
+    ("microgrids", "*", f"plan_id IN {PLANS}", False),
+    ("microgrid_buildings", "*", f"microgrid_id IN {MICROGRIDS}", False),
     ("department_grids", "*", "territory_id IN (SELECT id FROM sub)", False),
     ("stations", "*", "territory_id IN (SELECT id FROM sub)", False),
     ("incidents", "*", "community_id IN (SELECT id FROM sub)", False),
@@ -65,6 +70,8 @@ CLEARED = {
     "incidents": {"grid_id": f"CASE WHEN grid_id IN {GRIDS} THEN grid_id END",
                   "duplicate_of": f"CASE WHEN duplicate_of IN {INCIDENTS} THEN duplicate_of END"},
     "department_grids": {"layer_id": f"CASE WHEN layer_id IN {LAYERS} THEN layer_id END"},
+    # a micro-grid's building may lie in a buildings layer of a territory above the dumped one
+    "microgrid_buildings": {"feature_id": f"CASE WHEN feature_id IN {FEATURES} THEN feature_id END"},
 }
 
 

@@ -172,6 +172,56 @@ def set_leader(conn: sa.Connection, plan_id: int, code: str, *, name: str | None
     return {"microgrid": code, "building": key, "parts": sorted(int(r.part) for r in rows), "leader_name": name}
 
 
+# -- hand edits (buildings painted between micro-grids) --------------------------------------------
+def cells_for_move(conn: sa.Connection, plan_id: int, to_code: str, moving: list[int]) -> gpd.GeoDataFrame:
+    """The building cells an edit concerns: every cell of the micro-grids of ``to_code``'s grid and
+    the cells ``moving`` wherever they are (:data:`gridmap.geo.microgrid_edits.CELL_COLUMNS`),
+    with each micro-grid's pieces before the edit (``parts_before``)."""
+    return gpd.read_postgis(sa.text(
+        "SELECT b.id AS cell_id, m.code AS microgrid_code, g.code AS grid_code, "
+        "COALESCE(b.feature_id::text, b.building_name) AS building_key, b.households, "
+        "COALESCE((m.properties->>'parts')::int, 1) AS parts_before, b.geom FROM microgrid_buildings b "
+        "JOIN microgrids m ON m.id = b.microgrid_id JOIN grids g ON g.id = m.grid_id WHERE m.plan_id = :p AND "
+        "(m.grid_id = (SELECT grid_id FROM microgrids WHERE plan_id = :p AND code = :c) OR b.id = ANY(:ids)) "
+        "ORDER BY b.id"), conn, geom_col="geom", params={"p": plan_id, "c": to_code, "ids": [int(i) for i in moving]}
+    ).rename_geometry("geometry")
+
+
+def apply_move(conn: sa.Connection, plan_id: int, moving: list[int], to_code: str, restated: gpd.GeoDataFrame,
+               removed: list[str]) -> None:
+    """Store a hand edit: the cells ``moving`` join micro-grid ``to_code``; the micro-grids
+    ``restated`` (:class:`gridmap.geo.microgrid_edits.Restated`) take their new statistics, flag
+    and polygon; those ``removed`` (left without a cell) are deleted."""
+    conn.execute(sa.text(
+        "UPDATE microgrid_buildings SET microgrid_id = (SELECT id FROM microgrids WHERE plan_id = :p AND code = :c) "
+        "WHERE id = ANY(:ids)"), {"p": plan_id, "c": to_code, "ids": [int(i) for i in moving]})
+    for row, geom in zip(restated.itertuples(index=False), ewkb_hex(restated.geometry.values)):
+        props = {"compactness": float(row.compactness), "parts": int(row.parts), "edited": True,
+                 "reason": row.reason, "reason_zh": row.reason_zh}
+        conn.execute(sa.text(
+            "UPDATE microgrids SET households = :h, building_count = :n, area_m2 = :a, flag = :f, "
+            "properties = (properties - 'reason' - 'reason_zh') || jsonb_strip_nulls(CAST(:props AS jsonb)), "
+            "geom = ST_Multi(ST_GeomFromEWKB(decode(:geom, 'hex'))) WHERE plan_id = :p AND code = :c"),
+            {"h": int(row.households), "n": int(row.building_count), "a": float(row.area_m2),
+             "f": row.flag if isinstance(row.flag, str) else None, "props": json.dumps(props, ensure_ascii=False),
+             "geom": geom, "p": plan_id, "c": row.microgrid_code})
+    if removed:
+        conn.execute(sa.text("DELETE FROM microgrids WHERE plan_id = :p AND code = ANY(:c)"),
+                     {"p": plan_id, "c": list(removed)})
+
+
+def cell_collection(conn: sa.Connection, plan_id: int, grid: str) -> dict:
+    """The building cells of one grid's micro-grids as an RFC 7946 FeatureCollection (what the
+    planner paints): cell id, micro-grid, building, 单元, households. No leaders."""
+    return conn.execute(sa.text(
+        "SELECT json_build_object('type','FeatureCollection','features', COALESCE(json_agg(json_build_object("
+        "'type','Feature','id',b.id,'geometry',ST_AsGeoJSON(b.geom, 7, 0)::json,'properties',json_build_object("
+        "'cell_id',b.id,'microgrid_code',m.code,'building_id',b.feature_id,'building_name',b.building_name,"
+        "'part',b.part,'parts',b.parts,'households',b.households)) ORDER BY b.id), '[]'::json)) "
+        "FROM microgrid_buildings b JOIN microgrids m ON m.id = b.microgrid_id JOIN grids g ON g.id = m.grid_id "
+        "WHERE m.plan_id = :p AND g.code = :g"), {"p": plan_id, "g": grid}).scalar_one()
+
+
 # -- reading --------------------------------------------------------------------------------------
 def _leaders(personal: bool, alias: str) -> str:
     return f"{alias}.leader_name, {alias}.leader_phone" if personal else f"{alias}.leader_name, NULL::text AS leader_phone"
@@ -234,4 +284,5 @@ def count(conn: sa.Connection, plan_id: int) -> int:
 
 
 __all__ = ["MicrogridNotFound", "buildings_in_area", "plan_grid_ids", "lineages", "changed_grids", "leaders_of", "delete_for_grids", "write", "copy",
-           "set_leader", "rows", "buildings", "feature_collection", "frame", "count"]
+           "set_leader", "cells_for_move", "apply_move", "cell_collection", "rows", "buildings", "feature_collection",
+           "frame", "count"]

@@ -22,7 +22,8 @@
   var STATUS = { draft: ["草稿", "draft"], published: ["已发布", "published"], history: ["历史", "history"] };
 
   var state = {
-    token: null, user: null, plan: null, version: null, planVersion: null, band: [300, 500], status: null,
+    token: null, user: null, plan: null, version: null, planVersion: null, status: null,
+    band: null,         // [min, max] households of the plan shown, from its summary (its profile); none before
     plans: [],          // the territory's plans as listed by /api/territories/{code}/plans
     units: {},          // unit id -> {layer, feature, grid, saved, community, households, label:[lat,lng], compound}
     grids: {},          // code -> {community, kind, households, compactness, parts, unit_count, border, labelMarker}
@@ -31,6 +32,8 @@
     goodDepth: 0,       // the first goodDepth changes of undo passed a preview; those after it are unchecked
     previewSeq: 0, checking: false, preview: {}, previewTimer: null,
     savedSummary: null, summary: null, problems: null, diff: null, diffLayer: null, bounds: null,
+    microLayer: null, microInfo: {}, // micro-grids shown: code -> {households, flag, grid_code ...}
+    cellLayer: null, cellGrid: null, cells: {}, microTarget: null,  // the selected grid's building cells; paint target
   };
   var map, unitLayer, borderLayer, labelLayer, canvas;
 
@@ -235,8 +238,7 @@
     state.problems = null; $("problems").innerHTML = "";
     state.diff = null;
     if (state.diffLayer) { map.removeLayer(state.diffLayer); state.diffLayer = null; }
-    if (state.microLayer) { map.removeLayer(state.microLayer); state.microLayer = null; }
-    $("microgrids").setAttribute("aria-pressed", "false");
+    hideMicro();
     plain($("diff-summary"), "");
     hideNotice(); hideDraftQuestion(); hideDeleteQuestion();
   }
@@ -253,7 +255,7 @@
       state.plan = planId; state.version = r[0].data.version; state.status = r[0].data.status;
       var listed = state.plans.filter(function (p) { return String(p.id) === String(planId); })[0];
       state.planVersion = listed ? listed.version : null;
-      state.band = [r[0].data.summary.min_households, r[0].data.summary.max_households];
+      state.band = bandOf(r[0].data.summary);
       state.savedSummary = state.summary = r[0].data.summary;
       history.replaceState(null, "", "/planner?territory=" + $("territory").value + "&plan=" + planId);
       drawUnits(r[1].data); drawGrids(r[2].data, true);
@@ -327,7 +329,7 @@
     unitLayer.clearLayers(); borderLayer.clearLayers(); labelLayer.clearLayers();
     state.units = {}; state.grids = {};
     state.plan = null; state.status = null; state.version = null; state.planVersion = null;
-    state.summary = state.savedSummary = null;
+    state.summary = state.savedSummary = null; state.band = null;
     updatePanel(); updatePending(); showSummary(); planInfo();
     document.body.dataset.planLoaded = "";
   }
@@ -522,15 +524,7 @@
       : (!pending && g.households !== undefined ? { households: g.households, units: g.unit_count } : localStats(code));
     plain($("grid-households"), String(s.households));
     plain($("grid-units"), String(s.units));
-    var lo = state.band[0], hi = state.band[1];
-    var kind = g.kind || "comprehensive";
-    var inBand = kind === "dedicated" || (s.households >= lo && s.households <= hi);
-    say($("band-state"), kind === "dedicated" ? "专属网格" : (inBand ? "在 " + lo + "–" + hi + " 户之间" :
-      (s.households < lo ? "低于 " + lo + " 户" : "超过 " + hi + " 户")), kind === "dedicated" ? "dedicated grid" :
-      (inBand ? "within " + lo + "–" + hi : (s.households < lo ? "below " + lo : "above " + hi)));
-    $("band-state").className = inBand ? "ok" : "bad";
-    $("band-bar").style.width = Math.min(100, 100 * s.households / (hi * 1.2)) + "%";
-    $("band-bar").className = inBand ? "ok" : "bad";
+    showBand(g.kind || "comprehensive", s.households);
     var compact = p.compactness !== undefined ? p.compactness : (pending ? undefined : g.compactness);
     var parts = p.parts !== undefined ? p.parts : (pending ? undefined : g.parts);
     plain($("grid-compactness"), compact === undefined || compact === null ? "—" : Number(compact).toFixed(3));
@@ -541,6 +535,26 @@
       $("grid-contiguity").className = parts > 1 ? "bad" : "ok";
     }
     plain($("grid-community"), g.community || communityOf(code) || "—");
+  }
+  // The plan's band as its summary gives it (the profile it was made with), or null: then no band
+  // is shown rather than one the plan was not made with.
+  function bandOf(summary) {
+    var lo = summary && summary.min_households, hi = summary && summary.max_households;
+    return typeof lo === "number" && typeof hi === "number" ? [lo, hi] : null;
+  }
+  function showBand(kind, households) {
+    if (kind !== "dedicated" && !state.band) {
+      plain($("band-state"), ""); $("band-state").className = "";
+      $("band-bar").style.width = "0"; $("band-bar").className = ""; return;
+    }
+    var lo = state.band ? state.band[0] : 0, hi = state.band ? state.band[1] : 0;
+    var inBand = kind === "dedicated" || (households >= lo && households <= hi);
+    say($("band-state"), kind === "dedicated" ? "专属网格" : (inBand ? "在 " + lo + "–" + hi + " 户之间" :
+      (households < lo ? "低于 " + lo + " 户" : "超过 " + hi + " 户")), kind === "dedicated" ? "dedicated grid" :
+      (inBand ? "within " + lo + "–" + hi : (households < lo ? "below " + lo : "above " + hi)));
+    $("band-state").className = inBand ? "ok" : "bad";
+    $("band-bar").style.width = (hi ? Math.min(100, 100 * households / (hi * 1.2)) : 0) + "%";
+    $("band-bar").className = inBand ? "ok" : "bad";
   }
   function showSummary() {
     var s = state.summary;
@@ -689,6 +703,7 @@
     restyle(Object.keys(state.units).filter(function (k) {
       var g = state.units[k].grid; return g === code || g === before; }));
     updatePanel();
+    if (state.microLayer && code !== state.cellGrid) loadCells(code);
   }
   function nextCode(community) {
     var codes = Object.keys(state.grids).concat(Object.keys(state.units).map(function (k) { return state.units[k].grid; }))
@@ -867,33 +882,111 @@
     });
   });
 
-  // micro-grids (微网格): their borders drawn over the grids, read only; "gridmap partition --micro" makes them
+  // micro-grids (微网格): their borders drawn over the grids ("gridmap partition --micro" makes them), and
+  // the buildings of the selected grid, each filled with its micro-grid's colour. In a draft, a click on a
+  // building picks its micro-grid as the one to paint into (Shift+click picks another); a click on a
+  // building of another micro-grid of the grid moves it there. The server checks and states both
+  // micro-grids again (POST /microgrids/{code}/cells); the map redraws what it answers.
+  function hideMicro() {
+    if (state.microLayer) { map.removeLayer(state.microLayer); state.microLayer = null; }
+    if (state.cellLayer) { map.removeLayer(state.cellLayer); state.cellLayer = null; }
+    state.cellGrid = null; state.microTarget = null;
+    $("microgrids").setAttribute("aria-pressed", "false");
+  }
+  function loadMicro() {
+    var plan = state.plan;
+    return api("GET", "/api/plans/" + plan + "/microgrids?format=geojson").then(function (res) {
+      if (plan !== state.plan) return null;
+      if (!res.ok) { failed("无法载入微网格：", "Cannot load the micro-grids: ", res); return null; }
+      var features = res.data.features || [];
+      if (state.microLayer) map.removeLayer(state.microLayer);
+      state.microLayer = L.geoJSON(features, { interactive: false, style: function (f) {
+        var chosen = f.properties.microgrid_code === state.microTarget;
+        return { renderer: canvas, color: f.properties.flag ? "#d62728" : "#6a3d9a", weight: chosen ? 3 : 1.2,
+                 dashArray: chosen ? null : "3 3", fill: false };
+      } }).addTo(map);
+      state.microInfo = {};
+      features.forEach(function (f) { state.microInfo[f.properties.microgrid_code] = f.properties; });
+      $("microgrids").setAttribute("aria-pressed", "true");
+      return features;
+    });
+  }
+  function loadCells(grid) {
+    var plan = state.plan;
+    return api("GET", "/api/plans/" + plan + "/microgrid-cells?grid=" + encodeURIComponent(grid)).then(function (res) {
+      if (plan !== state.plan || !state.microLayer) return;
+      if (!res.ok) { failed("无法载入楼栋：", "Cannot load the buildings: ", res); return; }
+      if (state.cellLayer) map.removeLayer(state.cellLayer);
+      state.cellGrid = grid;
+      var features = res.data.features || [];
+      if (state.microTarget && !features.some(function (f) { return f.properties.microgrid_code === state.microTarget; }))
+        state.microTarget = null;
+      state.cells = {};
+      state.cellLayer = L.geoJSON(features, { style: function (f) {
+        var mine = f.properties.microgrid_code === state.microTarget;
+        return { renderer: canvas, color: "#333", weight: mine ? 1.4 : 0.5, fillColor: colour(f.properties.microgrid_code),
+                 fillOpacity: mine ? 0.75 : 0.4 };
+      }, onEachFeature: function (f, layer) { state.cells[f.properties.cell_id] = layer; } })
+        .bindTooltip(function (layer) {
+          var p = layer.feature.properties, m = state.microInfo[p.microgrid_code] || {};
+          return (p.building_name || p.building_id || "") + (p.parts > 1 ? " · " + p.part + "/" + p.parts : "") +
+            " · " + p.households + " 户 / households → " + p.microgrid_code + " (" + (m.households != null ? m.households : "?") + ")";
+        })
+        .on("click", function (ev) { paintCell(ev.layer.feature.properties, ev.originalEvent && ev.originalEvent.shiftKey); })
+        .addTo(map);
+      if (!features.length) {
+        message("网格 " + grid + " 尚无微网格", "Grid " + grid + " has no micro-grids yet", "info");
+      }
+    });
+  }
+  function chooseMicro(code) {
+    state.microTarget = code;
+    if (state.microLayer) state.microLayer.setStyle(state.microLayer.options.style);
+    if (state.cellLayer) state.cellLayer.setStyle(state.cellLayer.options.style);
+    var m = state.microInfo[code] || {};
+    message("微网格 " + code + "（" + m.households + " 户）：点击本网格其他微网格的楼栋将其移入；Shift+点击改选",
+            "Micro-grid " + code + " (" + m.households + " households): click buildings of the grid's other micro-grids " +
+            "to move them here; Shift+click to pick another", "info");
+  }
+  function paintCell(p, pickOnly) {
+    if (pickOnly || !state.microTarget || p.microgrid_code === state.microTarget) { chooseMicro(p.microgrid_code); return; }
+    if (!editable()) return;
+    var plan = state.plan, target = state.microTarget, grid = state.cellGrid;
+    api("POST", "/api/plans/" + plan + "/microgrids/" + target + "/cells", { cells: [p.cell_id], version: state.version })
+      .then(function (res) {
+        if (plan !== state.plan) return;
+        if (!res.ok) {
+          failed(res.status === 409 ? "方案已被他人修改，请重新载入：" : "不能移动：",
+                 res.status === 409 ? "The plan was changed by someone else, reload it: " : "Cannot move it: ", res,
+                 res.status === 409 ? "error conflict" : "warn");
+          return;
+        }
+        state.version = res.data.version;
+        Promise.resolve(loadMicro()).then(function () { return loadCells(grid); }).then(function () {
+          var t = state.microInfo[target] || {}, from = state.microInfo[p.microgrid_code];
+          message("已移入微网格 " + target + "：现 " + t.households + " 户" +
+                  (from ? "；" + p.microgrid_code + " 现 " + from.households + " 户" : "；" + p.microgrid_code + " 已无楼栋，已删除"),
+                  "Moved into micro-grid " + target + ": now " + t.households + " households" +
+                  (from ? "; " + p.microgrid_code + " now " + from.households : "; " + p.microgrid_code + " had no building left and was removed"),
+                  t.flag || (from && from.flag) ? "warn" : "ok");
+        });
+      });
+  }
   $("microgrids").addEventListener("click", function () {
     if (!state.plan) return;
-    if (state.microLayer) {
-      map.removeLayer(state.microLayer); state.microLayer = null;
-      $("microgrids").setAttribute("aria-pressed", "false"); return;
-    }
+    if (state.microLayer) { hideMicro(); return; }
     var plan = state.plan;
-    api("GET", "/api/plans/" + plan + "/microgrids?format=geojson").then(function (res) {
-      if (plan !== state.plan) return;
-      if (!res.ok) { failed("无法载入微网格：", "Cannot load the micro-grids: ", res); return; }
-      var features = res.data.features || [];
+    loadMicro().then(function (features) {
+      if (!features || plan !== state.plan) return;
       if (!features.length) {
+        hideMicro();
         message("此方案尚无微网格（gridmap partition --micro --plan " + plan + "）",
                 "This plan has no micro-grids yet (gridmap partition --micro --plan " + plan + ")", "info");
         return;
       }
-      state.microLayer = L.geoJSON(features, { interactive: true, style: function (f) {
-        return { renderer: canvas, color: f.properties.flag ? "#d62728" : "#6a3d9a", weight: 1.2,
-                 dashArray: "3 3", fill: false };
-      } }).bindTooltip(function (layer) {
-        var p = layer.feature.properties;
-        return p.microgrid_code + " · " + p.households + " 户 / households" + (p.flag ? " · " + p.flag : "");
-      }).addTo(map);
-      $("microgrids").setAttribute("aria-pressed", "true");
-      message("微网格 " + features.length + " 个（再点一次隐藏）",
-              features.length + " micro-grids (click again to hide)", "ok");
+      message("微网格 " + features.length + " 个：选择一个网格即可看到并调整它的楼栋（再点一次隐藏）",
+              features.length + " micro-grids: select a grid to see and move its buildings (click again to hide)", "ok");
+      if (state.selected) loadCells(state.selected);
     });
   });
 

@@ -1,0 +1,165 @@
+"""Buildings painted between micro-grids (the planner's micro-grid mode): the rules on generated
+cells, then the operation on real PostGIS through the API: households conserved, the grid still
+tiled by its micro-grids, flags stated again, a micro-grid left empty removed, and refusals
+(pieces, another grid, a stale version, a published plan, no role) that change nothing."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+import sqlalchemy as sa
+
+from gridmap.errors import Invalid
+from gridmap.geo.microgrid_edits import move_cells, restate
+from samples import signed_in_client
+
+MONACO = "980100"
+STEP = 0.0002  # cells of about 20 m near Ya'an
+
+
+def row_of_cells(owners: list[str], households: list[int], grid: str = "511802001001001") -> gpd.GeoDataFrame:
+    """Square cells side by side in one row, owned by the micro-grids ``owners``."""
+    return gpd.GeoDataFrame({
+        "cell_id": np.arange(1, len(owners) + 1), "microgrid_code": owners, "grid_code": grid,
+        "building_key": [str(i) for i in range(len(owners))], "households": households},
+        geometry=[shapely.box(103.0 + i * STEP, 30.0, 103.0 + (i + 1) * STEP, 30.0 + STEP) for i in range(len(owners))],
+        crs=4490)
+
+
+def test_a_move_states_both_micro_grids_again() -> None:
+    cells = row_of_cells(["A", "A", "A", "B", "B"], [30, 20, 25, 30, 20])
+    moved = move_cells(cells, [3], "B")
+    out = restate(moved, ["A", "B"], (50, 80), {"A": 1, "B": 1}).microgrids.set_index("microgrid_code")
+    assert out.loc["A", "households"] == 50 and out.loc["B", "households"] == 75
+    assert out.loc["A", "building_count"] == 2 and out.loc["B", "building_count"] == 3
+    assert out["parts"].tolist() == [1, 1] and out["flag"].isna().all()
+    # the union of the new micro-grids is the union of the cells: nothing lost, nothing doubled
+    assert shapely.equals(shapely.union_all(out.geometry.values), shapely.union_all(cells.geometry.values))
+
+
+def test_a_move_out_of_the_band_is_flagged_in_both_languages() -> None:
+    cells = row_of_cells(["A", "A", "B", "B"], [30, 30, 40, 20])
+    out = restate(move_cells(cells, [2], "B"), ["A", "B"], (50, 80), {}).microgrids.set_index("microgrid_code")
+    assert out.loc["A", "flag"] == "below_min" and "by hand" in out.loc["A", "reason"]
+    assert "手工" in out.loc["A", "reason_zh"] and out.loc["B", "flag"] == "above_max"
+
+
+def test_a_move_that_cuts_a_micro_grid_or_leaves_one_in_pieces_is_refused() -> None:
+    cells = row_of_cells(["A", "A", "A", "B"], [20, 20, 20, 60])
+    with pytest.raises(Invalid) as cut:  # the middle of A to B: A in two pieces, B too
+        restate(move_cells(cells, [2], "B"), ["A", "B"], (50, 80), {"A": 1, "B": 1})
+    assert "pieces" in cut.value.en and "连片" in cut.value.zh
+
+
+def test_a_micro_grid_left_without_cells_is_removed_and_other_grids_are_refused() -> None:
+    cells = row_of_cells(["A", "B", "B"], [30, 30, 20])
+    done = restate(move_cells(cells, [1], "B"), ["A", "B"], (50, 80), {"A": 1, "B": 1})
+    assert done.removed == ["A"] and done.microgrids["households"].tolist() == [80]
+    other = row_of_cells(["C"], [50], grid="511802001001002")
+    other["cell_id"] = [9]
+    with pytest.raises(Invalid) as crossing:
+        move_cells(gpd.GeoDataFrame(np.concatenate([cells.values, other.values]), columns=cells.columns,
+                                    geometry="geometry", crs=4490), [9], "B")
+    assert "never crosses its grid" in crossing.value.en and "不能跨越" in crossing.value.zh
+    with pytest.raises(Invalid):
+        move_cells(cells, [77], "B")
+
+
+# -- stored, through the API -------------------------------------------------------------------------
+@pytest.fixture
+def divided(monaco: sa.Engine, database_url: str):
+    from gridmap.services import microgrids
+    from gridmap.services.partitioning import partition_territory
+
+    plan_id = partition_territory(monaco, MONACO).plan_id
+    microgrids.divide_plan(monaco, plan_id, actor="test")
+    return monaco, plan_id
+
+
+def query(engine: sa.Engine, sql: str, **params) -> list:
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(sa.text(sql), params)]
+
+
+def snapshot(engine: sa.Engine, plan_id: int) -> list:
+    return query(engine, "SELECT m.code, m.households, b.id FROM microgrids m JOIN microgrid_buildings b "
+                 "ON b.microgrid_id = m.id WHERE m.plan_id = :p ORDER BY b.id", p=plan_id)
+
+
+def untiled(engine: sa.Engine, plan_id: int) -> int:
+    """Comprehensive grids that are not exactly the union of their micro-grids."""
+    return query(engine, "SELECT count(*) AS n FROM grids g JOIN LATERAL (SELECT ST_Union(m.geom) u, "
+                 "sum(ST_Area(m.geom::geography)) a FROM microgrids m WHERE m.grid_id = g.id) s ON true "
+                 "WHERE g.plan_id = :p AND g.kind = 'comprehensive' AND (s.u IS NULL OR "
+                 "ST_Area(ST_SymDifference(s.u, g.geom)::geography) > 1 OR abs(s.a - ST_Area(g.geom::geography)) > 1)",
+                 p=plan_id)[0]["n"]
+
+
+def test_painting_buildings_between_micro_grids(divided, database_url: str) -> None:
+    engine, plan_id = divided
+    planner = signed_in_client(engine, database_url, "painter", "planner", MONACO)
+    grid = query(engine, "SELECT g.code FROM grids g JOIN microgrids m ON m.grid_id = g.id WHERE g.plan_id = :p "
+                 "GROUP BY g.code HAVING count(*) >= 3 ORDER BY g.code LIMIT 1", p=plan_id)[0]["code"]
+    cells = planner.get(f"/api/plans/{plan_id}/microgrid-cells", params={"grid": grid})
+    assert cells.status_code == 200 and cells.headers["content-type"].startswith("application/geo+json")
+    features = cells.json()["features"]
+    assert features and all(f["properties"]["microgrid_code"].startswith(grid) for f in features)
+    assert "crs" not in cells.json() and "leader" not in cells.text
+    shapes = [shapely.geometry.shape(f["geometry"]) for f in features]
+    owner = [f["properties"]["microgrid_code"] for f in features]
+    before = snapshot(engine, plan_id)
+    totals = {r["code"]: r["households"] for r in before}
+    # refused: a cell into a micro-grid it does not touch leaves the target in pieces; nothing changes
+    far = next((i, code) for i in range(len(features)) for code in sorted(set(owner))
+               if code != owner[i] and not any(shapes[i].touches(shapes[j]) for j in range(len(features))
+                                               if owner[j] == code))
+    refused = planner.post(f"/api/plans/{plan_id}/microgrids/{far[1]}/cells",
+                           json={"cells": [features[far[0]]["id"]]})
+    assert refused.status_code == 422 and "连片" in refused.json()["detail_zh"]
+    assert snapshot(engine, plan_id) == before
+    # accepted: a cell on the border of a neighbouring micro-grid, whose own micro-grid stays whole
+    version = query(engine, "SELECT lock_version FROM plans WHERE id = :p", p=plan_id)[0]["lock_version"]
+    done = None
+    for i in range(len(features)):
+        for code in sorted(set(owner) - {owner[i]}):
+            if not any(shapes[i].intersection(shapes[j]).length > 0 for j in range(len(features)) if owner[j] == code):
+                continue
+            answer = planner.post(f"/api/plans/{plan_id}/microgrids/{code}/cells",
+                                  json={"cells": [features[i]["id"]], "version": version})
+            if answer.status_code == 200:
+                done = (i, code, answer.json())
+                break
+            assert answer.status_code == 422, answer.text
+        if done:
+            break
+    assert done is not None, "no cell of the grid could move to a neighbouring micro-grid"
+    i, code, body = done
+    moved = features[i]["properties"]["households"]
+    assert body["version"] == version + 1 and body["moved"] == 1
+    after = {r["code"]: r["households"] for r in snapshot(engine, plan_id)}
+    assert after[code] == totals[code] + moved
+    if owner[i] in body["removed"]:  # its only cell moved: the micro-grid is gone
+        assert owner[i] not in after and totals[owner[i]] == moved and owner.count(owner[i]) == 1
+    else:
+        assert after[owner[i]] == totals[owner[i]] - moved
+    assert sum(after.values()) == sum(totals.values())
+    assert untiled(engine, plan_id) == 0
+    stated = {m["microgrid_code"]: m for m in body["microgrids"]}
+    lo, hi = 50, 80
+    assert (stated[code]["flag"] is None) == (lo <= after[code] <= hi)
+    assert query(engine, "SELECT count(*) AS n FROM audit_log WHERE action = 'microgrid.assign'")[0]["n"] == 1
+    # the same version again: someone else's edit came first
+    stale = planner.post(f"/api/plans/{plan_id}/microgrids/{owner[i]}/cells",
+                         json={"cells": [features[i]["id"]], "version": version})
+    assert stale.status_code == 409
+    # no role, no edit; a published plan's micro-grids are read-only
+    reader = signed_in_client(engine, database_url, "looker", "viewer", MONACO)
+    assert reader.post(f"/api/plans/{plan_id}/microgrids/{owner[i]}/cells",
+                       json={"cells": [features[i]["id"]]}).status_code == 403
+    from gridmap.services import planning
+
+    planning.publish(engine, plan_id, version=None, actor="test")
+    frozen = planner.post(f"/api/plans/{plan_id}/microgrids/{owner[i]}/cells", json={"cells": [features[i]["id"]]})
+    assert frozen.status_code == 409 and "只读" in frozen.json()["detail_zh"]
