@@ -90,3 +90,39 @@ def test_a_search_that_runs_out_of_steps_says_unknown() -> None:
             left.append(i), right.append(i + 6)
     found = band_division(households, np.array(left), np.array(right), LO, HI, budget=50)
     assert not found.complete and found.groups is None and not found.impossible
+
+
+def lattice(rows: int, cols: int) -> "UnitGraph":
+    """A rows × cols lattice of units as a unit graph (4-neighbour adjacency)."""
+    from gridmap.geo.graph import UnitGraph
+
+    index = np.arange(rows * cols).reshape(rows, cols)
+    left = np.concatenate([index[:, :-1].ravel(), index[:-1, :].ravel()])
+    right = np.concatenate([index[:, 1:].ravel(), index[1:, :].ravel()])
+    n = rows * cols
+    xy = np.stack([np.tile(np.arange(cols), rows), np.repeat(np.arange(rows), cols)], axis=1) * 50.0
+    return UnitGraph(n, left, right, np.full(len(left), 50.0), np.zeros(len(left)), xy.astype(float),
+                     np.full(n, 2500.0), np.full(n, 200.0))
+
+
+def test_the_whole_piece_is_searched_when_its_neighbourhoods_cannot_be() -> None:
+    """A 6 × 10 piece cut into vertical strips, the first outside the band (504 households):
+    with neighbourhoods too large to search, only the whole-piece search (more units than the
+    neighbourhood limit, its own budget) mends them, and it leaves every grid in the band,
+    contiguous, and every unit in exactly one grid."""
+    from gridmap.geo.graph import is_connected
+    from gridmap.geo.partition import PartitionRules
+    from gridmap.geo.repair import exact_regions
+
+    rows, cols = 6, 10
+    graph = lattice(rows, cols)
+    column = np.tile(np.arange(cols), rows)
+    households = np.where(column < 2, 42.0, np.where(column >= 8, 38.0, 40.0))  # strips of 504, 480 ×3, 456
+    strips = [np.flatnonzero(np.tile(np.arange(cols) // 2 == s, rows)) for s in range(cols // 2)]
+    rules = PartitionRules(min_households=300, max_households=500)
+    too_small = exact_regions(graph, [s.copy() for s in strips], households, rules, max_units=5, piece_max_units=40)
+    assert any(not 300 <= households[p].sum() <= 500 for p in too_small)  # nothing it may search
+    mended = exact_regions(graph, [s.copy() for s in strips], households, rules, max_units=5, piece_max_units=120)
+    assert all(300 <= households[p].sum() <= 500 for p in mended)
+    assert all(is_connected(graph, p) for p in mended)
+    assert sorted(np.concatenate(mended).tolist()) == list(range(rows * cols))

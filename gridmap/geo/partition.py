@@ -35,7 +35,14 @@ from gridmap.geo.crs import STORAGE_EPSG, metric_crs_for_frame
 from gridmap.geo.graph import UnitGraph, build_graph
 from gridmap.geo.kinds import SITE
 from gridmap.geo.exact import EXACT_MAX_UNITS
-from gridmap.geo.repair import band_violation_of, exact_pairs, exact_regions, recut_neighbourhoods, refine
+from gridmap.geo.repair import (
+    PIECE_MAX_UNITS,
+    band_violation_of,
+    exact_pairs,
+    exact_regions,
+    recut_neighbourhoods,
+    refine,
+)
 from gridmap.geo.report import grid_statistics, plan_report
 from gridmap.geo.roads import RoadRules
 
@@ -182,7 +189,7 @@ def _cut_piece(graph: UnitGraph, members: np.ndarray, households: np.ndarray, mo
     """The grids of one connected piece: the count closest to the target first, its feasible
     neighbours when lumpy units defeat it; the first plan inside the band wins, else the one
     with the least band violation, its misses then re-divided by the exact search where their
-    region is small."""
+    region is small enough (:func:`gridmap.geo.repair.exact_regions`)."""
     total = households[members].sum()
     k, _, _ = band.choose_grid_count(total, rules.min_households, rules.max_households, rules.target_households)
     parts = None
@@ -193,7 +200,10 @@ def _cut_piece(graph: UnitGraph, members: np.ndarray, households: np.ndarray, mo
             parts = attempt
         if band_violation_of(parts, households, rules) == 0:
             return parts
-    return exact_regions(graph, parts, households, rules)  # small regions around the misses, searched exactly
+    # small regions around the misses searched exactly, then the whole piece; micro-grids (small_exact:
+    # hundreds of grids of atoms, each piece a grid) keep to the small regions
+    return exact_regions(graph, parts, households, rules,
+                         piece_max_units=EXACT_MAX_UNITS if small_exact else PIECE_MAX_UNITS)
 
 
 def _bisect_and_repair(graph: UnitGraph, members: np.ndarray, k: int, households: np.ndarray, moments: np.ndarray,
