@@ -10,6 +10,8 @@ Features or tiles). Writes need a planner and a draft.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import sqlalchemy as sa
 from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import JSONResponse
@@ -39,9 +41,11 @@ class LeaderRequest(BaseModel):
 
 
 class MoveRequest(BaseModel):
-    cells: list[int] = Field(..., min_length=1, max_length=5000,
-                             description="building cells (cell_id from /microgrid-cells) to move into the micro-grid")
-    version: int | None = Field(None, description="the draft's edit version the planner last saw (409 when stale)")
+    cells: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(
+        ..., min_length=1, max_length=5000,
+        description="building cells (cell_id from /microgrid-cells) to move into the micro-grid")
+    version: int | None = Field(None, ge=0, le=2**31 - 1,
+                                description="the draft's edit version the planner last saw (409 when stale)")
 
 
 def _personal(conn: sa.Connection, user: CurrentUser | None, plan: plans.Plan) -> bool:
