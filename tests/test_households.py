@@ -26,6 +26,11 @@ def test_levels_parse() -> None:
     out = parse_levels(pd.Series(["4", "3.5", "4;5", None, "abc"]))
     assert out.iloc[:3].tolist() == [4.0, 3.5, 5.0]
     assert out.iloc[3:].isna().all()
+    # values as JSON properties hold them, each parsed once per distinct value, in their order
+    mixed = pd.Series([4, "4", [4, 5], None, np.nan, 1, True, "12层", 4, [4, 5]], index=list("abcdefghij"), dtype=object)
+    assert parse_levels(mixed).tolist()[:3] == [4.0, 4.0, 5.0] and parse_levels(mixed).index.tolist() == list("abcdefghij")
+    assert parse_levels(mixed).iloc[3:5].isna().all() and parse_levels(mixed).iloc[5:].tolist()[:1] == [1.0]
+    assert np.isnan(parse_levels(mixed).iloc[6]) and parse_levels(mixed).iloc[7:].tolist() == [12.0, 4.0, 5.0]
 
 
 def test_rule_by_type() -> None:

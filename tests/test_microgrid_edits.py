@@ -163,3 +163,22 @@ def test_painting_buildings_between_micro_grids(divided, database_url: str) -> N
     planning.publish(engine, plan_id, version=None, actor="test")
     frozen = planner.post(f"/api/plans/{plan_id}/microgrids/{owner[i]}/cells", json={"cells": [features[i]["id"]]})
     assert frozen.status_code == 409 and "只读" in frozen.json()["detail_zh"]
+
+
+def test_buildings_whose_features_are_gone_are_known_by_name(divided) -> None:
+    """After the buildings layer is re-imported (feature ids cleared), a move still counts
+    buildings, not 单元: the key is the building's name without its ' N单元'."""
+    from gridmap.store import microgrids as store
+
+    engine, plan_id = divided
+    with engine.begin() as conn:
+        row = conn.execute(sa.text("SELECT b.id, b.building_name, m.code FROM microgrid_buildings b JOIN microgrids m "
+                                   "ON m.id = b.microgrid_id WHERE m.plan_id = :p ORDER BY b.id LIMIT 1"),
+                           {"p": plan_id}).one()
+        conn.execute(sa.text("UPDATE microgrid_buildings SET building_name = building_name || ' 2单元' WHERE id = :i"),
+                     {"i": row.id})
+        conn.execute(sa.text("UPDATE microgrid_buildings SET feature_id = NULL WHERE microgrid_id IN "
+                             "(SELECT id FROM microgrids WHERE plan_id = :p)"), {"p": plan_id})
+        cells = store.cells_for_move(conn, plan_id, row.code, [row.id])
+    key = cells.loc[cells["cell_id"] == row.id, "building_key"].iat[0]
+    assert key == row.building_name and "单元" not in key

@@ -93,9 +93,12 @@ def parse_levels(values: pd.Series) -> pd.Series:
         numbers = [float(n) for n in re.findall(r"\d+(?:\.\d+)?", str(value))]
         return max(numbers) if numbers else np.nan
 
-    # a layer repeats a few dozen values over many thousand buildings: each is parsed once
-    codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
-    parsed = np.array([one(v) for v in uniques] + [np.nan], dtype=float)
+    # a layer repeats a few dozen values over many thousand buildings: each is parsed once (by its
+    # text, so that 4 and "4" and True and 1 stay apart; lists from JSON properties included)
+    text = values.map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else repr(v))
+    codes, uniques = pd.factorize(text, use_na_sentinel=True)
+    first = pd.Series(np.arange(len(values))).groupby(codes).first()
+    parsed = np.array([one(values.iat[first[c]]) for c in range(len(uniques))] + [np.nan], dtype=float)
     return pd.Series(parsed[codes], index=values.index, dtype=float)
 
 

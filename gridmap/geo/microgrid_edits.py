@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from gridmap.errors import Invalid
 from gridmap.geo.crs import STORAGE_EPSG, metric_crs_for_frame
@@ -65,10 +66,20 @@ def move_cells(cells: gpd.GeoDataFrame, moving: list[int], to_code: str) -> gpd.
     return out
 
 
+def pieces(cells: gpd.GeoDataFrame) -> dict[str, int]:
+    """How many pieces each micro-grid of ``cells`` makes (the union of its cells), measured the
+    way :func:`restate` measures them after an edit."""
+    if cells.empty:
+        return {}
+    union = cells.groupby("microgrid_code")["geometry"].agg(lambda g: shapely.union_all(np.asarray(g, dtype=object)))
+    return {str(code): int(shapely.get_num_geometries(geom)) for code, geom in union.items()}
+
+
 def restate(cells: gpd.GeoDataFrame, codes: list[str], band: tuple[int, int],
             parts_before: dict[str, int]) -> Restated:
     """The micro-grids ``codes`` stated again from ``cells`` (after :func:`move_cells`): refuses a
-    micro-grid that would have more pieces than it had (``parts_before``)."""
+    micro-grid that would have more pieces than it had (``parts_before``, :func:`pieces` of the
+    cells before the edit)."""
     lo, hi = band
     cells = gpd.GeoDataFrame(cells, geometry="geometry", crs=STORAGE_EPSG)
     mine = cells[cells["microgrid_code"].isin(codes)].reset_index(drop=True)
@@ -100,4 +111,4 @@ def restate(cells: gpd.GeoDataFrame, codes: list[str], band: tuple[int, int],
     return Restated(gpd.GeoDataFrame(stats[columns], geometry="geometry", crs=STORAGE_EPSG), removed)
 
 
-__all__ = ["CELL_COLUMNS", "Restated", "move_cells", "restate"]
+__all__ = ["CELL_COLUMNS", "Restated", "move_cells", "pieces", "restate"]

@@ -376,7 +376,7 @@ def _road_pieces(geoms: np.ndarray, road_lines: np.ndarray, area_fn: AreaFn) -> 
     unit_idx, road_idx = shapely.STRtree(road_lines).query(geoms, predicate="intersects")
     if not len(unit_idx):
         return out
-    order = np.argsort(unit_idx, kind="stable")
+    order = np.lexsort((road_idx, unit_idx))  # each unit's roads in layer order, as one at a time gave them
     unit_idx, road_idx = unit_idx[order], road_idx[order]
     cut = shapely.intersection(road_lines[road_idx], geoms[unit_idx])
     starts = np.flatnonzero(np.r_[True, unit_idx[1:] != unit_idx[:-1]])

@@ -134,8 +134,8 @@ def move_buildings(engine: sa.Engine, plan_id: int, to_code: str, cells: list[in
         plans.lock_draft(conn, plan_id, version)
         band = profiles.of_parameters(plan.parameters).micro_band
         found = store.cells_for_move(conn, plan_id, to_code, moving)
-        parts_before = found.groupby("microgrid_code")["parts_before"].first().astype(int).to_dict()
         moved = microgrid_edits.move_cells(found, moving, to_code)
+        parts_before = microgrid_edits.pieces(found)
         sources = sorted(set(found.loc[found["cell_id"].isin(moving), "microgrid_code"]) - {to_code})
         if not sources:
             return {"plan_id": plan_id, "version": plan.lock_version, "moved": 0, "microgrids": [], "removed": []}

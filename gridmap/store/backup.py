@@ -37,7 +37,6 @@ LAYERS = "(SELECT id FROM layers WHERE territory_id IN (SELECT id FROM sub))"
 INCIDENTS = "(SELECT id FROM incidents WHERE community_id IN (SELECT id FROM sub))"
 GRIDS = f"(SELECT id FROM grids WHERE plan_id IN {PLANS})"
 MICROGRIDS = f"(SELECT id FROM microgrids WHERE plan_id IN {PLANS})"
-FEATURES = f"(SELECT id FROM layer_features WHERE layer_id IN {LAYERS})"
 
 # (table, SELECT list, WHERE, shared) in restore order; shared rows may already exist.
 TABLES: list[tuple[str, str, str, bool]] = [
@@ -70,9 +69,12 @@ CLEARED = {
     "incidents": {"grid_id": f"CASE WHEN grid_id IN {GRIDS} THEN grid_id END",
                   "duplicate_of": f"CASE WHEN duplicate_of IN {INCIDENTS} THEN duplicate_of END"},
     "department_grids": {"layer_id": f"CASE WHEN layer_id IN {LAYERS} THEN layer_id END"},
-    # a micro-grid's building may lie in a buildings layer of a territory above the dumped one
-    "microgrid_buildings": {"feature_id": f"CASE WHEN feature_id IN {FEATURES} THEN feature_id END"},
 }
+
+# references kept in the dump that may point outside it: cleared on restore where the row they
+# name is not in the database (a micro-grid's building in a buildings layer of a territory above
+# the dumped one: there when restoring in place, absent in a fresh database)
+DANGLING = {"microgrid_buildings": {"feature_id": "layer_features"}}
 
 
 class BackupError(ValueError):
@@ -180,6 +182,9 @@ def restore(engine: sa.Engine, path: str | Path, *, replace: bool = False) -> Ba
                 conn.execute(sa.text(f'CREATE TEMP TABLE "restore_{table}" (LIKE "{table}") ON COMMIT DROP'))
                 cursor.copy_expert(f'COPY "restore_{table}" ({header}) FROM STDIN WITH (FORMAT csv, HEADER true)',
                                    io.BytesIO(data))
+                for column, target in DANGLING.get(table, {}).items():
+                    conn.execute(sa.text(f'UPDATE "restore_{table}" SET "{column}" = NULL WHERE "{column}" IS NOT NULL '
+                                         f'AND "{column}" NOT IN (SELECT id FROM "{target}")'))
                 conflict = "ON CONFLICT DO NOTHING" if shared else ""
                 conn.execute(sa.text(f'INSERT INTO "{table}" ({header}) SELECT {header} FROM "restore_{table}" '
                                      f'{conflict}'))

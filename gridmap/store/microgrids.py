@@ -175,12 +175,13 @@ def set_leader(conn: sa.Connection, plan_id: int, code: str, *, name: str | None
 # -- hand edits (buildings painted between micro-grids) --------------------------------------------
 def cells_for_move(conn: sa.Connection, plan_id: int, to_code: str, moving: list[int]) -> gpd.GeoDataFrame:
     """The building cells an edit concerns: every cell of the micro-grids of ``to_code``'s grid and
-    the cells ``moving`` wherever they are (:data:`gridmap.geo.microgrid_edits.CELL_COLUMNS`),
-    with each micro-grid's pieces before the edit (``parts_before``)."""
+    the cells ``moving`` wherever they are (:data:`gridmap.geo.microgrid_edits.CELL_COLUMNS`)."""
     return gpd.read_postgis(sa.text(
         "SELECT b.id AS cell_id, m.code AS microgrid_code, g.code AS grid_code, "
-        "COALESCE(b.feature_id::text, b.building_name) AS building_key, b.households, "
-        "COALESCE((m.properties->>'parts')::int, 1) AS parts_before, b.geom FROM microgrid_buildings b "
+        # a building whose feature is gone (layer re-imported) is known by its name, without the
+        # ' N单元' its 单元 strips carry
+        "COALESCE(b.feature_id::text, regexp_replace(b.building_name, ' [0-9]+单元$', '')) AS building_key, "
+        "b.households, b.geom FROM microgrid_buildings b "
         "JOIN microgrids m ON m.id = b.microgrid_id JOIN grids g ON g.id = m.grid_id WHERE m.plan_id = :p AND "
         "(m.grid_id = (SELECT grid_id FROM microgrids WHERE plan_id = :p AND code = :c) OR b.id = ANY(:ids)) "
         "ORDER BY b.id"), conn, geom_col="geom", params={"p": plan_id, "c": to_code, "ids": [int(i) for i in moving]}

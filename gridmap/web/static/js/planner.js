@@ -34,6 +34,7 @@
     savedSummary: null, summary: null, problems: null, diff: null, diffLayer: null, bounds: null,
     microLayer: null, microInfo: {}, // micro-grids shown: code -> {households, flag, grid_code ...}
     cellLayer: null, cellGrid: null, cells: {}, microTarget: null,  // the selected grid's building cells; paint target
+    microOn: false, cellSeq: 0, moving: false,  // the mode is on; the latest cells request; a move in flight
   };
   var map, unitLayer, borderLayer, labelLayer, canvas;
 
@@ -703,7 +704,7 @@
     restyle(Object.keys(state.units).filter(function (k) {
       var g = state.units[k].grid; return g === code || g === before; }));
     updatePanel();
-    if (state.microLayer && code !== state.cellGrid) loadCells(code);
+    if (state.microOn && code !== state.cellGrid) loadCells(code);
   }
   function nextCode(community) {
     var codes = Object.keys(state.grids).concat(Object.keys(state.units).map(function (k) { return state.units[k].grid; }))
@@ -822,6 +823,10 @@
         showSummary();
         if (then) then(data);
         restyle(); updatePending(); updatePanel(); planInfo();
+        if (state.microOn) {  // a grid whose units changed lost its micro-grids on the server
+          var shown = state.cellGrid;
+          Promise.resolve(loadMicro()).then(function () { if (shown) return loadCells(shown); });
+        }
         if (!then) message("已保存（编辑版本 " + data.version + "，" + data.elapsed_ms + " 毫秒）",
                            "Saved (edit " + data.version + ", " + data.elapsed_ms + " ms)", "ok");
       });
@@ -890,13 +895,13 @@
   function hideMicro() {
     if (state.microLayer) { map.removeLayer(state.microLayer); state.microLayer = null; }
     if (state.cellLayer) { map.removeLayer(state.cellLayer); state.cellLayer = null; }
-    state.cellGrid = null; state.microTarget = null;
+    state.cellGrid = null; state.microTarget = null; state.microOn = false; state.cellSeq += 1;
     $("microgrids").setAttribute("aria-pressed", "false");
   }
   function loadMicro() {
     var plan = state.plan;
     return api("GET", "/api/plans/" + plan + "/microgrids?format=geojson").then(function (res) {
-      if (plan !== state.plan) return null;
+      if (plan !== state.plan || !state.microOn) return null;  // another plan, or the mode was switched off
       if (!res.ok) { failed("无法载入微网格：", "Cannot load the micro-grids: ", res); return null; }
       var features = res.data.features || [];
       if (state.microLayer) map.removeLayer(state.microLayer);
@@ -912,9 +917,9 @@
     });
   }
   function loadCells(grid) {
-    var plan = state.plan;
+    var plan = state.plan, mine = ++state.cellSeq;
     return api("GET", "/api/plans/" + plan + "/microgrid-cells?grid=" + encodeURIComponent(grid)).then(function (res) {
-      if (plan !== state.plan || !state.microLayer) return;
+      if (plan !== state.plan || !state.microOn || mine !== state.cellSeq) return;  // a later grid was asked for
       if (!res.ok) { failed("无法载入楼栋：", "Cannot load the buildings: ", res); return; }
       if (state.cellLayer) map.removeLayer(state.cellLayer);
       state.cellGrid = grid;
@@ -951,9 +956,12 @@
   function paintCell(p, pickOnly) {
     if (pickOnly || !state.microTarget || p.microgrid_code === state.microTarget) { chooseMicro(p.microgrid_code); return; }
     if (!editable()) return;
+    if (state.moving) { message("上一次移动尚未完成，请稍候", "The last move is not done yet; wait a moment", "warn"); return; }
     var plan = state.plan, target = state.microTarget, grid = state.cellGrid;
+    state.moving = true;
     api("POST", "/api/plans/" + plan + "/microgrids/" + target + "/cells", { cells: [p.cell_id], version: state.version })
       .then(function (res) {
+        state.moving = false;
         if (plan !== state.plan) return;
         if (!res.ok) {
           failed(res.status === 409 ? "方案已被他人修改，请重新载入：" : "不能移动：",
@@ -962,6 +970,8 @@
           return;
         }
         state.version = res.data.version;
+        planInfo();
+        if (!state.microOn) return;  // switched off meanwhile: the move is stored, nothing to redraw
         Promise.resolve(loadMicro()).then(function () { return loadCells(grid); }).then(function () {
           var t = state.microInfo[target] || {}, from = state.microInfo[p.microgrid_code];
           message("已移入微网格 " + target + "：现 " + t.households + " 户" +
@@ -974,8 +984,9 @@
   }
   $("microgrids").addEventListener("click", function () {
     if (!state.plan) return;
-    if (state.microLayer) { hideMicro(); return; }
+    if (state.microOn) { hideMicro(); return; }
     var plan = state.plan;
+    state.microOn = true;
     loadMicro().then(function (features) {
       if (!features || plan !== state.plan) return;
       if (!features.length) {
