@@ -421,8 +421,11 @@ def chinese_district(which: str, gerrychain_budget: float) -> None:
           f"({result.report['summary']['dedicated_share']:.1%}); units under {profile.units.min_unit_area_m2:.0f} m²: "
           f"{int((units['area_m2'] < profile.units.min_unit_area_m2).sum())}; grids in pieces (not islands): "
           f"{len(in_pieces)}; invalid after projection to EPSG:{gk.to_epsg()}: {invalid}")
+    m_proven_misses = int(mg.loc[~m_in, "microgrid_code"].isin(m_proven).sum())
     print(f"micro-grids: {int(m_in.sum())} of {len(mg)} in {tuple(profile.micro_band)} ({m_in.mean():.1%}); "
-          f"{int((~m_in).sum())} misses, {int(mg.loc[~m_in, 'microgrid_code'].isin(m_proven).sum())} proven; "
+          f"{int((~m_in).sum())} misses, {m_proven_misses} proven (a 单元 or building alone outside the band, or "
+          f"no division of the grid's 单元 into the band); in band where feasible: "
+          f"{int(m_in.sum()) / max(len(mg) - m_proven_misses, 1):.1%}; "
           f"in pieces: {int((mg['parts'] > 1).sum())}; {micro_s:.1f} s", flush=True)
     major = profile.roads.major(layers["roads"])
     graph = build_graph(units, major_roads=major, group_column=None)

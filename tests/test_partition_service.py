@@ -105,6 +105,8 @@ def test_cli_partition_with_report(monaco: sa.Engine, database_url: str, tmp_pat
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "draft plan 1" in done.stdout and "[250, 450]" in done.stdout
+    assert re.search(r"方案草稿 1（编号 \d+）：\d+ 个网格.*户数在 \[250, 450\] 内", done.stdout)  # the summary in Chinese
+    assert "单元：为 " in done.stdout and "个社区构建" in done.stdout
     assert "building units" in done.stderr and "partitioning" in done.stderr  # progress
     assert "构建单元" in done.stderr and "完成" in done.stderr  # in Chinese as well
     text = report.read_text(encoding="utf-8")

@@ -77,6 +77,7 @@ def cmd_partition(args: argparse.Namespace) -> int:
                                   max_households=args.max, seed=args.seed, author=args.actor, rebuild_units=args.rebuild_units,
                                   progress=Progress(total=None))
     print(summary)
+    print(summary.zh())
     if report is not None:
         from gridmap.web.reports import partition_report_html
 

@@ -35,6 +35,7 @@ import shapely
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components, depth_first_order, minimum_spanning_tree
 
+from gridmap.geo import coverage
 from gridmap.geo.band import choose_grid_count
 from gridmap.geo.shapes import LocalScale
 from gridmap.geo.tessellation import building_cells, one_piece_each
@@ -332,15 +333,8 @@ def _cell_adjacency(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _dissolve(cells: np.ndarray):
-    """The union of cells of one clean coverage (an exact coverage union, general overlay as a
-    fallback for a not-quite-noded edge)."""
-    cells = np.asarray(cells, dtype=object)
-    if len(cells) == 1:
-        return cells[0]
-    try:
-        return shapely.coverage_union_all(cells)
-    except shapely.errors.GEOSException:
-        return shapely.union_all(cells)
+    """The union of cells of one clean coverage (:func:`gridmap.geo.coverage.union`)."""
+    return coverage.union(cells)
 
 
 __all__ = ["piece_count", "balanced_groups", "stairwell_strips", "split_by_buildings", "Piece"]

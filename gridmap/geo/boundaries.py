@@ -353,14 +353,9 @@ def _overlaps(arrangement: _Arrangement, codes: np.ndarray, what_en: str, what_z
 
 
 def _dissolve(geoms: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The union of ``geoms`` per key (a clean coverage unions exactly: coverage_union)."""
-    frame = pd.DataFrame({"key": keys, "i": np.arange(len(keys))})
-    out_keys, out_geoms = [], []
-    for key, idx in frame.groupby("key", sort=True)["i"]:
-        members = geoms[idx.to_numpy()]
-        out_keys.append(key)
-        out_geoms.append(members[0] if len(members) == 1 else shapely.coverage_union_all(members))
-    return np.array(out_keys, dtype=object), polygonal(np.array(out_geoms, dtype=object))
+    """The union of ``geoms`` per key (:func:`gridmap.geo.coverage.dissolve`), polygonal."""
+    out_keys, out_geoms = coverage.dissolve(geoms, np.asarray(keys, dtype=object))
+    return out_keys.astype(object), polygonal(out_geoms)
 
 
 def _outside(children: np.ndarray, child_codes: np.ndarray, parents: dict[str, object], parent_of: np.ndarray,

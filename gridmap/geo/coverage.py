@@ -234,6 +234,36 @@ def stitch_borders(new: np.ndarray, kept: np.ndarray) -> tuple[np.ndarray, dict[
     return new, revised
 
 
+def union(geoms: np.ndarray):
+    """The union of polygons that tile without overlapping (units of a grid, cells of a unit): an
+    exact coverage union (no overlay, every vertex kept: ten times faster than ``union_all`` on a
+    grid's units), checked, and the general overlay where the check fails (input that overlaps or
+    whose shared edges do not match vertex for vertex): the result is valid either way."""
+    geoms = np.asarray(geoms, dtype=object)
+    if len(geoms) == 1:
+        return geoms[0]
+    try:
+        out = shapely.coverage_union_all(geoms)
+    except shapely.errors.GEOSException:
+        return shapely.union_all(geoms)
+    area = float(shapely.area(geoms).sum())
+    if shapely.is_valid(out) and abs(shapely.area(out) - area) <= 1e-9 * max(area, 1e-30):
+        return out
+    return shapely.union_all(geoms)
+
+
+def dissolve(geoms: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`union` of ``geoms`` per key: the sorted distinct keys and one geometry each."""
+    geoms = np.asarray(geoms, dtype=object)
+    keys = np.asarray(keys)
+    order = np.argsort(keys, kind="stable")
+    distinct, starts = np.unique(keys[order], return_index=True)
+    stops = np.r_[starts[1:], len(keys)]
+    out = np.empty(len(distinct), dtype=object)
+    out[:] = [union(geoms[order[a:b]]) for a, b in zip(starts, stops)]
+    return distinct, out
+
+
 def problems(geoms: np.ndarray) -> np.ndarray:
     """Indices of polygons whose edges do not match their neighbours exactly (an overlap, a
     T-junction, a border that almost but not quite coincides): GEOS's coverage validation, no
@@ -245,4 +275,4 @@ def problems(geoms: np.ndarray) -> np.ndarray:
     return np.flatnonzero(~shapely.is_empty(edges))
 
 
-__all__ = ["clean", "faces_of", "problems", "stitch_borders", "NOISE_AREA_M2", "ON_BORDER_DEG"]
+__all__ = ["clean", "dissolve", "faces_of", "problems", "union", "stitch_borders", "NOISE_AREA_M2", "ON_BORDER_DEG"]

@@ -22,9 +22,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gridmap.geo import coverage
 from gridmap.geo.band import choose_grid_count
 from gridmap.geo.grain import divisible
-from gridmap.geo.graph import UnitGraph, reachable
+from gridmap.geo.graph import UnitGraph
 from gridmap.geo.proofs import Reason, below_min_proof, hub_leaf_proofs, region_proofs
 
 FLAG_COLUMNS = ["grid_code", "flag", "reason", "reason_zh"]
@@ -47,21 +48,14 @@ def _piece_reasons(graph: UnitGraph, households: np.ndarray, grid_of: np.ndarray
     """Grids lying in a connected piece (non-dedicated units of one community, units above the
     maximum left out, as they stand alone) whose total cannot be divided into band-sized grids."""
     usable = np.array([kinds[g] != "dedicated" for g in grid_of], dtype=bool) & (households <= hi)
-    edges = usable[graph.left] & usable[graph.right]
-    left, right = graph.left[edges], graph.right[edges]
-    seen = np.zeros(graph.n, dtype=bool)
+    label = graph.components(usable)  # the pieces, all at once (-1: not usable)
+    inside = label >= 0
+    totals = np.bincount(label[inside], weights=households[inside])
     reasons: dict[int, Reason] = {}
-    for start in np.flatnonzero(usable):
-        if seen[start]:
-            continue
-        piece = reachable(left, right, usable, int(start))
-        seen[piece] = True
-        total = float(households[piece].sum())
-        if total == 0:
-            continue
-        _, en, zh = choose_grid_count(total, lo, hi)
+    for piece in np.flatnonzero(totals > 0):
+        _, en, zh = choose_grid_count(float(totals[piece]), lo, hi)
         if en:
-            for g in np.unique(grid_of[piece]):
+            for g in np.unique(grid_of[label == piece]):
                 reasons[int(g)] = Reason(en, zh)
     return reasons
 
@@ -268,7 +262,8 @@ def grid_statistics(units: gpd.GeoDataFrame, labels, metric_crs) -> gpd.GeoDataF
     if "population" in frame:
         sums["population"] = "sum"
     stats = frame.groupby("_grid").agg(sums).rename(columns={"_grid": "unit_count"})
-    stats["geometry"] = frame.dissolve(by="_grid")["geometry"]
+    keys, geoms = coverage.dissolve(np.asarray(frame.geometry.values, dtype=object), frame["_grid"].to_numpy())
+    stats["geometry"] = pd.Series(geoms, index=keys).reindex(stats.index)
     grids = gpd.GeoDataFrame(stats.reset_index(), geometry="geometry", crs=units.crs)
     perimeter = shapely.length(np.asarray(grids.to_crs(metric_crs).geometry.values, dtype=object))
     grids["compactness"] = np.round(polsby_popper(grids["area_m2"], perimeter), 4)

@@ -60,7 +60,7 @@ def ensure_demo_plans(engine: sa.Engine, codes: tuple[str, ...] = DEMO_PLANS, *,
             continue
         summary = partition_territory(engine, code, author="gridmap up", progress=progress)
         publish(engine, summary.plan_id, version=None, actor="gridmap up")
-        progress.say(f"published {summary}", f"已发布 {summary}")
+        progress.say(f"published {summary}".replace("\n", "; "), f"已发布{summary.zh()}".replace("\n", "；"))
         done.append(code)
     return done
 

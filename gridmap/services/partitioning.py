@@ -72,6 +72,19 @@ class UnitBuild:
             text += f" ({self.revised} of their units took the new border vertices)"
         return text
 
+    def zh(self) -> str:
+        """The same in Chinese."""
+        if not self:
+            return f"沿用 {self.reused} 个社区已存的单元（其输入未变）"
+        text = f"为 {len(self.communities)} 个社区构建 {self.units} 个单元：{'；'.join(map(reason_zh, self.reasons))}"
+        if self.retired:
+            text += f"；{self.retired} 个旧单元退役（已有方案仍用其原单元）"
+        if self.reused:
+            text += f"；沿用其他 {self.reused} 个社区已存的单元"
+        if self.revised:
+            text += f"（其中 {self.revised} 个单元补上了新的边界顶点）"
+        return text
+
 
 @dataclass
 class PlanSummary:
@@ -89,6 +102,15 @@ class PlanSummary:
                 f"{s['max_households']}] households; median {s['households_median']:.0f}; "
                 f"{len(self.result.flags)} flags")
         return text + (f"\nunits: {self.units_built}" if self.units_built else "")
+
+    def zh(self) -> str:
+        """The same in Chinese (the CLI prints both)."""
+        s = self.result.report["summary"]
+        text = (f"辖区 {self.territory} 的方案草稿 {self.version}（编号 {self.plan_id}）：{s['grids']} 个网格"
+                f"（综合网格 {s['comprehensive']} 个，专属网格 {s['dedicated']} 个），由 {s['units']} 个单元组成；"
+                f"{s['in_band']}/{s['comprehensive']} 个综合网格户数在 [{s['min_households']}, {s['max_households']}] 内；"
+                f"户数中位数 {s['households_median']:.0f}；{len(self.result.flags)} 条标记")
+        return text + (f"\n单元：{self.units_built.zh()}" if self.units_built else "")
 
 
 def input_layer(conn: sa.Connection, territory: str, role: str, area) -> gpd.GeoDataFrame | None:

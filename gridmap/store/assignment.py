@@ -125,8 +125,11 @@ def write(conn: sa.Connection, plan_id: int, grids: gpd.GeoDataFrame, units: pd.
              "props": json.dumps({"compactness": round(float(row.compactness), 4), "unit_count": int(row.unit_count),
                                   **({"parts": int(row.parts)} if "parts" in grids else {})}),
              "g": geom}).scalar_one()
-    conn.execute(sa.text("INSERT INTO plan_units (plan_id, unit_id, grid_id) VALUES (:p, :u, :g)"),
-                 [{"p": plan_id, "u": int(u), "g": grid_ids[g]} for u, g in zip(units["db_id"], units["grid_code"])])
+    # one statement for all assignments (row-by-row executemany took 1.4 s for 7,000 units)
+    conn.execute(sa.text("INSERT INTO plan_units (plan_id, unit_id, grid_id) "
+                         "SELECT :p, u, g FROM unnest(CAST(:units AS bigint[]), CAST(:grids AS bigint[])) AS t(u, g)"),
+                 {"p": plan_id, "units": [int(u) for u in units["db_id"]],
+                  "grids": [grid_ids[g] for g in units["grid_code"]]})
 
 
 # -- statistics, incrementally --------------------------------------------------------------------
