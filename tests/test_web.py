@@ -6,7 +6,10 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
+import shapely
+import shapely.geometry
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
@@ -128,3 +131,31 @@ def test_landing_map_in_chromium(live_server: str, tmp_path: Path) -> None:
         browser.close()
     assert errors == []
     assert foreign == []  # nothing fetched from any other host (no CDN, no basemap by default)
+
+
+def test_responses_are_gzip_compressed_and_units_can_be_rounded(client: TestClient, monaco: sa.Engine) -> None:
+    """Large answers go gzip-compressed to a client that accepts it (the planner's units), small ones
+    as they are; decimals=6 rounds the units' coordinates (about 10 cm) and changes nothing else."""
+    import gzip
+
+    from gridmap.services import planning
+    from gridmap.services.partitioning import partition_territory
+
+    summary = partition_territory(monaco, "980100")
+    planning.publish(monaco, summary.plan_id, version=None, actor="test")
+    path = f"/api/plans/{summary.plan_id}/units?simplify=0.5"
+    plain = client.get(path, headers={"Accept-Encoding": "identity"})
+    packed = client.get(path, headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in plain.headers
+    assert packed.headers["content-encoding"] == "gzip"
+    size = len(gzip.compress(plain.content, compresslevel=6))  # httpx hands the body back decoded
+    assert size < len(plain.content) / 4  # what the wire carries instead of the JSON
+    assert packed.json() == plain.json()
+    assert "content-encoding" not in client.get("/api/health", headers={"Accept-Encoding": "gzip"}).headers
+
+    rounded, full = client.get(path + "&decimals=6").json(), plain.json()
+    xy = shapely.get_coordinates([shapely.geometry.shape(f["geometry"]) for f in rounded["features"]])
+    assert (np.round(xy, 6) == xy).all()  # six decimals at most
+    assert [f["properties"]["grid_code"] for f in rounded["features"]] == \
+        [f["properties"]["grid_code"] for f in full["features"]]
+    assert client.get(path + "&decimals=9").status_code == 422

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Literal
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
@@ -89,11 +89,12 @@ def state(plan_id: int, request: Request, _plan: plans.Plan = Depends(readable_p
 
 @router.get("/api/plans/{plan_id}/units", summary="A plan's units with their grid (GeoJSON); simplify in metres",
             responses=GEOJSON_OK)
-def plan_units(plan_id: int, simplify: float = 0.0, conn: sa.Connection = Depends(get_conn),
-               _plan: plans.Plan = Depends(readable_plan)) -> JSONResponse:
+def plan_units(plan_id: int, simplify: float = 0.0,
+               decimals: int = Query(7, ge=5, le=7, description="decimal places of coordinates (6: about 10 cm)"),
+               conn: sa.Connection = Depends(get_conn), _plan: plans.Plan = Depends(readable_plan)) -> JSONResponse:
     if not 0 <= simplify <= 100:
         raise Invalid("simplify must be between 0 and 100 metres", "simplify（简化程度）须在 0 到 100 米之间")
-    return JSONResponse(planning.units_feature_collection(conn, plan_id, simplify_m=simplify),
+    return JSONResponse(planning.units_feature_collection(conn, plan_id, simplify_m=simplify, decimals=decimals),
                         media_type="application/geo+json")
 
 

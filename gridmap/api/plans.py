@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 
@@ -71,6 +71,16 @@ def plan(plan_id: int, request: Request, p: plans.Plan = Depends(readable_plan))
 def plan_grids(plan_id: int, conn: sa.Connection = Depends(get_conn),
                _plan: plans.Plan = Depends(readable_plan)) -> JSONResponse:
     return JSONResponse(features.grids_feature_collection(conn, plan_id), media_type="application/geo+json")
+
+
+@router.get("/api/plans/{plan_id}/search", summary="Find grids, communities, compounds, sites, buildings, "
+            "addresses, roads and POIs by text; each hit with its point and the plan's grid holding it")
+def plan_search(plan_id: int, q: str = Query(min_length=1, max_length=100, description="text or code to look for"),
+                limit: int = Query(20, ge=1, le=100), conn: sa.Connection = Depends(get_conn),
+                _plan: plans.Plan = Depends(readable_plan)) -> dict:
+    from gridmap.store.search import search
+
+    return {"query": q, "hits": search(conn, plan_id, q, limit)}
 
 
 @router.get("/api/plans/{plan_id}/report", summary="A plan's report: summary, per-grid flags with their reasons "

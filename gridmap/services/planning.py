@@ -184,9 +184,9 @@ def _check_scope(conn: sa.Connection, grid_ids: set[int], scope: list[str]) -> N
                          f"网格 {'、'.join(outside[:10])} 不在您的规划范围（{'、'.join(scope)}）内；未做任何修改")
 
 
-def units_feature_collection(conn: sa.Connection, plan_id: int, *, simplify_m: float = 0.0) -> dict:
+def units_feature_collection(conn: sa.Connection, plan_id: int, *, simplify_m: float = 0.0, decimals: int = 7) -> dict:
     """A plan's units with their grid (GeoJSON), for the planner."""
-    return features.units_feature_collection(conn, plan_id, simplify_m=simplify_m)
+    return features.units_feature_collection(conn, plan_id, simplify_m=simplify_m, decimals=decimals)
 
 
 # -- validation ----------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 // Chinese first; English on request. Every element with data-zh/data-en switches text (and every
-// data-title-zh/data-title-en its tooltip), including elements created later by scripts;
+// data-title-zh/data-title-en its tooltip, every data-placeholder-zh/-en its placeholder), including elements created later by scripts;
 // gridmapT(zh, en) picks the current language for messages; the event gridmap:lang follows a switch.
 (function () {
   "use strict";
@@ -11,6 +11,9 @@
     });
     document.querySelectorAll("[data-title-zh][data-title-en]").forEach(function (el) {
       el.title = el.getAttribute(lang === "en" ? "data-title-en" : "data-title-zh");
+    });
+    document.querySelectorAll("[data-placeholder-zh][data-placeholder-en]").forEach(function (el) {
+      el.placeholder = el.getAttribute(lang === "en" ? "data-placeholder-en" : "data-placeholder-zh");
     });
     var button = document.getElementById("lang-switch");
     if (button) button.textContent = lang === "en" ? "中文" : "English";

@@ -234,6 +234,9 @@
 
   // What belonged to the plan shown before: its problems, its diff, the selection, any notice.
   function resetPlanView() {
+    search.hits = []; search.text = ""; search.seq += 1;
+    $("search-results").hidden = true; $("search-results").innerHTML = "";
+    if (search.marker) { map.removeLayer(search.marker); search.marker = null; }
     state.selected = null; state.splitPick = {}; state.preview = {}; state.undo = []; state.redo = [];
     state.goodDepth = 0; state.previewSeq += 1; state.checking = false; clearTimeout(state.previewTimer);
     state.problems = null; $("problems").innerHTML = "";
@@ -247,7 +250,7 @@
     var mine = ++planRequest;
     message("正在载入方案…", "Loading the plan…", "info");
     return Promise.all([api("GET", "/api/plans/" + planId + "/state"),
-                        api("GET", "/api/plans/" + planId + "/units?simplify=0.5"),
+                        api("GET", "/api/plans/" + planId + "/units?simplify=0.5&decimals=6"),
                         api("GET", "/api/plans/" + planId + "/grids")]).then(function (r) {
       if (mine !== planRequest) return;  // the user (or a sign-in) asked for another plan meanwhile
       var bad = !r[0].ok ? r[0] : !r[1].ok ? r[1] : !r[2].ok ? r[2] : null;
@@ -416,7 +419,10 @@
   }
   function listed(ids) { return ids.slice(0, 5).join("、") + (ids.length > 5 ? " 等 " + ids.length + " 个" : ""); }
   function listedEn(ids) { return ids.slice(0, 5).join(", ") + (ids.length > 5 ? " and " + (ids.length - 5) + " more" : ""); }
-  function move(ids, target) {
+  // Units ``ids`` painted into grid ``target``: one change (one undo step), or, for a brush stroke,
+  // added to the stroke's change (``stroke.change``, made on its first units). In a stroke, units of
+  // another community are counted in ``stroke.foreign`` and told once, when the stroke ends.
+  function move(ids, target, stroke) {
     if (!editable()) return false;
     if (state.checking) { message("正在核对刚才的修改，请稍候", "Checking your last changes; one moment", "warn"); return false; }
     var community = communityOf(target);
@@ -427,25 +433,45 @@
       if (community && u.community !== community) { foreign.push(u); return; }
       moves.push({ id: u.id, from: u.grid, to: target });
     });
+    if (stroke) {
+      foreign.forEach(function (u) { stroke.foreign[u.id] = u; });
+      return record(moves, target, stroke);
+    }
     if (moves.length) {
       hideNotice();
       var change = { moves: moves, target: target };
       state.undo.push(change); state.redo = [];
       applyChange(change, false);
     }
-    if (foreign.length) {  // a grid never crosses a community boundary: refused here, at once
-      var fid = foreign.map(function (u) { return u.id; });
-      var theirs = foreign[0].community;
-      message((moves.length ? "已涂入 " + moves.length + " 个单元；" : "") + "单元 " + listed(fid) + " 属于社区 " + theirs +
-              "，网格 " + target + " 属于社区 " + community + "：网格不能跨越社区边界，这些单元未涂入。",
-              (moves.length ? moves.length + " units painted; " : "") + "unit" + (fid.length > 1 ? "s " : " ") +
-              listedEn(fid) + " lie in community " + theirs + " and grid " + target + " in community " + community +
-              ": a grid never crosses a community boundary, so " + (fid.length > 1 ? "they were" : "it was") +
-              " not painted.", "warn refused");
-    } else if (!moves.length && ids.length) {
+    tellForeign(foreign, moves.length, target, community);
+    if (!foreign.length && !moves.length && ids.length) {
       message("这些单元已在该网格中", "Those units are already in that grid", "info");
     }
     return moves.length > 0;
+  }
+  // Moves of a brush stroke: the stroke's change grows (one undo step for the whole stroke).
+  function record(moves, target, stroke) {
+    if (!moves.length) return false;
+    if (!stroke.change) {
+      hideNotice();
+      stroke.change = { moves: [], target: target };
+      state.undo.push(stroke.change); state.redo = [];
+    }
+    Array.prototype.push.apply(stroke.change.moves, moves);
+    applyChange({ moves: moves, target: target }, false);
+    return true;
+  }
+  function tellForeign(foreign, painted, target, community) {
+    if (foreign.length) {  // a grid never crosses a community boundary: refused here, at once
+      var fid = foreign.map(function (u) { return u.id; });
+      var theirs = foreign[0].community;
+      message((painted ? "已涂入 " + painted + " 个单元；" : "") + "单元 " + listed(fid) + " 属于社区 " + theirs +
+              "，网格 " + target + " 属于社区 " + community + "：网格不能跨越社区边界，这些单元未涂入。",
+              (painted ? painted + " units painted; " : "") + "unit" + (fid.length > 1 ? "s " : " ") +
+              listedEn(fid) + " lie in community " + theirs + " and grid " + target + " in community " + community +
+              ": a grid never crosses a community boundary, so " + (fid.length > 1 ? "they were" : "it was") +
+              " not painted.", "warn refused");
+    }
   }
   function undo() {
     if (state.checking) return;
@@ -511,6 +537,7 @@
     return { households: hh, units: n };
   }
   function updatePanel() {
+    scheduleTable();
     var code = state.selected;
     plain($("grid-code"), code || "—");
     if (!code) {
@@ -647,10 +674,232 @@
     });
   }
 
+  // -- the grid table: every grid with its figures, live while painting (donor grids too) -------------
+  // Figures as the panel has them: the server's (the saved grid, or the dry run of the pending edits)
+  // where it has answered, the sum of the units drawn here until it does.
+  var table = { key: "deviation", dir: -1, frame: 0 };  // worst first: farthest above the band on top
+  function gridRows() {
+    var sums = {}, changed = {};
+    Object.keys(state.grids).forEach(function (code) { sums[code] = { households: 0, units: 0 }; });
+    Object.keys(state.units).forEach(function (k) {
+      var u = state.units[k], s = sums[u.grid] || (sums[u.grid] = { households: 0, units: 0 });
+      s.households += u.households; s.units += 1;
+      if (u.grid !== u.saved) { changed[u.grid] = true; changed[u.saved] = true; }
+    });
+    var lo = state.band ? state.band[0] : null, hi = state.band ? state.band[1] : null;
+    return Object.keys(sums).map(function (code) {
+      var g = state.grids[code] || {}, p = state.preview[code] || {}, s = sums[code];
+      var households = p.households !== undefined ? p.households : s.households;
+      var units = p.unit_count !== undefined ? p.unit_count : s.units;
+      var kind = g.kind || "comprehensive";
+      var deviation = kind === "dedicated" || lo === null ? null
+        : households < lo ? households - lo : households > hi ? households - hi : 0;
+      var fresh = !changed[code];
+      return { code: code, community: g.community || communityOf(code) || "", kind: kind, households: households,
+               units: units, deviation: deviation, changed: !!changed[code],
+               compactness: p.compactness !== undefined ? p.compactness : (fresh ? g.compactness : null),
+               parts: p.parts !== undefined ? p.parts : (fresh ? g.parts : null) };
+    });
+  }
+  function scheduleTable() {
+    if (table.frame) return;
+    table.frame = requestAnimationFrame(function () { table.frame = 0; renderTable(); });
+  }
+  function renderTable() {
+    var body = document.querySelector("#grid-table tbody");
+    if (!body) return;
+    var rows = gridRows(), all = rows.length;
+    var text = ($("grid-filter").value || "").trim();
+    var outsideOnly = $("grid-outside-only").checked;
+    rows = rows.filter(function (r) {
+      return (!text || r.code.indexOf(text) >= 0 || r.community.indexOf(text) >= 0) &&
+             (!outsideOnly || (r.deviation !== null && r.deviation !== 0));
+    });
+    var key = table.key, dir = table.dir;
+    rows.sort(function (a, b) {
+      var x = a[key], y = b[key];
+      if (key === "deviation") { x = x === null ? null : Math.abs(x); y = y === null ? null : Math.abs(y); }
+      if (x === y) return a.code < b.code ? -1 : 1;
+      if (x === null || x === undefined) return 1;   // unknown figures last, either way
+      if (y === null || y === undefined) return -1;
+      return (x < y ? -1 : 1) * dir;
+    });
+    var html = rows.map(function (r) {
+      var dev = r.deviation === null ? "—" : (r.deviation > 0 ? "+" : "") + r.deviation;
+      var cls = (r.code === state.selected ? "selected " : "") + (r.changed ? "changed" : "");
+      return "<tr data-code=\"" + r.code + "\" class=\"" + cls + "\"><td>" + r.code + "</td><td class=\"num\">" +
+        r.households + "</td><td class=\"num" + (r.deviation ? " bad" : "") + "\">" + dev + "</td><td class=\"num\">" +
+        r.units + "</td><td class=\"num\">" + (r.compactness === null || r.compactness === undefined ? "—"
+        : Number(r.compactness).toFixed(2)) + "</td><td class=\"num" + (r.parts > 1 ? " bad" : "") + "\">" +
+        (r.parts === null || r.parts === undefined ? "—" : r.parts) + "</td></tr>";
+    }).join("");
+    body.innerHTML = html;  // codes and figures only: digits, signs and dashes
+    say($("grid-table-count"), "共 " + all + " 个网格，显示 " + rows.length + " 个", all + " grids, " + rows.length + " shown");
+    document.querySelectorAll("#grid-table th").forEach(function (th) {
+      if (th.dataset.sort === key) th.setAttribute("aria-sort", dir > 0 ? "ascending" : "descending");
+      else th.removeAttribute("aria-sort");
+    });
+  }
+  function zoomToGrid(code) {
+    var bounds = null;
+    Object.keys(state.units).forEach(function (k) {
+      var u = state.units[k];
+      if (u.grid === code) bounds = bounds ? bounds.extend(u.layer.getBounds()) : L.latLngBounds(u.layer.getBounds());
+    });
+    if (bounds) map.fitBounds(bounds, { maxZoom: 18, padding: [20, 20], animate: false });
+  }
+  function initTable() {
+    document.querySelectorAll("#grid-table th").forEach(function (th) {
+      th.addEventListener("click", function () {
+        var key = th.dataset.sort;
+        table.dir = table.key === key ? -table.dir : (key === "code" ? 1 : -1);
+        table.key = key; renderTable();
+      });
+    });
+    document.querySelector("#grid-table tbody").addEventListener("click", function (ev) {
+      var tr = ev.target.closest("tr");
+      if (!tr) return;
+      selectGrid(tr.dataset.code); zoomToGrid(tr.dataset.code);
+    });
+    $("grid-filter").addEventListener("input", scheduleTable);
+    $("grid-outside-only").addEventListener("change", scheduleTable);
+  }
+
+  // -- search: grid codes, communities, compounds, buildings, addresses, roads, places ------------------
+  // The server searches the plan's units and the territory's layers (/api/plans/{id}/search); a hit
+  // zooms the map to it and selects the grid that holds it.
+  var LAYER_NAMES = { buildings: ["楼栋", "building"], roads: ["道路", "road"], compounds: ["小区", "compound"],
+                      residential_areas: ["小区", "compound"], sites: ["场所", "site"], pois: ["地点", "place"],
+                      waterways: ["水系", "water"], railways: ["铁路", "railway"] };
+  var KIND_NAMES = { grid: ["网格", "grid"], community: ["社区", "community"], unit: ["单元", "unit"] };
+  var search = { timer: null, seq: 0, hits: [], text: "", marker: null };
+  function kindName(hit) {
+    var n = hit.kind === "feature" ? (LAYER_NAMES[hit.detail] || [hit.detail, hit.detail]) : KIND_NAMES[hit.kind];
+    return T(n[0], n[1]);
+  }
+  function runSearch(thenGo) {
+    var text = $("search").value.trim(), list = $("search-results");
+    if (!text || !state.plan) { list.hidden = true; list.innerHTML = ""; search.hits = []; search.text = ""; return; }
+    var mine = ++search.seq;
+    api("GET", "/api/plans/" + state.plan + "/search?q=" + encodeURIComponent(text) + "&limit=20").then(function (res) {
+      if (mine !== search.seq) return;  // a newer query is on its way
+      list.innerHTML = "";
+      list.hidden = false;
+      if (!res.ok) { failed("搜索失败：", "Search failed: ", res, "warn"); list.hidden = true; return; }
+      search.hits = res.data.hits; search.text = text;
+      if (thenGo && search.hits.length) goTo(search.hits[0]);
+      if (!search.hits.length) {
+        var none = document.createElement("li");
+        say(none, "没有找到“" + text + "”", "Nothing found for “" + text + "”");
+        list.appendChild(none); return;
+      }
+      search.hits.forEach(function (hit, i) {
+        var li = document.createElement("li");
+        li.dataset.index = String(i);
+        var label = document.createElement("span");
+        label.textContent = hit.label;
+        var kind = document.createElement("span");
+        kind.className = "kind";
+        kind.textContent = kindName(hit) + (hit.grid_code && hit.kind !== "grid" ? " · " + hit.grid_code : "");
+        li.appendChild(label); li.appendChild(kind);
+        list.appendChild(li);
+      });
+    });
+  }
+  function goTo(hit) {
+    if (hit.bbox) map.fitBounds([[hit.bbox[1], hit.bbox[0]], [hit.bbox[3], hit.bbox[2]]], { maxZoom: 18, animate: false });
+    else map.setView([hit.point[1], hit.point[0]], Math.max(map.getZoom(), 18), { animate: false });
+    if (search.marker) map.removeLayer(search.marker);
+    search.marker = L.circleMarker([hit.point[1], hit.point[0]], { radius: 9, color: "#c0392b", weight: 3, fill: false,
+                                                                  interactive: false, renderer: canvas }).addTo(map);
+    if (hit.grid_code && state.grids[hit.grid_code] || hit.grid_code && state.units[hit.unit_id]) {
+      // the grid as drawn now: a unit painted elsewhere since the last save is found where it is now
+      selectGrid(hit.unit_id && state.units[hit.unit_id] ? state.units[hit.unit_id].grid : hit.grid_code);
+    }
+  }
+  function initSearch() {
+    $("search").addEventListener("input", function () {
+      clearTimeout(search.timer);
+      search.timer = setTimeout(runSearch, 250);
+    });
+    $("search-form").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      clearTimeout(search.timer);
+      if (search.hits.length && search.text === $("search").value.trim()) goTo(search.hits[0]);
+      else runSearch(true);  // Enter before the hits of this text came: go to the first when they come
+    });
+    $("search-results").addEventListener("click", function (ev) {
+      var li = ev.target.closest("li");
+      if (!li || li.dataset.index === undefined) return;
+      goTo(search.hits[+li.dataset.index]);
+    });
+  }
+
+  // -- the brush: drag to paint every unit whose interior point the circle passes over into the
+  // selected grid; with Alt held, drag to erase: units go back to the grid they had when saved.
+  // One stroke is one undo step; units of another community are never painted. ---------------------
+  var brush = { circle: null, stroke: null };
+  function brushRadius() { return +$("brush-radius").value; }
+  function unitsUnder(latlng, radius) {
+    var dlat = radius / 111320, dlng = radius / (111320 * Math.cos(latlng.lat * Math.PI / 180));
+    return Object.keys(state.units).filter(function (k) {
+      var l = state.units[k].label;
+      return Math.abs(l[0] - latlng.lat) <= dlat && Math.abs(l[1] - latlng.lng) <= dlng &&
+             map.distance(latlng, l) <= radius;
+    }).map(Number);
+  }
+  function brushStart(ev) {
+    if (state.tool !== "brush" || !state.plan) return;
+    var erase = !!(ev.originalEvent && ev.originalEvent.altKey);
+    if (!erase && !state.selected) return;  // this click selects a grid (see onUnitClick); the next drag paints
+    if (!editable()) return;
+    brush.stroke = { erase: erase, target: state.selected, change: null, foreign: {}, painted: 0 };
+    brushPaint(ev.latlng);
+  }
+  function brushPaint(latlng) {
+    var stroke = brush.stroke, ids = unitsUnder(latlng, brushRadius());
+    if (!stroke || !ids.length) return;
+    if (stroke.erase) {
+      var moves = ids.map(function (id) { return state.units[id]; })
+        .filter(function (u) { return u.grid !== u.saved; })
+        .map(function (u) { return { id: u.id, from: u.grid, to: u.saved }; });
+      record(moves, null, stroke);
+    } else {
+      move(ids, stroke.target, stroke);
+    }
+  }
+  function brushMove(ev) {
+    if (state.tool !== "brush") return;
+    if (brush.circle) brush.circle.setLatLng(ev.latlng).setRadius(brushRadius());
+    if (brush.stroke) brushPaint(ev.latlng);
+  }
+  function brushEnd() {
+    var stroke = brush.stroke;
+    if (!stroke) return;
+    brush.stroke = null;
+    var foreign = Object.keys(stroke.foreign).map(function (k) { return stroke.foreign[k]; });
+    var count = stroke.change ? stroke.change.moves.length : 0;
+    if (foreign.length) tellForeign(foreign, count, stroke.target, communityOf(stroke.target));
+    else if (count) message((stroke.erase ? "已擦除 " : "已涂入 ") + count + " 个单元",
+                            count + " units " + (stroke.erase ? "erased back to their saved grid" : "painted"), "ok");
+  }
+  function showBrush(on) {
+    $("brush-options").hidden = !on;
+    if (on && !brush.circle) {
+      brush.circle = L.circle(map.getCenter(), { radius: brushRadius(), color: "#c0392b", weight: 1, fillOpacity: 0.08,
+                                                 interactive: false, renderer: canvas });
+    }
+    if (brush.circle) { if (on) brush.circle.addTo(map); else map.removeLayer(brush.circle); }
+    if (!on) brushEnd();
+  }
+
   // -- tools ----------------------------------------------------------------------------------------
   var HINTS = {
     select: ["点击单元以选中其网格", "Click a unit to select its grid"],
     paint: ["点击单元，将其涂入当前网格", "Click units to paint them into the selected grid"],
+    brush: ["点击单元选中网格，再按住鼠标拖动：笔刷扫过的单元涂入该网格；按住 Alt 拖动则擦除（单元回到保存时的网格）",
+            "Click a unit to select its grid, then drag: the units the brush passes over go to that grid; drag with Alt " +
+            "held to erase (back to the saved grid)"],
     lasso: ["按住鼠标拖出套索，套中的单元涂入当前网格", "Drag a lasso: the units inside go to the selected grid"],
     merge: ["点击另一个网格的单元，把那个网格并入当前网格", "Click a unit of another grid to merge that grid into the selected one"],
     split: ["点击当前网格中的单元选出新网格，然后点“完成拆分”", "Click units of the selected grid for the new grid, then Finish split"],
@@ -663,7 +912,8 @@
     say($("tool-hint"), HINTS[tool][0], HINTS[tool][1]);
     $("finish-split").hidden = tool !== "split"; $("finish-cut").hidden = tool !== "cut";
     state.splitPick = {}; clearCut(); restyle();
-    if (tool === "lasso") map.dragging.disable(); else map.dragging.enable();
+    if (tool === "lasso" || tool === "brush") map.dragging.disable(); else map.dragging.enable();
+    showBrush(tool === "brush");
     map.getContainer().style.cursor = tool === "select" ? "" : "crosshair";
   }
   document.querySelectorAll(".tool").forEach(function (b) {
@@ -1097,6 +1347,17 @@
     map.on("mousedown", lassoStart);
     map.on("mousemove", lassoMove);
     map.on("mouseup", lassoEnd);
+    map.on("mousedown", brushStart);
+    map.on("mousemove", brushMove);
+    map.on("mouseup", brushEnd);
+    // leaving the map ends a stroke (the map's own "mouseout" also fires when the pointer leaves a unit)
+    map.getContainer().addEventListener("mouseleave", brushEnd);
+    $("brush-radius").addEventListener("input", function () {
+      plain($("brush-radius-value"), $("brush-radius").value);
+      if (brush.circle) brush.circle.setRadius(brushRadius());
+    });
+    initTable();
+    initSearch();
     map.on("click", function (ev) { if (state.tool === "cut" && state.cutUnit) addCutPoint(ev.latlng); });
     setTool("select");
     var token = null;

@@ -1,0 +1,240 @@
+"""The planner's brush and grid table in real headless Chromium against the real app and PostGIS:
+a real mouse drag paints the units under the brush (one undo step, never across a community),
+Alt + drag erases them back to their saved grid, and the table of all grids follows every change,
+donor grids included, sorts, filters and selects."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from samples import launch_chromium
+from test_planner_browser import open_planner, site  # noqa: F401  (the fixture, used by name)
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def screen_xy(page, latlng: list[float]) -> tuple[float, float]:
+    return page.evaluate(f"""() => {{
+        const m = window.gridmapPlannerMap(), p = m.latLngToContainerPoint({latlng});
+        const r = m.getContainer().getBoundingClientRect();
+        return [r.left + p.x, r.top + p.y]; }}""")
+
+
+def brush_path(page) -> dict:
+    """A comprehensive grid, one of its units, and the nearest unit of its community in another grid."""
+    return page.evaluate("""() => {
+        const s = window.gridmapPlanner, m = window.gridmapPlannerMap(), units = Object.values(s.units);
+        let best = null;
+        for (const code of Object.keys(s.grids).sort()) {
+            const g = s.grids[code];
+            if (g.kind !== 'comprehensive') continue;
+            for (const own of units.filter(u => u.grid === code)) {
+                for (const other of units.filter(u => u.community === g.community && u.grid !== code)) {
+                    const d = m.distance(own.label, other.label);
+                    if (!best || d < best.d) best = {d, grid: code, community: g.community, own: own.id, target: other.id,
+                                                     from: own.label, to: other.label, donor: other.grid};
+                }
+            }
+            if (best) return best;
+        }
+        return null; }""")
+
+
+def drag(page, start: tuple[float, float], end: tuple[float, float], steps: int = 12) -> None:
+    page.mouse.move(*start)
+    page.mouse.down()
+    for i in range(1, steps + 1):
+        page.mouse.move(start[0] + (end[0] - start[0]) * i / steps, start[1] + (end[1] - start[1]) * i / steps)
+    page.mouse.up()
+
+
+def table_rows(page) -> list[dict]:
+    return page.evaluate("""() => [...document.querySelectorAll('#grid-table tbody tr')].map(tr => ({
+        code: tr.dataset.code, cells: [...tr.cells].map(td => td.textContent), cls: tr.className}))""")
+
+
+@pytest.mark.browser
+def test_brush_paints_in_one_undo_step_and_alt_erases(site) -> None:  # noqa: F811
+    from playwright.sync_api import sync_playwright
+
+    _engine, url, draft_id = site
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = open_planner(browser, url, draft_id)
+        path = brush_path(page)
+        assert path, "no grid with a unit of its community elsewhere"
+        before = page.evaluate("() => Object.fromEntries(Object.values(window.gridmapPlanner.units).map(u => [u.id, u.grid]))")
+        page.click("button[data-tool='brush']")
+        assert page.is_visible("#brush-options")
+        page.evaluate(f"""() => {{ window.gridmapPlannerMap().fitBounds([{path['from']}, {path['to']}],
+                                                                          {{padding: [150, 150], animate: false}}); }}""")
+        page.wait_for_timeout(200)
+        start, end = screen_xy(page, path["from"]), screen_xy(page, path["to"])
+        page.mouse.click(*start)  # the first click selects the grid
+        page.wait_for_function(f"document.querySelector('#grid-code').textContent === '{path['grid']}'")
+        page.fill("#brush-radius", "10")
+        page.dispatch_event("#brush-radius", "input")
+        drag(page, start, end)
+        page.wait_for_function("+document.querySelector('#pending').textContent > 0")
+        after = page.evaluate("() => Object.values(window.gridmapPlanner.units).map(u => [u.id, u.grid, u.community])")
+        moved = [(uid, community) for uid, grid, community in after if grid != before[str(uid)]]
+        assert moved and all(grid == path["grid"] for uid, grid, _ in after if before[str(uid)] != grid)
+        assert {community for _, community in moved} == {path["community"]}  # never across a community
+        assert path["target"] in {uid for uid, _ in moved}
+        assert int(page.inner_text("#pending")) == len(moved)
+        assert page.evaluate("() => window.gridmapPlanner.undo.length") == 1  # the whole stroke: one step
+
+        page.click("#undo")
+        page.wait_for_function("document.querySelector('#pending').textContent === '0'")
+        page.click("#redo")
+        page.wait_for_function(f"document.querySelector('#pending').textContent === '{len(moved)}'")
+
+        page.keyboard.down("Alt")  # erase: the units under the brush go back to their saved grid
+        drag(page, start, end)
+        page.keyboard.up("Alt")
+        page.wait_for_function("document.querySelector('#pending').textContent === '0'")
+        back = page.evaluate("() => Object.fromEntries(Object.values(window.gridmapPlanner.units).map(u => [u.id, u.grid]))")
+        assert back == before
+        assert not page.errors, page.errors
+        browser.close()
+
+
+@pytest.mark.browser
+def test_grid_table_follows_painting_sorts_filters_and_selects(site) -> None:  # noqa: F811
+    from playwright.sync_api import sync_playwright
+
+    _engine, url, draft_id = site
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = open_planner(browser, url, draft_id)
+        grids = page.evaluate("() => Object.keys(window.gridmapPlanner.grids).length")
+        page.wait_for_function(f"document.querySelectorAll('#grid-table tbody tr').length === {grids}")
+        assert page.inner_text("#grid-table-count") == f"共 {grids} 个网格，显示 {grids} 个"
+        band = page.evaluate("() => window.gridmapPlanner.band")
+        for row in table_rows(page):  # the deviation column is the distance from the band
+            households, deviation = int(row["cells"][1]), row["cells"][2]
+            if deviation != "—":
+                expected = households - band[0] if households < band[0] else max(households - band[1], 0)
+                assert int(deviation) == expected, row
+
+        page.click("#grid-table th[data-sort='households']")
+        values = [int(r["cells"][1]) for r in table_rows(page)]
+        assert values == sorted(values, reverse=True)
+        page.click("#grid-table th[data-sort='households']")
+        values = [int(r["cells"][1]) for r in table_rows(page)]
+        assert values == sorted(values)
+
+        path = brush_path(page)
+        page.fill("#grid-filter", path["grid"])
+        page.wait_for_function("document.querySelectorAll('#grid-table tbody tr').length === 1")
+        page.click(f"#grid-table tr[data-code='{path['grid']}']")  # a row selects its grid and zooms to it
+        page.wait_for_function(f"document.querySelector('#grid-code').textContent === '{path['grid']}'")
+        assert page.evaluate("() => window.gridmapPlannerMap().getZoom()") >= 14
+        page.fill("#grid-filter", "")
+        page.wait_for_function(f"document.querySelectorAll('#grid-table tbody tr').length === {grids}")
+        donor_before = next(int(r["cells"][1]) for r in table_rows(page) if r["code"] == path["donor"])
+
+        page.click("button[data-tool='paint']")
+        page.evaluate(f"() => {{ window.gridmapPlannerMap().setView({path['to']}, 18, {{animate: false}}); }}")
+        page.wait_for_timeout(150)
+        page.mouse.click(*screen_xy(page, path["to"]))
+        page.wait_for_function("document.querySelector('#pending').textContent === '1'")
+        moved = page.evaluate(f"() => window.gridmapPlanner.units[{path['target']}].households")
+        page.wait_for_function(f"""() => {{
+            const row = document.querySelector("#grid-table tr[data-code='{path['donor']}']");
+            return row && +row.cells[1].textContent === {donor_before - moved}; }}""")
+        rows = {r["code"]: r for r in table_rows(page)}
+        assert "changed" in rows[path["donor"]]["cls"] and "changed" in rows[path["grid"]]["cls"]
+        assert rows[path["grid"]]["cells"][1] == page.inner_text("#grid-households")  # the same figure as the panel
+        assert "selected" in rows[path["grid"]]["cls"]
+
+        page.check("#grid-outside-only")
+        page.wait_for_function("""() => [...document.querySelectorAll('#grid-table tbody tr')]
+            .every(tr => !['0', '—'].includes(tr.cells[2].textContent))""")
+        outside = table_rows(page)
+        expected = page.evaluate("""() => { const s = window.gridmapPlanner, sums = {};
+            Object.values(s.units).forEach(u => sums[u.grid] = (sums[u.grid] || 0) + u.households);
+            return Object.keys(sums).filter(c => (s.grids[c] || {}).kind !== 'dedicated'
+                && (sums[c] < s.band[0] || sums[c] > s.band[1])).length; }""")
+        assert len(outside) == expected
+
+        page.click("#lang-switch")
+        headers = page.inner_text("#grid-table thead")
+        assert "Households" in headers and not CJK.search(headers + page.inner_text("#grid-table-count"))
+        assert page.get_attribute("#grid-filter", "placeholder") == "Filter by grid or community code"
+        assert not page.errors, page.errors
+        browser.close()
+
+
+def test_search_finds_grids_communities_and_named_features_with_their_grid(site) -> None:  # noqa: F811
+    """/api/plans/{id}/search over the real demo data: every hit's grid is the grid whose unit holds
+    its point (checked here with shapely on the plan's units, not by the same SQL)."""
+    import json
+    import urllib.parse
+    import urllib.request
+
+    import shapely
+
+    from gridmap.store import frames
+
+    from test_planner_browser import PASSWORD
+
+    engine, url, draft_id = site
+    form = urllib.parse.urlencode({"username": "planner", "password": PASSWORD}).encode()
+    with urllib.request.urlopen(urllib.request.Request(f"{url}/api/auth/token", data=form)) as r:
+        token = json.load(r)["access_token"]
+
+    def search(text: str) -> list[dict]:  # a draft: read by its planner
+        request = urllib.request.Request(f"{url}/api/plans/{draft_id}/search?q={urllib.parse.quote(text)}",
+                                         headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request) as r:
+            return json.load(r)["hits"]
+
+    with engine.connect() as conn:
+        units = frames.plan_units(conn, draft_id)
+    grid_codes = sorted(units["grid_code"].unique())
+    hits = search(grid_codes[0][:-2])  # a code's prefix: its grid and its siblings
+    assert grid_codes[0] in [h["label"] for h in hits if h["kind"] == "grid"]
+    assert all(h["label"].startswith(grid_codes[0][:-2]) for h in hits if h["kind"] == "grid")
+
+    hits = search("océanographique")  # case-insensitive, inside the name
+    museum = [h for h in hits if h["kind"] == "feature" and h["detail"] == "buildings"]
+    assert museum and museum[0]["label"].startswith("Musée Océanographique")
+    point = shapely.Point(museum[0]["point"])
+    holder = units[units.geometry.intersects(point)]
+    assert len(holder) >= 1 and museum[0]["grid_code"] == holder["grid_code"].iloc[0]
+
+    community = units["community_code"].iloc[0]
+    assert any(h["kind"] == "community" and community in h["label"] for h in search(community))
+    assert search("%") == [] and search("_") == []  # literal text, not a pattern matching everything
+
+
+@pytest.mark.browser
+def test_search_box_zooms_and_selects(site) -> None:  # noqa: F811
+    from playwright.sync_api import sync_playwright
+
+    _engine, url, draft_id = site
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = open_planner(browser, url, draft_id)
+        code = page.evaluate("() => Object.keys(window.gridmapPlanner.grids).sort()[3]")
+        page.fill("#search", code)
+        page.press("#search", "Enter")  # before the hits came: goes to the first once they do
+        page.wait_for_function(f"document.querySelector('#grid-code').textContent === '{code}'")
+        page.fill("#search", "Océano")
+        page.wait_for_function("document.querySelector('#search-results').textContent.includes('Océanographique')")
+        first = page.inner_text("#search-results li[data-index='0']")
+        assert "Musée Océanographique" in first and "楼栋" in first
+        page.click("#search-results li[data-index='0']")
+        page.wait_for_function(f"document.querySelector('#grid-code').textContent !== '{code}'")
+        assert page.evaluate("() => window.gridmapPlannerMap().getZoom()") >= 18
+        grid = page.inner_text("#grid-code")
+        assert grid in first  # the hit names the grid it lies in
+        page.fill("#search", "zzzz-nothing")
+        page.wait_for_function("document.querySelector('#search-results').textContent.includes('没有找到')")
+        page.click("#lang-switch")
+        assert page.get_attribute("#search", "placeholder").startswith("Search:")
+        assert not page.errors, page.errors
+        browser.close()
