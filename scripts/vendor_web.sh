@@ -32,3 +32,13 @@ cp "$tmp/package/dist/leaflet-heat.js" "$dest/"
 cp "$tmp/package/LICENSE" "$dest/" 2>/dev/null || echo "BSD-2-Clause (see https://www.npmjs.com/package/leaflet.heat)" > "$dest/LICENSE"
 echo "leaflet.heat@${HEAT_VERSION} (npm registry), BSD-2-Clause" > "$dest/VERSION"
 echo "vendored leaflet.heat ${HEAT_VERSION} into $dest"
+
+# Leaflet.VectorGrid (bundled with its protobuf decoder) for the planner's context tiles.
+VECTORGRID_VERSION=1.3.0
+(cd "$tmp" && rm -rf package && npm pack --silent "leaflet.vectorgrid@${VECTORGRID_VERSION}" >/dev/null && tar xzf leaflet.vectorgrid-*.tgz)
+dest=gridmap/web/static/vendor/leaflet-vectorgrid
+rm -rf "$dest" && mkdir -p "$dest"
+cp "$tmp/package/dist/Leaflet.VectorGrid.bundled.min.js" "$dest/"
+cp "$tmp/package/LICENSE" "$dest/" 2>/dev/null || echo "Beerware (see package.json of leaflet.vectorgrid)" > "$dest/LICENSE"
+echo "leaflet.vectorgrid@${VECTORGRID_VERSION} (npm registry), Beerware" > "$dest/VERSION"
+echo "vendored leaflet.vectorgrid ${VECTORGRID_VERSION} into $dest"

@@ -172,3 +172,32 @@ def test_locate_the_grid_at_a_point(served) -> None:
     assert client.get("/api/locate", params={"lon": lon, "lat": lat, "crs": "gcj02"}).json()["grid_code"] == code
     assert client.get("/api/locate", params={"lon": 0, "lat": 0}).status_code == 404
     assert client.get("/api/locate", params={"lon": 200, "lat": 0}).status_code == 422
+
+
+def test_context_tiles_carry_the_territorys_own_layers(served) -> None:
+    """/tiles/context/{territory}: one MVT layer per role from the territory's imported layers (the
+    demo keeps them on the city), buildings from zoom 15, paths left out below 14, roads with class."""
+    engine, client, _ = served
+    x, y = tile_of(7.4246, 43.7384, 16)  # Monaco-Ville
+    response = client.get(f"/tiles/context/980100/16/{x}/{y}.mvt")
+    assert response.status_code == 200 and response.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+    layers = mapbox_vector_tile.decode(response.content)
+    assert {"roads", "buildings"} <= set(layers)
+    classes = {f["properties"].get("class") for f in layers["roads"]["features"]}
+    with engine.connect() as conn:  # the buildings meeting the tile, by PostGIS's own reckoning
+        expected = conn.execute(sa.text(
+            "SELECT count(*) FROM layer_features f JOIN layers l ON l.id = f.layer_id JOIN territories t "
+            "ON t.id = l.territory_id WHERE t.code = '980100' AND l.name = 'buildings' "
+            "AND ST_Intersects(ST_Transform(f.geom, 3857), ST_TileEnvelope(16, :x, :y))"), {"x": x, "y": y}).scalar_one()
+    assert expected > 0 and len(layers["buildings"]["features"]) >= expected
+    assert classes - {None}  # OSM's highway values as the class
+    x14, y14 = tile_of(7.4246, 43.7384, 13)
+    coarse = mapbox_vector_tile.decode(client.get(f"/tiles/context/980100/13/{x14}/{y14}.mvt").content)
+    assert "buildings" not in coarse
+    assert not {f["properties"].get("class") for f in coarse["roads"]["features"]} & {"footway", "steps", "path"}
+    assert "footway" in classes or "steps" in classes or "pedestrian" in classes  # they are there at 16
+    assert client.get(f"/tiles/context/980101900001/16/{x}/{y}.mvt").status_code == 200  # a community: its city's layers
+    ocean = tile_of(-30.0, 0.0, 16)
+    assert client.get(f"/tiles/context/980100/16/{ocean[0]}/{ocean[1]}.mvt").status_code == 204
+    assert client.get("/tiles/context/123456/16/0/0.mvt").status_code == 404
+    assert client.get("/tiles/context/980100/3/8/0.mvt").status_code == 404

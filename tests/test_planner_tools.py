@@ -238,3 +238,33 @@ def test_search_box_zooms_and_selects(site) -> None:  # noqa: F811
         assert page.get_attribute("#search", "placeholder").startswith("Search:")
         assert not page.errors, page.errors
         browser.close()
+
+
+@pytest.mark.browser
+def test_context_layers_draw_under_the_units_and_switch_off(site) -> None:  # noqa: F811
+    from playwright.sync_api import sync_playwright
+
+    _engine, url, draft_id = site
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = open_planner(browser, url, draft_id)
+        tiles: list[str] = []
+        page.on("response", lambda r: tiles.append(r.url) if "/tiles/context/" in r.url and r.status == 200 else None)
+        page.evaluate("() => { window.gridmapPlannerMap().setView([43.7384, 7.4246], 17, {animate: false}); }")
+        page.wait_for_function("document.querySelectorAll('.leaflet-context-pane canvas').length > 0")
+        page.wait_for_function("""() => [...document.querySelectorAll('.leaflet-context-pane canvas')].some(c => {
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            for (let i = 3; i < d.length; i += 4) if (d[i] > 0) return true;  // something is drawn
+            return false; })""")
+        assert tiles and all("/tiles/context/980100/" in t for t in tiles)
+        z_context = page.evaluate("() => +getComputedStyle(document.querySelector('.leaflet-context-pane')).zIndex")
+        z_units = page.evaluate("() => +getComputedStyle(document.querySelector('.leaflet-overlay-pane')).zIndex")
+        assert z_context < z_units  # under the units
+        page.uncheck("#context-on")
+        page.wait_for_function("document.querySelectorAll('.leaflet-context-pane canvas').length === 0")
+        page.check("#context-on")
+        page.wait_for_function("document.querySelectorAll('.leaflet-context-pane canvas').length > 0")
+        page.click("#lang-switch")
+        assert "roads" in page.inner_text("label:has(#context-on)")
+        assert not page.errors, page.errors
+        browser.close()

@@ -193,6 +193,48 @@ def tile(conn: sa.Connection, collection: Collection, z: int, x: int, y: int, *,
     return bytes(data) if data else b""
 
 
+CONTEXT_ROLES: tuple[tuple[str, int], ...] = (
+    ("water", 0), ("compounds", 13), ("sites", 13), ("railways", 10), ("roads", 11), ("buildings", 15))
+"""The context layers the planner draws under the units, bottom to top, each from the zoom at which
+it is worth drawing (a district's 30,000 buildings are a grey smear below zoom 15)."""
+MINOR_ROADS = ("footway", "path", "cycleway", "steps", "pedestrian", "corridor", "service", "track", "bridleway",
+               "living_street", "小区路", "步行道", "人行道")
+"""Road classes left out of context tiles below zoom 14 (paths and service lanes: a smear at city scale)."""
+_CONTEXT_NAMES = {"water": ("waterways",), "compounds": ("compounds", "residential_areas"), "sites": ("sites",),
+                  "railways": ("railways",), "roads": ("roads",), "buildings": ("buildings", "楼栋")}
+
+
+def context_tile(conn: sa.Connection, territory: str, z: int, x: int, y: int, *, road_class: str = "highway",
+                 extent_px: int = 4096, buffer_px: int = 16) -> bytes:
+    """One Mapbox Vector Tile of the territory's own layers (its nearest ones: the territory's, else
+    an ancestor's, as partitions read them), one MVT layer per role of :data:`CONTEXT_ROLES`: the
+    ``name`` of each feature, and each road's ``class`` (the profile's ``road_class`` column, else
+    OSM's ``highway``). Built by ST_AsMVT per layer; the layers' tiles are concatenated (an MVT
+    tile is a list of layers). Empty bytes where nothing is drawn."""
+    from gridmap.store.layers import find
+
+    parts: list[bytes] = []
+    for role, min_zoom in CONTEXT_ROLES:
+        found = find(conn, territory, _CONTEXT_NAMES[role]) if z >= min_zoom else None
+        if found is None:
+            continue
+        data = conn.execute(sa.text(
+            "WITH b AS (SELECT ST_TileEnvelope(:z, :x, :y) AS env, ST_Transform(ST_TileEnvelope(:z, :x, :y, "
+            "margin => :margin), 4490) AS env4490) "
+            "SELECT ST_AsMVT(t, :layer, :ext, 'geom') FROM (SELECT COALESCE(f.properties->>'name', "
+            "f.properties->>'名称', f.properties->>'道路名称', f.properties->>'compound_name', "
+            "f.properties->>'building_name') AS name, COALESCE(f.properties->>:cls, f.properties->>'highway') AS class, "
+            "ST_AsMVTGeom(ST_Transform(f.geom, 3857), b.env, :ext, :buf, true) AS geom "
+            "FROM b, layer_features f JOIN layers l ON l.id = f.layer_id JOIN territories t ON t.id = l.territory_id "
+            "WHERE t.code = :owner AND l.name = :name AND f.geom && b.env4490) t WHERE t.geom IS NOT NULL "
+            "AND (:layer <> 'roads' OR :z >= 14 OR t.class IS NULL OR t.class <> ALL(CAST(:minor AS text[])))"),
+            {"z": z, "x": x, "y": y, "layer": role, "ext": extent_px, "buf": buffer_px, "margin": buffer_px / extent_px,
+             "cls": road_class, "owner": found[0], "name": found[1], "minor": list(MINOR_ROADS)}).scalar()
+        if data:
+            parts.append(bytes(data))
+    return b"".join(parts)
+
+
 def published_stamp(conn: sa.Connection) -> str:
     """A token that changes whenever any plan is published (or a published plan is edited):
     part of tile URLs and ETags, so no cache serves grids of a plan that is no longer published."""
@@ -253,5 +295,6 @@ def units_feature_collection(conn: sa.Connection, plan_id: int, *, unit_ids: lis
         {"p": plan_id, "ids": unit_ids, "tol": tolerance, "dec": int(decimals)}).scalar_one()
 
 
-__all__ = ["Collection", "COLLECTIONS", "items", "one", "extent", "time_extent", "tile", "published_stamp", "locate",
+__all__ = ["Collection", "COLLECTIONS", "items", "one", "extent", "time_extent", "tile", "context_tile", "CONTEXT_ROLES",
+           "published_stamp", "locate",
            "grids_feature_collection", "units_feature_collection"]

@@ -262,7 +262,7 @@
       state.band = bandOf(r[0].data.summary);
       state.savedSummary = state.summary = r[0].data.summary;
       history.replaceState(null, "", "/planner?territory=" + $("territory").value + "&plan=" + planId);
-      drawUnits(r[1].data); drawGrids(r[2].data, true);
+      drawUnits(r[1].data); drawGrids(r[2].data, true); showContext();
       showSummary(); updatePanel(); updatePending(); planInfo();
       if (unitLayer.getLayers().length) limitTo(unitLayer.getBounds());
       message("方案已载入：" + Object.keys(state.units).length + " 个单元",
@@ -1277,6 +1277,32 @@
                            attribution: b.attribution || "" }).addTo(map);
     });
   }
+  // The territory's own layers under the units (vector tiles from PostGIS, /tiles/context/...): roads
+  // by class, buildings, water, railways, compound outlines and sites; offline, no basemap needed.
+  var ROAD_WEIGHT = { motorway: 4, trunk: 4, primary: 3.5, secondary: 3, tertiary: 2.5, "主干路": 3.5, "快速路": 4,
+                      "次干路": 3, "支路": 2 };
+  var CONTEXT_STYLE = {
+    water: { color: "#6fa8dc", weight: 1.5, fill: true, fillColor: "#9fc5e8", fillOpacity: 0.6 },
+    compounds: { color: "#8e7cc3", weight: 1, dashArray: "3 3", fill: false },
+    sites: { color: "#b45f06", weight: 1, fill: true, fillColor: "#f6b26b", fillOpacity: 0.25 },
+    railways: { color: "#444", weight: 2, dashArray: "6 3" },
+    roads: function (p) {
+      var w = ROAD_WEIGHT[p["class"]] || 1.2;
+      return { color: w >= 3 ? "#e69138" : "#999", weight: w, opacity: 0.9 };
+    },
+    buildings: { color: "#777", weight: 0.5, fill: true, fillColor: "#bbb", fillOpacity: 0.5 },
+  };
+  var context = { layer: null, territory: null };
+  function showContext() {
+    var territory = $("territory").value, on = $("context-on").checked;
+    if (context.layer && (!on || territory !== context.territory)) { map.removeLayer(context.layer); context.layer = null; }
+    if (!on || !territory || context.layer || !L.vectorGrid) return;
+    context.territory = territory;
+    context.layer = L.vectorGrid.protobuf("/tiles/context/" + territory + "/{z}/{x}/{y}.mvt", {
+      pane: "contextPane", interactive: false, maxNativeZoom: 18, maxZoom: MAX_ZOOM,
+      rendererFactory: L.canvas.tile, vectorTileLayerStyles: CONTEXT_STYLE,
+    }).addTo(map);
+  }
   // The map stays on the territory: from a couple of levels out of the whole territory down to
   // single buildings, panning no further than about half the territory's size beyond its edges.
   function limitTo(bounds) {
@@ -1336,6 +1362,9 @@
     L.DomEvent.disableClickPropagation(box); L.DomEvent.disableScrollPropagation(box);
     $("notice-close").addEventListener("click", hideNotice);
     basemap();
+    map.createPane("contextPane").style.zIndex = 350;  // above a basemap, under the units
+    map.getPane("contextPane").style.pointerEvents = "none";
+    $("context-on").addEventListener("change", showContext);
     relabelMap();
     unitLayer = L.featureGroup().addTo(map);
     borderLayer = L.featureGroup().addTo(map);
