@@ -66,6 +66,7 @@ def test_brush_paints_in_one_undo_step_and_alt_erases(site) -> None:  # noqa: F8
         path = brush_path(page)
         assert path, "no grid with a unit of its community elsewhere"
         before = page.evaluate("() => Object.fromEntries(Object.values(window.gridmapPlanner.units).map(u => [u.id, u.grid]))")
+        assert not page.is_visible("#brush-options")  # only with the brush
         page.click("button[data-tool='brush']")
         assert page.is_visible("#brush-options")
         page.evaluate(f"""() => {{ window.gridmapPlannerMap().fitBounds([{path['from']}, {path['to']}],

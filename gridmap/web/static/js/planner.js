@@ -873,9 +873,11 @@
     if (brush.circle) brush.circle.setLatLng(ev.latlng).setRadius(brushRadius());
     if (brush.stroke) brushPaint(ev.latlng);
   }
-  function brushEnd() {
+  function brushEnd(ev) {
     var stroke = brush.stroke;
     if (!stroke) return;
+    // where the button is let go belongs to the stroke (the browser may fold the last moves into it)
+    if (ev && ev.type === "mouseup" && ev.latlng) brushPaint(ev.latlng);
     brush.stroke = null;
     var foreign = Object.keys(stroke.foreign).map(function (k) { return stroke.foreign[k]; });
     var count = stroke.change ? stroke.change.moves.length : 0;
