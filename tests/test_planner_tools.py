@@ -269,3 +269,46 @@ def test_context_layers_draw_under_the_units_and_switch_off(site) -> None:  # no
         assert "roads" in page.inner_text("label:has(#context-on)")
         assert not page.errors, page.errors
         browser.close()
+
+
+@pytest.mark.browser
+def test_export_from_the_planner_is_read_back_by_ogrinfo(site, tmp_path) -> None:  # noqa: F811
+    """The draft exported from the planner (with the planner's sign-in) as a GBK Shapefile in the
+    Gauss-Krüger zone and as a GeoPackage with units: GDAL reads every grid back, names intact."""
+    import subprocess
+
+    from playwright.sync_api import sync_playwright
+
+    _engine, url, draft_id = site
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = open_planner(browser, url, draft_id)
+        grids = page.evaluate("() => Object.keys(window.gridmapPlanner.grids).length")
+        units = page.evaluate("() => Object.keys(window.gridmapPlanner.units).length")
+        page.select_option("#export-format", "shp:gbk")
+        page.select_option("#export-crs", "gk3")
+        with page.expect_download() as download:
+            page.click("#export")
+        shp = tmp_path / download.value.suggested_filename
+        download.value.save_as(shp)
+        assert shp.suffix == ".zip"
+        info = subprocess.run(["ogrinfo", "-ro", "-al", "-so", f"/vsizip/{shp}"], capture_output=True, text=True)
+        assert info.returncode == 0, info.stderr
+        assert f"Feature Count: {grids}" in info.stdout
+        assert "CGCS2000" in info.stdout and "Gauss" in info.stdout  # the zone's projection, named
+        cpg = subprocess.run(["unzip", "-p", str(shp), "*.cpg"], capture_output=True, text=True).stdout
+        assert cpg.strip().upper() in ("GBK", "CP936", "936")
+
+        page.select_option("#export-format", "gpkg:utf-8")
+        page.select_option("#export-crs", "4490")
+        page.check("#export-units")
+        with page.expect_download() as download:
+            page.click("#export")
+        gpkg = tmp_path / download.value.suggested_filename
+        download.value.save_as(gpkg)
+        listing = subprocess.run(["ogrinfo", "-ro", "-so", "-al", str(gpkg)], capture_output=True, text=True).stdout
+        counts = dict(re.findall(r"Layer name: (\w+)\n(?:.*\n)*?Feature Count: (\d+)", listing))
+        assert int(counts["grids"]) == grids and int(counts["units"]) == units, listing
+        page.wait_for_function("document.querySelector('#message').textContent.includes('已导出')")
+        assert not page.errors, page.errors
+        browser.close()

@@ -835,6 +835,39 @@
     });
   }
 
+  // -- export: the plan shown (a draft with the user's sign-in), as government systems take it -------
+  // The same files as `gridmap export` (/api/territories/{code}/export); fetched with the token and
+  // handed to the browser as a download, so drafts need no token in a link.
+  function exportPlan() {
+    if (!state.plan) { message("请先选择方案", "Choose a plan first", "warn"); return; }
+    var choice = $("export-format").value.split(":"), code = $("territory").value;
+    var query = "format=" + choice[0] + "&encoding=" + choice[1] + "&crs=" + encodeURIComponent($("export-crs").value) +
+      "&plan=" + state.plan + "&layers=" + ($("export-units").checked ? "grids,units" : "grids");
+    if (pendingUnits().length) {
+      message("注意：导出的是已保存的方案，未保存的 " + pendingUnits().length + " 处修改不在其中",
+              "Note: the export is the plan as saved; " + pendingUnits().length + " unsaved changes are not in it", "warn");
+    }
+    var headers = state.token ? { Authorization: "Bearer " + state.token } : {};
+    $("export").disabled = true;
+    fetch("/api/territories/" + code + "/export?" + query, { headers: headers }).then(function (r) {
+      if (!r.ok) return r.text().then(function (text) {
+        var data;
+        try { data = JSON.parse(text); } catch (e) { data = { detail: text }; }
+        failed("导出失败：", "Export failed: ", { status: r.status, data: data });
+      });
+      var name = (/filename="?([^";]+)"?/.exec(r.headers.get("Content-Disposition") || "") || [])[1] || "plan-" + state.plan;
+      return r.blob().then(function (blob) {
+        var a = document.createElement("a");
+        a.href = URL.createObjectURL(blob); a.download = name;
+        document.body.appendChild(a); a.click(); a.remove();
+        setTimeout(function () { URL.revokeObjectURL(a.href); }, 10000);
+        message("已导出 " + name, "Exported " + name, "ok");
+      });
+    }, function () {
+      message("导出失败：无法连接服务器", "Export failed: the server cannot be reached", "error");
+    }).then(function () { $("export").disabled = false; });
+  }
+
   // -- the brush: drag to paint every unit whose interior point the circle passes over into the
   // selected grid; with Alt held, drag to erase: units go back to the grid they had when saved.
   // One stroke is one undo step; units of another community are never painted. ---------------------
@@ -1389,6 +1422,7 @@
     });
     initTable();
     initSearch();
+    $("export").addEventListener("click", exportPlan);
     map.on("click", function (ev) { if (state.tool === "cut" && state.cutUnit) addCutPoint(ev.latlng); });
     setTool("select");
     var token = null;
