@@ -312,3 +312,52 @@ def test_export_from_the_planner_is_read_back_by_ogrinfo(site, tmp_path) -> None
         page.wait_for_function("document.querySelector('#message').textContent.includes('已导出')")
         assert not page.errors, page.errors
         browser.close()
+
+
+@pytest.mark.browser
+def test_locking_a_grid_keeps_paint_out_and_is_kept_with_the_draft(site) -> None:  # noqa: F811
+    from playwright.sync_api import sync_playwright
+
+    engine, url, draft_id = site
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = open_planner(browser, url, draft_id)
+        path = brush_path(page)
+        page.evaluate(f"() => {{ window.gridmapPlannerMap().setView({path['to']}, 18, {{animate: false}}); }}")
+        page.wait_for_timeout(150)
+        page.mouse.click(*screen_xy(page, path["to"]))  # select the donor grid (select tool)
+        page.wait_for_function(f"document.querySelector('#grid-code').textContent === '{path['donor']}'")
+        page.click("#lock-grid")
+        page.wait_for_function("document.querySelector('#lock-grid').textContent === '解锁网格'")
+        assert page.get_attribute("#lock-grid", "aria-pressed") == "true"
+        page.wait_for_function(f"""() => document.querySelector("#grid-table tr[data-code='{path['donor']}']")
+                                           .cells[6].textContent === '🔒'""")
+        with engine.connect() as conn:  # saved at once, with the draft
+            import sqlalchemy as sa
+            assert conn.execute(sa.text("SELECT locked FROM grids WHERE plan_id = :p AND code = :c"),
+                                {"p": draft_id, "c": path["donor"]}).scalar_one() is True
+
+        page.evaluate(f"() => {{ window.gridmapPlannerMap().setView({path['from']}, 18, {{animate: false}}); }}")
+        page.wait_for_timeout(150)
+        page.mouse.click(*screen_xy(page, path["from"]))  # select the other grid
+        page.wait_for_function(f"document.querySelector('#grid-code').textContent === '{path['grid']}'")
+        page.click("button[data-tool='paint']")
+        page.evaluate(f"() => {{ window.gridmapPlannerMap().setView({path['to']}, 18, {{animate: false}}); }}")
+        page.wait_for_timeout(150)
+        page.mouse.click(*screen_xy(page, path["to"]))  # a unit of the locked grid: refused at once
+        page.wait_for_function("document.querySelector('#message').textContent.includes('已锁定')")
+        assert page.inner_text("#pending") == "0"
+        assert page.evaluate(f"() => window.gridmapPlanner.units[{path['target']}].grid") == path["donor"]
+
+        page.reload()
+        page.wait_for_function(f"document.body.dataset.planLoaded === '{draft_id}'", timeout=30000)
+        assert page.evaluate(f"() => window.gridmapPlanner.grids['{path['donor']}'].locked") is True
+        page.click("#lang-switch")
+        page.evaluate(f"() => {{ window.gridmapPlannerMap().setView({path['to']}, 18, {{animate: false}}); }}")
+        page.wait_for_timeout(150)
+        page.mouse.click(*screen_xy(page, path["to"]))
+        page.wait_for_function("document.querySelector('#lock-grid').textContent === 'Unlock grid'")
+        page.click("#lock-grid")
+        page.wait_for_function("document.querySelector('#lock-grid').textContent === 'Lock grid'")
+        assert not page.errors, page.errors
+        browser.close()

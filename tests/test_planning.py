@@ -348,3 +348,49 @@ def test_reading_can_require_sign_in(published, database_url: str) -> None:
     viewer = signed_in_client(engine, database_url, "v", "viewer", MONACO)
     viewer.app.state.settings = Settings.from_env({"GRIDMAP_PUBLIC_READ": "false"})
     assert viewer.get("/collections/grids/items").status_code == 200
+
+
+def test_a_locked_grid_keeps_its_units_until_unlocked(published, planner, draft) -> None:
+    """``set`` with ``locked``: no unit moves into or out of a locked grid (assign, merge, split)
+    and none of its units is cut; a new draft keeps the lock; unlocking lets the same edit through."""
+    engine, _ = published
+    plan_id = draft["plan_id"]
+    a, b, touching = two_grids(engine, plan_id)
+    before = assignment(engine, plan_id)
+    locked = edit(planner, plan_id, 1, {"op": "set", "grid": a, "locked": True})
+    assert locked.status_code == 200, locked.text
+    grids = {f["properties"]["grid_code"]: f["properties"] for f in planner.get(f"/api/plans/{plan_id}/grids").json()["features"]}
+    assert grids[a]["locked"] is True and grids[b]["locked"] is False
+    version = locked.json()["version"]
+    own = [u for u, g in before.items() if g == a]
+    refusals = [
+        {"op": "assign", "units": touching[:1], "grid": a},                    # into it
+        {"op": "assign", "units": own[:1], "grid": b},                         # out of it
+        {"op": "merge", "grids": [b, a], "into": b},                           # merged away
+        {"op": "merge", "grids": [a, b], "into": a},                           # taking another grid in
+        {"op": "cut", "unit": own[0], "line": {"type": "LineString", "coordinates": [[0, 0], [1, 1]]}},
+    ]
+    if len(own) > 1:
+        refusals.append({"op": "split", "grid": a, "units": own[:1]})
+    for op in refusals:
+        refused = edit(planner, plan_id, version, op)
+        assert refused.status_code == 422, (op, refused.text)
+        body = refused.json()
+        assert f"grid {a} is locked" in body["detail_en"] and f"网格 {a} 已锁定" in body["detail_zh"], body
+    assert assignment(engine, plan_id) == before  # nothing moved
+    moved_elsewhere = edit(planner, plan_id, version, {"op": "assign", "units": touching[:1], "grid": b})
+    assert moved_elsewhere.status_code == 200  # grids that are not locked are edited as ever
+    version = moved_elsewhere.json()["version"]
+    named = edit(planner, plan_id, version, {"op": "set", "grid": a, "name": "东区一格"})
+    assert named.status_code == 200  # a lock holds the units, not the name
+    version = named.json()["version"]
+
+    copy_id, _ = planning.new_draft(engine, MONACO, actor="test", source=plan_id)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT locked FROM grids WHERE plan_id = :p AND code = :c"),
+                            {"p": copy_id, "c": a}).scalar_one() is True
+
+    unlocked = edit(planner, plan_id, version, {"op": "set", "grid": a, "locked": False},
+                    {"op": "assign", "units": touching[:1], "grid": a})
+    assert unlocked.status_code == 200, unlocked.text
+    assert assignment(engine, plan_id)[touching[0]] == a

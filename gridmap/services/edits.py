@@ -11,7 +11,9 @@ here, once:
 * ``merge``: all units of the other grids into ``into`` (same community).
 * ``split``: some (not all) units of a grid into a new grid (the community's next free code).
 * ``cut``: a unit cut by a line into pieces (the one edit that changes geometry, in this draft only).
-* ``set``: a grid's name, worker or kind.
+* ``set``: a grid's name, worker or kind, or its lock (``locked``: a locked grid's units stay
+  where they are: no unit moves into or out of it and none of its units is cut until it is
+  unlocked).
 
 Every refusal is an :class:`EditError`, in Chinese and English.
 """
@@ -39,6 +41,7 @@ from gridmap.store.plans import Plan
 from gridmap.store.sql import ewkb_hex
 
 GRID_CODE = re.compile(r"^[0-9]{1,32}$")
+LOCKED_ZH = {"move units into or out of it": "移入或移出单元", "cut its units": "切分其单元"}
 OPERATION_ZH = {"assign": "分配", "move": "移动", "merge": "合并", "split": "拆分", "cut": "切分单元", "set": "设置"}
 
 
@@ -101,6 +104,14 @@ class EditContext:
             raise EditError(f"community {community} has no free grid code left", f"社区 {community} 已没有可用的网格编码")
         return code
 
+    def refuse_locked(self, grid_ids: set[int], doing: str) -> None:
+        """An :class:`EditError` when one of ``grid_ids`` is locked (unlock it first: ``set`` with
+        ``locked: false``)."""
+        locked = assignment.locked_grids(self.conn, grid_ids) if grid_ids else []
+        if locked:
+            raise EditError(f"grid {', '.join(locked)} is locked: unlock it to {doing}",
+                            f"网格 {'、'.join(locked)} 已锁定：解锁后才能{LOCKED_ZH.get(doing, doing)}")
+
     def move(self, unit_rows: list[int], code: str, *, kind: str | None = None) -> None:
         """Move units (row ids) into grid ``code`` (created when the plan has no such grid), never
         across a community boundary."""
@@ -126,6 +137,8 @@ class EditContext:
             if kind:
                 assignment.set_grid_attribute(self.conn, target_id, "kind", kind)
         sources = {g for g, _, _ in found.values()}
+        if sources != {target_id}:  # something moves: no locked grid may gain or lose a unit
+            self.refuse_locked(sources | {target_id}, "move units into or out of it")
         assignment.move_units(self.conn, self.plan.id, unit_rows, target_id)
         changed = sources - {target_id}
         if changed:
@@ -216,6 +229,7 @@ class CutOp(BaseModel):
         exact); households are shared by the buildings in each piece."""
         conn, plan = edit.conn, edit.plan
         unit = unit_store.for_cut(conn, plan.id, self.unit)
+        edit.refuse_locked({unit.grid_id}, "cut its units")
         polygon = shapely.from_wkb(bytes.fromhex(unit.geom_hex))
         neighbours = unit_store.neighbours(conn, plan.id, unit.id)
         try:
@@ -269,6 +283,7 @@ class SetOp(BaseModel):
     name: str | None = Field(None, max_length=200)
     worker: str | None = Field(None, max_length=200)
     kind: GridKind | None = None
+    locked: bool | None = Field(None, description="lock (true) or unlock (false) the grid's units")
 
     def apply(self, edit: EditContext) -> None:
         grid = edit.grid(self.grid)

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from gridmap.geo.kinds import COMPREHENSIVE, DEDICATED
 from gridmap.store.sql import ewkb_hex
 
-GRID_ATTRIBUTES = ("name", "worker", "kind")
+GRID_ATTRIBUTES = ("name", "worker", "kind", "locked")
 """What an edit may set on a grid (besides its units)."""
 
 
@@ -85,6 +85,13 @@ def move_units(conn: sa.Connection, plan_id: int, unit_rows: list[int], grid_id:
     """Put units (row ids) of the plan into grid ``grid_id``."""
     conn.execute(sa.text("UPDATE plan_units SET grid_id = :g WHERE plan_id = :p AND unit_id = ANY(:u)"),
                  {"g": grid_id, "p": plan_id, "u": sorted(unit_rows)})
+
+
+def locked_grids(conn: sa.Connection, grid_ids: set[int]) -> list[str]:
+    """Codes of those of ``grid_ids`` that are locked (sorted)."""
+    rows = conn.execute(sa.text("SELECT code FROM grids WHERE id = ANY(:ids) AND locked ORDER BY code"),
+                        {"ids": sorted(grid_ids)})
+    return [r[0] for r in rows]
 
 
 def set_grid_attribute(conn: sa.Connection, grid_id: int, column: str, value) -> None:
@@ -219,6 +226,6 @@ def grids_with_change(conn: sa.Connection, plan_id: int, base_id: int, codes: di
         {"p": plan_id, "b": base_id, "codes": json.dumps(codes)}).scalar_one()
 
 
-__all__ = ["GRID_ATTRIBUTES", "units_in_plan", "grid_by_code", "grid_units", "grid_codes", "grid_communities",
+__all__ = ["GRID_ATTRIBUTES", "locked_grids", "units_in_plan", "grid_by_code", "grid_units", "grid_codes", "grid_communities",
            "unit_grids", "create_grid", "move_units", "set_grid_attribute", "new_lineage", "drop_empty_grids", "write",
            "GRID_STATS_SQL", "refresh_grids", "grid_stats", "summary", "snapshot", "unit_moves", "grids_with_change"]

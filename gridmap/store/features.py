@@ -269,7 +269,7 @@ def grids_feature_collection(conn: sa.Connection, plan_id: int, codes: list[str]
         "'kind',g.kind,'households',g.households,'population',g.population,'area_m2',round(g.area_m2::numeric,1),"
         "'compactness',(g.properties->>'compactness')::float,'unit_count',(g.properties->>'unit_count')::int,"
         "'parts',COALESCE((g.properties->>'parts')::int, ST_NumGeometries(g.geom)),'name',g.name,'worker',g.worker,"
-        "'label',ST_AsGeoJSON(ST_PointOnSurface(g.geom), 7)::json)) "
+        "'locked',g.locked,'label',ST_AsGeoJSON(ST_PointOnSurface(g.geom), 7)::json)) "
         "ORDER BY g.code), '[]'::json)) FROM grids g JOIN territories c ON c.id = g.community_id WHERE g.plan_id = :p "
         "AND (CAST(:codes AS text[]) IS NULL OR g.code = ANY(CAST(:codes AS text[])))"),
         {"p": plan_id, "codes": codes}).scalar_one()

@@ -198,8 +198,8 @@ def copy(conn: sa.Connection, source_id: int, *, author: str, origin: str) -> tu
     conn.execute(sa.text("UPDATE plans SET parent_plan_id = :s WHERE id = :p"), {"s": source_id, "p": plan_id})
     conn.execute(sa.text(
         "INSERT INTO grids (plan_id, code, name, community_id, kind, households, population, area_m2, worker, "
-        "properties, geom, lineage) SELECT :p, code, name, community_id, kind, households, population, area_m2, worker, "
-        "properties, geom, lineage FROM grids WHERE plan_id = :s"), {"p": plan_id, "s": source_id})
+        "properties, geom, lineage, locked) SELECT :p, code, name, community_id, kind, households, population, area_m2, "
+        "worker, properties, geom, lineage, locked FROM grids WHERE plan_id = :s"), {"p": plan_id, "s": source_id})
     conn.execute(sa.text(
         "INSERT INTO plan_units (plan_id, unit_id, grid_id) SELECT :p, pu.unit_id, ng.id FROM plan_units pu "
         "JOIN grids og ON og.id = pu.grid_id JOIN grids ng ON ng.plan_id = :p AND ng.code = og.code "

@@ -377,7 +377,7 @@
       var p = f.properties, old = state.grids[p.grid_code];
       if (old) { borderLayer.removeLayer(old.border); labelLayer.removeLayer(old.labelMarker); }
       var g = { code: p.grid_code, community: p.community_code, kind: p.kind, households: p.households,
-                compactness: p.compactness, parts: p.parts, unit_count: p.unit_count };
+                compactness: p.compactness, parts: p.parts, unit_count: p.unit_count, locked: !!p.locked };
       g.border = L.geoJSON(f, { style: { renderer: canvas, color: "#222", weight: 2.5, fill: false }, interactive: false });
       borderLayer.addLayer(g.border);
       var ll = p.label ? [p.label.coordinates[1], p.label.coordinates[0]] : null;
@@ -426,13 +426,15 @@
     if (!editable()) return false;
     if (state.checking) { message("正在核对刚才的修改，请稍候", "Checking your last changes; one moment", "warn"); return false; }
     var community = communityOf(target);
-    var moves = [], foreign = [];
+    var moves = [], foreign = [], held = {};
     ids.forEach(function (id) {
       var u = state.units[id];
       if (!u || u.grid === target) return;
       if (community && u.community !== community) { foreign.push(u); return; }
+      if (isLocked(u.grid) || isLocked(target)) { held[isLocked(target) ? target : u.grid] = true; return; }
       moves.push({ id: u.id, from: u.grid, to: target });
     });
+    tellLocked(Object.keys(held), stroke);
     if (stroke) {
       foreign.forEach(function (u) { stroke.foreign[u.id] = u; });
       return record(moves, target, stroke);
@@ -444,10 +446,18 @@
       applyChange(change, false);
     }
     tellForeign(foreign, moves.length, target, community);
-    if (!foreign.length && !moves.length && ids.length) {
+    if (!foreign.length && !moves.length && ids.length && !Object.keys(held).length) {
       message("这些单元已在该网格中", "Those units are already in that grid", "info");
     }
     return moves.length > 0;
+  }
+  function isLocked(code) { return !!(state.grids[code] && state.grids[code].locked); }
+  // A locked grid keeps its units (the server refuses too): said once per stroke or click.
+  function tellLocked(codes, stroke) {
+    if (!codes.length) return;
+    if (stroke) { if (stroke.toldLocked) return; stroke.toldLocked = true; }
+    message("网格 " + codes.join("、") + " 已锁定：解锁后才能移入或移出单元",
+            "Grid " + codes.join(", ") + " is locked: unlock it to move units into or out of it", "warn refused");
   }
   // Moves of a brush stroke: the stroke's change grows (one undo step for the whole stroke).
   function record(moves, target, stroke) {
@@ -538,6 +548,7 @@
   }
   function updatePanel() {
     scheduleTable();
+    showLock();
     var code = state.selected;
     plain($("grid-code"), code || "—");
     if (!code) {
@@ -674,6 +685,36 @@
     });
   }
 
+  // -- locks: a locked grid keeps its units until unlocked; saved at once (a `set` edit) -------------
+  function showLock() {
+    var code = state.selected, g = state.grids[code], button = $("lock-grid");
+    button.disabled = !(g && state.status === "draft" && state.token);
+    var on = !!(g && g.locked);
+    button.setAttribute("aria-pressed", on ? "true" : "false");
+    say(button, on ? "解锁网格" : "锁定网格", on ? "Unlock grid" : "Lock grid");
+  }
+  function toggleLock() {
+    var code = state.selected, g = state.grids[code];
+    if (!g || !editable()) return;
+    var busy = pendingUnits().some(function (u) { return u.grid === code || u.saved === code; });
+    if (busy) {
+      message("网格 " + code + " 有未保存的修改：请先保存或撤销，再锁定", "Grid " + code +
+              " has unsaved changes: save or undo them before locking it", "warn"); return;
+    }
+    var plan = state.plan, want = !g.locked;
+    api("POST", "/api/plans/" + plan + "/edits", { version: state.version,
+        operations: [{ op: "set", grid: code, locked: want }] }).then(function (res) {
+      if (plan !== state.plan) return;
+      if (res.status === 409) { failed("保存冲突：", "Conflict: ", res, "error conflict"); return; }
+      if (!res.ok) { failed(want ? "无法锁定：" : "无法解锁：", want ? "Cannot lock: " : "Cannot unlock: ", res); return; }
+      state.version = res.data.version;
+      g.locked = want;
+      planInfo(); updatePanel();
+      message(want ? "网格 " + code + " 已锁定" : "网格 " + code + " 已解锁",
+              "Grid " + code + (want ? " locked" : " unlocked"), "ok");
+    });
+  }
+
   // -- the grid table: every grid with its figures, live while painting (donor grids too) -------------
   // Figures as the panel has them: the server's (the saved grid, or the dry run of the pending edits)
   // where it has answered, the sum of the units drawn here until it does.
@@ -697,6 +738,7 @@
       var fresh = !changed[code];
       return { code: code, community: g.community || communityOf(code) || "", kind: kind, households: households,
                units: units, deviation: deviation, changed: !!changed[code],
+               locked: g.locked ? 1 : 0,
                compactness: p.compactness !== undefined ? p.compactness : (fresh ? g.compactness : null),
                parts: p.parts !== undefined ? p.parts : (fresh ? g.parts : null) };
     });
@@ -731,7 +773,8 @@
         r.households + "</td><td class=\"num" + (r.deviation ? " bad" : "") + "\">" + dev + "</td><td class=\"num\">" +
         r.units + "</td><td class=\"num\">" + (r.compactness === null || r.compactness === undefined ? "—"
         : Number(r.compactness).toFixed(2)) + "</td><td class=\"num" + (r.parts > 1 ? " bad" : "") + "\">" +
-        (r.parts === null || r.parts === undefined ? "—" : r.parts) + "</td></tr>";
+        (r.parts === null || r.parts === undefined ? "—" : r.parts) + "</td><td class=\"lock\">" +
+        (r.locked ? "🔒" : "") + "</td></tr>";
     }).join("");
     body.innerHTML = html;  // codes and figures only: digits, signs and dashes
     say($("grid-table-count"), "共 " + all + " 个网格，显示 " + rows.length + " 个", all + " grids, " + rows.length + " shown");
@@ -894,7 +937,7 @@
     if (!stroke || !ids.length) return;
     if (stroke.erase) {
       var moves = ids.map(function (id) { return state.units[id]; })
-        .filter(function (u) { return u.grid !== u.saved; })
+        .filter(function (u) { return u.grid !== u.saved && !isLocked(u.grid) && !isLocked(u.saved); })
         .map(function (u) { return { id: u.id, from: u.grid, to: u.saved }; });
       record(moves, null, stroke);
     } else {
@@ -1423,6 +1466,7 @@
     initTable();
     initSearch();
     $("export").addEventListener("click", exportPlan);
+    $("lock-grid").addEventListener("click", toggleLock);
     map.on("click", function (ev) { if (state.tool === "cut" && state.cutUnit) addCutPoint(ev.latlng); });
     setTool("select");
     var token = null;
