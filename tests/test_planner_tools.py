@@ -361,3 +361,48 @@ def test_locking_a_grid_keeps_paint_out_and_is_kept_with_the_draft(site) -> None
         page.wait_for_function("document.querySelector('#lock-grid').textContent === 'Lock grid'")
         assert not page.errors, page.errors
         browser.close()
+
+
+@pytest.mark.browser
+def test_phone_layout_map_fills_the_screen_and_the_panel_folds(site) -> None:  # noqa: F811
+    """At 390 × 844 (a phone) the map takes the whole screen under the header, the panel is a sheet
+    over its bottom that folds to its handle, and a grid can still be found and selected."""
+    from playwright.sync_api import sync_playwright
+
+    _engine, url, draft_id = site
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{url}/planner?territory=980100")
+        page.wait_for_function("document.body.dataset.planLoaded", timeout=30000)  # the published plan, signed out
+        box = page.evaluate("() => { const r = document.querySelector('#map').getBoundingClientRect();"
+                            " return [r.width, r.height, r.top]; }")
+        assert box[0] == 390 and box[1] >= 844 - 60  # the whole width, all but the header
+        sheet = page.evaluate("() => document.querySelector('#side').getBoundingClientRect().height")
+        assert 0 < sheet <= 844 * 0.56
+        assert page.is_visible("#sheet-handle")
+        page.click("#sheet-handle")
+        page.wait_for_function("document.querySelector('#side').getBoundingClientRect().height < 60")
+        assert page.get_attribute("#sheet-handle", "aria-expanded") == "false"
+        assert page.inner_text("#sheet-handle") == "展开面板"
+        page.click("#sheet-handle")
+        page.wait_for_function("document.querySelector('#side').getBoundingClientRect().height > 200")
+        code = page.evaluate("() => Object.keys(window.gridmapPlanner.grids).sort()[0]")
+        page.fill("#search", code)
+        page.press("#search", "Enter")
+        page.wait_for_function(f"document.querySelector('#grid-code').textContent === '{code}'")
+        assert page.evaluate("() => window.gridmapPlannerMap().getSize().x") == 390
+        page.click("#lang-switch")
+        assert page.inner_text("#sheet-handle") == "Fold the panel"
+        assert not errors, errors
+        browser.close()
+    with sync_playwright() as p:  # a wide screen: no handle, the panel beside the map as before
+        browser = launch_chromium(p)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(f"{url}/planner?territory=980100")
+        page.wait_for_function("document.body.dataset.planLoaded", timeout=30000)
+        assert not page.is_visible("#sheet-handle")
+        assert page.evaluate("() => document.querySelector('#map').getBoundingClientRect().left") > 300
+        browser.close()
