@@ -207,9 +207,13 @@ def test_merge_split_undo_lasso_cut_and_validate(site) -> None:
         page.click("button[data-tool='split']")
         for unit_id in members[:2]:
             click_unit(page, unit_id)
-        page.click("#finish-split")
+        page.click("#finish-split")  # the server names the new grid's code (a dry run of the split)
+        page.wait_for_function(f"document.querySelector('#grid-code').textContent !== '{a}'")
         new_code = page.inner_text("#grid-code")
-        assert new_code != a and new_code.startswith(a[:12])
+        assert new_code.isdigit() and new_code.startswith(a[:12])
+        with engine.connect() as conn:
+            taken = set(conn.execute(sa.text("SELECT code FROM grids WHERE plan_id = :p"), {"p": draft_id}).scalars())
+        assert new_code not in taken and int(new_code) == max(int(c) for c in taken if c.startswith(a[:12])) + 1
         page.click("#save")
         page.wait_for_function("document.querySelector('#message').textContent.includes('已保存')")
         with engine.connect() as conn:
@@ -336,6 +340,7 @@ def test_a_split_grid_refuses_a_unit_of_another_community_at_once(site) -> None:
         for unit_id in pick["own"][:2]:
             click_unit(page, unit_id)
         page.click("#finish-split")
+        page.wait_for_function(f"document.querySelector('#grid-code').textContent !== '{pick['grid']}'")
         new_code = page.inner_text("#grid-code")
         assert new_code != pick["grid"]
         page.wait_for_function("document.querySelector('#pending').textContent === '2'")

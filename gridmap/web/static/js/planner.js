@@ -1034,27 +1034,35 @@
     updatePanel();
     if (state.microOn && code !== state.cellGrid) loadCells(code);
   }
-  function nextCode(community) {
-    var codes = Object.keys(state.grids).concat(Object.keys(state.units).map(function (k) { return state.units[k].grid; }))
-      .filter(function (c) { return c.indexOf(community) === 0; });
-    var width = Math.max.apply(null, codes.map(function (c) { return c.length; }).concat([community.length + 3]));
-    var max = 0;
-    codes.forEach(function (c) { if (c.length === width) max = Math.max(max, parseInt(c.slice(community.length), 10) || 0); });
-    var seq = String(max + 1);
-    while (community.length + seq.length < width) seq = "0" + seq;
-    return community + seq;
-  }
+  // The new grid's code is the server's (one rule for the next free code of a community,
+  // gridmap/services/edits.py): a dry run of the pending edits plus this split names it; the split is
+  // then made here like any paint (saved as the units' assignment to that code).
   $("finish-split").addEventListener("click", function () {
     var ids = Object.keys(state.splitPick).map(Number);
     var total = localStats(state.selected).units;
     if (!ids.length || ids.length >= total) {
       message("请选出部分（而非全部）单元", "Pick some but not all of the grid's units", "warn"); return;
     }
-    var code = nextCode(state.units[ids[0]].community);
-    state.splitPick = {};
-    if (!move(ids, code)) return;  // the new grid is created by the save
-    selectGrid(code);
-    message("新网格 " + code + "（保存后生效）", "New grid " + code + " (created on save)", "ok");
+    if (!editable() || state.checking) return;
+    var plan = state.plan, depth = state.undo.length, source = state.selected;
+    var held = ids.filter(function (id) { return state.units[id] && state.units[id].grid === source; });
+    $("finish-split").disabled = true;
+    dryRun(pendingOperations().concat([{ op: "split", grid: source, units: held }])).then(function (res) {
+      $("finish-split").disabled = false;
+      if (plan !== state.plan) return;
+      if (depth !== state.undo.length || state.selected !== source) {  // the plan changed meanwhile
+        message("修改已变化，请再点一次“完成拆分”", "The edits changed meanwhile: press Finish split again", "warn"); return;
+      }
+      if (!res.ok) {
+        failed("不能拆分：", "Cannot split: ", res, REFUSED[res.status] ? "warn refused" : "error"); return;
+      }
+      var code = res.data.created[res.data.created.length - 1];
+      if (!code) { message("服务器没有给出新网格的编码", "The server named no code for the new grid", "error"); return; }
+      state.splitPick = {};
+      if (!move(held, code)) return;  // the new grid is created by the save
+      selectGrid(code);
+      message("新网格 " + code + "（保存后生效）", "New grid " + code + " (created on save)", "ok");
+    });
   });
 
   // lasso
