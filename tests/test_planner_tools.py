@@ -406,3 +406,38 @@ def test_phone_layout_map_fills_the_screen_and_the_panel_folds(site) -> None:  #
         assert not page.is_visible("#sheet-handle")
         assert page.evaluate("() => document.querySelector('#map').getBoundingClientRect().left") > 300
         browser.close()
+
+
+@pytest.mark.browser
+def test_notes_are_written_on_a_grid_and_shown_in_the_diff(site) -> None:  # noqa: F811
+    from playwright.sync_api import sync_playwright
+
+    _engine, url, draft_id = site
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = open_planner(browser, url, draft_id)
+        code = page.evaluate("() => Object.keys(window.gridmapPlanner.grids).sort()[2]")
+        page.fill("#search", code)
+        page.press("#search", "Enter")
+        page.wait_for_function(f"document.querySelector('#grid-code').textContent === '{code}'")
+        note = "沿主干道划界 <b>不是标签</b>"  # text, never markup
+        page.fill("#note-text", note)
+        page.click("#add-note")
+        page.wait_for_function("document.querySelectorAll('#note-list li').length === 1")
+        assert note in page.inner_text("#note-list") and "planner" in page.inner_text("#note-list")
+        assert page.evaluate("() => document.querySelectorAll('#note-list b').length") == 0
+        page.reload()
+        page.wait_for_function(f"document.body.dataset.planLoaded === '{draft_id}'", timeout=30000)
+        page.fill("#search", code)
+        page.press("#search", "Enter")
+        page.wait_for_function("document.querySelectorAll('#note-list li').length === 1")  # kept with the draft
+        page.click("#diff")
+        page.wait_for_function("document.querySelector('#diff-notes').textContent.includes('沿主干道划界')")
+        assert "新增备注 1 条" in page.inner_text("#diff-summary")
+        page.click("#lang-switch")
+        assert "1 new notes" in page.inner_text("#diff-summary")
+        assert page.inner_text("#diff-notes").startswith(f"grid {code}: ")
+        page.click("#note-list button")
+        page.wait_for_function("document.querySelectorAll('#note-list li').length === 0")
+        assert not page.errors, page.errors
+        browser.close()

@@ -394,3 +394,33 @@ def test_a_locked_grid_keeps_its_units_until_unlocked(published, planner, draft)
                     {"op": "assign", "units": touching[:1], "grid": a})
     assert unlocked.status_code == 200, unlocked.text
     assert assignment(engine, plan_id)[touching[0]] == a
+
+
+def test_notes_on_grids_and_units_are_kept_with_the_draft_and_shown_in_the_diff(published, planner, draft) -> None:
+    engine, published_id = published
+    plan_id = draft["plan_id"]
+    a, b, touching = two_grids(engine, plan_id)
+    noted = edit(planner, plan_id, 1, {"op": "note", "grid": a, "text": "沿主干道划界，学校单列"},
+                 {"op": "note", "unit": touching[0], "text": "小区整体保留"})
+    assert noted.status_code == 200, noted.text
+    listed = planner.get(f"/api/plans/{plan_id}/notes").json()["notes"]
+    assert [(n["grid_code"], n["unit_id"], n["body"]) for n in listed] == [
+        (a, None, "沿主干道划界，学校单列"), (None, touching[0], "小区整体保留")]
+    assert listed[1]["grid_of_unit"] == b and all(n["author"] == "planner" for n in listed)
+    diff = planner.get(f"/api/plans/{plan_id}/diff").json()
+    assert [n["body"] for n in diff["notes"]] == ["沿主干道划界，学校单列", "小区整体保留"]
+    version = noted.json()["version"]
+    for bad in ({"op": "note", "grid": "999", "text": "x"}, {"op": "note", "unit": 10**9, "text": "x"},
+                {"op": "note", "grid": a, "unit": touching[0], "text": "x"}, {"op": "note", "grid": a, "text": "   "},
+                {"op": "note", "remove": 10**9}):
+        refused = edit(planner, plan_id, version, bad)
+        assert refused.status_code == 422, (bad, refused.text)
+        assert refused.json()["detail_zh"] != refused.json()["detail_en"]
+    copy_id, _ = planning.new_draft(engine, MONACO, actor="test", source=plan_id)
+    with engine.connect() as conn:
+        copied = conn.execute(sa.text("SELECT body FROM plan_notes WHERE plan_id = :p ORDER BY id"), {"p": copy_id}).scalars().all()
+    assert copied == ["沿主干道划界，学校单列", "小区整体保留"]
+    removed = edit(planner, plan_id, version, {"op": "note", "remove": listed[0]["id"]})
+    assert removed.status_code == 200
+    assert [n["body"] for n in planner.get(f"/api/plans/{plan_id}/notes").json()["notes"]] == ["小区整体保留"]
+    assert planner.get(f"/api/plans/{published_id}/diff", params={"against": published_id}).json()["notes"] == []

@@ -134,6 +134,13 @@ def diff(plan_id: int, request: Request, against: int | None = None, _plan: plan
     return JSONResponse(jsonable(planning.diff(request.app.state.engine, plan_id, against)))
 
 
+@router.get("/api/plans/{plan_id}/notes", summary="Notes on the plan's grids and units (why they were drawn so)")
+def plan_notes(plan_id: int, conn: sa.Connection = Depends(get_conn), _plan: plans.Plan = Depends(readable_plan)):
+    from gridmap.store import notes
+
+    return JSONResponse(jsonable({"plan_id": plan_id, "notes": notes.of_plan(conn, plan_id)}))
+
+
 @router.post("/api/plans/{plan_id}/publish", summary="Publish a draft atomically; the old plan becomes history")
 def publish(plan_id: int, body: PublishRequest, request: Request, conn: sa.Connection = Depends(get_conn),
             user: CurrentUser | None = Depends(optional_user)):

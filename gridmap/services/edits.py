@@ -14,6 +14,8 @@ here, once:
 * ``set``: a grid's name, worker or kind, or its lock (``locked``: a locked grid's units stay
   where they are: no unit moves into or out of it and none of its units is cut until it is
   unlocked).
+* ``note``: a note on a grid or a unit (why it was drawn so), or ``remove`` one; kept with the
+  draft, copied into drafts made from it, listed by the diff.
 
 Every refusal is an :class:`EditError`, in Chinese and English.
 """
@@ -35,14 +37,15 @@ from gridmap.errors import Invalid
 from gridmap.geo.crs import metric_crs_for
 from gridmap.geo.cut import CutError, cut_unit, share_households
 from gridmap.geo.kinds import COMPREHENSIVE, GridKind
-from gridmap.store import assignment, frames, layers, territories
+from gridmap.store import assignment, frames, layers, notes, territories
 from gridmap.store import units as unit_store
 from gridmap.store.plans import Plan
 from gridmap.store.sql import ewkb_hex
 
 GRID_CODE = re.compile(r"^[0-9]{1,32}$")
 LOCKED_ZH = {"move units into or out of it": "移入或移出单元", "cut its units": "切分其单元"}
-OPERATION_ZH = {"assign": "分配", "move": "移动", "merge": "合并", "split": "拆分", "cut": "切分单元", "set": "设置"}
+OPERATION_ZH = {"assign": "分配", "move": "移动", "merge": "合并", "split": "拆分", "cut": "切分单元", "set": "设置",
+                "note": "备注"}
 
 
 class EditError(Invalid):
@@ -55,6 +58,7 @@ class EditContext:
 
     conn: sa.Connection
     plan: Plan
+    actor: str | None = None                                # who edits (a note's author)
     touched: set[int] = field(default_factory=set)          # grids whose units or attributes changed
     created: list[str] = field(default_factory=list)        # grid codes created
     moved: dict[int, str] = field(default_factory=dict)     # unit id → the grid code it went to
@@ -294,11 +298,34 @@ class SetOp(BaseModel):
         edit.touched.add(grid.id)
 
 
-Operation = Annotated[AssignOp | MergeOp | SplitOp | CutOp | SetOp, Field(discriminator="op")]
+class NoteOp(BaseModel):
+    op: Literal["note"]
+    grid: str | None = Field(None, max_length=32, description="the grid the note is about")
+    unit: int | None = Field(None, description="or the unit it is about")
+    text: str | None = Field(None, min_length=1, max_length=2000, description="the note (why it was drawn so)")
+    remove: int | None = Field(None, description="the id of a note of this plan to delete instead")
+
+    def apply(self, edit: EditContext) -> None:
+        if self.remove is not None:
+            if not notes.remove(edit.conn, edit.plan.id, self.remove):
+                raise EditError(f"plan {edit.plan.id} has no note {self.remove}", f"方案 {edit.plan.id} 中没有备注 {self.remove}")
+            return
+        if not self.text or not self.text.strip():
+            raise EditError("a note needs text", "备注不能为空")
+        if (self.grid is None) == (self.unit is None):
+            raise EditError("a note is about one grid or one unit: give grid or unit", "备注须针对一个网格或一个单元：请给出 grid 或 unit")
+        if self.grid is not None:
+            edit.grid(self.grid)
+        else:
+            edit.units_here([self.unit])
+        notes.add(edit.conn, edit.plan.id, self.text.strip(), grid_code=self.grid, unit_id=self.unit, author=edit.actor)
+
+
+Operation = Annotated[AssignOp | MergeOp | SplitOp | CutOp | SetOp | NoteOp, Field(discriminator="op")]
 _OPERATIONS = TypeAdapter(list[Operation])
 
 
-def parse(raw: list[dict]) -> list[AssignOp | MergeOp | SplitOp | CutOp | SetOp]:
+def parse(raw: list[dict]) -> list[AssignOp | MergeOp | SplitOp | CutOp | SetOp | NoteOp]:
     """Operations from plain JSON (a CLI file, a notebook): the same typed objects the API builds,
     or an :class:`EditError` naming the first problem."""
     if not isinstance(raw, list) or not raw:

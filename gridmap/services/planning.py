@@ -27,6 +27,7 @@ from gridmap.services import incidents as incident_service
 from gridmap.services.edits import EditError
 from gridmap.store import assignment, audit, features, frames, plans, territories
 from gridmap.store import microgrids as microgrid_store
+from gridmap.store import notes as notes_store
 from gridmap.store.plans import Plan, PlanStateError, VersionConflict
 
 
@@ -133,7 +134,7 @@ def apply_edits(engine: sa.Engine, plan_id: int, operations: list, *, version: i
                                  | {int(op.unit) for op in operations if getattr(op, "unit", None) is not None})
             units_before = assignment.unit_grids(conn, plan_id, named_units) if named_units else {}
             lineages = microgrid_store.lineages(conn, plan_id)
-            edit = edits.EditContext(conn, plan)
+            edit = edits.EditContext(conn, plan, actor=actor)
             for number, op in enumerate(operations, 1):
                 try:
                     op.apply(edit)
@@ -287,7 +288,8 @@ def diff(engine: sa.Engine, plan_id: int, against: int | None = None) -> dict:
         changes |= {c: "removed" for c in before - now}
         changes |= {c: "changed" for c in (touched & now & before)}
         shapes = assignment.grids_with_change(conn, plan_id, base, changes)
-    return {"plan_id": plan_id, "against": base,
+        new_notes = notes_store.new_since(conn, plan_id, base)
+    return {"plan_id": plan_id, "against": base, "notes": new_notes,
             "added": sorted(c for c, k in changes.items() if k == "added"),
             "removed": sorted(c for c, k in changes.items() if k == "removed"),
             "changed": sorted(c for c, k in changes.items() if k == "changed"),

@@ -52,6 +52,7 @@ TABLES: list[tuple[str, str, str, bool]] = [
     ("grids", "*", f"plan_id IN {PLANS}", False),
     ("plan_units", "*", f"plan_id IN {PLANS}", False),
     ("plan_edits", "*", f"plan_id IN {PLANS}", False),
+    ("plan_notes", "*", f"plan_id IN {PLANS}", False),
     ("merge_crosswalk", "*", f"plan_id IN {PLANS}", False),
     ("plan_conflicts", "*", f"plan_id IN {PLANS}", False),
     ("grid_duties", "*", f"plan_id IN {PLANS}", False),

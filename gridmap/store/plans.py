@@ -207,6 +207,9 @@ def copy(conn: sa.Connection, source_id: int, *, author: str, origin: str) -> tu
     from gridmap.store import microgrids
 
     microgrids.copy(conn, source_id, plan_id)  # the micro-grids (and their leaders) come along
+    from gridmap.store import notes
+
+    notes.copy(conn, source_id, plan_id)  # and the notes on its grids and units
     return plan_id, version
 
 

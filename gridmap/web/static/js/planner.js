@@ -263,7 +263,8 @@
       state.savedSummary = state.summary = r[0].data.summary;
       history.replaceState(null, "", "/planner?territory=" + $("territory").value + "&plan=" + planId);
       drawUnits(r[1].data); drawGrids(r[2].data, true); showContext();
-      showSummary(); updatePanel(); updatePending(); planInfo();
+      state.notes = [];
+      showSummary(); updatePanel(); updatePending(); planInfo(); loadNotes();
       if (unitLayer.getLayers().length) limitTo(unitLayer.getBounds());
       message("方案已载入：" + Object.keys(state.units).length + " 个单元",
               "Plan loaded: " + Object.keys(state.units).length + " units", "ok");
@@ -549,6 +550,7 @@
   function updatePanel() {
     scheduleTable();
     showLock();
+    renderNotes();
     var code = state.selected;
     plain($("grid-code"), code || "—");
     if (!code) {
@@ -713,6 +715,64 @@
       message(want ? "网格 " + code + " 已锁定" : "网格 " + code + " 已解锁",
               "Grid " + code + (want ? " locked" : " unlocked"), "ok");
     });
+  }
+
+  // -- notes: why a grid (or a unit of it) was drawn so; kept with the draft (a `note` edit, saved at
+  // once), copied into drafts made from it, listed by the diff -----------------------------------------
+  function loadNotes() {
+    var plan = state.plan;
+    return api("GET", "/api/plans/" + plan + "/notes").then(function (res) {
+      if (plan !== state.plan) return;
+      state.notes = res.ok ? res.data.notes : [];
+      renderNotes();
+    });
+  }
+  function renderNotes() {
+    var list = $("note-list"), code = state.selected;
+    list.innerHTML = "";
+    var editableNow = state.status === "draft" && !!state.token;
+    $("add-note").disabled = !(code && state.grids[code] && editableNow);
+    if (!code) return;
+    (state.notes || []).filter(function (n) {
+      var u = n.unit_id !== null && n.unit_id !== undefined ? state.units[n.unit_id] : null;
+      return n.grid_code === code || (u && u.grid === code);
+    }).forEach(function (n) {
+      var li = document.createElement("li");
+      var body = document.createElement("span");
+      var onUnit = n.unit_id !== null && n.unit_id !== undefined;
+      say(body, (onUnit ? "单元 " + n.unit_id + "：" : "") + n.body, (onUnit ? "unit " + n.unit_id + ": " : "") + n.body);
+      var meta = document.createElement("span");
+      meta.className = "meta";
+      meta.textContent = (n.author || "") + " · " + when(n.created_at);
+      if (editableNow) {
+        var drop = document.createElement("button");
+        drop.type = "button"; drop.textContent = "×";
+        window.gridmapTitle(drop, "删除此备注", "Delete this note");
+        drop.addEventListener("click", function () { noteEdit({ op: "note", remove: n.id }); });
+        li.appendChild(drop);
+      }
+      li.appendChild(body); li.appendChild(meta);
+      list.appendChild(li);
+    });
+  }
+  function noteEdit(op) {
+    if (!editable()) return;
+    var plan = state.plan;
+    api("POST", "/api/plans/" + plan + "/edits", { version: state.version, operations: [op] }).then(function (res) {
+      if (plan !== state.plan) return;
+      if (!res.ok) { failed("无法保存备注：", "Cannot save the note: ", res, res.status === 409 ? "error conflict" : "error"); return; }
+      state.version = res.data.version;
+      planInfo();
+      if (op.text) $("note-text").value = "";
+      message(op.remove ? "备注已删除" : "备注已保存", op.remove ? "Note deleted" : "Note saved", "ok");
+      loadNotes();
+    });
+  }
+  function addNote() {
+    var text = $("note-text").value.trim();
+    if (!text) { message("请先写下备注", "Write the note first", "warn"); return; }
+    if (!state.selected) { needSelection(); return; }
+    noteEdit({ op: "note", grid: state.selected, text: text });
   }
 
   // -- the grid table: every grid with its figures, live while painting (donor grids too) -------------
@@ -1198,12 +1258,24 @@
   });
 
   function renderDiffSummary() {
-    var d = state.diff;
+    var d = state.diff, list = $("diff-notes");
+    list.innerHTML = "";
     if (!d) { plain($("diff-summary"), ""); return; }
+    (d.notes || []).forEach(function (n) {  // notes new in this plan: why its grids were drawn so
+      var li = document.createElement("li");
+      var tail = n.body + " — " + (n.author || "");
+      say(li, (n.grid_code ? "网格 " + n.grid_code : "单元 " + n.unit_id) + "：" + tail,
+          (n.grid_code ? "grid " + n.grid_code : "unit " + n.unit_id) + ": " + tail);
+      list.appendChild(li);
+    });
     say($("diff-summary"), "与已发布方案相比：新增 " + d.added.length + "，删除 " + d.removed.length +
       "，变更 " + d.changed.length + " 个网格；移动 " + d.units_moved + " 个单元（再点一次关闭）",
       "Against the published plan: " + d.added.length + " added, " + d.removed.length + " removed, " +
       d.changed.length + " changed grids; " + d.units_moved + " units moved (click again to hide)");
+    if ((d.notes || []).length) {
+      say($("diff-summary"), $("diff-summary").getAttribute("data-zh") + "；新增备注 " + d.notes.length + " 条",
+          $("diff-summary").getAttribute("data-en") + "; " + d.notes.length + " new notes");
+    }
   }
   $("diff").addEventListener("click", function () {
     if (!state.plan) return;
@@ -1475,6 +1547,7 @@
     initSearch();
     $("export").addEventListener("click", exportPlan);
     $("lock-grid").addEventListener("click", toggleLock);
+    $("add-note").addEventListener("click", addNote);
     map.on("click", function (ev) { if (state.tool === "cut" && state.cutUnit) addCutPoint(ev.latlng); });
     setTool("select");
     var token = null;
