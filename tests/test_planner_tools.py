@@ -279,7 +279,13 @@ def test_export_from_the_planner_is_read_back_by_ogrinfo(site, tmp_path) -> None
 
     from playwright.sync_api import sync_playwright
 
-    _engine, url, draft_id = site
+    from gridmap.services import planning
+
+    engine, url, first_draft = site
+    # a plan's id and its version in the territory differ from here on (the export names the version)
+    planning.delete_draft(engine, first_draft, actor="test")
+    draft_id, version = planning.new_draft(engine, "980100", actor="test")
+    assert draft_id != version
     with sync_playwright() as p:
         browser = launch_chromium(p)
         page = open_planner(browser, url, draft_id)
@@ -291,7 +297,7 @@ def test_export_from_the_planner_is_read_back_by_ogrinfo(site, tmp_path) -> None
             page.click("#export")
         shp = tmp_path / download.value.suggested_filename
         download.value.save_as(shp)
-        assert shp.suffix == ".zip"
+        assert shp.suffix == ".zip" and f"-v{version}-" in shp.name  # the draft shown, not plan v{id}
         info = subprocess.run(["ogrinfo", "-ro", "-al", "-so", f"/vsizip/{shp}"], capture_output=True, text=True)
         assert info.returncode == 0, info.stderr
         assert f"Feature Count: {grids}" in info.stdout

@@ -4,9 +4,12 @@ revert, and who may do what."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
+import numpy as np
 import pytest
+import shapely
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
@@ -378,6 +381,18 @@ def test_a_locked_grid_keeps_its_units_until_unlocked(published, planner, draft)
         body = refused.json()
         assert f"grid {a} is locked" in body["detail_en"] and f"网格 {a} 已锁定" in body["detail_zh"], body
     assert assignment(engine, plan_id) == before  # nothing moved
+    with engine.connect() as conn:  # a cut of the next grid's unit along a line that starts on the locked side
+        unit, locked_grid = (shapely.from_wkb(bytes(g)) for g in conn.execute(sa.text(
+            "SELECT ST_AsBinary(u.geom), ST_AsBinary(g.geom) FROM units u, grids g WHERE u.id = :u "
+            "AND g.plan_id = :p AND g.code = :a"), {"u": touching[0], "p": plan_id, "a": a}).one())
+    middle = shapely.line_merge(shapely.intersection(unit.boundary, locked_grid.boundary)).interpolate(0.5, normalized=True)
+    towards = np.array(unit.centroid.coords[0]) - np.array(middle.coords[0])
+    towards /= np.hypot(*towards)
+    reach = 2 * max(unit.bounds[2] - unit.bounds[0], unit.bounds[3] - unit.bounds[1])
+    start, end = np.array(middle.coords[0]) - towards * 1e-5, np.array(middle.coords[0]) + towards * reach
+    line = {"type": "LineString", "coordinates": [start.tolist(), end.tolist()]}
+    crossing = edit(planner, plan_id, version, {"op": "cut", "unit": touching[0], "line": line})
+    assert crossing.status_code == 422 and f"网格 {a} 已锁定" in crossing.json()["detail_zh"], crossing.text
     moved_elsewhere = edit(planner, plan_id, version, {"op": "assign", "units": touching[:1], "grid": b})
     assert moved_elsewhere.status_code == 200  # grids that are not locked are edited as ever
     version = moved_elsewhere.json()["version"]

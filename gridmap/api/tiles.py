@@ -62,7 +62,7 @@ def tile(collection_id: str, z: int = Path(ge=0, le=MAX_ZOOM), x: int = Path(ge=
 @router.get("/tiles/context/{territory}/{z}/{x}/{y}.mvt", summary="One vector tile of a territory's own layers "
             "(water, compounds, sites, railways, roads by class, buildings): the planner's map context",
             response_class=Response, responses={200: {"content": {MVT: {}}}, 204: {"description": "empty tile"}})
-def context_tile(territory: str = Path(pattern=r"^[0-9]{2,20}$"), z: int = Path(ge=0, le=MAX_ZOOM),
+def context_tile(request: Request, territory: str = Path(pattern=r"^[0-9]{2,20}$"), z: int = Path(ge=0, le=MAX_ZOOM),
                  x: int = Path(ge=0), y: int = Path(ge=0), conn: sa.Connection = Depends(get_conn),
                  _reader: CurrentUser | None = Depends(public_reader)) -> Response:
     from gridmap.services.profiles import of_territory
@@ -73,7 +73,8 @@ def context_tile(territory: str = Path(pattern=r"^[0-9]{2,20}$"), z: int = Path(
     if not exists(conn, territory):
         raise HTTPException(404, f"no territory with code {territory!r}")
     data = features.context_tile(conn, territory, z, x, y, road_class=of_territory(conn, territory).roads.class_column)
-    headers = {"Cache-Control": "public, max-age=300"}  # layers change only when re-imported
+    # layers change only when re-imported; behind a sign-in, no shared cache may keep a tile
+    headers = {"Cache-Control": ("public" if request.app.state.settings.public_read else "private") + ", max-age=300"}
     if not data:
         return Response(status_code=204, headers=headers)
     return Response(data, media_type=MVT, headers=headers)

@@ -241,6 +241,8 @@ class CutOp(BaseModel):
                            [shapely.from_wkb(bytes.fromhex(n.geom_hex)) for n in neighbours])
         except CutError as exc:
             raise EditError(f"unit {unit.id}: {exc}", f"单元 {unit.id}：{CUT_REFUSALS_ZH.get(str(exc), str(exc))}") from exc
+        # a neighbour that takes the line's crossing point is replaced by a revision: its grid changes too
+        edit.refuse_locked({neighbours[i].grid_id for i in cut.revised}, "cut its units")
         pieces = np.asarray(cut.pieces, dtype=object)
         metric = shapely.area(shapely.transform(pieces, _projector(polygon)))
         area = metric * (unit.area_m2 / metric.sum()) if metric.sum() > 0 else metric

@@ -184,8 +184,8 @@ def restore(engine: sa.Engine, path: str | Path, *, replace: bool = False) -> Ba
                 cursor.copy_expert(f'COPY "restore_{table}" ({header}) FROM STDIN WITH (FORMAT csv, HEADER true)',
                                    io.BytesIO(data))
                 for column, target in DANGLING.get(table, {}).items():
-                    conn.execute(sa.text(f'UPDATE "restore_{table}" SET "{column}" = NULL WHERE "{column}" IS NOT NULL '
-                                         f'AND "{column}" NOT IN (SELECT id FROM "{target}")'))
+                    conn.execute(sa.text(f'UPDATE "restore_{table}" r SET "{column}" = NULL WHERE r."{column}" IS NOT NULL '
+                                         f'AND NOT EXISTS (SELECT 1 FROM "{target}" t WHERE t.id = r."{column}")'))
                 conflict = "ON CONFLICT DO NOTHING" if shared else ""
                 conn.execute(sa.text(f'INSERT INTO "{table}" ({header}) SELECT {header} FROM "restore_{table}" '
                                      f'{conflict}'))

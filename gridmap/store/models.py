@@ -214,6 +214,8 @@ class Grid(Base):
     # shared by the grids of different plans that hold the same units (migration 0007): incidents
     # name the lineage of their grid, so a publish re-routes only those in grids that changed
     lineage: Mapped[int] = mapped_column(BigInteger, server_default=text("nextval('grid_lineage_seq')"))
+    # a locked grid keeps its units: no edit moves one into or out of it (migration 0011)
+    locked: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
 
 
 class PlanUnit(Base):
@@ -497,6 +499,25 @@ class PlanEdit(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     operations: Mapped[list] = mapped_column(JSONB)
     grids: Mapped[list] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+
+
+class PlanNote(Base):
+    """A note on a grid or a unit of a plan: why it was drawn so (migration 0012)."""
+
+    __tablename__ = "plan_notes"
+    __table_args__ = (
+        CheckConstraint("grid_code IS NOT NULL OR unit_id IS NOT NULL", name="ck_plan_notes_target"),
+        CheckConstraint("length(body) BETWEEN 1 AND 2000", name="ck_plan_notes_body"),
+        Index("ix_plan_notes_plan_id", "plan_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    grid_code: Mapped[str | None] = mapped_column(String(32))
+    unit_id: Mapped[int | None] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+    author: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 USER_ROLES = ("admin", "planner", "handler", "worker", "viewer")

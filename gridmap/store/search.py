@@ -1,6 +1,7 @@
 """Search a plan's territory by what a planner types: a grid code, a community's code or name, a
 compound's or a site's name (units carry them), a building's name or number, a street address, a
-road or a POI name (the territory's imported layers, its own and its ancestors'). Each hit says
+road or a POI name (the layers a partition reads, and the POIs: the territory's own or its nearest
+ancestor's, features inside the plan's territory only; no other uploaded layer). Each hit says
 where it is (a point) and which grid of the plan holds it, so the planner can zoom and select.
 
 Matching is case-insensitive substring (``ILIKE``), codes by prefix; hits that start with the text
@@ -15,7 +16,8 @@ SEARCHED_PROPERTIES = ("name", "名称", "building_name", "compound_name", "道�
 others under the source's own). A hit's label is its compound's name, then the first other of
 these present, then its house number (``addr:housenumber``, 门牌号)."""
 
-KINDS = ("grid", "community", "unit", "feature")
+SEARCHED_LAYERS = ("pois",)
+"""Layers searched besides those a partition reads (:data:`gridmap.store.layers.ROLES`)."""
 
 
 def _pattern(text: str) -> str:
@@ -65,20 +67,35 @@ def search(conn: sa.Connection, plan_id: int, text: str, limit: int = 20) -> lis
     # a building is known by its compound and its own name ("幸福小区 3栋"), a street address by its number
     label = f"concat_ws(' ', f.properties->>'compound_name', {own_name}, {number})"
     matches = " OR ".join(f"f.properties->>'{key}' ILIKE :pat ESCAPE '\\'" for key in SEARCHED_PROPERTIES)
+    from gridmap.store.layers import ROLES, find
+
+    territory = conn.execute(sa.text("SELECT t.code FROM plans p JOIN territories t ON t.id = p.territory_id "
+                                     "WHERE p.id = :p"), params).scalar()
+    # the layers a partition reads (its own or the nearest ancestor's) and the POIs: never any other
+    # uploaded layer, and only their features inside the plan's territory
+    searched = {found for names in (*ROLES.values(), SEARCHED_LAYERS) if (found := find(conn, territory, names))}
+    if not searched:
+        return hits[:limit]
+    owners = [owner for owner, _ in sorted(searched)]
+    names = [name for _, name in sorted(searched)]
     feature_rows = conn.execute(sa.text(
-        "WITH RECURSIVE up AS (SELECT t.id, t.parent_id FROM territories t JOIN plans p ON p.territory_id = t.id "
-        "WHERE p.id = :p UNION ALL SELECT t.id, t.parent_id FROM territories t JOIN up ON t.id = up.parent_id), "
-        f"found AS (SELECT l.name AS layer, f.id, {label} AS label, ST_PointOnSurface(f.geom) AS pt FROM layer_features f JOIN layers l ON l.id = f.layer_id "
-        f"JOIN up ON up.id = l.territory_id WHERE {matches} "
+        "WITH area AS (SELECT t.geom FROM plans p JOIN territories t ON t.id = p.territory_id WHERE p.id = :p), "
+        "wanted AS (SELECT l.id FROM layers l JOIN territories t ON t.id = l.territory_id "
+        "JOIN unnest(CAST(:owners AS text[]), CAST(:names AS text[])) AS w(owner, name) "
+        "ON w.owner = t.code AND w.name = l.name), "
+        f"found AS (SELECT l.name AS layer, f.id, {label} AS label, ST_PointOnSurface(f.geom) AS pt "
+        "FROM layer_features f JOIN wanted ON wanted.id = f.layer_id JOIN layers l ON l.id = f.layer_id, area "
+        f"WHERE ({matches}) AND f.geom && area.geom AND ST_Intersects(f.geom, area.geom) "
         f"ORDER BY ({label} ILIKE :prefix ESCAPE '\\') DESC, length({label}), f.id LIMIT :lim) "
         "SELECT found.layer, found.id, found.label, ST_X(found.pt) AS x, ST_Y(found.pt) AS y, hit.unit_id, hit.grid "
         "FROM found LEFT JOIN LATERAL (SELECT u.id AS unit_id, g.code AS grid FROM plan_units pu "
         "JOIN units u ON u.id = pu.unit_id JOIN grids g ON g.id = pu.grid_id "
-        "WHERE pu.plan_id = :p AND ST_Intersects(u.geom, found.pt) ORDER BY u.id LIMIT 1) hit ON true"), params)
+        "WHERE pu.plan_id = :p AND ST_Intersects(u.geom, found.pt) ORDER BY u.id LIMIT 1) hit ON true"),
+        {**params, "owners": owners, "names": names})
     for r in feature_rows:
         hits.append({"kind": "feature", "label": r.label, "detail": r.layer, "grid_code": r.grid,
                      "unit_id": r.unit_id, "point": [r.x, r.y], "bbox": None})
     return hits[:limit]
 
 
-__all__ = ["search", "SEARCHED_PROPERTIES", "KINDS"]
+__all__ = ["search", "SEARCHED_PROPERTIES", "SEARCHED_LAYERS"]

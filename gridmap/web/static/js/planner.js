@@ -234,6 +234,7 @@
 
   // What belonged to the plan shown before: its problems, its diff, the selection, any notice.
   function resetPlanView() {
+    brush.stroke = null;
     search.hits = []; search.text = ""; search.seq += 1;
     $("search-results").hidden = true; $("search-results").innerHTML = "";
     if (search.marker) { map.removeLayer(search.marker); search.marker = null; }
@@ -463,7 +464,7 @@
   // Moves of a brush stroke: the stroke's change grows (one undo step for the whole stroke).
   function record(moves, target, stroke) {
     if (!moves.length) return false;
-    if (!stroke.change) {
+    if (!stroke.change || state.undo[state.undo.length - 1] !== stroke.change) {  // undone or taken back meanwhile
       hideNotice();
       stroke.change = { moves: [], target: target };
       state.undo.push(stroke.change); state.redo = [];
@@ -530,8 +531,10 @@
   }
   function afterLocalChange() {
     state.preview = {};  // the last dry run answered for other edits: local figures until the next one
+    state.previewSeq += 1;  // and an answer on its way is about older edits
     updatePending(); updatePanel();
     clearTimeout(state.previewTimer);
+    if (brush.stroke) return;  // a stroke is checked once, when it ends (one undo step, one preview)
     state.previewTimer = setTimeout(preview, 350);
   }
 
@@ -665,8 +668,8 @@
         if (seq !== state.previewSeq) return;  // another plan was loaded meanwhile
         var again = { target: change.target, moves: [] };
         change.moves.forEach(function (m) {  // as made now, on what the refused changes left
-          var u = state.units[m.id];
-          if (u && u.grid !== change.target) again.moves.push({ id: m.id, from: u.grid, to: change.target });
+          var u = state.units[m.id], to = m.to || change.target;  // an erase stroke's moves each have their own
+          if (u && u.grid !== to) again.moves.push({ id: m.id, from: u.grid, to: to });
         });
         if (!again.moves.length) return;
         setGrids(again, false);
@@ -698,12 +701,15 @@
   function toggleLock() {
     var code = state.selected, g = state.grids[code];
     if (!g || !editable()) return;
-    var busy = pendingUnits().some(function (u) { return u.grid === code || u.saved === code; });
+    var steps = state.undo.concat(state.redo);
+    var busy = pendingUnits().some(function (u) { return u.grid === code || u.saved === code; }) ||
+      steps.some(function (c) { return c.moves.some(function (m) { return m.from === code || m.to === code; }); });
     if (busy) {
-      message("网格 " + code + " 有未保存的修改：请先保存或撤销，再锁定", "Grid " + code +
-              " has unsaved changes: save or undo them before locking it", "warn"); return;
+      message("网格 " + code + " 有未保存或可撤销/重做的修改：请先保存，再锁定", "Grid " + code +
+              " has unsaved changes, or changes that undo or redo would make: save first, then lock it", "warn"); return;
     }
     var plan = state.plan, want = !g.locked;
+    state.previewSeq += 1;  // a preview on its way names the version this edit replaces
     api("POST", "/api/plans/" + plan + "/edits", { version: state.version,
         operations: [{ op: "set", grid: code, locked: want }] }).then(function (res) {
       if (plan !== state.plan) return;
@@ -711,7 +717,8 @@
       if (!res.ok) { failed(want ? "无法锁定：" : "无法解锁：", want ? "Cannot lock: " : "Cannot unlock: ", res); return; }
       state.version = res.data.version;
       g.locked = want;
-      planInfo(); updatePanel();
+      planInfo();
+      afterLocalChange();  // the pending edits are previewed again, against the new version
       message(want ? "网格 " + code + " 已锁定" : "网格 " + code + " 已解锁",
               "Grid " + code + (want ? " locked" : " unlocked"), "ok");
     });
@@ -826,17 +833,18 @@
       if (y === null || y === undefined) return -1;
       return (x < y ? -1 : 1) * dir;
     });
+    var esc = function (v) { return String(v).replace(/[&<>"']/g, function (c) { return "&#" + c.charCodeAt(0) + ";"; }); };
     var html = rows.map(function (r) {
       var dev = r.deviation === null ? "—" : (r.deviation > 0 ? "+" : "") + r.deviation;
       var cls = (r.code === state.selected ? "selected " : "") + (r.changed ? "changed" : "");
-      return "<tr data-code=\"" + r.code + "\" class=\"" + cls + "\"><td>" + r.code + "</td><td class=\"num\">" +
+      return "<tr data-code=\"" + esc(r.code) + "\" class=\"" + cls + "\"><td>" + esc(r.code) + "</td><td class=\"num\">" +
         r.households + "</td><td class=\"num" + (r.deviation ? " bad" : "") + "\">" + dev + "</td><td class=\"num\">" +
         r.units + "</td><td class=\"num\">" + (r.compactness === null || r.compactness === undefined ? "—"
         : Number(r.compactness).toFixed(2)) + "</td><td class=\"num" + (r.parts > 1 ? " bad" : "") + "\">" +
         (r.parts === null || r.parts === undefined ? "—" : r.parts) + "</td><td class=\"lock\">" +
         (r.locked ? "🔒" : "") + "</td></tr>";
     }).join("");
-    body.innerHTML = html;  // codes and figures only: digits, signs and dashes
+    body.innerHTML = html;  // codes (escaped) and figures
     say($("grid-table-count"), "共 " + all + " 个网格，显示 " + rows.length + " 个", all + " grids, " + rows.length + " shown");
     document.querySelectorAll("#grid-table th").forEach(function (th) {
       if (th.dataset.sort === key) th.setAttribute("aria-sort", dir > 0 ? "ascending" : "descending");
@@ -876,10 +884,6 @@
                       waterways: ["水系", "water"], railways: ["铁路", "railway"] };
   var KIND_NAMES = { grid: ["网格", "grid"], community: ["社区", "community"], unit: ["单元", "unit"] };
   var search = { timer: null, seq: 0, hits: [], text: "", marker: null };
-  function kindName(hit) {
-    var n = hit.kind === "feature" ? (LAYER_NAMES[hit.detail] || [hit.detail, hit.detail]) : KIND_NAMES[hit.kind];
-    return T(n[0], n[1]);
-  }
   function runSearch(thenGo) {
     var text = $("search").value.trim(), list = $("search-results");
     if (!text || !state.plan) { list.hidden = true; list.innerHTML = ""; search.hits = []; search.text = ""; return; }
@@ -903,7 +907,9 @@
         label.textContent = hit.label;
         var kind = document.createElement("span");
         kind.className = "kind";
-        kind.textContent = kindName(hit) + (hit.grid_code && hit.kind !== "grid" ? " · " + hit.grid_code : "");
+        var names = hit.kind === "feature" ? (LAYER_NAMES[hit.detail] || [hit.detail, hit.detail]) : KIND_NAMES[hit.kind];
+        var where = hit.grid_code && hit.kind !== "grid" ? " · " + hit.grid_code : "";
+        say(kind, names[0] + where, names[1] + where);
         li.appendChild(label); li.appendChild(kind);
         list.appendChild(li);
       });
@@ -942,10 +948,10 @@
   // The same files as `gridmap export` (/api/territories/{code}/export); fetched with the token and
   // handed to the browser as a download, so drafts need no token in a link.
   function exportPlan() {
-    if (!state.plan) { message("请先选择方案", "Choose a plan first", "warn"); return; }
+    if (!state.plan || state.planVersion == null) { message("请先选择方案", "Choose a plan first", "warn"); return; }
     var choice = $("export-format").value.split(":"), code = $("territory").value;
     var query = "format=" + choice[0] + "&encoding=" + choice[1] + "&crs=" + encodeURIComponent($("export-crs").value) +
-      "&plan=" + state.plan + "&layers=" + ($("export-units").checked ? "grids,units" : "grids");
+      "&plan=" + state.planVersion + "&layers=" + ($("export-units").checked ? "grids,units" : "grids");
     if (pendingUnits().length) {
       message("注意：导出的是已保存的方案，未保存的 " + pendingUnits().length + " 处修改不在其中",
               "Note: the export is the plan as saved; " + pendingUnits().length + " unsaved changes are not in it", "warn");
@@ -993,8 +999,10 @@
     brushPaint(ev.latlng);
   }
   function brushPaint(latlng) {
-    var stroke = brush.stroke, ids = unitsUnder(latlng, brushRadius());
-    if (!stroke || !ids.length) return;
+    var stroke = brush.stroke;
+    if (!stroke || state.checking) return;
+    var ids = unitsUnder(latlng, brushRadius());
+    if (!ids.length) return;
     if (stroke.erase) {
       var moves = ids.map(function (id) { return state.units[id]; })
         .filter(function (u) { return u.grid !== u.saved && !isLocked(u.grid) && !isLocked(u.saved); })
@@ -1015,6 +1023,7 @@
     // where the button is let go belongs to the stroke (the browser may fold the last moves into it)
     if (ev && ev.type === "mouseup" && ev.latlng) brushPaint(ev.latlng);
     brush.stroke = null;
+    if (stroke.change) afterLocalChange();  // now the stroke is checked on the server
     var foreign = Object.keys(stroke.foreign).map(function (k) { return stroke.foreign[k]; });
     var count = stroke.change ? stroke.change.moves.length : 0;
     if (foreign.length) tellForeign(foreign, count, stroke.target, communityOf(stroke.target));
@@ -1453,11 +1462,14 @@
   var context = { layer: null, territory: null };
   function showContext() {
     var territory = $("territory").value, on = $("context-on").checked;
-    if (context.layer && (!on || territory !== context.territory)) { map.removeLayer(context.layer); context.layer = null; }
+    if (context.layer && (!on || territory !== context.territory || state.token !== context.token)) {
+      map.removeLayer(context.layer); context.layer = null;  // another territory, or signed in or out
+    }
     if (!on || !territory || context.layer || !L.vectorGrid) return;
-    context.territory = territory;
+    context.territory = territory; context.token = state.token;
     context.layer = L.vectorGrid.protobuf("/tiles/context/" + territory + "/{z}/{x}/{y}.mvt", {
       pane: "contextPane", interactive: false, maxNativeZoom: 18, maxZoom: MAX_ZOOM,
+      fetchOptions: state.token ? { headers: { Authorization: "Bearer " + state.token } } : {},
       rendererFactory: L.canvas.tile, vectorTileLayerStyles: CONTEXT_STYLE,
     }).addTo(map);
   }
