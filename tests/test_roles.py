@@ -291,7 +291,7 @@ def test_every_read_endpoint_follows_public_read(site) -> None:
     anonymous = TestClient(closed)
     values = {"code": MONACO, "plan_id": "1", "collection_id": "grids", "feature_id": site["my_grid"], "z": "14",
               "x": "8529", "y": "5975", "public_id": site["report"](), "station_id": "1", "request_id": "x",
-              "fmt": "json"}
+              "fmt": "json", "territory": MONACO}
     paths = [p for p, ops in closed.openapi()["paths"].items() if "get" in ops]
     assert len(paths) > 40
     for path in paths:
