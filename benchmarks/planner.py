@@ -3,10 +3,11 @@ headless Chromium (Debian's, software rendering: a slower machine than any plann
 
     .venv/bin/python benchmarks/planner.py [--rounds 10]
 
-Prints: time to load the draft (fetch + parse + draw), frame time of a full redraw after a pan
-and after a zoom (canvas), and the time from a paint click to the panel showing the new
-households. The peer is the same page drawing the same units as SVG (Leaflet's default renderer
-without preferCanvas), measured in the same run.
+Prints: time to load the draft (fetch + parse + draw), the units payload on the wire and
+decoded (gzip), frame time of a full redraw after a pan and after a zoom (canvas), the time from a
+paint click to the panel showing the new households, and a brush stroke across about 100 units of
+one community until the panel and the grid table show it. The peer is the same page drawing the
+same units as SVG (Leaflet's default renderer without preferCanvas), measured in the same run.
 """
 
 from __future__ import annotations
@@ -42,6 +43,37 @@ def measure(page, rounds: int) -> dict:
     return {"pan_ms": statistics.median(pans), "zoom_ms": statistics.median(zooms)}
 
 
+BRUSH = """() => new Promise(done => {
+    const s = window.gridmapPlanner, m = window.gridmapPlannerMap(), g = s.grids[s.selected];
+    let rest = Object.values(s.units).filter(u => u.community === g.community && u.grid !== s.selected);
+    const path = [rest.shift()];
+    while (path.length < 100 && rest.length) {  // a walk from unit to nearest unit: one stroke over 100 units
+        const last = path[path.length - 1];
+        rest.sort((a, b) => m.distance(last.label, a.label) - m.distance(last.label, b.label));
+        path.push(rest.shift());
+    }
+    const t0 = performance.now(), ev = ll => ({latlng: L.latLng(ll), originalEvent: {}});
+    m.fire('mousedown', ev(path[0].label));
+    path.forEach(u => m.fire('mousemove', ev(u.label)));
+    m.fire('mouseup', ev(path[path.length - 1].label));
+    requestAnimationFrame(() => requestAnimationFrame(() =>
+        done([performance.now() - t0, +document.querySelector('#pending').textContent])));
+})"""
+
+
+def brush_stroke(page) -> tuple[float, int]:
+    """A brush stroke (radius 10 m) through about 100 units of the selected grid's community: the
+    time from the first mouse event to the frame after the panel and the grid table show it, and
+    how many units it painted."""
+    page.click("button[data-tool='brush']")
+    page.fill("#brush-radius", "10")
+    page.dispatch_event("#brush-radius", "input")
+    page.evaluate("() => { document.querySelector('#undo').click(); }")  # the paint click before: taken back
+    page.wait_for_function("document.querySelector('#pending').textContent === '0'")
+    ms, painted = page.evaluate(BRUSH)
+    return ms, painted
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=10)
@@ -60,9 +92,12 @@ def main() -> int:
     with serve(url) as base, sync_playwright() as p:
         browser = launch_chromium(p)
         print(f"planner with the Reykjavík draft (plan {draft_id}) in headless Chromium, 1400x900")
-        print(f"{'renderer':<10}{'units':>7}{'load s':>9}{'pan frame ms':>14}{'zoom frame ms':>15}{'paint→panel ms':>16}")
+        print(f"{'renderer':<10}{'units':>7}{'load s':>9}{'wire MB':>9}{'JSON MB':>9}{'pan frame ms':>14}"
+              f"{'zoom frame ms':>15}{'paint→panel ms':>16}{'brush→table ms':>16}{'brushed':>9}")
+        units_answer: dict = {}  # the units request of each page: its size on the wire and decoded
         for renderer in ("canvas", "svg"):
             page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.on("response", lambda r, key=renderer: units_answer.__setitem__(key, r) if "/units?" in r.url else None)
             if renderer == "svg":  # the peer: the same page with Leaflet's SVG renderer
                 page.route("**/static/js/planner.js", lambda route: route.fulfill(
                     body=(ROOT / "gridmap/web/static/js/planner.js").read_text()
@@ -76,6 +111,8 @@ def main() -> int:
             page.wait_for_function(f"document.body.dataset.planLoaded === '{draft_id}'", timeout=120000)
             load_s = (page.evaluate("() => performance.now()") - started) / 1000
             units = page.evaluate("() => Object.keys(window.gridmapPlanner.units).length")
+            answer = units_answer[renderer]
+            wire, decoded = answer.request.sizes()["responseBodySize"], len(answer.body())
             page.evaluate("() => { window.gridmapPlannerMap().setZoom(12, {animate: false}); }")
             frames = measure(page, args.rounds)
             # paint: select a grid, then time a paint click on a unit of its community to the panel update
@@ -87,7 +124,9 @@ def main() -> int:
                 const u = window.gridmapPlanner.units[{ids}], t0 = performance.now();
                 u.layer.eachLayer(l => l.fire('click', {{latlng: L.latLng(u.label)}}));
                 requestAnimationFrame(() => requestAnimationFrame(() => done(performance.now() - t0))); }})""")
-            print(f"{renderer:<10}{units:>7}{load_s:>9.2f}{frames['pan_ms']:>14.1f}{frames['zoom_ms']:>15.1f}{paint:>16.1f}")
+            brush_ms, brushed = brush_stroke(page)
+            print(f"{renderer:<10}{units:>7}{load_s:>9.2f}{wire / 1e6:>9.2f}{decoded / 1e6:>9.2f}{frames['pan_ms']:>14.1f}"
+                  f"{frames['zoom_ms']:>15.1f}{paint:>16.1f}{brush_ms:>16.1f}{brushed:>9}")
             page.close()
         browser.close()
     return 0

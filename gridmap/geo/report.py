@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap.geo import coverage
 from gridmap.geo.band import choose_grid_count
 from gridmap.geo.grain import divisible
 from gridmap.geo.graph import UnitGraph
@@ -262,8 +261,10 @@ def grid_statistics(units: gpd.GeoDataFrame, labels, metric_crs) -> gpd.GeoDataF
     if "population" in frame:
         sums["population"] = "sum"
     stats = frame.groupby("_grid").agg(sums).rename(columns={"_grid": "unit_count"})
-    keys, geoms = coverage.dissolve(np.asarray(frame.geometry.values, dtype=object), frame["_grid"].to_numpy())
-    stats["geometry"] = pd.Series(geoms, index=keys).reindex(stats.index)
+    # the general overlay, not a coverage union: micro-grids' 单元 strips meet within the noding grid,
+    # and their coverage union stays valid in lon/lat but not always once projected (2 of 2,455 in
+    # 雨城区 in EPSG:4543); the overlay cleans that
+    stats["geometry"] = frame.dissolve(by="_grid")["geometry"]
     grids = gpd.GeoDataFrame(stats.reset_index(), geometry="geometry", crs=units.crs)
     perimeter = shapely.length(np.asarray(grids.to_crs(metric_crs).geometry.values, dtype=object))
     grids["compactness"] = np.round(polsby_popper(grids["area_m2"], perimeter), 4)
