@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install whatever is missing for gridmap on Debian 12 (bookworm), then the Python environment.
-#   scripts/setup.sh          run-time needs: PostgreSQL 15 + PostGIS 3, GDAL tools, Python venv
-#   scripts/setup.sh --test   also what the tests need: Chromium (browser tests) and CJK fonts
+#   scripts/setup.sh          run-time needs: PostgreSQL 15 + PostGIS 3, GDAL tools, CJK fonts, Python venv
+#   scripts/setup.sh --test   also what the tests need: Chromium (browser tests)
 # Safe to run again: it installs only what is missing and reinstalls Python packages only when
 # pyproject.toml changed. Runs as root or as a user with sudo.
 set -euo pipefail
@@ -22,10 +22,10 @@ ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 || need+=(p
 command -v ogrinfo >/dev/null 2>&1 || need+=(gdal-bin)
 command -v runuser >/dev/null 2>&1 || need+=(util-linux)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+have_pkg fonts-noto-cjk || need+=(fonts-noto-cjk)   # Chinese text on printed wall maps
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { say "Python >= 3.11 is required (Debian 12 ships 3.11)"; exit 1; }
 if [[ $WITH_TEST == 1 ]]; then
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
-  have_pkg fonts-noto-cjk || need+=(fonts-noto-cjk)
 fi
 
 if (( ${#need[@]} )); then

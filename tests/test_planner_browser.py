@@ -502,10 +502,10 @@ def test_no_stale_text_after_publish_or_a_language_switch(site) -> None:
         page.click("#lang-switch")  # English: nothing Chinese left on the side panel
         side = page.inner_text("#side")
         assert not CJK.search(side), [line for line in side.splitlines() if CJK.search(line)]
-        assert "Against the published plan" in page.inner_text("#diff-summary")
+        assert "Against plan v1 (published)" in page.inner_text("#diff-summary")
         assert re.search(r"within|above|below", page.inner_text("#band-state"))
         page.click("#lang-switch")
-        assert "与已发布方案相比" in page.inner_text("#diff-summary")
+        assert "与方案 v1（已发布）相比" in page.inner_text("#diff-summary")
 
         page.on("dialog", lambda dialog: dialog.accept())
         page.click("#publish")

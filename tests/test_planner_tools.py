@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import sqlalchemy as sa
 
 from samples import launch_chromium
 from test_planner_browser import open_planner, site  # noqa: F401  (the fixture, used by name)
@@ -274,7 +275,8 @@ def test_context_layers_draw_under_the_units_and_switch_off(site) -> None:  # no
 @pytest.mark.browser
 def test_export_from_the_planner_is_read_back_by_ogrinfo(site, tmp_path) -> None:  # noqa: F811
     """The draft exported from the planner (with the planner's sign-in) as a GBK Shapefile in the
-    Gauss-Krüger zone and as a GeoPackage with units: GDAL reads every grid back, names intact."""
+    Gauss-Krüger zone and as a GeoPackage with units: GDAL reads every grid back, names intact; and
+    the selected grid's community printed as an A3 wall map of the same draft."""
     import subprocess
 
     from playwright.sync_api import sync_playwright
@@ -315,7 +317,22 @@ def test_export_from_the_planner_is_read_back_by_ogrinfo(site, tmp_path) -> None
         listing = subprocess.run(["ogrinfo", "-ro", "-so", "-al", str(gpkg)], capture_output=True, text=True).stdout
         counts = dict(re.findall(r"Layer name: (\w+)\n(?:.*\n)*?Feature Count: (\d+)", listing))
         assert int(counts["grids"]) == grids and int(counts["units"]) == units, listing
-        page.wait_for_function("document.querySelector('#message').textContent.includes('已导出')")
+        page.wait_for_function("document.querySelector('#message').textContent.includes('已下载')")
+
+        # the wall map of the selected grid's community, in the page's language, of the draft shown
+        code = sorted(page.evaluate("() => Object.keys(window.gridmapPlanner.grids)"))[0]
+        community = page.evaluate(f"() => window.gridmapPlanner.grids['{code}'].community")
+        options = page.eval_on_selector_all("#print-community option", "os => os.map(o => o.value)")
+        assert community in options and len(options) == len(set(options))
+        page.evaluate(f"() => {{ window.gridmapPlanner.selected = '{code}'; }}")
+        page.select_option("#print-paper", "A3")
+        page.select_option("#print-format", "png")
+        with page.expect_download() as download:
+            page.click("#print-map")
+        sheet = tmp_path / download.value.suggested_filename
+        download.value.save_as(sheet)
+        assert sheet.name == f"gridmap-{community}-v{version}-A3.png", sheet.name
+        assert sheet.read_bytes().startswith(b"\x89PNG")
         assert not page.errors, page.errors
         browser.close()
 
@@ -445,5 +462,50 @@ def test_notes_are_written_on_a_grid_and_shown_in_the_diff(site) -> None:  # noq
         assert page.inner_text("#diff-notes").startswith(f"grid {code}: ")
         page.click("#note-list button")
         page.wait_for_function("document.querySelectorAll('#note-list li').length === 0")
+        assert not page.errors, page.errors
+        browser.close()
+
+
+@pytest.mark.browser
+def test_compare_overlays_the_other_plan_its_moved_units_and_both_plans_figures(site) -> None:  # noqa: F811
+    """Two units saved into a neighbouring grid of the draft; compared with the published plan:
+    the two units filled, the published plan's borders dashed over the map, the figures of both
+    plans in a table (the draft's households of the two grids differ), in both languages."""
+    from playwright.sync_api import sync_playwright
+
+    from gridmap.services import planning
+    from test_planning import two_grids
+
+    engine, url, draft_id = site
+    a, b, touching = two_grids(engine, draft_id)
+    with engine.connect() as conn:
+        version = conn.execute(sa.text("SELECT lock_version FROM plans WHERE id = :p"), {"p": draft_id}).scalar_one()
+        published_id = conn.execute(sa.text("SELECT id FROM plans WHERE status = 'published'")).scalar_one()
+    planning.apply_edits(engine, draft_id, [{"op": "assign", "units": touching[:2], "grid": a}], version=version,
+                         actor="planner")
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = open_planner(browser, url, draft_id)
+        options = page.eval_on_selector_all("#compare-with option", "os => os.map(o => o.value)")
+        assert options[0] == str(published_id) and str(draft_id) not in options  # the published plan first
+        page.click("#diff")
+        page.wait_for_function("!document.querySelector('#compare-figures').hidden")
+        moved = page.evaluate("() => window.gridmapPlanner.diff.movedShown")
+        assert moved == 2
+        layers = page.evaluate("() => window.gridmapPlanner.diffLayer.getLayers().map(l => l.getLayers().length)")
+        with engine.connect() as conn:
+            published_grids = conn.execute(sa.text("SELECT count(*) FROM grids WHERE plan_id = :p"),
+                                           {"p": published_id}).scalar_one()
+        assert layers[0] == 2 and layers[2] == published_grids  # moved units; the other plan's borders
+        rows = {r["figure"]: r for r in page.evaluate("""() => [...document.querySelectorAll('#compare-figures tbody tr')]
+            .map(tr => ({figure: tr.dataset.figure, cells: [...tr.cells].map(td => td.textContent), cls: tr.className}))""")}
+        assert rows["grids"]["cells"][1] == rows["grids"]["cells"][2] == str(published_grids)
+        assert "移动 2 个单元" in page.inner_text("#diff-summary")
+        assert page.inner_text("#compare-this").startswith("v") and "已发布" in page.inner_text("#compare-other")
+        page.click("#lang-switch")
+        assert "2 units moved" in page.inner_text("#diff-summary") and "published" in page.inner_text("#compare-other")
+        assert not CJK.search(page.inner_text("#compare-figures"))
+        page.click("#diff")  # off again: the table and the overlay go
+        page.wait_for_function("document.querySelector('#compare-figures').hidden && !window.gridmapPlanner.diffLayer")
         assert not page.errors, page.errors
         browser.close()

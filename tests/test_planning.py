@@ -242,6 +242,13 @@ def test_validate_diff_publish_history_revert(published, planner, draft) -> None
     assert diff["against"] == published_id and diff["units_moved"] == 2
     assert set(diff["changed"]) | set(diff["removed"]) == {a, b}
     assert {f["properties"]["change"] for f in diff["features"]["features"]} <= {"changed", "removed"}
+    mine, theirs = diff["figures"]["plan"], diff["figures"]["against"]  # both plans' figures, side by side
+    assert (mine["id"], theirs["id"]) == (plan_id, published_id)
+    assert (mine["status"], theirs["status"]) == ("draft", "published")
+    with engine.connect() as conn:
+        grids_now = conn.execute(sa.text("SELECT count(*) FROM grids WHERE plan_id = :p"), {"p": plan_id}).scalar_one()
+    assert mine["grids"] == grids_now and mine["units"] == theirs["units"]
+    assert 0 <= mine["in_band"] <= mine["comprehensive"] and mine["households_min"] <= mine["households_max"]
 
     assert planner.post(f"/api/plans/{plan_id}/publish", json={"version": 1}).status_code == 409  # stale
     done = planner.post(f"/api/plans/{plan_id}/publish", json={"version": 2})
@@ -439,3 +446,21 @@ def test_notes_on_grids_and_units_are_kept_with_the_draft_and_shown_in_the_diff(
     assert removed.status_code == 200
     assert [n["body"] for n in planner.get(f"/api/plans/{plan_id}/notes").json()["notes"]] == ["小区整体保留"]
     assert planner.get(f"/api/plans/{published_id}/diff", params={"against": published_id}).json()["notes"] == []
+
+
+def test_compare_refuses_plans_of_another_territory_and_unreadable_drafts(published, planner, draft,
+                                                                          database_url: str) -> None:
+    """A comparison reads both plans: the other plan must be of the same territory, and readable
+    by the caller (a draft is not public)."""
+    engine, published_id = published
+    with engine.connect() as conn:
+        community = conn.execute(sa.text("SELECT code FROM territories WHERE level = 'community' ORDER BY code "
+                                         "LIMIT 1")).scalar_one()
+    elsewhere = partition_territory(engine, community).plan_id  # a draft of one community: another territory
+    refused = planner.get(f"/api/plans/{draft['plan_id']}/diff", params={"against": elsewhere})
+    assert refused.status_code == 422, refused.text
+    assert "one territory" in refused.json()["detail_en"] and "同一辖区" in refused.json()["detail_zh"]
+    anonymous = TestClient(create_app(database_url=database_url))
+    peek = anonymous.get(f"/api/plans/{published_id}/diff", params={"against": draft["plan_id"]})
+    assert peek.status_code == 401, peek.text  # the published plan is public, the draft it is compared with is not
+    assert anonymous.get(f"/api/plans/{published_id}/diff", params={"against": 999999}).status_code == 404

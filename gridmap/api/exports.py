@@ -1,4 +1,5 @@
-"""Download a territory's plan in a government GIS format (the CLI's ``gridmap export`` over HTTP)."""
+"""Download a territory's plan in a government GIS format (the CLI's ``gridmap export`` over HTTP),
+and a community's wall map (``gridmap print``)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,16 @@ from typing import Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from starlette.background import BackgroundTask
 
 from gridmap.api.deps import READ_ROLES, optional_user, public_reader, require_role
 from gridmap.geo.export import ExportError
 from gridmap.services import exporting
 from gridmap.services.exporting import ExportRequest, parse_layers
+from gridmap.services.printing import WallMapRequest
 from gridmap.store.users import CurrentUser, scopes_within
+from gridmap.web.wallmap import print_wall_map
 
 router = APIRouter(tags=["export"])
 
@@ -66,3 +69,28 @@ def export_download(
         media = MEDIA_TYPES[result.path.suffix]
     return FileResponse(result.path, media_type=media, filename=result.path.name,
                         background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True))
+
+
+@router.get("/api/territories/{code}/wallmap", summary="A community's wall map of grids (A4/A3, PDF or PNG)",
+            response_class=Response,
+            responses={200: {"content": {"application/pdf": {}, "image/png": {}},
+                             "description": "the sheet: grids with codes and households, legend, scale bar"}})
+def wall_map_download(
+    code: str, request: Request,
+    plan: str = Query("published", max_length=16, pattern=r"^(published|draft|[0-9]{1,9})$"),
+    paper: Literal["A4", "A3"] = Query("A4"),
+    format: Literal["pdf", "png"] = Query("pdf"),
+    lang: Literal["zh", "en"] = Query("zh"),
+    user: CurrentUser | None = Depends(optional_user),
+) -> Response:
+    """The sheet ``gridmap print`` writes, for the community ``code``: published plans are public
+    data (unless the deployment requires sign-in); a draft needs a role over the territory."""
+    public_reader(request, user)
+
+    def authorize(conn: sa.Connection, plan) -> None:
+        if plan.status == "draft" and (user is None or not scopes_within(conn, user, READ_ROLES, code)):
+            require_role(conn, user, READ_ROLES, plan.territory, "print drafts")
+
+    sheet = print_wall_map(request.app.state.engine, WallMapRequest(code, plan, paper, format, lang), authorize)
+    return Response(sheet.content, media_type=sheet.media_type,
+                    headers={"Content-Disposition": f'attachment; filename="{sheet.filename}"'})

@@ -130,7 +130,13 @@ def validate(plan_id: int, request: Request, _plan: plans.Plan = Depends(readabl
 
 @router.get("/api/plans/{plan_id}/diff", summary="Grids added, removed and changed against the published plan "
             "(or ?against=plan id), with their shapes")
-def diff(plan_id: int, request: Request, against: int | None = None, _plan: plans.Plan = Depends(readable_plan)):
+def diff(plan_id: int, request: Request, against: int | None = Query(None, ge=1, le=2_147_483_647),
+         _plan: plans.Plan = Depends(readable_plan), conn: sa.Connection = Depends(get_conn),
+         user: CurrentUser | None = Depends(optional_user)):
+    """The plan compared with ``against`` (a plan id; default the published plan): the caller must
+    be able to read that plan too (a draft needs a role over its territory)."""
+    if against is not None:
+        readable_plan(against, request, conn, user)
     return JSONResponse(jsonable(planning.diff(request.app.state.engine, plan_id, against)))
 
 

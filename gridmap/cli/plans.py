@@ -44,6 +44,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     exp.add_argument("--out", required=True, metavar="PATH")
     exp.set_defaults(func=cmd_export)
 
+    prn = sub.add_parser("print", help="a community's wall map of grids (A4/A3, PDF/PNG) with codes, households, legend")
+    prn.add_argument("--community", required=True, metavar="CODE")
+    prn.add_argument("--plan", default="published", help="published (default), draft, or a version number")
+    prn.add_argument("--paper", default="A4", choices=["A4", "A3"])
+    prn.add_argument("--lang", default="zh", choices=["zh", "en"], help="language of the sheet (default Chinese)")
+    prn.add_argument("--out", required=True, metavar="PATH", help="a .pdf or .png file (the suffix picks the format)")
+    prn.set_defaults(func=cmd_print)
+
 
 def _edits_file(path_text: str | None) -> tuple[list, int | None]:
     """The operations (and the version they were made against) of a `plan edits` JSON file."""
@@ -170,6 +178,27 @@ def cmd_export(args: argparse.Namespace) -> int:
     result = export_territory(engine, request, out)
     counts = ", ".join(f"{name} {n}" for name, n in result.layers.items())
     print(f"wrote {result.path} ({result.format}, {result.crs}, {result.encoding}): {counts}")
+    return 0
+
+
+def cmd_print(args: argparse.Namespace) -> int:
+    """``gridmap print --community CODE --out sheet.pdf [--paper A3] [--plan draft] [--lang en]``."""
+    import re
+
+    from gridmap.services.printing import WallMapRequest
+    from gridmap.web.wallmap import print_wall_map
+
+    if not re.fullmatch(r"published|draft|[0-9]{1,9}", args.plan):
+        raise UserError(f"--plan {args.plan!r}: give published, draft or a version number")
+    suffix = args.out.rsplit(".", 1)[-1].lower() if "." in args.out else ""
+    if suffix not in ("pdf", "png"):
+        raise UserError(f"--out {args.out!r}: name a .pdf or .png file")
+    out = checks.output_file(args.out, "--out")
+    engine = checks.engine()
+    checks.territory(engine, args.community)
+    sheet = print_wall_map(engine, WallMapRequest(args.community, args.plan, args.paper, suffix, args.lang))
+    out.write_bytes(sheet.content)
+    print(f"wrote {out} ({args.paper} {suffix}, plan version {sheet.plan.version}, {sheet.grids} grids)")
     return 0
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import sqlalchemy as sa
 from pydantic import BaseModel
 
-from gridmap.errors import Forbidden, Refusal
+from gridmap.errors import Forbidden, Invalid, Refusal
 from gridmap.geo.crs import metric_crs_for
 from gridmap.geo.kinds import COMPREHENSIVE
 from gridmap.geo.profile import Profile
@@ -272,14 +272,27 @@ def report(engine: sa.Engine, plan_id: int) -> dict:
 
 
 # -- diff, publish, history ----------------------------------------------------------------------
+COMPARED_FIGURES = ("grids", "comprehensive", "dedicated", "in_band", "in_band_share", "households_min",
+                    "households_median", "households_max", "mean_compactness", "not_contiguous", "units")
+"""The figures of each plan a comparison shows side by side (from each plan's report summary)."""
+
+
 def diff(engine: sa.Engine, plan_id: int, against: int | None = None) -> dict:
-    """What changed between plan ``against`` (default: the territory's published plan) and this one."""
+    """What changed between plan ``against`` (default: the territory's published plan) and this one:
+    grids added, removed and changed (with their shapes), the units moved, the notes new in this
+    plan, and the figures of both plans side by side. Plans of different territories are not
+    compared (their units differ)."""
     with engine.connect() as conn:
         plan = plans.get(conn, plan_id)
         base = against if against is not None else plans.published_id(conn, plan.territory_id)
         if base is None:
             raise PlanStateError(f"territory {plan.territory} has no published plan to compare with",
                                  f"辖区 {plan.territory} 没有可供对比的已发布方案")
+        other = plans.get(conn, base)
+        if other.territory_id != plan.territory_id:
+            raise Invalid(f"plan {base} is of territory {other.territory}, plan {plan_id} of {plan.territory}: "
+                          "only plans of one territory can be compared",
+                          f"方案 {base} 属于辖区 {other.territory}，方案 {plan_id} 属于 {plan.territory}：只能对比同一辖区的方案")
         moves = assignment.unit_moves(conn, plan_id, base)
         now = assignment.grid_codes(conn, plan_id)
         before = assignment.grid_codes(conn, base)
@@ -289,7 +302,12 @@ def diff(engine: sa.Engine, plan_id: int, against: int | None = None) -> dict:
         changes |= {c: "changed" for c in (touched & now & before)}
         shapes = assignment.grids_with_change(conn, plan_id, base, changes)
         new_notes = notes_store.new_since(conn, plan_id, base)
-    return {"plan_id": plan_id, "against": base, "notes": new_notes,
+    figures = {}
+    for which, chosen in (("plan", plan), ("against", other)):
+        summary = report(engine, chosen.id)["summary"]
+        figures[which] = {"id": chosen.id, "version": chosen.version, "status": chosen.status,
+                          **{k: summary.get(k) for k in COMPARED_FIGURES}}
+    return {"plan_id": plan_id, "against": base, "notes": new_notes, "figures": figures,
             "added": sorted(c for c, k in changes.items() if k == "added"),
             "removed": sorted(c for c, k in changes.items() if k == "removed"),
             "changed": sorted(c for c, k in changes.items() if k == "changed"),

@@ -27,11 +27,13 @@
     plans: [],          // the territory's plans as listed by /api/territories/{code}/plans
     units: {},          // unit id -> {layer, feature, grid, saved, community, households, label:[lat,lng], compound}
     grids: {},          // code -> {community, kind, households, compactness, parts, unit_count, border, labelMarker}
+    places: {},         // territory code -> {name, level, parent_code, plans} (the territory list)
     selected: null, tool: "select", splitPick: {}, cutUnit: null, cutPoints: [], cutLine: null,
     undo: [], redo: [], // changes: {moves: [{id, from, to}], target}
     goodDepth: 0,       // the first goodDepth changes of undo passed a preview; those after it are unchecked
     previewSeq: 0, checking: false, preview: {}, previewTimer: null,
     savedSummary: null, summary: null, problems: null, diff: null, diffLayer: null, bounds: null,
+    diffRequest: 0, diffLoading: false,  // the latest comparison asked for; whether it is still loading
     microLayer: null, microInfo: {}, // micro-grids shown: code -> {households, flag, grid_code ...}
     cellLayer: null, cellGrid: null, cells: {}, microTarget: null,  // the selected grid's building cells; paint target
     microOn: false, cellSeq: 0, moving: false,  // the mode is on; the latest cells request; a move in flight
@@ -134,6 +136,7 @@
       var planned = (res.data || []).filter(function (t) { return t.plans > 0; })[0];
       var byCode = {};
       (res.data || []).forEach(function (t) { byCode[t.code] = t; });
+      state.places = byCode;
       (state.user ? state.user.roles : []).some(function (r) {  // the user's own area, or the nearest plan above it
         for (var t = byCode[r.territory]; t; t = byCode[t.parent_code]) {
           if (t.plans > 0 && t.level !== "community") { planned = t; return true; }
@@ -166,6 +169,7 @@
         opt.dataset.status = p.status;
         select.appendChild(opt);
       });
+      fillCompare();
       var wanted = preferId || new URLSearchParams(location.search).get("plan");
       var draft = plans.filter(function (p) { return p.status === "draft"; })[0];
       var published = plans.filter(function (p) { return p.status === "published"; })[0];
@@ -177,7 +181,20 @@
     });
   }
   $("territory").addEventListener("change", function () { hideDraftQuestion(); loadPlans(); });
-  $("plan").addEventListener("change", function () { loadPlan(+$("plan").value); });
+  $("plan").addEventListener("change", function () { loadPlan(+$("plan").value); fillCompare(); });
+  // The plans the one shown can be compared with: every other plan of the territory, the published one first.
+  function fillCompare() {
+    var select = $("compare-with"), keep = select.value, shown = String($("plan").value || state.plan || "");
+    select.innerHTML = "";
+    var others = state.plans.filter(function (p) { return String(p.id) !== shown; });
+    others.sort(function (a, b) { return (b.status === "published") - (a.status === "published") || b.version - a.version; });
+    others.forEach(function (p) {
+      var opt = document.createElement("option");
+      opt.value = p.id; planLabel(opt, p);
+      select.appendChild(opt);
+    });
+    if (keep && others.some(function (p) { return String(p.id) === keep; })) select.value = keep;
+  }
 
   // A new draft: if the territory has one already, say whose and how far it got, and offer to open
   // it; a second, parallel draft only when asked for explicitly.
@@ -241,10 +258,10 @@
     state.selected = null; state.splitPick = {}; state.preview = {}; state.undo = []; state.redo = [];
     state.goodDepth = 0; state.previewSeq += 1; state.checking = false; clearTimeout(state.previewTimer);
     state.problems = null; $("problems").innerHTML = "";
-    state.diff = null;
+    state.diff = null; state.diffRequest += 1; state.diffLoading = false;
     if (state.diffLayer) { map.removeLayer(state.diffLayer); state.diffLayer = null; }
     hideMicro();
-    plain($("diff-summary"), "");
+    renderDiffSummary();
     hideNotice(); hideDraftQuestion(); hideDeleteQuestion();
   }
   function loadPlan(planId) {
@@ -263,7 +280,7 @@
       state.band = bandOf(r[0].data.summary);
       state.savedSummary = state.summary = r[0].data.summary;
       history.replaceState(null, "", "/planner?territory=" + $("territory").value + "&plan=" + planId);
-      drawUnits(r[1].data); drawGrids(r[2].data, true); showContext();
+      drawUnits(r[1].data); drawGrids(r[2].data, true); fillPrintCommunities(); showContext();
       state.notes = [];
       showSummary(); updatePanel(); updatePending(); planInfo(); loadNotes();
       if (unitLayer.getLayers().length) limitTo(unitLayer.getBounds());
@@ -956,13 +973,19 @@
       message("注意：导出的是已保存的方案，未保存的 " + pendingUnits().length + " 处修改不在其中",
               "Note: the export is the plan as saved; " + pendingUnits().length + " unsaved changes are not in it", "warn");
     }
+    download("/api/territories/" + code + "/export?" + query, $("export"), "导出", "Export");
+  }
+
+  // A file from the server, fetched with the sign-in (drafts need no token in a link) and handed to
+  // the browser as a download; a refusal is shown in both languages.
+  function download(url, button, zhWhat, enWhat) {
     var headers = state.token ? { Authorization: "Bearer " + state.token } : {};
-    $("export").disabled = true;
-    fetch("/api/territories/" + code + "/export?" + query, { headers: headers }).then(function (r) {
+    button.disabled = true;
+    fetch(url, { headers: headers }).then(function (r) {
       if (!r.ok) return r.text().then(function (text) {
         var data;
         try { data = JSON.parse(text); } catch (e) { data = { detail: text }; }
-        failed("导出失败：", "Export failed: ", { status: r.status, data: data });
+        failed(zhWhat + "失败：", enWhat + " failed: ", { status: r.status, data: data });
       });
       var name = (/filename="?([^";]+)"?/.exec(r.headers.get("Content-Disposition") || "") || [])[1] || "plan-" + state.plan;
       return r.blob().then(function (blob) {
@@ -970,11 +993,37 @@
         a.href = URL.createObjectURL(blob); a.download = name;
         document.body.appendChild(a); a.click(); a.remove();
         setTimeout(function () { URL.revokeObjectURL(a.href); }, 10000);
-        message("已导出 " + name, "Exported " + name, "ok");
+        message("已下载 " + name, "Downloaded " + name, "ok");
       });
     }, function () {
-      message("导出失败：无法连接服务器", "Export failed: the server cannot be reached", "error");
-    }).then(function () { $("export").disabled = false; });
+      message(zhWhat + "失败：无法连接服务器", enWhat + " failed: the server cannot be reached", "error");
+    }).then(function () { button.disabled = false; });
+  }
+
+  // -- the wall map: one community's grids on A4/A3 (gridmap print), in the page's language ---------
+  function fillPrintCommunities() {
+    var select = $("print-community"), keep = select.value, seen = {};
+    Object.keys(state.grids).forEach(function (code) { var c = state.grids[code].community; if (c) seen[c] = true; });
+    select.innerHTML = "";
+    Object.keys(seen).sort().forEach(function (c) {
+      var opt = document.createElement("option"), place = state.places[c];
+      opt.value = c; opt.textContent = (place ? place.name + " " : "") + c;
+      select.appendChild(opt);
+    });
+    if (keep && seen[keep]) select.value = keep;
+  }
+  function printMap() {
+    if (!state.plan || state.planVersion == null) { message("请先选择方案", "Choose a plan first", "warn"); return; }
+    var selected = state.selected && communityOf(state.selected), community = $("print-community").value;
+    if (selected && selected !== community) { $("print-community").value = selected; community = selected; }
+    if (!community) { message("请先选择社区", "Choose a community first", "warn"); return; }
+    if (pendingUnits().length) {
+      message("注意：打印的是已保存的方案，未保存的 " + pendingUnits().length + " 处修改不在其中",
+              "Note: the sheet shows the plan as saved; " + pendingUnits().length + " unsaved changes are not on it", "warn");
+    }
+    var lang = document.documentElement.lang === "en" ? "en" : "zh";
+    download("/api/territories/" + community + "/wallmap?plan=" + state.planVersion + "&paper=" + $("print-paper").value +
+             "&format=" + $("print-format").value + "&lang=" + lang, $("print-map"), "打印", "Printing");
   }
 
   // -- the brush: drag to paint every unit whose interior point the circle passes over into the
@@ -1266,9 +1315,15 @@
     });
   });
 
+  function planName(f) {
+    var s = STATUS[f.status] || [f.status, f.status];
+    return ["v" + f.version + "（" + s[0] + "）", "v" + f.version + " (" + s[1] + ")"];
+  }
   function renderDiffSummary() {
-    var d = state.diff, list = $("diff-notes");
+    var d = state.diff, list = $("diff-notes"), table = $("compare-figures");
     list.innerHTML = "";
+    table.querySelector("tbody").innerHTML = "";
+    table.hidden = !d;
     if (!d) { plain($("diff-summary"), ""); return; }
     (d.notes || []).forEach(function (n) {  // notes new in this plan: why its grids were drawn so
       var li = document.createElement("li");
@@ -1277,29 +1332,73 @@
           (n.grid_code ? "grid " + n.grid_code : "unit " + n.unit_id) + ": " + tail);
       list.appendChild(li);
     });
-    say($("diff-summary"), "与已发布方案相比：新增 " + d.added.length + "，删除 " + d.removed.length +
-      "，变更 " + d.changed.length + " 个网格；移动 " + d.units_moved + " 个单元（再点一次关闭）",
-      "Against the published plan: " + d.added.length + " added, " + d.removed.length + " removed, " +
-      d.changed.length + " changed grids; " + d.units_moved + " units moved (click again to hide)");
+    var other = planName(d.figures.against);
+    say($("diff-summary"), "与方案 " + other[0] + "相比：新增 " + d.added.length + "，删除 " + d.removed.length +
+      "，变更 " + d.changed.length + " 个网格；移动 " + d.units_moved + " 个单元（洋红色；虚线为对比方案的网格边界；再点一次关闭）",
+      "Against plan " + other[1] + ": " + d.added.length + " added, " + d.removed.length + " removed, " +
+      d.changed.length + " changed grids; " + d.units_moved + " units moved (magenta; dashed: the other plan's grid borders; " +
+      "click again to hide)");
     if ((d.notes || []).length) {
       say($("diff-summary"), $("diff-summary").getAttribute("data-zh") + "；新增备注 " + d.notes.length + " 条",
           $("diff-summary").getAttribute("data-en") + "; " + d.notes.length + " new notes");
     }
+    var mine = planName(d.figures.plan);
+    say($("compare-this"), mine[0], mine[1]);
+    say($("compare-other"), other[0], other[1]);
+    var pct = function (v) { return v == null ? "–" : (100 * v).toFixed(1) + "%"; };
+    var num = function (v) { return v == null ? "–" : String(Math.round(v * 100) / 100); };
+    [["grids", "网格", "grids", num], ["comprehensive", "综合网格", "comprehensive grids", num],
+     ["in_band", "户数达标", "in the band", num], ["in_band_share", "达标比例", "share in the band", pct],
+     ["households_min", "最少户数", "fewest households", num], ["households_median", "户数中位数", "median households", num],
+     ["households_max", "最多户数", "most households", num], ["mean_compactness", "平均紧凑度", "mean compactness", num],
+     ["not_contiguous", "不连通网格", "grids not contiguous", num]].forEach(function (row) {
+      var tr = document.createElement("tr"), a = d.figures.plan[row[0]], b = d.figures.against[row[0]];
+      var name = document.createElement("td"); say(name, row[1], row[2]); tr.appendChild(name);
+      [a, b].forEach(function (v) { var td = document.createElement("td"); td.textContent = row[3](v); tr.appendChild(td); });
+      if (a !== b) tr.className = "changed";
+      tr.dataset.figure = row[0];
+      table.querySelector("tbody").appendChild(tr);
+    });
   }
+  // Compare the plan shown with another plan of the territory (the published one by default): grids
+  // added, changed and removed outlined, the units that moved filled in magenta, the other plan's grid
+  // borders dashed over the map, and the figures of both plans side by side.
   $("diff").addEventListener("click", function () {
     if (!state.plan) return;
-    if (state.diffLayer) { map.removeLayer(state.diffLayer); state.diffLayer = null; state.diff = null; renderDiffSummary(); return; }
-    var plan = state.plan;
-    api("GET", "/api/plans/" + plan + "/diff").then(function (res) {
-      if (plan !== state.plan) return;
-      if (!res.ok) { failed("无法对比：", "Cannot diff: ", res); return; }
+    var mine = ++state.diffRequest;  // a click while a comparison loads cancels it, as a click on one shown hides it
+    if (state.diffLayer || state.diffLoading) {
+      state.diffLoading = false;
+      if (state.diffLayer) map.removeLayer(state.diffLayer);
+      state.diffLayer = null; state.diff = null; renderDiffSummary(); return;
+    }
+    state.diffLoading = true;
+    var plan = state.plan, against = $("compare-with").value;
+    var query = against ? "?against=" + against : "";
+    Promise.all([api("GET", "/api/plans/" + plan + "/diff" + query),
+                 against ? api("GET", "/api/plans/" + against + "/grids") : Promise.resolve(null)]).then(function (r) {
+      var res = r[0];
+      if (plan !== state.plan || mine !== state.diffRequest) return;
+      state.diffLoading = false;
+      if (!res.ok) { failed("无法对比：", "Cannot compare: ", res); return; }
       var colours = { added: "#2ca02c", changed: "#ff7f0e", removed: "#d62728" };
       if (state.diffLayer) map.removeLayer(state.diffLayer);
-      state.diffLayer = L.geoJSON(res.data.features, { interactive: false, style: function (f) {
-        return { renderer: canvas, color: colours[f.properties.change], weight: 4, fillOpacity: 0.15,
+      state.diffLayer = L.featureGroup().addTo(map);
+      var moved = {};
+      (res.data.moves || []).forEach(function (m) { if (m.before && m.after) moved[m.unit] = true; });
+      var movedFeatures = Object.keys(moved).filter(function (id) { return state.units[id]; })
+        .map(function (id) { return state.units[id].layer.toGeoJSON().features[0]; });
+      L.geoJSON({ type: "FeatureCollection", features: movedFeatures }, { interactive: false, style: {
+        renderer: canvas, color: "#c51b7d", weight: 1, fillColor: "#e7298a", fillOpacity: 0.45 } }).addTo(state.diffLayer);
+      L.geoJSON(res.data.features, { interactive: false, style: function (f) {
+        return { renderer: canvas, color: colours[f.properties.change], weight: 4, fillOpacity: 0.1,
                  dashArray: f.properties.change === "removed" ? "6 4" : null };
-      } }).addTo(map);
+      } }).addTo(state.diffLayer);
+      if (r[1] && r[1].ok) {
+        L.geoJSON(r[1].data, { interactive: false, style: { renderer: canvas, color: "#6a3d9a", weight: 2, fill: false,
+                                                           dashArray: "4 4" } }).addTo(state.diffLayer);
+      }
       state.diff = res.data;
+      state.diff.movedShown = movedFeatures.length;
       renderDiffSummary();
     });
   });
@@ -1558,6 +1657,7 @@
     initTable();
     initSearch();
     $("export").addEventListener("click", exportPlan);
+    $("print-map").addEventListener("click", printMap);
     $("lock-grid").addEventListener("click", toggleLock);
     $("add-note").addEventListener("click", addNote);
     map.on("click", function (ev) { if (state.tool === "cut" && state.cutUnit) addCutPoint(ev.latlng); });

@@ -1,0 +1,100 @@
+"""What a community's wall map (A4/A3, PDF/PNG) shows, read in one snapshot: the plan's grids and
+micro-grids, the community's outline, its roads and water, the plan's band. The sheet itself is
+drawn by :mod:`gridmap.web.wallmap`, which the CLI (``gridmap print``), the API and the planner's
+print button call."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import geopandas as gpd
+import sqlalchemy as sa
+
+from gridmap.errors import Invalid
+from gridmap.services import profiles, reading
+from gridmap.store import frames, layers, territories
+from gridmap.store.plans import Plan
+
+PAPERS = ("A4", "A3")
+FORMATS = ("pdf", "png")
+LANGUAGES = ("zh", "en")
+CONTEXT_LAYERS = {"roads": ("roads",), "water": ("waterways", "water")}
+"""The territory's own layers drawn under the grids, by the names a partition reads."""
+
+
+@dataclass(frozen=True)
+class WallMapRequest:
+    """Which community, which plan (published, draft or a version), which sheet."""
+
+    community: str
+    plan: str = "published"
+    paper: str = "A4"
+    format: str = "pdf"
+    lang: str = "zh"
+
+
+    def __post_init__(self) -> None:
+        for value, allowed, en, zh in ((self.paper, PAPERS, "paper", "纸张"), (self.format, FORMATS, "format", "格式"),
+                                       (self.lang, LANGUAGES, "language", "语言")):
+            if value not in allowed:
+                raise Invalid(f"unknown {en} {value!r}; choose from {', '.join(allowed)}",
+                              f"{zh} {value!r} 不支持，可选 {'、'.join(allowed)}")
+
+
+@dataclass(frozen=True)
+class WallMapData:
+    """Everything the sheet shows (frames in EPSG:4490)."""
+
+    request: WallMapRequest
+    plan: Plan
+    community_name: str
+    band: tuple[int, int]
+    grids: gpd.GeoDataFrame
+    outline: gpd.GeoDataFrame
+    microgrids: gpd.GeoDataFrame
+    roads: gpd.GeoDataFrame | None
+    water: gpd.GeoDataFrame | None
+
+    @property
+    def filename(self) -> str:
+        """``gridmap-<community>-v<plan version>-<paper>.<format>``."""
+        r = self.request
+        return f"gridmap-{r.community}-v{self.plan.version}-{r.paper}.{r.format}"
+
+
+def _context(conn: sa.Connection, community: str, area) -> dict[str, gpd.GeoDataFrame]:
+    found = {}
+    for role, names in CONTEXT_LAYERS.items():
+        where = layers.find(conn, community, names)
+        if where is not None:
+            found[role] = frames.layer_in_area(conn, where[0], where[1], area)
+    return found
+
+
+def gather(engine: sa.Engine, request: WallMapRequest,
+           authorize: Callable[[sa.Connection, Plan], None] | None = None) -> WallMapData:
+    """What the community's wall map shows. ``authorize(conn, plan)`` may refuse (a draft needs a
+    role). Refuses a code that is not a community (a wall map is one community's sheet)."""
+    with reading.snapshot(engine) as conn:
+        place = territories.get(conn, request.community)
+        if place.level != "community":
+            raise Invalid(f"{request.community} is a {place.level}, not a community: a wall map shows one community; "
+                          "print each of its communities",
+                          f"{request.community} 不是社区（而是 {place.level}）：网格图按社区打印，请逐个社区打印")
+        plan = reading.plan(conn, request.community, request.plan)
+        if authorize is not None:
+            authorize(conn, plan)
+        grids = reading.plan_grids(conn, plan, request.community)
+        outline = frames.communities(conn, request.community)
+        micro = reading.plan_microgrids(conn, plan, request.community)
+        context = _context(conn, request.community, outline.geometry.iloc[0]) if not outline.empty else {}
+        band = profiles.of_parameters(plan.parameters).band
+    if grids.empty:
+        raise Invalid(f"plan version {plan.version} has no grids in {request.community}",
+                      f"第 {plan.version} 版方案在 {request.community} 内没有网格")
+    return WallMapData(request, plan, place.name, band, grids, outline, micro, context.get("roads"),
+                       context.get("water"))
+
+
+__all__ = ["PAPERS", "FORMATS", "LANGUAGES", "WallMapRequest", "WallMapData", "gather"]
