@@ -16,8 +16,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from gridmap.api.deps import get_conn, optional_user, signed_in
-from gridmap.api.errors import utc
+from gridmap.api.errors import bilingual_body, utc
 from gridmap.api.plans import jsonable
+from gridmap.errors import Forbidden, Unauthenticated
 from gridmap.incident_rules import ACTION_ROLES, STATES, TRANSITIONS, TransitionError, allowed_actions
 from gridmap.services import incidents as service
 from gridmap.store import incidents as store
@@ -76,13 +77,13 @@ def report(body: IncidentIn, request: Request, user: CurrentUser | None = Depend
     engine = request.app.state.engine
     lon, lat = to_storage(body.lon, body.lat, body.crs)
     if user is None:
-        raise HTTPException(401, "sign in first (POST /api/auth/token)", headers={"WWW-Authenticate": "Bearer"})
+        raise Unauthenticated("sign in first (POST /api/auth/token)", "请先登录（POST /api/auth/token）")
 
     def authorize(community: str, grid: str) -> None:  # on the place the report was routed to
         with engine.connect() as conn:
             if not any(s.covers(community, grid) for s in incident_scopes(conn, user, REPORT_ROLES)):
-                raise HTTPException(403, f"{user.username} may not report incidents in grid {grid} "
-                                         f"(community {community})")
+                raise Forbidden(f"{user.username} may not report incidents in grid {grid} (community {community})",
+                                f"{user.username} 无权在网格 {grid}（社区 {community}）上报事件")
 
     try:
         stored = service.report(engine, service.Report(
@@ -91,7 +92,7 @@ def report(body: IncidentIn, request: Request, user: CurrentUser | None = Depend
             reporter_role=body.reporter_role, photo_urls=body.photo_urls, address=body.address, source="api"),
             actor=user.username, calendar=request.app.state.calendar, authorize=authorize)
     except service.ReportError as exc:
-        return JSONResponse(status_code=422, content={"detail": str(exc)})
+        return JSONResponse(status_code=422, content=bilingual_body(exc))
     return jsonable(stored)
 
 

@@ -61,6 +61,13 @@ def planner(request: Request) -> HTMLResponse:
         "basemaps": basemaps(settings), "version": __version__})
 
 
+@router.get("/report", response_class=HTMLResponse)
+def report_page(request: Request) -> HTMLResponse:
+    """The grid worker's phone page: report an incident where they stand (gridmap/web/static/js/report.js)."""
+    return TEMPLATES.TemplateResponse(request, "report.html", {"basemaps": basemaps(request.app.state.settings),
+                                                               "version": __version__})
+
+
 @router.get("/dashboard", response_class=HTMLResponse)
 def dashboard(request: Request) -> HTMLResponse:
     """The incident dashboard: maps and counts that follow the filters (gridmap/web/static/js/dashboard.js)."""

@@ -19,6 +19,7 @@ import pandas as pd
 import shapely
 import sqlalchemy as sa
 
+from gridmap.errors import Invalid
 from gridmap.incident_rules import (
     FINAL_STATES,
     TransitionError,
@@ -36,8 +37,9 @@ ESCALATION_LEVELS = ("", "督办 supervised", "街道 street", "区 district", "
 MAX_LEVEL = len(ESCALATION_LEVELS) - 1
 
 
-class ReportError(ValueError):
-    """A report that cannot be accepted (unknown category, a point outside every published grid ...)."""
+class ReportError(Invalid):
+    """A report that cannot be accepted (unknown category, a point outside every published grid ...),
+    said in English and Chinese."""
 
 
 def calendar_from_env(env: dict[str, str] | None = None) -> WorkCalendar:
@@ -85,16 +87,19 @@ def report(engine: sa.Engine, item: Report, *, actor: str, calendar: WorkCalenda
     to refuse."""
     calendar = calendar or calendar_from_env()
     if not (-180 <= item.lon <= 180 and -90 <= item.lat <= 90):
-        raise ReportError(f"coordinates out of range: lon {item.lon}, lat {item.lat}")
+        raise ReportError(f"coordinates out of range: lon {item.lon}, lat {item.lat}",
+                          f"坐标超出范围：经度 {item.lon}，纬度 {item.lat}")
     at = item.reported_at or datetime.now(timezone.utc)
     with engine.begin() as conn:
         category = next((c for c in store.categories(conn) if c.code == item.category_code), None)
         if category is None:
-            raise ReportError(f"unknown category {item.category_code!r}; see /open311/v2/services.json")
+            raise ReportError(f"unknown category {item.category_code!r}; see /open311/v2/services.json",
+                              f"没有类别 {item.category_code!r}；类别表见 /open311/v2/services.json")
         where = store.route(conn, item.lon, item.lat)
         if where is None:
             raise ReportError(f"the point lon {item.lon:.6f}, lat {item.lat:.6f} lies outside every published grid; "
-                              "nothing was stored")
+                              "nothing was stored",
+                              f"经度 {item.lon:.6f}、纬度 {item.lat:.6f} 处不在任何已发布的网格内；未保存")
         if authorize is not None:
             authorize(territories.code_of(conn, where.community_id), where.grid_code)
         duplicates = store.nearby_open(conn, category.code, item.lon, item.lat, radius_m)

@@ -1,0 +1,222 @@
+// The grid worker's phone page (/report): sign in, take the place from the phone's location (or a
+// tap on the map), see which grid it falls in, choose a category and report (POST /api/incidents).
+// A report that cannot be sent (no network) waits in this browser's storage and is sent when the
+// network returns; nothing typed is lost. Every text in Chinese and English.
+(function () {
+  "use strict";
+  var $ = function (id) { return document.getElementById(id); };
+  var say = function (el, zh, en) { window.gridmapSay(el, zh, en); };
+  var T = function (zh, en) { return window.gridmapT(zh, en); };
+  var QUEUE = "gridmap.reportQueue";
+  var state = { token: null, user: null, point: null, categories: [], located: null, sending: false };
+  window.gridmapReport = state;
+
+  var map = L.map("map", { zoomControl: true }).setView([30, 110], 4);
+  var gridLayer = L.geoJSON(null, { interactive: false, style: { color: "#555", weight: 1.5, fill: false } }).addTo(map);
+  var hereLayer = L.geoJSON(null, { interactive: false, style: { color: "#d7191c", weight: 3, fillOpacity: 0.08 } }).addTo(map);
+  var marker = null, accuracy = null;
+
+  function message(zh, en, kind) {
+    var el = $("message");
+    say(el, zh, en);
+    el.className = kind || "info";
+  }
+  function refusal(res, zh, en) {
+    var d = res.data || {};
+    message(zh + (d.detail_zh || d.detail || res.status), en + (d.detail_en || d.detail || res.status), "error");
+  }
+  function api(method, path, body) {
+    var headers = { Accept: "application/json" };
+    if (state.token) headers.Authorization = "Bearer " + state.token;
+    var init = { method: method, headers: headers };
+    if (body instanceof URLSearchParams) init.body = body;
+    else if (body !== undefined) { headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
+    return fetch(path, init).then(function (r) {
+      return r.text().then(function (text) {
+        var data = null;
+        try { data = text ? JSON.parse(text) : null; } catch (e) { data = { detail: text }; }
+        if (r.status === 401 && state.token) signOut();
+        return { ok: r.ok, status: r.status, data: data };
+      });
+    });
+  }
+
+  // -- sign in --------------------------------------------------------------------------------------
+  function signedIn(token, user) {
+    state.token = token; state.user = user;
+    try { sessionStorage.setItem("gridmap.token", token); } catch (e) { /* private mode */ }
+    $("login").hidden = true; $("report").hidden = false; $("logout").hidden = false;
+    window.gridmapPlain($("who"), user.display_name || user.username);
+    loadCategories();
+    sendQueued();
+  }
+  function signOut() {
+    state.token = null; state.user = null;
+    try { sessionStorage.removeItem("gridmap.token"); } catch (e) { /* ignore */ }
+    $("login").hidden = false; $("report").hidden = true; $("logout").hidden = true;
+    window.gridmapPlain($("who"), "");
+  }
+  $("login").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var form = new URLSearchParams({ username: $("username").value, password: $("password").value });
+    api("POST", "/api/auth/token", form).then(function (res) {
+      if (!res.ok) { message("用户名或密码错误", "Wrong user name or password", "error"); return; }
+      message("已登录", "Signed in", "ok");
+      signedIn(res.data.access_token, res.data.user);
+    }, function () { message("无法连接服务器", "The server cannot be reached", "error"); });
+  });
+  $("logout").addEventListener("click", function () {
+    if (state.token) api("POST", "/api/auth/logout");
+    signOut();
+  });
+
+  // -- categories -------------------------------------------------------------------------------------
+  function loadCategories() {
+    api("GET", "/api/incident-categories").then(function (res) {
+      if (!res.ok) { refusal(res, "无法读取类别：", "Cannot read the categories: "); return; }
+      state.categories = res.data;
+      if (!res.data.length) {
+        message("还没有事件类别：请管理员运行 gridmap incidents categories", "No incident categories yet: an administrator "
+                + "runs gridmap incidents categories", "warn");
+      }
+      var select = $("category");
+      select.innerHTML = "";
+      res.data.forEach(function (c) {
+        var opt = document.createElement("option");
+        opt.value = c.code;
+        say(opt, c.code + " " + c.name_zh, c.code + " " + c.name_en);
+        select.appendChild(opt);
+      });
+    }, function () { message("无法连接服务器", "The server cannot be reached", "error"); });
+  }
+
+  // -- the place: the phone's location or a tap; the grid there ---------------------------------------
+  function setPoint(lat, lng, metres, source) {
+    state.point = { lat: lat, lon: lng, accuracy: metres, source: source };
+    if (marker) marker.setLatLng([lat, lng]); else marker = L.marker([lat, lng]).addTo(map);
+    if (accuracy) { map.removeLayer(accuracy); accuracy = null; }
+    if (metres) accuracy = L.circle([lat, lng], { radius: metres, interactive: false, weight: 1 }).addTo(map);
+    if (map.getZoom() < 16) map.setView([lat, lng], 17); else map.panTo([lat, lng]);
+    locateGrid();
+  }
+  function locateGrid() {
+    var p = state.point, mine = p;
+    state.located = null;
+    api("GET", "/api/locate?lon=" + p.lon + "&lat=" + p.lat + "&crs=4326").then(function (res) {
+      if (mine !== state.point) return;
+      if (!res.ok) {
+        say($("place"), "此处不在已发布的网格内，不能上报。", "This place is outside every published grid; it cannot be reported.");
+        hereLayer.clearLayers();
+        return;
+      }
+      state.located = res.data;
+      var d = res.data;
+      say($("place"), "网格 " + d.grid_code + (d.grid_name ? "（" + d.grid_name + "）" : "") + " · " + (d.community || "") +
+          (d.worker ? " · 网格员 " + d.worker : ""),
+          "Grid " + d.grid_code + (d.grid_name ? " (" + d.grid_name + ")" : "") + " · " + (d.community || "") +
+          (d.worker ? " · worker " + d.worker : ""));
+      drawNearbyGrids(d.grid_code);
+    }, function () {
+      say($("place"), "离线：网格将在上报时确定", "Offline: the grid is found when the report is sent");
+    });
+  }
+  function drawNearbyGrids(code) {
+    var b = map.getBounds().pad(0.5);
+    var bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (v) { return v.toFixed(6); }).join(",");
+    api("GET", "/collections/grids/items?f=json&limit=500&bbox=" + bbox).then(function (res) {
+      if (!res.ok) return;
+      gridLayer.clearLayers(); hereLayer.clearLayers();
+      gridLayer.addData(res.data);
+      hereLayer.addData({ type: "FeatureCollection", features: (res.data.features || []).filter(function (f) {
+        return f.properties && f.properties.grid_code === code; }) });
+    });
+  }
+  $("locate").addEventListener("click", function () {
+    if (!navigator.geolocation) { message("此浏览器不能定位，请在地图上点选", "This browser cannot locate; tap the map", "warn"); return; }
+    message("正在定位…", "Locating…", "info");
+    navigator.geolocation.getCurrentPosition(function (pos) {
+      setPoint(pos.coords.latitude, pos.coords.longitude, pos.coords.accuracy, "gps");
+      message("已定位（精度约 " + Math.round(pos.coords.accuracy) + " 米）",
+              "Located (to about " + Math.round(pos.coords.accuracy) + " m)", "ok");
+    }, function (err) {
+      message("无法定位（" + err.message + "），请在地图上点选", "Cannot locate (" + err.message + "); tap the map", "warn");
+    }, { enableHighAccuracy: true, timeout: 15000, maximumAge: 30000 });
+  });
+  map.on("click", function (ev) { setPoint(ev.latlng.lat, ev.latlng.lng, null, "map"); });
+
+  // -- report, or keep it until the network returns --------------------------------------------------
+  function queued() {
+    try { return JSON.parse(localStorage.getItem(QUEUE) || "[]"); } catch (e) { return []; }
+  }
+  function keep(list) {
+    try { localStorage.setItem(QUEUE, JSON.stringify(list)); } catch (e) { /* full or private: shown below */ }
+    if (list.length) say($("queued"), list.length + " 条上报等待联网后发送", list.length + " reports wait for the network");
+    else window.gridmapPlain($("queued"), "");
+  }
+  function receipt(stored) {
+    var box = $("receipt");
+    box.hidden = false; box.innerHTML = "";
+    var line = function (zh, en) { var p = document.createElement("p"); say(p, zh, en); box.appendChild(p); };
+    line("已上报 " + stored.public_id, "Reported " + stored.public_id);
+    line("网格 " + stored.grid_code + " · 社区 " + (stored.community || stored.community_code || ""),
+         "Grid " + stored.grid_code + " · community " + (stored.community || stored.community_code || ""));
+    line("承办部门 " + (stored.department || "") + " · 期限 " + String(stored.due_at || "").replace("T", " ").slice(0, 16),
+         "Department " + (stored.department_en || stored.department || "") + " · due " +
+         String(stored.due_at || "").replace("T", " ").slice(0, 16));
+    if ((stored.possible_duplicates || []).length) {
+      line("附近已有同类未结事件：" + stored.possible_duplicates.map(function (d) { return d.public_id; }).join("、"),
+           "Open incidents of this category nearby: " + stored.possible_duplicates.map(function (d) { return d.public_id; }).join(", "));
+    }
+  }
+  function send(item) {
+    return api("POST", "/api/incidents", item);
+  }
+  function sendQueued() {
+    var list = queued();
+    if (!list.length || !state.token || state.sending) { keep(list); return; }
+    state.sending = true;
+    var item = list[0];
+    send(item).then(function (res) {
+      state.sending = false;
+      var rest = queued().slice(1);
+      keep(rest);
+      if (res.ok) { receipt(res.data); message("离线时保存的上报已发送", "A report kept while offline was sent", "ok"); }
+      else refusal(res, "离线时保存的一条上报被拒绝：", "A report kept while offline was refused: ");
+      if (rest.length) sendQueued();
+    }, function () { state.sending = false; keep(queued()); });
+  }
+  $("report").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    if (!state.point) { message("请先定位或在地图上点选位置", "Locate yourself or tap the map first", "warn"); return; }
+    var item = { category_code: $("category").value, lon: state.point.lon, lat: state.point.lat, crs: "4326",
+                 description: $("description").value || null, address: $("address").value || null,
+                 reporter_role: "grid_worker" };
+    $("send").disabled = true;
+    send(item).then(function (res) {
+      $("send").disabled = false;
+      if (!res.ok) { refusal(res, "上报失败：", "Not reported: "); return; }
+      receipt(res.data);
+      message("已上报", "Reported", "ok");
+      $("description").value = ""; $("address").value = "";
+    }, function () {  // no network: keep it on the phone, send it when the network returns
+      $("send").disabled = false;
+      var list = queued();
+      list.push(item);
+      keep(list);
+      message("网络不通：已保存在本机，联网后自动上报", "No network: kept on this phone, sent when the network returns", "warn");
+    });
+  });
+  window.addEventListener("online", sendQueued);
+
+  var token = null;
+  try { token = sessionStorage.getItem("gridmap.token"); } catch (e) { /* ignore */ }
+  if (token) {
+    state.token = token;
+    api("GET", "/api/auth/me").then(function (res) {
+      if (res.ok) signedIn(token, res.data); else signOut();
+    }, function () { keep(queued()); });
+  } else {
+    keep(queued());
+  }
+  document.addEventListener("gridmap:lang", function () { /* texts switch by their data-zh/data-en */ });
+})();

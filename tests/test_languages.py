@@ -1,0 +1,155 @@
+"""Every page in each language, in real headless Chromium: the landing map, the planner (signed in,
+a draft loaded, a grid selected, a comparison shown), the dashboard and the phone report page
+(signed in, located). In English no visible text, placeholder or tooltip holds a Chinese
+character; in Chinese none holds a text the page itself gives as the English of one of its
+elements. Data (territory names, codes) is Latin in the Monaco demo, so it cannot hide a miss."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from gridmap.services import planning
+from gridmap.services.partitioning import partition_territory
+from gridmap.store import users
+from samples import launch_chromium, serve
+
+MONACO = "980100"
+PASSWORD = "both languages"
+CJK = re.compile(r"[\u4e00-\u9fff\u3000-\u303f\uff00-\uffef]")
+
+VISIBLE_TEXTS = """(lang) => {
+    const shown = el => {
+        for (let e = el; e; e = e.parentElement) {
+            const s = getComputedStyle(e);
+            if (s.display === 'none' || s.visibility === 'hidden' || e.hidden) return false;
+        }
+        return true;
+    };
+    const texts = [];
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    while (walker.nextNode()) {
+        const node = walker.currentNode, el = node.parentElement;
+        if (!el || ['SCRIPT', 'STYLE', 'NOSCRIPT', 'TEXTAREA'].includes(el.tagName)) continue;
+        if (el.closest('#lang-switch')) continue;  // the switch names the other language on purpose
+        const holder = el.closest('option') ? el.closest('select') : el;
+        if (!shown(holder)) continue;
+        const text = node.textContent.trim();
+        if (text) texts.push(text);
+    }
+    document.querySelectorAll('[placeholder], [title]').forEach(el => {
+        if (!shown(el) || el.closest('#lang-switch')) return;
+        for (const a of ['placeholder', 'title']) { const v = el.getAttribute(a); if (v) texts.push(v); }
+    });
+    const other = [...document.querySelectorAll('[data-zh][data-en]')]
+        .filter(el => el.dataset.zh !== el.dataset.en)
+        .map(el => lang === 'zh' ? el.dataset.en : el.dataset.zh);
+    return {texts, other: [...new Set(other)]};
+}"""
+
+
+@pytest.fixture
+def site(monaco: sa.Engine, database_url: str) -> Iterator[tuple[sa.Engine, str, int]]:
+    from gridmap.services.incidents import ensure_categories
+
+    made = partition_territory(monaco, MONACO)
+    planning.publish(monaco, made.plan_id, version=None, actor="test")
+    draft_id, _ = planning.new_draft(monaco, MONACO, actor="test")
+    ensure_categories(monaco)
+    with monaco.begin() as conn:
+        users.create_user(conn, "bilingual", PASSWORD)
+        users.grant(conn, "bilingual", "planner", MONACO)
+        users.grant(conn, "bilingual", "worker", MONACO)
+    with serve(database_url) as url:
+        yield monaco, url, draft_id
+
+
+def misses(page, lang: str) -> list[str]:
+    """The visible texts in the wrong language (see the module docstring)."""
+    found = page.evaluate(VISIBLE_TEXTS, lang)
+    if lang == "en":
+        return [t for t in found["texts"] if CJK.search(t)]
+    english = [o for o in found["other"] if re.search(r"[A-Za-z]{3}", o)]
+    wrong = []
+    for text in found["texts"]:
+        for o in english:
+            if text == o or (len(o) >= 8 and o in text):
+                wrong.append(f"{text!r} (the English of an element: {o!r})")
+    return wrong
+
+
+def walk(page, where: str) -> list[str]:
+    """Both languages of the page as it stands: Chinese first (the default), English, back."""
+    assert page.evaluate("window.gridmapLang") == "zh", where
+    wrong = [f"{where} zh: {m}" for m in misses(page, "zh")]
+    page.click("#lang-switch")
+    wrong += [f"{where} en: {m}" for m in misses(page, "en")]
+    page.click("#lang-switch")
+    return wrong
+
+
+def sign_in(page) -> None:
+    page.fill("#username", "bilingual")
+    page.fill("#password", PASSWORD)
+    page.click("#login-button")
+
+
+@pytest.mark.browser
+def test_every_page_speaks_one_language_at_a_time(site) -> None:
+    from playwright.sync_api import sync_playwright
+
+    engine, url, draft_id = site
+    with engine.connect() as conn:
+        lon, lat = conn.execute(sa.text(
+            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p FROM grids g JOIN plans pl ON "
+            "pl.id = g.plan_id AND pl.status = 'published' ORDER BY g.code LIMIT 1) s")).one()
+    wrong: list[str] = []
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+        page.goto(url + "/")
+        page.wait_for_load_state("networkidle")
+        wrong += walk(page, "/")
+
+        page.goto(f"{url}/planner?territory={MONACO}&plan={draft_id}")
+        wrong += walk(page, "/planner (signed out)")
+        sign_in(page)
+        page.wait_for_function(f"document.body.dataset.planLoaded === '{draft_id}'", timeout=30000)
+        code = page.evaluate("() => Object.keys(window.gridmapPlanner.grids).sort()[1]")
+        page.fill("#search", code)
+        page.press("#search", "Enter")
+        page.wait_for_function(f"document.querySelector('#grid-code').textContent === '{code}'")
+        page.click("#validate")
+        page.wait_for_selector("#problems li")
+        page.click("#diff")
+        page.wait_for_function("!document.querySelector('#compare-figures').hidden")
+        wrong += walk(page, "/planner (a grid selected, validated, compared)")
+
+        page.goto(url + "/dashboard")
+        page.wait_for_function("document.querySelectorAll('#territory option').length > 0")
+        page.wait_for_load_state("networkidle")
+        wrong += walk(page, "/dashboard")
+        browser.close()
+
+        browser = launch_chromium(p)
+        context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
+                                      geolocation={"latitude": lat, "longitude": lon, "accuracy": 10},
+                                      permissions=["geolocation"])
+        phone = context.new_page()
+        phone.on("pageerror", lambda exc: errors.append(str(exc)))
+        phone.goto(url + "/report")
+        wrong += walk(phone, "/report (signed out)")
+        sign_in(phone)
+        phone.wait_for_function("document.querySelectorAll('#category option').length > 0")
+        phone.click("#locate")
+        phone.wait_for_function("document.querySelector('#place').textContent.length > 0")
+        wrong += walk(phone, "/report (located)")
+        browser.close()
+    assert not wrong, "\n".join(wrong)
+    assert not errors, errors

@@ -1,0 +1,133 @@
+"""The grid worker's phone page (/report) in real headless Chromium at 390 × 844 with the phone's
+location given to the browser: the report lands in the published grid that holds that location;
+a report made with the network down waits on the phone and is sent when the network returns; the
+page speaks Chinese by default and English on the switch, with no text of the other language."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from gridmap.services import planning
+from gridmap.services.partitioning import partition_territory
+from gridmap.store import users
+from samples import launch_chromium, serve
+
+MONACO = "980100"
+PASSWORD = "worker on foot"
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+@pytest.fixture
+def site(monaco: sa.Engine, database_url: str) -> Iterator[tuple[sa.Engine, str, dict]]:
+    """Monaco published, a grid worker of Monaco, the app on loopback, and a place inside a grid
+    (the point on the surface of the fourth grid: longitude, latitude and the grid's code)."""
+    from gridmap.services.incidents import ensure_categories
+
+    made = partition_territory(monaco, MONACO)
+    planning.publish(monaco, made.plan_id, version=None, actor="test")
+    ensure_categories(monaco)
+    with monaco.begin() as conn:
+        users.create_user(conn, "walker", PASSWORD)
+        users.grant(conn, "walker", "worker", MONACO)
+        code, lon, lat = conn.execute(sa.text(
+            "SELECT g.code, ST_X(p), ST_Y(p) FROM (SELECT code, ST_PointOnSurface(geom) AS p FROM grids "
+            "WHERE plan_id = :p AND kind = 'comprehensive' ORDER BY code OFFSET 3 LIMIT 1) g"),
+            {"p": made.plan_id}).one()
+    with serve(database_url) as url:
+        yield monaco, url, {"grid": code, "lon": lon, "lat": lat}
+
+
+def stored(engine: sa.Engine) -> list[dict]:
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(sa.text(
+            "SELECT i.public_id, g.code AS grid, i.description, i.reporter_role, i.source FROM incidents i "
+            "JOIN grids g ON g.lineage = i.grid_lineage JOIN plans p ON p.id = g.plan_id AND p.status = 'published' "
+            "ORDER BY i.id"))]
+
+
+@pytest.mark.browser
+def test_report_from_the_phone_lands_in_the_grid_where_the_worker_stands(site) -> None:
+    from playwright.sync_api import sync_playwright
+
+    engine, url, here = site
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                                      geolocation={"latitude": here["lat"], "longitude": here["lon"], "accuracy": 8},
+                                      permissions=["geolocation"])
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{url}/report")
+        assert page.inner_text("h1").endswith("事件上报")  # Chinese by default
+        width = page.evaluate("() => document.getElementById('map').getBoundingClientRect().width")
+        assert width >= 380, width  # the map fills the phone's width
+        page.fill("#username", "walker")
+        page.fill("#password", PASSWORD)
+        page.click("#login-button")
+        page.wait_for_function("document.querySelectorAll('#category option').length > 0")
+        page.click("#locate")
+        page.wait_for_function(f"document.querySelector('#place').textContent.includes('{here['grid']}')")
+        page.select_option("#category", index=1)
+        page.fill("#description", "井盖缺失，已设置警示")
+        page.click("#send")
+        page.wait_for_selector("#receipt:not([hidden])")
+        receipt = page.inner_text("#receipt")
+        public_id = re.search(r"已上报 (\S+)", receipt).group(1)
+        rows = {r["public_id"]: r for r in stored(engine)}
+        assert rows[public_id]["grid"] == here["grid"] and here["grid"] in receipt
+        assert rows[public_id]["description"] == "井盖缺失，已设置警示"
+        assert rows[public_id]["reporter_role"] == "grid_worker"
+
+        # the network drops: the report waits on the phone, then goes when the network returns
+        context.set_offline(True)
+        page.fill("#description", "路灯不亮")
+        page.click("#send")
+        page.wait_for_function("document.querySelector('#queued').textContent.includes('1')")
+        assert len(stored(engine)) == 1
+        assert page.evaluate("() => JSON.parse(localStorage.getItem('gridmap.reportQueue')).length") == 1
+        context.set_offline(False)
+        page.evaluate("() => window.dispatchEvent(new Event('online'))")
+        page.wait_for_function("document.querySelector('#queued').textContent === ''", timeout=15000)
+        after = stored(engine)
+        assert len(after) == 2 and after[-1]["description"] == "路灯不亮" and after[-1]["grid"] == here["grid"]
+
+        # English: nothing Chinese left on the page but what the user typed
+        page.fill("#description", "")
+        page.click("#lang-switch")
+        side = page.inner_text("#side") + page.inner_text("header h1")  # (the switch itself says 中文)
+        assert not CJK.search(side), [line for line in side.splitlines() if CJK.search(line)]
+        assert "Grid " + here["grid"] in page.inner_text("#place")
+        assert not errors, errors
+        browser.close()
+
+
+@pytest.mark.browser
+def test_a_place_outside_every_grid_is_said_and_refused_in_both_languages(site) -> None:
+    from playwright.sync_api import sync_playwright
+
+    engine, url, here = site
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
+                                      geolocation={"latitude": here["lat"] - 0.2, "longitude": here["lon"], "accuracy": 8},
+                                      permissions=["geolocation"])  # at sea, south of Monaco
+        page = context.new_page()
+        page.goto(f"{url}/report")
+        page.fill("#username", "walker")
+        page.fill("#password", PASSWORD)
+        page.click("#login-button")
+        page.wait_for_function("document.querySelectorAll('#category option').length > 0")
+        page.click("#locate")
+        page.wait_for_function("document.querySelector('#place').textContent.includes('不在已发布的网格内')")
+        page.click("#send")
+        page.wait_for_function("document.querySelector('#message').textContent.startsWith('上报失败')")
+        assert "不在任何已发布的网格内" in page.inner_text("#message")
+        page.click("#lang-switch")
+        assert "outside every published grid" in page.inner_text("#message")
+        assert stored(engine) == []
+        browser.close()
