@@ -54,9 +54,10 @@ def fingerprint(engine: sa.Engine) -> dict:
 
 
 @pytest.fixture
-def history(monaco: sa.Engine):
+def history(monaco_built: sa.Engine):
     """Monaco: v1 published then v2 published (v1 history), a v3 draft with a saved edit and
     micro-grids (one with a leader), a station, incidents moved along the workflow."""
+    monaco = monaco_built  # Monaco with its units built (conftest)
     from gridmap.services import incidents, microgrids, planning, stations
     from gridmap.services.partitioning import partition_territory
 

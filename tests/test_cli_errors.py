@@ -72,7 +72,8 @@ def test_partition_report_into_a_missing_folder_stores_no_plan(monaco: sa.Engine
 
 
 @pytest.fixture
-def published(monaco: sa.Engine) -> sa.Engine:
+def published(monaco_built: sa.Engine) -> sa.Engine:
+    monaco = monaco_built  # Monaco with its units built (conftest)
     from gridmap.services import planning
     from gridmap.services.partitioning import partition_territory
 

@@ -22,7 +22,8 @@ MONACO = "980100"
 
 
 @pytest.fixture
-def demo(monaco: sa.Engine, database_url: str):
+def demo(monaco_built: sa.Engine, database_url: str):
+    monaco = monaco_built  # Monaco with its units built (conftest)
     summary = partition_territory(monaco, MONACO)
     planning.publish(monaco, summary.plan_id, version=None, actor="test")
     stored, left_out = service.load_demo_incidents(monaco, MONACO, count=1500, seed=1)
@@ -187,11 +188,12 @@ def table_shape(engine: sa.Engine) -> set[str]:
             "WHERE conrelid = 'incidents'::regclass")).scalars())
 
 
-def test_large_bulk_load_rebuilds_indexes_and_keys_once(monaco: sa.Engine, monkeypatch) -> None:
+def test_large_bulk_load_rebuilds_indexes_and_keys_once(monaco_built: sa.Engine, monkeypatch) -> None:
     """A load at least as large as the table drops the secondary indexes and foreign keys and
     rebuilds them after the INSERT: afterwards the table has exactly the indexes and keys it had,
     the rows are routed as on the row-by-row path, and a failure on the way leaves both the
     table's shape and its rows as they were (DDL is transactional)."""
+    monaco = monaco_built  # Monaco with its units built (conftest)
     from gridmap.services import incidents as service_module
     from gridmap.store import incidents as store
 

@@ -168,7 +168,8 @@ def test_bad_requests_are_clear_and_leave_nothing(yaan_grids, tmp_path) -> None:
 
 # -- from the database: the CLI and the API ---------------------------------------------------
 @pytest.fixture
-def published_monaco(monaco: sa.Engine):
+def published_monaco(monaco_built: sa.Engine):
+    monaco = monaco_built  # Monaco with its units built (conftest)
     from gridmap.services import planning
     from gridmap.services.incidents import load_demo_incidents
     from gridmap.services.partitioning import partition_territory

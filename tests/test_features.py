@@ -22,10 +22,11 @@ MONACO = "980100"
 
 
 @pytest.fixture
-def served(monaco: sa.Engine, database_url: str) -> tuple[sa.Engine, TestClient, int]:
+def served(monaco_built: sa.Engine, database_url: str) -> tuple[sa.Engine, TestClient, int]:
+    monaco = monaco_built  # Monaco with its units built (conftest)
     summary = partition_territory(monaco, MONACO)
     planning.publish(monaco, summary.plan_id, version=None, actor="test")
-    partition_territory(monaco, MONACO, min_households=200, max_households=300)  # a draft, never served
+    planning.new_draft(monaco, MONACO, actor="test")  # a draft, never served
     return monaco, TestClient(create_app(database_url=database_url)), summary.plan_id
 
 

@@ -155,7 +155,8 @@ def test_a_half_finished_upload_stores_nothing(monaco: sa.Engine, database_url: 
     assert count(monaco, "SELECT count(*) FROM layers") == before
 
 
-def test_text_fields_keep_metacharacters_and_bad_encodings_are_refused(monaco: sa.Engine, database_url: str) -> None:
+def test_text_fields_keep_metacharacters_and_bad_encodings_are_refused(monaco_built: sa.Engine, database_url: str) -> None:
+    monaco = monaco_built  # Monaco with its units built (conftest)
     from gridmap.services import planning
     from gridmap.services.incidents import ensure_categories
     from gridmap.services.partitioning import partition_territory
@@ -203,7 +204,8 @@ def test_text_fields_keep_metacharacters_and_bad_encodings_are_refused(monaco: s
         assert answer.status_code == 200, (url, answer.text)
 
 
-def test_public_open311_is_rate_limited(monaco: sa.Engine, database_url: str) -> None:
+def test_public_open311_is_rate_limited(monaco_built: sa.Engine, database_url: str) -> None:
+    monaco = monaco_built  # Monaco with its units built (conftest)
     from gridmap.api.open311 import PUBLIC_LIMITER
     from gridmap.services import planning
     from gridmap.services.incidents import ensure_categories

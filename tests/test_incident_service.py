@@ -27,8 +27,9 @@ FIELDS = {"service_request_id", "status", "status_notes", "service_name", "servi
 
 
 @pytest.fixture
-def loop(monaco: sa.Engine, database_url: str):
+def loop(monaco_built: sa.Engine, database_url: str):
     """Monaco published, categories loaded, and people for every part of the loop."""
+    monaco = monaco_built  # Monaco with its units built (conftest)
     summary = partition_territory(monaco, MONACO)
     planning.publish(monaco, summary.plan_id, version=None, actor="test")
     service.ensure_categories(monaco)

@@ -52,7 +52,8 @@ VISIBLE_TEXTS = """(lang) => {
 
 
 @pytest.fixture
-def site(monaco: sa.Engine, database_url: str) -> Iterator[tuple[sa.Engine, str, int]]:
+def site(monaco_built: sa.Engine, database_url: str) -> Iterator[tuple[sa.Engine, str, int]]:
+    monaco = monaco_built  # Monaco with its units built (conftest)
     from gridmap.services.incidents import ensure_categories
 
     made = partition_territory(monaco, MONACO)

@@ -14,7 +14,8 @@ import loadgen as load
 MONACO = "980100"
 
 
-def test_concurrent_mixed_load_has_no_errors_and_loses_no_report(monaco: sa.Engine, database_url: str) -> None:
+def test_concurrent_mixed_load_has_no_errors_and_loses_no_report(monaco_built: sa.Engine, database_url: str) -> None:
+    monaco = monaco_built  # Monaco with its units built (conftest)
     from gridmap.services import planning
     from gridmap.services.incidents import ensure_categories
     from gridmap.services.partitioning import partition_territory

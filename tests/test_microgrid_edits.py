@@ -69,7 +69,8 @@ def test_a_micro_grid_left_without_cells_is_removed_and_other_grids_are_refused(
 
 # -- stored, through the API -------------------------------------------------------------------------
 @pytest.fixture
-def divided(monaco: sa.Engine, database_url: str):
+def divided(monaco_built: sa.Engine, database_url: str):
+    monaco = monaco_built  # Monaco with its units built (conftest)
     from gridmap.services import microgrids
     from gridmap.services.partitioning import partition_territory
 

@@ -171,7 +171,8 @@ def test_the_notebook_one_liner_gives_micro_grids_in_band() -> None:
 
 # -- stored, served, exported ------------------------------------------------------------------------
 @pytest.fixture
-def draft(monaco: sa.Engine, database_url: str, monkeypatch):
+def draft(monaco_built: sa.Engine, database_url: str, monkeypatch):
+    monaco = monaco_built  # Monaco with its units built (conftest)
     from gridmap.services.partitioning import partition_territory
 
     monkeypatch.setenv("GRIDMAP_DATABASE_URL", database_url)  # the command line's database
@@ -182,6 +183,27 @@ def draft(monaco: sa.Engine, database_url: str, monkeypatch):
 def scalar(engine: sa.Engine, sql: str, **params):
     with engine.connect() as conn:
         return conn.execute(sa.text(sql), params).scalar()
+
+
+def assert_valid_in_every_export_crs(engine: sa.Engine, plan_id: int) -> None:
+    """Every stored grid and micro-grid of the plan is a valid polygon in each CRS an export can
+    write (a union can be valid in degrees and self-touching once projected: this is where the
+    export would meet it)."""
+    from gridmap.geo.crs import output_crs, wgs84_to_gcj02_frame
+    from gridmap.store import frames, microgrids as micro_store
+
+    with engine.connect() as conn:
+        layers = {"grids": frames.plan_grids(conn, plan_id), "microgrids": micro_store.frame(conn, plan_id, MONACO)}
+    lon, lat = layers["grids"].geometry.union_all().centroid.coords[0]
+    for name, frame in layers.items():
+        assert len(frame) and frame.geometry.is_valid.all(), name
+        for spec in ("gk3", "gk3-cm", "4326", "gcj02"):
+            target = output_crs(spec, lon, lat)
+            moved = frame.to_crs(target.crs)
+            if target.gcj02:
+                moved = wgs84_to_gcj02_frame(moved)
+            invalid = moved[~moved.geometry.is_valid]
+            assert invalid.empty, (name, spec, invalid.iloc[:, 0].tolist())
 
 
 def test_stored_micro_grids_nest_tile_and_follow_the_plan(draft, database_url: str, capsys) -> None:
@@ -200,6 +222,7 @@ def test_stored_micro_grids_nest_tile_and_follow_the_plan(draft, database_url: s
                  "AND (s.u IS NULL OR ST_Area(ST_SymDifference(s.u, g.geom)::geography) > 1 "
                  "OR abs(s.a - ST_Area(g.geom::geography)) > 1)", p=plan_id)
     assert bad == 0
+    assert_valid_in_every_export_crs(engine, plan_id)
     assert scalar(engine, "SELECT count(*) FROM microgrids m JOIN grids g ON g.id = m.grid_id "
                   "WHERE left(m.code, length(g.code)) <> g.code OR length(m.code) <> length(g.code) + 3") == 0
     assert scalar(engine, "SELECT count(*) FROM (SELECT feature_id FROM microgrid_buildings b JOIN microgrids m "

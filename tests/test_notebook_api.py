@@ -18,7 +18,8 @@ MONACO = "980100"
 
 
 @pytest.fixture
-def published(monaco: sa.Engine, database_url: str):
+def published(monaco_built: sa.Engine, database_url: str):
+    monaco = monaco_built  # Monaco with its units built (conftest)
     from gridmap.services import planning
     from gridmap.services.incidents import load_demo_incidents
     from gridmap.services.partitioning import partition_territory

@@ -17,7 +17,8 @@ MONACO = "980100"
 
 
 @pytest.fixture
-def plans(monaco: sa.Engine):
+def plans(monaco_built: sa.Engine):
+    monaco = monaco_built  # Monaco with its units built (conftest)
     summary = partition_territory(monaco, MONACO)
     planning.publish(monaco, summary.plan_id, version=None, actor="test")
     draft, _ = planning.new_draft(monaco, MONACO, actor="test")

@@ -25,8 +25,9 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 @pytest.fixture
-def site(monaco: sa.Engine, database_url: str) -> Iterator[tuple[sa.Engine, str, int]]:
+def site(monaco_built: sa.Engine, database_url: str) -> Iterator[tuple[sa.Engine, str, int]]:
     """Monaco with a published plan, a draft copied from it, a planner; the app on loopback."""
+    monaco = monaco_built  # Monaco with its units built (conftest)
     summary = partition_territory(monaco, MONACO)
     planning.publish(monaco, summary.plan_id, version=None, actor="test")
     draft_id, _ = planning.new_draft(monaco, MONACO, actor="test")
@@ -201,6 +202,10 @@ def test_merge_split_undo_lasso_cut_and_validate(site) -> None:
         with engine.connect() as conn:
             codes = set(conn.execute(sa.text("SELECT code FROM grids WHERE plan_id = :p"), {"p": draft_id}).scalars())
         assert a in codes and b not in codes
+        with engine.connect() as conn:  # sent as the server's merge, not as the units' assignment
+            sent = conn.execute(sa.text("SELECT operations FROM plan_edits WHERE plan_id = :p ORDER BY version DESC "
+                                        "LIMIT 1"), {"p": draft_id}).scalar_one()
+        assert [{k: v for k, v in op.items() if v is not None} for op in sent] == [{"op": "merge", "grids": [a, b]}], sent
 
         # split two units of the merged grid off into a new grid
         members = page.evaluate(f"() => Object.values(window.gridmapPlanner.units).filter(u => u.grid === '{a}')"
@@ -425,8 +430,11 @@ def test_a_change_the_server_refuses_is_taken_back_and_the_others_kept(site) -> 
         paint(inside["own"], inside["others"][1])
         page.wait_for_function("document.querySelector('#pending').textContent === '3'")
         page.wait_for_timeout(600)  # the preview of both is on its way (and held)
-        assert held and {outside["others"][1], inside["others"][1]} <= {
-            u for op in held[-1].request.post_data_json["operations"] for u in op["units"]}
+        sent = held[-1].request.post_data_json["operations"] if held else []
+        assigned = {u for op in sent for u in op.get("units", [])}  # a grid emptied into another: its merge
+        merged = {g for op in sent if op["op"] == "merge" for g in op["grids"][1:]}
+        assert held and all(u in assigned or g in merged for u, g in ((outside["others"][1], outside["from"][1]),
+                                                                       (inside["others"][1], inside["from"][1])))
         holding[0] = False
         for route in held:
             route.continue_()
@@ -740,9 +748,10 @@ def test_delete_a_draft_after_confirming(site) -> None:
 
 
 @pytest.mark.browser
-def test_the_band_is_the_plans_and_none_before_it_arrives(monaco: sa.Engine, database_url: str) -> None:
+def test_the_band_is_the_plans_and_none_before_it_arrives(monaco_built: sa.Engine, database_url: str) -> None:
     """The planner has no band of its own: none (and none shown) until the plan's summary gives
     it, then the band the plan was made with (here 200–400, not the default 300–500)."""
+    monaco = monaco_built  # Monaco with its units built (conftest)
     import time
 
     from playwright.sync_api import sync_playwright

@@ -24,8 +24,9 @@ FONTVIEILLE = "980101900001"
 
 
 @pytest.fixture
-def published(monaco: sa.Engine) -> tuple[sa.Engine, int]:
+def published(monaco_built: sa.Engine) -> tuple[sa.Engine, int]:
     """Monaco partitioned and the plan published."""
+    monaco = monaco_built  # Monaco with its units built (conftest)
     summary = partition_territory(monaco, MONACO)
     planning.publish(monaco, summary.plan_id, version=None, actor="test")
     return monaco, summary.plan_id

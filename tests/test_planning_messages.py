@@ -28,7 +28,8 @@ def bilingual(response, status: int) -> dict:
 
 
 @pytest.fixture
-def drafted(monaco: sa.Engine, database_url: str):
+def drafted(monaco_built: sa.Engine, database_url: str):
+    monaco = monaco_built  # Monaco with its units built (conftest)
     summary = partition_territory(monaco, MONACO)
     planning.publish(monaco, summary.plan_id, version=None, actor="test")
     planner = signed_in_client(monaco, database_url, "planner", "planner", MONACO)

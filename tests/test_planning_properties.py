@@ -27,7 +27,8 @@ step = st.tuples(st.sampled_from(["assign", "merge", "split", "cut"]), st.intege
 
 
 @pytest.fixture
-def monaco_plan(monaco: sa.Engine) -> tuple[sa.Engine, int, dict]:
+def monaco_plan(monaco_built: sa.Engine) -> tuple[sa.Engine, int, dict]:
+    monaco = monaco_built  # Monaco with its units built (conftest)
     summary = partition_territory(monaco, MONACO)
     planning.publish(monaco, summary.plan_id, version=None, actor="test")
     with monaco.connect() as conn:

@@ -47,7 +47,8 @@ def _scalar(engine: sa.Engine, sql: str, **params):
 
 
 @pytest.fixture
-def moved(monaco: sa.Engine) -> Moved:
+def moved(monaco_built: sa.Engine) -> Moved:
+    monaco = monaco_built  # Monaco with its units built (conftest)
     summary = partition_territory(monaco, MONACO)
     planning.publish(monaco, summary.plan_id, version=None, actor="test")
     incident_service.load_demo_incidents(monaco, MONACO, count=1500, seed=3)
@@ -200,9 +201,10 @@ def test_choropleth_statistics_follow_the_publish(moved: Moved, monaco: sa.Engin
             assert got["median_hours"] == pytest.approx(row["hours"], abs=0.051)
 
 
-def test_publishing_a_fresh_partition_keeps_unchanged_grids_and_reroutes_the_rest(monaco: sa.Engine) -> None:
+def test_publishing_a_fresh_partition_keeps_unchanged_grids_and_reroutes_the_rest(monaco_built: sa.Engine) -> None:
     """A new partition with another seed: grids holding the same units keep their incidents
     without work; every other incident is routed again, none is lost."""
+    monaco = monaco_built  # Monaco with its units built (conftest)
     first = partition_territory(monaco, MONACO)
     planning.publish(monaco, first.plan_id, version=None, actor="test")
     incident_service.load_demo_incidents(monaco, MONACO, count=800, seed=5)
@@ -223,7 +225,8 @@ def test_publishing_a_fresh_partition_keeps_unchanged_grids_and_reroutes_the_res
     assert wrong == 0
 
 
-def test_bulk_rerouting_agrees_with_one_lookup_per_incident(monaco: sa.Engine, monkeypatch) -> None:
+def test_bulk_rerouting_agrees_with_one_lookup_per_incident(monaco_built: sa.Engine, monkeypatch) -> None:
+    monaco = monaco_built  # Monaco with its units built (conftest)
     monkeypatch.setattr(incident_service, "BULK_REROUTE_MIN", 0)
     first = partition_territory(monaco, MONACO)
     planning.publish(monaco, first.plan_id, version=None, actor="test")

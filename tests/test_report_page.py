@@ -22,9 +22,10 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 @pytest.fixture
-def site(monaco: sa.Engine, database_url: str) -> Iterator[tuple[sa.Engine, str, dict]]:
+def site(monaco_built: sa.Engine, database_url: str) -> Iterator[tuple[sa.Engine, str, dict]]:
     """Monaco published, a grid worker of Monaco, the app on loopback, and a place inside a grid
     (the point on the surface of the fourth grid: longitude, latitude and the grid's code)."""
+    monaco = monaco_built  # Monaco with its units built (conftest)
     from gridmap.services.incidents import ensure_categories
 
     made = partition_territory(monaco, MONACO)

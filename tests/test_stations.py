@@ -75,7 +75,8 @@ def test_greedy_sites_match_brute_force_on_a_small_case() -> None:
 
 
 @pytest.fixture
-def monaco_stations(monaco: sa.Engine, database_url: str):
+def monaco_stations(monaco_built: sa.Engine, database_url: str):
+    monaco = monaco_built  # Monaco with its units built (conftest)
     summary = partition_territory(monaco, MONACO)
     planning.publish(monaco, summary.plan_id, version=None, actor="test")
     loaded = service.load_demo_stations(monaco, MONACO)

@@ -28,8 +28,9 @@ MM_TO_PT = 72 / 25.4
 
 
 @pytest.fixture
-def published(monaco: sa.Engine) -> tuple[sa.Engine, str, int]:
+def published(monaco_built: sa.Engine) -> tuple[sa.Engine, str, int]:
     """Monaco partitioned and published; the community with the most grids and the plan version."""
+    monaco = monaco_built  # Monaco with its units built (conftest)
     from gridmap.services import planning
     from gridmap.services.partitioning import partition_territory
 

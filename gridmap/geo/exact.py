@@ -61,6 +61,23 @@ def _bits(mask: int) -> list[int]:
     return out
 
 
+def _byte_tables(h: list[float], neighbours: list[int]) -> tuple[list[list[float]], list[list[int]]]:
+    """Per byte of a bit set over the units: for each of its 256 values, the households of the
+    units it names and the union of their neighbours. Built once per search (about 256 entries per
+    8 units), they turn the two operations every step needs into a lookup per byte."""
+    sums, reach = [], []
+    for c in range((len(h) + 7) // 8):
+        s, r = [0.0] * 256, [0] * 256
+        for byte in range(1, 256):
+            low = byte & -byte
+            i = c * 8 + low.bit_length() - 1
+            rest = byte ^ low
+            s[byte], r[byte] = (s[rest] + h[i], r[rest] | neighbours[i]) if i < len(h) else (s[rest], r[rest])
+        sums.append(s)
+        reach.append(r)
+    return sums, reach
+
+
 def band_division(households: np.ndarray, left: np.ndarray, right: np.ndarray, lo: float, hi: float, *,
                   budget: int = EXACT_BUDGET) -> Division:
     """A division of the ``n = len(households)`` units (edges ``left``–``right``, local indices)
@@ -102,9 +119,27 @@ def band_division(households: np.ndarray, left: np.ndarray, right: np.ndarray, l
 
     steps = [0]
     failed: set[int] = set()  # regions (bit sets) known to have no division
+    sums, reach = _byte_tables(h, neighbours)
 
     def total(mask: int) -> float:
-        return sum(h[i] for i in _bits(mask))
+        """Households of a bit set: one table lookup per byte of the mask."""
+        t, c = 0.0, 0
+        while mask:
+            t += sums[c][mask & 0xFF]
+            mask >>= 8
+            c += 1
+        return t
+
+    def expand(frontier: int) -> int:
+        """The neighbours of every unit of a bit set: one table lookup per byte."""
+        out, c = 0, 0
+        while frontier:
+            byte = frontier & 0xFF
+            if byte:
+                out |= reach[c][byte]
+            frontier >>= 8
+            c += 1
+        return out
 
     def feasible_total(t: float) -> bool:
         """Some group count k has k·lo <= t <= k·hi."""
@@ -115,12 +150,7 @@ def band_division(households: np.ndarray, left: np.ndarray, right: np.ndarray, l
         while mask:
             comp = frontier = mask & -mask
             while frontier:
-                grown = 0
-                while frontier:
-                    low = frontier & -frontier
-                    grown |= neighbours[low.bit_length() - 1]
-                    frontier ^= low
-                frontier = grown & mask & ~comp
+                frontier = expand(frontier) & mask & ~comp
                 comp |= frontier
             out.append(comp)
             mask &= ~comp

@@ -532,14 +532,32 @@
     return Object.keys(state.units).map(function (k) { return state.units[k]; })
       .filter(function (u) { return u.grid !== u.saved; });
   }
+  // The pending edits as the server's operations: a saved grid whose every unit now lies in one
+  // other saved grid was merged into it (sent as that merge: the server's one implementation of a
+  // merge applies it); every other unit moved is an assignment to its new grid.
   function pendingOperations() {
+    var savedIn = {}, count = {}, merged = {}, ops = [];
+    Object.keys(state.units).forEach(function (k) {
+      var u = state.units[k];
+      (savedIn[u.saved] = savedIn[u.saved] || []).push(u);
+      count[u.grid] = (count[u.grid] || 0) + 1;
+    });
+    Object.keys(savedIn).sort().forEach(function (code) {
+      var members = savedIn[code], into = members[0].grid;
+      if (count[code] || !state.grids[code] || into === code || !state.grids[into]) return;
+      if (members.some(function (u) { return u.grid !== into; })) return;
+      ops.push({ op: "merge", grids: [into, code] });
+      members.forEach(function (u) { merged[u.id] = true; });
+    });
     var byTarget = {};
-    pendingUnits().forEach(function (u) { (byTarget[u.grid] = byTarget[u.grid] || []).push(u.id); });
-    return Object.keys(byTarget).sort().map(function (code) {
+    pendingUnits().forEach(function (u) {
+      if (!merged[u.id]) (byTarget[u.grid] = byTarget[u.grid] || []).push(u.id);
+    });
+    return ops.concat(Object.keys(byTarget).sort().map(function (code) {
       var op = { op: "assign", units: byTarget[code], grid: code };
       if (!state.grids[code]) op.kind = "comprehensive";
       return op;
-    });
+    }));
   }
   function updatePending() {
     var n = pendingUnits().length;
