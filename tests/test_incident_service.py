@@ -82,6 +82,27 @@ def test_outside_every_grid_nothing_is_stored(loop) -> None:
     assert people["viewer"].post("/api/incidents", json={"category_code": "0201", "lon": where["lon"],
                                                          "lat": where["lat"]}, headers={"Authorization": ""}
                                  ).status_code == 401
+    assert "不在任何已发布的网格内" in outside.json()["detail_zh"] and "没有类别" in unknown.json()["detail_zh"]
+    assert count(engine) == before
+
+
+def test_a_report_kept_offline_keeps_the_time_it_was_seen(loop) -> None:
+    """A report sent hours after it was made (a phone without network) is dated, and due, from
+    when it was seen; a week-old or future time is refused in both languages and stores nothing."""
+    from datetime import datetime, timedelta, timezone
+
+    engine, people, where = loop
+    seen = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=3)
+    late = report(people["worker"], where, reported_at=seen.isoformat())
+    now = report(people["worker"], where)
+    assert late.status_code == 201 and now.status_code == 201, late.text
+    late_at = datetime.fromisoformat(late.json()["reported_at"])
+    assert late_at == seen
+    assert datetime.fromisoformat(late.json()["due_at"]) <= datetime.fromisoformat(now.json()["due_at"])
+    before = count(engine)
+    for bad in (seen - timedelta(days=8), datetime.now(timezone.utc) + timedelta(hours=1)):
+        refused = report(people["worker"], where, reported_at=bad.isoformat())
+        assert refused.status_code == 422 and "7 天" in refused.json()["detail_zh"], refused.text
     assert count(engine) == before
 
 

@@ -34,6 +34,8 @@ def site(monaco_built: sa.Engine, database_url: str) -> Iterator[tuple[sa.Engine
     with monaco.begin() as conn:
         users.create_user(conn, "walker", PASSWORD)
         users.grant(conn, "walker", "worker", MONACO)
+        users.create_user(conn, "runner", PASSWORD)  # a second worker sharing the phone
+        users.grant(conn, "runner", "worker", MONACO)
         code, lon, lat = conn.execute(sa.text(
             "SELECT g.code, ST_X(p), ST_Y(p) FROM (SELECT code, ST_PointOnSurface(geom) AS p FROM grids "
             "WHERE plan_id = :p AND kind = 'comprehensive' ORDER BY code OFFSET 3 LIMIT 1) g"),
@@ -84,18 +86,46 @@ def test_report_from_the_phone_lands_in_the_grid_where_the_worker_stands(site) -
         assert rows[public_id]["description"] == "井盖缺失，已设置警示"
         assert rows[public_id]["reporter_role"] == "grid_worker"
 
-        # the network drops: the report waits on the phone, then goes when the network returns
+        # the network drops: the report waits on the phone, with its author and the time it was made
         context.set_offline(True)
         page.fill("#description", "路灯不亮")
         page.click("#send")
         page.wait_for_function("document.querySelector('#queued').textContent.includes('1')")
         assert len(stored(engine)) == 1
-        assert page.evaluate("() => JSON.parse(localStorage.getItem('gridmap.reportQueue')).length") == 1
+        kept = page.evaluate("() => JSON.parse(localStorage.getItem('gridmap.reportQueue'))")
+        assert len(kept) == 1 and kept[0]["owner"] == "walker" and kept[0]["reported_at"]
+        # its author signs out before the network returns; another worker signs in on the same
+        # phone: the report is not sent as theirs, nor shown
+        page.click("#logout")
+        context.set_offline(False)
+
+        def sign_in(name: str) -> None:
+            page.fill("#username", name)
+            page.fill("#password", PASSWORD)
+            page.click("#login-button")
+            page.wait_for_function(f"document.querySelector('#who').textContent === '{name}'")
+
+        sign_in("runner")
+        page.wait_for_timeout(800)
+        assert page.inner_text("#queued") == "" and len(stored(engine)) == 1
+        page.click("#logout")
+        sign_in("walker")  # its author again: sent at sign-in
+        page.wait_for_function("document.querySelector('#queued').textContent === ''", timeout=15000)
+        page.wait_for_function("JSON.parse(localStorage.getItem('gridmap.reportQueue')).length === 0")
+        after = stored(engine)
+        assert len(after) == 2 and after[-1]["description"] == "路灯不亮" and after[-1]["grid"] == here["grid"]
+
+        # and a report kept while offline goes as soon as the network returns
+        page.click("#locate")
+        page.wait_for_function(f"document.querySelector('#place').textContent.includes('{here['grid']}')")
+        context.set_offline(True)
+        page.fill("#description", "树枝挡路")
+        page.click("#send")
+        page.wait_for_function("document.querySelector('#queued').textContent.includes('1')")
         context.set_offline(False)
         page.evaluate("() => window.dispatchEvent(new Event('online'))")
         page.wait_for_function("document.querySelector('#queued').textContent === ''", timeout=15000)
-        after = stored(engine)
-        assert len(after) == 2 and after[-1]["description"] == "路灯不亮" and after[-1]["grid"] == here["grid"]
+        assert [r["description"] for r in stored(engine)][-1] == "树枝挡路"
 
         # English: nothing Chinese left on the page but what the user typed
         page.fill("#description", "")

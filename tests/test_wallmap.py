@@ -128,6 +128,18 @@ def test_refusals_are_bilingual_and_drafts_need_a_role(client: TestClient, publi
     draft = client.get(f"/api/territories/{community}/wallmap", params={"plan": "draft", "format": "png"},
                        headers=signed("monaco-planner"))
     assert draft.status_code == 200 and draft.content.startswith(b"\x89PNG")
+    # a plan named by its id (as the planner does): it must cover the community
+    from gridmap.services.partitioning import partition_territory
+
+    with engine.connect() as conn:
+        draft_id, draft_version = conn.execute(sa.text("SELECT id, version FROM plans WHERE status = 'draft'")).one()
+    by_id = client.get(f"/api/territories/{community}/wallmap", params={"plan_id": draft_id},
+                       headers=signed("monaco-planner"))
+    assert by_id.status_code == 200 and f"-v{draft_version}-" in by_id.headers["content-disposition"]
+    other = partition_territory(engine, elsewhere).plan_id  # a plan of another community
+    wrong = client.get(f"/api/territories/{community}/wallmap", params={"plan_id": other},
+                       headers=signed("monaco-planner"))
+    assert wrong.status_code == 422 and "不含社区" in wrong.json()["detail_zh"], wrong.text
 
 
 def test_gridmap_print_writes_the_sheet(published, database_url: str, tmp_path) -> None:

@@ -81,16 +81,18 @@ def wall_map_download(
     paper: Literal["A4", "A3"] = Query("A4"),
     format: Literal["pdf", "png"] = Query("pdf"),
     lang: Literal["zh", "en"] = Query("zh"),
+    plan_id: int | None = Query(None, ge=1, le=2_147_483_647, description="a plan by its id (instead of plan=)"),
     user: CurrentUser | None = Depends(optional_user),
 ) -> Response:
     """The sheet ``gridmap print`` writes, for the community ``code``: published plans are public
     data (unless the deployment requires sign-in); a draft needs a role over the territory."""
     public_reader(request, user)
 
-    def authorize(conn: sa.Connection, plan) -> None:
-        if plan.status == "draft" and (user is None or not scopes_within(conn, user, READ_ROLES, code)):
-            require_role(conn, user, READ_ROLES, plan.territory, "print drafts")
+    def authorize(conn: sa.Connection, plan) -> None:  # a draft: a role over the community or above it
+        if plan.status == "draft":
+            require_role(conn, user, READ_ROLES, code, "print drafts")
 
-    sheet = print_wall_map(request.app.state.engine, WallMapRequest(code, plan, paper, format, lang), authorize)
+    sheet = print_wall_map(request.app.state.engine, WallMapRequest(code, plan, paper, format, lang, plan_id),
+                           authorize)
     return Response(sheet.content, media_type=sheet.media_type,
                     headers={"Content-Disposition": f'attachment; filename="{sheet.filename}"'})

@@ -8,7 +8,7 @@ never to anyone else."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from gridmap.api.deps import get_conn, optional_user, signed_in
 from gridmap.api.errors import bilingual_body, utc
 from gridmap.api.plans import jsonable
-from gridmap.errors import Forbidden, Unauthenticated
+from gridmap.errors import Forbidden, Invalid, Unauthenticated
 from gridmap.incident_rules import ACTION_ROLES, STATES, TRANSITIONS, TransitionError, allowed_actions
 from gridmap.services import incidents as service
 from gridmap.store import incidents as store
@@ -41,6 +41,24 @@ class IncidentIn(BaseModel):
     reporter_role: str | None = Field(None, max_length=32, examples=["grid_worker", "resident"])
     photo_urls: list[str] = Field(default_factory=list, max_length=20)
     address: str | None = Field(None, max_length=500)
+    reported_at: datetime | None = Field(None, description="when it was seen, for a report kept on a phone while "
+                                         "offline: at most 7 days ago and not in the future (default: now)")
+
+
+OFFLINE_REPORT_MAX_AGE = timedelta(days=7)
+"""How old a report kept on a phone may be when it finally arrives (its due time runs from then)."""
+
+
+def seen_at(value: datetime | None) -> datetime | None:
+    """The time a report was seen (UTC when it names no zone), refused outside [now − 7 days, now + 5 min]."""
+    if value is None:
+        return None
+    at = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    now = datetime.now(timezone.utc)
+    if at > now + timedelta(minutes=5) or at < now - OFFLINE_REPORT_MAX_AGE:
+        raise Invalid(f"reported_at {at.isoformat()} must lie within the last 7 days and not in the future",
+                      f"上报时间 {at.isoformat()} 须在最近 7 天内且不晚于现在")
+    return at
 
 
 class TransitionIn(BaseModel):
@@ -89,7 +107,8 @@ def report(body: IncidentIn, request: Request, user: CurrentUser | None = Depend
         stored = service.report(engine, service.Report(
             category_code=body.category_code, lon=lon, lat=lat, description=body.description,
             reporter_name=body.reporter_name, reporter_contact=body.reporter_contact,
-            reporter_role=body.reporter_role, photo_urls=body.photo_urls, address=body.address, source="api"),
+            reporter_role=body.reporter_role, photo_urls=body.photo_urls, address=body.address, source="api",
+            reported_at=seen_at(body.reported_at)),
             actor=user.username, calendar=request.app.state.calendar, authorize=authorize)
     except service.ReportError as exc:
         return JSONResponse(status_code=422, content=bilingual_body(exc))

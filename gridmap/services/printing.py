@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from gridmap.errors import Invalid
 from gridmap.services import profiles, reading
-from gridmap.store import frames, layers, territories
+from gridmap.store import frames, layers, plans, territories
 from gridmap.store.plans import Plan
 
 PAPERS = ("A4", "A3")
@@ -32,6 +32,9 @@ class WallMapRequest:
     paper: str = "A4"
     format: str = "pdf"
     lang: str = "zh"
+    plan_id: int | None = None
+    """A plan by its id (the planner's: versions are numbered per territory, so a version alone
+    could name a street's plan where the city's is shown); it must cover the community."""
 
 
     def __post_init__(self) -> None:
@@ -82,7 +85,13 @@ def gather(engine: sa.Engine, request: WallMapRequest,
             raise Invalid(f"{request.community} is a {place.level}, not a community: a wall map shows one community; "
                           "print each of its communities",
                           f"{request.community} 不是社区（而是 {place.level}）：网格图按社区打印，请逐个社区打印")
-        plan = reading.plan(conn, request.community, request.plan)
+        if request.plan_id is not None:
+            plan = plans.get(conn, request.plan_id)
+            if request.community not in territories.codes_below(conn, plan.territory, "community"):
+                raise Invalid(f"plan {request.plan_id} (territory {plan.territory}) does not cover community "
+                              f"{request.community}", f"方案 {request.plan_id}（辖区 {plan.territory}）不含社区 {request.community}")
+        else:
+            plan = reading.plan(conn, request.community, request.plan)
         if authorize is not None:
             authorize(conn, plan)
         grids = reading.plan_grids(conn, plan, request.community)

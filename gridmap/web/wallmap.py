@@ -6,7 +6,8 @@ households; the community's outline, its roads and water are drawn for orientati
 every grid (code, name, households and how far it lies outside the household band, worker), with
 a scale bar, a north arrow, the plan's version and the print date. Rendered by matplotlib's
 non-interactive Agg/PDF backends with a CJK font found on the machine (Debian: fonts-noto-cjk).
-The map is drawn in the community's own metric CRS (its UTM zone), so the scale bar is true.
+The map is drawn in the community's own metric CRS (its CGCS2000 Gauss-Krüger zone in China, a UTM zone
+elsewhere), so the scale bar is true.
 
 What the sheet shows is read by :mod:`gridmap.services.printing`; :func:`print_wall_map` reads
 and draws (the CLI, the API and the planner's print button call it); :func:`render` only draws.

@@ -169,7 +169,6 @@
         opt.dataset.status = p.status;
         select.appendChild(opt);
       });
-      fillCompare();
       var wanted = preferId || new URLSearchParams(location.search).get("plan");
       var draft = plans.filter(function (p) { return p.status === "draft"; })[0];
       var published = plans.filter(function (p) { return p.status === "published"; })[0];
@@ -181,10 +180,10 @@
     });
   }
   $("territory").addEventListener("change", function () { hideDraftQuestion(); loadPlans(); });
-  $("plan").addEventListener("change", function () { loadPlan(+$("plan").value); fillCompare(); });
+  $("plan").addEventListener("change", function () { loadPlan(+$("plan").value); });
   // The plans the one shown can be compared with: every other plan of the territory, the published one first.
   function fillCompare() {
-    var select = $("compare-with"), keep = select.value, shown = String($("plan").value || state.plan || "");
+    var select = $("compare-with"), keep = select.value, shown = String(state.plan || "");
     select.innerHTML = "";
     var others = state.plans.filter(function (p) { return String(p.id) !== shown; });
     others.sort(function (a, b) { return (b.status === "published") - (a.status === "published") || b.version - a.version; });
@@ -280,7 +279,7 @@
       state.band = bandOf(r[0].data.summary);
       state.savedSummary = state.summary = r[0].data.summary;
       history.replaceState(null, "", "/planner?territory=" + $("territory").value + "&plan=" + planId);
-      drawUnits(r[1].data); drawGrids(r[2].data, true); fillPrintCommunities(); showContext();
+      drawUnits(r[1].data); drawGrids(r[2].data, true); fillPrintCommunities(); fillCompare(); showContext();
       state.notes = [];
       showSummary(); updatePanel(); updatePending(); planInfo(); loadNotes();
       if (unitLayer.getLayers().length) limitTo(unitLayer.getBounds());
@@ -1040,7 +1039,7 @@
               "Note: the sheet shows the plan as saved; " + pendingUnits().length + " unsaved changes are not on it", "warn");
     }
     var lang = document.documentElement.lang === "en" ? "en" : "zh";
-    download("/api/territories/" + community + "/wallmap?plan=" + state.planVersion + "&paper=" + $("print-paper").value +
+    download("/api/territories/" + community + "/wallmap?plan_id=" + state.plan + "&paper=" + $("print-paper").value +
              "&format=" + $("print-format").value + "&lang=" + lang, $("print-map"), "打印", "Printing");
   }
 

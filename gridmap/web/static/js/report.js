@@ -12,6 +12,12 @@
   window.gridmapReport = state;
 
   var map = L.map("map", { zoomControl: true }).setView([30, 110], 4);
+  var basemaps = [];
+  try { basemaps = JSON.parse($("map").dataset.basemaps || "[]"); } catch (e) { basemaps = []; }
+  basemaps.forEach(function (b) {  // a basemap only when one is configured: the outlines below need none
+    L.tileLayer(b.url, { subdomains: b.subdomains || "abc", maxZoom: b.maxZoom || 19, attribution: b.attribution || "" }).addTo(map);
+  });
+  var areaLayer = L.geoJSON(null, { interactive: false, style: { color: "#2b8cbe", weight: 1, fillOpacity: 0.04 } }).addTo(map);
   var gridLayer = L.geoJSON(null, { interactive: false, style: { color: "#555", weight: 1.5, fill: false } }).addTo(map);
   var hereLayer = L.geoJSON(null, { interactive: false, style: { color: "#d7191c", weight: 3, fillOpacity: 0.08 } }).addTo(map);
   var marker = null, accuracy = null;
@@ -23,7 +29,15 @@
   }
   function refusal(res, zh, en) {
     var d = res.data || {};
-    message(zh + (d.detail_zh || d.detail || res.status), en + (d.detail_en || d.detail || res.status), "error");
+    var detail = Array.isArray(d.detail) ? d.detail.map(function (x) { return (x.loc || []).slice(-1)[0] + ": " + x.msg; }).join("; ")
+      : d.detail;
+    message(zh + (d.detail_zh || detail || res.status), en + (d.detail_en || detail || res.status), "error");
+  }
+  function localTime(iso) {  // the phone's own time zone
+    var d = new Date(iso);
+    if (isNaN(d.getTime())) return String(iso || "");
+    var p = function (n) { return (n < 10 ? "0" : "") + n; };
+    return d.getFullYear() + "-" + p(d.getMonth() + 1) + "-" + p(d.getDate()) + " " + p(d.getHours()) + ":" + p(d.getMinutes());
   }
   function api(method, path, body) {
     var headers = { Accept: "application/json" };
@@ -48,7 +62,20 @@
     $("login").hidden = true; $("report").hidden = false; $("logout").hidden = false;
     window.gridmapPlain($("who"), user.display_name || user.username);
     loadCategories();
+    showArea();
     sendQueued();
+  }
+  // The communities of the worker's own area, outlined, and the map fitted to them: a place can be
+  // tapped without a basemap or a location.
+  function showArea() {
+    var role = (state.user.roles || []).filter(function (r) { return r.territory; })[0];
+    if (!role) return;
+    api("GET", "/api/territories/geojson?level=community&simplify=0.00005&root=" + encodeURIComponent(role.territory))
+      .then(function (res) {
+        if (!res.ok || !res.data.features || !res.data.features.length) return;
+        areaLayer.clearLayers(); areaLayer.addData(res.data);
+        if (!state.point) map.fitBounds(areaLayer.getBounds());
+      }, function () { /* offline: the map shows what it has */ });
   }
   function signOut() {
     state.token = null; state.user = null;
@@ -66,7 +93,7 @@
     }, function () { message("无法连接服务器", "The server cannot be reached", "error"); });
   });
   $("logout").addEventListener("click", function () {
-    if (state.token) api("POST", "/api/auth/logout");
+    if (state.token) api("POST", "/api/auth/logout").catch(function () { /* offline: the token expires by itself */ });
     signOut();
   });
 
@@ -129,7 +156,7 @@
       gridLayer.addData(res.data);
       hereLayer.addData({ type: "FeatureCollection", features: (res.data.features || []).filter(function (f) {
         return f.properties && f.properties.grid_code === code; }) });
-    });
+    }, function () { /* offline: the grid was named; its outline comes with the network */ });
   }
   $("locate").addEventListener("click", function () {
     if (!navigator.geolocation) { message("此浏览器不能定位，请在地图上点选", "This browser cannot locate; tap the map", "warn"); return; }
@@ -145,14 +172,21 @@
   map.on("click", function (ev) { setPoint(ev.latlng.lat, ev.latlng.lng, null, "map"); });
 
   // -- report, or keep it until the network returns --------------------------------------------------
+  // Each kept report carries its own id, its author and the time it was made (sent as reported_at,
+  // so its due time runs from when it was seen). Only its author's sign-in sends it; it leaves the
+  // phone when the server stored it or refused it for good (422, 403), never on a lost sign-in
+  // (401: kept until the author signs in again) or a server that is down (kept, tried again).
   function queued() {
     try { return JSON.parse(localStorage.getItem(QUEUE) || "[]"); } catch (e) { return []; }
   }
+  function mine(item) { return state.user && item.owner === state.user.username; }
   function keep(list) {
     try { localStorage.setItem(QUEUE, JSON.stringify(list)); } catch (e) { /* full or private: shown below */ }
-    if (list.length) say($("queued"), list.length + " 条上报等待联网后发送", list.length + " reports wait for the network");
+    var waiting = list.filter(mine).length;
+    if (waiting) say($("queued"), waiting + " 条上报等待联网后发送", waiting + " reports wait for the network");
     else window.gridmapPlain($("queued"), "");
   }
+  function drop(id) { keep(queued().filter(function (q) { return q.id !== id; })); }
   function receipt(stored) {
     var box = $("receipt");
     box.hidden = false; box.innerHTML = "";
@@ -160,39 +194,44 @@
     line("已上报 " + stored.public_id, "Reported " + stored.public_id);
     line("网格 " + stored.grid_code + " · 社区 " + (stored.community || stored.community_code || ""),
          "Grid " + stored.grid_code + " · community " + (stored.community || stored.community_code || ""));
-    line("承办部门 " + (stored.department || "") + " · 期限 " + String(stored.due_at || "").replace("T", " ").slice(0, 16),
-         "Department " + (stored.department_en || stored.department || "") + " · due " +
-         String(stored.due_at || "").replace("T", " ").slice(0, 16));
+    line("承办部门 " + (stored.department || "") + " · 期限 " + localTime(stored.due_at),
+         "Department " + (stored.department_en || stored.department || "") + " · due " + localTime(stored.due_at));
     if ((stored.possible_duplicates || []).length) {
       line("附近已有同类未结事件：" + stored.possible_duplicates.map(function (d) { return d.public_id; }).join("、"),
            "Open incidents of this category nearby: " + stored.possible_duplicates.map(function (d) { return d.public_id; }).join(", "));
     }
   }
-  function send(item) {
-    return api("POST", "/api/incidents", item);
+  function body(item) {
+    var out = {};
+    Object.keys(item).forEach(function (k) { if (k !== "id" && k !== "owner") out[k] = item[k]; });
+    return out;
   }
   function sendQueued() {
-    var list = queued();
-    if (!list.length || !state.token || state.sending) { keep(list); return; }
+    var list = queued(), item = list.filter(mine)[0];
+    keep(list);
+    if (!item || !state.token || state.sending) return;
     state.sending = true;
-    var item = list[0];
-    send(item).then(function (res) {
+    api("POST", "/api/incidents", body(item)).then(function (res) {
       state.sending = false;
-      var rest = queued().slice(1);
-      keep(rest);
-      if (res.ok) { receipt(res.data); message("离线时保存的上报已发送", "A report kept while offline was sent", "ok"); }
-      else refusal(res, "离线时保存的一条上报被拒绝：", "A report kept while offline was refused: ");
-      if (rest.length) sendQueued();
-    }, function () { state.sending = false; keep(queued()); });
+      if (res.ok) {
+        drop(item.id); receipt(res.data);
+        message("离线时保存的上报已发送", "A report kept while offline was sent", "ok");
+        sendQueued();
+      } else if (res.status === 422 || res.status === 403) {
+        drop(item.id);
+        refusal(res, "离线时保存的一条上报被拒绝：", "A report kept while offline was refused: ");
+        sendQueued();
+      }  // 401 (kept until its author signs in again), 429 and 5xx (kept, tried again): nothing lost
+    }, function () { state.sending = false; });
   }
   $("report").addEventListener("submit", function (ev) {
     ev.preventDefault();
     if (!state.point) { message("请先定位或在地图上点选位置", "Locate yourself or tap the map first", "warn"); return; }
     var item = { category_code: $("category").value, lon: state.point.lon, lat: state.point.lat, crs: "4326",
                  description: $("description").value || null, address: $("address").value || null,
-                 reporter_role: "grid_worker" };
+                 reporter_role: "grid_worker", reported_at: new Date().toISOString() };
     $("send").disabled = true;
-    send(item).then(function (res) {
+    api("POST", "/api/incidents", item).then(function (res) {
       $("send").disabled = false;
       if (!res.ok) { refusal(res, "上报失败：", "Not reported: "); return; }
       receipt(res.data);
@@ -201,12 +240,15 @@
     }, function () {  // no network: keep it on the phone, send it when the network returns
       $("send").disabled = false;
       var list = queued();
+      item.id = Date.now() + "-" + Math.random().toString(36).slice(2);
+      item.owner = state.user.username;
       list.push(item);
       keep(list);
       message("网络不通：已保存在本机，联网后自动上报", "No network: kept on this phone, sent when the network returns", "warn");
     });
   });
   window.addEventListener("online", sendQueued);
+  setInterval(function () { if (navigator.onLine !== false) sendQueued(); }, 60000);  // a server that was down
 
   var token = null;
   try { token = sessionStorage.getItem("gridmap.token"); } catch (e) { /* ignore */ }
