@@ -115,7 +115,7 @@ def check(conn: sa.Connection, plan_id: int, totals: dict) -> None:
         assert hh_now == hh and abs(area_now - area) <= 1e-6 * area, code
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(step, min_size=1, max_size=6))
 def test_any_edit_sequence_keeps_the_invariants(monaco_plan, steps) -> None:
     engine, published_id, totals = monaco_plan
