@@ -509,3 +509,59 @@ def test_compare_overlays_the_other_plan_its_moved_units_and_both_plans_figures(
         page.wait_for_function("document.querySelector('#compare-figures').hidden && !window.gridmapPlanner.diffLayer")
         assert not page.errors, page.errors
         browser.close()
+
+
+def test_side_by_side_shows_the_compared_plan_beside_in_step(site) -> None:  # noqa: F811
+    """"Side by side" with no comparison open opens it and a second map of the published plan right
+    of the draft: half the width each, the published plan's every grid drawn there and the two
+    moved units in magenta, a pan or zoom of either map moving the other, a caption in both
+    languages; closing the comparison closes the second map and gives the first its width back."""
+    from playwright.sync_api import sync_playwright
+
+    from gridmap.services import planning
+    from test_planning import two_grids
+
+    engine, url, draft_id = site
+    a, b, touching = two_grids(engine, draft_id)
+    with engine.connect() as conn:
+        version = conn.execute(sa.text("SELECT lock_version FROM plans WHERE id = :p"), {"p": draft_id}).scalar_one()
+        published_id = conn.execute(sa.text("SELECT id FROM plans WHERE status = 'published'")).scalar_one()
+        published_grids = conn.execute(sa.text("SELECT count(*) FROM grids WHERE plan_id = :p"),
+                                       {"p": published_id}).scalar_one()
+    planning.apply_edits(engine, draft_id, [{"op": "assign", "units": touching[:2], "grid": a}], version=version,
+                         actor="planner")
+    # the two maps' centres apart in screen pixels (Leaflet rounds each map's pixel origin), and their zooms
+    centres = """() => { const a = window.gridmapPlannerMap(), b = window.gridmapPlannerSideMap();
+        return [a.project(a.getCenter()).distanceTo(a.project(b.getCenter())), a.getZoom(), b.getZoom(),
+                a.getCenter().lng]; }"""
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = open_planner(browser, url, draft_id)
+        full_width = page.eval_on_selector("#map", "m => m.getBoundingClientRect().width")
+        page.click("#side-by-side")
+        page.wait_for_function("window.gridmapPlannerSideMap() !== null")
+        assert page.get_attribute("#side-by-side", "aria-pressed") == "true"
+        assert not page.eval_on_selector("#compare-figures", "t => t.hidden")  # the comparison opened with it
+        widths = page.evaluate("""() => ['#map', '#map-other'].map(s => document.querySelector(s).getBoundingClientRect())
+            .map(r => [r.left, r.width])""")
+        assert abs(widths[0][1] - widths[1][1]) <= 4 and widths[0][1] < 0.6 * full_width  # 3 px: the divider
+        assert widths[1][0] >= widths[0][0] + widths[0][1] - 1  # right of the plan shown
+        drawn = page.evaluate("""() => { const layers = []; window.gridmapPlannerSideMap().eachLayer(l => {
+            if (l.getLayers && l.feature === undefined) layers.push(l.getLayers().length); }); return layers; }""")
+        assert published_grids in drawn and 2 in drawn  # the other plan's grids; the moved units
+        assert "已发布" in page.inner_text("#map-other-caption")
+        before = page.evaluate(centres)
+        page.evaluate("() => { window.gridmapPlannerMap().panBy([150, 90], {animate: false}); }")
+        c = page.evaluate(centres)
+        assert c[3] != before[3] and c[0] <= 2 and c[1] == c[2]  # moved, and the other map with it
+        page.evaluate("() => { const m = window.gridmapPlannerSideMap(); m.setZoom(m.getZoom() + 1, {animate: false}); }")
+        c2 = page.evaluate(centres)
+        assert c2[1] == c2[2] == c[1] + 1 and c2[0] <= 2
+        page.click("#lang-switch")
+        assert "published" in page.inner_text("#map-other-caption")
+        page.click("#diff")  # closing the comparison closes the second map
+        page.wait_for_function("window.gridmapPlannerSideMap() === null && document.querySelector('#map-other').hidden")
+        assert page.get_attribute("#side-by-side", "aria-pressed") == "false"
+        assert abs(page.eval_on_selector("#map", "m => m.getBoundingClientRect().width") - full_width) <= 2
+        assert not page.errors, page.errors
+        browser.close()

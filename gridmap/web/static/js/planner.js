@@ -116,7 +116,8 @@
     ev.preventDefault();
     var form = new URLSearchParams({ username: $("username").value, password: $("password").value });
     api("POST", "/api/auth/token", form).then(function (res) {
-      if (!res.ok) { message("用户名或密码错误", "Wrong user name or password", "error"); return; }
+      if (res.status === 401) { message("用户名或密码错误", "Wrong user name or password", "error"); return; }
+      if (!res.ok) { failed("无法登录：", "Cannot sign in: ", res); return; }  // 429: too many failures, wait
       message("已登录", "Signed in", "ok");
       signedIn(res.data.access_token, res.data.user);
     });
@@ -258,10 +259,8 @@
     state.selected = null; state.splitPick = {}; state.preview = {}; state.undo = []; state.redo = [];
     state.goodDepth = 0; state.previewSeq += 1; state.checking = false; clearTimeout(state.previewTimer);
     state.problems = null; $("problems").innerHTML = "";
-    state.diff = null; state.diffRequest += 1; state.diffLoading = false;
-    if (state.diffLayer) { map.removeLayer(state.diffLayer); state.diffLayer = null; }
+    hideDiff();
     hideMicro();
-    renderDiffSummary();
     hideNotice(); hideDraftQuestion(); hideDeleteQuestion();
   }
   function loadPlan(planId) {
@@ -1411,23 +1410,23 @@
   // Compare the plan shown with another plan of the territory (the published one by default): grids
   // added, changed and removed outlined, the units that moved filled in magenta, the other plan's grid
   // borders dashed over the map, and the figures of both plans side by side.
-  $("diff").addEventListener("click", function () {
-    if (!state.plan) return;
-    var mine = ++state.diffRequest;  // a click while a comparison loads cancels it, as a click on one shown hides it
-    if (state.diffLayer || state.diffLoading) {
-      state.diffLoading = false;
-      if (state.diffLayer) map.removeLayer(state.diffLayer);
-      state.diffLayer = null; state.diff = null; renderDiffSummary(); return;
-    }
+  function hideDiff() {
+    state.diffRequest += 1; state.diffLoading = false;
+    if (state.diffLayer) map.removeLayer(state.diffLayer);
+    state.diffLayer = null; state.diff = null; state.diffOther = null;
+    hideSideMap(); renderDiffSummary();
+  }
+  function showDiff() {
+    var mine = ++state.diffRequest;
     state.diffLoading = true;
     var plan = state.plan, against = $("compare-with").value;
     var query = against ? "?against=" + against : "";
-    Promise.all([api("GET", "/api/plans/" + plan + "/diff" + query),
-                 against ? api("GET", "/api/plans/" + against + "/grids") : Promise.resolve(null)]).then(function (r) {
+    return Promise.all([api("GET", "/api/plans/" + plan + "/diff" + query),
+                        against ? api("GET", "/api/plans/" + against + "/grids") : Promise.resolve(null)]).then(function (r) {
       var res = r[0];
-      if (plan !== state.plan || mine !== state.diffRequest) return;
+      if (plan !== state.plan || mine !== state.diffRequest) return false;
       state.diffLoading = false;
-      if (!res.ok) { failed("无法对比：", "Cannot compare: ", res); return; }
+      if (!res.ok) { failed("无法对比：", "Cannot compare: ", res); return false; }
       var colours = { added: "#2ca02c", changed: "#ff7f0e", removed: "#d62728" };
       if (state.diffLayer) map.removeLayer(state.diffLayer);
       state.diffLayer = L.featureGroup().addTo(map);
@@ -1441,14 +1440,93 @@
         return { renderer: canvas, color: colours[f.properties.change], weight: 4, fillOpacity: 0.1,
                  dashArray: f.properties.change === "removed" ? "6 4" : null };
       } }).addTo(state.diffLayer);
-      if (r[1] && r[1].ok) {
-        L.geoJSON(r[1].data, { interactive: false, style: { renderer: canvas, color: "#6a3d9a", weight: 2, fill: false,
-                                                           dashArray: "4 4" } }).addTo(state.diffLayer);
+      state.diffOther = r[1] && r[1].ok ? r[1].data : null;
+      if (state.diffOther) {
+        L.geoJSON(state.diffOther, { interactive: false, style: { renderer: canvas, color: "#6a3d9a", weight: 2, fill: false,
+                                                                  dashArray: "4 4" } }).addTo(state.diffLayer);
       }
       state.diff = res.data;
       state.diff.movedShown = movedFeatures.length;
+      state.diff.movedFeatures = movedFeatures;
       renderDiffSummary();
+      return true;
     });
+  }
+  $("diff").addEventListener("click", function () {
+    if (!state.plan) return;
+    // a click while a comparison loads cancels it, as a click on one shown hides it
+    if (state.diffLayer || state.diffLoading) { hideDiff(); return; }
+    showDiff();
+  });
+
+  // Side by side: the compared plan's grids (same colour for the same code, households on the label,
+  // the moved units in magenta) in a second map beside the plan shown; a pan or zoom of either map moves
+  // the other. Opens the comparison first when none is shown; closing the comparison closes it.
+  var sideMap = null;
+  function hideSideMap() {
+    if (!sideMap) return;
+    map.off("move", state.syncSide);
+    sideMap.remove(); sideMap = null;
+    $("map-other").hidden = true;
+    document.body.classList.remove("side-by-side");
+    $("side-by-side").setAttribute("aria-pressed", "false");
+    map.invalidateSize({ animate: false });
+  }
+  function showSideMap() {
+    var other = state.diffOther;
+    if (!other || !state.diff) {
+      message("对比方案没有网格可显示", "The compared plan has no grids to show", "warn");
+      return;
+    }
+    var centre = map.getCenter(), zoom = map.getZoom();
+    $("map-other").hidden = false;
+    document.body.classList.add("side-by-side");
+    $("side-by-side").setAttribute("aria-pressed", "true");
+    map.invalidateSize({ animate: false });
+    map.setView(centre, zoom, { animate: false });
+    var sideCanvas = L.canvas({ padding: 0.1 });
+    sideMap = L.map("map-other", { preferCanvas: true, zoomControl: false, attributionControl: false,
+                                   zoomSnap: map.options.zoomSnap, minZoom: map.getMinZoom(), maxZoom: map.getMaxZoom() });
+    sideMap.setView(centre, zoom, { animate: false });
+    L.geoJSON(other, { style: function (f) {
+      return { renderer: sideCanvas, color: "#222", weight: 1.5, fillColor: colour(f.properties.grid_code), fillOpacity: 0.45 };
+    }, onEachFeature: function (f, layer) {
+      var p = f.properties;
+      layer.bindTooltip(function () { return p.grid_code + " · " + window.gridmapT(p.households + " 户", p.households + " households"); },
+                        { sticky: true });
+    } }).addTo(sideMap);
+    L.geoJSON({ type: "FeatureCollection", features: state.diff.movedFeatures || [] }, { interactive: false, style: {
+      renderer: sideCanvas, color: "#c51b7d", weight: 1, fillColor: "#e7298a", fillOpacity: 0.6 } }).addTo(sideMap);
+    var labels = L.layerGroup().addTo(sideMap);
+    other.features.forEach(function (f) {
+      var p = f.properties;
+      if (!p.label) return;
+      labels.addLayer(L.marker([p.label.coordinates[1], p.label.coordinates[0]], { interactive: false,
+        icon: L.divIcon({ className: "grid-label", html: "<b>" + p.grid_code.slice(-3) + "</b><br>" + p.households,
+                          iconSize: null }) }));
+    });
+    sideCaption();
+    var moving = false;  // each map follows the other; the flag stops the echo
+    state.syncSide = function () {
+      if (moving || !sideMap) return;
+      moving = true; sideMap.setView(map.getCenter(), map.getZoom(), { animate: false }); moving = false;
+    };
+    map.on("move", state.syncSide);
+    sideMap.on("move", function () {
+      if (moving) return;
+      moving = true; map.setView(sideMap.getCenter(), sideMap.getZoom(), { animate: false }); moving = false;
+    });
+  }
+  function sideCaption() {
+    if (!sideMap || !state.diff) return;
+    var mine = planName(state.diff.figures.plan), other = planName(state.diff.figures.against);
+    say($("map-other-caption"), "对比方案 " + other[0] + "（左：本方案 " + mine[0] + "）",
+        "Compared plan " + other[1] + " (left: this plan " + mine[1] + ")");
+  }
+  $("side-by-side").addEventListener("click", function () {
+    if (!state.plan) return;
+    if (sideMap) { hideSideMap(); return; }
+    (state.diff ? Promise.resolve(true) : showDiff()).then(function (shown) { if (shown) showSideMap(); });
   });
 
   // micro-grids (微网格): their borders drawn over the grids ("gridmap partition --micro" makes them), and
@@ -1721,4 +1799,5 @@
   });
   window.gridmapPlanner = state;  // for tests and the console
   window.gridmapPlannerMap = function () { return map; };
+  window.gridmapPlannerSideMap = function () { return sideMap; };
 })();
