@@ -90,7 +90,7 @@ def main() -> int:
     where = places(layers["buildings"], layers["roads"], layers["sites"], shapely.from_wkb(bytes.fromhex(area)))
     now = datetime.now(timezone.utc)
     frame, gen_s = timed(generate, where, categories, count=args.count, start=now - timedelta(days=365),
-                         calendar=calendar_from_env(), now=now)
+                         calendar=calendar_from_env().for_synthetic_history(), now=now)
     print(f"generated {len(frame):,} incidents (with due times on the working calendar) in {gen_s:.1f} s")
 
     def ingest():

@@ -46,6 +46,18 @@ class Unauthenticated(Refusal):
     """Nobody is signed in (or the sign-in has expired) and this needs someone."""
 
 
+class TooManyRequests(Refusal):
+    """Too many attempts from this address or at this account: try again after ``retry_after``
+    seconds (failed sign-ins, public submissions)."""
+
+    def __init__(self, en: str, zh: str, *, retry_after: int):
+        super().__init__(en, zh)
+        self.retry_after = max(1, int(retry_after))
+
+    def details(self) -> dict:
+        return {"retry_after": self.retry_after}
+
+
 def texts(exc: BaseException) -> dict[str, str]:
     """An exception's text in both languages: a refusal's own, else the message twice (errors
     that are not refusals are not meant for users and have no translation)."""
@@ -55,4 +67,5 @@ def texts(exc: BaseException) -> dict[str, str]:
     return {"en": message, "zh": message}
 
 
-__all__ = ["Refusal", "NotFound", "Invalid", "StateConflict", "Forbidden", "Unauthenticated", "texts"]
+__all__ = ["Refusal", "NotFound", "Invalid", "StateConflict", "Forbidden", "Unauthenticated", "TooManyRequests",
+           "texts"]

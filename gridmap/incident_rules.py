@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from importlib import resources
 from zoneinfo import ZoneInfo
+
+from gridmap.errors import Refusal
 
 STATES = ("reported", "filed", "rejected", "dispatched", "claimed", "handled", "verified", "closed")
 FINAL_STATES = ("rejected", "closed")
@@ -96,10 +98,30 @@ def open311_status(state: str) -> str:
 
 
 # -- working time --------------------------------------------------------------------------------
+class CalendarNotCovered(Refusal):
+    """A working-time calculation reached a year for which the calendar has no holiday data: the
+    answer would be a guess (a 调休 Saturday taken for a rest day, 春节 for working days), so it is
+    refused until the operator updates the data (HTTP 503: the server, not the request, lacks it)."""
+
+    def __init__(self, year: int, source: str):
+        super().__init__(
+            f"the working calendar ({source}) has no public holidays for {year}, so a time limit running "
+            f"into {year} cannot be computed; upgrade it (pip install -U chinesecalendar holidays) or list "
+            f"{year}'s holidays and exchanged workdays in the GRIDMAP_CALENDAR file with \"years\": [{year}]",
+            f"工作日历（{source}）没有 {year} 年的节假日数据，无法计算跨入 {year} 年的办理时限；请升级"
+            f"（pip install -U chinesecalendar holidays），或在 GRIDMAP_CALENDAR 文件中列出 {year} 年的节假日和"
+            f"调休上班日并写明 \"years\": [{year}]")
+        self.year = year
+
+
 @dataclass(frozen=True)
 class WorkCalendar:
     """Working days and hours in a time zone, with public holidays and the weekend days worked in
     exchange (调休) that Chinese calendars have.
+
+    Without holiday data (``covered_years`` None) every year is Monday-Friday; a calendar built from
+    an official schedule (:func:`public_holiday_calendar`) knows which years its data covers and
+    refuses (:class:`CalendarNotCovered`) to count working time in any other.
 
     Default: Monday-Friday, 09:00-12:00 and 13:00-18:00 (8 hours), Asia/Shanghai.
     """
@@ -109,6 +131,8 @@ class WorkCalendar:
     periods: tuple[tuple[time, time], ...] = ((time(9), time(12)), (time(13), time(18)))
     holidays: frozenset[date] = field(default_factory=frozenset)
     extra_workdays: frozenset[date] = field(default_factory=frozenset)
+    covered_years: frozenset[int] | None = None
+    source: str = "Monday-Friday"
 
     @property
     def zone(self) -> ZoneInfo:
@@ -119,7 +143,17 @@ class WorkCalendar:
         return sum((datetime.combine(date.min, b) - datetime.combine(date.min, a)).seconds
                    for a, b in self.periods) / 3600
 
+    def for_synthetic_history(self) -> "WorkCalendar":
+        """This calendar counting Monday-Friday in years its data lacks: only for generated demo
+        histories, which may run past the data and must not stop a demo load."""
+        return replace(self, covered_years=None)
+
+    def covers(self, day: date) -> bool:
+        return self.covered_years is None or day.year in self.covered_years
+
     def is_workday(self, day: date) -> bool:
+        if not self.covers(day):
+            raise CalendarNotCovered(day.year, self.source)
         if day in self.extra_workdays:
             return True
         return day.weekday() in self.weekdays and day not in self.holidays
@@ -173,20 +207,56 @@ class WorkCalendar:
         return day
 
     @classmethod
-    def from_dict(cls, data: dict) -> "WorkCalendar":
-        """From JSON-like settings: ``{"timezone": ..., "weekdays": [0..6], "periods": [["09:00","12:00"], ...],
-        "holidays": ["2026-10-01", ...], "extra_workdays": [...]}`` (every key optional)."""
+    def from_dict(cls, data: dict, base: "WorkCalendar | None" = None) -> "WorkCalendar":
+        """From JSON-like settings over ``base`` (default: Monday-Friday, no holidays):
+        ``{"timezone": ..., "weekdays": [0..6], "periods": [["09:00","12:00"], ...],
+        "holidays": ["2026-10-01", ...], "extra_workdays": [...], "years": [2027]}`` (every key
+        optional). Holidays and workdays are added to the base's; ``years`` adds years the file's own
+        lists cover completely, for a base whose data stops before them."""
         def hm(text: str) -> time:
             return time.fromisoformat(text)
 
-        base = cls()
+        base = base or cls()
+        holidays = frozenset(date.fromisoformat(d) for d in data.get("holidays", []))
+        workdays = frozenset(date.fromisoformat(d) for d in data.get("extra_workdays", []))
+        covered = base.covered_years
+        if covered is not None:
+            covered = covered | frozenset(int(y) for y in data.get("years", []))
         return cls(
             timezone=data.get("timezone", base.timezone),
             weekdays=tuple(data.get("weekdays", base.weekdays)),
             periods=tuple((hm(a), hm(b)) for a, b in data["periods"]) if "periods" in data else base.periods,
-            holidays=frozenset(date.fromisoformat(d) for d in data.get("holidays", [])),
-            extra_workdays=frozenset(date.fromisoformat(d) for d in data.get("extra_workdays", [])),
+            holidays=(base.holidays - workdays) | holidays,
+            extra_workdays=(base.extra_workdays - holidays) | workdays,
+            covered_years=covered,
+            source=base.source + (" + GRIDMAP_CALENDAR" if data else ""),
         )
+
+
+def public_holiday_calendar(country: str | None, timezone: str = "Asia/Shanghai") -> WorkCalendar:
+    """The working calendar of ``country`` (ISO 3166 code) from maintained holiday data: China from
+    ``chinesecalendar`` (the State Council's schedule, 调休 workdays included, for the years it
+    has), other countries from ``holidays`` (computed for ten years either side of today), no
+    holidays at all for ``None``/"none"."""
+    if not country or country.lower() == "none":
+        return WorkCalendar(timezone=timezone)
+    if country.upper() == "CN":
+        import chinese_calendar
+
+        years = frozenset(d.year for d in chinese_calendar.holidays)
+        return WorkCalendar(timezone=timezone, holidays=frozenset(chinese_calendar.holidays),
+                            extra_workdays=frozenset(chinese_calendar.workdays), covered_years=years,
+                            source=f"chinesecalendar {getattr(chinese_calendar, '__version__', '')}".strip())
+    import holidays as holiday_data
+
+    this_year = date.today().year
+    years = frozenset(range(this_year - 10, this_year + 11))
+    try:
+        days = holiday_data.country_holidays(country.upper(), years=sorted(years))
+    except NotImplementedError as exc:
+        raise ValueError(f"no public holiday data for country {country!r} (GRIDMAP_HOLIDAYS)") from exc
+    return WorkCalendar(timezone=timezone, holidays=frozenset(days), covered_years=years,
+                        source=f"holidays {holiday_data.__version__} {country.upper()}")
 
 
 # -- categories ----------------------------------------------------------------------------------
@@ -232,5 +302,6 @@ def default_categories() -> list[Category]:
 
 
 __all__ = ["STATES", "FINAL_STATES", "OPEN_STATES", "TRANSITIONS", "ACTION_ROLES", "ACTION_NAMES", "STATE_NAMES",
-           "TransitionError", "next_state", "allowed_actions", "open311_status", "WorkCalendar", "Category",
+           "TransitionError", "next_state", "allowed_actions", "open311_status", "WorkCalendar", "CalendarNotCovered",
+           "public_holiday_calendar", "Category",
            "TIME_UNITS", "default_categories"]

@@ -17,13 +17,19 @@ GRIDMAP_TIANDITU_KEY  A Tianditu (天地图) key: the maps then offer its vector
 GRIDMAP_TOKEN_TTL_HOURS  How long a sign-in token lasts (default 8 hours).
 GRIDMAP_PUBLIC_READ   ``false`` to require sign-in for reading published data (default ``true``).
 GRIDMAP_OPEN311_PUBLIC  ``true`` to let anyone file Open311 requests without signing in (default ``false``).
-GRIDMAP_CALENDAR      A JSON working calendar for incident time limits (see gridmap.incident_rules.WorkCalendar).
+GRIDMAP_HOLIDAYS      Public holidays of incident time limits: CN (default: China's, with 调休, from
+                      chinesecalendar), another ISO country code (from ``holidays``), or none.
+GRIDMAP_CALENDAR      A JSON working calendar over those holidays (hours, extra holidays, a year the data
+                      lacks: see gridmap.incident_rules.WorkCalendar.from_dict).
 GRIDMAP_TIMEZONE      The time zone of that calendar (default Asia/Shanghai).
 GRIDMAP_MAX_BODY_MB   Largest request body the API accepts, uploads aside (default 10 MB; 413 beyond).
 GRIDMAP_MAX_UPLOAD_MB Largest file upload (default 200 MB); a zip may unpack to 10 times that.
 GRIDMAP_MAX_IMPORT_FEATURES  Features one import may hold (default 5,000,000).
 GRIDMAP_MAX_VERTICES  Vertices one imported geometry may hold (default 1,000,000).
 GRIDMAP_OPEN311_RATE  Public Open311 submissions per client address per minute (default 30; 429 beyond).
+GRIDMAP_REDIS_URL     ``redis://host:6379/0``: keep the throttles' counts (failed sign-ins, public
+                      submissions) in Redis, shared by several server processes (default: in memory;
+                      needs ``pip install 'limits[redis]'``).
 """
 
 from __future__ import annotations
@@ -61,6 +67,7 @@ class Settings:
     max_import_features: int = 5_000_000
     max_vertices: int = 1_000_000
     open311_rate_per_minute: int = 30
+    redis_url: str | None = None
 
     def read_limits(self):
         """The limits a file import is checked against (see gridmap.geo.io.ReadLimits)."""
@@ -92,4 +99,5 @@ class Settings:
             max_import_features=int(env.get("GRIDMAP_MAX_IMPORT_FEATURES", "5000000")),
             max_vertices=int(env.get("GRIDMAP_MAX_VERTICES", "1000000")),
             open311_rate_per_minute=int(env.get("GRIDMAP_OPEN311_RATE", "30")),
+            redis_url=env.get("GRIDMAP_REDIS_URL") or None,
         )

@@ -6,4 +6,5 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/scripts/setup.sh" --test
 cd "$ROOT"
-exec "$ROOT/.venv/bin/python" -m pytest "$@"
+# -n auto: one worker per core; --dist loadgroup keeps tests that share an expensive fixture together
+exec "$ROOT/.venv/bin/python" -m pytest -n auto --dist loadgroup "$@"

@@ -105,7 +105,8 @@ def test_serve_answers_landing_and_docs(fresh_url: str) -> None:
         deadline = time.monotonic() + 30
         while True:
             try:
-                landing = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read().decode()
+                landing = urllib.request.urlopen(urllib.request.Request(  # as a browser asks: HTML
+                    f"http://127.0.0.1:{port}/", headers={"Accept": "text/html"}), timeout=2).read().decode()
                 break
             except OSError:
                 assert proc.poll() is None, proc.stderr.read()

@@ -15,6 +15,7 @@ from datetime import date
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
 import numpy as np
 import pytest
 import shapely
@@ -148,6 +149,29 @@ def test_geojson_kml_csv_read_back(yaan_grids, tmp_path) -> None:
             info = summary(out)
             assert info["count"] == 6 and info["fields"]["grid_code"] == "String"  # via the .csvt
             assert features(out)[0]["grid_code"] == "0511802001001000"
+
+
+def test_file_geodatabase_reads_back_with_chinese_names_codes_and_the_zone(yaan_grids, tmp_path) -> None:
+    """--format gdb: a zipped Esri File Geodatabase (GDAL's OpenFileGDB driver) that GDAL's own
+    ogrinfo opens through /vsizip/: the grids in the Gauss-Krüger zone with Chinese names, codes
+    with their leading zeros, dates as dates, and the data dictionary as a table."""
+    crosswalk = pd.DataFrame({"department": ["综治", "城管"], "grid_code": ["0511802001001000", "0511802001001001"],
+                              "area_share": [1.0, 0.5]})
+    result = export({"grids": yaan_grids, "crosswalk": crosswalk}, tmp_path / "yucheng", format="gdb", crs="gk3")
+    assert result.path.name == "yucheng.zip" and "yucheng.gdb/gdb" in result.files
+    with zipfile.ZipFile(result.path) as archive:
+        assert all(name.startswith("yucheng.gdb/") for name in archive.namelist())
+    gdb = f"/vsizip/{result.path}/yucheng.gdb"
+    assert set(re.findall(r"^Layer: (\w+)", ogrinfo(gdb, "-q"), flags=re.M)) == {"grids", "crosswalk",
+                                                                               "data_dictionary"}
+    info = summary(gdb, "grids")
+    assert info["count"] == 6 and info["epsg"] == 4522  # CGCS2000 3-degree zone 34 (Ya'an)
+    assert info["fields"]["grid_code"] == "String" and info["fields"]["valid_from"] in ("Date", "DateTime")
+    rows = features(gdb, "grids")
+    assert rows[0]["grid_name"] == CHINESE and rows[0]["grid_code"] == "0511802001001000"
+    assert [r["department"] for r in features(gdb, "crosswalk")] == ["综治", "城管"]
+    with pytest.raises(ExportError, match="UTF-8 by definition"):
+        export(yaan_grids, tmp_path / "x", format="gdb", encoding="gbk")
 
 
 def test_bad_requests_are_clear_and_leave_nothing(yaan_grids, tmp_path) -> None:

@@ -206,7 +206,6 @@ def test_text_fields_keep_metacharacters_and_bad_encodings_are_refused(monaco_bu
 
 def test_public_open311_is_rate_limited(monaco_built: sa.Engine, database_url: str) -> None:
     monaco = monaco_built  # Monaco with its units built (conftest)
-    from gridmap.api.open311 import PUBLIC_LIMITER
     from gridmap.services import planning
     from gridmap.services.incidents import ensure_categories
     from gridmap.services.partitioning import partition_territory
@@ -214,7 +213,6 @@ def test_public_open311_is_rate_limited(monaco_built: sa.Engine, database_url: s
     summary = partition_territory(monaco, MONACO)
     planning.publish(monaco, summary.plan_id, version=None, actor="test")
     ensure_categories(monaco)
-    PUBLIC_LIMITER._seen.clear()
     settings = dataclasses.replace(Settings.from_env(), open311_public=True, open311_rate_per_minute=3)
     client = TestClient(create_app(database_url=database_url, settings=settings))
     lon, lat = POINT_IN_MONACO
@@ -225,7 +223,7 @@ def test_public_open311_is_rate_limited(monaco_built: sa.Engine, database_url: s
     assert count(monaco, "SELECT count(*) FROM incidents") == 3
     nan = client.post("/open311/v2/requests.json", data={**form, "lat": "nan"})
     assert nan.status_code in (400, 429)
-    PUBLIC_LIMITER._seen.clear()
+    client.app.state.throttle.storage.reset()  # a new minute
     assert client.post("/open311/v2/requests.json", data={**form, "lat": "nan"}).status_code == 400
     assert client.post("/open311/v2/requests.json", data={**form, "description": "x" * 5000}).status_code == 400
     assert count(monaco, "SELECT count(*) FROM incidents") == 3

@@ -16,6 +16,7 @@ from gridmap.incident_rules import (
     FINAL_STATES,
     STATES,
     TRANSITIONS,
+    CalendarNotCovered,
     TransitionError,
     WorkCalendar,
     allowed_actions,
@@ -124,3 +125,68 @@ def test_calendar_from_settings_and_category_limits() -> None:
     assert categories["0502"].due(reported, WorkCalendar()) == reported + timedelta(hours=2)  # calendar hours
     assert categories["0203"].due(reported, WorkCalendar()) == at(2026, 11, 27, 17)  # 5 working days
     assert categories["0201"].department_zh == "环卫" and categories["0101"].name_zh == "道路破损"
+
+
+def test_china_default_calendar_knows_2025_and_2026_holidays_and_exchanged_workdays(tmp_path) -> None:
+    """The default calendar (GRIDMAP_HOLIDAYS unset: China, from chinesecalendar) against the State
+    Council's published schedules, written out here (not read from the library under test)."""
+    from gridmap.services.incidents import calendar_from_env
+
+    cal = calendar_from_env({})
+    assert cal.source.startswith("chinesecalendar")
+    # 2025: 春节 28 Jan - 4 Feb off, Sun 26 Jan and Sat 8 Feb worked; 国庆 1-8 Oct off, Sun 28 Sep, Sat 11 Oct worked
+    assert cal.add_working_days(at(2025, 1, 27, 10), 1) == at(2025, 2, 5, 10)
+    assert cal.add_working_days(at(2025, 1, 24, 10), 1) == at(2025, 1, 26, 10)  # Friday -> the exchanged Sunday
+    assert cal.add_working_days(at(2025, 2, 7, 10), 1) == at(2025, 2, 8, 10)  # Friday -> the exchanged Saturday
+    assert cal.add_working_days(at(2025, 9, 30, 10), 1) == at(2025, 10, 9, 10)
+    assert cal.add_working_days(at(2025, 10, 10, 10), 1) == at(2025, 10, 11, 10)
+    # 2026: 春节 15-23 Feb off, Sat 14 Feb and Sat 28 Feb worked; 国庆 1-7 Oct off, Sun 20 Sep and Sat 10 Oct worked
+    assert cal.add_working_days(at(2026, 2, 13, 10), 1) == at(2026, 2, 14, 10)
+    assert cal.add_working_days(at(2026, 2, 14, 10), 1) == at(2026, 2, 24, 10)
+    assert cal.add_working_hours(at(2026, 2, 14, 17), 2) == at(2026, 2, 24, 10)  # across the whole festival
+    assert cal.add_working_days(at(2026, 2, 27, 10), 1) == at(2026, 2, 28, 10)
+    assert cal.add_working_days(at(2026, 9, 18, 10), 1) == at(2026, 9, 20, 10)
+    assert cal.add_working_days(at(2026, 9, 30, 10), 2) == at(2026, 10, 9, 10)
+    assert cal.add_working_days(at(2026, 10, 9, 10), 1) == at(2026, 10, 10, 10)
+    plain = WorkCalendar()  # what the time limits were before: the festival counted as working days
+    assert plain.add_working_days(at(2026, 9, 30, 10), 2) == at(2026, 10, 2, 10)
+    # a year the data lacks is refused in both languages, not guessed; the file can add it
+    missing = max(cal.covered_years) + 1  # the first year the installed data lacks (2027 with 1.11.0)
+    with pytest.raises(CalendarNotCovered) as refused:
+        cal.add_working_days(at(missing - 1, 12, 30, 10), 5)
+    assert refused.value.year == missing and str(missing) in refused.value.en and f"{missing} 年" in refused.value.zh
+    extra = tmp_path / "calendar.json"
+    extra.write_text(f'{{"years": [{missing}], "holidays": ["{missing}-01-01"]}}', encoding="utf-8")
+    extended = calendar_from_env({"GRIDMAP_CALENDAR": str(extra)})
+    start = at(missing - 1, 12, 30, 10)
+    assert extended.add_working_days(start, 5).date().year == missing
+    assert date(missing, 1, 1) not in {extended.add_working_days(start, n).date() for n in range(1, 6)}
+    assert extended.add_working_days(at(2026, 2, 13, 10), 1) == at(2026, 2, 14, 10)  # the data kept underneath
+
+
+def test_other_countries_use_the_holidays_package_and_none_means_weekdays(tmp_path) -> None:
+    from gridmap.services.incidents import calendar_from_env
+
+    iceland = calendar_from_env({"GRIDMAP_HOLIDAYS": "IS", "GRIDMAP_TIMEZONE": "Atlantic/Reykjavik"})
+    assert iceland.timezone == "Atlantic/Reykjavik" and not iceland.is_workday(date(2026, 6, 17))  # National Day
+    assert not iceland.is_workday(date(2026, 12, 25)) and iceland.is_workday(date(2026, 12, 23))
+    weekdays = calendar_from_env({"GRIDMAP_HOLIDAYS": "none"})
+    assert weekdays.covered_years is None and weekdays.is_workday(date(2040, 10, 1))
+    with pytest.raises(ValueError, match="GRIDMAP_HOLIDAYS"):
+        calendar_from_env({"GRIDMAP_HOLIDAYS": "XX"})
+
+
+def test_health_warns_before_the_holiday_data_runs_out() -> None:
+    from gridmap.api.health import calendar_health
+    from gridmap.services.incidents import calendar_from_env
+
+    cal = calendar_from_env({})
+    last = max(cal.covered_years)
+    early = calendar_health(cal, today=date(last, 3, 1))
+    assert early["covered_until"] == f"{last}-12-31" and "warning_en" not in early
+    late = calendar_health(cal, today=date(last, 12, 3))
+    assert str(last) in late["warning_en"] and "chinesecalendar" in late["warning_zh"]
+    assert calendar_health(WorkCalendar()) == {"source": "Monday-Friday", "covered_until": None}
+    gap = WorkCalendar(covered_years=frozenset({2025, 2026, 2028}))  # a year without data between two with
+    assert calendar_health(gap, today=date(2027, 5, 1))["covered_until"] is None
+    assert "warning_en" in calendar_health(gap, today=date(2027, 5, 1))

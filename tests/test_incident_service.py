@@ -13,7 +13,8 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from gridmap.api.app import create_app
-from gridmap.incident_rules import WorkCalendar, default_categories
+from gridmap.incident_rules import default_categories
+from gridmap.services.incidents import calendar_from_env
 from gridmap.services import incidents as service
 from gridmap.services import planning
 from gridmap.services.partitioning import partition_territory
@@ -63,7 +64,7 @@ def test_report_is_routed_with_its_due_time(loop) -> None:
     assert item["department_code"] == "HW" and item["status"] == "reported"  # 暴露垃圾 → 环卫
     category = next(c for c in default_categories() if c.code == "0201")
     reported = datetime.fromisoformat(item["reported_at"])
-    assert datetime.fromisoformat(item["due_at"]) == category.due(reported, WorkCalendar())
+    assert datetime.fromisoformat(item["due_at"]) == category.due(reported, calendar_from_env())
     assert item["public_id"].startswith("GM") and item["possible_duplicates"] == []
     assert "reporter_contact" not in item and "13900001111" not in response.text  # a worker does not see contacts
     admin_view = people["admin"].get(f"/api/incidents/{item['public_id']}").json()
@@ -251,12 +252,24 @@ def test_open311_requests_field_by_field(open311) -> None:
     expected = datetime.fromisoformat(request["expected_datetime"])
     assert requested.tzinfo is not None and expected > requested
     category = next(c for c in default_categories() if c.code == "0201")
-    assert expected == category.due(requested, WorkCalendar()).replace(microsecond=0)
+    assert expected == category.due(requested, calendar_from_env()).replace(microsecond=0)
     text = public.get("/open311/v2/requests.json").text + public.get(f"/open311/v2/requests/{rid}.xml").text
     assert "resident@example.org" not in text and "13800000000" not in text and "李" not in text
 
     assert [r["service_request_id"] for r in public.get("/open311/v2/requests.json",
                                                          params={"status": "open"}).json()] == [rid]
+    # the location extension stock apps send: lat/long (and radius in metres, 500 by default)
+    here = {"lat": where["lat"], "long": where["lon"]}
+    assert [r["service_request_id"] for r in public.get("/open311/v2/requests.json",
+                                                         params={**here, "radius": 30}).json()] == [rid]
+    assert [r["service_request_id"] for r in public.get("/open311/v2/requests.json", params=here).json()] == [rid]
+    away = {"lat": where["lat"] + 0.01, "long": where["lon"]}  # 1.1 km north
+    assert public.get("/open311/v2/requests.json", params={**away, "radius": 1000}).json() == []
+    assert [r["service_request_id"] for r in public.get("/open311/v2/requests.json",
+                                                         params={**away, "radius": 1200}).json()] == [rid]
+    for bad_query in ({"radius": 100}, {**here, "radius": "1e9"}, {**here, "radius": "x"}, {"lat": 91, "long": 0}):
+        answer = public.get("/open311/v2/requests.json", params=bad_query)
+        assert answer.status_code == 400 and answer.json()[0]["code"] == 400, bad_query
     assert public.get("/open311/v2/requests.json", params={"status": "closed"}).json() == []
     people["admin"].post(f"/api/incidents/{rid}/transitions", json={"action": "reject", "note": "not ours"})
     assert public.get(f"/open311/v2/requests/{rid}.json").json()[0]["status"] == "closed"
@@ -286,7 +299,8 @@ def test_a_stock_georeport_client_files_and_reads(open311, database_url: str) ->
     engine, people, where, _, _ = open311
     token = people["worker"].headers["Authorization"].split()[1]
     with serve(database_url) as url:
-        client = Open311Client(Endpoint(id="gridmap", name="gridmap", base_url=f"{url}/open311/v2", write=True),
+        client = Open311Client(Endpoint(id="gridmap", name="gridmap", base_url=f"{url}/open311/v2", write=True,
+                                        geo_scoped=True),  # the client then sends lat/long when given
                                transport=HttpTransport(rate_limiter=RateLimiter(min_interval=0.0)))
         services = client.list_services()
         assert "0102" in {s["service_code"] for s in services}
@@ -297,6 +311,9 @@ def test_a_stock_georeport_client_files_and_reads(open311, database_url: str) ->
         assert fetched["service_request_id"] == rid and fetched["status"] == "open"
         assert fetched["agency_responsible"].startswith("市政") and fetched["expected_datetime"]
         assert rid in {r["service_request_id"] for r in client.list_requests(status="open")}
+        assert rid in {r["service_request_id"] for r in client.list_requests(lat=where["lat"], lng=where["lon"])}
+        assert rid not in {r["service_request_id"] for r in client.list_requests(lat=where["lat"] - 0.05,
+                                                                                  lng=where["lon"])}
     with engine.connect() as conn:
         row = conn.execute(sa.text("SELECT source, reporter_role FROM incidents WHERE public_id = :p"), {"p": rid}).one()
     assert tuple(row) == ("open311", "staff")

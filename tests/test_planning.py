@@ -332,7 +332,7 @@ def test_tokens_expire_and_passwords_are_checked(published, database_url: str) -
         users.grant(conn, "ana", "planner", MONACO)
         expired, _ = users.issue_token(conn, user_id, timedelta(seconds=-1))
         stored = conn.execute(sa.text("SELECT password_hash FROM users WHERE id = :u"), {"u": user_id}).scalar_one()
-    assert stored.startswith("scrypt$") and "a long passphrase" not in stored
+    assert stored.startswith("$argon2id$") and "a long passphrase" not in stored
     assert client.post("/api/auth/token", data={"username": "ana", "password": "wrong"}).status_code == 401
     assert client.post("/api/auth/token", data={"username": "nobody", "password": "x"}).status_code == 401
     assert client.get("/api/auth/me", headers={"Authorization": f"Bearer {expired}"}).status_code == 401

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from gridmap.api.app import create_app
 from samples import launch_chromium, serve
 
+BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}  # what a browser sends: the landing page is HTML
 STATIC = Path(__file__).resolve().parents[1] / "gridmap" / "web" / "static"
 
 
@@ -28,7 +29,7 @@ def client(monaco: sa.Engine, database_url: str) -> TestClient:
 
 
 def test_landing_lists_territories(client: TestClient) -> None:
-    page = client.get("/")
+    page = client.get("/", headers=BROWSER)
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     html = page.text
     for expected in ("雅安市", "雨城区", "511802", "Monaco", "Fontvieille", "980101900001"):
@@ -37,7 +38,7 @@ def test_landing_lists_territories(client: TestClient) -> None:
 
 
 def test_landing_explains_an_empty_database(engine: sa.Engine, database_url: str) -> None:
-    html = TestClient(create_app(database_url=database_url)).get("/").text
+    html = TestClient(create_app(database_url=database_url)).get("/", headers=BROWSER).text
     assert "gridmap demo" in html
 
 
@@ -47,12 +48,12 @@ def test_docs_and_openapi_are_served_offline(client: TestClient) -> None:
     assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in docs.text
     spec = client.get("/openapi.json").json()
     assert "/api/territories" in spec["paths"]
-    for asset in re.findall(r'(?:src|href)="(/static/[^"]+)"', docs.text + client.get("/").text):
+    for asset in re.findall(r'(?:src|href)="(/static/[^"]+)"', docs.text + client.get("/", headers=BROWSER).text):
         assert client.get(asset).status_code == 200, asset
 
 
 def test_no_page_or_script_loads_from_another_host(client: TestClient) -> None:
-    pages = client.get("/").text + client.get("/docs").text
+    pages = client.get("/", headers=BROWSER).text + client.get("/docs").text
     assert not re.search(r'(?:src|href)="(?:https?:)?//', pages)
     for js in (STATIC / "js").glob("*.js"):
         assert "http://" not in js.read_text() and "https://" not in js.read_text(), js.name

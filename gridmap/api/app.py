@@ -31,6 +31,7 @@ from gridmap.api import (
     territories,
     tiles,
 )
+from gridmap.api.throttle import Throttle
 from gridmap.api.errors import DATABASE_ERRORS, data_error, database_unavailable, refusal, validation_error
 from gridmap.errors import Refusal
 from gridmap.api.limits import BodyLimit, ConcurrencyLimit
@@ -87,6 +88,7 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
     app.state.engine = engine_for(url)
     app.state.settings = settings
     app.state.calendar = calendar_from_env()
+    app.state.throttle = Throttle(settings.redis_url)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)

@@ -13,12 +13,13 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from gridmap import errors
+from gridmap.incident_rules import CalendarNotCovered
 from gridmap.store.databases import DatabaseUnavailable
 from gridmap.store.plans import VersionConflict
 
 STATUS: tuple[tuple[type[errors.Refusal], int], ...] = (
     (VersionConflict, 409), (errors.Unauthenticated, 401), (errors.Forbidden, 403), (errors.NotFound, 404),
-    (errors.StateConflict, 409), (errors.Invalid, 422))
+    (errors.StateConflict, 409), (errors.Invalid, 422), (errors.TooManyRequests, 429), (CalendarNotCovered, 503))
 """Each kind of refusal and its HTTP status (the first matching row wins: specific kinds first)."""
 
 
@@ -43,6 +44,8 @@ async def refusal(request, exc: errors.Refusal):
         extra = jsonable({"your_version": exc.expected, "current_version": exc.current, "changes": exc.changes})
     if isinstance(exc, errors.Unauthenticated):
         headers = {"WWW-Authenticate": "Bearer"}
+    if isinstance(exc, errors.TooManyRequests):
+        headers = {"Retry-After": str(exc.retry_after)}
     return JSONResponse(status_code=status_of(exc), content=bilingual_body(exc, **extra), headers=headers)
 
 def utc(value):

@@ -28,13 +28,14 @@ MEDIA_TYPES = {".zip": "application/zip", ".gpkg": "application/geopackage+sqlit
                ".csv": "text/csv"}
 
 
-@router.get("/api/territories/{code}/export", summary="Download a plan as Shapefile, GeoPackage, GeoJSON, KML or CSV",
+@router.get("/api/territories/{code}/export",
+            summary="Download a plan as Shapefile, GeoPackage, File Geodatabase, GeoJSON, KML or CSV",
             response_class=FileResponse,
             responses={200: {"content": {m: {} for m in MEDIA_TYPES.values()},
-                             "description": "the file (a zip for Shapefile and for several GeoJSON/CSV layers)"}})
+                             "description": "the file (a zip for Shapefile, File Geodatabase and several GeoJSON/CSV layers)"}})
 def export_download(
     code: str, request: Request,
-    format: Literal["shp", "gpkg", "geojson", "kml", "csv"] = Query("gpkg"),
+    format: Literal["shp", "gpkg", "gdb", "geojson", "kml", "csv"] = Query("gpkg"),
     crs: str = Query("4490", max_length=40, description="4490, 4326, gk3, gk3-cm, gcj02 or an EPSG code"),
     encoding: Literal["utf-8", "gbk"] = Query("utf-8"),
     plan: str = Query("published", max_length=16, pattern=r"^(published|draft|[0-9]{1,9})$"),

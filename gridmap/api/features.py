@@ -1,7 +1,10 @@
-"""OGC API - Features, Part 1: Core (with GeoJSON and OpenAPI 3.0), over the published data.
+"""OGC API - Features, Part 1: Core (with GeoJSON), and Part 3: Filtering (queryables, CQL2 text
+and JSON through ``pygeofilter``), over the published data.
 
-``/`` answers HTML to browsers (the landing page) and the OGC landing document to clients that
-ask for JSON (``Accept: application/json`` or ``?f=json``).
+``/`` answers the OGC landing document (JSON) to API clients and HTML only to browsers: a client
+that sends ``Accept: */*`` (OWSLib, curl) or ``?f=json`` gets JSON; HTML goes to those that name
+``text/html`` (every browser does) or ask ``?f=html``. The API definition is OpenAPI 3.1 (what
+FastAPI writes), so the OpenAPI 3.0 conformance class is not claimed.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from fastapi.responses import JSONResponse, Response
 
 from gridmap import __version__
 from gridmap.api.deps import get_conn, public_reader
-from gridmap.api.errors import utc
+from gridmap.api.errors import bilingual_body, utc
+from gridmap.errors import Invalid
 from gridmap.store import features
 from gridmap.store.users import CurrentUser
 
@@ -25,8 +29,25 @@ CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
-    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/arithmetic",
 ]
+EPSG_URI = "http://www.opengis.net/def/crs/EPSG/0/"
+STORAGE_CRS = EPSG_URI + "4490"
+GK_ZONES = range(4513, 4555)  # CGCS2000 3-degree Gauss-Krüger: with the zone number (4513-4533) and without
+QUERYABLES_REL = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
+FILTER_LANGS = ("cql2-text", "cql2-json")
+MAX_FILTER_CHARS = 20_000
 MAX_LIMIT = 10_000
 
 
@@ -41,8 +62,8 @@ def landing_document(request: Request) -> dict:
         "and incidents as OGC API Features and vector tiles.", "version": __version__,
         "links": [
             {"href": f"{base}/?f=json", "rel": "self", "type": "application/json", "title": "this document"},
-            {"href": f"{base}/", "rel": "alternate", "type": "text/html", "title": "the landing page"},
-            {"href": f"{base}/openapi.json", "rel": "service-desc", "type": "application/vnd.oai.openapi+json;version=3.0",
+            {"href": f"{base}/?f=html", "rel": "alternate", "type": "text/html", "title": "the landing page"},
+            {"href": f"{base}/openapi.json", "rel": "service-desc", "type": "application/vnd.oai.openapi+json;version=3.1",
              "title": "the API definition"},
             {"href": f"{base}/docs", "rel": "service-doc", "type": "text/html", "title": "the API documentation"},
             {"href": f"{base}/conformance", "rel": "conformance", "type": "application/json",
@@ -53,11 +74,12 @@ def landing_document(request: Request) -> dict:
 
 
 def wants_json(request: Request) -> bool:
+    """JSON unless the client asks for HTML: ``?f=html``, or an Accept header naming ``text/html``
+    without ``?f=json`` (browsers); ``*/*``, no header or any JSON type get JSON."""
     fmt = request.query_params.get("f")
     if fmt:
-        return fmt.lower() == "json"
-    accept = request.headers.get("accept", "")
-    return "json" in accept and "text/html" not in accept
+        return fmt.lower() != "html"
+    return "text/html" not in request.headers.get("accept", "")
 
 
 @router.get("/conformance", summary="Conformance classes")
@@ -72,18 +94,72 @@ def _collection_or_404(collection_id: str) -> features.Collection:
     return collection
 
 
+def content_crs(srs: features.OutputSRS | None) -> str:
+    """The ``Content-Crs`` header of an answer (Part 2): the CRS URI in angle brackets."""
+    return f"<{CRS84 if srs is None else EPSG_URI + str(srs.srid)}>"
+
+
+def output_srs(uri: str) -> features.OutputSRS | None:
+    """The ``crs`` (or ``bbox-crs``) parameter: None for CRS84 (the default), else EPSG:4490,
+    EPSG:4326 or a CGCS2000 Gauss-Krüger zone (EPSG:4513-4554), each in its own axis order as
+    OGC API - Features Part 2 asks (latitude or northing first); anything else is refused."""
+    if uri in (CRS84, "CRS84", "OGC:CRS84"):
+        return None
+    code = uri.removeprefix(EPSG_URI).removeprefix("EPSG:")
+    if not code.isdigit() or not (int(code) in (4490, 4326) or int(code) in GK_ZONES):
+        raise Invalid(f"crs {uri!r} is not offered: use {CRS84}, {EPSG_URI}4490, {EPSG_URI}4326 or a CGCS2000 "
+                      f"3-degree Gauss-Krüger zone {EPSG_URI}4513 … 4554",
+                      f"不提供坐标系 {uri!r}：可用 {CRS84}、{EPSG_URI}4490、{EPSG_URI}4326 或 CGCS2000 三度带高斯-克吕格投影 "
+                      f"{EPSG_URI}4513 … 4554")
+    from pyproj import CRS
+
+    crs = CRS.from_epsg(int(code))
+    return features.OutputSRS(int(code), crs.axis_info[0].direction in ("north", "south"),
+                              7 if crs.is_geographic else 3)
+
+
+def offered_crs(box: list[float] | None) -> list[str]:
+    """CRS84, CGCS2000, WGS84 and the Gauss-Krüger zone of the data's centre (both numberings)."""
+    from gridmap.geo.crs import CRSError, gk3_zone_crs
+
+    out = [CRS84, STORAGE_CRS, EPSG_URI + "4326"]
+    if box:
+        try:
+            out += [EPSG_URI + str(gk3_zone_crs((box[0] + box[2]) / 2, with_zone_prefix=p).to_epsg())
+                    for p in (True, False)]
+        except CRSError:  # outside China's zones (the demo abroad): the geographic ones only
+            pass
+    return out
+
+
+def bbox_in_crs84(box: tuple[float, float, float, float] | None, bbox_crs: str) -> tuple[float, float, float, float] | None:
+    """A ``bbox`` given in ``bbox-crs`` (its axis order) as CRS84 longitude/latitude."""
+    srs = output_srs(bbox_crs)
+    if box is None or srs is None:
+        return box
+    from pyproj import Transformer
+
+    to_lonlat = Transformer.from_crs(srs.srid, 4490, always_xy=False)  # authority axis order in and out
+    lat0, lon0, lat1, lon1 = to_lonlat.transform_bounds(*box)
+    return lon0, lat0, lon1, lat1
+
+
 def describe(conn: sa.Connection, request: Request, c: features.Collection) -> dict:
     base = base_url(request)
-    extent: dict = {"spatial": {"bbox": [features.extent(conn, c) or [-180, -90, 180, 90]], "crs": CRS84}}
+    box = features.extent(conn, c)
+    extent: dict = {"spatial": {"bbox": [box or [-180, -90, 180, 90]], "crs": CRS84}}
     temporal = features.time_extent(conn, c)
     if temporal:
         extent["temporal"] = {"interval": [temporal], "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"}
     return {
-        "id": c.id, "title": c.title, "description": c.description, "itemType": "feature", "crs": [CRS84],
-        "extent": extent, "title_zh": c.title_zh, "queryables": sorted(c.queryables),
+        "id": c.id, "title": c.title, "description": c.description, "itemType": "feature",
+        "crs": offered_crs(box), "storageCrs": STORAGE_CRS,
+        "extent": extent, "title_zh": c.title_zh, "queryables": sorted(c.queryable_exprs),
         "links": [
             {"href": f"{base}/collections/{c.id}", "rel": "self", "type": "application/json", "title": c.title},
             {"href": f"{base}/collections/{c.id}/items", "rel": "items", "type": GEOJSON, "title": "items"},
+            {"href": f"{base}/collections/{c.id}/queryables", "rel": QUERYABLES_REL, "type": "application/schema+json",
+             "title": "the properties a filter may use"},
             {"href": f"{base}/tiles/{c.id}/tilejson.json", "rel": "tiles", "type": "application/json",
              "title": "vector tiles (TileJSON)"},
         ],
@@ -104,9 +180,17 @@ def collection(collection_id: str, request: Request, conn: sa.Connection = Depen
     return describe(conn, request, _collection_or_404(collection_id))
 
 
-def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
+def parse_bbox(value: str | None, bbox_crs: str = CRS84) -> tuple[float, float, float, float] | None:
     if value is None:
         return None
+    if bbox_crs not in (CRS84, "CRS84", "OGC:CRS84"):
+        try:
+            parts = [float(v) for v in value.split(",")]
+        except ValueError:
+            raise HTTPException(400, "bbox must be four numbers in the axis order of bbox-crs") from None
+        if len(parts) != 4:
+            raise HTTPException(400, "bbox must be four numbers in the axis order of bbox-crs")
+        return bbox_in_crs84((parts[0], parts[1], parts[2], parts[3]), bbox_crs)
     try:
         parts = [float(v) for v in value.split(",")]
     except ValueError:
@@ -149,17 +233,37 @@ def items(collection_id: str, request: Request,
           limit: int = Query(10, ge=1, le=MAX_LIMIT), offset: int = Query(0, ge=0),
           bbox: str | None = Query(None, description="minLon,minLat,maxLon,maxLat (CRS84)"),
           datetime_: str | None = Query(None, alias="datetime", description="instant or interval a/b, .. open"),
+          filter_: str | None = Query(None, alias="filter", description="a CQL2 filter over the queryables "
+                                      "(e.g. households > 400 AND community_code = '980100001')"),
+          filter_lang: str = Query("cql2-text", alias="filter-lang", description="cql2-text or cql2-json"),
+          filter_crs: str = Query(CRS84, alias="filter-crs", description="the CRS of geometries in the filter"),
+          crs: str = Query(CRS84, description="the CRS of the answer's coordinates (CRS84, EPSG:4490, 4326, "
+                                             "a CGCS2000 Gauss-Krüger zone), in that CRS's axis order"),
+          bbox_crs: str = Query(CRS84, alias="bbox-crs", description="the CRS of bbox, in its axis order"),
           conn: sa.Connection = Depends(get_conn),
           _reader: CurrentUser | None = Depends(public_reader)) -> Response:
     c = _collection_or_404(collection_id)
-    known = {"limit", "offset", "bbox", "datetime", "f"}
+    known = {"limit", "offset", "bbox", "datetime", "f", "filter", "filter-lang", "filter-crs", "crs", "bbox-crs"}
     filters = {k: v for k, v in request.query_params.items() if k not in known}
-    unknown = sorted(set(filters) - set(c.queryables))
+    unknown = sorted(set(filters) - set(c.queryable_exprs))
     if unknown:
         raise HTTPException(400, f"unknown parameter(s) {', '.join(unknown)}; this collection can be filtered by "
-                                 f"{', '.join(sorted(c.queryables)) or 'nothing else'}")
-    page, returned, matched = features.items(conn, c, limit=limit, offset=offset, bbox=parse_bbox(bbox),
-                                   interval=parse_datetime(datetime_), filters=filters)
+                                 f"{', '.join(sorted(c.queryable_exprs)) or 'nothing else'}")
+    tree = None
+    try:
+        tree = parse_filter(filter_, filter_lang, filter_crs)
+        srs = output_srs(crs)
+        page, returned, matched = features.items(conn, c, limit=limit, offset=offset, bbox=parse_bbox(bbox, bbox_crs),
+                                                 interval=parse_datetime(datetime_), filters=filters, cql_filter=tree,
+                                                 srs=srs)
+    except Invalid as refused:
+        return JSONResponse(bilingual_body(refused), status_code=400)
+    except (sa.exc.ProgrammingError, sa.exc.DataError) as exc:
+        if tree is None:
+            raise
+        reason = str(getattr(exc, "orig", exc)).splitlines()[0]  # e.g. a number compared with a text property
+        return JSONResponse(bilingual_body(Invalid(f"filter cannot be applied: {reason}",
+                                                   f"筛选条件无法执行：{reason}")), status_code=400)
     base = f"{base_url(request)}/collections/{c.id}/items"
     keep = {k: v for k, v in request.query_params.items() if k not in ("offset", "limit")}
 
@@ -178,17 +282,81 @@ def items(collection_id: str, request: Request,
                        "timeStamp": datetime.now().astimezone().isoformat(timespec="seconds"), "links": links},
                       ensure_ascii=False)
     body = head[:-1] + ', "features": ' + page + "}"
-    return Response(body.encode(), media_type=GEOJSON)
+    return Response(body.encode(), media_type=GEOJSON, headers={"Content-Crs": content_crs(srs)})
+
+
+def parse_filter(text: str | None, lang: str, crs: str):
+    """The ``filter`` parameter parsed by pygeofilter's CQL2 parsers (None when absent); a filter
+    that does not parse, an unknown language or a CRS other than CRS84 is refused in both languages."""
+    if text is None:
+        return None
+    if lang not in FILTER_LANGS:
+        raise Invalid(f"filter-lang must be one of {', '.join(FILTER_LANGS)}", f"filter-lang 只能是 {'、'.join(FILTER_LANGS)}")
+    if crs not in (CRS84, "CRS84", "OGC:CRS84"):
+        raise Invalid(f"filter-crs must be {CRS84} (longitude, latitude)", f"filter-crs 只能是 {CRS84}（经度、纬度）")
+    if len(text) > MAX_FILTER_CHARS:
+        raise Invalid(f"filter is longer than {MAX_FILTER_CHARS:,} characters", f"filter 超过 {MAX_FILTER_CHARS:,} 个字符")
+    try:
+        if lang == "cql2-json":
+            import json
+
+            from pygeofilter.parsers.cql2_json import parse as parse_json
+
+            return parse_json(_bbox_in_order(json.loads(text)))
+        from pygeofilter.parsers.cql2_text import parse as parse_text
+
+        return parse_text(text)
+    except Exception as exc:  # noqa: BLE001 - the parsers raise lark's and their own errors
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise Invalid(f"filter is not valid {lang}: {reason}", f"filter 不是有效的 {lang}：{reason}") from None
+
+
+def _bbox_in_order(node):
+    """pygeofilter 0.4's CQL2-JSON parser reads ``{"bbox": [minx, miny, maxx, maxy]}`` in the wrong
+    order (geopython/pygeofilter#163: its Envelope takes x1, x2, y1, y2): hand it the order it reads."""
+    if isinstance(node, dict):
+        if set(node) == {"bbox"} and isinstance(node["bbox"], list) and len(node["bbox"]) in (4, 6):
+            b = node["bbox"]
+            x0, y0, x1, y1 = (b[0], b[1], b[2], b[3]) if len(b) == 4 else (b[0], b[1], b[3], b[4])
+            return {"bbox": [x0, x1, y0, y1]}
+        return {k: _bbox_in_order(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_bbox_in_order(v) for v in node]
+    return node
+
+
+@router.get("/collections/{collection_id}/queryables", summary="The properties a filter may use (JSON Schema)",
+            response_class=JSONResponse, responses={200: {"content": {"application/schema+json": {}}}})
+def queryables(collection_id: str, request: Request, conn: sa.Connection = Depends(get_conn),
+               _reader: CurrentUser | None = Depends(public_reader)) -> Response:
+    import json
+
+    c = _collection_or_404(collection_id)
+    props: dict[str, dict] = {}
+    for name, (kind, fmt) in features.queryable_types(conn, c).items():
+        props[name] = {"title": name, "type": kind, **({"format": fmt} if fmt else {})}
+    geometry = "point" if c.geometry_type == "point" else "polygon"
+    props["geometry"] = {"title": "geometry", "format": f"geometry-{geometry}",
+                         "$ref": f"https://geojson.org/schema/{geometry.capitalize()}.json"}
+    doc = {"$schema": "https://json-schema.org/draft/2020-12/schema",
+           "$id": f"{base_url(request)}/collections/{c.id}/queryables", "type": "object", "title": c.title,
+           "description": c.title_zh, "properties": props, "additionalProperties": False}
+    return Response(json.dumps(doc, ensure_ascii=False).encode(), media_type="application/schema+json")
 
 
 @router.get("/collections/{collection_id}/items/{feature_id}", summary="One feature (GeoJSON)",
             response_class=JSONResponse, responses={200: {"content": {GEOJSON: {}}}})
-def item(collection_id: str, feature_id: str, request: Request, conn: sa.Connection = Depends(get_conn),
-         _reader: CurrentUser | None = Depends(public_reader)) -> Response:
+def item(collection_id: str, feature_id: str, request: Request,
+         crs: str = Query(CRS84, description="the CRS of the answer's coordinates, in its axis order"),
+         conn: sa.Connection = Depends(get_conn), _reader: CurrentUser | None = Depends(public_reader)) -> Response:
     import json
 
     c = _collection_or_404(collection_id)
-    text = features.one(conn, c, feature_id)
+    try:
+        srs = output_srs(crs)
+    except Invalid as refused:
+        return JSONResponse(bilingual_body(refused), status_code=400)
+    text = features.one(conn, c, feature_id, srs)
     if text is None:
         raise HTTPException(404, f"no feature {feature_id!r} in {collection_id}")
     feature = json.loads(text)
@@ -196,7 +364,8 @@ def item(collection_id: str, feature_id: str, request: Request, conn: sa.Connect
     feature["links"] = [
         {"href": f"{base}/collections/{c.id}/items/{feature_id}", "rel": "self", "type": GEOJSON},
         {"href": f"{base}/collections/{c.id}", "rel": "collection", "type": "application/json"}]
-    return Response(json.dumps(feature, ensure_ascii=False).encode(), media_type=GEOJSON)
+    return Response(json.dumps(feature, ensure_ascii=False).encode(), media_type=GEOJSON,
+                    headers={"Content-Crs": content_crs(srs)})
 
 
 @router.get("/api/locate", tags=["grids"], summary="The published grid (and community, street, district) at a "

@@ -11,10 +11,6 @@ Errors are GeoReport error lists: ``[{"code": 400, "description": "..."}]``.
 from __future__ import annotations
 
 import math
-import threading
-import time
-from collections import deque
-
 from datetime import datetime
 from xml.etree import ElementTree
 
@@ -25,6 +21,8 @@ from fastapi.responses import JSONResponse, Response
 from gridmap.api.deps import get_conn, optional_user
 from gridmap.api.errors import utc
 from gridmap.api.incidents import to_storage
+from gridmap.errors import TooManyRequests
+from gridmap.incident_rules import CalendarNotCovered
 from gridmap.incident_rules import open311_status
 from gridmap.services import incidents as service
 from gridmap.store import incidents as store
@@ -115,35 +113,12 @@ def definition(code: str, fmt: str, conn: sa.Connection = Depends(get_conn)) -> 
     return render([doc], "xml", "service_definition", "service")
 
 
+DEFAULT_RADIUS_M = 500.0  # lat/long without a radius: the neighbourhood, as SeeClickFix-style apps assume
+MAX_RADIUS_M = 50_000.0
 TEXT_LIMITS = {"description": 4000, "address_string": 500, "first_name": 100, "last_name": 100, "email": 200,
                "phone": 50, "media_url": 2000}
 
 
-class RateLimiter:
-    """At most N requests per client address per minute (a sliding window kept in memory: one
-    server process; behind several, put the limit in the proxy as well)."""
-
-    def __init__(self) -> None:
-        self._seen: dict[str, deque] = {}
-        self._lock = threading.Lock()
-
-    def check(self, client: str, per_minute: int) -> int:
-        """0 when the request may go ahead (and is counted), else the seconds to wait."""
-        now = time.monotonic()
-        with self._lock:
-            window = self._seen.setdefault(client, deque())
-            while window and now - window[0] > 60:
-                window.popleft()
-            if len(window) >= per_minute:
-                return max(1, int(61 - (now - window[0])))
-            window.append(now)
-            if len(self._seen) > 10_000:  # forget idle addresses
-                for key in [k for k, w in self._seen.items() if not w or now - w[-1] > 60]:
-                    del self._seen[key]
-            return 0
-
-
-PUBLIC_LIMITER = RateLimiter()
 
 
 @router.post("/requests.{fmt}", summary="POST Service Request (form-encoded as the specification says, or JSON)")
@@ -167,11 +142,12 @@ async def create(fmt: str, request: Request, user: CurrentUser | None = Depends(
     if user is None and not request.app.state.settings.open311_public:
         return error(fmt, 401, "public submission is off here: send api_key (an API key, or a sign-in token)")
     if user is None:
-        wait = PUBLIC_LIMITER.check(request.client.host if request.client else "?",
-                                    request.app.state.settings.open311_rate_per_minute)
-        if wait:
-            response = error(fmt, 429, f"too many requests from this address; try again in {wait} s")
-            response.headers["Retry-After"] = str(wait)
+        try:
+            request.app.state.throttle.public_submission(request.client.host if request.client else "?",
+                                                         request.app.state.settings.open311_rate_per_minute)
+        except TooManyRequests as refused:
+            response = error(fmt, 429, refused.en)
+            response.headers["Retry-After"] = str(refused.retry_after)
             return response
     code = str(fields.get("service_code") or "")
     if not code or len(code) > 32:
@@ -200,6 +176,10 @@ async def create(fmt: str, request: Request, user: CurrentUser | None = Depends(
         return error(fmt, 400, str(exc))
     except _NotYours as exc:
         return error(fmt, 403, str(exc))
+    except CalendarNotCovered as exc:  # the server lacks the year's holidays: GeoReport's error shape, 503
+        response = error(fmt, 503, exc.en)
+        response.headers["Retry-After"] = "3600"
+        return response
     notice = f"routed to {stored['department']} {stored['department_en'] or ''}; expected by {_time(stored['due_at'])}"
     if stored["possible_duplicates"]:
         notice += "; similar open requests nearby: " + ", ".join(d["public_id"] for d in stored["possible_duplicates"])
@@ -241,14 +221,29 @@ def _read_gate(request: Request, fmt: str, user: CurrentUser | None, api_key: st
 
 
 @router.get("/requests.{fmt}", summary="GET Service Requests (service_request_id, service_code, start_date, "
-            "end_date, status filters; 90 days and 1,000 requests by default)")
+            "end_date, status filters, and lat/long/radius; 90 days and 1,000 requests by default)")
 def requests(fmt: str, request: Request, service_request_id: str | None = None, service_code: str | None = None,
              start_date: str | None = None, end_date: str | None = None, status: str | None = None,
+             lat: str | None = None, long: str | None = None, radius: str | None = None,
              api_key: str | None = None, conn: sa.Connection = Depends(get_conn),
              user: CurrentUser | None = Depends(optional_user)) -> Response:
     refused = _read_gate(request, fmt, user, api_key)
     if refused is not None:
         return refused
+    near = None
+    if lat is not None or long is not None:  # the location extension stock Open311 apps send
+        try:
+            lat_f, lon_f = float(lat or ""), float(long or "")
+            radius_m = float(radius) if radius is not None else DEFAULT_RADIUS_M
+        except ValueError:
+            return error(fmt, 400, "lat, long and radius (metres) are numbers")
+        if not (math.isfinite(lat_f) and math.isfinite(lon_f) and -90 <= lat_f <= 90 and -180 <= lon_f <= 180):
+            return error(fmt, 400, "lat must be within -90..90 and long within -180..180")
+        if not (math.isfinite(radius_m) and 0 < radius_m <= MAX_RADIUS_M):
+            return error(fmt, 400, f"radius is in metres, above 0 and at most {MAX_RADIUS_M:,.0f}")
+        near = (lon_f, lat_f, radius_m)
+    elif radius is not None:
+        return error(fmt, 400, "radius needs lat and long")
     try:
         start = utc(datetime.fromisoformat(start_date.replace("Z", "+00:00"))) if start_date else None
         end = utc(datetime.fromisoformat(end_date.replace("Z", "+00:00"))) if end_date else None
@@ -268,7 +263,7 @@ def requests(fmt: str, request: Request, service_request_id: str | None = None, 
 
         start = datetime.now(timezone.utc) - timedelta(days=90)  # the specification's default window
     rows = store.search(conn, public_ids=ids, category=service_code, statuses=states, start=start, end=end,
-                        limit=1000)
+                        near=near, limit=1000)
     return render([request_of(r) for r in rows], fmt, "service_requests", "request")
 
 

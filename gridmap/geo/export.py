@@ -40,10 +40,10 @@ from pyproj import CRS
 from gridmap.geo.crs import STORAGE_EPSG, CRSError, OutputCRS, output_crs, wgs84_to_gcj02_frame
 from gridmap.geo.export_schema import Field, dictionary, fields_for
 
-FORMATS = ("shp", "gpkg", "geojson", "kml", "csv")
+FORMATS = ("shp", "gpkg", "gdb", "geojson", "kml", "csv")
 ENCODINGS = ("utf-8", "gbk")
 SUFFIX_FORMAT = {".shp": "shp", ".zip": "shp", ".gpkg": "gpkg", ".geojson": "geojson", ".json": "geojson",
-                 ".kml": "kml", ".csv": "csv"}
+                 ".kml": "kml", ".csv": "csv", ".gdb": "gdb"}
 WGS84_ONLY = ("geojson", "kml")
 MAX_LISTED = 5
 AREA_LAYERS = ("grids", "units", "microgrids")
@@ -77,9 +77,11 @@ def export(layers: Mapping[str, pd.DataFrame] | gpd.GeoDataFrame, path: str | Pa
            crs: object = "4490", encoding: str = "utf-8") -> ExportResult:
     """Write ``layers`` (a name → frame mapping, or one GeoDataFrame) to ``path``.
 
-    ``format`` is one of ``shp gpkg geojson kml csv`` (default: from the suffix); ``crs`` one of
+    ``format`` is one of ``shp gpkg gdb geojson kml csv`` (default: from the suffix; ``gdb`` is an
+    Esri File Geodatabase written by GDAL's OpenFileGDB driver, for ArcGIS); ``crs`` one of
     ``4490 4326 gk3 gk3-cm gcj02`` or any EPSG code; ``encoding`` ``utf-8`` or ``gbk`` (Shapefile
-    and CSV only). A Shapefile export, and a GeoJSON or CSV export of several layers, is a zip.
+    and CSV only). A Shapefile or File Geodatabase export, and a GeoJSON or CSV export of several
+    layers, is a zip (a File Geodatabase is a folder: the zip holds ``<name>.gdb/``).
 
     Example
     -------
@@ -115,8 +117,8 @@ def export(layers: Mapping[str, pd.DataFrame] | gpd.GeoDataFrame, path: str | Pa
         written = WRITERS[fmt](prepared, work, final.stem, enc, data_dictionary)
         if final.suffix == ".zip":
             produced = work / final.name
-            _zip(written, produced)
-            files = [p.name for p in written]
+            _zip(written, produced, work)
+            files = [str(p.relative_to(work)) for p in written]
         else:
             produced = written[0]
             files = [p.name for p in written]
@@ -144,7 +146,7 @@ def _named_frames(layers, path: Path) -> dict[str, pd.DataFrame]:
 
 def _format(format: str | None, path: Path) -> str:
     fmt = (format or SUFFIX_FORMAT.get(path.suffix.lower(), "")).lower().lstrip(".")
-    fmt = {"shapefile": "shp", "json": "geojson", "geopackage": "gpkg"}.get(fmt, fmt)
+    fmt = {"shapefile": "shp", "json": "geojson", "geopackage": "gpkg", "filegdb": "gdb"}.get(fmt, fmt)
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {format or path.suffix!r}; choose one of {', '.join(FORMATS)}")
     return fmt
@@ -262,7 +264,7 @@ def _check_gbk(layer: str, frame: pd.DataFrame) -> None:
 
 
 def _final_path(path: Path, fmt: str, layer_count: int) -> Path:
-    if fmt == "shp" or (fmt in ("geojson", "csv") and (layer_count > 1 or path.suffix.lower() == ".zip")):
+    if fmt in ("shp", "gdb") or (fmt in ("geojson", "csv") and (layer_count > 1 or path.suffix.lower() == ".zip")):
         return path if path.suffix.lower() == ".zip" else path.with_suffix(".zip")
     wanted = {"gpkg": ".gpkg", "geojson": path.suffix.lower() if path.suffix.lower() in (".geojson", ".json")
               else ".geojson", "kml": ".kml", "csv": ".csv"}[fmt]
@@ -295,6 +297,18 @@ def _write_gpkg(prepared, work: Path, stem: str, enc: str, data_dictionary: pd.D
         _write(frame, out, driver="GPKG", layer=name, dataset_options={"VERSION": "1.2"})
     _write(data_dictionary, out, driver="GPKG", layer="data_dictionary")
     return [out]
+
+
+def _write_gdb(prepared, work: Path, stem: str, enc: str, data_dictionary: pd.DataFrame) -> list[Path]:
+    """An Esri File Geodatabase (GDAL's OpenFileGDB driver): one feature class or table per layer,
+    the data dictionary as a table; every file of the ``.gdb`` folder, for the zip."""
+    out = work / f"{stem}.gdb"
+    for name, (frame, _) in prepared.items():
+        with warnings.catch_warnings():  # dates are written as DateTime: what every ArcGIS before Pro 3.2 reads
+            warnings.filterwarnings("ignore", message=".*will be written as a DateTime.*")
+            _write(frame, out, driver="OpenFileGDB", layer=name)
+    _write(data_dictionary, out, driver="OpenFileGDB", layer="data_dictionary")
+    return sorted(p for p in out.rglob("*") if p.is_file())
 
 
 def _write_geojson(prepared, work: Path, stem: str, enc: str, data_dictionary: pd.DataFrame) -> list[Path]:
@@ -350,12 +364,13 @@ def _dictionary_csv(data_dictionary: pd.DataFrame, work: Path, enc: str) -> Path
     return out
 
 
-def _zip(files: list[Path], target: Path) -> None:
+def _zip(files: list[Path], target: Path, root: Path) -> None:
+    """The files in a zip, each under its path below ``root`` (a File Geodatabase keeps its folder)."""
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for path in files:
-            archive.write(path, arcname=path.name)
+            archive.write(path, arcname=str(path.relative_to(root)))
 
 
-WRITERS = {"shp": _write_shp, "gpkg": _write_gpkg, "geojson": _write_geojson, "kml": _write_kml, "csv": _write_csv}
+WRITERS = {"shp": _write_shp, "gpkg": _write_gpkg, "gdb": _write_gdb, "geojson": _write_geojson, "kml": _write_kml, "csv": _write_csv}
 
 __all__ = ["export", "ExportResult", "ExportError", "FORMATS", "ENCODINGS"]

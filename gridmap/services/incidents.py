@@ -26,6 +26,7 @@ from gridmap.incident_rules import (
     WorkCalendar,
     default_categories,
     next_state,
+    public_holiday_calendar,
 )
 from gridmap.geo import routing
 from gridmap.store import audit
@@ -43,14 +44,18 @@ class ReportError(Invalid):
 
 
 def calendar_from_env(env: dict[str, str] | None = None) -> WorkCalendar:
-    """GRIDMAP_CALENDAR: a JSON file (see WorkCalendar.from_dict); GRIDMAP_TIMEZONE overrides the zone."""
+    """The working calendar of time limits: the public holidays of GRIDMAP_HOLIDAYS (default CN:
+    China's, with 调休, from chinesecalendar; another ISO country code: from ``holidays``; "none":
+    Monday-Friday only), then the GRIDMAP_CALENDAR JSON file over it (see WorkCalendar.from_dict:
+    other hours, extra holidays, a year the data does not have yet); GRIDMAP_TIMEZONE sets the zone."""
     env = dict(os.environ if env is None else env)
     data: dict = {}
     if env.get("GRIDMAP_CALENDAR"):
         data = json.loads(Path(env["GRIDMAP_CALENDAR"]).read_text(encoding="utf-8"))
     if env.get("GRIDMAP_TIMEZONE"):
         data["timezone"] = env["GRIDMAP_TIMEZONE"]
-    return WorkCalendar.from_dict(data)
+    base = public_holiday_calendar(env.get("GRIDMAP_HOLIDAYS", "CN"), data.get("timezone", "Asia/Shanghai"))
+    return WorkCalendar.from_dict(data, base=base)
 
 
 def ensure_categories(engine: sa.Engine) -> int:
@@ -256,7 +261,8 @@ def load_demo_incidents(engine: sa.Engine, territory: str = "990100", *, count: 
         return 0, 0
     now = datetime.now(timezone.utc)
     frame = generate(places(layers["buildings"], layers["roads"], layers["sites"], outline, seed=seed), cats,
-                     count=count, start=now - timedelta(days=days), days=days, seed=seed, calendar=calendar_from_env(),
+                     count=count, start=now - timedelta(days=days), days=days, seed=seed,
+                     calendar=calendar_from_env().for_synthetic_history(),
                      now=now)
     with engine.begin() as conn:
         result = bulk_load(conn, frame, source="demo", synthetic=True)

@@ -219,7 +219,7 @@ def grids_with_change(conn: sa.Connection, plan_id: int, base_id: int, codes: di
     """A FeatureCollection of the changed grids: current shape for added/changed, the old one for removed."""
     return conn.execute(sa.text(
         "SELECT json_build_object('type','FeatureCollection','features', COALESCE(json_agg(json_build_object("
-        "'type','Feature','id', g.code, 'geometry', ST_AsGeoJSON(g.geom, 7)::json, 'properties', json_build_object("
+        "'type','Feature','id', g.code, 'geometry', ST_AsGeoJSON(g.geom, 7, 0)::json, 'properties', json_build_object("
         "'grid_code', g.code, 'change', c.change, 'households', g.households, 'plan_id', g.plan_id))), '[]'::json)) "
         "FROM jsonb_each_text(CAST(:codes AS jsonb)) c(code, change) JOIN grids g ON g.code = c.code AND "
         "g.plan_id = CASE WHEN c.change = 'removed' THEN :b ELSE :p END"),

@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
+from pygeofilter import ast as pygeofilter_ast
+
+from gridmap.store import cql
 
 from gridmap.store.incidents import CURRENT_GRID_JOIN
 
@@ -38,6 +41,12 @@ class Collection:
     order: str = ""
     time_expr: str | None = None
     geometry_type: str = "polygon"
+
+    @property
+    def queryable_exprs(self) -> dict[str, str]:
+        """Every property a request may filter on (by ``?name=value`` or in a CQL2 filter), with its
+        SQL expression: the served properties and the extra filter keys."""
+        return {**self.properties, **self.queryables}
 
 
 COLLECTIONS: dict[str, Collection] = {c.id: c for c in (
@@ -107,8 +116,13 @@ COLLECTIONS: dict[str, Collection] = {c.id: c for c in (
 
 
 def _where(collection: Collection, *, bbox: tuple[float, float, float, float] | None,
-           interval: tuple[datetime | None, datetime | None] | None, filters: dict[str, str]) -> tuple[str, dict]:
+           interval: tuple[datetime | None, datetime | None] | None, filters: dict[str, str],
+           cql_filter: pygeofilter_ast.Node | None = None) -> tuple[str, dict]:
     clauses, params = [], {}
+    if cql_filter is not None:
+        condition, bound = cql.where(cql_filter, collection.queryable_exprs, collection.geom_expr)
+        clauses.append(condition)
+        params.update(bound)
     if bbox is not None:
         clauses.append(f"{collection.geom_expr} && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4490)")
         params.update(x0=bbox[0], y0=bbox[1], x1=bbox[2], y1=bbox[3])
@@ -121,7 +135,7 @@ def _where(collection: Collection, *, bbox: tuple[float, float, float, float] | 
             clauses.append(f"{collection.time_expr} <= :t1")
             params["t1"] = end
     for i, (name, value) in enumerate(sorted(filters.items())):
-        clauses.append(f"{collection.queryables[name]}::text = :q{i}")
+        clauses.append(f"{collection.queryable_exprs[name]}::text = :q{i}")
         params[f"q{i}"] = value
     joiner = " AND " if " WHERE " in collection.source else " WHERE "
     return (joiner + " AND ".join(clauses)) if clauses else "", params
@@ -131,30 +145,70 @@ def _properties_sql(collection: Collection) -> str:
     return "json_build_object(" + ", ".join(f"'{k}', {v}" for k, v in collection.properties.items()) + ")"
 
 
+@dataclass(frozen=True)
+class OutputSRS:
+    """Coordinates in another CRS than CRS84 (OGC API - Features Part 2): the EPSG code, whether
+    the CRS puts northing/latitude first (EPSG:4490 and 4326 do, and so do the Gauss-Krüger zones),
+    and the decimals (7 for degrees, 3 for metres)."""
+
+    srid: int
+    north_first: bool
+    decimals: int
+
+
+def _geometry_sql(collection: Collection, srs: OutputSRS | None) -> str:
+    if srs is None:
+        return f"ST_AsGeoJSON({collection.geom_expr}, 7, 0)::json"
+    moved = f"ST_Transform({collection.geom_expr}, {int(srs.srid)})"
+    if srs.north_first:
+        moved = f"ST_FlipCoordinates({moved})"
+    return f"ST_AsGeoJSON({moved}, {int(srs.decimals)}, 0)::json"
+
+
 def items(conn: sa.Connection, collection: Collection, *, limit: int, offset: int,
           bbox: tuple[float, float, float, float] | None = None,
           interval: tuple[datetime | None, datetime | None] | None = None,
-          filters: dict[str, str] | None = None) -> tuple[str, int, int]:
+          filters: dict[str, str] | None = None, cql_filter: pygeofilter_ast.Node | None = None,
+          srs: OutputSRS | None = None) -> tuple[str, int, int]:
     """One page of features as a GeoJSON array (text built in PostGIS), how many it holds, and how
-    many match in all."""
-    where, params = _where(collection, bbox=bbox, interval=interval, filters=filters or {})
+    many match in all. ``cql_filter``: a parsed CQL2 filter (:mod:`gridmap.store.cql`); ``srs``:
+    coordinates in that CRS instead of CRS84 (``bbox`` stays CRS84: the API converts it)."""
+    where, params = _where(collection, bbox=bbox, interval=interval, filters=filters or {}, cql_filter=cql_filter)
     matched = conn.execute(sa.text(f"SELECT count(*) FROM {collection.source}{where}"), params).scalar_one()
     page, returned = conn.execute(sa.text(
         f"SELECT COALESCE(json_agg(f), '[]'::json)::text, count(*) FROM (SELECT 'Feature' AS type, {collection.id_expr} AS id, "
-        f"ST_AsGeoJSON({collection.geom_expr}, 7)::json AS geometry, {_properties_sql(collection)} AS properties "
+        f"{_geometry_sql(collection, srs)} AS geometry, {_properties_sql(collection)} AS properties "
         f"FROM {collection.source}{where} ORDER BY {collection.order} LIMIT :limit OFFSET :offset) f"),
         {**params, "limit": limit, "offset": offset}).one()
     return page, returned, matched
 
 
-def one(conn: sa.Connection, collection: Collection, feature_id: str) -> str | None:
-    """One feature (GeoJSON text) by id, or None."""
+def one(conn: sa.Connection, collection: Collection, feature_id: str, srs: OutputSRS | None = None) -> str | None:
+    """One feature (GeoJSON text) by id, or None; ``srs`` as in :func:`items`."""
     joiner = " AND " if " WHERE " in collection.source else " WHERE "
     return conn.execute(sa.text(
         f"SELECT row_to_json(f)::text FROM (SELECT 'Feature' AS type, {collection.id_expr} AS id, "
-        f"ST_AsGeoJSON({collection.geom_expr}, 7)::json AS geometry, {_properties_sql(collection)} AS properties "
+        f"{_geometry_sql(collection, srs)} AS geometry, {_properties_sql(collection)} AS properties "
         f"FROM {collection.source}{joiner}{collection.id_expr}::text = :fid ORDER BY {collection.order} LIMIT 1) f"),
         {"fid": feature_id}).scalar()
+
+
+JSON_TYPES = {16: ("boolean", None), 20: ("integer", None), 21: ("integer", None), 23: ("integer", None),
+              700: ("number", None), 701: ("number", None), 1700: ("number", None), 1082: ("string", "date"),
+              1114: ("string", "date-time"), 1184: ("string", "date-time")}
+"""PostgreSQL type OIDs to JSON Schema types (anything else: a string)."""
+
+
+def queryable_types(conn: sa.Connection, collection: Collection) -> dict[str, tuple[str, str | None]]:
+    """The JSON Schema type (and format) of each queryable, from the types PostgreSQL gives their
+    expressions (a query of no rows: nothing is read)."""
+    names = list(collection.queryable_exprs)
+    result = conn.execute(sa.text(
+        "SELECT " + ", ".join(f"{collection.queryable_exprs[n]} AS q{i}" for i, n in enumerate(names)) +
+        f" FROM {collection.source} LIMIT 0"))
+    description = result.cursor.description
+    result.close()
+    return {name: JSON_TYPES.get(column[1], ("string", None)) for name, column in zip(names, description)}
 
 
 def extent(conn: sa.Connection, collection: Collection) -> list[float] | None:
@@ -269,7 +323,7 @@ def grids_feature_collection(conn: sa.Connection, plan_id: int, codes: list[str]
         "'kind',g.kind,'households',g.households,'population',g.population,'area_m2',round(g.area_m2::numeric,1),"
         "'compactness',(g.properties->>'compactness')::float,'unit_count',(g.properties->>'unit_count')::int,"
         "'parts',COALESCE((g.properties->>'parts')::int, ST_NumGeometries(g.geom)),'name',g.name,'worker',g.worker,"
-        "'locked',g.locked,'label',ST_AsGeoJSON(ST_PointOnSurface(g.geom), 7)::json)) "
+        "'locked',g.locked,'label',ST_AsGeoJSON(ST_PointOnSurface(g.geom), 7, 0)::json)) "
         "ORDER BY g.code), '[]'::json)) FROM grids g JOIN territories c ON c.id = g.community_id WHERE g.plan_id = :p "
         "AND (CAST(:codes AS text[]) IS NULL OR g.code = ANY(CAST(:codes AS text[])))"),
         {"p": plan_id, "codes": codes}).scalar_one()
@@ -285,10 +339,10 @@ def units_feature_collection(conn: sa.Connection, plan_id: int, *, unit_ids: lis
     return conn.execute(sa.text(
         "SELECT json_build_object('type','FeatureCollection','features', COALESCE(json_agg(json_build_object("
         "'type','Feature','id', u.id, 'geometry', ST_AsGeoJSON(CASE WHEN :tol > 0 THEN "
-        "ST_SimplifyPreserveTopology(u.geom, :tol) ELSE u.geom END, :dec)::json, 'properties', json_build_object("
+        "ST_SimplifyPreserveTopology(u.geom, :tol) ELSE u.geom END, :dec, 0)::json, 'properties', json_build_object("
         "'unit_id', u.id, 'unit_key', u.unit_key, 'grid_code', g.code, 'community_code', c.code, 'kind', u.kind, "
         "'name', u.name, 'households', u.households, 'area_m2', round(u.area_m2::numeric, 1), "
-        "'compound_id', u.properties->>'compound_id', 'label', ST_AsGeoJSON(ST_PointOnSurface(u.geom), :dec)::json))"
+        "'compound_id', u.properties->>'compound_id', 'label', ST_AsGeoJSON(ST_PointOnSurface(u.geom), :dec, 0)::json))"
         " ORDER BY u.id), '[]'::json)) FROM plan_units pu JOIN units u ON u.id = pu.unit_id "
         "JOIN grids g ON g.id = pu.grid_id JOIN territories c ON c.id = u.community_id "
         "WHERE pu.plan_id = :p AND (CAST(:ids AS int[]) IS NULL OR u.id = ANY(CAST(:ids AS int[])))"),

@@ -115,7 +115,7 @@ def choropleth(conn: sa.Connection, territory: str, filters: Filters, *, simplif
         SUBTREE + f", agg AS MATERIALIZED ({agg}) "  # computed once, whatever the join order
         "SELECT json_build_object('type', 'FeatureCollection', 'features', COALESCE(json_agg(json_build_object("
         "'type', 'Feature', 'id', g.code, 'geometry', ST_AsGeoJSON(CASE WHEN :tol > 0 THEN "
-        "ST_SimplifyPreserveTopology(g.geom, :tol) ELSE g.geom END, 6)::json, 'properties', json_build_object("
+        "ST_SimplifyPreserveTopology(g.geom, :tol) ELSE g.geom END, 6, 0)::json, 'properties', json_build_object("
         "'grid_code', g.code, 'community', c.name, 'households', g.households, 'incidents', COALESCE(a.n, 0), "
         "'per_1000_households', CASE WHEN g.households > 0 THEN round((1000.0 * COALESCE(a.n, 0) / g.households)::numeric, 1) END, "
         "'overdue_rate', CASE WHEN a.n > 0 THEN round((a.late::numeric / a.n), 3) END, "

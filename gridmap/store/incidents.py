@@ -182,9 +182,15 @@ def id_of(conn: sa.Connection, public_id: str) -> int | None:
 def search(conn: sa.Connection, *, public_ids: list[str] | None = None, category: str | None = None,
            statuses: list[str] | None = None, start: datetime | None = None, end: datetime | None = None,
            community: str | None = None, street: str | None = None, grid: str | None = None,
-           overdue: bool | None = None, limit: int = 1000, offset: int = 0, with_contact: bool = False) -> list[dict]:
-    """Incidents matching every given filter, newest first (bound parameters only)."""
+           overdue: bool | None = None, near: tuple[float, float, float] | None = None, limit: int = 1000,
+           offset: int = 0, with_contact: bool = False) -> list[dict]:
+    """Incidents matching every given filter, newest first (bound parameters only). ``near``:
+    (lon, lat, radius in metres), measured on the spheroid."""
     where, params = [], {"limit": limit, "offset": offset}
+    if near is not None:
+        where.append("ST_DWithin(i.geom::geography, ST_SetSRID(ST_MakePoint(:near_lon, :near_lat), 4490)::geography, "
+                     ":near_m)")
+        params.update(near_lon=near[0], near_lat=near[1], near_m=near[2])
     for clause, key, value in (
         ("i.public_id = ANY(:ids)", "ids", public_ids), ("i.category_code = :cat", "cat", category),
         ("i.status = ANY(:st)", "st", statuses), ("i.reported_at >= :t0", "t0", start),

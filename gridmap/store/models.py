@@ -524,7 +524,7 @@ USER_ROLES = ("admin", "planner", "handler", "worker", "viewer")
 
 
 class User(Base):
-    """A person (or system) who signs in. The password is stored only as a scrypt hash."""
+    """A person (or system) who signs in. The password is stored only as an argon2id hash (older ones: scrypt, replaced at the next sign-in)."""
 
     __tablename__ = "users"
 

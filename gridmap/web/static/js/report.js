@@ -87,7 +87,8 @@
     ev.preventDefault();
     var form = new URLSearchParams({ username: $("username").value, password: $("password").value });
     api("POST", "/api/auth/token", form).then(function (res) {
-      if (!res.ok) { message("用户名或密码错误", "Wrong user name or password", "error"); return; }
+      if (res.status === 401) { message("用户名或密码错误", "Wrong user name or password", "error"); return; }
+      if (!res.ok) { refusal(res, "无法登录：", "Cannot sign in: "); return; }  // 429: too many failures, wait
       message("已登录", "Signed in", "ok");
       signedIn(res.data.access_token, res.data.user);
     }, function () { message("无法连接服务器", "The server cannot be reached", "error"); });

@@ -1,0 +1,226 @@
+"""OGC API - Features Part 3 over real PostGIS, read by stock clients: OWSLib (which sends
+``Accept: */*``) reads the landing page, conformance, collections, queryables and filtered items
+from the real server; CQL2 text and JSON filters select what the same condition selects in
+Python, values are bound (a quote in a value cannot change the query) and bad filters are
+refused in both languages."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+import shapely
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from shapely.geometry import shape
+
+from gridmap.api.app import create_app
+from gridmap.services import planning
+from gridmap.services.partitioning import partition_territory
+from samples import serve
+
+MONACO = "980100"
+
+
+@pytest.fixture
+def served(monaco_built: sa.Engine, database_url: str) -> tuple[sa.Engine, TestClient, list[dict]]:
+    summary = partition_territory(monaco_built, MONACO)
+    planning.publish(monaco_built, summary.plan_id, version=None, actor="test")
+    client = TestClient(create_app(database_url=database_url))
+    grids = client.get("/collections/grids/items", params={"limit": 10000}).json()["features"]
+    assert len(grids) > 10
+    return monaco_built, client, grids
+
+
+def codes(answer) -> set[str]:
+    assert answer.status_code == 200, answer.text
+    return {f["properties"]["grid_code"] for f in answer.json()["features"]}
+
+
+def test_cql2_text_and_json_select_what_the_condition_selects(served) -> None:
+    _, client, grids = served
+    households = sorted(f["properties"]["households"] for f in grids)
+    cut = households[len(households) // 2]
+    community = grids[0]["properties"]["community_code"]
+    expected = {f["properties"]["grid_code"] for f in grids
+                if f["properties"]["households"] > cut and f["properties"]["community_code"] == community}
+    text = f"households > {cut} AND community_code = '{community}'"
+    got = codes(client.get("/collections/grids/items", params={"filter": text, "limit": 10000}))
+    assert got == expected and 0 < len(got) < len(grids)
+    as_json = {"op": "and", "args": [{"op": ">", "args": [{"property": "households"}, cut]},
+                                     {"op": "=", "args": [{"property": "community_code"}, community]}]}
+    assert codes(client.get("/collections/grids/items", params={"filter": json.dumps(as_json),
+                                                                "filter-lang": "cql2-json", "limit": 10000})) == expected
+    # IN, BETWEEN, LIKE, NOT and arithmetic
+    some = sorted(f["properties"]["grid_code"] for f in grids)[:3]
+    assert codes(client.get("/collections/grids/items", params={
+        "filter": "grid_code IN (" + ", ".join(f"'{c}'" for c in some) + ")", "limit": 100})) == set(some)
+    lo, hi = households[2], households[-3]
+    assert codes(client.get("/collections/grids/items", params={"filter": f"households BETWEEN {lo} AND {hi}",
+                                                                "limit": 10000})) == \
+        {f["properties"]["grid_code"] for f in grids if lo <= f["properties"]["households"] <= hi}
+    prefix = some[0][:-2]
+    assert codes(client.get("/collections/grids/items", params={"filter": f"grid_code LIKE '{prefix}%'",
+                                                                "limit": 10000})) == \
+        {f["properties"]["grid_code"] for f in grids if f["properties"]["grid_code"].startswith(prefix)}
+    assert codes(client.get("/collections/grids/items", params={"filter": f"NOT (households * 2 <= {2 * cut})",
+                                                                "limit": 10000})) == \
+        {f["properties"]["grid_code"] for f in grids if f["properties"]["households"] > cut}
+
+
+def test_spatial_filters_find_the_grid_at_a_point(served) -> None:
+    _, client, grids = served
+    target = grids[len(grids) // 2]
+    point = shapely.point_on_surface(shape(target["geometry"]))
+    found = codes(client.get("/collections/grids/items", params={
+        "filter": f"S_INTERSECTS(geometry, POINT({point.x} {point.y}))"}))
+    assert found == {target["properties"]["grid_code"]}
+    box = shape(target["geometry"]).bounds
+    near = codes(client.get("/collections/grids/items", params={
+        "filter": "S_INTERSECTS(geometry, BBOX({}, {}, {}, {}))".format(*box), "limit": 1000}))
+    assert target["properties"]["grid_code"] in near and len(near) < len(grids)
+    as_json = {"op": "s_intersects", "args": [{"property": "geometry"}, {"bbox": list(box)}]}
+    assert codes(client.get("/collections/grids/items", params={"filter": json.dumps(as_json),
+                                                                "filter-lang": "cql2-json", "limit": 1000})) == near
+
+
+def test_values_are_bound_and_bad_filters_are_refused_in_both_languages(served) -> None:
+    engine, client, grids = served
+    quote = {"op": "or", "args": [{"op": "=", "args": [{"property": "name"}, "x' OR '1'='1"]},
+                                  {"op": "=", "args": [{"property": "grid_code"}, "'; DROP TABLE grids; --"]}]}
+    hostile = client.get("/collections/grids/items", params={"filter": json.dumps(quote), "filter-lang": "cql2-json"})
+    assert hostile.status_code == 200 and hostile.json()["numberMatched"] == 0  # values compared, never run
+    # pygeofilter's text parser does not take CQL2's doubled quote (''): refused, not misread
+    assert client.get("/collections/grids/items", params={"filter": "name = 'x'' OR ''1''=''1'"}).status_code == 400
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM grids")).scalar_one() >= len(grids)
+    unknown = client.get("/collections/grids/items", params={"filter": "reporter_phone = '1'"})
+    assert unknown.status_code == 400 and "reporter_phone" in unknown.json()["detail_en"]
+    assert "可用于筛选的属性" in unknown.json()["detail_zh"]
+    broken = client.get("/collections/grids/items", params={"filter": "households >>> 3"})
+    assert broken.status_code == 400 and broken.json()["detail_zh"].startswith("filter 不是有效的")
+    assert client.get("/collections/grids/items", params={"filter": "households > 1",
+                                                          "filter-lang": "ecql"}).status_code == 400
+    assert client.get("/collections/grids/items", params={
+        "filter": "households > 1", "filter-crs": "http://www.opengis.net/def/crs/EPSG/0/3857"}).status_code == 400
+    for refused_filter in ("community_code = 980101900001",  # a number against a text property: 400, not 500
+                           " OR ".join(f"households = {i}" for i in range(1500))):  # nested too deeply
+        answer = client.get("/collections/grids/items", params={"filter": refused_filter})
+        assert answer.status_code == 400 and answer.json()["detail_zh"], (refused_filter[:40], answer.text[:200])
+    pattern = {"op": "like", "args": [{"property": "name"}, 3]}
+    assert client.get("/collections/grids/items", params={"filter": json.dumps(pattern),
+                                                          "filter-lang": "cql2-json"}).status_code == 400
+    after = {"op": "t_after", "args": [{"property": "reported_at"}, {"timestamp": "2026-01-01T00:00:00Z"}]}
+    temporal = client.get("/collections/incidents/items", params={"filter": json.dumps(after),
+                                                                  "filter-lang": "cql2-json"})
+    assert temporal.status_code == 400 and "not supported" in temporal.json()["detail_en"]
+
+
+def test_queryables_are_json_schema_with_the_database_types(served) -> None:
+    _, client, _ = served
+    answer = client.get("/collections/grids/queryables")
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("application/schema+json")
+    schema = answer.json()
+    props = schema["properties"]
+    assert schema["type"] == "object" and schema["$id"].endswith("/collections/grids/queryables")
+    assert props["households"]["type"] == "integer" and props["area_m2"]["type"] == "number"
+    assert props["grid_code"]["type"] == "string" and props["geometry"]["format"] == "geometry-polygon"
+    assert client.get("/collections/incidents/queryables").json()["properties"]["reported_at"]["format"] == "date-time"
+    links = {link["rel"] for link in client.get("/collections/grids").json()["links"]}
+    assert "http://www.opengis.net/def/rel/ogc/1.0/queryables" in links
+    assert client.get("/collections/nothing/queryables").status_code == 404
+
+
+def test_owslib_reads_the_service_with_its_own_headers(served, database_url: str) -> None:
+    """OWSLib's Features client against the real server under uvicorn: it sends ``Accept: */*``,
+    so the landing page must answer JSON to it (and HTML still to a browser)."""
+    from owslib.ogcapi.features import Features
+
+    _, client, grids = served
+    assert client.get("/", headers={"Accept": "*/*"}).headers["content-type"].startswith("application/json")
+    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    assert client.get("/", headers={"Accept": browser}).headers["content-type"].startswith("text/html")
+    with serve(database_url) as url:
+        service = Features(url)
+        assert service.links and "conf/core" in " ".join(service.conformance()["conformsTo"])
+        assert "grids" in {c["id"] for c in service.collections()["collections"]}
+        assert "households" in service.collection_queryables("grids")["properties"]
+        page = service.collection_items("grids", limit=1000)
+        assert page["numberMatched"] == len(grids)
+        big = service.collection_items("grids", limit=1000, filter="households > 400")
+        assert {f["properties"]["grid_code"] for f in big["features"]} == \
+            {f["properties"]["grid_code"] for f in grids if f["properties"]["households"] > 400}
+        # GDAL's OAPIF driver reads the same collection
+        info = subprocess.run(["ogrinfo", "-so", f"OAPIF:{url}", "grids"], capture_output=True, text=True, timeout=120)
+        assert info.returncode == 0, info.stderr
+        assert f"Feature Count: {len(grids)}" in info.stdout
+
+
+def _crs_members(value, path: str = "") -> list[str]:
+    """Where a GeoJSON document carries a ``crs`` member (RFC 7946 has none)."""
+    found = []
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key == "crs" and isinstance(inner, dict) and inner.get("type") == "name":
+                found.append(path + "/crs")
+            found += _crs_members(inner, f"{path}/{key}")
+    elif isinstance(value, list):
+        for i, inner in enumerate(value[:50]):
+            found += _crs_members(inner, f"{path}/{i}")
+    return found
+
+
+def test_every_geojson_the_service_writes_is_rfc_7946(served, database_url: str) -> None:
+    """PostGIS's ST_AsGeoJSON adds a ``crs`` member to every geometry not in EPSG:4326 unless told
+    otherwise, and gridmap stores CGCS2000 (EPSG:4490): every GeoJSON route is read here and none
+    may carry one (RFC 7946: WGS84 longitude/latitude is implied)."""
+    from samples import signed_in_client
+
+    engine, _, grids = served
+    with engine.connect() as conn:
+        plan_id = conn.execute(sa.text("SELECT id FROM plans WHERE status = 'published'")).scalar_one()
+    client = signed_in_client(engine, database_url, "reader", "viewer", MONACO)
+    routes = ["/collections/grids/items?limit=5", "/collections/units/items?limit=5",
+              "/collections/communities/items", f"/collections/grids/items/{grids[0]['properties']['grid_code']}",
+              f"/api/plans/{plan_id}/grids", f"/api/plans/{plan_id}/units",
+              f"/api/territories/geojson?root={MONACO}", f"/api/territories/{MONACO}/incidents/choropleth"]
+    for route in routes:
+        answer = client.get(route)
+        assert answer.status_code == 200, (route, answer.text[:200])
+        body = answer.json()
+        assert body.get("type") in ("FeatureCollection", "Feature"), route
+        assert not _crs_members(body), (route, _crs_members(body)[:3])
+
+
+def test_output_crs_part_2_in_each_crs_axis_order(served) -> None:
+    """``crs``: CGCS2000 and WGS84 latitude first, Monaco's Gauss-Krüger definition refused (no EPSG
+    zone at 7°E) but a zone code accepted, with ``Content-Crs``; ``bbox-crs`` in latitude-first
+    order finds the same grids as the CRS84 bbox."""
+    from pyproj import Transformer
+
+    _, client, grids = served
+    first = grids[0]
+    code = first["properties"]["grid_code"]
+    lon, lat = shapely.get_coordinates(shape(first["geometry"]))[0]
+    described = client.get("/collections/grids").json()
+    assert described["storageCrs"].endswith("/EPSG/0/4490") and "http://www.opengis.net/def/crs/EPSG/0/4326" in \
+        described["crs"]
+    answer = client.get(f"/collections/grids/items/{code}", params={"crs": "http://www.opengis.net/def/crs/EPSG/0/4490"})
+    assert answer.status_code == 200 and answer.headers["Content-Crs"] == "<http://www.opengis.net/def/crs/EPSG/0/4490>"
+    y, x = shapely.get_coordinates(shape(answer.json()["geometry"]))[0]
+    assert abs(y - lat) < 1e-7 and abs(x - lon) < 1e-7  # latitude first
+    zone = client.get("/collections/grids/items", params={"crs": "EPSG:4545", "limit": 1,
+                                                          "filter": f"grid_code = '{code}'"})
+    assert zone.headers["Content-Crs"] == "<http://www.opengis.net/def/crs/EPSG/0/4545>"
+    north, east = shapely.get_coordinates(shape(zone.json()["features"][0]["geometry"]))[0]
+    expected = Transformer.from_crs(4490, 4545, always_xy=True).transform(lon, lat)
+    assert abs(east - expected[0]) < 0.01 and abs(north - expected[1]) < 0.01  # northing first, in metres
+    assert client.get("/collections/grids/items", params={"crs": "EPSG:3857"}).status_code == 400
+    plain = client.get("/collections/grids/items", params={"limit": 1})
+    assert plain.headers["Content-Crs"] == "<http://www.opengis.net/def/crs/OGC/1.3/CRS84>"
+    x0, y0, x1, y1 = shape(first["geometry"]).bounds
+    by_lonlat = codes(client.get("/collections/grids/items", params={"bbox": f"{x0},{y0},{x1},{y1}", "limit": 1000}))
+    by_latlon = codes(client.get("/collections/grids/items", params={
+        "bbox": f"{y0},{x0},{y1},{x1}", "bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/4326", "limit": 1000}))
+    assert code in by_lonlat and by_latlon == by_lonlat
