@@ -229,7 +229,7 @@ class WorkCalendar:
             holidays=(base.holidays - workdays) | holidays,
             extra_workdays=(base.extra_workdays - holidays) | workdays,
             covered_years=covered,
-            source=base.source + (" + GRIDMAP_CALENDAR" if data else ""),
+            source=base.source + (" + GRIDMAP_CALENDAR" if set(data) - {"timezone"} else ""),
         )
 
 

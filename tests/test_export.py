@@ -174,6 +174,32 @@ def test_file_geodatabase_reads_back_with_chinese_names_codes_and_the_zone(yaan_
         export(yaan_grids, tmp_path / "x", format="gdb", encoding="gbk")
 
 
+def test_geoparquet_reads_back_with_its_crs_codes_and_types(yaan_grids, tmp_path) -> None:
+    """--format parquet: GeoParquet read back by pyarrow (the ``geo`` metadata, the column types) and
+    GeoPandas (geometry, CRS); several layers: a zip with the data dictionary."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    result = export(yaan_grids, tmp_path / "grids", format="parquet", crs="gk3")
+    assert result.path.name == "grids.parquet"
+    table = pq.read_table(result.path)
+    geo = json.loads(table.schema.metadata[b"geo"])
+    assert geo["primary_column"] == "geometry" and geo["columns"]["geometry"]["encoding"] == "WKB"
+    assert geo["columns"]["geometry"]["crs"]["id"]["code"] == 4522  # CGCS2000 3-degree zone 34
+    assert str(table.schema.field("grid_code").type) in ("string", "large_string")
+    assert str(table.schema.field("valid_from").type) == "date32[day]"
+    back = gpd.read_parquet(result.path)
+    assert back.crs.to_epsg() == 4522 and back["grid_code"].tolist()[0] == "0511802001001000"
+    assert back["grid_name"].tolist()[0] == CHINESE and len(back) == 6
+    expected = yaan_grids.to_crs(4522).geometry.values
+    assert all(a.equals_exact(b, 1e-3) for a, b in zip(back.geometry.values, expected))
+    crosswalk = pd.DataFrame({"department": ["综治"], "grid_code": ["0511802001001000"], "area_share": [1.0]})
+    both = export({"grids": yaan_grids, "crosswalk": crosswalk}, tmp_path / "both", format="parquet")
+    with zipfile.ZipFile(both.path) as archive:
+        assert sorted(archive.namelist()) == ["crosswalk.parquet", "data_dictionary.parquet", "grids.parquet"]
+
+
 def test_bad_requests_are_clear_and_leave_nothing(yaan_grids, tmp_path) -> None:
     icelandic = yaan_grids.assign(community_name="Staðir")
     with pytest.raises(ExportError, match=r"cannot be written in GBK.*Staðir.*'ð'"):

@@ -290,6 +290,53 @@ def test_open311_requests_field_by_field(open311) -> None:
     assert json.loads(public.get("/open311/v2/discovery.json").text)["endpoints"][0]["url"].endswith("/open311/v2/")
 
 
+def test_open311_media_upload_is_checked_stored_once_and_served(open311, database_url: str, tmp_path) -> None:
+    """A photo sent as the ``media`` file of a multipart request: a real PNG is stored once by its
+    content and served back byte for byte as the request's media_url; text dressed as a PNG, or a
+    photo above the limit, is refused and stores neither the report nor the file."""
+    import dataclasses
+    import io
+
+    import matplotlib
+    import numpy as np
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from gridmap.services.media import MAX_MEDIA_BYTES
+
+    engine, _, where, _, _ = open311
+    settings = dataclasses.replace(Settings.from_env({"GRIDMAP_OPEN311_PUBLIC": "true"}), home=tmp_path)
+    public = TestClient(create_app(database_url=database_url, settings=settings))
+    picture = io.BytesIO()
+    plt.imsave(picture, np.arange(64 * 48, dtype=float).reshape(48, 64), format="png")
+    png = picture.getvalue()
+    form = {"service_code": "0102", "lat": where["lat"], "long": where["lon"], "description": "井盖丢失"}
+    created = public.post("/open311/v2/requests.json", data=form, files={"media": ("photo.png", png, "image/png")})
+    assert created.status_code == 201, created.text
+    rid = created.json()[0]["service_request_id"]
+    url = public.get(f"/open311/v2/requests/{rid}.json").json()[0]["media_url"]
+    assert url.endswith(".png") and "/media/" in url
+    served = public.get(url.split("testserver")[-1])
+    assert served.status_code == 200 and served.headers["content-type"] == "image/png" and served.content == png
+    again = public.post("/open311/v2/requests.json", data=form, files={"media": ("same.png", png, "image/png")})
+    assert public.get(f"/open311/v2/requests/{again.json()[0]['service_request_id']}.json").json()[0]["media_url"] == url
+    folder = tmp_path / "media"
+    assert len([p for p in folder.iterdir() if not p.name.startswith(".")]) == 1  # stored once
+    with engine.connect() as conn:
+        before = conn.execute(sa.text("SELECT count(*) FROM incidents")).scalar_one()
+    fake = public.post("/open311/v2/requests.json", data=form, files={"media": ("x.png", b"<html>hi</html>", "image/png")})
+    assert fake.status_code == 400 and "JPEG, PNG or WebP" in fake.json()[0]["description"]
+    huge = png[:16] + b"\0" * MAX_MEDIA_BYTES
+    big = public.post("/open311/v2/requests.json", data=form, files={"media": ("big.png", huge, "image/png")})
+    assert big.status_code == 413
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM incidents")).scalar_one() == before
+    assert len([p for p in folder.iterdir()]) == 1  # no stray or half-written file
+    assert public.get("/media/" + "0" * 64 + ".png").status_code == 404
+    assert public.get("/media/..%2F..%2Fetc%2Fpasswd").status_code == 404
+
+
 @pytest.mark.browser  # a real HTTP server on loopback, like the browser tests
 def test_a_stock_georeport_client_files_and_reads(open311, database_url: str) -> None:
     from civicbot.http import HttpTransport, RateLimiter

@@ -224,3 +224,38 @@ def test_output_crs_part_2_in_each_crs_axis_order(served) -> None:
     by_latlon = codes(client.get("/collections/grids/items", params={
         "bbox": f"{y0},{x0},{y1},{x1}", "bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/4326", "limit": 1000}))
     assert code in by_lonlat and by_latlon == by_lonlat
+
+
+def test_ogc_api_tiles_routes_serve_the_same_versioned_tiles(served) -> None:
+    """OGC API - Tiles: the tile matrix set, a collection's tilesets and its tileset whose URL
+    template (row = y, column = x) carries the publish version; the tile it names is the XYZ tile,
+    decoded by mapbox-vector-tile."""
+    import math
+
+    import mapbox_vector_tile
+
+    _, client, grids = served
+    tms = client.get("/tileMatrixSets/WebMercatorQuad").json()
+    assert [m["matrixWidth"] for m in tms["tileMatrices"][:4]] == [1, 2, 4, 8]
+    assert abs(tms["tileMatrices"][0]["scaleDenominator"] - 559082264.0287178) < 1e-3  # the standard's value
+    assert client.get("/tileMatrixSets").json()["tileMatrixSets"][0]["id"] == "WebMercatorQuad"
+    assert client.get("/tileMatrixSets/nope").status_code == 404
+    sets = client.get("/collections/grids/tiles").json()["tilesets"]
+    assert sets[0]["dataType"] == "vector" and sets[0]["tileMatrixSetURI"].endswith("/WebMercatorQuad")
+    tileset = client.get("/collections/grids/tiles/WebMercatorQuad").json()
+    template = next(link["href"] for link in tileset["links"] if link["rel"] == "item")
+    stamp = client.get("/tiles/grids/tilejson.json").json()["tiles"][0].split("?v=")[1]
+    assert template.endswith(f"?v={stamp}")
+    lon, lat = shapely.point_on_surface(shape(grids[0]["geometry"])).coords[0]
+    z = 15
+    x = int((lon + 180) / 360 * 2**z)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * 2**z)
+    url = template.replace("{tileMatrix}", str(z)).replace("{tileRow}", str(y)).replace("{tileCol}", str(x))
+    ogc = client.get(url.split("testserver")[-1])
+    assert ogc.status_code == 200 and ogc.headers["cache-control"] == "public, max-age=86400"
+    assert ogc.content == client.get(f"/tiles/grids/{z}/{x}/{y}.mvt").content
+    decoded = mapbox_vector_tile.decode(ogc.content)
+    assert grids[0]["properties"]["grid_code"] in {f["properties"]["grid_code"] for f in decoded["grids"]["features"]}
+    links = {link["rel"] for link in client.get("/collections/grids").json()["links"]}
+    assert "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector" in links
+    assert tms["type"] == "TileMatrixSetType" and tms["tileMatrix"][3]["matrixWidth"] == 8  # TMS 1.0 for GDAL 3.6

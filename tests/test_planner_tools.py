@@ -546,9 +546,12 @@ def test_side_by_side_shows_the_compared_plan_beside_in_step(site) -> None:  # n
             .map(r => [r.left, r.width])""")
         assert abs(widths[0][1] - widths[1][1]) <= 4 and widths[0][1] < 0.6 * full_width  # 3 px: the divider
         assert widths[1][0] >= widths[0][0] + widths[0][1] - 1  # right of the plan shown
-        drawn = page.evaluate("""() => { const layers = []; window.gridmapPlannerSideMap().eachLayer(l => {
-            if (l.getLayers && l.feature === undefined) layers.push(l.getLayers().length); }); return layers; }""")
-        assert published_grids in drawn and 2 in drawn  # the other plan's grids; the moved units
+        drawn = page.evaluate("""() => { const found = {}; window.gridmapPlannerSideMap().eachLayer(l => {
+            if (!l.getLayers || l.feature !== undefined) return;
+            const first = l.getLayers()[0], p = first && first.feature && first.feature.properties;
+            const kind = !p ? 'labels' : (p.unit_id !== undefined ? 'units' : 'grids');
+            found[kind] = l.getLayers().length; }); return found; }""")
+        assert drawn["grids"] == published_grids and drawn["units"] == 2  # the other plan's grids; the moved units
         assert "已发布" in page.inner_text("#map-other-caption")
         before = page.evaluate(centres)
         page.evaluate("() => { window.gridmapPlannerMap().panBy([150, 90], {animate: false}); }")

@@ -134,10 +134,21 @@ def test_landing_map_in_chromium(live_server: str, tmp_path: Path) -> None:
     assert foreign == []  # nothing fetched from any other host (no CDN, no basemap by default)
 
 
-def test_responses_are_gzip_compressed_and_units_can_be_rounded(client: TestClient, monaco: sa.Engine) -> None:
-    """Large answers go gzip-compressed to a client that accepts it (the planner's units), small ones
-    as they are; decimals=6 rounds the units' coordinates (about 10 cm) and changes nothing else."""
+def wire_bytes(client: TestClient, path: str, encoding: str) -> tuple[bytes, str | None]:
+    """The body as it crosses the wire (not decoded) and its Content-Encoding."""
+    with client.stream("GET", path, headers={"Accept-Encoding": encoding}) as answer:
+        return b"".join(answer.iter_raw()), answer.headers.get("content-encoding")
+
+
+def test_responses_are_compressed_and_units_can_be_rounded(client: TestClient, monaco: sa.Engine) -> None:
+    """Large answers go compressed to a client that accepts it (the planner's units): gzip,
+    Brotli or Zstandard, the best one the client names, measured on the wire and decoded back to
+    the same JSON; small ones as they are; decimals=6 rounds the units' coordinates (about 10 cm)
+    and changes nothing else."""
     import gzip
+
+    import brotli
+    import zstandard
 
     from gridmap.services import planning
     from gridmap.services.partitioning import partition_territory
@@ -146,13 +157,20 @@ def test_responses_are_gzip_compressed_and_units_can_be_rounded(client: TestClie
     planning.publish(monaco, summary.plan_id, version=None, actor="test")
     path = f"/api/plans/{summary.plan_id}/units?simplify=0.5"
     plain = client.get(path, headers={"Accept-Encoding": "identity"})
-    packed = client.get(path, headers={"Accept-Encoding": "gzip"})
     assert "content-encoding" not in plain.headers
-    assert packed.headers["content-encoding"] == "gzip"
-    size = len(gzip.compress(plain.content, compresslevel=6))  # httpx hands the body back decoded
-    assert size < len(plain.content) / 4  # what the wire carries instead of the JSON
-    assert packed.json() == plain.json()
-    assert "content-encoding" not in client.get("/api/health", headers={"Accept-Encoding": "gzip"}).headers
+    decoders = {"gzip": gzip.decompress, "br": brotli.decompress,
+                "zstd": lambda raw: zstandard.ZstdDecompressor().decompressobj().decompress(raw)}
+    sizes = {}
+    for accepted, expected in (("gzip", "gzip"), ("gzip, br", "br"), ("gzip, deflate, br, zstd", "zstd")):
+        raw, used = wire_bytes(client, path, accepted)
+        assert used == expected, (accepted, used)
+        assert decoders[used](raw) == plain.content
+        sizes[used] = len(raw)
+    assert max(sizes.values()) < len(plain.content) / 4, (sizes, len(plain.content))
+    raw, used = wire_bytes(client, "/api/health", "gzip, br, zstd")
+    assert used is None and raw.startswith(b"{")  # too small to be worth it
+    tile_raw, tile_used = wire_bytes(client, "/collections/grids/items?limit=100", "br")
+    assert tile_used == "br" and len(tile_raw) < len(client.get("/collections/grids/items?limit=100").content)
 
     rounded, full = client.get(path + "&decimals=6").json(), plain.json()
     xy = shapely.get_coordinates([shapely.geometry.shape(f["geometry"]) for f in rounded["features"]])

@@ -25,17 +25,17 @@ router = APIRouter(tags=["export"])
 
 MEDIA_TYPES = {".zip": "application/zip", ".gpkg": "application/geopackage+sqlite3",
                ".geojson": "application/geo+json", ".kml": "application/vnd.google-earth.kml+xml",
-               ".csv": "text/csv"}
+               ".csv": "text/csv", ".parquet": "application/vnd.apache.parquet"}
 
 
 @router.get("/api/territories/{code}/export",
-            summary="Download a plan as Shapefile, GeoPackage, File Geodatabase, GeoJSON, KML or CSV",
+            summary="Download a plan as Shapefile, GeoPackage, File Geodatabase, GeoJSON, KML, CSV or GeoParquet",
             response_class=FileResponse,
             responses={200: {"content": {m: {} for m in MEDIA_TYPES.values()},
                              "description": "the file (a zip for Shapefile, File Geodatabase and several GeoJSON/CSV layers)"}})
 def export_download(
     code: str, request: Request,
-    format: Literal["shp", "gpkg", "gdb", "geojson", "kml", "csv"] = Query("gpkg"),
+    format: Literal["shp", "gpkg", "gdb", "geojson", "kml", "csv", "parquet"] = Query("gpkg"),
     crs: str = Query("4490", max_length=40, description="4490, 4326, gk3, gk3-cm, gcj02 or an EPSG code"),
     encoding: Literal["utf-8", "gbk"] = Query("utf-8"),
     plan: str = Query("published", max_length=16, pattern=r"^(published|draft|[0-9]{1,9})$"),

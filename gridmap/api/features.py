@@ -69,6 +69,8 @@ def landing_document(request: Request) -> dict:
             {"href": f"{base}/conformance", "rel": "conformance", "type": "application/json",
              "title": "conformance classes"},
             {"href": f"{base}/collections", "rel": "data", "type": "application/json", "title": "the collections"},
+            {"href": f"{base}/tileMatrixSets", "rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes",
+             "type": "application/json", "title": "tile matrix sets (OGC API - Tiles)"},
         ],
     }
 
@@ -84,7 +86,9 @@ def wants_json(request: Request) -> bool:
 
 @router.get("/conformance", summary="Conformance classes")
 def conformance() -> dict:
-    return {"conformsTo": CONFORMANCE}
+    from gridmap.api.tiles import TILE_CONFORMANCE
+
+    return {"conformsTo": CONFORMANCE + TILE_CONFORMANCE}
 
 
 def _collection_or_404(collection_id: str) -> features.Collection:
@@ -162,6 +166,8 @@ def describe(conn: sa.Connection, request: Request, c: features.Collection) -> d
              "title": "the properties a filter may use"},
             {"href": f"{base}/tiles/{c.id}/tilejson.json", "rel": "tiles", "type": "application/json",
              "title": "vector tiles (TileJSON)"},
+            {"href": f"{base}/collections/{c.id}/tiles", "rel": "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
+             "type": "application/json", "title": "vector tilesets (OGC API - Tiles)"},
         ],
     }
 
@@ -258,7 +264,7 @@ def items(collection_id: str, request: Request,
                                                  srs=srs)
     except Invalid as refused:
         return JSONResponse(bilingual_body(refused), status_code=400)
-    except (sa.exc.ProgrammingError, sa.exc.DataError) as exc:
+    except (sa.exc.ProgrammingError, sa.exc.DataError, sa.exc.InternalError) as exc:
         if tree is None:
             raise
         reason = str(getattr(exc, "orig", exc)).splitlines()[0]  # e.g. a number compared with a text property

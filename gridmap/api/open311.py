@@ -16,12 +16,13 @@ from xml.etree import ElementTree
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 
-from gridmap.api.deps import get_conn, optional_user
+from gridmap.api.deps import get_conn, optional_user, public_reader
 from gridmap.api.errors import utc
 from gridmap.api.incidents import to_storage
-from gridmap.errors import TooManyRequests
+from gridmap.errors import Invalid, TooManyRequests
+from gridmap.services.media import MAX_MEDIA_BYTES, MEDIA_TYPES, photo_path, store_photo
 from gridmap.incident_rules import CalendarNotCovered
 from gridmap.incident_rules import open311_status
 from gridmap.services import incidents as service
@@ -115,6 +116,11 @@ def definition(code: str, fmt: str, conn: sa.Connection = Depends(get_conn)) -> 
 
 DEFAULT_RADIUS_M = 500.0  # lat/long without a radius: the neighbourhood, as SeeClickFix-style apps assume
 MAX_RADIUS_M = 50_000.0
+def media_folder(request: Request):
+    """Where report photos are kept: ``$GRIDMAP_HOME/media``."""
+    return request.app.state.settings.home / "media"
+
+
 TEXT_LIMITS = {"description": 4000, "address_string": 500, "first_name": 100, "last_name": 100, "email": 200,
                "phone": 50, "media_url": 2000}
 
@@ -165,6 +171,14 @@ async def create(fmt: str, request: Request, user: CurrentUser | None = Depends(
     name = " ".join(str(fields[k]) for k in ("first_name", "last_name") if fields.get(k)) or None
     contact = "; ".join(str(fields[k]) for k in ("email", "phone") if fields.get(k)) or None
     media = [str(fields["media_url"])] if fields.get("media_url") else []
+    upload = fields.get("media")
+    if upload is not None and not isinstance(upload, str):  # a photo sent as a file (multipart/form-data)
+        data = await upload.read(MAX_MEDIA_BYTES + 1)
+        try:
+            stored_name = store_photo(media_folder(request), data)
+        except Invalid as refused:
+            return error(fmt, 413 if len(data) > MAX_MEDIA_BYTES else 400, refused.en)
+        media.insert(0, f"{str(request.base_url).rstrip('/')}/media/{stored_name}")
     try:
         stored = service.report(request.app.state.engine, service.Report(
             category_code=code, lon=lon, lat=lat, description=str(fields.get("description") or "") or None,
@@ -278,3 +292,15 @@ def one(request_id: str, fmt: str, request: Request, api_key: str | None = None,
     except store.IncidentNotFound:
         return error(fmt, 404, f"no service request {request_id}")
     return render([request_of(row)], fmt, "service_requests", "request")
+
+
+media_router = APIRouter(tags=["Open311 GeoReport v2"])
+
+
+@media_router.get("/media/{name}", summary="A photo sent with a report (JPEG, PNG or WebP)", response_class=FileResponse,
+                  responses={200: {"content": {t: {} for t in MEDIA_TYPES.values()}}})
+def photo(name: str, request: Request, _reader: CurrentUser | None = Depends(public_reader)) -> FileResponse:
+    """Served as published data is: to anyone unless the deployment requires sign-in for reading."""
+    path = photo_path(media_folder(request), name)
+    return FileResponse(path, media_type=MEDIA_TYPES[path.suffix.lstrip(".")],
+                        headers={"Cache-Control": "public, max-age=31536000, immutable"})  # named by its content

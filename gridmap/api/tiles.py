@@ -78,3 +78,107 @@ def context_tile(request: Request, territory: str = Path(pattern=r"^[0-9]{2,20}$
     if not data:
         return Response(status_code=204, headers=headers)
     return Response(data, media_type=MVT, headers=headers)
+
+
+# -- OGC API - Tiles ------------------------------------------------------------------------------
+# The same tiles by the standard's routes, so MapLibre, QGIS and GDAL's OGCAPI driver find them:
+# /tileMatrixSets (WebMercatorQuad), /collections/{id}/tiles (the tilesets of a collection),
+# /collections/{id}/tiles/WebMercatorQuad (one tileset, its URL template carrying the version) and
+# /collections/{id}/tiles/WebMercatorQuad/{tileMatrix}/{tileRow}/{tileCol} (a tile: row is y, col x).
+TMS_ID = "WebMercatorQuad"
+TMS_URI = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
+TILING_SCHEME_REL = "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme"
+TILESETS_REL = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector"
+WEB_MERCATOR_HALF = 20037508.3427892  # metres from the origin to the edge of the square world
+TILE_CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tilesets-list",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/geodata-tilesets",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
+    "http://www.opengis.net/spec/tms/2.0/conf/tilematrixset",
+    "http://www.opengis.net/spec/tms/2.0/conf/json-tilematrixset",
+]
+
+
+def web_mercator_quad() -> dict:
+    """The OGC 2D Tile Matrix Set WebMercatorQuad (OGC 17-083r4, annex D), zooms 0 to MAX_ZOOM."""
+    matrices, matrices_v1 = [], []
+    corner = [-WEB_MERCATOR_HALF, WEB_MERCATOR_HALF]
+    for z in range(MAX_ZOOM + 1):
+        cell = 2 * WEB_MERCATOR_HALF / 256 / 2**z
+        size = {"scaleDenominator": cell / 0.00028, "tileWidth": 256, "tileHeight": 256, "matrixWidth": 2**z,
+                "matrixHeight": 2**z}
+        matrices.append({"id": str(z), **size, "cellSize": cell, "cornerOfOrigin": "topLeft", "pointOfOrigin": corner})
+        matrices_v1.append({"type": "TileMatrixType", "identifier": str(z), **size, "topLeftCorner": corner})
+    crs = "http://www.opengis.net/def/crs/EPSG/0/3857"
+    return {"id": TMS_ID, "title": "Google Maps Compatible for the World", "uri": TMS_URI, "crs": crs,
+            "orderedAxes": ["X", "Y"], "wellKnownScaleSet": "http://www.opengis.net/def/wkss/OGC/1.0/GoogleMapsCompatible",
+            "tileMatrices": matrices,
+            # the same set in the TMS 1.0 encoding (OGC 17-083r2), which GDAL before 3.7 reads (Debian 12's 3.6)
+            "type": "TileMatrixSetType", "identifier": TMS_ID, "supportedCRS": crs, "tileMatrix": matrices_v1}
+
+
+@router.get("/tileMatrixSets", summary="The tile matrix sets offered (OGC API - Tiles)")
+def tile_matrix_sets(request: Request) -> dict:
+    return {"tileMatrixSets": [{"id": TMS_ID, "title": "Google Maps Compatible for the World", "uri": TMS_URI,
+                                "links": [{"rel": "self", "type": "application/json",
+                                           "href": f"{base_url(request)}/tileMatrixSets/{TMS_ID}"}]}]}
+
+
+@router.get("/tileMatrixSets/{tms_id}", summary="One tile matrix set (OGC Two Dimensional Tile Matrix Set)")
+def tile_matrix_set(tms_id: str) -> dict:
+    if tms_id != TMS_ID:
+        raise HTTPException(404, f"no tile matrix set {tms_id!r}; see /tileMatrixSets")
+    return web_mercator_quad()
+
+
+def _tileset(request: Request, conn: sa.Connection, c: features.Collection) -> dict:
+    base = base_url(request)
+    bounds = features.extent(conn, c) or [-180, -85.0511, 180, 85.0511]
+    stamp = features.published_stamp(conn)
+    return {
+        "title": f"{c.title} ({TMS_ID})", "dataType": "vector", "crs": "http://www.opengis.net/def/crs/EPSG/0/3857",
+        "tileMatrixSetURI": TMS_URI,
+        "boundingBox": {"lowerLeft": bounds[:2], "upperRight": bounds[2:],
+                        "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"},
+        "layers": [{"id": c.id, "dataType": "vector", "geometryType": c.geometry_type,
+                    "propertiesSchema": {"type": "object", "properties": {k: {} for k in c.properties}}}],
+        "links": [
+            {"rel": "self", "type": "application/json", "href": f"{base}/collections/{c.id}/tiles/{TMS_ID}"},
+            {"rel": TILING_SCHEME_REL, "type": "application/json", "href": f"{base}/tileMatrixSets/{TMS_ID}"},
+            {"rel": "item", "type": MVT, "templated": True,  # the version changes when a plan is published
+             "href": f"{base}/collections/{c.id}/tiles/{TMS_ID}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}?v={stamp}"},
+        ],
+    }
+
+
+@router.get("/collections/{collection_id}/tiles", summary="The tilesets of a collection (OGC API - Tiles)")
+def collection_tilesets(collection_id: str, request: Request, conn: sa.Connection = Depends(get_conn),
+                        _reader: CurrentUser | None = Depends(public_reader)) -> dict:
+    tileset = _tileset(request, conn, _collection(collection_id))
+    summary = {k: tileset[k] for k in ("title", "dataType", "crs", "tileMatrixSetURI")}
+    return {"tilesets": [{**summary, "links": [tileset["links"][0], tileset["links"][1]]}]}
+
+
+@router.get("/collections/{collection_id}/tiles/{tms_id}", summary="A collection's tileset (OGC API - Tiles)")
+def collection_tileset(collection_id: str, tms_id: str, request: Request, conn: sa.Connection = Depends(get_conn),
+                       _reader: CurrentUser | None = Depends(public_reader)) -> dict:
+    c = _collection(collection_id)
+    if tms_id != TMS_ID:
+        raise HTTPException(404, f"no tile matrix set {tms_id!r}; see /tileMatrixSets")
+    return _tileset(request, conn, c)
+
+
+@router.get("/collections/{collection_id}/tiles/{tms_id}/{tile_matrix}/{tile_row}/{tile_col}",
+            summary="One vector tile (OGC API - Tiles: row is y, column x)", response_class=Response,
+            responses={200: {"content": {MVT: {}}}, 204: {"description": "empty tile"}})
+def collection_tile(collection_id: str, tms_id: str, tile_matrix: int = Path(ge=0, le=MAX_ZOOM),
+                    tile_row: int = Path(ge=0), tile_col: int = Path(ge=0),
+                    v: str | None = Query(None, max_length=80, description="version from the tileset (changes on "
+                                                                            "publish)"),
+                    conn: sa.Connection = Depends(get_conn),
+                    _reader: CurrentUser | None = Depends(public_reader)) -> Response:
+    if tms_id != TMS_ID:
+        raise HTTPException(404, f"no tile matrix set {tms_id!r}; see /tileMatrixSets")
+    return tile(collection_id, tile_matrix, tile_col, tile_row, v, conn, _reader)

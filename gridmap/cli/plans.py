@@ -32,10 +32,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     mic.add_argument("--actor", default="cli")
     mic.set_defaults(func=cmd_microgrid)
 
-    exp = sub.add_parser("export", help="write a plan for a government GIS system (shp, gpkg, gdb, geojson, kml, csv)")
+    exp = sub.add_parser("export", help="write a plan for a government GIS system (shp, gpkg, gdb, geojson, kml, csv) "
+                                        "or an analyst (parquet)")
     exp.add_argument("--territory", required=True, metavar="CODE")
-    exp.add_argument("--format", required=True, choices=["shp", "gpkg", "gdb", "geojson", "kml", "csv"],
-                     help="gdb: an Esri File Geodatabase (zipped folder) for ArcGIS")
+    exp.add_argument("--format", required=True, choices=["shp", "gpkg", "gdb", "geojson", "kml", "csv", "parquet"],
+                     help="gdb: an Esri File Geodatabase (zipped folder) for ArcGIS; parquet: GeoParquet")
     exp.add_argument("--crs", default="4490",
                      help="4490 (CGCS2000, default), 4326, gk3 (3-degree Gauss-Krüger zone with zone prefix, "
                           "EPSG:4513-4533), gk3-cm (without, EPSG:4534-4554), gcj02, or any EPSG code")

@@ -40,10 +40,11 @@ from pyproj import CRS
 from gridmap.geo.crs import STORAGE_EPSG, CRSError, OutputCRS, output_crs, wgs84_to_gcj02_frame
 from gridmap.geo.export_schema import Field, dictionary, fields_for
 
-FORMATS = ("shp", "gpkg", "gdb", "geojson", "kml", "csv")
+FORMATS = ("shp", "gpkg", "gdb", "geojson", "kml", "csv", "parquet")
 ENCODINGS = ("utf-8", "gbk")
 SUFFIX_FORMAT = {".shp": "shp", ".zip": "shp", ".gpkg": "gpkg", ".geojson": "geojson", ".json": "geojson",
-                 ".kml": "kml", ".csv": "csv", ".gdb": "gdb"}
+                 ".kml": "kml", ".csv": "csv", ".gdb": "gdb",
+                 ".parquet": "parquet"}
 WGS84_ONLY = ("geojson", "kml")
 MAX_LISTED = 5
 AREA_LAYERS = ("grids", "units", "microgrids")
@@ -77,11 +78,12 @@ def export(layers: Mapping[str, pd.DataFrame] | gpd.GeoDataFrame, path: str | Pa
            crs: object = "4490", encoding: str = "utf-8") -> ExportResult:
     """Write ``layers`` (a name → frame mapping, or one GeoDataFrame) to ``path``.
 
-    ``format`` is one of ``shp gpkg gdb geojson kml csv`` (default: from the suffix; ``gdb`` is an
-    Esri File Geodatabase written by GDAL's OpenFileGDB driver, for ArcGIS); ``crs`` one of
+    ``format`` is one of ``shp gpkg gdb geojson kml csv parquet`` (default: from the suffix; ``gdb``
+    is an Esri File Geodatabase written by GDAL's OpenFileGDB driver, for ArcGIS; ``parquet`` is
+    GeoParquet, for analysts: pandas, DuckDB, QGIS); ``crs`` one of
     ``4490 4326 gk3 gk3-cm gcj02`` or any EPSG code; ``encoding`` ``utf-8`` or ``gbk`` (Shapefile
-    and CSV only). A Shapefile or File Geodatabase export, and a GeoJSON or CSV export of several
-    layers, is a zip (a File Geodatabase is a folder: the zip holds ``<name>.gdb/``).
+    and CSV only). A Shapefile or File Geodatabase export, and a GeoJSON, CSV or GeoParquet export
+    of several layers, is a zip (a File Geodatabase is a folder: the zip holds ``<name>.gdb/``).
 
     Example
     -------
@@ -146,7 +148,8 @@ def _named_frames(layers, path: Path) -> dict[str, pd.DataFrame]:
 
 def _format(format: str | None, path: Path) -> str:
     fmt = (format or SUFFIX_FORMAT.get(path.suffix.lower(), "")).lower().lstrip(".")
-    fmt = {"shapefile": "shp", "json": "geojson", "geopackage": "gpkg", "filegdb": "gdb"}.get(fmt, fmt)
+    fmt = {"shapefile": "shp", "json": "geojson", "geopackage": "gpkg", "filegdb": "gdb",
+           "geoparquet": "parquet"}.get(fmt, fmt)
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {format or path.suffix!r}; choose one of {', '.join(FORMATS)}")
     return fmt
@@ -264,10 +267,11 @@ def _check_gbk(layer: str, frame: pd.DataFrame) -> None:
 
 
 def _final_path(path: Path, fmt: str, layer_count: int) -> Path:
-    if fmt in ("shp", "gdb") or (fmt in ("geojson", "csv") and (layer_count > 1 or path.suffix.lower() == ".zip")):
+    if fmt in ("shp", "gdb") or (fmt in ("geojson", "csv", "parquet") and
+                                 (layer_count > 1 or path.suffix.lower() == ".zip")):
         return path if path.suffix.lower() == ".zip" else path.with_suffix(".zip")
     wanted = {"gpkg": ".gpkg", "geojson": path.suffix.lower() if path.suffix.lower() in (".geojson", ".json")
-              else ".geojson", "kml": ".kml", "csv": ".csv"}[fmt]
+              else ".geojson", "kml": ".kml", "csv": ".csv", "parquet": ".parquet"}[fmt]
     return path.with_suffix(wanted)
 
 
@@ -309,6 +313,22 @@ def _write_gdb(prepared, work: Path, stem: str, enc: str, data_dictionary: pd.Da
             _write(frame, out, driver="OpenFileGDB", layer=name)
     _write(data_dictionary, out, driver="OpenFileGDB", layer="data_dictionary")
     return sorted(p for p in out.rglob("*") if p.is_file())
+
+
+def _write_parquet(prepared, work: Path, stem: str, enc: str, data_dictionary: pd.DataFrame) -> list[Path]:
+    """GeoParquet (geometry as WKB with the ``geo`` metadata: CRS as PROJJSON), one file per layer;
+    tables as plain Parquet; the data dictionary beside several layers."""
+    written = []
+    single = len(prepared) == 1
+    for name, (frame, _) in prepared.items():
+        out = work / f"{stem if single else name}.parquet"
+        frame.to_parquet(out, index=False)
+        written.append(out)
+    if not single:
+        out = work / "data_dictionary.parquet"
+        data_dictionary.to_parquet(out, index=False)
+        written.append(out)
+    return written
 
 
 def _write_geojson(prepared, work: Path, stem: str, enc: str, data_dictionary: pd.DataFrame) -> list[Path]:
@@ -371,6 +391,6 @@ def _zip(files: list[Path], target: Path, root: Path) -> None:
             archive.write(path, arcname=str(path.relative_to(root)))
 
 
-WRITERS = {"shp": _write_shp, "gpkg": _write_gpkg, "gdb": _write_gdb, "geojson": _write_geojson, "kml": _write_kml, "csv": _write_csv}
+WRITERS = {"shp": _write_shp, "gpkg": _write_gpkg, "gdb": _write_gdb, "parquet": _write_parquet, "geojson": _write_geojson, "kml": _write_kml, "csv": _write_csv}
 
 __all__ = ["export", "ExportResult", "ExportError", "FORMATS", "ENCODINGS"]
