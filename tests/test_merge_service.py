@@ -12,6 +12,7 @@ import pytest
 
 import sqlalchemy as sa
 
+from conftest import restore_snapshot, save_snapshot
 from samples import signed_in_client
 
 MONACO = "980100"
@@ -21,8 +22,19 @@ def _gridmap(env: dict, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "gridmap.cli", *args], env=env, capture_output=True, text=True)
 
 
+_MERGED: dict[str, subprocess.CompletedProcess] = {}  # the CLI's answer of the first build, per worker
+
+
 @pytest.fixture
-def merged(monaco: sa.Engine, database_url: str, tmp_path: Path):
+def merged(engine: sa.Engine, database_url: str, tmp_path: Path):
+    """Monaco merged from seven generated departmental layers by the real ``gridmap departments`` and
+    ``gridmap merge`` (with an access list), built once per session and copied back from a
+    snapshot of the tables for the next test (as ``monaco_built`` is)."""
+    if "done" in _MERGED and restore_snapshot(engine, "monaco_merged"):
+        return engine, _MERGED["done"], tmp_path
+    from gridmap.services.demo import load_demo
+
+    load_demo(engine, ["monaco"])
     env = {**os.environ, "GRIDMAP_DATABASE_URL": database_url}
     out = tmp_path / "departments"
     made = _gridmap(env, "departments", "--territory", MONACO, "--out", str(out), "--count", "7")
@@ -33,7 +45,9 @@ def merged(monaco: sa.Engine, database_url: str, tmp_path: Path):
     access.write_text("# 准入事项清单\nZONGZHI-01\nZONGZHI-02\nCHENGGUAN-01\n", encoding="utf-8")
     done = _gridmap(env, "merge", "--territory", MONACO, "--access-list", str(access), *map(str, files))
     assert done.returncode == 0, done.stderr
-    return monaco, done, tmp_path
+    save_snapshot(engine, "monaco_merged")
+    _MERGED["done"] = done
+    return engine, done, tmp_path
 
 
 def test_cli_merge_reports_in_the_seed_cities_terms(merged) -> None:
