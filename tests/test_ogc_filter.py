@@ -259,3 +259,15 @@ def test_ogc_api_tiles_routes_serve_the_same_versioned_tiles(served) -> None:
     links = {link["rel"] for link in client.get("/collections/grids").json()["links"]}
     assert "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector" in links
     assert tms["type"] == "TileMatrixSetType" and tms["tileMatrix"][3]["matrixWidth"] == 8  # TMS 1.0 for GDAL 3.6
+
+
+def test_the_api_definition_passes_the_ogc_checker(served) -> None:
+    """ogcapi-registry validates the OpenAPI document against the OGC API rules for the
+    conformance classes the service claims (it used to miss '/': the landing page was left out)."""
+    import ogcapi_registry
+
+    _, client, _ = served
+    document = client.get("/openapi.json").json()
+    result = ogcapi_registry.validate_ogc_api(document, client.get("/conformance").json()["conformsTo"])
+    assert result.is_valid, result.errors[:5]
+    assert "/" in document["paths"] and "/collections/{collection_id}/queryables" in document["paths"]

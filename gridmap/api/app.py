@@ -102,6 +102,7 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
         )
 
     app.include_router(pages.router)
+    app.include_router(pages.landing_router)
     app.include_router(health.router)
     app.include_router(territories.router)
     app.include_router(plans.router)

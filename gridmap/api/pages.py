@@ -17,6 +17,8 @@ LEVEL_NAMES = {"city": ("市", "city"), "district": ("区/县", "district"), "st
                "community": ("社区/村", "community")}
 
 router = APIRouter(include_in_schema=False)
+# the landing page is also the OGC API landing document, so it belongs in the API definition
+landing_router = APIRouter(tags=["OGC API Features"])
 # Tianditu (天地图) WMTS in Web Mercator ("_w"): vector map and its Chinese annotation layer.
 TIANDITU = ("https://t{s}.tianditu.gov.cn/%s_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=%s&STYLE=default"
             "&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk=%s")
@@ -32,7 +34,9 @@ def basemaps(settings) -> list[dict]:
     return []
 
 
-@router.get("/", response_class=HTMLResponse)
+@landing_router.get("/", response_class=HTMLResponse, summary="Landing page: the OGC API landing document (JSON) "
+                    "to API clients, the territories on a map (HTML) to browsers",
+                    responses={200: {"content": {"application/json": {}, "text/html": {}}}})
 def landing(request: Request, conn: sa.Connection = Depends(get_conn)):
     """The landing page; the OGC API landing document to clients that ask for JSON."""
     from fastapi.responses import JSONResponse
