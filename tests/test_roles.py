@@ -274,7 +274,7 @@ def test_api_keys_last_until_revoked(site) -> None:
     assert call(site, "apikey", "GET", "/api/auth/me").status_code == 401
 
 
-OPEN_EVEN_WHEN_CLOSED = {"/api/health", "/api/incident-categories", "/api/station-types", "/conformance",
+OPEN_EVEN_WHEN_CLOSED = {"/", "/tileMatrixSets", "/tileMatrixSets/{tms_id}", "/api/health", "/api/incident-categories", "/api/station-types", "/conformance",
                          "/open311/v2/discovery.{fmt}", "/open311/v2/services.{fmt}", "/open311/v2/services/{code}.{fmt}"}
 
 
@@ -291,7 +291,8 @@ def test_every_read_endpoint_follows_public_read(site) -> None:
     anonymous = TestClient(closed)
     values = {"code": MONACO, "plan_id": "1", "collection_id": "grids", "feature_id": site["my_grid"], "z": "14",
               "x": "8529", "y": "5975", "public_id": site["report"](), "station_id": "1", "request_id": "x",
-              "fmt": "json", "territory": MONACO}
+              "fmt": "json", "territory": MONACO, "tms_id": "WebMercatorQuad", "tile_matrix": "14",
+              "tile_row": "5975", "tile_col": "8529", "name": "0" * 64 + ".png"}
     paths = [p for p, ops in closed.openapi()["paths"].items() if "get" in ops]
     assert len(paths) > 40
     for path in paths:
@@ -301,6 +302,10 @@ def test_every_read_endpoint_follows_public_read(site) -> None:
             assert status == 200, (path, status)
         else:
             assert status == 401, (path, status)
+    landing = anonymous.get("/", headers={"Accept": "text/html"})  # the page a browser gets lists no territory
+    assert landing.status_code == 200 and "Fontvieille" not in landing.text and "登录后才能查看辖区" in landing.text
+    assert "Fontvieille" in TestClient(create_app(database_url=database_url)).get(
+        "/", headers={"Accept": "text/html"}).text
     # a signed-in viewer reads again; the default deployment serves published data to anyone
     viewer = TestClient(closed, headers={"Authorization": f"Bearer {site['tokens']['viewer']}"})
     assert viewer.get("/collections/grids/items").status_code == 200

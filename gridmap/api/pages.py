@@ -43,15 +43,17 @@ def landing(request: Request, conn: sa.Connection = Depends(get_conn)):
 
     from gridmap.api.features import landing_document, wants_json
 
-    if wants_json(request):
+    if wants_json(request):  # service metadata: open even where reading data needs a sign-in
         return JSONResponse(landing_document(request))
-    rows = territories.list_all(conn)
+    settings = request.app.state.settings
+    # GRIDMAP_PUBLIC_READ=false: the territories are data, so the page lists none (a browser's
+    # sign-in lives in the pages' scripts, not in this request)
+    rows = territories.list_all(conn) if settings.public_read else []
     children: dict[str | None, list] = {}
     for row in rows:
         children.setdefault(row.parent_code, []).append(row)
-    settings = request.app.state.settings
     return TEMPLATES.TemplateResponse(request, "index.html", {
-        "roots": children.get(None, []), "children": children, "count": len(rows),
+        "roots": children.get(None, []), "children": children, "count": len(rows), "closed": not settings.public_read,
         "level_names": LEVEL_NAMES, "version": __version__,
         "basemap_url": settings.basemap_url, "basemap_attribution": settings.basemap_attribution,
     })
