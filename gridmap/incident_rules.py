@@ -25,7 +25,7 @@ from datetime import date, datetime, time, timedelta
 from importlib import resources
 from zoneinfo import ZoneInfo
 
-from gridmap.errors import Refusal
+from gridmap.errors import Refusal, StateConflict
 
 STATES = ("reported", "filed", "rejected", "dispatched", "claimed", "handled", "verified", "closed")
 FINAL_STATES = ("rejected", "closed")
@@ -64,8 +64,8 @@ STATE_NAMES = {
 }
 
 
-class TransitionError(ValueError):
-    """An action the workflow does not allow from the incident's current state."""
+class TransitionError(StateConflict, ValueError):
+    """An action the workflow does not allow from the incident's current state (409, both languages)."""
 
 
 def next_state(state: str, action: str) -> str:
@@ -75,16 +75,20 @@ def next_state(state: str, action: str) -> str:
     'filed'
     """
     if state not in STATES:
-        raise TransitionError(f"unknown state {state!r}")
+        raise TransitionError(f"unknown state {state!r}", f"未知的状态 {state!r}")
     if action not in TRANSITIONS:
-        raise TransitionError(f"unknown action {action!r}; actions are {', '.join(TRANSITIONS)}")
+        raise TransitionError(f"unknown action {action!r}; actions are {', '.join(TRANSITIONS)}",
+                              f"未知的操作 {action!r}：可用操作为 {'、'.join(TRANSITIONS)}")
     sources, target = TRANSITIONS[action]
     if state not in sources:
         if state in FINAL_STATES:
-            raise TransitionError(f"the incident is {state}; nothing can follow")
+            raise TransitionError(f"the incident is {state}; nothing can follow",
+                                  f"该事件已{STATE_NAMES[state][0]}，不能再办理")
         allowed = sorted(a for a, (src, _) in TRANSITIONS.items() if state in src)
         raise TransitionError(f"cannot {action} an incident that is {state}; from {state} the next steps are "
-                              f"{', '.join(allowed)}")
+                              f"{', '.join(allowed)}",
+                              f"事件处于“{STATE_NAMES[state][0]}”，不能{ACTION_NAMES[action][0]}；此时可以"
+                              f"{'、'.join(ACTION_NAMES[a][0] for a in allowed)}")
     return target
 
 

@@ -5,6 +5,7 @@ MVT tiles decoded by an independent decoder (mapbox-vector-tile)."""
 from __future__ import annotations
 
 import math
+import re
 from urllib.parse import parse_qs, urlparse
 
 import mapbox_vector_tile
@@ -203,3 +204,44 @@ def test_context_tiles_carry_the_territorys_own_layers(served) -> None:
     assert client.get(f"/tiles/context/980100/16/{ocean[0]}/{ocean[1]}.mvt").status_code == 204
     assert client.get("/tiles/context/123456/16/0/0.mvt").status_code == 404
     assert client.get("/tiles/context/980100/3/8/0.mvt").status_code == 404
+
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def test_every_refusal_is_said_in_both_languages(served) -> None:
+    """Each kind of bad request a public client can send gets its status and a reason in English
+    (``detail_en``, also ``detail``) and in Chinese (``detail_zh``): OGC parameters, tiles, exports,
+    the dashboard, stations, plans, and FastAPI's own validation."""
+    _, client, plan_id = served
+    asked = {
+        "/collections/nothing": 404,
+        "/collections/grids/items?bbox=1,2,3": 400,
+        "/collections/grids/items?bbox=0,95,1,96": 400,
+        "/collections/grids/items?bbox=a,b,c,d&bbox-crs=http://www.opengis.net/def/crs/EPSG/0/4490": 400,
+        "/collections/grids/items?datetime=yesterday": 400,
+        "/collections/grids/items?colour=red": 400,
+        "/collections/grids/items?limit=0": 422,
+        "/collections/grids/items/000": 404,
+        "/api/locate?lon=0&lat=0": 404,
+        "/api/locate?lon=200&lat=0": 422,
+        "/tiles/grids/3/8/0.mvt": 404,
+        "/tiles/nothing/0/0/0.mvt": 404,
+        "/tiles/context/123456/16/0/0.mvt": 404,
+        "/tileMatrixSets/Mars": 404,
+        "/collections/grids/tiles/Mars": 404,
+        f"/api/territories/{MONACO}/export?format=kml&crs=gk3": 422,
+        f"/api/territories/{MONACO}/export?layers=grids,secrets": 422,
+        "/api/territories/123456": 404,
+        f"/api/territories/{MONACO}/incidents/choropleth?metric=beauty": 422,
+        f"/api/territories/{MONACO}/incidents/summary?status=lost": 422,
+        f"/api/territories/{MONACO}/coverage?types=casino": 422,
+        f"/api/plans/{plan_id}/conflicts?format=shp": 422,
+    }
+    for path, status in asked.items():
+        answer = client.get(path)
+        body = answer.json()
+        assert answer.status_code == status, (path, answer.status_code, body)
+        assert body["detail_en"] and CJK.search(body["detail_zh"]), (path, body)
+        if status != 422 or isinstance(body["detail"], str):
+            assert body["detail"] == body["detail_en"], (path, body)

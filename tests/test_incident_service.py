@@ -156,6 +156,9 @@ def test_the_whole_loop_with_who_may_do_what(loop) -> None:
     assert step("admin", "claim").status_code == 409  # not dispatched yet
     conflict = step("admin", "close").json()
     assert "cannot close an incident that is reported" in conflict["detail"] and conflict["allowed"] == ["file", "reject"]
+    assert "不能结案" in conflict["detail_zh"] and "立案、不予立案" in conflict["detail_zh"]
+    refused = step("handler", "file").json()
+    assert "不能对事件" in refused["detail_zh"] and "管理员" in refused["detail_zh"] and "may not file" in refused["detail"]
     assert step("admin", "file", note="属实，立案").status_code == 200
     assert step("admin", "dispatch").json()["status"] == "dispatched"
     moved = step("admin", "reassign", department="CG", note="改派城管")

@@ -5,7 +5,6 @@ OAPIF driver, vector tiles, an export read back by ogrinfo, and the notebook."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import subprocess
 from pathlib import Path

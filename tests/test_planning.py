@@ -4,7 +4,6 @@ revert, and who may do what."""
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
 import numpy as np

@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
 from gridmap.api.openapi_doc import GEOJSON_OK
+from gridmap.errors import Invalid
 from gridmap.api.deps import get_conn, public_reader
 from gridmap.api.errors import utc
 from gridmap.api.plans import jsonable
@@ -26,16 +27,13 @@ def filters(code: str, category: str | None = None, status: str | None = Query(N
             start: datetime | None = None, end: datetime | None = None, street: str | None = None,
             community: str | None = None, conn: sa.Connection = Depends(get_conn),
             _r: CurrentUser | None = Depends(public_reader)) -> stats.Filters:
-    try:
-        territories.get(conn, code)
-    except territories.TerritoryNotFound as exc:
-        raise HTTPException(404, str(exc)) from exc
+    territories.get(conn, code)  # 404 in both languages if none
     statuses = tuple(status.split(",")) if status else None
     if statuses and set(statuses) - set(STATES):
-        raise HTTPException(422, f"status must be among {', '.join(STATES)}")
+        raise Invalid(f"status must be among {', '.join(STATES)}", f"状态只能是 {'、'.join(STATES)}")
     start, end = utc(start), utc(end)
     if start and end and end <= start:
-        raise HTTPException(422, "end must come after start")
+        raise Invalid("end must come after start", "结束时间必须晚于开始时间")
     return stats.Filters(category or None, statuses, start, end, street or None, community or None)
 
 
@@ -63,7 +61,7 @@ def choropleth(code: str, metric: str | None = Query(None, description="compute 
                                                      "per_1000_households, overdue_rate or median_hours"),
                f: stats.Filters = Depends(filters), conn: sa.Connection = Depends(get_conn)):
     if metric is not None and metric not in stats.METRICS:
-        raise HTTPException(422, f"metric must be one of {', '.join(stats.METRICS)}")
+        raise Invalid(f"metric must be one of {', '.join(stats.METRICS)}", f"指标只能是 {'、'.join(stats.METRICS)}")
     return JSONResponse(stats.choropleth(conn, code, f, simplify_deg=0.00002,
                                          metrics=(metric,) if metric else stats.METRICS),
                         media_type="application/geo+json")

@@ -62,7 +62,8 @@ async def data_error(request, exc):
     """A value the database refuses (out of its range or form) is the client's input: 422 with
     the database's reason, not a 500. The routes check what they can first; this is the net."""
     reason = str(getattr(exc, "orig", exc)).splitlines()[0]
-    return JSONResponse(status_code=422, content={"detail": f"a value is outside what the database accepts: {reason}"})
+    return JSONResponse(status_code=422, content=bilingual_body(errors.Invalid(
+        f"a value is outside what the database accepts: {reason}", f"有值超出了数据库接受的范围或格式：{reason}")))
 
 
 DATABASE_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DisconnectionError, sa.exc.TimeoutError,
@@ -82,10 +83,33 @@ def _json_safe(value):
     return value
 
 
+# pydantic's error types a request most often trips, said in Chinese (the English is pydantic's own message)
+VALIDATION_ZH = {
+    "missing": "缺少此项", "int_parsing": "应为整数", "int_type": "应为整数", "float_parsing": "应为数字",
+    "float_type": "应为数字", "bool_parsing": "应为 true 或 false", "bool_type": "应为 true 或 false",
+    "greater_than": "数值太小", "greater_than_equal": "数值太小", "less_than": "数值太大", "less_than_equal": "数值太大",
+    "string_too_short": "文字太短", "string_too_long": "文字太长", "string_pattern_mismatch": "格式不符",
+    "string_type": "应为文字", "literal_error": "不是可选的值之一", "enum": "不是可选的值之一",
+    "json_invalid": "不是有效的 JSON", "model_attributes_type": "应为 JSON 对象", "dict_type": "应为 JSON 对象",
+    "list_type": "应为列表", "datetime_parsing": "不是有效的时间", "datetime_from_date_parsing": "不是有效的时间",
+    "date_parsing": "不是有效的日期", "too_short": "项数太少", "too_long": "项数太多", "extra_forbidden": "不接受此项",
+    "value_error": "值无效", "finite_number": "应为有限的数",
+}
+
+
 async def validation_error(request, exc):
     """FastAPI's 422 for invalid requests, safe for any input: a body holding NaN, Infinity or
-    undecodable bytes is echoed as text instead of crashing the error response itself."""
-    return JSONResponse(status_code=422, content={"detail": jsonable_encoder([_safe(e) for e in exc.errors()])})
+    undecodable bytes is echoed as text instead of crashing the error response itself. ``detail``
+    stays FastAPI's list (what its clients parse); ``detail_en`` / ``detail_zh`` say it in a line."""
+    found = [_safe(e) for e in exc.errors()]
+
+    def where(e: dict) -> str:
+        return ".".join(str(part) for part in e.get("loc", ()) if part not in ("body", "query", "path")) or "request"
+
+    en = "; ".join(f"{where(e)}: {e.get('msg', '')}" for e in found)
+    zh = "；".join(f"{where(e)}：{VALIDATION_ZH.get(e.get('type', ''), '值无效')}（{e.get('msg', '')}）" for e in found)
+    return JSONResponse(status_code=422, content={"detail": jsonable_encoder(found),
+                                                  "detail_en": f"invalid request: {en}", "detail_zh": f"请求无效：{zh}"})
 
 
 def _safe(error: dict) -> dict:
@@ -111,4 +135,6 @@ async def database_unavailable(request, exc):
             str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         _last_logged[:] = [now, 0]
     return JSONResponse(status_code=503, headers={"Retry-After": "5"},
-                        content={"detail": "the database is unavailable right now; try again in a few seconds"})
+                        content=bilingual_body(errors.Refusal(
+                            "the database is unavailable right now; try again in a few seconds",
+                            "数据库暂时无法连接，请过几秒再试")))

@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import Literal
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, Response
 from starlette.background import BackgroundTask
 
 from gridmap.api.deps import READ_ROLES, optional_user, public_reader, require_role
-from gridmap.geo.export import ExportError
 from gridmap.services import exporting
 from gridmap.services.exporting import ExportRequest, parse_layers
 from gridmap.services.printing import WallMapRequest
@@ -50,17 +49,11 @@ def export_download(
         if plan.status == "draft" and (user is None or not scopes_within(conn, user, READ_ROLES, code)):
             require_role(conn, user, READ_ROLES, plan.territory, "export drafts")
 
-    try:
-        wanted = ExportRequest(territory=code, format=format, crs=crs, encoding=encoding, plan=plan,
-                               layers=parse_layers(layers))
-    except ExportError as exc:
-        raise HTTPException(422, str(exc)) from exc
+    wanted = ExportRequest(territory=code, format=format, crs=crs, encoding=encoding, plan=plan,
+                           layers=parse_layers(layers))  # a bad request is refused (422) in both languages
     folder = Path(tempfile.mkdtemp(prefix="gridmap-download-"))
     try:
         _, result = exporting.export_download(request.app.state.engine, wanted, folder, authorize)
-    except ExportError as exc:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise HTTPException(422, str(exc)) from exc
     except Exception:
         shutil.rmtree(folder, ignore_errors=True)
         raise

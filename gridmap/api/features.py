@@ -13,13 +13,13 @@ from datetime import datetime
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from gridmap import __version__
 from gridmap.api.deps import get_conn, public_reader
 from gridmap.api.errors import bilingual_body, utc
-from gridmap.errors import Invalid
+from gridmap.errors import Invalid, NotFound
 from gridmap.store import features
 from gridmap.store.users import CurrentUser
 
@@ -94,7 +94,7 @@ def conformance() -> dict:
 def _collection_or_404(collection_id: str) -> features.Collection:
     collection = features.COLLECTIONS.get(collection_id)
     if collection is None:
-        raise HTTPException(404, f"no collection {collection_id!r}; see /collections")
+        raise NotFound(f"no collection {collection_id!r}; see /collections", f"没有数据集 {collection_id!r}；见 /collections")
     return collection
 
 
@@ -186,6 +186,13 @@ def collection(collection_id: str, request: Request, conn: sa.Connection = Depen
     return describe(conn, request, _collection_or_404(collection_id))
 
 
+def _bbox_refused(bbox_crs: str) -> Invalid:
+    if bbox_crs in (CRS84, "CRS84", "OGC:CRS84"):
+        return Invalid("bbox must be four numbers: minLon,minLat,maxLon,maxLat",
+                       "bbox 必须是四个数：最小经度,最小纬度,最大经度,最大纬度")
+    return Invalid("bbox must be four numbers in the axis order of bbox-crs", "bbox 必须是四个数，按 bbox-crs 的坐标轴顺序")
+
+
 def parse_bbox(value: str | None, bbox_crs: str = CRS84) -> tuple[float, float, float, float] | None:
     if value is None:
         return None
@@ -193,21 +200,22 @@ def parse_bbox(value: str | None, bbox_crs: str = CRS84) -> tuple[float, float, 
         try:
             parts = [float(v) for v in value.split(",")]
         except ValueError:
-            raise HTTPException(400, "bbox must be four numbers in the axis order of bbox-crs") from None
+            raise _bbox_refused(bbox_crs) from None
         if len(parts) != 4:
-            raise HTTPException(400, "bbox must be four numbers in the axis order of bbox-crs")
+            raise _bbox_refused(bbox_crs)
         return bbox_in_crs84((parts[0], parts[1], parts[2], parts[3]), bbox_crs)
     try:
         parts = [float(v) for v in value.split(",")]
     except ValueError:
-        raise HTTPException(400, "bbox must be four numbers: minLon,minLat,maxLon,maxLat") from None
+        raise _bbox_refused(CRS84) from None
     if len(parts) == 6:  # 3D bbox: drop heights
         parts = [parts[0], parts[1], parts[3], parts[4]]
     if len(parts) != 4:
-        raise HTTPException(400, "bbox must be four numbers: minLon,minLat,maxLon,maxLat")
+        raise _bbox_refused(CRS84)
     x0, y0, x1, y1 = parts
     if not (-180 <= x0 <= 180 and -180 <= x1 <= 180 and -90 <= y0 <= y1 <= 90):
-        raise HTTPException(400, "bbox is outside lon -180..180, lat -90..90 or has minLat > maxLat")
+        raise Invalid("bbox is outside lon -180..180, lat -90..90 or has minLat > maxLat",
+                      "bbox 超出经度 -180..180、纬度 -90..90，或最小纬度大于最大纬度")
     if x0 > x1:  # crosses the antimeridian: no territory here does; take the whole width
         x0, x1 = -180.0, 180.0
     return x0, y0, x1, y1
@@ -224,7 +232,7 @@ def parse_datetime(value: str | None) -> tuple[datetime | None, datetime | None]
         try:
             return utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
         except ValueError:
-            raise HTTPException(400, f"datetime {text!r} is not RFC 3339") from None
+            raise Invalid(f"datetime {text!r} is not RFC 3339", f"datetime {text!r} 不是 RFC 3339 时间") from None
 
     if "/" in value:
         start, end = value.split("/", 1)
@@ -252,11 +260,13 @@ def items(collection_id: str, request: Request,
     known = {"limit", "offset", "bbox", "datetime", "f", "filter", "filter-lang", "filter-crs", "crs", "bbox-crs"}
     filters = {k: v for k, v in request.query_params.items() if k not in known}
     unknown = sorted(set(filters) - set(c.queryable_exprs))
-    if unknown:
-        raise HTTPException(400, f"unknown parameter(s) {', '.join(unknown)}; this collection can be filtered by "
-                                 f"{', '.join(sorted(c.queryable_exprs)) or 'nothing else'}")
     tree = None
     try:
+        if unknown:
+            queryable = sorted(c.queryable_exprs)
+            raise Invalid(f"unknown parameter(s) {', '.join(unknown)}; this collection can be filtered by "
+                          f"{', '.join(queryable) or 'nothing else'}",
+                          f"未知的参数 {'、'.join(unknown)}；此数据集可按 {'、'.join(queryable) or '（无）'} 筛选")
         tree = parse_filter(filter_, filter_lang, filter_crs)
         srs = output_srs(crs)
         page, returned, matched = features.items(conn, c, limit=limit, offset=offset, bbox=parse_bbox(bbox, bbox_crs),
@@ -364,7 +374,7 @@ def item(collection_id: str, feature_id: str, request: Request,
         return JSONResponse(bilingual_body(refused), status_code=400)
     text = features.one(conn, c, feature_id, srs)
     if text is None:
-        raise HTTPException(404, f"no feature {feature_id!r} in {collection_id}")
+        raise NotFound(f"no feature {feature_id!r} in {collection_id}", f"{collection_id} 中没有要素 {feature_id!r}")
     feature = json.loads(text)
     base = base_url(request)
     feature["links"] = [
@@ -388,5 +398,6 @@ def locate(lon: float = Query(ge=-180, le=180), lat: float = Query(ge=-90, le=90
         lon, lat = float(x[0]), float(y[0])
     found = features.locate(conn, lon, lat)
     if found is None:
-        raise HTTPException(404, f"no published grid at lon {lon:.6f}, lat {lat:.6f}")
+        raise NotFound(f"no published grid at lon {lon:.6f}, lat {lat:.6f}",
+                       f"经度 {lon:.6f}、纬度 {lat:.6f} 处没有已发布的网格")
     return {**found, "lon": lon, "lat": lat}

@@ -11,15 +11,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from gridmap.api.deps import get_conn, optional_user, signed_in
+from gridmap.api.deps import ROLE_ZH, get_conn, optional_user, signed_in
 from gridmap.api.errors import bilingual_body, utc
 from gridmap.api.plans import jsonable
 from gridmap.errors import Forbidden, Invalid, Unauthenticated
-from gridmap.incident_rules import ACTION_ROLES, STATES, TRANSITIONS, TransitionError, allowed_actions
+from gridmap.incident_rules import ACTION_NAMES, ACTION_ROLES, STATES, TRANSITIONS, TransitionError, allowed_actions
 from gridmap.services import incidents as service
 from gridmap.store import incidents as store
 from gridmap.store.users import CurrentUser, incident_scopes
@@ -123,7 +123,7 @@ def search(request: Request, status: str | None = Query(None, description="comma
            conn: sa.Connection = Depends(get_conn), user: CurrentUser = Depends(signed_in)) -> list[dict]:
     statuses = status.split(",") if status else None
     if statuses and set(statuses) - set(STATES):
-        raise HTTPException(422, f"status must be among {', '.join(STATES)}")
+        raise Invalid(f"status must be among {', '.join(STATES)}", f"状态只能是 {'、'.join(STATES)}")
     rows = store.search(conn, statuses=statuses, category=category, community=community, street=street, grid=grid,
                         start=utc(start), end=utc(end), overdue=overdue, limit=limit, offset=offset, with_contact=True)
     readers, contacts = incident_scopes(conn, user, READ_ROLES), incident_scopes(conn, user, CONTACT_ROLES)
@@ -139,12 +139,10 @@ def _shown(item: dict, contacts: list) -> dict:
 
 @router.get("/incidents/{public_id}", summary="One incident with its history and the actions open to it")
 def one(public_id: str, conn: sa.Connection = Depends(get_conn), user: CurrentUser = Depends(signed_in)) -> dict:
-    try:
-        item = service.with_events(conn, public_id, with_contact=True)
-    except store.IncidentNotFound as exc:
-        raise HTTPException(404, str(exc)) from exc
+    item = service.with_events(conn, public_id, with_contact=True)  # 404 in both languages if none
     if not any(s.allows(item) for s in incident_scopes(conn, user, READ_ROLES)):
-        raise HTTPException(403, f"incident {public_id} is not in {user.username}'s territory, grids or department")
+        raise Forbidden(f"incident {public_id} is not in {user.username}'s territory, grids or department",
+                        f"事件 {public_id} 不在 {user.username} 的辖区、网格或部门内")
     item = _shown(item, incident_scopes(conn, user, CONTACT_ROLES))
     item["actions"] = allowed_actions(item["status"])
     return jsonable(item)
@@ -154,17 +152,18 @@ def one(public_id: str, conn: sa.Connection = Depends(get_conn), user: CurrentUs
              "workflow does not allow it)")
 def move(public_id: str, body: TransitionIn, request: Request, conn: sa.Connection = Depends(get_conn),
          user: CurrentUser | None = Depends(optional_user)):
-    try:
-        current = store.get(conn, public_id)
-    except store.IncidentNotFound as exc:
-        raise HTTPException(404, str(exc)) from exc
+    current = store.get(conn, public_id)  # 404 in both languages if none
     if body.action not in TRANSITIONS:
-        raise HTTPException(422, f"unknown action {body.action!r}; actions are {', '.join(TRANSITIONS)}")
+        raise Invalid(f"unknown action {body.action!r}; actions are {', '.join(TRANSITIONS)}",
+                      f"未知的操作 {body.action!r}：可用操作为 {'、'.join(TRANSITIONS)}")
     if user is None:
-        raise HTTPException(401, "sign in first (POST /api/auth/token)", headers={"WWW-Authenticate": "Bearer"})
+        raise Unauthenticated("sign in first (POST /api/auth/token)", "请先登录（POST /api/auth/token）")
     if not any(s.allows(current) for s in incident_scopes(conn, user, ACTION_ROLES[body.action])):
-        raise HTTPException(403, f"{user.username} may not {body.action} incident {public_id}: it needs the role "
-                                 f"{' or '.join(ACTION_ROLES[body.action])} over its community, grid or department")
+        roles = ACTION_ROLES[body.action]
+        raise Forbidden(f"{user.username} may not {body.action} incident {public_id}: it needs the role "
+                        f"{' or '.join(roles)} over its community, grid or department",
+                        f"{user.username} 不能对事件 {public_id} {ACTION_NAMES[body.action][0]}：需要该事件所在社区、网格或部门的"
+                        f"{'或'.join(ROLE_ZH.get(r, r) for r in roles)}角色")
     actor = user
     conn.rollback()
     try:
@@ -172,8 +171,8 @@ def move(public_id: str, body: TransitionIn, request: Request, conn: sa.Connecti
                                   note=body.note, department=body.department, duplicate_of=body.duplicate_of,
                                   expected_status=body.expected_status)
     except TransitionError as exc:
-        return JSONResponse(status_code=409, content={"detail": str(exc), "status": current["status"],
-                                                      "allowed": allowed_actions(current["status"])})
+        return JSONResponse(status_code=409, content=bilingual_body(exc, status=current["status"],
+                                                                    allowed=allowed_actions(current["status"])))
     done["actions"] = allowed_actions(done["status"])
     return jsonable(done)
 
@@ -181,5 +180,5 @@ def move(public_id: str, body: TransitionIn, request: Request, conn: sa.Connecti
 @router.post("/incidents/escalate", summary="Run the supervision pass now (it also runs periodically)")
 def escalate(request: Request, user: CurrentUser = Depends(signed_in)) -> dict:
     if not is_admin(user):
-        raise HTTPException(403, "only administrators run the supervision pass")
+        raise Forbidden("only administrators run the supervision pass", "只有管理员可以执行督办")
     return {"escalated": service.escalate_overdue(request.app.state.engine, actor=user.username)}

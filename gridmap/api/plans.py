@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 
 from gridmap.api.openapi_doc import GEOJSON_OK
+from gridmap.errors import Invalid
 from gridmap.api.deps import READ_ROLES, get_conn, optional_user, public_reader, require_role
 from gridmap.store import features, frames, plans, territories
 from gridmap.store.users import CurrentUser
@@ -49,10 +50,7 @@ def readable_plan(plan_id: int, request: Request, conn: sa.Connection = Depends(
 @router.get("/api/territories/{code}/plans", response_model=list[PlanOut], summary="A territory's plans")
 def territory_plans(code: str, conn: sa.Connection = Depends(get_conn),
                     _reader: CurrentUser | None = Depends(public_reader)) -> list[PlanOut]:
-    try:
-        territories.get(conn, code)
-    except territories.TerritoryNotFound as exc:
-        raise HTTPException(404, str(exc)) from exc
+    territories.get(conn, code)  # 404 in both languages if none
     return [PlanOut(**row) for row in plans.list_for(conn, code)]
 
 
@@ -170,7 +168,7 @@ def plan_crosswalk(plan_id: int, format: str = "json", conn: sa.Connection = Dep
         grids = frames.plan_grids(conn, plan_id)[["grid_code", "geometry"]]
         return _download(gpd.GeoDataFrame(frame.merge(grids, on="grid_code"), geometry="geometry", crs=4490),
                          plan_id, "crosswalk", "gpkg")
-    raise HTTPException(422, "format must be json, csv or gpkg")
+    raise Invalid("format must be json, csv or gpkg", "格式只能是 json、csv 或 gpkg")
 
 
 @router.get("/api/plans/{plan_id}/conflicts", summary="Merge conflicts (format=geojson|csv|gpkg)",
@@ -183,7 +181,7 @@ def plan_conflicts(plan_id: int, format: str = "geojson", conn: sa.Connection = 
         return JSONResponse(merges.conflicts_feature_collection(conn, plan_id), media_type="application/geo+json")
     if format in ("csv", "gpkg"):
         return _download(merges.conflicts(conn, plan_id), plan_id, "conflicts", format)
-    raise HTTPException(422, "format must be geojson, csv or gpkg")
+    raise Invalid("format must be geojson, csv or gpkg", "格式只能是 geojson、csv 或 gpkg")
 
 
 @router.get("/api/plans/{plan_id}/duties", summary="Each unified grid's duties, tagged with their department")

@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from gridmap.api.openapi_doc import GEOJSON_OK
+from gridmap.errors import Invalid
 from gridmap.api.deps import get_conn, optional_user, public_reader, require_role
 from gridmap.api.plans import jsonable
 from gridmap.geo.walking import DEFAULT_MINUTES, DEFAULT_SPEED_M_PER_MIN
@@ -45,18 +46,12 @@ class StationPatch(BaseModel):
 
 
 def _territory(conn: sa.Connection, code: str) -> None:
-    try:
-        territories.get(conn, code)
-    except territories.TerritoryNotFound as exc:
-        raise HTTPException(404, str(exc)) from exc
+    territories.get(conn, code)  # 404 in both languages if none
 
 
 def _editable_station(conn: sa.Connection, station_id: int, user: CurrentUser | None, action: str) -> tuple[dict, CurrentUser]:
     """The station (404 if none) and the user, if they may ``action`` it (401/403 otherwise)."""
-    try:
-        current = store.get(conn, station_id)
-    except store.StationNotFound as exc:
-        raise HTTPException(404, str(exc)) from exc
+    current = store.get(conn, station_id)  # 404 in both languages if none
     return current, require_role(conn, user, EDITORS, current["territory"], action)
 
 
@@ -98,7 +93,7 @@ def edit(station_id: int, body: StationPatch, request: Request, conn: sa.Connect
     _, actor = _editable_station(conn, station_id, user, "edit stations")
     changes = body.model_dump(exclude_unset=True)
     if ("lon" in changes) != ("lat" in changes):
-        raise HTTPException(422, "move a station with both lon and lat")
+        raise Invalid("move a station with both lon and lat", "移动站点需要同时给出经度和纬度")
     try:
         return jsonable(service.edit(request.app.state.engine, station_id, changes, actor=actor.username))
     except (service.StationError, LookupError) as exc:
@@ -125,7 +120,8 @@ def coverage(code: str, request: Request, types: str | None = Query(None, descri
     _territory(conn, code)
     wanted = types.split(",") if types else None
     if wanted and set(wanted) - set(service.TYPE_CODES):
-        raise HTTPException(422, f"types must be among {', '.join(service.TYPE_CODES)}")
+        raise Invalid(f"types must be among {', '.join(service.TYPE_CODES)}",
+                      f"类型只能是 {'、'.join(service.TYPE_CODES)}")
     try:
         return service.coverage(request.app.state.engine, code, types=wanted, minutes=minutes,
                                 speed_m_per_min=speed, threshold=threshold)

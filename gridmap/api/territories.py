@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
@@ -61,20 +61,14 @@ def territories_geojson(
 @router.get("/{code}", response_model=TerritoryOut, summary="One territory")
 def get_territory(code: str, conn: sa.Connection = Depends(get_conn),
                   _r: CurrentUser | None = Depends(public_reader)) -> TerritoryOut:
-    try:
-        t = territories.get(conn, code)
-    except territories.TerritoryNotFound as exc:
-        raise HTTPException(404, str(exc)) from exc
+    t = territories.get(conn, code)  # 404 in both languages if none
     return TerritoryOut(code=t.code, name=t.name, level=t.level, parent_code=t.parent_code, area_m2=t.area_m2)
 
 
 @router.get("/{code}/layers", response_model=list[LayerOut], summary="A territory's GIS layers")
 def get_layers(code: str, conn: sa.Connection = Depends(get_conn),
                _r: CurrentUser | None = Depends(public_reader)) -> list[LayerOut]:
-    try:
-        territories.get(conn, code)
-    except territories.TerritoryNotFound as exc:
-        raise HTTPException(404, str(exc)) from exc
+    territories.get(conn, code)  # 404 in both languages if none
     return [LayerOut(**{k: row[k] for k in LayerOut.model_fields}) for row in layers.list_for(conn, code)]
 
 

@@ -8,11 +8,12 @@ without the current version is served fresh and not to be cached."""
 from __future__ import annotations
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
 from gridmap.api.deps import get_conn, public_reader
 from gridmap.api.features import base_url
+from gridmap.errors import NotFound
 from gridmap.store import features
 from gridmap.store.users import CurrentUser
 
@@ -24,7 +25,7 @@ MAX_ZOOM = 22
 def _collection(collection_id: str) -> features.Collection:
     c = features.COLLECTIONS.get(collection_id)
     if c is None:
-        raise HTTPException(404, f"no collection {collection_id!r}; see /collections")
+        raise NotFound(f"no collection {collection_id!r}; see /collections", f"没有数据集 {collection_id!r}；见 /collections")
     return c
 
 
@@ -50,7 +51,8 @@ def tile(collection_id: str, z: int = Path(ge=0, le=MAX_ZOOM), x: int = Path(ge=
          conn: sa.Connection = Depends(get_conn), _reader: CurrentUser | None = Depends(public_reader)) -> Response:
     c = _collection(collection_id)
     if x >= 2**z or y >= 2**z:
-        raise HTTPException(404, f"tile {z}/{x}/{y} does not exist: x and y must be below {2**z} at zoom {z}")
+        raise NotFound(f"tile {z}/{x}/{y} does not exist: x and y must be below {2**z} at zoom {z}",
+                       f"瓦片 {z}/{x}/{y} 不存在：第 {z} 级的 x 和 y 必须小于 {2**z}")
     data = features.tile(conn, c, z, x, y)
     stamp = features.published_stamp(conn)
     headers = {"ETag": f'"{stamp}"', "Cache-Control": "public, max-age=86400" if v == stamp else "no-cache"}
@@ -69,9 +71,10 @@ def context_tile(request: Request, territory: str = Path(pattern=r"^[0-9]{2,20}$
     from gridmap.store.territories import exists
 
     if x >= 2**z or y >= 2**z:
-        raise HTTPException(404, f"tile {z}/{x}/{y} does not exist: x and y must be below {2**z} at zoom {z}")
+        raise NotFound(f"tile {z}/{x}/{y} does not exist: x and y must be below {2**z} at zoom {z}",
+                       f"瓦片 {z}/{x}/{y} 不存在：第 {z} 级的 x 和 y 必须小于 {2**z}")
     if not exists(conn, territory):
-        raise HTTPException(404, f"no territory with code {territory!r}")
+        raise NotFound(f"no territory with code {territory!r}", f"没有代码为 {territory!r} 的辖区")
     data = features.context_tile(conn, territory, z, x, y, road_class=of_territory(conn, territory).roads.class_column)
     # layers change only when re-imported; behind a sign-in, no shared cache may keep a tile
     headers = {"Cache-Control": ("public" if request.app.state.settings.public_read else "private") + ", max-age=300"}
@@ -129,7 +132,7 @@ def tile_matrix_sets(request: Request) -> dict:
 @router.get("/tileMatrixSets/{tms_id}", summary="One tile matrix set (OGC Two Dimensional Tile Matrix Set)")
 def tile_matrix_set(tms_id: str) -> dict:
     if tms_id != TMS_ID:
-        raise HTTPException(404, f"no tile matrix set {tms_id!r}; see /tileMatrixSets")
+        raise NotFound(f"no tile matrix set {tms_id!r}; see /tileMatrixSets", f"没有瓦片矩阵集 {tms_id!r}；见 /tileMatrixSets")
     return web_mercator_quad()
 
 
@@ -166,7 +169,7 @@ def collection_tileset(collection_id: str, tms_id: str, request: Request, conn: 
                        _reader: CurrentUser | None = Depends(public_reader)) -> dict:
     c = _collection(collection_id)
     if tms_id != TMS_ID:
-        raise HTTPException(404, f"no tile matrix set {tms_id!r}; see /tileMatrixSets")
+        raise NotFound(f"no tile matrix set {tms_id!r}; see /tileMatrixSets", f"没有瓦片矩阵集 {tms_id!r}；见 /tileMatrixSets")
     return _tileset(request, conn, c)
 
 
@@ -180,5 +183,5 @@ def collection_tile(collection_id: str, tms_id: str, tile_matrix: int = Path(ge=
                     conn: sa.Connection = Depends(get_conn),
                     _reader: CurrentUser | None = Depends(public_reader)) -> Response:
     if tms_id != TMS_ID:
-        raise HTTPException(404, f"no tile matrix set {tms_id!r}; see /tileMatrixSets")
+        raise NotFound(f"no tile matrix set {tms_id!r}; see /tileMatrixSets", f"没有瓦片矩阵集 {tms_id!r}；见 /tileMatrixSets")
     return tile(collection_id, tile_matrix, tile_col, tile_row, v, conn, _reader)

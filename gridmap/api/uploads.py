@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from gridmap.api.deps import optional_user, require_role
@@ -27,7 +27,6 @@ from gridmap.geo.crs import CRSError
 from gridmap.geo.io import SUPPORTED_SUFFIXES, VectorReadError
 from gridmap.services.importing import import_file
 from gridmap.store import territories
-from gridmap.store.layers import LayerExists
 from gridmap.store.users import CurrentUser
 
 router = APIRouter(tags=["territories"])
@@ -54,16 +53,14 @@ async def upload_layer(
 ) -> dict:
     engine = request.app.state.engine
     with engine.connect() as conn:
-        try:
-            territories.get(conn, code)
-        except territories.TerritoryNotFound as exc:
-            raise HTTPException(404, str(exc)) from exc
+        territories.get(conn, code)  # 404 in both languages if none
         actor = require_role(conn, user, ("planner",), code, "import layers")
     original = Path(file.filename or "upload").name[:200]
     suffix = Path(original).suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES or suffix == ".shp":
-        raise HTTPException(422, f"{original}: upload one of {', '.join(sorted(SUPPORTED_SUFFIXES - {'.shp'}))} "
-                                 "(a Shapefile as one .zip with its .shx, .dbf and .prj)")
+        offered = sorted(SUPPORTED_SUFFIXES - {".shp"})
+        raise Invalid(f"{original}: upload one of {', '.join(offered)} (a Shapefile as one .zip with its .shx, .dbf "
+                      "and .prj)", f"{original}：请上传 {'、'.join(offered)} 之一（Shapefile 请与 .shx、.dbf、.prj 一起打成一个 .zip）")
     layer = name or re.sub(r"[^\w\-. ]", "_", Path(original).stem)[:100] or "upload"
     folder = Path(tempfile.mkdtemp(prefix="gridmap-upload-"))
     try:
@@ -79,8 +76,6 @@ async def upload_layer(
         raise Invalid(exc.en.replace(str(folder), ""), exc.zh.replace(str(folder), "")) from exc
     except CRSError as exc:
         raise Invalid(str(exc).replace(str(folder), ""), f"坐标系有误：{exc}".replace(str(folder), "")) from exc
-    except LayerExists as exc:
-        raise HTTPException(409, str(exc)) from exc
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return {"territory": summary.territory, "layer": summary.layer, "features": summary.features,

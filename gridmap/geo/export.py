@@ -37,6 +37,7 @@ import pyogrio
 
 from pyproj import CRS
 
+from gridmap.errors import Invalid
 from gridmap.geo.crs import STORAGE_EPSG, CRSError, OutputCRS, output_crs, wgs84_to_gcj02_frame
 from gridmap.geo.export_schema import Field, dictionary, fields_for
 
@@ -53,8 +54,9 @@ KML_LABELS = ("grid_name", "name", "unit_name", "grid_code", "unit_id", "inciden
 DATE = pd.ArrowDtype(pa.date32())
 
 
-class ExportError(ValueError):
-    """The export cannot be written as asked; the message says why and what to ask instead."""
+class ExportError(Invalid):
+    """The export cannot be written as asked; the message (in English and Chinese) says why and what
+    to ask instead."""
 
 
 @dataclass
@@ -97,13 +99,17 @@ def export(layers: Mapping[str, pd.DataFrame] | gpd.GeoDataFrame, path: str | Pa
     try:
         target_crs = output_crs(crs, *centre)
     except CRSError as exc:
-        raise ExportError(f"{exc}; choose 4490, 4326, gk3, gk3-cm, gcj02 or an EPSG code") from exc
+        raise ExportError(f"{exc}; choose 4490, 4326, gk3, gk3-cm, gcj02 or an EPSG code",
+                          f"{exc}；请选择 4490、4326、gk3、gk3-cm、gcj02 或一个 EPSG 代码") from exc
     area_crs = output_crs("gk3-cm", *centre).crs
     if fmt in WGS84_ONLY and not target_crs.geographic:
         raise ExportError(f"{fmt} is always WGS84 longitude/latitude (RFC 7946 / KML 2.2); "
-                          f"choose crs 4326, 4490 or gcj02, or write gpkg/shp/csv for {target_crs.label}")
+                          f"choose crs 4326, 4490 or gcj02, or write gpkg/shp/csv for {target_crs.label}",
+                          f"{fmt} 只能是 WGS84 经纬度（RFC 7946 / KML 2.2）：请选择坐标系 4326、4490 或 gcj02，"
+                          f"或以 gpkg/shp/csv 导出 {target_crs.label}")
     if fmt == "kml" and any(not isinstance(f, gpd.GeoDataFrame) for f in frames.values()):
-        raise ExportError("KML holds map features only; leave tables such as the crosswalk out, or choose gpkg")
+        raise ExportError("KML holds map features only; leave tables such as the crosswalk out, or choose gpkg",
+                          "KML 只能存放地图要素：请去掉对照表等表格，或选择 gpkg")
     prepared: dict[str, tuple[pd.DataFrame, list[Field]]] = {}
     for name, frame in frames.items():
         out, fields = _prepare(name, frame, target_crs, fmt, area_crs)
@@ -137,12 +143,14 @@ def _named_frames(layers, path: Path) -> dict[str, pd.DataFrame]:
         layers = {name: layers}
     frames = {str(k): v for k, v in dict(layers).items() if v is not None}
     if not frames:
-        raise ExportError("nothing to export: no layers given")
+        raise ExportError("nothing to export: no layers given", "没有可导出的内容：未给出图层")
     for name, frame in frames.items():
         if not isinstance(frame, pd.DataFrame):
-            raise ExportError(f"layer {name!r} is a {type(frame).__name__}, not a (Geo)DataFrame")
+            raise ExportError(f"layer {name!r} is a {type(frame).__name__}, not a (Geo)DataFrame",
+                              f"图层 {name!r} 是 {type(frame).__name__}，不是 (Geo)DataFrame")
         if isinstance(frame, gpd.GeoDataFrame) and frame.crs is None:
-            raise ExportError(f"layer {name!r} has no CRS; set one with .set_crs(...) before exporting")
+            raise ExportError(f"layer {name!r} has no CRS; set one with .set_crs(...) before exporting",
+                              f"图层 {name!r} 没有坐标系：导出前请用 .set_crs(...) 设定")
     return frames
 
 
@@ -151,7 +159,8 @@ def _format(format: str | None, path: Path) -> str:
     fmt = {"shapefile": "shp", "json": "geojson", "geopackage": "gpkg", "filegdb": "gdb",
            "geoparquet": "parquet"}.get(fmt, fmt)
     if fmt not in FORMATS:
-        raise ExportError(f"unknown export format {format or path.suffix!r}; choose one of {', '.join(FORMATS)}")
+        raise ExportError(f"unknown export format {format or path.suffix!r}; choose one of {', '.join(FORMATS)}",
+                          f"未知的导出格式 {format or path.suffix!r}：可选 {'、'.join(FORMATS)}")
     return fmt
 
 
@@ -159,9 +168,10 @@ def _encoding(encoding: str, fmt: str) -> str:
     enc = str(encoding).strip().lower().replace("_", "-")
     enc = {"utf8": "utf-8", "cp936": "gbk", "936": "gbk", "gb2312": "gbk"}.get(enc, enc)
     if enc not in ENCODINGS:
-        raise ExportError(f"unknown encoding {encoding!r}; choose utf-8 or gbk")
+        raise ExportError(f"unknown encoding {encoding!r}; choose utf-8 or gbk", f"未知的编码 {encoding!r}：可选 utf-8 或 gbk")
     if enc == "gbk" and fmt not in ("shp", "csv"):
-        raise ExportError(f"{fmt} is UTF-8 by definition; GBK is offered for shp and csv")
+        raise ExportError(f"{fmt} is UTF-8 by definition; GBK is offered for shp and csv",
+                          f"{fmt} 规定为 UTF-8；GBK 仅用于 shp 和 csv")
     return enc
 
 
@@ -263,7 +273,8 @@ def _check_gbk(layer: str, frame: pd.DataFrame) -> None:
                         break
     if bad:
         listed = "; ".join(bad[:MAX_LISTED]) + (" ..." if len(bad) > MAX_LISTED else "")
-        raise ExportError(f"these values cannot be written in GBK: {listed}. Export in utf-8, or rename them")
+        raise ExportError(f"these values cannot be written in GBK: {listed}. Export in utf-8, or rename them",
+                          f"以下值无法以 GBK 写出：{listed}。请以 utf-8 导出，或修改这些名称")
 
 
 def _final_path(path: Path, fmt: str, layer_count: int) -> Path:

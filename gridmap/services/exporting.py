@@ -36,7 +36,8 @@ def parse_layers(text: str | list[str] | tuple[str, ...] | None) -> tuple[str, .
     names = tuple(dict.fromkeys(i.strip().lower() for i in items if i.strip()))
     unknown = [n for n in names if n not in LAYERS]
     if unknown:
-        raise ExportError(f"unknown layer(s) {', '.join(unknown)}; choose from {', '.join(LAYERS)}")
+        raise ExportError(f"unknown layer(s) {', '.join(unknown)}; choose from {', '.join(LAYERS)}",
+                          f"未知的图层 {'、'.join(unknown)}：可选 {'、'.join(LAYERS)}")
     return names or ("grids",)
 
 

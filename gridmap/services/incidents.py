@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from gridmap.errors import Invalid
 from gridmap.incident_rules import (
     FINAL_STATES,
+    STATE_NAMES,
     TransitionError,
     WorkCalendar,
     default_categories,
@@ -129,24 +130,26 @@ def transition(engine: sa.Engine, public_id: str, action: str, *, actor: str, no
     with engine.begin() as conn:
         current = store.get(conn, public_id, lock=True)
         if expected_status is not None and current["status"] != expected_status:
-            raise TransitionError(f"the incident is {current['status']} now, not {expected_status}: reload it")
+            raise TransitionError(f"the incident is {current['status']} now, not {expected_status}: reload it",
+                                  f"事件现在是“{STATE_NAMES[current['status']][0]}”，不是"
+                                  f"“{STATE_NAMES.get(expected_status, (expected_status,))[0]}”：请刷新")
         target = next_state(current["status"], action)
         dept_id = None
         if action == "reassign" and not department:
-            raise TransitionError("reassign needs the department to reassign to")
+            raise TransitionError("reassign needs the department to reassign to", "改派需要指定改派到的部门")
         if department:
             dept_id = store.department_by_code(conn, department)
             if dept_id is None:
-                raise TransitionError(f"no department {department!r}")
+                raise TransitionError(f"no department {department!r}", f"没有部门 {department!r}")
             if action == "reassign" and department == current["department_code"]:
-                raise TransitionError(f"the incident is already with {department}")
+                raise TransitionError(f"the incident is already with {department}", f"事件已在 {department} 办理")
         dup_id = None
         if duplicate_of:
             if action != "reject":
-                raise TransitionError("only a rejection can name the incident it duplicates")
+                raise TransitionError("only a rejection can name the incident it duplicates", "只有不予立案时才能指明重复的事件")
             dup_id = store.id_of(conn, duplicate_of)
             if dup_id is None or dup_id == current["id"]:
-                raise TransitionError(f"no other incident {duplicate_of!r}")
+                raise TransitionError(f"no other incident {duplicate_of!r}", f"没有另一个编号为 {duplicate_of!r} 的事件")
         store.set_status(conn, current["id"], target, department=dept_id, duplicate_of=dup_id, at=at)
         detail = {k: v for k, v in (("department", department), ("duplicate_of", duplicate_of)) if v}
         store.add_event(conn, current["id"], current["status"], target, action, actor, note, detail, at)

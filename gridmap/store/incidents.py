@@ -23,6 +23,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from gridmap.errors import NotFound
 from gridmap.incident_rules import Category
 
 PUBLIC_COLUMNS = (
@@ -43,7 +44,7 @@ FROM = (
     "LEFT JOIN incidents dup ON dup.id = i.duplicate_of")
 
 
-class IncidentNotFound(LookupError):
+class IncidentNotFound(NotFound):
     """No incident with that number."""
 
 
@@ -151,7 +152,7 @@ def get(conn: sa.Connection, public_id: str, *, with_contact: bool = False, lock
         f"SELECT {PUBLIC_COLUMNS}{contact} FROM {FROM} WHERE i.public_id = :p" + (" FOR UPDATE OF i" if lock else "")),
         {"p": public_id}).first()
     if row is None:
-        raise IncidentNotFound(f"no incident {public_id!r}")
+        raise IncidentNotFound(f"no incident {public_id!r}", f"没有编号为 {public_id!r} 的事件")
     return dict(row._mapping)
 
 
