@@ -26,6 +26,7 @@ from importlib import resources
 from zoneinfo import ZoneInfo
 
 from gridmap.errors import Refusal, StateConflict
+from gridmap.service_attributes import ServiceAttribute, default_attributes
 
 STATES = ("reported", "filed", "rejected", "dispatched", "claimed", "handled", "verified", "closed")
 FINAL_STATES = ("rejected", "closed")
@@ -281,6 +282,8 @@ class Category:
     time_limit: float
     time_unit: str
     description: str = ""
+    attributes: tuple[ServiceAttribute, ...] = ()
+    """The questions the category asks its reporter (Open311 service attributes), in order."""
 
     def due(self, reported: datetime, calendar: WorkCalendar) -> datetime:
         """When a case reported at ``reported`` must be closed."""
@@ -296,13 +299,16 @@ class Category:
 
 
 def default_categories() -> list[Category]:
-    """The category table shipped with gridmap (``gridmap/data/incident_categories.csv``)."""
+    """The category table shipped with gridmap (``gridmap/data/incident_categories.csv``), each
+    with its questions (``incident_category_attributes.csv``)."""
     text = resources.files("gridmap").joinpath("data/incident_categories.csv").read_text(encoding="utf-8")
     rows = csv.DictReader(line for line in text.splitlines() if line and not line.startswith("#"))
+    questions = default_attributes()
     return [Category(code=r["code"], name_zh=r["name_zh"], name_en=r["name_en"], group=r["group"],
                      department_code=r["department_code"], department_zh=r["department_zh"],
                      department_en=r["department_en"], time_limit=float(r["time_limit"]),
-                     time_unit=r["time_unit"], description=r["description"]) for r in rows]
+                     time_unit=r["time_unit"], description=r["description"],
+                     attributes=questions.get(r["code"], ())) for r in rows]
 
 
 __all__ = ["STATES", "FINAL_STATES", "OPEN_STATES", "TRANSITIONS", "ACTION_ROLES", "ACTION_NAMES", "STATE_NAMES",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
+from urllib.parse import urlencode
 from xml.etree import ElementTree
 
 import pytest
@@ -188,7 +189,8 @@ def test_the_whole_loop_with_who_may_do_what(loop) -> None:
 
 def test_supervision_escalates_a_level_at_a_time(loop) -> None:
     engine, people, where = loop
-    public_id = report(people["worker"], where, category="0502").json()["public_id"]  # gas: 2 calendar hours
+    public_id = report(people["worker"], where, category="0502",  # gas: 2 calendar hours
+                       attributes={"smell_now": "yes"}).json()["public_id"]
     with engine.connect() as conn:
         due = conn.execute(sa.text("SELECT due_at FROM incidents WHERE public_id = :p"), {"p": public_id}).scalar()
     assert service.escalate_overdue(engine, now=due - timedelta(minutes=1)) == []
@@ -225,11 +227,67 @@ def test_open311_services(open311) -> None:
     assert first["metadata"] is False and first["type"] == "realtime" and isinstance(first["service_code"], str)
     assert public.get(f"/open311/v2/services/{first['service_code']}.json").json() == {
         "service_code": first["service_code"], "attributes": []}
+    asks = {s["service_code"] for s in services if s["metadata"]}
+    assert asks == {c.code for c in default_categories() if c.attributes} >= {"0102", "0501"}
+    fire = public.get("/open311/v2/services/0501.json").json()
+    assert fire["service_code"] == "0501" and [a["code"] for a in fire["attributes"]] == ["hazards"]
+    hazards = fire["attributes"][0]
+    assert hazards == {**hazards, "variable": True, "datatype": "multivaluelist", "required": True, "order": 1}
+    assert {"key": "fuel", "name": "堆放易燃物 Stored fuel or flammables"} in hazards["values"]
+    xml_definition = ElementTree.fromstring(public.get("/open311/v2/services/0102.xml").content)
+    assert xml_definition.tag == "service_definition"
+    assert xml_definition.find("service_code").text == "0102"
+    first_question = xml_definition.find("attributes/attribute")
+    assert first_question.find("code").text == "cover_state" and first_question.find("required").text == "true"
+    assert [v.find("key").text for v in first_question.findall("values/value")] == ["missing", "broken", "displaced"]
     missing = public.get("/open311/v2/services/9999.json")
     assert missing.status_code == 404 and missing.json() == [{"code": 404, "description": "no service 9999"}]
     xml = ElementTree.fromstring(public.get("/open311/v2/services.xml").content)
     assert xml.tag == "services" and len(xml.findall("service")) == len(services)
     assert xml.find("service/service_code").text == first["service_code"]
+
+
+def test_a_category_asks_its_questions_through_every_door(open311) -> None:
+    """The fire-hazard category asks which hazards were seen (required, several values): the answers
+    come as Open311 form fields (``attribute[hazards][]`` once per value), as Open311 JSON and as
+    the API's ``attributes``; each is stored as a list. A missing or wrong answer is refused before
+    anything is stored, in both languages on the API."""
+    engine, people, where, public, _ = open311
+    form = [("service_code", "0501"), ("lat", str(where["lat"])), ("long", str(where["lon"])),
+            ("description", "楼道堆放杂物"), ("attribute[hazards][]", "exit"), ("attribute[hazards][]", "fuel")]
+    by_form = public.post("/open311/v2/requests.json", content=urlencode(form),
+                          headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert by_form.status_code == 201, by_form.text
+    by_json = public.post("/open311/v2/requests.json", json={
+        "service_code": "0501", "lat": where["lat"], "long": where["lon"], "attribute": {"hazards": ["ebike"]}})
+    assert by_json.status_code == 201, by_json.text
+    by_api = report(people["worker"], where, category="0501", attributes={"hazards": ["wiring", "wiring"]})
+    assert by_api.status_code == 201 and by_api.json()["attributes"] == {"hazards": ["wiring"]}
+    stalls = report(people["worker"], where, category="0302", attributes={"stalls": "3"})
+    assert stalls.status_code == 201 and stalls.json()["attributes"] == {"stalls": 3}  # a number, not text
+    with engine.connect() as conn:
+        stored = dict(conn.execute(sa.text("SELECT public_id, attributes FROM incidents WHERE category_code = '0501'")).all())
+    assert stored[by_form.json()[0]["service_request_id"]] == {"hazards": ["exit", "fuel"]}
+    assert stored[by_json.json()[0]["service_request_id"]] == {"hazards": ["ebike"]}
+    assert people["worker"].get(f"/api/incidents/{by_api.json()['public_id']}").json()["attributes"] == {
+        "hazards": ["wiring"]}
+
+    with engine.connect() as conn:
+        before = conn.execute(sa.text("SELECT count(*) FROM incidents")).scalar_one()
+    unanswered = public.post("/open311/v2/requests.json", data={
+        "service_code": "0501", "lat": where["lat"], "long": where["lon"]})
+    assert unanswered.status_code == 400 and "hazards (What was seen) is required" in unanswered.json()[0]["description"]
+    wrong = public.post("/open311/v2/requests.json", data={
+        "service_code": "0501", "lat": where["lat"], "long": where["lon"], "attribute[hazards][]": "dragons"})
+    assert wrong.status_code == 400 and "dragons not among exit, fuel, wiring, ebike" in wrong.json()[0]["description"]
+    refused = report(people["worker"], where, category="0302", attributes={"stalls": "many", "colour": "red"})
+    body = refused.json()
+    assert refused.status_code == 422 and "asks no question colour" in body["detail_en"]
+    assert "没有问题 colour" in body["detail_zh"] and "stalls（摊位数量）：'many' 不是数字" in body["detail_zh"]
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM incidents")).scalar_one() == before  # nothing stored
+    questions = {c["code"]: c["attributes"] for c in people["worker"].get("/api/incident-categories").json()}
+    assert questions["0103"] == [] and questions["0302"][0]["description_zh"] == "摊位数量"
 
 
 def test_open311_requests_field_by_field(open311) -> None:
@@ -314,7 +372,8 @@ def test_open311_media_upload_is_checked_stored_once_and_served(open311, databas
     picture = io.BytesIO()
     plt.imsave(picture, np.arange(64 * 48, dtype=float).reshape(48, 64), format="png")
     png = picture.getvalue()
-    form = {"service_code": "0102", "lat": where["lat"], "long": where["lon"], "description": "井盖丢失"}
+    form = {"service_code": "0102", "lat": where["lat"], "long": where["lon"], "description": "井盖丢失",
+            "attribute[cover_state]": "missing"}
     created = public.post("/open311/v2/requests.json", data=form, files={"media": ("photo.png", png, "image/png")})
     assert created.status_code == 201, created.text
     rid = created.json()[0]["service_request_id"]
@@ -343,7 +402,7 @@ def test_open311_media_upload_is_checked_stored_once_and_served(open311, databas
 @pytest.mark.browser  # a real HTTP server on loopback, like the browser tests
 def test_a_stock_georeport_client_files_and_reads(open311, database_url: str) -> None:
     from civicbot.http import HttpTransport, RateLimiter
-    from civicbot.open311 import CONFIRM_TOKEN, Open311Client
+    from civicbot.open311 import CONFIRM_TOKEN, Open311Client, ValidationError
     from civicbot.registry import Endpoint
 
     engine, people, where, _, _ = open311
@@ -354,8 +413,14 @@ def test_a_stock_georeport_client_files_and_reads(open311, database_url: str) ->
                                transport=HttpTransport(rate_limiter=RateLimiter(min_interval=0.0)))
         services = client.list_services()
         assert "0102" in {s["service_code"] for s in services}
+        definition = client.get_service_definition("0102")
+        assert [a["code"] for a in definition["attributes"]] == ["cover_state", "location"]
+        with pytest.raises(ValidationError, match="required attribute 'cover_state' missing"):  # the client reads
+            client.create_request("0102", dry_run=False, confirm=CONFIRM_TOKEN, api_key=token,  # our definition
+                                  lat=where["lat"], lng=where["lon"], description="井盖丢失", validate_remote=True)
         sent = client.create_request("0102", dry_run=False, confirm=CONFIRM_TOKEN, api_key=token, lat=where["lat"],
-                                     lng=where["lon"], description="井盖丢失", validate_remote=True)
+                                     lng=where["lon"], description="井盖丢失", validate_remote=True,
+                                     attributes={"cover_state": "broken", "location": "carriageway"})
         rid = sent.response[0]["service_request_id"]
         fetched = client.get_request(rid)
         assert fetched["service_request_id"] == rid and fetched["status"] == "open"
@@ -365,5 +430,6 @@ def test_a_stock_georeport_client_files_and_reads(open311, database_url: str) ->
         assert rid not in {r["service_request_id"] for r in client.list_requests(lat=where["lat"] - 0.05,
                                                                                   lng=where["lon"])}
     with engine.connect() as conn:
-        row = conn.execute(sa.text("SELECT source, reporter_role FROM incidents WHERE public_id = :p"), {"p": rid}).one()
-    assert tuple(row) == ("open311", "staff")
+        row = conn.execute(sa.text("SELECT source, reporter_role, attributes FROM incidents WHERE public_id = :p"),
+                           {"p": rid}).one()
+    assert tuple(row) == ("open311", "staff", {"cover_state": "broken", "location": "carriageway"})

@@ -150,7 +150,12 @@ def test_second_save_gets_the_conflict_message(site) -> None:
         first.wait_for_function("document.querySelector('#message').textContent.includes('已保存')")
         second.click("#save")
         # (a preview of its change may already have met the first save: "草稿无法预览", also a conflict)
-        second.wait_for_function("document.querySelector('#message').textContent.includes('保存冲突')")
+        try:
+            second.wait_for_function("document.querySelector('#message').textContent.includes('保存冲突')")
+        except Exception:
+            raise AssertionError(f"second page says {second.inner_text('#message')!r}, pending "
+                                 f"{second.inner_text('#pending')!r}, version "
+                                 f"{second.evaluate('() => window.gridmapPlanner.version')}") from None
         assert "conflict" in second.get_attribute("#message", "class")
         assert second.inner_text("#pending") == "1"  # the unsaved change is kept, not dropped
         with engine.connect() as conn:

@@ -47,7 +47,7 @@ def site(monaco_built: sa.Engine, database_url: str) -> Iterator[tuple[sa.Engine
 def stored(engine: sa.Engine) -> list[dict]:
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(sa.text(
-            "SELECT i.public_id, g.code AS grid, i.description, i.reporter_role, i.source FROM incidents i "
+            "SELECT i.public_id, g.code AS grid, i.description, i.reporter_role, i.source, i.attributes FROM incidents i "
             "JOIN grids g ON g.lineage = i.grid_lineage JOIN plans p ON p.id = g.plan_id AND p.status = 'published' "
             "ORDER BY i.id"))]
 
@@ -75,8 +75,15 @@ def test_report_from_the_phone_lands_in_the_grid_where_the_worker_stands(site) -
         page.wait_for_function("document.querySelectorAll('#category option').length > 0")
         page.click("#locate")
         page.wait_for_function(f"document.querySelector('#place').textContent.includes('{here['grid']}')")
-        page.select_option("#category", index=1)
+        page.select_option("#category", "0102")  # a manhole cover: the category asks its own questions
+        page.wait_for_selector("#questions select[data-question='cover_state']")
+        assert "井盖状况 *" in page.inner_text("#questions") and "所在位置（可选）" in page.inner_text("#questions")
         page.fill("#description", "井盖缺失，已设置警示")
+        page.click("#send")  # the required question unanswered: the browser holds the form back
+        page.wait_for_timeout(300)
+        assert page.is_hidden("#receipt") and stored(engine) == []
+        page.select_option("#questions select[data-question='cover_state']", "missing")
+        page.select_option("#questions select[data-question='location']", "footway")
         page.click("#send")
         page.wait_for_selector("#receipt:not([hidden])")
         receipt = page.inner_text("#receipt")
@@ -85,6 +92,9 @@ def test_report_from_the_phone_lands_in_the_grid_where_the_worker_stands(site) -
         assert rows[public_id]["grid"] == here["grid"] and here["grid"] in receipt
         assert rows[public_id]["description"] == "井盖缺失，已设置警示"
         assert rows[public_id]["reporter_role"] == "grid_worker"
+        assert rows[public_id]["attributes"] == {"cover_state": "missing", "location": "footway"}
+        page.select_option("#category", "0103")  # street lights: no questions
+        assert page.is_hidden("#questions")
 
         # the network drops: the report waits on the phone, with its author and the time it was made
         context.set_offline(True)

@@ -43,6 +43,9 @@ class IncidentIn(BaseModel):
     address: str | None = Field(None, max_length=500)
     reported_at: datetime | None = Field(None, description="when it was seen, for a report kept on a phone while "
                                          "offline: at most 7 days ago and not in the future (default: now)")
+    attributes: dict[str, str | float | list[str]] = Field(
+        default_factory=dict, max_length=50, examples=[{"hazards": ["fuel", "exit"]}],
+        description="answers to the category's questions (GET /api/incident-categories), by question code")
 
 
 OFFLINE_REPORT_MAX_AGE = timedelta(days=7)
@@ -86,7 +89,7 @@ def is_admin(user: CurrentUser | None) -> bool:
 
 @router.get("/incident-categories", summary="The category table: department and time limit of each category")
 def categories(conn: sa.Connection = Depends(get_conn)) -> list[dict]:
-    return [vars(c) for c in store.categories(conn)]
+    return [{**vars(c), "attributes": [a.as_dict() for a in c.attributes]} for c in store.categories(conn)]
 
 
 @router.post("/incidents", status_code=201, summary="Report an incident: routed to its grid and department, "
@@ -108,7 +111,7 @@ def report(body: IncidentIn, request: Request, user: CurrentUser | None = Depend
             category_code=body.category_code, lon=lon, lat=lat, description=body.description,
             reporter_name=body.reporter_name, reporter_contact=body.reporter_contact,
             reporter_role=body.reporter_role, photo_urls=body.photo_urls, address=body.address, source="api",
-            reported_at=seen_at(body.reported_at)),
+            reported_at=seen_at(body.reported_at), attributes=body.attributes),
             actor=user.username, calendar=request.app.state.calendar, authorize=authorize)
     except service.ReportError as exc:
         return JSONResponse(status_code=422, content=bilingual_body(exc))

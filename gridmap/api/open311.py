@@ -38,21 +38,42 @@ def _time(value: datetime | None) -> str | None:
     return value.isoformat(timespec="seconds") if value else None
 
 
-def render(data: list[dict], fmt: str, root: str, item: str, status: int = 200) -> Response:
+def render(data: list[dict], fmt: str, root: str, item: str | None, status: int = 200) -> Response:
+    """GeoReport's answer: JSON as is, or XML with each entry as an ``item`` element under ``root``
+    (``item`` None: the one entry's fields straight under ``root``, as a service definition is)."""
     if fmt == "json":
         return JSONResponse(data, status_code=status)
     top = ElementTree.Element(root)
     for entry in data:
-        node = ElementTree.SubElement(top, item)
-        for key, value in entry.items():
-            child = ElementTree.SubElement(node, key)
-            if isinstance(value, list):
-                for v in value:
-                    ElementTree.SubElement(child, "value").text = str(v)
-            elif value is not None:
-                child.text = str(value).lower() if isinstance(value, bool) else str(value)
+        _xml(top if item is None else ElementTree.SubElement(top, item), entry)
     body = ElementTree.tostring(top, encoding="utf-8", xml_declaration=True)
     return Response(body, status_code=status, media_type="text/xml; charset=utf-8")
+
+
+def attribute_code(key: str) -> str | None:
+    """The question code of a GeoReport answer field: ``attribute[code]`` or ``attribute[code][]``."""
+    if not key.startswith("attribute["):
+        return None
+    code = key[len("attribute["):].removesuffix("[]")
+    return code[:-1] if code.endswith("]") and len(code) > 1 else None
+
+
+XML_ITEM = {"attributes": "attribute", "values": "value"}
+"""The element of each item of a list in GeoReport XML (``<attributes><attribute>…``)."""
+
+
+def _xml(node: ElementTree.Element, entry: dict) -> None:
+    for key, value in entry.items():
+        child = ElementTree.SubElement(node, key)
+        if isinstance(value, list):
+            for v in value:
+                element = ElementTree.SubElement(child, XML_ITEM.get(key, "value"))
+                if isinstance(v, dict):
+                    _xml(element, v)
+                else:
+                    element.text = str(v)
+        elif value is not None:
+            child.text = str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def error(fmt: str, code: int, description: str) -> Response:
@@ -62,7 +83,7 @@ def error(fmt: str, code: int, description: str) -> Response:
 
 def service_of(cat) -> dict:
     return {"service_code": cat.code, "service_name": f"{cat.name_zh} {cat.name_en}", "description":
-            cat.description or cat.name_en, "metadata": False, "type": "realtime",
+            cat.description or cat.name_en, "metadata": bool(cat.attributes), "type": "realtime",
             "keywords": f"{cat.name_zh},{cat.name_en}", "group": cat.group}
 
 
@@ -106,12 +127,13 @@ def services(fmt: str, conn: sa.Connection = Depends(get_conn)) -> Response:
 def definition(code: str, fmt: str, conn: sa.Connection = Depends(get_conn)) -> Response:
     if fmt not in FORMATS:
         return error("json", 404, "format must be json or xml")
-    if code not in {c.code for c in store.categories(conn)}:
+    category = next((c for c in store.categories(conn) if c.code == code), None)
+    if category is None:
         return error(fmt, 404, f"no service {code}")
-    doc = {"service_code": code, "attributes": []}
+    doc = {"service_code": code, "attributes": [a.georeport() for a in category.attributes]}
     if fmt == "json":
         return JSONResponse(doc)
-    return render([doc], "xml", "service_definition", "service")
+    return render([doc], "xml", "service_definition", None)
 
 
 DEFAULT_RADIUS_M = 500.0  # lat/long without a radius: the neighbourhood, as SeeClickFix-style apps assume
@@ -138,8 +160,21 @@ async def create(fmt: str, request: Request, user: CurrentUser | None = Depends(
             return error(fmt, 400, "the body is not valid JSON")
         if not isinstance(fields, dict):
             return error(fmt, 400, "the body must be a JSON object")
+        answers = fields.pop("attribute", None) or {}  # {"attribute": {"code": value}} ...
+        if not isinstance(answers, dict):
+            return error(fmt, 400, "attribute must be an object of answers by attribute code")
+        for key in [k for k in fields if attribute_code(k)]:  # ... or the form's keys, as JSON
+            answers[attribute_code(key)] = fields.pop(key)
     else:
-        fields = dict(await request.form())
+        fields, answers = {}, {}
+        for key, value in (await request.form()).multi_items():
+            code = attribute_code(key)
+            if code is None:
+                fields[key] = value
+            elif key.endswith("[]"):  # a multivaluelist: attribute[code][]=key, once per key
+                answers.setdefault(code, []).append(value)
+            else:
+                answers[code] = value
     if user is None and fields.get("api_key"):  # GeoReport clients send their key as a form field
         with request.app.state.engine.begin() as conn:
             user = users.user_for_token(conn, str(fields["api_key"]))
@@ -183,7 +218,8 @@ async def create(fmt: str, request: Request, user: CurrentUser | None = Depends(
         stored = service.report(request.app.state.engine, service.Report(
             category_code=code, lon=lon, lat=lat, description=str(fields.get("description") or "") or None,
             reporter_name=name, reporter_contact=contact, reporter_role="resident" if user is None else "staff",
-            photo_urls=media, address=str(fields.get("address_string") or "") or None, source="open311"),
+            photo_urls=media, address=str(fields.get("address_string") or "") or None, source="open311",
+            attributes=answers),
             actor=user.username if user else "open311", calendar=request.app.state.calendar,
             authorize=None if user is None else _reporter_check(request, user))
     except service.ReportError as exc:

@@ -30,6 +30,7 @@ from gridmap.incident_rules import (
     public_holiday_calendar,
 )
 from gridmap.geo import routing
+from gridmap.service_attributes import check_answers
 from gridmap.store import audit
 from gridmap.store import incidents as store
 from gridmap.store import territories
@@ -82,6 +83,8 @@ class Report:
     address: str | None = None
     source: str = "api"
     reported_at: datetime | None = None
+    attributes: dict = field(default_factory=dict)
+    """Answers to the category's questions, by question code (a list for a multi-value question)."""
 
 
 def report(engine: sa.Engine, item: Report, *, actor: str, calendar: WorkCalendar | None = None,
@@ -101,6 +104,10 @@ def report(engine: sa.Engine, item: Report, *, actor: str, calendar: WorkCalenda
         if category is None:
             raise ReportError(f"unknown category {item.category_code!r}; see /open311/v2/services.json",
                               f"没有类别 {item.category_code!r}；类别表见 /open311/v2/services.json")
+        try:
+            answers = check_answers(category.code, category.attributes, item.attributes)
+        except Invalid as wrong:
+            raise ReportError(wrong.en, wrong.zh) from None
         where = store.route(conn, item.lon, item.lat)
         if where is None:
             raise ReportError(f"the point lon {item.lon:.6f}, lat {item.lat:.6f} lies outside every published grid; "
@@ -114,7 +121,7 @@ def report(engine: sa.Engine, item: Report, *, actor: str, calendar: WorkCalenda
             route_=where, department=store.department_id(conn, category.code), reported_at=at,
             due_at=category.due(at, calendar), reporter_name=item.reporter_name,
             reporter_contact=item.reporter_contact, reporter_role=item.reporter_role, photo_urls=item.photo_urls,
-            address=item.address, source=item.source, actor=actor, synthetic=synthetic)
+            address=item.address, source=item.source, actor=actor, synthetic=synthetic, attributes=answers)
         audit.record(conn, actor=actor, action="incident.report", table="incidents", row_key=public_id,
                      after={"category": category.code, "grid": where.grid_code, "source": item.source})
         stored = store.get(conn, public_id)

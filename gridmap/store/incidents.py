@@ -25,10 +25,11 @@ import sqlalchemy as sa
 
 from gridmap.errors import NotFound
 from gridmap.incident_rules import Category
+from gridmap.service_attributes import ServiceAttribute
 
 PUBLIC_COLUMNS = (
     "i.id, i.public_id, i.category_code, cat.name_zh AS category_zh, cat.name_en AS category_en, i.description, "
-    "i.status, i.reporter_role, i.photo_urls, ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat, i.address, i.source, "
+    "i.status, i.reporter_role, i.photo_urls, i.attributes, ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat, i.address, i.source, "
     "g.code AS grid_code, rg.code AS reported_grid_code, c.code AS community_code, c.name AS community, s.code AS street_code, s.name AS street, "
     "d.code AS department_code, d.name AS department, d.name_en AS department_en, i.escalation_level, "
     "i.reported_at, i.due_at, i.closed_at, i.supervised_at, i.escalated_at, i.updated_at, "
@@ -68,20 +69,22 @@ def sync_categories(conn: sa.Connection, categories: list[Category]) -> None:
             {"c": cat.department_code, "n": cat.department_zh, "e": cat.department_en}).scalar_one()
         conn.execute(sa.text(
             "INSERT INTO incident_categories (code, name_zh, name_en, group_name, department_id, time_limit, time_unit, "
-            "description) VALUES (:code, :zh, :en, :g, :d, :l, :u, :desc) ON CONFLICT (code) DO UPDATE SET "
+            "description, attributes) VALUES (:code, :zh, :en, :g, :d, :l, :u, :desc, CAST(:attrs AS jsonb)) "
+            "ON CONFLICT (code) DO UPDATE SET "
             "name_zh = EXCLUDED.name_zh, name_en = EXCLUDED.name_en, group_name = EXCLUDED.group_name, "
             "department_id = EXCLUDED.department_id, time_limit = EXCLUDED.time_limit, time_unit = EXCLUDED.time_unit, "
-            "description = EXCLUDED.description"),
+            "description = EXCLUDED.description, attributes = EXCLUDED.attributes"),
             {"code": cat.code, "zh": cat.name_zh, "en": cat.name_en, "g": cat.group, "d": department,
-             "l": cat.time_limit, "u": cat.time_unit, "desc": cat.description})
+             "l": cat.time_limit, "u": cat.time_unit, "desc": cat.description,
+             "attrs": json.dumps([a.as_dict() for a in cat.attributes], ensure_ascii=False)})
 
 
 def categories(conn: sa.Connection) -> list[Category]:
     rows = conn.execute(sa.text(
         "SELECT c.code, c.name_zh, c.name_en, c.group_name, d.code AS dc, d.name AS dz, COALESCE(d.name_en, d.name) AS de, "
-        "c.time_limit, c.time_unit, COALESCE(c.description, '') FROM incident_categories c "
+        "c.time_limit, c.time_unit, COALESCE(c.description, ''), c.attributes FROM incident_categories c "
         "JOIN departments d ON d.id = c.department_id WHERE c.active ORDER BY c.code"))
-    return [Category(*r) for r in rows]
+    return [Category(*r[:-1], attributes=tuple(ServiceAttribute.from_dict(a) for a in r[-1])) for r in rows]
 
 
 def route(conn: sa.Connection, lon: float, lat: float) -> Route | None:
@@ -103,20 +106,20 @@ def department_id(conn: sa.Connection, category_code: str) -> int:
 def insert(conn: sa.Connection, *, category_code: str, description: str | None, lon: float, lat: float,
            route_: Route, department: int, reported_at: datetime, due_at: datetime, reporter_name: str | None,
            reporter_contact: str | None, reporter_role: str | None, photo_urls: list[str], address: str | None,
-           source: str, actor: str, synthetic: bool = False) -> tuple[int, str]:
+           source: str, actor: str, synthetic: bool = False, attributes: dict | None = None) -> tuple[int, str]:
     """Store a new report and its first event; returns (id, public number)."""
     row = conn.execute(sa.text(
         "INSERT INTO incidents (category_code, description, status, reporter_name, reporter_contact, reporter_role, "
         "photo_urls, geom, grid_id, grid_lineage, community_id, street_id, department_id, reported_at, due_at, address, "
-        "source, updated_at, synthetic) VALUES (:cat, :desc, 'reported', :rn, :rc, :rr, CAST(:photos AS jsonb), "
+        "source, updated_at, synthetic, attributes) VALUES (:cat, :desc, 'reported', :rn, :rc, :rr, CAST(:photos AS jsonb), "
         "ST_SetSRID(ST_Point(:x, :y), 4490), :grid, :lineage, :community, :street, :dept, :at, :due, :addr, :source, "
-        ":at, :syn) "
+        ":at, :syn, CAST(:answers AS jsonb)) "
         "RETURNING id, public_id"),
         {"cat": category_code, "desc": description, "rn": reporter_name, "rc": reporter_contact, "rr": reporter_role,
          "photos": json.dumps(photo_urls), "x": lon, "y": lat, "grid": route_.grid_id, "lineage": route_.lineage,
          "community": route_.community_id,
          "street": route_.street_id, "dept": department, "at": reported_at, "due": due_at, "addr": address,
-         "source": source, "syn": synthetic}).one()
+         "source": source, "syn": synthetic, "answers": json.dumps(attributes or {}, ensure_ascii=False)}).one()
     add_event(conn, row.id, None, "reported", "report", actor, None, {"source": source})
     return row.id, row.public_id
 

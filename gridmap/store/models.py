@@ -307,6 +307,7 @@ class IncidentCategory(Base):
     time_unit: Mapped[str] = mapped_column(String(16))
     description: Mapped[str | None] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    attributes: Mapped[list] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
 
 
 class DepartmentGrid(Base):
@@ -381,6 +382,7 @@ class Incident(Base):
     reporter_contact: Mapped[str | None] = mapped_column(Text)
     reporter_role: Mapped[str | None] = mapped_column(String(32))
     photo_urls: Mapped[list] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    attributes: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     geom = mapped_column(geometry("POINT"), nullable=False)
     # the grid row the report was routed to when it arrived: kept for history and accountability
     grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id", ondelete="SET NULL"))

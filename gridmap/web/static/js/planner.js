@@ -1297,6 +1297,8 @@
     ops = ops || pendingOperations();
     if (!ops.length) { message("没有需要保存的修改", "Nothing to save", "info"); return; }
     var plan = state.plan;
+    clearTimeout(state.previewTimer); state.previewSeq += 1;  // the save's answer speaks for these edits now:
+    // a preview still on its way (a stale 409 after someone else's save) must not overwrite it
     api("POST", "/api/plans/" + plan + "/edits", { version: state.version, operations: ops, with_geometry: true })
       .then(function (res) {
         if (plan !== state.plan) return;

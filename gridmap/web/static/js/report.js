@@ -115,8 +115,76 @@
         say(opt, c.code + " " + c.name_zh, c.code + " " + c.name_en);
         select.appendChild(opt);
       });
+      showQuestions();
     }, function () { message("无法连接服务器", "The server cannot be reached", "error"); });
   }
+
+  // -- the category's own questions (Open311 service attributes): a field for each ------------------
+  function chosenCategory() {
+    var code = $("category").value;
+    return state.categories.filter(function (c) { return c.code === code; })[0] || null;
+  }
+  function showQuestions() {
+    var box = $("questions"), category = chosenCategory(), questions = (category && category.attributes) || [];
+    box.innerHTML = "";
+    box.hidden = !questions.length;
+    questions.forEach(function (q) {
+      var label = document.createElement(q.datatype === "multivaluelist" ? "div" : "label");
+      label.className = "question";
+      var title = document.createElement("span");
+      say(title, q.description_zh + (q.required ? " *" : "（可选）"), q.description_en + (q.required ? " *" : " (optional)"));
+      label.appendChild(title);
+      var field;
+      if (q.datatype === "singlevaluelist") {
+        field = document.createElement("select");
+        var none = document.createElement("option");
+        none.value = ""; say(none, "请选择", "Choose");
+        field.appendChild(none);
+        q.values.forEach(function (v) {
+          var opt = document.createElement("option");
+          opt.value = v.key; say(opt, v.name_zh, v.name_en);
+          field.appendChild(opt);
+        });
+      } else if (q.datatype === "multivaluelist") {
+        field = document.createElement("span");
+        q.values.forEach(function (v) {
+          var item = document.createElement("label"), box = document.createElement("input"), name = document.createElement("span");
+          box.type = "checkbox"; box.value = v.key; box.name = "q-" + q.code;
+          say(name, v.name_zh, v.name_en);
+          item.appendChild(box); item.appendChild(name);
+          field.appendChild(item);
+        });
+      } else if (q.datatype === "text") {
+        field = document.createElement("textarea");
+        field.rows = 2; field.maxLength = 2000;
+      } else {
+        field = document.createElement("input");
+        field.type = q.datatype === "number" ? "number" : q.datatype === "datetime" ? "datetime-local" : "text";
+        if (q.datatype === "number") field.step = "any";
+        if (q.datatype === "string") field.maxLength = 200;
+      }
+      field.dataset.question = q.code;
+      field.dataset.datatype = q.datatype;
+      if (q.required && q.datatype !== "multivaluelist") field.required = true;
+      label.appendChild(field);
+      box.appendChild(label);
+    });
+  }
+  function answers() {
+    var out = {};
+    Array.prototype.forEach.call($("questions").querySelectorAll("[data-question]"), function (field) {
+      var code = field.dataset.question, type = field.dataset.datatype;
+      if (type === "multivaluelist") {
+        var keys = Array.prototype.map.call(field.querySelectorAll("input:checked"), function (box) { return box.value; });
+        if (keys.length) out[code] = keys;
+      } else if (field.value !== "") {
+        out[code] = type === "number" ? Number(field.value)
+          : type === "datetime" ? new Date(field.value).toISOString() : field.value;
+      }
+    });
+    return out;
+  }
+  $("category").addEventListener("change", showQuestions);
 
   // -- the place: the phone's location or a tap; the grid there ---------------------------------------
   function setPoint(lat, lng, metres, source) {
@@ -230,14 +298,14 @@
     if (!state.point) { message("请先定位或在地图上点选位置", "Locate yourself or tap the map first", "warn"); return; }
     var item = { category_code: $("category").value, lon: state.point.lon, lat: state.point.lat, crs: "4326",
                  description: $("description").value || null, address: $("address").value || null,
-                 reporter_role: "grid_worker", reported_at: new Date().toISOString() };
+                 reporter_role: "grid_worker", reported_at: new Date().toISOString(), attributes: answers() };
     $("send").disabled = true;
     api("POST", "/api/incidents", item).then(function (res) {
       $("send").disabled = false;
       if (!res.ok) { refusal(res, "上报失败：", "Not reported: "); return; }
       receipt(res.data);
       message("已上报", "Reported", "ok");
-      $("description").value = ""; $("address").value = "";
+      $("description").value = ""; $("address").value = ""; showQuestions();
     }, function () {  // no network: keep it on the phone, send it when the network returns
       $("send").disabled = false;
       var list = queued();
