@@ -312,16 +312,25 @@ def parse_filter(text: str | None, lang: str, crs: str):
         raise Invalid(f"filter-crs must be {CRS84} (longitude, latitude)", f"filter-crs 只能是 {CRS84}（经度、纬度）")
     if len(text) > MAX_FILTER_CHARS:
         raise Invalid(f"filter is longer than {MAX_FILTER_CHARS:,} characters", f"filter 超过 {MAX_FILTER_CHARS:,} 个字符")
+    from gridmap.store.cql import temporal_refused, uses_temporal_functions
+
     try:
         if lang == "cql2-json":
             import json
 
             from pygeofilter.parsers.cql2_json import parse as parse_json
 
-            return parse_json(_bbox_in_order(json.loads(text)))
+            tree = json.loads(text)
+            if uses_temporal_functions(tree=tree):
+                raise temporal_refused()
+            return parse_json(_bbox_in_order(tree))
         from pygeofilter.parsers.cql2_text import parse as parse_text
 
+        if uses_temporal_functions(text):
+            raise temporal_refused()
         return parse_text(text)
+    except Invalid:
+        raise
     except Exception as exc:  # noqa: BLE001 - the parsers raise lark's and their own errors
         reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise Invalid(f"filter is not valid {lang}: {reason}", f"filter 不是有效的 {lang}：{reason}") from None

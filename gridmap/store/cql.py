@@ -10,11 +10,17 @@ column identifiers, which the collections' expressions (``c.code``, casts, joins
 Supported: ``AND``/``OR``/``NOT``, comparisons, ``BETWEEN``, ``LIKE`` (CQL2's ``%`` and ``_``),
 ``IN``, ``IS NULL``, arithmetic, and the spatial predicates (``S_INTERSECTS``, ``S_WITHIN`` ...)
 against geometry literals in CRS84 (taken as EPSG:4490, as the served coordinates are).
-Anything else is refused with the reason.
+Anything else is refused with the reason. The temporal functions (``T_AFTER``, ``T_DURING`` ...,
+CQL2's optional Temporal Functions class) are refused, not claimed: pygeofilter 0.4 reads their
+text form only in a non-standard infix shape, its ``INTERVAL`` takes neither dates, ``'..'`` nor
+properties, and its JSON parser reads ``t_intersects`` as ``t_overlaps``
+(geopython/pygeofilter#116, #120; #155 is the open fix). Comparisons of instants
+(``reported_at >= TIMESTAMP('2026-01-01T00:00:00Z')``) are Basic CQL2 and work.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Any
 
@@ -32,6 +38,30 @@ SPATIAL = {ast.SpatialComparisonOp.INTERSECTS: "ST_Intersects", ast.SpatialCompa
            ast.SpatialComparisonOp.TOUCHES: "ST_Touches", ast.SpatialComparisonOp.CROSSES: "ST_Crosses",
            ast.SpatialComparisonOp.OVERLAPS: "ST_Overlaps", ast.SpatialComparisonOp.EQUALS: "ST_Equals"}
 GEOMETRY_PROPERTY = "geometry"
+TEMPORAL_FUNCTION = re.compile(r"\bT_[A-Z]+\b", re.IGNORECASE)
+
+
+def temporal_refused() -> Invalid:
+    """Why a temporal function is refused, and what to write instead (see the module docstring)."""
+    return Invalid("filter: the temporal functions (T_AFTER, T_DURING ...) are not supported; compare instants "
+                   "instead, e.g. reported_at >= TIMESTAMP('2026-01-01T00:00:00Z') AND "
+                   "reported_at < TIMESTAMP('2026-02-01T00:00:00Z'), or use the datetime parameter",
+                   "筛选条件：不支持时间函数（T_AFTER、T_DURING 等）；请比较时刻，例如 "
+                   "reported_at >= TIMESTAMP('2026-01-01T00:00:00Z') AND reported_at < "
+                   "TIMESTAMP('2026-02-01T00:00:00Z')，或使用 datetime 参数")
+
+
+def uses_temporal_functions(text: str | None = None, tree: object = None) -> bool:
+    """Whether CQL2 text (outside its quoted strings) or a CQL2-JSON tree names a temporal function."""
+    if text is not None:
+        return bool(TEMPORAL_FUNCTION.search(re.sub(r"'(?:[^']|'')*'", "''", text)))
+    if isinstance(tree, dict):
+        op = tree.get("op")
+        return (isinstance(op, str) and op.lower().startswith("t_")) or any(
+            uses_temporal_functions(tree=v) for v in tree.values())
+    if isinstance(tree, list):
+        return any(uses_temporal_functions(tree=v) for v in tree)
+    return False
 
 
 class _ToSQL(Evaluator):
@@ -85,6 +115,10 @@ class _ToSQL(Evaluator):
     @handle(ast.SpatialComparisonPredicate, subclasses=True)
     def spatial(self, node, lhs, rhs):
         return f"{SPATIAL[node.op]}({lhs}, {rhs})"
+
+    @handle(ast.TemporalPredicate, subclasses=True)
+    def temporal(self, node, lhs, rhs):
+        raise temporal_refused()
 
     @handle(ast.BBox)
     def bbox(self, node, lhs):
@@ -141,4 +175,4 @@ def where(tree: ast.Node, queryables: dict[str, str], geometry_expr: str) -> tup
                       "筛选条件嵌套过深；多个取值请用 IN (...)") from None
 
 
-__all__ = ["where", "GEOMETRY_PROPERTY"]
+__all__ = ["where", "GEOMETRY_PROPERTY", "temporal_refused", "uses_temporal_functions"]
