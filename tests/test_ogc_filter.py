@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 
 import pytest
 import shapely
@@ -271,6 +272,51 @@ def test_ogc_api_tiles_routes_serve_the_same_versioned_tiles(served) -> None:
     links = {link["rel"] for link in client.get("/collections/grids").json()["links"]}
     assert "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector" in links
     assert tms["type"] == "TileMatrixSetType" and tms["tileMatrix"][3]["matrixWidth"] == 8  # TMS 1.0 for GDAL 3.6
+
+
+def test_world_crs84_quad_tiles_and_gdal_reads_them_as_a_stock_client(served, database_url: str) -> None:
+    """The WorldCRS84Quad tile matrix set has the standard's values; its tiles hold the grids at their
+    lon/lat; and GDAL's OGCAPI driver (the GDAL 3.12 that pyogrio bundles: Debian's 3.6 was built
+    without the driver's vector-tile path, GDAL #7993) opens the collection by the standard's
+    routes, picks WorldCRS84Quad, fetches tiles through the versioned template and returns every
+    published grid with its code (leading zeros kept) and households."""
+    import mapbox_vector_tile
+
+    _, client, grids = served
+    quad = client.get("/tileMatrixSets/WorldCRS84Quad").json()
+    first = quad["tileMatrices"][0]
+    assert (first["matrixWidth"], first["matrixHeight"], first["cellSize"]) == (2, 1, 0.703125)
+    assert abs(first["scaleDenominator"] - 279541132.0143589) < 1e-3 and quad["crs"].endswith("/OGC/1.3/CRS84")
+    assert {s["id"] for s in client.get("/tileMatrixSets").json()["tileMatrixSets"]} == {"WebMercatorQuad",
+                                                                                          "WorldCRS84Quad"}
+    lon, lat = shapely.point_on_surface(shape(grids[0]["geometry"])).coords[0]
+    z = 15
+    span = 180 / 2**z
+    row, col = int((90 - lat) / span), int((lon + 180) / span)
+    answer = client.get(f"/collections/grids/tiles/WorldCRS84Quad/{z}/{row}/{col}")
+    assert answer.status_code == 200
+    decoded = mapbox_vector_tile.decode(answer.content)
+    assert grids[0]["properties"]["grid_code"] in {f["properties"]["grid_code"] for f in decoded["grids"]["features"]}
+    assert client.get(f"/collections/grids/tiles/WorldCRS84Quad/{z}/{2**z}/0").status_code == 404  # 2^z rows
+    assert client.get(f"/collections/grids/tiles/WorldCRS84Quad/{z}/0/{2**z + 5}").status_code == 204  # 2^(z+1)
+    assert client.get(f"/collections/grids/tiles/WorldCRS84Quad/{z}/0/{2**(z + 1)}").status_code == 404  # columns
+
+    published = {f["properties"]["grid_code"]: f["properties"]["households"] for f in grids}
+    # GDAL holds the interpreter while it reads: the client runs in a process of its own, beside the
+    # server's thread here
+    reader = ("import json, sys, pyogrio\n"
+              "source = 'OGCAPI:' + sys.argv[1] + '/collections/grids'\n"
+              "layers = [name for name, _ in pyogrio.list_layers(source)]\n"
+              "read = pyogrio.read_dataframe(source, layer='Zoom level 14')\n"
+              "print(json.dumps({'layers': layers, 'crs': read.crs.to_string(), 'codes': list(read['grid_code']),\n"
+              "                  'households': [int(h) for h in read['households']]}))\n")
+    with serve(database_url) as url:
+        done = subprocess.run([sys.executable, "-c", reader, url], capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    read = json.loads(done.stdout)
+    assert "Zoom level 14" in read["layers"] and read["crs"] == "OGC:CRS84"
+    assert dict(zip(read["codes"], read["households"])) == published  # every grid (a grid in two tiles: twice)
+    assert all(code.startswith("9801") for code in read["codes"])
 
 
 def test_the_api_definition_passes_the_ogc_checker(served) -> None:

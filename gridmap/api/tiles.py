@@ -14,12 +14,13 @@ from fastapi.responses import Response
 from gridmap.api.deps import get_conn, public_reader
 from gridmap.api.features import base_url
 from gridmap.errors import NotFound
+from gridmap.geo.tile_matrix_sets import MAX_LEVEL, TILE_MATRIX_SETS, WEB_MERCATOR_QUAD, TileMatrixSet
 from gridmap.store import features
 from gridmap.store.users import CurrentUser
 
 router = APIRouter(tags=["vector tiles"])
 MVT = "application/vnd.mapbox-vector-tile"
-MAX_ZOOM = 22
+MAX_ZOOM = MAX_LEVEL  # the XYZ tiles and both tile matrix sets go to level 22
 
 
 def _collection(collection_id: str) -> features.Collection:
@@ -53,9 +54,12 @@ def tile(collection_id: str, z: int = Path(ge=0, le=MAX_ZOOM), x: int = Path(ge=
     if x >= 2**z or y >= 2**z:
         raise NotFound(f"tile {z}/{x}/{y} does not exist: x and y must be below {2**z} at zoom {z}",
                        f"瓦片 {z}/{x}/{y} 不存在：第 {z} 级的 x 和 y 必须小于 {2**z}")
-    data = features.tile(conn, c, z, x, y)
-    stamp = features.published_stamp(conn)
-    headers = {"ETag": f'"{stamp}"', "Cache-Control": "public, max-age=86400" if v == stamp else "no-cache"}
+    return _tile_answer(features.tile(conn, c, z, x, y), v, features.published_stamp(conn))
+
+
+def _tile_answer(data: bytes, asked_version: str | None, stamp: str) -> Response:
+    """A tile (204 when empty), cached for a day only when asked for by the current version."""
+    headers = {"ETag": f'"{stamp}"', "Cache-Control": "public, max-age=86400" if asked_version == stamp else "no-cache"}
     if not data:
         return Response(status_code=204, headers=headers)
     return Response(data, media_type=MVT, headers=headers)
@@ -84,15 +88,14 @@ def context_tile(request: Request, territory: str = Path(pattern=r"^[0-9]{2,20}$
 
 
 # -- OGC API - Tiles ------------------------------------------------------------------------------
-# The same tiles by the standard's routes, so MapLibre, QGIS and GDAL's OGCAPI driver find them:
-# /tileMatrixSets (WebMercatorQuad), /collections/{id}/tiles (the tilesets of a collection),
-# /collections/{id}/tiles/WebMercatorQuad (one tileset, its URL template carrying the version) and
-# /collections/{id}/tiles/WebMercatorQuad/{tileMatrix}/{tileRow}/{tileCol} (a tile: row is y, col x).
-TMS_ID = "WebMercatorQuad"
-TMS_URI = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
+# The same tiles by the standard's routes, so stock clients find them: /tileMatrixSets
+# (WebMercatorQuad, WorldCRS84Quad), /collections/{id}/tiles (the tilesets of a collection),
+# /collections/{id}/tiles/{tms} (one tileset, its URL template carrying the version) and
+# /collections/{id}/tiles/{tms}/{tileMatrix}/{tileRow}/{tileCol} (a tile: row is y, col x).
+# GDAL's OGCAPI driver takes the WorldCRS84Quad tileset when there is one, and reads the
+# collection's CRS84 extent in the tile matrix set's CRS: the two agree only in CRS84.
 TILING_SCHEME_REL = "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme"
 TILESETS_REL = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector"
-WEB_MERCATOR_HALF = 20037508.3427892  # metres from the origin to the edge of the square world
 TILE_CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
@@ -104,54 +107,43 @@ TILE_CONFORMANCE = [
 ]
 
 
-def web_mercator_quad() -> dict:
-    """The OGC 2D Tile Matrix Set WebMercatorQuad (OGC 17-083r4, annex D), zooms 0 to MAX_ZOOM."""
-    matrices, matrices_v1 = [], []
-    corner = [-WEB_MERCATOR_HALF, WEB_MERCATOR_HALF]
-    for z in range(MAX_ZOOM + 1):
-        cell = 2 * WEB_MERCATOR_HALF / 256 / 2**z
-        size = {"scaleDenominator": cell / 0.00028, "tileWidth": 256, "tileHeight": 256, "matrixWidth": 2**z,
-                "matrixHeight": 2**z}
-        matrices.append({"id": str(z), **size, "cellSize": cell, "cornerOfOrigin": "topLeft", "pointOfOrigin": corner})
-        matrices_v1.append({"type": "TileMatrixType", "identifier": str(z), **size, "topLeftCorner": corner})
-    crs = "http://www.opengis.net/def/crs/EPSG/0/3857"
-    return {"id": TMS_ID, "title": "Google Maps Compatible for the World", "uri": TMS_URI, "crs": crs,
-            "orderedAxes": ["X", "Y"], "wellKnownScaleSet": "http://www.opengis.net/def/wkss/OGC/1.0/GoogleMapsCompatible",
-            "tileMatrices": matrices,
-            # the same set in the TMS 1.0 encoding (OGC 17-083r2), which GDAL before 3.7 reads (Debian 12's 3.6)
-            "type": "TileMatrixSetType", "identifier": TMS_ID, "supportedCRS": crs, "tileMatrix": matrices_v1}
+def _tms(tms_id: str) -> TileMatrixSet:
+    tms = TILE_MATRIX_SETS.get(tms_id)
+    if tms is None:
+        raise NotFound(f"no tile matrix set {tms_id!r}; see /tileMatrixSets", f"没有瓦片矩阵集 {tms_id!r}；见 /tileMatrixSets")
+    return tms
 
 
 @router.get("/tileMatrixSets", summary="The tile matrix sets offered (OGC API - Tiles)")
 def tile_matrix_sets(request: Request) -> dict:
-    return {"tileMatrixSets": [{"id": TMS_ID, "title": "Google Maps Compatible for the World", "uri": TMS_URI,
+    return {"tileMatrixSets": [{"id": tms.id, "title": tms.title, "uri": tms.uri,
                                 "links": [{"rel": "self", "type": "application/json",
-                                           "href": f"{base_url(request)}/tileMatrixSets/{TMS_ID}"}]}]}
+                                           "href": f"{base_url(request)}/tileMatrixSets/{tms.id}"}]}
+                               for tms in TILE_MATRIX_SETS.values()]}
 
 
 @router.get("/tileMatrixSets/{tms_id}", summary="One tile matrix set (OGC Two Dimensional Tile Matrix Set)")
 def tile_matrix_set(tms_id: str) -> dict:
-    if tms_id != TMS_ID:
-        raise NotFound(f"no tile matrix set {tms_id!r}; see /tileMatrixSets", f"没有瓦片矩阵集 {tms_id!r}；见 /tileMatrixSets")
-    return web_mercator_quad()
+    return _tms(tms_id).document()
 
 
-def _tileset(request: Request, conn: sa.Connection, c: features.Collection) -> dict:
+def _tileset(request: Request, conn: sa.Connection, c: features.Collection, tms: TileMatrixSet) -> dict:
     base = base_url(request)
     bounds = features.extent(conn, c) or [-180, -85.0511, 180, 85.0511]
     stamp = features.published_stamp(conn)
     return {
-        "title": f"{c.title} ({TMS_ID})", "dataType": "vector", "crs": "http://www.opengis.net/def/crs/EPSG/0/3857",
-        "tileMatrixSetURI": TMS_URI,
+        "title": f"{c.title} ({tms.id})", "dataType": "vector", "crs": tms.crs, "tileMatrixSetURI": tms.uri,
         "boundingBox": {"lowerLeft": bounds[:2], "upperRight": bounds[2:],
                         "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"},
         "layers": [{"id": c.id, "dataType": "vector", "geometryType": c.geometry_type,
-                    "propertiesSchema": {"type": "object", "properties": {k: {} for k in c.properties}}}],
+                    "propertiesSchema": {"type": "object", "properties": {
+                        name: {"type": kind, **({"format": fmt} if fmt else {})}
+                        for name, (kind, fmt) in features.property_types(conn, c).items()}}}],
         "links": [
-            {"rel": "self", "type": "application/json", "href": f"{base}/collections/{c.id}/tiles/{TMS_ID}"},
-            {"rel": TILING_SCHEME_REL, "type": "application/json", "href": f"{base}/tileMatrixSets/{TMS_ID}"},
+            {"rel": "self", "type": "application/json", "href": f"{base}/collections/{c.id}/tiles/{tms.id}"},
+            {"rel": TILING_SCHEME_REL, "type": "application/json", "href": f"{base}/tileMatrixSets/{tms.id}"},
             {"rel": "item", "type": MVT, "templated": True,  # the version changes when a plan is published
-             "href": f"{base}/collections/{c.id}/tiles/{TMS_ID}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}?v={stamp}"},
+             "href": f"{base}/collections/{c.id}/tiles/{tms.id}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}?v={stamp}"},
         ],
     }
 
@@ -159,18 +151,20 @@ def _tileset(request: Request, conn: sa.Connection, c: features.Collection) -> d
 @router.get("/collections/{collection_id}/tiles", summary="The tilesets of a collection (OGC API - Tiles)")
 def collection_tilesets(collection_id: str, request: Request, conn: sa.Connection = Depends(get_conn),
                         _reader: CurrentUser | None = Depends(public_reader)) -> dict:
-    tileset = _tileset(request, conn, _collection(collection_id))
-    summary = {k: tileset[k] for k in ("title", "dataType", "crs", "tileMatrixSetURI")}
-    return {"tilesets": [{**summary, "links": [tileset["links"][0], tileset["links"][1]]}]}
+    c = _collection(collection_id)
+    listed = []
+    for tms in TILE_MATRIX_SETS.values():
+        tileset = _tileset(request, conn, c, tms)
+        summary = {k: tileset[k] for k in ("title", "dataType", "crs", "tileMatrixSetURI")}
+        listed.append({**summary, "links": [tileset["links"][0], tileset["links"][1]]})
+    return {"tilesets": listed}
 
 
 @router.get("/collections/{collection_id}/tiles/{tms_id}", summary="A collection's tileset (OGC API - Tiles)")
 def collection_tileset(collection_id: str, tms_id: str, request: Request, conn: sa.Connection = Depends(get_conn),
                        _reader: CurrentUser | None = Depends(public_reader)) -> dict:
     c = _collection(collection_id)
-    if tms_id != TMS_ID:
-        raise NotFound(f"no tile matrix set {tms_id!r}; see /tileMatrixSets", f"没有瓦片矩阵集 {tms_id!r}；见 /tileMatrixSets")
-    return _tileset(request, conn, c)
+    return _tileset(request, conn, c, _tms(tms_id))
 
 
 @router.get("/collections/{collection_id}/tiles/{tms_id}/{tile_matrix}/{tile_row}/{tile_col}",
@@ -182,6 +176,14 @@ def collection_tile(collection_id: str, tms_id: str, tile_matrix: int = Path(ge=
                                                                             "publish)"),
                     conn: sa.Connection = Depends(get_conn),
                     _reader: CurrentUser | None = Depends(public_reader)) -> Response:
-    if tms_id != TMS_ID:
-        raise NotFound(f"no tile matrix set {tms_id!r}; see /tileMatrixSets", f"没有瓦片矩阵集 {tms_id!r}；见 /tileMatrixSets")
-    return tile(collection_id, tile_matrix, tile_col, tile_row, v, conn, _reader)
+    tms = _tms(tms_id)
+    if tms is WEB_MERCATOR_QUAD:
+        return tile(collection_id, tile_matrix, tile_col, tile_row, v, conn, _reader)
+    c = _collection(collection_id)
+    if not tms.contains(tile_matrix, tile_row, tile_col):
+        columns, rows = tms.matrix_size(tile_matrix)
+        raise NotFound(f"tile {tile_matrix}/{tile_row}/{tile_col} does not exist in {tms.id}: rows below {rows}, "
+                       f"columns below {columns}",
+                       f"瓦片 {tile_matrix}/{tile_row}/{tile_col} 不在 {tms.id} 中：行号须小于 {rows}，列号须小于 {columns}")
+    data = features.tile_crs84(conn, c, tms.tile_bounds(tile_matrix, tile_row, tile_col))
+    return _tile_answer(data, v, features.published_stamp(conn))

@@ -202,9 +202,18 @@ JSON_TYPES = {16: ("boolean", None), 20: ("integer", None), 21: ("integer", None
 def queryable_types(conn: sa.Connection, collection: Collection) -> dict[str, tuple[str, str | None]]:
     """The JSON Schema type (and format) of each queryable, from the types PostgreSQL gives their
     expressions (a query of no rows: nothing is read)."""
-    names = list(collection.queryable_exprs)
+    return _json_types(conn, collection, collection.queryable_exprs)
+
+
+def property_types(conn: sa.Connection, collection: Collection) -> dict[str, tuple[str, str | None]]:
+    """The JSON Schema type (and format) of each property a tile carries (arrays left out, as in tiles)."""
+    return _json_types(conn, collection, {k: v for k, v in collection.properties.items() if k != "services"})
+
+
+def _json_types(conn: sa.Connection, collection: Collection, exprs: dict[str, str]) -> dict[str, tuple[str, str | None]]:
+    names = list(exprs)
     result = conn.execute(sa.text(
-        "SELECT " + ", ".join(f"{collection.queryable_exprs[n]} AS q{i}" for i, n in enumerate(names)) +
+        "SELECT " + ", ".join(f"{exprs[n]} AS q{i}" for i, n in enumerate(names)) +
         f" FROM {collection.source} LIMIT 0"))
     description = result.cursor.description
     result.close()
@@ -244,6 +253,24 @@ def tile(conn: sa.Connection, collection: Collection, z: int, x: int, y: int, *,
         f"{joiner}{collection.geom_expr} && b.env4490) t WHERE t.geom IS NOT NULL"),
         {"z": z, "x": x, "y": y, "layer": collection.id, "ext": extent_px, "buf": buffer_px,
          "margin": margin}).scalar()
+    return bytes(data) if data else b""
+
+
+def tile_crs84(conn: sa.Connection, collection: Collection, bounds: tuple[float, float, float, float], *,
+               extent_px: int = 4096, buffer_px: int = 64) -> bytes:
+    """A Mapbox Vector Tile of the collection in longitude/latitude (a WorldCRS84Quad tile whose
+    ``bounds`` are given): CGCS2000 coordinates are written as they are stored, as CRS84 items are."""
+    props = ", ".join(f"{v} AS {k}" for k, v in collection.properties.items() if k not in ("services",))
+    joiner = " AND " if " WHERE " in collection.source else " WHERE "
+    pad = (bounds[2] - bounds[0]) * buffer_px / extent_px
+    data = conn.execute(sa.text(
+        f"WITH b AS (SELECT ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326) AS env, "
+        f"ST_MakeEnvelope(:x0 - :pad, :y0 - :pad, :x1 + :pad, :y1 + :pad, 4490) AS env4490) "
+        f"SELECT ST_AsMVT(t, :layer, :ext, 'geom') FROM (SELECT {props}, ST_AsMVTGeom(ST_SetSRID("
+        f"{collection.geom_expr}, 4326), b.env, :ext, :buf, true) AS geom FROM b, {collection.source}"
+        f"{joiner}{collection.geom_expr} && b.env4490) t WHERE t.geom IS NOT NULL"),
+        {"x0": bounds[0], "y0": bounds[1], "x1": bounds[2], "y1": bounds[3], "pad": pad, "layer": collection.id,
+         "ext": extent_px, "buf": buffer_px}).scalar()
     return bytes(data) if data else b""
 
 
