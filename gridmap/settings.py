@@ -68,6 +68,9 @@ class Settings:
     max_vertices: int = 1_000_000
     open311_rate_per_minute: int = 30
     redis_url: str | None = None
+    cors_origins: tuple[str, ...] = ("*",)
+    """Web origins whose pages may call the API from the browser (a city portal's MapLibre or
+    OpenLayers map): ``*`` for any; none when empty."""
 
     def read_limits(self):
         """The limits a file import is checked against (see gridmap.geo.io.ReadLimits)."""
@@ -100,4 +103,5 @@ class Settings:
             max_vertices=int(env.get("GRIDMAP_MAX_VERTICES", "1000000")),
             open311_rate_per_minute=int(env.get("GRIDMAP_OPEN311_RATE", "30")),
             redis_url=env.get("GRIDMAP_REDIS_URL") or None,
+            cors_origins=tuple(o.strip() for o in env.get("GRIDMAP_CORS_ORIGINS", "*").split(",") if o.strip()),
         )

@@ -42,3 +42,13 @@ cp "$tmp/package/dist/Leaflet.VectorGrid.bundled.min.js" "$dest/"
 cp "$tmp/package/LICENSE" "$dest/" 2>/dev/null || echo "Beerware (see package.json of leaflet.vectorgrid)" > "$dest/LICENSE"
 echo "leaflet.vectorgrid@${VECTORGRID_VERSION} (npm registry), Beerware" > "$dest/VERSION"
 echo "vendored leaflet.vectorgrid ${VECTORGRID_VERSION} into $dest"
+
+# MapLibre GL JS: not served by gridmap; the tests drive it as a stock client of the vector tiles
+# (TileJSON) from a page on another origin (tests/test_ogc_filter.py).
+MAPLIBRE_VERSION=4.7.1
+(cd "$tmp" && rm -rf package && npm pack --silent "maplibre-gl@${MAPLIBRE_VERSION}" >/dev/null && tar xzf maplibre-gl-*.tgz)
+dest=tests/assets/maplibre-gl
+rm -rf "$dest" && mkdir -p "$dest"
+cp "$tmp/package/dist/maplibre-gl.js" "$tmp/package/dist/maplibre-gl.css" "$tmp/package/LICENSE.txt" "$dest/"
+echo "maplibre-gl@${MAPLIBRE_VERSION} (npm registry), BSD-3-Clause: a stock web map client for the tests, not served by gridmap" > "$dest/VERSION"
+echo "vendored maplibre-gl ${MAPLIBRE_VERSION} into $dest"

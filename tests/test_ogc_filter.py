@@ -319,6 +319,67 @@ def test_world_crs84_quad_tiles_and_gdal_reads_them_as_a_stock_client(served, da
     assert all(code.startswith("9801") for code in read["codes"])
 
 
+MAPLIBRE_PAGE = """<!doctype html><html><head><meta charset="utf-8">
+<link rel="stylesheet" href="maplibre-gl.css"><script src="maplibre-gl.js"></script>
+<style>html, body, #map { margin: 0; width: 800px; height: 600px; }</style></head>
+<body><div id="map"></div><script>
+const api = new URLSearchParams(location.search).get("api");
+window.map = new maplibregl.Map({container: "map", center: [%(lon)f, %(lat)f], zoom: 15, attributionControl: false,
+  style: {version: 8, sources: {grids: {type: "vector", url: api + "/tiles/grids/tilejson.json"}},
+          layers: [{id: "grids", type: "fill", source: "grids", "source-layer": "grids",
+                    paint: {"fill-color": "#2b8cbe", "fill-opacity": 0.3}}]}});
+window.map.on("error", (e) => { window.mapError = String(e.error && e.error.message || e); });
+</script></body></html>"""
+
+
+@pytest.mark.browser
+def test_maplibre_on_another_site_draws_the_grids_from_the_tilejson(served, database_url: str, tmp_path) -> None:
+    """MapLibre GL JS (a stock web map, in real headless Chromium with software WebGL) on a page of
+    another origin finds the tiles through the TileJSON, fetches them across origins (CORS) and
+    draws the published grid under the map's centre, with its code and households."""
+    import functools
+    import http.server
+    import shutil
+    import threading
+    from pathlib import Path
+
+    from playwright.sync_api import sync_playwright
+
+    _, client, grids = served
+    here = grids[0]
+    lon, lat = shapely.point_on_surface(shape(here["geometry"])).coords[0]
+    for name in ("maplibre-gl.js", "maplibre-gl.css"):
+        shutil.copy(Path(__file__).parent / "assets" / "maplibre-gl" / name, tmp_path / name)
+    (tmp_path / "index.html").write_text(MAPLIBRE_PAGE % {"lon": lon, "lat": lat}, encoding="utf-8")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    page_server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=page_server.serve_forever, daemon=True).start()
+    preflight = client.options("/tiles/grids/tilejson.json", headers={
+        "Origin": "http://portal.example", "Access-Control-Request-Method": "GET"})
+    assert preflight.status_code == 200 and preflight.headers["access-control-allow-origin"] == "*"
+    try:
+        with serve(database_url) as api, sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
+                "--no-sandbox", "--use-gl=angle", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+                "--disable-background-networking", "--disable-component-update", "--no-first-run"])
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(f"http://127.0.0.1:{page_server.server_address[1]}/index.html?api={api}")
+            page.wait_for_function("window.map && window.map.loaded() && window.map.areTilesLoaded() && "
+                                   "window.map.querySourceFeatures('grids', {sourceLayer: 'grids'}).length > 0 || "
+                                   "window.mapError", timeout=60000)
+            assert not page.evaluate("window.mapError || ''"), page.evaluate("window.mapError")
+            drawn = page.evaluate("""() => window.map.queryRenderedFeatures(
+                window.map.project(window.map.getCenter()), {layers: ['grids']}).map(f => f.properties)""")
+            browser.close()
+    finally:
+        page_server.shutdown()
+    assert not errors, errors
+    assert [(f["grid_code"], f["households"]) for f in drawn] == [
+        (here["properties"]["grid_code"], here["properties"]["households"])]
+
+
 def test_the_api_definition_passes_the_ogc_checker(served) -> None:
     """ogcapi-registry validates the OpenAPI document against the OGC API rules for the
     conformance classes the service claims (it used to miss '/': the landing page was left out)."""

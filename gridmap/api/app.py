@@ -30,6 +30,7 @@ from gridmap.api import (
     territories,
     tiles,
 )
+from starlette.middleware.cors import CORSMiddleware
 from starlette_compress import CompressMiddleware, add_compress_type
 
 from gridmap.api.throttle import Throttle
@@ -132,4 +133,10 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
     app.add_middleware(CompressMiddleware, minimum_size=1024, zstd_level=4, brotli_quality=4, gzip_level=6)
     app.add_middleware(ConcurrencyLimit, limit=(POOL_SIZE + MAX_OVERFLOW) // 2)
     app.add_middleware(BodyLimit, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes)
+    if settings.cors_origins:  # web maps on other sites read the OGC API, tiles and Open311 (as tipg and
+        # pg_tileserv allow); sign-in is a bearer token the page must hold, never a cookie sent for it
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_credentials=False,
+                           allow_methods=["GET", "HEAD", "POST", "OPTIONS"],
+                           allow_headers=["Authorization", "Content-Type", "Accept", "Accept-Language"],
+                           expose_headers=["Content-Crs", "ETag", "Retry-After", "Content-Disposition"], max_age=600)
     return app
