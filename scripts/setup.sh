@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install whatever is missing for gridmap on Debian 12 (bookworm), then the Python environment.
 #   scripts/setup.sh          run-time needs: PostgreSQL 15 + PostGIS 3, GDAL tools, CJK fonts, Python venv
-#   scripts/setup.sh --test   also what the tests need: Chromium (browser tests)
+#   scripts/setup.sh --test   also what the tests need: Chromium (browser tests), QGIS (python3-qgis, a stock client)
 # Safe to run again: it installs only what is missing and reinstalls Python packages only when
 # pyproject.toml changed. Runs as root or as a user with sudo.
 set -euo pipefail
@@ -26,6 +26,7 @@ have_pkg fonts-noto-cjk || need+=(fonts-noto-cjk)   # Chinese text on printed wa
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { say "Python >= 3.11 is required (Debian 12 ships 3.11)"; exit 1; }
 if [[ $WITH_TEST == 1 ]]; then
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
+  have_pkg python3-qgis || need+=(python3-qgis)   # QGIS's own providers as a stock client, headless
 fi
 
 if (( ${#need[@]} )); then

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import shapely
@@ -341,7 +342,6 @@ def test_maplibre_on_another_site_draws_the_grids_from_the_tilejson(served, data
     import http.server
     import shutil
     import threading
-    from pathlib import Path
 
     from playwright.sync_api import sync_playwright
 
@@ -378,6 +378,20 @@ def test_maplibre_on_another_site_draws_the_grids_from_the_tilejson(served, data
     assert not errors, errors
     assert [(f["grid_code"], f["households"]) for f in drawn] == [
         (here["properties"]["grid_code"], here["properties"]["households"])]
+
+
+@pytest.mark.browser  # a real HTTP server on loopback
+def test_qgis_reads_the_features_and_the_tiles_with_its_own_providers(served, database_url: str) -> None:
+    """QGIS 3.22 (Debian's python3-qgis, headless, in Debian's own Python): its OAPIF provider reads
+    every published grid with its code as text and applies a subset string; its vector tile
+    provider opens the XYZ tiles (scripts/qgis_client_check.py compares each with the server's API)."""
+    script = Path(__file__).parents[1] / "scripts" / "qgis_client_check.py"
+    with serve(database_url) as url:
+        done = subprocess.run(["/usr/bin/python3", str(script), url], capture_output=True, text=True, timeout=240,
+                              env={"PATH": "/usr/bin:/bin", "HOME": str(Path.home()), "QT_QPA_PLATFORM": "offscreen"})
+    assert done.returncode == 0, (done.stdout[-1000:], done.stderr[-3000:])
+    _, _, grids = served
+    assert f"OAPIF {len(grids)} grids" in done.stdout and "vector tiles valid" in done.stdout
 
 
 def test_the_api_definition_passes_the_ogc_checker(served) -> None:
