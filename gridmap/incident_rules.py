@@ -84,7 +84,7 @@ def next_state(state: str, action: str) -> str:
     if state not in sources:
         if state in FINAL_STATES:
             raise TransitionError(f"the incident is {state}; nothing can follow",
-                                  f"该事件已{STATE_NAMES[state][0]}，不能再办理")
+                                  f"该事件为“{STATE_NAMES[state][0]}”，不能再办理")
         allowed = sorted(a for a, (src, _) in TRANSITIONS.items() if state in src)
         raise TransitionError(f"cannot {action} an incident that is {state}; from {state} the next steps are "
                               f"{', '.join(allowed)}",

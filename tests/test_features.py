@@ -237,6 +237,7 @@ def test_every_refusal_is_said_in_both_languages(served) -> None:
         f"/api/territories/{MONACO}/incidents/summary?status=lost": 422,
         f"/api/territories/{MONACO}/coverage?types=casino": 422,
         f"/api/plans/{plan_id}/conflicts?format=shp": 422,
+        f"/api/territories/{MONACO}/incidents/clusters?bbox=bad": 400,
     }
     for path, status in asked.items():
         answer = client.get(path)

@@ -49,6 +49,7 @@ def test_oversized_and_endless_bodies_are_413(monaco: sa.Engine, database_url: s
     big = b'{"category_code": "0101", "description": "' + b"x" * 100_000 + b'"}'
     declared = client.post("/api/incidents", content=big, headers={"content-type": "application/json"})
     assert declared.status_code == 413 and "at most 65,536" in declared.json()["detail"]
+    assert "最多接受 65,536 字节" in declared.json()["detail_zh"]
 
     def endless():  # no Content-Length: counted as it streams, cut off at the limit
         for _ in range(1000):

@@ -176,7 +176,8 @@ def test_the_whole_loop_with_who_may_do_what(loop) -> None:
     assert step("worker", "verify", expected_status="handled").status_code == 200
     closed = step("admin", "close", note="结案")
     assert closed.status_code == 200 and closed.json()["closed_at"]
-    assert step("admin", "close").status_code == 409
+    again = step("admin", "close")
+    assert again.status_code == 409 and again.json()["detail_zh"] == "该事件为“已结案”，不能再办理"
     history = people["admin"].get(f"/api/incidents/{public_id}").json()["events"]
     assert [e["action"] for e in history] == ["report", "file", "dispatch", "reassign", "return", "dispatch", "claim",
                                              "handle", "send_back", "handle", "verify", "close"]
@@ -288,6 +289,28 @@ def test_a_category_asks_its_questions_through_every_door(open311) -> None:
         assert conn.execute(sa.text("SELECT count(*) FROM incidents")).scalar_one() == before  # nothing stored
     questions = {c["code"]: c["attributes"] for c in people["worker"].get("/api/incident-categories").json()}
     assert questions["0103"] == [] and questions["0302"][0]["description_zh"] == "摊位数量"
+    # the same question twice in a form: both values kept, and refused for a single-value question
+    mixed = [("service_code", "0501"), ("lat", str(where["lat"])), ("long", str(where["lon"])),
+             ("attribute[hazards]", "exit"), ("attribute[hazards][]", "fuel")]
+    both = public.post("/open311/v2/requests.json", content=urlencode(mixed),
+                       headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert both.status_code == 201, both.text
+    twice = [("service_code", "0502"), ("lat", str(where["lat"])), ("long", str(where["lon"])),
+             ("attribute[smell_now]", "yes"), ("attribute[smell_now]", "no")]
+    refused_twice = public.post("/open311/v2/requests.json", content=urlencode(twice),
+                                headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert refused_twice.status_code == 400 and "give one value" in refused_twice.json()[0]["description"]
+    assert report(people["worker"], where, category="0303", attributes={"plate": True}).status_code == 422  # no
+    with engine.connect() as conn:  # true taken for 1, or for "True"
+        assert conn.execute(sa.text("SELECT attributes FROM incidents WHERE public_id = :p"),
+                            {"p": both.json()[0]["service_request_id"]}).scalar_one() == {"hazards": ["exit", "fuel"]}
+
+    # an edited table is loaded again on demand (gridmap incidents categories --reload)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE incident_categories SET attributes = '[]'::jsonb WHERE code = '0501'"))
+    assert public.get("/open311/v2/services/0501.json").json()["attributes"] == []
+    service.ensure_categories(engine, reload=True)
+    assert [a["code"] for a in public.get("/open311/v2/services/0501.json").json()["attributes"]] == ["hazards"]
 
 
 def test_open311_requests_field_by_field(open311) -> None:

@@ -79,9 +79,13 @@ def test_report_from_the_phone_lands_in_the_grid_where_the_worker_stands(site) -
         page.wait_for_selector("#questions select[data-question='cover_state']")
         assert "井盖状况 *" in page.inner_text("#questions") and "所在位置（可选）" in page.inner_text("#questions")
         page.fill("#description", "井盖缺失，已设置警示")
+        posted: list[str] = []
+        page.on("request", lambda r: posted.append(r.url) if r.method == "POST" and "/api/incidents" in r.url else None)
         page.click("#send")  # the required question unanswered: the browser holds the form back
         page.wait_for_timeout(300)
-        assert page.is_hidden("#receipt") and stored(engine) == []
+        assert posted == [] and page.is_hidden("#receipt") and stored(engine) == []
+        assert page.evaluate("document.querySelector(\"#questions select[data-question='cover_state']\")"
+                             ".validity.valueMissing")
         page.select_option("#questions select[data-question='cover_state']", "missing")
         page.select_option("#questions select[data-question='location']", "footway")
         page.click("#send")

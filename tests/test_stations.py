@@ -104,6 +104,7 @@ def test_stations_api(monaco_stations, database_url: str) -> None:
     assert station["territory"] == "980101900001" and station["services"] == ["调解", "法律咨询"]  # the community
     outside = planner.post(f"/api/territories/{MONACO}/stations", json={**body, "lon": 7.0, "lat": 43.0})
     assert outside.status_code == 422 and "outside territory" in outside.json()["detail"]
+    assert "不在辖区" in outside.json()["detail_zh"]
     assert planner.post(f"/api/territories/{MONACO}/stations", json={**body, "station_type": "bar"}).status_code == 422
     edited = planner.patch(f"/api/stations/{station['id']}", json={"name": "丰维耶党群服务中心站", "opening_hours": "24/7"})
     assert edited.json()["name"] == "丰维耶党群服务中心站" and edited.json()["opening_hours"] == "24/7"
@@ -113,7 +114,8 @@ def test_stations_api(monaco_stations, database_url: str) -> None:
     assert [f["properties"]["name"] for f in listed["features"]] == ["丰维耶党群服务中心站"]
     assert planner.post(f"/api/stations/{station['id']}/close").json()["status"] == "closed"
     assert planner.post(f"/api/stations/{station['id']}/close").status_code == 409
-    assert planner.patch(f"/api/stations/{station['id']}", json={"name": "x"}).status_code == 422
+    closed = planner.patch(f"/api/stations/{station['id']}", json={"name": "x"})  # a closed station: 409, as
+    assert closed.status_code == 409 and "已关闭" in closed.json()["detail_zh"]  # closing it twice is
     reopened = TestClient(create_app(database_url=database_url)).get(
         f"/api/territories/{MONACO}/stations", params={"type": "party_service_station"}).json()
     assert reopened["features"] == []  # closed stations leave the open list

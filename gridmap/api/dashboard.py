@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from gridmap.api.openapi_doc import GEOJSON_OK
 from gridmap.errors import Invalid
 from gridmap.api.deps import get_conn, public_reader
-from gridmap.api.errors import utc
+from gridmap.api.errors import bilingual_body, utc
 from gridmap.api.plans import jsonable
 from gridmap.incident_rules import STATES
 from gridmap.store import incident_stats as stats
@@ -80,5 +80,8 @@ def clusters(code: str, zoom: int = Query(13, ge=0, le=22), bbox: str | None = N
     if bbox:
         from gridmap.api.features import parse_bbox
 
-        box = parse_bbox(bbox)
+        try:
+            box = parse_bbox(bbox)
+        except Invalid as refused:  # 400, as the OGC items' bbox
+            return JSONResponse(bilingual_body(refused), status_code=400)
     return stats.clusters(conn, code, f, cell_deg=cell_for_zoom(zoom), bbox=box)

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictFloat, StrictInt, StrictStr
 
 from gridmap.api.deps import ROLE_ZH, get_conn, optional_user, signed_in
 from gridmap.api.errors import bilingual_body, utc
@@ -43,7 +43,7 @@ class IncidentIn(BaseModel):
     address: str | None = Field(None, max_length=500)
     reported_at: datetime | None = Field(None, description="when it was seen, for a report kept on a phone while "
                                          "offline: at most 7 days ago and not in the future (default: now)")
-    attributes: dict[str, str | float | list[str]] = Field(
+    attributes: dict[str, StrictStr | StrictInt | StrictFloat | list[StrictStr]] = Field(
         default_factory=dict, max_length=50, examples=[{"hazards": ["fuel", "exit"]}],
         description="answers to the category's questions (GET /api/incident-categories), by question code")
 

@@ -31,9 +31,10 @@ class BodyLimit:
             try:
                 size = int(declared)
             except ValueError:
-                return await _answer(send, 400, "Content-Length is not a number")
+                return await _answer(send, 400, "Content-Length is not a number", "Content-Length 不是数字")
             if size > limit:
-                return await _answer(send, 413, f"the request body is {size:,} bytes; at most {limit:,} are accepted")
+                return await _answer(send, 413, f"the request body is {size:,} bytes; at most {limit:,} are accepted",
+                                     f"请求体有 {size:,} 字节；最多接受 {limit:,} 字节")
         received = 0
         too_large = False
 
@@ -59,11 +60,11 @@ class BodyLimit:
             if not too_large:
                 raise
         if too_large:
-            await _answer(send, 413, f"the request body exceeds {limit:,} bytes")
+            await _answer(send, 413, f"the request body exceeds {limit:,} bytes", f"请求体超过 {limit:,} 字节")
 
 
-async def _answer(send, status: int, detail: str) -> None:
-    body = json.dumps({"detail": detail}).encode()
+async def _answer(send, status: int, en: str, zh: str) -> None:
+    body = json.dumps({"detail": en, "detail_en": en, "detail_zh": zh}, ensure_ascii=False).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                             (b"connection", b"close")]})

@@ -171,10 +171,9 @@ async def create(fmt: str, request: Request, user: CurrentUser | None = Depends(
             code = attribute_code(key)
             if code is None:
                 fields[key] = value
-            elif key.endswith("[]"):  # a multivaluelist: attribute[code][]=key, once per key
-                answers.setdefault(code, []).append(value)
-            else:
-                answers[code] = value
+            else:  # attribute[code]=v, or attribute[code][]=v once per value of a multivaluelist: every
+                answers.setdefault(code, []).append(value)  # value kept (one answer to a single question is
+                # a list of one; more than one is refused by the check, not dropped here)
     if user is None and fields.get("api_key"):  # GeoReport clients send their key as a form field
         with request.app.state.engine.begin() as conn:
             user = users.user_for_token(conn, str(fields["api_key"]))

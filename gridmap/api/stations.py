@@ -55,11 +55,6 @@ def _editable_station(conn: sa.Connection, station_id: int, user: CurrentUser | 
     return current, require_role(conn, user, EDITORS, current["territory"], action)
 
 
-def _fail(exc: Exception) -> JSONResponse:
-    status = 404 if isinstance(exc, LookupError) else 422
-    return JSONResponse(status_code=status, content={"detail": str(exc)})
-
-
 @router.get("/station-types", summary="Station types with Chinese and English names")
 def types() -> list[dict]:
     return service.station_types()
@@ -80,11 +75,7 @@ def create(code: str, body: StationIn, request: Request, conn: sa.Connection = D
            user: CurrentUser | None = Depends(optional_user)):
     _territory(conn, code)
     actor = require_role(conn, user, EDITORS, code, "create stations")
-    try:
-        return jsonable(service.create(request.app.state.engine, code, actor=actor.username,
-                                       **body.model_dump()))
-    except service.StationError as exc:
-        return _fail(exc)
+    return jsonable(service.create(request.app.state.engine, code, actor=actor.username, **body.model_dump()))
 
 
 @router.patch("/stations/{station_id}", summary="Edit a station (type, name, place, hours, services)")
@@ -94,20 +85,14 @@ def edit(station_id: int, body: StationPatch, request: Request, conn: sa.Connect
     changes = body.model_dump(exclude_unset=True)
     if ("lon" in changes) != ("lat" in changes):
         raise Invalid("move a station with both lon and lat", "移动站点需要同时给出经度和纬度")
-    try:
-        return jsonable(service.edit(request.app.state.engine, station_id, changes, actor=actor.username))
-    except (service.StationError, LookupError) as exc:
-        return _fail(exc)
+    return jsonable(service.edit(request.app.state.engine, station_id, changes, actor=actor.username))
 
 
 @router.post("/stations/{station_id}/close", summary="Close a station (kept, marked closed)")
 def close(station_id: int, request: Request, conn: sa.Connection = Depends(get_conn),
           user: CurrentUser | None = Depends(optional_user)):
     _, actor = _editable_station(conn, station_id, user, "close stations")
-    try:
-        return jsonable(service.close(request.app.state.engine, station_id, actor=actor.username))
-    except service.StationError as exc:
-        return JSONResponse(status_code=409, content={"detail": str(exc)})
+    return jsonable(service.close(request.app.state.engine, station_id, actor=actor.username))
 
 
 @router.get("/territories/{code}/coverage", summary="Share of households within a walk of each station type, "
@@ -122,11 +107,8 @@ def coverage(code: str, request: Request, types: str | None = Query(None, descri
     if wanted and set(wanted) - set(service.TYPE_CODES):
         raise Invalid(f"types must be among {', '.join(service.TYPE_CODES)}",
                       f"类型只能是 {'、'.join(service.TYPE_CODES)}")
-    try:
-        return service.coverage(request.app.state.engine, code, types=wanted, minutes=minutes,
-                                speed_m_per_min=speed, threshold=threshold)
-    except service.StationError as exc:
-        return _fail(exc)
+    return service.coverage(request.app.state.engine, code, types=wanted, minutes=minutes, speed_m_per_min=speed,
+                            threshold=threshold)
 
 
 @router.get("/territories/{code}/service-areas", summary="Walking service areas of the stations (GeoJSON)",
@@ -135,10 +117,7 @@ def areas(code: str, request: Request, type: str | None = None, minutes: float =
           speed: float = Query(DEFAULT_SPEED_M_PER_MIN, gt=10, le=200), conn: sa.Connection = Depends(get_conn),
           _r: CurrentUser | None = Depends(public_reader)):
     _territory(conn, code)
-    try:
-        frame = service.service_areas(request.app.state.engine, code, type, minutes=minutes, speed_m_per_min=speed)
-    except service.StationError as exc:
-        return _fail(exc)
+    frame = service.service_areas(request.app.state.engine, code, type, minutes=minutes, speed_m_per_min=speed)
     return JSONResponse(json.loads(frame.to_json(drop_id=True, default=str)), media_type="application/geo+json")
 
 
@@ -149,7 +128,4 @@ def suggest(code: str, request: Request, type: str, k: int = Query(5, ge=1, le=5
                                                                                        le=200),
             conn: sa.Connection = Depends(get_conn), _r: CurrentUser | None = Depends(public_reader)):
     _territory(conn, code)
-    try:
-        return service.suggest(request.app.state.engine, code, type, k, minutes=minutes, speed_m_per_min=speed)
-    except service.StationError as exc:
-        return _fail(exc)
+    return service.suggest(request.app.state.engine, code, type, k, minutes=minutes, speed_m_per_min=speed)

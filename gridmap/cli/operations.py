@@ -13,6 +13,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add incidents and stations to the ``gridmap`` parser."""
     inc = sub.add_parser("incidents", help="the incident loop: categories, the supervision pass (cron)")
     inc.add_argument("action", choices=["categories", "escalate"])
+    inc.add_argument("--reload", action="store_true",
+                     help="categories: load the shipped category and question tables again (after editing "
+                          "gridmap/data/incident_categories.csv or incident_category_attributes.csv)")
     inc.set_defaults(func=cmd_incidents)
 
     sta = sub.add_parser("stations", help="service stations: types, import, 15-minute coverage")
@@ -33,11 +36,13 @@ def cmd_incidents(args: argparse.Namespace) -> int:
 
     engine = checks.engine()
     if args.action == "categories":
-        incidents.ensure_categories(engine)
+        incidents.ensure_categories(engine, reload=args.reload)
         with engine.connect() as conn:
             for c in store.categories(conn):
                 print(f"{c.code}  {c.name_zh} / {c.name_en}  -> {c.department_zh} ({c.department_code})  "
-                      f"{c.time_limit:g} {c.time_unit.replace('_', ' ')}")
+                      f"{c.time_limit:g} {c.time_unit.replace('_', ' ')}"
+                      + (f"  asks: {', '.join(a.code + ('*' if a.required else '') for a in c.attributes)}"
+                         if c.attributes else ""))
     elif args.action == "escalate":
         changed = incidents.escalate_overdue(engine, actor="cli")
         print(f"{len(changed)} incidents escalated")

@@ -60,10 +60,11 @@ def calendar_from_env(env: dict[str, str] | None = None) -> WorkCalendar:
     return WorkCalendar.from_dict(data, base=base)
 
 
-def ensure_categories(engine: sa.Engine) -> int:
-    """Load the shipped category table into the database if it has none; returns how many there are."""
+def ensure_categories(engine: sa.Engine, *, reload: bool = False) -> int:
+    """Load the shipped category table (with each category's questions) into the database if it has
+    none, or again when ``reload`` (after the tables were edited); returns how many there are."""
     with engine.begin() as conn:
-        if not store.categories(conn):
+        if reload or not store.categories(conn):
             store.sync_categories(conn, default_categories())
         return len(store.categories(conn))
 

@@ -15,13 +15,19 @@ import pandas as pd
 import shapely
 import sqlalchemy as sa
 
+from gridmap.errors import Invalid, StateConflict
 from gridmap.geo import walking
 from gridmap.store import audit, frames, layers, territories
 from gridmap.store import stations as store
 
 
-class StationError(ValueError):
-    """A station request that cannot be honoured (unknown type, point outside the territory ...)."""
+class StationError(Invalid):
+    """A station request that cannot be honoured (unknown type, point outside the territory ...),
+    said in English and Chinese (422)."""
+
+
+class StationClosed(StateConflict, StationError):
+    """The station is closed: it cannot be edited or closed again (409)."""
 
 
 def _outline(conn: sa.Connection, territory: str, *, envelope: bool = False):
@@ -40,9 +46,10 @@ TYPE_CODES = tuple(t["code"] for t in station_types())
 
 def _check(station_type: str | None, name: str | None) -> None:
     if station_type is not None and station_type not in TYPE_CODES:
-        raise StationError(f"unknown station type {station_type!r}; types are {', '.join(TYPE_CODES)}")
+        raise StationError(f"unknown station type {station_type!r}; types are {', '.join(TYPE_CODES)}",
+                           f"未知的站点类型 {station_type!r}；可用类型为 {'、'.join(TYPE_CODES)}")
     if name is not None and not name.strip():
-        raise StationError("a station needs a name")
+        raise StationError("a station needs a name", "站点需要名称")
 
 
 def create(engine: sa.Engine, territory: str, *, station_type: str, name: str, lon: float, lat: float,
@@ -52,7 +59,8 @@ def create(engine: sa.Engine, territory: str, *, station_type: str, name: str, l
     with engine.begin() as conn:
         territory_id = territories.at_point(conn, territory, lon, lat)
         if territory_id is None:
-            raise StationError(f"lon {lon:.6f}, lat {lat:.6f} is outside territory {territory}")
+            raise StationError(f"lon {lon:.6f}, lat {lat:.6f} is outside territory {territory}",
+                               f"经度 {lon:.6f}、纬度 {lat:.6f} 不在辖区 {territory} 内")
         station_id = store.insert(conn, territory_id=territory_id, station_type=station_type, name=name.strip(),
                                   lon=lon, lat=lat, address=address, opening_hours=opening_hours, services=services)
         audit.record(conn, actor=actor, action="station.create", table="stations", row_key=str(station_id),
@@ -65,9 +73,10 @@ def edit(engine: sa.Engine, station_id: int, changes: dict, *, actor: str) -> di
     with engine.begin() as conn:
         before = store.get(conn, station_id, lock=True)
         if before["status"] == "closed":
-            raise StationError(f"station {station_id} is closed")
+            raise StationClosed(f"station {station_id} is closed", f"站点 {station_id} 已关闭")
         if "lon" in changes and territories.at_point(conn, before["territory"], changes["lon"], changes["lat"]) is None:
-            raise StationError(f"the new location is outside territory {before['territory']}")
+            raise StationError(f"the new location is outside territory {before['territory']}",
+                               f"新位置不在辖区 {before['territory']} 内")
         store.update(conn, station_id, changes)
         after = store.get(conn, station_id)
         audit.record(conn, actor=actor, action="station.edit", table="stations", row_key=str(station_id),
@@ -80,7 +89,7 @@ def close(engine: sa.Engine, station_id: int, *, actor: str) -> dict:
     with engine.begin() as conn:
         before = store.get(conn, station_id, lock=True)
         if before["status"] == "closed":
-            raise StationError(f"station {station_id} is already closed")
+            raise StationClosed(f"station {station_id} is already closed", f"站点 {station_id} 已经关闭")
         store.close(conn, station_id)
         audit.record(conn, actor=actor, action="station.close", table="stations", row_key=str(station_id),
                      before={"status": "open"}, after={"status": "closed"})
@@ -135,7 +144,8 @@ def context(engine: sa.Engine, territory: str) -> Context:
         roads_at = layers.find(conn, territory, ("roads",))
         buildings_at = layers.find(conn, territory, ("buildings",))
         if not roads_at or not buildings_at:
-            raise StationError(f"territory {territory} (and its ancestors) needs 'roads' and 'buildings' layers")
+            raise StationError(f"territory {territory} (and its ancestors) needs 'roads' and 'buildings' layers",
+                               f"辖区 {territory}（及其上级）需要 roads 和 buildings 图层")
         key = (str(engine.url), territory, layers.stamp(conn, [roads_at, buildings_at]))
         with _LOCK:
             if key in _CACHE:
@@ -207,7 +217,8 @@ def service_areas(engine: sa.Engine, territory: str, station_type: str | None = 
         return gpd.GeoDataFrame(stations, geometry="geometry", crs=4490)
     if len(stations) > MAX_AREAS_PER_REQUEST:
         raise StationError(f"{len(stations)} stations: draw at most {MAX_AREAS_PER_REQUEST} service areas at once; "
-                           "choose a station type")
+                           "choose a station type",
+                           f"共 {len(stations)} 个站点：一次最多绘制 {MAX_AREAS_PER_REQUEST} 个服务范围；请选择站点类型")
     stamp = tuple(zip(stations["station_id"], stations["name"], shapely.to_wkb(stations.geometry.values)))
     key = (str(engine.url), territory, station_type, float(minutes), float(speed_m_per_min), hash(stamp))
     with _LOCK:
@@ -227,7 +238,7 @@ def suggest(engine: sa.Engine, territory: str, station_type: str, k: int = 5, *,
     """Sites for ``k`` new stations of a type that reach the most households not yet reached
     (greedy maximum coverage over candidate street nodes near the unreached households)."""
     if station_type not in TYPE_CODES:
-        raise StationError(f"unknown station type {station_type!r}")
+        raise StationError(f"unknown station type {station_type!r}", f"未知的站点类型 {station_type!r}")
     limit = minutes * speed_m_per_min
     ctx = context(engine, territory)
     with engine.connect() as conn:
@@ -259,19 +270,21 @@ def import_stations(engine: sa.Engine, territory: str, frame: gpd.GeoDataFrame, 
     the territory; the error names the first rows that do not."""
     points = frame.to_crs(4490)
     if not points.geom_type.isin(["Point"]).all():
-        raise StationError("stations must be points")
+        raise StationError("stations must be points", "站点必须是点")
     types = points[type_column] if type_column in points else pd.Series(default_type, index=points.index)
     bad_type = points.index[~types.isin(TYPE_CODES)]
     if len(bad_type):
-        raise StationError(f"rows {list(bad_type[:5])}: unknown station type; types are {', '.join(TYPE_CODES)}")
+        raise StationError(f"rows {list(bad_type[:5])}: unknown station type; types are {', '.join(TYPE_CODES)}",
+                           f"第 {list(bad_type[:5])} 行：未知的站点类型；可用类型为 {'、'.join(TYPE_CODES)}")
     if name_column not in points or points[name_column].isna().any():
-        raise StationError(f"every station needs a name in column {name_column!r}")
+        raise StationError(f"every station needs a name in column {name_column!r}", f"每个站点都需要在 {name_column!r} 列中有名称")
     with engine.begin() as conn:
         inserted = 0
         for row_id, kind, name, point in zip(points.index, types, points[name_column], points.geometry):
             territory_id = territories.at_point(conn, territory, point.x, point.y)
             if territory_id is None:
-                raise StationError(f"row {row_id} ({name}) lies outside territory {territory}; nothing was imported")
+                raise StationError(f"row {row_id} ({name}) lies outside territory {territory}; nothing was imported",
+                                   f"第 {row_id} 行（{name}）不在辖区 {territory} 内；未导入任何站点")
             store.insert(conn, territory_id=territory_id, station_type=kind, name=str(name), lon=point.x, lat=point.y,
                          address=_text(points, "address", row_id), opening_hours=_text(points, "opening_hours", row_id),
                          source_ref=f"import:{row_id}")

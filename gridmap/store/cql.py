@@ -54,7 +54,8 @@ def temporal_refused() -> Invalid:
 def uses_temporal_functions(text: str | None = None, tree: object = None) -> bool:
     """Whether CQL2 text (outside its quoted strings) or a CQL2-JSON tree names a temporal function."""
     if text is not None:
-        return bool(TEMPORAL_FUNCTION.search(re.sub(r"'(?:[^']|'')*'", "''", text)))
+        unquoted = re.sub(r"'(?:[^']|'')*'", "''", text)  # text values ...
+        return bool(TEMPORAL_FUNCTION.search(re.sub(r'"[^"]*"', '""', unquoted)))  # ... and quoted property names
     if isinstance(tree, dict):
         op = tree.get("op")
         return (isinstance(op, str) and op.lower().startswith("t_")) or any(
