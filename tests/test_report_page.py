@@ -140,11 +140,14 @@ def test_report_from_the_phone_lands_in_the_grid_where_the_worker_stands(site) -
         page.wait_for_function("document.querySelector('#queued').textContent === ''", timeout=15000)
         assert [r["description"] for r in stored(engine)][-1] == "树枝挡路"
 
-        # English: nothing Chinese left on the page but what the user typed
+        # English: nothing Chinese left on the page but what the user typed, the category's own
+        # questions and their choices included
         page.fill("#description", "")
+        page.select_option("#category", "0501")
         page.click("#lang-switch")
         side = page.inner_text("#side") + page.inner_text("header h1")  # (the switch itself says 中文)
         assert not CJK.search(side), [line for line in side.splitlines() if CJK.search(line)]
+        assert "What was seen *" in side and "Blocked exit or passage" in side
         assert "Grid " + here["grid"] in page.inner_text("#place")
         assert not errors, errors
         browser.close()
