@@ -12,6 +12,14 @@ from gridmap.service_attributes import check_answers, default_attributes, read_a
 HEADER = "category_code,code,datatype,required,order,description_zh,description_en,values\n"
 
 
+ONE_OF_EACH = ("X,n,number,true,1,数量,Count,\n"
+               "X,when,datetime,false,2,时间,When,\n"
+               "X,note,string,false,3,备注,Note,\n"
+               "X,pick,singlevaluelist,false,4,选择,Pick,a=甲/A;b=乙/B\n"
+               "X,many,multivaluelist,false,5,多选,Many,a=甲/A;b=乙/B\n")
+"""A category asking one question of each kind (the first required)."""
+
+
 def questions(rows: str):
     return read_attribute_table(HEADER + rows)
 
@@ -26,12 +34,7 @@ def test_the_shipped_questions_belong_to_shipped_categories() -> None:
 
 
 def test_answers_are_normalised() -> None:
-    table = questions(
-        "X,n,number,true,1,数量,Count,\n"
-        "X,when,datetime,false,2,时间,When,\n"
-        "X,note,string,false,3,备注,Note,\n"
-        "X,pick,singlevaluelist,false,4,选择,Pick,a=甲/A;b=乙/B\n"
-        "X,many,multivaluelist,false,5,多选,Many,a=甲/A;b=乙/B\n")["X"]
+    table = questions(ONE_OF_EACH)["X"]
     got = check_answers("X", table, {"n": " 3 ", "when": "2026-12-03T09:30:00Z", "note": "  门口  ", "pick": "b",
                                      "many": ["b", "a", "b"]})
     assert got == {"n": 3, "when": "2026-12-03T09:30:00+00:00", "note": "门口", "pick": "b", "many": ["b", "a"]}
@@ -51,12 +54,7 @@ def test_answers_are_normalised() -> None:
     ({"n": "1", "colour": "red"}, "asks no question colour", "没有问题 colour"),
 ])
 def test_wrong_answers_are_refused_in_both_languages(answers: dict, en: str, zh: str) -> None:
-    table = questions(
-        "X,n,number,true,1,数量,Count,\n"
-        "X,when,datetime,false,2,时间,When,\n"
-        "X,note,string,false,3,备注,Note,\n"
-        "X,pick,singlevaluelist,false,4,选择,Pick,a=甲/A;b=乙/B\n"
-        "X,many,multivaluelist,false,5,多选,Many,a=甲/A;b=乙/B\n")["X"]
+    table = questions(ONE_OF_EACH)["X"]
     with pytest.raises(Invalid) as refused:
         check_answers("X", table, answers)
     assert en in refused.value.en and zh in refused.value.zh
