@@ -51,6 +51,7 @@ step, in this order:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -60,7 +61,7 @@ import shapely
 
 from collections.abc import Callable
 
-from pyproj import Transformer
+from pyproj import CRS, Transformer
 
 from gridmap.geo import atoms, coverage
 from gridmap.geo.crs import STORAGE_EPSG, metric_crs_for_frame
@@ -140,9 +141,17 @@ class UnitRules:
         return staff_ok | (area >= min_area)
 
 
+@functools.lru_cache(maxsize=32)
+def _transformer_to(crs_wkt: str) -> Transformer:
+    """lon/lat (EPSG:4490) → the CRS ``crs_wkt``, made once per CRS: PROJ takes about 0.1 s to
+    choose the operation, and a units build asks several times (pyproj's transformers are
+    thread-safe)."""
+    return Transformer.from_crs(STORAGE_EPSG, crs_wkt, always_xy=True)
+
+
 def metric_area_fn(crs) -> AreaFn:
     """Areas in m² of lon/lat geometries, computed in ``crs`` (topology stays in lon/lat)."""
-    transformer = Transformer.from_crs(STORAGE_EPSG, crs, always_xy=True)
+    transformer = _transformer_to(CRS.from_user_input(crs).to_wkt())
 
     def project(coords: np.ndarray) -> np.ndarray:
         x, y = transformer.transform(coords[:, 0], coords[:, 1])
@@ -399,22 +408,6 @@ def _leftover(whole, parts: np.ndarray, area_fn: AreaFn) -> list:
     return list(polys[area_fn(polys) > NOISE_AREA_M2]) if len(polys) else []
 
 
-def _off_borders(barriers: np.ndarray, comm_geoms: np.ndarray, tolerance_m: float) -> np.ndarray:
-    """Barrier lines without their stretches within ``tolerance_m`` of a community border, plus a
-    short connector from each loose end near the border onto it.
-
-    A road drawn along a community boundary (its centre line a metre or two off the civil-affairs
-    line) is that boundary: kept as well, it would cut a hairline strip out of the blocks on
-    either side. A road that crosses the border keeps both halves, each joined to the border, so
-    the blocks it closes stay closed. Distances are measured in a local metric frame (metres per
-    degree at the territory's latitude); the lines kept keep their own coordinates exactly
-    (:class:`gridmap.geo.border_snap.BorderZone`; build the zone once with ``BorderZone.of`` when
-    several sets of lines are cut by the same borders)."""
-    if tolerance_m <= 0 or len(barriers) == 0:
-        return barriers
-    return BorderZone.of(comm_geoms, tolerance_m).off(barriers)
-
-
 def build_units(
     communities: gpd.GeoDataFrame,
     roads: gpd.GeoDataFrame | None,
@@ -464,15 +457,16 @@ def build_units(
     area_fn = metric_area_fn(crs)
     comm_geoms, comm_codes = _community_outlines(communities, code_column)
 
-    barriers = _barrier_lines(roads, waterways, railways, comm_geoms, road_rules, rules.border_snap_m)
+    zone = BorderZone.of(comm_geoms, rules.border_snap_m)  # built once: barriers and oversize units' roads
+    barriers = _barrier_lines(roads, waterways, railways, comm_geoms, road_rules, zone)
     faces, face_codes = _faces(comm_geoms, comm_codes, barriers)
     site_polys, site_points = _split_sites(sites, rules)
     site_pieces = _site_pieces(site_polys, comm_geoms, comm_codes)
     compound_pieces = _compound_pieces(compounds, site_pieces, comm_geoms, comm_codes)
     units = _first_units(faces, face_codes, site_pieces, compound_pieces, area_fn)
     bld = _building_households(buildings, compound_pieces, rules)
-    units = _split_oversize(units, bld, roads, comm_geoms, rules, area_fn, band, frozenset(atomize))
-    units = _point_sites(units, site_points)
+    units = _split_oversize(units, bld, roads, zone, rules, area_fn, band, frozenset(atomize))
+    units = _point_sites(units, site_points, area_fn)
     units = _clean_coverage(units, comm_geoms, comm_codes, barriers, rules, area_fn)
     units = _absorb_slivers(units, rules, area_fn)
     units = _unit_totals(units, bld, area_fn)
@@ -495,11 +489,14 @@ def _community_outlines(communities: gpd.GeoDataFrame, code_column: str) -> tupl
 
 def _barrier_lines(roads: gpd.GeoDataFrame | None, waterways: gpd.GeoDataFrame | None,
                    railways: gpd.GeoDataFrame | None, comm_geoms: np.ndarray, road_rules: RoadRules,
-                   border_snap_m: float) -> np.ndarray:
+                   zone: BorderZone) -> np.ndarray:
     """Step 1, the lines that divide a community into blocks: roads of the barrier classes,
     waterways and railways (tunnels excepted; outlines of area features), those within reach of
-    the territory, with stretches along a community border taken as that border
-    (:func:`_off_borders`). Community boundaries themselves are added by :func:`_faces`."""
+    the territory, with stretches within ``zone`` of a community border taken as that border
+    (:meth:`gridmap.geo.border_snap.BorderZone.off`: a road centre line digitised a metre or two
+    off the civil-affairs line would cut a hairline strip out of the blocks on either side; a
+    road crossing the border keeps both halves, each joined to the border). Community boundaries
+    themselves are added by :func:`_faces`."""
     parts = []
     if roads is not None and len(roads):
         parts.append(_lines(roads, keep=_not_tunnel(roads) & road_rules.is_barrier(roads)))
@@ -509,7 +506,7 @@ def _barrier_lines(roads: gpd.GeoDataFrame | None, waterways: gpd.GeoDataFrame |
     barriers = np.concatenate(parts) if parts else np.empty(0, dtype=object)
     extent = shapely.box(*shapely.total_bounds(comm_geoms))
     barriers = barriers[shapely.intersects(barriers, extent)]
-    return _off_borders(barriers, comm_geoms, border_snap_m)
+    return zone.off(barriers)
 
 
 def _faces(comm_geoms: np.ndarray, comm_codes: np.ndarray, barriers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -647,7 +644,7 @@ def _building_households(buildings: gpd.GeoDataFrame | None, compound_pieces: pd
     return _Buildings(geoms, points, households, population, entrances)
 
 
-def _split_oversize(units: pd.DataFrame, bld: _Buildings, roads: gpd.GeoDataFrame | None, comm_geoms: np.ndarray,
+def _split_oversize(units: pd.DataFrame, bld: _Buildings, roads: gpd.GeoDataFrame | None, zone: BorderZone,
                     rules: UnitRules, area_fn: AreaFn, band: tuple[int, int] | None,
                     atomize: frozenset[str] = frozenset()) -> pd.DataFrame:
     """Step 5, compounds and blocks above ``compound_max_households`` split into groups of whole
@@ -671,9 +668,13 @@ def _split_oversize(units: pd.DataFrame, bld: _Buildings, roads: gpd.GeoDataFram
     too_big = np.flatnonzero(((kind != "site") & (hh > limit)) | fine)
     if not len(too_big):
         return units
-    all_roads = (_off_borders(_lines(roads, keep=_not_tunnel(roads)), comm_geoms, rules.border_snap_m)
-                 if roads is not None and len(roads) else np.empty(0, dtype=object))
     geoms = units["geometry"].to_numpy()
+    all_roads = np.empty(0, dtype=object)
+    if roads is not None and len(roads):  # the roads reaching an oversize unit, off the community borders
+        lines = _lines(roads, keep=_not_tunnel(roads))
+        reach = 1.5 * zone.tolerance_m / float(np.min(zone.factor)) if len(zone.factor) else 0.0  # a connector's
+        near = shapely.STRtree(lines).query(geoms[too_big], predicate="dwithin", distance=reach)[1]
+        all_roads = zone.off(lines[np.unique(near)])
     by_roads = iter(_road_pieces(geoms[too_big[~fine[too_big]]], all_roads, area_fn))
     owner, pieces = [], []
     for idx in too_big:
@@ -702,7 +703,7 @@ def _split_oversize(units: pd.DataFrame, bld: _Buildings, roads: gpd.GeoDataFram
     return pd.concat([units.drop(index=too_big), pieces_frame], ignore_index=True)
 
 
-def _point_sites(units: pd.DataFrame, site_points: gpd.GeoDataFrame | None) -> pd.DataFrame:
+def _point_sites(units: pd.DataFrame, site_points: gpd.GeoDataFrame | None, area_fn: AreaFn) -> pd.DataFrame:
     """Step 6, the site policy (:meth:`UnitRules.is_dedicated`), given the marks of
     :func:`_split_sites` (``site_points``: every site, footprints and points):
 
@@ -717,7 +718,6 @@ def _point_sites(units: pd.DataFrame, site_points: gpd.GeoDataFrame | None) -> p
         return units
     units = units.reset_index(drop=True)
     geoms = units["geometry"].to_numpy()
-    area_fn = metric_area_fn(metric_crs_for_frame(gpd.GeoDataFrame(geometry=geoms, crs=STORAGE_EPSG)))
     marks = site_points.reset_index(drop=True)
     min_area_of = dict(zip(marks["site_type"], marks["_min_area"]))
     sites = np.flatnonzero((units["kind"] == "site").to_numpy())
