@@ -150,7 +150,7 @@ def partition(units, *, profile=None, min_households=None, max_households=None, 
         if "grid_code" not in units:
             raise ValueError("micro-grids divide grids: give units with a grid_code column (a plan's units, "
                              "e.g. gm.plan(code).units), or grids to gm.microgrids")
-        grids = units.dissolve(by="grid_code", as_index=False)[["grid_code", "geometry"]]
+        grids = units[["grid_code", "geometry"]].dissolve(by="grid_code", as_index=False)
         atoms = buildings if buildings is not None else units.rename(columns={"unit_id": "building_name"})
         return microgrids(grids, atoms, profile=chosen, min_households=lo, max_households=hi, seed=seed)
     rules = with_band(chosen.micro_rules() if micro else chosen.partition, min_households, max_households)

@@ -464,3 +464,42 @@ def test_compare_refuses_plans_of_another_territory_and_unreadable_drafts(publis
     peek = anonymous.get(f"/api/plans/{published_id}/diff", params={"against": draft["plan_id"]})
     assert peek.status_code == 401, peek.text  # the published plan is public, the draft it is compared with is not
     assert anonymous.get(f"/api/plans/{published_id}/diff", params={"against": 999999}).status_code == 404
+
+
+def test_units_are_tagged_by_the_edit_version_so_a_reload_is_free_and_a_save_is_seen(
+        published, planner, draft, database_url: str) -> None:
+    """The planner's units carry an ETag naming the plan's edit version: asked again with it, the
+    answer is 304 with no body; once an edit is saved the tag changes and the new assignment is
+    served (never the kept copy). A draft's units stay private: asking with its tag but without
+    the right to read drafts is refused, not answered from what the server kept."""
+    import json
+
+    engine, published_id = published
+    plan_id = draft["plan_id"]
+    a, b, touching = two_grids(engine, plan_id)
+    path = f"/api/plans/{plan_id}/units?simplify=0.5&decimals=6"
+
+    def grid_of(body: bytes, unit: int) -> str:
+        return next(f["properties"]["grid_code"] for f in json.loads(body)["features"] if f["id"] == unit)
+
+    first = planner.get(path)
+    assert first.status_code == 200 and first.headers["content-type"] == "application/geo+json"
+    tag = first.headers["etag"]
+    assert first.headers["cache-control"] == "private, no-cache" and grid_of(first.content, touching[0]) == b
+    again = planner.get(path, headers={"If-None-Match": tag})
+    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == tag
+    assert planner.get(path, headers={"If-None-Match": "W/" + tag}).status_code == 304
+    assert planner.get(path.replace("decimals=6", "decimals=7"), headers={"If-None-Match": tag}).status_code == 200
+
+    assert edit(planner, plan_id, 1, {"op": "assign", "units": touching[:1], "grid": a}).status_code == 200
+    after = planner.get(path, headers={"If-None-Match": tag})
+    assert after.status_code == 200 and after.headers["etag"] != tag
+    assert grid_of(after.content, touching[0]) == a
+    assert json.loads(after.content)["features"] == [
+        {**f, "properties": {**f["properties"], "grid_code": a if f["id"] == touching[0] else f["properties"]["grid_code"]}}
+        for f in json.loads(first.content)["features"]]
+
+    stranger = TestClient(create_app(database_url=database_url))
+    assert stranger.get(path, headers={"If-None-Match": after.headers["etag"]}).status_code in (401, 403)
+    public = stranger.get(f"/api/plans/{published_id}/units?simplify=0.5&decimals=6")
+    assert public.status_code == 200 and public.headers["cache-control"] == "public, no-cache"

@@ -264,7 +264,7 @@ def grid_statistics(units: gpd.GeoDataFrame, labels, metric_crs) -> gpd.GeoDataF
     # the general overlay, not a coverage union: micro-grids' 单元 strips meet within the noding grid,
     # and their coverage union stays valid in lon/lat but not always once projected (2 of 2,455 in
     # 雨城区 in EPSG:4543); the overlay cleans that
-    stats["geometry"] = frame.dissolve(by="_grid")["geometry"]
+    stats["geometry"] = frame[["_grid", "geometry"]].dissolve(by="_grid")["geometry"]  # no other column aggregated
     grids = gpd.GeoDataFrame(stats.reset_index(), geometry="geometry", crs=units.crs)
     perimeter = shapely.length(np.asarray(grids.to_crs(metric_crs).geometry.values, dtype=object))
     grids["compactness"] = np.round(polsby_popper(grids["area_m2"], perimeter), 4)

@@ -10,6 +10,7 @@ incrementally in PostGIS (:mod:`gridmap.store.assignment`) by the definitions of
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -185,9 +186,57 @@ def _check_scope(conn: sa.Connection, grid_ids: set[int], scope: list[str]) -> N
                          f"网格 {'、'.join(outside[:10])} 不在您的规划范围（{'、'.join(scope)}）内；未做任何修改")
 
 
-def units_feature_collection(conn: sa.Connection, plan_id: int, *, simplify_m: float = 0.0, decimals: int = 7) -> dict:
-    """A plan's units with their grid (GeoJSON), for the planner."""
-    return features.units_feature_collection(conn, plan_id, simplify_m=simplify_m, decimals=decimals)
+@dataclass(frozen=True)
+class UnitsDocument:
+    """A plan's units as GeoJSON text, and the tag that names exactly this text (an HTTP ETag)."""
+
+    tag: str
+    text: str
+
+
+class _TextCache:
+    """The last few documents, up to ``max_chars`` in all (least recently used go first)."""
+
+    def __init__(self, max_chars: int) -> None:
+        self.max_chars = max_chars
+        self.entries: dict[str, str] = {}
+        self.lock = threading.Lock()
+
+    def get(self, tag: str) -> str | None:
+        with self.lock:
+            text = self.entries.pop(tag, None)
+            if text is not None:
+                self.entries[tag] = text  # most recently used last
+            return text
+
+    def put(self, tag: str, text: str) -> None:
+        with self.lock:
+            self.entries.pop(tag, None)
+            self.entries[tag] = text
+            while sum(map(len, self.entries.values())) > self.max_chars and len(self.entries) > 1:
+                self.entries.pop(next(iter(self.entries)))
+
+
+_UNITS_CACHE = _TextCache(max_chars=64_000_000)
+
+
+def units_tag(plan: Plan, simplify_m: float, decimals: int) -> str:
+    """What a plan's units document depends on: the plan, its state and edit version (one more
+    with every saved edit: a cut or a move changes it), and the drawing parameters."""
+    return f"units-{plan.id}-{plan.status}-{plan.lock_version}-{simplify_m:g}-{decimals}"
+
+
+def units_document(conn: sa.Connection, plan: Plan, *, simplify_m: float = 0.0, decimals: int = 7) -> UnitsDocument:
+    """A plan's units with their grid (GeoJSON text), for the planner: written by PostgreSQL and
+    kept (a bounded in-process cache) until the plan's edit version changes, so the second
+    planner to open a plan, or a reload, does not wait for it again (Reykjavík's 7,129 units:
+    about 1 s to write)."""
+    tag = units_tag(plan, simplify_m, decimals)
+    text = _UNITS_CACHE.get(tag)
+    if text is None:
+        text = features.units_feature_collection(conn, plan.id, simplify_m=simplify_m, decimals=decimals, as_text=True)
+        _UNITS_CACHE.put(tag, text)
+    return UnitsDocument(tag, text)
 
 
 # -- validation ----------------------------------------------------------------------------------
@@ -390,5 +439,5 @@ def grid_stats(engine: sa.Engine, plan_id: int) -> list[dict]:
 
 
 __all__ = ["report", "OutOfScope", "EditResult", "Problem", "EditError", "PlanStateError", "VersionConflict", "new_draft", "apply_edits",
-           "units_feature_collection", "validate", "diff", "publish", "revert", "delete_draft", "history", "plan_state",
+           "units_document", "units_tag", "UnitsDocument", "validate", "diff", "publish", "revert", "delete_draft", "history", "plan_state",
            "grid_stats"]

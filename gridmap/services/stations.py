@@ -171,7 +171,7 @@ def coverage(engine: sa.Engine, territory: str, *, types: list[str] | None = Non
     with engine.connect() as conn:
         stations = frames.stations(conn, territory, places=False)
         grids = frames.published_grids(conn, territory)
-    communities = grids.dissolve(by="community_code", as_index=False)[["community_code", "community", "geometry"]]
+    communities = grids[["community_code", "community", "geometry"]].dissolve(by="community_code", as_index=False)
     per_grid = grids[["grid_code", "community_code"]].copy()
     per_community = communities[["community_code", "community"]].copy()
     totals, underserved = {}, []

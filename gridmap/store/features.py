@@ -356,24 +356,30 @@ def grids_feature_collection(conn: sa.Connection, plan_id: int, codes: list[str]
         {"p": plan_id, "codes": codes}).scalar_one()
 
 
-def units_feature_collection(conn: sa.Connection, plan_id: int, *, unit_ids: list[int] | None = None,
-                             simplify_m: float = 0.0, decimals: int = 7) -> dict:
-    """A plan's units (all, or ``unit_ids``) with their grid, as an RFC 7946 FeatureCollection.
-
-    ``simplify_m`` > 0 simplifies outlines for display (about that many metres); ``decimals``
-    rounds coordinates (7: about 1 cm, the stored precision; 6: about 10 cm, enough to draw)."""
-    tolerance = simplify_m / 111_000.0
-    return conn.execute(sa.text(
+def _units_collection_sql(cast: str) -> sa.TextClause:
+    """The query of :func:`units_feature_collection` (``cast``: ``json`` or ``text``)."""
+    return sa.text(
         "SELECT json_build_object('type','FeatureCollection','features', COALESCE(json_agg(json_build_object("
         "'type','Feature','id', u.id, 'geometry', ST_AsGeoJSON(CASE WHEN :tol > 0 THEN "
         "ST_SimplifyPreserveTopology(u.geom, :tol) ELSE u.geom END, :dec, 0)::json, 'properties', json_build_object("
         "'unit_id', u.id, 'unit_key', u.unit_key, 'grid_code', g.code, 'community_code', c.code, 'kind', u.kind, "
         "'name', u.name, 'households', u.households, 'area_m2', round(u.area_m2::numeric, 1), "
         "'compound_id', u.properties->>'compound_id', 'label', ST_AsGeoJSON(ST_PointOnSurface(u.geom), :dec, 0)::json))"
-        " ORDER BY u.id), '[]'::json)) FROM plan_units pu JOIN units u ON u.id = pu.unit_id "
+        f" ORDER BY u.id), '[]'::json))::{cast} FROM plan_units pu JOIN units u ON u.id = pu.unit_id "
         "JOIN grids g ON g.id = pu.grid_id JOIN territories c ON c.id = u.community_id "
-        "WHERE pu.plan_id = :p AND (CAST(:ids AS int[]) IS NULL OR u.id = ANY(CAST(:ids AS int[])))"),
-        {"p": plan_id, "ids": unit_ids, "tol": tolerance, "dec": int(decimals)}).scalar_one()
+        "WHERE pu.plan_id = :p AND (CAST(:ids AS int[]) IS NULL OR u.id = ANY(CAST(:ids AS int[])))")
+
+
+def units_feature_collection(conn: sa.Connection, plan_id: int, *, unit_ids: list[int] | None = None,
+                             simplify_m: float = 0.0, decimals: int = 7, as_text: bool = False) -> dict | str:
+    """A plan's units (all, or ``unit_ids``) with their grid, as an RFC 7946 FeatureCollection.
+
+    ``simplify_m`` > 0 simplifies outlines for display (about that many metres); ``decimals``
+    rounds coordinates (7: about 1 cm, the stored precision; 6: about 10 cm, enough to draw).
+    ``as_text``: the JSON text as PostgreSQL wrote it, for a response that sends it on as it is
+    (parsing and writing again 6 MB of Reykjavík's units took 0.6 s)."""
+    return conn.execute(_units_collection_sql("text" if as_text else "json"),
+                        {"p": plan_id, "ids": unit_ids, "tol": simplify_m / 111_000.0, "dec": int(decimals)}).scalar_one()
 
 
 __all__ = ["Collection", "COLLECTIONS", "items", "one", "extent", "time_extent", "tile", "context_tile", "CONTEXT_ROLES",

@@ -18,13 +18,13 @@ import sqlalchemy as sa
 
 from gridmap.store.incident_stats import Filters
 from gridmap.store.incidents import CURRENT_GRID_JOIN
-from gridmap.store.sql import PLACE_COLUMNS, PLACE_JOINS, ewkb_hex, with_subtree
+from gridmap.store.sql import PLACE_COLUMNS, PLACE_JOINS, ewkb_hex, read_geoframe, with_subtree
 from gridmap.store.units import DRAFT_MADE
 from gridmap.store.territories import TerritoryNotFound, exists, outline_hex
 
 
 def _read(conn: sa.Connection, sql: str, **params) -> gpd.GeoDataFrame:
-    return gpd.read_postgis(sa.text(sql), conn, geom_col="geom", params=params).rename_geometry("geometry")
+    return read_geoframe(conn, sa.text(sql), params)
 
 
 def territories(conn: sa.Connection) -> pd.DataFrame:
@@ -99,13 +99,13 @@ def plan_units(conn: sa.Connection, plan_id: int, territory: str | None = None) 
 def layer_in_area(conn: sa.Connection, owner: str, name: str, area) -> gpd.GeoDataFrame:
     """Features of layer ``name`` of territory ``owner`` that meet ``area`` (a shapely geometry
     in EPSG:4490; a bounding-box test in PostGIS), attributes as columns."""
-    raw = gpd.read_postgis(sa.text(
+    raw = read_geoframe(conn, sa.text(
         "SELECT f.properties, f.geom FROM layer_features f JOIN layers l ON l.id = f.layer_id "
         "JOIN territories t ON t.id = l.territory_id WHERE t.code = :owner AND l.name = :name "
         "AND f.geom && ST_GeomFromEWKB(decode(:area, 'hex')) ORDER BY f.feature_index"),
-        conn, geom_col="geom", params={"owner": owner, "name": name, "area": ewkb_hex([area])[0]})
+        {"owner": owner, "name": name, "area": ewkb_hex([area])[0]})
     attrs = pd.DataFrame(list(raw["properties"]), index=raw.index)
-    return gpd.GeoDataFrame(attrs, geometry=gpd.GeoSeries(raw["geom"].values, index=raw.index), crs=4490)
+    return gpd.GeoDataFrame(attrs, geometry=gpd.GeoSeries(raw.geometry.values, index=raw.index), crs=4490)
 
 
 def layer_features(conn: sa.Connection, territory: str, name: str) -> gpd.GeoDataFrame:
@@ -113,15 +113,15 @@ def layer_features(conn: sa.Connection, territory: str, name: str) -> gpd.GeoDat
     when it has none of that name."""
     from gridmap.store.layers import NoSuchLayer
 
-    raw = gpd.read_postgis(sa.text(
+    raw = read_geoframe(conn, sa.text(
         "SELECT f.feature_index, f.properties, f.geom FROM layer_features f JOIN layers l ON l.id = f.layer_id "
         "JOIN territories t ON t.id = l.territory_id WHERE t.code = :c AND l.name = :n ORDER BY f.feature_index"),
-        conn, geom_col="geom", params={"c": territory, "n": name})
+        {"c": territory, "n": name})
     if raw.empty and conn.execute(sa.text("SELECT 1 FROM layers l JOIN territories t ON t.id = l.territory_id "
                                           "WHERE t.code = :c AND l.name = :n"), {"c": territory, "n": name}).first() is None:
         raise NoSuchLayer(f"territory {territory} has no layer {name!r}", f"辖区 {territory} 没有图层 {name!r}")
     attrs = pd.DataFrame(list(raw["properties"]), index=raw.index)
-    return gpd.GeoDataFrame(attrs, geometry=gpd.GeoSeries(raw["geom"].values, index=raw.index), crs=4490)
+    return gpd.GeoDataFrame(attrs, geometry=gpd.GeoSeries(raw.geometry.values, index=raw.index), crs=4490)
 
 
 def layer(conn: sa.Connection, territory: str, name: str, *, within: str = "envelope") -> gpd.GeoDataFrame:

@@ -8,7 +8,7 @@ import geopandas as gpd
 import pandas as pd
 import sqlalchemy as sa
 
-from gridmap.store.sql import ewkb_hex
+from gridmap.store.sql import ewkb_hex, read_geoframe
 
 
 def store_department_grids(conn: sa.Connection, territory_id: int, grids: gpd.GeoDataFrame) -> None:
@@ -60,10 +60,9 @@ def crosswalk(conn: sa.Connection, plan_id: int) -> pd.DataFrame:
 
 
 def conflicts(conn: sa.Connection, plan_id: int) -> gpd.GeoDataFrame:
-    frame = gpd.read_postgis(sa.text(
+    return read_geoframe(conn, sa.text(
         "SELECT department, kind, grids, area_m2, detail, geom FROM plan_conflicts WHERE plan_id = :p ORDER BY id"),
-        conn, geom_col="geom", params={"p": plan_id})
-    return frame.rename_geometry("geometry")
+        {"p": plan_id})
 
 
 def conflicts_feature_collection(conn: sa.Connection, plan_id: int) -> dict:

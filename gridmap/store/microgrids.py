@@ -16,7 +16,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from gridmap.errors import Invalid, NotFound
-from gridmap.store.sql import PLACE_COLUMNS, PLACE_JOINS, ewkb_hex, with_subtree
+from gridmap.store.sql import PLACE_COLUMNS, PLACE_JOINS, ewkb_hex, read_geoframe, with_subtree
 
 
 class MicrogridNotFound(NotFound):
@@ -27,15 +27,15 @@ class MicrogridNotFound(NotFound):
 def buildings_in_area(conn: sa.Connection, owner: str, name: str, area) -> gpd.GeoDataFrame:
     """The buildings of layer ``name`` of territory ``owner`` meeting ``area``'s bounding box, with
     their feature row id (``building_id``) and attributes as columns."""
-    raw = gpd.read_postgis(sa.text(
+    raw = read_geoframe(conn, sa.text(
         "SELECT f.id AS building_id, f.properties, f.geom FROM layer_features f JOIN layers l ON l.id = f.layer_id "
         "JOIN territories t ON t.id = l.territory_id WHERE t.code = :owner AND l.name = :name "
         "AND f.geom && ST_GeomFromEWKB(decode(:area, 'hex')) ORDER BY f.feature_index"),
-        conn, geom_col="geom", params={"owner": owner, "name": name, "area": ewkb_hex([area])[0]})
+        {"owner": owner, "name": name, "area": ewkb_hex([area])[0]})
     attrs = pd.DataFrame(list(raw["properties"]), index=raw.index)
     attrs = attrs.drop(columns=[c for c in ("building_id",) if c in attrs])
     attrs.insert(0, "building_id", raw["building_id"].astype("int64"))
-    return gpd.GeoDataFrame(attrs, geometry=gpd.GeoSeries(raw["geom"].values, index=raw.index), crs=4490)
+    return gpd.GeoDataFrame(attrs, geometry=gpd.GeoSeries(raw.geometry.values, index=raw.index), crs=4490)
 
 
 def plan_grid_ids(conn: sa.Connection, plan_id: int, codes: list[str] | None = None) -> dict[str, int]:
@@ -176,7 +176,7 @@ def set_leader(conn: sa.Connection, plan_id: int, code: str, *, name: str | None
 def cells_for_move(conn: sa.Connection, plan_id: int, to_code: str, moving: list[int]) -> gpd.GeoDataFrame:
     """The building cells an edit concerns: every cell of the micro-grids of ``to_code``'s grid and
     the cells ``moving`` wherever they are (:data:`gridmap.geo.microgrid_edits.CELL_COLUMNS`)."""
-    return gpd.read_postgis(sa.text(
+    return read_geoframe(conn, sa.text(
         "SELECT b.id AS cell_id, m.code AS microgrid_code, g.code AS grid_code, "
         # a building whose feature is gone (layer re-imported) is known by its name, without the
         # ' N单元' its 单元 strips carry
@@ -184,8 +184,7 @@ def cells_for_move(conn: sa.Connection, plan_id: int, to_code: str, moving: list
         "b.households, b.geom FROM microgrid_buildings b "
         "JOIN microgrids m ON m.id = b.microgrid_id JOIN grids g ON g.id = m.grid_id WHERE m.plan_id = :p AND "
         "(m.grid_id = (SELECT grid_id FROM microgrids WHERE plan_id = :p AND code = :c) OR b.id = ANY(:ids)) "
-        "ORDER BY b.id"), conn, geom_col="geom", params={"p": plan_id, "c": to_code, "ids": [int(i) for i in moving]}
-    ).rename_geometry("geometry")
+        "ORDER BY b.id"), {"p": plan_id, "c": to_code, "ids": [int(i) for i in moving]})
 
 
 def apply_move(conn: sa.Connection, plan_id: int, moving: list[int], to_code: str, restated: gpd.GeoDataFrame,
@@ -270,14 +269,13 @@ def frame(conn: sa.Connection, plan_id: int, territory: str | None = None) -> gp
     """A plan's micro-grids (inside ``territory`` when given) as a GeoDataFrame with their grid and
     places: what exports and the notebook read. No phones."""
     inside = "AND g.community_id IN (SELECT id FROM sub) " if territory else ""
-    return gpd.read_postgis(sa.text(
+    return read_geoframe(conn, sa.text(
         (with_subtree() if territory else "") +
         f"SELECT m.code AS microgrid_code, g.code AS grid_code, {PLACE_COLUMNS}, m.area_m2, m.households, "
         "m.building_count, m.flag, m.properties->>'reason_zh' AS reason_zh, m.properties->>'reason' AS reason, "
         "m.leader_name, p.version AS plan_version, p.valid_from, p.valid_to, m.geom FROM microgrids m "
         "JOIN grids g ON g.id = m.grid_id JOIN plans p ON p.id = m.plan_id JOIN territories c ON c.id = g.community_id "
-        f"{PLACE_JOINS}WHERE m.plan_id = :plan {inside}ORDER BY m.code"),
-        conn, geom_col="geom", params={"plan": plan_id, "territory": territory}).rename_geometry("geometry")
+        f"{PLACE_JOINS}WHERE m.plan_id = :plan {inside}ORDER BY m.code"), {"plan": plan_id, "territory": territory})
 
 
 def count(conn: sa.Connection, plan_id: int) -> int:

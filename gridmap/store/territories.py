@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from gridmap.errors import NotFound
 from gridmap.store.models import TERRITORY_LEVELS
-from gridmap.store.sql import ewkb_hex, with_ancestors, with_subtree
+from gridmap.store.sql import ewkb_hex, read_geoframe, with_ancestors, with_subtree
 
 
 class TerritoryNotFound(NotFound):
@@ -179,9 +179,8 @@ def set_property(conn: sa.Connection, code: str, key: str, value: str) -> None:
 
 def outlines(conn: sa.Connection, codes: list[str]) -> gpd.GeoDataFrame:
     """The stored outlines of ``codes`` (code, name, level, geometry in EPSG:4490)."""
-    return gpd.read_postgis(sa.text("SELECT code, name, level, geom FROM territories WHERE code = ANY(:codes) "
-                                    "ORDER BY code"), conn, geom_col="geom", params={"codes": list(codes)}
-                            ).rename_geometry("geometry").set_crs(4490, allow_override=True)
+    return read_geoframe(conn, sa.text("SELECT code, name, level, geom FROM territories WHERE code = ANY(:codes) "
+                                       "ORDER BY code"), {"codes": list(codes)})
 
 
 def codes_below(conn: sa.Connection, code: str, level: str) -> list[str]:

@@ -1801,5 +1801,6 @@
   });
   window.gridmapPlanner = state;  // for tests and the console
   window.gridmapPlannerMap = function () { return map; };
+  window.gridmapPlannerLoad = function (planId) { return loadPlan(planId); };  // for benchmarks: resolves when drawn
   window.gridmapPlannerSideMap = function () { return sideMap; };
 })();
