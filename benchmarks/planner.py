@@ -221,7 +221,7 @@ def main() -> int:
             page.click("button[data-tool='paint']")
             paint = page.evaluate(f"""() => new Promise(done => {{
                 const u = window.gridmapPlanner.units[{ids}], t0 = performance.now();
-                u.layer.eachLayer(l => l.fire('click', {{latlng: L.latLng(u.label)}}));
+                u.layer.eachLayer(l => l.fire('click', {{latlng: L.latLng(u.label)}}, true));  // bubbling, as a real click
                 requestAnimationFrame(() => requestAnimationFrame(() => done(performance.now() - t0))); }})""")
             brush_ms, brushed, handled_ms = brush_stroke(page)
             print(f"{renderer:<10}{units:>7}{load_s:>9.2f}{reload_s:>9.2f}{wire / 1e6:>9.2f}{decoded / 1e6:>9.2f}{frames['pan_ms']:>14.1f}"

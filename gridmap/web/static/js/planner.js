@@ -279,10 +279,11 @@
       state.band = bandOf(r[0].data.summary);
       state.savedSummary = state.summary = r[0].data.summary;
       history.replaceState(null, "", "/planner?territory=" + $("territory").value + "&plan=" + planId);
-      drawUnits(r[1].data); drawGrids(r[2].data, true); fillPrintCommunities(); fillCompare(); showContext();
+      drawUnits(r[1].data); drawGrids(r[2].data, true); fillPrintCommunities(); fillCompare();
       state.notes = [];
       showSummary(); updatePanel(); updatePending(); planInfo(); loadNotes();
       if (unitLayer.getLayers().length) limitTo(unitLayer.getBounds());
+      showContext();  // once the view is the plan's: its tiles are asked for once, not again after the fit
       message("方案已载入：" + Object.keys(state.units).length + " 个单元",
               "Plan loaded: " + Object.keys(state.units).length + " units", "ok");
       document.body.dataset.planLoaded = String(planId);
@@ -373,16 +374,16 @@
               households: p.households, compound: p.compound_id, kind: p.kind,
               label: [p.label.coordinates[1], p.label.coordinates[0]] };
     u.layer = L.geoJSON(feature, { smoothFactor: 1.5, style: function () { return unitStyle(u); } });
-    u.layer.eachLayer(function (l) {
-      l.unitId = u.id;
-      l.on("click", function (ev) { L.DomEvent.stopPropagation(ev); onUnitClick(u, ev); });
-      l.bindTooltip(function () {
-        return T("单元 ", "unit ") + u.id + " · " + u.households + T(" 户", " households") + " · " + u.grid;
-      }, { sticky: true });
-    });
+    u.layer.unitId = u.id;  // clicks and tooltips are handled once, on unitLayer (see unitUnder)
+    u.layer.eachLayer(function (l) { l.unitId = u.id; });
     unitLayer.addLayer(u.layer);
     state.units[u.id] = u;
     invalidateLabels();
+  }
+  // The unit an event on unitLayer came from (the polygon's own layer, or its GeoJSON group).
+  function unitUnder(ev) {
+    var layer = ev.propagatedFrom || ev.layer;
+    return layer ? state.units[layer.unitId] : null;
   }
   function restyle(ids) {
     (ids || Object.keys(state.units)).forEach(function (id) {
@@ -1764,6 +1765,18 @@
     $("context-on").addEventListener("change", showContext);
     relabelMap();
     unitLayer = L.featureGroup().addTo(map);
+    // one click handler and one tooltip for every unit (a handler and a tooltip bound to each of
+    // Reykjavík's 7,129 units were a good part of drawing a plan)
+    unitLayer.on("click", function (ev) {
+      var u = unitUnder(ev);
+      if (!u) return;
+      L.DomEvent.stopPropagation(ev);
+      onUnitClick(u, ev);
+    });
+    unitLayer.bindTooltip(function (layer) {
+      var u = state.units[layer.unitId];
+      return u ? T("单元 ", "unit ") + u.id + " · " + u.households + T(" 户", " households") + " · " + u.grid : "";
+    }, { sticky: true });
     borderLayer = L.featureGroup().addTo(map);
     labelLayer = L.featureGroup();
     map.on("zoomend", function () {
