@@ -221,9 +221,12 @@ _UNITS_CACHE = _TextCache(max_chars=64_000_000)
 
 
 def units_tag(plan: Plan, simplify_m: float, decimals: int) -> str:
-    """What a plan's units document depends on: the plan, its state and edit version (one more
-    with every saved edit: a cut or a move changes it), and the drawing parameters."""
-    return f"units-{plan.id}-{plan.status}-{plan.lock_version}-{simplify_m:g}-{decimals}"
+    """What a plan's units document depends on: the plan (its id and the instant it was made, so
+    that a plan of another database with the same id, or a database made again, is another
+    plan), its state and edit version (one more with every saved edit: a cut or a move changes
+    it), and the drawing parameters."""
+    made = int(plan.created_at.timestamp() * 1_000_000)
+    return f"units-{plan.id}-{made}-{plan.status}-{plan.lock_version}-{simplify_m:g}-{decimals}"
 
 
 def units_document(conn: sa.Connection, plan: Plan, *, simplify_m: float = 0.0, decimals: int = 7) -> UnitsDocument:
