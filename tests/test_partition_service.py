@@ -112,3 +112,25 @@ def test_cli_partition_with_report(monaco: sa.Engine, database_url: str, tmp_pat
     text = report.read_text(encoding="utf-8")
     assert "data:text/javascript;base64," in text  # Leaflet inlined: the file works offline
     assert not re.search(r'src="https?://', text)
+
+
+def test_the_partition_reads_exactly_the_major_roads(monaco: sa.Engine) -> None:
+    """The partition loads only the roads it uses (the major ones, by the profile's road rules),
+    filtered in PostGIS: the same roads, feature for feature, as the rule picks from the whole
+    layer, and none when the profile's class column is not in the layer (no road is major)."""
+    import shapely
+
+    from gridmap.geo.roads import RoadRules
+    from gridmap.services.partitioning import input_layer
+
+    rules = RoadRules()
+    with monaco.connect() as conn:
+        area = shapely.box(7.38, 43.71, 7.45, 43.76)
+        whole = input_layer(conn, MONACO, "roads", area)
+        major = input_layer(conn, MONACO, "roads", area, (rules.class_column, rules.major_classes))
+        unknown = input_layer(conn, MONACO, "roads", area, ("道路等级", rules.major_classes))
+    expected = rules.major(whole)
+    assert expected is not None and 0 < len(major) < len(whole)
+    assert shapely.equals_exact(major.geometry.values, expected.geometry.values).all()
+    assert list(major[rules.class_column]) == list(expected[rules.class_column])
+    assert len(unknown) == 0 and RoadRules(class_column="道路等级").major(whole) is None

@@ -113,11 +113,13 @@ class PlanSummary:
         return text + (f"\n单元：{self.units_built.zh()}" if self.units_built else "")
 
 
-def input_layer(conn: sa.Connection, territory: str, role: str, area) -> gpd.GeoDataFrame | None:
+def input_layer(conn: sa.Connection, territory: str, role: str, area,
+                where_in: tuple[str, tuple[str, ...]] | None = None) -> gpd.GeoDataFrame | None:
     """The layer serving ``role`` (roads, buildings ...) for the territory, cut to ``area``'s
-    bounding box; None when neither the territory nor its ancestors have one."""
+    bounding box (and to the features whose attribute ``where_in[0]`` is one of ``where_in[1]``);
+    None when neither the territory nor its ancestors have one."""
     found = layers.find(conn, territory, layers.ROLES[role])
-    return frames.layer_in_area(conn, found[0], found[1], area) if found else None
+    return frames.layer_in_area(conn, found[0], found[1], area, where_in) if found else None
 
 
 def load_inputs(conn: sa.Connection, territory: str, communities: gpd.GeoDataFrame) -> dict[str, gpd.GeoDataFrame | None]:
@@ -393,7 +395,9 @@ def partition_territory(
     units, built = ensure_units(engine, territory, profile=rules, rebuild=rebuild_units, actor=author,
                                 progress=progress)
     with engine.connect() as conn:
-        roads = input_layer(conn, territory, "roads", shapely.box(*units.total_bounds))
+        # the partition reads the major roads only (grid borders along them are preferred)
+        roads = input_layer(conn, territory, "roads", shapely.box(*units.total_bounds),
+                            (rules.roads.class_column, rules.roads.major_classes))
     lo, hi = rules.band
 
     def run(units: gpd.GeoDataFrame) -> PartitionResult:
