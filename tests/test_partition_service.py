@@ -134,3 +134,34 @@ def test_the_partition_reads_exactly_the_major_roads(monaco: sa.Engine) -> None:
     assert shapely.equals_exact(major.geometry.values, expected.geometry.values).all()
     assert list(major[rules.class_column]) == list(expected[rules.class_column])
     assert len(unknown) == 0 and RoadRules(class_column="道路等级").major(whole) is None
+
+
+
+def test_partition_territory_asks_for_the_major_roads_only(monaco: sa.Engine, monkeypatch) -> None:
+    """partition_territory hands the profile's major classes to the roads query (the filter above
+    is what it gets) and its plan is the one the whole layer gives."""
+    from gridmap.services import partitioning
+    from gridmap.store import frames
+
+    seen = []
+    original = frames.layer_in_area
+
+    def spy(conn, owner, name, area, where_in=None):
+        seen.append((name, where_in))
+        return original(conn, owner, name, area, where_in)
+
+    monkeypatch.setattr(frames, "layer_in_area", spy)
+    filtered = partition_territory(monaco, MONACO)
+    # units are built from every road; the partition's own read is the filtered one
+    assert any(w is not None and "primary" in w[1] for name, w in seen if name == "roads")
+    whole_layer = partitioning.input_layer
+    monkeypatch.setattr(partitioning, "input_layer",
+                        lambda conn, territory, role, area, where_in=None: whole_layer(conn, territory, role, area))
+    whole = partition_territory(monaco, MONACO)
+    with monaco.connect() as conn:
+        def assignment(plan_id):
+            return sorted(conn.execute(sa.text(
+                "SELECT u.unit_key, g.code FROM plan_units pu JOIN units u ON u.id = pu.unit_id "
+                "JOIN grids g ON g.id = pu.grid_id WHERE pu.plan_id = :p"), {"p": plan_id}).all())
+        assert assignment(filtered.plan_id) == assignment(whole.plan_id)
+

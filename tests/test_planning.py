@@ -499,6 +499,31 @@ def test_units_are_tagged_by_the_edit_version_so_a_reload_is_free_and_a_save_is_
         {**f, "properties": {**f["properties"], "grid_code": a if f["id"] == touching[0] else f["properties"]["grid_code"]}}
         for f in json.loads(first.content)["features"]]
 
+    # asked again without a tag: the same bytes, from what the server kept (PostgreSQL not asked)
+    from gridmap.store import features
+
+    asked = []
+    original = features.units_feature_collection
+
+    def counting(*args, **kwargs):
+        asked.append(kwargs)
+        return original(*args, **kwargs)
+
+    features.units_feature_collection = counting
+    try:
+        kept = planner.get(path)
+        near = planner.get(path.replace("simplify=0.5", "simplify=0.501"))  # the same centimetre step
+        assert asked == [] and kept.content == after.content and near.headers["etag"] == kept.headers["etag"]
+        planner.get(path.replace("simplify=0.5", "simplify=0.52"))
+        assert [a["simplify_m"] for a in asked] == [0.52]
+    finally:
+        features.units_feature_collection = original
+    assert planner.get(path, headers={"If-None-Match": "*"}).status_code == 304
+    # the plan's row written again (as a restore puts a plan back): another tag, never the kept one
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE plans SET lock_version = lock_version WHERE id = :p"), {"p": plan_id})
+    assert planner.get(path, headers={"If-None-Match": kept.headers["etag"]}).status_code == 200
+
     stranger = TestClient(create_app(database_url=database_url))
     assert stranger.get(path, headers={"If-None-Match": after.headers["etag"]}).status_code in (401, 403)
     public = stranger.get(f"/api/plans/{published_id}/units?simplify=0.5&decimals=6")

@@ -88,21 +88,22 @@ def state(plan_id: int, request: Request, _plan: plans.Plan = Depends(readable_p
 
 
 @router.get("/api/plans/{plan_id}/units", summary="A plan's units with their grid (GeoJSON); simplify in metres",
-            responses=GEOJSON_OK)
+            responses={**GEOJSON_OK, 304: {"description": "not modified: the If-None-Match tag names this version"}})
 def plan_units(plan_id: int, request: Request, simplify: float = 0.0,
                decimals: int = Query(7, ge=5, le=7, description="decimal places of coordinates (6: about 10 cm)"),
                conn: sa.Connection = Depends(get_conn), plan: plans.Plan = Depends(readable_plan)) -> Response:
     if not 0 <= simplify <= 100:
         raise Invalid("simplify must be between 0 and 100 metres", "simplify（简化程度）须在 0 到 100 米之间")
-    # tagged by the plan's edit version: a browser that has this version asks again and gets 304
-    headers = {"ETag": f'"{planning.units_tag(plan, simplify, decimals)}"',
-               "Cache-Control": ("private" if plan.status == "draft" else "public") + ", no-cache",
-               "Vary": "Authorization"}
+    # tagged by the plan's row and edit version: a browser that has this version asks again and gets 304
+    shared = plan.status != "draft" and request.app.state.settings.public_read
+    tag = planning.units_tag(conn, plan, simplify, decimals)
+    headers = {"ETag": f'"{tag}"',
+               "Cache-Control": ("public" if shared else "private") + ", no-cache", "Vary": "Authorization"}
     asked = [t.strip().removeprefix("W/") for t in request.headers.get("if-none-match", "").split(",")]
-    if headers["ETag"] in asked:  # (a compressing proxy may have weakened the tag: W/"...")
+    if headers["ETag"] in asked or "*" in asked:  # (a compressing proxy may have weakened the tag: W/"...")
         return Response(status_code=304, headers=headers)
-    document = planning.units_document(conn, plan, simplify_m=simplify, decimals=decimals)
-    return Response(document.text, media_type="application/geo+json", headers=headers)
+    document = planning.units_document(conn, plan, simplify_m=simplify, decimals=decimals, tag=tag)
+    return Response(document.data, media_type="application/geo+json", headers=headers)
 
 
 @router.get("/api/plans/{plan_id}/grid-stats", summary="Every grid's households, area, compactness, parts")

@@ -672,7 +672,7 @@ def _split_oversize(units: pd.DataFrame, bld: _Buildings, roads: gpd.GeoDataFram
     all_roads = np.empty(0, dtype=object)
     if roads is not None and len(roads):  # the roads reaching an oversize unit, off the community borders
         lines = _lines(roads, keep=_not_tunnel(roads))
-        reach = 1.5 * zone.tolerance_m / float(np.min(zone.factor)) if len(zone.factor) else 0.0  # a connector's
+        reach = 1.5 * zone.tolerance_m / float(np.min(zone.factor))  # a connector's
         near = shapely.STRtree(lines).query(geoms[too_big], predicate="dwithin", distance=reach)[1]
         all_roads = zone.off(lines[np.unique(near)])
     by_roads = iter(_road_pieces(geoms[too_big[~fine[too_big]]], all_roads, area_fn))

@@ -188,58 +188,74 @@ def _check_scope(conn: sa.Connection, grid_ids: set[int], scope: list[str]) -> N
 
 @dataclass(frozen=True)
 class UnitsDocument:
-    """A plan's units as GeoJSON text, and the tag that names exactly this text (an HTTP ETag)."""
+    """A plan's units as GeoJSON (UTF-8 bytes), and the tag that names exactly these bytes (an
+    HTTP ETag)."""
 
     tag: str
-    text: str
+    data: bytes
 
 
-class _TextCache:
-    """The last few documents, up to ``max_chars`` in all (least recently used go first)."""
+class _DocumentCache:
+    """The last few documents (UTF-8 bytes), up to ``max_bytes`` in all, the least recently used
+    going first (one document larger than that is still kept, alone)."""
 
-    def __init__(self, max_chars: int) -> None:
-        self.max_chars = max_chars
-        self.entries: dict[str, str] = {}
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.entries: dict[str, bytes] = {}
+        self.size = 0
         self.lock = threading.Lock()
 
-    def get(self, tag: str) -> str | None:
+    def get(self, tag: str) -> bytes | None:
         with self.lock:
-            text = self.entries.pop(tag, None)
-            if text is not None:
-                self.entries[tag] = text  # most recently used last
-            return text
+            data = self.entries.pop(tag, None)
+            if data is not None:
+                self.entries[tag] = data  # most recently used last
+            return data
 
-    def put(self, tag: str, text: str) -> None:
+    def put(self, tag: str, data: bytes) -> None:
         with self.lock:
-            self.entries.pop(tag, None)
-            self.entries[tag] = text
-            while sum(map(len, self.entries.values())) > self.max_chars and len(self.entries) > 1:
-                self.entries.pop(next(iter(self.entries)))
+            self.size -= len(self.entries.pop(tag, b""))
+            self.entries[tag] = data
+            self.size += len(data)
+            while self.size > self.max_bytes and len(self.entries) > 1:
+                self.size -= len(self.entries.pop(next(iter(self.entries))))
 
 
-_UNITS_CACHE = _TextCache(max_chars=64_000_000)
+_UNITS_CACHE = _DocumentCache(max_bytes=128_000_000)
+SIMPLIFY_STEP_M = 0.01
+"""Simplification is asked in steps of a centimetre: one document per step, not per float."""
 
 
-def units_tag(plan: Plan, simplify_m: float, decimals: int) -> str:
-    """What a plan's units document depends on: the plan (its id and the instant it was made, so
-    that a plan of another database with the same id, or a database made again, is another
-    plan), its state and edit version (one more with every saved edit: a cut or a move changes
-    it), and the drawing parameters."""
+def simplify_step(simplify_m: float) -> float:
+    """``simplify_m`` rounded to :data:`SIMPLIFY_STEP_M` (what the query and the tag both use)."""
+    return round(round(simplify_m / SIMPLIFY_STEP_M) * SIMPLIFY_STEP_M, 2)
+
+
+def units_tag(conn: sa.Connection, plan: Plan, simplify_m: float, decimals: int) -> str:
+    """What a plan's units document depends on: the plan (its id, the instant it was made, and
+    the transaction that last wrote its row: every saved edit bumps the row's edit version, and a
+    plan put back by ``gridmap db restore`` is a new row, so its old edit versions never name
+    another picture), its state and edit version, and the drawing parameters."""
+    written = conn.execute(sa.text("SELECT xmin::text FROM plans WHERE id = :p"), {"p": plan.id}).scalar_one()
     made = int(plan.created_at.timestamp() * 1_000_000)
-    return f"units-{plan.id}-{made}-{plan.status}-{plan.lock_version}-{simplify_m:g}-{decimals}"
+    return (f"units-{plan.id}-{made}-{written}-{plan.status}-{plan.lock_version}-"
+            f"{simplify_step(simplify_m):.2f}-{decimals}")
 
 
-def units_document(conn: sa.Connection, plan: Plan, *, simplify_m: float = 0.0, decimals: int = 7) -> UnitsDocument:
-    """A plan's units with their grid (GeoJSON text), for the planner: written by PostgreSQL and
-    kept (a bounded in-process cache) until the plan's edit version changes, so the second
-    planner to open a plan, or a reload, does not wait for it again (Reykjavík's 7,129 units:
-    about 1 s to write)."""
-    tag = units_tag(plan, simplify_m, decimals)
-    text = _UNITS_CACHE.get(tag)
-    if text is None:
-        text = features.units_feature_collection(conn, plan.id, simplify_m=simplify_m, decimals=decimals, as_text=True)
-        _UNITS_CACHE.put(tag, text)
-    return UnitsDocument(tag, text)
+def units_document(conn: sa.Connection, plan: Plan, *, simplify_m: float = 0.0, decimals: int = 7,
+                   tag: str | None = None) -> UnitsDocument:
+    """A plan's units with their grid (GeoJSON, UTF-8), for the planner: written by PostgreSQL
+    and kept (a bounded in-process cache) until the plan's row changes, so the second planner to
+    open a plan, or a reload, does not wait for it again (Reykjavík's 7,129 units: about 1 s to
+    write). ``simplify_m`` is taken in centimetre steps (:func:`simplify_step`); ``tag``: the
+    :func:`units_tag` the caller has already read."""
+    tag = tag or units_tag(conn, plan, simplify_m, decimals)
+    data = _UNITS_CACHE.get(tag)
+    if data is None:
+        data = features.units_feature_collection(conn, plan.id, simplify_m=simplify_step(simplify_m),
+                                                 decimals=decimals, as_text=True).encode()
+        _UNITS_CACHE.put(tag, data)
+    return UnitsDocument(tag, data)
 
 
 # -- validation ----------------------------------------------------------------------------------

@@ -101,7 +101,8 @@ def layer_in_area(conn: sa.Connection, owner: str, name: str, area,
     """Features of layer ``name`` of territory ``owner`` that meet ``area`` (a shapely geometry
     in EPSG:4490; a bounding-box test in PostGIS), attributes as columns; with ``where_in``
     (an attribute and its values), only the features whose attribute has one of the values (a
-    partition reads only the major roads: 26,000 of Reykjavík's roads are not)."""
+    partition reads only the major roads: 26,000 of Reykjavík's roads are not). The attribute is
+    compared as the text the layer stores (``highway = 'primary'``), as road classes are."""
     only = "AND f.properties->>:attribute = ANY(:values) " if where_in else ""
     raw = read_geoframe(conn, sa.text(
         "SELECT f.properties, f.geom FROM layer_features f JOIN layers l ON l.id = f.layer_id "

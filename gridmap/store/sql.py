@@ -57,7 +57,9 @@ def read_geoframe(conn, query, params: dict | None = None, geom_col: str = "geom
     hex EWKB in one vectorised call. geopandas' ``read_postgis`` decodes row by row through
     pandas (1.0 s of ``gridmap partition`` for Reykjavík's 32,000 buildings; this: 0.05 s)."""
     frame = pd.read_sql(query, conn, params=params)
-    geoms = shapely.from_wkb(frame.pop(geom_col).to_numpy(dtype=object))
+    raw = np.array(frame.pop(geom_col).to_numpy(dtype=object), dtype=object)  # a writable copy
+    raw[pd.isna(raw)] = None  # a NULL geometry (pandas reads it as NaN) stays missing
+    geoms = shapely.from_wkb(raw)
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, index=frame.index), crs=SRID)
 
 

@@ -282,6 +282,7 @@
       drawUnits(r[1].data); drawGrids(r[2].data, true); fillPrintCommunities(); fillCompare();
       state.notes = [];
       showSummary(); updatePanel(); updatePending(); planInfo(); loadNotes();
+      dropStaleContext();  // another territory's layer asks for no tiles at the new view
       if (unitLayer.getLayers().length) limitTo(unitLayer.getBounds());
       showContext();  // once the view is the plan's: its tiles are asked for once, not again after the fit
       message("方案已载入：" + Object.keys(state.units).length + " 个单元",
@@ -1688,11 +1689,15 @@
     buildings: { color: "#777", weight: 0.5, fill: true, fillColor: "#bbb", fillOpacity: 0.5 },
   };
   var context = { layer: null, territory: null };
-  function showContext() {
+  function dropStaleContext() {
     var territory = $("territory").value, on = $("context-on").checked;
     if (context.layer && (!on || territory !== context.territory || state.token !== context.token)) {
       map.removeLayer(context.layer); context.layer = null;  // another territory, or signed in or out
     }
+  }
+  function showContext() {
+    var territory = $("territory").value, on = $("context-on").checked;
+    dropStaleContext();
     if (!on || !territory || context.layer || !L.vectorGrid) return;
     context.territory = territory; context.token = state.token;
     context.layer = L.vectorGrid.protobuf("/tiles/context/" + territory + "/{z}/{x}/{y}.mvt", {
