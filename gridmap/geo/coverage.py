@@ -177,7 +177,7 @@ ON_BORDER_DEG = NODING_GRID_DEG
 that made the units (:func:`faces_of`)."""
 
 
-def with_vertices(polygon, points: np.ndarray):
+def _with_vertices(polygon, points: np.ndarray):
     """``polygon`` with those of ``points`` (k × 2) that lie on its edges (within
     :data:`ON_BORDER_DEG`, between the two ends) inserted into them, in order along each edge.
     Existing vertices are never moved, so the neighbour's edge, which has them, still matches."""
@@ -226,7 +226,7 @@ def stitch_borders(new: np.ndarray, kept: np.ndarray) -> tuple[np.ndarray, dict[
             fresh = candidates[~(candidates[:, None, :] == own[None, :, :]).all(axis=2).any(axis=1)]
             if not len(fresh):
                 continue
-            stitched = with_vertices(targets[target], fresh)
+            stitched = _with_vertices(targets[target], fresh)
             if into is None:
                 new[target] = stitched
             else:
@@ -275,5 +275,4 @@ def problems(geoms: np.ndarray) -> np.ndarray:
     return np.flatnonzero(~shapely.is_empty(edges))
 
 
-__all__ = ["clean", "dissolve", "faces_of", "problems", "union", "stitch_borders", "with_vertices", "NOISE_AREA_M2",
-           "ON_BORDER_DEG"]
+__all__ = ["clean", "dissolve", "faces_of", "problems", "union", "stitch_borders", "NOISE_AREA_M2", "ON_BORDER_DEG"]
