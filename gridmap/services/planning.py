@@ -236,7 +236,7 @@ def units_tag(conn: sa.Connection, plan: Plan, simplify_m: float, decimals: int)
     the transaction that last wrote its row: every saved edit bumps the row's edit version, and a
     plan put back by ``gridmap db restore`` is a new row, so its old edit versions never name
     another picture), its state and edit version, and the drawing parameters."""
-    written = conn.execute(sa.text("SELECT xmin::text FROM plans WHERE id = :p"), {"p": plan.id}).scalar_one()
+    written = plans.row_stamp(conn, plan.id)
     made = int(plan.created_at.timestamp() * 1_000_000)
     return (f"units-{plan.id}-{made}-{written}-{plan.status}-{plan.lock_version}-"
             f"{simplify_step(simplify_m):.2f}-{decimals}")

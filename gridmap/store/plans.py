@@ -84,6 +84,12 @@ COLUMNS = ("p.id, p.territory_id, t.code AS territory, t.name AS territory_name,
            "p.parent_plan_id, p.report_version")
 
 
+def row_stamp(conn: sa.Connection, plan_id: int) -> str:
+    """The transaction that last wrote the plan's row (PostgreSQL's ``xmin``): different after every
+    update of the row, and for a row put back by a restore, which is a new row."""
+    return conn.execute(sa.text("SELECT xmin::text FROM plans WHERE id = :p"), {"p": plan_id}).scalar_one()
+
+
 def get(conn: sa.Connection, plan_id: int, *, lock: bool = False) -> Plan:
     """Plan ``plan_id`` (row-locked with ``lock``); :class:`PlanNotFound` when there is none."""
     row = conn.execute(sa.text(
@@ -310,6 +316,6 @@ def store_report(conn: sa.Connection, plan_id: int, report: dict, version: int) 
         {"p": plan_id, "v": version, "r": json.dumps(report, ensure_ascii=False, default=str)}).rowcount == 1
 
 
-__all__ = ["Plan", "PlanNotFound", "PlanStateError", "VersionConflict", "STATUS_ZH", "get", "territory_of", "find",
+__all__ = ["Plan", "PlanNotFound", "PlanStateError", "VersionConflict", "STATUS_ZH", "get", "row_stamp", "territory_of", "find",
            "published_id", "count_for", "list_for", "history", "brief", "create", "copy", "edits_since", "lock_draft",
            "record_edit", "publish", "lock_for_delete", "contents", "delete", "stored_report", "store_report"]
