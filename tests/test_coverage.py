@@ -43,3 +43,57 @@ def test_dissolve_equals_the_overlay_per_key(cells, groups) -> None:
     for key, geom in zip(distinct, out):
         expected = shapely.union_all(geoms[keys == key])
         assert geom.is_valid and shapely.equals(geom, expected), key
+
+
+@given(st.floats(min_value=1e-12, max_value=3.9e-10), st.floats(min_value=0.0, max_value=6.28))
+@settings(max_examples=40, deadline=None)
+def test_stitching_a_border_point_computed_twice_makes_one_vertex_not_a_spike(offset: float, angle: float) -> None:
+    """A kept unit's vertex ``p`` on a community border, and the rebuilt units across it meeting at
+    ``q``, the same crossing computed again a hair (< 4e-10°) away: stitched, the rebuilt units
+    take ``p`` (as every one of them had ``q``), where inserting ``p`` beside ``q`` made a ring go
+    to ``p`` and back (a self-intersection, seen on 雨城区 after a rebuild at building grain)."""
+    p = (103.0148336917, 29.9866338555)
+    q = (p[0] + offset * np.cos(angle), p[1] + offset * np.sin(angle))
+    kept = np.array([shapely.Polygon([(103.0, 29.98), p, (103.0, 29.99)])], dtype=object)
+    new = np.array([shapely.Polygon([(103.0, 29.98), (103.03, 29.98), q]),
+                    shapely.Polygon([q, (103.03, 29.98), (103.03, 29.99), (103.0, 29.99)])], dtype=object)
+    stitched, revised = coverage.stitch_borders(new, kept)
+    assert shapely.is_valid(stitched).all()
+    assert len(coverage.problems(np.concatenate([kept, stitched]))) == 0
+    assert not revised  # the kept unit is not changed: its vertex was there first
+    assert all(p in list(g.exterior.coords) and q not in list(g.exterior.coords) for g in stitched)
+
+
+def test_a_kept_vertex_beside_a_sharp_corner_is_inserted_into_one_edge_only() -> None:
+    """A kept unit's border has two vertices a hair apart (``a``, then ``b`` 1e-10° east); the
+    rebuilt unit across it is a thin wedge with its sharp corner at ``a``, so ``b`` lies within
+    reach of both of the wedge's edges at ``a``. Stitched, ``b`` goes into the border edge it lies
+    on, not into both (which made the ring go to ``b`` and back: a fold, seen on 雨城区)."""
+    a = (103.01, 29.98)
+    b = (103.01 + 1e-10, 29.98)
+    c = (103.02, 29.98)
+    kept = np.array([shapely.Polygon([(103.0, 29.98), a, b, c, (103.02, 29.99), (103.0, 29.99)])], dtype=object)
+    wedge = np.array([shapely.Polygon([a, (103.02, 29.9799), c])], dtype=object)
+    stitched, _ = coverage.stitch_borders(wedge, kept)
+    assert shapely.is_valid(stitched[0])
+    assert list(stitched[0].exterior.coords).count(b) == 1
+    assert len(coverage.problems(np.concatenate([kept, stitched]))) == 0
+
+
+def test_only_the_outer_vertices_of_the_rebuilt_units_go_into_the_kept_border() -> None:
+    """Two rebuilt units share an inner edge that meets the community border at ``a``, with a
+    vertex ``b`` on it a hair (5e-11°) before the border. The kept unit across the border takes
+    ``a`` (a vertex of the rebuilt side's border) and not ``b``, which lies within reach of its
+    edge but on no border of the two sets (seen on 雨城区: four mismatched borders)."""
+    x0, x1, y = 103.0, 103.02, 29.98
+    a = (103.01, y)
+    b = (103.01, y - 5e-11)
+    kept = np.array([shapely.Polygon([(x0, y), (x1, y), (x1, y + 0.01), (x0, y + 0.01)])], dtype=object)
+    west = shapely.Polygon([(x0, y), (x0, y - 0.01), (103.01, y - 0.01), b, a])
+    east = shapely.Polygon([a, b, (103.01, y - 0.01), (x1, y - 0.01), (x1, y)])
+    new = np.array([west, east], dtype=object)
+    assert len(coverage.problems(new)) == 0
+    stitched, revised = coverage.stitch_borders(new, kept)
+    border = list(revised[0].exterior.coords)
+    assert a in border and b not in border
+    assert len(coverage.problems(np.concatenate([stitched, [revised[0]]]))) == 0

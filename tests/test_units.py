@@ -201,3 +201,74 @@ def test_units_and_grids_stay_valid_in_every_export_crs(centreline, crs, tmp_pat
              f"SELECT count(*) AS bad FROM {layer} WHERE NOT ST_IsValid(geometry)", f"/vsizip/{out}/{layer}.shp"],
             capture_output=True, text=True, check=True).stdout
         assert "bad (Integer) = 0" in answer, (layer, answer)
+
+
+@pytest.mark.parametrize("turn", range(8))
+def test_an_internal_road_divides_an_oversize_compound_where_it_crosses_at_any_angle(turn: int) -> None:
+    """A service road crossing an oversize compound divides it along the road (the split's first
+    rule: internal roads, then buildings), whatever the angle: a road cut to the compound by an
+    overlay ends a hair (1e-16°) off the outline, and the noding must not leave that end
+    dangling. The houses sit close to the road on one side and far from it on the other, so a
+    split by the buildings alone would not follow the road."""
+    from gridmap.geo.synthetic import _geo
+
+    angle = 7.0 + 11.0 * turn  # degrees: never along the lattice
+    square = shapely.affinity.rotate(shapely.box(-150, -150, 150, 150), angle, origin=(0, 0))
+    road = shapely.affinity.rotate(shapely.LineString([(-400, 13.7), (400, 13.7)]), angle * 0.5 + 3, origin=(0, 0))
+    community = gpd.GeoDataFrame({"code": ["511802001001"]}, geometry=_geo(np.array([shapely.box(-300, -300, 300, 300)])),
+                                 crs=4490)
+    compound = gpd.GeoDataFrame({"name": ["小区"]}, geometry=_geo(np.array([square])), crs=4490)
+    side = [shapely.affinity.translate(road.parallel_offset(d, "left"), 0, 0) for d in (12, -60)]
+    houses = [shapely.box(*p.buffer(4).bounds) for line in side
+              for p in (line.interpolate(f, normalized=True) for f in np.linspace(0.42, 0.58, 4))]
+    houses = [h for h in houses if square.contains(h)]
+    buildings = gpd.GeoDataFrame({"building": ["apartments"] * len(houses), "households": [90] * len(houses)},
+                                 geometry=_geo(np.array(houses)), crs=4490)
+    roads = gpd.GeoDataFrame({"highway": ["service"]}, geometry=_geo(np.array([road])), crs=4490)
+    units = build_units(community, roads, buildings, compounds=compound, rules=UnitRules(compound_max_households=500))
+    parts = units[units["compound_part"].notna()]
+    assert len(parts) >= 2 and units["households"].sum() == buildings["households"].sum()
+    assert coverage_problems(units, community).empty
+    inside = shapely.intersection(_geo(np.array([road]))[0], _geo(np.array([square]))[0])
+    borders = shapely.union_all([shapely.intersection(a.boundary, b.boundary) for i, a in enumerate(parts.geometry)
+                                 for b in parts.geometry.values[i + 1:]])
+    # the road's whole stretch inside the compound is a border between two of its parts
+    assert shapely.hausdorff_distance(inside, shapely.intersection(borders, inside.buffer(1e-7))) < 1e-6
+
+
+@pytest.mark.parametrize("vertex_off_m", [1.5, None])
+def test_a_road_ending_on_the_community_border_divides_only_at_the_borders_own_vertex(vertex_off_m) -> None:
+    """A compound against the community border, crossed by a service road that leaves the
+    community there. The road's end on the border is joined to a vertex of the border (one the
+    units of the community across have too, however they were built), never to a new point on
+    it: with a border vertex within the snap distance the road divides the compound, without one
+    its end stays loose. Either way no unit gains a vertex on the community border that the
+    community outline lacks, so the neighbours' borders still match when one side is rebuilt."""
+    from gridmap.geo.synthetic import _geo
+
+    ring = [(-300, -300), (300, -300), (300, 300), (-300, 300)]
+    if vertex_off_m is not None:
+        ring.append((-300, 20.0 + vertex_off_m))  # a vertex of the border beside the road's crossing
+    community = gpd.GeoDataFrame({"code": ["511802001001"]}, geometry=_geo(np.array([shapely.Polygon(ring)])),
+                                 crs=4490)
+    compound = gpd.GeoDataFrame({"name": ["小区"]}, geometry=_geo(np.array([shapely.box(-300, -150, 0, 150)])), crs=4490)
+    road = shapely.LineString([(-400, 20.0), (100, 20.0)])  # crosses the border, the compound and beyond
+    houses = [shapely.box(x, y, x + 12, y + 12) for x in (-250, -180, -110, -50) for y in (40, -60, -120)]
+    buildings = gpd.GeoDataFrame({"building": ["apartments"] * len(houses), "households": [90] * len(houses)},
+                                 geometry=_geo(np.array(houses)), crs=4490)
+    roads = gpd.GeoDataFrame({"highway": ["service"]}, geometry=_geo(np.array([road])), crs=4490)
+    units = build_units(community, roads, buildings, compounds=compound, rules=UnitRules(compound_max_households=500))
+    assert coverage_problems(units, community).empty
+    assert units["households"].sum() == buildings["households"].sum()
+    border = community.geometry.values[0].boundary
+    outline_xy = {tuple(xy) for xy in shapely.get_coordinates(community.geometry.values[0])}
+    on_border = [tuple(xy) for xy in shapely.get_coordinates(units.geometry.values)
+                 if shapely.distance(shapely.Point(xy), border) < 1e-12]
+    assert set(on_border) <= outline_xy
+    parts = units[units["compound_part"].notna()]
+    north_house, south_house = _geo(np.array([shapely.Point(-244, 46), shapely.Point(-244, -54)]))
+    north = parts[[north_house.within(g) for g in parts.geometry]]
+    south = parts[[south_house.within(g) for g in parts.geometry]]
+    divided = bool(len(north) and len(south)) and north.index[0] != south.index[0]
+    # with the border's vertex beside the crossing the road divides the compound from the border on
+    assert divided == (vertex_off_m is not None)

@@ -37,6 +37,7 @@ class BorderZone:
     factor: np.ndarray          # metres per degree (x, y)
     segments_m: np.ndarray      # the borders' segments (two-point lines), in metres
     capsules: np.ndarray        # one buffered segment each, lon/lat
+    vertices: np.ndarray        # the borders' own vertices (k × 2), lon/lat, exact
 
     @classmethod
     def of(cls, comm_geoms: np.ndarray, tolerance_m: float) -> "BorderZone":
@@ -55,7 +56,17 @@ class BorderZone:
         capsules = np.empty(0, dtype=object)
         if tolerance_m > 0 and len(segments_m):
             capsules = shapely.transform(shapely.buffer(segments_m, tolerance_m), lambda c: c / factor)
-        return cls(tolerance_m, factor, segments_m, capsules)
+        return cls(tolerance_m, factor, segments_m, capsules, np.unique(coords, axis=0))
+
+    def on_border(self, points: np.ndarray, within_m: float = 1e-3) -> np.ndarray:
+        """Whether each of ``points`` (k × 2, lon/lat) lies on a community border (within
+        ``within_m``)."""
+        on = np.zeros(len(points), dtype=bool)
+        if len(points) and len(self.segments_m):
+            hit, _ = shapely.STRtree(self.segments_m).query(shapely.points(points * self.factor), predicate="dwithin",
+                                                            distance=within_m)
+            on[hit] = True
+        return on
 
     def off(self, lines: np.ndarray) -> np.ndarray:
         """``lines`` without their stretches inside the zone, plus a connector from each loose end

@@ -22,6 +22,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 import shapely
+from scipy.spatial import cKDTree
 
 from gridmap.geo.graph import segment_lengths, shared_segments
 
@@ -177,9 +178,10 @@ ON_BORDER_DEG = NODING_GRID_DEG
 that made the units (:func:`faces_of`)."""
 
 
-def _with_vertices(polygon, points: np.ndarray):
+def with_vertices(polygon, points: np.ndarray):
     """``polygon`` with those of ``points`` (k × 2) that lie on its edges (within
-    :data:`ON_BORDER_DEG`, between the two ends) inserted into them, in order along each edge.
+    :data:`ON_BORDER_DEG`, between the two ends) inserted into them, in order along each edge,
+    each point into one edge of a ring (the nearest).
     Existing vertices are never moved, so the neighbour's edge, which has them, still matches."""
     def ring(coords: np.ndarray) -> np.ndarray:
         a, d = coords[:-1], coords[1:] - coords[:-1]
@@ -192,6 +194,10 @@ def _with_vertices(polygon, points: np.ndarray):
         on = (length2[:, None] > 0) & (t > 0) & (t < 1) & (off <= ON_BORDER_DEG)
         if not on.any():
             return coords
+        # a point near a vertex can be within reach of both edges there: it goes on the nearer
+        # only (inserted on both, the ring would go to it and back)
+        nearest = np.argmin(np.where(on, off, np.inf), axis=0)
+        on &= np.arange(len(a))[:, None] == nearest[None, :]
         out = [coords[:1]]
         for i in range(len(a)):
             if on[i].any():
@@ -206,6 +212,56 @@ def _with_vertices(polygon, points: np.ndarray):
     return parts[0] if polygon.geom_type == "Polygon" else shapely.MultiPolygon(parts)
 
 
+SAME_POINT_DEG = 4 * NODING_GRID_DEG
+"""Two vertices this close (≈ 40 µm, a few steps of the noding's grid) from two builds are one
+point computed twice: a border crossing found from each side, snap-rounded to neighbouring grid
+points (seen 1e-10° apart on 雨城区 and Reykjavík)."""
+
+
+def _snapped_to(geoms: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    """``geoms`` with every vertex within :data:`SAME_POINT_DEG` of one of ``anchors`` (k × 2)
+    moved onto the nearest, the same way in every polygon that has it, so they keep matching
+    each other. Inserted beside each other, the two would make a fold (a ring going to one
+    point and back, or edges that match on neither side)."""
+    xy = np.unique(shapely.get_coordinates(geoms), axis=0)
+    if not len(xy) or not len(anchors):
+        return geoms
+    gap, nearest = cKDTree(anchors).query(xy, distance_upper_bound=SAME_POINT_DEG)
+    moved = np.isfinite(gap) & (gap > 0)
+    if not moved.any():
+        return geoms
+    touched = shapely.dwithin(geoms, shapely.multipoints(xy[moved]), SAME_POINT_DEG)
+    tree = cKDTree(xy[moved])
+    targets = anchors[nearest[moved]]
+
+    def snap(coords: np.ndarray) -> np.ndarray:
+        gap, which = tree.query(coords, distance_upper_bound=1e-14)
+        hit = gap == 0  # this very vertex
+        coords = coords.copy()
+        coords[hit] = targets[which[hit]]
+        return coords
+
+    out = geoms.copy()
+    out[touched] = shapely.remove_repeated_points(shapely.transform(geoms[touched], snap), 0.0)
+    return out
+
+
+def _outer_vertices(geoms: np.ndarray) -> np.ndarray:
+    """The vertices (k × 2) of the outer edges of a set of polygons that tile without overlap:
+    the ends of every segment that one polygon alone has. Only these can lie on a border with
+    another set; a vertex of an inner edge that merely comes within a hair of that border (the end
+    of a short edge between two units, 1e-10° from it, seen on 雨城区) is not on it."""
+    coords, ring = shapely.get_coordinates(shapely.get_rings(shapely.get_parts(np.asarray(geoms, dtype=object))),
+                                           return_index=True)
+    same = ring[1:] == ring[:-1]
+    seg = np.concatenate([coords[:-1][same], coords[1:][same]], axis=1)
+    flip = (seg[:, 0] > seg[:, 2]) | ((seg[:, 0] == seg[:, 2]) & (seg[:, 1] > seg[:, 3]))
+    seg[flip] = seg[flip][:, [2, 3, 0, 1]]
+    distinct, count = np.unique(seg, axis=0, return_counts=True)
+    once = distinct[count == 1]
+    return np.unique(np.concatenate([once[:, :2], once[:, 2:]]), axis=0)
+
+
 def stitch_borders(new: np.ndarray, kept: np.ndarray) -> tuple[np.ndarray, dict[int, object]]:
     """Units rebuilt for some communities (``new``) next to the stored units of the others
     (``kept``), made to match across the community borders vertex for vertex, as one build would
@@ -216,8 +272,9 @@ def stitch_borders(new: np.ndarray, kept: np.ndarray) -> tuple[np.ndarray, dict[
     revised: dict[int, object] = {}
     if not len(new) or not len(kept):
         return new, revised
+    new = _snapped_to(new, _outer_vertices(kept))
     for source, targets, into in ((kept, new, None), (new, kept, revised)):
-        xy = np.unique(shapely.get_coordinates(source), axis=0)
+        xy = _outer_vertices(source)
         found, point = shapely.STRtree(shapely.points(xy)).query(shapely.boundary(targets), predicate="dwithin",
                                                                   distance=ON_BORDER_DEG)
         for target in np.unique(found):
@@ -226,7 +283,7 @@ def stitch_borders(new: np.ndarray, kept: np.ndarray) -> tuple[np.ndarray, dict[
             fresh = candidates[~(candidates[:, None, :] == own[None, :, :]).all(axis=2).any(axis=1)]
             if not len(fresh):
                 continue
-            stitched = _with_vertices(targets[target], fresh)
+            stitched = with_vertices(targets[target], fresh)
             if into is None:
                 new[target] = stitched
             else:
@@ -275,4 +332,5 @@ def problems(geoms: np.ndarray) -> np.ndarray:
     return np.flatnonzero(~shapely.is_empty(edges))
 
 
-__all__ = ["clean", "dissolve", "faces_of", "problems", "union", "stitch_borders", "NOISE_AREA_M2", "ON_BORDER_DEG"]
+__all__ = ["clean", "dissolve", "faces_of", "problems", "union", "stitch_borders", "with_vertices", "NOISE_AREA_M2",
+           "ON_BORDER_DEG"]

@@ -62,6 +62,7 @@ import shapely
 from collections.abc import Callable
 
 from pyproj import CRS, Transformer
+from scipy.spatial import cKDTree
 
 from gridmap.geo import atoms, coverage
 from gridmap.geo.crs import STORAGE_EPSG, metric_crs_for_frame
@@ -76,6 +77,7 @@ AreaFn = Callable[[np.ndarray], np.ndarray]
 
 KIND_ORDER = {"site": 0, "compound": 1, "block": 2}
 NOISE_AREA_M2 = coverage.NOISE_AREA_M2  # floating-point crumbs; dropping them moves no measurable area
+ROAD_OFF_OUTLINE_DEG = 1e-8  # road stretches this close to a unit's own outline are that outline (≈ 1 mm)
 MIN_SHARED_DEG = 0.0  # units of a clean coverage share exact borders: any positive length is adjacency
 
 
@@ -375,10 +377,21 @@ def _allocate(buildings_geom: np.ndarray, counts: np.ndarray, unit_geoms: np.nda
     return totals
 
 
-def _road_pieces(geoms: np.ndarray, road_lines: np.ndarray, area_fn: AreaFn) -> list[list]:
+def _road_pieces(geoms: np.ndarray, road_lines: np.ndarray, area_fn: AreaFn, zone: BorderZone) -> list[list]:
     """Each oversize unit of ``geoms`` cut by the roads and paths inside it (any class: a 小区路
     between rows of buildings divides a compound naturally); a unit whole when none cuts it.
-    The roads of every unit are found in one tree query."""
+    The roads of every unit are found in one tree query.
+
+    A road is cut only by its stretches inside the unit more than :data:`ROAD_OFF_OUTLINE_DEG`
+    from the unit's outline (a road along the outline, the barrier that made it, is that
+    outline), and each cut end near the outline is joined to it by a short connector to its foot
+    there, or to the outline's vertex when one is that close. An overlay that cuts a road to the
+    unit leaves its end a hair (1e-16°) off the outline, and the noding took such an end for a
+    dangle: on Reykjavík 2,655 road ends divided nothing. The feet are shared between units (a
+    road crossing the border of two oversize units ends on the same point on both sides) and
+    inserted into the outline as vertices; the clean coverage of step 7 matches them with the
+    units around. A foot on a community border goes to a vertex of that border instead
+    (:func:`_border_feet`)."""
     out: list[list] = [[geom] for geom in geoms]
     if not (len(road_lines) and len(geoms)):
         return out
@@ -387,22 +400,96 @@ def _road_pieces(geoms: np.ndarray, road_lines: np.ndarray, area_fn: AreaFn) -> 
         return out
     order = np.lexsort((road_idx, unit_idx))  # each unit's roads in layer order, as one at a time gave them
     unit_idx, road_idx = unit_idx[order], road_idx[order]
-    cut = shapely.intersection(road_lines[road_idx], geoms[unit_idx])
-    starts = np.flatnonzero(np.r_[True, unit_idx[1:] != unit_idx[:-1]])
-    for start, stop in zip(starts, np.r_[starts[1:], len(unit_idx)]):
-        geom = geoms[unit_idx[start]]
-        noded = shapely.union_all(np.concatenate([[shapely.boundary(geom)], cut[start:stop]]))
+    tol = ROAD_OFF_OUTLINE_DEG
+    cutting = np.unique(unit_idx)
+    # each unit's roads as one multi-line, cut to the unit less a band along its outline: one
+    # overlay per unit (a road at a time rebuilt the unit's topology for every road)
+    flat, flat_of = shapely.get_parts(road_lines[road_idx], return_index=True)
+    flat_unit = np.searchsorted(cutting, unit_idx[flat_of])
+    roads_of = shapely.multilinestrings(flat[shapely.get_type_id(flat) == 1],
+                                        indices=flat_unit[shapely.get_type_id(flat) == 1])
+    # less a band along the outline by a difference with the outline's buffer: a line buffer is
+    # always valid, where a negative buffer of the unit can come out invalid (a TopologyException
+    # on 雨城区's units)
+    own = geoms[cutting[:len(roads_of)]]
+    inner = shapely.difference(shapely.intersection(roads_of, own),
+                               shapely.buffer(shapely.boundary(own), tol, quad_segs=2))
+    parts, part_of = shapely.get_parts(inner, return_index=True)
+    keep = ~shapely.is_empty(parts) & np.isin(shapely.get_type_id(parts), (1, 2))
+    parts, part_unit = parts[keep], cutting[part_of[keep]]
+    if not len(parts):
+        return out
+    outline = shapely.boundary(geoms)
+    # cut ends near the outline, and their feet on it
+    ends = np.concatenate([shapely.get_point(parts, 0), shapely.get_point(parts, -1)])
+    end_unit = np.concatenate([part_unit, part_unit])
+    near = shapely.distance(ends, outline[end_unit]) < 2 * tol
+    ends, end_unit = ends[near], end_unit[near]
+    feet = shapely.get_coordinates(shapely.get_point(shapely.shortest_line(ends, outline[end_unit]), -1))
+    ends, end_unit, feet = _border_feet(ends, end_unit, feet, geoms, zone)
+    # onto an outline vertex that close; else one point for all feet that close (both sides of a border)
+    vertex_xy = np.unique(shapely.get_coordinates(geoms[cutting]), axis=0)
+    distance, nearest = cKDTree(vertex_xy).query(feet, distance_upper_bound=tol)
+    on_vertex = np.isfinite(distance)
+    feet[on_vertex] = vertex_xy[nearest[on_vertex]]
+    free = np.flatnonzero(~on_vertex)
+    if len(free) > 1:
+        first = np.arange(len(free))
+        for i, j in sorted(cKDTree(feet[free]).query_pairs(tol)):  # i < j: each joins the first of its cluster
+            if first[j] == j:
+                first[j] = first[i]
+        feet[free] = feet[free[first]]
+    connectors = shapely.linestrings(np.stack([shapely.get_coordinates(ends), feet], axis=1))
+    by_unit = pd.Series(np.arange(len(parts))).groupby(part_unit).indices
+    conn_by_unit = pd.Series(np.arange(len(connectors))).groupby(end_unit).indices
+    for unit, at in by_unit.items():
+        geom = geoms[unit]
+        conn = conn_by_unit.get(unit, np.zeros(0, dtype=np.int64))
+        whole = coverage.with_vertices(geom, np.unique(feet[conn], axis=0)) if len(conn) else geom
+        noded = shapely.union_all(np.concatenate([[shapely.boundary(whole)], parts[at], connectors[conn]]))
         faces = np.asarray(shapely.get_parts(shapely.polygonize([noded])), dtype=object)
-        faces = faces[shapely.contains(geom, shapely.point_on_surface(faces))]
+        inside = shapely.contains(geom, shapely.point_on_surface(faces))
+        unsure = np.flatnonzero(~inside)  # a hairline face (its point on its border) or a hole of the unit
+        inside[unsure] = shapely.area(shapely.intersection(faces[unsure], geom)) > 0.5 * shapely.area(faces[unsure])
+        faces = faces[inside]
         if len(faces) > 1:
-            out[unit_idx[start]] = list(faces) + _leftover(geom, faces, area_fn)
+            out[unit] = list(faces) + _leftover(whole, faces, area_fn)
     return out
+
+
+def _border_feet(ends: np.ndarray, end_unit: np.ndarray, feet: np.ndarray, geoms: np.ndarray,
+                 zone: BorderZone) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The road ends whose foot is on a community border, joined to the nearest vertex of that
+    border on their unit's outline (within ``zone.tolerance_m``, the distance at which a road is
+    taken for the border itself) instead; those with none so near are left as they are (their
+    road divides nothing there). A new vertex on a community border would be one the units across
+    it lack whenever the two communities are built apart (a rebuild of one community at building
+    grain, a re-imported layer): their borders would no longer match. The border's own vertices
+    are on the units of both sides, however they were built."""
+    on = zone.on_border(feet)
+    if not on.any():
+        return ends, end_unit, feet
+    keep = ~on
+    if len(zone.vertices) and zone.tolerance_m > 0:
+        tree = cKDTree(zone.vertices * zone.factor)
+        for i in np.flatnonzero(on):
+            own = shapely.get_coordinates(geoms[end_unit[i]])
+            near = np.asarray(tree.query_ball_point(feet[i] * zone.factor, zone.tolerance_m), dtype=np.int64)
+            gap = np.hypot(*((zone.vertices[near] - feet[i]) * zone.factor).T) if len(near) else near
+            for vertex in zone.vertices[near[np.argsort(gap, kind="stable")]]:  # nearest first
+                if (own == vertex).all(axis=1).any():  # a vertex of this unit: the connector stays inside it
+                    feet[i], keep[i] = vertex, True
+                    break
+    return ends[keep], end_unit[keep], feet[keep]
 
 
 def _leftover(whole, parts: np.ndarray, area_fn: AreaFn) -> list:
     """Pieces of ``whole`` that ``parts`` miss (duplicate points, noding crumbs): kept as parts of
     their own, so nothing is lost; slivers among them are merged later."""
-    # the parts are faces of one noded arrangement (a coverage): their coverage union is exact
+    # the parts are faces of one noded arrangement (a coverage): their coverage union is exact;
+    # when their areas add up to the whole's (to 1e-9 of it), nothing is missing
+    if len(parts) and shapely.area(whole) - shapely.area(parts).sum() <= 1e-9 * shapely.area(whole):
+        return []
     rest = shapely.difference(whole, shapely.coverage_union_all(parts)) if len(parts) else whole
     polys = np.asarray([p for p in shapely.get_parts(rest) if p.geom_type == "Polygon"], dtype=object)
     return list(polys[area_fn(polys) > NOISE_AREA_M2]) if len(polys) else []
@@ -675,7 +762,7 @@ def _split_oversize(units: pd.DataFrame, bld: _Buildings, roads: gpd.GeoDataFram
         reach = 1.5 * zone.tolerance_m / float(np.min(zone.factor))  # a connector's
         near = shapely.STRtree(lines).query(geoms[too_big], predicate="dwithin", distance=reach)[1]
         all_roads = zone.off(lines[np.unique(near)])
-    by_roads = iter(_road_pieces(geoms[too_big[~fine[too_big]]], all_roads, area_fn))
+    by_roads = iter(_road_pieces(geoms[too_big[~fine[too_big]]], all_roads, area_fn, zone))
     owner, pieces = [], []
     for idx in too_big:
         for piece in ([geoms[idx]] if fine[idx] else next(by_roads)):
