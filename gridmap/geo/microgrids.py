@@ -47,6 +47,8 @@ from gridmap.geo.profile import PRESETS
 from gridmap.geo.report import FLAG_COLUMNS, grid_statistics, histogram
 from gridmap.geo.tessellation import building_cells
 
+CRUMB_SHARE = 1e-6  # a part under this share of its atom, after the snap to the noding grid, is a crumb
+
 MICRO_COLUMNS = ["microgrid_code", "grid_code", "households", "building_count", "atom_count", "area_m2",
                  "compactness", "parts", "flag", "reason", "reason_zh", "geometry"]
 BUILDING_COLUMNS = ["building_id", "building_name", "grid_code", "microgrid_code", "part", "parts", "households",
@@ -226,12 +228,25 @@ def divide(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *, band: tuple[
     atoms = gpd.GeoDataFrame(chosen_atoms, geometry="geometry", crs=STORAGE_EPSG)
     # on the noding grid of the units: 单元 strips and cells meeting within floating-point noise
     # would otherwise union into micro-grids that turn invalid when projected (an export CRS)
-    atoms = atoms.set_geometry(shapely.set_precision(np.asarray(atoms.geometry.values, dtype=object), NODING_GRID_DEG),
-                               crs=STORAGE_EPSG)
+    atoms = atoms.set_geometry(_on_noding_grid(np.asarray(atoms.geometry.values, dtype=object)), crs=STORAGE_EPSG)
     label = _dense(chosen_label)
 
     # 5. the micro-grids, their codes and the report
     return _assemble(grids, grid_geoms, codes, atoms, label, lo, hi, code_scheme, seed)
+
+
+def _on_noding_grid(geoms: np.ndarray) -> np.ndarray:
+    """``geoms`` snapped to the noding grid, without the crumbs a snap can make: a neck narrower
+    than the grid collapses and leaves a sliver as a part of its own (a 单元 strip cut a hair from
+    its cell's corner: a micro-grid in two pieces on the high-rise district); parts under
+    :data:`CRUMB_SHARE` of their polygon are dropped, a gap narrower than the grid."""
+    snapped = shapely.set_precision(geoms, NODING_GRID_DEG)
+    for i in np.flatnonzero(shapely.get_num_geometries(snapped) > 1):
+        parts = np.asarray(shapely.get_parts(snapped[i]), dtype=object)
+        area = shapely.area(parts)
+        big = parts[area >= CRUMB_SHARE * area.sum()]
+        snapped[i] = big[0] if len(big) == 1 else shapely.MultiPolygon(list(big))
+    return snapped
 
 
 def _atoms(blds: gpd.GeoDataFrame, cells: np.ndarray, grid_of: np.ndarray, codes: np.ndarray, households: np.ndarray,
