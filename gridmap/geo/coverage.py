@@ -24,7 +24,7 @@ import pandas as pd
 import shapely
 from scipy.spatial import cKDTree
 
-from gridmap.geo.graph import segment_lengths, shared_segments
+from gridmap.geo.graph import boundary_segments, segment_lengths, shared_segments
 
 Projector = Callable[[np.ndarray], np.ndarray]
 NOISE_AREA_M2 = 0.01
@@ -251,12 +251,7 @@ def _outer_vertices(geoms: np.ndarray) -> np.ndarray:
     the ends of every segment that one polygon alone has. Only these can lie on a border with
     another set; a vertex of an inner edge that merely comes within a hair of that border (the end
     of a short edge between two units, 1e-10° from it, seen on 雨城区) is not on it."""
-    coords, ring = shapely.get_coordinates(shapely.get_rings(shapely.get_parts(np.asarray(geoms, dtype=object))),
-                                           return_index=True)
-    same = ring[1:] == ring[:-1]
-    seg = np.concatenate([coords[:-1][same], coords[1:][same]], axis=1)
-    flip = (seg[:, 0] > seg[:, 2]) | ((seg[:, 0] == seg[:, 2]) & (seg[:, 1] > seg[:, 3]))
-    seg[flip] = seg[flip][:, [2, 3, 0, 1]]
+    seg, _ = boundary_segments(geoms)
     distinct, count = np.unique(seg, axis=0, return_counts=True)
     once = distinct[count == 1]
     return np.unique(np.concatenate([once[:, :2], once[:, 2:]]), axis=0)

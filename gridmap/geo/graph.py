@@ -65,6 +65,26 @@ def border_pairs(geoms: np.ndarray, groups: np.ndarray | None, min_length: float
     return left[positive], right[positive], borders[positive]
 
 
+def boundary_segments(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every segment of the rings of the polygons of ``geoms`` (k × 4: x0, y0, x1, y1, each with
+    its lower end first, so a segment two polygons share reads the same from both) and the index
+    of the polygon that has it. Parts that are not polygons are left out."""
+    geoms = np.asarray(geoms, dtype=object)
+    if len(geoms) == 0:
+        return np.zeros((0, 4)), np.zeros(0, dtype=np.int64)
+    parts, part_of = shapely.get_parts(geoms, return_index=True)
+    polygons = shapely.get_type_id(parts) == 3
+    parts, part_of = parts[polygons], part_of[polygons]
+    rings, ring_of = shapely.get_rings(parts, return_index=True)
+    coords, coord_of = shapely.get_coordinates(rings, return_index=True)
+    same = coord_of[1:] == coord_of[:-1]
+    seg = np.concatenate([coords[:-1][same], coords[1:][same]], axis=1)
+    owner = part_of[ring_of[coord_of[:-1][same]]]
+    flip = (seg[:, 0] > seg[:, 2]) | ((seg[:, 0] == seg[:, 2]) & (seg[:, 1] > seg[:, 3]))
+    seg[flip] = seg[flip][:, [2, 3, 0, 1]]
+    return seg, owner.astype(np.int64)
+
+
 def shared_segments(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every boundary segment that two different polygons of ``geoms`` both have, vertex for
     vertex: owners ``(a, b)`` with a < b and the segment's end points (k × 4: x0, y0, x1, y1).
@@ -78,20 +98,10 @@ def shared_segments(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     >>> a.tolist(), b.tolist(), xy.tolist()
     ([0], [1], [[1.0, 0.0, 1.0, 1.0]])
     """
-    geoms = np.asarray(geoms, dtype=object)
     empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros((0, 4)))
-    if len(geoms) == 0:
+    seg, owner = boundary_segments(geoms)
+    if len(seg) == 0:
         return empty
-    parts, part_of = shapely.get_parts(geoms, return_index=True)
-    polygons = shapely.get_type_id(parts) == 3
-    parts, part_of = parts[polygons], part_of[polygons]
-    rings, ring_of = shapely.get_rings(parts, return_index=True)
-    coords, coord_of = shapely.get_coordinates(rings, return_index=True)
-    same = coord_of[1:] == coord_of[:-1]
-    seg = np.concatenate([coords[:-1][same], coords[1:][same]], axis=1)
-    owner = part_of[ring_of[coord_of[:-1][same]]]
-    flip = (seg[:, 0] > seg[:, 2]) | ((seg[:, 0] == seg[:, 2]) & (seg[:, 1] > seg[:, 3]))
-    seg[flip] = seg[flip][:, [2, 3, 0, 1]]
     order = np.lexsort((owner, seg[:, 3], seg[:, 2], seg[:, 1], seg[:, 0]))
     seg, owner = seg[order], owner[order]
     twin = (seg[1:] == seg[:-1]).all(axis=1) & (owner[1:] != owner[:-1])
@@ -252,5 +262,5 @@ def kruskal_preorder(n: int, rows: np.ndarray, cols: np.ndarray, weights: np.nda
     return np.asarray(order, dtype=np.int64), np.asarray(parent, dtype=np.int64)
 
 
-__all__ = ["UnitGraph", "build_graph", "border_pairs", "reachable", "is_connected", "kruskal_preorder",
+__all__ = ["UnitGraph", "build_graph", "border_pairs", "boundary_segments", "reachable", "is_connected", "kruskal_preorder",
            "SMALL_GRAPH", "STORAGE_EPSG"]
