@@ -3,7 +3,7 @@ a generated district at building grain (``--generated 50000``: 50 communities of
 lattice, grids of 20 units), in headless Chromium (Debian's, software rendering: a slower machine
 than any planner's desktop).
 
-    .venv/bin/python benchmarks/planner.py [--rounds 10] [--generated 50000]
+    .venv/bin/python benchmarks/planner.py [--rounds 10] [--generated 50000] [--previous GIT_REF]
 
 Prints: time to load the draft (fetch + parse + draw), the units payload on the wire and
 decoded (gzip), frame time of a full redraw after a pan and after a zoom (canvas), the time from a
@@ -157,7 +157,15 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--generated", type=int, metavar="UNITS",
                         help="a generated district of this many units instead of Reykjavík (e.g. 50000)")
+    parser.add_argument("--previous", metavar="GIT_REF",
+                        help="also measure the page as it was at this commit (its planner.js), in the same run")
     args = parser.parse_args()
+    previous_js = None
+    if args.previous:
+        import subprocess
+
+        previous_js = subprocess.run(["git", "show", f"{args.previous}:gridmap/web/static/js/planner.js"], cwd=ROOT,
+                                     capture_output=True, text=True, check=True).stdout
     url = resolve_url()
     engine = engine_for(url)
     if args.generated:
@@ -189,8 +197,11 @@ def main() -> int:
               "units' ETag: 304)")
         print(f"{'renderer':<10}{'units':>7}{'load s':>9}{'reload s':>9}{'wire MB':>9}{'JSON MB':>9}{'pan frame ms':>14}"
               f"{'zoom frame ms':>15}{'paint→panel ms':>16}{'brush→table ms':>16}{'(events ms)':>12}{'brushed':>9}")
-        for renderer in ("canvas", "svg"):
+        for renderer in ("canvas", "svg") + ((args.previous,) if previous_js else ()):
             page = browser.new_page(viewport={"width": 1400, "height": 900})
+            if renderer == args.previous:  # the page as it was: its own planner.js, canvas
+                page.route("**/static/js/planner.js", lambda route: route.fulfill(
+                    body=previous_js, content_type="application/javascript"))
             if renderer == "svg":  # the peer: the same page with Leaflet's SVG renderer
                 page.route("**/static/js/planner.js", lambda route: route.fulfill(
                     body=(ROOT / "gridmap/web/static/js/planner.js").read_text()

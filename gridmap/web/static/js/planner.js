@@ -38,6 +38,9 @@
     microLayer: null, microInfo: {}, // micro-grids shown: code -> {households, flag, grid_code ...}
     cellLayer: null, cellGrid: null, cells: {}, microTarget: null,  // the selected grid's building cells; paint target
     microOn: false, cellSeq: 0, moving: false,  // the mode is on; the latest cells request; a move in flight
+    tally: {},          // grid code -> {households, units} of the units drawn, kept as units move
+    pending: {},        // unit id -> true for the units whose grid differs from the saved one
+    pendingCount: 0,
   };
   var map, unitLayer, borderLayer, labelLayer, canvas;
 
@@ -351,7 +354,8 @@
     planRequest += 1;  // answers for it that are still on their way are ignored
     resetPlanView(); clearCut();
     unitLayer.clearLayers(); borderLayer.clearLayers(); labelLayer.clearLayers();
-    state.units = {}; state.grids = {}; invalidateLabels();
+    state.units = {}; state.grids = {}; state.tally = {}; state.pending = {}; state.pendingCount = 0;
+    invalidateLabels();
     state.plan = null; state.status = null; state.version = null; state.planVersion = null;
     state.summary = state.savedSummary = null; state.band = null;
     updatePanel(); updatePending(); showSummary(); planInfo();
@@ -366,9 +370,22 @@
              fillColor: colour(u.grid), fillOpacity: selected ? 0.85 : (u.grid !== u.saved ? 0.7 : 0.45) };
   }
   function drawUnits(fc) {
-    unitLayer.clearLayers(); state.units = {}; invalidateLabels();
+    unitLayer.clearLayers(); state.units = {}; state.tally = {}; state.pending = {}; state.pendingCount = 0;
+    invalidateLabels();
     fc.features.forEach(addUnit);
   }
+  // The per-grid tallies and the pending set follow every unit that is drawn, moved or removed, so
+  // that a paint click costs the two grids it touches, not a pass over every unit (at 50,000 units
+  // each pass took milliseconds, and the panel, the pending badge and the table made several).
+  function tallyUnit(u, sign) {
+    var t = state.tally[u.grid] || (state.tally[u.grid] = { households: 0, units: 0 });
+    t.households += sign * u.households; t.units += sign;
+    var moved = u.grid !== u.saved;
+    if (moved && sign > 0 && !state.pending[u.id]) { state.pending[u.id] = true; state.pendingCount += 1; }
+    if (sign < 0 && state.pending[u.id]) { delete state.pending[u.id]; state.pendingCount -= 1; }
+  }
+  function setGridOf(u, code) { tallyUnit(u, -1); u.grid = code; tallyUnit(u, 1); }
+  function removeUnit(u) { unitLayer.removeLayer(u.layer); tallyUnit(u, -1); delete state.units[u.id]; }
   function addUnit(feature) {
     var p = feature.properties;
     var u = { id: p.unit_id, grid: p.grid_code, saved: p.grid_code, community: p.community_code,
@@ -379,6 +396,7 @@
     u.layer.eachLayer(function (l) { l.unitId = u.id; });
     unitLayer.addLayer(u.layer);
     state.units[u.id] = u;
+    tallyUnit(u, 1);
     invalidateLabels();
   }
   // The unit an event on unitLayer came from (the polygon's own layer, or its GeoJSON group).
@@ -393,7 +411,10 @@
     });
   }
   function drawGrids(fc, replaceAll) {
-    if (replaceAll) { borderLayer.clearLayers(); labelLayer.clearLayers(); state.grids = {}; }
+    if (replaceAll) {
+      borderLayer.clearLayers(); labelLayer.clearLayers(); state.grids = {};
+      table.rows = {}; table.shown = {}; table.order = [];  // another plan: its rows are drawn afresh
+    }
     fc.features.forEach(function (f) {
       var p = f.properties, old = state.grids[p.grid_code];
       if (old) { borderLayer.removeLayer(old.border); labelLayer.removeLayer(old.labelMarker); }
@@ -412,7 +433,7 @@
     var g = state.grids[code];
     if (!g) return;
     borderLayer.removeLayer(g.border); labelLayer.removeLayer(g.labelMarker);
-    delete state.grids[code];
+    delete state.grids[code]; delete table.rows[code]; delete table.shown[code];
   }
 
   // -- local edits (undo/redo) ----------------------------------------------------------------------
@@ -424,7 +445,7 @@
     var ids = [];
     change.moves.forEach(function (c) {
       var u = state.units[c.id];
-      if (u) { u.grid = backwards ? c.from : c.to; ids.push(c.id); }
+      if (u) { setGridOf(u, backwards ? c.from : c.to); ids.push(c.id); }
     });
     restyle(ids);
   }
@@ -530,9 +551,8 @@
     else if (key === "y") { ev.preventDefault(); redo(); }
     else if (key === "s") { ev.preventDefault(); save(); }
   });
-  function pendingUnits() {
-    return Object.keys(state.units).map(function (k) { return state.units[k]; })
-      .filter(function (u) { return u.grid !== u.saved; });
+  function pendingUnits() {  // in the order of their ids, as the units' own keys iterate
+    return Object.keys(state.pending).map(function (k) { return state.units[k]; });
   }
   // The pending edits as the server's operations: a saved grid whose every unit now lies in one
   // other saved grid was merged into it (sent as that merge: the server's one implementation of a
@@ -562,7 +582,7 @@
     }));
   }
   function updatePending() {
-    var n = pendingUnits().length;
+    var n = state.pendingCount;
     plain($("pending"), String(n));
     $("pending").className = n ? "badge dirty" : "badge";
   }
@@ -586,12 +606,8 @@
   // grid as saved, or the dry run of the pending edits. Summing the units drawn here is only the
   // optimistic figure shown while that dry run is on its way.
   function localStats(code) {
-    var hh = 0, n = 0;
-    Object.keys(state.units).forEach(function (k) {
-      var u = state.units[k];
-      if (u.grid === code) { hh += u.households; n += 1; }
-    });
-    return { households: hh, units: n };
+    var t = state.tally[code];
+    return { households: t ? t.households : 0, units: t ? t.units : 0 };
   }
   function updatePanel() {
     scheduleTable();
@@ -828,15 +844,17 @@
   // -- the grid table: every grid with its figures, live while painting (donor grids too) -------------
   // Figures as the panel has them: the server's (the saved grid, or the dry run of the pending edits)
   // where it has answered, the sum of the units drawn here until it does.
-  var table = { key: "deviation", dir: -1, frame: 0 };  // worst first: farthest above the band on top
+  // worst first: farthest above the band on top. The rows drawn are kept by grid code (with the
+  // markup they show) and only those whose figures changed are rewritten: a paint click touches two
+  // grids, and rewriting all 2,500 rows of a large district each time took most of its frame.
+  var table = { key: "deviation", dir: -1, frame: 0, rows: {}, shown: {}, order: [] };
   function gridRows() {
     var sums = {}, changed = {};
     Object.keys(state.grids).forEach(function (code) { sums[code] = { households: 0, units: 0 }; });
-    Object.keys(state.units).forEach(function (k) {
-      var u = state.units[k], s = sums[u.grid] || (sums[u.grid] = { households: 0, units: 0 });
-      s.households += u.households; s.units += 1;
-      if (u.grid !== u.saved) { changed[u.grid] = true; changed[u.saved] = true; }
+    Object.keys(state.tally).forEach(function (code) {
+      if (state.tally[code].units > 0 || sums[code]) sums[code] = state.tally[code];
     });
+    pendingUnits().forEach(function (u) { changed[u.grid] = true; changed[u.saved] = true; });
     var lo = state.band ? state.band[0] : null, hi = state.band ? state.band[1] : null;
     return Object.keys(sums).map(function (code) {
       var g = state.grids[code] || {}, p = state.preview[code] || {}, s = sums[code];
@@ -877,17 +895,34 @@
       return (x < y ? -1 : 1) * dir;
     });
     var esc = function (v) { return String(v).replace(/[&<>"']/g, function (c) { return "&#" + c.charCodeAt(0) + ";"; }); };
-    var html = rows.map(function (r) {
+    var order = rows.map(function (r) {
       var dev = r.deviation === null ? "—" : (r.deviation > 0 ? "+" : "") + r.deviation;
       var cls = (r.code === state.selected ? "selected " : "") + (r.changed ? "changed" : "");
-      return "<tr data-code=\"" + esc(r.code) + "\" class=\"" + cls + "\"><td>" + esc(r.code) + "</td><td class=\"num\">" +
-        r.households + "</td><td class=\"num" + (r.deviation ? " bad" : "") + "\">" + dev + "</td><td class=\"num\">" +
-        r.units + "</td><td class=\"num\">" + (r.compactness === null || r.compactness === undefined ? "—"
-        : Number(r.compactness).toFixed(2)) + "</td><td class=\"num" + (r.parts > 1 ? " bad" : "") + "\">" +
-        (r.parts === null || r.parts === undefined ? "—" : r.parts) + "</td><td class=\"lock\">" +
-        (r.locked ? "🔒" : "") + "</td></tr>";
-    }).join("");
-    body.innerHTML = html;  // codes (escaped) and figures
+      var cells = "<td role=\"cell\">" + esc(r.code) + "</td><td role=\"cell\" class=\"num\">" +
+        r.households + "</td><td role=\"cell\" class=\"num" + (r.deviation ? " bad" : "") + "\">" + dev +
+        "</td><td role=\"cell\" class=\"num\">" + r.units + "</td><td role=\"cell\" class=\"num\">" +
+        (r.compactness === null || r.compactness === undefined ? "—" : Number(r.compactness).toFixed(2)) +
+        "</td><td role=\"cell\" class=\"num" + (r.parts > 1 ? " bad" : "") + "\">" +
+        (r.parts === null || r.parts === undefined ? "—" : r.parts) + "</td><td role=\"cell\" class=\"lock\">" +
+        (r.locked ? "🔒" : "") + "</td>";
+      var tr = table.rows[r.code];
+      if (!tr) {
+        tr = table.rows[r.code] = document.createElement("tr");
+        tr.dataset.code = r.code; tr.setAttribute("role", "row");  // rows are laid out as grids (planner.css)
+      }
+      if (table.shown[r.code] !== cells) { tr.innerHTML = cells; table.shown[r.code] = cells; }  // codes escaped
+      if (tr.className !== cls) tr.className = cls;
+      return r.code;
+    });
+    // rows in the new order, moving only those out of place (a paint moves two or three of them)
+    var wanted = {};
+    order.forEach(function (c) { wanted[c] = true; });
+    Array.prototype.slice.call(body.children).forEach(function (tr) { if (!wanted[tr.dataset.code]) body.removeChild(tr); });
+    order.forEach(function (c, i) {
+      var tr = table.rows[c];
+      if (body.children[i] !== tr) body.insertBefore(tr, body.children[i] || null);
+    });
+    table.order = order;
     say($("grid-table-count"), "共 " + all + " 个网格，显示 " + rows.length + " 个", all + " grids, " + rows.length + " shown");
     document.querySelectorAll("#grid-table th").forEach(function (th) {
       if (th.dataset.sort === key) th.setAttribute("aria-sort", dir > 0 ? "ascending" : "descending");
@@ -1277,12 +1312,12 @@
     var ops = pendingOperations().concat([{ op: "cut", unit: target.id, line: line }]);
     save(ops, function (data) {
       if (!data.new_units) return;
-      unitLayer.removeLayer(target.layer); delete state.units[target.id];
+      removeUnit(target);
       data.new_units.features.forEach(addUnit);
       // neighbours that took the line's crossing points are revised units with new ids
       (data.replaced_units || []).forEach(function (r) {
         var old = state.units[r.unit];
-        if (old) { unitLayer.removeLayer(old.layer); delete state.units[r.unit]; }
+        if (old) removeUnit(old);
       });
       if (data.revisions) data.revisions.features.forEach(addUnit);
       invalidateLabels();
@@ -1320,7 +1355,8 @@
         var data = res.data;
         clearTimeout(state.previewTimer); state.previewSeq += 1;  // answers for what is saved now
         state.version = data.version;
-        Object.keys(state.units).forEach(function (k) { state.units[k].saved = state.units[k].grid; });
+        Object.keys(state.pending).forEach(function (k) { state.units[k].saved = state.units[k].grid; });
+        state.pending = {}; state.pendingCount = 0;
         data.removed.forEach(removeGrid);
         drawGrids(data.features || { features: [] }, false);
         state.preview = {}; state.undo = []; state.redo = []; state.goodDepth = 0;
