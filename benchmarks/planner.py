@@ -160,12 +160,13 @@ def main() -> int:
     parser.add_argument("--previous", metavar="GIT_REF",
                         help="also measure the page as it was at this commit (its planner.js), in the same run")
     args = parser.parse_args()
-    previous_js = None
+    previous = {}  # the page as it was: its script and its style sheet
     if args.previous:
         import subprocess
 
-        previous_js = subprocess.run(["git", "show", f"{args.previous}:gridmap/web/static/js/planner.js"], cwd=ROOT,
-                                     capture_output=True, text=True, check=True).stdout
+        for name, path in (("js", "gridmap/web/static/js/planner.js"), ("css", "gridmap/web/static/css/planner.css")):
+            previous[name] = subprocess.run(["git", "show", f"{args.previous}:{path}"], cwd=ROOT, capture_output=True,
+                                            text=True, check=True).stdout
     url = resolve_url()
     engine = engine_for(url)
     if args.generated:
@@ -197,11 +198,13 @@ def main() -> int:
               "units' ETag: 304)")
         print(f"{'renderer':<10}{'units':>7}{'load s':>9}{'reload s':>9}{'wire MB':>9}{'JSON MB':>9}{'pan frame ms':>14}"
               f"{'zoom frame ms':>15}{'paint→panel ms':>16}{'brush→table ms':>16}{'(events ms)':>12}{'brushed':>9}")
-        for renderer in ("canvas", "svg") + ((args.previous,) if previous_js else ()):
+        for renderer in ("canvas", "svg") + ((f"@{args.previous}",) if previous else ()):
             page = browser.new_page(viewport={"width": 1400, "height": 900})
-            if renderer == args.previous:  # the page as it was: its own planner.js, canvas
+            if renderer.startswith("@"):  # the page as it was at that commit (canvas)
                 page.route("**/static/js/planner.js", lambda route: route.fulfill(
-                    body=previous_js, content_type="application/javascript"))
+                    body=previous["js"], content_type="application/javascript"))
+                page.route("**/static/css/planner.css", lambda route: route.fulfill(
+                    body=previous["css"], content_type="text/css"))
             if renderer == "svg":  # the peer: the same page with Leaflet's SVG renderer
                 page.route("**/static/js/planner.js", lambda route: route.fulfill(
                     body=(ROOT / "gridmap/web/static/js/planner.js").read_text()

@@ -97,3 +97,15 @@ def test_only_the_outer_vertices_of_the_rebuilt_units_go_into_the_kept_border() 
     border = list(revised[0].exterior.coords)
     assert a in border and b not in border
     assert len(coverage.problems(np.concatenate([stitched, [revised[0]]]))) == 0
+
+
+def test_a_notch_narrower_than_the_snap_keeps_the_rebuilt_unit_valid() -> None:
+    """A rebuilt unit with a notch 4e-10° wide right at a kept unit's vertex: snapping both sides
+    of the notch onto that vertex would make the ring touch itself, so they stay where they are
+    and the stitched units are valid (a review's case)."""
+    kept = np.array([shapely.box(0, 0, 2, 1)], dtype=object)
+    e = 2e-10
+    notched = shapely.Polygon([(0, 0), (1 - e, 0), (1, -1), (1 + e, 0), (2, 0), (2, -2), (0, -2)])
+    stitched, revised = coverage.stitch_borders(np.array([notched], dtype=object), kept)
+    assert notched.is_valid and shapely.is_valid(stitched).all()
+    assert all(shapely.is_valid(g) for g in revised.values())

@@ -114,6 +114,12 @@ def test_grid_table_follows_painting_sorts_filters_and_selects(site) -> None:  #
         grids = page.evaluate("() => Object.keys(window.gridmapPlanner.grids).length")
         page.wait_for_function(f"document.querySelectorAll('#grid-table tbody tr').length === {grids}")
         assert page.inner_text("#grid-table-count") == f"共 {grids} 个网格，显示 {grids} 个"
+        # the same plan loaded again in the page: its rows once each (the table keeps rows by code)
+        page.evaluate(f"() => window.gridmapPlannerLoad({draft_id})")
+        page.click("#grid-table th[data-sort='code']")  # the table drawn again, at once
+        page.click("#grid-table th[data-sort='code']")
+        codes = [r["code"] for r in table_rows(page)]
+        assert len(codes) == grids and len(set(codes)) == grids
         band = page.evaluate("() => window.gridmapPlanner.band")
         for row in table_rows(page):  # the deviation column is the distance from the band
             households, deviation = int(row["cells"][1]), row["cells"][2]

@@ -37,7 +37,6 @@ class BorderZone:
     factor: np.ndarray          # metres per degree (x, y)
     segments_m: np.ndarray      # the borders' segments (two-point lines), in metres
     capsules: np.ndarray        # one buffered segment each, lon/lat
-    vertices: np.ndarray        # the borders' own vertices (k × 2), lon/lat, exact
 
     @classmethod
     def of(cls, comm_geoms: np.ndarray, tolerance_m: float) -> "BorderZone":
@@ -56,7 +55,7 @@ class BorderZone:
         capsules = np.empty(0, dtype=object)
         if tolerance_m > 0 and len(segments_m):
             capsules = shapely.transform(shapely.buffer(segments_m, tolerance_m), lambda c: c / factor)
-        return cls(tolerance_m, factor, segments_m, capsules, np.unique(coords, axis=0))
+        return cls(tolerance_m, factor, segments_m, capsules)
 
     def on_border(self, points: np.ndarray, within_m: float = 1e-3) -> np.ndarray:
         """Whether each of ``points`` (k × 2, lon/lat) lies on a community border (within

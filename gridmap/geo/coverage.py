@@ -219,31 +219,43 @@ points (seen 1e-10° apart on 雨城区 and Reykjavík)."""
 
 
 def _snapped_to(geoms: np.ndarray, anchors: np.ndarray) -> np.ndarray:
-    """``geoms`` with every vertex within :data:`SAME_POINT_DEG` of one of ``anchors`` (k × 2)
-    moved onto the nearest, the same way in every polygon that has it, so they keep matching
-    each other. Inserted beside each other, the two would make a fold (a ring going to one
-    point and back, or edges that match on neither side)."""
-    xy = np.unique(shapely.get_coordinates(geoms), axis=0)
+    """``geoms`` with every vertex of their outer edges within :data:`SAME_POINT_DEG` of one of
+    ``anchors`` (k × 2) moved onto the nearest, the same way in every polygon that has it, so they
+    keep matching each other. Inserted beside each other, the two would make a fold (a ring going
+    to one point and back, or edges that match on neither side). A vertex whose move would make a
+    polygon invalid (two vertices of one ring brought onto one point: a notch narrower than the
+    snap) stays where it is, in every polygon, and the stitching inserts the neighbour's point
+    into the edges instead."""
+    xy = _outer_vertices(geoms)  # inner vertices are on no border with the anchors' side
     if not len(xy) or not len(anchors):
         return geoms
     gap, nearest = cKDTree(anchors).query(xy, distance_upper_bound=SAME_POINT_DEG)
-    moved = np.isfinite(gap) & (gap > 0)
-    if not moved.any():
-        return geoms
-    touched = shapely.dwithin(geoms, shapely.multipoints(xy[moved]), SAME_POINT_DEG)
-    tree = cKDTree(xy[moved])
-    targets = anchors[nearest[moved]]
+    moved = np.flatnonzero(np.isfinite(gap) & (gap > 0))
+    out = geoms
+    for _ in range(3):
+        if not len(moved):
+            return geoms
+        point_of, touched = shapely.STRtree(geoms).query(shapely.points(xy[moved]), predicate="dwithin",
+                                                         distance=SAME_POINT_DEG)
+        touched = np.unique(touched)
+        tree, targets = cKDTree(xy[moved]), anchors[nearest[moved]]
 
-    def snap(coords: np.ndarray) -> np.ndarray:
-        gap, which = tree.query(coords, distance_upper_bound=1e-14)
-        hit = gap == 0  # this very vertex
-        coords = coords.copy()
-        coords[hit] = targets[which[hit]]
-        return coords
+        def snap(coords: np.ndarray) -> np.ndarray:
+            gap, which = tree.query(coords, distance_upper_bound=1e-14)
+            hit = gap == 0  # this very vertex
+            coords = coords.copy()
+            coords[hit] = targets[which[hit]]
+            return coords
 
-    out = geoms.copy()
-    out[touched] = shapely.remove_repeated_points(shapely.transform(geoms[touched], snap), 0.0)
-    return out
+        out = geoms.copy()
+        out[touched] = shapely.remove_repeated_points(shapely.transform(geoms[touched], snap), 0.0)
+        broken = touched[~shapely.is_valid(out[touched])]
+        if not len(broken):
+            return out
+        own = np.unique(shapely.get_coordinates(geoms[broken]), axis=0)
+        keep = ~(xy[moved][:, None, :] == own[None, :, :]).all(axis=2).any(axis=1)
+        moved = moved[keep]
+    return geoms
 
 
 def _outer_vertices(geoms: np.ndarray) -> np.ndarray:

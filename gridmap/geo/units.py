@@ -390,8 +390,7 @@ def _road_pieces(geoms: np.ndarray, road_lines: np.ndarray, area_fn: AreaFn, zon
     dangle: on Reykjavík 2,655 road ends divided nothing. The feet are shared between units (a
     road crossing the border of two oversize units ends on the same point on both sides) and
     inserted into the outline as vertices; the clean coverage of step 7 matches them with the
-    units around. A foot on a community border goes to a vertex of that border instead
-    (:func:`_border_feet`)."""
+    units around. A road end on a community border stays loose (:func:`_border_feet`)."""
     out: list[list] = [[geom] for geom in geoms]
     if not (len(road_lines) and len(geoms)):
         return out
@@ -405,18 +404,19 @@ def _road_pieces(geoms: np.ndarray, road_lines: np.ndarray, area_fn: AreaFn, zon
     # each unit's roads as one multi-line, cut to the unit less a band along its outline: one
     # overlay per unit (a road at a time rebuilt the unit's topology for every road)
     flat, flat_of = shapely.get_parts(road_lines[road_idx], return_index=True)
-    flat_unit = np.searchsorted(cutting, unit_idx[flat_of])
-    roads_of = shapely.multilinestrings(flat[shapely.get_type_id(flat) == 1],
-                                        indices=flat_unit[shapely.get_type_id(flat) == 1])
+    kind = shapely.get_type_id(flat)
+    line = np.isin(kind, (1, 2))
+    flat, flat_unit = _as_linestrings(flat[line]), unit_idx[flat_of[line]]
+    present = np.unique(flat_unit)  # the units with a line among their roads, in order
+    roads_of = shapely.multilinestrings(flat, indices=np.searchsorted(present, flat_unit))
     # less a band along the outline by a difference with the outline's buffer: a line buffer is
-    # always valid, where a negative buffer of the unit can come out invalid (a TopologyException
-    # on 雨城区's units)
-    own = geoms[cutting[:len(roads_of)]]
+    # always valid, where a negative buffer of the unit can come out invalid
+    own = geoms[present]
     inner = shapely.difference(shapely.intersection(roads_of, own),
                                shapely.buffer(shapely.boundary(own), tol, quad_segs=2))
     parts, part_of = shapely.get_parts(inner, return_index=True)
     keep = ~shapely.is_empty(parts) & np.isin(shapely.get_type_id(parts), (1, 2))
-    parts, part_unit = parts[keep], cutting[part_of[keep]]
+    parts, part_unit = parts[keep], present[part_of[keep]]
     if not len(parts):
         return out
     outline = shapely.boundary(geoms)
@@ -426,7 +426,8 @@ def _road_pieces(geoms: np.ndarray, road_lines: np.ndarray, area_fn: AreaFn, zon
     near = shapely.distance(ends, outline[end_unit]) < 2 * tol
     ends, end_unit = ends[near], end_unit[near]
     feet = shapely.get_coordinates(shapely.get_point(shapely.shortest_line(ends, outline[end_unit]), -1))
-    ends, end_unit, feet = _border_feet(ends, end_unit, feet, geoms, zone)
+    ends, end_unit, feet = _border_feet(ends, end_unit, feet, zone)
+    raw = feet.copy()
     # onto an outline vertex that close; else one point for all feet that close (both sides of a border)
     vertex_xy = np.unique(shapely.get_coordinates(geoms[cutting]), axis=0)
     distance, nearest = cKDTree(vertex_xy).query(feet, distance_upper_bound=tol)
@@ -439,6 +440,10 @@ def _road_pieces(geoms: np.ndarray, road_lines: np.ndarray, area_fn: AreaFn, zon
             if first[j] == j:
                 first[j] = first[i]
         feet[free] = feet[free[first]]
+    # a foot moved off its own unit's outline (to the vertex or foot of a unit across a sliver)
+    # would leave the road's end loose again: it keeps its own place
+    off = shapely.distance(shapely.points(feet), outline[end_unit]) > coverage.ON_BORDER_DEG
+    feet[off] = raw[off]
     connectors = shapely.linestrings(np.stack([shapely.get_coordinates(ends), feet], axis=1))
     by_unit = pd.Series(np.arange(len(parts))).groupby(part_unit).indices
     conn_by_unit = pd.Series(np.arange(len(connectors))).groupby(end_unit).indices
@@ -457,29 +462,28 @@ def _road_pieces(geoms: np.ndarray, road_lines: np.ndarray, area_fn: AreaFn, zon
     return out
 
 
-def _border_feet(ends: np.ndarray, end_unit: np.ndarray, feet: np.ndarray, geoms: np.ndarray,
+def _as_linestrings(lines: np.ndarray) -> np.ndarray:
+    """``lines`` (LineStrings and LinearRings) as LineStrings: a closed road (a ring around a
+    block, as OSM draws some service roads) cuts as any other."""
+    rings = np.flatnonzero(shapely.get_type_id(lines) == 2)
+    if not len(rings):
+        return lines
+    lines = lines.copy()
+    coords, index = shapely.get_coordinates(lines[rings], return_index=True)
+    lines[rings] = shapely.linestrings(coords, indices=index)
+    return lines
+
+
+def _border_feet(ends: np.ndarray, end_unit: np.ndarray, feet: np.ndarray,
                  zone: BorderZone) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The road ends whose foot is on a community border, joined to the nearest vertex of that
-    border on their unit's outline (within ``zone.tolerance_m``, the distance at which a road is
-    taken for the border itself) instead; those with none so near are left as they are (their
-    road divides nothing there). A new vertex on a community border would be one the units across
-    it lack whenever the two communities are built apart (a rebuild of one community at building
-    grain, a re-imported layer): their borders would no longer match. The border's own vertices
-    are on the units of both sides, however they were built."""
-    on = zone.on_border(feet)
-    if not on.any():
-        return ends, end_unit, feet
-    keep = ~on
-    if len(zone.vertices) and zone.tolerance_m > 0:
-        tree = cKDTree(zone.vertices * zone.factor)
-        for i in np.flatnonzero(on):
-            own = shapely.get_coordinates(geoms[end_unit[i]])
-            near = np.asarray(tree.query_ball_point(feet[i] * zone.factor, zone.tolerance_m), dtype=np.int64)
-            gap = np.hypot(*((zone.vertices[near] - feet[i]) * zone.factor).T) if len(near) else near
-            for vertex in zone.vertices[near[np.argsort(gap, kind="stable")]]:  # nearest first
-                if (own == vertex).all(axis=1).any():  # a vertex of this unit: the connector stays inside it
-                    feet[i], keep[i] = vertex, True
-                    break
+    """The road ends whose foot is not on a community border; those on one stay loose (their road
+    divides nothing there). A foot there would be a new vertex of the border, one the units
+    across it lack whenever the two communities are built apart (a rebuild of one community at
+    building grain, a re-imported layer): their borders would no longer match. Joining the end
+    to a vertex of the border instead was tried: the connector then runs a millimetre from the
+    border for up to ``border_snap_m``, and the hairline it cuts off leaves a new vertex there
+    all the same."""
+    keep = ~zone.on_border(feet)
     return ends[keep], end_unit[keep], feet[keep]
 
 

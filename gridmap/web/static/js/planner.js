@@ -917,7 +917,9 @@
     // rows in the new order, moving only those out of place (a paint moves two or three of them)
     var wanted = {};
     order.forEach(function (c) { wanted[c] = true; });
-    Array.prototype.slice.call(body.children).forEach(function (tr) { if (!wanted[tr.dataset.code]) body.removeChild(tr); });
+    Array.prototype.slice.call(body.children).forEach(function (tr) {  // filtered out, or another plan's row
+      if (!wanted[tr.dataset.code] || table.rows[tr.dataset.code] !== tr) body.removeChild(tr);
+    });
     order.forEach(function (c, i) {
       var tr = table.rows[c];
       if (body.children[i] !== tr) body.insertBefore(tr, body.children[i] || null);
