@@ -147,7 +147,10 @@ def departmental_layers(units: gpd.GeoDataFrame, communities: gpd.GeoDataFrame, 
                 centre = shapely.point_on_surface(base[j])
                 hole = shapely.intersection(shapely.buffer(centre, 40.0 / mx), shapely.buffer(base[j], -5.0 / mx))
                 if hole.area > 0:
-                    geoms[j] = shapely.difference(geoms[j], hole)
+                    # out of every grid over it: a neighbour pushed outward above may cover it
+                    # too, and the hole would be no gap in the layer
+                    over = np.flatnonzero(shapely.intersects(geoms, hole))
+                    geoms[over] = shapely.difference(geoms[over], hole)
                     out.injected.append(Injected(name, "gap", hole, f"hole cut into grid {j + 1}"))
             out.injected.append(Injected(name, "sliver", None, "every border jittered by up to 3 m"))
         elif pattern == "offset":
