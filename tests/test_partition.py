@@ -283,6 +283,26 @@ def test_small_graph_spanning_tree_matches_scipy(n: int, extra: int, seed: int) 
         assert run == inside
 
 
+def test_two_misses_carry_the_proof_when_every_division_with_one_misses_by_more() -> None:
+    """Units of 280, 180 and 100 households in a row: no division is in 300–500. The plan
+    280 | 180 + 100 misses twice, by 20 each; the divisions with one miss (460 | 100, and 560)
+    miss by 200 and 60, so both misses carry the exhaustive-search proof. Three grids of one unit
+    each (three misses, the worst by 200) carry none: 280 | 280 has fewer misses, none worse."""
+    from gridmap.geo.graph import UnitGraph
+    from gridmap.geo.proofs import region_proofs
+
+    graph = UnitGraph(3, np.array([0, 1]), np.array([1, 2]), np.full(2, 50.0), np.zeros(2), np.zeros((3, 2)),
+                      np.ones(3), np.ones(3))
+    households = np.array([280.0, 180.0, 100.0])
+    ids = np.array(["a", "b", "c"])
+    two = region_proofs(graph, ids, households, np.array([0, 1, 1]), ["comprehensive"] * 2, 300, 500, [0, 1])
+    assert sorted(two) == [0, 1]
+    assert all("fewer than 2 grids outside" in r.en and "20 households" in r.en and "20 户" in r.zh
+               for r in two.values())
+    three = region_proofs(graph, ids, households, np.array([0, 1, 2]), ["comprehensive"] * 3, 300, 500, [0, 1, 2])
+    assert all("exhaustive" not in r.en for r in three.values())
+
+
 def test_exact_pair_split_moves_a_unit_across_an_empty_connector() -> None:
     """Grids {a: 250} and {c: 0, b: 60, d: 300} along a chain a–c–b–d: no single move helps (a
     alone is below, b cannot leave without c), but sharing the pool as {a, c, b} = 310 and
@@ -302,12 +322,18 @@ def test_exact_pair_split_moves_a_unit_across_an_empty_connector() -> None:
     assert best_pair_split(graph, pool, pool[households > 0], households, 300, 500, before=0.0) is None
 
 
+def worst_miss(grids: pd.DataFrame) -> float:
+    """How far the grid furthest outside 300–500 lies from it."""
+    return float(np.maximum(300 - grids["households"], grids["households"] - 500).max())
+
+
 @settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(2, 6), st.integers(2, 6), st.data())
 def test_a_small_community_reaches_the_band_exactly_when_a_division_exists(nx: int, ny: int, data) -> None:
     """A lattice of lumpy units (towers of 70–420 households, empty lots) in one community: every
     comprehensive grid is in the band whenever the exact search finds a division (itself checked
-    against a brute force in tests/test_exact.py); where none exists, a lone miss carries the proof."""
+    against a brute force in tests/test_exact.py); where none exists and no division has fewer
+    misses than the plan without one further out than its worst, every miss carries the proof."""
     from gridmap.geo.exact import band_division
 
     households = data.draw(st.lists(st.sampled_from([0, 70, 120, 180, 260, 300, 420]), min_size=nx * ny,
@@ -328,5 +354,9 @@ def test_a_small_community_reaches_the_band_exactly_when_a_division_exists(nx: i
     misses = comp[~comp["households"].between(300, 500)]
     if found.groups is not None:
         assert misses.empty, misses[["grid_code", "households"]]
-    elif len(misses) == 1:
-        assert result.flags.set_index("grid_code").loc[misses["grid_code"], "flag"].tolist() == ["infeasible_band"]
+    elif band_division(np.array(households, dtype=float), np.array(left), np.array(right), 300, 500,
+                       misses=len(misses) - 1, miss_band=(300 - worst_miss(misses), 500 + worst_miss(misses))
+                       ).impossible:
+        # no division has fewer misses without a worse one: each of the plan's carries the proof
+        flags = result.flags.set_index("grid_code")
+        assert flags.loc[misses["grid_code"], "flag"].tolist() == ["infeasible_band"] * len(misses)

@@ -17,9 +17,16 @@ The search (bit sets over the region's units, so each step is a few integer oper
   ``hi`` households is enumerated once (include/exclude branching on the frontier), and for each
   one inside the band the rest is divided recursively; regions known to fail are remembered.
 
+With ``misses = m`` up to ``m`` groups may lie outside the band (within ``miss_band``): a
+connected set holding the heaviest unit may then also close as a miss, and each component is
+first searched with the fewest misses it needs, so the division found has the fewest misses
+there are. A complete search with none found shows that every division of the region has more
+than ``m`` grids outside the band: the proof the report gives a plan with ``m + 1`` misses there.
+
 Used by the partition (a piece whose grids still miss the band after repair is re-divided around
-its misses, then whole) and by the report (a miss in a region the search shows has no division in
-the band carries that proof). Micro-grids use it the same way on buildings.
+its misses, then whole, and where no division is in the band, by one with fewer misses, none worse
+than the worst it replaces) and by the report (the misses of a region the search shows has no
+division with fewer carry that proof). Micro-grids use it the same way on buildings.
 """
 
 from __future__ import annotations
@@ -79,9 +86,14 @@ def _byte_tables(h: list[float], neighbours: list[int]) -> tuple[list[list[float
 
 
 def band_division(households: np.ndarray, left: np.ndarray, right: np.ndarray, lo: float, hi: float, *,
-                  budget: int = EXACT_BUDGET) -> Division:
+                  budget: int = EXACT_BUDGET, misses: int = 0,
+                  miss_band: tuple[float, float] = (0.0, float("inf"))) -> Division:
     """A division of the ``n = len(households)`` units (edges ``left``–``right``, local indices)
-    into connected groups of ``lo``–``hi`` households each. See the module docstring."""
+    into connected groups of ``lo``–``hi`` households each, all but at most ``misses`` of them,
+    whose households stay within ``miss_band`` (by default anything). The division returned has
+    the fewest misses possible: complete and none found means every division has more than
+    ``misses``. See the module docstring."""
+    miss_lo, miss_hi = miss_band
     n = len(households)
     if n == 0:
         return Division([], True)
@@ -118,7 +130,7 @@ def band_division(households: np.ndarray, left: np.ndarray, right: np.ndarray, l
         return index[i]
 
     steps = [0]
-    failed: set[int] = set()  # regions (bit sets) known to have no division
+    failed: dict[int, int] = {}  # region (bit set) -> the most misses with which it has no division
     sums, reach = _byte_tables(h, neighbours)
 
     def total(mask: int) -> float:
@@ -156,35 +168,83 @@ def band_division(households: np.ndarray, left: np.ndarray, right: np.ndarray, l
             mask &= ~comp
         return out
 
-    def divide(mask: int, weight: float) -> list[int] | None:
+    def doomed(rest: int, free: int, room: float, spare: int) -> bool:
+        """Whatever the group takes from here on (units of ``free`` and beyond, at most ``room``
+        more households), the rest cannot be divided with ``spare`` misses: the parts of ``rest``
+        that no unit of ``free`` reaches stay as they are, and each without a feasible total holds
+        a miss; a part the group reaches keeps at least its total less ``room``, and with no
+        misses to spare that remainder must be able to hold grids in the band (or be nothing)."""
+        needed = 0
+        while rest:
+            part = frontier = rest & -rest
+            while frontier:
+                frontier = expand(frontier) & rest & ~part
+                part |= frontier
+            rest &= ~part
+            w = total(part)
+            if part & free:
+                if not spare and not can_remain(w, room):
+                    return True
+            elif not feasible_total(w):
+                needed += 1
+                if needed > spare:
+                    return True
+        return False
+
+    def can_remain(w: float, room: float) -> bool:
+        """Some remainder of a part of ``w`` households, after a group took at most ``room`` of
+        them, is 0 or a feasible total (the feasible totals are the union over k of [k·lo, k·hi])."""
+        least = w - room
+        if least <= 0:
+            return True
+        k = int(np.ceil(least / hi - 1e-9))  # the first interval [k·lo, k·hi] reaching ``least``
+        return k * lo <= w + 1e-9
+
+    def divide(mask: int, weight: float, spare: int) -> list[int] | None:
+        """Groups of ``mask`` with at most ``spare`` of them outside the band, or None."""
         if mask == 0:
             return []
-        if mask in failed or not feasible_total(weight):
+        if failed.get(mask, -1) >= spare or (spare == 0 and not feasible_total(weight)):
             return None
         parts = components(mask)
         weights = [total(c) for c in parts] if len(parts) > 1 else [weight]
-        if any(not feasible_total(w) for w in weights):
-            failed.add(mask)
+        needed = [0 if feasible_total(w) else 1 for w in weights]  # a part of no feasible total holds a miss
+        if sum(needed) > spare:
+            failed[mask] = max(failed.get(mask, -1), spare)
             return None
         out: list[int] = []
-        for comp, w in sorted(zip(parts, weights), key=lambda cw: cw[0].bit_count()):
+        left_over = spare - sum(needed)
+        for comp, w, need in sorted(zip(parts, weights, needed), key=lambda cw: cw[0].bit_count()):
             members = _bits(comp)
             start = max(members, key=lambda i: (h[i], -i))
-            groups = grow(comp, w, 1 << start, h[start], neighbours[start] & comp, 0)
+            groups = None
+            for extra in range(left_over + 1):  # the fewest misses first: parts are independent
+                if failed.get(comp, -1) >= need + extra:
+                    continue
+                groups = grow(comp, w, 1 << start, h[start], neighbours[start] & comp, 0, need + extra)
+                if groups is not None:
+                    left_over -= extra
+                    break
+                failed[comp] = max(failed.get(comp, -1), need + extra)
             if groups is None:
-                failed.add(comp)
-                failed.add(mask)
+                failed[mask] = max(failed.get(mask, -1), spare)
                 return None
             out.extend(groups)
         return out
 
-    def grow(mask: int, mask_weight: float, group: int, weight: float, frontier: int, banned: int
+    def grow(mask: int, mask_weight: float, group: int, weight: float, frontier: int, banned: int, spare: int
              ) -> list[int] | None:
         steps[0] += 1
         if steps[0] > budget:
             raise _OutOfSteps
+        if doomed(mask & ~group, frontier & ~banned, (max(hi, miss_hi) if spare else hi) - weight, spare):
+            return None
         if lo <= weight <= hi:
-            rest = divide(mask & ~group, mask_weight - weight)
+            rest = divide(mask & ~group, mask_weight - weight, spare)
+            if rest is not None:
+                return [group, *rest]
+        elif spare and miss_lo <= weight <= miss_hi:  # the group closed as one of the misses allowed
+            rest = divide(mask & ~group, mask_weight - weight, spare - 1)
             if rest is not None:
                 return [group, *rest]
         frontier &= ~banned
@@ -192,16 +252,16 @@ def band_division(households: np.ndarray, left: np.ndarray, right: np.ndarray, l
             low = frontier & -frontier
             v = low.bit_length() - 1
             frontier ^= low
-            if weight + h[v] <= hi:
+            if weight + h[v] <= (max(hi, miss_hi) if spare else hi):
                 found = grow(mask, mask_weight, group | low, weight + h[v],
-                             (frontier | (neighbours[v] & mask)) & ~group & ~low, banned)
+                             (frontier | (neighbours[v] & mask)) & ~group & ~low, banned, spare)
                 if found is not None:
                     return found
             banned |= low  # the sets holding v were all enumerated above
         return None
 
     try:
-        groups = divide((1 << len(kept)) - 1, float(sum(h)))
+        groups = divide((1 << len(kept)) - 1, float(sum(h)), misses)
     except _OutOfSteps:
         return Division(None, False)
     if groups is None:
@@ -214,7 +274,8 @@ def band_division(households: np.ndarray, left: np.ndarray, right: np.ndarray, l
 
 
 def region_division(region: np.ndarray, left: np.ndarray, right: np.ndarray, households: np.ndarray,
-                    lo: float, hi: float, *, budget: int = EXACT_BUDGET) -> Division:
+                    lo: float, hi: float, *, budget: int = EXACT_BUDGET, misses: int = 0,
+                    miss_band: tuple[float, float] = (0.0, float("inf"))) -> Division:
     """:func:`band_division` of ``region`` (indices into a whole graph whose edges are
     ``left``–``right`` and whose units hold ``households``): the edges inside the region, in its
     local indices. The groups come back as indices into the whole graph."""
@@ -223,7 +284,8 @@ def region_division(region: np.ndarray, left: np.ndarray, right: np.ndarray, hou
     inside[region] = True
     edges = inside[left] & inside[right]
     found = band_division(households[region], np.searchsorted(region, left[edges]),
-                          np.searchsorted(region, right[edges]), lo, hi, budget=budget)
+                          np.searchsorted(region, right[edges]), lo, hi, budget=budget, misses=misses,
+                          miss_band=miss_band)
     if found.groups is None:
         return found
     return Division([region[g] for g in found.groups], found.complete)

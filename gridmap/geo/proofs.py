@@ -9,7 +9,8 @@ kind) on the unit graph and returns ``{grid index: Reason}`` for the grids it ex
 * :func:`hub_leaf_proofs`: small units hanging on one connector unit, more than one grid can take;
 * :func:`region_proofs`: a region whose units cannot be grouped in the band at all, two small
   units that need the same connector, or a small region the exact search
-  (:mod:`gridmap.geo.exact`) shows has no division into contiguous grids in the band.
+  (:mod:`gridmap.geo.exact`) shows has no division into contiguous grids with fewer grids outside
+  the band than the plan has there, none of them further outside it than the plan's worst.
 
 Dedicated grids are outside every argument (their units are not available to the others).
 """
@@ -22,7 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
-from gridmap.geo.band import band_grouping_exists
+from gridmap.geo.band import band_grouping_exists, violation
 from gridmap.geo.exact import EXACT_MAX_UNITS, region_division
 from gridmap.geo.graph import UnitGraph, reachable
 
@@ -125,14 +126,18 @@ def region_proofs(graph: UnitGraph, unit_ids: np.ndarray, households: np.ndarray
       misses the band;
     * **exhaustive search** (:func:`_exhaustive_proof`): the region has at most
       ``EXACT_MAX_UNITS`` units, none above the maximum, and the exact search ran to its end
-      without finding a division of them into contiguous grids in the band.
+      without finding a division of them into contiguous grids with fewer grids outside the band
+      than the plan has there (none in the band, when the plan has one miss) and none further
+      outside it than the plan's worst.
 
-    A grid is explained when the plan has exactly one grid outside the band among those the
-    argument speaks of."""
+    For the first two, a grid is explained when the plan has exactly one grid outside the band
+    among those the argument speaks of; for the search, when the plan has no more misses in the
+    region than every division of it must have without a grid further outside the band."""
     usable, left, right = _usable_edges(graph, grid_of, kinds)
     totals = np.bincount(grid_of, weights=households, minlength=len(kinds))
     outside = np.array([kind == "comprehensive" and not lo <= t <= hi for kind, t in zip(kinds, totals)])
     proofs: dict[int, Reason] = {}
+    searched: dict[tuple[int, ...], bool] = {}
     for g in targets:
         members = np.flatnonzero(grid_of == g)
         region = reachable(left, right, usable.copy(), int(members[0]))
@@ -140,7 +145,8 @@ def region_proofs(graph: UnitGraph, unit_ids: np.ndarray, households: np.ndarray
         proof = (_no_grouping_proof(region, inhabited, households, grid_of, outside, lo, hi)
                  or _connector_proof(g, members, region, inhabited, left, right, unit_ids, households, grid_of,
                                      outside, graph.n, lo, hi)
-                 or _exhaustive_proof(region, left, right, households, grid_of, outside, lo, hi))
+                 or _exhaustive_proof(region, left, right, households, grid_of, totals, outside, lo, hi,
+                                      searched))
         if proof is not None:
             proofs[g] = proof
     return proofs
@@ -163,18 +169,40 @@ def _no_grouping_proof(region: np.ndarray, inhabited: np.ndarray, households: np
 
 
 def _exhaustive_proof(region: np.ndarray, left: np.ndarray, right: np.ndarray, households: np.ndarray,
-                      grid_of: np.ndarray, outside: np.ndarray, lo: float, hi: float) -> Reason | None:
-    """The 'exhaustive search' argument, when the region has exactly one grid outside the band."""
-    bad_here = [int(x) for x in np.unique(grid_of[region]) if outside[x]]
-    if len(bad_here) != 1 or len(region) > EXACT_MAX_UNITS or (households[region] > hi).any():
+                      grid_of: np.ndarray, totals: np.ndarray, outside: np.ndarray, lo: float, hi: float,
+                      searched: dict[tuple[int, ...], bool]) -> Reason | None:
+    """The 'exhaustive search' argument. The region's grids lie wholly inside it, ``m`` of them
+    outside the band, the worst ``w`` households from it; the exact search shows that no division
+    of the region into contiguous grids has fewer than ``m`` outside the band unless one of them
+    lies more than ``w`` from it (for ``m = 1``: none is in the band at all). Any connected
+    region is one grid with one miss, so for ``m ≥ 2`` the bound on the misses is what makes the
+    claim. ``searched`` keeps each region's answer, asked once for its ``m`` grids."""
+    grids_here = np.unique(grid_of[region])
+    bad_here = [int(x) for x in grids_here if outside[x]]
+    if not bad_here or len(region) > EXACT_MAX_UNITS or (households[region] > hi).any():
         return None
-    if not region_division(region, left, right, households, lo, hi).impossible:
+    m = len(bad_here)
+    worst = float(violation(totals[bad_here], lo, hi).max())
+    key = tuple(region.tolist())
+    if key not in searched:
+        whole = len(np.flatnonzero(np.isin(grid_of, grids_here))) == len(region)  # no grid reaches beyond it
+        searched[key] = whole and region_division(region, left, right, households, lo, hi, misses=m - 1,
+                                                  miss_band=(lo - worst, hi + worst)).impossible
+    if not searched[key]:
         return None
     total = households[region].sum()
+    if m == 1:
+        return Reason(
+            f"its region (the {len(region)} non-dedicated units joined to it, {total:.0f} households) has no division "
+            f"into contiguous grids of {lo}–{hi} households: every way was tried (exhaustive search)",
+            f"它所在区域（与它相连的 {len(region)} 个非专属单元，共 {total:.0f} 户）不存在每格 {lo}–{hi} 户且连片的划分："
+            "已穷举所有划分方式")
     return Reason(
         f"its region (the {len(region)} non-dedicated units joined to it, {total:.0f} households) has no division "
-        f"into contiguous grids of {lo}–{hi} households: every way was tried (exhaustive search)",
-        f"它所在区域（与它相连的 {len(region)} 个非专属单元，共 {total:.0f} 户）不存在每格 {lo}–{hi} 户且连片的划分："
+        f"into contiguous grids with fewer than {m} grids outside {lo}–{hi} households unless a grid lies more than "
+        f"{worst:.0f} households outside it, as none of this plan's {m} does: every way was tried (exhaustive search)",
+        f"它所在区域（与它相连的 {len(region)} 个非专属单元，共 {total:.0f} 户）的任何连片划分，要么至少有 {m} 个网格"
+        f"不在每格 {lo}–{hi} 户之内，要么有网格偏离该区间超过 {worst:.0f} 户（本方案的 {m} 个都未超过）："
         "已穷举所有划分方式")
 
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from gridmap.geo import band
 from gridmap.geo.bisection import Cutter, subgraph
-from gridmap.geo.exact import EXACT_MAX_UNITS, region_division
+from gridmap.geo.exact import EXACT_MAX_UNITS, Division, region_division
 from gridmap.geo.graph import UnitGraph, is_connected, reachable
 
 if TYPE_CHECKING:  # partition imports this module; the rules are only read here
@@ -258,7 +258,9 @@ def exact_regions(graph: UnitGraph, parts: list[np.ndarray], households: np.ndar
     ``REPAIR_SEARCH_STEPS``), then the whole piece (at most ``piece_max_units``, with the larger
     ``PIECE_SEARCH_STEPS``: lumpy pieces where bisection and local repair fail are divisible more
     often than not); a region divided replaces its grids (every new grid in the band,
-    contiguous). Each region is searched once."""
+    contiguous). Where the search shows no division in the band exists, one with fewer grids
+    outside it (none further out than the worst before) replaces them (:func:`fewer_misses`).
+    Each region is searched once."""
     lo, hi = rules.min_households, rules.max_households
     attempted: set[tuple[int, ...]] = set()
     while True:
@@ -276,6 +278,8 @@ def exact_regions(graph: UnitGraph, parts: list[np.ndarray], households: np.ndar
                     continue
                 attempted.add(key)
                 found = region_division(region, graph.left, graph.right, households, lo, hi, budget=steps)
+                if found.impossible:
+                    found = fewer_misses(graph, region, totals[group], households, lo, hi, steps)
                 if found.groups is not None:
                     kept = [parts[q] for q in range(len(parts)) if q not in set(group)]
                     parts = kept + found.groups
@@ -285,6 +289,20 @@ def exact_regions(graph: UnitGraph, parts: list[np.ndarray], households: np.ndar
                 break
         if not replaced:
             return parts
+
+
+def fewer_misses(graph: UnitGraph, region: np.ndarray, totals: np.ndarray, households: np.ndarray,
+                 lo: float, hi: float, steps: int) -> Division:
+    """A division of ``region`` (now grids of ``totals`` households, none in the band possible)
+    with fewer grids outside the band than now and none further outside it than the worst now, or
+    no groups when the search finds none (or there is nothing to gain: one miss)."""
+    violations = band.violation(np.asarray(totals, dtype=float), lo, hi)
+    misses = int((violations > 0).sum())
+    if misses < 2:
+        return Division(None, True)
+    worst = float(violations.max())
+    return region_division(region, graph.left, graph.right, households, lo, hi, budget=steps,
+                           misses=misses - 1, miss_band=(lo - worst, hi + worst))
 
 
 def best_pair_split(graph: UnitGraph, pool: np.ndarray, inhabited: np.ndarray, households: np.ndarray,
