@@ -8,8 +8,9 @@ than any planner's desktop).
 Prints: time to load the draft (fetch + parse + draw), the units payload on the wire and
 decoded (gzip), frame time of a full redraw after a pan and after a zoom (canvas), the time from a
 paint click to the panel showing the new households, and a brush stroke across about 100 units of
-one community until the panel and the grid table show it. The peer is the same page drawing the
-same units as SVG (Leaflet's default renderer without preferCanvas), measured in the same run.
+one community until the panel and the grid table show it. The peer is the page drawing the same
+units as SVG (Leaflet's default renderer without preferCanvas, one Leaflet layer per unit, as the
+page did up to ``SVG_PEER_REF``), measured in the same run.
 """
 
 from __future__ import annotations
@@ -152,6 +153,20 @@ def generated_district(engine, n_units: int) -> str:
     return GENERATED
 
 
+SVG_PEER_REF = "27a729d"
+"""The last page that drew a Leaflet layer per unit (since, one layer draws every unit on the canvas:
+gridmap/web/static/js/units-layer.js); the SVG peer is that page with Leaflet's SVG renderer."""
+
+
+def page_at(ref: str) -> dict[str, str]:
+    """The planner's script and style sheet at git commit ``ref``."""
+    import subprocess
+
+    return {name: subprocess.run(["git", "show", f"{ref}:{path}"], cwd=ROOT, capture_output=True, text=True,
+                                 check=True).stdout
+            for name, path in (("js", "gridmap/web/static/js/planner.js"), ("css", "gridmap/web/static/css/planner.css"))}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=10)
@@ -160,13 +175,8 @@ def main() -> int:
     parser.add_argument("--previous", metavar="GIT_REF",
                         help="also measure the page as it was at this commit (its planner.js), in the same run")
     args = parser.parse_args()
-    previous = {}  # the page as it was: its script and its style sheet
-    if args.previous:
-        import subprocess
-
-        for name, path in (("js", "gridmap/web/static/js/planner.js"), ("css", "gridmap/web/static/css/planner.css")):
-            previous[name] = subprocess.run(["git", "show", f"{args.previous}:{path}"], cwd=ROOT, capture_output=True,
-                                            text=True, check=True).stdout
+    previous = page_at(args.previous) if args.previous else {}  # the page as it was
+    svg_peer = page_at(SVG_PEER_REF)
     url = resolve_url()
     engine = engine_for(url)
     if args.generated:
@@ -205,11 +215,13 @@ def main() -> int:
                     body=previous["js"], content_type="application/javascript"))
                 page.route("**/static/css/planner.css", lambda route: route.fulfill(
                     body=previous["css"], content_type="text/css"))
-            if renderer == "svg":  # the peer: the same page with Leaflet's SVG renderer
+            if renderer == "svg":  # the peer: the page with Leaflet's SVG renderer, a Leaflet layer per unit
                 page.route("**/static/js/planner.js", lambda route: route.fulfill(
-                    body=(ROOT / "gridmap/web/static/js/planner.js").read_text()
+                    body=svg_peer["js"]
                     .replace("canvas = L.canvas({ padding: 0.1, tolerance: 2 });", "canvas = L.svg({ padding: 0.1 });")
                     .replace("preferCanvas: true", "preferCanvas: false"), content_type="application/javascript"))
+                page.route("**/static/css/planner.css", lambda route: route.fulfill(
+                    body=svg_peer["css"], content_type="text/css"))
             page.goto(f"{base}/planner?territory={territory}&plan={draft_id}")
             page.fill("#username", "bench")
             page.fill("#password", PASSWORD)
@@ -235,7 +247,11 @@ def main() -> int:
             page.click("button[data-tool='paint']")
             paint = page.evaluate(f"""() => new Promise(done => {{
                 const u = window.gridmapPlanner.units[{ids}], t0 = performance.now();
-                u.layer.eachLayer(l => l.fire('click', {{latlng: L.latLng(u.label)}}, true));  // bubbling, as a real click
+                if (u.layer) u.layer.eachLayer(l => l.fire('click', {{latlng: L.latLng(u.label)}}, true));  // a page
+                else {{  // of a layer per unit, or of one unit layer (its hit test, then the click, bubbling as a real one)
+                    const units = window.gridmapPlannerUnits(), m = window.gridmapPlannerMap();
+                    units._containsPoint(m.latLngToLayerPoint(u.label));
+                    units.fire('click', {{latlng: L.latLng(u.label)}}, true); }}
                 requestAnimationFrame(() => requestAnimationFrame(() => done(performance.now() - t0))); }})""")
             brush_ms, brushed, handled_ms = brush_stroke(page)
             print(f"{renderer:<10}{units:>7}{load_s:>9.2f}{reload_s:>9.2f}{wire / 1e6:>9.2f}{decoded / 1e6:>9.2f}{frames['pan_ms']:>14.1f}"

@@ -259,10 +259,10 @@ def test_merge_split_undo_lasso_cut_and_validate(site) -> None:
         click_unit(page, members[1])
         assert page.evaluate("() => window.gridmapPlanner.cutUnit") == members[1]
         lat, lng = page.evaluate(f"""() => {{ const u = window.gridmapPlanner.units[{members[1]}];
-            u.layer.eachLayer(l => window.gridmapPlannerMap().fitBounds(l.getBounds().pad(1.0), {{animate: false}}));
+            window.gridmapPlannerMap().fitBounds(window.gridmapPlannerUnits().unitBounds(u).pad(1.0), {{animate: false}});
             return u.label; }}""")
-        west, east = page.evaluate(f"""() => {{ let b = null; window.gridmapPlanner.units[{members[1]}].layer
-            .eachLayer(l => b = l.getBounds()); return [b.getWest(), b.getEast()]; }}""")
+        west, east = page.evaluate(f"""() => {{ const b = window.gridmapPlannerUnits()
+            .unitBounds(window.gridmapPlanner.units[{members[1]}]); return [b.getWest(), b.getEast()]; }}""")
         page.wait_for_timeout(150)
         for lon in (west - 0.3 * (east - west), east + 0.3 * (east - west)):  # real clicks, outside the unit
             page.mouse.click(*screen_point(page, lat, lon))
@@ -629,8 +629,9 @@ def test_zoom_and_panning_stay_on_the_territory(site) -> None:
     with sync_playwright() as p:
         browser = launch_chromium(p)
         page = open_planner(browser, url, draft_id)
-        page.evaluate("""() => { window.territoryBounds = L.featureGroup(Object.values(window.gridmapPlanner.units)
-            .map(u => u.layer)).getBounds(); }""")  # the territory: all its units
+        page.evaluate("""() => { const b = L.latLngBounds([]), units = window.gridmapPlannerUnits();
+            Object.values(window.gridmapPlanner.units).forEach(u => b.extend(units.unitBounds(u)));
+            window.territoryBounds = b; }""")  # the territory: all its units
         limits = page.evaluate("""() => { const m = window.gridmapPlannerMap(), b = window.territoryBounds;
             return {min: m.getMinZoom(), max: m.getMaxZoom(), fit: m.getBoundsZoom(b)}; }""")
         assert 12 <= limits["max"] <= 20 and limits["fit"] - 3 <= limits["min"] <= limits["fit"]

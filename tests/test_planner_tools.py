@@ -574,3 +574,58 @@ def test_side_by_side_shows_the_compared_plan_beside_in_step(site) -> None:  # n
         assert abs(page.eval_on_selector("#map", "m => m.getBoundingClientRect().width") - full_width) <= 2
         assert not page.errors, page.errors
         browser.close()
+
+
+def pixel_at(page, latlng: list[float]) -> list[int]:
+    """The RGBA of the planner's canvas under ``latlng`` (the canvas spans the renderer's bounds)."""
+    return page.evaluate(f"""() => {{
+        const m = window.gridmapPlannerMap(), r = window.gridmapPlannerUnits()._renderer;
+        const p = m.latLngToLayerPoint({latlng}).subtract(r._bounds.min), c = r._container;
+        const scale = c.width / (r._bounds.max.x - r._bounds.min.x);
+        return [...c.getContext('2d').getImageData(Math.round(p.x * scale), Math.round(p.y * scale), 1, 1).data]; }}""")
+
+
+@pytest.mark.browser
+def test_one_layer_draws_every_unit_finds_it_under_the_pointer_and_redraws_a_paint(site) -> None:  # noqa: F811
+    """Every unit is drawn by one layer on the one canvas: the unit under each unit's interior point
+    is that unit (hit test, every unit of the plan), the tooltip follows the pointer from one unit
+    to the next, and a paint click redraws the painted unit in its new grid's colour (and an undo
+    in its old one) while a unit far from it is not touched."""
+    from playwright.sync_api import sync_playwright
+
+    _engine, url, draft_id = site
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = open_planner(browser, url, draft_id)
+        assert page.evaluate("() => document.querySelectorAll('.leaflet-overlay-pane canvas').length") == 1
+        assert page.evaluate("""() => { const units = window.gridmapPlannerUnits(), all = Object.values(window.gridmapPlanner.units);
+            return units.count() === all.length && all.every(u => units.unitAt(L.latLng(u.label)) === u); }""")
+        path = brush_path(page)
+        page.evaluate(f"""() => {{ window.gridmapPlannerMap().fitBounds([{path['from']}, {path['to']}],
+                                                                          {{padding: [150, 150], animate: false}}); }}""")
+        page.wait_for_timeout(300)
+        for unit, label in ((path["own"], path["from"]), (path["target"], path["to"])):
+            page.mouse.move(*screen_xy(page, label))
+            page.wait_for_function(f"""() => {{ const t = document.querySelector('.leaflet-tooltip');
+                return t && t.textContent.startsWith('单元 {unit} ·'); }}""", timeout=3000)
+        far = page.evaluate(f"""() => {{ const s = window.gridmapPlanner, m = window.gridmapPlannerMap(),
+            b = m.getBounds().pad(-0.05), to = L.latLng({path['to']});
+            const inView = Object.values(s.units).filter(u => b.contains(u.label) && m.distance(u.label, to) > 150);
+            return inView.length ? inView[0].label : null; }}""")
+        before, far_before = pixel_at(page, path["to"]), far and pixel_at(page, far)
+        page.mouse.click(*screen_xy(page, path["from"]))  # select the grid, then paint the unit next to it
+        page.click("button[data-tool='paint']")
+        page.mouse.click(*screen_xy(page, path["to"]))
+        page.wait_for_function("+document.querySelector('#pending').textContent === 1")
+        page.wait_for_timeout(100)  # the partial redraw waits for the next frame
+        painted = pixel_at(page, path["to"])
+        assert painted != before, (before, painted)
+        if far:
+            assert pixel_at(page, far) == far_before
+        page.click("#undo")
+        page.wait_for_function("document.querySelector('#pending').textContent === '0'")
+        page.mouse.move(0, 0)  # no hover outline
+        page.wait_for_timeout(100)
+        assert pixel_at(page, path["to"]) == before
+        assert not page.errors, page.errors
+        browser.close()

@@ -286,7 +286,7 @@
       state.notes = [];
       showSummary(); updatePanel(); updatePending(); planInfo(); loadNotes();
       dropStaleContext();  // another territory's layer asks for no tiles at the new view
-      if (unitLayer.getLayers().length) limitTo(unitLayer.getBounds());
+      if (unitLayer.count()) limitTo(unitLayer.getBounds());
       showContext();  // once the view is the plan's: its tiles are asked for once, not again after the fit
       message("方案已载入：" + Object.keys(state.units).length + " 个单元",
               "Plan loaded: " + Object.keys(state.units).length + " units", "ok");
@@ -353,7 +353,7 @@
   function clearPlan() {
     planRequest += 1;  // answers for it that are still on their way are ignored
     resetPlanView(); clearCut();
-    unitLayer.clearLayers(); borderLayer.clearLayers(); labelLayer.clearLayers();
+    unitLayer.clear(); borderLayer.clearLayers(); labelLayer.clearLayers();
     state.units = {}; state.grids = {}; state.tally = {}; state.pending = {}; state.pendingCount = 0;
     invalidateLabels();
     state.plan = null; state.status = null; state.version = null; state.planVersion = null;
@@ -369,10 +369,12 @@
     return { renderer: canvas, smoothFactor: 1.5, color: picked ? "#000" : "#ffffff", weight: picked ? 2 : 0.5,
              fillColor: colour(u.grid), fillOpacity: selected ? 0.85 : (u.grid !== u.saved ? 0.7 : 0.45) };
   }
+  // The units are drawn by one layer (units-layer.js: typed arrays and a grid index, not a Leaflet
+  // layer per unit: at 50,000 units those took seconds to build and every zoom projected them again).
   function drawUnits(fc) {
-    unitLayer.clearLayers(); state.units = {}; state.tally = {}; state.pending = {}; state.pendingCount = 0;
+    state.units = {}; state.tally = {}; state.pending = {}; state.pendingCount = 0;
     invalidateLabels();
-    fc.features.forEach(addUnit);
+    unitLayer.setUnits(fc.features.map(unitOf), function (u) { return u.geometry; });
   }
   // The per-grid tallies and the pending set follow every unit that is drawn, moved or removed, so
   // that a paint click costs the two grids it touches, not a pass over every unit (at 50,000 units
@@ -385,30 +387,27 @@
     if (sign < 0 && state.pending[u.id]) { delete state.pending[u.id]; state.pendingCount -= 1; }
   }
   function setGridOf(u, code) { tallyUnit(u, -1); u.grid = code; tallyUnit(u, 1); }
-  function removeUnit(u) { unitLayer.removeLayer(u.layer); tallyUnit(u, -1); delete state.units[u.id]; }
-  function addUnit(feature) {
+  function removeUnit(u) { unitLayer.remove(u); tallyUnit(u, -1); delete state.units[u.id]; invalidateLabels(); }
+  // A unit of the plan from its feature, counted in its grid (not yet drawn).
+  function unitOf(feature) {
     var p = feature.properties;
     var u = { id: p.unit_id, grid: p.grid_code, saved: p.grid_code, community: p.community_code,
-              households: p.households, compound: p.compound_id, kind: p.kind,
+              households: p.households, compound: p.compound_id, kind: p.kind, geometry: feature.geometry,
               label: [p.label.coordinates[1], p.label.coordinates[0]] };
-    u.layer = L.geoJSON(feature, { smoothFactor: 1.5, style: function () { return unitStyle(u); } });
-    u.layer.unitId = u.id;  // clicks and tooltips are handled once, on unitLayer (see unitUnder)
-    u.layer.eachLayer(function (l) { l.unitId = u.id; });
-    unitLayer.addLayer(u.layer);
     state.units[u.id] = u;
     tallyUnit(u, 1);
+    return u;
+  }
+  function addUnit(feature) {
+    var u = unitOf(feature);
+    unitLayer.add(u, u.geometry);
     invalidateLabels();
   }
-  // The unit an event on unitLayer came from (the polygon's own layer, or its GeoJSON group).
-  function unitUnder(ev) {
-    var layer = ev.propagatedFrom || ev.layer;
-    return layer ? state.units[layer.unitId] : null;
-  }
+  function unitFeature(u) { return { type: "Feature", properties: { unit_id: u.id }, geometry: u.geometry }; }
+  // Units ``ids`` drawn again (all of them without ``ids``): only where they lie is redrawn.
   function restyle(ids) {
-    (ids || Object.keys(state.units)).forEach(function (id) {
-      var u = state.units[id];
-      if (u) u.layer.setStyle(unitStyle(u));
-    });
+    if (!ids) { unitLayer.redraw(); return; }
+    unitLayer.redrawUnits(ids.map(function (id) { return state.units[id]; }).filter(Boolean));
   }
   function drawGrids(fc, replaceAll) {
     if (replaceAll) {
@@ -935,7 +934,7 @@
     var bounds = null;
     Object.keys(state.units).forEach(function (k) {
       var u = state.units[k];
-      if (u.grid === code) bounds = bounds ? bounds.extend(u.layer.getBounds()) : L.latLngBounds(u.layer.getBounds());
+      if (u.grid === code) bounds = bounds ? bounds.extend(unitLayer.unitBounds(u)) : unitLayer.unitBounds(u);
     });
     if (bounds) map.fitBounds(bounds, { maxZoom: 18, padding: [20, 20], animate: false });
   }
@@ -1475,7 +1474,7 @@
       var moved = {};
       (res.data.moves || []).forEach(function (m) { if (m.before && m.after) moved[m.unit] = true; });
       var movedFeatures = Object.keys(moved).filter(function (id) { return state.units[id]; })
-        .map(function (id) { return state.units[id].layer.toGeoJSON().features[0]; });
+        .map(function (id) { return unitFeature(state.units[id]); });
       L.geoJSON({ type: "FeatureCollection", features: movedFeatures }, { interactive: false, style: {
         renderer: canvas, color: "#c51b7d", weight: 1, fillColor: "#e7298a", fillOpacity: 0.45 } }).addTo(state.diffLayer);
       L.geoJSON(res.data.features, { interactive: false, style: function (f) {
@@ -1807,19 +1806,24 @@
     map.getPane("contextPane").style.pointerEvents = "none";
     $("context-on").addEventListener("change", showContext);
     relabelMap();
-    unitLayer = L.featureGroup().addTo(map);
-    // one click handler and one tooltip for every unit (a handler and a tooltip bound to each of
-    // Reykjavík's 7,129 units were a good part of drawing a plan)
+    // every unit on one layer, first on the canvas (under the grid borders); it knows which unit a
+    // click or a hover is over (``hit``), so one handler and one tooltip serve every unit
+    unitLayer = L.gridmapUnits(unitStyle, { renderer: canvas }).addTo(map);
     unitLayer.on("click", function (ev) {
-      var u = unitUnder(ev);
+      var u = unitLayer.hit;
       if (!u) return;
       L.DomEvent.stopPropagation(ev);
       onUnitClick(u, ev);
     });
-    unitLayer.bindTooltip(function (layer) {
-      var u = state.units[layer.unitId];
+    var tipFor = null;  // the unit the tooltip shows: its text follows the pointer from unit to unit
+    unitLayer.bindTooltip(function () {
+      var u = tipFor = unitLayer.hit;
       return u ? T("单元 ", "unit ") + u.id + " · " + u.households + T(" 户", " households") + " · " + u.grid : "";
     }, { sticky: true });
+    unitLayer.on("mousemove", function () {
+      var tip = unitLayer.getTooltip();
+      if (tip && tip.isOpen() && unitLayer.hit !== tipFor) tip.update();
+    });
     borderLayer = L.featureGroup().addTo(map);
     labelLayer = L.featureGroup();
     map.on("zoomend", function () {
@@ -1857,6 +1861,7 @@
   });
   window.gridmapPlanner = state;  // for tests and the console
   window.gridmapPlannerMap = function () { return map; };
+  window.gridmapPlannerUnits = function () { return unitLayer; };  // the unit layer (bounds, hit tests)
   window.gridmapPlannerLoad = function (planId) { return loadPlan(planId); };  // for benchmarks: resolves when drawn
   window.gridmapPlannerSideMap = function () { return sideMap; };
 })();
