@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 from pathlib import Path
 
@@ -158,10 +159,23 @@ SVG_PEER_REF = "27a729d"
 gridmap/web/static/js/units-layer.js); the SVG peer is that page with Leaflet's SVG renderer."""
 
 
+def tiles_settled(page, quiet_s: float = 1.0, limit_s: float = 20.0) -> None:
+    """Wait until no context tile has been asked for during ``quiet_s`` (the first opening's tiles
+    are in): Playwright's "networkidle" may have passed before the tiles were even asked for."""
+    import time
+
+    count, since, started = -1, time.monotonic(), time.monotonic()
+    while time.monotonic() - started < limit_s:
+        now = page.evaluate("() => performance.getEntriesByType('resource').filter(r => r.name.includes('/tiles/')).length")
+        if now != count:
+            count, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return
+        time.sleep(0.1)
+
+
 def page_at(ref: str) -> dict[str, str]:
     """The planner's script and style sheet at git commit ``ref``."""
-    import subprocess
-
     return {name: subprocess.run(["git", "show", f"{ref}:{path}"], cwd=ROOT, capture_output=True, text=True,
                                  check=True).stdout
             for name, path in (("js", "gridmap/web/static/js/planner.js"), ("css", "gridmap/web/static/css/planner.css"))}
@@ -176,7 +190,11 @@ def main() -> int:
                         help="also measure the page as it was at this commit (its planner.js), in the same run")
     args = parser.parse_args()
     previous = page_at(args.previous) if args.previous else {}  # the page as it was
-    svg_peer = page_at(SVG_PEER_REF)
+    try:
+        svg_peer = page_at(SVG_PEER_REF)
+    except subprocess.CalledProcessError:  # a shallow clone or a tarball: no history to take the peer from
+        print(f"(no SVG peer: commit {SVG_PEER_REF} is not in this checkout)")
+        svg_peer = None
     url = resolve_url()
     engine = engine_for(url)
     if args.generated:
@@ -208,7 +226,7 @@ def main() -> int:
               "units' ETag: 304)")
         print(f"{'renderer':<10}{'units':>7}{'load s':>9}{'reload s':>9}{'wire MB':>9}{'JSON MB':>9}{'pan frame ms':>14}"
               f"{'zoom frame ms':>15}{'paint→panel ms':>16}{'brush→table ms':>16}{'(events ms)':>12}{'brushed':>9}")
-        for renderer in ("canvas", "svg") + ((f"@{args.previous}",) if previous else ()):
+        for renderer in ("canvas",) + (("svg",) if svg_peer else ()) + ((f"@{args.previous}",) if previous else ()):
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             if renderer.startswith("@"):  # the page as it was at that commit (canvas)
                 page.route("**/static/js/planner.js", lambda route: route.fulfill(
@@ -236,7 +254,7 @@ def main() -> int:
                 .filter(r => r.name.includes('/units?')).pop(); return [e.encodedBodySize, e.decodedBodySize]; }""")
             # the same plan again in the same page, once the first opening's tiles are in (a reload
             # measured while they still arrive measured them): the browser asks with the units' ETag (304)
-            page.wait_for_load_state("networkidle")
+            tiles_settled(page)
             started = page.evaluate("() => performance.now()")
             page.evaluate(f"() => window.gridmapPlannerLoad({draft_id})")
             reload_s = (page.evaluate("() => performance.now()") - started) / 1000
@@ -252,9 +270,11 @@ def main() -> int:
                 if (u.layer) u.layer.eachLayer(l => l.fire('click', {{latlng: L.latLng(u.label)}}, true));  // a page
                 else {{  // of a layer per unit, or of one unit layer (its hit test, then the click, bubbling as a real one)
                     const units = window.gridmapPlannerUnits(), m = window.gridmapPlannerMap();
-                    units._containsPoint(m.latLngToLayerPoint(u.label));
+                    units._containsPoint(m.project(L.latLng(u.label)).subtract(m.getPixelOrigin()));  // not rounded
                     units.fire('click', {{latlng: L.latLng(u.label)}}, true); }}
                 requestAnimationFrame(() => requestAnimationFrame(() => done(performance.now() - t0))); }})""")
+            if page.evaluate(f"() => window.gridmapPlanner.units[{ids}].grid !== window.gridmapPlanner.selected"):
+                raise SystemExit(f"{renderer}: the paint click painted nothing (the timing would be of nothing)")
             brush_ms, brushed, handled_ms = brush_stroke(page)
             print(f"{renderer:<10}{units:>7}{load_s:>9.2f}{reload_s:>9.2f}{wire / 1e6:>9.2f}{decoded / 1e6:>9.2f}{frames['pan_ms']:>14.1f}"
                   f"{frames['zoom_ms']:>15.1f}{paint:>16.1f}{brush_ms:>16.1f}{handled_ms:>12.1f}{brushed:>9}")

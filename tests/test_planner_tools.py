@@ -600,6 +600,11 @@ def test_one_layer_draws_every_unit_finds_it_under_the_pointer_and_redraws_a_pai
         assert page.evaluate("() => document.querySelectorAll('.leaflet-overlay-pane canvas').length") == 1
         assert page.evaluate("""() => { const units = window.gridmapPlannerUnits(), all = Object.values(window.gridmapPlanner.units);
             return units.count() === all.length && all.every(u => units.unitAt(L.latLng(u.label)) === u); }""")
+        # a point on a unit's outline is in no unit's interior, and within the click tolerance of one
+        assert page.evaluate("""() => { const units = window.gridmapPlannerUnits(), u = Object.values(window.gridmapPlanner.units)[0];
+            const ring = u.geometry.type === 'Polygon' ? u.geometry.coordinates[0] : u.geometry.coordinates[0][0];
+            const on = L.latLng(ring[0][1], ring[0][0]);
+            return units.unitAt(on, 2 / Math.pow(2, window.gridmapPlannerMap().getZoom())) !== null; }""")
         path = brush_path(page)
         page.evaluate(f"""() => {{ window.gridmapPlannerMap().fitBounds([{path['from']}, {path['to']}],
                                                                           {{padding: [150, 150], animate: false}}); }}""")

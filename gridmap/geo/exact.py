@@ -20,8 +20,10 @@ The search (bit sets over the region's units, so each step is a few integer oper
 With ``misses = m`` up to ``m`` groups may lie outside the band (within ``miss_band``): a
 connected set holding the heaviest unit may then also close as a miss, and each component is
 first searched with the fewest misses it needs, so the division found has the fewest misses
-there are. A complete search with none found shows that every division of the region has more
-than ``m`` grids outside the band: the proof the report gives a plan with ``m + 1`` misses there.
+there are (among divisions whose misses lie within ``miss_band``). A complete search with none
+found shows that every division of the region whose misses lie within ``miss_band`` has more than
+``m`` grids outside the band: the proof the report gives a plan with ``m + 1`` misses there, none
+further out than the band it searched with.
 
 Used by the partition (a piece whose grids still miss the band after repair is re-divided around
 its misses, then whole, and where no division is in the band, by one with fewer misses, none worse

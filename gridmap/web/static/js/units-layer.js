@@ -66,6 +66,21 @@
     return inside;
   }
 
+  // The distance from a point to the nearest edge of a shape (its box, for a shape of no extent).
+  function shapeDistance(shape, x, y) {
+    var best = Infinity;
+    for (var r = 0; r < shape.rings.length; r++) {
+      var ring = shape.rings[r], n = ring.length / 2;
+      for (var i = 0, j = n - 1; i < n; j = i++) {
+        var ax = ring[2 * j], ay = ring[2 * j + 1], dx = ring[2 * i] - ax, dy = ring[2 * i + 1] - ay;
+        var length2 = dx * dx + dy * dy, t = length2 ? Math.max(0, Math.min(1, ((x - ax) * dx + (y - ay) * dy) / length2)) : 0;
+        var ex = ax + t * dx - x, ey = ay + t * dy - y, d = Math.sqrt(ex * ex + ey * ey);
+        if (d < best) best = d;
+      }
+    }
+    return best;
+  }
+
   L.GridmapUnits = L.Path.extend({
     options: { interactive: true, bubblingMouseEvents: true },
 
@@ -105,8 +120,8 @@
     },
     _changed: function (units) {
       if (!this._map) return;
-      this._project();
-      if (units) this.redrawUnits(units); else this.redraw();
+      if (units) { this._project(); this.redrawUnits(units); }
+      else this.redraw();  // L.Canvas: where the units were, then project, then where they are
     },
 
     // Redraw only where ``units`` lie (after their style changed): one partial redraw of the canvas
@@ -123,6 +138,7 @@
         if (b[3] > box[3]) box[3] = b[3];
       });
       if (box[0] > box[2]) return;
+      if (this._k === undefined) this._project();
       this._renderer._requestRedraw({ _pxBounds: this._pixelBox(box), options: { weight: 3 } });
     },
 
@@ -144,12 +160,12 @@
       }
       return box;
     },
-    // zoom-0 box -> the map's layer pixels now
+    // zoom-0 box -> layer pixels at the last projection (what the canvas shows: during a zoom
+    // animation the map is at its new zoom already, the canvas until the animation ends is not)
     _pixelBox: function (box) {
-      var k = this._scale(), o = this._map.getPixelOrigin();
+      var k = this._k, o = this._o;
       return L.bounds(L.point(box[0] * k - o.x, box[1] * k - o.y), L.point(box[2] * k - o.x, box[3] * k - o.y));
     },
-    _scale: function () { return Math.pow(2, this._map.getZoom()); },
 
     // -- the grid index: units by the cells of zoom-0 pixels their boxes cover ---------------------
     _cells: function () {
@@ -204,14 +220,17 @@
 
     // -- L.Path's part ---------------------------------------------------------------------------
     _project: function () {
+      this._k = Math.pow(2, this._map.getZoom());
+      this._o = this._map.getPixelOrigin();
       this._pxBounds = this._list.length ? this._pixelBox(this._dataBox()) : null;
     },
     _update: function () { /* nothing to clip or simplify: the draw works from the zoom-0 rings */ },
     _updatePath: function () {
       var r = this._renderer, area = r._redrawBounds || r._bounds;
       if (!area || !this._list.length) return;
-      var k = this._scale(), o = this._map.getPixelOrigin(), ctx = r._ctx, list = this._list;
-      var found = this._query((area.min.x + o.x) / k, (area.min.y + o.y) / k, (area.max.x + o.x) / k, (area.max.y + o.y) / k);
+      var k = this._k, o = this._o, ctx = r._ctx, list = this._list, pad = 1.5;  // outlines and dots reach past boxes
+      var found = this._query((area.min.x - pad + o.x) / k, (area.min.y - pad + o.y) / k, (area.max.x + pad + o.x) / k,
+                              (area.max.y + pad + o.y) / k);
       var last = [];  // units with a heavier outline: drawn after the others, so their outline stays whole
       ctx.lineJoin = "round"; ctx.lineCap = "round";
       for (var i = 0; i < found.length; i++) {
@@ -251,20 +270,30 @@
         ctx.stroke();
       }
     },
-    // the layer pixel ``p`` lies in a unit: which one is kept in ``hit``
+    // the layer pixel ``p`` lies in a unit, or within the renderer's tolerance of one (as a
+    // Leaflet polygon's outline counts, and a unit drawn as a single pixel): which is kept in ``hit``
     _containsPoint: function (p) {
-      this.hit = this._map ? this.unitAt(this._map.layerPointToLatLng(p)) : null;
+      if (!this._map) { this.hit = null; return false; }
+      var tolerance = ((this._renderer.options && this._renderer.options.tolerance) || 0) + 1;
+      this.hit = this.unitAt(this._map.layerPointToLatLng(p), tolerance / Math.pow(2, this._map.getZoom()));
       return !!this.hit;
     },
-    // The unit holding ``latlng`` (null: none).
-    unitAt: function (latlng) {
+    // The unit holding ``latlng``, else the nearest within ``tolerance`` (zoom-0 pixels; null: none).
+    unitAt: function (latlng, tolerance) {
       if (!this._list.length) return null;
-      var x = worldX(latlng.lng), y = worldY(latlng.lat), list = this._list;
+      var x = worldX(latlng.lng), y = worldY(latlng.lat), list = this._list, i;
       var found = this._query(x, y, x, y);
-      for (var i = found.length - 1; i >= 0; i--) {
+      for (i = found.length - 1; i >= 0; i--) {
         if (shapeContains(list[found[i]]._shape, x, y)) return list[found[i]];
       }
-      return null;
+      if (!tolerance) return null;
+      var best = null, bestDistance = tolerance;
+      found = this._query(x - tolerance, y - tolerance, x + tolerance, y + tolerance);
+      for (i = 0; i < found.length; i++) {
+        var d = shapeDistance(list[found[i]]._shape, x, y);
+        if (d <= bestDistance) { best = list[found[i]]; bestDistance = d; }
+      }
+      return best;
     }
   });
 
