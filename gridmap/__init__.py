@@ -17,10 +17,10 @@ from gridmap.version import __version__
 __all__ = ["__version__", "profile", "read_layer", "to_wgs84_from_gcj02", "estimate_households", "build_units", "partition",
            "microgrids",
            "merge_layers", "household_coverage", "export", "connect", "import_territory", "territories", "units", "communities", "layer", "plan", "stations",
-           "incidents", "station_coverage", "Plan"]
+           "incidents", "station_coverage", "staff", "Plan"]
 
 # The database half of the notebook API lives in gridmap.notebook; it is loaded on first use.
-_NOTEBOOK = ("connect", "import_territory", "territories", "units", "communities", "layer", "plan", "stations", "incidents", "station_coverage", "Plan")
+_NOTEBOOK = ("connect", "import_territory", "territories", "units", "communities", "layer", "plan", "stations", "incidents", "station_coverage", "staff", "Plan")
 
 
 def __getattr__(name: str):

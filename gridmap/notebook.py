@@ -17,7 +17,7 @@ functions (``gm.build_units``, ``gm.partition``, ``gm.merge_layers``, ``gm.house
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import geopandas as gpd
@@ -260,6 +260,20 @@ def stations(territory: str, *, station_type: str | None = None, status: str | N
         return reading.stations(conn, territory, station_type=station_type, status=status)
 
 
+def staff(territory: str, *, on: str | date | None = None) -> gpd.GeoDataFrame:
+    """The grid staff of a territory on a day (today): one row per active assignment with the
+    person, their role (key and Chinese name), the grid's code, households and outline (EPSG:4490,
+    none where the published plan no longer has that code). Phones are left out.
+
+    Example
+    -------
+    >>> gm.staff("511802").plot(column="role_zh")  # doctest: +SKIP
+    """
+    day = date.fromisoformat(on) if isinstance(on, str) else on
+    with _snapshot() as conn:
+        return reading.staff(conn, territory, on=day)
+
+
 def incidents(territory: str, *, category: str | None = None, status: str | list[str] | None = None,
               start: str | datetime | None = None, end: str | datetime | None = None, street: str | None = None,
               community: str | None = None, limit: int | None = None) -> gpd.GeoDataFrame:
@@ -307,4 +321,4 @@ def station_coverage(territory: str, *, types: list[str] | None = None, minutes:
 
 
 __all__ = ["Connection", "connect", "territories", "units", "communities", "layer", "Plan", "PlanReport", "plan", "stations", "incidents",
-           "station_coverage"]
+           "station_coverage", "staff"]

@@ -32,7 +32,9 @@ FINGERPRINT = ("SELECT md5(concat_ws('|', (SELECT string_agg(id || status || loc
                "(SELECT string_agg(public_id || status, ',' ORDER BY id) FROM incidents), "
                "(SELECT count(*) FROM incident_events), (SELECT string_agg(id || status || name, ',' ORDER BY id) "
                "FROM stations), (SELECT count(*) FROM layers), (SELECT count(*) FROM audit_log), "
-               "(SELECT max(escalation_level) FROM incidents)))")
+               "(SELECT max(escalation_level) FROM incidents), (SELECT string_agg(id || name || role || COALESCE(phone, '-'), ',' "
+               "ORDER BY id) FROM staff), (SELECT string_agg(id || grid_code || COALESCE(valid_to::text, '-'), ',' ORDER BY id) "
+               "FROM staff_assignments)))")
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +107,16 @@ def site(site_database: str):
         return stations.create(monaco, MONACO, station_type="pharmacy", name="药房", lon=my_point[0],
                                lat=my_point[1], actor="test")["id"]
 
+    def person() -> int:
+        from gridmap.services import staff
+
+        return staff.create(monaco, MONACO, name="钱九", role="专职网格员", phone="13900000000", actor="test")["staff_id"]
+
+    def assignment() -> int:
+        from gridmap.services import staff
+
+        return staff.assign(monaco, person(), my_grid, actor="test")["assignment_id"]
+
     def draft() -> tuple[int, int]:
         plan_id, _ = planning.new_draft(monaco, MONACO, actor="test")
         with monaco.connect() as conn:
@@ -124,7 +136,7 @@ def site(site_database: str):
         return fresh
 
     return {"engine": monaco, "client": client, "tokens": tokens, "report": report, "moved": moved,
-            "station": station, "draft": draft, "my_grid": my_grid, "my_point": my_point, "other_point": other_point,
+            "station": station, "person": person, "assignment": assignment, "draft": draft, "my_grid": my_grid, "my_point": my_point, "other_point": other_point,
             "fresh_tokens": fresh_tokens, "database_url": database_url}
 
 
@@ -192,6 +204,19 @@ ENDPOINTS = {
     "plan history": (set(ROLES), lambda s: ("GET", f"/api/territories/{MONACO}/history", {})),
     "dashboard": (set(ROLES), lambda s: ("GET", f"/api/territories/{MONACO}/incidents/summary", {})),
     "coverage": (set(ROLES), lambda s: ("GET", f"/api/territories/{MONACO}/coverage", {"params": {"types": "pharmacy"}})),
+    # grid staff: names and phones are read with a role in the territory, written by its administrators
+    "read staff": ({"viewer", "worker", "handler", "other_handler", "planner", "admin", "apikey"},
+                   lambda s: ("GET", f"/api/territories/{MONACO}/staff", {})),
+    "staffing checks": ({"viewer", "worker", "handler", "other_handler", "planner", "admin", "apikey"},
+                        lambda s: ("GET", f"/api/territories/{MONACO}/staffing", {})),
+    "add staff": ({"admin"}, lambda s: ("POST", f"/api/territories/{MONACO}/staff", {"json": {
+        "name": "孙七", "role": "网格长"}})),
+    "edit staff": ({"admin"}, lambda s: ("PATCH", f"/api/staff/{s['person']()}", {"json": {"phone": "13900000001"}})),
+    "remove staff": ({"admin"}, lambda s: ("DELETE", f"/api/staff/{s['person']()}", {})),
+    "assign staff": ({"admin"}, lambda s: ("POST", f"/api/staff/{s['person']()}/assignments", {"json": {
+        "grid_code": s["my_grid"]}})),
+    "end an assignment": ({"admin"}, lambda s: ("POST", f"/api/staff-assignments/{s['assignment']()}/end", {"json": {
+        "valid_to": "2099-12-31"}})),
 }
 DRAFT_READERS = PLANNERS | {"viewer", "worker", "handler", "other_handler", "apikey"}
 for _tail in ("", "/state", "/units", "/grid-stats", "/edits", "/validate", "/diff", "/report", "/duties"):

@@ -26,6 +26,7 @@ from gridmap.api import (
     open311,
     planning,
     plans,
+    staff,
     stations,
     territories,
     tiles,
@@ -116,6 +117,7 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
     app.include_router(open311.router)
     app.include_router(open311.media_router)
     app.include_router(stations.router)
+    app.include_router(staff.router)
     app.include_router(dashboard.router)
     app.include_router(exports.router)
     app.include_router(uploads.router)

@@ -23,7 +23,7 @@ ROLE_ZH = {"admin": "管理员", "planner": "规划员", "handler": "处置员",
 ACTION_ZH = {"edit plans": "编辑方案", "create drafts": "新建草稿", "publish plans": "发布方案",
              "revert plans": "恢复方案", "read drafts": "查看草稿", "export drafts": "导出草稿",
              "import layers": "导入图层", "create stations": "新建站点", "edit stations": "编辑站点",
-             "close stations": "关闭站点", "import territories": "导入辖区", "set profiles": "设置辖区规则",
+             "close stations": "关闭站点", "read staff": "查看网格人员", "manage staff": "管理网格人员", "import territories": "导入辖区", "set profiles": "设置辖区规则",
              "delete drafts": "删除草稿", "print drafts": "打印草稿"}
 
 

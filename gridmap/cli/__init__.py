@@ -19,6 +19,8 @@
                  | grant NAME --role R (--territory CODE | --everywhere) [--department D | --grids G,G]
                  | passwd NAME | list
     gridmap apikey create NAME --user USER [--days N] | list | revoke NAME
+    gridmap staff import FILE --territory CODE [--encoding gbk] | list --territory CODE
+                  | check --territory CODE [--on DATE] [--json]   grid staff and 一格一员
     gridmap plan draft CODE [--source ID] | edits ID FILE.json | validate ID | diff ID | publish ID
                  | revert ID [--publish] | history CODE
     gridmap incidents categories | escalate     the category table; the supervision pass (for cron)
@@ -43,6 +45,7 @@ This package holds the parser and the error handling; each group of commands is 
     planning    partition, merge, profile
     plans       plan, export
     people      user, apikey
+    staff       staff (the grid staff)
     operations  incidents, stations
     serving     serve, up
 
@@ -59,7 +62,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from gridmap import __version__
-from gridmap.cli import data, database, operations, people, planning, plans, serving, territory
+from gridmap.cli import data, database, operations, people, planning, plans, serving, staff, territory
 from gridmap.cli.checks import UserError
 
 __all__ = ["DEBUG_VARIABLE", "UserError", "build_parser", "main"]
@@ -78,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
                      epilog=f"Errors are one line; {DEBUG_VARIABLE}=1 shows their traceback too.")
     parser.add_argument("--version", action="version", version=f"gridmap {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for group in (database, territory, data, planning, plans, people, operations, serving):  # the order --help lists them in
+    for group in (database, territory, data, planning, plans, people, staff, operations, serving):  # the order --help lists them in
         group.register(sub)
     return parser
 

@@ -3,9 +3,10 @@
 Cities set their own rules (docs/domain.md, "Bands" and "Codes"): the household band of a
 comprehensive grid and of a micro-grid, the grid-code layout, which road classes are block
 borders and which are major, which sites get dedicated grids and from what size, the compound
-size limit, the sliver area, the household estimate, the merge tolerances. A :class:`Profile`
-holds all of them, composed of the rule objects the algorithms read (:class:`RoadRules`,
-:class:`UnitRules`, :class:`PartitionRules`, :class:`MergeRules`), whose defaults are the only
+size limit, the sliver area, the household estimate, the merge tolerances, the staffing limits. A
+:class:`Profile` holds all of them, composed of the rule objects the algorithms read
+(:class:`RoadRules`, :class:`UnitRules`, :class:`PartitionRules`, :class:`MergeRules`,
+:class:`~gridmap.staffing.StaffRules`), whose defaults are the only
 defaults: the profile adds none of its own, and nothing downstream re-defaults a rule.
 
 Profiles are written in TOML; every key is optional and overrides the profile named by ``base``
@@ -39,6 +40,10 @@ Profiles are written in TOML; every key is optional and overrides the profile na
     [units.household_rule]
     dwelling_m2 = 90
 
+    [staff]
+    max_grids_per_worker = 1           # 一格一员: a full-time worker over more grids is flagged
+    max_households_per_worker = 500
+
 A plan stores the profile it was made with (:meth:`Profile.to_dict`), so its report and its
 checks measure against the rules it was made under, whatever the territory's profile is today.
 """
@@ -59,6 +64,7 @@ from gridmap.geo.merge import MergeRules
 from gridmap.geo.partition import PartitionRules, with_band
 from gridmap.geo.roads import RoadRules
 from gridmap.geo.units import UnitRules
+from gridmap.staffing import StaffRules
 
 
 class ProfileError(Invalid):
@@ -77,6 +83,7 @@ class Profile:
     roads: RoadRules = field(default_factory=RoadRules)
     units: UnitRules = field(default_factory=UnitRules)
     merge: MergeRules = field(default_factory=MergeRules)
+    staff: StaffRules = field(default_factory=StaffRules)
 
     def __post_init__(self) -> None:
         self.with_band()  # raises for a band that is not one

@@ -10,6 +10,7 @@ of it is public and how a plan is chosen (``"published"``, ``"draft"`` or a vers
 from __future__ import annotations
 
 from contextlib import contextmanager
+from datetime import date
 from collections.abc import Iterator
 
 import geopandas as gpd
@@ -87,6 +88,19 @@ def plan_microgrids(conn: sa.Connection, chosen: Plan, territory: str) -> gpd.Ge
 def stations(conn: sa.Connection, territory: str, *, station_type: str | None = None,
              status: str | None = "open") -> gpd.GeoDataFrame:
     return frames.stations(conn, territory, station_type=station_type, status=status)
+
+
+def staff(conn: sa.Connection, territory: str, *, on: date | None = None) -> gpd.GeoDataFrame:
+    """The grid staff's assignments active on ``on`` (today), each with its published grid's
+    households and outline, and the role's Chinese name; no phones."""
+    from gridmap import staffing
+    from gridmap.store import staff as staff_store
+    from gridmap.store import territories
+
+    row = territories.get(conn, territory)
+    frame = staff_store.assignment_grids(conn, row.id, plans.published_id(conn, row.id), on or date.today())
+    frame.insert(frame.columns.get_loc("role") + 1, "role_zh", [staffing.ROLES[r][0] for r in frame["role"]])
+    return frame
 
 
 def incidents(conn: sa.Connection, territory: str, filters: Filters = Filters(), *,

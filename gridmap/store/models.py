@@ -8,13 +8,14 @@ and sums are derived from them and cached on ``grids``.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -30,6 +31,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from gridmap.geo.kinds import COMPREHENSIVE, GRID_KINDS
+from gridmap.staffing import ROLES as STAFF_ROLE_NAMES
 
 SRID = 4490
 TERRITORY_LEVELS = ("city", "district", "street", "community")
@@ -577,3 +579,53 @@ class AuthToken(Base):
     kind: Mapped[str] = mapped_column(String(16), server_default="session")
     name: Mapped[str | None] = mapped_column(Text)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+STAFF_ROLES = tuple(STAFF_ROLE_NAMES)
+"""The staff roles' keys (:data:`gridmap.staffing.ROLES`; migration 0014)."""
+
+
+class Staff(Base):
+    """A person of a territory's grid staff: name, phone, role, the office's key (工号) and the
+    user account they sign in with, if any (migration 0014)."""
+
+    __tablename__ = "staff"
+    __table_args__ = (
+        CheckConstraint("role IN (" + ",".join(f"'{r}'" for r in STAFF_ROLES) + ")", name="ck_staff_role"),
+        CheckConstraint("length(name) BETWEEN 1 AND 100", name="ck_staff_name"),
+        Index("ix_staff_territory_id", "territory_id"),
+        Index("uq_staff_territory_key", "territory_id", "staff_key", unique=True,
+              postgresql_where=text("staff_key IS NOT NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    territory_id: Mapped[int] = mapped_column(ForeignKey("territories.id", ondelete="CASCADE"))
+    staff_key: Mapped[str | None] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(24))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class StaffAssignment(Base):
+    """A person on a grid (and optionally one of its micro-grids) from a date to a date (open when
+    none), with the published grid row it was made on (migration 0014)."""
+
+    __tablename__ = "staff_assignments"
+    __table_args__ = (
+        CheckConstraint("valid_to IS NULL OR valid_to >= valid_from", name="ck_staff_assignments_dates"),
+        Index("ix_staff_assignments_staff_id", "staff_id"),
+        Index("ix_staff_assignments_grid_code", "grid_code"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"))
+    grid_code: Mapped[str] = mapped_column(String(32))
+    microgrid_code: Mapped[str | None] = mapped_column(String(40))
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id", ondelete="SET NULL"))
+    grid_lineage: Mapped[int | None] = mapped_column(BigInteger)
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

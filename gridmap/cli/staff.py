@@ -1,0 +1,56 @@
+"""``gridmap staff``: a territory's grid staff from the office's sheet, the list, and the
+staffing checks (一格一员, workload, assignments to grids a re-plan changed)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import date
+
+from gridmap.cli import checks
+from gridmap.cli.checks import UserError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``staff`` to the ``gridmap`` parser."""
+    cmd = sub.add_parser("staff", help="grid staff: import the office's sheet, list, check staffing (一格一员)")
+    cmd.add_argument("action", choices=["import", "list", "check"])
+    cmd.add_argument("file", nargs="?", help="import: the staff sheet (.csv in UTF-8 or GBK, or .xlsx) with "
+                     "columns 姓名, 角色 and optionally 电话, 工号, 网格编码, 微网格编码, 起始日期, 结束日期")
+    cmd.add_argument("--territory", required=True, metavar="CODE")
+    cmd.add_argument("--encoding", help="import: the CSV's encoding when it is not what it looks like")
+    cmd.add_argument("--on", type=date.fromisoformat, metavar="YYYY-MM-DD", help="check: the day (default today)")
+    cmd.add_argument("--json", action="store_true", help="check: the whole report as JSON")
+    cmd.set_defaults(func=cmd_staff)
+
+
+def cmd_staff(args: argparse.Namespace) -> int:
+    from gridmap.services import staff
+
+    if args.file and args.action != "import":
+        raise UserError(f"`gridmap staff {args.action}` takes no FILE (only import does)")
+    if args.action == "import" and not args.file:
+        raise UserError("usage: gridmap staff import FILE --territory CODE [--encoding gbk]")
+    path = checks.input_file(args.file, "staff sheet") if args.action == "import" else None
+    engine = checks.engine()
+    checks.territory(engine, args.territory)
+    if args.action == "import":
+        done = staff.import_sheet(engine, args.territory, path, actor="cli", encoding=args.encoding)
+        print(f"{done['rows']} rows taken: {done['people_added']} people and {done['assignments_added']} assignments "
+              f"added / 已导入 {done['rows']} 行：新增人员 {done['people_added']} 名、分配 {done['assignments_added']} 条")
+    elif args.action == "list":
+        for person in staff.people(engine, args.territory):
+            print(f"{person['staff_id']:>5}  {person['name']:<12} {person['role_zh']:<6} {person['phone'] or '-':<14} "
+                  f"{','.join(person['grids']) or '-'}")
+    else:
+        report = staff.report(engine, args.territory, on=args.on)
+        if args.json:
+            print(json.dumps(report, ensure_ascii=False, default=str, indent=1))
+            return 0
+        s = report["summary"]
+        print(f"{report['territory']} on {report['on']}: {s['comprehensive_grids']} comprehensive grids, "
+              f"{s['people']} people assigned")
+        for key in ("no_full_time_worker", "over_grids", "over_households", "grid_changed"):
+            en, zh = report["flags"][key]["en"], report["flags"][key]["zh"]
+            print(f"  {s[key]:>5}  {en} / {zh}")
+    return 0

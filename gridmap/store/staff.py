@@ -1,0 +1,151 @@
+"""The grid staff in PostGIS (``staff``, ``staff_assignments``, migration 0014): people, their
+assignments to the published plan's grids, and what the staffing checks read."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import sqlalchemy as sa
+
+from gridmap.errors import NotFound
+
+EDITABLE = ("name", "phone", "role", "staff_key", "user_id")
+STAFF_COLUMNS = "s.id AS staff_id, t.code AS territory, s.staff_key, s.name, s.phone, s.role, s.user_id"
+
+
+class StaffNotFound(NotFound):
+    """No person (or assignment) with that id."""
+
+
+def insert(conn: sa.Connection, territory_id: int, *, name: str, role: str, phone: str | None = None,
+           staff_key: str | None = None, user_id: int | None = None) -> int:
+    return conn.execute(sa.text(
+        "INSERT INTO staff (territory_id, staff_key, name, phone, role, user_id) VALUES (:t, :k, :n, :p, :r, :u) "
+        "RETURNING id"), {"t": territory_id, "k": staff_key, "n": name, "p": phone, "r": role, "u": user_id}).scalar_one()
+
+
+def find(conn: sa.Connection, territory_id: int, *, staff_key: str | None, name: str, phone: str | None) -> int | None:
+    """The person a sheet row names: by the office's key when it has one, else by name and phone."""
+    if staff_key:
+        return conn.execute(sa.text("SELECT id FROM staff WHERE territory_id = :t AND staff_key = :k"),
+                            {"t": territory_id, "k": staff_key}).scalar()
+    return conn.execute(sa.text(
+        "SELECT id FROM staff WHERE territory_id = :t AND name = :n AND phone IS NOT DISTINCT FROM :p ORDER BY id LIMIT 1"),
+        {"t": territory_id, "n": name, "p": phone}).scalar()
+
+
+def get(conn: sa.Connection, staff_id: int) -> dict:
+    row = conn.execute(sa.text(f"SELECT {STAFF_COLUMNS} FROM staff s JOIN territories t ON t.id = s.territory_id "
+                               "WHERE s.id = :i"), {"i": staff_id}).first()
+    if row is None:
+        raise StaffNotFound(f"no staff member {staff_id}", f"没有编号为 {staff_id} 的人员")
+    return dict(row._mapping)
+
+
+def update(conn: sa.Connection, staff_id: int, changes: dict) -> None:
+    sets = [f"{c} = :{c}" for c in EDITABLE if c in changes]
+    if sets:
+        conn.execute(sa.text(f"UPDATE staff SET {', '.join(sets)}, updated_at = now() WHERE id = :i"),
+                     {"i": staff_id, **{c: changes[c] for c in EDITABLE if c in changes}})
+
+
+def delete(conn: sa.Connection, staff_id: int) -> bool:
+    return conn.execute(sa.text("DELETE FROM staff WHERE id = :i"), {"i": staff_id}).rowcount > 0
+
+
+def published_grids(conn: sa.Connection, plan_id: int) -> pd.DataFrame:
+    """The grids of a (published) plan: ``grid_id, grid_code, kind, households, community_code, lineage``."""
+    return pd.read_sql_query(sa.text(
+        "SELECT g.id AS grid_id, g.code AS grid_code, g.kind, g.households, c.code AS community_code, g.lineage "
+        "FROM grids g JOIN territories c ON c.id = g.community_id WHERE g.plan_id = :p ORDER BY g.code"),
+        conn, params={"p": plan_id})
+
+
+def assign(conn: sa.Connection, staff_id: int, *, grid_code: str, microgrid_code: str | None, valid_from: date,
+           valid_to: date | None, grid_id: int | None, grid_lineage: int | None) -> tuple[int, bool]:
+    """Assign a person to a grid; an assignment the same in every respect is kept, not made twice.
+    Its id, and whether it is new."""
+    same = conn.execute(sa.text(
+        "SELECT id FROM staff_assignments WHERE staff_id = :s AND grid_code = :g AND microgrid_code IS NOT DISTINCT "
+        "FROM :m AND valid_from = :f AND valid_to IS NOT DISTINCT FROM :to"),
+        {"s": staff_id, "g": grid_code, "m": microgrid_code, "f": valid_from, "to": valid_to}).scalar()
+    if same is not None:
+        return same, False
+    return conn.execute(sa.text(
+        "INSERT INTO staff_assignments (staff_id, grid_code, microgrid_code, grid_id, grid_lineage, valid_from, "
+        "valid_to) VALUES (:s, :g, :m, :gid, :lin, :f, :to) RETURNING id"),
+        {"s": staff_id, "g": grid_code, "m": microgrid_code, "gid": grid_id, "lin": grid_lineage, "f": valid_from,
+         "to": valid_to}).scalar_one(), True
+
+
+def assignment(conn: sa.Connection, assignment_id: int) -> dict:
+    row = conn.execute(sa.text(
+        "SELECT a.id AS assignment_id, a.staff_id, t.code AS territory, a.grid_code, a.microgrid_code, a.valid_from, "
+        "a.valid_to FROM staff_assignments a JOIN staff s ON s.id = a.staff_id JOIN territories t ON "
+        "t.id = s.territory_id WHERE a.id = :i"), {"i": assignment_id}).first()
+    if row is None:
+        raise StaffNotFound(f"no staff assignment {assignment_id}", f"没有编号为 {assignment_id} 的人员分配")
+    return dict(row._mapping)
+
+
+def end_assignment(conn: sa.Connection, assignment_id: int, valid_to: date) -> None:
+    conn.execute(sa.text("UPDATE staff_assignments SET valid_to = :to WHERE id = :i"), {"i": assignment_id, "to": valid_to})
+
+
+def people(conn: sa.Connection, territory_id: int) -> pd.DataFrame:
+    """Every person the territory keeps, with their assignments' grid codes active today."""
+    return pd.read_sql_query(sa.text(
+        f"SELECT {STAFF_COLUMNS}, COALESCE(array_agg(a.grid_code ORDER BY a.grid_code) FILTER (WHERE a.id IS NOT NULL), "
+        "'{}') AS grids FROM staff s JOIN territories t ON t.id = s.territory_id LEFT JOIN staff_assignments a ON "
+        "a.staff_id = s.id AND a.valid_from <= current_date AND (a.valid_to IS NULL OR a.valid_to >= current_date) "
+        "WHERE s.territory_id = :t GROUP BY s.id, t.code ORDER BY s.id"), conn, params={"t": territory_id})
+
+
+def active_assignments(conn: sa.Connection, territory_id: int, plan_id: int | None, on: date) -> pd.DataFrame:
+    """The assignments of the territory's people active on ``on``: ``assignment_id, staff_id, name,
+    phone, role, grid_code, microgrid_code, valid_from, valid_to, grid_id`` and ``grid_changed``
+    (the published plan has no grid of that code, or its grid there holds other units than the
+    one assigned: another lineage)."""
+    return pd.read_sql_query(sa.text(
+        "SELECT a.id AS assignment_id, s.id AS staff_id, s.name, s.phone, s.role, a.grid_code, a.microgrid_code, "
+        "a.valid_from, a.valid_to, a.grid_id, (g.id IS NULL OR (a.grid_lineage IS NOT NULL AND g.lineage <> "
+        "a.grid_lineage)) AS grid_changed FROM staff_assignments a JOIN staff s ON s.id = a.staff_id "
+        "LEFT JOIN grids g ON g.plan_id = :p AND g.code = a.grid_code WHERE s.territory_id = :t AND a.valid_from <= :on "
+        "AND (a.valid_to IS NULL OR a.valid_to >= :on) ORDER BY s.id, a.grid_code"),
+        conn, params={"t": territory_id, "p": plan_id, "on": on})
+
+
+def incidents_per_grid(conn: sa.Connection, plan_id: int) -> pd.DataFrame:
+    """Per grid of the plan: open incidents and those of them past their due time."""
+    return pd.read_sql_query(sa.text(
+        "SELECT g.code AS grid_code, count(i.id) AS open, count(i.id) FILTER (WHERE i.due_at < now()) AS overdue "
+        "FROM grids g JOIN incidents i ON i.grid_lineage = g.lineage AND i.status NOT IN ('rejected', 'closed') "
+        "WHERE g.plan_id = :p GROUP BY g.code"), conn, params={"p": plan_id})
+
+
+def where_it_went(conn: sa.Connection, grid_id: int, plan_id: int, limit: int = 3) -> list[dict]:
+    """The grids of a plan that cover a former grid (by its row), largest share of its area first."""
+    rows = conn.execute(sa.text(
+        "SELECT n.code, ST_Area(ST_Intersection(n.geom, o.geom)::geography) / NULLIF(ST_Area(o.geom::geography), 0) "
+        "AS share FROM grids o JOIN grids n ON n.plan_id = :p AND ST_Intersects(n.geom, o.geom) WHERE o.id = :o "
+        "ORDER BY share DESC NULLS LAST, n.code LIMIT :k"), {"o": grid_id, "p": plan_id, "k": limit}).all()
+    return [{"grid_code": code, "share": round(float(share or 0), 4)} for code, share in rows if (share or 0) > 0.001]
+
+
+def assignment_grids(conn: sa.Connection, territory_id: int, plan_id: int, on: date):
+    """The territory's assignments active on ``on`` with the geometry of their grid in the plan
+    (what the notebook maps): a GeoDataFrame in EPSG:4490."""
+    import geopandas as gpd
+
+    return gpd.read_postgis(sa.text(
+        "SELECT a.id AS assignment_id, s.id AS staff_id, s.name, s.role, a.grid_code, a.microgrid_code, a.valid_from, "
+        "a.valid_to, g.households, g.geom FROM staff_assignments a JOIN staff s ON s.id = a.staff_id LEFT JOIN grids g "
+        "ON g.plan_id = :p AND g.code = a.grid_code WHERE s.territory_id = :t AND a.valid_from <= :on AND "
+        "(a.valid_to IS NULL OR a.valid_to >= :on) ORDER BY s.id, a.grid_code"),
+        conn, geom_col="geom", params={"t": territory_id, "p": plan_id, "on": on}).set_crs(4490, allow_override=True)
+
+
+__all__ = ["StaffNotFound", "EDITABLE", "insert", "find", "get", "update", "delete", "published_grids", "assign",
+           "assignment", "end_assignment", "people", "active_assignments", "incidents_per_grid", "where_it_went",
+           "assignment_grids"]
