@@ -28,7 +28,8 @@ def read_sheet(path: str | Path, *, encoding: str | None = None) -> pd.DataFrame
     suffix = path.suffix.lower()
     if suffix == ".xlsx":
         try:
-            frame = pd.read_excel(path, dtype=str, sheet_name=0, engine="openpyxl")
+            frame = pd.read_excel(path, dtype=str, sheet_name=0, engine="openpyxl", keep_default_na=False,
+                                  na_values=[""])
         except Exception as exc:  # a damaged or renamed file: say so, whatever openpyxl raised
             raise SheetReadError(f"{path.name}: not a readable Excel workbook ({type(exc).__name__}: {exc})",
                                  f"{path.name}：不是可读取的 Excel 工作簿（{type(exc).__name__}）") from None
@@ -46,7 +47,9 @@ def read_sheet(path: str | Path, *, encoding: str | None = None) -> pd.DataFrame
             raise SheetReadError(f"{path.name}: the text is not {encoding} (it looks like {found or 'neither UTF-8 nor GBK'})",
                                  f"{path.name}：文本不是 {encoding} 编码（看起来是 {found or '未知编码'}）") from None
         try:
-            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
+            # blank lines kept (as empty rows), so that row numbers stay the sheet's own
+            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""],
+                                skip_blank_lines=False)
         except pd.errors.ParserError as exc:
             raise SheetReadError(f"{path.name}: not a readable CSV table ({exc})", f"{path.name}：不是可读取的 CSV 表格") from None
     else:

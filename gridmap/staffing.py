@@ -1,5 +1,5 @@
 """The people of the grids as pure logic: staff roles, the rows of a community office's staff
-sheet, and the checks of a territory's staffing (docs/domain.md, "People of a grid").
+sheet, and the checks of a territory's staffing (docs/domain.md, "Grid staff").
 
 Roles (岗位): 网格长 grid leader, 专职网格员 full-time grid worker, 兼职网格员 part-time grid
 worker, 网格指导员 grid supervisor, 楼栋长 building leader, 单元长 stairwell leader, 志愿者
@@ -8,7 +8,8 @@ date or open-ended.
 
 Checks (:func:`check_staffing`), on the published plan's comprehensive grids:
 
-* ``no_full_time_worker``: a grid without a full-time worker on the day (一格一员);
+* ``no_full_time_worker``: a grid without a full-time worker on the day (一格一员; an assignment
+  to a grid a re-plan changed does not count);
 * ``over_grids`` / ``over_households``: a full-time worker over more grids or households than the
   profile's :class:`StaffRules` allow;
 * ``grid_changed``: an assignment made to a grid whose units have changed since (a re-plan), or
@@ -52,6 +53,9 @@ SHEET_COLUMNS: dict[str, tuple[str, ...]] = {
 """What each column of a staff sheet may be called (Chinese headers first; case and spaces ignored)."""
 REQUIRED = ("name", "role")
 PHONE = re.compile(r"^\+?[0-9][0-9 \-]{4,19}$")
+DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]0{1,2}:00(?::00(?:\.0+)?)?)?$")  # an Excel date cell: midnight
+LENGTHS = {"name": 100, "staff_key": 64, "grid_code": 32, "microgrid_code": 40, "phone": 40}
+"""The longest each column may be (what the database holds)."""
 
 
 class StaffSheetError(Invalid):
@@ -93,24 +97,34 @@ def _header_key(header: object) -> str | None:
     return None
 
 
-def _date(value: object) -> date | None:
-    if value is None or (isinstance(value, float) and pd.isna(value)) or str(value).strip() in ("", "nan", "NaT"):
+def _date(value: str | None) -> date | None:
+    """A date cell: 2026-01-01, 2026/1/1, 2026.01.01, or an Excel date read as text (with its
+    midnight time); ValueError for anything else."""
+    if value is None:
         return None
-    if isinstance(value, date):
-        return value if not isinstance(value, pd.Timestamp) else value.date()
-    text = str(value).strip().replace("/", "-").replace(".", "-")
-    parsed = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
-    if pd.isna(parsed):
-        raise ValueError(text)
-    return parsed.date()
+    text = re.sub(r"^(\d{4})[./](\d{1,2})[./](\d{1,2})", r"\1-\2-\3", value.strip())
+    found = DATE.match(text)
+    if not found:
+        raise ValueError(value)
+    return date(*(int(g) for g in found.groups()))
 
 
-def sheet_rows(frame: pd.DataFrame, *, today: date) -> pd.DataFrame:
+def sheet_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[int, str, str]]]:
     """The rows of a staff sheet (any of :data:`SHEET_COLUMNS`' headers, cells read as text) as
-    ``name, role, phone, staff_key, grid_code, microgrid_code, valid_from, valid_to``, with
-    ``row`` the sheet's row number (the header is row 1). Every problem of every row is collected
-    and raised together (:class:`StaffSheetError`); nothing is half-taken."""
+    ``name, role, phone, staff_key, grid_code, microgrid_code, valid_from, valid_to`` (missing
+    dates stay None), with ``row`` the sheet's row number (the header is row 1), and every problem
+    of every row (row, English, Chinese): the caller adds its own (grid codes) and raises them
+    together (:func:`raise_problems`). A sheet without a name or role column, or with two columns
+    that mean the same, is refused at once."""
     columns = {c: _header_key(c) for c in frame.columns}
+    seen: dict[str, object] = {}
+    for header, key in columns.items():
+        if key is not None and key in seen:
+            raise StaffSheetError(f"the staff sheet's columns {seen[key]!r} and {header!r} both read as {key}: "
+                                  "keep one (or rename the other)",
+                                  f"人员表的列 {seen[key]!r} 和 {header!r} 含义相同（{key}）：请保留一列或改名")
+        if key is not None:
+            seen[key] = header
     missing = [k for k in REQUIRED if k not in columns.values()]
     if missing:
         names = {k: SHEET_COLUMNS[k][0] for k in missing}
@@ -133,6 +147,9 @@ def sheet_rows(frame: pd.DataFrame, *, today: date) -> pd.DataFrame:
             problems.append((number, f"unknown role {row['role']!r} (one of {', '.join(v[0] for v in ROLES.values())})",
                              f"未知角色 {row['role']!r}（可用：{'、'.join(v[0] for v in ROLES.values())}）"))
         row["role"] = key
+        for column, limit in LENGTHS.items():
+            if row[column] and len(row[column]) > limit:
+                problems.append((number, f"{column} is longer than {limit} characters", f"{column} 超过 {limit} 个字符"))
         if row["phone"] and not PHONE.match(row["phone"]):
             problems.append((number, f"phone {row['phone']!r} is not a phone number", f"电话 {row['phone']!r} 不是电话号码"))
         for column, zh in (("valid_from", "起始日期"), ("valid_to", "结束日期")):
@@ -142,8 +159,7 @@ def sheet_rows(frame: pd.DataFrame, *, today: date) -> pd.DataFrame:
                 problems.append((number, f"{column} {row[column]!r} is not a date (YYYY-MM-DD)",
                                  f"{zh} {row[column]!r} 不是日期（年-月-日）"))
                 row[column] = None
-        row["valid_from"] = row["valid_from"] or today
-        if row["valid_to"] and row["valid_to"] < row["valid_from"]:
+        if row["valid_to"] and row["valid_from"] and row["valid_to"] < row["valid_from"]:
             problems.append((number, "valid_to is before valid_from", "结束日期早于起始日期"))
         if row["microgrid_code"] and not row["grid_code"]:
             problems.append((number, "a micro-grid without its grid", "填写了微网格但没有填写网格"))
@@ -152,13 +168,19 @@ def sheet_rows(frame: pd.DataFrame, *, today: date) -> pd.DataFrame:
     out = out.where(out.notna(), None)  # missing cells are None, never NaN
     keyed = out.dropna(subset=["staff_key"])
     for staff_key, group in keyed.groupby("staff_key"):
-        if group["name"].nunique() > 1:
-            problems.append((int(group["row"].iloc[1]), f"staff key {staff_key} names two people "
-                             f"({', '.join(group['name'].unique())})", f"工号 {staff_key} 对应两个人"
-                             f"（{'、'.join(group['name'].unique())}）"))
-    if problems:
-        raise_problems(problems)
-    return out
+        names = [str(n) for n in group["name"].dropna().unique()]
+        if len(names) > 1:
+            problems.append((int(group["row"].iloc[1]), f"staff key {staff_key} names two people ({', '.join(names)})",
+                             f"工号 {staff_key} 对应两个人（{'、'.join(names)}）"))
+    # one role a person: by 工号, else by name and phone
+    person = out["staff_key"].where(out["staff_key"].notna(), out["name"].astype(str) + "|" + out["phone"].astype(str))
+    for who, group in out.dropna(subset=["role"]).groupby(person):
+        roles = list(dict.fromkeys(group["role"]))
+        if len(roles) > 1:
+            shown = "、".join(ROLES[r][0] for r in roles)
+            problems.append((int(group["row"].iloc[1]), f"{group['name'].iloc[0]} has two roles ({', '.join(roles)}): "
+                             "a person holds one role", f"{group['name'].iloc[0]} 有两个角色（{shown}）：每人只能有一个角色"))
+    return out, problems
 
 
 def raise_problems(problems: list[tuple[int, str, str]]) -> None:
@@ -186,9 +208,10 @@ def check_staffing(grids: pd.DataFrame, assignments: pd.DataFrame, incidents: pd
     open_by_grid = incidents.set_index("grid_code")[["open", "overdue"]] if len(incidents) else \
         pd.DataFrame(columns=["open", "overdue"])
     per_grid = []
+    standing = assignments[~assignments["grid_changed"].astype(bool)] if len(assignments) else assignments
     for code, grid in comprehensive.sort_index().iterrows():
-        here = assignments[assignments["grid_code"] == code]
-        staff = {key: sorted(here.loc[here["role"] == key, "name"]) for key in ROLES}
+        here = standing[standing["grid_code"] == code]
+        staff = {key: sorted(set(here.loc[here["role"] == key, "name"])) for key in ROLES}
         flags = [] if staff[FULL_TIME] else ["no_full_time_worker"]
         per_grid.append({"grid_code": code, "community_code": grid.get("community_code"),
                          "households": int(grid["households"]), **{k: v for k, v in staff.items()},

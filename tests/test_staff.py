@@ -35,8 +35,10 @@ def test_a_sheet_with_bad_rows_names_every_one() -> None:
                           "电话": ["13800000001", "13800000002", None, "call me", None],
                           "起始日期": ["2026-01-01", "2026/02/01", None, "2026-13-01", "2026-03-01"],
                           "结束日期": [None, None, None, None, "2026-02-01"]})
+    rows, problems = staffing.sheet_rows(frame)
+    assert len(rows) == 5
     with pytest.raises(staffing.StaffSheetError) as caught:
-        staffing.sheet_rows(frame, today=TODAY)
+        staffing.raise_problems(problems)
     message = str(caught.value)
     for row, what in ((3, "unknown role '组长'"), (4, "no name"), (5, "phone 'call me' is not a phone number"),
                       (5, "valid_from '2026-13-01' is not a date"), (6, "valid_to is before valid_from")):
@@ -44,12 +46,24 @@ def test_a_sheet_with_bad_rows_names_every_one() -> None:
     assert "第 3 行：未知角色" in caught.value.zh
 
 
-def test_a_good_sheet_keeps_codes_as_text_and_dates_default_to_today() -> None:
-    frame = pd.DataFrame({" 工号 ": ["007"], "姓名": ["张三"], "岗位": ["专职网格员"], "网格编码": ["098010001001001"],
-                          "任职日期": [None]})
-    rows = staffing.sheet_rows(frame, today=TODAY)
+def test_a_good_sheet_keeps_codes_as_text_and_reads_excel_dates() -> None:
+    frame = pd.DataFrame({" 工号 ": ["007", "008"], "姓名": ["张三", "李四"], "岗位": ["专职网格员", "楼栋长"],
+                          "网格编码": ["098010001001001", None], "任职日期": [None, "2026-01-05 00:00:00"],
+                          "结束日期": [None, "2026/2/1"]})
+    rows, problems = staffing.sheet_rows(frame)
+    assert problems == []
     assert rows.loc[0, "staff_key"] == "007" and rows.loc[0, "grid_code"] == "098010001001001"
-    assert rows.loc[0, "valid_from"] == TODAY and rows.loc[0, "row"] == 2
+    assert rows.loc[0, "valid_from"] is None and rows.loc[0, "row"] == 2  # no date: the import takes today
+    assert rows.loc[1, "valid_from"] == date(2026, 1, 5) and rows.loc[1, "valid_to"] == date(2026, 2, 1)
+
+
+def test_a_sheet_is_refused_for_two_columns_of_one_meaning_and_a_person_of_two_roles() -> None:
+    with pytest.raises(staffing.StaffSheetError, match="'网格' and '网格编码' both read as grid_code"):
+        staffing.sheet_rows(pd.DataFrame({"姓名": ["张三"], "角色": ["志愿者"], "网格": ["第一网格"], "网格编码": ["1"]}))
+    _, problems = staffing.sheet_rows(pd.DataFrame({"工号": ["9", "9", "10", "10"], "姓名": ["张三", "张三", "李四", None],
+                                                    "角色": ["网格长", "专职网格员", "志愿者", "志愿者"]}))
+    assert sorted((row, en.split(":")[0]) for row, en, _ in problems) == [(3, "张三 has two roles (grid_leader, full_time_worker)"),
+                                                                   (5, "no name")]
 
 
 @pytest.fixture
@@ -97,8 +111,9 @@ def test_import_assign_check_and_a_replan(published: sa.Engine, tmp_path: Path) 
         ["A03", "赵六", "专职网格员", "", comp[1], "2025-01-01"]])
     done = staff.import_sheet(published, MONACO, sheet, actor="test", today=TODAY)
     assert done["people_added"] == 4 and done["assignments_added"] == 5
-    again = staff.import_sheet(published, MONACO, sheet, actor="test", today=TODAY)  # the same sheet again
-    assert again["people_added"] == 0 and again["assignments_added"] == 0
+    # the same sheet again, a month later (王五's row has no start: not a new assignment either)
+    again = staff.import_sheet(published, MONACO, sheet, actor="test", today=date(2027, 1, 4))
+    assert again["people_added"] == again["people_updated"] == again["assignments_added"] == 0
     assert counts(published)[:2] == (4, 5)
     listed = {p["name"]: p for p in staff.people(published, MONACO)}
     assert listed["李四"]["grids"] == sorted(big) and listed["张三"]["role_zh"] == "专职网格员"
@@ -142,6 +157,18 @@ def test_import_assign_check_and_a_replan(published: sa.Engine, tmp_path: Path) 
     assert set(changed) == {"张三", "王五"} and after["summary"]["grid_changed"] == 2
     assert changed["张三"]["now_in"][0]["grid_code"] == comp[0] and 0.5 < changed["张三"]["now_in"][0]["share"] <= 1
     assert "grid_changed" in {w["name"]: w for w in after["workers"]}["张三"]["flags"]
+    assert "no_full_time_worker" in {g["grid_code"]: g for g in after["grids"]}[comp[0]]["flags"]  # 张三 no longer counts
+
+    # the office's next sheet: 赵六 left on a day (结束日期), 李四 without a phone column keeps his phone
+    later = tmp_path / "later.csv"
+    later.write_bytes(("工号,姓名,角色,网格编码,起始日期,结束日期\n"
+                       f"A03,赵六,专职网格员,{comp[1]},2025-01-01,2026-11-30\n"
+                       f"A02,李四,专职网格员,{big[0]},2026-01-01,\n").encode("gbk"))
+    third = staff.import_sheet(published, MONACO, later, actor="test", today=TODAY)
+    assert third["assignments_ended"] == 1 and third["assignments_added"] == 0 and third["people_updated"] == 0
+    workers = {w["name"] for w in staff.report(published, MONACO, on=TODAY)["workers"]}
+    assert "赵六" not in workers and {p["name"]: p for p in staff.people(published, MONACO)}["李四"]["phone"] == \
+        "13800000002"
 
 
 def test_a_bad_sheet_stores_nothing(published: sa.Engine, tmp_path: Path) -> None:
@@ -155,6 +182,13 @@ def test_a_bad_sheet_stores_nothing(published: sa.Engine, tmp_path: Path) -> Non
         staff.import_sheet(published, MONACO, sheet, actor="test", today=TODAY)
     assert "row 3: grid 999999999999999 is not a grid" in str(caught.value) and "未存储任何内容" in caught.value.zh
     assert counts(published) == before
+    # a bad role and a bad grid are told together; a blank line keeps the rows' numbers
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_bytes(("姓名,角色,网格编码\n张三,组长,\n\n李四,志愿者,999\n").encode("gbk"))
+    with pytest.raises(Invalid) as caught:
+        staff.import_sheet(published, MONACO, mixed, actor="test", today=TODAY)
+    assert "row 2: unknown role '组长'" in str(caught.value) and "row 4: grid 999 is not a grid" in str(caught.value)
+    assert counts(published) == before
     broken = tmp_path / "broken.xlsx"
     broken.write_bytes(b"PK\x03\x04 not really a workbook")
     with pytest.raises(Invalid, match="not a readable Excel workbook"):
@@ -167,9 +201,14 @@ def test_the_cli_takes_an_xlsx_and_checks(published: sa.Engine, database_url: st
     codes = comp[comp["kind"] == "comprehensive"]["code"].tolist()
     book = tmp_path / "人员.xlsx"
     pd.DataFrame({"姓名": ["孙七", "周八"], "角色": ["专职网格员", "兼职网格员"], "网格编号": [codes[0], codes[1]],
-                  "工号": ["0042", "0043"]}).to_excel(book, index=False)
+                  "工号": ["0042", "0043"], "起始日期": [pd.Timestamp("2026-01-05"), pd.Timestamp("2026-02-01")],
+                  "电话": ["NA", None]}).to_excel(book, index=False)  # real date cells
     env = {"GRIDMAP_DATABASE_URL": database_url, "PATH": "/usr/bin:/bin"}
     gridmap = [sys.executable, "-m", "gridmap.cli"]
+    done = subprocess.run([*gridmap, "staff", "import", str(book), "--territory", MONACO], capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert done.returncode != 0 and "row 2: phone 'NA' is not a phone number" in done.stderr  # 'NA' is text
+    pd.read_excel(book, dtype=str).assign(电话=None).to_excel(book, index=False)
     done = subprocess.run([*gridmap, "staff", "import", str(book), "--territory", MONACO], capture_output=True,
                           text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -181,6 +220,7 @@ def test_the_cli_takes_an_xlsx_and_checks(published: sa.Engine, database_url: st
                            env=env, timeout=120)
     assert check.returncode == 0, check.stderr
     assert f"{len(codes) - 1}  no full-time grid worker" in check.stdout and "没有专职网格员" in check.stdout
+    assert "孙七" in check.stdout and codes[1] in check.stdout.split("无专职网格员的网格:")[1].splitlines()[0]
     missing = subprocess.run([*gridmap, "staff", "import", str(tmp_path / "none.csv"), "--territory", MONACO],
                              capture_output=True, text=True, env=env, timeout=120)
     assert missing.returncode != 0 and "none.csv" in missing.stderr
@@ -224,6 +264,10 @@ def test_only_the_territorys_roles_read_and_only_its_administrators_write(publis
     assert assigned.status_code == 201 and assigned.json()["grid_code"] == code
     assert client.post(f"/api/staff/{staff_id}/assignments", json={"grid_code": "nope"},
                        headers=headers("admin")).status_code == 422
+    assert client.patch("/api/staff/999999", json={"phone": "13900000001"}).status_code == 401  # no id is told
+    assert client.patch(f"/api/staff/{staff_id}", json={"name": None}, headers=headers("admin")).status_code == 422
+    assert client.patch(f"/api/staff/{staff_id}", json={"staff_key": "x"}, headers=headers("admin")).status_code == 422
+    assert client.patch(f"/api/staff/{staff_id}", json={"phone": "call me"}, headers=headers("admin")).status_code == 422
     assert client.get(f"/api/territories/{MONACO}/staff").status_code == 401  # names and phones are not public
     assert client.get(f"/api/territories/{MONACO}/staff", headers=headers("stranger")).status_code == 403
     listed = client.get(f"/api/territories/{MONACO}/staff", headers=headers("viewer"))

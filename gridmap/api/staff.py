@@ -9,20 +9,22 @@ from datetime import date
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from gridmap.api.deps import get_conn, optional_user, require_role
+from gridmap.api.deps import SIGN_IN_FIRST, get_conn, optional_user, require_admin, require_role
+from gridmap.errors import Unauthenticated
 from gridmap.services import staff as service
 from gridmap.store import staff as store
 from gridmap.store import territories
 from gridmap.store.users import CurrentUser
 
 router = APIRouter(prefix="/api", tags=["staff"])
-READERS = ("viewer", "worker", "handler", "planner")
-WRITERS: tuple[str, ...] = ()  # administrators only
+READERS = ("viewer", "worker", "handler", "planner")  # and administrators; writing is theirs alone
 
 
 class StaffIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     name: str = Field(min_length=1, max_length=100)
     role: str = Field(description="grid_leader, full_time_worker, part_time_worker, supervisor, building_leader, "
                                   "stairwell_leader or volunteer (or the Chinese name: 专职网格员 …)")
@@ -31,12 +33,16 @@ class StaffIn(BaseModel):
 
 
 class StaffPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a 工号 or an account is not changed here
+
     name: str | None = Field(None, min_length=1, max_length=100)
     role: str | None = None
     phone: str | None = Field(None, max_length=40)
 
 
 class AssignmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     grid_code: str = Field(min_length=1, max_length=32, description="a grid of the published plan")
     microgrid_code: str | None = Field(None, max_length=40)
     valid_from: date | None = Field(None, description="default: today")
@@ -54,7 +60,14 @@ def _reader(conn: sa.Connection, user: CurrentUser | None, code: str) -> Current
 
 def _writer(conn: sa.Connection, user: CurrentUser | None, code: str) -> CurrentUser:
     territories.get(conn, code)
-    return require_role(conn, user, WRITERS, code, "manage staff")
+    return require_admin(conn, user, code, "manage staff")
+
+
+def _signed_in(user: CurrentUser | None) -> CurrentUser:
+    """401 before anything is looked up: whether an id exists is not told to a stranger."""
+    if user is None:
+        raise Unauthenticated(*SIGN_IN_FIRST)
+    return user
 
 
 @router.get("/territories/{code}/staff", summary="The territory's grid staff with the grids each holds today")
@@ -74,7 +87,7 @@ def create(code: str, body: StaffIn, request: Request, conn: sa.Connection = Dep
 @router.patch("/staff/{staff_id}", summary="Change a person's name, role or phone")
 def edit(staff_id: int, body: StaffPatch, request: Request, conn: sa.Connection = Depends(get_conn),
          user: CurrentUser | None = Depends(optional_user)) -> dict:
-    actor = _writer(conn, user, store.get(conn, staff_id)["territory"])
+    actor = _writer(conn, _signed_in(user), store.get(conn, staff_id)["territory"])
     return service.update(request.app.state.engine, staff_id, body.model_dump(exclude_unset=True),
                           actor=actor.username)
 
@@ -82,14 +95,14 @@ def edit(staff_id: int, body: StaffPatch, request: Request, conn: sa.Connection 
 @router.delete("/staff/{staff_id}", status_code=204, summary="Remove a person (and their assignments)")
 def remove(staff_id: int, request: Request, conn: sa.Connection = Depends(get_conn),
            user: CurrentUser | None = Depends(optional_user)) -> None:
-    actor = _writer(conn, user, store.get(conn, staff_id)["territory"])
+    actor = _writer(conn, _signed_in(user), store.get(conn, staff_id)["territory"])
     service.remove(request.app.state.engine, staff_id, actor=actor.username)
 
 
 @router.post("/staff/{staff_id}/assignments", status_code=201, summary="Assign a person to a published grid")
 def assign(staff_id: int, body: AssignmentIn, request: Request, conn: sa.Connection = Depends(get_conn),
            user: CurrentUser | None = Depends(optional_user)) -> dict:
-    actor = _writer(conn, user, store.get(conn, staff_id)["territory"])
+    actor = _writer(conn, _signed_in(user), store.get(conn, staff_id)["territory"])
     return service.assign(request.app.state.engine, staff_id, body.grid_code, actor=actor.username,
                           microgrid_code=body.microgrid_code, valid_from=body.valid_from, valid_to=body.valid_to)
 
@@ -97,7 +110,7 @@ def assign(staff_id: int, body: AssignmentIn, request: Request, conn: sa.Connect
 @router.post("/staff-assignments/{assignment_id}/end", summary="End an assignment on a day (its last)")
 def end(assignment_id: int, body: AssignmentEnd, request: Request, conn: sa.Connection = Depends(get_conn),
         user: CurrentUser | None = Depends(optional_user)) -> dict:
-    actor = _writer(conn, user, store.assignment(conn, assignment_id)["territory"])
+    actor = _writer(conn, _signed_in(user), store.assignment(conn, assignment_id)["territory"])
     return service.end_assignment(request.app.state.engine, assignment_id, body.valid_to, actor=actor.username)
 
 

@@ -53,4 +53,14 @@ def cmd_staff(args: argparse.Namespace) -> int:
         for key in ("no_full_time_worker", "over_grids", "over_households", "grid_changed"):
             en, zh = report["flags"][key]["en"], report["flags"][key]["zh"]
             print(f"  {s[key]:>5}  {en} / {zh}")
+        bare = [g["grid_code"] for g in report["grids"] if "no_full_time_worker" in g["flags"]]
+        if bare:
+            print(f"grids without a full-time worker / 无专职网格员的网格: {', '.join(bare)}")
+        for w in report["workers"]:
+            print(f"  {w['name']:<10} {w['role_zh']:<6} {w['grid_count']} grids / 网格, {w['households']} households / 户, "
+                  f"{w['open_incidents']} open / 在办 ({w['overdue_incidents']} overdue / 超期)"
+                  + (f"  [{', '.join(w['flags'])}]" if w["flags"] else ""))
+        for c in report["changed"]:
+            went = ", ".join(f"{n['grid_code']} ({n['share']:.0%})" for n in c["now_in"]) or "-"
+            print(f"  {c['name']}: grid {c['grid_code']} changed; now in / 现属 {went}")
     return 0

@@ -32,47 +32,101 @@ def _published(conn: sa.Connection, territory_id: int, code: str) -> int:
 def import_sheet(engine: sa.Engine, territory_code: str, path: str | Path, *, actor: str, encoding: str | None = None,
                  today: date | None = None) -> dict:
     """Take an office's staff sheet (CSV in UTF-8 or GBK, or .xlsx; Chinese headers, see
-    :data:`gridmap.staffing.SHEET_COLUMNS`): each row a person (matched by 工号, else by name and
-    phone) and, when it names a grid, their assignment to it. Grid codes must be grids of the
-    published plan. Every problem of every row is reported at once and nothing is stored."""
+    :data:`gridmap.staffing.SHEET_COLUMNS`): each row a person and, when it names a grid, their
+    assignment to it.
+
+    A person is found again by 工号, else by name (and phone, when the row gives one); their name
+    and role follow the sheet, a phone the sheet leaves blank is kept. An assignment is found again
+    by person, grid, micro-grid and 起始日期 (without one: the latest not yet ended); a 结束日期
+    ends it. So the same sheet taken again changes nothing. Grid codes must be grids of the
+    published plan, micro-grid codes its micro-grids. Every problem of every row is reported at
+    once and nothing is stored; every person and assignment changed is in the audit log."""
     today = today or date.today()
-    rows = staffing.sheet_rows(read_sheet(path, encoding=encoding), today=today)
+    rows, problems = staffing.sheet_rows(read_sheet(path, encoding=encoding))
+    counts = {"people_added": 0, "people_updated": 0, "assignments_added": 0, "assignments_ended": 0}
     with engine.begin() as conn:
         territory = territories.get(conn, territory_code)
         plan_id = _published(conn, territory.id, territory_code)
         grids = store.published_grids(conn, plan_id).set_index("grid_code")
-        problems = [(int(r.row), f"grid {r.grid_code} is not a grid of territory {territory_code}'s published plan",
-                     f"网格 {r.grid_code} 不是辖区 {territory_code} 已发布方案中的网格")
-                    for r in rows.itertuples() if r.grid_code and r.grid_code not in grids.index]
+        micro = store.microgrid_codes(conn, plan_id)
+        for r in rows.itertuples():
+            if r.grid_code and r.grid_code not in grids.index:
+                problems.append((int(r.row), f"grid {r.grid_code} is not a grid of territory {territory_code}'s "
+                                 "published plan", f"网格 {r.grid_code} 不是辖区 {territory_code} 已发布方案中的网格"))
+            if r.microgrid_code and (r.microgrid_code not in micro or not r.microgrid_code.startswith(r.grid_code or "")):
+                problems.append((int(r.row), f"micro-grid {r.microgrid_code} is not a micro-grid of grid {r.grid_code} "
+                                 "in the published plan", f"微网格 {r.microgrid_code} 不是已发布方案中网格 {r.grid_code} 的微网格"))
         if problems:
             staffing.raise_problems(problems)
-        people_new = assignments_new = 0
         for r in rows.itertuples():
-            person = store.find(conn, territory.id, staff_key=r.staff_key, name=r.name, phone=r.phone)
-            if person is None:
-                person = store.insert(conn, territory.id, name=r.name, role=r.role, phone=r.phone, staff_key=r.staff_key)
-                people_new += 1
-            else:
-                store.update(conn, person, {"name": r.name, "role": r.role, "phone": r.phone})
+            person = _person_of_row(conn, territory.id, r, counts, actor)
             if r.grid_code:
-                grid = grids.loc[r.grid_code]
-                _, made = store.assign(conn, person, grid_code=r.grid_code, microgrid_code=r.microgrid_code,
-                                       valid_from=r.valid_from, valid_to=r.valid_to, grid_id=int(grid["grid_id"]),
-                                       grid_lineage=int(grid["lineage"]))
-                assignments_new += made
-        summary = {"territory": territory_code, "rows": len(rows), "people_added": people_new,
-                   "assignments_added": assignments_new, "file": Path(path).name}
+                _assignment_of_row(conn, person, r, grids.loc[r.grid_code], today, counts, actor)
+        summary = {"territory": territory_code, "rows": len(rows), **counts, "file": Path(path).name}
         audit.record(conn, actor=actor, action="staff.import", table="staff", row_key=territory_code, after=summary)
     return summary
+
+
+def _person_of_row(conn: sa.Connection, territory_id: int, r, counts: dict, actor: str) -> int:
+    """The stored person a sheet row names (made, or brought up to date); an ambiguous name without
+    工号 or phone is refused (the transaction then stores nothing)."""
+    found = store.candidates(conn, territory_id, staff_key=r.staff_key, name=r.name, phone=r.phone)
+    if len(found) > 1:
+        staffing.raise_problems([(int(r.row), f"{len(found)} people are called {r.name}: add their 工号 or phone",
+                                  f"有 {len(found)} 人名为 {r.name}：请填写工号或电话以区分")])
+    if not found:
+        person = store.insert(conn, territory_id, name=r.name, role=r.role, phone=r.phone, staff_key=r.staff_key)
+        counts["people_added"] += 1
+        audit.record(conn, actor=actor, action="staff.create", table="staff", row_key=str(person),
+                     after={"name": r.name, "role": r.role, "staff_key": r.staff_key, "phone": r.phone})
+        return person
+    person = found[0]
+    before = store.get(conn, person)
+    wanted = {"name": r.name, "role": r.role, "phone": r.phone or before["phone"],
+              "staff_key": r.staff_key or before["staff_key"]}
+    changes = {k: v for k, v in wanted.items() if v != before[k]}
+    if changes:
+        store.update(conn, person, changes)
+        counts["people_updated"] += 1
+        audit.record(conn, actor=actor, action="staff.update", table="staff", row_key=str(person),
+                     before={k: before[k] for k in changes}, after=changes)
+    return person
+
+
+def _assignment_of_row(conn: sa.Connection, person: int, r, grid, today: date, counts: dict, actor: str) -> None:
+    """A sheet row's assignment: found again (and ended when the row gives its last day), or made."""
+    stored = store.matching(conn, person, grid_code=r.grid_code, microgrid_code=r.microgrid_code,
+                            valid_from=r.valid_from, today=today)
+    if stored is not None:
+        if r.valid_to is not None and r.valid_to != stored["valid_to"]:
+            if r.valid_to < stored["valid_from"]:
+                staffing.raise_problems([(int(r.row), f"结束日期 {r.valid_to} is before the assignment's start "
+                                          f"{stored['valid_from']}", f"结束日期 {r.valid_to} 早于该分配的起始日期 "
+                                          f"{stored['valid_from']}")])
+            store.end_assignment(conn, stored["id"], r.valid_to)
+            counts["assignments_ended"] += 1
+            audit.record(conn, actor=actor, action="staff.end", table="staff_assignments", row_key=str(stored["id"]),
+                         before={"valid_to": stored["valid_to"]}, after={"valid_to": r.valid_to})
+        return
+    valid_from = r.valid_from or today
+    if r.valid_to is not None and r.valid_to < valid_from:
+        staffing.raise_problems([(int(r.row), "结束日期 is before today (the start, none being given)",
+                                  "结束日期早于今天（未填写起始日期时以今天为起始日期）")])
+    made, _ = store.assign(conn, person, grid_code=r.grid_code, microgrid_code=r.microgrid_code, valid_from=valid_from,
+                           valid_to=r.valid_to, grid_id=int(grid["grid_id"]), grid_lineage=int(grid["lineage"]))
+    counts["assignments_added"] += 1
+    audit.record(conn, actor=actor, action="staff.assign", table="staff_assignments", row_key=str(made),
+                 after={"staff_id": person, "grid_code": r.grid_code, "valid_from": valid_from, "valid_to": r.valid_to})
 
 
 def create(engine: sa.Engine, territory_code: str, *, name: str, role: str, phone: str | None = None,
            staff_key: str | None = None, actor: str) -> dict:
     """Add a person (``role``: a key, Chinese or English name of :data:`gridmap.staffing.ROLES`)."""
     key = _role(role)
+    _check_phone(phone)
     with engine.begin() as conn:
         territory = territories.get(conn, territory_code)
-        if staff_key and store.find(conn, territory.id, staff_key=staff_key, name=name, phone=phone) is not None:
+        if staff_key and store.candidates(conn, territory.id, staff_key=staff_key, name="", phone=None):
             raise Invalid(f"staff key {staff_key} is already used in territory {territory_code}",
                           f"工号 {staff_key} 在辖区 {territory_code} 已被使用")
         staff_id = store.insert(conn, territory.id, name=name, role=key, phone=phone, staff_key=staff_key)
@@ -82,8 +136,13 @@ def create(engine: sa.Engine, territory_code: str, *, name: str, role: str, phon
 
 
 def update(engine: sa.Engine, staff_id: int, changes: dict, *, actor: str) -> dict:
+    """Change a person's name, role or phone (a name or role cannot be emptied)."""
+    for required in ("name", "role"):
+        if required in changes and not changes[required]:
+            raise Invalid(f"a person's {required} cannot be empty", f"人员的{'姓名' if required == 'name' else '角色'}不能为空")
     if "role" in changes:
         changes = {**changes, "role": _role(changes["role"])}
+    _check_phone(changes.get("phone"))
     with engine.begin() as conn:
         before = store.get(conn, staff_id)
         store.update(conn, staff_id, changes)
@@ -93,11 +152,14 @@ def update(engine: sa.Engine, staff_id: int, changes: dict, *, actor: str) -> di
 
 
 def remove(engine: sa.Engine, staff_id: int, *, actor: str) -> None:
+    """Remove a person and every assignment they had (all kept in the audit entry)."""
     with engine.begin() as conn:
         before = store.get(conn, staff_id)
+        history = store.assignments_of(conn, staff_id)
         store.delete(conn, staff_id)
         audit.record(conn, actor=actor, action="staff.delete", table="staff", row_key=str(staff_id),
-                     before={"name": before["name"], "role": before["role"]}, after={"deleted": True})
+                     before={**{k: before[k] for k in ("name", "role", "phone", "staff_key")}, "assignments": history},
+                     after={"deleted": True})
 
 
 def assign(engine: sa.Engine, staff_id: int, grid_code: str, *, actor: str, microgrid_code: str | None = None,
@@ -109,16 +171,23 @@ def assign(engine: sa.Engine, staff_id: int, grid_code: str, *, actor: str, micr
     with engine.begin() as conn:
         person = store.get(conn, staff_id)
         territory = territories.get(conn, person["territory"])
-        grids = store.published_grids(conn, _published(conn, territory.id, territory.code)).set_index("grid_code")
+        plan_id = _published(conn, territory.id, territory.code)
+        grids = store.published_grids(conn, plan_id).assign(plan_id=plan_id).set_index("grid_code")
         if grid_code not in grids.index:
             raise Invalid(f"grid {grid_code} is not a grid of territory {territory.code}'s published plan",
                           f"网格 {grid_code} 不是辖区 {territory.code} 已发布方案中的网格")
         grid = grids.loc[grid_code]
-        assignment_id, _ = store.assign(conn, staff_id, grid_code=grid_code, microgrid_code=microgrid_code,
-                                        valid_from=valid_from, valid_to=valid_to, grid_id=int(grid["grid_id"]),
-                                        grid_lineage=int(grid["lineage"]))
-        audit.record(conn, actor=actor, action="staff.assign", table="staff_assignments", row_key=str(assignment_id),
-                     after={"staff_id": staff_id, "grid_code": grid_code, "valid_from": valid_from, "valid_to": valid_to})
+        if microgrid_code and (microgrid_code not in store.microgrid_codes(conn, int(grid["plan_id"])) or
+                               not microgrid_code.startswith(grid_code)):
+            raise Invalid(f"micro-grid {microgrid_code} is not a micro-grid of grid {grid_code} in the published plan",
+                          f"微网格 {microgrid_code} 不是已发布方案中网格 {grid_code} 的微网格")
+        assignment_id, made = store.assign(conn, staff_id, grid_code=grid_code, microgrid_code=microgrid_code,
+                                           valid_from=valid_from, valid_to=valid_to, grid_id=int(grid["grid_id"]),
+                                           grid_lineage=int(grid["lineage"]))
+        if made:  # the same assignment asked for again changes nothing
+            audit.record(conn, actor=actor, action="staff.assign", table="staff_assignments",
+                         row_key=str(assignment_id), after={"staff_id": staff_id, "grid_code": grid_code,
+                                                            "valid_from": valid_from, "valid_to": valid_to})
         return store.assignment(conn, assignment_id)
 
 
@@ -162,10 +231,18 @@ def report(engine: sa.Engine, territory_code: str, *, on: date | None = None) ->
 
 
 def people(engine: sa.Engine, territory_code: str) -> list[dict]:
+    """Every person the territory keeps, with their role's names and the grids they hold today."""
     with engine.connect() as conn:
         territory = territories.get(conn, territory_code)
-        frame = store.people(conn, territory.id)
-    return [{**r, **staffing.role_names(r["role"]), "grids": list(r["grids"])} for r in frame.to_dict("records")]
+        frame = store.people(conn, territory.id).astype(object)
+    frame = frame.where(frame.notna(), None)  # a user id missing for some: None, not NaN
+    return [{**r, **staffing.role_names(r["role"]), "grids": sorted(r["grids"]),
+             "user_id": None if r["user_id"] is None else int(r["user_id"])} for r in frame.to_dict("records")]
+
+
+def _check_phone(phone: str | None) -> None:
+    if phone and not staffing.PHONE.match(phone):
+        raise Invalid(f"phone {phone!r} is not a phone number", f"电话 {phone!r} 不是电话号码")
 
 
 def _role(text: str) -> str:

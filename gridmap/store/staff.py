@@ -25,14 +25,25 @@ def insert(conn: sa.Connection, territory_id: int, *, name: str, role: str, phon
         "RETURNING id"), {"t": territory_id, "k": staff_key, "n": name, "p": phone, "r": role, "u": user_id}).scalar_one()
 
 
-def find(conn: sa.Connection, territory_id: int, *, staff_key: str | None, name: str, phone: str | None) -> int | None:
-    """The person a sheet row names: by the office's key when it has one, else by name and phone."""
+def candidates(conn: sa.Connection, territory_id: int, *, staff_key: str | None, name: str,
+               phone: str | None) -> list[int]:
+    """The people a sheet row may name: the one with its 工号 when stored; else those of its name
+    (and phone, when it gives one), only those without a 工号 when the row has one (they are the
+    same person, listed before their key was)."""
     if staff_key:
-        return conn.execute(sa.text("SELECT id FROM staff WHERE territory_id = :t AND staff_key = :k"),
-                            {"t": territory_id, "k": staff_key}).scalar()
-    return conn.execute(sa.text(
-        "SELECT id FROM staff WHERE territory_id = :t AND name = :n AND phone IS NOT DISTINCT FROM :p ORDER BY id LIMIT 1"),
-        {"t": territory_id, "n": name, "p": phone}).scalar()
+        keyed = conn.execute(sa.text("SELECT id FROM staff WHERE territory_id = :t AND staff_key = :k"),
+                             {"t": territory_id, "k": staff_key}).scalar()
+        if keyed is not None:
+            return [keyed]
+    return list(conn.execute(sa.text(
+        "SELECT id FROM staff WHERE territory_id = :t AND name = :n AND (CAST(:p AS text) IS NULL OR phone = :p) "
+        "AND (CAST(:k AS text) IS NULL OR staff_key IS NULL) ORDER BY id"),
+        {"t": territory_id, "n": name, "p": phone, "k": staff_key}).scalars())
+
+
+def microgrid_codes(conn: sa.Connection, plan_id: int) -> set[str]:
+    """The codes of a plan's micro-grids."""
+    return set(conn.execute(sa.text("SELECT code FROM microgrids WHERE plan_id = :p"), {"p": plan_id}).scalars())
 
 
 def get(conn: sa.Connection, staff_id: int) -> dict:
@@ -62,6 +73,18 @@ def published_grids(conn: sa.Connection, plan_id: int) -> pd.DataFrame:
         conn, params={"p": plan_id})
 
 
+def matching(conn: sa.Connection, staff_id: int, *, grid_code: str, microgrid_code: str | None,
+             valid_from: date | None, today: date) -> dict | None:
+    """The stored assignment a sheet row (or a request) speaks of: the same person, grid and
+    micro-grid, from the same day; without a day, the latest one not ended before ``today``."""
+    row = conn.execute(sa.text(
+        "SELECT id, valid_from, valid_to FROM staff_assignments WHERE staff_id = :s AND grid_code = :g AND "
+        "microgrid_code IS NOT DISTINCT FROM :m AND (CASE WHEN CAST(:f AS date) IS NULL THEN valid_to IS NULL OR "
+        "valid_to >= :today ELSE valid_from = :f END) ORDER BY valid_from DESC, id DESC LIMIT 1"),
+        {"s": staff_id, "g": grid_code, "m": microgrid_code, "f": valid_from, "today": today}).first()
+    return dict(row._mapping) if row else None
+
+
 def assign(conn: sa.Connection, staff_id: int, *, grid_code: str, microgrid_code: str | None, valid_from: date,
            valid_to: date | None, grid_id: int | None, grid_lineage: int | None) -> tuple[int, bool]:
     """Assign a person to a grid; an assignment the same in every respect is kept, not made twice.
@@ -89,6 +112,13 @@ def assignment(conn: sa.Connection, assignment_id: int) -> dict:
     return dict(row._mapping)
 
 
+def assignments_of(conn: sa.Connection, staff_id: int) -> list[dict]:
+    """Every assignment a person has had (what removing them deletes)."""
+    rows = conn.execute(sa.text("SELECT id, grid_code, microgrid_code, valid_from, valid_to FROM staff_assignments "
+                                "WHERE staff_id = :s ORDER BY id"), {"s": staff_id})
+    return [dict(r._mapping) for r in rows]
+
+
 def end_assignment(conn: sa.Connection, assignment_id: int, valid_to: date) -> None:
     conn.execute(sa.text("UPDATE staff_assignments SET valid_to = :to WHERE id = :i"), {"i": assignment_id, "to": valid_to})
 
@@ -96,7 +126,7 @@ def end_assignment(conn: sa.Connection, assignment_id: int, valid_to: date) -> N
 def people(conn: sa.Connection, territory_id: int) -> pd.DataFrame:
     """Every person the territory keeps, with their assignments' grid codes active today."""
     return pd.read_sql_query(sa.text(
-        f"SELECT {STAFF_COLUMNS}, COALESCE(array_agg(a.grid_code ORDER BY a.grid_code) FILTER (WHERE a.id IS NOT NULL), "
+        f"SELECT {STAFF_COLUMNS}, COALESCE(array_agg(DISTINCT a.grid_code) FILTER (WHERE a.id IS NOT NULL), "
         "'{}') AS grids FROM staff s JOIN territories t ON t.id = s.territory_id LEFT JOIN staff_assignments a ON "
         "a.staff_id = s.id AND a.valid_from <= current_date AND (a.valid_to IS NULL OR a.valid_to >= current_date) "
         "WHERE s.territory_id = :t GROUP BY s.id, t.code ORDER BY s.id"), conn, params={"t": territory_id})
@@ -146,6 +176,6 @@ def assignment_grids(conn: sa.Connection, territory_id: int, plan_id: int, on: d
         conn, geom_col="geom", params={"t": territory_id, "p": plan_id, "on": on}).set_crs(4490, allow_override=True)
 
 
-__all__ = ["StaffNotFound", "EDITABLE", "insert", "find", "get", "update", "delete", "published_grids", "assign",
-           "assignment", "end_assignment", "people", "active_assignments", "incidents_per_grid", "where_it_went",
-           "assignment_grids"]
+__all__ = ["StaffNotFound", "EDITABLE", "insert", "candidates", "get", "update", "delete", "published_grids",
+           "microgrid_codes", "matching", "assign", "assignment", "assignments_of", "end_assignment", "people",
+           "active_assignments", "incidents_per_grid", "where_it_went", "assignment_grids"]
