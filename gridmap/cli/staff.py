@@ -10,6 +10,8 @@ from datetime import date
 from gridmap.cli import checks
 from gridmap.cli.checks import UserError
 
+SHOWN = 20  # grid codes listed in the plain output of a check
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``staff`` to the ``gridmap`` parser."""
@@ -55,7 +57,8 @@ def cmd_staff(args: argparse.Namespace) -> int:
             print(f"  {s[key]:>5}  {en} / {zh}")
         bare = [g["grid_code"] for g in report["grids"] if "no_full_time_worker" in g["flags"]]
         if bare:
-            print(f"grids without a full-time worker / 无专职网格员的网格: {', '.join(bare)}")
+            more = f" … (+{len(bare) - SHOWN}; --json lists all / 全部见 --json)" if len(bare) > SHOWN else ""
+            print(f"grids without a full-time worker / 无专职网格员的网格: {', '.join(bare[:SHOWN])}{more}")
         for w in report["workers"]:
             print(f"  {w['name']:<10} {w['role_zh']:<6} {w['grid_count']} grids / 网格, {w['households']} households / 户, "
                   f"{w['open_incidents']} open / 在办 ({w['overdue_incidents']} overdue / 超期)"
