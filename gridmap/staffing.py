@@ -149,7 +149,8 @@ def sheet_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[int, str, 
         row["role"] = key
         for column, limit in LENGTHS.items():
             if row[column] and len(row[column]) > limit:
-                problems.append((number, f"{column} is longer than {limit} characters", f"{column} 超过 {limit} 个字符"))
+                problems.append((number, f"{column} is longer than {limit} characters",
+                                 f"{SHEET_COLUMNS[column][0]}超过 {limit} 个字符"))
         if row["phone"] and not PHONE.match(row["phone"]):
             problems.append((number, f"phone {row['phone']!r} is not a phone number", f"电话 {row['phone']!r} 不是电话号码"))
         for column, zh in (("valid_from", "起始日期"), ("valid_to", "结束日期")):
