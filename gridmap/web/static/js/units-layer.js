@@ -219,6 +219,27 @@
     },
 
     // -- L.Path's part ---------------------------------------------------------------------------
+    onAdd: function (map) {
+      L.Path.prototype.onAdd.call(this, map);
+      L.DomEvent.on(this._renderer._container, { mousemove: this._trailHover, mouseout: this._cancelTrail }, this);
+    },
+    onRemove: function (map) {
+      this._cancelTrail();
+      L.DomEvent.off(this._renderer._container, { mousemove: this._trailHover, mouseout: this._cancelTrail }, this);
+      L.Path.prototype.onRemove.call(this, map);
+    },
+    // Leaflet's canvas renderer answers one pointer move each 32 ms and drops the others (the map
+    // hears nothing of them either), so a pointer can come to rest over a unit its hover never saw:
+    // the tooltip still names the unit before. The move a pointer rests at is answered once more
+    // when it has rested 40 ms (answering a move twice changes nothing).
+    _trailHover: function (event) {
+      var renderer = this._renderer;
+      this._cancelTrail();
+      this._trail = setTimeout(function () {
+        if (renderer._map && !renderer._mouseHoverThrottled) renderer._onMouseMove(event);
+      }, 40);
+    },
+    _cancelTrail: function () { clearTimeout(this._trail); this._trail = null; },
     _project: function () {
       this._k = Math.pow(2, this._map.getZoom());
       this._o = this._map.getPixelOrigin();
