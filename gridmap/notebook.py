@@ -274,6 +274,21 @@ def staff(territory: str, *, on: str | date | None = None) -> gpd.GeoDataFrame:
         return reading.staff(conn, territory, on=day)
 
 
+def households(territory: str, *, on: str | date | None = None) -> gpd.GeoDataFrame:
+    """The households register per grid of the published plan (EPSG:4490 outlines): households
+    registered, residents, elderly (60 and over on ``on``, default today) and one column per
+    focus tag (独居老人, 留守儿童 …, the territory's profile). Counts only: no person's data
+    reaches a notebook, so no key is needed.
+
+    Example
+    -------
+    >>> gm.households("511802").plot(column="独居老人", legend=True)  # doctest: +SKIP
+    """
+    day = date.fromisoformat(on) if isinstance(on, str) else on
+    with _snapshot() as conn:
+        return reading.households(conn, territory, on=day)
+
+
 def incidents(territory: str, *, category: str | None = None, status: str | list[str] | None = None,
               start: str | datetime | None = None, end: str | datetime | None = None, street: str | None = None,
               community: str | None = None, limit: int | None = None) -> gpd.GeoDataFrame:
@@ -321,4 +336,4 @@ def station_coverage(territory: str, *, types: list[str] | None = None, minutes:
 
 
 __all__ = ["Connection", "connect", "territories", "units", "communities", "layer", "Plan", "PlanReport", "plan", "stations", "incidents",
-           "station_coverage", "staff"]
+           "station_coverage", "staff", "households"]

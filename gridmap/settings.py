@@ -27,6 +27,9 @@ GRIDMAP_MAX_UPLOAD_MB Largest file upload (default 200 MB); a zip may unpack to 
 GRIDMAP_MAX_IMPORT_FEATURES  Features one import may hold (default 5,000,000).
 GRIDMAP_MAX_VERTICES  Vertices one imported geometry may hold (default 1,000,000).
 GRIDMAP_OPEN311_RATE  Public Open311 submissions per client address per minute (default 30; 429 beyond).
+GRIDMAP_SECRET_KEY    The key (or keys, comma-separated: the first encrypts, all decrypt) that encrypts
+                      personal data at rest (the households register). Default: the key in
+                      ``$GRIDMAP_HOME/secret.key``, which ``gridmap up`` writes once (mode 0600).
 GRIDMAP_REDIS_URL     ``redis://host:6379/0``: keep the throttles' counts (failed sign-ins, public
                       submissions) in Redis, shared by several server processes (default: in memory;
                       needs ``pip install 'limits[redis]'``).
@@ -35,6 +38,7 @@ GRIDMAP_REDIS_URL     ``redis://host:6379/0``: keep the throttles' counts (faile
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +49,17 @@ def _default_home() -> Path:
     from platformdirs import user_data_dir
 
     return Path(user_data_dir("gridmap", appauthor=False))
+
+
+def _secret_keys(env: dict[str, str], home: Path) -> tuple[str, ...]:
+    """The keys of ``GRIDMAP_SECRET_KEY`` (commas or spaces between them), else of the key file."""
+    text = env.get("GRIDMAP_SECRET_KEY", "")
+    if not text.strip():
+        try:
+            text = (home / "secret.key").read_text(encoding="ascii")
+        except (OSError, UnicodeDecodeError):
+            return ()
+    return tuple(k for k in re.split(r"[\s,]+", text) if k)
 
 
 @dataclass(frozen=True)
@@ -68,9 +83,22 @@ class Settings:
     max_vertices: int = 1_000_000
     open311_rate_per_minute: int = 30
     redis_url: str | None = None
+    secret_keys: tuple[str, ...] = ()
+    """The keys of personal data (:mod:`gridmap.vault`); empty: the register cannot be read or written."""
     cors_origins: tuple[str, ...] = ("*",)
     """Web origins whose pages may call the API from the browser (a city portal's MapLibre or
     OpenLayers map): ``*`` for any; none when empty."""
+
+    @property
+    def secret_key_file(self) -> Path:
+        """Where ``gridmap up`` keeps the key when ``GRIDMAP_SECRET_KEY`` is not set."""
+        return self.home / "secret.key"
+
+    def vault(self):
+        """The vault of personal data under these keys (refuses, in both languages, when there are none)."""
+        from gridmap.vault import Vault
+
+        return Vault(self.secret_keys)
 
     def read_limits(self):
         """The limits a file import is checked against (see gridmap.geo.io.ReadLimits)."""
@@ -85,9 +113,10 @@ class Settings:
         env = dict(os.environ if env is None else env)
         home = env.get("GRIDMAP_HOME")
         bindir = env.get("GRIDMAP_PG_BINDIR")
+        home_path = Path(home).expanduser().resolve() if home else _default_home()
         return cls(
             database_url=env.get("GRIDMAP_DATABASE_URL") or None,
-            home=Path(home).expanduser().resolve() if home else _default_home(),
+            home=home_path,
             pg_bindir=Path(bindir) if bindir else None,
             db_name=env.get("GRIDMAP_DB_NAME", "gridmap"),
             cluster_user=env.get("GRIDMAP_CLUSTER_USER", "gridmap"),
@@ -103,5 +132,6 @@ class Settings:
             max_vertices=int(env.get("GRIDMAP_MAX_VERTICES", "1000000")),
             open311_rate_per_minute=int(env.get("GRIDMAP_OPEN311_RATE", "30")),
             redis_url=env.get("GRIDMAP_REDIS_URL") or None,
+            secret_keys=_secret_keys(env, home_path),
             cors_origins=tuple(o.strip() for o in env.get("GRIDMAP_CORS_ORIGINS", "*").split(",") if o.strip()),
         )

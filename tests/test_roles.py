@@ -10,6 +10,7 @@ every table the endpoint could touch, the audit log included)."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import secrets
@@ -20,9 +21,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 
 from gridmap.api.app import create_app
+from gridmap.settings import Settings
 from gridmap.store import migrate
 from gridmap.store.databases import drop_database, ensure_postgis_database
 from gridmap.store.db import engine_for
+from gridmap.vault import new_key
 
 MONACO = "980100"
 ROLES = ["anonymous", "viewer", "worker", "handler", "other_handler", "planner", "admin", "global_admin", "stranger",
@@ -34,7 +37,8 @@ FINGERPRINT = ("SELECT md5(concat_ws('|', (SELECT string_agg(id || status || loc
                "FROM stations), (SELECT count(*) FROM layers), (SELECT count(*) FROM audit_log), "
                "(SELECT max(escalation_level) FROM incidents), (SELECT string_agg(id || name || role || COALESCE(phone, '-'), ',' "
                "ORDER BY id) FROM staff), (SELECT string_agg(id || grid_code || COALESCE(valid_to::text, '-'), ',' ORDER BY id) "
-               "FROM staff_assignments)))")
+               "FROM staff_assignments), (SELECT count(*) FROM households), (SELECT count(*) FROM residents)))")
+REGISTER_KEY = new_key()
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +85,8 @@ def site(site_database: str):
             users.create_user(conn, name, "role matrix password")
             users.grant(conn, name, role, territory, **extra)
         tokens["apikey"] = users.create_api_key(conn, "system", "city dashboard")
-    client = TestClient(create_app(database_url=database_url))
+    client = TestClient(create_app(database_url=database_url, settings=dataclasses.replace(
+        Settings.from_env(), secret_keys=(REGISTER_KEY,))))
     for name in ROLES:
         if name not in tokens:
             answer = client.post("/api/auth/token", data={"username": name, "password": "role matrix password"})
@@ -117,6 +122,36 @@ def site(site_database: str):
 
         return staff.assign(monaco, person(), my_grid, actor="test")["assignment_id"]
 
+    with monaco.connect() as conn:  # a building of the worker's grid with a name no other building has
+        building = conn.execute(sa.text(
+            "SELECT f.properties->>'name' FROM layer_features f JOIN layers l ON l.id = f.layer_id AND l.name = 'buildings' "
+            "JOIN grids g ON g.code = :g AND ST_Covers(g.geom, ST_PointOnSurface(f.geom)) "
+            "JOIN plans p ON p.id = g.plan_id AND p.status = 'published' WHERE f.properties->>'name' IS NOT NULL "
+            "AND (SELECT count(*) FROM layer_features o WHERE o.layer_id = f.layer_id "
+            "AND lower(o.properties->>'name') = lower(f.properties->>'name')) = 1 ORDER BY f.id LIMIT 1"),
+            {"g": my_grid}).scalar_one()
+
+    def register_sheet() -> bytes:
+        """A one-row register of a new household in that building (a new room each call)."""
+        room = next(UPLOADS)
+        return f"姓名,楼栋号,房号,联系电话\n王五,{building},{100 + room},13800{room:06d}\n".encode("utf-8")
+
+    def resident() -> tuple[int, int]:
+        """A household registered in the worker's grid, and its resident: (household id, resident id)."""
+        import tempfile
+        from pathlib import Path
+
+        from gridmap.services import households
+        from gridmap.vault import Vault
+
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "r.csv"
+            path.write_bytes(register_sheet())
+            households.import_sheet(monaco, MONACO, path, vault=Vault([REGISTER_KEY]), actor="test")
+        with monaco.connect() as conn:
+            row = conn.execute(sa.text("SELECT household_id, id FROM residents ORDER BY id DESC LIMIT 1")).one()
+        return int(row[0]), int(row[1])
+
     def draft() -> tuple[int, int]:
         plan_id, _ = planning.new_draft(monaco, MONACO, actor="test")
         with monaco.connect() as conn:
@@ -136,7 +171,7 @@ def site(site_database: str):
         return fresh
 
     return {"engine": monaco, "client": client, "tokens": tokens, "report": report, "moved": moved,
-            "station": station, "person": person, "assignment": assignment, "draft": draft, "my_grid": my_grid, "my_point": my_point, "other_point": other_point,
+            "station": station, "person": person, "resident": resident, "register_sheet": register_sheet, "assignment": assignment, "draft": draft, "my_grid": my_grid, "my_point": my_point, "other_point": other_point,
             "fresh_tokens": fresh_tokens, "database_url": database_url}
 
 
@@ -218,6 +253,21 @@ ENDPOINTS = {
     "end an assignment": ({"admin"}, lambda s: ("POST", f"/api/staff-assignments/{s['assignment']()}/end", {"json": {
         "valid_to": "2099-12-31"}})),
 }
+# the households register: counts for the territory's roles; people for the grid's own staff and the
+# administrators (the worker is bound to the grid the household is in); the rest for administrators
+ENDPOINTS.update({
+    "households per grid": ({"viewer", "worker", "handler", "other_handler", "planner", "admin", "apikey"},
+                            lambda s: ("GET", f"/api/territories/{MONACO}/households/summary", {})),
+    "a grid's households": ({"worker", "admin"}, lambda s: (
+        s["resident"](), ("GET", f"/api/territories/{MONACO}/grids/{s['my_grid']}/households", {}))[1]),
+    "a household": ({"worker", "admin"}, lambda s: ("GET", f"/api/households/{s['resident']()[0]}", {})),
+    "import households": ({"admin"}, lambda s: ("POST", f"/api/territories/{MONACO}/households/import", {
+        "files": {"file": ("住户登记.csv", s["register_sheet"](), "text/csv")}})),
+    "export households (masked)": ({"admin"}, lambda s: ("GET", f"/api/territories/{MONACO}/households/export", {})),
+    "export households (full)": ({"admin"}, lambda s: (
+        "GET", f"/api/territories/{MONACO}/households/export", {"params": {"full": "true"}})),
+    "remove a resident": ({"admin"}, lambda s: ("DELETE", f"/api/residents/{s['resident']()[1]}", {})),
+})
 DRAFT_READERS = PLANNERS | {"viewer", "worker", "handler", "other_handler", "apikey"}
 for _tail in ("", "/state", "/units", "/grid-stats", "/edits", "/validate", "/diff", "/report", "/duties"):
     ENDPOINTS[f"draft {_tail or 'metadata'}"] = (
@@ -317,7 +367,8 @@ def test_every_read_endpoint_follows_public_read(site) -> None:
     values = {"code": MONACO, "plan_id": "1", "collection_id": "grids", "feature_id": site["my_grid"], "z": "14",
               "x": "8529", "y": "5975", "public_id": site["report"](), "station_id": "1", "request_id": "x",
               "fmt": "json", "territory": MONACO, "tms_id": "WebMercatorQuad", "tile_matrix": "14",
-              "tile_row": "5975", "tile_col": "8529", "name": "0" * 64 + ".png"}
+              "tile_row": "5975", "tile_col": "8529", "name": "0" * 64 + ".png", "grid_code": site["my_grid"],
+              "household_id": str(site["resident"]()[0])}
     paths = [p for p, ops in closed.openapi()["paths"].items() if "get" in ops]
     assert len(paths) > 40
     for path in paths:

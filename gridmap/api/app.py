@@ -26,6 +26,7 @@ from gridmap.api import (
     open311,
     planning,
     plans,
+    households,
     staff,
     stations,
     territories,
@@ -118,6 +119,7 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
     app.include_router(open311.media_router)
     app.include_router(stations.router)
     app.include_router(staff.router)
+    app.include_router(households.router)
     app.include_router(dashboard.router)
     app.include_router(exports.router)
     app.include_router(uploads.router)

@@ -16,10 +16,12 @@ from gridmap import errors
 from gridmap.incident_rules import CalendarNotCovered
 from gridmap.store.databases import DatabaseUnavailable
 from gridmap.store.plans import VersionConflict
+from gridmap.vault import VaultUnavailable
 
 STATUS: tuple[tuple[type[errors.Refusal], int], ...] = (
     (VersionConflict, 409), (errors.Unauthenticated, 401), (errors.Forbidden, 403), (errors.NotFound, 404),
-    (errors.StateConflict, 409), (errors.Invalid, 422), (errors.TooManyRequests, 429), (CalendarNotCovered, 503))
+    (errors.StateConflict, 409), (errors.Invalid, 422), (errors.TooManyRequests, 429), (CalendarNotCovered, 503),
+    (VaultUnavailable, 503))
 """Each kind of refusal and its HTTP status (the first matching row wins: specific kinds first)."""
 
 

@@ -33,11 +33,13 @@ class StaffIn(BaseModel):
 
 
 class StaffPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")  # a 工号 or an account is not changed here
+    model_config = ConfigDict(extra="forbid")  # a 工号 is not changed here
 
     name: str | None = Field(None, min_length=1, max_length=100)
     role: str | None = None
     phone: str | None = Field(None, max_length=40)
+    username: str | None = Field(None, max_length=100, description="the account they sign in with (null: none); "
+                                 "it then reads the households register of the grids they are assigned to")
 
 
 class AssignmentIn(BaseModel):
@@ -84,7 +86,7 @@ def create(code: str, body: StaffIn, request: Request, conn: sa.Connection = Dep
     return service.create(request.app.state.engine, code, actor=actor.username, **body.model_dump())
 
 
-@router.patch("/staff/{staff_id}", summary="Change a person's name, role or phone")
+@router.patch("/staff/{staff_id}", summary="Change a person's name, role, phone or account")
 def edit(staff_id: int, body: StaffPatch, request: Request, conn: sa.Connection = Depends(get_conn),
          user: CurrentUser | None = Depends(optional_user)) -> dict:
     actor = _writer(conn, _signed_in(user), store.get(conn, staff_id)["territory"])

@@ -21,6 +21,8 @@
     gridmap apikey create NAME --user USER [--days N] | list | revoke NAME
     gridmap staff import FILE --territory CODE [--encoding gbk] | list --territory CODE
                   | check --territory CODE [--on DATE] [--json]   grid staff and 一格一员
+    gridmap households import FILE --territory CODE [--replace] [--check] [--report F.csv] | summary --territory CODE
+                  | export --territory CODE [--full] [--encoding gbk] --out F.csv | rekey | new-key   住户登记
     gridmap plan draft CODE [--source ID] | edits ID FILE.json | validate ID | diff ID | publish ID
                  | revert ID [--publish] | history CODE
     gridmap incidents categories | escalate     the category table; the supervision pass (for cron)
@@ -46,6 +48,7 @@ This package holds the parser and the error handling; each group of commands is 
     plans       plan, export
     people      user, apikey
     staff       staff (the grid staff)
+    households  households (the households register, personal data encrypted)
     operations  incidents, stations
     serving     serve, up
 
@@ -62,7 +65,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from gridmap import __version__
-from gridmap.cli import data, database, operations, people, planning, plans, serving, staff, territory
+from gridmap.cli import data, database, households, operations, people, planning, plans, serving, staff, territory
 from gridmap.cli.checks import UserError
 
 __all__ = ["DEBUG_VARIABLE", "UserError", "build_parser", "main"]
@@ -81,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
                      epilog=f"Errors are one line; {DEBUG_VARIABLE}=1 shows their traceback too.")
     parser.add_argument("--version", action="version", version=f"gridmap {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for group in (database, territory, data, planning, plans, people, staff, operations, serving):  # the order --help lists them in
+    for group in (database, territory, data, planning, plans, people, staff, households, operations, serving):  # the order --help lists them in
         group.register(sub)
     return parser
 

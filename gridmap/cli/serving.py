@@ -66,6 +66,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         ensure_demo_stations,
         ensure_district_demo,
         ensure_incident_categories,
+        ensure_secret_key,
     )
 
     ensure_district_demo(engine, progress=progress)
@@ -74,6 +75,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     ensure_demo_stations(engine, progress=progress)
     ensure_demo_incidents(engine, progress=progress)
     ensure_admin(engine, settings.home, progress=progress)
+    ensure_secret_key(settings, progress=progress)
     if args.no_serve:
         return 0
     return cmd_serve(args)

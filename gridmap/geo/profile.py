@@ -3,10 +3,11 @@
 Cities set their own rules (docs/domain.md, "Bands" and "Codes"): the household band of a
 comprehensive grid and of a micro-grid, the grid-code layout, which road classes are block
 borders and which are major, which sites get dedicated grids and from what size, the compound
-size limit, the sliver area, the household estimate, the merge tolerances, the staffing limits. A
+size limit, the sliver area, the household estimate, the merge tolerances, the staffing limits,
+the register's focus tags. A
 :class:`Profile` holds all of them, composed of the rule objects the algorithms read
 (:class:`RoadRules`, :class:`UnitRules`, :class:`PartitionRules`, :class:`MergeRules`,
-:class:`~gridmap.staffing.StaffRules`), whose defaults are the only
+:class:`~gridmap.staffing.StaffRules`, :class:`~gridmap.register.RegisterRules`), whose defaults are the only
 defaults: the profile adds none of its own, and nothing downstream re-defaults a rule.
 
 Profiles are written in TOML; every key is optional and overrides the profile named by ``base``
@@ -44,6 +45,9 @@ Profiles are written in TOML; every key is optional and overrides the profile na
     max_grids_per_worker = 1           # 一格一员: a full-time worker over more grids is flagged
     max_households_per_worker = 500
 
+    [households]
+    focus_tags = ["独居老人", "留守儿童", "残疾人", "低保户", "重点关注"]  # the register's tags (关注标签)
+
 A plan stores the profile it was made with (:meth:`Profile.to_dict`), so its report and its
 checks measure against the rules it was made under, whatever the territory's profile is today.
 """
@@ -64,6 +68,7 @@ from gridmap.geo.merge import MergeRules
 from gridmap.geo.partition import PartitionRules, with_band
 from gridmap.geo.roads import RoadRules
 from gridmap.geo.units import UnitRules
+from gridmap.register import RegisterRules
 from gridmap.staffing import StaffRules
 
 
@@ -84,6 +89,7 @@ class Profile:
     units: UnitRules = field(default_factory=UnitRules)
     merge: MergeRules = field(default_factory=MergeRules)
     staff: StaffRules = field(default_factory=StaffRules)
+    households: RegisterRules = field(default_factory=RegisterRules)
 
     def __post_init__(self) -> None:
         self.with_band()  # raises for a band that is not one

@@ -93,6 +93,28 @@ def ensure_demo_incidents(engine: sa.Engine, *, progress: Progress = QUIET) -> N
                      f"已存储 {stored} 条示例事件；{left_out} 个生成的点落在已发布网格之外")
 
 
+def ensure_secret_key(settings, *, progress: Progress = QUIET) -> Path | None:
+    """Write a key for personal data (the households register) to ``$GRIDMAP_HOME/secret.key``
+    (mode 0600) when neither ``GRIDMAP_SECRET_KEY`` nor that file holds one; returns the file when
+    written. A key is never replaced: data encrypted under it would be lost."""
+    from gridmap.vault import new_key
+
+    if settings.secret_keys:
+        return None
+    path = settings.secret_key_file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # an empty or unreadable file a person left there: not ours to overwrite
+        return None
+    with os.fdopen(fd, "w") as fh:
+        fh.write(new_key() + "\n")
+    progress.say(f"wrote the key of personal data to {path} (keep a copy: without it the households register "
+                 "cannot be read; GRIDMAP_SECRET_KEY overrides it)",
+                 f"已将个人信息密钥写入 {path}（请另行备份：丢失后住户登记无法读取；GRIDMAP_SECRET_KEY 优先）")
+    return path
+
+
 def ensure_admin(engine: sa.Engine, home: Path, *, progress: Progress = QUIET) -> str | None:
     """Create user ``admin`` when there are no users: the deployment's administrator, admin over
     every territory present and future (a role without a territory), so territories loaded later

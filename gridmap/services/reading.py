@@ -103,6 +103,24 @@ def staff(conn: sa.Connection, territory: str, *, on: date | None = None) -> gpd
     return frame
 
 
+def households(conn: sa.Connection, territory: str, *, on: date | None = None) -> gpd.GeoDataFrame:
+    """The households register per grid of the published plan: outline, households, residents,
+    elderly and one column per focus tag; counts only, nobody in them (and no key needed)."""
+    from gridmap.services.households import counts
+
+    found = counts(conn, territory, today=on)
+    grids = frames.plan_grids(conn, plan(conn, territory).id, territory)[["grid_code", "grid_name", "kind",
+                                                                          "community_code", "community_name", "geometry"]]
+    tags = [t["tag"] for t in found["focus_tags"]]
+    table = pd.DataFrame([{"grid_code": g["grid_code"], "households_registered": g["households"],
+                           "residents": g["residents"], "elderly": g["elderly"], **{t: g["tags"].get(t, 0) for t in tags}}
+                          for g in found["grids"]], columns=["grid_code", "households_registered", "residents", "elderly", *tags])
+    out = grids.merge(table, on="grid_code", how="left")
+    counted = ["households_registered", "residents", "elderly", *tags]
+    out[counted] = out[counted].fillna(0).astype("int64")
+    return gpd.GeoDataFrame(out, geometry="geometry", crs=grids.crs)
+
+
 def incidents(conn: sa.Connection, territory: str, filters: Filters = Filters(), *,
               limit: int | None = None) -> gpd.GeoDataFrame:
     return frames.incidents(conn, territory, filters, limit=limit)
@@ -114,4 +132,4 @@ def crosswalk(conn: sa.Connection, chosen: Plan) -> pd.DataFrame:
 
 __all__ = ["snapshot", "territories", "territory_name", "communities", "units", "layer", "plan", "plan_grids", "plan_units",
            "plan_microgrids",
-           "stations", "incidents", "crosswalk", "INTERNAL"]
+           "stations", "staff", "households", "incidents", "crosswalk", "INTERNAL"]

@@ -13,7 +13,7 @@ from gridmap import staffing
 from gridmap.errors import Invalid
 from gridmap.services.profiles import of_territory
 from gridmap.sheets import read_sheet
-from gridmap.store import audit, plans, territories
+from gridmap.store import audit, plans, territories, users
 from gridmap.store import staff as store
 
 
@@ -136,7 +136,8 @@ def create(engine: sa.Engine, territory_code: str, *, name: str, role: str, phon
 
 
 def update(engine: sa.Engine, staff_id: int, changes: dict, *, actor: str) -> dict:
-    """Change a person's name, role or phone (a name or role cannot be emptied)."""
+    """Change a person's name, role, phone or account (``username``; None unlinks it); a name or
+    role cannot be emptied."""
     for required in ("name", "role"):
         if required in changes and not changes[required]:
             raise Invalid(f"a person's {required} cannot be empty", f"人员的{'姓名' if required == 'name' else '角色'}不能为空")
@@ -144,11 +145,23 @@ def update(engine: sa.Engine, staff_id: int, changes: dict, *, actor: str) -> di
         changes = {**changes, "role": _role(changes["role"])}
     _check_phone(changes.get("phone"))
     with engine.begin() as conn:
+        if "username" in changes:  # the account they sign in with (None: none): they then read their grids' register
+            changes = {k: v for k, v in changes.items() if k != "username"} | {"user_id": _account(conn, changes["username"])}
         before = store.get(conn, staff_id)
         store.update(conn, staff_id, changes)
         audit.record(conn, actor=actor, action="staff.update", table="staff", row_key=str(staff_id),
                      before={k: before[k] for k in changes if k in before}, after=changes)
         return store.get(conn, staff_id)
+
+
+def _account(conn: sa.Connection, username: str | None) -> int | None:
+    if username is None:
+        return None
+    user_id = users.id_of(conn, username)
+    if user_id is None:
+        raise Invalid(f"no account {username!r}: create it with `gridmap user add`",
+                      f"没有账号 {username!r}：请先用 `gridmap user add` 创建")
+    return user_id
 
 
 def remove(engine: sa.Engine, staff_id: int, *, actor: str) -> None:

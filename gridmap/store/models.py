@@ -21,6 +21,8 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -629,3 +631,53 @@ class StaffAssignment(Base):
     valid_from: Mapped[date] = mapped_column(Date)
     valid_to: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Household(Base):
+    """A household of the register: its building (the matched feature, its label and point: its
+    grid is the published grid holding ``geom``), 单元, 房号, and the key the next import finds it
+    by (migration 0015)."""
+
+    __tablename__ = "households"
+    __table_args__ = (
+        UniqueConstraint("territory_id", "household_key", name="uq_households_territory_key"),
+        Index("ix_households_building", "building_feature_id"),
+        gist("households"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    territory_id: Mapped[int] = mapped_column(ForeignKey("territories.id", ondelete="CASCADE"))
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("territories.id", ondelete="SET NULL"))
+    building_feature_id: Mapped[int | None] = mapped_column(ForeignKey("layer_features.id", ondelete="SET NULL"))
+    building_label: Mapped[str] = mapped_column(Text)
+    stairwell: Mapped[str | None] = mapped_column(Text)
+    room: Mapped[str | None] = mapped_column(Text)
+    household_no: Mapped[str | None] = mapped_column(Text)
+    household_key: Mapped[str] = mapped_column(Text)
+    geom = mapped_column(geometry("POINT"), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Resident(Base):
+    """A person of a household: name, ID number and phone as Fernet tokens (gridmap.vault), a keyed
+    hash that finds them again, relation, focus tags and birth year in clear (migration 0015)."""
+
+    __tablename__ = "residents"
+    __table_args__ = (
+        UniqueConstraint("territory_id", "person_index", name="uq_residents_territory_person"),
+        Index("ix_residents_household_id", "household_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id", ondelete="CASCADE"))
+    territory_id: Mapped[int] = mapped_column(ForeignKey("territories.id", ondelete="CASCADE"))
+    person_index: Mapped[str] = mapped_column(String(64))
+    name_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    id_number_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    relation: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    birth_year: Mapped[int | None] = mapped_column(SmallInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

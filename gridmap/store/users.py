@@ -167,6 +167,11 @@ def grant(conn: sa.Connection, username: str, role: str, territory_code: str | N
         {"u": user, "r": role, "t": territory, "d": department_id, "g": list(grid_codes) if grid_codes else None})
 
 
+def id_of(conn: sa.Connection, username: str) -> int | None:
+    """The id of the account called ``username`` (None: no such account)."""
+    return conn.execute(sa.text("SELECT id FROM users WHERE username = :u"), {"u": username}).scalar()
+
+
 def exists(conn: sa.Connection, username: str) -> bool:
     return conn.execute(sa.text("SELECT 1 FROM users WHERE username = :u"), {"u": username}).first() is not None
 
@@ -345,5 +350,5 @@ def scopes_within(conn: sa.Connection, user: CurrentUser, roles: tuple[str, ...]
     return [r[0] for r in rows]
 
 
-__all__ = ["exists", "EVERYWHERE", "role_dict", "describe_role", "create_api_key", "list_api_keys", "revoke_api_key", "IncidentScope", "incident_scopes", "any_users", "CurrentUser", "scopes_within", "UserError", "hash_password", "verify_password", "create_user", "set_password", "grant",
+__all__ = ["exists", "id_of", "EVERYWHERE", "role_dict", "describe_role", "create_api_key", "list_api_keys", "revoke_api_key", "IncidentScope", "incident_scopes", "any_users", "CurrentUser", "scopes_within", "UserError", "hash_password", "verify_password", "create_user", "set_password", "grant",
            "list_users", "authenticate", "issue_token", "revoke_token", "user_for_token", "has_role", "admin_everywhere"]

@@ -1,0 +1,129 @@
+"""The households register over HTTP. Personal data (names, ID numbers, phones) is read only by
+the grid's own staff (a worker role bound to the grid, or a staff record assigned to it and linked
+to the account) and the territory's administrators, every read audited; nothing of it is public.
+The counts per grid are for every role of the territory. Importing, removing and the full
+(unmasked) export are the administrators'."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from gridmap.api.deps import SIGN_IN_FIRST, get_conn, optional_user, require_admin, require_role
+from gridmap.errors import Forbidden, Invalid, Unauthenticated
+from gridmap.services import households as service
+from gridmap.store import households as store
+from gridmap.store import territories, users
+from gridmap.store.users import CurrentUser
+
+router = APIRouter(prefix="/api", tags=["households"])
+COUNT_READERS = ("viewer", "worker", "handler", "planner")  # and administrators: counts, nobody in them
+SHEET_SUFFIXES = (".csv", ".xlsx")
+
+
+def _vault(request: Request):
+    return request.app.state.settings.vault()
+
+
+def _grid_reader(conn: sa.Connection, user: CurrentUser | None, code: str, grid: str | None) -> CurrentUser:
+    """401 without a user; the user if they administer the territory or are the grid's staff; 403 otherwise."""
+    if user is None:
+        raise Unauthenticated(*SIGN_IN_FIRST)
+    if users.has_role(conn, user, (), code):  # () : administrators only
+        return user
+    if grid is not None and grid in store.readable_grids(conn, user.id, code, date.today()):
+        return user
+    raise Forbidden(f"{user.username} may not read the households register of grid {grid} in territory {code}: "
+                    "only that grid's staff and the territory's administrators may",
+                    f"{user.username} 无权查看辖区 {code} 网格 {grid} 的住户登记：仅限该网格的工作人员和辖区管理员")
+
+
+@router.get("/territories/{code}/households/summary",
+            summary="The register per published grid: households, residents, elderly and focus tags (counts only)")
+def summary(code: str, request: Request, conn: sa.Connection = Depends(get_conn),
+            user: CurrentUser | None = Depends(optional_user)) -> dict:
+    territories.get(conn, code)
+    require_role(conn, user, COUNT_READERS, code, "read the households register")
+    return service.summary(request.app.state.engine, code)
+
+
+@router.get("/territories/{code}/grids/{grid_code}/households",
+            summary="A grid's households and residents in full (the grid's staff and administrators; audited)")
+def grid_register(code: str, grid_code: str, request: Request, conn: sa.Connection = Depends(get_conn),
+                  user: CurrentUser | None = Depends(optional_user)) -> dict:
+    if user is None:
+        raise Unauthenticated(*SIGN_IN_FIRST)
+    territories.get(conn, code)
+    actor = _grid_reader(conn, user, code, grid_code)
+    return service.grid_register(request.app.state.engine, code, grid_code, vault=_vault(request), actor=actor.username)
+
+
+@router.get("/households/{household_id}", summary="One household with its residents (its grid's staff and administrators; audited)")
+def household(household_id: int, request: Request, conn: sa.Connection = Depends(get_conn),
+              user: CurrentUser | None = Depends(optional_user)) -> dict:
+    if user is None:  # before any lookup: whether a household exists is not told to a stranger
+        raise Unauthenticated(*SIGN_IN_FIRST)
+    code, grid = service.household_grid(request.app.state.engine, household_id)
+    actor = _grid_reader(conn, user, code, grid)
+    return service.household(request.app.state.engine, household_id, vault=_vault(request), actor=actor.username)
+
+
+@router.delete("/residents/{resident_id}", status_code=204, summary="Remove a resident (administrators; audited)")
+def remove_resident(resident_id: int, request: Request, conn: sa.Connection = Depends(get_conn),
+                    user: CurrentUser | None = Depends(optional_user)) -> None:
+    if user is None:
+        raise Unauthenticated(*SIGN_IN_FIRST)
+    code, _household = store.resident_territory(conn, resident_id)
+    actor = require_admin(conn, user, code, "manage the households register")
+    service.remove_resident(request.app.state.engine, resident_id, actor=actor.username)
+
+
+@router.get("/territories/{code}/households/export",
+            summary="The register as CSV with the import's headers: masked, or in full for an administrator (audited)")
+def export(code: str, request: Request, full: bool = False, encoding: Literal["utf-8", "gbk"] = "utf-8",
+           conn: sa.Connection = Depends(get_conn), user: CurrentUser | None = Depends(optional_user)) -> Response:
+    territories.get(conn, code)
+    if full:
+        actor = require_admin(conn, user, code, "export the households register in full")
+    else:
+        actor = require_admin(conn, user, code, "read the households register")
+    data = service.export(request.app.state.engine, code, vault=_vault(request), actor=actor.username, full=full,
+                          encoding=encoding)
+    name = f"households-{code}{'-full' if full else '-masked'}.csv"
+    return Response(data, media_type=f"text/csv; charset={encoding}",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
+
+
+@router.post("/territories/{code}/households/import",
+             summary="Take an office's register sheet (.csv UTF-8/GBK or .xlsx): all rows or none, problems listed")
+async def import_sheet(code: str, request: Request, file: UploadFile = File(description="the register, .csv or .xlsx"),
+                       encoding: Literal["utf-8", "gbk"] | None = Form(None),
+                       replace: bool = Form(False, description="the sheet is the whole register: residents not in it are removed"),
+                       check: bool = Form(False, description="report what the sheet would do, store nothing"),
+                       user: CurrentUser | None = Depends(optional_user)) -> dict:
+    engine = request.app.state.engine
+    with engine.connect() as conn:
+        territories.get(conn, code)
+        actor = require_admin(conn, user, code, "manage the households register")
+    vault = _vault(request)
+    original = Path(file.filename or "register").name[:200]
+    suffix = Path(original).suffix.lower()
+    if suffix not in SHEET_SUFFIXES:
+        raise Invalid(f"{original}: the register must be .csv or .xlsx", f"{original}：住户表须为 .csv 或 .xlsx 文件")
+    folder = Path(tempfile.mkdtemp(prefix="gridmap-register-"))
+    try:
+        target = folder / f"register{suffix}"
+        with open(target, "wb") as out:
+            await run_in_threadpool(shutil.copyfileobj, file.file, out, 1 << 20)
+        result = await run_in_threadpool(service.import_sheet, engine, code, target, vault=vault, actor=actor.username,
+                                         encoding=encoding, replace=replace, check=check)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)  # the uploaded register is not kept on disk
+    return {**result, "file": original}

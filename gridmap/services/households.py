@@ -1,0 +1,352 @@
+"""The households register: import an office's sheet (matched to buildings, all or nothing), read
+a grid's households as its staff, count them per grid, export (masked unless full), re-encrypt
+under a new key. Every write is one transaction with its audit entry; every read of personal data
+is audited (who, which grid or household, how many people) and the audit holds no personal data."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+
+from gridmap import register
+from gridmap.errors import Invalid, NotFound
+from gridmap.services.profiles import of_territory
+from gridmap.sheets import read_sheet
+from gridmap.store import audit, layers, plans, territories
+from gridmap.store import households as store
+from gridmap.vault import Vault
+
+ELDERLY_AGE = 60
+"""Age from which a resident counts as elderly in the per-grid figures (老年人: 60 and over)."""
+EXPORT_COLUMNS = (("building_label", "楼栋"), ("stairwell", "单元"), ("room", "房号"), ("household_no", "户号"),
+                  ("community_code", "社区代码"), ("grid_code", "网格编码"), ("name", "姓名"), ("id_number", "身份证号"),
+                  ("phone", "联系电话"), ("relation", "与户主关系"), ("tags", "关注标签"), ("birth_year", "出生年份"))
+"""The export's columns (key, Chinese header): the headers the import reads back."""
+
+
+class NoBuildings(Invalid):
+    """The register is matched to buildings; the territory has no buildings layer."""
+
+
+def _buildings(conn: sa.Connection, territory: str) -> pd.DataFrame:
+    found = layers.find(conn, territory, layers.ROLES["buildings"])
+    if found is None:
+        raise NoBuildings(f"territory {territory} (and its ancestors) has no buildings layer: the register is matched "
+                          "to buildings; import one with `gridmap import ... --kind buildings`",
+                          f"辖区 {territory}（及其上级）没有楼栋图层：住户按楼栋匹配；请先用 "
+                          "`gridmap import ... --kind buildings` 导入")
+    return store.buildings(conn, territory, *found)
+
+
+def _index(buildings: pd.DataFrame) -> dict[str, set[int]]:
+    """Each key (:func:`gridmap.register.building_keys`) → the buildings answering to it."""
+    index: dict[str, set[int]] = defaultdict(set)
+    for b in buildings.itertuples():
+        for key in register.building_keys(b.compound_name, b.building_name or b.name, b.address):
+            index[key].add(int(b.building_id))
+    return index
+
+
+def _label(building_id: int, b: pd.Series) -> str:
+    """How a building is shown: 小区 and 楼栋号 (else its name or address), else its feature id."""
+    parts = [b["compound_name"], b["building_name"] or b["name"] or b["address"]]
+    return " ".join(str(p).strip() for p in parts if isinstance(p, str) and p.strip()) or f"#{building_id}"
+
+
+def _match(rows: pd.DataFrame, index: dict[str, set[int]]) -> tuple[list[int | None], list[tuple[str | None, str | None]], list[dict]]:
+    """Each row's building (None when it has none), the 单元 and 房号 its address gave, and the
+    problems: a row matching no building, or several."""
+    found, parts, problems = [], [], []
+    for r in rows.itertuples():
+        keys, stairwell, room = register.row_keys(r.compound_name, r.building_name, r.address)
+        place = r.address or " ".join(p for p in (r.compound_name, r.building_name) if p)
+        building = None
+        for key in keys:
+            ids = index.get(key, set())
+            if len(ids) == 1:
+                building = next(iter(ids))
+                break
+            if len(ids) > 1:
+                problems.append({"row": int(r.row), "en": f"{place!r} matches {len(ids)} buildings: add the 小区",
+                                 "zh": f"“{place}”对应 {len(ids)} 栋楼：请填写小区名称"})
+                break
+        else:
+            problems.append({"row": int(r.row), "en": f"{place!r} matches no building of the territory",
+                             "zh": f"“{place}”在本辖区找不到对应的楼栋"})
+        found.append(building)
+        parts.append((stairwell, room))
+    return found, parts, problems
+
+
+def import_sheet(engine: sa.Engine, territory_code: str, path: str | Path, *, vault: Vault, actor: str,
+                 encoding: str | None = None, replace: bool = False, check: bool = False) -> dict:
+    """Take an office's register (CSV in UTF-8 or GBK, or .xlsx, Chinese headers: see
+    :data:`gridmap.register.SHEET_COLUMNS`). Each row is a resident placed in a building of the
+    territory (by 小区 + 楼栋号 or by address) and a household (its 户号, else 单元 + 房号).
+
+    A resident is found again by ID number, else by name within the household, so the same sheet
+    taken twice changes nothing; an ID number or phone left blank keeps the stored one. ``replace``:
+    the sheet is the whole register, residents not in it are removed. Any problem in any row (a
+    building that matches nothing or several, a bad ID number or phone, an unknown tag, one person
+    on two rows) is reported with every other and nothing is stored; ``check`` reports without
+    storing anyway. Households and residents are written in a few set-based statements, all in one
+    transaction. The audit entry counts; it names nobody."""
+    frame = read_sheet(path, encoding=encoding)
+    counts = {"households_added": 0, "households_updated": 0, "residents_added": 0, "residents_updated": 0,
+              "residents_removed": 0}
+    with engine.begin() as conn:
+        territory = territories.get(conn, territory_code)
+        rules = of_territory(conn, territory_code).households
+        rows, problems = register.sheet_rows(frame, rules)
+        buildings = _buildings(conn, territory_code)
+        matched, parts, unmatched = _match(rows, _index(buildings))
+        problems += unmatched
+        placed = _placed(rows, matched, parts, buildings)
+        problems += _same_person(placed)
+        if problems:
+            register.raise_problems(problems)
+        summary = {"territory": territory_code, "rows": len(rows), "file": Path(path).name,
+                   "buildings": int(placed["building_id"].nunique())}
+        if check:
+            return {**summary, **counts, "checked_only": True}
+        households = store.upsert_households(conn, territory.id, placed.drop_duplicates("household_key"))
+        counts["households_added"] = int(households["inserted"].sum())
+        counts["households_updated"] = len(households) - counts["households_added"]
+        placed = placed.merge(households[["household_key", "household_id"]], on="household_key", how="left")
+        indexes = [vault.indexes(p) for p in placed["person"]]
+        stored = store.residents_by_index(conn, territory.id, [i for row in indexes for i in row])
+        new, old = [], []
+        for r, row_indexes in zip(placed.itertuples(), indexes):
+            resident = {"household_id": int(r.household_id), "person_index": row_indexes[0],
+                        "name_enc": vault.encrypt(r.name), "id_number_enc": vault.encrypt(r.id_number),
+                        "phone_enc": vault.encrypt(r.phone), "relation": r.relation, "tags": list(r.tags),
+                        "birth_year": r.birth_year}
+            found = next((stored[i] for i in row_indexes if i in stored), None)
+            (new if found is None else old).append(resident if found is None else {**resident, "resident_id": found})
+        kept = store.insert_residents(conn, territory.id, new) + [r["resident_id"] for r in old]
+        store.update_residents(conn, old)
+        counts["residents_added"], counts["residents_updated"] = len(new), len(old)
+        if replace:
+            counts["residents_removed"] = store.delete_residents_except(conn, territory.id, kept)
+        summary = {**summary, **counts}
+        audit.record(conn, actor=actor, action="households.import", table="residents", row_key=territory_code,
+                     after={**summary, "replace": replace})
+    return summary
+
+
+def _placed(rows: pd.DataFrame, matched: list, parts: list, buildings: pd.DataFrame) -> pd.DataFrame:
+    """The sheet's rows with their building, household key and place (rows without a building dropped):
+    what the import writes, and ``person``, what a resident is found again by."""
+    by_id = buildings.set_index("building_id")
+    out = []
+    for r, building_id, (address_stairwell, address_room) in zip(rows.itertuples(), matched, parts):
+        if building_id is None:
+            continue
+        b = by_id.loc[building_id]
+        stairwell, room = r.stairwell or address_stairwell, r.room or address_room
+        key = register.household_key(building_id, stairwell, room, r.household_no)
+        out.append({"row": r.row, "name": r.name, "id_number": r.id_number, "phone": r.phone, "relation": r.relation,
+                    "tags": r.tags, "birth_year": r.birth_year, "household_key": key, "building_id": int(building_id),
+                    "label": _label(building_id, b), "stairwell": stairwell, "room": room,
+                    "household_no": r.household_no, "lon": float(b["lon"]), "lat": float(b["lat"]),
+                    "community_id": None if pd.isna(b["community_id"]) else int(b["community_id"]),
+                    "person": r.id_number or f"{r.name}|{key}"})
+    return pd.DataFrame(out, columns=["row", "name", "id_number", "phone", "relation", "tags", "birth_year",
+                                      "household_key", "building_id", "label", "stairwell", "room", "household_no",
+                                      "lon", "lat", "community_id", "person"]).astype(object)
+
+
+def _same_person(placed: pd.DataFrame) -> list[dict]:
+    """Two rows without an ID number for one name in one household: one person twice, or two
+    people the sheet cannot tell apart (the ID numbers are checked by the sheet reader)."""
+    problems = []
+    unnamed = placed[placed["id_number"].isna()]
+    for _, group in unnamed.groupby("person"):
+        if len(group) > 1:
+            rows = ", ".join(str(r) for r in group["row"])
+            problems.append({"row": int(group["row"].iloc[1]),
+                             "en": f"rows {rows} name {register.mask_name(group['name'].iloc[0])} twice in one household "
+                                   "without an ID number: add their ID numbers",
+                             "zh": f"第 {rows} 行在同一户中重复出现 {register.mask_name(group['name'].iloc[0])}，且没有身份证号：请填写身份证号"})
+    return problems
+
+
+# -- reading -----------------------------------------------------------------------------------------
+def _people(frame: pd.DataFrame, vault: Vault, *, masked: bool) -> list[dict]:
+    out = []
+    for r in frame.itertuples():
+        name, id_number, phone = (vault.decrypt(r.name_enc), vault.decrypt(r.id_number_enc), vault.decrypt(r.phone_enc))
+        if masked:
+            name, id_number, phone = register.mask_name(name), register.mask_id_number(id_number), register.mask_phone(phone)
+        out.append({"resident_id": int(r.resident_id), "household_id": int(r.household_id),
+                    "building_id": None if pd.isna(r.building_id) else int(r.building_id),
+                    "building_label": r.building_label, "stairwell": r.stairwell, "room": r.room,
+                    "household_no": r.household_no, "community_code": r.community_code, "grid_code": r.grid_code,
+                    "name": name, "id_number": id_number, "phone": phone, "relation": r.relation,
+                    "tags": list(r.tags or []), "birth_year": None if pd.isna(r.birth_year) else int(r.birth_year)})
+    return out
+
+
+def _households(people: list[dict]) -> list[dict]:
+    grouped: dict[int, dict] = {}
+    for p in people:
+        h = grouped.setdefault(p["household_id"], {k: p[k] for k in ("household_id", "building_id", "building_label",
+                                                                     "stairwell", "room", "household_no",
+                                                                     "community_code", "grid_code")} | {"residents": []})
+        h["residents"].append({k: p[k] for k in ("resident_id", "name", "id_number", "phone", "relation", "tags",
+                                                 "birth_year")})
+    return list(grouped.values())
+
+
+def grid_register(engine: sa.Engine, territory_code: str, grid_code: str, *, vault: Vault, actor: str) -> dict:
+    """The households of a published grid with their residents in full (the caller has checked
+    that ``actor`` is that grid's staff or an administrator); the read is audited."""
+    with engine.begin() as conn:
+        territory = territories.get(conn, territory_code)
+        plan_id = plans.published_id(conn, territory.id)
+        if plan_id is None or not conn.execute(sa.text("SELECT 1 FROM grids WHERE plan_id = :p AND code = :c"),
+                                               {"p": plan_id, "c": grid_code}).first():
+            raise NotFound(
+                f"grid {grid_code} is not a grid of territory {territory_code}'s published plan",
+                f"网格 {grid_code} 不是辖区 {territory_code} 已发布方案中的网格")
+        frame = store.residents_of(conn, plan_id=plan_id, grid_code=grid_code)
+        people = _people(frame, vault, masked=False)
+        audit.record(conn, actor=actor, action="households.read", table="residents", row_key=f"{territory_code}/{grid_code}",
+                     after={"grid": grid_code, "households": int(frame["household_id"].nunique()), "residents": len(frame)})
+    households = _households(people)
+    return {"territory": territory_code, "grid_code": grid_code, "households": households,
+            "residents": len(people), "focus": _focus(people)}
+
+
+def household(engine: sa.Engine, household_id: int, *, vault: Vault, actor: str) -> dict:
+    """One household with its residents in full (the caller checked the reader); audited."""
+    with engine.begin() as conn:
+        code = store.household_territory(conn, household_id)
+        plan_id = plans.published_id(conn, territories.id_of(conn, code))
+        frame = store.residents_of(conn, plan_id=plan_id, household_id=household_id)
+        audit.record(conn, actor=actor, action="households.read", table="households", row_key=str(household_id),
+                     after={"household": household_id, "residents": len(frame)})
+    found = _households(_people(frame, vault, masked=False))
+    if not found:
+        raise store.HouseholdNotFound(f"no household {household_id}", f"没有编号为 {household_id} 的住户")
+    return {"territory": code, **found[0]}
+
+
+def household_grid(engine: sa.Engine, household_id: int) -> tuple[str, str | None]:
+    """The territory a household was registered under and the published grid it is in (for the
+    reader check, before anything personal is read)."""
+    with engine.connect() as conn:
+        code = store.household_territory(conn, household_id)
+        plan_id = plans.published_id(conn, territories.id_of(conn, code))
+        frame = store.residents_of(conn, plan_id=plan_id, household_id=household_id)
+    grid = frame["grid_code"].dropna()
+    return code, (str(grid.iloc[0]) if len(grid) else None)
+
+
+def _focus(people: list[dict]) -> dict[str, int]:
+    counts: dict[str, int] = defaultdict(int)
+    for p in people:
+        for tag in p["tags"]:
+            counts[tag] += 1
+    return dict(counts)
+
+
+def summary(engine: sa.Engine, territory_code: str, *, today: date | None = None) -> dict:
+    """The register per published grid, no person in it: households, residents, elderly (60 and
+    over) and residents per focus tag, with the territory's totals and its tags (both languages)."""
+    with engine.connect() as conn:
+        return counts(conn, territory_code, today=today)
+
+
+def counts(conn: sa.Connection, territory_code: str, *, today: date | None = None) -> dict:
+    """:func:`summary` on an open connection (the notebook reads it in its snapshot)."""
+    today = today or date.today()
+    territory = territories.get(conn, territory_code)
+    rules = of_territory(conn, territory_code).households
+    plan_id = plans.published_id(conn, territory.id)
+    frame = store.grid_counts(conn, territory_code, plan_id, elderly_born_by=today.year - ELDERLY_AGE) \
+        if plan_id is not None else pd.DataFrame(columns=["grid_code", "households", "residents", "elderly", "tag", "tagged"])
+    grids: dict[str, dict] = {}
+    for r in frame.itertuples():
+        g = grids.setdefault(r.grid_code, {"grid_code": r.grid_code, "households": 0, "residents": 0, "elderly": 0,
+                                           "tags": {t: 0 for t in rules.focus_tags}})
+        if r.tag is None or pd.isna(r.tag):
+            g.update(households=int(r.households), residents=int(r.residents), elderly=int(r.elderly))
+        else:
+            g["tags"][r.tag] = int(r.tagged)
+    rows = sorted(grids.values(), key=lambda g: g["grid_code"])
+    totals = {"households": sum(g["households"] for g in rows), "residents": sum(g["residents"] for g in rows),
+              "elderly": sum(g["elderly"] for g in rows),
+              "tags": {t: sum(g["tags"].get(t, 0) for g in rows) for t in rules.focus_tags}}
+    return {"territory": territory_code, "focus_tags": rules.names(), "elderly_age": ELDERLY_AGE,
+            "totals": totals, "grids": rows}
+
+
+# -- export, removal, keys ---------------------------------------------------------------------------
+def export(engine: sa.Engine, territory_code: str, *, vault: Vault, actor: str, full: bool = False,
+           encoding: str = "utf-8") -> bytes:
+    """The territory's register as CSV with the import's Chinese headers (so it reads back),
+    names, ID numbers and phones masked unless ``full`` (the caller checked that ``actor`` may);
+    ``encoding`` utf-8 (with a BOM, as Excel wants) or gbk. Audited, full or not."""
+    with engine.begin() as conn:
+        territory = territories.get(conn, territory_code)
+        plan_id = plans.published_id(conn, territory.id)
+        frame = store.residents_of(conn, territory_id=territory.id, plan_id=plan_id)
+        audit.record(conn, actor=actor, action="households.export", table="residents", row_key=territory_code,
+                     after={"full": full, "residents": len(frame), "encoding": encoding})
+    people = _people(frame, vault, masked=not full)
+    table = pd.DataFrame([{zh: ("、".join(p[k]) if k == "tags" else p[k]) for k, zh in EXPORT_COLUMNS} for p in people],
+                         columns=[zh for _, zh in EXPORT_COLUMNS])
+    text = table.to_csv(index=False)
+    if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+        return text.encode("utf-8-sig")
+    try:
+        return text.encode(encoding)
+    except UnicodeEncodeError as exc:
+        raise Invalid(f"the register holds text {encoding} cannot write ({exc.object[exc.start:exc.end]!r}): "
+                      "export it as UTF-8", f"住户信息中有 {encoding} 无法表示的文字：请导出为 UTF-8") from None
+    except LookupError:
+        raise Invalid(f"unknown encoding {encoding!r} (utf-8 or gbk)", f"未知编码 {encoding!r}（可用 utf-8 或 gbk）") from None
+
+
+def remove_resident(engine: sa.Engine, resident_id: int, *, actor: str) -> None:
+    """Remove a resident (moved away, deceased, or their data to be erased), and the household
+    left empty; audited without the person's data."""
+    with engine.begin() as conn:
+        code, household_id = store.resident_territory(conn, resident_id)
+        store.delete_resident(conn, resident_id)
+        audit.record(conn, actor=actor, action="households.remove", table="residents", row_key=str(resident_id),
+                     before={"territory": code, "household": household_id}, after={"deleted": True})
+
+
+def rekey(engine: sa.Engine, *, vault: Vault, actor: str, page: int = 2000) -> int:
+    """Encrypt every resident again under the vault's first key and recompute the keyed hashes
+    (after a new key was put first in ``GRIDMAP_SECRET_KEY``); one transaction, audited. Returns
+    how many residents were rewritten."""
+    done, after = 0, 0
+    with engine.begin() as conn:
+        while True:
+            frame = store.tokens(conn, after, page)
+            if frame.empty:
+                break
+            keys = store.household_keys(conn, [int(h) for h in frame["household_id"].unique()])
+            rows = []
+            for r in frame.itertuples():
+                id_number = vault.decrypt(r.id_number_enc)
+                person = id_number or f"{vault.decrypt(r.name_enc)}|{keys[int(r.household_id)]}"
+                rows.append({"resident_id": int(r.resident_id), "name_enc": vault.rotate(r.name_enc),
+                             "id_number_enc": vault.rotate(r.id_number_enc), "phone_enc": vault.rotate(r.phone_enc),
+                             "person_index": vault.index(person)})
+            store.write_tokens(conn, rows)
+            done += len(rows)
+            after = int(frame["resident_id"].iloc[-1])
+        audit.record(conn, actor=actor, action="households.rekey", table="residents", after={"residents": done})
+    return done
+
+
+__all__ = ["import_sheet", "grid_register", "household", "household_grid", "summary", "counts", "export", "remove_resident",
+           "rekey", "NoBuildings", "ELDERLY_AGE", "EXPORT_COLUMNS"]
