@@ -105,10 +105,15 @@ def normalise(text: object) -> str:
     return value
 
 
+def _building(name: object) -> str:
+    """A 楼栋号 as keys hold it: ``3号``/``3号楼``/``3幢`` and a bare ``3`` all read as ``3栋``."""
+    b = normalise(name)
+    return b + "栋" if b.isdigit() else BUILDING_SUFFIX.sub(r"\1栋", b)
+
+
 def building_keys(compound: object, building: object, address: object = None) -> list[str]:
     """The keys a building answers to (see the module docstring); empty parts give none."""
-    c, b, a = normalise(compound), normalise(building), normalise(address)
-    b = BUILDING_SUFFIX.sub(r"\1栋", b) if b else b
+    c, b, a = normalise(compound), _building(building), normalise(address)
     keys = []
     if b:
         keys += [f"{c}|{b}", f"{c}{b}", f"|{b}"]
@@ -122,11 +127,11 @@ def row_keys(compound: str | None, building: str | None, address: str | None) ->
     carries (``锦绣花园3栋2单元301`` → building ``锦绣花园3栋``, 单元 2, 房号 301)."""
     stairwell = room = None
     if building:
-        b = BUILDING_SUFFIX.sub(r"\1栋", normalise(building))
-        c = normalise(compound)
-        return [f"{c}|{b}"], None, None  # no compound: ``|b``, the buildings outside compounds or a unique name
+        b, c = _building(building), normalise(compound)
+        # no compound: ``|b``, a building outside compounds or the one building of that name
+        return ([f"{c}|{b}", f"{c}{b}"] if c else [f"|{b}"]), None, None
     a = normalise(address)
-    keys = [a]
+    keys = [a, _building(a)] if _building(a) != a else [a]
     found = ADDRESS_TAIL.match(a)
     if found and found.group("building") != a:
         keys.append(found.group("building"))
@@ -165,8 +170,13 @@ def mask_name(name: str | None) -> str | None:
 
 
 def mask_id_number(value: str | None) -> str | None:
-    """The region code and the last four: 511802********123X."""
-    return None if not value else value[:6] + "*" * (len(value) - 10) + value[-4:]
+    """The region code and the last four: 511802********123X; anything that is not shaped like an
+    ID number (a name or a phone in the wrong column) is all stars."""
+    if not value:
+        return None
+    if not re.fullmatch(r"\d{15}|\d{17}[\dXx]", value):
+        return "*" * len(value)
+    return value[:6] + "*" * (len(value) - 10) + value[-4:]
 
 
 def mask_phone(value: str | None) -> str | None:
@@ -208,7 +218,8 @@ def sheet_rows(frame: pd.DataFrame, rules: RegisterRules) -> tuple[pd.DataFrame,
     def problem(number: int, en: str, zh: str) -> None:
         problems.append({"row": number, "en": en, "zh": zh})
 
-    for position, record in enumerate(frame.rename(columns=columns).to_dict("records")):
+    known = frame.rename(columns={c: k for c, k in columns.items() if k})  # other columns keep their own names
+    for position, record in enumerate(known.to_dict("records")):
         number = position + 2
         cell = {k: (None if v is None or (isinstance(v, float) and pd.isna(v)) or not str(v).strip()
                     else unicodedata.normalize("NFKC", str(v)).strip())
@@ -230,8 +241,9 @@ def sheet_rows(frame: pd.DataFrame, rules: RegisterRules) -> tuple[pd.DataFrame,
                 problem(number, f"ID number {mask_id_number(row['id_number'])} {wrong[0]}",
                         f"身份证号 {mask_id_number(row['id_number'])} {wrong[1]}")
         if row["phone"] and not PHONE.match(row["phone"]):
-            shown = mask_phone(row["phone"]) if len(re.sub(r"\D", "", row["phone"])) > 7 else row["phone"]  # no number to hide
-            problem(number, f"phone {shown!r} is not a phone number", f"电话 {shown!r} 不是电话号码")
+            shown = "*" * len(row["phone"])  # whatever is there (a name in the wrong column?) is not shown
+            problem(number, f"phone {shown} ({len(row['phone'])} characters) is not a phone number",
+                    f"电话 {shown}（{len(row['phone'])} 个字符）不是电话号码")
         tags = []
         for word in TAG_SPLIT.split(row["tags"] or ""):
             if not word:
@@ -267,14 +279,21 @@ def raise_problems(problems: list[dict]) -> None:
         + (f"；另有 {more} 处" if more else ""), problems)
 
 
-def household_key(building_id: int, stairwell: str | None, room: str | None, household_no: str | None) -> str:
+def building_ref(compound: object, building: object, address: object, feature_id: int) -> str:
+    """What a building is known by in household keys: its first key (小区|楼栋, or its address),
+    which a re-imported buildings layer keeps; its feature id only when it has no name at all."""
+    keys = building_keys(compound, building, address)
+    return keys[0] if keys else f"#{feature_id}"
+
+
+def household_key(building: str, stairwell: str | None, room: str | None, household_no: str | None) -> str:
     """What one household is known by again on the next import: its 户号 when the sheet has one,
-    else its building, 单元 and 房号."""
+    else its building (:func:`building_ref`), 单元 and 房号."""
     if household_no:
         return f"no:{normalise(household_no)}"
-    return f"b:{building_id}|{normalise(stairwell)}|{normalise(room)}"
+    return f"b:{building}|{normalise(stairwell)}|{normalise(room)}"
 
 
 __all__ = ["RegisterRules", "DEFAULT_FOCUS_TAGS", "FOCUS_TAG_EN", "SHEET_COLUMNS", "RegisterSheetError", "normalise",
            "building_keys", "row_keys", "id_number_problem", "birth_year", "mask_name", "mask_id_number", "mask_phone",
-           "sheet_rows", "raise_problems", "household_key"]
+           "sheet_rows", "raise_problems", "household_key", "building_ref"]

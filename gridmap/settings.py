@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -83,7 +83,7 @@ class Settings:
     max_vertices: int = 1_000_000
     open311_rate_per_minute: int = 30
     redis_url: str | None = None
-    secret_keys: tuple[str, ...] = ()
+    secret_keys: tuple[str, ...] = field(default=(), repr=False)
     """The keys of personal data (:mod:`gridmap.vault`); empty: the register cannot be read or written."""
     cors_origins: tuple[str, ...] = ("*",)
     """Web origins whose pages may call the API from the browser (a city portal's MapLibre or

@@ -133,7 +133,8 @@ def sheet_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[int, str, 
             f"its columns: {', '.join(map(str, frame.columns))}",
             f"人员表缺少列：{'、'.join(names.values())}；现有列：{'、'.join(map(str, frame.columns))}")
     rows, problems = [], []
-    for position, record in enumerate(frame.rename(columns=columns).to_dict("records")):
+    known = frame.rename(columns={c: k for c, k in columns.items() if k})  # other columns keep their own names
+    for position, record in enumerate(known.to_dict("records")):
         number = position + 2
         cell = {k: (None if v is None or (isinstance(v, float) and pd.isna(v)) or not str(v).strip() else str(v).strip())
                 for k, v in record.items() if k in SHEET_COLUMNS}

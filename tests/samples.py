@@ -120,8 +120,9 @@ def signed_in_client(engine: sa.Engine, database_url: str, username: str, role: 
 
 
 @contextlib.contextmanager
-def serve(database_url: str):
-    """The real app under uvicorn on a free loopback port, in a thread; yields its base URL."""
+def serve(database_url: str, settings=None):
+    """The real app under uvicorn on a free loopback port, in a thread; yields its base URL
+    (``settings``: the app's, else the environment's)."""
     import socket
     import threading
     import time
@@ -133,7 +134,7 @@ def serve(database_url: str):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(database_url=database_url), host="127.0.0.1",
+    server = uvicorn.Server(uvicorn.Config(create_app(database_url=database_url, settings=settings), host="127.0.0.1",
                                            port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -45,6 +45,11 @@ FINGERPRINTS = {
     "microgrid_buildings": "SELECT count(*) || md5(string_agg(m.code || COALESCE(b.feature_id::text, '-') || b.part || "
                            "b.households || COALESCE(b.leader_name, '') || md5(ST_AsEWKB(b.geom)::text), ',' "
                            "ORDER BY b.id)) FROM microgrid_buildings b JOIN microgrids m ON m.id = b.microgrid_id",
+    "staff": "SELECT count(*) || md5(string_agg(s.name || s.role || a.grid_code || a.valid_from || "
+             "COALESCE(a.grid_id::text, '-'), ',' ORDER BY a.id)) FROM staff s JOIN staff_assignments a ON a.staff_id = s.id",
+    "register": "SELECT count(*) || md5(string_agg(h.household_key || h.building_label || md5(r.name_enc) || "
+                "md5(COALESCE(r.phone_enc, '')) || r.person_index || array_to_string(r.tags, '、') || "
+                "md5(ST_AsEWKB(h.geom)::text), ',' ORDER BY r.id)) FROM residents r JOIN households h ON h.id = r.household_id",
 }
 
 
@@ -54,9 +59,10 @@ def fingerprint(engine: sa.Engine) -> dict:
 
 
 @pytest.fixture
-def history(monaco_built: sa.Engine):
+def history(monaco_built: sa.Engine, tmp_path):
     """Monaco: v1 published then v2 published (v1 history), a v3 draft with a saved edit and
-    micro-grids (one with a leader), a station, incidents moved along the workflow."""
+    micro-grids (one with a leader), a station, incidents moved along the workflow, a grid worker
+    on a grid and a household in the register."""
     monaco = monaco_built  # Monaco with its units built (conftest)
     from gridmap.services import incidents, microgrids, planning, stations
     from gridmap.services.partitioning import partition_territory
@@ -78,6 +84,20 @@ def history(monaco_built: sa.Engine):
     stations.create(monaco, MONACO, station_type="pharmacy", name="药房", lon=7.4236, lat=43.7306, actor="test")
     incidents.ensure_categories(monaco)
     incidents.load_demo_incidents(monaco, MONACO, count=300, seed=5)
+    from gridmap.services import households, staff
+    from gridmap.vault import Vault, new_key
+
+    person = staff.create(monaco, MONACO, name="钱九", role="专职网格员", phone=None, staff_key=None, actor="test")
+    staff.assign(monaco, person["staff_id"], grid, actor="test")
+    with monaco.connect() as conn:  # a named building of Monaco for a one-household register
+        building = conn.execute(sa.text(
+            "SELECT f.properties->>'name' FROM layer_features f JOIN layers l ON l.id = f.layer_id "
+            "WHERE l.name = 'buildings' AND f.properties->>'name' IS NOT NULL AND (SELECT count(*) FROM layer_features o "
+            "WHERE o.layer_id = f.layer_id AND lower(o.properties->>'name') = lower(f.properties->>'name')) = 1 "
+            "ORDER BY f.id LIMIT 1")).scalar_one()
+    register = tmp_path / "r.csv"
+    register.write_text(f"姓名,楼栋号,房号,联系电话,标签\n王五,{building},101,13800000001,独居老人\n", encoding="utf-8")
+    households.import_sheet(monaco, MONACO, register, vault=Vault([new_key()]), actor="test")
     return monaco
 
 

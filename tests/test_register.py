@@ -9,6 +9,7 @@ an administrator asks for them in full; a key rotation keeps everything readable
 
 from __future__ import annotations
 
+import io
 import os
 import random
 import shutil
@@ -22,8 +23,9 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
 from gridmap import register
+from gridmap.errors import Invalid
 from gridmap.vault import Vault, VaultUnavailable, new_key
-from tests.conftest import restore_snapshot, save_snapshot
+from conftest import restore_snapshot, save_snapshot
 
 ROOT = Path(__file__).resolve().parents[1]
 DISTRICT = "511802"
@@ -45,12 +47,16 @@ def test_id_numbers_masks_and_building_names() -> None:
     assert register.id_number_problem(good) is None and register.birth_year(good) == 1950
     wrong_check = good[:17] + ("0" if good[17] != "0" else "1")
     assert register.id_number_problem(wrong_check)[0] == "has a wrong check digit"
-    assert register.id_number_problem("51180219501340123X") is not None  # month 13 (or its check digit)
+    body = "51180219501340123"  # born in month 13, with the right check digit: the date is what is wrong
+    month13 = body + register.ID_CHECK[sum(int(d) * w for d, w in zip(body, register.ID_WEIGHTS)) % 11]
+    assert register.id_number_problem(month13)[0] == "holds no valid birth date"
+    assert register.mask_id_number("王小明") == "***" and register.mask_id_number("13800138000") == "*" * 11
     assert register.id_number_problem("12345") is not None and register.id_number_problem("511802501201123") is None
     assert register.mask_name("欧阳娜娜") == "欧***" and register.mask_phone("138 0013 8000") == "138****8000"
     assert register.mask_id_number(good) == good[:6] + "*" * 8 + good[-4:]
     # 3号楼, 3幢, full-width ３栋 and "3栋" are one building; the address carries 单元 and 房号
-    assert register.row_keys("书香锦城", "３号楼", None)[0] == register.row_keys(" 书香锦城 ", "3幢", None)[0] == ["书香锦城|3栋"]
+    assert register.row_keys("书香锦城", "３号楼", None)[0] == register.row_keys(" 书香锦城 ", "3幢", None)[0] \
+        == register.row_keys("书香锦城", "3", None)[0] == ["书香锦城|3栋", "书香锦城3栋"]
     assert "书香锦城3栋" in register.building_keys("书香锦城", "3栋")
     keys, stairwell, room = register.row_keys(None, None, "书香锦城3栋2单元301室")
     assert keys == ["书香锦城3栋2单元301室", "书香锦城3栋"] and (stairwell, room) == ("2", "301")
@@ -69,7 +75,7 @@ def test_a_sheet_with_bad_rows_names_every_one() -> None:
     found = {(p["row"], p["en"].split(" (one of")[0]) for p in problems}
     masked = register.mask_id_number(same)
     assert found == {(3, "no name"), (4, "no building (楼栋号) and no address (地址)"),
-                     (4, "phone 'call me' is not a phone number"),
+                     (4, "phone ******* (7 characters) is not a phone number"),
                      (5, "ID number 511802********1234 has a wrong check digit"), (5, "unknown focus tag '外星人'"),
                      (4, f"ID number {masked} is on rows 2, 4")}, found
     assert all(same not in p["en"] and same not in p["zh"] for p in problems)  # the error names nobody in full
@@ -181,9 +187,15 @@ def test_import_encrypts_matches_buildings_and_is_idempotent(district: sa.Engine
     for person in sheet.itertuples():
         for secret in (person.姓名, person.身份证号, person.联系电话):
             assert secret not in dump and secret not in audit_text
-    # an address row and a 小区 + 楼栋号 row of the same building are in the same building
-    first = sheet.iloc[4]
-    assert any(label.replace(" ", "") in first["地址"] for label in labels.values())
+    # an address row (书香锦城3栋2单元301室) and a 小区 + 楼栋号 row of that building: one building
+    full = pd.read_csv(io.BytesIO(households.export(district, DISTRICT, vault=vault, actor="test", full=True)),
+                       encoding="utf-8-sig", dtype=str).set_index("身份证号")
+    address_row, compound_row = sheet.iloc[4], sheet.iloc[5]
+    assert address_row["地址"] and pd.isna(compound_row["地址"])
+    assert full.loc[address_row["身份证号"], "地址"] == full.loc[compound_row["身份证号"], "地址"] \
+        == compound_row["小区"] + compound_row["楼栋号"]
+    assert full.loc[address_row["身份证号"], "房号"] == address_row["地址"].split("单元")[1].removesuffix("室")
+    assert len(set(labels)) == done["households_added"]
     again = households.import_sheet(district, DISTRICT, path, vault=vault, actor="test")
     assert again["residents_added"] == again["households_added"] == 0 and again["residents_updated"] == len(sheet)
     assert stored(district)[1] == len(sheet)
@@ -191,12 +203,25 @@ def test_import_encrypts_matches_buildings_and_is_idempotent(district: sa.Engine
     moved = sheet.copy()
     moved["联系电话"] = None
     moved.loc[0, "房号"] = "999"
+    moved.loc[1, "身份证号"] = None  # the same name in the same room, this time without the ID number: the same person
     xlsx = tmp_path / "住户登记.xlsx"
     moved.to_excel(xlsx, index=False)
     third = households.import_sheet(district, DISTRICT, xlsx, vault=vault, actor="test")
     assert third["residents_added"] == 0 and third["households_added"] == 1
     people = households.export(district, DISTRICT, vault=vault, actor="test", full=True).decode("utf-8-sig")
     assert sheet.loc[0, "联系电话"] in people  # a blank phone kept the stored one
+    assert sheet.loc[1, "身份证号"] in people and stored(district)[1] == len(sheet)  # and a blank ID number the stored one
+    # the full export is a register the import reads back: the same people, nobody added
+    export = tmp_path / "export.csv"
+    export.write_bytes(households.export(district, DISTRICT, vault=vault, actor="test", full=True))
+    back = households.import_sheet(district, DISTRICT, export, vault=vault, actor="test")
+    assert back["residents_added"] == back["households_added"] == 0 and back["residents_updated"] == len(sheet)
+    # a sheet without rows, taken with replace, would empty the register: refused
+    empty = tmp_path / "empty.csv"
+    empty.write_text("姓名,楼栋号\n", encoding="utf-8")
+    with pytest.raises(Invalid, match="has no rows"):
+        households.import_sheet(district, DISTRICT, empty, vault=vault, actor="test", replace=True)
+    assert stored(district)[1] == len(sheet)
 
 
 def test_a_bad_sheet_stores_nothing_and_names_every_row(district: sa.Engine, tmp_path: Path) -> None:
@@ -277,6 +302,13 @@ def test_only_the_grids_staff_and_administrators_read_people_and_every_read_is_a
         users.grant(conn, "worker_elsewhere", "worker", DISTRICT, grid_codes=[other])
     person = staff.create(district, DISTRICT, actor="test", name="钱九", role="专职网格员", phone=None, staff_key=None)
     staff.assign(district, person["staff_id"], busy, actor="test", valid_from=pd.Timestamp("2026-01-01").date())
+    # a staff record of "nobody" assigned to the code, but not to that plan's grid row: nothing
+    other_person = staff.create(district, DISTRICT, actor="test", name="孙十", role="专职网格员", phone=None, staff_key=None)
+    with district.begin() as conn:
+        conn.execute(sa.text("UPDATE staff SET user_id = (SELECT id FROM users WHERE username = 'nobody') WHERE id = :s"),
+                     {"s": other_person["staff_id"]})
+        conn.execute(sa.text("INSERT INTO staff_assignments (staff_id, grid_code, grid_id, valid_from) "
+                             "VALUES (:s, :g, NULL, '2026-01-01')"), {"s": other_person["staff_id"], "g": busy})
     # linking the staff record to an account is what lets it read its grid
     url = f"/api/territories/{DISTRICT}/grids/{busy}/households"
     assert client.get(url, headers=headers("staffed")).status_code == 403
@@ -370,6 +402,9 @@ def test_the_cli_imports_reports_exports_and_rotates_the_key(district: sa.Engine
     assert full.returncode == 0, full.stderr
     table = pd.read_csv(tmp_path / "full.csv", encoding="utf-8-sig", dtype=str)
     assert set(table["身份证号"]) == set(sheet["身份证号"]) and set(table["姓名"]) == set(sheet["姓名"])
+    assert oct((tmp_path / "full.csv").stat().st_mode & 0o777) == "0o600"
+    back = gridmap("import", str(tmp_path / "full.csv"), "--territory", DISTRICT, key=newer)
+    assert back.returncode == 0 and "0 residents added" in back.stdout  # the hashes were rebuilt under the new key
     old_only = gridmap("export", "--territory", DISTRICT, "--out", str(tmp_path / "old.csv"), key=KEY)
     assert old_only.returncode == 1 and "does not hold" in old_only.stderr
     masked = gridmap("export", "--territory", DISTRICT, "--encoding", "gbk", "--out", str(tmp_path / "m.csv"), key=newer)
@@ -397,3 +432,95 @@ def test_the_notebook_sees_counts_per_grid(district: sa.Engine, tmp_path: Path) 
     assert frame["residents"].sum() == len(sheet) and "独居老人" in frame.columns
     assert frame["留守儿童"].sum() == sum("留守儿童" in t for t in sheet["标签"])
     assert not set(frame.columns) & {"name", "id_number", "phone", "姓名"}
+
+
+@pytest.mark.browser
+def test_the_people_page_on_a_phone_and_for_a_viewer(district: sa.Engine, database_url: str, tmp_path: Path) -> None:
+    """A grid worker on a phone: their grid is what the map shows (一格一员 colours), a tap on it
+    gives its staff and counts, and its households with the focus residents first, in Chinese and
+    in English. A viewer sees the same counts and no household."""
+    from playwright.sync_api import sync_playwright
+
+    from gridmap.services import households, staff
+    from gridmap.settings import Settings
+    from gridmap.store import users
+    from samples import launch_chromium, serve
+
+    sheet = register_rows(district, count=40)
+    sheet.to_csv(tmp_path / "r.csv", index=False)
+    households.import_sheet(district, DISTRICT, tmp_path / "r.csv", vault=Vault([KEY]), actor="test")
+    busy, _ = grid_of_households(district)
+    person = staff.create(district, DISTRICT, actor="test", name="钱九", role="专职网格员", phone=None, staff_key=None)
+    staff.assign(district, person["staff_id"], busy, actor="test", valid_from=pd.Timestamp("2026-01-01").date())
+    password = "people page password"
+    with district.begin() as conn:
+        for name, role, grids in (("worker", "worker", [busy]), ("viewer", "viewer", None)):
+            users.create_user(conn, name, password)
+            users.grant(conn, name, role, DISTRICT, grid_codes=grids)
+        tagged_in_busy = conn.execute(sa.text(
+            "SELECT count(DISTINCT h.id) FROM households h JOIN residents r ON r.household_id = h.id "
+            "JOIN grids g ON ST_Covers(g.geom, h.geom) JOIN plans p ON p.id = g.plan_id AND p.status = 'published' "
+            "WHERE g.code = :g AND cardinality(r.tags) > 0"), {"g": busy}).scalar_one()
+        in_busy = conn.execute(sa.text(
+            "SELECT count(*) FROM households h JOIN grids g ON ST_Covers(g.geom, h.geom) "
+            "JOIN plans p ON p.id = g.plan_id AND p.status = 'published' WHERE g.code = :g"), {"g": busy}).scalar_one()
+    settings = Settings.from_env({**os.environ, "GRIDMAP_SECRET_KEY": KEY})
+    fills = """() => { const out = {}; window.gridmapPeopleMap().eachLayer(l => {
+        if (l.feature && l.feature.properties) out[l.feature.properties.grid_code] = [l.options.fillColor, l.options.fillOpacity]; });
+        return out; }"""
+    with serve(database_url, settings) as url, sync_playwright() as p:
+        browser = launch_chromium(p)
+        phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+        errors: list[str] = []
+        phone.on("pageerror", lambda exc: errors.append(str(exc)))
+        phone.goto(f"{url}/people")
+        phone.fill("#username", "worker")
+        phone.fill("#password", password)
+        phone.click("#login-button")
+        phone.wait_for_function("document.body.dataset.ready === 'true'", timeout=30000)
+        assert phone.is_checked("#mine")  # a worker's own grid first
+        colours = phone.evaluate(fills)
+        assert colours[busy] == ["#74c476", 0.75]  # 一格一员: it has its full-time worker
+        others = [c for code, c in colours.items() if code != busy]
+        assert others and all(opacity < 0.2 for _, opacity in others)  # the rest faint
+        assert "#de2d26" in {c for c, _ in others}  # grids without a full-time worker, in red
+        assert "个综合网格无专职网格员" in phone.inner_text("#totals")
+        phone.evaluate(f"""() => window.gridmapPeopleMap().eachLayer(l => {{
+            if (l.feature && l.feature.properties.grid_code === '{busy}') l.fire('click'); }})""")
+        phone.wait_for_selector("#grid:not([hidden])")
+        figures = phone.inner_text("#grid-figures")
+        assert "钱九" in figures and "专职网格员" in figures and f"登记户数\n{in_busy}" in figures
+        phone.click("#show-households")
+        phone.wait_for_selector("#households li.household")
+        shown = phone.locator("#households > li.household").count()
+        assert shown == tagged_in_busy  # focus residents only, by default
+        names = phone.inner_text("#households")
+        assert any(n in names for n in sheet["姓名"]) and "*" not in names  # in full for the grid's worker
+        phone.uncheck("#focus-only")
+        assert phone.locator("#households > li.household").count() == in_busy
+        assert 0 < tagged_in_busy < in_busy  # the sheet puts focus residents and others in this grid
+        first_tags = phone.locator("#households > li.household").first.locator(".tag").count()
+        last_tags = phone.locator("#households > li.household").last.locator(".tag").count()
+        assert first_tags > 0 and last_tags == 0  # focus households first
+        phone.click("#lang-switch")
+        assert "Households registered" in phone.inner_text("#grid-figures")
+        assert "stairwell" in phone.inner_text("#households") and "households, " in phone.inner_text("#households-note")
+        phone.select_option("#measure", "tag:独居老人")
+        assert "Focus: elderly living alone" in phone.inner_text("#measure")
+        assert not errors, errors
+        viewer = browser.new_page(viewport={"width": 1280, "height": 800})
+        viewer.goto(f"{url}/people")
+        viewer.evaluate("() => { localStorage.setItem('gridmap.lang', 'zh'); }")
+        viewer.fill("#username", "viewer")
+        viewer.fill("#password", password)
+        viewer.click("#login-button")
+        viewer.wait_for_function("document.body.dataset.ready === 'true'", timeout=30000)
+        assert viewer.is_disabled("#mine") and not viewer.is_checked("#mine")
+        viewer.select_option("#measure", "households")
+        assert len({c for c, _ in viewer.evaluate(fills).values()}) > 1  # the counts, classed
+        viewer.evaluate(f"""() => window.gridmapPeopleMap().eachLayer(l => {{
+            if (l.feature && l.feature.properties.grid_code === '{busy}') l.fire('click'); }})""")
+        viewer.wait_for_selector("#grid:not([hidden])")
+        assert viewer.is_hidden("#show-households") and "仅限本网格工作人员" in viewer.inner_text("#households-note")
+        assert not any(n in viewer.content() for n in sheet["姓名"])
+        browser.close()

@@ -267,6 +267,7 @@ ENDPOINTS.update({
     "export households (full)": ({"admin"}, lambda s: (
         "GET", f"/api/territories/{MONACO}/households/export", {"params": {"full": "true"}})),
     "remove a resident": ({"admin"}, lambda s: ("DELETE", f"/api/residents/{s['resident']()[1]}", {})),
+    "my grids": (set(ROLES) - {"anonymous"}, lambda s: ("GET", f"/api/territories/{MONACO}/my-grids", {})),
 })
 DRAFT_READERS = PLANNERS | {"viewer", "worker", "handler", "other_handler", "apikey"}
 for _tail in ("", "/state", "/units", "/grid-stats", "/edits", "/validate", "/diff", "/report", "/duties"):
@@ -304,6 +305,14 @@ def test_role_matrix(site, endpoint: str) -> None:
             expected = 401 if role == "anonymous" else 403
             assert answer.status_code == expected, (endpoint, role, answer.status_code, answer.text[:300])
             assert fingerprint(site) == before, (endpoint, role, "changed the database")
+
+
+def test_my_grids_are_the_workers_grids(site) -> None:
+    mine = {role: call(site, role, "GET", f"/api/territories/{MONACO}/my-grids").json()
+            for role in ("worker", "viewer", "admin", "global_admin", "stranger")}
+    assert mine["worker"] == {"territory": MONACO, "grids": [site["my_grid"]], "administrator": False}
+    assert mine["viewer"]["grids"] == mine["stranger"]["grids"] == [] and not mine["viewer"]["administrator"]
+    assert mine["admin"]["administrator"] and mine["global_admin"]["administrator"]
 
 
 def test_contacts_only_for_admins_and_the_routed_department(site) -> None:

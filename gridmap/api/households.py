@@ -20,7 +20,7 @@ from gridmap.api.deps import SIGN_IN_FIRST, get_conn, optional_user, require_adm
 from gridmap.errors import Forbidden, Invalid, Unauthenticated
 from gridmap.services import households as service
 from gridmap.store import households as store
-from gridmap.store import territories, users
+from gridmap.store import plans, territories, users
 from gridmap.store.users import CurrentUser
 
 router = APIRouter(prefix="/api", tags=["households"])
@@ -32,17 +32,44 @@ def _vault(request: Request):
     return request.app.state.settings.vault()
 
 
-def _grid_reader(conn: sa.Connection, user: CurrentUser | None, code: str, grid: str | None) -> CurrentUser:
-    """401 without a user; the user if they administer the territory or are the grid's staff; 403 otherwise."""
+def _grid_reader(conn: sa.Connection, user: CurrentUser | None, admin_of: str, plan_id: int,
+                 grid: str | None) -> CurrentUser:
+    """401 without a user; the user if they administer ``admin_of`` (or above) or are the staff of
+    ``grid`` of plan ``plan_id``; 403 otherwise."""
     if user is None:
         raise Unauthenticated(*SIGN_IN_FIRST)
-    if users.has_role(conn, user, (), code):  # () : administrators only
+    if users.has_role(conn, user, (), admin_of):  # () : administrators only
         return user
-    if grid is not None and grid in store.readable_grids(conn, user.id, code, date.today()):
+    if grid is not None and grid in store.readable_grids(conn, user.id, plan_id, date.today()):
         return user
-    raise Forbidden(f"{user.username} may not read the households register of grid {grid} in territory {code}: "
-                    "only that grid's staff and the territory's administrators may",
-                    f"{user.username} 无权查看辖区 {code} 网格 {grid} 的住户登记：仅限该网格的工作人员和辖区管理员")
+    raise Forbidden(f"{user.username} may not read the households register of grid {grid}: only that grid's staff "
+                    f"and the administrators of {admin_of} may",
+                    f"{user.username} 无权查看网格 {grid} 的住户登记：仅限该网格的工作人员和辖区 {admin_of} 的管理员")
+
+
+def _unknown_is_forbidden(conn: sa.Connection, user: CurrentUser, what_en: str, what_zh: str):
+    """A household or resident id that does not exist answers as one the user may not read (403),
+    so that ids cannot be probed; only an administrator of every territory is told it is not there."""
+    def refuse(exc: store.HouseholdNotFound):
+        if users.admin_everywhere(conn, user):
+            return exc
+        return Forbidden(f"{user.username} may not read {what_en}", f"{user.username} 无权查看{what_zh}")
+    return refuse
+
+
+@router.get("/territories/{code}/my-grids",
+            summary="The grids the signed-in user works in (a worker role's grids, their staff assignments) and "
+                    "whether they administer the territory: whose households they may read")
+def my_grids(code: str, conn: sa.Connection = Depends(get_conn),
+             user: CurrentUser | None = Depends(optional_user)) -> dict:
+    if user is None:
+        raise Unauthenticated(*SIGN_IN_FIRST)
+    territories.get(conn, code)
+    found = plans.published_above(conn, code)
+    grids = store.readable_grids(conn, user.id, found[1], date.today()) if found else set()
+    if found:
+        grids = store.grids_within(conn, found[1], code, sorted(grids))
+    return {"territory": code, "grids": sorted(grids), "administrator": users.has_role(conn, user, (), code)}
 
 
 @router.get("/territories/{code}/households/summary",
@@ -60,8 +87,8 @@ def grid_register(code: str, grid_code: str, request: Request, conn: sa.Connecti
                   user: CurrentUser | None = Depends(optional_user)) -> dict:
     if user is None:
         raise Unauthenticated(*SIGN_IN_FIRST)
-    territories.get(conn, code)
-    actor = _grid_reader(conn, user, code, grid_code)
+    _owner, plan_id = service.covering_plan(conn, code)
+    actor = _grid_reader(conn, user, code, plan_id, grid_code)
     return service.grid_register(request.app.state.engine, code, grid_code, vault=_vault(request), actor=actor.username)
 
 
@@ -70,8 +97,12 @@ def household(household_id: int, request: Request, conn: sa.Connection = Depends
               user: CurrentUser | None = Depends(optional_user)) -> dict:
     if user is None:  # before any lookup: whether a household exists is not told to a stranger
         raise Unauthenticated(*SIGN_IN_FIRST)
-    code, grid = service.household_grid(request.app.state.engine, household_id)
-    actor = _grid_reader(conn, user, code, grid)
+    try:
+        registered = store.household_territory(conn, household_id)
+        _owner, plan_id, grid = service.household_place(conn, household_id)
+    except store.HouseholdNotFound as exc:
+        raise _unknown_is_forbidden(conn, user, f"household {household_id}", f"住户 {household_id}")(exc) from None
+    actor = _grid_reader(conn, user, registered, plan_id, grid)
     return service.household(request.app.state.engine, household_id, vault=_vault(request), actor=actor.username)
 
 
@@ -80,7 +111,10 @@ def remove_resident(resident_id: int, request: Request, conn: sa.Connection = De
                     user: CurrentUser | None = Depends(optional_user)) -> None:
     if user is None:
         raise Unauthenticated(*SIGN_IN_FIRST)
-    code, _household = store.resident_territory(conn, resident_id)
+    try:
+        code, _household = store.resident_territory(conn, resident_id)
+    except store.HouseholdNotFound as exc:
+        raise _unknown_is_forbidden(conn, user, f"resident {resident_id}", f"居民 {resident_id}")(exc) from None
     actor = require_admin(conn, user, code, "manage the households register")
     service.remove_resident(request.app.state.engine, resident_id, actor=actor.username)
 

@@ -81,6 +81,15 @@ def dashboard(request: Request) -> HTMLResponse:
                                                                   "version": __version__})
 
 
+@router.get("/people", response_class=HTMLResponse)
+def people_page(request: Request) -> HTMLResponse:
+    """The people of the grids (gridmap/web/static/js/people.js): grids coloured by staffing (一格一员)
+    or by the households register's counts, a grid's staff and figures, and for the grid's own staff
+    its households; on a phone, "my grids" first."""
+    return TEMPLATES.TemplateResponse(request, "people.html", {"basemaps": basemaps(request.app.state.settings),
+                                                               "version": __version__})
+
+
 @router.get("/maps/stations", response_class=HTMLResponse)
 def stations_page(request: Request, territory: str, type: str | None = None, minutes: float = 15.0,
                   conn: sa.Connection = Depends(get_conn)) -> HTMLResponse:

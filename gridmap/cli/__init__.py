@@ -98,6 +98,7 @@ def _explain(exc: BaseException) -> str:
     """One line saying what went wrong and what to do, for any exception."""
     import sqlalchemy as sa
 
+    from gridmap.errors import Refusal
     from gridmap.services.planning import VersionConflict
     from gridmap.store.cluster import ClusterError
     from gridmap.store.databases import DatabaseUnavailable
@@ -105,6 +106,8 @@ def _explain(exc: BaseException) -> str:
     debug = f"run again with {DEBUG_VARIABLE}=1 to see the traceback"
     if isinstance(exc, (UserError, ClusterError, DatabaseUnavailable, VersionConflict)):
         return _one_line(exc)
+    if isinstance(exc, Refusal):  # gridmap's own refusals say it in both languages
+        return _one_line(exc.en if exc.zh == exc.en else f"{exc.en} / {exc.zh}")
     if isinstance(exc, sa.exc.OperationalError) and exc.statement is None:  # failed to connect
         first = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
         return _one_line(f"cannot connect to the database: {first} — is it running "

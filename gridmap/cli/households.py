@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 
 from gridmap.cli import checks
@@ -66,8 +67,11 @@ def cmd_households(args: argparse.Namespace) -> int:
                                  encoding=args.encoding or "utf-8")
         if out is None:
             sys.stdout.buffer.write(data)
-        else:
-            out.write_bytes(data)
+        else:  # readable by its owner only: the register, masked or not, is personal data
+            fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.chmod(out, 0o600)  # a file that was there before keeps no wider mode
             print(f"wrote {out} ({'full' if args.full else 'masked'}) / 已写入 {out}（{'未脱敏' if args.full else '已脱敏'}）")
         return 0
     from gridmap.register import RegisterSheetError
@@ -77,11 +81,13 @@ def cmd_households(args: argparse.Namespace) -> int:
                                        replace=args.replace, check=args.check)
     except RegisterSheetError as exc:
         if report is not None:
-            with open(report, "w", encoding="utf-8-sig", newline="") as fh:
+            with open(os.open(report, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8-sig",
+                      newline="") as fh:
                 writer = csv.writer(fh)
                 writer.writerow(["行 row", "问题", "problem"])
                 writer.writerows((p["row"], p["zh"], p["en"]) for p in exc.problems)
-            raise UserError(f"{exc} (all {len(exc.problems)} problems in {report})") from None
+            raise UserError(f"{exc.en} (all {len(exc.problems)} problems in {report}) / {exc.zh}"
+                            f"（全部 {len(exc.problems)} 处问题见 {report}）") from None
         raise
     verb = "checked (nothing stored)" if args.check else "taken"
     print(f"{done['rows']} rows {verb}: {done['buildings']} buildings, {done['households_added']} households and "

@@ -21,11 +21,13 @@ from gridmap.store import households as store
 from gridmap.vault import Vault
 
 ELDERLY_AGE = 60
-"""Age from which a resident counts as elderly in the per-grid figures (老年人: 60 and over)."""
-EXPORT_COLUMNS = (("building_label", "楼栋"), ("stairwell", "单元"), ("room", "房号"), ("household_no", "户号"),
+"""Age from which a resident counts as elderly in the per-grid figures (老年人): those who are 60 or
+turn 60 this year, by the birth year the register keeps (年内满 60 周岁)."""
+EXPORT_COLUMNS = (("address", "地址"), ("stairwell", "单元"), ("room", "房号"), ("household_no", "户号"),
                   ("community_code", "社区代码"), ("grid_code", "网格编码"), ("name", "姓名"), ("id_number", "身份证号"),
                   ("phone", "联系电话"), ("relation", "与户主关系"), ("tags", "关注标签"), ("birth_year", "出生年份"))
-"""The export's columns (key, Chinese header): the headers the import reads back."""
+"""The export's columns (key, Chinese header): the headers the import reads back (the building as
+its 小区 and 楼栋号 written together, ``书香锦城3栋``, which the import finds it by)."""
 
 
 class NoBuildings(Invalid):
@@ -106,9 +108,12 @@ def import_sheet(engine: sa.Engine, territory_code: str, path: str | Path, *, va
         matched, parts, unmatched = _match(rows, _index(buildings))
         problems += unmatched
         placed = _placed(rows, matched, parts, buildings)
-        problems += _same_person(placed)
+        problems += _same_person(placed) + _split_households(placed)
         if problems:
             register.raise_problems(problems)
+        if replace and not len(rows):
+            raise Invalid(f"{Path(path).name} has no rows: taken with replace it would empty the register; nothing was "
+                          "changed", f"{Path(path).name} 没有数据行：以替换方式导入会清空住户登记；未做任何更改")
         summary = {"territory": territory_code, "rows": len(rows), "file": Path(path).name,
                    "buildings": int(placed["building_id"].nunique())}
         if check:
@@ -117,16 +122,26 @@ def import_sheet(engine: sa.Engine, territory_code: str, path: str | Path, *, va
         counts["households_added"] = int(households["inserted"].sum())
         counts["households_updated"] = len(households) - counts["households_added"]
         placed = placed.merge(households[["household_key", "household_id"]], on="household_key", how="left")
-        indexes = [vault.indexes(p) for p in placed["person"]]
-        stored = store.residents_by_index(conn, territory.id, [i for row in indexes for i in row])
+        placed = placed.astype(object).where(placed.notna(), None)  # a merge turns None into NaN
+        person = [vault.indexes(p) for p in placed["person"]]
+        member = [vault.indexes(m) for m in placed["member"]]
+        stored = store.residents_matching(conn, territory.id, [i for row in person for i in row],
+                                          [i for row in member for i in row])
+        by_person = dict(zip(stored["person_index"], stored["resident_id"]))
+        by_member = stored.groupby("member_index")["resident_id"].apply(list).to_dict()
         new, old = [], []
-        for r, row_indexes in zip(placed.itertuples(), indexes):
-            resident = {"household_id": int(r.household_id), "person_index": row_indexes[0],
-                        "name_enc": vault.encrypt(r.name), "id_number_enc": vault.encrypt(r.id_number),
-                        "phone_enc": vault.encrypt(r.phone), "relation": r.relation, "tags": list(r.tags),
-                        "birth_year": r.birth_year}
-            found = next((stored[i] for i in row_indexes if i in stored), None)
-            (new if found is None else old).append(resident if found is None else {**resident, "resident_id": found})
+        for r, person_indexes, member_indexes in zip(placed.itertuples(), person, member):
+            resident = {"household_id": int(r.household_id), "person_index": person_indexes[0],
+                        "member_index": member_indexes[0], "name_enc": vault.encrypt(r.name),
+                        "id_number_enc": vault.encrypt(r.id_number), "phone_enc": vault.encrypt(r.phone),
+                        "relation": r.relation, "tags": list(r.tags), "birth_year": r.birth_year}
+            found = next((by_person[i] for i in person_indexes if i in by_person), None)
+            if found is None:  # the same name in the same household, stored with or without an ID number
+                same = {x for i in member_indexes for x in by_member.get(i, [])}
+                found = same.pop() if len(same) == 1 else None
+                if found is not None and r.id_number is None:  # keep the ID number it is stored (and found) by
+                    resident["person_index"] = stored.set_index("resident_id").loc[found, "person_index"]
+            (new if found is None else old).append(resident if found is None else {**resident, "resident_id": int(found)})
         kept = store.insert_residents(conn, territory.id, new) + [r["resident_id"] for r in old]
         store.update_residents(conn, old)
         counts["residents_added"], counts["residents_updated"] = len(new), len(old)
@@ -148,16 +163,29 @@ def _placed(rows: pd.DataFrame, matched: list, parts: list, buildings: pd.DataFr
             continue
         b = by_id.loc[building_id]
         stairwell, room = r.stairwell or address_stairwell, r.room or address_room
-        key = register.household_key(building_id, stairwell, room, r.household_no)
+        ref = register.building_ref(b["compound_name"], b["building_name"] or b["name"], b["address"], building_id)
+        key = register.household_key(ref, stairwell, room, r.household_no)
         out.append({"row": r.row, "name": r.name, "id_number": r.id_number, "phone": r.phone, "relation": r.relation,
                     "tags": r.tags, "birth_year": r.birth_year, "household_key": key, "building_id": int(building_id),
                     "label": _label(building_id, b), "stairwell": stairwell, "room": room,
                     "household_no": r.household_no, "lon": float(b["lon"]), "lat": float(b["lat"]),
                     "community_id": None if pd.isna(b["community_id"]) else int(b["community_id"]),
-                    "person": r.id_number or f"{r.name}|{key}"})
+                    "person": r.id_number or f"{r.name}|{key}", "member": f"{r.name}|{key}"})
     return pd.DataFrame(out, columns=["row", "name", "id_number", "phone", "relation", "tags", "birth_year",
                                       "household_key", "building_id", "label", "stairwell", "room", "household_no",
-                                      "lon", "lat", "community_id", "person"]).astype(object)
+                                      "lon", "lat", "community_id", "person", "member"]).astype(object)
+
+
+def _split_households(placed: pd.DataFrame) -> list[dict]:
+    """A 户号 whose rows are in two buildings: one household cannot live in both."""
+    problems = []
+    numbered = placed[placed["household_no"].notna()]
+    for number, group in numbered.groupby("household_no"):
+        if group["building_id"].nunique() > 1:
+            rows = ", ".join(str(r) for r in group["row"])
+            problems.append({"row": int(group["row"].iloc[1]), "en": f"household number {number} is on rows {rows} "
+                             "in different buildings", "zh": f"户号 {number} 出现在第 {rows} 行的不同楼栋中"})
+    return problems
 
 
 def _same_person(placed: pd.DataFrame) -> list[dict]:
@@ -202,49 +230,55 @@ def _households(people: list[dict]) -> list[dict]:
     return list(grouped.values())
 
 
+def covering_plan(conn: sa.Connection, territory_code: str) -> tuple[str, int]:
+    """The published plan whose grids a territory's households are in: its own, else its nearest
+    ancestor's (owner code, plan id); refused when there is none."""
+    territories.get(conn, territory_code)
+    found = plans.published_above(conn, territory_code)
+    if found is None:
+        raise NotFound(f"territory {territory_code} (and its ancestors) has no published plan: the register is read "
+                       "by the published grids", f"辖区 {territory_code}（及其上级）尚无已发布方案：住户登记按已发布网格查看")
+    return found
+
+
 def grid_register(engine: sa.Engine, territory_code: str, grid_code: str, *, vault: Vault, actor: str) -> dict:
-    """The households of a published grid with their residents in full (the caller has checked
-    that ``actor`` is that grid's staff or an administrator); the read is audited."""
+    """The households of a grid of the published plan covering the territory, with their residents
+    in full (the caller has checked that ``actor`` is that grid's staff or an administrator); the
+    read is audited."""
     with engine.begin() as conn:
-        territory = territories.get(conn, territory_code)
-        plan_id = plans.published_id(conn, territory.id)
-        if plan_id is None or not conn.execute(sa.text("SELECT 1 FROM grids WHERE plan_id = :p AND code = :c"),
-                                               {"p": plan_id, "c": grid_code}).first():
-            raise NotFound(
-                f"grid {grid_code} is not a grid of territory {territory_code}'s published plan",
-                f"网格 {grid_code} 不是辖区 {territory_code} 已发布方案中的网格")
-        frame = store.residents_of(conn, plan_id=plan_id, grid_code=grid_code)
-        people = _people(frame, vault, masked=False)
+        _owner, plan_id = covering_plan(conn, territory_code)
+        if grid_code not in store.grids_within(conn, plan_id, territory_code, [grid_code]):
+            raise NotFound(f"grid {grid_code} is not a published grid of territory {territory_code}",
+                           f"网格 {grid_code} 不是辖区 {territory_code} 已发布的网格")
+        frame = store.residents_of(conn, plan_id, grid_code=grid_code)
         audit.record(conn, actor=actor, action="households.read", table="residents", row_key=f"{territory_code}/{grid_code}",
                      after={"grid": grid_code, "households": int(frame["household_id"].nunique()), "residents": len(frame)})
-    households = _households(people)
-    return {"territory": territory_code, "grid_code": grid_code, "households": households,
+    people = _people(frame, vault, masked=False)
+    return {"territory": territory_code, "grid_code": grid_code, "households": _households(people),
             "residents": len(people), "focus": _focus(people)}
+
+
+def household_place(conn: sa.Connection, household_id: int) -> tuple[str, int, str | None]:
+    """Where a household is, for the reader check before anything personal is read: the owner of
+    the published plan covering it, that plan, and the grid of it the household is in (None: in
+    none)."""
+    code = store.household_territory(conn, household_id)
+    owner, plan_id = covering_plan(conn, code)
+    grid = store.residents_of(conn, plan_id, household_id=household_id)["grid_code"].dropna()
+    return owner, plan_id, (str(grid.iloc[0]) if len(grid) else None)
 
 
 def household(engine: sa.Engine, household_id: int, *, vault: Vault, actor: str) -> dict:
     """One household with its residents in full (the caller checked the reader); audited."""
     with engine.begin() as conn:
-        code = store.household_territory(conn, household_id)
-        plan_id = plans.published_id(conn, territories.id_of(conn, code))
-        frame = store.residents_of(conn, plan_id=plan_id, household_id=household_id)
+        owner, plan_id, _grid = household_place(conn, household_id)
+        frame = store.residents_of(conn, plan_id, household_id=household_id)
         audit.record(conn, actor=actor, action="households.read", table="households", row_key=str(household_id),
                      after={"household": household_id, "residents": len(frame)})
     found = _households(_people(frame, vault, masked=False))
     if not found:
         raise store.HouseholdNotFound(f"no household {household_id}", f"没有编号为 {household_id} 的住户")
-    return {"territory": code, **found[0]}
-
-
-def household_grid(engine: sa.Engine, household_id: int) -> tuple[str, str | None]:
-    """The territory a household was registered under and the published grid it is in (for the
-    reader check, before anything personal is read)."""
-    with engine.connect() as conn:
-        code = store.household_territory(conn, household_id)
-        plan_id = plans.published_id(conn, territories.id_of(conn, code))
-        frame = store.residents_of(conn, plan_id=plan_id, household_id=household_id)
-    grid = frame["grid_code"].dropna()
-    return code, (str(grid.iloc[0]) if len(grid) else None)
+    return {"territory": owner, **found[0]}
 
 
 def _focus(people: list[dict]) -> dict[str, int]:
@@ -265,11 +299,11 @@ def summary(engine: sa.Engine, territory_code: str, *, today: date | None = None
 def counts(conn: sa.Connection, territory_code: str, *, today: date | None = None) -> dict:
     """:func:`summary` on an open connection (the notebook reads it in its snapshot)."""
     today = today or date.today()
-    territory = territories.get(conn, territory_code)
+    territories.get(conn, territory_code)
     rules = of_territory(conn, territory_code).households
-    plan_id = plans.published_id(conn, territory.id)
-    frame = store.grid_counts(conn, territory_code, plan_id, elderly_born_by=today.year - ELDERLY_AGE) \
-        if plan_id is not None else pd.DataFrame(columns=["grid_code", "households", "residents", "elderly", "tag", "tagged"])
+    found = plans.published_above(conn, territory_code)
+    frame = store.grid_counts(conn, territory_code, found[1], elderly_born_by=today.year - ELDERLY_AGE) \
+        if found is not None else pd.DataFrame(columns=["grid_code", "households", "residents", "elderly", "tag", "tagged"])
     grids: dict[str, dict] = {}
     for r in frame.itertuples():
         g = grids.setdefault(r.grid_code, {"grid_code": r.grid_code, "households": 0, "residents": 0, "elderly": 0,
@@ -293,12 +327,14 @@ def export(engine: sa.Engine, territory_code: str, *, vault: Vault, actor: str, 
     names, ID numbers and phones masked unless ``full`` (the caller checked that ``actor`` may);
     ``encoding`` utf-8 (with a BOM, as Excel wants) or gbk. Audited, full or not."""
     with engine.begin() as conn:
-        territory = territories.get(conn, territory_code)
-        plan_id = plans.published_id(conn, territory.id)
-        frame = store.residents_of(conn, territory_id=territory.id, plan_id=plan_id)
+        territories.get(conn, territory_code)
+        found = plans.published_above(conn, territory_code)
+        frame = store.residents_of(conn, found[1] if found else None, territory=territory_code)
         audit.record(conn, actor=actor, action="households.export", table="residents", row_key=territory_code,
                      after={"full": full, "residents": len(frame), "encoding": encoding})
     people = _people(frame, vault, masked=not full)
+    for p in people:
+        p["address"] = p["building_label"].replace(" ", "")
     table = pd.DataFrame([{zh: ("、".join(p[k]) if k == "tags" else p[k]) for k, zh in EXPORT_COLUMNS} for p in people],
                          columns=[zh for _, zh in EXPORT_COLUMNS])
     text = table.to_csv(index=False)
@@ -336,11 +372,11 @@ def rekey(engine: sa.Engine, *, vault: Vault, actor: str, page: int = 2000) -> i
             keys = store.household_keys(conn, [int(h) for h in frame["household_id"].unique()])
             rows = []
             for r in frame.itertuples():
-                id_number = vault.decrypt(r.id_number_enc)
-                person = id_number or f"{vault.decrypt(r.name_enc)}|{keys[int(r.household_id)]}"
+                member = f"{vault.decrypt(r.name_enc)}|{keys[int(r.household_id)]}"
+                person = vault.decrypt(r.id_number_enc) or member
                 rows.append({"resident_id": int(r.resident_id), "name_enc": vault.rotate(r.name_enc),
                              "id_number_enc": vault.rotate(r.id_number_enc), "phone_enc": vault.rotate(r.phone_enc),
-                             "person_index": vault.index(person)})
+                             "person_index": vault.index(person), "member_index": vault.index(member)})
             store.write_tokens(conn, rows)
             done += len(rows)
             after = int(frame["resident_id"].iloc[-1])
@@ -348,5 +384,5 @@ def rekey(engine: sa.Engine, *, vault: Vault, actor: str, page: int = 2000) -> i
     return done
 
 
-__all__ = ["import_sheet", "grid_register", "household", "household_grid", "summary", "counts", "export", "remove_resident",
+__all__ = ["import_sheet", "covering_plan", "grid_register", "household", "household_place", "summary", "counts", "export", "remove_resident",
            "rekey", "NoBuildings", "ELDERLY_AGE", "EXPORT_COLUMNS"]

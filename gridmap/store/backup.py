@@ -7,8 +7,11 @@ subtree, the ancestors it hangs from, its layers and their features, units (ever
 the builds that record what each was made from), every plan (draft,
 published, history) with grids, assignments, edits, micro-grids (with their buildings and
 leaders) and merge results, departmental grids,
-stations, incidents with their full history, and the shared tables those refer to (departments,
-incident categories). Users and the audit log belong to the deployment and are not included.
+stations, incidents with their full history, the grid staff and their assignments, the households
+register (its personal columns as they are stored: encrypted, so a restore needs the same
+``GRIDMAP_SECRET_KEY`` to read them), and the shared tables those refer to (departments, incident
+categories). Users and the audit log belong to the deployment and are not included (a staff
+member's account link is kept where the account exists).
 
 A restore runs in one transaction and keeps the rows' ids: into the database the dump came from
 (``replace=True`` first removes the territory's current rows) or into a fresh one. Any conflict,
@@ -37,6 +40,7 @@ LAYERS = "(SELECT id FROM layers WHERE territory_id IN (SELECT id FROM sub))"
 INCIDENTS = "(SELECT id FROM incidents WHERE community_id IN (SELECT id FROM sub))"
 GRIDS = f"(SELECT id FROM grids WHERE plan_id IN {PLANS})"
 MICROGRIDS = f"(SELECT id FROM microgrids WHERE plan_id IN {PLANS})"
+STAFF = "(SELECT id FROM staff WHERE territory_id IN (SELECT id FROM sub))"
 
 # (table, SELECT list, WHERE, shared) in restore order; shared rows may already exist.
 TABLES: list[tuple[str, str, str, bool]] = [
@@ -62,6 +66,10 @@ TABLES: list[tuple[str, str, str, bool]] = [
     ("stations", "*", "territory_id IN (SELECT id FROM sub)", False),
     ("incidents", "*", "community_id IN (SELECT id FROM sub)", False),
     ("incident_events", "*", f"incident_id IN {INCIDENTS}", False),
+    ("staff", "*", "territory_id IN (SELECT id FROM sub)", False),
+    ("staff_assignments", "*", f"staff_id IN {STAFF}", False),
+    ("households", "*", "territory_id IN (SELECT id FROM sub)", False),
+    ("residents", "*", "territory_id IN (SELECT id FROM sub)", False),
 ]
 # references that may point outside the dump are cleared in it (the database would do the same
 # with ON DELETE SET NULL)
@@ -70,12 +78,14 @@ CLEARED = {
     "incidents": {"grid_id": f"CASE WHEN grid_id IN {GRIDS} THEN grid_id END",
                   "duplicate_of": f"CASE WHEN duplicate_of IN {INCIDENTS} THEN duplicate_of END"},
     "department_grids": {"layer_id": f"CASE WHEN layer_id IN {LAYERS} THEN layer_id END"},
+    "staff_assignments": {"grid_id": f"CASE WHEN grid_id IN {GRIDS} THEN grid_id END"},
 }
 
 # references kept in the dump that may point outside it: cleared on restore where the row they
 # name is not in the database (a micro-grid's building in a buildings layer of a territory above
 # the dumped one: there when restoring in place, absent in a fresh database)
-DANGLING = {"microgrid_buildings": {"feature_id": "layer_features"}}
+DANGLING = {"microgrid_buildings": {"feature_id": "layer_features"}, "staff": {"user_id": "users"},
+            "households": {"building_feature_id": "layer_features", "community_id": "territories"}}
 
 
 class BackupError(ValueError):

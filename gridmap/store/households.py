@@ -11,7 +11,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from gridmap.errors import NotFound
-from gridmap.store.sql import SUBTREE, with_ancestors, with_subtree
+from gridmap.store.sql import with_subtree
 
 
 class HouseholdNotFound(NotFound):
@@ -64,11 +64,13 @@ def upsert_households(conn: sa.Connection, territory_id: int, rows: pd.DataFrame
     return pd.DataFrame(found, columns=["household_key", "household_id", "inserted"])
 
 
-def residents_by_index(conn: sa.Connection, territory_id: int, indexes: list[str]) -> dict[str, int]:
-    """The stored residents carrying any of these keyed hashes: hash → resident id."""
-    rows = conn.execute(sa.text("SELECT person_index, id FROM residents WHERE territory_id = :t "
-                                "AND person_index = ANY(:i)"), {"t": territory_id, "i": indexes})
-    return {r[0]: int(r[1]) for r in rows}
+def residents_matching(conn: sa.Connection, territory_id: int, person: list[str], member: list[str]) -> pd.DataFrame:
+    """The stored residents carrying one of the ``person`` hashes (of an ID number, or of a name in
+    a household for those without one) or one of the ``member`` hashes (always of the name in the
+    household): ``resident_id, person_index, member_index``."""
+    return pd.read_sql_query(sa.text(
+        "SELECT id AS resident_id, person_index, member_index FROM residents WHERE territory_id = :t "
+        "AND (person_index = ANY(:p) OR member_index = ANY(:m))"), conn, params={"t": territory_id, "p": person, "m": member})
 
 
 TAG_SEPARATOR = "\x1f"  # tags travel joined (arrays of arrays must be rectangular)
@@ -76,24 +78,25 @@ TAG_SEPARATOR = "\x1f"  # tags travel joined (arrays of arrays must be rectangul
 
 def _resident_arrays(rows: list[dict]) -> dict:
     return {"h": [r["household_id"] for r in rows], "pi": [r["person_index"] for r in rows],
+            "mi": [r["member_index"] for r in rows],
             "n": [r["name_enc"] for r in rows], "i": [r["id_number_enc"] for r in rows],
             "p": [r["phone_enc"] for r in rows], "rel": [r["relation"] for r in rows],
             "tags": [TAG_SEPARATOR.join(r["tags"]) for r in rows], "by": [r["birth_year"] for r in rows]}
 
 
-RESIDENT_ROWS = ("FROM unnest(CAST(:h AS bigint[]), CAST(:pi AS text[]), CAST(:n AS bytea[]), CAST(:i AS bytea[]), "
-                 "CAST(:p AS bytea[]), CAST(:rel AS text[]), CAST(:tags AS text[]), CAST(:by AS smallint[])) "
-                 "AS v(h, pi, n, i, p, rel, tags, by)")
+RESIDENT_ROWS = ("FROM unnest(CAST(:h AS bigint[]), CAST(:pi AS text[]), CAST(:mi AS text[]), CAST(:n AS bytea[]), "
+                 "CAST(:i AS bytea[]), CAST(:p AS bytea[]), CAST(:rel AS text[]), CAST(:tags AS text[]), "
+                 "CAST(:by AS smallint[])) AS v(h, pi, mi, n, i, p, rel, tags, by)")
 
 
 def insert_residents(conn: sa.Connection, territory_id: int, rows: list[dict]) -> list[int]:
-    """Insert residents (``household_id, person_index, name_enc, id_number_enc, phone_enc,
-    relation, tags, birth_year``) in one statement; their ids in the same order."""
+    """Insert residents (``household_id, person_index, member_index, name_enc, id_number_enc,
+    phone_enc, relation, tags, birth_year``) in one statement; their ids in the same order."""
     if not rows:
         return []
     found = conn.execute(sa.text(
-        "INSERT INTO residents (household_id, territory_id, person_index, name_enc, id_number_enc, phone_enc, relation, "
-        "tags, birth_year) SELECT h, :t, pi, n, i, p, rel, CASE WHEN tags = '' THEN '{}' ELSE string_to_array(tags, :sep) "
+        "INSERT INTO residents (household_id, territory_id, person_index, member_index, name_enc, id_number_enc, "
+        "phone_enc, relation, tags, birth_year) SELECT h, :t, pi, mi, n, i, p, rel, CASE WHEN tags = '' THEN '{}' ELSE string_to_array(tags, :sep) "
         f"END, by {RESIDENT_ROWS} RETURNING id, person_index"),
         {"t": territory_id, "sep": TAG_SEPARATOR, **_resident_arrays(rows)}).all()
     ids = {r[1]: int(r[0]) for r in found}
@@ -106,35 +109,41 @@ def update_residents(conn: sa.Connection, rows: list[dict]) -> None:
     if not rows:
         return
     conn.execute(sa.text(
-        "UPDATE residents r SET household_id = v.h, person_index = v.pi, name_enc = v.n, "
+        "UPDATE residents r SET household_id = v.h, person_index = v.pi, member_index = v.mi, name_enc = v.n, "
         "id_number_enc = COALESCE(v.i, r.id_number_enc), phone_enc = COALESCE(v.p, r.phone_enc), relation = v.rel, "
         "tags = CASE WHEN v.tags = '' THEN '{}' ELSE string_to_array(v.tags, :sep) END, "
         "birth_year = COALESCE(v.by, r.birth_year), updated_at = now() "
-        "FROM unnest(CAST(:id AS bigint[]), CAST(:h AS bigint[]), CAST(:pi AS text[]), CAST(:n AS bytea[]), "
-        "CAST(:i AS bytea[]), CAST(:p AS bytea[]), CAST(:rel AS text[]), CAST(:tags AS text[]), CAST(:by AS smallint[])) "
-        "AS v(id, h, pi, n, i, p, rel, tags, by) WHERE r.id = v.id"),
+        "FROM unnest(CAST(:id AS bigint[]), CAST(:h AS bigint[]), CAST(:pi AS text[]), CAST(:mi AS text[]), "
+        "CAST(:n AS bytea[]), CAST(:i AS bytea[]), CAST(:p AS bytea[]), CAST(:rel AS text[]), CAST(:tags AS text[]), "
+        "CAST(:by AS smallint[])) AS v(id, h, pi, mi, n, i, p, rel, tags, by) WHERE r.id = v.id"),
         {"id": [r["resident_id"] for r in rows], "sep": TAG_SEPARATOR, **_resident_arrays(rows)})
 
 
-def residents_of(conn: sa.Connection, *, territory_id: int | None = None, plan_id: int | None = None,
-                 grid_code: str | None = None, household_id: int | None = None, resident_id: int | None = None,
-                 buildings_of: list[int] | None = None) -> pd.DataFrame:
-    """Residents with their household, tokens and the published grid they live in: those of a
-    territory, of one grid of ``plan_id``, of one household, one resident, or of the households
-    of some buildings. Ordered by building, 单元, 房号."""
+def residents_of(conn: sa.Connection, plan_id: int | None, *, territory: str | None = None,
+                 grid_code: str | None = None, household_id: int | None = None,
+                 resident_id: int | None = None) -> pd.DataFrame:
+    """Residents with their household, tokens and the grid of plan ``plan_id`` they live in: those
+    registered in ``territory`` or below it, those of one grid, of one household, or one resident.
+    Ordered by building, 单元, 房号."""
     return pd.read_sql_query(sa.text(
-        "SELECT r.id AS resident_id, h.id AS household_id, h.building_feature_id AS building_id, h.building_label, "
-        "h.stairwell, h.room, h.household_no, c.code AS community_code, g.code AS grid_code, r.relation, r.tags, "
-        "r.birth_year, r.name_enc, r.id_number_enc, r.phone_enc, r.person_index, r.territory_id "
+        with_subtree() + "SELECT r.id AS resident_id, h.id AS household_id, h.building_feature_id AS building_id, "
+        "h.building_label, h.stairwell, h.room, h.household_no, c.code AS community_code, g.code AS grid_code, "
+        "r.relation, r.tags, r.birth_year, r.name_enc, r.id_number_enc, r.phone_enc "
         "FROM residents r JOIN households h ON h.id = r.household_id LEFT JOIN territories c ON c.id = h.community_id "
         "LEFT JOIN LATERAL (SELECT g.code FROM grids g WHERE g.plan_id = :p AND g.geom && h.geom "
         "AND ST_Covers(g.geom, h.geom) ORDER BY g.code LIMIT 1) g ON true "
-        "WHERE (CAST(:t AS int) IS NULL OR r.territory_id = :t) AND (CAST(:h AS bigint) IS NULL OR h.id = :h) "
-        "AND (CAST(:r AS bigint) IS NULL OR r.id = :r) AND (CAST(:grid AS text) IS NULL OR g.code = :grid) "
-        "AND (CAST(:b AS bigint[]) IS NULL OR h.building_feature_id = ANY(CAST(:b AS bigint[]))) "
+        "WHERE (CAST(:territory AS text) IS NULL OR r.territory_id IN (SELECT id FROM sub)) "
+        "AND (CAST(:h AS bigint) IS NULL OR h.id = :h) AND (CAST(:r AS bigint) IS NULL OR r.id = :r) "
+        "AND (CAST(:grid AS text) IS NULL OR g.code = :grid) "
         "ORDER BY h.building_label, h.stairwell NULLS FIRST, h.room NULLS FIRST, r.id"),
-        conn, params={"t": territory_id, "p": plan_id, "grid": grid_code, "h": household_id, "r": resident_id,
-                      "b": buildings_of})
+        conn, params={"territory": territory, "p": plan_id, "grid": grid_code, "h": household_id, "r": resident_id})
+
+
+def grids_within(conn: sa.Connection, plan_id: int, territory: str, codes: list[str]) -> set[str]:
+    """Those of ``codes`` that are grids of plan ``plan_id`` in ``territory`` (or below it)."""
+    return set(conn.execute(sa.text(
+        with_subtree() + "SELECT g.code FROM grids g WHERE g.plan_id = :p AND g.code = ANY(:c) "
+        "AND g.community_id IN (SELECT id FROM sub)"), {"territory": territory, "p": plan_id, "c": codes}).scalars())
 
 
 def resident_territory(conn: sa.Connection, resident_id: int) -> tuple[str, int]:
@@ -182,11 +191,11 @@ def tokens(conn: sa.Connection, after_id: int, limit: int) -> pd.DataFrame:
 
 def write_tokens(conn: sa.Connection, rows: list[dict]) -> None:
     """Store re-encrypted tokens and new keyed hashes (``resident_id, name_enc, id_number_enc,
-    phone_enc, person_index``)."""
+    phone_enc, person_index, member_index``)."""
     if rows:
         conn.execute(sa.text(
             "UPDATE residents SET name_enc = :name_enc, id_number_enc = :id_number_enc, phone_enc = :phone_enc, "
-            "person_index = :person_index WHERE id = :resident_id"), rows)
+            "person_index = :person_index, member_index = :member_index WHERE id = :resident_id"), rows)
 
 
 def household_keys(conn: sa.Connection, household_ids: list[int]) -> dict[int, str]:
@@ -195,7 +204,8 @@ def household_keys(conn: sa.Connection, household_ids: list[int]) -> dict[int, s
 
 
 def grid_counts(conn: sa.Connection, territory: str, plan_id: int, *, elderly_born_by: int) -> pd.DataFrame:
-    """Per published grid of the territory: ``grid_code, households, residents, elderly`` (born in or
+    """Per grid of plan ``plan_id`` in the territory (whoever registered the households in it):
+    ``grid_code, households, residents, elderly`` (born in or
     before ``elderly_born_by``) and one row per (grid, tag) in ``tag``/``tagged`` (long form): the
     register as maps and notebooks see it, no person in it."""
     return pd.read_sql_query(sa.text(
@@ -203,31 +213,36 @@ def grid_counts(conn: sa.Connection, territory: str, plan_id: int, *, elderly_bo
         "count(r.id) FILTER (WHERE r.birth_year <= :old) AS elderly, NULL::text AS tag, 0 AS tagged "
         "FROM grids g JOIN households h ON h.geom && g.geom AND ST_Covers(g.geom, h.geom) "
         "JOIN residents r ON r.household_id = h.id "
-        "WHERE g.plan_id = :p AND h.territory_id IN (SELECT id FROM sub) GROUP BY g.code "
+        "WHERE g.plan_id = :p AND g.community_id IN (SELECT id FROM sub) GROUP BY g.code "
         "UNION ALL SELECT g.code, 0, 0, 0, tag, count(*) FROM grids g "
         "JOIN households h ON h.geom && g.geom AND ST_Covers(g.geom, h.geom) JOIN residents r ON r.household_id = h.id "
-        "CROSS JOIN LATERAL unnest(r.tags) AS tag WHERE g.plan_id = :p AND h.territory_id IN (SELECT id FROM sub) "
+        "CROSS JOIN LATERAL unnest(r.tags) AS tag WHERE g.plan_id = :p AND g.community_id IN (SELECT id FROM sub) "
         "GROUP BY g.code, tag ORDER BY 1, 5 NULLS FIRST"),
         conn, params={"territory": territory, "p": plan_id, "old": elderly_born_by})
 
 
-def readable_grids(conn: sa.Connection, user_id: int, territory: str, on: date) -> set[str]:
-    """The grid codes whose register a user may read as that grid's staff: the grids a worker
-    role binds them to on the territory or above it, and the grids their staff record (kept on
-    the territory, above or below it) is assigned to on ``on``."""
+def readable_grids(conn: sa.Connection, user_id: int, plan_id: int, on: date) -> set[str]:
+    """The grids of plan ``plan_id`` whose register a user may read as their staff: those a worker
+    role binds them to, where the role's territory holds the grid (a role granted on a community
+    reaches no grid outside it, whatever codes it names), and those their staff records are
+    assigned to on ``on`` (an assignment made on that plan's grid row: one made on another plan's
+    grid of the same code, or before a re-plan changed the grid, gives nothing)."""
     bound = conn.execute(sa.text(
-        with_ancestors() + "SELECT DISTINCT unnest(r.grid_codes) FROM user_roles r WHERE r.user_id = :u "
-        "AND r.role = 'worker' AND r.grid_codes IS NOT NULL AND r.territory_id IN (SELECT id FROM up)"),
-        {"territory": territory, "u": user_id}).scalars()
+        "WITH RECURSIVE above AS (SELECT g.code, t.id, t.parent_id FROM grids g JOIN territories t "
+        "ON t.id = g.community_id WHERE g.plan_id = :p UNION ALL SELECT above.code, t.id, t.parent_id FROM above "
+        "JOIN territories t ON t.id = above.parent_id) "
+        "SELECT DISTINCT above.code FROM above JOIN user_roles r ON r.user_id = :u AND r.role = 'worker' "
+        "AND r.grid_codes IS NOT NULL AND above.code = ANY(r.grid_codes) "
+        "AND (r.territory_id = above.id OR r.territory_id IS NULL)"), {"p": plan_id, "u": user_id}).scalars()
     assigned = conn.execute(sa.text(
-        with_ancestors(SUBTREE) + "SELECT DISTINCT a.grid_code FROM staff s JOIN staff_assignments a ON a.staff_id = s.id "
-        "WHERE s.user_id = :u AND a.valid_from <= :on AND (a.valid_to IS NULL OR a.valid_to >= :on) "
-        "AND (s.territory_id IN (SELECT id FROM up) OR s.territory_id IN (SELECT id FROM sub))"),
-        {"territory": territory, "u": user_id, "on": on}).scalars()
+        "SELECT DISTINCT g.code FROM staff s JOIN staff_assignments a ON a.staff_id = s.id "
+        "JOIN grids g ON g.id = a.grid_id AND g.plan_id = :p AND g.code = a.grid_code "
+        "WHERE s.user_id = :u AND a.valid_from <= :on AND (a.valid_to IS NULL OR a.valid_to >= :on)"),
+        {"p": plan_id, "u": user_id, "on": on}).scalars()
     return set(bound) | set(assigned)
 
 
-__all__ = ["HouseholdNotFound", "PERSONAL", "buildings", "upsert_households", "residents_by_index", "insert_residents",
+__all__ = ["HouseholdNotFound", "PERSONAL", "buildings", "upsert_households", "residents_matching", "insert_residents",
            "update_residents",
-           "residents_of", "resident_territory", "household_territory", "delete_resident", "delete_residents_except",
+           "residents_of", "grids_within", "resident_territory", "household_territory", "delete_resident", "delete_residents_except",
            "tokens", "write_tokens", "household_keys", "grid_counts", "readable_grids"]

@@ -667,12 +667,14 @@ class Resident(Base):
     __table_args__ = (
         UniqueConstraint("territory_id", "person_index", name="uq_residents_territory_person"),
         Index("ix_residents_household_id", "household_id"),
+        Index("ix_residents_member_index", "territory_id", "member_index"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     household_id: Mapped[int] = mapped_column(ForeignKey("households.id", ondelete="CASCADE"))
     territory_id: Mapped[int] = mapped_column(ForeignKey("territories.id", ondelete="CASCADE"))
     person_index: Mapped[str] = mapped_column(String(64))
+    member_index: Mapped[str] = mapped_column(String(64))
     name_enc: Mapped[bytes] = mapped_column(LargeBinary)
     id_number_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary)

@@ -134,6 +134,16 @@ def find(conn: sa.Connection, territory: str, which: str | int = "published") ->
     return Plan(**row._mapping)
 
 
+def published_above(conn: sa.Connection, territory: str) -> tuple[str, int] | None:
+    """The nearest published plan covering ``territory``: its own, else its nearest ancestor's
+    (a community's grids are in its street's or district's plan): (owner code, plan id)."""
+    row = conn.execute(sa.text(
+        with_ancestors() + "SELECT t.code, p.id FROM up JOIN territories t ON t.id = up.id "
+        "JOIN plans p ON p.territory_id = up.id AND p.status = 'published' ORDER BY up.depth LIMIT 1"),
+        {"territory": territory}).first()
+    return (row[0], int(row[1])) if row else None
+
+
 def published_id(conn: sa.Connection, territory_id: int) -> int | None:
     return conn.execute(sa.text("SELECT id FROM plans WHERE territory_id = :t AND status = 'published'"),
                         {"t": territory_id}).scalar()

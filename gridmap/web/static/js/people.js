@@ -1,0 +1,328 @@
+// The people of the grids (/people): sign in, pick a territory, and the published grids are
+// coloured by staffing (一格一员: a grid without a full-time worker stands out) or by the households
+// register's counts (households registered, residents aged 60 and over, each focus tag). A click
+// on a grid shows its staff and figures; the grid's own staff and the administrators also get its
+// households, focus residents first (what a grid worker looks at before a round of visits). On a
+// phone "my grids" (a worker's grids) is on by default. Counts come from the API already
+// aggregated; people are fetched only for one grid, on request. Every text in Chinese and English.
+(function () {
+  "use strict";
+  var $ = function (id) { return document.getElementById(id); };
+  var say = function (el, zh, en) { window.gridmapSay(el, zh, en); };
+  var T = function (zh, en) { return window.gridmapT(zh, en); };
+  var RAMP = ["#f7fbff", "#c6dbef", "#6baed6", "#2171b5", "#08306b"];
+  var STAFFED = "#74c476", UNSTAFFED = "#de2d26", OTHER = "#bdbdbd";
+  var ROLE_NAMES = { grid_leader: ["网格长", "grid leader"], full_time_worker: ["专职网格员", "full-time worker"],
+                     part_time_worker: ["兼职网格员", "part-time worker"], supervisor: ["网格指导员", "supervisor"],
+                     building_leader: ["楼栋长", "building leader"], stairwell_leader: ["单元长", "stairwell leader"],
+                     volunteer: ["志愿者", "volunteer"] };
+  var state = { token: null, user: null, territory: null, grids: null, staffing: {}, counts: {}, tags: [], mine: [],
+                administrator: false, selected: null, households: null, ready: false };
+  window.gridmapPeople = state;
+
+  var map = L.map("map", { zoomControl: true }).setView([30, 110], 4);
+  var basemaps = [];
+  try { basemaps = JSON.parse($("map").dataset.basemaps || "[]"); } catch (e) { basemaps = []; }
+  basemaps.forEach(function (b) {  // a basemap only when one is configured: the grids need none
+    L.tileLayer(b.url, { subdomains: b.subdomains || "abc", maxZoom: b.maxZoom || 19, attribution: b.attribution || "" }).addTo(map);
+  });
+  var gridLayer = L.geoJSON(null, { style: styleOf, onEachFeature: bindGrid }).addTo(map);
+  window.gridmapPeopleMap = function () { return map; };
+
+  function message(zh, en, kind) {
+    var el = $("message");
+    if (!zh) { window.gridmapPlain(el, ""); el.className = ""; return; }
+    say(el, zh, en);
+    el.className = kind || "info";
+  }
+  function refusal(res, zh, en) {
+    var d = res.data || {};
+    message(zh + (d.detail_zh || d.detail || res.status), en + (d.detail_en || d.detail || res.status), "error");
+  }
+  function api(method, path, body) {
+    var headers = { Accept: "application/json" };
+    if (state.token) headers.Authorization = "Bearer " + state.token;
+    var init = { method: method, headers: headers };
+    if (body !== undefined) init.body = body;
+    return fetch(path, init).then(function (r) {
+      return r.text().then(function (text) {
+        var data = null;
+        try { data = text ? JSON.parse(text) : null; } catch (e) { data = { detail: text }; }
+        if (r.status === 401 && state.token && path !== "/api/auth/token") signOut();
+        return { ok: r.ok, status: r.status, data: data };
+      });
+    });
+  }
+  function el(tag, text, cls) {
+    var node = document.createElement(tag);
+    if (text !== undefined && text !== null) node.textContent = text;
+    if (cls) node.className = cls;
+    return node;
+  }
+
+  // -- sign in --------------------------------------------------------------------------------------
+  function signedIn(token, user) {
+    state.token = token; state.user = user;
+    try { sessionStorage.setItem("gridmap.token", token); } catch (e) { /* private mode */ }
+    $("login").hidden = true; $("controls").hidden = false; $("logout").hidden = false;
+    window.gridmapPlain($("who"), user.display_name || user.username);
+    loadTerritories();
+  }
+  function signOut() {
+    state.token = null; state.user = null;
+    try { sessionStorage.removeItem("gridmap.token"); } catch (e) { /* ignore */ }
+    $("login").hidden = false; $("controls").hidden = true; $("grid").hidden = true; $("logout").hidden = true;
+    window.gridmapPlain($("who"), "");
+    gridLayer.clearLayers();
+  }
+  $("login").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var form = new URLSearchParams({ username: $("username").value, password: $("password").value });
+    api("POST", "/api/auth/token", form).then(function (res) {
+      if (!res.ok) { refusal(res, "登录失败：", "Sign-in failed: "); return; }
+      $("password").value = "";
+      message();
+      signedIn(res.data.access_token, res.data.user);
+    });
+  });
+  $("logout").addEventListener("click", function () {
+    if (state.token) api("POST", "/api/auth/logout").catch(function () { /* the token expires by itself */ });
+    signOut();
+  });
+
+  // -- the territory's data -------------------------------------------------------------------------
+  function loadTerritories() {
+    api("GET", "/api/territories").then(function (res) {
+      if (!res.ok) { refusal(res, "无法读取辖区：", "Cannot read the territories: "); return; }
+      var select = $("territory");
+      select.length = 0;
+      res.data.filter(function (t) { return t.plans > 0; }).forEach(function (t) {
+        var o = el("option", t.name + " (" + t.code + ")");
+        o.value = t.code;
+        select.appendChild(o);
+      });
+      var saved = null;
+      try { saved = localStorage.getItem("gridmap.peopleTerritory"); } catch (e) { /* ignore */ }
+      if (saved && Array.prototype.some.call(select.options, function (o) { return o.value === saved; })) select.value = saved;
+      loadTerritory();
+    });
+  }
+  function loadTerritory() {
+    var code = $("territory").value;
+    if (!code) return;
+    try { localStorage.setItem("gridmap.peopleTerritory", code); } catch (e) { /* ignore */ }
+    state.ready = false; document.body.dataset.ready = "false";
+    state.territory = code; state.selected = null; $("grid").hidden = true;
+    var base = "/api/territories/" + encodeURIComponent(code);
+    Promise.all([api("GET", base + "/plans"), api("GET", base + "/staffing"), api("GET", base + "/households/summary"),
+                 api("GET", base + "/my-grids")]).then(function (r) {
+      if (code !== $("territory").value) return;  // another territory was picked meanwhile
+      var failed = r.filter(function (x) { return !x.ok; })[0];
+      if (failed) { refusal(failed, "无法读取该辖区的人员数据：", "Cannot read this territory's people: "); gridLayer.clearLayers(); return; }
+      var published = (r[0].data || []).filter(function (p) { return p.status === "published"; })[0];
+      if (!published) { message("该辖区还没有已发布的方案。", "This territory has no published plan yet.", "error"); return; }
+      state.staffing = {};
+      r[1].data.grids.forEach(function (g) { state.staffing[g.grid_code] = g; });
+      state.counts = {};
+      r[2].data.grids.forEach(function (g) { state.counts[g.grid_code] = g; });
+      state.tags = r[2].data.focus_tags; state.elderlyAge = r[2].data.elderly_age;
+      state.mine = r[3].data.grids; state.administrator = r[3].data.administrator;
+      fillMeasures();
+      $("mine").disabled = !state.mine.length;
+      $("mine").checked = state.mine.length > 0 && (!state.administrator || window.matchMedia("(max-width: 700px)").matches);
+      return api("GET", "/api/plans/" + published.id + "/grids").then(function (g) {
+        if (!g.ok) { refusal(g, "无法读取网格：", "Cannot read the grids: "); return; }
+        state.grids = g.data;
+        draw(true);
+        showTotals(r[2].data.totals, r[1].data.summary);
+        message();
+        state.ready = true; document.body.dataset.ready = "true";
+      });
+    });
+  }
+  $("territory").addEventListener("change", loadTerritory);
+
+  // -- the map --------------------------------------------------------------------------------------
+  function fillMeasures() {
+    var select = $("measure"), keep = select.value;
+    select.length = 0;
+    var add = function (value, zh, en) { var o = el("option"); o.value = value; say(o, zh, en); select.appendChild(o); };
+    add("staffing", "一格一员（专职网格员）", "One grid, one worker (full-time)");
+    add("households", "登记户数", "Households registered");
+    add("elderly", state.elderlyAge + " 岁以上居民", "Residents aged " + state.elderlyAge + "+");
+    state.tags.forEach(function (t) { add("tag:" + t.tag, "关注：" + t.tag_zh, "Focus: " + t.tag_en); });
+    select.value = keep && Array.prototype.some.call(select.options, function (o) { return o.value === keep; }) ? keep : "staffing";
+  }
+  function valueOf(code) {
+    var measure = $("measure").value, c = state.counts[code];
+    if (measure === "households") return c ? c.households : 0;
+    if (measure === "elderly") return c ? c.elderly : 0;
+    if (measure.indexOf("tag:") === 0) return c ? (c.tags[measure.slice(4)] || 0) : 0;
+    return null;
+  }
+  function maxValue() {
+    var most = 0;
+    Object.keys(state.counts).forEach(function (code) { most = Math.max(most, valueOf(code) || 0); });
+    return most;
+  }
+  function colourOf(code) {
+    if ($("measure").value === "staffing") {
+      var s = state.staffing[code];
+      if (!s) return OTHER;  // a dedicated grid: not in the check
+      return s.flags.indexOf("no_full_time_worker") >= 0 ? UNSTAFFED : STAFFED;
+    }
+    var v = valueOf(code), most = state.most || 1;
+    if (!v) return RAMP[0];
+    return RAMP[Math.min(RAMP.length - 1, 1 + Math.floor((v / most) * (RAMP.length - 1) - 1e-9))];
+  }
+  function styleOf(feature) {
+    var code = feature.properties.grid_code, mine = state.mine.indexOf(code) >= 0;
+    var shown = !$("mine").checked || mine;
+    return { color: mine ? "#d95f0e" : "#555", weight: mine ? 2.5 : 1, fillColor: colourOf(code),
+             fillOpacity: shown ? 0.75 : 0.08, opacity: shown ? 1 : 0.3 };
+  }
+  function bindGrid(feature, layer) {
+    layer.on("click", function () { select(feature.properties.grid_code); });
+  }
+  function draw(fit) {
+    state.most = maxValue();
+    gridLayer.clearLayers();
+    gridLayer.addData(state.grids);
+    legend();
+    if (fit) {
+      var bounds = L.latLngBounds([]);
+      gridLayer.eachLayer(function (l) {
+        if (!$("mine").checked || state.mine.indexOf(l.feature.properties.grid_code) >= 0) bounds.extend(l.getBounds());
+      });
+      if (bounds.isValid()) map.fitBounds(bounds, { padding: [10, 10] });
+    }
+  }
+  function legend() {
+    var box = $("legend");
+    box.textContent = "";
+    var row = function (colour, zh, en) {
+      var line = el("div"), swatch = el("span", "", "swatch"), text = el("span");
+      swatch.style.cssText = "display:inline-block;width:1em;height:1em;margin-right:.4em;vertical-align:middle;background:" + colour;
+      say(text, zh, en);
+      line.appendChild(swatch); line.appendChild(text); box.appendChild(line);
+    };
+    if ($("measure").value === "staffing") {
+      var missing = Object.keys(state.staffing).filter(function (c) { return state.staffing[c].flags.indexOf("no_full_time_worker") >= 0; }).length;
+      row(UNSTAFFED, "无专职网格员（" + missing + " 个）", "No full-time worker (" + missing + ")");
+      row(STAFFED, "有专职网格员", "Has a full-time worker");
+      row(OTHER, "专属网格（不在检查范围）", "Dedicated grid (not checked)");
+    } else {
+      var most = state.most;
+      row(RAMP[0], "0", "0");
+      for (var i = 1; i < RAMP.length; i++) {
+        var lo = Math.floor((i - 1) * most / (RAMP.length - 1)) + 1, hi = Math.floor(i * most / (RAMP.length - 1));
+        if (hi >= lo) row(RAMP[i], lo + "–" + hi, lo + "–" + hi);
+      }
+    }
+  }
+  function showTotals(totals, staffing) {
+    say($("totals"), "登记 " + totals.households + " 户、" + totals.residents + " 人；" + staffing.no_full_time_worker + " / " +
+        staffing.comprehensive_grids + " 个综合网格无专职网格员",
+        totals.households + " households, " + totals.residents + " residents registered; " + staffing.no_full_time_worker +
+        " of " + staffing.comprehensive_grids + " comprehensive grids without a full-time worker");
+  }
+  $("measure").addEventListener("change", function () { draw(false); });
+  $("mine").addEventListener("change", function () { draw(true); });
+
+  // -- one grid -------------------------------------------------------------------------------------
+  function figure(list, zh, en, value) {
+    var dt = el("dt"), dd = el("dd", String(value));
+    say(dt, zh, en);
+    list.appendChild(dt); list.appendChild(dd);
+  }
+  function select(code) {
+    state.selected = code; state.households = null;
+    var feature = state.grids.features.filter(function (f) { return f.properties.grid_code === code; })[0];
+    var p = feature ? feature.properties : {};
+    $("grid").hidden = false;
+    window.gridmapPlain($("grid-title"), code + (p.name ? " " + p.name : "") + (p.community ? " · " + p.community : ""));
+    var list = $("grid-figures"), staff = state.staffing[code], c = state.counts[code] || { households: 0, residents: 0, elderly: 0, tags: {} };
+    list.textContent = "";
+    figure(list, "户数（方案）", "Households (plan)", p.households);
+    if (staff) {
+      Object.keys(ROLE_NAMES).forEach(function (role) {
+        if (staff[role] && staff[role].length) figure(list, ROLE_NAMES[role][0], ROLE_NAMES[role][1], staff[role].join("、"));
+      });
+      if (!staff.full_time_worker.length) figure(list, "一格一员", "One grid, one worker", T("缺专职网格员", "no full-time worker"));
+    }
+    figure(list, "登记户数", "Households registered", c.households);
+    figure(list, "登记居民", "Residents registered", c.residents);
+    figure(list, state.elderlyAge + " 岁以上", "Aged " + state.elderlyAge + "+", c.elderly);
+    state.tags.forEach(function (t) { if (c.tags[t.tag]) figure(list, t.tag_zh, t.tag_en, c.tags[t.tag]); });
+    var readable = state.administrator || state.mine.indexOf(code) >= 0;
+    $("show-households").hidden = !readable || !c.residents;
+    $("focus-only-label").hidden = true;
+    $("households").textContent = "";
+    if (!readable && c.residents) {
+      say($("households-note"), "住户信息仅限本网格工作人员和管理员查看。", "Only this grid's staff and the administrators see its households.");
+    } else window.gridmapPlain($("households-note"), "");
+    gridLayer.eachLayer(function (l) {
+      var on = l.feature.properties.grid_code === code;
+      l.setStyle(on ? { weight: 4, color: "#000" } : styleOf(l.feature));
+      if (on) l.bringToFront();
+    });
+  }
+  $("show-households").addEventListener("click", function () {
+    var code = state.selected;
+    api("GET", "/api/territories/" + encodeURIComponent(state.territory) + "/grids/" + encodeURIComponent(code) + "/households")
+      .then(function (res) {
+        if (code !== state.selected) return;
+        if (!res.ok) { refusal(res, "无法读取住户：", "Cannot read the households: "); return; }
+        state.households = res.data.households;
+        $("focus-only-label").hidden = false;
+        renderHouseholds();
+      });
+  });
+  $("focus-only").addEventListener("change", renderHouseholds);
+
+  function tagged(h) { return h.residents.some(function (r) { return r.tags.length; }); }
+  function renderHouseholds() {
+    var list = $("households"), households = (state.households || []).slice();
+    list.textContent = "";
+    if (!state.households) return;
+    households.sort(function (a, b) { return tagged(b) - tagged(a); });  // focus residents first, then the register's order
+    if ($("focus-only").checked) households = households.filter(tagged);
+    say($("households-note"), "共 " + state.households.length + " 户，显示 " + households.length + " 户",
+        state.households.length + " households, " + households.length + " shown");
+    households.forEach(function (h) {
+      var item = el("li", "", "household");
+      item.appendChild(el("strong", [h.building_label, h.stairwell ? h.stairwell + T("单元", " stairwell") : "",
+                                     h.room ? h.room + T("室", "") : ""].filter(Boolean).join(" ")));
+      var people = el("ul");
+      h.residents.forEach(function (r) {
+        var line = el("li", r.name + (r.relation ? "（" + r.relation + "）" : ""));
+        r.tags.forEach(function (tag) {
+          var names = state.tags.filter(function (t) { return t.tag === tag; })[0] || { tag_zh: tag, tag_en: tag };
+          line.appendChild(el("span", " " + T(names.tag_zh, names.tag_en), "tag"));
+        });
+        if (r.phone) {
+          var call = el("a", " " + r.phone);
+          call.href = "tel:" + r.phone.replace(/[^0-9+]/g, "");
+          line.appendChild(call);
+        }
+        people.appendChild(line);
+      });
+      item.appendChild(people);
+      list.appendChild(item);
+    });
+  }
+  document.addEventListener("gridmap:lang", function () {
+    if (state.selected) {  // the texts made with T() follow the language too
+      var keep = state.households;
+      select(state.selected);
+      if (keep) { state.households = keep; $("focus-only-label").hidden = false; renderHouseholds(); }
+    }
+  });
+
+  var token = null;
+  try { token = sessionStorage.getItem("gridmap.token"); } catch (e) { /* ignore */ }
+  if (token) {
+    state.token = token;
+    api("GET", "/api/auth/me").then(function (res) { if (res.ok) signedIn(token, res.data); else signOut(); });
+  }
+})();
