@@ -289,6 +289,43 @@ def households(territory: str, *, on: str | date | None = None) -> gpd.GeoDataFr
         return reading.households(conn, territory, on=day)
 
 
+def needs(territory: str, *, status: str | list[str] | None = None) -> gpd.GeoDataFrame:
+    """The needs list (需求清单) of a territory: category, description, urgency, status, community
+    and published grid, points in EPSG:4490 (empty where only the community is known).
+
+    Example
+    -------
+    >>> gm.needs("511802", status="open").groupby("grid_code").size()  # doctest: +SKIP
+    """
+    statuses = [status] if isinstance(status, str) else list(status) if status else None
+    with _snapshot() as conn:
+        return reading.needs(conn, territory, status=statuses)
+
+
+def resources(territory: str) -> gpd.GeoDataFrame:
+    """The resources list (资源清单): name, kind, categories served, capacity, hours, community and
+    grid (no contacts).
+
+    Example
+    -------
+    >>> gm.resources("511802").explode("categories").groupby("categories").size()  # doctest: +SKIP
+    """
+    with _snapshot() as conn:
+        return reading.resources(conn, territory)
+
+
+def projects(territory: str) -> pd.DataFrame:
+    """The projects list (项目清单): name, owner, budget, dates, status, outcome, and the ids of
+    the needs and resources of each.
+
+    Example
+    -------
+    >>> gm.projects("511802").groupby("status")["budget"].sum()  # doctest: +SKIP
+    """
+    with _snapshot() as conn:
+        return reading.projects(conn, territory)
+
+
 def incidents(territory: str, *, category: str | None = None, status: str | list[str] | None = None,
               start: str | datetime | None = None, end: str | datetime | None = None, street: str | None = None,
               community: str | None = None, limit: int | None = None) -> gpd.GeoDataFrame:
@@ -336,4 +373,4 @@ def station_coverage(territory: str, *, types: list[str] | None = None, minutes:
 
 
 __all__ = ["Connection", "connect", "territories", "units", "communities", "layer", "Plan", "PlanReport", "plan", "stations", "incidents",
-           "station_coverage", "staff", "households"]
+           "station_coverage", "staff", "households", "needs", "resources", "projects"]

@@ -25,6 +25,7 @@ from datetime import date
 import pandas as pd
 
 from gridmap.errors import Invalid
+from gridmap.sheets import SheetProblems, header_key, sheet_records
 
 DEFAULT_FOCUS_TAGS = ("独居老人", "空巢老人", "留守儿童", "残疾人", "低保户", "特困人员", "重点关注", "退役军人", "孕产妇")
 FOCUS_TAG_EN = {
@@ -85,15 +86,8 @@ BUILDING_SUFFIX = re.compile(r"(\d+)(?:号楼|号栋|栋|幢|座|号)$")
 ADDRESS_TAIL = re.compile(r"^(?P<building>.*?\d+栋)(?:(?P<stairwell>\d+)单元)?(?:(?P<room>\d+)(?:室|号)?)?$")
 
 
-class RegisterSheetError(Invalid):
+class RegisterSheetError(SheetProblems):
     """A register sheet with rows that cannot be taken: every problem listed (``problems``), nothing stored."""
-
-    def __init__(self, en: str, zh: str, problems: list[dict] | None = None):
-        super().__init__(en, zh)
-        self.problems = problems or []
-
-    def details(self) -> dict:
-        return {"problems": self.problems}
 
 
 # -- text ------------------------------------------------------------------------------------------
@@ -188,45 +182,28 @@ def mask_phone(value: str | None) -> str | None:
 
 
 # -- the sheet -------------------------------------------------------------------------------------
-def _header_key(header: object) -> str | None:
-    text = re.sub(r"\s+", "", str(header)).lower()
-    return next((key for key, names in SHEET_COLUMNS.items() if text in (n.lower() for n in names)), None)
-
-
 def sheet_rows(frame: pd.DataFrame, rules: RegisterRules) -> tuple[pd.DataFrame, list[dict]]:
     """The rows of a register sheet as ``row`` (the sheet's row number, header = 1) and the
     :data:`SHEET_COLUMNS` keys (``tags`` a list of configured tags, ``birth_year`` from the ID),
     with every problem of every row (``{"row", "en", "zh"}``); the caller adds the building
     matches' and raises them together (:func:`raise_problems`). A sheet without a name column or
     without any place column (楼栋 or 地址), or with two columns of one meaning, is refused at once."""
-    columns = {c: _header_key(c) for c in frame.columns}
-    seen: dict[str, object] = {}
-    for header, key in columns.items():
-        if key is not None and key in seen:
-            raise RegisterSheetError(f"the register's columns {seen[key]!r} and {header!r} both read as {key}: keep one",
-                                     f"住户表的列 {seen[key]!r} 和 {header!r} 含义相同（{key}）：请保留一列")
-        if key is not None:
-            seen[key] = header
-    found = set(columns.values())
-    if "name" not in found or not ({"building_name", "address"} & found):
+    try:
+        records = sheet_records(frame, SHEET_COLUMNS, ("住户表", "households register"), ("name",))
+    except Invalid as exc:
+        raise RegisterSheetError(exc.en, exc.zh) from None
+    if not {"building_name", "address"} & {header_key(SHEET_COLUMNS, c) for c in frame.columns}:
         raise RegisterSheetError(
-            "the register needs a name column (姓名) and a building (楼栋号) or address (地址) column; "
+            "the register needs a building (楼栋号) or address (地址) column; "
             f"its columns: {', '.join(map(str, frame.columns))}",
-            f"住户表须有姓名列，以及楼栋号或地址列；现有列：{'、'.join(map(str, frame.columns))}")
+            f"住户表须有楼栋号或地址列；现有列：{'、'.join(map(str, frame.columns))}")
     rows, problems = [], []
 
     def problem(number: int, en: str, zh: str) -> None:
         problems.append({"row": number, "en": en, "zh": zh})
 
-    known = frame.rename(columns={c: k for c, k in columns.items() if k})  # other columns keep their own names
-    for position, record in enumerate(known.to_dict("records")):
-        number = position + 2
-        cell = {k: (None if v is None or (isinstance(v, float) and pd.isna(v)) or not str(v).strip()
-                    else unicodedata.normalize("NFKC", str(v)).strip())
-                for k, v in record.items() if k in SHEET_COLUMNS}
-        if not any(cell.values()):
-            continue
-        row = {"row": number, **{k: cell.get(k) for k in SHEET_COLUMNS}}
+    for number, cell in records:
+        row = {"row": number, **cell}
         if not row["name"]:
             problem(number, "no name", "缺少姓名")
         if not row["building_name"] and not row["address"]:
@@ -270,13 +247,7 @@ def sheet_rows(frame: pd.DataFrame, rules: RegisterRules) -> tuple[pd.DataFrame,
 
 def raise_problems(problems: list[dict]) -> None:
     """One error naming every bad row (the first 20 in its text, all in ``problems``), in both languages."""
-    problems = sorted(problems, key=lambda p: p["row"])
-    shown, more = problems[:20], max(len(problems) - 20, 0)
-    raise RegisterSheetError(
-        f"{len(problems)} problem(s) in the households register, nothing was stored: "
-        + "; ".join(f"row {p['row']}: {p['en']}" for p in shown) + (f"; and {more} more" if more else ""),
-        f"住户表有 {len(problems)} 处问题，未存储任何内容：" + "；".join(f"第 {p['row']} 行：{p['zh']}" for p in shown)
-        + (f"；另有 {more} 处" if more else ""), problems)
+    raise RegisterSheetError.of(problems, ("住户表", "households register"))
 
 
 def building_ref(compound: object, building: object, address: object, feature_id: int) -> str:

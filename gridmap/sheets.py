@@ -6,6 +6,8 @@ is refused with what it looks like, in both languages."""
 from __future__ import annotations
 
 import io
+import re
+import unicodedata
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +20,65 @@ MAX_ROWS = 200_000
 
 class SheetReadError(Invalid):
     """A table that cannot be read."""
+
+
+class SheetProblems(Invalid):
+    """A sheet with rows that cannot be taken: every problem listed (``problems``: ``row, en,
+    zh``), nothing stored."""
+
+    def __init__(self, en: str, zh: str, problems: list[dict] | None = None):
+        super().__init__(en, zh)
+        self.problems = problems or []
+
+    def details(self) -> dict:
+        return {"problems": self.problems}
+
+    @classmethod
+    def of(cls, problems: list[dict], what: tuple[str, str]) -> "SheetProblems":
+        """One error naming every bad row (the first 20 in its text, all in ``problems``);
+        ``what`` names the sheet (Chinese, English)."""
+        problems = sorted(problems, key=lambda p: p["row"])
+        shown, more = problems[:20], max(len(problems) - 20, 0)
+        return cls(f"{len(problems)} problem(s) in the {what[1]}, nothing was stored: "
+                   + "; ".join(f"row {p['row']}: {p['en']}" for p in shown) + (f"; and {more} more" if more else ""),
+                   f"{what[0]}有 {len(problems)} 处问题，未存储任何内容：" + "；".join(f"第 {p['row']} 行：{p['zh']}" for p in shown)
+                   + (f"；另有 {more} 处" if more else ""), problems)
+
+
+def header_key(columns: dict[str, tuple[str, ...]], header: object) -> str | None:
+    """The key whose names include ``header`` (case and spaces ignored), or None."""
+    text = re.sub(r"\s+", "", str(header)).lower()
+    return next((key for key, names in columns.items() if text in (n.lower() for n in names)), None)
+
+
+def sheet_records(frame: pd.DataFrame, columns: dict[str, tuple[str, ...]], what: tuple[str, str],
+                  required: tuple[str, ...] = ()) -> list[tuple[int, dict]]:
+    """The non-empty rows of a sheet as (the sheet's row number, header = 1; a dict of every key of
+    ``columns``: the cell's text, NFKC-normalised and trimmed, or None). Refused at once: two
+    columns of one meaning, or no column for a ``required`` key (``what``: the sheet's name,
+    Chinese and English, for the message). Other columns are ignored."""
+    found = {c: header_key(columns, c) for c in frame.columns}
+    seen: dict[str, object] = {}
+    for header, key in found.items():
+        if key is not None and key in seen:
+            raise Invalid(f"the {what[1]}'s columns {seen[key]!r} and {header!r} both read as {key}: keep one",
+                          f"{what[0]}的列 {seen[key]!r} 和 {header!r} 含义相同（{key}）：请保留一列")
+        if key is not None:
+            seen[key] = header
+    missing = [k for k in required if k not in seen]
+    if missing:
+        names = "、".join(columns[k][0] for k in missing)
+        raise Invalid(f"the {what[1]} has no column for {', '.join(missing)} (e.g. {names}); its columns: "
+                      f"{', '.join(map(str, frame.columns))}",
+                      f"{what[0]}缺少列：{names}；现有列：{'、'.join(map(str, frame.columns))}")
+    known = frame.rename(columns={c: k for c, k in found.items() if k})  # other columns keep their own names
+    out = []
+    for position, record in enumerate(known.to_dict("records")):
+        cell = {k: (None if v is None or (isinstance(v, float) and pd.isna(v)) or not str(v).strip()
+                    else unicodedata.normalize("NFKC", str(v)).strip()) for k, v in record.items() if k in columns}
+        if any(cell.values()):  # an empty line keeps its number but is no row
+            out.append((position + 2, {k: cell.get(k) for k in columns}))
+    return out
 
 
 def read_sheet(path: str | Path, *, encoding: str | None = None) -> pd.DataFrame:

@@ -27,6 +27,7 @@ from datetime import date
 import pandas as pd
 
 from gridmap.errors import Invalid
+from gridmap.sheets import sheet_records
 
 ROLES: dict[str, tuple[str, str]] = {
     "grid_leader": ("网格长", "grid leader"),
@@ -89,14 +90,6 @@ def role_names(key: str) -> dict[str, str]:
     return {"role": key, "role_zh": zh, "role_en": en}
 
 
-def _header_key(header: object) -> str | None:
-    text = re.sub(r"\s+", "", str(header)).lower()
-    for key, names in SHEET_COLUMNS.items():
-        if text in (n.lower() for n in names):
-            return key
-    return None
-
-
 def _date(value: str | None) -> date | None:
     """A date cell: 2026-01-01, 2026/1/1, 2026.01.01, or an Excel date read as text (with its
     midnight time); ValueError for anything else."""
@@ -116,30 +109,12 @@ def sheet_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[int, str, 
     of every row (row, English, Chinese): the caller adds its own (grid codes) and raises them
     together (:func:`raise_problems`). A sheet without a name or role column, or with two columns
     that mean the same, is refused at once."""
-    columns = {c: _header_key(c) for c in frame.columns}
-    seen: dict[str, object] = {}
-    for header, key in columns.items():
-        if key is not None and key in seen:
-            raise StaffSheetError(f"the staff sheet's columns {seen[key]!r} and {header!r} both read as {key}: "
-                                  "keep one (or rename the other)",
-                                  f"人员表的列 {seen[key]!r} 和 {header!r} 含义相同（{key}）：请保留一列或改名")
-        if key is not None:
-            seen[key] = header
-    missing = [k for k in REQUIRED if k not in columns.values()]
-    if missing:
-        names = {k: SHEET_COLUMNS[k][0] for k in missing}
-        raise StaffSheetError(
-            f"the staff sheet has no column for {', '.join(missing)} (e.g. {', '.join(names.values())}); "
-            f"its columns: {', '.join(map(str, frame.columns))}",
-            f"人员表缺少列：{'、'.join(names.values())}；现有列：{'、'.join(map(str, frame.columns))}")
+    try:
+        records = sheet_records(frame, SHEET_COLUMNS, ("人员表", "staff sheet"), REQUIRED)
+    except Invalid as exc:
+        raise StaffSheetError(exc.en, exc.zh) from None
     rows, problems = [], []
-    known = frame.rename(columns={c: k for c, k in columns.items() if k})  # other columns keep their own names
-    for position, record in enumerate(known.to_dict("records")):
-        number = position + 2
-        cell = {k: (None if v is None or (isinstance(v, float) and pd.isna(v)) or not str(v).strip() else str(v).strip())
-                for k, v in record.items() if k in SHEET_COLUMNS}
-        if not any(cell.values()):
-            continue  # an empty line
+    for number, cell in records:
         row = {"row": number, **{k: cell.get(k) for k in SHEET_COLUMNS}}
         if not row["name"]:
             problems.append((number, "no name", "缺少姓名"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -230,3 +231,28 @@ def pytest_itemcollected(item: pytest.Item) -> None:
     defs = fixture_info.name2fixturedefs
     if any(d[-1].scope == "module" for n in names for d in [defs.get(n)] if d):
         item.add_marker(pytest.mark.xdist_group(item.module.__name__ if item.module else item.nodeid))
+
+
+DISTRICT = "511802"
+
+
+@pytest.fixture
+def district(engine: sa.Engine, tmp_path_factory: pytest.TempPathFactory) -> sa.Engine:
+    """A small synthetic 雨城区 imported from its files (as ``gridmap up`` imports the demo's) and
+    its plan published; built once per session, then restored from a snapshot."""
+    if restore_snapshot(engine, "register_district"):
+        return engine
+    from gridmap.geo import synthetic_district as sd
+    from gridmap.services import planning
+    from gridmap.services.bootstrap import ensure_district_demo
+    from gridmap.services.demo import load_demo
+    from gridmap.services.partitioning import partition_territory
+
+    folder = tmp_path_factory.mktemp("register-district")
+    sd.write_files(sd.generate(sd.load_boundary(), sd.Config.small()), folder)
+    shutil.copy(Path(__file__).resolve().parents[1] / "data" / "districts" / "yucheng" / "规则.toml", folder / "规则.toml")
+    load_demo(engine, ["yaan"])
+    assert ensure_district_demo(engine, folder)
+    planning.publish(engine, partition_territory(engine, DISTRICT).plan_id, version=None, actor="test")
+    save_snapshot(engine, "register_district")
+    return engine

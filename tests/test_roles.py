@@ -37,7 +37,10 @@ FINGERPRINT = ("SELECT md5(concat_ws('|', (SELECT string_agg(id || status || loc
                "FROM stations), (SELECT count(*) FROM layers), (SELECT count(*) FROM audit_log), "
                "(SELECT max(escalation_level) FROM incidents), (SELECT string_agg(id || name || role || COALESCE(phone, '-'), ',' "
                "ORDER BY id) FROM staff), (SELECT string_agg(id || grid_code || COALESCE(valid_to::text, '-'), ',' ORDER BY id) "
-               "FROM staff_assignments), (SELECT count(*) FROM households), (SELECT count(*) FROM residents)))")
+               "FROM staff_assignments), (SELECT count(*) FROM households), (SELECT count(*) FROM residents), "
+               "(SELECT string_agg(id || status, ',' ORDER BY id) FROM needs), "
+               "(SELECT string_agg(id || name || active, ',' ORDER BY id) FROM resources), "
+               "(SELECT string_agg(id || status, ',' ORDER BY id) FROM projects)))")
 REGISTER_KEY = new_key()
 
 
@@ -152,6 +155,23 @@ def site(site_database: str):
             row = conn.execute(sa.text("SELECT household_id, id FROM residents ORDER BY id DESC LIMIT 1")).one()
         return int(row[0]), int(row[1])
 
+    def need() -> int:
+        from gridmap.services import lists
+
+        return lists.create_need(monaco, MONACO, {"category": "助餐", "description": "送餐", "lon": my_point[0],
+                                                 "lat": my_point[1]}, actor="test")["id"]
+
+    def resource() -> int:
+        from gridmap.services import lists
+
+        return lists.save_resource(monaco, MONACO, {"name": f"食堂 {next(UPLOADS)}", "kind": "venue", "categories": ["助餐"],
+                                                    "lon": my_point[0], "lat": my_point[1]}, actor="test")["id"]
+
+    def project() -> int:
+        from gridmap.services import lists
+
+        return lists.create_project(monaco, MONACO, {"name": "助餐", "need_ids": [need()]}, actor="test")["project_id"]
+
     def draft() -> tuple[int, int]:
         plan_id, _ = planning.new_draft(monaco, MONACO, actor="test")
         with monaco.connect() as conn:
@@ -171,7 +191,8 @@ def site(site_database: str):
         return fresh
 
     return {"engine": monaco, "client": client, "tokens": tokens, "report": report, "moved": moved,
-            "station": station, "person": person, "resident": resident, "register_sheet": register_sheet, "assignment": assignment, "draft": draft, "my_grid": my_grid, "my_point": my_point, "other_point": other_point,
+            "station": station, "person": person, "resident": resident, "register_sheet": register_sheet,
+            "need": need, "resource": resource, "project": project, "assignment": assignment, "draft": draft, "my_grid": my_grid, "my_point": my_point, "other_point": other_point,
             "fresh_tokens": fresh_tokens, "database_url": database_url}
 
 
@@ -268,6 +289,35 @@ ENDPOINTS.update({
         "GET", f"/api/territories/{MONACO}/households/export", {"params": {"full": "true"}})),
     "remove a resident": ({"admin"}, lambda s: ("DELETE", f"/api/residents/{s['resident']()[1]}", {})),
     "my grids": (set(ROLES) - {"anonymous"}, lambda s: ("GET", f"/api/territories/{MONACO}/my-grids", {})),
+})
+# the three lists: read with a role in the territory; needs recorded and moved by grid workers,
+# handlers and administrators; resources and projects are the administrators'
+LIST_READERS = {"viewer", "worker", "handler", "other_handler", "planner", "admin", "apikey"}
+LIST_ACTORS = {"worker", "handler", "other_handler", "admin"}
+ENDPOINTS.update({
+    "needs list": (LIST_READERS, lambda s: ("GET", f"/api/territories/{MONACO}/needs", {})),
+    "record a need": (LIST_ACTORS, lambda s: ("POST", f"/api/territories/{MONACO}/needs", {"json": {
+        "category": "助餐", "description": "送餐", "lon": s["my_point"][0], "lat": s["my_point"][1]}})),
+    "a need": (LIST_READERS, lambda s: ("GET", f"/api/needs/{s['need']()}", {})),
+    "move a need": (LIST_ACTORS, lambda s: ("POST", f"/api/needs/{s['need']()}/status", {"json": {"status": "matched"}})),
+    "need matches": (LIST_READERS, lambda s: ("GET", f"/api/needs/{s['need']()}/matches", {})),
+    "refer a need": (LIST_ACTORS, lambda s: ("POST", f"/api/needs/{s['need']()}/incident",
+                                            {"json": {"category_code": "0101"}})),
+    "resources list": (LIST_READERS, lambda s: ("GET", f"/api/territories/{MONACO}/resources", {})),
+    "save a resource": ({"admin"}, lambda s: ("POST", f"/api/territories/{MONACO}/resources", {"json": {
+        "name": f"活动室 {next(UPLOADS)}", "kind": "场地", "categories": ["文体活动"], "lon": s["my_point"][0],
+        "lat": s["my_point"][1]}})),
+    "take a resource off": ({"admin"}, lambda s: ("POST", f"/api/resources/{s['resource']()}/active",
+                                                  {"json": {"active": False}})),
+    "projects list": (LIST_READERS, lambda s: ("GET", f"/api/territories/{MONACO}/projects", {})),
+    "make a project": ({"admin"}, lambda s: ("POST", f"/api/territories/{MONACO}/projects", {"json": {
+        "name": "助餐", "need_ids": [s["need"]()], "resource_ids": [s["resource"]()]}})),
+    "change a project": ({"admin"}, lambda s: ("PATCH", f"/api/projects/{s['project']()}", {"json": {"status": "active"}})),
+    "lists per grid": (LIST_READERS, lambda s: ("GET", f"/api/territories/{MONACO}/lists/summary", {})),
+    "import a list sheet": ({"admin"}, lambda s: ("POST", f"/api/territories/{MONACO}/lists/import", {
+        "data": {"kind": "resources"}, "files": {"file": ("资源.csv", (
+            f"名称,类型,服务类别,经度,纬度\n食堂 {next(UPLOADS)},场地,助餐,{s['my_point'][0]},{s['my_point'][1]}\n"
+        ).encode("utf-8"), "text/csv")}})),
 })
 DRAFT_READERS = PLANNERS | {"viewer", "worker", "handler", "other_handler", "apikey"}
 for _tail in ("", "/state", "/units", "/grid-stats", "/edits", "/validate", "/diff", "/report", "/duties"):
@@ -377,6 +427,7 @@ def test_every_read_endpoint_follows_public_read(site) -> None:
               "x": "8529", "y": "5975", "public_id": site["report"](), "station_id": "1", "request_id": "x",
               "fmt": "json", "territory": MONACO, "tms_id": "WebMercatorQuad", "tile_matrix": "14",
               "tile_row": "5975", "tile_col": "8529", "name": "0" * 64 + ".png", "grid_code": site["my_grid"],
+              "need_id": str(site["need"]()),
               "household_id": str(site["resident"]()[0])}
     paths = [p for p, ops in closed.openapi()["paths"].items() if "get" in ops]
     assert len(paths) > 40

@@ -27,6 +27,7 @@ from gridmap.api import (
     planning,
     plans,
     households,
+    lists,
     staff,
     stations,
     territories,
@@ -120,6 +121,7 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
     app.include_router(stations.router)
     app.include_router(staff.router)
     app.include_router(households.router)
+    app.include_router(lists.router)
     app.include_router(dashboard.router)
     app.include_router(exports.router)
     app.include_router(uploads.router)

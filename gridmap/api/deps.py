@@ -26,7 +26,9 @@ ACTION_ZH = {"edit plans": "编辑方案", "create drafts": "新建草稿", "pub
              "close stations": "关闭站点", "read staff": "查看网格人员", "manage staff": "管理网格人员", "import territories": "导入辖区", "set profiles": "设置辖区规则",
              "delete drafts": "删除草稿", "print drafts": "打印草稿",
              "read the households register": "查看住户登记", "manage the households register": "管理住户登记",
-             "export the households register in full": "导出完整住户登记（不脱敏）"}
+             "export the households register in full": "导出完整住户登记（不脱敏）",
+             "read the lists": "查看需求、资源和项目清单", "record needs": "登记和处理需求",
+             "manage the lists": "管理资源和项目清单"}
 
 
 def get_engine(request: Request) -> sa.Engine:

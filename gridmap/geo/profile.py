@@ -4,10 +4,11 @@ Cities set their own rules (docs/domain.md, "Bands" and "Codes"): the household 
 comprehensive grid and of a micro-grid, the grid-code layout, which road classes are block
 borders and which are major, which sites get dedicated grids and from what size, the compound
 size limit, the sliver area, the household estimate, the merge tolerances, the staffing limits,
-the register's focus tags. A
+the register's focus tags, the lists' categories of need. A
 :class:`Profile` holds all of them, composed of the rule objects the algorithms read
 (:class:`RoadRules`, :class:`UnitRules`, :class:`PartitionRules`, :class:`MergeRules`,
-:class:`~gridmap.staffing.StaffRules`, :class:`~gridmap.register.RegisterRules`), whose defaults are the only
+:class:`~gridmap.staffing.StaffRules`, :class:`~gridmap.register.RegisterRules`,
+:class:`~gridmap.lists.ListRules`), whose defaults are the only
 defaults: the profile adds none of its own, and nothing downstream re-defaults a rule.
 
 Profiles are written in TOML; every key is optional and overrides the profile named by ``base``
@@ -48,6 +49,10 @@ Profiles are written in TOML; every key is optional and overrides the profile na
     [households]
     focus_tags = ["独居老人", "留守儿童", "残疾人", "低保户", "重点关注"]  # the register's tags (关注标签)
 
+    [lists]
+    need_categories = ["养老服务", "助餐", "托育", "就业", "其他"]  # the needs list's categories
+    match_within_m = 1500              # resources offered for a need: this near, or in its community
+
 A plan stores the profile it was made with (:meth:`Profile.to_dict`), so its report and its
 checks measure against the rules it was made under, whatever the territory's profile is today.
 """
@@ -68,6 +73,7 @@ from gridmap.geo.merge import MergeRules
 from gridmap.geo.partition import PartitionRules, with_band
 from gridmap.geo.roads import RoadRules
 from gridmap.geo.units import UnitRules
+from gridmap.lists import ListRules
 from gridmap.register import RegisterRules
 from gridmap.staffing import StaffRules
 
@@ -90,6 +96,7 @@ class Profile:
     merge: MergeRules = field(default_factory=MergeRules)
     staff: StaffRules = field(default_factory=StaffRules)
     households: RegisterRules = field(default_factory=RegisterRules)
+    lists: ListRules = field(default_factory=ListRules)
 
     def __post_init__(self) -> None:
         self.with_band()  # raises for a band that is not one

@@ -16,7 +16,8 @@ from gridmap import register
 from gridmap.errors import Invalid, NotFound
 from gridmap.services.profiles import of_territory
 from gridmap.sheets import read_sheet
-from gridmap.store import audit, layers, plans, territories
+from gridmap.services.addresses import BuildingIndex, NoBuildings, building_index
+from gridmap.store import audit, plans, territories
 from gridmap.store import households as store
 from gridmap.vault import Vault
 
@@ -30,57 +31,22 @@ EXPORT_COLUMNS = (("address", "地址"), ("stairwell", "单元"), ("room", "房�
 its 小区 and 楼栋号 written together, ``书香锦城3栋``, which the import finds it by)."""
 
 
-class NoBuildings(Invalid):
-    """The register is matched to buildings; the territory has no buildings layer."""
-
-
-def _buildings(conn: sa.Connection, territory: str) -> pd.DataFrame:
-    found = layers.find(conn, territory, layers.ROLES["buildings"])
-    if found is None:
-        raise NoBuildings(f"territory {territory} (and its ancestors) has no buildings layer: the register is matched "
-                          "to buildings; import one with `gridmap import ... --kind buildings`",
-                          f"辖区 {territory}（及其上级）没有楼栋图层：住户按楼栋匹配；请先用 "
-                          "`gridmap import ... --kind buildings` 导入")
-    return store.buildings(conn, territory, *found)
-
-
-def _index(buildings: pd.DataFrame) -> dict[str, set[int]]:
-    """Each key (:func:`gridmap.register.building_keys`) → the buildings answering to it."""
-    index: dict[str, set[int]] = defaultdict(set)
-    for b in buildings.itertuples():
-        for key in register.building_keys(b.compound_name, b.building_name or b.name, b.address):
-            index[key].add(int(b.building_id))
-    return index
-
-
 def _label(building_id: int, b: pd.Series) -> str:
     """How a building is shown: 小区 and 楼栋号 (else its name or address), else its feature id."""
     parts = [b["compound_name"], b["building_name"] or b["name"] or b["address"]]
     return " ".join(str(p).strip() for p in parts if isinstance(p, str) and p.strip()) or f"#{building_id}"
 
 
-def _match(rows: pd.DataFrame, index: dict[str, set[int]]) -> tuple[list[int | None], list[tuple[str | None, str | None]], list[dict]]:
+def _match(rows: pd.DataFrame, index: BuildingIndex) -> tuple[list[int | None], list[tuple[str | None, str | None]], list[dict]]:
     """Each row's building (None when it has none), the 单元 and 房号 its address gave, and the
     problems: a row matching no building, or several."""
     found, parts, problems = [], [], []
     for r in rows.itertuples():
-        keys, stairwell, room = register.row_keys(r.compound_name, r.building_name, r.address)
-        place = r.address or " ".join(p for p in (r.compound_name, r.building_name) if p)
-        building = None
-        for key in keys:
-            ids = index.get(key, set())
-            if len(ids) == 1:
-                building = next(iter(ids))
-                break
-            if len(ids) > 1:
-                problems.append({"row": int(r.row), "en": f"{place!r} matches {len(ids)} buildings: add the 小区",
-                                 "zh": f"“{place}”对应 {len(ids)} 栋楼：请填写小区名称"})
-                break
-        else:
-            problems.append({"row": int(r.row), "en": f"{place!r} matches no building of the territory",
-                             "zh": f"“{place}”在本辖区找不到对应的楼栋"})
+        building, stairwell, room, problem = index.find(int(r.row), r.compound_name, r.building_name, r.address)
         found.append(building)
         parts.append((stairwell, room))
+        if problem:
+            problems.append(problem)
     return found, parts, problems
 
 
@@ -104,8 +70,9 @@ def import_sheet(engine: sa.Engine, territory_code: str, path: str | Path, *, va
         territory = territories.get(conn, territory_code)
         rules = of_territory(conn, territory_code).households
         rows, problems = register.sheet_rows(frame, rules)
-        buildings = _buildings(conn, territory_code)
-        matched, parts, unmatched = _match(rows, _index(buildings))
+        index = building_index(conn, territory_code)
+        buildings = index.buildings
+        matched, parts, unmatched = _match(rows, index)
         problems += unmatched
         placed = _placed(rows, matched, parts, buildings)
         problems += _same_person(placed) + _split_households(placed)

@@ -121,6 +121,30 @@ def households(conn: sa.Connection, territory: str, *, on: date | None = None) -
     return gpd.GeoDataFrame(out, geometry="geometry", crs=grids.crs)
 
 
+def needs(conn: sa.Connection, territory: str, *, status: list[str] | None = None) -> gpd.GeoDataFrame:
+    """The needs list with community and published grid (points in EPSG:4490; none where only the
+    community is known)."""
+    from gridmap.store import lists
+
+    found = plans.published_above(conn, territory)
+    return lists.needs(conn, territory, found[1] if found else None, status=status)
+
+
+def resources(conn: sa.Connection, territory: str) -> gpd.GeoDataFrame:
+    """The resources list with community and published grid; no contacts."""
+    from gridmap.store import lists
+
+    found = plans.published_above(conn, territory)
+    return lists.resources(conn, territory, found[1] if found else None)
+
+
+def projects(conn: sa.Connection, territory: str) -> pd.DataFrame:
+    """The projects list with the ids of their needs and resources."""
+    from gridmap.store import lists
+
+    return lists.projects(conn, territory)
+
+
 def incidents(conn: sa.Connection, territory: str, filters: Filters = Filters(), *,
               limit: int | None = None) -> gpd.GeoDataFrame:
     return frames.incidents(conn, territory, filters, limit=limit)
@@ -132,4 +156,4 @@ def crosswalk(conn: sa.Connection, chosen: Plan) -> pd.DataFrame:
 
 __all__ = ["snapshot", "territories", "territory_name", "communities", "units", "layer", "plan", "plan_grids", "plan_units",
            "plan_microgrids",
-           "stations", "staff", "households", "incidents", "crosswalk", "INTERNAL"]
+           "stations", "staff", "households", "needs", "resources", "projects", "incidents", "crosswalk", "INTERNAL"]

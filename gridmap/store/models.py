@@ -22,6 +22,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    Numeric,
     SmallInteger,
     String,
     Text,
@@ -683,3 +684,112 @@ class Resident(Base):
     birth_year: Mapped[int | None] = mapped_column(SmallInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+def _one_of(column: str, values) -> str:
+    return f"{column} IN (" + ",".join(f"'{v}'" for v in values) + ")"
+
+
+class Project(Base):
+    """A project of the lists: needs matched to resources, owner, budget, dates, status, outcome (migration 0016)."""
+
+    __tablename__ = "projects"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", ("planned", "active", "done", "cancelled")), name="ck_projects_status"),
+        CheckConstraint("end_date IS NULL OR start_date IS NULL OR end_date >= start_date", name="ck_projects_dates"),
+        CheckConstraint("budget IS NULL OR budget >= 0", name="ck_projects_budget"),
+        Index("ix_projects_territory_id", "territory_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    territory_id: Mapped[int] = mapped_column(ForeignKey("territories.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(Text)
+    owner: Mapped[str | None] = mapped_column(Text)
+    budget = mapped_column(Numeric(14, 2))
+    start_date: Mapped[date | None] = mapped_column(Date)
+    end_date: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), server_default="planned")
+    outcome: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Need(Base):
+    """A need of the lists: category, description, urgency, status, where, and what became of it (migration 0016)."""
+
+    __tablename__ = "needs"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", ("open", "matched", "in_project", "met", "closed", "referred")),
+                        name="ck_needs_status"),
+        CheckConstraint(_one_of("urgency", ("low", "normal", "high", "urgent")), name="ck_needs_urgency"),
+        CheckConstraint("geom IS NOT NULL OR community_id IS NOT NULL", name="ck_needs_place"),
+        Index("ix_needs_territory_id", "territory_id"),
+        gist("needs"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    territory_id: Mapped[int] = mapped_column(ForeignKey("territories.id", ondelete="CASCADE"))
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("territories.id", ondelete="SET NULL"))
+    category: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text)
+    urgency: Mapped[str] = mapped_column(String(8), server_default="normal")
+    status: Mapped[str] = mapped_column(String(16), server_default="open")
+    source: Mapped[str | None] = mapped_column(Text)
+    reported_by: Mapped[str | None] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(Text)
+    status_note: Mapped[str | None] = mapped_column(Text)
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="SET NULL"))
+    incident_public_id: Mapped[str | None] = mapped_column(Text)
+    geom = mapped_column(geometry("POINT"))
+    created_by: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Resource(Base):
+    """A resource of the lists: a unit stationed here, a venue, volunteers, a fund, a service (migration 0016)."""
+
+    __tablename__ = "resources"
+    __table_args__ = (
+        CheckConstraint(_one_of("kind", ("unit", "venue", "volunteers", "fund", "service")), name="ck_resources_kind"),
+        CheckConstraint("capacity IS NULL OR capacity >= 0", name="ck_resources_capacity"),
+        UniqueConstraint("territory_id", "name", name="uq_resources_territory_name"),
+        Index("ix_resources_territory_id", "territory_id"),
+        gist("resources"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    territory_id: Mapped[int] = mapped_column(ForeignKey("territories.id", ondelete="CASCADE"))
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("territories.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))
+    categories: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    description: Mapped[str | None] = mapped_column(Text)
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    hours: Mapped[str | None] = mapped_column(Text)
+    contact: Mapped[str | None] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    geom = mapped_column(geometry("POINT"))
+    created_by: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ProjectNeed(Base):
+    """A need a project takes on (migration 0016)."""
+
+    __tablename__ = "project_needs"
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    need_id: Mapped[int] = mapped_column(ForeignKey("needs.id", ondelete="CASCADE"), primary_key=True)
+
+
+class ProjectResource(Base):
+    """A resource a project uses (migration 0016)."""
+
+    __tablename__ = "project_resources"
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    resource_id: Mapped[int] = mapped_column(ForeignKey("resources.id", ondelete="CASCADE"), primary_key=True)
