@@ -414,7 +414,8 @@ def test_the_notebook_sees_counts_per_grid(district: sa.Engine, tmp_path: Path) 
 def test_the_people_page_on_a_phone_and_for_a_viewer(district: sa.Engine, database_url: str, tmp_path: Path) -> None:
     """A grid worker on a phone: their grid is what the map shows (一格一员 colours), a tap on it
     gives its staff and counts, and its households with the focus residents first, in Chinese and
-    in English. A viewer sees the same counts and no household."""
+    in English; they record a need there and find the resource that could meet it. A viewer sees
+    the same counts and no household."""
     from playwright.sync_api import sync_playwright
 
     from gridmap.services import households, staff
@@ -440,6 +441,14 @@ def test_the_people_page_on_a_phone_and_for_a_viewer(district: sa.Engine, databa
         in_busy = conn.execute(sa.text(
             "SELECT count(*) FROM households h JOIN grids g ON ST_Covers(g.geom, h.geom) "
             "JOIN plans p ON p.id = g.plan_id AND p.status = 'published' WHERE g.code = :g"), {"g": busy}).scalar_one()
+    from gridmap.services import lists
+
+    with district.connect() as conn:
+        centre = conn.execute(sa.text("SELECT ST_X(ST_PointOnSurface(g.geom)), ST_Y(ST_PointOnSurface(g.geom)) FROM grids g "
+                              "JOIN plans p ON p.id = g.plan_id AND p.status = 'published' WHERE g.code = :g"),
+                              {"g": busy}).one()
+    lists.save_resource(district, DISTRICT, {"name": "社区长者食堂", "kind": "服务机构", "categories": ["助餐"], "capacity": 60,
+                                             "lon": centre[0], "lat": centre[1]}, actor="test")
     settings = Settings.from_env({**os.environ, "GRIDMAP_SECRET_KEY": KEY})
     fills = """() => { const out = {}; window.gridmapPeopleMap().eachLayer(l => {
         if (l.feature && l.feature.properties) out[l.feature.properties.grid_code] = [l.options.fillColor, l.options.fillOpacity]; });
@@ -483,6 +492,20 @@ def test_the_people_page_on_a_phone_and_for_a_viewer(district: sa.Engine, databa
         assert "stairwell" in phone.inner_text("#households") and "households, " in phone.inner_text("#households-note")
         phone.select_option("#measure", "tag:独居老人")
         assert "Focus: elderly living alone" in phone.inner_text("#measure")
+        # the grid's needs: the worker records one where they stand (no location here: the grid's centre)
+        assert "No open needs" in phone.inner_text("#needs")
+        phone.select_option("#need-category", "助餐")
+        phone.fill("#need-description", "独居老人需要每日送餐")
+        phone.select_option("#need-urgency", "high")
+        phone.click("#need-send")
+        phone.wait_for_selector("#needs li.need")
+        assert "meals · high · open" in phone.inner_text("#needs") and "独居老人需要每日送餐" in phone.inner_text("#needs")
+        assert "Open needs\n1 (urgent 1)" in phone.inner_text("#grid-figures")
+        phone.click("#needs li.need button.match")
+        phone.wait_for_selector("#matches li.match-result")
+        assert phone.inner_text("#matches").startswith("社区长者食堂 · ") and "capacity 60" in phone.inner_text("#matches")
+        phone.select_option("#measure", "open_needs")
+        assert phone.evaluate(fills)[busy][0] == "#08306b"  # the one grid with a need: the darkest class
         assert not errors, errors
         viewer = browser.new_page(viewport={"width": 1280, "height": 800})
         viewer.goto(f"{url}/people")

@@ -2,9 +2,11 @@
 // coloured by staffing (一格一员: a grid without a full-time worker stands out) or by the households
 // register's counts (households registered, residents aged 60 and over, each focus tag). A click
 // on a grid shows its staff and figures; the grid's own staff and the administrators also get its
-// households, focus residents first (what a grid worker looks at before a round of visits). On a
-// phone "my grids" (a worker's grids) is on by default. Counts come from the API already
-// aggregated; people are fetched only for one grid, on request. Every text in Chinese and English.
+// households, focus residents first (what a grid worker looks at before a round of visits), and
+// everyone the grid's open needs, the resources that could meet each, and a form to record a new
+// need where the worker stands. On a phone "my grids" (a worker's grids) is on by default. Counts
+// come from the API already aggregated; people are fetched only for one grid, on request. Every
+// text in Chinese and English.
 (function () {
   "use strict";
   var $ = function (id) { return document.getElementById(id); };
@@ -17,7 +19,8 @@
                      building_leader: ["楼栋长", "building leader"], stairwell_leader: ["单元长", "stairwell leader"],
                      volunteer: ["志愿者", "volunteer"] };
   var state = { token: null, user: null, territory: null, grids: null, staffing: {}, counts: {}, tags: [], mine: [],
-                administrator: false, selected: null, households: null, ready: false };
+                administrator: false, selected: null, households: null, ready: false, lists: {}, categories: [],
+                needs: [], here: null };
   window.gridmapPeople = state;
 
   var map = L.map("map", { zoomControl: true }).setView([30, 110], 4);
@@ -39,9 +42,10 @@
     var d = res.data || {};
     message(zh + (d.detail_zh || d.detail || res.status), en + (d.detail_en || d.detail || res.status), "error");
   }
-  function api(method, path, body) {
+  function api(method, path, body, contentType) {
     var headers = { Accept: "application/json" };
     if (state.token) headers.Authorization = "Bearer " + state.token;
+    if (contentType) headers["Content-Type"] = contentType;
     var init = { method: method, headers: headers };
     if (body !== undefined) init.body = body;
     return fetch(path, init).then(function (r) {
@@ -115,7 +119,7 @@
     state.territory = code; state.selected = null; $("grid").hidden = true;
     var base = "/api/territories/" + encodeURIComponent(code);
     Promise.all([api("GET", base + "/plans"), api("GET", base + "/staffing"), api("GET", base + "/households/summary"),
-                 api("GET", base + "/my-grids")]).then(function (r) {
+                 api("GET", base + "/my-grids"), api("GET", base + "/lists/summary")]).then(function (r) {
       if (code !== $("territory").value) return;  // another territory was picked meanwhile
       var failed = r.filter(function (x) { return !x.ok; })[0];
       if (failed) { refusal(failed, "无法读取该辖区的人员数据：", "Cannot read this territory's people: "); gridLayer.clearLayers(); return; }
@@ -127,6 +131,7 @@
       r[2].data.grids.forEach(function (g) { state.counts[g.grid_code] = g; });
       state.tags = r[2].data.focus_tags; state.elderlyAge = r[2].data.elderly_age;
       state.mine = r[3].data.grids; state.administrator = r[3].data.administrator;
+      takeLists(r[4].data);
       fillMeasures();
       $("mine").disabled = !state.mine.length;
       $("mine").checked = state.mine.length > 0 && (!state.administrator || window.matchMedia("(max-width: 700px)").matches);
@@ -141,6 +146,15 @@
     });
   }
   $("territory").addEventListener("change", loadTerritory);
+  function takeLists(summary) {
+    state.lists = {};
+    summary.grids.forEach(function (g) { state.lists[g.grid_code] = g; });
+    state.categories = summary.categories;
+    var select = $("need-category"), keep = select.value;
+    select.length = 0;
+    state.categories.forEach(function (c) { var o = el("option"); o.value = c.category; say(o, c.category_zh, c.category_en); select.appendChild(o); });
+    if (keep) select.value = keep;
+  }
 
   // -- the map --------------------------------------------------------------------------------------
   function fillMeasures() {
@@ -151,6 +165,8 @@
     add("households", "登记户数", "Households registered");
     add("elderly", state.elderlyAge + " 岁以上居民", "Residents aged " + state.elderlyAge + "+");
     state.tags.forEach(function (t) { add("tag:" + t.tag, "关注：" + t.tag_zh, "Focus: " + t.tag_en); });
+    add("open_needs", "待办需求", "Open needs");
+    add("resources", "可用资源", "Resources");
     select.value = keep && Array.prototype.some.call(select.options, function (o) { return o.value === keep; }) ? keep : "staffing";
   }
   function valueOf(code) {
@@ -158,11 +174,12 @@
     if (measure === "households") return c ? c.households : 0;
     if (measure === "elderly") return c ? c.elderly : 0;
     if (measure.indexOf("tag:") === 0) return c ? (c.tags[measure.slice(4)] || 0) : 0;
+    if (measure === "open_needs" || measure === "resources") return state.lists[code] ? state.lists[code][measure] : 0;
     return null;
   }
   function maxValue() {
     var most = 0;
-    Object.keys(state.counts).forEach(function (code) { most = Math.max(most, valueOf(code) || 0); });
+    (state.grids ? state.grids.features : []).forEach(function (f) { most = Math.max(most, valueOf(f.properties.grid_code) || 0); });
     return most;
   }
   function colourOf(code) {
@@ -254,6 +271,15 @@
     figure(list, "登记居民", "Residents registered", c.residents);
     figure(list, state.elderlyAge + " 岁以上", "Aged " + state.elderlyAge + "+", c.elderly);
     state.tags.forEach(function (t) { if (c.tags[t.tag]) figure(list, t.tag_zh, t.tag_en, c.tags[t.tag]); });
+    var l = state.lists[code] || { open_needs: 0, urgent_needs: 0, resources: 0, projects: {} };
+    figure(list, "待办需求", "Open needs", l.open_needs + (l.urgent_needs ? T("（紧急 ", " (urgent ") + l.urgent_needs + T("）", ")") : ""));
+    figure(list, "可用资源", "Resources", l.resources);
+    Object.keys(l.projects || {}).forEach(function (st) {
+      var names = { planned: ["计划中项目", "Projects planned"], active: ["实施中项目", "Projects active"],
+                    done: ["已完成项目", "Projects done"], cancelled: ["已取消项目", "Projects cancelled"] }[st] || [st, st];
+      figure(list, names[0], names[1], l.projects[st]);
+    });
+    loadNeeds(code);
     var readable = state.administrator || state.mine.indexOf(code) >= 0;
     $("show-households").hidden = !readable || !c.residents;
     $("focus-only-label").hidden = true;
@@ -311,11 +337,87 @@
       list.appendChild(item);
     });
   }
+  // -- the grid's needs ------------------------------------------------------------------------------
+  function categoryName(category) {
+    var c = state.categories.filter(function (x) { return x.category === category; })[0];
+    return c ? T(c.category_zh, c.category_en) : category;
+  }
+  function loadNeeds(code) {
+    $("matches").textContent = "";
+    api("GET", "/api/territories/" + encodeURIComponent(state.territory) + "/needs?grid=" + encodeURIComponent(code) +
+        "&status=open,matched,in_project").then(function (res) {
+      if (code !== state.selected) return;
+      state.needs = res.ok ? res.data.features : [];
+      renderNeeds();
+    });
+  }
+  function renderNeeds() {
+    var list = $("needs");
+    list.textContent = "";
+    if (!state.needs.length) { list.appendChild(el("li", T("暂无待办需求", "No open needs"))); return; }
+    state.needs.forEach(function (f) {
+      var p = f.properties, item = el("li", "", "need");
+      item.dataset.needId = f.id;
+      item.appendChild(el("strong", categoryName(p.category)));
+      item.appendChild(el("span", " · " + T(p.urgency_zh, p.urgency_en) + " · " + T(p.status_zh, p.status_en)));
+      item.appendChild(el("div", p.description));
+      var match = el("button", T("匹配资源", "Find resources"));
+      match.type = "button";
+      match.className = "match";
+      match.addEventListener("click", function () { showMatches(f.id); });
+      item.appendChild(match);
+      list.appendChild(item);
+    });
+  }
+  function showMatches(needId) {
+    api("GET", "/api/needs/" + needId + "/matches").then(function (res) {
+      var list = $("matches");
+      list.textContent = "";
+      if (!res.ok) { refusal(res, "无法匹配资源：", "Cannot find resources: "); return; }
+      if (!res.data.resources.length) {
+        list.appendChild(el("li", T("附近和本社区没有可匹配的资源", "No resource nearby or in the community")));
+      }
+      res.data.resources.forEach(function (r) {
+        var far = r.distance_m === null ? T("本社区", "in the community") : Math.round(r.distance_m) + T(" 米", " m");
+        list.appendChild(el("li", r.name + " · " + far + (r.capacity ? " · " + T("容量 ", "capacity ") + r.capacity : "") +
+                                  (r.hours ? " · " + r.hours : ""), "match-result"));
+      });
+    });
+  }
+  $("need-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var code = state.selected;
+    var feature = state.grids.features.filter(function (f) { return f.properties.grid_code === code; })[0];
+    var centre = feature && feature.properties.label ? feature.properties.label.coordinates : null;
+    var place = state.here || (centre ? { lon: centre[0], lat: centre[1] } : null);
+    if (!place) return;
+    var body = { category: $("need-category").value, description: $("need-description").value,
+                 urgency: $("need-urgency").value, lon: place.lon, lat: place.lat, source: "worker" };
+    $("need-send").disabled = true;
+    api("POST", "/api/territories/" + encodeURIComponent(state.territory) + "/needs", JSON.stringify(body), "application/json")
+      .then(function (res) {
+        $("need-send").disabled = false;
+        if (!res.ok) { refusal(res, "需求未登记：", "The need was not recorded: "); return; }
+        $("need-description").value = "";
+        message("需求已登记（编号 " + res.data.id + "）。", "Need recorded (no. " + res.data.id + ").", "info");
+        return api("GET", "/api/territories/" + encodeURIComponent(state.territory) + "/lists/summary").then(function (s) {
+          if (s.ok) takeLists(s.data);
+          draw(false);
+          select(code);
+        });
+      });
+  });
+  if (navigator.geolocation) {  // where the worker stands, when the phone allows it: a need is recorded there
+    navigator.geolocation.watchPosition(function (pos) { state.here = { lon: pos.coords.longitude, lat: pos.coords.latitude }; },
+                                        function () { state.here = null; }, { enableHighAccuracy: true, maximumAge: 60000 });
+  }
+
   document.addEventListener("gridmap:lang", function () {
     if (state.selected) {  // the texts made with T() follow the language too
       var keep = state.households;
       select(state.selected);
       if (keep) { state.households = keep; $("focus-only-label").hidden = false; renderHouseholds(); }
+      renderNeeds();
     }
   });
 
