@@ -135,7 +135,7 @@ RESOURCE_COLUMNS: dict[str, tuple[str, ...]] = {
 SPLIT = re.compile(r"[、,，;；/\s]+")
 
 
-def _place(row: dict, number: int, problems: list[dict]) -> None:
+def check_place(row: dict, number: int, problems: list[dict]) -> None:
     """Longitude and latitude as numbers (both or neither), in range."""
     lon, lat = row.get("lon"), row.get("lat")
     if (lon is None) != (lat is None):
@@ -173,7 +173,7 @@ def need_rows(frame: pd.DataFrame, rules: ListRules) -> tuple[list[dict], list[d
         if urgency is None:
             problems.append({"row": number, "en": f"unknown urgency {row['urgency']!r}",
                              "zh": f"未知紧急程度 {row['urgency']!r}（可用：{'、'.join(v[0] for v in URGENCY.values())}）"})
-        _place(row, number, problems)
+        check_place(row, number, problems)
         if row["lon"] is None and not row["address"] and not row["community_code"]:
             problems.append({"row": number, "en": "no place: give 经度/纬度, 地址 or 社区代码",
                              "zh": "没有位置：请填写经纬度、地址或社区代码"})
@@ -209,7 +209,7 @@ def resource_rows(frame: pd.DataFrame, rules: ListRules) -> tuple[list[dict], li
                 problems.append({"row": number, "en": f"capacity {row['capacity']!r} is not a whole number",
                                  "zh": f"容量 {row['capacity']!r} 不是非负整数"})
                 capacity = None
-        _place(row, number, problems)
+        check_place(row, number, problems)
         rows.append({**row, "row": number, "kind": kind, "categories": categories, "capacity": capacity})
     return rows, problems
 

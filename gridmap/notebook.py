@@ -326,6 +326,20 @@ def projects(territory: str) -> pd.DataFrame:
         return reading.projects(conn, territory)
 
 
+def registrations(territory: str, *, on: str | date | None = None) -> gpd.GeoDataFrame:
+    """双报到: the party members and units registered in a territory, each with its kind, community,
+    published grid, day of registration and hours served this year (up to ``on``'s year); points in
+    EPSG:4490, no names.
+
+    Example
+    -------
+    >>> gm.registrations("511802").groupby("grid_code")["hours"].sum().nlargest(10)  # doctest: +SKIP
+    """
+    day = date.fromisoformat(on) if isinstance(on, str) else on
+    with _snapshot() as conn:
+        return reading.registrations(conn, territory, on=day)
+
+
 def incidents(territory: str, *, category: str | None = None, status: str | list[str] | None = None,
               start: str | datetime | None = None, end: str | datetime | None = None, street: str | None = None,
               community: str | None = None, limit: int | None = None) -> gpd.GeoDataFrame:
@@ -373,4 +387,5 @@ def station_coverage(territory: str, *, types: list[str] | None = None, minutes:
 
 
 __all__ = ["Connection", "connect", "territories", "units", "communities", "layer", "Plan", "PlanReport", "plan", "stations", "incidents",
-           "station_coverage", "staff", "households", "needs", "resources", "projects"]
+           "station_coverage", "staff", "households", "needs", "resources", "projects",
+           "registrations"]

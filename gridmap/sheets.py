@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import re
 import unicodedata
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +17,7 @@ from gridmap.errors import Invalid
 from gridmap.geo.io import sniff_encoding
 
 MAX_ROWS = 200_000
+DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]0{1,2}:00(?::00(?:\.0+)?)?)?$")  # an Excel date cell: midnight
 
 
 class SheetReadError(Invalid):
@@ -121,4 +123,17 @@ def read_sheet(path: str | Path, *, encoding: str | None = None) -> pd.DataFrame
     return frame
 
 
-__all__ = ["SheetReadError", "read_sheet", "MAX_ROWS"]
+
+def parse_date(value: str | None) -> date | None:
+    """A date cell: 2026-01-01, 2026/1/1, 2026.01.01, or an Excel date read as text (with its
+    midnight time); ValueError for anything else."""
+    if value is None:
+        return None
+    text = re.sub(r"^(\d{4})[./](\d{1,2})[./](\d{1,2})", r"\1-\2-\3", value.strip())
+    found = DATE.match(text)
+    if not found:
+        raise ValueError(value)
+    return date(*(int(g) for g in found.groups()))
+
+
+__all__ = ["SheetReadError", "SheetProblems", "read_sheet", "header_key", "sheet_records", "parse_date", "MAX_ROWS"]

@@ -27,7 +27,7 @@ from datetime import date
 import pandas as pd
 
 from gridmap.errors import Invalid
-from gridmap.sheets import sheet_records
+from gridmap.sheets import parse_date, sheet_records
 
 ROLES: dict[str, tuple[str, str]] = {
     "grid_leader": ("网格长", "grid leader"),
@@ -54,7 +54,6 @@ SHEET_COLUMNS: dict[str, tuple[str, ...]] = {
 """What each column of a staff sheet may be called (Chinese headers first; case and spaces ignored)."""
 REQUIRED = ("name", "role")
 PHONE = re.compile(r"^\+?[0-9][0-9 \-]{4,19}$")
-DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]0{1,2}:00(?::00(?:\.0+)?)?)?$")  # an Excel date cell: midnight
 LENGTHS = {"name": 100, "staff_key": 64, "grid_code": 32, "microgrid_code": 40, "phone": 40}
 """The longest each column may be (what the database holds)."""
 
@@ -90,18 +89,6 @@ def role_names(key: str) -> dict[str, str]:
     return {"role": key, "role_zh": zh, "role_en": en}
 
 
-def _date(value: str | None) -> date | None:
-    """A date cell: 2026-01-01, 2026/1/1, 2026.01.01, or an Excel date read as text (with its
-    midnight time); ValueError for anything else."""
-    if value is None:
-        return None
-    text = re.sub(r"^(\d{4})[./](\d{1,2})[./](\d{1,2})", r"\1-\2-\3", value.strip())
-    found = DATE.match(text)
-    if not found:
-        raise ValueError(value)
-    return date(*(int(g) for g in found.groups()))
-
-
 def sheet_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[int, str, str]]]:
     """The rows of a staff sheet (any of :data:`SHEET_COLUMNS`' headers, cells read as text) as
     ``name, role, phone, staff_key, grid_code, microgrid_code, valid_from, valid_to`` (missing
@@ -131,7 +118,7 @@ def sheet_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[int, str, 
             problems.append((number, f"phone {row['phone']!r} is not a phone number", f"电话 {row['phone']!r} 不是电话号码"))
         for column, zh in (("valid_from", "起始日期"), ("valid_to", "结束日期")):
             try:
-                row[column] = _date(row[column])
+                row[column] = parse_date(row[column])
             except ValueError:
                 problems.append((number, f"{column} {row[column]!r} is not a date (YYYY-MM-DD)",
                                  f"{zh} {row[column]!r} 不是日期（年-月-日）"))

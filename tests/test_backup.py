@@ -47,6 +47,11 @@ FINGERPRINTS = {
                            "ORDER BY b.id)) FROM microgrid_buildings b JOIN microgrids m ON m.id = b.microgrid_id",
     "staff": "SELECT count(*) || md5(string_agg(s.name || s.role || a.grid_code || a.valid_from || "
              "COALESCE(a.grid_id::text, '-'), ',' ORDER BY a.id)) FROM staff s JOIN staff_assignments a ON a.staff_id = s.id",
+    "lists": "SELECT (SELECT count(*) || md5(string_agg(category || status || COALESCE(project_id::text, '-'), ',' ORDER BY id)) "
+             "FROM needs) || (SELECT count(*) || md5(string_agg(name || array_to_string(categories, '、'), ',' ORDER BY id)) "
+             "FROM resources) || (SELECT count(*) FROM project_needs) || (SELECT count(*) FROM project_resources)",
+    "registrations": "SELECT count(*) || md5(string_agg(r.name || r.kind || COALESCE(s.hours::text, '-'), ',' ORDER BY r.id, "
+                     "s.id)) FROM registrations r LEFT JOIN service_hours s ON s.registration_id = r.id",
     "register": "SELECT count(*) || md5(string_agg(h.household_key || h.building_label || md5(r.name_enc) || "
                 "md5(COALESCE(r.phone_enc, '')) || r.person_index || array_to_string(r.tags, '、') || "
                 "md5(ST_AsEWKB(h.geom)::text), ',' ORDER BY r.id)) FROM residents r JOIN households h ON h.id = r.household_id",
@@ -98,6 +103,15 @@ def history(monaco_built: sa.Engine, tmp_path):
     register = tmp_path / "r.csv"
     register.write_text(f"姓名,楼栋号,房号,联系电话,标签\n王五,{building},101,13800000001,独居老人\n", encoding="utf-8")
     households.import_sheet(monaco, MONACO, register, vault=Vault([new_key()]), actor="test")
+    from gridmap.services import lists, registrations
+
+    point = {"lon": 7.4236, "lat": 43.7306}
+    need = lists.create_need(monaco, MONACO, {"category": "助餐", "description": "送餐", **point}, actor="test")
+    resource = lists.save_resource(monaco, MONACO, {"name": "食堂", "kind": "场地", "categories": ["助餐"], **point},
+                                   actor="test")
+    lists.create_project(monaco, MONACO, {"name": "助餐", "need_ids": [need["id"]], "resource_ids": [resource["id"]]},
+                         actor="test")
+    registrations.ensure_demo(monaco, MONACO, count=200)
     return monaco
 
 

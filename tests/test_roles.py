@@ -40,7 +40,8 @@ FINGERPRINT = ("SELECT md5(concat_ws('|', (SELECT string_agg(id || status || loc
                "FROM staff_assignments), (SELECT count(*) FROM households), (SELECT count(*) FROM residents), "
                "(SELECT string_agg(id || status, ',' ORDER BY id) FROM needs), "
                "(SELECT string_agg(id || name || active, ',' ORDER BY id) FROM resources), "
-               "(SELECT string_agg(id || status, ',' ORDER BY id) FROM projects)))")
+               "(SELECT string_agg(id || status, ',' ORDER BY id) FROM projects), (SELECT count(*) FROM registrations), "
+               "(SELECT count(*) FROM service_hours)))")
 REGISTER_KEY = new_key()
 
 
@@ -172,6 +173,15 @@ def site(site_database: str):
 
         return lists.create_project(monaco, MONACO, {"name": "助餐", "need_ids": [need()]}, actor="test")["project_id"]
 
+    def registration() -> int:
+        from gridmap.services import registrations
+
+        name = f"党员 {next(UPLOADS)}"
+        registrations.register(monaco, MONACO, {"kind": "党员", "name": name, "lon": my_point[0], "lat": my_point[1]},
+                               actor="test")
+        with monaco.connect() as conn:
+            return conn.execute(sa.text("SELECT id FROM registrations WHERE name = :n"), {"n": name}).scalar_one()
+
     def draft() -> tuple[int, int]:
         plan_id, _ = planning.new_draft(monaco, MONACO, actor="test")
         with monaco.connect() as conn:
@@ -192,7 +202,7 @@ def site(site_database: str):
 
     return {"engine": monaco, "client": client, "tokens": tokens, "report": report, "moved": moved,
             "station": station, "person": person, "resident": resident, "register_sheet": register_sheet,
-            "need": need, "resource": resource, "project": project, "assignment": assignment, "draft": draft, "my_grid": my_grid, "my_point": my_point, "other_point": other_point,
+            "need": need, "resource": resource, "project": project, "registration": registration, "assignment": assignment, "draft": draft, "my_grid": my_grid, "my_point": my_point, "other_point": other_point,
             "fresh_tokens": fresh_tokens, "database_url": database_url}
 
 
@@ -318,6 +328,16 @@ ENDPOINTS.update({
         "data": {"kind": "resources"}, "files": {"file": ("资源.csv", (
             f"名称,类型,服务类别,经度,纬度\n食堂 {next(UPLOADS)},场地,助餐,{s['my_point'][0]},{s['my_point'][1]}\n"
         ).encode("utf-8"), "text/csv")}})),
+    # 双报到: counts and the list (names for administrators) with a role; hours logged by workers and handlers
+    "registrations per grid": (LIST_READERS, lambda s: ("GET", f"/api/territories/{MONACO}/registrations/summary", {})),
+    "registrations": (LIST_READERS, lambda s: ("GET", f"/api/territories/{MONACO}/registrations", {})),
+    "register a party member": ({"admin"}, lambda s: ("POST", f"/api/territories/{MONACO}/registrations", {"json": {
+        "kind": "党员", "name": f"党员 {next(UPLOADS)}", "lon": s["my_point"][0], "lat": s["my_point"][1]}})),
+    "log service hours": (LIST_ACTORS, lambda s: ("POST", f"/api/registrations/{s['registration']()}/hours",
+                                                  {"json": {"hours": 2}})),
+    "import a 双报到 sheet": ({"admin"}, lambda s: ("POST", f"/api/territories/{MONACO}/registrations/import", {
+        "files": {"file": ("r.csv", (f"姓名,类型,经度,纬度\n党员 {next(UPLOADS)},党员,{s['my_point'][0]},{s['my_point'][1]}\n"
+                                     ).encode("utf-8"), "text/csv")}})),
 })
 DRAFT_READERS = PLANNERS | {"viewer", "worker", "handler", "other_handler", "apikey"}
 for _tail in ("", "/state", "/units", "/grid-stats", "/edits", "/validate", "/diff", "/report", "/duties"):

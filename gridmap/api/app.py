@@ -28,6 +28,7 @@ from gridmap.api import (
     plans,
     households,
     lists,
+    registrations,
     staff,
     stations,
     territories,
@@ -122,6 +123,7 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
     app.include_router(staff.router)
     app.include_router(households.router)
     app.include_router(lists.router)
+    app.include_router(registrations.router)
     app.include_router(dashboard.router)
     app.include_router(exports.router)
     app.include_router(uploads.router)

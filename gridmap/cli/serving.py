@@ -63,6 +63,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         ensure_admin,
         ensure_demo_incidents,
         ensure_demo_plans,
+        ensure_demo_registrations,
         ensure_demo_stations,
         ensure_district_demo,
         ensure_incident_categories,
@@ -74,6 +75,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     ensure_incident_categories(engine, progress=progress)
     ensure_demo_stations(engine, progress=progress)
     ensure_demo_incidents(engine, progress=progress)
+    ensure_demo_registrations(engine, progress=progress)
     ensure_admin(engine, settings.home, progress=progress)
     ensure_secret_key(settings, progress=progress)
     if args.no_serve:

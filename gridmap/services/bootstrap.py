@@ -93,6 +93,22 @@ def ensure_demo_incidents(engine: sa.Engine, *, progress: Progress = QUIET) -> N
                      f"已存储 {stored} 条示例事件；{left_out} 个生成的点落在已发布网格之外")
 
 
+def ensure_demo_registrations(engine: sa.Engine, codes: tuple[str, ...] = ("990100", "511802"), *,
+                              progress: Progress = QUIET) -> int:
+    """双报到 at the seed's scale in Reykjavík and 雨城区 (19,000 synthetic registrations each, with
+    their hours this year), when they have none; returns how many were added."""
+    from gridmap.services.registrations import ensure_demo
+
+    added = 0
+    for code in codes:
+        with engine.connect() as conn:
+            if not territories.exists(conn, code):
+                continue
+        with progress.step(f"synthetic 双报到 registrations in {code}", f"生成 {code} 的合成双报到记录"):
+            added += ensure_demo(engine, code)
+    return added
+
+
 def ensure_secret_key(settings, *, progress: Progress = QUIET) -> Path | None:
     """Write a key for personal data (the households register) to ``$GRIDMAP_HOME/secret.key``
     (mode 0600) when neither ``GRIDMAP_SECRET_KEY`` nor that file holds one; returns the file when

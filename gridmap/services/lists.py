@@ -28,13 +28,6 @@ def _plan(conn: sa.Connection, territory: str) -> int | None:
     return found[1] if found else None
 
 
-def _feature(row: dict, geometry) -> dict:
-    return {"type": "Feature", "id": row.get("need_id") or row.get("resource_id"),
-            "geometry": None if geometry is None or geometry.is_empty else
-            {"type": "Point", "coordinates": [round(geometry.x, 7), round(geometry.y, 7)]},
-            "properties": row}
-
-
 def _json(value):
     if isinstance(value, (pd.Timestamp, date)):
         return value.isoformat()
@@ -49,10 +42,16 @@ def _json(value):
     return value
 
 
-def _collection(frame) -> dict:
+def feature_collection(frame, id_column: str) -> dict:
+    """A GeoDataFrame of points as a GeoJSON FeatureCollection (ids from ``id_column``; a row
+    without a point has a null geometry), its values made JSON-able."""
     features = []
     for (_, row), geometry in zip(frame.drop(columns="geometry").iterrows(), frame.geometry):
-        features.append(_feature({k: _json(v) for k, v in row.items()}, geometry))
+        properties = {k: _json(v) for k, v in row.items()}
+        features.append({"type": "Feature", "id": properties.get(id_column),
+                         "geometry": None if geometry is None or geometry.is_empty else
+                         {"type": "Point", "coordinates": [round(geometry.x, 7), round(geometry.y, 7)]},
+                         "properties": properties})
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -101,7 +100,7 @@ def create_need(engine: sa.Engine, territory: str, need: dict, *, actor: str) ->
 
 
 def _one_need(conn: sa.Connection, territory: str, need_id: int) -> dict:
-    feature = _collection(store.needs(conn, territory, _plan(conn, territory), need_id=need_id))["features"][0]
+    feature = feature_collection(store.needs(conn, territory, _plan(conn, territory), need_id=need_id), "need_id")["features"][0]
     return {**feature, "properties": _names(feature["properties"])}
 
 
@@ -114,7 +113,8 @@ def needs(engine: sa.Engine, territory: str, *, status: list[str] | None = None,
     """The territory's needs as a GeoJSON FeatureCollection (lon/lat; no point: geometry null)."""
     with engine.connect() as conn:
         territories.get(conn, territory)
-        collection = _collection(store.needs(conn, territory, _plan(conn, territory), status=status, grid=grid))
+        collection = feature_collection(store.needs(conn, territory, _plan(conn, territory), status=status, grid=grid),
+                                        "need_id")
     for feature in collection["features"]:
         feature["properties"] = _names(feature["properties"])
     return collection
@@ -196,14 +196,15 @@ def save_resource(engine: sa.Engine, territory: str, resource: dict, *, actor: s
         audit.record(conn, actor=actor, action="resource.create" if new else "resource.update", table="resources",
                      row_key=str(resource_id), after={k: placed.get(k) for k in ("name", "kind", "categories", "capacity")})
         frame = store.resources(conn, territory, _plan(conn, territory), resource_id=resource_id, personal=True)
-    return _collection(frame)["features"][0]
+    return feature_collection(frame, "resource_id")["features"][0]
 
 
 def resources(engine: sa.Engine, territory: str, *, personal: bool = False) -> dict:
     """The territory's resources as GeoJSON (the contacts only when ``personal``)."""
     with engine.connect() as conn:
         territories.get(conn, territory)
-        collection = _collection(store.resources(conn, territory, _plan(conn, territory), personal=personal))
+        collection = feature_collection(store.resources(conn, territory, _plan(conn, territory), personal=personal),
+                                        "resource_id")
     for feature in collection["features"]:
         kind = feature["properties"]["kind"]
         feature["properties"]["kind_zh"], feature["properties"]["kind_en"] = lists.RESOURCE_KINDS[kind]

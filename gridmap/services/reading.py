@@ -145,6 +145,16 @@ def projects(conn: sa.Connection, territory: str) -> pd.DataFrame:
     return lists.projects(conn, territory)
 
 
+def registrations(conn: sa.Connection, territory: str, *, on: date | None = None) -> gpd.GeoDataFrame:
+    """双报到: every registration with its kind, community, grid and hours served this year; no names."""
+    from gridmap.store import registrations as store
+
+    found = plans.published_above(conn, territory)
+    day = on or date.today()
+    frame = store.registrations(conn, territory, found[1] if found else None, names=False, since=date(day.year, 1, 1))
+    return frame.drop(columns=["name", "organisation"])
+
+
 def incidents(conn: sa.Connection, territory: str, filters: Filters = Filters(), *,
               limit: int | None = None) -> gpd.GeoDataFrame:
     return frames.incidents(conn, territory, filters, limit=limit)
@@ -156,4 +166,4 @@ def crosswalk(conn: sa.Connection, chosen: Plan) -> pd.DataFrame:
 
 __all__ = ["snapshot", "territories", "territory_name", "communities", "units", "layer", "plan", "plan_grids", "plan_units",
            "plan_microgrids",
-           "stations", "staff", "households", "needs", "resources", "projects", "incidents", "crosswalk", "INTERNAL"]
+           "stations", "staff", "households", "needs", "resources", "projects", "registrations", "incidents", "crosswalk", "INTERNAL"]

@@ -7,7 +7,8 @@ subtree, the ancestors it hangs from, its layers and their features, units (ever
 the builds that record what each was made from), every plan (draft,
 published, history) with grids, assignments, edits, micro-grids (with their buildings and
 leaders) and merge results, departmental grids,
-stations, incidents with their full history, the grid staff and their assignments, the households
+stations, incidents with their full history, the grid staff and their assignments, the needs,
+resources and projects lists, 双报到 with its service hours, the households
 register (its personal columns as they are stored: encrypted, so a restore needs the same
 ``GRIDMAP_SECRET_KEY`` to read them), and the shared tables those refer to (departments, incident
 categories). Users and the audit log belong to the deployment and are not included (a staff
@@ -41,6 +42,9 @@ INCIDENTS = "(SELECT id FROM incidents WHERE community_id IN (SELECT id FROM sub
 GRIDS = f"(SELECT id FROM grids WHERE plan_id IN {PLANS})"
 MICROGRIDS = f"(SELECT id FROM microgrids WHERE plan_id IN {PLANS})"
 STAFF = "(SELECT id FROM staff WHERE territory_id IN (SELECT id FROM sub))"
+PROJECTS = "(SELECT id FROM projects WHERE territory_id IN (SELECT id FROM sub))"
+NEEDS = "(SELECT id FROM needs WHERE territory_id IN (SELECT id FROM sub))"
+REGISTRATIONS = "(SELECT id FROM registrations WHERE territory_id IN (SELECT id FROM sub))"
 
 # (table, SELECT list, WHERE, shared) in restore order; shared rows may already exist.
 TABLES: list[tuple[str, str, str, bool]] = [
@@ -70,6 +74,13 @@ TABLES: list[tuple[str, str, str, bool]] = [
     ("staff_assignments", "*", f"staff_id IN {STAFF}", False),
     ("households", "*", "territory_id IN (SELECT id FROM sub)", False),
     ("residents", "*", "territory_id IN (SELECT id FROM sub)", False),
+    ("projects", "*", "territory_id IN (SELECT id FROM sub)", False),
+    ("needs", "*", "territory_id IN (SELECT id FROM sub)", False),
+    ("resources", "*", "territory_id IN (SELECT id FROM sub)", False),
+    ("project_needs", "*", f"project_id IN {PROJECTS}", False),
+    ("project_resources", "*", f"project_id IN {PROJECTS}", False),
+    ("registrations", "*", "territory_id IN (SELECT id FROM sub)", False),
+    ("service_hours", "*", f"registration_id IN {REGISTRATIONS}", False),
 ]
 # references that may point outside the dump are cleared in it (the database would do the same
 # with ON DELETE SET NULL)
@@ -79,13 +90,18 @@ CLEARED = {
                   "duplicate_of": f"CASE WHEN duplicate_of IN {INCIDENTS} THEN duplicate_of END"},
     "department_grids": {"layer_id": f"CASE WHEN layer_id IN {LAYERS} THEN layer_id END"},
     "staff_assignments": {"grid_id": f"CASE WHEN grid_id IN {GRIDS} THEN grid_id END"},
+    "needs": {"project_id": f"CASE WHEN project_id IN {PROJECTS} THEN project_id END"},
+    "service_hours": {"project_id": f"CASE WHEN project_id IN {PROJECTS} THEN project_id END",
+                      "need_id": f"CASE WHEN need_id IN {NEEDS} THEN need_id END"},
 }
 
 # references kept in the dump that may point outside it: cleared on restore where the row they
 # name is not in the database (a micro-grid's building in a buildings layer of a territory above
 # the dumped one: there when restoring in place, absent in a fresh database)
 DANGLING = {"microgrid_buildings": {"feature_id": "layer_features"}, "staff": {"user_id": "users"},
-            "households": {"building_feature_id": "layer_features", "community_id": "territories"}}
+            "households": {"building_feature_id": "layer_features", "community_id": "territories"},
+            "needs": {"community_id": "territories"}, "resources": {"community_id": "territories"},
+            "project_needs": {}, "project_resources": {}}
 
 
 class BackupError(ValueError):

@@ -24,13 +24,15 @@ PERSONAL = ("name_enc", "id_number_enc", "phone_enc")
 def buildings(conn: sa.Connection, territory: str, owner: str, layer: str) -> pd.DataFrame:
     """The buildings of layer ``layer`` (of territory ``owner``) whose inner point lies in
     ``territory``: ``building_id, compound_name, building_name, address, name, lon, lat,
-    community_id`` (the community holding the point, if any)."""
+    community_id`` (the community holding the point, if any), ``households`` (when it has them)."""
     return pd.read_sql_query(sa.text(
         "SELECT f.id AS building_id, f.properties->>'compound_name' AS compound_name, "
         "f.properties->>'building_name' AS building_name, "
         "COALESCE(f.properties->>'address', f.properties->>'地址') AS address, "
         "COALESCE(f.properties->>'name', f.properties->>'名称') AS name, "
-        "ST_X(p.pt) AS lon, ST_Y(p.pt) AS lat, c.id AS community_id "
+        "ST_X(p.pt) AS lon, ST_Y(p.pt) AS lat, c.id AS community_id, "
+        "CASE WHEN jsonb_typeof(f.properties->'households') = 'number' THEN (f.properties->>'households')::float8 END "
+        "AS households "
         "FROM layer_features f JOIN layers l ON l.id = f.layer_id JOIN territories o ON o.id = l.territory_id "
         "JOIN territories t ON t.code = :territory "
         "CROSS JOIN LATERAL (SELECT ST_PointOnSurface(f.geom) AS pt) p "

@@ -793,3 +793,50 @@ class ProjectResource(Base):
 
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
     resource_id: Mapped[int] = mapped_column(ForeignKey("resources.id", ondelete="CASCADE"), primary_key=True)
+
+
+class Registration(Base):
+    """双报到: a party member or a unit registered with a community (migration 0017)."""
+
+    __tablename__ = "registrations"
+    __table_args__ = (
+        CheckConstraint("kind IN ('party_member','unit')", name="ck_registrations_kind"),
+        UniqueConstraint("community_id", "kind", "name", "organisation", name="uq_registrations_person",
+                         postgresql_nulls_not_distinct=True),
+        Index("ix_registrations_territory_id", "territory_id"),
+        Index("ix_registrations_community_id", "community_id"),
+        gist("registrations"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    territory_id: Mapped[int] = mapped_column(ForeignKey("territories.id", ondelete="CASCADE"))
+    community_id: Mapped[int] = mapped_column(ForeignKey("territories.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(Text)
+    organisation: Mapped[str | None] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(Text)
+    registered_on: Mapped[date] = mapped_column(Date)
+    synthetic: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    geom = mapped_column(geometry("POINT"))
+    created_by: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ServiceHours(Base):
+    """Hours a registration served on a day (migration 0017)."""
+
+    __tablename__ = "service_hours"
+    __table_args__ = (
+        CheckConstraint("hours > 0 AND hours <= 24", name="ck_service_hours_hours"),
+        Index("ix_service_hours_registration_id", "registration_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    registration_id: Mapped[int] = mapped_column(ForeignKey("registrations.id", ondelete="CASCADE"))
+    served_on: Mapped[date] = mapped_column(Date)
+    hours = mapped_column(Numeric(6, 2), nullable=False)
+    activity: Mapped[str | None] = mapped_column(Text)
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="SET NULL"))
+    need_id: Mapped[int | None] = mapped_column(ForeignKey("needs.id", ondelete="SET NULL"))
+    created_by: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

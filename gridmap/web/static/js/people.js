@@ -20,7 +20,7 @@
                      volunteer: ["志愿者", "volunteer"] };
   var state = { token: null, user: null, territory: null, grids: null, staffing: {}, counts: {}, tags: [], mine: [],
                 administrator: false, selected: null, households: null, ready: false, lists: {}, categories: [],
-                needs: [], here: null };
+                needs: [], here: null, registrations: {} };
   window.gridmapPeople = state;
 
   var map = L.map("map", { zoomControl: true }).setView([30, 110], 4);
@@ -119,7 +119,8 @@
     state.territory = code; state.selected = null; $("grid").hidden = true;
     var base = "/api/territories/" + encodeURIComponent(code);
     Promise.all([api("GET", base + "/plans"), api("GET", base + "/staffing"), api("GET", base + "/households/summary"),
-                 api("GET", base + "/my-grids"), api("GET", base + "/lists/summary")]).then(function (r) {
+                 api("GET", base + "/my-grids"), api("GET", base + "/lists/summary"),
+                 api("GET", base + "/registrations/summary")]).then(function (r) {
       if (code !== $("territory").value) return;  // another territory was picked meanwhile
       var failed = r.filter(function (x) { return !x.ok; })[0];
       if (failed) { refusal(failed, "无法读取该辖区的人员数据：", "Cannot read this territory's people: "); gridLayer.clearLayers(); return; }
@@ -132,6 +133,8 @@
       state.tags = r[2].data.focus_tags; state.elderlyAge = r[2].data.elderly_age;
       state.mine = r[3].data.grids; state.administrator = r[3].data.administrator;
       takeLists(r[4].data);
+      state.registrations = {};
+      r[5].data.grids.forEach(function (g) { state.registrations[g.grid_code] = g; });
       fillMeasures();
       $("mine").disabled = !state.mine.length;
       $("mine").checked = state.mine.length > 0 && (!state.administrator || window.matchMedia("(max-width: 700px)").matches);
@@ -167,6 +170,8 @@
     state.tags.forEach(function (t) { add("tag:" + t.tag, "关注：" + t.tag_zh, "Focus: " + t.tag_en); });
     add("open_needs", "待办需求", "Open needs");
     add("resources", "可用资源", "Resources");
+    add("party_members", "双报到党员", "Party members registered (双报到)");
+    add("hours", "今年服务时长（小时）", "Service hours this year");
     select.value = keep && Array.prototype.some.call(select.options, function (o) { return o.value === keep; }) ? keep : "staffing";
   }
   function valueOf(code) {
@@ -175,6 +180,7 @@
     if (measure === "elderly") return c ? c.elderly : 0;
     if (measure.indexOf("tag:") === 0) return c ? (c.tags[measure.slice(4)] || 0) : 0;
     if (measure === "open_needs" || measure === "resources") return state.lists[code] ? state.lists[code][measure] : 0;
+    if (measure === "party_members" || measure === "hours") return state.registrations[code] ? state.registrations[code][measure] : 0;
     return null;
   }
   function maxValue() {
@@ -274,6 +280,9 @@
     var l = state.lists[code] || { open_needs: 0, urgent_needs: 0, resources: 0, projects: {} };
     figure(list, "待办需求", "Open needs", l.open_needs + (l.urgent_needs ? T("（紧急 ", " (urgent ") + l.urgent_needs + T("）", ")") : ""));
     figure(list, "可用资源", "Resources", l.resources);
+    var reg = state.registrations[code] || { party_members: 0, units: 0, hours: 0, projects: 0 };
+    figure(list, "双报到党员 / 单位", "Party members / units registered", reg.party_members + " / " + reg.units);
+    figure(list, "今年服务时长", "Service hours this year", reg.hours);
     Object.keys(l.projects || {}).forEach(function (st) {
       var names = { planned: ["计划中项目", "Projects planned"], active: ["实施中项目", "Projects active"],
                     done: ["已完成项目", "Projects done"], cancelled: ["已取消项目", "Projects cancelled"] }[st] || [st, st];
