@@ -43,8 +43,9 @@ NEED_STATUS: dict[str, tuple[str, str]] = {
     "met": ("已解决", "met"), "closed": ("已关闭", "closed"), "referred": ("已转事件", "referred to an incident")}
 NEED_MOVES: dict[str, tuple[str, ...]] = {
     "open": ("matched", "in_project", "met", "closed", "referred"), "matched": ("open", "in_project", "met", "closed", "referred"),
-    "in_project": ("met", "open", "closed"), "met": (), "closed": ("open",), "referred": ()}
-"""Where a need may go from each status (reopening a closed one is allowed; met and referred are final)."""
+    "in_project": (), "met": (), "closed": ("open",), "referred": ()}
+"""Where a need may go from each status: reopening a closed one is allowed; met and referred are
+final; a need in a project moves only with its project (done: met; cancelled: open again)."""
 RESOURCE_KINDS: dict[str, tuple[str, str]] = {"unit": ("驻区单位", "unit stationed here"), "venue": ("场地", "venue"),
                                               "volunteers": ("志愿队伍", "volunteer team"), "fund": ("资金", "fund"),
                                               "service": ("服务机构", "service provider")}
@@ -92,7 +93,9 @@ def check_move(table: dict[str, tuple[str, ...]], names: dict[str, tuple[str, st
     if wanted not in names:
         raise ListError(f"unknown status {wanted!r} (one of {', '.join(names)})",
                         f"未知状态 {wanted!r}（可用：{'、'.join(v[0] for v in names.values())}）")
-    if wanted != current and wanted not in table[current]:
+    if wanted == current:
+        raise ListError(f"the item is {current} already", f"已是“{names[current][0]}”状态")
+    if wanted not in table[current]:
         allowed = table[current]
         raise ListError(f"a {current} item cannot become {wanted} (it may become: {', '.join(allowed) or 'nothing'})",
                         f"“{names[current][0]}”不能改为“{names[wanted][0]}”（可改为："
@@ -205,7 +208,7 @@ def resource_rows(frame: pd.DataFrame, rules: ListRules) -> tuple[list[dict], li
                 capacity = int(float(row["capacity"]))
                 if capacity < 0:
                     raise ValueError
-            except ValueError:
+            except (ValueError, OverflowError):
                 problems.append({"row": number, "en": f"capacity {row['capacity']!r} is not a whole number",
                                  "zh": f"容量 {row['capacity']!r} 不是非负整数"})
                 capacity = None

@@ -54,17 +54,18 @@ def header_key(columns: dict[str, tuple[str, ...]], header: object) -> str | Non
 
 
 def sheet_records(frame: pd.DataFrame, columns: dict[str, tuple[str, ...]], what: tuple[str, str],
-                  required: tuple[str, ...] = ()) -> list[tuple[int, dict]]:
+                  required: tuple[str, ...] = (), *, normalise: bool = True) -> list[tuple[int, dict]]:
     """The non-empty rows of a sheet as (the sheet's row number, header = 1; a dict of every key of
-    ``columns``: the cell's text, NFKC-normalised and trimmed, or None). Refused at once: two
+    ``columns``: the cell's text, trimmed and (``normalise``) NFKC-normalised: full-width digits
+    and letters as half-width; or None). Refused at once: two
     columns of one meaning, or no column for a ``required`` key (``what``: the sheet's name,
     Chinese and English, for the message). Other columns are ignored."""
     found = {c: header_key(columns, c) for c in frame.columns}
     seen: dict[str, object] = {}
     for header, key in found.items():
         if key is not None and key in seen:
-            raise Invalid(f"the {what[1]}'s columns {seen[key]!r} and {header!r} both read as {key}: keep one",
-                          f"{what[0]}的列 {seen[key]!r} 和 {header!r} 含义相同（{key}）：请保留一列")
+            raise Invalid(f"the {what[1]}'s columns {seen[key]!r} and {header!r} both read as {key}: keep one "
+                          "(or rename the other)", f"{what[0]}的列 {seen[key]!r} 和 {header!r} 含义相同（{key}）：请保留一列或改名")
         if key is not None:
             seen[key] = header
     missing = [k for k in required if k not in seen]
@@ -77,7 +78,8 @@ def sheet_records(frame: pd.DataFrame, columns: dict[str, tuple[str, ...]], what
     out = []
     for position, record in enumerate(known.to_dict("records")):
         cell = {k: (None if v is None or (isinstance(v, float) and pd.isna(v)) or not str(v).strip()
-                    else unicodedata.normalize("NFKC", str(v)).strip()) for k, v in record.items() if k in columns}
+                    else (unicodedata.normalize("NFKC", str(v)) if normalise else str(v)).strip())
+                for k, v in record.items() if k in columns}
         if any(cell.values()):  # an empty line keeps its number but is no row
             out.append((position + 2, {k: cell.get(k) for k in columns}))
     return out

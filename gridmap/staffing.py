@@ -97,7 +97,8 @@ def sheet_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[int, str, 
     together (:func:`raise_problems`). A sheet without a name or role column, or with two columns
     that mean the same, is refused at once."""
     try:
-        records = sheet_records(frame, SHEET_COLUMNS, ("人员表", "staff sheet"), REQUIRED)
+        # cells as typed: people are found again by their exact name, phone and 工号
+        records = sheet_records(frame, SHEET_COLUMNS, ("人员表", "staff sheet"), REQUIRED, normalise=False)
     except Invalid as exc:
         raise StaffSheetError(exc.en, exc.zh) from None
     rows, problems = [], []

@@ -191,12 +191,37 @@ def test_the_lists_from_sheet_to_project_through_the_api(district: sa.Engine, da
     assert done.status_code == 200 and done.json()["status_zh"] == "已完成"
     assert client.get(f"/api/needs/{need_id}", headers=headers("viewer")).json()["properties"]["status"] == "met"
     assert client.post(f"/api/needs/{need_id}/status", json={"status": "open"}, headers=headers("worker")).status_code == 422
+    # a need is in one project at a time, moves with it, and a cancelled project opens it again
+    third = client.post(f"{url}/needs", json={"category": "托育", "description": "放学后托管", "lon": here["lon"],
+                                             "lat": here["lat"], "reported_by": "张阿姨"}, headers=headers("worker")).json()
+    assert third["properties"]["reported_by"] == "张阿姨"
+    assert client.get(f"/api/needs/{third['id']}", headers=headers("viewer")).json()["properties"]["reported_by"] is None
+    first = client.post(f"{url}/projects", json={"name": "托管一期", "need_ids": [third["id"]], "start_date": "2026-12-01"},
+                        headers=headers("admin"))
+    again = client.post(f"{url}/projects", json={"name": "托管二期", "need_ids": [third["id"]]}, headers=headers("admin"))
+    assert first.status_code == 201 and again.status_code == 422 and "只能纳入待办或已匹配" in again.json()["detail_zh"]
+    assert client.post(f"/api/needs/{third['id']}/status", json={"status": "met"},
+                       headers=headers("worker")).status_code == 422  # moves with its project only
+    cancelled = client.patch(f"/api/projects/{first.json()['project_id']}", json={"status": "cancelled"},
+                             headers=headers("admin"))
+    assert cancelled.status_code == 200
+    reopened = client.get(f"/api/needs/{third['id']}", headers=headers("viewer")).json()["properties"]
+    assert reopened["status"] == "open" and reopened["project_id"] is None
+    assert client.patch(f"/api/projects/{first.json()['project_id']}", json={"end_date": "2020-01-01"},
+                        headers=headers("admin")).status_code == 422
+    assert client.post(f"/api/needs/{third['id']}/status", json={"status": "closed", "note": "家长自行解决"},
+                       headers=headers("worker")).status_code == 200
 
     # another need: closing without a reason is refused; one referred to the incident loop
     second = client.post(f"{url}/needs", json={"category": "设施维修", "description": "楼道灯坏了", "lon": here["lon"],
                                               "lat": here["lat"]}, headers=headers("worker")).json()
     assert client.post(f"/api/needs/{second['id']}/status", json={"status": "closed"},
                        headers=headers("worker")).status_code == 422
+    elsewhere = client.post(f"{url}/needs", json={"category": "设施维修", "description": "路灯坏了", "lon": there["lon"],
+                                                 "lat": there["lat"]}, headers=headers("worker")).json()
+    refused = client.post(f"/api/needs/{elsewhere['id']}/incident", json={"category_code": "0101"}, headers=headers("worker"))
+    assert refused.status_code == 403  # the worker reports incidents in their own grid only
+    assert client.get(f"/api/needs/{elsewhere['id']}", headers=headers("viewer")).json()["properties"]["status"] == "open"
     referred = client.post(f"/api/needs/{second['id']}/incident", json={"category_code": "0101"}, headers=headers("worker"))
     assert referred.status_code == 201, referred.text
     public_id = referred.json()["properties"]["incident_public_id"]
@@ -207,16 +232,18 @@ def test_the_lists_from_sheet_to_project_through_the_api(district: sa.Engine, da
     # the counts per grid, and the GeoJSON list filtered by grid
     summary = client.get(f"{url}/lists/summary", headers=headers("viewer")).json()
     grid = {g["grid_code"]: g for g in summary["grids"]}[here["grid"]]
-    assert grid["resources"] == 1 and grid["open_needs"] == 0 and grid["projects"] == {"done": 1}
-    assert summary["needs_by_status"] == {"met": 1, "referred": 1}
+    assert grid["resources"] == sum(f["properties"]["grid_code"] == here["grid"] for f in listed["features"]) >= 1
+    assert grid["open_needs"] == 0 and grid["projects"] == {"done": 1, "cancelled": 1}
+    assert summary["needs_by_status"] == {"met": 1, "referred": 1, "closed": 1, "open": 1}
     in_grid = client.get(f"{url}/needs", params={"grid": here["grid"]}, headers=headers("viewer"))
-    assert in_grid.headers["content-type"].startswith("application/geo+json") and len(in_grid.json()["features"]) == 2
+    assert in_grid.headers["content-type"].startswith("application/geo+json") and len(in_grid.json()["features"]) == 3
     assert client.get(f"{url}/needs").status_code == 401 and client.get(f"/api/needs/{need_id}").status_code == 401
     with district.connect() as conn:
         actions = conn.execute(sa.text("SELECT action FROM audit_log WHERE action ~ '^(need|resource|project)' "
                                        "ORDER BY id")).scalars().all()
     assert actions == ["resources.import", "resources.import", "need.create", "project.create", "project.update",
-                       "project.update", "need.create", "need.refer"]
+                       "project.update", "need.create", "project.create", "project.update", "need.status", "need.create",
+                       "need.create", "need.refer"]
 
 
 def test_the_cli_takes_a_needs_sheet_and_the_notebook_reads_the_lists(district: sa.Engine, database_url: str,

@@ -156,11 +156,11 @@ def site(site_database: str):
             row = conn.execute(sa.text("SELECT household_id, id FROM residents ORDER BY id DESC LIMIT 1")).one()
         return int(row[0]), int(row[1])
 
-    def need() -> int:
+    def need(point=my_point) -> int:
         from gridmap.services import lists
 
-        return lists.create_need(monaco, MONACO, {"category": "助餐", "description": "送餐", "lon": my_point[0],
-                                                 "lat": my_point[1]}, actor="test")["id"]
+        return lists.create_need(monaco, MONACO, {"category": "助餐", "description": "送餐", "lon": point[0],
+                                                 "lat": point[1]}, actor="test")["id"]
 
     def resource() -> int:
         from gridmap.services import lists
@@ -313,6 +313,8 @@ ENDPOINTS.update({
     "need matches": (LIST_READERS, lambda s: ("GET", f"/api/needs/{s['need']()}/matches", {})),
     "refer a need": (LIST_ACTORS, lambda s: ("POST", f"/api/needs/{s['need']()}/incident",
                                             {"json": {"category_code": "0101"}})),
+    "refer a need elsewhere": ({"handler", "other_handler", "admin"}, lambda s: (
+        "POST", f"/api/needs/{s['need'](s['other_point'])}/incident", {"json": {"category_code": "0101"}})),
     "resources list": (LIST_READERS, lambda s: ("GET", f"/api/territories/{MONACO}/resources", {})),
     "save a resource": ({"admin"}, lambda s: ("POST", f"/api/territories/{MONACO}/resources", {"json": {
         "name": f"活动室 {next(UPLOADS)}", "kind": "场地", "categories": ["文体活动"], "lon": s["my_point"][0],

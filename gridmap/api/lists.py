@@ -18,11 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from gridmap.api.deps import SIGN_IN_FIRST, get_conn, optional_user, require_admin, require_role
-from gridmap.errors import Invalid, Unauthenticated
+from gridmap.api.incidents import REPORT_ROLES
+from gridmap.errors import Forbidden, Invalid, Unauthenticated
 from gridmap.services import lists as service
 from gridmap.store import lists as store
 from gridmap.store import territories, users
-from gridmap.store.users import CurrentUser
+from gridmap.store.users import CurrentUser, incident_scopes
 
 router = APIRouter(prefix="/api", tags=["lists"])
 READERS = ("viewer", "worker", "handler", "planner")  # and administrators
@@ -119,9 +120,11 @@ def _territory_of(conn: sa.Connection, user: CurrentUser | None, kind: str, item
 def needs(code: str, request: Request, status: str | None = None, grid: str | None = None,
           conn: sa.Connection = Depends(get_conn), user: CurrentUser | None = Depends(optional_user)) -> JSONResponse:
     territories.get(conn, code)
-    require_role(conn, user, READERS, code, "read the lists")
+    reader = require_role(conn, user, READERS, code, "read the lists")
     statuses = [s for s in (status or "").split(",") if s] or None
-    return JSONResponse(service.needs(request.app.state.engine, code, status=statuses, grid=grid), media_type=GEOJSON)
+    personal = users.has_role(conn, reader, ACTORS, code)  # who raised a need: for those who act on it
+    return JSONResponse(service.needs(request.app.state.engine, code, status=statuses, grid=grid, personal=personal),
+                        media_type=GEOJSON)
 
 
 @router.post("/territories/{code}/needs", status_code=201, summary="Record a need (grid workers, handlers, administrators)")
@@ -135,8 +138,9 @@ def create_need(code: str, body: NeedIn, request: Request, conn: sa.Connection =
 @router.get("/needs/{need_id}", summary="One need (GeoJSON Feature)")
 def need(need_id: int, request: Request, conn: sa.Connection = Depends(get_conn),
          user: CurrentUser | None = Depends(optional_user)) -> dict:
-    require_role(conn, user, READERS, _territory_of(conn, user, "need", need_id), "read the lists")
-    return service.need(request.app.state.engine, need_id)
+    code = _territory_of(conn, user, "need", need_id)
+    reader = require_role(conn, user, READERS, code, "read the lists")
+    return service.need(request.app.state.engine, need_id, personal=users.has_role(conn, reader, ACTORS, code))
 
 
 @router.post("/needs/{need_id}/status", summary="Move a need: open, matched, met, or closed with a reason")
@@ -160,7 +164,16 @@ def matches(need_id: int, request: Request, within: float | None = None, conn: s
 def refer(need_id: int, body: Referral, request: Request, conn: sa.Connection = Depends(get_conn),
           user: CurrentUser | None = Depends(optional_user)) -> dict:
     actor = require_role(conn, user, ACTORS, _territory_of(conn, user, "need", need_id), "record needs")
-    return service.refer_to_incident(request.app.state.engine, need_id, body.category_code, actor=actor.username)
+    engine = request.app.state.engine
+
+    def authorize(community: str, grid: str) -> None:  # the incident loop's own rule: where one may report
+        with engine.connect() as check:
+            if not any(s.covers(community, grid) for s in incident_scopes(check, actor, REPORT_ROLES)):
+                raise Forbidden(f"{actor.username} may not report incidents in grid {grid} (community {community})",
+                                f"{actor.username} 无权在网格 {grid}（社区 {community}）上报事件")
+
+    return service.refer_to_incident(engine, need_id, body.category_code, actor=actor.username,
+                                     calendar=request.app.state.calendar, authorize=authorize)
 
 
 # -- resources ---------------------------------------------------------------------------------------

@@ -42,12 +42,27 @@ def _json(value):
     return value
 
 
+WHOLE = ("capacity", "projects")
+"""Columns that are whole numbers although pandas reads them as floats when some are missing."""
+
+
+def _row(row: dict) -> dict:
+    """A row as JSON values; ids and counts that pandas read as floats (missing ones) as integers."""
+    out = {}
+    for key, value in row.items():
+        value = _json(value)
+        if isinstance(value, float) and value.is_integer() and (key.endswith("_id") or key in WHOLE):
+            value = int(value)
+        out[key] = value
+    return out
+
+
 def feature_collection(frame, id_column: str) -> dict:
     """A GeoDataFrame of points as a GeoJSON FeatureCollection (ids from ``id_column``; a row
     without a point has a null geometry), its values made JSON-able."""
     features = []
     for (_, row), geometry in zip(frame.drop(columns="geometry").iterrows(), frame.geometry):
-        properties = {k: _json(v) for k, v in row.items()}
+        properties = _row(dict(row.items()))
         features.append({"type": "Feature", "id": properties.get(id_column),
                          "geometry": None if geometry is None or geometry.is_empty else
                          {"type": "Point", "coordinates": [round(geometry.x, 7), round(geometry.y, 7)]},
@@ -99,22 +114,26 @@ def create_need(engine: sa.Engine, territory: str, need: dict, *, actor: str) ->
         return _one_need(conn, territory, need_id)
 
 
-def _one_need(conn: sa.Connection, territory: str, need_id: int) -> dict:
-    feature = feature_collection(store.needs(conn, territory, _plan(conn, territory), need_id=need_id), "need_id")["features"][0]
+def _one_need(conn: sa.Connection, territory: str, need_id: int, *, personal: bool = True) -> dict:
+    frame = store.needs(conn, territory, _plan(conn, territory), need_id=need_id, personal=personal)
+    feature = feature_collection(frame, "need_id")["features"][0]
     return {**feature, "properties": _names(feature["properties"])}
 
 
-def need(engine: sa.Engine, need_id: int) -> dict:
+def need(engine: sa.Engine, need_id: int, *, personal: bool = False) -> dict:
+    """One need as a GeoJSON Feature (who raised it only when ``personal``)."""
     with engine.connect() as conn:
-        return _one_need(conn, store.territory_of(conn, "need", need_id), need_id)
+        return _one_need(conn, store.territory_of(conn, "need", need_id), need_id, personal=personal)
 
 
-def needs(engine: sa.Engine, territory: str, *, status: list[str] | None = None, grid: str | None = None) -> dict:
-    """The territory's needs as a GeoJSON FeatureCollection (lon/lat; no point: geometry null)."""
+def needs(engine: sa.Engine, territory: str, *, status: list[str] | None = None, grid: str | None = None,
+          personal: bool = False) -> dict:
+    """The territory's needs as a GeoJSON FeatureCollection (lon/lat; no point: geometry null; who
+    raised each only when ``personal``)."""
     with engine.connect() as conn:
         territories.get(conn, territory)
-        collection = feature_collection(store.needs(conn, territory, _plan(conn, territory), status=status, grid=grid),
-                                        "need_id")
+        collection = feature_collection(store.needs(conn, territory, _plan(conn, territory), status=status, grid=grid,
+                                                    personal=personal), "need_id")
     for feature in collection["features"]:
         feature["properties"] = _names(feature["properties"])
     return collection
@@ -132,6 +151,9 @@ def move_need(engine: sa.Engine, need_id: int, status: str, *, actor: str, note:
     with engine.begin() as conn:
         territory = store.territory_of(conn, "need", need_id)
         before = store.set_need(conn, need_id, {})
+        if before["status"] == "in_project":
+            raise lists.ListError("a need in a project moves with its project (done: met; cancelled: open again)",
+                                  "已立项的需求随项目变化（项目完成即解决，项目取消即重新待办）")
         lists.check_move(lists.NEED_MOVES, lists.NEED_STATUS, before["status"], wanted)
         store.set_need(conn, need_id, {"status": wanted, "status_note": note})
         audit.record(conn, actor=actor, action="need.status", table="needs", row_key=str(need_id),
@@ -150,29 +172,40 @@ def matches(engine: sa.Engine, need_id: int, *, within_m: float | None = None) -
         candidates = store.candidates(conn, need_id, radius)
     ranked = lists.rank_matches({"category": row["category"], "community_id": community}, candidates, within_m=radius)
     return {"need_id": need_id, "category": row["category"], "within_m": radius,
-            "resources": [{k: _json(v) for k, v in r.items() if k != "community_id"} for r in ranked.to_dict("records")]}
+            "resources": [_row({k: v for k, v in r.items() if k != "community_id"}) for r in ranked.to_dict("records")]}
 
 
-def refer_to_incident(engine: sa.Engine, need_id: int, category_code: str, *, actor: str) -> dict:
+def refer_to_incident(engine: sa.Engine, need_id: int, category_code: str, *, actor: str, calendar=None,
+                      authorize=None) -> dict:
     """Turn a need into an incident of the incident loop (at its point, in the incident category
-    given); the need is ``referred`` and names the incident."""
+    given; ``authorize`` is the incident loop's own check of where the actor may report); the need
+    is ``referred`` and names the incident. The need is marked first, under a lock, so a second
+    referral (a double click) is refused instead of making a second incident; if the incident
+    cannot be made, the need goes back to what it was."""
     from gridmap.services import incidents
 
-    with engine.connect() as conn:
-        territory = store.territory_of(conn, "need", need_id)
-        row = store.needs(conn, territory, None, need_id=need_id).iloc[0]
-    if row.geometry is None or row.geometry.is_empty:
-        raise lists.ListError("a need without a point cannot become an incident: give it a place first",
-                              "没有具体位置的需求不能转为事件：请先补充位置")
-    lists.check_move(lists.NEED_MOVES, lists.NEED_STATUS, row["status"], "referred")
-    made = incidents.report(engine, incidents.Report(category_code=category_code, lon=row.geometry.x,
-                                                     lat=row.geometry.y, description=row["description"],
-                                                     address=row["address"], source="need"), actor=actor)
-    public_id = made["public_id"]
     with engine.begin() as conn:
-        store.set_need(conn, need_id, {"status": "referred", "incident_public_id": public_id})
+        territory = store.territory_of(conn, "need", need_id)
+        before = store.set_need(conn, need_id, {})  # locks the row
+        row = store.needs(conn, territory, None, need_id=need_id).iloc[0]
+        if row.geometry is None or row.geometry.is_empty:
+            raise lists.ListError("a need without a point cannot become an incident: give it a place first",
+                                  "没有具体位置的需求不能转为事件：请先补充位置")
+        lists.check_move(lists.NEED_MOVES, lists.NEED_STATUS, before["status"], "referred")
+        store.set_need(conn, need_id, {"status": "referred"})
+    try:
+        made = incidents.report(engine, incidents.Report(category_code=category_code, lon=row.geometry.x,
+                                                         lat=row.geometry.y, description=row["description"],
+                                                         address=row["address"], source="need"), actor=actor,
+                                calendar=calendar, authorize=authorize)
+    except BaseException:
+        with engine.begin() as conn:
+            store.set_need(conn, need_id, {"status": before["status"]})
+        raise
+    with engine.begin() as conn:
+        store.set_need(conn, need_id, {"incident_public_id": made["public_id"]})
         audit.record(conn, actor=actor, action="need.refer", table="needs", row_key=str(need_id),
-                     before={"status": row["status"]}, after={"status": "referred", "incident": public_id})
+                     before={"status": before["status"]}, after={"status": "referred", "incident": made["public_id"]})
         return _one_need(conn, territory, need_id)
 
 
@@ -212,10 +245,11 @@ def resources(engine: sa.Engine, territory: str, *, personal: bool = False) -> d
 
 
 def set_resource_active(engine: sa.Engine, resource_id: int, active: bool, *, actor: str) -> None:
+    """Take a resource off the list (it is no longer offered for needs), or back."""
     with engine.begin() as conn:
-        store.set_resource_active(conn, resource_id, active)
+        was = store.set_resource_active(conn, resource_id, active)
         audit.record(conn, actor=actor, action="resource.active", table="resources", row_key=str(resource_id),
-                     after={"active": active})
+                     before={"active": was}, after={"active": active})
 
 
 # -- projects ----------------------------------------------------------------------------------------
@@ -237,8 +271,10 @@ def create_project(engine: sa.Engine, territory: str, project: dict, *, actor: s
                                       f"{zh} {'、'.join(map(str, outside))} 不属于辖区 {territory}")
         project_id = store.insert_project(conn, row.id, project, actor=actor)
         for need_id in need_ids:
-            before = store.set_need(conn, need_id, {})
-            lists.check_move(lists.NEED_MOVES, lists.NEED_STATUS, before["status"], "in_project")
+            before = store.set_need(conn, need_id, {})  # locks the row: two projects cannot take it at once
+            if before["status"] not in ("open", "matched"):
+                raise lists.ListError(f"need {need_id} is {before['status']}: a project takes open or matched needs",
+                                      f"需求 {need_id} 为“{lists.NEED_STATUS[before['status']][0]}”：项目只能纳入待办或已匹配的需求")
             store.set_need(conn, need_id, {"status": "in_project", "project_id": project_id})
         store.link_project(conn, project_id, need_ids, resource_ids)
         audit.record(conn, actor=actor, action="project.create", table="projects", row_key=str(project_id),
@@ -249,12 +285,13 @@ def create_project(engine: sa.Engine, territory: str, project: dict, *, actor: s
 
 def _project(conn: sa.Connection, territory: str, project_id: int) -> dict:
     row = store.projects(conn, territory, project_id=project_id).to_dict("records")[0]
-    return _names({k: _json(v) for k, v in row.items()})
+    return _names(_row(row))
 
 
 def update_project(engine: sa.Engine, project_id: int, changes: dict, *, actor: str) -> dict:
     """Change a project (status along :data:`gridmap.lists.PROJECT_MOVES`, outcome, owner, budget,
-    dates). Done: its needs are met; cancelled: its needs open again."""
+    dates). Done (with its outcome): its needs still in it are met; cancelled: they open again."""
+    changes = {k: v for k, v in changes.items() if v is not None or k not in ("status", "outcome")}
     with engine.begin() as conn:
         territory = store.territory_of(conn, "project", project_id)
         before = store.set_project(conn, project_id, {})
@@ -263,21 +300,22 @@ def update_project(engine: sa.Engine, project_id: int, changes: dict, *, actor: 
             lists.check_move(lists.PROJECT_MOVES, lists.PROJECT_STATUS, before["status"], changes["status"])
             if changes["status"] == "done" and not (changes.get("outcome") or before["outcome"]):
                 raise lists.ListError("a finished project needs its outcome", "项目完成时须填写成效")
+        start, end = changes.get("start_date", before["start_date"]), changes.get("end_date", before["end_date"])
+        if start and end and end < start:
+            raise lists.ListError("a project cannot end before it starts", "项目结束日期不能早于开始日期")
         store.set_project(conn, project_id, changes)
-        follow = {"done": ("met", "met"), "cancelled": ("open", "open")}.get(changes.get("status"))
-        if follow:
-            for need_id in store.project_needs(conn, project_id):
-                store.set_need(conn, need_id, {"status": follow[0], "project_id": None if follow[0] == "open" else project_id})
+        follow = {"done": "met", "cancelled": "open"}.get(changes.get("status"))
+        released = store.release_needs(conn, project_id, follow) if follow else 0
         audit.record(conn, actor=actor, action="project.update", table="projects", row_key=str(project_id),
                      before={k: _json(before[k]) for k in changes if k in before},
-                     after={k: _json(v) for k, v in changes.items()})
+                     after={**{k: _json(v) for k, v in changes.items()}, **({"needs": released} if follow else {})})
         return _project(conn, territory, project_id)
 
 
 def projects(engine: sa.Engine, territory: str) -> list[dict]:
     with engine.connect() as conn:
         territories.get(conn, territory)
-        return [_names({k: _json(v) for k, v in r.items()}) for r in store.projects(conn, territory).to_dict("records")]
+        return [_names(_row(r)) for r in store.projects(conn, territory).to_dict("records")]
 
 
 # -- counts ------------------------------------------------------------------------------------------

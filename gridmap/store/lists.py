@@ -35,11 +35,12 @@ def community_id(conn: sa.Connection, code: str | None, lon: float | None, lat: 
 
 
 def within(conn: sa.Connection, territory: str, community: int | None, lon: float | None, lat: float | None) -> bool:
-    """Whether a place (its community, else its point) lies in ``territory``."""
+    """Whether a place lies in ``territory``: its point (when it has one) inside the territory's
+    outline, and its community (when known) one of the territory's."""
     return bool(conn.execute(sa.text(
-        with_subtree() + "SELECT CASE WHEN CAST(:c AS int) IS NOT NULL THEN :c IN (SELECT id FROM sub) "
-        "ELSE ST_Covers((SELECT geom FROM territories WHERE code = :territory), ST_SetSRID(ST_MakePoint(:lon, :lat), 4490)) "
-        "END"), {"territory": territory, "c": community, "lon": lon, "lat": lat}).scalar())
+        with_subtree() + "SELECT (CAST(:c AS int) IS NULL OR :c IN (SELECT id FROM sub)) AND (CAST(:lon AS float8) IS NULL "
+        "OR ST_Covers((SELECT geom FROM territories WHERE code = :territory), ST_SetSRID(ST_MakePoint(:lon, :lat), 4490)))"),
+        {"territory": territory, "c": community, "lon": lon, "lat": lat}).scalar())
 
 
 def insert_need(conn: sa.Connection, territory_id: int, need: dict, *, actor: str) -> int:
@@ -53,7 +54,8 @@ def insert_need(conn: sa.Connection, territory_id: int, need: dict, *, actor: st
 
 
 def upsert_resource(conn: sa.Connection, territory_id: int, resource: dict, *, actor: str) -> tuple[int, bool]:
-    """A resource made, or brought up to date by its name in the territory: (id, whether new)."""
+    """A resource made, or brought up to date by its name in the territory (one taken off the list
+    stays off; a blank contact keeps the stored one): (id, whether new)."""
     row = conn.execute(sa.text(
         "INSERT INTO resources (territory_id, community_id, name, kind, categories, description, capacity, hours, contact, "
         f"address, geom, created_by) VALUES (:t, :c, :name, :kind, CAST(:categories AS text[]), :description, :capacity, "
@@ -61,7 +63,7 @@ def upsert_resource(conn: sa.Connection, territory_id: int, resource: dict, *, a
         "community_id = EXCLUDED.community_id, kind = EXCLUDED.kind, categories = EXCLUDED.categories, "
         "description = EXCLUDED.description, capacity = EXCLUDED.capacity, hours = EXCLUDED.hours, "
         "contact = COALESCE(EXCLUDED.contact, resources.contact), address = EXCLUDED.address, geom = EXCLUDED.geom, "
-        "active = true, updated_at = now() RETURNING id, (xmax = 0) AS inserted"),
+        "updated_at = now() RETURNING id, (xmax = 0) AS inserted"),
         {"t": territory_id, "c": resource.get("community_id"), "name": resource["name"], "kind": resource["kind"],
          "categories": list(resource["categories"]), "description": resource.get("description"),
          "capacity": resource.get("capacity"), "hours": resource.get("hours"), "contact": resource.get("contact"),
@@ -73,9 +75,13 @@ ITEM_TABLES = {"need": "needs", "resource": "resources", "project": "projects"}
 
 
 def territory_of(conn: sa.Connection, kind: str, item_id: int) -> str:
-    """The code of the territory a need, resource or project was entered under."""
-    code = conn.execute(sa.text(f"SELECT t.code FROM {ITEM_TABLES[kind]} x JOIN territories t ON t.id = x.territory_id "
-                                "WHERE x.id = :i"), {"i": item_id}).scalar()
+    """Where a need, resource or project belongs, for the role checks: a need's or resource's
+    community when it has one (so a street's or community's roles reach what the district
+    entered there), else the territory it was entered under."""
+    community = "LEFT JOIN territories c ON c.id = x.community_id " if kind != "project" else ""
+    code = conn.execute(sa.text(
+        f"SELECT {'COALESCE(c.code, t.code)' if community else 't.code'} FROM {ITEM_TABLES[kind]} x "
+        f"JOIN territories t ON t.id = x.territory_id {community}WHERE x.id = :i"), {"i": item_id}).scalar()
     if code is None:
         zh = {"need": "需求", "resource": "资源", "project": "项目"}[kind]
         raise ListItemNotFound(f"no {kind} {item_id}", f"没有编号为 {item_id} 的{zh}")
@@ -88,14 +94,17 @@ def _grid_join(alias: str) -> str:
 
 
 def needs(conn: sa.Connection, territory: str, plan_id: int | None, *, need_id: int | None = None,
-          status: list[str] | None = None, grid: str | None = None) -> gpd.GeoDataFrame:
-    """Needs entered in ``territory`` or below (or one need), with community and published grid."""
+          status: list[str] | None = None, grid: str | None = None, personal: bool = False) -> gpd.GeoDataFrame:
+    """Needs of ``territory``: entered there or below, or in one of its communities (or one need),
+    with community and published grid; ``reported_by`` only when ``personal``."""
     return read_geoframe(conn, sa.text(
-        with_subtree() + "SELECT n.id AS need_id, n.category, n.description, n.urgency, n.status, n.source, n.reported_by, "
+        with_subtree() + "SELECT n.id AS need_id, n.category, n.description, n.urgency, n.status, n.source, "
+        f"{'n.reported_by' if personal else 'NULL::text AS reported_by'}, "
         "n.address, n.status_note, n.project_id, n.incident_public_id, c.code AS community_code, c.name AS community_name, "
         "g.code AS grid_code, n.created_by, n.created_at, n.updated_at, n.geom FROM needs n "
         "LEFT JOIN territories c ON c.id = n.community_id " + _grid_join("n") +
-        "WHERE n.territory_id IN (SELECT id FROM sub) AND (CAST(:i AS int) IS NULL OR n.id = :i) "
+        "WHERE (n.territory_id IN (SELECT id FROM sub) OR n.community_id IN (SELECT id FROM sub)) "
+        "AND (CAST(:i AS int) IS NULL OR n.id = :i) "
         "AND (CAST(:s AS text[]) IS NULL OR n.status = ANY(CAST(:s AS text[]))) "
         "AND (CAST(:grid AS text) IS NULL OR g.code = :grid) ORDER BY n.id"),
         {"territory": territory, "p": plan_id, "i": need_id, "s": status, "grid": grid})
@@ -110,24 +119,30 @@ def resources(conn: sa.Connection, territory: str, plan_id: int | None, *, resou
         with_subtree() + "SELECT r.id AS resource_id, r.name, r.kind, r.categories, r.description, r.capacity, r.hours, "
         f"{contact}, r.address, r.active, c.code AS community_code, c.name AS community_name, g.code AS grid_code, "
         "r.geom FROM resources r LEFT JOIN territories c ON c.id = r.community_id " + _grid_join("r") +
-        "WHERE r.territory_id IN (SELECT id FROM sub) AND (CAST(:i AS int) IS NULL OR r.id = :i) ORDER BY r.id"),
+        "WHERE (r.territory_id IN (SELECT id FROM sub) OR r.community_id IN (SELECT id FROM sub)) "
+        "AND (CAST(:i AS int) IS NULL OR r.id = :i) ORDER BY r.id"),
         {"territory": territory, "p": plan_id, "i": resource_id})
 
 
 def candidates(conn: sa.Connection, need_id: int, radius_m: float) -> pd.DataFrame:
-    """The resources of the need's territory tree (the territory it was entered under, its
-    ancestors and descendants) serving its category, with their distance to it in metres (NaN
+    """The resources of the need's territory tree (entered under the territory the need was
+    entered under, one of its ancestors or one of its descendants) serving its category, with their distance to it in metres (NaN
     where either has no point) and whether they are in its community: what :func:`gridmap.lists.rank_matches`
     ranks. Those farther than ``radius_m`` and in another community are left out here already."""
     return pd.read_sql_query(sa.text(
-        "WITH n AS (SELECT * FROM needs WHERE id = :n) "
+        "WITH RECURSIVE n AS (SELECT * FROM needs WHERE id = :n), "
+        "up AS (SELECT t.id, t.parent_id FROM territories t JOIN n ON t.id = n.territory_id "
+        "UNION ALL SELECT t.id, t.parent_id FROM territories t JOIN up ON t.id = up.parent_id), "
+        "down AS (SELECT t.id FROM territories t JOIN n ON t.id = n.territory_id "
+        "UNION ALL SELECT t.id FROM territories t JOIN down ON t.parent_id = down.id), "
+        "tree AS (SELECT id FROM up UNION SELECT id FROM down) "
         "SELECT r.id AS resource_id, r.name, r.kind, r.categories, r.capacity, r.hours, r.active, r.community_id, "
         "c.code AS community_code, CASE WHEN r.geom IS NULL OR n.geom IS NULL THEN NULL "
         "ELSE ST_Distance(r.geom::geography, n.geom::geography) END AS distance_m, "
         "ST_X(r.geom) AS lon, ST_Y(r.geom) AS lat FROM n JOIN resources r ON n.category = ANY(r.categories) "
         "LEFT JOIN territories c ON c.id = r.community_id "
         "WHERE (r.community_id = n.community_id OR (r.geom IS NOT NULL AND n.geom IS NOT NULL "
-        "AND ST_DWithin(r.geom::geography, n.geom::geography, :radius)))"),
+        "AND ST_DWithin(r.geom::geography, n.geom::geography, :radius))) AND r.territory_id IN (SELECT id FROM tree)"),
         conn, params={"n": need_id, "radius": radius_m})
 
 
@@ -146,10 +161,13 @@ def set_need(conn: sa.Connection, need_id: int, changes: dict) -> dict:
     return dict(before)
 
 
-def set_resource_active(conn: sa.Connection, resource_id: int, active: bool) -> None:
-    if conn.execute(sa.text("UPDATE resources SET active = :a, updated_at = now() WHERE id = :i"),
-                    {"i": resource_id, "a": active}).rowcount == 0:
+def set_resource_active(conn: sa.Connection, resource_id: int, active: bool) -> bool:
+    """Set whether a resource is offered; returns whether it was before."""
+    was = conn.execute(sa.text("SELECT active FROM resources WHERE id = :i FOR UPDATE"), {"i": resource_id}).scalar()
+    if was is None:
         raise ListItemNotFound(f"no resource {resource_id}", f"没有编号为 {resource_id} 的资源")
+    conn.execute(sa.text("UPDATE resources SET active = :a, updated_at = now() WHERE id = :i"), {"i": resource_id, "a": active})
+    return bool(was)
 
 
 def insert_project(conn: sa.Connection, territory_id: int, project: dict, *, actor: str) -> int:
@@ -188,9 +206,12 @@ def set_project(conn: sa.Connection, project_id: int, changes: dict) -> dict:
     return dict(before)
 
 
-def project_needs(conn: sa.Connection, project_id: int) -> list[int]:
-    return [int(i) for i in conn.execute(sa.text("SELECT need_id FROM project_needs WHERE project_id = :p ORDER BY 1"),
-                                         {"p": project_id}).scalars()]
+def release_needs(conn: sa.Connection, project_id: int, status: str) -> int:
+    """A finished or cancelled project's needs that are still in it move on: ``met``, or ``open``
+    again (and out of it); needs moved on since are left as they are."""
+    return conn.execute(sa.text(
+        "UPDATE needs SET status = :s, project_id = CASE WHEN :s = 'open' THEN NULL ELSE project_id END, "
+        "updated_at = now() WHERE project_id = :p AND status = 'in_project'"), {"p": project_id, "s": status}).rowcount
 
 
 def projects(conn: sa.Connection, territory: str, *, project_id: int | None = None) -> pd.DataFrame:
@@ -207,7 +228,8 @@ def projects(conn: sa.Connection, territory: str, *, project_id: int | None = No
 def need_statuses(conn: sa.Connection, territory: str) -> dict[str, int]:
     """How many needs of the territory (or below) are in each status."""
     rows = conn.execute(sa.text(with_subtree() + "SELECT status, count(*) FROM needs WHERE territory_id IN "
-                                "(SELECT id FROM sub) GROUP BY status"), {"territory": territory})
+                                "(SELECT id FROM sub) OR community_id IN (SELECT id FROM sub) GROUP BY status"),
+                        {"territory": territory})
     return {r[0]: int(r[1]) for r in rows}
 
 
@@ -215,10 +237,11 @@ def totals(conn: sa.Connection, territory: str) -> dict[str, int]:
     """The territory's open needs (open or matched), urgent ones among them and active resources,
     those without a point (only their community known) included."""
     row = conn.execute(sa.text(
-        with_subtree() + "SELECT (SELECT count(*) FROM needs WHERE territory_id IN (SELECT id FROM sub) "
-        "AND status IN ('open', 'matched')), (SELECT count(*) FROM needs WHERE territory_id IN (SELECT id FROM sub) "
-        "AND status IN ('open', 'matched') AND urgency IN ('high', 'urgent')), "
-        "(SELECT count(*) FROM resources WHERE territory_id IN (SELECT id FROM sub) AND active)"),
+        with_subtree() + ", n AS (SELECT status, urgency FROM needs WHERE territory_id IN (SELECT id FROM sub) "
+        "OR community_id IN (SELECT id FROM sub)) SELECT (SELECT count(*) FROM n WHERE status IN ('open', 'matched')), "
+        "(SELECT count(*) FROM n WHERE status IN ('open', 'matched') AND urgency IN ('high', 'urgent')), "
+        "(SELECT count(*) FROM resources WHERE (territory_id IN (SELECT id FROM sub) OR community_id IN "
+        "(SELECT id FROM sub)) AND active)"),
         {"territory": territory}).one()
     return {"open_needs": int(row[0]), "urgent_needs": int(row[1]), "resources": int(row[2])}
 
@@ -244,4 +267,4 @@ def grid_counts(conn: sa.Connection, territory: str, plan_id: int) -> pd.DataFra
 
 __all__ = ["ListItemNotFound", "community_id", "within", "insert_need", "upsert_resource", "territory_of", "needs",
            "resources", "candidates", "set_need", "set_resource_active", "insert_project", "link_project", "items_in",
-           "set_project", "project_needs", "projects", "need_statuses", "totals", "grid_counts", "ITEM_TABLES"]
+           "set_project", "release_needs", "projects", "need_statuses", "totals", "grid_counts", "ITEM_TABLES"]
