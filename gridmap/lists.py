@@ -139,7 +139,15 @@ SPLIT = re.compile(r"[、,，;；/\s]+")
 
 
 def check_place(row: dict, number: int, problems: list[dict]) -> None:
-    """Longitude and latitude as numbers (both or neither), in range."""
+    """A sheet row's place: longitude and latitude as numbers (both or neither, in range), or an
+    address, or a community code; a row with none of them is a problem."""
+    _coordinates(row, number, problems)
+    if row.get("lon") is None and not row.get("address") and not row.get("community_code"):
+        problems.append({"row": number, "en": "no place: give 经度/纬度, 地址 or 社区代码",
+                         "zh": "没有位置：请填写经纬度、地址或社区代码"})
+
+
+def _coordinates(row: dict, number: int, problems: list[dict]) -> None:
     lon, lat = row.get("lon"), row.get("lat")
     if (lon is None) != (lat is None):
         problems.append({"row": number, "en": "a longitude without a latitude (or the reverse)", "zh": "经度与纬度须同时填写"})
@@ -177,9 +185,6 @@ def need_rows(frame: pd.DataFrame, rules: ListRules) -> tuple[list[dict], list[d
             problems.append({"row": number, "en": f"unknown urgency {row['urgency']!r}",
                              "zh": f"未知紧急程度 {row['urgency']!r}（可用：{'、'.join(v[0] for v in URGENCY.values())}）"})
         check_place(row, number, problems)
-        if row["lon"] is None and not row["address"] and not row["community_code"]:
-            problems.append({"row": number, "en": "no place: give 经度/纬度, 地址 or 社区代码",
-                             "zh": "没有位置：请填写经纬度、地址或社区代码"})
         rows.append({**row, "row": number, "category": category, "urgency": urgency})
     return rows, problems
 

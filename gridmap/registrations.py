@@ -56,9 +56,6 @@ def sheet_rows(frame: pd.DataFrame, *, today: date) -> tuple[list[dict], list[di
         if day > today:
             problems.append({"row": number, "en": "registered in the future", "zh": "报到日期晚于今天"})
         check_place(row, number, problems)
-        if row["lon"] is None and not row["address"] and not row["community_code"]:
-            problems.append({"row": number, "en": "no place: give 经度/纬度, 地址 or 社区代码",
-                             "zh": "没有位置：请填写经纬度、地址或社区代码"})
         rows.append({**row, "row": number, "kind": kind, "registered_on": day})
     return rows, problems
 

@@ -54,11 +54,11 @@ def test_status_moves_and_sheets_say_what_is_wrong() -> None:
                      (5, "no place: give 经度/纬度, 地址 or 社区代码")]
     rows, problems = lists.resource_rows(pd.DataFrame({
         "单位名称": ["区人民医院", "夕阳红志愿队"], "资源类型": ["驻区单位", "志愿队伍"], "服务类别": ["助医、养老服务", "跳伞"],
-        "容量": ["200", "-3"]}), rules)
+        "容量": ["200", "-3"], "社区代码": ["511802001001"] * 2}), rules)
     assert rows[0]["kind"] == "unit" and rows[0]["categories"] == ["助医", "养老服务"] and rows[0]["capacity"] == 200
     assert sorted(p["en"] for p in problems) == ["capacity '-3' is not a whole number", "unknown category '跳伞'"]
     _, problems = lists.resource_rows(pd.DataFrame({"名称": ["食堂"], "类型": ["场地"], "服务类别": ["、"]}), rules)
-    assert [p["en"] for p in problems] == ["no category served"]
+    assert [p["en"] for p in problems] == ["no category served", "no place: give 经度/纬度, 地址 or 社区代码"]
 
 
 # -- the district ---------------------------------------------------------------------------------

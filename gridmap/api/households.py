@@ -6,10 +6,7 @@ The counts per grid are for every role of the territory. Importing, removing and
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from datetime import date
-from pathlib import Path
 from typing import Literal
 
 import sqlalchemy as sa
@@ -17,7 +14,8 @@ from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFil
 from starlette.concurrency import run_in_threadpool
 
 from gridmap.api.deps import SIGN_IN_FIRST, get_conn, optional_user, require_admin, require_role
-from gridmap.errors import Forbidden, Invalid, Unauthenticated
+from gridmap.api.sheet_upload import received_sheet
+from gridmap.errors import Forbidden, Unauthenticated
 from gridmap.services import households as service
 from gridmap.store import households as store
 from gridmap.store import plans, territories, users
@@ -25,7 +23,6 @@ from gridmap.store.users import CurrentUser
 
 router = APIRouter(prefix="/api", tags=["households"])
 COUNT_READERS = ("viewer", "worker", "handler", "planner")  # and administrators: counts, nobody in them
-SHEET_SUFFIXES = (".csv", ".xlsx")
 
 
 def _vault(request: Request):
@@ -147,17 +144,7 @@ async def import_sheet(code: str, request: Request, file: UploadFile = File(desc
         territories.get(conn, code)
         actor = require_admin(conn, user, code, "manage the households register")
     vault = _vault(request)
-    original = Path(file.filename or "register").name[:200]
-    suffix = Path(original).suffix.lower()
-    if suffix not in SHEET_SUFFIXES:
-        raise Invalid(f"{original}: the register must be .csv or .xlsx", f"{original}：住户表须为 .csv 或 .xlsx 文件")
-    folder = Path(tempfile.mkdtemp(prefix="gridmap-register-"))
-    try:
-        target = folder / f"register{suffix}"
-        with open(target, "wb") as out:
-            await run_in_threadpool(shutil.copyfileobj, file.file, out, 1 << 20)
+    async with received_sheet(file) as (target, original):
         result = await run_in_threadpool(service.import_sheet, engine, code, target, vault=vault, actor=actor.username,
                                          encoding=encoding, replace=replace, check=check)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)  # the uploaded register is not kept on disk
     return {**result, "file": original}

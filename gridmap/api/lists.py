@@ -5,10 +5,7 @@ the incident loop); resources and projects are the administrators'."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from datetime import date
-from pathlib import Path
 from typing import Literal
 
 import sqlalchemy as sa
@@ -19,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gridmap.api.deps import SIGN_IN_FIRST, get_conn, optional_user, require_admin, require_role
 from gridmap.api.incidents import REPORT_ROLES
+from gridmap.api.sheet_upload import received_sheet
 from gridmap.errors import Forbidden, Invalid, Unauthenticated
 from gridmap.services import lists as service
 from gridmap.store import lists as store
@@ -250,17 +248,7 @@ async def import_sheet(code: str, request: Request, kind: Literal["needs", "reso
     with engine.connect() as conn:
         territories.get(conn, code)
         actor = require_admin(conn, user, code, "manage the lists")
-    original = Path(file.filename or "sheet").name[:200]
-    suffix = Path(original).suffix.lower()
-    if suffix not in (".csv", ".xlsx"):
-        raise Invalid(f"{original}: a sheet must be .csv or .xlsx", f"{original}：表格须为 .csv 或 .xlsx 文件")
-    folder = Path(tempfile.mkdtemp(prefix="gridmap-lists-"))
-    try:
-        target = folder / f"sheet{suffix}"
-        with open(target, "wb") as out:
-            await run_in_threadpool(shutil.copyfileobj, file.file, out, 1 << 20)
+    async with received_sheet(file) as (target, original):
         done = await run_in_threadpool(service.import_sheet, engine, code, kind, target, actor=actor.username,
                                        encoding=encoding, crs=crs, check=check)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
     return {**done, "file": original}

@@ -4,10 +4,7 @@ administrators'; grid workers, handlers and administrators log service hours."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from datetime import date
-from pathlib import Path
 from typing import Literal
 
 import sqlalchemy as sa
@@ -17,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from gridmap.api.deps import SIGN_IN_FIRST, get_conn, optional_user, require_admin, require_role
-from gridmap.errors import Invalid, Unauthenticated
+from gridmap.api.sheet_upload import received_sheet
+from gridmap.errors import Unauthenticated
 from gridmap.services import lists as list_service
 from gridmap.services import registrations as service
 from gridmap.store import plans, territories, users
@@ -100,17 +98,7 @@ async def import_sheet(code: str, request: Request, file: UploadFile = File(desc
     with engine.connect() as conn:
         territories.get(conn, code)
         actor = require_admin(conn, user, code, "manage the lists")
-    original = Path(file.filename or "sheet").name[:200]
-    suffix = Path(original).suffix.lower()
-    if suffix not in (".csv", ".xlsx"):
-        raise Invalid(f"{original}: a sheet must be .csv or .xlsx", f"{original}：表格须为 .csv 或 .xlsx 文件")
-    folder = Path(tempfile.mkdtemp(prefix="gridmap-registrations-"))
-    try:
-        target = folder / f"sheet{suffix}"
-        with open(target, "wb") as out:
-            await run_in_threadpool(shutil.copyfileobj, file.file, out, 1 << 20)
+    async with received_sheet(file) as (target, original):
         done = await run_in_threadpool(service.import_sheet, engine, code, target, actor=actor.username,
                                        encoding=encoding, check=check)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
     return {**done, "file": original}

@@ -177,3 +177,14 @@ def can_listen(host: str, port: int) -> None:
     except OSError as exc:
         raise UserError(f"cannot serve on {host}:{port} ({exc.strerror or exc}); choose another --port or "
                         "--host, or stop what runs there") from None
+
+
+def write_problems(report: Path, problems: list[dict]) -> None:
+    """Every problem of a refused sheet as CSV (row, 问题, problem), UTF-8 with a BOM for Excel,
+    readable by its owner only (a row may name a place where someone lives)."""
+    import csv
+
+    with open(os.open(report, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["行 row", "问题", "problem"])
+        writer.writerows((p["row"], p["zh"], p["en"]) for p in problems)

@@ -4,7 +4,6 @@ per grid, its export (masked unless ``--full``), and its key (new key, rotation)
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -81,11 +80,7 @@ def cmd_households(args: argparse.Namespace) -> int:
                                        replace=args.replace, check=args.check)
     except RegisterSheetError as exc:
         if report is not None:
-            with open(os.open(report, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8-sig",
-                      newline="") as fh:
-                writer = csv.writer(fh)
-                writer.writerow(["行 row", "问题", "problem"])
-                writer.writerows((p["row"], p["zh"], p["en"]) for p in exc.problems)
+            checks.write_problems(report, exc.problems)
             raise UserError(f"{exc.en} (all {len(exc.problems)} problems in {report}) / {exc.zh}"
                             f"（全部 {len(exc.problems)} 处问题见 {report}）") from None
         raise

@@ -4,9 +4,7 @@ counts per grid, and the resources that could meet a need."""
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import os
 
 from gridmap.cli import checks
 from gridmap.cli.checks import UserError
@@ -46,12 +44,9 @@ def cmd_lists(args: argparse.Namespace) -> int:
                                       crs=args.crs, check=args.check)
         except SheetProblems as exc:
             if report is not None:
-                with open(os.open(report, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8-sig",
-                          newline="") as fh:
-                    writer = csv.writer(fh)
-                    writer.writerow(["行 row", "问题", "problem"])
-                    writer.writerows((p["row"], p["zh"], p["en"]) for p in exc.problems)
-                raise UserError(f"{exc.en} (all {len(exc.problems)} problems in {report}) / {exc.zh}") from None
+                checks.write_problems(report, exc.problems)
+                raise UserError(f"{exc.en} (all {len(exc.problems)} problems in {report}) / {exc.zh}"
+                                f"（全部 {len(exc.problems)} 处问题见 {report}）") from None
             raise
         verb = ("checked (nothing stored)", "已检查（未存储）") if args.check else ("taken", "已导入")
         print(f"{done['rows']} {args.what} rows {verb[0]}: {done['added']} added, {done['updated']} updated / "

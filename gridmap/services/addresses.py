@@ -62,4 +62,24 @@ def building_index(conn: sa.Connection, territory: str) -> BuildingIndex:
     return BuildingIndex(buildings, dict(keys))
 
 
-__all__ = ["NoBuildings", "BuildingIndex", "building_index"]
+def place_by_address(conn: sa.Connection, territory: str, rows: list[dict], problems: list[dict]) -> list[dict]:
+    """The rows with a point: those that came with ``lon``/``lat``, and those with an ``address``
+    placed at its building's inner point; a row whose address matches no building, or several,
+    becomes a problem (``row, en, zh``) and is left out. The buildings are read once, when some
+    row needs them."""
+    index = None
+    out = []
+    for row in rows:
+        if row.get("lon") is None and row.get("address"):
+            index = index or building_index(conn, territory)
+            found, _stairwell, _room, problem = index.find(row["row"], None, None, row["address"])
+            if problem:
+                problems.append(problem)
+                continue
+            building = index.buildings.set_index("building_id").loc[found]
+            row = {**row, "lon": float(building["lon"]), "lat": float(building["lat"])}
+        out.append(row)
+    return out
+
+
+__all__ = ["NoBuildings", "BuildingIndex", "building_index", "place_by_address"]

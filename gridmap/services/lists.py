@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from gridmap import lists
 from gridmap.errors import Invalid
-from gridmap.services.addresses import building_index
+from gridmap.services.addresses import place_by_address
 from gridmap.services.profiles import of_territory
 from gridmap.sheets import SheetProblems, read_sheet
 from gridmap.store import audit, plans, territories
@@ -358,16 +358,8 @@ def import_sheet(engine: sa.Engine, territory: str, kind: str, path: str | Path,
         elif crs and crs not in ("4490", "EPSG:4490", "4326", "EPSG:4326"):
             raise Invalid(f"coordinates of a list sheet are CGCS2000 (4490) or GCJ-02 (gcj02), not {crs}",
                           f"清单表的坐标须为 CGCS2000（4490）或 GCJ-02（gcj02），而不是 {crs}")
-        index = None
+        items = place_by_address(conn, territory, items, problems)
         for item in items:
-            if item["lon"] is None and item.get("address"):
-                index = index or building_index(conn, territory)
-                found, _s, _r, problem = index.find(item["row"], None, None, item["address"])
-                if problem:
-                    problems.append(problem)
-                    continue
-                b = index.buildings.set_index("building_id").loc[found]
-                item["lon"], item["lat"] = float(b["lon"]), float(b["lat"])
             try:
                 item.update(_placed(conn, territory, item))
             except lists.ListError as exc:

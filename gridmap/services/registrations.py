@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from gridmap import lists, registrations
 from gridmap.errors import Invalid
-from gridmap.services.addresses import building_index
+from gridmap.services.addresses import place_by_address
 from gridmap.sheets import SheetProblems, read_sheet
 from gridmap.store import audit, layers, plans, territories
 from gridmap.store import households as building_store
@@ -30,17 +30,8 @@ def _since(today: date) -> date:
 def _placed(conn: sa.Connection, territory: str, rows: list[dict], problems: list[dict]) -> list[dict]:
     """Each row with its point (from an address when it has no coordinates) and community; the
     rows that cannot be placed in the territory become problems."""
-    index = None
     out = []
-    for row in rows:
-        if row["lon"] is None and row.get("address"):
-            index = index or building_index(conn, territory)
-            found, _s, _r, problem = index.find(row["row"], None, None, row["address"])
-            if problem:
-                problems.append(problem)
-                continue
-            b = index.buildings.set_index("building_id").loc[found]
-            row["lon"], row["lat"] = float(b["lon"]), float(b["lat"])
+    for row in place_by_address(conn, territory, rows, problems):
         community = places.community_id(conn, row.get("community_code"), row["lon"], row["lat"])
         if community is None or not places.within(conn, territory, community, row["lon"], row["lat"]):
             problems.append({"row": row["row"], "en": f"the place is not in a community of territory {territory}",
