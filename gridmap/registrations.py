@@ -97,8 +97,9 @@ def synthetic(buildings: pd.DataFrame, sites: pd.DataFrame, *, members: int, uni
     sessions = rng.poisson(4, len(out))
     rows = np.repeat(np.arange(len(out)), sessions)
     start = date(today.year, 1, 1)
-    days = rng.integers(0, (today - start).days + 1, len(rows))
-    hours = pd.DataFrame({"row": rows, "served_on": [start + timedelta(days=int(d)) for d in days],
+    first = [max(start, out.at[int(r), "registered_on"]) for r in rows]  # not before they registered
+    days = [int(rng.integers(0, (today - d).days + 1)) for d in first]
+    hours = pd.DataFrame({"row": rows, "served_on": [d + timedelta(days=n) for d, n in zip(first, days)],
                           "hours": np.round(rng.uniform(1, 4, len(rows)) * 2) / 2})
     return out, hours
 

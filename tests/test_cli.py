@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -79,12 +80,21 @@ def test_up_creates_migrates_loads_and_is_fast_the_second_time(demo_database) ->
     secret = tmp_path / "admin-password"
     assert "created user 'admin'" in first.stderr and secret.stat().st_mode & 0o777 == 0o600
     assert secret.read_text().strip() in first.stderr
+    key = tmp_path / "secret.key"  # the key of personal data, written once, readable by its owner only
+    assert key.stat().st_mode & 0o777 == 0o600 and "wrote the key of personal data" in first.stderr
+    key_text = key.read_text()
+    for code in ("990100", "511802"):  # 双报到 at the seed's scale, labelled synthetic
+        counted = subprocess.run([*GRIDMAP, "registrations", "summary", "--territory", code, "--json"], env=env,
+                                 capture_output=True, text=True)
+        summary = json.loads(counted.stdout)
+        assert 18_900 < summary["registered"] <= 19_000 and summary["totals"]["hours"] > 0, counted.stderr
     started = time.monotonic()
     second = subprocess.run([*GRIDMAP, "up", "--no-serve"], env=env, capture_output=True, text=True)
     assert second.returncode == 0, second.stderr
     assert second.stderr.count("up to date") == 3 and "loading demo" not in second.stderr
     assert time.monotonic() - started < 30
     assert "created user" not in second.stderr and "published" not in second.stderr
+    assert "双报到" not in second.stderr and "wrote the key" not in second.stderr and key.read_text() == key_text
     assert "雨城区 from its own files" not in second.stderr  # imported once
     listing = subprocess.run([*GRIDMAP, "territories"], env=env, capture_output=True, text=True).stdout
     assert "990101001001" in listing and "雨城区" in listing

@@ -43,6 +43,7 @@ def test_kinds_sheets_and_the_synthetic_generator() -> None:
     assert (members["community_id"] == 2).mean() > 0.9  # where the households are
     assert frame["registered_on"].between(date(2023, 12, 1), TODAY).all()
     assert hours["hours"].between(1, 4).all() and hours["served_on"].between(date(2026, 1, 1), TODAY).all()
+    assert (hours["served_on"] >= frame.loc[hours["row"], "registered_on"].to_numpy()).all()  # not before registering
     assert hours["row"].max() < len(frame) and 3 < len(hours) / len(frame) < 5
 
 
@@ -128,7 +129,9 @@ def test_the_sheet_hours_and_who_reads_names(district: sa.Engine, database_url: 
     assert logged.status_code == 201, logged.text
     summary = client.get(f"{url}/summary", headers=headers("viewer")).json()
     here = {g["grid_code"]: g for g in summary["grids"]}[grid]
-    assert here["party_members"] == 1 and here["units"] == 1 and here["hours"] == (2.5 if TODAY.year == date.today().year else 0)
+    assert here["party_members"] == 1 and here["units"] == 1 and here["hours"] == 2.5  # logged today, counted this year
+    assert client.post(hours, json={"hours": 22}, headers=headers("worker")).status_code == 422  # 24.5 in one day
+    assert client.post(hours, json={"hours": 1, "project_id": 999999}, headers=headers("worker")).status_code == 422
     assert client.get(f"{url}/summary").status_code == 401
     with district.connect() as conn:
         actions = conn.execute(sa.text("SELECT action FROM audit_log WHERE action LIKE 'registration%' ORDER BY id")).scalars().all()

@@ -18,7 +18,7 @@ from gridmap.api.sheet_upload import received_sheet
 from gridmap.errors import Unauthenticated
 from gridmap.services import lists as list_service
 from gridmap.services import registrations as service
-from gridmap.store import plans, territories, users
+from gridmap.store import territories, users
 from gridmap.store import registrations as store
 from gridmap.store.users import CurrentUser
 
@@ -64,10 +64,7 @@ def summary(code: str, request: Request, conn: sa.Connection = Depends(get_conn)
 def listing(code: str, conn: sa.Connection = Depends(get_conn), user: CurrentUser | None = Depends(optional_user)) -> JSONResponse:
     territories.get(conn, code)
     reader = require_role(conn, user, READERS, code, "read the lists")
-    names = users.has_role(conn, reader, (), code)
-    found = plans.published_above(conn, code)
-    today = date.today()
-    frame = store.registrations(conn, code, found[1] if found else None, names=names, since=date(today.year, 1, 1))
+    frame = service.listing(conn, code, names=users.has_role(conn, reader, (), code))
     return JSONResponse(list_service.feature_collection(frame, "registration_id"), media_type="application/geo+json")
 
 

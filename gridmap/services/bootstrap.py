@@ -96,13 +96,17 @@ def ensure_demo_incidents(engine: sa.Engine, *, progress: Progress = QUIET) -> N
 def ensure_demo_registrations(engine: sa.Engine, codes: tuple[str, ...] = ("990100", "511802"), *,
                               progress: Progress = QUIET) -> int:
     """双报到 at the seed's scale in Reykjavík and 雨城区 (19,000 synthetic registrations each, with
-    their hours this year), when they have none; returns how many were added."""
+    their hours this year), when they are the demo's data and have none; returns how many were added."""
     from gridmap.services.registrations import ensure_demo
 
     added = 0
+    from gridmap.store import layers
+    from gridmap.store import registrations as registered
+
     for code in codes:
-        with engine.connect() as conn:
-            if not territories.exists(conn, code):
+        with engine.connect() as conn:  # a real office's territory of the same code gets no synthetic people
+            if not territories.exists(conn, code) or not layers.marked_synthetic(conn, code) \
+                    or registered.count(conn, code):
                 continue
         with progress.step(f"synthetic 双报到 registrations in {code}", f"生成 {code} 的合成双报到记录"):
             added += ensure_demo(engine, code)

@@ -181,7 +181,8 @@ def refer_to_incident(engine: sa.Engine, need_id: int, category_code: str, *, ac
     given; ``authorize`` is the incident loop's own check of where the actor may report); the need
     is ``referred`` and names the incident. The need is marked first, under a lock, so a second
     referral (a double click) is refused instead of making a second incident; if the incident
-    cannot be made, the need goes back to what it was."""
+    cannot be made, the need goes back to what it was. (A crash between the mark and the incident
+    leaves the need referred without an incident: ``incident_public_id`` null says so.)"""
     from gridmap.services import incidents
 
     with engine.begin() as conn:
@@ -199,8 +200,8 @@ def refer_to_incident(engine: sa.Engine, need_id: int, category_code: str, *, ac
                                                          address=row["address"], source="need"), actor=actor,
                                 calendar=calendar, authorize=authorize)
     except BaseException:
-        with engine.begin() as conn:
-            store.set_need(conn, need_id, {"status": before["status"]})
+        with engine.begin() as conn:  # only the mark made above: a need that names an incident stays referred
+            store.undo_referral(conn, need_id, before["status"])
         raise
     with engine.begin() as conn:
         store.set_need(conn, need_id, {"incident_public_id": made["public_id"]})

@@ -147,12 +147,9 @@ def projects(conn: sa.Connection, territory: str) -> pd.DataFrame:
 
 def registrations(conn: sa.Connection, territory: str, *, on: date | None = None) -> gpd.GeoDataFrame:
     """双报到: every registration with its kind, community, grid and hours served this year; no names."""
-    from gridmap.store import registrations as store
+    from gridmap.services.registrations import listing
 
-    found = plans.published_above(conn, territory)
-    day = on or date.today()
-    frame = store.registrations(conn, territory, found[1] if found else None, names=False, since=date(day.year, 1, 1))
-    return frame.drop(columns=["name", "organisation"])
+    return listing(conn, territory, names=False, on=on).drop(columns=["name", "organisation"])
 
 
 def incidents(conn: sa.Connection, territory: str, filters: Filters = Filters(), *,

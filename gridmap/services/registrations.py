@@ -69,6 +69,8 @@ def register(engine: sa.Engine, territory: str, item: dict, *, actor: str) -> di
     kind = registrations.kind_of(item.get("kind"))
     if kind is None:
         raise lists.ListError(f"unknown kind {item.get('kind')!r} (党员 or 单位)", f"未知类型 {item.get('kind')!r}（党员或单位）")
+    if item.get("registered_on") and item["registered_on"] > date.today():
+        raise lists.ListError("registered in the future", "报到日期晚于今天")
     with engine.begin() as conn:
         row = territories.get(conn, territory)
         problems: list[dict] = []
@@ -76,25 +78,35 @@ def register(engine: sa.Engine, territory: str, item: dict, *, actor: str) -> di
                                             "registered_on": item.get("registered_on") or date.today()}], problems)
         if problems:
             raise Invalid(problems[0]["en"], problems[0]["zh"])
-        done, _ids = store.insert(conn, row.id, pd.DataFrame(placed), actor=actor)
+        done, ids = store.insert(conn, row.id, pd.DataFrame(placed), actor=actor)
         if not done["added"]:
             raise Invalid(f"{item['name']} is registered with that community already", f"{item['name']} 已在该社区报到")
-        audit.record(conn, actor=actor, action="registration.create", table="registrations", row_key=territory,
+        audit.record(conn, actor=actor, action="registration.create", table="registrations", row_key=str(ids[0]),
                      after={"kind": kind, "community_id": placed[0]["community_id"]})
-    return {"territory": territory, "kind": kind, "name": item["name"], "community_id": placed[0]["community_id"]}
+    return {"registration_id": ids[0], "territory": territory, "kind": kind, "name": item["name"],
+            "community_id": placed[0]["community_id"]}
 
 
 def log_hours(engine: sa.Engine, registration_id: int, *, hours: float, served_on: date | None = None,
               activity: str | None = None, project_id: int | None = None, need_id: int | None = None,
               actor: str) -> dict:
-    """Log hours a registration served (0 < hours ≤ 24 on a day, not in the future)."""
+    """Log hours a registration served: at most 24 on a day (with what is logged for it already),
+    not in the future; the project or need served, when named, of the registration's territory."""
     served_on = served_on or date.today()
     if not 0 < hours <= 24:
         raise Invalid("hours must be more than 0 and at most 24", "服务时长须大于 0 且不超过 24 小时")
     if served_on > date.today():
         raise Invalid("hours cannot be logged for a day to come", "不能登记未来日期的服务时长")
     with engine.begin() as conn:
-        store.territory_of(conn, registration_id)
+        territory = store.territory_of(conn, registration_id)
+        for kind, item, zh in (("project", project_id, "项目"), ("need", need_id, "需求")):
+            if item is not None and item not in places.items_in(conn, kind, [item], territory) | \
+                    _of_ancestors(conn, kind, item, territory):
+                raise Invalid(f"{kind} {item} is not one of this community's", f"{zh} {item} 不属于该社区")
+        logged = store.hours_on(conn, registration_id, served_on)
+        if logged + hours > 24:
+            raise Invalid(f"{logged:g} hours are logged for {served_on} already: a day has 24",
+                          f"{served_on} 已登记 {logged:g} 小时：一天最多 24 小时")
         entry = store.log_hours(conn, registration_id, served_on=served_on, hours=hours, activity=activity,
                                 project_id=project_id, need_id=need_id, actor=actor)
         audit.record(conn, actor=actor, action="registration.hours", table="service_hours", row_key=str(entry),
@@ -102,21 +114,38 @@ def log_hours(engine: sa.Engine, registration_id: int, *, hours: float, served_o
     return {"entry_id": entry, "registration_id": registration_id, "hours": hours, "served_on": served_on.isoformat()}
 
 
+def _of_ancestors(conn: sa.Connection, kind: str, item: int, community: str) -> set[int]:
+    """The item when it was entered on a territory above the community (a district's project)."""
+    from gridmap.store.sql import with_ancestors
+
+    table = places.ITEM_TABLES[kind]
+    return set(conn.execute(sa.text(with_ancestors() + f"SELECT id FROM {table} WHERE id = :i AND territory_id IN "
+                                    "(SELECT id FROM up)"), {"territory": community, "i": item}).scalars())
+
+
 def summary(engine: sa.Engine, territory: str, *, today: date | None = None) -> dict:
-    """Per published grid: party members and units registered, hours served this year, projects
-    joined; with the territory's totals."""
+    """Per published grid: party members and units registered, hours served this year (to
+    ``today``), projects joined; with the territory's totals (a project counted once)."""
     today = today or date.today()
     with engine.connect() as conn:
         territories.get(conn, territory)
         found = plans.published_above(conn, territory)
-        frame = store.grid_counts(conn, territory, found[1], since=_since(today)) if found else pd.DataFrame(
-            columns=["grid_code", "party_members", "units", "hours", "projects"])
+        frame, projects = store.grid_counts(conn, territory, found[1], since=_since(today), until=today) if found else \
+            (pd.DataFrame(columns=["grid_code", "party_members", "units", "hours", "projects"]), 0)
         total = store.count(conn, territory)
     grids = [{"grid_code": r["grid_code"], "party_members": int(r["party_members"]), "units": int(r["units"]),
               "hours": round(float(r["hours"]), 1), "projects": int(r["projects"])} for r in frame.to_dict("records")]
-    return {"territory": territory, "since": _since(today).isoformat(), "registered": total,
-            "totals": {k: sum(g[k] for g in grids) for k in ("party_members", "units", "hours", "projects")},
+    return {"territory": territory, "since": _since(today).isoformat(), "until": today.isoformat(), "registered": total,
+            "totals": {**{k: sum(g[k] for g in grids) for k in ("party_members", "units")},
+                       "hours": round(sum(g["hours"] for g in grids), 1), "projects": projects},
             "grids": grids}
+
+
+def listing(conn: sa.Connection, territory: str, *, names: bool, on: date | None = None):
+    """The registrations of a territory with grid and hours from 1 January to ``on`` (today)."""
+    on = on or date.today()
+    found = plans.published_above(conn, territory)
+    return store.registrations(conn, territory, found[1] if found else None, names=names, since=_since(on), until=on)
 
 
 def ensure_demo(engine: sa.Engine, territory: str, *, count: int = DEMO_COUNT, seed: int = 19, actor: str = "gridmap up",
@@ -149,4 +178,4 @@ def ensure_demo(engine: sa.Engine, territory: str, *, count: int = DEMO_COUNT, s
     return done["added"]
 
 
-__all__ = ["import_sheet", "register", "log_hours", "summary", "ensure_demo", "DEMO_COUNT"]
+__all__ = ["import_sheet", "register", "log_hours", "summary", "listing", "ensure_demo", "DEMO_COUNT"]

@@ -44,7 +44,7 @@ MICROGRIDS = f"(SELECT id FROM microgrids WHERE plan_id IN {PLANS})"
 STAFF = "(SELECT id FROM staff WHERE territory_id IN (SELECT id FROM sub))"
 PROJECTS = "(SELECT id FROM projects WHERE territory_id IN (SELECT id FROM sub))"
 NEEDS = "(SELECT id FROM needs WHERE territory_id IN (SELECT id FROM sub))"
-REGISTRATIONS = "(SELECT id FROM registrations WHERE territory_id IN (SELECT id FROM sub))"
+REGISTRATIONS = "(SELECT id FROM registrations WHERE community_id IN (SELECT id FROM sub))"
 
 # (table, SELECT list, WHERE, shared) in restore order; shared rows may already exist.
 TABLES: list[tuple[str, str, str, bool]] = [
@@ -79,7 +79,7 @@ TABLES: list[tuple[str, str, str, bool]] = [
     ("resources", "*", "territory_id IN (SELECT id FROM sub)", False),
     ("project_needs", "*", f"project_id IN {PROJECTS}", False),
     ("project_resources", "*", f"project_id IN {PROJECTS}", False),
-    ("registrations", "*", "territory_id IN (SELECT id FROM sub)", False),
+    ("registrations", "*", "community_id IN (SELECT id FROM sub)", False),
     ("service_hours", "*", f"registration_id IN {REGISTRATIONS}", False),
 ]
 # references that may point outside the dump are cleared in it (the database would do the same
@@ -90,7 +90,9 @@ CLEARED = {
                   "duplicate_of": f"CASE WHEN duplicate_of IN {INCIDENTS} THEN duplicate_of END"},
     "department_grids": {"layer_id": f"CASE WHEN layer_id IN {LAYERS} THEN layer_id END"},
     "staff_assignments": {"grid_id": f"CASE WHEN grid_id IN {GRIDS} THEN grid_id END"},
-    "needs": {"project_id": f"CASE WHEN project_id IN {PROJECTS} THEN project_id END"},
+    "needs": {"project_id": f"CASE WHEN project_id IN {PROJECTS} THEN project_id END",
+              # a need in a project the dump does not hold is open again (its project went with another territory)
+              "status": f"CASE WHEN status = 'in_project' AND project_id NOT IN {PROJECTS} THEN 'open' ELSE status END"},
     "service_hours": {"project_id": f"CASE WHEN project_id IN {PROJECTS} THEN project_id END",
                       "need_id": f"CASE WHEN need_id IN {NEEDS} THEN need_id END"},
 }

@@ -106,6 +106,16 @@ def find(conn: sa.Connection, territory: str, names: tuple[str, ...]) -> tuple[s
     return (row[0], row[1]) if row else None
 
 
+def marked_synthetic(conn: sa.Connection, territory: str) -> bool:
+    """Whether the territory is demo data: loaded by ``gridmap demo`` (its source ``demo:…``), or
+    its buildings layer marked ``来源 = 合成数据(synthetic)`` (the Chinese demo district's files)."""
+    return bool(conn.execute(sa.text(
+        with_ancestors() + "SELECT EXISTS (SELECT 1 FROM territories WHERE code = :territory AND source LIKE 'demo:%') "
+        "OR EXISTS (SELECT 1 FROM layers l JOIN layer_features f ON f.layer_id = l.id WHERE l.territory_id IN "
+        "(SELECT id FROM up) AND l.name = ANY(:names) AND f.properties->>'来源' LIKE '%synthetic%')"),
+        {"territory": territory, "names": list(ROLES["buildings"])}).scalar())
+
+
 def serving(conn: sa.Connection, territory: str, names: tuple[str, ...]) -> dict | None:
     """The layer :func:`find` picks for ``territory`` with what identifies its content: owner
     territory code, layer name, row id, feature count and import time (ISO 8601); None when

@@ -161,6 +161,12 @@ def set_need(conn: sa.Connection, need_id: int, changes: dict) -> dict:
     return dict(before)
 
 
+def undo_referral(conn: sa.Connection, need_id: int, status: str) -> None:
+    """Put a need marked ``referred`` back to ``status``, unless it names its incident already."""
+    conn.execute(sa.text("UPDATE needs SET status = :s, updated_at = now() WHERE id = :i AND status = 'referred' "
+                         "AND incident_public_id IS NULL"), {"i": need_id, "s": status})
+
+
 def set_resource_active(conn: sa.Connection, resource_id: int, active: bool) -> bool:
     """Set whether a resource is offered; returns whether it was before."""
     was = conn.execute(sa.text("SELECT active FROM resources WHERE id = :i FOR UPDATE"), {"i": resource_id}).scalar()
@@ -188,9 +194,12 @@ def link_project(conn: sa.Connection, project_id: int, need_ids: list[int], reso
 
 
 def items_in(conn: sa.Connection, kind: str, ids: list[int], territory: str) -> set[int]:
-    """Those of ``ids`` (needs or resources) entered in ``territory`` or below."""
+    """Those of ``ids`` (needs, resources or projects) of ``territory``: entered there or below, or
+    (needs and resources) in one of its communities."""
+    community = " OR community_id IN (SELECT id FROM sub)" if kind != "project" else ""
     return set(conn.execute(sa.text(with_subtree() + f"SELECT id FROM {ITEM_TABLES[kind]} WHERE id = ANY(:i) "
-                                    "AND territory_id IN (SELECT id FROM sub)"), {"territory": territory, "i": ids}).scalars())
+                                    f"AND (territory_id IN (SELECT id FROM sub){community})"),
+                            {"territory": territory, "i": ids}).scalars())
 
 
 def set_project(conn: sa.Connection, project_id: int, changes: dict) -> dict:
@@ -267,4 +276,4 @@ def grid_counts(conn: sa.Connection, territory: str, plan_id: int) -> pd.DataFra
 
 __all__ = ["ListItemNotFound", "community_id", "within", "insert_need", "upsert_resource", "territory_of", "needs",
            "resources", "candidates", "set_need", "set_resource_active", "insert_project", "link_project", "items_in",
-           "set_project", "release_needs", "projects", "need_statuses", "totals", "grid_counts", "ITEM_TABLES"]
+           "set_project", "release_needs", "undo_referral", "projects", "need_statuses", "totals", "grid_counts", "ITEM_TABLES"]

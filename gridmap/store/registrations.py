@@ -62,7 +62,8 @@ def log_hours(conn: sa.Connection, registration_id: int, *, served_on: date, hou
 
 
 def territory_of(conn: sa.Connection, registration_id: int) -> str:
-    code = conn.execute(sa.text("SELECT t.code FROM registrations r JOIN territories t ON t.id = r.territory_id "
+    """The community a registration is with (the role checks: a role on it or above reaches it)."""
+    code = conn.execute(sa.text("SELECT c.code FROM registrations r JOIN territories c ON c.id = r.community_id "
                                 "WHERE r.id = :i"), {"i": registration_id}).scalar()
     if code is None:
         raise RegistrationNotFound(f"no registration {registration_id}", f"没有编号为 {registration_id} 的报到记录")
@@ -70,9 +71,9 @@ def territory_of(conn: sa.Connection, registration_id: int) -> str:
 
 
 def registrations(conn: sa.Connection, territory: str, plan_id: int | None, *, names: bool,
-                  since: date) -> gpd.GeoDataFrame:
-    """Registrations in the territory (or below) with community, grid and the hours served since
-    ``since``; names and organisations only when ``names``."""
+                  since: date, until: date) -> gpd.GeoDataFrame:
+    """Registrations in the territory (or below) with community, grid and the hours served from
+    ``since`` to ``until`` (both included); names and organisations only when ``names``."""
     who = "r.name, r.organisation" if names else "NULL::text AS name, NULL::text AS organisation"
     return read_geoframe(conn, sa.text(
         with_subtree() + f"SELECT r.id AS registration_id, r.kind, {who}, c.code AS community_code, g.code AS grid_code, "
@@ -81,29 +82,41 @@ def registrations(conn: sa.Connection, territory: str, plan_id: int | None, *, n
         "LEFT JOIN LATERAL (SELECT g.code FROM grids g WHERE g.plan_id = :p AND r.geom IS NOT NULL AND g.geom && r.geom "
         "AND ST_Covers(g.geom, r.geom) ORDER BY g.code LIMIT 1) g ON true "
         "LEFT JOIN LATERAL (SELECT sum(s.hours) AS hours, count(DISTINCT s.project_id) AS projects FROM service_hours s "
-        "WHERE s.registration_id = r.id AND s.served_on >= :since) h ON true "
+        "WHERE s.registration_id = r.id AND s.served_on BETWEEN :since AND :until) h ON true "
         "WHERE r.community_id IN (SELECT id FROM sub) ORDER BY r.id"),
-        {"territory": territory, "p": plan_id, "since": since})
+        {"territory": territory, "p": plan_id, "since": since, "until": until})
 
 
-def grid_counts(conn: sa.Connection, territory: str, plan_id: int, *, since: date) -> pd.DataFrame:
+def grid_counts(conn: sa.Connection, territory: str, plan_id: int, *, since: date, until: date) -> tuple[pd.DataFrame, int]:
     """Per grid of plan ``plan_id`` in the territory: party members and units living or standing
-    there (whoever registered them), their hours since ``since`` and the projects they served in.
-    Each grid finds its points through the registrations' spatial index, so one grid's outline is
-    tested against its points in a row (PostGIS prepares it once): 60 ms for 19,000 in 雨城区,
-    where the other order took 2 s."""
-    return pd.read_sql_query(sa.text(
-        with_subtree() + ", gs AS MATERIALIZED (SELECT g.code, g.geom FROM grids g WHERE g.plan_id = :p "
-        "AND g.community_id IN (SELECT id FROM sub)), "
-        "placed AS MATERIALIZED (SELECT r.id, r.kind, gs.code FROM gs JOIN registrations r ON r.geom && gs.geom "
-        "AND ST_Covers(gs.geom, r.geom)), "
-        "served AS (SELECT placed.code, sum(s.hours) AS hours, count(DISTINCT s.project_id) AS projects FROM placed "
-        "JOIN service_hours s ON s.registration_id = placed.id AND s.served_on >= :since GROUP BY placed.code), "
-        "counted AS (SELECT code, count(*) FILTER (WHERE kind = 'party_member') AS party_members, "
+    there (whoever registered them; a point on a border between grids counts in one, the first
+    by code), their hours from ``since`` to ``until`` and the projects they served in; and the
+    projects of them all (a project in several grids counted once). Each grid finds its points
+    through the registrations' spatial index, so one grid's outline is tested against its points
+    in a row (PostGIS prepares it once): 0.13–0.18 s for 19,000 in 雨城区, 2 s the other way round."""
+    params = {"territory": territory, "p": plan_id, "since": since, "until": until}
+    placed = (with_subtree() + ", gs AS MATERIALIZED (SELECT g.code, g.geom FROM grids g WHERE g.plan_id = :p "
+              "AND g.community_id IN (SELECT id FROM sub)), "
+              "placed AS MATERIALIZED (SELECT DISTINCT ON (r.id) r.id, r.kind, gs.code FROM gs JOIN registrations r "
+              "ON r.geom && gs.geom AND ST_Covers(gs.geom, r.geom) ORDER BY r.id, gs.code) ")
+    frame = pd.read_sql_query(sa.text(
+        placed + ", served AS (SELECT placed.code, sum(s.hours) AS hours, count(DISTINCT s.project_id) AS projects "
+        "FROM placed JOIN service_hours s ON s.registration_id = placed.id AND s.served_on BETWEEN :since AND :until "
+        "GROUP BY placed.code), counted AS (SELECT code, count(*) FILTER (WHERE kind = 'party_member') AS party_members, "
         "count(*) FILTER (WHERE kind = 'unit') AS units FROM placed GROUP BY code) "
         "SELECT counted.code AS grid_code, counted.party_members, counted.units, COALESCE(served.hours, 0)::float8 AS hours, "
         "COALESCE(served.projects, 0) AS projects FROM counted LEFT JOIN served ON served.code = counted.code ORDER BY 1"),
-        conn, params={"territory": territory, "p": plan_id, "since": since})
+        conn, params=params)
+    projects = conn.execute(sa.text(
+        placed + "SELECT count(DISTINCT s.project_id) FROM placed JOIN service_hours s ON s.registration_id = placed.id "
+        "AND s.served_on BETWEEN :since AND :until"), params).scalar_one()
+    return frame, int(projects)
+
+
+def hours_on(conn: sa.Connection, registration_id: int, day: date) -> float:
+    """Hours a registration has logged for a day already."""
+    return float(conn.execute(sa.text("SELECT COALESCE(sum(hours), 0) FROM service_hours WHERE registration_id = :r "
+                                      "AND served_on = :d"), {"r": registration_id, "d": day}).scalar_one())
 
 
 def count(conn: sa.Connection, territory: str) -> int:
@@ -111,4 +124,4 @@ def count(conn: sa.Connection, territory: str) -> int:
                                     "(SELECT id FROM sub)"), {"territory": territory}).scalar_one())
 
 
-__all__ = ["RegistrationNotFound", "insert", "insert_hours", "log_hours", "territory_of", "registrations", "grid_counts", "count"]
+__all__ = ["RegistrationNotFound", "insert", "insert_hours", "hours_on", "log_hours", "territory_of", "registrations", "grid_counts", "count"]
