@@ -340,6 +340,19 @@ def registrations(territory: str, *, on: str | date | None = None) -> gpd.GeoDat
         return reading.registrations(conn, territory, on=day)
 
 
+def patrols(territory: str, *, week: str | None = None) -> gpd.GeoDataFrame:
+    """The patrols' tracks (巡查) of an ISO week (``"2026-W49"``; default this week): walker,
+    start, end, points, length in metres, the line in EPSG:4490. A notebook reads the database
+    directly, as an administrator would: tracks are personal data, keep them so.
+
+    Example
+    -------
+    >>> gm.patrols("511802", week="2026-W49").groupby("walker")["length_m"].sum()  # doctest: +SKIP
+    """
+    with _snapshot() as conn:
+        return reading.patrols(conn, territory, week=week)
+
+
 def incidents(territory: str, *, category: str | None = None, status: str | list[str] | None = None,
               start: str | datetime | None = None, end: str | datetime | None = None, street: str | None = None,
               community: str | None = None, limit: int | None = None) -> gpd.GeoDataFrame:
@@ -388,4 +401,4 @@ def station_coverage(territory: str, *, types: list[str] | None = None, minutes:
 
 __all__ = ["Connection", "connect", "territories", "units", "communities", "layer", "Plan", "PlanReport", "plan", "stations", "incidents",
            "station_coverage", "staff", "households", "needs", "resources", "projects",
-           "registrations"]
+           "registrations", "patrols"]

@@ -52,6 +52,8 @@ FINGERPRINTS = {
              "FROM resources) || (SELECT count(*) FROM project_needs) || (SELECT count(*) FROM project_resources)",
     "registrations": "SELECT count(*) || md5(string_agg(r.name || r.kind || COALESCE(s.hours::text, '-'), ',' ORDER BY r.id, "
                      "s.id)) FROM registrations r LEFT JOIN service_hours s ON s.registration_id = r.id",
+    "patrols": "SELECT count(*) || md5(string_agg(walker || started_at || md5(ST_AsEWKB(geom)::text), ',' ORDER BY id)) "
+               "FROM patrols",
     "register": "SELECT count(*) || md5(string_agg(h.household_key || h.building_label || md5(r.name_enc) || "
                 "md5(COALESCE(r.phone_enc, '')) || r.person_index || array_to_string(r.tags, '、') || "
                 "md5(ST_AsEWKB(h.geom)::text), ',' ORDER BY r.id)) FROM residents r JOIN households h ON h.id = r.household_id",
@@ -112,6 +114,13 @@ def history(monaco_built: sa.Engine, tmp_path):
     lists.create_project(monaco, MONACO, {"name": "助餐", "need_ids": [need["id"]], "resource_ids": [resource["id"]]},
                          actor="test")
     registrations.ensure_demo(monaco, MONACO, count=200)
+    from datetime import datetime, timedelta, timezone
+
+    from gridmap.services import patrols
+
+    walked = datetime(2026, 6, 1, 8, tzinfo=timezone.utc)
+    patrols.record(monaco, MONACO, [(7.4236, 43.7306, walked), (7.4240, 43.7306, walked + timedelta(seconds=30))],
+                   user_id=None, walker="王网格")
     return monaco
 
 

@@ -505,6 +505,8 @@ def test_the_people_page_on_a_phone_and_for_a_viewer(district: sa.Engine, databa
         phone.wait_for_selector("#matches li.match-result")
         assert phone.inner_text("#matches").startswith("社区长者食堂 · ") and "capacity 60" in phone.inner_text("#matches")
         assert "Party members / units registered\n0 / 0" in phone.inner_text("#grid-figures")
+        assert "Streets patrolled this week\n—" in phone.inner_text("#grid-figures") or \
+            "Streets patrolled this week\n0%" in phone.inner_text("#grid-figures")
         phone.select_option("#measure", "open_needs")
         assert phone.evaluate(fills)[busy][0] == "#08306b"  # the one grid with a need: the darkest class
         assert not errors, errors

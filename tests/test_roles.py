@@ -41,7 +41,7 @@ FINGERPRINT = ("SELECT md5(concat_ws('|', (SELECT string_agg(id || status || loc
                "(SELECT string_agg(id || status, ',' ORDER BY id) FROM needs), "
                "(SELECT string_agg(id || name || active, ',' ORDER BY id) FROM resources), "
                "(SELECT string_agg(id || status, ',' ORDER BY id) FROM projects), (SELECT count(*) FROM registrations), "
-               "(SELECT count(*) FROM service_hours)))")
+               "(SELECT count(*) FROM service_hours), (SELECT count(*) FROM patrols)))")
 REGISTER_KEY = new_key()
 
 
@@ -337,6 +337,17 @@ ENDPOINTS.update({
         "kind": "党员", "name": f"党员 {next(UPLOADS)}", "lon": s["my_point"][0], "lat": s["my_point"][1]}})),
     "log service hours": (LIST_ACTORS, lambda s: ("POST", f"/api/registrations/{s['registration']()}/hours",
                                                   {"json": {"hours": 2}})),
+    # patrols: tracks recorded by workers, handlers, administrators; the coverage for every role
+    "record a patrol": (LIST_ACTORS, lambda s: ("POST", f"/api/territories/{MONACO}/patrols", {"json": {"points": [
+        {"lon": s["my_point"][0], "lat": s["my_point"][1], "time": f"2026-06-01T08:{next(UPLOADS) % 60:02d}:00Z"},
+        {"lon": s["my_point"][0] + 0.0002, "lat": s["my_point"][1], "time": f"2026-06-01T09:{next(UPLOADS) % 60:02d}:00Z"}]}})),
+    "patrol tracks": (LIST_READERS, lambda s: ("GET", f"/api/territories/{MONACO}/patrols", {})),
+    "patrol coverage": (LIST_READERS, lambda s: ("GET", f"/api/territories/{MONACO}/patrols/coverage", {})),
+    "upload a patrol": (LIST_ACTORS, lambda s: ("POST", f"/api/territories/{MONACO}/patrols/upload", {"files": {"file": (
+        "t.gpx", ('<gpx version="1.1" creator="t" xmlns="http://www.topografix.com/GPX/1/1"><trk><trkseg>'
+                  f'<trkpt lat="{s["my_point"][1]}" lon="{s["my_point"][0]}"><time>2026-07-01T08:{next(UPLOADS) % 60:02d}:00Z</time></trkpt>'
+                  f'<trkpt lat="{s["my_point"][1]}" lon="{s["my_point"][0] + 0.0002}"><time>2026-07-01T09:00:00Z</time></trkpt>'
+                  "</trkseg></trk></gpx>").encode("utf-8"), "application/gpx+xml")}})),
     "import a 双报到 sheet": ({"admin"}, lambda s: ("POST", f"/api/territories/{MONACO}/registrations/import", {
         "files": {"file": ("r.csv", (f"姓名,类型,经度,纬度\n党员 {next(UPLOADS)},党员,{s['my_point'][0]},{s['my_point'][1]}\n"
                                      ).encode("utf-8"), "text/csv")}})),

@@ -28,6 +28,7 @@ from gridmap.api import (
     plans,
     households,
     lists,
+    patrols,
     registrations,
     staff,
     stations,
@@ -124,6 +125,7 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
     app.include_router(households.router)
     app.include_router(lists.router)
     app.include_router(registrations.router)
+    app.include_router(patrols.router)
     app.include_router(dashboard.router)
     app.include_router(exports.router)
     app.include_router(uploads.router)

@@ -28,7 +28,7 @@ ACTION_ZH = {"edit plans": "编辑方案", "create drafts": "新建草稿", "pub
              "read the households register": "查看住户登记", "manage the households register": "管理住户登记",
              "export the households register in full": "导出完整住户登记（不脱敏）",
              "read the lists": "查看需求、资源和项目清单", "record needs": "登记和处理需求",
-             "manage the lists": "管理资源和项目清单"}
+             "manage the lists": "管理资源和项目清单", "record patrols": "记录巡查轨迹", "read patrols": "查看巡查"}
 
 
 def get_engine(request: Request) -> sa.Engine:

@@ -26,6 +26,7 @@
     gridmap lists import needs|resources FILE --territory CODE [--crs gcj02] [--check] | summary --territory CODE
                   | match NEED_ID [--within M]        需求、资源、项目清单
     gridmap registrations import FILE --territory CODE [--check] | summary --territory CODE | demo --territory CODE   双报到
+    gridmap patrols import FILE.gpx --territory CODE --walker USER | coverage --territory CODE [--week 2026-W49]   巡查
     gridmap plan draft CODE [--source ID] | edits ID FILE.json | validate ID | diff ID | publish ID
                  | revert ID [--publish] | history CODE
     gridmap incidents categories | escalate     the category table; the supervision pass (for cron)
@@ -54,6 +55,7 @@ This package holds the parser and the error handling; each group of commands is 
     households  households (the households register, personal data encrypted)
     lists       lists (needs, resources and projects)
     registrations  registrations (双报到: party members and units)
+    patrols     patrols (巡查 tracks and their coverage)
     operations  incidents, stations
     serving     serve, up
 
@@ -70,8 +72,8 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from gridmap import __version__
-from gridmap.cli import (data, database, households, lists, operations, people, planning, plans, registrations, serving,
-                         staff, territory)
+from gridmap.cli import (data, database, households, lists, operations, patrols, people, planning, plans, registrations,
+                         serving, staff, territory)
 from gridmap.cli.checks import UserError
 
 __all__ = ["DEBUG_VARIABLE", "UserError", "build_parser", "main"]
@@ -90,8 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
                      epilog=f"Errors are one line; {DEBUG_VARIABLE}=1 shows their traceback too.")
     parser.add_argument("--version", action="version", version=f"gridmap {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for group in (database, territory, data, planning, plans, people, staff, households, lists, registrations, operations,
-                  serving):  # the order --help lists them in
+    for group in (database, territory, data, planning, plans, people, staff, households, lists, registrations, patrols,
+                  operations, serving):  # the order --help lists them in
         group.register(sub)
     return parser
 

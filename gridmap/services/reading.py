@@ -152,6 +152,15 @@ def registrations(conn: sa.Connection, territory: str, *, on: date | None = None
     return listing(conn, territory, names=False, on=on).drop(columns=["name", "organisation"])
 
 
+def patrols(conn: sa.Connection, territory: str, *, week: str | None = None, on: date | None = None) -> gpd.GeoDataFrame:
+    """The patrols' tracks started in an ISO week (default: the week of ``on``, today)."""
+    from gridmap import patrols as rules
+    from gridmap.store import patrols as store
+
+    start, end = rules.week_of(week, on or date.today())
+    return store.tracks(conn, territory, start=start, end=end, user_id=None)
+
+
 def incidents(conn: sa.Connection, territory: str, filters: Filters = Filters(), *,
               limit: int | None = None) -> gpd.GeoDataFrame:
     return frames.incidents(conn, territory, filters, limit=limit)
@@ -163,4 +172,4 @@ def crosswalk(conn: sa.Connection, chosen: Plan) -> pd.DataFrame:
 
 __all__ = ["snapshot", "territories", "territory_name", "communities", "units", "layer", "plan", "plan_grids", "plan_units",
            "plan_microgrids",
-           "stations", "staff", "households", "needs", "resources", "projects", "registrations", "incidents", "crosswalk", "INTERNAL"]
+           "stations", "staff", "households", "needs", "resources", "projects", "registrations", "patrols", "incidents", "crosswalk", "INTERNAL"]

@@ -8,7 +8,7 @@ the builds that record what each was made from), every plan (draft,
 published, history) with grids, assignments, edits, micro-grids (with their buildings and
 leaders) and merge results, departmental grids,
 stations, incidents with their full history, the grid staff and their assignments, the needs,
-resources and projects lists, 双报到 with its service hours, the households
+resources and projects lists, 双报到 with its service hours, patrols' tracks, the households
 register (its personal columns as they are stored: encrypted, so a restore needs the same
 ``GRIDMAP_SECRET_KEY`` to read them), and the shared tables those refer to (departments, incident
 categories). Users and the audit log belong to the deployment and are not included (a staff
@@ -81,6 +81,7 @@ TABLES: list[tuple[str, str, str, bool]] = [
     ("project_resources", "*", f"project_id IN {PROJECTS}", False),
     ("registrations", "*", "community_id IN (SELECT id FROM sub)", False),
     ("service_hours", "*", f"registration_id IN {REGISTRATIONS}", False),
+    ("patrols", "*", "territory_id IN (SELECT id FROM sub)", False),
 ]
 # references that may point outside the dump are cleared in it (the database would do the same
 # with ON DELETE SET NULL)
@@ -103,6 +104,7 @@ CLEARED = {
 DANGLING = {"microgrid_buildings": {"feature_id": "layer_features"}, "staff": {"user_id": "users"},
             "households": {"building_feature_id": "layer_features", "community_id": "territories"},
             "needs": {"community_id": "territories"}, "resources": {"community_id": "territories"},
+            "patrols": {"user_id": "users"},
             "project_needs": {}, "project_resources": {}}
 
 

@@ -840,3 +840,27 @@ class ServiceHours(Base):
     need_id: Mapped[int | None] = mapped_column(ForeignKey("needs.id", ondelete="SET NULL"))
     created_by: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Patrol(Base):
+    """A grid worker's walk: a GPS track with its times (migration 0018)."""
+
+    __tablename__ = "patrols"
+    __table_args__ = (
+        CheckConstraint("ended_at >= started_at", name="ck_patrols_times"),
+        CheckConstraint("source IN ('phone','gpx','geojson')", name="ck_patrols_source"),
+        UniqueConstraint("user_id", "started_at", name="uq_patrols_walker_start"),
+        Index("ix_patrols_territory_id", "territory_id"),
+        gist("patrols"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    territory_id: Mapped[int] = mapped_column(ForeignKey("territories.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    walker: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    points: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(16))
+    geom = mapped_column(geometry("LINESTRING"), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -20,7 +20,7 @@
                      volunteer: ["志愿者", "volunteer"] };
   var state = { token: null, user: null, territory: null, grids: null, staffing: {}, counts: {}, tags: [], mine: [],
                 administrator: false, selected: null, households: null, ready: false, lists: {}, categories: [],
-                needs: [], here: null, registrations: {} };
+                needs: [], here: null, registrations: {}, patrols: {} };
   window.gridmapPeople = state;
 
   var map = L.map("map", { zoomControl: true }).setView([30, 110], 4);
@@ -120,7 +120,7 @@
     var base = "/api/territories/" + encodeURIComponent(code);
     Promise.all([api("GET", base + "/plans"), api("GET", base + "/staffing"), api("GET", base + "/households/summary"),
                  api("GET", base + "/my-grids"), api("GET", base + "/lists/summary"),
-                 api("GET", base + "/registrations/summary")]).then(function (r) {
+                 api("GET", base + "/registrations/summary"), api("GET", base + "/patrols/coverage")]).then(function (r) {
       if (code !== $("territory").value) return;  // another territory was picked meanwhile
       var failed = r.filter(function (x) { return !x.ok; })[0];
       if (failed) { refusal(failed, "无法读取该辖区的人员数据：", "Cannot read this territory's people: "); gridLayer.clearLayers(); return; }
@@ -135,6 +135,8 @@
       takeLists(r[4].data);
       state.registrations = {};
       r[5].data.grids.forEach(function (g) { state.registrations[g.grid_code] = g; });
+      state.patrols = {};
+      r[6].data.grids.forEach(function (g) { state.patrols[g.grid_code] = g; });
       fillMeasures();
       $("mine").disabled = !state.mine.length;
       $("mine").checked = state.mine.length > 0 && (!state.administrator || window.matchMedia("(max-width: 700px)").matches);
@@ -172,6 +174,7 @@
     add("resources", "可用资源", "Resources");
     add("party_members", "双报到党员", "Party members registered (双报到)");
     add("hours", "今年服务时长（小时）", "Service hours this year");
+    add("patrolled", "本周巡查覆盖（%）", "Streets patrolled this week (%)");
     select.value = keep && Array.prototype.some.call(select.options, function (o) { return o.value === keep; }) ? keep : "staffing";
   }
   function valueOf(code) {
@@ -181,6 +184,7 @@
     if (measure.indexOf("tag:") === 0) return c ? (c.tags[measure.slice(4)] || 0) : 0;
     if (measure === "open_needs" || measure === "resources") return state.lists[code] ? state.lists[code][measure] : 0;
     if (measure === "party_members" || measure === "hours") return state.registrations[code] ? state.registrations[code][measure] : 0;
+    if (measure === "patrolled") return state.patrols[code] && state.patrols[code].share ? Math.round(state.patrols[code].share * 100) : 0;
     return null;
   }
   function maxValue() {
@@ -283,6 +287,12 @@
     var reg = state.registrations[code] || { party_members: 0, units: 0, hours: 0, projects: 0 };
     figure(list, "双报到党员 / 单位", "Party members / units registered", reg.party_members + " / " + reg.units);
     figure(list, "今年服务时长", "Service hours this year", reg.hours);
+    var walk = state.patrols[code];
+    if (walk) {
+      figure(list, "本周巡查覆盖", "Streets patrolled this week",
+             walk.share === null ? "—" : Math.round(walk.share * 100) + "%" + (walk.walkers.length ? "（" + walk.walkers.join("、") + "）" : ""));
+      if (walk.not_patrolled.length) figure(list, "本周未巡查", "Not patrolled this week", walk.not_patrolled.join("、"));
+    }
     Object.keys(l.projects || {}).forEach(function (st) {
       var names = { planned: ["计划中项目", "Projects planned"], active: ["实施中项目", "Projects active"],
                     done: ["已完成项目", "Projects done"], cancelled: ["已取消项目", "Projects cancelled"] }[st] || [st, st];

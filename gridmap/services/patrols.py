@@ -1,0 +1,111 @@
+"""Patrols (巡查): a grid worker's track recorded on the phone or uploaded as a GPX or GeoJSON file,
+stored once (the same track sent twice is kept once), read back by its walker and the
+administrators, and the week's coverage per grid: the share of its streets walked, who walked it,
+and which of its staff did not. Each write is one transaction with its audit entry."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from gridmap import patrols
+from gridmap.errors import Invalid
+from gridmap.store import audit, layers, plans, territories
+from gridmap.store import patrols as store
+
+
+def record(engine: sa.Engine, territory: str, points: list[tuple[float, float, datetime]], *, user_id: int | None,
+           walker: str, source: str = "phone") -> dict:
+    """Store a track of ``points`` (lon, lat, time) walked by ``walker``; it must pass through the
+    territory. Sent again (the phone retrying after the network came back), it is not stored twice."""
+    track = patrols.track(points)
+    with engine.begin() as conn:
+        row = territories.get(conn, territory)
+        if not conn.execute(sa.text("SELECT ST_Intersects(geom, ST_GeomFromText(:w, 4490)) FROM territories WHERE code = :c"),
+                            {"w": track.line.wkt, "c": territory}).scalar():
+            raise Invalid(f"the track does not pass through territory {territory}", f"轨迹没有经过辖区 {territory}")
+        patrol_id = store.insert(conn, row.id, user_id=user_id, walker=walker, track=track, source=source)
+        if patrol_id is not None:
+            audit.record(conn, actor=walker, action="patrol.record", table="patrols", row_key=str(patrol_id),
+                         after={"points": track.points, "dropped": track.dropped, "source": source,
+                                "started_at": track.started_at.isoformat(), "ended_at": track.ended_at.isoformat()})
+    return {"patrol_id": patrol_id, "stored": patrol_id is not None, "points": track.points, "dropped": track.dropped,
+            "length_m": round(track.length_m, 1), "started_at": track.started_at.isoformat(),
+            "ended_at": track.ended_at.isoformat()}
+
+
+def read_points(path: str | Path, *, crs: str | None = None) -> tuple[list[tuple[float, float, datetime]], str]:
+    """The timed points of a GPX file (its track points) or a GeoJSON file (Points with a ``time``
+    property), and the source kind; GCJ-02 coordinates converted with ``crs="gcj02"``."""
+    import pyogrio
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".gpx":
+            frame, source = pyogrio.read_dataframe(path, layer="track_points"), "gpx"
+        elif suffix in (".geojson", ".json"):
+            frame, source = pyogrio.read_dataframe(path), "geojson"
+        else:
+            raise Invalid(f"{path.name}: a track is a .gpx or .geojson file", f"{path.name}：轨迹须为 .gpx 或 .geojson 文件")
+    except Invalid:
+        raise
+    except Exception as exc:  # a damaged file: say what it looks like, whatever GDAL raised
+        raise Invalid(f"{path.name}: not a readable track ({type(exc).__name__})", f"{path.name}：无法读取的轨迹文件") from None
+    if frame.empty or "time" not in frame or not (frame.geometry.geom_type == "Point").all():
+        raise Invalid(f"{path.name}: the track needs timed points (GPX track points, or GeoJSON Points with a time)",
+                      f"{path.name}：轨迹须为带时间的点（GPX 轨迹点，或带 time 属性的 GeoJSON 点）")
+    times = pd.to_datetime(frame["time"], utc=True, errors="coerce")
+    if times.isna().any():
+        raise Invalid(f"{path.name}: {int(times.isna().sum())} points have no readable time",
+                      f"{path.name}：有 {int(times.isna().sum())} 个点的时间无法读取")
+    lon, lat = frame.geometry.x.to_numpy(), frame.geometry.y.to_numpy()
+    if crs and crs.lower().replace("-", "") == "gcj02":
+        from gridmap.geo.crs import gcj02_to_wgs84
+
+        lon, lat = gcj02_to_wgs84(np.asarray(lon), np.asarray(lat))
+    return [(float(x), float(y), t.to_pydatetime()) for x, y, t in zip(lon, lat, times)], source
+
+
+def tracks(engine: sa.Engine, territory: str, *, week: str | None, user_id: int | None, today: date | None = None) -> dict:
+    """The tracks started in a week as GeoJSON (only ``user_id``'s when given)."""
+    start, end = patrols.week_of(week, today or date.today())
+    with engine.connect() as conn:
+        territories.get(conn, territory)
+        frame = store.tracks(conn, territory, start=start, end=end, user_id=user_id)
+    features = [{"type": "Feature", "id": int(r.patrol_id), "geometry": json.loads(json.dumps(r.geometry.__geo_interface__)),
+                 "properties": {"patrol_id": int(r.patrol_id), "walker": r.walker, "started_at": r.started_at.isoformat(),
+                                "ended_at": r.ended_at.isoformat(), "points": int(r.points), "source": r.source,
+                                "length_m": round(float(r.length_m), 1)}} for r in frame.itertuples()]
+    return {"type": "FeatureCollection", "week": [start.isoformat(), end.isoformat()], "features": features}
+
+
+def coverage(engine: sa.Engine, territory: str, *, week: str | None, today: date | None = None) -> dict:
+    """Per published grid, for the week: street length, length walked (within 20 m of a track),
+    the share, who walked it, and its staff with an account who did not; with the totals."""
+    start, end = patrols.week_of(week, today or date.today())
+    with engine.connect() as conn:
+        territories.get(conn, territory)
+        found = plans.published_above(conn, territory)
+        if found is None:
+            raise Invalid(f"territory {territory} has no published plan", f"辖区 {territory} 尚无已发布方案")
+        roads = layers.find(conn, territory, layers.ROLES["roads"])
+        frame = store.coverage(conn, territory, found[1], roads, start=start, end=end)
+    grids = [{"grid_code": r.grid_code, "street_m": round(r.street_m, 1), "walked_m": round(r.walked_m, 1),
+              "share": round(r.walked_m / r.street_m, 3) if r.street_m else None, "walkers": list(r.walkers),
+              "not_patrolled": list(r.not_patrolled)} for r in frame.itertuples()]
+    street, walked = sum(g["street_m"] for g in grids), sum(g["walked_m"] for g in grids)
+    return {"territory": territory, "week": [start.isoformat(), end.isoformat()], "near_m": store.NEAR_M,
+            "roads_layer": None if roads is None else f"{roads[0]}/{roads[1]}",
+            "totals": {"street_m": round(street, 1), "walked_m": round(walked, 1),
+                       "share": round(walked / street, 3) if street else None,
+                       "grids_patrolled": sum(bool(g["walkers"]) for g in grids), "grids": len(grids)},
+            "grids": grids}
+
+
+__all__ = ["record", "read_points", "tracks", "coverage"]
