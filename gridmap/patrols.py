@@ -1,8 +1,9 @@
 """Patrols (巡查) as pure logic: a GPS track from its points (the phone's, or a GPX or GeoJSON
 file's), cleaned of what a walker cannot have done, and the week a coverage figure is for.
 
-A track's points are ordered by time; points at the same time, or that would mean moving faster
-than :data:`MAX_SPEED_MS` from the last point kept (a GPS jump), are dropped and counted. A track
+A track's points are ordered by time (a time without an offset is the city's local time); a
+lone bad fix (too fast to reach and to leave), then points at the same time as the last kept or
+too fast from it (a GPS jump: faster than :data:`MAX_SPEED_MS`), are dropped and counted. A track
 needs two points at least. Coordinates are CGCS2000/WGS84 (a GCJ-02 file is converted by the
 caller). Nothing here touches the database or the web.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone, tzinfo
 
 import shapely
 
@@ -48,19 +49,41 @@ def metres(a: tuple[float, float], b: tuple[float, float]) -> float:
     return 2 * 6_371_008.8 * math.asin(math.sqrt(h))
 
 
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+def _utc(value: datetime, zone: tzinfo) -> datetime:
+    """A point's time in UTC; one without an offset is the city's local time (what phones and
+    Chinese map apps write)."""
+    return (value.replace(tzinfo=zone) if value.tzinfo is None else value).astimezone(timezone.utc)
 
 
-def track(points: list[tuple[float, float, datetime]]) -> Track:
-    """The track of ``points`` (lon, lat, time), see the module docstring."""
+def _isolated_jumps(points: list[tuple[float, float, datetime]]) -> set[int]:
+    """Points too fast to reach from the one before and too fast to leave for the one after (a
+    lone bad fix, the first and last judged by their one neighbour), so that a bad first fix does
+    not make every real point after it look like a jump."""
+    def too_fast(a, b) -> bool:
+        seconds = (b[2] - a[2]).total_seconds()
+        return seconds > 0 and metres(a[:2], b[:2]) / seconds > MAX_SPEED_MS
+
+    out = set()
+    for i, point in enumerate(points):
+        before = too_fast(points[i - 1], point) if i > 0 else True
+        after = too_fast(point, points[i + 1]) if i + 1 < len(points) else True
+        if before and after and len(points) > 2:
+            out.add(i)
+    return out
+
+
+def track(points: list[tuple[float, float, datetime]], *, zone: tzinfo = timezone.utc) -> Track:
+    """The track of ``points`` (lon, lat, time; a time without an offset is in ``zone``), see the
+    module docstring."""
     if len(points) > MAX_POINTS:
         raise TrackError(f"{len(points)} points, more than {MAX_POINTS}", f"点数 {len(points)} 超过上限 {MAX_POINTS}")
     for lon, lat, _when in points:
         if not (-180 <= lon <= 180 and -90 <= lat <= 90) or math.isnan(lon) or math.isnan(lat):
             raise TrackError(f"a point {lon}, {lat} is not a longitude and latitude", f"点 {lon}、{lat} 不是经纬度")
-    ordered = sorted(((lon, lat, _utc(when)) for lon, lat, when in points), key=lambda p: p[2])
-    kept, dropped = [], 0
+    ordered = sorted(((lon, lat, _utc(when, zone)) for lon, lat, when in points), key=lambda p: p[2])
+    jumps = _isolated_jumps(ordered)
+    ordered, dropped = [p for i, p in enumerate(ordered) if i not in jumps], len(jumps)
+    kept = []
     for point in ordered:
         if kept:
             last = kept[-1]
@@ -69,9 +92,17 @@ def track(points: list[tuple[float, float, datetime]]) -> Track:
                 dropped += 1
                 continue
         kept.append(point)
-    if len(kept) < 2:
+    if len(kept) < 2:  # (kept and dropped: every point is one or the other)
         raise TrackError("a track needs at least two points at different times", "轨迹至少需要两个不同时刻的点")
     return Track(shapely.LineString([p[:2] for p in kept]), kept[0][2], kept[-1][2], len(kept), dropped)
+
+
+def week_bounds(text: str | None, zone: tzinfo, *, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The start of an ISO week's Monday and of the next, at midnight in ``zone`` (the city's
+    week, not UTC's: a walk at 07:00 on a Beijing Monday is that week's); default: this week there."""
+    today = (now or datetime.now(timezone.utc)).astimezone(zone).date()
+    monday, next_monday = week_of(text, today)
+    return (datetime.combine(monday, datetime.min.time(), zone), datetime.combine(next_monday, datetime.min.time(), zone))
 
 
 def week_of(text: str | None, today: date) -> tuple[date, date]:
@@ -89,4 +120,4 @@ def week_of(text: str | None, today: date) -> tuple[date, date]:
     return monday, monday + timedelta(days=7)
 
 
-__all__ = ["Track", "TrackError", "track", "metres", "week_of", "MAX_SPEED_MS"]
+__all__ = ["Track", "TrackError", "track", "metres", "week_of", "week_bounds", "MAX_SPEED_MS"]

@@ -26,6 +26,14 @@ def test_a_track_drops_jumps_and_needs_two_times() -> None:
     track = patrols.track([jump, *reversed(points), again])
     assert (track.points, track.dropped) == (10, 2) and track.started_at == MONDAY
     assert 80 < track.length_m < 90  # 9 steps of about 9.6 m
+    cold = (0.0, 0.0, MONDAY - timedelta(seconds=5))  # a cold start's first fix at 0, 0
+    assert patrols.track([cold, *points]).points == 10  # the lone bad fix goes, the walk stays
+    beijing = timezone(timedelta(hours=8))
+    local = patrols.track([(103.0, 30.0, datetime(2026, 11, 30, 7)), (103.0001, 30.0, datetime(2026, 11, 30, 7, 0, 30))],
+                          zone=beijing)
+    assert local.started_at == datetime(2026, 11, 29, 23, tzinfo=timezone.utc)  # no offset: the city's time
+    start, end = patrols.week_bounds("2026-W49", beijing)
+    assert start <= local.started_at < end  # Monday 07:00 in Beijing is that week's, though Sunday in UTC
     with pytest.raises(patrols.TrackError, match="at least two points"):
         patrols.track([points[0], again])
     with pytest.raises(patrols.TrackError, match="not a longitude"):
@@ -89,7 +97,9 @@ def test_a_week_of_patrols_through_the_api(district: sa.Engine, database_url: st
     assert sent.status_code == 201 and sent.json()["stored"], sent.text
     assert abs(sent.json()["length_m"] - street["length_m"]) / street["length_m"] < 0.05
     again = client.post(url, json=body, headers=headers("wang"))  # the phone retrying: kept once
-    assert again.status_code == 201 and not again.json()["stored"]
+    assert again.status_code == 201 and again.json()["state"] == "kept" and again.json()["patrol_id"] == sent.json()["patrol_id"]
+    first_half = {"points": body["points"][: len(body["points"]) // 2]}
+    assert client.post(url, json=first_half, headers=headers("wang")).json()["state"] == "kept"  # shorter: kept as it was
     far = {"points": [{"lon": 7.42, "lat": 43.73, "time": MONDAY.isoformat()},
                       {"lon": 7.4201, "lat": 43.73, "time": (MONDAY + timedelta(seconds=20)).isoformat()}]}
     assert client.post(url, json=far, headers=headers("wang")).status_code == 422  # not in the territory
@@ -97,12 +107,21 @@ def test_a_week_of_patrols_through_the_api(district: sa.Engine, database_url: st
     # 李's own walk, uploaded as GPX the next day, along the same street back
     back = walk(shapely.LineString(list(street["line"].coords)[::-1]), MONDAY + timedelta(days=1))
     gpx = tmp_path / "track.gpx"
-    gpx.write_text('<?xml version="1.0"?><gpx version="1.1" creator="test" xmlns="http://www.topografix.com/GPX/1/1">'
-                   "<trk><trkseg>" + "".join(f'<trkpt lat="{p["lat"]}" lon="{p["lon"]}"><time>{p["time"]}</time></trkpt>'
-                                             for p in back) + "</trkseg></trk></gpx>", encoding="utf-8")
+
+    def write_gpx(points: list[dict]) -> None:
+        gpx.write_text('<?xml version="1.0"?><gpx version="1.1" creator="test" xmlns="http://www.topografix.com/GPX/1/1">'
+                       "<trk><trkseg>" + "".join(f'<trkpt lat="{p["lat"]}" lon="{p["lon"]}"><time>{p["time"]}</time></trkpt>'
+                                                 for p in points) + "</trkseg></trk></gpx>", encoding="utf-8")
+
+    write_gpx(back[: len(back) // 3])  # the part of the walk sent before the network dropped
+    with gpx.open("rb") as fh:
+        part = client.post(f"{url}/upload", files={"file": ("track.gpx", fh)}, headers=headers("li"))
+    assert part.status_code == 201 and part.json()["state"] == "stored", part.text
+    write_gpx(back)  # then the whole walk: it replaces the part
     with gpx.open("rb") as fh:
         uploaded = client.post(f"{url}/upload", files={"file": ("track.gpx", fh)}, headers=headers("li"))
     assert uploaded.status_code == 201 and uploaded.json()["points"] == len(back), uploaded.text
+    assert uploaded.json()["state"] == "replaced" and uploaded.json()["patrol_id"] == part.json()["patrol_id"]
     broken = tmp_path / "broken.gpx"
     broken.write_text("<gpx><trk>", encoding="utf-8")
     with broken.open("rb") as fh:
@@ -131,7 +150,8 @@ def test_a_week_of_patrols_through_the_api(district: sa.Engine, database_url: st
     assert grid["walkers"] == ["wang"] and grid["not_patrolled"] == ["李网格"]
     assert client.get(f"{url}/coverage", params={"week": "bad"}, headers=headers("viewer")).status_code == 422
     with district.connect() as conn:
-        assert conn.execute(sa.text("SELECT count(*) FROM audit_log WHERE action = 'patrol.record'")).scalar_one() == 2
+        assert conn.execute(sa.text("SELECT count(*) FROM audit_log WHERE action = 'patrol.stored'")).scalar_one() == 2
+        assert conn.execute(sa.text("SELECT count(*) FROM audit_log WHERE action = 'patrol.replaced'")).scalar_one() == 1
         from gridmap.services import reading
 
         frame = reading.patrols(conn, DISTRICT, week="2026-W49")  # the notebook's read

@@ -29,7 +29,8 @@ class Point(BaseModel):
 
     lon: float = Field(ge=-180, le=180)
     lat: float = Field(ge=-90, le=90)
-    time: datetime = Field(description="when the phone was there (ISO 8601; UTC when no offset)")
+    time: datetime = Field(description="when the phone was there (ISO 8601; without an offset: the city's time, "
+                                       "GRIDMAP_TIMEZONE, Asia/Shanghai by default)")
 
 
 class TrackIn(BaseModel):
@@ -45,7 +46,7 @@ def record(code: str, body: TrackIn, request: Request, conn: sa.Connection = Dep
     territories.get(conn, code)
     walker = require_role(conn, user, WALKERS, code, "record patrols")
     return service.record(request.app.state.engine, code, [(p.lon, p.lat, p.time) for p in body.points],
-                          user_id=walker.id, walker=walker.username, source="phone")
+                          user_id=walker.id, walker=walker.username, source="phone", zone=request.app.state.calendar.zone)
 
 
 @router.post("/territories/{code}/patrols/upload", status_code=201,
@@ -59,7 +60,7 @@ async def upload(code: str, request: Request, file: UploadFile = File(descriptio
     async with received_upload(file, (".gpx", ".geojson", ".json"), ("轨迹", "a track")) as (target, _original):
         points, source = await run_in_threadpool(service.read_points, target, crs=crs)
     return await run_in_threadpool(service.record, engine, code, points, user_id=walker.id, walker=walker.username,
-                                   source=source)
+                                   source=source, zone=request.app.state.calendar.zone)
 
 
 @router.get("/territories/{code}/patrols", response_class=JSONResponse,
@@ -69,7 +70,8 @@ def tracks(code: str, request: Request, week: str | None = None, conn: sa.Connec
     territories.get(conn, code)
     reader = require_role(conn, user, READERS, code, "read patrols")
     mine = None if users.has_role(conn, reader, (), code) else reader.id
-    return JSONResponse(service.tracks(request.app.state.engine, code, week=week, user_id=mine),
+    return JSONResponse(service.tracks(request.app.state.engine, code, week=week, user_id=mine,
+                                       zone=request.app.state.calendar.zone),
                         media_type="application/geo+json")
 
 
@@ -79,4 +81,4 @@ def coverage(code: str, request: Request, week: str | None = None, conn: sa.Conn
              user: CurrentUser | None = Depends(optional_user)) -> dict:
     territories.get(conn, code)
     require_role(conn, user, READERS, code, "read patrols")
-    return service.coverage(request.app.state.engine, code, week=week)
+    return service.coverage(request.app.state.engine, code, week=week, zone=request.app.state.calendar.zone)

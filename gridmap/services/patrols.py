@@ -6,7 +6,7 @@ and which of its staff did not. Each write is one transaction with its audit ent
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 
 import numpy as np
@@ -19,22 +19,32 @@ from gridmap.store import audit, layers, plans, territories
 from gridmap.store import patrols as store
 
 
+def city_zone() -> tzinfo:
+    """The city's time zone: ``GRIDMAP_TIMEZONE``, as the incident loop's working calendar has it."""
+    from gridmap.services.incidents import calendar_from_env
+
+    return calendar_from_env().zone
+
+
 def record(engine: sa.Engine, territory: str, points: list[tuple[float, float, datetime]], *, user_id: int | None,
-           walker: str, source: str = "phone") -> dict:
-    """Store a track of ``points`` (lon, lat, time) walked by ``walker``; it must pass through the
-    territory. Sent again (the phone retrying after the network came back), it is not stored twice."""
-    track = patrols.track(points)
+           walker: str, source: str = "phone", zone: tzinfo | None = None) -> dict:
+    """Store a track of ``points`` (lon, lat, time; without an offset, a time is in ``zone``, the
+    city's) walked by ``walker``; it must pass through the territory. Sent again (the phone
+    retrying after the network came back), it is kept once; sent again longer (the whole walk
+    after a part of it), the longer one replaces it."""
+    track = patrols.track(points, zone=zone or city_zone())
     with engine.begin() as conn:
         row = territories.get(conn, territory)
         if not conn.execute(sa.text("SELECT ST_Intersects(geom, ST_GeomFromText(:w, 4490)) FROM territories WHERE code = :c"),
                             {"w": track.line.wkt, "c": territory}).scalar():
             raise Invalid(f"the track does not pass through territory {territory}", f"轨迹没有经过辖区 {territory}")
-        patrol_id = store.insert(conn, row.id, user_id=user_id, walker=walker, track=track, source=source)
-        if patrol_id is not None:
-            audit.record(conn, actor=walker, action="patrol.record", table="patrols", row_key=str(patrol_id),
+        patrol_id, state = store.insert(conn, row.id, user_id=user_id, walker=walker, track=track, source=source)
+        if state != "kept":
+            audit.record(conn, actor=walker, action=f"patrol.{state}", table="patrols", row_key=str(patrol_id),
                          after={"points": track.points, "dropped": track.dropped, "source": source,
                                 "started_at": track.started_at.isoformat(), "ended_at": track.ended_at.isoformat()})
-    return {"patrol_id": patrol_id, "stored": patrol_id is not None, "points": track.points, "dropped": track.dropped,
+    return {"patrol_id": patrol_id, "stored": state != "kept", "state": state, "points": track.points,
+            "dropped": track.dropped,
             "length_m": round(track.length_m, 1), "started_at": track.started_at.isoformat(),
             "ended_at": track.ended_at.isoformat()}
 
@@ -72,9 +82,9 @@ def read_points(path: str | Path, *, crs: str | None = None) -> tuple[list[tuple
     return [(float(x), float(y), t.to_pydatetime()) for x, y, t in zip(lon, lat, times)], source
 
 
-def tracks(engine: sa.Engine, territory: str, *, week: str | None, user_id: int | None, today: date | None = None) -> dict:
-    """The tracks started in a week as GeoJSON (only ``user_id``'s when given)."""
-    start, end = patrols.week_of(week, today or date.today())
+def tracks(engine: sa.Engine, territory: str, *, week: str | None, user_id: int | None, zone: tzinfo | None = None) -> dict:
+    """The tracks started in a week of the city (its time zone) as GeoJSON (only ``user_id``'s when given)."""
+    start, end = patrols.week_bounds(week, zone or city_zone())
     with engine.connect() as conn:
         territories.get(conn, territory)
         frame = store.tracks(conn, territory, start=start, end=end, user_id=user_id)
@@ -82,13 +92,14 @@ def tracks(engine: sa.Engine, territory: str, *, week: str | None, user_id: int 
                  "properties": {"patrol_id": int(r.patrol_id), "walker": r.walker, "started_at": r.started_at.isoformat(),
                                 "ended_at": r.ended_at.isoformat(), "points": int(r.points), "source": r.source,
                                 "length_m": round(float(r.length_m), 1)}} for r in frame.itertuples()]
-    return {"type": "FeatureCollection", "week": [start.isoformat(), end.isoformat()], "features": features}
+    return {"type": "FeatureCollection", "week": [start.date().isoformat(), end.date().isoformat()], "features": features}
 
 
-def coverage(engine: sa.Engine, territory: str, *, week: str | None, today: date | None = None) -> dict:
-    """Per published grid, for the week: street length, length walked (within 20 m of a track),
-    the share, who walked it, and its staff with an account who did not; with the totals."""
-    start, end = patrols.week_of(week, today or date.today())
+def coverage(engine: sa.Engine, territory: str, *, week: str | None, zone: tzinfo | None = None) -> dict:
+    """Per published grid, for the city's week: street length, length walked (within 20 m of a
+    track), the share, who walked it, and its staff with an account who did not; with the totals
+    (summed over the grids: a street on a border between two counts in both)."""
+    start, end = patrols.week_bounds(week, zone or city_zone())
     with engine.connect() as conn:
         territories.get(conn, territory)
         found = plans.published_above(conn, territory)
@@ -100,7 +111,7 @@ def coverage(engine: sa.Engine, territory: str, *, week: str | None, today: date
               "share": round(r.walked_m / r.street_m, 3) if r.street_m else None, "walkers": list(r.walkers),
               "not_patrolled": list(r.not_patrolled)} for r in frame.itertuples()]
     street, walked = sum(g["street_m"] for g in grids), sum(g["walked_m"] for g in grids)
-    return {"territory": territory, "week": [start.isoformat(), end.isoformat()], "near_m": store.NEAR_M,
+    return {"territory": territory, "week": [start.date().isoformat(), end.date().isoformat()], "near_m": store.NEAR_M,
             "roads_layer": None if roads is None else f"{roads[0]}/{roads[1]}",
             "totals": {"street_m": round(street, 1), "walked_m": round(walked, 1),
                        "share": round(walked / street, 3) if street else None,

@@ -10,7 +10,7 @@ of it is public and how a plan is chosen (``"published"``, ``"draft"`` or a vers
 from __future__ import annotations
 
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime
 from collections.abc import Iterator
 
 import geopandas as gpd
@@ -155,9 +155,12 @@ def registrations(conn: sa.Connection, territory: str, *, on: date | None = None
 def patrols(conn: sa.Connection, territory: str, *, week: str | None = None, on: date | None = None) -> gpd.GeoDataFrame:
     """The patrols' tracks started in an ISO week (default: the week of ``on``, today)."""
     from gridmap import patrols as rules
+    from gridmap.services.patrols import city_zone
     from gridmap.store import patrols as store
 
-    start, end = rules.week_of(week, on or date.today())
+    zone = city_zone()
+    now = datetime.combine(on, datetime.min.time(), zone) if on else None
+    start, end = rules.week_bounds(week, zone, now=now)
     return store.tracks(conn, territory, start=start, end=end, user_id=None)
 
 
