@@ -43,11 +43,12 @@ def cmd_households(args: argparse.Namespace) -> int:
     from gridmap.settings import Settings
 
     if args.file and args.action != "import":
-        raise UserError(f"`gridmap households {args.action}` takes no FILE (only import does)")
+        raise UserError(f"`gridmap households {args.action}` takes no FILE (only import does) / 只有 import 需要文件参数")
     if args.action == "import" and not args.file:
-        raise UserError("usage: gridmap households import FILE --territory CODE [--encoding gbk] [--replace] [--check]")
+        raise UserError("usage: gridmap households import FILE --territory CODE [--encoding gbk] [--replace] [--check] / "
+                        "用法：gridmap households import 文件 --territory 辖区代码")
     if args.action != "rekey" and not args.territory:
-        raise UserError(f"`gridmap households {args.action}` needs --territory CODE")
+        raise UserError(f"`gridmap households {args.action}` needs --territory CODE / 须指定 --territory 辖区代码")
     path = checks.input_file(args.file, "households register") if args.action == "import" else None
     out = checks.output_file(args.out, "export file") if args.out else None
     report = checks.output_file(args.report, "problem report") if args.report else None

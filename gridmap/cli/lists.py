@@ -32,7 +32,8 @@ def cmd_lists(args: argparse.Namespace) -> int:
     engine = None
     if args.action == "import":
         if args.what not in ("needs", "resources") or not args.file or not args.territory:
-            raise UserError("usage: gridmap lists import needs|resources FILE --territory CODE [--crs gcj02] [--check]")
+            raise UserError("usage: gridmap lists import needs|resources FILE --territory CODE [--crs gcj02] [--check] / "
+                            "用法：gridmap lists import needs|resources 文件 --territory 辖区代码")
         path = checks.input_file(args.file, f"{args.what} sheet")
         report = checks.output_file(args.report, "problem report") if args.report else None
         engine = checks.engine()
@@ -54,7 +55,8 @@ def cmd_lists(args: argparse.Namespace) -> int:
         return 0
     if args.action == "summary":
         if not args.territory:
-            raise UserError("usage: gridmap lists summary --territory CODE [--json]")
+            raise UserError("usage: gridmap lists summary --territory CODE [--json] / "
+                            "用法：gridmap lists summary --territory 辖区代码")
         engine = checks.engine()
         checks.territory(engine, args.territory)
         found = lists.summary(engine, args.territory)
@@ -70,7 +72,7 @@ def cmd_lists(args: argparse.Namespace) -> int:
     try:
         need_id = int(args.what or "")
     except ValueError:
-        raise UserError("usage: gridmap lists match NEED_ID [--within METRES]") from None
+        raise UserError("usage: gridmap lists match NEED_ID [--within METRES] / 用法：gridmap lists match 需求编号") from None
     engine = checks.engine()
     found = lists.matches(engine, need_id, within_m=args.within)
     if args.json:

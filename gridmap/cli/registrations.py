@@ -28,10 +28,11 @@ def cmd_registrations(args: argparse.Namespace) -> int:
     from gridmap.services import registrations
 
     if args.file and args.action != "import":
-        raise UserError(f"`gridmap registrations {args.action}` takes no FILE (only import does)")
+        raise UserError(f"`gridmap registrations {args.action}` takes no FILE (only import does) / 只有 import 需要文件参数")
     path = checks.input_file(args.file, "registrations sheet") if args.action == "import" else None
     if args.action == "import" and path is None:
-        raise UserError("usage: gridmap registrations import FILE --territory CODE [--check]")
+        raise UserError("usage: gridmap registrations import FILE --territory CODE [--check] / "
+                        "用法：gridmap registrations import 文件 --territory 辖区代码")
     engine = checks.engine()
     checks.territory(engine, args.territory)
     if args.action == "import":

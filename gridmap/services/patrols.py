@@ -35,8 +35,7 @@ def record(engine: sa.Engine, territory: str, points: list[tuple[float, float, d
     track = patrols.track(points, zone=zone or city_zone())
     with engine.begin() as conn:
         row = territories.get(conn, territory)
-        if not conn.execute(sa.text("SELECT ST_Intersects(geom, ST_GeomFromText(:w, 4490)) FROM territories WHERE code = :c"),
-                            {"w": track.line.wkt, "c": territory}).scalar():
+        if not territories.meets(conn, territory, track.line.wkt):
             raise Invalid(f"the track does not pass through territory {territory}", f"轨迹没有经过辖区 {territory}")
         patrol_id, state = store.insert(conn, row.id, user_id=user_id, walker=walker, track=track, source=source)
         if state != "kept":

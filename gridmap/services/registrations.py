@@ -101,7 +101,7 @@ def log_hours(engine: sa.Engine, registration_id: int, *, hours: float, served_o
         territory = store.territory_of(conn, registration_id)
         for kind, item, zh in (("project", project_id, "项目"), ("need", need_id, "需求")):
             if item is not None and item not in places.items_in(conn, kind, [item], territory) | \
-                    _of_ancestors(conn, kind, item, territory):
+                    places.items_above(conn, kind, [item], territory):
                 raise Invalid(f"{kind} {item} is not one of this community's", f"{zh} {item} 不属于该社区")
         logged = store.hours_on(conn, registration_id, served_on)
         if logged + hours > 24:
@@ -112,15 +112,6 @@ def log_hours(engine: sa.Engine, registration_id: int, *, hours: float, served_o
         audit.record(conn, actor=actor, action="registration.hours", table="service_hours", row_key=str(entry),
                      after={"registration": registration_id, "hours": hours, "served_on": served_on.isoformat()})
     return {"entry_id": entry, "registration_id": registration_id, "hours": hours, "served_on": served_on.isoformat()}
-
-
-def _of_ancestors(conn: sa.Connection, kind: str, item: int, community: str) -> set[int]:
-    """The item when it was entered on a territory above the community (a district's project)."""
-    from gridmap.store.sql import with_ancestors
-
-    table = places.ITEM_TABLES[kind]
-    return set(conn.execute(sa.text(with_ancestors() + f"SELECT id FROM {table} WHERE id = :i AND territory_id IN "
-                                    "(SELECT id FROM up)"), {"territory": community, "i": item}).scalars())
 
 
 def summary(engine: sa.Engine, territory: str, *, today: date | None = None) -> dict:

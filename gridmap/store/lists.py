@@ -9,7 +9,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from gridmap.errors import NotFound
-from gridmap.store.sql import read_geoframe, with_subtree
+from gridmap.store.sql import read_geoframe, with_ancestors, with_subtree
 
 
 class ListItemNotFound(NotFound):
@@ -202,6 +202,13 @@ def items_in(conn: sa.Connection, kind: str, ids: list[int], territory: str) -> 
                             {"territory": territory, "i": ids}).scalars())
 
 
+def items_above(conn: sa.Connection, kind: str, ids: list[int], territory: str) -> set[int]:
+    """Those of ``ids`` (needs, resources or projects) entered on ``territory`` or one of its
+    ancestors (a district's project that a community's people serve in)."""
+    return set(conn.execute(sa.text(with_ancestors() + f"SELECT id FROM {ITEM_TABLES[kind]} WHERE id = ANY(:i) "
+                                    "AND territory_id IN (SELECT id FROM up)"), {"territory": territory, "i": ids}).scalars())
+
+
 def set_project(conn: sa.Connection, project_id: int, changes: dict) -> dict:
     before = conn.execute(sa.text("SELECT status, outcome, owner, budget, start_date, end_date FROM projects "
                                   "WHERE id = :i FOR UPDATE"), {"i": project_id}).mappings().first()
@@ -275,5 +282,5 @@ def grid_counts(conn: sa.Connection, territory: str, plan_id: int) -> pd.DataFra
 
 
 __all__ = ["ListItemNotFound", "community_id", "within", "insert_need", "upsert_resource", "territory_of", "needs",
-           "resources", "candidates", "set_need", "set_resource_active", "insert_project", "link_project", "items_in",
+           "resources", "candidates", "set_need", "set_resource_active", "insert_project", "link_project", "items_in", "items_above",
            "set_project", "release_needs", "undo_referral", "projects", "need_statuses", "totals", "grid_counts", "ITEM_TABLES"]

@@ -120,6 +120,12 @@ def at_point(conn: sa.Connection, territory: str, lon: float, lat: float) -> int
         {"territory": territory, "x": lon, "y": lat}).scalar()
 
 
+def meets(conn: sa.Connection, code: str, wkt: str) -> bool:
+    """Whether a geometry (WKT, CGCS2000) meets the territory's outline."""
+    return bool(conn.execute(sa.text("SELECT ST_Intersects(geom, ST_GeomFromText(:w, 4490)) FROM territories "
+                                     "WHERE code = :c"), {"w": wkt, "c": code}).scalar())
+
+
 def community_ids_under(conn: sa.Connection, codes: list[str]) -> set[int]:
     """Ids of the communities at or below any of ``codes``."""
     rows = conn.execute(sa.text(
@@ -231,6 +237,6 @@ def set_profile(conn: sa.Connection, code: str, profile: dict | None) -> None:
                  {"p": None if profile is None else json.dumps(profile, ensure_ascii=False), "c": code})
 
 
-__all__ = ["TerritoryNotFound", "TerritoryRow", "upsert", "get", "id_of", "exists", "code_of", "name_of", "centre",
+__all__ = ["meets", "TerritoryNotFound", "TerritoryRow", "upsert", "get", "id_of", "exists", "code_of", "name_of", "centre",
            "outline_hex", "at_point", "community_ids_under", "root_codes", "list_all", "feature_collection",
            "property_of", "set_property", "profile_of", "set_profile", "outlines", "codes_below", "references", "delete"]
