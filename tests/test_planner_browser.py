@@ -195,7 +195,11 @@ def test_merge_split_undo_lasso_cut_and_validate(site) -> None:
         a, b = pair["a"], pair["b"]
         both = households_of(page, a) + households_of(page, b)
         click_unit(page, pair["ua"])
+        # each step waits for what it does: the grid selected, the tool taken, then the merge answered
+        page.wait_for_function(f"document.querySelector('#grid-code').textContent === '{a}'")
         page.click("button[data-tool='merge']")
+        page.wait_for_function("document.querySelector(\"button[data-tool='merge']\").getAttribute('aria-pressed') === 'true'"
+                               " || document.querySelector(\"button[data-tool='merge']\").classList.contains('active')")
         click_unit(page, pair["ub"])
         page.wait_for_function(f"document.querySelector('#grid-households').textContent === '{both}'")
         page.click("#undo")
