@@ -22,6 +22,9 @@ from gridmap.errors import Invalid
 MAX_SPEED_MS = 15.0
 """Faster than this between two points (54 km/h) is a GPS jump, not a walk or a ride."""
 MAX_POINTS = 50_000
+REPORT_GRACE = timedelta(minutes=5)
+"""An incident its walker reports up to this long after a patrol's last point was found on it:
+the phone sends a walk every few minutes as it goes, and a report is finished after the stop."""
 
 
 class TrackError(Invalid):
@@ -35,11 +38,20 @@ class Track:
     ended_at: datetime
     points: int
     dropped: int
+    times: tuple[datetime, ...] = ()
+    """The time of each vertex of ``line`` (UTC), in order."""
 
     @property
     def length_m(self) -> float:
         coords = list(self.line.coords)
         return sum(metres(a, b) for a, b in zip(coords, coords[1:]))
+
+    @property
+    def wkt_m(self) -> str:
+        """The line with each vertex's time as its measure (seconds since 1970, UTC): PostGIS
+        reads the time at any place on the track from it (``ST_InterpolatePoint``)."""
+        coords = ", ".join(f"{x!r} {y!r} {when.timestamp()!r}" for (x, y), when in zip(self.line.coords, self.times))
+        return f"LINESTRING M ({coords})"
 
 
 def metres(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -94,7 +106,8 @@ def track(points: list[tuple[float, float, datetime]], *, zone: tzinfo = timezon
         kept.append(point)
     if len(kept) < 2:  # (kept and dropped: every point is one or the other)
         raise TrackError("a track needs at least two points at different times", "轨迹至少需要两个不同时刻的点")
-    return Track(shapely.LineString([p[:2] for p in kept]), kept[0][2], kept[-1][2], len(kept), dropped)
+    return Track(shapely.LineString([p[:2] for p in kept]), kept[0][2], kept[-1][2], len(kept), dropped,
+                 tuple(p[2] for p in kept))
 
 
 def week_bounds(text: str | None, zone: tzinfo, *, now: datetime | None = None) -> tuple[datetime, datetime]:
@@ -120,4 +133,4 @@ def week_of(text: str | None, today: date) -> tuple[date, date]:
     return monday, monday + timedelta(days=7)
 
 
-__all__ = ["Track", "TrackError", "track", "metres", "week_of", "week_bounds", "MAX_SPEED_MS"]
+__all__ = ["Track", "TrackError", "track", "metres", "week_of", "week_bounds", "MAX_SPEED_MS", "REPORT_GRACE"]

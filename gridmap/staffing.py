@@ -48,13 +48,16 @@ SHEET_COLUMNS: dict[str, tuple[str, ...]] = {
     "staff_key": ("工号", "人员编号", "编号", "staff_key", "id"),
     "grid_code": ("网格编码", "网格编号", "网格代码", "网格", "grid_code", "grid"),
     "microgrid_code": ("微网格编码", "微网格编号", "微网格", "microgrid_code", "microgrid"),
+    "compound": ("小区", "小区名称", "所在小区", "compound"),
+    "building": ("楼栋", "楼栋号", "楼号", "所在楼栋", "building"),
     "valid_from": ("起始日期", "开始日期", "任职日期", "valid_from", "from"),
     "valid_to": ("结束日期", "离任日期", "valid_to", "to"),
 }
 """What each column of a staff sheet may be called (Chinese headers first; case and spaces ignored)."""
 REQUIRED = ("name", "role")
 PHONE = re.compile(r"^\+?[0-9][0-9 \-]{4,19}$")
-LENGTHS = {"name": 100, "staff_key": 64, "grid_code": 32, "microgrid_code": 40, "phone": 40}
+LENGTHS = {"name": 100, "staff_key": 64, "grid_code": 32, "microgrid_code": 40, "phone": 40, "compound": 100,
+           "building": 100}
 """The longest each column may be (what the database holds)."""
 
 
@@ -89,9 +92,27 @@ def role_names(key: str) -> dict[str, str]:
     return {"role": key, "role_zh": zh, "role_en": en}
 
 
+SEPARATORS = re.compile(r"[、,，/;；\s]+")
+
+
+def names_in(text: str | None) -> list[tuple[str, str | None]]:
+    """The people a plan's free-text worker or leader field names (``张三、李四``, ``王五 13800000000``):
+    (name, phone or None) each, a phone going with the name before it."""
+    out: list[tuple[str, str | None]] = []
+    for token in SEPARATORS.split(str(text or "").strip()):
+        if not token:
+            continue
+        if PHONE.match(token) and out and out[-1][1] is None:
+            out[-1] = (out[-1][0], token)
+        elif not PHONE.match(token):
+            out.append((token[:LENGTHS["name"]], None))
+    return out
+
+
 def sheet_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[int, str, str]]]:
     """The rows of a staff sheet (any of :data:`SHEET_COLUMNS`' headers, cells read as text) as
-    ``name, role, phone, staff_key, grid_code, microgrid_code, valid_from, valid_to`` (missing
+    ``name, role, phone, staff_key, grid_code, microgrid_code, compound, building, valid_from,
+    valid_to`` (missing
     dates stay None), with ``row`` the sheet's row number (the header is row 1), and every problem
     of every row (row, English, Chinese): the caller adds its own (grid codes) and raises them
     together (:func:`raise_problems`). A sheet without a name or role column, or with two columns
@@ -128,6 +149,9 @@ def sheet_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[int, str, 
             problems.append((number, "valid_to is before valid_from", "结束日期早于起始日期"))
         if row["microgrid_code"] and not row["grid_code"]:
             problems.append((number, "a micro-grid without its grid", "填写了微网格但没有填写网格"))
+        if row["compound"] and not row["building"]:
+            problems.append((number, "a 小区 without its 楼栋: staff are assigned to a grid, micro-grid or building",
+                             "填写了小区但没有填写楼栋：人员分配到网格、微网格或楼栋"))
         rows.append(row)
     out = pd.DataFrame(rows, columns=["row", *SHEET_COLUMNS]).astype(object)
     out = out.where(out.notna(), None)  # missing cells are None, never NaN
@@ -212,5 +236,5 @@ FLAG_TEXT = {
 """What each flag means, in English and Chinese."""
 
 
-__all__ = ["ROLES", "FULL_TIME", "SHEET_COLUMNS", "StaffRules", "StaffSheetError", "role_key", "role_names",
+__all__ = ["ROLES", "FULL_TIME", "SHEET_COLUMNS", "names_in", "StaffRules", "StaffSheetError", "role_key", "role_names",
            "sheet_rows", "check_staffing", "raise_problems", "FLAG_TEXT"]

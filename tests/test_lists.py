@@ -228,22 +228,79 @@ def test_the_lists_from_sheet_to_project_through_the_api(district: sa.Engine, da
     assert referred.json()["properties"]["status"] == "referred"
     incident = client.get(f"/api/incidents/{public_id}", headers=headers("admin")).json()
     assert incident["description"] == "楼道灯坏了" and incident["grid_code"] == here["grid"]
+    refer_twice_at_once_and_fail_half_way(district, client, url, headers, here)
 
     # the counts per grid, and the GeoJSON list filtered by grid
     summary = client.get(f"{url}/lists/summary", headers=headers("viewer")).json()
     grid = {g["grid_code"]: g for g in summary["grids"]}[here["grid"]]
     assert grid["resources"] == sum(f["properties"]["grid_code"] == here["grid"] for f in listed["features"]) >= 1
     assert grid["open_needs"] == 0 and grid["projects"] == {"done": 1, "cancelled": 1}
-    assert summary["needs_by_status"] == {"met": 1, "referred": 1, "closed": 1, "open": 1}
+    assert summary["needs_by_status"] == {"met": 1, "referred": 3, "closed": 1, "open": 1}
     in_grid = client.get(f"{url}/needs", params={"grid": here["grid"]}, headers=headers("viewer"))
-    assert in_grid.headers["content-type"].startswith("application/geo+json") and len(in_grid.json()["features"]) == 3
+    assert in_grid.headers["content-type"].startswith("application/geo+json") and len(in_grid.json()["features"]) == 5
     assert client.get(f"{url}/needs").status_code == 401 and client.get(f"/api/needs/{need_id}").status_code == 401
     with district.connect() as conn:
         actions = conn.execute(sa.text("SELECT action FROM audit_log WHERE action ~ '^(need|resource|project)' "
                                        "ORDER BY id")).scalars().all()
     assert actions == ["resources.import", "resources.import", "need.create", "project.create", "project.update",
                        "project.update", "need.create", "project.create", "project.update", "need.status", "need.create",
-                       "need.create", "need.refer"]
+                       "need.create", "need.refer", "need.create", "need.refer", "need.create", "need.refer"]
+
+
+def refer_twice_at_once_and_fail_half_way(district: sa.Engine, client, url: str, headers, here: dict) -> None:
+    """A need referred twice at the same moment (a double tap) makes one incident and the second
+    is refused; a referral failing after its incident was written (the database going away) leaves
+    neither the incident nor the mark; then it can be referred again."""
+    import threading
+
+    from gridmap.services import lists as lists_service
+    from gridmap.store import lists as lists_store
+
+    def incidents_saying(text: str) -> int:
+        with district.connect() as conn:
+            return conn.execute(sa.text("SELECT count(*) FROM incidents WHERE description = :d"), {"d": text}).scalar_one()
+
+    need = client.post(f"{url}/needs", json={"category": "设施维修", "description": "单元门坏了", "lon": here["lon"],
+                                            "lat": here["lat"]}, headers=headers("worker")).json()
+    outcomes: list[object] = []
+    start = threading.Barrier(2)
+
+    def refer() -> None:
+        start.wait()
+        try:
+            outcomes.append(lists_service.refer_to_incident(district, need["id"], "0101", actor="worker"))
+        except Exception as exc:  # noqa: BLE001 - the refusal is the outcome looked at
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=refer) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    from gridmap.errors import Refusal
+
+    assert sum(isinstance(o, dict) for o in outcomes) == 1 and sum(isinstance(o, Refusal) for o in outcomes) == 1, outcomes
+    assert incidents_saying("单元门坏了") == 1
+
+    broken = client.post(f"{url}/needs", json={"category": "设施维修", "description": "电梯异响", "lon": here["lon"],
+                                              "lat": here["lat"]}, headers=headers("worker")).json()
+    real_set_need = lists_store.set_need
+
+    def dies_on_the_mark(conn, need_id, changes):  # when the need is to name its incident
+        if "incident_public_id" in changes:
+            raise ConnectionError("the database went away")
+        return real_set_need(conn, need_id, changes)
+
+    lists_store.set_need = dies_on_the_mark
+    try:
+        with pytest.raises(ConnectionError):
+            lists_service.refer_to_incident(district, broken["id"], "0101", actor="worker")
+    finally:
+        lists_store.set_need = real_set_need
+    assert incidents_saying("电梯异响") == 0
+    assert client.get(f"/api/needs/{broken['id']}", headers=headers("viewer")).json()["properties"]["status"] == "open"
+    again = client.post(f"/api/needs/{broken['id']}/incident", json={"category_code": "0101"}, headers=headers("worker"))
+    assert again.status_code == 201 and incidents_saying("电梯异响") == 1
 
 
 def test_the_cli_takes_a_needs_sheet_and_the_notebook_reads_the_lists(district: sa.Engine, database_url: str,

@@ -187,3 +187,170 @@ def test_the_cli_takes_a_geojson_track_and_prints_the_coverage(district: sa.Engi
                            capture_output=True, text=True)
     grid = {g["grid_code"]: g for g in json.loads(shown.stdout)["grids"]}[street["grid"]]
     assert grid["walkers"] == ["zhao"] and street["length_m"] * 0.95 < grid["walked_m"] <= grid["street_m"]
+
+
+def test_incidents_found_on_a_patrol_the_last_visit_of_each_building_and_the_leaders_view(
+        district: sa.Engine, database_url: str) -> None:
+    """A walk sent in two parts, as the phone sends it while walking: an incident its walker
+    reported before the first part arrived is linked when it arrives, one reported after it is
+    linked at once, another walker's is not; the time each building of the grid was passed is read
+    from the track where it came closest (checked against the walk's own times, in metres
+    computed apart from PostGIS); the grid leader sees the worker's track, a worker of another grid
+    does not."""
+    import geopandas as gpd
+    from fastapi.testclient import TestClient
+
+    from gridmap.api.app import create_app
+    from gridmap.services import incidents, staff
+    from gridmap.services.patrols import city_zone
+    from gridmap.store import users
+
+    incidents.ensure_categories(district)
+    street = street_in_a_grid(district)
+    with district.connect() as conn:
+        other_grid = conn.execute(sa.text(
+            "SELECT g.code FROM grids g JOIN plans p ON p.id = g.plan_id AND p.status = 'published' "
+            "WHERE g.code <> :g AND NOT ST_Intersects(g.geom, ST_Buffer(ST_GeomFromText(:line, 4490), 0.001)) "
+            "ORDER BY g.code LIMIT 1"), {"g": street["grid"], "line": street["line"].wkt}).scalar_one()
+        category = conn.execute(sa.text("SELECT code FROM incident_categories WHERE active AND NOT EXISTS "
+                                        "(SELECT 1 FROM jsonb_array_elements(COALESCE(attributes, '[]'::jsonb)) a "
+                                        "WHERE (a->>'required')::boolean) ORDER BY code LIMIT 1")).scalar_one()
+    password = "patrol test password"
+    with district.begin() as conn:
+        for name, role in (("wang", "worker"), ("zhang", "worker"), ("zhao", "worker"), ("admin", "admin")):
+            users.create_user(conn, name, password)
+            users.grant(conn, name, role, DISTRICT)
+    for name, role, account, grid in (("王网格", "专职网格员", "wang", street["grid"]), ("张组长", "网格长", "zhang", street["grid"]),
+                                      ("赵网格", "专职网格员", "zhao", other_grid)):
+        person = staff.create(district, DISTRICT, actor="test", name=name, role=role, phone=None, staff_key=None)
+        staff.assign(district, person["staff_id"], grid, actor="test", valid_from=date(2026, 1, 1))
+        staff.update(district, person["staff_id"], {"username": account}, actor="test")
+    client = TestClient(create_app(database_url=database_url))
+    tokens = {name: client.post("/api/auth/token", data={"username": name, "password": password}).json()["access_token"]
+              for name in ("wang", "zhang", "zhao", "admin")}
+
+    def as_(name: str) -> dict:
+        return {"Authorization": f"Bearer {tokens[name]}"}
+
+    start = (datetime.now(timezone.utc) - timedelta(hours=1)).replace(microsecond=0)
+    points = walk(street["line"], start)
+    half = len(points) // 2
+    at = lambda i: datetime.fromisoformat(points[i]["time"])  # noqa: E731
+    mid = street["line"].interpolate(0.5, normalized=True)
+
+    def report(name: str, when: datetime) -> dict:
+        sent = client.post("/api/incidents", headers=as_(name), json={
+            "category_code": category, "lon": mid.x, "lat": mid.y, "crs": "4490", "reported_at": when.isoformat()})
+        assert sent.status_code == 201, sent.text
+        return sent.json()
+
+    early = report("wang", at(2))  # before any part of the walk reached the server
+    assert early["patrol_id"] is None
+    url = f"/api/territories/{DISTRICT}/patrols"
+    part = client.post(url, json={"points": points[:half]}, headers=as_("wang")).json()
+    assert part["state"] == "stored" and part["incidents_linked"] == [early["public_id"]]
+    during = report("wang", at(half) + timedelta(minutes=1))  # on the walk: the part sent is its patrol
+    assert during["patrol_id"] == part["patrol_id"]
+    others = report("zhang", at(3))  # someone else's report at the same time is not on wang's walk
+    later = report("wang", at(len(points) - 1) + timedelta(minutes=20))  # long after the walk
+    whole = client.post(url, json={"points": points}, headers=as_("wang")).json()
+    assert whole["state"] == "replaced" and whole["patrol_id"] == part["patrol_id"] and whole["incidents_linked"] == []
+    assert client.get(f"/api/incidents/{others['public_id']}", headers=as_("admin")).json()["patrol_id"] is None
+    assert client.get(f"/api/incidents/{later['public_id']}", headers=as_("admin")).json()["patrol_id"] is None
+    year, week_no, _ = start.astimezone(city_zone()).isocalendar()
+    week = {"week": f"{year}-W{week_no:02d}"}
+    track = client.get(url, params=week, headers=as_("admin")).json()["features"]
+    assert [f["properties"]["incidents"] for f in track] == [[early["public_id"], during["public_id"]]]
+
+    # who sees the track: its walker, the grid's leader; not a worker of another grid
+    for name, seen in (("wang", 1), ("zhang", 1), ("zhao", 0)):
+        assert len(client.get(url, params=week, headers=as_(name)).json()["features"]) == seen, name
+
+    # the last visit of each building of the grid, against the walk's own times (6 s a point,
+    # evenly along the street) and distances measured in a metric projection
+    visits = client.get(f"{url[:-len('/patrols')]}/grids/{street['grid']}/visits", params=week, headers=as_("zhang"))
+    assert visits.status_code == 200, visits.text
+    frame = gpd.GeoDataFrame.from_features(visits.json()["features"], crs=4490)
+    assert len(frame) > 0 and visits.json()["buildings"] == len(frame)
+    metric = frame.to_crs(frame.estimate_utm_crs())
+    line = gpd.GeoSeries([street["line"]], crs=4490).to_crs(metric.crs).iloc[0]
+    near = metric.distance(line) <= 19.0  # (a metre's margin either side of 20 m for the projection)
+    far = metric.distance(line) > 21.0
+    assert near.any(), "the street passes no building within 20 m: the test needs a street with buildings"
+    assert frame.loc[near, "last_visit"].notna().all() and frame.loc[far, "last_visit"].isna().all()
+    duration = (at(len(points) - 1) - at(0)).total_seconds()
+    for idx in frame.index[near]:
+        closest = line.project(shapely.ops.nearest_points(line, metric.geometry[idx])[0], normalized=True)
+        expected = at(0) + timedelta(seconds=closest * duration)
+        seen = datetime.fromisoformat(frame.at[idx, "last_visit"])
+        assert abs((seen - expected).total_seconds()) < 12, (frame.at[idx, "building_name"], seen, expected)
+    assert (frame.loc[near, "walker"] == "wang").all() and frame.loc[near, "in_week"].all()
+    assert visits.json()["visited_in_week"] == int(frame["in_week"].sum())
+    hidden = client.get(f"{url[:-len('/patrols')]}/grids/{street['grid']}/visits", params=week, headers=as_("zhao")).json()
+    assert all(f["properties"]["last_visit"] is None for f in hidden["features"])  # not zhao's walk to see
+    assert client.get(f"{url[:-len('/patrols')]}/grids/NOPE/visits", headers=as_("admin")).status_code == 404
+    coverage = {g["grid_code"]: g for g in client.get(f"{url}/coverage", params=week, headers=as_("zhao")).json()["grids"]}
+    assert coverage[street["grid"]]["buildings"] == len(frame)
+    assert coverage[street["grid"]]["buildings_visited"] == int(frame["in_week"].sum())
+
+
+@pytest.mark.browser
+def test_the_people_page_shows_a_grids_tracks_and_buildings_by_last_visit(district: sa.Engine, database_url: str) -> None:
+    """On /people a grid leader selects the grid a worker walked this week: the week's buildings
+    visited count shows in the grid's figures, and the map draws the track and the grid's
+    buildings green (visited this week) or red (never), as many of each as the visits API says;
+    in English too."""
+    from playwright.sync_api import sync_playwright
+
+    from gridmap.services import patrols as service
+    from gridmap.services import staff
+    from gridmap.store import users
+    from samples import launch_chromium, serve
+
+    street = street_in_a_grid(district)
+    password = "people patrol password"
+    with district.begin() as conn:
+        for name in ("wang", "zhang"):
+            users.create_user(conn, name, password)
+            users.grant(conn, name, "worker", DISTRICT)
+        walker_id = conn.execute(sa.text("SELECT id FROM users WHERE username = 'wang'")).scalar_one()
+    for name, role, account in (("王网格", "专职网格员", "wang"), ("张组长", "网格长", "zhang")):
+        person = staff.create(district, DISTRICT, actor="test", name=name, role=role, phone=None, staff_key=None)
+        staff.assign(district, person["staff_id"], street["grid"], actor="test", valid_from=date(2026, 1, 1))
+        staff.update(district, person["staff_id"], {"username": account}, actor="test")
+    start = datetime.now(timezone.utc) - timedelta(minutes=30)
+    points = [(p["lon"], p["lat"], datetime.fromisoformat(p["time"])) for p in walk(street["line"], start)]
+    service.record(district, DISTRICT, points, user_id=walker_id, walker="wang")
+    expected = service.visits(district, DISTRICT, street["grid"], week=None, user_ids=None)
+    assert 0 < expected["visited_in_week"] < expected["buildings"]
+    colours = """() => { const out = {}; window.gridmapPeopleMap().eachLayer(l => {
+        if (l.feature && l.feature.properties && 'in_week' in l.feature.properties)
+            out[l.options.fillColor] = (out[l.options.fillColor] || 0) + 1; }); return out; }"""
+    tracks = """() => { let n = 0; window.gridmapPeopleMap().eachLayer(l => {
+        if (l.feature && l.feature.properties && 'patrol_id' in l.feature.properties) n += 1; }); return n; }"""
+    with serve(database_url) as url, sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{url}/people")
+        page.fill("#username", "zhang")
+        page.fill("#password", password)
+        page.click("#login-button")
+        page.wait_for_function("document.body.dataset.ready === 'true'", timeout=30000)
+        page.evaluate(f"""() => window.gridmapPeopleMap().eachLayer(l => {{
+            if (l.feature && l.feature.properties.grid_code === '{street["grid"]}') l.fire('click'); }})""")
+        page.wait_for_selector("#show-patrols:not([hidden])")
+        figures = page.inner_text("#grid-figures")
+        assert f"本周到访楼栋\n{expected['visited_in_week']} / {expected['buildings']}" in figures, figures
+        page.click("#show-patrols")
+        page.wait_for_function("document.querySelector('#patrol-note').textContent.startsWith('本周到访')")
+        drawn = page.evaluate(colours)
+        never = expected["buildings"] - expected["visited_in_week"]  # a fresh grid: visited now or never
+        assert drawn == {"#1a9641": expected["visited_in_week"], "#d7191c": never}, drawn
+        assert page.evaluate(tracks) == 1
+        page.click("#lang-switch")
+        assert page.inner_text("#patrol-note").startswith(f"Visited this week: {expected['visited_in_week']}")
+        assert "Buildings visited this week" in page.inner_text("#grid-figures")
+        assert not errors, errors
+        browser.close()

@@ -178,3 +178,101 @@ def test_a_place_outside_every_grid_is_said_and_refused_in_both_languages(site) 
         assert "outside every published grid" in page.inner_text("#message")
         assert stored(engine) == []
         browser.close()
+
+
+def patrols_stored(engine: sa.Engine) -> list[dict]:
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(sa.text(
+            "SELECT p.id, p.walker, p.points, p.source, ST_NPoints(p.geom) AS vertices, ST_M(ST_StartPoint(p.geom)) AS t0, "
+            "(SELECT array_agg(i.description ORDER BY i.id) FROM incidents i WHERE i.patrol_id = p.id) AS incidents "
+            "FROM patrols p ORDER BY p.id"))]
+
+
+@pytest.mark.browser
+def test_a_patrol_recorded_on_the_phone_survives_the_network_and_a_reload(site) -> None:
+    """The worker starts a patrol and walks (the browser's location moved 6 m at a time): the walk
+    so far goes up while walking, a report made on the way is recorded on it, the network drops,
+    the walk ends offline and waits on the phone, and goes up whole when the network returns
+    (replacing the part); a second walk survives a reload of the page. Chinese by default,
+    English on the switch."""
+    from playwright.sync_api import sync_playwright
+
+    engine, url, here = site
+    step = 6.0 / 111_320  # 6 m north, in degrees of latitude
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                                      geolocation={"latitude": here["lat"], "longitude": here["lon"], "accuracy": 8},
+                                      permissions=["geolocation"])
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{url}/report")
+        assert page.is_hidden("#patrol")  # nothing to record before signing in
+        page.fill("#username", "walker")
+        page.fill("#password", PASSWORD)
+        page.click("#login-button")
+        page.wait_for_selector("#patrol:not([hidden])")
+        page.wait_for_function("document.querySelectorAll('#category option').length > 0")
+        page.click("#patrol-start")
+        page.wait_for_function("document.querySelector('#patrol-status').textContent.startsWith('巡查中')")
+        assert page.is_visible("#patrol-stop") and page.is_hidden("#patrol-start")
+        moved = 0
+
+        def walk(steps: int) -> None:
+            nonlocal moved
+            for _ in range(steps):
+                moved += 1
+                context.set_geolocation({"latitude": here["lat"] + moved * step, "longitude": here["lon"], "accuracy": 8})
+                page.wait_for_timeout(700)  # about 9 m/s: under the server's 15 m/s for a GPS jump
+
+        walk(5)
+        kept = page.evaluate("() => JSON.parse(localStorage.getItem('gridmap.patrol'))")
+        assert kept["owner"] == "walker" and len(kept["points"]) >= 5, kept
+        page.evaluate("() => window.gridmapPatrol.sendPart()")  # what the two-minute timer does
+        page.wait_for_function("JSON.parse(localStorage.getItem('gridmap.patrol')).sent >= 5")
+        part = patrols_stored(engine)
+        assert len(part) == 1 and part[0]["walker"] == "walker" and part[0]["source"] == "phone"
+
+        # a report on the way is recorded on the patrol
+        page.click("#locate")
+        page.wait_for_function(f"document.querySelector('#place').textContent.includes('{here['grid']}')")
+        page.select_option("#category", "0103")
+        page.fill("#description", "巡查中发现路灯不亮")
+        page.click("#send")
+        page.wait_for_selector("#receipt:not([hidden])")
+        assert "已记入本次巡查" in page.inner_text("#receipt")
+
+        # the network drops; the walk goes on and ends offline: it waits on the phone
+        context.set_offline(True)
+        walk(4)
+        page.click("#patrol-stop")
+        page.wait_for_function("document.querySelector('#patrol-queued').textContent.includes('1 条巡查轨迹')")
+        assert page.is_visible("#patrol-start")
+        assert patrols_stored(engine)[0]["points"] == part[0]["points"]
+        context.set_offline(False)
+        page.evaluate("() => window.dispatchEvent(new Event('online'))")
+        page.wait_for_function("document.querySelector('#patrol-status').textContent.startsWith('巡查已上传')",
+                               timeout=15000)
+        whole = patrols_stored(engine)
+        assert len(whole) == 1 and whole[0]["points"] > part[0]["points"] >= 5  # the part replaced by the whole
+        assert whole[0]["vertices"] == whole[0]["points"] and whole[0]["t0"] is not None  # each point's time
+        assert whole[0]["incidents"] == ["巡查中发现路灯不亮"]
+        assert page.evaluate("() => JSON.parse(localStorage.getItem('gridmap.patrolQueue')).length") == 0
+
+        # a second walk: the page reloaded half-way keeps it and goes on following the phone
+        page.click("#patrol-start")
+        walk(3)
+        page.reload()
+        page.wait_for_function("document.querySelector('#patrol-status').textContent.startsWith('巡查中')")
+        walk(3)
+        page.click("#lang-switch")
+        status = page.inner_text("#patrol")
+        assert status.startswith("Patrol") and not CJK.search(status), status
+        page.click("#patrol-stop")
+        page.wait_for_function("document.querySelector('#patrol-status').textContent.startsWith('Patrol uploaded')",
+                               timeout=15000)
+        after = patrols_stored(engine)
+        assert len(after) == 2 and after[1]["points"] >= 6, after
+        assert not errors, errors
+        browser.close()

@@ -277,6 +277,7 @@ ENDPOINTS = {
                         lambda s: ("GET", f"/api/territories/{MONACO}/staffing", {})),
     "add staff": ({"admin"}, lambda s: ("POST", f"/api/territories/{MONACO}/staff", {"json": {
         "name": "孙七", "role": "网格长"}})),
+    "adopt the plan's people": ({"admin"}, lambda s: ("POST", f"/api/territories/{MONACO}/staff/adopt", {})),
     "edit staff": ({"admin"}, lambda s: ("PATCH", f"/api/staff/{s['person']()}", {"json": {"phone": "13900000001"}})),
     "remove staff": ({"admin"}, lambda s: ("DELETE", f"/api/staff/{s['person']()}", {})),
     "assign staff": ({"admin"}, lambda s: ("POST", f"/api/staff/{s['person']()}/assignments", {"json": {
@@ -343,6 +344,7 @@ ENDPOINTS.update({
         {"lon": s["my_point"][0] + 0.0002, "lat": s["my_point"][1], "time": f"2026-06-01T09:{next(UPLOADS) % 60:02d}:00Z"}]}})),
     "patrol tracks": (LIST_READERS, lambda s: ("GET", f"/api/territories/{MONACO}/patrols", {})),
     "patrol coverage": (LIST_READERS, lambda s: ("GET", f"/api/territories/{MONACO}/patrols/coverage", {})),
+    "building visits": (LIST_READERS, lambda s: ("GET", f"/api/territories/{MONACO}/grids/{s['my_grid']}/visits", {})),
     "upload a patrol": (LIST_ACTORS, lambda s: ("POST", f"/api/territories/{MONACO}/patrols/upload", {"files": {"file": (
         "t.gpx", ('<gpx version="1.1" creator="t" xmlns="http://www.topografix.com/GPX/1/1"><trk><trkseg>'
                   f'<trkpt lat="{s["my_point"][1]}" lon="{s["my_point"][0]}"><time>2026-07-01T08:{next(UPLOADS) % 60:02d}:00Z</time></trkpt>'

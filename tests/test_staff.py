@@ -283,3 +283,84 @@ def test_only_the_territorys_roles_read_and_only_its_administrators_write(publis
     with published.connect() as conn:
         actions = conn.execute(sa.text("SELECT array_agg(action ORDER BY id) FROM audit_log WHERE action LIKE 'staff.%'"))
         assert actions.scalar() == ["staff.create", "staff.assign", "staff.end"]
+
+
+def test_building_leaders_by_building_and_the_people_the_plan_names(district: sa.Engine, database_url: str,
+                                                                    tmp_path: Path) -> None:
+    """On a Chinese district's own buildings: a sheet names 楼栋长 by 小区 and 楼栋 without a grid
+    code (the grid holding the building is theirs); a building that is not there, or in another
+    grid than the row's, refuses the whole sheet. Then the people the plan names in free text (a
+    grid's worker field, a micro-grid's leader) come onto the staff once, however often taken in,
+    and the grid's worker a phone locates is the staff's."""
+    from conftest import DISTRICT
+    from gridmap.services import staff
+
+    with district.connect() as conn:
+        named = conn.execute(sa.text(
+            "SELECT f.properties->>'compound_name' AS compound, f.properties->>'building_name' AS building, g.code AS grid, "
+            "ST_X(ST_PointOnSurface(f.geom)) AS lon, ST_Y(ST_PointOnSurface(f.geom)) AS lat "
+            "FROM layer_features f JOIN layers l ON l.id = f.layer_id AND l.name = 'buildings' "
+            "JOIN grids g ON ST_Covers(g.geom, ST_PointOnSurface(f.geom)) JOIN plans p ON p.id = g.plan_id "
+            "AND p.status = 'published' WHERE f.properties->>'compound_name' IS NOT NULL "
+            "AND f.properties->>'building_name' IS NOT NULL ORDER BY g.code, f.id LIMIT 400")).mappings().all()
+    first = named[0]
+    other = next(b for b in named if b["grid"] != first["grid"])
+    sheet = tmp_path / "楼栋长.csv"
+
+    def write(rows: list[dict]) -> None:
+        pd.DataFrame(rows).to_csv(sheet, index=False, encoding="gbk")
+
+    good = [{"姓名": "刘楼长", "角色": "楼栋长", "电话": "13800000011", "小区": first["compound"], "楼栋": first["building"]},
+            {"姓名": "陈楼长", "角色": "楼栋长", "电话": "13800000012", "小区": other["compound"], "楼栋": other["building"],
+             "网格编码": other["grid"]}]
+    write([*good, {"姓名": "错楼长", "角色": "楼栋长", "小区": "没有这个小区", "楼栋": "99栋"},
+           {"姓名": "跨楼长", "角色": "楼栋长", "小区": other["compound"], "楼栋": other["building"], "网格编码": first["grid"]}])
+    with pytest.raises(Invalid) as refused:
+        staff.import_sheet(district, DISTRICT, sheet, actor="test")
+    text = str(refused.value.en)
+    assert "row 4" in text and "matches no building" in text and "row 5" in text and f"not {first['grid']}" in text
+    with district.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM staff")).scalar_one() == 0  # nothing half-taken
+    write(good)
+    done = staff.import_sheet(district, DISTRICT, sheet, actor="test")
+    assert done["people_added"] == 2 and done["assignments_added"] == 2
+    assert staff.import_sheet(district, DISTRICT, sheet, actor="test")["assignments_added"] == 0  # the same sheet again
+    with district.connect() as conn:
+        held = conn.execute(sa.text("SELECT s.name, a.grid_code, a.building_label, a.building_id IS NOT NULL "
+                                    "FROM staff_assignments a JOIN staff s ON s.id = a.staff_id ORDER BY s.name")).all()
+    assert sorted(held) == sorted([("刘楼长", first["grid"], f"{first['compound']} {first['building']}", True),
+                                   ("陈楼长", other["grid"], f"{other['compound']} {other['building']}", True)])
+    # by the API's own words: an address-like name, no grid
+    person = staff.create(district, DISTRICT, name="单元长甲", role="单元长", actor="test")
+    made = staff.assign(district, person["staff_id"], None, building=f"{first['compound']}{first['building']}", actor="test")
+    assert made["grid_code"] == first["grid"] and made["building_label"] == f"{first['compound']} {first['building']}"
+    with pytest.raises(Invalid, match="matches no building"):
+        staff.assign(district, person["staff_id"], None, building="没有这个小区 1栋", actor="test")
+
+    # the plan's free-text names onto the staff: a grid's worker field; a micro-grid's leader
+    from gridmap.services import microgrids, planning
+
+    draft, _ = planning.new_draft(district, DISTRICT, actor="test")
+    divided = microgrids.divide_plan(district, draft, grid=other["grid"], actor="test")
+    micro = divided.result.microgrids["microgrid_code"].iloc[0]
+    microgrids.set_leader(district, draft, micro, name="赵微网格", phone="13800000031", actor="test")
+    planning.publish(district, draft, version=None, actor="test")
+    with district.begin() as conn:
+        conn.execute(sa.text("UPDATE grids g SET worker = '张网格、李网格 13800000021' FROM plans p WHERE p.id = g.plan_id "
+                             "AND p.status = 'published' AND g.code = :g"), {"g": other["grid"]})
+    adopted = staff.adopt(district, DISTRICT, actor="test")
+    assert adopted["people_added"] == 3 and adopted["assignments_added"] == adopted["people_added"]
+    again = staff.adopt(district, DISTRICT, actor="test")
+    assert again["people_added"] == 0 and again["assignments_added"] == 0
+    assert again["already_assigned"] == adopted["assignments_added"]
+    people = {p["name"]: p for p in staff.people(district, DISTRICT)}
+    assert people["张网格"]["role"] == "full_time_worker" and people["李网格"]["phone"] == "13800000021"
+    assert people["李网格"]["grids"] == [other["grid"]]
+    assert people["赵微网格"]["role"] == "building_leader" and people["赵微网格"]["phone"] == "13800000031"
+    from fastapi.testclient import TestClient
+
+    from gridmap.api.app import create_app
+
+    here = TestClient(create_app(database_url=database_url)).get(
+        "/api/locate", params={"lon": other["lon"], "lat": other["lat"], "crs": "4490"}).json()
+    assert here["grid_code"] == other["grid"] and set(here["worker"].split("、")) == {"张网格", "李网格"}

@@ -65,7 +65,7 @@ def my_grids(code: str, conn: sa.Connection = Depends(get_conn),
     found = plans.published_above(conn, code)
     grids = store.readable_grids(conn, user.id, found[1], date.today()) if found else set()
     if found:
-        grids = store.grids_within(conn, found[1], code, sorted(grids))
+        grids = plans.grids_within(conn, found[1], code, sorted(grids))
     return {"territory": code, "grids": sorted(grids), "administrator": users.has_role(conn, user, (), code)}
 
 

@@ -1,6 +1,8 @@
 """Patrols over HTTP: grid workers (and handlers, administrators) record their tracks from the
-phone or upload GPX/GeoJSON files; a track is read by its walker and the territory's
-administrators only; the week's coverage per grid (no track in it) by every role of the territory."""
+phone or upload GPX/GeoJSON files; a track, and the times its walker passed each building, are
+read by the walker, their grid leaders and supervisors (网格长, 网格指导员: staff with an account
+assigned to the same grids) and the territory's administrators only; the week's coverage per grid
+(no track in it) by every role of the territory."""
 
 from __future__ import annotations
 
@@ -63,14 +65,35 @@ async def upload(code: str, request: Request, file: UploadFile = File(descriptio
                                    source=source, zone=request.app.state.calendar.zone)
 
 
+def _readable(conn: sa.Connection, request: Request, reader: CurrentUser, code: str) -> list[int] | None:
+    """The walkers whose tracks ``reader`` may see: everyone's for an administrator (None)."""
+    if users.has_role(conn, reader, (), code):
+        return None
+    return service.readable_walkers(request.app.state.engine, reader.id, zone=request.app.state.calendar.zone)
+
+
 @router.get("/territories/{code}/patrols", response_class=JSONResponse,
-            summary="The tracks of a week (GeoJSON): one's own; every track for administrators")
+            summary="The tracks of a week (GeoJSON) with the incidents reported on each: one's own and, for a grid "
+                    "leader or supervisor, their grids' staff's; every track for administrators")
 def tracks(code: str, request: Request, week: str | None = None, conn: sa.Connection = Depends(get_conn),
            user: CurrentUser | None = Depends(optional_user)) -> JSONResponse:
     territories.get(conn, code)
     reader = require_role(conn, user, READERS, code, "read patrols")
-    mine = None if users.has_role(conn, reader, (), code) else reader.id
-    return JSONResponse(service.tracks(request.app.state.engine, code, week=week, user_id=mine,
+    return JSONResponse(service.tracks(request.app.state.engine, code, week=week,
+                                       user_ids=_readable(conn, request, reader, code),
+                                       zone=request.app.state.calendar.zone),
+                        media_type="application/geo+json")
+
+
+@router.get("/territories/{code}/grids/{grid_code}/visits", response_class=JSONResponse,
+            summary="A grid's buildings (GeoJSON), each with the last time a readable track passed within 20 m "
+                    "(up to the end of the week), its walker, and whether it was in that week")
+def visits(code: str, grid_code: str, request: Request, week: str | None = None, conn: sa.Connection = Depends(get_conn),
+           user: CurrentUser | None = Depends(optional_user)) -> JSONResponse:
+    territories.get(conn, code)
+    reader = require_role(conn, user, READERS, code, "read patrols")
+    return JSONResponse(service.visits(request.app.state.engine, code, grid_code, week=week,
+                                       user_ids=_readable(conn, request, reader, code),
                                        zone=request.app.state.calendar.zone),
                         media_type="application/geo+json")
 

@@ -45,8 +45,11 @@ class StaffPatch(BaseModel):
 class AssignmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    grid_code: str = Field(min_length=1, max_length=32, description="a grid of the published plan")
+    grid_code: str | None = Field(None, min_length=1, max_length=32,
+                                  description="a grid of the published plan (may be left out when a building is named)")
     microgrid_code: str | None = Field(None, max_length=40)
+    building: str | None = Field(None, max_length=200, examples=["书香锦城 3栋"],
+                                 description="a building of the territory (小区 and 楼栋, or an address): 楼栋长, 单元长")
     valid_from: date | None = Field(None, description="default: today")
     valid_to: date | None = Field(None, description="the last day; none: open-ended")
 
@@ -86,6 +89,14 @@ def create(code: str, body: StaffIn, request: Request, conn: sa.Connection = Dep
     return service.create(request.app.state.engine, code, actor=actor.username, **body.model_dump())
 
 
+@router.post("/territories/{code}/staff/adopt", summary="Take the people the published plan names (grid workers, "
+             "micro-grid and building leaders) onto the staff, assigned from today; taken again, changes nothing")
+def adopt(code: str, request: Request, conn: sa.Connection = Depends(get_conn),
+          user: CurrentUser | None = Depends(optional_user)) -> dict:
+    actor = _writer(conn, user, code)
+    return service.adopt(request.app.state.engine, code, actor=actor.username)
+
+
 @router.patch("/staff/{staff_id}", summary="Change a person's name, role, phone or account")
 def edit(staff_id: int, body: StaffPatch, request: Request, conn: sa.Connection = Depends(get_conn),
          user: CurrentUser | None = Depends(optional_user)) -> dict:
@@ -101,12 +112,14 @@ def remove(staff_id: int, request: Request, conn: sa.Connection = Depends(get_co
     service.remove(request.app.state.engine, staff_id, actor=actor.username)
 
 
-@router.post("/staff/{staff_id}/assignments", status_code=201, summary="Assign a person to a published grid")
+@router.post("/staff/{staff_id}/assignments", status_code=201,
+             summary="Assign a person to a published grid, a micro-grid of it or a building in it")
 def assign(staff_id: int, body: AssignmentIn, request: Request, conn: sa.Connection = Depends(get_conn),
            user: CurrentUser | None = Depends(optional_user)) -> dict:
     actor = _writer(conn, _signed_in(user), store.get(conn, staff_id)["territory"])
     return service.assign(request.app.state.engine, staff_id, body.grid_code, actor=actor.username,
-                          microgrid_code=body.microgrid_code, valid_from=body.valid_from, valid_to=body.valid_to)
+                          microgrid_code=body.microgrid_code, building=body.building, valid_from=body.valid_from,
+                          valid_to=body.valid_to)
 
 
 @router.post("/staff-assignments/{assignment_id}/end", summary="End an assignment on a day (its last)")

@@ -15,10 +15,12 @@ SHOWN = 20  # grid codes listed in the plain output of a check
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``staff`` to the ``gridmap`` parser."""
-    cmd = sub.add_parser("staff", help="grid staff: import the office's sheet, list, check staffing (一格一员)")
-    cmd.add_argument("action", choices=["import", "list", "check"])
+    cmd = sub.add_parser("staff", help="grid staff: import the office's sheet, take in the people the plan names, "
+                         "list, check staffing (一格一员)")
+    cmd.add_argument("action", choices=["import", "adopt", "list", "check"],
+                     help="adopt: the published plan's grid workers and micro-grid / building leaders onto the staff")
     cmd.add_argument("file", nargs="?", help="import: the staff sheet (.csv in UTF-8 or GBK, or .xlsx) with "
-                     "columns 姓名, 角色 and optionally 电话, 工号, 网格编码, 微网格编码, 起始日期, 结束日期")
+                     "columns 姓名, 角色 and optionally 电话, 工号, 网格编码, 微网格编码, 小区, 楼栋, 起始日期, 结束日期")
     cmd.add_argument("--territory", required=True, metavar="CODE")
     cmd.add_argument("--encoding", help="import: the CSV's encoding when it is not what it looks like")
     cmd.add_argument("--on", type=date.fromisoformat, metavar="YYYY-MM-DD", help="check: the day (default today)")
@@ -40,6 +42,14 @@ def cmd_staff(args: argparse.Namespace) -> int:
         done = staff.import_sheet(engine, args.territory, path, actor="cli", encoding=args.encoding)
         print(f"{done['rows']} rows taken: {done['people_added']} people and {done['assignments_added']} assignments "
               f"added / 已导入 {done['rows']} 行：新增人员 {done['people_added']} 名、分配 {done['assignments_added']} 条")
+    elif args.action == "adopt":
+        done = staff.adopt(engine, args.territory, actor="cli")
+        print(f"{done['people_added']} people and {done['assignments_added']} assignments added from plan "
+              f"{done['plan_id']} ({done['already_assigned']} already held) / 已从方案新增人员 {done['people_added']} 名、"
+              f"分配 {done['assignments_added']} 条（已有 {done['already_assigned']} 条）")
+        for a in done["ambiguous"]:
+            print(f"  left: {a['name']} (grid {a['grid_code']}) names {a['people']} people; add their phone / "
+                  f"未处理：{a['name']}（网格 {a['grid_code']}）对应 {a['people']} 人，请补充电话")
     elif args.action == "list":
         for person in staff.people(engine, args.territory):
             print(f"{person['staff_id']:>5}  {person['name']:<12} {person['role_zh']:<6} {person['phone'] or '-':<14} "

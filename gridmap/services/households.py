@@ -214,7 +214,7 @@ def grid_register(engine: sa.Engine, territory_code: str, grid_code: str, *, vau
     read is audited."""
     with engine.begin() as conn:
         _owner, plan_id = covering_plan(conn, territory_code)
-        if grid_code not in store.grids_within(conn, plan_id, territory_code, [grid_code]):
+        if grid_code not in plans.grids_within(conn, plan_id, territory_code, [grid_code]):
             raise NotFound(f"grid {grid_code} is not a published grid of territory {territory_code}",
                            f"网格 {grid_code} 不是辖区 {territory_code} 已发布的网格")
         frame = store.residents_of(conn, plan_id, grid_code=grid_code)

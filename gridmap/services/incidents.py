@@ -20,6 +20,7 @@ import shapely
 import sqlalchemy as sa
 
 from gridmap.errors import Invalid
+from gridmap.patrols import REPORT_GRACE
 from gridmap.incident_rules import (
     FINAL_STATES,
     STATE_NAMES,
@@ -33,6 +34,7 @@ from gridmap.geo import routing
 from gridmap.service_attributes import check_answers
 from gridmap.store import audit
 from gridmap.store import incidents as store
+from gridmap.store import patrols as patrol_store
 from gridmap.store import territories
 
 DUPLICATE_RADIUS_M = 250.0
@@ -91,42 +93,53 @@ class Report:
 def report(engine: sa.Engine, item: Report, *, actor: str, calendar: WorkCalendar | None = None,
            radius_m: float = DUPLICATE_RADIUS_M, synthetic: bool = False,
            authorize: Callable[[str, str], None] | None = None) -> dict:
-    """Route and store a report; returns the stored incident and the open incidents of the same
-    category within ``radius_m`` (possible duplicates, offered, not merged). ``authorize`` is
-    called with the routed community's and grid's codes before anything is stored, and may raise
-    to refuse."""
+    """Route and store a report in a transaction of its own; returns the stored incident and the
+    open incidents of the same category within ``radius_m`` (possible duplicates, offered, not
+    merged). ``authorize`` is called with the routed community's and grid's codes before
+    anything is stored, and may raise to refuse."""
+    with engine.begin() as conn:
+        return report_on(conn, item, actor=actor, calendar=calendar, radius_m=radius_m, synthetic=synthetic,
+                         authorize=authorize)
+
+
+def report_on(conn: sa.Connection, item: Report, *, actor: str, calendar: WorkCalendar | None = None,
+              radius_m: float = DUPLICATE_RADIUS_M, synthetic: bool = False,
+              authorize: Callable[[str, str], None] | None = None) -> dict:
+    """:func:`report` inside the caller's transaction (a need referred to the incident loop is
+    marked and its incident made in one)."""
     calendar = calendar or calendar_from_env()
     if not (-180 <= item.lon <= 180 and -90 <= item.lat <= 90):
         raise ReportError(f"coordinates out of range: lon {item.lon}, lat {item.lat}",
                           f"坐标超出范围：经度 {item.lon}，纬度 {item.lat}")
     at = item.reported_at or datetime.now(timezone.utc)
-    with engine.begin() as conn:
-        category = next((c for c in store.categories(conn) if c.code == item.category_code), None)
-        if category is None:
-            raise ReportError(f"unknown category {item.category_code!r}; see /open311/v2/services.json",
-                              f"没有类别 {item.category_code!r}；类别表见 /open311/v2/services.json")
-        try:
-            answers = check_answers(category.code, category.attributes, item.attributes)
-        except Invalid as wrong:
-            raise ReportError(wrong.en, wrong.zh) from None
-        where = store.route(conn, item.lon, item.lat)
-        if where is None:
-            raise ReportError(f"the point lon {item.lon:.6f}, lat {item.lat:.6f} lies outside every published grid; "
-                              "nothing was stored",
-                              f"经度 {item.lon:.6f}、纬度 {item.lat:.6f} 处不在任何已发布的网格内；未保存")
-        if authorize is not None:
-            authorize(territories.code_of(conn, where.community_id), where.grid_code)
-        duplicates = store.nearby_open(conn, category.code, item.lon, item.lat, radius_m)
-        incident_id, public_id = store.insert(
-            conn, category_code=category.code, description=item.description, lon=item.lon, lat=item.lat,
-            route_=where, department=store.department_id(conn, category.code), reported_at=at,
-            due_at=category.due(at, calendar), reporter_name=item.reporter_name,
-            reporter_contact=item.reporter_contact, reporter_role=item.reporter_role, photo_urls=item.photo_urls,
-            address=item.address, source=item.source, actor=actor, synthetic=synthetic, attributes=answers)
-        audit.record(conn, actor=actor, action="incident.report", table="incidents", row_key=public_id,
-                     after={"category": category.code, "grid": where.grid_code, "source": item.source})
-        stored = store.get(conn, public_id)
-    return {**stored, "possible_duplicates": duplicates}
+    category = next((c for c in store.categories(conn) if c.code == item.category_code), None)
+    if category is None:
+        raise ReportError(f"unknown category {item.category_code!r}; see /open311/v2/services.json",
+                          f"没有类别 {item.category_code!r}；类别表见 /open311/v2/services.json")
+    try:
+        answers = check_answers(category.code, category.attributes, item.attributes)
+    except Invalid as wrong:
+        raise ReportError(wrong.en, wrong.zh) from None
+    where = store.route(conn, item.lon, item.lat)
+    if where is None:
+        raise ReportError(f"the point lon {item.lon:.6f}, lat {item.lat:.6f} lies outside every published grid; "
+                          "nothing was stored",
+                          f"经度 {item.lon:.6f}、纬度 {item.lat:.6f} 处不在任何已发布的网格内；未保存")
+    if authorize is not None:
+        authorize(territories.code_of(conn, where.community_id), where.grid_code)
+    duplicates = store.nearby_open(conn, category.code, item.lon, item.lat, radius_m)
+    incident_id, public_id = store.insert(
+        conn, category_code=category.code, description=item.description, lon=item.lon, lat=item.lat,
+        route_=where, department=store.department_id(conn, category.code), reported_at=at,
+        due_at=category.due(at, calendar), reporter_name=item.reporter_name,
+        reporter_contact=item.reporter_contact, reporter_role=item.reporter_role, photo_urls=item.photo_urls,
+        address=item.address, source=item.source, actor=actor, synthetic=synthetic, attributes=answers)
+    # found on a patrol its reporter is walking (or has just ended)
+    patrol = None if synthetic else patrol_store.patrol_of_report(conn, incident_id, actor, REPORT_GRACE)
+    audit.record(conn, actor=actor, action="incident.report", table="incidents", row_key=public_id,
+                 after={"category": category.code, "grid": where.grid_code, "source": item.source})
+    stored = store.get(conn, public_id)
+    return {**stored, "patrol_id": patrol, "possible_duplicates": duplicates}
 
 
 def transition(engine: sa.Engine, public_id: str, action: str, *, actor: str, note: str | None = None,
@@ -283,5 +296,5 @@ def load_demo_incidents(engine: sa.Engine, territory: str = "990100", *, count: 
     return result
 
 
-__all__ = ["follow_plan", "bulk_load", "load_demo_incidents", "Report", "ReportError", "TransitionError", "report", "transition", "with_events", "escalate_overdue",
+__all__ = ["report_on", "follow_plan", "bulk_load", "load_demo_incidents", "Report", "ReportError", "TransitionError", "report", "transition", "with_events", "escalate_overdue",
            "ensure_categories", "calendar_from_env", "DUPLICATE_RADIUS_M", "ESCALATION_LEVELS", "MAX_LEVEL"]

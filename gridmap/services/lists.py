@@ -179,10 +179,9 @@ def refer_to_incident(engine: sa.Engine, need_id: int, category_code: str, *, ac
                       authorize=None) -> dict:
     """Turn a need into an incident of the incident loop (at its point, in the incident category
     given; ``authorize`` is the incident loop's own check of where the actor may report); the need
-    is ``referred`` and names the incident. The need is marked first, under a lock, so a second
-    referral (a double click) is refused instead of making a second incident; if the incident
-    cannot be made, the need goes back to what it was. (A crash between the mark and the incident
-    leaves the need referred without an incident: ``incident_public_id`` null says so.)"""
+    is ``referred`` and names the incident. One transaction under the need's row lock: a second
+    referral (a double click) waits and is then refused, and a failure or a crash leaves neither
+    the mark nor the incident."""
     from gridmap.services import incidents
 
     with engine.begin() as conn:
@@ -193,18 +192,11 @@ def refer_to_incident(engine: sa.Engine, need_id: int, category_code: str, *, ac
             raise lists.ListError("a need without a point cannot become an incident: give it a place first",
                                   "没有具体位置的需求不能转为事件：请先补充位置")
         lists.check_move(lists.NEED_MOVES, lists.NEED_STATUS, before["status"], "referred")
-        store.set_need(conn, need_id, {"status": "referred"})
-    try:
-        made = incidents.report(engine, incidents.Report(category_code=category_code, lon=row.geometry.x,
-                                                         lat=row.geometry.y, description=row["description"],
-                                                         address=row["address"], source="need"), actor=actor,
-                                calendar=calendar, authorize=authorize)
-    except BaseException:
-        with engine.begin() as conn:  # only the mark made above: a need that names an incident stays referred
-            store.undo_referral(conn, need_id, before["status"])
-        raise
-    with engine.begin() as conn:
-        store.set_need(conn, need_id, {"incident_public_id": made["public_id"]})
+        made = incidents.report_on(conn, incidents.Report(category_code=category_code, lon=row.geometry.x,
+                                                          lat=row.geometry.y, description=row["description"],
+                                                          address=row["address"], source="need"), actor=actor,
+                                   calendar=calendar, authorize=authorize)
+        store.set_need(conn, need_id, {"status": "referred", "incident_public_id": made["public_id"]})
         audit.record(conn, actor=actor, action="need.refer", table="needs", row_key=str(need_id),
                      before={"status": before["status"]}, after={"status": "referred", "incident": made["public_id"]})
         return _one_need(conn, territory, need_id)

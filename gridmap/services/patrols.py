@@ -14,7 +14,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from gridmap import patrols
-from gridmap.errors import Invalid
+from gridmap.errors import Invalid, NotFound
 from gridmap.store import audit, layers, plans, territories
 from gridmap.store import patrols as store
 
@@ -38,12 +38,13 @@ def record(engine: sa.Engine, territory: str, points: list[tuple[float, float, d
         if not territories.meets(conn, territory, track.line.wkt):
             raise Invalid(f"the track does not pass through territory {territory}", f"轨迹没有经过辖区 {territory}")
         patrol_id, state = store.insert(conn, row.id, user_id=user_id, walker=walker, track=track, source=source)
+        found = store.link_incidents(conn, patrol_id, patrols.REPORT_GRACE) if state != "kept" else []
         if state != "kept":
             audit.record(conn, actor=walker, action=f"patrol.{state}", table="patrols", row_key=str(patrol_id),
                          after={"points": track.points, "dropped": track.dropped, "source": source,
                                 "started_at": track.started_at.isoformat(), "ended_at": track.ended_at.isoformat()})
     return {"patrol_id": patrol_id, "stored": state != "kept", "state": state, "points": track.points,
-            "dropped": track.dropped,
+            "dropped": track.dropped, "incidents_linked": found,
             "length_m": round(track.length_m, 1), "started_at": track.started_at.isoformat(),
             "ended_at": track.ended_at.isoformat()}
 
@@ -81,16 +82,19 @@ def read_points(path: str | Path, *, crs: str | None = None) -> tuple[list[tuple
     return [(float(x), float(y), t.to_pydatetime()) for x, y, t in zip(lon, lat, times)], source
 
 
-def tracks(engine: sa.Engine, territory: str, *, week: str | None, user_id: int | None, zone: tzinfo | None = None) -> dict:
-    """The tracks started in a week of the city (its time zone) as GeoJSON (only ``user_id``'s when given)."""
+def tracks(engine: sa.Engine, territory: str, *, week: str | None, user_ids: list[int] | None,
+           zone: tzinfo | None = None) -> dict:
+    """The tracks started in a week of the city (its time zone) as GeoJSON, each with the incidents
+    reported on it (only the tracks of ``user_ids`` when given)."""
     start, end = patrols.week_bounds(week, zone or city_zone())
     with engine.connect() as conn:
         territories.get(conn, territory)
-        frame = store.tracks(conn, territory, start=start, end=end, user_id=user_id)
+        frame = store.tracks(conn, territory, start=start, end=end, user_ids=user_ids)
     features = [{"type": "Feature", "id": int(r.patrol_id), "geometry": json.loads(json.dumps(r.geometry.__geo_interface__)),
                  "properties": {"patrol_id": int(r.patrol_id), "walker": r.walker, "started_at": r.started_at.isoformat(),
                                 "ended_at": r.ended_at.isoformat(), "points": int(r.points), "source": r.source,
-                                "length_m": round(float(r.length_m), 1)}} for r in frame.itertuples()]
+                                "length_m": round(float(r.length_m), 1), "incidents": list(r.incidents)}}
+                for r in frame.itertuples()]
     return {"type": "FeatureCollection", "week": [start.date().isoformat(), end.date().isoformat()], "features": features}
 
 
@@ -105,17 +109,67 @@ def coverage(engine: sa.Engine, territory: str, *, week: str | None, zone: tzinf
         if found is None:
             raise Invalid(f"territory {territory} has no published plan", f"辖区 {territory} 尚无已发布方案")
         roads = layers.find(conn, territory, layers.ROLES["roads"])
-        frame = store.coverage(conn, territory, found[1], roads, start=start, end=end)
+        buildings = layers.find(conn, territory, layers.ROLES["buildings"])
+        frame = store.coverage(conn, territory, found[1], roads, buildings, start=start, end=end)
     grids = [{"grid_code": r.grid_code, "street_m": round(r.street_m, 1), "walked_m": round(r.walked_m, 1),
               "share": round(r.walked_m / r.street_m, 3) if r.street_m else None, "walkers": list(r.walkers),
-              "not_patrolled": list(r.not_patrolled)} for r in frame.itertuples()]
+              "not_patrolled": list(r.not_patrolled), "buildings": int(r.buildings),
+              "buildings_visited": int(r.buildings_visited)} for r in frame.itertuples()]
     street, walked = sum(g["street_m"] for g in grids), sum(g["walked_m"] for g in grids)
     return {"territory": territory, "week": [start.date().isoformat(), end.date().isoformat()], "near_m": store.NEAR_M,
             "roads_layer": None if roads is None else f"{roads[0]}/{roads[1]}",
             "totals": {"street_m": round(street, 1), "walked_m": round(walked, 1),
                        "share": round(walked / street, 3) if street else None,
-                       "grids_patrolled": sum(bool(g["walkers"]) for g in grids), "grids": len(grids)},
+                       "grids_patrolled": sum(bool(g["walkers"]) for g in grids), "grids": len(grids),
+                       "buildings": sum(g["buildings"] for g in grids),
+                       "buildings_visited": sum(g["buildings_visited"] for g in grids)},
             "grids": grids}
 
 
-__all__ = ["record", "read_points", "tracks", "coverage"]
+def visits(engine: sa.Engine, territory: str, grid_code: str, *, week: str | None, user_ids: list[int] | None,
+           zone: tzinfo | None = None) -> dict:
+    """The buildings of a published grid as GeoJSON, each with the last time a track (of
+    ``user_ids`` when given) passed within 20 m of it up to the end of the city's ``week`` (this
+    week by default), who walked it, and whether that was in the week."""
+    start, end = patrols.week_bounds(week, zone or city_zone())
+    with engine.connect() as conn:
+        territories.get(conn, territory)
+        found = plans.published_above(conn, territory)
+        if found is None:
+            raise Invalid(f"territory {territory} has no published plan", f"辖区 {territory} 尚无已发布方案")
+        if grid_code not in plans.grids_within(conn, found[1], territory, [grid_code]):
+            raise NotFound(f"grid {grid_code} is not a published grid of territory {territory}",
+                           f"网格 {grid_code} 不是辖区 {territory} 已发布的网格")
+        buildings = layers.find(conn, territory, layers.ROLES["buildings"])
+        if buildings is None:
+            raise Invalid(f"territory {territory} (and its ancestors) has no buildings layer",
+                          f"辖区 {territory}（及其上级）没有楼栋图层")
+        frame = store.building_visits(conn, found[1], grid_code, buildings, until=end, user_ids=user_ids)
+    features = []
+    for r in frame.itertuples():
+        seen = None if pd.isna(r.last_visit) else pd.Timestamp(r.last_visit).to_pydatetime()
+        features.append({"type": "Feature", "id": int(r.building_id),
+                         "geometry": json.loads(json.dumps(r.geometry.__geo_interface__)),
+                         "properties": {"building_id": int(r.building_id), "building_name": _text(r.building_name),
+                                        "compound_name": _text(r.compound_name),
+                                        "last_visit": seen.isoformat() if seen else None,
+                                        "walker": r.walker if seen else None,
+                                        "in_week": bool(seen and seen >= start)}})
+    visited = sum(f["properties"]["in_week"] for f in features)
+    return {"type": "FeatureCollection", "grid_code": grid_code, "week": [start.date().isoformat(), end.date().isoformat()],
+            "near_m": store.NEAR_M, "buildings": len(features), "visited_in_week": visited, "features": features}
+
+
+def _text(value: object) -> str | None:
+    return None if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+
+
+def readable_walkers(engine: sa.Engine, user_id: int, *, zone: tzinfo | None = None) -> list[int]:
+    """The accounts whose tracks and visits ``user_id`` may read (not an administrator): their
+    own, and as a grid leader or supervisor, those of the staff of their grids today."""
+    today = datetime.now(zone or city_zone()).date()
+    with engine.connect() as conn:
+        return store.led_walkers(conn, user_id, today)
+
+
+__all__ = ["record", "read_points", "tracks", "coverage", "visits", "readable_walkers"]

@@ -161,7 +161,7 @@ def patrols(conn: sa.Connection, territory: str, *, week: str | None = None, on:
     zone = city_zone()
     now = datetime.combine(on, datetime.min.time(), zone) if on else None
     start, end = rules.week_bounds(week, zone, now=now)
-    return store.tracks(conn, territory, start=start, end=end, user_id=None)
+    return store.tracks(conn, territory, start=start, end=end, user_ids=None)
 
 
 def incidents(conn: sa.Connection, territory: str, filters: Filters = Filters(), *,

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
 import sqlalchemy as sa
 
 from gridmap import staffing
@@ -39,8 +40,11 @@ def import_sheet(engine: sa.Engine, territory_code: str, path: str | Path, *, ac
     and role follow the sheet, a phone the sheet leaves blank is kept. An assignment is found again
     by person, grid, micro-grid and 起始日期 (without one: the latest not yet ended); a 结束日期
     ends it. So the same sheet taken again changes nothing. Grid codes must be grids of the
-    published plan, micro-grid codes its micro-grids. Every problem of every row is reported at
-    once and nothing is stored; every person and assignment changed is in the audit log."""
+    published plan, micro-grid codes its micro-grids; a 楼栋 (with its 小区 where the name alone is
+    not unique) is a building of the territory's buildings layer, found as the households
+    register finds it, and its grid is the one holding it when the row names none. Every problem
+    of every row is reported at once and nothing is stored; every person and assignment changed
+    is in the audit log."""
     today = today or date.today()
     rows, problems = staffing.sheet_rows(read_sheet(path, encoding=encoding))
     counts = {"people_added": 0, "people_updated": 0, "assignments_added": 0, "assignments_ended": 0}
@@ -49,6 +53,7 @@ def import_sheet(engine: sa.Engine, territory_code: str, path: str | Path, *, ac
         plan_id = _published(conn, territory.id, territory_code)
         grids = store.published_grids(conn, plan_id).set_index("grid_code")
         micro = store.microgrid_codes(conn, plan_id)
+        rows = _place_buildings(conn, territory_code, plan_id, rows, problems)
         for r in rows.itertuples():
             if r.grid_code and r.grid_code not in grids.index:
                 problems.append((int(r.row), f"grid {r.grid_code} is not a grid of territory {territory_code}'s "
@@ -65,6 +70,46 @@ def import_sheet(engine: sa.Engine, territory_code: str, path: str | Path, *, ac
         summary = {"territory": territory_code, "rows": len(rows), **counts, "file": Path(path).name}
         audit.record(conn, actor=actor, action="staff.import", table="staff", row_key=territory_code, after=summary)
     return summary
+
+
+def _place_buildings(conn: sa.Connection, territory_code: str, plan_id: int, rows: pd.DataFrame,
+                     problems: list) -> pd.DataFrame:
+    """The rows with ``building_id`` and ``building_label`` for those naming a building (and the
+    grid holding it where they name no grid); a building found nowhere, or several times, or
+    outside the row's grid is a problem."""
+    from gridmap.services.addresses import building_index
+
+    rows = rows.assign(building_id=None, building_label=None).astype(object)
+    named = rows[rows["building"].notna()]
+    if named.empty:
+        return rows
+    index = building_index(conn, territory_code)
+    found = {}
+    for r in named.itertuples():
+        building, _stairwell, _room, problem = index.find(int(r.row), r.compound, r.building, None)
+        if problem is not None and not r.compound:  # ``书香锦城3栋``: 小区 and 楼栋 in one, as an address
+            building, _stairwell, _room, as_address = index.find(int(r.row), None, None, r.building)
+            problem = None if as_address is None else problem
+        if problem is not None:
+            problems.append((problem["row"], problem["en"], problem["zh"]))
+        else:
+            found[r.Index] = building
+    if not found:
+        return rows
+    places = index.buildings.set_index("building_id").loc[list(found.values())]
+    holding = store.grids_at(conn, plan_id, list(zip(places["lon"], places["lat"])))
+    for (idx, building), grid, place in zip(found.items(), holding, places.itertuples()):
+        row = rows.loc[idx]
+        label = " ".join(str(x) for x in (place.compound_name, place.building_name or place.name) if x) or row["building"]
+        if grid is None:
+            problems.append((int(row["row"]), f"building {label} lies in no grid of the published plan",
+                             f"楼栋 {label} 不在已发布方案的任何网格内"))
+        elif row["grid_code"] and row["grid_code"] != grid:
+            problems.append((int(row["row"]), f"building {label} is in grid {grid}, not {row['grid_code']}",
+                             f"楼栋 {label} 在网格 {grid}，不在 {row['grid_code']}"))
+        rows.at[idx, "grid_code"] = row["grid_code"] or grid
+        rows.at[idx, "building_id"], rows.at[idx, "building_label"] = int(building), label
+    return rows
 
 
 def _person_of_row(conn: sa.Connection, territory_id: int, r, counts: dict, actor: str) -> int:
@@ -96,7 +141,7 @@ def _person_of_row(conn: sa.Connection, territory_id: int, r, counts: dict, acto
 def _assignment_of_row(conn: sa.Connection, person: int, r, grid, today: date, counts: dict, actor: str) -> None:
     """A sheet row's assignment: found again (and ended when the row gives its last day), or made."""
     stored = store.matching(conn, person, grid_code=r.grid_code, microgrid_code=r.microgrid_code,
-                            valid_from=r.valid_from, today=today)
+                            valid_from=r.valid_from, today=today, building_id=r.building_id)
     if stored is not None:
         if r.valid_to is not None and r.valid_to != stored["valid_to"]:
             if r.valid_to < stored["valid_from"]:
@@ -113,10 +158,12 @@ def _assignment_of_row(conn: sa.Connection, person: int, r, grid, today: date, c
         staffing.raise_problems([(int(r.row), "结束日期 is before today (the start, none being given)",
                                   "结束日期早于今天（未填写起始日期时以今天为起始日期）")])
     made, _ = store.assign(conn, person, grid_code=r.grid_code, microgrid_code=r.microgrid_code, valid_from=valid_from,
-                           valid_to=r.valid_to, grid_id=int(grid["grid_id"]), grid_lineage=int(grid["lineage"]))
+                           valid_to=r.valid_to, grid_id=int(grid["grid_id"]), grid_lineage=int(grid["lineage"]),
+                           building_id=r.building_id, building_label=r.building_label)
     counts["assignments_added"] += 1
     audit.record(conn, actor=actor, action="staff.assign", table="staff_assignments", row_key=str(made),
-                 after={"staff_id": person, "grid_code": r.grid_code, "valid_from": valid_from, "valid_to": r.valid_to})
+                 after={"staff_id": person, "grid_code": r.grid_code, "building": r.building_label,
+                        "valid_from": valid_from, "valid_to": r.valid_to})
 
 
 def create(engine: sa.Engine, territory_code: str, *, name: str, role: str, phone: str | None = None,
@@ -175,33 +222,101 @@ def remove(engine: sa.Engine, staff_id: int, *, actor: str) -> None:
                      after={"deleted": True})
 
 
-def assign(engine: sa.Engine, staff_id: int, grid_code: str, *, actor: str, microgrid_code: str | None = None,
-           valid_from: date | None = None, valid_to: date | None = None) -> dict:
-    """Assign a person to a grid of the published plan, from ``valid_from`` (today) to ``valid_to``."""
+def assign(engine: sa.Engine, staff_id: int, grid_code: str | None, *, actor: str, microgrid_code: str | None = None,
+           building: str | None = None, valid_from: date | None = None, valid_to: date | None = None) -> dict:
+    """Assign a person to a grid of the published plan (a micro-grid of it; a building in it, named
+    by 小区 and 楼栋 or an address: the grid holding it when none is given), from ``valid_from``
+    (today) to ``valid_to``."""
     valid_from = valid_from or date.today()
     if valid_to is not None and valid_to < valid_from:
         raise Invalid("valid_to is before valid_from", "结束日期早于起始日期")
+    if not grid_code and not building:
+        raise Invalid("name a grid or a building", "请填写网格或楼栋")
     with engine.begin() as conn:
         person = store.get(conn, staff_id)
         territory = territories.get(conn, person["territory"])
         plan_id = _published(conn, territory.id, territory.code)
-        grids = store.published_grids(conn, plan_id).assign(plan_id=plan_id).set_index("grid_code")
+        problems: list[tuple[int, str, str]] = []
+        placed = _place_buildings(conn, territory.code, plan_id, pd.DataFrame([{
+            "row": 1, "grid_code": grid_code, "microgrid_code": microgrid_code, "compound": None, "building": building}]),
+            problems)
+        if problems:
+            raise Invalid("; ".join(en for _, en, _ in problems), "；".join(zh for _, _, zh in problems))
+        grid_code, building_id, label = placed.at[0, "grid_code"], placed.at[0, "building_id"], placed.at[0, "building_label"]
+        grids = store.published_grids(conn, plan_id).set_index("grid_code")
         if grid_code not in grids.index:
             raise Invalid(f"grid {grid_code} is not a grid of territory {territory.code}'s published plan",
                           f"网格 {grid_code} 不是辖区 {territory.code} 已发布方案中的网格")
         grid = grids.loc[grid_code]
-        if microgrid_code and (microgrid_code not in store.microgrid_codes(conn, int(grid["plan_id"])) or
+        if microgrid_code and (microgrid_code not in store.microgrid_codes(conn, plan_id) or
                                not microgrid_code.startswith(grid_code)):
             raise Invalid(f"micro-grid {microgrid_code} is not a micro-grid of grid {grid_code} in the published plan",
                           f"微网格 {microgrid_code} 不是已发布方案中网格 {grid_code} 的微网格")
         assignment_id, made = store.assign(conn, staff_id, grid_code=grid_code, microgrid_code=microgrid_code,
                                            valid_from=valid_from, valid_to=valid_to, grid_id=int(grid["grid_id"]),
-                                           grid_lineage=int(grid["lineage"]))
+                                           grid_lineage=int(grid["lineage"]), building_id=building_id,
+                                           building_label=label)
         if made:  # the same assignment asked for again changes nothing
             audit.record(conn, actor=actor, action="staff.assign", table="staff_assignments",
                          row_key=str(assignment_id), after={"staff_id": staff_id, "grid_code": grid_code,
-                                                            "valid_from": valid_from, "valid_to": valid_to})
+                                                            "building": label, "valid_from": valid_from,
+                                                            "valid_to": valid_to})
         return store.assignment(conn, assignment_id)
+
+
+ADOPTED_ROLE = {"grid": "full_time_worker", "microgrid": "building_leader", "building": "building_leader"}
+"""The role of a person the plan names: a grid's worker is its full-time worker (一格一员); a
+micro-grid's or a building's leader its 楼栋长 (单元长 for one 单元 of a building split by them)."""
+
+
+def adopt(engine: sa.Engine, territory_code: str, *, actor: str, today: date | None = None) -> dict:
+    """Take the people the published plan names into the staff register, assigned from ``today``:
+    each grid's ``worker`` (full-time worker of the grid), each micro-grid's and building's leader
+    (楼栋长 of the micro-grid, and of the building; 单元长 of one 单元). A person already on the
+    staff (same name, and phone where the plan gives one) is not made twice and keeps their role;
+    an assignment already held is not made twice; a name several people share, with no phone to
+    tell them apart, is listed and left. One transaction, audited; taken again, changes nothing."""
+    today = today or date.today()
+    counts = {"people_added": 0, "assignments_added": 0, "already_assigned": 0}
+    ambiguous: list[dict] = []
+    with engine.begin() as conn:
+        territory = territories.get(conn, territory_code)
+        plan_id = _published(conn, territory.id, territory_code)
+        grids = store.published_grids(conn, plan_id).set_index("grid_code")
+        for r in store.named_in_plan(conn, plan_id).itertuples():
+            role = "stairwell_leader" if r.kind == "building" and (r.parts or 1) > 1 else ADOPTED_ROLE[r.kind]
+            for name, phone in staffing.names_in(r.name):
+                given = _text(r.phone)
+                phone = phone or (given if given and staffing.PHONE.match(given) else None)
+                found = store.candidates(conn, territory.id, staff_key=None, name=name, phone=phone) or \
+                    (store.candidates(conn, territory.id, staff_key=None, name=name, phone=None) if phone else [])
+                if len(found) > 1:
+                    ambiguous.append({"name": name, "grid_code": r.grid_code, "people": len(found)})
+                    continue
+                if found:
+                    person = found[0]
+                else:
+                    person = store.insert(conn, territory.id, name=name, role=role, phone=phone, staff_key=None)
+                    counts["people_added"] += 1
+                    audit.record(conn, actor=actor, action="staff.create", table="staff", row_key=str(person),
+                                 after={"name": name, "role": role, "phone": phone, "from": "plan"})
+                building = None if pd.isna(r.building_id) else int(r.building_id)
+                microgrid, label = _text(r.microgrid_code), _text(r.building_label)
+                if store.matching(conn, person, grid_code=r.grid_code, microgrid_code=microgrid, valid_from=None,
+                                  today=today, building_id=building) is not None:
+                    counts["already_assigned"] += 1
+                    continue
+                grid = grids.loc[r.grid_code]
+                made, _ = store.assign(conn, person, grid_code=r.grid_code, microgrid_code=microgrid,
+                                       valid_from=today, valid_to=None, grid_id=int(grid["grid_id"]),
+                                       grid_lineage=int(grid["lineage"]), building_id=building, building_label=label)
+                counts["assignments_added"] += 1
+                audit.record(conn, actor=actor, action="staff.assign", table="staff_assignments", row_key=str(made),
+                             after={"staff_id": person, "grid_code": r.grid_code, "microgrid_code": microgrid,
+                                    "building": label, "valid_from": today, "from": "plan"})
+        summary = {"territory": territory_code, "plan_id": plan_id, **counts, "ambiguous": ambiguous}
+        audit.record(conn, actor=actor, action="staff.adopt", table="staff", row_key=territory_code, after=summary)
+    return summary
 
 
 def end_assignment(engine: sa.Engine, assignment_id: int, valid_to: date, *, actor: str) -> dict:
@@ -251,6 +366,11 @@ def people(engine: sa.Engine, territory_code: str) -> list[dict]:
     frame = frame.where(frame.notna(), None)  # a user id missing for some: None, not NaN
     return [{**r, **staffing.role_names(r["role"]), "grids": sorted(r["grids"]),
              "user_id": None if r["user_id"] is None else int(r["user_id"])} for r in frame.to_dict("records")]
+
+
+def _text(value: object) -> str | None:
+    """A cell of a frame read from the database: its text, or None for a NULL (None or NaN)."""
+    return None if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
 
 
 def _check_phone(phone: str | None) -> None:

@@ -327,9 +327,14 @@ def published_stamp(conn: sa.Connection) -> str:
 
 def locate(conn: sa.Connection, lon: float, lat: float) -> dict | None:
     """The published grid containing a point (lon/lat in EPSG:4490) with its community, street and
-    district; None outside every published grid. Uses the grids' GiST index."""
+    district, and its worker (the staff's full-time workers of the grid today, else the plan's
+    name); None outside every published grid. Uses the grids' GiST index."""
     row = conn.execute(sa.text(
-        "SELECT g.code AS grid_code, g.name AS grid_name, g.kind, g.households, g.worker, p.id AS plan_id, "
+        # the grid's worker: its full-time workers on the staff today, else the name the plan gives
+        "SELECT g.code AS grid_code, g.name AS grid_name, g.kind, g.households, COALESCE((SELECT "
+        "string_agg(DISTINCT s.name, '、') FROM staff_assignments a JOIN staff s ON s.id = a.staff_id "
+        "WHERE a.grid_code = g.code AND s.role = 'full_time_worker' AND a.valid_from <= current_date "
+        "AND (a.valid_to IS NULL OR a.valid_to >= current_date)), g.worker) AS worker, p.id AS plan_id, "
         "c.code AS community_code, c.name AS community, s.code AS street_code, s.name AS street, "
         "d.code AS district_code, d.name AS district FROM grids g "
         "JOIN plans p ON p.id = g.plan_id AND p.status = 'published' JOIN territories c ON c.id = g.community_id "

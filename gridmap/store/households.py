@@ -141,13 +141,6 @@ def residents_of(conn: sa.Connection, plan_id: int | None, *, territory: str | N
         conn, params={"territory": territory, "p": plan_id, "grid": grid_code, "h": household_id, "r": resident_id})
 
 
-def grids_within(conn: sa.Connection, plan_id: int, territory: str, codes: list[str]) -> set[str]:
-    """Those of ``codes`` that are grids of plan ``plan_id`` in ``territory`` (or below it)."""
-    return set(conn.execute(sa.text(
-        with_subtree() + "SELECT g.code FROM grids g WHERE g.plan_id = :p AND g.code = ANY(:c) "
-        "AND g.community_id IN (SELECT id FROM sub)"), {"territory": territory, "p": plan_id, "c": codes}).scalars())
-
-
 def resident_territory(conn: sa.Connection, resident_id: int) -> tuple[str, int]:
     """The code of the territory a resident was registered under, and its household."""
     row = conn.execute(sa.text("SELECT t.code, r.household_id FROM residents r JOIN territories t ON t.id = r.territory_id "
@@ -246,5 +239,5 @@ def readable_grids(conn: sa.Connection, user_id: int, plan_id: int, on: date) ->
 
 __all__ = ["HouseholdNotFound", "PERSONAL", "buildings", "upsert_households", "residents_matching", "insert_residents",
            "update_residents",
-           "residents_of", "grids_within", "resident_territory", "household_territory", "delete_resident", "delete_residents_except",
+           "residents_of", "resident_territory", "household_territory", "delete_resident", "delete_residents_except",
            "tokens", "write_tokens", "household_keys", "grid_counts", "readable_grids"]

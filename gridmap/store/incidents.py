@@ -150,7 +150,7 @@ def nearby_open(conn: sa.Connection, category_code: str, lon: float, lat: float,
 
 
 def get(conn: sa.Connection, public_id: str, *, with_contact: bool = False, lock: bool = False) -> dict:
-    contact = ", i.reporter_name, i.reporter_contact" if with_contact else ""
+    contact = ", i.reporter_name, i.reporter_contact, i.patrol_id" if with_contact else ""
     row = conn.execute(sa.text(
         f"SELECT {PUBLIC_COLUMNS}{contact} FROM {FROM} WHERE i.public_id = :p" + (" FOR UPDATE OF i" if lock else "")),
         {"p": public_id}).first()
@@ -206,7 +206,7 @@ def search(conn: sa.Connection, *, public_ids: list[str] | None = None, category
             params[key] = value
     if overdue is not None:
         where.append(("" if overdue else "NOT ") + "(i.status NOT IN ('closed','rejected') AND i.due_at < now())")
-    contact = ", i.reporter_name, i.reporter_contact" if with_contact else ""
+    contact = ", i.reporter_name, i.reporter_contact, i.patrol_id" if with_contact else ""
     rows = conn.execute(sa.text(
         f"SELECT {PUBLIC_COLUMNS}{contact} FROM {FROM}" + (" WHERE " + " AND ".join(where) if where else "")
         + " ORDER BY i.reported_at DESC, i.id DESC LIMIT :limit OFFSET :offset"), params)

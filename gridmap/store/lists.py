@@ -161,12 +161,6 @@ def set_need(conn: sa.Connection, need_id: int, changes: dict) -> dict:
     return dict(before)
 
 
-def undo_referral(conn: sa.Connection, need_id: int, status: str) -> None:
-    """Put a need marked ``referred`` back to ``status``, unless it names its incident already."""
-    conn.execute(sa.text("UPDATE needs SET status = :s, updated_at = now() WHERE id = :i AND status = 'referred' "
-                         "AND incident_public_id IS NULL"), {"i": need_id, "s": status})
-
-
 def set_resource_active(conn: sa.Connection, resource_id: int, active: bool) -> bool:
     """Set whether a resource is offered; returns whether it was before."""
     was = conn.execute(sa.text("SELECT active FROM resources WHERE id = :i FOR UPDATE"), {"i": resource_id}).scalar()
@@ -283,4 +277,4 @@ def grid_counts(conn: sa.Connection, territory: str, plan_id: int) -> pd.DataFra
 
 __all__ = ["ListItemNotFound", "community_id", "within", "insert_need", "upsert_resource", "territory_of", "needs",
            "resources", "candidates", "set_need", "set_resource_active", "insert_project", "link_project", "items_in", "items_above",
-           "set_project", "release_needs", "undo_referral", "projects", "need_statuses", "totals", "grid_counts", "ITEM_TABLES"]
+           "set_project", "release_needs", "projects", "need_statuses", "totals", "grid_counts", "ITEM_TABLES"]

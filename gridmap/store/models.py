@@ -369,6 +369,7 @@ class Incident(Base):
         Index("ix_incidents_category_status", "category_code", "status"),
         # per-grid handling-time medians read presorted values from this index alone (0006, 0007)
         Index("ix_incidents_grid_lineage", "grid_lineage"),
+        Index("ix_incidents_patrol_id", "patrol_id"),
         Index("ix_incidents_handling", "grid_lineage", text("date_part('epoch', closed_at - reported_at)"),
               postgresql_include=["closed_at", "reported_at", "category_code", "community_id", "street_id"],
               postgresql_where=text("status = 'closed'")),
@@ -407,6 +408,7 @@ class Incident(Base):
     escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     synthetic: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    patrol_id: Mapped[int | None] = mapped_column(ForeignKey("patrols.id", ondelete="SET NULL"))  # found on it (0019)
 
 
 class IncidentEvent(Base):
@@ -613,14 +615,15 @@ class Staff(Base):
 
 
 class StaffAssignment(Base):
-    """A person on a grid (and optionally one of its micro-grids) from a date to a date (open when
-    none), with the published grid row it was made on (migration 0014)."""
+    """A person on a grid (and optionally one of its micro-grids, and a building) from a date to a
+    date (open when none), with the published grid row it was made on (migrations 0014, 0020)."""
 
     __tablename__ = "staff_assignments"
     __table_args__ = (
         CheckConstraint("valid_to IS NULL OR valid_to >= valid_from", name="ck_staff_assignments_dates"),
         Index("ix_staff_assignments_staff_id", "staff_id"),
         Index("ix_staff_assignments_grid_code", "grid_code"),
+        Index("ix_staff_assignments_building_id", "building_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -632,6 +635,8 @@ class StaffAssignment(Base):
     valid_from: Mapped[date] = mapped_column(Date)
     valid_to: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    building_id: Mapped[int | None] = mapped_column(ForeignKey("layer_features.id", ondelete="SET NULL"))
+    building_label: Mapped[str | None] = mapped_column(Text)
 
 
 class Household(Base):
@@ -862,5 +867,5 @@ class Patrol(Base):
     ended_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     points: Mapped[int] = mapped_column(Integer)
     source: Mapped[str] = mapped_column(String(16))
-    geom = mapped_column(geometry("LINESTRING"), nullable=False)
+    geom = mapped_column(geometry("LINESTRINGM"), nullable=False)  # measure: each point's time, epoch s (0019)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -19,7 +19,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from gridmap.errors import NotFound, StateConflict
-from gridmap.store.sql import with_ancestors
+from gridmap.store.sql import with_ancestors, with_subtree
 from gridmap.store.territories import TerritoryNotFound, exists
 
 STATUS_ZH = {"draft": "草稿", "published": "已发布", "history": "历史"}
@@ -142,6 +142,13 @@ def published_above(conn: sa.Connection, territory: str) -> tuple[str, int] | No
         "JOIN plans p ON p.territory_id = up.id AND p.status = 'published' ORDER BY up.depth LIMIT 1"),
         {"territory": territory}).first()
     return (row[0], int(row[1])) if row else None
+
+
+def grids_within(conn: sa.Connection, plan_id: int, territory: str, codes: list[str]) -> set[str]:
+    """Those of ``codes`` that are grids of plan ``plan_id`` in ``territory`` (or below it)."""
+    return set(conn.execute(sa.text(
+        with_subtree() + "SELECT g.code FROM grids g WHERE g.plan_id = :p AND g.code = ANY(:c) "
+        "AND g.community_id IN (SELECT id FROM sub)"), {"territory": territory, "p": plan_id, "c": codes}).scalars())
 
 
 def published_id(conn: sa.Connection, territory_id: int) -> int | None:
@@ -326,6 +333,6 @@ def store_report(conn: sa.Connection, plan_id: int, report: dict, version: int) 
         {"p": plan_id, "v": version, "r": json.dumps(report, ensure_ascii=False, default=str)}).rowcount == 1
 
 
-__all__ = ["Plan", "PlanNotFound", "PlanStateError", "VersionConflict", "STATUS_ZH", "get", "row_stamp", "territory_of", "find",
+__all__ = ["Plan", "PlanNotFound", "grids_within", "PlanStateError", "VersionConflict", "STATUS_ZH", "get", "row_stamp", "territory_of", "find",
            "published_id", "count_for", "list_for", "history", "brief", "create", "copy", "edits_since", "lock_draft",
            "record_edit", "publish", "lock_for_delete", "contents", "delete", "stored_report", "store_report"]

@@ -74,38 +74,42 @@ def published_grids(conn: sa.Connection, plan_id: int) -> pd.DataFrame:
 
 
 def matching(conn: sa.Connection, staff_id: int, *, grid_code: str, microgrid_code: str | None,
-             valid_from: date | None, today: date) -> dict | None:
-    """The stored assignment a sheet row (or a request) speaks of: the same person, grid and
-    micro-grid, from the same day; without a day, the latest one not ended before ``today``."""
+             valid_from: date | None, today: date, building_id: int | None = None) -> dict | None:
+    """The stored assignment a sheet row (or a request) speaks of: the same person, grid,
+    micro-grid and building, from the same day; without a day, the latest one not ended before
+    ``today``."""
     row = conn.execute(sa.text(
         "SELECT id, valid_from, valid_to FROM staff_assignments WHERE staff_id = :s AND grid_code = :g AND "
-        "microgrid_code IS NOT DISTINCT FROM :m AND (CASE WHEN CAST(:f AS date) IS NULL THEN valid_to IS NULL OR "
+        "microgrid_code IS NOT DISTINCT FROM :m AND building_id IS NOT DISTINCT FROM CAST(:b AS bigint) AND "
+        "(CASE WHEN CAST(:f AS date) IS NULL THEN valid_to IS NULL OR "
         "valid_to >= :today ELSE valid_from = :f END) ORDER BY valid_from DESC, id DESC LIMIT 1"),
-        {"s": staff_id, "g": grid_code, "m": microgrid_code, "f": valid_from, "today": today}).first()
+        {"s": staff_id, "g": grid_code, "m": microgrid_code, "f": valid_from, "today": today, "b": building_id}).first()
     return dict(row._mapping) if row else None
 
 
 def assign(conn: sa.Connection, staff_id: int, *, grid_code: str, microgrid_code: str | None, valid_from: date,
-           valid_to: date | None, grid_id: int | None, grid_lineage: int | None) -> tuple[int, bool]:
-    """Assign a person to a grid; an assignment the same in every respect is kept, not made twice.
-    Its id, and whether it is new."""
+           valid_to: date | None, grid_id: int | None, grid_lineage: int | None, building_id: int | None = None,
+           building_label: str | None = None) -> tuple[int, bool]:
+    """Assign a person to a grid (a micro-grid of it, a building in it); an assignment the same in
+    every respect is kept, not made twice. Its id, and whether it is new."""
     same = conn.execute(sa.text(
         "SELECT id FROM staff_assignments WHERE staff_id = :s AND grid_code = :g AND microgrid_code IS NOT DISTINCT "
-        "FROM :m AND valid_from = :f AND valid_to IS NOT DISTINCT FROM :to"),
-        {"s": staff_id, "g": grid_code, "m": microgrid_code, "f": valid_from, "to": valid_to}).scalar()
+        "FROM :m AND building_id IS NOT DISTINCT FROM CAST(:b AS bigint) AND valid_from = :f "
+        "AND valid_to IS NOT DISTINCT FROM :to"),
+        {"s": staff_id, "g": grid_code, "m": microgrid_code, "f": valid_from, "to": valid_to, "b": building_id}).scalar()
     if same is not None:
         return same, False
     return conn.execute(sa.text(
         "INSERT INTO staff_assignments (staff_id, grid_code, microgrid_code, grid_id, grid_lineage, valid_from, "
-        "valid_to) VALUES (:s, :g, :m, :gid, :lin, :f, :to) RETURNING id"),
+        "valid_to, building_id, building_label) VALUES (:s, :g, :m, :gid, :lin, :f, :to, :b, :bl) RETURNING id"),
         {"s": staff_id, "g": grid_code, "m": microgrid_code, "gid": grid_id, "lin": grid_lineage, "f": valid_from,
-         "to": valid_to}).scalar_one(), True
+         "to": valid_to, "b": building_id, "bl": building_label}).scalar_one(), True
 
 
 def assignment(conn: sa.Connection, assignment_id: int) -> dict:
     row = conn.execute(sa.text(
-        "SELECT a.id AS assignment_id, a.staff_id, t.code AS territory, a.grid_code, a.microgrid_code, a.valid_from, "
-        "a.valid_to FROM staff_assignments a JOIN staff s ON s.id = a.staff_id JOIN territories t ON "
+        "SELECT a.id AS assignment_id, a.staff_id, t.code AS territory, a.grid_code, a.microgrid_code, a.building_id, "
+        "a.building_label, a.valid_from, a.valid_to FROM staff_assignments a JOIN staff s ON s.id = a.staff_id JOIN territories t ON "
         "t.id = s.territory_id WHERE a.id = :i"), {"i": assignment_id}).first()
     if row is None:
         raise StaffNotFound(f"no staff assignment {assignment_id}", f"没有编号为 {assignment_id} 的人员分配")
@@ -114,7 +118,8 @@ def assignment(conn: sa.Connection, assignment_id: int) -> dict:
 
 def assignments_of(conn: sa.Connection, staff_id: int) -> list[dict]:
     """Every assignment a person has had (what removing them deletes)."""
-    rows = conn.execute(sa.text("SELECT id, grid_code, microgrid_code, valid_from, valid_to FROM staff_assignments "
+    rows = conn.execute(sa.text("SELECT id, grid_code, microgrid_code, building_label, valid_from, valid_to FROM "
+                                "staff_assignments "
                                 "WHERE staff_id = :s ORDER BY id"), {"s": staff_id})
     return [dict(r._mapping) for r in rows]
 
@@ -134,16 +139,46 @@ def people(conn: sa.Connection, territory_id: int) -> pd.DataFrame:
 
 def active_assignments(conn: sa.Connection, territory_id: int, plan_id: int | None, on: date) -> pd.DataFrame:
     """The assignments of the territory's people active on ``on``: ``assignment_id, staff_id, name,
-    phone, role, grid_code, microgrid_code, valid_from, valid_to, grid_id`` and ``grid_changed``
+    phone, role, grid_code, microgrid_code, building_id, building_label, valid_from, valid_to, grid_id``
+    and ``grid_changed``
     (the published plan has no grid of that code, or its grid there holds other units than the
     one assigned: another lineage)."""
     return pd.read_sql_query(sa.text(
         "SELECT a.id AS assignment_id, s.id AS staff_id, s.name, s.phone, s.role, a.grid_code, a.microgrid_code, "
-        "a.valid_from, a.valid_to, a.grid_id, (g.id IS NULL OR (a.grid_lineage IS NOT NULL AND g.lineage <> "
+        "a.building_id, a.building_label, a.valid_from, a.valid_to, a.grid_id, (g.id IS NULL OR (a.grid_lineage IS NOT NULL AND g.lineage <> "
         "a.grid_lineage)) AS grid_changed FROM staff_assignments a JOIN staff s ON s.id = a.staff_id "
         "LEFT JOIN grids g ON g.plan_id = :p AND g.code = a.grid_code WHERE s.territory_id = :t AND a.valid_from <= :on "
         "AND (a.valid_to IS NULL OR a.valid_to >= :on) ORDER BY s.id, a.grid_code"),
         conn, params={"t": territory_id, "p": plan_id, "on": on})
+
+
+def named_in_plan(conn: sa.Connection, plan_id: int) -> pd.DataFrame:
+    """The people a plan names without the staff register: each grid's ``worker`` (professional
+    grid worker), each micro-grid's leader, each building's (or 单元's) leader in a micro-grid:
+    ``grid_code, microgrid_code, building_id, building_label, parts, name, phone, kind`` (``grid``,
+    ``microgrid``, ``building``)."""
+    return pd.read_sql_query(sa.text(
+        "SELECT g.code AS grid_code, NULL::text AS microgrid_code, NULL::bigint AS building_id, NULL::text AS "
+        "building_label, 1 AS parts, g.worker AS name, NULL::text AS phone, 'grid' AS kind FROM grids g "
+        "WHERE g.plan_id = :p AND NULLIF(trim(g.worker), '') IS NOT NULL "
+        "UNION ALL SELECT g.code, m.code, NULL, NULL, 1, m.leader_name, m.leader_phone, 'microgrid' FROM microgrids m "
+        "JOIN grids g ON g.id = m.grid_id WHERE m.plan_id = :p AND NULLIF(trim(m.leader_name), '') IS NOT NULL "
+        "UNION ALL SELECT g.code, m.code, b.feature_id, b.building_name, b.parts, b.leader_name, b.leader_phone, "
+        "'building' FROM microgrid_buildings b JOIN microgrids m ON m.id = b.microgrid_id JOIN grids g ON g.id = m.grid_id "
+        "WHERE m.plan_id = :p AND NULLIF(trim(b.leader_name), '') IS NOT NULL ORDER BY 1, 2 NULLS FIRST, 3 NULLS FIRST"),
+        conn, params={"p": plan_id})
+
+
+def grids_at(conn: sa.Connection, plan_id: int, points: list[tuple[float, float]]) -> list[str | None]:
+    """The code of the grid of plan ``plan_id`` holding each (lon, lat) point, None outside every grid."""
+    if not points:
+        return []
+    rows = conn.execute(sa.text(
+        "SELECT p.i, (SELECT g.code FROM grids g WHERE g.plan_id = :p AND g.geom && p.pt AND ST_Covers(g.geom, p.pt) "
+        "ORDER BY g.code LIMIT 1) FROM (SELECT i, ST_SetSRID(ST_Point(x, y), 4490) AS pt FROM unnest(CAST(:x AS float8[]), "
+        "CAST(:y AS float8[])) WITH ORDINALITY AS u(x, y, i)) p ORDER BY p.i"),
+        {"p": plan_id, "x": [float(p[0]) for p in points], "y": [float(p[1]) for p in points]}).all()
+    return [code for _, code in rows]
 
 
 def incidents_per_grid(conn: sa.Connection, plan_id: int) -> pd.DataFrame:
@@ -169,13 +204,13 @@ def assignment_grids(conn: sa.Connection, territory_id: int, plan_id: int, on: d
     import geopandas as gpd
 
     return gpd.read_postgis(sa.text(
-        "SELECT a.id AS assignment_id, s.id AS staff_id, s.name, s.role, a.grid_code, a.microgrid_code, a.valid_from, "
-        "a.valid_to, g.households, g.geom FROM staff_assignments a JOIN staff s ON s.id = a.staff_id LEFT JOIN grids g "
+        "SELECT a.id AS assignment_id, s.id AS staff_id, s.name, s.role, a.grid_code, a.microgrid_code, "
+        "a.building_label, a.valid_from, a.valid_to, g.households, g.geom FROM staff_assignments a JOIN staff s ON s.id = a.staff_id LEFT JOIN grids g "
         "ON g.plan_id = :p AND g.code = a.grid_code WHERE s.territory_id = :t AND a.valid_from <= :on AND "
         "(a.valid_to IS NULL OR a.valid_to >= :on) ORDER BY s.id, a.grid_code"),
         conn, geom_col="geom", params={"t": territory_id, "p": plan_id, "on": on}).set_crs(4490, allow_override=True)
 
 
-__all__ = ["StaffNotFound", "EDITABLE", "insert", "candidates", "get", "update", "delete", "published_grids",
+__all__ = ["grids_at", "named_in_plan", "StaffNotFound", "EDITABLE", "insert", "candidates", "get", "update", "delete", "published_grids",
            "microgrid_codes", "matching", "assign", "assignment", "assignments_of", "end_assignment", "people",
            "active_assignments", "incidents_per_grid", "where_it_went", "assignment_grids"]

@@ -38,6 +38,13 @@
     el.removeAttribute("data-en");
     el.textContent = text;
   };
+  // A time as this device's local date and time to the minute (the same in both languages).
+  window.gridmapLocalTime = function (iso) {
+    var d = new Date(iso);
+    if (isNaN(d.getTime())) return String(iso || "");
+    var p = function (n) { return (n < 10 ? "0" : "") + n; };
+    return d.getFullYear() + "-" + p(d.getMonth() + 1) + "-" + p(d.getDate()) + " " + p(d.getHours()) + ":" + p(d.getMinutes());
+  };
   // A tooltip (title attribute) in both languages.
   window.gridmapTitle = function (el, zh, en) {
     el.setAttribute("data-title-zh", zh);

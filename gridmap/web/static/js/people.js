@@ -11,6 +11,7 @@
   "use strict";
   var $ = function (id) { return document.getElementById(id); };
   var say = function (el, zh, en) { window.gridmapSay(el, zh, en); };
+  var localTime = window.gridmapLocalTime;
   var T = function (zh, en) { return window.gridmapT(zh, en); };
   var RAMP = ["#f7fbff", "#c6dbef", "#6baed6", "#2171b5", "#08306b"];
   var STAFFED = "#74c476", UNSTAFFED = "#de2d26", OTHER = "#bdbdbd";
@@ -30,6 +31,19 @@
     L.tileLayer(b.url, { subdomains: b.subdomains || "abc", maxZoom: b.maxZoom || 19, attribution: b.attribution || "" }).addTo(map);
   });
   var gridLayer = L.geoJSON(null, { style: styleOf, onEachFeature: bindGrid }).addTo(map);
+  // the selected grid's buildings by their last patrol visit, and the tracks the reader may see
+  var VISIT_COLOURS = { week: "#1a9641", before: "#fdae61", never: "#d7191c" };
+  var visitLayer = L.geoJSON(null, { style: function (f) {
+    var p = f.properties, kind = p.in_week ? "week" : p.last_visit ? "before" : "never";
+    return { color: VISIT_COLOURS[kind], weight: 1, fillColor: VISIT_COLOURS[kind], fillOpacity: 0.7 };
+  }, onEachFeature: function (f, layer) {
+    var p = f.properties, name = (p.compound_name ? p.compound_name + " " : "") + (p.building_name || "#" + p.building_id);
+    layer.bindTooltip(function () {
+      return name + " · " + (p.last_visit ? T("最近到访 ", "last visited ") + localTime(p.last_visit) + " · " + p.walker
+                                          : T("从未到访", "never visited"));
+    });
+  } }).addTo(map);
+  var trackLayer = L.geoJSON(null, { interactive: false, style: { color: "#2c7bb6", weight: 3, opacity: 0.8 } }).addTo(map);
   window.gridmapPeopleMap = function () { return map; };
 
   function message(zh, en, kind) {
@@ -263,6 +277,7 @@
     list.appendChild(dt); list.appendChild(dd);
   }
   function select(code) {
+    var again = state.selected === code;  // the same grid re-labelled (a language switch): its views stay
     state.selected = code; state.households = null;
     var feature = state.grids.features.filter(function (f) { return f.properties.grid_code === code; })[0];
     var p = feature ? feature.properties : {};
@@ -292,6 +307,7 @@
       figure(list, "本周巡查覆盖", "Streets patrolled this week",
              walk.share === null ? "—" : Math.round(walk.share * 100) + "%" + (walk.walkers.length ? "（" + walk.walkers.join("、") + "）" : ""));
       if (walk.not_patrolled.length) figure(list, "本周未巡查", "Not patrolled this week", walk.not_patrolled.join("、"));
+      if (walk.buildings) figure(list, "本周到访楼栋", "Buildings visited this week", walk.buildings_visited + " / " + walk.buildings);
     }
     Object.keys(l.projects || {}).forEach(function (st) {
       var names = { planned: ["计划中项目", "Projects planned"], active: ["实施中项目", "Projects active"],
@@ -299,6 +315,8 @@
       figure(list, names[0], names[1], l.projects[st]);
     });
     loadNeeds(code);
+    if (!again) { visitLayer.clearLayers(); trackLayer.clearLayers(); window.gridmapPlain($("patrol-note"), ""); }
+    $("show-patrols").hidden = !(walk && walk.buildings);
     var readable = state.administrator || state.mine.indexOf(code) >= 0;
     $("show-households").hidden = !readable || !c.residents;
     $("focus-only-label").hidden = true;
@@ -324,6 +342,29 @@
       });
   });
   $("focus-only").addEventListener("change", renderHouseholds);
+
+  // The selected grid's buildings coloured by their last visit on a patrol (this week, before,
+  // never) and the week's tracks: the reader's own, their grids' staff's for a grid leader, all
+  // for an administrator; what the reader may not see is not drawn.
+  $("show-patrols").addEventListener("click", function () {
+    var code = state.selected, base = "/api/territories/" + encodeURIComponent(state.territory);
+    Promise.all([api("GET", base + "/grids/" + encodeURIComponent(code) + "/visits"), api("GET", base + "/patrols")])
+      .then(function (r) {
+        if (code !== state.selected) return;
+        var failed = r.filter(function (x) { return !x.ok; })[0];
+        if (failed) { refusal(failed, "无法读取巡查：", "Cannot read the patrols: "); return; }
+        visitLayer.clearLayers(); trackLayer.clearLayers();
+        visitLayer.addData(r[0].data);
+        trackLayer.addData(r[1].data);
+        var v = r[0].data, never = v.features.filter(function (f) { return !f.properties.last_visit; }).length;
+        say($("patrol-note"),
+            "本周到访 " + v.visited_in_week + " 栋，从未到访 " + never + " 栋（共 " + v.buildings + " 栋；轨迹 " +
+            r[1].data.features.length + " 条）。绿：本周到访；橙：更早；红：从未。",
+            "Visited this week: " + v.visited_in_week + "; never visited: " + never + " (of " + v.buildings +
+            "; tracks: " + r[1].data.features.length + "). Green: this week; orange: before; red: never.");
+        if (v.features.length) map.fitBounds(visitLayer.getBounds().pad(0.1));
+      });
+  });
 
   function tagged(h) { return h.residents.some(function (r) { return r.tags.length; }); }
   function renderHouseholds() {

@@ -94,12 +94,7 @@
     var r = reason(res);
     message(zh + r.zh, en + r.en, kind || "error");
   }
-  function when(iso) {  // local date and time, minutes
-    var d = new Date(iso);
-    if (isNaN(d.getTime())) return String(iso || "");
-    var p = function (n) { return (n < 10 ? "0" : "") + n; };
-    return d.getFullYear() + "-" + p(d.getMonth() + 1) + "-" + p(d.getDate()) + " " + p(d.getHours()) + ":" + p(d.getMinutes());
-  }
+  var when = window.gridmapLocalTime;  // local date and time, minutes
 
   // -- sign in ------------------------------------------------------------------------------------
   function signedIn(token, user) {

@@ -21,6 +21,7 @@
   var gridLayer = L.geoJSON(null, { interactive: false, style: { color: "#555", weight: 1.5, fill: false } }).addTo(map);
   var hereLayer = L.geoJSON(null, { interactive: false, style: { color: "#d7191c", weight: 3, fillOpacity: 0.08 } }).addTo(map);
   var marker = null, accuracy = null;
+  state.map = map;  // shared with the patrol recorder (patrol.js)
 
   function message(zh, en, kind) {
     var el = $("message");
@@ -33,12 +34,7 @@
       : d.detail;
     message(zh + (d.detail_zh || detail || res.status), en + (d.detail_en || detail || res.status), "error");
   }
-  function localTime(iso) {  // the phone's own time zone
-    var d = new Date(iso);
-    if (isNaN(d.getTime())) return String(iso || "");
-    var p = function (n) { return (n < 10 ? "0" : "") + n; };
-    return d.getFullYear() + "-" + p(d.getMonth() + 1) + "-" + p(d.getDate()) + " " + p(d.getHours()) + ":" + p(d.getMinutes());
-  }
+  var localTime = window.gridmapLocalTime;  // the phone's own time zone
   function api(method, path, body) {
     var headers = { Accept: "application/json" };
     if (state.token) headers.Authorization = "Bearer " + state.token;
@@ -55,6 +51,10 @@
     });
   }
 
+  state.api = api;
+  state.message = message;
+  state.refusal = refusal;
+
   // -- sign in --------------------------------------------------------------------------------------
   function signedIn(token, user) {
     state.token = token; state.user = user;
@@ -64,6 +64,7 @@
     loadCategories();
     showArea();
     sendQueued();
+    document.dispatchEvent(new CustomEvent("gridmap:signed-in", { detail: user }));
   }
   // The communities of the worker's own area, outlined, and the map fitted to them: a place can be
   // tapped without a basemap or a location.
@@ -82,6 +83,7 @@
     try { sessionStorage.removeItem("gridmap.token"); } catch (e) { /* ignore */ }
     $("login").hidden = false; $("report").hidden = true; $("logout").hidden = true;
     window.gridmapPlain($("who"), "");
+    document.dispatchEvent(new CustomEvent("gridmap:signed-out"));
   }
   $("login").addEventListener("submit", function (ev) {
     ev.preventDefault();
@@ -265,6 +267,7 @@
          "Grid " + stored.grid_code + " · community " + (stored.community || stored.community_code || ""));
     line("承办部门 " + (stored.department || "") + " · 期限 " + localTime(stored.due_at),
          "Department " + (stored.department_en || stored.department || "") + " · due " + localTime(stored.due_at));
+    if (stored.patrol_id) line("已记入本次巡查", "Recorded on this patrol");
     if ((stored.possible_duplicates || []).length) {
       line("附近已有同类未结事件：" + stored.possible_duplicates.map(function (d) { return d.public_id; }).join("、"),
            "Open incidents of this category nearby: " + stored.possible_duplicates.map(function (d) { return d.public_id; }).join(", "));
