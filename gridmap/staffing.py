@@ -188,11 +188,13 @@ def check_staffing(grids: pd.DataFrame, assignments: pd.DataFrame, incidents: pd
                    rules: StaffRules) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per grid and per worker, with their flags.
 
-    ``grids``: the published plan's grids (``grid_code, kind, households, community_code``);
+    ``grids``: the published plan's grids (``grid_code, kind, households, community_code``, and
+    ``buildings``, ``duties`` when known);
     ``assignments``: the assignments active on the day (``staff_id, name, role, grid_code,
     grid_changed``); ``incidents``: per grid ``grid_code, open, overdue``. Returns ``(per_grid,
     per_worker)``: per comprehensive grid its staff by role and ``flags``; per person with an
-    active assignment their grids, households, open and overdue incidents in them, and ``flags``."""
+    active assignment their grids, households (buildings and merge duties when known), open and
+    overdue incidents in them, and ``flags``."""
     comprehensive = grids[grids["kind"] == "comprehensive"].set_index("grid_code")
     open_by_grid = incidents.set_index("grid_code")[["open", "overdue"]] if len(incidents) else \
         pd.DataFrame(columns=["open", "overdue"])
@@ -206,11 +208,14 @@ def check_staffing(grids: pd.DataFrame, assignments: pd.DataFrame, incidents: pd
                          "households": int(grid["households"]), **{k: v for k, v in staff.items()},
                          "staff_count": int(here["staff_id"].nunique()), "flags": flags})
     per_worker = []
-    households = grids.set_index("grid_code")["households"]
+    by_code = grids.set_index("grid_code")
+    households = by_code["households"]
     for staff_id, own in assignments.groupby("staff_id", sort=True):
         codes = sorted(set(own["grid_code"]))
         role = own["role"].iloc[0]
         total = int(households.reindex(codes).fillna(0).sum())
+        extra = {column: int(by_code[column].reindex(codes).fillna(0).sum())
+                 for column in ("buildings", "duties") if column in by_code}
         counts = open_by_grid.reindex(codes).fillna(0)
         flags = []
         if role == FULL_TIME and len(codes) > rules.max_grids_per_worker:
@@ -220,7 +225,7 @@ def check_staffing(grids: pd.DataFrame, assignments: pd.DataFrame, incidents: pd
         if own["grid_changed"].any():
             flags.append("grid_changed")
         per_worker.append({"staff_id": int(staff_id), "name": own["name"].iloc[0], **role_names(role),
-                           "grids": codes, "grid_count": len(codes), "households": total,
+                           "grids": codes, "grid_count": len(codes), "households": total, **extra,
                            "open_incidents": int(counts["open"].sum()), "overdue_incidents": int(counts["overdue"].sum()),
                            "flags": flags})
     return pd.DataFrame(per_grid), pd.DataFrame(per_worker)

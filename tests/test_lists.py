@@ -335,3 +335,62 @@ def test_the_cli_takes_a_needs_sheet_and_the_notebook_reads_the_lists(district: 
     assert len(needs) == 3 and needs.crs.to_epsg() == 4490
     assert list(needs["grid_code"].notna()) == [True, False, True]  # the second has only its community
     assert needs.loc[0, "grid_code"] == spots[0]["grid"] and needs.loc[1, "community_code"] == spots[1]["community"]
+
+
+@pytest.mark.browser
+def test_the_dashboard_shows_the_lists_to_a_signed_in_role_and_says_where_to_sign_in(district: sa.Engine,
+                                                                                     database_url: str) -> None:
+    """The incident dashboard's lists section: without a sign-in it says where to sign in; signed
+    in on the people page in the same tab, it gives the territory's open and urgent needs, needs
+    by status, resources and projects by status as the API counts them, and a grid's tooltip its
+    own; in Chinese and in English."""
+    from playwright.sync_api import sync_playwright
+
+    from gridmap.services import lists
+    from gridmap.store import users
+    from samples import launch_chromium, serve
+
+    spot = places(district, 1)[0]
+    made = [lists.create_need(district, DISTRICT, {"category": "助餐", "description": f"送餐 {i}", "urgency": urgency,
+                                                  "lon": spot["lon"], "lat": spot["lat"]}, actor="test")
+            for i, urgency in enumerate(("high", "low", "low"))]
+    food = lists.save_resource(district, DISTRICT, {"name": "长者食堂", "kind": "服务机构", "categories": ["助餐"],
+                                                    "lon": spot["lon"], "lat": spot["lat"]}, actor="test")
+    lists.create_project(district, DISTRICT, {"name": "送餐上门", "need_ids": [made[2]["id"]],
+                                              "resource_ids": [food["id"]]}, actor="test")
+    expected = lists.summary(district, DISTRICT)
+    assert expected["totals"]["open_needs"] == 2 and expected["totals"]["projects"] == {"planned": 1}
+    password = "dashboard lists password"
+    with district.begin() as conn:
+        users.create_user(conn, "viewer", password)
+        users.grant(conn, "viewer", "viewer", DISTRICT)
+    with serve(database_url) as url, sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{url}/dashboard?territory={DISTRICT}")
+        page.wait_for_function("document.querySelector('#lists-note').textContent.includes('登录后显示')")
+        assert page.inner_text("#lists-figures") == ""
+        page.goto(f"{url}/people")
+        page.fill("#username", "viewer")
+        page.fill("#password", password)
+        page.click("#login-button")
+        page.wait_for_function("document.body.dataset.ready === 'true'", timeout=30000)
+        page.goto(f"{url}/dashboard?territory={DISTRICT}")
+        page.wait_for_function("document.querySelector('#lists-figures').textContent.includes('待办需求')")
+        figures = page.inner_text("#lists-figures")
+        assert "待办需求\n2（紧急 1）" in figures and "可用资源\n1" in figures, figures
+        assert "项目按状态\n计划中 1" in figures and "项目中 1" in figures and "待办 2" in figures
+        grid = spot["grid"]
+        tip = page.evaluate(f"""() => {{ let text = null; window.gridmapDashboardMap().eachLayer(l => {{
+            if (l.feature && l.feature.properties && l.feature.properties.grid_code === '{grid}') {{
+                l.openTooltip(); text = l.getTooltip().getContent(); if (typeof text === 'function') text = text(l); }} }});
+            return text; }}""")
+        counts = {g["grid_code"]: g for g in expected["grids"]}[grid]
+        assert f"待办需求 {counts['open_needs']} · 资源 {counts['resources']} · 项目 1" in tip, tip
+        page.click("#lang-switch")
+        english = page.inner_text("#lists")
+        assert "Open needs\n2 (urgent 1)" in english and "planned 1" in english and "Projects by status" in english
+        assert not errors, errors
+        browser.close()

@@ -357,6 +357,13 @@ def test_building_leaders_by_building_and_the_people_the_plan_names(district: sa
     assert people["张网格"]["role"] == "full_time_worker" and people["李网格"]["phone"] == "13800000021"
     assert people["李网格"]["grids"] == [other["grid"]]
     assert people["赵微网格"]["role"] == "building_leader" and people["赵微网格"]["phone"] == "13800000031"
+    worker = next(w for w in staff.report(district, DISTRICT)["workers"] if w["name"] == "张网格")
+    with district.connect() as conn:
+        buildings = conn.execute(sa.text(
+            "SELECT count(*) FROM layer_features f JOIN layers l ON l.id = f.layer_id AND l.name = 'buildings' "
+            "JOIN grids g ON ST_Covers(g.geom, ST_PointOnSurface(f.geom)) JOIN plans p ON p.id = g.plan_id "
+            "AND p.status = 'published' WHERE g.code = :g"), {"g": other["grid"]}).scalar_one()
+    assert worker["grids"] == [other["grid"]] and worker["buildings"] == buildings > 0 and worker["duties"] == 0
     from fastapi.testclient import TestClient
 
     from gridmap.api.app import create_app

@@ -71,6 +71,7 @@ def cmd_staff(args: argparse.Namespace) -> int:
             print(f"grids without a full-time worker / 无专职网格员的网格: {', '.join(bare[:SHOWN])}{more}")
         for w in report["workers"]:
             print(f"  {w['name']:<10} {w['role_zh']:<6} {w['grid_count']} grids / 网格, {w['households']} households / 户, "
+                  f"{w.get('buildings', 0)} buildings / 栋, {w.get('duties', 0)} duties / 职责, "
                   f"{w['open_incidents']} open / 在办 ({w['overdue_incidents']} overdue / 超期)"
                   + (f"  [{', '.join(w['flags'])}]" if w["flags"] else ""))
         for c in report["changed"]:

@@ -243,17 +243,20 @@ def need_statuses(conn: sa.Connection, territory: str) -> dict[str, int]:
     return {r[0]: int(r[1]) for r in rows}
 
 
-def totals(conn: sa.Connection, territory: str) -> dict[str, int]:
+def totals(conn: sa.Connection, territory: str) -> dict:
     """The territory's open needs (open or matched), urgent ones among them and active resources,
-    those without a point (only their community known) included."""
+    those without a point (only their community known) included, and its projects by status
+    (each once, however many grids it touches)."""
     row = conn.execute(sa.text(
         with_subtree() + ", n AS (SELECT status, urgency FROM needs WHERE territory_id IN (SELECT id FROM sub) "
         "OR community_id IN (SELECT id FROM sub)) SELECT (SELECT count(*) FROM n WHERE status IN ('open', 'matched')), "
         "(SELECT count(*) FROM n WHERE status IN ('open', 'matched') AND urgency IN ('high', 'urgent')), "
         "(SELECT count(*) FROM resources WHERE (territory_id IN (SELECT id FROM sub) OR community_id IN "
-        "(SELECT id FROM sub)) AND active)"),
+        "(SELECT id FROM sub)) AND active), (SELECT COALESCE(jsonb_object_agg(status, n), '{}') FROM (SELECT status, "
+        "count(*) AS n FROM projects WHERE territory_id IN (SELECT id FROM sub) GROUP BY status) p)"),
         {"territory": territory}).one()
-    return {"open_needs": int(row[0]), "urgent_needs": int(row[1]), "resources": int(row[2])}
+    return {"open_needs": int(row[0]), "urgent_needs": int(row[1]), "resources": int(row[2]),
+            "projects": {k: int(v) for k, v in dict(row[3]).items()}}
 
 
 def grid_counts(conn: sa.Connection, territory: str, plan_id: int) -> pd.DataFrame:

@@ -66,9 +66,14 @@ def delete(conn: sa.Connection, staff_id: int) -> bool:
 
 
 def published_grids(conn: sa.Connection, plan_id: int) -> pd.DataFrame:
-    """The grids of a (published) plan: ``grid_id, grid_code, kind, households, community_code, lineage``."""
+    """The grids of a (published) plan: ``grid_id, grid_code, kind, households, community_code,
+    lineage``, ``buildings`` (summed over its units) and ``duties`` (the departments' duties the
+    merge gave it)."""
     return pd.read_sql_query(sa.text(
-        "SELECT g.id AS grid_id, g.code AS grid_code, g.kind, g.households, c.code AS community_code, g.lineage "
+        "SELECT g.id AS grid_id, g.code AS grid_code, g.kind, g.households, c.code AS community_code, g.lineage, "
+        "COALESCE((SELECT sum((u.properties->>'buildings')::int) FROM plan_units pu JOIN units u ON u.id = pu.unit_id "
+        "WHERE pu.grid_id = g.id), 0)::int AS buildings, "
+        "(SELECT count(*) FROM grid_duties d WHERE d.plan_id = g.plan_id AND d.grid_code = g.code)::int AS duties "
         "FROM grids g JOIN territories c ON c.id = g.community_id WHERE g.plan_id = :p ORDER BY g.code"),
         conn, params={"p": plan_id})
 

@@ -16,8 +16,16 @@
                 stepMs: 1500, bounds: null };
   var map, canvas;
 
+  // A sign-in made on another page of this tab (the people or report page) is used here too: the
+  // needs, resources and projects lists are read with a role in the territory.
+  function headers() {
+    var h = { "Accept": "application/json" }, token = null;
+    try { token = sessionStorage.getItem("gridmap.token"); } catch (e) { /* private mode */ }
+    if (token) h.Authorization = "Bearer " + token;
+    return h;
+  }
   function get(path) {
-    return fetch(path, { headers: { "Accept": "application/json" } }).then(function (r) {
+    return fetch(path, { headers: headers() }).then(function (r) {
       if (!r.ok) throw new Error(path + ": HTTP " + r.status);
       return r.json();
     });
@@ -75,12 +83,61 @@
                         get(base() + "clusters?" + query({ zoom: zoom })), get(base() + "heat?" + query({ zoom: zoom }))])
       .then(function (r) {
         if (ticket !== state.requests) return;  // a newer filter won
-        showCounts(r[0]); drawChoropleth(r[1]);
+        showCounts(r[0]); drawChoropleth(r[1]); loadLists(ticket);
         if (Math.round(map.getZoom()) !== zoom) return refresh();  // just fitted a new territory: cells for its zoom
         drawClusters(r[2]); drawHeat(r[3]);
         document.body.dataset.ready = "true";
         document.body.dataset.total = String(r[0].total);
       });
+  }
+
+  // The territory's needs, resources and projects (the lists), and each grid's in its tooltip;
+  // without a sign-in holding a role in the territory, a note says where to sign in.
+  var NEED_STATUS = { open: ["待办", "open"], matched: ["已匹配", "matched"], in_project: ["项目中", "in a project"],
+                      met: ["已满足", "met"], closed: ["已关闭", "closed"], referred: ["已转事件", "referred"] };
+  var PROJECT_STATUS = { planned: ["计划中", "planned"], active: ["实施中", "active"], done: ["已完成", "done"],
+                         cancelled: ["已取消", "cancelled"] };
+  function byStatus(counts, names) {
+    var keys = Object.keys(counts || {}).filter(function (k) { return counts[k]; });
+    if (!keys.length) return ["—", "—"];
+    return [keys.map(function (k) { return (names[k] || [k])[0] + " " + counts[k]; }).join("，"),
+            keys.map(function (k) { return (names[k] || [k, k])[1] + " " + counts[k]; }).join(", ")];
+  }
+  function loadLists(ticket) {
+    var list = $("lists-figures");
+    fetch("/api/territories/" + encodeURIComponent($("territory").value) + "/lists/summary", { headers: headers() })
+      .then(function (r) { return r.json().then(function (data) { return { ok: r.ok, status: r.status, data: data }; }); })
+      .then(function (res) {
+        if (ticket !== state.requests) return;
+        list.textContent = ""; state.lists = {};
+        if (!res.ok) {
+          window.gridmapSay($("lists-note"), res.status === 401 ? "在“人员与住户”页登录后显示本辖区的清单。"
+                            : "你的账号在本辖区没有角色，看不到清单。",
+                            res.status === 401 ? "Sign in on the People page to see the territory's lists."
+                            : "Your account has no role in this territory: its lists are not shown.");
+          return;
+        }
+        window.gridmapPlain($("lists-note"), "");
+        var d = res.data, add = function (zh, en, value) {
+          var dt = document.createElement("dt"), dd = document.createElement("dd");
+          window.gridmapSay(dt, zh, en);
+          if (Array.isArray(value)) window.gridmapSay(dd, value[0], value[1]); else dd.textContent = String(value);
+          list.appendChild(dt); list.appendChild(dd);
+        };
+        var open = d.totals.open_needs, urgent = d.totals.urgent_needs;
+        add("待办需求", "Open needs", urgent ? [open + "（紧急 " + urgent + "）", open + " (urgent " + urgent + ")"] : open);
+        add("需求按状态", "Needs by status", byStatus(d.needs_by_status, NEED_STATUS));
+        add("可用资源", "Active resources", d.totals.resources);
+        add("项目按状态", "Projects by status", byStatus(d.totals.projects, PROJECT_STATUS));
+        d.grids.forEach(function (g) { state.lists[g.grid_code] = g; });
+      }, function () { /* offline: the incident figures stand alone */ });
+  }
+  function listsLine(code) {
+    var g = state.lists && state.lists[code];
+    if (!g) return "";
+    var projects = Object.keys(g.projects || {}).reduce(function (n, k) { return n + g.projects[k]; }, 0);
+    return "<br>" + T("待办需求 ", "open needs ") + g.open_needs + " · " + T("资源 ", "resources ") + g.resources +
+      " · " + T("项目 ", "projects ") + projects;
   }
 
   function cell(tr, numeric) {
@@ -154,7 +211,8 @@
           return p.grid_code + " · " + p.community + "<br>" + T("事件 ", "incidents ") + p.incidents +
             " · " + T("每千户 ", "per 1,000 households ") + (p.per_1000_households === null ? "—" : p.per_1000_households) +
             "<br>" + T("超期率 ", "overdue rate ") + (p.overdue_rate === null ? "—" : Math.round(100 * p.overdue_rate) + "%") +
-            " · " + T("中位时长 ", "median ") + (p.median_hours === null ? "—" : p.median_hours + T(" 小时", " h"));
+            " · " + T("中位时长 ", "median ") + (p.median_hours === null ? "—" : p.median_hours + T(" 小时", " h")) +
+            listsLine(p.grid_code);
         }, { sticky: true });
       }
     }).addTo(map);
