@@ -265,7 +265,10 @@ def public_holiday_calendar(country: str | None, timezone: str = "Asia/Shanghai"
 
 
 # -- categories ----------------------------------------------------------------------------------
-TIME_UNITS = ("working_hours", "working_days", "hours", "days")
+TIME_UNITS = ("working_hours", "working_days", "hours", "days", "minutes")
+EMERGENCY_UNIT = "minutes"
+"""A category whose limit is counted in minutes is an emergency category: it opens only where an
+emergency is on (平战结合), and a case of it overdue goes up a level every minute."""
 
 
 @dataclass(frozen=True)
@@ -285,6 +288,11 @@ class Category:
     attributes: tuple[ServiceAttribute, ...] = ()
     """The questions the category asks its reporter (Open311 service attributes), in order."""
 
+    @property
+    def emergency(self) -> bool:
+        """Open only where an emergency is on (its limit is counted in minutes)."""
+        return self.time_unit == EMERGENCY_UNIT
+
     def due(self, reported: datetime, calendar: WorkCalendar) -> datetime:
         """When a case reported at ``reported`` must be closed."""
         if self.time_unit == "working_hours":
@@ -295,6 +303,8 @@ class Category:
             return reported + timedelta(hours=self.time_limit)
         if self.time_unit == "days":
             return reported + timedelta(days=self.time_limit)
+        if self.time_unit == EMERGENCY_UNIT:
+            return reported + timedelta(minutes=self.time_limit)
         raise ValueError(f"unknown time unit {self.time_unit!r}")
 
 
@@ -314,4 +324,4 @@ def default_categories() -> list[Category]:
 __all__ = ["STATES", "FINAL_STATES", "OPEN_STATES", "TRANSITIONS", "ACTION_ROLES", "ACTION_NAMES", "STATE_NAMES",
            "TransitionError", "next_state", "allowed_actions", "open311_status", "WorkCalendar", "CalendarNotCovered",
            "public_holiday_calendar", "Category",
-           "TIME_UNITS", "default_categories"]
+           "TIME_UNITS", "EMERGENCY_UNIT", "default_categories"]

@@ -15,7 +15,9 @@ from gridmap import __version__
 from gridmap.api import (
     auth,
     boundaries,
+    campaigns,
     dashboard,
+    emergencies,
     exports,
     openapi_doc,
     uploads,
@@ -53,24 +55,30 @@ from gridmap.web import STATIC
 @asynccontextmanager
 async def supervision_lifespan(app: FastAPI):
     """While serving, run the supervision pass (escalating overdue incidents) every
-    GRIDMAP_ESCALATION_MINUTES minutes (default 15; 0 turns it off)."""
+    GRIDMAP_ESCALATION_MINUTES minutes (default 15; 0 turns it off), and every minute while an
+    emergency is on (missed check-ins, late departments, emergency cases going up)."""
     import asyncio
     import logging
     import os
 
     from starlette.concurrency import run_in_threadpool
 
-    from gridmap.services.incidents import escalate_overdue
+    from gridmap.services.supervision import supervise
 
     minutes = float(os.environ.get("GRIDMAP_ESCALATION_MINUTES", "15"))
 
     async def loop() -> None:
+        last = 0.0
         while True:
-            await asyncio.sleep(minutes * 60)
+            await asyncio.sleep(min(60.0, minutes * 60))
             try:
-                changed = await run_in_threadpool(escalate_overdue, app.state.engine)
+                # every period; every minute while an emergency is on (its limits are minutes)
+                due = asyncio.get_running_loop().time() - last >= minutes * 60 - 1
+                changed = await run_in_threadpool(supervise, app.state.engine, full=due)
+                if due:
+                    last = asyncio.get_running_loop().time()
                 if changed:
-                    logging.getLogger("gridmap").info("supervision: %d incidents escalated", len(changed))
+                    logging.getLogger("gridmap").info("supervision: %s", changed)
             except Exception:  # noqa: BLE001 - a database hiccup must not stop the loop
                 logging.getLogger("gridmap").exception("supervision pass failed; retrying next period")
 
@@ -126,6 +134,8 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
     app.include_router(lists.router)
     app.include_router(registrations.router)
     app.include_router(patrols.router)
+    app.include_router(emergencies.router)
+    app.include_router(campaigns.router)
     app.include_router(dashboard.router)
     app.include_router(exports.router)
     app.include_router(uploads.router)

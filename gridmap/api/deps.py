@@ -14,7 +14,7 @@ from fastapi.security import OAuth2PasswordBearer
 from gridmap.errors import Forbidden, Unauthenticated
 
 from gridmap.store import users
-from gridmap.store.users import CurrentUser
+from gridmap.store.users import CurrentUser, incident_scopes
 
 bearer = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 READ_ROLES = ("planner", "handler", "worker", "viewer")
@@ -28,7 +28,24 @@ ACTION_ZH = {"edit plans": "编辑方案", "create drafts": "新建草稿", "pub
              "read the households register": "查看住户登记", "manage the households register": "管理住户登记",
              "export the households register in full": "导出完整住户登记（不脱敏）",
              "read the lists": "查看需求、资源和项目清单", "record needs": "登记和处理需求",
-             "manage the lists": "管理资源和项目清单", "record patrols": "记录巡查轨迹", "read patrols": "查看巡查"}
+             "manage the lists": "管理资源和项目清单", "record patrols": "记录巡查轨迹", "read patrols": "查看巡查",
+             "run emergencies": "启动或结束应急状态", "read emergencies": "查看应急状态",
+             "check in": "应急签到", "run campaigns": "组织敲门行动", "knock on doors": "入户敲门",
+             "read campaigns": "查看敲门行动", "blow the whistle": "吹哨", "answer whistles": "响应吹哨并报到",
+             "read whistles": "查看吹哨报到"}
+
+
+def place_check(engine: sa.Engine, user: CurrentUser, roles: tuple[str, ...], action: str):
+    """A check of where ``user`` may act (their roles' communities, and grids for a grid worker
+    bound to grids), for a service to call with {grid: community} before it stores anything."""
+    def check(places: dict[str, str]) -> None:
+        with engine.connect() as conn:
+            scopes = incident_scopes(conn, user, roles)
+        refused = sorted(g for g, c in places.items() if not any(s.covers(c, g) for s in scopes))
+        if refused:
+            raise Forbidden(f"{user.username} may not {action} in grid {', '.join(refused)}",
+                            f"{user.username} 无权在网格 {'、'.join(refused)} {ACTION_ZH.get(action, action)}")
+    return check
 
 
 def get_engine(request: Request) -> sa.Engine:

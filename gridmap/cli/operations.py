@@ -44,10 +44,17 @@ def cmd_incidents(args: argparse.Namespace) -> int:
                       + (f"  asks: {', '.join(a.code + ('*' if a.required else '') for a in c.attributes)}"
                          if c.attributes else ""))
     elif args.action == "escalate":
+        from gridmap.services import emergencies, whistles
+
         changed = incidents.escalate_overdue(engine, actor="cli")
-        print(f"{len(changed)} incidents escalated")
+        print(f"{len(changed)} incidents escalated / 督办升级事件 {len(changed)} 件")
         for c in changed:
             print(f"  {c['public_id']} -> level {c['level']}")
+        missed = emergencies.sweep(engine, actor="cli")  # while an emergency is on: run this every minute
+        late = whistles.sweep(engine, actor="cli")
+        if missed or late:
+            print(f"{len(missed)} missed check-ins and {len(late)} late departments escalated / "
+                  f"未按时签到升级 {len(missed)} 个网格，吹哨未按时响应或报到升级 {len(late)} 个部门")
     return 0
 
 

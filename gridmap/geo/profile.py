@@ -4,11 +4,12 @@ Cities set their own rules (docs/domain.md, "Bands" and "Codes"): the household 
 comprehensive grid and of a micro-grid, the grid-code layout, which road classes are block
 borders and which are major, which sites get dedicated grids and from what size, the compound
 size limit, the sliver area, the household estimate, the merge tolerances, the staffing limits,
-the register's focus tags, the lists' categories of need. A
+the register's focus tags, the lists' categories of need, the emergency settings. A
 :class:`Profile` holds all of them, composed of the rule objects the algorithms read
 (:class:`RoadRules`, :class:`UnitRules`, :class:`PartitionRules`, :class:`MergeRules`,
 :class:`~gridmap.staffing.StaffRules`, :class:`~gridmap.register.RegisterRules`,
-:class:`~gridmap.lists.ListRules`), whose defaults are the only
+:class:`~gridmap.lists.ListRules`, :class:`~gridmap.emergency.EmergencyRules`), whose defaults
+are the only
 defaults: the profile adds none of its own, and nothing downstream re-defaults a rule.
 
 Profiles are written in TOML; every key is optional and overrides the profile named by ``base``
@@ -53,6 +54,14 @@ Profiles are written in TOML; every key is optional and overrides the profile na
     need_categories = ["养老服务", "助餐", "托育", "就业", "其他"]  # the needs list's categories
     match_within_m = 1500              # resources offered for a need: this near, or in its community
 
+    [emergency]
+    kinds = ["防汛", "防火", "防疫", "防地震", "保安全"]  # the kinds of emergency (平战结合)
+    checkin_minutes = 30               # grid workers check in this long after the switch ...
+    street_after_minutes = 15          # ... a missed check-in goes to the community, then the street
+    whistle_ack_minutes = 15           # departments acknowledge a whistle (吹哨) in this time ...
+    whistle_arrive_minutes = 60        # ... and report arrival (报到) in this
+    behind_schedule_margin = 0.1       # a campaign's grid this far behind an even pace is flagged
+
 A plan stores the profile it was made with (:meth:`Profile.to_dict`), so its report and its
 checks measure against the rules it was made under, whatever the territory's profile is today.
 """
@@ -73,6 +82,7 @@ from gridmap.geo.merge import MergeRules
 from gridmap.geo.partition import PartitionRules, with_band
 from gridmap.geo.roads import RoadRules
 from gridmap.geo.units import UnitRules
+from gridmap.emergency import EmergencyRules
 from gridmap.lists import ListRules
 from gridmap.register import RegisterRules
 from gridmap.staffing import StaffRules
@@ -97,6 +107,7 @@ class Profile:
     staff: StaffRules = field(default_factory=StaffRules)
     households: RegisterRules = field(default_factory=RegisterRules)
     lists: ListRules = field(default_factory=ListRules)
+    emergency: EmergencyRules = field(default_factory=EmergencyRules)
 
     def __post_init__(self) -> None:
         self.with_band()  # raises for a band that is not one

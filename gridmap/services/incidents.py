@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from gridmap.errors import Invalid
 from gridmap.patrols import REPORT_GRACE
 from gridmap.incident_rules import (
+    EMERGENCY_UNIT,
     FINAL_STATES,
     STATE_NAMES,
     TransitionError,
@@ -33,6 +34,7 @@ from gridmap.incident_rules import (
 from gridmap.geo import routing
 from gridmap.service_attributes import check_answers
 from gridmap.store import audit
+from gridmap.store import emergencies as emergency_store
 from gridmap.store import incidents as store
 from gridmap.store import patrols as patrol_store
 from gridmap.store import territories
@@ -40,6 +42,8 @@ from gridmap.store import territories
 DUPLICATE_RADIUS_M = 250.0
 ESCALATION_LEVELS = ("", "督办 supervised", "街道 street", "区 district", "市 city")
 MAX_LEVEL = len(ESCALATION_LEVELS) - 1
+EMERGENCY_STEP = timedelta(minutes=1)
+"""An overdue case of an emergency category goes up a level every minute (not every day)."""
 
 
 class ReportError(Invalid):
@@ -64,10 +68,16 @@ def calendar_from_env(env: dict[str, str] | None = None) -> WorkCalendar:
 
 def ensure_categories(engine: sa.Engine, *, reload: bool = False) -> int:
     """Load the shipped category table (with each category's questions) into the database if it has
-    none, or again when ``reload`` (after the tables were edited); returns how many there are."""
+    none, or again when ``reload`` (after the tables were edited); shipped categories it lacks (new
+    in this version: the emergency ones) are added, those it has are left as edited. Returns how
+    many there are."""
     with engine.begin() as conn:
+        shipped = default_categories()
         if reload or not store.categories(conn):
-            store.sync_categories(conn, default_categories())
+            store.sync_categories(conn, shipped)
+        else:
+            known = store.category_codes(conn)
+            store.sync_categories(conn, [c for c in shipped if c.code not in known])
         return len(store.categories(conn))
 
 
@@ -120,6 +130,9 @@ def report_on(conn: sa.Connection, item: Report, *, actor: str, calendar: WorkCa
         answers = check_answers(category.code, category.attributes, item.attributes)
     except Invalid as wrong:
         raise ReportError(wrong.en, wrong.zh) from None
+    if category.emergency and emergency_store.on_at(conn, item.lon, item.lat) is None:
+        raise ReportError(f"category {category.code} ({category.name_en}) is an emergency category: it opens only "
+                          "where an emergency is on", f"类别 {category.code}（{category.name_zh}）为应急类别：仅在应急状态范围内可上报")
     where = store.route(conn, item.lon, item.lat)
     if where is None:
         raise ReportError(f"the point lon {item.lon:.6f}, lat {item.lat:.6f} lies outside every published grid; "
@@ -188,17 +201,19 @@ def with_events(conn: sa.Connection, public_id: str, *, with_contact: bool = Fal
 def escalate_overdue(engine: sa.Engine, *, now: datetime | None = None, step: timedelta = timedelta(hours=24),
                      actor: str = "supervision") -> list[dict]:
     """The periodic supervision pass (督办): every open incident past its due time is flagged for
-    supervision (level 1); one still open ``step`` after its last escalation goes up one level
-    (street, district, city), never more than one level per pass. Returns what changed."""
+    supervision (level 1); one still open ``step`` after its last escalation (a minute for an
+    emergency category) goes up one level (street, district, city), never more than one level per
+    pass. Returns what changed."""
     now = now or datetime.now(timezone.utc)
     changed = []
     with engine.begin() as conn:
         for row in store.overdue_open(conn, now):
             if row.status in FINAL_STATES:
                 continue
+            every = EMERGENCY_STEP if row.time_unit == EMERGENCY_UNIT else step
             if row.escalation_level == 0:
                 level = 1
-            elif row.escalation_level < MAX_LEVEL and row.escalated_at is not None and now - row.escalated_at >= step:
+            elif row.escalation_level < MAX_LEVEL and row.escalated_at is not None and now - row.escalated_at >= every:
                 level = row.escalation_level + 1
             else:
                 continue

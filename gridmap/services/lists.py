@@ -97,21 +97,26 @@ def create_need(engine: sa.Engine, territory: str, need: dict, *, actor: str) ->
     """Record a need (``category, description``, optionally ``urgency, lon, lat, community_code,
     address, source, reported_by``); the category must be one of the territory's profile."""
     with engine.begin() as conn:
-        row = territories.get(conn, territory)
-        rules = of_territory(conn, territory).lists
-        category = rules.category_of(need.get("category"))
-        if category is None:
-            raise lists.ListError(f"unknown category {need.get('category')!r} (one of {', '.join(rules.need_categories)})",
-                                  f"未知类别 {need.get('category')!r}（可用：{'、'.join(rules.need_categories)}）")
-        urgency = lists.key_of(lists.URGENCY, need.get("urgency") or "normal")
-        if urgency is None:
-            raise lists.ListError(f"unknown urgency {need.get('urgency')!r} (one of {', '.join(lists.URGENCY)})",
-                                  f"未知紧急程度 {need.get('urgency')!r}")
-        placed = _placed(conn, territory, {**need, "category": category, "urgency": urgency})
-        need_id = store.insert_need(conn, row.id, placed, actor=actor)
-        audit.record(conn, actor=actor, action="need.create", table="needs", row_key=str(need_id),
-                     after={k: placed.get(k) for k in ("category", "urgency", "community_id", "source")})
-        return _one_need(conn, territory, need_id)
+        return create_need_on(conn, territory, need, actor=actor)
+
+
+def create_need_on(conn: sa.Connection, territory: str, need: dict, *, actor: str) -> dict:
+    """:func:`create_need` inside the caller's transaction (a door-knock that found a need)."""
+    row = territories.get(conn, territory)
+    rules = of_territory(conn, territory).lists
+    category = rules.category_of(need.get("category"))
+    if category is None:
+        raise lists.ListError(f"unknown category {need.get('category')!r} (one of {', '.join(rules.need_categories)})",
+                              f"未知类别 {need.get('category')!r}（可用：{'、'.join(rules.need_categories)}）")
+    urgency = lists.key_of(lists.URGENCY, need.get("urgency") or "normal")
+    if urgency is None:
+        raise lists.ListError(f"unknown urgency {need.get('urgency')!r} (one of {', '.join(lists.URGENCY)})",
+                              f"未知紧急程度 {need.get('urgency')!r}")
+    placed = _placed(conn, territory, {**need, "category": category, "urgency": urgency})
+    need_id = store.insert_need(conn, row.id, placed, actor=actor)
+    audit.record(conn, actor=actor, action="need.create", table="needs", row_key=str(need_id),
+                 after={k: placed.get(k) for k in ("category", "urgency", "community_id", "source")})
+    return _one_need(conn, territory, need_id)
 
 
 def _one_need(conn: sa.Connection, territory: str, need_id: int, *, personal: bool = True) -> dict:

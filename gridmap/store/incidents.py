@@ -79,6 +79,11 @@ def sync_categories(conn: sa.Connection, categories: list[Category]) -> None:
              "attrs": json.dumps([a.as_dict() for a in cat.attributes], ensure_ascii=False)})
 
 
+def category_codes(conn: sa.Connection) -> set[str]:
+    """Every category code stored, active or not."""
+    return set(conn.execute(sa.text("SELECT code FROM incident_categories")).scalars())
+
+
 def categories(conn: sa.Connection) -> list[Category]:
     rows = conn.execute(sa.text(
         "SELECT c.code, c.name_zh, c.name_en, c.group_name, d.code AS dc, d.name AS dz, COALESCE(d.name_en, d.name) AS de, "
@@ -220,8 +225,9 @@ def synthetic_count(conn: sa.Connection) -> int:
 def overdue_open(conn: sa.Connection, now: datetime) -> list[sa.Row]:
     """Open incidents past their due time, locked for the escalation pass (others skip them)."""
     return conn.execute(sa.text(
-        "SELECT id, public_id, status, escalation_level, due_at, supervised_at, escalated_at FROM incidents "
-        "WHERE status NOT IN ('closed', 'rejected') AND due_at < :now ORDER BY due_at FOR UPDATE SKIP LOCKED"),
+        "SELECT i.id, i.public_id, i.status, i.escalation_level, i.due_at, i.supervised_at, i.escalated_at, c.time_unit "
+        "FROM incidents i LEFT JOIN incident_categories c ON c.code = i.category_code "
+        "WHERE i.status NOT IN ('closed', 'rejected') AND i.due_at < :now ORDER BY i.due_at FOR UPDATE OF i SKIP LOCKED"),
         {"now": now}).all()
 
 
@@ -463,7 +469,7 @@ def vacuum_analyze(engine: sa.Engine) -> None:
         conn.execute(sa.text("VACUUM (ANALYZE) incidents"))
 
 
-__all__ = ["Route", "IncidentNotFound", "sync_categories", "categories", "route", "department_id", "insert",
+__all__ = ["Route", "IncidentNotFound", "sync_categories", "category_codes", "categories", "route", "department_id", "insert",
            "add_event", "nearby_open", "get", "events", "set_status", "department_by_code", "id_of", "search",
            "overdue_open", "escalate", "routing_grids", "bulk_insert", "synthetic_count", "vacuum_analyze", "adopt_lineages",
            "vanished_count", "reroute_in_place", "vanished_points", "plan_grid_shapes", "set_lineages",

@@ -243,6 +243,13 @@ def need_statuses(conn: sa.Connection, territory: str) -> dict[str, int]:
     return {r[0]: int(r[1]) for r in rows}
 
 
+def need_place(conn: sa.Connection, need_id: int) -> tuple[float, float] | None:
+    """A need's point (lon, lat), or None when only its community is known."""
+    row = conn.execute(sa.text("SELECT ST_X(geom), ST_Y(geom) FROM needs WHERE id = :i AND geom IS NOT NULL"),
+                       {"i": need_id}).first()
+    return (float(row[0]), float(row[1])) if row else None
+
+
 def totals(conn: sa.Connection, territory: str) -> dict:
     """The territory's open needs (open or matched), urgent ones among them and active resources,
     those without a point (only their community known) included, and its projects by status
@@ -278,6 +285,6 @@ def grid_counts(conn: sa.Connection, territory: str, plan_id: int) -> pd.DataFra
         "FROM gs ORDER BY gs.code"), conn, params={"territory": territory, "p": plan_id})
 
 
-__all__ = ["ListItemNotFound", "community_id", "within", "insert_need", "upsert_resource", "territory_of", "needs",
+__all__ = ["need_place", "ListItemNotFound", "community_id", "within", "insert_need", "upsert_resource", "territory_of", "needs",
            "resources", "candidates", "set_need", "set_resource_active", "insert_project", "link_project", "items_in", "items_above",
            "set_project", "release_needs", "projects", "need_statuses", "totals", "grid_counts", "ITEM_TABLES"]

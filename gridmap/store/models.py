@@ -299,7 +299,8 @@ class IncidentCategory(Base):
 
     __tablename__ = "incident_categories"
     __table_args__ = (
-        CheckConstraint("time_unit IN ('working_hours','working_days','hours','days')",
+        # minutes: an emergency category, open only where an emergency is on (0021)
+        CheckConstraint("time_unit IN ('working_hours','working_days','hours','days','minutes')",
                         name="ck_incident_categories_unit"),
     )
 
@@ -869,3 +870,193 @@ class Patrol(Base):
     source: Mapped[str] = mapped_column(String(16))
     geom = mapped_column(geometry("LINESTRINGM"), nullable=False)  # measure: each point's time, epoch s (0019)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+EMERGENCY_GRID_STATUS = ("normal", "affected", "needs_support", "cleared")
+VISIT_OUTCOMES = ("visited", "nobody_home", "refused", "issue_found")
+
+
+class Emergency(Base):
+    """A switch into emergency mode over a territory or part of it (migration 0021)."""
+
+    __tablename__ = "emergencies"
+    __table_args__ = (
+        CheckConstraint("ended_at IS NULL OR ended_at >= started_at", name="ck_emergencies_times"),
+        Index("uq_emergencies_one_on", "territory_id", unique=True, postgresql_where=text("ended_at IS NULL")),
+        gist("emergencies"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    territory_id: Mapped[int] = mapped_column(ForeignKey("territories.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    scope: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    started_by: Mapped[str] = mapped_column(Text)
+    checkin_due: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_by: Mapped[str | None] = mapped_column(Text)
+    end_note: Mapped[str | None] = mapped_column(Text)
+    synthetic: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    geom = mapped_column(geometry("MULTIPOLYGON"), nullable=False)
+
+
+class EmergencyGrid(Base):
+    """A published grid inside an emergency: its status, first check-in and escalation."""
+
+    __tablename__ = "emergency_grids"
+    __table_args__ = (
+        CheckConstraint("status IN (" + ",".join(f"'{s}'" for s in EMERGENCY_GRID_STATUS) + ")",
+                        name="ck_emergency_grids_status"),
+    )
+
+    emergency_id: Mapped[int] = mapped_column(ForeignKey("emergencies.id", ondelete="CASCADE"), primary_key=True)
+    grid_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id", ondelete="SET NULL"))
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("territories.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(16), server_default="normal")
+    status_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    status_by: Mapped[str | None] = mapped_column(Text)
+    status_note: Mapped[str | None] = mapped_column(Text)
+    checked_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    checked_in_by: Mapped[str | None] = mapped_column(Text)
+    escalation_level: Mapped[int] = mapped_column(Integer, server_default="0")
+    escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class EmergencyCheckin(Base):
+    """A grid worker's check-in during an emergency (on duty, position), once per phone retry."""
+
+    __tablename__ = "emergency_checkins"
+    __table_args__ = (
+        UniqueConstraint("emergency_id", "walker", "client_id", "grid_code", name="uq_emergency_checkins_client"),
+        Index("ix_emergency_checkins_emergency", "emergency_id", "grid_code"),
+        gist("emergency_checkins"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    emergency_id: Mapped[int] = mapped_column(ForeignKey("emergencies.id", ondelete="CASCADE"))
+    grid_code: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    walker: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    on_duty: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    note: Mapped[str | None] = mapped_column(Text)
+    client_id: Mapped[str] = mapped_column(String(64))
+    geom = mapped_column(geometry("POINT"), nullable=True)
+
+
+class EmergencyEvent(Base):
+    """What happened during an emergency, in order: its timeline."""
+
+    __tablename__ = "emergency_events"
+    __table_args__ = (Index("ix_emergency_events_emergency", "emergency_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    emergency_id: Mapped[int] = mapped_column(ForeignKey("emergencies.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(24))
+    grid_code: Mapped[str | None] = mapped_column(String(32))
+    detail: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+
+
+class Campaign(Base):
+    """A door-knocking campaign (敲门行动) over a territory, in an emergency or not."""
+
+    __tablename__ = "campaigns"
+    __table_args__ = (
+        CheckConstraint("deadline > starts_at", name="ck_campaigns_deadline"),
+        Index("ix_campaigns_territory_id", "territory_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    territory_id: Mapped[int] = mapped_column(ForeignKey("territories.id", ondelete="CASCADE"))
+    emergency_id: Mapped[int | None] = mapped_column(ForeignKey("emergencies.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(Text)
+    purpose: Mapped[str | None] = mapped_column(Text)
+    questions: Mapped[list] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    deadline: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(Text)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    synthetic: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+
+
+class CampaignTarget(Base):
+    """A household (or a building with none registered) a campaign must reach, with its grid."""
+
+    __tablename__ = "campaign_targets"
+    __table_args__ = (Index("ix_campaign_targets_grid", "campaign_id", "grid_code"), gist("campaign_targets"))
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    household_id: Mapped[int | None] = mapped_column(ForeignKey("households.id", ondelete="SET NULL"))
+    building_id: Mapped[int | None] = mapped_column(ForeignKey("layer_features.id", ondelete="SET NULL"))
+    label: Mapped[str] = mapped_column(Text)
+    grid_code: Mapped[str] = mapped_column(String(32))
+    geom = mapped_column(geometry("POINT"), nullable=False)
+
+
+class CampaignVisit(Base):
+    """A knock on a target's door: its outcome, answers and what it raised."""
+
+    __tablename__ = "campaign_visits"
+    __table_args__ = (
+        CheckConstraint("outcome IN (" + ",".join(f"'{o}'" for o in VISIT_OUTCOMES) + ")",
+                        name="ck_campaign_visits_outcome"),
+        UniqueConstraint("campaign_id", "visitor", "client_id", name="uq_campaign_visits_client"),
+        Index("ix_campaign_visits_target", "target_id", "visited_at"),
+        Index("ix_campaign_visits_campaign", "campaign_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    target_id: Mapped[int] = mapped_column(ForeignKey("campaign_targets.id", ondelete="CASCADE"))
+    outcome: Mapped[str] = mapped_column(String(16))
+    answers: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    note: Mapped[str | None] = mapped_column(Text)
+    visited_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    visitor: Mapped[str] = mapped_column(Text)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    need_id: Mapped[int | None] = mapped_column(ForeignKey("needs.id", ondelete="SET NULL"))
+    incident_public_id: Mapped[str | None] = mapped_column(Text)
+    client_id: Mapped[str] = mapped_column(String(64))
+
+
+class Whistle(Base):
+    """The community's whistle (吹哨) on an incident or a need: departments called by deadlines."""
+
+    __tablename__ = "whistles"
+    __table_args__ = (
+        CheckConstraint("incident_id IS NOT NULL OR need_id IS NOT NULL", name="ck_whistles_subject"),
+        Index("ix_whistles_territory_id", "territory_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    territory_id: Mapped[int] = mapped_column(ForeignKey("territories.id", ondelete="CASCADE"))
+    emergency_id: Mapped[int | None] = mapped_column(ForeignKey("emergencies.id", ondelete="SET NULL"))
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="SET NULL"))
+    need_id: Mapped[int | None] = mapped_column(ForeignKey("needs.id", ondelete="SET NULL"))
+    note: Mapped[str | None] = mapped_column(Text)
+    blown_by: Mapped[str] = mapped_column(Text)
+    blown_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ack_due: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    arrive_due: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    synthetic: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+
+
+class WhistleCall(Base):
+    """A department called by a whistle: its acknowledgement, arrival (报到) and escalation."""
+
+    __tablename__ = "whistle_calls"
+
+    whistle_id: Mapped[int] = mapped_column(ForeignKey("whistles.id", ondelete="CASCADE"), primary_key=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id", ondelete="CASCADE"), primary_key=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    acknowledged_by: Mapped[str | None] = mapped_column(Text)
+    arrived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    arrived_by: Mapped[str | None] = mapped_column(Text)
+    escalation_level: Mapped[int] = mapped_column(Integer, server_default="0")
+    escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -196,6 +196,15 @@ def codes_below(conn: sa.Connection, code: str, level: str) -> list[str]:
         "ORDER BY t.code"), {"territory": code, "level": level})]
 
 
+def codes_within(conn: sa.Connection, code: str, codes: list[str]) -> list[str]:
+    """Those of ``codes`` that are territories below ``code`` (its streets, communities ...)."""
+    if not codes:
+        return []
+    return list(conn.execute(sa.text(
+        with_subtree() + "SELECT t.code FROM territories t JOIN sub ON sub.id = t.id WHERE t.code = ANY(:c) "
+        "AND t.code <> :territory"), {"territory": code, "c": list(codes)}).scalars())
+
+
 def references(conn: sa.Connection, codes: list[str]) -> dict[str, dict[str, int]]:
     """What refers to each of ``codes`` (units, grids, incidents, layers, stations, plans, roles): a
     territory that any of them uses cannot be removed without destroying history (deleting a
@@ -237,6 +246,6 @@ def set_profile(conn: sa.Connection, code: str, profile: dict | None) -> None:
                  {"p": None if profile is None else json.dumps(profile, ensure_ascii=False), "c": code})
 
 
-__all__ = ["meets", "TerritoryNotFound", "TerritoryRow", "upsert", "get", "id_of", "exists", "code_of", "name_of", "centre",
+__all__ = ["meets", "codes_within", "TerritoryNotFound", "TerritoryRow", "upsert", "get", "id_of", "exists", "code_of", "name_of", "centre",
            "outline_hex", "at_point", "community_ids_under", "root_codes", "list_all", "feature_collection",
            "property_of", "set_property", "profile_of", "set_profile", "outlines", "codes_below", "references", "delete"]
