@@ -99,7 +99,8 @@ def names_in(text: str | None) -> list[tuple[str, str | None]]:
     """The people a plan's free-text worker or leader field names (``张三、李四``, ``王五 13800000000``):
     (name, phone or None) each, a phone going with the name before it."""
     out: list[tuple[str, str | None]] = []
-    for token in SEPARATORS.split(str(text or "").strip()):
+    joined = re.sub(r"(?<=\d)[ \-]+(?=\d)", "", str(text or "").strip())  # ``138 0000 0000``: one phone
+    for token in SEPARATORS.split(joined):
         if not token:
             continue
         if PHONE.match(token) and out and out[-1][1] is None:

@@ -123,30 +123,10 @@ def signed_in_client(engine: sa.Engine, database_url: str, username: str, role: 
 def serve(database_url: str, settings=None):
     """The real app under uvicorn on a free loopback port, in a thread; yields its base URL
     (``settings``: the app's, else the environment's)."""
-    import socket
-    import threading
-    import time
+    from gridmap.api.loopback import loopback_server
 
-    import uvicorn
-
-    from gridmap.api.app import create_app
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(database_url=database_url, settings=settings), host="127.0.0.1",
-                                           port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with loopback_server(database_url, settings) as url:
+        yield url
 
 
 def launch_chromium(playwright):

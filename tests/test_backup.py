@@ -54,6 +54,18 @@ FINGERPRINTS = {
                      "s.id)) FROM registrations r LEFT JOIN service_hours s ON s.registration_id = r.id",
     "patrols": "SELECT count(*) || md5(string_agg(walker || started_at || md5(ST_AsEWKB(geom)::text), ',' ORDER BY id)) "
                "FROM patrols",
+    "patrol_links": "SELECT count(*) || md5(string_agg(i.public_id || p.walker, ',' ORDER BY i.id)) FROM incidents i "
+                    "JOIN patrols p ON p.id = i.patrol_id",
+    "building_staff": "SELECT count(*) || md5(string_agg(a.building_label || a.building_id, ',' ORDER BY a.id)) "
+                      "FROM staff_assignments a WHERE a.building_id IS NOT NULL",
+    "emergencies": "SELECT (SELECT count(*) || md5(string_agg(kind || reason || md5(ST_AsEWKB(geom)::text), ',' ORDER BY id)) "
+                   "FROM emergencies) || (SELECT count(*) || md5(string_agg(grid_code || status || COALESCE(checked_in_by, '-'), "
+                   "',' ORDER BY grid_code)) FROM emergency_grids) || (SELECT count(*) FROM emergency_checkins) || "
+                   "(SELECT count(*) || md5(string_agg(kind || detail::text, ',' ORDER BY id)) FROM emergency_events)",
+    "campaigns": "SELECT (SELECT count(*) || md5(string_agg(label || grid_code, ',' ORDER BY id)) FROM campaign_targets) || "
+                 "(SELECT count(*) || md5(string_agg(outcome || visitor, ',' ORDER BY id)) FROM campaign_visits)",
+    "whistles": "SELECT count(*) || md5(string_agg(d.code || COALESCE(c.arrived_by, '-'), ',' ORDER BY c.whistle_id, d.code)) "
+                "FROM whistle_calls c JOIN departments d ON d.id = c.department_id",
     "register": "SELECT count(*) || md5(string_agg(h.household_key || h.building_label || md5(r.name_enc) || "
                 "md5(COALESCE(r.phone_enc, '')) || r.person_index || array_to_string(r.tags, '、') || "
                 "md5(ST_AsEWKB(h.geom)::text), ',' ORDER BY r.id)) FROM residents r JOIN households h ON h.id = r.household_id",
@@ -119,8 +131,29 @@ def history(monaco_built: sa.Engine, tmp_path):
     from gridmap.services import patrols
 
     walked = datetime(2026, 6, 1, 8, tzinfo=timezone.utc)
-    patrols.record(monaco, MONACO, [(7.4236, 43.7306, walked), (7.4240, 43.7306, walked + timedelta(seconds=30))],
-                   user_id=None, walker="王网格")
+    done = patrols.record(monaco, MONACO, [(7.4236, 43.7306, walked), (7.4240, 43.7306, walked + timedelta(seconds=30))],
+                          user_id=None, walker="王网格")
+    with monaco.begin() as conn:  # an incident found on that patrol
+        conn.execute(sa.text("UPDATE incidents SET patrol_id = :p WHERE id = (SELECT min(id) FROM incidents)"),
+                     {"p": done["patrol_id"]})
+    staff.assign(monaco, person["staff_id"], None, building=building, actor="test")  # and 钱九 on a building
+    from gridmap.services import campaigns, emergencies, whistles
+
+    on = emergencies.start(monaco, MONACO, kind="防汛", reason="演练", actor="test",
+                           at=datetime.now(timezone.utc) - timedelta(minutes=40))
+    emergencies.check_in(monaco, on["id"], user_id=None, walker="钱九", client_id="c1", grid_code=on["grids"][0])
+    emergencies.set_status(monaco, on["id"], on["grids"][0], "affected", actor="钱九")
+    campaign = campaigns.create(monaco, MONACO, name="敲门", deadline=datetime.now(timezone.utc) + timedelta(days=1),
+                                actor="test", emergency_id=on["id"])
+    with monaco.connect() as conn:
+        target = conn.execute(sa.text("SELECT min(id) FROM campaign_targets WHERE campaign_id = :c"),
+                              {"c": campaign["id"]}).scalar_one()
+    campaigns.knock(monaco, target, "visited", visitor="钱九", user_id=None, client_id="k1")
+    with monaco.connect() as conn:
+        public_id = conn.execute(sa.text("SELECT min(public_id) FROM incidents")).scalar_one()
+    whistle = whistles.blow(monaco, departments=["YJ", "MZ"], actor="test", incident=public_id)
+    whistles.answer(monaco, whistle["id"], "YJ", "arrive", actor="test")
+    emergencies.end(monaco, on["id"], actor="test")
     return monaco
 
 

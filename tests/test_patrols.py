@@ -288,6 +288,7 @@ def test_incidents_found_on_a_patrol_the_last_visit_of_each_building_and_the_lea
     assert visits.json()["visited_in_week"] == int(frame["in_week"].sum())
     hidden = client.get(f"{url[:-len('/patrols')]}/grids/{street['grid']}/visits", params=week, headers=as_("zhao")).json()
     assert all(f["properties"]["last_visit"] is None for f in hidden["features"])  # not zhao's walk to see
+    assert hidden["visited_in_week"] == visits.json()["visited_in_week"]  # the week's count is everyone's, as coverage's
     assert client.get(f"{url[:-len('/patrols')]}/grids/NOPE/visits", headers=as_("admin")).status_code == 404
     coverage = {g["grid_code"]: g for g in client.get(f"{url}/coverage", params=week, headers=as_("zhao")).json()["grids"]}
     assert coverage[street["grid"]]["buildings"] == len(frame)

@@ -274,5 +274,31 @@ def test_a_patrol_recorded_on_the_phone_survives_the_network_and_a_reload(site) 
                                timeout=15000)
         after = patrols_stored(engine)
         assert len(after) == 2 and after[1]["points"] >= 6, after
+
+        # a shared phone: walker's third walk is still running when runner signs in and starts
+        # their own; walker's walk is kept for walker (not lost, not sent as runner's)
+        page.click("#lang-switch")  # back to Chinese
+        page.click("#patrol-start")
+        walk(3)
+        page.click("#logout")
+        page.fill("#username", "runner")
+        page.fill("#password", PASSWORD)
+        page.click("#login-button")
+        page.wait_for_selector("#patrol-start:not([hidden])")
+        assert page.inner_text("#patrol-status") == ""  # nothing of the last walker's on screen
+        page.click("#patrol-start")
+        walk(2)
+        page.click("#patrol-stop")
+        page.wait_for_function("document.querySelector('#patrol-status').textContent.startsWith('巡查已上传')",
+                               timeout=15000)
+        kept = page.evaluate("() => JSON.parse(localStorage.getItem('gridmap.patrolQueue'))")
+        assert [w["owner"] for w in kept] == ["walker"] and len(kept[0]["points"]) >= 3
+        assert [p["walker"] for p in patrols_stored(engine)] == ["walker", "walker", "runner"]
+        page.click("#logout")
+        page.fill("#username", "walker")
+        page.fill("#password", PASSWORD)
+        page.click("#login-button")
+        page.wait_for_function("JSON.parse(localStorage.getItem('gridmap.patrolQueue')).length === 0", timeout=15000)
+        assert [p["walker"] for p in patrols_stored(engine)] == ["walker", "walker", "runner", "walker"]
         assert not errors, errors
         browser.close()

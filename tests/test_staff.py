@@ -23,6 +23,12 @@ MONACO = "980100"
 TODAY = date(2026, 12, 4)
 
 
+def test_the_names_a_plans_free_text_gives() -> None:
+    assert staffing.names_in("张三、李四 138 0000 0021") == [("张三", None), ("李四", "13800000021")]
+    assert staffing.names_in("王五 13800000000，赵六") == [("王五", "13800000000"), ("赵六", None)]
+    assert staffing.names_in("  ") == [] and staffing.names_in(None) == []
+
+
 def test_roles_are_read_by_key_chinese_or_english_name() -> None:
     assert staffing.role_key("专职网格员") == staffing.role_key("full_time_worker") == \
         staffing.role_key("Full-time grid worker") == "full_time_worker"
@@ -325,6 +331,11 @@ def test_building_leaders_by_building_and_the_people_the_plan_names(district: sa
     done = staff.import_sheet(district, DISTRICT, sheet, actor="test")
     assert done["people_added"] == 2 and done["assignments_added"] == 2
     assert staff.import_sheet(district, DISTRICT, sheet, actor="test")["assignments_added"] == 0  # the same sheet again
+    with district.begin() as conn:  # the buildings layer imported again: the old buildings' rows are gone
+        conn.execute(sa.text("UPDATE staff_assignments SET building_id = NULL"))
+    assert staff.import_sheet(district, DISTRICT, sheet, actor="test")["assignments_added"] == 0  # found by label
+    with district.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM staff_assignments WHERE building_id IS NULL")).scalar_one() == 0
     with district.connect() as conn:
         held = conn.execute(sa.text("SELECT s.name, a.grid_code, a.building_label, a.building_id IS NOT NULL "
                                     "FROM staff_assignments a JOIN staff s ON s.id = a.staff_id ORDER BY s.name")).all()
@@ -348,12 +359,15 @@ def test_building_leaders_by_building_and_the_people_the_plan_names(district: sa
     with district.begin() as conn:
         conn.execute(sa.text("UPDATE grids g SET worker = '张网格、李网格 13800000021' FROM plans p WHERE p.id = g.plan_id "
                              "AND p.status = 'published' AND g.code = :g"), {"g": other["grid"]})
+    namesake = staff.create(district, DISTRICT, name="李网格", role="兼职网格员", phone="13900000099", actor="test")
     adopted = staff.adopt(district, DISTRICT, actor="test")
     assert adopted["people_added"] == 3 and adopted["assignments_added"] == adopted["people_added"]
     again = staff.adopt(district, DISTRICT, actor="test")
     assert again["people_added"] == 0 and again["assignments_added"] == 0
     assert again["already_assigned"] == adopted["assignments_added"]
-    people = {p["name"]: p for p in staff.people(district, DISTRICT)}
+    people = {p["name"]: p for p in staff.people(district, DISTRICT) if p["staff_id"] != namesake["staff_id"]}
+    assert staff.people(district, DISTRICT) and namesake["staff_id"] not in {  # another 李网格: not taken for the plan's
+        p["staff_id"] for p in staff.people(district, DISTRICT) if other["grid"] in p["grids"]}
     assert people["张网格"]["role"] == "full_time_worker" and people["李网格"]["phone"] == "13800000021"
     assert people["李网格"]["grids"] == [other["grid"]]
     assert people["赵微网格"]["role"] == "building_leader" and people["赵微网格"]["phone"] == "13800000031"
@@ -368,6 +382,16 @@ def test_building_leaders_by_building_and_the_people_the_plan_names(district: sa
 
     from gridmap.api.app import create_app
 
-    here = TestClient(create_app(database_url=database_url)).get(
-        "/api/locate", params={"lon": other["lon"], "lat": other["lat"], "crs": "4490"}).json()
+    client = TestClient(create_app(database_url=database_url))
+    where = {"lon": other["lon"], "lat": other["lat"], "crs": "4490"}
+    with district.begin() as conn:  # the plan's text changed after: what a signed-in phone sees is the staff's
+        conn.execute(sa.text("UPDATE grids g SET worker = '旧名字' FROM plans p WHERE p.id = g.plan_id "
+                             "AND p.status = 'published' AND g.code = :g"), {"g": other["grid"]})
+        from gridmap.store import users
+
+        users.create_user(conn, "phone", "phone password 1")
+        users.grant(conn, "phone", "worker", DISTRICT)
+    token = client.post("/api/auth/token", data={"username": "phone", "password": "phone password 1"}).json()["access_token"]
+    here = client.get("/api/locate", params=where, headers={"Authorization": f"Bearer {token}"}).json()
     assert here["grid_code"] == other["grid"] and set(here["worker"].split("、")) == {"张网格", "李网格"}
+    assert client.get("/api/locate", params=where).json()["worker"] == "旧名字"  # the public sees the plan's text

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from gridmap.api.deps import get_conn, optional_user, place_check, require_admin, require_role, signed_in
+from gridmap.api.incidents import seen_at
 from gridmap.errors import Forbidden
 from gridmap.services import campaigns as service
 from gridmap.services import whistles
@@ -66,6 +67,14 @@ class WhistleIn(BaseModel):
     note: str | None = Field(None, max_length=2000)
     ack_minutes: int | None = Field(None, ge=1, le=10080)
     arrive_minutes: int | None = Field(None, ge=1, le=10080)
+    blown_at: datetime | None = Field(None, description="when it was blown (by phone or radio, entered later); "
+                                      "default now, within the last 7 days")
+
+
+class AnswerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    at: datetime | None = Field(None, description="when (reported by phone or radio, entered later); default now")
 
 
 # -- campaigns ---------------------------------------------------------------------------------------
@@ -130,7 +139,7 @@ def blow(body: WhistleIn, request: Request, conn: sa.Connection = Depends(get_co
 
     return whistles.blow(engine, departments=body.departments, actor=actor.username, incident=body.incident,
                          need_id=body.need_id, note=body.note, ack_minutes=body.ack_minutes,
-                         arrive_minutes=body.arrive_minutes, authorize=authorize)
+                         arrive_minutes=body.arrive_minutes, at=seen_at(body.blown_at), authorize=authorize)
 
 
 @router.get("/whistles/{whistle_id}", summary="A whistle and each department's acknowledgement and arrival")
@@ -144,7 +153,8 @@ def one(whistle_id: int, request: Request, conn: sa.Connection = Depends(get_con
 @router.post("/whistles/{whistle_id}/departments/{department}/{step}",
              summary="A department called acknowledges (acknowledge) or reports arrival (arrive)")
 def answer(whistle_id: int, department: str, step: Literal["acknowledge", "arrive"], request: Request,
-           conn: sa.Connection = Depends(get_conn), actor: CurrentUser = Depends(signed_in)) -> dict:
+           body: AnswerIn | None = None, conn: sa.Connection = Depends(get_conn),
+           actor: CurrentUser = Depends(signed_in)) -> dict:
 
     def authorize(territory: str, code: str) -> None:  # the department's own handlers, or an administrator
         if users.has_role(conn, actor, (), territory):
@@ -155,7 +165,7 @@ def answer(whistle_id: int, department: str, step: Literal["acknowledge", "arriv
                             f"{actor.username} 不代表部门 {code} 在 {territory} 响应")
 
     return whistles.answer(request.app.state.engine, whistle_id, department, step, actor=actor.username,
-                           authorize=authorize)
+                           at=seen_at(body.at) if body else None, authorize=authorize)
 
 
 @router.get("/territories/{code}/whistles/scorecard",

@@ -395,9 +395,9 @@ def item(collection_id: str, feature_id: str, request: Request,
 
 @router.get("/api/locate", tags=["grids"], summary="The published grid (and community, street, district) at a "
             "point; crs=gcj02 for Amap/Tencent coordinates")
-def locate(lon: float = Query(ge=-180, le=180), lat: float = Query(ge=-90, le=90),
+def locate(request: Request, lon: float = Query(ge=-180, le=180), lat: float = Query(ge=-90, le=90),
            crs: str = Query("4490", pattern="^(4490|4326|gcj02)$"), conn: sa.Connection = Depends(get_conn),
-           _reader: CurrentUser | None = Depends(public_reader)) -> dict:
+           reader: CurrentUser | None = Depends(public_reader)) -> dict:
     if crs == "gcj02":
         import numpy as np
 
@@ -405,7 +405,10 @@ def locate(lon: float = Query(ge=-180, le=180), lat: float = Query(ge=-90, le=90
 
         x, y = gcj02_to_wgs84(np.array([lon]), np.array([lat]))
         lon, lat = float(x[0]), float(y[0])
-    found = features.locate(conn, lon, lat)
+    # the grid's worker: the staff's full-time workers today for a signed-in reader (names on the
+    # staff are not public), the plan's text for anyone
+    today = datetime.now(request.app.state.calendar.zone).date() if reader is not None else None
+    found = features.locate(conn, lon, lat, staff_on=today)
     if found is None:
         raise NotFound(f"no published grid at lon {lon:.6f}, lat {lat:.6f}",
                        f"经度 {lon:.6f}、纬度 {lat:.6f} 处没有已发布的网格")

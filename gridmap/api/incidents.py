@@ -180,8 +180,14 @@ def move(public_id: str, body: TransitionIn, request: Request, conn: sa.Connecti
     return jsonable(done)
 
 
-@router.post("/incidents/escalate", summary="Run the supervision pass now (it also runs periodically)")
+@router.post("/incidents/escalate", summary="Run the supervision pass now (it also runs periodically): overdue "
+             "incidents, and during an emergency missed check-ins and departments late to a whistle")
 def escalate(request: Request, user: CurrentUser = Depends(signed_in)) -> dict:
+    from gridmap.services import emergencies, whistles
+
     if not is_admin(user):
         raise Forbidden("only administrators run the supervision pass", "只有管理员可以执行督办")
-    return {"escalated": service.escalate_overdue(request.app.state.engine, actor=user.username)}
+    engine = request.app.state.engine
+    return {"escalated": service.escalate_overdue(engine, actor=user.username),
+            "checkins_missed": emergencies.sweep(engine, actor=user.username),
+            "whistles_late": whistles.sweep(engine, actor=user.username)}

@@ -19,7 +19,7 @@
                  | grant NAME --role R (--territory CODE | --everywhere) [--department D | --grids G,G]
                  | passwd NAME | list
     gridmap apikey create NAME --user USER [--days N] | list | revoke NAME
-    gridmap staff import FILE --territory CODE [--encoding gbk] | list --territory CODE
+    gridmap staff import FILE --territory CODE [--encoding gbk] | adopt --territory CODE | list --territory CODE
                   | check --territory CODE [--on DATE] [--json]   grid staff and 一格一员
     gridmap households import FILE --territory CODE [--replace] [--check] [--report F.csv] | summary --territory CODE
                   | export --territory CODE [--full] [--encoding gbk] --out F.csv | rekey | new-key   住户登记
@@ -27,6 +27,9 @@
                   | match NEED_ID [--within M]        需求、资源、项目清单
     gridmap registrations import FILE --territory CODE [--check] | summary --territory CODE | demo --territory CODE   双报到
     gridmap patrols import FILE.gpx --territory CODE --walker USER | coverage --territory CODE [--week 2026-W49]   巡查
+    gridmap emergency start --territory CODE --kind 防汛 --reason TEXT [--communities C,C] [--grids G,G]
+                  | end --id N | list --territory CODE | board --id N | report --id N [--json]   平战结合
+    gridmap drill --territory CODE --scenario flood [--grids N] [--url URL]   the scripted drill (demo territories)
     gridmap plan draft CODE [--source ID] | edits ID FILE.json | validate ID | diff ID | publish ID
                  | revert ID [--publish] | history CODE
     gridmap incidents categories | escalate     the category table; the supervision pass (for cron)
@@ -56,6 +59,7 @@ This package holds the parser and the error handling; each group of commands is 
     lists       lists (needs, resources and projects)
     registrations  registrations (双报到: party members and units)
     patrols     patrols (巡查 tracks and their coverage)
+    emergency   emergency, drill (平战结合: emergency mode, the scripted drill)
     operations  incidents, stations
     serving     serve, up
 
@@ -72,8 +76,8 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from gridmap import __version__
-from gridmap.cli import (data, database, households, lists, operations, patrols, people, planning, plans, registrations,
-                         serving, staff, territory)
+from gridmap.cli import (data, database, emergency, households, lists, operations, patrols, people, planning, plans,
+                         registrations, serving, staff, territory)
 from gridmap.cli.checks import UserError
 
 __all__ = ["DEBUG_VARIABLE", "UserError", "build_parser", "main"]
@@ -93,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gridmap {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for group in (database, territory, data, planning, plans, people, staff, households, lists, registrations, patrols,
-                  operations, serving):  # the order --help lists them in
+                  emergency, operations, serving):  # the order --help lists them in
         group.register(sub)
     return parser
 

@@ -147,8 +147,10 @@ def report_on(conn: sa.Connection, item: Report, *, actor: str, calendar: WorkCa
         due_at=category.due(at, calendar), reporter_name=item.reporter_name,
         reporter_contact=item.reporter_contact, reporter_role=item.reporter_role, photo_urls=item.photo_urls,
         address=item.address, source=item.source, actor=actor, synthetic=synthetic, attributes=answers)
-    # found on a patrol its reporter is walking (or has just ended)
-    patrol = None if synthetic else patrol_store.patrol_of_report(conn, incident_id, actor, REPORT_GRACE)
+    # found on a patrol its reporter is walking (or has just ended): a report from the phone, not a
+    # need referred or a door-knock's issue
+    patrol = patrol_store.patrol_of_report(conn, incident_id, actor, REPORT_GRACE) \
+        if item.source == "api" and not synthetic else None
     audit.record(conn, actor=actor, action="incident.report", table="incidents", row_key=public_id,
                  after={"category": category.code, "grid": where.grid_code, "source": item.source})
     stored = store.get(conn, public_id)

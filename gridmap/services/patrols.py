@@ -6,7 +6,7 @@ and which of its staff did not. Each write is one transaction with its audit ent
 from __future__ import annotations
 
 import json
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +17,10 @@ from gridmap import patrols
 from gridmap.errors import Invalid, NotFound
 from gridmap.store import audit, layers, plans, territories
 from gridmap.store import patrols as store
+
+
+VISITS_LOOK_BACK = timedelta(days=90)
+"""How far back the last visit of a building is looked for."""
 
 
 def city_zone() -> tzinfo:
@@ -128,9 +132,10 @@ def coverage(engine: sa.Engine, territory: str, *, week: str | None, zone: tzinf
 
 def visits(engine: sa.Engine, territory: str, grid_code: str, *, week: str | None, user_ids: list[int] | None,
            zone: tzinfo | None = None) -> dict:
-    """The buildings of a published grid as GeoJSON, each with the last time a track (of
-    ``user_ids`` when given) passed within 20 m of it up to the end of the city's ``week`` (this
-    week by default), who walked it, and whether that was in the week."""
+    """The buildings of a published grid as GeoJSON, each with whether a track of the city's
+    ``week`` (this week by default; any walker's, as the coverage counts) passed within 20 m of
+    it, and the last time in the 90 days to the week's end a track of ``user_ids`` (every
+    walker's when None) did, and who walked it."""
     start, end = patrols.week_bounds(week, zone or city_zone())
     with engine.connect() as conn:
         territories.get(conn, territory)
@@ -144,7 +149,8 @@ def visits(engine: sa.Engine, territory: str, grid_code: str, *, week: str | Non
         if buildings is None:
             raise Invalid(f"territory {territory} (and its ancestors) has no buildings layer",
                           f"辖区 {territory}（及其上级）没有楼栋图层")
-        frame = store.building_visits(conn, found[1], grid_code, buildings, until=end, user_ids=user_ids)
+        frame = store.building_visits(conn, territory, found[1], grid_code, buildings, start=start, end=end,
+                                      since=start - VISITS_LOOK_BACK, user_ids=user_ids)
     features = []
     for r in frame.itertuples():
         seen = None if pd.isna(r.last_visit) else pd.Timestamp(r.last_visit).to_pydatetime()
@@ -154,7 +160,7 @@ def visits(engine: sa.Engine, territory: str, grid_code: str, *, week: str | Non
                                         "compound_name": _text(r.compound_name),
                                         "last_visit": seen.isoformat() if seen else None,
                                         "walker": r.walker if seen else None,
-                                        "in_week": bool(seen and seen >= start)}})
+                                        "in_week": bool(r.in_week)}})
     visited = sum(f["properties"]["in_week"] for f in features)
     return {"type": "FeatureCollection", "grid_code": grid_code, "week": [start.date().isoformat(), end.date().isoformat()],
             "near_m": store.NEAR_M, "buildings": len(features), "visited_in_week": visited, "features": features}

@@ -141,7 +141,8 @@ def _person_of_row(conn: sa.Connection, territory_id: int, r, counts: dict, acto
 def _assignment_of_row(conn: sa.Connection, person: int, r, grid, today: date, counts: dict, actor: str) -> None:
     """A sheet row's assignment: found again (and ended when the row gives its last day), or made."""
     stored = store.matching(conn, person, grid_code=r.grid_code, microgrid_code=r.microgrid_code,
-                            valid_from=r.valid_from, today=today, building_id=r.building_id)
+                            valid_from=r.valid_from, today=today, building_id=r.building_id,
+                            building_label=r.building_label)
     if stored is not None:
         if r.valid_to is not None and r.valid_to != stored["valid_to"]:
             if r.valid_to < stored["valid_from"]:
@@ -285,11 +286,15 @@ def adopt(engine: sa.Engine, territory_code: str, *, actor: str, today: date | N
         grids = store.published_grids(conn, plan_id).set_index("grid_code")
         for r in store.named_in_plan(conn, plan_id).itertuples():
             role = "stairwell_leader" if r.kind == "building" and (r.parts or 1) > 1 else ADOPTED_ROLE[r.kind]
-            for name, phone in staffing.names_in(r.name):
-                given = _text(r.phone)
-                phone = phone or (given if given and staffing.PHONE.match(given) else None)
-                found = store.candidates(conn, territory.id, staff_key=None, name=name, phone=phone) or \
-                    (store.candidates(conn, territory.id, staff_key=None, name=name, phone=None) if phone else [])
+            named = staffing.names_in(r.name)
+            given = _text(r.phone)
+            given = given if given and staffing.PHONE.match(given) and len(named) == 1 else None  # the one named
+            for name, phone in named:
+                phone = phone or given
+                found = store.candidates(conn, territory.id, staff_key=None, name=name, phone=phone)
+                if not found and phone:  # on the staff without a phone yet: the same person
+                    found = [p for p in store.candidates(conn, territory.id, staff_key=None, name=name, phone=None)
+                             if not store.get(conn, p)["phone"]]
                 if len(found) > 1:
                     ambiguous.append({"name": name, "grid_code": r.grid_code, "people": len(found)})
                     continue
@@ -303,7 +308,7 @@ def adopt(engine: sa.Engine, territory_code: str, *, actor: str, today: date | N
                 building = None if pd.isna(r.building_id) else int(r.building_id)
                 microgrid, label = _text(r.microgrid_code), _text(r.building_label)
                 if store.matching(conn, person, grid_code=r.grid_code, microgrid_code=microgrid, valid_from=None,
-                                  today=today, building_id=building) is not None:
+                                  today=today, building_id=building, building_label=label) is not None:
                     counts["already_assigned"] += 1
                     continue
                 grid = grids.loc[r.grid_code]

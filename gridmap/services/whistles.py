@@ -87,6 +87,8 @@ def answer(engine: sa.Engine, whistle_id: int, department: str, step: str, *, ac
         current = store.get(conn, whistle_id)
         if authorize is not None:
             authorize(current["territory"], department)
+        if at < current["blown_at"]:
+            raise Invalid("an answer cannot come before the whistle was blown", "响应时间早于吹哨时间")
         ids = store.department_ids(conn, [department])
         if department not in ids:
             raise Invalid(f"no department {department}", f"没有部门 {department}")

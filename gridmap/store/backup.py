@@ -8,7 +8,8 @@ the builds that record what each was made from), every plan (draft,
 published, history) with grids, assignments, edits, micro-grids (with their buildings and
 leaders) and merge results, departmental grids,
 stations, incidents with their full history, the grid staff and their assignments, the needs,
-resources and projects lists, 双报到 with its service hours, patrols' tracks, the households
+resources and projects lists, 双报到 with its service hours, patrols' tracks, emergencies (their
+grids, check-ins and log), door-knocking campaigns and whistles, the households
 register (its personal columns as they are stored: encrypted, so a restore needs the same
 ``GRIDMAP_SECRET_KEY`` to read them), and the shared tables those refer to (departments, incident
 categories). Users and the audit log belong to the deployment and are not included (a staff
@@ -45,6 +46,11 @@ STAFF = "(SELECT id FROM staff WHERE territory_id IN (SELECT id FROM sub))"
 PROJECTS = "(SELECT id FROM projects WHERE territory_id IN (SELECT id FROM sub))"
 NEEDS = "(SELECT id FROM needs WHERE territory_id IN (SELECT id FROM sub))"
 REGISTRATIONS = "(SELECT id FROM registrations WHERE community_id IN (SELECT id FROM sub))"
+PATROLS = "(SELECT id FROM patrols WHERE territory_id IN (SELECT id FROM sub))"
+HOUSEHOLDS = "(SELECT id FROM households WHERE territory_id IN (SELECT id FROM sub))"
+EMERGENCIES = "(SELECT id FROM emergencies WHERE territory_id IN (SELECT id FROM sub))"
+CAMPAIGNS = "(SELECT id FROM campaigns WHERE territory_id IN (SELECT id FROM sub))"
+WHISTLES = "(SELECT id FROM whistles WHERE territory_id IN (SELECT id FROM sub))"
 
 # (table, SELECT list, WHERE, shared) in restore order; shared rows may already exist.
 TABLES: list[tuple[str, str, str, bool]] = [
@@ -68,6 +74,7 @@ TABLES: list[tuple[str, str, str, bool]] = [
     ("microgrid_buildings", "*", f"microgrid_id IN {MICROGRIDS}", False),
     ("department_grids", "*", "territory_id IN (SELECT id FROM sub)", False),
     ("stations", "*", "territory_id IN (SELECT id FROM sub)", False),
+    ("patrols", "*", "territory_id IN (SELECT id FROM sub)", False),  # (before the incidents found on them)
     ("incidents", "*", "community_id IN (SELECT id FROM sub)", False),
     ("incident_events", "*", f"incident_id IN {INCIDENTS}", False),
     ("staff", "*", "territory_id IN (SELECT id FROM sub)", False),
@@ -81,14 +88,23 @@ TABLES: list[tuple[str, str, str, bool]] = [
     ("project_resources", "*", f"project_id IN {PROJECTS}", False),
     ("registrations", "*", "community_id IN (SELECT id FROM sub)", False),
     ("service_hours", "*", f"registration_id IN {REGISTRATIONS}", False),
-    ("patrols", "*", "territory_id IN (SELECT id FROM sub)", False),
+    ("emergencies", "*", "territory_id IN (SELECT id FROM sub)", False),
+    ("emergency_grids", "*", f"emergency_id IN {EMERGENCIES}", False),
+    ("emergency_checkins", "*", f"emergency_id IN {EMERGENCIES}", False),
+    ("emergency_events", "*", f"emergency_id IN {EMERGENCIES}", False),
+    ("campaigns", "*", "territory_id IN (SELECT id FROM sub)", False),
+    ("campaign_targets", "*", f"campaign_id IN {CAMPAIGNS}", False),
+    ("campaign_visits", "*", f"campaign_id IN {CAMPAIGNS}", False),
+    ("whistles", "*", "territory_id IN (SELECT id FROM sub)", False),
+    ("whistle_calls", "*", f"whistle_id IN {WHISTLES}", False),
 ]
 # references that may point outside the dump are cleared in it (the database would do the same
 # with ON DELETE SET NULL)
 CLEARED = {
     "plans": {"parent_plan_id": f"CASE WHEN parent_plan_id IN {PLANS} THEN parent_plan_id END"},
     "incidents": {"grid_id": f"CASE WHEN grid_id IN {GRIDS} THEN grid_id END",
-                  "duplicate_of": f"CASE WHEN duplicate_of IN {INCIDENTS} THEN duplicate_of END"},
+                  "duplicate_of": f"CASE WHEN duplicate_of IN {INCIDENTS} THEN duplicate_of END",
+                  "patrol_id": f"CASE WHEN patrol_id IN {PATROLS} THEN patrol_id END"},
     "department_grids": {"layer_id": f"CASE WHEN layer_id IN {LAYERS} THEN layer_id END"},
     "staff_assignments": {"grid_id": f"CASE WHEN grid_id IN {GRIDS} THEN grid_id END"},
     "needs": {"project_id": f"CASE WHEN project_id IN {PROJECTS} THEN project_id END",
@@ -96,6 +112,11 @@ CLEARED = {
               "status": f"CASE WHEN status = 'in_project' AND project_id NOT IN {PROJECTS} THEN 'open' ELSE status END"},
     "service_hours": {"project_id": f"CASE WHEN project_id IN {PROJECTS} THEN project_id END",
                       "need_id": f"CASE WHEN need_id IN {NEEDS} THEN need_id END"},
+    "emergency_grids": {"grid_id": f"CASE WHEN grid_id IN {GRIDS} THEN grid_id END"},
+    "campaigns": {"emergency_id": f"CASE WHEN emergency_id IN {EMERGENCIES} THEN emergency_id END"},
+    "campaign_targets": {"household_id": f"CASE WHEN household_id IN {HOUSEHOLDS} THEN household_id END"},
+    "campaign_visits": {"need_id": f"CASE WHEN need_id IN {NEEDS} THEN need_id END"},
+    "whistles": {"emergency_id": f"CASE WHEN emergency_id IN {EMERGENCIES} THEN emergency_id END"},
 }
 
 # references kept in the dump that may point outside it: cleared on restore where the row they
@@ -104,7 +125,9 @@ CLEARED = {
 DANGLING = {"microgrid_buildings": {"feature_id": "layer_features"}, "staff": {"user_id": "users"},
             "households": {"building_feature_id": "layer_features", "community_id": "territories"},
             "needs": {"community_id": "territories"}, "resources": {"community_id": "territories"},
-            "patrols": {"user_id": "users"},
+            "patrols": {"user_id": "users"}, "staff_assignments": {"building_id": "layer_features"},
+            "emergency_grids": {"community_id": "territories"}, "emergency_checkins": {"user_id": "users"},
+            "campaign_targets": {"building_id": "layer_features"}, "campaign_visits": {"user_id": "users"},
             "project_needs": {}, "project_resources": {}}
 
 

@@ -287,6 +287,42 @@ def households_reached(conn: sa.Connection, emergency_id: int) -> dict:
     return {"targets": int(row[0]), "households": int(row[1]), "reached": int(row[2]), "households_reached": int(row[3])}
 
 
-__all__ = ["EmergencyNotFound", "EmergencyOn", "start", "get", "listing", "on_at", "any_on", "end", "event",
+def grids_near(conn: sa.Connection, territory: str, plan_id: int, layer: tuple[str, str], *, within_m: float,
+               limit: int) -> pd.DataFrame:
+    """The plan's comprehensive grids of the territory within ``within_m`` of a feature of
+    ``layer`` (owner, name), nearest first: ``grid_code, community_code, lon, lat`` (a point inside)."""
+    return pd.read_sql_query(sa.text(
+        with_subtree() + ", gs AS MATERIALIZED (SELECT g.code, g.geom, g.community_id FROM grids g WHERE g.plan_id = :p "
+        "AND g.kind = 'comprehensive' AND g.community_id IN (SELECT id FROM sub)), "
+        "f AS MATERIALIZED (SELECT f.geom FROM layer_features f JOIN layers l ON l.id = f.layer_id AND l.name = :layer "
+        "JOIN territories o ON o.id = l.territory_id AND o.code = :owner) "
+        "SELECT gs.code AS grid_code, c.code AS community_code, ST_X(ST_PointOnSurface(gs.geom)) AS lon, "
+        "ST_Y(ST_PointOnSurface(gs.geom)) AS lat, d.m AS distance_m FROM gs JOIN territories c ON c.id = gs.community_id "
+        "CROSS JOIN LATERAL (SELECT min(ST_Distance(f.geom::geography, gs.geom::geography)) AS m FROM f "
+        "WHERE f.geom && ST_Expand(gs.geom, :deg)) d WHERE d.m <= :within ORDER BY d.m, gs.code LIMIT :n"),
+        conn, params={"territory": territory, "p": plan_id, "owner": layer[0], "layer": layer[1], "within": within_m,
+                      "deg": within_m / 50_000, "n": limit})
+
+
+def mark_synthetic(conn: sa.Connection, emergency_id: int, actors: list[str]) -> dict[str, int]:
+    """Label a drill's records synthetic (the emergency, its campaigns and whistles, and the
+    incidents ``actors`` reported in its grids while it was on), so the figures of real work can
+    leave them out."""
+    counts = {"emergencies": conn.execute(sa.text("UPDATE emergencies SET synthetic = true WHERE id = :e"),
+                                          {"e": emergency_id}).rowcount,
+              "campaigns": conn.execute(sa.text("UPDATE campaigns SET synthetic = true WHERE emergency_id = :e"),
+                                        {"e": emergency_id}).rowcount,
+              "whistles": conn.execute(sa.text("UPDATE whistles SET synthetic = true WHERE emergency_id = :e"),
+                                       {"e": emergency_id}).rowcount}
+    counts["incidents"] = conn.execute(sa.text(
+        "UPDATE incidents i SET synthetic = true FROM emergencies e WHERE e.id = :e AND i.reported_at >= e.started_at "
+        "AND i.reported_at <= COALESCE(e.ended_at, now()) AND i.grid_lineage IN (SELECT g.lineage FROM emergency_grids eg "
+        "JOIN grids g ON g.id = eg.grid_id WHERE eg.emergency_id = :e) AND EXISTS (SELECT 1 FROM incident_events ev "
+        "WHERE ev.incident_id = i.id AND ev.action = 'report' AND ev.actor = ANY(:actors))"),
+        {"e": emergency_id, "actors": actors}).rowcount
+    return counts
+
+
+__all__ = ["grids_near", "mark_synthetic", "EmergencyNotFound", "EmergencyOn", "start", "get", "listing", "on_at", "any_on", "end", "event",
            "grid_codes", "grid_communities", "assigned_grids", "grid_at", "check_in", "set_status", "missing_checkins",
            "escalate_checkin", "board", "grid_geometries", "events", "grid_rows", "incidents_in", "households_reached"]

@@ -12,7 +12,7 @@ served as lon/lat as RFC 7946 asks.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from pygeofilter import ast as pygeofilter_ast
@@ -325,22 +325,23 @@ def published_stamp(conn: sa.Connection) -> str:
     return f"{row[0]}-{row[1]}-{row[2]}-{int(float(row[3]) * 1000)}"
 
 
-def locate(conn: sa.Connection, lon: float, lat: float) -> dict | None:
+def locate(conn: sa.Connection, lon: float, lat: float, *, staff_on: date | None = None) -> dict | None:
     """The published grid containing a point (lon/lat in EPSG:4490) with its community, street and
-    district, and its worker (the staff's full-time workers of the grid today, else the plan's
-    name); None outside every published grid. Uses the grids' GiST index."""
+    district, and its worker: with ``staff_on``, the full-time workers the staff holds on that
+    grid (its code and, where recorded, the same units: lineage) that day, else the plan's name;
+    None outside every published grid. Uses the grids' GiST index."""
     row = conn.execute(sa.text(
-        # the grid's worker: its full-time workers on the staff today, else the name the plan gives
         "SELECT g.code AS grid_code, g.name AS grid_name, g.kind, g.households, COALESCE((SELECT "
         "string_agg(DISTINCT s.name, '、') FROM staff_assignments a JOIN staff s ON s.id = a.staff_id "
-        "WHERE a.grid_code = g.code AND s.role = 'full_time_worker' AND a.valid_from <= current_date "
-        "AND (a.valid_to IS NULL OR a.valid_to >= current_date)), g.worker) AS worker, p.id AS plan_id, "
+        "WHERE CAST(:on AS date) IS NOT NULL AND a.grid_code = g.code AND (a.grid_lineage IS NULL OR a.grid_lineage = "
+        "g.lineage) AND s.role = 'full_time_worker' AND a.valid_from <= CAST(:on AS date) "
+        "AND (a.valid_to IS NULL OR a.valid_to >= CAST(:on AS date))), g.worker) AS worker, p.id AS plan_id, "
         "c.code AS community_code, c.name AS community, s.code AS street_code, s.name AS street, "
         "d.code AS district_code, d.name AS district FROM grids g "
         "JOIN plans p ON p.id = g.plan_id AND p.status = 'published' JOIN territories c ON c.id = g.community_id "
         "LEFT JOIN territories s ON s.id = c.parent_id LEFT JOIN territories d ON d.id = s.parent_id "
         "WHERE ST_Intersects(g.geom, ST_SetSRID(ST_Point(:x, :y), 4490)) "
-        "ORDER BY p.published_at DESC LIMIT 1"), {"x": lon, "y": lat}).first()
+        "ORDER BY p.published_at DESC LIMIT 1"), {"x": lon, "y": lat, "on": staff_on}).first()
     return dict(row._mapping) if row else None
 
 

@@ -46,7 +46,7 @@ def link_incidents(conn: sa.Connection, patrol_id: int, grace: timedelta) -> lis
     to ``grace`` after its end) that no patrol holds yet; their public numbers."""
     return list(conn.execute(sa.text(
         "UPDATE incidents i SET patrol_id = p.id FROM patrols p JOIN users u ON u.id = p.user_id "
-        "WHERE p.id = :p AND i.patrol_id IS NULL AND i.reported_at >= p.started_at "
+        "WHERE p.id = :p AND i.patrol_id IS NULL AND i.source = 'api' AND i.reported_at >= p.started_at "
         "AND i.reported_at <= p.ended_at + :grace AND EXISTS (SELECT 1 FROM incident_events e WHERE "
         "e.incident_id = i.id AND e.action = 'report' AND e.actor = u.username) RETURNING i.public_id"),
         {"p": patrol_id, "grace": grace}).scalars())
@@ -82,36 +82,43 @@ def led_walkers(conn: sa.Connection, user_id: int, on: date) -> list[int]:
     or supervisor (:data:`LEADER_ROLES`) assigned to grids on ``on``, those of the staff assigned
     to the same grids that day."""
     return sorted({user_id, *conn.execute(sa.text(
-        "WITH mine AS (SELECT a.grid_id FROM staff s JOIN staff_assignments a ON a.staff_id = s.id "
+        "WITH mine AS (SELECT a.grid_code FROM staff s JOIN staff_assignments a ON a.staff_id = s.id "
         "WHERE s.user_id = :u AND s.role = ANY(:leaders) AND a.valid_from <= :on "
         "AND (a.valid_to IS NULL OR a.valid_to >= :on)) "
         "SELECT DISTINCT s.user_id FROM staff_assignments a JOIN staff s ON s.id = a.staff_id "
-        "WHERE a.grid_id IN (SELECT grid_id FROM mine) AND s.user_id IS NOT NULL AND a.valid_from <= :on "
+        "WHERE a.grid_code IN (SELECT grid_code FROM mine) AND s.user_id IS NOT NULL AND a.valid_from <= :on "
         "AND (a.valid_to IS NULL OR a.valid_to >= :on)"),
         {"u": user_id, "leaders": list(LEADER_ROLES), "on": on}).scalars()})
 
 
-def building_visits(conn: sa.Connection, plan_id: int, grid_code: str, buildings: tuple[str, str], *,
-                    until: datetime, user_ids: list[int] | None) -> gpd.GeoDataFrame:
+def building_visits(conn: sa.Connection, territory: str, plan_id: int, grid_code: str, buildings: tuple[str, str], *,
+                    start: datetime, end: datetime, since: datetime, user_ids: list[int] | None) -> gpd.GeoDataFrame:
     """The buildings of grid ``grid_code`` (of plan ``plan_id``; those of layer ``buildings``,
-    (owner, name), whose inner point it holds), each with the last time before ``until`` a track
-    (of ``user_ids`` when given) passed within :data:`NEAR_M` of it, and its walker: the time read
-    from the track where it came closest."""
+    (owner, name), whose inner point it holds), each with whether a track started in [start, end)
+    passed within :data:`NEAR_M` of it (any walker's: what the coverage counts), and the last time
+    in [since, end) a track of ``user_ids`` (every walker's when None) did, with its walker: the
+    time read from the track where it came closest. Only tracks filed in the territory's tree or
+    above it count."""
     return read_geoframe(conn, sa.text(
-        "WITH g AS MATERIALIZED (SELECT geom FROM grids WHERE plan_id = :p AND code = :grid), "
+        with_ancestors(SUBTREE) + ", g AS MATERIALIZED (SELECT geom FROM grids WHERE plan_id = :p AND code = :grid), "
         "b AS MATERIALIZED (SELECT f.id, f.properties, f.geom FROM layer_features f JOIN layers l ON l.id = f.layer_id "
         "JOIN territories o ON o.id = l.territory_id AND o.code = :owner, g WHERE l.name = :layer AND f.geom && g.geom "
         "AND ST_Covers(g.geom, ST_PointOnSurface(f.geom))), "
-        "t AS MATERIALIZED (SELECT p.walker, p.geom FROM patrols p, g WHERE p.geom && ST_Expand(g.geom, 0.001) "
-        "AND p.started_at < :until AND (CAST(:all AS boolean) OR p.user_id = ANY(CAST(:users AS int[])))) "
+        "t AS MATERIALIZED (SELECT p.walker, p.user_id, p.started_at, p.geom FROM patrols p, g "
+        "WHERE p.geom && ST_Expand(g.geom, 0.001) AND p.started_at >= :since AND p.started_at < :end "
+        "AND (p.territory_id IN (SELECT id FROM sub) OR p.territory_id IN (SELECT id FROM up))) "
         "SELECT b.id AS building_id, COALESCE(b.properties->>'building_name', b.properties->>'name', "
-        "b.properties->>'名称') AS building_name, b.properties->>'compound_name' AS compound_name, v.at AS last_visit, "
-        "v.walker, b.geom FROM b LEFT JOIN LATERAL (SELECT t.walker, to_timestamp(ST_InterpolatePoint(t.geom, "
-        "ST_ClosestPoint(ST_Force2D(t.geom), b.geom))) AS at FROM t WHERE t.geom && ST_Expand(b.geom, 0.001) "
+        "b.properties->>'名称') AS building_name, b.properties->>'compound_name' AS compound_name, "
+        "EXISTS (SELECT 1 FROM t WHERE t.started_at >= :start AND t.geom && ST_Expand(b.geom, 0.001) "
+        "AND ST_DWithin(ST_Force2D(t.geom)::geography, b.geom::geography, :near)) AS in_week, "
+        "v.at AS last_visit, v.walker, b.geom FROM b LEFT JOIN LATERAL (SELECT t.walker, "
+        "to_timestamp(ST_InterpolatePoint(t.geom, ST_ClosestPoint(ST_Force2D(t.geom), b.geom))) AS at FROM t "
+        "WHERE (CAST(:all AS boolean) OR t.user_id = ANY(CAST(:users AS int[]))) AND t.geom && ST_Expand(b.geom, 0.001) "
         "AND ST_DWithin(ST_Force2D(t.geom)::geography, b.geom::geography, :near) ORDER BY 2 DESC LIMIT 1) v ON true "
         "ORDER BY b.id"),
-        {"p": plan_id, "grid": grid_code, "owner": buildings[0], "layer": buildings[1], "until": until,
-         "all": user_ids is None, "users": list(user_ids or []), "near": NEAR_M})
+        {"territory": territory, "p": plan_id, "grid": grid_code, "owner": buildings[0], "layer": buildings[1],
+         "start": start, "end": end, "since": since, "all": user_ids is None, "users": list(user_ids or []),
+         "near": NEAR_M})
 
 
 def coverage(conn: sa.Connection, territory: str, plan_id: int, roads: tuple[str, str] | None,
@@ -122,10 +129,11 @@ def coverage(conn: sa.Connection, territory: str, plan_id: int, roads: tuple[str
     buildings layer whose inner point it holds) and how many a track passed within
     :data:`NEAR_M` of, the walkers who passed through it, and its staff (with an account) who did
     not."""
-    buildings_sql = ("SELECT gs.code, count(*) AS buildings, count(*) FILTER (WHERE EXISTS (SELECT 1 FROM week "
-                     "WHERE week.geom && ST_Expand(f.geom, 0.001) AND ST_DWithin(week.geom::geography, "
-                     "f.geom::geography, :near))) AS visited FROM gs JOIN layers l ON l.name = :b_name "
-                     "JOIN territories o ON o.id = l.territory_id AND o.code = :b_owner "
+    buildings_sql = ("SELECT gs.code, count(*) AS buildings, count(*) FILTER (WHERE EXISTS (SELECT 1 FROM patrols p "
+                     "WHERE p.geom && ST_Expand(f.geom, 0.0005) AND p.started_at >= :start AND p.started_at < :end "
+                     "AND (p.territory_id IN (SELECT id FROM sub) OR p.territory_id IN (SELECT id FROM up)) "
+                     "AND ST_DWithin(ST_Force2D(p.geom)::geography, f.geom::geography, :near))) AS visited FROM gs "
+                     "JOIN layers l ON l.name = :b_name JOIN territories o ON o.id = l.territory_id AND o.code = :b_owner "
                      "JOIN layer_features f ON f.layer_id = l.id AND f.geom && gs.geom "
                      "AND ST_Covers(gs.geom, ST_PointOnSurface(f.geom)) GROUP BY gs.code"
                      if buildings else "SELECT NULL::text AS code, 0 AS buildings, 0 AS visited WHERE false")

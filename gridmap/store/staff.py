@@ -79,17 +79,25 @@ def published_grids(conn: sa.Connection, plan_id: int) -> pd.DataFrame:
 
 
 def matching(conn: sa.Connection, staff_id: int, *, grid_code: str, microgrid_code: str | None,
-             valid_from: date | None, today: date, building_id: int | None = None) -> dict | None:
+             valid_from: date | None, today: date, building_id: int | None = None,
+             building_label: str | None = None) -> dict | None:
     """The stored assignment a sheet row (or a request) speaks of: the same person, grid,
     micro-grid and building, from the same day; without a day, the latest one not ended before
-    ``today``."""
+    ``today``. A building assignment whose building went with a re-imported buildings layer is
+    found by its label and pointed at the building again."""
     row = conn.execute(sa.text(
-        "SELECT id, valid_from, valid_to FROM staff_assignments WHERE staff_id = :s AND grid_code = :g AND "
-        "microgrid_code IS NOT DISTINCT FROM :m AND building_id IS NOT DISTINCT FROM CAST(:b AS bigint) AND "
+        "SELECT id, valid_from, valid_to, building_id FROM staff_assignments WHERE staff_id = :s AND grid_code = :g AND "
+        "microgrid_code IS NOT DISTINCT FROM :m AND (building_id IS NOT DISTINCT FROM CAST(:b AS bigint) OR "
+        "(building_id IS NULL AND CAST(:b AS bigint) IS NOT NULL AND building_label = :bl)) AND "
         "(CASE WHEN CAST(:f AS date) IS NULL THEN valid_to IS NULL OR "
         "valid_to >= :today ELSE valid_from = :f END) ORDER BY valid_from DESC, id DESC LIMIT 1"),
-        {"s": staff_id, "g": grid_code, "m": microgrid_code, "f": valid_from, "today": today, "b": building_id}).first()
-    return dict(row._mapping) if row else None
+        {"s": staff_id, "g": grid_code, "m": microgrid_code, "f": valid_from, "today": today, "b": building_id,
+         "bl": building_label}).first()
+    if row is None:
+        return None
+    if building_id is not None and row.building_id is None:
+        conn.execute(sa.text("UPDATE staff_assignments SET building_id = :b WHERE id = :i"), {"b": building_id, "i": row.id})
+    return {"id": row.id, "valid_from": row.valid_from, "valid_to": row.valid_to}
 
 
 def assign(conn: sa.Connection, staff_id: int, *, grid_code: str, microgrid_code: str | None, valid_from: date,

@@ -164,8 +164,9 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("territory_id", sa.Integer(), sa.ForeignKey("territories.id", ondelete="CASCADE"), nullable=False),
         sa.Column("emergency_id", sa.Integer(), sa.ForeignKey("emergencies.id", ondelete="SET NULL")),
-        sa.Column("incident_id", sa.Integer(), sa.ForeignKey("incidents.id", ondelete="SET NULL")),
-        sa.Column("need_id", sa.Integer(), sa.ForeignKey("needs.id", ondelete="SET NULL")),
+        # a whistle goes with the incident or need it was blown on
+        sa.Column("incident_id", sa.Integer(), sa.ForeignKey("incidents.id", ondelete="CASCADE")),
+        sa.Column("need_id", sa.Integer(), sa.ForeignKey("needs.id", ondelete="CASCADE")),
         sa.Column("note", sa.Text()),
         sa.Column("blown_by", sa.Text(), nullable=False),
         sa.Column("blown_at", sa.DateTime(timezone=True), nullable=False),

@@ -1,6 +1,7 @@
 // The patrol recorder of the grid worker's phone page (/report): "Start a patrol" follows the
 // phone's location (browser geolocation) and keeps the walk in this browser's storage, point by
-// point, so a reload, a lost network or a flat screen loses nothing; the walk so far goes to the
+// point, so a reload or a lost network loses nothing (the screen is kept on where the browser allows:
+// a locked phone stops locating and leaves a gap); the walk so far goes to the
 // server every two minutes (POST /api/territories/{code}/patrols: the longer walk replaces the
 // part sent before, so an incident reported on the way is linked to it), and the whole walk when
 // it ends. A walk that cannot be sent waits and goes when the network returns; only its walker's
@@ -26,9 +27,14 @@
   }
   function mine(walk) { return walk && page.user && walk.owner === page.user.username; }
   function active() { var walk = load(ACTIVE, null); return mine(walk) ? walk : null; }
-  function territory() {
-    var role = ((page.user && page.user.roles) || []).filter(function (r) { return r.territory; })[0];
-    return role ? role.territory : null;
+  // The territories of the walker's roles: a walk is filed under the first, and under the next
+  // when a territory refuses it (it did not pass through there).
+  function territories() {
+    var seen = [];
+    ((page.user && page.user.roles) || []).forEach(function (r) {
+      if (r.territory && seen.indexOf(r.territory) < 0) seen.push(r.territory);
+    });
+    return seen;
   }
   function metres(a, b) {  // haversine, as the server measures
     var rad = Math.PI / 180, dLat = (b.lat - a.lat) * rad, dLon = (b.lon - a.lon) * rad;
@@ -97,15 +103,41 @@
       page.message("此浏览器不能定位，无法记录巡查", "This browser cannot locate: a patrol cannot be recorded", "error");
       return;
     }
-    if (!territory()) {
+    if (!territories().length) {
       page.message("你的账号没有辖区角色，不能记录巡查", "Your account has no role in a territory: it cannot record patrols", "error");
       return;
     }
+    var other = load(ACTIVE, null);
+    if (other && other.points.length >= 2) {  // another walker's walk left running on a shared phone: kept for them
+      var queue = load(QUEUE, []);
+      queue.push(finished(other));
+      save(QUEUE, queue);
+    }
     delete $("patrol-status").dataset.keep;
-    save(ACTIVE, { owner: page.user.username, territory: territory(), started: new Date().toISOString(), points: [], sent: 0 });
+    save(ACTIVE, { owner: page.user.username, territories: territories(), started: new Date().toISOString(),
+                   points: [], sent: 0 });
     follow();
+    keepAwake();
     show();
-    page.message("巡查开始：请保持本页打开", "Patrol started: keep this page open", "ok");
+    page.message("巡查开始：请保持本页打开、屏幕常亮（锁屏时浏览器不再定位）",
+                 "Patrol started: keep this page open and the screen on (a locked phone stops locating)", "ok");
+  });
+  function finished(walk) {
+    return { id: walk.started + "-" + walk.owner, owner: walk.owner, territories: walk.territories || [walk.territory],
+             points: walk.points };
+  }
+  // The screen kept on while walking where the browser can (the Screen Wake Lock API): a locked
+  // phone stops reporting its location.
+  var wake = null;
+  function keepAwake() {
+    if (!navigator.wakeLock || wake) return;
+    navigator.wakeLock.request("screen").then(function (lock) {
+      wake = lock;
+      lock.addEventListener("release", function () { wake = null; });
+    }, function () { /* refused (battery saver): the walk goes on with gaps */ });
+  }
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible" && active()) keepAwake();
   });
   $("patrol-stop").addEventListener("click", function () {
     var walk = active();
@@ -119,15 +151,17 @@
       return;
     }
     var queue = load(QUEUE, []);
-    queue.push({ id: walk.started + "-" + walk.owner, owner: walk.owner, territory: walk.territory, points: walk.points });
+    queue.push(finished(walk));
     save(QUEUE, queue);
+    if (wake) { wake.release(); wake = null; }
     show();
     sendWalks();
   });
 
   // -- sending --------------------------------------------------------------------------------------
   function post(walk) {
-    return page.api("POST", "/api/territories/" + encodeURIComponent(walk.territory) + "/patrols", { points: walk.points });
+    var code = (walk.territories || [walk.territory])[0];
+    return page.api("POST", "/api/territories/" + encodeURIComponent(code) + "/patrols", { points: walk.points });
   }
   // The walk so far, while walking: best effort; what is not sent now goes with the whole walk.
   function sendPart() {
@@ -161,6 +195,12 @@
             "Patrol uploaded: " + Math.round(d.length_m) + " m, " + d.points + " points" +
             (linked ? ", " + linked + " incidents linked" : ""));
         sendWalks();
+      } else if ((res.status === 422 || res.status === 403) && (walk.territories || []).length > 1) {
+        // not this territory's walk: file it under the walker's next territory
+        save(QUEUE, load(QUEUE, []).map(function (w) {
+          return w.id === walk.id ? Object.assign({}, w, { territories: w.territories.slice(1) }) : w;
+        }));
+        sendWalks();
       } else if (res.status === 422 || res.status === 403) {
         drop();
         page.refusal(res, "一条巡查轨迹被拒绝：", "A walk was refused: ");
@@ -176,7 +216,12 @@
     show();
     sendWalks();
   });
-  document.addEventListener("gridmap:signed-out", function () { unfollow(); show(); });
+  document.addEventListener("gridmap:signed-out", function () {  // nothing of the last walker's stays on screen
+    unfollow();
+    delete $("patrol-status").dataset.keep;
+    window.gridmapPlain($("patrol-status"), "");
+    show();
+  });
   window.addEventListener("online", function () { sendPart(); sendWalks(); });
   setInterval(function () { sendPart(); sendWalks(); }, SEND_EVERY_MS);
   setInterval(function () { if (active()) show(); }, 30000);  // the minutes walked

@@ -91,7 +91,8 @@
     try { sessionStorage.removeItem("gridmap.token"); } catch (e) { /* ignore */ }
     $("login").hidden = false; $("controls").hidden = true; $("grid").hidden = true; $("logout").hidden = true;
     window.gridmapPlain($("who"), "");
-    gridLayer.clearLayers();
+    gridLayer.clearLayers(); visitLayer.clearLayers(); trackLayer.clearLayers();  // nothing of theirs stays drawn
+    state.selected = null;
   }
   $("login").addEventListener("submit", function (ev) {
     ev.preventDefault();
@@ -131,6 +132,7 @@
     try { localStorage.setItem("gridmap.peopleTerritory", code); } catch (e) { /* ignore */ }
     state.ready = false; document.body.dataset.ready = "false";
     state.territory = code; state.selected = null; $("grid").hidden = true;
+    visitLayer.clearLayers(); trackLayer.clearLayers();
     var base = "/api/territories/" + encodeURIComponent(code);
     Promise.all([api("GET", base + "/plans"), api("GET", base + "/staffing"), api("GET", base + "/households/summary"),
                  api("GET", base + "/my-grids"), api("GET", base + "/lists/summary"),
