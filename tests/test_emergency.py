@@ -235,3 +235,47 @@ def test_an_emergency_from_switch_on_to_its_report(site) -> None:
     assert kinds[0] == "start" and {"checkin", "checkin_missed", "status", "campaign", "knock",
                                                            "whistle", "whistle_acknowledge", "whistle_arrive",
                                                            "whistle_late"} <= set(kinds)
+
+
+def test_the_drill_runs_end_to_end_through_the_api_and_its_report_agrees(district: sa.Engine, database_url: str,
+                                                                         monkeypatch) -> None:
+    """``gridmap drill`` on the Chinese demo district: every step through the HTTP API of a real
+    server; the report's figures are those of what the drill did, and its records end up labelled
+    synthetic. On a territory of real data it is refused."""
+    from gridmap.api.loopback import loopback_server
+    from gridmap.errors import Invalid
+    from gridmap.services import drill
+    from gridmap.store import layers
+
+    plan = drill.prepare(district, DISTRICT, "flood", max_grids=12)
+    assert 0 < len(plan.grids) <= 12
+    with district.connect() as conn:  # the drill's grids are those along the water
+        far = conn.execute(sa.text(
+            "SELECT max(d) FROM (SELECT min(ST_Distance(f.geom::geography, g.geom::geography)) AS d FROM grids g "
+            "JOIN plans p ON p.id = g.plan_id AND p.status = 'published' CROSS JOIN layer_features f JOIN layers l "
+            "ON l.id = f.layer_id AND l.name = 'waterways' WHERE g.code = ANY(:g) GROUP BY g.code) x"),
+            {"g": [g["grid_code"] for g in plan.grids]}).scalar_one()
+    assert far <= drill.SCENARIOS["flood"]["within_m"]
+    with loopback_server(database_url) as url:
+        result = drill.run(url, plan, seed=3)
+    assert drill.agrees(result) == []
+    tally, report = result["tally"], result["report"]
+    assert tally["on_time"] + tally["late"] + tally["missing"] == tally["grids"] == len(plan.grids)
+    assert report["ended"] and report["incidents"]["emergency"] == tally["incidents"] > 0
+    per_grid = report["checkins"]["per_grid"]
+    assert all(g["escalation_level"] == 2 for g in per_grid if g["checked_in_at"] is None)  # twice supervised: the street
+    assert all(g["escalation_level"] >= 1 for g in per_grid if g["checked_in_at"] and not g["on_time"])
+    assert all(g["escalation_level"] == 0 for g in per_grid if g["on_time"])
+    assert report["households"]["reached"] == tally["reached"] > 0
+    by_department = {d["department_code"]: d for d in report["whistles"]["departments"]}
+    assert (by_department["YJ"]["arrived_on_time"], by_department["MZ"]["acknowledged_on_time"],
+            by_department["MZ"]["arrived"], by_department["ZJ"]["acknowledged"]) == (1, 1, 0, 0)
+    assert by_department["ZJ"]["escalated"] == 1 and by_department["MZ"]["escalated"] == 1
+    labelled = drill.label_synthetic(district, plan, result["emergency_id"])
+    assert labelled["incidents"] == tally["incidents"] and labelled["emergencies"] == 1
+    with district.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM incidents WHERE synthetic AND category_code LIKE '90%'")
+                            ).scalar_one() == tally["incidents"]
+    monkeypatch.setattr(layers, "marked_synthetic", lambda conn, territory: False)  # a real office's territory
+    with pytest.raises(Invalid, match="real data"):
+        drill.prepare(district, DISTRICT, "flood")

@@ -41,7 +41,14 @@ FINGERPRINT = ("SELECT md5(concat_ws('|', (SELECT string_agg(id || status || loc
                "(SELECT string_agg(id || status, ',' ORDER BY id) FROM needs), "
                "(SELECT string_agg(id || name || active, ',' ORDER BY id) FROM resources), "
                "(SELECT string_agg(id || status, ',' ORDER BY id) FROM projects), (SELECT count(*) FROM registrations), "
-               "(SELECT count(*) FROM service_hours), (SELECT count(*) FROM patrols)))")
+               "(SELECT count(*) FROM service_hours), (SELECT count(*) FROM patrols), "
+               "(SELECT string_agg(id || COALESCE(ended_at::text, '-'), ',' ORDER BY id) FROM emergencies), "
+               "(SELECT string_agg(grid_code || status || COALESCE(checked_in_at::text, '-'), ',' ORDER BY emergency_id, "
+               "grid_code) FROM emergency_grids), (SELECT count(*) FROM emergency_checkins), "
+               "(SELECT count(*) FROM emergency_events), (SELECT count(*) FROM campaigns), "
+               "(SELECT count(*) FROM campaign_visits), (SELECT count(*) FROM whistles), "
+               "(SELECT string_agg(whistle_id || COALESCE(acknowledged_at::text, '-') || COALESCE(arrived_at::text, '-'), "
+               "',' ORDER BY whistle_id, department_id) FROM whistle_calls)))")
 REGISTER_KEY = new_key()
 
 
@@ -182,6 +189,44 @@ def site(site_database: str):
         with monaco.connect() as conn:
             return conn.execute(sa.text("SELECT id FROM registrations WHERE name = :n"), {"n": name}).scalar_one()
 
+    def emergency() -> int:
+        """An emergency on over Monaco (switched on when none is)."""
+        from gridmap.services import emergencies
+
+        with monaco.connect() as conn:
+            found = conn.execute(sa.text("SELECT max(id) FROM emergencies WHERE ended_at IS NULL")).scalar()
+        return found or emergencies.start(monaco, MONACO, kind="防汛", reason="矩阵", actor="test")["id"]
+
+    def quiet() -> None:
+        """No emergency on (the next may be switched on)."""
+        from gridmap.services import emergencies
+
+        with monaco.connect() as conn:
+            on = conn.execute(sa.text("SELECT id FROM emergencies WHERE ended_at IS NULL")).scalars().all()
+        for emergency_id in on:
+            emergencies.end(monaco, emergency_id, actor="test")
+
+    def campaign() -> int:
+        from datetime import datetime, timedelta, timezone
+
+        from gridmap.services import campaigns
+
+        return campaigns.create(monaco, MONACO, name=f"敲门 {next(UPLOADS)}", actor="test",
+                                deadline=datetime.now(timezone.utc) + timedelta(days=1))["id"]
+
+    def target() -> int:
+        """A household or building of the worker's grid in a new campaign."""
+        made = campaign()
+        with monaco.connect() as conn:
+            return conn.execute(sa.text("SELECT min(id) FROM campaign_targets WHERE campaign_id = :c AND grid_code = :g"),
+                                {"c": made, "g": my_grid}).scalar_one()
+
+    def whistle() -> int:
+        """A new whistle calling the handler's department (SZ) and the other handler's (HW)."""
+        from gridmap.services import whistles
+
+        return whistles.blow(monaco, departments=["SZ", "HW"], actor="test", incident=report())["id"]
+
     def draft() -> tuple[int, int]:
         plan_id, _ = planning.new_draft(monaco, MONACO, actor="test")
         with monaco.connect() as conn:
@@ -202,7 +247,8 @@ def site(site_database: str):
 
     return {"engine": monaco, "client": client, "tokens": tokens, "report": report, "moved": moved,
             "station": station, "person": person, "resident": resident, "register_sheet": register_sheet,
-            "need": need, "resource": resource, "project": project, "registration": registration, "assignment": assignment, "draft": draft, "my_grid": my_grid, "my_point": my_point, "other_point": other_point,
+            "need": need, "resource": resource, "project": project, "registration": registration,
+            "emergency": emergency, "quiet": quiet, "campaign": campaign, "target": target, "whistle": whistle, "assignment": assignment, "draft": draft, "my_grid": my_grid, "my_point": my_point, "other_point": other_point,
             "fresh_tokens": fresh_tokens, "database_url": database_url}
 
 
@@ -350,6 +396,34 @@ ENDPOINTS.update({
                   f'<trkpt lat="{s["my_point"][1]}" lon="{s["my_point"][0]}"><time>2026-07-01T08:{next(UPLOADS) % 60:02d}:00Z</time></trkpt>'
                   f'<trkpt lat="{s["my_point"][1]}" lon="{s["my_point"][0] + 0.0002}"><time>2026-07-01T09:00:00Z</time></trkpt>'
                   "</trkseg></trk></gpx>").encode("utf-8"), "application/gpx+xml")}})),
+    # emergencies: switched on and off by administrators; check-ins and statuses by workers and
+    # handlers where their roles reach; the board, map and report for every role of the territory
+    "start an emergency": ({"admin"}, lambda s: (s["quiet"](), ("POST", f"/api/territories/{MONACO}/emergencies", {
+        "json": {"kind": "防汛", "reason": "矩阵"}}))[1]),
+    "emergencies": (LIST_READERS, lambda s: ("GET", f"/api/territories/{MONACO}/emergencies", {})),
+    "an emergency": (LIST_READERS, lambda s: ("GET", f"/api/emergencies/{s['emergency']()}", {})),
+    "end an emergency": ({"admin"}, lambda s: ("POST", f"/api/emergencies/{s['emergency']()}/end", {"json": {}})),
+    "check in": (LIST_ACTORS, lambda s: ("POST", f"/api/emergencies/{s['emergency']()}/checkins", {"json": {
+        "client_id": f"c{next(UPLOADS)}", "grid_code": s["my_grid"]}})),
+    "set a grid's status": (LIST_ACTORS, lambda s: ("POST", f"/api/emergencies/{s['emergency']()}/grids/{s['my_grid']}/status",
+                                                    {"json": {"status": "affected", "note": f"n{next(UPLOADS)}"}})),
+    "emergency board": (LIST_READERS, lambda s: ("GET", f"/api/emergencies/{s['emergency']()}/board", {})),
+    "emergency map": (LIST_READERS, lambda s: ("GET", f"/api/emergencies/{s['emergency']()}/map", {})),
+    "emergency report": (LIST_READERS, lambda s: ("GET", f"/api/emergencies/{s['emergency']()}/report", {})),
+    "start a campaign": ({"admin"}, lambda s: ("POST", f"/api/territories/{MONACO}/campaigns", {"json": {
+        "name": f"敲门 {next(UPLOADS)}", "deadline": "2099-01-01T00:00:00Z"}})),
+    "campaigns": (LIST_READERS, lambda s: ("GET", f"/api/territories/{MONACO}/campaigns", {})),
+    "campaign progress": (LIST_READERS, lambda s: ("GET", f"/api/campaigns/{s['campaign']()}/progress", {})),
+    "campaign targets": (LIST_READERS, lambda s: ("GET", f"/api/campaigns/{s['campaign']()}/grids/{s['my_grid']}/targets",
+                                                  {})),
+    "knock on a door": (LIST_ACTORS, lambda s: ("POST", f"/api/campaign-targets/{s['target']()}/knocks", {"json": {
+        "outcome": "visited", "client_id": f"k{next(UPLOADS)}"}})),
+    "blow the whistle": ({"admin"}, lambda s: ("POST", "/api/whistles", {"json": {
+        "incident": s["report"](), "departments": ["SZ"]}})),
+    "a whistle": (LIST_READERS, lambda s: ("GET", f"/api/whistles/{s['whistle']()}", {})),
+    "a department answers a whistle": ({"handler", "admin"}, lambda s: (
+        "POST", f"/api/whistles/{s['whistle']()}/departments/SZ/acknowledge", {})),
+    "whistle scorecard": (LIST_READERS, lambda s: ("GET", f"/api/territories/{MONACO}/whistles/scorecard", {})),
     "import a 双报到 sheet": ({"admin"}, lambda s: ("POST", f"/api/territories/{MONACO}/registrations/import", {
         "files": {"file": ("r.csv", (f"姓名,类型,经度,纬度\n党员 {next(UPLOADS)},党员,{s['my_point'][0]},{s['my_point'][1]}\n"
                                      ).encode("utf-8"), "text/csv")}})),
@@ -463,7 +537,8 @@ def test_every_read_endpoint_follows_public_read(site) -> None:
               "fmt": "json", "territory": MONACO, "tms_id": "WebMercatorQuad", "tile_matrix": "14",
               "tile_row": "5975", "tile_col": "8529", "name": "0" * 64 + ".png", "grid_code": site["my_grid"],
               "need_id": str(site["need"]()),
-              "household_id": str(site["resident"]()[0])}
+              "household_id": str(site["resident"]()[0]), "emergency_id": str(site["emergency"]()),
+              "campaign_id": str(site["campaign"]()), "whistle_id": str(site["whistle"]())}
     paths = [p for p, ops in closed.openapi()["paths"].items() if "get" in ops]
     assert len(paths) > 40
     for path in paths:

@@ -136,6 +136,10 @@ def check_in(engine: sa.Engine, emergency_id: int, *, user_id: int | None, walke
             if item["stored"]:
                 store.event(conn, emergency_id, at=at, actor=walker, kind="checkin", grid_code=item["grid_code"],
                             detail={"on_duty": on_duty, "lon": lon, "lat": lat, "note": note})
+        if any(item["stored"] for item in done):
+            audit.record(conn, actor=walker, action="emergency.checkin", table="emergency_checkins",
+                         row_key=str(emergency_id), after={"grids": [i["grid_code"] for i in done if i["stored"]],
+                                                           "at": at.isoformat(), "on_duty": on_duty})
     due = current["checkin_due"]
     return {"emergency_id": emergency_id, "checkin_due": due.isoformat(), "at": at.isoformat(),
             "grids": [{**item, "first_check_in": item["first_check_in"].isoformat() if item["first_check_in"] else None,
@@ -160,6 +164,8 @@ def set_status(engine: sa.Engine, emergency_id: int, grid_code: str, status: str
         before = store.set_status(conn, emergency_id, grid_code, status=key, at=at, actor=actor, note=note)
         store.event(conn, emergency_id, at=at, actor=actor, kind="status", grid_code=grid_code,
                     detail={"from": before, "to": key, "note": note})
+        audit.record(conn, actor=actor, action="emergency.status", table="emergency_grids",
+                     row_key=f"{emergency_id}/{grid_code}", before={"status": before}, after={"status": key, "note": note})
     return {"emergency_id": emergency_id, "grid_code": grid_code, "status": key, "from": before, "at": at.isoformat(),
             **dict(zip(("status_zh", "status_en"), GRID_STATUS[key]))}
 
