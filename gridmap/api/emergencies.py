@@ -77,6 +77,18 @@ def start(code: str, body: EmergencyIn, request: Request, conn: sa.Connection = 
                          at=body.started_at)
 
 
+@router.get("/territories/{code}/emergency-kinds", summary="The kinds of emergency the territory's profile names, "
+            "and its check-in minutes")
+def kinds(code: str, conn: sa.Connection = Depends(get_conn), user: CurrentUser | None = Depends(optional_user)) -> dict:
+    from gridmap.services.profiles import of_territory
+
+    territories.get(conn, code)
+    require_role(conn, user, READERS, code, "read emergencies")
+    rules = of_territory(conn, code).emergency
+    return {"kinds": rules.names(), "checkin_minutes": rules.checkin_minutes,
+            "street_after_minutes": rules.street_after_minutes}
+
+
 @router.get("/territories/{code}/emergencies", summary="The emergencies of the territory, newest first (on: no end)")
 def listing(code: str, request: Request, conn: sa.Connection = Depends(get_conn),
             user: CurrentUser | None = Depends(optional_user)) -> list[dict]:

@@ -90,6 +90,14 @@ def people_page(request: Request) -> HTMLResponse:
                                                                "version": __version__})
 
 
+@router.get("/emergency", response_class=HTMLResponse)
+def emergency_page(request: Request) -> HTMLResponse:
+    """The emergency board (平战结合; gridmap/web/static/js/board.js): switch on and off, every grid's
+    status and check-in on the map and in a table that refreshes itself, the report after."""
+    return TEMPLATES.TemplateResponse(request, "emergency.html", {"basemaps": basemaps(request.app.state.settings),
+                                                                  "version": __version__})
+
+
 @router.get("/maps/stations", response_class=HTMLResponse)
 def stations_page(request: Request, territory: str, type: str | None = None, minutes: float = 15.0,
                   conn: sa.Connection = Depends(get_conn)) -> HTMLResponse:

@@ -1,0 +1,123 @@
+"""The emergency board (/emergency) and the phone's duty section (/report) in real headless
+Chromium on the synthetic 雨城区: an administrator picks two grids on the map and switches them
+into flood mode; a grid worker on a phone checks in where they stand, reports their grid affected
+and knocks on a door of the campaign; the board, refreshing itself, shows the grid affected and
+checked in on time, coloured so on the map; the administrator ends it and reads the report; both
+pages in Chinese by default and in English on the switch."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+
+from conftest import DISTRICT
+
+PASSWORD = "emergency page password"
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+@pytest.mark.browser
+def test_the_board_and_the_phone_through_an_emergency(district: sa.Engine, database_url: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from gridmap.services import campaigns, incidents, staff
+    from gridmap.store import users
+    from samples import launch_chromium, serve
+
+    incidents.ensure_categories(district)
+    with district.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT g.code, ST_X(ST_PointOnSurface(g.geom)), ST_Y(ST_PointOnSurface(g.geom)) FROM grids g "
+            "JOIN plans p ON p.id = g.plan_id AND p.status = 'published' WHERE g.kind = 'comprehensive' "
+            "ORDER BY g.code LIMIT 2")).all()
+    (grid_a, a_lon, a_lat), (grid_b, *_) = rows
+    with district.begin() as conn:
+        for name, role in (("chief", "admin"), ("wang", "worker")):
+            users.create_user(conn, name, PASSWORD)
+            users.grant(conn, name, role, DISTRICT)
+    person = staff.create(district, DISTRICT, name="王网格", role="专职网格员", actor="test")
+    staff.assign(district, person["staff_id"], grid_a, actor="test", valid_from=date(2026, 1, 1))
+    staff.update(district, person["staff_id"], {"username": "wang"}, actor="test")
+
+    def sign_in(page, name: str) -> None:
+        page.fill("#username", name)
+        page.fill("#password", PASSWORD)
+        page.click("#login-button")
+
+    with serve(database_url) as url, sync_playwright() as p:
+        browser = launch_chromium(p)
+        board = browser.new_page(viewport={"width": 1280, "height": 800})
+        errors: list[str] = []
+        board.on("pageerror", lambda exc: errors.append(str(exc)))
+        board.goto(f"{url}/emergency?territory={DISTRICT}")
+        assert board.inner_text("h1").endswith("应急指挥（平战结合）")
+        sign_in(board, "chief")
+        board.wait_for_selector("#start:not([hidden])")
+        board.wait_for_function("window.gridmapBoardMap && Object.keys(window.gridmapBoardMap()._layers).length > 5")
+        for code in (grid_a, grid_b):  # picked on the map
+            board.evaluate(f"""() => window.gridmapBoardMap().eachLayer(l => {{
+                if (l.feature && l.feature.properties.grid_code === '{code}' && !('status' in l.feature.properties))
+                    l.fire('click'); }})""")
+        assert board.inner_text("#picked") == "已点选 2 个网格"
+        board.select_option("#kind", "防汛")
+        board.fill("#reason", "河水上涨")
+        board.evaluate("() => { window.gridmapBoard.refreshMs = 400; }")  # (15 s in use)
+        board.click("#start-button")
+        board.wait_for_function("document.querySelectorAll('#grids tbody tr').length === 2")
+        assert board.is_hidden("#start") and "签到截止" in board.inner_text("#current-meta")
+        assert {r.get_attribute("data-grid") for r in board.query_selector_all("#grids tbody tr")} == {grid_a, grid_b}
+        with district.connect() as conn:
+            emergency_id = conn.execute(sa.text("SELECT id FROM emergencies WHERE ended_at IS NULL")).scalar_one()
+        campaigns.create(district, DISTRICT, name="防汛敲门", emergency_id=emergency_id, actor="test",
+                         deadline=datetime.now(timezone.utc) + timedelta(hours=3))
+
+        # the phone: check in where one stands, the grid's status, a door
+        context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                                      geolocation={"latitude": a_lat, "longitude": a_lon, "accuracy": 10},
+                                      permissions=["geolocation"])
+        phone = context.new_page()
+        phone.on("pageerror", lambda exc: errors.append(str(exc)))
+        phone.goto(f"{url}/report")
+        sign_in(phone, "wang")
+        phone.wait_for_selector("#duty:not([hidden])")
+        assert phone.inner_text("#duty-title") == "应急状态：防汛"
+        phone.click("#checkin")
+        phone.wait_for_function("document.querySelector('#checkin-state').textContent.includes('按时')")
+        assert grid_a in phone.inner_text("#checkin-state")
+        phone.select_option("#duty-status", "affected")
+        phone.click("#status-send")
+        phone.wait_for_function("document.querySelector('#message').textContent.includes('受影响')")
+        phone.wait_for_selector("#doors li.door")
+        phone.locator("#doors li.door").first.locator("button[data-outcome=visited]").click()
+        phone.wait_for_function("document.querySelector('#doors li.door').dataset.outcome === 'visited'")
+        with district.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM campaign_visits WHERE visitor = 'wang'")).scalar_one() == 1
+            stored = conn.execute(sa.text("SELECT ST_X(geom), ST_Y(geom) FROM emergency_checkins")).one()
+        assert stored == pytest.approx((a_lon, a_lat), abs=1e-6)  # where the phone stood
+        phone.click("#lang-switch")
+        duty = phone.inner_text("#duty")
+        assert "Emergency: flood" in duty and "Check in (on duty)" in duty
+        shown = (phone.inner_text("#duty-emergency") + phone.inner_text("#duty-status-box")).replace("河水上涨", "")
+        assert not CJK.search(shown), shown  # (but the reason the administrator typed)
+
+        # the board refreshes itself: grid A affected, checked in on time, coloured so on the map
+        board.wait_for_function(f"""() => {{ const r = document.querySelector("#grids tr[data-grid='{grid_a}']");
+            return r && r.dataset.status === 'affected' && r.dataset.checkin === 'on_time'; }}""", timeout=15000)
+        colour = board.evaluate(f"""() => {{ let c = null; window.gridmapBoardMap().eachLayer(l => {{
+            if (l.feature && l.feature.properties.grid_code === '{grid_a}' && l.options.fillColor !== '#ffffff'
+                && l.options.fillOpacity === 0.6) c = l.options.fillColor; }}); return c; }}""")
+        assert colour == "#fdae61"
+        assert "按时签到\n1" in board.inner_text("#totals") and "受影响\n1" in board.inner_text("#totals")
+        board.fill("#end-note", "水位回落")
+        board.click("#end-button")
+        board.wait_for_function("document.querySelector('#report').textContent.startsWith('报告')", timeout=15000)
+        assert "签到按时 1" in board.inner_text("#report") and "已入户 1" in board.inner_text("#report")
+        board.click("#lang-switch")
+        english = board.inner_text("#current").replace("河水上涨", "").replace("水位回落", "")
+        assert "Report:" in english and "Checked in on time" in english
+        assert not CJK.search(english), [line for line in english.splitlines() if CJK.search(line)]
+        assert not errors, errors
+        browser.close()
