@@ -288,3 +288,81 @@ def test_postgres_restart_under_load_is_503_then_recovers(site) -> None:
     later = [code for at, code, _, _ in statuses if at > back + 1.5]
     assert later and set(later) == {200}  # recovered by itself
     assert scalar(engine, "SELECT count(*) FROM plans WHERE status = 'published'") == 1
+
+
+def test_sigkill_during_an_emergency_loses_no_acknowledged_check_in_or_knock(site) -> None:
+    """The drill's writes under the same fault: a burst of check-ins and door-knocks during an
+    emergency, the server killed mid-burst. Every acknowledged check-in and knock is stored, each
+    check-in with its event in the emergency's log and each knock with its audit entry (nothing
+    half-written), and the phones' retries after the restart are kept once."""
+    from datetime import datetime, timedelta, timezone
+
+    from gridmap.services import campaigns, emergencies
+
+    _, _, engine, env = site
+    on = emergencies.start(engine, MONACO, kind="防汛", reason="故障演练", actor="test")
+    campaign = campaigns.create(engine, MONACO, name="故障敲门", emergency_id=on["id"], actor="test",
+                                deadline=datetime.now(timezone.utc) + timedelta(hours=2))
+    targets = scalar(engine, "SELECT json_agg(id ORDER BY id) FROM campaign_targets WHERE campaign_id = :c",
+                     c=campaign["id"])
+    grids = on["grids"]
+    server = Server(env)
+    token = server.token()
+    acknowledged: dict[str, list[str]] = {"checkin": [], "knock": []}
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def phone(worker: int) -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            client_id = f"fault-{worker}-{n}"
+            if n % 2:
+                kind, url = "checkin", f"{server.url}/api/emergencies/{on['id']}/checkins"
+                body = {"client_id": client_id, "grid_code": grids[(worker + n) % len(grids)]}
+            else:
+                kind = "knock"
+                url = f"{server.url}/api/campaign-targets/{targets[(worker * 31 + n) % len(targets)]}/knocks"
+                body = {"outcome": "visited", "client_id": client_id}
+            try:
+                status, _ = post_json(url, body, token)
+            except (OSError, http.client.HTTPException):
+                return
+            if status == 201:
+                with lock:
+                    acknowledged[kind].append(client_id)
+
+    threads = [threading.Thread(target=phone, args=(w,)) for w in range(8)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 30
+    while len(acknowledged["checkin"]) + len(acknowledged["knock"]) < 80 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    server.kill()
+    stop.set()
+    for t in threads:
+        t.join(timeout=15)
+    assert len(acknowledged["checkin"]) >= 20 and len(acknowledged["knock"]) >= 20
+    restarted = Server(env)
+    try:
+        assert scalar(engine, "SELECT count(DISTINCT client_id) FROM emergency_checkins WHERE client_id = ANY(:ids)",
+                      ids=acknowledged["checkin"]) == len(acknowledged["checkin"])
+        assert scalar(engine, "SELECT count(*) FROM campaign_visits WHERE client_id = ANY(:ids)",
+                      ids=acknowledged["knock"]) == len(acknowledged["knock"])
+        # nothing half-written: every check-in stored has its event, every knock its audit entry
+        assert scalar(engine, "SELECT count(*) FROM emergency_checkins WHERE emergency_id = :e", e=on["id"]) == \
+            scalar(engine, "SELECT count(*) FROM emergency_events WHERE emergency_id = :e AND kind = 'checkin'", e=on["id"])
+        assert scalar(engine, "SELECT count(*) FROM campaign_visits WHERE campaign_id = :c", c=campaign["id"]) == \
+            scalar(engine, "SELECT count(*) FROM audit_log WHERE action = 'campaign.knock' AND (after->>'campaign_id')::int = :c",
+                   c=campaign["id"])
+        # the phones send what they sent before the kill again: each is kept once
+        token = restarted.token()
+        before = scalar(engine, "SELECT count(*) FROM emergency_checkins")
+        first = acknowledged["checkin"][0]
+        worker, n = (int(x) for x in first.split("-")[1:])
+        status, body = post_json(f"{restarted.url}/api/emergencies/{on['id']}/checkins",
+                                 {"client_id": first, "grid_code": grids[(worker + n) % len(grids)]}, token)
+        assert status == 201 and body["grids"][0]["stored"] is False
+        assert scalar(engine, "SELECT count(*) FROM emergency_checkins") == before
+    finally:
+        restarted.stop()

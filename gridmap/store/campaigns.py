@@ -100,6 +100,9 @@ def visit(conn: sa.Connection, campaign_id: int, target_id: int, *, outcome: str
         {"c": campaign_id, "x": target_id, "o": outcome, "a": json.dumps(answers, ensure_ascii=False), "note": note,
          "at": at, "v": visitor, "u": user_id, "client": client_id, "need": need_id, "inc": incident_public_id}).scalar()
     if row is not None:
+        conn.execute(sa.text(  # the target's latest knock (a knock entered late does not displace a newer one)
+            "UPDATE campaign_targets SET last_outcome = :o, last_visited_at = :at, last_visitor = :v WHERE id = :x "
+            "AND (last_visited_at IS NULL OR last_visited_at <= :at)"), {"x": target_id, "o": outcome, "at": at, "v": visitor})
         return int(row), True
     return int(conn.execute(sa.text("SELECT id FROM campaign_visits WHERE campaign_id = :c AND visitor = :v "
                                     "AND client_id = :client"),
@@ -112,41 +115,49 @@ def link(conn: sa.Connection, visit_id: int, *, need_id: int | None, incident_pu
                  {"v": visit_id, "n": need_id, "i": incident_public_id})
 
 
-LATEST = ("latest AS (SELECT DISTINCT ON (v.target_id) v.target_id, v.outcome, v.visitor, v.visited_at FROM "
-          "campaign_visits v WHERE v.campaign_id = :c ORDER BY v.target_id, v.visited_at DESC, v.id DESC)")
+def refresh_latest(conn: sa.Connection, campaign_id: int) -> int:
+    """Set each target's latest knock from the knocks stored (after knocks written in bulk); how
+    many targets have one."""
+    return conn.execute(sa.text(
+        "UPDATE campaign_targets t SET last_outcome = l.outcome, last_visited_at = l.visited_at, last_visitor = l.visitor "
+        "FROM (SELECT DISTINCT ON (target_id) target_id, outcome, visited_at, visitor FROM campaign_visits "
+        "WHERE campaign_id = :c ORDER BY target_id, visited_at DESC, id DESC) l WHERE t.id = l.target_id"),
+        {"c": campaign_id}).rowcount
 
 
 def progress(conn: sa.Connection, campaign_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per grid: targets, households among them, the latest outcome of each counted (reached,
-    nobody home, refused, issue found, not visited); per visitor: knocks and targets reached."""
+    nobody home, refused, issue found, not visited); per visitor: knocks, targets knocked and
+    targets whose latest knock was theirs and reached them."""
     grids = pd.read_sql_query(sa.text(
-        "WITH " + LATEST + " SELECT t.grid_code, count(*) AS targets, count(t.household_id) AS households, "
-        "count(*) FILTER (WHERE l.outcome IN ('visited', 'refused', 'issue_found')) AS reached, "
-        "count(*) FILTER (WHERE l.outcome = 'nobody_home') AS nobody_home, "
-        "count(*) FILTER (WHERE l.outcome = 'refused') AS refused, "
-        "count(*) FILTER (WHERE l.outcome = 'issue_found') AS issue_found, "
-        "count(*) FILTER (WHERE l.outcome IS NULL) AS not_visited FROM campaign_targets t "
-        "LEFT JOIN latest l ON l.target_id = t.id WHERE t.campaign_id = :c GROUP BY t.grid_code ORDER BY t.grid_code"),
-        conn, params={"c": campaign_id})
+        "SELECT grid_code, count(*) AS targets, count(household_id) AS households, "
+        "count(*) FILTER (WHERE last_outcome IN ('visited', 'refused', 'issue_found')) AS reached, "
+        "count(*) FILTER (WHERE last_outcome = 'nobody_home') AS nobody_home, "
+        "count(*) FILTER (WHERE last_outcome = 'refused') AS refused, "
+        "count(*) FILTER (WHERE last_outcome = 'issue_found') AS issue_found, "
+        "count(*) FILTER (WHERE last_outcome IS NULL) AS not_visited FROM campaign_targets "
+        "WHERE campaign_id = :c GROUP BY grid_code ORDER BY grid_code"), conn, params={"c": campaign_id})
     workers = pd.read_sql_query(sa.text(
-        "WITH " + LATEST + " SELECT v.visitor, count(*) AS knocks, count(DISTINCT v.target_id) AS targets, "
-        "(SELECT count(*) FROM latest l WHERE l.visitor = v.visitor AND l.outcome IN ('visited', 'refused', "
-        "'issue_found')) AS reached, max(v.visited_at) AS last_knock FROM campaign_visits v WHERE v.campaign_id = :c "
-        "GROUP BY v.visitor ORDER BY v.visitor"), conn, params={"c": campaign_id})
+        "WITH reached AS (SELECT last_visitor, count(*) AS n FROM campaign_targets WHERE campaign_id = :c "
+        "AND last_outcome IN ('visited', 'refused', 'issue_found') GROUP BY last_visitor) "
+        "SELECT v.visitor, count(*) AS knocks, count(DISTINCT v.target_id) AS targets, "
+        "COALESCE(max(r.n), 0) AS reached, max(v.visited_at) AS last_knock FROM campaign_visits v "
+        "LEFT JOIN reached r ON r.last_visitor = v.visitor WHERE v.campaign_id = :c GROUP BY v.visitor ORDER BY v.visitor"),
+        conn, params={"c": campaign_id})
     return grids, workers
 
 
 def targets(conn: sa.Connection, campaign_id: int, grid_code: str) -> pd.DataFrame:
     """A grid's targets with their latest knock (what a worker walks through on the phone)."""
     return pd.read_sql_query(sa.text(
-        "WITH " + LATEST + " SELECT t.id AS target_id, t.label, t.household_id IS NOT NULL AS household, "
-        "ST_X(t.geom) AS lon, ST_Y(t.geom) AS lat, l.outcome, l.visitor, l.visited_at FROM campaign_targets t "
-        "LEFT JOIN latest l ON l.target_id = t.id WHERE t.campaign_id = :c AND t.grid_code = :g ORDER BY t.label, t.id"),
-        conn, params={"c": campaign_id, "g": grid_code})
+        "SELECT id AS target_id, label, household_id IS NOT NULL AS household, ST_X(geom) AS lon, ST_Y(geom) AS lat, "
+        "last_outcome AS outcome, last_visitor AS visitor, last_visited_at AS visited_at FROM campaign_targets "
+        "WHERE campaign_id = :c AND grid_code = :g ORDER BY label, id"), conn, params={"c": campaign_id, "g": grid_code})
 
 
 def close(conn: sa.Connection, campaign_id: int, at: datetime) -> None:
     conn.execute(sa.text("UPDATE campaigns SET closed_at = :at WHERE id = :c"), {"c": campaign_id, "at": at})
 
 
-__all__ = ["CampaignNotFound", "create", "get", "listing", "target", "visit", "link", "progress", "targets", "close"]
+__all__ = ["CampaignNotFound", "create", "get", "listing", "target", "visit", "link", "refresh_latest", "progress",
+           "targets", "close"]

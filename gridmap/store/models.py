@@ -995,6 +995,9 @@ class CampaignTarget(Base):
     building_id: Mapped[int | None] = mapped_column(ForeignKey("layer_features.id", ondelete="SET NULL"))
     label: Mapped[str] = mapped_column(Text)
     grid_code: Mapped[str] = mapped_column(String(32))
+    last_outcome: Mapped[str | None] = mapped_column(String(16))  # the latest knock (progress counts these)
+    last_visited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_visitor: Mapped[str | None] = mapped_column(Text)
     geom = mapped_column(geometry("POINT"), nullable=False)
 
 

@@ -135,6 +135,10 @@ def upgrade() -> None:
         sa.Column("building_id", sa.BigInteger(), sa.ForeignKey("layer_features.id", ondelete="SET NULL")),
         sa.Column("label", sa.Text(), nullable=False),
         sa.Column("grid_code", sa.String(32), nullable=False),
+        # the latest knock, kept with the target (progress and the board count these, not the knocks)
+        sa.Column("last_outcome", sa.String(16)),
+        sa.Column("last_visited_at", sa.DateTime(timezone=True)),
+        sa.Column("last_visitor", sa.Text()),
         sa.Column("geom", Geometry("POINT", srid=4490, spatial_index=False), nullable=False),
     )
     op.create_index("ix_campaign_targets_grid", "campaign_targets", ["campaign_id", "grid_code"])
