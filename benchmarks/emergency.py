@@ -2,14 +2,15 @@
 ``gridmap serve`` process: 1,000 grid workers checking in while command reads the board, with
 50,000 door-knock records in the emergency's campaign.
 
-    .venv/bin/python benchmarks/emergency.py [--workers 1000] [--knocks 50000] [--rate 20] [--clients 40] [--readers 4]
+    .venv/bin/python benchmarks/emergency.py [--workers 1000] [--knocks 50000] [--rate 20] [--clients 40]
+                                             [--readers 30] [--refresh 15]
 
 Runs in its own database (``<db>_emergency_<hex>`` on the configured server, created, filled with
 Reykjavík and a published plan, dropped at the end). Reykjavík's whole territory is switched into
 flood mode; every worker is on the staff of one of its grids (two or three to a grid) with a token
 of their own; a door-knocking campaign inside the emergency gets ``--knocks`` records (written in
 bulk: they are the data the board reads, not the load). Then two roll calls while ``--readers``
-clients read the board in a loop: as a roll call comes (every worker's check-in arriving on its
+command-post screens read the board every ``--refresh`` seconds (as the board page does): as a roll call comes (every worker's check-in arriving on its
 own at ``--rate`` a second, open loop), and at saturation (``--clients`` connections back to
 back); each check-in is sent twice with the same client id (kept once). Prints p50/p95/max of
 each, the board alone (30 reads), and checks that every acknowledged check-in is stored and none
@@ -117,8 +118,9 @@ async def board_reads(http, emergency_id: int, token: str, count: int) -> list[f
     return out
 
 
-async def load(base: str, context: dict, *, rate: float, clients: int, readers: int) -> dict:
-    """Two roll calls while ``readers`` clients read the board in a loop. The first as a roll call
+async def load(base: str, context: dict, *, rate: float, clients: int, readers: int, refresh: float) -> dict:
+    """Two roll calls while ``readers`` command-post screens read the board, each every ``refresh``
+    seconds as the board page does (their first reads spread over that interval). The first as a roll call
     comes: every worker's check-in arriving on its own at ``rate`` a second (open loop: a slow
     answer does not hold the next arrival back). The second at saturation: ``clients`` connections
     sending check-ins back to back. Each check-in is sent twice with the same client id (a phone
@@ -152,15 +154,23 @@ async def load(base: str, context: dict, *, rate: float, clients: int, readers: 
             boards: list[float] = []
             done = asyncio.Event()
 
-            async def reader() -> None:
+            async def reader(number: int) -> None:
+                try:
+                    await asyncio.wait_for(done.wait(), timeout=refresh * number / max(readers, 1))
+                except asyncio.TimeoutError:
+                    pass
                 while not done.is_set():
                     try:
                         boards.extend(await board_reads(http, context["emergency"], context["admin"], 1))
                     except httpx.HTTPError as exc:
                         errors.append(f"board {type(exc).__name__}")
+                    try:
+                        await asyncio.wait_for(done.wait(), timeout=refresh)
+                    except asyncio.TimeoutError:
+                        pass
 
             started = time.monotonic()
-            reading = [asyncio.create_task(reader()) for _ in range(readers)]
+            reading = [asyncio.create_task(reader(i)) for i in range(readers)]
             await work
             seconds = time.monotonic() - started
             done.set()
@@ -209,7 +219,8 @@ def main() -> int:
     parser.add_argument("--knocks", type=int, default=50_000)
     parser.add_argument("--rate", type=float, default=20.0, help="check-ins a second in the roll call (1,000 in 50 s)")
     parser.add_argument("--clients", type=int, default=40, help="connections at saturation")
-    parser.add_argument("--readers", type=int, default=4)
+    parser.add_argument("--readers", type=int, default=30, help="command-post screens reading the board")
+    parser.add_argument("--refresh", type=float, default=15.0, help="seconds between a screen's reads (the page's)")
     parser.add_argument("--territory", default="990100")
     args = parser.parse_args()
     url = make_url(resolve_url()).set(database=f"{make_url(resolve_url()).database}_emergency_{secrets.token_hex(2)}")
@@ -224,7 +235,8 @@ def main() -> int:
         context = setup(engine, args.territory, args.workers, args.knocks)
         server = Server(url)
         try:
-            result = asyncio.run(load(server.url, context, rate=args.rate, clients=args.clients, readers=args.readers))
+            result = asyncio.run(load(server.url, context, rate=args.rate, clients=args.clients, readers=args.readers,
+                                      refresh=args.refresh))
         finally:
             server.stop()
         with engine.connect() as conn:
@@ -232,8 +244,8 @@ def main() -> int:
                 "SELECT count(DISTINCT (walker, client_id)), count(*) FROM emergency_checkins WHERE emergency_id = :e"),
                 {"e": context["emergency"]}).one()
         workers = len(context["tokens"])
-        print(f"{workers} grid workers, {context['grids']} grids, {args.knocks} door-knock records; {args.readers} clients "
-              f"read the board throughout; one `gridmap serve` process")
+        print(f"{workers} grid workers, {context['grids']} grids, {args.knocks} door-knock records; {args.readers} "
+              f"command-post screens read the board every {args.refresh:g} s throughout; one `gridmap serve` process")
         print(f"roll call as it comes: {workers} check-ins at {args.rate:g}/s (each sent twice), "
               f"{len(result['paced']) / result['paced_seconds']:.0f} answers/s")
         print(f"  check-in   {percentiles(result['paced'])}   (target p95 < 50 ms)")

@@ -38,6 +38,10 @@ def test_the_board_and_the_phone_through_an_emergency(district: sa.Engine, datab
         for name, role in (("chief", "admin"), ("wang", "worker")):
             users.create_user(conn, name, PASSWORD)
             users.grant(conn, name, role, DISTRICT)
+    from gridmap.services import lists
+
+    lists.save_resource(district, DISTRICT, {"name": "冲锋舟队", "kind": "志愿队伍", "categories": ["其他"], "capacity": 12,
+                                             "lon": a_lon, "lat": a_lat}, actor="test")
     person = staff.create(district, DISTRICT, name="王网格", role="专职网格员", actor="test")
     staff.assign(district, person["staff_id"], grid_a, actor="test", valid_from=date(2026, 1, 1))
     staff.update(district, person["staff_id"], {"username": "wang"}, actor="test")
@@ -111,12 +115,15 @@ def test_the_board_and_the_phone_through_an_emergency(district: sa.Engine, datab
                 && l.options.fillOpacity === 0.6) c = l.options.fillColor; }}); return c; }}""")
         assert colour == "#fdae61"
         assert "按时签到\n1" in board.inner_text("#totals") and "受影响\n1" in board.inner_text("#totals")
+        board.click(f"#grids tr[data-grid='{grid_a}']")  # what command can send there
+        board.wait_for_selector(f"#grid-detail[data-grid='{grid_a}'] li")
+        assert "冲锋舟队" in board.inner_text("#grid-detail") and "容量 12" in board.inner_text("#grid-detail")
         board.fill("#end-note", "水位回落")
         board.click("#end-button")
         board.wait_for_function("document.querySelector('#report').textContent.startsWith('报告')", timeout=15000)
         assert "签到按时 1" in board.inner_text("#report") and "已入户 1" in board.inner_text("#report")
         board.click("#lang-switch")
-        english = board.inner_text("#current").replace("河水上涨", "").replace("水位回落", "")
+        english = board.inner_text("#current").replace("河水上涨", "").replace("水位回落", "").replace("冲锋舟队", "")
         assert "Report:" in english and "Checked in on time" in english
         assert not CJK.search(english), [line for line in english.splitlines() if CJK.search(line)]
         assert not errors, errors

@@ -360,6 +360,13 @@ def test_the_dashboard_shows_the_lists_to_a_signed_in_role_and_says_where_to_sig
                                               "resource_ids": [food["id"]]}, actor="test")
     expected = lists.summary(district, DISTRICT)
     assert expected["totals"]["open_needs"] == 2 and expected["totals"]["projects"] == {"planned": 1}
+    from gridmap.services import incidents, whistles
+
+    incidents.ensure_categories(district)  # a whistle on an incident: 市政 arrives, 应急 has not yet
+    made = incidents.report(district, incidents.Report(category_code="0101", lon=spot["lon"], lat=spot["lat"]),
+                            actor="test")
+    blown = whistles.blow(district, departments=["SZ", "YJ"], actor="test", incident=made["public_id"])
+    whistles.answer(district, blown["id"], "SZ", "arrive", actor="test")
     password = "dashboard lists password"
     with district.begin() as conn:
         users.create_user(conn, "viewer", password)
@@ -389,7 +396,12 @@ def test_the_dashboard_shows_the_lists_to_a_signed_in_role_and_says_where_to_sig
             return text; }}""")
         counts = {g["grid_code"]: g for g in expected["grids"]}[grid]
         assert f"待办需求 {counts['open_needs']} · 资源 {counts['resources']} · 项目 1" in tip, tip
+        page.wait_for_selector("#scorecard tbody tr[data-department='SZ']")
+        rows = {r.get_attribute("data-department"): r.inner_text() for r in page.query_selector_all("#scorecard tbody tr")}
+        assert rows["SZ"].split("\t")[1:] == ["1", "1/1", "0", "100%"], rows  # acknowledged at once (arrival)
+        assert rows["YJ"].split("\t")[1:] == ["1", "0/1", "—", "—"], rows  # not due yet: not judged
         page.click("#lang-switch")
+        assert "Public works" in page.inner_text("#scorecard") and "1 whistles blown" in page.inner_text("#whistles-note")
         english = page.inner_text("#lists")
         assert "Open needs\n2 (urgent 1)" in english and "planned 1" in english and "Projects by status" in english
         assert not errors, errors

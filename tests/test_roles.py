@@ -408,6 +408,8 @@ ENDPOINTS.update({
     "set a grid's status": (LIST_ACTORS, lambda s: ("POST", f"/api/emergencies/{s['emergency']()}/grids/{s['my_grid']}/status",
                                                     {"json": {"status": "affected", "note": f"n{next(UPLOADS)}"}})),
     "emergency board": (LIST_READERS, lambda s: ("GET", f"/api/emergencies/{s['emergency']()}/board", {})),
+    "resources near a grid": (LIST_READERS, lambda s: ("GET", f"/api/emergencies/{s['emergency']()}/grids/{s['my_grid']}/"
+                                                       "resources", {})),
     "emergency map": (LIST_READERS, lambda s: ("GET", f"/api/emergencies/{s['emergency']()}/map", {})),
     "emergency report": (LIST_READERS, lambda s: ("GET", f"/api/emergencies/{s['emergency']()}/report", {})),
     "start a campaign": ({"admin"}, lambda s: ("POST", f"/api/territories/{MONACO}/campaigns", {"json": {

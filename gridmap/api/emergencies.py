@@ -140,6 +140,14 @@ def board(emergency_id: int, request: Request, conn: sa.Connection = Depends(get
     return service.board(request.app.state.engine, emergency_id)
 
 
+@router.get("/emergencies/{emergency_id}/grids/{grid_code}/resources",
+            summary="The active resources near one of the emergency's grids, nearest first")
+def resources(emergency_id: int, grid_code: str, request: Request, conn: sa.Connection = Depends(get_conn),
+              user: CurrentUser | None = Depends(optional_user)) -> dict:
+    require_role(conn, user, READERS, _territory(conn, emergency_id), "read emergencies")
+    return service.resources_near(request.app.state.engine, emergency_id, grid_code)
+
+
 @router.get("/emergencies/{emergency_id}/map", summary="The emergency's area and grids (GeoJSON)")
 def emergency_map(emergency_id: int, request: Request, conn: sa.Connection = Depends(get_conn),
                   user: CurrentUser | None = Depends(optional_user)) -> dict:

@@ -260,6 +260,23 @@ def get(engine: sa.Engine, emergency_id: int) -> dict:
         return {**shown(store.get(conn, emergency_id)), "grids": store.grid_codes(conn, emergency_id)}
 
 
+def resources_near(engine: sa.Engine, emergency_id: int, grid_code: str) -> dict:
+    """The active resources near one of the emergency's grids (within the profile's ``[lists]
+    match_within_m``), nearest first, with the kind's names."""
+    from gridmap.lists import RESOURCE_KINDS
+
+    with engine.connect() as conn:
+        current = store.get(conn, emergency_id)
+        if grid_code not in store.grid_communities(conn, emergency_id, [grid_code]):
+            raise NotFound(f"grid {grid_code} is not in emergency {emergency_id}",
+                           f"网格 {grid_code} 不在应急事件 {emergency_id} 范围内")
+        near = of_territory(conn, current["territory"]).lists.match_within_m
+        rows = store.resources_near(conn, emergency_id, grid_code, near)
+    return {"grid_code": grid_code, "within_m": near,
+            "resources": [{**r, "kind_zh": RESOURCE_KINDS.get(r["kind"], (r["kind"], r["kind"]))[0],
+                           "kind_en": RESOURCE_KINDS.get(r["kind"], (r["kind"], r["kind"]))[1]} for r in rows]}
+
+
 def map_of(engine: sa.Engine, emergency_id: int) -> dict:
     """The emergency's area and grids as GeoJSON (for the board's map)."""
     with engine.connect() as conn:
@@ -340,5 +357,5 @@ def any_on(engine: sa.Engine) -> bool:
         return store.any_on(conn)
 
 
-__all__ = ["shown", "start", "end", "check_in", "set_status", "sweep", "board", "listing", "get", "map_of", "report", "on_at",
+__all__ = ["resources_near", "shown", "start", "end", "check_in", "set_status", "sweep", "board", "listing", "get", "map_of", "report", "on_at",
            "any_on"]

@@ -232,6 +232,20 @@ def board(conn: sa.Connection, emergency_id: int, *, focus_tags: list[str], near
         conn, params={"e": emergency_id, "tags": focus_tags, "near": near_m, "deg": near_m / 80_000})
 
 
+def resources_near(conn: sa.Connection, emergency_id: int, grid_code: str, near_m: float) -> list[dict]:
+    """The active resources within ``near_m`` of one of the emergency's grids, nearest first (0 m:
+    inside it): what command can send there."""
+    rows = conn.execute(sa.text(
+        "WITH g AS (SELECT g.geom FROM emergency_grids eg JOIN grids g ON g.id = eg.grid_id WHERE eg.emergency_id = :e "
+        "AND eg.grid_code = :grid) SELECT r.id AS resource_id, r.name, r.kind, r.categories, r.capacity, r.hours, "
+        "r.address, round(ST_Distance(r.geom::geography, g.geom::geography)::numeric, 0)::float8 AS distance_m, "
+        "ST_X(r.geom) AS lon, ST_Y(r.geom) AS lat FROM resources r, g WHERE r.active AND r.geom IS NOT NULL "
+        "AND r.geom && ST_Expand(g.geom, :deg) AND ST_DWithin(r.geom::geography, g.geom::geography, :near) "
+        "ORDER BY distance_m, r.capacity DESC NULLS LAST, r.name"),
+        {"e": emergency_id, "grid": grid_code, "near": near_m, "deg": near_m / 80_000}).mappings().all()
+    return [dict(r) for r in rows]
+
+
 def grid_geometries(conn: sa.Connection, emergency_id: int, simplify: float = 0.00002):
     """The emergency's grids as (grid_code, GeoJSON geometry text), and its area."""
     grids = conn.execute(sa.text(
@@ -322,6 +336,6 @@ def mark_synthetic(conn: sa.Connection, emergency_id: int, actors: list[str]) ->
     return counts
 
 
-__all__ = ["grids_near", "mark_synthetic", "EmergencyNotFound", "EmergencyOn", "start", "get", "listing", "on_at", "any_on", "end", "event",
+__all__ = ["resources_near", "grids_near", "mark_synthetic", "EmergencyNotFound", "EmergencyOn", "start", "get", "listing", "on_at", "any_on", "end", "event",
            "grid_codes", "grid_communities", "assigned_grids", "grid_at", "check_in", "set_status", "missing_checkins",
            "escalate_checkin", "board", "grid_geometries", "events", "grid_rows", "incidents_in", "households_reached"]

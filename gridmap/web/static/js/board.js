@@ -300,8 +300,30 @@
       });
       tr.addEventListener("click", function () {
         emergencyGrids.eachLayer(function (l) { if (l.feature.properties.grid_code === g.grid_code) map.fitBounds(l.getBounds().pad(0.5)); });
+        showResources(g.grid_code);
       });
       body.appendChild(tr);
+    });
+  }
+  // The resources near a grid (the resources list), nearest first: what command can send there.
+  function showResources(code) {
+    var current = state.current;
+    api("GET", "/api/emergencies/" + current.id + "/grids/" + encodeURIComponent(code) + "/resources").then(function (res) {
+      if (!res.ok || state.current !== current) return;
+      var box = $("grid-detail"), title = el("p");
+      box.hidden = false; box.textContent = "";
+      box.dataset.grid = code;
+      say(title, "网格 " + code + " 附近 " + res.data.within_m + " 米内的资源：" + res.data.resources.length,
+          "Resources within " + res.data.within_m + " m of grid " + code + ": " + res.data.resources.length);
+      box.appendChild(title);
+      var list = el("ul");
+      res.data.resources.forEach(function (r) {
+        var li = el("li");
+        say(li, r.name + "（" + r.kind_zh + "，" + r.distance_m + " 米" + (r.capacity ? "，容量 " + r.capacity : "") + "）",
+            r.name + " (" + r.kind_en + ", " + r.distance_m + " m" + (r.capacity ? ", capacity " + r.capacity : "") + ")");
+        list.appendChild(li);
+      });
+      box.appendChild(list);
     });
   }
   function loadReport() {

@@ -83,7 +83,7 @@
                         get(base() + "clusters?" + query({ zoom: zoom })), get(base() + "heat?" + query({ zoom: zoom }))])
       .then(function (r) {
         if (ticket !== state.requests) return;  // a newer filter won
-        showCounts(r[0]); drawChoropleth(r[1]); loadLists(ticket);
+        showCounts(r[0]); drawChoropleth(r[1]); loadLists(ticket); loadScorecard(ticket);
         if (Math.round(map.getZoom()) !== zoom) return refresh();  // just fitted a new territory: cells for its zoom
         drawClusters(r[2]); drawHeat(r[3]);
         document.body.dataset.ready = "true";
@@ -131,6 +131,39 @@
         add("项目按状态", "Projects by status", byStatus(d.totals.projects, PROJECT_STATUS));
         d.grids.forEach(function (g) { state.lists[g.grid_code] = g; });
       }, function () { /* offline: the incident figures stand alone */ });
+  }
+  // Each department's answers to the community's whistles (吹哨报到): calls, arrivals in time, the
+  // median minutes to acknowledge, the on-time share; for a sign-in with a role in the territory.
+  function loadScorecard(ticket) {
+    fetch("/api/territories/" + encodeURIComponent($("territory").value) + "/whistles/scorecard", { headers: headers() })
+      .then(function (r) { return r.json().then(function (data) { return { ok: r.ok, status: r.status, data: data }; }); })
+      .then(function (res) {
+        if (ticket !== state.requests) return;
+        var table = $("scorecard"), body = table.querySelector("tbody"), note = $("whistles-note");
+        body.textContent = "";
+        if (!res.ok) {
+          table.hidden = true;
+          window.gridmapSay(note, res.status === 401 ? "在“人员与住户”页登录后显示。" : "你的账号在本辖区没有角色。",
+                            res.status === 401 ? "Sign in on the People page to see it." : "Your account has no role in this territory.");
+          return;
+        }
+        table.hidden = !res.data.departments.length;
+        if (!res.data.departments.length) {
+          window.gridmapSay(note, "本辖区尚未吹哨。", "No whistle blown in this territory yet.");
+          return;
+        }
+        window.gridmapSay(note, "共吹哨 " + res.data.whistles + " 次", res.data.whistles + " whistles blown");
+        res.data.departments.forEach(function (d) {
+          var tr = document.createElement("tr");
+          tr.dataset.department = d.department_code;
+          window.gridmapSay(cell(tr), d.department, d.department_en);
+          cell(tr, true).textContent = String(d.calls);
+          cell(tr, true).textContent = d.arrived_on_time + "/" + d.calls;
+          cell(tr, true).textContent = d.median_ack_minutes === null ? "—" : String(d.median_ack_minutes);
+          cell(tr, true).textContent = d.on_time_share === null ? "—" : Math.round(100 * d.on_time_share) + "%";
+          body.appendChild(tr);
+        });
+      }, function () { /* offline */ });
   }
   function listsLine(code) {
     var g = state.lists && state.lists[code];
