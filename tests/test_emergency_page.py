@@ -128,3 +128,54 @@ def test_the_board_and_the_phone_through_an_emergency(district: sa.Engine, datab
         assert not CJK.search(english), [line for line in english.splitlines() if CJK.search(line)]
         assert not errors, errors
         browser.close()
+
+
+@pytest.mark.browser
+def test_a_campaigns_progress_on_the_people_map(district: sa.Engine, database_url: str) -> None:
+    """A peacetime door-knocking campaign nine tenths through its time: on /people its progress is
+    a measure of the map; the grids behind the even pace (all but the one whose doors were all
+    knocked) are edged in red dashes, as many as the progress API flags, and a grid's figures say
+    how far it got."""
+    from playwright.sync_api import sync_playwright
+
+    from gridmap.services import campaigns
+    from gridmap.store import users
+    from samples import launch_chromium, serve
+
+    with district.begin() as conn:
+        users.create_user(conn, "chief", PASSWORD)
+        users.grant(conn, "chief", "admin", DISTRICT)
+    now = datetime.now(timezone.utc)
+    made = campaigns.create(district, DISTRICT, name="入户走访", actor="test", starts_at=now - timedelta(hours=9),
+                            deadline=now + timedelta(hours=1))
+    with district.connect() as conn:
+        grid, targets = conn.execute(sa.text(
+            "SELECT grid_code, array_agg(id ORDER BY id) FROM campaign_targets WHERE campaign_id = :c GROUP BY grid_code "
+            "ORDER BY count(*), grid_code LIMIT 1"), {"c": made["id"]}).one()
+    for n, target in enumerate(targets):
+        campaigns.knock(district, target, "visited", visitor="chief", user_id=None, client_id=f"p{n}")
+    progress = campaigns.progress(district, made["id"])
+    behind = {g["grid_code"] for g in progress["grids"] if g["behind"]}
+    assert grid not in behind and len(behind) == len(progress["grids"]) - 1
+    with serve(database_url) as url, sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{url}/people")
+        page.fill("#username", "chief")
+        page.fill("#password", PASSWORD)
+        page.click("#login-button")
+        page.wait_for_function("document.body.dataset.ready === 'true'", timeout=30000)
+        page.select_option("#measure", "knocks")
+        dashed = page.evaluate("""() => { const out = []; window.gridmapPeopleMap().eachLayer(l => {
+            if (l.feature && l.feature.properties.grid_code && l.options.dashArray) out.push(l.feature.properties.grid_code); });
+            return out; }""")
+        assert set(dashed) == behind
+        assert f"落后于进度（{len(behind)} 个" in page.inner_text("#legend")
+        page.evaluate(f"""() => window.gridmapPeopleMap().eachLayer(l => {{
+            if (l.feature && l.feature.properties.grid_code === '{grid}') l.fire('click'); }})""")
+        page.wait_for_selector("#grid:not([hidden])")
+        assert f"敲门进度\n{len(targets)} / {len(targets)}" in page.inner_text("#grid-figures")
+        assert not errors, errors
+        browser.close()

@@ -21,7 +21,7 @@
                      volunteer: ["志愿者", "volunteer"] };
   var state = { token: null, user: null, territory: null, grids: null, staffing: {}, counts: {}, tags: [], mine: [],
                 administrator: false, selected: null, households: null, ready: false, lists: {}, categories: [],
-                needs: [], here: null, registrations: {}, patrols: {} };
+                needs: [], here: null, registrations: {}, patrols: {}, knocks: {}, campaign: null };
   window.gridmapPeople = state;
 
   var map = L.map("map", { zoomControl: true }).setView([30, 110], 4);
@@ -156,8 +156,11 @@
       fillMeasures();
       $("mine").disabled = !state.mine.length;
       $("mine").checked = state.mine.length > 0 && (!state.administrator || window.matchMedia("(max-width: 700px)").matches);
-      return api("GET", "/api/plans/" + published.id + "/grids").then(function (g) {
+      return Promise.all([api("GET", "/api/plans/" + published.id + "/grids"), latestCampaign(base)]).then(function (both) {
+        var g = both[0];
         if (!g.ok) { refusal(g, "无法读取网格：", "Cannot read the grids: "); return; }
+        if (code !== $("territory").value) return;
+        fillMeasures();
         state.grids = g.data;
         draw(true);
         showTotals(r[2].data.totals, r[1].data.summary);
@@ -167,6 +170,21 @@
     });
   }
   $("territory").addEventListener("change", loadTerritory);
+  // The newest door-knocking campaign still open (敲门行动) and its progress per grid: a measure of
+  // the map, grids behind an even pace edged in red.
+  function latestCampaign(base) {
+    state.campaign = null; state.knocks = {};
+    return api("GET", base + "/campaigns").then(function (res) {
+      var open = res.ok ? res.data.filter(function (c) { return !c.closed_at; })[0] : null;
+      if (!open) return null;
+      return api("GET", "/api/campaigns/" + open.id + "/progress").then(function (p) {
+        if (!p.ok) return null;
+        state.campaign = p.data;
+        p.data.grids.forEach(function (g) { state.knocks[g.grid_code] = g; });
+        return p.data;
+      });
+    });
+  }
   function takeLists(summary) {
     state.lists = {};
     summary.grids.forEach(function (g) { state.lists[g.grid_code] = g; });
@@ -191,6 +209,8 @@
     add("party_members", "双报到党员", "Party members registered (双报到)");
     add("hours", "今年服务时长（小时）", "Service hours this year");
     add("patrolled", "本周巡查覆盖（%）", "Streets patrolled this week (%)");
+    if (state.campaign) add("knocks", "敲门进度（%）：" + state.campaign.campaign.name, "Door-knocking reached (%): " +
+                            state.campaign.campaign.name);
     select.value = keep && Array.prototype.some.call(select.options, function (o) { return o.value === keep; }) ? keep : "staffing";
   }
   function valueOf(code) {
@@ -201,6 +221,7 @@
     if (measure === "open_needs" || measure === "resources") return state.lists[code] ? state.lists[code][measure] : 0;
     if (measure === "party_members" || measure === "hours") return state.registrations[code] ? state.registrations[code][measure] : 0;
     if (measure === "patrolled") return state.patrols[code] && state.patrols[code].share ? Math.round(state.patrols[code].share * 100) : 0;
+    if (measure === "knocks") return state.knocks[code] && state.knocks[code].share ? Math.round(state.knocks[code].share * 100) : 0;
     return null;
   }
   function maxValue() {
@@ -221,8 +242,10 @@
   function styleOf(feature) {
     var code = feature.properties.grid_code, mine = state.mine.indexOf(code) >= 0;
     var shown = !$("mine").checked || mine;
-    return { color: mine ? "#d95f0e" : "#555", weight: mine ? 2.5 : 1, fillColor: colourOf(code),
-             fillOpacity: shown ? 0.75 : 0.08, opacity: shown ? 1 : 0.3 };
+    var behind = $("measure").value === "knocks" && state.knocks[code] && state.knocks[code].behind;
+    return { color: behind ? "#d7191c" : mine ? "#d95f0e" : "#555", weight: behind ? 3 : mine ? 2.5 : 1,
+             dashArray: behind ? "6 4" : null, fillColor: colourOf(code), fillOpacity: shown ? 0.75 : 0.08,
+             opacity: shown ? 1 : 0.3 };
   }
   function bindGrid(feature, layer) {
     layer.on("click", function () { select(feature.properties.grid_code); });
@@ -260,6 +283,11 @@
       for (var i = 1; i < RAMP.length; i++) {
         var lo = Math.floor((i - 1) * most / (RAMP.length - 1)) + 1, hi = Math.floor(i * most / (RAMP.length - 1));
         if (hi >= lo) row(RAMP[i], lo + "–" + hi, lo + "–" + hi);
+      }
+      if ($("measure").value === "knocks") {
+        var c = state.campaign, late = c.totals.grids_behind;
+        row("#d7191c", "红色虚线：落后于进度（" + late + " 个；按期应达 " + Math.round(100 * c.expected_share) + "%）",
+            "Red dashes: behind the pace (" + late + "; " + Math.round(100 * c.expected_share) + "% due by now)");
       }
     }
   }
@@ -310,6 +338,11 @@
              walk.share === null ? "—" : Math.round(walk.share * 100) + "%" + (walk.walkers.length ? "（" + walk.walkers.join("、") + "）" : ""));
       if (walk.not_patrolled.length) figure(list, "本周未巡查", "Not patrolled this week", walk.not_patrolled.join("、"));
       if (walk.buildings) figure(list, "本周到访楼栋", "Buildings visited this week", walk.buildings_visited + " / " + walk.buildings);
+    }
+    var knock = state.knocks && state.knocks[code];
+    if (knock) {
+      figure(list, "敲门进度", "Door-knocking", knock.reached + " / " + knock.targets +
+             (knock.behind ? T("（落后）", " (behind)") : "") + (knock.nobody_home ? T("，待回访 ", ", revisit ") + knock.nobody_home : ""));
     }
     Object.keys(l.projects || {}).forEach(function (st) {
       var names = { planned: ["计划中项目", "Projects planned"], active: ["实施中项目", "Projects active"],
