@@ -25,7 +25,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
-from gridmap.errors import Invalid
+from gridmap.errors import Invalid, Refusal
 from gridmap.store import emergencies as emergency_store
 from gridmap.store import layers, plans, territories, users
 
@@ -72,6 +72,9 @@ def prepare(engine: sa.Engine, territory: str, scenario: str = "flood", *, max_g
         if layer is None:
             raise Invalid(f"territory {territory} has no {spec['layer']} layer for the {scenario} scenario",
                           f"辖区 {territory} 没有 {spec['layer']} 图层，无法开展该场景演练")
+        if any(e["ended_at"] is None for e in emergency_store.listing(conn, territory)):
+            raise Invalid(f"an emergency is on in territory {territory}: a drill needs it ended first",
+                          f"辖区 {territory} 正处于应急状态：请先结束后再演练")
         near = emergency_store.grids_near(conn, territory, found[1], layer, within_m=spec["within_m"], limit=max_grids)
         if near.empty:
             raise Invalid(f"no grid of territory {territory} lies within {spec['within_m']:g} m of its {spec['layer']}",
@@ -96,6 +99,14 @@ def prepare(engine: sa.Engine, territory: str, scenario: str = "flood", *, max_g
     return Drill(territory, scenario, near.to_dict("records"), tokens, workers)
 
 
+def _json(body: bytes) -> dict:
+    """An answer's JSON; a body that is none (a proxy's or a crashed server's page) as its text."""
+    try:
+        return json.loads(body or b"null")
+    except ValueError:
+        return {"detail": body.decode("utf-8", errors="replace")[:500]}
+
+
 class Api:
     """The HTTP API at ``base`` as the drill's accounts: JSON in, JSON out."""
 
@@ -109,15 +120,22 @@ class Api:
                      **({"Content-Type": "application/json"} if body is not None else {})})
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
-                return response.status, json.loads(response.read() or b"null")
+                return response.status, _json(response.read())
         except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"null")
+            return error.code, _json(error.read())
 
     def ok(self, method: str, path: str, who: str, body: dict | None = None) -> dict:
         status, data = self(method, path, who, body)
         if status >= 300:
-            raise RuntimeError(f"{method} {path} as {who}: HTTP {status}: {data}")
+            detail = data if not isinstance(data, dict) else data.get("detail_en") or data.get("detail")
+            detail_zh = data.get("detail_zh", detail) if isinstance(data, dict) else detail
+            raise DrillStopped(f"the drill stopped: {method} {path} as {who} answered {status}: {detail}",
+                               f"演练中止：{method} {path}（{who}）返回 {status}：{detail_zh}")
         return data
+
+
+class DrillStopped(Refusal):
+    """A step of the drill was refused by the API (its answer said why)."""
 
 
 def run(base_url: str, drill: Drill, *, seed: int = 0, replay_minutes: int = 50,
@@ -133,6 +151,17 @@ def run(base_url: str, drill: Drill, *, seed: int = 0, replay_minutes: int = 50,
     codes = [g["grid_code"] for g in drill.grids]
     on = api.ok("POST", f"/api/territories/{drill.territory}/emergencies", admin, {
         "kind": spec["kind"], "reason": spec["reason"], "grids": codes, "started_at": began.isoformat()})
+    try:
+        return _play(api, drill, on, rng, admin, began, now, replay_minutes)
+    except BaseException:
+        api("POST", f"/api/emergencies/{on['id']}/end", admin, {"note": "演练中断 / the drill stopped"})  # not left on
+        raise
+
+
+def _play(api: Api, drill: Drill, on: dict, rng: random.Random, admin: str, began: datetime, now: datetime,
+          replay_minutes: int) -> dict:
+    """The drill's steps after the switch (see :func:`run`)."""
+    spec = SCENARIOS[drill.scenario]
     eid, due = on["id"], datetime.fromisoformat(on["checkin_due"])
     tally: dict = {"grids": len(on["grids"]), "on_time": 0, "late": 0, "missing": 0, "incidents": 0,
                    "statuses": {}, "knocks": 0, "reached": 0, "needs": 0}
@@ -244,4 +273,4 @@ def agrees(result: dict) -> list[str]:
     return out
 
 
-__all__ = ["SCENARIOS", "Drill", "prepare", "run", "label_synthetic", "agrees", "Api"]
+__all__ = ["SCENARIOS", "Drill", "DrillStopped", "prepare", "run", "label_synthetic", "agrees", "Api"]

@@ -130,7 +130,8 @@ def report_on(conn: sa.Connection, item: Report, *, actor: str, calendar: WorkCa
         answers = check_answers(category.code, category.attributes, item.attributes)
     except Invalid as wrong:
         raise ReportError(wrong.en, wrong.zh) from None
-    if category.emergency and emergency_store.on_at(conn, item.lon, item.lat) is None:
+    emergency = emergency_store.on_at(conn, item.lon, item.lat)  # reported in an emergency: counted in its report
+    if category.emergency and emergency is None:
         raise ReportError(f"category {category.code} ({category.name_en}) is an emergency category: it opens only "
                           "where an emergency is on", f"类别 {category.code}（{category.name_zh}）为应急类别：仅在应急状态范围内可上报")
     where = store.route(conn, item.lon, item.lat)
@@ -146,7 +147,8 @@ def report_on(conn: sa.Connection, item: Report, *, actor: str, calendar: WorkCa
         route_=where, department=store.department_id(conn, category.code), reported_at=at,
         due_at=category.due(at, calendar), reporter_name=item.reporter_name,
         reporter_contact=item.reporter_contact, reporter_role=item.reporter_role, photo_urls=item.photo_urls,
-        address=item.address, source=item.source, actor=actor, synthetic=synthetic, attributes=answers)
+        address=item.address, source=item.source, actor=actor, synthetic=synthetic, attributes=answers,
+        emergency_id=emergency)
     # found on a patrol its reporter is walking (or has just ended): a report from the phone, not a
     # need referred or a door-knock's issue
     patrol = patrol_store.patrol_of_report(conn, incident_id, actor, REPORT_GRACE) \

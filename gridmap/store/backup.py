@@ -74,7 +74,8 @@ TABLES: list[tuple[str, str, str, bool]] = [
     ("microgrid_buildings", "*", f"microgrid_id IN {MICROGRIDS}", False),
     ("department_grids", "*", "territory_id IN (SELECT id FROM sub)", False),
     ("stations", "*", "territory_id IN (SELECT id FROM sub)", False),
-    ("patrols", "*", "territory_id IN (SELECT id FROM sub)", False),  # (before the incidents found on them)
+    ("patrols", "*", "territory_id IN (SELECT id FROM sub)", False),  # (before the incidents found on them ...)
+    ("emergencies", "*", "territory_id IN (SELECT id FROM sub)", False),  # (... and reported in them)
     ("incidents", "*", "community_id IN (SELECT id FROM sub)", False),
     ("incident_events", "*", f"incident_id IN {INCIDENTS}", False),
     ("staff", "*", "territory_id IN (SELECT id FROM sub)", False),
@@ -88,7 +89,6 @@ TABLES: list[tuple[str, str, str, bool]] = [
     ("project_resources", "*", f"project_id IN {PROJECTS}", False),
     ("registrations", "*", "community_id IN (SELECT id FROM sub)", False),
     ("service_hours", "*", f"registration_id IN {REGISTRATIONS}", False),
-    ("emergencies", "*", "territory_id IN (SELECT id FROM sub)", False),
     ("emergency_grids", "*", f"emergency_id IN {EMERGENCIES}", False),
     ("emergency_checkins", "*", f"emergency_id IN {EMERGENCIES}", False),
     ("emergency_events", "*", f"emergency_id IN {EMERGENCIES}", False),
@@ -104,7 +104,8 @@ CLEARED = {
     "plans": {"parent_plan_id": f"CASE WHEN parent_plan_id IN {PLANS} THEN parent_plan_id END"},
     "incidents": {"grid_id": f"CASE WHEN grid_id IN {GRIDS} THEN grid_id END",
                   "duplicate_of": f"CASE WHEN duplicate_of IN {INCIDENTS} THEN duplicate_of END",
-                  "patrol_id": f"CASE WHEN patrol_id IN {PATROLS} THEN patrol_id END"},
+                  "patrol_id": f"CASE WHEN patrol_id IN {PATROLS} THEN patrol_id END",
+                  "emergency_id": f"CASE WHEN emergency_id IN {EMERGENCIES} THEN emergency_id END"},
     "department_grids": {"layer_id": f"CASE WHEN layer_id IN {LAYERS} THEN layer_id END"},
     "staff_assignments": {"grid_id": f"CASE WHEN grid_id IN {GRIDS} THEN grid_id END"},
     "needs": {"project_id": f"CASE WHEN project_id IN {PROJECTS} THEN project_id END",

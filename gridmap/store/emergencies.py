@@ -196,8 +196,8 @@ def escalate_checkin(conn: sa.Connection, emergency_id: int, grid_code: str, lev
 
 def board(conn: sa.Connection, emergency_id: int, *, focus_tags: list[str], near_m: float) -> pd.DataFrame:
     """Per grid of the emergency: its status, first check-in (and by whom), escalation, the last
-    position checked in from, the open incidents reported in it since the start (and those of
-    emergency categories), households with a focus tag (counts only), active resources within
+    position checked in from, the incidents reported in it during the emergency (open, overdue,
+    and those of emergency categories), households with a focus tag (counts only), active resources within
     ``near_m`` of it, and the latest door-knock campaign's targets and households reached."""
     return pd.read_sql_query(sa.text(
         "WITH e AS MATERIALIZED (SELECT id, started_at, ended_at, checkin_due FROM emergencies WHERE id = :e), "
@@ -207,9 +207,8 @@ def board(conn: sa.Connection, emergency_id: int, *, focus_tags: list[str], near
         "WHERE emergency_id = :e AND geom IS NOT NULL ORDER BY grid_code, at DESC), "
         "inc AS (SELECT i.grid_lineage, count(*) FILTER (WHERE i.status NOT IN ('closed', 'rejected')) AS open_incidents, "
         "count(*) FILTER (WHERE c.time_unit = 'minutes') AS emergency_incidents, count(*) FILTER (WHERE i.status NOT IN "
-        "('closed', 'rejected') AND i.due_at < now()) AS overdue_incidents FROM incidents i JOIN e ON i.reported_at >= "
-        "e.started_at AND (e.ended_at IS NULL OR i.reported_at <= e.ended_at) JOIN incident_categories c ON "
-        "c.code = i.category_code WHERE i.grid_lineage IN (SELECT lineage FROM eg) GROUP BY i.grid_lineage), "
+        "('closed', 'rejected') AND i.due_at < now()) AS overdue_incidents FROM incidents i JOIN incident_categories c ON "
+        "c.code = i.category_code WHERE i.emergency_id = :e GROUP BY i.grid_lineage), "
         "focus AS (SELECT eg.grid_code, count(DISTINCT h.id) AS focus_households FROM eg JOIN households h ON "
         "h.geom && eg.geom AND ST_Covers(eg.geom, h.geom) JOIN residents r ON r.household_id = h.id "
         "AND r.tags && CAST(:tags AS text[]) GROUP BY eg.grid_code), "
@@ -270,18 +269,16 @@ def grid_rows(conn: sa.Connection, emergency_id: int) -> pd.DataFrame:
 
 
 def incidents_in(conn: sa.Connection, emergency_id: int) -> pd.DataFrame:
-    """The incidents reported in the emergency's grids between its start and end: category (and
+    """The incidents reported in the emergency (inside its area while it was on): category (and
     whether an emergency one), department, reported, the first step taken on it after the report
     (its response) and closed."""
     return pd.read_sql_query(sa.text(
-        "WITH e AS (SELECT started_at, COALESCE(ended_at, now()) AS ended_at FROM emergencies WHERE id = :e) "
         "SELECT i.public_id, i.category_code, c.time_unit = 'minutes' AS emergency_category, d.code AS department_code, "
         "d.name AS department, COALESCE(d.name_en, d.name) AS department_en, i.reported_at, i.closed_at, i.status, "
         "(SELECT min(ev.at) FROM incident_events ev WHERE ev.incident_id = i.id AND ev.action NOT IN ('report', 'escalate') "
-        "AND ev.at >= i.reported_at) AS responded_at FROM incidents i CROSS JOIN e JOIN incident_categories c ON "
-        "c.code = i.category_code LEFT JOIN departments d ON d.id = i.department_id WHERE i.grid_lineage IN "
-        "(SELECT g.lineage FROM emergency_grids eg JOIN grids g ON g.id = eg.grid_id WHERE eg.emergency_id = :e) "
-        "AND i.reported_at BETWEEN e.started_at AND e.ended_at ORDER BY i.reported_at"),
+        "AND ev.at >= i.reported_at) AS responded_at FROM incidents i JOIN incident_categories c ON "
+        "c.code = i.category_code LEFT JOIN departments d ON d.id = i.department_id WHERE i.emergency_id = :e "
+        "ORDER BY i.reported_at"),
         conn, params={"e": emergency_id})
 
 
@@ -328,9 +325,7 @@ def mark_synthetic(conn: sa.Connection, emergency_id: int, actors: list[str]) ->
               "whistles": conn.execute(sa.text("UPDATE whistles SET synthetic = true WHERE emergency_id = :e"),
                                        {"e": emergency_id}).rowcount}
     counts["incidents"] = conn.execute(sa.text(
-        "UPDATE incidents i SET synthetic = true FROM emergencies e WHERE e.id = :e AND i.reported_at >= e.started_at "
-        "AND i.reported_at <= COALESCE(e.ended_at, now()) AND i.grid_lineage IN (SELECT g.lineage FROM emergency_grids eg "
-        "JOIN grids g ON g.id = eg.grid_id WHERE eg.emergency_id = :e) AND EXISTS (SELECT 1 FROM incident_events ev "
+        "UPDATE incidents i SET synthetic = true WHERE i.emergency_id = :e AND EXISTS (SELECT 1 FROM incident_events ev "
         "WHERE ev.incident_id = i.id AND ev.action = 'report' AND ev.actor = ANY(:actors))"),
         {"e": emergency_id, "actors": actors}).rowcount
     return counts

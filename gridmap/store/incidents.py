@@ -111,20 +111,22 @@ def department_id(conn: sa.Connection, category_code: str) -> int:
 def insert(conn: sa.Connection, *, category_code: str, description: str | None, lon: float, lat: float,
            route_: Route, department: int, reported_at: datetime, due_at: datetime, reporter_name: str | None,
            reporter_contact: str | None, reporter_role: str | None, photo_urls: list[str], address: str | None,
-           source: str, actor: str, synthetic: bool = False, attributes: dict | None = None) -> tuple[int, str]:
+           source: str, actor: str, synthetic: bool = False, attributes: dict | None = None,
+           emergency_id: int | None = None) -> tuple[int, str]:
     """Store a new report and its first event; returns (id, public number)."""
     row = conn.execute(sa.text(
         "INSERT INTO incidents (category_code, description, status, reporter_name, reporter_contact, reporter_role, "
         "photo_urls, geom, grid_id, grid_lineage, community_id, street_id, department_id, reported_at, due_at, address, "
-        "source, updated_at, synthetic, attributes) VALUES (:cat, :desc, 'reported', :rn, :rc, :rr, CAST(:photos AS jsonb), "
-        "ST_SetSRID(ST_Point(:x, :y), 4490), :grid, :lineage, :community, :street, :dept, :at, :due, :addr, :source, "
-        ":at, :syn, CAST(:answers AS jsonb)) "
+        "source, updated_at, synthetic, attributes, emergency_id) VALUES (:cat, :desc, 'reported', :rn, :rc, :rr, "
+        "CAST(:photos AS jsonb), ST_SetSRID(ST_Point(:x, :y), 4490), :grid, :lineage, :community, :street, :dept, :at, "
+        ":due, :addr, :source, :at, :syn, CAST(:answers AS jsonb), :emergency) "
         "RETURNING id, public_id"),
         {"cat": category_code, "desc": description, "rn": reporter_name, "rc": reporter_contact, "rr": reporter_role,
          "photos": json.dumps(photo_urls), "x": lon, "y": lat, "grid": route_.grid_id, "lineage": route_.lineage,
          "community": route_.community_id,
          "street": route_.street_id, "dept": department, "at": reported_at, "due": due_at, "addr": address,
-         "source": source, "syn": synthetic, "answers": json.dumps(attributes or {}, ensure_ascii=False)}).one()
+         "source": source, "syn": synthetic, "answers": json.dumps(attributes or {}, ensure_ascii=False),
+         "emergency": emergency_id}).one()
     add_event(conn, row.id, None, "reported", "report", actor, None, {"source": source})
     return row.id, row.public_id
 

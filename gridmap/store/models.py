@@ -371,6 +371,7 @@ class Incident(Base):
         # per-grid handling-time medians read presorted values from this index alone (0006, 0007)
         Index("ix_incidents_grid_lineage", "grid_lineage"),
         Index("ix_incidents_patrol_id", "patrol_id"),
+        Index("ix_incidents_emergency_id", "emergency_id"),
         Index("ix_incidents_handling", "grid_lineage", text("date_part('epoch', closed_at - reported_at)"),
               postgresql_include=["closed_at", "reported_at", "category_code", "community_id", "street_id"],
               postgresql_where=text("status = 'closed'")),
@@ -410,6 +411,7 @@ class Incident(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     synthetic: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     patrol_id: Mapped[int | None] = mapped_column(ForeignKey("patrols.id", ondelete="SET NULL"))  # found on it (0019)
+    emergency_id: Mapped[int | None] = mapped_column(ForeignKey("emergencies.id", ondelete="SET NULL"))  # (0021)
 
 
 class IncidentEvent(Base):

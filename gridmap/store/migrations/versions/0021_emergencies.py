@@ -15,7 +15,7 @@ building with none registered, with its grid; ``campaign_visits``: each knock (o
 the need or incident it raised), kept once per phone retry.
 
 Incident categories may count their limit in ``minutes``: emergency categories, open only where
-an emergency is on.
+an emergency is on. ``incidents.emergency_id``: the emergency an incident was reported in.
 
 ``whistles`` (吹哨): the community calls departments to an incident or a need by deadlines;
 ``whistle_calls``: each department's acknowledgement and arrival (报到), and escalation when late.
@@ -110,6 +110,10 @@ def upgrade() -> None:
         sa.Column("detail", postgresql.JSONB(), nullable=False, server_default=sa.text("'{}'::jsonb")),
     )
     op.create_index("ix_emergency_events_emergency", "emergency_events", ["emergency_id", "at"])
+    # the emergency an incident was reported in (its report counts these)
+    op.add_column("incidents", sa.Column("emergency_id", sa.Integer(), sa.ForeignKey("emergencies.id", ondelete="SET NULL"),
+                                         nullable=True))
+    op.create_index("ix_incidents_emergency_id", "incidents", ["emergency_id"])
 
     op.create_table(
         "campaigns",
@@ -198,6 +202,8 @@ def downgrade() -> None:
     for table in ("whistle_calls", "whistles", "campaign_visits", "campaign_targets", "campaigns", "emergency_events",
                   "emergency_checkins", "emergency_grids"):
         op.drop_table(table)
+    op.drop_index("ix_incidents_emergency_id", table_name="incidents")
+    op.drop_column("incidents", "emergency_id")
     op.drop_index("ix_emergencies_geom", table_name="emergencies")
     op.drop_index("uq_emergencies_one_on", table_name="emergencies")
     op.drop_table("emergencies")
