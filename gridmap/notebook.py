@@ -353,6 +353,38 @@ def patrols(territory: str, *, week: str | None = None) -> gpd.GeoDataFrame:
         return reading.patrols(conn, territory, week=week)
 
 
+def emergency_board(emergency_id: int) -> gpd.GeoDataFrame:
+    """An emergency's board (平战结合) as a GeoDataFrame: each grid of it with its status, check-in
+    (on time, late, missing, waiting), how far a miss went, incidents, focus households (counts),
+    resources near it and door-knock progress, and the grid's polygon in EPSG:4490. The report of
+    an ended one: ``gm.emergency_report(id)``.
+
+    Example
+    -------
+    >>> board = gm.emergency_board(1)  # doctest: +SKIP
+    >>> board.explore(column="status")  # doctest: +SKIP
+    """
+    import pandas as pd
+    import shapely
+
+    from gridmap.services import emergencies
+
+    engine = _engine()
+    board = emergencies.board(engine, emergency_id)
+    shapes = {f["properties"]["grid_code"]: shapely.geometry.shape(f["geometry"])
+              for f in emergencies.map_of(engine, emergency_id)["features"]}
+    frame = pd.DataFrame(board["grids"]).drop(columns=["position"])
+    return gpd.GeoDataFrame(frame, geometry=[shapes.get(code) for code in frame["grid_code"]], crs=4490)
+
+
+def emergency_report(emergency_id: int) -> dict:
+    """An emergency's report (timeline, check-ins, incidents by department, grids by status over
+    time, households reached, whistles), as the API gives it."""
+    from gridmap.services import emergencies
+
+    return emergencies.report(_engine(), emergency_id)
+
+
 def incidents(territory: str, *, category: str | None = None, status: str | list[str] | None = None,
               start: str | datetime | None = None, end: str | datetime | None = None, street: str | None = None,
               community: str | None = None, limit: int | None = None) -> gpd.GeoDataFrame:
@@ -401,4 +433,4 @@ def station_coverage(territory: str, *, types: list[str] | None = None, minutes:
 
 __all__ = ["Connection", "connect", "territories", "units", "communities", "layer", "Plan", "PlanReport", "plan", "stations", "incidents",
            "station_coverage", "staff", "households", "needs", "resources", "projects",
-           "registrations", "patrols"]
+           "registrations", "patrols", "emergency_board", "emergency_report"]

@@ -272,6 +272,13 @@ def test_the_drill_runs_end_to_end_through_the_api_and_its_report_agrees(distric
     assert (by_department["YJ"]["arrived_on_time"], by_department["MZ"]["acknowledged_on_time"],
             by_department["MZ"]["arrived"], by_department["ZJ"]["acknowledged"]) == (1, 1, 0, 0)
     assert by_department["ZJ"]["escalated"] == 1 and by_department["MZ"]["escalated"] == 1
+    import gridmap.notebook as gm
+
+    gm.connect(database_url)  # the notebook's reads of the drill
+    board = gm.emergency_board(result["emergency_id"])
+    assert board.crs.to_epsg() == 4490 and len(board) == tally["grids"] and board.geometry.notna().all()
+    assert (board["checkin"] == "missing").sum() == tally["missing"]
+    assert gm.emergency_report(result["emergency_id"])["checkins"]["late"] == tally["late"]
     labelled = drill.label_synthetic(district, plan, result["emergency_id"])
     assert labelled["incidents"] == tally["incidents"] and labelled["emergencies"] == 1
     with district.connect() as conn:
