@@ -51,7 +51,13 @@ def test_the_board_and_the_phone_through_an_emergency(district: sa.Engine, datab
         page.fill("#password", PASSWORD)
         page.click("#login-button")
 
-    with serve(database_url) as url, sync_playwright() as p:
+    import os
+
+    from gridmap.settings import Settings
+    from gridmap.vault import new_key
+
+    settings = Settings.from_env({**os.environ, "GRIDMAP_SECRET_KEY": new_key()})  # the register can be read
+    with serve(database_url, settings) as url, sync_playwright() as p:
         browser = launch_chromium(p)
         board = browser.new_page(viewport={"width": 1280, "height": 800})
         errors: list[str] = []
@@ -118,6 +124,9 @@ def test_the_board_and_the_phone_through_an_emergency(district: sa.Engine, datab
         board.click(f"#grids tr[data-grid='{grid_a}']")  # what command can send there
         board.wait_for_selector(f"#grid-detail[data-grid='{grid_a}'] li")
         assert "冲锋舟队" in board.inner_text("#grid-detail") and "容量 12" in board.inner_text("#grid-detail")
+        board.click("#focus-list")  # the administrator reads the grid's focus households (none registered here)
+        board.wait_for_selector("#focus-households li")
+        assert board.inner_text("#focus-households") == "本网格没有登记重点关注户。"
         board.fill("#end-note", "水位回落")
         board.click("#end-button")
         board.wait_for_function("document.querySelector('#report').textContent.startsWith('报告')", timeout=15000)

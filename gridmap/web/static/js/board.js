@@ -324,6 +324,43 @@
         list.appendChild(li);
       });
       box.appendChild(list);
+      var button = el("button");
+      button.type = "button"; button.id = "focus-list";
+      say(button, "重点关注户名单（入户核查）", "Focus households (door-to-door checks)");
+      button.addEventListener("click", function () { showFocus(code, box); });
+      box.appendChild(button);
+    });
+  }
+  // The grid's households with a focus tag (独居老人, 残疾人 …) for the door-to-door checks: personal
+  // data, read by the grid's staff and the administrators only, and every read is audited.
+  function showFocus(code, box) {
+    var base = "/api/territories/" + encodeURIComponent(state.territory);
+    Promise.all([api("GET", base + "/grids/" + encodeURIComponent(code) + "/households"),
+                 api("GET", base + "/households/summary")]).then(function (both) {
+      var res = both[0], names = {};
+      ((both[1].ok && both[1].data.focus_tags) || []).forEach(function (t) { names[t.tag] = t; });
+      var tag = function (t) { return names[t] ? T(names[t].tag_zh, names[t].tag_en) : t; };
+      var old = $("focus-households");
+      if (old) old.remove();
+      var list = el("ul"); list.id = "focus-households";
+      box.appendChild(list);
+      if (!res.ok) {
+        var li = el("li"), d = res.data || {};
+        if (res.status === 403) say(li, "仅本网格工作人员和管理员可查看住户信息。", "Only the grid's staff and the administrators see its households.");
+        else say(li, "无法读取住户：" + (d.detail_zh || d.detail || res.status), "Cannot read the households: " + (d.detail_en || d.detail || res.status));
+        list.appendChild(li);
+        return;
+      }
+      var focus = res.data.households.filter(function (h) { return h.residents.some(function (r) { return r.tags.length; }); });
+      if (!focus.length) { var none = el("li"); say(none, "本网格没有登记重点关注户。", "No focus household registered in this grid."); list.appendChild(none); }
+      focus.forEach(function (h) {
+        var li = el("li"); li.className = "focus";
+        li.textContent = [h.building_label, h.stairwell ? h.stairwell + T("单元", " stairwell") : "", h.room || ""].filter(Boolean).join(" ") +
+          " · " + h.residents.filter(function (r) { return r.tags.length; }).map(function (r) {
+            return r.name + " (" + r.tags.map(tag).join(", ") + ")" + (r.phone ? " " + r.phone : "");
+          }).join("；");
+        list.appendChild(li);
+      });
     });
   }
   function loadReport() {
