@@ -75,13 +75,15 @@ def site(district: sa.Engine, database_url: str):
                                   ("mz", "handler", {"department": "MZ"})):
             users.create_user(conn, name, PASSWORD)
             users.grant(conn, name, role, DISTRICT, **extra)
+        users.create_user(conn, "cw", PASSWORD)  # a worker whose role is on the community
+        users.grant(conn, "cw", "worker", place["community"])
     for name, account, grid in (("王网格", "wang", grid_a), ("李网格", "li", grid_b)):
         person = staff.create(district, DISTRICT, actor="test", name=name, role="专职网格员", phone=None, staff_key=None)
         staff.assign(district, person["staff_id"], grid, actor="test", valid_from=date(2026, 1, 1))
         staff.update(district, person["staff_id"], {"username": account}, actor="test")
     client = TestClient(create_app(database_url=database_url))
     tokens = {n: client.post("/api/auth/token", data={"username": n, "password": PASSWORD}).json()["access_token"]
-              for n in ("admin", "wang", "li", "viewer", "yj", "mz")}
+              for n in ("admin", "wang", "li", "viewer", "yj", "mz", "cw")}
     return {"engine": district, "client": client, "place": place, "a": grid_a, "b": grid_b,
             "as": lambda name: {"Authorization": f"Bearer {tokens[name]}"}}
 
@@ -126,6 +128,12 @@ def test_an_emergency_from_switch_on_to_its_report(site) -> None:
     assert client.post(f"/api/emergencies/{eid}/checkins", json=check, headers=as_("viewer")).status_code == 403
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM emergency_checkins")).scalar_one() == 1
+    # a worker whose role is on the community checks in for the district's emergency; made earlier
+    # (kept offline), their check-in takes the place of the one that arrived first
+    earlier = client.post(f"/api/emergencies/{eid}/checkins", headers=as_("cw"), json={
+        "client_id": "cw-1", "grid_code": grid_a, "at": (began + timedelta(minutes=5)).isoformat()})
+    assert earlier.status_code == 201, earlier.text
+    assert earlier.json()["grids"][0]["first_check_in"] == (began + timedelta(minutes=5)).isoformat()
 
     # li misses the deadline: the community at the deadline, the street 15 minutes later, once each
     deadline = datetime.fromisoformat(on["checkin_due"])
@@ -151,6 +159,7 @@ def test_an_emergency_from_switch_on_to_its_report(site) -> None:
     assert board.status_code == 200, board.text
     rows = {g["grid_code"]: g for g in board.json()["grids"]}
     assert rows[grid_a]["status"] == "affected" and rows[grid_a]["checkin"] == "on_time"
+    assert rows[grid_a]["checked_in_by"] == "cw"
     assert rows[grid_a]["position"] == pytest.approx([a_lon, a_lat]) and rows[grid_a]["emergency_incidents"] == 1
     assert rows[grid_b]["checkin"] == "late" and rows[grid_b]["escalation_level"] == 2
     totals = board.json()["totals"]
@@ -193,7 +202,7 @@ def test_an_emergency_from_switch_on_to_its_report(site) -> None:
 
     # the whistle: YJ acknowledges and arrives in time, MZ never does
     blown = client.post("/api/whistles", headers=as_("admin"), json={
-        "incident": made["public_id"], "departments": ["YJ", "MZ"], "ack_minutes": 10, "arrive_minutes": 30})
+        "incident": made["public_id"], "departments": ["YJ", "MZ", "ZJ"], "ack_minutes": 10, "arrive_minutes": 30})
     assert blown.status_code == 201, blown.text
     wid = blown.json()["id"]
     assert blown.json()["emergency_id"] == eid
@@ -203,14 +212,16 @@ def test_an_emergency_from_switch_on_to_its_report(site) -> None:
     calls = {c["department_code"]: c for c in arrived["calls"]}
     assert calls["YJ"]["arrived_at"] and calls["MZ"]["acknowledged_at"] is None
     blown_at = datetime.fromisoformat(blown.json()["blown_at"])
+    whistles.answer(engine, wid, "ZJ", "acknowledge", actor="zj", at=blown_at + timedelta(minutes=2))  # in time, never there
     assert {(c["department"], c["level"]) for c in whistles.sweep(engine, now=blown_at + timedelta(minutes=11))} \
         == {("MZ", 1)}
     assert {(c["department"], c["level"]) for c in whistles.sweep(engine, now=blown_at + timedelta(minutes=31))} \
-        == {("MZ", 2)}
+        == {("MZ", 2), ("ZJ", 2)}  # ZJ straight to "not arrived": it was never late to acknowledge
     card = {d["department_code"]: d for d in client.get(f"/api/territories/{DISTRICT}/whistles/scorecard",
                                                         headers=as_("viewer")).json()["departments"]}
     assert card["YJ"]["arrived_on_time"] == 1 and card["YJ"]["on_time_share"] == 1.0
     assert card["MZ"]["arrived"] == 0 and card["MZ"]["escalated"] == 1
+    assert card["ZJ"]["acknowledged_on_time"] == 1 and card["ZJ"]["arrived"] == 0
 
     # the end, and the report
     assert client.post(f"/api/emergencies/{eid}/end", json={"note": "水位回落"}, headers=as_("wang")).status_code == 403
@@ -219,11 +230,14 @@ def test_an_emergency_from_switch_on_to_its_report(site) -> None:
     assert client.post(f"/api/emergencies/{eid}/end", json={}, headers=as_("admin")).status_code == 409
     assert client.post(f"/api/emergencies/{eid}/checkins", json={"client_id": "x"}, headers=as_("wang")).status_code == 409
     assert client.post("/api/incidents", json=report, headers=as_("wang")).status_code == 422  # closed again
+    kept = client.post("/api/incidents", headers=as_("wang"), json={  # made during it on a phone offline, sent now
+        **report, "description": "地下室进水", "reported_at": (began + timedelta(minutes=40)).isoformat()})
+    assert kept.status_code == 201, kept.text
     result = client.get(f"/api/emergencies/{eid}/report", headers=as_("viewer")).json()
     assert result["ended"] and result["checkins"]["on_time"] == 1 and result["checkins"]["late"] == 1
     assert result["checkins"]["missing"] == len(on["grids"]) - 2
     assert result["checkins"]["escalated_street"] == result["checkins"]["missing"] + 1  # li's grid went as far
-    assert result["incidents"]["total"] == 1 and result["incidents"]["emergency"] == 1
+    assert result["incidents"]["total"] == 2 and result["incidents"]["emergency"] == 2
     assert [d["department_code"] for d in result["incidents"]["by_department"]] == ["YJ"]
     assert result["households"]["reached"] == 1 and result["households"]["targets"] == campaign.json()["targets"]
     assert result["whistles"]["whistles"] == 1

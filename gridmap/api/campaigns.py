@@ -5,14 +5,15 @@ of the territory reads the progress, the whistles and the departments' scorecard
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from gridmap.api.deps import get_conn, optional_user, place_check, require_admin, require_role, signed_in
+from gridmap.api.deps import (get_conn, optional_user, place_check, require_admin, require_role, require_role_reaching,
+                              signed_in)
 from gridmap.api.incidents import seen_at
 from gridmap.errors import Forbidden
 from gridmap.services import campaigns as service
@@ -77,6 +78,11 @@ class AnswerIn(BaseModel):
     at: datetime | None = Field(None, description="when (reported by phone or radio, entered later); default now")
 
 
+def as_utc(value: datetime | None) -> datetime | None:
+    """A time as given, UTC when it names no zone."""
+    return value if value is None or value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
 # -- campaigns ---------------------------------------------------------------------------------------
 @router.post("/territories/{code}/campaigns", status_code=201,
              summary="Start a door-knocking campaign: every registered household, and every building with none")
@@ -84,8 +90,8 @@ def create(code: str, body: CampaignIn, request: Request, conn: sa.Connection = 
            user: CurrentUser | None = Depends(optional_user)) -> dict:
     territories.get(conn, code)
     actor = require_admin(conn, user, code, "run campaigns")
-    return service.create(request.app.state.engine, code, name=body.name, purpose=body.purpose, deadline=body.deadline,
-                          starts_at=body.starts_at, questions=[q.model_dump() for q in body.questions],
+    return service.create(request.app.state.engine, code, name=body.name, purpose=body.purpose,
+                          deadline=as_utc(body.deadline), starts_at=as_utc(body.starts_at), questions=[q.model_dump() for q in body.questions],
                           emergency_id=body.emergency_id, actor=actor.username)
 
 
@@ -101,7 +107,7 @@ def listing(code: str, request: Request, conn: sa.Connection = Depends(get_conn)
 def progress(campaign_id: int, request: Request, conn: sa.Connection = Depends(get_conn),
              user: CurrentUser | None = Depends(optional_user)) -> dict:
     engine = request.app.state.engine
-    require_role(conn, user, READERS, service.territory_of(engine, campaign_id=campaign_id), "read campaigns")
+    require_role_reaching(conn, user, READERS, service.territory_of(engine, campaign_id=campaign_id), "read campaigns")
     return service.progress(engine, campaign_id)
 
 
@@ -110,7 +116,7 @@ def progress(campaign_id: int, request: Request, conn: sa.Connection = Depends(g
 def targets(campaign_id: int, grid_code: str, request: Request, conn: sa.Connection = Depends(get_conn),
             user: CurrentUser | None = Depends(optional_user)) -> dict:
     engine = request.app.state.engine
-    require_role(conn, user, READERS, service.territory_of(engine, campaign_id=campaign_id), "read campaigns")
+    require_role_reaching(conn, user, READERS, service.territory_of(engine, campaign_id=campaign_id), "read campaigns")
     return service.targets(engine, campaign_id, grid_code)
 
 
@@ -119,11 +125,11 @@ def targets(campaign_id: int, grid_code: str, request: Request, conn: sa.Connect
 def knock(target_id: int, body: KnockIn, request: Request, conn: sa.Connection = Depends(get_conn),
           user: CurrentUser | None = Depends(optional_user)) -> dict:
     engine = request.app.state.engine
-    actor = require_role(conn, user, KNOCKERS, service.territory_of(engine, target_id=target_id), "knock on doors")
+    actor = require_role_reaching(conn, user, KNOCKERS, service.territory_of(engine, target_id=target_id), "knock on doors")
     check = place_check(engine, actor, KNOCKERS, "knock on doors")
     return service.knock(engine, target_id, body.outcome, visitor=actor.username, user_id=actor.id,
                          client_id=body.client_id, answers=body.answers, note=body.note, need=body.need,
-                         incident_category=body.incident_category, at=body.at,
+                         incident_category=body.incident_category, at=seen_at(body.at),
                          authorize=lambda community, grid: check({grid: community}))
 
 

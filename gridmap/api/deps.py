@@ -107,6 +107,17 @@ def require_role(conn: sa.Connection, user: CurrentUser | None, roles: tuple[str
     return user
 
 
+def require_role_reaching(conn: sa.Connection, user: CurrentUser | None, roles: tuple[str, ...], territory: str,
+                          action: str) -> CurrentUser:
+    """As :func:`require_role`, but a role on a part of ``territory`` counts too (a community's
+    grid worker in an emergency switched on over their street): what they may do there is then
+    checked grid by grid (:func:`place_check`)."""
+    if user is not None and not users.has_role(conn, user, roles, territory) \
+            and users.scopes_within(conn, user, roles, territory):
+        return user
+    return require_role(conn, user, roles, territory, action)
+
+
 def require_admin(conn: sa.Connection, user: CurrentUser | None, territory: str | None, action: str) -> CurrentUser:
     """401 without a user; 403 unless the user administers ``territory`` (or above), or, with no
     territory (something new at the top of the tree), every territory."""

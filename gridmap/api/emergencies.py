@@ -11,7 +11,8 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from gridmap.api.deps import get_conn, optional_user, place_check, require_admin, require_role
+from gridmap.api.deps import get_conn, optional_user, place_check, require_admin, require_role, require_role_reaching
+from gridmap.api.incidents import seen_at
 from gridmap.services import emergencies as service
 from gridmap.store import emergencies as store
 from gridmap.store import territories
@@ -74,7 +75,7 @@ def start(code: str, body: EmergencyIn, request: Request, conn: sa.Connection = 
     actor = require_admin(conn, user, code, "run emergencies")
     return service.start(request.app.state.engine, code, kind=body.kind, reason=body.reason, actor=actor.username,
                          streets=body.streets, communities=body.communities, grids=body.grids, polygon=body.polygon,
-                         at=body.started_at)
+                         at=seen_at(body.started_at))
 
 
 @router.get("/territories/{code}/emergency-kinds", summary="The kinds of emergency the territory's profile names, "
@@ -100,7 +101,7 @@ def listing(code: str, request: Request, conn: sa.Connection = Depends(get_conn)
 @router.get("/emergencies/{emergency_id}", summary="One emergency and its grids")
 def one(emergency_id: int, request: Request, conn: sa.Connection = Depends(get_conn),
         user: CurrentUser | None = Depends(optional_user)) -> dict:
-    require_role(conn, user, READERS, _territory(conn, emergency_id), "read emergencies")
+    require_role_reaching(conn, user, READERS, _territory(conn, emergency_id), "read emergencies")
     return service.get(request.app.state.engine, emergency_id)
 
 
@@ -115,18 +116,19 @@ def end(emergency_id: int, body: EndIn, request: Request, conn: sa.Connection = 
              summary="Check in (on duty, where one is) for one's grids; kept once per client_id")
 def check_in(emergency_id: int, body: CheckIn, request: Request, conn: sa.Connection = Depends(get_conn),
              user: CurrentUser | None = Depends(optional_user)) -> dict:
-    actor = require_role(conn, user, RESPONDERS, _territory(conn, emergency_id), "check in")
+    actor = require_role_reaching(conn, user, RESPONDERS, _territory(conn, emergency_id), "check in")
     engine = request.app.state.engine
     return service.check_in(engine, emergency_id, user_id=actor.id, walker=actor.username, client_id=body.client_id,
                             grid_code=body.grid_code, lon=body.lon, lat=body.lat, on_duty=body.on_duty, note=body.note,
-                            at=body.at, authorize=place_check(engine, actor, RESPONDERS, "check in"))
+                            at=seen_at(body.at), authorize=place_check(engine, actor, RESPONDERS, "check in"),
+                            zone=request.app.state.calendar.zone)
 
 
 @router.post("/emergencies/{emergency_id}/grids/{grid_code}/status",
              summary="Set a grid's status: normal, affected, needs support, cleared")
 def set_status(emergency_id: int, grid_code: str, body: StatusIn, request: Request,
                conn: sa.Connection = Depends(get_conn), user: CurrentUser | None = Depends(optional_user)) -> dict:
-    actor = require_role(conn, user, RESPONDERS, _territory(conn, emergency_id), "check in")
+    actor = require_role_reaching(conn, user, RESPONDERS, _territory(conn, emergency_id), "check in")
     engine = request.app.state.engine
     return service.set_status(engine, emergency_id, grid_code, body.status, actor=actor.username, note=body.note,
                               authorize=place_check(engine, actor, RESPONDERS, "check in"))
@@ -136,7 +138,7 @@ def set_status(emergency_id: int, grid_code: str, body: StatusIn, request: Reque
             "escalation, incidents, focus households, resources near it and door-knock progress")
 def board(emergency_id: int, request: Request, conn: sa.Connection = Depends(get_conn),
           user: CurrentUser | None = Depends(optional_user)) -> dict:
-    require_role(conn, user, READERS, _territory(conn, emergency_id), "read emergencies")
+    require_role_reaching(conn, user, READERS, _territory(conn, emergency_id), "read emergencies")
     return service.board(request.app.state.engine, emergency_id)
 
 
@@ -144,14 +146,14 @@ def board(emergency_id: int, request: Request, conn: sa.Connection = Depends(get
             summary="The active resources near one of the emergency's grids, nearest first")
 def resources(emergency_id: int, grid_code: str, request: Request, conn: sa.Connection = Depends(get_conn),
               user: CurrentUser | None = Depends(optional_user)) -> dict:
-    require_role(conn, user, READERS, _territory(conn, emergency_id), "read emergencies")
+    require_role_reaching(conn, user, READERS, _territory(conn, emergency_id), "read emergencies")
     return service.resources_near(request.app.state.engine, emergency_id, grid_code)
 
 
 @router.get("/emergencies/{emergency_id}/map", summary="The emergency's area and grids (GeoJSON)")
 def emergency_map(emergency_id: int, request: Request, conn: sa.Connection = Depends(get_conn),
                   user: CurrentUser | None = Depends(optional_user)) -> dict:
-    require_role(conn, user, READERS, _territory(conn, emergency_id), "read emergencies")
+    require_role_reaching(conn, user, READERS, _territory(conn, emergency_id), "read emergencies")
     return service.map_of(request.app.state.engine, emergency_id)
 
 
@@ -159,5 +161,5 @@ def emergency_map(emergency_id: int, request: Request, conn: sa.Connection = Dep
             "response times by department, grids by status over time, households reached, whistles")
 def report(emergency_id: int, request: Request, conn: sa.Connection = Depends(get_conn),
            user: CurrentUser | None = Depends(optional_user)) -> dict:
-    require_role(conn, user, READERS, _territory(conn, emergency_id), "read emergencies")
+    require_role_reaching(conn, user, READERS, _territory(conn, emergency_id), "read emergencies")
     return service.report(request.app.state.engine, emergency_id)

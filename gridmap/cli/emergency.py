@@ -111,8 +111,13 @@ def cmd_drill(args: argparse.Namespace) -> int:
     plan = drill.prepare(engine, args.territory, args.scenario, max_grids=args.grids)
     print(f"drill on {len(plan.grids)} grids of {args.territory} ({args.scenario}) / 演练：{args.territory} 的 "
           f"{len(plan.grids)} 个网格")
-    with (nullcontext(args.url) if args.url else loopback_server(checks.database_url())) as url:
-        result = drill.run(url, plan, seed=args.seed)
+    try:
+        with (nullcontext(args.url) if args.url else loopback_server(checks.database_url())) as url:
+            result = drill.run(url, plan, seed=args.seed)
+    except Exception as stopped:  # switched off again by the drill; its records are the drill's all the same
+        if getattr(stopped, "emergency_id", None) is not None:
+            drill.label_synthetic(engine, plan, stopped.emergency_id)
+        raise
     labelled = drill.label_synthetic(engine, plan, result["emergency_id"])
     disagreements = drill.agrees(result)
     if args.json:

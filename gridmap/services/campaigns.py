@@ -8,7 +8,7 @@ emergency. Each write is one transaction with its audit entry."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 import sqlalchemy as sa
@@ -20,6 +20,10 @@ from gridmap.services.profiles import of_territory
 from gridmap.store import audit, layers, plans, territories
 from gridmap.store import campaigns as store
 from gridmap.store import emergencies as emergency_store
+
+
+CLOCK_SKEW = timedelta(minutes=5)
+"""A phone's clock may run this far ahead; a later time is refused (it would pin the door's latest knock)."""
 
 
 def _now(at: datetime | None) -> datetime:
@@ -69,6 +73,7 @@ def create(engine: sa.Engine, territory: str, *, name: str, deadline: datetime, 
     """A campaign over ``territory`` (inside emergency ``emergency_id``'s area when given) to
     ``deadline``: its targets are taken now (households registered then, buildings with none)."""
     starts_at = _now(starts_at)
+    deadline = deadline if deadline.tzinfo else deadline.replace(tzinfo=timezone.utc)
     if not (name or "").strip():
         raise Invalid("a campaign needs a name", "敲门行动须有名称")
     if deadline <= starts_at:
@@ -110,6 +115,8 @@ def knock(engine: sa.Engine, target_id: int, outcome: str, *, visitor: str, user
     from gridmap.services import incidents, lists
 
     at = _now(at)
+    if at > datetime.now(timezone.utc) + CLOCK_SKEW:
+        raise Invalid(f"a knock at {at.isoformat()} is in the future", f"敲门时间 {at.isoformat()} 晚于现在")
     key = rules_of.key_of(VISIT_OUTCOMES, outcome, ("入户结果", "outcome"))
     if (need or incident_category) and key != "issue_found":
         raise EmergencyError("a need or an incident is raised only with the outcome issue_found",

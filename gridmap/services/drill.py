@@ -153,8 +153,9 @@ def run(base_url: str, drill: Drill, *, seed: int = 0, replay_minutes: int = 50,
         "kind": spec["kind"], "reason": spec["reason"], "grids": codes, "started_at": began.isoformat()})
     try:
         return _play(api, drill, on, rng, admin, began, now, replay_minutes)
-    except BaseException:
+    except BaseException as stopped:
         api("POST", f"/api/emergencies/{on['id']}/end", admin, {"note": "演练中断 / the drill stopped"})  # not left on
+        stopped.emergency_id = on["id"]  # (its records are labelled synthetic all the same)
         raise
 
 

@@ -29,6 +29,13 @@ def _now(at: datetime | None) -> datetime:
     return at or datetime.now(timezone.utc)
 
 
+def city_zone():
+    """The city's time zone (``GRIDMAP_TIMEZONE``, as the incident loop's calendar has it)."""
+    from gridmap.services.incidents import calendar_from_env
+
+    return calendar_from_env().zone
+
+
 def start(engine: sa.Engine, territory: str, *, kind: str, reason: str, actor: str, streets: list[str] | None = None,
           communities: list[str] | None = None, grids: list[str] | None = None, polygon: dict | None = None,
           at: datetime | None = None, synthetic: bool = False) -> dict:
@@ -99,7 +106,7 @@ def _on(current: dict) -> None:
 def check_in(engine: sa.Engine, emergency_id: int, *, user_id: int | None, walker: str, client_id: str,
              grid_code: str | None = None, lon: float | None = None, lat: float | None = None, on_duty: bool = True,
              note: str | None = None, at: datetime | None = None,
-             authorize: Callable[[dict[str, str]], None] | None = None) -> dict:
+             authorize: Callable[[dict[str, str]], None] | None = None, zone=None) -> dict:
     """A grid worker's check-in (on duty, where they are): for the grid named, else the
     emergency's grids their staff assignments hold, else the grid where they stand. ``authorize``
     gets {grid: community} before anything is stored and may refuse. Sent again with the same
@@ -109,14 +116,16 @@ def check_in(engine: sa.Engine, emergency_id: int, *, user_id: int | None, walke
     if at > now + CLOCK_SKEW:
         raise Invalid(f"a check-in at {at.isoformat()} is in the future", f"签到时间 {at.isoformat()} 晚于现在")
     with engine.begin() as conn:
-        current = store.get(conn, emergency_id)
-        _on(current)
+        current = store.get(conn, emergency_id, share=True)  # the end waits for it, or it sees the end
         if at < current["started_at"]:
             raise Invalid("a check-in cannot come before the emergency began", "签到时间早于应急启动时间")
+        if current["ended_at"] is not None and at > current["ended_at"]:  # (one made during it, sent later, counts)
+            raise StateConflict(f"emergency {emergency_id} has ended", f"应急事件 {emergency_id} 已结束")
         if grid_code:
             grids = [grid_code]
         else:
-            grids = store.assigned_grids(conn, emergency_id, user_id, at) if user_id else []
+            day = at.astimezone(zone or city_zone()).date()
+            grids = store.assigned_grids(conn, emergency_id, user_id, day) if user_id else []
             if not grids and lon is not None and lat is not None:
                 here = store.grid_at(conn, emergency_id, lon, lat)
                 grids = [here] if here else []
@@ -153,7 +162,7 @@ def set_status(engine: sa.Engine, emergency_id: int, grid_code: str, status: str
     at = _now(at)
     key = rules_of.key_of(GRID_STATUS, status, ("网格状态", "grid status"))
     with engine.begin() as conn:
-        current = store.get(conn, emergency_id)
+        current = store.get(conn, emergency_id, share=True)
         _on(current)
         communities = store.grid_communities(conn, emergency_id, [grid_code])
         if not communities:
@@ -347,9 +356,9 @@ def _median(values: pd.Series) -> float | None:
     return None if values.empty else round(float(values.median()), 1)
 
 
-def on_at(engine: sa.Engine, lon: float, lat: float) -> int | None:
+def on_at(engine: sa.Engine, lon: float, lat: float, at: datetime | None = None) -> int | None:
     with engine.connect() as conn:
-        return store.on_at(conn, lon, lat)
+        return store.on_at(conn, lon, lat, at)
 
 
 def any_on(engine: sa.Engine) -> bool:

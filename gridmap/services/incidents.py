@@ -130,7 +130,8 @@ def report_on(conn: sa.Connection, item: Report, *, actor: str, calendar: WorkCa
         answers = check_answers(category.code, category.attributes, item.attributes)
     except Invalid as wrong:
         raise ReportError(wrong.en, wrong.zh) from None
-    emergency = emergency_store.on_at(conn, item.lon, item.lat)  # reported in an emergency: counted in its report
+    # reported while an emergency was on there (a report kept offline: when it was made): counted in its report
+    emergency = emergency_store.on_at(conn, item.lon, item.lat, at)
     if category.emergency and emergency is None:
         raise ReportError(f"category {category.code} ({category.name_en}) is an emergency category: it opens only "
                           "where an emergency is on", f"类别 {category.code}（{category.name_zh}）为应急类别：仅在应急状态范围内可上报")

@@ -84,7 +84,7 @@ def answer(engine: sa.Engine, whistle_id: int, department: str, step: str, *, ac
     if step not in ("acknowledge", "arrive"):
         raise Invalid("the step is acknowledge or arrive", "步骤须为响应（acknowledge）或报到（arrive）")
     with engine.begin() as conn:
-        current = store.get(conn, whistle_id)
+        current = store.get(conn, whistle_id, lock=True)
         if authorize is not None:
             authorize(current["territory"], department)
         if at < current["blown_at"]:
@@ -110,7 +110,9 @@ def sweep(engine: sa.Engine, *, now: datetime | None = None, actor: str = "super
     changed = []
     with engine.begin() as conn:
         for r in store.late(conn, now).itertuples():
-            level = min(int(r.level), int(r.escalation_level) + 1)
+            # one level a pass; a department that acknowledged in time and is late only in arriving
+            # goes straight to level 2 (it was never late to acknowledge)
+            level = 2 if int(r.level) == 2 and r.acknowledged_in_time else min(int(r.level), int(r.escalation_level) + 1)
             if level <= r.escalation_level:
                 continue
             store.escalate(conn, int(r.whistle_id), int(r.department_id), level, now)

@@ -113,7 +113,6 @@ CLEARED = {
               "status": f"CASE WHEN status = 'in_project' AND project_id NOT IN {PROJECTS} THEN 'open' ELSE status END"},
     "service_hours": {"project_id": f"CASE WHEN project_id IN {PROJECTS} THEN project_id END",
                       "need_id": f"CASE WHEN need_id IN {NEEDS} THEN need_id END"},
-    "emergency_grids": {"grid_id": f"CASE WHEN grid_id IN {GRIDS} THEN grid_id END"},
     "campaigns": {"emergency_id": f"CASE WHEN emergency_id IN {EMERGENCIES} THEN emergency_id END"},
     "campaign_targets": {"household_id": f"CASE WHEN household_id IN {HOUSEHOLDS} THEN household_id END"},
     "campaign_visits": {"need_id": f"CASE WHEN need_id IN {NEEDS} THEN need_id END"},
@@ -127,7 +126,7 @@ DANGLING = {"microgrid_buildings": {"feature_id": "layer_features"}, "staff": {"
             "households": {"building_feature_id": "layer_features", "community_id": "territories"},
             "needs": {"community_id": "territories"}, "resources": {"community_id": "territories"},
             "patrols": {"user_id": "users"}, "staff_assignments": {"building_id": "layer_features"},
-            "emergency_grids": {"community_id": "territories"}, "emergency_checkins": {"user_id": "users"},
+            "emergency_grids": {"community_id": "territories", "grid_id": "grids"}, "emergency_checkins": {"user_id": "users"},
             "campaign_targets": {"building_id": "layer_features"}, "campaign_visits": {"user_id": "users"},
             "project_needs": {}, "project_resources": {}}
 

@@ -4,7 +4,7 @@ inside, check-ins, grid statuses, the event log, the board and the figures of th
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 
 import pandas as pd
 import sqlalchemy as sa
@@ -61,10 +61,12 @@ COLUMNS = ("e.id, t.code AS territory, e.kind, e.reason, e.scope, e.started_at, 
            "e.ended_at, e.ended_by, e.end_note, e.synthetic")
 
 
-def get(conn: sa.Connection, emergency_id: int, *, lock: bool = False) -> dict:
+def get(conn: sa.Connection, emergency_id: int, *, lock: bool = False, share: bool = False) -> dict:
+    """An emergency; ``lock``: its row locked for an update (the end), ``share``: for a write that
+    must not pass the end (a check-in, a status)."""
     row = conn.execute(sa.text(
         f"SELECT {COLUMNS} FROM emergencies e JOIN territories t ON t.id = e.territory_id WHERE e.id = :e"
-        + (" FOR UPDATE OF e" if lock else "")), {"e": emergency_id}).mappings().first()
+        + (" FOR UPDATE OF e" if lock else " FOR SHARE OF e" if share else "")), {"e": emergency_id}).mappings().first()
     if row is None:
         raise EmergencyNotFound(f"no emergency {emergency_id}", f"没有编号为 {emergency_id} 的应急事件")
     return dict(row)
@@ -81,12 +83,14 @@ def listing(conn: sa.Connection, territory: str) -> list[dict]:
     return [dict(r) for r in rows]
 
 
-def on_at(conn: sa.Connection, lon: float, lat: float) -> int | None:
-    """The emergency on at a point (the latest switched on, when two overlap); None where none is."""
+def on_at(conn: sa.Connection, lon: float, lat: float, at: datetime | None = None) -> int | None:
+    """The emergency on at a point at a time (now by default; the latest switched on, when two
+    overlap); None where none was."""
     return conn.execute(sa.text(
-        "SELECT id FROM emergencies WHERE ended_at IS NULL AND geom && ST_SetSRID(ST_Point(:x, :y), 4490) "
-        "AND ST_Covers(geom, ST_SetSRID(ST_Point(:x, :y), 4490)) ORDER BY started_at DESC LIMIT 1"),
-        {"x": lon, "y": lat}).scalar()
+        "SELECT id FROM emergencies WHERE started_at <= COALESCE(CAST(:at AS timestamptz), now()) "
+        "AND (ended_at IS NULL OR ended_at >= COALESCE(CAST(:at AS timestamptz), now())) "
+        "AND geom && ST_SetSRID(ST_Point(:x, :y), 4490) AND ST_Covers(geom, ST_SetSRID(ST_Point(:x, :y), 4490)) "
+        "ORDER BY started_at DESC LIMIT 1"), {"x": lon, "y": lat, "at": at}).scalar()
 
 
 def any_on(conn: sa.Connection) -> bool:
@@ -120,12 +124,13 @@ def grid_communities(conn: sa.Connection, emergency_id: int, codes: list[str]) -
     return dict(rows)
 
 
-def assigned_grids(conn: sa.Connection, emergency_id: int, user_id: int, on: datetime) -> list[str]:
-    """The emergency's grids the account's staff hold on the day (their own grids to check in for)."""
+def assigned_grids(conn: sa.Connection, emergency_id: int, user_id: int, on: date) -> list[str]:
+    """The emergency's grids the account's staff hold on the day (the city's day: their own grids
+    to check in for)."""
     return list(conn.execute(sa.text(
         "SELECT DISTINCT eg.grid_code FROM emergency_grids eg JOIN staff_assignments a ON a.grid_code = eg.grid_code "
-        "JOIN staff s ON s.id = a.staff_id AND s.user_id = :u WHERE eg.emergency_id = :e AND a.valid_from <= CAST(:on AS date) "
-        "AND (a.valid_to IS NULL OR a.valid_to >= CAST(:on AS date)) ORDER BY 1"),
+        "JOIN staff s ON s.id = a.staff_id AND s.user_id = :u WHERE eg.emergency_id = :e AND a.valid_from <= :on "
+        "AND (a.valid_to IS NULL OR a.valid_to >= :on) ORDER BY 1"),
         {"e": emergency_id, "u": user_id, "on": on}).scalars())
 
 
@@ -150,9 +155,11 @@ def check_in(conn: sa.Connection, emergency_id: int, grids: list[str], *, user_i
         {"e": emergency_id, "grids": grids, "u": user_id, "w": walker, "at": at, "duty": on_duty, "note": note,
          "client": client_id, "x": lon, "y": lat}).scalars())
     rows = conn.execute(sa.text(
-        "UPDATE emergency_grids SET checked_in_at = CASE WHEN checked_in_at IS NULL AND :duty THEN :at "
-        "ELSE checked_in_at END, checked_in_by = CASE WHEN checked_in_at IS NULL AND :duty THEN :w ELSE checked_in_by END "
-        "WHERE emergency_id = :e AND grid_code = ANY(:grids) RETURNING grid_code, checked_in_at"),
+        # the grid's first check-in on duty: a check-in made earlier, kept on a phone while offline,
+        # takes the place of one that reached the server first
+        "UPDATE emergency_grids SET checked_in_by = CASE WHEN :duty AND (checked_in_at IS NULL OR checked_in_at > :at) "
+        "THEN :w ELSE checked_in_by END, checked_in_at = CASE WHEN :duty AND (checked_in_at IS NULL OR checked_in_at > :at) "
+        "THEN :at ELSE checked_in_at END WHERE emergency_id = :e AND grid_code = ANY(:grids) RETURNING grid_code, checked_in_at"),
         {"e": emergency_id, "grids": sorted(new), "duty": on_duty, "at": at, "w": walker}).all() if new else []
     first = dict(rows)
     if set(grids) - new:

@@ -34,12 +34,14 @@ def blow(conn: sa.Connection, *, territory_id: int, incident_id: int | None, nee
     return int(whistle_id)
 
 
-def get(conn: sa.Connection, whistle_id: int) -> dict:
+def get(conn: sa.Connection, whistle_id: int, *, lock: bool = False) -> dict:
+    """A whistle with its calls; ``lock``: its row locked (answers one at a time, so the last
+    arrival closes it)."""
     row = conn.execute(sa.text(
         "SELECT w.id, t.code AS territory, w.emergency_id, i.public_id AS incident_public_id, w.need_id, w.note, "
         "w.blown_by, w.blown_at, w.ack_due, w.arrive_due, w.closed_at, w.synthetic FROM whistles w "
-        "JOIN territories t ON t.id = w.territory_id LEFT JOIN incidents i ON i.id = w.incident_id WHERE w.id = :w"),
-        {"w": whistle_id}).mappings().first()
+        "JOIN territories t ON t.id = w.territory_id LEFT JOIN incidents i ON i.id = w.incident_id WHERE w.id = :w"
+        + (" FOR UPDATE OF w" if lock else "")), {"w": whistle_id}).mappings().first()
     if row is None:
         raise WhistleNotFound(f"no whistle {whistle_id}", f"没有编号为 {whistle_id} 的吹哨")
     calls = conn.execute(sa.text(
@@ -74,7 +76,8 @@ def late(conn: sa.Connection, now: datetime) -> pd.DataFrame:
     arrived by the arrival deadline (to level 2), not yet escalated that far; locked for the pass."""
     return pd.read_sql_query(sa.text(
         "SELECT c.whistle_id, c.department_id, d.code AS department_code, c.escalation_level, "
-        "CASE WHEN c.arrived_at IS NULL AND w.arrive_due < :now THEN 2 ELSE 1 END AS level, w.emergency_id "
+        "CASE WHEN c.arrived_at IS NULL AND w.arrive_due < :now THEN 2 ELSE 1 END AS level, w.emergency_id, "
+        "(c.acknowledged_at IS NOT NULL AND c.acknowledged_at <= w.ack_due) AS acknowledged_in_time "
         "FROM whistle_calls c JOIN whistles w ON w.id = c.whistle_id JOIN departments d ON d.id = c.department_id "
         "WHERE w.closed_at IS NULL AND ((c.acknowledged_at IS NULL AND w.ack_due < :now AND c.escalation_level < 1) "
         "OR (c.arrived_at IS NULL AND w.arrive_due < :now AND c.escalation_level < 2)) "

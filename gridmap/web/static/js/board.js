@@ -74,7 +74,9 @@
     $("logout").hidden = true;
     window.gridmapPlain($("who"), "");
     allGrids.clearLayers(); emergencyGrids.clearLayers(); positions.clearLayers();
+    clearDetail();  // names and phones of focus households go with the one who read them
   }
+  function clearDetail() { var box = $("grid-detail"); box.hidden = true; box.textContent = ""; delete box.dataset.grid; }
   $("login").addEventListener("submit", function (ev) {
     ev.preventDefault();
     var form = new URLSearchParams({ username: $("username").value, password: $("password").value });
@@ -150,7 +152,7 @@
   function showSelected() {
     var id = $("emergency").value;
     stopRefresh();
-    emergencyGrids.clearLayers(); positions.clearLayers();
+    emergencyGrids.clearLayers(); positions.clearLayers(); clearDetail();
     state.current = id ? state.emergencies.filter(function (e) { return String(e.id) === id; })[0] : null;
     $("start").hidden = !!state.current || !administrator() || state.emergencies.some(function (e) { return !e.ended_at; });
     $("current").hidden = !state.current;
@@ -228,7 +230,11 @@
     document.body.dataset.ready = "false";
     api("GET", "/api/emergencies/" + current.id + "/board").then(function (res) {
       if (ticket !== state.ticket || state.current !== current) return;
-      if (!res.ok) { refusal(res, "无法读取应急看板：", "Cannot read the board: "); return; }
+      if (!res.ok) {  // (a proxy's 502 while the server restarts): said, and tried again
+        refusal(res, "无法读取应急看板：", "Cannot read the board: ");
+        if (res.status !== 401 && res.status !== 403 && res.status !== 404) state.timer = setTimeout(refresh, state.refreshMs);
+        return;
+      }
       state.board = res.data;
       state.current = Object.assign({}, current, res.data.emergency);
       draw();

@@ -14,7 +14,7 @@
   var QUEUE = "gridmap.dutyQueue";
   var OUTCOMES = [["visited", "已入户", "visited"], ["nobody_home", "无人在家", "nobody home"], ["refused", "拒绝", "refused"],
                   ["issue_found", "发现问题", "issue found"]];
-  var state = { emergency: null, campaign: null, grids: [], sending: false };
+  var state = { emergency: null, campaign: null, grids: [], sending: false, categories: [] };
   window.gridmapDuty = state;
 
   function load() { try { return JSON.parse(localStorage.getItem(QUEUE) || "[]"); } catch (e) { return []; } }
@@ -32,11 +32,12 @@
     if (!code) return;
     var base = "/api/territories/" + encodeURIComponent(code);
     Promise.all([page.api("GET", base + "/emergencies"), page.api("GET", base + "/campaigns"),
-                 page.api("GET", base + "/my-grids")]).then(function (r) {
+                 page.api("GET", base + "/my-grids"), page.api("GET", base + "/lists/summary")]).then(function (r) {
       var on = r[0].ok ? r[0].data.filter(function (e) { return !e.ended_at; })[0] : null;
-      var now = new Date().toISOString();
+      var now = Date.now();
       state.emergency = on || null;
-      state.campaign = r[1].ok ? r[1].data.filter(function (c) { return !c.closed_at && c.deadline > now; })[0] || null : null;
+      state.campaign = r[1].ok ? r[1].data.filter(function (c) { return !c.closed_at && Date.parse(c.deadline) > now; })[0] || null : null;
+      state.categories = r[3] && r[3].ok ? r[3].data.categories.map(function (c) { return c.category; }) : [];
       fillGrids(r[2].ok ? r[2].data.grids : []);
       $("duty").hidden = !on && !state.campaign;
       $("duty-emergency").hidden = !on; $("duty-status-box").hidden = !on;
@@ -169,11 +170,15 @@
     return li;
   }
   function knock(target, outcome, shown) {
-    var body = { outcome: outcome, client_id: "kn-" + target + "-" + Date.now(), answers: answers() };
+    // the answers typed go with a door that opened (visited, issue found), never with another knock
+    var opened = outcome === "visited" || outcome === "issue_found";
+    var body = { outcome: outcome, client_id: "kn-" + target + "-" + Date.now(), answers: opened ? answers() : {} };
     if (outcome === "issue_found") {
       var what = window.prompt(window.gridmapT("发现了什么问题？（将登记为需求）", "What was found? (recorded as a need)"));
       if (!what) return;
-      body.need = { category: "其他", description: what, urgency: "high" };
+      var categories = state.categories || [];
+      body.need = { category: categories.indexOf("其他") >= 0 ? "其他" : categories[categories.length - 1] || "其他",
+                    description: what, urgency: "high" };
     }
     page.api("POST", "/api/campaign-targets/" + target + "/knocks", body).then(function (res) {
       if (!res.ok) { page.refusal(res, "敲门记录未保存：", "The knock was not recorded: "); return; }
@@ -192,5 +197,7 @@
   });
   window.addEventListener("online", send);
   setInterval(function () { if (state.emergency) send(); }, 30000);
+  // an emergency switched on (or a campaign started) while this page is open: looked for every minute
+  setInterval(function () { if (page.user && !state.emergency) look(); }, 60000);
   if (page.user) look();
 })();
