@@ -14,7 +14,7 @@
     gridmap departments --territory CODE --out DIR    generated departmental layers
     gridmap territories                        list the territory tree
     gridmap layers --territory CODE            list a territory's layers
-    gridmap serve [--host H] [--port P]
+    gridmap serve [--host H] [--port P] [--workers N]
     gridmap user add NAME [--role ROLE --territory CODE | --role admin --everywhere]
                  | grant NAME --role R (--territory CODE | --everywhere) [--department D | --grids G,G]
                  | passwd NAME | list

@@ -17,6 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--host", default="127.0.0.1")
         p.add_argument("--port", type=checks.port, default=8000)
         p.add_argument("--log-level", default="info")
+        p.add_argument("--workers", type=checks.positive_int, default=1,
+                       help="server processes (uvicorn workers) sharing the port; default 1")
         if name == "up":
             p.add_argument("--no-serve", action="store_true", help="stop after loading the demo")
         p.set_defaults(func=func)
@@ -29,9 +31,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     url = checks.database_url()  # fail fast, with the message that says what to run
     checks.can_listen(args.host, args.port)
-    Progress().say(f"serving on http://{args.host}:{args.port}  (API docs at /docs)",
-                    f"服务地址 http://{args.host}:{args.port}（接口文档在 /docs）")
-    uvicorn.run(create_app(database_url=url), host=args.host, port=args.port, log_level=args.log_level)
+    workers = getattr(args, "workers", 1)
+    Progress().say(f"serving on http://{args.host}:{args.port}  (API docs at /docs)"
+                   + (f", {workers} processes" if workers > 1 else ""),
+                   f"服务地址 http://{args.host}:{args.port}（接口文档在 /docs）" + (f"，{workers} 个进程" if workers > 1 else ""))
+    if workers == 1:
+        uvicorn.run(create_app(database_url=url), host=args.host, port=args.port, log_level=args.log_level)
+        return 0
+    # several processes: each builds the app itself (uvicorn's factory), on the database found here;
+    # what they share lives in PostgreSQL (the units cache is checked against the plan's row, the
+    # supervision pass runs in one of them at a time)
+    import os
+
+    os.environ["GRIDMAP_DATABASE_URL"] = url
+    uvicorn.run("gridmap.api.app:create_app", factory=True, host=args.host, port=args.port, workers=workers,
+                log_level=args.log_level)
     return 0
 
 
