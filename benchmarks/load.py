@@ -1,7 +1,7 @@
 """A bounded load test on loopback: N concurrent clients for S seconds against a real
 ``gridmap serve`` process, mixing incident reports, map reads and planner edits.
 
-    .venv/bin/python benchmarks/load.py [--clients 50] [--seconds 60] [--territory 990100]
+    .venv/bin/python benchmarks/load.py [--clients 50] [--seconds 60] [--territory 990100] [--workers 1,2]
 
 Runs in its own database (``<db>_load`` on the configured server, created, filled with the demo
 territory and a published plan, dropped at the end). Each client is signed in; a tenth of them
@@ -46,6 +46,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--territory", default="990100")
+    parser.add_argument("--workers", default="1", help="server processes; a list (1,2) runs each in turn")
     args = parser.parse_args()
     url = make_url(resolve_url()).set(database=f"{make_url(resolve_url()).database}_load_{secrets.token_hex(2)}")
     url = url.render_as_string(hide_password=False)
@@ -57,24 +58,28 @@ def main() -> int:
         ensure_demo_plans(engine, (args.territory,))
         ensure_categories(engine)
         setup = prepare(engine, args.territory, planners=max(1, args.clients // 10))
-        server = Server(url)
-        try:
-            result = asyncio.run(run_load(server.url, args.territory, setup, clients=args.clients,
-                                          seconds=args.seconds))
-        finally:
-            server.stop()
-        if result.errors:
-            print(server.errors()[-3000:])
-        stored = engine.connect().execute(sa.text("SELECT count(*) FROM incidents WHERE public_id = ANY(:ids)"),
-                                          {"ids": result.acknowledged}).scalar()
-        print(f"{args.clients} clients for {args.seconds:.0f} s against {args.territory} on loopback")
-        print(result.report())
-        print(f"incidents stored {stored} = acknowledged {len(result.acknowledged)}: "
-              f"{'yes' if stored == len(result.acknowledged) else 'NO'}")
-        for error in result.errors[:10]:
-            print("  error:", error)
+        ok = True
+        for workers in [int(w) for w in str(args.workers).split(",")]:  # each in the same run, one after the other
+            server = Server(url, workers=workers)
+            try:
+                result = asyncio.run(run_load(server.url, args.territory, setup, clients=args.clients,
+                                              seconds=args.seconds))
+            finally:
+                server.stop()
+            if result.errors:
+                print(server.errors()[-3000:])
+            stored = engine.connect().execute(sa.text("SELECT count(*) FROM incidents WHERE public_id = ANY(:ids)"),
+                                              {"ids": result.acknowledged}).scalar()
+            print(f"{args.clients} clients for {args.seconds:.0f} s against {args.territory} on loopback, "
+                  f"gridmap serve --workers {workers}")
+            print(result.report())
+            print(f"incidents stored {stored} = acknowledged {len(result.acknowledged)}: "
+                  f"{'yes' if stored == len(result.acknowledged) else 'NO'}")
+            for error in result.errors[:10]:
+                print("  error:", error)
+            ok = ok and not result.errors and stored == len(result.acknowledged)
         engine.dispose()
-        return 0 if not result.errors and stored == len(result.acknowledged) else 1
+        return 0 if ok else 1
     finally:
         drop_database(url)
 

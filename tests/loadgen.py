@@ -152,7 +152,7 @@ async def run_load(base_url: str, territory: str, setup: dict, *, clients: int, 
 class Server:
     """``gridmap serve`` in its own process, logging to a file."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, workers: int = 1) -> None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
@@ -160,8 +160,9 @@ class Server:
         self.log = tempfile.TemporaryFile()
         env = {**os.environ, "GRIDMAP_DATABASE_URL": database_url, "GRIDMAP_ESCALATION_MINUTES": "0"}
         self.proc = subprocess.Popen([sys.executable, "-m", "gridmap.cli", "serve", "--port", str(self.port),
-                                      "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL, stderr=self.log)
-        deadline = time.monotonic() + 30
+                                      "--workers", str(workers), "--log-level", "warning"], env=env,
+                                     stdout=subprocess.DEVNULL, stderr=self.log)
+        deadline = time.monotonic() + 30 * workers
         while True:
             try:
                 httpx.get(self.url + "/api/health", timeout=2).raise_for_status()
