@@ -186,3 +186,28 @@ def test_stations_map_page(monaco_stations, database_url: str) -> None:
         names = [r[0] for r in conn.execute(sa.text("SELECT name FROM stations WHERE station_type = 'pharmacy'"))]
     assert all(present(name) for name in names)
     assert planner.get("/maps/stations", params={"territory": "511800"}).status_code == 404  # no published grids
+
+
+def test_service_areas_are_kept_for_every_server_process(monaco_stations, monkeypatch) -> None:
+    """A station type's service areas, once worked out, are read back from PostgreSQL by another
+    process (here: this one with its in-process network forgotten and the network builder made to
+    fail) until a station of that type changes; then they are worked out again."""
+    engine, _, _ = monaco_stations
+    first = service.service_areas(engine, MONACO, "pharmacy", minutes=5)
+    assert len(first) == 9
+    service._CACHE.clear()  # another process: no network built
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the service areas were worked out again")
+
+    monkeypatch.setattr(walking, "build_network", no_network)
+    again = service.service_areas(engine, MONACO, "pharmacy", minutes=5)
+    assert again.crs == first.crs and list(again["station_id"]) == list(first["station_id"])
+    assert all(a.equals_exact(b, 1e-9) for a, b in zip(again.geometry, first.geometry))
+    with engine.connect() as conn:
+        kept = conn.execute(sa.text("SELECT count(*) FROM answer_cache WHERE kind = 'service_areas'")).scalar_one()
+    assert kept >= 1
+    station = int(first["station_id"].iloc[0])
+    service.edit(engine, station, {"name": "新药房"}, actor="test")  # a station changed: another answer
+    with pytest.raises(AssertionError, match="worked out again"):
+        service.service_areas(engine, MONACO, "pharmacy", minutes=5)

@@ -5,6 +5,8 @@ underserved grids and suggested new sites (see gridmap.geo.walking for the routi
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
 import threading
 from dataclasses import dataclass
 from importlib import resources
@@ -17,7 +19,7 @@ import sqlalchemy as sa
 
 from gridmap.errors import Invalid, StateConflict
 from gridmap.geo import walking
-from gridmap.store import audit, frames, layers, territories
+from gridmap.store import answers, audit, frames, layers, territories
 from gridmap.store import stations as store
 
 
@@ -200,7 +202,6 @@ def coverage(engine: sa.Engine, territory: str, *, types: list[str] | None = Non
 
 
 MAX_AREAS_PER_REQUEST = 80
-_AREAS: dict[tuple, gpd.GeoDataFrame] = {}
 
 
 def service_areas(engine: sa.Engine, territory: str, station_type: str | None = None, *,
@@ -208,28 +209,35 @@ def service_areas(engine: sa.Engine, territory: str, station_type: str | None = 
                   speed_m_per_min: float = walking.DEFAULT_SPEED_M_PER_MIN) -> gpd.GeoDataFrame:
     """Each open station's walking service area (streets reachable in time, widened for drawing).
 
-    Drawing one takes tens of milliseconds, so a request is limited to ``MAX_AREAS_PER_REQUEST``
-    stations (ask per type) and answers are kept per process until a station changes."""
-    ctx = context(engine, territory)
+    Drawing one takes tens of milliseconds (after the territory's walking network, which takes
+    seconds), so a request is limited to ``MAX_AREAS_PER_REQUEST`` stations (ask per type). The
+    answer is kept in PostgreSQL under a key naming the roads and buildings layers and the
+    stations it was made from: every server process, and a restarted one, reads it from there
+    until one of them changes, without building the network."""
     with engine.connect() as conn:
         stations = frames.stations(conn, territory, station_type=station_type, places=False)
-    if stations.empty:
-        return gpd.GeoDataFrame(stations, geometry="geometry", crs=4490)
-    if len(stations) > MAX_AREAS_PER_REQUEST:
-        raise StationError(f"{len(stations)} stations: draw at most {MAX_AREAS_PER_REQUEST} service areas at once; "
-                           "choose a station type",
-                           f"共 {len(stations)} 个站点：一次最多绘制 {MAX_AREAS_PER_REQUEST} 个服务范围；请选择站点类型")
-    stamp = tuple(zip(stations["station_id"], stations["name"], shapely.to_wkb(stations.geometry.values)))
-    key = (str(engine.url), territory, station_type, float(minutes), float(speed_m_per_min), hash(stamp))
-    with _LOCK:
-        if key in _AREAS:
-            return _AREAS[key].copy()
+        if stations.empty:
+            return gpd.GeoDataFrame(stations, geometry="geometry", crs=4490)
+        if len(stations) > MAX_AREAS_PER_REQUEST:
+            raise StationError(f"{len(stations)} stations: draw at most {MAX_AREAS_PER_REQUEST} service areas at once; "
+                               "choose a station type",
+                               f"共 {len(stations)} 个站点：一次最多绘制 {MAX_AREAS_PER_REQUEST} 个服务范围；请选择站点类型")
+        sources = [layers.find(conn, territory, ("roads",)), layers.find(conn, territory, ("buildings",))]
+        made_from = layers.stamp(conn, [s for s in sources if s]) if all(sources) else ""
+        stamp = hashlib.sha256(b"".join(shapely.to_wkb(stations.geometry.values)) +
+                               repr(list(zip(stations["station_id"], stations["name"]))).encode()).hexdigest()
+        key = answers.key_of("service_areas", territory, station_type, float(minutes), float(speed_m_per_min),
+                             made_from, stamp)
+        kept = answers.get(conn, key) if made_from else None
+    if kept is not None:
+        return gpd.read_parquet(io.BytesIO(kept))
+    ctx = context(engine, territory)
     areas = walking.service_areas(ctx.network, stations, minutes * speed_m_per_min)
-    with _LOCK:
-        if len(_AREAS) >= 64:
-            _AREAS.pop(next(iter(_AREAS)))
-        _AREAS[key] = areas
-    return areas.copy()
+    body = io.BytesIO()
+    areas.to_parquet(body)
+    with engine.begin() as conn:
+        answers.put(conn, key, kind="service_areas", territory=territory, body=body.getvalue())
+    return areas
 
 
 def suggest(engine: sa.Engine, territory: str, station_type: str, k: int = 5, *,

@@ -1065,3 +1065,16 @@ class WhistleCall(Base):
     arrived_by: Mapped[str | None] = mapped_column(Text)
     escalation_level: Mapped[int] = mapped_column(Integer, server_default="0")
     escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AnswerCache(Base):
+    """An answer kept for every server process under a key naming what it was made from (0022)."""
+
+    __tablename__ = "answer_cache"
+    __table_args__ = (Index("ix_answer_cache_kind_territory", "kind", "territory_id", "made_at"),)
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    territory_id: Mapped[int] = mapped_column(ForeignKey("territories.id", ondelete="CASCADE"))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    made_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
