@@ -105,6 +105,16 @@ def test_the_board_and_the_phone_through_an_emergency(district: sa.Engine, datab
         phone.wait_for_function("document.querySelector('#doors li.door').dataset.outcome === 'visited'")
         with district.connect() as conn:
             assert conn.execute(sa.text("SELECT count(*) FROM campaign_visits WHERE visitor = 'wang'")).scalar_one() == 1
+        # a basement without network: the next knock waits on the phone, and goes when the network returns
+        context.set_offline(True)
+        phone.locator("#doors li.door").nth(1).locator("button[data-outcome=nobody_home]").click()
+        phone.wait_for_function("document.querySelector('#knocks-queued').textContent.includes('1 条')")
+        context.set_offline(False)
+        phone.evaluate("() => window.dispatchEvent(new Event('online'))")
+        phone.wait_for_function("JSON.parse(localStorage.getItem('gridmap.knockQueue')).length === 0", timeout=15000)
+        with district.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM campaign_visits WHERE visitor = 'wang' "
+                                        "AND outcome = 'nobody_home'")).scalar_one() == 1
             stored = conn.execute(sa.text("SELECT ST_X(geom), ST_Y(geom) FROM emergency_checkins")).one()
         assert stored == pytest.approx((a_lon, a_lat), abs=1e-6)  # where the phone stood
         phone.click("#lang-switch")

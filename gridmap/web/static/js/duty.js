@@ -180,13 +180,43 @@
       body.need = { category: categories.indexOf("其他") >= 0 ? "其他" : categories[categories.length - 1] || "其他",
                     description: what, urgency: "high" };
     }
+    body.at = new Date().toISOString();  // when the door was knocked, however late it reaches the server
+    Array.prototype.forEach.call($("knock-questions").querySelectorAll("[data-question]"), function (i) { i.value = ""; });
     page.api("POST", "/api/campaign-targets/" + target + "/knocks", body).then(function (res) {
       if (!res.ok) { page.refusal(res, "敲门记录未保存：", "The knock was not recorded: "); return; }
       shown(res.data.outcome);
-      Array.prototype.forEach.call($("knock-questions").querySelectorAll("[data-question]"), function (i) { i.value = ""; });
       page.message("已记录：" + res.data.outcome_zh + (res.data.need_id ? "，已登记需求" : ""),
                    "Recorded: " + res.data.outcome_en + (res.data.need_id ? ", a need was recorded" : ""), "ok");
-    }, function () { page.message("网络不通，敲门记录未保存", "No network: the knock was not recorded", "error"); });
+    }, function () {  // no network (a basement): kept on the phone, sent when the network returns
+      var list = loadKnocks();
+      list.push({ owner: page.user.username, target: target, body: body });
+      saveKnocks(list);
+      shown(outcome);
+      say($("knocks-queued"), list.filter(mine).length + " 条敲门记录等待联网后发送", list.filter(mine).length +
+          " knocks wait for the network");
+      page.message("网络不通：敲门记录已保存在本机，联网后自动发送", "No network: the knock is kept on this phone and goes when the network returns", "warn");
+    });
+  }
+  // Knocks kept while offline: each sent under its visitor's sign-in, once (its client id), leaving
+  // the phone when the server stored or refused it, never on a lost sign-in or a server down.
+  var KNOCKS = "gridmap.knockQueue", sendingKnocks = false;
+  function loadKnocks() { try { return JSON.parse(localStorage.getItem(KNOCKS) || "[]"); } catch (e) { return []; } }
+  function saveKnocks(list) { try { localStorage.setItem(KNOCKS, JSON.stringify(list)); } catch (e) { /* full */ } }
+  function sendKnocks() {
+    var item = loadKnocks().filter(mine)[0];
+    if (!item || sendingKnocks || !page.token) {
+      if (!item) window.gridmapPlain($("knocks-queued"), "");
+      return;
+    }
+    sendingKnocks = true;
+    page.api("POST", "/api/campaign-targets/" + item.target + "/knocks", item.body).then(function (res) {
+      sendingKnocks = false;
+      if (res.ok || res.status === 422 || res.status === 403 || res.status === 404 || res.status === 409) {
+        saveKnocks(loadKnocks().filter(function (k) { return k.body.client_id !== item.body.client_id; }));
+        if (!res.ok) page.refusal(res, "离线时保存的一条敲门记录被拒绝：", "A knock kept offline was refused: ");
+        sendKnocks();
+      }
+    }, function () { sendingKnocks = false; });
   }
 
   document.addEventListener("gridmap:signed-in", look);
@@ -195,8 +225,9 @@
     $("duty").hidden = true; window.gridmapPlain($("checkin-state"), ""); $("doors").textContent = "";
     $("duty-grid").length = 0;
   });
-  window.addEventListener("online", send);
-  setInterval(function () { if (state.emergency) send(); }, 30000);
+  window.addEventListener("online", function () { send(); sendKnocks(); });
+  setInterval(function () { if (state.emergency) send(); sendKnocks(); }, 30000);
+  document.addEventListener("gridmap:signed-in", sendKnocks);
   // an emergency switched on (or a campaign started) while this page is open: looked for every minute
   setInterval(function () { if (page.user && !state.emergency) look(); }, 60000);
   if (page.user) look();
