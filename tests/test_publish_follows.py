@@ -240,3 +240,39 @@ def test_bulk_rerouting_agrees_with_one_lookup_per_incident(monaco_built: sa.Eng
             "WHERE g.plan_id = :p AND ST_Intersects(g.geom, i.geom) ORDER BY g.code LIMIT 1)"),
             {"p": second.plan_id}).scalar()
     assert wrong == 0
+
+
+def test_tiles_are_kept_only_where_the_publish_stamp_versions_them(monaco_built, database_url: str) -> None:
+    """A published grid tile names the publish stamp as its ETag: asked again with it, the answer
+    is 304 with nothing drawn; after a publish it is drawn again. Stations and incidents change on
+    their own: their tiles are never kept by a cache, whatever version is asked for."""
+    import math
+
+    from fastapi.testclient import TestClient
+
+    from gridmap.api.app import create_app
+    from gridmap.services import planning, stations
+    from gridmap.services.partitioning import partition_territory
+    from gridmap.store import features
+
+    made = partition_territory(monaco_built, MONACO)
+    planning.publish(monaco_built, made.plan_id, version=None, actor="test")
+    stations.create(monaco_built, MONACO, station_type="pharmacy", name="药房", lon=7.4236, lat=43.7306, actor="test")
+    client = TestClient(create_app(database_url=database_url))
+    with monaco_built.connect() as conn:
+        stamp = features.published_stamp(conn)
+    z = 15
+    x = int((7.4236 + 180) / 360 * 2**z)
+    y = int((1 - math.asinh(math.tan(math.radians(43.7306))) / math.pi) / 2 * 2**z)
+    first = client.get(f"/tiles/grids/{z}/{x}/{y}.mvt", params={"v": stamp})
+    assert first.status_code == 200 and first.headers["etag"] == f'"{stamp}"'
+    again = client.get(f"/tiles/grids/{z}/{x}/{y}.mvt", params={"v": stamp}, headers={"If-None-Match": f'W/"{stamp}"'})
+    assert again.status_code == 304 and again.content == b""
+    ogc = client.get(f"/collections/grids/tiles/WebMercatorQuad/{z}/{y}/{x}", headers={"If-None-Match": f'"{stamp}"'})
+    assert ogc.status_code == 304
+    draft, _ = planning.new_draft(monaco_built, MONACO, actor="test")
+    planning.publish(monaco_built, draft, version=None, actor="test")  # a new stamp: drawn again
+    after = client.get(f"/tiles/grids/{z}/{x}/{y}.mvt", headers={"If-None-Match": f'"{stamp}"'})
+    assert after.status_code == 200 and after.headers["etag"] != f'"{stamp}"'
+    pharmacy = client.get(f"/tiles/stations/{z}/{x}/{y}.mvt", params={"v": stamp}, headers={"If-None-Match": f'"{stamp}"'})
+    assert pharmacy.status_code == 200 and pharmacy.headers["cache-control"] == "no-store" and "etag" not in pharmacy.headers

@@ -47,22 +47,46 @@ def tilejson(collection_id: str, request: Request, conn: sa.Connection = Depends
 
 @router.get("/tiles/{collection_id}/{z}/{x}/{y}.mvt", summary="One vector tile (XYZ, Web Mercator)",
             response_class=Response, responses={200: {"content": {MVT: {}}}, 204: {"description": "empty tile"}})
-def tile(collection_id: str, z: int = Path(ge=0, le=MAX_ZOOM), x: int = Path(ge=0), y: int = Path(ge=0),
+def tile(request: Request, collection_id: str, z: int = Path(ge=0, le=MAX_ZOOM), x: int = Path(ge=0),
+         y: int = Path(ge=0),
          v: str | None = Query(None, max_length=80, description="version from the TileJSON (changes on publish)"),
          conn: sa.Connection = Depends(get_conn), _reader: CurrentUser | None = Depends(public_reader)) -> Response:
     c = _collection(collection_id)
     if x >= 2**z or y >= 2**z:
         raise NotFound(f"tile {z}/{x}/{y} does not exist: x and y must be below {2**z} at zoom {z}",
                        f"瓦片 {z}/{x}/{y} 不存在：第 {z} 级的 x 和 y 必须小于 {2**z}")
-    return _tile_answer(features.tile(conn, c, z, x, y), v, features.published_stamp(conn))
+    stamp = features.published_stamp(conn)
+    return _unchanged(request, collection_id, stamp) or \
+        _tile_answer(collection_id, features.tile(conn, c, z, x, y), v, stamp)
 
 
-def _tile_answer(data: bytes, asked_version: str | None, stamp: str) -> Response:
-    """A tile (204 when empty), cached for a day only when asked for by the current version."""
-    headers = {"ETag": f'"{stamp}"', "Cache-Control": "public, max-age=86400" if asked_version == stamp else "no-cache"}
+PLAN_COLLECTIONS = frozenset({"grids", "microgrids", "units"})
+"""Collections whose tiles change only on a publish: the published stamp versions them. The others
+(stations, incidents, territories) change on their own and are never kept by a cache."""
+
+
+def _tile_answer(collection_id: str, data: bytes, asked_version: str | None, stamp: str) -> Response:
+    """A tile (204 when empty). A published plan's tile carries the publish stamp as its ETag and
+    is cached for a day when asked for by the current version; other collections' tiles are
+    answered afresh every time."""
+    if collection_id not in PLAN_COLLECTIONS:
+        headers = {"Cache-Control": "no-store"}
+    else:
+        headers = {"ETag": f'"{stamp}"', "Cache-Control": "public, max-age=86400" if asked_version == stamp else "no-cache"}
     if not data:
         return Response(status_code=204, headers=headers)
     return Response(data, media_type=MVT, headers=headers)
+
+
+def _unchanged(request: Request, collection_id: str, stamp: str) -> Response | None:
+    """304 for a published plan's tile the client holds in the current version (its If-None-Match
+    names the stamp): nothing is drawn again."""
+    if collection_id not in PLAN_COLLECTIONS:
+        return None
+    asked = [t.strip().removeprefix("W/") for t in request.headers.get("if-none-match", "").split(",")]
+    if f'"{stamp}"' in asked:
+        return Response(status_code=304, headers={"ETag": f'"{stamp}"', "Cache-Control": "no-cache"})
+    return None
 
 
 @router.get("/tiles/context/{territory}/{z}/{x}/{y}.mvt", summary="One vector tile of a territory's own layers "
@@ -170,7 +194,7 @@ def collection_tileset(collection_id: str, tms_id: str, request: Request, conn: 
 @router.get("/collections/{collection_id}/tiles/{tms_id}/{tile_matrix}/{tile_row}/{tile_col}",
             summary="One vector tile (OGC API - Tiles: row is y, column x)", response_class=Response,
             responses={200: {"content": {MVT: {}}}, 204: {"description": "empty tile"}})
-def collection_tile(collection_id: str, tms_id: str, tile_matrix: int = Path(ge=0, le=MAX_ZOOM),
+def collection_tile(request: Request, collection_id: str, tms_id: str, tile_matrix: int = Path(ge=0, le=MAX_ZOOM),
                     tile_row: int = Path(ge=0), tile_col: int = Path(ge=0),
                     v: str | None = Query(None, max_length=80, description="version from the tileset (changes on "
                                                                             "publish)"),
@@ -178,12 +202,16 @@ def collection_tile(collection_id: str, tms_id: str, tile_matrix: int = Path(ge=
                     _reader: CurrentUser | None = Depends(public_reader)) -> Response:
     tms = _tms(tms_id)
     if tms is WEB_MERCATOR_QUAD:
-        return tile(collection_id, tile_matrix, tile_col, tile_row, v, conn, _reader)
+        return tile(request, collection_id, tile_matrix, tile_col, tile_row, v, conn, _reader)
     c = _collection(collection_id)
     if not tms.contains(tile_matrix, tile_row, tile_col):
         columns, rows = tms.matrix_size(tile_matrix)
         raise NotFound(f"tile {tile_matrix}/{tile_row}/{tile_col} does not exist in {tms.id}: rows below {rows}, "
                        f"columns below {columns}",
                        f"瓦片 {tile_matrix}/{tile_row}/{tile_col} 不在 {tms.id} 中：行号须小于 {rows}，列号须小于 {columns}")
+    stamp = features.published_stamp(conn)
+    unchanged = _unchanged(request, collection_id, stamp)
+    if unchanged is not None:
+        return unchanged
     data = features.tile_crs84(conn, c, tms.tile_bounds(tile_matrix, tile_row, tile_col))
-    return _tile_answer(data, v, features.published_stamp(conn))
+    return _tile_answer(collection_id, data, v, stamp)
