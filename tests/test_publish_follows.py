@@ -274,5 +274,12 @@ def test_tiles_are_kept_only_where_the_publish_stamp_versions_them(monaco_built,
     planning.publish(monaco_built, draft, version=None, actor="test")  # a new stamp: drawn again
     after = client.get(f"/tiles/grids/{z}/{x}/{y}.mvt", headers={"If-None-Match": f'"{stamp}"'})
     assert after.status_code == 200 and after.headers["etag"] != f'"{stamp}"'
+    items = client.get("/collections/grids/items", params={"limit": 5})  # the OGC items likewise
+    assert items.status_code == 200 and items.headers["etag"]
+    held = client.get("/collections/grids/items", params={"limit": 5}, headers={"If-None-Match": items.headers["etag"]})
+    assert held.status_code == 304
+    other = client.get("/collections/grids/items", params={"limit": 6}, headers={"If-None-Match": items.headers["etag"]})
+    assert other.status_code == 200 and other.headers["etag"] != items.headers["etag"]  # another page, another tag
+    assert "etag" not in client.get("/collections/incidents/items", params={"limit": 5}).headers
     pharmacy = client.get(f"/tiles/stations/{z}/{x}/{y}.mvt", params={"v": stamp}, headers={"If-None-Match": f'"{stamp}"'})
     assert pharmacy.status_code == 200 and pharmacy.headers["cache-control"] == "no-store" and "etag" not in pharmacy.headers

@@ -257,6 +257,16 @@ def items(collection_id: str, request: Request,
           conn: sa.Connection = Depends(get_conn),
           _reader: CurrentUser | None = Depends(public_reader)) -> Response:
     c = _collection_or_404(collection_id)
+    # a published plan's items are versioned by the publish stamp: held in this version, not sent again
+    tag = None
+    if c.id in features.PUBLISHED_COLLECTIONS:
+        import hashlib
+
+        stamp = features.published_stamp(conn)
+        tag = f'"{stamp}-{hashlib.sha256(str(request.url).encode()).hexdigest()[:16]}"'
+        asked = [t.strip().removeprefix("W/") for t in request.headers.get("if-none-match", "").split(",")]
+        if tag in asked:
+            return Response(status_code=304, headers={"ETag": tag, "Cache-Control": "no-cache"})
     known = {"limit", "offset", "bbox", "datetime", "f", "filter", "filter-lang", "filter-crs", "crs", "bbox-crs"}
     filters = {k: v for k, v in request.query_params.items() if k not in known}
     unknown = sorted(set(filters) - set(c.queryable_exprs))
@@ -298,7 +308,10 @@ def items(collection_id: str, request: Request,
                        "timeStamp": datetime.now().astimezone().isoformat(timespec="seconds"), "links": links},
                       ensure_ascii=False)
     body = head[:-1] + ', "features": ' + page + "}"
-    return Response(body.encode(), media_type=GEOJSON, headers={"Content-Crs": content_crs(srs)})
+    headers = {"Content-Crs": content_crs(srs)}
+    if tag:
+        headers.update({"ETag": tag, "Cache-Control": "no-cache"})
+    return Response(body.encode(), media_type=GEOJSON, headers=headers)
 
 
 def parse_filter(text: str | None, lang: str, crs: str):

@@ -60,9 +60,7 @@ def tile(request: Request, collection_id: str, z: int = Path(ge=0, le=MAX_ZOOM),
         _tile_answer(collection_id, features.tile(conn, c, z, x, y), v, stamp)
 
 
-PLAN_COLLECTIONS = frozenset({"grids", "microgrids", "units"})
-"""Collections whose tiles change only on a publish: the published stamp versions them. The others
-(stations, incidents, territories) change on their own and are never kept by a cache."""
+PLAN_COLLECTIONS = features.PUBLISHED_COLLECTIONS  # versioned by the publish stamp; the others never kept
 
 
 def _tile_answer(collection_id: str, data: bytes, asked_version: str | None, stamp: str) -> Response:

@@ -316,6 +316,11 @@ def context_tile(conn: sa.Connection, territory: str, z: int, x: int, y: int, *,
     return b"".join(parts)
 
 
+PUBLISHED_COLLECTIONS = frozenset({"grids", "microgrids", "units"})
+"""Collections whose content changes only on a publish (the published stamp versions them); the
+others (stations, incidents, territories) change on their own."""
+
+
 def published_stamp(conn: sa.Connection) -> str:
     """A token that changes whenever any plan is published (or a published plan is edited):
     part of tile URLs and ETags, so no cache serves grids of a plan that is no longer published."""
@@ -395,6 +400,6 @@ def units_feature_collection(conn: sa.Connection, plan_id: int, *, unit_ids: lis
                         {"p": plan_id, "ids": unit_ids, "tol": simplify_m / 111_000.0, "dec": int(decimals)}).scalar_one()
 
 
-__all__ = ["Collection", "COLLECTIONS", "items", "one", "extent", "time_extent", "tile", "context_tile", "CONTEXT_ROLES",
+__all__ = ["PUBLISHED_COLLECTIONS", "Collection", "COLLECTIONS", "items", "one", "extent", "time_extent", "tile", "context_tile", "CONTEXT_ROLES",
            "published_stamp", "locate",
            "grids_feature_collection", "units_feature_collection"]
