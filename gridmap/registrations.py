@@ -94,14 +94,20 @@ def synthetic(buildings: pd.DataFrame, sites: pd.DataFrame, *, members: int, uni
     out = pd.concat([frame, unit_frame], ignore_index=True)
     out["registered_on"] = [today - timedelta(days=int(d)) for d in rng.integers(0, 3 * 365, len(out))]
     out = out.drop_duplicates(subset=["community_id", "kind", "name", "organisation"]).reset_index(drop=True)
-    sessions = rng.poisson(4, len(out))
-    rows = np.repeat(np.arange(len(out)), sessions)
+    return out, synthetic_hours(list(out["registered_on"]), rng=rng, today=today)
+
+
+def synthetic_hours(registered_on: list[date], *, rng: np.random.Generator, today: date) -> pd.DataFrame:
+    """Demo service this year for registrations made on ``registered_on`` (``row``: the position in
+    that list, ``served_on``, ``hours``): a few sessions of one to four hours each, from the 1st of
+    January (or the day of registration) to ``today``."""
+    sessions = rng.poisson(4, len(registered_on))
+    rows = np.repeat(np.arange(len(registered_on)), sessions)
     start = date(today.year, 1, 1)
-    first = [max(start, out.at[int(r), "registered_on"]) for r in rows]  # not before they registered
+    first = [max(start, registered_on[int(r)]) for r in rows]  # not before they registered
     days = [int(rng.integers(0, (today - d).days + 1)) for d in first]
-    hours = pd.DataFrame({"row": rows, "served_on": [d + timedelta(days=n) for d, n in zip(first, days)],
-                          "hours": np.round(rng.uniform(1, 4, len(rows)) * 2) / 2})
-    return out, hours
+    return pd.DataFrame({"row": rows, "served_on": [d + timedelta(days=n) for d, n in zip(first, days)],
+                         "hours": np.round(rng.uniform(1, 4, len(rows)) * 2) / 2})
 
 
-__all__ = ["KINDS", "SHEET_COLUMNS", "kind_of", "sheet_rows", "synthetic"]
+__all__ = ["KINDS", "SHEET_COLUMNS", "kind_of", "sheet_rows", "synthetic", "synthetic_hours"]

@@ -152,3 +152,23 @@ def test_the_cli_checks_and_takes_a_sheet(district: sa.Engine, database_url: str
     assert done.returncode == 0 and "1 registered" in done.stdout, done.stderr
     summary = subprocess.run([*run, "summary", "--territory", DISTRICT], env=env, capture_output=True, text=True)
     assert "1 registered" in summary.stdout and "已报到 1" in summary.stdout
+
+
+def test_a_demo_set_up_last_year_gets_this_years_hours_once(district: sa.Engine) -> None:
+    """The demo's hours are this year's: a demo set up in 2025 has none in 2026, and the next
+    `gridmap up` gives it 2026's (from the 1st of January to the day), once."""
+    from gridmap.services import registrations as service
+
+    assert service.ensure_demo(district, DISTRICT, count=200, today=date(2025, 6, 1)) > 0
+
+    def hours_in(year: int) -> tuple[int, date | None, date | None]:
+        with district.connect() as conn:
+            return tuple(conn.execute(sa.text(
+                "SELECT count(*), min(served_on), max(served_on) FROM service_hours WHERE served_on >= :a "
+                "AND served_on < :b"), {"a": date(year, 1, 1), "b": date(year + 1, 1, 1)}).one())
+
+    assert hours_in(2025)[0] > 0 and hours_in(2026)[0] == 0
+    added = service.ensure_demo_hours(district, DISTRICT, today=date(2026, 3, 1))
+    count, first, last = hours_in(2026)
+    assert added == count > 0 and date(2026, 1, 1) <= first and last <= date(2026, 3, 1)
+    assert service.ensure_demo_hours(district, DISTRICT, today=date(2026, 3, 2)) == 0  # once a year

@@ -96,18 +96,24 @@ def ensure_demo_incidents(engine: sa.Engine, *, progress: Progress = QUIET) -> N
 def ensure_demo_registrations(engine: sa.Engine, codes: tuple[str, ...] = ("990100", "511802"), *,
                               progress: Progress = QUIET) -> int:
     """双报到 at the seed's scale in Reykjavík and 雨城区 (19,000 synthetic registrations each, with
-    their hours this year), when they are the demo's data and have none; returns how many were added."""
+    their hours this year), when they are the demo's data and have none; a demo set up in an earlier
+    year gets this year's hours. Returns how many registrations were added."""
     from gridmap.services.registrations import ensure_demo
 
     added = 0
     from gridmap.store import layers
     from gridmap.store import registrations as registered
 
+    from gridmap.services.registrations import ensure_demo_hours
+
     for code in codes:
         with engine.connect() as conn:  # a real office's territory of the same code gets no synthetic people
-            if not territories.exists(conn, code) or not layers.marked_synthetic(conn, code) \
-                    or registered.count(conn, code):
+            if not territories.exists(conn, code) or not layers.marked_synthetic(conn, code):
                 continue
+            exists = registered.count(conn, code)
+        if exists:  # set up in an earlier year: this year's synthetic hours, once
+            ensure_demo_hours(engine, code)
+            continue
         with progress.step(f"synthetic 双报到 registrations in {code}", f"生成 {code} 的合成双报到记录"):
             added += ensure_demo(engine, code)
     return added

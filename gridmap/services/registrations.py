@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -169,4 +170,24 @@ def ensure_demo(engine: sa.Engine, territory: str, *, count: int = DEMO_COUNT, s
     return done["added"]
 
 
-__all__ = ["import_sheet", "register", "log_hours", "summary", "listing", "ensure_demo", "DEMO_COUNT"]
+def ensure_demo_hours(engine: sa.Engine, territory: str, *, seed: int = 19, actor: str = "gridmap up",
+                      today: date | None = None) -> int:
+    """This year's synthetic service hours for a demo territory whose synthetic registrations have
+    none this year (the demo was set up in an earlier year: "hours this year" would read 0 after
+    the 1st of January); how many entries were added."""
+    today = today or date.today()
+    with engine.begin() as conn:
+        rows = store.synthetic_without_hours(conn, territory, date(today.year, 1, 1))
+        if rows.empty:
+            return 0
+        hours = registrations.synthetic_hours(list(rows["registered_on"]), rng=np.random.default_rng(seed + today.year),
+                                              today=today)
+        hours["registration_id"] = [int(rows["registration_id"].iloc[r]) for r in hours["row"]]
+        added = store.insert_hours(conn, hours, actor=actor, activity="synthetic")
+        audit.record(conn, actor=actor, action="registrations.demo_hours", table="service_hours", row_key=territory,
+                     after={"year": today.year, "entries": added})
+    return added
+
+
+__all__ = ["import_sheet", "register", "log_hours", "summary", "listing", "ensure_demo", "ensure_demo_hours",
+           "DEMO_COUNT"]

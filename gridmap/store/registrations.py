@@ -119,9 +119,20 @@ def hours_on(conn: sa.Connection, registration_id: int, day: date) -> float:
                                       "AND served_on = :d"), {"r": registration_id, "d": day}).scalar_one())
 
 
+def synthetic_without_hours(conn: sa.Connection, territory: str, since: date) -> pd.DataFrame:
+    """The territory's synthetic registrations (``registration_id, registered_on``) when none of
+    them has served since ``since`` (a demo set up in an earlier year); empty otherwise."""
+    return pd.read_sql_query(sa.text(
+        with_subtree() + ", mine AS (SELECT id, registered_on FROM registrations WHERE synthetic AND community_id IN "
+        "(SELECT id FROM sub)) SELECT id AS registration_id, registered_on FROM mine WHERE NOT EXISTS (SELECT 1 "
+        "FROM service_hours h WHERE h.registration_id IN (SELECT id FROM mine) AND h.served_on >= :since) ORDER BY id"),
+        conn, params={"territory": territory, "since": since})
+
+
 def count(conn: sa.Connection, territory: str) -> int:
     return int(conn.execute(sa.text(with_subtree() + "SELECT count(*) FROM registrations WHERE community_id IN "
                                     "(SELECT id FROM sub)"), {"territory": territory}).scalar_one())
 
 
-__all__ = ["RegistrationNotFound", "insert", "insert_hours", "hours_on", "log_hours", "territory_of", "registrations", "grid_counts", "count"]
+__all__ = ["RegistrationNotFound", "insert", "insert_hours", "hours_on", "log_hours", "territory_of", "registrations", "grid_counts", "count",
+           "synthetic_without_hours"]
