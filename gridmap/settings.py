@@ -83,6 +83,14 @@ class Settings:
     max_vertices: int = 1_000_000
     open311_rate_per_minute: int = 30
     redis_url: str | None = None
+    warm_minutes: float = 5.0
+    """How often the server works out the answers it keeps for every process (stations' service
+    areas) where they are missing; 0: never (they are then worked out by the first request)."""
+    dask_scheduler: str | None = None
+    """A Dask scheduler (``tcp://HOST:8786``) that partitions and micro-grids run on (gridmap.distributed)."""
+    dask_min_units: int = 50_000
+    """Units from which a partition runs on a local Dask cluster when no scheduler is named: below
+    it the serial path is faster on a 2-core machine (benchmarks/province.py prints both)."""
     secret_keys: tuple[str, ...] = field(default=(), repr=False)
     """The keys of personal data (:mod:`gridmap.vault`); empty: the register cannot be read or written."""
     cors_origins: tuple[str, ...] = ("*",)
@@ -132,6 +140,9 @@ class Settings:
             max_vertices=int(env.get("GRIDMAP_MAX_VERTICES", "1000000")),
             open311_rate_per_minute=int(env.get("GRIDMAP_OPEN311_RATE", "30")),
             redis_url=env.get("GRIDMAP_REDIS_URL") or None,
+            warm_minutes=float(env.get("GRIDMAP_WARM_MINUTES", cls.warm_minutes)),
+            dask_scheduler=env.get("GRIDMAP_DASK_SCHEDULER") or None,
+            dask_min_units=int(env.get("GRIDMAP_DASK_MIN_UNITS", cls.dask_min_units)),
             secret_keys=_secret_keys(env, home_path),
             cors_origins=tuple(o.strip() for o in env.get("GRIDMAP_CORS_ORIGINS", "*").split(",") if o.strip()),
         )

@@ -33,6 +33,9 @@ from gridmap.store.db import engine_for, normalise_url
 # The tests count Monday-Friday; the holiday calendars are tested on fixed dates
 # (test_incident_rules), the default included (calendar_from_env({})).
 os.environ.setdefault("GRIDMAP_HOLIDAYS", "none")
+# the servers of the tests do not work out stations' service areas in the background (seconds of CPU each,
+# at a moment no test chooses); tests/test_stations.py switches it on where it is the subject
+os.environ.setdefault("GRIDMAP_WARM_MINUTES", "0")
 
 DATA_TABLES_SQL = (
     "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "

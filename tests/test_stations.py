@@ -6,6 +6,7 @@ suggested sites."""
 from __future__ import annotations
 
 import itertools
+import time
 
 import geopandas as gpd
 import numpy as np
@@ -211,3 +212,55 @@ def test_service_areas_are_kept_for_every_server_process(monaco_stations, monkey
     service.edit(engine, station, {"name": "新药房"}, actor="test")  # a station changed: another answer
     with pytest.raises(AssertionError, match="worked out again"):
         service.service_areas(engine, MONACO, "pharmacy", minutes=5)
+
+
+def _kept_areas(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.text("SELECT count(*) FROM answer_cache WHERE kind = 'service_areas'")).scalar_one()
+
+
+def _wait_for(engine: sa.Engine, count: int, seconds: float) -> int:
+    deadline = time.monotonic() + seconds
+    while _kept_areas(engine) < count and time.monotonic() < deadline:
+        time.sleep(0.3)
+    return _kept_areas(engine)
+
+
+def test_the_server_works_out_service_areas_before_the_first_map(monaco_stations, database_url: str,
+                                                                 monkeypatch) -> None:
+    """Soon after the start, the server works out and keeps the service areas of every station
+    type (one process of several: the advisory lock), so the first stations map of a type is read
+    from PostgreSQL, with no network built; a station edited is worked out again by the next pass."""
+    import dataclasses
+    import json
+
+    from gridmap.settings import Settings
+    from gridmap.store import locks
+
+    engine, _, _ = monaco_stations
+    with engine.connect() as conn:
+        types = conn.execute(sa.text("SELECT count(DISTINCT station_type) FROM stations WHERE status = 'open'")).scalar()
+    assert types >= 4
+    app = create_app(database_url, dataclasses.replace(Settings.from_env(), warm_minutes=0.02))
+    with locks.held(engine, locks.WARM_ANSWERS) as taken:  # another server process holds the lock
+        assert taken
+        with TestClient(app):
+            time.sleep(2.5)  # two passes' time: this process did nothing
+            assert _kept_areas(engine) == 0
+    with TestClient(app) as client:  # the lock is free: this process works them out, in the background
+        assert _wait_for(engine, types, 120) == types
+        service._CACHE.clear()  # the first map of another process: no network built
+
+        def no_network(*args, **kwargs):
+            raise AssertionError("the service areas were worked out for the map")
+
+        monkeypatch.setattr(walking, "build_network", no_network)
+        started = time.perf_counter()
+        page = client.get("/maps/stations", params={"territory": MONACO, "type": "pharmacy"})
+        assert page.status_code == 200 and time.perf_counter() - started < 1.0
+        assert any(text in page.text for text in ("步行服务范围", json.dumps("步行服务范围")[1:-1]))
+        monkeypatch.undo()
+        with engine.connect() as conn:
+            station = conn.execute(sa.text("SELECT min(id) FROM stations WHERE station_type = 'pharmacy'")).scalar()
+        service.edit(engine, station, {"name": "新药房"}, actor="test")
+        assert _wait_for(engine, types + 1, 60) == types + 1  # the changed type's areas, kept beside the old

@@ -53,21 +53,33 @@ from gridmap.web import STATIC
 
 
 @asynccontextmanager
-async def supervision_lifespan(app: FastAPI):
-    """While serving, run the supervision pass (escalating overdue incidents) every
-    GRIDMAP_ESCALATION_MINUTES minutes (default 15; 0 turns it off), and every minute while an
-    emergency is on (missed check-ins, late departments, emergency cases going up)."""
+async def background_lifespan(app: FastAPI):
+    """While serving, in the background:
+
+    * the supervision pass (escalating overdue incidents) every GRIDMAP_ESCALATION_MINUTES minutes
+      (default 15; 0 turns it off), and every minute while an emergency is on (missed check-ins,
+      late departments, emergency cases going up);
+    * the stations' walking service areas worked out and kept for every server process
+      (:func:`gridmap.services.stations.warm`) soon after the start and then every
+      GRIDMAP_WARM_MINUTES minutes (default 5; 0 turns it off), so a stations map is read, not
+      computed, after an import, a station edit or new roads. One process of several does it at a
+      time (an advisory lock); a pass that finds everything kept costs a few queries.
+    """
     import asyncio
     import logging
     import os
 
     from starlette.concurrency import run_in_threadpool
 
+    from gridmap.services.stations import warm
     from gridmap.services.supervision import supervise
+    from gridmap.store import locks
 
     minutes = float(os.environ.get("GRIDMAP_ESCALATION_MINUTES", "15"))
+    warm_minutes = app.state.settings.warm_minutes
+    log = logging.getLogger("gridmap")
 
-    async def loop() -> None:
+    async def supervision() -> None:
         last = 0.0
         while True:
             await asyncio.sleep(min(60.0, minutes * 60))
@@ -78,13 +90,28 @@ async def supervision_lifespan(app: FastAPI):
                 if due:
                     last = asyncio.get_running_loop().time()
                 if changed:
-                    logging.getLogger("gridmap").info("supervision: %s", changed)
+                    log.info("supervision: %s", changed)
             except Exception:  # noqa: BLE001 - a database hiccup must not stop the loop
-                logging.getLogger("gridmap").exception("supervision pass failed; retrying next period")
+                log.exception("supervision pass failed; retrying next period")
 
-    task = asyncio.create_task(loop()) if minutes > 0 else None
+    def warm_once() -> list[dict]:
+        with locks.held(app.state.engine, locks.WARM_ANSWERS) as taken:
+            return warm(app.state.engine) if taken else []
+
+    async def warming() -> None:
+        await asyncio.sleep(1.0)  # after the server answers its first requests
+        while True:
+            try:
+                made = [f"{d['territory']}/{d['type']}" for d in await run_in_threadpool(warm_once) if d["made"]]
+                if made:
+                    log.info("service areas worked out and kept: %s", ", ".join(made))
+            except Exception:  # noqa: BLE001 - a bad layer must not stop the server or the loop
+                log.exception("working out service areas failed; retrying next period")
+            await asyncio.sleep(warm_minutes * 60)
+
+    tasks = [asyncio.create_task(loop()) for loop, on in ((supervision, minutes > 0), (warming, warm_minutes > 0)) if on]
     yield
-    if task:
+    for task in tasks:
         task.cancel()
 
 
@@ -93,7 +120,7 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
     settings = settings or Settings.from_env()
     url = normalise_url(database_url) if database_url else resolve_url(settings)
     app = FastAPI(
-        lifespan=supervision_lifespan,
+        lifespan=background_lifespan,
         title="gridmap",
         version=__version__,
         description="Community grids (网格化服务管理): territories, grids, stations and incidents.",

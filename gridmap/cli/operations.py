@@ -11,11 +11,19 @@ from gridmap.cli.checks import UserError
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add incidents and stations to the ``gridmap`` parser."""
-    inc = sub.add_parser("incidents", help="the incident loop: categories, the supervision pass (cron)")
-    inc.add_argument("action", choices=["categories", "escalate"])
+    inc = sub.add_parser("incidents", help="the incident loop: categories, the supervision pass (cron), archiving")
+    inc.add_argument("action", choices=["categories", "escalate", "archive"])
     inc.add_argument("--reload", action="store_true",
                      help="categories: load the shipped category and question tables again (after editing "
                           "gridmap/data/incident_categories.csv or incident_category_attributes.csv)")
+    inc.add_argument("--territory", metavar="CODE", help="archive: the territory whose incidents are archived")
+    inc.add_argument("--before", type=checks.iso_date, metavar="YYYY-MM-DD",
+                     help="archive: finished incidents reported before this day (the city's time zone)")
+    inc.add_argument("--out", metavar="FILE.gpkg", help="archive: the GeoPackage to write (never overwritten)")
+    inc.add_argument("--with-contacts", action="store_true",
+                     help="archive: keep the reporters' names and contacts in the file (left out by default)")
+    inc.add_argument("--dry-run", action="store_true", help="archive: count only; write and remove nothing")
+    inc.add_argument("--actor", default="cli")
     inc.set_defaults(func=cmd_incidents)
 
     sta = sub.add_parser("stations", help="service stations: types, import, 15-minute coverage")
@@ -55,6 +63,28 @@ def cmd_incidents(args: argparse.Namespace) -> int:
         if missed or late:
             print(f"{len(missed)} missed check-ins and {len(late)} late departments escalated / "
                   f"未按时签到升级 {len(missed)} 个网格，吹哨未按时响应或报到升级 {len(late)} 个部门")
+    elif args.action == "archive":
+        return _archive(args, engine)
+    return 0
+
+
+def _archive(args: argparse.Namespace, engine) -> int:
+    """``gridmap incidents archive --territory CODE --before DATE --out FILE.gpkg``."""
+    from gridmap.errors import Refusal
+    from gridmap.services.archiving import archive_incidents
+
+    if not args.territory or args.before is None or (args.out is None and not args.dry_run):
+        raise UserError("archive needs --territory CODE, --before YYYY-MM-DD and --out FILE.gpkg (or --dry-run) / "
+                        "归档须给出 --territory 辖区代码、--before 日期 和 --out 文件（或 --dry-run）")
+    checks.territory(engine, args.territory)
+    out = None if args.dry_run else checks.output_file(args.out, "--out")
+    try:
+        summary = archive_incidents(engine, args.territory, args.before, out, with_contacts=args.with_contacts,
+                                    actor=args.actor)
+    except Refusal as exc:
+        raise UserError(f"{exc.en} / {exc.zh}") from exc
+    print(summary)
+    print(summary.zh())
     return 0
 
 

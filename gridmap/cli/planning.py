@@ -24,6 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     part.add_argument("--seed", type=int, default=0)
     part.add_argument("--rebuild-units", action="store_true", help="rebuild units even if their inputs did not change (plans keep their own)")
     part.add_argument("--report", metavar="FILE.html", help="also write the partition report (works offline)")
+    part.add_argument("--scheduler", metavar="tcp://HOST:8786",
+                      help="cut the pieces on this Dask scheduler's workers (default: GRIDMAP_DASK_SCHEDULER; "
+                           "else a local Dask cluster from GRIDMAP_DASK_MIN_UNITS units, 50,000 by default)")
+    part.add_argument("--local-workers", type=checks.non_negative_int, metavar="N",
+                      help="cut the pieces on a local Dask cluster of N worker processes (0: serially, here)")
     part.add_argument("--actor", default="cli")
     part.set_defaults(func=cmd_partition, usage_error=part.error)
 
@@ -73,9 +78,13 @@ def cmd_partition(args: argparse.Namespace) -> int:
     report = checks.output_file(args.report, "--report") if args.report else None
     engine = checks.engine()
     checks.territory(engine, args.territory)
-    summary = partition_territory(engine, args.territory, profile=args.profile, min_households=args.min,
-                                  max_households=args.max, seed=args.seed, author=args.actor, rebuild_units=args.rebuild_units,
-                                  progress=Progress(total=None))
+    try:
+        summary = partition_territory(engine, args.territory, profile=args.profile, min_households=args.min,
+                                      max_households=args.max, seed=args.seed, author=args.actor,
+                                      rebuild_units=args.rebuild_units, progress=Progress(total=None),
+                                      placement=_placement(args))
+    except ConnectionError as exc:  # the Dask scheduler named cannot be reached: nothing stored
+        raise UserError(str(exc)) from exc
     print(summary)
     print(summary.zh())
     if report is not None:
@@ -93,6 +102,14 @@ def cmd_partition(args: argparse.Namespace) -> int:
     return 0
 
 
+def _placement(args: argparse.Namespace):
+    """Where the pieces run: ``--scheduler`` / ``--local-workers``, else the settings."""
+    from gridmap.distributed import Placement
+    from gridmap.settings import Settings
+
+    return Placement.of(Settings.from_env(), scheduler=args.scheduler, local_workers=args.local_workers)
+
+
 def _partition_micro(args: argparse.Namespace) -> int:
     """``gridmap partition --micro --plan ID [--grid CODE]``: micro-grids of a draft's grids."""
     from gridmap.errors import Refusal
@@ -101,14 +118,17 @@ def _partition_micro(args: argparse.Namespace) -> int:
     if args.plan is None:
         args.usage_error("--micro needs --plan ID (a draft plan) / --micro 须给出 --plan 方案编号（草稿）")
     if args.territory or args.min or args.max or args.profile or args.report or args.rebuild_units:
-        args.usage_error("--micro takes --plan, --grid and --seed only: the band is the plan's profile's micro_band / "
-                         "--micro 只接受 --plan、--grid、--seed：户数区间取方案规则中的 micro_band")
+        args.usage_error("--micro takes --plan, --grid, --seed, --scheduler and --local-workers only: the band is "
+                         "the plan's profile's micro_band / --micro 只接受 --plan、--grid、--seed、--scheduler、"
+                         "--local-workers：户数区间取方案规则中的 micro_band")
     engine = checks.engine()
     try:
         summary = divide_plan(engine, args.plan, grid=args.grid, seed=args.seed, actor=args.actor,
-                              progress=Progress(total=None))
+                              progress=Progress(total=None), placement=_placement(args))
     except Refusal as exc:
         raise UserError(f"{exc.en} / {exc.zh}") from exc
+    except ConnectionError as exc:  # the Dask scheduler named cannot be reached: nothing stored
+        raise UserError(str(exc)) from exc
     print(summary)
     return 0
 

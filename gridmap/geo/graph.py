@@ -48,6 +48,36 @@ class UnitGraph:
         labels[~keep] = -1
         return labels
 
+    def restricted(self, nodes: np.ndarray, edges: np.ndarray) -> UnitGraph:
+        """The graph of ``nodes`` alone (sorted global indices, renumbered 0..len-1 in the same
+        order), keeping the ``edges`` (global edge indices, ascending, both ends among ``nodes``):
+        what a task on one piece needs, without the rest of the territory. The order of nodes and
+        edges is kept, so every tie in the work on a piece falls the same way as on the whole."""
+        local = np.searchsorted(nodes, self.left[edges]), np.searchsorted(nodes, self.right[edges])
+        return UnitGraph(n=len(nodes), left=local[0].astype(np.int64), right=local[1].astype(np.int64),
+                         length_m=self.length_m[edges], major_share=self.major_share[edges], xy=self.xy[nodes],
+                         area_m2=self.area_m2[nodes], perimeter_m=self.perimeter_m[nodes])
+
+
+def grouped(labels: np.ndarray, wanted: np.ndarray) -> list[np.ndarray]:
+    """For each label of ``wanted``, the indices holding it, ascending: one stable sort for all
+    (a scan per label costs n per label: quadratic over a province's thousands of pieces)."""
+    order = np.argsort(labels, kind="stable")
+    sorted_labels = labels[order]
+    starts = np.searchsorted(sorted_labels, wanted, side="left")
+    ends = np.searchsorted(sorted_labels, wanted, side="right")
+    return [order[a:b] for a, b in zip(starts, ends)]
+
+
+def piece_graphs(graph: UnitGraph, labels: np.ndarray, wanted: np.ndarray
+                 ) -> list[tuple[np.ndarray, np.ndarray, UnitGraph]]:
+    """For each label of ``wanted`` (pieces: connected sets of units, label per unit, -1 for
+    none), its units, its inner edges (global indices) and its own graph (:meth:`UnitGraph.restricted`)."""
+    members = grouped(labels, wanted)
+    edge_label = np.where(labels[graph.left] == labels[graph.right], labels[graph.left], -1)
+    edges = grouped(edge_label, wanted)
+    return [(m, e, graph.restricted(m, e)) for m, e in zip(members, edges)]
+
 
 def border_pairs(geoms: np.ndarray, groups: np.ndarray | None, min_length: float
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

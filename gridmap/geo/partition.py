@@ -32,7 +32,7 @@ from gridmap.geo import band
 from gridmap.geo.bisection import Cutter, area_moments, subgraph
 from gridmap.geo.codes import BEIJING_15, CodeScheme
 from gridmap.geo.crs import STORAGE_EPSG, metric_crs_for_frame
-from gridmap.geo.graph import UnitGraph, build_graph
+from gridmap.geo.graph import UnitGraph, build_graph, grouped, piece_graphs
 from gridmap.geo.kinds import SITE
 from gridmap.geo.exact import EXACT_MAX_UNITS
 from gridmap.geo.repair import (
@@ -44,6 +44,7 @@ from gridmap.geo.repair import (
     refine,
 )
 from gridmap.geo.report import grid_statistics, plan_report
+from gridmap.geo.tasks import SERIAL, Runner, run_pieces
 from gridmap.geo.roads import RoadRules
 
 
@@ -88,7 +89,8 @@ class GridAssignment:
 
 
 def assign_grids(units: gpd.GeoDataFrame, graph: UnitGraph, rules: PartitionRules, *, seed: int = 0,
-                 edge_factor: np.ndarray | None = None, small_pieces_exact: bool = False) -> GridAssignment:
+                 edge_factor: np.ndarray | None = None, small_pieces_exact: bool = False,
+                 runner: Runner = SERIAL) -> GridAssignment:
     """Which grid each unit goes to (dedicated sites, oversize units, then balanced bisection of
     every connected piece with repair), on a prepared unit graph. ``partition`` is this plus the
     dissolved grids, their statistics, codes and the report; the benchmark times it on its own
@@ -96,6 +98,10 @@ def assign_grids(units: gpd.GeoDataFrame, graph: UnitGraph, rules: PartitionRule
 
     Grids are numbered in the order they are made: dedicated sites, oversize units, then the grids
     of each piece (pieces in graph order), then any uninhabited community of its own.
+
+    Each piece is cut on its own graph (:func:`gridmap.geo.graph.piece_graphs`), on ``runner``
+    (:mod:`gridmap.geo.tasks`: here by default, or as tasks on a Dask cluster); the answer is the
+    same wherever the pieces run.
 
     ``small_pieces_exact``: pieces small enough for the exact search skip the neighbourhood re-cuts
     and pair splits and go from bisection and single moves straight to the exact search (micro-grids:
@@ -105,13 +111,34 @@ def assign_grids(units: gpd.GeoDataFrame, graph: UnitGraph, rules: PartitionRule
     edge_weight = _edge_weights(graph, rules, edge_factor)
     grid_of, grid_kind = _single_unit_grids(kind, site_type, graph.area_m2, households, rules)
     community = units["community_code"].to_numpy()
-    inhabited, uninhabited = _connected_pieces(graph, grid_of, households, community)
-    moments = area_moments(graph)
-    for members in inhabited:
-        _add_grids(grid_of, grid_kind, _cut_piece(graph, members, households, moments, edge_weight, rules, seed,
-                                                  small_pieces_exact), "comprehensive")
-    _join_uninhabited(graph, uninhabited, grid_of, grid_kind, community)
+    labels, inhabited, uninhabited = _connected_pieces(graph, grid_of, households, community)
+    pieces = [PieceTask(local, households[members], edge_weight[edges], int(members[0]))
+              for members, edges, local in piece_graphs(graph, labels, inhabited)]
+    cut = run_pieces(runner, cut_pieces, pieces, np.array([p.graph.n for p in pieces]),
+                     what=("pieces", "片区"), rules=rules, seed=seed, small_exact=small_pieces_exact)
+    for members, parts in zip(grouped(labels, inhabited), cut):
+        _add_grids(grid_of, grid_kind, [members[p] for p in parts], "comprehensive")
+    _join_uninhabited(graph, labels, uninhabited, grid_of, grid_kind, community)
     return GridAssignment(grid_of, grid_kind)
+
+
+@dataclass
+class PieceTask:
+    """One connected piece to cut into grids, with all it needs and nothing of the rest: its own
+    graph (local indices), households and edge weights, and ``seed_key``, its smallest unit's
+    index in the whole territory, which seeds its random stream (so the answer does not depend on
+    which other pieces were cut, or where)."""
+
+    graph: UnitGraph
+    households: np.ndarray
+    edge_weight: np.ndarray
+    seed_key: int
+
+
+def cut_pieces(batch: list[PieceTask], *, rules: PartitionRules, seed: int, small_exact: bool
+               ) -> list[list[np.ndarray]]:
+    """The grids (local unit indices) of each piece of ``batch``: the task a runner runs."""
+    return [_cut_piece(task, rules, seed, small_exact) for task in batch]
 
 
 def _unit_columns(units: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -163,39 +190,45 @@ def _single_unit_grids(kind: np.ndarray, site_type: np.ndarray, area_m2: np.ndar
 
 
 def _connected_pieces(graph: UnitGraph, grid_of: np.ndarray, households: np.ndarray, community: np.ndarray
-                      ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The connected pieces of the units not yet in a grid (always inside one community), in graph
-    order: those to cut into grids, and those without residents that join a neighbouring grid
-    instead (unless the piece is all its community has: then it is cut, into one grid)."""
+    order: a piece label per unit (-1 for units in a grid already), the labels of those to cut
+    into grids, and those without residents that join a neighbouring grid instead (unless the
+    piece is all its community has: then it is cut, into one grid)."""
     rest = grid_of < 0
     labels = graph.components(rest)
     island_count = pd.Series(labels[rest]).groupby(community[rest]).nunique()
-    to_cut: list[np.ndarray] = []
-    uninhabited: list[np.ndarray] = []
-    for piece_label in np.unique(labels[rest]):
-        members = np.flatnonzero(labels == piece_label)
-        total = households[members].sum()
-        own = community[members[0]]
-        if total == 0 and (island_count.get(own, 1) > 1 or (grid_of[community == own] >= 0).any()):
-            uninhabited.append(members)
+    piece_labels = np.unique(labels[rest])
+    totals = np.bincount(labels[rest], weights=households[rest], minlength=int(labels.max()) + 1)
+    rest_index = np.flatnonzero(rest)
+    _, at = np.unique(labels[rest_index], return_index=True)
+    first = dict(zip(piece_labels.tolist(), rest_index[at].tolist()))  # each piece's smallest unit
+    placed_communities = set(community[~rest])
+    to_cut: list[int] = []
+    uninhabited: list[int] = []
+    for piece_label in piece_labels:
+        own = community[first[piece_label]]
+        if totals[piece_label] == 0 and (island_count.get(own, 1) > 1 or own in placed_communities):
+            uninhabited.append(int(piece_label))
         else:
-            to_cut.append(members)
-    return to_cut, uninhabited
+            to_cut.append(int(piece_label))
+    return labels, np.array(to_cut, dtype=np.int64), np.array(uninhabited, dtype=np.int64)
 
 
-def _cut_piece(graph: UnitGraph, members: np.ndarray, households: np.ndarray, moments: np.ndarray,
-               edge_weight: np.ndarray, rules: PartitionRules, seed: int, small_exact: bool = False
-               ) -> list[np.ndarray]:
+def _cut_piece(task: PieceTask, rules: PartitionRules, seed: int, small_exact: bool = False) -> list[np.ndarray]:
     """The grids of one connected piece: the count closest to the target first, its feasible
     neighbours when lumpy units defeat it; the first plan inside the band wins, else the one
     with the least band violation, its misses then re-divided by the exact search where their
-    region is small enough (:func:`gridmap.geo.repair.exact_regions`)."""
-    total = households[members].sum()
+    region is small enough (:func:`gridmap.geo.repair.exact_regions`). Indices are the piece's own."""
+    graph, households, edge_weight = task.graph, task.households, task.edge_weight
+    members = np.arange(graph.n)
+    moments = area_moments(graph)
+    total = households.sum()
     k, _, _ = band.choose_grid_count(total, rules.min_households, rules.max_households, rules.target_households)
     parts = None
     for k_try in dict.fromkeys([k, *band.candidate_counts(total, rules.min_households, rules.max_households, k)]):
-        attempt = _bisect_and_repair(graph, members, k_try, households, moments, edge_weight, rules, seed,
-                                     quick=small_exact and len(members) <= EXACT_MAX_UNITS)
+        attempt = _bisect_and_repair(graph, members, k_try, households, moments, edge_weight, rules,
+                                     (seed, task.seed_key), quick=small_exact and len(members) <= EXACT_MAX_UNITS)
         if parts is None or band_violation_of(attempt, households, rules) < band_violation_of(parts, households, rules):
             parts = attempt
         if band_violation_of(parts, households, rules) == 0:
@@ -207,13 +240,14 @@ def _cut_piece(graph: UnitGraph, members: np.ndarray, households: np.ndarray, mo
 
 
 def _bisect_and_repair(graph: UnitGraph, members: np.ndarray, k: int, households: np.ndarray, moments: np.ndarray,
-                       edge_weight: np.ndarray, rules: PartitionRules, seed: int, quick: bool = False
+                       edge_weight: np.ndarray, rules: PartitionRules, seed: tuple[int, int], quick: bool = False
                        ) -> list[np.ndarray]:
     """``k`` grids of one piece: spanning-tree bisection, then the local repairs (single moves
     only when ``quick``: the exact search that follows in :func:`_cut_piece` covers a small
-    piece whole). The random stream is seeded by the seed, the piece's smallest unit and ``k``, so the result does not
-    depend on the order in which pieces are processed."""
-    piece_seed = np.random.SeedSequence([seed, int(members.min()), k])
+    piece whole). The random stream is seeded by ``seed`` (the run's seed and the piece's
+    smallest unit in the territory) and ``k``, so the result does not depend on the order in
+    which pieces are processed, or where."""
+    piece_seed = np.random.SeedSequence([*seed, k])
     cutter = Cutter(households, moments, rules, np.random.default_rng(piece_seed))
     parts = refine(graph, cutter.split(subgraph(graph, members, edge_weight), k), households, rules)
     if quick:  # a small piece: the exact search after all counts is worth more than the re-cuts
@@ -222,20 +256,25 @@ def _bisect_and_repair(graph: UnitGraph, members: np.ndarray, k: int, households
     return exact_pairs(graph, parts, households, rules)
 
 
-def _join_uninhabited(graph: UnitGraph, pieces: list[np.ndarray], grid_of: np.ndarray, grid_kind: list[str],
-                      community: np.ndarray) -> None:
-    """Pieces without residents join the neighbouring grid they share the longest border with (in
-    place, one after the other, so a piece may join through one that joined before it)."""
-    for members in pieces:
-        mask = np.zeros(graph.n, dtype=bool)
-        mask[members] = True
-        touching = (mask[graph.left] ^ mask[graph.right])
-        edges = np.flatnonzero(touching)
-        other = np.where(mask[graph.left[edges]], graph.right[edges], graph.left[edges])
+def _join_uninhabited(graph: UnitGraph, labels: np.ndarray, pieces: np.ndarray, grid_of: np.ndarray,
+                      grid_kind: list[str], community: np.ndarray) -> None:
+    """Pieces without residents (``pieces``: their labels in ``labels``) join the neighbouring
+    grid they share the longest border with (in place, one after the other, so a piece may join
+    through one that joined before it)."""
+    if not len(pieces):
+        return
+    # each piece's border edges, found once: (piece label, the unit across, border length)
+    ends = np.concatenate([graph.left, graph.right])
+    across = np.concatenate([graph.right, graph.left])
+    length = np.concatenate([graph.length_m, graph.length_m])
+    leaving = labels[ends] != labels[across]
+    border_of = dict(zip(pieces.tolist(), grouped(np.where(leaving, labels[ends], -1), pieces)))
+    for piece, members in zip(pieces.tolist(), grouped(labels, pieces)):
+        other, lengths = across[border_of[piece]], length[border_of[piece]]
         assigned = grid_of[other] >= 0
         if assigned.any():
-            lengths = pd.Series(graph.length_m[edges][assigned]).groupby(grid_of[other][assigned]).sum()
-            grid_of[members] = int(lengths.idxmax())
+            totals = pd.Series(lengths[assigned]).groupby(grid_of[other][assigned]).sum()
+            grid_of[members] = int(totals.idxmax())
             continue
         # an uninhabited island: it joins the nearest grid of its community (which is then made
         # of separate pieces, the one allowed exception to contiguity, and flagged as such)
@@ -277,6 +316,7 @@ def partition(
     road_rules: RoadRules | None = None,
     graph: UnitGraph | None = None,
     edge_factor: np.ndarray | None = None,
+    runner: Runner = SERIAL,
 ) -> PartitionResult:
     """Assign every unit to a grid; see the module docstring for the method.
 
@@ -285,7 +325,9 @@ def partition(
     ``rules``' (300–500 by default), with ``min_households``/``max_households`` overriding it when
     given. Pass ``roads`` to prefer grid borders along the major roads (``road_rules``). ``graph`` and
     ``edge_factor`` (one multiplier per graph edge, > 1 = rather draw a grid border here) let callers
-    such as the merge add their own preferences.
+    such as the merge add their own preferences. ``runner`` says where the pieces are cut
+    (:mod:`gridmap.geo.tasks`; ``gridmap.distributed.runner_for`` gives a Dask cluster's): the
+    grids are the same wherever they run.
 
     Example
     -------
@@ -301,7 +343,7 @@ def partition(
     if units["unit_id"].duplicated().any():
         raise ValueError("unit_id values must be unique")
     graph = graph or build_graph(units, major_roads=(road_rules or RoadRules()).major(roads))
-    assignment = assign_grids(units, graph, rules, seed=seed, edge_factor=edge_factor)
+    assignment = assign_grids(units, graph, rules, seed=seed, edge_factor=edge_factor, runner=runner)
     return _assemble(units, graph, assignment.grid_of, assignment.kinds, rules, seed)
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import shapely
 import sqlalchemy as sa
 
+from gridmap.distributed import Placement
 from gridmap.errors import Invalid, NotFound
 from gridmap.geo import microgrid_edits
 from gridmap.geo.microgrids import MicroResult, divide
@@ -46,9 +47,11 @@ class MicroSummary:
 
 
 def divide_plan(engine: sa.Engine, plan_id: int, *, grid: str | None = None, seed: int = 0, actor: str = "cli",
-                progress: Progress = QUIET) -> MicroSummary:
+                progress: Progress = QUIET, placement: Placement = Placement()) -> MicroSummary:
     """Divide the comprehensive grids of draft ``plan_id`` (or only ``grid``) into micro-grids and
-    store them, replacing those grids' earlier micro-grids (one transaction, audited)."""
+    store them, replacing those grids' earlier micro-grids (one transaction, audited). The grids
+    are divided where ``placement`` says (:mod:`gridmap.distributed`, by the number of buildings)."""
+    placement.check()
     with engine.connect() as conn:
         plan = plans.get(conn, plan_id)
         _draft_only(plan)
@@ -74,10 +77,12 @@ def divide_plan(engine: sa.Engine, plan_id: int, *, grid: str | None = None, see
             buildings = store.buildings_in_area(conn, found[0], found[1], shapely.box(*grids.total_bounds)) \
                 if len(grids) else None
     lo, hi = profile.micro_band
-    with progress.step(f"dividing {len(grids)} grids into micro-grids of {lo}-{hi} households",
-                       f"将 {len(grids)} 个网格划分为每格 {lo}–{hi} 户的微网格"):
+    with placement.runner(0 if buildings is None else len(buildings), progress) as runner, \
+            progress.step(f"dividing {len(grids)} grids into micro-grids of {lo}-{hi} households",
+                          f"将 {len(grids)} 个网格划分为每格 {lo}–{hi} 户的微网格"):
         result = divide(grids[["grid_code", "kind", "geometry"]], buildings, band=(lo, hi),
-                        code_scheme=profile.partition.code_scheme, rules=profile.micro_rules(), seed=seed)
+                        code_scheme=profile.partition.code_scheme, rules=profile.micro_rules(), seed=seed,
+                        runner=runner)
     codes = sorted(grids["grid_code"])
     with progress.step(f"storing {len(result.microgrids)} micro-grids", f"存储 {len(result.microgrids)} 个微网格"), engine.begin() as conn:
         plan = plans.lock_draft(conn, plan_id, None)

@@ -23,6 +23,7 @@ import numpy as np
 import shapely
 import sqlalchemy as sa
 
+from gridmap.distributed import Placement
 from gridmap.geo.coverage import stitch_borders
 from gridmap.geo.grain import REFINE_ROUNDS, partition_at_building_grain
 from gridmap.geo.partition import PartitionResult, partition
@@ -383,12 +384,17 @@ def partition_territory(
     author: str = "cli",
     rebuild_units: bool = False,
     progress: Progress = QUIET,
+    placement: Placement = Placement(),
 ) -> PlanSummary:
     """Partition ``territory`` and store the result as a new draft plan (one transaction).
 
     The rules are ``profile``'s (default: the territory's), the band overridden by
     ``min_households``/``max_households`` when given; the plan stores the profile it was made with.
+    The pieces are cut where ``placement`` says (serially for a small territory, on a Dask
+    cluster for a large one or when a scheduler is named: :mod:`gridmap.distributed`); the plan
+    is the same either way.
     """
+    placement.check()
     with engine.connect() as conn:
         rules = profiles.for_run(conn, territory, profile, min_households=min_households,
                                  max_households=max_households)
@@ -403,7 +409,8 @@ def partition_territory(
     def run(units: gpd.GeoDataFrame) -> PartitionResult:
         with progress.step(f"partitioning {len(units)} units into grids of {lo}-{hi} households",
                            f"将 {len(units)} 个单元划分为每格 {lo}–{hi} 户的网格"):
-            return partition(units, seed=seed, roads=roads, rules=rules.partition, road_rules=rules.roads)
+            return partition(units, seed=seed, roads=roads, rules=rules.partition, road_rules=rules.roads,
+                             runner=runner)
 
     def at_building_grain(codes: frozenset[str]) -> gpd.GeoDataFrame:
         nonlocal built
@@ -412,8 +419,9 @@ def partition_territory(
         return units
 
     # a miss where units hold several buildings: one unit per building there, and partition again
-    result = partition_at_building_grain(units, run, at_building_grain, lo, hi, rounds=REFINE_ROUNDS,
-                                         said=progress.say)
+    with placement.runner(len(units), progress) as runner:
+        result = partition_at_building_grain(units, run, at_building_grain, lo, hi, rounds=REFINE_ROUNDS,
+                                             said=progress.say)
     result.report["profile"] = rules.describe()  # the report says which rules it measured against
     with progress.step("writing the draft plan", "写入方案草稿"), engine.begin() as conn:
         target = get(conn, territory)

@@ -215,20 +215,10 @@ def service_areas(engine: sa.Engine, territory: str, station_type: str | None = 
     stations it was made from: every server process, and a restarted one, reads it from there
     until one of them changes, without building the network."""
     with engine.connect() as conn:
-        stations = frames.stations(conn, territory, station_type=station_type, places=False)
+        stations, key = _areas_key(conn, territory, station_type, minutes, speed_m_per_min)
         if stations.empty:
             return gpd.GeoDataFrame(stations, geometry="geometry", crs=4490)
-        if len(stations) > MAX_AREAS_PER_REQUEST:
-            raise StationError(f"{len(stations)} stations: draw at most {MAX_AREAS_PER_REQUEST} service areas at once; "
-                               "choose a station type",
-                               f"共 {len(stations)} 个站点：一次最多绘制 {MAX_AREAS_PER_REQUEST} 个服务范围；请选择站点类型")
-        sources = [layers.find(conn, territory, ("roads",)), layers.find(conn, territory, ("buildings",))]
-        made_from = layers.stamp(conn, [s for s in sources if s]) if all(sources) else ""
-        stamp = hashlib.sha256(b"".join(shapely.to_wkb(stations.geometry.values)) +
-                               repr(list(zip(stations["station_id"], stations["name"]))).encode()).hexdigest()
-        key = answers.key_of("service_areas", territory, station_type, float(minutes), float(speed_m_per_min),
-                             made_from, stamp)
-        kept = answers.get(conn, key) if made_from else None
+        kept = answers.get(conn, key) if key else None
     if kept is not None:
         return gpd.read_parquet(io.BytesIO(kept))
     ctx = context(engine, territory)
@@ -238,6 +228,55 @@ def service_areas(engine: sa.Engine, territory: str, station_type: str | None = 
     with engine.begin() as conn:
         answers.put(conn, key, kind="service_areas", territory=territory, body=body.getvalue())
     return areas
+
+
+def _areas_key(conn: sa.Connection, territory: str, station_type: str | None, minutes: float,
+               speed_m_per_min: float) -> tuple[gpd.GeoDataFrame, str | None]:
+    """The open stations of a service-areas request and the key its answer is kept under (None
+    without roads and buildings: nothing to key it by); refuses more than
+    ``MAX_AREAS_PER_REQUEST`` stations."""
+    stations = frames.stations(conn, territory, station_type=station_type, places=False)
+    if stations.empty:
+        return stations, None
+    if len(stations) > MAX_AREAS_PER_REQUEST:
+        raise StationError(f"{len(stations)} stations: draw at most {MAX_AREAS_PER_REQUEST} service areas at once; "
+                           "choose a station type",
+                           f"共 {len(stations)} 个站点：一次最多绘制 {MAX_AREAS_PER_REQUEST} 个服务范围；请选择站点类型")
+    sources = [layers.find(conn, territory, ("roads",)), layers.find(conn, territory, ("buildings",))]
+    if not all(sources):
+        return stations, None
+    made_from = layers.stamp(conn, [s for s in sources if s])
+    stamp = hashlib.sha256(b"".join(shapely.to_wkb(stations.geometry.values)) +
+                           repr(list(zip(stations["station_id"], stations["name"]))).encode()).hexdigest()
+    return stations, answers.key_of("service_areas", territory, station_type, float(minutes), float(speed_m_per_min),
+                                    made_from, stamp)
+
+
+def warm(engine: sa.Engine, territories: list[str] | None = None) -> list[dict]:
+    """Work out and keep the walking service areas of every station type of every territory with a
+    published plan and open stations (or of ``territories``), at the stations map's default walk, where
+    they are not kept already: so the first stations map of a type after an import, a station
+    edit or a new road layer is read, not computed (the server does this in the background:
+    :func:`gridmap.api.app.background_lifespan`). Returns what it did, one row per territory and
+    type: ``{"territory", "type", "made"}`` (False: it was kept already, or too many stations
+    to draw, or no roads and buildings)."""
+    with engine.connect() as conn:
+        wanted = store.open_types_by_territory(conn)
+    done = []
+    for territory, types in wanted.items():
+        if territories is not None and territory not in territories:
+            continue
+        for station_type in types:
+            try:
+                with engine.connect() as conn:
+                    _, key = _areas_key(conn, territory, station_type, walking.DEFAULT_MINUTES, walking.DEFAULT_SPEED_M_PER_MIN)
+                    kept = key is None or answers.has(conn, key)
+            except StationError:  # more stations of the type than a map draws
+                kept = True
+            if not kept:
+                service_areas(engine, territory, station_type, minutes=walking.DEFAULT_MINUTES)
+            done.append({"territory": territory, "type": station_type, "made": not kept})
+    return done
 
 
 def suggest(engine: sa.Engine, territory: str, station_type: str, k: int = 5, *,

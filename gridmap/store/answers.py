@@ -22,6 +22,11 @@ def get(conn: sa.Connection, key: str) -> bytes | None:
     return bytes(body) if body is not None else None
 
 
+def has(conn: sa.Connection, key: str) -> bool:
+    """Whether an answer is kept under ``key`` (without reading it)."""
+    return bool(conn.execute(sa.text("SELECT EXISTS (SELECT 1 FROM answer_cache WHERE key = :k)"), {"k": key}).scalar())
+
+
 def put(conn: sa.Connection, key: str, *, kind: str, territory: str, body: bytes) -> None:
     """Keep an answer (another process that made the same one meanwhile: one is kept) and let the
     oldest of its kind and territory go beyond :data:`KEEP`."""
@@ -34,4 +39,4 @@ def put(conn: sa.Connection, key: str, *, kind: str, territory: str, body: bytes
         {"kind": kind, "t": territory, "keep": KEEP})
 
 
-__all__ = ["KEEP", "key_of", "get", "put"]
+__all__ = ["KEEP", "key_of", "get", "has", "put"]

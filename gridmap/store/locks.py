@@ -1,5 +1,6 @@
 """Advisory locks in PostgreSQL: work that one process of several must do at a time (the
-supervision pass when ``gridmap serve --workers N`` runs several server processes)."""
+supervision pass and the warming of kept answers when ``gridmap serve --workers N`` runs several
+server processes)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import sqlalchemy as sa
 
 SUPERVISION = 0x67726964  # "grid": the supervision pass
 """The advisory lock key of the supervision pass."""
+WARM_ANSWERS = 0x67726965
+"""The advisory lock key of the pass that works out the answers every process reads (service areas)."""
 
 
 @contextmanager
@@ -26,4 +29,4 @@ def held(engine: sa.Engine, key: int) -> Iterator[bool]:
             conn.rollback()
 
 
-__all__ = ["SUPERVISION", "held"]
+__all__ = ["SUPERVISION", "WARM_ANSWERS", "held"]

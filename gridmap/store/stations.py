@@ -65,4 +65,18 @@ def count(conn: sa.Connection, territory_id: int, prefix: str) -> int:
                         {"t": territory_id, "p": prefix + "%"}).scalar_one()
 
 
-__all__ = ["StationNotFound", "insert", "get", "update", "close", "count", "EDITABLE"]
+
+
+def open_types_by_territory(conn: sa.Connection) -> dict[str, list[str]]:
+    """Each territory with a published plan (where a stations map is opened) whose subtree holds
+    open stations, with their types."""
+    rows = conn.execute(sa.text(
+        "WITH RECURSIVE down AS (SELECT p.territory_id AS top, p.territory_id AS id FROM plans p "
+        "WHERE p.status = 'published' UNION SELECT d.top, t.id FROM down d JOIN territories t ON t.parent_id = d.id) "
+        "SELECT top.code, array_agg(DISTINCT s.station_type ORDER BY s.station_type) FROM down "
+        "JOIN stations s ON s.territory_id = down.id AND s.status = 'open' JOIN territories top ON top.id = down.top "
+        "GROUP BY top.code ORDER BY top.code")).all()
+    return {code: list(types) for code, types in rows}
+
+
+__all__ = ["StationNotFound", "insert", "get", "update", "close", "count", "open_types_by_territory", "EDITABLE"]

@@ -1,0 +1,190 @@
+"""Partitions and micro-grids on a real Dask cluster (a ``dask scheduler`` and two ``dask worker``
+processes, started here as a user would on several hosts) give the serial answer exactly: the
+same grid for every unit, the same micro-grids, the same stored plan."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+import sqlalchemy as sa
+
+from gridmap.distributed import DaskRunner, Placement, runner_for
+from gridmap.geo.graph import build_graph, grouped, piece_graphs
+from gridmap.geo.microgrids import divide
+from gridmap.geo.partition import PartitionRules, assign_grids
+from gridmap.geo.synthetic import unit_grid
+from gridmap.geo.tasks import BATCHES_PER_WORKER, SERIAL, batches, run_pieces
+from test_microgrids import layout
+
+MONACO = "980100"
+DASK = Path(sys.executable).with_name("dask")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def scheduler() -> Iterator[str]:
+    """A Dask scheduler and two single-threaded workers, each its own process (the CLI a cluster
+    of several hosts runs), on loopback."""
+    from distributed import Client
+
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    env = {**os.environ, "DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL": "1s"}
+    procs = [subprocess.Popen([str(DASK), "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
+                               "--dashboard-address", f":{_free_port()}"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", int(address.rsplit(":", 1)[1])), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.3)
+        procs += [subprocess.Popen([str(DASK), "worker", address, "--nthreads", "1", "--no-dashboard"], env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=90)
+        yield address
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _lumpy_territory() -> tuple:
+    """About 3,600 units in 18 communities with a tight band, so pieces need re-cuts, pair splits
+    and exact searches (the paths with random streams and tie-breaks), not bisection alone."""
+    units = unit_grid(3600, units_per_community=200, seed=11)
+    return units, build_graph(units), PartitionRules(min_households=300, max_households=380)
+
+
+def test_batches_cover_every_piece_once_in_order() -> None:
+    sizes = np.array([5, 300, 7, 120, 120, 1, 44, 900, 3, 60] * 5)
+    for workers in (1, 2, 3, 8):
+        groups = batches(sizes, workers)
+        joined = np.concatenate(groups)
+        assert sorted(joined.tolist()) == list(range(len(sizes)))
+        assert all((np.diff(g) > 0).all() for g in groups)
+        assert len(groups) == (1 if workers == 1 else min(len(sizes), workers * BATCHES_PER_WORKER))
+    # LPT: no batch holds more than the largest piece above the mean load
+    loads = [sizes[g].sum() for g in batches(sizes, 2)]  # 50 pieces in 32 batches
+    assert max(loads) - min(loads) <= sizes.max()
+    assert run_pieces(SERIAL, lambda batch, add: [x + add for x in batch], [1, 2, 3], np.array([1, 1, 1]),
+                      what=("x", "x"), add=10) == [11, 12, 13]
+
+
+def test_piece_graphs_are_the_pieces_of_the_whole() -> None:
+    units, graph, _ = _lumpy_territory()
+    labels = graph.components()
+    wanted = np.unique(labels)[::3]
+    for (members, edges, local), expected in zip(piece_graphs(graph, labels, wanted), grouped(labels, wanted)):
+        assert (members == expected).all() and (np.diff(members) > 0).all()
+        assert local.n == len(members)
+        assert (members[local.left] == graph.left[edges]).all() and (members[local.right] == graph.right[edges]).all()
+        inner = np.isin(graph.left, members) & np.isin(graph.right, members)
+        assert (np.flatnonzero(inner) == edges).all()
+        assert (local.xy == graph.xy[members]).all()
+
+
+def test_partition_on_a_dask_cluster_is_the_serial_one(scheduler: str) -> None:
+    from distributed import Client
+
+    units, graph, rules = _lumpy_territory()
+    serial = assign_grids(units, graph, rules, seed=4)
+    totals = pd.Series(units["households"].to_numpy()).groupby(serial.grid_of).sum()
+    assert (~totals.between(300, 380)).sum() > 0 or len(totals) > 150  # a territory that makes the repairs work
+    with Client(scheduler) as client:
+        runner = DaskRunner(client)
+        assert runner.workers == 2
+        spread = assign_grids(units, graph, rules, seed=4, runner=runner)
+        again = assign_grids(units, graph, rules, seed=5, runner=runner)
+    assert (spread.grid_of == serial.grid_of).all() and spread.kinds == serial.kinds
+    assert (again.grid_of != serial.grid_of).any()  # the seed matters, so the equality above could fail
+
+
+def test_micro_grids_on_a_dask_cluster_are_the_serial_ones(scheduler: str) -> None:
+    from distributed import Client
+
+    rng = np.random.default_rng(7)
+    frames = [layout(rng.integers(16, 130, 14).tolist(), rng.integers(0, 4, 14).tolist(), code=f"5118020010010{i:02d}")
+              for i in range(6)]
+    # six grids side by side, 2 km apart
+    grids = pd.concat([g.set_geometry(g.translate(0.02 * i, 0)) for i, (g, _) in enumerate(frames)], ignore_index=True)
+    buildings = pd.concat([b.set_geometry(b.translate(0.02 * i, 0)) for i, (_, b) in enumerate(frames)],
+                          ignore_index=True)
+    serial = divide(grids, buildings, band=(50, 80))
+    with Client(scheduler) as client:
+        spread = divide(grids, buildings, band=(50, 80), runner=DaskRunner(client))
+    assert len(serial.microgrids) > 6
+    assert serial.microgrids["microgrid_code"].tolist() == spread.microgrids["microgrid_code"].tolist()
+    assert serial.microgrids["households"].tolist() == spread.microgrids["households"].tolist()
+    assert shapely.equals(serial.microgrids.geometry.values, spread.microgrids.geometry.values).all()
+
+
+def _assignment(engine: sa.Engine, plan_id: int) -> dict[int, str]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT pu.unit_id, g.code FROM plan_units pu JOIN grids g ON g.id = pu.grid_id "
+                                    "WHERE pu.plan_id = :p"), {"p": plan_id}).all()
+    return dict(rows)
+
+
+def test_gridmap_partition_with_a_scheduler_stores_the_serial_plan(monaco_built: sa.Engine, database_url: str,
+                                                                     scheduler: str) -> None:
+    env = {**os.environ, "GRIDMAP_DATABASE_URL": database_url}
+    cli = [sys.executable, "-m", "gridmap.cli", "partition", "--territory", MONACO, "--seed", "3"]
+    spread = subprocess.run([*cli, "--scheduler", scheduler], env=env, capture_output=True, text=True)
+    assert spread.returncode == 0, spread.stderr
+    assert f"the Dask scheduler at {scheduler} (2 workers)" in spread.stderr and "dashboard http" in spread.stderr
+    assert "batches done on 2 Dask workers" in spread.stderr and "个 Dask 工作进程已完成" in spread.stderr
+    here = subprocess.run([*cli, "--local-workers", "0"], env=env, capture_output=True, text=True)
+    assert here.returncode == 0, here.stderr
+    assert "Dask" not in here.stderr
+    with monaco_built.connect() as conn:
+        first, second = conn.execute(sa.text("SELECT id FROM plans ORDER BY id DESC LIMIT 2")).scalars().all()[::-1]
+    a, b = _assignment(monaco_built, first), _assignment(monaco_built, second)
+    assert len(a) > 300 and a == b
+
+
+def test_an_unreachable_scheduler_is_refused_before_any_work(monaco_built: sa.Engine, database_url: str) -> None:
+    env = {**os.environ, "GRIDMAP_DATABASE_URL": database_url}
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "gridmap.cli", "partition", "--territory", MONACO,
+                           "--scheduler", address], env=env, capture_output=True, text=True)
+    assert done.returncode == 1 and time.monotonic() - started < 30
+    assert f"cannot reach the Dask scheduler at {address}" in done.stderr and "无法连接 Dask 调度器" in done.stderr
+    with monaco_built.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM plans")).scalar_one() == 0
+        assert conn.execute(sa.text("SELECT count(*) FROM audit_log")).scalar_one() == 0
+
+
+def test_small_territories_stay_serial_and_large_ones_get_a_local_cluster() -> None:
+    with runner_for(10_000, min_units=50_000) as runner:
+        assert runner is SERIAL
+    with Placement(local_workers=0, scheduler="tcp://127.0.0.1:1").runner(10**7) as runner:
+        assert runner is SERIAL  # --local-workers 0: here, whatever the size or the settings
+    with runner_for(60_000, min_units=50_000) as runner:
+        if (os.cpu_count() or 1) < 2:  # one core: nothing to run beside, serial is faster
+            assert runner is SERIAL
+        else:
+            assert isinstance(runner, DaskRunner) and runner.workers == os.cpu_count()
+            assert runner.client.cluster is not None  # a LocalCluster, closed on leaving
