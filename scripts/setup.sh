@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install whatever is missing for gridmap on Debian 12 (bookworm), then the Python environment.
 #   scripts/setup.sh          run-time needs: PostgreSQL 15 + PostGIS 3, GDAL tools, CJK fonts, Python venv
-#   scripts/setup.sh --test   also what the tests need: Chromium (browser tests), QGIS (python3-qgis, a stock client)
+#   scripts/setup.sh --test   also what the tests need: Chromium (browser tests), QGIS (python3-qgis, a stock client),
+#                             Redis (GRIDMAP_REDIS_URL)
 # Safe to run again: it installs only what is missing and reinstalls Python packages only when
 # pyproject.toml changed. Runs as root or as a user with sudo.
 set -euo pipefail
@@ -27,6 +28,7 @@ python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { s
 if [[ $WITH_TEST == 1 ]]; then
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
   have_pkg python3-qgis || need+=(python3-qgis)   # QGIS's own providers as a stock client, headless
+  command -v redis-server >/dev/null 2>&1 || need+=(redis-server)   # GRIDMAP_REDIS_URL tested on a real Redis
 fi
 
 if (( ${#need[@]} )); then

@@ -528,3 +528,46 @@ def test_units_are_tagged_by_the_edit_version_so_a_reload_is_free_and_a_save_is_
     assert stranger.get(path, headers={"If-None-Match": after.headers["etag"]}).status_code in (401, 403)
     public = stranger.get(f"/api/plans/{published_id}/units?simplify=0.5&decimals=6")
     assert public.status_code == 200 and public.headers["cache-control"] == "public, no-cache"
+
+
+def test_grids_and_report_are_tagged_by_the_edit_version(published, planner, draft, database_url: str) -> None:
+    """A plan's grids (GeoJSON) and report carry the plan's version as their ETag: asked again
+    with it, 304 and nothing read; after a saved edit, the new grids and report; a draft's stay
+    private, a published plan's may be kept by a shared cache."""
+    from gridmap.store import features
+
+    engine, published_id = published
+    plan_id = draft["plan_id"]
+    a, b, touching = two_grids(engine, plan_id)
+    # the report worked out for a version is kept in the plan's row: that write is a new row
+    # version, so the tags read before it change once (a restored row must never match a kept tag)
+    assert planner.get(f"/api/plans/{plan_id}/report").status_code == 200
+    tags = {}
+    for what in ("grids", "report"):
+        first = planner.get(f"/api/plans/{plan_id}/{what}")
+        assert first.status_code == 200 and first.headers["cache-control"] == "private, no-cache"
+        tags[what] = first.headers["etag"]
+        again = planner.get(f"/api/plans/{plan_id}/{what}", headers={"If-None-Match": tags[what]})
+        assert again.status_code == 304 and again.content == b""
+    assert tags["grids"] != tags["report"]
+    original = features.grids_feature_collection
+    features.grids_feature_collection = lambda *a, **k: (_ for _ in ()).throw(AssertionError("read again"))
+    try:  # a 304 reads no grids
+        assert planner.get(f"/api/plans/{plan_id}/grids", headers={"If-None-Match": tags["grids"]}).status_code == 304
+    finally:
+        features.grids_feature_collection = original
+    import shapely.geometry
+
+    def shapes() -> dict:
+        return {f["properties"]["grid_code"]: shapely.geometry.shape(f["geometry"])
+                for f in planner.get(f"/api/plans/{plan_id}/grids").json()["features"]}
+
+    before = shapes()
+    assert edit(planner, plan_id, 1, {"op": "assign", "units": touching[:1], "grid": a}).status_code == 200
+    for what in ("grids", "report"):
+        after = planner.get(f"/api/plans/{plan_id}/{what}", headers={"If-None-Match": tags[what]})
+        assert after.status_code == 200 and after.headers["etag"] != tags[what]
+    moved = shapes()
+    assert moved[a].area > before[a].area and moved[b].area < before[b].area  # the new grids, not the kept ones
+    public = TestClient(create_app(database_url=database_url)).get(f"/api/plans/{published_id}/grids")
+    assert public.status_code == 200 and public.headers["cache-control"] == "public, no-cache"

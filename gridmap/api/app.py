@@ -47,6 +47,7 @@ from gridmap.api.limits import BodyLimit, ConcurrencyLimit
 from gridmap.services.incidents import calendar_from_env
 from gridmap.settings import Settings
 from gridmap.store.db import MAX_OVERFLOW, POOL_SIZE, engine_for, normalise_url, resolve_url
+from gridmap.store.shared_cache import shared_cache
 from gridmap.api import pages
 from gridmap.web import STATIC
 
@@ -131,6 +132,7 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
     app.state.settings = settings
     app.state.calendar = calendar_from_env()
     app.state.throttle = Throttle(settings.redis_url)
+    app.state.shared_cache = shared_cache(app.state.engine, settings.redis_url)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from gridmap.api.openapi_doc import GEOJSON_OK
+from gridmap.api.conditional import unchanged, version_headers
 from gridmap.api.deps import READ_ROLES, get_conn, optional_user, public_reader, require_role
 from gridmap.api.plans import jsonable, readable_plan
 from gridmap.errors import Invalid
@@ -95,14 +96,12 @@ def plan_units(plan_id: int, request: Request, simplify: float = 0.0,
     if not 0 <= simplify <= 100:
         raise Invalid("simplify must be between 0 and 100 metres", "simplify（简化程度）须在 0 到 100 米之间")
     # tagged by the plan's row and edit version: a browser that has this version asks again and gets 304
-    shared = plan.status != "draft" and request.app.state.settings.public_read
     tag = planning.units_tag(conn, plan, simplify, decimals)
-    headers = {"ETag": f'"{tag}"',
-               "Cache-Control": ("public" if shared else "private") + ", no-cache", "Vary": "Authorization"}
-    asked = [t.strip().removeprefix("W/") for t in request.headers.get("if-none-match", "").split(",")]
-    if headers["ETag"] in asked or "*" in asked:  # (a compressing proxy may have weakened the tag: W/"...")
+    headers = version_headers(tag, public=plan.status != "draft" and request.app.state.settings.public_read)
+    if unchanged(request, headers):
         return Response(status_code=304, headers=headers)
-    document = planning.units_document(conn, plan, simplify_m=simplify, decimals=decimals, tag=tag)
+    document = planning.units_document(conn, plan, simplify_m=simplify, decimals=decimals, tag=tag,
+                                       shared=request.app.state.shared_cache)
     return Response(document.data, media_type="application/geo+json", headers=headers)
 
 

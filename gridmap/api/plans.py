@@ -6,9 +6,10 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel
 
+from gridmap.api.conditional import unchanged, version_headers
 from gridmap.api.openapi_doc import GEOJSON_OK
 from gridmap.errors import Invalid
 from gridmap.api.deps import READ_ROLES, get_conn, optional_user, public_reader, require_role
@@ -66,9 +67,17 @@ def plan(plan_id: int, request: Request, p: plans.Plan = Depends(readable_plan))
 
 @router.get("/api/plans/{plan_id}/grids", summary="A plan's grids as GeoJSON (RFC 7946)",
             responses=GEOJSON_OK)
-def plan_grids(plan_id: int, conn: sa.Connection = Depends(get_conn),
-               _plan: plans.Plan = Depends(readable_plan)) -> JSONResponse:
-    return JSONResponse(features.grids_feature_collection(conn, plan_id), media_type="application/geo+json")
+def plan_grids(plan_id: int, request: Request, conn: sa.Connection = Depends(get_conn),
+               plan: plans.Plan = Depends(readable_plan)) -> Response:
+    """Tagged by the plan's version: asked again with the tag, 304 without the query."""
+    from gridmap.services.planning import plan_tag
+
+    headers = version_headers(plan_tag(conn, plan, "grids"),
+                              public=plan.status != "draft" and request.app.state.settings.public_read)
+    if unchanged(request, headers):
+        return Response(status_code=304, headers=headers)
+    return JSONResponse(features.grids_feature_collection(conn, plan_id), media_type="application/geo+json",
+                        headers=headers)
 
 
 @router.get("/api/plans/{plan_id}/search", summary="Find grids, communities, compounds, sites, buildings, "
@@ -83,10 +92,18 @@ def plan_search(plan_id: int, q: str = Query(min_length=1, max_length=100, descr
 
 @router.get("/api/plans/{plan_id}/report", summary="A plan's report: summary, per-grid flags with their reasons "
             "(English and Chinese), proofs and the households histogram; computed for any plan, kept per edit version")
-def plan_report(plan_id: int, request: Request, _plan: plans.Plan = Depends(readable_plan)) -> JSONResponse:
-    from gridmap.services.planning import report
+def plan_report(plan_id: int, request: Request, conn: sa.Connection = Depends(get_conn),
+                plan: plans.Plan = Depends(readable_plan)) -> Response:
+    from gridmap.services.planning import plan_tag, report
 
-    return JSONResponse(jsonable(report(request.app.state.engine, plan_id)))
+    public = plan.status != "draft" and request.app.state.settings.public_read
+    headers = version_headers(plan_tag(conn, plan, "report"), public=public)
+    if unchanged(request, headers):
+        return Response(status_code=304, headers=headers)
+    body = jsonable(report(request.app.state.engine, plan_id))
+    with request.app.state.engine.connect() as fresh:  # a report worked out now is kept in the plan's row
+        headers = version_headers(plan_tag(fresh, plans.get(fresh, plan_id), "report"), public=public)
+    return JSONResponse(body, headers=headers)
 
 
 @router.get("/plans/{plan_id}/report", response_class=HTMLResponse, include_in_schema=False)

@@ -91,7 +91,7 @@ def community_cores(community_geoms: np.ndarray, scale: LocalScale, sliver_width
 
 
 @dataclass(frozen=True)
-class _Thresholds:
+class Thresholds:
     tolerance_m2: float
     sliver_width_m: float
 
@@ -103,8 +103,8 @@ def _neighbours(query_idx: np.ndarray, tree_idx: np.ndarray, count: int) -> list
     return [tuple(int(v) for v in part) for part in np.split(tree_idx[order], split)]
 
 
-def _classify(kind: str, pieces: np.ndarray, members: list[tuple[int, ...]], scale: LocalScale,
-              limits: _Thresholds) -> list[Finding]:
+def classify_pieces(kind: str, pieces: np.ndarray, members: list[tuple[int, ...]], scale: LocalScale,
+              limits: Thresholds) -> list[Finding]:
     """Pieces of one kind as findings: wide pieces above the tolerance each on their own, thin
     ones (slivers) gathered per set of grids involved."""
     if len(pieces) == 0:
@@ -133,7 +133,7 @@ def _classify(kind: str, pieces: np.ndarray, members: list[tuple[int, ...]], sca
 
 
 def layer_conflicts(geoms: np.ndarray, where: _Territory, scale: LocalScale,
-                    limits: _Thresholds) -> tuple[list[Finding], float]:
+                    limits: Thresholds) -> tuple[list[Finding], float]:
     """Every conflict of one layer, and the area (m²) of the territory it leaves uncovered."""
     tree = shapely.STRtree(geoms)
     found: list[Finding] = []
@@ -149,7 +149,7 @@ def layer_conflicts(geoms: np.ndarray, where: _Territory, scale: LocalScale,
     nonempty = ~shapely.is_empty(inter)
     parts, which = shapely.get_parts(inter[nonempty], return_index=True)
     pairs = [(int(a), int(b)) for a, b in zip(left[nonempty][which], right[nonempty][which])]
-    found += _classify("overlap", parts, pairs, scale, limits)
+    found += classify_pieces("overlap", parts, pairs, scale, limits)
 
     # gaps and parts outside
     union = shapely.union_all(geoms)
@@ -158,9 +158,9 @@ def layer_conflicts(geoms: np.ndarray, where: _Territory, scale: LocalScale,
     # the grids around each gap (asked from the grids' side: a few hundred prepared grids against
     # thousands of crumbs is cheaper than preparing every crumb)
     n_idx, g_idx = shapely.STRtree(gaps).query(geoms, predicate="dwithin", distance=1e-7)
-    found += _classify("gap", gaps, _neighbours(g_idx, n_idx, len(gaps)), scale, limits)
+    found += classify_pieces("gap", gaps, _neighbours(g_idx, n_idx, len(gaps)), scale, limits)
     o_idx, n_idx = tree.query(outside, predicate="intersects")
-    found += _classify("outside", outside, _neighbours(o_idx, n_idx, len(outside)), scale, limits)
+    found += classify_pieces("outside", outside, _neighbours(o_idx, n_idx, len(outside)), scale, limits)
     uncovered_m2 = float(scale.area(gaps).sum())
 
     # grids across communities, with the share in each: only grids meeting two community cores
@@ -189,7 +189,7 @@ def find_conflicts(grids: gpd.GeoDataFrame, communities: gpd.GeoDataFrame, terri
     the area (m²) each department leaves uncovered (for its coverage share). Distinct layers are
     examined in parallel threads (shapely releases the GIL inside its array functions).
     """
-    limits = _Thresholds(tolerance_m2, sliver_width_m)
+    limits = Thresholds(tolerance_m2, sliver_width_m)
     comm_geoms = np.asarray(communities.geometry.values, dtype=object)
     comm_codes = communities[code_column].astype(str).to_numpy()
     cores = community_cores(comm_geoms, scale, sliver_width_m)

@@ -28,6 +28,7 @@ from gridmap.services import incidents as incident_service
 from gridmap.services.edits import EditError
 from gridmap.store import assignment, audit, features, frames, plans, territories
 from gridmap.store import microgrids as microgrid_store
+from gridmap.store.shared_cache import SharedCache
 from gridmap.store import notes as notes_store
 from gridmap.store.plans import Plan, PlanStateError, VersionConflict
 
@@ -231,30 +232,43 @@ def simplify_step(simplify_m: float) -> float:
     return round(round(simplify_m / SIMPLIFY_STEP_M) * SIMPLIFY_STEP_M, 2)
 
 
-def units_tag(conn: sa.Connection, plan: Plan, simplify_m: float, decimals: int) -> str:
-    """What a plan's units document depends on: the plan (its id, the instant it was made, and
-    the transaction that last wrote its row: every saved edit bumps the row's edit version, and a
-    plan put back by ``gridmap db restore`` is a new row, so its old edit versions never name
-    another picture), its state and edit version, and the drawing parameters."""
+def plan_tag(conn: sa.Connection, plan: Plan, what: str) -> str:
+    """A version tag of one of a plan's documents (``what``: grids, report ...): the plan (its id,
+    the instant it was made, and the transaction that last wrote its row: every saved edit bumps
+    the row's edit version, and a plan put back by ``gridmap db restore`` is a new row, so its old
+    edit versions never name another picture), its state and edit version. Served as the ETag,
+    so a client that has this version gets 304."""
     written = plans.row_stamp(conn, plan.id)
     made = int(plan.created_at.timestamp() * 1_000_000)
-    return (f"units-{plan.id}-{made}-{written}-{plan.status}-{plan.lock_version}-"
-            f"{simplify_step(simplify_m):.2f}-{decimals}")
+    return f"{what}-{plan.id}-{made}-{written}-{plan.status}-{plan.lock_version}"
+
+
+def units_tag(conn: sa.Connection, plan: Plan, simplify_m: float, decimals: int) -> str:
+    """What a plan's units document depends on: the plan's version (:func:`plan_tag`) and the
+    drawing parameters."""
+    return f"{plan_tag(conn, plan, 'units')}-{simplify_step(simplify_m):.2f}-{decimals}"
 
 
 def units_document(conn: sa.Connection, plan: Plan, *, simplify_m: float = 0.0, decimals: int = 7,
-                   tag: str | None = None) -> UnitsDocument:
+                   tag: str | None = None, shared: SharedCache | None = None) -> UnitsDocument:
     """A plan's units with their grid (GeoJSON, UTF-8), for the planner: written by PostgreSQL
-    and kept (a bounded in-process cache) until the plan's row changes, so the second planner to
-    open a plan, or a reload, does not wait for it again (Reykjavík's 7,129 units: about 1 s to
-    write). ``simplify_m`` is taken in centimetre steps (:func:`simplify_step`); ``tag``: the
-    :func:`units_tag` the caller has already read."""
+    and kept until the plan's row changes (a bounded in-process cache, and ``shared``, the cache
+    every server process reads: Redis or PostgreSQL), so the second planner to open a plan, a
+    reload, or another server process does not wait for it again (Reykjavík's 7,129 units: about
+    1 s to write). ``simplify_m`` is taken in centimetre steps (:func:`simplify_step`); ``tag``:
+    the :func:`units_tag` the caller has already read."""
     tag = tag or units_tag(conn, plan, simplify_m, decimals)
     data = _UNITS_CACHE.get(tag)
+    if data is None and shared is not None:
+        data = shared.get(tag)
+        if data is not None:
+            _UNITS_CACHE.put(tag, data)
     if data is None:
         data = features.units_feature_collection(conn, plan.id, simplify_m=simplify_step(simplify_m),
                                                  decimals=decimals, as_text=True).encode()
         _UNITS_CACHE.put(tag, data)
+        if shared is not None:
+            shared.put(tag, data, kind="units_document", territory=plan.territory)
     return UnitsDocument(tag, data)
 
 
@@ -458,5 +472,5 @@ def grid_stats(engine: sa.Engine, plan_id: int) -> list[dict]:
 
 
 __all__ = ["report", "OutOfScope", "EditResult", "Problem", "EditError", "PlanStateError", "VersionConflict", "new_draft", "apply_edits",
-           "units_document", "units_tag", "UnitsDocument", "validate", "diff", "publish", "revert", "delete_draft", "history", "plan_state",
+           "units_document", "units_tag", "plan_tag", "UnitsDocument", "validate", "diff", "publish", "revert", "delete_draft", "history", "plan_state",
            "grid_stats"]
