@@ -5,6 +5,7 @@
                                              [--skip-maxp] [--skip-scaling]
     .venv/bin/python benchmarks/partition.py --units-only [--units-scaling 4,8,16,32]   # momepy (dev extras)
     .venv/bin/python benchmarks/partition.py --chinese-only [--chinese yucheng,highrise]
+    .venv/bin/python benchmarks/partition.py --gerrychain-lattices 1000,3000,10000 [--lattice-budget 300]
 
 0. Units: Reykjavík's build_units beside momepy.enclosures (+ a spatial join of the households) on
    the same barrier layers, in the same run (median of 3); with ``--units-scaling``, build_units and
@@ -444,6 +445,35 @@ def chinese_district(which: str, gerrychain_budget: float) -> None:
     print(pd.DataFrame(rows).to_string(index=False))
 
 
+def gerrychain_lattices(sizes: list[int], budget: float) -> None:
+    """GerryChain's recursive_tree_part beside gridmap's labels on generated lattices of one
+    community each (synthetic.unit_grid: rectangles, lognormal households of 20 on average, so
+    about 20 units a grid; with 80, five units a grid, GerryChain finds no balanced cut at all,
+    even at 1,000 units: "Could not find a possible cut after 100000 attempts"), same graph, same k and
+    band tolerance; GerryChain under ``budget`` seconds a size (in a worker process it cannot
+    outlive), and the ratio of the two times where both finished."""
+    print(f"\n## GerryChain on generated lattices (budget {budget:.0f} s a size)")
+    rows = []
+    for n in sizes:
+        units = unit_grid(n, units_per_community=n, seed=2, mean_households=20.0)  # about 20 units a grid
+        graph = build_graph(units)
+        k = max(int(round(units["households"].sum() / ((LO + HI) / 2))), 1)
+        core, core_s = labels_timed(units, graph, repeat=3)
+        comprehensive = np.flatnonzero([kind == "comprehensive" for kind in core.kinds])
+        ours = figures("gridmap labels", units, core.grid_of, core_s, graph, comprehensive)
+        try:
+            theirs = run_gerrychain(units, graph, k, budget=budget)
+            ratio = f"{theirs['seconds'] / core_s:.0f}x"
+        except Exception as exc:  # no answer within the budget (or an error): reported, not hidden
+            theirs = {"method": "GerryChain recursive_tree_part", "error": f"{type(exc).__name__}: {exc}"}
+            ratio = f"> {budget / core_s:.0f}x" if "within" in str(exc) else "n/a"
+        rows.append({"units": len(units), "k": k, "gridmap s": ours["seconds"], "gridmap in band": ours["in_band"],
+                     "GerryChain s": theirs.get("seconds", theirs.get("error")),
+                     "GerryChain in band": theirs.get("in_band", ""), "GerryChain / gridmap": ratio})
+        print(f"  {rows[-1]}", flush=True)
+    print(pd.DataFrame(rows).to_string(index=False))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--maxp-budget", type=float, default=300.0)
@@ -457,7 +487,13 @@ def main() -> None:
     parser.add_argument("--chinese", default="yucheng,highrise",
                         help="generated Chinese-pattern districts for section 4 ('' to skip)")
     parser.add_argument("--chinese-only", action="store_true", help="only section 4")
+    parser.add_argument("--gerrychain-lattices", default="",
+                        help="only GerryChain beside gridmap on generated lattices of these sizes (e.g. 1000,3000,10000)")
+    parser.add_argument("--lattice-budget", type=float, default=300.0, help="seconds for GerryChain per lattice")
     args = parser.parse_args()
+    if args.gerrychain_lattices:
+        gerrychain_lattices([int(n) for n in args.gerrychain_lattices.split(",")], args.lattice_budget)
+        return
     if args.chinese_only:
         for which in filter(None, args.chinese.split(",")):
             chinese_district(which, args.gerrychain_budget)

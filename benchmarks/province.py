@@ -96,7 +96,7 @@ def main() -> None:
     started = time.perf_counter()
     with dask.config.set(QUIET_WORKERS):
         cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                               dashboard_address=":0", silence_logs=logging.ERROR)
+                               dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)
     client = Client(cluster)
     client.run(lambda: __import__("gridmap.geo.partition"))  # workers import what tasks need once
     print(f"# Province benchmark: LocalCluster of {args.workers} workers started in "
@@ -118,6 +118,8 @@ def main() -> None:
     finally:
         client.close()
         cluster.close()
+    if not all(r["identical"] for r in rows):
+        sys.exit("the Dask assignment differs from the serial one")
     if len(rows) >= 2:
         n = np.array([r["units"] for r in rows], dtype=float)
         stages = ["graph_s", "assign_serial_s", "assign_dask_s", *(["dissolve_s"] if "dissolve_s" in rows[0] else [])]

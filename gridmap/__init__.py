@@ -123,7 +123,7 @@ def build_units(communities, roads, buildings, *, profile=None, **kwargs):
 
 
 def partition(units, *, profile=None, min_households=None, max_households=None, micro=False, buildings=None, seed=0,
-              **kwargs):
+              client=None, **kwargs):
     """Assign units to grids in the household band of ``profile`` (default 300–500), ``min_households``/
     ``max_households`` overriding it; returns a result with ``.units``, ``.grids`` and ``.report``.
     See :func:`gridmap.geo.partition.partition`.
@@ -133,9 +133,13 @@ def partition(units, *, profile=None, min_households=None, max_households=None, 
     micro band (50–80) unless a band is given, from ``buildings`` (the atoms; big ones cut by their
     单元) or, without them, from the units themselves; codes are the grid's code + 3 digits.
 
+    ``client``: a ``dask.distributed.Client``; the pieces are then cut on its cluster's workers,
+    with the same answer (:mod:`gridmap.distributed`).
+
     Example
     -------
     >>> result = gm.partition(units, min_households=300, max_households=500)  # doctest: +SKIP
+    >>> result = gm.partition(units, client=dask.distributed.Client("tcp://HOST:8786"))  # doctest: +SKIP
     >>> result.grids.explore(column="households")  # doctest: +SKIP
     >>> micro = gm.partition(units_of_one_grid, micro=True, buildings=gm.layer("511802", "buildings"))  # doctest: +SKIP
     """
@@ -152,17 +156,28 @@ def partition(units, *, profile=None, min_households=None, max_households=None, 
                              "e.g. gm.plan(code).units), or grids to gm.microgrids")
         grids = units[["grid_code", "geometry"]].dissolve(by="grid_code", as_index=False)
         atoms = buildings if buildings is not None else units.rename(columns={"unit_id": "building_name"})
-        return microgrids(grids, atoms, profile=chosen, min_households=lo, max_households=hi, seed=seed)
+        return microgrids(grids, atoms, profile=chosen, min_households=lo, max_households=hi, seed=seed, client=client)
     rules = with_band(chosen.micro_rules() if micro else chosen.partition, min_households, max_households)
+    if client is not None:
+        kwargs["runner"] = _runner(client)
     return _partition(units, seed=seed, rules=rules, road_rules=kwargs.pop("road_rules", chosen.roads), **kwargs)
 
 
-def microgrids(grids, buildings, *, profile=None, min_households=None, max_households=None, seed=0):
+def _runner(client):
+    """Where the pieces run: serially here, or on the Dask cluster of ``client``."""
+    from gridmap.distributed import DaskRunner
+    from gridmap.geo.tasks import SERIAL
+
+    return SERIAL if client is None else DaskRunner(client)
+
+
+def microgrids(grids, buildings, *, profile=None, min_households=None, max_households=None, seed=0, client=None):
     """Divide ``grids`` (a plan's grids: ``grid_code``, geometry) into micro-grids (微网格) of the
     profile's micro band (50–80) made of ``buildings`` (``households``, optional ``entrances``
     单元数: big buildings are cut by their 单元), coded below each grid (grid code + 3 digits).
     Returns ``.microgrids`` (also ``.grids``), ``.buildings``, ``.report`` and ``.flags``; see
     :func:`gridmap.geo.microgrids.divide`. Stored micro-grids of a plan: ``gm.plan(code).microgrids``.
+    ``client``: a ``dask.distributed.Client`` whose workers group the grids' buildings (same answer).
 
     Example
     -------
@@ -175,7 +190,7 @@ def microgrids(grids, buildings, *, profile=None, min_households=None, max_house
     lo = chosen.micro_band[0] if min_households is None else min_households
     hi = chosen.micro_band[1] if max_households is None else max_households
     return divide(grids, buildings, band=(lo, hi), code_scheme=chosen.partition.code_scheme,
-                  rules=chosen.micro_rules(), seed=seed)
+                  rules=chosen.micro_rules(), seed=seed, runner=_runner(client))
 
 
 def read_layer(path, **kwargs):

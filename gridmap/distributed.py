@@ -121,7 +121,8 @@ class Placement:
 
 
 SERIAL_HERE = Placement(local_workers=0)
-"""Always serially, in this process (tests, small jobs, library calls)."""
+"""Always serially, in this process: the services' default (library calls, web requests, which
+must never start worker processes); the CLI passes :meth:`Placement.of` the settings."""
 
 
 @contextmanager
@@ -151,7 +152,7 @@ def runner_for(units: int, *, scheduler: str | None = None, local_workers: int |
     else:
         with dask.config.set(QUIET_WORKERS):  # the workers take the settings as they start
             cluster = LocalCluster(n_workers=local_workers or cores, threads_per_worker=1, processes=True,
-                                   dashboard_address=":0", silence_logs=logging.ERROR)
+                                   dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)
         client = Client(cluster)
         where, where_zh = "a local Dask cluster", "本机 Dask 集群"
     try:

@@ -8,7 +8,7 @@ import hashlib
 import os
 import subprocess
 import sys
-from datetime import date, datetime, timezone
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 import pyogrio
@@ -21,7 +21,8 @@ from gridmap.services import incidents as service
 from test_incident_service import loop  # noqa: F401 - the fixture: Monaco published, categories, people
 
 MONACO = "980100"
-BEFORE = date(2026, 6, 1)
+BEFORE = date.today() - timedelta(days=180)  # the demo's incidents go back 400 days from today
+CUTOFF = datetime.combine(BEFORE, time(), tzinfo=service.calendar_from_env().zone)  # midnight, the city's day
 
 
 @pytest.fixture
@@ -34,12 +35,12 @@ def history(loop):  # noqa: F811
     with engine.begin() as conn:
         original, duplicate = conn.execute(sa.text(
             "SELECT id FROM incidents WHERE status = 'closed' AND reported_at < :b ORDER BY id LIMIT 2"),
-            {"b": datetime(2026, 5, 1, tzinfo=timezone.utc)}).scalars().all()
+            {"b": CUTOFF - timedelta(days=30)}).scalars().all()
         conn.execute(sa.text("UPDATE incidents SET duplicate_of = :o, status = 'dispatched', closed_at = NULL "
                              "WHERE id = :d"), {"o": original, "d": duplicate})
         conn.execute(sa.text("UPDATE incidents SET description = '井盖缺失，路人险些跌倒' WHERE id = (SELECT min(id) "
                              "FROM incidents WHERE status = 'rejected' AND reported_at < :b)"),
-                     {"b": datetime(2026, 5, 1, tzinfo=timezone.utc)})
+                     {"b": CUTOFF - timedelta(days=30)})
     return engine, original
 
 
@@ -48,7 +49,7 @@ def _expected(engine: sa.Engine, original: int) -> set[int]:
     with engine.connect() as conn:
         return set(conn.execute(sa.text(
             "SELECT id FROM incidents WHERE status IN ('closed', 'rejected') AND reported_at < :b AND id <> :o"),
-            {"b": datetime(2026, 5, 31, 16, tzinfo=timezone.utc), "o": original}).scalars())
+            {"b": CUTOFF, "o": original}).scalars())
 
 
 def _ids(engine: sa.Engine) -> set[int]:
@@ -63,17 +64,17 @@ def test_archive_writes_reads_back_and_removes_only_what_is_finished(history, da
     before = _ids(engine)
     with engine.connect() as conn:
         open_old = conn.execute(sa.text("SELECT count(*) FROM incidents WHERE status NOT IN ('closed', 'rejected') "
-                                        "AND reported_at < '2026-05-01'")).scalar_one()
+                                        "AND reported_at < :b"), {"b": CUTOFF}).scalar_one()
         events = conn.execute(sa.text("SELECT count(*) FROM incident_events WHERE incident_id = ANY(:i)"),
                               {"i": list(expected)}).scalar_one()
     assert len(expected) > 100 and open_old > 0
     env = {**os.environ, "GRIDMAP_DATABASE_URL": database_url}
-    cli = [sys.executable, "-m", "gridmap.cli", "incidents", "archive", "--territory", MONACO, "--before", "2026-06-01"]
+    cli = [sys.executable, "-m", "gridmap.cli", "incidents", "archive", "--territory", MONACO, "--before", BEFORE.isoformat()]
     dry = subprocess.run([*cli, "--dry-run"], env=env, capture_output=True, text=True)
     assert dry.returncode == 0, dry.stderr
     assert f"{len(expected)} finished incidents" in dry.stdout and "试运行" in dry.stdout
     assert _ids(engine) == before
-    out = tmp_path / "归档 2026-06.gpkg"
+    out = tmp_path / f"归档 {BEFORE:%Y-%m}.gpkg"
     done = subprocess.run([*cli, "--out", str(out)], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert f"{len(expected)} incidents removed" in done.stdout and "从数据库删除" in done.stdout
@@ -116,22 +117,34 @@ def test_a_file_that_cannot_be_written_removes_nothing(history, tmp_path: Path, 
     assert _ids(engine) == before and not out.exists() and not list(tmp_path.iterdir())
 
 
-def test_an_incident_reopened_meanwhile_rolls_the_removal_back(history, tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("change", ["event", "duplicate"])
+def test_an_incident_that_changes_meanwhile_rolls_the_removal_back(history, tmp_path: Path, monkeypatch,
+                                                                   change: str) -> None:
+    """While the file is written another user adds to one of the incidents' history (an event: it
+    would be deleted unwritten) or reports a duplicate of it (it would lose its original): the
+    removal rolls back whole."""
     engine, _ = history
     before = _ids(engine)
     write = archiving._write
 
-    def write_then_reopen(out, incidents, events):  # another user reopens one while the file is written
+    def write_then_change(out, incidents, events):
         digest = write(out, incidents, events)
         with engine.begin() as conn:
-            conn.execute(sa.text("UPDATE incidents SET status = 'dispatched', closed_at = NULL "
-                                 "WHERE public_id = :p"), {"p": incidents[-1]["public_id"]})
+            target = conn.execute(sa.text("SELECT id FROM incidents WHERE public_id = :p"),
+                                  {"p": incidents[-1]["public_id"]}).scalar_one()
+            if change == "event":
+                conn.execute(sa.text("INSERT INTO incident_events (incident_id, from_status, to_status, action, actor, "
+                                     "note) VALUES (:i, 'closed', 'closed', 'note', 'someone', '补充说明')"), {"i": target})
+            else:
+                conn.execute(sa.text("UPDATE incidents SET duplicate_of = :t WHERE id = (SELECT max(id) FROM incidents "
+                                     "WHERE status NOT IN ('closed', 'rejected'))"), {"t": target})
         return digest
 
-    monkeypatch.setattr(archiving, "_write", write_then_reopen)
+    monkeypatch.setattr(archiving, "_write", write_then_change)
     out = tmp_path / "b.gpkg"
-    with pytest.raises(StateConflict, match="nothing was removed"):
+    with pytest.raises(StateConflict, match="nothing was removed") as refused:
         archiving.archive_incidents(engine, MONACO, BEFORE, out)
+    assert "未删除任何事件" in refused.value.zh
     assert _ids(engine) == before and out.exists()
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM audit_log WHERE action = 'incidents.archive'")).scalar() == 0

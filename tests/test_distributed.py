@@ -18,6 +18,7 @@ import pytest
 import shapely
 import sqlalchemy as sa
 
+import gridmap as gm
 from gridmap.distributed import DaskRunner, Placement, runner_for
 from gridmap.geo.graph import build_graph, grouped, piece_graphs
 from gridmap.geo.microgrids import divide
@@ -117,8 +118,11 @@ def test_partition_on_a_dask_cluster_is_the_serial_one(scheduler: str) -> None:
         assert runner.workers == 2
         spread = assign_grids(units, graph, rules, seed=4, runner=runner)
         again = assign_grids(units, graph, rules, seed=5, runner=runner)
+        notebook = gm.partition(units, min_households=300, max_households=380, seed=4, client=client)
     assert (spread.grid_of == serial.grid_of).all() and spread.kinds == serial.kinds
     assert (again.grid_of != serial.grid_of).any()  # the seed matters, so the equality above could fail
+    assert notebook.units["grid_code"].equals(gm.partition(units, min_households=300, max_households=380,
+                                                           seed=4).units["grid_code"])  # the notebook's door
 
 
 def test_micro_grids_on_a_dask_cluster_are_the_serial_ones(scheduler: str) -> None:
@@ -134,6 +138,8 @@ def test_micro_grids_on_a_dask_cluster_are_the_serial_ones(scheduler: str) -> No
     serial = divide(grids, buildings, band=(50, 80))
     with Client(scheduler) as client:
         spread = divide(grids, buildings, band=(50, 80), runner=DaskRunner(client))
+        notebook = gm.microgrids(grids, buildings, min_households=50, max_households=80, client=client)
+    assert notebook.microgrids["microgrid_code"].tolist() == serial.microgrids["microgrid_code"].tolist()
     assert len(serial.microgrids) > 6
     assert serial.microgrids["microgrid_code"].tolist() == spread.microgrids["microgrid_code"].tolist()
     assert serial.microgrids["households"].tolist() == spread.microgrids["households"].tolist()

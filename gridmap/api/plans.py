@@ -102,7 +102,10 @@ def plan_report(plan_id: int, request: Request, conn: sa.Connection = Depends(ge
         return Response(status_code=304, headers=headers)
     body = jsonable(report(request.app.state.engine, plan_id))
     with request.app.state.engine.connect() as fresh:  # a report worked out now is kept in the plan's row
-        headers = version_headers(plan_tag(fresh, plans.get(fresh, plan_id), "report"), public=public)
+        now = plans.get(fresh, plan_id)
+        if now.lock_version != plan.lock_version:  # edited meanwhile: which version the body is, is not known
+            return JSONResponse(body, headers={"Cache-Control": "no-store"})
+        headers = version_headers(plan_tag(fresh, now, "report"), public=public)
     return JSONResponse(body, headers=headers)
 
 

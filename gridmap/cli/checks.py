@@ -135,14 +135,22 @@ def plan_id(text: str) -> int:
     return int(text)
 
 
-def positive_int(text: str) -> int:
+def _whole_number(text: str, minimum: int, below: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not positive (1 or more)")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number / {text!r} 不是整数") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"{value} is {below} ({minimum} or more) / {value} 须不小于 {minimum}")
     return value
+
+
+def positive_int(text: str) -> int:
+    return _whole_number(text, 1, "not positive")
+
+
+def non_negative_int(text: str) -> int:
+    return _whole_number(text, 0, "negative")
 
 
 def iso_date(text: str) -> date:
@@ -150,16 +158,6 @@ def iso_date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2024-01-31 / 不是 2024-01-31 这样的日期") from None
-
-
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative (0 or more)")
-    return value
 
 
 def positive_float(text: str) -> float:

@@ -24,10 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     part.add_argument("--seed", type=int, default=0)
     part.add_argument("--rebuild-units", action="store_true", help="rebuild units even if their inputs did not change (plans keep their own)")
     part.add_argument("--report", metavar="FILE.html", help="also write the partition report (works offline)")
-    part.add_argument("--scheduler", metavar="tcp://HOST:8786",
+    where = part.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="tcp://HOST:8786",
                       help="cut the pieces on this Dask scheduler's workers (default: GRIDMAP_DASK_SCHEDULER; "
                            "else a local Dask cluster from GRIDMAP_DASK_MIN_UNITS units, 50,000 by default)")
-    part.add_argument("--local-workers", type=checks.non_negative_int, metavar="N",
+    where.add_argument("--local-workers", type=checks.non_negative_int, metavar="N",
                       help="cut the pieces on a local Dask cluster of N worker processes (0: serially, here)")
     part.add_argument("--actor", default="cli")
     part.set_defaults(func=cmd_partition, usage_error=part.error)

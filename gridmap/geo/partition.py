@@ -269,8 +269,10 @@ def _join_uninhabited(graph: UnitGraph, labels: np.ndarray, pieces: np.ndarray, 
     length = np.concatenate([graph.length_m, graph.length_m])
     leaving = labels[ends] != labels[across]
     border_of = dict(zip(pieces.tolist(), grouped(np.where(leaving, labels[ends], -1), pieces)))
+    edges = len(graph.left)
     for piece, members in zip(pieces.tolist(), grouped(labels, pieces)):
-        other, lengths = across[border_of[piece]], length[border_of[piece]]
+        border = border_of[piece][np.argsort(border_of[piece] % edges, kind="stable")]  # in edge order
+        other, lengths = across[border], length[border]
         assigned = grid_of[other] >= 0
         if assigned.any():
             totals = pd.Series(lengths[assigned]).groupby(grid_of[other][assigned]).sum()

@@ -6,7 +6,10 @@ kept where it is cheap. The incidents of a territory reported before a date that
 GeoPackage (layers ``incidents``, points in CGCS2000 EPSG:4490, and ``incident_events``), read back
 and counted, and only then deleted, in one transaction that is audited with the file's SHA-256.
 Nothing is lost on the way: a file that cannot be written or read back deletes nothing; an
-incident reopened between the read and the deletion makes the deletion roll back whole (run again).
+incident that changed between the read and the deletion (an event added, a whistle blown on it,
+tied to an emergency, a new duplicate of it) makes the deletion roll back whole (run again), and
+the rows are locked while they are checked and deleted. Photos stay in the media folder (named in
+the file by their SHA-256; one photo may serve several reports).
 Incidents tied to an emergency or a whistle stay with that record, and an original stays while a
 duplicate of it stays. The reporter's name and contact are not written unless asked
 (``--with-contacts``): archiving is also when personal data is let go.
@@ -87,14 +90,14 @@ def archive_incidents(engine: sa.Engine, territory: str, before: date, out: Path
         return ArchiveSummary(territory, before, len(ids), len(events), None, None, 0)
     digest = _write(out, incidents, events)
     with engine.begin() as conn:
-        removed = store.remove(conn, ids)
-        if removed != len(ids):
+        removed = store.remove(conn, ids, len(events))
+        if removed is None:
             conn.rollback()
             raise StateConflict(
-                f"{len(ids) - removed} of the {len(ids)} incidents were reopened while the archive was written: "
-                f"nothing was removed; {out} holds them all, delete it and run again",
-                f"写入归档期间有 {len(ids) - removed} 件事件被重新打开：未删除任何事件；{out} 含全部 {len(ids)} 件，"
-                "请删除该文件后重新运行")
+                "some of these incidents changed while the archive was written (a new event, a whistle, an "
+                f"emergency or a duplicate of one of them): nothing was removed; delete {out} and run again",
+                f"写入归档期间其中有事件发生变化（新的处理记录、吹哨、应急关联或新的重复件）：未删除任何事件；"
+                f"请删除 {out} 后重新运行")
         audit.record(conn, actor=actor, action="incidents.archive", table="incidents", row_key=territory,
                      after={"before": before.isoformat(), "incidents": removed, "events": len(events),
                             "file": str(out), "sha256": digest, "with_contacts": with_contacts,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import shapely
 import sqlalchemy as sa
 
-from gridmap.distributed import Placement
+from gridmap.distributed import SERIAL_HERE, Placement
 from gridmap.errors import Invalid, NotFound
 from gridmap.geo import microgrid_edits
 from gridmap.geo.microgrids import MicroResult, divide
@@ -47,10 +47,11 @@ class MicroSummary:
 
 
 def divide_plan(engine: sa.Engine, plan_id: int, *, grid: str | None = None, seed: int = 0, actor: str = "cli",
-                progress: Progress = QUIET, placement: Placement = Placement()) -> MicroSummary:
+                progress: Progress = QUIET, placement: Placement = SERIAL_HERE) -> MicroSummary:
     """Divide the comprehensive grids of draft ``plan_id`` (or only ``grid``) into micro-grids and
     store them, replacing those grids' earlier micro-grids (one transaction, audited). The grids
-    are divided where ``placement`` says (:mod:`gridmap.distributed`, by the number of buildings)."""
+    are divided where ``placement`` says (default: serially, in this process, as a web request
+    does; the CLI passes the settings' choice, by the number of buildings: :mod:`gridmap.distributed`)."""
     placement.check()
     with engine.connect() as conn:
         plan = plans.get(conn, plan_id)

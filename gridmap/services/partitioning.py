@@ -23,7 +23,7 @@ import numpy as np
 import shapely
 import sqlalchemy as sa
 
-from gridmap.distributed import Placement
+from gridmap.distributed import SERIAL_HERE, Placement
 from gridmap.geo.coverage import stitch_borders
 from gridmap.geo.grain import REFINE_ROUNDS, partition_at_building_grain
 from gridmap.geo.partition import PartitionResult, partition
@@ -384,15 +384,15 @@ def partition_territory(
     author: str = "cli",
     rebuild_units: bool = False,
     progress: Progress = QUIET,
-    placement: Placement = Placement(),
+    placement: Placement = SERIAL_HERE,
 ) -> PlanSummary:
     """Partition ``territory`` and store the result as a new draft plan (one transaction).
 
     The rules are ``profile``'s (default: the territory's), the band overridden by
     ``min_households``/``max_households`` when given; the plan stores the profile it was made with.
-    The pieces are cut where ``placement`` says (serially for a small territory, on a Dask
-    cluster for a large one or when a scheduler is named: :mod:`gridmap.distributed`); the plan
-    is the same either way.
+    The pieces are cut where ``placement`` says (default: serially, in this process; the CLI
+    passes the settings' choice: a Dask cluster for a large territory or when a scheduler is
+    named, :mod:`gridmap.distributed`); the plan is the same either way.
     """
     placement.check()
     with engine.connect() as conn:

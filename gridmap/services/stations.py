@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import logging
 import threading
 from dataclasses import dataclass
 from importlib import resources
@@ -271,10 +272,15 @@ def warm(engine: sa.Engine, territories: list[str] | None = None) -> list[dict]:
                 with engine.connect() as conn:
                     _, key = _areas_key(conn, territory, station_type, walking.DEFAULT_MINUTES, walking.DEFAULT_SPEED_M_PER_MIN)
                     kept = key is None or answers.has(conn, key)
+                if not kept:
+                    service_areas(engine, territory, station_type, minutes=walking.DEFAULT_MINUTES)
             except StationError:  # more stations of the type than a map draws
                 kept = True
-            if not kept:
-                service_areas(engine, territory, station_type, minutes=walking.DEFAULT_MINUTES)
+            except Exception:  # noqa: BLE001 - a bad layer of one territory must not stop the others
+                logging.getLogger("gridmap").exception("service areas of %s/%s could not be worked out",
+                                                       territory, station_type)
+                done.append({"territory": territory, "type": station_type, "made": False, "failed": True})
+                continue
             done.append({"territory": territory, "type": station_type, "made": not kept})
     return done
 

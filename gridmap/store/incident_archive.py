@@ -48,11 +48,22 @@ def rows(conn: sa.Connection, ids: list[int], *, with_contacts: bool) -> tuple[l
     return incidents, events
 
 
-def remove(conn: sa.Connection, ids: list[int]) -> int:
-    """Delete the incidents ``ids`` that are still finished (their events go with them); how many."""
-    return len(conn.execute(sa.text(
-        "DELETE FROM incidents WHERE id = ANY(:ids) AND status = ANY(:done) RETURNING id"),
-        {"ids": ids, "done": list(FINISHED)}).all())
+def remove(conn: sa.Connection, ids: list[int], events: int) -> int | None:
+    """Delete the incidents ``ids`` (their events go with them), when every one of them still
+    may leave and their history is still the ``events`` events that were written; else nothing
+    (None). The rows are locked first: an event, whistle or duplicate that another user adds to
+    one of them from then on waits, and then finds it gone, rather than being deleted with it."""
+    conn.execute(sa.text("SELECT id FROM incidents WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"), {"ids": ids})
+    still = conn.execute(sa.text(
+        "SELECT count(*) FROM incidents i WHERE i.id = ANY(:ids) AND i.status = ANY(:done) AND i.emergency_id IS NULL "
+        "AND NOT EXISTS (SELECT 1 FROM whistles w WHERE w.incident_id = i.id) "
+        "AND NOT EXISTS (SELECT 1 FROM incidents d WHERE d.duplicate_of = i.id AND NOT d.id = ANY(:ids))"),
+        {"ids": ids, "done": list(FINISHED)}).scalar_one()
+    history = conn.execute(sa.text("SELECT count(*) FROM incident_events WHERE incident_id = ANY(:ids)"),
+                           {"ids": ids}).scalar_one()
+    if still != len(ids) or history != events:
+        return None
+    return len(conn.execute(sa.text("DELETE FROM incidents WHERE id = ANY(:ids) RETURNING id"), {"ids": ids}).all())
 
 
 __all__ = ["FINISHED", "archivable", "rows", "remove"]
