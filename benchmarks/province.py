@@ -10,8 +10,8 @@ households a unit on average (30M households), partitioned into grids of 300–5
 
 * the stages: generating the units, the unit graph (serial), the assignment of units to grids
   serially (``assign_grids`` with the serial runner) and on ``LocalCluster(n_workers=--workers,
-  threads_per_worker=1)`` (cluster start-up timed apart), and the dissolve of the grids with
-  their statistics (serial; the same code for both);
+  threads_per_worker=1)`` (cluster start-up timed apart), and the grids' statistics with their
+  outlines dissolved (serial: shipping the geometries to workers cost more than the unions);
 * the peak memory of this process and of each Dask worker (``ru_maxrss``);
 * whether the two assignments are identical (they must be);
 * the fitted growth exponent of each stage over the sizes (time ~ n^b) beside n log n's.
@@ -72,8 +72,9 @@ def one_size(n: int, per_community: int, mean_households: float, client, dissolv
     comprehensive = np.array([k == "comprehensive" for k in serial.kinds])
     row["in_band"] = float(((totals >= 300) & (totals <= 500))[comprehensive].mean())
     if dissolve:
+        crs = metric_crs_for_frame(units)
         started = time.perf_counter()
-        grid_statistics(units, serial.grid_of, metric_crs_for_frame(units))
+        grid_statistics(units, serial.grid_of, crs)
         row["dissolve_s"] = time.perf_counter() - started
     row["peak_main_mb"] = peak_mb()
     row["peak_workers_mb"] = sorted(round(v) for v in client.run(peak_mb).values())
@@ -122,7 +123,8 @@ def main() -> None:
         sys.exit("the Dask assignment differs from the serial one")
     if len(rows) >= 2:
         n = np.array([r["units"] for r in rows], dtype=float)
-        stages = ["graph_s", "assign_serial_s", "assign_dask_s", *(["dissolve_s"] if "dissolve_s" in rows[0] else [])]
+        stages = ["graph_s", "assign_serial_s", "assign_dask_s",
+                  *(["dissolve_s"] if "dissolve_s" in rows[0] else [])]
         fitted = ", ".join(f"{s[:-2]} b = {fitted_exponent(n, [r[s] for r in rows]):.2f}" for s in stages)
         print(f"\n## Growth (time ~ n^b): {fitted}; n log n over these sizes: b = "
               f"{fitted_exponent(n, n * np.log(n)):.2f}")

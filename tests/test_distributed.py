@@ -121,8 +121,10 @@ def test_partition_on_a_dask_cluster_is_the_serial_one(scheduler: str) -> None:
         notebook = gm.partition(units, min_households=300, max_households=380, seed=4, client=client)
     assert (spread.grid_of == serial.grid_of).all() and spread.kinds == serial.kinds
     assert (again.grid_of != serial.grid_of).any()  # the seed matters, so the equality above could fail
-    assert notebook.units["grid_code"].equals(gm.partition(units, min_households=300, max_households=380,
-                                                           seed=4).units["grid_code"])  # the notebook's door
+    here = gm.partition(units, min_households=300, max_households=380, seed=4)
+    assert notebook.units["grid_code"].equals(here.units["grid_code"])  # the notebook's door
+    # the grids' outlines were dissolved on the workers too: the same bytes
+    assert (shapely.to_wkb(notebook.grids.geometry.values) == shapely.to_wkb(here.grids.geometry.values)).all()
 
 
 def test_micro_grids_on_a_dask_cluster_are_the_serial_ones(scheduler: str) -> None:

@@ -264,3 +264,22 @@ def test_the_server_works_out_service_areas_before_the_first_map(monaco_stations
             station = conn.execute(sa.text("SELECT min(id) FROM stations WHERE station_type = 'pharmacy'")).scalar()
         service.edit(engine, station, {"name": "新药房"}, actor="test")
         assert _wait_for(engine, types + 1, 60) == types + 1  # the changed type's areas, kept beside the old
+
+
+def test_one_type_that_fails_does_not_stop_the_warming_pass(monaco_stations, monkeypatch, caplog) -> None:
+    """A type whose service areas cannot be worked out (here: made to fail) is logged and left;
+    the other types are still worked out and kept in the same pass."""
+    engine, _, _ = monaco_stations
+    real = service.service_areas
+
+    def failing(engine_, territory, station_type=None, **kwargs):
+        if station_type == "clinic":
+            raise RuntimeError("a broken road layer")
+        return real(engine_, territory, station_type, **kwargs)
+
+    monkeypatch.setattr(service, "service_areas", failing)
+    done = {d["type"]: d for d in service.warm(engine)}
+    assert done["clinic"].get("failed") and not done["clinic"]["made"]
+    assert all(d["made"] for t, d in done.items() if t != "clinic") and len(done) >= 4
+    assert "clinic" in caplog.text and "could not be worked out" in caplog.text
+    assert _kept_areas(engine) == len(done) - 1

@@ -24,7 +24,7 @@ import shapely
 
 from gridmap.geo.band import choose_grid_count
 from gridmap.geo.grain import divisible
-from gridmap.geo.graph import UnitGraph
+from gridmap.geo.graph import UnitGraph, grouped
 from gridmap.geo.proofs import Reason, below_min_proof, hub_leaf_proofs, region_proofs
 
 FLAG_COLUMNS = ["grid_code", "flag", "reason", "reason_zh"]
@@ -263,8 +263,12 @@ def grid_statistics(units: gpd.GeoDataFrame, labels, metric_crs) -> gpd.GeoDataF
     stats = frame.groupby("_grid").agg(sums).rename(columns={"_grid": "unit_count"})
     # the general overlay, not a coverage union: micro-grids' 单元 strips meet within the noding grid,
     # and their coverage union stays valid in lon/lat but not always once projected (2 of 2,455 in
-    # 雨城区 in EPSG:4543); the overlay cleans that
-    stats["geometry"] = frame[["_grid", "geometry"]].dissolve(by="_grid")["geometry"]  # no other column aggregated
+    # 雨城区 in EPSG:4543); the overlay cleans that. The same union_all per group as GeoPandas'
+    # dissolve (the same bytes), in half its time. Not spread over a Dask cluster: shipping the
+    # geometries cost more than the unions (250,000 units: 3.6 s here, 10.6 s on two workers)
+    geoms = np.asarray(frame.geometry.values, dtype=object)
+    members = grouped(frame["_grid"].to_numpy(), stats.index.to_numpy())
+    stats["geometry"] = [shapely.union_all(geoms[m]) for m in members]
     grids = gpd.GeoDataFrame(stats.reset_index(), geometry="geometry", crs=units.crs)
     perimeter = shapely.length(np.asarray(grids.to_crs(metric_crs).geometry.values, dtype=object))
     grids["compactness"] = np.round(polsby_popper(grids["area_m2"], perimeter), 4)
