@@ -264,7 +264,7 @@ def grid_statistics(units: gpd.GeoDataFrame, labels, metric_crs) -> gpd.GeoDataF
     # the general overlay, not a coverage union: micro-grids' 单元 strips meet within the noding grid,
     # and their coverage union stays valid in lon/lat but not always once projected (2 of 2,455 in
     # 雨城区 in EPSG:4543); the overlay cleans that. The same union_all per group as GeoPandas'
-    # dissolve (the same bytes), in half its time. Not spread over a Dask cluster: shipping the
+    # dissolve (the same bytes; 0.20 s against 0.39 s for 20,000 units in 1,500 grids). Not spread over a Dask cluster: shipping the
     # geometries cost more than the unions (250,000 units: 3.6 s here, 10.6 s on two workers)
     geoms = np.asarray(frame.geometry.values, dtype=object)
     members = grouped(frame["_grid"].to_numpy(), stats.index.to_numpy())
