@@ -61,7 +61,10 @@ class DaskRunner:
 
         if not batches:
             return []
-        data = self.client.scatter(list(batches))
+        # hash=False: keys of their own. Content-hashed keys would be the previous call's when the
+        # batches are the same (a second seed over the same pieces), and that call's cancel, still
+        # in flight at the scheduler, would release this call's data ("lost dependencies").
+        data = self.client.scatter(list(batches), hash=False)
         futures = self.client.map(fn, data, pure=False, **shared)
         total, done, told = len(futures), 0, 0
         for _ in as_completed(futures):
