@@ -229,10 +229,13 @@ def _wait_for(engine: sa.Engine, count: int, seconds: float) -> int:
 def test_the_server_works_out_service_areas_before_the_first_map(monaco_stations, database_url: str,
                                                                  monkeypatch) -> None:
     """Soon after the start, the server works out and keeps the service areas of every station
-    type (one process of several: the advisory lock), so the first stations map of a type is read
-    from PostgreSQL, with no network built; a station edited is worked out again by the next pass."""
+    type (one process of several: the advisory lock; in a child process at the lowest priority, so
+    requests never wait for it), so the first stations map of a type is read from PostgreSQL, with
+    no network built; a station edited is worked out again by the next pass."""
     import dataclasses
     import json
+
+    import psutil
 
     from gridmap.settings import Settings
     from gridmap.store import locks
@@ -249,6 +252,9 @@ def test_the_server_works_out_service_areas_before_the_first_map(monaco_stations
             assert _kept_areas(engine) == 0
     with TestClient(app) as client:  # the lock is free: this process works them out, in the background
         assert _wait_for(engine, types, 120) == types
+        # worked out in a child process at the lowest CPU priority, not in the serving process
+        workers = [c for c in psutil.Process().children() if "resource_tracker" not in " ".join(c.cmdline())]
+        assert [child.nice() for child in workers] == [19]
         service._CACHE.clear()  # the first map of another process: no network built
 
         def no_network(*args, **kwargs):

@@ -53,6 +53,10 @@ from gridmap.web import STATIC
 
 
 
+WARM_PASS_LIMIT_S = 3600.0
+"""Longest a warming pass may take before its child process is ended and the next pass starts anew."""
+
+
 @asynccontextmanager
 async def background_lifespan(app: FastAPI):
     """While serving, in the background:
@@ -61,20 +65,23 @@ async def background_lifespan(app: FastAPI):
       (default 15; 0 turns it off), and every minute while an emergency is on (missed check-ins,
       late departments, emergency cases going up);
     * the stations' walking service areas worked out and kept for every server process
-      (:func:`gridmap.services.stations.warm`) soon after the start and then every
+      (:func:`gridmap.services.stations.warm_quietly`) soon after the start and then every
       GRIDMAP_WARM_MINUTES minutes (default 5; 0 turns it off), so a stations map is read, not
-      computed, after an import, a station edit or new roads. One process of several does it at a
-      time (an advisory lock); a pass that finds everything kept costs a few queries.
+      computed, after an import, a station edit or new roads. The pass runs in a child process
+      at the lowest CPU priority, so requests never wait for it; one server process of several
+      does it at a time (an advisory lock); a pass that finds everything kept costs a few queries.
     """
     import asyncio
     import logging
+    import multiprocessing
     import os
+    import threading
+    import time
 
     from starlette.concurrency import run_in_threadpool
 
-    from gridmap.services.stations import warm
+    from gridmap.services.stations import warm_quietly
     from gridmap.services.supervision import supervise
-    from gridmap.store import locks
 
     minutes = float(os.environ.get("GRIDMAP_ESCALATION_MINUTES", "15"))
     warm_minutes = app.state.settings.warm_minutes
@@ -95,9 +102,23 @@ async def background_lifespan(app: FastAPI):
             except Exception:  # noqa: BLE001 - a database hiccup must not stop the loop
                 log.exception("supervision pass failed; retrying next period")
 
+    pool: list = []  # the warming pass's child process (a spawned pool of one), made on first use
+    stopping = threading.Event()
+
     def warm_once() -> list[dict]:
-        with locks.held(app.state.engine, locks.WARM_ANSWERS) as taken:
-            return warm(app.state.engine) if taken else []
+        if not pool:  # spawned, not forked: this process runs threads
+            pool.append(multiprocessing.get_context("spawn").Pool(1))
+        url = app.state.engine.url.render_as_string(hide_password=False)
+        result = pool[0].apply_async(warm_quietly, (url,))
+        started = time.monotonic()
+        while not result.ready():  # a second at a time: the server may be stopping
+            if stopping.is_set():
+                return []
+            if time.monotonic() - started > WARM_PASS_LIMIT_S:  # a child that died or hangs: a new one
+                pool.pop().terminate()
+                raise TimeoutError(f"the warming pass took over {WARM_PASS_LIMIT_S:.0f} s")
+            result.wait(1.0)
+        return result.get()
 
     async def warming() -> None:
         await asyncio.sleep(1.0)  # after the server answers its first requests
@@ -112,8 +133,11 @@ async def background_lifespan(app: FastAPI):
 
     tasks = [asyncio.create_task(loop()) for loop, on in ((supervision, minutes > 0), (warming, warm_minutes > 0)) if on]
     yield
+    stopping.set()
     for task in tasks:
         task.cancel()
+    for child in pool:
+        child.terminate()
 
 
 def create_app(database_url: str | None = None, settings: Settings | None = None) -> FastAPI:

@@ -15,6 +15,7 @@ from typing import Literal
 import sqlalchemy as sa
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.background import BackgroundTask
 from pydantic import BaseModel, Field
 
 from gridmap.api.openapi_doc import GEOJSON_OK
@@ -100,9 +101,11 @@ def plan_units(plan_id: int, request: Request, simplify: float = 0.0,
     headers = version_headers(tag, public=plan.status != "draft" and request.app.state.settings.public_read)
     if unchanged(request, headers):
         return Response(status_code=304, headers=headers)
-    document = planning.units_document(conn, plan, simplify_m=simplify, decimals=decimals, tag=tag,
-                                       shared=request.app.state.shared_cache)
-    return Response(document.data, media_type="application/geo+json", headers=headers)
+    shared = request.app.state.shared_cache
+    document = planning.units_document(conn, plan, simplify_m=simplify, decimals=decimals, tag=tag, shared=shared)
+    # a document written just now goes to the other processes' cache after the answer, not before it
+    later = BackgroundTask(planning.share_units_document, shared, document, plan.territory) if document.fresh else None
+    return Response(document.data, media_type="application/geo+json", headers=headers, background=later)
 
 
 @router.get("/api/plans/{plan_id}/grid-stats", summary="Every grid's households, area, compactness, parts")
