@@ -235,7 +235,15 @@ def test_merge_split_undo_lasso_cut_and_validate(site) -> None:
             moved = set(conn.execute(sa.text(
                 "SELECT pu.unit_id FROM plan_units pu JOIN grids g ON g.id = pu.grid_id WHERE g.plan_id = :p "
                 "AND g.code = :c"), {"p": draft_id, "c": new_code}).scalars())
+            sent = conn.execute(sa.text("SELECT operations FROM plan_edits WHERE plan_id = :p ORDER BY version DESC "
+                                        "LIMIT 1"), {"p": draft_id}).scalar_one()
+            kinds = dict(conn.execute(sa.text("SELECT code, kind FROM grids WHERE plan_id = :p AND code IN (:a, :c)"),
+                                      {"p": draft_id, "a": a, "c": new_code}).all())
         assert moved == set(members[:2])
+        # sent as the server's split (its one implementation makes the grid, of the split grid's kind)
+        assert [{k: v for k, v in op.items() if v is not None} for op in sent] == [
+            {"op": "split", "grid": a, "units": members[:2], "new_code": new_code}], sent
+        assert kinds[new_code] == kinds[a]
 
         # lasso: a small loop around one unit of another grid of the community paints it into the new grid
         target = page.evaluate(f"""() => {{

@@ -107,12 +107,25 @@ def test_brush_paints_in_one_undo_step_and_alt_erases(site) -> None:  # noqa: F8
 def test_grid_table_follows_painting_sorts_filters_and_selects(site) -> None:  # noqa: F811
     from playwright.sync_api import sync_playwright
 
-    _engine, url, draft_id = site
+    engine, url, draft_id = site
+    with engine.begin() as conn:  # a grid with its worker (网格员), as the table lists them
+        staffed = conn.execute(sa.text("UPDATE grids SET worker = '王网格' WHERE id = (SELECT min(id) FROM grids "
+                                       "WHERE plan_id = :p) RETURNING code"), {"p": draft_id}).scalar_one()
     with sync_playwright() as p:
         browser = launch_chromium(p)
         page = open_planner(browser, url, draft_id)
         grids = page.evaluate("() => Object.keys(window.gridmapPlanner.grids).length")
         page.wait_for_function(f"document.querySelectorAll('#grid-table tbody tr').length === {grids}")
+        worker_of = {r["code"]: r["cells"][6] for r in table_rows(page)}
+        assert worker_of[staffed] == "王网格" and sum(1 for w in worker_of.values() if w) == 1
+        page.fill("#grid-filter", "王网格")  # the filter finds a grid by its worker too
+        page.wait_for_function("document.querySelectorAll('#grid-table tbody tr').length === 1")
+        assert [r["code"] for r in table_rows(page)] == [staffed]
+        page.fill("#grid-filter", "")
+        for row in table_rows(page):  # compactness in [0, 1] (or not known yet), parts a whole count
+            compact, parts = row["cells"][4], row["cells"][5]
+            assert compact == "—" or 0 <= float(compact) <= 1, row
+            assert parts == "—" or int(parts) >= 1, row
         assert page.inner_text("#grid-table-count") == f"共 {grids} 个网格，显示 {grids} 个"
         # the same plan loaded again in the page: its rows once each (the table keeps rows by code)
         page.evaluate(f"() => window.gridmapPlannerLoad({draft_id})")
@@ -137,9 +150,15 @@ def test_grid_table_follows_painting_sorts_filters_and_selects(site) -> None:  #
         path = brush_path(page)
         page.fill("#grid-filter", path["grid"])
         page.wait_for_function("document.querySelectorAll('#grid-table tbody tr').length === 1")
+        page.evaluate("() => { const m = window.gridmapPlannerMap(); m.setZoom(m.getMinZoom(), {animate: false}); }")
+        zoom_before = page.evaluate("() => window.gridmapPlannerMap().getZoom()")
         page.click(f"#grid-table tr[data-code='{path['grid']}']")  # a row selects its grid and zooms to it
         page.wait_for_function(f"document.querySelector('#grid-code').textContent === '{path['grid']}'")
-        assert page.evaluate("() => window.gridmapPlannerMap().getZoom()") >= 14
+        page.wait_for_function(f"window.gridmapPlannerMap().getZoom() > {zoom_before}")
+        inside = page.evaluate(f"""() => {{ const s = window.gridmapPlanner, m = window.gridmapPlannerMap();
+            const u = Object.values(s.units).find(u => u.grid === '{path['grid']}');
+            return m.getBounds().contains(u.label); }}""")
+        assert inside  # the map shows the grid picked
         page.fill("#grid-filter", "")
         page.wait_for_function(f"document.querySelectorAll('#grid-table tbody tr').length === {grids}")
         donor_before = next(int(r["cells"][1]) for r in table_rows(page) if r["code"] == path["donor"])
@@ -172,8 +191,9 @@ def test_grid_table_follows_painting_sorts_filters_and_selects(site) -> None:  #
 
         page.click("#lang-switch")
         headers = page.inner_text("#grid-table thead")
-        assert "Households" in headers and not CJK.search(headers + page.inner_text("#grid-table-count"))
-        assert page.get_attribute("#grid-filter", "placeholder") == "Filter by grid or community code"
+        assert "Households" in headers and "Worker" in headers
+        assert not CJK.search(headers + page.inner_text("#grid-table-count"))
+        assert page.get_attribute("#grid-filter", "placeholder") == "Filter by grid, community code or worker"
         assert not page.errors, page.errors
         browser.close()
 
@@ -519,6 +539,7 @@ def test_compare_overlays_the_other_plan_its_moved_units_and_both_plans_figures(
         browser.close()
 
 
+@pytest.mark.browser
 def test_side_by_side_shows_the_compared_plan_beside_in_step(site) -> None:  # noqa: F811
     """"Side by side" with no comparison open opens it and a second map of the published plan right
     of the draft: half the width each, the published plan's every grid drawn there and the two

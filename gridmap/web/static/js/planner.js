@@ -418,7 +418,8 @@
       var p = f.properties, old = state.grids[p.grid_code];
       if (old) { borderLayer.removeLayer(old.border); labelLayer.removeLayer(old.labelMarker); }
       var g = { code: p.grid_code, community: p.community_code, kind: p.kind, households: p.households,
-                compactness: p.compactness, parts: p.parts, unit_count: p.unit_count, locked: !!p.locked };
+                compactness: p.compactness, parts: p.parts, unit_count: p.unit_count, locked: !!p.locked,
+                worker: p.worker || "" };
       g.border = L.geoJSON(f, { style: { renderer: canvas, color: "#222", weight: 2.5, fill: false }, interactive: false });
       borderLayer.addLayer(g.border);
       var ll = p.label ? [p.label.coordinates[1], p.label.coordinates[0]] : null;
@@ -463,7 +464,7 @@
   // Units ``ids`` painted into grid ``target``: one change (one undo step), or, for a brush stroke,
   // added to the stroke's change (``stroke.change``, made on its first units). In a stroke, units of
   // another community are counted in ``stroke.foreign`` and told once, when the stroke ends.
-  function move(ids, target, stroke) {
+  function move(ids, target, stroke, op) {
     if (!editable()) return false;
     if (state.checking) { message("正在核对刚才的修改，请稍候", "Checking your last changes; one moment", "warn"); return false; }
     var community = communityOf(target);
@@ -483,6 +484,7 @@
     if (moves.length) {
       hideNotice();
       var change = { moves: moves, target: target };
+      if (op) change.op = op;  // a merge or a split: sent to the server as itself (pendingOperations)
       state.undo.push(change); state.redo = [];
       applyChange(change, false);
     }
@@ -550,47 +552,36 @@
     else if (key === "y") { ev.preventDefault(); redo(); }
     else if (key === "s") { ev.preventDefault(); save(); }
   });
-  // The units of each grid as saved (the grid they had at the last save), in the order of their ids.
-  // Built on first use after units were drawn, added or removed, or a save.
-  var savedIndex = null;
-  function invalidateSaved() { savedIndex = null; }
-  function savedMembers() {
-    if (savedIndex) return savedIndex;
-    savedIndex = {};
-    Object.keys(state.units).forEach(function (k) {
-      var u = state.units[k];
-      (savedIndex[u.saved] = savedIndex[u.saved] || []).push(u);
-    });
-    return savedIndex;
-  }
   function pendingUnits() {  // in the order of their ids, as the units' own keys iterate
     return Object.keys(state.pending).map(function (k) { return state.units[k]; });
   }
-  // The pending edits as the server's operations: a saved grid whose every unit now lies in one
-  // other saved grid was merged into it (sent as that merge: the server's one implementation of a
-  // merge applies it); every other unit moved is an assignment to its new grid.
-  // Only a saved grid that units left can have been merged, and the per-grid tallies say whether
-  // any unit is still in it: no pass over every unit (at 50,000 units that pass took 26 ms, once
-  // per dry run).
+  // The pending edits as the server's operations, in the order they were made (the undo stack
+  // holds exactly the changes since the last save). A merge or a split is sent as itself: the
+  // server's one implementation applies it (which code survives, the new grid's code and kind), and
+  // the browser only shows its outcome until the server's answer replaces it. Paint, lasso and brush
+  // changes are the assignment of their units to the grid each went to (an erase stroke's moves
+  // each go back to their own saved grid).
   function pendingOperations() {
-    var savedIn = savedMembers(), left = {}, merged = {}, ops = [];
-    pendingUnits().forEach(function (u) { left[u.saved] = true; });
-    Object.keys(left).sort().forEach(function (code) {
-      var members = savedIn[code] || [], into = members.length ? members[0].grid : code, t = state.tally[code];
-      if ((t && t.units) || !state.grids[code] || into === code || !state.grids[into]) return;
-      if (members.some(function (u) { return u.grid !== into; })) return;
-      ops.push({ op: "merge", grids: [into, code] });
-      members.forEach(function (u) { merged[u.id] = true; });
+    var ops = [], made = {};
+    state.undo.forEach(function (c) {
+      if (c.op) {
+        ops.push(c.op);
+        if (c.op.op === "split") made[c.op.new_code] = true;
+        return;
+      }
+      var byTarget = {}, order = [];
+      c.moves.forEach(function (m) {
+        var to = m.to || c.target;
+        if (!byTarget[to]) { byTarget[to] = []; order.push(to); }
+        byTarget[to].push(m.id);
+      });
+      order.forEach(function (code) {
+        var op = { op: "assign", units: byTarget[code], grid: code };
+        if (!state.grids[code] && !made[code]) { op.kind = "comprehensive"; made[code] = true; }
+        ops.push(op);
+      });
     });
-    var byTarget = {};
-    pendingUnits().forEach(function (u) {
-      if (!merged[u.id]) (byTarget[u.grid] = byTarget[u.grid] || []).push(u.id);
-    });
-    return ops.concat(Object.keys(byTarget).sort().map(function (code) {
-      var op = { op: "assign", units: byTarget[code], grid: code };
-      if (!state.grids[code]) op.kind = "comprehensive";
-      return op;
-    }));
+    return ops;
   }
   function updatePending() {
     var n = state.pendingCount;
@@ -742,11 +733,13 @@
           if (u && u.grid !== to) again.moves.push({ id: m.id, from: u.grid, to: to });
         });
         if (!again.moves.length) return;
+        if (change.op && again.moves.length === change.moves.length) again.op = change.op;  // as it was made
         setGrids(again, false);
+        state.undo.push(again);  // the pending operations are the undo stack's: previewed with it
         return dryRun(pendingOperations()).then(function (answer) {
-          if (answer.ok) { state.undo.push(again); last = answer.data; return; }
-          if (!REFUSED[answer.status]) { state.undo.push(again); last = null; return; }  // not this change's fault
-          setGrids(again, true); reasons.push(reason(answer)); last = null;
+          if (answer.ok) { last = answer.data; return; }
+          if (!REFUSED[answer.status]) { last = null; return; }  // not this change's fault
+          state.undo.pop(); setGrids(again, true); reasons.push(reason(answer)); last = null;
         });
       });
     });
@@ -877,7 +870,7 @@
       var fresh = !changed[code];
       return { code: code, community: g.community || communityOf(code) || "", kind: kind, households: households,
                units: units, deviation: deviation, changed: !!changed[code],
-               locked: g.locked ? 1 : 0,
+               locked: g.locked ? 1 : 0, worker: g.worker || "",
                compactness: p.compactness !== undefined ? p.compactness : (fresh ? g.compactness : null),
                parts: p.parts !== undefined ? p.parts : (fresh ? g.parts : null) };
     });
@@ -893,7 +886,7 @@
     var text = ($("grid-filter").value || "").trim();
     var outsideOnly = $("grid-outside-only").checked;
     rows = rows.filter(function (r) {
-      return (!text || r.code.indexOf(text) >= 0 || r.community.indexOf(text) >= 0) &&
+      return (!text || r.code.indexOf(text) >= 0 || r.community.indexOf(text) >= 0 || r.worker.indexOf(text) >= 0) &&
              (!outsideOnly || (r.deviation !== null && r.deviation !== 0));
     });
     var key = table.key, dir = table.dir;
@@ -914,7 +907,8 @@
         "</td><td role=\"cell\" class=\"num\">" + r.units + "</td><td role=\"cell\" class=\"num\">" +
         (r.compactness === null || r.compactness === undefined ? "—" : Number(r.compactness).toFixed(2)) +
         "</td><td role=\"cell\" class=\"num" + (r.parts > 1 ? " bad" : "") + "\">" +
-        (r.parts === null || r.parts === undefined ? "—" : r.parts) + "</td><td role=\"cell\" class=\"lock\">" +
+        (r.parts === null || r.parts === undefined ? "—" : r.parts) + "</td><td role=\"cell\" class=\"worker\">" +
+        esc(r.worker) + "</td><td role=\"cell\" class=\"lock\">" +
         (r.locked ? "🔒" : "") + "</td>";
       var tr = table.rows[r.code];
       if (!tr) {
@@ -1109,7 +1103,7 @@
   // few units near it, not at every unit (50,000 units × 100 moves of a stroke was 4 s). Rebuilt
   // on the first look after units were drawn, added or removed.
   var LABEL_CELL = 0.002, labelIndex = null;
-  function invalidateLabels() { labelIndex = null; invalidateSaved(); }
+  function invalidateLabels() { labelIndex = null; }
   function labelBuckets() {
     if (labelIndex) return labelIndex;
     labelIndex = {};
@@ -1227,9 +1221,12 @@
     if (state.tool === "paint") { move([u.id], state.selected); return; }
     if (state.tool === "merge") {
       if (u.grid === state.selected) return;
-      var other = u.grid;
+      var other = u.grid, into = state.selected;
+      if (!editable()) return;
+      if (isLocked(other) || isLocked(into)) { tellLocked([isLocked(other) ? other : into]); return; }
+      if (communityOf(into) && u.community !== communityOf(into)) { tellForeign([u], 0, into, communityOf(into)); return; }
       var ids = Object.keys(state.units).filter(function (k) { return state.units[k].grid === other; }).map(Number);
-      if (move(ids, state.selected)) {
+      if (move(ids, into, null, { op: "merge", grids: [into, other] })) {
         message("已将网格 " + other + " 并入 " + state.selected, "Grid " + other + " merged into " + state.selected, "ok");
       }
       return;
@@ -1250,7 +1247,7 @@
   }
   // The new grid's code is the server's (one rule for the next free code of a community,
   // gridmap/services/edits.py): a dry run of the pending edits plus this split names it; the split is
-  // then made here like any paint (saved as the units' assignment to that code).
+  // shown here at once and saved as that split.
   $("finish-split").addEventListener("click", function () {
     var ids = Object.keys(state.splitPick).map(Number);
     var total = localStats(state.selected).units;
@@ -1273,7 +1270,9 @@
       var code = res.data.created[res.data.created.length - 1];
       if (!code) { message("服务器没有给出新网格的编码", "The server named no code for the new grid", "error"); return; }
       state.splitPick = {};
-      if (!move(held, code)) return;  // the new grid is created by the save
+      // sent as the split itself, with the code the server named: the server makes the grid (its kind
+      // is the split grid's) when the edits are saved
+      if (!move(held, code, null, { op: "split", grid: source, units: held, new_code: code })) return;
       selectGrid(code);
       message("新网格 " + code + "（保存后生效）", "New grid " + code + " (created on save)", "ok");
     });
@@ -1369,7 +1368,6 @@
         clearTimeout(state.previewTimer); state.previewSeq += 1;  // answers for what is saved now
         state.version = data.version;
         Object.keys(state.pending).forEach(function (k) { state.units[k].saved = state.units[k].grid; });
-        invalidateSaved();
         state.pending = {}; state.pendingCount = 0;
         data.removed.forEach(removeGrid);
         drawGrids(data.features || { features: [] }, false);
