@@ -463,7 +463,9 @@ def test_phone_layout_map_fills_the_screen_and_the_panel_folds(site) -> None:  #
 def test_notes_are_written_on_a_grid_and_shown_in_the_diff(site) -> None:  # noqa: F811
     from playwright.sync_api import sync_playwright
 
-    _engine, url, draft_id = site
+    from test_planner_browser import click_unit
+
+    engine, url, draft_id = site
     with sync_playwright() as p:
         browser = launch_chromium(p)
         page = open_planner(browser, url, draft_id)
@@ -488,6 +490,29 @@ def test_notes_are_written_on_a_grid_and_shown_in_the_diff(site) -> None:  # noq
         page.click("#lang-switch")
         assert "1 new notes" in page.inner_text("#diff-summary")
         assert page.inner_text("#diff-notes").startswith(f"grid {code}: ")
+        page.click("#lang-switch")
+        page.click("#note-list button")
+        page.wait_for_function("document.querySelectorAll('#note-list li').length === 0")
+
+        # a note about one unit: click it (select tool), say the note is about it, write it
+        unit = page.evaluate(f"() => Object.values(window.gridmapPlanner.units).find(u => u.grid === '{code}').id")
+        assert page.is_hidden("#note-on option[value='unit']")  # no unit clicked yet: only the grid is offered
+        click_unit(page, unit)
+        page.wait_for_function(f"document.querySelector('#note-on option[value=unit]').textContent === '关于单元 {unit}'")
+        page.select_option("#note-on", "unit")
+        page.fill("#note-text", "这栋楼的住户走北门")
+        page.click("#add-note")
+        page.wait_for_function("document.querySelectorAll('#note-list li').length === 1")
+        assert f"单元 {unit}：这栋楼的住户走北门" in page.inner_text("#note-list")
+        with engine.connect() as conn:
+            kept = conn.execute(sa.text("SELECT unit_id, grid_code FROM plan_notes WHERE plan_id = :p"),
+                                {"p": draft_id}).all()
+        assert [k.unit_id for k in kept] == [unit]
+        page.click("#diff")  # the comparison opened above closes ...
+        page.wait_for_function("window.gridmapPlanner.diff === null")
+        page.click("#diff")  # ... and opens again, with the new note
+        page.wait_for_function("document.querySelector('#diff-notes').textContent.includes('这栋楼的住户走北门')")
+        assert f"{unit}" in page.inner_text("#diff-notes")
         page.click("#note-list button")
         page.wait_for_function("document.querySelectorAll('#note-list li').length === 0")
         assert not page.errors, page.errors

@@ -802,6 +802,7 @@
     list.innerHTML = "";
     var editableNow = state.status === "draft" && !!state.token;
     $("add-note").disabled = !(code && state.grids[code] && editableNow);
+    noteTargets();
     if (!code) return;
     (state.notes || []).filter(function (n) {
       var u = n.unit_id !== null && n.unit_id !== undefined ? state.units[n.unit_id] : null;
@@ -838,11 +839,22 @@
       loadNotes();
     });
   }
+  // A note is about the selected grid, or about the unit last clicked in it (offered once one is).
+  function noteTargets() {
+    var u = state.noteUnit != null ? state.units[state.noteUnit] : null;
+    var option = $("note-on").querySelector("option[value='unit']");
+    var offered = !!(u && state.selected && u.grid === state.selected);
+    option.hidden = !offered;
+    if (offered) say(option, "关于单元 " + u.id, "About unit " + u.id);
+    if (!offered && $("note-on").value === "unit") $("note-on").value = "grid";
+  }
   function addNote() {
     var text = $("note-text").value.trim();
     if (!text) { message("请先写下备注", "Write the note first", "warn"); return; }
     if (!state.selected) { needSelection(); return; }
-    noteEdit({ op: "note", grid: state.selected, text: text });
+    var onUnit = $("note-on").value === "unit" && state.noteUnit != null;
+    noteEdit(onUnit ? { op: "note", unit: state.noteUnit, text: text }
+                    : { op: "note", grid: state.selected, text: text });
   }
 
   // -- the grid table: every grid with its figures, live while painting (donor grids too) -------------
@@ -1217,7 +1229,10 @@
       } else addCutPoint(ev.latlng);
       return;
     }
-    if (state.tool === "select" || !state.selected) { selectGrid(u.grid); return; }
+    if (state.tool === "select" || !state.selected) {
+      state.noteUnit = u.id;  // a note may be about this unit
+      selectGrid(u.grid); return;
+    }
     if (state.tool === "paint") { move([u.id], state.selected); return; }
     if (state.tool === "merge") {
       if (u.grid === state.selected) return;
