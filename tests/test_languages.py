@@ -1,6 +1,7 @@
 """Every page in each language, in real headless Chromium: the landing map, the planner (signed in,
-a draft loaded, a grid selected, a comparison shown), the dashboard and the phone report page
-(signed in, located). In English no visible text, placeholder or tooltip holds a Chinese
+a draft loaded, a grid selected, a comparison shown; the brush's options and the side-by-side map;
+on a phone), the dashboard, the people and emergency pages and the phone report page (signed in,
+located). In English no visible text, placeholder or tooltip holds a Chinese
 character; in Chinese none holds a text the page itself gives as the English of one of its
 elements. Data (territory names, codes) is Latin in the Monaco demo, so it cannot hide a miss."""
 
@@ -132,10 +133,21 @@ def test_every_page_speaks_one_language_at_a_time(site) -> None:
         page.wait_for_function("!document.querySelector('#compare-figures').hidden")
         wrong += walk(page, "/planner (a grid selected, validated, compared)")
 
+        page.click("button[data-tool='brush']")  # the brush's options shown
+        page.click("#side-by-side")
+        page.wait_for_function("window.gridmapPlannerSideMap() !== null")
+        wrong += walk(page, "/planner (brush, side by side)")
+
         page.goto(url + "/dashboard")
         page.wait_for_function("document.querySelectorAll('#territory option').length > 0")
         page.wait_for_load_state("networkidle")
         wrong += walk(page, "/dashboard")
+
+        for path in ("/people", "/emergency"):  # signed in already: the token is the page's
+            page.goto(url + path)
+            page.wait_for_function("document.querySelectorAll('#territory option').length > 0")
+            page.wait_for_load_state("networkidle")
+            wrong += walk(page, path)
         browser.close()
 
         browser = launch_chromium(p)
@@ -151,6 +163,9 @@ def test_every_page_speaks_one_language_at_a_time(site) -> None:
         phone.click("#locate")
         phone.wait_for_function("document.querySelector('#place').textContent.length > 0")
         wrong += walk(phone, "/report (located)")
+        phone.goto(f"{url}/planner?territory={MONACO}&plan={draft_id}")  # the planner on a phone
+        phone.wait_for_function(f"document.body.dataset.planLoaded === '{draft_id}'", timeout=30000)
+        wrong += walk(phone, "/planner (phone)")
         browser.close()
     assert not wrong, "\n".join(wrong)
     assert not errors, errors

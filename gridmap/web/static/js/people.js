@@ -206,7 +206,7 @@
     state.tags.forEach(function (t) { add("tag:" + t.tag, "关注：" + t.tag_zh, "Focus: " + t.tag_en); });
     add("open_needs", "待办需求", "Open needs");
     add("resources", "可用资源", "Resources");
-    add("party_members", "双报到党员", "Party members registered (双报到)");
+    add("party_members", "双报到党员", "Party members registered (dual registration)");
     add("hours", "今年服务时长（小时）", "Service hours this year");
     add("patrolled", "本周巡查覆盖（%）", "Streets patrolled this week (%)");
     if (state.campaign) add("knocks", "敲门进度（%）：" + state.campaign.campaign.name, "Door-knocking reached (%): " +
