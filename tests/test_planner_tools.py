@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from samples import launch_chromium
-from test_planner_browser import open_planner, site  # noqa: F401  (the fixture, used by name)
+from test_planner_browser import click_unit, open_planner, site  # noqa: F401  (the fixture, used by name)
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -379,10 +379,12 @@ def test_locking_a_grid_keeps_paint_out_and_is_kept_with_the_draft(site) -> None
         page.mouse.click(*screen_xy(page, path["to"]))  # select the donor grid (select tool)
         page.wait_for_function(f"document.querySelector('#grid-code').textContent === '{path['donor']}'")
         page.click("#lock-grid")
-        page.wait_for_function("document.querySelector('#lock-grid').textContent === '解锁网格'")
+        page.wait_for_function("document.querySelector('#lock-grid').textContent === '解锁网格' || "
+                               "/无法|冲突|失败|请先/.test(document.querySelector('#message').textContent)")
+        assert page.inner_text("#lock-grid") == "解锁网格", page.inner_text("#message")  # what went wrong, if it did
         assert page.get_attribute("#lock-grid", "aria-pressed") == "true"
         page.wait_for_function(f"""() => document.querySelector("#grid-table tr[data-code='{path['donor']}']")
-                                           .cells[6].textContent === '🔒'""")
+                                           .cells[7].textContent === '🔒'""")
         with engine.connect() as conn:  # saved at once, with the draft
             import sqlalchemy as sa
             assert conn.execute(sa.text("SELECT locked FROM grids WHERE plan_id = :p AND code = :c"),
@@ -462,8 +464,6 @@ def test_phone_layout_map_fills_the_screen_and_the_panel_folds(site) -> None:  #
 @pytest.mark.browser
 def test_notes_are_written_on_a_grid_and_shown_in_the_diff(site) -> None:  # noqa: F811
     from playwright.sync_api import sync_playwright
-
-    from test_planner_browser import click_unit
 
     engine, url, draft_id = site
     with sync_playwright() as p:
@@ -683,5 +683,51 @@ def test_one_layer_draws_every_unit_finds_it_under_the_pointer_and_redraws_a_pai
         page.mouse.move(0, 0)  # no hover outline
         page.wait_for_timeout(100)
         assert pixel_at(page, path["to"]) == before
+        assert not page.errors, page.errors
+        browser.close()
+
+
+@pytest.mark.browser
+def test_outlines_and_labels_follow_painting_before_the_save(site) -> None:  # noqa: F811
+    """A paint shows both grids as the server's dry run draws them (dashed outlines, labels with the
+    new households), not only after a save; an undo puts the saved outlines and labels back."""
+    from playwright.sync_api import sync_playwright
+
+    _engine, url, draft_id = site
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = open_planner(browser, url, draft_id)
+        path = page.evaluate("""() => {  // two neighbouring grids and a unit of households to move between them
+            const s = window.gridmapPlanner, units = Object.values(s.units), m = window.gridmapPlannerMap();
+            for (const u of units.filter(u => u.households > 0)) {
+                const g = s.grids[u.grid], near = units.filter(v => v.community === u.community && v.grid !== u.grid
+                    && s.grids[v.grid].kind === 'comprehensive' && m.distance(v.label, u.label) < 150);
+                if (g && g.kind === 'comprehensive' && near.length) return {unit: u.id, donor: u.grid, to: near[0].grid};
+            }
+            return null; }""")
+        assert path is not None
+        labels = """() => [...document.querySelectorAll('.grid-label')].map(l => [l.className.includes('unsaved'),
+            l.querySelector('b').textContent, l.textContent])"""
+        dashed = """code => { const out = [];
+            window.gridmapPlannerMap().eachLayer(l => { if (l.feature && l.feature.properties.grid_code === code
+                && l.options.dashArray) out.push(l.options.dashArray); }); return out.length; }"""
+        saved = page.evaluate(f"() => window.gridmapPlanner.tally['{path['donor']}'].households")
+        moved = page.evaluate(f"() => window.gridmapPlanner.units[{path['unit']}].households")
+        click_unit(page, page.evaluate(f"() => Object.values(window.gridmapPlanner.units).find(u => u.grid === '{path['to']}').id"))
+        page.click("button[data-tool='paint']")
+        click_unit(page, path["unit"])
+        page.wait_for_function("document.querySelector('#pending').textContent === '1'")
+        page.wait_for_function(f"window.gridmapPlanner.preview['{path['donor']}'] !== undefined")
+        page.wait_for_function(f"({dashed})('{path['donor']}') > 0 && ({dashed})('{path['to']}') > 0")
+        donor = path["donor"][-3:]  # the label names the grid by the last 3 digits of its code
+        shown = page.evaluate(labels)
+        assert [True, donor, f"{donor}{saved - moved}"] in shown, (shown, saved, moved)  # the new figure, unsaved
+        assert [False, donor, f"{donor}{saved}"] not in shown  # the saved label is taken off meanwhile
+        assert sum(unsaved for unsaved, _, _ in shown) == 2  # the donor and the grid painted into
+        page.click("#undo")
+        page.wait_for_function(f"({dashed})('{path['donor']}') === 0 && ({dashed})('{path['to']}') === 0")
+        shown = page.evaluate(labels)
+        assert not any(unsaved for unsaved, _, _ in shown)
+        assert [False, donor, f"{donor}{saved}"] in shown  # the saved label back
         assert not page.errors, page.errors
         browser.close()

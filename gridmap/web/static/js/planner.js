@@ -353,7 +353,7 @@
   function clearPlan() {
     planRequest += 1;  // answers for it that are still on their way are ignored
     resetPlanView(); clearCut();
-    unitLayer.clear(); borderLayer.clearLayers(); labelLayer.clearLayers();
+    unitLayer.clear(); borderLayer.clearLayers(); labelLayer.clearLayers(); previewShapes = { saved: {}, drawn: [] };
     state.units = {}; state.grids = {}; state.tally = {}; state.pending = {}; state.pendingCount = 0;
     invalidateLabels();
     state.plan = null; state.status = null; state.version = null; state.planVersion = null;
@@ -411,7 +411,7 @@
   }
   function drawGrids(fc, replaceAll) {
     if (replaceAll) {
-      borderLayer.clearLayers(); labelLayer.clearLayers(); state.grids = {};
+      borderLayer.clearLayers(); labelLayer.clearLayers(); state.grids = {}; previewShapes = { saved: {}, drawn: [] };
       table.rows = {}; table.shown = {}; table.order = [];  // another plan: its rows are drawn afresh
     }
     fc.features.forEach(function (f) {
@@ -420,17 +420,59 @@
       var g = { code: p.grid_code, community: p.community_code, kind: p.kind, households: p.households,
                 compactness: p.compactness, parts: p.parts, unit_count: p.unit_count, locked: !!p.locked,
                 worker: p.worker || "" };
-      g.border = L.geoJSON(f, { style: { renderer: canvas, color: "#222", weight: 2.5, fill: false }, interactive: false });
+      var shape = gridShape(f, false);
+      g.border = shape.border; g.labelMarker = shape.label; g.hasLabel = shape.hasLabel;
+      if (previewShapes.saved[p.grid_code]) delete previewShapes.saved[p.grid_code];  // saved anew: shown as it is now
       borderLayer.addLayer(g.border);
-      var ll = p.label ? [p.label.coordinates[1], p.label.coordinates[0]] : null;
-      g.labelMarker = L.marker(ll || [0, 0], { interactive: false, icon: L.divIcon({ className: "grid-label",
-        html: "<b>" + p.grid_code.slice(-3) + "</b><br>" + p.households, iconSize: null }) });
-      if (ll) labelLayer.addLayer(g.labelMarker);
+      if (g.hasLabel) labelLayer.addLayer(g.labelMarker);
       state.grids[p.grid_code] = g;
+    });
+  }
+  // A grid's outline and its label (code and households) from its feature; ``unsaved``: drawn dashed,
+  // as the dry run of the pending edits has it.
+  function gridShape(f, unsaved) {
+    var p = f.properties, ll = p.label ? [p.label.coordinates[1], p.label.coordinates[0]] : null;
+    var border = L.geoJSON(f, { style: { renderer: canvas, color: "#222", weight: 2.5, fill: false,
+                                         dashArray: unsaved ? "7 4" : null }, interactive: false });
+    var label = L.marker(ll || [0, 0], { interactive: false, icon: L.divIcon({
+      className: "grid-label" + (unsaved ? " unsaved" : ""),
+      html: "<b>" + String(p.grid_code).slice(-3) + "</b><br>" + p.households, iconSize: null }) });
+    return { border: border, label: label, hasLabel: !!ll };
+  }
+  // Live outlines: the grids the pending edits touch, as the server's dry run draws them (dashed, their
+  // labels with the new households), in place of their saved outlines until the edits are saved or
+  // undone; then the saved ones come back. A grid the edits empty is taken off; a new one is drawn.
+  var previewShapes = { saved: {}, drawn: [] };
+  function takeAside(code) {
+    var g = state.grids[code];
+    if (!g || previewShapes.saved[code]) return;
+    previewShapes.saved[code] = true;
+    borderLayer.removeLayer(g.border); labelLayer.removeLayer(g.labelMarker);
+  }
+  function clearPreviewShapes() {
+    previewShapes.drawn.forEach(function (d) { borderLayer.removeLayer(d.border); labelLayer.removeLayer(d.label); });
+    Object.keys(previewShapes.saved).forEach(function (code) {
+      var g = state.grids[code];
+      if (!g) return;
+      borderLayer.addLayer(g.border);
+      if (g.hasLabel) labelLayer.addLayer(g.labelMarker);
+    });
+    previewShapes = { saved: {}, drawn: [] };
+  }
+  function showPreviewShapes(data) {
+    clearPreviewShapes();
+    (data.removed || []).forEach(takeAside);
+    ((data.features && data.features.features) || []).forEach(function (f) {
+      takeAside(f.properties.grid_code);
+      var d = gridShape(f, true);
+      borderLayer.addLayer(d.border);
+      if (d.hasLabel) labelLayer.addLayer(d.label);
+      previewShapes.drawn.push(d);
     });
   }
   function removeGrid(code) {
     var g = state.grids[code];
+    delete previewShapes.saved[code];
     if (!g) return;
     borderLayer.removeLayer(g.border); labelLayer.removeLayer(g.labelMarker);
     delete state.grids[code]; delete table.rows[code]; delete table.shown[code];
@@ -672,10 +714,12 @@
   }
 
   // -- previews: every change checked on the server; a refused one is taken back at once -------------
-  function dryRun(ops) {
-    return api("POST", "/api/plans/" + state.plan + "/edits", { version: state.version, operations: ops, dry_run: true });
+  function dryRun(ops) {  // with the touched grids' shapes: the preview draws them (showPreviewShapes)
+    return api("POST", "/api/plans/" + state.plan + "/edits", { version: state.version, operations: ops, dry_run: true,
+                                                                 with_geometry: true });
   }
   function usePreview(data) {
+    showPreviewShapes(data);
     state.preview = {};
     data.grids.forEach(function (g) { state.preview[g.code] = g; });
     state.summary = data.summary;
@@ -685,6 +729,7 @@
     if (state.checking || !state.plan || state.status !== "draft") return;
     var seq = ++state.previewSeq, depth = state.undo.length, ops = pendingOperations();
     if (!ops.length) {
+      clearPreviewShapes();
       state.preview = {}; state.goodDepth = depth; state.summary = state.savedSummary;
       showSummary(); updatePanel(); return;
     }
@@ -1384,6 +1429,7 @@
         state.version = data.version;
         Object.keys(state.pending).forEach(function (k) { state.units[k].saved = state.units[k].grid; });
         state.pending = {}; state.pendingCount = 0;
+        clearPreviewShapes();
         data.removed.forEach(removeGrid);
         drawGrids(data.features || { features: [] }, false);
         state.preview = {}; state.undo = []; state.redo = []; state.goodDepth = 0;
