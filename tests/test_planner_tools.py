@@ -447,9 +447,26 @@ def test_phone_layout_map_fills_the_screen_and_the_panel_folds(site) -> None:  #
         page.press("#search", "Enter")
         page.wait_for_function(f"document.querySelector('#grid-code').textContent === '{code}'")
         assert page.evaluate("() => window.gridmapPlannerMap().getSize().x") == 390
+        # one thumb on the map: the sheet folded, a tap on a unit selects its grid
+        unit, grid = page.evaluate(f"""() => {{ const u = Object.values(window.gridmapPlanner.units)
+            .find(u => u.grid !== '{code}' && u.households > 0); return [u.id, u.grid]; }}""")
+        page.click("#sheet-handle")
+        page.wait_for_function("document.querySelector('#side').getBoundingClientRect().height < 60")
+        page.evaluate(f"""() => {{ const u = window.gridmapPlanner.units[{unit}];
+            window.gridmapPlannerMap().setView(u.label, 18, {{animate: false}}); }}""")
+        page.wait_for_timeout(200)
+        x, y = page.evaluate(f"""() => {{ const m = window.gridmapPlannerMap(), u = window.gridmapPlanner.units[{unit}];
+            const p = m.latLngToContainerPoint(u.label), r = m.getContainer().getBoundingClientRect();
+            return [r.left + p.x, r.top + p.y]; }}""")
+        page.touchscreen.tap(x, y)
+        page.wait_for_function(f"document.querySelector('#grid-code').textContent === '{grid}'")
+        page.click("#sheet-handle")
         page.click("#lang-switch")
         assert page.inner_text("#sheet-handle") == "Fold the panel"
         assert not errors, errors
+        page.click("#to-report")  # reporting from the street: the phone report page, one tap away
+        page.wait_for_url("**/report")
+        assert page.is_visible("#username")  # signed out: the report page asks the worker to sign in first
         browser.close()
     with sync_playwright() as p:  # a wide screen: no handle, the panel beside the map as before
         browser = launch_chromium(p)
