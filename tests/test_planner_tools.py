@@ -748,3 +748,78 @@ def test_outlines_and_labels_follow_painting_before_the_save(site) -> None:  # n
         assert [False, donor, f"{donor}{saved}"] in shown  # the saved label back
         assert not page.errors, page.errors
         browser.close()
+
+
+@pytest.mark.browser
+def test_a_wider_brush_paints_more_never_across_a_community_or_out_of_a_locked_grid(site) -> None:  # noqa: F811
+    """The same short stroke with a 5 m and a 60 m brush: the wider one paints more units, none of
+    another community although some lie under it; units of a locked grid stay where they are."""
+    from playwright.sync_api import sync_playwright
+
+    engine, url, draft_id = site
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = open_planner(browser, url, draft_id)
+        # a unit of households with, within 60 m, units of its own community in other grids and of another community
+        spot = page.evaluate("""() => {
+            const s = window.gridmapPlanner, m = window.gridmapPlannerMap(), units = Object.values(s.units);
+            for (const u of units) {
+                const g = s.grids[u.grid];
+                if (!g || g.kind !== 'comprehensive') continue;
+                const near = units.filter(v => v.id !== u.id && m.distance(v.label, u.label) < 45);
+                const own = near.filter(v => v.community === u.community && v.grid !== u.grid);
+                const foreign = near.filter(v => v.community !== u.community);
+                if (own.length >= 2 && foreign.length) return {grid: u.grid, unit: u.id, at: u.label,
+                    own: own.map(v => v.id), foreign: foreign.map(v => v.id)};
+            }
+            return null; }""")
+        assert spot, "no unit near both its own community's other grids and another community"
+        page.click("button[data-tool='brush']")
+        page.evaluate(f"() => {{ window.gridmapPlannerMap().setView({spot['at']}, 18, {{animate: false}}); }}")
+        page.wait_for_timeout(200)
+        x, y = screen_xy(page, spot["at"])
+        page.mouse.click(x, y)  # selects the unit's grid
+        page.wait_for_function(f"document.querySelector('#grid-code').textContent === '{spot['grid']}'")
+
+        def stroke(radius: int) -> list[int]:
+            page.fill("#brush-radius", str(radius))
+            page.dispatch_event("#brush-radius", "input")
+            drag(page, (x - 4, y), (x + 4, y), steps=4)
+            page.wait_for_timeout(100)
+            painted = page.evaluate("() => Object.values(window.gridmapPlanner.units).filter(u => u.grid !== u.saved)"
+                                    ".map(u => u.id)")
+            page.evaluate("() => { const s = window.gridmapPlanner;"
+                          " for (let n = s.undo.length; n > 0; n--) document.querySelector('#undo').click(); }")
+            page.wait_for_function("document.querySelector('#pending').textContent === '0'")
+            return painted
+
+        narrow, wide = stroke(5), stroke(60)
+        assert len(wide) > len(narrow) and set(spot["own"]) & set(wide)
+        assert not set(spot["foreign"]) & set(wide)  # under the brush, in another community: not painted
+        assert "网格不能跨越社区边界" in page.inner_text("#message") or "不能跨越社区" in page.inner_text("#notice-text")
+
+        # the donor grid of the units painted, locked: the same stroke leaves its units alone
+        donor = page.evaluate(f"() => window.gridmapPlanner.units[{sorted(set(spot['own']) & set(wide))[0]}].grid")
+        from gridmap.services import planning
+
+        with engine.connect() as conn:
+            version = conn.execute(sa.text("SELECT lock_version FROM plans WHERE id = :p"), {"p": draft_id}).scalar_one()
+        planning.apply_edits(engine, draft_id, [{"op": "set", "grid": donor, "locked": True}], version=version,
+                             actor="planner")  # locked by someone else meanwhile
+        page.evaluate(f"() => window.gridmapPlannerLoad({draft_id})")
+        page.wait_for_function(f"window.gridmapPlanner.grids['{donor}'].locked === true")
+        page.click("button[data-tool='brush']")
+        page.evaluate(f"() => {{ window.gridmapPlannerMap().setView({spot['at']}, 18, {{animate: false}}); }}")
+        page.wait_for_timeout(200)
+        page.mouse.click(x, y)
+        page.wait_for_function(f"document.querySelector('#grid-code').textContent === '{spot['grid']}'")
+        page.fill("#brush-radius", "60")
+        page.dispatch_event("#brush-radius", "input")
+        drag(page, (x - 4, y), (x + 4, y), steps=4)
+        page.wait_for_timeout(100)
+        grids_now = page.evaluate("() => Object.fromEntries(Object.values(window.gridmapPlanner.units)"
+                                  ".map(u => [u.id, u.grid]))")
+        held = [u for u in spot["own"] if u in wide and page.evaluate(f"() => window.gridmapPlanner.units[{u}].saved") == donor]
+        assert held and all(grids_now[str(u)] == donor for u in held)  # painted before, kept by the lock now
+        assert not page.errors, page.errors
+        browser.close()
