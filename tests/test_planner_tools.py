@@ -236,6 +236,17 @@ def test_search_finds_grids_communities_and_named_features_with_their_grid(site)
     holder = units[units.geometry.intersects(point)]
     assert len(holder) >= 1 and museum[0]["grid_code"] == holder["grid_code"].iloc[0]
 
+    # a POI, a street address (buildings' addr:street) and a road, each in the grid holding its point
+    for text, layer in (("Mairie de Monaco", "pois"), ("Rue de la Lüjerneta", "buildings"),
+                        ("Avenue Princesse Alice", "roads")):
+        found = [h for h in search(text) if h["kind"] == "feature" and h["detail"] == layer]
+        assert found, (text, search(text))
+        point = shapely.Point(found[0]["point"])
+        holder = units[units.geometry.intersects(point)]
+        assert found[0]["grid_code"] is None or (len(holder) and found[0]["grid_code"] in set(holder["grid_code"])), \
+            (text, found[0])
+    assert search("Mairie de Monaco")[0]["grid_code"] is not None  # a POI inside the plan: its grid named
+
     community = units["community_code"].iloc[0]
     assert any(h["kind"] == "community" and community in h["label"] for h in search(community))
     assert search("%") == [] and search("_") == []  # literal text, not a pattern matching everything
