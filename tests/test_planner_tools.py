@@ -346,8 +346,21 @@ def test_export_from_the_planner_is_read_back_by_ogrinfo(site, tmp_path) -> None
         cpg = subprocess.run(["unzip", "-p", str(shp), "*.cpg"], capture_output=True, text=True).stdout
         assert cpg.strip().upper() in ("GBK", "CP936", "936")
 
-        page.select_option("#export-format", "gpkg:utf-8")
         page.select_option("#export-crs", "4490")
+        for fmt in ("shp:utf-8", "kml:utf-8"):  # the other formats a district office asks for
+            page.select_option("#export-format", fmt)
+            with page.expect_download() as download:
+                page.click("#export")
+            out = tmp_path / download.value.suggested_filename
+            download.value.save_as(out)
+            where = f"/vsizip/{out}" if out.suffix == ".zip" else str(out)
+            info = subprocess.run(["ogrinfo", "-ro", "-al", "-so", where], capture_output=True, text=True)
+            assert info.returncode == 0 and f"Feature Count: {grids}" in info.stdout, (fmt, info.stdout, info.stderr)
+            if fmt.startswith("shp"):
+                cpg = subprocess.run(["unzip", "-p", str(out), "*.cpg"], capture_output=True, text=True).stdout
+                assert cpg.strip().upper() in ("UTF-8", "UTF8"), cpg
+
+        page.select_option("#export-format", "gpkg:utf-8")
         page.check("#export-units")
         with page.expect_download() as download:
             page.click("#export")
