@@ -594,6 +594,16 @@ def test_compare_overlays_the_other_plan_its_moved_units_and_both_plans_figures(
         rows = {r["figure"]: r for r in page.evaluate("""() => [...document.querySelectorAll('#compare-figures tbody tr')]
             .map(tr => ({figure: tr.dataset.figure, cells: [...tr.cells].map(td => td.textContent), cls: tr.className}))""")}
         assert rows["grids"]["cells"][1] == rows["grids"]["cells"][2] == str(published_grids)
+        with engine.connect() as conn:  # each plan's figures, read here from its grids
+            figures = {plan: conn.execute(sa.text(
+                "SELECT count(*), min(households), max(households) FROM grids WHERE plan_id = :p "
+                "AND kind = 'comprehensive'"), {"p": plan}).one() for plan in (draft_id, published_id)}
+        for column, plan in ((1, draft_id), (2, published_id)):
+            count, fewest, most = figures[plan]
+            assert [rows[f]["cells"][column] for f in ("comprehensive", "households_min", "households_max")] == \
+                [str(count), str(fewest), str(most)], (rows, figures)
+        for row in rows.values():  # a figure that differs between the plans is marked, and only such a one
+            assert ("changed" in row["cls"]) == (row["cells"][1] != row["cells"][2]), row
         assert "移动 2 个单元" in page.inner_text("#diff-summary")
         assert page.inner_text("#compare-this").startswith("v") and "已发布" in page.inner_text("#compare-other")
         page.click("#lang-switch")

@@ -1507,15 +1507,16 @@
     say($("compare-other"), other[0], other[1]);
     var pct = function (v) { return v == null ? "–" : (100 * v).toFixed(1) + "%"; };
     var num = function (v) { return v == null ? "–" : String(Math.round(v * 100) / 100); };
+    var num3 = function (v) { return v == null ? "–" : v.toFixed(3); };  // compactness moves in the third place
     [["grids", "网格", "grids", num], ["comprehensive", "综合网格", "comprehensive grids", num],
      ["in_band", "户数达标", "in the band", num], ["in_band_share", "达标比例", "share in the band", pct],
      ["households_min", "最少户数", "fewest households", num], ["households_median", "户数中位数", "median households", num],
-     ["households_max", "最多户数", "most households", num], ["mean_compactness", "平均紧凑度", "mean compactness", num],
+     ["households_max", "最多户数", "most households", num], ["mean_compactness", "平均紧凑度", "mean compactness", num3],
      ["not_contiguous", "不连通网格", "grids not contiguous", num]].forEach(function (row) {
       var tr = document.createElement("tr"), a = d.figures.plan[row[0]], b = d.figures.against[row[0]];
       var name = document.createElement("td"); say(name, row[1], row[2]); tr.appendChild(name);
       [a, b].forEach(function (v) { var td = document.createElement("td"); td.textContent = row[3](v); tr.appendChild(td); });
-      if (a !== b) tr.className = "changed";
+      if (row[3](a) !== row[3](b)) tr.className = "changed";  // as shown: a row marked shows two figures
       tr.dataset.figure = row[0];
       table.querySelector("tbody").appendChild(tr);
     });
