@@ -857,3 +857,37 @@ def test_a_wider_brush_paints_more_never_across_a_community_or_out_of_a_locked_g
         assert held and all(grids_now[str(u)] == donor for u in held)  # painted before, kept by the lock now
         assert not page.errors, page.errors
         browser.close()
+
+
+@pytest.mark.browser
+def test_a_tianditu_key_gives_every_map_its_basemap(monaco_built: sa.Engine, database_url: str) -> None:
+    """With GRIDMAP_TIANDITU_KEY set, the landing map and the planner ask Tianditu for its vector map
+    and its Chinese annotation (Web Mercator WMTS, the key in each request); without one they ask
+    no other host (tests/test_web.py)."""
+    import dataclasses
+    import zlib
+
+    from playwright.sync_api import sync_playwright
+
+    from gridmap.settings import Settings
+    from samples import serve
+
+    pixel = (b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+             + b"\x00\x00\x00\rIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe\xa7\x35\x81\x84"
+             + b"\x00\x00\x00\x00IEND\xaeB`\x82")
+    assert zlib.crc32(b"IEND") == 0xAE426082  # (a real 1 x 1 PNG: the tiles stand in for Tianditu's)
+    settings = dataclasses.replace(Settings.from_env(), tianditu_key="k-test-123")
+    with serve(database_url, settings) as url, sync_playwright() as p:
+        browser = launch_chromium(p)
+        for path in ("/", "/planner?territory=980100"):
+            page = browser.new_page(viewport={"width": 1200, "height": 800})
+            asked: list[str] = []
+            page.route(lambda u: "tianditu.gov.cn" in u,
+                       lambda route: (asked.append(route.request.url), route.fulfill(body=pixel, content_type="image/png")))
+            page.goto(url + path, wait_until="domcontentloaded")
+            page.wait_for_timeout(1500)
+            assert asked, path
+            assert all("tk=k-test-123" in a and "TILEMATRIXSET=w" in a for a in asked), asked[:3]
+            assert {layer for layer in ("vec_w", "cva_w") if any(f"/{layer}/" in a for a in asked)} == {"vec_w", "cva_w"}
+            page.close()
+        browser.close()

@@ -55,7 +55,7 @@ def landing(request: Request, conn: sa.Connection = Depends(get_conn)):
     return TEMPLATES.TemplateResponse(request, "index.html", {
         "roots": children.get(None, []), "children": children, "count": len(rows), "closed": not settings.public_read,
         "level_names": LEVEL_NAMES, "version": __version__,
-        "basemap_url": settings.basemap_url, "basemap_attribution": settings.basemap_attribution,
+        "basemaps": basemaps(settings),
     })
 
 

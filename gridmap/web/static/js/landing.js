@@ -1,5 +1,5 @@
 // Landing map: every territory outline from /api/territories/geojson, coloured by level.
-// Works with no basemap; a basemap is added only when GRIDMAP_BASEMAP_URL is configured.
+// Works with no basemap; the configured one (GRIDMAP_TIANDITU_KEY, GRIDMAP_BASEMAP_URL) as every map has it.
 (function () {
   "use strict";
   var COLORS = { city: "#1f4e79", district: "#2e86c1", street: "#8e44ad", community: "#27ae60" };
@@ -8,8 +8,12 @@
     var el = document.getElementById("map");
     var map = L.map(el, { preferCanvas: true, zoomControl: true }).setView([35, 105], 4);
     window.gridmapMap = map;
-    var url = el.getAttribute("data-basemap-url");
-    if (url) L.tileLayer(url, { attribution: el.getAttribute("data-basemap-attribution") || "", maxZoom: 19 }).addTo(map);
+    var basemaps = [];
+    try { basemaps = JSON.parse(el.getAttribute("data-basemaps") || "[]"); } catch (e) { basemaps = []; }
+    basemaps.forEach(function (b) {
+      L.tileLayer(b.url, { subdomains: b.subdomains || "abc", maxZoom: b.maxZoom || 19, attribution: b.attribution || "" })
+        .addTo(map);
+    });
     var byCode = {};
     fetch("/api/territories/geojson?simplify=0.0001")
       .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
