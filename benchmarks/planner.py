@@ -286,6 +286,8 @@ def main() -> int:
                     raise SystemExit(f"{renderer}: a paint click painted nothing (the timing would be of nothing)")
             paint = statistics.median(paints)
             brush_ms, brushed, handled_ms = brush_stroke(page)
+            if brushed < 50:  # the stroke walks about 100 units: far fewer painted would time too little
+                raise SystemExit(f"{renderer}: the brush stroke painted {brushed} units, not about 100")
             print(f"{renderer:<10}{units:>7}{load_s:>9.2f}{reload_s:>9.2f}{wire / 1e6:>9.2f}{decoded / 1e6:>9.2f}{frames['pan_ms']:>14.1f}"
                   f"{frames['zoom_ms']:>15.1f}{paint:>16.1f}{brush_ms:>16.1f}{handled_ms:>12.1f}{brushed:>9}")
             page.close()

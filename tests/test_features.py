@@ -199,6 +199,17 @@ def test_context_tiles_carry_the_territorys_own_layers(served) -> None:
     assert "buildings" not in coarse
     assert not {f["properties"].get("class") for f in coarse["roads"]["features"]} & {"footway", "steps", "path"}
     assert "footway" in classes or "steps" in classes or "pedestrian" in classes  # they are there at 16
+    # water, railways, compound outlines and sites too: a tile at zoom 14 over one feature of each has it
+    for role, layer in (("water", "waterways"), ("railways", "railways"), ("compounds", "residential_areas"),
+                        ("sites", "sites")):
+        with engine.connect() as conn:
+            lon, lat = conn.execute(sa.text(
+                "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(f.geom) AS p FROM layer_features f JOIN layers l "
+                "ON l.id = f.layer_id JOIN territories t ON t.id = l.territory_id WHERE t.code = '980100' AND l.name = :l "
+                "ORDER BY f.id LIMIT 1) s"), {"l": layer}).one()
+        tx, ty = tile_of(lon, lat, 14)
+        got = mapbox_vector_tile.decode(client.get(f"/tiles/context/980100/14/{tx}/{ty}.mvt").content)
+        assert got.get(role, {}).get("features"), (role, sorted(got))
     assert client.get(f"/tiles/context/980101900001/16/{x}/{y}.mvt").status_code == 200  # a community: its city's layers
     ocean = tile_of(-30.0, 0.0, 16)
     assert client.get(f"/tiles/context/980100/16/{ocean[0]}/{ocean[1]}.mvt").status_code == 204
