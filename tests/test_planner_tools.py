@@ -99,6 +99,29 @@ def test_brush_paints_in_one_undo_step_and_alt_erases(site) -> None:  # noqa: F8
         page.wait_for_function("document.querySelector('#pending').textContent === '0'")
         back = page.evaluate("() => Object.fromEntries(Object.values(window.gridmapPlanner.units).map(u => [u.id, u.grid]))")
         assert back == before
+
+        # painted twice (into the grid, then into a third grid of the community): erase takes it back one
+        # move, to the grid it had before the last one, not to the saved grid
+        third = page.evaluate(f"""() => {{ const s = window.gridmapPlanner;
+            return Object.keys(s.grids).sort().find(c => s.grids[c].community === '{path['community']}'
+                && c !== '{path['grid']}' && c !== '{path['donor']}' && !s.grids[c].locked); }}""")
+        assert third, "a community of at least three grids"
+        page.click("button[data-tool='paint']")
+        for grid in (path["grid"], third):
+            page.evaluate(f"() => {{ window.gridmapPlanner.selected = '{grid}'; }}")
+            page.evaluate(f"() => {{ window.gridmapPlannerMap().setView({path['to']}, 18, {{animate: false}}); }}")
+            page.wait_for_timeout(150)
+            page.mouse.click(*screen_xy(page, path["to"]))
+            page.wait_for_function(f"window.gridmapPlanner.units[{path['target']}].grid === '{grid}'")
+        page.click("button[data-tool='brush']")
+        page.fill("#brush-radius", "3")
+        page.dispatch_event("#brush-radius", "input")
+        x, y = screen_xy(page, path["to"])
+        page.keyboard.down("Alt")
+        drag(page, (x - 2, y), (x + 2, y), steps=2)
+        page.keyboard.up("Alt")
+        page.wait_for_function(f"window.gridmapPlanner.units[{path['target']}].grid === '{path['grid']}'")
+        assert path["grid"] != path["donor"] == before[str(path["target"])]  # not the saved grid
         assert not page.errors, page.errors
         browser.close()
 

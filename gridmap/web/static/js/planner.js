@@ -1152,7 +1152,7 @@
   }
 
   // -- the brush: drag to paint every unit whose interior point the circle passes over into the
-  // selected grid; with Alt held, drag to erase: units go back to the grid they had when saved.
+  // selected grid; with Alt held, drag to erase: units go back to the grid they had before their last move.
   // One stroke is one undo step; units of another community are never painted. ---------------------
   var brush = { circle: null, stroke: null };
   function brushRadius() { return +$("brush-radius").value; }
@@ -1191,18 +1191,28 @@
     var erase = !!(ev.originalEvent && ev.originalEvent.altKey);
     if (!erase && !state.selected) return;  // this click selects a grid (see onUnitClick); the next drag paints
     if (!editable()) return;
-    brush.stroke = { erase: erase, target: state.selected, change: null, foreign: {}, painted: 0 };
+    brush.stroke = { erase: erase, target: state.selected, change: null, foreign: {}, painted: 0,
+                     previous: erase ? previousGrids() : null };
     brushPaint(ev.latlng);
+  }
+  // For an erase stroke: each unit moved since the save, and the grid it had before its last move
+  // (the undo stack's changes in the order made: the latest wins).
+  function previousGrids() {
+    var before = {};
+    state.undo.forEach(function (c) { c.moves.forEach(function (m) { before[m.id] = m.from; }); });
+    return before;
   }
   function brushPaint(latlng) {
     var stroke = brush.stroke;
     if (!stroke || state.checking) return;
     var ids = unitsUnder(latlng, brushRadius());
     if (!ids.length) return;
-    if (stroke.erase) {
+    if (stroke.erase) {  // each unit once a stroke, back to the grid it had before its last move
       var moves = ids.map(function (id) { return state.units[id]; })
-        .filter(function (u) { return u.grid !== u.saved && !isLocked(u.grid) && !isLocked(u.saved); })
-        .map(function (u) { return { id: u.id, from: u.grid, to: u.saved }; });
+        .filter(function (u) { var to = stroke.previous[u.id];
+          return to !== undefined && to !== u.grid && !isLocked(u.grid) && !isLocked(to); })
+        .map(function (u) { var to = stroke.previous[u.id]; delete stroke.previous[u.id];
+          return { id: u.id, from: u.grid, to: to }; });
       record(moves, null, stroke);
     } else {
       move(ids, stroke.target, stroke);
@@ -1224,7 +1234,7 @@
     var count = stroke.change ? stroke.change.moves.length : 0;
     if (foreign.length) tellForeign(foreign, count, stroke.target, communityOf(stroke.target));
     else if (count) message((stroke.erase ? "已擦除 " : "已涂入 ") + count + " 个单元",
-                            count + " units " + (stroke.erase ? "erased back to their saved grid" : "painted"), "ok");
+                            count + " units " + (stroke.erase ? "erased back to their previous grid" : "painted"), "ok");
   }
   function showBrush(on) {
     $("brush-options").hidden = !on;
@@ -1240,9 +1250,9 @@
   var HINTS = {
     select: ["点击单元以选中其网格", "Click a unit to select its grid"],
     paint: ["点击单元，将其涂入当前网格", "Click units to paint them into the selected grid"],
-    brush: ["点击单元选中网格，再按住鼠标拖动：笔刷扫过的单元涂入该网格；按住 Alt 拖动则擦除（单元回到保存时的网格）",
+    brush: ["点击单元选中网格，再按住鼠标拖动：笔刷扫过的单元涂入该网格；按住 Alt 拖动则擦除（单元回到上一次移动前的网格）",
             "Click a unit to select its grid, then drag: the units the brush passes over go to that grid; drag with Alt " +
-            "held to erase (back to the saved grid)"],
+            "held to erase (each unit back to the grid it had before its last move)"],
     lasso: ["按住鼠标拖出套索，套中的单元涂入当前网格", "Drag a lasso: the units inside go to the selected grid"],
     merge: ["点击另一个网格的单元，把那个网格并入当前网格", "Click a unit of another grid to merge that grid into the selected one"],
     split: ["点击当前网格中的单元选出新网格，然后点“完成拆分”", "Click units of the selected grid for the new grid, then Finish split"],
