@@ -54,7 +54,7 @@ from gridmap.web import STATIC
 
 
 WARM_PASS_LIMIT_S = 3600.0
-"""Longest a warming pass may take before its child process is ended and the next pass starts anew."""
+"""Longest a warming pass may take before its child process is ended (the next pass starts anew)."""
 
 
 @asynccontextmanager
@@ -67,9 +67,9 @@ async def background_lifespan(app: FastAPI):
     * the stations' walking service areas worked out and kept for every server process
       (:func:`gridmap.services.stations.warm_quietly`) soon after the start and then every
       GRIDMAP_WARM_MINUTES minutes (default 5; 0 turns it off), so a stations map is read, not
-      computed, after an import, a station edit or new roads. The pass runs in a child process
-      at the lowest CPU priority, so requests never wait for it; one server process of several
-      does it at a time (an advisory lock); a pass that finds everything kept costs a few queries.
+      computed, after an import, a station edit or new roads. One server process of several does it
+      at a time (an advisory lock), in a child process it starts for the pass, at the lowest CPU
+      priority, so requests never wait for it; a pass that finds everything kept costs a few queries.
     """
     import asyncio
     import logging
@@ -82,6 +82,7 @@ async def background_lifespan(app: FastAPI):
 
     from gridmap.services.stations import warm_quietly
     from gridmap.services.supervision import supervise
+    from gridmap.store import locks
 
     minutes = float(os.environ.get("GRIDMAP_ESCALATION_MINUTES", "15"))
     warm_minutes = app.state.settings.warm_minutes
@@ -102,23 +103,39 @@ async def background_lifespan(app: FastAPI):
             except Exception:  # noqa: BLE001 - a database hiccup must not stop the loop
                 log.exception("supervision pass failed; retrying next period")
 
-    pool: list = []  # the warming pass's child process (a spawned pool of one), made on first use
+    children: set = set()  # the warming pass's child process while one runs
     stopping = threading.Event()
 
     def warm_once() -> list[dict]:
-        if not pool:  # spawned, not forked: this process runs threads
-            pool.append(multiprocessing.get_context("spawn").Pool(1))
-        url = app.state.engine.url.render_as_string(hide_password=False)
-        result = pool[0].apply_async(warm_quietly, (url,))
-        started = time.monotonic()
-        while not result.ready():  # a second at a time: the server may be stopping
-            if stopping.is_set():
+        """One pass: this process takes the advisory lock (another server process holding it: nothing
+        to do, no child started) and runs the pass in a spawned child (not forked: this process runs
+        threads), a second at a time watching for its answer, its death, the time limit, the stop."""
+        with locks.held(app.state.engine, locks.WARM_ANSWERS) as taken:
+            if not taken or stopping.is_set():
                 return []
-            if time.monotonic() - started > WARM_PASS_LIMIT_S:  # a child that died or hangs: a new one
-                pool.pop().terminate()
-                raise TimeoutError(f"the warming pass took over {WARM_PASS_LIMIT_S:.0f} s")
-            result.wait(1.0)
-        return result.get()
+            context = multiprocessing.get_context("spawn")
+            receive, send = context.Pipe(duplex=False)
+            url = app.state.engine.url.render_as_string(hide_password=False)
+            child = context.Process(target=warm_quietly, args=(url, send), daemon=True, name="gridmap-warm")
+            children.add(child)
+            child.start()
+            send.close()
+            started = time.monotonic()
+            try:
+                while not receive.poll(1.0):
+                    if not child.is_alive() and not receive.poll(0):
+                        raise RuntimeError(f"the warming process ended (exit code {child.exitcode}) without an answer")
+                    if stopping.is_set():
+                        return []
+                    if time.monotonic() - started > WARM_PASS_LIMIT_S:
+                        raise TimeoutError(f"the warming pass took over {WARM_PASS_LIMIT_S:.0f} s")
+                return receive.recv()
+            finally:
+                if child.is_alive():
+                    child.terminate()
+                child.join(10)
+                children.discard(child)
+                receive.close()
 
     async def warming() -> None:
         await asyncio.sleep(1.0)  # after the server answers its first requests
@@ -136,7 +153,7 @@ async def background_lifespan(app: FastAPI):
     stopping.set()
     for task in tasks:
         task.cancel()
-    for child in pool:
+    for child in list(children):
         child.terminate()
 
 

@@ -285,24 +285,26 @@ def warm(engine: sa.Engine, territories: list[str] | None = None) -> list[dict]:
     return done
 
 
-def warm_quietly(database_url: str) -> list[dict]:
-    """:func:`warm` as the server's background pass runs it: in a process of its own at the lowest
-    CPU priority (``nice 19``), with its own engine, under the advisory lock (one server process of
-    several works at a time; the others' passes return ``[]``). In the server's own process the
-    pass held the GIL and a core while the first planner opened after a start: Reykjavík's draft
-    took 1.31–1.85 s to open on a newly loaded database, 1.12–1.24 s since (benchmarks/README.md)."""
+def warm_quietly(database_url: str, answer) -> None:
+    """:func:`warm` as the server's background pass runs it: in a child process of its own (the
+    server holds the advisory lock meanwhile), at the lowest CPU priority (``nice 19``), with its
+    own engine; what it did goes back through ``answer`` (the sending end of a pipe). In the
+    server's own process the pass held the GIL and a core while the first planner opened after a
+    start: Reykjavík's draft took 1.31–1.85 s to open on a newly loaded database, 1.12–1.24 s since
+    (benchmarks/README.md)."""
     import os
+    import signal
 
-    from gridmap.store import locks
     from gridmap.store.db import engine_for
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C on the server: the server ends this process
     os.nice(19 - os.nice(0))
     engine = engine_for(database_url)
     try:
-        with locks.held(engine, locks.WARM_ANSWERS) as taken:
-            return warm(engine) if taken else []
+        answer.send(warm(engine))
     finally:
         engine.dispose()
+        answer.close()
 
 
 def suggest(engine: sa.Engine, territory: str, station_type: str, k: int = 5, *,

@@ -254,7 +254,7 @@
     search.hits = []; search.text = ""; search.seq += 1;
     $("search-results").hidden = true; $("search-results").innerHTML = "";
     if (search.marker) { map.removeLayer(search.marker); search.marker = null; }
-    state.selected = null; state.splitPick = {}; state.preview = {}; state.undo = []; state.redo = [];
+    state.selected = null; state.noteUnit = null; state.splitPick = {}; state.preview = {}; state.undo = []; state.redo = [];
     state.goodDepth = 0; state.previewSeq += 1; state.checking = false; clearTimeout(state.previewTimer);
     state.problems = null; $("problems").innerHTML = "";
     hideDiff();
@@ -550,6 +550,7 @@
     if (!stroke.change || state.undo[state.undo.length - 1] !== stroke.change) {  // undone or taken back meanwhile
       hideNotice();
       stroke.change = { moves: [], target: target };
+      if (stroke.erase) stroke.change.erase = true;  // not a move an erase takes back (previousGrids)
       state.undo.push(stroke.change); state.redo = [];
     }
     Array.prototype.push.apply(stroke.change.moves, moves);
@@ -600,29 +601,39 @@
   // The pending edits as the server's operations, in the order they were made (the undo stack
   // holds exactly the changes since the last save). A merge or a split is sent as itself: the
   // server's one implementation applies it (which code survives, the new grid's code and kind), and
-  // the browser only shows its outcome until the server's answer replaces it. Paint, lasso and brush
-  // changes are the assignment of their units to the grid each went to (an erase stroke's moves
-  // each go back to their own saved grid).
+  // the browser only shows its outcome until the server's answer replaces it. The paint, lasso and
+  // brush changes between two of them are netted per unit (where each unit ends up, left out where
+  // that is where it started) and sent as one assignment per grid: a thousand clicks stay a few
+  // operations, and a stroke erased again sends nothing.
   function pendingOperations() {
-    var ops = [], made = {};
+    var ops = [], made = {}, first = {}, last = {}, order = [];
+    function flush() {
+      var byTarget = {}, targets = [];
+      order.forEach(function (id) {
+        if (first[id] === last[id]) return;  // back where it started
+        if (!byTarget[last[id]]) { byTarget[last[id]] = []; targets.push(last[id]); }
+        byTarget[last[id]].push(id);
+      });
+      targets.forEach(function (code) {
+        var op = { op: "assign", units: byTarget[code].sort(function (a, b) { return a - b; }), grid: code };
+        if (!state.grids[code] && !made[code]) { op.kind = "comprehensive"; made[code] = true; }
+        ops.push(op);
+      });
+      first = {}; last = {}; order = [];
+    }
     state.undo.forEach(function (c) {
       if (c.op) {
+        flush();
         ops.push(c.op);
         if (c.op.op === "split") made[c.op.new_code] = true;
         return;
       }
-      var byTarget = {}, order = [];
       c.moves.forEach(function (m) {
-        var to = m.to || c.target;
-        if (!byTarget[to]) { byTarget[to] = []; order.push(to); }
-        byTarget[to].push(m.id);
-      });
-      order.forEach(function (code) {
-        var op = { op: "assign", units: byTarget[code], grid: code };
-        if (!state.grids[code] && !made[code]) { op.kind = "comprehensive"; made[code] = true; }
-        ops.push(op);
+        if (!(m.id in first)) { first[m.id] = m.from; order.push(m.id); }
+        last[m.id] = m.to || c.target;
       });
     });
+    flush();
     return ops;
   }
   function updatePending() {
@@ -737,6 +748,7 @@
       if (seq !== state.previewSeq) return;  // the edits changed since: a newer preview answers for them
       if (res.ok) { state.goodDepth = depth; usePreview(res.data); return; }
       if (REFUSED[res.status]) { refuse(res); return; }
+      clearPreviewShapes();  // no answer for these edits: the saved outlines, not an older preview's
       if (res.status === 409) failed("草稿无法预览：", "The draft cannot be previewed: ", res, "error conflict");
       else failed("无法预览修改：", "Cannot preview the change: ", res, "warn");
     });
@@ -773,15 +785,31 @@
       chain = chain.then(function () {
         if (seq !== state.previewSeq) return;  // another plan was loaded meanwhile
         var again = { target: change.target, moves: [] };
-        change.moves.forEach(function (m) {  // as made now, on what the refused changes left
-          var u = state.units[m.id], to = m.to || change.target;  // an erase stroke's moves each have their own
-          if (u && u.grid !== to) again.moves.push({ id: m.id, from: u.grid, to: to });
-        });
+        if (change.erase) again.erase = true;
+        if (change.op && change.op.op === "merge") {  // the merged grid's members now, as the server will take them
+          var into = change.op.grids[0], other = change.op.grids[1];
+          Object.keys(state.units).forEach(function (k) {
+            var u = state.units[k];
+            if (u.grid === other) again.moves.push({ id: u.id, from: other, to: into });
+          });
+          again.op = change.op;
+        } else {
+          change.moves.forEach(function (m) {  // as made now, on what the refused changes left
+            var u = state.units[m.id], to = m.to || change.target;  // an erase stroke's moves each have their own
+            if (!u || u.grid === to) return;
+            if (change.op && u.grid !== change.op.grid) return;  // a split takes only units still in its grid
+            again.moves.push({ id: m.id, from: u.grid, to: to });
+          });
+          if (change.op && again.moves.length) {
+            again.op = { op: "split", grid: change.op.grid, new_code: change.op.new_code,
+                         units: again.moves.map(function (m) { return m.id; }) };
+          }
+        }
         if (!again.moves.length) return;
-        if (change.op && again.moves.length === change.moves.length) again.op = change.op;  // as it was made
         setGrids(again, false);
         state.undo.push(again);  // the pending operations are the undo stack's: previewed with it
         return dryRun(pendingOperations()).then(function (answer) {
+          if (seq !== state.previewSeq) return;  // another plan was loaded meanwhile: not its stack
           if (answer.ok) { last = answer.data; return; }
           if (!REFUSED[answer.status]) { last = null; return; }  // not this change's fault
           state.undo.pop(); setGrids(again, true); reasons.push(reason(answer)); last = null;
@@ -1195,11 +1223,19 @@
                      previous: erase ? previousGrids() : null };
     brushPaint(ev.latlng);
   }
-  // For an erase stroke: each unit moved since the save, and the grid it had before its last move
-  // (the undo stack's changes in the order made: the latest wins).
+  // For an erase stroke: each unit still where its last paint (or lasso, merge, split) put it, and the
+  // grid it had before that move. Erase strokes are not moves to take back: a unit erased already, or
+  // painted and erased, is left alone.
   function previousGrids() {
-    var before = {};
-    state.undo.forEach(function (c) { c.moves.forEach(function (m) { before[m.id] = m.from; }); });
+    var last = {}, before = {};
+    state.undo.forEach(function (c) {
+      if (c.erase) return;
+      c.moves.forEach(function (m) { last[m.id] = m; });
+    });
+    Object.keys(last).forEach(function (id) {
+      var m = last[id], u = state.units[id], to = m.to;
+      if (u && u.grid === to && m.from !== to) before[id] = m.from;
+    });
     return before;
   }
   function brushPaint(latlng) {
