@@ -24,7 +24,8 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
 from gridmap.geo.band import band_grouping_exists, violation
-from gridmap.geo.exact import EXACT_MAX_UNITS, region_division
+from gridmap.geo.band_milp import MILP_MAX_UNITS, band_division_exists
+from gridmap.geo.exact import EXACT_BUDGET, EXACT_MAX_UNITS, region_division
 from gridmap.geo.graph import UnitGraph, reachable
 
 BAND_SPLIT_MAX_UNITS = 16
@@ -128,7 +129,9 @@ def region_proofs(graph: UnitGraph, unit_ids: np.ndarray, households: np.ndarray
       ``EXACT_MAX_UNITS`` units, none above the maximum, and the exact search ran to its end
       without finding a division of them into contiguous grids with fewer grids outside the band
       than the plan has there (none in the band, when the plan has one miss) and none further
-      outside it than the plan's worst.
+      outside it than the plan's worst; for one miss, where the search runs out of steps (regions
+      of many near-empty connector units), or the region has up to ``MILP_MAX_UNITS`` units, an
+      integer programme (:mod:`gridmap.geo.band_milp`) shows there is no division in the band.
 
     For the first two, a grid is explained when the plan has exactly one grid outside the band
     among those the argument speaks of; for the search, when the plan has no more misses in the
@@ -179,24 +182,26 @@ def _exhaustive_proof(region: np.ndarray, left: np.ndarray, right: np.ndarray, h
     claim. ``searched`` keeps each region's answer, asked once for its ``m`` grids."""
     grids_here = np.unique(grid_of[region])
     bad_here = [int(x) for x in grids_here if outside[x]]
-    if not bad_here or len(region) > EXACT_MAX_UNITS or (households[region] > hi).any():
-        return None
     m = len(bad_here)
+    limit = EXACT_MAX_UNITS if m > 1 else max(EXACT_MAX_UNITS, MILP_MAX_UNITS)
+    if not bad_here or len(region) > limit or (households[region] > hi).any():
+        return None
     worst = float(violation(totals[bad_here], lo, hi).max())
     key = tuple(region.tolist())
     if key not in searched:
-        whole = len(np.flatnonzero(np.isin(grid_of, grids_here))) == len(region)  # no grid reaches beyond it
-        searched[key] = whole and region_division(region, left, right, households, lo, hi, misses=m - 1,
-                                                  miss_band=(lo - worst, hi + worst)).impossible
-    if not searched[key]:
+        searched[key] = _no_division(region, grid_of, grids_here, left, right, households, lo, hi, m, worst)
+    how = searched[key]
+    if not how:
         return None
     total = households[region].sum()
     if m == 1:
+        by = ("every way was tried (exhaustive search)", "已穷举所有划分方式") if how == "search" else (
+            "shown for every number of grids by an integer programme (HiGHS)", "已用整数规划（HiGHS）对每种网格数逐一证明")
         return Reason(
             f"its region (the {len(region)} non-dedicated units joined to it, {total:.0f} households) has no division "
-            f"into contiguous grids of {lo}–{hi} households: every way was tried (exhaustive search)",
+            f"into contiguous grids of {lo}–{hi} households: {by[0]}",
             f"它所在区域（与它相连的 {len(region)} 个非专属单元，共 {total:.0f} 户）不存在每格 {lo}–{hi} 户且连片的划分："
-            "已穷举所有划分方式")
+            f"{by[1]}")
     return Reason(
         f"its region (the {len(region)} non-dedicated units joined to it, {total:.0f} households) has no division "
         f"into contiguous grids with fewer than {m} grids outside {lo}–{hi} households unless a grid lies more than "
@@ -204,6 +209,42 @@ def _exhaustive_proof(region: np.ndarray, left: np.ndarray, right: np.ndarray, h
         f"它所在区域（与它相连的 {len(region)} 个非专属单元，共 {total:.0f} 户）的任何连片划分，要么至少有 {m} 个网格"
         f"不在每格 {lo}–{hi} 户之内，要么有网格偏离该区间超过 {worst:.0f} 户（本方案的 {m} 个都未超过）："
         "已穷举所有划分方式")
+
+
+def _no_division(region: np.ndarray, grid_of: np.ndarray, grids_here: np.ndarray, left: np.ndarray,
+                 right: np.ndarray, households: np.ndarray, lo: float, hi: float, m: int, worst: float) -> str | None:
+    """How it is shown that the region (its grids wholly inside it) has no division with fewer than
+    ``m`` grids outside the band (none further out than ``worst``): "search" (the exact search ran to
+    its end), "programme" (for ``m = 1``, where the search ran out of steps: the integer programme of
+    :mod:`gridmap.geo.band_milp` found no division in the band for any number of grids), or None.
+    Where neither decides, the search runs once more with ten times its steps (on the generated
+    high-rise district one region of 40 units needed 1M steps, 3 s, where the programme took over
+    10 s)."""
+    if len(np.flatnonzero(np.isin(grid_of, grids_here))) != len(region):  # a grid reaches beyond it
+        return None
+    found = None
+    if len(region) <= EXACT_MAX_UNITS:
+        found = region_division(region, left, right, households, lo, hi, misses=m - 1,
+                                miss_band=(lo - worst, hi + worst))
+        if found.impossible:
+            return "search"
+        if found.complete:
+            return None
+    if m == 1 and len(region) <= MILP_MAX_UNITS:
+        inside = np.zeros(len(households), dtype=bool)
+        inside[region] = True
+        edges = inside[left] & inside[right]
+        local = np.sort(region)
+        answer = band_division_exists(households[local], np.searchsorted(local, left[edges]),
+                                      np.searchsorted(local, right[edges]), lo, hi)
+        if answer is not None:
+            return "programme" if answer is False else None
+    if found is not None:  # neither decided: the search once more, with ten times the steps
+        found = region_division(region, left, right, households, lo, hi, misses=m - 1,
+                                miss_band=(lo - worst, hi + worst), budget=10 * EXACT_BUDGET)
+        if found.impossible:
+            return "search"
+    return None
 
 
 def _connector_proof(g: int, members: np.ndarray, region: np.ndarray, inhabited: np.ndarray, left: np.ndarray,

@@ -1,0 +1,55 @@
+"""The integer programme that proves "no division in the band" where the exact search runs out of
+steps (gridmap.geo.band_milp): it agrees with the exact search wherever that search finishes, and
+a proof resting on it says so."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gridmap.geo import proofs
+from gridmap.geo.band_milp import band_division_exists
+from gridmap.geo.exact import Division, band_division
+
+
+@st.composite
+def regions(draw):
+    """A connected graph of 2–9 units (a random spanning tree plus some chords), 0–250 households each."""
+    n = draw(st.integers(2, 9))
+    parents = [draw(st.integers(0, i - 1)) for i in range(1, n)]
+    edges = [(p, i) for i, p in enumerate(parents, start=1)]
+    chords = draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=n))
+    edges += [(a, b) for a, b in chords if a != b]
+    households = np.array(draw(st.lists(st.integers(0, 250), min_size=n, max_size=n)), dtype=float)
+    return households, np.array([a for a, _ in edges]), np.array([b for _, b in edges])
+
+
+@settings(max_examples=60, deadline=None)
+@given(regions(), st.sampled_from([(100, 200), (150, 300), (200, 260)]))
+def test_the_programme_agrees_with_the_exact_search(region, band) -> None:
+    households, left, right = region
+    exact = band_division(households, left, right, *band)
+    assert exact.complete  # small: the search finishes
+    assert band_division_exists(households, left, right, *band, seconds=30) == (exact.groups is not None)
+
+
+def _path(households: list[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n = len(households)
+    return np.array(households, dtype=float), np.arange(n - 1), np.arange(1, n)
+
+
+def test_a_proof_rests_on_the_programme_where_the_search_gives_up(monkeypatch) -> None:
+    """With the exact search made to give up ("unknown"), a region that has no division in the band
+    still gets its proof from the programme, and one that has a division gets none."""
+    monkeypatch.setattr(proofs, "region_division", lambda *a, **k: Division(None, False))
+    # a row of units 260 | 0 | x | 260 | 0 | 90: with x = 0 (610 households, two grids of 300-400) every
+    # cut leaves 260 or 520 on the left: no division; with x = 60 the cut after it gives 320 and 350
+    for middle, expected in ((0.0, "programme"), (60.0, None)):
+        households, left, right = _path([260.0, 0.0, middle, 260.0, 0.0, 90.0])
+        region = np.arange(len(households))
+        grid_of = np.zeros(len(households), dtype=np.int64)
+        how = proofs._no_division(region, grid_of, np.array([0]), left, right, households, 300, 400, 1, 100.0)
+        assert how == expected, (middle, how)
+    households, left, right = _path([260.0, 0.0, 0.0, 260.0, 0.0, 90.0])
+    assert band_division(households, left, right, 300, 400).impossible  # the search, allowed to finish, agrees
