@@ -63,6 +63,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=1_000_000)
     parser.add_argument("--k", type=int, default=5)
+    parser.add_argument("--maps-only", action="store_true",
+                        help="ingest, then the dashboard's maps and single reports only (no publish, coverage or sites)")
     args = parser.parse_args()
 
     url = make_url(resolve_url())
@@ -75,7 +77,7 @@ def main() -> int:
     ensure_categories(engine)
     stations.load_demo_stations(engine, REYKJAVIK)
     with engine.begin() as conn:
-        conn.execute(sa.text("TRUNCATE incidents, incident_events"))
+        conn.execute(sa.text("TRUNCATE incidents CASCADE"))
 
     # 1. ingest ------------------------------------------------------------------------------
     import shapely
@@ -106,18 +108,10 @@ def main() -> int:
     print(f"VACUUM ANALYZE after the load (what autovacuum does on its own a little later): {vacuum_s:.1f} s")
 
     # 2. maps --------------------------------------------------------------------------------
-    everything = incident_stats.Filters()
-    one_category = incident_stats.Filters(category="0201")
-    with engine.connect() as conn:
-        for label, filters in (("all incidents", everything), ("one category", one_category)):
-            timings = []
-            for metric in incident_stats.METRICS:
-                fc, seconds = timed(incident_stats.choropleth, conn, REYKJAVIK, filters, metrics=(metric,), repeat=5)
-                timings.append(f"{metric} {seconds * 1000:.0f} ms")
-            _, summary_s = timed(incident_stats.summary, conn, REYKJAVIK, filters, repeat=3)
-            _, heat_s = timed(incident_stats.heat, conn, REYKJAVIK, filters, cell_deg=0.0005, repeat=3)
-            print(f"choropleth of {len(fc['features'])} grids over {label} (target < 500 ms): {'; '.join(timings)}; "
-                  f"dashboard summary {summary_s * 1000:.0f} ms; heat cells {heat_s * 1000:.0f} ms")
+    measure_maps(engine)
+    measure_reports(engine, frame.sample(n=200, random_state=1), categories)
+    if args.maps_only:
+        return 0
 
     # 3. publish: incidents follow the newly published plan -------------------------------------
     measure_publish(engine)
@@ -129,6 +123,69 @@ def main() -> int:
           f"for {len(report['grids'])} grids: {coverage_s:.2f} s")
     compare_sites(engine, "pharmacy", args.k)
     return 0
+
+
+def measure_maps(engine: sa.Engine) -> None:
+    """The dashboard's figures read from the monthly rollups (migration 0023) under the filters
+    it sends, each the median of 5 runs, beside the same figures counted from the incidents
+    themselves (the peer: what the dashboard read before the rollups) for the whole year."""
+    first = datetime.now(timezone.utc).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    last_month = (first - timedelta(days=1)).replace(day=1)
+    cases = (("all incidents", incident_stats.Filters()),
+             ("one category", incident_stats.Filters(category="0201")),
+             ("open statuses", incident_stats.Filters(statuses=("dispatched", "claimed", "handled", "verified"))),
+             ("one whole month", incident_stats.Filters(start=last_month, end=first)),
+             ("40 days, not whole months", incident_stats.Filters(start=last_month - timedelta(days=25),
+                                                                  end=last_month + timedelta(days=15))))
+    with engine.connect() as conn:
+        total = conn.execute(sa.text("SELECT count(*) FROM incidents")).scalar_one()
+        rows = {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one()
+                for t in ("incident_grid_months", "incident_handling_months", "incident_cell_months")}
+        print(f"rollups over {total:,} incidents: " + ", ".join(f"{t} {n:,} rows" for t, n in rows.items()))
+        for label, filters in cases:
+            timings = []
+            for metric in incident_stats.METRICS:
+                fc, seconds = timed(incident_stats.choropleth, conn, REYKJAVIK, filters, metrics=(metric,), repeat=5)
+                timings.append(f"{metric} {seconds * 1000:.0f} ms")
+            _, all_s = timed(incident_stats.choropleth, conn, REYKJAVIK, filters, repeat=5)
+            _, summary_s = timed(incident_stats.summary, conn, REYKJAVIK, filters, repeat=5)
+            _, heat_s = timed(incident_stats.heat, conn, REYKJAVIK, filters, cell_deg=0.0026, repeat=5)
+            months, play_s = timed(incident_stats.monthly_clusters, conn, REYKJAVIK, filters, cell_deg=0.005, repeat=5)
+            print(f"{label} (target < 500 ms each): choropleth of {len(fc['features'])} grids {'; '.join(timings)}; "
+                  f"all three {all_s * 1000:.0f} ms; summary {summary_s * 1000:.0f} ms; heat (zoom 13) "
+                  f"{heat_s * 1000:.0f} ms; month play ({len(months)} months) {play_s * 1000:.0f} ms")
+        raw_counts = ("SELECT i.grid_lineage, count(*), count(*) FILTER (WHERE COALESCE(i.closed_at, now()) > i.due_at "
+                      "AND i.status <> 'rejected') FROM incidents i GROUP BY 1")
+        raw_heat = "SELECT ST_SnapToGrid(i.geom, 0.0026), count(*) FROM incidents i GROUP BY 1"
+        raw_months = ("SELECT date_trunc('month', i.reported_at), ST_SnapToGrid(i.geom, 0.005), count(*), avg(ST_X(i.geom)), "
+                      "avg(ST_Y(i.geom)) FROM incidents i GROUP BY 1, 2")
+        peer = []
+        for label, sql in (("per-grid counts and overdue", raw_counts), ("heat cells", raw_heat), ("month play", raw_months)):
+            _, seconds = timed(lambda q=sql: conn.execute(sa.text(q)).all(), repeat=3)
+            peer.append(f"{label} {seconds * 1000:.0f} ms")
+        print("peer, the same figures counted from the incidents themselves (all incidents): " + "; ".join(peer))
+
+
+def measure_reports(engine: sa.Engine, sample, categories) -> None:
+    """Single reports as the API files them (routing, duplicates nearby, the rollups' triggers),
+    one after another with every incident loaded: p50 and p95 (target p95 < 50 ms)."""
+    from gridmap.services.incidents import Report, ReportError, report
+
+    calendar = calendar_from_env()
+    codes = [c.code for c in categories]
+    times = []
+    for n, row in enumerate(sample.itertuples()):
+        item = Report(category_code=codes[n % len(codes)], lon=float(row.lon), lat=float(row.lat),
+                      description="[benchmark] single report")
+        started = time.perf_counter()
+        try:
+            report(engine, item, actor="benchmark", calendar=calendar)
+        except ReportError:  # a point outside every published grid (left out of the load too)
+            continue
+        times.append(time.perf_counter() - started)
+    times.sort()
+    print(f"{len(times)} single reports: p50 {times[len(times) // 2] * 1000:.1f} ms, "
+          f"p95 {times[int(len(times) * 0.95)] * 1000:.1f} ms (target p95 < 50 ms)")
 
 
 def measure_publish(engine: sa.Engine) -> None:

@@ -11,8 +11,9 @@ from gridmap.cli.checks import UserError
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add incidents and stations to the ``gridmap`` parser."""
-    inc = sub.add_parser("incidents", help="the incident loop: categories, the supervision pass (cron), archiving")
-    inc.add_argument("action", choices=["categories", "escalate", "archive"])
+    inc = sub.add_parser("incidents", help="the incident loop: categories, the supervision pass (cron), archiving, "
+                                           "the dashboard's monthly rollups")
+    inc.add_argument("action", choices=["categories", "escalate", "archive", "rollups"])
     inc.add_argument("--reload", action="store_true",
                      help="categories: load the shipped category and question tables again (after editing "
                           "gridmap/data/incident_categories.csv or incident_category_attributes.csv)")
@@ -23,6 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     inc.add_argument("--with-contacts", action="store_true",
                      help="archive: keep the reporters' names and contacts in the file (left out by default)")
     inc.add_argument("--dry-run", action="store_true", help="archive: count only; write and remove nothing")
+    inc.add_argument("--rebuild", action="store_true",
+                     help="rollups: work the monthly rollups out again from the incidents (they are checked otherwise)")
     inc.add_argument("--actor", default="cli")
     inc.set_defaults(func=cmd_incidents)
 
@@ -65,6 +68,28 @@ def cmd_incidents(args: argparse.Namespace) -> int:
                   f"未按时签到升级 {len(missed)} 个网格，吹哨未按时响应或报到升级 {len(late)} 个部门")
     elif args.action == "archive":
         return _archive(args, engine)
+    elif args.action == "rollups":
+        return _rollups(engine, rebuild=args.rebuild)
+    return 0
+
+
+def _rollups(engine, *, rebuild: bool) -> int:
+    """``gridmap incidents rollups [--rebuild]``: the dashboard's monthly rollups checked against
+    the incidents (exit 1 when they differ), or worked out again."""
+    from gridmap.store import incident_rollups
+
+    with engine.begin() as conn:
+        if rebuild:
+            incident_rollups.rebuild(conn)
+            print("the monthly rollups were worked out again from the incidents / 已按事件重新汇总各月统计")
+            return 0
+        differ = incident_rollups.check(conn)
+    for table, count in differ.items():
+        print(f"{table}: {count} keys differ from the incidents / {count} 项与事件不一致")
+    if any(differ.values()):
+        print("run `gridmap incidents rollups --rebuild` / 请运行 `gridmap incidents rollups --rebuild`")
+        return 1
+    print("the monthly rollups agree with the incidents / 各月统计与事件一致")
     return 0
 
 

@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from gridmap.errors import Invalid, StateConflict
 from gridmap.store import audit
 from gridmap.store import incident_archive as store
+from gridmap.store import incident_rollups
 
 JSON_COLUMNS = ("photo_urls", "attributes", "detail")
 
@@ -98,6 +99,7 @@ def archive_incidents(engine: sa.Engine, territory: str, before: date, out: Path
                 f"emergency or a duplicate of one of them): nothing was removed; delete {out} and run again",
                 f"写入归档期间其中有事件发生变化（新的处理记录、吹哨、应急关联或新的重复件）：未删除任何事件；"
                 f"请删除 {out} 后重新运行")
+        incident_rollups.prune(conn)  # the months archived count nothing any more
         audit.record(conn, actor=actor, action="incidents.archive", table="incidents", row_key=territory,
                      after={"before": before.isoformat(), "incidents": removed, "events": len(events),
                             "file": str(out), "sha256": digest, "with_contacts": with_contacts,

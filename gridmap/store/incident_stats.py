@@ -1,20 +1,50 @@
-"""Incident figures aggregated in PostGIS for maps and dashboards: counts by category, status and
-month, a per-grid choropleth (per 1,000 households, overdue rate, median handling time), heat
-cells and clusters. The browser never receives individual incidents in bulk: every answer is
-bounded by the number of grids, categories, months or map cells, not by the number of incidents.
+"""Incident figures for maps and dashboards: counts by category, status and month, a per-grid
+choropleth (per 1,000 households, overdue rate, median handling time), heat cells, the month play
+and clusters. The browser never receives individual incidents in bulk: every answer is bounded by
+the number of grids, categories, months or map cells, not by the number of incidents.
+
+The figures are read from the monthly rollups the database keeps (migration 0023:
+``incident_grid_months``, ``incident_handling_months``, ``incident_cell_months``), not from the
+incidents themselves, so they take the same time with ten thousand incidents or ten million.
+Where a date range does not cover whole UTC months, the days at its ends are read from the
+incidents of those days (:func:`Filters.parts`) through the view ``incident_facts``, which
+defines each incident's share exactly as the rollups do. One figure is read live: open incidents
+past their due time (overdue now, not when they were counted), from a partial index of the open
+ones.
+
+Definitions (one place each):
+
+* *overdue*: finished (closed or rejected) after the due time, rejected ones not counted, plus
+  open ones past their due time now;
+* *median handling hours*: of the closed incidents, read off a histogram of handling times whose
+  buckets are 10 % wide (``gridmap_handling_bucket``), linearly within the middle bucket;
+* *heat cells*: the rollup's cells of 1/1024° (about 110 m north–south) merged into the nearest
+  whole multiple of the size asked for.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 import sqlalchemy as sa
 
 from gridmap.store.sql import with_subtree
 
 SUBTREE = with_subtree()
-OVERDUE = "(COALESCE(i.closed_at, now()) > i.due_at)"
+CELLS_PER_DEGREE = 1024
+"""The rollup's map cells (migration 0023)."""
+OPEN = "status NOT IN ('closed', 'rejected')"
+
+
+def _month_start(moment: datetime, *, up: bool) -> datetime:
+    """The first instant of ``moment``'s UTC month, or of the next month when ``up`` and
+    ``moment`` is not a month's first instant."""
+    moment = moment.astimezone(timezone.utc)
+    first = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    if up and first != moment:
+        first = first.replace(year=first.year + first.month // 12, month=first.month % 12 + 1)
+    return first
 
 
 @dataclass(frozen=True)
@@ -31,8 +61,7 @@ class Filters:
     def where(self, *, scoped: bool = True) -> tuple[str, dict]:
         """SQL conditions on incidents ``i``; ``scoped`` adds "in the territory subtree" (callers that
         join grids of the subtree anyway can leave it out: an incident's grid fixes its community)."""
-        clauses = ["i.community_id IN (SELECT id FROM sub)"] if scoped else ["true"]
-        params: dict = {}
+        clauses, params = self._places("i", scoped=scoped)
         if self.category:
             clauses.append("i.category_code = :category")
             params["category"] = self.category
@@ -45,44 +74,197 @@ class Filters:
         if self.end:
             clauses.append("i.reported_at < :end")
             params["end"] = self.end
+        return " AND ".join(clauses), params
+
+    def _places(self, alias: str, *, scoped: bool = True) -> tuple[list[str], dict]:
+        """Conditions on ``alias``'s community and street columns: in the territory subtree, the
+        street and the community asked for."""
+        clauses = [f"{alias}.community_id IN (SELECT id FROM sub)"] if scoped else ["true"]
+        params: dict = {}
         if self.street:
-            clauses.append("i.street_id = (SELECT id FROM territories WHERE code = :street)")
+            clauses.append(f"{alias}.street_id = (SELECT id FROM territories WHERE code = :street)")
             params["street"] = self.street
         if self.community:
-            clauses.append("i.community_id = (SELECT id FROM territories WHERE code = :community)")
+            clauses.append(f"{alias}.community_id = (SELECT id FROM territories WHERE code = :community)")
             params["community"] = self.community
-        return " AND ".join(clauses), params
+        return clauses, params
+
+    def parts(self) -> tuple[tuple[datetime | None, datetime | None] | None, list[tuple[datetime | None, datetime | None]]]:
+        """The date range as the whole UTC months the rollups answer for ([first, past the last),
+        None at an open end; None for no whole month) and the ranges at its ends, within a month,
+        that the incidents of those days answer for."""
+        low = None if self.start is None else _month_start(self.start, up=True)
+        high = None if self.end is None else _month_start(self.end, up=False)
+        if low is not None and high is not None and low >= high:  # within one month, or two halves
+            return None, [(self.start, self.end)]
+        ends = []
+        if self.start is not None and self.start < low:
+            ends.append((self.start, low))
+        if self.end is not None and high < self.end:
+            ends.append((high, self.end))
+        return (low, high), ends
+
+    def _sources(self, rollup: str, facts: str, *, category: bool, status: bool) -> tuple[str, dict]:
+        """``rollup`` (a SELECT on a rollup ``r`` ending in its WHERE) for the whole months and
+        ``facts`` (a SELECT on ``incident_facts r``, same columns) for the days at the ends, each
+        under the filters, as one UNION ALL. ``category``/``status``: the rollup has those columns
+        (else the caller has chosen its rows for them)."""
+        months, ends = self.parts()
+        places, params = self._places("r")
+        selects = []
+        if months is not None:
+            clauses = list(places)
+            if category and self.category:
+                clauses.append("r.category_code = :category")
+            if status and self.statuses:
+                clauses.append("r.status = ANY(:statuses)")
+            if months[0] is not None:
+                clauses.append("r.month >= CAST(:month_low AS date)")
+                params["month_low"] = months[0].date()
+            if months[1] is not None:
+                clauses.append("r.month < CAST(:month_high AS date)")
+                params["month_high"] = months[1].date()
+            selects.append(f"{rollup} {' AND '.join(clauses)}")
+        if ends:
+            clauses = list(places)
+            if self.category:
+                clauses.append("r.category_code = :category")
+            if self.statuses:
+                clauses.append("r.status = ANY(:statuses)")
+            spans = []
+            for n, (low, high) in enumerate(ends):
+                span = []
+                if low is not None:
+                    span.append(f"r.reported_at >= :end_low{n}")
+                    params[f"end_low{n}"] = low
+                if high is not None:
+                    span.append(f"r.reported_at < :end_high{n}")
+                    params[f"end_high{n}"] = high
+                spans.append("(" + " AND ".join(span) + ")")
+            clauses.append("(" + " OR ".join(spans) + ")")
+            selects.append(f"{facts} {' AND '.join(clauses)}")
+        if self.category:
+            params["category"] = self.category
+        if self.statuses:
+            params["statuses"] = list(self.statuses)
+        return " UNION ALL ".join(selects), params
+
+    def grid_rows(self) -> tuple[str, dict]:
+        """Counts under the filters: rows of (grid_lineage, community_id, street_id,
+        category_code, status, month, incidents, late, supervised)."""
+        columns = "r.grid_lineage, r.community_id, r.street_id, r.category_code, r.status, r.month"
+        return self._sources(f"SELECT {columns}, r.incidents, r.late, r.supervised FROM incident_grid_months r WHERE",
+                             f"SELECT {columns}, 1, r.late, r.supervised FROM incident_facts r WHERE",
+                             category=True, status=True)
+
+    def handling_rows(self) -> tuple[str, dict] | None:
+        """The closed incidents' handling-time histogram under the filters: rows of
+        (grid_lineage, bucket, incidents); None when the statuses leave out 'closed'."""
+        if self.statuses and "closed" not in self.statuses:
+            return None
+        sql, params = self._sources(
+            "SELECT r.grid_lineage, r.bucket, r.incidents FROM incident_handling_months r WHERE "
+            "r.category_code = :handling_category AND",
+            "SELECT r.grid_lineage, r.bucket, 1 FROM incident_facts r WHERE r.status = 'closed' AND r.bucket IS NOT NULL AND",
+            category=False, status=False)
+        return sql, {**params, "handling_category": self.category or "*"}
+
+    def cell_rows(self) -> tuple[str, dict]:
+        """Map cells under the filters: rows of (month, cell_x, cell_y, incidents, sum_lon, sum_lat)."""
+        sql, params = self._sources(
+            "SELECT r.month, r.cell_x, r.cell_y, r.incidents, r.sum_lon, r.sum_lat FROM incident_cell_months r WHERE "
+            "r.category_code = :cell_category AND r.status = ANY(:cell_statuses) AND",
+            "SELECT r.month, r.cell_x, r.cell_y, 1, r.lon, r.lat FROM incident_facts r WHERE",
+            category=False, status=False)
+        return sql, {**params, "cell_category": self.category or "*", "cell_statuses": list(self.statuses or ("*",))}
+
+    def overdue_open(self, key: str) -> tuple[str, dict]:
+        """Open incidents past their due time now, under the filters, counted per ``key`` (an
+        expression on incidents ``i``): rows of (key, overdue). Read live from the open ones."""
+        where, params = self.where()
+        return (f"SELECT {key} AS key, count(*) AS overdue FROM incidents i WHERE i.closed_at IS NULL "
+                f"AND now() > i.due_at AND i.status <> 'rejected' AND {where} GROUP BY 1"), params
+
+
+def _settings(conn: sa.Connection) -> None:
+    """For the rest of the transaction: sorts and hashes in memory, and no JIT compilation (the
+    rollups' row estimates make PostgreSQL compile queries that then run in milliseconds: the
+    compiling took 100-300 ms of them)."""
+    conn.execute(sa.text("SET LOCAL work_mem = '64MB'"))
+    conn.execute(sa.text("SET LOCAL jit = off"))
+
+
+def _median_hours(handling: str, key: str) -> str:
+    """Per ``key`` (a column of the ``handling`` rows: grid_lineage, or a constant) the median
+    handling hours read off the histogram as ``percentile_cont(0.5)`` reads sorted values: the
+    mean of the middle two cases (ranks ⌊(n-1)/2⌋ and ⌈(n-1)/2⌉), each placed within its bucket
+    as if the bucket's cases were spread evenly across it. Rows: (key, median_h)."""
+    return (
+        "SELECT key, avg(gridmap_handling_bucket_start(bucket) + (gridmap_handling_bucket_end(bucket) "
+        "- gridmap_handling_bucket_start(bucket)) * ((q.at - (upto - n) + 0.5) / n)) / 3600 AS median_h FROM ("
+        "SELECT key, bucket, n, sum(n) OVER (PARTITION BY key ORDER BY bucket) AS upto, "
+        "sum(n) OVER (PARTITION BY key) AS total FROM ("
+        f"SELECT {key} AS key, h.bucket, sum(h.incidents) AS n FROM ({handling}) h(grid_lineage, bucket, incidents) "
+        "GROUP BY 1, 2 HAVING sum(h.incidents) > 0) b) c "
+        "JOIN LATERAL (VALUES (floor((total - 1) / 2.0)), (ceil((total - 1) / 2.0))) q(at) "
+        "ON q.at >= upto - n AND q.at < upto GROUP BY key")
 
 
 def summary(conn: sa.Connection, territory: str, filters: Filters) -> dict:
     """Counts by category, status and calendar month, overdue and median handling hours. Months
-    are grouped in UTC, as the date filters (instants; the dashboard sends UTC day boundaries) are,
+    are UTC months, as the date filters (instants; the dashboard sends UTC day boundaries) are,
     so a month listed here is exactly the month the dashboard then asks for, whatever the
     server's time zone."""
-    conn.execute(sa.text("SET LOCAL TIME ZONE 'UTC'"))
-    where, params = filters.where()
+    rows, params = filters.grid_rows()
     params["territory"] = territory
-    totals = conn.execute(sa.text(
-        SUBTREE + "SELECT count(*) AS total, count(*) FILTER (WHERE i.status NOT IN ('closed','rejected')) AS open, "
-        "count(*) FILTER (WHERE i.status = 'closed') AS closed, count(*) FILTER (WHERE i.status = 'rejected') AS rejected, "
-        f"count(*) FILTER (WHERE {OVERDUE} AND i.status <> 'rejected') AS overdue, "
-        "count(*) FILTER (WHERE i.escalation_level > 0) AS supervised, "
-        "percentile_cont(0.5) WITHIN GROUP (ORDER BY date_part('epoch', i.closed_at - i.reported_at) / 3600) "
-        f"FILTER (WHERE i.status = 'closed') AS median_hours FROM incidents i WHERE {where}"), params).one()
-    by_category = conn.execute(sa.text(
-        SUBTREE + "SELECT i.category_code AS code, cat.name_zh, cat.name_en, count(*) AS count, "
-        "count(*) FILTER (WHERE i.status NOT IN ('closed','rejected')) AS open, "
-        f"count(*) FILTER (WHERE {OVERDUE} AND i.status <> 'rejected') AS overdue FROM incidents i "
-        f"JOIN incident_categories cat ON cat.code = i.category_code WHERE {where} "
-        "GROUP BY 1, 2, 3 ORDER BY count DESC"), params).all()
-    by_status = conn.execute(sa.text(
-        SUBTREE + f"SELECT i.status, count(*) FROM incidents i WHERE {where} GROUP BY 1 ORDER BY 2 DESC"), params).all()
-    by_month = conn.execute(sa.text(
-        SUBTREE + "SELECT to_char(date_trunc('month', i.reported_at), 'YYYY-MM') AS month, count(*) AS count, "
-        f"count(*) FILTER (WHERE {OVERDUE} AND i.status <> 'rejected') AS overdue FROM incidents i WHERE {where} "
-        "GROUP BY 1 ORDER BY 1"), params).all()
-    return {**totals._mapping, "by_category": [dict(r._mapping) for r in by_category],
-            "by_status": {s: n for s, n in by_status}, "by_month": [dict(r._mapping) for r in by_month]}
+    late_now, late_params = filters.overdue_open("to_char(date_trunc('month', i.reported_at AT TIME ZONE 'UTC'), "
+                                                 "'YYYY-MM') || '|' || i.category_code")
+    params.update(late_params)
+    _settings(conn)
+    grouped = conn.execute(sa.text(
+        SUBTREE + f", g AS MATERIALIZED (SELECT to_char(s.month, 'YYYY-MM') AS month, s.category_code, s.status, "
+        "sum(s.incidents)::bigint AS n, sum(s.late)::bigint AS late, sum(s.supervised)::bigint AS supervised "
+        f"FROM ({rows}) s(grid_lineage, community_id, street_id, category_code, status, month, incidents, late, supervised) "
+        f"GROUP BY 1, 2, 3), o AS ({late_now}) "
+        "SELECT g.month, g.category_code, g.status, g.n, g.late, g.supervised, 0::bigint AS late_now FROM g WHERE g.n <> 0 "
+        "UNION ALL SELECT split_part(o.key, '|', 1), split_part(o.key, '|', 2), NULL, 0, 0, 0, o.overdue FROM o"),
+        params).all()
+    names = {r.code: r for r in conn.execute(sa.text("SELECT code, name_zh, name_en FROM incident_categories"))}
+    totals = {"total": 0, "open": 0, "closed": 0, "rejected": 0, "overdue": 0, "supervised": 0}
+    by_category: dict[str, dict] = {}
+    by_status: dict[str, int] = {}
+    by_month: dict[str, dict] = {}
+    for r in grouped:
+        n, overdue = int(r.n), int(r.late) + int(r.late_now)
+        is_open = r.status is not None and r.status not in ("closed", "rejected")
+        totals["total"] += n
+        totals["open"] += n if is_open else 0
+        totals["closed"] += n if r.status == "closed" else 0
+        totals["rejected"] += n if r.status == "rejected" else 0
+        totals["overdue"] += overdue
+        totals["supervised"] += int(r.supervised)
+        category = by_category.setdefault(r.category_code, {"count": 0, "open": 0, "overdue": 0})
+        category["count"] += n
+        category["open"] += n if is_open else 0
+        category["overdue"] += overdue
+        if r.status is not None:
+            by_status[r.status] = by_status.get(r.status, 0) + n
+        month = by_month.setdefault(r.month, {"month": r.month, "count": 0, "overdue": 0})
+        month["count"] += n
+        month["overdue"] += overdue
+    handling = filters.handling_rows()
+    median = None
+    if handling is not None:
+        sql, handling_params = handling
+        median = conn.execute(sa.text(SUBTREE + f"SELECT median_h FROM ({_median_hours(sql, '0')}) m"),
+                              {**handling_params, "territory": territory}).scalar()
+    categories = [{"code": code, "name_zh": names[code].name_zh if code in names else None,
+                   "name_en": names[code].name_en if code in names else None, **figures}
+                  for code, figures in by_category.items() if figures["count"]]
+    categories.sort(key=lambda c: (-c["count"], c["code"]))
+    return {**totals, "median_hours": median, "by_category": categories,
+            "by_status": dict(sorted(((s, n) for s, n in by_status.items() if n), key=lambda sn: -sn[1])),
+            "by_month": [m for _, m in sorted(by_month.items()) if m["count"]]}
 
 
 METRICS = ("per_1000_households", "overdue_rate", "median_hours")
@@ -92,25 +274,26 @@ def choropleth(conn: sa.Connection, territory: str, filters: Filters, *, simplif
                metrics: tuple[str, ...] = METRICS) -> dict:
     """Published grids (GeoJSON) with incidents, incidents per 1,000 households, overdue rate
     and median handling hours under the filters. Incidents count in the grid that holds them in
-    the published plan (by lineage; see store.incidents), not the one they were reported in. Only the ``metrics`` asked for are computed.
-    The medians read ``ix_incidents_handling`` alone where the visibility map allows it: right
-    after a bulk load, before (auto)vacuum has run, they fall back to heap reads and are slower."""
-    where, params = filters.where(scoped=False)
+    the published plan (by lineage; see store.incidents), not the one they were reported in. Only
+    the ``metrics`` asked for are computed."""
+    rows, params = filters.grid_rows()
     params.update(territory=territory, tol=simplify_deg)
-    late = (f"count(*) FILTER (WHERE {OVERDUE} AND i.status <> 'rejected')" if "overdue_rate" in metrics
-            else "NULL::bigint")
-    counts = (f"SELECT i.grid_lineage AS lineage, count(*) AS n, {late} AS late FROM incidents i WHERE {where} "
-              "GROUP BY i.grid_lineage")
-    if "median_hours" in metrics:
-        # closed incidents come presorted by (grid, handling seconds) from ix_incidents_handling
-        # (index only), so each grid's median needs no sort of its own
-        medians = ("SELECT lineage, percentile_cont(0.5) WITHIN GROUP (ORDER BY s) / 3600 AS median_h FROM ("
-                   "SELECT i.grid_lineage AS lineage, date_part('epoch', i.closed_at - i.reported_at) AS s FROM incidents i "
-                   f"WHERE {where} AND i.status = 'closed' ORDER BY 1, 2) closed GROUP BY lineage")
-        agg = f"SELECT c.*, m.median_h FROM ({counts}) c LEFT JOIN ({medians}) m USING (lineage)"
+    counts = (f"SELECT s.grid_lineage AS lineage, sum(s.incidents) AS n, sum(s.late) AS late FROM ({rows}) "
+              "s(grid_lineage, community_id, street_id, category_code, status, month, incidents, late, supervised) "
+              "GROUP BY 1")
+    if "overdue_rate" in metrics:
+        late_now, late_params = filters.overdue_open("i.grid_lineage")
+        params.update(late_params)
+        counts = (f"SELECT c.lineage, c.n, c.late + COALESCE(o.overdue, 0) AS late FROM ({counts}) c "
+                  f"LEFT JOIN ({late_now}) o ON o.key = c.lineage")
+    handling = filters.handling_rows() if "median_hours" in metrics else None
+    if handling is not None:
+        params.update(handling[1])
+        agg = (f"SELECT c.*, m.median_h FROM ({counts}) c LEFT JOIN ({_median_hours(handling[0], 'h.grid_lineage')}) m "
+               "ON m.key = c.lineage")
     else:
         agg = f"SELECT c.*, NULL::float8 AS median_h FROM ({counts}) c"
-    conn.execute(sa.text("SET LOCAL work_mem = '64MB'"))  # per-grid sorts in memory, not on disk
+    _settings(conn)
     return conn.execute(sa.text(
         SUBTREE + f", agg AS MATERIALIZED ({agg}) "  # computed once, whatever the join order
         "SELECT json_build_object('type', 'FeatureCollection', 'features', COALESCE(json_agg(json_build_object("
@@ -118,25 +301,38 @@ def choropleth(conn: sa.Connection, territory: str, filters: Filters, *, simplif
         "ST_SimplifyPreserveTopology(g.geom, :tol) ELSE g.geom END, 6, 0)::json, 'properties', json_build_object("
         "'grid_code', g.code, 'community', c.name, 'households', g.households, 'incidents', COALESCE(a.n, 0), "
         "'per_1000_households', CASE WHEN g.households > 0 THEN round((1000.0 * COALESCE(a.n, 0) / g.households)::numeric, 1) END, "
-        "'overdue_rate', CASE WHEN a.n > 0 THEN round((a.late::numeric / a.n), 3) END, "
+        "'overdue_rate', CASE WHEN a.n > 0 AND :late THEN round((a.late::numeric / a.n), 3) END, "
         "'median_hours', round(a.median_h::numeric, 1))) ORDER BY g.code), '[]'::json)) "
         "FROM grids g JOIN plans p ON p.id = g.plan_id AND p.status = 'published' JOIN territories c ON c.id = g.community_id "
-        "LEFT JOIN agg a ON a.lineage = g.lineage WHERE g.community_id IN (SELECT id FROM sub)"), params).scalar_one()
+        "LEFT JOIN agg a ON a.lineage = g.lineage WHERE g.community_id IN (SELECT id FROM sub)"),
+        {**params, "late": "overdue_rate" in metrics}).scalar_one()
+
+
+def _cell_size(cell_deg: float) -> int:
+    """How many of the rollup's cells make a side of a cell of about ``cell_deg`` degrees."""
+    return max(1, round(cell_deg * CELLS_PER_DEGREE))
 
 
 def heat(conn: sa.Connection, territory: str, filters: Filters, *, cell_deg: float) -> list[list[float]]:
-    """Incidents counted on a grid of ``cell_deg`` cells: [[lat, lon, count], ...]."""
-    where, params = filters.where()
-    params.update(territory=territory, cell=cell_deg)
-    rows = conn.execute(sa.text(
-        SUBTREE + "SELECT ST_Y(c), ST_X(c), n FROM (SELECT ST_SnapToGrid(i.geom, :cell) AS c, count(*) AS n "
-        f"FROM incidents i WHERE {where} GROUP BY 1) s"), params)
-    return [[round(y, 6), round(x, 6), int(n)] for y, x, n in rows]
+    """Incidents counted on a grid of cells about ``cell_deg`` wide (a whole number of the
+    rollup's cells, at least one): [[lat, lon, count], ...] at each cell's centre."""
+    rows, params = filters.cell_rows()
+    k = _cell_size(cell_deg)
+    params.update(territory=territory, k=k)
+    _settings(conn)
+    found = conn.execute(sa.text(
+        SUBTREE + "SELECT floor(s.cell_y::float8 / :k) AS y, floor(s.cell_x::float8 / :k) AS x, sum(s.incidents) AS n "
+        f"FROM ({rows}) s(month, cell_x, cell_y, incidents, sum_lon, sum_lat) GROUP BY 1, 2 HAVING sum(s.incidents) > 0"),
+        params)
+    size = k / CELLS_PER_DEGREE
+    return [[round((y + 0.5) * size, 6), round((x + 0.5) * size, 6), int(n)] for y, x, n in found]
 
 
 def clusters(conn: sa.Connection, territory: str, filters: Filters, *, cell_deg: float,
              bbox: tuple[float, float, float, float] | None = None) -> list[dict]:
-    """Incidents grouped into map cells: the mean position, the count and the open count of each."""
+    """Incidents grouped into map cells: the mean position, the count and the open count of each,
+    and the incident's number where a cell holds one. Read from the incidents themselves (the
+    number is theirs); the map asks for the cells in its view."""
     where, params = filters.where()
     params.update(territory=territory, cell=cell_deg)
     if bbox:
@@ -144,22 +340,26 @@ def clusters(conn: sa.Connection, territory: str, filters: Filters, *, cell_deg:
         params.update(x0=bbox[0], y0=bbox[1], x1=bbox[2], y1=bbox[3])
     rows = conn.execute(sa.text(
         SUBTREE + "SELECT avg(ST_Y(i.geom)) AS lat, avg(ST_X(i.geom)) AS lon, count(*) AS n, "
-        "count(*) FILTER (WHERE i.status NOT IN ('closed','rejected')) AS open, min(i.public_id) AS sample "
+        f"count(*) FILTER (WHERE i.{OPEN}) AS open, min(i.public_id) AS sample "
         f"FROM incidents i WHERE {where} GROUP BY ST_SnapToGrid(i.geom, :cell)"), params)
     return [{"lat": round(r.lat, 6), "lon": round(r.lon, 6), "count": int(r.n), "open": int(r.open),
              "incident": r.sample if r.n == 1 else None} for r in rows]
 
 
 def monthly_clusters(conn: sa.Connection, territory: str, filters: Filters, *, cell_deg: float) -> dict[str, list[dict]]:
-    """Clusters per month of report (for the time animation): {"2026-03": [{lat, lon, count}, ...], ...}."""
-    where, params = filters.where()
-    params.update(territory=territory, cell=cell_deg)
-    rows = conn.execute(sa.text(
-        SUBTREE + "SELECT to_char(date_trunc('month', i.reported_at), 'YYYY-MM') AS month, avg(ST_Y(i.geom)) AS lat, "
-        f"avg(ST_X(i.geom)) AS lon, count(*) AS n FROM incidents i WHERE {where} "
-        "GROUP BY 1, ST_SnapToGrid(i.geom, :cell) ORDER BY 1"), params)
+    """Clusters per UTC month of report (for the month play), on cells about ``cell_deg`` wide:
+    {"2026-03": [{lat, lon, count}, ...], ...} with each cluster's mean position."""
+    rows, params = filters.cell_rows()
+    params.update(territory=territory, k=_cell_size(cell_deg))
+    _settings(conn)
+    found = conn.execute(sa.text(
+        SUBTREE + "SELECT to_char(s.month, 'YYYY-MM') AS month, sum(s.sum_lat) / sum(s.incidents) AS lat, "
+        "sum(s.sum_lon) / sum(s.incidents) AS lon, sum(s.incidents) AS n "
+        f"FROM ({rows}) s(month, cell_x, cell_y, incidents, sum_lon, sum_lat) "
+        "GROUP BY 1, floor(s.cell_x::float8 / :k), floor(s.cell_y::float8 / :k) HAVING sum(s.incidents) > 0 ORDER BY 1"),
+        params)
     out: dict[str, list[dict]] = {}
-    for r in rows:
+    for r in found:
         out.setdefault(r.month, []).append({"lat": round(r.lat, 6), "lon": round(r.lon, 6), "count": int(r.n)})
     return out
 
@@ -167,7 +367,7 @@ def monthly_clusters(conn: sa.Connection, territory: str, filters: Filters, *, c
 TERRITORY_COUNTS = (
     "WITH RECURSIVE up AS (SELECT id AS below, id AS above FROM territories UNION ALL "
     "SELECT up.below, t.parent_id FROM up JOIN territories t ON t.id = up.above WHERE t.parent_id IS NOT NULL), "
-    "per AS (SELECT community_id, count(*) AS n FROM incidents WHERE community_id IS NOT NULL GROUP BY 1) "
+    "per AS (SELECT community_id, sum(incidents) AS n FROM incident_grid_months WHERE community_id <> 0 GROUP BY 1) "
     "SELECT t.code, t.name, t.level, COALESCE(sum(per.n), 0)::bigint AS incidents FROM territories t "
     "JOIN up ON up.above = t.id LEFT JOIN per ON per.community_id = up.below "
     "GROUP BY t.id, t.code, t.name, t.level ORDER BY incidents DESC, t.code")
@@ -175,7 +375,7 @@ TERRITORY_COUNTS = (
 
 def territory_counts(conn: sa.Connection) -> list[dict]:
     """Every territory with the incidents routed into its whole subtree (as the summary counts
-    them: by community), busiest first, from one GROUP BY rolled up the territory tree."""
+    them: by community), busiest first, from the monthly rollup rolled up the territory tree."""
     return [dict(r._mapping) for r in conn.execute(sa.text(TERRITORY_COUNTS))]
 
 

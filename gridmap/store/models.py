@@ -368,13 +368,14 @@ class Incident(Base):
         Index("ix_incidents_grid_id", "grid_id"),
         Index("ix_incidents_reported_at", "reported_at"),
         Index("ix_incidents_category_status", "category_code", "status"),
-        # per-grid handling-time medians read presorted values from this index alone (0006, 0007)
         Index("ix_incidents_grid_lineage", "grid_lineage"),
         Index("ix_incidents_patrol_id", "patrol_id"),
         Index("ix_incidents_emergency_id", "emergency_id"),
-        Index("ix_incidents_handling", "grid_lineage", text("date_part('epoch', closed_at - reported_at)"),
-              postgresql_include=["closed_at", "reported_at", "category_code", "community_id", "street_id"],
-              postgresql_where=text("status = 'closed'")),
+        # the open incidents' overdue count, the one dashboard figure read live (0023)
+        Index("ix_incidents_open_lineage", "grid_lineage", "due_at", postgresql_where=text("closed_at IS NULL")),
+        # a report's possible duplicates: open incidents nearby (0023)
+        Index("ix_incidents_open_geom", "geom", postgresql_using="gist",
+              postgresql_where=text("status <> 'closed' AND status <> 'rejected'")),
         CheckConstraint("status IN ('reported','filed','rejected','dispatched','claimed','handled','verified',"
                         "'closed')", name="ck_incidents_status"),
         gist("incidents"),
@@ -1078,3 +1079,53 @@ class AnswerCache(Base):
     territory_id: Mapped[int] = mapped_column(ForeignKey("territories.id", ondelete="CASCADE"))
     body: Mapped[bytes] = mapped_column(LargeBinary)
     made_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class IncidentGridMonth(Base):
+    """Incidents of a UTC month per grid lineage, community, street, category and status, kept
+    by triggers on ``incidents`` (0023; 0 in a key: none)."""
+
+    __tablename__ = "incident_grid_months"
+
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    grid_lineage: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    community_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    street_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    category_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    incidents: Mapped[int] = mapped_column(Integer)
+    late: Mapped[int] = mapped_column(Integer)
+    supervised: Mapped[int] = mapped_column(Integer)
+
+
+class IncidentHandlingMonth(Base):
+    """Closed incidents of a UTC month per grid lineage, community, street and category ('*': all),
+    counted per handling-time bucket (0023)."""
+
+    __tablename__ = "incident_handling_months"
+
+    category_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    grid_lineage: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    community_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    street_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bucket: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    incidents: Mapped[int] = mapped_column(Integer)
+
+
+class IncidentCellMonth(Base):
+    """Incidents of a UTC month on map cells of 1/1024 degree per community, street, category
+    ('*': all) and status ('*': all), with the sums of their coordinates (0023)."""
+
+    __tablename__ = "incident_cell_months"
+
+    category_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    community_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    street_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cell_x: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cell_y: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incidents: Mapped[int] = mapped_column(Integer)
+    sum_lon: Mapped[float] = mapped_column(Float)
+    sum_lat: Mapped[float] = mapped_column(Float)

@@ -1,0 +1,182 @@
+"""The dashboard's monthly rollups (migration 0023): kept in step with the incidents by every kind
+of write (a bulk load, a report, each step of the loop, an escalation, a publish that re-routes,
+a direct DELETE, a TRUNCATE, reports from several connections at once), checked and rebuilt by
+``gridmap incidents rollups``, and the figures read from them equal the same figures counted
+from the incidents themselves, for date ranges that cut months anywhere (hypothesis)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gridmap.services import incidents as service
+from gridmap.services import planning
+from gridmap.services.partitioning import partition_territory
+from gridmap.store import incident_rollups
+from gridmap.store import incident_stats as stats
+
+MONACO = "980100"
+
+
+@pytest.fixture
+def loaded(monaco_built: sa.Engine) -> sa.Engine:
+    """Monaco partitioned and published, with a year of demo incidents (a bulk load)."""
+    plan = partition_territory(monaco_built, MONACO)
+    planning.publish(monaco_built, plan.plan_id, version=None, actor="test")
+    service.load_demo_incidents(monaco_built, MONACO, count=1200, seed=3)
+    return monaco_built
+
+
+def in_step(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        differ = incident_rollups.check(conn)
+    assert differ == {table: 0 for table in incident_rollups.TABLES}, differ
+
+
+def raw_total(engine: sa.Engine, start: datetime | None = None, end: datetime | None = None) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.text(
+            "SELECT count(*) FROM incidents WHERE (CAST(:s AS timestamptz) IS NULL OR reported_at >= :s) "
+            "AND (CAST(:e AS timestamptz) IS NULL OR reported_at < :e)"), {"s": start, "e": end}).scalar_one()
+
+
+def points(engine: sa.Engine, n: int) -> list[tuple[float, float]]:
+    """``n`` points inside published grids (the grids' inner points)."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT ST_X(ST_PointOnSurface(g.geom)), ST_Y(ST_PointOnSurface(g.geom)) FROM grids g "
+            "JOIN plans p ON p.id = g.plan_id AND p.status = 'published' ORDER BY g.code LIMIT :n"), {"n": n}).all()
+    return [(float(x), float(y)) for x, y in rows]
+
+
+def test_every_kind_of_write_keeps_the_rollups_in_step(loaded: sa.Engine, database_url: str) -> None:
+    engine = loaded
+    in_step(engine)  # after the bulk load
+    with engine.connect() as conn:
+        assert stats.summary(conn, MONACO, stats.Filters())["total"] == raw_total(engine) > 1000
+    # single reports, then every step of the loop on one of them, a rejection on another
+    where = points(engine, 3)
+    made = [service.report(engine, service.Report(category_code="0201", lon=x, lat=y, description="rollup test"),
+                           actor="test")["public_id"] for x, y in where]
+    in_step(engine)
+    for action in ("file", "dispatch", "claim", "handle", "verify", "close"):
+        service.transition(engine, made[0], action, actor="test")
+    service.transition(engine, made[1], "reject", actor="test")
+    in_step(engine)
+    with engine.connect() as conn:
+        summary = stats.summary(conn, MONACO, stats.Filters())
+        assert summary["total"] == raw_total(engine)
+        assert summary["rejected"] == conn.execute(sa.text(
+            "SELECT count(*) FROM incidents WHERE status = 'rejected'")).scalar_one()
+    # the supervision pass, long after everything fell due
+    service.escalate_overdue(engine, now=datetime.now(timezone.utc) + timedelta(days=30), actor="test")
+    in_step(engine)
+    # a fresh partition published: incidents re-routed to other lineages
+    fresh = partition_territory(engine, MONACO, seed=7)
+    planning.publish(engine, fresh.plan_id, version=None, actor="test")
+    in_step(engine)
+    with engine.connect() as conn:
+        fc = stats.choropleth(conn, MONACO, stats.Filters(), metrics=("per_1000_households",))
+    assert sum(f["properties"]["incidents"] for f in fc["features"]) == raw_total(engine)
+    # a direct DELETE (as a database administrator might), then drift, found and repaired
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM incidents WHERE id IN (SELECT id FROM incidents WHERE status = 'closed' "
+                             "AND NOT EXISTS (SELECT 1 FROM whistles w WHERE w.incident_id = incidents.id) "
+                             "ORDER BY id LIMIT 50)"))
+    in_step(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE incident_grid_months SET incidents = incidents + 1 WHERE ctid = "
+                             "(SELECT ctid FROM incident_grid_months WHERE incidents > 0 LIMIT 1)"))
+        conn.execute(sa.text("DELETE FROM incident_cell_months WHERE ctid = "
+                             "(SELECT ctid FROM incident_cell_months WHERE incidents > 0 LIMIT 1)"))
+    env = {**os.environ, "GRIDMAP_DATABASE_URL": database_url}
+    cli = [sys.executable, "-m", "gridmap.cli", "incidents", "rollups"]
+    found = subprocess.run(cli, env=env, capture_output=True, text=True)
+    assert found.returncode == 1, found.stdout + found.stderr
+    assert "incident_grid_months: 1 keys differ" in found.stdout and "incident_cell_months: 1 keys differ" in found.stdout
+    assert "--rebuild" in found.stdout and "不一致" in found.stdout
+    fixed = subprocess.run([*cli, "--rebuild"], env=env, capture_output=True, text=True)
+    assert fixed.returncode == 0, fixed.stderr
+    again = subprocess.run(cli, env=env, capture_output=True, text=True)
+    assert again.returncode == 0 and "agree" in again.stdout and "一致" in again.stdout, again.stdout
+    # TRUNCATE empties them too, and a load afterwards starts from nothing
+    with engine.begin() as conn:
+        conn.execute(sa.text("TRUNCATE incidents CASCADE"))
+        assert all(conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one() == 0 for t in incident_rollups.TABLES)
+
+
+def test_reports_from_several_connections_at_once(loaded: sa.Engine) -> None:
+    """Eight connections report into the same few grids and categories at the same time and take
+    steps on each other's months: every report is counted once, none waits forever."""
+    engine = loaded
+    where = points(engine, 2)
+    errors: list[BaseException] = []
+    before = raw_total(engine)
+
+    def worker(n: int) -> None:
+        try:
+            for i in range(12):
+                x, y = where[(n + i) % 2]
+                made = service.report(engine, service.Report(category_code=("0201", "0103")[i % 2], lon=x, lat=y),
+                                      actor=f"worker{n}")["public_id"]
+                service.transition(engine, made, "file", actor=f"worker{n}")
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors and not any(t.is_alive() for t in threads), errors
+    assert raw_total(engine) == before + 96
+    in_step(engine)
+    with engine.connect() as conn:
+        assert stats.summary(conn, MONACO, stats.Filters())["by_status"]["filed"] == conn.execute(sa.text(
+            "SELECT count(*) FROM incidents WHERE status = 'filed'")).scalar_one()
+
+
+@pytest.fixture
+def span(loaded: sa.Engine) -> tuple[sa.Engine, datetime, datetime]:
+    with loaded.connect() as conn:
+        first, last = conn.execute(sa.text("SELECT min(reported_at), max(reported_at) FROM incidents")).one()
+    return loaded, first, last
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(a=st.floats(0, 1), b=st.floats(0, 1), category=st.sampled_from([None, "0103", "0201"]))
+def test_ranges_that_cut_months_anywhere_count_what_the_incidents_do(span, a: float, b: float,
+                                                                    category: str | None) -> None:
+    """Whole months from the rollups, the days at the ends from the incidents: the summary's total
+    and months, the choropleth's grids, the heat cells' and the month play's counts all equal the
+    same counts taken from the incidents in that range."""
+    engine, first, last = span
+    low, high = sorted((a, b))
+    start = first + (last - first) * low - timedelta(hours=1)
+    end = first + (last - first) * high + timedelta(hours=1)
+    filters = stats.Filters(category=category, start=start, end=end)
+    where, params = filters.where(scoped=False)
+    with engine.connect() as conn:
+        expected = {r.month: r.n for r in conn.execute(sa.text(
+            "SELECT to_char(date_trunc('month', i.reported_at AT TIME ZONE 'UTC'), 'YYYY-MM') AS month, count(*) AS n "
+            f"FROM incidents i WHERE {where} GROUP BY 1"), params)}
+        per_grid = {r.code: r.n for r in conn.execute(sa.text(
+            "SELECT g.code, count(*) AS n FROM incidents i JOIN grids g ON g.lineage = i.grid_lineage "
+            f"JOIN plans p ON p.id = g.plan_id AND p.status = 'published' WHERE {where} GROUP BY 1"), params)}
+        summary = stats.summary(conn, MONACO, filters)
+        fc = stats.choropleth(conn, MONACO, filters, metrics=("per_1000_households",))
+        heat = stats.heat(conn, MONACO, filters, cell_deg=0.002)
+        play = stats.monthly_clusters(conn, MONACO, filters, cell_deg=0.005)
+    assert summary["total"] == sum(expected.values())
+    assert {m["month"]: m["count"] for m in summary["by_month"]} == expected
+    assert {f["id"]: f["properties"]["incidents"] for f in fc["features"] if f["properties"]["incidents"]} == per_grid
+    assert sum(c[2] for c in heat) == sum(expected.values())
+    assert {m: sum(c["count"] for c in cells) for m, cells in play.items()} == expected
