@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gridmap.geo import coverage
 from gridmap.geo.shapes import LocalScale, layer_fingerprint, polygonal
 
 WORKERS = max(os.cpu_count() or 1, 1)
@@ -151,8 +152,9 @@ def layer_conflicts(geoms: np.ndarray, where: _Territory, scale: LocalScale,
     pairs = [(int(a), int(b)) for a, b in zip(left[nonempty][which], right[nonempty][which])]
     found += classify_pieces("overlap", parts, pairs, scale, limits)
 
-    # gaps and parts outside
-    union = shapely.union_all(geoms)
+    # gaps and parts outside: the layer's union, by coverage union where its grids tile without
+    # overlapping (ten times faster), else by overlay
+    union = coverage.union(geoms)
     gaps = shapely.get_parts(polygonal(np.array([shapely.difference(where.territory, union)]))[0])
     outside = shapely.get_parts(polygonal(np.array([shapely.difference(union, where.territory)]))[0])
     # the grids around each gap (asked from the grids' side: a few hundred prepared grids against
