@@ -6,6 +6,7 @@
     .venv/bin/python benchmarks/partition.py --units-only [--units-scaling 4,8,16,32]   # momepy (dev extras)
     .venv/bin/python benchmarks/partition.py --chinese-only [--chinese yucheng,highrise]
     .venv/bin/python benchmarks/partition.py --gerrychain-lattices 1000,3000,10000 [--lattice-budget 300]
+    .venv/bin/python benchmarks/partition.py --units-in-pieces 8,16,24       # units in pieces on 2 workers
 
 0. Units: Reykjavík's build_units beside momepy.enclosures (+ a spatial join of the households) on
    the same barrier layers, in the same run (median of 3); with ``--units-scaling``, build_units and
@@ -45,6 +46,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -474,6 +476,37 @@ def gerrychain_lattices(sizes: list[int], budget: float) -> None:
     print(pd.DataFrame(rows).to_string(index=False))
 
 
+def units_in_pieces(sides: list[int]) -> None:
+    """A generated territory's units built serially and in pieces on a LocalCluster of 2 worker
+    processes (:mod:`gridmap.geo.unit_pieces`), in the same run: seconds, the same units by id,
+    households, one clean coverage; growth exponents of both."""
+    from gridmap.distributed import runner_for
+    from gridmap.geo.synthetic import centreline_layout
+    from gridmap.geo.unit_pieces import build_units_in_pieces
+
+    print("\n## Units built in pieces on a LocalCluster of 2 workers, beside the serial build")
+    rows = []
+    with runner_for(0, local_workers=2) as runner:
+        for side in sides:
+            layout = centreline_layout(1, nx=side, ny=side)
+            started = time.perf_counter()
+            whole = build_units(layout.communities, layout.roads, layout.buildings)
+            serial_s = time.perf_counter() - started
+            started = time.perf_counter()
+            pieces = build_units_in_pieces(layout.communities, layout.roads, layout.buildings, runner=runner)
+            pieces_s = time.perf_counter() - started
+            rows.append((len(whole), serial_s, pieces_s))
+            print(f"  {side * side:>5} communities, {len(layout.buildings):>7} buildings, {len(whole):>6} units: serial "
+                  f"{serial_s:6.1f} s, in pieces {pieces_s:6.1f} s ({serial_s / pieces_s:.2f}x); same units by id "
+                  f"{set(whole['unit_id']) == set(pieces['unit_id'])}, households {int(whole['households'].sum())} / "
+                  f"{int(pieces['households'].sum())}, one clean coverage "
+                  f"{bool(shapely.coverage_is_valid(pieces.geometry.values))}", flush=True)
+    if len(rows) >= 2:
+        n = np.array([r[0] for r in rows], dtype=float)
+        print(f"  growth exponent (time ~ n^b): serial b = {fitted_exponent(n, [r[1] for r in rows]):.2f}, "
+              f"in pieces b = {fitted_exponent(n, [r[2] for r in rows]):.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--maxp-budget", type=float, default=300.0)
@@ -490,7 +523,13 @@ def main() -> None:
     parser.add_argument("--gerrychain-lattices", default="",
                         help="only GerryChain beside gridmap on generated lattices of these sizes (e.g. 1000,3000,10000)")
     parser.add_argument("--lattice-budget", type=float, default=300.0, help="seconds for GerryChain per lattice")
+    parser.add_argument("--units-in-pieces", default="",
+                        help="only build_units serially beside build_units_in_pieces on a LocalCluster of 2 workers, "
+                             "on generated territories of these sides (e.g. 8,16,24)")
     args = parser.parse_args()
+    if args.units_in_pieces:
+        units_in_pieces([int(n) for n in args.units_in_pieces.split(",")])
+        return
     if args.gerrychain_lattices:
         gerrychain_lattices([int(n) for n in args.gerrychain_lattices.split(",")], args.lattice_budget)
         return

@@ -107,18 +107,27 @@ def merge_layers(layers, units, communities, *, profile=None, min_households=Non
     return _merge(layers, units, communities, **kwargs)
 
 
-def build_units(communities, roads, buildings, *, profile=None, **kwargs):
+def build_units(communities, roads, buildings, *, profile=None, client=None, **kwargs):
     """Tile communities with units (compounds, blocks, dedicated sites) by ``profile``'s rules;
     returns a GeoDataFrame. See :func:`gridmap.geo.units.build_units` for every option.
+
+    ``client``: a ``dask.distributed.Client``; groups of neighbouring communities are then built
+    on its cluster's workers and joined (:mod:`gridmap.geo.unit_pieces`: the same units, except
+    vertices snapped a hair apart at the seams and a building straddling a seam counted whole on
+    its point's side).
 
     Example
     -------
     >>> units = gm.build_units(communities, roads, buildings, compounds=compounds, sites=sites)  # doctest: +SKIP
+    >>> units = gm.build_units(communities, roads, buildings, client=dask.distributed.Client("tcp://HOST:8786"))  # doctest: +SKIP
     """
+    from gridmap.geo.unit_pieces import build_units_in_pieces
     from gridmap.geo.units import build_units as _build
 
     rules = _as_profile(profile)
     kwargs = {"rules": rules.units, "road_rules": rules.roads, **kwargs}
+    if client is not None:
+        return build_units_in_pieces(communities, roads, buildings, runner=_runner(client), **kwargs)
     return _build(communities, roads, buildings, **kwargs)
 
 

@@ -78,12 +78,12 @@ def _rollups(engine, *, rebuild: bool) -> int:
     the incidents (exit 1 when they differ), or worked out again."""
     from gridmap.store import incident_rollups
 
-    with engine.begin() as conn:
-        if rebuild:
+    if rebuild:
+        with engine.begin() as conn:
             incident_rollups.rebuild(conn)
-            print("the monthly rollups were worked out again from the incidents / 已按事件重新汇总各月统计")
-            return 0
-        differ = incident_rollups.check(conn)
+        print("the monthly rollups were worked out again from the incidents / 已按事件重新汇总各月统计")
+        return 0
+    differ = incident_rollups.check(engine)
     for table, count in differ.items():
         print(f"{table}: {count} keys differ from the incidents / {count} 项与事件不一致")
     if any(differ.values()):

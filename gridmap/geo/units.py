@@ -514,6 +514,7 @@ def build_units(
     band: tuple[int, int] | None = None,
     atomize: frozenset[str] | set[str] = frozenset(),
     seed: int = 0,
+    metric_crs: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Tile every community with units; see the module docstring for the rules.
 
@@ -529,7 +530,9 @@ def build_units(
     fewest within ``compound_max_households``. ``atomize``: codes of communities built at building
     grain (every block, and every compound above the limit, one unit per building; what a plan
     needs where coarser units left a grid outside the band). ``seed`` is accepted for compatibility: every
-    step is deterministic.
+    step is deterministic. ``metric_crs``: the CRS sizes are measured in (default: the one for the
+    communities' centre), given when a territory's units are built in pieces
+    (:mod:`gridmap.geo.unit_pieces`), so that every piece measures as the whole would.
 
     Example
     -------
@@ -544,7 +547,7 @@ def build_units(
     # Topology is computed in lon/lat (EPSG:4490) so that units reuse the community's own
     # vertices exactly (a straight lon/lat edge is a curve in any projection); sizes and
     # thresholds are measured in the metric CRS.
-    crs = metric_crs_for_frame(communities)
+    crs = CRS.from_user_input(metric_crs) if metric_crs else metric_crs_for_frame(communities)
     area_fn = metric_area_fn(crs)
     comm_geoms, comm_codes = _community_outlines(communities, code_column)
 

@@ -212,6 +212,7 @@ def escalate_overdue(engine: sa.Engine, *, now: datetime | None = None, step: ti
     now = now or datetime.now(timezone.utc)
     changed = []
     with engine.begin() as conn:
+        rising = []
         for row in store.overdue_open(conn, now):
             if row.status in FINAL_STATES:
                 continue
@@ -222,7 +223,9 @@ def escalate_overdue(engine: sa.Engine, *, now: datetime | None = None, step: ti
                 level = row.escalation_level + 1
             else:
                 continue
-            store.escalate(conn, row.id, level, now, first=row.escalation_level == 0)
+            rising.append((row, level))
+        store.escalate(conn, {row.id: level for row, level in rising}, now)
+        for row, level in rising:
             store.add_event(conn, row.id, row.status, row.status, "escalate", actor,
                             f"overdue since {row.due_at.isoformat()}: {ESCALATION_LEVELS[level]}",
                             {"level": level}, now)

@@ -58,9 +58,18 @@ class Filters:
     street: str | None = None
     community: str | None = None
 
+    def __post_init__(self) -> None:
+        # a time without a zone is UTC (the API sends UTC; a notebook may not say), never the
+        # zone of the process or of the database session
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is None:
+                object.__setattr__(self, name, value.replace(tzinfo=timezone.utc))
+
     def where(self, *, scoped: bool = True) -> tuple[str, dict]:
-        """SQL conditions on incidents ``i``; ``scoped`` adds "in the territory subtree" (callers that
-        join grids of the subtree anyway can leave it out: an incident's grid fixes its community)."""
+        """SQL conditions on incidents ``i`` (the query defines ``sub``, the territory subtree): in
+        it by the community reported in, or with ``scoped`` false by the grid holding the incident
+        now (see :meth:`_places`)."""
         clauses, params = self._places("i", scoped=scoped)
         if self.category:
             clauses.append("i.category_code = :category")
@@ -77,9 +86,13 @@ class Filters:
         return " AND ".join(clauses), params
 
     def _places(self, alias: str, *, scoped: bool = True) -> tuple[list[str], dict]:
-        """Conditions on ``alias``'s community and street columns: in the territory subtree, the
-        street and the community asked for."""
-        clauses = [f"{alias}.community_id IN (SELECT id FROM sub)"] if scoped else ["true"]
+        """Conditions on ``alias``'s community and street columns: in the territory subtree (by the
+        community an incident was reported in; ``scoped`` false: by the grid that holds it now,
+        i.e. its lineage is one of the subtree's published grids), the street and the community
+        asked for."""
+        clauses = [f"{alias}.community_id IN (SELECT id FROM sub)" if scoped else
+                   f"{alias}.grid_lineage IN (SELECT g.lineage FROM grids g JOIN plans p ON p.id = g.plan_id "
+                   "AND p.status = 'published' WHERE g.community_id IN (SELECT id FROM sub))"]
         params: dict = {}
         if self.street:
             clauses.append(f"{alias}.street_id = (SELECT id FROM territories WHERE code = :street)")
@@ -104,13 +117,14 @@ class Filters:
             ends.append((high, self.end))
         return (low, high), ends
 
-    def _sources(self, rollup: str, facts: str, *, category: bool, status: bool) -> tuple[str, dict]:
+    def _sources(self, rollup: str, facts: str, *, category: bool, status: bool, scoped: bool = True
+                 ) -> tuple[str, dict]:
         """``rollup`` (a SELECT on a rollup ``r`` ending in its WHERE) for the whole months and
         ``facts`` (a SELECT on ``incident_facts r``, same columns) for the days at the ends, each
         under the filters, as one UNION ALL. ``category``/``status``: the rollup has those columns
-        (else the caller has chosen its rows for them)."""
+        (else the caller has chosen its rows for them); ``scoped``: as in :meth:`where`."""
         months, ends = self.parts()
-        places, params = self._places("r")
+        places, params = self._places("r", scoped=scoped)
         selects = []
         if months is not None:
             clauses = list(places)
@@ -149,15 +163,15 @@ class Filters:
             params["statuses"] = list(self.statuses)
         return " UNION ALL ".join(selects), params
 
-    def grid_rows(self) -> tuple[str, dict]:
+    def grid_rows(self, *, scoped: bool = True) -> tuple[str, dict]:
         """Counts under the filters: rows of (grid_lineage, community_id, street_id,
         category_code, status, month, incidents, late, supervised)."""
         columns = "r.grid_lineage, r.community_id, r.street_id, r.category_code, r.status, r.month"
         return self._sources(f"SELECT {columns}, r.incidents, r.late, r.supervised FROM incident_grid_months r WHERE",
                              f"SELECT {columns}, 1, r.late, r.supervised FROM incident_facts r WHERE",
-                             category=True, status=True)
+                             category=True, status=True, scoped=scoped)
 
-    def handling_rows(self) -> tuple[str, dict] | None:
+    def handling_rows(self, *, scoped: bool = True) -> tuple[str, dict] | None:
         """The closed incidents' handling-time histogram under the filters: rows of
         (grid_lineage, bucket, incidents); None when the statuses leave out 'closed'."""
         if self.statuses and "closed" not in self.statuses:
@@ -166,7 +180,7 @@ class Filters:
             "SELECT r.grid_lineage, r.bucket, r.incidents FROM incident_handling_months r WHERE "
             "r.category_code = :handling_category AND",
             "SELECT r.grid_lineage, r.bucket, 1 FROM incident_facts r WHERE r.status = 'closed' AND r.bucket IS NOT NULL AND",
-            category=False, status=False)
+            category=False, status=False, scoped=scoped)
         return sql, {**params, "handling_category": self.category or "*"}
 
     def cell_rows(self) -> tuple[str, dict]:
@@ -178,10 +192,10 @@ class Filters:
             category=False, status=False)
         return sql, {**params, "cell_category": self.category or "*", "cell_statuses": list(self.statuses or ("*",))}
 
-    def overdue_open(self, key: str) -> tuple[str, dict]:
+    def overdue_open(self, key: str, *, scoped: bool = True) -> tuple[str, dict]:
         """Open incidents past their due time now, under the filters, counted per ``key`` (an
         expression on incidents ``i``): rows of (key, overdue). Read live from the open ones."""
-        where, params = self.where()
+        where, params = self.where(scoped=scoped)
         return (f"SELECT {key} AS key, count(*) AS overdue FROM incidents i WHERE i.closed_at IS NULL "
                 f"AND now() > i.due_at AND i.status <> 'rejected' AND {where} GROUP BY 1"), params
 
@@ -274,19 +288,20 @@ def choropleth(conn: sa.Connection, territory: str, filters: Filters, *, simplif
                metrics: tuple[str, ...] = METRICS) -> dict:
     """Published grids (GeoJSON) with incidents, incidents per 1,000 households, overdue rate
     and median handling hours under the filters. Incidents count in the grid that holds them in
-    the published plan (by lineage; see store.incidents), not the one they were reported in. Only
-    the ``metrics`` asked for are computed."""
-    rows, params = filters.grid_rows()
+    the published plan (by lineage; see store.incidents), not the one they were reported in, so
+    they are counted by lineage alone, not by the community they were reported in. Only the
+    ``metrics`` asked for are computed."""
+    rows, params = filters.grid_rows(scoped=False)
     params.update(territory=territory, tol=simplify_deg)
     counts = (f"SELECT s.grid_lineage AS lineage, sum(s.incidents) AS n, sum(s.late) AS late FROM ({rows}) "
               "s(grid_lineage, community_id, street_id, category_code, status, month, incidents, late, supervised) "
               "GROUP BY 1")
     if "overdue_rate" in metrics:
-        late_now, late_params = filters.overdue_open("i.grid_lineage")
+        late_now, late_params = filters.overdue_open("i.grid_lineage", scoped=False)
         params.update(late_params)
         counts = (f"SELECT c.lineage, c.n, c.late + COALESCE(o.overdue, 0) AS late FROM ({counts}) c "
                   f"LEFT JOIN ({late_now}) o ON o.key = c.lineage")
-    handling = filters.handling_rows() if "median_hours" in metrics else None
+    handling = filters.handling_rows(scoped=False) if "median_hours" in metrics else None
     if handling is not None:
         params.update(handling[1])
         agg = (f"SELECT c.*, m.median_h FROM ({counts}) c LEFT JOIN ({_median_hours(handling[0], 'h.grid_lineage')}) m "

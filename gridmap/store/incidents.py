@@ -233,11 +233,17 @@ def overdue_open(conn: sa.Connection, now: datetime) -> list[sa.Row]:
         {"now": now}).all()
 
 
-def escalate(conn: sa.Connection, incident_id: int, level: int, now: datetime, *, first: bool) -> None:
+def escalate(conn: sa.Connection, levels: dict[int, int], now: datetime) -> None:
+    """Set each incident's escalation level (``levels``: {incident id: level}), flagged as
+    supervised now where it was not yet. One statement, so the monthly rollups' rows it touches
+    are locked in one order (see migration 0023), never one incident at a time."""
+    if not levels:
+        return
     conn.execute(sa.text(
-        "UPDATE incidents SET escalation_level = :l, escalated_at = :now, updated_at = :now, "
-        "supervised_at = CASE WHEN :first THEN :now ELSE supervised_at END WHERE id = :i"),
-        {"l": level, "now": now, "first": first, "i": incident_id})
+        "UPDATE incidents i SET escalation_level = v.level, escalated_at = :now, updated_at = :now, "
+        "supervised_at = CASE WHEN i.escalation_level = 0 THEN :now ELSE i.supervised_at END "
+        "FROM unnest(CAST(:ids AS int[]), CAST(:levels AS int[])) AS v(id, level) WHERE i.id = v.id"),
+        {"ids": list(levels), "levels": list(levels.values()), "now": now})
 
 
 

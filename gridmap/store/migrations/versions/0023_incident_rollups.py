@@ -26,8 +26,11 @@ through it.
 Statement-level triggers with transition tables keep them: every INSERT, UPDATE and DELETE on
 ``incidents`` (a report, a transition, an escalation, a publish that re-routes, an archive, a bulk
 load of millions of rows) adds what came in and takes away what went out, grouped, in the same
-transaction; a TRUNCATE empties them. The rows are written in key order, so two transactions
-never take their locks in opposite orders.
+transaction; a TRUNCATE empties them. An UPDATE counts only the incidents whose facts changed.
+Each statement writes its rows in one order (the three tables in turn, each in key order), so
+two single-statement writes never wait for each other in a cycle; the application keeps its
+writes of several incidents to one statement each (the supervision pass escalates all in one
+UPDATE).
 
 Revision ID: 0023
 Revises: 0022
@@ -62,7 +65,7 @@ FACTS = (
     "SELECT (date_trunc('month', r.reported_at AT TIME ZONE 'UTC'))::date AS month, "
     "COALESCE(r.grid_lineage, 0) AS grid_lineage, COALESCE(r.community_id, 0) AS community_id, "
     "COALESCE(r.street_id, 0) AS street_id, r.category_code, r.status, "
-    "(r.closed_at IS NOT NULL AND r.closed_at > r.due_at AND r.status <> 'rejected')::int AS late, "
+    "COALESCE(r.closed_at > r.due_at AND r.status <> 'rejected', false)::int AS late, "
     "(r.escalation_level > 0)::int AS supervised, "
     "CASE WHEN r.status = 'closed' THEN gridmap_handling_bucket(date_part('epoch', r.closed_at - r.reported_at)) "
     "END AS bucket, "
@@ -72,26 +75,27 @@ FACTS = (
 GRID_KEY = "month, grid_lineage, community_id, street_id, category_code, status"
 HANDLING_KEY = "category_code, month, grid_lineage, community_id, street_id, bucket"
 CELL_KEY = "category_code, status, month, community_id, street_id, cell_x, cell_y"
+ROLLUPS = ("incident_grid_months", "incident_handling_months", "incident_cell_months")
 
 
-def _apply(facts: str) -> str:
-    """One statement that adds the signed ``facts`` (rows shaped by FACTS) to the three rollups:
-    the facts are worked out once (a materialised CTE) and each rollup is an upsert of their
-    grouped sums, in key order."""
+def _apply(facts: str, into: str = "") -> str:
+    """One statement that adds the signed ``facts`` (rows shaped by FACTS) to the three rollups
+    (``into``: a prefix of their names, for copies): the facts are worked out once (a
+    materialised CTE) and each rollup is an upsert of their grouped sums, in key order."""
     return (
         f"WITH f AS MATERIALIZED ({facts}), "
-        f"grids AS (INSERT INTO incident_grid_months AS t ({GRID_KEY}, incidents, late, supervised) "
+        f"grids AS (INSERT INTO {into}incident_grid_months AS t ({GRID_KEY}, incidents, late, supervised) "
         f"SELECT {GRID_KEY}, sum(sign), sum(sign * late), sum(sign * supervised) FROM f "
         f"GROUP BY {GRID_KEY} HAVING sum(sign) <> 0 OR sum(sign * late) <> 0 OR sum(sign * supervised) <> 0 "
         f"ORDER BY {GRID_KEY} "
         f"ON CONFLICT ({GRID_KEY}) DO UPDATE SET incidents = t.incidents + EXCLUDED.incidents, "
         "late = t.late + EXCLUDED.late, supervised = t.supervised + EXCLUDED.supervised RETURNING 1), "
-        f"handling AS (INSERT INTO incident_handling_months AS t ({HANDLING_KEY}, incidents) "
+        f"handling AS (INSERT INTO {into}incident_handling_months AS t ({HANDLING_KEY}, incidents) "
         "SELECT k.category_code, f.month, f.grid_lineage, f.community_id, f.street_id, f.bucket, sum(f.sign) "
         "FROM f CROSS JOIN LATERAL (VALUES (f.category_code), ('*')) k(category_code) "
         "WHERE f.bucket IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(f.sign) <> 0 ORDER BY 1, 2, 3, 4, 5, 6 "
         f"ON CONFLICT ({HANDLING_KEY}) DO UPDATE SET incidents = t.incidents + EXCLUDED.incidents RETURNING 1) "
-        f"INSERT INTO incident_cell_months AS t ({CELL_KEY}, incidents, sum_lon, sum_lat) "
+        f"INSERT INTO {into}incident_cell_months AS t ({CELL_KEY}, incidents, sum_lon, sum_lat) "
         "SELECT k.category_code, k.status, f.month, f.community_id, f.street_id, f.cell_x, f.cell_y, sum(f.sign), "
         "sum(f.sign * f.lon), sum(f.sign * f.lat) FROM f CROSS JOIN LATERAL (VALUES "
         "(f.category_code, f.status), (f.category_code, '*'), ('*', f.status), ('*', '*')) k(category_code, status) "
@@ -109,10 +113,19 @@ def _trigger_function(name: str, facts: str) -> str:
 
 ADDED = FACTS.format(sign=1, rows="new_rows")
 REMOVED = FACTS.format(sign=-1, rows="old_rows")
+# an UPDATE counts only the incidents whose facts changed: one that changes a description, a
+# patrol link or an escalation above level 1 touches (and locks) no rollup row
+FACT_COLUMNS = ("{a}.reported_at", "{a}.grid_lineage", "{a}.community_id", "{a}.street_id", "{a}.category_code",
+                "{a}.status", "{a}.closed_at", "{a}.due_at", "{a}.escalation_level > 0", "ST_X({a}.geom)", "ST_Y({a}.geom)")
+"""What an incident's facts depend on, for an incident ``a``."""
+CHANGED = " IS DISTINCT FROM ".join("(" + ", ".join(c.format(a=a) for c in FACT_COLUMNS) + ")" for a in ("o", "n"))
 TRIGGERS = {
     "incident_rollups_insert": ("INSERT", "NEW TABLE AS new_rows", ADDED),
     "incident_rollups_update": ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows",
-                                f"{REMOVED} UNION ALL {ADDED}"),
+                                FACTS.format(sign=-1, rows=f"(SELECT o.* FROM old_rows o JOIN new_rows n ON n.id = o.id "
+                                                           f"WHERE {CHANGED})") + " UNION ALL " +
+                                FACTS.format(sign=1, rows=f"(SELECT n.* FROM new_rows n JOIN old_rows o ON o.id = n.id "
+                                                          f"WHERE {CHANGED})")),
     "incident_rollups_delete": ("DELETE", "OLD TABLE AS old_rows", REMOVED),
 }
 
@@ -166,6 +179,12 @@ def upgrade() -> None:
                "TRUNCATE incident_grid_months, incident_handling_months, incident_cell_months;\n"
                f"{_apply(FACTS.format(sign=1, rows='incidents'))}; END $$;")
     op.execute("SELECT gridmap_incident_rollups_rebuild()")
+    # the same worked out into copies of this transaction (``fresh_…``), for the check: it
+    # compares without locking the rollups, in one snapshot with what it compares
+    copies = "".join(f"CREATE TEMP TABLE fresh_{t} (LIKE {t} INCLUDING ALL) ON COMMIT DROP;\n" for t in ROLLUPS)
+    op.execute("CREATE FUNCTION gridmap_incident_rollups_fresh() RETURNS void LANGUAGE plpgsql "
+               f"SET work_mem = '256MB' AS $$ BEGIN {copies}"
+               f"{_apply(FACTS.format(sign=1, rows='incidents'), into='fresh_')}; END $$;")
     # the same facts of single incidents, for the days of a date range that are not a whole
     # month (read from ``incidents`` by their report time) and for checks
     op.execute(f"CREATE VIEW incident_facts AS SELECT r.id, r.reported_at, r.due_at, r.closed_at, "
@@ -193,6 +212,6 @@ def downgrade() -> None:
         op.execute(f"DROP FUNCTION {name}()")
     for table in ("incident_cell_months", "incident_handling_months", "incident_grid_months"):
         op.drop_table(table)
-    for name in ("gridmap_incident_rollups_rebuild()", "gridmap_handling_bucket(float8)", "gridmap_handling_bucket_start(smallint)",
+    for name in ("gridmap_incident_rollups_fresh()", "gridmap_incident_rollups_rebuild()", "gridmap_handling_bucket(float8)", "gridmap_handling_bucket_start(smallint)",
                  "gridmap_handling_bucket_end(smallint)"):
         op.execute(f"DROP FUNCTION {name}")
