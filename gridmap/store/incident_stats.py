@@ -67,9 +67,9 @@ class Filters:
                 object.__setattr__(self, name, value.replace(tzinfo=timezone.utc))
 
     def where(self, *, scoped: bool = True) -> tuple[str, dict]:
-        """SQL conditions on incidents ``i`` (the query defines ``sub``, the territory subtree): in
-        it by the community reported in, or with ``scoped`` false by the grid holding the incident
-        now (see :meth:`_places`)."""
+        """SQL conditions on incidents ``i``; ``scoped`` adds "in the territory subtree" by the
+        community reported in (callers that join the subtree's grids by lineage leave it out: an
+        incident counts in the grid that holds it now)."""
         clauses, params = self._places("i", scoped=scoped)
         if self.category:
             clauses.append("i.category_code = :category")
@@ -87,12 +87,10 @@ class Filters:
 
     def _places(self, alias: str, *, scoped: bool = True) -> tuple[list[str], dict]:
         """Conditions on ``alias``'s community and street columns: in the territory subtree (by the
-        community an incident was reported in; ``scoped`` false: by the grid that holds it now,
-        i.e. its lineage is one of the subtree's published grids), the street and the community
-        asked for."""
-        clauses = [f"{alias}.community_id IN (SELECT id FROM sub)" if scoped else
-                   f"{alias}.grid_lineage IN (SELECT g.lineage FROM grids g JOIN plans p ON p.id = g.plan_id "
-                   "AND p.status = 'published' WHERE g.community_id IN (SELECT id FROM sub))"]
+        community an incident was reported in; ``scoped`` false: anywhere, for callers that join
+        the subtree's grids by lineage, so an incident counts in the grid holding it now), the
+        street and the community asked for."""
+        clauses = [f"{alias}.community_id IN (SELECT id FROM sub)" if scoped else "true"]
         params: dict = {}
         if self.street:
             clauses.append(f"{alias}.street_id = (SELECT id FROM territories WHERE code = :street)")

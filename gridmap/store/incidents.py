@@ -145,11 +145,16 @@ def nearby_open(conn: sa.Connection, category_code: str, lon: float, lat: float,
     """Open incidents of the same category within ``radius_m`` metres (on the spheroid), nearest first."""
     # the geometry index narrows to a box first; the distance is then taken on the spheroid
     degrees = radius_m / (111_320.0 * max(math.cos(math.radians(lat)), 0.01)) * 1.1
+    # the open incidents in the box first, from their own partial index (ix_incidents_open_geom), then
+    # the category: with ten million incidents the planner otherwise also read the category's
+    # index (2.4 million entries) to AND it with the box (0.2 s a report)
     rows = conn.execute(sa.text(
+        "WITH box AS MATERIALIZED (SELECT i.id, i.public_id, i.status, i.description, i.reported_at, i.category_code, "
+        "i.geom FROM incidents i WHERE i.status NOT IN ('closed', 'rejected') "
+        "AND i.geom && ST_Expand(ST_SetSRID(ST_Point(:x, :y), 4490), :deg)) "
         "SELECT i.public_id, i.status, i.description, i.reported_at, round(ST_Distance(i.geom::geography, "
-        "ST_SetSRID(ST_Point(:x, :y), 4490)::geography)::numeric, 1)::float8 AS distance_m FROM incidents i "
-        "WHERE i.category_code = :c AND i.status NOT IN ('closed', 'rejected') AND (CAST(:ex AS int) IS NULL OR i.id <> :ex) "
-        "AND i.geom && ST_Expand(ST_SetSRID(ST_Point(:x, :y), 4490), :deg) "
+        "ST_SetSRID(ST_Point(:x, :y), 4490)::geography)::numeric, 1)::float8 AS distance_m FROM box i "
+        "WHERE i.category_code = :c AND (CAST(:ex AS int) IS NULL OR i.id <> :ex) "
         "AND ST_DWithin(i.geom::geography, ST_SetSRID(ST_Point(:x, :y), 4490)::geography, :r) "
         "ORDER BY distance_m LIMIT :n"),
         {"c": category_code, "x": lon, "y": lat, "r": radius_m, "ex": exclude, "n": limit, "deg": degrees})
