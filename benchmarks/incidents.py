@@ -40,7 +40,7 @@ from gridmap.geo.incident_demo import generate, places  # noqa: E402
 from gridmap.services import stations  # noqa: E402
 from gridmap.services.bootstrap import ensure_demo_plans  # noqa: E402
 from gridmap.services.demo import load_demo  # noqa: E402
-from gridmap.services.incidents import bulk_load, calendar_from_env, ensure_categories  # noqa: E402
+from gridmap.services.incidents import bulk_load, calendar_from_env, ensure_categories, make_months  # noqa: E402
 from gridmap.store import frames, incident_stats, migrate, territories  # noqa: E402
 from gridmap.store import incidents as store  # noqa: E402
 from gridmap.store import layers as layer_store  # noqa: E402
@@ -96,6 +96,7 @@ def main() -> int:
     print(f"generated {len(frame):,} incidents (with due times on the working calendar) in {gen_s:.1f} s")
 
     def ingest():
+        make_months(engine, frame)  # the monthly partitions the load needs, each attached empty
         with engine.begin() as conn:
             return bulk_load(conn, frame, source="benchmark", synthetic=True, with_events=False)
 

@@ -37,9 +37,9 @@ os.environ.setdefault("GRIDMAP_HOLIDAYS", "none")
 # at a moment no test chooses); tests/test_stations.py switches it on where it is the subject
 os.environ.setdefault("GRIDMAP_WARM_MINUTES", "0")
 
-DATA_TABLES_SQL = (
-    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-    "AND tablename NOT IN ('alembic_version', 'spatial_ref_sys')"
+DATA_TABLES_SQL = (  # (a partitioned table's rows are its months': the months themselves are left out)
+    "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' "
+    "AND c.relkind IN ('r', 'p') AND NOT c.relispartition AND c.relname NOT IN ('alembic_version', 'spatial_ref_sys')"
 )
 
 

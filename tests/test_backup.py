@@ -180,6 +180,11 @@ def test_dump_restore_round_trip(history: sa.Engine, database_url: str, server_u
         assert restored.returncode == 0, restored.stderr
         engine = engine_for(fresh)
         assert fingerprint(engine) == before
+        with engine.connect() as conn:  # each restored incident in its month's partition, made by the restore
+            placed = conn.execute(sa.text(
+                "SELECT count(DISTINCT tableoid), count(*) FILTER (WHERE tableoid::regclass::text <> "
+                "'incidents_' || to_char(reported_at AT TIME ZONE 'UTC', 'YYYYMM')) FROM incidents")).one()
+        assert placed[0] > 4 and placed[1] == 0, placed
         # the restored database keeps working: ids continue after the restored ones
         from gridmap.services import incidents
 

@@ -186,12 +186,17 @@ def test_incident_map_page_is_offline_and_animates(demo, database_url: str) -> N
 
 
 def table_shape(engine: sa.Engine) -> set[str]:
-    """Every index and constraint definition of the incidents table."""
+    """Every index and constraint definition of the incidents table, the copies PostgreSQL keeps
+    of its self-reference for each month (named by a counter: by their definition), and how many
+    indexes each monthly partition has."""
     with engine.connect() as conn:
         return set(conn.execute(sa.text(
             "SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = 'incidents'::regclass UNION ALL "
-            "SELECT conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint "
-            "WHERE conrelid = 'incidents'::regclass")).scalars())
+            "SELECT CASE WHEN conparentid = 0 THEN conname ELSE 'copy' END || ' ' || pg_get_constraintdef(oid) "
+            "FROM pg_constraint WHERE conrelid = 'incidents'::regclass UNION ALL "
+            "SELECT c.relname || ' has ' || count(i.indexrelid) || ' indexes' FROM pg_inherits h "
+            "JOIN pg_class c ON c.oid = h.inhrelid LEFT JOIN pg_index i ON i.indrelid = c.oid "
+            "WHERE h.inhparent = 'incidents'::regclass GROUP BY c.relname")).scalars())
 
 
 def test_large_bulk_load_rebuilds_indexes_and_keys_once(monaco_built: sa.Engine, monkeypatch) -> None:

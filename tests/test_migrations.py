@@ -50,14 +50,25 @@ def test_upgrade_downgrade_upgrade(server_url: str) -> None:
 
 
 def test_geometry_columns_use_cgcs2000_and_gist(engine: sa.Engine) -> None:
+    """Every geometry column is CGCS2000 with a GiST index; a partition's is the partitioned
+    table's index (its copy, attached to it)."""
     with engine.connect() as conn:
         rows = conn.execute(sa.text(
-            "SELECT f_table_name, srid FROM geometry_columns WHERE f_table_schema = 'public'")).all()
+            "SELECT f_table_name, srid, c.relispartition FROM geometry_columns g JOIN pg_class c "
+            "ON c.oid = format('%I.%I', g.f_table_schema, g.f_table_name)::regclass "
+            "WHERE f_table_schema = 'public'")).all()
         indexes = {r[0] for r in conn.execute(sa.text(
             "SELECT indexname FROM pg_indexes WHERE indexdef ILIKE '%USING gist%'"))}
-    assert rows and all(srid == 4490 for _, srid in rows)
-    for table, _ in rows:
-        assert f"ix_{table}_geom" in indexes
+        attached = dict(conn.execute(sa.text(
+            "SELECT t.relname, p.relname FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid "
+            "JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_am am ON am.oid = x.relam AND am.amname = 'gist' "
+            "JOIN pg_inherits h ON h.inhrelid = i.indexrelid JOIN pg_class p ON p.oid = h.inhparent "
+            "WHERE t.relispartition AND i.indpred IS NULL")).all())
+    assert rows and all(srid == 4490 for _, srid, _ in rows)
+    partitions = [table for table, _, partition in rows if partition]
+    assert partitions  # the incidents' months
+    for table, _, partition in rows:
+        assert (attached.get(table) == "ix_incidents_geom") if partition else (f"ix_{table}_geom" in indexes)
 
 
 def test_constraints_reject_bad_rows(engine: sa.Engine) -> None:

@@ -624,8 +624,8 @@ def test_new_draft_offers_the_existing_draft_first(site) -> None:
 
         page.click("#new-draft")
         page.click("#create-draft-anyway")  # explicitly: a parallel draft
-        page.wait_for_function(f"document.body.dataset.planLoaded !== '{draft_id}' && "
-                               f"document.body.dataset.planLoaded !== '{published_id}'")
+        page.wait_for_function(f"document.body.dataset.planLoaded && document.body.dataset.planLoaded !== '{draft_id}' "
+                               f"&& document.body.dataset.planLoaded !== '{published_id}'")
         assert len(drafts()) == 2 and int(page.evaluate("document.body.dataset.planLoaded")) == drafts()[1]
         assert page.errors == []
         browser.close()

@@ -12,8 +12,8 @@ from gridmap.cli.checks import UserError
 def register(sub: argparse._SubParsersAction) -> None:
     """Add incidents and stations to the ``gridmap`` parser."""
     inc = sub.add_parser("incidents", help="the incident loop: categories, the supervision pass (cron), archiving, "
-                                           "the dashboard's monthly rollups")
-    inc.add_argument("action", choices=["categories", "escalate", "archive", "rollups"])
+                                           "the dashboard's monthly rollups, the table's monthly partitions")
+    inc.add_argument("action", choices=["categories", "escalate", "archive", "rollups", "partitions"])
     inc.add_argument("--reload", action="store_true",
                      help="categories: load the shipped category and question tables again (after editing "
                           "gridmap/data/incident_categories.csv or incident_category_attributes.csv)")
@@ -63,6 +63,9 @@ def cmd_incidents(args: argparse.Namespace) -> int:
             print(f"  {c['public_id']} -> level {c['level']}")
         missed = emergencies.sweep(engine, actor="cli")  # while an emergency is on: run this every minute
         late = whistles.sweep(engine, actor="cli")
+        made = incidents.make_months_ahead(engine)
+        if made:
+            print(f"{made} monthly partitions made ahead / 新建月分区 {made} 个")
         if missed or late:
             print(f"{len(missed)} missed check-ins and {len(late)} late departments escalated / "
                   f"未按时签到升级 {len(missed)} 个网格，吹哨未按时响应或报到升级 {len(late)} 个部门")
@@ -70,7 +73,28 @@ def cmd_incidents(args: argparse.Namespace) -> int:
         return _archive(args, engine)
     elif args.action == "rollups":
         return _rollups(engine, rebuild=args.rebuild)
+    elif args.action == "partitions":
+        _partitions(engine)
     return 0
+
+
+def _partitions(engine) -> None:
+    """``gridmap incidents partitions``: the months ahead made where missing, then every monthly
+    partition with its incidents and size, and the months whose reports are in the default one."""
+    from gridmap.services import incidents
+    from gridmap.store import incident_partitions
+
+    made = incidents.make_months_ahead(engine)
+    print(f"{made} monthly partitions made ahead / 新建月分区 {made} 个")
+    with engine.connect() as conn:
+        listed = incident_partitions.listing(conn)
+        stray = incident_partitions.default_months(conn)
+    for part in listed:
+        month = part.month.strftime("%Y-%m") if part.month else "default / 默认"
+        print(f"{part.name:<20} {month:<14} {part.rows:>10} incidents / 件  {part.bytes / 2**20:9.1f} MiB")
+    for month, count in stray.items():
+        print(f"  {month:%Y-%m}: {count} incidents in the default partition (reported before the month had one) / "
+              f"{count} 件在默认分区（上报时该月尚无分区）")
 
 
 def _rollups(engine, *, rebuild: bool) -> int:

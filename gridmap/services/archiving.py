@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, tzinfo
 from pathlib import Path
 
@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from gridmap.errors import Invalid, StateConflict
 from gridmap.store import audit
 from gridmap.store import incident_archive as store
+from gridmap.store import incident_partitions as partitions
 from gridmap.store import incident_rollups
 
 JSON_COLUMNS = ("photo_urls", "attributes", "detail")
@@ -48,6 +49,8 @@ class ArchiveSummary:
     path: Path | None
     sha256: str | None
     removed: int
+    months_dropped: list[str] = field(default_factory=list)
+    """The monthly partitions the archive left empty, dropped."""
 
     def __str__(self) -> str:
         if not self.incidents:
@@ -55,17 +58,19 @@ class ArchiveSummary:
         if self.path is None:
             return (f"{self.incidents} finished incidents of {self.territory} reported before {self.before} "
                     f"({self.events} events) would be archived (dry run: nothing written or removed)")
+        dropped = f"; months left empty dropped: {', '.join(self.months_dropped)}" if self.months_dropped else ""
         return (f"{self.incidents} incidents and {self.events} events of {self.territory} reported before "
                 f"{self.before} written to {self.path} (sha256 {self.sha256[:12]}…), read back, and "
-                f"{self.removed} incidents removed from the database")
+                f"{self.removed} incidents removed from the database{dropped}")
 
     def zh(self) -> str:
         if not self.incidents:
             return f"辖区 {self.territory} 没有 {self.before} 之前上报且已办结的事件：未归档"
         if self.path is None:
             return f"将归档辖区 {self.territory} {self.before} 之前上报且已办结的事件 {self.incidents} 件（事件记录 {self.events} 条）（试运行：未写入、未删除）"
+        dropped = f"；已清空的月分区已删除：{'、'.join(self.months_dropped)}" if self.months_dropped else ""
         return (f"辖区 {self.territory} {self.before} 之前上报的事件 {self.incidents} 件及其记录 {self.events} 条已写入 "
-                f"{self.path}，经读回核对后从数据库删除 {self.removed} 件")
+                f"{self.path}，经读回核对后从数据库删除 {self.removed} 件{dropped}")
 
 
 def archive_incidents(engine: sa.Engine, territory: str, before: date, out: Path | None, *,
@@ -104,7 +109,9 @@ def archive_incidents(engine: sa.Engine, territory: str, before: date, out: Path
                      after={"before": before.isoformat(), "incidents": removed, "events": len(events),
                             "file": str(out), "sha256": digest, "with_contacts": with_contacts,
                             "public_ids": [r["public_id"] for r in incidents][:5000]})
-    return ArchiveSummary(territory, before, len(ids), len(events), out, digest, removed)
+    with engine.begin() as conn:  # apart: dropping a month locks the whole table for a moment
+        dropped = partitions.drop_empty_before(conn, since)
+    return ArchiveSummary(territory, before, len(ids), len(events), out, digest, removed, dropped)
 
 
 def _write(out: Path, incidents: list[dict], events: list[dict]) -> str:

@@ -35,6 +35,7 @@ from gridmap.geo import routing
 from gridmap.service_attributes import check_answers
 from gridmap.store import audit
 from gridmap.store import emergencies as emergency_store
+from gridmap.store import incident_partitions as partitions
 from gridmap.store import incidents as store
 from gridmap.store import patrols as patrol_store
 from gridmap.store import territories
@@ -236,10 +237,31 @@ def escalate_overdue(engine: sa.Engine, *, now: datetime | None = None, step: ti
     return changed
 
 
+def make_months(engine: sa.Engine, frame) -> int:
+    """Make the monthly partitions a load of ``frame``'s incidents needs (its first report's month
+    to its last's), in a transaction of its own, before ``bulk_load``: without them its rows would
+    go to the default partition. Returns how many months were made."""
+    if not len(frame):
+        return 0
+    times = pd.to_datetime(frame["reported_at"], utc=True)
+    with engine.begin() as conn:
+        return partitions.ensure(conn, times.min().date(), times.max().date())
+
+
+def make_months_ahead(engine: sa.Engine, *, now: datetime | None = None) -> int:
+    """Make the current month's partition and the next ``MONTHS_AHEAD`` where missing (the
+    supervision pass and ``gridmap incidents escalate`` run it); returns how many were made. A
+    month whose lock is not had in a moment is left to the next pass."""
+    today = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).date()
+    with engine.begin() as conn:
+        return partitions.ensure_ahead(conn, today)
+
+
 def bulk_load(conn: sa.Connection, frame, *, source: str, synthetic: bool, with_events: bool = True) -> tuple[int, int]:
     """Route many incidents by the published grids (in bulk, with the same border rule as a single
-    report) and store them in the caller's transaction; see ``store.incidents.bulk_insert``.
-    Returns (stored, left out: outside every published grid or of an unknown category)."""
+    report) and store them in the caller's transaction; see ``store.incidents.bulk_insert``. Call
+    ``make_months`` first. Returns (stored, left out: outside every published grid or of an
+    unknown category)."""
     grids = store.routing_grids(conn)
     ids = np.array([g.id for g in grids], dtype=np.int64)
     where = routing.containing(frame["lon"].to_numpy(), frame["lat"].to_numpy(),
@@ -311,6 +333,7 @@ def load_demo_incidents(engine: sa.Engine, territory: str = "990100", *, count: 
                      count=count, start=now - timedelta(days=days), days=days, seed=seed,
                      calendar=calendar_from_env().for_synthetic_history(),
                      now=now)
+    make_months(engine, frame)
     with engine.begin() as conn:
         result = bulk_load(conn, frame, source="demo", synthetic=True)
         audit.record(conn, actor="demo", action="incident.demo", table="incidents", row_key=territory,
@@ -319,5 +342,5 @@ def load_demo_incidents(engine: sa.Engine, territory: str = "990100", *, count: 
     return result
 
 
-__all__ = ["report_on", "follow_plan", "bulk_load", "load_demo_incidents", "Report", "ReportError", "TransitionError", "report", "transition", "with_events", "escalate_overdue",
+__all__ = ["report_on", "follow_plan", "bulk_load", "load_demo_incidents", "Report", "ReportError", "TransitionError", "report", "transition", "with_events", "escalate_overdue", "make_months", "make_months_ahead",
            "ensure_categories", "calendar_from_env", "DUPLICATE_RADIUS_M", "ESCALATION_LEVELS", "MAX_LEVEL"]

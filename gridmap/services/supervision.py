@@ -1,6 +1,6 @@
 """The supervision pass the server runs on its own: overdue incidents go up (督办), and while an
 emergency is on, every minute, missed check-ins go to the community and the street and departments
-late to a whistle go up. One place calls them all, so a CLI run and the server agree; with several
+late to a whistle go up; the incidents' monthly partitions of the months ahead are made. One place calls them all, so a CLI run and the server agree; with several
 server processes one of them runs it at a time (a PostgreSQL advisory lock)."""
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ def supervise(engine: sa.Engine, *, full: bool = True, now: datetime | None = No
         changed = {"incidents": len(incidents.escalate_overdue(engine, now=now)),
                    "checkins": len(emergencies.sweep(engine, now=now)),
                    "whistles": len(whistles.sweep(engine, now=now))}
+        if full:
+            changed["months"] = incidents.make_months_ahead(engine, now=now)
     return {k: v for k, v in changed.items() if v}
 
 

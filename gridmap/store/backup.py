@@ -32,6 +32,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from gridmap.store import incident_partitions as partitions
 from gridmap.store.sql import ANCESTORS, with_subtree
 from gridmap.version import __version__
 
@@ -239,6 +240,12 @@ def restore(engine: sa.Engine, path: str | Path, *, replace: bool = False) -> Ba
                 for column, target in DANGLING.get(table, {}).items():
                     conn.execute(sa.text(f'UPDATE "restore_{table}" r SET "{column}" = NULL WHERE r."{column}" IS NOT NULL '
                                          f'AND NOT EXISTS (SELECT 1 FROM "{target}" t WHERE t.id = r."{column}")'))
+                if table == "incidents":  # their months first: else they would all go to the default partition
+                    first, last = conn.execute(sa.text(
+                        'SELECT (min(reported_at) AT TIME ZONE \'UTC\')::date, (max(reported_at) AT TIME ZONE \'UTC\')::date '
+                        'FROM "restore_incidents"')).one()
+                    if first is not None:
+                        partitions.ensure(conn, first, last)
                 conflict = "ON CONFLICT DO NOTHING" if shared else ""
                 conn.execute(sa.text(f'INSERT INTO "{table}" ({header}) SELECT {header} FROM "restore_{table}" '
                                      f'{conflict}'))

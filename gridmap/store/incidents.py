@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from gridmap.errors import NotFound
 from gridmap.incident_rules import Category
 from gridmap.service_attributes import ServiceAttribute
+from gridmap.store import incident_partitions as partitions
 
 PUBLIC_COLUMNS = (
     "i.id, i.public_id, i.category_code, cat.name_zh AS category_zh, cat.name_en AS category_en, i.description, "
@@ -38,11 +39,15 @@ CURRENT_GRID_JOIN = (
     "LEFT JOIN (grids g JOIN plans gp ON gp.id = g.plan_id AND gp.status = 'published') ON g.lineage = i.grid_lineage ")
 """``g``: the grid of the published plan holding incident ``i`` now (one at most: a lineage lives in
 the plans of one territory, and a territory has one published plan)."""
-FROM = (
+_JOINS = (
     "incidents i LEFT JOIN incident_categories cat ON cat.code = i.category_code " + CURRENT_GRID_JOIN +
     "LEFT JOIN grids rg ON rg.id = i.grid_id LEFT JOIN territories c ON c.id = i.community_id "
-    "LEFT JOIN territories s ON s.id = i.street_id LEFT JOIN departments d ON d.id = i.department_id "
-    "LEFT JOIN incidents dup ON dup.id = i.duplicate_of")
+    "LEFT JOIN territories s ON s.id = i.street_id LEFT JOIN departments d ON d.id = i.department_id ")
+FROM = _JOINS + "LEFT JOIN incidents dup ON dup.id = i.duplicate_of AND dup.reported_at = i.duplicate_of_reported_at"
+"""The incidents ``i`` with what PUBLIC_COLUMNS names of them."""
+_FROM_ONE = _JOINS + "LEFT JOIN incidents dup ON dup.id = :dup AND dup.reported_at = :dup_at"
+"""FROM for one incident whose duplicate's key is given (:dup, :dup_at): every month but its
+original's is left out when the query is planned."""
 
 
 class IncidentNotFound(NotFound):
@@ -162,10 +167,18 @@ def nearby_open(conn: sa.Connection, category_code: str, lon: float, lat: float,
 
 
 def get(conn: sa.Connection, public_id: str, *, with_contact: bool = False, lock: bool = False) -> dict:
+    """The incident numbered ``public_id`` as the API shows it (``lock``: locked for an update).
+
+    Its id and month are found first, so the joins are planned on its month's partition alone:
+    planned on every month, the one query took 30 ms a lookup with a year of months (8 ms of it
+    planning, and the planner chose parallel workers for the twelve index probes; 1.5 ms so)."""
     contact = ", i.reporter_name, i.reporter_contact, i.patrol_id" if with_contact else ""
-    row = conn.execute(sa.text(
-        f"SELECT {PUBLIC_COLUMNS}{contact} FROM {FROM} WHERE i.public_id = :p" + (" FOR UPDATE OF i" if lock else "")),
-        {"p": public_id}).first()
+    key = conn.execute(sa.text("SELECT id, reported_at, duplicate_of, duplicate_of_reported_at FROM incidents "
+                               "WHERE public_id = :p"), {"p": public_id}).first()
+    row = None if key is None else conn.execute(sa.text(
+        f"SELECT {PUBLIC_COLUMNS}{contact} FROM {_FROM_ONE} WHERE i.id = :i AND i.reported_at = :at"
+        + (" FOR UPDATE OF i" if lock else "")),
+        {"i": key.id, "at": key.reported_at, "dup": key.duplicate_of, "dup_at": key.duplicate_of_reported_at}).first()
     if row is None:
         raise IncidentNotFound(f"no incident {public_id!r}", f"没有编号为 {public_id!r} 的事件")
     return dict(row._mapping)
@@ -310,7 +323,7 @@ def _detach_indexes(conn: sa.Connection) -> list[str]:
     unique constraints) and return the statements that recreate them exactly as they were."""
     constraints = conn.execute(sa.text(
         "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'incidents'::regclass "
-        "AND contype = 'f' ORDER BY conname")).all()
+        "AND contype = 'f' AND conparentid = 0 ORDER BY conname")).all()  # (not the copies kept for each month)
     indexes = conn.execute(sa.text(
         "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
         "WHERE i.indrelid = 'incidents'::regclass AND NOT i.indisprimary AND NOT i.indisunique ORDER BY c.relname")).all()
@@ -318,7 +331,8 @@ def _detach_indexes(conn: sa.Connection) -> list[str]:
         conn.execute(sa.text(f'ALTER TABLE incidents DROP CONSTRAINT "{name}"'))
     for name, _ in indexes:
         conn.execute(sa.text(f'DROP INDEX "{name}"'))
-    return [definition for _, definition in indexes] + [
+    # (a partitioned table's index reads "ON ONLY incidents": made so, it would not reach the months)
+    return [definition.replace(" ON ONLY ", " ON ", 1) for _, definition in indexes] + [
         f'ALTER TABLE incidents ADD CONSTRAINT "{name}" {definition}' for name, definition in constraints]
 
 
@@ -375,13 +389,14 @@ def _insert_from_scratch(conn: sa.Connection, *, source: str, synthetic: bool) -
 def _insert_events(conn: sa.Connection, tag: str) -> None:
     """The steps of each incident of batch ``tag`` as events (the report, then each step reached)."""
     steps = " UNION ALL ".join(
-        f"SELECT i.id, '{prev}', '{state}', '{action}', {_from_epoch(state + '_at')} FROM bulk_incidents b "
+        f"SELECT i.id, i.reported_at, '{prev}', '{state}', '{action}', {_from_epoch(state + '_at')} FROM bulk_incidents b "
         f"JOIN incidents i ON i.public_id = :tag || b.n WHERE b.{state}_at IS NOT NULL "
         f"AND NOT (b.status = 'rejected' AND '{state}' <> 'filed')"
         for (prev, _), (state, action) in zip((("reported", None),) + STEPS[:-1], STEPS))
     conn.execute(sa.text(
-        "INSERT INTO incident_events (incident_id, from_status, to_status, action, at, actor) "
-        "SELECT i.id, NULL, 'reported', 'report', i.reported_at, 'demo' FROM incidents i WHERE i.public_id LIKE :tag || '%' "
+        "INSERT INTO incident_events (incident_id, incident_reported_at, from_status, to_status, action, at, actor) "
+        "SELECT i.id, i.reported_at, NULL, 'reported', 'report', i.reported_at, 'demo' FROM incidents i "
+        "WHERE i.public_id LIKE :tag || '%' "
         f"UNION ALL SELECT s.*, 'demo' FROM ({steps}) s"), {"tag": tag})
     conn.execute(sa.text(
         "UPDATE incident_events e SET to_status = 'rejected', action = 'reject' FROM incidents i "
@@ -405,7 +420,7 @@ def bulk_insert(conn: sa.Connection, frame, *, source: str, synthetic: bool, wit
     reported_at, due_at, status and, for synthetic histories, filed_at ... closed_at (NaT where not
     reached). Returns (stored, left out)."""
     _copy_to_scratch(conn, frame)
-    existing = conn.execute(sa.text("SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'incidents'::regclass")).scalar_one()
+    existing = partitions.estimated_rows(conn)
     rebuild = len(frame) >= REBUILD_MIN_ROWS and len(frame) >= existing
     restore = _detach_indexes(conn) if rebuild else []
     tag, stored = _insert_from_scratch(conn, source=source, synthetic=synthetic)

@@ -53,22 +53,38 @@ def current_revision(url: str) -> str | None:
         engine.dispose()
 
 
+POSTGIS_TABLES = {"spatial_ref_sys", "topology", "layer"}
+"""PostGIS owns these tables; they are not ours to create or drop."""
+
+
+def include_object(obj, name, type_, reflected, compare_to) -> bool:
+    """What the models describe: not PostGIS's tables, nor the incidents' monthly partitions (made
+    by ``gridmap_incident_partitions_ensure``, each a table to the catalogue) and the copies of the
+    foreign keys to ``incidents`` that PostgreSQL keeps for each of them."""
+    from gridmap.store.incident_partitions import PARTITION
+
+    if type_ == "table":
+        return not (name in POSTGIS_TABLES or PARTITION.fullmatch(name or ""))
+    if type_ == "foreign_key_constraint":
+        return not PARTITION.fullmatch(obj.referred_table.name)
+    return True
+
+
 def schema_drift(url: str) -> list:
     """Differences between the migrated database and the models (empty when they agree).
 
-    PostGIS's own tables are ignored, as in the migration environment.
+    PostGIS's own tables and the incidents' partitions are ignored (``include_object``), as in the
+    migration environment.
     """
     from alembic.autogenerate import compare_metadata
 
     from gridmap.store.models import Base
 
-    ignored = {"spatial_ref_sys", "topology", "layer"}
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     try:
         with engine.connect() as conn:
             ctx = MigrationContext.configure(conn, opts={
-                "include_object": lambda obj, name, type_, reflected, compare_to:
-                    not (type_ == "table" and name in ignored),
+                "include_object": include_object,
                 "compare_type": True,
             })
             return compare_metadata(ctx, Base.metadata)

@@ -19,6 +19,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -47,6 +48,13 @@ def geometry(kind: str) -> Geometry:
 
 def gist(table: str) -> Index:
     return Index(f"ix_{table}_geom", "geom", postgresql_using="gist")
+
+
+def incident_key(table: str) -> ForeignKeyConstraint:
+    """A reference to an incident: its id and its report time (the partition key of
+    ``incidents``, 0024), both or neither; a row trigger fills the time from the id."""
+    return ForeignKeyConstraint(["incident_id", "incident_reported_at"], ["incidents.id", "incidents.reported_at"],
+                                name=f"{table}_incident_id_fkey", match="FULL", ondelete="CASCADE", onupdate="CASCADE")
 
 
 class Base(DeclarativeBase):
@@ -360,10 +368,15 @@ class Station(Base):
 
 
 class Incident(Base):
-    """A reported incident and where it was routed."""
+    """A reported incident and where it was routed. Partitioned by the month of report (0024):
+    the partitions (``incidents_YYYYMM``, ``incidents_default``) are made by
+    ``gridmap_incident_partitions_ensure``, not by the models."""
 
     __tablename__ = "incidents"
     __table_args__ = (
+        UniqueConstraint("public_id", "reported_at", name="incidents_public_id_key"),
+        ForeignKeyConstraint(["duplicate_of", "duplicate_of_reported_at"], ["incidents.id", "incidents.reported_at"],
+                             name="incidents_duplicate_of_fkey", match="FULL", ondelete="SET NULL", onupdate="CASCADE"),
         Index("ix_incidents_status", "status"),
         Index("ix_incidents_grid_id", "grid_id"),
         Index("ix_incidents_reported_at", "reported_at"),
@@ -379,10 +392,11 @@ class Incident(Base):
         CheckConstraint("status IN ('reported','filed','rejected','dispatched','claimed','handled','verified',"
                         "'closed')", name="ck_incidents_status"),
         gist("incidents"),
+        {"postgresql_partition_by": "RANGE (reported_at)"},
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    public_id: Mapped[str] = mapped_column(String(40), unique=True, server_default=text(
+    public_id: Mapped[str] = mapped_column(String(40), server_default=text(
         "'GM' || to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDD') || lpad(nextval('incident_public_seq')::text, 7, '0')"))
     category_code: Mapped[str] = mapped_column(String(32))
     description: Mapped[str | None] = mapped_column(Text)
@@ -401,12 +415,14 @@ class Incident(Base):
     street_id: Mapped[int | None] = mapped_column(ForeignKey("territories.id", ondelete="SET NULL"))
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id", ondelete="SET NULL"))
     escalation_level: Mapped[int] = mapped_column(Integer, server_default="0")
-    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # the partition key, so part of the primary key (the id alone is unique all the same)
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True, server_default=func.now())
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     address: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(16), server_default="api")
-    duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="SET NULL"))
+    duplicate_of: Mapped[int | None] = mapped_column(Integer)
+    duplicate_of_reported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # filled by a trigger
     supervised_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -419,10 +435,11 @@ class IncidentEvent(Base):
     """One transition of an incident: who, when, from which state to which, and a note."""
 
     __tablename__ = "incident_events"
-    __table_args__ = (Index("ix_incident_events_incident_id", "incident_id"),)
+    __table_args__ = (Index("ix_incident_events_incident_id", "incident_id"), incident_key("incident_events"))
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    incident_id: Mapped[int] = mapped_column(Integer)
+    incident_reported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # filled by a trigger
     from_status: Mapped[str | None] = mapped_column(String(16))
     to_status: Mapped[str] = mapped_column(String(16))
     action: Mapped[str | None] = mapped_column(String(16))
@@ -1037,12 +1054,14 @@ class Whistle(Base):
     __table_args__ = (
         CheckConstraint("incident_id IS NOT NULL OR need_id IS NOT NULL", name="ck_whistles_subject"),
         Index("ix_whistles_territory_id", "territory_id"),
+        incident_key("whistles"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     territory_id: Mapped[int] = mapped_column(ForeignKey("territories.id", ondelete="CASCADE"))
     emergency_id: Mapped[int | None] = mapped_column(ForeignKey("emergencies.id", ondelete="SET NULL"))
-    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    incident_id: Mapped[int | None] = mapped_column(Integer)
+    incident_reported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # filled by a trigger
     need_id: Mapped[int | None] = mapped_column(ForeignKey("needs.id", ondelete="CASCADE"))
     note: Mapped[str | None] = mapped_column(Text)
     blown_by: Mapped[str] = mapped_column(Text)

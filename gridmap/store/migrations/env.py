@@ -5,19 +5,11 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+from gridmap.store.migrate import include_object
 from gridmap.store.models import Base
 
 config = context.config
 target_metadata = Base.metadata
-
-# PostGIS owns these tables; they are not ours to create or drop.
-POSTGIS_TABLES = {"spatial_ref_sys", "topology", "layer"}
-
-
-def include_object(obj, name, type_, reflected, compare_to):
-    if type_ == "table" and name in POSTGIS_TABLES:
-        return False
-    return True
 
 
 def run_migrations_offline() -> None:

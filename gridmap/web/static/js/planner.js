@@ -113,7 +113,11 @@
   $("login").addEventListener("submit", function (ev) {
     ev.preventDefault();
     var form = new URLSearchParams({ username: $("username").value, password: $("password").value });
+    // signed in, the plan is read again (a draft becomes editable): until then it is not the plan "loaded"
+    var shown = document.body.dataset.planLoaded || "";
+    document.body.dataset.planLoaded = "";
     api("POST", "/api/auth/token", form).then(function (res) {
+      if (!res.ok) document.body.dataset.planLoaded = shown;  // not signed in: the plan shown stays as it was
       if (res.status === 401) { message("用户名或密码错误", "Wrong user name or password", "error"); return; }
       if (!res.ok) { failed("无法登录：", "Cannot sign in: ", res); return; }  // 429: too many failures, wait
       message("已登录", "Signed in", "ok");
@@ -263,6 +267,7 @@
   }
   function loadPlan(planId) {
     var mine = ++planRequest;
+    document.body.dataset.planLoaded = "";  // set again when this plan is drawn (tests and benchmarks wait on it)
     message("正在载入方案…", "Loading the plan…", "info");
     return Promise.all([api("GET", "/api/plans/" + planId + "/state"),
                         api("GET", "/api/plans/" + planId + "/units?simplify=0.5&decimals=6"),
