@@ -152,16 +152,22 @@ def measure_maps(engine: sa.Engine) -> None:
             _, summary_s = timed(incident_stats.summary, conn, REYKJAVIK, filters, repeat=5)
             _, heat_s = timed(incident_stats.heat, conn, REYKJAVIK, filters, cell_deg=0.0026, repeat=5)
             months, play_s = timed(incident_stats.monthly_clusters, conn, REYKJAVIK, filters, cell_deg=0.005, repeat=5)
+            # the dashboard's clusters at zoom 13 (cells of 0.0103°) over the whole city, no bbox
+            cells, clusters_s = timed(incident_stats.clusters, conn, REYKJAVIK, filters, cell_deg=0.0103, repeat=5)
             print(f"{label} (target < 500 ms each): choropleth of {len(fc['features'])} grids {'; '.join(timings)}; "
                   f"all three {all_s * 1000:.0f} ms; summary {summary_s * 1000:.0f} ms; heat (zoom 13) "
-                  f"{heat_s * 1000:.0f} ms; month play ({len(months)} months) {play_s * 1000:.0f} ms")
+                  f"{heat_s * 1000:.0f} ms; month play ({len(months)} months) {play_s * 1000:.0f} ms; "
+                  f"clusters (zoom 13, {len(cells)} cells) {clusters_s * 1000:.0f} ms")
         raw_counts = ("SELECT i.grid_lineage, count(*), count(*) FILTER (WHERE COALESCE(i.closed_at, now()) > i.due_at "
                       "AND i.status <> 'rejected') FROM incidents i GROUP BY 1")
         raw_heat = "SELECT ST_SnapToGrid(i.geom, 0.0026), count(*) FROM incidents i GROUP BY 1"
         raw_months = ("SELECT date_trunc('month', i.reported_at), ST_SnapToGrid(i.geom, 0.005), count(*), avg(ST_X(i.geom)), "
                       "avg(ST_Y(i.geom)) FROM incidents i GROUP BY 1, 2")
+        raw_clusters = ("SELECT avg(ST_Y(i.geom)), avg(ST_X(i.geom)), count(*), count(*) FILTER (WHERE i.status NOT IN "
+                        "('closed', 'rejected')), min(i.public_id) FROM incidents i GROUP BY ST_SnapToGrid(i.geom, 0.0103)")
         peer = []
-        for label, sql in (("per-grid counts and overdue", raw_counts), ("heat cells", raw_heat), ("month play", raw_months)):
+        for label, sql in (("per-grid counts and overdue", raw_counts), ("heat cells", raw_heat), ("month play", raw_months),
+                           ("clusters", raw_clusters)):
             _, seconds = timed(lambda q=sql: conn.execute(sa.text(q)).all(), repeat=3)
             peer.append(f"{label} {seconds * 1000:.0f} ms")
         print("peer, the same figures counted from the incidents themselves (all incidents): " + "; ".join(peer))

@@ -230,3 +230,38 @@ def test_damaged_dump_changes_nothing(history: sa.Engine, tmp_path) -> None:
         backup.restore(history, tmp_path / "missing.zip")
     with pytest.raises(backup.BackupError, match="no territory"):
         backup.dump(history, "990100", tmp_path / "x.zip")
+
+
+def test_a_duplicate_of_an_incident_outside_the_dump_restores_unlinked(history: sa.Engine, server_url: str,
+                                                                       tmp_path) -> None:
+    """A Monaco incident marked a duplicate of one outside the territory: the dump clears the link
+    (both its columns: the two-column key takes both or neither) and a fresh database takes it;
+    a dump whose incident ids are taken already is refused, saying so."""
+    from gridmap.store import backup
+
+    with history.begin() as conn:
+        outside = conn.execute(sa.text(
+            "INSERT INTO incidents (category_code, geom, reported_at) VALUES ('0103', ST_SetSRID(ST_Point(2.35, 48.85), "
+            "4490), '2026-01-05T10:00Z') RETURNING id")).scalar_one()
+        linked = conn.execute(sa.text(
+            "UPDATE incidents SET duplicate_of = :o WHERE id = (SELECT min(id) FROM incidents WHERE community_id IS NOT NULL) "
+            "RETURNING public_id"), {"o": outside}).scalar_one()
+    dump = tmp_path / "monaco.zip"
+    backup.dump(history, MONACO, dump)
+    fresh = make_url(server_url).set(database=f"gridmap_restore_{secrets.token_hex(3)}").render_as_string(
+        hide_password=False)
+    ensure_postgis_database(fresh)
+    migrate.upgrade(fresh)
+    engine = engine_for(fresh)
+    try:
+        backup.restore(engine, dump)
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT duplicate_of, duplicate_of_reported_at FROM incidents WHERE public_id = :p"),
+                                {"p": linked}).one() == (None, None)
+        with engine.begin() as conn:  # the territory gone, its incidents stay (unplaced): their ids are taken
+            conn.execute(sa.text("DELETE FROM territories WHERE code = :c"), {"c": MONACO})
+        with pytest.raises(backup.BackupError, match="ids of incidents already here"):
+            backup.restore(engine, dump)
+    finally:
+        engine.dispose()
+        drop_database(fresh)

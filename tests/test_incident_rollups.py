@@ -181,7 +181,28 @@ def test_ranges_that_cut_months_anywhere_count_what_the_incidents_do(span, a: fl
         fc = stats.choropleth(conn, MONACO, filters, metrics=("per_1000_households", "overdue_rate"))
         heat = stats.heat(conn, MONACO, filters, cell_deg=0.002)
         play = stats.monthly_clusters(conn, MONACO, filters, cell_deg=0.005)
+        clusters = stats.clusters(conn, MONACO, filters, cell_deg=0.003)
+        close_in = stats.clusters(conn, MONACO, filters, cell_deg=0.0005)  # zoom 17: from the incidents
+        box = (7.41, 43.72, 7.425, 43.735)  # the cells it touches, as the map asks for its view
+        boxed = stats.clusters(conn, MONACO, filters, cell_deg=0.003, bbox=box)
+        in_box = conn.execute(sa.text(
+            f"SELECT count(*) FROM incidents i WHERE {where} AND floor(ST_X(i.geom) * 1024) BETWEEN floor(:x0 * 1024) "
+            "AND floor(:x1 * 1024) AND floor(ST_Y(i.geom) * 1024) BETWEEN floor(:y0 * 1024) AND floor(:y1 * 1024)"),
+            {**params, "x0": box[0], "y0": box[1], "x1": box[2], "y1": box[3]}).scalar_one()
+        open_now = conn.execute(sa.text(f"SELECT count(*) FROM incidents i WHERE {where} "
+                                        "AND i.status NOT IN ('closed', 'rejected')"), params).scalar_one()
+        singles = {c["incident"]: c for c in clusters if c["count"] == 1}
+        found = conn.execute(sa.text(
+            f"SELECT i.public_id, ST_X(i.geom), ST_Y(i.geom) FROM incidents i WHERE {where} AND i.public_id = ANY(:p)"),
+            {**params, "p": [p for p in singles if p]}).all()
     total = sum(n for n, _ in expected.values())
+    # clusters from the rollups' cells: every incident once, the open ones, and a cell of one named
+    # by the incident there (under the same filters)
+    assert sum(c["count"] for c in clusters) == total and sum(c["open"] for c in clusters) == open_now
+    assert sum(c["count"] for c in close_in) == total and sum(c["open"] for c in close_in) == open_now
+    assert sum(c["count"] for c in boxed) == in_box
+    assert None not in singles and len(found) == len(singles)
+    assert all(abs(singles[p]["lon"] - x) < 1e-6 and abs(singles[p]["lat"] - y) < 1e-6 for p, x, y in found)
     assert summary["total"] == total and summary["overdue"] == sum(late for _, late in expected.values())
     assert {m["month"]: (m["count"], m["overdue"]) for m in summary["by_month"]} == expected
     got = {f["id"]: (f["properties"]["incidents"], f["properties"]["overdue_rate"])

@@ -84,3 +84,60 @@ def test_constraints_reject_bad_rows(engine: sa.Engine) -> None:
             conn.execute(sa.text(
                 "INSERT INTO territories (code, name, level, geom) VALUES ('123', 'x', 'province', "
                 "ST_GeomFromText('MULTIPOLYGON(((0 0,1 0,1 1,0 0)))', 4490))"))
+
+
+def test_partitioning_the_incidents_keeps_them_and_their_references(server_url: str) -> None:
+    """0024 on a database with incidents (the data copy, not only the schema): each incident in its
+    month's partition with every column, the duplicate's and the events' and whistle's report
+    times filled in, the rollups still in step, ids continuing after the largest; and back down
+    to 0023 with the same rows in one plain table."""
+    from gridmap.store import incident_rollups
+
+    url = make_url(server_url).set(database=f"gridmap_mig_{secrets.token_hex(3)}").render_as_string(hide_password=False)
+    ensure_postgis_database(url)
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    rows = "SELECT id, public_id, reported_at, duplicate_of, status, description FROM incidents ORDER BY id"
+    try:
+        migrate.upgrade(url, "0023")
+        with engine.begin() as conn:
+            territory = conn.execute(sa.text(
+                "INSERT INTO territories (code, name, level, geom) VALUES ('980100', 'x', 'district', "
+                "ST_GeomFromText('MULTIPOLYGON(((7.4 43.7,7.5 43.7,7.5 43.8,7.4 43.7)))', 4490)) RETURNING id")).scalar_one()
+            ids = conn.execute(sa.text(
+                "INSERT INTO incidents (category_code, geom, reported_at, status, description) "
+                "SELECT '0103', ST_SetSRID(ST_Point(7.42 + n / 1000.0, 43.73), 4490), t, s, d FROM (VALUES "
+                "(1, TIMESTAMPTZ '2025-11-30 23:30+00', 'closed', '月末'), (2, '2026-02-01 03:00+08', 'reported', 'second'), "
+                "(3, '2026-02-14 12:00+00', 'rejected', NULL)) v(n, t, s, d) RETURNING id")).scalars().all()
+            conn.execute(sa.text("UPDATE incidents SET duplicate_of = :a WHERE id = :c"), {"a": ids[0], "c": ids[2]})
+            conn.execute(sa.text("INSERT INTO incident_events (incident_id, to_status, action) "
+                                 "SELECT id, 'reported', 'report' FROM incidents"))
+            conn.execute(sa.text("INSERT INTO whistles (territory_id, incident_id, blown_by, blown_at, ack_due, "
+                                 "arrive_due) VALUES (:t, :i, 'test', now(), now(), now())"), {"t": territory, "i": ids[1]})
+            before = conn.execute(sa.text(rows)).all()
+        migrate.upgrade(url)
+        with engine.begin() as conn:
+            assert conn.execute(sa.text(rows)).all() == before
+            placed = dict(conn.execute(sa.text("SELECT id, tableoid::regclass::text FROM incidents")).all())
+            # 03:00 on 1 February in Beijing is 19:00 on 31 January in UTC: January's month
+            assert placed == {ids[0]: "incidents_202511", ids[1]: "incidents_202601", ids[2]: "incidents_202602"}
+            assert conn.execute(sa.text(
+                "SELECT count(*) FROM incidents d JOIN incidents o ON o.id = d.duplicate_of "
+                "WHERE d.duplicate_of_reported_at = o.reported_at")).scalar_one() == 1
+            assert conn.execute(sa.text(
+                "SELECT count(*) FROM incident_events e JOIN incidents i ON i.id = e.incident_id "
+                "AND i.reported_at = e.incident_reported_at")).scalar_one() == 3
+            assert conn.execute(sa.text("SELECT incident_reported_at FROM whistles")).scalar_one() == before[1].reported_at
+            fresh = conn.execute(sa.text("INSERT INTO incidents (category_code, geom) VALUES ('0103', "
+                                         "ST_SetSRID(ST_Point(7.42, 43.73), 4490)) RETURNING id")).scalar_one()
+            assert fresh > max(ids)
+            conn.execute(sa.text("DELETE FROM incidents WHERE id = :f"), {"f": fresh})
+        assert incident_rollups.check(engine) == {t: 0 for t in incident_rollups.TABLES}
+        migrate.downgrade(url, "0023")
+        with engine.connect() as conn:
+            assert conn.execute(sa.text(rows)).all() == before
+            assert conn.execute(sa.text("SELECT relkind FROM pg_class WHERE relname = 'incidents'")).scalar_one() == "r"
+            assert conn.execute(sa.text("SELECT count(*) FROM incident_events")).scalar_one() == 3
+        assert incident_rollups.check(engine) == {t: 0 for t in incident_rollups.TABLES}
+    finally:
+        engine.dispose()
+        drop_database(url)

@@ -63,9 +63,7 @@ def cmd_incidents(args: argparse.Namespace) -> int:
             print(f"  {c['public_id']} -> level {c['level']}")
         missed = emergencies.sweep(engine, actor="cli")  # while an emergency is on: run this every minute
         late = whistles.sweep(engine, actor="cli")
-        made = incidents.make_months_ahead(engine)
-        if made:
-            print(f"{made} monthly partitions made ahead / 新建月分区 {made} 个")
+        _say_months(incidents.make_months_ahead(engine), quiet=True)
         if missed or late:
             print(f"{len(missed)} missed check-ins and {len(late)} late departments escalated / "
                   f"未按时签到升级 {len(missed)} 个网格，吹哨未按时响应或报到升级 {len(late)} 个部门")
@@ -78,15 +76,26 @@ def cmd_incidents(args: argparse.Namespace) -> int:
     return 0
 
 
+def _say_months(made: int | None, *, quiet: bool = False) -> None:
+    """What making the months ahead did (``quiet``: nothing said when nothing was to be made)."""
+    if made is None:
+        print("the incidents table is busy (a long transaction holds it): the months ahead are made at the next "
+              "pass / 事件表正忙（有长事务占用）：下次运行时再新建月分区")
+    elif made or not quiet:
+        print(f"{made} monthly partitions made ahead / 新建月分区 {made} 个")
+
+
 def _partitions(engine) -> None:
-    """``gridmap incidents partitions``: the months ahead made where missing, then every monthly
-    partition with its incidents and size, and the months whose reports are in the default one."""
+    """``gridmap incidents partitions``: the months ahead made where missing and the table's
+    statistics refreshed (autovacuum never analyses the partitioned table as a whole: run this
+    monthly from cron), then every monthly partition with its incidents and size, and the months
+    whose reports are in the default one."""
     from gridmap.services import incidents
     from gridmap.store import incident_partitions
 
-    made = incidents.make_months_ahead(engine)
-    print(f"{made} monthly partitions made ahead / 新建月分区 {made} 个")
-    with engine.connect() as conn:
+    _say_months(incidents.make_months_ahead(engine))
+    with engine.begin() as conn:
+        incident_partitions.analyse(conn)
         listed = incident_partitions.listing(conn)
         stray = incident_partitions.default_months(conn)
     for part in listed:

@@ -51,6 +51,8 @@ class ArchiveSummary:
     removed: int
     months_dropped: list[str] = field(default_factory=list)
     """The monthly partitions the archive left empty, dropped."""
+    months_left: str | None = None
+    """Why months left empty were not dropped ("English / 中文": the table was busy, an error), if so."""
 
     def __str__(self) -> str:
         if not self.incidents:
@@ -59,6 +61,8 @@ class ArchiveSummary:
             return (f"{self.incidents} finished incidents of {self.territory} reported before {self.before} "
                     f"({self.events} events) would be archived (dry run: nothing written or removed)")
         dropped = f"; months left empty dropped: {', '.join(self.months_dropped)}" if self.months_dropped else ""
+        if self.months_left:
+            dropped += f"; {self.months_left.split(' / ')[0]}"
         return (f"{self.incidents} incidents and {self.events} events of {self.territory} reported before "
                 f"{self.before} written to {self.path} (sha256 {self.sha256[:12]}…), read back, and "
                 f"{self.removed} incidents removed from the database{dropped}")
@@ -69,6 +73,8 @@ class ArchiveSummary:
         if self.path is None:
             return f"将归档辖区 {self.territory} {self.before} 之前上报且已办结的事件 {self.incidents} 件（事件记录 {self.events} 条）（试运行：未写入、未删除）"
         dropped = f"；已清空的月分区已删除：{'、'.join(self.months_dropped)}" if self.months_dropped else ""
+        if self.months_left:
+            dropped += f"；{self.months_left.split(' / ')[-1]}"
         return (f"辖区 {self.territory} {self.before} 之前上报的事件 {self.incidents} 件及其记录 {self.events} 条已写入 "
                 f"{self.path}，经读回核对后从数据库删除 {self.removed} 件{dropped}")
 
@@ -109,9 +115,26 @@ def archive_incidents(engine: sa.Engine, territory: str, before: date, out: Path
                      after={"before": before.isoformat(), "incidents": removed, "events": len(events),
                             "file": str(out), "sha256": digest, "with_contacts": with_contacts,
                             "public_ids": [r["public_id"] for r in incidents][:5000]})
-    with engine.begin() as conn:  # apart: dropping a month locks the whole table for a moment
-        dropped = partitions.drop_empty_before(conn, since)
-    return ArchiveSummary(territory, before, len(ids), len(events), out, digest, removed, dropped)
+    dropped, left = _drop_emptied_months(engine, since)
+    return ArchiveSummary(territory, before, len(ids), len(events), out, digest, removed, dropped, left)
+
+
+def _drop_emptied_months(engine: sa.Engine, since: datetime) -> tuple[list[str], str | None]:
+    """After an archive (committed), the monthly partitions it left empty dropped, in a
+    transaction of their own (it locks the whole table for a moment); what was dropped, and why
+    not all were ("English / 中文"), if so. The archive stands whatever happens here."""
+    try:
+        with engine.begin() as conn:
+            dropped, busy = partitions.drop_empty_before(conn, since)
+    except sa.exc.DBAPIError as exc:
+        reason = str(exc.orig).splitlines()[0]
+        return [], (f"the archive is done, but the months it emptied could not be dropped ({reason}): "
+                    "`gridmap incidents partitions` lists them / 归档已完成，但已清空的月分区未能删除（" + reason +
+                    "）：可用 `gridmap incidents partitions` 查看")
+    if busy:
+        return dropped, ("the table was busy: months left empty stay for a later archive / "
+                         "事件表正忙：其余已清空的月分区留待下次归档时删除")
+    return dropped, None
 
 
 def _write(out: Path, incidents: list[dict], events: list[dict]) -> str:

@@ -144,7 +144,7 @@ def report_on(conn: sa.Connection, item: Report, *, actor: str, calendar: WorkCa
     if authorize is not None:
         authorize(territories.code_of(conn, where.community_id), where.grid_code)
     duplicates = store.nearby_open(conn, category.code, item.lon, item.lat, radius_m)
-    incident_id, public_id = store.insert(
+    incident_id, public_id, reported_at = store.insert(
         conn, category_code=category.code, description=item.description, lon=item.lon, lat=item.lat,
         route_=where, department=store.department_id(conn, category.code), reported_at=at,
         due_at=category.due(at, calendar), reporter_name=item.reporter_name,
@@ -153,7 +153,7 @@ def report_on(conn: sa.Connection, item: Report, *, actor: str, calendar: WorkCa
         emergency_id=emergency)
     # found on a patrol its reporter is walking (or has just ended): a report from the phone, not a
     # need referred or a door-knock's issue
-    patrol = patrol_store.patrol_of_report(conn, incident_id, actor, REPORT_GRACE) \
+    patrol = patrol_store.patrol_of_report(conn, incident_id, actor, REPORT_GRACE, reported_at) \
         if item.source == "api" and not synthetic else None
     audit.record(conn, actor=actor, action="incident.report", table="incidents", row_key=public_id,
                  after={"category": category.code, "grid": where.grid_code, "source": item.source})
@@ -190,9 +190,11 @@ def transition(engine: sa.Engine, public_id: str, action: str, *, actor: str, no
             dup_id = store.id_of(conn, duplicate_of)
             if dup_id is None or dup_id == current["id"]:
                 raise TransitionError(f"no other incident {duplicate_of!r}", f"没有另一个编号为 {duplicate_of!r} 的事件")
-        store.set_status(conn, current["id"], target, department=dept_id, duplicate_of=dup_id, at=at)
+        store.set_status(conn, current["id"], target, department=dept_id, duplicate_of=dup_id, at=at,
+                         reported_at=current["reported_at"])
         detail = {k: v for k, v in (("department", department), ("duplicate_of", duplicate_of)) if v}
-        store.add_event(conn, current["id"], current["status"], target, action, actor, note, detail, at)
+        store.add_event(conn, current["id"], current["status"], target, action, actor, note, detail, at,
+                        incident_reported_at=current["reported_at"])
         audit.record(conn, actor=actor, action=f"incident.{action}", table="incidents", row_key=public_id,
                      before={"status": current["status"]}, after={"status": target, **detail})
         return with_events(conn, public_id)
@@ -229,7 +231,7 @@ def escalate_overdue(engine: sa.Engine, *, now: datetime | None = None, step: ti
         for row, level in rising:
             store.add_event(conn, row.id, row.status, row.status, "escalate", actor,
                             f"overdue since {row.due_at.isoformat()}: {ESCALATION_LEVELS[level]}",
-                            {"level": level}, now)
+                            {"level": level}, now, incident_reported_at=row.reported_at)
             changed.append({"public_id": row.public_id, "level": level})
         if changed:
             audit.record(conn, actor=actor, action="incident.escalate", table="incidents", row_key=None,
@@ -240,7 +242,8 @@ def escalate_overdue(engine: sa.Engine, *, now: datetime | None = None, step: ti
 def make_months(engine: sa.Engine, frame) -> int:
     """Make the monthly partitions a load of ``frame``'s incidents needs (its first report's month
     to its last's), in a transaction of its own, before ``bulk_load``: without them its rows would
-    go to the default partition. Returns how many months were made."""
+    go to the default partition. Returns how many months were made; raises
+    ``PartitionsBusy`` (nothing made, nothing loaded yet) when a long transaction holds the table."""
     if not len(frame):
         return 0
     times = pd.to_datetime(frame["reported_at"], utc=True)
@@ -248,10 +251,10 @@ def make_months(engine: sa.Engine, frame) -> int:
         return partitions.ensure(conn, times.min().date(), times.max().date())
 
 
-def make_months_ahead(engine: sa.Engine, *, now: datetime | None = None) -> int:
+def make_months_ahead(engine: sa.Engine, *, now: datetime | None = None) -> int | None:
     """Make the current month's partition and the next ``MONTHS_AHEAD`` where missing (the
-    supervision pass and ``gridmap incidents escalate`` run it); returns how many were made. A
-    month whose lock is not had in a moment is left to the next pass."""
+    supervision pass and ``gridmap incidents escalate`` run it); returns how many were made, None
+    when the table was busy (a long transaction held it a second: the next pass makes them)."""
     today = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).date()
     with engine.begin() as conn:
         return partitions.ensure_ahead(conn, today)

@@ -22,6 +22,7 @@ a different schema revision or a damaged member stops it with nothing changed.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import json
@@ -105,6 +106,7 @@ CLEARED = {
     "plans": {"parent_plan_id": f"CASE WHEN parent_plan_id IN {PLANS} THEN parent_plan_id END"},
     "incidents": {"grid_id": f"CASE WHEN grid_id IN {GRIDS} THEN grid_id END",
                   "duplicate_of": f"CASE WHEN duplicate_of IN {INCIDENTS} THEN duplicate_of END",
+                  "duplicate_of_reported_at": f"CASE WHEN duplicate_of IN {INCIDENTS} THEN duplicate_of_reported_at END",
                   "patrol_id": f"CASE WHEN patrol_id IN {PATROLS} THEN patrol_id END",
                   "emergency_id": f"CASE WHEN emergency_id IN {EMERGENCIES} THEN emergency_id END"},
     "department_grids": {"layer_id": f"CASE WHEN layer_id IN {LAYERS} THEN layer_id END"},
@@ -212,6 +214,7 @@ def restore(engine: sa.Engine, path: str | Path, *, replace: bool = False) -> Ba
     for member in members:
         if hashlib.sha256(archive.read(member)).hexdigest() != manifest["sha256"].get(member):
             raise BackupError(f"{path.name}: {member} is damaged (checksum mismatch); nothing restored")
+    _make_months(engine, archive, members, manifest["schema"])
     try:
         with engine.begin() as conn:
             revision = _revision(conn)
@@ -240,12 +243,13 @@ def restore(engine: sa.Engine, path: str | Path, *, replace: bool = False) -> Ba
                 for column, target in DANGLING.get(table, {}).items():
                     conn.execute(sa.text(f'UPDATE "restore_{table}" r SET "{column}" = NULL WHERE r."{column}" IS NOT NULL '
                                          f'AND NOT EXISTS (SELECT 1 FROM "{target}" t WHERE t.id = r."{column}")'))
-                if table == "incidents":  # their months first: else they would all go to the default partition
-                    first, last = conn.execute(sa.text(
-                        'SELECT (min(reported_at) AT TIME ZONE \'UTC\')::date, (max(reported_at) AT TIME ZONE \'UTC\')::date '
-                        'FROM "restore_incidents"')).one()
-                    if first is not None:
-                        partitions.ensure(conn, first, last)
+                if table == "incidents" and conn.execute(sa.text(
+                        'SELECT EXISTS (SELECT FROM "restore_incidents" r JOIN incidents i ON i.id = r.id)')).scalar_one():
+                    # (the key is the id with the month: the database would take the same id twice)
+                    raise BackupError(f"{path.name}: incidents of the dump have the ids of incidents already here: restore "
+                                      "into the database it came from with --replace, or into a fresh database. Nothing "
+                                      "was restored / 转储中的事件编号与库中已有事件重复：请用 --replace 还原到原数据库，"
+                                      "或还原到新数据库；未还原任何数据")
                 conflict = "ON CONFLICT DO NOTHING" if shared else ""
                 conn.execute(sa.text(f'INSERT INTO "{table}" ({header}) SELECT {header} FROM "restore_{table}" '
                                      f'{conflict}'))
@@ -256,6 +260,29 @@ def restore(engine: sa.Engine, path: str | Path, *, replace: bool = False) -> Ba
                           f"({str(exc.orig).splitlines()[0]}); restore into the database it came from with "
                           "--replace, or into a fresh database. Nothing was restored") from exc
     return BackupSummary(territory, path, dict(manifest["rows"]))
+
+
+def _make_months(engine: sa.Engine, archive: zipfile.ZipFile, members: list[str], schema: str) -> None:
+    """The monthly partitions of the dump's incidents (else they would all go to the default
+    partition), made before the restore in a transaction of their own: the locks of making a
+    month are held until its transaction ends, and the restore's is long. Nothing when the
+    database is at another revision (the restore then refuses, saying so)."""
+    member = next((m for m in members if m[3:-4] == "incidents"), None)
+    with engine.connect() as conn:
+        if member is None or _revision(conn) != schema:
+            return
+    reader = csv.DictReader(io.StringIO(archive.read(member).decode("utf-8")))
+    times = [row["reported_at"] for row in reader if row.get("reported_at")]
+    if not times:
+        return
+    try:
+        with engine.begin() as conn:
+            first, last = conn.execute(sa.text(
+                "SELECT (min(t::timestamptz) AT TIME ZONE 'UTC')::date, (max(t::timestamptz) AT TIME ZONE 'UTC')::date "
+                "FROM unnest(CAST(:times AS text[])) t"), {"times": times}).one()
+            partitions.ensure(conn, first, last)
+    except partitions.PartitionsBusy as busy:
+        raise BackupError(f"{busy.en} / {busy.zh}") from busy
 
 
 def _advance_sequences(conn: sa.Connection) -> None:

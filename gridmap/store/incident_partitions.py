@@ -3,9 +3,11 @@ ahead, listing them, and dropping the months the archive has emptied.
 
 A partition is a UTC calendar month of report, ``incidents_YYYYMM``; ``incidents_default`` holds
 the reports of a month that had no partition when they came (a back-dated import). Making a month
-attaches an empty table (a lock that lets reports and reads go on, held for a moment); a month whose
-reports are already in the default partition is left to it. Dropping a month takes the table's
-strongest lock for a moment: it is done only for months left empty, and gives up rather than wait.
+attaches an empty table: for a moment that holds writes to ``incidents`` and to the tables it
+refers to, and locks (and scans) the default partition; a month whose reports are already in the
+default partition is left to it. Dropping a month locks the whole table for a moment: it is done
+only for past months left empty. Both give up after ``LOCK_TIMEOUT`` rather than wait on, since
+a waiting strong lock queues every report behind it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from datetime import date, datetime, timezone
 
 import sqlalchemy as sa
 
+from gridmap.errors import StateConflict
+
 PARTITION = re.compile(r"incidents_(?:\d{6}|default)")
 """The names of the partitions (tables of their own to the catalogue, not to the models)."""
 
@@ -25,8 +29,20 @@ MONTHS_AHEAD = 3
 """Months made ahead of the current one, so reports never wait for a month to be made."""
 
 LOCK_TIMEOUT = "1s"
-"""How long making or dropping a month waits for its lock before giving up until the next pass
-(a waiting strong lock would queue every report behind it)."""
+"""How long making or dropping a month waits for its locks before giving up (a waiting strong
+lock would queue every report behind it)."""
+
+BUSY_CODES = {"55P03", "40P01"}
+"""lock_not_available (the lock timeout) and deadlock_detected: another transaction holds the table."""
+
+
+class PartitionsBusy(StateConflict):
+    """A month could not be made: a long transaction holds the incidents table."""
+
+    def __init__(self) -> None:
+        super().__init__("the incidents table is busy (a long transaction holds it): its monthly partitions could "
+                         "not be made now; nothing was changed, try again in a moment",
+                         "事件表正忙（有长事务占用）：暂时无法新建月分区；未作任何更改，请稍后重试")
 
 
 @dataclass(frozen=True)
@@ -48,33 +64,39 @@ def _short_lock_wait(conn: sa.Connection) -> Iterator[None]:
     conn.execute(sa.text("SELECT set_config('lock_timeout', :t, true)"), {"t": before})
 
 
+def _busy(exc: sa.exc.DBAPIError) -> bool:
+    return getattr(exc.orig, "pgcode", None) in BUSY_CODES
+
+
 def ensure(conn: sa.Connection, first: date, last: date) -> int:
-    """Make the missing months from ``first``'s to ``last``'s; returns how many were made. Run it
-    in a transaction of its own: attaching a month locks the default partition until the
-    transaction ends, and a query that reads every month waits for that."""
-    with _short_lock_wait(conn):
-        return conn.execute(sa.text("SELECT gridmap_incident_partitions_ensure(:a, :b)"),
-                            {"a": first, "b": last}).scalar_one()
+    """Make the missing months from ``first``'s to ``last``'s; returns how many were made. Raises
+    :class:`PartitionsBusy` (the transaction is then to be rolled back) when the locks are not
+    had within ``LOCK_TIMEOUT``. Run it in a transaction of its own and commit at once: the
+    locks of an attach are held until the transaction ends."""
+    # another maker's turn is waited for in full (that lock holds no one else up); then the
+    # function takes it again at once (it is this session's), and the table's locks within the timeout
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('gridmap-incident-partitions'))"))
+    try:
+        with _short_lock_wait(conn):
+            return conn.execute(sa.text("SELECT gridmap_incident_partitions_ensure(:a, :b)"),
+                                {"a": first, "b": last}).scalar_one()
+    except sa.exc.DBAPIError as exc:
+        if _busy(exc):
+            raise PartitionsBusy() from exc
+        raise
 
 
-def ensure_ahead(conn: sa.Connection, today: date | None = None) -> int:
+def ensure_ahead(conn: sa.Connection, today: date | None = None) -> int | None:
     """Make the current month and the ``MONTHS_AHEAD`` after it where missing (the supervision
-    pass runs this); returns how many were made: 0 too when a lock was not had in
-    ``LOCK_TIMEOUT`` (the table is busy: the next pass makes them)."""
+    pass runs this); returns how many were made, None when the table was busy (the next pass
+    makes them)."""
     today = today or datetime.now(timezone.utc).date()
     months = today.year * 12 + today.month - 1 + MONTHS_AHEAD
     try:
         with conn.begin_nested():
             return ensure(conn, today.replace(day=1), date(months // 12, months % 12 + 1, 1))
-    except sa.exc.OperationalError as exc:
-        if not _lock_busy(exc):
-            raise
-        return 0
-
-
-def _lock_busy(exc: sa.exc.OperationalError) -> bool:
-    """Whether the error is a lock not had within the lock timeout (lock_not_available)."""
-    return getattr(exc.orig, "pgcode", None) == "55P03"
+    except PartitionsBusy:
+        return None
 
 
 def listing(conn: sa.Connection, *, counted: bool = True) -> list[Partition]:
@@ -108,31 +130,47 @@ def estimated_rows(conn: sa.Connection) -> int:
         "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'incidents'::regclass")).scalar_one()
 
 
-def drop_empty_before(conn: sa.Connection, before: datetime) -> list[str]:
-    """Drop the month partitions that end by ``before`` (a time with its zone) and hold no
-    incident (the archive emptied them); returns their names. A month whose lock is not had
-    within ``LOCK_TIMEOUT`` is left for a later archive (a savepoint keeps the rest of the
-    transaction)."""
+def drop_empty_before(conn: sa.Connection, before: datetime) -> tuple[list[str], bool]:
+    """Drop the month partitions that end by ``before`` (a time with its zone; never the current
+    month or a later one) and hold no incident (the archive emptied them). Each is locked with
+    the table first and found empty again under the lock (a back-dated report may have come
+    meanwhile), then detached and dropped. Returns the names dropped and whether it stopped
+    early because the table was busy (the rest are left for a later archive)."""
+    this_month = datetime.now(timezone.utc).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    limit = min(before, this_month)
+    names = conn.execute(sa.text(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "WHERE i.inhparent = 'incidents'::regclass AND c.relname ~ '^incidents_[0-9]{6}$' ORDER BY c.relname")).scalars().all()
     dropped = []
-    for part in listing(conn, counted=False):
-        if part.month is None or part.rows:
-            continue
-        if datetime.combine(_next_month(part.month), datetime.min.time(), tzinfo=timezone.utc) > before:
+    for name in names:
+        month = date(int(name[10:14]), int(name[14:16]), 1)
+        if datetime.combine(_next_month(month), datetime.min.time(), tzinfo=timezone.utc) > limit:
             continue
         try:
-            with conn.begin_nested(), _short_lock_wait(conn):  # (detached first: the references to it go with it)
-                conn.execute(sa.text(f'ALTER TABLE incidents DETACH PARTITION "{part.name}"'))
-                conn.execute(sa.text(f'DROP TABLE "{part.name}"'))
-            dropped.append(part.name)
-        except sa.exc.OperationalError as exc:
-            if not _lock_busy(exc):
+            with conn.begin_nested(), _short_lock_wait(conn):
+                conn.execute(sa.text(f'LOCK TABLE ONLY incidents, "{name}" IN ACCESS EXCLUSIVE MODE'))
+                if conn.execute(sa.text(f'SELECT EXISTS (SELECT FROM "{name}")')).scalar_one():
+                    continue
+                # (detached first: the copies of the references to it go with it)
+                conn.execute(sa.text(f'ALTER TABLE incidents DETACH PARTITION "{name}"'))
+                conn.execute(sa.text(f'DROP TABLE "{name}"'))
+            dropped.append(name)
+        except sa.exc.DBAPIError as exc:
+            if not _busy(exc):
                 raise
-    return dropped
+            return dropped, True
+    return dropped, False
+
+
+def analyse(conn: sa.Connection) -> None:
+    """Fresh statistics of the table as a whole (autovacuum analyses each month, never the
+    partitioned table, whose statistics the planner uses for joins over all months)."""
+    conn.execute(sa.text("ANALYZE incidents"))
 
 
 def _next_month(month: date) -> date:
     return date(month.year + month.month // 12, month.month % 12 + 1, 1)
 
 
-__all__ = ["MONTHS_AHEAD", "PARTITION", "Partition", "default_months", "drop_empty_before", "ensure",
-           "ensure_ahead", "estimated_rows", "listing"]
+__all__ = ["MONTHS_AHEAD", "PARTITION", "Partition", "PartitionsBusy", "analyse", "default_months", "drop_empty_before",
+           "ensure", "ensure_ahead", "estimated_rows", "listing"]

@@ -24,6 +24,7 @@ Definitions (one place each):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -190,6 +191,16 @@ class Filters:
             category=False, status=False)
         return sql, {**params, "cell_category": self.category or "*", "cell_statuses": list(self.statuses or ("*",))}
 
+    def cell_status_rows(self) -> tuple[str, dict]:
+        """Map cells under the filters, status by status: rows of (month, cell_x, cell_y, status,
+        incidents, sum_lon, sum_lat)."""
+        sql, params = self._sources(
+            "SELECT r.month, r.cell_x, r.cell_y, r.status, r.incidents, r.sum_lon, r.sum_lat FROM incident_cell_months r "
+            "WHERE r.category_code = :cell_category AND r.status <> '*' AND",
+            "SELECT r.month, r.cell_x, r.cell_y, r.status, 1, r.lon, r.lat FROM incident_facts r WHERE",
+            category=False, status=True)
+        return sql, {**params, "cell_category": self.category or "*"}
+
     def overdue_open(self, key: str, *, scoped: bool = True) -> tuple[str, dict]:
         """Open incidents past their due time now, under the filters, counted per ``key`` (an
         expression on incidents ``i``): rows of (key, overdue). Read live from the open ones."""
@@ -341,11 +352,55 @@ def heat(conn: sa.Connection, territory: str, filters: Filters, *, cell_deg: flo
     return [[round((y + 0.5) * size, 6), round((x + 0.5) * size, 6), int(n)] for y, x, n in found]
 
 
+SINGLE_MATCH_DEG = 1e-7
+"""How near (about 1 cm) a cell's mean position from the rollups must be to an incident's for a
+cell of one to be that incident (the sums kept step by step differ in their last bits)."""
+
+
 def clusters(conn: sa.Connection, territory: str, filters: Filters, *, cell_deg: float,
              bbox: tuple[float, float, float, float] | None = None) -> list[dict]:
-    """Incidents grouped into map cells: the mean position, the count and the open count of each,
-    and the incident's number where a cell holds one. Read from the incidents themselves (the
-    number is theirs); the map asks for the cells in its view."""
+    """Incidents grouped into map cells about ``cell_deg`` wide: the mean position, the count and
+    the open count of each, and the incident's number where a cell holds one; the map asks for
+    the cells in its view (``bbox``: the rollup cells it touches). From the rollups' map cells
+    (a whole number of them a side) where the cells asked for are at least that large, so a
+    city-wide view reads per-cell totals, not every incident; closer in (zoom 17 and up, a
+    street or two in view) from the incidents themselves. The number of a cell of one is looked
+    up at its position."""
+    if cell_deg * CELLS_PER_DEGREE < 1:
+        return _clusters_of_incidents(conn, territory, filters, cell_deg=cell_deg, bbox=bbox)
+    rows, params = filters.cell_status_rows()
+    params.update(territory=territory, k=_cell_size(cell_deg))
+    inside = ""
+    if bbox:
+        inside = "WHERE s.cell_x BETWEEN :cx0 AND :cx1 AND s.cell_y BETWEEN :cy0 AND :cy1 "
+        params.update(cx0=math.floor(bbox[0] * CELLS_PER_DEGREE), cy0=math.floor(bbox[1] * CELLS_PER_DEGREE),
+                      cx1=math.floor(bbox[2] * CELLS_PER_DEGREE), cy1=math.floor(bbox[3] * CELLS_PER_DEGREE))
+    _settings(conn)
+    found = conn.execute(sa.text(
+        SUBTREE + "SELECT sum(s.sum_lat) / sum(s.incidents) AS lat, sum(s.sum_lon) / sum(s.incidents) AS lon, "
+        f"sum(s.incidents) AS n, COALESCE(sum(s.incidents) FILTER (WHERE s.{OPEN}), 0) AS open "
+        f"FROM ({rows}) s(month, cell_x, cell_y, status, incidents, sum_lon, sum_lat) {inside}"
+        "GROUP BY floor(s.cell_x::float8 / :k), floor(s.cell_y::float8 / :k) HAVING sum(s.incidents) > 0"), params).all()
+    out = [{"lat": round(r.lat, 6), "lon": round(r.lon, 6), "count": int(r.n), "open": int(r.open), "incident": None}
+           for r in found]
+    singles = [(r.lon, r.lat, c) for r, c in zip(found, out) if c["count"] == 1]
+    if singles:
+        where, params = filters.where()
+        params.update(territory=territory, lons=[s[0] for s in singles], lats=[s[1] for s in singles],
+                      near=SINGLE_MATCH_DEG)
+        numbers = conn.execute(sa.text(
+            SUBTREE + "SELECT v.n, (SELECT min(i.public_id) FROM incidents i WHERE "
+            "i.geom && ST_Expand(ST_SetSRID(ST_Point(v.lon, v.lat), 4490), :near) "
+            f"AND {where}) FROM unnest(CAST(:lons AS float8[]), CAST(:lats AS float8[])) WITH ORDINALITY v(lon, lat, n)"),
+            params).all()
+        for n, number in numbers:
+            singles[n - 1][2]["incident"] = number
+    return out
+
+
+def _clusters_of_incidents(conn: sa.Connection, territory: str, filters: Filters, *, cell_deg: float,
+                           bbox: tuple[float, float, float, float] | None) -> list[dict]:
+    """``clusters`` read from the incidents themselves, on cells of exactly ``cell_deg``."""
     where, params = filters.where()
     params.update(territory=territory, cell=cell_deg)
     if bbox:

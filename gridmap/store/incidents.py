@@ -117,32 +117,36 @@ def insert(conn: sa.Connection, *, category_code: str, description: str | None, 
            route_: Route, department: int, reported_at: datetime, due_at: datetime, reporter_name: str | None,
            reporter_contact: str | None, reporter_role: str | None, photo_urls: list[str], address: str | None,
            source: str, actor: str, synthetic: bool = False, attributes: dict | None = None,
-           emergency_id: int | None = None) -> tuple[int, str]:
-    """Store a new report and its first event; returns (id, public number)."""
+           emergency_id: int | None = None) -> tuple[int, str, datetime]:
+    """Store a new report and its first event; returns (id, public number, report time: with the
+    id, the incident's key, which lets a later statement on it read its month alone)."""
     row = conn.execute(sa.text(
         "INSERT INTO incidents (category_code, description, status, reporter_name, reporter_contact, reporter_role, "
         "photo_urls, geom, grid_id, grid_lineage, community_id, street_id, department_id, reported_at, due_at, address, "
         "source, updated_at, synthetic, attributes, emergency_id) VALUES (:cat, :desc, 'reported', :rn, :rc, :rr, "
         "CAST(:photos AS jsonb), ST_SetSRID(ST_Point(:x, :y), 4490), :grid, :lineage, :community, :street, :dept, :at, "
         ":due, :addr, :source, :at, :syn, CAST(:answers AS jsonb), :emergency) "
-        "RETURNING id, public_id"),
+        "RETURNING id, public_id, reported_at"),
         {"cat": category_code, "desc": description, "rn": reporter_name, "rc": reporter_contact, "rr": reporter_role,
          "photos": json.dumps(photo_urls), "x": lon, "y": lat, "grid": route_.grid_id, "lineage": route_.lineage,
          "community": route_.community_id,
          "street": route_.street_id, "dept": department, "at": reported_at, "due": due_at, "addr": address,
          "source": source, "syn": synthetic, "answers": json.dumps(attributes or {}, ensure_ascii=False),
          "emergency": emergency_id}).one()
-    add_event(conn, row.id, None, "reported", "report", actor, None, {"source": source})
-    return row.id, row.public_id
+    add_event(conn, row.id, None, "reported", "report", actor, None, {"source": source}, incident_reported_at=row.reported_at)
+    return row.id, row.public_id, row.reported_at
 
 
 def add_event(conn: sa.Connection, incident_id: int, from_status: str | None, to_status: str, action: str,
-              actor: str, note: str | None, detail: dict | None = None, at: datetime | None = None) -> None:
+              actor: str, note: str | None, detail: dict | None = None, at: datetime | None = None, *,
+              incident_reported_at: datetime | None = None) -> None:
+    """One step of incident ``incident_id`` in its history. ``incident_reported_at`` (its report
+    time, where the caller has it) spares the database looking it up in every month."""
     conn.execute(sa.text(
-        "INSERT INTO incident_events (incident_id, from_status, to_status, action, actor, note, detail, at) "
-        "VALUES (:i, :f, :t, :a, :actor, :n, CAST(:d AS jsonb), COALESCE(:at, now()))"),
-        {"i": incident_id, "f": from_status, "t": to_status, "a": action, "actor": actor, "n": note,
-         "d": json.dumps(detail or {}, ensure_ascii=False), "at": at})
+        "INSERT INTO incident_events (incident_id, incident_reported_at, from_status, to_status, action, actor, note, "
+        "detail, at) VALUES (:i, :ia, :f, :t, :a, :actor, :n, CAST(:d AS jsonb), COALESCE(:at, now()))"),
+        {"i": incident_id, "ia": incident_reported_at, "f": from_status, "t": to_status, "a": action, "actor": actor,
+         "n": note, "d": json.dumps(detail or {}, ensure_ascii=False), "at": at})
 
 
 def nearby_open(conn: sa.Connection, category_code: str, lon: float, lat: float, radius_m: float,
@@ -174,7 +178,7 @@ def get(conn: sa.Connection, public_id: str, *, with_contact: bool = False, lock
     planning, and the planner chose parallel workers for the twelve index probes; 1.5 ms so)."""
     contact = ", i.reporter_name, i.reporter_contact, i.patrol_id" if with_contact else ""
     key = conn.execute(sa.text("SELECT id, reported_at, duplicate_of, duplicate_of_reported_at FROM incidents "
-                               "WHERE public_id = :p"), {"p": public_id}).first()
+                               "WHERE public_id = :p" + (" FOR UPDATE" if lock else "")), {"p": public_id}).first()
     row = None if key is None else conn.execute(sa.text(
         f"SELECT {PUBLIC_COLUMNS}{contact} FROM {_FROM_ONE} WHERE i.id = :i AND i.reported_at = :at"
         + (" FOR UPDATE OF i" if lock else "")),
@@ -192,12 +196,17 @@ def events(conn: sa.Connection, incident_id: int) -> list[dict]:
 
 
 def set_status(conn: sa.Connection, incident_id: int, status: str, *, department: int | None = None,
-               duplicate_of: int | None = None, at: datetime | None = None) -> None:
+               duplicate_of: int | None = None, at: datetime | None = None,
+               reported_at: datetime | None = None) -> None:
+    """Incident ``incident_id`` (of report time ``reported_at``, where the caller has it: then
+    only its month is read) moved to ``status``."""
+    month = " AND reported_at = :rat" if reported_at is not None else ""
     conn.execute(sa.text(
         "UPDATE incidents SET status = :s, updated_at = COALESCE(:at, now()), "
         "department_id = COALESCE(:d, department_id), duplicate_of = COALESCE(:dup, duplicate_of), "
         "closed_at = CASE WHEN :s IN ('closed', 'rejected') THEN COALESCE(:at, now()) ELSE closed_at END "
-        "WHERE id = :i"), {"s": status, "d": department, "dup": duplicate_of, "i": incident_id, "at": at})
+        f"WHERE id = :i{month}"),
+        {"s": status, "d": department, "dup": duplicate_of, "i": incident_id, "at": at, "rat": reported_at})
 
 
 def department_by_code(conn: sa.Connection, code: str) -> int | None:
@@ -245,7 +254,7 @@ def synthetic_count(conn: sa.Connection) -> int:
 def overdue_open(conn: sa.Connection, now: datetime) -> list[sa.Row]:
     """Open incidents past their due time, locked for the escalation pass (others skip them)."""
     return conn.execute(sa.text(
-        "SELECT i.id, i.public_id, i.status, i.escalation_level, i.due_at, i.supervised_at, i.escalated_at, c.time_unit "
+        "SELECT i.id, i.reported_at, i.public_id, i.status, i.escalation_level, i.due_at, i.supervised_at, i.escalated_at, c.time_unit "
         "FROM incidents i LEFT JOIN incident_categories c ON c.code = i.category_code "
         "WHERE i.status NOT IN ('closed', 'rejected') AND i.due_at < :now ORDER BY i.due_at FOR UPDATE OF i SKIP LOCKED"),
         {"now": now}).all()

@@ -52,14 +52,17 @@ def link_incidents(conn: sa.Connection, patrol_id: int, grace: timedelta) -> lis
         {"p": patrol_id, "grace": grace}).scalars())
 
 
-def patrol_of_report(conn: sa.Connection, incident_id: int, actor: str, grace: timedelta) -> int | None:
-    """Link incident ``incident_id`` to the patrol its reporter ``actor`` was on when reporting it
-    (started before, ended at most ``grace`` before: the phone sends a walk as it goes); its id."""
+def patrol_of_report(conn: sa.Connection, incident_id: int, actor: str, grace: timedelta,
+                     reported_at: datetime | None = None) -> int | None:
+    """Link incident ``incident_id`` (of report time ``reported_at``, where the caller has it: then
+    only its month is read) to the patrol its reporter ``actor`` was on when reporting it (started
+    before, ended at most ``grace`` before: the phone sends a walk as it goes); its id."""
+    month = " AND i.reported_at = :rat" if reported_at is not None else ""
     return conn.execute(sa.text(
         "UPDATE incidents i SET patrol_id = (SELECT p.id FROM patrols p JOIN users u ON u.id = p.user_id "
         "WHERE u.username = :actor AND p.started_at <= i.reported_at AND p.ended_at + :grace >= i.reported_at "
-        "ORDER BY p.started_at DESC LIMIT 1) WHERE i.id = :i RETURNING i.patrol_id"),
-        {"i": incident_id, "actor": actor, "grace": grace}).scalar()
+        f"ORDER BY p.started_at DESC LIMIT 1) WHERE i.id = :i{month} RETURNING i.patrol_id"),
+        {"i": incident_id, "actor": actor, "grace": grace, "rat": reported_at}).scalar()
 
 
 def tracks(conn: sa.Connection, territory: str, *, start: datetime, end: datetime,

@@ -20,10 +20,12 @@ A partitioned table's unique keys must hold its partition key, so:
   call).
 
 ``gridmap_incident_partitions_ensure(first, last)`` makes the missing months between two dates:
-each as a table of its own, then attached (ATTACH takes a lock that lets reads and writes go on,
-where CREATE ... PARTITION OF would stop them). A month whose reports are already in the default
-partition is left to it. The server makes the months ahead in its supervision pass; this
-migration makes those of the incidents stored and the next three.
+each as a table of its own, then attached (one maker at a time: an advisory lock). Attaching an
+empty month holds writes to ``incidents`` and to the tables it refers to for a moment and locks
+the default partition (which it scans: keep that small); the callers give up after a second
+where a long transaction holds those. A month whose reports are already in the default partition
+is left to it. The server makes the months ahead in its supervision pass; this migration makes
+those of the incidents stored and the next three.
 
 Revision ID: 0024
 Revises: 0023
@@ -47,16 +49,23 @@ ENSURE = """
 CREATE FUNCTION gridmap_incident_partitions_ensure(first_day date, last_day date) RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE
-    month date; name text; low timestamptz; high timestamptz; made int := 0;
+    month date; name text; low text; high text; made int := 0;
 BEGIN
+    -- one maker at a time (the server's pass, cron, a bulk load, a restore): no two make one month
+    PERFORM pg_advisory_xact_lock(hashtext('gridmap-incident-partitions'));
     FOR month IN SELECT generate_series(date_trunc('month', first_day), date_trunc('month', last_day),
                                         interval '1 month')::date LOOP
         name := 'incidents_' || to_char(month, 'YYYYMM');
         CONTINUE WHEN to_regclass(name) IS NOT NULL;
-        low := month::timestamp AT TIME ZONE 'UTC';
-        high := (month + interval '1 month')::timestamp AT TIME ZONE 'UTC';
+        -- the attach locks the default partition as strongly; taken first, the check below is no
+        -- weaker lock that the attach would have to raise (two such makers would deadlock)
+        LOCK TABLE incidents_default IN ACCESS EXCLUSIVE MODE;
+        -- UTC month starts, written out (not by the session's TimeZone and DateStyle)
+        low := to_char(month, 'YYYY-MM-DD') || ' 00:00:00+00';
+        high := to_char(month + interval '1 month', 'YYYY-MM-DD') || ' 00:00:00+00';
         -- the default partition holds reports of this month already: they stay there
-        CONTINUE WHEN EXISTS (SELECT 1 FROM incidents_default WHERE reported_at >= low AND reported_at < high);
+        CONTINUE WHEN EXISTS (SELECT 1 FROM incidents_default
+                              WHERE reported_at >= low::timestamptz AND reported_at < high::timestamptz);
         EXECUTE format('CREATE TABLE %I (LIKE incidents INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', name);
         EXECUTE format('ALTER TABLE incidents ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)', name, low, high);
         made := made + 1;
@@ -134,7 +143,8 @@ def _swap(partitioned: bool) -> None:
         op.execute("CREATE TABLE incidents_default PARTITION OF incidents DEFAULT")
         op.execute(ENSURE)
         op.execute("SELECT gridmap_incident_partitions_ensure((LEAST((SELECT min(reported_at) FROM incidents_old), now()) "
-                   "AT TIME ZONE 'UTC')::date, ((now() AT TIME ZONE 'UTC') + interval '3 months')::date)")
+                   "AT TIME ZONE 'UTC')::date, (GREATEST((SELECT max(reported_at) FROM incidents_old), "
+                   "now() + interval '3 months') AT TIME ZONE 'UTC')::date)")
     else:
         op.execute("ALTER TABLE incidents DROP COLUMN duplicate_of_reported_at")
     columns = ", ".join(op.get_bind().execute(sa.text(
@@ -178,6 +188,9 @@ def upgrade() -> None:
     _swap(partitioned=True)
     for filled in FILLED:
         _fill_triggers(*filled)
+    # autovacuum analyses each month but never the partitioned table as a whole, whose
+    # statistics the planner uses for joins over all months
+    op.execute("ANALYZE incidents")
 
 
 def downgrade() -> None:

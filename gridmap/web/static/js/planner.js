@@ -114,10 +114,11 @@
     ev.preventDefault();
     var form = new URLSearchParams({ username: $("username").value, password: $("password").value });
     // signed in, the plan is read again (a draft becomes editable): until then it is not the plan "loaded"
-    var shown = document.body.dataset.planLoaded || "";
+    var shown = document.body.dataset.planLoaded || "", asked = planRequest;
     document.body.dataset.planLoaded = "";
     api("POST", "/api/auth/token", form).then(function (res) {
-      if (!res.ok) document.body.dataset.planLoaded = shown;  // not signed in: the plan shown stays as it was
+      // not signed in: the plan shown stays as it was (unless another was asked for meanwhile)
+      if (!res.ok && asked === planRequest) document.body.dataset.planLoaded = shown;
       if (res.status === 401) { message("用户名或密码错误", "Wrong user name or password", "error"); return; }
       if (!res.ok) { failed("无法登录：", "Cannot sign in: ", res); return; }  // 429: too many failures, wait
       message("已登录", "Signed in", "ok");
