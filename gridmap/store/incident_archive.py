@@ -43,7 +43,7 @@ def rows(conn: sa.Connection, ids: list[int], *, with_contacts: bool) -> tuple[l
         {"ids": ids})]
     events = [dict(r._mapping) for r in conn.execute(sa.text(
         "SELECT i.public_id, e.at, e.action, e.from_status, e.to_status, e.actor, e.note, e.detail "
-        "FROM incident_events e JOIN incidents i ON i.id = e.incident_id WHERE e.incident_id = ANY(:ids) "
+        "FROM incident_events e JOIN incidents i ON i.id = e.incident_id AND i.reported_at = e.incident_reported_at WHERE e.incident_id = ANY(:ids) "
         "ORDER BY i.public_id, e.at, e.id"), {"ids": ids})]
     return incidents, events
 

@@ -210,11 +210,9 @@ class Filters:
 
 
 def _settings(conn: sa.Connection) -> None:
-    """For the rest of the transaction: sorts and hashes in memory, and no JIT compilation (the
-    rollups' row estimates make PostgreSQL compile queries that then run in milliseconds: the
-    compiling took 100-300 ms of them)."""
+    """For the rest of the transaction: sorts and hashes in memory (the engine's connections do
+    not JIT-compile: ``gridmap.store.db.engine_for``)."""
     conn.execute(sa.text("SET LOCAL work_mem = '64MB'"))
-    conn.execute(sa.text("SET LOCAL jit = off"))
 
 
 def _median_hours(handling: str, key: str) -> str:

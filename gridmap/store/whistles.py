@@ -40,7 +40,7 @@ def get(conn: sa.Connection, whistle_id: int, *, lock: bool = False) -> dict:
     row = conn.execute(sa.text(
         "SELECT w.id, t.code AS territory, w.emergency_id, i.public_id AS incident_public_id, w.need_id, w.note, "
         "w.blown_by, w.blown_at, w.ack_due, w.arrive_due, w.closed_at, w.synthetic FROM whistles w "
-        "JOIN territories t ON t.id = w.territory_id LEFT JOIN incidents i ON i.id = w.incident_id WHERE w.id = :w"
+        "JOIN territories t ON t.id = w.territory_id LEFT JOIN incidents i ON i.id = w.incident_id AND i.reported_at = w.incident_reported_at WHERE w.id = :w"
         + (" FOR UPDATE OF w" if lock else "")), {"w": whistle_id}).mappings().first()
     if row is None:
         raise WhistleNotFound(f"no whistle {whistle_id}", f"没有编号为 {whistle_id} 的吹哨")
