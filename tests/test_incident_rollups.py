@@ -261,3 +261,23 @@ def test_the_supervision_pass_beside_steps_on_the_same_months(loaded: sa.Engine)
             "SELECT count(*) FROM incidents WHERE escalation_level > 0")).scalar_one()
         assert conn.execute(sa.text("SELECT count(*) FROM incidents WHERE public_id = ANY(:p) AND status = 'claimed'"),
                             {"p": fresh}).scalar_one() == 12
+
+
+def test_a_cut_month_is_read_the_cheaper_way() -> None:
+    """A month the date range cuts is read from its days in the range or as the whole month less
+    its days out of the range, whichever holds fewer days (the hypothesis test above checks the
+    figures either way)."""
+    def utc(month: int, day: int) -> datetime:
+        return datetime(2026, month, day, tzinfo=timezone.utc)
+
+    # 25 days of October in the range: the whole month less its first 6 days; half of November: its days
+    assert stats.Filters(start=utc(10, 7), end=utc(11, 16)).parts() == (
+        (utc(10, 1), utc(11, 1)), [(utc(10, 1), utc(10, 7), -1), (utc(11, 1), utc(11, 16), 1)])
+    # within one month: 13 days read, not 18
+    assert stats.Filters(start=utc(10, 7), end=utc(10, 20)).parts() == (None, [(utc(10, 7), utc(10, 20), 1)])
+    # nearly the whole month: it, less a day at each end
+    assert stats.Filters(start=utc(10, 2), end=utc(10, 31)).parts() == (
+        (utc(10, 1), utc(11, 1)), [(utc(10, 1), utc(10, 2), -1), (utc(10, 31), utc(11, 1), -1)])
+    # open at one end, whole months in between, a late start in a month read as its own days
+    assert stats.Filters(start=utc(3, 28)).parts() == ((utc(4, 1), None), [(utc(3, 28), utc(4, 1), 1)])
+    assert stats.Filters(end=utc(6, 1)).parts() == ((None, utc(6, 1)), [])

@@ -101,28 +101,48 @@ class Filters:
             params["community"] = self.community
         return clauses, params
 
-    def parts(self) -> tuple[tuple[datetime | None, datetime | None] | None, list[tuple[datetime | None, datetime | None]]]:
+    def parts(self) -> tuple[tuple[datetime | None, datetime | None] | None,
+                             list[tuple[datetime | None, datetime | None, int]]]:
         """The date range as the whole UTC months the rollups answer for ([first, past the last),
-        None at an open end; None for no whole month) and the ranges at its ends, within a month,
-        that the incidents of those days answer for."""
+        None at an open end; None for no whole month) and signed spans within a month that the
+        incidents of those days answer for: +1, their incidents added; -1, taken away from a
+        month the rollups count whole. A month the range cuts is read the cheaper way: its days
+        in the range, or the whole month less the days out of it (at most half a month of
+        incidents read either way)."""
         low = None if self.start is None else _month_start(self.start, up=True)
         high = None if self.end is None else _month_start(self.end, up=False)
-        if low is not None and high is not None and low >= high:  # within one month, or two halves
-            return None, [(self.start, self.end)]
-        ends = []
+        if low is not None and high is not None and low > high:  # both ends in one month
+            first, past = high, low
+            if self.end - self.start <= (self.start - first) + (past - self.end):
+                return None, [(self.start, self.end, 1)]
+            return (first, past), [(a, b, -1) for a, b in ((first, self.start), (self.end, past)) if a < b]
+        spans = []
         if self.start is not None and self.start < low:
-            ends.append((self.start, low))
+            month = _month_start(self.start, up=False)
+            if low - self.start <= self.start - month:
+                spans.append((self.start, low, 1))
+            else:
+                low = month
+                spans.append((month, self.start, -1))
         if self.end is not None and high < self.end:
-            ends.append((high, self.end))
-        return (low, high), ends
+            past = _month_start(self.end, up=True)
+            if self.end - high <= past - self.end:
+                spans.append((high, self.end, 1))
+            else:
+                high = past
+                spans.append((self.end, past, -1))
+        if low is not None and high is not None and low >= high:
+            return None, spans
+        return (low, high), spans
 
     def _sources(self, rollup: str, facts: str, *, category: bool, status: bool, scoped: bool = True
                  ) -> tuple[str, dict]:
         """``rollup`` (a SELECT on a rollup ``r`` ending in its WHERE) for the whole months and
-        ``facts`` (a SELECT on ``incident_facts r``, same columns) for the days at the ends, each
-        under the filters, as one UNION ALL. ``category``/``status``: the rollup has those columns
-        (else the caller has chosen its rows for them); ``scoped``: as in :meth:`where`."""
-        months, ends = self.parts()
+        ``facts`` (a SELECT on ``incident_facts r``, same columns, its counts and sums multiplied
+        by ``{sign}``) for the spans of days, each under the filters, as one UNION ALL.
+        ``category``/``status``: the rollup has those columns (else the caller has chosen its
+        rows for them); ``scoped``: as in :meth:`where`."""
+        months, spans = self.parts()
         places, params = self._places("r", scoped=scoped)
         selects = []
         if months is not None:
@@ -138,24 +158,28 @@ class Filters:
                 clauses.append("r.month < CAST(:month_high AS date)")
                 params["month_high"] = months[1].date()
             selects.append(f"{rollup} {' AND '.join(clauses)}")
-        if ends:
+        for sign in (1, -1):
+            signed = [(low, high) for low, high, s in spans if s == sign]
+            if not signed:
+                continue
             clauses = list(places)
             if self.category:
                 clauses.append("r.category_code = :category")
             if self.statuses:
                 clauses.append("r.status = ANY(:statuses)")
-            spans = []
-            for n, (low, high) in enumerate(ends):
+            ranges = []
+            for low, high in signed:
+                n = len(params)
                 span = []
                 if low is not None:
-                    span.append(f"r.reported_at >= :end_low{n}")
-                    params[f"end_low{n}"] = low
+                    span.append(f"r.reported_at >= :span_low{n}")
+                    params[f"span_low{n}"] = low
                 if high is not None:
-                    span.append(f"r.reported_at < :end_high{n}")
-                    params[f"end_high{n}"] = high
-                spans.append("(" + " AND ".join(span) + ")")
-            clauses.append("(" + " OR ".join(spans) + ")")
-            selects.append(f"{facts} {' AND '.join(clauses)}")
+                    span.append(f"r.reported_at < :span_high{n}")
+                    params[f"span_high{n}"] = high
+                ranges.append("(" + " AND ".join(span) + ")")
+            clauses.append("(" + " OR ".join(ranges) + ")")
+            selects.append(f"{facts.replace('{sign}', str(sign))} {' AND '.join(clauses)}")
         if self.category:
             params["category"] = self.category
         if self.statuses:
@@ -167,7 +191,7 @@ class Filters:
         category_code, status, month, incidents, late, supervised)."""
         columns = "r.grid_lineage, r.community_id, r.street_id, r.category_code, r.status, r.month"
         return self._sources(f"SELECT {columns}, r.incidents, r.late, r.supervised FROM incident_grid_months r WHERE",
-                             f"SELECT {columns}, 1, r.late, r.supervised FROM incident_facts r WHERE",
+                             f"SELECT {columns}, {{sign}}, {{sign}} * r.late, {{sign}} * r.supervised FROM incident_facts r WHERE",
                              category=True, status=True, scoped=scoped)
 
     def handling_rows(self, *, scoped: bool = True) -> tuple[str, dict] | None:
@@ -178,7 +202,7 @@ class Filters:
         sql, params = self._sources(
             "SELECT r.grid_lineage, r.bucket, r.incidents FROM incident_handling_months r WHERE "
             "r.category_code = :handling_category AND",
-            "SELECT r.grid_lineage, r.bucket, 1 FROM incident_facts r WHERE r.status = 'closed' AND r.bucket IS NOT NULL AND",
+            "SELECT r.grid_lineage, r.bucket, {sign} FROM incident_facts r WHERE r.status = 'closed' AND r.bucket IS NOT NULL AND",
             category=False, status=False, scoped=scoped)
         return sql, {**params, "handling_category": self.category or "*"}
 
@@ -187,7 +211,7 @@ class Filters:
         sql, params = self._sources(
             "SELECT r.month, r.cell_x, r.cell_y, r.incidents, r.sum_lon, r.sum_lat FROM incident_cell_months r WHERE "
             "r.category_code = :cell_category AND r.status = ANY(:cell_statuses) AND",
-            "SELECT r.month, r.cell_x, r.cell_y, 1, r.lon, r.lat FROM incident_facts r WHERE",
+            "SELECT r.month, r.cell_x, r.cell_y, {sign}, {sign} * r.lon, {sign} * r.lat FROM incident_facts r WHERE",
             category=False, status=False)
         return sql, {**params, "cell_category": self.category or "*", "cell_statuses": list(self.statuses or ("*",))}
 
@@ -197,7 +221,7 @@ class Filters:
         sql, params = self._sources(
             "SELECT r.month, r.cell_x, r.cell_y, r.status, r.incidents, r.sum_lon, r.sum_lat FROM incident_cell_months r "
             "WHERE r.category_code = :cell_category AND r.status <> '*' AND",
-            "SELECT r.month, r.cell_x, r.cell_y, r.status, 1, r.lon, r.lat FROM incident_facts r WHERE",
+            "SELECT r.month, r.cell_x, r.cell_y, r.status, {sign}, {sign} * r.lon, {sign} * r.lat FROM incident_facts r WHERE",
             category=False, status=True)
         return sql, {**params, "cell_category": self.category or "*"}
 
