@@ -281,3 +281,60 @@ def test_a_cut_month_is_read_the_cheaper_way() -> None:
     # open at one end, whole months in between, a late start in a month read as its own days
     assert stats.Filters(start=utc(3, 28)).parts() == ((utc(4, 1), None), [(utc(3, 28), utc(4, 1), 1)])
     assert stats.Filters(end=utc(6, 1)).parts() == ((None, utc(6, 1)), [])
+
+
+def _every_cut_day(self: stats.Filters):
+    """``Filters.parts`` reading every day of a cut month from the incidents (as before)."""
+    low = None if self.start is None else stats._month_start(self.start, up=True)
+    high = None if self.end is None else stats._month_start(self.end, up=False)
+    if low is not None and high is not None and low >= high:
+        return None, [(self.start, self.end, 1)]
+    spans = []
+    if self.start is not None and self.start < low:
+        spans.append((self.start, low, 1))
+    if self.end is not None and high < self.end:
+        spans.append((high, self.end, 1))
+    return (low, high), spans
+
+
+def _flat(value, path: str = "") -> list[tuple[str, object]]:
+    """A figure as (path, leaf) pairs, lists in a sorted order (SQL gives groups in any order)."""
+    if isinstance(value, dict):
+        return [p for k in sorted(value) for p in _flat(value[k], f"{path}.{k}")]
+    if isinstance(value, list):
+        items = sorted((_flat(v) for v in value), key=repr)
+        return [(f"{path}[{n}]{p}", leaf) for n, item in enumerate(items) for p, leaf in item]
+    return [(path, value)]
+
+
+def test_a_cut_month_gives_the_same_figures_either_way(span, monkeypatch) -> None:
+    """Whole months less their days out of the range (-1 spans) give exactly the figures of reading
+    every day in the range: the summary (medians too), the choropleth with all three measures,
+    heat, clusters and the month play, for ranges cut every way (both ends in one month, each
+    end either way, whole months, open ends) under no filter, a category and a status."""
+    engine, first, last = span
+    month = stats._month_start(first + (last - first) / 2, up=False)
+    after = stats._month_start(month + timedelta(days=32), up=False)
+    day = timedelta(days=1)
+    ranges = [(month + day, after - day), (month + 2 * day, after + 10 * day), (month + 20 * day, after + 25 * day),
+              (month, after), (None, after + 3 * day), (month + 27 * day, None), (month + 5 * day, month + 9 * day)]
+    assert any(s == -1 for r in ranges for *_, s in stats.Filters(start=r[0], end=r[1]).parts()[1])
+
+    def figures(filters: stats.Filters) -> list:
+        with engine.connect() as conn:
+            return _flat([stats.summary(conn, MONACO, filters), stats.choropleth(conn, MONACO, filters),
+                          stats.heat(conn, MONACO, filters, cell_deg=0.002),
+                          stats.clusters(conn, MONACO, filters, cell_deg=0.003),
+                          stats.monthly_clusters(conn, MONACO, filters, cell_deg=0.005)])
+
+    for start, end in ranges:
+        for category, statuses in ((None, None), ("0103", None), (None, ("closed",))):
+            filters = stats.Filters(category=category, statuses=statuses, start=start, end=end)
+            cheaper = figures(filters)
+            with monkeypatch.context() as patch:
+                patch.setattr(stats.Filters, "parts", _every_cut_day)
+                direct = figures(filters)
+            assert [p for p, _ in cheaper] == [p for p, _ in direct], (start, end, category, statuses)
+            for (path, a), (_, b) in zip(cheaper, direct):
+                same = abs(a - b) <= 2e-6 if isinstance(a, float) and isinstance(b, float) else a == b
+                assert same, (path, a, b, start, end, category, statuses)

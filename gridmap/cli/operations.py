@@ -95,7 +95,9 @@ def _partitions(engine) -> None:
 
     _say_months(incidents.make_months_ahead(engine))
     with engine.begin() as conn:
-        incident_partitions.analyse(conn)
+        if not incident_partitions.analyse(conn):
+            print("the table's statistics were not refreshed (a month was being made): run this again / "
+                  "事件表统计信息未更新（正在新建月分区）：请再运行一次")
         listed = incident_partitions.listing(conn)
         stray = incident_partitions.default_months(conn)
     for part in listed:

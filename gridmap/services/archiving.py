@@ -120,15 +120,25 @@ def archive_incidents(engine: sa.Engine, territory: str, before: date, out: Path
 
 
 def _drop_emptied_months(engine: sa.Engine, since: datetime) -> tuple[list[str], str | None]:
-    """After an archive (committed), the monthly partitions it left empty dropped, in a
-    transaction of their own (it locks the whole table for a moment); what was dropped, and why
+    """After an archive (committed), the monthly partitions it left empty dropped, each in a
+    transaction of its own (it locks the whole table for a moment); what was dropped, and why
     not all were ("English / 中文"), if so. The archive stands whatever happens here."""
+    dropped: list[str] = []
+    busy = False
     try:
-        with engine.begin() as conn:
-            dropped, busy = partitions.drop_empty_before(conn, since)
+        with engine.connect() as conn:
+            candidates = partitions.empty_months_before(conn, since)
+        for name in candidates:
+            with engine.begin() as conn:
+                done = partitions.drop_if_empty(conn, name)
+            if done is None:
+                busy = True
+                break
+            if done:
+                dropped.append(name)
     except sa.exc.DBAPIError as exc:
-        reason = str(exc.orig).splitlines()[0]
-        return [], (f"the archive is done, but the months it emptied could not be dropped ({reason}): "
+        reason = str(exc.orig).splitlines()[0].replace(" / ", " - ")
+        return dropped, (f"the archive is done, but the months it emptied could not be dropped ({reason}): "
                     "`gridmap incidents partitions` lists them / 归档已完成，但已清空的月分区未能删除（" + reason +
                     "）：可用 `gridmap incidents partitions` 查看")
     if busy:

@@ -130,47 +130,63 @@ def estimated_rows(conn: sa.Connection) -> int:
         "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'incidents'::regclass")).scalar_one()
 
 
-def drop_empty_before(conn: sa.Connection, before: datetime) -> tuple[list[str], bool]:
-    """Drop the month partitions that end by ``before`` (a time with its zone; never the current
-    month or a later one) and hold no incident (the archive emptied them). Each is locked with
-    the table first and found empty again under the lock (a back-dated report may have come
-    meanwhile), then detached and dropped. Returns the names dropped and whether it stopped
-    early because the table was busy (the rest are left for a later archive)."""
+def empty_months_before(conn: sa.Connection, before: datetime) -> list[str]:
+    """The month partitions that end by ``before`` (a time with its zone; never the current
+    month or a later one) and hold no incident now, found without locking anything: the
+    candidates for ``drop_if_empty``."""
     this_month = datetime.now(timezone.utc).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     limit = min(before, this_month)
     names = conn.execute(sa.text(
         "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
         "WHERE i.inhparent = 'incidents'::regclass AND c.relname ~ '^incidents_[0-9]{6}$' ORDER BY c.relname")).scalars().all()
-    dropped = []
+    empty = []
     for name in names:
         month = date(int(name[10:14]), int(name[14:16]), 1)
         if datetime.combine(_next_month(month), datetime.min.time(), tzinfo=timezone.utc) > limit:
             continue
-        try:
-            with conn.begin_nested(), _short_lock_wait(conn):
-                conn.execute(sa.text(f'LOCK TABLE ONLY incidents, "{name}" IN ACCESS EXCLUSIVE MODE'))
-                if conn.execute(sa.text(f'SELECT EXISTS (SELECT FROM "{name}")')).scalar_one():
-                    continue
-                # (detached first: the copies of the references to it go with it)
-                conn.execute(sa.text(f'ALTER TABLE incidents DETACH PARTITION "{name}"'))
-                conn.execute(sa.text(f'DROP TABLE "{name}"'))
-            dropped.append(name)
-        except sa.exc.DBAPIError as exc:
-            if not _busy(exc):
-                raise
-            return dropped, True
-    return dropped, False
+        if not conn.execute(sa.text(f'SELECT EXISTS (SELECT FROM "{name}")')).scalar_one():
+            empty.append(name)
+    return empty
 
 
-def analyse(conn: sa.Connection) -> None:
+def drop_if_empty(conn: sa.Connection, name: str) -> bool | None:
+    """Drop month partition ``name`` if it is still empty: locked with the table first (within
+    ``LOCK_TIMEOUT``), found empty again under the lock (a back-dated report may have come since
+    it was found empty), then detached and dropped. True when dropped, False when it was not
+    empty any more, None when the table was busy. Run each in a transaction of its own: the
+    table stays locked until it ends."""
+    try:
+        with conn.begin_nested(), _short_lock_wait(conn):
+            conn.execute(sa.text(f'LOCK TABLE ONLY incidents, "{name}" IN ACCESS EXCLUSIVE MODE'))
+            if conn.execute(sa.text(f'SELECT EXISTS (SELECT FROM "{name}")')).scalar_one():
+                return False
+            # (detached first: the copies of the references to it go with it)
+            conn.execute(sa.text(f'ALTER TABLE incidents DETACH PARTITION "{name}"'))
+            conn.execute(sa.text(f'DROP TABLE "{name}"'))
+        return True
+    except sa.exc.DBAPIError as exc:
+        if not _busy(exc):
+            raise
+        return None
+
+
+def analyse(conn: sa.Connection) -> bool:
     """Fresh statistics of the table as a whole (autovacuum analyses each month, never the
-    partitioned table, whose statistics the planner uses for joins over all months)."""
-    conn.execute(sa.text("ANALYZE incidents"))
+    partitioned table, whose statistics the planner uses for joins over all months). False when
+    a month being made at that moment got in its way (a deadlock PostgreSQL broke): run it again."""
+    try:
+        with conn.begin_nested():
+            conn.execute(sa.text("ANALYZE incidents"))
+        return True
+    except sa.exc.DBAPIError as exc:
+        if not _busy(exc):
+            raise
+        return False
 
 
 def _next_month(month: date) -> date:
     return date(month.year + month.month // 12, month.month % 12 + 1, 1)
 
 
-__all__ = ["MONTHS_AHEAD", "PARTITION", "Partition", "PartitionsBusy", "analyse", "default_months", "drop_empty_before",
+__all__ = ["MONTHS_AHEAD", "PARTITION", "Partition", "PartitionsBusy", "analyse", "default_months", "drop_if_empty", "empty_months_before",
            "ensure", "ensure_ahead", "estimated_rows", "listing"]

@@ -109,6 +109,8 @@ class Filters:
         month the rollups count whole. A month the range cuts is read the cheaper way: its days
         in the range, or the whole month less the days out of it (at most half a month of
         incidents read either way)."""
+        if self.start is not None and self.end is not None and self.start >= self.end:
+            return None, [(self.start, self.end, 1)]  # an empty range: no incident
         low = None if self.start is None else _month_start(self.start, up=True)
         high = None if self.end is None else _month_start(self.end, up=False)
         if low is not None and high is not None and low > high:  # both ends in one month
