@@ -386,8 +386,8 @@ def chinese_district(which: str, gerrychain_budget: float) -> None:
                            waterways=layers["rivers"], compounds=layers["compounds"], sites=layers["facilities"],
                            rules=profile.units, road_rules=profile.roads, atomize=frozenset(refined))
 
-    def run(units: gpd.GeoDataFrame):
-        return partition(units, roads=layers["roads"], rules=profile.partition, road_rules=profile.roads)
+    def run(units: gpd.GeoDataFrame, memo):
+        return partition(units, roads=layers["roads"], rules=profile.partition, road_rules=profile.roads, memo=memo)
 
     started = time.perf_counter()
     coarse = build()

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,16 +57,27 @@ def server_url() -> str:
     return _server_url()
 
 
+@contextmanager
+def fresh_database(server_url: str, prefix: str, *, revision: str | None = "head") -> Iterator[str]:
+    """A database of its own on the test server (``prefix`` and a random suffix), with PostGIS,
+    migrated to ``revision`` (None: not migrated), dropped at the end with the engine
+    ``engine_for`` made for it: the one place tests make and drop a database."""
+    url = make_url(server_url).set(database=f"{prefix}_{secrets.token_hex(3)}").render_as_string(hide_password=False)
+    ensure_postgis_database(url)
+    try:
+        if revision is not None:
+            migrate.upgrade(url, revision)
+        yield url
+    finally:
+        engine_for(url).dispose()
+        drop_database(url)
+
+
 @pytest.fixture(scope="session")
 def database_url(server_url: str) -> Iterator[str]:
     """A fresh database for this test session, with PostGIS, migrated to head."""
-    name = f"gridmap_test_{os.getpid()}_{secrets.token_hex(3)}"
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    ensure_postgis_database(url)
-    migrate.upgrade(url)
-    yield url
-    engine_for(url).dispose()
-    drop_database(url)
+    with fresh_database(server_url, f"gridmap_test_{os.getpid()}") as url:
+        yield url
 
 
 @dataclass

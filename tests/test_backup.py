@@ -5,18 +5,17 @@ into a fresh database and in place; a damaged or conflicting dump changes nothin
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 import sys
 import zipfile
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
-from gridmap.store import migrate
-from gridmap.store.databases import drop_database, ensure_postgis_database
+from gridmap.store import incident_partitions as partitions
 from gridmap.store.db import engine_for
+
+from conftest import fresh_database
 
 MONACO = "980100"
 GRIDMAP = [sys.executable, "-m", "gridmap.cli"]
@@ -170,11 +169,7 @@ def test_dump_restore_round_trip(history: sa.Engine, database_url: str, server_u
     with zipfile.ZipFile(dump) as archive:
         assert "manifest.json" in archive.namelist() and any("incident_events" in n for n in archive.namelist())
 
-    fresh = make_url(server_url).set(database=f"gridmap_restore_{secrets.token_hex(3)}").render_as_string(
-        hide_password=False)
-    ensure_postgis_database(fresh)
-    migrate.upgrade(fresh)
-    try:
+    with fresh_database(server_url, "gridmap_restore") as fresh:
         restored = subprocess.run([*GRIDMAP, "db", "restore", str(dump)], env={**env, "GRIDMAP_DATABASE_URL": fresh},
                                   capture_output=True, text=True)
         assert restored.returncode == 0, restored.stderr
@@ -192,9 +187,6 @@ def test_dump_restore_round_trip(history: sa.Engine, database_url: str, server_u
         made = incidents.report(engine, incidents.Report(category_code="0101", lon=point[0], lat=point[1],
                                                          description="after restore"), actor="test")
         assert made["public_id"] not in before["incidents"]
-        engine.dispose()
-    finally:
-        drop_database(fresh)
 
     # in place: refused without --replace, exact with it
     again = subprocess.run([*GRIDMAP, "db", "restore", str(dump)], env=env, capture_output=True, text=True)
@@ -248,12 +240,8 @@ def test_a_duplicate_of_an_incident_outside_the_dump_restores_unlinked(history: 
             "RETURNING public_id"), {"o": outside}).scalar_one()
     dump = tmp_path / "monaco.zip"
     backup.dump(history, MONACO, dump)
-    fresh = make_url(server_url).set(database=f"gridmap_restore_{secrets.token_hex(3)}").render_as_string(
-        hide_password=False)
-    ensure_postgis_database(fresh)
-    migrate.upgrade(fresh)
-    engine = engine_for(fresh)
-    try:
+    with fresh_database(server_url, "gridmap_restore") as fresh:
+        engine = engine_for(fresh)
         backup.restore(engine, dump)
         with engine.connect() as conn:
             assert conn.execute(sa.text("SELECT duplicate_of, duplicate_of_reported_at FROM incidents WHERE public_id = :p"),
@@ -262,6 +250,22 @@ def test_a_duplicate_of_an_incident_outside_the_dump_restores_unlinked(history: 
             conn.execute(sa.text("DELETE FROM territories WHERE code = :c"), {"c": MONACO})
         with pytest.raises(backup.BackupError, match="ids of incidents already here"):
             backup.restore(engine, dump)
-    finally:
-        engine.dispose()
-        drop_database(fresh)
+    # a database with one of the dump's ids taken, in none of its months: the refused restore
+    # leaves no month behind (it made them all, then dropped them, empty)
+    with fresh_database(server_url, "gridmap_restore") as fresh:
+        engine = engine_for(fresh)
+        with history.connect() as conn:
+            taken = conn.execute(sa.text("SELECT min(id) FROM incidents WHERE community_id IS NOT NULL")).scalar_one()
+            wanted = {f"incidents_{m:%Y%m}" for (m,) in conn.execute(sa.text(
+                "SELECT DISTINCT date_trunc('month', reported_at AT TIME ZONE 'UTC') FROM incidents "
+                "WHERE community_id IS NOT NULL"))}
+        with engine.begin() as conn:
+            conn.execute(sa.text(
+                "INSERT INTO incidents (id, category_code, geom, reported_at) VALUES (:i, '0103', "
+                "ST_SetSRID(ST_Point(7.42, 43.73), 4490), '2019-03-01T10:00Z')"), {"i": taken})
+            months = sorted(p.name for p in partitions.listing(conn, counted=False))
+        assert wanted - set(months)  # the restore has months to make
+        with pytest.raises(backup.BackupError, match="ids of incidents already here"):
+            backup.restore(engine, dump)
+        with engine.connect() as conn:
+            assert sorted(p.name for p in partitions.listing(conn, counted=False)) == months

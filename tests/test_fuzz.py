@@ -10,7 +10,6 @@ so the suite stays fast; ``GRIDMAP_FUZZ_EXAMPLES`` raises it for a longer run.
 from __future__ import annotations
 
 import os
-import secrets
 
 import pytest
 import schemathesis
@@ -21,12 +20,11 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from sqlalchemy.engine import make_url
 
 from gridmap.api.app import create_app
-from gridmap.store import migrate
-from gridmap.store.databases import drop_database, ensure_postgis_database
 from gridmap.store.db import engine_for
+
+from conftest import fresh_database
 
 MONACO = "980100"
 EXAMPLES = int(os.environ.get("GRIDMAP_FUZZ_EXAMPLES", "12"))
@@ -44,27 +42,22 @@ def fuzz_site(server_url: str):
     from gridmap.services.partitioning import partition_territory
     from gridmap.store import users
 
-    url = make_url(server_url).set(database=f"gridmap_fuzz_{secrets.token_hex(3)}").render_as_string(
-        hide_password=False)
-    ensure_postgis_database(url)
-    migrate.upgrade(url)
-    engine = engine_for(url)
-    load_demo(engine, ["monaco"])
-    summary = partition_territory(engine, MONACO)
-    planning.publish(engine, summary.plan_id, version=None, actor="test")
-    planning.new_draft(engine, MONACO, actor="test")
-    ensure_categories(engine)
-    load_demo_incidents(engine, MONACO, count=200, seed=4)
-    stations.create(engine, MONACO, station_type="pharmacy", name="Pharmacie", lon=7.4236, lat=43.7306, actor="test")
-    with engine.begin() as conn:
-        users.create_user(conn, "fuzzer", "fuzzing password")
-        users.grant(conn, "fuzzer", "admin", MONACO)
-    APP.state.engine = engine  # the app whose schema was loaded at import now serves this database
-    token = TestClient(APP).post("/api/auth/token", data={"username": "fuzzer", "password": "fuzzing password"}
-                                 ).json()["access_token"]
-    yield APP, token, engine
-    engine.dispose()
-    drop_database(url)
+    with fresh_database(server_url, "gridmap_fuzz") as url:
+        engine = engine_for(url)
+        load_demo(engine, ["monaco"])
+        summary = partition_territory(engine, MONACO)
+        planning.publish(engine, summary.plan_id, version=None, actor="test")
+        planning.new_draft(engine, MONACO, actor="test")
+        ensure_categories(engine)
+        load_demo_incidents(engine, MONACO, count=200, seed=4)
+        stations.create(engine, MONACO, station_type="pharmacy", name="Pharmacie", lon=7.4236, lat=43.7306, actor="test")
+        with engine.begin() as conn:
+            users.create_user(conn, "fuzzer", "fuzzing password")
+            users.grant(conn, "fuzzer", "admin", MONACO)
+        APP.state.engine = engine  # the app whose schema was loaded at import now serves this database
+        token = TestClient(APP).post("/api/auth/token", data={"username": "fuzzer", "password": "fuzzing password"}
+                                     ).json()["access_token"]
+        yield APP, token, engine
 
 
 # The OpenAPI document does not depend on the database: load it once, at collection.

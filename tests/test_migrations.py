@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import secrets
-
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from gridmap.store import migrate
-from gridmap.store.databases import drop_database, ensure_postgis_database
 from gridmap.store.models import Base
+
+from conftest import fresh_database
 
 
 def _tables(url: str) -> set[str]:
@@ -30,9 +28,7 @@ def test_history_is_linear() -> None:
 
 
 def test_upgrade_downgrade_upgrade(server_url: str) -> None:
-    url = make_url(server_url).set(database=f"gridmap_mig_{secrets.token_hex(3)}").render_as_string(hide_password=False)
-    ensure_postgis_database(url)
-    try:
+    with fresh_database(server_url, "gridmap_mig", revision=None) as url:
         assert migrate.current_revision(url) is None
         migrate.upgrade(url)
         assert migrate.current_revision(url) == migrate.head_revision()
@@ -45,8 +41,6 @@ def test_upgrade_downgrade_upgrade(server_url: str) -> None:
         assert _tables(url) <= {"alembic_version"}
         migrate.upgrade(url)
         assert migrate.schema_drift(url) == []
-    finally:
-        drop_database(url)
 
 
 def test_geometry_columns_use_cgcs2000_and_gist(engine: sa.Engine) -> None:
@@ -93,11 +87,9 @@ def test_partitioning_the_incidents_keeps_them_and_their_references(server_url: 
     to 0023 with the same rows in one plain table."""
     from gridmap.store import incident_rollups
 
-    url = make_url(server_url).set(database=f"gridmap_mig_{secrets.token_hex(3)}").render_as_string(hide_password=False)
-    ensure_postgis_database(url)
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     rows = "SELECT id, public_id, reported_at, duplicate_of, status, description FROM incidents ORDER BY id"
-    try:
+    with fresh_database(server_url, "gridmap_mig", revision=None) as url:
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
         migrate.upgrade(url, "0023")
         with engine.begin() as conn:
             territory = conn.execute(sa.text(
@@ -138,6 +130,4 @@ def test_partitioning_the_incidents_keeps_them_and_their_references(server_url: 
             assert conn.execute(sa.text("SELECT relkind FROM pg_class WHERE relname = 'incidents'")).scalar_one() == "r"
             assert conn.execute(sa.text("SELECT count(*) FROM incident_events")).scalar_one() == 3
         assert incident_rollups.check(engine) == {t: 0 for t in incident_rollups.TABLES}
-    finally:
         engine.dispose()
-        drop_database(url)

@@ -360,3 +360,64 @@ def test_a_small_community_reaches_the_band_exactly_when_a_division_exists(nx: i
         # no division has fewer misses without a worse one: each of the plan's carries the proof
         flags = result.flags.set_index("grid_code")
         assert flags.loc[misses["grid_code"], "flag"].tolist() == ["infeasible_band"] * len(misses)
+
+
+class CountingRunner:
+    """Cuts here, counting the pieces it was given (the memo's misses)."""
+
+    workers = 1
+
+    def __init__(self) -> None:
+        self.pieces = 0
+
+    def map(self, fn, batches, *, what, **shared):
+        self.pieces += sum(len(batch) for batch in batches)
+        return [fn(batch, **shared) for batch in batches]
+
+
+def _grids_by_unit(result) -> dict[str, frozenset[str]]:
+    """Each unit's grid as the set of unit ids it shares the grid with (names aside)."""
+    members = result.units.groupby("grid_code")["unit_id"].agg(frozenset)
+    return dict(zip(result.units["unit_id"], result.units["grid_code"].map(members)))
+
+
+def test_a_community_s_grids_do_not_depend_on_the_other_communities() -> None:
+    units = unit_grid(800, units_per_community=100, seed=3)
+    whole = partition(units, seed=2)
+    codes = sorted(units["community_code"].unique())
+    # without the first community (every other unit's position changes): the others' grids stay
+    kept = units[units["community_code"] != codes[0]].reset_index(drop=True)
+    part = partition(kept, seed=2)
+    ours, theirs = _grids_by_unit(whole), _grids_by_unit(part)
+    assert all(ours[u] == theirs[u] for u in kept["unit_id"])
+    assert partition(units, seed=3).units["grid_code"].tolist() != whole.units["grid_code"].tolist()
+
+
+def test_the_memo_cuts_only_the_pieces_that_changed() -> None:
+    from gridmap.geo.pieces import PieceMemo
+
+    units = unit_grid(600, units_per_community=100, seed=4)
+    memo, runner = PieceMemo(), CountingRunner()
+    first = partition(units, seed=1, memo=memo, runner=runner)
+    assert runner.pieces == units["community_code"].nunique()  # one piece each
+    # the same units read back in another order, with a centroid's worth of float noise: no piece cut again
+    again_units = units.sample(frac=1.0, random_state=9).reset_index(drop=True)
+    again_units["geometry"] = shapely.transform(again_units.geometry.values, lambda xy: xy * (1 + 1e-13))
+    runner.pieces = 0
+    again = partition(again_units, seed=1, memo=memo, runner=runner)
+    assert runner.pieces == 0
+    assert _grids_by_unit(again) == _grids_by_unit(first)
+    # one community's households change: that piece alone is cut again, and its grids follow
+    changed = units.copy()
+    one = changed["community_code"] == changed["community_code"].iloc[0]
+    changed.loc[one, "households"] = changed.loc[one, "households"] * 2
+    runner.pieces = 0
+    third = partition(changed, seed=1, memo=memo, runner=runner)
+    assert runner.pieces == 1
+    check_invariants(changed, third, 300, 500)
+    assert third.grids["households"].sum() == changed["households"].sum()
+    # another seed or band is another cut
+    runner.pieces = 0
+    partition(units, seed=2, memo=memo, runner=runner)
+    partition(units, seed=1, min_households=250, max_households=450, memo=memo, runner=runner)
+    assert runner.pieces == 2 * units["community_code"].nunique()

@@ -13,19 +13,17 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
-import secrets
 
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
-from sqlalchemy.engine import make_url
 
 from gridmap.api.app import create_app
 from gridmap.settings import Settings
-from gridmap.store import migrate
-from gridmap.store.databases import drop_database, ensure_postgis_database
 from gridmap.store.db import engine_for
 from gridmap.vault import new_key
+
+from conftest import fresh_database
 
 MONACO = "980100"
 ROLES = ["anonymous", "viewer", "worker", "handler", "other_handler", "planner", "admin", "global_admin", "stranger",
@@ -56,13 +54,8 @@ REGISTER_KEY = new_key()
 def site_database(server_url: str):
     """A database of this module's own, shared by its tests: building the site takes seconds, and
     every check below makes its own fresh target, so the tests do not depend on each other."""
-    url = make_url(server_url).set(database=f"gridmap_roles_{secrets.token_hex(3)}").render_as_string(
-        hide_password=False)
-    ensure_postgis_database(url)
-    migrate.upgrade(url)
-    yield url
-    engine_for(url).dispose()
-    drop_database(url)
+    with fresh_database(server_url, "gridmap_roles") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -72,10 +72,14 @@ def grouped(labels: np.ndarray, wanted: np.ndarray) -> list[np.ndarray]:
 def piece_graphs(graph: UnitGraph, labels: np.ndarray, wanted: np.ndarray
                  ) -> list[tuple[np.ndarray, np.ndarray, UnitGraph]]:
     """For each label of ``wanted`` (pieces: connected sets of units, label per unit, -1 for
-    none), its units, its inner edges (global indices) and its own graph (:meth:`UnitGraph.restricted`)."""
+    none), its units, its inner edges (global indices, ordered by their two ends) and its own graph
+    (:meth:`UnitGraph.restricted`). The edges' order is the piece's own: in the whole graph it
+    follows where the shared borders were found among all units, so the ties of a piece's cut
+    would fall with the rest of the territory."""
     members = grouped(labels, wanted)
     edge_label = np.where(labels[graph.left] == labels[graph.right], labels[graph.left], -1)
-    edges = grouped(edge_label, wanted)
+    by_ends = np.lexsort((graph.right, graph.left))
+    edges = [by_ends[at] for at in grouped(edge_label[by_ends], wanted)]
     return [(m, e, graph.restricted(m, e)) for m, e in zip(members, edges)]
 
 

@@ -266,10 +266,12 @@ def _subtract(target: np.ndarray, target_comm: np.ndarray, cutters: np.ndarray, 
         return out
     order = np.argsort(ti, kind="stable")
     ti, ci = ti[order], ci[order]
-    bounds = np.flatnonzero(np.diff(ti)) + 1
-    for group_t, group_c in zip(np.split(ti, bounds), np.split(ci, bounds)):
-        t = group_t[0]
-        out[t] = shapely.difference(out[t], shapely.union_all(cutters[group_c]))
+    starts = np.r_[0, np.flatnonzero(np.diff(ti)) + 1]
+    stops = np.r_[starts[1:], len(ti)]
+    # most targets meet one cutter: its own geometry, no union; then one vectorised difference
+    cut_by = np.array([cutters[ci[a]] if b - a == 1 else shapely.union_all(cutters[ci[a:b]])
+                       for a, b in zip(starts, stops)] + [None], dtype=object)[:-1]
+    out[ti[starts]] = shapely.difference(out[ti[starts]], cut_by)
     return _polygonal(out)
 
 
@@ -723,19 +725,21 @@ def _building_households(buildings: gpd.GeoDataFrame | None, compound_pieces: pd
         if len(problems):
             labels = {target: source for source, target in mapping.renamed.items()}
             raise households_refusal(bld, problems, name="buildings", labels=labels, reimport=True)
-        geoms = shapely.make_valid(np.asarray(bld.geometry.values, dtype=object))
+        geoms = np.asarray(bld.geometry.values, dtype=object).copy()
+        broken = ~shapely.is_valid(geoms)  # repaired only where needed: most footprints are valid
+        geoms[broken] = shapely.make_valid(geoms[broken])
+        points = shapely.point_on_surface(geoms)
         in_compound = np.zeros(len(bld), dtype=bool)
         if len(compound_pieces):
-            in_compound = _assign_to_polygons(shapely.point_on_surface(geoms),
-                                              compound_pieces["geometry"].to_numpy()) >= 0
+            in_compound = _assign_to_polygons(points, compound_pieces["geometry"].to_numpy()) >= 0
         households = estimate_households(bld, rules.household_rule, residential_mask=in_compound).to_numpy()
         if "population" in bld:
             population = pd.to_numeric(bld["population"], errors="coerce").fillna(0).round().astype(np.int64).to_numpy()
         if "entrances" in bld:
             entrances = pd.to_numeric(bld["entrances"], errors="coerce").fillna(0).clip(lower=0)
             entrances = entrances.round().astype(np.int64).to_numpy()
-    points = shapely.point_on_surface(geoms) if len(geoms) else geoms
-    return _Buildings(geoms, points, households, population, entrances)
+        return _Buildings(geoms, points, households, population, entrances)
+    return _Buildings(geoms, geoms, households, population, entrances)
 
 
 def _split_oversize(units: pd.DataFrame, bld: _Buildings, roads: gpd.GeoDataFrame | None, zone: BorderZone,

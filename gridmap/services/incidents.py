@@ -227,7 +227,7 @@ def escalate_overdue(engine: sa.Engine, *, now: datetime | None = None, step: ti
             else:
                 continue
             rising.append((row, level))
-        store.escalate(conn, {row.id: level for row, level in rising}, now)
+        store.escalate(conn, {(row.id, row.reported_at): level for row, level in rising}, now)
         for row, level in rising:
             store.add_event(conn, row.id, row.status, row.status, "escalate", actor,
                             f"overdue since {row.due_at.isoformat()}: {ESCALATION_LEVELS[level]}",

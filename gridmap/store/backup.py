@@ -214,7 +214,7 @@ def restore(engine: sa.Engine, path: str | Path, *, replace: bool = False) -> Ba
     for member in members:
         if hashlib.sha256(archive.read(member)).hexdigest() != manifest["sha256"].get(member):
             raise BackupError(f"{path.name}: {member} is damaged (checksum mismatch); nothing restored")
-    _make_months(engine, archive, members, manifest["schema"])
+    made = _make_months(engine, archive, members, manifest["schema"])
     try:
         with engine.begin() as conn:
             revision = _revision(conn)
@@ -255,34 +255,50 @@ def restore(engine: sa.Engine, path: str | Path, *, replace: bool = False) -> Ba
                                      f'{conflict}'))
                 conn.execute(sa.text(f'DROP TABLE "restore_{table}"'))
             _advance_sequences(conn)
+    except BackupError:
+        _forget_months(engine, made)
+        raise
     except sa.exc.IntegrityError as exc:
+        _forget_months(engine, made)
         raise BackupError(f"{path.name}: rows of the dump collide with rows already here "
                           f"({str(exc.orig).splitlines()[0]}); restore into the database it came from with "
                           "--replace, or into a fresh database. Nothing was restored") from exc
     return BackupSummary(territory, path, dict(manifest["rows"]))
 
 
-def _make_months(engine: sa.Engine, archive: zipfile.ZipFile, members: list[str], schema: str) -> None:
+def _make_months(engine: sa.Engine, archive: zipfile.ZipFile, members: list[str], schema: str) -> list[str]:
     """The monthly partitions of the dump's incidents (else they would all go to the default
     partition), made before the restore in a transaction of their own: the locks of making a
-    month are held until its transaction ends, and the restore's is long. Nothing when the
-    database is at another revision (the restore then refuses, saying so)."""
+    month are held until its transaction ends, and the restore's is long. Returns the names of
+    the months made (a refused restore drops them again, :func:`_forget_months`). Nothing when
+    the database is at another revision (the restore then refuses, saying so)."""
     member = next((m for m in members if m[3:-4] == "incidents"), None)
     with engine.connect() as conn:
         if member is None or _revision(conn) != schema:
-            return
+            return []
     reader = csv.DictReader(io.StringIO(archive.read(member).decode("utf-8")))
     times = [row["reported_at"] for row in reader if row.get("reported_at")]
     if not times:
-        return
+        return []
     try:
         with engine.begin() as conn:
+            before = {p.name for p in partitions.listing(conn, counted=False)}
             first, last = conn.execute(sa.text(
                 "SELECT (min(t::timestamptz) AT TIME ZONE 'UTC')::date, (max(t::timestamptz) AT TIME ZONE 'UTC')::date "
                 "FROM unnest(CAST(:times AS text[])) t"), {"times": times}).one()
             partitions.ensure(conn, first, last)
+            return sorted({p.name for p in partitions.listing(conn, counted=False)} - before)
     except partitions.PartitionsBusy as busy:
         raise BackupError(f"{busy.en} / {busy.zh}") from busy
+
+
+def _forget_months(engine: sa.Engine, made: list[str]) -> None:
+    """The months a refused restore made, dropped again where still empty (each in a transaction
+    of its own; one another writer has filled meanwhile, or a busy table, leaves it as it is:
+    an empty month is harmless)."""
+    for name in made:
+        with engine.begin() as conn:
+            partitions.drop_if_empty(conn, name)
 
 
 def _advance_sequences(conn: sa.Connection) -> None:

@@ -12,6 +12,7 @@ its subtree only. Unit identifiers: ``unit_id`` is a unit's key (text, e.g.
 from __future__ import annotations
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 import sqlalchemy as sa
@@ -99,16 +100,22 @@ def plan_units(conn: sa.Connection, plan_id: int, territory: str | None = None) 
 def layer_in_area(conn: sa.Connection, owner: str, name: str, area,
                   where_in: tuple[str, tuple[str, ...]] | None = None) -> gpd.GeoDataFrame:
     """Features of layer ``name`` of territory ``owner`` that meet ``area`` (a shapely geometry
-    in EPSG:4490; a bounding-box test in PostGIS), attributes as columns; with ``where_in``
-    (an attribute and its values), only the features whose attribute has one of the values (a
-    partition reads only the major roads: 26,000 of Reykjavík's roads are not). The attribute is
-    compared as the text the layer stores (``highway = 'primary'``), as road classes are."""
+    in EPSG:4490, or several: a feature meeting any of them, once; a bounding-box test in PostGIS),
+    attributes as columns, in the layer's order; with ``where_in`` (an attribute and its values),
+    only the features whose attribute has one of the values (a partition reads only the major
+    roads: 26,000 of Reykjavík's roads are not). The attribute is compared as the text the layer
+    stores (``highway = 'primary'``), as road classes are. Several areas (the boxes of communities
+    that lie apart) read only what lies near them: one box around them all can hold the district."""
+    areas = list(area) if isinstance(area, (list, tuple, np.ndarray)) else [area]
     only = "AND f.properties->>:attribute = ANY(:values) " if where_in else ""
     raw = read_geoframe(conn, sa.text(
-        "SELECT f.properties, f.geom FROM layer_features f JOIN layers l ON l.id = f.layer_id "
-        "JOIN territories t ON t.id = l.territory_id WHERE t.code = :owner AND l.name = :name "
-        f"AND f.geom && ST_GeomFromEWKB(decode(:area, 'hex')) {only}ORDER BY f.feature_index"),
-        {"owner": owner, "name": name, "area": ewkb_hex([area])[0],
+        "WITH hit AS (SELECT DISTINCT f.id FROM unnest(CAST(:areas AS text[])) AS a(hex) "
+        "JOIN layer_features f ON f.geom && ST_GeomFromEWKB(decode(a.hex, 'hex')) "
+        "WHERE f.layer_id = (SELECT l.id FROM layers l JOIN territories t ON t.id = l.territory_id "
+        "WHERE t.code = :owner AND l.name = :name)) "
+        "SELECT f.properties, f.geom FROM layer_features f JOIN hit ON hit.id = f.id "
+        f"WHERE true {only}ORDER BY f.feature_index"),
+        {"owner": owner, "name": name, "areas": ewkb_hex(areas),
          **({"attribute": where_in[0], "values": list(where_in[1])} if where_in else {})})
     attrs = pd.DataFrame(list(raw["properties"]), index=raw.index)
     return gpd.GeoDataFrame(attrs, geometry=gpd.GeoSeries(raw.geometry.values, index=raw.index), crs=4490)

@@ -260,19 +260,21 @@ def overdue_open(conn: sa.Connection, now: datetime) -> list[sa.Row]:
         {"now": now}).all()
 
 
-def escalate(conn: sa.Connection, levels: dict[int, int], now: datetime) -> None:
-    """Set each incident's escalation level (``levels``: {incident id: level}), flagged as
-    supervised now where it was not yet. One statement, so the monthly rollups' rows it touches
-    are locked in one order (see migration 0023), never one incident at a time."""
+def escalate(conn: sa.Connection, levels: dict[tuple[int, datetime], int], now: datetime) -> None:
+    """Set each incident's escalation level (``levels``: {(incident id, its report time): level}:
+    the time names the incident's month, so each row is looked up in its own partition, not in
+    every month's), flagged as supervised now where it was not yet. One statement, so the monthly
+    rollups' rows it touches are locked in one order (see migration 0023), never one incident at
+    a time."""
     if not levels:
         return
     conn.execute(sa.text(
         "UPDATE incidents i SET escalation_level = v.level, escalated_at = :now, updated_at = :now, "
         "supervised_at = CASE WHEN i.escalation_level = 0 THEN :now ELSE i.supervised_at END "
-        "FROM unnest(CAST(:ids AS int[]), CAST(:levels AS int[])) AS v(id, level) WHERE i.id = v.id"),
-        {"ids": list(levels), "levels": list(levels.values()), "now": now})
-
-
+        "FROM unnest(CAST(:ids AS int[]), CAST(:times AS timestamptz[]), CAST(:levels AS int[])) "
+        "AS v(id, reported_at, level) WHERE i.id = v.id AND i.reported_at = v.reported_at"),
+        {"ids": [key[0] for key in levels], "times": [key[1] for key in levels], "levels": list(levels.values()),
+         "now": now})
 
 
 STEPS = (("filed", "file"), ("dispatched", "dispatch"), ("claimed", "claim"), ("handled", "handle"),

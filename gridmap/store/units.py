@@ -82,11 +82,13 @@ def lock_rebuilds(conn: sa.Connection) -> None:
 def current_near(conn: sa.Connection, community_ids: list[int]) -> pd.DataFrame:
     """The current units of other communities along the borders of these (any territory): those a
     rebuild of them must match vertex for vertex. Columns id, community_id, wkb (bytes)."""
+    # each community on its own (near one of them), not their union: the union's box holds the
+    # whole district when the communities lie apart (1.2 s for 13 of Reykjavík's; this: 0.06 s)
     return pd.read_sql(sa.text(
-        "WITH a AS (SELECT ST_Union(geom) AS g FROM territories WHERE id = ANY(:ids)) "
-        "SELECT u.id, u.community_id, ST_AsBinary(u.geom) AS wkb FROM units u, a "
+        "SELECT u.id, u.community_id, ST_AsBinary(u.geom) AS wkb FROM units u "
         f"WHERE u.retired_at IS NULL AND NOT {DRAFT_MADE} AND NOT (u.community_id = ANY(:ids)) "
-        "AND ST_DWithin(u.geom, a.g, 1e-6) ORDER BY u.id"),
+        "AND EXISTS (SELECT 1 FROM territories t WHERE t.id = ANY(:ids) AND ST_DWithin(u.geom, t.geom, 1e-6)) "
+        "ORDER BY u.id"),
         conn, params={"ids": community_ids}).assign(wkb=lambda f: f["wkb"].map(bytes))
 
 
@@ -150,24 +152,30 @@ def add_generation(conn: sa.Connection, units: gpd.GeoDataFrame, community_ids: 
                    build_ids: dict[int, int]) -> int:
     """Store newly built units (the current generation of their communities, whose old units the
     caller retired first), each with its community's build; returns how many."""
+    if units.empty:
+        return 0
     props = [json.dumps({k: (None if pd.isna(v) else (v.item() if hasattr(v, "item") else v))
                          for k, v in row.items()}, ensure_ascii=False)
              for row in units[[c for c in ("site_type", "compound_id", "compound_part", "buildings", "lone_tower",
                                          "atomic")
                                if c in units]].to_dict(orient="records")]
-    rows = [{"c": community_ids[c], "b": build_ids[community_ids[c]], "k": k, "kind": kind,
-             "name": None if pd.isna(name) else str(name), "h": int(h),
-             "p": None if pop is None or pd.isna(pop) else int(pop), "a": float(a), "props": pr, "g": g}
-            for c, k, kind, name, h, pop, a, pr, g in zip(
-                units["community_code"], units["unit_id"], units["kind"], units["name"], units["households"],
-                units["population"] if "population" in units else [None] * len(units), units["area_m2"], props,
-                ewkb_hex(units.geometry.values))]
-    if rows:
-        conn.execute(sa.text(
-            "INSERT INTO units (community_id, build_id, unit_key, kind, name, households, population, area_m2, "
-            "properties, geom) VALUES (:c, :b, :k, :kind, :name, :h, :p, :a, CAST(:props AS jsonb), "
-            "ST_Multi(ST_GeomFromEWKB(decode(:g, 'hex'))))"), rows)
-    return len(rows)
+    population = units["population"] if "population" in units else pd.Series([None] * len(units))
+    # one statement for all units (row by row: 1.9 s for Reykjavík's 8,301 units; this: 0.2 s)
+    conn.execute(sa.text(
+        "INSERT INTO units (community_id, build_id, unit_key, kind, name, households, population, area_m2, "
+        "properties, geom) SELECT c, b, k, kind, name, h, p, a, CAST(props AS jsonb), "
+        "ST_Multi(ST_GeomFromEWKB(decode(g, 'hex'))) FROM unnest(CAST(:c AS bigint[]), CAST(:b AS bigint[]), "
+        "CAST(:k AS text[]), CAST(:kind AS text[]), CAST(:name AS text[]), CAST(:h AS integer[]), "
+        "CAST(:p AS integer[]), CAST(:a AS float8[]), CAST(:props AS text[]), CAST(:g AS text[])) "
+        "WITH ORDINALITY AS t(c, b, k, kind, name, h, p, a, props, g, n) ORDER BY n"),
+        {"c": [community_ids[c] for c in units["community_code"]],
+         "b": [build_ids[community_ids[c]] for c in units["community_code"]],
+         "k": [str(k) for k in units["unit_id"]], "kind": [str(k) for k in units["kind"]],
+         "name": [None if pd.isna(name) else str(name) for name in units["name"]],
+         "h": [int(h) for h in units["households"]],
+         "p": [None if pop is None or pd.isna(pop) else int(pop) for pop in population],
+         "a": [float(a) for a in units["area_m2"]], "props": props, "g": ewkb_hex(units.geometry.values)})
+    return len(units)
 
 
 # -- a draft's own units, when the draft goes -------------------------------------------------------
