@@ -63,8 +63,9 @@ def partition_at_building_grain(units: pd.DataFrame, run: Callable[[pd.DataFrame
     most ``rounds`` times. The one loop behind ``gridmap partition`` and the benchmarks: how units
     are built and stored is the caller's. ``run`` passes ``memo`` to the partition
     (:class:`gridmap.geo.pieces.PieceMemo`), so each round cuts again only the pieces whose units
-    changed (Reykjavík's second round: 48 of its 64 pieces from the memo; cutting took 1.5 s, not
-    2.0 s: the 16 cut again are the refined communities', at building grain, the slowest)."""
+    changed (Reykjavík's second round: 38 of its 64 pieces from the memo; cutting took 1.7 s, not
+    2.0 s: those cut again are the refined communities', at building grain, the slowest, and
+    their neighbours whose borders took new vertices)."""
     memo = PieceMemo()
     result = run(units, memo)
     refined: frozenset[str] = frozenset()

@@ -50,13 +50,24 @@ class UnitGraph:
 
     def restricted(self, nodes: np.ndarray, edges: np.ndarray) -> UnitGraph:
         """The graph of ``nodes`` alone (sorted global indices, renumbered 0..len-1 in the same
-        order), keeping the ``edges`` (global edge indices, ascending, both ends among ``nodes``):
-        what a task on one piece needs, without the rest of the territory. The order of nodes and
-        edges is kept, so every tie in the work on a piece falls the same way as on the whole."""
+        order), keeping the ``edges`` (global edge indices, both ends among ``nodes``) in the
+        order given: what a task on one piece needs, without the rest of the territory."""
         local = np.searchsorted(nodes, self.left[edges]), np.searchsorted(nodes, self.right[edges])
         return UnitGraph(n=len(nodes), left=local[0].astype(np.int64), right=local[1].astype(np.int64),
                          length_m=self.length_m[edges], major_share=self.major_share[edges], xy=self.xy[nodes],
                          area_m2=self.area_m2[nodes], perimeter_m=self.perimeter_m[nodes])
+
+    def reordered(self, order: np.ndarray) -> tuple[UnitGraph, np.ndarray]:
+        """The same graph with its nodes renumbered (new node i is old node ``order[i]``) and its
+        edges (i < j) sorted by their two ends; and, for each new edge, its old index."""
+        rank = np.empty(self.n, dtype=np.int64)
+        rank[order] = np.arange(self.n)
+        a, b = rank[self.left], rank[self.right]
+        low, high = np.minimum(a, b), np.maximum(a, b)
+        edges = np.lexsort((high, low))
+        return UnitGraph(n=self.n, left=low[edges], right=high[edges], length_m=self.length_m[edges],
+                         major_share=self.major_share[edges], xy=self.xy[order], area_m2=self.area_m2[order],
+                         perimeter_m=self.perimeter_m[order]), edges
 
 
 def grouped(labels: np.ndarray, wanted: np.ndarray) -> list[np.ndarray]:

@@ -118,15 +118,27 @@ def assign_grids(units: gpd.GeoDataFrame, graph: UnitGraph, rules: PartitionRule
     community = units["community_code"].to_numpy()
     labels, inhabited, uninhabited = _connected_pieces(graph, grid_of, households, community)
     unit_ids = units["unit_id"].astype(str).to_numpy() if "unit_id" in units else None
-    found = list(piece_graphs(graph, labels, inhabited))
+    found = [_in_id_order(members, edges, local, unit_ids) for members, edges, local in
+             piece_graphs(graph, labels, inhabited)]
     pieces = [PieceTask(local, households[members], edge_weight[edges], seed_key(members, unit_ids))
               for members, edges, local in found]
     ids = [unit_ids[members] for members, _, _ in found] if unit_ids is not None else None
     cut = _cut_remembered(pieces, ids, memo if ids is not None else None, runner, rules, seed, small_pieces_exact)
-    for members, parts in zip(grouped(labels, inhabited), cut):
+    for (members, _, _), parts in zip(found, cut):
         _add_grids(grid_of, grid_kind, [members[p] for p in parts], "comprehensive")
     _join_uninhabited(graph, labels, uninhabited, grid_of, grid_kind, community)
     return GridAssignment(grid_of, grid_kind)
+
+
+def _in_id_order(members: np.ndarray, edges: np.ndarray, local: UnitGraph, unit_ids: np.ndarray | None
+                 ) -> tuple[np.ndarray, np.ndarray, UnitGraph]:
+    """A piece's units, edges and graph in the order of its units' ids (where units have ids): the
+    cut then depends on the piece alone, not on the order its units came in."""
+    if unit_ids is None:
+        return members, edges, local
+    order = np.argsort(unit_ids[members], kind="stable")
+    graph, edge_order = local.reordered(order)
+    return members[order], edges[edge_order], graph
 
 
 def _cut_remembered(pieces: list[PieceTask], ids: list[np.ndarray] | None, memo: PieceMemo | None, runner: Runner,
@@ -135,14 +147,14 @@ def _cut_remembered(pieces: list[PieceTask], ids: list[np.ndarray] | None, memo:
     ids), else cut on ``runner`` (and kept in ``memo``)."""
     keys = [memo.key(piece, piece_ids, rules, seed, small_exact) for piece, piece_ids in zip(pieces, ids)] \
         if memo is not None and ids is not None else None
-    cut: list = [memo.get(key, piece_ids) for key, piece_ids in zip(keys, ids)] if keys else [None] * len(pieces)
+    cut: list = [memo.get(key) for key in keys] if keys else [None] * len(pieces)
     todo = [i for i, parts in enumerate(cut) if parts is None]
     fresh = run_pieces(runner, cut_pieces, [pieces[i] for i in todo], np.array([pieces[i].graph.n for i in todo]),
                        what=("pieces", "片区"), rules=rules, seed=seed, small_exact=small_exact)
     for i, parts in zip(todo, fresh):
         cut[i] = parts
         if keys:
-            memo.put(keys[i], ids[i], parts)
+            memo.put(keys[i], parts)
     return cut
 
 
@@ -258,7 +270,7 @@ def _bisect_and_repair(graph: UnitGraph, members: np.ndarray, k: int, households
     piece whole). The random stream is seeded by ``seed`` (the run's seed and the piece's
     smallest unit in the territory) and ``k``, so the result does not depend on the order in
     which pieces are processed, or where."""
-    piece_seed = np.random.SeedSequence([*seed, k])
+    piece_seed = np.random.SeedSequence([*seed, k])  # (the run's seed, the piece's :func:`seed_key`, k)
     cutter = Cutter(households, moments, rules, np.random.default_rng(piece_seed))
     parts = refine(graph, cutter.split(subgraph(graph, members, edge_weight), k), households, rules)
     if quick:  # a small piece: the exact search after all counts is worth more than the re-cuts

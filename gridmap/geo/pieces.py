@@ -40,16 +40,16 @@ def seed_key(members: np.ndarray, unit_ids: np.ndarray | None) -> int:
 
 
 class PieceMemo:
-    """The grids of pieces already cut in one run, by what the piece is: its units (by id) with
-    their households, which of them border each other and how strongly the cut should keep them
-    together (edge weights to four significant digits), its seed key, and how it is cut (rules,
-    seed, exact mode). A piece met again with the same units, households and borders is answered
-    with the grids it got before, read back by unit id, whatever order its units come in now and
-    whatever float noise its measures picked up on the way (the same unit read back from the
-    database after a neighbour's rebuild: centroids 3e-7 m apart, its edges in another order).
+    """The grids of pieces already cut in one run, by everything the cut depends on: the piece's
+    unit ids, every array of its graph, its households, edge weights and seed key (a piece is
+    built in the order of its units' ids, so the same piece is the same bytes whatever order its
+    units came in), and how it was cut (rules, seed, exact mode). A piece met again is answered
+    with the grids it got before, which a fresh cut would give too: the memo only saves time.
 
     One memo serves the partitions of one run: ``gridmap partition`` partitions again after
-    rebuilding some communities at building grain, and cuts only the pieces whose units changed."""
+    rebuilding some communities at building grain, and cuts only the pieces whose units changed
+    (a neighbour of a rebuilt community whose border took new vertices is cut again: its graph's
+    measures moved by float noise)."""
 
     def __init__(self) -> None:
         self._cut: dict[bytes, list[np.ndarray]] = {}
@@ -58,40 +58,24 @@ class PieceMemo:
     def key(task: PieceTask, unit_ids: np.ndarray, rules: object, seed: int, small_exact: bool) -> bytes:
         """The digest of what the cut of ``task`` depends on (``unit_ids``: its units' ids in its
         local order; ``rules``: the partition's ``PartitionRules``, whose repr names every setting)."""
-        order = np.argsort(unit_ids, kind="stable")
-        rank = np.empty(len(order), dtype=np.int64)
-        rank[order] = np.arange(len(order))
-        a, b = rank[task.graph.left], rank[task.graph.right]
-        low, high = np.minimum(a, b), np.maximum(a, b)
-        edges = np.lexsort((high, low))
         h = hashlib.blake2b(digest_size=20)
-        h.update(repr((task.seed_key, seed, small_exact, rules)).encode("utf-8"))
-        h.update("\x1f".join(unit_ids[order]).encode("utf-8"))
-        for array in (np.asarray(task.households, dtype=np.float64)[order], low[edges], high[edges],
-                      _significant(task.edge_weight[edges], 4)):
-            h.update(np.ascontiguousarray(array).tobytes())
+        g = task.graph
+        h.update(repr((g.n, task.seed_key, seed, small_exact, rules)).encode("utf-8"))
+        h.update("\x1f".join(unit_ids).encode("utf-8"))
+        for array in (g.left, g.right, g.length_m, g.major_share, g.xy, g.area_m2, g.perimeter_m, task.households,
+                      task.edge_weight):
+            contiguous = np.ascontiguousarray(array)
+            h.update(repr((contiguous.dtype.str, contiguous.shape)).encode("ascii"))
+            h.update(contiguous.tobytes())
         return h.digest()
 
-    def get(self, key: bytes, unit_ids: np.ndarray) -> list[np.ndarray] | None:
-        """The grids (local indices, for units ``unit_ids`` in the piece's local order) of the piece
-        cut before under ``key``; None if it was not."""
-        parts = self._cut.get(key)
-        if parts is None:
-            return None
-        local = {unit: i for i, unit in enumerate(unit_ids)}
-        return [np.array(sorted(local[unit] for unit in part), dtype=np.int64) for part in parts]
+    def get(self, key: bytes) -> list[np.ndarray] | None:
+        """The grids (local indices) of the piece cut before under ``key``; None if it was not."""
+        return self._cut.get(key)
 
-    def put(self, key: bytes, unit_ids: np.ndarray, parts: list[np.ndarray]) -> None:
-        """Keep the grids ``parts`` (local indices) of the piece ``key``, by unit id."""
-        self._cut[key] = [unit_ids[np.asarray(part, dtype=np.int64)] for part in parts]
-
-
-def _significant(values: np.ndarray, digits: int) -> np.ndarray:
-    """``values`` rounded to ``digits`` significant digits (0 stays 0)."""
-    values = np.asarray(values, dtype=np.float64)
-    scale = np.where(values == 0, 1.0, 10.0 ** (digits - 1 - np.floor(np.log10(np.abs(np.where(values == 0, 1.0,
-                                                                                                   values))))))
-    return np.round(values * scale) / scale
+    def put(self, key: bytes, parts: list[np.ndarray]) -> None:
+        """Keep the grids ``parts`` (local indices) of the piece ``key``."""
+        self._cut[key] = parts
 
 
 __all__ = ["PieceTask", "PieceMemo", "seed_key"]

@@ -118,8 +118,9 @@ class PlanSummary:
 def input_layer(conn: sa.Connection, territory: str, role: str, area,
                 where_in: tuple[str, tuple[str, ...]] | None = None) -> gpd.GeoDataFrame | None:
     """The layer serving ``role`` (roads, buildings ...) for the territory, cut to the bounding
-    box of ``area`` (a geometry, or a list: any of their boxes) (and to the features whose attribute ``where_in[0]`` is one of ``where_in[1]``);
-    None when neither the territory nor its ancestors have one."""
+    box of ``area`` (a geometry, or a list: any of their boxes), and to the features whose
+    attribute ``where_in[0]`` is one of ``where_in[1]`` when given; None when neither the
+    territory nor its ancestors have one."""
     found = layers.find(conn, territory, layers.ROLES[role])
     return frames.layer_in_area(conn, found[0], found[1], area, where_in) if found else None
 

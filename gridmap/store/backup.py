@@ -255,14 +255,14 @@ def restore(engine: sa.Engine, path: str | Path, *, replace: bool = False) -> Ba
                                      f'{conflict}'))
                 conn.execute(sa.text(f'DROP TABLE "restore_{table}"'))
             _advance_sequences(conn)
-    except BackupError:
-        _forget_months(engine, made)
-        raise
     except sa.exc.IntegrityError as exc:
         _forget_months(engine, made)
         raise BackupError(f"{path.name}: rows of the dump collide with rows already here "
                           f"({str(exc.orig).splitlines()[0]}); restore into the database it came from with "
                           "--replace, or into a fresh database. Nothing was restored") from exc
+    except BaseException:  # refused, or a broken file, or interrupted: nothing restored, no month left made
+        _forget_months(engine, made)
+        raise
     return BackupSummary(territory, path, dict(manifest["rows"]))
 
 
@@ -282,23 +282,26 @@ def _make_months(engine: sa.Engine, archive: zipfile.ZipFile, members: list[str]
         return []
     try:
         with engine.begin() as conn:
-            before = {p.name for p in partitions.listing(conn, counted=False)}
             first, last = conn.execute(sa.text(
                 "SELECT (min(t::timestamptz) AT TIME ZONE 'UTC')::date, (max(t::timestamptz) AT TIME ZONE 'UTC')::date "
                 "FROM unnest(CAST(:times AS text[])) t"), {"times": times}).one()
-            partitions.ensure(conn, first, last)
-            return sorted({p.name for p in partitions.listing(conn, counted=False)} - before)
+            return partitions.ensure_listing_made(conn, first, last)
     except partitions.PartitionsBusy as busy:
         raise BackupError(f"{busy.en} / {busy.zh}") from busy
 
 
 def _forget_months(engine: sa.Engine, made: list[str]) -> None:
-    """The months a refused restore made, dropped again where still empty (each in a transaction
-    of its own; one another writer has filled meanwhile, or a busy table, leaves it as it is:
-    an empty month is harmless)."""
+    """The months a failed restore made, dropped again where still empty (each in a transaction
+    of its own). A month another writer has filled meanwhile, or one gone already, or a busy
+    table, or any error here leaves it as it is: an empty month is harmless, and the restore's
+    own error is the one to report."""
     for name in made:
-        with engine.begin() as conn:
-            partitions.drop_if_empty(conn, name)
+        try:
+            with engine.begin() as conn:
+                if conn.execute(sa.text("SELECT to_regclass(:n)"), {"n": f'"{name}"'}).scalar() is not None:
+                    partitions.drop_if_empty(conn, name)
+        except sa.exc.SQLAlchemyError:
+            continue
 
 
 def _advance_sequences(conn: sa.Connection) -> None:

@@ -86,6 +86,23 @@ def ensure(conn: sa.Connection, first: date, last: date) -> int:
         raise
 
 
+def ensure_listing_made(conn: sa.Connection, first: date, last: date) -> list[str]:
+    """:func:`ensure`, returning the names of the months it made: read from the catalogue alone
+    (no month is scanned or locked) under the makers' lock, so a month another maker makes
+    meanwhile is not counted as this one's (a refused restore drops the months it made again)."""
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('gridmap-incident-partitions'))"))
+    before = set(_names(conn))
+    ensure(conn, first, last)
+    return sorted(set(_names(conn)) - before)
+
+
+def _names(conn: sa.Connection) -> list[str]:
+    """The partitions' names, from the catalogue."""
+    return [r[0] for r in conn.execute(sa.text(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "WHERE i.inhparent = 'incidents'::regclass"))]
+
+
 def ensure_ahead(conn: sa.Connection, today: date | None = None) -> int | None:
     """Make the current month and the ``MONTHS_AHEAD`` after it where missing (the supervision
     pass runs this); returns how many were made, None when the table was busy (the next pass
@@ -189,4 +206,4 @@ def _next_month(month: date) -> date:
 
 
 __all__ = ["MONTHS_AHEAD", "PARTITION", "Partition", "PartitionsBusy", "analyse", "default_months", "drop_if_empty", "empty_months_before",
-           "ensure", "ensure_ahead", "estimated_rows", "listing"]
+           "ensure", "ensure_ahead", "ensure_listing_made", "estimated_rows", "listing"]

@@ -50,6 +50,11 @@ def ewkb_hex(geoms) -> list[str]:
 
 FROM_EWKB = "ST_Multi(ST_GeomFromEWKB(decode({param}, 'hex')))"
 
+INSERT_BATCH = 5_000
+"""Rows per multi-row INSERT (``INSERT ... SELECT FROM unnest(arrays)``): one statement each
+instead of a round trip per row, in batches so that a province's units (their geometry as hex,
+kilobytes each) never make one statement near PostgreSQL's 1 GB limit."""
+
 
 def read_geoframe(conn, query, params: dict | None = None, geom_col: str = "geom") -> gpd.GeoDataFrame:
     """A query's rows as a GeoDataFrame in the storage CRS, its geometry (``geom_col``, the last
@@ -64,4 +69,4 @@ def read_geoframe(conn, query, params: dict | None = None, geom_col: str = "geom
 
 
 __all__ = ["SUBTREE", "ANCESTORS", "with_subtree", "with_ancestors", "PLACE_COLUMNS", "PLACE_JOINS", "ewkb_hex",
-           "FROM_EWKB", "read_geoframe"]
+           "FROM_EWKB", "INSERT_BATCH", "read_geoframe"]
