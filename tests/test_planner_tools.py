@@ -833,7 +833,7 @@ def test_a_wider_brush_paints_more_never_across_a_community_or_out_of_a_locked_g
                 const near = units.filter(v => v.id !== u.id && m.distance(v.label, u.label) < 45);
                 const own = near.filter(v => v.community === u.community && v.grid !== u.grid);
                 const foreign = near.filter(v => v.community !== u.community);
-                if (own.length >= 2 && foreign.length) return {grid: u.grid, unit: u.id, at: u.label,
+                if (own.length && foreign.length) return {grid: u.grid, unit: u.id, at: u.label,
                     own: own.map(v => v.id), foreign: foreign.map(v => v.id)};
             }
             return null; }""")
