@@ -186,8 +186,11 @@ def restore_snapshot(engine: sa.Engine, name: str) -> bool:
             conn.execute(sa.text("SET LOCAL session_replication_role = replica"))  # rows go in table by table
             tables = [r[0] for r in conn.execute(sa.text(
                 "SELECT tablename FROM pg_tables WHERE schemaname = :s AND tablename <> '_sequences'"), {"s": schema})]
-            for table in tables:
-                conn.execute(sa.text(f'INSERT INTO public."{table}" SELECT * FROM "{schema}"."{table}"'))
+            for table in tables:  # (generated columns are the database's to fill: never copied back)
+                columns = ", ".join(f'"{c}"' for c in conn.execute(sa.text(
+                    "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' "
+                    "AND table_name = :t AND is_generated = 'NEVER' ORDER BY ordinal_position"), {"t": table}).scalars())
+                conn.execute(sa.text(f'INSERT INTO public."{table}" ({columns}) SELECT {columns} FROM "{schema}"."{table}"'))
             for seq, last, called in conn.execute(sa.text(
                     f'SELECT name, last_value, is_called FROM "{schema}"._sequences')).all():
                 conn.execute(sa.text("SELECT setval(CAST(:q AS regclass), :v, :called)"),

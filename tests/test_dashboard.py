@@ -8,6 +8,8 @@ import contextlib
 import re
 
 import pytest
+import shapely
+import shapely.geometry
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
@@ -555,3 +557,30 @@ def test_map_zoom_is_bounded_and_fits_the_territory(quickstart) -> None:
         set_language(page, "en")
         assert page.inner_text("#fit-territory") == "Fit to territory"
         assert not CJK.search(page.get_attribute("#fit-territory", "title"))
+
+
+def test_choropleth_draws_each_grids_stored_display_outline(demo) -> None:
+    """The choropleth's outlines are the grids' display outlines, which the database keeps with
+    each grid (migration 0025): within 2 m of the grid, simplified, and rewritten with the grid."""
+    engine, client, _, _ = demo
+    answer = client.get(f"/api/territories/{MONACO}/incidents/choropleth")
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("application/geo+json")
+    drawn = {f["id"]: shapely.geometry.shape(f["geometry"]) for f in answer.json()["features"]}
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT g.code, ST_AsBinary(g.geom) AS geom, ST_NPoints(g.geom) AS n, ST_NPoints(g.geom_display) AS shown, "
+            "ST_HausdorffDistance(ST_Transform(g.geom, 32632), ST_Transform(g.geom_display, 32632)) AS off "
+            "FROM grids g JOIN plans p ON p.id = g.plan_id AND p.status = 'published'")).all()
+    assert drawn and set(drawn) == {r.code for r in rows}
+    assert all(r.off <= 2.5 and r.shown <= r.n for r in rows) and sum(r.shown for r in rows) < sum(r.n for r in rows)
+    for row in rows:  # the outline drawn is the grid's, to the 6 decimals written
+        exact = shapely.from_wkb(bytes(row.geom))
+        assert drawn[row.code].is_valid and shapely.hausdorff_distance(drawn[row.code], exact) < 3e-5
+    with engine.connect() as conn:  # a grid rewritten: its display outline follows, with no writer's help
+        with conn.begin() as transaction:
+            shift = conn.execute(sa.text(
+                "WITH moved AS (UPDATE grids g SET geom = ST_Multi(ST_Translate(g.geom, 0.001, 0)) FROM plans p "
+                "WHERE p.id = g.plan_id AND p.status = 'published' AND g.code = :c RETURNING g.geom_display) "
+                "SELECT ST_X(ST_Centroid(geom_display)) FROM moved"), {"c": rows[0].code}).scalar_one()
+            transaction.rollback()  # (the fixture's data stays as it was)
+    assert abs(shift - drawn[rows[0].code].centroid.x - 0.001) < 1e-5

@@ -284,3 +284,53 @@ def test_tiles_are_kept_only_where_the_publish_stamp_versions_them(monaco_built,
     assert "etag" not in client.get("/collections/incidents/items", params={"limit": 5}).headers
     pharmacy = client.get(f"/tiles/stations/{z}/{x}/{y}.mvt", params={"v": stamp}, headers={"If-None-Match": f'"{stamp}"'})
     assert pharmacy.status_code == 200 and pharmacy.headers["cache-control"] == "no-store" and "etag" not in pharmacy.headers
+
+
+def test_a_kept_tile_gives_way_to_the_next_publish(monaco_built, database_url: str, monkeypatch) -> None:
+    """The server keeps a published plan's tiles by publish stamp: asked again, a tile is the
+    same bytes (not drawn again); once a plan with another worker on that grid is published, the
+    same tile URL draws the new worker."""
+    import math
+
+    from gridmap.store import features
+
+    made = partition_territory(monaco_built, MONACO)
+    planning.publish(monaco_built, made.plan_id, version=None, actor="test")
+    client = TestClient(create_app(database_url=database_url))
+    z, lon, lat = 15, 7.4236, 43.7306
+    x = int((lon + 180) / 360 * 2**z)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * 2**z)
+
+    def workers() -> dict[str, str | None]:
+        answer = client.get(f"/tiles/grids/{z}/{x}/{y}.mvt")
+        assert answer.status_code == 200
+        return {f["properties"]["grid_code"]: f["properties"].get("worker")
+                for f in mapbox_vector_tile.decode(answer.content)["grids"]["features"]}
+
+    before = workers()
+    built = []
+    drawn = features.tile
+    monkeypatch.setattr(features, "tile", lambda *args, **kwargs: built.append(args) or drawn(*args, **kwargs))
+    assert workers() == before and not built  # kept: the same tile, not drawn again
+    draft, _ = planning.new_draft(monaco_built, MONACO, actor="test")
+    code = sorted(before)[0]
+    planning.apply_edits(monaco_built, draft, [{"op": "set", "grid": code, "worker": "新网格员"}],
+                         version=None, actor="test")
+    planning.publish(monaco_built, draft, version=None, actor="test")
+    after = workers()
+    assert len(built) == 1 and after[code] == "新网格员" and set(after) == set(before)
+
+
+def test_kept_tiles_hold_one_stamp_within_their_bytes() -> None:
+    """The server's kept tiles: the least recently asked for go past the byte limit, and every
+    tile of an older stamp goes once one of a newer stamp is kept."""
+    from gridmap.api.tiles import KeptTiles
+
+    kept = KeptTiles(max_bytes=10)
+    kept.put(("grids", "s1", 15, 0, 0), b"12345")
+    kept.put(("grids", "s1", 15, 0, 1), b"12345")
+    assert kept.get(("grids", "s1", 15, 0, 0)) == b"12345"  # now the most recently asked for
+    kept.put(("grids", "s1", 15, 1, 1), b"123")  # 13 bytes: the least recently asked for goes
+    assert kept.get(("grids", "s1", 15, 0, 1)) is None and kept.get(("grids", "s1", 15, 1, 1)) == b"123"
+    kept.put(("grids", "s2", 15, 0, 0), b"")  # a publish: an empty tile of the new stamp
+    assert kept.get(("grids", "s1", 15, 0, 0)) is None and kept.get(("grids", "s2", 15, 0, 0)) == b""

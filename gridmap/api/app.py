@@ -174,6 +174,7 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
     app.state.calendar = calendar_from_env()
     app.state.throttle = Throttle(settings.redis_url)
     app.state.shared_cache = shared_cache(app.state.engine, settings.redis_url)
+    app.state.kept_tiles = tiles.KeptTiles()  # published plans' tiles, built once a publish stamp
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)

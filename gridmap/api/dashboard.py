@@ -7,7 +7,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from gridmap.api.openapi_doc import GEOJSON_OK
 from gridmap.errors import Invalid
@@ -62,9 +62,9 @@ def choropleth(code: str, metric: str | None = Query(None, description="compute 
                f: stats.Filters = Depends(filters), conn: sa.Connection = Depends(get_conn)):
     if metric is not None and metric not in stats.METRICS:
         raise Invalid(f"metric must be one of {', '.join(stats.METRICS)}", f"指标只能是 {'、'.join(stats.METRICS)}")
-    return JSONResponse(stats.choropleth(conn, code, f, simplify_deg=0.00002,
-                                         metrics=(metric,) if metric else stats.METRICS),
-                        media_type="application/geo+json")
+    return Response(stats.choropleth_text(conn, code, f, display=True,
+                                          metrics=(metric,) if metric else stats.METRICS),
+                    media_type="application/geo+json")
 
 
 @router.get(PREFIX + "/heat", summary="Heat-map cells: [[lat, lon, count], ...]")

@@ -14,6 +14,7 @@ from fastapi.security import OAuth2PasswordBearer
 from gridmap.errors import Forbidden, Unauthenticated
 
 from gridmap.store import users
+from gridmap.store.db import statement_by_statement
 from gridmap.store.users import CurrentUser, incident_scopes
 
 bearer = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
@@ -48,10 +49,6 @@ def place_check(engine: sa.Engine, user: CurrentUser, roles: tuple[str, ...], ac
     return check
 
 
-def get_engine(request: Request) -> sa.Engine:
-    return request.app.state.engine
-
-
 def get_conn(request: Request) -> Iterator[sa.Connection]:
     """A read connection per request; writes open their own transaction with engine.begin().
 
@@ -71,7 +68,7 @@ def optional_user(request: Request, token: str | None = Depends(bearer)) -> Curr
     """The user a bearer token belongs to, None without a token; 401 for a bad or expired one."""
     if not token:
         return None
-    with request.app.state.engine.begin() as conn:
+    with statement_by_statement(request.app.state.engine) as conn:
         user = users.user_for_token(conn, token)
     if user is None:
         raise Unauthenticated("the sign-in token is invalid or has expired; sign in again", "登录凭据无效或已过期；请重新登录")
@@ -81,17 +78,24 @@ def optional_user(request: Request, token: str | None = Depends(bearer)) -> Curr
 SIGN_IN_FIRST = ("sign in first (POST /api/auth/token)", "请先登录（POST /api/auth/token）")
 
 
-def signed_in(user: CurrentUser | None = Depends(optional_user)) -> CurrentUser:
+# (the dependencies that only look at what they are given are coroutines: FastAPI runs them in the
+# event loop, where a plain function would be handed to a worker thread and back, on every request)
+async def signed_in(user: CurrentUser | None = Depends(optional_user)) -> CurrentUser:
     if user is None:
         raise Unauthenticated(*SIGN_IN_FIRST)
     return user
 
 
-def public_reader(request: Request, user: CurrentUser | None = Depends(optional_user)) -> CurrentUser | None:
+def may_read_published(request: Request, user: CurrentUser | None) -> CurrentUser | None:
     """Reading published data: open, unless GRIDMAP_PUBLIC_READ=false asks for a signed-in user."""
     if user is None and not request.app.state.settings.public_read:
         raise Unauthenticated("this deployment requires signing in to read data", "本系统要求登录后才能查看数据")
     return user
+
+
+async def public_reader(request: Request, user: CurrentUser | None = Depends(optional_user)) -> CurrentUser | None:
+    """:func:`may_read_published`, as a dependency."""
+    return may_read_published(request, user)
 
 
 def require_role(conn: sa.Connection, user: CurrentUser | None, roles: tuple[str, ...], territory: str,

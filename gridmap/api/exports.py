@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, Response
 from starlette.background import BackgroundTask
 
-from gridmap.api.deps import READ_ROLES, optional_user, public_reader, require_role
+from gridmap.api.deps import READ_ROLES, may_read_published, optional_user, require_role
 from gridmap.services import exporting
 from gridmap.services.exporting import ExportRequest, parse_layers
 from gridmap.services.printing import WallMapRequest
@@ -43,7 +43,7 @@ def export_download(
 ) -> FileResponse:
     """The same files ``gridmap export`` writes. Published plans are public data (unless the
     deployment requires sign-in); a draft needs a role over the territory."""
-    public_reader(request, user)
+    may_read_published(request, user)
 
     def authorize(conn: sa.Connection, plan) -> None:
         if plan.status == "draft" and (user is None or not scopes_within(conn, user, READ_ROLES, code)):
@@ -80,7 +80,7 @@ def wall_map_download(
 ) -> Response:
     """The sheet ``gridmap print`` writes, for the community ``code``: published plans are public
     data (unless the deployment requires sign-in); a draft needs a role over the territory."""
-    public_reader(request, user)
+    may_read_published(request, user)
 
     def authorize(conn: sa.Connection, plan) -> None:  # a draft: a role over the community or above it
         if plan.status == "draft":

@@ -22,6 +22,7 @@ from gridmap.errors import Forbidden, Invalid, Unauthenticated
 from gridmap.incident_rules import ACTION_NAMES, ACTION_ROLES, STATES, TRANSITIONS, TransitionError, allowed_actions
 from gridmap.services import incidents as service
 from gridmap.store import incidents as store
+from gridmap.store.db import statement_by_statement
 from gridmap.store.users import CurrentUser, incident_scopes
 
 router = APIRouter(prefix="/api", tags=["incidents"])
@@ -101,7 +102,7 @@ def report(body: IncidentIn, request: Request, user: CurrentUser | None = Depend
         raise Unauthenticated("sign in first (POST /api/auth/token)", "请先登录（POST /api/auth/token）")
 
     def authorize(community: str, grid: str) -> None:  # on the place the report was routed to
-        with engine.connect() as conn:
+        with statement_by_statement(engine) as conn:
             if not any(s.covers(community, grid) for s in incident_scopes(conn, user, REPORT_ROLES)):
                 raise Forbidden(f"{user.username} may not report incidents in grid {grid} (community {community})",
                                 f"{user.username} 无权在网格 {grid}（社区 {community}）上报事件")

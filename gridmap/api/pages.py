@@ -125,7 +125,7 @@ def incidents_page(territory: str, metric: str = "per_1000_households", category
     if metric not in METRIC_NAMES:
         return HTMLResponse(f"<p>metric must be one of {', '.join(METRIC_NAMES)}</p>", status_code=422)
     filters = stats.Filters(category=category)
-    fc = stats.choropleth(conn, territory, filters, simplify_deg=0.00002, metrics=(metric,))
+    fc = stats.choropleth(conn, territory, filters, display=True, metrics=(metric,))
     if not fc["features"]:
         return HTMLResponse(f"<p>territory {territory} has no published grids</p>", status_code=404)
     m = incidents_map(fc, stats.heat(conn, territory, filters, cell_deg=0.0005),

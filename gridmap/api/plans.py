@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from gridmap.api.conditional import unchanged, version_headers
 from gridmap.api.openapi_doc import GEOJSON_OK
 from gridmap.errors import Invalid
-from gridmap.api.deps import READ_ROLES, get_conn, optional_user, public_reader, require_role
+from gridmap.api.deps import READ_ROLES, get_conn, may_read_published, optional_user, public_reader, require_role
 from gridmap.store import features, frames, plans, territories
 from gridmap.store.users import CurrentUser
 
@@ -44,7 +44,7 @@ def readable_plan(plan_id: int, request: Request, conn: sa.Connection = Depends(
         if user is None or not scopes_within(conn, user, READ_ROLES + ("planner",), plan.territory):
             require_role(conn, user, READ_ROLES, plan.territory, "read drafts")
     else:
-        public_reader(request, user)
+        may_read_published(request, user)
     return plan
 
 

@@ -60,6 +60,7 @@ class EditContext:
     plan: Plan
     actor: str | None = None                                # who edits (a note's author)
     touched: set[int] = field(default_factory=set)          # grids whose units or attributes changed
+    reshaped: set[int] = field(default_factory=set)         # those of them whose units changed (shapes to redo)
     created: list[str] = field(default_factory=list)        # grid codes created
     moved: dict[int, str] = field(default_factory=dict)     # unit id → the grid code it went to
     cut_units: list[int] = field(default_factory=list)      # pieces of cut units
@@ -148,6 +149,7 @@ class EditContext:
         if changed:
             assignment.new_lineage(self.conn, changed | {target_id})
         self.touched |= sources | {target_id}
+        self.reshaped |= sources | {target_id}
         self.moved.update({u: code for u in unit_rows})
 
 
@@ -257,6 +259,7 @@ class CutOp(BaseModel):
         touched = {unit.grid_id} | {n.grid_id for n in neighbours if n.id in replaced}
         assignment.new_lineage(conn, touched)
         edit.touched |= touched
+        edit.reshaped |= touched
         edit.cut_units.extend(new_ids)
         edit.revised_units.update(replaced)
 

@@ -37,7 +37,6 @@ from gridmap.store import audit
 from gridmap.store import emergencies as emergency_store
 from gridmap.store import incident_partitions as partitions
 from gridmap.store import incidents as store
-from gridmap.store import patrols as patrol_store
 from gridmap.store import territories
 
 DUPLICATE_RADIUS_M = 250.0
@@ -142,22 +141,20 @@ def report_on(conn: sa.Connection, item: Report, *, actor: str, calendar: WorkCa
                           "nothing was stored",
                           f"经度 {item.lon:.6f}、纬度 {item.lat:.6f} 处不在任何已发布的网格内；未保存")
     if authorize is not None:
-        authorize(territories.code_of(conn, where.community_id), where.grid_code)
+        authorize(where.community_code, where.grid_code)
     duplicates = store.nearby_open(conn, category.code, item.lon, item.lat, radius_m)
-    incident_id, public_id, reported_at = store.insert(
+    # linked to a patrol its reporter is walking (or has just ended): a report from the phone, not
+    # a need referred or a door-knock's issue
+    incident_id, public_id, reported_at, patrol = store.insert(
         conn, category_code=category.code, description=item.description, lon=item.lon, lat=item.lat,
-        route_=where, department=store.department_id(conn, category.code), reported_at=at,
+        route_=where, reported_at=at,
         due_at=category.due(at, calendar), reporter_name=item.reporter_name,
         reporter_contact=item.reporter_contact, reporter_role=item.reporter_role, photo_urls=item.photo_urls,
         address=item.address, source=item.source, actor=actor, synthetic=synthetic, attributes=answers,
-        emergency_id=emergency)
-    # found on a patrol its reporter is walking (or has just ended): a report from the phone, not a
-    # need referred or a door-knock's issue
-    patrol = patrol_store.patrol_of_report(conn, incident_id, actor, REPORT_GRACE, reported_at) \
-        if item.source == "api" and not synthetic else None
+        emergency_id=emergency, patrol_grace=REPORT_GRACE if item.source == "api" and not synthetic else None)
     audit.record(conn, actor=actor, action="incident.report", table="incidents", row_key=public_id,
                  after={"category": category.code, "grid": where.grid_code, "source": item.source})
-    stored = store.get(conn, public_id)
+    stored = store.get_new(conn, incident_id, reported_at)
     return {**stored, "patrol_id": patrol, "possible_duplicates": duplicates}
 
 

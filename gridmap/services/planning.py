@@ -151,7 +151,7 @@ def apply_edits(engine: sa.Engine, plan_id: int, operations: list, *, version: i
             changed = microgrid_store.changed_grids(conn, plan_id, edit.touched, lineages)
             micro_removed = microgrid_store.delete_for_grids(conn, plan_id, changed)
             removed = assignment.drop_empty_grids(conn, plan_id, edit.touched)
-            stats = assignment.refresh_grids(conn, plan_id, edit.touched, srid)
+            stats = assignment.refresh_grids(conn, plan_id, edit.touched, srid, reshaped=edit.reshaped)
             lo, hi = profile_of(plan).band
             summary = assignment.summary(conn, plan_id, lo, hi)
             new_units = features.units_feature_collection(conn, plan_id, unit_ids=edit.cut_units) if edit.cut_units else None

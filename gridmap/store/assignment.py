@@ -156,12 +156,24 @@ GRID_STATS_SQL = (
     "FROM grids g JOIN territories c ON c.id = g.community_id ")
 
 
-def refresh_grids(conn: sa.Connection, plan_id: int, grid_ids: set[int], metric_srid: int) -> list[dict]:
-    """Re-dissolve and re-sum only ``grid_ids`` from their units; returns their statistics, as
-    defined in :mod:`gridmap.geo.report` (the perimeter measured in ``metric_srid``)."""
+def refresh_grids(conn: sa.Connection, plan_id: int, grid_ids: set[int], metric_srid: int, *,
+                  reshaped: set[int] | None = None) -> list[dict]:
+    """Re-dissolve and re-sum those of ``grid_ids`` whose units changed (``reshaped``; None: all of
+    them) from their units; returns the statistics of all of ``grid_ids``, as defined in
+    :mod:`gridmap.geo.report` (the perimeter measured in ``metric_srid``). A grid only renamed or
+    given a worker keeps its shape and sums: dissolving it again would give the same."""
     ids = sorted(grid_ids)
     if not ids:
         return []
+    redo = ids if reshaped is None else sorted(set(ids) & set(reshaped))
+    if redo:
+        _redissolve(conn, plan_id, redo, metric_srid)
+    rows = conn.execute(sa.text(GRID_STATS_SQL + "WHERE g.id = ANY(:ids) ORDER BY g.code"), {"ids": ids})
+    return [dict(r._mapping) for r in rows]
+
+
+def _redissolve(conn: sa.Connection, plan_id: int, ids: list[int], metric_srid: int) -> None:
+    """Shape, sums and shape figures of grids ``ids`` from their units."""
     conn.execute(sa.text(
         "UPDATE grids g SET geom = s.geom, households = s.households, population = s.population, area_m2 = s.area, "
         "properties = g.properties || jsonb_build_object('unit_count', s.n, 'parts', ST_NumGeometries(s.geom), "
@@ -172,8 +184,6 @@ def refresh_grids(conn: sa.Connection, plan_id: int, grid_ids: set[int], metric_
         "sum(u.population) AS population, sum(u.area_m2) AS area, count(*) AS n FROM plan_units pu "
         "JOIN units u ON u.id = pu.unit_id WHERE pu.plan_id = :p AND pu.grid_id = ANY(:ids) GROUP BY pu.grid_id) d) s "
         "WHERE g.id = s.grid_id"), {"p": plan_id, "ids": ids, "srid": metric_srid})
-    rows = conn.execute(sa.text(GRID_STATS_SQL + "WHERE g.id = ANY(:ids) ORDER BY g.code"), {"ids": ids})
-    return [dict(r._mapping) for r in rows]
 
 
 def grid_stats(conn: sa.Connection, plan_id: int) -> list[dict]:
@@ -200,9 +210,10 @@ def summary(conn: sa.Connection, plan_id: int, min_households: int, max_househol
 def snapshot(conn: sa.Connection, plan_id: int, codes: list[str] | None = None) -> dict[str, dict]:
     """What the audit log keeps of grids: households, unit count, name, worker, kind (no shapes)."""
     rows = conn.execute(sa.text(
-        "SELECT g.code, g.households, g.name, g.worker, g.kind, count(pu.unit_id) AS units FROM grids g "
-        "LEFT JOIN plan_units pu ON pu.grid_id = g.id WHERE g.plan_id = :p "
-        "AND (CAST(:codes AS text[]) IS NULL OR g.code = ANY(CAST(:codes AS text[]))) GROUP BY g.id ORDER BY g.code"),
+        "SELECT g.code, g.households, g.name, g.worker, g.kind, COALESCE(n.units, 0) AS units FROM grids g "
+        "LEFT JOIN (SELECT grid_id, count(*) AS units FROM plan_units WHERE plan_id = :p GROUP BY grid_id) n "
+        "ON n.grid_id = g.id WHERE g.plan_id = :p "
+        "AND (CAST(:codes AS text[]) IS NULL OR g.code = ANY(CAST(:codes AS text[]))) ORDER BY g.code"),
         {"p": plan_id, "codes": codes})
     return {r.code: {"households": r.households, "units": r.units, "name": r.name, "worker": r.worker,
                      "kind": r.kind} for r in rows}

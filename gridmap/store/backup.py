@@ -151,9 +151,10 @@ class BackupSummary:
 
 
 def _columns(conn: sa.Connection, table: str) -> list[str]:
+    """The table's columns a dump holds: all but the generated ones (the database makes those)."""
     return list(conn.execute(sa.text(
         "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = :t "
-        "ORDER BY ordinal_position"), {"t": table}).scalars())
+        "AND is_generated = 'NEVER' ORDER BY ordinal_position"), {"t": table}).scalars())
 
 
 def _revision(conn: sa.Connection) -> str:

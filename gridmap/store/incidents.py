@@ -19,7 +19,7 @@ import io
 import json
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -27,6 +27,7 @@ from gridmap.errors import NotFound
 from gridmap.incident_rules import Category
 from gridmap.service_attributes import ServiceAttribute
 from gridmap.store import incident_partitions as partitions
+from gridmap.store.patrols import PATROL_OF_REPORT
 
 PUBLIC_COLUMNS = (
     "i.id, i.public_id, i.category_code, cat.name_zh AS category_zh, cat.name_en AS category_en, i.description, "
@@ -63,6 +64,7 @@ class Route:
     community_id: int
     street_id: int | None
     lineage: int
+    community_code: str
 
 
 def sync_categories(conn: sa.Connection, categories: list[Category]) -> None:
@@ -101,40 +103,44 @@ def route(conn: sa.Connection, lon: float, lat: float) -> Route | None:
     """The published grid containing the point. On a border shared by two grids the point is in
     both; the grid with the smaller code takes it, so routing is deterministic."""
     row = conn.execute(sa.text(
-        "SELECT g.id, g.code, g.community_id, c.parent_id, g.lineage FROM grids g JOIN plans p ON p.id = g.plan_id "
+        "SELECT g.id, g.code, g.community_id, c.parent_id, g.lineage, c.code FROM grids g JOIN plans p ON p.id = g.plan_id "
         "AND p.status = 'published' JOIN territories c ON c.id = g.community_id "
         "WHERE ST_Intersects(g.geom, ST_SetSRID(ST_Point(:x, :y), 4490)) ORDER BY p.published_at DESC, g.code LIMIT 1"),
         {"x": lon, "y": lat}).first()
     return Route(*row) if row else None
 
 
-def department_id(conn: sa.Connection, category_code: str) -> int:
-    return conn.execute(sa.text("SELECT department_id FROM incident_categories WHERE code = :c"),
-                        {"c": category_code}).scalar_one()
-
-
 def insert(conn: sa.Connection, *, category_code: str, description: str | None, lon: float, lat: float,
-           route_: Route, department: int, reported_at: datetime, due_at: datetime, reporter_name: str | None,
+           route_: Route, reported_at: datetime, due_at: datetime, reporter_name: str | None,
            reporter_contact: str | None, reporter_role: str | None, photo_urls: list[str], address: str | None,
            source: str, actor: str, synthetic: bool = False, attributes: dict | None = None,
-           emergency_id: int | None = None) -> tuple[int, str, datetime]:
-    """Store a new report and its first event; returns (id, public number, report time: with the
-    id, the incident's key, which lets a later statement on it read its month alone)."""
+           emergency_id: int | None = None,
+           patrol_grace: timedelta | None = None) -> tuple[int, str, datetime, int | None]:
+    """Store a new report, routed to its category's department, and its first event, in one
+    statement; returns (id, public number, report time: with the id, the incident's key, which
+    lets a later statement on it read its month alone; the patrol it was linked to). With
+    ``patrol_grace``, the report is linked to the patrol its reporter ``actor`` was on
+    (:data:`gridmap.store.patrols.PATROL_OF_REPORT`)."""
+    patrol = PATROL_OF_REPORT.format(walker=":actor", at="CAST(:at AS timestamptz)", grace=":grace") \
+        if patrol_grace is not None else "NULL::int"
     row = conn.execute(sa.text(
-        "INSERT INTO incidents (category_code, description, status, reporter_name, reporter_contact, reporter_role, "
-        "photo_urls, geom, grid_id, grid_lineage, community_id, street_id, department_id, reported_at, due_at, address, "
-        "source, updated_at, synthetic, attributes, emergency_id) VALUES (:cat, :desc, 'reported', :rn, :rc, :rr, "
-        "CAST(:photos AS jsonb), ST_SetSRID(ST_Point(:x, :y), 4490), :grid, :lineage, :community, :street, :dept, :at, "
-        ":due, :addr, :source, :at, :syn, CAST(:answers AS jsonb), :emergency) "
-        "RETURNING id, public_id, reported_at"),
+        "WITH i AS (INSERT INTO incidents (category_code, description, status, reporter_name, reporter_contact, "
+        "reporter_role, photo_urls, geom, grid_id, grid_lineage, community_id, street_id, department_id, reported_at, "
+        "due_at, address, source, updated_at, synthetic, attributes, emergency_id, patrol_id) SELECT :cat, :desc, "
+        "'reported', :rn, :rc, :rr, CAST(:photos AS jsonb), ST_SetSRID(ST_Point(:x, :y), 4490), :grid, :lineage, "
+        ":community, :street, c.department_id, :at, :due, :addr, :source, :at, :syn, CAST(:answers AS jsonb), "
+        f":emergency, {patrol} FROM incident_categories c WHERE c.code = :cat "
+        "RETURNING id, public_id, reported_at, patrol_id), "
+        "e AS (INSERT INTO incident_events (incident_id, incident_reported_at, from_status, to_status, action, actor, "
+        "detail, at) SELECT i.id, i.reported_at, NULL, 'reported', 'report', :actor, CAST(:detail AS jsonb), now() "
+        "FROM i) SELECT id, public_id, reported_at, patrol_id FROM i"),
         {"cat": category_code, "desc": description, "rn": reporter_name, "rc": reporter_contact, "rr": reporter_role,
          "photos": json.dumps(photo_urls), "x": lon, "y": lat, "grid": route_.grid_id, "lineage": route_.lineage,
-         "community": route_.community_id,
-         "street": route_.street_id, "dept": department, "at": reported_at, "due": due_at, "addr": address,
-         "source": source, "syn": synthetic, "answers": json.dumps(attributes or {}, ensure_ascii=False),
-         "emergency": emergency_id}).one()
-    add_event(conn, row.id, None, "reported", "report", actor, None, {"source": source}, incident_reported_at=row.reported_at)
-    return row.id, row.public_id, row.reported_at
+         "community": route_.community_id, "street": route_.street_id, "at": reported_at, "due": due_at,
+         "addr": address, "source": source, "syn": synthetic, "answers": json.dumps(attributes or {}, ensure_ascii=False),
+         "emergency": emergency_id, "actor": actor, "detail": json.dumps({"source": source}),
+         "grace": patrol_grace}).one()
+    return row.id, row.public_id, row.reported_at, row.patrol_id
 
 
 def add_event(conn: sa.Connection, incident_id: int, from_status: str | None, to_status: str, action: str,
@@ -176,15 +182,28 @@ def get(conn: sa.Connection, public_id: str, *, with_contact: bool = False, lock
     Its id and month are found first, so the joins are planned on its month's partition alone:
     planned on every month, the one query took 30 ms a lookup with a year of months (8 ms of it
     planning, and the planner chose parallel workers for the twelve index probes; 1.5 ms so)."""
-    contact = ", i.reporter_name, i.reporter_contact, i.patrol_id" if with_contact else ""
     key = conn.execute(sa.text("SELECT id, reported_at, duplicate_of, duplicate_of_reported_at FROM incidents "
                                "WHERE public_id = :p" + (" FOR UPDATE" if lock else "")), {"p": public_id}).first()
-    row = None if key is None else conn.execute(sa.text(
+    if key is None:
+        raise IncidentNotFound(f"no incident {public_id!r}", f"没有编号为 {public_id!r} 的事件")
+    return _shown(conn, key.id, key.reported_at, key.duplicate_of, key.duplicate_of_reported_at,
+                  with_contact=with_contact, lock=lock)
+
+
+def get_new(conn: sa.Connection, incident_id: int, reported_at: datetime) -> dict:
+    """An incident just stored by :func:`insert` (by its key: it is no duplicate yet), as :func:`get` shows it."""
+    return _shown(conn, incident_id, reported_at, None, None)
+
+
+def _shown(conn: sa.Connection, incident_id: int, reported_at: datetime, duplicate_of: int | None,
+           duplicate_of_reported_at: datetime | None, *, with_contact: bool = False, lock: bool = False) -> dict:
+    contact = ", i.reporter_name, i.reporter_contact, i.patrol_id" if with_contact else ""
+    row = conn.execute(sa.text(
         f"SELECT {PUBLIC_COLUMNS}{contact} FROM {_FROM_ONE} WHERE i.id = :i AND i.reported_at = :at"
         + (" FOR UPDATE OF i" if lock else "")),
-        {"i": key.id, "at": key.reported_at, "dup": key.duplicate_of, "dup_at": key.duplicate_of_reported_at}).first()
+        {"i": incident_id, "at": reported_at, "dup": duplicate_of, "dup_at": duplicate_of_reported_at}).first()
     if row is None:
-        raise IncidentNotFound(f"no incident {public_id!r}", f"没有编号为 {public_id!r} 的事件")
+        raise IncidentNotFound(f"no incident {incident_id}", f"没有编号为 {incident_id} 的事件")
     return dict(row._mapping)
 
 
@@ -508,7 +527,7 @@ def vacuum_analyze(engine: sa.Engine) -> None:
         conn.execute(sa.text("VACUUM (ANALYZE) incidents"))
 
 
-__all__ = ["Route", "IncidentNotFound", "sync_categories", "category_codes", "categories", "route", "department_id", "insert",
+__all__ = ["Route", "IncidentNotFound", "sync_categories", "category_codes", "categories", "route", "insert", "get_new",
            "add_event", "nearby_open", "get", "events", "set_status", "department_by_code", "id_of", "search",
            "overdue_open", "escalate", "routing_grids", "bulk_insert", "synthetic_count", "vacuum_analyze", "adopt_lineages",
            "vanished_count", "reroute_in_place", "vanished_points", "plan_grid_shapes", "set_lineages",

@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Computed,
     Date,
     DateTime,
     Float,
@@ -38,6 +39,8 @@ from gridmap.geo.kinds import COMPREHENSIVE, GRID_KINDS
 from gridmap.staffing import ROLES as STAFF_ROLE_NAMES
 
 SRID = 4490
+DISPLAY_TOLERANCE_DEG = 2e-5
+"""How far (about 2 m) a grid's display outline (``grids.geom_display``) may stray from its geometry."""
 TERRITORY_LEVELS = ("city", "district", "street", "community")
 
 
@@ -224,6 +227,9 @@ class Grid(Base):
     worker: Mapped[str | None] = mapped_column(Text)
     properties: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     geom = mapped_column(geometry("MULTIPOLYGON"))
+    # the outline maps draw (migration 0025): simplified once, by the database, whenever geom is written
+    geom_display = mapped_column(geometry("GEOMETRY"), Computed(
+        f"ST_SimplifyPreserveTopology(geom, {DISPLAY_TOLERANCE_DEG})", persisted=True))
     # shared by the grids of different plans that hold the same units (migration 0007): incidents
     # name the lineage of their grid, so a publish re-routes only those in grids that changed
     lineage: Mapped[int] = mapped_column(BigInteger, server_default=text("nextval('grid_lineage_seq')"))

@@ -52,17 +52,12 @@ def link_incidents(conn: sa.Connection, patrol_id: int, grace: timedelta) -> lis
         {"p": patrol_id, "grace": grace}).scalars())
 
 
-def patrol_of_report(conn: sa.Connection, incident_id: int, actor: str, grace: timedelta,
-                     reported_at: datetime | None = None) -> int | None:
-    """Link incident ``incident_id`` (of report time ``reported_at``, where the caller has it: then
-    only its month is read) to the patrol its reporter ``actor`` was on when reporting it (started
-    before, ended at most ``grace`` before: the phone sends a walk as it goes); its id."""
-    month = " AND i.reported_at = :rat" if reported_at is not None else ""
-    return conn.execute(sa.text(
-        "UPDATE incidents i SET patrol_id = (SELECT p.id FROM patrols p JOIN users u ON u.id = p.user_id "
-        "WHERE u.username = :actor AND p.started_at <= i.reported_at AND p.ended_at + :grace >= i.reported_at "
-        f"ORDER BY p.started_at DESC LIMIT 1) WHERE i.id = :i{month} RETURNING i.patrol_id"),
-        {"i": incident_id, "actor": actor, "grace": grace, "rat": reported_at}).scalar()
+PATROL_OF_REPORT = ("(SELECT p.id FROM patrols p JOIN users u ON u.id = p.user_id WHERE u.username = {walker} "
+                    "AND p.started_at <= {at} AND p.ended_at + {grace} >= {at} ORDER BY p.started_at DESC LIMIT 1)")
+"""The patrol a report belongs to, as an SQL expression of the reporter's user name, the report
+time and the grace (parameters named in the braces): the walk its reporter was on when reporting
+(started before, ended at most ``grace`` before: the phone sends a walk as it goes), the latest
+such. :func:`gridmap.store.incidents.insert` links a new report with it as it stores it."""
 
 
 def tracks(conn: sa.Connection, territory: str, *, start: datetime, end: datetime,
@@ -180,5 +175,5 @@ def coverage(conn: sa.Connection, territory: str, plan_id: int, roads: tuple[str
                       "walker_roles": list(WALKER_ROLES)})
 
 
-__all__ = ["insert", "link_incidents", "patrol_of_report", "tracks", "led_walkers", "building_visits", "coverage",
+__all__ = ["insert", "link_incidents", "PATROL_OF_REPORT", "tracks", "led_walkers", "building_visits", "coverage",
            "NEAR_M", "LEADER_ROLES", "WALKER_ROLES"]

@@ -231,18 +231,20 @@ def revoke_token(conn: sa.Connection, token: str) -> None:
 
 def user_for_token(conn: sa.Connection, token: str) -> CurrentUser | None:
     """The user a live (unexpired, unrevoked) token or API key belongs to, with their roles, or
-    None. For an API key it also notes the time of use (the caller commits)."""
+    None. For an API key it also notes the time of use, at most once a minute (the caller
+    commits). One statement: every signed-in request asks this first."""
     row = conn.execute(sa.text(
-        "SELECT u.id, u.username, u.display_name, COALESCE((SELECT json_agg(json_build_array(r.role, t.code) "
-        "ORDER BY t.code NULLS FIRST, r.role) FROM user_roles r LEFT JOIN territories t ON t.id = r.territory_id "
-        "WHERE r.user_id = u.id), '[]') AS roles FROM auth_tokens a JOIN users u ON u.id = a.user_id "
+        "WITH hit AS (SELECT a.token_hash, a.kind, a.last_used_at, u.id, u.username, u.display_name "
+        "FROM auth_tokens a JOIN users u ON u.id = a.user_id "
         "WHERE a.token_hash = :h AND a.revoked_at IS NULL AND (a.expires_at IS NULL OR a.expires_at > now()) "
-        "AND u.active"), {"h": _digest(token)}).first()
+        "AND u.active), "
+        "used AS (UPDATE auth_tokens t SET last_used_at = now() FROM hit WHERE t.token_hash = hit.token_hash "
+        "AND hit.kind = 'api_key' AND (hit.last_used_at IS NULL OR hit.last_used_at < now() - interval '1 minute')) "
+        "SELECT hit.id, hit.username, hit.display_name, COALESCE((SELECT json_agg(json_build_array(r.role, t.code) "
+        "ORDER BY t.code NULLS FIRST, r.role) FROM user_roles r LEFT JOIN territories t ON t.id = r.territory_id "
+        "WHERE r.user_id = hit.id), '[]') AS roles FROM hit"), {"h": _digest(token)}).first()
     if row is None:
         return None
-    conn.execute(sa.text(  # when an integration last called (at most one write a minute per key)
-        "UPDATE auth_tokens SET last_used_at = now() WHERE token_hash = :h AND kind = 'api_key' "
-        "AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')"), {"h": _digest(token)})
     return CurrentUser(row.id, row.username, row.display_name, tuple((r, c) for r, c in row.roles))
 
 
