@@ -236,10 +236,11 @@ class Filters:
                 f"AND now() > i.due_at AND i.status <> 'rejected' AND {where} GROUP BY 1"), params
 
 
-def _settings(conn: sa.Connection) -> None:
-    """For the rest of the transaction: sorts and hashes in memory (the engine's connections do
-    not JIT-compile: ``gridmap.store.db.engine_for``)."""
-    conn.execute(sa.text("SET LOCAL work_mem = '64MB'"))
+def _settings(conn: sa.Connection, *, nested_loops: bool = True) -> None:
+    """For the rest of the transaction (or until reset): sorts and hashes in memory (the engine's
+    connections do not JIT-compile: ``gridmap.store.db.engine_for``); without ``nested_loops``,
+    joins by hashing or merging only."""
+    conn.execute(sa.text("SET LOCAL work_mem = '64MB'" + ("" if nested_loops else "; SET LOCAL enable_nestloop = off")))
 
 
 def _median_hours(handling: str, key: str) -> str:
@@ -363,7 +364,7 @@ def choropleth_text(conn: sa.Connection, territory: str, filters: Filters, *, di
     # the grids and their figures joined by hashing: PostgreSQL's estimate of the figures' rows
     # made it rescan them for every grid (377 × 359 comparisons on Reykjavík, 10 ms); only this
     # statement plans so
-    conn.execute(sa.text("SET LOCAL work_mem = '64MB'; SET LOCAL enable_nestloop = off"))
+    _settings(conn, nested_loops=False)
     text = conn.execute(sa.text(
         SUBTREE + f", agg AS MATERIALIZED ({agg}) "  # computed once, whatever the join order
         # the features written as text and joined (no parsing of each outline's GeoJSON into a json
