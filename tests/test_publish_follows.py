@@ -10,6 +10,7 @@ report, station coverage and the vector tiles.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import mapbox_vector_tile
@@ -52,6 +53,12 @@ def moved(monaco_built: sa.Engine) -> Moved:
     summary = partition_territory(monaco, MONACO)
     planning.publish(monaco, summary.plan_id, version=None, actor="test")
     incident_service.load_demo_incidents(monaco, MONACO, count=1500, seed=3)
+    return move_one_unit(monaco, summary.plan_id)
+
+
+def move_one_unit(monaco: sa.Engine, published: int) -> Moved:
+    """A new draft of the ``published`` plan with its unit holding the most incidents painted into
+    the neighbouring grid of its community, published."""
     with monaco.connect() as conn:
         # the unit with the most incidents whose grid has a neighbour in the same community
         row = conn.execute(sa.text(
@@ -64,7 +71,7 @@ def moved(monaco_built: sa.Engine) -> Moved:
             "WHERE pu.plan_id = :p AND g.kind = 'comprehensive' AND ST_Intersects(u.geom, nu.geom) "
             "AND ST_Length(ST_Intersection(ST_Boundary(u.geom), ST_Boundary(nu.geom))) > 0 "
             "AND (SELECT count(*) FROM plan_units x WHERE x.grid_id = g.id) > 1 "
-            "GROUP BY u.id, g.code, n.code ORDER BY count(i.id) DESC, u.id LIMIT 1"), {"p": summary.plan_id}).one()
+            "GROUP BY u.id, g.code, n.code ORDER BY count(i.id) DESC, u.id LIMIT 1"), {"p": published}).one()
         inside = conn.execute(sa.text(
             "SELECT i.public_id FROM incidents i JOIN units u ON u.id = :u WHERE ST_Within(i.geom, u.geom) "
             "ORDER BY i.public_id"), {"u": row.unit}).scalars().all()
@@ -74,9 +81,9 @@ def moved(monaco_built: sa.Engine) -> Moved:
     draft, _ = planning.new_draft(monaco, MONACO, actor="test")
     edit = planning.apply_edits(monaco, draft, [{"op": "assign", "units": [row.unit], "grid": row.target}],
                                 version=1, actor="test")
-    published = planning.publish(monaco, draft, version=edit.version, actor="test")
-    assert published["previous"] == summary.plan_id
-    return Moved(summary.plan_id, draft, row.unit, row.source, row.target, list(inside), (point[0], point[1]))
+    published_now = planning.publish(monaco, draft, version=edit.version, actor="test")
+    assert published_now["previous"] == published
+    return Moved(published, draft, row.unit, row.source, row.target, list(inside), (point[0], point[1]))
 
 
 def test_incidents_keep_their_reported_grid_and_follow_the_published_one(moved: Moved, monaco: sa.Engine) -> None:
@@ -319,6 +326,39 @@ def test_a_kept_tile_gives_way_to_the_next_publish(monaco_built, database_url: s
     planning.publish(monaco_built, draft, version=None, actor="test")
     after = workers()
     assert len(built) == 1 and after[code] == "新网格员" and set(after) == set(before)
+
+
+def test_the_choropleths_kept_outlines_give_way_to_the_next_publish(monaco_built: sa.Engine, database_url: str,
+                                                                    monkeypatch) -> None:
+    """The server keeps the choropleth's grid outlines by publish stamp: asked again, they are not
+    read again (the figures are); after a publish that moves a unit between two grids, the same
+    request draws the new plan's grids, each with its own outline, households and incidents."""
+    summary = partition_territory(monaco_built, MONACO)
+    planning.publish(monaco_built, summary.plan_id, version=None, actor="test")
+    incident_service.load_demo_incidents(monaco_built, MONACO, count=300, seed=5)
+    client = TestClient(create_app(database_url=database_url))
+    url = f"/api/territories/{MONACO}/incidents/choropleth"
+    first = client.get(url).json()
+    read = []
+    original = incident_stats.grid_outlines
+    monkeypatch.setattr(incident_stats, "grid_outlines", lambda *a, **k: read.append(a) or original(*a, **k))
+    assert client.get(url).json() == first and not read  # kept: the outlines are not read again
+    report = incident_service.report(monaco_built, incident_service.Report("0101", 7.4236, 43.7306, "after the first map"),
+                                     actor="test")
+    again = {f["id"]: f["properties"]["incidents"] for f in client.get(url).json()["features"]}
+    assert sum(again.values()) == sum(f["properties"]["incidents"] for f in first["features"]) + 1 and not read
+    moved = move_one_unit(monaco_built, summary.plan_id)
+    after = client.get(url).json()
+    assert len(read) == 1  # a new stamp: the outlines of the new plan read once
+    with monaco_built.connect() as conn:
+        stored = {r.code: (json.loads(r.outline), r.households) for r in conn.execute(sa.text(
+            "SELECT code, ST_AsGeoJSON(geom_display, 6, 0) AS outline, households FROM grids WHERE plan_id = :p"),
+            {"p": moved.after})}
+    drawn = {f["id"]: (f["geometry"], f["properties"]["households"]) for f in after["features"]}
+    assert drawn == stored
+    assert drawn[moved.target] != {f["id"]: (f["geometry"], f["properties"]["households"])
+                                   for f in first["features"]}[moved.target]
+    assert report["grid_code"] in again
 
 
 def test_kept_tiles_hold_one_stamp_within_their_bytes() -> None:

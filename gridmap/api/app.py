@@ -175,6 +175,7 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
     app.state.throttle = Throttle(settings.redis_url)
     app.state.shared_cache = shared_cache(app.state.engine, settings.redis_url)
     app.state.kept_tiles = tiles.KeptTiles()  # published plans' tiles, built once a publish stamp
+    app.state.kept_outlines = tiles.KeptTiles(tiles.KEPT_OUTLINE_BYTES)  # the choropleth's, likewise
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from gridmap.api.openapi_doc import GEOJSON_OK
@@ -59,11 +59,12 @@ def summary(code: str, f: stats.Filters = Depends(filters), conn: sa.Connection 
             "and median handling hours (GeoJSON)", responses=GEOJSON_OK)
 def choropleth(code: str, metric: str | None = Query(None, description="compute only this measure: "
                                                      "per_1000_households, overdue_rate or median_hours"),
-               f: stats.Filters = Depends(filters), conn: sa.Connection = Depends(get_conn)):
+               f: stats.Filters = Depends(filters), conn: sa.Connection = Depends(get_conn), *, request: Request):
     if metric is not None and metric not in stats.METRICS:
         raise Invalid(f"metric must be one of {', '.join(stats.METRICS)}", f"指标只能是 {'、'.join(stats.METRICS)}")
     return Response(stats.choropleth_text(conn, code, f, display=True,
-                                          metrics=(metric,) if metric else stats.METRICS),
+                                          metrics=(metric,) if metric else stats.METRICS,
+                                          kept=request.app.state.kept_outlines),
                     media_type="application/geo+json")
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Sized
+from typing import Generic, TypeVar
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -66,15 +68,23 @@ def tile(request: Request, collection_id: str, z: int = Path(ge=0, le=MAX_ZOOM),
 PLAN_COLLECTIONS = features.PUBLISHED_COLLECTIONS  # versioned by the publish stamp; the others never kept
 KEPT_TILE_BYTES = 64 * 2**20
 """How many bytes of published plans' tiles a server keeps in memory (the latest asked for)."""
+KEPT_OUTLINE_BYTES = 32 * 2**20
+"""How many characters of the choropleth's grid outlines (:class:`gridmap.store.incident_stats.GridOutlines`)
+a server keeps, in a :class:`KeptTiles` of their own: Reykjavík's 377 display outlines are 0.4 MB."""
 
 
-class KeptTiles:
+Kept = TypeVar("Kept", bound=Sized)
+
+
+class KeptTiles(Generic[Kept]):
     """The tiles of published plans a server has built, by collection, publish stamp and tile: a
     tile of one stamp never changes (its ETag says so to every cache on the way), so it is built
     once (ST_AsMVT took 9–11 ms of the database's time a tile under benchmarks/load.py). Tiles of
     an older stamp go as soon as one of a newer is kept, the least recently asked for when the
     tiles pass ``max_bytes``. One per app (``app.state.kept_tiles``): an app serves one database.
-    Threads share it.
+    Threads share it. It keeps anything versioned by the publish stamp whose ``len`` is its size
+    (the choropleth's outlines too, ``app.state.kept_outlines``), under keys whose second element
+    is the stamp.
 
     A tile holds its community's name: a community renamed by ``gridmap territory import
     --replace`` without a publish keeps its old name in the kept tiles (as in every HTTP cache
@@ -82,12 +92,12 @@ class KeptTiles:
 
     def __init__(self, max_bytes: int = KEPT_TILE_BYTES) -> None:
         self.max_bytes = max_bytes
-        self._tiles: OrderedDict[tuple, bytes] = OrderedDict()
+        self._tiles: OrderedDict[tuple, Kept] = OrderedDict()
         self._bytes = 0
         self._stamp: str | None = None
         self._lock = threading.Lock()
 
-    def get(self, key: tuple) -> bytes | None:
+    def get(self, key: tuple) -> Kept | None:
         """The tile kept under ``key`` (collection, stamp, z, x, y), or None."""
         with self._lock:
             data = self._tiles.get(key)
@@ -95,7 +105,7 @@ class KeptTiles:
                 self._tiles.move_to_end(key)
             return data
 
-    def put(self, key: tuple, data: bytes) -> None:
+    def put(self, key: tuple, data: Kept) -> None:
         stamp = key[1]
         with self._lock:
             if stamp != self._stamp:  # a publish since: every kept tile is of a plan no longer published
@@ -116,7 +126,7 @@ def _published_tile(request: Request, conn: sa.Connection, c: features.Collectio
     (collections of published plans only: the others are built every time)."""
     if c.id not in PLAN_COLLECTIONS:
         return features.tile(conn, c, z, x, y)
-    kept: KeptTiles = request.app.state.kept_tiles
+    kept: KeptTiles[bytes] = request.app.state.kept_tiles
     key = (c.id, stamp, z, x, y)
     data = kept.get(key)
     if data is None:

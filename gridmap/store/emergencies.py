@@ -10,6 +10,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from gridmap.errors import NotFound, StateConflict
+from gridmap.store.db import prepared
 from gridmap.store.sql import with_subtree
 
 
@@ -86,11 +87,12 @@ def listing(conn: sa.Connection, territory: str) -> list[dict]:
 def on_at(conn: sa.Connection, lon: float, lat: float, at: datetime | None = None) -> int | None:
     """The emergency on at a point at a time (now by default; the latest switched on, when two
     overlap); None where none was."""
-    return conn.execute(sa.text(
+    return prepared(conn, (
         "SELECT id FROM emergencies WHERE started_at <= COALESCE(CAST(:at AS timestamptz), now()) "
         "AND (ended_at IS NULL OR ended_at >= COALESCE(CAST(:at AS timestamptz), now())) "
-        "AND geom && ST_SetSRID(ST_Point(:x, :y), 4490) AND ST_Covers(geom, ST_SetSRID(ST_Point(:x, :y), 4490)) "
-        "ORDER BY started_at DESC LIMIT 1"), {"x": lon, "y": lat, "at": at}).scalar()
+        "AND geom && ST_SetSRID(ST_Point(CAST(:x AS float8), CAST(:y AS float8)), 4490) "
+        "AND ST_Covers(geom, ST_SetSRID(ST_Point(:x, :y), 4490)) ORDER BY started_at DESC LIMIT 1"),
+        {"x": lon, "y": lat, "at": at}).scalar()
 
 
 def any_on(conn: sa.Connection) -> bool:

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from pygeofilter import ast as pygeofilter_ast
 
 from gridmap.store import cql
+from gridmap.store.db import prepared
 
 from gridmap.store.incidents import CURRENT_GRID_JOIN
 
@@ -321,13 +322,17 @@ PUBLISHED_COLLECTIONS = frozenset({"grids", "microgrids", "units"})
 others (stations, incidents, territories) change on their own."""
 
 
+PUBLISHED_STAMP = (
+    "SELECT count(*)::text || '-' || COALESCE(sum(id), 0)::text || '-' || COALESCE(sum(lock_version), 0)::text || '-' "
+    "|| floor(COALESCE(max(extract(epoch FROM published_at)), 0) * 1000)::bigint::text FROM plans WHERE status = 'published'")
+"""The publish stamp as a query of one value (:func:`published_stamp`), for a statement that reads
+it in the same snapshot as what it versions."""
+
+
 def published_stamp(conn: sa.Connection) -> str:
     """A token that changes whenever any plan is published (or a published plan is edited):
     part of tile URLs and ETags, so no cache serves grids of a plan that is no longer published."""
-    row = conn.execute(sa.text(
-        "SELECT count(*), COALESCE(sum(id), 0), COALESCE(sum(lock_version), 0), "
-        "COALESCE(max(extract(epoch FROM published_at)), 0) FROM plans WHERE status = 'published'")).one()
-    return f"{row[0]}-{row[1]}-{row[2]}-{int(float(row[3]) * 1000)}"
+    return conn.execute(sa.text(PUBLISHED_STAMP)).scalar_one()
 
 
 def locate(conn: sa.Connection, lon: float, lat: float, *, staff_on: date | None = None) -> dict | None:
@@ -335,7 +340,7 @@ def locate(conn: sa.Connection, lon: float, lat: float, *, staff_on: date | None
     district, and its worker: with ``staff_on``, the full-time workers the staff holds on that
     grid (its code and, where recorded, the same units: lineage) that day, else the plan's name;
     None outside every published grid. Uses the grids' GiST index."""
-    row = conn.execute(sa.text(
+    row = prepared(conn, (
         "SELECT g.code AS grid_code, g.name AS grid_name, g.kind, g.households, COALESCE((SELECT "
         "string_agg(DISTINCT s.name, '、') FROM staff_assignments a JOIN staff s ON s.id = a.staff_id "
         "WHERE CAST(:on AS date) IS NOT NULL AND a.grid_code = g.code AND (a.grid_lineage IS NULL OR a.grid_lineage = "
@@ -345,7 +350,7 @@ def locate(conn: sa.Connection, lon: float, lat: float, *, staff_on: date | None
         "d.code AS district_code, d.name AS district FROM grids g "
         "JOIN plans p ON p.id = g.plan_id AND p.status = 'published' JOIN territories c ON c.id = g.community_id "
         "LEFT JOIN territories s ON s.id = c.parent_id LEFT JOIN territories d ON d.id = s.parent_id "
-        "WHERE ST_Intersects(g.geom, ST_SetSRID(ST_Point(:x, :y), 4490)) "
+        "WHERE ST_Intersects(g.geom, ST_SetSRID(ST_Point(CAST(:x AS float8), CAST(:y AS float8)), 4490)) "
         "ORDER BY p.published_at DESC LIMIT 1"), {"x": lon, "y": lat, "on": staff_on}).first()
     return dict(row._mapping) if row else None
 

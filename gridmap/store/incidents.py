@@ -27,6 +27,7 @@ from gridmap.errors import NotFound
 from gridmap.incident_rules import Category
 from gridmap.service_attributes import ServiceAttribute
 from gridmap.store import incident_partitions as partitions
+from gridmap.store.db import prepared
 from gridmap.store.patrols import PATROL_OF_REPORT
 
 PUBLIC_COLUMNS = (
@@ -92,7 +93,7 @@ def category_codes(conn: sa.Connection) -> set[str]:
 
 
 def categories(conn: sa.Connection) -> list[Category]:
-    rows = conn.execute(sa.text(
+    rows = prepared(conn, (  # (every report reads them)
         "SELECT c.code, c.name_zh, c.name_en, c.group_name, d.code AS dc, d.name AS dz, COALESCE(d.name_en, d.name) AS de, "
         "c.time_limit, c.time_unit, COALESCE(c.description, ''), c.attributes FROM incident_categories c "
         "JOIN departments d ON d.id = c.department_id WHERE c.active ORDER BY c.code"))
@@ -102,11 +103,11 @@ def categories(conn: sa.Connection) -> list[Category]:
 def route(conn: sa.Connection, lon: float, lat: float) -> Route | None:
     """The published grid containing the point. On a border shared by two grids the point is in
     both; the grid with the smaller code takes it, so routing is deterministic."""
-    row = conn.execute(sa.text(
+    row = prepared(conn, (
         "SELECT g.id, g.code, g.community_id, c.parent_id, g.lineage, c.code FROM grids g JOIN plans p ON p.id = g.plan_id "
         "AND p.status = 'published' JOIN territories c ON c.id = g.community_id "
-        "WHERE ST_Intersects(g.geom, ST_SetSRID(ST_Point(:x, :y), 4490)) ORDER BY p.published_at DESC, g.code LIMIT 1"),
-        {"x": lon, "y": lat}).first()
+        "WHERE ST_Intersects(g.geom, ST_SetSRID(ST_Point(CAST(:x AS float8), CAST(:y AS float8)), 4490)) "
+        "ORDER BY p.published_at DESC, g.code LIMIT 1"), {"x": lon, "y": lat}).first()
     return Route(*row) if row else None
 
 
@@ -163,15 +164,16 @@ def nearby_open(conn: sa.Connection, category_code: str, lon: float, lat: float,
     # the open incidents in the box first, from their own partial index (ix_incidents_open_geom), then
     # the category: with ten million incidents the planner otherwise also read the category's
     # index (2.4 million entries) to AND it with the box (0.2 s a report)
-    rows = conn.execute(sa.text(
+    rows = prepared(conn, (
         "WITH box AS MATERIALIZED (SELECT i.id, i.public_id, i.status, i.description, i.reported_at, i.category_code, "
         "i.geom FROM incidents i WHERE i.status NOT IN ('closed', 'rejected') "
-        "AND i.geom && ST_Expand(ST_SetSRID(ST_Point(:x, :y), 4490), :deg)) "
+        "AND i.geom && ST_Expand(ST_SetSRID(ST_Point(CAST(:x AS float8), CAST(:y AS float8)), 4490), "
+        "CAST(:deg AS float8))) "
         "SELECT i.public_id, i.status, i.description, i.reported_at, round(ST_Distance(i.geom::geography, "
         "ST_SetSRID(ST_Point(:x, :y), 4490)::geography)::numeric, 1)::float8 AS distance_m FROM box i "
-        "WHERE i.category_code = :c AND (CAST(:ex AS int) IS NULL OR i.id <> :ex) "
-        "AND ST_DWithin(i.geom::geography, ST_SetSRID(ST_Point(:x, :y), 4490)::geography, :r) "
-        "ORDER BY distance_m LIMIT :n"),
+        "WHERE i.category_code = :c AND (CAST(:ex AS bigint) IS NULL OR i.id <> :ex) "
+        "AND ST_DWithin(i.geom::geography, ST_SetSRID(ST_Point(:x, :y), 4490)::geography, CAST(:r AS float8)) "
+        "ORDER BY distance_m LIMIT CAST(:n AS bigint)"),
         {"c": category_code, "x": lon, "y": lat, "r": radius_m, "ex": exclude, "n": limit, "deg": degrees})
     return [dict(r._mapping) for r in rows]
 
@@ -198,10 +200,10 @@ def get_new(conn: sa.Connection, incident_id: int, reported_at: datetime) -> dic
 def _shown(conn: sa.Connection, incident_id: int, reported_at: datetime, duplicate_of: int | None,
            duplicate_of_reported_at: datetime | None, *, with_contact: bool = False, lock: bool = False) -> dict:
     contact = ", i.reporter_name, i.reporter_contact, i.patrol_id" if with_contact else ""
-    row = conn.execute(sa.text(
-        f"SELECT {PUBLIC_COLUMNS}{contact} FROM {_FROM_ONE} WHERE i.id = :i AND i.reported_at = :at"
-        + (" FOR UPDATE OF i" if lock else "")),
-        {"i": incident_id, "at": reported_at, "dup": duplicate_of, "dup_at": duplicate_of_reported_at}).first()
+    # prepared: nine tables joined take 1.1 ms to plan and 0.06 ms to run (gridmap.store.db.prepared)
+    row = prepared(conn, f"SELECT {PUBLIC_COLUMNS}{contact} FROM {_FROM_ONE} WHERE i.id = CAST(:i AS bigint) "
+                         "AND i.reported_at = CAST(:at AS timestamptz)" + (" FOR UPDATE OF i" if lock else ""),
+                   {"i": incident_id, "at": reported_at, "dup": duplicate_of, "dup_at": duplicate_of_reported_at}).first()
     if row is None:
         raise IncidentNotFound(f"no incident {incident_id}", f"没有编号为 {incident_id} 的事件")
     return dict(row._mapping)

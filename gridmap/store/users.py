@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from gridmap.store.db import prepared
 from gridmap.store.sql import with_ancestors, with_subtree
 
 from gridmap.store.models import USER_ROLES
@@ -233,7 +234,7 @@ def user_for_token(conn: sa.Connection, token: str) -> CurrentUser | None:
     """The user a live (unexpired, unrevoked) token or API key belongs to, with their roles, or
     None. For an API key it also notes the time of use, at most once a minute (the caller
     commits). One statement: every signed-in request asks this first."""
-    row = conn.execute(sa.text(
+    row = prepared(conn, (
         "WITH hit AS (SELECT a.token_hash, a.kind, a.last_used_at, u.id, u.username, u.display_name "
         "FROM auth_tokens a JOIN users u ON u.id = a.user_id "
         "WHERE a.token_hash = :h AND a.revoked_at IS NULL AND (a.expires_at IS NULL OR a.expires_at > now()) "
@@ -305,16 +306,16 @@ class IncidentScope:
 def incident_scopes(conn: sa.Connection, user: CurrentUser, roles: tuple[str, ...]) -> list[IncidentScope]:
     """The user's role rows among ``roles`` (admin always counts) with the communities each covers
     (an admin of every territory covers every place, ``everywhere``)."""
-    rows = conn.execute(sa.text(
+    rows = prepared(conn, (
         "SELECT r.role, t.code, d.code AS department, r.grid_codes FROM user_roles r "
         "LEFT JOIN territories t ON t.id = r.territory_id LEFT JOIN departments d ON d.id = r.department_id "
-        "WHERE r.user_id = :u AND r.role = ANY(:roles)"), {"u": user.id, "roles": list(set(roles) | {"admin"})}).all()
+        "WHERE r.user_id = :u AND r.role = ANY(:roles)"), {"u": user.id, "roles": sorted(set(roles) | {"admin"})}).all()
     scopes = []
     for role, code, department, grids in rows:
         if code is None:  # territory_id IS NULL: admin of every territory (ck_user_roles_territory)
             scopes.append(IncidentScope(role, frozenset(), None, None, everywhere=True))
             continue
-        communities = frozenset(conn.execute(sa.text(
+        communities = frozenset(prepared(conn, (
             with_subtree() + "SELECT t.code FROM sub JOIN territories t ON t.id = sub.id WHERE t.level = 'community'"),
             {"territory": code}).scalars())
         scopes.append(IncidentScope(role, communities, department if role != "admin" else None,
