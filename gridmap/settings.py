@@ -33,6 +33,9 @@ GRIDMAP_SECRET_KEY    The key (or keys, comma-separated: the first encrypts, all
 GRIDMAP_REDIS_URL     ``redis://host:6379/0``: keep the throttles' counts (failed sign-ins, public
                       submissions) in Redis, shared by several server processes (default: in memory;
                       needs ``pip install 'limits[redis]'``).
+GRIDMAP_PREPARED_STATEMENTS  ``false`` behind a pooler that hands each transaction another server
+                      connection (PgBouncer's transaction pooling): the statements every request runs
+                      are then planned each time instead of prepared once per connection (default ``true``).
 """
 
 from __future__ import annotations
@@ -96,6 +99,9 @@ class Settings:
     cors_origins: tuple[str, ...] = ("*",)
     """Web origins whose pages may call the API from the browser (a city portal's MapLibre or
     OpenLayers map): ``*`` for any; none when empty."""
+    prepared_statements: bool = True
+    """Whether gridmap's connections prepare the statements every request runs
+    (:func:`gridmap.store.db.prepared`); off behind a transaction-pooling PgBouncer."""
 
     @property
     def secret_key_file(self) -> Path:
@@ -145,4 +151,6 @@ class Settings:
             dask_min_units=int(env.get("GRIDMAP_DASK_MIN_UNITS", cls.dask_min_units)),
             secret_keys=_secret_keys(env, home_path),
             cors_origins=tuple(o.strip() for o in env.get("GRIDMAP_CORS_ORIGINS", "*").split(",") if o.strip()),
+            prepared_statements=env.get("GRIDMAP_PREPARED_STATEMENTS", "true").strip().lower()
+            not in ("0", "false", "no", "off"),
         )

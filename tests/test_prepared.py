@@ -52,3 +52,24 @@ def test_a_statement_without_parameters_and_a_cast_are_left_as_they_are() -> Non
     assert form.prepare.endswith("AS SELECT now()::date, x FROM t WHERE a = $1 AND b = $2 AND c = $1")
     assert form.execute == f"EXECUTE {form.name}(%(a)s, %(b)s)"
     assert _prepared_form("SELECT 1").execute == f"EXECUTE {_prepared_form('SELECT 1').name}"
+    # what text() does not bind is not numbered: a name glued to a cast, an escaped colon
+    odd = _prepared_form("SELECT :abc::int, x\\:y, :b")
+    assert odd.prepare.endswith("AS SELECT :abc::int, x:y, $1") and odd.execute.endswith("(%(b)s)")
+
+
+def test_off_or_on_an_engine_not_made_by_gridmap_the_statement_runs_as_it_is(database_url: str) -> None:
+    """``GRIDMAP_PREPARED_STATEMENTS=false`` (a transaction-pooling PgBouncer hands the next
+    transaction to a server connection that never saw the PREPARE) and engines made elsewhere:
+    the same answers, nothing prepared."""
+    from gridmap.settings import Settings
+
+    assert Settings.from_env({"GRIDMAP_PREPARED_STATEMENTS": "false"}).prepared_statements is False
+    assert Settings.from_env({}).prepared_statements is True
+    params = {"n": 2, "word": "b", "at": None, "note": None}
+    other = sa.create_engine(database_url)
+    try:
+        with other.connect() as conn:
+            assert prepared(conn, SQL, params).one().next == 3
+            assert _prepared_form(SQL).name not in _statements(conn)
+    finally:
+        other.dispose()

@@ -361,6 +361,41 @@ def test_the_choropleths_kept_outlines_give_way_to_the_next_publish(monaco_built
     assert report["grid_code"] in again
 
 
+def test_kept_outlines_follow_a_community_moved_or_renamed_without_a_publish(monaco_built: sa.Engine,
+                                                                            database_url: str) -> None:
+    """A community moved to another street (``territory import`` can change its parent) or renamed,
+    with no publish: the street's choropleth draws the community's grids, each with its outline, and
+    the new name, though the street's outlines were kept before."""
+    summary = partition_territory(monaco_built, MONACO)
+    planning.publish(monaco_built, summary.plan_id, version=None, actor="test")
+    client = TestClient(create_app(database_url=database_url))
+    street, district, moved_code = "980101900", "980101", "980101900006"
+    url = f"/api/territories/{street}/incidents/choropleth"
+
+    def parent(code: str, to: str) -> None:
+        with monaco_built.begin() as conn:
+            conn.execute(sa.text("UPDATE territories SET parent_id = (SELECT id FROM territories WHERE code = :to) "
+                                 "WHERE code = :c"), {"c": code, "to": to})
+
+    with monaco_built.connect() as conn:
+        grids_of_moved = set(conn.execute(sa.text(
+            "SELECT g.code FROM grids g JOIN territories c ON c.id = g.community_id "
+            "WHERE g.plan_id = :p AND c.code = :c"), {"p": summary.plan_id, "c": moved_code}).scalars())
+    assert grids_of_moved
+    whole = {f["id"]: f["geometry"] for f in client.get(url).json()["features"]}
+    parent(moved_code, district)
+    without = client.get(url).json()  # kept for this stamp: the street without the community
+    assert {f["id"] for f in without["features"]} == set(whole) - grids_of_moved
+    parent(moved_code, street)
+    with monaco_built.begin() as conn:
+        conn.execute(sa.text("UPDATE territories SET name = '新名字社区' WHERE code = :c"), {"c": moved_code})
+    back = client.get(url)
+    assert back.status_code == 200
+    drawn = {f["id"]: f for f in back.json()["features"]}
+    assert {code: f["geometry"] for code, f in drawn.items()} == whole
+    assert {drawn[code]["properties"]["community"] for code in grids_of_moved} == {"新名字社区"}
+
+
 def test_kept_tiles_hold_one_stamp_within_their_bytes() -> None:
     """The server's kept tiles: the least recently asked for go past the byte limit, and every
     tile of an older stamp goes once one of a newer stamp is kept."""

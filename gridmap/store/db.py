@@ -50,15 +50,20 @@ MAX_OVERFLOW = 0
 @lru_cache(maxsize=8)
 def engine_for(url: str) -> sa.Engine:
     """One pooled engine per URL, pinged before use so a restarted server is survived. The pool keeps
-    as many connections as requests usually run at once, so a burst does not pay for new
-    connections (and their SCRAM handshakes) on every request.
+    all its connections open (no overflow), so a burst does not pay for new connections: with 12
+    kept and 8 more opened on demand, two or three connections a second came and went under
+    ``benchmarks/load.py``, each a new server process with a SCRAM handshake and cold caches.
 
     Its connections do not JIT-compile queries: gridmap's queries read rollups, one month or one
     neighbourhood, and PostgreSQL's cost estimates over many partitions and rollup rows made it
     compile queries that then ran in milliseconds (a report's possible-duplicates search: 78 ms of
     compiling for 2 ms of work, with ten million incidents in 17 months; the dashboard's figures:
-    100-300 ms)."""
-    engine = sa.create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW, future=True)
+    100-300 ms). They prepare the statements every request runs (:func:`prepared`) unless
+    ``GRIDMAP_PREPARED_STATEMENTS`` is off."""
+    from gridmap.settings import Settings
+
+    engine = sa.create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW, future=True,
+                              execution_options={PREPARED_OPTION: Settings.from_env().prepared_statements})
     sa.event.listen(engine, "connect", _session_settings)
     return engine
 
@@ -71,8 +76,11 @@ def statement_by_statement(engine: sa.Engine) -> sa.Connection:
     return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
 
-_BIND = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
-"""A bound parameter of ``sqlalchemy.text``: ``:name``, not a ``::type`` cast."""
+PREPARED_OPTION = "gridmap_prepared"
+"""The engine's execution option saying its connections may prepare statements (:func:`prepared`)."""
+_BIND = re.compile(r"(?<![:\w\x5c]):(\w+)(?![:\w])")
+"""A bound parameter of ``sqlalchemy.text``, by its own rule (``TextClause._bind_params_regex``):
+``:name``, not a ``::type`` cast nor an escaped ``\\:``."""
 
 
 @dataclass(frozen=True)
@@ -95,7 +103,7 @@ def _prepared_form(sql: str) -> _Prepared:
             names.append(match.group(1))
         return f"${names.index(match.group(1)) + 1}"
 
-    body = _BIND.sub(numbered, sql)
+    body = _BIND.sub(numbered, sql).replace("\\:", ":")  # (an escaped colon is a colon, as text() has it)
     name = "gridmap_" + hashlib.blake2b(sql.encode(), digest_size=8).hexdigest()
     values = ", ".join(f"%({n})s" for n in names)
     return _Prepared(name, f"PREPARE {name} AS {body}", f"EXECUTE {name}" + (f"({values})" if names else ""))
@@ -117,20 +125,28 @@ def prepared(conn: sa.Connection, sql: str, params: dict | None = None) -> sa.Cu
     The statement's parameters must have a type PostgreSQL can infer where they are first used
     (``CAST(:x AS int)`` where nothing else says). Prepared statements outlive a rollback and go
     with their connection; the set of those made is kept in the connection's ``info``, which
-    SQLAlchemy clears whenever the DBAPI connection is replaced."""
+    SQLAlchemy clears whenever the DBAPI connection is replaced.
+
+    Only on engines made by :func:`engine_for` with ``GRIDMAP_PREPARED_STATEMENTS`` on (the
+    default; off behind PgBouncer's transaction pooling, where the next transaction may run on
+    another server connection that never saw the PREPARE): elsewhere the statement runs as it is."""
+    if not conn.get_execution_options().get(PREPARED_OPTION, False):  # (off, or an engine not made here)
+        return conn.execute(sa.text(sql), params or {})
     form = _prepared_form(sql)
     proxied = conn.connection
     made: set[str] = proxied.info.setdefault("gridmap_prepared", set())
     if form.name not in made:
-        with proxied.dbapi_connection.cursor() as cursor:  # type: ignore[union-attr]
-            cursor.execute(form.prepare)  # (no parameters: a % in the statement is left as it is)
+        # through SQLAlchemy (its errors and its handling of a lost connection), with no parameters:
+        # a % in the statement is left as it is
+        conn.exec_driver_sql(form.prepare, execution_options={"no_parameters": True})
         made.add(form.name)
     return conn.exec_driver_sql(form.execute, params or {})
 
 
 def _session_settings(dbapi_connection, _record) -> None:
-    """No JIT compiling (see :func:`engine_for`); statements made by :func:`prepared` planned once,
-    generically (the only prepared statements on gridmap's connections)."""
+    """No JIT compiling (see :func:`engine_for`); prepared statements planned once, generically:
+    those of :func:`prepared`, and those PL/pgSQL keeps of the triggers' and functions' statements
+    (which have no parameters or plan alike either way)."""
     with dbapi_connection.cursor() as cursor:
         cursor.execute("SET jit = off; SET plan_cache_mode = force_generic_plan")
     dbapi_connection.commit()

@@ -337,18 +337,19 @@ def choropleth(conn: sa.Connection, territory: str, filters: Filters, *, display
 
 @dataclass(frozen=True)
 class GridOutlines:
-    """What a choropleth shows of the published grids that only a publish changes: per grid code,
-    the beginning of its GeoJSON feature (id, outline, and the properties grid_code, community and
-    households, the properties object left open for the figures), as of publish stamp ``stamp``
-    (:data:`gridmap.store.features.PUBLISHED_STAMP`). A server keeps them per territory and stamp
-    (:func:`choropleth_text`'s ``kept``): writing 377 outlines as GeoJSON took half of a Reykjavík
-    choropleth's 11 ms."""
+    """What a choropleth shows of the published grids that only a publish changes: per grid id,
+    the beginning of its GeoJSON feature (its code as id and its outline, up to the properties),
+    as of publish stamp ``stamp`` (:data:`gridmap.store.features.PUBLISHED_STAMP`). A server keeps
+    them per territory and stamp (:func:`choropleth_text`'s ``kept``): writing 377 outlines as
+    GeoJSON took half of a Reykjavík choropleth's 11 ms. Names and households are not in them:
+    they come with the figures, so a community renamed without a publish shows its new name."""
 
     stamp: str
-    features: dict[str, str]
+    features: dict[int, str]
 
     def __len__(self) -> int:
-        """Its size in characters (what a byte-bounded keeper counts)."""
+        """Its size in characters (what a size-bounded keeper counts; a character takes one or two
+        bytes in memory here)."""
         return sum(len(text) for text in self.features.values())
 
 
@@ -377,14 +378,12 @@ def grid_outlines(conn: sa.Connection, territory: str, *, display: bool = False)
 
     outline = "g.geom_display" if display else "g.geom"
     rows = conn.execute(sa.text(
-        SUBTREE + ", grid AS (SELECT g.code, '{\"type\": \"Feature\", \"id\": ' || to_json(g.code)::text "
-        "|| ', \"geometry\": ' || COALESCE(ST_AsGeoJSON(" + outline + ", 6, 0), 'null') "
-        "|| ', \"properties\": {\"grid_code\": ' || to_json(g.code)::text || ', \"community\": ' "
-        "|| COALESCE(to_json(c.name)::text, 'null') || ', \"households\": ' || COALESCE(g.households::text, 'null') "
+        SUBTREE + ", grid AS (SELECT g.id, '{\"type\": \"Feature\", \"id\": ' || to_json(g.code)::text "
+        "|| ', \"geometry\": ' || COALESCE(ST_AsGeoJSON(" + outline + ", 6, 0), 'null') || ', \"properties\": ' "
         f"AS head {_PUBLISHED_GRIDS_BELOW}) "
-        f"SELECT grid.code, grid.head, ({PUBLISHED_STAMP}) AS stamp FROM (SELECT 1) one LEFT JOIN grid ON true"),
+        f"SELECT grid.id, grid.head, ({PUBLISHED_STAMP}) AS stamp FROM (SELECT 1) one LEFT JOIN grid ON true"),
         {"territory": territory}).all()
-    return GridOutlines(rows[0].stamp, {r.code: r.head for r in rows if r.code is not None})
+    return GridOutlines(rows[0].stamp, {r.id: r.head for r in rows if r.id is not None})
 
 
 def choropleth_text(conn: sa.Connection, territory: str, filters: Filters, *, display: bool = False,
@@ -396,9 +395,10 @@ def choropleth_text(conn: sa.Connection, territory: str, filters: Filters, *, di
     lineage alone, not by the community they were reported in. Only the ``metrics`` asked for
     are computed. ``display``: the grids' display outlines (:func:`grid_outlines`).
 
-    The figures are read with the publish stamp in one statement; the outlines come from ``kept``
-    when it holds them for that stamp (else they are read, and kept), so outlines and figures are
-    always of the same published grids."""
+    The figures (with each grid's code, community and households) are read with the publish stamp
+    in one statement; the outlines come from ``kept`` when it holds them for that stamp and for
+    every one of those grids (else they are read, and kept): outlines and figures are of the same
+    grids, also after a community moved to another street without a publish."""
     from gridmap.store.features import PUBLISHED_STAMP
 
     rows, params = filters.grid_rows(scoped=False)
@@ -418,33 +418,36 @@ def choropleth_text(conn: sa.Connection, territory: str, filters: Filters, *, di
                "ON m.key = c.lineage")
     else:
         agg = f"SELECT c.*, NULL::float8 AS median_h FROM ({counts}) c"
-    # the grids and their figures joined by hashing: PostgreSQL's estimate of the figures' rows
-    # made it rescan them for every grid (377 × 359 comparisons on Reykjavík, 10 ms); only this
-    # statement plans so
-    _settings(conn, nested_loops=False)
-    figures = conn.execute(sa.text(
+    statement = sa.text(
         SUBTREE + f", agg AS MATERIALIZED ({agg}), "  # computed once, whatever the join order
-        "figures AS (SELECT g.code, json_build_object('incidents', COALESCE(a.n, 0), "
+        "figures AS (SELECT g.id, g.code, json_build_object('grid_code', g.code, 'community', c.name, "
+        "'households', g.households, 'incidents', COALESCE(a.n, 0), "
         "'per_1000_households', CASE WHEN g.households > 0 THEN round((1000.0 * COALESCE(a.n, 0) / g.households)::numeric, 1) END, "
         "'overdue_rate', CASE WHEN a.n > 0 AND :late THEN round((a.late::numeric / a.n), 3) END, "
         "'median_hours', round(a.median_h::numeric, 1))::text AS figures "
         f"{_PUBLISHED_GRIDS_BELOW.replace('WHERE', 'LEFT JOIN agg a ON a.lineage = g.lineage WHERE', 1)}) "
-        f"SELECT figures.code, figures.figures, ({PUBLISHED_STAMP}) AS stamp "
-        "FROM (SELECT 1) one LEFT JOIN figures ON true ORDER BY figures.code"),
-        {**params, "late": "overdue_rate" in metrics}).all()
-    conn.execute(sa.text("RESET enable_nestloop"))  # (for what the caller reads next in this transaction)
-    stamp = figures[0].stamp
-    key = ("choropleth", stamp, territory, display)
-    outlines = kept.get(key) if kept is not None else None
-    if outlines is None:
-        outlines = grid_outlines(conn, territory, display=display)
-        if outlines.stamp != stamp:  # a publish between the two statements: the figures again, of its grids
-            return choropleth_text(conn, territory, filters, display=display, metrics=metrics, kept=kept)
-        if kept is not None:
-            kept.put(key, outlines)
-    # each feature: its kept beginning, then the figures' members (json_build_object's "{" dropped), "}}"
-    features = ", ".join(f"{outlines.features[r.code]}, {r.figures[1:]}}}" for r in figures if r.code is not None)
-    return '{"type": "FeatureCollection", "features": [' + features + "]}"
+        f"SELECT figures.id, figures.figures, ({PUBLISHED_STAMP}) AS stamp "
+        "FROM (SELECT 1) one LEFT JOIN figures ON true ORDER BY figures.code, figures.id")
+    for _ in range(3):  # again only if a publish lands between the figures and the outlines
+        # the grids and their figures joined by hashing: PostgreSQL's estimate of the figures' rows
+        # made it rescan them for every grid (377 × 359 comparisons on Reykjavík, 10 ms); only this
+        # statement plans so
+        _settings(conn, nested_loops=False)
+        figures = [r for r in conn.execute(statement, {**params, "late": "overdue_rate" in metrics}).all()]
+        conn.execute(sa.text("RESET enable_nestloop"))  # (for what the caller reads next in this transaction)
+        stamp = figures[0].stamp
+        figures = [r for r in figures if r.id is not None]
+        key = ("choropleth", stamp, territory, display)
+        outlines = kept.get(key) if kept is not None else None
+        if outlines is None or any(r.id not in outlines.features for r in figures):
+            outlines = grid_outlines(conn, territory, display=display)
+            if kept is not None:
+                kept.put(("choropleth", outlines.stamp, territory, display), outlines)
+        if outlines.stamp == stamp and all(r.id in outlines.features for r in figures):
+            # each feature: its kept beginning, the properties, "}"
+            return ('{"type": "FeatureCollection", "features": ['
+                    + ", ".join(f"{outlines.features[r.id]}{r.figures}}}" for r in figures) + "]}")
+    raise RuntimeError(f"the published grids of {territory} changed three times while their choropleth was read")
 
 
 def _cell_size(cell_deg: float) -> int:
