@@ -32,6 +32,7 @@ from datetime import datetime, timezone
 
 import sqlalchemy as sa
 
+from gridmap.errors import StateConflict
 from gridmap.store.sql import with_subtree
 
 SUBTREE = with_subtree()
@@ -433,7 +434,7 @@ def choropleth_text(conn: sa.Connection, territory: str, filters: Filters, *, di
         # made it rescan them for every grid (377 × 359 comparisons on Reykjavík, 10 ms); only this
         # statement plans so
         _settings(conn, nested_loops=False)
-        figures = [r for r in conn.execute(statement, {**params, "late": "overdue_rate" in metrics}).all()]
+        figures = conn.execute(statement, {**params, "late": "overdue_rate" in metrics}).all()
         conn.execute(sa.text("RESET enable_nestloop"))  # (for what the caller reads next in this transaction)
         stamp = figures[0].stamp
         figures = [r for r in figures if r.id is not None]
@@ -447,7 +448,8 @@ def choropleth_text(conn: sa.Connection, territory: str, filters: Filters, *, di
             # each feature: its kept beginning, the properties, "}"
             return ('{"type": "FeatureCollection", "features": ['
                     + ", ".join(f"{outlines.features[r.id]}{r.figures}}}" for r in figures) + "]}")
-    raise RuntimeError(f"the published grids of {territory} changed three times while their choropleth was read")
+    raise StateConflict(f"the published grids of {territory} changed three times while their choropleth was read; "
+                        "ask again", f"读取 {territory} 的分级统计图时已发布网格变更了三次；请重试")
 
 
 def _cell_size(cell_deg: float) -> int:
