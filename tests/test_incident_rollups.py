@@ -338,3 +338,33 @@ def test_a_cut_month_gives_the_same_figures_either_way(span, monkeypatch) -> Non
             for (path, a), (_, b) in zip(cheaper, direct):
                 same = abs(a - b) <= 2e-6 if isinstance(a, float) and isinstance(b, float) else a == b
                 assert same, (path, a, b, start, end, category, statuses)
+
+
+def test_days_read_from_the_incidents_are_read_in_parallel_and_whole_months_are_not(span) -> None:
+    """A range that reads days from the incidents (a month it cuts) lets the summary, the heat map,
+    the clusters and the month play share their scans with parallel workers, for their own
+    transaction only; a range of whole months, and the choropleth, keep PostgreSQL's defaults
+    (:data:`gridmap.store.incident_stats.PARALLEL_SPANS`)."""
+    engine, first, last = span
+    month = stats._month_start(first + (last - first) / 2, up=False)
+    after = stats._month_start(month + timedelta(days=32), up=False)
+    cut = stats.Filters(start=month + timedelta(days=3), end=after + timedelta(days=12))
+    whole = stats.Filters(start=month, end=after)
+    assert cut.parts()[1] and not whole.parts()[1]
+    readers = {"summary": lambda conn, f: stats.summary(conn, MONACO, f),
+               "heat": lambda conn, f: stats.heat(conn, MONACO, f, cell_deg=0.002),
+               "clusters": lambda conn, f: stats.clusters(conn, MONACO, f, cell_deg=0.003),
+               "month play": lambda conn, f: stats.monthly_clusters(conn, MONACO, f, cell_deg=0.005),
+               "choropleth": lambda conn, f: stats.choropleth(conn, MONACO, f)}
+    with engine.connect() as conn:
+        default = conn.execute(sa.text("SHOW parallel_setup_cost")).scalar_one()
+        conn.rollback()
+        assert default != "10"
+        for name, read in readers.items():
+            for filters, parallel in ((cut, name != "choropleth"), (whole, False)):
+                read(conn, filters)
+                setting = conn.execute(sa.text("SHOW parallel_setup_cost")).scalar_one()
+                assert (setting == "10") == parallel, (name, filters, setting)
+                conn.rollback()  # SET LOCAL: the next transaction starts from the defaults again
+                assert conn.execute(sa.text("SHOW parallel_setup_cost")).scalar_one() == default
+                conn.rollback()
