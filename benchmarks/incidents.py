@@ -63,11 +63,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=1_000_000)
     parser.add_argument("--k", type=int, default=5)
-    parser.add_argument("--maps-only", action="store_true",
-                        help="ingest, then the dashboard's maps and single reports only (no publish, coverage or sites)")
-    parser.add_argument("--maps-of-loaded", action="store_true",
-                        help="no ingest: the dashboard's maps over the incidents an earlier run left in the benchmark's "
-                             "database (ten million take minutes to load; their maps, seconds)")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--maps-only", action="store_true",
+                      help="ingest, then the dashboard's maps and single reports only (no publish, coverage or sites)")
+    only.add_argument("--maps-of-loaded", action="store_true",
+                      help="no ingest: the dashboard's maps over the incidents an earlier run left in the benchmark's "
+                           "database (ten million take minutes to load; their maps, seconds). The date ranges are "
+                           "counted from today, as in the run that loaded them: run it in the same month")
     args = parser.parse_args()
 
     url = make_url(resolve_url())
@@ -80,6 +82,11 @@ def main() -> int:
     ensure_categories(engine)
     stations.load_demo_stations(engine, REYKJAVIK)
     if args.maps_of_loaded:
+        with engine.connect() as conn:
+            if not conn.execute(sa.text("SELECT EXISTS (SELECT FROM incidents)")).scalar_one():
+                print("--maps-of-loaded: the benchmark's database holds no incidents; load them first "
+                      "(--count N --maps-only)", file=sys.stderr)
+                return 2
         measure_maps(engine)
         return 0
     with engine.begin() as conn:
@@ -164,6 +171,7 @@ def measure_maps(engine: sa.Engine) -> None:
                   f"all three {all_s * 1000:.0f} ms; summary {summary_s * 1000:.0f} ms; heat (zoom 13) "
                   f"{heat_s * 1000:.0f} ms; month play ({len(months)} months) {play_s * 1000:.0f} ms; "
                   f"clusters (zoom 13, {len(cells)} cells) {clusters_s * 1000:.0f} ms")
+            conn.rollback()  # each case, and the peer after them, from the session's own settings
         raw_counts = ("SELECT i.grid_lineage, count(*), count(*) FILTER (WHERE COALESCE(i.closed_at, now()) > i.due_at "
                       "AND i.status <> 'rejected') FROM incidents i GROUP BY 1")
         raw_heat = "SELECT ST_SnapToGrid(i.geom, 0.0026), count(*) FROM incidents i GROUP BY 1"

@@ -343,8 +343,9 @@ def test_a_cut_month_gives_the_same_figures_either_way(span, monkeypatch) -> Non
 def test_days_read_from_the_incidents_are_read_in_parallel_and_whole_months_are_not(span) -> None:
     """A range that reads days from the incidents (a month it cuts) lets the summary, the heat map,
     the clusters and the month play share their scans with parallel workers, for their own
-    transaction only; a range of whole months, and the choropleth, keep PostgreSQL's defaults
-    (:data:`gridmap.store.incident_stats.PARALLEL_SPANS`)."""
+    transaction only (gone after a commit: ``SET LOCAL``); a range of whole months, and the
+    choropleth, run with the server's own costs, also after a reader that set them in the same
+    transaction (:data:`gridmap.store.incident_stats.PARALLEL_SPANS`)."""
     engine, first, last = span
     month = stats._month_start(first + (last - first) / 2, up=False)
     after = stats._month_start(month + timedelta(days=32), up=False)
@@ -356,15 +357,27 @@ def test_days_read_from_the_incidents_are_read_in_parallel_and_whole_months_are_
                "clusters": lambda conn, f: stats.clusters(conn, MONACO, f, cell_deg=0.003),
                "month play": lambda conn, f: stats.monthly_clusters(conn, MONACO, f, cell_deg=0.005),
                "choropleth": lambda conn, f: stats.choropleth(conn, MONACO, f)}
+
+    def setting(conn: sa.Connection) -> str:
+        return conn.execute(sa.text("SHOW parallel_setup_cost")).scalar_one()
+
     with engine.connect() as conn:
-        default = conn.execute(sa.text("SHOW parallel_setup_cost")).scalar_one()
-        conn.rollback()
+        default = setting(conn)
+        conn.commit()
         assert default != "10"
         for name, read in readers.items():
             for filters, parallel in ((cut, name != "choropleth"), (whole, False)):
                 read(conn, filters)
-                setting = conn.execute(sa.text("SHOW parallel_setup_cost")).scalar_one()
-                assert (setting == "10") == parallel, (name, filters, setting)
-                conn.rollback()  # SET LOCAL: the next transaction starts from the defaults again
-                assert conn.execute(sa.text("SHOW parallel_setup_cost")).scalar_one() == default
-                conn.rollback()
+                assert (setting(conn) == "10") == parallel, (name, filters)
+                conn.commit()  # a plain SET would outlive the commit on this pooled connection
+                assert setting(conn) == default, name
+                conn.commit()
+        for name in ("summary", "heat", "clusters", "month play"):  # then, in the same transaction:
+            readers[name](conn, cut)
+            assert setting(conn) == "10"
+            readers["choropleth"](conn, cut)
+            assert setting(conn) == default, name
+            readers[name](conn, cut)
+            readers[name](conn, whole)
+            assert setting(conn) == default, name
+            conn.rollback()

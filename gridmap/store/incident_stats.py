@@ -241,29 +241,35 @@ class Filters:
                 f"AND now() > i.due_at AND i.status <> 'rejected' AND {where} GROUP BY 1"), params
 
 
+PARALLEL_GUCS = ("parallel_setup_cost", "parallel_tuple_cost", "min_parallel_index_scan_size",
+                 "min_parallel_table_scan_size")
 PARALLEL_SPANS = ("SET LOCAL parallel_setup_cost = 10; SET LOCAL parallel_tuple_cost = 0.001; "
                   "SET LOCAL min_parallel_index_scan_size = 0; SET LOCAL min_parallel_table_scan_size = 0")
 """Parallel scans for a date range that reads days from the incidents themselves (a month it
 cuts: :meth:`Filters.parts`). PostgreSQL's default costs keep a scan of a few hundred thousand
 rows in one process; a dashboard waits for it, so it is shared with two parallel workers
 (``max_parallel_workers_per_gather``). With ten million incidents over Reykjavík, a 40-day
-range's summary statements took 0.70 and 0.74 s in one process, 0.56 and 0.43 s with workers
-(2026-12-05, ``benchmarks/incidents.py --maps-of-loaded``); the heat map 0.32 → 0.27 s. Not for
-the choropleth: its two reads (counts, then the handling histogram per grid) run one after the
-other and took as long with workers as without (0.65 s), so it keeps its one core. Ranges of
-whole months read the rollups alone and are left as they were."""
+range's two summary statements ran (EXPLAIN ANALYZE) in 0.70 and 0.74 s in one process, 0.56 and
+0.43 s with workers (2026-12-05, the database of ``benchmarks/incidents.py``). Not for the
+choropleth: its two reads (counts, then the handling histogram per grid) run one after the other
+and took as long with workers as without (0.65 s), so it keeps its one core. Ranges of whole
+months read the rollups alone and are left as they were."""
+SERIAL_SCANS = "; ".join(f"SET LOCAL {name} TO DEFAULT" for name in PARALLEL_GUCS)
+"""The server's own parallel costs again, for a statement that should not use :data:`PARALLEL_SPANS`
+after one that did, in the same transaction."""
 
 
 def _settings(conn: sa.Connection, *, nested_loops: bool = True, filters: Filters | None = None) -> None:
     """For the rest of the transaction (or until reset): sorts and hashes in memory (the engine's
     connections do not JIT-compile: ``gridmap.store.db.engine_for``); without ``nested_loops``,
     joins by hashing or merging only; parallel scans when ``filters`` read days from the
-    incidents (:data:`PARALLEL_SPANS`)."""
+    incidents (:data:`PARALLEL_SPANS`), the server's own costs otherwise (:data:`SERIAL_SCANS`):
+    each statement runs with the settings it asked for, whatever ran before it in the
+    transaction."""
     statements = ["SET LOCAL work_mem = '64MB'"]
     if not nested_loops:
         statements.append("SET LOCAL enable_nestloop = off")
-    if filters is not None and filters.parts()[1]:
-        statements.append(PARALLEL_SPANS)
+    statements.append(PARALLEL_SPANS if filters is not None and filters.parts()[1] else SERIAL_SCANS)
     conn.execute(sa.text("; ".join(statements)))
 
 
@@ -304,8 +310,8 @@ def summary(conn: sa.Connection, territory: str, filters: Filters) -> dict:
     params.update(late_params)
     _settings(conn, filters=filters)
     grouped = conn.execute(sa.text(
-        # grouped by the month itself, named once a group: naming each of 550,000 rows of a 40-day
-        # range with ten million incidents took 0.15 s of the statement's 0.59
+        # grouped by the month itself, named once a group: naming each of the 550,000 incidents of a
+        # 40-day range's cut days (ten million loaded) took the statement from 0.43 s to 0.59 s
         SUBTREE + ", g AS MATERIALIZED (SELECT s.month, s.category_code, s.status, "
         "sum(s.incidents)::bigint AS n, sum(s.late)::bigint AS late, sum(s.supervised)::bigint AS supervised "
         f"FROM ({rows}) s(grid_lineage, community_id, street_id, category_code, status, month, incidents, late, supervised) "
