@@ -381,3 +381,28 @@ def test_days_read_from_the_incidents_are_read_in_parallel_and_whole_months_are_
             readers[name](conn, whole)
             assert setting(conn) == default, name
             conn.rollback()
+
+
+def test_the_cut_days_are_read_once_for_counts_and_handling_times() -> None:
+    """A range's cut days become one common table (``SpanDays``) that the grid counts and the
+    handling histogram of one statement both read; whole months need none; it keeps only the
+    columns it can, and the histogram needs its buckets."""
+    def utc(month: int, day: int) -> datetime:
+        return datetime(2026, month, day, tzinfo=timezone.utc)
+
+    cut = stats.Filters(start=utc(10, 7), end=utc(11, 16), category="0103")
+    assert stats.Filters(start=utc(10, 1), end=utc(12, 1)).span_days(("grid_lineage",)) is None
+    days = cut.span_days(("grid_lineage", "bucket"), scoped=False)
+    assert days is not None and days.keys == ("grid_lineage", "bucket")
+    assert days.sql.count("FROM incident_facts r") == 2  # October less 6 days (-1), 15 days of November (+1)
+    assert "1 AS sign" in days.sql and "-1 AS sign" in days.sql and days.params["category"] == "0103"
+    rows, _ = cut.grid_rows(scoped=False, days=days)
+    handling, _ = cut.handling_rows(scoped=False, days=days)
+    for sql in (rows, handling):
+        assert "FROM days d" in sql and "incident_facts" not in sql  # the days come from the table alone
+        assert "incident_grid_months" in sql or "incident_handling_months" in sql  # October from the rollups
+    assert "NULL" in rows  # community, street, category, status, month: not kept, not grouped by
+    with pytest.raises(ValueError):
+        cut.span_days(("grid_lineage", "description"))
+    with pytest.raises(ValueError):
+        cut.handling_rows(days=cut.span_days(("grid_lineage",)))

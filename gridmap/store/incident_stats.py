@@ -52,6 +52,33 @@ def _month_start(moment: datetime, *, up: bool) -> datetime:
 
 
 @dataclass(frozen=True)
+class SpanDays:
+    """The days of a date range that the rollups do not answer for, read from the incidents once
+    and kept as the common table ``name`` of one statement (:meth:`Filters.span_days`): rows of
+    (``keys``..., sign, incidents, late, supervised), the incidents of those days grouped by
+    ``keys`` and by the sign of their span. The grid counts and the handling histogram of one
+    statement both read them (:meth:`Filters.grid_rows`, :meth:`Filters.handling_rows`), so the
+    incidents of the cut days are scanned once, not once for each."""
+
+    name: str
+    keys: tuple[str, ...]
+    sql: str
+    params: dict
+
+    def column(self, key: str) -> str:
+        """``key`` of these rows, NULL where they do not keep it (no caller groups by it)."""
+        return f"d.{key}" if key in self.keys else "NULL"
+
+    def with_clause(self) -> str:
+        """``, name AS MATERIALIZED (...)``: to follow a statement's first common table."""
+        return f", {self.name} AS MATERIALIZED ({self.sql})"
+
+
+SPAN_KEYS = ("grid_lineage", "community_id", "street_id", "category_code", "status", "month", "bucket")
+"""What :class:`SpanDays` can keep: columns of ``incident_facts``."""
+
+
+@dataclass(frozen=True)
 class Filters:
     """What the dashboard filters by; None means any."""
 
@@ -74,13 +101,7 @@ class Filters:
         """SQL conditions on incidents ``i``; ``scoped`` adds "in the territory subtree" by the
         community reported in (callers that join the subtree's grids by lineage leave it out: an
         incident counts in the grid that holds it now)."""
-        clauses, params = self._places("i", scoped=scoped)
-        if self.category:
-            clauses.append("i.category_code = :category")
-            params["category"] = self.category
-        if self.statuses:
-            clauses.append("i.status = ANY(:statuses)")
-            params["statuses"] = list(self.statuses)
+        clauses, params = self._kinds("i", scoped=scoped)
         if self.start:
             clauses.append("i.reported_at >= :start")
             params["start"] = self.start
@@ -88,6 +109,18 @@ class Filters:
             clauses.append("i.reported_at < :end")
             params["end"] = self.end
         return " AND ".join(clauses), params
+
+    def _kinds(self, alias: str, *, scoped: bool = True) -> tuple[list[str], dict]:
+        """Conditions on incidents ``alias`` for the places (:meth:`_places`), the category and the
+        statuses asked for."""
+        clauses, params = self._places(alias, scoped=scoped)
+        if self.category:
+            clauses.append(f"{alias}.category_code = :category")
+            params["category"] = self.category
+        if self.statuses:
+            clauses.append(f"{alias}.status = ANY(:statuses)")
+            params["statuses"] = list(self.statuses)
+        return clauses, params
 
     def _places(self, alias: str, *, scoped: bool = True) -> tuple[list[str], dict]:
         """Conditions on ``alias``'s community and street columns: in the territory subtree (by the
@@ -140,13 +173,14 @@ class Filters:
             return None, spans
         return (low, high), spans
 
-    def _sources(self, rollup: str, facts: str, *, category: bool, status: bool, scoped: bool = True
-                 ) -> tuple[str, dict]:
+    def _sources(self, rollup: str, facts: str, *, category: bool, status: bool, scoped: bool = True,
+                 days: str | None = None) -> tuple[str, dict]:
         """``rollup`` (a SELECT on a rollup ``r`` ending in its WHERE) for the whole months and
         ``facts`` (a SELECT on ``incident_facts r``, same columns, its counts and sums multiplied
         by ``{sign}``) for the spans of days, each under the filters, as one UNION ALL.
         ``category``/``status``: the rollup has those columns (else the caller has chosen its
-        rows for them); ``scoped``: as in :meth:`where`."""
+        rows for them); ``scoped``: as in :meth:`where`. ``days``: a SELECT of the same columns
+        from a :class:`SpanDays` of these filters, read for the spans instead of ``facts``."""
         months, spans = self.parts()
         places, params = self._places("r", scoped=scoped)
         selects = []
@@ -163,27 +197,18 @@ class Filters:
                 clauses.append("r.month < CAST(:month_high AS date)")
                 params["month_high"] = months[1].date()
             selects.append(f"{rollup} {' AND '.join(clauses)}")
+        if days is not None and spans:
+            selects.append(days)
         for sign in (1, -1):
             signed = [(low, high) for low, high, s in spans if s == sign]
-            if not signed:
+            if not signed or days is not None:
                 continue
             clauses = list(places)
             if self.category:
                 clauses.append("r.category_code = :category")
             if self.statuses:
                 clauses.append("r.status = ANY(:statuses)")
-            ranges = []
-            for low, high in signed:
-                n = len(params)
-                span = []
-                if low is not None:
-                    span.append(f"r.reported_at >= :span_low{n}")
-                    params[f"span_low{n}"] = low
-                if high is not None:
-                    span.append(f"r.reported_at < :span_high{n}")
-                    params[f"span_high{n}"] = high
-                ranges.append("(" + " AND ".join(span) + ")")
-            clauses.append("(" + " OR ".join(ranges) + ")")
+            clauses.append(self._within(signed, params))
             selects.append(f"{facts.replace('{sign}', str(sign))} {' AND '.join(clauses)}")
         if self.category:
             params["category"] = self.category
@@ -191,27 +216,86 @@ class Filters:
             params["statuses"] = list(self.statuses)
         return " UNION ALL ".join(selects), params
 
-    def grid_rows(self, *, scoped: bool = True) -> tuple[str, dict]:
+    @staticmethod
+    def _within(spans: list[tuple[datetime | None, datetime | None]], params: dict) -> str:
+        """SQL: incidents ``r`` reported within any of ``spans`` (their bounds added to ``params``)."""
+        ranges = []
+        for low, high in spans:
+            n = len(params)
+            span = []
+            if low is not None:
+                span.append(f"r.reported_at >= :span_low{n}")
+                params[f"span_low{n}"] = low
+            if high is not None:
+                span.append(f"r.reported_at < :span_high{n}")
+                params[f"span_high{n}"] = high
+            ranges.append("(" + " AND ".join(span) + ")")
+        return "(" + " OR ".join(ranges) + ")"
+
+    def span_days(self, keys: tuple[str, ...], *, scoped: bool = True, name: str = "days") -> SpanDays | None:
+        """The incidents of this range's spans of days (:meth:`parts`) under the filters, read in
+        one scan and grouped by ``keys`` (of :data:`SPAN_KEYS`) and sign, as a
+        :class:`SpanDays`; None when the range has no such days. Grouping before the rollups'
+        rows join them keeps the hundreds of thousands of a cut month's incidents out of every
+        later step: over ten million incidents a 40-day range's choropleth read them twice (its
+        counts, then its handling times) in 0.56–0.64 s, once in 0.49–0.50 s; the summary (two
+        statements then, one now) took 0.64–0.67 s, now 0.48–0.50 s (repeated runs; 0.51–0.58 s
+        and 0.54–0.59 s when other figures are read between them, ``benchmarks/incidents.py``)."""
+        spans = self.parts()[1]
+        if not spans:
+            return None
+        unknown = set(keys) - set(SPAN_KEYS)
+        if unknown:
+            raise ValueError(f"span_days keeps {SPAN_KEYS}, not {sorted(unknown)}")
+        clauses, params = self._kinds("r", scoped=scoped)
+        columns = ", ".join(f"r.{key}" for key in keys)
+        # one SELECT a sign, each on its own days: an index range scan of the months they fall in
+        # (one condition on both signs' days made a bitmap scan of each month and a sign per row)
+        selects = []
+        for sign in (1, -1):
+            signed = [(low, high) for low, high, s in spans if s == sign]
+            if signed:
+                selects.append(f"SELECT {columns}, {sign} AS sign, r.late, r.supervised FROM incident_facts r "
+                               f"WHERE {' AND '.join([*clauses, self._within(signed, params)])}")
+        groups = ", ".join(str(n) for n in range(1, len(keys) + 2))
+        sql = (f"SELECT {', '.join(keys)}, sign, count(*) AS incidents, sum(late) AS late, sum(supervised) AS supervised "
+               f"FROM ({' UNION ALL '.join(selects)}) r GROUP BY {groups}")
+        return SpanDays(name, tuple(keys), sql, params)
+
+    def grid_rows(self, *, scoped: bool = True, days: SpanDays | None = None) -> tuple[str, dict]:
         """Counts under the filters: rows of (grid_lineage, community_id, street_id,
-        category_code, status, month, incidents, late, supervised)."""
+        category_code, status, month, incidents, late, supervised); the spans of days from
+        ``days`` when given (NULL in the columns it does not keep)."""
         columns = "r.grid_lineage, r.community_id, r.street_id, r.category_code, r.status, r.month"
+        from_days = None
+        if days is not None:
+            keys = ", ".join(days.column(key) for key in SPAN_KEYS[:6])
+            from_days = (f"SELECT {keys}, d.sign * d.incidents, d.sign * d.late, d.sign * d.supervised "
+                         f"FROM {days.name} d")
         return self._sources(f"SELECT {columns}, r.incidents, r.late, r.supervised FROM incident_grid_months r WHERE",
                              f"SELECT {columns}, {{sign}}, {{sign}} * r.late, {{sign}} * r.supervised FROM incident_facts r WHERE",
-                             category=True, status=True, scoped=scoped)
+                             category=True, status=True, scoped=scoped, days=from_days)
 
-    def handling_rows(self, *, scoped: bool = True) -> tuple[str, dict] | None:
+    def handling_rows(self, *, scoped: bool = True, days: SpanDays | None = None) -> tuple[str, dict] | None:
         """The closed incidents' handling-time histogram under the filters: rows of
         (grid_lineage, bucket, incidents); None when the statuses leave out 'closed'. A closed
         incident has a bucket exactly when it has a closing time: the days are filtered on that
         column, as a filter on the bucket worked the bucket out twice for every incident (0.06 s
-        of a 40-day range's 0.68 s with ten million incidents)."""
+        of a 40-day range's 0.68 s with ten million incidents). ``days`` (keeping ``bucket``):
+        the spans of days from there, as in :meth:`grid_rows`."""
         if self.statuses and "closed" not in self.statuses:
             return None
+        from_days = None
+        if days is not None:
+            if "bucket" not in days.keys:
+                raise ValueError("the handling histogram needs span days that keep the bucket")
+            from_days = (f"SELECT {days.column('grid_lineage')}, d.bucket, (d.sign * d.incidents)::int "
+                         f"FROM {days.name} d WHERE d.bucket IS NOT NULL")
         sql, params = self._sources(
             "SELECT r.grid_lineage, r.bucket, r.incidents FROM incident_handling_months r WHERE "
             "r.category_code = :handling_category AND",
             "SELECT r.grid_lineage, r.bucket, {sign} FROM incident_facts r WHERE r.status = 'closed' AND r.closed_at IS NOT NULL AND",
-            category=False, status=False, scoped=scoped)
+            category=False, status=False, scoped=scoped, days=from_days)
         return sql, {**params, "handling_category": self.category or "*"}
 
     def cell_rows(self) -> tuple[str, dict]:
@@ -251,9 +335,9 @@ rows in one process; a dashboard waits for it, so it is shared with two parallel
 (``max_parallel_workers_per_gather``). With ten million incidents over Reykjavík, a 40-day
 range's two summary statements ran (EXPLAIN ANALYZE) in 0.70 and 0.74 s in one process, 0.56 and
 0.43 s with workers (2026-12-05, the database of ``benchmarks/incidents.py``). Not for the
-choropleth: its two reads (counts, then the handling histogram per grid) run one after the other
-and took as long with workers as without (0.65 s), so it keeps its one core. Ranges of whole
-months read the rollups alone and are left as they were."""
+choropleth, which took longer with workers (0.53–0.55 s against 0.49–0.50 s, its cut days read
+once: :class:`SpanDays`), so it keeps its one core. Ranges of whole months read the rollups
+alone and are left as they were."""
 SERIAL_SCANS = "; ".join(f"SET LOCAL {name} TO DEFAULT" for name in PARALLEL_GUCS)
 """The server's own parallel costs again, for a statement that should not use :data:`PARALLEL_SPANS`
 after one that did, in the same transaction."""
@@ -303,22 +387,34 @@ def summary(conn: sa.Connection, territory: str, filters: Filters) -> dict:
     are UTC months, as the date filters (instants; the dashboard sends UTC day boundaries) are,
     so a month listed here is exactly the month the dashboard then asks for, whatever the
     server's time zone."""
-    rows, params = filters.grid_rows()
+    # the counts and the median in one statement, so that the days a range cuts are read once for both
+    days = filters.span_days(("month", "category_code", "status", "bucket"))
+    rows, params = filters.grid_rows(days=days)
     params["territory"] = territory
     late_now, late_params = filters.overdue_open("to_char(date_trunc('month', i.reported_at AT TIME ZONE 'UTC'), "
                                                  "'YYYY-MM') || '|' || i.category_code")
     params.update(late_params)
+    handling = filters.handling_rows(days=days)
+    median = "NULL::float8"
+    extra = days.with_clause() if days is not None else ""
+    if days is not None:
+        params.update(days.params)
+    if handling is not None:
+        params.update(handling[1])
+        extra += f", m AS ({_median_hours(handling[0], '0')})"
+        median = "(SELECT m.median_h FROM m)"
     _settings(conn, filters=filters)
     grouped = conn.execute(sa.text(
         # grouped by the month itself, named once a group: naming each of the 550,000 incidents of a
         # 40-day range's cut days (ten million loaded) took the statement from 0.43 s to 0.59 s
-        SUBTREE + ", g AS MATERIALIZED (SELECT s.month, s.category_code, s.status, "
+        SUBTREE + extra + ", g AS MATERIALIZED (SELECT s.month, s.category_code, s.status, "
         "sum(s.incidents)::bigint AS n, sum(s.late)::bigint AS late, sum(s.supervised)::bigint AS supervised "
         f"FROM ({rows}) s(grid_lineage, community_id, street_id, category_code, status, month, incidents, late, supervised) "
         f"GROUP BY 1, 2, 3), o AS ({late_now}) "
+        f"SELECT u.*, {median} AS median FROM ("
         "SELECT to_char(g.month, 'YYYY-MM') AS month, g.category_code, g.status, g.n, g.late, g.supervised, "
         "0::bigint AS late_now FROM g WHERE g.n <> 0 "
-        "UNION ALL SELECT split_part(o.key, '|', 1), split_part(o.key, '|', 2), NULL, 0, 0, 0, o.overdue FROM o"),
+        "UNION ALL SELECT split_part(o.key, '|', 1), split_part(o.key, '|', 2), NULL, 0, 0, 0, o.overdue FROM o) u"),
         params).all()
     names = {r.code: r for r in conn.execute(sa.text("SELECT code, name_zh, name_en FROM incident_categories"))}
     totals = {"total": 0, "open": 0, "closed": 0, "rejected": 0, "overdue": 0, "supervised": 0}
@@ -343,12 +439,8 @@ def summary(conn: sa.Connection, territory: str, filters: Filters) -> dict:
         month = by_month.setdefault(r.month, {"month": r.month, "count": 0, "overdue": 0})
         month["count"] += n
         month["overdue"] += overdue
-    handling = filters.handling_rows()
-    median = None
-    if handling is not None:
-        sql, handling_params = handling
-        median = conn.execute(sa.text(SUBTREE + f"SELECT median_h FROM ({_median_hours(sql, '0')}) m"),
-                              {**handling_params, "territory": territory}).scalar()
+    # (no row: no incident in the range, so no closed one to take a median of)
+    median = grouped[0].median if grouped else None
     categories = [{"code": code, "name_zh": names[code].name_zh if code in names else None,
                    "name_en": names[code].name_en if code in names else None, **figures}
                   for code, figures in by_category.items() if figures["count"]]
@@ -433,8 +525,11 @@ def choropleth_text(conn: sa.Connection, territory: str, filters: Filters, *, di
     grids, also after a community moved to another street without a publish."""
     from gridmap.store.features import PUBLISHED_STAMP
 
-    rows, params = filters.grid_rows(scoped=False)
-    params.update(territory=territory)
+    # the days a range cuts are read once for the counts and the handling histogram
+    days = filters.span_days(("grid_lineage", "bucket") if "median_hours" in metrics else ("grid_lineage",),
+                             scoped=False)
+    rows, params = filters.grid_rows(scoped=False, days=days)
+    params.update(territory=territory, **(days.params if days is not None else {}))
     counts = (f"SELECT s.grid_lineage AS lineage, sum(s.incidents) AS n, sum(s.late) AS late FROM ({rows}) "
               "s(grid_lineage, community_id, street_id, category_code, status, month, incidents, late, supervised) "
               "GROUP BY 1")
@@ -443,7 +538,7 @@ def choropleth_text(conn: sa.Connection, territory: str, filters: Filters, *, di
         params.update(late_params)
         counts = (f"SELECT c.lineage, c.n, c.late + COALESCE(o.overdue, 0) AS late FROM ({counts}) c "
                   f"LEFT JOIN ({late_now}) o ON o.key = c.lineage")
-    handling = filters.handling_rows(scoped=False) if "median_hours" in metrics else None
+    handling = filters.handling_rows(scoped=False, days=days) if "median_hours" in metrics else None
     if handling is not None:
         params.update(handling[1])
         agg = (f"SELECT c.*, m.median_h FROM ({counts}) c LEFT JOIN ({_median_hours(handling[0], 'h.grid_lineage')}) m "
@@ -451,7 +546,8 @@ def choropleth_text(conn: sa.Connection, territory: str, filters: Filters, *, di
     else:
         agg = f"SELECT c.*, NULL::float8 AS median_h FROM ({counts}) c"
     statement = sa.text(
-        SUBTREE + f", agg AS MATERIALIZED ({agg}), "  # computed once, whatever the join order
+        SUBTREE + (days.with_clause() if days is not None else "")
+        + f", agg AS MATERIALIZED ({agg}), "  # computed once, whatever the join order
         "figures AS (SELECT g.id, g.code, json_build_object('grid_code', g.code, 'community', c.name, "
         "'households', g.households, 'incidents', COALESCE(a.n, 0), "
         "'per_1000_households', CASE WHEN g.households > 0 THEN round((1000.0 * COALESCE(a.n, 0) / g.households)::numeric, 1) END, "
