@@ -70,7 +70,8 @@ def check_medians(engine: sa.Engine, client: TestClient, base: str) -> None:
     """Per-grid median handling hours (read off the rollup's histogram of handling times) equal
     the same histogram median worked out from the closed cases themselves, and lie within the
     histogram's bucket width (10 %) of pandas' exact median, under no filter, a category, a date
-    range that cuts a month (its first days read from the incidents) and a community."""
+    range that cuts a month (its first days read from the incidents) and a community; so does the
+    summary's median of all of them."""
     import pandas as pd
 
     with engine.connect() as conn:
@@ -92,6 +93,9 @@ def check_medians(engine: sa.Engine, client: TestClient, base: str) -> None:
         assert all(abs(got[g] - v) <= 0.051 for g, v in expected.items()), params
         assert all(abs(got[g] - v) <= 0.1 * v + 0.051 for g, v in exact.items()), params
         assert (expected - exact).abs().mean() < 0.03 * exact.mean()  # far closer than a bucket, typically
+        # the summary's one median, over the same cases (its counts and median are one statement)
+        overall = client.get(f"{base}/summary", params=dict(params)).json()["median_hours"]
+        assert overall is not None and abs(overall - histogram_median(rows.hours)) <= 0.051, (params, overall)
 
 
 def test_aggregates_match_direct_counts(demo) -> None:

@@ -395,7 +395,7 @@ def test_the_cut_days_are_read_once_for_counts_and_handling_times() -> None:
     days = cut.span_days(("grid_lineage", "bucket"), scoped=False)
     assert days is not None and days.keys == ("grid_lineage", "bucket")
     assert days.sql.count("FROM incident_facts r") == 2  # October less 6 days (-1), 15 days of November (+1)
-    assert "1 AS sign" in days.sql and "-1 AS sign" in days.sql and days.params["category"] == "0103"
+    assert ", 1 AS sign" in days.sql and ", -1 AS sign" in days.sql and days.params["category"] == "0103"
     rows, _ = cut.grid_rows(scoped=False, days=days)
     handling, _ = cut.handling_rows(scoped=False, days=days)
     for sql in (rows, handling):
@@ -406,3 +406,29 @@ def test_the_cut_days_are_read_once_for_counts_and_handling_times() -> None:
         cut.span_days(("grid_lineage", "description"))
     with pytest.raises(ValueError):
         cut.handling_rows(days=cut.span_days(("grid_lineage",)))
+
+
+def test_a_summary_and_a_choropleth_read_the_cut_days_once(span) -> None:
+    """The statements the summary and the choropleth run over a range that cuts months on both
+    sides scan ``incident_facts`` once a sign (the days added, the days taken away): their counts
+    and their handling times share the scan."""
+    engine, first, last = span
+    month = stats._month_start(first + (last - first) / 2, up=False)
+    after = stats._month_start(month + timedelta(days=32), up=False)
+    cut = stats.Filters(start=month + timedelta(days=3), end=after + timedelta(days=5))
+    assert sorted(sign for *_, sign in cut.parts()[1]) == [-1, 1]
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany) -> None:
+        statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with engine.connect() as conn:
+            for read in (lambda: stats.summary(conn, MONACO, cut), lambda: stats.choropleth(conn, MONACO, cut)):
+                statements.clear()
+                read()
+                facts = [s for s in statements if "incident_facts" in s]
+                assert len(facts) == 1 and facts[0].count("FROM incident_facts r") == 2, facts
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", seen)

@@ -233,20 +233,20 @@ class Filters:
         return "(" + " OR ".join(ranges) + ")"
 
     def span_days(self, keys: tuple[str, ...], *, scoped: bool = True, name: str = "days") -> SpanDays | None:
-        """The incidents of this range's spans of days (:meth:`parts`) under the filters, read in
-        one scan and grouped by ``keys`` (of :data:`SPAN_KEYS`) and sign, as a
-        :class:`SpanDays`; None when the range has no such days. Grouping before the rollups'
-        rows join them keeps the hundreds of thousands of a cut month's incidents out of every
-        later step: over ten million incidents a 40-day range's choropleth read them twice (its
-        counts, then its handling times) in 0.56–0.64 s, once in 0.49–0.50 s; the summary (two
-        statements then, one now) took 0.64–0.67 s, now 0.48–0.50 s (repeated runs; 0.51–0.58 s
-        and 0.54–0.59 s when other figures are read between them, ``benchmarks/incidents.py``)."""
+        """The incidents of this range's spans of days (:meth:`parts`) under the filters, read
+        once (one index range scan a sign) and grouped by ``keys`` (of :data:`SPAN_KEYS`) and
+        sign, as a :class:`SpanDays`; None when the range has no such days. Grouping before the
+        rollups' rows join them keeps the hundreds of thousands of a cut month's incidents out of
+        every later step. Over ten million incidents (``benchmarks/incidents.py
+        --maps-of-loaded``), a 40-day range's choropleth with all three measures read them twice
+        (its counts, then its handling times) in 0.59–0.64 s and reads them once in 0.51–0.58 s;
+        the summary, two statements then and one now, 0.64–0.67 s and 0.54–0.59 s."""
         spans = self.parts()[1]
         if not spans:
             return None
         unknown = set(keys) - set(SPAN_KEYS)
-        if unknown:
-            raise ValueError(f"span_days keeps {SPAN_KEYS}, not {sorted(unknown)}")
+        if unknown or not keys or len(set(keys)) < len(keys):
+            raise ValueError(f"span_days keeps distinct keys among {SPAN_KEYS}, not {list(keys)}")
         clauses, params = self._kinds("r", scoped=scoped)
         columns = ", ".join(f"r.{key}" for key in keys)
         # one SELECT a sign, each on its own days: an index range scan of the months they fall in
@@ -270,8 +270,8 @@ class Filters:
         from_days = None
         if days is not None:
             keys = ", ".join(days.column(key) for key in SPAN_KEYS[:6])
-            from_days = (f"SELECT {keys}, d.sign * d.incidents, d.sign * d.late, d.sign * d.supervised "
-                         f"FROM {days.name} d")
+            from_days = (f"SELECT {keys}, (d.sign * d.incidents)::int, (d.sign * d.late)::int, "
+                         f"(d.sign * d.supervised)::int FROM {days.name} d")
         return self._sources(f"SELECT {columns}, r.incidents, r.late, r.supervised FROM incident_grid_months r WHERE",
                              f"SELECT {columns}, {{sign}}, {{sign}} * r.late, {{sign}} * r.supervised FROM incident_facts r WHERE",
                              category=True, status=True, scoped=scoped, days=from_days)
@@ -281,8 +281,9 @@ class Filters:
         (grid_lineage, bucket, incidents); None when the statuses leave out 'closed'. A closed
         incident has a bucket exactly when it has a closing time: the days are filtered on that
         column, as a filter on the bucket worked the bucket out twice for every incident (0.06 s
-        of a 40-day range's 0.68 s with ten million incidents). ``days`` (keeping ``bucket``):
-        the spans of days from there, as in :meth:`grid_rows`."""
+        of a 40-day range's 0.68 s with ten million incidents; read from ``days``, keeping
+        ``bucket``, as in :meth:`grid_rows`, they are filtered on the bucket, which the table
+        worked out once)."""
         if self.statuses and "closed" not in self.statuses:
             return None
         from_days = None
@@ -333,8 +334,9 @@ PARALLEL_SPANS = ("SET LOCAL parallel_setup_cost = 10; SET LOCAL parallel_tuple_
 cuts: :meth:`Filters.parts`). PostgreSQL's default costs keep a scan of a few hundred thousand
 rows in one process; a dashboard waits for it, so it is shared with two parallel workers
 (``max_parallel_workers_per_gather``). With ten million incidents over Reykjavík, a 40-day
-range's two summary statements ran (EXPLAIN ANALYZE) in 0.70 and 0.74 s in one process, 0.56 and
-0.43 s with workers (2026-12-05, the database of ``benchmarks/incidents.py``). Not for the
+range's two summary statements (as they were before :class:`SpanDays` made them one) ran, under
+EXPLAIN ANALYZE, in 0.70 and 0.74 s in one process and in 0.56 and 0.43 s with workers
+(2026-12-05, the database of ``benchmarks/incidents.py``). Not for the
 choropleth, which took longer with workers (0.53–0.55 s against 0.49–0.50 s, its cut days read
 once: :class:`SpanDays`), so it keeps its one core. Ranges of whole months read the rollups
 alone and are left as they were."""
@@ -388,13 +390,14 @@ def summary(conn: sa.Connection, territory: str, filters: Filters) -> dict:
     so a month listed here is exactly the month the dashboard then asks for, whatever the
     server's time zone."""
     # the counts and the median in one statement, so that the days a range cuts are read once for both
-    days = filters.span_days(("month", "category_code", "status", "bucket"))
+    with_median = not (filters.statuses and "closed" not in filters.statuses)  # (as handling_rows decides)
+    days = filters.span_days(("month", "category_code", "status") + (("bucket",) if with_median else ()))
     rows, params = filters.grid_rows(days=days)
     params["territory"] = territory
     late_now, late_params = filters.overdue_open("to_char(date_trunc('month', i.reported_at AT TIME ZONE 'UTC'), "
                                                  "'YYYY-MM') || '|' || i.category_code")
     params.update(late_params)
-    handling = filters.handling_rows(days=days)
+    handling = filters.handling_rows(days=days) if with_median else None
     median = "NULL::float8"
     extra = days.with_clause() if days is not None else ""
     if days is not None:
@@ -406,7 +409,8 @@ def summary(conn: sa.Connection, territory: str, filters: Filters) -> dict:
     _settings(conn, filters=filters)
     grouped = conn.execute(sa.text(
         # grouped by the month itself, named once a group: naming each of the 550,000 incidents of a
-        # 40-day range's cut days (ten million loaded) took the statement from 0.43 s to 0.59 s
+        # 40-day range's cut days (ten million loaded) took its counts from 0.43 s to 0.59 s, when
+        # they were a statement of their own
         SUBTREE + extra + ", g AS MATERIALIZED (SELECT s.month, s.category_code, s.status, "
         "sum(s.incidents)::bigint AS n, sum(s.late)::bigint AS late, sum(s.supervised)::bigint AS supervised "
         f"FROM ({rows}) s(grid_lineage, community_id, street_id, category_code, status, month, incidents, late, supervised) "
