@@ -240,7 +240,7 @@ class Filters:
         every later step. Over ten million incidents (``benchmarks/incidents.py
         --maps-of-loaded``), a 40-day range's choropleth with all three measures read them twice
         (its counts, then its handling times) in 0.59–0.64 s and reads them once in 0.51–0.58 s;
-        the summary, two statements then and one now, 0.64–0.67 s and 0.54–0.59 s."""
+        the summary, two statements then and one now, 0.64–0.67 s and 0.49–0.59 s (three runs)."""
         spans = self.parts()[1]
         if not spans:
             return None
