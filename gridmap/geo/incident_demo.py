@@ -64,7 +64,10 @@ def places(buildings: gpd.GeoDataFrame, roads: gpd.GeoDataFrame, sites: gpd.GeoD
     out_p, out_w = {"homes": pts, "buildings": pts}, {"homes": hh, "buildings": np.ones(len(pts))}
     r = roads.to_crs(4326)
     for name, classes in (("roads", MAJOR), ("paths", MINOR)):
-        lines = np.asarray(r[r["highway"].isin(classes)].geometry.values, dtype=object)
+        # OSM's classes where the layer has them; a district's own road layer (道路等级 …) has
+        # other classes: its roads then serve as both
+        chosen = r["highway"].isin(classes) if "highway" in r else pd.Series(True, index=r.index)
+        lines = np.asarray(r[chosen.to_numpy(dtype=bool)].geometry.values, dtype=object)
         lengths = shapely.length(lines)
         pick = rng.choice(len(lines), size=min(20000, 20 * len(lines)), p=lengths / lengths.sum())
         points = shapely.line_interpolate_point(lines[pick], rng.random(len(pick)), normalized=True)
