@@ -81,6 +81,47 @@ def test_a_grid_crosses_a_community_only_where_it_reaches_beyond_a_sliver() -> N
     assert (found[found["department"] == "党建"]["kind"] != "crosses_community").all()
 
 
+def test_every_pair_of_grids_whose_interiors_meet_is_an_overlap() -> None:
+    """A grid inside another that touches its border, and a grid drawn twice, are overlaps as much
+    as two grids that cross (the ``overlaps`` and ``contains_properly`` queries used before found
+    neither); grids that only share a border are not."""
+    layer = _layer("综治", ["Z1", "Z2", "Z3", "Z4"],
+                   [_box(0, 0, 200, 200), _box(0, 0, 100, 100), _box(200, 0, 400, 200), _box(200, 0, 400, 200)])
+    found, _ = _conflicts(layer)
+    overlaps = {tuple(g): a for g, a in zip(found[found["kind"] == "overlap"]["grids"],
+                                            found[found["kind"] == "overlap"]["area_m2"])}
+    assert set(overlaps) == {("Z1", "Z2"), ("Z3", "Z4")}
+    assert abs(overlaps[("Z1", "Z2")] - 100 * 100) < 5 and abs(overlaps[("Z3", "Z4")] - 200 * 200) < 5
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 10_000))
+def test_overlaps_are_the_pairs_a_pairwise_overlay_finds(seed: int) -> None:
+    """On a tiling of boxes with some moved, cut or repeated, the overlaps reported are exactly
+    the pairs whose intersection has an area above the tolerance, each with that area (the
+    pairwise overlay, done the slow way)."""
+    rng = np.random.default_rng(seed)
+    geoms = [_box(x, y, x + 100, y + 100) for x in range(0, 400, 100) for y in range(0, 200, 100)]
+    for i in rng.choice(len(geoms), 3, replace=False):
+        dx, dy = rng.integers(-40, 41, 2)
+        geoms[i] = shapely.affinity.translate(geoms[i], dx * M, dy * N)
+    geoms.append(geoms[int(rng.integers(len(geoms)))])  # one grid twice
+    geoms.append(_box(*(int(v) for v in rng.integers(0, 300, 2)), 380, 190))  # one large grid over several
+    ids = [f"G{i:02d}" for i in range(len(geoms))]
+    found, _ = _conflicts(_layer("城管", ids, geoms), workers=1)
+    reported = {tuple(g): a for g, a in zip(found[found["kind"] == "overlap"]["grids"],
+                                            found[found["kind"] == "overlap"]["area_m2"])}
+    expected = {}
+    for i in range(len(geoms)):
+        for j in range(i + 1, len(geoms)):
+            area = float(SCALE.area([shapely.intersection(geoms[i], geoms[j])])[0])
+            width = float(SCALE.width([shapely.intersection(geoms[i], geoms[j])])[0]) if area > 0 else 0.0
+            if area >= 50.0 and width >= 8.0:
+                expected[(ids[i], ids[j])] = area
+    assert set(reported) == set(expected)
+    assert all(abs(reported[k] - expected[k]) < 1e-6 * expected[k] + 1e-3 for k in expected)
+
+
 @settings(max_examples=30, deadline=None, derandomize=True)
 @given(seed=st.integers(0, 10_000))
 def test_nearest_border_matches_shapely_distances(seed: int) -> None:

