@@ -22,7 +22,6 @@ from gridmap.errors import Forbidden, Invalid, Unauthenticated
 from gridmap.incident_rules import ACTION_NAMES, ACTION_ROLES, STATES, TRANSITIONS, TransitionError, allowed_actions
 from gridmap.services import incidents as service
 from gridmap.store import incidents as store
-from gridmap.store.db import statement_by_statement
 from gridmap.store.users import CurrentUser, incident_scopes
 
 router = APIRouter(prefix="/api", tags=["incidents"])
@@ -84,6 +83,20 @@ def to_storage(lon: float, lat: float, crs: str) -> tuple[float, float]:
     return float(x[0]), float(y[0])
 
 
+def may_report(conn: sa.Connection, user: CurrentUser, community: str, grid: str) -> bool:
+    """Whether ``user`` may report an incident in ``grid`` of ``community``: a role of
+    :data:`REPORT_ROLES` over it (the one rule for the API, Open311 and needs referred to the
+    incident loop)."""
+    return any(s.covers(community, grid) for s in incident_scopes(conn, user, REPORT_ROLES))
+
+
+def refuse_report(conn: sa.Connection, user: CurrentUser, community: str, grid: str) -> None:
+    """:func:`may_report`, raising :class:`Forbidden` (403, in both languages) when not."""
+    if not may_report(conn, user, community, grid):
+        raise Forbidden(f"{user.username} may not report incidents in grid {grid} (community {community})",
+                        f"{user.username} 无权在网格 {grid}（社区 {community}）上报事件")
+
+
 def is_admin(user: CurrentUser | None) -> bool:
     return user is not None and any(role == "admin" for role, _ in user.roles)
 
@@ -101,11 +114,8 @@ def report(body: IncidentIn, request: Request, user: CurrentUser | None = Depend
     if user is None:
         raise Unauthenticated("sign in first (POST /api/auth/token)", "请先登录（POST /api/auth/token）")
 
-    def authorize(community: str, grid: str) -> None:  # on the place the report was routed to
-        with statement_by_statement(engine) as conn:
-            if not any(s.covers(community, grid) for s in incident_scopes(conn, user, REPORT_ROLES)):
-                raise Forbidden(f"{user.username} may not report incidents in grid {grid} (community {community})",
-                                f"{user.username} 无权在网格 {grid}（社区 {community}）上报事件")
+    def authorize(conn: sa.Connection, community: str, grid: str) -> None:  # the place the report was routed to
+        refuse_report(conn, user, community, grid)
 
     try:
         stored = service.report(engine, service.Report(

@@ -15,13 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from gridmap.api.deps import SIGN_IN_FIRST, get_conn, optional_user, require_admin, require_role
-from gridmap.api.incidents import REPORT_ROLES
+from gridmap.api.incidents import refuse_report
 from gridmap.api.sheet_upload import received_sheet
-from gridmap.errors import Forbidden, Invalid, Unauthenticated
+from gridmap.errors import Invalid, Unauthenticated
 from gridmap.services import lists as service
 from gridmap.store import lists as store
 from gridmap.store import territories, users
-from gridmap.store.users import CurrentUser, incident_scopes
+from gridmap.store.users import CurrentUser
 
 router = APIRouter(prefix="/api", tags=["lists"])
 READERS = ("viewer", "worker", "handler", "planner")  # and administrators
@@ -164,11 +164,8 @@ def refer(need_id: int, body: Referral, request: Request, conn: sa.Connection = 
     actor = require_role(conn, user, ACTORS, _territory_of(conn, user, "need", need_id), "record needs")
     engine = request.app.state.engine
 
-    def authorize(community: str, grid: str) -> None:  # the incident loop's own rule: where one may report
-        with engine.connect() as check:
-            if not any(s.covers(community, grid) for s in incident_scopes(check, actor, REPORT_ROLES)):
-                raise Forbidden(f"{actor.username} may not report incidents in grid {grid} (community {community})",
-                                f"{actor.username} 无权在网格 {grid}（社区 {community}）上报事件")
+    def authorize(conn: sa.Connection, community: str, grid: str) -> None:  # the incident loop's own rule
+        refuse_report(conn, actor, community, grid)
 
     return service.refer_to_incident(engine, need_id, body.category_code, actor=actor.username,
                                      calendar=request.app.state.calendar, authorize=authorize)

@@ -243,12 +243,11 @@ class _NotYours(PermissionError):
 def _reporter_check(request: Request, user: CurrentUser):
     """A signed-in caller (a hotline system's key, a grid worker's app) files only where its user
     may report: the same rule as POST /api/incidents. Anonymous public submission is the other path."""
-    from gridmap.api.incidents import REPORT_ROLES
+    from gridmap.api.incidents import may_report
 
-    def check(community: str, grid: str) -> None:
-        with request.app.state.engine.connect() as conn:
-            if not any(s.covers(community, grid) for s in users.incident_scopes(conn, user, REPORT_ROLES)):
-                raise _NotYours(f"{user.username} may not file requests in grid {grid}")
+    def check(conn: sa.Connection, community: str, grid: str) -> None:
+        if not may_report(conn, user, community, grid):
+            raise _NotYours(f"{user.username} may not file requests in grid {grid}")
 
     return check
 

@@ -102,11 +102,12 @@ class Report:
 
 def report(engine: sa.Engine, item: Report, *, actor: str, calendar: WorkCalendar | None = None,
            radius_m: float = DUPLICATE_RADIUS_M, synthetic: bool = False,
-           authorize: Callable[[str, str], None] | None = None) -> dict:
+           authorize: Callable[[sa.Connection, str, str], None] | None = None) -> dict:
     """Route and store a report in a transaction of its own; returns the stored incident and the
     open incidents of the same category within ``radius_m`` (possible duplicates, offered, not
-    merged). ``authorize`` is called with the routed community's and grid's codes before
-    anything is stored, and may raise to refuse."""
+    merged). ``authorize`` is called with the report's own connection and the routed community's
+    and grid's codes before anything is stored, and may raise to refuse (on that connection: a
+    second one from the pool cost a checkout and its round trips on every report)."""
     with engine.begin() as conn:
         return report_on(conn, item, actor=actor, calendar=calendar, radius_m=radius_m, synthetic=synthetic,
                          authorize=authorize)
@@ -114,7 +115,7 @@ def report(engine: sa.Engine, item: Report, *, actor: str, calendar: WorkCalenda
 
 def report_on(conn: sa.Connection, item: Report, *, actor: str, calendar: WorkCalendar | None = None,
               radius_m: float = DUPLICATE_RADIUS_M, synthetic: bool = False,
-              authorize: Callable[[str, str], None] | None = None) -> dict:
+              authorize: Callable[[sa.Connection, str, str], None] | None = None) -> dict:
     """:func:`report` inside the caller's transaction (a need referred to the incident loop is
     marked and its incident made in one)."""
     calendar = calendar or calendar_from_env()
@@ -141,7 +142,7 @@ def report_on(conn: sa.Connection, item: Report, *, actor: str, calendar: WorkCa
                           "nothing was stored",
                           f"经度 {item.lon:.6f}、纬度 {item.lat:.6f} 处不在任何已发布的网格内；未保存")
     if authorize is not None:
-        authorize(where.community_code, where.grid_code)
+        authorize(conn, where.community_code, where.grid_code)
     duplicates = store.nearby_open(conn, category.code, item.lon, item.lat, radius_m)
     # linked to a patrol its reporter is walking (or has just ended): a report from the phone, not
     # a need referred or a door-knock's issue
