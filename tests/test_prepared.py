@@ -73,3 +73,19 @@ def test_off_or_on_an_engine_not_made_by_gridmap_the_statement_runs_as_it_is(dat
             assert _prepared_form(SQL).name not in _statements(conn)
     finally:
         other.dispose()
+
+
+def test_a_reports_category_is_read_alone_as_the_table_shows_it(engine: sa.Engine) -> None:
+    """``category(code)`` (the one a report reads) is the row ``categories()`` lists; a retired or
+    unknown code is None, as a report refuses it."""
+    from gridmap.services.incidents import ensure_categories
+    from gridmap.store import incidents
+
+    ensure_categories(engine)
+    with engine.connect() as conn, conn.begin() as transaction:
+        listed = {c.code: c for c in incidents.categories(conn)}
+        assert listed and all(incidents.category(conn, code) == c for code, c in listed.items())
+        some = sorted(listed)[0]
+        conn.execute(sa.text("UPDATE incident_categories SET active = false WHERE code = :c"), {"c": some})
+        assert incidents.category(conn, some) is None and incidents.category(conn, "no such code") is None
+        transaction.rollback()

@@ -127,7 +127,7 @@ def services(fmt: str, conn: sa.Connection = Depends(get_conn)) -> Response:
 def definition(code: str, fmt: str, conn: sa.Connection = Depends(get_conn)) -> Response:
     if fmt not in FORMATS:
         return error("json", 404, "format must be json or xml")
-    category = next((c for c in store.categories(conn) if c.code == code), None)
+    category = store.category(conn, code)
     if category is None:
         return error(fmt, 404, f"no service {code}")
     doc = {"service_code": code, "attributes": [a.georeport() for a in category.attributes]}

@@ -123,7 +123,7 @@ def report_on(conn: sa.Connection, item: Report, *, actor: str, calendar: WorkCa
         raise ReportError(f"coordinates out of range: lon {item.lon}, lat {item.lat}",
                           f"坐标超出范围：经度 {item.lon}，纬度 {item.lat}")
     at = item.reported_at or datetime.now(timezone.utc)
-    category = next((c for c in store.categories(conn) if c.code == item.category_code), None)
+    category = store.category(conn, item.category_code)
     if category is None:
         raise ReportError(f"unknown category {item.category_code!r}; see /open311/v2/services.json",
                           f"没有类别 {item.category_code!r}；类别表见 /open311/v2/services.json")
