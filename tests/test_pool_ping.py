@@ -1,6 +1,7 @@
 """The pool pings a connection only after it has sat idle (gridmap.store.db._ping_when_idle): a
-connection in steady use goes out without a round trip, a dead idle one is replaced before anyone
-uses it, and a connection that dies while in steady use costs one statement, not the pool."""
+connection in steady use goes out without a round trip; a dead idle one is found by the ping and
+the pool opens fresh connections before anyone uses it; a connection that dies in steady use fails
+the statement that meets it, and the pool replaces it for the next checkout."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ import sqlalchemy as sa
 
 from gridmap.store import db
 
+NEVER_IDLE = 3600.0  # the steady-use tests: no pause between checkouts counts as idle, however slow the machine
+
 
 @pytest.fixture()
 def pinged(database_url: str, monkeypatch: pytest.MonkeyPatch):
-    """A one-connection engine with gridmap's idle ping, and the list of pings it made."""
-    engine = sa.create_engine(db.normalise_url(database_url), pool_size=1, max_overflow=0)
+    """A two-connection engine with gridmap's idle ping, and the list of pings it made."""
+    engine = sa.create_engine(db.normalise_url(database_url), pool_size=2, max_overflow=0)
     db._ping_when_idle(engine)
     pings: list[bool] = []
     real = engine.dialect.do_ping
@@ -33,14 +36,16 @@ def _pid(engine: sa.Engine) -> int:
 
 
 def _kill(database_url: str, pid: int) -> None:
+    """Terminate a backend and wait (up to 5 s) until it has exited."""
     other = sa.create_engine(db.normalise_url(database_url), poolclass=sa.pool.NullPool)
     with other.connect() as conn:
-        assert conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar_one()
+        assert conn.execute(sa.text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid}).scalar_one()
     other.dispose()
 
 
-def test_a_connection_in_steady_use_is_not_pinged(pinged) -> None:
+def test_a_connection_in_steady_use_is_not_pinged(pinged, monkeypatch: pytest.MonkeyPatch) -> None:
     engine, pings = pinged
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_S", NEVER_IDLE)
     first = _pid(engine)
     assert [_pid(engine) for _ in range(5)] == [first] * 5
     assert pings == []
@@ -49,16 +54,26 @@ def test_a_connection_in_steady_use_is_not_pinged(pinged) -> None:
 def test_a_dead_idle_connection_is_replaced_before_use(pinged, database_url: str,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     engine, pings = pinged
-    first = _pid(engine)
-    _kill(database_url, first)
+    a, b = engine.connect(), engine.connect()  # two pooled connections, both alive
+    both = [c.execute(sa.text("SELECT pg_backend_pid()")).scalar_one() for c in (a, b)]
+    b.close()
+    a.close()  # the pool hands them out in the order they came back: b first
+    _kill(database_url, both[1])
     monkeypatch.setattr(db, "PING_AFTER_IDLE_S", 0.0)  # every connection back in the pool counts as idle
-    second = _pid(engine)  # no error: the ping failed and the pool opened a new connection
-    assert second != first and pings == [True]
-    assert _pid(engine) == second and len(pings) == 2  # alive: pinged and kept
+    fresh = _pid(engine)  # no error: the ping found b dead, and the pool opened a new connection
+    assert fresh not in both and pings == [True]
+    # the pool was discarded as a whole, as pool_pre_ping does: a, alive, is not handed out either
+    a, b = engine.connect(), engine.connect()
+    now = {c.execute(sa.text("SELECT pg_backend_pid()")).scalar_one() for c in (a, b)}
+    a.close()
+    b.close()
+    assert not now & set(both)
 
 
-def test_a_connection_that_dies_in_steady_use_costs_one_statement(pinged, database_url: str) -> None:
+def test_a_connection_that_dies_in_steady_use_fails_one_statement(pinged, database_url: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     engine, pings = pinged
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_S", NEVER_IDLE)
     first = _pid(engine)
     _kill(database_url, first)
     with pytest.raises(sa.exc.OperationalError):

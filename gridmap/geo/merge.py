@@ -19,7 +19,7 @@ Assignment of units to departmental grids is by largest overlap (the areal-inter
 inside a grid skips the intersection.
 
 ``merge_layers`` runs one function per step: offsets found and corrected (``_correct_offsets``);
-conflicts inside each layer, in a background thread (:func:`gridmap.geo.conflicts.find_conflicts`);
+conflicts inside each layer, in a background thread (:func:`gridmap.geo.conflicts.start_conflicts`);
 the departmental grid of each unit (``_departmental_grids_of_units``); the unified plan
 (:func:`gridmap.geo.partition.partition`, with ``_keep_together_factor`` on the unit borders);
 then ``_crosswalks``, ``_duties``, ``_coverage_shares`` and ``_summary``.
@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap.geo.conflicts import WORKERS, find_conflicts
+from gridmap.geo.conflicts import WORKERS, start_conflicts
 from gridmap.geo.crs import STORAGE_EPSG, metric_crs_for_frame
 from gridmap.geo.graph import UnitGraph, build_graph
 from gridmap.geo.offsets import BorderReference, corrected, find_offsets
@@ -234,15 +234,15 @@ def merge_layers(
     # background threads, mostly inside GEOS, which releases the GIL, beside the stages here. The
     # conflicts take one thread: with two they finished during the assignment, competing with it
     # for the cores, and left a core idle during the partition (single-threaded); with one they run
-    # on beside the partition (19 layers over Reykjavík: 9.1–9.4 s against 9.4–9.8 s)
-    background = ThreadPoolExecutor(2)
+    # on beside the partition, and this thread takes the layers still waiting when it gets to them
+    background = ThreadPoolExecutor(1)
     prules = with_band(partition_rules, min_households, max_households)
     graph_ready = background.submit(build_graph, units, major_roads=(road_rules or RoadRules()).major(roads))
     communities, territory, scale, area_fn = _territory(communities)
     grids, corrected_layers, conflict_rows = _correct_offsets(grids, units, communities, scale, rules)
     laps.lap("offsets")
-    pending = background.submit(find_conflicts, grids, communities, territory, scale, tolerance_m2=rules.tolerance_m2,
-                                sliver_width_m=rules.sliver_width_m, code_column=code_column, workers=1)
+    pending = start_conflicts(grids, communities, territory, scale, tolerance_m2=rules.tolerance_m2,
+                              sliver_width_m=rules.sliver_width_m, code_column=code_column, background=1)
     background.shutdown(wait=False)
     over, departments, signature = _departmental_grids_of_units(units, grids, area_fn)
     laps.lap("assignment")

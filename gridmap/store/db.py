@@ -76,15 +76,19 @@ PING_AFTER_IDLE_S = 5.0
 
 def _ping_when_idle(engine: sa.Engine) -> None:
     """Ping a connection at checkout only when it has sat in the pool for
-    :data:`PING_AFTER_IDLE_S` or more; a dead one is replaced (SQLAlchemy's pool retries the
-    checkout with a fresh connection when the ``checkout`` event raises ``DisconnectionError``).
+    :data:`PING_AFTER_IDLE_S` or more. A failed ping raises ``InvalidatePoolError``, as
+    ``pool_pre_ping`` does: SQLAlchemy's pool then discards every connection opened before it and
+    retries the checkout with a fresh one.
 
-    SQLAlchemy's ``pool_pre_ping`` pings at every checkout: one round trip more for each, and a
-    signed-in report checks out twice (the token, then the report), so under load it was 7.5% of
-    the server's samples for the token check alone. A connection in steady use is known to be
-    alive; one that has sat idle may have outlived a database restart, and is pinged. A restart
-    under load still costs the one request that meets a dead connection: SQLAlchemy then discards
-    every connection opened before it, so the requests after it get fresh ones."""
+    ``pool_pre_ping`` pings at every checkout: one round trip more for each, and a signed-in
+    report checks out twice (the token, then the report), so under load it was 7.5% of the
+    server's samples for the token check alone. A connection in steady use is known to be alive;
+    one that has sat idle may have outlived a database restart, and is pinged. The price: after a
+    restart, the requests that hold a connection (as with ``pool_pre_ping``) and those that take a
+    connection returned less than :data:`PING_AFTER_IDLE_S` before it fail, until the first of
+    them fails and SQLAlchemy discards every connection opened before the failure (a disconnect
+    seen on a statement invalidates the whole pool): under load, that is the requests of a moment,
+    each answered 503."""
     import time
 
     @sa.event.listens_for(engine.pool, "checkin")
@@ -98,11 +102,11 @@ def _ping_when_idle(engine: sa.Engine) -> None:
             return  # just opened, or back in the pool a moment ago
         try:
             alive = engine.dialect.do_ping(dbapi_connection)
-        except Exception as exc:  # noqa: BLE001 - any failure of the ping means a connection to replace
-            raise sa.exc.DisconnectionError(f"pooled connection found dead after {time.monotonic() - since:.0f} s "
-                                            "idle") from exc
+        except Exception as exc:  # noqa: BLE001 - any failure of the ping means connections to replace
+            raise sa.exc.InvalidatePoolError(f"pooled connection found dead after {time.monotonic() - since:.0f} s "
+                                             "idle") from exc
         if alive is False:
-            raise sa.exc.DisconnectionError("pooled connection found dead")
+            raise sa.exc.InvalidatePoolError("pooled connection found dead")
 
 
 def statement_by_statement(engine: sa.Engine) -> sa.Connection:

@@ -105,7 +105,7 @@ def _category(row) -> Category:
 
 def categories(conn: sa.Connection) -> list[Category]:
     """Every active category, by code."""
-    return [_category(r) for r in conn.execute(sa.text(_CATEGORIES + " ORDER BY c.code"))]
+    return [_category(r) for r in prepared(conn, _CATEGORIES + " ORDER BY c.code")]
 
 
 def category(conn: sa.Connection, code: str) -> Category | None:
