@@ -3,9 +3,13 @@ community crossings measured beyond slivers) and the nearest-border queries of o
 
 from __future__ import annotations
 
+import threading
+import time
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pytest
 import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -92,6 +96,49 @@ def test_every_pair_of_grids_whose_interiors_meet_is_an_overlap() -> None:
                                             found[found["kind"] == "overlap"]["area_m2"])}
     assert set(overlaps) == {("Z1", "Z2"), ("Z3", "Z4")}
     assert abs(overlaps[("Z1", "Z2")] - 100 * 100) < 5 and abs(overlaps[("Z3", "Z4")] - 200 * 200) < 5
+
+
+def test_conflicts_started_in_the_background_are_the_same_and_raise_what_a_layer_raised(monkeypatch) -> None:
+    """``start_conflicts`` with background threads or none gives the rows ``find_conflicts`` gives
+    on one thread, layer by layer in the input order; an error in a layer examined on a background
+    thread is raised by ``result()``, not lost."""
+    from gridmap.geo import conflicts
+
+    layers = pd.concat([_layer(f"部门{k}", [f"{k}-{i}" for i in range(3)],
+                               [_box(0, 0, 150 + 10 * k, 200), _box(140, 0, 320, 200), _box(320, 0, 380 + k, 200)])
+                        for k in range(5)], ignore_index=True)
+    communities = _communities()
+    territory = shapely.union_all(communities.geometry.values)
+    alone, _ = _conflicts(layers, workers=1)
+
+    def started(background: int):
+        return conflicts.start_conflicts(layers, communities, territory, SCALE, tolerance_m2=50.0, sliver_width_m=8.0,
+                                         background=background).result()
+
+    for background in (0, 1, 3):
+        rows, _ = started(background)
+        assert pd.DataFrame(rows).drop(columns="geometry").astype(str).equals(
+            alone.drop(columns="geometry").astype(str))
+    real = conflicts.layer_conflicts
+
+    failed_on: list[str] = []
+
+    def failing(geoms, where, scale, limits):
+        if len(geoms) and abs(shapely.bounds(geoms[2])[2] - (120 + 384 * M)) < 1e-9:  # 部门4's layer alone
+            failed_on.append(threading.current_thread().name)
+            raise RuntimeError("layer 部门4 failed")
+        return real(geoms, where, scale, limits)
+
+    monkeypatch.setattr(conflicts, "layer_conflicts", failing)
+    search = conflicts.start_conflicts(layers, communities, territory, SCALE, tolerance_m2=50.0, sliver_width_m=8.0,
+                                       background=5)
+    for _ in range(500):  # until the background threads have taken every layer
+        if search._waiting.empty():
+            break
+        time.sleep(0.01)
+    with pytest.raises(RuntimeError, match="部门4"):
+        search.result()
+    assert failed_on and failed_on[0] != threading.main_thread().name
 
 
 @settings(max_examples=25, deadline=None, derandomize=True)
