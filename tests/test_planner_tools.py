@@ -152,6 +152,7 @@ def test_grid_table_follows_painting_sorts_filters_and_selects(site) -> None:  #
         page.wait_for_function("document.querySelectorAll('#grid-table tbody tr').length === 1")
         assert [r["code"] for r in table_rows(page)] == [staffed]
         page.fill("#grid-filter", "")
+        page.wait_for_function(f"document.querySelectorAll('#grid-table tbody tr').length === {grids}")
         for row in table_rows(page):  # compactness in [0, 1] (or not known yet), parts a whole count
             compact, parts = row["cells"][4], row["cells"][5]
             assert compact == "—" or 0 <= float(compact) <= 1, row
