@@ -135,15 +135,70 @@ def test_stairwell_strips_tile_the_cell() -> None:
     assert np.allclose(shares, 0.25, atol=1e-6)
 
 
-def test_building_cells_tile_each_area() -> None:
+def two_areas_of_buildings() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two neighbouring areas; the first building of the second stands 5 m from their border,
+    nearer to much of the first area than that area's own buildings are."""
     areas = np.array([box_m(0, 0, 100, 100), box_m(100, 0, 200, 100)], dtype=object)
-    footprints = np.array([box_m(10, 10, 30, 30), box_m(60, 60, 80, 90), box_m(120, 20, 140, 40),
-                           box_m(150, 50, 190, 60), shapely.centroid(box_m(110, 80, 120, 90))], dtype=object)
-    cells = building_cells(areas, footprints, np.array([0, 0, 1, 1, 1]))
-    for area, members in ((0, [0, 1]), (1, [2, 3, 4])):
+    footprints = np.array([box_m(10, 10, 30, 30), box_m(20, 60, 40, 90), box_m(105, 20, 125, 80),
+                           box_m(150, 50, 190, 60), shapely.centroid(box_m(160, 80, 170, 90))], dtype=object)
+    return areas, footprints, np.array([0, 0, 1, 1, 1])
+
+
+def assert_cells_tile(cells: np.ndarray, areas: np.ndarray, footprints: np.ndarray, area_of: np.ndarray) -> None:
+    for area in np.unique(area_of):
+        members = np.flatnonzero(area_of == area)
         assert shapely.coverage_is_valid(cells[members])
         assert np.isclose(shapely.coverage_union_all(cells[members]).area, areas[area].area, rtol=1e-9)
+        # its land goes to its own buildings (within the noding grid of a clean, 1e-10° along its outline)
+        outside = shapely.area(shapely.difference(cells[members], areas[area]))
+        assert (outside <= 1e-10 * areas[area].length).all()
         assert all(shapely.covers(cells[i], footprints[i]) for i in members)
+        assert (shapely.get_num_geometries(cells[members]) == 1).all()
+
+
+def test_building_cells_tile_each_area() -> None:
+    areas, footprints, area_of = two_areas_of_buildings()
+    assert_cells_tile(building_cells(areas, footprints, area_of), areas, footprints, area_of)
+
+
+def test_building_cells_fall_back_to_a_clean_where_the_cut_does_not_tile(monkeypatch) -> None:
+    """An area whose cut cells fail the check (gridmap.geo.tessellation._tiles) gets its cells from
+    the full clean of its buildings' zones instead, and they tile it all the same."""
+    from gridmap.geo import tessellation
+
+    areas, footprints, area_of = two_areas_of_buildings()
+    checked: list[int] = []
+    cleaned: list[int] = []
+    clean = tessellation.coverage.clean
+    monkeypatch.setattr(tessellation, "_tiles", lambda cells, area: bool(checked.append(len(cells))))
+    monkeypatch.setattr(tessellation.coverage, "clean", lambda zones, *a, **k: cleaned.append(len(zones)) or clean(zones, *a, **k))
+    cells = building_cells(areas, footprints, area_of)
+    assert checked == [2, 3] and cleaned == [5]
+    assert_cells_tile(cells, areas, footprints, area_of)
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 30), density=st.floats(0.0, 0.5), seed=st.integers(0, 2**16))
+def test_connected_agrees_with_scipy(n: int, density: float, seed: int) -> None:
+    """The bisection's connectivity check (labels spread along the pairs) against SciPy's
+    connected components, on random graphs and random subsets of their points."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    from gridmap.geo.atoms import _connected
+
+    rng = np.random.default_rng(seed)
+    pairs = np.array([(i, j) for i in range(n) for j in range(i + 1, n) if rng.uniform() < density], dtype=np.int64)
+    a, b = (pairs[:, 0], pairs[:, 1]) if len(pairs) else (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    for _ in range(5):
+        mask = rng.uniform(size=n) < rng.uniform(0.2, 1.0)
+        chosen = np.flatnonzero(mask)
+        keep = mask[a] & mask[b]
+        index = np.full(n, -1)
+        index[chosen] = np.arange(len(chosen))
+        graph = coo_matrix((np.ones(int(keep.sum())), (index[a[keep]], index[b[keep]])), shape=(len(chosen),) * 2)
+        expected = len(chosen) <= 1 or connected_components(graph, directed=False)[0] == 1
+        assert _connected(mask, a, b) == expected
 
 
 def test_cells_of_a_concave_area_are_each_one_piece() -> None:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components, depth_first_order, minimum_spanning_tree
+from scipy.sparse.csgraph import depth_first_order, minimum_spanning_tree
 
 from gridmap.geo import coverage
 from gridmap.geo.band import choose_grid_count
@@ -81,7 +81,7 @@ def balanced_groups(xy: np.ndarray, households: np.ndarray, k: int,
     n = len(xy)
     labels = np.zeros(n, dtype=np.int64)
     k = int(max(1, min(k, n)))
-    neighbours = _neighbour_lists(n, adjacency) if adjacency is not None else None
+    graph = _Neighbours.of(n, adjacency) if adjacency is not None else None
     rng = np.random.default_rng(n)
     stack = [(np.arange(n), k, 0)]
     while stack:
@@ -90,7 +90,7 @@ def balanced_groups(xy: np.ndarray, households: np.ndarray, k: int,
             labels[members] = first
             continue
         left_groups = groups // 2
-        left = _best_cut(members, xy, households, left_groups, groups - left_groups, neighbours, rng)
+        left = _best_cut(members, xy, households, left_groups, groups - left_groups, graph, rng)
         stack.append((members[~left], groups - left_groups, first + left_groups))
         stack.append((members[left], left_groups, first))
     return labels
@@ -98,74 +98,125 @@ def balanced_groups(xy: np.ndarray, households: np.ndarray, k: int,
 
 SWEEP_DIRECTIONS = 12  # straight cuts tried per bisection, every 15°
 SPANNING_TREES = 6     # random spanning trees of the neighbours tried per bisection
+CONNECTED_TRIES = 64   # candidate cuts, nearest the share first, checked for two connected sides
+
+
+@dataclass(frozen=True)
+class _Neighbours:
+    """The neighbour pairs of ``n`` points as adjacency lists in one array (CSR: the neighbours of
+    point i are ``others[start[i]:start[i + 1]]``, in the order the pairs were given)."""
+
+    start: np.ndarray
+    others: np.ndarray
+
+    @staticmethod
+    def of(n: int, adjacency: tuple[np.ndarray, np.ndarray]) -> "_Neighbours":
+        a, b = (np.asarray(x, dtype=np.int64) for x in adjacency)
+        ends, others = np.concatenate([a, b]), np.concatenate([b, a])
+        order = np.argsort(ends, kind="stable")
+        return _Neighbours(np.searchsorted(ends[order], np.arange(n + 1)), others[order])
+
+    def among(self, members: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Neighbour pairs among ``members``, as positions (i < j) into ``members``: ordered by i,
+        then as in i's adjacency list (the order the random trees' edge costs are drawn in)."""
+        position = np.full(len(self.start) - 1, -1, dtype=np.int64)
+        position[members] = np.arange(len(members))
+        counts = self.start[members + 1] - self.start[members]
+        i = np.repeat(np.arange(len(members)), counts)
+        offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+        j = position[self.others[np.repeat(self.start[members], counts) + offsets]]
+        keep = j > i
+        return i[keep], j[keep]
+
+
+class _Cuts:
+    """Candidate cuts of one bisection, kept as their misses and how to draw each side, so that
+    only the few that are examined become masks (a mask per candidate cost O(members²))."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.miss: list[np.ndarray] = []
+        self.makers: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def add(self, miss: np.ndarray, order: np.ndarray, start: np.ndarray, stop: np.ndarray,
+            inside: np.ndarray) -> None:
+        """Candidates whose left side is ``order[start:stop]`` (``inside``) or all but it (not)."""
+        self.miss.append(np.asarray(miss, dtype=float))
+        self.makers.append((order, np.asarray(start), np.asarray(stop), np.asarray(inside)))
+
+    def nearest_first(self):
+        """The candidates' left masks, the smallest miss first (ties: in the order added)."""
+        if not self.miss:
+            return
+        miss = np.concatenate(self.miss)
+        which = np.concatenate([np.full(len(m), i) for i, m in enumerate(self.miss)])
+        at = np.concatenate([np.arange(len(m)) for m in self.miss])
+        for c in np.argsort(miss, kind="stable"):
+            order, start, stop, inside = self.makers[which[c]]
+            mask = np.zeros(self.count, dtype=bool)
+            mask[order[start[at[c]]:stop[at[c]]]] = True
+            yield mask if inside[at[c]] else ~mask
 
 
 def _best_cut(members: np.ndarray, xy: np.ndarray, weights: np.ndarray, left_groups: int, right_groups: int,
-              neighbours: list[np.ndarray] | None, rng: np.random.Generator) -> np.ndarray:
+              graph: _Neighbours | None, rng: np.random.Generator) -> np.ndarray:
     """The side (a mask over ``members``) that is to hold ``left_groups`` of the groups: the
     candidate cut nearest the balanced share, connected cuts first when neighbours are known."""
     w = weights[members]
     total = float(w.sum())
     target = total * left_groups / (left_groups + right_groups)
-    candidates: list[tuple[float, np.ndarray]] = []  # (miss, left mask)
-    pts = xy[members] - xy[members].mean(axis=0)
     count = len(members)
+    cuts = _Cuts(count)
+    pts = xy[members] - xy[members].mean(axis=0)
+    sizes = np.arange(max(left_groups, 1), count - right_groups + 1)  # members on the left
     for angle in np.arange(SWEEP_DIRECTIONS) * np.pi / SWEEP_DIRECTIONS:
         direction = np.array([np.cos(angle), np.sin(angle)])
         order = np.lexsort((pts @ np.array([-direction[1], direction[0]]), pts @ direction))
         cum = np.cumsum(w[order])
-        for cut in range(max(left_groups, 1), count - right_groups + 1):
-            mask = np.zeros(count, dtype=bool)
-            mask[order[:cut]] = True
-            candidates.append((abs(float(cum[cut - 1]) - target), mask))
-    if neighbours is not None:
-        position = {int(m): i for i, m in enumerate(members)}
-        a, b = _local_edges(members, neighbours, position)
-        candidates += _tree_cuts(a, b, pts, w, target, left_groups, right_groups, rng)
-    candidates.sort(key=lambda c: c[0])
-    if neighbours is None:
-        return candidates[0][1]
-    local = _local_edges(members, neighbours, {int(m): i for i, m in enumerate(members)})
-    for miss, mask in candidates[:64]:
-        if _connected(mask, *local) and _connected(~mask, *local):
+        cuts.add(np.abs(cum[sizes - 1] - target), order, np.zeros(len(sizes), dtype=np.int64), sizes,
+                 np.ones(len(sizes), dtype=bool))
+    if graph is None:
+        return next(cuts.nearest_first())
+    a, b = graph.among(members)
+    _tree_cuts(cuts, a, b, pts, w, target, left_groups, right_groups, rng)
+    first = None
+    for tried, mask in enumerate(cuts.nearest_first()):
+        if tried == CONNECTED_TRIES:
+            break
+        first = mask if first is None else first
+        if _connected(mask, a, b) and _connected(~mask, a, b):
             return mask
-    return candidates[0][1]
-
-
-def _local_edges(members: np.ndarray, neighbours: list[np.ndarray], position: dict[int, int]
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Neighbour pairs among ``members``, as positions into ``members``."""
-    a, b = [], []
-    for i, m in enumerate(members):
-        for other in neighbours[int(m)]:
-            j = position.get(int(other))
-            if j is not None and i < j:
-                a.append(i)
-                b.append(j)
-    return np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    return first
 
 
 def _connected(mask: np.ndarray, a: np.ndarray, b: np.ndarray) -> bool:
-    """Whether the members selected by ``mask`` form one connected set."""
+    """Whether the members selected by ``mask`` form one connected set (``a``, ``b``: the pairs of
+    neighbours), by labels spread along the pairs until they settle."""
     chosen = np.flatnonzero(mask)
     if len(chosen) <= 1:
         return True
     keep = mask[a] & mask[b]
-    index = np.full(len(mask), -1)
-    index[chosen] = np.arange(len(chosen))
-    graph = coo_matrix((np.ones(int(keep.sum())), (index[a[keep]], index[b[keep]])), shape=(len(chosen),) * 2)
-    return connected_components(graph, directed=False)[0] == 1
+    a, b = a[keep], b[keep]
+    label = np.arange(len(mask))
+    while True:
+        low = np.minimum(label[a], label[b])
+        before = label.copy()
+        np.minimum.at(label, a, low)
+        np.minimum.at(label, b, low)
+        label = label[label]  # jump to the label's own label: settles in about log(n) rounds
+        if np.array_equal(label, before):
+            return bool((label[chosen] == label[chosen[0]]).all())
 
 
-def _tree_cuts(a: np.ndarray, b: np.ndarray, pts: np.ndarray, w: np.ndarray, target: float, left_groups: int,
-               right_groups: int, rng: np.random.Generator) -> list[tuple[float, np.ndarray]]:
+def _tree_cuts(cuts: _Cuts, a: np.ndarray, b: np.ndarray, pts: np.ndarray, w: np.ndarray, target: float,
+               left_groups: int, right_groups: int, rng: np.random.Generator) -> None:
     """Cuts along edges of random spanning trees of the neighbour graph (when it is connected):
     each tree edge splits the tree into a subtree and the rest, both connected."""
     count = len(w)
     if len(a) == 0 or not _connected(np.ones(count, dtype=bool), a, b):
-        return []
+        return
     length = np.hypot(*(pts[a] - pts[b]).T) + 1e-3
-    out = []
+    whole = w.sum()
     for _ in range(SPANNING_TREES):
         cost = length * rng.uniform(0.5, 1.5, len(a))
         tree = minimum_spanning_tree(coo_matrix((cost, (a, b)), shape=(count, count)))
@@ -177,24 +228,14 @@ def _tree_cuts(a: np.ndarray, b: np.ndarray, pts: np.ndarray, w: np.ndarray, tar
             size[parent[v]] += size[v]
         position = np.empty(count, dtype=np.int64)
         position[order] = np.arange(count)
-        for v in order[1:]:
-            sub = np.zeros(count, dtype=bool)
-            sub[order[position[v]:position[v] + size[v]]] = True
-            for inside_left in (True, False):
-                left_sum = sums[v] if inside_left else w.sum() - sums[v]
-                left_size = size[v] if inside_left else count - size[v]
-                if left_size < left_groups or count - left_size < right_groups:
-                    continue
-                out.append((abs(float(left_sum) - target), sub if inside_left else ~sub))
-    return out
-
-
-def _neighbour_lists(n: int, adjacency: tuple[np.ndarray, np.ndarray]) -> list[np.ndarray]:
-    a, b = (np.asarray(x, dtype=np.int64) for x in adjacency)
-    ends, others = np.concatenate([a, b]), np.concatenate([b, a])
-    order = np.argsort(ends, kind="stable")
-    bounds = np.searchsorted(ends[order], np.arange(n + 1))
-    return [others[order[bounds[i]:bounds[i + 1]]] for i in range(n)]
+        v = order[1:]
+        start, stop = position[v], position[v] + size[v]
+        # per tree edge, the subtree on the left, then the rest on the left (the order tried)
+        inside = np.tile([True, False], len(v))
+        left_sum = np.stack([sums[v], whole - sums[v]], axis=1).ravel()
+        left_size = np.stack([size[v], count - size[v]], axis=1).ravel()
+        ok = (left_size >= left_groups) & (count - left_size >= right_groups)
+        cuts.add(np.abs(left_sum - target)[ok], order, np.repeat(start, 2)[ok], np.repeat(stop, 2)[ok], inside[ok])
 
 
 # -- stairwells -----------------------------------------------------------------------------------------

@@ -5,10 +5,10 @@ micro-grid is made of (in Chinese practice the 楼栋 is the atom of a grid, the
 The method is the enclosed tessellation of urban morphology (momepy's ``enclosed_tessellation``):
 points sampled along each footprint's outline, shrunk a little so that touching buildings stay
 apart, a Voronoi diagram of all the points, the Voronoi cells dissolved per building and clipped
-to the area. An address point (a building given as a point) samples itself. The cells are then
-made a clean coverage of the area with :func:`gridmap.geo.coverage.clean`, so they share borders
-vertex for vertex with each other and with the area's own outline: a group of cells unions into a
-polygon without slivers, and the groups of an area tile it exactly.
+to the area. An address point (a building given as a point) samples itself. The cells of an area
+share borders vertex for vertex (cut from one diagram, checked per area, and cleaned with
+:func:`gridmap.geo.coverage.clean` where the check fails): a group of cells unions into a polygon
+without slivers, and the groups of an area tile it exactly.
 
 Work is done in a local metric frame (metres east and north of the area, an affine scaling of
 lon/lat), the result is in lon/lat like the input. Pure geometry: no database, no web.
@@ -58,27 +58,71 @@ def building_cells(areas: np.ndarray, footprints: np.ndarray, area_of: np.ndarra
 
 def _tessellate(areas: np.ndarray, footprints: np.ndarray, area_of: np.ndarray, step_m: float,
                 shrink_m: float) -> np.ndarray:
-    """The cells of footprints that share their area with others (see :func:`building_cells`)."""
+    """The cells of footprints that share their area with others (see :func:`building_cells`):
+    one Voronoi diagram per area, of its own buildings' sample points (as momepy's enclosed
+    tessellation does per enclosure), so every part of an area is nearer one of its own buildings
+    than any other of them; all areas' diagrams in one vectorised call."""
     used = np.unique(area_of)
-    outline = areas[used]
-    scale = LocalScale.at(float(np.mean(shapely.get_y(shapely.centroid(outline)))))
+    scale = LocalScale.at(float(np.mean(shapely.get_y(shapely.centroid(areas[used])))))
     factor = np.array([scale.mx, scale.my])
-    origin = np.asarray(shapely.get_coordinates(shapely.centroid(shapely.envelope(shapely.union_all(outline)))))[0]
+    bounds = shapely.total_bounds(areas[used])
+    origin = (bounds[:2] + bounds[2:]) / 2
 
     def to_m(coords: np.ndarray) -> np.ndarray:
         return (coords - origin) * factor
 
     points, owner = _samples(shapely.transform(footprints, to_m), step_m, shrink_m)
-    box = shapely.envelope(shapely.union_all([shapely.transform(shapely.envelope(shapely.union_all(outline)), to_m),
-                                              shapely.multipoints(points)]))
-    voronoi = polygonal(shapely.get_parts(  # a cell may come as a collection holding its polygon
-        shapely.voronoi_polygons(shapely.multipoints(points), extend_to=shapely.buffer(box, 10.0), ordered=True)))
+    order = np.argsort(area_of[owner], kind="stable")  # the points area by area
+    points, owner = points[order], owner[order]
+    groups, group_of, per_group = np.unique(area_of[owner], return_inverse=True, return_counts=True)
+    sites = shapely.multipoints(points, indices=group_of)
+    reach = shapely.bounds(shapely.envelope(shapely.union(shapely.envelope(shapely.transform(areas[groups], to_m)),
+                                                           shapely.envelope(sites))))
+    boxes = shapely.box(reach[:, 0] - 10.0, reach[:, 1] - 10.0, reach[:, 2] + 10.0, reach[:, 3] + 10.0)
+    diagrams = shapely.voronoi_polygons(sites, extend_to=boxes, ordered=True)
+    lone = per_group == 1  # one point: its diagram is empty, its cell the whole box
+    diagrams[lone] = boxes[lone]
+    voronoi, of_group = shapely.get_parts(diagrams, return_index=True)
+    if not np.array_equal(np.bincount(of_group, minlength=len(groups)), per_group):
+        raise ValueError("a Voronoi diagram of building samples lost points: cells cannot be matched to buildings")
+    voronoi = polygonal(voronoi)  # a cell may come as a collection holding its polygon
     invalid = ~shapely.is_valid(voronoi)
     voronoi[invalid] = polygonal(shapely.make_valid(voronoi[invalid]))
     zones = shapely.transform(_dissolve(voronoi, owner, len(footprints)), lambda c: c / factor + origin)
-    cells = coverage.clean(zones, area_of.astype(object), project=to_m, territory=outline,
-                           territory_groups=used.astype(object))
+    cells = _clipped(zones, areas, area_of, to_m)
     return one_piece_each(cells, shapely.point_on_surface(footprints), area_of)
+
+
+def _clipped(zones: np.ndarray, areas: np.ndarray, area_of: np.ndarray, to_m) -> np.ndarray:
+    """Each building's zone cut to its area. An area's zones are the cells of its own Voronoi
+    diagram dissolved (a coverage of a box around the area), so the cuts of two neighbouring zones
+    by the area's outline meet at the same computed point: the cells tile the area and match each
+    other vertex for vertex. An area where they do not (or where a cell came out empty or not
+    polygonal) is rebuilt by a full clean of its zones (:func:`gridmap.geo.coverage.clean`), as
+    every area was before: on a generated district of 576 areas and 6,490 buildings the cut took
+    0.14 s where that clean took 1.8 s."""
+    cells = shapely.intersection(zones, areas[area_of])
+    order = np.argsort(area_of, kind="stable")
+    bounds = np.searchsorted(area_of[order], np.arange(len(areas) + 1))
+    redo = [members for members in (order[bounds[a]:bounds[a + 1]] for a in np.unique(area_of))
+            if not _tiles(cells[members], areas[area_of[members[0]]])]
+    if redo:
+        members = np.concatenate(redo)
+        used = np.unique(area_of[members])
+        cells[members] = coverage.clean(zones[members], area_of[members].astype(object), project=to_m,
+                                        territory=areas[used], territory_groups=used.astype(object))
+    cells[~shapely.is_empty(cells)] = shapely.orient_polygons(cells[~shapely.is_empty(cells)], exterior_cw=False)
+    return cells
+
+
+def _tiles(cells: np.ndarray, area) -> bool:
+    """Whether ``cells`` tile ``area``: each a non-empty polygon, together its area (to 1e-9 of
+    it), neighbours matching vertex for vertex (GEOS's coverage validation: no overlap, no
+    unmatched edge)."""
+    if not (np.isin(shapely.get_type_id(cells), (3, 6)) & ~shapely.is_empty(cells)).all():
+        return False
+    whole = float(shapely.area(area))
+    return abs(float(shapely.area(cells).sum()) - whole) <= 1e-9 * whole and bool(shapely.coverage_is_valid(cells))
 
 
 def one_piece_each(cells: np.ndarray, anchors: np.ndarray, area_of: np.ndarray) -> np.ndarray:
