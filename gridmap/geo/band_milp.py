@@ -13,8 +13,11 @@ group ``g``; every unit in one group), ``lo ≤ Σ h_i x[i,g] ≤ hi``, and each
 single-commodity flow of Shirabe (2005): one root ``r[i,g]`` per group, flow on an arc only
 between two units of the group, every unit of the group other than the root taking in one unit
 of flow more than it sends on. The heaviest unit is put in group 0 (the groups are
-interchangeable). No ``k`` feasible: no division exists. Used for proofs only (a time limit per
-region; an answer it cannot give is "unknown", never "none").
+interchangeable: numbered in the order of their heaviest unit, the j-th heaviest unit can only be in
+groups 0..j). No ``k`` feasible: no division exists. Units of no households with one or two
+neighbours are taken out first (:func:`gridmap.geo.exact.without_idle_connectors`: they never decide the answer).
+Used for proofs only (a time limit per region; an answer it cannot give is "unknown", never
+"none").
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from __future__ import annotations
 import time
 
 import numpy as np
+
+from gridmap.geo.exact import without_idle_connectors
 
 MILP_MAX_UNITS = 60
 """Regions of at most this many units are given to the programme."""
@@ -35,12 +40,15 @@ def band_division_exists(households: np.ndarray, left: np.ndarray, right: np.nda
     connected groups of ``lo``–``hi`` households each: True, False (none exists: shown for every
     group count), or None (not decided within ``seconds``)."""
     h = np.asarray(households, dtype=float)
-    n = len(h)
-    total = float(h.sum())
-    if n == 0:
+    if len(h) == 0:
         return True
     pairs = {(min(a, b), max(a, b)) for a, b in zip(np.asarray(left).tolist(), np.asarray(right).tolist()) if a != b}
-    arcs = np.array([p for p in pairs] + [(b, a) for a, b in pairs], dtype=np.int64).reshape(-1, 2)
+    if lo > 0:
+        h, pairs = without_idle_connectors(h, pairs)
+    n = len(h)
+    total = float(h.sum())
+    ordered = sorted(pairs)
+    arcs = np.array(ordered + [(b, a) for a, b in ordered], dtype=np.int64).reshape(-1, 2)
     counts = [k for k in range(1, n + 1) if k * lo <= total <= k * hi]
     deadline = time.monotonic() + seconds
     for k in counts:
@@ -103,7 +111,12 @@ def _feasible(h: np.ndarray, arcs: np.ndarray, k: int, lo: float, hi: float, sec
     integrality[:2 * nx] = 1
     lower_b, upper_b = np.zeros(size), np.full(size, np.inf)
     upper_b[:2 * nx] = 1.0
-    lower_b[x[int(np.argmax(h)), 0]] = 1.0  # the heaviest unit in group 0: the groups are interchangeable
+    # the groups are interchangeable: numbered in the order of their first unit (units heaviest
+    # first), unit j can only be in groups 0..j, and the heaviest unit is in group 0
+    rank = np.argsort(-h, kind="stable")
+    for position, i in enumerate(rank[:k - 1].tolist()):
+        upper_b[x[i, position + 1:]] = 0.0
+        upper_b[r[i, position + 1:]] = 0.0
     result = milp(np.zeros(size), constraints=LinearConstraint(matrix, lower, upper), integrality=integrality,
                   bounds=Bounds(lower_b, upper_b), options={"time_limit": max(seconds, 0.1), "disp": False})
     if result.status == 0:

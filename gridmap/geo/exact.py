@@ -293,4 +293,69 @@ def region_division(region: np.ndarray, left: np.ndarray, right: np.ndarray, hou
     return Division([region[g] for g in found.groups], found.complete)
 
 
-__all__ = ["EXACT_MAX_UNITS", "EXACT_BUDGET", "Division", "band_division", "region_division"]
+def without_idle_connectors(households: np.ndarray, pairs: set[tuple[int, int]]
+                            ) -> tuple[np.ndarray, set[tuple[int, int]]]:
+    """The units and neighbour pairs with every unit of no households and one or two neighbours
+    taken out (repeatedly; one of two neighbours ``a``, ``b`` leaves the pair ``a``–``b`` in its
+    place), renumbered. For a band whose minimum is above 0, the region has a division into
+    connected groups in the band if and only if what is left has one: such a unit's group holds an
+    inhabited unit too, so the unit has a neighbour in it, and without it the group stays
+    connected (a leaf goes; a unit between ``a`` and ``b`` is replaced by their pair) with the
+    same total; back the other way it joins the group of ``a`` (of ``a`` and ``b`` where the
+    pair joins them), connected to it, adding nothing. A unit with no neighbour stays (a region of
+    one empty unit has no division)."""
+    n = len(households)
+    neighbours: list[set[int]] = [set() for _ in range(n)]
+    for a, b in pairs:
+        neighbours[a].add(b)
+        neighbours[b].add(a)
+    alive = np.ones(n, dtype=bool)
+    queue = [v for v in range(n) if households[v] == 0]
+    while queue:
+        v = queue.pop()
+        if not alive[v] or not 1 <= len(neighbours[v]) <= 2:
+            continue
+        around = list(neighbours[v])
+        for u in around:
+            neighbours[u].discard(v)
+        if len(around) == 2:
+            a, b = around
+            neighbours[a].add(b)
+            neighbours[b].add(a)
+        neighbours[v] = set()
+        alive[v] = False
+        queue += [u for u in around if households[u] == 0]
+    keep = np.flatnonzero(alive)
+    position = np.full(n, -1, dtype=np.int64)
+    position[keep] = np.arange(len(keep))
+    kept = {(int(min(position[a], position[b])), int(max(position[a], position[b])))
+            for a in keep.tolist() for b in neighbours[a]}
+    return households[keep], kept
+
+
+def region_is_divisible(region: np.ndarray, left: np.ndarray, right: np.ndarray, households: np.ndarray,
+                        lo: float, hi: float, *, budget: int = EXACT_BUDGET, misses: int = 0,
+                        miss_band: tuple[float, float] = (0.0, float("inf"))) -> Division:
+    """Whether :func:`region_division` would find a division, for proofs: the search runs on the
+    region less its empty units of one or two neighbours (:func:`without_idle_connectors`), so its
+    groups are not the region's and are not returned (``groups`` is ``[]`` when one exists).
+    The answer is the same: a division of what is left gains each unit taken out in a neighbour's
+    group, and a division of the region loses them (a group of empty units alone is a miss, and
+    dropping it leaves fewer)."""
+    region = np.sort(np.asarray(region))
+    inside = np.zeros(len(households), dtype=bool)
+    inside[region] = True
+    edges = inside[left] & inside[right]
+    a, b = np.searchsorted(region, left[edges]), np.searchsorted(region, right[edges])
+    h = np.asarray(households, dtype=float)[region]
+    if lo > 0:
+        h, pairs = without_idle_connectors(h, {(min(p, q), max(p, q)) for p, q in zip(a.tolist(), b.tolist()) if p != q})
+        ordered = sorted(pairs)  # the search's steps depend on the order of the edges: keep it fixed
+        a = np.array([p for p, _ in ordered], dtype=np.int64)
+        b = np.array([q for _, q in ordered], dtype=np.int64)
+    found = band_division(h, a, b, lo, hi, budget=budget, misses=misses, miss_band=miss_band)
+    return Division(None if found.groups is None else [], found.complete)
+
+
+__all__ = ["EXACT_MAX_UNITS", "EXACT_BUDGET", "Division", "band_division", "region_division", "region_is_divisible",
+           "without_idle_connectors"]
