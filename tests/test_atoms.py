@@ -161,6 +161,15 @@ def test_building_cells_tile_each_area() -> None:
     assert_cells_tile(building_cells(areas, footprints, area_of), areas, footprints, area_of)
 
 
+def test_building_cells_of_an_invalid_area() -> None:
+    """A self-crossing outline (a bow tie, as a hand-drawn grid can be) is repaired, not refused."""
+    bow_tie = shapely.Polygon([(LON, LAT), (LON + 100 * M, LAT + 100 * M), (LON + 100 * M, LAT), (LON, LAT + 100 * M)])
+    footprints = np.array([box_m(45, 5, 55, 15), box_m(45, 85, 55, 95)], dtype=object)
+    cells = building_cells(np.array([bow_tie], dtype=object), footprints, np.array([0, 0]))
+    assert shapely.is_valid(cells).all() and shapely.coverage_is_valid(cells)
+    assert np.isclose(shapely.area(cells).sum(), shapely.area(shapely.make_valid(bow_tie)), rtol=1e-9)
+
+
 def test_building_cells_fall_back_to_a_clean_where_the_cut_does_not_tile(monkeypatch) -> None:
     """An area whose cut cells fail the check (gridmap.geo.tessellation._tiles) gets its cells from
     the full clean of its buildings' zones instead, and they tile it all the same."""

@@ -97,7 +97,27 @@ def test_empty_units_between_two_neighbours_are_taken_out() -> None:
     households, left, right = _path([260.0, 0.0, 0.0, 260.0, 0.0, 90.0])
     reduced, kept = without_idle_connectors(households, set(zip(left.tolist(), right.tolist())))
     assert reduced.tolist() == [260.0, 260.0, 90.0] and kept == {(0, 1), (1, 2)}
-    # an empty unit where three ways meet stays: it can hold two or three of them together in one group
+    # an empty unit where three ways meet is left in place (what it joins is not a pair)
     star = np.array([0.0, 100.0, 100.0, 100.0])
     reduced, kept = without_idle_connectors(star, {(0, 1), (0, 2), (0, 3)})
     assert reduced.tolist() == star.tolist() and kept == {(0, 1), (0, 2), (0, 3)}
+    # and where four meet, joining its neighbours pairwise instead would make a division appear:
+    # each neighbour of 100 needs another, and only the empty centre joins them, once
+    star = np.array([0.0, 100.0, 100.0, 100.0, 100.0])
+    left, right = np.zeros(4, dtype=np.int64), np.arange(1, 5)
+    assert band_division(star, left, right, 200, 200).impossible
+    assert band_division_exists(star, left, right, 200, 200, seconds=30) is False
+    isolated = band_division(np.array([0.0, 150.0, 150.0]), np.array([1]), np.array([2]), 100, 300)
+    assert isolated.impossible  # an empty unit on its own can be no group; it is not taken out
+    assert band_division_exists(np.array([0.0, 150.0, 150.0]), np.array([1]), np.array([2]), 100, 300,
+                                seconds=30) is False
+
+
+def test_a_region_highs_presolve_erred_on_is_decided() -> None:
+    """A star of 8 units (found by hypothesis): with the groups' order fixed by bounds, HiGHS's
+    presolve ended in "solve error" and the programme said "unknown"; it is decided now, as the
+    exact search decides it."""
+    households = np.array([142.0, 200.0, 0.0, 0.0, 0.0, 0.0, 119.0, 201.0])
+    left, right = np.zeros(7, dtype=np.int64), np.arange(1, 8)
+    assert band_division(households, left, right, 200, 260).impossible
+    assert band_division_exists(households, left, right, 200, 260, seconds=30) is False

@@ -57,6 +57,7 @@ def check_nested_tiling(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, re
     micro = result.microgrids
     metric = micro.to_crs(32648)
     assert micro.is_valid.all() and metric.is_valid.all() and micro.to_crs(4543).is_valid.all()  # valid in export CRSs
+    assert shapely.coverage_is_valid(np.asarray(micro.geometry.values, dtype=object))  # neighbours meet vertex for vertex
     for code, grid in zip(grids["grid_code"], grids.to_crs(32648).geometry):
         mine = metric[metric["grid_code"] == code]
         union = shapely.union_all(mine.geometry.values)
@@ -75,6 +76,27 @@ def check_nested_tiling(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, re
             assert sorted(rows["part"]) == list(range(1, rows["parts"].iloc[0] + 1))
         assert rows["households"].sum() == buildings["households"].iloc[building]
     assert micro["households"].sum() == buildings["households"].sum()
+
+
+def test_micro_grids_of_neighbouring_grids_meet_vertex_for_vertex() -> None:
+    """Two grids side by side, their buildings' cells cut from two Voronoi diagrams and some cut
+    into 单元 strips: the micro-grids of both grids are one clean coverage (no edge that matches
+    no neighbour's: an export's topology check, a tile's shared border), and tile both grids."""
+    sizes = [60, 70, 120, 40, 75, 65, 130, 55, 45, 80, 66, 72]
+    grids, buildings = layout(sizes, [0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 0, 0])
+    whole = grids.geometry.iloc[0]
+    x0, y0, x1, y1 = whole.bounds
+    middle = x0 + (x1 - x0) * 0.52  # between two columns of buildings, nearer one of them
+    halves = [shapely.box(x0, y0, middle, y1), shapely.box(middle, y0, x1, y1)]
+    two = gpd.GeoDataFrame({"grid_code": ["511802001001001", "511802001001002"], "kind": ["comprehensive"] * 2},
+                           geometry=halves, crs=4490)
+    result = divide(two, buildings, band=(50, 80), seed=0)
+    micro = result.microgrids
+    assert set(micro["grid_code"]) == {"511802001001001", "511802001001002"}
+    check_nested_tiling(two, buildings, result)
+    across = [(a, b) for a in micro.itertuples() for b in micro.itertuples()
+              if a.grid_code < b.grid_code and shapely.length(shapely.intersection(a.geometry.boundary, b.geometry.boundary)) > 0]
+    assert across  # micro-grids of the two grids do share a border, and it matched above
 
 
 def band_reachable(atoms: gpd.GeoDataFrame, lo: int, hi: int) -> bool:
@@ -368,11 +390,14 @@ def test_an_atom_snapped_to_the_noding_grid_keeps_one_piece() -> None:
     collapsed its neck and left a sliver of 1e-4 m² as a second part, so its micro-grid came out in
     two pieces (``not_contiguous``). The sliver is dropped; the strip keeps its area."""
     from gridmap.geo.coverage import NODING_GRID_DEG
-    from gridmap.geo.microgrids import _on_noding_grid
+    from gridmap.geo.crs import metric_crs_for_frame
+    from gridmap.geo.microgrids import _one_coverage
 
     strip = shapely.from_wkb(bytes.fromhex("".join(NECKED_STRIP_WKB)))
     assert strip.geom_type == "Polygon" and strip.is_valid
     assert shapely.get_num_geometries(shapely.set_precision(strip, NODING_GRID_DEG)) == 2  # what the snap alone does
-    snapped = _on_noding_grid(np.array([strip], dtype=object))[0]
+    one = np.array([strip], dtype=object)
+    crs = metric_crs_for_frame(gpd.GeoDataFrame(geometry=list(one), crs=4490))
+    snapped = _one_coverage(one, np.array(["g"]), one, np.array(["g"]), crs)[0]
     assert snapped.geom_type == "Polygon" and snapped.is_valid
     assert abs(snapped.area - strip.area) < 1e-6 * strip.area

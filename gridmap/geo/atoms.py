@@ -203,7 +203,7 @@ def _connected(mask: np.ndarray, a: np.ndarray, b: np.ndarray) -> bool:
         before = label.copy()
         np.minimum.at(label, a, low)
         np.minimum.at(label, b, low)
-        label = label[label]  # jump to the label's own label: settles in about log(n) rounds
+        label = label[label]  # jump to the label's own label (a few dozen rounds on cells' neighbour graphs)
         if np.array_equal(label, before):
             return bool((label[chosen] == label[chosen[0]]).all())
 

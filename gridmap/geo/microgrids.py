@@ -39,13 +39,14 @@ import shapely
 from gridmap.errors import Invalid
 from gridmap.geo.band import violation
 from gridmap.geo.codes import BEIJING_15, CodeScheme
-from gridmap.geo.coverage import NODING_GRID_DEG
+from gridmap.geo import coverage
 from gridmap.geo.crs import STORAGE_EPSG, metric_crs_for_frame
 from gridmap.geo.graph import UnitGraph, build_graph
 from gridmap.geo.partition import PartitionRules, assign_grids, with_band
 from gridmap.geo.profile import PRESETS
 from gridmap.geo.report import FLAG_COLUMNS, grid_statistics, histogram
 from gridmap.geo.tessellation import building_cells
+from gridmap.geo.units import metric_area_fn
 from gridmap.geo.tasks import SERIAL, Runner
 
 CRUMB_SHARE = 1e-6  # a part under this share of its atom, after the snap to the noding grid, is a crumb
@@ -229,21 +230,31 @@ def divide(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *, band: tuple[
                 chosen_atoms = pd.concat([coarse[keep_c], fine[keep_f]], ignore_index=True)
                 chosen_label = np.concatenate([coarse_label[keep_c], fine_label[keep_f] + coarse_label.max() + 1])
     atoms = gpd.GeoDataFrame(chosen_atoms, geometry="geometry", crs=STORAGE_EPSG)
-    # on the noding grid of the units: 单元 strips and cells meeting within floating-point noise
-    # would otherwise union into micro-grids that turn invalid when projected (an export CRS)
-    atoms = atoms.set_geometry(_on_noding_grid(np.asarray(atoms.geometry.values, dtype=object)), crs=STORAGE_EPSG)
     label = _dense(chosen_label)
 
     # 5. the micro-grids, their codes and the report
     return _assemble(grids, grid_geoms, codes, atoms, label, lo, hi, code_scheme, seed)
 
 
-def _on_noding_grid(geoms: np.ndarray) -> np.ndarray:
-    """``geoms`` snapped to the noding grid, without the crumbs a snap can make: a neck narrower
-    than the grid collapses and leaves a sliver as a part of its own (a 单元 strip cut a hair from
-    its cell's corner: a micro-grid in two pieces on the high-rise district); parts under
+def _one_coverage(atoms: np.ndarray, grid_of: np.ndarray, grid_geoms: np.ndarray, codes: np.ndarray, crs) -> np.ndarray:
+    """The atoms (building cells and 单元 strips, ``grid_of``: their grid's code) made one clean
+    coverage of the grids (:func:`gridmap.geo.coverage.clean`, on the noding grid of the units):
+    the cells of two neighbouring grids are cut from two Voronoi diagrams and a strip's cuts put
+    points on its cell's outline that the cell next to it lacks; cleaned, every micro-grid (a union
+    of atoms) meets its neighbours vertex for vertex, in its grid and the next, and stays valid
+    once projected (an export CRS). Without it, 1,576 of 雨城区's 2,452 micro-grids had an edge
+    that matched no neighbour's (GEOS's coverage validation, 2026-12-05)."""
+    cleaned = coverage.clean(atoms, grid_of.astype(object), project=metric_area_fn(crs).project,  # type: ignore[attr-defined]
+                             territory=grid_geoms, territory_groups=codes.astype(object))
+    return _without_crumbs(cleaned)
+
+
+def _without_crumbs(geoms: np.ndarray) -> np.ndarray:
+    """``geoms`` without the crumbs the noding grid can make: a neck narrower than the grid
+    collapses and leaves a sliver as a part of its own (a 单元 strip cut a hair from its cell's
+    corner: a micro-grid in two pieces on the high-rise district); parts under
     :data:`CRUMB_SHARE` of their polygon are dropped, a gap narrower than the grid."""
-    snapped = shapely.set_precision(geoms, NODING_GRID_DEG)
+    snapped = np.asarray(geoms, dtype=object).copy()
     for i in np.flatnonzero(shapely.get_num_geometries(snapped) > 1):
         parts = np.asarray(shapely.get_parts(snapped[i]), dtype=object)
         area = shapely.area(parts)
@@ -343,6 +354,8 @@ def _assemble(grids: gpd.GeoDataFrame, grid_geoms: np.ndarray, codes: np.ndarray
     atoms = gpd.GeoDataFrame(atoms, geometry="geometry", crs=STORAGE_EPSG)
     if len(atoms) == 0:
         return _empty(lo, hi)
+    atoms = atoms.set_geometry(_one_coverage(np.asarray(atoms.geometry.values, dtype=object),
+                                             atoms["grid_code"].to_numpy(), grid_geoms, codes, crs), crs=STORAGE_EPSG)
     micro = grid_statistics(atoms[["households", "geometry"]], label, crs)
     micro["grid_code"] = atoms.groupby(label)["grid_code"].first().to_numpy()
     building = atoms["building_index"].to_numpy()

@@ -217,15 +217,17 @@ def _no_division(region: np.ndarray, grid_of: np.ndarray, grids_here: np.ndarray
     ``m`` grids outside the band (none further out than ``worst``): "search" (the exact search ran to
     its end), "programme" (for ``m = 1``, where the search ran out of steps: the integer programme of
     :mod:`gridmap.geo.band_milp` found no division in the band for any number of grids), or None.
-    Where neither decides, the search runs once more with ten times its steps (on the generated
-    high-rise district one region of 40 units needed 1M steps, 3 s, where the programme took over
-    10 s)."""
+    Where neither decides and ``m = 1``, the search runs once more with ten times its steps (on the
+    generated high-rise district one region of 40 units needed 1M steps, 3 s, where the programme
+    took over 10 s). Not for ``m ≥ 2``: allowing misses multiplies the divisions to try, and the one
+    such second search on the two generated districts (a grid of 38 atoms with 4 micro-grids
+    outside 50–80, 2026-12-05) ran out of its steps after 11.6 s."""
     if len(np.flatnonzero(np.isin(grid_of, grids_here))) != len(region):  # a grid reaches beyond it
         return None
     found = None
     if len(region) <= EXACT_MAX_UNITS:
         found = region_is_divisible(region, left, right, households, lo, hi, misses=m - 1,
-                                miss_band=(lo - worst, hi + worst))
+                                    miss_band=(lo - worst, hi + worst))
         if found.impossible:
             return "search"
         if found.complete:
@@ -239,9 +241,9 @@ def _no_division(region: np.ndarray, grid_of: np.ndarray, grids_here: np.ndarray
                                       np.searchsorted(local, right[edges]), lo, hi)
         if answer is not None:
             return "programme" if answer is False else None
-    if found is not None:  # neither decided: the search once more, with ten times the steps
+    if found is not None and m == 1:  # neither decided: the search once more, with ten times the steps
         found = region_is_divisible(region, left, right, households, lo, hi, misses=m - 1,
-                                miss_band=(lo - worst, hi + worst), budget=10 * EXACT_BUDGET)
+                                    miss_band=(lo - worst, hi + worst), budget=10 * EXACT_BUDGET)
         if found.impossible:
             return "search"
     return None

@@ -4,11 +4,14 @@ micro-grid is made of (in Chinese practice the 楼栋 is the atom of a grid, the
 
 The method is the enclosed tessellation of urban morphology (momepy's ``enclosed_tessellation``):
 points sampled along each footprint's outline, shrunk a little so that touching buildings stay
-apart, a Voronoi diagram of all the points, the Voronoi cells dissolved per building and clipped
-to the area. An address point (a building given as a point) samples itself. The cells of an area
-share borders vertex for vertex (cut from one diagram, checked per area, and cleaned with
+apart, a Voronoi diagram of each area's points, the Voronoi cells dissolved per building and
+clipped to the area. An address point (a building given as a point) samples itself. The cells of
+an area share borders vertex for vertex (cut from one diagram, checked per area, and cleaned with
 :func:`gridmap.geo.coverage.clean` where the check fails): a group of cells unions into a polygon
-without slivers, and the groups of an area tile it exactly.
+without slivers, and the groups of an area tile it exactly. Across the border of two areas the
+cells are not matched (each area's cells have the points where its own cells' borders meet the
+area's outline): a caller that needs one clean coverage of all of them cleans the layer it makes
+of them (:func:`gridmap.geo.coverage.clean`), as units and micro-grids do.
 
 Work is done in a local metric frame (metres east and north of the area, an affine scaling of
 lon/lat), the result is in lon/lat like the input. Pure geometry: no database, no web.
@@ -31,8 +34,8 @@ def building_cells(areas: np.ndarray, footprints: np.ndarray, area_of: np.ndarra
                    shrink_m: float = SHRINK_M) -> np.ndarray:
     """One cell per footprint (polygons or points, lon/lat), the cells of each area's footprints
     together tiling that area exactly. ``area_of`` gives each footprint's area (an index into
-    ``areas``, e.g. the unit holding its representative point). All areas are done at once: one
-    Voronoi diagram, one noding.
+    ``areas``, e.g. the unit holding its representative point). All areas are done at once (one
+    vectorised call for their Voronoi diagrams); an invalid area is repaired first.
 
     An area with one footprint is that footprint's cell; an area with none is not covered.
 
@@ -41,12 +44,14 @@ def building_cells(areas: np.ndarray, footprints: np.ndarray, area_of: np.ndarra
     >>> cells = building_cells(units.geometry.values, buildings.geometry.values, unit_of_building)  # doctest: +SKIP
     >>> shapely.coverage_union_all(cells[unit_of_building == 0])  # doctest: +SKIP  (unit 0, whole)
     """
-    areas = np.asarray(areas, dtype=object)
+    areas = np.asarray(areas, dtype=object).copy()
     footprints = np.asarray(footprints, dtype=object)
     area_of = np.asarray(area_of, dtype=np.int64)
     cells = np.empty(len(footprints), dtype=object)
     if len(footprints) == 0:
         return cells
+    broken = ~shapely.is_valid(areas)
+    areas[broken] = polygonal(shapely.make_valid(areas[broken]))
     counts = np.bincount(area_of, minlength=len(areas))
     alone = counts[area_of] == 1
     cells[alone] = areas[area_of[alone]]
