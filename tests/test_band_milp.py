@@ -115,8 +115,8 @@ def test_empty_units_between_two_neighbours_are_taken_out() -> None:
 
 def test_a_region_highs_presolve_erred_on_is_decided() -> None:
     """A star of 8 units (found by hypothesis): with the groups' order fixed by bounds, HiGHS's
-    presolve ended in "solve error" and the programme said "unknown"; it is decided now, as the
-    exact search decides it."""
+    presolve ends in "solve error"; the programme then solves it without presolve, and decides it
+    as the exact search does (it said "unknown")."""
     households = np.array([142.0, 200.0, 0.0, 0.0, 0.0, 0.0, 119.0, 201.0])
     left, right = np.zeros(7, dtype=np.int64), np.arange(1, 8)
     assert band_division(households, left, right, 200, 260).impossible

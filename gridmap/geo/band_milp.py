@@ -118,10 +118,11 @@ def _feasible(h: np.ndarray, arcs: np.ndarray, k: int, lo: float, hi: float, sec
         upper_b[x[i, position + 1:]] = 0.0
         upper_b[r[i, position + 1:]] = 0.0
     deadline = time.monotonic() + seconds
-    # without HiGHS's presolve first: on the high-rise district's regions it decided 2–3× sooner,
-    # and with the bounds above presolve met a "solve error" on a star of 4 units; where one
-    # setting errs (status 4), the other is tried in the time left
-    for presolve in (False, True):
+    # with HiGHS's presolve first, then without it where that ends in a "solve error" (status 4:
+    # met with the bounds above on a star of 4 units). Without presolve first was tried: 2–3×
+    # sooner on the high-rise district's regions, 2× slower (14 s, past the limit) on one of 雨城区's
+    # micro-grid regions
+    for presolve in (True, False):
         result = milp(np.zeros(size), constraints=LinearConstraint(matrix, lower, upper), integrality=integrality,
                       bounds=Bounds(lower_b, upper_b),
                       options={"time_limit": max(deadline - time.monotonic(), 0.1), "disp": False, "presolve": presolve})
