@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from gridmap.geo import proofs
 from gridmap.geo.band_milp import band_division_exists
-from gridmap.geo.exact import Division, band_division, region_division, region_is_divisible
+from gridmap.geo.exact import Division, band_division, idle_connectors
 
 
 @st.composite
@@ -42,7 +42,7 @@ def _path(households: list[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def test_a_proof_rests_on_the_programme_where_the_search_gives_up(monkeypatch) -> None:
     """With the exact search made to give up ("unknown"), a region that has no division in the band
     still gets its proof from the programme, and one that has a division gets none."""
-    monkeypatch.setattr(proofs, "region_is_divisible", lambda *a, **k: Division(None, False))
+    monkeypatch.setattr(proofs, "region_division", lambda *a, **k: Division(None, False))
     # a row of units 260 | 0 | x | 260 | 0 | 90: with x = 0 (610 households, two grids of 300-400) every
     # cut leaves 260 or 520 on the left: no division; with x = 60 the cut after it gives 320 and 350
     for middle, expected in ((0.0, "programme"), (60.0, None)):
@@ -66,41 +66,29 @@ def regions_with_connectors(draw):
 
 @settings(max_examples=80, deadline=None)
 @given(regions_with_connectors(), st.sampled_from([(100, 200), (150, 300), (200, 260)]))
-def test_empty_units_with_one_or_two_neighbours_never_decide(region, band) -> None:
-    """Taking out the empty units of one or two neighbours (the programme does, first) leaves a
-    region that has a division in the band exactly when the whole one has: the exact search, run
-    to its end on both, agrees, and so does the programme."""
-    from gridmap.geo.exact import without_idle_connectors
-
+def test_the_programme_agrees_with_the_search_on_regions_of_empty_connectors(region, band) -> None:
+    """Both take out the empty units of one or two neighbours first (gridmap.geo.exact.idle_connectors,
+    itself checked against a brute force over every set partition in tests/test_exact.py); they
+    still agree."""
     households, left, right = region
-    pairs = {(min(a, b), max(a, b)) for a, b in zip(left.tolist(), right.tolist()) if a != b}
-    reduced, kept = without_idle_connectors(households, pairs)
-    assert len(reduced) <= len(households) and reduced.sum() == households.sum()
-    a = np.array([p for p, _ in kept], dtype=np.int64)
-    b = np.array([q for _, q in kept], dtype=np.int64)
-    whole, after = band_division(households, left, right, *band), band_division(reduced, a, b, *band)
-    assert whole.complete and after.complete
-    assert (whole.groups is not None) == (after.groups is not None)
-    assert band_division_exists(households, left, right, *band, seconds=30) == (whole.groups is not None)
-    # the proofs' search on what is left answers as the search on the whole, misses allowed or not
-    region = np.arange(len(households))
-    for misses, miss_band in ((0, (0.0, float("inf"))), (1, (band[0] - 60, band[1] + 60)), (1, (0.0, float("inf")))):
-        whole = region_division(region, left, right, households, *band, misses=misses, miss_band=miss_band)
-        after = region_is_divisible(region, left, right, households, *band, misses=misses, miss_band=miss_band)
-        assert whole.complete and after.complete
-        assert (whole.groups is not None) == (after.groups is not None), (misses, miss_band)
+    exact = band_division(households, left, right, *band)
+    assert exact.complete
+    assert band_division_exists(households, left, right, *band, seconds=30) == (exact.groups is not None)
 
 
 def test_empty_units_between_two_neighbours_are_taken_out() -> None:
-    from gridmap.geo.exact import without_idle_connectors
-
     households, left, right = _path([260.0, 0.0, 0.0, 260.0, 0.0, 90.0])
-    reduced, kept = without_idle_connectors(households, set(zip(left.tolist(), right.tolist())))
-    assert reduced.tolist() == [260.0, 260.0, 90.0] and kept == {(0, 1), (1, 2)}
+    reduced = idle_connectors(households, set(zip(left.tolist(), right.tolist())))
+    assert households[reduced.kept].tolist() == [260.0, 260.0, 90.0] and reduced.pairs == [(0, 1), (1, 2)]
+    assert sorted(unit for unit, _ in reduced.removed) == [1, 2, 4]
+    found = band_division(households, left, right, 300, 400)
+    assert found.impossible  # 610 households, every cut leaves 260 or 520 on the left
+    found = band_division(households, left, right, 250, 400)  # 260 | 0 0 260 0 90: the empty ones go with a side
+    assert found.groups is not None and sorted(np.concatenate(found.groups).tolist()) == list(range(6))
     # an empty unit where three ways meet is left in place (what it joins is not a pair)
     star = np.array([0.0, 100.0, 100.0, 100.0])
-    reduced, kept = without_idle_connectors(star, {(0, 1), (0, 2), (0, 3)})
-    assert reduced.tolist() == star.tolist() and kept == {(0, 1), (0, 2), (0, 3)}
+    reduced = idle_connectors(star, {(0, 1), (0, 2), (0, 3)})
+    assert reduced.kept.tolist() == [0, 1, 2, 3] and reduced.pairs == [(0, 1), (0, 2), (0, 3)]
     # and where four meet, joining its neighbours pairwise instead would make a division appear:
     # each neighbour of 100 needs another, and only the empty centre joins them, once
     star = np.array([0.0, 100.0, 100.0, 100.0, 100.0])

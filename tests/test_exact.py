@@ -204,3 +204,33 @@ def test_the_whole_piece_is_searched_when_its_neighbourhoods_cannot_be() -> None
     assert all(300 <= households[p].sum() <= 500 for p in mended)
     assert all(is_connected(graph, p) for p in mended)
     assert sorted(np.concatenate(mended).tolist()) == list(range(rows * cols))
+
+
+@st.composite
+def graphs_of_connectors(draw):
+    """Up to 8 units, most of them empty, on a random graph: chains, stars and cycles of empty units
+    between inhabited ones (what the search takes out first, gridmap.geo.exact.idle_connectors)."""
+    n = draw(st.integers(1, 8))
+    households = draw(st.lists(st.sampled_from([0, 0, 0, 0, 60, 120, 180, 240, 320]), min_size=n, max_size=n))
+    pairs = [(a, b) for a in range(n) for b in range(a + 1, n)]
+    edges = draw(st.lists(st.sampled_from(pairs), unique=True, max_size=len(pairs))) if pairs else []
+    return households, edges
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(graphs_of_connectors(), st.integers(0, 2), st.sampled_from([(0.0, float("inf")), (-100.0, 640.0), (200.0, 640.0)]))
+def test_empty_connectors_never_change_the_answer(graph, misses: int, miss_band) -> None:
+    """With empty units taken out and put back, the search still finds a division exactly when one
+    exists (brute force, misses allowed or not), with the fewest misses, and what it returns is
+    one: every unit in one group, every group connected."""
+    households, edges = graph
+    left = np.array([a for a, _ in edges], dtype=np.int64)
+    right = np.array([b for _, b in edges], dtype=np.int64)
+    found = band_division(np.array(households, dtype=float), left, right, LO, HI, misses=misses, miss_band=miss_band)
+    fewest = fewest_misses(households, set(edges), miss_band)
+    assert found.complete and (found.groups is not None) == (fewest <= misses)
+    if found.groups is not None:
+        assert sorted(np.concatenate(found.groups).tolist()) == list(range(len(households)))
+        assert all(connected(group.tolist(), set(edges)) for group in found.groups)
+        outside = [t for t in (sum(households[i] for i in group) for group in found.groups) if not LO <= t <= HI]
+        assert len(outside) == fewest and all(miss_band[0] <= t <= miss_band[1] for t in outside)

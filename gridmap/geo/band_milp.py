@@ -15,7 +15,7 @@ between two units of the group, every unit of the group other than the root taki
 of flow more than it sends on. The heaviest unit is put in group 0 (the groups are
 interchangeable: numbered in the order of their heaviest unit, the j-th heaviest unit can only be in
 groups 0..j). No ``k`` feasible: no division exists. Units of no households with one or two
-neighbours are taken out first (:func:`gridmap.geo.exact.without_idle_connectors`: they never decide the answer).
+neighbours are taken out first (:func:`gridmap.geo.exact.idle_connectors`: they never decide the answer).
 Used for proofs only (a time limit per region; an answer it cannot give is "unknown", never
 "none").
 """
@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from gridmap.geo.exact import without_idle_connectors
+from gridmap.geo.exact import idle_connectors
 
 MILP_MAX_UNITS = 60
 """Regions of at most this many units are given to the programme."""
@@ -43,12 +43,11 @@ def band_division_exists(households: np.ndarray, left: np.ndarray, right: np.nda
     if len(h) == 0:
         return True
     pairs = {(min(a, b), max(a, b)) for a, b in zip(np.asarray(left).tolist(), np.asarray(right).tolist()) if a != b}
-    if lo > 0:
-        h, pairs = without_idle_connectors(h, pairs)
+    reduced = idle_connectors(h, pairs, between=lo > 0)
+    h = h[reduced.kept]
     n = len(h)
     total = float(h.sum())
-    ordered = sorted(pairs)
-    arcs = np.array(ordered + [(b, a) for a, b in ordered], dtype=np.int64).reshape(-1, 2)
+    arcs = np.array(reduced.pairs + [(b, a) for a, b in reduced.pairs], dtype=np.int64).reshape(-1, 2)
     counts = [k for k in range(1, n + 1) if k * lo <= total <= k * hi]
     deadline = time.monotonic() + seconds
     for k in counts:

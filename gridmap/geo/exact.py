@@ -10,6 +10,10 @@ there is none (the search ran to its end), or "unknown" when the step budget ran
 
 The search (bit sets over the region's units, so each step is a few integer operations):
 
+* units of no households that only connect (one neighbour, or, for a band above 0, two) are
+  taken out first and put back in a neighbour's group at the end (:func:`idle_connectors`): they
+  never decide whether a division exists, and a region with many of them (road slivers and
+  courtyards between compounds) has astronomically many connected sets that differ only by them;
 * a region splits into its connected components, each divided on its own;
 * a component is feasible only if some group count ``k`` has ``k·lo ≤ total ≤ k·hi`` (a part
   with no households, or too few, can never be a group; this prunes most branches);
@@ -99,37 +103,15 @@ def band_division(households: np.ndarray, left: np.ndarray, right: np.ndarray, l
     n = len(households)
     if n == 0:
         return Division([], True)
-    adjacency = [set() for _ in range(n)]
-    for a, b in zip(np.asarray(left).tolist(), np.asarray(right).tolist()):
-        if a != b:
-            adjacency[a].add(b)
-            adjacency[b].add(a)
-    # a unit without households hanging on one other unit goes wherever that unit goes: folded
-    # into it first (repeatedly), so the search never enumerates its in-or-out
-    host = list(range(n))
-    leaves = [i for i in range(n) if households[i] == 0 and len(adjacency[i]) == 1]
-    while leaves:
-        i = leaves.pop()
-        if len(adjacency[i]) != 1:
-            continue
-        (j,) = adjacency[i]
-        host[i] = j
-        adjacency[j].discard(i)
-        adjacency[i].clear()
-        if households[j] == 0 and len(adjacency[j]) == 1:
-            leaves.append(j)
-    kept = [i for i in range(n) if host[i] == i]
-    index = {i: k for k, i in enumerate(kept)}
+    pairs = {(min(a, b), max(a, b)) for a, b in zip(np.asarray(left).tolist(), np.asarray(right).tolist()) if a != b}
+    # units without households that only connect go where a neighbour goes (module docstring)
+    reduced = idle_connectors(np.asarray(households, dtype=float), pairs, between=lo > 0)
+    kept = reduced.kept.tolist()
     h = [float(households[i]) for i in kept]
     neighbours = [0] * len(kept)
-    for k, i in enumerate(kept):
-        for j in adjacency[i]:
-            neighbours[k] |= 1 << index[j]
-
-    def root(i: int) -> int:
-        while host[i] != i:
-            i = host[i]
-        return index[i]
+    for a, b in reduced.pairs:
+        neighbours[a] |= 1 << b
+        neighbours[b] |= 1 << a
 
     steps = [0]
     failed: dict[int, int] = {}  # region (bit set) -> the most misses with which it has no division
@@ -268,10 +250,11 @@ def band_division(households: np.ndarray, left: np.ndarray, right: np.ndarray, l
         return Division(None, False)
     if groups is None:
         return Division(None, True)
-    group_of = np.empty(len(kept), dtype=np.int64)
+    of_unit = np.full(n, -1, dtype=np.int64)
     for g, mask in enumerate(groups):
-        group_of[_bits(mask)] = g
-    of_unit = group_of[[root(i) for i in range(n)]]
+        of_unit[reduced.kept[_bits(mask)]] = g
+    for unit, host in reversed(reduced.removed):  # the last taken out first: its host is placed
+        of_unit[unit] = of_unit[host]
     return Division([np.flatnonzero(of_unit == g) for g in range(len(groups))], True)
 
 
@@ -293,29 +276,41 @@ def region_division(region: np.ndarray, left: np.ndarray, right: np.ndarray, hou
     return Division([region[g] for g in found.groups], found.complete)
 
 
-def without_idle_connectors(households: np.ndarray, pairs: set[tuple[int, int]]
-                            ) -> tuple[np.ndarray, set[tuple[int, int]]]:
-    """The units and neighbour pairs with every unit of no households and one or two neighbours
-    taken out (repeatedly; one of two neighbours ``a``, ``b`` leaves the pair ``a``–``b`` in its
-    place), renumbered. For a band whose minimum is above 0, the region has a division into
-    connected groups in the band if and only if what is left has one: such a unit's group holds an
-    inhabited unit too, so the unit has a neighbour in it, and without it the group stays
-    connected (a leaf goes; a unit between ``a`` and ``b`` is replaced by their pair) with the
-    same total; back the other way it joins the group of ``a`` (of ``a`` and ``b`` where the
-    pair joins them), connected to it, adding nothing. A unit with no neighbour stays (a region of
-    one empty unit has no division)."""
+@dataclass(frozen=True)
+class Reduced:
+    """A region less the units that cannot decide whether it has a division (:func:`idle_connectors`):
+    ``kept`` (the units left, as indices into the region, in order), ``pairs`` (their neighbour
+    pairs, as positions in ``kept``, i < j) and ``removed`` (each unit taken out and the unit whose
+    group it joins, in the order taken out: put back in reverse, each host is placed first)."""
+
+    kept: np.ndarray
+    pairs: list[tuple[int, int]]
+    removed: list[tuple[int, int]]
+
+
+def idle_connectors(households: np.ndarray, pairs: set[tuple[int, int]], *, between: bool = True) -> Reduced:
+    """The region less its units of no households with one neighbour and, when ``between`` (a band
+    whose minimum is above 0), those with two (repeatedly; a unit between ``a`` and ``b`` leaves
+    the pair ``a``–``b`` in its place). Neither decides whether a division into connected groups
+    exists, with or without misses: a unit hanging on ``a`` goes wherever ``a`` goes; a unit
+    between ``a`` and ``b`` goes with ``a`` (with both, where the pair joins them), connected to
+    it, adding nothing; and a division of the region loses it the other way, its group holding an
+    inhabited unit beside it (or, all empty, being a miss that only drops out). A unit with no
+    neighbour stays (a region of one empty unit has no division)."""
     n = len(households)
     neighbours: list[set[int]] = [set() for _ in range(n)]
     for a, b in pairs:
         neighbours[a].add(b)
         neighbours[b].add(a)
     alive = np.ones(n, dtype=bool)
+    removed: list[tuple[int, int]] = []
+    most = 2 if between else 1
     queue = [v for v in range(n) if households[v] == 0]
     while queue:
         v = queue.pop()
-        if not alive[v] or not 1 <= len(neighbours[v]) <= 2:
+        if not alive[v] or not 1 <= len(neighbours[v]) <= most:
             continue
-        around = list(neighbours[v])
+        around = sorted(neighbours[v])
         for u in around:
             neighbours[u].discard(v)
         if len(around) == 2:
@@ -324,38 +319,15 @@ def without_idle_connectors(households: np.ndarray, pairs: set[tuple[int, int]]
             neighbours[b].add(a)
         neighbours[v] = set()
         alive[v] = False
+        removed.append((v, around[0]))
         queue += [u for u in around if households[u] == 0]
-    keep = np.flatnonzero(alive)
+    kept = np.flatnonzero(alive)
     position = np.full(n, -1, dtype=np.int64)
-    position[keep] = np.arange(len(keep))
-    kept = {(int(min(position[a], position[b])), int(max(position[a], position[b])))
-            for a in keep.tolist() for b in neighbours[a]}
-    return households[keep], kept
+    position[kept] = np.arange(len(kept))
+    kept_pairs = sorted({(int(min(position[a], position[b])), int(max(position[a], position[b])))
+                         for a in kept.tolist() for b in neighbours[a]})
+    return Reduced(kept, kept_pairs, removed)
 
 
-def region_is_divisible(region: np.ndarray, left: np.ndarray, right: np.ndarray, households: np.ndarray,
-                        lo: float, hi: float, *, budget: int = EXACT_BUDGET, misses: int = 0,
-                        miss_band: tuple[float, float] = (0.0, float("inf"))) -> Division:
-    """Whether :func:`region_division` would find a division, for proofs: the search runs on the
-    region less its empty units of one or two neighbours (:func:`without_idle_connectors`), so its
-    groups are not the region's and are not returned (``groups`` is ``[]`` when one exists).
-    The answer is the same: a division of what is left gains each unit taken out in a neighbour's
-    group, and a division of the region loses them (a group of empty units alone is a miss, and
-    dropping it leaves fewer)."""
-    region = np.sort(np.asarray(region))
-    inside = np.zeros(len(households), dtype=bool)
-    inside[region] = True
-    edges = inside[left] & inside[right]
-    a, b = np.searchsorted(region, left[edges]), np.searchsorted(region, right[edges])
-    h = np.asarray(households, dtype=float)[region]
-    if lo > 0:
-        h, pairs = without_idle_connectors(h, {(min(p, q), max(p, q)) for p, q in zip(a.tolist(), b.tolist()) if p != q})
-        ordered = sorted(pairs)  # the search's steps depend on the order of the edges: keep it fixed
-        a = np.array([p for p, _ in ordered], dtype=np.int64)
-        b = np.array([q for _, q in ordered], dtype=np.int64)
-    found = band_division(h, a, b, lo, hi, budget=budget, misses=misses, miss_band=miss_band)
-    return Division(None if found.groups is None else [], found.complete)
-
-
-__all__ = ["EXACT_MAX_UNITS", "EXACT_BUDGET", "Division", "band_division", "region_division", "region_is_divisible",
-           "without_idle_connectors"]
+__all__ = ["EXACT_MAX_UNITS", "EXACT_BUDGET", "Division", "Reduced", "band_division", "idle_connectors",
+           "region_division"]

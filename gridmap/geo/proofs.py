@@ -25,7 +25,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from gridmap.geo.band import band_grouping_exists, violation
 from gridmap.geo.band_milp import MILP_MAX_UNITS, band_division_exists
-from gridmap.geo.exact import EXACT_BUDGET, EXACT_MAX_UNITS, region_is_divisible
+from gridmap.geo.exact import EXACT_BUDGET, EXACT_MAX_UNITS, region_division
 from gridmap.geo.graph import UnitGraph, reachable
 
 BAND_SPLIT_MAX_UNITS = 16
@@ -226,8 +226,8 @@ def _no_division(region: np.ndarray, grid_of: np.ndarray, grids_here: np.ndarray
         return None
     found = None
     if len(region) <= EXACT_MAX_UNITS:
-        found = region_is_divisible(region, left, right, households, lo, hi, misses=m - 1,
-                                    miss_band=(lo - worst, hi + worst))
+        found = region_division(region, left, right, households, lo, hi, misses=m - 1,
+                                miss_band=(lo - worst, hi + worst))
         if found.impossible:
             return "search"
         if found.complete:
@@ -242,8 +242,8 @@ def _no_division(region: np.ndarray, grid_of: np.ndarray, grids_here: np.ndarray
         if answer is not None:
             return "programme" if answer is False else None
     if found is not None and m == 1:  # neither decided: the search once more, with ten times the steps
-        found = region_is_divisible(region, left, right, households, lo, hi, misses=m - 1,
-                                    miss_band=(lo - worst, hi + worst), budget=10 * EXACT_BUDGET)
+        found = region_division(region, left, right, households, lo, hi, misses=m - 1,
+                                miss_band=(lo - worst, hi + worst), budget=10 * EXACT_BUDGET)
         if found.impossible:
             return "search"
     return None
