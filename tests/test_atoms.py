@@ -294,3 +294,15 @@ def test_a_proof_that_rests_on_the_cut_is_not_given_and_the_finer_grain_reaches_
     assert not divisible(fine).any()
     assert_buildings_whole(fine, buildings)
     assert pd.Series(second.units["households"]).sum() == 850
+
+
+def test_two_address_points_at_one_spot_each_keep_a_cell() -> None:
+    """Two buildings given as the same point (two address points at one gate) each get land, so
+    neither's households drop out of the grids and micro-grids built from the cells."""
+    area = box_m(0, 0, 100, 100)
+    spot = shapely.centroid(box_m(40, 40, 60, 60))
+    footprints = np.array([spot, spot, box_m(70, 70, 90, 90)], dtype=object)
+    cells = building_cells(np.array([area], dtype=object), footprints, np.array([0, 0, 0]))
+    assert not shapely.is_empty(cells).any() and (shapely.area(cells) > 0).all()
+    assert shapely.coverage_is_valid(cells)
+    assert np.isclose(shapely.area(cells).sum(), area.area, rtol=1e-9)

@@ -99,6 +99,22 @@ def test_micro_grids_of_neighbouring_grids_meet_vertex_for_vertex() -> None:
     assert across  # micro-grids of the two grids do share a border, and it matched above
 
 
+def test_overlapping_grids_are_refused_and_a_self_crossing_grid_is_repaired() -> None:
+    from gridmap.errors import Invalid
+
+    grids, buildings = layout([60, 70, 120, 40, 75, 65], [0] * 6)
+    whole = grids.geometry.iloc[0]
+    for second in (whole, shapely.box(*shapely.centroid(whole).buffer(1e-5).bounds)):  # drawn twice; one inside
+        two = gpd.GeoDataFrame({"grid_code": ["511802001001001", "511802001001002"]}, geometry=[whole, second], crs=4490)
+        with pytest.raises(Invalid) as refused:
+            divide(two, buildings, band=(50, 80))
+        assert "511802001001001/511802001001002" in refused.value.en and "网格互相重叠" in refused.value.zh
+    x0, y0, x1, y1 = whole.bounds  # a bow tie over the same buildings: divided in its repaired outline
+    bow_tie = shapely.Polygon([(x0, y0), (x1, y1), (x1, y0), (x0, y1)])
+    result = divide(grids.set_geometry([bow_tie], crs=4490), buildings, band=(50, 80))
+    assert result.microgrids.is_valid.all() and shapely.coverage_is_valid(np.asarray(result.microgrids.geometry.values))
+
+
 def band_reachable(atoms: gpd.GeoDataFrame, lo: int, hi: int) -> bool:
     """Whether some division of the atoms into contiguous groups has every group in the band: the
     exact search, itself checked against a brute force over every set partition in tests/test_exact.py

@@ -37,14 +37,15 @@ import pandas as pd
 import shapely
 
 from gridmap.errors import Invalid
+from gridmap.geo import coverage
 from gridmap.geo.band import violation
 from gridmap.geo.codes import BEIJING_15, CodeScheme
-from gridmap.geo import coverage
 from gridmap.geo.crs import STORAGE_EPSG, metric_crs_for_frame
 from gridmap.geo.graph import UnitGraph, build_graph
 from gridmap.geo.partition import PartitionRules, assign_grids, with_band
 from gridmap.geo.profile import PRESETS
 from gridmap.geo.report import FLAG_COLUMNS, grid_statistics, histogram
+from gridmap.geo.shapes import polygonal
 from gridmap.geo.tessellation import building_cells
 from gridmap.geo.units import metric_area_fn
 from gridmap.geo.tasks import SERIAL, Runner
@@ -188,6 +189,11 @@ def divide(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *, band: tuple[
     codes = grids["grid_code"].astype(str).to_numpy()
     if len(set(codes)) != len(codes):
         raise Invalid("grid codes must be unique", "网格编码不能重复")
+    broken = ~shapely.is_valid(grid_geoms)
+    if broken.any():  # a self-crossing outline, as a hand-drawn grid can be: repaired, as building cells do
+        grid_geoms = grid_geoms.copy()
+        grid_geoms[broken] = polygonal(shapely.make_valid(grid_geoms[broken]))
+    _refuse_overlaps(grid_geoms, codes)
 
     # 1. the grid of every building (its representative point; on a shared border the first grid)
     footprints = np.asarray(buildings.geometry.values, dtype=object)
@@ -236,6 +242,21 @@ def divide(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *, band: tuple[
     return _assemble(grids, grid_geoms, codes, atoms, label, lo, hi, code_scheme, seed)
 
 
+def _refuse_overlaps(grid_geoms: np.ndarray, codes: np.ndarray) -> None:
+    """Grids whose insides meet (a grid drawn twice, one inside another) cannot each be divided:
+    a building and its land would be in two grids' micro-grids. Refused, naming the first pairs."""
+    a, b = shapely.STRtree(grid_geoms).query(grid_geoms, predicate="intersects")
+    keep = a < b
+    a, b = a[keep], b[keep]
+    if not len(a):
+        return
+    overlapping = shapely.relate_pattern(grid_geoms[a], grid_geoms[b], "T********")
+    if overlapping.any():
+        pairs = ", ".join(f"{codes[i]}/{codes[j]}" for i, j in list(zip(a[overlapping], b[overlapping]))[:5])
+        raise Invalid(f"grids overlap ({int(overlapping.sum())} pairs: {pairs}): micro-grids divide grids that tile "
+                      "their territory", f"网格互相重叠（{int(overlapping.sum())} 对：{pairs}）：微网格只能在互不重叠的网格内划分")
+
+
 def _one_coverage(atoms: np.ndarray, grid_of: np.ndarray, grid_geoms: np.ndarray, codes: np.ndarray, crs) -> np.ndarray:
     """The atoms (building cells and 单元 strips, ``grid_of``: their grid's code) made one clean
     coverage of the grids (:func:`gridmap.geo.coverage.clean`, on the noding grid of the units):
@@ -246,6 +267,8 @@ def _one_coverage(atoms: np.ndarray, grid_of: np.ndarray, grid_geoms: np.ndarray
     that matched no neighbour's (GEOS's coverage validation, 2026-12-05)."""
     cleaned = coverage.clean(atoms, grid_of.astype(object), project=metric_area_fn(crs).project,  # type: ignore[attr-defined]
                              territory=grid_geoms, territory_groups=codes.astype(object))
+    lost = shapely.is_empty(cleaned)  # an atom under the clean's crumb size (0.01 m²), all given away
+    cleaned[lost] = shapely.set_precision(atoms[lost], coverage.NODING_GRID_DEG)
     return _without_crumbs(cleaned)
 
 

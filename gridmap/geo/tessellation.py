@@ -169,8 +169,7 @@ def one_piece_each(cells: np.ndarray, anchors: np.ndarray, area_of: np.ndarray) 
 
 def _samples(metric: np.ndarray, step_m: float, shrink_m: float) -> tuple[np.ndarray, np.ndarray]:
     """Points along each footprint's (shrunk) outline, every ``step_m``, and the footprint each
-    belongs to; a point footprint, or one too small to shrink, samples its representative point.
-    A point shared by two footprints is kept once (the first)."""
+    belongs to; a point footprint, or one too small to shrink, samples its representative point."""
     shrunk = shapely.buffer(metric, -shrink_m, join_style="mitre")
     polygonal = np.isin(shapely.get_type_id(metric), (3, 6)) & ~shapely.is_empty(shrunk)
     outlines = np.where(polygonal, shapely.boundary(shrunk), None)
@@ -181,7 +180,10 @@ def _samples(metric: np.ndarray, step_m: float, shrink_m: float) -> tuple[np.nda
     if len(lone):
         coords = np.concatenate([coords, shapely.get_coordinates(shapely.point_on_surface(metric[lone]))])
         owner = np.concatenate([owner, lone])
-    _, first = np.unique(np.round(coords, 6), axis=0, return_index=True)
+    # a point repeated within one footprint is kept once; the same point in two footprints (two
+    # address points at one spot, two outlines drawn over each other) is kept for each, the
+    # jitter below setting them a millimetre apart: each building keeps a cell
+    _, first = np.unique(np.column_stack([owner, np.round(coords, 6)]), axis=0, return_index=True)
     first.sort()
     coords, owner = coords[first], owner[first]
     # a millimetre of fixed jitter: regular layouts put four points on a circle, where Voronoi
