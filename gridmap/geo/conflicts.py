@@ -134,7 +134,7 @@ def classify_pieces(kind: str, pieces: np.ndarray, members: list[tuple[int, ...]
     return found
 
 
-def _overlapping_pairs(geoms: np.ndarray, tree: shapely.STRtree) -> tuple[np.ndarray, np.ndarray]:
+def overlapping_pairs(geoms: np.ndarray, tree: shapely.STRtree | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The pairs (i < j) of grids whose interiors meet: grids that overlap, one inside another
     (touching its border or not) and duplicates; grids that merely share a border are no pair.
 
@@ -146,6 +146,7 @@ def _overlapping_pairs(geoms: np.ndarray, tree: shapely.STRtree) -> tuple[np.nda
     flagged = np.flatnonzero(~shapely.is_empty(shapely.coverage_invalid_edges(geoms)))
     if not len(flagged):
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    tree = tree if tree is not None else shapely.STRtree(geoms)
     query, other = tree.query(geoms[flagged], predicate="intersects")
     query = flagged[query]
     apart = query != other
@@ -162,7 +163,7 @@ def layer_conflicts(geoms: np.ndarray, where: _Territory, scale: LocalScale,
     found: list[Finding] = []
 
     # overlaps: pairs whose interiors meet (grids that merely share a border do not count)
-    left, right = _overlapping_pairs(geoms, tree)
+    left, right = overlapping_pairs(geoms, tree)
     inter = polygonal(shapely.intersection(geoms[left], geoms[right]))
     nonempty = ~shapely.is_empty(inter)
     parts, which = shapely.get_parts(inter[nonempty], return_index=True)

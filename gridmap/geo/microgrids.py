@@ -40,6 +40,7 @@ from gridmap.errors import Invalid
 from gridmap.geo import coverage
 from gridmap.geo.band import violation
 from gridmap.geo.codes import BEIJING_15, CodeScheme
+from gridmap.geo.conflicts import overlapping_pairs
 from gridmap.geo.crs import STORAGE_EPSG, metric_crs_for_frame
 from gridmap.geo.graph import UnitGraph, build_graph
 from gridmap.geo.partition import PartitionRules, assign_grids, with_band
@@ -245,16 +246,11 @@ def divide(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *, band: tuple[
 def _refuse_overlaps(grid_geoms: np.ndarray, codes: np.ndarray) -> None:
     """Grids whose insides meet (a grid drawn twice, one inside another) cannot each be divided:
     a building and its land would be in two grids' micro-grids. Refused, naming the first pairs."""
-    a, b = shapely.STRtree(grid_geoms).query(grid_geoms, predicate="intersects")
-    keep = a < b
-    a, b = a[keep], b[keep]
-    if not len(a):
-        return
-    overlapping = shapely.relate_pattern(grid_geoms[a], grid_geoms[b], "T********")
-    if overlapping.any():
-        pairs = ", ".join(f"{codes[i]}/{codes[j]}" for i, j in list(zip(a[overlapping], b[overlapping]))[:5])
-        raise Invalid(f"grids overlap ({int(overlapping.sum())} pairs: {pairs}): micro-grids divide grids that tile "
-                      "their territory", f"网格互相重叠（{int(overlapping.sum())} 对：{pairs}）：微网格只能在互不重叠的网格内划分")
+    a, b = overlapping_pairs(grid_geoms)  # the merge's test: interiors meet
+    if len(a):
+        pairs = ", ".join(f"{codes[i]}/{codes[j]}" for i, j in list(zip(a, b))[:5])
+        raise Invalid(f"grids overlap ({len(a)} pairs: {pairs}): micro-grids divide grids that tile their territory",
+                      f"网格互相重叠（{len(a)} 对：{pairs}）：微网格只能在互不重叠的网格内划分")
 
 
 def _one_coverage(atoms: np.ndarray, grid_of: np.ndarray, grid_geoms: np.ndarray, codes: np.ndarray, crs) -> np.ndarray:
