@@ -23,7 +23,8 @@ from gridmap.geo import walking
 from gridmap.services import planning
 from gridmap.services import stations as service
 from gridmap.services.partitioning import partition_territory
-from samples import signed_in_client
+from gridmap.store import frames
+from samples import launch_chromium, serve, signed_in_client
 
 MONACO = "980100"
 UTM31 = 32631  # metres around Monaco
@@ -187,6 +188,48 @@ def test_stations_map_page(monaco_stations, database_url: str) -> None:
         names = [r[0] for r in conn.execute(sa.text("SELECT name FROM stations WHERE station_type = 'pharmacy'"))]
     assert all(present(name) for name in names)
     assert planner.get("/maps/stations", params={"territory": "511800"}).status_code == 404  # no published grids
+
+
+def test_stations_map_draws_every_station_with_its_name_in_chromium(monaco_stations, database_url: str) -> None:
+    """The stations page in a real browser: one circle for every station of the type, each with
+    its name in its tooltip, its service areas and the grids drawn under them."""
+    from playwright.sync_api import sync_playwright
+
+    engine, _, _ = monaco_stations
+    with engine.connect() as conn:
+        names = sorted(r[0] for r in conn.execute(sa.text("SELECT name FROM stations WHERE station_type = 'pharmacy'")))
+        grids = set(frames.published_grids(conn, MONACO)["grid_code"])
+    with serve(database_url) as url, sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = browser.new_page()
+        page.goto(f"{url}/maps/stations?territory={MONACO}&type=pharmacy&minutes=5")
+        page.wait_for_function("Object.keys(window).some(k => k.startsWith('map_') && window[k] instanceof L.Map)")
+        drawn = page.evaluate("""() => {
+            const map = Object.keys(window).filter(k => k.startsWith('map_')).map(k => window[k])
+                                           .find(m => m instanceof L.Map);
+            const circles = [], grids = [];
+            let areas = 0, shown = null;
+            map.eachLayer(group => {
+                if (!(group instanceof L.GeoJSON)) return;
+                group.eachLayer(l => {
+                    const props = l.feature.properties;
+                    if (l instanceof L.CircleMarker) {
+                        l.fire('mouseover', {latlng: l.getLatLng()}, true);  // the pointer on it
+                        const tip = document.querySelector('.leaflet-tooltip');
+                        circles.push([props.label, tip ? tip.textContent.trim() : null]);
+                        l.fire('mouseout', {latlng: l.getLatLng()}, true);
+                    } else if (props.grid_code) grids.push(props.grid_code);
+                    else if (props.station_type === 'pharmacy') areas += 1;
+                });
+            });
+            return {circles, grids, areas};
+        }""")
+        browser.close()
+    assert len(drawn["circles"]) == len(names) == 9
+    assert all(tooltip == label for label, tooltip in drawn["circles"])  # what hovering a circle shows
+    assert sorted(label.split(" · ")[0] for label, _ in drawn["circles"]) == names
+    assert all(label.endswith("药店 Pharmacy") for label, _ in drawn["circles"])
+    assert set(drawn["grids"]) == grids and drawn["areas"] == 9  # a service area for each pharmacy
 
 
 def test_service_areas_are_kept_for_every_server_process(monaco_stations, monkeypatch) -> None:

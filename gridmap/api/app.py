@@ -70,8 +70,12 @@ async def background_lifespan(app: FastAPI):
       computed, after an import, a station edit or new roads. One server process of several does it
       at a time (an advisory lock), in a child process it starts for the pass, at the lowest CPU
       priority, so requests never wait for it; a pass that finds everything kept costs a few queries.
+
+    The map pages' builders (folium, 0.23 s to import) are loaded before the first request, so
+    the first stations or incidents map a process draws does not wait for them.
     """
     import asyncio
+    import importlib
     import logging
     import multiprocessing
     import os
@@ -84,6 +88,7 @@ async def background_lifespan(app: FastAPI):
     from gridmap.services.supervision import supervise
     from gridmap.store import locks
 
+    importlib.import_module("gridmap.web.maps")  # loaded now rather than on the first map
     minutes = float(os.environ.get("GRIDMAP_ESCALATION_MINUTES", "15"))
     warm_minutes = app.state.settings.warm_minutes
     log = logging.getLogger("gridmap")
