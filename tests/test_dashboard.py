@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 
 from gridmap.api.app import create_app
 from gridmap.services import incidents as service
+from gridmap.store import incident_stats as stats
 from gridmap.services import planning
 from gridmap.services.partitioning import partition_territory
 from samples import histogram_median, launch_chromium, serve
@@ -181,6 +182,27 @@ def test_incident_map_page_is_offline_and_animates(demo, database_url: str) -> N
         page.goto(f"{url}/maps/incidents?territory={MONACO}")
         page.wait_for_selector(".leaflet-control-layers")
         assert page.locator(".leaflet-control-layers-overlays label").count() == 3  # choropleth, clusters, heat
+        # the clusters: a circle each, sized by its count, its count shown on hovering it
+        circles = page.evaluate("""() => {
+            const map = Object.keys(window).filter(k => k.startsWith('map_')).map(k => window[k])
+                                           .find(m => m instanceof L.Map);
+            const found = [];
+            map.eachLayer(l => {
+                if (!(l instanceof L.CircleMarker) || !l.feature || !l.feature.properties.label) return;
+                l.fire('mouseover', {latlng: l.getLatLng()}, true);
+                const tip = document.querySelector('.leaflet-tooltip');
+                found.push([l.feature.properties.label, l.getRadius(), tip ? tip.textContent.trim() : null]);
+                l.fire('mouseout', {latlng: l.getLatLng()}, true);
+            });
+            return found;
+        }""")
+        with engine.connect() as conn:
+            wanted = stats.clusters(conn, MONACO, stats.Filters(), cell_deg=0.005)
+        assert len(circles) == len(wanted) > 1
+        assert sum(int(label.split(" ")[0]) for label, _, _ in circles) == sum(c["count"] for c in wanted)
+        assert all(tip == label for label, _, tip in circles)
+        by_count = sorted((int(label.split(" ")[0]), radius) for label, radius, _ in circles)
+        assert by_count[0][1] < by_count[-1][1] or by_count[0][0] == by_count[-1][0]  # more incidents, larger
         first = page.inner_text("#gridmap-month")
         page.fill("#gridmap-month-slider", str(months - 1))
         page.dispatch_event("#gridmap-month-slider", "input")
