@@ -136,6 +136,9 @@ def main() -> None:
     parser.add_argument("--merge-runs", type=int, default=1,
                         help="merge this many times (the figures of each; this shared machine's speed varies)")
     parser.add_argument("--merge-only", action="store_true", help="stop after the merges (no peers)")
+    parser.add_argument("--local-workers", type=int, default=0,
+                        help="also merge with the unified plan's pieces cut on a LocalCluster of N workers "
+                             "(its start included), beside the serial merges, the same answer checked")
     args = parser.parse_args()
 
     folder = demo_dir() / "reykjavik"
@@ -159,6 +162,19 @@ def main() -> None:
             print(f"   conflicts: {result.summary['conflicts']}; offset layers: {result.summary['offset_layers']}")
         print("   stage timings (s): " + ", ".join(f"{k} {v:.2f}" for k, v in result.summary["timings_s"].items()))
         print(f"   total {whole:.1f} s", flush=True)
+    if args.local_workers:
+        from gridmap.distributed import runner_for
+
+        for run in range(max(args.merge_runs, 1)):
+            started = time.perf_counter()
+            with runner_for(0, local_workers=args.local_workers) as runner:
+                ready = time.perf_counter() - started
+                spread = merge_layers(generated.layers, units, communities, roads=layers["roads"], runner=runner)
+            whole = time.perf_counter() - started
+            same = spread.units["grid_code"].equals(result.units["grid_code"])
+            print(f"   on a LocalCluster of {args.local_workers} workers: total {whole:.1f} s (the cluster's start "
+                  f"{ready:.1f} s; partition {spread.summary['timings_s']['partition']:.2f} s); the serial plan: {same}",
+                  flush=True)
     if args.merge_only:
         return
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
@@ -187,6 +188,53 @@ def test_gridmap_partition_with_a_scheduler_stores_the_serial_plan(monaco_built:
     assert "Dask" not in here.stderr
     with monaco_built.connect() as conn:
         first, second = conn.execute(sa.text("SELECT id FROM plans ORDER BY id DESC LIMIT 2")).scalars().all()[::-1]
+    a, b = _assignment(monaco_built, first), _assignment(monaco_built, second)
+    assert len(a) > 300 and a == b
+
+
+def test_merge_on_a_dask_cluster_is_the_serial_one(scheduler: str) -> None:
+    """The merge's unified plan cut on the cluster's workers: the same grid for every unit, the
+    same crosswalk and conflicts as serially."""
+    from distributed import Client, get_task_stream
+
+    from gridmap.geo.departments import cells
+    from gridmap.geo.merge import merge_layers
+
+    units = unit_grid(1200, units_per_community=200, seed=7)
+    communities = units.dissolve("community_code").reset_index().rename(columns={"community_code": "code"})
+    squares = cells(shapely.union_all(communities.geometry.values), 300.0)
+    layers = {"党建": gpd.GeoDataFrame({"grid_id": communities["code"]}, geometry=communities.geometry.values, crs=4490),
+              "城管": gpd.GeoDataFrame({"grid_id": [f"C{i}" for i in range(len(squares))]}, geometry=squares, crs=4490)}
+    serial = merge_layers(layers, units, communities, seed=2)
+    with Client(scheduler) as client:
+        with get_task_stream(client) as tasks:
+            spread = merge_layers(layers, units, communities, seed=2, runner=DaskRunner(client))
+        other = merge_layers(layers, units, communities, seed=9, runner=DaskRunner(client))
+    assert {t["worker"] for t in tasks.data} and len(tasks.data) >= 2  # the pieces were cut on the workers
+    assert spread.units["grid_code"].equals(serial.units["grid_code"])
+    assert spread.crosswalk.equals(serial.crosswalk) and spread.conflicts["kind"].equals(serial.conflicts["kind"])
+    assert not other.units["grid_code"].equals(serial.units["grid_code"])  # the seed matters: the equality could fail
+
+
+def test_gridmap_merge_with_a_scheduler_stores_the_serial_plan(monaco_built: sa.Engine, database_url: str,
+                                                                 scheduler: str, tmp_path: Path) -> None:
+    env = {**os.environ, "GRIDMAP_DATABASE_URL": database_url}
+    gridmap = [sys.executable, "-m", "gridmap.cli"]
+    made = subprocess.run([*gridmap, "departments", "--territory", MONACO, "--out", str(tmp_path), "--count", "4"],
+                          env=env, capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    files = sorted(str(p) for p in tmp_path.glob("*.gpkg"))
+    cli = [*gridmap, "merge", "--territory", MONACO, *files, "--seed", "3"]
+    spread = subprocess.run([*cli, "--scheduler", scheduler], env=env, capture_output=True, text=True)
+    assert spread.returncode == 0, spread.stderr
+    assert f"the Dask scheduler at {scheduler} (2 workers)" in spread.stderr
+    assert "batches done on 2 Dask workers" in spread.stderr
+    here = subprocess.run([*cli, "--local-workers", "0"], env=env, capture_output=True, text=True)
+    assert here.returncode == 0, here.stderr
+    assert "Dask" not in here.stderr
+    with monaco_built.connect() as conn:
+        first, second = conn.execute(sa.text("SELECT id FROM plans WHERE origin = 'merge' ORDER BY id DESC LIMIT 2")
+                                     ).scalars().all()[::-1]
     a, b = _assignment(monaco_built, first), _assignment(monaco_built, second)
     assert len(a) > 300 and a == b
 

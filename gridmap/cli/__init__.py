@@ -8,7 +8,7 @@
                  [--crs EPSG|gcj02] [--encoding gbk] [--replace] [--dry-run]   a district's own boundaries
     gridmap import FILE --territory CODE [--layer NAME] [--crs CRS] [--encoding gbk] [--replace]
     gridmap partition --territory CODE [--profile NAME|FILE] [--min 300 --max 500] [--report FILE.html]
-    gridmap merge --territory CODE FILE... [--profile NAME|FILE] [--access-list FILE]     多网合一
+    gridmap merge --territory CODE FILE... [--profile NAME|FILE] [--access-list FILE] [--scheduler URL]  多网合一
     gridmap profile presets | show [NAME|FILE] [--territory CODE] [--toml] | set NAME|FILE --territory CODE
                   | unset --territory CODE     the rules a territory follows
     gridmap departments --territory CODE --out DIR    generated departmental layers

@@ -24,12 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     part.add_argument("--seed", type=int, default=0)
     part.add_argument("--rebuild-units", action="store_true", help="rebuild units even if their inputs did not change (plans keep their own)")
     part.add_argument("--report", metavar="FILE.html", help="also write the partition report (works offline)")
-    where = part.add_mutually_exclusive_group()
-    where.add_argument("--scheduler", metavar="tcp://HOST:8786",
-                      help="cut the pieces on this Dask scheduler's workers (default: GRIDMAP_DASK_SCHEDULER; "
-                           "else a local Dask cluster from GRIDMAP_DASK_MIN_UNITS units, 50,000 by default)")
-    where.add_argument("--local-workers", type=checks.non_negative_int, metavar="N",
-                      help="cut the pieces on a local Dask cluster of N worker processes (0: serially, here)")
+    _add_placement_arguments(part)
     part.add_argument("--actor", default="cli")
     part.set_defaults(func=cmd_partition, usage_error=part.error)
 
@@ -41,6 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     mer.add_argument("--access-list", metavar="FILE", help="duty codes allowed for grid workers, one per line")
     _add_rule_arguments(mer)
     mer.add_argument("--seed", type=int, default=0)
+    _add_placement_arguments(mer)
     mer.add_argument("--actor", default="cli")
     mer.set_defaults(func=cmd_merge)
 
@@ -51,6 +47,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     prof.add_argument("--toml", action="store_true", help="show: print every rule as TOML (a file to edit)")
     prof.add_argument("--actor", default="cli")
     prof.set_defaults(func=cmd_profile)
+
+
+def _add_placement_arguments(command: argparse.ArgumentParser) -> None:
+    """--scheduler, --local-workers: where a partition's or a merge's pieces are cut."""
+    where = command.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="tcp://HOST:8786",
+                       help="cut the pieces on this Dask scheduler's workers (default: GRIDMAP_DASK_SCHEDULER; "
+                            "else a local Dask cluster from GRIDMAP_DASK_MIN_UNITS units, 50,000 by default)")
+    where.add_argument("--local-workers", type=checks.non_negative_int, metavar="N",
+                       help="cut the pieces on a local Dask cluster of N worker processes (0: serially, here)")
 
 
 def _add_rule_arguments(command: argparse.ArgumentParser) -> None:
@@ -151,10 +157,13 @@ def cmd_merge(args: argparse.Namespace) -> int:
         access = {line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")}
     engine = checks.engine()
     checks.territory(engine, args.territory)
-    summary = merge_files(engine, args.territory, files, crs=args.crs, id_field=args.id_field,
-                          profile=args.profile, min_households=args.min, max_households=args.max,
-                          access_list=access, seed=args.seed,
-                          author=args.actor, progress=Progress())
+    try:
+        summary = merge_files(engine, args.territory, files, crs=args.crs, id_field=args.id_field,
+                              profile=args.profile, min_households=args.min, max_households=args.max,
+                              access_list=access, seed=args.seed, author=args.actor, progress=Progress(),
+                              placement=_placement(args))
+    except ConnectionError as exc:  # the Dask scheduler named cannot be reached: nothing stored
+        raise UserError(str(exc)) from exc
     print(summary)
     return 0
 

@@ -46,6 +46,7 @@ from gridmap.geo.partition import PartitionResult, PartitionRules, partition, wi
 from gridmap.geo.roads import RoadRules
 from gridmap.geo.shapes import LocalScale, layer_fingerprint
 from gridmap.geo.shapes import polygonal as _polygonal
+from gridmap.geo.tasks import SERIAL, Runner
 from gridmap.geo.units import AreaFn, metric_area_fn
 
 CONFLICT_KINDS = ("overlap", "gap", "sliver", "crosses_community", "outside", "offset")
@@ -212,10 +213,15 @@ def merge_layers(
     roads: gpd.GeoDataFrame | None = None,
     seed: int = 0,
     code_column: str = "code",
+    runner: Runner = SERIAL,
 ) -> MergeResult:
     """Merge departmental grid layers over ``units`` into one plan; see the module docstring. The
     unified grids follow ``partition_rules`` (band overridden by ``min_households``/``max_households``
-    when given), borders preferred along ``road_rules``' major roads.
+    when given), borders preferred along ``road_rules``' major roads. The unified plan's pieces
+    (communities and their neighbours) are cut on ``runner`` (:mod:`gridmap.geo.tasks`: a Dask
+    cluster's, ``gridmap.distributed.runner_for``), as a partition's are; the answer is the same
+    wherever they run. The overlays of the departments' grids with the units stay here, on
+    threads (GEOS releases the GIL).
 
     Example
     -------
@@ -247,7 +253,8 @@ def merge_layers(
     over, departments, signature = _departmental_grids_of_units(units, grids, area_fn)
     laps.lap("assignment")
     graph = graph_ready.result()
-    plan = partition(units, seed=seed, rules=prules, graph=graph, edge_factor=_keep_together_factor(graph, signature, rules))
+    plan = partition(units, seed=seed, rules=prules, graph=graph, edge_factor=_keep_together_factor(graph, signature, rules),
+                     runner=runner)
     laps.lap("partition")
     found, uncovered_m2 = pending.result()
     conflicts = _conflict_frame(conflict_rows + found)

@@ -10,6 +10,7 @@ import pandas as pd
 import shapely
 import sqlalchemy as sa
 
+from gridmap.distributed import SERIAL_HERE, Placement
 from gridmap.geo.io import read_vector
 from gridmap.geo.merge import MergeResult, merge_layers
 from gridmap.progress import QUIET, Progress
@@ -70,9 +71,12 @@ def merge_files(engine: sa.Engine, territory: str, files: list[str | Path], *, c
 def merge_territory(engine: sa.Engine, territory: str, layers, *, profile: ProfileSpec = None,
                     min_households: int | None = None, max_households: int | None = None,
                     access_list: set[str] | None = None, seed: int = 0, author: str = "cli",
-                    progress: Progress = QUIET) -> MergeSummary:
+                    progress: Progress = QUIET, placement: Placement = SERIAL_HERE) -> MergeSummary:
     """Merge departmental layers over the territory's units; store everything as a draft plan.
-    The rules are ``profile``'s (default: the territory's), the band overridden when given."""
+    The rules are ``profile``'s (default: the territory's), the band overridden when given. The
+    unified plan's pieces are cut where ``placement`` says, as a partition's are (default:
+    serially, here; the CLI passes the settings' choice); the plan is the same either way."""
+    placement.check()
     with engine.connect() as conn:
         rules = profiles.for_run(conn, territory, profile, min_households=min_households,
                                  max_households=max_households)
@@ -80,11 +84,12 @@ def merge_territory(engine: sa.Engine, territory: str, layers, *, profile: Profi
     with engine.connect() as conn:
         communities = frames.communities(conn, territory)
         roads = input_layer(conn, territory, "roads", shapely.box(*units.total_bounds))
-    with progress.step("merging departmental layers (conflicts, unified plan, crosswalk, duties)",
-                       "合并各部门网格（冲突、统一方案、对照表、职责）"):
+    with placement.runner(len(units), progress) as runner, progress.step(
+            "merging departmental layers (conflicts, unified plan, crosswalk, duties)",
+            "合并各部门网格（冲突、统一方案、对照表、职责）"):
         result = merge_layers(layers, units, communities[["code", "name", "geometry"]], access_list=access_list,
                               rules=rules.merge, partition_rules=rules.partition, road_rules=rules.roads,
-                              roads=roads, seed=seed)
+                              roads=roads, seed=seed, runner=runner)
     with progress.step("writing the draft plan and the merge report", "写入方案草稿与合并报告"), engine.begin() as conn:
         target = get(conn, territory)
         ids = dict(zip(communities["code"], communities["id"].astype(int)))
