@@ -118,18 +118,30 @@ def test_a_cancelled_waiter_leaves_its_place_and_loses_no_slot() -> None:
     assert run(scenario()) == 1
 
 
-def test_the_middleware_lets_static_files_past_and_admits_by_method() -> None:
+def test_the_middleware_admits_by_method_and_lets_static_files_and_websockets_past() -> None:
     seen: list[str] = []
+    hold = asyncio.Event()
 
     async def app(scope, receive, send) -> None:
-        seen.append(scope["method"])
+        seen.append(" ".join(part for part in (scope["type"], scope.get("method"), scope.get("path")) if part))
+        if scope.get("path") == "/api/hold":
+            await hold.wait()
         await asyncio.sleep(0)
 
     async def scenario() -> None:
         limited = ConcurrencyLimit(app, limit=1)
-        calls = [limited({"type": "http", "method": m, "path": "/api/x"}, None, None) for m in ("GET", "GET", "POST")]
-        await asyncio.gather(*calls)
-        await limited({"type": "http", "method": "GET", "path": "/static/app.js"}, None, None)
+        holder = asyncio.create_task(limited({"type": "http", "method": "GET", "path": "/api/hold"}, None, None))
+        await asyncio.sleep(0)  # the only slot is taken
+        waiting = [asyncio.create_task(limited({"type": "http", "method": m, "path": "/api/x"}, None, None))
+                   for m in ("HEAD", "OPTIONS", "POST")]
+        await asyncio.sleep(0)
+        # while the gate is full: static files and websockets go straight in
+        await asyncio.wait_for(limited({"type": "http", "method": "GET", "path": "/static/app.js"}, None, None), 1)
+        await asyncio.wait_for(limited({"type": "websocket", "path": "/ws"}, None, None), 1)
+        assert seen == ["http GET /api/hold", "http GET /static/app.js", "websocket /ws"]
+        hold.set()
+        await asyncio.gather(holder, *waiting)
 
     run(scenario())
-    assert seen == ["GET", "POST", "GET", "GET"]  # the POST passed the GET that queued before it
+    # the POST passed the HEAD and OPTIONS that queued before it: both are reads
+    assert seen[3:] == ["http POST /api/x", "http HEAD /api/x", "http OPTIONS /api/x"]

@@ -855,6 +855,7 @@ def click_cell(page, cell_id: int) -> None:
     page.mouse.click(x, y)
 
 
+@pytest.mark.browser
 def test_buildings_painted_between_micro_grids(site) -> None:
     from playwright.sync_api import sync_playwright
 

@@ -190,46 +190,66 @@ def test_stations_map_page(monaco_stations, database_url: str) -> None:
     assert planner.get("/maps/stations", params={"territory": "511800"}).status_code == 404  # no published grids
 
 
+HOVER_CIRCLES = """() => {
+    const map = Object.keys(window).filter(k => k.startsWith('map_')).map(k => window[k])
+                                   .find(m => m instanceof L.Map);
+    const circles = [], grids = [];
+    let areas = 0;
+    map.eachLayer(group => {
+        if (!(group instanceof L.GeoJSON)) return;
+        group.eachLayer(l => {
+            const props = l.feature.properties;
+            if (l instanceof L.CircleMarker) {
+                l.fire('mouseover', {latlng: l.getLatLng()}, true);  // the pointer on it
+                const tip = document.querySelector('.leaflet-tooltip');
+                circles.push([props.label, tip ? tip.textContent.trim() : null]);
+                l.fire('mouseout', {latlng: l.getLatLng()}, true);
+            } else if (props.grid_code) grids.push(props.grid_code);
+            else if (props.station_type) areas += 1;
+        });
+    });
+    return {circles, grids, areas, injected: document.getElementById('xss') !== null};
+}"""
+"""Hover every circle of a stations page's map: each one's label and what its tooltip showed, the
+grids and service areas drawn, and whether an element a station's name tried to inject exists."""
+
+
+@pytest.mark.browser
 def test_stations_map_draws_every_station_with_its_name_in_chromium(monaco_stations, database_url: str) -> None:
     """The stations page in a real browser: one circle for every station of the type, each with
-    its name in its tooltip, its service areas and the grids drawn under them."""
+    its name in its tooltip, its service areas and the grids drawn under them; a name holding
+    HTML is shown as text, never run."""
+    from html import unescape
+
     from playwright.sync_api import sync_playwright
 
-    engine, _, _ = monaco_stations
+    engine, _, planner = monaco_stations
     with engine.connect() as conn:
         names = sorted(r[0] for r in conn.execute(sa.text("SELECT name FROM stations WHERE station_type = 'pharmacy'")))
         grids = set(frames.published_grids(conn, MONACO)["grid_code"])
+    hostile = '<img id="xss" src="x" onerror="document.title=1">志愿站'
+    made = planner.post(f"/api/territories/{MONACO}/stations",
+                        json={"station_type": "volunteer", "name": hostile, "lon": 7.4165, "lat": 43.7275})
+    assert made.status_code == 201, made.text
     with serve(database_url) as url, sync_playwright() as p:
         browser = launch_chromium(p)
         page = browser.new_page()
-        page.goto(f"{url}/maps/stations?territory={MONACO}&type=pharmacy&minutes=5")
-        page.wait_for_function("Object.keys(window).some(k => k.startsWith('map_') && window[k] instanceof L.Map)")
-        drawn = page.evaluate("""() => {
-            const map = Object.keys(window).filter(k => k.startsWith('map_')).map(k => window[k])
-                                           .find(m => m instanceof L.Map);
-            const circles = [], grids = [];
-            let areas = 0, shown = null;
-            map.eachLayer(group => {
-                if (!(group instanceof L.GeoJSON)) return;
-                group.eachLayer(l => {
-                    const props = l.feature.properties;
-                    if (l instanceof L.CircleMarker) {
-                        l.fire('mouseover', {latlng: l.getLatLng()}, true);  // the pointer on it
-                        const tip = document.querySelector('.leaflet-tooltip');
-                        circles.push([props.label, tip ? tip.textContent.trim() : null]);
-                        l.fire('mouseout', {latlng: l.getLatLng()}, true);
-                    } else if (props.grid_code) grids.push(props.grid_code);
-                    else if (props.station_type === 'pharmacy') areas += 1;
-                });
-            });
-            return {circles, grids, areas};
-        }""")
+        for kind in ("pharmacy", "volunteer"):
+            page.goto(f"{url}/maps/stations?territory={MONACO}&type={kind}&minutes=5")
+            page.wait_for_function("Object.keys(window).some(k => k.startsWith('map_') && window[k] instanceof L.Map)")
+            if kind == "pharmacy":
+                drawn = page.evaluate(HOVER_CIRCLES)
+            else:
+                volunteer = page.evaluate(HOVER_CIRCLES)
         browser.close()
+    assert planner.post(f"/api/stations/{made.json()['id']}/close").status_code == 200
     assert len(drawn["circles"]) == len(names) == 9
-    assert all(tooltip == label for label, tooltip in drawn["circles"])  # what hovering a circle shows
-    assert sorted(label.split(" · ")[0] for label, _ in drawn["circles"]) == names
+    assert all(tooltip == unescape(label) for label, tooltip in drawn["circles"])  # what hovering a circle shows
+    assert sorted(unescape(label).split(" · ")[0] for label, _ in drawn["circles"]) == names
     assert all(label.endswith("药店 Pharmacy") for label, _ in drawn["circles"])
     assert set(drawn["grids"]) == grids and drawn["areas"] == 9  # a service area for each pharmacy
+    assert [tip for _, tip in volunteer["circles"]] == [f"{hostile} · 志愿服务站 Volunteer station"]
+    assert not volunteer["injected"]  # shown as text: no <img> was made
 
 
 def test_service_areas_are_kept_for_every_server_process(monaco_stations, monkeypatch) -> None:

@@ -225,11 +225,12 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
     app.add_exception_handler(sa.exc.DataError, data_error)
     # responses compressed for clients that accept it (the planner's units: 4.5 MB of JSON -> about
     # 0.7 MB): Zstandard, Brotli or gzip, in that order of preference (starlette-compress); JSON,
-    # GeoJSON, MVT, HTML, JS and CSS, not zips or PNGs. Each at its fastest level (nginx's own
-    # default for gzip): compression runs on the event loop, in front of every other request, and
-    # the dashboard's choropleth (556 kB of GeoJSON) took 7.5 ms at Brotli 4 and 21 ms at gzip 6
-    # against 2.7 and 4.2 ms at 1, for 2-15% more bytes (Zstandard 1: 1.6 ms and smaller than at
-    # 4); Safari, so every iPhone, accepts Brotli and gzip but not Zstandard
+    # GeoJSON, MVT, HTML, JS and CSS, not zips or PNGs. Each at level 1 (nginx's own default for
+    # gzip): compression runs on the event loop, in front of every other request, and the
+    # dashboard's choropleth (556 kB of GeoJSON) took 7.5 ms at Brotli 4 and 21 ms at gzip 6
+    # against 2.7 and 4.2 ms at 1, for 2-15% more bytes (Zstandard 1: 1.6 ms against 2.8 ms at 4,
+    # its output no larger on that body); Safari, so every iPhone, accepts Brotli and gzip but not
+    # Zstandard
     add_compress_type("application/schema+json")
     app.add_middleware(CompressMiddleware, minimum_size=1024, zstd_level=1, brotli_quality=1, gzip_level=1)
     app.add_middleware(ConcurrencyLimit, limit=(POOL_SIZE + MAX_OVERFLOW) // 2)

@@ -121,7 +121,8 @@ class WritesFirst:
     dashboard's burst of reads a grid worker's report waits behind all of them. A free slot goes
     to the oldest write unless the oldest read has been passed by ``MAX_PASSED`` writes already,
     then to that read; among writes and among reads, first come first served. A waiter
-    cancelled (its client gone) leaves the line, and one cancelled just after it was handed a
+    cancelled (the server shutting down; uvicorn does not cancel a request whose client has gone,
+    which waits its turn and runs) leaves the line, and one cancelled just after it was handed a
     slot passes the slot on."""
 
     def __init__(self, limit: int, max_passed: int = MAX_PASSED) -> None:

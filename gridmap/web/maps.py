@@ -9,11 +9,13 @@ Inputs are plain GeoDataFrames / aggregates, so a notebook can build the same ma
 from __future__ import annotations
 
 import base64
+import html
 import json
 
 import folium
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from folium import plugins
 
@@ -56,9 +58,13 @@ def _features(frame: gpd.GeoDataFrame, columns: list[str]) -> dict:
     """``columns`` of ``frame`` (lon/lat) as a GeoJSON FeatureCollection dict, coordinates rounded
     to :data:`DISPLAY_DEGREES` for drawing only, which folium embeds as it is (a GeoJSON string it
     would parse again: on Reykjavík's schools map the string and its parsing were half the page's
-    time)."""
+    time). Text is HTML-escaped: folium's tooltips write it into the page as HTML, and a station's
+    name is whatever its importer typed."""
     decimals = round(-np.log10(DISPLAY_DEGREES))
     shown = frame[[*columns, frame.geometry.name]].copy()
+    for column in columns:
+        if shown[column].dtype == object or pd.api.types.is_string_dtype(shown[column]):
+            shown[column] = shown[column].map(lambda v: html.escape(v) if isinstance(v, str) else v)
     shown[frame.geometry.name] = shapely.transform(np.asarray(frame.geometry.values, dtype=object),
                                                    lambda xy: np.round(xy, decimals))
     return gpd.GeoDataFrame(shown, geometry=frame.geometry.name, crs=frame.crs).to_geo_dict(drop_id=True)
@@ -121,7 +127,7 @@ def incidents_map(choropleth: dict, heat_cells: list[list[float]], clusters: lis
     # most of the page's time on Reykjavík's demo incidents)
     cluster_features = {"type": "FeatureCollection", "features": [
         {"type": "Feature", "geometry": {"type": "Point", "coordinates": [c["lon"], c["lat"]]},
-         "properties": {"label": f"{c['count']} 件 incidents · {c['open']} 未结 open",
+         "properties": {"label": f"{int(c['count'])} 件 incidents · {int(c['open'])} 未结 open",
                         "radius": round(4 + 3 * (c["count"] ** 0.5) ** 0.5, 2)}} for c in clusters]}
     if clusters:
         folium.GeoJson(cluster_features, name="事件聚合 Incident clusters",

@@ -52,7 +52,8 @@ def partition_map(grids: gpd.GeoDataFrame, flags: pd.DataFrame, lo: int, hi: int
         reasons = text.groupby(flags["grid_code"]).apply(lambda r: "; ".join(r))
     else:
         reasons = pd.Series(dtype=str)
-    frame["flags"] = frame["grid_code"].map(reasons).fillna("")
+    # HTML-escaped: the tooltip writes it into the page as HTML, and a reason can quote a name
+    frame["flags"] = frame["grid_code"].map(reasons).fillna("").map(html.escape)
     frame["colour"] = [grid_colour(h, k, lo, hi) for h, k in zip(frame["households"], frame["kind"])]
     minx, miny, maxx, maxy = frame.total_bounds
     m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], tiles=None, prefer_canvas=True,
