@@ -203,10 +203,28 @@ def test_incident_map_page_is_offline_and_animates(demo, database_url: str) -> N
         assert all(tip == label for label, _, tip in circles)
         by_count = sorted((int(label.split(" ")[0]), radius) for label, radius, _ in circles)
         assert by_count[0][1] < by_count[-1][1] or by_count[0][0] == by_count[-1][0]  # more incidents, larger
-        first = page.inner_text("#gridmap-month")
-        page.fill("#gridmap-month-slider", str(months - 1))
+        on_map = """() => {  // [circles of the whole period, [tooltip of each month circle]]
+            const map = Object.keys(window).filter(k => k.startsWith('map_')).map(k => window[k])
+                                           .find(m => m instanceof L.Map);
+            let whole = 0; const month = [];
+            map.eachLayer(l => {
+                if (!(l instanceof L.CircleMarker)) return;
+                if (l.feature && l.feature.properties.label) whole += 1;
+                else if (l.getTooltip()) month.push(l.getTooltip().getContent());
+            });
+            return [whole, month];
+        }"""
+        assert page.inner_text("#gridmap-month") == "全部 All" and page.evaluate(on_map) == [len(wanted), []]
+        page.fill("#gridmap-month-slider", str(months))  # the last month
         page.dispatch_event("#gridmap-month-slider", "input")
-        assert page.inner_text("#gridmap-month") != first
+        last = page.inner_text("#gridmap-month")
+        assert re.fullmatch(r"\d{4}-\d{2}", last)
+        whole, month = page.evaluate(on_map)
+        assert whole == 0 and month  # that month alone: the whole period's clusters are off the map
+        assert all(tip.startswith(f"{last}: ") and tip.endswith(" 件 incidents") for tip in month)
+        page.fill("#gridmap-month-slider", "0")
+        page.dispatch_event("#gridmap-month-slider", "input")
+        assert page.evaluate(on_map) == [len(wanted), []]  # back to the whole period
         page.check(".leaflet-control-layers-overlays label:has-text('Heat map') input")
         page.wait_for_selector("canvas.leaflet-heatmap-layer")
         assert errors == []

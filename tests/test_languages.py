@@ -163,6 +163,19 @@ def test_every_page_speaks_one_language_at_a_time(site) -> None:
         phone.click("#locate")
         phone.wait_for_function("document.querySelector('#place').textContent.length > 0")
         wrong += walk(phone, "/report (located)")
+        for lang in ("zh", "en"):  # the header's buttons whole on the phone's screen, in both languages
+            cut = phone.evaluate("""() => ['#lang-switch', '#logout', 'header nav a'].map(s => {
+                const r = document.querySelector(s).getBoundingClientRect();
+                return r.left < 0 || r.right > window.innerWidth + 0.5 || r.width === 0 ? s : null;
+            }).filter(Boolean)""")
+            assert not cut, (f"/report on a phone ({lang}): {cut} not whole on the screen", phone.evaluate(
+                "() => [...document.querySelectorAll('header h1, header nav, header nav > *')].map(e => [e.tagName, e.id, "
+                "e.textContent.trim().slice(0, 20), Math.round(e.getBoundingClientRect().left), "
+                "Math.round(e.getBoundingClientRect().width)])"), phone.evaluate("window.innerWidth"))
+            zoom = phone.evaluate("() => [document.querySelector('.leaflet-control-zoom-in').title, "
+                                  "document.querySelector('.leaflet-control-zoom-out').title]")
+            assert zoom == (["放大", "缩小"] if lang == "zh" else ["Zoom in", "Zoom out"]), zoom  # Leaflet's own
+            phone.click("#lang-switch")
         phone.goto(f"{url}/planner?territory={MONACO}&plan={draft_id}")  # the planner on a phone
         phone.wait_for_function(f"document.body.dataset.planLoaded === '{draft_id}'", timeout=30000)
         wrong += walk(phone, "/planner (phone)")

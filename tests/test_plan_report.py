@@ -4,6 +4,8 @@ edit version. The page answers a page, also to a reader who may not see the plan
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
@@ -83,6 +85,8 @@ def test_report_api_and_page_work_for_a_draft(plans, monaco: sa.Engine, database
     page = client.get(f"/plans/{draft}/report")
     assert page.status_code == 200, page.text[:300]
     assert "户数分布 Households per grid" in page.text and "问题清单 Flags" in page.text
+    assert f"{MONACO} Monaco · 方案 " in page.text and "（草稿） plan " in page.text  # the title, in both languages
+    assert not re.search(r">\d+\.000<", page.text)  # 384, not 384.000
     assert client.get(f"/api/plans/{draft}").json()["summary"]["grids"] == api.json()["summary"]["grids"]
 
 

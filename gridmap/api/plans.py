@@ -133,8 +133,24 @@ def plan_report_page(plan_id: int, request: Request, conn: sa.Connection = Depen
     flags = pd.DataFrame(full.get("flags", []), columns=FLAG_COLUMNS)
     settings = request.app.state.settings
     return HTMLResponse(partition_report_html(
-        grids, {**full, "plan_id": plan_id}, flags, title=f"{p.territory} · plan {p.version} ({p.status})",
+        grids, {**full, "plan_id": plan_id}, flags, title=plan_title(conn, p),
         basemap_url=settings.basemap_url, basemap_attribution=settings.basemap_attribution))
+
+
+PLAN_STATUS = {"draft": ("草稿", "draft"), "published": ("已发布", "published"), "history": ("历史", "history")}
+
+
+def plan_title(conn: sa.Connection, p) -> str:
+    """A plan's report title in both languages, with its territory's name: "511802 雨城区 · 方案 3
+    （已发布） plan 3 (published)"."""
+    from gridmap.store.territories import TerritoryNotFound, get
+
+    zh, en = PLAN_STATUS.get(p.status, (p.status, p.status))
+    try:
+        name = get(conn, p.territory).name or ""
+    except TerritoryNotFound:  # the title is decoration: the code alone will do
+        name = ""
+    return f"{p.territory} {name} · 方案 {p.version}（{zh}） plan {p.version} ({en})".replace("  ", " ")
 
 
 def jsonable(value):

@@ -98,7 +98,8 @@ def stations_map(grids: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, service_ar
                        marker=folium.CircleMarker(radius=5, color=colour[kind], fill=True, fill_opacity=0.9),
                        tooltip=folium.GeoJsonTooltip(["label"], labels=False)).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
-    _legend(m, "服务站点 Stations", [(colour[k], " ".join(type_names.get(k, (k, k)))) for k in kinds])
+    _legend(m, "服务站点 Stations", [(colour[k], " ".join(type_names.get(k, (k, k)))) for k in kinds] or
+            [("#cccccc", "无站点：用 gridmap stations import 导入 None: import them with gridmap stations import")])
     return m
 
 
@@ -111,6 +112,7 @@ def incidents_map(choropleth: dict, heat_cells: list[list[float]], clusters: lis
     m = _base(frame.total_bounds, standalone)
     values = sorted(v for v in frame[metric].dropna()) if metric in frame else []
     cuts = [values[min(len(values) - 1, int(q * len(values)))] for q in (0.2, 0.4, 0.6, 0.8, 0.95)] if values else []
+    cuts = sorted(set(cuts))  # equal quantiles (many grids alike) would repeat a class
 
     def fill(value) -> str:
         if value is None or value != value:
@@ -130,20 +132,23 @@ def incidents_map(choropleth: dict, heat_cells: list[list[float]], clusters: lis
          "properties": {"label": f"{int(c['count'])} 件 incidents · {int(c['open'])} 未结 open",
                         "radius": round(4 + 3 * (c["count"] ** 0.5) ** 0.5, 2)}} for c in clusters]}
     if clusters:
-        folium.GeoJson(cluster_features, name="事件聚合 Incident clusters",
-                       marker=folium.CircleMarker(color="#b30000", fill=True, fill_opacity=0.6),
-                       style_function=lambda f: {"radius": f["properties"]["radius"]},
-                       tooltip=folium.GeoJsonTooltip(["label"], labels=False)).add_to(m)
+        cluster_layer = folium.GeoJson(cluster_features, name="事件聚合 Incident clusters",
+                                       marker=folium.CircleMarker(color="#b30000", fill=True, fill_opacity=0.6),
+                                       style_function=lambda f: {"radius": f["properties"]["radius"]},
+                                       tooltip=folium.GeoJsonTooltip(["label"], labels=False)).add_to(m)
     else:  # the layer stays in the control, empty
-        folium.FeatureGroup(name="事件聚合 Incident clusters").add_to(m)
+        cluster_layer = folium.FeatureGroup(name="事件聚合 Incident clusters").add_to(m)
     heat = plugins.HeatMap([[y, x, w] for y, x, w in heat_cells], name="热力图 Heat map", radius=18, show=False)
     heat.default_js = [("leaflet-heat.js", _asset("leaflet-heat/leaflet-heat.js", "text/javascript", standalone))]
     heat.add_to(m)
     if monthly:
-        _month_slider(m, monthly)
+        _month_slider(m, monthly, cluster_layer)
     folium.LayerControl(collapsed=False).add_to(m)
-    _legend(m, f"{zh} {en}", [(RAMP[0], f"≤ {cuts[0]}" if cuts else "—")] +
-            [(RAMP[i + 1], f"> {c}") for i, c in enumerate(cuts)])
+    if "incidents" not in frame or not frame["incidents"].fillna(0).astype(float).any():
+        _legend(m, f"{zh} {en}", [("#eeeeee", "无事件 No incidents")])
+    else:
+        _legend(m, f"{zh} {en}", [(RAMP[0], f"≤ {cuts[0]}" if cuts else "—")] +
+                [(RAMP[i + 1], f"> {c}") for i, c in enumerate(cuts)])
     return m
 
 
@@ -153,35 +158,44 @@ def _asset(path: str, mime: str, standalone: bool) -> str:
     return f"data:{mime};base64,{base64.b64encode((VENDOR / path).read_bytes()).decode()}"
 
 
-def _month_slider(m: folium.Map, monthly: dict[str, list[dict]]) -> None:
-    """One layer of clusters per month and a slider that shows the chosen month (time animation)."""
+def _month_slider(m: folium.Map, monthly: dict[str, list[dict]], all_months: folium.map.Layer) -> None:
+    """A slider over the months: at its start the clusters of the whole period (``all_months``),
+    at each month that month's clusters instead (the whole period's taken off the map, so one
+    month reads on its own), and a button that plays the months in turn (time animation)."""
     months = sorted(monthly)
-    data = {k: [[c["lat"], c["lon"], c["count"]] for c in monthly[k]] for k in months}
+    data = {k: [[c["lat"], c["lon"], int(c["count"])] for c in monthly[k]] for k in months}
     m.get_root().html.add_child(folium.Element(
         '<div class="gridmap-months" style="position:fixed;top:12px;left:60px;z-index:1000;background:#fffe;'
-        'padding:6px 8px;font:12px sans-serif;border-radius:4px">月份 Month: <b id="gridmap-month">' + months[0] +
-        f'</b><br><input id="gridmap-month-slider" type="range" min="0" max="{len(months) - 1}" value="0" '
-        'style="width:220px"> <button id="gridmap-month-play" type="button">▶</button></div>'))
+        'padding:6px 8px;font:12px sans-serif;border-radius:4px">月份 Month: <b id="gridmap-month">全部 All</b><br>'
+        f'<input id="gridmap-month-slider" type="range" min="0" max="{len(months)}" value="0" '
+        'style="width:220px"> <button id="gridmap-month-play" type="button" title="逐月播放 Play the months">▶</button>'
+        '</div>'))
     script = """
     window.addEventListener('load', function () {  // after folium has created the map
-      var data = %s, months = %s, map = %s, layer = L.layerGroup().addTo(map), timer = null;
-      function show(i) {
+      var data = %s, months = %s, map = %s, whole = %s, layer = L.layerGroup().addTo(map), timer = null;
+      function show(i) {  // 0: the whole period; i: the i-th month alone
         layer.clearLayers();
-        data[months[i]].forEach(function (c) {
-          L.circleMarker([c[0], c[1]], {radius: 3 + 2 * Math.sqrt(c[2]), color: '#08519c', fillOpacity: 0.6})
-            .bindTooltip(months[i] + ': ' + c[2]).addTo(layer);
-        });
-        document.getElementById('gridmap-month').textContent = months[i];
+        if (i === 0) {
+          if (!map.hasLayer(whole)) map.addLayer(whole);
+          document.getElementById('gridmap-month').textContent = '全部 All';
+        } else {
+          if (map.hasLayer(whole)) map.removeLayer(whole);
+          var month = months[i - 1];
+          data[month].forEach(function (c) {
+            L.circleMarker([c[0], c[1]], {radius: 3 + 2 * Math.sqrt(c[2]), color: '#08519c', fillOpacity: 0.6})
+              .bindTooltip(month + ': ' + c[2] + ' 件 incidents').addTo(layer);
+          });
+          document.getElementById('gridmap-month').textContent = month;
+        }
         document.getElementById('gridmap-month-slider').value = i;
       }
       document.getElementById('gridmap-month-slider').addEventListener('input', function (e) { show(+e.target.value); });
       document.getElementById('gridmap-month-play').addEventListener('click', function () {
         if (timer) { clearInterval(timer); timer = null; return; }
-        var i = 0; timer = setInterval(function () { show(i); i += 1; if (i >= months.length) { clearInterval(timer); timer = null; } }, 900);
+        var i = 1; timer = setInterval(function () { show(i); i += 1; if (i > months.length) { clearInterval(timer); timer = null; } }, 900);
       });
-      show(0);
     });
-    """ % (json.dumps(data), json.dumps(months), m.get_name())
+    """ % (json.dumps(data), json.dumps(months), m.get_name(), all_months.get_name())
     m.get_root().script.add_child(folium.Element(script))
 
 

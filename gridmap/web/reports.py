@@ -114,7 +114,7 @@ SUMMARY_LABELS = {
     "dedicated_by_type": ("专属网格（按类型）", "dedicated grids by site type"),
     "folded_sites": ("并入综合网格的场所", "sites folded into comprehensive grids"),
     "smallest_unit_m2": ("最小单元面积（平方米）", "smallest unit (m²)"),
-    "island_grids": ("因社区不相连而分块的网格", "grids in pieces because their community is (islands)"),
+    "island_grids": ("因社区不相连而分块的网格", "grids in pieces because their community is in pieces (islands)"),
     "min_households": ("户数下限", "minimum households"),
     "max_households": ("户数上限", "maximum households"), "in_band": ("区间内网格", "grids in the band"),
     "in_band_share": ("区间内占比", "share in the band"), "households_min": ("最少户数", "fewest households"),
@@ -132,7 +132,11 @@ SITE_TYPE_LABELS = {"school": "学校 school", "university": "大学 university"
                     "retail": "商圈 retail", "commercial": "商务区 commercial", "office": "写字楼 office",
                     "kindergarten": "幼儿园 kindergarten", "park": "公园 park", "clinic": "诊所 clinic",
                     "other": "其他 other"}
-"""English site types shown with their Chinese name (a Chinese district's own types show as they are)."""
+"""English site types shown with their Chinese name."""
+SITE_TYPE_LABELS_ZH = {**{label.split(" ", 1)[0]: label for label in SITE_TYPE_LABELS.values()},
+                       "政府": "政府 government office", "农贸市场": "农贸市场 farmers' market",
+                       "商场": "商场 shopping centre", "养老院": "养老院 care home"}
+"""A Chinese district's own site types (its profile's, e.g. 学校) shown with their English name."""
 
 
 def refusal_page(status: int, plan_id: int) -> str:
@@ -213,9 +217,10 @@ def partition_report_html(grids: gpd.GeoDataFrame, report: dict, flags: pd.DataF
 
     def shown(value) -> str:
         if isinstance(value, dict):
-            return ", ".join(f"{FLAG_LABELS.get(k, SITE_TYPE_LABELS.get(k, k))}: {v}" for k, v in value.items()) or "—"
-        if isinstance(value, float):
-            return f"{value:.3f}"
+            return ", ".join(f"{FLAG_LABELS.get(k) or SITE_TYPE_LABELS.get(k) or SITE_TYPE_LABELS_ZH.get(k, k)}: {v}"
+                             for k, v in value.items()) or "—"
+        if isinstance(value, float):  # 384, not 384.000; 0.905 stays
+            return f"{value:.3f}".rstrip("0").rstrip(".")
         return str(value)
 
     summary_rows = "".join(f"<tr><th>{html.escape(' '.join(SUMMARY_LABELS.get(k, (k, ''))))}</th>"

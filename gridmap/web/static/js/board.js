@@ -122,7 +122,10 @@
         if (failed) { refusal(failed, "无法读取应急信息：", "Cannot read the emergencies: "); return; }
         var kinds = $("kind");
         kinds.length = 0;
-        r[0].data.kinds.forEach(function (k) { var o = el("option"); o.value = k.kind; say(o, k.kind_zh, k.kind_en); kinds.appendChild(o); });
+        r[0].data.kinds.forEach(function (k) {  // the English name as a label: "Flood", not the API's "flood"
+          var o = el("option"); o.value = k.kind; say(o, k.kind_zh, k.kind_en.charAt(0).toUpperCase() + k.kind_en.slice(1));
+          kinds.appendChild(o);
+        });
         state.emergencies = r[1].data;
         fillEmergencies();
         var published = (r[2].data || []).filter(function (p) { return p.status === "published"; })[0];

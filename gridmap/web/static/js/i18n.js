@@ -4,8 +4,24 @@
 (function () {
   "use strict";
   var KEY = "gridmap.lang";
+  // Leaflet's own controls come with English titles: each page's map gets both languages here
+  // (every map made by the time a language is applied; the planner and the dashboard, which make
+  // theirs later, label theirs themselves)
+  var LEAFLET = [[".leaflet-control-zoom-in", "放大", "Zoom in"], [".leaflet-control-zoom-out", "缩小", "Zoom out"],
+                 [".leaflet-control-attribution a[href*='leafletjs']", "交互式地图 JavaScript 库",
+                  "A JavaScript library for interactive maps"]];
+  function labelLeaflet(lang) {
+    LEAFLET.forEach(function (t) {
+      document.querySelectorAll(t[0]).forEach(function (el) {
+        el.setAttribute("data-title-zh", t[1]);
+        el.setAttribute("data-title-en", t[2]);
+        el.setAttribute("aria-label", lang === "en" ? t[2] : t[1]);
+      });
+    });
+  }
   function apply(lang) {
     document.documentElement.lang = lang === "en" ? "en" : "zh-CN";
+    labelLeaflet(lang);
     document.querySelectorAll("[data-zh][data-en]").forEach(function (el) {
       el.textContent = el.getAttribute(lang === "en" ? "data-en" : "data-zh");
     });
