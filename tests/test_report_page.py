@@ -180,6 +180,37 @@ def test_a_place_outside_every_grid_is_said_and_refused_in_both_languages(site) 
         browser.close()
 
 
+@pytest.mark.browser
+def test_the_map_shows_where_one_may_report_for_a_worker_and_an_administrator_of_all(site) -> None:
+    """Without a basemap the map must still show something to tap on: a worker's communities, or
+    for an administrator of every territory, the districts."""
+    from playwright.sync_api import sync_playwright
+
+    engine, url, _ = site
+    import httpx
+
+    with engine.begin() as conn:
+        users.create_user(conn, "chief", PASSWORD)
+        users.grant(conn, "chief", "admin", None)  # every territory, present and future
+        districts = conn.execute(sa.text("SELECT count(*) FROM territories WHERE level = 'district'")).scalar_one()
+    communities = len(httpx.get(f"{url}/api/territories/geojson", params={"level": "community", "root": MONACO}
+                                ).json()["features"])
+    drawn = {}
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        for who in ("walker", "chief"):
+            page = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True).new_page()
+            page.goto(f"{url}/report")
+            page.fill("#username", who)
+            page.fill("#password", PASSWORD)
+            page.click("#login-button")
+            outlines = "document.querySelectorAll('#map svg path[stroke=\"#2b8cbe\"]').length"  # the area's style
+            page.wait_for_function(f"{outlines} > 0")
+            drawn[who] = page.evaluate(outlines)
+        browser.close()
+    assert drawn == {"walker": communities, "chief": districts} and districts >= 1
+
+
 def patrols_stored(engine: sa.Engine) -> list[dict]:
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(sa.text(

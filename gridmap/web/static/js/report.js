@@ -67,11 +67,14 @@
     document.dispatchEvent(new CustomEvent("gridmap:signed-in", { detail: user }));
   }
   // The communities of the worker's own area, outlined, and the map fitted to them: a place can be
-  // tapped without a basemap or a location.
+  // tapped without a basemap or a location. A user whose role covers every territory (an
+  // administrator of all) sees the districts instead.
   function showArea() {
     var role = (state.user.roles || []).filter(function (r) { return r.territory; })[0];
-    if (!role) return;
-    api("GET", "/api/territories/geojson?level=community&simplify=0.00005&root=" + encodeURIComponent(role.territory))
+    var everywhere = (state.user.roles || []).some(function (r) { return r.everywhere; });
+    if (!role && !everywhere) return;
+    api("GET", role ? "/api/territories/geojson?level=community&simplify=0.00005&root=" + encodeURIComponent(role.territory)
+                    : "/api/territories/geojson?level=district&simplify=0.0002")
       .then(function (res) {
         if (!res.ok || !res.data.features || !res.data.features.length) return;
         areaLayer.clearLayers(); areaLayer.addData(res.data);
