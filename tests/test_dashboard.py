@@ -138,9 +138,13 @@ def test_dashboard_in_chromium(demo, database_url: str) -> None:
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        refused: list[str] = []  # signed out: nothing asked for that only a sign-in may read
+        page.on("response", lambda r: refused.append(r.url) if r.status in (401, 403) else None)
         page.goto(f"{url}/dashboard?territory={MONACO}")
         page.wait_for_function("document.body.dataset.ready === 'true'", timeout=30000)
         assert page.inner_text("#count-total") == str(stored)
+        page.wait_for_function("document.getElementById('whistles-note').textContent.length > 0")
+        assert "登录" in page.inner_text("#whistles-note") and refused == []
         grids = scalar(engine, "SELECT count(*) FROM grids g JOIN plans p ON p.id = g.plan_id WHERE p.status = 'published'")
         assert page.evaluate("document.body.dataset.grids") == str(grids)
         painted = page.evaluate("""() => { const c = document.querySelector('.leaflet-overlay-pane canvas');

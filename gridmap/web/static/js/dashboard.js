@@ -24,6 +24,13 @@
     if (token) h.Authorization = "Bearer " + token;
     return h;
   }
+  // What only a sign-in may read: without one it is not asked for (a 401 in the console for every
+  // signed-out visit), the answer being known
+  function signedInJson(path) {
+    if (!headers().Authorization) return Promise.resolve({ ok: false, status: 401, data: null });
+    return fetch(path, { headers: headers() })
+      .then(function (r) { return r.json().then(function (data) { return { ok: r.ok, status: r.status, data: data }; }); });
+  }
   function get(path) {
     return fetch(path, { headers: headers() }).then(function (r) {
       if (!r.ok) throw new Error(path + ": HTTP " + r.status);
@@ -105,8 +112,7 @@
   }
   function loadLists(ticket) {
     var list = $("lists-figures");
-    fetch("/api/territories/" + encodeURIComponent($("territory").value) + "/lists/summary", { headers: headers() })
-      .then(function (r) { return r.json().then(function (data) { return { ok: r.ok, status: r.status, data: data }; }); })
+    signedInJson("/api/territories/" + encodeURIComponent($("territory").value) + "/lists/summary")
       .then(function (res) {
         if (ticket !== state.requests) return;
         list.textContent = ""; state.lists = {};
@@ -135,8 +141,7 @@
   // Each department's answers to the community's whistles (吹哨报到): calls, arrivals in time, the
   // median minutes to acknowledge, the on-time share; for a sign-in with a role in the territory.
   function loadScorecard(ticket) {
-    fetch("/api/territories/" + encodeURIComponent($("territory").value) + "/whistles/scorecard", { headers: headers() })
-      .then(function (r) { return r.json().then(function (data) { return { ok: r.ok, status: r.status, data: data }; }); })
+    signedInJson("/api/territories/" + encodeURIComponent($("territory").value) + "/whistles/scorecard")
       .then(function (res) {
         if (ticket !== state.requests) return;
         var table = $("scorecard"), body = table.querySelector("tbody"), note = $("whistles-note");
