@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import geopandas as gpd
+import pytest
 import shapely
 
 from gridmap.web.maps import incidents_map, stations_map
@@ -42,6 +43,7 @@ def test_a_stations_map_without_stations_says_how_to_add_them() -> None:
     assert legend(html) == ["无站点：用 gridmap stations import 导入 None: import them with gridmap stations import"]
 
 
+@pytest.mark.filterwarnings("error")  # a plan without flags drew a pandas warning that is to become an error
 def test_a_chinese_districts_site_types_show_in_both_languages_in_the_report() -> None:
     import pandas as pd
 

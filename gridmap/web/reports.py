@@ -53,7 +53,7 @@ def partition_map(grids: gpd.GeoDataFrame, flags: pd.DataFrame, lo: int, hi: int
     else:
         reasons = pd.Series(dtype=str)
     # HTML-escaped: the tooltip writes it into the page as HTML, and a reason can quote a name
-    frame["flags"] = frame["grid_code"].map(reasons).fillna("").map(html.escape)
+    frame["flags"] = frame["grid_code"].map(reasons).astype(object).fillna("").map(html.escape)  # (no flags: NaN floats)
     frame["colour"] = [grid_colour(h, k, lo, hi) for h, k in zip(frame["households"], frame["kind"])]
     minx, miny, maxx, maxy = frame.total_bounds
     m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], tiles=None, prefer_canvas=True,
