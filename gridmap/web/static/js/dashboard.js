@@ -379,8 +379,8 @@
   function relabelMap() {
     if (!map) return;  // the first gridmap:lang comes before the map exists
     document.title = T("事件看板 · 网格地图", "Incident dashboard · gridmap");
-    var titled = [[".leaflet-control-zoom-in", "放大", "Zoom in"], [".leaflet-control-zoom-out", "缩小", "Zoom out"],
-                  ["#fit-territory", "缩放到辖区的全部网格", "Zoom to all the territory's grids"]];
+    window.gridmapLabelLeaflet();  // zoom buttons (i18n.js)
+    var titled = [["#fit-territory", "缩放到辖区的全部网格", "Zoom to all the territory's grids"]];
     titled.forEach(function (t) {
       var el = map.getContainer().querySelector(t[0]);
       if (el) { el.title = T(t[1], t[2]); el.setAttribute("aria-label", T(t[1], t[2])); }

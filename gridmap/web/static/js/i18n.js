@@ -5,8 +5,8 @@
   "use strict";
   var KEY = "gridmap.lang";
   // Leaflet's own controls come with English titles: each page's map gets both languages here
-  // (every map made by the time a language is applied; the planner and the dashboard, which make
-  // theirs later, label theirs themselves)
+  // (every map made by the time a language is applied; a page that makes its map later calls
+  // window.gridmapLabelLeaflet() once it exists)
   var LEAFLET = [[".leaflet-control-zoom-in", "放大", "Zoom in"], [".leaflet-control-zoom-out", "缩小", "Zoom out"],
                  [".leaflet-control-attribution a[href*='leafletjs']", "交互式地图 JavaScript 库",
                   "A JavaScript library for interactive maps"]];
@@ -19,6 +19,12 @@
       });
     });
   }
+  window.gridmapLabelLeaflet = function () {
+    labelLeaflet(window.gridmapLang);
+    document.querySelectorAll("[data-title-zh][data-title-en]").forEach(function (el) {
+      el.title = el.getAttribute(window.gridmapLang === "en" ? "data-title-en" : "data-title-zh");
+    });
+  };
   function apply(lang) {
     document.documentElement.lang = lang === "en" ? "en" : "zh-CN";
     labelLeaflet(lang);

@@ -1896,13 +1896,11 @@
   // Leaflet's controls take their titles as strings: set them in the current language, again on a switch.
   function relabelMap() {
     if (!map) return;  // the first gridmap:lang comes before the map exists
-    [[".leaflet-control-zoom-in", "放大", "Zoom in"], [".leaflet-control-zoom-out", "缩小", "Zoom out"],
-     ["#fit-territory", "缩放到整个辖区", "Zoom to the whole territory"]].forEach(function (t) {
+    window.gridmapLabelLeaflet();  // zoom buttons and the library's link (i18n.js)
+    [["#fit-territory", "缩放到整个辖区", "Zoom to the whole territory"]].forEach(function (t) {
       var el = map.getContainer().querySelector(t[0]);
       if (el) { el.title = T(t[1], t[2]); el.setAttribute("aria-label", T(t[1], t[2])); }
     });
-    var leaflet = map.getContainer().querySelector(".leaflet-control-attribution a[href*='leafletjs']");
-    if (leaflet) leaflet.title = T("交互式地图 JavaScript 库", "A JavaScript library for interactive maps");
   }
   // Everything the planner shows, again in the language just chosen (the texts built from
   // server data included): what i18n.js re-labels by itself, and what is built here.
