@@ -99,13 +99,14 @@
   function loadTerritories() {
     api("GET", "/api/territories").then(function (res) {
       if (!res.ok) { refusal(res, "无法读取辖区：", "Cannot read the territories: "); return; }
-      var select = $("territory");
+      var select = $("territory"), planned = function (t) { return t.plans > 0; };
       select.length = 0;
-      res.data.filter(function (t) { return t.plans > 0; }).forEach(function (t) {
+      res.data.filter(planned).forEach(function (t) {
         var o = el("option", t.name + " (" + t.code + ")"); o.value = t.code; select.appendChild(o);
       });
-      var wanted = new URLSearchParams(location.search).get("territory");
-      if (wanted && Array.prototype.some.call(select.options, function (o) { return o.value === wanted; })) select.value = wanted;
+      var asked = new URLSearchParams(location.search).get("territory");
+      if (asked && Array.prototype.some.call(select.options, function (o) { return o.value === asked; })) select.value = asked;
+      else select.value = window.gridmapHomeTerritory(res.data, state.user && state.user.roles, planned) || "";
       loadTerritory();
     });
   }

@@ -113,23 +113,29 @@
   function loadTerritories() {
     api("GET", "/api/territories").then(function (res) {
       if (!res.ok) { refusal(res, "无法读取辖区：", "Cannot read the territories: "); return; }
-      var select = $("territory");
+      var select = $("territory"), planned = function (t) { return t.plans > 0; };
       select.length = 0;
-      res.data.filter(function (t) { return t.plans > 0; }).forEach(function (t) {
+      res.data.filter(planned).forEach(function (t) {
         var o = el("option", t.name + " (" + t.code + ")");
         o.value = t.code;
         select.appendChild(o);
       });
-      var saved = null;
-      try { saved = localStorage.getItem("gridmap.peopleTerritory"); } catch (e) { /* ignore */ }
-      if (saved && Array.prototype.some.call(select.options, function (o) { return o.value === saved; })) select.value = saved;
+      // the address's territory, else the one this user picked last on this device, else their own area
+      var saved = null, asked = new URLSearchParams(location.search).get("territory");
+      try { saved = localStorage.getItem(savedKey()); } catch (e) { /* ignore */ }
+      var known = function (code) { return Array.prototype.some.call(select.options, function (o) { return o.value === code; }); };
+      var home = window.gridmapHomeTerritory(res.data, state.user && state.user.roles, planned);
+      select.value = asked && known(asked) ? asked : saved && known(saved) ? saved : home || "";
       loadTerritory();
     });
+  }
+  function savedKey() {  // per user: one sign-in's pick is not the next user's on a shared device
+    return "gridmap.peopleTerritory." + (state.user ? state.user.username : "");
   }
   function loadTerritory() {
     var code = $("territory").value;
     if (!code) return;
-    try { localStorage.setItem("gridmap.peopleTerritory", code); } catch (e) { /* ignore */ }
+    try { localStorage.setItem(savedKey(), code); } catch (e) { /* ignore */ }
     state.ready = false; document.body.dataset.ready = "false";
     state.territory = code; state.selected = null; $("grid").hidden = true;
     visitLayer.clearLayers(); trackLayer.clearLayers();

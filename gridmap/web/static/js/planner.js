@@ -137,19 +137,14 @@
         opt.value = t.code; opt.textContent = t.name + " " + t.code;
         select.appendChild(opt);
       });
-      var wanted = new URLSearchParams(location.search).get("territory");
-      var planned = (res.data || []).filter(function (t) { return t.plans > 0; })[0];
+      var wanted = state.pickedTerritory;  // any territory: one without a plan is planned here
       var byCode = {};
       (res.data || []).forEach(function (t) { byCode[t.code] = t; });
       state.places = byCode;
-      (state.user ? state.user.roles : []).some(function (r) {  // the user's own area, or the nearest plan above it
-        for (var t = byCode[r.territory]; t; t = byCode[t.parent_code]) {
-          if (t.plans > 0 && t.level !== "community") { planned = t; return true; }
-        }
-        return false;
-      });
+      var home = window.gridmapHomeTerritory(res.data || [], state.user ? state.user.roles : [],
+                                             function (t) { return t.plans > 0 && t.level !== "community"; });
       if (wanted) select.value = wanted;
-      else if (planned) select.value = planned.code;
+      else if (home) select.value = home;
       return loadPlans();
     });
   }
@@ -184,7 +179,12 @@
       return loadPlan(+select.value);
     });
   }
-  $("territory").addEventListener("change", function () { hideDraftQuestion(); loadPlans(); });
+  // the territory the address asked for, then the one picked by hand: kept when the user signs in
+  // (the address is rewritten with every territory shown, so it cannot tell a pick from a default)
+  state.pickedTerritory = new URLSearchParams(location.search).get("territory");
+  $("territory").addEventListener("change", function () {
+    state.pickedTerritory = $("territory").value; hideDraftQuestion(); loadPlans();
+  });
   $("plan").addEventListener("change", function () { loadPlan(+$("plan").value); });
   // The plans the one shown can be compared with: every other plan of the territory, the published one first.
   function fillCompare() {
