@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gridmap.geo.codes import BEIJING_15, CJT_20, reading_order
-from gridmap.geo.band import choose_grid_count
+from gridmap.geo.band import choose_grid_count, violation
 from gridmap.geo.partition import partition
 from gridmap.geo.quality import grids_crossing_communities, non_contiguous_grids, split_compounds
 from gridmap.geo.synthetic import unit_grid
@@ -422,3 +422,60 @@ def test_the_memo_cuts_only_the_pieces_that_changed_and_answers_as_a_fresh_cut()
     partition(units, seed=2, memo=memo, runner=runner)
     partition(units, seed=1, min_households=250, max_households=450, memo=memo, runner=runner)
     assert runner.pieces == 2 * units["community_code"].nunique()
+
+
+def _set_partitions(items: list[int]):
+    """Every way of sharing ``items`` into non-empty groups (Bell(n) of them)."""
+    if not items:
+        yield []
+        return
+    first, rest = items[0], items[1:]
+    for groups in _set_partitions(rest):
+        yield [[first], *groups]
+        for i in range(len(groups)):
+            yield [*groups[:i], [first, *groups[i]], *groups[i + 1:]]
+
+
+@given(households=st.lists(st.integers(0, 900), min_size=1, max_size=7),
+       band=st.sampled_from([(300, 500), (50, 80), (250, 400)]))
+@settings(max_examples=150, deadline=None)
+def test_the_least_violation_bounds_every_division(households: list[int], band: tuple[int, int]) -> None:
+    """A re-cut is skipped where the region already misses the band by the least any division
+    can (:func:`gridmap.geo.repair.least_violation`): checked against every division of up to
+    seven units (contiguity ignored, so the true least is no lower); the bound is reached by some
+    division whenever it is zero and a band grouping exists."""
+    from gridmap.geo.band import band_grouping_exists
+    from gridmap.geo.repair import least_violation
+
+    lo, hi = band
+    bound = least_violation(np.array(households, dtype=float), lo, hi)
+    best = min(float(violation(np.array([sum(households[i] for i in g) for g in groups], dtype=float), lo, hi).sum())
+               for groups in _set_partitions(list(range(len(households)))))
+    assert bound <= best + 1e-9
+    if band_grouping_exists(np.array(households), lo, hi) and sum(households) > 0:
+        assert best == 0 and bound == 0
+
+
+@given(n=st.integers(2, 14), k=st.integers(1, 5), seed=st.integers(0, 10_000), data=st.data())
+@settings(max_examples=120, deadline=None)
+def test_a_tree_piece_is_cut_as_if_every_tree_were_tried(n: int, k: int, seed: int, data) -> None:
+    """A piece whose edges form a tree has one spanning tree, so the cutter scores it once
+    instead of once per jittered tree: the cut, and the random stream every later cut draws
+    from, are those of trying every tree."""
+    from gridmap.geo.bisection import Cutter, Piece
+    from gridmap.geo.partition import PartitionRules
+
+    rng = np.random.default_rng(seed)
+    parent = np.array([rng.integers(0, i) for i in range(1, n)])  # a random tree on n nodes
+    rows, cols = parent, np.arange(1, n)
+    piece = Piece(np.arange(n), rows, cols, rng.uniform(1, 3, n - 1))
+    households = rng.integers(0, 400, n).astype(float)
+    geo = np.column_stack([np.ones(n), rng.uniform(0, 100, (n, 2)), rng.uniform(0, 1e4, n)])
+    k = min(k, n)
+    cuts = []
+    for once in (True, False):
+        cutter = Cutter(households, geo, PartitionRules(), np.random.default_rng(seed))
+        cutter.one_tree_once = once
+        groups = cutter.split(piece, k)
+        cuts.append(([sorted(g.tolist()) for g in groups], cutter.rng.random()))
+    assert cuts[0] == cuts[1]

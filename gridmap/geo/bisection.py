@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -142,6 +142,7 @@ class Cutter:
     geo: np.ndarray              # per unit: a, a·x, a·y, a·(x²+y²) (see area_moments)
     rules: PartitionRules
     rng: np.random.Generator
+    one_tree_once: ClassVar[bool] = True  # a piece that is a tree is scored once (see best_cut)
 
     def band_range(self, total: float, k_side: int, k_other: int) -> tuple[float, float]:
         """The households one side may hold so that it can make ``k_side`` grids inside the band
@@ -171,7 +172,16 @@ class Cutter:
         total = float(h.sum())
         values = np.column_stack([h, self.geo[piece.nodes]])
         best = None
+        # a piece whose edges form a tree (half the cuts of a district of grid-sized units, every
+        # cut of two units) has that one spanning tree: every jittered attempt would find the cut
+        # of the first. The jitter is still drawn, so the random stream, and with it every later
+        # cut, stays what it was.
+        one_tree = self.one_tree_once and len(piece.rows) == len(piece.nodes) - 1
         for attempt in range(self.rules.trees_per_cut):
+            if one_tree and attempt:
+                skipped = 1 if best[6] == 0 else self.rules.trees_per_cut - 1
+                self.rng.random(len(piece.base_weight) * skipped)
+                break
             jitter = 1.0 + (self.rng.random(len(piece.base_weight)) if attempt else 0.0)
             order, parent = tree_order(piece, piece.base_weight * jitter)
             if len(order) < len(piece.nodes):
