@@ -55,6 +55,37 @@ def test_a_proof_rests_on_the_programme_where_the_search_gives_up(monkeypatch) -
     assert band_division(households, left, right, 300, 400).impossible  # the search, allowed to finish, agrees
 
 
+def test_the_tries_go_from_cheap_to_dear(monkeypatch) -> None:
+    """Where the first search runs out of steps: the programme briefly, the search with ten times
+    the steps, the programme for the rest of its time; the first to decide answers. Recorded on a
+    row with no division in the band, each try made to give up until the one under test."""
+    from gridmap.geo.band_milp import MILP_FIRST_SECONDS, MILP_SECONDS
+    from gridmap.geo.exact import EXACT_BUDGET
+
+    real_search, real_programme = proofs.region_division, proofs.band_division_exists
+    households, left, right = _path([260.0, 0.0, 0.0, 260.0, 0.0, 90.0])
+    region = np.arange(len(households))
+    grid_of = np.zeros(len(households), dtype=np.int64)
+    order = [("search", EXACT_BUDGET), ("programme", MILP_FIRST_SECONDS), ("search", 10 * EXACT_BUDGET),
+             ("programme", MILP_SECONDS - MILP_FIRST_SECONDS)]
+    for deciding in range(len(order) + 1):
+        calls: list[tuple[str, float]] = []
+
+        def search(*a, budget, **k):
+            calls.append(("search", budget))
+            return real_search(*a, budget=budget, **k) if len(calls) - 1 == deciding else Division(None, False)
+
+        def programme(*a, seconds, **k):
+            calls.append(("programme", seconds))
+            return real_programme(*a, seconds=seconds, **k) if len(calls) - 1 == deciding else None
+
+        monkeypatch.setattr(proofs, "region_division", search)
+        monkeypatch.setattr(proofs, "band_division_exists", programme)
+        how = proofs._no_division(region, grid_of, np.array([0]), left, right, households, 300, 400, 1, 100.0)
+        assert calls == order[:deciding + 1]
+        assert how == (None if deciding == len(order) else order[deciding][0])
+
+
 @st.composite
 def regions_with_connectors(draw):
     """Like :func:`regions`, with most units empty (the connectors of a high-rise district)."""

@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
 from gridmap.geo.band import band_grouping_exists, violation
-from gridmap.geo.band_milp import MILP_MAX_UNITS, band_division_exists
+from gridmap.geo.band_milp import MILP_FIRST_SECONDS, MILP_MAX_UNITS, MILP_SECONDS, band_division_exists
 from gridmap.geo.exact import EXACT_BUDGET, EXACT_MAX_UNITS, region_division
 from gridmap.geo.graph import UnitGraph, reachable
 
@@ -217,35 +217,44 @@ def _no_division(region: np.ndarray, grid_of: np.ndarray, grids_here: np.ndarray
     ``m`` grids outside the band (none further out than ``worst``): "search" (the exact search ran to
     its end), "programme" (for ``m = 1``, where the search ran out of steps: the integer programme of
     :mod:`gridmap.geo.band_milp` found no division in the band for any number of grids), or None.
-    Where neither decides and ``m = 1``, the search runs once more with ten times its steps (on the
-    generated high-rise district one region of 40 units needed 1M steps, 3 s, where the programme
-    took over 10 s). Not for ``m ≥ 2``: allowing misses multiplies the divisions to try, and the one
-    such second search on the two generated districts (a grid of 38 atoms with 4 micro-grids
-    outside 50–80, 2026-12-05) ran out of its steps after 11.6 s."""
+    For ``m = 1``, where the search runs out of steps, the tries go from cheap to dear: the
+    programme for :data:`~gridmap.geo.band_milp.MILP_FIRST_SECONDS`, the search with ten times the
+    steps, the programme for the rest of its :data:`~gridmap.geo.band_milp.MILP_SECONDS`. On the
+    generated high-rise district (2026-12-05) three regions of 34–40 units defeat the first
+    search: the programme decides two in 0.9 and 2.6 s, and on the third, where it took its whole
+    10 s when it was the only second try, the longer search takes 0.97 s (ten times the steps
+    first would have cost 6.4 s on a region the programme decides). Not for ``m ≥ 2``: allowing
+    misses multiplies the divisions to try, and the one such second search on the two generated
+    districts (a grid of 38 atoms with 4 micro-grids outside 50–80, 2026-12-05) ran out of its
+    steps after 11.6 s."""
     if len(np.flatnonzero(np.isin(grid_of, grids_here))) != len(region):  # a grid reaches beyond it
         return None
-    found = None
-    if len(region) <= EXACT_MAX_UNITS:
+    searchable = len(region) <= EXACT_MAX_UNITS
+
+    def search(budget: int) -> str | None:  # "search" (none exists), "found" (one exists) or None (out of steps)
         found = region_division(region, left, right, households, lo, hi, misses=m - 1,
-                                miss_band=(lo - worst, hi + worst))
-        if found.impossible:
-            return "search"
-        if found.complete:
-            return None
-    if m == 1 and len(region) <= MILP_MAX_UNITS:
+                                miss_band=(lo - worst, hi + worst), budget=budget)
+        return "search" if found.impossible else "found" if found.complete else None
+
+    def programme(seconds: float) -> str | None:  # "programme" (none exists), "found" or None (out of time)
         inside = np.zeros(len(households), dtype=bool)
         inside[region] = True
         edges = inside[left] & inside[right]
         local = np.sort(region)
         answer = band_division_exists(households[local], np.searchsorted(local, left[edges]),
-                                      np.searchsorted(local, right[edges]), lo, hi)
+                                      np.searchsorted(local, right[edges]), lo, hi, seconds=seconds)
+        return None if answer is None else "found" if answer else "programme"
+
+    tries = [lambda: search(EXACT_BUDGET)] if searchable else []
+    if m == 1 and len(region) <= MILP_MAX_UNITS:
+        tries.append(lambda: programme(MILP_FIRST_SECONDS))
+        if searchable:
+            tries.append(lambda: search(10 * EXACT_BUDGET))
+        tries.append(lambda: programme(MILP_SECONDS - MILP_FIRST_SECONDS))
+    for attempt in tries:
+        answer = attempt()
         if answer is not None:
-            return "programme" if answer is False else None
-    if found is not None and m == 1:  # neither decided: the search once more, with ten times the steps
-        found = region_division(region, left, right, households, lo, hi, misses=m - 1,
-                                miss_band=(lo - worst, hi + worst), budget=10 * EXACT_BUDGET)
-        if found.impossible:
-            return "search"
+            return None if answer == "found" else answer
     return None
 
 
