@@ -32,10 +32,6 @@ MILP_MAX_UNITS = 60
 """Regions of at most this many units are given to the programme."""
 MILP_SECONDS = 10.0
 """Time for all of a region's group counts together."""
-MILP_FIRST_SECONDS = 4.0
-"""The programme's first try at a region, before the longer exact search (:mod:`gridmap.geo.proofs`):
-it decided the regions it decides at all on the generated high-rise district in 0.9 and 2.6 s
-(2026-12-05); the one it could not decide in 10 s the longer search settles in under 1 s."""
 
 
 def band_division_exists(households: np.ndarray, left: np.ndarray, right: np.ndarray, lo: float, hi: float, *,

@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
 from gridmap.geo.band import band_grouping_exists, violation
-from gridmap.geo.band_milp import MILP_FIRST_SECONDS, MILP_MAX_UNITS, MILP_SECONDS, band_division_exists
+from gridmap.geo.band_milp import MILP_MAX_UNITS, MILP_SECONDS, band_division_exists
 from gridmap.geo.exact import EXACT_BUDGET, EXACT_MAX_UNITS, region_division
 from gridmap.geo.graph import UnitGraph, reachable
 
@@ -217,13 +217,12 @@ def _no_division(region: np.ndarray, grid_of: np.ndarray, grids_here: np.ndarray
     ``m`` grids outside the band (none further out than ``worst``): "search" (the exact search ran to
     its end), "programme" (for ``m = 1``, where the search ran out of steps: the integer programme of
     :mod:`gridmap.geo.band_milp` found no division in the band for any number of grids), or None.
-    For ``m = 1``, where the search runs out of steps, the tries go from cheap to dear: the
-    programme for :data:`~gridmap.geo.band_milp.MILP_FIRST_SECONDS`, the search with ten times the
-    steps, the programme for the rest of its :data:`~gridmap.geo.band_milp.MILP_SECONDS`. On the
-    generated high-rise district (2026-12-05) three regions of 34–40 units defeat the first
-    search: the programme decides two in 0.9 and 2.6 s, and on the third, where it took its whole
-    10 s when it was the only second try, the longer search takes 0.97 s (ten times the steps
-    first would have cost 6.4 s on a region the programme decides). Not for ``m ≥ 2``: allowing
+    For ``m = 1``, where the search runs out of steps, it runs once more with three times them,
+    then the programme is asked (for :data:`~gridmap.geo.band_milp.MILP_SECONDS`). Measured on the
+    generated districts (2026-12-05): of the regions the first search leaves, the high-rise
+    district's three (34–40 units) took the programme 0.9 s, 2.7 s and its whole 10 s undecided,
+    where the longer search proves the third in 1.0 s; a 雨城区 grid's 34 atoms took the
+    programme 4.8 s, the longer search 2.6 s undecided before it. Not for ``m ≥ 2``: allowing
     misses multiplies the divisions to try, and the one such second search on the two generated
     districts (a grid of 38 atoms with 4 micro-grids outside 50–80, 2026-12-05) ran out of its
     steps after 11.6 s."""
@@ -247,10 +246,9 @@ def _no_division(region: np.ndarray, grid_of: np.ndarray, grids_here: np.ndarray
 
     tries = [lambda: search(EXACT_BUDGET)] if searchable else []
     if m == 1 and len(region) <= MILP_MAX_UNITS:
-        tries.append(lambda: programme(MILP_FIRST_SECONDS))
         if searchable:
-            tries.append(lambda: search(10 * EXACT_BUDGET))
-        tries.append(lambda: programme(MILP_SECONDS - MILP_FIRST_SECONDS))
+            tries.append(lambda: search(3 * EXACT_BUDGET))
+        tries.append(lambda: programme(MILP_SECONDS))
     for attempt in tries:
         answer = attempt()
         if answer is not None:
