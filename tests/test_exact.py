@@ -234,3 +234,42 @@ def test_empty_connectors_never_change_the_answer(graph, misses: int, miss_band)
         assert all(connected(group.tolist(), set(edges)) for group in found.groups)
         outside = [t for t in (sum(households[i] for i in group) for group in found.groups) if not LO <= t <= HI]
         assert len(outside) == fewest and all(miss_band[0] <= t <= miss_band[1] for t in outside)
+
+
+@st.composite
+def larger_graphs(draw):
+    """Connected graphs of 17–80 units (a random tree plus chords), 0–160 households each: looked
+    up 16 units at a time, and above 63 units with masks beyond 64 bits. With the bands below,
+    about two thirds of the searches finish within the test's budget (a division or none) and
+    the rest run out of steps."""
+    n = draw(st.integers(17, 80))
+    seed = draw(st.integers(0, 10_000))
+    rng = np.random.default_rng(seed)
+    left = [int(rng.integers(0, i)) for i in range(1, n)]
+    right = list(range(1, n))
+    for _ in range(int(rng.integers(0, n))):
+        a, b = (int(x) for x in rng.integers(0, n, 2))
+        if a != b:
+            left.append(a)
+            right.append(b)
+    return rng.integers(0, 160, n).astype(float), np.array(left), np.array(right)
+
+
+@given(larger_graphs(), st.sampled_from([(300, 500), (150, 260)]), st.integers(0, 2))
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_the_word_tables_search_as_the_byte_tables_do(graph, band, misses: int) -> None:
+    """The search over more than 16 units looks its bit sets up 16 units at a time: the same
+    division, the same answer, the same steps taken (a budget both exhaust alike) as a byte at a
+    time."""
+    from gridmap.geo import exact
+
+    households, left, right = graph
+    answers = []
+    for above in (exact.WORD_TABLES_ABOVE, 10_000):
+        saved, exact.WORD_TABLES_ABOVE = exact.WORD_TABLES_ABOVE, above
+        try:
+            found = band_division(households, left, right, *band, budget=3_000, misses=misses)
+        finally:
+            exact.WORD_TABLES_ABOVE = saved
+        answers.append((found.complete, None if found.groups is None else [g.tolist() for g in found.groups]))
+    assert answers[0] == answers[1]

@@ -44,6 +44,8 @@ import numpy as np
 
 EXACT_MAX_UNITS = 40
 """Regions of at most this many units are searched exactly."""
+WORD_TABLES_ABOVE = 16
+"""Searches over more units than this look their bit sets up 16 units at a time, not 8."""
 EXACT_BUDGET = 100_000
 """Steps (connected sets examined) before a search gives up and answers 'unknown'."""
 
@@ -135,7 +137,7 @@ def band_division(households: np.ndarray, left: np.ndarray, right: np.ndarray, l
     failed: dict[int, int] = {}  # region (bit set) -> the most misses with which it has no division
     sums, reach = _byte_tables(h, neighbours)
     SHIFT, CHUNK = 8, 0xFF
-    if len(h) > 16:
+    if len(h) > WORD_TABLES_ABOVE:
         sums, reach = _word_tables(sums, reach)
         SHIFT, CHUNK = 16, 0xFFFF
 
