@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gridmap.geo.exact import band_division
+from gridmap.geo.graph import UnitGraph
 
 LO, HI = 300, 500
 
@@ -170,9 +171,8 @@ def test_a_search_that_runs_out_of_steps_says_unknown() -> None:
     assert band_division(households, np.array(left), np.array(right), LO, HI, budget=1000).groups is not None
 
 
-def lattice(rows: int, cols: int) -> "UnitGraph":
+def lattice(rows: int, cols: int) -> UnitGraph:
     """A rows × cols lattice of units as a unit graph (4-neighbour adjacency)."""
-    from gridmap.geo.graph import UnitGraph
 
     index = np.arange(rows * cols).reshape(rows, cols)
     left = np.concatenate([index[:, :-1].ravel(), index[:-1, :].ravel()])
