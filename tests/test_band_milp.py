@@ -5,6 +5,7 @@ a proof resting on it says so."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -56,9 +57,10 @@ def test_a_proof_rests_on_the_programme_where_the_search_gives_up(monkeypatch) -
 
 
 def test_the_tries_go_from_cheap_to_dear(monkeypatch) -> None:
-    """Where the first search runs out of steps: the search with three times the steps, then the
-    programme; the first to decide answers. Recorded on a row with no division in the band, each
-    try made to give up until the one under test."""
+    """Where the first search runs out of steps: the search with three times the steps, the
+    programme, the search with ten times the steps; the first to decide answers. Recorded on a row
+    with no division in the band, each try made to give up until the one under test; on a row
+    with one, the first search that finds it ends the tries."""
     from gridmap.geo.band_milp import MILP_SECONDS
     from gridmap.geo.exact import EXACT_BUDGET
 
@@ -66,7 +68,8 @@ def test_the_tries_go_from_cheap_to_dear(monkeypatch) -> None:
     households, left, right = _path([260.0, 0.0, 0.0, 260.0, 0.0, 90.0])
     region = np.arange(len(households))
     grid_of = np.zeros(len(households), dtype=np.int64)
-    order = [("search", EXACT_BUDGET), ("search", 3 * EXACT_BUDGET), ("programme", MILP_SECONDS)]
+    order = [("search", EXACT_BUDGET), ("search", 3 * EXACT_BUDGET), ("programme", MILP_SECONDS),
+             ("search", 10 * EXACT_BUDGET)]
     for deciding in range(len(order) + 1):
         calls: list[tuple[str, float]] = []
 
@@ -83,6 +86,10 @@ def test_the_tries_go_from_cheap_to_dear(monkeypatch) -> None:
         how = proofs._no_division(region, grid_of, np.array([0]), left, right, households, 300, 400, 1, 100.0)
         assert calls == order[:deciding + 1]
         assert how == (None if deciding == len(order) else order[deciding][0])
+    monkeypatch.setattr(proofs, "region_division", real_search)
+    monkeypatch.setattr(proofs, "band_division_exists", lambda *a, **k: pytest.fail("the programme was asked"))
+    households, left, right = _path([260.0, 0.0, 60.0, 260.0, 0.0, 90.0])  # 320 | 350: a division
+    assert proofs._no_division(region, grid_of, np.array([0]), left, right, households, 300, 400, 1, 100.0) is None
 
 
 @st.composite

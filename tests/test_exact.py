@@ -258,18 +258,17 @@ def larger_graphs(draw):
 @given(larger_graphs(), st.sampled_from([(300, 500), (150, 260)]), st.integers(0, 2))
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_the_word_tables_search_as_the_byte_tables_do(graph, band, misses: int) -> None:
-    """The search over more than 16 units looks its bit sets up 16 units at a time: the same
-    division, the same answer, the same steps taken (a budget both exhaust alike) as a byte at a
-    time."""
+    """A long search over more than 16 units looks its bit sets up 16 units at a time: the same
+    division and the same answer as a byte at a time, within the same budget of steps."""
     from gridmap.geo import exact
 
     households, left, right = graph
     answers = []
-    for above in (exact.WORD_TABLES_ABOVE, 10_000):
-        saved, exact.WORD_TABLES_ABOVE = exact.WORD_TABLES_ABOVE, above
+    for after in (1, 10 ** 9):  # widened at the first step, or never
+        saved, exact.WORD_TABLES_AFTER_STEPS = exact.WORD_TABLES_AFTER_STEPS, after
         try:
             found = band_division(households, left, right, *band, budget=3_000, misses=misses)
         finally:
-            exact.WORD_TABLES_ABOVE = saved
+            exact.WORD_TABLES_AFTER_STEPS = saved
         answers.append((found.complete, None if found.groups is None else [g.tolist() for g in found.groups]))
     assert answers[0] == answers[1]

@@ -174,8 +174,8 @@ class Cutter:
         best = None
         # a piece whose edges form a tree (half the cuts of a district of grid-sized units, every
         # cut of two units) has that one spanning tree: every jittered attempt would find the cut
-        # of the first. The jitter is still drawn, so the random stream, and with it every later
-        # cut, stays what it was.
+        # of the first (only the rounding of exactly tied candidates could differ). The jitter is
+        # still drawn, so the random stream, and with it every later cut, stays what it was.
         one_tree = self.one_tree_once and len(piece.rows) == len(piece.nodes) - 1
         for attempt in range(self.rules.trees_per_cut):
             if one_tree and attempt:

@@ -218,7 +218,8 @@ def _no_division(region: np.ndarray, grid_of: np.ndarray, grids_here: np.ndarray
     its end), "programme" (for ``m = 1``, where the search ran out of steps: the integer programme of
     :mod:`gridmap.geo.band_milp` found no division in the band for any number of grids), or None.
     For ``m = 1``, where the search runs out of steps, it runs once more with three times them,
-    then the programme is asked (for :data:`~gridmap.geo.band_milp.MILP_SECONDS`). Measured on the
+    then the programme is asked (for :data:`~gridmap.geo.band_milp.MILP_SECONDS`), then the search
+    runs with ten times the steps. Measured on the
     generated districts (2026-12-05): of the regions the first search leaves, the high-rise
     district's three (34–40 units) took the programme 0.9 s, 2.7 s and its whole 10 s undecided,
     where the longer search proves the third in 1.0 s; a 雨城区 grid's 34 atoms took the
@@ -249,6 +250,8 @@ def _no_division(region: np.ndarray, grid_of: np.ndarray, grids_here: np.ndarray
         if searchable:
             tries.append(lambda: search(3 * EXACT_BUDGET))
         tries.append(lambda: programme(MILP_SECONDS))
+        if searchable:  # a region the programme cannot decide in its time may yet be searched to the end
+            tries.append(lambda: search(10 * EXACT_BUDGET))
     for attempt in tries:
         answer = attempt()
         if answer is not None:

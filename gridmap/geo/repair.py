@@ -185,7 +185,7 @@ def recut_neighbourhoods(graph: UnitGraph, parts: list[np.ndarray], households: 
     through an empty connector block, say). Worst grids first; a grid takes part in one re-cut
     per round; up to ``rounds`` rounds, while any re-cut helps."""
     lo, hi = rules.min_households, rules.max_households
-    tried: set[tuple[int, ...]] = set()  # regions re-cut without gain: the same region is not cut again
+    tried: set[tuple[int, ...]] = set()  # each region (its units) is re-cut at most once
     for _ in range(rounds):
         improved = False
         part_of = part_labels(graph.n, parts)

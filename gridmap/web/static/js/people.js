@@ -135,7 +135,6 @@
   function loadTerritory() {
     var code = $("territory").value;
     if (!code) return;
-    try { localStorage.setItem(savedKey(), code); } catch (e) { /* ignore */ }
     state.ready = false; document.body.dataset.ready = "false";
     state.territory = code; state.selected = null; $("grid").hidden = true;
     visitLayer.clearLayers(); trackLayer.clearLayers();
@@ -175,7 +174,10 @@
       });
     });
   }
-  $("territory").addEventListener("change", loadTerritory);
+  $("territory").addEventListener("change", function () {  // only a pick by hand is remembered, not a default
+    try { localStorage.setItem(savedKey(), $("territory").value); } catch (e) { /* ignore */ }
+    loadTerritory();
+  });
   // The newest door-knocking campaign still open (敲门行动) and its progress per grid: a measure of
   // the map, grids behind an even pace edged in red.
   function latestCampaign(base) {
