@@ -99,7 +99,7 @@ def _byte_tables(h: list[float], neighbours: list[int]) -> tuple[list[list[float
 
 def _word_tables(sums8: list[list[float]], reach8: list[list[int]]) -> tuple[list[list[float]], list[list[int]]]:
     """The byte tables joined in pairs: per 16 units, 65,536 entries each (half the lookups per
-    step, for searches long enough to pay the 2–5 ms of building them)."""
+    step, for searches long enough to pay the 6–40 ms of building them)."""
     sums, reach = [], []
     wide = len(sums8) * 8 > 63  # masks beyond int64: Python integers
     for c in range(0, len(sums8), 2):
@@ -158,7 +158,7 @@ def band_division(households: np.ndarray, left: np.ndarray, right: np.ndarray, l
         return t
 
     def expand(frontier: int) -> int:
-        """The neighbours of every unit of a bit set: one table lookup per byte."""
+        """The neighbours of every unit of a bit set: one table lookup per byte (or word)."""
         out, c = 0, 0
         while frontier:
             byte = frontier & CHUNK
