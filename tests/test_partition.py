@@ -479,3 +479,21 @@ def test_a_tree_piece_is_cut_as_if_every_tree_were_tried(n: int, k: int, seed: i
         groups = cutter.split(piece, k)
         cuts.append(([sorted(g.tolist()) for g in groups], cutter.rng.random()))
     assert cuts[0] == cuts[1]
+
+
+def test_a_cut_tries_as_many_trees_as_the_piece_has_cycles_for() -> None:
+    """Two spanning trees and two per independent cycle, at most ``trees_per_cut``: a path of six
+    units two (the cutter scores its one tree once), a ring of six units four, a 5 × 5 lattice
+    (16 cycles) the full twelve."""
+    from gridmap.geo.bisection import Piece, tree_attempts
+
+    def piece(edges: list[tuple[int, int]], n: int) -> Piece:
+        rows, cols = (np.array(side, dtype=np.int64) for side in zip(*edges))
+        return Piece(np.arange(n), rows, cols, np.ones(len(edges)))
+
+    path = [(i, i + 1) for i in range(5)]
+    ring = path + [(5, 0)]
+    lattice = [(r * 5 + c, r * 5 + c + 1) for r in range(5) for c in range(4)] + \
+              [(r * 5 + c, (r + 1) * 5 + c) for r in range(4) for c in range(5)]
+    assert [tree_attempts(piece(e, n), 12) for e, n in ((path, 6), (ring, 6), (lattice, 25))] == [2, 4, 12]
+    assert tree_attempts(piece(ring, 6), 3) == 3  # the rule's own limit

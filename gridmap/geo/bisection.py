@@ -132,6 +132,20 @@ def subtree_mask(order: np.ndarray, size: np.ndarray, cut: int, n: int) -> np.nd
     return mask
 
 
+def tree_attempts(piece: Piece, trees_per_cut: int) -> int:
+    """How many spanning trees a cut of ``piece`` tries: ``trees_per_cut``, but no more than two
+    and two per independent cycle of the piece (edges − nodes + 1). A piece with few cycles has
+    few spanning trees (a tree one, a ring of n units n), so more jittered tries mostly find
+    cuts already scored: on districts of grid-sized units most cuts are of such small pieces.
+    Measured on 2026-12-05, taking turns with trying every tree: the share of grids in the band
+    unchanged on Reykjavík (90.5%), 雨城区 (345 of 423; 370 of 421 at building grain), the
+    generated high-rise district (97.3%) and the generated centre-line layouts; the layouts'
+    partitions about 25% faster, the high-rise district's refinement 6%, Reykjavík's partition
+    4% slower (another random path through its repairs)."""
+    cycles = max(len(piece.rows) - len(piece.nodes) + 1, 0)
+    return max(min(trees_per_cut, 2 + 2 * cycles), 1)
+
+
 @dataclass
 class Cutter:
     """Recursive bisection of pieces with one rule set and one random stream (``rng`` jitters the
@@ -162,8 +176,9 @@ class Cutter:
 
     def best_cut(self, piece: Piece, k: int) -> tuple[np.ndarray, int, int]:
         """The best single cut of ``piece`` into sides for ``k // 2`` and ``k - k // 2`` grids:
-        over up to ``trees_per_cut`` spanning trees (the first unjittered), the tree edge with the
-        lowest score (band violation first, then imbalance, then compactness). Stops early once a
+        over up to ``trees_per_cut`` spanning trees (:func:`tree_attempts`; the first
+        unjittered), the tree edge with the lowest score (band violation first, then imbalance,
+        then compactness). Stops early once a
         cut without band violation is found after the second tree. Returns the mask of the cut-off
         side and the grid counts of that side and of the rest."""
         k1 = k // 2
@@ -177,9 +192,10 @@ class Cutter:
         # of the first (only the rounding of exactly tied candidates could differ). The jitter is
         # still drawn, so the random stream, and with it every later cut, stays what it was.
         one_tree = self.one_tree_once and len(piece.rows) == len(piece.nodes) - 1
-        for attempt in range(self.rules.trees_per_cut):
+        attempts = tree_attempts(piece, self.rules.trees_per_cut)
+        for attempt in range(attempts):
             if one_tree and attempt:
-                skipped = 1 if best[6] == 0 else self.rules.trees_per_cut - 1
+                skipped = 1 if best[6] == 0 else attempts - 1
                 self.rng.random(len(piece.base_weight) * skipped)
                 break
             jitter = 1.0 + (self.rng.random(len(piece.base_weight)) if attempt else 0.0)
@@ -213,4 +229,4 @@ class Cutter:
 
 
 __all__ = ["Piece", "Cutter", "subgraph", "restrict", "area_moments", "tree_order", "subtree_sums", "inertia",
-           "cut_candidates", "subtree_mask"]
+           "cut_candidates", "subtree_mask", "tree_attempts"]
