@@ -1,0 +1,71 @@
+"""The unit graph's borders: found by sorting segments where neighbours match, by intersection
+where they do not, and the same either way as intersecting every pair of polygons."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gridmap.geo.graph import border_pairs
+
+
+def every_pair(geoms: np.ndarray, groups: np.ndarray | None, min_length: float) -> dict[tuple[int, int], float]:
+    """The borders by brute force: every pair's boundaries intersected."""
+    found = {}
+    for i, j in itertools.combinations(range(len(geoms)), 2):
+        if groups is not None and groups[i] != groups[j]:
+            continue
+        length = shapely.length(shapely.intersection(shapely.boundary(geoms[i]), shapely.boundary(geoms[j])))
+        if length > min_length:
+            found[(i, j)] = float(length)
+    return found
+
+
+@st.composite
+def layouts(draw) -> tuple[np.ndarray, np.ndarray]:
+    """Polygons tiling a lattice (cells merged into random, possibly scattered, polygons), some of
+    them with extra vertices on their edges that their neighbours lack (T-junctions, as units
+    drawn by hand have), and a group per polygon."""
+    nx, ny = draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    labels = draw(st.lists(st.integers(0, 9), min_size=nx * ny, max_size=nx * ny))
+    cells = np.array([shapely.box(x, y, x + 1, y + 1) for x in range(nx) for y in range(ny)], dtype=object)
+    geoms = np.array([shapely.coverage_union_all(cells[np.asarray(labels) == label])
+                      for label in sorted(set(labels))], dtype=object)
+    refined = np.array(draw(st.lists(st.booleans(), min_size=len(geoms), max_size=len(geoms))))
+    geoms[refined] = shapely.segmentize(geoms[refined], 0.4)
+    groups = np.array(draw(st.lists(st.sampled_from("ab"), min_size=len(geoms), max_size=len(geoms))))
+    return geoms, groups
+
+
+@settings(max_examples=150, deadline=None)
+@given(layouts(), st.booleans())
+def test_borders_are_those_of_intersecting_every_pair(layout, by_group: bool) -> None:
+    geoms, groups = layout
+    groups = groups if by_group else None
+    left, right, borders = border_pairs(geoms, groups, 1e-9)
+    found = dict(zip(zip(left.tolist(), right.tolist()), shapely.length(borders).tolist()))
+    expected = every_pair(geoms, groups, 1e-9)
+    assert found.keys() == expected.keys()
+    assert all(abs(found[pair] - expected[pair]) < 1e-9 for pair in expected)
+    assert (np.diff(left * len(geoms) + right) > 0).all()  # sorted by i, then j, each pair once
+
+
+def test_a_border_matched_on_one_side_only_is_measured_whole() -> None:
+    """A border of which one side has a vertex more (a T-junction) shares no segment: it is found
+    by intersection, its whole length."""
+    tall = shapely.Polygon([(0, 0), (1, 0), (1, 1), (1, 2), (0, 2)])  # a vertex at (1, 1) ...
+    wide = shapely.box(1, 0, 2, 2)  # ... and a neighbour without it
+    left, right, borders = border_pairs(np.array([tall, wide]), None, 0.0)
+    assert (left.tolist(), right.tolist(), shapely.length(borders).tolist()) == ([0], [1], [2.0])
+
+
+def test_corners_and_groups_are_not_borders() -> None:
+    squares = np.array([shapely.box(0, 0, 1, 1), shapely.box(1, 1, 2, 2), shapely.box(1, 0, 2, 1)])
+    left, right, _ = border_pairs(squares, None, 0.0)
+    assert list(zip(left.tolist(), right.tolist())) == [(0, 2), (1, 2)]  # 0 and 1 meet at a point
+    left, right, _ = border_pairs(squares, np.array(["a", "a", "b"]), 0.0)
+    assert len(left) == 0
