@@ -99,9 +99,16 @@ def subtree_sums(order: np.ndarray, parent: np.ndarray, values: np.ndarray) -> n
     size_arr = np.asarray(size, dtype=np.int64)
     position = np.empty(n, dtype=np.int64)
     position[order] = np.arange(n)
-    prefix = np.vstack([np.zeros((1, values.shape[1])), np.cumsum(values[order].astype(float), axis=0)])
-    sums = prefix[position + size_arr] - prefix[position]
-    return np.column_stack([sums, size_arr])
+    # written into preallocated arrays: most trees are of a few units, where numpy's stacking
+    # calls cost more than the arithmetic (the same sums, bit for bit)
+    columns = values.shape[1]
+    prefix = np.empty((n + 1, columns))
+    prefix[0] = 0.0
+    np.cumsum(values[order], axis=0, dtype=float, out=prefix[1:])
+    sums = np.empty((n, columns + 1))
+    np.subtract(prefix[position + size_arr], prefix[position], out=sums[:, :columns])
+    sums[:, columns] = size_arr
+    return sums
 
 
 def inertia(sums: np.ndarray) -> np.ndarray:
@@ -118,8 +125,8 @@ def cut_candidates(order: np.ndarray, sums: np.ndarray) -> tuple[np.ndarray, np.
     candidates = order[1:]
     s_h = sums[candidates, 0]
     s_geo = sums[candidates, 1:5]
-    rest_geo = sums[order[0], 1:5] - s_geo
-    compact = inertia(s_geo) + inertia(rest_geo)
+    both = inertia(np.concatenate([s_geo, sums[order[0], 1:5] - s_geo]))  # one call for the two sides
+    compact = both[:len(candidates)] + both[len(candidates):]
     return candidates, s_h, compact
 
 

@@ -305,6 +305,10 @@ def kruskal_preorder(n: int, rows: np.ndarray, cols: np.ndarray, weights: np.nda
     order_of_edges = np.argsort(weights, kind="stable")
     left = rows[order_of_edges].tolist()
     right = cols[order_of_edges].tolist()
+    if len(left) == n - 1:  # as many edges as a tree: if they connect every node, they are the tree
+        order, parent = _preorder(n, _adjacency(n, left, right))
+        if len(order) == n:
+            return order, parent
     root = list(range(n))
     adjacency: list[list[int]] = [[] for _ in range(n)]
     needed = n - 1
@@ -325,6 +329,21 @@ def kruskal_preorder(n: int, rows: np.ndarray, cols: np.ndarray, weights: np.nda
         needed -= 1
         if needed == 0:
             break
+    return _preorder(n, adjacency)
+
+
+def _adjacency(n: int, left: list[int], right: list[int]) -> list[list[int]]:
+    """Each node's neighbours along the edges, in the edges' order (as Kruskal adds them)."""
+    adjacency: list[list[int]] = [[] for _ in range(n)]
+    for a, b in zip(left, right):
+        adjacency[a].append(b)
+        adjacency[b].append(a)
+    return adjacency
+
+
+def _preorder(n: int, adjacency: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """The iterative DFS preorder from node 0 of a tree given as adjacency lists, and each node's
+    parent (-9999 for the root and for nodes it does not reach, which the order leaves out)."""
     parent = [-9999] * n
     seen = [False] * n
     seen[0] = True
