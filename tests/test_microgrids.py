@@ -270,6 +270,11 @@ def test_stored_micro_grids_nest_tile_and_follow_the_plan(draft, database_url: s
                   p=plan_id)
     grid = code[:-3]
     assert cli_main(["microgrid", "leader", str(plan_id), code, "--name", "王芳", "--phone", "13800000000"]) == 0
+    building, part = engine.connect().execute(sa.text(
+        "SELECT b.building_name, b.part FROM microgrid_buildings b JOIN microgrids m ON m.id = b.microgrid_id "
+        "WHERE m.plan_id = :p AND m.code = :c ORDER BY b.id LIMIT 1"), {"p": plan_id, "c": code}).one()
+    microgrids.set_leader(engine, plan_id, code, name="李强", phone="13900000000", building=building, part=part,
+                          actor="test")
     others = scalar(engine, "SELECT count(*) FROM microgrids m JOIN grids g ON g.id = m.grid_id "
                     "WHERE m.plan_id = :p AND g.code <> :g", p=plan_id, g=grid)
     summary = microgrids.divide_plan(engine, plan_id, grid=grid, actor="test")
@@ -278,6 +283,9 @@ def test_stored_micro_grids_nest_tile_and_follow_the_plan(draft, database_url: s
                   "WHERE m.plan_id = :p AND g.code <> :g", p=plan_id, g=grid) == others
     assert scalar(engine, "SELECT leader_phone FROM microgrids WHERE plan_id = :p AND code = :c", p=plan_id, c=code) \
         == "13800000000"
+    assert scalar(engine, "SELECT b.leader_phone FROM microgrid_buildings b JOIN microgrids m ON m.id = b.microgrid_id "
+                  "WHERE m.plan_id = :p AND b.building_name = :b AND b.part = :part", p=plan_id, b=building,
+                  part=part) == "13900000000"  # the building's leader too
     assert scalar(engine, "SELECT count(*) FROM audit_log WHERE action = 'plan.microgrids'") == 2
     # published: read-only; a new draft copies them
     planning.publish(engine, plan_id, version=None, actor="test")

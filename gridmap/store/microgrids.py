@@ -16,7 +16,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from gridmap.errors import Invalid, NotFound
-from gridmap.store.sql import PLACE_COLUMNS, PLACE_JOINS, ewkb_hex, read_geoframe, with_subtree
+from gridmap.store.sql import INSERT_BATCH, PLACE_COLUMNS, PLACE_JOINS, ewkb_hex, read_geoframe, with_subtree
 
 
 class MicrogridNotFound(NotFound):
@@ -95,35 +95,57 @@ def write(conn: sa.Connection, plan_id: int, grid_ids: dict[str, int], micro: gp
           buildings: gpd.GeoDataFrame, leaders: tuple[dict, dict] = ({}, {})) -> dict[str, int]:
     """Insert micro-grids (:class:`gridmap.geo.microgrids.MicroResult` frames) and their buildings;
     leaders of a previous run are carried over where the same micro-grid (same buildings) or the
-    same building (and 单元) is found again. Returns micro-grid code → row id."""
+    same building (and 单元) is found again. Returns micro-grid code → row id.
+
+    A statement per :data:`~gridmap.store.sql.INSERT_BATCH` rows, from arrays (row by row, 雨城区's
+    2,452 micro-grids and 7,924 buildings took 1.1 s)."""
     by_micro, by_building = leaders
     features = buildings.groupby("microgrid_code")["building_id"].agg(
         lambda v: tuple(sorted({int(x) for x in v if pd.notna(x)}))).to_dict() if len(buildings) else {}
     ids: dict[str, int] = {}
-    for row, geom in zip(micro.itertuples(index=False), ewkb_hex(micro.geometry.values)):
-        leader = by_micro.get(features.get(row.microgrid_code, ()), (None, None))
-        props = {"compactness": float(row.compactness), "parts": int(row.parts), "atom_count": int(row.atom_count)}
-        if isinstance(row.flag, str):
-            props.update(reason=row.reason, reason_zh=row.reason_zh)
-        ids[row.microgrid_code] = conn.execute(sa.text(
-            "INSERT INTO microgrids (plan_id, grid_id, code, households, building_count, area_m2, flag, properties, "
-            "leader_name, leader_phone, geom) VALUES (:p, :g, :c, :h, :n, :a, :f, CAST(:props AS jsonb), :ln, :lp, "
-            "ST_Multi(ST_GeomFromEWKB(decode(:geom, 'hex')))) RETURNING id"),
-            {"p": plan_id, "g": grid_ids[row.grid_code], "c": row.microgrid_code, "h": int(row.households),
-             "n": int(row.building_count), "a": float(row.area_m2), "f": row.flag if isinstance(row.flag, str) else None,
-             "props": json.dumps(props, ensure_ascii=False), "ln": leader[0], "lp": leader[1], "geom": geom}).scalar_one()
+    if len(micro):
+        kept = [by_micro.get(features.get(code, ()), (None, None)) for code in micro["microgrid_code"]]
+        flagged = [isinstance(flag, str) for flag in micro["flag"]]
+        values = {
+            "g": [grid_ids[code] for code in micro["grid_code"]], "c": [str(c) for c in micro["microgrid_code"]],
+            "h": [int(h) for h in micro["households"]], "n": [int(n) for n in micro["building_count"]],
+            "a": [float(a) for a in micro["area_m2"]],
+            "f": [flag if ok else None for flag, ok in zip(micro["flag"], flagged)],
+            "props": [json.dumps({"compactness": float(row.compactness), "parts": int(row.parts),
+                                  "atom_count": int(row.atom_count),
+                                  **({"reason": row.reason, "reason_zh": row.reason_zh} if ok else {})},
+                                 ensure_ascii=False) for row, ok in zip(micro.itertuples(index=False), flagged)],
+            "ln": [leader[0] for leader in kept], "lp": [leader[1] for leader in kept],
+            "geom": ewkb_hex(micro.geometry.values)}
+        for start in range(0, len(micro), INSERT_BATCH):
+            rows = conn.execute(sa.text(
+                "INSERT INTO microgrids (plan_id, grid_id, code, households, building_count, area_m2, flag, "
+                "properties, leader_name, leader_phone, geom) SELECT :p, g, c, h, n, a, f, CAST(props AS jsonb), "
+                "ln, lp, ST_Multi(ST_GeomFromEWKB(decode(geom, 'hex'))) FROM unnest(CAST(:g AS bigint[]), "
+                "CAST(:c AS text[]), CAST(:h AS integer[]), CAST(:n AS integer[]), CAST(:a AS float8[]), "
+                "CAST(:f AS text[]), CAST(:props AS text[]), CAST(:ln AS text[]), CAST(:lp AS text[]), "
+                "CAST(:geom AS text[])) WITH ORDINALITY AS t(g, c, h, n, a, f, props, ln, lp, geom, i) ORDER BY i "
+                "RETURNING code, id"),
+                {"p": plan_id, **{name: column[start:start + INSERT_BATCH] for name, column in values.items()}})
+            ids.update({code: int(row_id) for code, row_id in rows})
     if len(buildings):
-        params = []
-        for row, geom in zip(buildings.itertuples(index=False), ewkb_hex(buildings.geometry.values)):
-            feature = int(row.building_id) if pd.notna(row.building_id) else None
-            leader = by_building.get((feature, int(row.part)), (None, None)) if feature is not None else (None, None)
-            params.append({"m": ids[row.microgrid_code], "f": feature, "n": str(row.building_name), "part": int(row.part),
-                           "parts": int(row.parts), "h": int(row.households), "ln": leader[0], "lp": leader[1],
-                           "geom": geom})
-        conn.execute(sa.text(
-            "INSERT INTO microgrid_buildings (microgrid_id, feature_id, building_name, part, parts, households, "
-            "leader_name, leader_phone, geom) VALUES (:m, :f, :n, :part, :parts, :h, :ln, :lp, "
-            "ST_Multi(ST_CollectionExtract(ST_MakeValid(ST_GeomFromEWKB(decode(:geom, 'hex'))), 3)))"), params)
+        feature = [int(f) if pd.notna(f) else None for f in buildings["building_id"]]
+        part = [int(p) for p in buildings["part"]]
+        kept = [by_building.get((f, p), (None, None)) if f is not None else (None, None) for f, p in zip(feature, part)]
+        values = {"m": [ids[code] for code in buildings["microgrid_code"]], "f": feature,
+                  "n": [str(name) for name in buildings["building_name"]], "part": part,
+                  "parts": [int(p) for p in buildings["parts"]], "h": [int(h) for h in buildings["households"]],
+                  "ln": [leader[0] for leader in kept], "lp": [leader[1] for leader in kept],
+                  "geom": ewkb_hex(buildings.geometry.values)}
+        for start in range(0, len(buildings), INSERT_BATCH):
+            conn.execute(sa.text(
+                "INSERT INTO microgrid_buildings (microgrid_id, feature_id, building_name, part, parts, households, "
+                "leader_name, leader_phone, geom) SELECT m, f, n, part, parts, h, ln, lp, "
+                "ST_Multi(ST_CollectionExtract(ST_MakeValid(ST_GeomFromEWKB(decode(geom, 'hex'))), 3)) "
+                "FROM unnest(CAST(:m AS bigint[]), CAST(:f AS bigint[]), CAST(:n AS text[]), CAST(:part AS integer[]), "
+                "CAST(:parts AS integer[]), CAST(:h AS integer[]), CAST(:ln AS text[]), CAST(:lp AS text[]), "
+                "CAST(:geom AS text[])) WITH ORDINALITY AS t(m, f, n, part, parts, h, ln, lp, geom, i) ORDER BY i"),
+                {name: column[start:start + INSERT_BATCH] for name, column in values.items()})
     return ids
 
 
