@@ -49,8 +49,7 @@ def test_a_proof_rests_on_the_programme_where_the_search_gives_up(monkeypatch) -
     for middle, expected in ((0.0, "programme"), (60.0, None)):
         households, left, right = _path([260.0, 0.0, middle, 260.0, 0.0, 90.0])
         region = np.arange(len(households))
-        grid_of = np.zeros(len(households), dtype=np.int64)
-        how = proofs._no_division(region, grid_of, np.array([0]), left, right, households, 300, 400, 1, 100.0)
+        how = proofs._no_division(region, left, right, households, 300, 400, 1, 100.0)
         assert how == expected, (middle, how)
     households, left, right = _path([260.0, 0.0, 0.0, 260.0, 0.0, 90.0])
     assert band_division(households, left, right, 300, 400).impossible  # the search, allowed to finish, agrees
@@ -67,7 +66,6 @@ def test_the_tries_go_from_cheap_to_dear(monkeypatch) -> None:
     real_search, real_programme = proofs.region_division, proofs.band_division_exists
     households, left, right = _path([260.0, 0.0, 0.0, 260.0, 0.0, 90.0])
     region = np.arange(len(households))
-    grid_of = np.zeros(len(households), dtype=np.int64)
     order = [("search", EXACT_BUDGET), ("search", 3 * EXACT_BUDGET), ("programme", MILP_SECONDS),
              ("search", 10 * EXACT_BUDGET)]
     for deciding in range(len(order) + 1):
@@ -83,13 +81,13 @@ def test_the_tries_go_from_cheap_to_dear(monkeypatch) -> None:
 
         monkeypatch.setattr(proofs, "region_division", search)
         monkeypatch.setattr(proofs, "band_division_exists", programme)
-        how = proofs._no_division(region, grid_of, np.array([0]), left, right, households, 300, 400, 1, 100.0)
+        how = proofs._no_division(region, left, right, households, 300, 400, 1, 100.0)
         assert calls == order[:deciding + 1]
         assert how == (None if deciding == len(order) else order[deciding][0])
     monkeypatch.setattr(proofs, "region_division", real_search)
     monkeypatch.setattr(proofs, "band_division_exists", lambda *a, **k: pytest.fail("the programme was asked"))
     households, left, right = _path([260.0, 0.0, 60.0, 260.0, 0.0, 90.0])  # 320 | 350: a division
-    assert proofs._no_division(region, grid_of, np.array([0]), left, right, households, 300, 400, 1, 100.0) is None
+    assert proofs._no_division(region, left, right, households, 300, 400, 1, 100.0) is None
 
 
 @st.composite

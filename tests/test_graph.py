@@ -69,3 +69,29 @@ def test_corners_and_groups_are_not_borders() -> None:
     assert list(zip(left.tolist(), right.tolist())) == [(0, 2), (1, 2)]  # 0 and 1 meet at a point
     left, right, _ = border_pairs(squares, np.array(["a", "a", "b"]), 0.0)
     assert len(left) == 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 30), st.integers(0, 60), st.integers(0, 10_000))
+def test_the_proofs_regions_are_the_walks_from_each_unit(n: int, extra: int, seed: int) -> None:
+    """The proofs' regions, found once for all units, are what a walk from each unit through the
+    units of non-dedicated grids finds, with the edges among them in the graph's order."""
+    from gridmap.geo.graph import UnitGraph, reachable
+    from gridmap.geo.proofs import Regions
+
+    rng = np.random.default_rng(seed)
+    a, b = rng.integers(0, n, extra), rng.integers(0, n, extra)
+    keep = a != b
+    left, right = np.minimum(a, b)[keep], np.maximum(a, b)[keep]
+    graph = UnitGraph(n, left, right, np.ones(len(left)), np.zeros(len(left)), np.zeros((n, 2)), np.ones(n), np.ones(n))
+    grid_of = rng.integers(0, 4, n)
+    kinds = [str(k) for k in rng.choice(["comprehensive", "dedicated"], 4)]
+    regions = Regions.of(graph, grid_of, kinds)
+    usable = np.array([kinds[g] != "dedicated" for g in grid_of])
+    ok = usable[left] & usable[right]
+    for u in range(n):
+        walk = reachable(left[ok], right[ok], usable.copy(), u) if usable[u] else np.array([u])
+        assert regions.region(u).tolist() == walk.tolist()
+        inside = np.isin(left, walk) & np.isin(right, walk) & ok
+        edges = regions.edges(u)
+        assert edges[0].tolist() == left[inside].tolist() and edges[1].tolist() == right[inside].tolist()

@@ -25,7 +25,7 @@ import shapely
 from gridmap.geo.band import choose_grid_count
 from gridmap.geo.grain import divisible
 from gridmap.geo.graph import UnitGraph, grouped
-from gridmap.geo.proofs import Reason, below_min_proof, hub_leaf_proofs, region_proofs
+from gridmap.geo.proofs import Reason, Regions, below_min_proofs, hub_leaf_proofs, region_proofs
 
 FLAG_COLUMNS = ["grid_code", "flag", "reason", "reason_zh"]
 
@@ -51,11 +51,14 @@ def _piece_reasons(graph: UnitGraph, households: np.ndarray, grid_of: np.ndarray
     inside = label >= 0
     totals = np.bincount(label[inside], weights=households[inside])
     reasons: dict[int, Reason] = {}
+    said = {}
     for piece in np.flatnonzero(totals > 0):
         _, en, zh = choose_grid_count(float(totals[piece]), lo, hi)
         if en:
-            for g in np.unique(grid_of[label == piece]):
-                reasons[int(g)] = Reason(en, zh)
+            said[int(piece)] = Reason(en, zh)
+    for piece, members in zip(said, grouped(label, np.asarray(list(said), dtype=np.int64))):
+        for g in np.unique(grid_of[members]):
+            reasons[int(g)] = said[piece]
     return reasons
 
 
@@ -94,8 +97,8 @@ def _band_reasons(graph: UnitGraph, unit_ids: np.ndarray, households: np.ndarray
     region arguments of :func:`gridmap.geo.proofs.region_proofs` (all ``infeasible_band``)."""
     unit_count = np.bincount(grid_of, minlength=len(kinds))
     reasons: dict[int, tuple[str, Reason]] = {}
-    for g in np.flatnonzero(outside & (unit_count == 1) & (totals > hi)):
-        u = int(np.flatnonzero(grid_of == g)[0])
+    alone = np.flatnonzero(outside & (unit_count == 1) & (totals > hi))
+    for g, (u,) in zip(alone.tolist(), grouped(grid_of, alone)):
         reasons[int(g)] = ("above_max", Reason(
             f"unit {unit_ids[u]} alone has {households[u]:.0f} households (> {hi}): it is one building, and the data "
             "gives no 单元 (stairwell) count to divide it by (add one: a 单元数 column)",
@@ -106,18 +109,21 @@ def _band_reasons(graph: UnitGraph, unit_ids: np.ndarray, households: np.ndarray
         if int(g) not in reasons and int(g) in pieces:
             reasons[int(g)] = ("infeasible_band", pieces[int(g)])
     hubs = hub_leaf_proofs(graph, unit_ids, households, grid_of, kinds, lo, hi)
+    pieces = Regions.of(graph, grid_of, kinds)  # the regions of the proofs below, found once
+    unexplained = [int(g) for g in np.flatnonzero(outside) if int(g) not in reasons and int(g) not in hubs]
+    below = below_min_proofs(graph, unit_ids, households, grid_of, [g for g in unexplained if totals[g] < lo],
+                             kinds, lo, hi, pieces)
     open_cases = []
     for g in np.flatnonzero(outside):
         g = int(g)
         if g in reasons:
             continue
-        proof = hubs.get(g) or (below_min_proof(graph, unit_ids, households, grid_of, g, kinds, lo, hi)
-                                if totals[g] < lo else None)
+        proof = hubs.get(g) or below.get(g)
         if proof:
             reasons[g] = ("infeasible_band", proof)
         else:
             open_cases.append(g)
-    for g, proof in region_proofs(graph, unit_ids, households, grid_of, kinds, lo, hi, open_cases).items():
+    for g, proof in region_proofs(graph, unit_ids, households, grid_of, kinds, lo, hi, open_cases, pieces).items():
         reasons[g] = ("infeasible_band", proof)
     return reasons
 
@@ -138,8 +144,7 @@ def _at_building_grain(reasons: dict[int, tuple[str, Reason]], units: pd.DataFra
     coarse_communities = set(community[coarse])
     lumpy_communities = set(community[coarse & (units["households"].to_numpy() > hi)])
     out: dict[int, tuple[str, Reason]] = {}
-    for g, (flag, reason) in reasons.items():
-        members = np.flatnonzero(grid_of == g)
+    for (g, (flag, reason)), members in zip(reasons.items(), grouped(grid_of, np.asarray(list(reasons), dtype=np.int64))):
         places = set(community[members])
         total_only = reason.en.startswith("total households")
         if (flag == "above_max" and len(members) == 1 and not coarse[members[0]]) \
