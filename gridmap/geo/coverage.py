@@ -24,7 +24,7 @@ import pandas as pd
 import shapely
 from scipy.spatial import cKDTree
 
-from gridmap.geo.graph import boundary_segments, segment_lengths, shared_segments
+from gridmap.geo.graph import boundary_segments, grouped, segment_lengths, shared_segments
 
 Projector = Callable[[np.ndarray], np.ndarray]
 NOISE_AREA_M2 = 0.01
@@ -284,9 +284,10 @@ def stitch_borders(new: np.ndarray, kept: np.ndarray) -> tuple[np.ndarray, dict[
         xy = _outer_vertices(source)
         found, point = shapely.STRtree(shapely.points(xy)).query(shapely.boundary(targets), predicate="dwithin",
                                                                   distance=ON_BORDER_DEG)
-        for target in np.unique(found):
+        hit = np.unique(found)
+        for target, at in zip(hit, grouped(found, hit)):  # one sort, not a scan per target
             own = np.unique(shapely.get_coordinates(targets[target]), axis=0)
-            candidates = xy[point[found == target]]
+            candidates = xy[point[at]]
             fresh = candidates[~(candidates[:, None, :] == own[None, :, :]).all(axis=2).any(axis=1)]
             if not len(fresh):
                 continue
