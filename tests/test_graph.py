@@ -1,5 +1,5 @@
-"""The unit graph's borders: found by sorting segments where neighbours match, by intersection
-where they do not, and the same either way as intersecting every pair of polygons."""
+"""The unit graph's borders: found by sorting segments where exactly two neighbours hold them, by
+intersection elsewhere, and the same either way as intersecting every pair of polygons."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ def every_pair(geoms: np.ndarray, groups: np.ndarray | None, min_length: float) 
 def layouts(draw) -> tuple[np.ndarray, np.ndarray]:
     """Polygons tiling a lattice (cells merged into random, possibly scattered, polygons), some of
     them with extra vertices on their edges that their neighbours lack (T-junctions, as units
-    drawn by hand have), and a group per polygon."""
+    drawn by hand have), up to two cells laid over them again (a segment held three times), and a
+    group per polygon."""
     nx, ny = draw(st.integers(1, 6)), draw(st.integers(1, 6))
     labels = draw(st.lists(st.integers(0, 9), min_size=nx * ny, max_size=nx * ny))
     cells = np.array([shapely.box(x, y, x + 1, y + 1) for x in range(nx) for y in range(ny)], dtype=object)
@@ -37,6 +38,8 @@ def layouts(draw) -> tuple[np.ndarray, np.ndarray]:
                       for label in sorted(set(labels))], dtype=object)
     refined = np.array(draw(st.lists(st.booleans(), min_size=len(geoms), max_size=len(geoms))))
     geoms[refined] = shapely.segmentize(geoms[refined], 0.4)
+    copies = draw(st.lists(st.integers(0, len(geoms) - 1), max_size=2))  # overlapping input: a polygon twice
+    geoms = np.concatenate([geoms, np.array([cells[i % len(cells)] for i in copies] + [None], dtype=object)[:-1]])
     groups = np.array(draw(st.lists(st.sampled_from("ab"), min_size=len(geoms), max_size=len(geoms))))
     return geoms, groups
 
@@ -95,3 +98,24 @@ def test_the_proofs_regions_are_the_walks_from_each_unit(n: int, extra: int, see
         inside = np.isin(left, walk) & np.isin(right, walk) & ok
         edges = regions.edges(u)
         assert edges[0].tolist() == left[inside].tolist() and edges[1].tolist() == right[inside].tolist()
+
+
+def test_the_major_road_share_depends_on_the_border_not_on_how_it_was_found() -> None:
+    """A U-shaped unit wraps a square (a border of three sides) beside a major road along one of
+    them. The share is the same whether the border comes from the shared segments or, after one
+    side gains a vertex the other lacks, from intersecting the two outlines."""
+    import geopandas as gpd
+
+    from gridmap.geo.graph import build_graph
+
+    square = shapely.box(0.001, 0.0, 0.002, 0.001)
+    u_shape = shapely.Polygon([(0, 0), (0.001, 0), (0.001, 0.001), (0.002, 0.001), (0.002, 0), (0.003, 0),
+                               (0.003, 0.002), (0, 0.002)])
+    road = gpd.GeoDataFrame(geometry=[shapely.LineString([(0.0015, 0.0011), (0.0030, 0.0011)])], crs=4490)
+    shares = []
+    for inner in (square, shapely.segmentize(square, 0.0004)):  # matched, then a T-junction on every side
+        units = gpd.GeoDataFrame({"community_code": ["x", "x"]}, geometry=[u_shape, inner], crs=4490)
+        graph = build_graph(units, major_roads=road)
+        assert graph.left.tolist() == [0] and graph.right.tolist() == [1]
+        shares.append(float(graph.major_share[0]))
+    assert shares[0] == shares[1] and 0 < shares[0] < 1

@@ -283,34 +283,63 @@ def test_small_graph_spanning_tree_matches_scipy(n: int, extra: int, seed: int) 
         assert run == inside
 
 
-@settings(max_examples=150, deadline=None)
-@given(n=st.integers(2, 40), seed=st.integers(0, 10_000), loop=st.booleans())
-def test_a_graph_of_n_minus_one_edges_gets_its_minimum_tree_of_the_root_s_piece(n: int, seed: int, loop: bool) -> None:
-    """Kruskal's shortcut for a piece with as many edges as a tree (n − 1) takes them all only
-    when they reach every node. The same number of edges can also hold a cycle and leave a node
-    out: then the tree is still the minimum one of the root's piece, without the cycle's heaviest
-    edge, and the node left out is not in the order."""
-    import scipy.sparse as sp
-    from scipy.sparse.csgraph import minimum_spanning_tree
+def union_find_preorder(n: int, rows: np.ndarray, cols: np.ndarray, weights: np.ndarray) -> tuple[list, list]:
+    """Kruskal's algorithm written plainly (every edge through union-find, in the stable order of
+    the weights) and the DFS preorder from node 0 the bisection reads: the reference for the
+    shortcut of :func:`gridmap.geo.graph.kruskal_preorder`."""
+    root = list(range(n))
 
+    def find(v: int) -> int:
+        while root[v] != v:
+            v = root[v]
+        return v
+
+    adjacency: list[list[int]] = [[] for _ in range(n)]
+    for e in np.argsort(weights, kind="stable").tolist():
+        a, b = int(rows[e]), int(cols[e])
+        if find(a) != find(b):
+            root[find(a)] = find(b)
+            adjacency[a].append(b)
+            adjacency[b].append(a)
+    parent, seen, order, stack = [-9999] * n, [False] * n, [], [0]
+    seen[0] = True
+    while stack:
+        v = stack.pop()
+        order.append(v)
+        for w in adjacency[v]:
+            if not seen[w]:
+                seen[w] = True
+                parent[w] = v
+                stack.append(w)
+    return order, parent
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(1, 40), seed=st.integers(0, 10_000), shape=st.sampled_from(["tree", "loop", "any"]))
+def test_kruskal_preorder_is_the_plain_algorithm_s(n: int, seed: int, shape: str) -> None:
+    """The same tree and the same preorder as the plain algorithm, node for node, on trees (the
+    shortcut for n − 1 edges that reach every node), on n − 1 edges holding a cycle and leaving a
+    node out (no shortcut), and on any graph; weights tied on purpose (the order of equal edges
+    decides the preorder)."""
     from gridmap.geo.graph import kruskal_preorder
 
     rng = np.random.default_rng(seed)
-    if loop and n >= 4:  # a cycle through 0, 1, 2, a chain on to n - 2, node n - 1 alone
+    if shape == "loop" and n >= 4:  # a cycle through 0, 1, 2, a chain on to n - 2, node n - 1 alone
         rows = np.array([0, 1, 2, *range(2, n - 2)])
         cols = np.array([1, 2, 0, *range(3, n - 1)])
-        reached = n - 1
-    else:  # a random tree: each node joined to one before it
+    elif shape == "any":
+        rows, cols = rng.integers(0, n, 2 * n), rng.integers(0, n, 2 * n)
+    else:  # a random tree: each node joined to one before it, in random order and direction
         rows = np.arange(1, n)
         cols = np.array([rng.integers(0, v) for v in range(1, n)], dtype=np.int64)
-        reached = n
-    weights = rng.permutation(len(rows)).astype(float) + 1.0  # distinct: one minimum tree
+        flip = rng.random(len(rows)) < 0.5
+        rows, cols = np.where(flip, cols, rows), np.where(flip, rows, cols)
+        shuffled = rng.permutation(len(rows))
+        rows, cols = rows[shuffled], cols[shuffled]
+    weights = rng.integers(1, 4, len(rows)).astype(float)
     order, parent = kruskal_preorder(n, rows, cols, weights)
-    assert order[0] == 0 and sorted(order.tolist()) == list(range(reached))
-    assert (parent[order[1:]] >= 0).all() and (np.delete(parent, order[1:]) == -9999).all()
-    lookup = {(min(a, b), max(a, b)): w for a, b, w in zip(rows.tolist(), cols.tolist(), weights)}
-    ours = sum(lookup[(min(v, int(parent[v])), max(v, int(parent[v])))] for v in order[1:].tolist())
-    assert ours == pytest.approx(minimum_spanning_tree(sp.csr_matrix((weights, (rows, cols)), shape=(n, n))).sum())
+    expected_order, expected_parent = union_find_preorder(n, rows, cols, weights)
+    assert order.tolist() == expected_order and parent.tolist() == expected_parent
 
 
 def test_two_misses_carry_the_proof_when_every_division_with_one_misses_by_more() -> None:

@@ -46,7 +46,7 @@ def _usable_edges(graph: UnitGraph, grid_of: np.ndarray, kinds: list[str]) -> tu
     return usable, graph.left[edges], graph.right[edges]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Regions:
     """The connected pieces of non-dedicated units (the regions of :func:`region_proofs`; a piece
     never crosses a community, as the graph's edges do not), found once for every grid a report

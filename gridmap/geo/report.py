@@ -51,7 +51,7 @@ def _piece_reasons(graph: UnitGraph, households: np.ndarray, grid_of: np.ndarray
     inside = label >= 0
     totals = np.bincount(label[inside], weights=households[inside])
     reasons: dict[int, Reason] = {}
-    said = {}
+    said: dict[int, Reason] = {}
     for piece in np.flatnonzero(totals > 0):
         _, en, zh = choose_grid_count(float(totals[piece]), lo, hi)
         if en:

@@ -97,8 +97,9 @@ def write(conn: sa.Connection, plan_id: int, grid_ids: dict[str, int], micro: gp
     leaders of a previous run are carried over where the same micro-grid (same buildings) or the
     same building (and 单元) is found again. Returns micro-grid code → row id.
 
-    A statement per :data:`~gridmap.store.sql.INSERT_BATCH` rows, from arrays (row by row, 雨城区's
-    2,452 micro-grids and 7,924 buildings took 1.1 s)."""
+    A statement per :data:`~gridmap.store.sql.INSERT_BATCH` rows, from arrays: storing 雨城区's
+    2,452 micro-grids and 7,924 buildings takes 0.8 s of ``gridmap partition --micro`` (1.8 s row
+    by row)."""
     by_micro, by_building = leaders
     features = buildings.groupby("microgrid_code")["building_id"].agg(
         lambda v: tuple(sorted({int(x) for x in v if pd.notna(x)}))).to_dict() if len(buildings) else {}
