@@ -161,6 +161,23 @@ def test_building_cells_tile_each_area() -> None:
     assert_cells_tile(building_cells(areas, footprints, area_of), areas, footprints, area_of)
 
 
+def test_building_cells_in_batches_are_the_cells_made_at_once(monkeypatch) -> None:
+    """Areas are tessellated in batches of sample points, each area whole in one batch (memory
+    stays a batch's): the cells are the very ones made in one batch."""
+    from gridmap.geo import tessellation
+
+    areas, footprints, area_of = two_areas_of_buildings()
+    at_once = building_cells(areas, footprints, area_of)
+    batches: list[int] = []
+    real = tessellation._tessellate_batch
+    monkeypatch.setattr(tessellation, "BATCH_POINTS", 10)  # every area a batch of its own
+    monkeypatch.setattr(tessellation, "_tessellate_batch", lambda *a: batches.append(len(a[3])) or real(*a))
+    in_batches = building_cells(areas, footprints, area_of)
+    assert batches == [2, 3]
+    assert all(shapely.equals_exact(a, b, tolerance=0) for a, b in zip(at_once, in_batches))
+    assert_cells_tile(in_batches, areas, footprints, area_of)
+
+
 def test_building_cells_of_an_invalid_area() -> None:
     """A self-crossing outline (a bow tie, as a hand-drawn grid can be) is repaired, not refused."""
     bow_tie = shapely.Polygon([(LON, LAT), (LON + 100 * M, LAT + 100 * M), (LON + 100 * M, LAT), (LON, LAT + 100 * M)])

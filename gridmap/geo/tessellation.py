@@ -66,7 +66,8 @@ def _tessellate(areas: np.ndarray, footprints: np.ndarray, area_of: np.ndarray, 
     """The cells of footprints that share their area with others (see :func:`building_cells`):
     one Voronoi diagram per area, of its own buildings' sample points (as momepy's enclosed
     tessellation does per enclosure), so every part of an area is nearer one of its own buildings
-    than any other of them; all areas' diagrams in one vectorised call."""
+    than any other of them; the diagrams of many areas in one vectorised call, areas taken in
+    batches of about :data:`BATCH_POINTS` sample points (:func:`_tessellate_batch`)."""
     used = np.unique(area_of)
     scale = LocalScale.at(float(np.mean(shapely.get_y(shapely.centroid(areas[used])))))
     factor = np.array([scale.mx, scale.my])
@@ -76,9 +77,43 @@ def _tessellate(areas: np.ndarray, footprints: np.ndarray, area_of: np.ndarray, 
     def to_m(coords: np.ndarray) -> np.ndarray:
         return (coords - origin) * factor
 
+    def to_lonlat(coords: np.ndarray) -> np.ndarray:
+        return coords / factor + origin
+
     points, owner = _samples(shapely.transform(footprints, to_m), step_m, shrink_m)
     order = np.argsort(area_of[owner], kind="stable")  # the points area by area
     points, owner = points[order], owner[order]
+    cells = np.empty(len(footprints), dtype=object)
+    for batch in _batches(area_of[owner], BATCH_POINTS):
+        mine = np.unique(owner[batch])  # the footprints of the batch's areas, all of them
+        cells[mine] = _tessellate_batch(areas, points[batch], np.searchsorted(mine, owner[batch]), footprints[mine],
+                                        area_of[mine], to_m, to_lonlat)
+    return cells
+
+
+BATCH_POINTS = 50_000
+"""Sample points whose areas' diagrams are made in one call. All at once, a generated district of
+16,384 communities (267,000 units, 1.6 million buildings) held 23 GB when the system stopped it:
+the diagrams' cells take about 0.8 kB a point (280,000 points: 230 MB). In batches the memory
+stays that of one batch, and the calls are still few (one per 50,000 points)."""
+
+
+def _batches(point_area: np.ndarray, size: int) -> list[slice]:
+    """Runs of points (sorted by area) of about ``size`` points each, every area in one run."""
+    starts = np.flatnonzero(np.r_[True, point_area[1:] != point_area[:-1]])  # where each area begins
+    runs, begin = [], 0
+    for at in starts[1:].tolist():
+        if at - begin >= size:
+            runs.append(slice(begin, at))
+            begin = at
+    return runs + [slice(begin, len(point_area))] if len(point_area) else runs
+
+
+def _tessellate_batch(areas: np.ndarray, points: np.ndarray, owner: np.ndarray, footprints: np.ndarray,
+                      area_of: np.ndarray, to_m, to_lonlat) -> np.ndarray:
+    """The cells of ``footprints`` (whole areas' worth, ``area_of`` each) from their sample
+    ``points`` (metric, sorted by area; ``owner``: the footprint of each, an index into
+    ``footprints``)."""
     groups, group_of, per_group = np.unique(area_of[owner], return_inverse=True, return_counts=True)
     sites = shapely.multipoints(points, indices=group_of)
     reach = shapely.bounds(shapely.envelope(shapely.union(shapely.envelope(shapely.transform(areas[groups], to_m)),
@@ -93,7 +128,7 @@ def _tessellate(areas: np.ndarray, footprints: np.ndarray, area_of: np.ndarray, 
     voronoi = polygonal(voronoi)  # a cell may come as a collection holding its polygon
     invalid = ~shapely.is_valid(voronoi)
     voronoi[invalid] = polygonal(shapely.make_valid(voronoi[invalid]))
-    zones = shapely.transform(_dissolve(voronoi, owner, len(footprints)), lambda c: c / factor + origin)
+    zones = shapely.transform(_dissolve(voronoi, owner, len(footprints)), to_lonlat)
     cells = _clipped(zones, areas, area_of, to_m)
     return one_piece_each(cells, shapely.point_on_surface(footprints), area_of)
 
