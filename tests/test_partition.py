@@ -556,3 +556,45 @@ def test_a_cut_tries_as_many_trees_as_the_piece_has_cycles_for() -> None:
               [(r * 5 + c, (r + 1) * 5 + c) for r in range(4) for c in range(5)]
     assert [tree_attempts(piece(e, n), 12) for e, n in ((path, 6), (ring, 6), (lattice, 25))] == [2, 4, 12]
     assert tree_attempts(piece(ring, 6), 3) == 3  # the rule's own limit
+
+
+@st.composite
+def small_units_on_graphs(draw):
+    """A connected graph of up to 7 units (a path plus random chords), with units of more than half
+    the maximum and less than the minimum (260, 280 in 300–500) among others."""
+    n = draw(st.integers(2, 7))
+    households = draw(st.lists(st.sampled_from([0, 40, 120, 200, 260, 280, 320]), min_size=n, max_size=n))
+    chords = [(a, b) for a in range(n) for b in range(a + 2, n)]
+    edges = [(i, i + 1) for i in range(n - 1)] + (draw(st.lists(st.sampled_from(chords), unique=True,
+                                                                  max_size=len(chords))) if chords else [])
+    return np.array(households, dtype=float), edges
+
+
+@settings(max_examples=300, deadline=None)
+@given(small_units_on_graphs())
+def test_too_few_neighbours_means_a_miss_in_every_division(graph) -> None:
+    """Where the largest matching of the units above half the maximum (and below the minimum) to
+    neighbours of their own leaves one out, every division of the units into connected parts (brute
+    force) has one of them in a part outside the band; the argument is checked, not assumed."""
+    from gridmap.geo.proofs import _neighbour_shortfall
+
+    households, edges = graph
+    left, right = np.array([a for a, _ in edges]), np.array([b for _, b in edges])
+    small, matched, _ = _neighbour_shortfall(np.arange(len(households)), left, right, households, 300, 500)
+    if len(small) < 2 or matched == len(small):
+        return
+    adjacent = {frozenset(e) for e in edges}
+
+    def connected(part: list[int]) -> bool:
+        seen, stack = {part[0]}, [part[0]]
+        while stack:
+            v = stack.pop()
+            for w in part:
+                if w not in seen and frozenset((v, w)) in adjacent:
+                    seen.add(w)
+                    stack.append(w)
+        return len(seen) == len(part)
+
+    for parts in _set_partitions(list(range(len(households)))):
+        if all(connected(p) for p in parts):
+            assert any(not 300 <= households[p].sum() <= 500 for p in parts if set(p) & set(small.tolist()))
