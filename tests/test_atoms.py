@@ -162,8 +162,8 @@ def test_building_cells_tile_each_area() -> None:
 
 
 def test_building_cells_in_batches_are_the_cells_made_at_once(monkeypatch) -> None:
-    """Areas are tessellated in batches of sample points, each area whole in one batch (memory
-    stays a batch's): the cells are the very ones made in one batch."""
+    """Footprints are sampled a chunk at a time and areas tessellated in batches of sample points,
+    each area whole in one batch: the cells are the very ones made all at once."""
     from gridmap.geo import tessellation
 
     areas, footprints, area_of = two_areas_of_buildings()
@@ -171,6 +171,7 @@ def test_building_cells_in_batches_are_the_cells_made_at_once(monkeypatch) -> No
     batches: list[int] = []
     real = tessellation._tessellate_batch
     monkeypatch.setattr(tessellation, "BATCH_POINTS", 10)  # every area a batch of its own
+    monkeypatch.setattr(tessellation, "SAMPLE_CHUNK", 2)  # and the footprints sampled two at a time
     monkeypatch.setattr(tessellation, "_tessellate_batch", lambda *a: batches.append(len(a[3])) or real(*a))
     in_batches = building_cells(areas, footprints, area_of)
     assert batches == [2, 3]

@@ -38,7 +38,7 @@ def layouts(draw) -> tuple[np.ndarray, np.ndarray]:
                       for label in sorted(set(labels))], dtype=object)
     refined = np.array(draw(st.lists(st.booleans(), min_size=len(geoms), max_size=len(geoms))))
     geoms[refined] = shapely.segmentize(geoms[refined], 0.4)
-    copies = draw(st.lists(st.integers(0, len(geoms) - 1), max_size=2))  # overlapping input: a polygon twice
+    copies = draw(st.lists(st.integers(0, len(geoms) - 1), max_size=2))  # overlapping input: cells laid again
     geoms = np.concatenate([geoms, np.array([cells[i % len(cells)] for i in copies] + [None], dtype=object)[:-1]])
     groups = np.array(draw(st.lists(st.sampled_from("ab"), min_size=len(geoms), max_size=len(geoms))))
     return geoms, groups
@@ -101,20 +101,20 @@ def test_the_proofs_regions_are_the_walks_from_each_unit(n: int, extra: int, see
 
 
 def test_the_major_road_share_depends_on_the_border_not_on_how_it_was_found() -> None:
-    """A U-shaped unit wraps a square (a border of three sides) beside a major road along one of
-    them. The share is the same whether the border comes from the shared segments or, after one
-    side gains a vertex the other lacks, from intersecting the two outlines."""
+    """A unit in a hole of another (their border a closed ring) beside a major road along one of
+    its sides. The share is the same whether the border comes from the shared segments or, after
+    the inner side gains vertices the outer lacks, from intersecting the two outlines (which found
+    no border at all when it intersected the outlines projected to metres)."""
     import geopandas as gpd
 
     from gridmap.geo.graph import build_graph
 
-    square = shapely.box(0.001, 0.0, 0.002, 0.001)
-    u_shape = shapely.Polygon([(0, 0), (0.001, 0), (0.001, 0.001), (0.002, 0.001), (0.002, 0), (0.003, 0),
-                               (0.003, 0.002), (0, 0.002)])
-    road = gpd.GeoDataFrame(geometry=[shapely.LineString([(0.0015, 0.0011), (0.0030, 0.0011)])], crs=4490)
+    inner = shapely.box(0.001, 0.001, 0.002, 0.002)
+    outer = shapely.Polygon(shapely.box(0, 0, 0.003, 0.003).exterior.coords, [inner.exterior.coords[::-1]])
+    road = gpd.GeoDataFrame(geometry=[shapely.LineString([(0.0005, 0.00205), (0.0025, 0.00205)])], crs=4490)
     shares = []
-    for inner in (square, shapely.segmentize(square, 0.0004)):  # matched, then a T-junction on every side
-        units = gpd.GeoDataFrame({"community_code": ["x", "x"]}, geometry=[u_shape, inner], crs=4490)
+    for unit in (inner, shapely.segmentize(inner, 0.00025)):  # matched, then a T-junction on every side
+        units = gpd.GeoDataFrame({"community_code": ["x", "x"]}, geometry=[outer, unit], crs=4490)
         graph = build_graph(units, major_roads=road)
         assert graph.left.tolist() == [0] and graph.right.tolist() == [1]
         shares.append(float(graph.major_share[0]))

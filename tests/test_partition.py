@@ -560,29 +560,31 @@ def test_a_cut_tries_as_many_trees_as_the_piece_has_cycles_for() -> None:
 
 @st.composite
 def small_units_on_graphs(draw):
-    """A connected graph of up to 7 units (a path plus random chords), with units of more than half
-    the maximum and less than the minimum (260, 280 in 300–500) among others."""
+    """A band and a connected graph of up to 7 units (a path plus random chords) with households
+    at the argument's edges: half the maximum and just above it, the minimum and just below it,
+    and what fits with such a unit exactly under the maximum."""
+    lo, hi = draw(st.sampled_from([(50, 80), (300, 500), (300, 600), (7, 10)]))
+    half = hi // 2
+    values = sorted({0, 1, half, half + 1, lo - 1, lo, hi - (half + 1), hi - lo + 1} - {-1})
     n = draw(st.integers(2, 7))
-    households = draw(st.lists(st.sampled_from([0, 40, 120, 200, 260, 280, 320]), min_size=n, max_size=n))
+    households = draw(st.lists(st.sampled_from(values), min_size=n, max_size=n))
     chords = [(a, b) for a in range(n) for b in range(a + 2, n)]
     edges = [(i, i + 1) for i in range(n - 1)] + (draw(st.lists(st.sampled_from(chords), unique=True,
                                                                   max_size=len(chords))) if chords else [])
-    return np.array(households, dtype=float), edges
+    return np.array(households, dtype=float), edges, lo, hi
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(small_units_on_graphs())
 def test_too_few_neighbours_means_a_miss_in_every_division(graph) -> None:
-    """Where the largest matching of the units above half the maximum (and below the minimum) to
-    neighbours of their own leaves one out, every division of the units into connected parts (brute
-    force) has one of them in a part outside the band; the argument is checked, not assumed."""
-    from gridmap.geo.proofs import _neighbour_shortfall
+    """Every set of units above half the maximum (and below the minimum) found with fewer
+    neighbours of their own than members has, in every division of the units into connected parts
+    (brute force), a member in a part outside the band: the argument is checked, not assumed."""
+    from gridmap.geo.proofs import _neighbour_shortfalls
 
-    households, edges = graph
+    households, edges, lo, hi = graph
     left, right = np.array([a for a, _ in edges]), np.array([b for _, b in edges])
-    small, matched, _ = _neighbour_shortfall(np.arange(len(households)), left, right, households, 300, 500)
-    if len(small) < 2 or matched == len(small):
-        return
+    found = _neighbour_shortfalls(np.arange(len(households)), left, right, households, lo, hi)
     adjacent = {frozenset(e) for e in edges}
 
     def connected(part: list[int]) -> bool:
@@ -595,6 +597,30 @@ def test_too_few_neighbours_means_a_miss_in_every_division(graph) -> None:
                     stack.append(w)
         return len(seen) == len(part)
 
-    for parts in _set_partitions(list(range(len(households)))):
-        if all(connected(p) for p in parts):
-            assert any(not 300 <= households[p].sum() <= 500 for p in parts if set(p) & set(small.tolist()))
+    divisions = [parts for parts in _set_partitions(list(range(len(households)))) if all(connected(p) for p in parts)]
+    for members, neighbours in found:
+        assert len(neighbours) < len(members)
+        assert ((households[members] > hi / 2) & (households[members] < lo)).all()
+        for parts in divisions:
+            assert any(not lo <= households[p].sum() <= hi for p in parts if set(p) & set(members.tolist()))
+
+
+def test_too_few_neighbours_explains_the_one_grid_that_misses() -> None:
+    """Three units of 46 households (band 50–80) reach the rest through two: in a plan where one
+    of their grids misses, that grid carries the proof; where two of them miss, this argument
+    does not explain either (another may)."""
+    from gridmap.geo.graph import UnitGraph
+    from gridmap.geo.proofs import region_proofs
+
+    households = np.array([46.0, 46.0, 46.0, 10.0, 10.0, 30.0])  # a, b, c, x, y, z
+    edges = [(0, 3), (1, 3), (1, 4), (2, 4), (3, 5), (4, 5)]
+    left, right = np.array([e[0] for e in edges]), np.array([e[1] for e in edges])
+    graph = UnitGraph(6, left, right, np.ones(6), np.zeros(6), np.zeros((6, 2)), np.ones(6), np.ones(6))
+    ids = np.array(["a", "b", "c", "x", "y", "z"])
+    one_miss = np.array([0, 1, 2, 0, 2, 3])  # {a, x} 56, {b} 46, {c, y} 56, {z} 30
+    proofs = region_proofs(graph, ids, households, one_miss, ["comprehensive"] * 4, 50, 80, [1])
+    assert 1 in proofs and "a (46), b (46), c (46)" in proofs[1].en and "x, y" in proofs[1].en
+    assert "一个网格落在区间外" in proofs[1].zh
+    two_miss = np.array([0, 1, 2, 3, 2, 3])  # {a} 46, {b} 46, {c, y} 56, {x, z} 40
+    proofs = region_proofs(graph, ids, households, two_miss, ["comprehensive"] * 4, 50, 80, [0, 1])
+    assert not any("above half" in reason.en for reason in proofs.values())

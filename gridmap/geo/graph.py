@@ -105,7 +105,10 @@ def border_pairs(geoms: np.ndarray, groups: np.ndarray | None, min_length: float
     (:func:`shared_segments`' way). A polygon with a segment that no other polygon, or more than
     one other, holds (the coverage's outer edge; borders that do not match vertex for vertex, as
     units drawn by hand or a department's layer have; overlapping input) is measured by
-    intersecting its boundary with each polygon it touches, as for arbitrary polygons. On
+    intersecting its boundary with each polygon it touches, as for arbitrary polygons. For
+    polygons that do not overlap this gives what intersecting every touching pair gives (checked
+    on random layouts with T-junctions); overlapping polygons whose every segment another one
+    holds exactly (one layer drawn twice) are not measured against each other, as before. On
     Reykjavík's 5,160 units: the same 12,566 pairs as intersecting every touching pair, lengths
     equal to 1e-12 m, 0.15–0.19 s against 0.45–0.49 s; on input whose borders match nowhere (every
     other unit's edges split every 10 m) it costs about what intersecting every pair does (0.93 s
@@ -238,9 +241,10 @@ def build_graph(units: gpd.GeoDataFrame, *, major_roads: gpd.GeoDataFrame | None
     metric = units.to_crs(crs)
     geoms = np.asarray(metric.geometry.values, dtype=object)
     groups = units[group_column].to_numpy() if group_column and group_column in units else None
-    # borders found in the units' own CRS, where they were drawn: a vertex one side has on the
-    # other's straight edge (a T-junction) is on it there, not once projected (a straight lon/lat
-    # edge is a curve in metres), where the two would share only points; then measured in metres
+    # borders found in the units' own CRS: a vertex one side has on the other's straight edge (a
+    # T-junction, as a stitched or hand-snapped layer has it) is on it there, and no longer once
+    # projected (a straight lon/lat edge is a curve in metres), where the two would share only
+    # points; then measured in metres. A vertex merely near the edge shares only points either way
     left, right, borders = border_pairs(np.asarray(units.geometry.values, dtype=object), groups, 0.0)
     borders = np.asarray(gpd.GeoSeries(borders, crs=units.crs).to_crs(crs).values, dtype=object)
     border_length = shapely.length(borders)

@@ -188,8 +188,8 @@ def region_proofs(graph: UnitGraph, unit_ids: np.ndarray, households: np.ndarray
       misses the band;
     * **too few neighbours** (:func:`_neighbours_proof`): small units each above half the maximum
       (no two in one grid in the band) each need a neighbour of their own outside them to reach the
-      band, and the most that can have one (a maximum matching) leaves one of them without: one of
-      their grids misses;
+      band, and some of them have fewer such neighbours between them than members: one of their
+      grids misses;
     * **exhaustive search** (:func:`_exhaustive_proof`): the region has at most
       ``EXACT_MAX_UNITS`` units, none above the maximum, and the exact search ran to its end
       without finding a division of them into contiguous grids with fewer grids outside the band
@@ -225,42 +225,45 @@ def region_proofs(graph: UnitGraph, unit_ids: np.ndarray, households: np.ndarray
 def _neighbours_proof(g: int, region: np.ndarray, left: np.ndarray, right: np.ndarray, unit_ids: np.ndarray,
                       households: np.ndarray, grid_of: np.ndarray, outside: np.ndarray, lo: float,
                       hi: float) -> Reason | None:
-    """The 'too few neighbours' argument (Hall's theorem on the units' neighbours). The region's
-    units ``S`` of more than half the maximum and less than the minimum: none is in the band
-    alone, and a grid holding two of them is above the maximum. A grid in the band holding ``a``
-    of ``S`` holds another unit, hence (being connected, and holding no other of ``S``) a
+    """The 'too few neighbours' argument (Hall's theorem on the units' neighbours). Take the
+    region's units ``S`` of more than half the maximum and less than the minimum: none is in the
+    band alone, and a grid holding two of them is above the maximum. A grid in the band holding
+    ``a`` of ``S`` holds another unit, hence (being connected, and holding no other of ``S``) a
     neighbour ``w`` of ``a`` outside ``S``, with ``a`` and ``w`` within the maximum together; the
     grids are disjoint, so the members of ``S`` in grids in the band have neighbours of their own:
-    a matching. When the largest matching leaves one of ``S`` out, some member of ``S`` is in a
-    grid outside the band, in any plan (several may share that grid, so no more is claimed). It
-    explains ``g`` when ``g`` is the only grid outside the band holding a member of ``S``. Seen on
-    a 雨城区 grid of 34 atoms: three of 46 households (band 50–80) reach the rest through two
-    atoms; the integer programme took 4.8 s to show what this shows at once."""
-    small, matched, targets = _neighbour_shortfall(region, left, right, households, lo, hi)
-    if len(small) < 2 or matched == len(small):
-        return None
-    their_grids = {int(x) for x in grid_of[small] if outside[x]}
-    if their_grids != {g}:
-        return None
-    names = ", ".join(f"{unit_ids[u]} ({households[u]:.0f})" for u in small)
-    near = ", ".join(str(unit_ids[u]) for u in targets) or "none"
-    return Reason(
-        f"units {names} are each above half of {hi} households and below {lo}: a grid in the band holds at most "
-        f"one of them, together with a neighbour of it outside them, which no other grid can hold; their neighbours "
-        f"({near}) go round at most {matched} of the {len(small)}, so one of their grids must miss the band",
-        f"单元 {names} 各自超过 {hi} 户的一半且不足 {lo} 户：在户数区间内的网格至多含其中一个，并且必须含它在这组之外的"
-        f"一个相邻单元，而该单元不能再属于别的网格；它们的相邻单元（{near}）最多只够 {len(small)} 个中的 {matched} 个，"
-        "所以其中必有一个网格落在区间外")
+    a matching. A set ``T`` of them with fewer such neighbours between them than members (found
+    from a largest matching: those reached from a member it leaves out, along alternating paths)
+    has a member in a grid outside the band, in any plan (several may share that grid, so no more
+    is claimed). It explains ``g`` when ``g`` is the only grid outside the band holding a member
+    of such a ``T``. Seen on a 雨城区 grid of 34 atoms: three of 46 households (band 50–80) reach
+    the rest through two atoms; the integer programme took 4.8 s to show what this shows at once."""
+    for members, neighbours in _neighbour_shortfalls(region, left, right, households, lo, hi):
+        if {int(x) for x in grid_of[members] if outside[x]} != {g}:
+            continue
+        names = ", ".join(f"{unit_ids[u]} ({households[u]:.0f})" for u in members)
+        near = ", ".join(str(unit_ids[u]) for u in neighbours) or "none"
+        return Reason(
+            f"units {names} are each above half of {hi} households and below {lo}: a grid in the band holds at "
+            f"most one of them, with a neighbour of it outside them that fits with it within {hi}, and no other "
+            f"grid can hold that neighbour; they have {len(neighbours)} such neighbours between them ({near}) for "
+            f"{len(members)} units, so one of their grids must miss the band",
+            f"单元 {names} 各自超过 {hi} 户的一半且不足 {lo} 户：在户数区间内的网格至多含其中一个，并且必须含它在这组之外、"
+            f"与它合计不超过 {hi} 户的一个相邻单元，而该单元不能再属于别的网格；它们这样的相邻单元共 {len(neighbours)} 个"
+            f"（{near}），不够 {len(members)} 个单元各得一个，所以其中必有一个网格落在区间外")
+    return None
 
 
-def _neighbour_shortfall(region: np.ndarray, left: np.ndarray, right: np.ndarray, households: np.ndarray,
-                         lo: float, hi: float) -> tuple[np.ndarray, int, np.ndarray]:
-    """For :func:`_neighbours_proof`: the region's units of more than half the maximum and less
-    than the minimum, how many of them at most can each have a neighbour of their own outside them
-    that fits with them under the maximum (a maximum bipartite matching), and those neighbours."""
+def _neighbour_shortfalls(region: np.ndarray, left: np.ndarray, right: np.ndarray, households: np.ndarray,
+                          lo: float, hi: float) -> list[tuple[np.ndarray, np.ndarray]]:
+    """For :func:`_neighbours_proof`: sets ``T`` of the region's units of more than half the
+    maximum and less than the minimum, each with its neighbours outside them that fit with one of
+    them under the maximum, fewer than its members (Hall's condition fails there). One set per
+    member a largest matching of them to such neighbours leaves out: the members and neighbours
+    reached from it along alternating paths (by König's argument, every neighbour reached is
+    matched to a member reached, so there is one neighbour fewer than members)."""
     small = region[(households[region] > hi / 2) & (households[region] < lo)]
     if len(small) < 2:
-        return small, len(small), np.zeros(0, dtype=np.int64)
+        return []
     inside = np.zeros(len(households), dtype=bool)
     inside[region] = True
     inside[small] = False  # the neighbours that count: in the region, not of the small units
@@ -270,12 +273,26 @@ def _neighbour_shortfall(region: np.ndarray, left: np.ndarray, right: np.ndarray
     w = np.concatenate([right, left])
     edge = (rank[a] >= 0) & inside[w]
     edge[edge] = households[a[edge]] + households[w[edge]] <= hi
-    if not edge.any():
-        return small, 0, np.zeros(0, dtype=np.int64)
     targets, column = np.unique(w[edge], return_inverse=True)
+    adjacent: list[list[int]] = [[] for _ in range(len(small))]
+    for row, col in zip(rank[a[edge]].tolist(), column.tolist()):
+        adjacent[row].append(col)
     pairs = sp.csr_matrix((np.ones(int(edge.sum())), (rank[a[edge]], column)), shape=(len(small), len(targets)))
-    matching = maximum_bipartite_matching(pairs, perm_type="column")
-    return small, int((matching >= 0).sum()), targets
+    matching = maximum_bipartite_matching(pairs, perm_type="column")  # per member: its neighbour, or -1
+    holder = np.full(len(targets), -1, dtype=np.int64)
+    holder[matching[matching >= 0]] = np.flatnonzero(matching >= 0)
+    found = []
+    for root in np.flatnonzero(matching < 0).tolist():
+        rows, cols, stack = {root}, set(), [root]
+        while stack:
+            for col in adjacent[stack.pop()]:
+                if col not in cols:
+                    cols.add(col)
+                    if holder[col] >= 0 and holder[col] not in rows:
+                        rows.add(int(holder[col]))
+                        stack.append(int(holder[col]))
+        found.append((small[sorted(rows)], targets[sorted(cols)]))
+    return found
 
 
 def _no_grouping_proof(region: np.ndarray, inhabited: np.ndarray, households: np.ndarray, grid_of: np.ndarray,

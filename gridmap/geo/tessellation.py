@@ -80,7 +80,7 @@ def _tessellate(areas: np.ndarray, footprints: np.ndarray, area_of: np.ndarray, 
     def to_lonlat(coords: np.ndarray) -> np.ndarray:
         return coords / factor + origin
 
-    points, owner = _samples(shapely.transform(footprints, to_m), step_m, shrink_m)
+    points, owner = _samples(footprints, to_m, step_m, shrink_m)
     order = np.argsort(area_of[owner], kind="stable")  # the points area by area
     points, owner = points[order], owner[order]
     cells = np.empty(len(footprints), dtype=object)
@@ -94,8 +94,10 @@ def _tessellate(areas: np.ndarray, footprints: np.ndarray, area_of: np.ndarray, 
 BATCH_POINTS = 50_000
 """Sample points whose areas' diagrams are made in one call. All at once, a generated district of
 16,384 communities (267,000 units, 1.6 million buildings) held 23 GB when the system stopped it:
-the diagrams' cells take about 0.8 kB a point (280,000 points: 230 MB). In batches the memory
-stays that of one batch, and the calls are still few (one per 50,000 points)."""
+the diagrams' cells take about 0.8 kB a point (280,000 points: 230 MB). In batches the diagrams
+take a batch's memory, and the calls are still few (one per 50,000 points)."""
+SAMPLE_CHUNK = 20_000
+"""Footprints shrunk and sampled in one call (100,000 at once took about 300 MB)."""
 
 
 def _batches(point_area: np.ndarray, size: int) -> list[slice]:
@@ -202,19 +204,26 @@ def one_piece_each(cells: np.ndarray, anchors: np.ndarray, area_of: np.ndarray) 
     return cells
 
 
-def _samples(metric: np.ndarray, step_m: float, shrink_m: float) -> tuple[np.ndarray, np.ndarray]:
-    """Points along each footprint's (shrunk) outline, every ``step_m``, and the footprint each
-    belongs to; a point footprint, or one too small to shrink, samples its representative point."""
-    shrunk = shapely.buffer(metric, -shrink_m, join_style="mitre")
-    polygonal = np.isin(shapely.get_type_id(metric), (3, 6)) & ~shapely.is_empty(shrunk)
-    outlines = np.where(polygonal, shapely.boundary(shrunk), None)
-    dense = shapely.segmentize(outlines[polygonal], step_m)
-    coords, index = shapely.get_coordinates(dense, return_index=True)
-    owner = np.flatnonzero(polygonal)[index]
-    lone = np.flatnonzero(~polygonal)
-    if len(lone):
-        coords = np.concatenate([coords, shapely.get_coordinates(shapely.point_on_surface(metric[lone]))])
-        owner = np.concatenate([owner, lone])
+def _samples(footprints: np.ndarray, to_m, step_m: float, shrink_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Points (metric, through ``to_m``) along each footprint's (shrunk) outline, every
+    ``step_m``, and the footprint each belongs to; a point footprint, or one too small to shrink,
+    samples its representative point. Footprints are shrunk and sampled :data:`SAMPLE_CHUNK` at a
+    time (their projected, shrunk and densified outlines are the memory; the points are not), in
+    the order one pass over them all gives: outlines' points first, then the single points."""
+    outline_xy, outline_owner, point_xy, point_owner = [], [], [], []
+    for start in range(0, len(footprints), SAMPLE_CHUNK):
+        metric = shapely.transform(footprints[start:start + SAMPLE_CHUNK], to_m)
+        shrunk = shapely.buffer(metric, -shrink_m, join_style="mitre")
+        polygonal = np.isin(shapely.get_type_id(metric), (3, 6)) & ~shapely.is_empty(shrunk)
+        dense = shapely.segmentize(shapely.boundary(shrunk[polygonal]), step_m)
+        coords, index = shapely.get_coordinates(dense, return_index=True)
+        outline_xy.append(coords)
+        outline_owner.append(start + np.flatnonzero(polygonal)[index])
+        lone = np.flatnonzero(~polygonal)
+        point_xy.append(shapely.get_coordinates(shapely.point_on_surface(metric[lone])))
+        point_owner.append(start + lone)
+    coords = np.concatenate(outline_xy + point_xy) if len(footprints) else np.zeros((0, 2))
+    owner = np.concatenate(outline_owner + point_owner) if len(footprints) else np.zeros(0, dtype=np.int64)
     # a point repeated within one footprint is kept once; the same point in two footprints (two
     # address points at one spot, two outlines drawn over each other) is kept for each, the
     # jitter below setting them a millimetre apart: each building keeps a cell
