@@ -261,19 +261,19 @@ def _neighbour_shortfalls(region: np.ndarray, left: np.ndarray, right: np.ndarra
     member a largest matching of them to such neighbours leaves out: the members and neighbours
     reached from it along alternating paths (by König's argument, every neighbour reached is
     matched to a member reached, so there is one neighbour fewer than members)."""
-    small = region[(households[region] > hi / 2) & (households[region] < lo)]
+    h = households[region]  # all in the region's own numbering (region is sorted), nothing territory-sized
+    is_small = (h > hi / 2) & (h < lo)
+    small = region[is_small]
     if len(small) < 2:
         return []
-    inside = np.zeros(len(households), dtype=bool)
-    inside[region] = True
-    inside[small] = False  # the neighbours that count: in the region, not of the small units
-    rank = np.full(len(households), -1, dtype=np.int64)
-    rank[small] = np.arange(len(small))
-    a = np.concatenate([left, right])
-    w = np.concatenate([right, left])
-    edge = (rank[a] >= 0) & inside[w]
-    edge[edge] = households[a[edge]] + households[w[edge]] <= hi
-    targets, column = np.unique(w[edge], return_inverse=True)
+    rank = np.full(len(region), -1, dtype=np.int64)
+    rank[is_small] = np.arange(len(small))
+    within = np.isin(left, region) & np.isin(right, region)
+    a = np.searchsorted(region, np.concatenate([left[within], right[within]]))
+    w = np.searchsorted(region, np.concatenate([right[within], left[within]]))
+    edge = (rank[a] >= 0) & ~is_small[w]  # the neighbours that count: in the region, not of the small units
+    edge[edge] = h[a[edge]] + h[w[edge]] <= hi
+    targets, column = np.unique(region[w[edge]], return_inverse=True)
     adjacent: list[list[int]] = [[] for _ in range(len(small))]
     for row, col in zip(rank[a[edge]].tolist(), column.tolist()):
         adjacent[row].append(col)
