@@ -89,23 +89,23 @@ class Regions:
 
 def below_min_proofs(graph: UnitGraph, unit_ids: np.ndarray, households: np.ndarray, grid_of: np.ndarray,
                      grids: list[int], kinds: list[str], lo: float, hi: float,
-                     pieces: Regions | None = None) -> dict[int, Reason]:
+                     regions: Regions | None = None) -> dict[int, Reason]:
     """Why each of ``grids`` (below the minimum) cannot be brought into the band, where that can
     be shown from one of its units ``u`` alone: any grid holding ``u`` with at least ``lo``
     households needs another inhabited unit ``w``, hence a connected path from ``u`` to ``w``; if
     even the lightest such path (households summed over its units, dedicated sites excluded)
     pushes the total above ``hi``, no grid holding ``u`` is in the band. The paths are searched
     in ``u``'s piece of the graph alone (no path leaves it), each piece's graph built once."""
-    pieces = pieces or Regions.of(graph, grid_of, kinds)
+    regions = regions or Regions.of(graph, grid_of, kinds)
     matrices: dict[int, tuple[np.ndarray, sp.csr_matrix]] = {}
 
     def piece_graph(u: int) -> tuple[np.ndarray, sp.csr_matrix]:
         """The units of ``u``'s piece and its directed graph: entering a unit costs its households
         (+ a hair, since sparse graphs drop zero weights)."""
-        key = int(pieces.label[u]) if pieces.label[u] >= 0 else -1 - u
+        key = int(regions.label[u]) if regions.label[u] >= 0 else -1 - u
         if key not in matrices:
-            nodes = pieces.region(u)
-            left, right = pieces.edges(u)
+            nodes = regions.region(u)
+            left, right = regions.edges(u)
             rows = np.searchsorted(nodes, np.concatenate([left, right]))
             cols = np.searchsorted(nodes, np.concatenate([right, left]))
             matrices[key] = nodes, sp.csr_matrix((households[nodes][cols] + 1e-6, (rows, cols)),
@@ -172,7 +172,7 @@ def hub_leaf_proofs(graph: UnitGraph, unit_ids: np.ndarray, households: np.ndarr
 
 def region_proofs(graph: UnitGraph, unit_ids: np.ndarray, households: np.ndarray, grid_of: np.ndarray,
                   kinds: list[str], lo: float, hi: float, targets: list[int],
-                  pieces: Regions | None = None) -> dict[int, Reason]:
+                  regions: Regions | None = None) -> dict[int, Reason]:
     """Proofs for comprehensive grids outside the band that no local argument explains.
 
     The region is the connected set of non-dedicated units holding the grid (within one
@@ -201,15 +201,15 @@ def region_proofs(graph: UnitGraph, unit_ids: np.ndarray, households: np.ndarray
     For the first three, a grid is explained when the plan has exactly one grid outside the band
     among those the argument speaks of; for the search, when the plan has no more misses in the
     region than every division of it must have without a grid further outside the band."""
-    pieces = pieces or Regions.of(graph, grid_of, kinds)
+    regions = regions or Regions.of(graph, grid_of, kinds)
     totals = np.bincount(grid_of, weights=households, minlength=len(kinds))
     grid_units = np.bincount(grid_of, minlength=len(kinds))
     outside = np.array([kind == "comprehensive" and not lo <= t <= hi for kind, t in zip(kinds, totals)])
     proofs: dict[int, Reason] = {}
     searched: dict[tuple[int, ...], bool] = {}
     for g, members in zip(targets, grouped(grid_of, np.asarray(targets, dtype=np.int64))):
-        region = pieces.region(int(members[0]))
-        left, right = pieces.edges(int(members[0]))
+        region = regions.region(int(members[0]))
+        left, right = regions.edges(int(members[0]))
         inhabited = region[households[region] > 0]
         proof = (_no_grouping_proof(region, inhabited, households, grid_of, outside, lo, hi)
                  or _connector_proof(g, members, region, inhabited, left, right, unit_ids, households, grid_of,

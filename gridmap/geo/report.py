@@ -109,10 +109,10 @@ def _band_reasons(graph: UnitGraph, unit_ids: np.ndarray, households: np.ndarray
         if int(g) not in reasons and int(g) in pieces:
             reasons[int(g)] = ("infeasible_band", pieces[int(g)])
     hubs = hub_leaf_proofs(graph, unit_ids, households, grid_of, kinds, lo, hi)
-    pieces = Regions.of(graph, grid_of, kinds)  # the regions of the proofs below, found once
+    regions = Regions.of(graph, grid_of, kinds)  # the regions of the proofs below, found once
     unexplained = [int(g) for g in np.flatnonzero(outside) if int(g) not in reasons and int(g) not in hubs]
     below = below_min_proofs(graph, unit_ids, households, grid_of, [g for g in unexplained if totals[g] < lo],
-                             kinds, lo, hi, pieces)
+                             kinds, lo, hi, regions)
     open_cases = []
     for g in np.flatnonzero(outside):
         g = int(g)
@@ -123,7 +123,7 @@ def _band_reasons(graph: UnitGraph, unit_ids: np.ndarray, households: np.ndarray
             reasons[g] = ("infeasible_band", proof)
         else:
             open_cases.append(g)
-    for g, proof in region_proofs(graph, unit_ids, households, grid_of, kinds, lo, hi, open_cases, pieces).items():
+    for g, proof in region_proofs(graph, unit_ids, households, grid_of, kinds, lo, hi, open_cases, regions).items():
         reasons[g] = ("infeasible_band", proof)
     return reasons
 
