@@ -721,6 +721,45 @@ def test_signing_in_while_the_anonymous_load_is_answered_late(site) -> None:
 
 
 @pytest.mark.browser
+def test_the_anonymous_territories_answered_after_the_signed_in_plan_load_nothing(site) -> None:
+    """The page reads the territories when it opens and again on sign-in. When the first answer
+    arrives after the signed-in plan is drawn (a busy server), it is ignored: the plan is not read a
+    second time and a comparison the user opened meanwhile stays open (it was closed: CI's
+    side-by-side test waited 30 s for a map that had been taken down)."""
+    from playwright.sync_api import sync_playwright
+
+    _, url, draft_id = site
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        held: list = []
+        plan_reads: list[str] = []
+
+        def hold_the_anonymous_read(route) -> None:
+            if "authorization" in {k.lower() for k in route.request.headers}:
+                route.continue_()
+            else:
+                held.append(route)  # answered below, once the signed-in plan is drawn
+
+        page.route("**/api/territories", hold_the_anonymous_read)
+        page.on("request", lambda r: plan_reads.append(r.url) if f"/api/plans/{draft_id}/units" in r.url else None)
+        page.goto(f"{url}/planner?territory={MONACO}&plan={draft_id}")
+        page.fill("#username", "planner")
+        page.fill("#password", PASSWORD)
+        page.click("#login-button")
+        page.wait_for_function(f"document.body.dataset.planLoaded === '{draft_id}'", timeout=20000)
+        page.click("#diff")
+        page.wait_for_function("window.gridmapPlanner.diff !== null")
+        assert len(held) == 1 and len(plan_reads) == 1
+        held[0].continue_()
+        page.wait_for_timeout(1500)  # the late answer has arrived and been handled by now
+        assert page.evaluate("() => window.gridmapPlanner.diff !== null && window.gridmapPlanner.diffLayer !== null")
+        assert len(plan_reads) == 1, plan_reads  # the plan was not read again
+        assert page.evaluate("() => document.body.dataset.planLoaded") == str(draft_id)
+        browser.close()
+
+
+@pytest.mark.browser
 def test_delete_a_draft_after_confirming(site) -> None:
     """"删除草稿 Delete draft": shown for drafts only, asks first (cancel changes nothing), deletes
     the draft and returns to the territory's plans; the published plan cannot be deleted here."""

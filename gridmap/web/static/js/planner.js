@@ -128,8 +128,14 @@
   $("logout").addEventListener("click", signOut);
 
   // -- territory and plan ---------------------------------------------------------------------------
+  // The territories are read when the page opens and again on sign-in: an answer to a superseded
+  // read (the page's own, arriving after the signed-in one) is ignored, or it would load the plan a
+  // second time and drop what the user opened on it meanwhile (a comparison, a selection).
+  var territoriesRequest = 0;
   function loadTerritories() {
+    var mine = ++territoriesRequest;
     return api("GET", "/api/territories").then(function (res) {
+      if (mine !== territoriesRequest) return;
       var select = $("territory");
       select.innerHTML = "";
       (res.data || []).filter(function (t) { return t.level !== "community"; }).forEach(function (t) {
