@@ -7,7 +7,7 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from shapely.ops import split
 
@@ -92,6 +92,8 @@ def test_missing_code_column_is_an_error() -> None:
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), streets=st.integers(1, 6), compounds=st.integers(0, 5),
        communities=st.integers(1, 3))
+# a 52 m² sliver between a compound's fence and a primary road joined the block across the road
+@example(seed=111, streets=4, compounds=5, communities=2)
 def test_generated_layouts_tile_and_conserve(seed: int, streets: int, compounds: int, communities: int) -> None:
     layout = street_grid_layout(seed, communities_x=communities, streets=streets, compounds=compounds)
     units = build_units(layout.communities, layout.roads, layout.buildings, compounds=layout.compounds,

@@ -122,7 +122,7 @@ def _fill_crumb_holes(geoms: np.ndarray, project: Projector, min_area_m2: float)
     return geoms
 
 
-def _on_barriers(seg: np.ndarray, barriers: np.ndarray | None) -> np.ndarray:
+def on_barriers(seg: np.ndarray, barriers: np.ndarray | None) -> np.ndarray:
     """Whether each segment (k × 4) runs along a barrier line: its midpoint lies on one (within
     1e-8°; the segment and the barrier are the same line up to the noding's snap rounding)."""
     on = np.zeros(len(seg), dtype=bool)
@@ -148,7 +148,7 @@ def _give_to_neighbours(faces: np.ndarray, owner: np.ndarray, loose: np.ndarray,
     keep = (group[a] == group[b]) & (loose[a] | loose[b])
     a, b, seg = a[keep], b[keep], seg[keep]
     seg_length = segment_lengths(seg, project)
-    seg_free = np.where(_on_barriers(seg, barriers), 0.0, seg_length)
+    seg_free = np.where(on_barriers(seg, barriers), 0.0, seg_length)
     key, pair = np.unique(a * len(faces) + b, return_inverse=True)
     left, right = key // len(faces), key % len(faces)
     length = np.bincount(pair, weights=seg_length, minlength=len(key))

@@ -41,7 +41,7 @@ step, in this order:
    gaps, overlaps, crumbs and hairline strips (narrower than ``min_face_width_m``) go to the
    neighbour with the longest common border, preferring one on the same side of a barrier.
 8. **Slivers** (``_absorb_slivers``): units below ``min_unit_area_m2`` join the neighbour (same
-   community) with which they share the longest border.
+   community) with which they share the longest border, one not across a barrier first.
 9. **Households** (``_unit_totals``, and population where given) come from buildings: a building
    inside one unit counts there; one straddling units is shared by area, rounded so that totals
    are conserved; an address point counts in the unit that holds it.
@@ -66,7 +66,7 @@ from scipy.spatial import cKDTree
 
 from gridmap.geo import atoms, coverage
 from gridmap.geo.crs import STORAGE_EPSG, metric_crs_for_frame
-from gridmap.geo.graph import shared_borders
+from gridmap.geo.graph import segment_lengths, shared_segments
 from gridmap.geo.fields import map_fields
 from gridmap.geo.households import HouseholdRule, estimate_households, household_problems, households_refusal
 from gridmap.geo.roads import RoadRules
@@ -275,11 +275,15 @@ def _subtract(target: np.ndarray, target_comm: np.ndarray, cutters: np.ndarray, 
     return _polygonal(out)
 
 
-def _merge_small(units: pd.DataFrame, min_area: float, area_fn: AreaFn) -> pd.DataFrame:
-    """Merge units below ``min_area`` into the same-community neighbour with the longest border.
+def _merge_small(units: pd.DataFrame, min_area: float, area_fn: AreaFn, barriers: np.ndarray | None = None
+                 ) -> pd.DataFrame:
+    """Merge units below ``min_area`` into the same-community neighbour with the longest border
+    not along a barrier (a road, river or railway of ``barriers``), then the longest border: a
+    sliver between a compound's fence and a main road joins the compound, not the block across
+    the road (it did: a block then reached 52 m² across a primary road).
 
     The units are a clean coverage, so their shared borders are found once from their common
-    segments (:func:`gridmap.geo.graph.shared_borders`); each round merges on that graph (areas
+    segments (:func:`gridmap.geo.graph.shared_segments`); each round merges on that graph (areas
     and border lengths summed as units join, which is exact for edge-matched pieces), and the
     geometries are unioned once at the end."""
     units = units.reset_index(drop=True)
@@ -287,8 +291,19 @@ def _merge_small(units: pd.DataFrame, min_area: float, area_fn: AreaFn) -> pd.Da
     n = len(units)
     label = np.arange(n)
     unit_area = area_fn(geoms)
-    left, right, shared = shared_borders(geoms, units["community_code"].to_numpy(),
-                                         project=area_fn.project)  # type: ignore[attr-defined]
+    a, b, seg = shared_segments(geoms)
+    same = units["community_code"].to_numpy()[a] == units["community_code"].to_numpy()[b]
+    a, b, seg = a[same], b[same], seg[same]
+    seg_length = segment_lengths(seg, area_fn.project)  # type: ignore[attr-defined]
+    key, pair = np.unique(a * n + b, return_inverse=True)
+    left, right = key // n, key % n
+    shared = np.bincount(pair, weights=seg_length, minlength=len(key))
+    # along a barrier or not: asked only of the segments of small units (a unit merged away is
+    # small, and so is every unit it took in)
+    off_barriers = seg_length.copy()
+    of_small = np.flatnonzero((unit_area < min_area)[a] | (unit_area < min_area)[b])
+    off_barriers[of_small[coverage.on_barriers(seg[of_small], barriers)]] = 0.0
+    free = np.bincount(pair, weights=off_barriers, minlength=len(key))
     for _ in range(20):
         area = np.bincount(label, weights=unit_area, minlength=n)
         alive = label == np.arange(n)
@@ -296,19 +311,21 @@ def _merge_small(units: pd.DataFrame, min_area: float, area_fn: AreaFn) -> pd.Da
         if not small.any():
             break
         a, b = label[left], label[right]
-        between = a != b
+        between = (a != b) & (shared > 0)
         src = np.concatenate([a[between], b[between]])
         dst = np.concatenate([b[between], a[between]])
         length = np.concatenate([shared[between], shared[between]])
+        off_barrier = np.concatenate([free[between], free[between]])
         cand = small[src]
         if not cand.any():
             break  # remaining small units have no neighbour in their community (islands): keep them
-        frame = pd.DataFrame({"src": src[cand], "dst": dst[cand], "len": length[cand]})
-        frame = frame.groupby(["src", "dst"], sort=False)["len"].sum().reset_index()
+        frame = pd.DataFrame({"src": src[cand], "dst": dst[cand], "len": length[cand], "free": off_barrier[cand]})
+        frame = frame.groupby(["src", "dst"], sort=False)[["free", "len"]].sum().reset_index()
         frame["big"] = ~small[frame["dst"].to_numpy()]
         frame["area"] = area[frame["dst"].to_numpy()]
-        # candidate merges: small -> any neighbour; prefer large targets, then longest border
-        frame = frame.sort_values(["src", "big", "len", "area"], ascending=[True, False, False, False])
+        # candidate merges: small -> any neighbour; prefer large targets, then the longest border
+        # off the barriers, then the longest border
+        frame = frame.sort_values(["src", "big", "free", "len", "area"], ascending=[True, False, False, False, False])
         best = frame.drop_duplicates("src")
         # a small unit absorbs nothing in the same round in which it is merged away
         best = best[~best["dst"].isin(best["src"]) | best["big"]]
@@ -564,7 +581,7 @@ def build_units(
     units = _split_oversize(units, bld, roads, zone, rules, area_fn, band, frozenset(atomize))
     units = _point_sites(units, site_points, area_fn)
     units = _clean_coverage(units, comm_geoms, comm_codes, barriers, rules, area_fn)
-    units = _absorb_slivers(units, rules, area_fn)
+    units = _absorb_slivers(units, rules, area_fn, barriers)
     units = _unit_totals(units, bld, area_fn)
     units = _building_counts(units, bld)
     units["atomic"] = units["community_code"].isin(atomize).to_numpy()
@@ -860,12 +877,12 @@ def _clean_coverage(units: pd.DataFrame, comm_geoms: np.ndarray, comm_codes: np.
     return _explode(units, area_fn)
 
 
-def _absorb_slivers(units: pd.DataFrame, rules: UnitRules, area_fn: AreaFn) -> pd.DataFrame:
-    """Step 8, units below ``min_unit_area_m2`` join their longest-border neighbour
-    (:func:`_merge_small`), repeated while a union comes out in pieces (a contact shorter than
-    ``MIN_SHARED_DEG``), at most three times."""
+def _absorb_slivers(units: pd.DataFrame, rules: UnitRules, area_fn: AreaFn, barriers: np.ndarray) -> pd.DataFrame:
+    """Step 8, units below ``min_unit_area_m2`` join their longest-border neighbour, a border off
+    the ``barriers`` first (:func:`_merge_small`), repeated while a union comes out in pieces (a
+    contact shorter than ``MIN_SHARED_DEG``), at most three times."""
     for _ in range(3):
-        units = _merge_small(units, rules.min_unit_area_m2, area_fn)
+        units = _merge_small(units, rules.min_unit_area_m2, area_fn, barriers)
         if (shapely.get_type_id(units["geometry"].to_numpy()) == 3).all():
             break
         units = _explode(units, area_fn)
