@@ -32,12 +32,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import depth_first_order, minimum_spanning_tree
 
 from gridmap.geo import coverage
 from gridmap.geo.band import choose_grid_count
-from gridmap.geo.graph import grouped
+from gridmap.geo.bisection import subtree_sums
+from gridmap.geo.graph import grouped, shared_borders, spanning_preorder
 from gridmap.geo.shapes import LocalScale
 from gridmap.geo.tessellation import building_cells, one_piece_each
 
@@ -220,13 +219,9 @@ def _tree_cuts(cuts: _Cuts, a: np.ndarray, b: np.ndarray, pts: np.ndarray, w: np
     whole = w.sum()
     for _ in range(SPANNING_TREES):
         cost = length * rng.uniform(0.5, 1.5, len(a))
-        tree = minimum_spanning_tree(coo_matrix((cost, (a, b)), shape=(count, count)))
-        order, parent = depth_first_order(tree, 0, directed=False)  # preorder: a subtree is a run
-        sums = w.copy()
-        size = np.ones(count, dtype=np.int64)
-        for v in order[:0:-1]:  # leaves up
-            sums[parent[v]] += sums[v]
-            size[parent[v]] += size[v]
+        order, parent = spanning_preorder(count, a, b, cost)  # preorder: a subtree is a run
+        subtree = subtree_sums(order, parent, w[:, None])
+        sums, size = subtree[:, 0], subtree[:, 1].astype(np.int64)
         position = np.empty(count, dtype=np.int64)
         position[order] = np.arange(count)
         v = order[1:]
@@ -361,16 +356,13 @@ def _tower(cell, footprint, households: int, entrances: int, limit: int, band: t
 
 
 def _cell_adjacency(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs of cells sharing a border (the cells are a clean coverage: a shared edge is exact)."""
-    tree = shapely.STRtree(cells)
-    a, b = tree.query(cells, predicate="intersects")
-    keep = a < b
-    a, b = a[keep], b[keep]
-    if len(a) == 0:
-        return a, b
-    shared = shapely.length(shapely.intersection(shapely.boundary(cells[a]), shapely.boundary(cells[b])))
-    touching = shared > 0
-    return a[touching], b[touching]
+    """Pairs (i < j, sorted) of cells sharing a border of positive length. The cells of an area
+    are a clean coverage (:func:`gridmap.geo.tessellation.building_cells` checks it, and cleans an
+    area whose cells are not), so a shared border is the segments both hold, found by sorting
+    segments (:func:`gridmap.geo.graph.shared_borders`) rather than by intersecting the outlines
+    of every pair of cells that touch."""
+    a, b, _length = shared_borders(cells)
+    return a, b
 
 
 def _dissolve(cells: np.ndarray):

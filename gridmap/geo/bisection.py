@@ -23,10 +23,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.sparse.csgraph import depth_first_order, minimum_spanning_tree
 
-from gridmap.geo.graph import SMALL_GRAPH, UnitGraph, kruskal_preorder
+from gridmap.geo.graph import UnitGraph, spanning_preorder
 
 if TYPE_CHECKING:  # partition imports this module; the rules are only read here
     from gridmap.geo.partition import PartitionRules
@@ -70,17 +68,9 @@ def area_moments(graph: UnitGraph) -> np.ndarray:
 
 
 def tree_order(piece: Piece, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """DFS preorder and parent array of a minimum spanning tree of the piece (root: local 0).
-    Nodes not reachable from the root are left out of the order (parent -9999, as scipy does).
-    Small pieces use the plain-Python Kruskal of :mod:`gridmap.geo.graph` (cheaper than scipy's
-    set-up); both give a minimum tree and a preorder in which every subtree is a contiguous run."""
-    n = len(piece.nodes)
-    if n > SMALL_GRAPH:
-        m = sp.csr_matrix((weights, (piece.rows, piece.cols)), shape=(n, n))
-        tree = minimum_spanning_tree(m)
-        order, parent = depth_first_order(tree, 0, directed=False, return_predecessors=True)
-        return order, parent
-    return kruskal_preorder(n, piece.rows, piece.cols, weights)
+    """DFS preorder and parent array of a minimum spanning tree of the piece (root: local 0),
+    by :func:`gridmap.geo.graph.spanning_preorder`."""
+    return spanning_preorder(len(piece.nodes), piece.rows, piece.cols, weights)
 
 
 def subtree_sums(order: np.ndarray, parent: np.ndarray, values: np.ndarray) -> np.ndarray:

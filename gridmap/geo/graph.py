@@ -12,7 +12,7 @@ import geopandas as gpd
 import numpy as np
 import scipy.sparse as sp
 import shapely
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse.csgraph import connected_components, depth_first_order, minimum_spanning_tree
 
 from gridmap.geo.crs import STORAGE_EPSG, metric_crs_for_frame
 
@@ -317,6 +317,18 @@ def is_connected(graph: UnitGraph, nodes: np.ndarray) -> bool:
     return len(reachable(graph.left[ok], graph.right[ok], mask, int(nodes[0]))) == len(nodes)
 
 
+def spanning_preorder(n: int, rows: np.ndarray, cols: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """DFS preorder and parent array of a minimum spanning tree of nodes 0..n-1 along the edges
+    (rows, cols) weighted ``weights`` (root: node 0; nodes it does not reach are left out of the
+    order, parent -9999). Graphs up to :data:`SMALL_GRAPH` nodes use the plain-Python
+    :func:`kruskal_preorder`, larger ones scipy; both give a minimum tree and a preorder in which
+    every subtree is a contiguous run (the tree may differ where weights tie)."""
+    if n > SMALL_GRAPH:
+        m = sp.csr_matrix((weights, (rows, cols)), shape=(n, n))
+        return depth_first_order(minimum_spanning_tree(m), 0, directed=False, return_predecessors=True)
+    return kruskal_preorder(n, rows, cols, weights)
+
+
 def kruskal_preorder(n: int, rows: np.ndarray, cols: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Kruskal's minimum spanning tree (union-find) of nodes 0..n-1 and an iterative DFS preorder
     from node 0 with each node's parent (-9999 for the root and unreachable nodes, as scipy does;
@@ -380,4 +392,4 @@ def _preorder(n: int, adjacency: list[list[int]]) -> tuple[np.ndarray, np.ndarra
 
 
 __all__ = ["UnitGraph", "build_graph", "border_pairs", "boundary_segments", "reachable", "is_connected", "kruskal_preorder",
-           "SMALL_GRAPH", "STORAGE_EPSG"]
+           "spanning_preorder", "SMALL_GRAPH", "STORAGE_EPSG"]
