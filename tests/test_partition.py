@@ -342,6 +342,42 @@ def test_kruskal_preorder_is_the_plain_algorithm_s(n: int, seed: int, shape: str
     assert order.tolist() == expected_order and parent.tolist() == expected_parent
 
 
+@pytest.mark.parametrize("n", [40, 301, 700])
+def test_spanning_preorder_gives_a_minimum_tree_with_subtrees_as_runs_either_way(n: int) -> None:
+    """Above SMALL_GRAPH nodes scipy makes the tree, up to it the plain-Python Kruskal (bisection
+    and the buildings' groups both take it from here): either way every node is in the order once,
+    each parent edge is an edge of the graph, the tree weighs what the other way's weighs (a
+    minimum: distinct weights), and each subtree is a contiguous run of the order (the prefix-sum
+    subtree sums rely on it)."""
+    from gridmap.geo.bisection import subtree_sums
+    from gridmap.geo.graph import SMALL_GRAPH, kruskal_preorder, spanning_preorder
+
+    rng = np.random.default_rng(n)
+    rows = np.arange(1, n)  # a random tree, so the graph is connected, and 2n more edges
+    cols = np.array([rng.integers(0, v) for v in range(1, n)], dtype=np.int64)
+    more = rng.integers(0, n, (2, 2 * n))
+    more = more[:, more[0] != more[1]]
+    rows, cols = np.concatenate([rows, more[0]]), np.concatenate([cols, more[1]])
+    key = np.unique(np.minimum(rows, cols) * n + np.maximum(rows, cols))  # no edge twice
+    rows, cols = key // n, key % n
+    weights = rng.permutation(len(rows)).astype(float) + 1.0  # distinct: the minimum tree is unique
+    weight_of = dict(zip(zip(rows.tolist(), cols.tolist()), weights.tolist()))
+    order, parent = spanning_preorder(n, rows, cols, weights)
+    assert sorted(order.tolist()) == list(range(n)) and order[0] == 0 and parent[0] == -9999
+    tree = [(min(v, p), max(v, p)) for v, p in zip(range(n), parent.tolist()) if v != 0]
+    assert all(edge in weight_of for edge in tree)
+    plain_order, plain_parent = kruskal_preorder(n, rows, cols, weights)
+    plain = [(min(v, p), max(v, p)) for v, p in zip(range(n), plain_parent.tolist()) if v != 0]
+    assert sum(weight_of[e] for e in tree) == sum(weight_of[e] for e in plain)
+    assert sorted(tree) == sorted(plain) or n > SMALL_GRAPH
+    size = subtree_sums(order, parent, np.ones((n, 1)))[:, 1].astype(int)
+    position = np.empty(n, dtype=np.int64)
+    position[order] = np.arange(n)
+    for v in range(n):  # the run from v's place holds exactly v's descendants
+        run = set(order[position[v]:position[v] + size[v]].tolist())
+        assert all(parent[u] in run for u in run if u != v) and v in run
+
+
 def test_two_misses_carry_the_proof_when_every_division_with_one_misses_by_more() -> None:
     """Units of 280, 180 and 100 households in a row: no division is in 300–500. The plan
     280 | 180 + 100 misses twice, by 20 each; the divisions with one miss (460 | 100, and 560)
