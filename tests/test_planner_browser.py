@@ -721,42 +721,74 @@ def test_signing_in_while_the_anonymous_load_is_answered_late(site) -> None:
 
 
 @pytest.mark.browser
-def test_the_anonymous_territories_answered_after_the_signed_in_plan_load_nothing(site) -> None:
-    """The page reads the territories when it opens and again on sign-in. When the first answer
-    arrives after the signed-in plan is drawn (a busy server), it is ignored: the plan is not read a
-    second time and a comparison the user opened meanwhile stays open (it was closed: CI's
-    side-by-side test waited 30 s for a map that had been taken down)."""
+@pytest.mark.parametrize("late", ["territories", "plans"])
+def test_the_anonymous_chain_answered_after_sign_in_loads_nothing(site, late: str) -> None:  # noqa: F811
+    """The page reads the territories, then the territory's plans, then the plan when it opens,
+    and all again on sign-in. An answer of the anonymous chain that arrives after the sign-in is
+    ignored: the plan is read once, by the signed-in chain, and a comparison the user opened on it
+    stays open (a late anonymous territories read closed it: CI's side-by-side test waited 30 s for
+    a map that had been taken down). ``late``: the territories read answered after the signed-in
+    plan is drawn; or the plans read answered after sign-in but before the signed-in chain reached
+    its own plans read (it then read the plan with the new token, and the signed-in chain read it
+    again over the comparison)."""
     from playwright.sync_api import sync_playwright
 
     _, url, draft_id = site
     with sync_playwright() as p:
         browser = launch_chromium(p)
         page = browser.new_page(viewport={"width": 1400, "height": 900})
-        held: list = []
+        held: dict[str, list] = {"anonymous": [], "signed in": []}
         plan_reads: list[str] = []
 
-        def hold_the_anonymous_read(route) -> None:
-            if "authorization" in {k.lower() for k in route.request.headers}:
-                route.continue_()
-            else:
-                held.append(route)  # answered below, once the signed-in plan is drawn
+        def holder(anonymous_held: bool, signed_in_held: bool):
+            def handle(route) -> None:
+                signed_in = "authorization" in {k.lower() for k in route.request.headers}
+                if (signed_in and signed_in_held) or (not signed_in and anonymous_held):
+                    held["signed in" if signed_in else "anonymous"].append(route)
+                else:
+                    route.continue_()
+            return handle
 
-        page.route("**/api/territories", hold_the_anonymous_read)
+        if late == "territories":
+            page.route("**/api/territories", holder(True, False))
+        else:
+            page.route("**/api/territories/*/plans", holder(True, False))
+            page.route("**/api/territories", holder(False, True))
         page.on("request", lambda r: plan_reads.append(r.url) if f"/api/plans/{draft_id}/units" in r.url else None)
         page.goto(f"{url}/planner?territory={MONACO}&plan={draft_id}")
         page.fill("#username", "planner")
         page.fill("#password", PASSWORD)
-        page.click("#login-button")
-        page.wait_for_function(f"document.body.dataset.planLoaded === '{draft_id}'", timeout=20000)
-        page.click("#diff")
-        page.wait_for_function("window.gridmapPlanner.diff !== null")
-        assert len(held) == 1 and len(plan_reads) == 1
-        held[0].continue_()
-        page.wait_for_timeout(1500)  # the late answer has arrived and been handled by now
-        assert page.evaluate("() => window.gridmapPlanner.diff !== null && window.gridmapPlanner.diffLayer !== null")
-        assert len(plan_reads) == 1, plan_reads  # the plan was not read again
-        assert page.evaluate("() => document.body.dataset.planLoaded") == str(draft_id)
-        browser.close()
+        try:
+            if late == "plans":
+                page.wait_for_timeout(200)
+                assert len(held["anonymous"]) == 1  # the anonymous chain waits at its plans read
+                with page.expect_response("**/api/auth/token"):
+                    page.click("#login-button")
+                page.wait_for_function("window.gridmapPlanner.token !== null")
+                with page.expect_response(lambda r: r.url.endswith("/plans") and "/territories/" in r.url):
+                    held["anonymous"].pop().continue_()  # answered while the signed-in chain waits
+                page.wait_for_timeout(300)
+                assert plan_reads == []  # the anonymous answer did not read the plan
+                assert len(held["signed in"]) == 1
+                held["signed in"].pop().continue_()
+            else:
+                page.click("#login-button")
+            page.wait_for_function(f"document.body.dataset.planLoaded === '{draft_id}'", timeout=20000)
+            page.click("#diff")
+            page.wait_for_function("window.gridmapPlanner.diff !== null")
+            if late == "territories":
+                assert len(held["anonymous"]) == 1
+                with page.expect_response(lambda r: r.url.endswith("/api/territories")):
+                    held["anonymous"].pop().continue_()
+                page.wait_for_timeout(300)  # the answer's handler has run by now
+            assert page.evaluate("() => window.gridmapPlanner.diff !== null && window.gridmapPlanner.diffLayer !== null")
+            assert len(plan_reads) == 1, plan_reads  # the plan was read once
+            assert page.evaluate("() => document.body.dataset.planLoaded") == str(draft_id)
+        finally:
+            for routes in held.values():
+                for route in routes:
+                    route.continue_()
+            browser.close()
 
 
 @pytest.mark.browser
@@ -945,3 +977,53 @@ def test_buildings_painted_between_micro_grids(site) -> None:
         assert "Moved into micro-grid " + target in page.inner_text("#message")
         assert page.errors == []
         browser.close()
+
+
+@pytest.mark.browser
+def test_the_buildings_drawn_are_the_selected_grids_when_answers_come_late(site) -> None:  # noqa: F811
+    """Micro-grid mode draws the selected grid's buildings. Grid A drawn, B selected (its
+    buildings held on their way), A selected again: A's buildings are asked for again and drawn,
+    and B's late answer is dropped (A was not asked for again, since A's were the ones drawn, and
+    B's answer was drawn while A was selected: clicks then moved B's buildings)."""
+    from playwright.sync_api import sync_playwright
+
+    from gridmap.services import microgrids
+
+    engine, url, draft_id = site
+    microgrids.divide_plan(engine, draft_id, actor="test")
+    with engine.connect() as conn:
+        first, second = [r[0] for r in conn.execute(sa.text(
+            "SELECT g.code FROM grids g JOIN microgrids m ON m.grid_id = g.id WHERE g.plan_id = :p "
+            "GROUP BY g.code ORDER BY count(*) DESC, g.code LIMIT 2"), {"p": draft_id})]
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = open_planner(browser, url, draft_id)
+
+        def select(grid: str) -> None:  # by its code in the search box (the map's clicks go to buildings now)
+            page.fill("#search", grid)
+            page.press("#search", "Enter")
+            page.wait_for_function(f"document.querySelector('#grid-code').textContent === '{grid}'")
+
+        select(first)
+        page.click("#microgrids")
+        page.wait_for_function(f"window.gridmapPlanner.cellGrid === '{first}'", timeout=15000)
+        held: list = []
+        page.route(f"**/microgrid-cells?grid={second}", lambda route: held.append(route))
+        try:
+            select(second)
+            page.wait_for_timeout(200)
+            assert len(held) == 1
+            with page.expect_response(f"**/microgrid-cells?grid={first}"):  # asked for again
+                select(first)
+            page.wait_for_function(f"window.gridmapPlanner.cellGrid === '{first}'")
+            with page.expect_response(f"**/microgrid-cells?grid={second}"):
+                held.pop().continue_()
+            page.wait_for_timeout(300)  # the late answer's handler has run by now
+            assert page.evaluate("() => window.gridmapPlanner.cellGrid") == first
+            grids_drawn = page.evaluate("""() => [...new Set(Object.values(window.gridmapPlanner.cells)
+                .map(l => l.feature.properties.microgrid_code.slice(0, -3)))]""")
+            assert grids_drawn == [first], grids_drawn
+        finally:
+            for route in held:
+                route.continue_()
+            browser.close()

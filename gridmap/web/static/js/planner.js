@@ -33,11 +33,12 @@
     goodDepth: 0,       // the first goodDepth changes of undo passed a preview; those after it are unchecked
     previewSeq: 0, checking: false, preview: {}, previewTimer: null,
     savedSummary: null, summary: null, problems: null, diff: null, diffLayer: null, bounds: null,
-    diffRequest: 0, diffLoading: false,  // the latest comparison asked for; whether it is still loading
+    diffRequest: 0, diffLoading: false, validateRequest: 0,  // the latest comparison asked for; whether it is still loading
     strokeFrame: 0,     // the frame that shows a brush stroke's progress in the panel and table
     microLayer: null, microInfo: {}, // micro-grids shown: code -> {households, flag, grid_code ...}
     cellLayer: null, cellGrid: null, cells: {}, microTarget: null,  // the selected grid's building cells; paint target
     microOn: false, cellSeq: 0, moving: false,  // the mode is on; the latest cells request; a move in flight
+    cellAsked: null, microSeq: 0,  // the grid whose cells were asked for last; the latest micro-grids request
     tally: {},          // grid code -> {households, units} of the units drawn, kept as units move
     pending: {},        // unit id -> true for the units whose grid differs from the saved one
     pendingCount: 0,
@@ -128,14 +129,17 @@
   $("logout").addEventListener("click", signOut);
 
   // -- territory and plan ---------------------------------------------------------------------------
-  // The territories are read when the page opens and again on sign-in: an answer to a superseded
-  // read (the page's own, arriving after the signed-in one) is ignored, or it would load the plan a
-  // second time and drop what the user opened on it meanwhile (a comparison, a selection).
+  // The territories, a territory's plans and a plan are read when the page opens and again on
+  // sign-in. An answer is ignored once a newer read of the same thing was sent, or once the user
+  // signed in or out after it was asked for (the page's own anonymous chain, answered late, would
+  // load the plan a second time and drop what the user opened on it meanwhile: a comparison, a
+  // selection).
   var territoriesRequest = 0;
   function loadTerritories() {
-    var mine = ++territoriesRequest;
+    var mine = ++territoriesRequest, token = state.token;
     return api("GET", "/api/territories").then(function (res) {
-      if (mine !== territoriesRequest) return;
+      if (mine !== territoriesRequest || token !== state.token) return;
+      if (!res.ok) { failed("无法读取辖区：", "Cannot read the territories: ", res); return; }
       var select = $("territory");
       select.innerHTML = "";
       (res.data || []).filter(function (t) { return t.level !== "community"; }).forEach(function (t) {
@@ -161,9 +165,9 @@
   }
   var listRequest = 0, planRequest = 0;  // answers to superseded requests are ignored
   function loadPlans(preferId) {
-    var mine = ++listRequest;
+    var mine = ++listRequest, token = state.token;
     return api("GET", "/api/territories/" + $("territory").value + "/plans").then(function (res) {
-      if (mine !== listRequest) return;
+      if (mine !== listRequest || token !== state.token) return;
       var select = $("plan");
       select.innerHTML = "";
       var plans = (res.data || []).slice().reverse();
@@ -267,19 +271,19 @@
     if (search.marker) { map.removeLayer(search.marker); search.marker = null; }
     state.selected = null; state.noteUnit = null; state.splitPick = {}; state.preview = {}; state.undo = []; state.redo = [];
     state.goodDepth = 0; state.previewSeq += 1; state.checking = false; clearTimeout(state.previewTimer);
-    state.problems = null; $("problems").innerHTML = "";
+    state.problems = null; $("problems").innerHTML = ""; state.validateRequest += 1;
     hideDiff();
     hideMicro();
     hideNotice(); hideDraftQuestion(); hideDeleteQuestion();
   }
   function loadPlan(planId) {
-    var mine = ++planRequest;
+    var mine = ++planRequest, token = state.token;
     document.body.dataset.planLoaded = "";  // set again when this plan is drawn (tests and benchmarks wait on it)
     message("正在载入方案…", "Loading the plan…", "info");
     return Promise.all([api("GET", "/api/plans/" + planId + "/state"),
                         api("GET", "/api/plans/" + planId + "/units?simplify=0.5&decimals=6"),
                         api("GET", "/api/plans/" + planId + "/grids")]).then(function (r) {
-      if (mine !== planRequest) return;  // the user (or a sign-in) asked for another plan meanwhile
+      if (mine !== planRequest || token !== state.token) return;  // another plan asked for, or a sign-in meanwhile
       var bad = !r[0].ok ? r[0] : !r[1].ok ? r[1] : !r[2].ok ? r[2] : null;
       if (bad) { failed("无法载入方案：", "Cannot load the plan: ", bad); return; }
       resetPlanView();
@@ -353,12 +357,18 @@
         failed("无法删除草稿：", "Cannot delete the draft: ", res, res.status === 409 ? "error conflict" : "error");
         return;
       }
-      var code = $("territory").value;
-      if (plan === state.plan) clearPlan();
-      history.replaceState(null, "", "/planner?territory=" + code);
-      loadPlans().then(function () {
+      var code = $("territory").value, done = function () {
         message("已删除草稿：方案 v" + (v != null ? v : "?"), "Draft deleted: plan v" + (v != null ? v : "?"), "ok");
-      });
+      };
+      if (plan !== state.plan) {  // another plan was opened meanwhile: it stays; the lists lose the draft
+        state.plans = state.plans.filter(function (p) { return String(p.id) !== String(plan); });
+        Array.prototype.slice.call($("plan").options).forEach(function (o) { if (+o.value === plan) o.remove(); });
+        fillCompare(); done();
+        return;
+      }
+      clearPlan();
+      history.replaceState(null, "", "/planner?territory=" + code);
+      loadPlans().then(done);
     });
   });
   // No plan on the map any more (the one shown was deleted): nothing of it stays, nothing is editable.
@@ -874,10 +884,11 @@
 
   // -- notes: why a grid (or a unit of it) was drawn so; kept with the draft (a `note` edit, saved at
   // once), copied into drafts made from it, listed by the diff -----------------------------------------
+  var notesRequest = 0;
   function loadNotes() {
-    var plan = state.plan;
+    var plan = state.plan, mine = ++notesRequest;
     return api("GET", "/api/plans/" + plan + "/notes").then(function (res) {
-      if (plan !== state.plan) return;
+      if (plan !== state.plan || mine !== notesRequest) return;
       state.notes = res.ok ? res.data.notes : [];
       renderNotes();
     });
@@ -1361,7 +1372,7 @@
     restyle(Object.keys(state.units).filter(function (k) {
       var g = state.units[k].grid; return g === code || g === before; }));
     updatePanel();
-    if (state.microOn && code !== state.cellGrid) loadCells(code);
+    if (state.microOn && code !== state.cellAsked) loadCells(code);
   }
   // The new grid's code is the server's (one rule for the next free code of a community,
   // gridmap/services/edits.py): a dry run of the pending edits plus this split names it; the split is
@@ -1496,8 +1507,8 @@
         if (then) then(data);
         restyle(); updatePending(); updatePanel(); planInfo();
         if (state.microOn) {  // a grid whose units changed lost its micro-grids on the server
-          var shown = state.cellGrid;
-          Promise.resolve(loadMicro()).then(function () { if (shown) return loadCells(shown); });
+          var shown = state.cellGrid;  // redrawn unless another grid's buildings were asked for meanwhile
+          Promise.resolve(loadMicro()).then(function () { if (shown && state.cellAsked === shown) return loadCells(shown); });
         }
         if (!then) message("已保存（编辑版本 " + data.version + "，" + data.elapsed_ms + " 毫秒）",
                            "Saved (edit " + data.version + ", " + data.elapsed_ms + " ms)", "ok");
@@ -1521,9 +1532,9 @@
   }
   $("validate").addEventListener("click", function () {
     if (!state.plan) return;
-    var plan = state.plan;
+    var plan = state.plan, mine = ++state.validateRequest;
     api("GET", "/api/plans/" + plan + "/validate").then(function (res) {
-      if (plan !== state.plan) return;
+      if (plan !== state.plan || mine !== state.validateRequest) return;  // another plan, or the plan read again
       state.problems = null; renderProblems();
       if (!res.ok) { failed("校验失败：", "Validation failed: ", res); return; }
       state.problems = res.data.problems; renderProblems();
@@ -1709,13 +1720,15 @@
   function hideMicro() {
     if (state.microLayer) { map.removeLayer(state.microLayer); state.microLayer = null; }
     if (state.cellLayer) { map.removeLayer(state.cellLayer); state.cellLayer = null; }
-    state.cellGrid = null; state.microTarget = null; state.microOn = false; state.cellSeq += 1;
+    state.cellGrid = null; state.cellAsked = null; state.microTarget = null; state.microOn = false;
+    state.cellSeq += 1; state.microSeq += 1;
     $("microgrids").setAttribute("aria-pressed", "false");
   }
   function loadMicro() {
-    var plan = state.plan;
+    var plan = state.plan, mine = ++state.microSeq;
     return api("GET", "/api/plans/" + plan + "/microgrids?format=geojson").then(function (res) {
-      if (plan !== state.plan || !state.microOn) return null;  // another plan, or the mode was switched off
+      // another plan, the mode switched off, or a newer read of them sent
+      if (plan !== state.plan || !state.microOn || mine !== state.microSeq) return null;
       if (!res.ok) { failed("无法载入微网格：", "Cannot load the micro-grids: ", res); return null; }
       var features = res.data.features || [];
       if (state.microLayer) map.removeLayer(state.microLayer);
@@ -1732,6 +1745,7 @@
   }
   function loadCells(grid) {
     var plan = state.plan, mine = ++state.cellSeq;
+    state.cellAsked = grid;  // the grid whose buildings are on their way (selecting it again asks nothing)
     return api("GET", "/api/plans/" + plan + "/microgrid-cells?grid=" + encodeURIComponent(grid)).then(function (res) {
       if (plan !== state.plan || !state.microOn || mine !== state.cellSeq) return;  // a later grid was asked for
       if (!res.ok) { failed("无法载入楼栋：", "Cannot load the buildings: ", res); return; }
@@ -1786,7 +1800,9 @@
         state.version = res.data.version;
         planInfo();
         if (!state.microOn) return;  // switched off meanwhile: the move is stored, nothing to redraw
-        Promise.resolve(loadMicro()).then(function () { return loadCells(grid); }).then(function () {
+        Promise.resolve(loadMicro()).then(function () {  // unless another grid was selected meanwhile
+          if (state.cellAsked === grid) return loadCells(grid);
+        }).then(function () {
           var t = state.microInfo[target] || {}, from = state.microInfo[p.microgrid_code];
           message("已移入微网格 " + target + "：现 " + t.households + " 户" +
                   (from ? "；" + p.microgrid_code + " 现 " + from.households + " 户" : "；" + p.microgrid_code + " 已无楼栋，已删除"),
@@ -1821,11 +1837,16 @@
     var v = state.planVersion != null ? " v" + state.planVersion : "";
     if (!window.confirm(T("发布此草稿（方案" + v + "）？当前已发布方案将转为历史。",
                           "Publish this draft (plan" + v + ")? The published plan becomes history."))) return;
-    api("POST", "/api/plans/" + state.plan + "/publish", { version: state.version }).then(function (res) {
+    var plan = state.plan;
+    api("POST", "/api/plans/" + plan + "/publish", { version: state.version }).then(function (res) {
       if (res.status === 409) { failed("无法发布：", "Cannot publish: ", res, "error conflict"); return; }
       if (!res.ok) { failed("发布失败：", "Publish failed: ", res); return; }
       var published = res.data;
-      loadPlans(state.plan).then(function () {  // a new view of the plan, now read only: no stale panel, problems or diff
+      if (plan !== state.plan) {  // another plan was opened meanwhile: it stays as it is
+        message("已发布：方案 v" + published.version, "Published: plan v" + published.version, "ok");
+        return;
+      }
+      loadPlans(plan).then(function () {  // a new view of the plan, now read only: no stale panel, problems or diff
         message("已发布：方案 v" + published.version + " 现为已发布方案", "Published: plan v" + published.version +
                 " is now the published plan", "ok");
       });
