@@ -190,17 +190,23 @@ def test_building_cells_of_an_invalid_area() -> None:
 
 def test_building_cells_fall_back_to_a_clean_where_the_cut_does_not_tile(monkeypatch) -> None:
     """An area whose cut cells fail the check (gridmap.geo.tessellation._tiles) gets its cells from
-    the full clean of its buildings' zones instead, and they tile it all the same."""
+    the full clean of its buildings' zones instead, one area at a time, and they tile it all the
+    same. Two neighbouring areas of 16 buildings each: their zones overlap, and cleaned together 24
+    of the 32 cells came out empty."""
     from gridmap.geo import tessellation
 
-    areas, footprints, area_of = two_areas_of_buildings()
+    areas = np.array([box_m(0, 0, 100, 100), box_m(100, 0, 200, 100)], dtype=object)
+    footprints = np.array([box_m(x0 + 5 + 25 * i, 5 + 25 * j, x0 + 18 + 25 * i, 18 + 25 * j)
+                           for x0 in (0, 100) for i in range(4) for j in range(4)], dtype=object)
+    area_of = np.repeat([0, 1], 16)
     checked: list[int] = []
     cleaned: list[int] = []
     clean = tessellation.coverage.clean
     monkeypatch.setattr(tessellation, "_tiles", lambda cells, area: bool(checked.append(len(cells))))
     monkeypatch.setattr(tessellation.coverage, "clean", lambda zones, *a, **k: cleaned.append(len(zones)) or clean(zones, *a, **k))
     cells = building_cells(areas, footprints, area_of)
-    assert checked == [2, 3] and cleaned == [5]
+    assert checked == [16, 16] and cleaned == [16, 16]
+    assert not shapely.is_empty(cells).any()
     assert_cells_tile(cells, areas, footprints, area_of)
 
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from gridmap.geo.codes import BEIJING_15, CJT_20, reading_order
 from gridmap.geo.band import choose_grid_count, violation
+from gridmap.geo.graph import SMALL_GRAPH
 from gridmap.geo.partition import partition
 from gridmap.geo.quality import grids_crossing_communities, non_contiguous_grids, split_compounds
 from gridmap.geo.synthetic import unit_grid
@@ -342,15 +343,18 @@ def test_kruskal_preorder_is_the_plain_algorithm_s(n: int, seed: int, shape: str
     assert order.tolist() == expected_order and parent.tolist() == expected_parent
 
 
-@pytest.mark.parametrize("n", [40, 301, 700])
+@pytest.mark.parametrize("n", [40, SMALL_GRAPH + 1, 2 * SMALL_GRAPH + 100])  # Kruskal, scipy, scipy
 def test_spanning_preorder_gives_a_minimum_tree_with_subtrees_as_runs_either_way(n: int) -> None:
     """Above SMALL_GRAPH nodes scipy makes the tree, up to it the plain-Python Kruskal (bisection
     and the buildings' groups both take it from here): either way every node is in the order once,
     each parent edge is an edge of the graph, the tree weighs what the other way's weighs (a
     minimum: distinct weights), and each subtree is a contiguous run of the order (the prefix-sum
     subtree sums rely on it)."""
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import minimum_spanning_tree
+
     from gridmap.geo.bisection import subtree_sums
-    from gridmap.geo.graph import SMALL_GRAPH, kruskal_preorder, spanning_preorder
+    from gridmap.geo.graph import kruskal_preorder, spanning_preorder
 
     rng = np.random.default_rng(n)
     rows = np.arange(1, n)  # a random tree, so the graph is connected, and 2n more edges
@@ -366,10 +370,12 @@ def test_spanning_preorder_gives_a_minimum_tree_with_subtrees_as_runs_either_way
     assert sorted(order.tolist()) == list(range(n)) and order[0] == 0 and parent[0] == -9999
     tree = [(min(v, p), max(v, p)) for v, p in zip(range(n), parent.tolist()) if v != 0]
     assert all(edge in weight_of for edge in tree)
-    plain_order, plain_parent = kruskal_preorder(n, rows, cols, weights)
+    # the one minimum tree (distinct weights), as scipy finds it and as the plain Kruskal does
+    mst = minimum_spanning_tree(sp.csr_matrix((weights, (rows, cols)), shape=(n, n))).tocoo()
+    expected = sorted(zip(np.minimum(mst.row, mst.col).tolist(), np.maximum(mst.row, mst.col).tolist()))
+    _plain_order, plain_parent = kruskal_preorder(n, rows, cols, weights)
     plain = [(min(v, p), max(v, p)) for v, p in zip(range(n), plain_parent.tolist()) if v != 0]
-    assert sum(weight_of[e] for e in tree) == sum(weight_of[e] for e in plain)
-    assert sorted(tree) == sorted(plain) or n > SMALL_GRAPH
+    assert sorted(tree) == expected and sorted(plain) == expected
     size = subtree_sums(order, parent, np.ones((n, 1)))[:, 1].astype(int)
     position = np.empty(n, dtype=np.int64)
     position[order] = np.arange(n)

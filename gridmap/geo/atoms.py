@@ -220,6 +220,8 @@ def _tree_cuts(cuts: _Cuts, a: np.ndarray, b: np.ndarray, pts: np.ndarray, w: np
     for _ in range(SPANNING_TREES):
         cost = length * rng.uniform(0.5, 1.5, len(a))
         order, parent = spanning_preorder(count, a, b, cost)  # preorder: a subtree is a run
+        if len(order) < count:
+            return  # not connected (checked above; cannot happen): the sweeps' cuts stand alone
         subtree = subtree_sums(order, parent, w[:, None])
         sums, size = subtree[:, 0], subtree[:, 1].astype(np.int64)
         position = np.empty(count, dtype=np.int64)

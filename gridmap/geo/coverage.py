@@ -342,5 +342,5 @@ def problems(geoms: np.ndarray) -> np.ndarray:
     return np.flatnonzero(~shapely.is_empty(edges))
 
 
-__all__ = ["clean", "dissolve", "faces_of", "problems", "union", "stitch_borders", "with_vertices", "NOISE_AREA_M2",
-           "ON_BORDER_DEG"]
+__all__ = ["clean", "dissolve", "faces_of", "on_barriers", "problems", "union", "stitch_borders", "with_vertices",
+           "NOISE_AREA_M2", "ON_BORDER_DEG"]

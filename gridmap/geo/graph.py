@@ -322,7 +322,10 @@ def spanning_preorder(n: int, rows: np.ndarray, cols: np.ndarray, weights: np.nd
     (rows, cols) weighted ``weights`` (root: node 0; nodes it does not reach are left out of the
     order, parent -9999). Graphs up to :data:`SMALL_GRAPH` nodes use the plain-Python
     :func:`kruskal_preorder`, larger ones scipy; both give a minimum tree and a preorder in which
-    every subtree is a contiguous run (the tree may differ where weights tie)."""
+    every subtree is a contiguous run (the tree may differ where weights tie). The two agree only
+    on positive weights and on each pair of nodes joined once: scipy takes a weight of 0 for no
+    edge and adds up the weights of an edge given twice (bisection's and the buildings' trees
+    meet both conditions)."""
     if n > SMALL_GRAPH:
         m = sp.csr_matrix((weights, (rows, cols)), shape=(n, n))
         return depth_first_order(minimum_spanning_tree(m), 0, directed=False, return_predecessors=True)

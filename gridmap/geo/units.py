@@ -275,12 +275,18 @@ def _subtract(target: np.ndarray, target_comm: np.ndarray, cutters: np.ndarray, 
     return _polygonal(out)
 
 
+SLIVER_OFF_BARRIER_M = 1.0
+"""A sliver's neighbour is on its side of the barriers when at least this much of their border
+runs along no barrier (a touch of a few millimetres at a corner does not count)."""
+
+
 def _merge_small(units: pd.DataFrame, min_area: float, area_fn: AreaFn, barriers: np.ndarray | None = None
                  ) -> pd.DataFrame:
-    """Merge units below ``min_area`` into the same-community neighbour with the longest border
-    not along a barrier (a road, river or railway of ``barriers``), then the longest border: a
-    sliver between a compound's fence and a main road joins the compound, not the block across
-    the road (it did: a block then reached 52 m² across a primary road).
+    """Merge units below ``min_area`` into a same-community neighbour: one on their side of the
+    barriers (roads, rivers, railways of ``barriers``: :data:`SLIVER_OFF_BARRIER_M` of their border
+    along none) first, then one that is not small itself, then the one with the longest border. A
+    sliver between a compound's fence and a main road joins the compound, not the block across the
+    road (it did: a block then reached 52 m² across a primary road).
 
     The units are a clean coverage, so their shared borders are found once from their common
     segments (:func:`gridmap.geo.graph.shared_segments`); each round merges on that graph (areas
@@ -321,11 +327,12 @@ def _merge_small(units: pd.DataFrame, min_area: float, area_fn: AreaFn, barriers
             break  # remaining small units have no neighbour in their community (islands): keep them
         frame = pd.DataFrame({"src": src[cand], "dst": dst[cand], "len": length[cand], "free": off_barrier[cand]})
         frame = frame.groupby(["src", "dst"], sort=False)[["free", "len"]].sum().reset_index()
+        frame["off"] = frame["free"] >= SLIVER_OFF_BARRIER_M
         frame["big"] = ~small[frame["dst"].to_numpy()]
         frame["area"] = area[frame["dst"].to_numpy()]
-        # candidate merges: small -> any neighbour; prefer large targets, then the longest border
-        # off the barriers, then the longest border
-        frame = frame.sort_values(["src", "big", "free", "len", "area"], ascending=[True, False, False, False, False])
+        # candidate merges: small -> any neighbour; a neighbour on this side of the barriers first,
+        # then large targets, then the longest border
+        frame = frame.sort_values(["src", "off", "big", "len", "area"], ascending=[True, False, False, False, False])
         best = frame.drop_duplicates("src")
         # a small unit absorbs nothing in the same round in which it is merged away
         best = best[~best["dst"].isin(best["src"]) | best["big"]]
@@ -877,7 +884,8 @@ def _clean_coverage(units: pd.DataFrame, comm_geoms: np.ndarray, comm_codes: np.
     return _explode(units, area_fn)
 
 
-def _absorb_slivers(units: pd.DataFrame, rules: UnitRules, area_fn: AreaFn, barriers: np.ndarray) -> pd.DataFrame:
+def _absorb_slivers(units: pd.DataFrame, rules: UnitRules, area_fn: AreaFn, barriers: np.ndarray | None
+                    ) -> pd.DataFrame:
     """Step 8, units below ``min_unit_area_m2`` join their longest-border neighbour, a border off
     the ``barriers`` first (:func:`_merge_small`), repeated while a union comes out in pieces (a
     contact shorter than ``MIN_SHARED_DEG``), at most three times."""
