@@ -303,3 +303,35 @@ def test_a_closed_service_road_divides_an_oversize_compound_too() -> None:
     assert len(east_parts) >= 2
     assert any(abs(shapely.area(shapely.intersection(p, inside)) - shapely.area(p)) < 1e-3 * shapely.area(p)
                and abs(shapely.area(p) - shapely.area(inside)) < 0.02 * shapely.area(inside) for p in parts)
+
+
+def test_slivers_join_a_neighbour_on_their_side_of_the_road() -> None:
+    """A compound, two slivers of 100 m² in a row beside it, a main road, a block across it: the
+    sliver on the road prefers the other sliver (on its side) to the block (across the road), the
+    other sliver prefers the compound, and both end in the compound, at once, though each chose
+    the other's neighbour (a pair of slivers choosing each other once waited for each other
+    forever, and 151 of Reykjavík's units stayed slivers)."""
+    import pandas as pd
+
+    from gridmap.geo.units import _merge_small, metric_area_fn
+
+    m = 1 / 111_320.0
+
+    def box(x0: float, x1: float):
+        return shapely.box(103.0 + x0 * m, 30.0, 103.0 + x1 * m, 30.0 + 10 * m)
+
+    road = shapely.LineString([(103.0 + 60 * m, 29.99), (103.0 + 60 * m, 30.01)])
+    units = pd.DataFrame({"community_code": ["c"] * 4, "kind": ["compound", "block", "block", "block"],
+                          "households": [40.0, 1.0, 2.0, 30.0],
+                          "geometry": [box(0, 50), box(50, 55), box(55, 60), box(60, 110)]})
+    area_fn = metric_area_fn("EPSG:4547")
+    merged = _merge_small(units, 400.0, area_fn, np.array([road], dtype=object))
+    assert len(merged) == 2
+    assert merged["kind"].tolist() == ["compound", "block"] and merged["households"].tolist() == [43.0, 30.0]
+    assert shapely.equals(merged["geometry"].iloc[0], box(0, 60)) and shapely.equals(merged["geometry"].iloc[1], box(60, 110))
+    # 25 pairs of slivers, each pair choosing each other with nothing else near: 25 groups at once
+    # (one pair a round, for the 20 rounds there are, when each had to wait for the other)
+    pairs = pd.DataFrame({"community_code": ["c"] * 50, "kind": ["block"] * 50, "households": [1.0] * 50,
+                          "geometry": [box(100 * i + 5 * j, 100 * i + 5 * j + 5) for i in range(25) for j in (0, 1)]})
+    joined = _merge_small(pairs, 400.0, area_fn, np.array([road], dtype=object))
+    assert len(joined) == 25 and (joined["households"] == 2.0).all()
