@@ -72,11 +72,21 @@ def site(site_database: str):
     planning.publish(monaco, summary.plan_id, version=None, actor="test")
     incidents.ensure_categories(monaco)
     with monaco.connect() as conn:
+        # the worker's grid: the first comprehensive grid holding a building with a name no other
+        # building has (the register's rows name it); the other grid: the first other one
+        named = conn.execute(sa.text(
+            "SELECT g.code, f.properties->>'name' FROM layer_features f "
+            "JOIN layers l ON l.id = f.layer_id AND l.name = 'buildings' "
+            "JOIN grids g ON g.kind = 'comprehensive' AND ST_Covers(g.geom, ST_PointOnSurface(f.geom)) "
+            "JOIN plans p ON p.id = g.plan_id AND p.status = 'published' WHERE f.properties->>'name' IS NOT NULL "
+            "AND (SELECT count(*) FROM layer_features o WHERE o.layer_id = f.layer_id "
+            "AND lower(o.properties->>'name') = lower(f.properties->>'name')) = 1 ORDER BY g.code, f.id LIMIT 1")).one()
         grids = conn.execute(sa.text(
             "SELECT g.code, ST_X(ST_PointOnSurface(g.geom)), ST_Y(ST_PointOnSurface(g.geom)) FROM grids g "
             "JOIN plans p ON p.id = g.plan_id AND p.status = 'published' WHERE g.kind = 'comprehensive' "
-            "ORDER BY g.code LIMIT 2")).all()
+            "ORDER BY g.code <> :mine, g.code LIMIT 2"), {"mine": named[0]}).all()
     (my_grid, *my_point), (other_grid, *other_point) = grids
+    building = named[1]  # a building of the worker's grid with a name no other building has
     tokens = {"anonymous": None}
     with monaco.begin() as conn:
         for name, role, territory, extra in [
@@ -126,14 +136,6 @@ def site(site_database: str):
 
         return staff.assign(monaco, person(), my_grid, actor="test")["assignment_id"]
 
-    with monaco.connect() as conn:  # a building of the worker's grid with a name no other building has
-        building = conn.execute(sa.text(
-            "SELECT f.properties->>'name' FROM layer_features f JOIN layers l ON l.id = f.layer_id AND l.name = 'buildings' "
-            "JOIN grids g ON g.code = :g AND ST_Covers(g.geom, ST_PointOnSurface(f.geom)) "
-            "JOIN plans p ON p.id = g.plan_id AND p.status = 'published' WHERE f.properties->>'name' IS NOT NULL "
-            "AND (SELECT count(*) FROM layer_features o WHERE o.layer_id = f.layer_id "
-            "AND lower(o.properties->>'name') = lower(f.properties->>'name')) = 1 ORDER BY f.id LIMIT 1"),
-            {"g": my_grid}).scalar_one()
 
     def register_sheet() -> bytes:
         """A one-row register of a new household in that building (a new room each call)."""
