@@ -7,6 +7,7 @@
     .venv/bin/python benchmarks/partition.py --chinese-only [--chinese yucheng,highrise]
     .venv/bin/python benchmarks/partition.py --gerrychain-lattices 1000,3000,10000 [--lattice-budget 300]
     .venv/bin/python benchmarks/partition.py --units-in-pieces 8,16,24       # units in pieces on 2 workers
+    .venv/bin/python benchmarks/partition.py --city 16,32,64,128,256 [--workers 2]   # up to a million units
 
 0. Units: Reykjavík's build_units beside momepy.enclosures (+ a spatial join of the households) on
    the same barrier layers, in the same run (median of 3); with ``--units-scaling``, build_units and
@@ -507,6 +508,91 @@ def units_in_pieces(sides: list[int]) -> None:
               f"in pieces b = {fitted_exponent(n, [r[2] for r in rows]):.2f}")
 
 
+class PeakMemory:
+    """The largest resident memory of this process and its children together (a LocalCluster's
+    workers included), sampled every ``every`` seconds on a thread while the block runs."""
+
+    def __init__(self, every: float = 0.5):
+        import threading
+
+        self.every, self.peak = every, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        import psutil
+
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for proc in [me, *me.children(recursive=True)]:
+                try:
+                    total += proc.memory_info().rss
+                except psutil.Error:  # a worker that ended between the listing and the reading
+                    pass
+            self.peak = max(self.peak, total)
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> "PeakMemory":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def city_scale(sides: list[int], workers: int) -> None:
+    """A generated city (synthetic.centreline_layout, side × side communities) built and partitioned
+    at growing sizes, up to a million units: units built in pieces of at most
+    ``unit_pieces.MAX_PIECE_BUILDINGS`` buildings (memory bounded by the piece, not the city), on a
+    LocalCluster of ``workers`` processes (0: serially here), the partition's pieces on the same
+    cluster. Seconds of each stage, peak memory of all processes together, the fitted growth
+    exponents beside n log n's over the same sizes."""
+    from gridmap.distributed import runner_for
+    from gridmap.geo.synthetic import centreline_layout
+    from gridmap.geo.tasks import SERIAL
+    from gridmap.geo.unit_pieces import MAX_PIECE_BUILDINGS, build_units_in_pieces, piece_count
+
+    where = f"a LocalCluster of {workers} workers" if workers else "serially, here"
+    print(f"\n## A generated city built and partitioned at growing size ({where}; pieces of at most "
+          f"{MAX_PIECE_BUILDINGS:,} buildings)", flush=True)
+    rows = []
+    for side in sides:
+        started = time.perf_counter()
+        layout = centreline_layout(1, nx=side, ny=side)
+        made = time.perf_counter() - started
+        with PeakMemory() as memory:
+            context = runner_for(0, local_workers=workers) if workers else _serial(SERIAL)
+            with context as runner:
+                started = time.perf_counter()
+                units = build_units_in_pieces(layout.communities, layout.roads, layout.buildings, runner=runner)
+                built = time.perf_counter() - started
+                started = time.perf_counter()
+                result = partition(units, roads=layout.roads, runner=runner)
+                parted = time.perf_counter() - started
+        rows.append((len(units), built, parted))
+        print(f"  {side * side:>6} communities, {len(layout.buildings):>9,} buildings (made in {made:5.0f} s), "
+              f"{piece_count(len(layout.buildings), max(workers, 1))} pieces: {len(units):>9,} units built in "
+              f"{built:7.1f} s, partitioned in {parted:7.1f} s ({len(result.grids):,} grids, "
+              f"{result.report['summary']['in_band_share']:.1%} in band); peak memory {memory.peak / 1e9:.1f} GB, "
+              f"one clean coverage {bool(shapely.coverage_is_valid(units.geometry.values))}", flush=True)
+        del layout, units, result
+    if len(rows) >= 2:
+        n = np.array([r[0] for r in rows], dtype=float)
+        print(f"  growth exponent (time ~ n^b): build b = {fitted_exponent(n, [r[1] for r in rows]):.2f}, "
+              f"partition b = {fitted_exponent(n, [r[2] for r in rows]):.2f}, "
+              f"both b = {fitted_exponent(n, [r[1] + r[2] for r in rows]):.2f} "
+              f"(n log n over these sizes: b = {fitted_exponent(n, n * np.log(n)):.2f})", flush=True)
+
+
+def _serial(runner):
+    """``runner`` as a context manager, as runner_for gives a cluster's."""
+    from contextlib import nullcontext
+
+    return nullcontext(runner)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--maxp-budget", type=float, default=300.0)
@@ -526,7 +612,15 @@ def main() -> None:
     parser.add_argument("--units-in-pieces", default="",
                         help="only build_units serially beside build_units_in_pieces on a LocalCluster of 2 workers, "
                              "on generated territories of these sides (e.g. 8,16,24)")
+    parser.add_argument("--city", default="",
+                        help="only a generated city built and partitioned at these sides (side x side communities; "
+                             "256: a million units), units in bounded pieces (e.g. 16,32,64,128,256)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="with --city: LocalCluster workers (0: serially in this process)")
     args = parser.parse_args()
+    if args.city:
+        city_scale([int(n) for n in args.city.split(",")], args.workers)
+        return
     if args.units_in_pieces:
         units_in_pieces([int(n) for n in args.units_in_pieces.split(",")])
         return

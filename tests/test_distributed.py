@@ -274,11 +274,11 @@ def test_units_built_in_pieces_on_a_dask_cluster(scheduler: str) -> None:
     from distributed import Client
 
     from gridmap.geo.synthetic import centreline_layout
-    from gridmap.geo.unit_pieces import neighbouring_groups
+    from gridmap.geo.unit_pieces import _owners, neighbouring_groups
 
     layout = centreline_layout(3, nx=4, ny=4)
     whole = gm.build_units(layout.communities, layout.roads, layout.buildings)
-    groups = neighbouring_groups(layout.communities, layout.buildings, 4)
+    groups = neighbouring_groups(layout.communities, _owners(layout.communities, layout.buildings), 4)
     assert sorted(np.concatenate(groups)) == list(range(16)) and len(groups) == 4
     for group in groups:  # each piece's communities make one connected area
         outline = shapely.union_all(layout.communities.geometry.values[group])
@@ -296,6 +296,32 @@ def test_units_built_in_pieces_on_a_dask_cluster(scheduler: str) -> None:
         assert shapely.area(shapely.symmetric_difference(shapely.union_all(own), outline)) < 1e-12
 
 
+def test_a_territory_above_the_piece_size_is_built_in_pieces_on_one_worker(monkeypatch) -> None:
+    """A territory of more buildings than a piece may hold is built in pieces even serially
+    (memory bounded by the piece, not the city), and the pieces make the whole build's units: the
+    same ids and households per community, one clean coverage, every community tiled."""
+    from gridmap.geo import unit_pieces
+    from gridmap.geo.synthetic import centreline_layout
+
+    layout = centreline_layout(5, nx=4, ny=4)
+    whole = gm.build_units(layout.communities, layout.roads, layout.buildings)
+    assert unit_pieces.piece_count(len(layout.buildings), 1) == 1  # as shipped: built whole
+    monkeypatch.setattr(unit_pieces, "MAX_PIECE_BUILDINGS", len(layout.buildings) // 6 + 1)
+    assert unit_pieces.piece_count(len(layout.buildings), 1) == 6
+    built: list[int] = []
+    real = unit_pieces.build_units
+    monkeypatch.setattr(unit_pieces, "build_units", lambda communities, *a, **k: built.append(len(communities))
+                        or real(communities, *a, **k))
+    pieces = unit_pieces.build_units_in_pieces(layout.communities, layout.roads, layout.buildings)
+    assert len(built) == 6 and sum(built) == 16  # six pieces, one after the other, each community once
+    assert list(pieces["unit_id"]) == list(whole.sort_values("unit_id")["unit_id"])
+    assert pieces.groupby("community_code").households.sum().equals(whole.groupby("community_code").households.sum())
+    assert shapely.coverage_is_valid(pieces.geometry.values) and shapely.is_valid(pieces.geometry.values).all()
+    for code, outline in zip(layout.communities["code"], layout.communities.geometry.values):
+        own = pieces[pieces["community_code"] == code].geometry.values
+        assert shapely.area(shapely.symmetric_difference(shapely.union_all(own), outline)) < 1e-12
+
+
 def test_the_seams_between_pieces_need_their_stitching() -> None:
     """The pieces as built, side by side, do not match along their seams (each side noded its
     border alone); joined, they do: the stitching is what makes them one coverage."""
@@ -306,8 +332,9 @@ def test_the_seams_between_pieces_need_their_stitching() -> None:
     layout = centreline_layout(3, nx=4, ny=4)
     layers = {"roads": layout.roads, "buildings": layout.buildings, "waterways": None, "railways": None,
               "compounds": None, "sites": None}
-    pieces = [unit_pieces._piece(layout.communities.iloc[group], layers)
-              for group in unit_pieces.neighbouring_groups(layout.communities, layout.buildings, 4)]
+    owner = unit_pieces._owners(layout.communities, layout.buildings)
+    pieces = unit_pieces._pieces(layout.communities, layers, owner,
+                                 unit_pieces.neighbouring_groups(layout.communities, owner, 4))
     built = unit_pieces._build_batch(pieces, code_column="code", options={},
                                      metric_crs=metric_crs_for_frame(layout.communities).to_string())
     assert not shapely.coverage_is_valid(np.concatenate([b.geometry.values for b in built]))
