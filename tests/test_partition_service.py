@@ -69,6 +69,37 @@ def test_second_partition_reuses_units_and_adds_a_version(planned) -> None:
     assert rebuilt.units_built and rebuilt.units_built.retired >= second.result.report["summary"]["units"]
 
 
+def test_a_territory_above_the_piece_size_is_built_in_pieces_and_stored_as_one_coverage(monaco: sa.Engine,
+                                                                                        monkeypatch) -> None:
+    """A territory of more buildings than a piece may hold (a city) is built in pieces one after
+    the other, memory bounded by the piece; what is stored is still one clean coverage tiling every
+    community, every building's households counted once, and it partitions."""
+    import numpy as np
+    import shapely
+
+    from gridmap.geo import unit_pieces
+    from gridmap.services.partitioning import ensure_units
+    from gridmap.store import frames
+
+    monkeypatch.setattr(unit_pieces, "MAX_PIECE_BUILDINGS", 300)  # Monaco's 886 buildings: three pieces
+    pieces: list[int] = []
+    real = unit_pieces.build_units
+    monkeypatch.setattr(unit_pieces, "build_units", lambda communities, *a, **k: pieces.append(len(communities))
+                        or real(communities, *a, **k))
+    units, built = ensure_units(monaco, MONACO)
+    with monaco.connect() as conn:
+        communities = frames.communities(conn, MONACO)
+    assert len(pieces) == 3 and sum(pieces) == len(communities) == len(built.communities)
+    geoms = np.asarray(units.geometry.values, dtype=object)
+    assert shapely.coverage_is_valid(geoms) and shapely.is_valid(geoms).all()
+    for code, outline in zip(communities["code"], communities.geometry.values):  # to the noding's grid, as built whole
+        own = geoms[(units["community_code"] == code).to_numpy()]
+        assert shapely.area(shapely.symmetric_difference(shapely.union_all(own), outline)) < 1e-6 * shapely.area(outline)
+    summary = partition_territory(monaco, MONACO)
+    assert not summary.units_built or set(summary.units_built.reasons) == {BUILDING_GRAIN}
+    assert summary.result.grids["households"].sum() == units["households"].sum()
+
+
 def test_territory_without_buildings_is_explained(engine: sa.Engine) -> None:
     from gridmap.services.demo import load_demo
 

@@ -792,6 +792,54 @@ def test_the_anonymous_chain_answered_after_sign_in_loads_nothing(site, late: st
 
 
 @pytest.mark.browser
+def test_a_failed_sign_in_leaves_the_plan_drawn_meanwhile_loaded(site) -> None:  # noqa: F811
+    """A sign-in marks the plan not loaded until it is read again. When the sign-in fails, the plan
+    is loaded again if it is drawn by then: here the page's own read of it, on its way at the
+    submit, draws it before the refusal comes back (the marker used to be put back to its value
+    at the submit, "", over a plan on the screen)."""
+    from playwright.sync_api import sync_playwright
+
+    engine, url, _ = site
+    with engine.connect() as conn:  # a published plan: the one anyone may read before signing in
+        published = conn.execute(sa.text("SELECT id FROM plans WHERE status = 'published'")).scalar_one()
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        held: dict[str, list] = {"plan": [], "token": []}
+        page.route(f"**/api/plans/{published}/units*", lambda route: held["plan"].append(route))
+        page.route("**/api/auth/token", lambda route: held["token"].append(route))
+
+        def until_held(what: str) -> None:
+            for _ in range(200):
+                if held[what]:
+                    return
+                page.wait_for_timeout(50)
+            raise AssertionError(f"no {what} request")
+
+        try:
+            page.goto(f"{url}/planner?territory={MONACO}&plan={published}")
+            until_held("plan")  # the page's read of the plan, on its way
+            page.fill("#username", "planner")
+            page.fill("#password", "not the password")
+            page.click("#login-button")
+            until_held("token")
+            held["plan"].pop().continue_()
+            page.wait_for_function(f"document.body.dataset.planLoaded === '{published}'", timeout=20000)
+            with page.expect_response("**/api/auth/token") as answer:
+                held["token"].pop().continue_()
+            assert answer.value.status == 401
+            page.wait_for_timeout(300)  # the refusal's handler has run by now
+            assert page.evaluate("() => document.body.dataset.planLoaded") == str(published)
+            assert "用户名或密码错误" in page.inner_text("#message")
+            assert page.evaluate("() => window.gridmapPlanner.token") is None
+        finally:
+            for routes in held.values():
+                for route in routes:
+                    route.continue_()
+            browser.close()
+
+
+@pytest.mark.browser
 def test_delete_a_draft_after_confirming(site) -> None:
     """"删除草稿 Delete draft": shown for drafts only, asks first (cancel changes nothing), deletes
     the draft and returns to the territory's plans; the published plan cannot be deleted here."""

@@ -343,13 +343,13 @@ def test_two_partitions_racing_after_a_change_build_the_units_once(monaco: sa.En
     profiles.set_for_territory(monaco, MONACO, dataclasses.replace(PRESETS["default"], name="coarse", units=units),
                                actor="test")
     both_stale = threading.Barrier(2, timeout=60)
-    build = partitioning.build_units
+    build = partitioning.build_units_in_pieces
 
     def after_both_looked(*args, **kwargs):
         both_stale.wait()  # each run found the units stale before either stored any
         return build(*args, **kwargs)
 
-    monkeypatch.setattr(partitioning, "build_units", after_both_looked)
+    monkeypatch.setattr(partitioning, "build_units_in_pieces", after_both_looked)
     # the race is over the stale units; a refinement at building grain depends on the seed's grids
     # (tests/test_partition_service.py covers it), and would build again in one run only
     monkeypatch.setattr(partitioning, "REFINE_ROUNDS", 0)

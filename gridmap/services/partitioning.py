@@ -29,7 +29,7 @@ from gridmap.geo.grain import REFINE_ROUNDS, partition_at_building_grain
 from gridmap.geo.partition import PartitionResult, partition
 from gridmap.geo.pieces import PieceMemo
 from gridmap.geo.profile import Profile
-from gridmap.geo.units import build_units
+from gridmap.geo.unit_pieces import build_units_in_pieces
 from gridmap.progress import QUIET, Progress
 from gridmap.services import profiles
 from gridmap.services.profiles import ProfileSpec
@@ -312,10 +312,11 @@ def _ensure_units(engine: sa.Engine, territory: str, profile: Profile | None, re
         raise PartitionInputError(f"territory {territory} (and its ancestors) has no 'buildings' layer; "
                                   "import one with `gridmap import ... --layer buildings`")
     with progress.step("building units (compounds, blocks, sites)", "构建单元（小区、街坊、场所）"):
-        units = build_units(subset[["code", "name", "geometry"]], inputs["roads"], inputs["buildings"],
-                            waterways=inputs["waterways"], railways=inputs["railways"],
-                            compounds=inputs["compounds"], sites=inputs["sites"], rules=profile.units,
-                            road_rules=profile.roads, atomize=fine)
+        # a city's territory in pieces of bounded size, one after the other (memory follows the piece)
+        units = build_units_in_pieces(subset[["code", "name", "geometry"]], inputs["roads"], inputs["buildings"],
+                                      waterways=inputs["waterways"], railways=inputs["railways"],
+                                      compounds=inputs["compounds"], sites=inputs["sites"], rules=profile.units,
+                                      road_rules=profile.roads, atomize=fine)
     stale_ids = [ids[code] for code in stale]
     builds = {ids[code]: {"inputs": {"layers": current["layers"], "rules": current["rules"],
                                      "boundary": current["boundaries"][ids[code]], "profile": current["profile"],

@@ -115,11 +115,15 @@
     ev.preventDefault();
     var form = new URLSearchParams({ username: $("username").value, password: $("password").value });
     // signed in, the plan is read again (a draft becomes editable): until then it is not the plan "loaded"
-    var shown = document.body.dataset.planLoaded || "", asked = planRequest;
+    var asked = planRequest;
     document.body.dataset.planLoaded = "";
     api("POST", "/api/auth/token", form).then(function (res) {
-      // not signed in: the plan shown stays as it was (unless another was asked for meanwhile)
-      if (!res.ok && asked === planRequest) document.body.dataset.planLoaded = shown;
+      // not signed in: the plan is "loaded" again if it is drawn by now (a read on its way at the
+      // submit may have drawn it meanwhile; one still on its way says so itself), unless another
+      // plan was asked for meanwhile
+      if (!res.ok && asked === planRequest && drawnRequest === planRequest) {
+        document.body.dataset.planLoaded = String(state.plan);
+      }
       if (res.status === 401) { message("用户名或密码错误", "Wrong user name or password", "error"); return; }
       if (!res.ok) { failed("无法登录：", "Cannot sign in: ", res); return; }  // 429: too many failures, wait
       message("已登录", "Signed in", "ok");
@@ -164,6 +168,7 @@
         "plan v" + p.version + " · " + s[1] + " · " + p.grids + " grids");
   }
   var listRequest = 0, planRequest = 0;  // answers to superseded requests are ignored
+  var drawnRequest = -1;  // the plan read whose plan is drawn (planRequest when the plan asked for last is shown)
   function loadPlans(preferId) {
     var mine = ++listRequest, token = state.token;
     return api("GET", "/api/territories/" + $("territory").value + "/plans").then(function (res) {
@@ -303,6 +308,7 @@
       showSummary(); updatePanel(); updatePending(); planInfo(); loadNotes();
       message("方案已载入：" + Object.keys(state.units).length + " 个单元",
               "Plan loaded: " + Object.keys(state.units).length + " units", "ok");
+      drawnRequest = mine;
       document.body.dataset.planLoaded = String(planId);
       // the context (roads, buildings, water) after the plan's first frame: its tiles are asked for
       // once, at the plan's view, and making their canvases (about 90 ms) does not hold the plan back
