@@ -24,7 +24,7 @@ import pandas as pd
 import shapely
 from scipy.spatial import cKDTree
 
-from gridmap.geo.graph import boundary_segments, grouped, segment_lengths, shared_segments
+from gridmap.geo.graph import boundary_segments, grouped, pair_sums, segment_lengths, shared_segments
 
 Projector = Callable[[np.ndarray], np.ndarray]
 NOISE_AREA_M2 = 0.01
@@ -149,10 +149,7 @@ def _give_to_neighbours(faces: np.ndarray, owner: np.ndarray, loose: np.ndarray,
     a, b, seg = a[keep], b[keep], seg[keep]
     seg_length = segment_lengths(seg, project)
     seg_free = np.where(on_barriers(seg, barriers), 0.0, seg_length)
-    key, pair = np.unique(a * len(faces) + b, return_inverse=True)
-    left, right = key // len(faces), key % len(faces)
-    length = np.bincount(pair, weights=seg_length, minlength=len(key))
-    free = np.bincount(pair, weights=seg_free, minlength=len(key))
+    left, right, (length, free) = pair_sums(a, b, len(faces), seg_length, seg_free)
     src = np.concatenate([left, right])
     dst = np.concatenate([right, left])
     size = np.concatenate([length, length])

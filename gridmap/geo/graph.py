@@ -210,12 +210,24 @@ def shared_borders(geoms: np.ndarray, groups: np.ndarray | None = None, project=
     if groups is not None:
         same = np.asarray(groups)[a] == np.asarray(groups)[b]
         a, b, seg = a[same], b[same], seg[same]
-    length = segment_lengths(seg, project)
-    n = len(geoms)
-    key, inverse = np.unique(a * n + b, return_inverse=True)
-    total = np.bincount(inverse, weights=length, minlength=len(key))
+    left, right, (total,) = pair_sums(a, b, len(geoms), segment_lengths(seg, project))
     positive = total > 0
-    return (key // n)[positive].astype(np.int64), (key % n)[positive].astype(np.int64), total[positive]
+    return left[positive], right[positive], total[positive]
+
+
+def pair_sums(a: np.ndarray, b: np.ndarray, n: int, *values: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """The distinct pairs among ``(a[i], b[i])`` (indices below ``n``, as :func:`shared_segments`
+    gives them: one row per common segment) and, for each of ``values`` (one number a row: a
+    segment's length, its length off the barriers ...), its sum over each pair's rows.
+
+    >>> left, right, (length,) = pair_sums(np.array([0, 1, 0]), np.array([1, 2, 1]), 3, np.array([1.0, 2.0, 3.0]))
+    >>> left.tolist(), right.tolist(), length.tolist()
+    ([0, 1], [1, 2], [4.0, 2.0])
+    """
+    key, inverse = np.unique(np.asarray(a, dtype=np.int64) * n + np.asarray(b, dtype=np.int64), return_inverse=True)
+    sums = [np.bincount(inverse, weights=v, minlength=len(key)) for v in values]
+    return key // n, key % n, sums
 
 
 def segment_lengths(seg: np.ndarray, project=None) -> np.ndarray:
@@ -395,4 +407,4 @@ def _preorder(n: int, adjacency: list[list[int]]) -> tuple[np.ndarray, np.ndarra
 
 
 __all__ = ["UnitGraph", "build_graph", "border_pairs", "boundary_segments", "reachable", "is_connected", "kruskal_preorder",
-           "spanning_preorder", "SMALL_GRAPH", "STORAGE_EPSG"]
+           "pair_sums", "shared_borders", "spanning_preorder", "SMALL_GRAPH", "STORAGE_EPSG"]

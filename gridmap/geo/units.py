@@ -68,7 +68,7 @@ from scipy.spatial import cKDTree
 
 from gridmap.geo import atoms, coverage
 from gridmap.geo.crs import STORAGE_EPSG, metric_crs_for_frame
-from gridmap.geo.graph import segment_lengths, shared_segments
+from gridmap.geo.graph import pair_sums, segment_lengths, shared_segments
 from gridmap.geo.fields import map_fields
 from gridmap.geo.households import HouseholdRule, estimate_households, household_problems, households_refusal
 from gridmap.geo.roads import RoadRules
@@ -303,15 +303,12 @@ def _merge_small(units: pd.DataFrame, min_area: float, area_fn: AreaFn, barriers
     same = units["community_code"].to_numpy()[a] == units["community_code"].to_numpy()[b]
     a, b, seg = a[same], b[same], seg[same]
     seg_length = segment_lengths(seg, area_fn.project)  # type: ignore[attr-defined]
-    key, pair = np.unique(a * n + b, return_inverse=True)
-    left, right = key // n, key % n
-    shared = np.bincount(pair, weights=seg_length, minlength=len(key))
     # along a barrier or not: asked only of the segments of small units (a unit merged away is
     # small, and so is every unit it took in)
     off_barriers = seg_length.copy()
     of_small = np.flatnonzero((unit_area < min_area)[a] | (unit_area < min_area)[b])
     off_barriers[of_small[coverage.on_barriers(seg[of_small], barriers)]] = 0.0
-    free = np.bincount(pair, weights=off_barriers, minlength=len(key))
+    left, right, (shared, free) = pair_sums(a, b, n, seg_length, off_barriers)
     for _ in range(20):
         area = np.bincount(label, weights=unit_area, minlength=n)
         alive = label == np.arange(n)
