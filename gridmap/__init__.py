@@ -114,7 +114,8 @@ def build_units(communities, roads, buildings, *, profile=None, client=None, **k
     ``client``: a ``dask.distributed.Client``; groups of neighbouring communities are then built
     on its cluster's workers and joined (:mod:`gridmap.geo.unit_pieces`: the same units, except
     vertices snapped a hair apart at the seams and a building straddling a seam counted whole on
-    its point's side).
+    its point's side). Without it, a territory of more than 100,000 buildings (a city) is built
+    the same way in pieces one after the other, so memory follows the piece, not the city.
 
     Example
     -------
@@ -122,13 +123,11 @@ def build_units(communities, roads, buildings, *, profile=None, client=None, **k
     >>> units = gm.build_units(communities, roads, buildings, client=dask.distributed.Client("tcp://HOST:8786"))  # doctest: +SKIP
     """
     from gridmap.geo.unit_pieces import build_units_in_pieces
-    from gridmap.geo.units import build_units as _build
 
     rules = _as_profile(profile)
     kwargs = {"rules": rules.units, "road_rules": rules.roads, **kwargs}
-    if client is not None:
-        return build_units_in_pieces(communities, roads, buildings, runner=_runner(client), **kwargs)
-    return _build(communities, roads, buildings, **kwargs)
+    # without a client, serially: whole, or a city in pieces of bounded size (unit_pieces.MAX_PIECE_BUILDINGS)
+    return build_units_in_pieces(communities, roads, buildings, runner=_runner(client), **kwargs)
 
 
 def partition(units, *, profile=None, min_households=None, max_households=None, micro=False, buildings=None, seed=0,

@@ -322,6 +322,32 @@ def test_a_territory_above_the_piece_size_is_built_in_pieces_on_one_worker(monke
         assert shapely.area(shapely.symmetric_difference(shapely.union_all(own), outline)) < 1e-12
 
 
+def test_pieces_join_around_a_piece_without_units_and_measure_in_the_crs_given(monkeypatch) -> None:
+    """A piece whose communities made no units (degenerate outlines) is passed over by the join,
+    not an error; and a metric CRS given to a build in pieces is the one every piece measures in
+    (it used to reach build_units twice and fail once a territory was large enough to be cut)."""
+    from gridmap.geo import unit_pieces
+    from gridmap.geo.crs import metric_crs_for_frame
+    from gridmap.geo.synthetic import centreline_layout
+
+    layout = centreline_layout(3, nx=4, ny=4)
+    layers = {"roads": layout.roads, "buildings": layout.buildings, "waterways": None, "railways": None,
+              "compounds": None, "sites": None}
+    owner = unit_pieces._owners(layout.communities, layout.buildings)
+    pieces = unit_pieces._pieces(layout.communities, layers, owner,
+                                 unit_pieces.neighbouring_groups(layout.communities, owner, 3))
+    built = unit_pieces._build_batch(pieces, code_column="code", options={},
+                                     metric_crs=metric_crs_for_frame(layout.communities).to_string())
+    joined = unit_pieces._joined([built[0], built[1].iloc[:0], built[1], built[2]])
+    assert len(joined) == sum(len(b) for b in built) and shapely.coverage_is_valid(joined.geometry.values)
+    monkeypatch.setattr(unit_pieces, "MAX_PIECE_BUILDINGS", len(layout.buildings) // 3 + 1)
+    utm = "EPSG:32648"  # not the territory's own (a Gauss-Krüger zone): areas differ measurably
+    given = unit_pieces.build_units_in_pieces(layout.communities, layout.roads, layout.buildings, metric_crs=utm)
+    own = unit_pieces.build_units_in_pieces(layout.communities, layout.roads, layout.buildings)
+    assert given.attrs["metric_crs"] == utm != own.attrs["metric_crs"]
+    assert list(given["unit_id"]) == list(own["unit_id"]) and not np.allclose(given["area_m2"], own["area_m2"], rtol=1e-6)
+
+
 def test_the_seams_between_pieces_need_their_stitching() -> None:
     """The pieces as built, side by side, do not match along their seams (each side noded its
     border alone); joined, they do: the stitching is what makes them one coverage."""

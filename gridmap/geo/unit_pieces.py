@@ -75,7 +75,7 @@ def build_units_in_pieces(communities: gpd.GeoDataFrame, roads: gpd.GeoDataFrame
                            sites=layers["sites"], **options)
     communities = communities.to_crs(STORAGE_EPSG).reset_index(drop=True)
     layers = {k: None if v is None else v.to_crs(STORAGE_EPSG).reset_index(drop=True) for k, v in layers.items()}
-    crs = metric_crs_for_frame(communities).to_string()
+    crs = options.pop("metric_crs", None) or metric_crs_for_frame(communities).to_string()  # every piece measures alike
     owner = None if layers["buildings"] is None else _owners(communities, layers["buildings"])
     groups = neighbouring_groups(communities, owner, count)
     pieces = _pieces(communities, layers, owner, groups)
@@ -200,7 +200,10 @@ def _joined(built: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
     geoms = [np.asarray(units.geometry.values, dtype=object).copy() for units in built]
     bounds = [shapely.bounds(g) for g in geoms]
     for i in range(1, len(geoms)):
-        lo_x, lo_y, hi_x, hi_y = bounds[i][:, 0].min(), bounds[i][:, 1].min(), bounds[i][:, 2].max(), bounds[i][:, 3].max()
+        box = shapely.total_bounds(geoms[i]) if len(geoms[i]) else np.full(4, np.nan)  # empty units: no bounds
+        if np.isnan(box).any():
+            continue  # a piece without units (its communities degenerate): no seam to stitch
+        lo_x, lo_y, hi_x, hi_y = box
         near = [(j, np.flatnonzero((b[:, 0] <= hi_x + NEAR_SEAM_DEG) & (b[:, 2] >= lo_x - NEAR_SEAM_DEG) &
                                    (b[:, 1] <= hi_y + NEAR_SEAM_DEG) & (b[:, 3] >= lo_y - NEAR_SEAM_DEG)))
                 for j, b in enumerate(bounds[:i])]
