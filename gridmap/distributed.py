@@ -46,9 +46,12 @@ hand take the same as environment variables (README: DASK_DISTRIBUTED__ADMIN__TI
 
 
 class DaskRunner:
-    """Batches of pieces as tasks on a Dask cluster, through ``client``. The batches are scattered
-    to the workers (straight to them, not through the scheduler), the function runs there, and
-    the answers come back in the batches' order."""
+    """Batches of pieces as tasks on a Dask cluster, through ``client``. Each batch is scattered
+    to a worker (straight to it, not through the scheduler), the function runs there, and the
+    answers come back in the batches' order. At most :data:`IN_FLIGHT_PER_WORKER` batches a
+    worker are on the cluster at once, and each answer is fetched, and its batch and answer
+    released there, as soon as it is done: the workers hold a few batches, not the territory
+    (scattered all at once, a generated city's inputs and units held 5 GB a worker and growing)."""
 
     def __init__(self, client: Any, progress: Progress = QUIET):
         self.client = client
@@ -61,21 +64,40 @@ class DaskRunner:
 
         if not batches:
             return []
-        # hash=False: keys of their own. Content-hashed keys would be the previous call's when the
-        # batches are the same (a second seed over the same pieces), and that call's cancel, still
-        # in flight at the scheduler, would release this call's data ("lost dependencies").
-        data = self.client.scatter(list(batches), hash=False)
-        futures = self.client.map(fn, data, pure=False, **shared)
-        total, done, told = len(futures), 0, 0
-        for _ in as_completed(futures):
-            done += 1
+        total, told = len(batches), 0
+        answers: list[Any] = [None] * total
+        running = as_completed()
+        place: dict[str, tuple[int, Any]] = {}
+
+        def send(i: int) -> None:
+            # hash=False: keys of their own. Content-hashed keys would be the previous call's when the
+            # batches are the same (a second seed over the same pieces), and that call's cancel, still
+            # in flight at the scheduler, would release this call's data ("lost dependencies").
+            [data] = self.client.scatter([batches[i]], hash=False)
+            future = self.client.submit(fn, data, pure=False, **shared)
+            place[future.key] = (i, data)
+            running.add(future)
+
+        sent = min(total, self.workers * IN_FLIGHT_PER_WORKER)
+        for i in range(sent):
+            send(i)
+        for done, future in enumerate(running, start=1):
+            i, data = place.pop(future.key)
+            answers[i] = future.result()
+            self.client.cancel([future, data])
+            if sent < total:
+                send(sent)
+                sent += 1
             if done * 4 // total > told or done == total:  # a line at each quarter
                 told = done * 4 // total
                 self.progress.say(f"{what[0]}: {done} of {total} batches done on {self.workers} Dask workers",
                                   f"{what[1]}：{self.workers} 个 Dask 工作进程已完成 {done}/{total} 批")
-        answers = self.client.gather(futures)
-        self.client.cancel(data)
         return answers
+
+
+IN_FLIGHT_PER_WORKER = 2
+"""Batches a worker holds at once: one running, one waiting so that it never idles while the
+next is shipped."""
 
 
 def _reachable(scheduler: str) -> None:
