@@ -147,6 +147,44 @@ def test_the_same_batches_again_and_again_on_one_cluster() -> None:
             assert answers == [[x * factor for x in g] for g in groups]
 
 
+def test_the_cluster_holds_a_few_batches_at_once_and_answers_in_order(scheduler: str) -> None:
+    """A runner keeps at most two batches a worker on the cluster (the rest wait here), releases
+    each batch and its answer there once the answer is fetched, and returns the answers in the
+    batches' order however they finish: a city's pieces are not all held by the workers at once."""
+    from distributed import Client
+
+    def slow_reversed(batch: list[int]) -> list[int]:  # later batches finish first
+        time.sleep(0.02 * (40 - batch[0]) / 40)
+        return batch[::-1]
+
+    class Counting:  # the real client, with the batches it has out counted
+        def __init__(self, client):
+            self.client, self.out, self.most = client, 0, 0
+
+        def __getattr__(self, name):
+            return getattr(self.client, name)
+
+        def scatter(self, data, **kwargs):
+            self.out += len(data)
+            self.most = max(self.most, self.out)
+            return self.client.scatter(data, **kwargs)
+
+        def cancel(self, futures):
+            self.out -= sum(1 for f in futures if f.key.startswith("list-"))
+            return self.client.cancel(futures)
+
+    groups = [list(range(i, i + 5)) for i in range(40)]
+    with Client(scheduler) as client:
+        counting = Counting(client)
+        runner = DaskRunner(counting)
+        assert runner.map(slow_reversed, groups, what=("batches", "批")) == [g[::-1] for g in groups]
+        assert counting.most == 2 * runner.workers == 4 and counting.out == 0
+        deadline = time.monotonic() + 10
+        while client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)) and time.monotonic() < deadline:
+            time.sleep(0.1)  # the releases reach the scheduler a moment later
+        assert client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)) == 0
+
+
 def test_micro_grids_on_a_dask_cluster_are_the_serial_ones(scheduler: str) -> None:
     from distributed import Client
 
