@@ -99,6 +99,23 @@ def test_only_the_outer_vertices_of_the_rebuilt_units_go_into_the_kept_border() 
     assert len(coverage.problems(np.concatenate([stitched, [revised[0]]]))) == 0
 
 
+def test_a_crossing_rounded_a_grid_step_off_the_other_builds_edge_is_stitched() -> None:
+    """Two builds each snap-round their own vertices: a border crossing one found can lie a little
+    more than one grid step (1e-10°) off the other's edge between its own rounded ends. Seen on a
+    generated city of a million units built in pieces, at 1.002–1.019e-10°; the edges stayed
+    unmatched and the build failed. The crossing is taken into the other side's edge."""
+    y0, y1, x = 30.6381, 30.6391, 103.2237
+    kept = np.array([shapely.Polygon([(x, y0), (x, y1), (x - 0.001, y1), (x - 0.001, y0)])], dtype=object)
+    crossing = (x + 1.02e-10, 30.6385)  # the new side's own vertex, on its side of the seam
+    south = shapely.Polygon([(x, y0), (x + 0.001, y0), (x + 0.001, 30.6385), crossing])
+    north = shapely.Polygon([crossing, (x + 0.001, 30.6385), (x + 0.001, y1), (x, y1)])
+    new = np.array([south, north], dtype=object)
+    stitched, revised = coverage.stitch_borders(new, kept)
+    assert crossing in list(revised[0].exterior.coords)  # both sides' edges now have it: vertex for vertex
+    assert shapely.is_empty(shapely.coverage_invalid_edges(np.concatenate([stitched, [revised[0]]]))).all()
+    assert shapely.is_valid(stitched).all() and revised[0].is_valid
+
+
 def test_a_notch_narrower_than_the_snap_keeps_the_rebuilt_unit_valid() -> None:
     """A rebuilt unit with a notch 4e-10° wide right at a kept unit's vertex: snapping both sides
     of the notch onto that vertex would make the ring touch itself, so they stay where they are
