@@ -360,22 +360,29 @@ def test_a_territory_above_the_piece_size_is_built_in_pieces_on_one_worker(monke
         assert shapely.area(shapely.symmetric_difference(shapely.union_all(own), outline)) < 1e-12
 
 
+def _pieces_built(layout, count: int) -> list:
+    """``layout``'s units built as ``count`` pieces, not yet joined."""
+    from gridmap.geo import unit_pieces
+    from gridmap.geo.crs import metric_crs_for_frame
+
+    layers = {"roads": layout.roads, "buildings": layout.buildings, "waterways": None, "railways": None,
+              "compounds": None, "sites": None}
+    owner = unit_pieces._owners(layout.communities, layout.buildings)
+    pieces = unit_pieces._pieces(layout.communities, layers, owner,
+                                 unit_pieces.neighbouring_groups(layout.communities, owner, count))
+    return unit_pieces._build_batch(pieces, code_column="code", options={},
+                                    metric_crs=metric_crs_for_frame(layout.communities).to_string())
+
+
 def test_pieces_join_around_a_piece_without_units_and_measure_in_the_crs_given(monkeypatch) -> None:
     """A piece whose communities made no units (degenerate outlines) is passed over by the join,
     not an error; and a metric CRS given to a build in pieces is the one every piece measures in
     (it used to reach build_units twice and fail once a territory was large enough to be cut)."""
     from gridmap.geo import unit_pieces
-    from gridmap.geo.crs import metric_crs_for_frame
     from gridmap.geo.synthetic import centreline_layout
 
     layout = centreline_layout(3, nx=4, ny=4)
-    layers = {"roads": layout.roads, "buildings": layout.buildings, "waterways": None, "railways": None,
-              "compounds": None, "sites": None}
-    owner = unit_pieces._owners(layout.communities, layout.buildings)
-    pieces = unit_pieces._pieces(layout.communities, layers, owner,
-                                 unit_pieces.neighbouring_groups(layout.communities, owner, 3))
-    built = unit_pieces._build_batch(pieces, code_column="code", options={},
-                                     metric_crs=metric_crs_for_frame(layout.communities).to_string())
+    built = _pieces_built(layout, 3)
     joined = unit_pieces._joined([built[0], built[1].iloc[:0], built[1], built[2]])
     assert len(joined) == sum(len(b) for b in built) and shapely.coverage_is_valid(joined.geometry.values)
     monkeypatch.setattr(unit_pieces, "MAX_PIECE_BUILDINGS", len(layout.buildings) // 3 + 1)
@@ -390,17 +397,10 @@ def test_the_seams_between_pieces_need_their_stitching() -> None:
     """The pieces as built, side by side, do not match along their seams (each side noded its
     border alone); joined, they do: the stitching is what makes them one coverage."""
     from gridmap.geo import unit_pieces
-    from gridmap.geo.crs import metric_crs_for_frame
     from gridmap.geo.synthetic import centreline_layout
 
     layout = centreline_layout(3, nx=4, ny=4)
-    layers = {"roads": layout.roads, "buildings": layout.buildings, "waterways": None, "railways": None,
-              "compounds": None, "sites": None}
-    owner = unit_pieces._owners(layout.communities, layout.buildings)
-    pieces = unit_pieces._pieces(layout.communities, layers, owner,
-                                 unit_pieces.neighbouring_groups(layout.communities, owner, 4))
-    built = unit_pieces._build_batch(pieces, code_column="code", options={},
-                                     metric_crs=metric_crs_for_frame(layout.communities).to_string())
+    built = _pieces_built(layout, 4)
     assert not shapely.coverage_is_valid(np.concatenate([b.geometry.values for b in built]))
     assert shapely.coverage_is_valid(unit_pieces._joined(built).geometry.values)
 
