@@ -53,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gridmap.geo.crs import metric_crs_for_frame  # noqa: E402
 from gridmap.geo.graph import build_graph  # noqa: E402
-from gridmap.geo.partition import PartitionRules, assign_grids, partition  # noqa: E402
+from gridmap.geo.partition import PartitionRules, assign_grids, assign_units, partition  # noqa: E402
 from gridmap.geo.quality import split_compounds  # noqa: E402
 from gridmap.geo.roads import RoadRules  # noqa: E402
 from gridmap.geo.synthetic import unit_grid  # noqa: E402
@@ -388,12 +388,12 @@ def chinese_district(which: str, gerrychain_budget: float) -> None:
                            rules=profile.units, road_rules=profile.roads, atomize=frozenset(refined))
 
     def run(units: gpd.GeoDataFrame, memo):
-        return partition(units, roads=layers["roads"], rules=profile.partition, road_rules=profile.roads, memo=memo)
+        return assign_units(units, roads=layers["roads"], rules=profile.partition, road_rules=profile.roads, memo=memo)
 
     started = time.perf_counter()
     coarse = build()
     units_s = time.perf_counter() - started
-    result = partition_at_building_grain(coarse, run, build, lo, hi)
+    result = partition_at_building_grain(coarse, run, build, lo, hi).assembled()
     total_s = time.perf_counter() - started
     grids, units = result.grids, result.units
     comp = grids[grids["kind"] == "comprehensive"]

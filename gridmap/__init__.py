@@ -192,6 +192,7 @@ def partition_layers(communities, roads, buildings, *, profile=None, seed=0, cli
     >>> result.report["summary"]["in_band_share"]  # doctest: +SKIP
     """
     from gridmap.geo.grain import partition_at_building_grain
+    from gridmap.geo.partition import assign_units
 
     chosen = _as_profile(profile)
     refined: set[str] = set()
@@ -202,10 +203,11 @@ def partition_layers(communities, roads, buildings, *, profile=None, seed=0, cli
                            atomize=frozenset(refined), **layers)
 
     def run(units, memo):
-        return partition(units, profile=chosen, seed=seed, client=client, roads=roads, memo=memo)
+        return assign_units(units, rules=chosen.partition, road_rules=chosen.roads, seed=seed, roads=roads,
+                            runner=_runner(client), memo=memo)
 
     lo, hi = chosen.band
-    return partition_at_building_grain(build(), run, build, lo, hi)
+    return partition_at_building_grain(build(), run, build, lo, hi).assembled()
 
 
 def _runner(client):

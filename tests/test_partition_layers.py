@@ -42,3 +42,51 @@ def test_partition_layers_proves_every_miss_that_units_alone_left_open(layers: d
     first_comp = first.grids[first.grids["kind"] == "comprehensive"]
     assert comp["households"].between(lo, hi).sum() >= first_comp["households"].between(lo, hi).sum()
     assert full.units["households"].sum() == units["households"].sum() == layers["buildings"]["households"].sum()
+
+
+def test_rounds_decide_on_the_tally_and_only_the_partition_kept_is_assembled(layers: dict) -> None:
+    """A round that is partitioned again is never dissolved: its tally (each unit's grid, each
+    grid's kind and households, no geometry) says what the assembled grids would, and the loop
+    assembles the last partition alone."""
+    from gridmap.geo.grain import partition_at_building_grain
+    from gridmap.geo.partition import assign_units
+
+    profile = gm.profile(str(PROFILE))
+    lo, hi = profile.band
+    given = dict(compounds=layers["compounds"], sites=layers["facilities"], waterways=layers["rivers"])
+    refined: set[str] = set()
+
+    def build(codes: frozenset[str] = frozenset()):
+        refined.update(codes)
+        return gm.build_units(layers["communities"], layers["roads"], layers["buildings"], profile=str(PROFILE),
+                              atomize=frozenset(refined), **given)
+
+    assembled: list[int] = []
+    runs: list = []
+
+    class Counted:
+        def __init__(self, inner) -> None:
+            self.inner = inner
+
+        def tally(self):
+            return self.inner.tally()
+
+        def assembled(self):
+            assembled.append(len(runs))
+            return self.inner.assembled()
+
+    def run(units, memo):
+        runs.append(assign_units(units, rules=profile.partition, road_rules=profile.roads, roads=layers["roads"],
+                                 memo=memo))
+        return Counted(runs[-1])
+
+    kept = partition_at_building_grain(build(), run, build, lo, hi)
+    assert len(runs) >= 2 and assembled == []  # refined at least once; nothing assembled on the way
+    result = kept.assembled()
+    assert assembled == [len(runs)]
+    # the first round's tally decides as its assembled grids would have
+    units, grids = runs[0].tally()
+    whole = runs[0].assembled()
+    assert communities_to_refine(units, grids, lo, hi) == communities_to_refine(whole.units, whole.grids, lo, hi) != set()
+    assert sorted(grids["households"]) == sorted(whole.grids["households"])
+    assert sorted(result.grids["households"]) == sorted(runs[-1].tally()[1]["households"])

@@ -11,19 +11,17 @@ unit per building there) and partitioned again.
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import pandas as pd
 
 from gridmap.geo.pieces import PieceMemo
 
+if TYPE_CHECKING:
+    from gridmap.geo.partition import AssignedUnits
+
 REFINE_ROUNDS = 3  # a refined community's border vertices reach its neighbours, whose grids may change once more
-
-
-class _Partitioned(Protocol):
-    units: pd.DataFrame
-    grids: pd.DataFrame
 
 
 def divisible(units: pd.DataFrame) -> np.ndarray:
@@ -53,24 +51,26 @@ def communities_to_refine(units: pd.DataFrame, grids: pd.DataFrame, lo: float, h
     return missing & set(split)
 
 
-def partition_at_building_grain(units: pd.DataFrame, run: Callable[[pd.DataFrame, PieceMemo], _Partitioned],
+def partition_at_building_grain(units: pd.DataFrame, run: Callable[[pd.DataFrame, PieceMemo], AssignedUnits],
                                 rebuild: Callable[[frozenset[str]], pd.DataFrame], lo: float, hi: float, *,
                                 rounds: int = REFINE_ROUNDS,
-                                said: Callable[[str, str], None] = lambda en, zh: None) -> _Partitioned:
-    """``run(units, memo)`` (a partition), then, while some community has a grid outside the band
-    next to a divisible unit (:func:`communities_to_refine`), ``rebuild(codes)`` (the units again
-    with those communities at building grain, and the ones refined before) and ``run`` on them, at
-    most ``rounds`` times. The one loop behind ``gridmap partition`` and the benchmarks: how units
-    are built and stored is the caller's. ``run`` passes ``memo`` to the partition
-    (:class:`gridmap.geo.pieces.PieceMemo`), so each round cuts again only the pieces whose units
-    changed (Reykjavík's second round: 38 of its 64 pieces from the memo; cutting took 1.7 s, not
-    2.0 s: those cut again are the refined communities', at building grain, the slowest, and
-    their neighbours whose borders took new vertices)."""
+                                said: Callable[[str, str], None] = lambda en, zh: None) -> AssignedUnits:
+    """``run(units, memo)`` (a partition, not yet assembled: :func:`gridmap.geo.partition.assign_units`),
+    then, while some community has a grid outside the band next to a divisible unit
+    (:func:`communities_to_refine`), ``rebuild(codes)`` (the units again with those communities at
+    building grain, and the ones refined before) and ``run`` on them, at most ``rounds`` times;
+    returns the last partition, for the caller to assemble (``.assembled()``). The one loop behind ``gridmap partition`` and the benchmarks: how
+    units are built and stored is the caller's. A round decides on the next from each unit's grid
+    alone (``tally``), so only the partition kept is dissolved and reported. ``run`` passes
+    ``memo`` to the partition (:class:`gridmap.geo.pieces.PieceMemo`), so each round cuts again
+    only the pieces whose units changed (Reykjavík's second round: 38 of its 64 pieces from the
+    memo; cutting took 1.7 s, not 2.0 s: those cut again are the refined communities', at building
+    grain, the slowest, and their neighbours whose borders took new vertices)."""
     memo = PieceMemo()
     result = run(units, memo)
     refined: frozenset[str] = frozenset()
     for _ in range(rounds):
-        coarse = communities_to_refine(result.units, result.grids, lo, hi) - refined
+        coarse = communities_to_refine(*result.tally(), lo, hi) - refined
         if not coarse:
             break
         said(f"{len(coarse)} communities have grids outside the band with units of several buildings: "

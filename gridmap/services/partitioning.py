@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from gridmap.distributed import SERIAL_HERE, Placement
 from gridmap.geo.coverage import stitch_borders
 from gridmap.geo.grain import REFINE_ROUNDS, partition_at_building_grain
-from gridmap.geo.partition import PartitionResult, partition
+from gridmap.geo.partition import AssignedUnits, assign_units
 from gridmap.geo.pieces import PieceMemo
 from gridmap.geo.profile import Profile
 from gridmap.geo.unit_pieces import build_units_in_pieces
@@ -412,11 +412,11 @@ def partition_territory(
                             (rules.roads.class_column, rules.roads.major_classes))
     lo, hi = rules.band
 
-    def run(units: gpd.GeoDataFrame, memo: PieceMemo) -> PartitionResult:
+    def run(units: gpd.GeoDataFrame, memo: PieceMemo) -> AssignedUnits:
         with progress.step(f"partitioning {len(units)} units into grids of {lo}-{hi} households",
                            f"将 {len(units)} 个单元划分为每格 {lo}–{hi} 户的网格"):
-            return partition(units, seed=seed, roads=roads, rules=rules.partition, road_rules=rules.roads,
-                             runner=runner, memo=memo)
+            return assign_units(units, seed=seed, roads=roads, rules=rules.partition, road_rules=rules.roads,
+                                runner=runner, memo=memo)
 
     def at_building_grain(codes: frozenset[str]) -> gpd.GeoDataFrame:
         nonlocal built
@@ -426,8 +426,10 @@ def partition_territory(
 
     # a miss where units hold several buildings: one unit per building there, and partition again
     with placement.runner(len(units), progress) as runner:
-        result = partition_at_building_grain(units, run, at_building_grain, lo, hi, rounds=REFINE_ROUNDS,
-                                             said=progress.say)
+        assigned = partition_at_building_grain(units, run, at_building_grain, lo, hi, rounds=REFINE_ROUNDS,
+                                               said=progress.say)
+    with progress.step("dissolving the grids and measuring them", "合并网格并统计"):
+        result = assigned.assembled()
     result.report["profile"] = rules.describe()  # the report says which rules it measured against
     with progress.step("writing the draft plan", "写入方案草稿"), engine.begin() as conn:
         target = get(conn, territory)
