@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from gridmap.distributed import SERIAL_HERE, Placement
 from gridmap.geo.coverage import stitch_borders
 from gridmap.geo.grain import REFINE_ROUNDS, partition_at_building_grain
-from gridmap.geo.partition import AssignedUnits, assign_units
+from gridmap.geo.partition import AssignedUnits, PartitionResult, assign_units
 from gridmap.geo.pieces import PieceMemo
 from gridmap.geo.profile import Profile
 from gridmap.geo.unit_pieces import build_units_in_pieces
