@@ -423,3 +423,31 @@ def test_an_edge_the_stitching_left_unmatched_is_matched_or_refused(monkeypatch)
     monkeypatch.setattr(shapely, "coverage_clean", lambda geoms, **_: geoms)
     with pytest.raises(ValueError, match="could not be matched"):
         _matched(geoms)
+
+
+def test_a_compound_keeps_the_whole_builds_id_when_the_territory_is_built_in_pieces(monkeypatch) -> None:
+    """build_units numbers compounds by their place in the layer it is given; a piece is given
+    part of the layer, so its compounds are renumbered to their place in the whole: the units of
+    a build in pieces carry the whole build's ``compound_id``, and two compounds never share one."""
+    from gridmap.geo import synthetic_district as sd
+    from gridmap.geo import unit_pieces
+    from gridmap.geo.fields import map_fields
+
+    district = sd.generate(sd.load_boundary(), sd.Config.small())
+    layers = {name: map_fields(frame)[0] for name, frame in district.layers().items()}
+    args = (layers["communities"], layers["roads"], layers["buildings"])
+    whole = unit_pieces.build_units_in_pieces(*args, compounds=layers["compounds"])
+    monkeypatch.setattr(unit_pieces, "MAX_PIECE_BUILDINGS", len(layers["buildings"]) // 6 + 1)
+    monkeypatch.setattr(unit_pieces, "MARGIN_DEG", 0.001)  # ~100 m: a piece sees only the compounds near it
+    seen: list[int] = []
+    real = unit_pieces.build_units
+    monkeypatch.setattr(unit_pieces, "build_units", lambda *a, compounds=None, **k: seen.append(len(compounds))
+                        or real(*a, compounds=compounds, **k))
+    pieces = unit_pieces.build_units_in_pieces(*args, compounds=layers["compounds"])
+    assert len(seen) == 6 and min(seen) < len(layers["compounds"])  # pieces given part of the layer
+    mine = pieces.set_index("unit_id")["compound_id"]
+    theirs = whole.set_index("unit_id")["compound_id"]
+    assert mine.notna().sum() > 50  # compounds in every piece: the test can fail
+    assert mine.sort_index().equals(theirs.sort_index())
+    # each compound's id names one compound: its units lie in one community, as in the whole build
+    assert (pieces.dropna(subset=["compound_id"]).groupby("compound_id")["community_code"].nunique() == 1).all()

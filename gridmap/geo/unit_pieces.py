@@ -149,7 +149,10 @@ def _pieces(communities: gpd.GeoDataFrame, layers: dict[str, gpd.GeoDataFrame | 
             if name == "buildings" and frame is not None:
                 piece[name] = frame.iloc[order[starts[i]:starts[i + 1]]]
             elif name in trees:
-                piece[name] = frame.iloc[np.sort(trees[name].query(box, predicate="intersects"))]
+                positions = np.sort(trees[name].query(box, predicate="intersects"))
+                piece[name] = frame.iloc[positions]
+                if name == "compounds":
+                    piece["compound_positions"] = positions  # a compound's id is its place in the whole layer
             else:
                 piece[name] = frame
         pieces.append(piece)
@@ -158,9 +161,26 @@ def _pieces(communities: gpd.GeoDataFrame, layers: dict[str, gpd.GeoDataFrame | 
 
 def _build_batch(batch: list[dict], *, code_column: str, metric_crs: str, options: dict) -> list[gpd.GeoDataFrame]:
     """Build the units of each piece of ``batch`` (a task on a worker)."""
-    return [build_units(p["communities"], p["roads"], p["buildings"], waterways=p["waterways"], railways=p["railways"],
-                        compounds=p["compounds"], sites=p["sites"], code_column=code_column, metric_crs=metric_crs,
-                        **options) for p in batch]
+    return [_whole_layer_compound_ids(
+        build_units(p["communities"], p["roads"], p["buildings"], waterways=p["waterways"], railways=p["railways"],
+                    compounds=p["compounds"], sites=p["sites"], code_column=code_column, metric_crs=metric_crs,
+                    **options), p.get("compound_positions")) for p in batch]
+
+
+def _whole_layer_compound_ids(units: gpd.GeoDataFrame, positions: np.ndarray | None) -> gpd.GeoDataFrame:
+    """A piece's units with the whole build's ``compound_id``: build_units numbers a compound by
+    its place in the layer it was given (``c<n>``), and a piece is given part of the layer
+    (``positions``: where each of its compounds stands in the whole), so without this two
+    compounds of two pieces could share an id."""
+    if positions is None or not len(units):
+        return units
+    ids = units["compound_id"]
+    named = ids.notna().to_numpy()
+    if named.any():
+        local = ids[named].str.slice(1).astype(np.int64).to_numpy()
+        units = units.copy()
+        units.loc[named, "compound_id"] = ["c%d" % n for n in np.asarray(positions)[local]]
+    return units
 
 
 SEAM_REPAIR_DEG = 1e-6
