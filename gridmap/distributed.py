@@ -51,7 +51,9 @@ class DaskRunner:
     answers come back in the batches' order. At most :data:`IN_FLIGHT_PER_WORKER` batches a
     worker are on the cluster at once, and each answer is fetched, and its batch and answer
     released there, as soon as it is done: the workers hold a few batches, not the territory
-    (scattered all at once, a generated city's inputs and units held 5 GB a worker and growing)."""
+    (scattered all at once, a generated city's inputs and units held 5 GB a worker and growing).
+    A task that raises stops the call with its error, and the batches still out are cancelled:
+    nothing of a failed call stays on a long-lived cluster."""
 
     def __init__(self, client: Any, progress: Progress = QUIET):
         self.client = client
@@ -67,7 +69,7 @@ class DaskRunner:
         total, told = len(batches), 0
         answers: list[Any] = [None] * total
         running = as_completed()
-        place: dict[str, tuple[int, Any]] = {}
+        place: dict[str, tuple[int, Any, Any]] = {}  # a future's key: its batch, the batch's data, the future
 
         def send(i: int) -> None:
             # hash=False: keys of their own. Content-hashed keys would be the previous call's when the
@@ -75,23 +77,29 @@ class DaskRunner:
             # in flight at the scheduler, would release this call's data ("lost dependencies").
             [data] = self.client.scatter([batches[i]], hash=False)
             future = self.client.submit(fn, data, pure=False, **shared)
-            place[future.key] = (i, data)
+            place[future.key] = (i, data, future)
             running.add(future)
 
         sent = min(total, self.workers * IN_FLIGHT_PER_WORKER)
-        for i in range(sent):
-            send(i)
-        for done, future in enumerate(running, start=1):
-            i, data = place.pop(future.key)
-            answers[i] = future.result()
-            self.client.cancel([future, data])
-            if sent < total:
-                send(sent)
-                sent += 1
-            if done * 4 // total > told or done == total:  # a line at each quarter
-                told = done * 4 // total
-                self.progress.say(f"{what[0]}: {done} of {total} batches done on {self.workers} Dask workers",
-                                  f"{what[1]}：{self.workers} 个 Dask 工作进程已完成 {done}/{total} 批")
+        try:
+            for i in range(sent):
+                send(i)
+            for done, future in enumerate(running, start=1):
+                i, data, _ = place.pop(future.key)
+                try:
+                    answers[i] = future.result()  # a task's error is raised here
+                finally:
+                    self.client.cancel([future, data])
+                if sent < total:
+                    send(sent)
+                    sent += 1
+                if done * 4 // total > told or done == total:  # a line at each quarter
+                    told = done * 4 // total
+                    self.progress.say(f"{what[0]}: {done} of {total} batches done on {self.workers} Dask workers",
+                                      f"{what[1]}：{self.workers} 个 Dask 工作进程已完成 {done}/{total} 批")
+        finally:
+            if place:  # a task failed, or this call was interrupted: none of its batches stays on the cluster
+                self.client.cancel([item for _, data, future in place.values() for item in (future, data)])
         return answers
 
 

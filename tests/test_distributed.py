@@ -185,6 +185,29 @@ def test_the_cluster_holds_a_few_batches_at_once_and_answers_in_order(scheduler:
         assert client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)) == 0
 
 
+def test_a_failing_batch_raises_and_leaves_nothing_of_the_call_on_the_cluster(scheduler: str) -> None:
+    """A task that raises stops the map with its error, and the batches still in flight with it are
+    cancelled and released: a notebook's long-lived client keeps no stray work or data."""
+    from distributed import Client
+
+    def fails_on_seven(batch: list[int]) -> list[int]:
+        if batch[0] == 7:
+            raise ValueError("batch seven")
+        time.sleep(0.5)  # the others are still running when seven fails
+        return batch
+
+    groups = [[i] for i in range(40)]
+    with Client(scheduler) as client:
+        runner = DaskRunner(client)
+        with pytest.raises(ValueError, match="batch seven"):
+            runner.map(fails_on_seven, groups[4:] + groups[:4], what=("batches", "批"))  # seven is in the first four
+        deadline = time.monotonic() + 10
+        while client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)) == 0
+        assert runner.map(fails_on_seven, [[1], [2]], what=("batches", "批")) == [[1], [2]]  # the cluster still serves
+
+
 def test_micro_grids_on_a_dask_cluster_are_the_serial_ones(scheduler: str) -> None:
     from distributed import Client
 
