@@ -126,3 +126,42 @@ def test_a_notch_narrower_than_the_snap_keeps_the_rebuilt_unit_valid() -> None:
     stitched, revised = coverage.stitch_borders(np.array([notched], dtype=object), kept)
     assert notched.is_valid and shapely.is_valid(stitched).all()
     assert all(shapely.is_valid(g) for g in revised.values())
+
+
+def _segments(lines: np.ndarray) -> np.ndarray:
+    coords, line = shapely.get_coordinates(lines, return_index=True)
+    same = line[1:] == line[:-1]
+    seg = np.hstack([coords[:-1][same], coords[1:][same]])
+    flip = (seg[:, 0] > seg[:, 2]) | ((seg[:, 0] == seg[:, 2]) & (seg[:, 1] > seg[:, 3]))
+    seg[flip] = seg[flip][:, [2, 3, 0, 1]]
+    return seg
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6), st.integers(1, 4), st.integers(1, 4)),
+                min_size=1, max_size=12),
+       st.booleans())
+def test_the_noding_is_given_every_segment_once_and_makes_the_same_faces(boxes, holed) -> None:
+    """faces_of nodes each segment once (an edge two neighbours share, a stretch where boxes
+    overlap): the linework it is given is the boundaries' point set with no segment twice, and its
+    faces are those of noding every boundary whole, on layouts of touching, overlapping and
+    nested boxes, one with a hole."""
+    geoms = [shapely.box(x, y, x + w, y + h) for x, y, w, h in boxes]
+    if holed:  # a polygon with a hole, and a box filling the hole exactly
+        geoms += [shapely.Polygon([(0, 0), (9, 0), (9, 9), (0, 9)], [[(3, 3), (3, 5), (5, 5), (5, 3)]]),
+                  shapely.box(3, 3, 5, 5)]
+    geoms = np.array(geoms, dtype=object)
+    lines = coverage.distinct_linework(geoms)
+    seg = _segments(lines)
+    assert len(np.unique(seg, axis=0)) == len(seg)  # no segment twice
+    assert shapely.equals(shapely.union_all(lines), shapely.union_all(shapely.boundary(geoms)))  # the same points
+    whole = shapely.union_all(shapely.boundary(geoms), grid_size=coverage.NODING_GRID_DEG)
+    expected = sorted(shapely.to_wkt(shapely.normalize(shapely.get_parts(shapely.polygonize([whole])))))
+    assert sorted(shapely.to_wkt(shapely.normalize(coverage.faces_of(geoms)))) == expected
+
+
+def test_units_sharing_their_edges_hand_the_noding_half_their_segments() -> None:
+    """A 3 × 2 tiling of squares has 24 ring segments and 17 edges: the noding is given 17."""
+    squares = np.array([shapely.box(x, y, x + 1, y + 1) for x in range(3) for y in range(2)], dtype=object)
+    assert len(_segments(coverage.distinct_linework(squares))) == 17
+    assert len(coverage.faces_of(squares)) == 6

@@ -34,10 +34,38 @@ SPIKE_TOLERANCE_DEG = 1e-9  # √(area) of the vertex triangles removed: ≈ 0.1
 
 def faces_of(geoms: np.ndarray) -> np.ndarray:
     """The faces of the noded arrangement of all boundaries of ``geoms``: every face lies inside
-    exactly one polygon or in none, and neighbouring faces share vertices exactly."""
-    geoms = np.asarray(geoms, dtype=object)
-    noded = shapely.union_all(shapely.boundary(geoms), grid_size=NODING_GRID_DEG)
+    exactly one polygon or in none, and neighbouring faces share vertices exactly. The noding is
+    given each segment once (:func:`distinct_linework`): neighbours that already share an edge
+    would hand it over twice, and the noding's time goes with what it is given."""
+    noded = shapely.union_all(distinct_linework(np.asarray(geoms, dtype=object)), grid_size=NODING_GRID_DEG)
     return np.asarray(shapely.get_parts(shapely.polygonize([noded])), dtype=object)
+
+
+def distinct_linework(geoms: np.ndarray) -> np.ndarray:
+    """The rings of the polygons of ``geoms`` as lines holding every segment once: a segment found
+    again (the same two ends, either way round: the edge two neighbours share) is left out, and
+    what is left of each ring runs on as one line as far as it can. The same linework as the
+    boundaries (every point of them is on it), about half of it on a coverage of units, in long
+    lines (Reykjavík's clean: 78,906 of 150,831 segments in 11,193 lines; noded in 0.43 s, not
+    0.91 s, into the same faces). Zero-length segments are left out too: they add no point."""
+    parts = shapely.get_parts(geoms)
+    parts = parts[shapely.get_type_id(parts) == 3]
+    coords, ring = shapely.get_coordinates(shapely.get_rings(parts), return_index=True)
+    start = np.flatnonzero(ring[1:] == ring[:-1])  # segment k runs from coords[start[k]] to the next vertex
+    a, b = coords[start], coords[start + 1]
+    flip = (a[:, 0] > b[:, 0]) | ((a[:, 0] == b[:, 0]) & (a[:, 1] > b[:, 1]))
+    ends = pd.DataFrame(np.hstack([np.where(flip[:, None], b, a), np.where(flip[:, None], a, b)]))
+    kept = start[~ends.duplicated().to_numpy() & (a != b).any(axis=1)]
+    if not len(kept):
+        return np.empty(0, dtype=object)
+    # a line breaks where the next kept segment does not start where this one ends (in its ring)
+    new_line = np.r_[True, (kept[1:] != kept[:-1] + 1) | (ring[kept[1:]] != ring[kept[:-1]])]
+    line = np.cumsum(new_line) - 1
+    last = np.r_[new_line[1:], True]
+    points = np.concatenate([coords[kept], coords[kept[last] + 1]])
+    of_line = np.concatenate([line, line[last]])
+    order = np.argsort(of_line, kind="stable")  # each line's starts in order, then its last end
+    return shapely.linestrings(points[order], indices=of_line[order])
 
 
 def _owners(faces: np.ndarray, geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -202,13 +230,13 @@ def with_vertices(polygon, points: np.ndarray, tolerance: float = ON_BORDER_DEG)
         # only (inserted on both, the ring would go to it and back)
         nearest = np.argmin(np.where(on, off, np.inf), axis=0)
         on &= np.arange(len(a))[:, None] == nearest[None, :]
-        out = [coords[:1]]
-        for i in range(len(a)):
-            if on[i].any():
-                hits = np.flatnonzero(on[i])
-                out.append(points[hits[np.argsort(t[i, hits])]])
-            out.append(coords[i + 1:i + 2])
-        return np.concatenate(out)
+        # after the first vertex, each edge's points in order along it, then the edge's end
+        edge, hit = np.nonzero(on)
+        where = np.concatenate([edge, np.arange(len(a))])
+        then = np.concatenate([np.zeros(len(edge)), np.ones(len(a))])
+        along = np.concatenate([t[edge, hit], np.zeros(len(a))])
+        order = np.lexsort((along, then, where))
+        return np.concatenate([coords[:1], np.concatenate([points[hit], coords[1:]])[order]])
 
     parts = [shapely.Polygon(ring(np.asarray(part.exterior.coords)),
                              [ring(np.asarray(r.coords)) for r in part.interiors])

@@ -464,7 +464,9 @@ def _road_pieces(geoms: np.ndarray, road_lines: np.ndarray, area_fn: AreaFn, zon
         return out
     outline = shapely.boundary(geoms)
     # cut ends near the outline, and their feet on it
-    ends = np.concatenate([shapely.get_point(parts, 0), shapely.get_point(parts, -1)])
+    coords, of_part = shapely.get_coordinates(parts, return_index=True)
+    last = np.flatnonzero(np.r_[of_part[1:] != of_part[:-1], True])  # each part's last vertex (none is empty)
+    ends = shapely.points(np.concatenate([coords[np.r_[0, last[:-1] + 1]], coords[last]]))
     end_unit = np.concatenate([part_unit, part_unit])
     near = shapely.distance(ends, outline[end_unit]) < 2 * tol
     ends, end_unit = ends[near], end_unit[near]
