@@ -33,6 +33,7 @@ from gridmap.geo.bisection import Cutter, area_moments, subgraph
 from gridmap.geo.codes import BEIJING_15, CodeScheme
 from gridmap.geo.crs import STORAGE_EPSG, metric_crs_for_frame
 from gridmap.geo.graph import UnitGraph, build_graph, grouped, piece_graphs
+from gridmap.geo.heap import with_frozen_heap
 from gridmap.geo.kinds import SITE
 from gridmap.geo.pieces import PieceMemo, PieceTask, seed_key
 from gridmap.geo.exact import EXACT_MAX_UNITS
@@ -384,12 +385,14 @@ class AssignedUnits:
                               "households": np.bincount(grid_of, households, minlength=len(self.assignment.kinds))})
         return self.units.assign(grid_code=grid_of), grids
 
+    @with_frozen_heap
     def assembled(self) -> PartitionResult:
         """The grids dissolved, their statistics and codes, and the report."""
         return _assemble(self.units, self.graph, self.assignment.grid_of, self.assignment.kinds, self.rules,
                          self.seed)
 
 
+@with_frozen_heap
 def assign_units(
     units: gpd.GeoDataFrame,
     *,

@@ -70,6 +70,7 @@ from gridmap.geo import atoms, coverage
 from gridmap.geo.crs import STORAGE_EPSG, metric_crs_for_frame
 from gridmap.geo.graph import pair_sums, segment_lengths, shared_segments
 from gridmap.geo.fields import map_fields
+from gridmap.geo.heap import with_frozen_heap
 from gridmap.geo.households import HouseholdRule, estimate_households, household_problems, households_refusal
 from gridmap.geo.roads import RoadRules
 from gridmap.geo.border_snap import BorderZone
@@ -544,6 +545,7 @@ def _leftover(whole, parts: np.ndarray, area_fn: AreaFn) -> list:
     return list(polys[area_fn(polys) > NOISE_AREA_M2]) if len(polys) else []
 
 
+@with_frozen_heap
 def build_units(
     communities: gpd.GeoDataFrame,
     roads: gpd.GeoDataFrame | None,

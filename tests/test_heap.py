@@ -1,0 +1,57 @@
+"""gridmap.geo.heap: a long geometry run keeps the objects alive before it out of the collector's
+scans, and gives them back after; it never releases objects someone else froze."""
+
+import gc
+
+import pytest
+import shapely
+
+from gridmap.geo.heap import frozen_heap, with_frozen_heap
+
+
+@pytest.fixture(autouse=True)
+def nothing_frozen():
+    gc.unfreeze()
+    yield
+    gc.unfreeze()
+
+
+def test_the_objects_alive_at_the_start_are_frozen_for_the_run_and_given_back() -> None:
+    before = [shapely.Point(i, i) for i in range(1000)]  # tracked by the collector
+    assert gc.get_freeze_count() == 0
+    with frozen_heap():
+        assert gc.get_freeze_count() >= len(before)
+        made = [shapely.Point(i, -i) for i in range(1000)]
+        assert gc.is_tracked(made[0])
+    assert gc.get_freeze_count() == 0
+
+
+def test_objects_someone_else_froze_stay_frozen() -> None:
+    gc.freeze()
+    theirs = gc.get_freeze_count()
+    with frozen_heap():
+        pass
+    assert gc.get_freeze_count() == theirs  # not released by the run
+
+
+def test_a_run_inside_a_run_leaves_the_outer_freeze_alone_and_errors_give_back_too() -> None:
+    @with_frozen_heap
+    def inner() -> int:
+        return gc.get_freeze_count()
+
+    @with_frozen_heap
+    def outer() -> tuple[int, int]:
+        at_start = gc.get_freeze_count()
+        return at_start, inner()
+
+    at_start, inside = outer()
+    assert at_start > 0 and inside == at_start  # the inner run froze nothing more
+    assert gc.get_freeze_count() == 0
+
+    @with_frozen_heap
+    def fails() -> None:
+        raise ValueError("broken")
+
+    with pytest.raises(ValueError):
+        fails()
+    assert gc.get_freeze_count() == 0
