@@ -272,3 +272,50 @@ def test_the_word_tables_search_as_the_byte_tables_do(graph, band, misses: int) 
             exact.WORD_TABLES_AFTER_STEPS = saved
         answers.append((found.complete, None if found.groups is None else [g.tolist() for g in found.groups]))
     assert answers[0] == answers[1]
+
+
+# a grid of 雨城区 (generated): 25 villas of 2 households, four 单元 of 12, and the 单元 (38–46
+# households) of four towers; micro-grid band 50–80. Atoms in order, and their neighbour pairs.
+VILLAS_AND_TOWERS = [12, 12, 12, 12] + [2] * 25 + [42, 42, 42, 44, 44, 38, 38, 46, 46]
+VILLA_EDGES = [
+    (0, 1), (0, 2), (0, 3), (0, 7), (0, 9), (0, 10), (0, 11), (0, 33), (1, 2), (2, 3), (2, 12), (2, 28), (2, 37),
+    (3, 11), (3, 12), (4, 5), (4, 13), (5, 6), (5, 13), (5, 14), (6, 7), (6, 14), (6, 15), (7, 8), (7, 9), (7, 15),
+    (7, 16), (8, 9), (8, 16), (8, 17), (9, 10), (9, 17), (9, 18), (10, 11), (10, 18), (10, 19), (11, 12), (11, 19),
+    (11, 20), (12, 20), (12, 28), (13, 14), (13, 21), (14, 15), (14, 21), (14, 22), (15, 16), (15, 22), (15, 23),
+    (16, 17), (16, 23), (16, 24), (17, 18), (17, 24), (17, 25), (18, 19), (18, 25), (18, 26), (19, 20), (19, 26),
+    (19, 27), (20, 27), (20, 28), (21, 22), (22, 23), (23, 24), (23, 31), (24, 25), (24, 31), (25, 26), (25, 31),
+    (26, 27), (26, 31), (27, 28), (27, 29), (27, 30), (27, 31), (28, 29), (28, 37), (29, 30), (30, 31), (32, 33),
+    (32, 34), (32, 35), (33, 35), (34, 35), (34, 36), (35, 36), (35, 37), (36, 37)]
+
+
+def test_where_the_search_runs_out_of_steps_the_blobs_of_small_units_find_a_division(monkeypatch) -> None:
+    """On many small units the search can run out of steps where a division exists; it then
+    searches blobs of neighbouring small units, and a division it finds there is a division of
+    the units (every group connected, every unit in one, the misses allowed and within their
+    band). The plan's heuristics left 4 micro-grids of this grid outside 50–80; on the units alone
+    the search allowed 3 is still looking when its steps run out."""
+    from gridmap.geo import exact
+
+    households = np.array(VILLAS_AND_TOWERS, dtype=float)
+    left, right = (np.array(side) for side in zip(*VILLA_EDGES))
+    ask = dict(budget=20_000, misses=3, miss_band=(46.0, 84.0))
+    with monkeypatch.context() as patch:  # the search on the units alone
+        patch.setattr(exact, "coarse_division", lambda *a, **k: exact.Division(None, False))
+        assert not band_division(households, left, right, 50, 80, **ask).complete
+    found = band_division(households, left, right, 50, 80, **ask)
+    assert found.groups is not None
+    assert sorted(np.concatenate(found.groups).tolist()) == list(range(len(households)))
+    sums = np.array([households[g].sum() for g in found.groups])
+    outside = (sums < 50) | (sums > 80)
+    assert outside.sum() <= 3 and ((sums >= 46) & (sums <= 84)).all()
+    neighbours = {i: set() for i in range(len(households))}
+    for a, b in VILLA_EDGES:
+        neighbours[a].add(b), neighbours[b].add(a)
+    for group in found.groups:  # each group connected
+        members, seen, todo = set(group.tolist()), {int(group[0])}, [int(group[0])]
+        while todo:
+            for v in neighbours[todo.pop()] & members - seen:
+                seen.add(v), todo.append(v)
+        assert seen == members
+    # blobs that find nothing prove nothing: the answer stays "unknown"
+    assert not exact.coarse_division(households, left, right, 50, 80, budget=20_000, misses=0).complete
