@@ -165,3 +165,19 @@ def test_units_sharing_their_edges_hand_the_noding_half_their_segments() -> None
     squares = np.array([shapely.box(x, y, x + 1, y + 1) for x in range(3) for y in range(2)], dtype=object)
     assert len(_segments(coverage.distinct_linework(squares))) == 17
     assert len(coverage.faces_of(squares)) == 6
+
+
+def test_points_in_polygons_are_the_tree_querys_pairs_sorted_lowest_polygon_first() -> None:
+    """shapes.points_in finds the pairs a point query finds (inside, or on the outline too), sorted
+    by point and polygon: a point on the border of two polygons meets the lower-numbered first."""
+    from gridmap.geo.shapes import points_in
+
+    polygons = np.array([shapely.box(1, 0, 2, 1), shapely.box(0, 0, 1, 1), shapely.box(5, 5, 6, 6)], dtype=object)
+    points = shapely.points([(0.5, 0.5), (1.0, 0.5), (3, 3), (1.5, 0.2), (5, 5.5)])
+    inside = points_in(polygons, points)
+    assert [list(a) for a in inside] == [[0, 3], [1, 0]]  # the border points are in neither
+    on = points_in(polygons, points, on_border=True)
+    assert [list(a) for a in on] == [[0, 1, 1, 3, 4], [1, 0, 1, 0, 2]]
+    for predicate, found in (("within", inside), ("intersects", on)):
+        p, g = shapely.STRtree(polygons).query(points, predicate=predicate)
+        assert sorted(zip(p.tolist(), g.tolist())) == list(zip(*[a.tolist() for a in found]))

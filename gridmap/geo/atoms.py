@@ -37,7 +37,7 @@ from gridmap.geo import coverage
 from gridmap.geo.band import choose_grid_count
 from gridmap.geo.bisection import subtree_sums
 from gridmap.geo.graph import grouped, shared_borders, spanning_preorder
-from gridmap.geo.shapes import LocalScale
+from gridmap.geo.shapes import LocalScale, points_in
 from gridmap.geo.tessellation import building_cells, one_piece_each
 
 AreaFn = Callable[[np.ndarray], np.ndarray]
@@ -300,8 +300,7 @@ def split_by_buildings(areas: np.ndarray, building_points: np.ndarray, footprint
     result: list[list[Piece]] = [[] for _ in range(len(areas))]
     if len(areas) == 0:
         return result
-    tree = shapely.STRtree(areas)
-    b_idx, a_idx = tree.query(building_points, predicate="within")
+    b_idx, a_idx = points_in(areas, building_points)
     first = np.unique(b_idx, return_index=True)[1]
     b_idx, a_idx = b_idx[first], a_idx[first]
     project = area_fn.project  # type: ignore[attr-defined]

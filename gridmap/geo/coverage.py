@@ -25,6 +25,7 @@ import shapely
 from scipy.spatial import cKDTree
 
 from gridmap.geo.graph import boundary_segments, grouped, pair_sums, segment_lengths, shared_segments
+from gridmap.geo.shapes import points_in
 
 Projector = Callable[[np.ndarray], np.ndarray]
 NOISE_AREA_M2 = 0.01
@@ -70,9 +71,7 @@ def distinct_linework(geoms: np.ndarray) -> np.ndarray:
 
 def _owners(faces: np.ndarray, geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each face, the polygon holding its interior point (-1: none) and how many hold it."""
-    points = shapely.point_on_surface(faces)
-    tree = shapely.STRtree(geoms)
-    face_index, geom_index = tree.query(points, predicate="within")
+    face_index, geom_index = points_in(geoms, shapely.point_on_surface(faces))
     owner = np.full(len(faces), -1, dtype=np.int64)
     count = np.bincount(face_index, minlength=len(faces))
     owner[face_index[::-1]] = geom_index[::-1]  # the first (lowest index) holder

@@ -46,7 +46,7 @@ from gridmap.geo.graph import UnitGraph, build_graph
 from gridmap.geo.partition import PartitionRules, assign_grids, with_band
 from gridmap.geo.profile import PRESETS
 from gridmap.geo.report import FLAG_COLUMNS, grid_statistics, histogram
-from gridmap.geo.shapes import polygonal
+from gridmap.geo.shapes import points_in, polygonal
 from gridmap.geo.tessellation import building_cells
 from gridmap.geo.units import metric_area_fn
 from gridmap.geo.tasks import SERIAL, Runner
@@ -199,11 +199,10 @@ def divide(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *, band: tuple[
     # 1. the grid of every building (its representative point; on a shared border the first grid)
     footprints = np.asarray(buildings.geometry.values, dtype=object)
     points = shapely.point_on_surface(footprints)
-    hit_b, hit_g = shapely.STRtree(grid_geoms).query(points, predicate="intersects")
+    hit_b, hit_g = points_in(grid_geoms, points, on_border=True)  # sorted: the first grid first
     grid_of = np.full(len(buildings), -1, dtype=np.int64)
-    order = np.lexsort((hit_g, hit_b))
-    first = np.unique(hit_b[order], return_index=True)[1]
-    grid_of[hit_b[order][first]] = hit_g[order][first]
+    first = np.unique(hit_b, return_index=True)[1]
+    grid_of[hit_b[first]] = hit_g[first]
     inside = np.flatnonzero(grid_of >= 0)
     blds = buildings.iloc[inside].reset_index(drop=True)
     grid_of = grid_of[inside]

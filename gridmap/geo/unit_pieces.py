@@ -26,6 +26,7 @@ import shapely
 
 from gridmap.geo import coverage
 from gridmap.geo.crs import STORAGE_EPSG, metric_crs_for_frame
+from gridmap.geo.shapes import points_in
 from gridmap.geo.tasks import SERIAL, Runner, run_pieces
 from gridmap.geo.units import build_units
 
@@ -119,7 +120,7 @@ def _hilbert(x: int, y: int, side: int = 1024) -> int:
 def _owners(communities: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame) -> np.ndarray:
     """For each building, the position of the community holding its representative point (-1: none)."""
     points = shapely.point_on_surface(np.asarray(buildings.geometry.values, dtype=object))
-    at, which = shapely.STRtree(np.asarray(communities.geometry.values, dtype=object)).query(points, predicate="within")
+    at, which = points_in(np.asarray(communities.geometry.values, dtype=object), points)
     owner = np.full(len(buildings), -1, dtype=np.int64)
     owner[at[::-1]] = which[::-1]  # the first community, where a point lies on a shared border
     return owner

@@ -74,6 +74,7 @@ from gridmap.geo.heap import with_frozen_heap
 from gridmap.geo.households import HouseholdRule, estimate_households, household_problems, households_refusal
 from gridmap.geo.roads import RoadRules
 from gridmap.geo.border_snap import BorderZone
+from gridmap.geo.shapes import points_in
 from gridmap.geo.shapes import polygonal as _polygonal
 
 AreaFn = Callable[[np.ndarray], np.ndarray]
@@ -208,11 +209,10 @@ def _explode(frame: pd.DataFrame, area_fn: AreaFn, geom_col: str = "geometry") -
 
 
 def _assign_to_polygons(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
-    """Index of the polygon containing each point (-1 where none)."""
-    tree = shapely.STRtree(polygons)
-    pt_idx, poly_idx = tree.query(points, predicate="within")
+    """Index of the polygon containing each point (-1 where none; the lowest where several do)."""
+    pt_idx, poly_idx = points_in(polygons, points)
     result = np.full(len(points), -1, dtype=np.int64)
-    result[pt_idx[::-1]] = poly_idx[::-1]  # first match wins
+    result[pt_idx[::-1]] = poly_idx[::-1]  # the first match wins
     return result
 
 
@@ -389,8 +389,7 @@ def _allocate(buildings_geom: np.ndarray, counts: np.ndarray, unit_geoms: np.nda
     if len(buildings_geom) == 0 or len(unit_geoms) == 0:
         return totals
     points = shapely.point_on_surface(buildings_geom) if points is None else points
-    tree = shapely.STRtree(unit_geoms)
-    p_idx, pu_idx = tree.query(points, predicate="intersects")
+    p_idx, pu_idx = points_in(unit_geoms, points, on_border=True)
     first = np.unique(p_idx, return_index=True)[1]
     holder = np.full(len(buildings_geom), -1, dtype=np.int64)
     holder[p_idx[first]] = pu_idx[first]
@@ -401,7 +400,7 @@ def _allocate(buildings_geom: np.ndarray, counts: np.ndarray, unit_geoms: np.nda
     whole[check[shapely.covers(unit_geoms[holder[check]], buildings_geom[check])]] = True
     np.add.at(totals, holder[whole], counts[whole].astype(np.int64))
     straddling = np.flatnonzero(~flat & ~whole)
-    b_idx, u_idx = tree.query(buildings_geom[straddling], predicate="intersects")
+    b_idx, u_idx = shapely.STRtree(unit_geoms).query(buildings_geom[straddling], predicate="intersects")
     b_idx = straddling[b_idx]
     inter = shapely.area(shapely.intersection(buildings_geom[b_idx], unit_geoms[u_idx]))
     pos = inter > 0
