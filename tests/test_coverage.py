@@ -181,3 +181,11 @@ def test_points_in_polygons_are_the_tree_querys_pairs_sorted_lowest_polygon_firs
     for predicate, found in (("within", inside), ("intersects", on)):
         p, g = shapely.STRtree(polygons).query(points, predicate=predicate)
         assert sorted(zip(p.tolist(), g.tolist())) == list(zip(*[a.tolist() for a in found]))
+    # an invalid polygon (two parts that overlap, as a user's grid or community can be) holds the
+    # points in the overlap too: a prepared one counts ring crossings and would say it does not
+    overlapping = np.array([shapely.MultiPolygon([shapely.box(0, 0, 2, 2), shapely.box(1, 1, 3, 3)])], dtype=object)
+    several = shapely.points([(1.5, 1.5), (1.6, 1.6), (1.7, 1.4), (0.5, 0.5), (2.5, 2.5)])  # three in the overlap
+    for on_border in (False, True):
+        assert points_in(overlapping, several, on_border=on_border)[0].tolist() == [0, 1, 2, 3, 4]
+    folded = np.array([shapely.from_wkt("POLYGON ((0 4, 4 4, 0 4, 0 2, 0 4))")], dtype=object)  # no area
+    assert len(points_in(folded, shapely.points([(1, 3.9), (0.1, 3), (2, 4.1)]))[0]) == 0

@@ -55,3 +55,31 @@ def test_a_run_inside_a_run_leaves_the_outer_freeze_alone_and_errors_give_back_t
     with pytest.raises(ValueError):
         fails()
     assert gc.get_freeze_count() == 0
+
+
+def test_runs_in_two_threads_share_one_freeze_lifted_by_the_last_to_end() -> None:
+    import threading
+
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    counts: dict[str, int] = {}
+
+    def run_a() -> None:
+        with frozen_heap():
+            a_in.set()
+            b_in.wait(5)
+        a_out.set()
+
+    def run_b() -> None:
+        a_in.wait(5)
+        with frozen_heap():
+            b_in.set()
+            a_out.wait(5)
+            counts["b after a ended"] = gc.get_freeze_count()  # b is still running: still frozen
+        counts["after both"] = gc.get_freeze_count()
+
+    threads = [threading.Thread(target=run_a), threading.Thread(target=run_b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert counts["b after a ended"] > 0 and counts["after both"] == 0

@@ -35,7 +35,8 @@ SPIKE_TOLERANCE_DEG = 1e-9  # √(area) of the vertex triangles removed: ≈ 0.1
 
 def faces_of(geoms: np.ndarray) -> np.ndarray:
     """The faces of the noded arrangement of all boundaries of ``geoms``: every face lies inside
-    exactly one polygon or in none, and neighbouring faces share vertices exactly. The noding is
+    one polygon, several (where they overlap) or none, and neighbouring faces share vertices
+    exactly. The noding is
     given each segment once (:func:`distinct_linework`): neighbours that already share an edge
     would hand it over twice, and the noding's time goes with what it is given."""
     noded = shapely.union_all(distinct_linework(np.asarray(geoms, dtype=object)), grid_size=NODING_GRID_DEG)
@@ -45,7 +46,8 @@ def faces_of(geoms: np.ndarray) -> np.ndarray:
 def distinct_linework(geoms: np.ndarray) -> np.ndarray:
     """The rings of the polygons of ``geoms`` as lines holding every segment once: a segment found
     again (the same two ends, either way round: the edge two neighbours share) is left out, and
-    what is left of each ring runs on as one line as far as it can. The same linework as the
+    what is left of each ring runs on as one line from the ring's first vertex as far as it can
+    (a run across the ring's start is two lines). The same linework as the
     boundaries (every point of them is on it), about half of it on a coverage of units, in long
     lines (Reykjavík's clean: 78,906 of 150,831 segments in 11,193 lines; noded in 0.43 s, not
     0.91 s, into the same faces). Zero-length segments are left out too: they add no point."""

@@ -24,7 +24,8 @@ The search (bit sets over the region's units, so each step is a few integer oper
 With ``misses = m`` up to ``m`` groups may lie outside the band (within ``miss_band``): a
 connected set holding the heaviest unit may then also close as a miss, and each component is
 first searched with the fewest misses it needs, so the division found has the fewest misses
-there are (among divisions whose misses lie within ``miss_band``). A complete search with none
+there are (among divisions whose misses lie within ``miss_band``), unless the steps ran out and
+the division came from the blobs of :func:`coarse_division` (within ``m`` misses, no proof). A complete search with none
 found shows that every division of the region whose misses lie within ``miss_band`` has more than
 ``m`` grids outside the band: the proof the report gives a plan with ``m + 1`` misses there, none
 further out than the band it searched with.
@@ -50,14 +51,16 @@ have taken :data:`WORD_TABLES_AFTER_STEPS` steps."""
 WORD_TABLES_AFTER_STEPS = 2_000
 """About 12 ms of search: building the wider tables costs 6–11 ms for 17–40 units."""
 EXACT_BUDGET = 100_000
-"""Steps (connected sets examined) before a search gives up and answers 'unknown'."""
+"""Steps (connected sets examined) before a search gives up (and tries the blobs of
+:func:`coarse_division` with a quarter of them, then answers 'unknown')."""
 
 
 @dataclass(frozen=True)
 class Division:
     """The answer of :func:`band_division`: ``groups`` (arrays of the region's local indices) when
-    a division in the band exists; ``complete`` says whether the search ran to its end (no groups
-    and complete: no such division exists)."""
+    a division in the band exists (``complete`` is then True, whichever search found it); without
+    groups, ``complete`` says whether the search ran to its end (no groups and complete: no such
+    division exists; not complete: unknown)."""
 
     groups: list[np.ndarray] | None
     complete: bool
@@ -308,7 +311,10 @@ def band_division(households: np.ndarray, left: np.ndarray, right: np.ndarray, l
 
 COARSE_SHARE_OF_SLACK = 0.5
 """Neighbouring units are joined into blobs of at most this share of the band's width (hi − lo)
-for :func:`coarse_division`: a blob never decides alone whether a group is in the band."""
+for :func:`coarse_division` (a unit heavier than that stays a blob of its own)."""
+COARSE_BUDGET_SHARE = 4
+"""The blobs' search gets the budget divided by this: a search that ran out of steps costs at
+most a quarter more (the blobs are few; on 雨城区's grid of villas it took no measurable time)."""
 
 
 def coarse_division(households: np.ndarray, left: np.ndarray, right: np.ndarray, lo: float, hi: float, *,
@@ -316,7 +322,8 @@ def coarse_division(households: np.ndarray, left: np.ndarray, right: np.ndarray,
                     miss_band: tuple[float, float] = (0.0, float("inf"))) -> Division:
     """A division found where :func:`band_division` ran out of steps: neighbouring small units
     joined into blobs of at most :data:`COARSE_SHARE_OF_SLACK` of the band's width (edge by edge,
-    in edge order), and the blobs searched. A region of many small units (a grid of villas of 2
+    the edges sorted by their lower end, then their higher), and the blobs searched with
+    ``budget // COARSE_BUDGET_SHARE`` steps. A region of many small units (a grid of villas of 2
     households beside towers whose 单元 hold 38–46) has astronomically many connected sets that
     differ only by a villa; of blobs, few. Any division of the blobs is one of the units (a blob is
     connected); none found proves nothing, so the answer is then "unknown" (``complete`` False),
@@ -348,7 +355,8 @@ def coarse_division(households: np.ndarray, left: np.ndarray, right: np.ndarray,
         return Division(None, False)  # nothing joined: the same search, already out of steps
     across = blob[left] != blob[right]
     found = band_division(np.bincount(blob, weights=households, minlength=count), blob[left][across],
-                          blob[right][across], lo, hi, budget=budget, misses=misses, miss_band=miss_band)
+                          blob[right][across], lo, hi, budget=max(budget // COARSE_BUDGET_SHARE, 1), misses=misses,
+                          miss_band=miss_band)
     if found.groups is None:
         return Division(None, False)
     return Division([np.flatnonzero(np.isin(blob, group)) for group in found.groups], True)
