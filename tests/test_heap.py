@@ -42,10 +42,12 @@ def test_a_run_inside_a_run_leaves_the_outer_freeze_alone_and_errors_give_back_t
     @with_frozen_heap
     def outer() -> tuple[int, int]:
         at_start = gc.get_freeze_count()
-        return at_start, inner()
+        made = [shapely.Point(i, i) for i in range(1000)]  # an inner freeze would take these too
+        return at_start, inner() + 0 * len(made)
 
     at_start, inside = outer()
-    assert at_start > 0 and inside == at_start  # the inner run froze nothing more
+    # the inner run froze nothing more (frozen objects that die leave the count, so it can fall)
+    assert at_start > 0 and inside <= at_start
     assert gc.get_freeze_count() == 0
 
     @with_frozen_heap

@@ -385,3 +385,29 @@ def test_every_reason_for_a_rebuild_is_said_in_chinese() -> None:
         said = reason_zh(reason)
         assert re.search(r"[\u4e00-\u9fff]", said) and said != reason, reason
     assert "980101900001" in reason_zh("community 980101900001 boundary changed")  # the codes are kept
+
+
+def test_a_layers_digest_is_computed_once_per_import(monaco: sa.Engine) -> None:
+    """A layer's features are written once, when it is imported, so its digest is worked out once
+    a process; a partition refined at building grain asked for it twice."""
+    from gridmap.store import layers
+
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args) -> None:
+        statements.append(statement)
+
+    with monaco.connect() as conn:
+        layer_id = conn.execute(sa.text("SELECT l.id FROM layers l JOIN territories t ON t.id = l.territory_id "
+                                        "WHERE t.code = :c AND l.name = 'buildings'"), {"c": MONACO}).scalar_one()
+        layers._digests.clear()
+        sa.event.listen(monaco, "before_cursor_execute", count)
+        try:
+            first, second = layers.digest(conn, layer_id), layers.digest(conn, layer_id)
+        finally:
+            sa.event.remove(monaco, "before_cursor_execute", count)
+        fresh = conn.execute(sa.text(
+            "SELECT md5(COALESCE(string_agg(md5(properties::text) || md5(ST_AsEWKB(geom)), '' ORDER BY feature_index), "
+            "'')) FROM layer_features WHERE layer_id = :l"), {"l": layer_id}).scalar_one()
+    assert first == second == fresh
+    assert sum("md5(" in s for s in statements) == 1  # the features were read once
