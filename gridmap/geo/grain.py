@@ -55,13 +55,14 @@ def partition_at_building_grain(units: pd.DataFrame, run: Callable[[pd.DataFrame
                                 rebuild: Callable[[frozenset[str]], pd.DataFrame], lo: float, hi: float, *,
                                 rounds: int = REFINE_ROUNDS,
                                 said: Callable[[str, str], None] = lambda en, zh: None) -> AssignedUnits:
-    """``run(units, memo)`` (a partition, not yet assembled: :func:`gridmap.geo.partition.assign_units`),
-    then, while some community has a grid outside the band next to a divisible unit
-    (:func:`communities_to_refine`), ``rebuild(codes)`` (the units again with those communities at
-    building grain, and the ones refined before) and ``run`` on them, at most ``rounds`` times;
-    returns the last partition, for the caller to assemble (``.assembled()``). The one loop behind ``gridmap partition`` and the benchmarks: how
-    units are built and stored is the caller's. A round decides on the next from each unit's grid
-    alone (``tally``), so only the partition kept is dissolved and reported. ``run`` passes
+    """``run(units, memo)`` (a partition, not yet assembled:
+    :func:`gridmap.geo.partition.assign_units`), then, while some community has a grid outside the
+    band next to a divisible unit (:func:`communities_to_refine`), ``rebuild(codes)`` (the units
+    again with those communities at building grain, and the ones refined before) and ``run`` on
+    them, at most ``rounds`` times; returns the last partition, for the caller to assemble
+    (``.assembled()``). The one loop behind ``gridmap partition`` and the benchmarks: how units are
+    built and stored is the caller's. A round decides on the next from each unit's grid alone
+    (``tally``), so only the partition kept is dissolved and reported. ``run`` passes
     ``memo`` to the partition (:class:`gridmap.geo.pieces.PieceMemo`), so each round cuts again
     only the pieces whose units changed (Reykjavík's second round: 38 of its 64 pieces from the
     memo; cutting took 1.7 s, not 2.0 s: those cut again are the refined communities', at building
