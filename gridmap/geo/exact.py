@@ -25,10 +25,10 @@ With ``misses = m`` up to ``m`` groups may lie outside the band (within ``miss_b
 connected set holding the heaviest unit may then also close as a miss, and each component is
 first searched with the fewest misses it needs, so the division found has the fewest misses
 there are (among divisions whose misses lie within ``miss_band``), unless the steps ran out and
-the division came from the blobs of :func:`coarse_division` (within ``m`` misses, no proof). A complete search with none
-found shows that every division of the region whose misses lie within ``miss_band`` has more than
-``m`` grids outside the band: the proof the report gives a plan with ``m + 1`` misses there, none
-further out than the band it searched with.
+the division came from the blobs of :func:`coarse_division` (within ``m`` misses, no proof). A
+complete search with none found shows that every division of the region whose misses lie within
+``miss_band`` has more than ``m`` grids outside the band: the proof the report gives a plan with
+``m + 1`` misses there, none further out than the band it searched with.
 
 Used by the partition (a piece whose grids still miss the band after repair is re-divided around
 its misses, then whole, and where no division is in the band, by one with fewer misses, none worse
@@ -433,5 +433,5 @@ def idle_connectors(households: np.ndarray, pairs: set[tuple[int, int]], *, betw
     return Reduced(kept, kept_pairs, removed)
 
 
-__all__ = ["EXACT_MAX_UNITS", "EXACT_BUDGET", "COARSE_SHARE_OF_SLACK", "Division", "Reduced", "band_division",
-           "coarse_division", "idle_connectors", "region_division"]
+__all__ = ["EXACT_MAX_UNITS", "EXACT_BUDGET", "COARSE_SHARE_OF_SLACK", "COARSE_BUDGET_SHARE", "Division", "Reduced",
+           "band_division", "coarse_division", "idle_connectors", "region_division"]
