@@ -31,7 +31,10 @@ def test_objects_someone_else_froze_stay_frozen() -> None:
     theirs = gc.get_freeze_count()
     with frozen_heap():
         pass
-    assert gc.get_freeze_count() == theirs  # not released by the run
+    after = gc.get_freeze_count()
+    # Released (gc.unfreeze) would leave 0 and frozen again would grow it; frozen objects that die
+    # in between leave the count, so it may fall by a few (1,157,879 -> 1,157,877 seen in CI).
+    assert 0.99 * theirs <= after <= theirs
 
 
 def test_a_run_inside_a_run_leaves_the_outer_freeze_alone_and_errors_give_back_too() -> None:
