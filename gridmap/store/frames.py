@@ -11,6 +11,8 @@ its subtree only. Unit identifiers: ``unit_id`` is a unit's key (text, e.g.
 
 from __future__ import annotations
 
+import json
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -113,12 +115,11 @@ def layer_in_area(conn: sa.Connection, owner: str, name: str, area,
         "JOIN layer_features f ON f.geom && ST_GeomFromEWKB(decode(a.hex, 'hex')) "
         "WHERE f.layer_id = (SELECT l.id FROM layers l JOIN territories t ON t.id = l.territory_id "
         "WHERE t.code = :owner AND l.name = :name)) "
-        "SELECT f.properties, f.geom FROM layer_features f JOIN hit ON hit.id = f.id "
-        f"WHERE true {only}ORDER BY f.feature_index"),
+        f"SELECT f.feature_index, {_PROPERTIES_TEXT}, f.geom FROM layer_features f JOIN hit ON hit.id = f.id "
+        f"WHERE true {only}"),
         {"owner": owner, "name": name, "areas": ewkb_hex(areas),
          **({"attribute": where_in[0], "values": list(where_in[1])} if where_in else {})})
-    attrs = pd.DataFrame(list(raw["properties"]), index=raw.index)
-    return gpd.GeoDataFrame(attrs, geometry=gpd.GeoSeries(raw.geometry.values, index=raw.index), crs=4490)
+    return _features(raw)
 
 
 def layer_features(conn: sa.Connection, territory: str, name: str) -> gpd.GeoDataFrame:
@@ -127,13 +128,26 @@ def layer_features(conn: sa.Connection, territory: str, name: str) -> gpd.GeoDat
     from gridmap.store.layers import NoSuchLayer
 
     raw = read_geoframe(conn, sa.text(
-        "SELECT f.feature_index, f.properties, f.geom FROM layer_features f JOIN layers l ON l.id = f.layer_id "
-        "JOIN territories t ON t.id = l.territory_id WHERE t.code = :c AND l.name = :n ORDER BY f.feature_index"),
+        f"SELECT f.feature_index, {_PROPERTIES_TEXT}, f.geom FROM layer_features f JOIN layers l ON l.id = f.layer_id "
+        "JOIN territories t ON t.id = l.territory_id WHERE t.code = :c AND l.name = :n"),
         {"c": territory, "n": name})
     if raw.empty and conn.execute(sa.text("SELECT 1 FROM layers l JOIN territories t ON t.id = l.territory_id "
                                           "WHERE t.code = :c AND l.name = :n"), {"c": territory, "n": name}).first() is None:
         raise NoSuchLayer(f"territory {territory} has no layer {name!r}", f"辖区 {territory} 没有图层 {name!r}")
-    attrs = pd.DataFrame(list(raw["properties"]), index=raw.index)
+    return _features(raw)
+
+
+_PROPERTIES_TEXT = "f.properties::text AS properties"
+"""A feature's attributes as JSON text, parsed by :func:`_features` for all rows at once: the
+driver's own parsing, one ``json.loads`` a row, took 0.2 s of reading Reykjavík's 32,000 buildings."""
+
+
+def _features(raw: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Layer features read as ``feature_index, properties`` (JSON text) and geometry, as a frame
+    of their attributes in the layer's order, indexed 0..n-1. The order is put here, not by the
+    query: sorting the wide rows in PostgreSQL spilled to disk (10 MB for Reykjavík's buildings)."""
+    raw = raw.iloc[np.argsort(raw["feature_index"].to_numpy(), kind="stable")].reset_index(drop=True)
+    attrs = pd.DataFrame(json.loads("[" + ",".join(raw["properties"]) + "]"), index=raw.index)
     return gpd.GeoDataFrame(attrs, geometry=gpd.GeoSeries(raw.geometry.values, index=raw.index), crs=4490)
 
 

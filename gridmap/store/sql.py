@@ -59,12 +59,15 @@ kilobytes each) never make one statement near PostgreSQL's 1 GB limit."""
 def read_geoframe(conn, query, params: dict | None = None, geom_col: str = "geom") -> gpd.GeoDataFrame:
     """A query's rows as a GeoDataFrame in the storage CRS, its geometry (``geom_col``, the last
     column) as ``geometry``: the rows read by pandas and the geometry decoded from the driver's
-    hex EWKB in one vectorised call. geopandas' ``read_postgis`` decodes row by row through
-    pandas (1.0 s of ``gridmap partition`` for Reykjavík's 32,000 buildings; this: 0.05 s)."""
+    hex EWKB. geopandas' ``read_postgis`` decodes row by row through pandas (1.0 s of ``gridmap
+    partition`` for Reykjavík's 32,000 buildings). GEOS reads hex through a character stream,
+    5x slower than turning it into bytes first (``bytes.fromhex``, in C) and reading those
+    (Reykjavík's buildings: 0.19 s against 0.03–0.07 s, 2026-12-06)."""
     frame = pd.read_sql(query, conn, params=params)
-    raw = np.array(frame.pop(geom_col).to_numpy(dtype=object), dtype=object)  # a writable copy
-    raw[pd.isna(raw)] = None  # a NULL geometry (pandas reads it as NaN) stays missing
-    geoms = shapely.from_wkb(raw)
+    raw = frame.pop(geom_col).to_numpy(dtype=object)
+    missing = pd.isna(raw)  # a NULL geometry (pandas reads it as NaN) stays missing
+    binary = np.array([None if gone else bytes.fromhex(text) for text, gone in zip(raw, missing)], dtype=object)
+    geoms = shapely.from_wkb(binary)
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, index=frame.index), crs=SRID)
 
 
