@@ -42,7 +42,8 @@ FINGERPRINTS = {
                   "COALESCE(m.leader_name, '') || COALESCE(m.leader_phone, '') || m.properties::text || "
                   "md5(ST_AsEWKB(m.geom)::text), ',' ORDER BY m.code)) FROM microgrids m",
     "microgrid_buildings": "SELECT count(*) || md5(string_agg(m.code || COALESCE(b.feature_id::text, '-') || b.part || "
-                           "b.households || COALESCE(b.leader_name, '') || md5(ST_AsEWKB(b.geom)::text), ',' "
+                           "b.households || COALESCE(b.leader_name, '') || COALESCE(b.building_leader_name, '') || "
+                           "md5(ST_AsEWKB(b.geom)::text), ',' "
                            "ORDER BY b.id)) FROM microgrid_buildings b JOIN microgrids m ON m.id = b.microgrid_id",
     "staff": "SELECT count(*) || md5(string_agg(s.name || s.role || a.grid_code || a.valid_from || "
              "COALESCE(a.grid_id::text, '-'), ',' ORDER BY a.id)) FROM staff s JOIN staff_assignments a ON a.staff_id = s.id",

@@ -270,11 +270,10 @@ def test_stored_micro_grids_nest_tile_and_follow_the_plan(draft, database_url: s
                   p=plan_id)
     grid = code[:-3]
     assert cli_main(["microgrid", "leader", str(plan_id), code, "--name", "王芳", "--phone", "13800000000"]) == 0
-    building, part = engine.connect().execute(sa.text(
-        "SELECT b.building_name, b.part FROM microgrid_buildings b JOIN microgrids m ON m.id = b.microgrid_id "
-        "WHERE m.plan_id = :p AND m.code = :c ORDER BY b.id LIMIT 1"), {"p": plan_id, "c": code}).one()
-    microgrids.set_leader(engine, plan_id, code, name="李强", phone="13900000000", building=building, part=part,
-                          actor="test")
+    building = engine.connect().execute(sa.text(
+        "SELECT b.building_name FROM microgrid_buildings b JOIN microgrids m ON m.id = b.microgrid_id "
+        "WHERE m.plan_id = :p AND m.code = :c ORDER BY b.id LIMIT 1"), {"p": plan_id, "c": code}).scalar_one()
+    microgrids.set_leader(engine, plan_id, code, name="李强", phone="13900000000", building=building, actor="test")
     others = scalar(engine, "SELECT count(*) FROM microgrids m JOIN grids g ON g.id = m.grid_id "
                     "WHERE m.plan_id = :p AND g.code <> :g", p=plan_id, g=grid)
     summary = microgrids.divide_plan(engine, plan_id, grid=grid, actor="test")
@@ -283,9 +282,9 @@ def test_stored_micro_grids_nest_tile_and_follow_the_plan(draft, database_url: s
                   "WHERE m.plan_id = :p AND g.code <> :g", p=plan_id, g=grid) == others
     assert scalar(engine, "SELECT leader_phone FROM microgrids WHERE plan_id = :p AND code = :c", p=plan_id, c=code) \
         == "13800000000"
-    assert scalar(engine, "SELECT b.leader_phone FROM microgrid_buildings b JOIN microgrids m ON m.id = b.microgrid_id "
-                  "WHERE m.plan_id = :p AND b.building_name = :b AND b.part = :part", p=plan_id, b=building,
-                  part=part) == "13900000000"  # the building's leader too
+    assert scalar(engine, "SELECT b.building_leader_phone FROM microgrid_buildings b JOIN microgrids m "
+                  "ON m.id = b.microgrid_id WHERE m.plan_id = :p AND b.building_name = :b", p=plan_id,
+                  b=building) == "13900000000"  # the building's leader (楼栋长) too
     assert scalar(engine, "SELECT count(*) FROM audit_log WHERE action = 'plan.microgrids'") == 2
     # published: read-only; a new draft copies them
     planning.publish(engine, plan_id, version=None, actor="test")
@@ -337,12 +336,13 @@ def test_api_ogc_tiles_export_and_notebook(draft, database_url: str, tmp_path: P
     assert bad.status_code == 422 and "电话" in bad.json()["detail_zh"]
     mine = planner.get(f"/api/plans/{plan_id}/microgrids/{code}").json()
     assert mine["leader_phone"] == "+86 139 0000 0000"
-    assert any(b["leader_phone"] == "13700000000" for b in mine["buildings"])
+    assert any(b["building_leader_phone"] == "13700000000" for b in mine["buildings"])
     planning.publish(engine, plan_id, version=None, actor="test")
     # public reads: names yes, phones never
     public = anonymous.get(f"/api/plans/{plan_id}/microgrids/{code}").json()
     assert public["leader_name"] == "李强" and public["leader_phone"] is None
-    assert all(b["leader_phone"] is None for b in public["buildings"])
+    assert all(b["leader_phone"] is None and b["building_leader_phone"] is None for b in public["buildings"])
+    assert any(b["building_leader_name"] == "张伟" for b in public["buildings"])
     geojson = anonymous.get(f"/api/plans/{plan_id}/microgrids", params={"format": "geojson"})
     assert geojson.headers["content-type"].startswith("application/geo+json")
     features = geojson.json()["features"]

@@ -25,8 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     mic.add_argument("plan", type=checks.positive_int, metavar="PLAN_ID")
     mic.add_argument("code", nargs="?", metavar="MICROGRID_CODE", help="leader: the micro-grid")
     mic.add_argument("--grid", metavar="CODE", help="list: only this grid's micro-grids")
-    mic.add_argument("--building", metavar="ID|NAME", help="leader: a building of the micro-grid (its id or 楼栋号)")
-    mic.add_argument("--unit", type=checks.positive_int, metavar="K", help="leader: the building's 单元 K (单元长)")
+    mic.add_argument("--building", metavar="ID|NAME", help="leader: a building of the micro-grid (its id or 楼栋号): its 楼栋长, for all its 单元 "
+                     "wherever they lie")
+    mic.add_argument("--unit", type=checks.positive_int, metavar="K", help="leader: with --building, the 单元长 of its 单元 K (a building this plan cuts into 单元)")
     mic.add_argument("--name", help="leader: the leader's name (empty clears it)")
     mic.add_argument("--phone", help="leader: the leader's phone (personal data: never on public endpoints)")
     mic.add_argument("--actor", default="cli")
@@ -204,6 +205,21 @@ def cmd_print(args: argparse.Namespace) -> int:
     return 0
 
 
+def _leader_recorded(done: dict) -> str:
+    """What ``gridmap microgrid leader`` recorded, in English and Chinese (``done``: set_leader's answer)."""
+    who = done["leader_name"] or "(none)"
+    who_zh = done["leader_name"] or "（无）"
+    if done["role"] == "unit":
+        return (f"单元长 of 单元 {done['part']} of building {done['building']} in micro-grid {done['microgrid']} "
+                f"recorded: {who} / 已记录微网格 {done['microgrid']} 中楼栋 {done['building']} {done['part']}单元的单元长：{who_zh}")
+    if done["role"] == "building":
+        where = "、".join(done["microgrids"])
+        return (f"楼栋长 of building {done['building']} recorded: {who} (on all its rows, in micro-grids {where}) "
+                f"/ 已记录楼栋 {done['building']} 的楼栋长：{who_zh}（涉及微网格 {where}）")
+    return (f"leader of micro-grid {done['microgrid']} recorded: {who} "
+            f"/ 已记录微网格 {done['microgrid']} 的负责人：{who_zh}")
+
+
 def cmd_microgrid(args: argparse.Namespace) -> int:
     """``gridmap microgrid list PLAN [--grid CODE]`` and ``gridmap microgrid leader PLAN CODE --name N
     --phone P [--building B [--unit K]]``."""
@@ -222,9 +238,9 @@ def cmd_microgrid(args: argparse.Namespace) -> int:
                       f"(make them with `gridmap partition --micro --plan {args.plan}`) / 该方案尚无微网格")
             for r in rows:
                 leader = " ".join(x for x in (r["leader_name"], r["leader_phone"]) if x)
-                print(f"{r['microgrid_code']}  grid {r['grid_code']}  {r['households']:>4} households  "
-                      f"{r['building_count']:>3} buildings" + (f"  {r['flag']}" if r["flag"] else "")
-                      + (f"  leader {leader}" if leader else ""))
+                print(f"{r['microgrid_code']}  grid {r['grid_code']} 网格  {r['households']:>4} households 户  "
+                      f"{r['building_count']:>3} buildings 栋" + (f"  {r['flag']}" if r["flag"] else "")
+                      + (f"  leader 负责人 {leader}" if leader else ""))
             return 0
         if not args.code:
             raise UserError("microgrid leader needs the micro-grid's code / 请给出微网格编码")
@@ -234,6 +250,5 @@ def cmd_microgrid(args: argparse.Namespace) -> int:
                           part=args.unit, actor=args.actor)
     except Refusal as exc:
         raise UserError(f"{exc.en} / {exc.zh}") from exc
-    where = f"building {done['building']} of micro-grid {args.code}" if "building" in done else f"micro-grid {args.code}"
-    print(f"leader of {where} recorded: {done['leader_name'] or '(none)'} / 已记录负责人")
+    print(_leader_recorded(done))
     return 0

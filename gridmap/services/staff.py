@@ -265,9 +265,10 @@ def assign(engine: sa.Engine, staff_id: int, grid_code: str | None, *, actor: st
         return store.assignment(conn, assignment_id)
 
 
-ADOPTED_ROLE = {"grid": "full_time_worker", "microgrid": "building_leader", "building": "building_leader"}
+ADOPTED_ROLE = {"grid": "full_time_worker", "microgrid": "building_leader", "building": "building_leader",
+                "unit": "stairwell_leader"}
 """The role of a person the plan names: a grid's worker is its full-time worker (一格一员); a
-micro-grid's or a building's leader its 楼栋长 (单元长 for one 单元 of a building split by them)."""
+micro-grid's or a building's leader its 楼栋长; a 单元's leader (a building split by them) its 单元长."""
 
 
 def adopt(engine: sa.Engine, territory_code: str, *, actor: str, today: date | None = None) -> dict:
@@ -285,7 +286,7 @@ def adopt(engine: sa.Engine, territory_code: str, *, actor: str, today: date | N
         plan_id = _published(conn, territory.id, territory_code)
         grids = store.published_grids(conn, plan_id).set_index("grid_code")
         for r in store.named_in_plan(conn, plan_id).itertuples():
-            role = "stairwell_leader" if r.kind == "building" and (r.parts or 1) > 1 else ADOPTED_ROLE[r.kind]
+            role = ADOPTED_ROLE[r.kind]
             named = staffing.names_in(r.name)
             given = _text(r.phone)
             given = given if given and staffing.PHONE.match(given) and len(named) == 1 else None  # the one named

@@ -10,6 +10,7 @@ Every function runs inside the caller's transaction.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 
 import geopandas as gpd
 import pandas as pd
@@ -47,22 +48,43 @@ def plan_grid_ids(conn: sa.Connection, plan_id: int, codes: list[str] | None = N
 
 
 # -- writing --------------------------------------------------------------------------------------
-def leaders_of(conn: sa.Connection, plan_id: int, grid_ids: list[int]) -> tuple[dict, dict]:
-    """The leaders recorded in those grids' micro-grids, to carry over a re-run: by micro-grid
-    (its set of buildings) and by building (feature id, part)."""
+@dataclass(frozen=True)
+class Leaders:
+    """The leaders recorded in some grids' micro-grids, to carry over a re-division: a micro-grid's
+    by its cells (the set of (feature id, 单元) it holds: two micro-grids of one tower's 单元 hold
+    the same building, never the same 单元), a 单元's (单元长) by (feature id, 单元), a building's
+    (楼栋长) by feature id. Each value is (name, phone)."""
+
+    by_microgrid: dict[tuple[tuple[int, int], ...], tuple[str | None, str | None]] = field(default_factory=dict)
+    by_unit: dict[tuple[int, int], tuple[str | None, str | None]] = field(default_factory=dict)
+    by_building: dict[int, tuple[str | None, str | None]] = field(default_factory=dict)
+
+
+def leaders_of(conn: sa.Connection, plan_id: int, grid_ids: list[int]) -> Leaders:
+    """The leaders recorded in those grids' micro-grids (:class:`Leaders`)."""
     micro = conn.execute(sa.text(
-        "SELECT m.leader_name, m.leader_phone, array_agg(DISTINCT b.feature_id ORDER BY b.feature_id) AS features "
-        "FROM microgrids m JOIN microgrid_buildings b ON b.microgrid_id = m.id WHERE m.plan_id = :p "
-        "AND m.grid_id = ANY(:g) AND (m.leader_name IS NOT NULL OR m.leader_phone IS NOT NULL) GROUP BY m.id"),
+        "SELECT m.leader_name, m.leader_phone, array_agg(b.feature_id ORDER BY b.feature_id, b.part) AS features, "
+        "array_agg(b.part ORDER BY b.feature_id, b.part) AS parts FROM microgrids m "
+        "JOIN microgrid_buildings b ON b.microgrid_id = m.id WHERE m.plan_id = :p AND m.grid_id = ANY(:g) "
+        "AND b.feature_id IS NOT NULL AND (m.leader_name IS NOT NULL OR m.leader_phone IS NOT NULL) GROUP BY m.id"),
         {"p": plan_id, "g": grid_ids})
-    by_micro = {tuple(r.features): (r.leader_name, r.leader_phone) for r in micro}
-    buildings = conn.execute(sa.text(
-        "SELECT b.feature_id, b.part, b.leader_name, b.leader_phone FROM microgrid_buildings b "
-        "JOIN microgrids m ON m.id = b.microgrid_id WHERE m.plan_id = :p AND m.grid_id = ANY(:g) "
-        "AND b.feature_id IS NOT NULL AND (b.leader_name IS NOT NULL OR b.leader_phone IS NOT NULL)"),
-        {"p": plan_id, "g": grid_ids})
-    by_building = {(int(r.feature_id), int(r.part)): (r.leader_name, r.leader_phone) for r in buildings}
-    return by_micro, by_building
+    by_microgrid = {_cells(r.features, r.parts): (r.leader_name, r.leader_phone) for r in micro}
+    rows = conn.execute(sa.text(
+        "SELECT b.feature_id, b.part, b.leader_name, b.leader_phone, b.building_leader_name, b.building_leader_phone "
+        "FROM microgrid_buildings b JOIN microgrids m ON m.id = b.microgrid_id WHERE m.plan_id = :p "
+        "AND m.grid_id = ANY(:g) AND b.feature_id IS NOT NULL AND (b.leader_name IS NOT NULL OR "
+        "b.leader_phone IS NOT NULL OR b.building_leader_name IS NOT NULL OR b.building_leader_phone IS NOT NULL)"),
+        {"p": plan_id, "g": grid_ids}).all()
+    by_unit = {(int(r.feature_id), int(r.part)): (r.leader_name, r.leader_phone) for r in rows
+               if r.leader_name is not None or r.leader_phone is not None}
+    by_building = {int(r.feature_id): (r.building_leader_name, r.building_leader_phone) for r in rows
+                   if r.building_leader_name is not None or r.building_leader_phone is not None}
+    return Leaders(by_microgrid, by_unit, by_building)
+
+
+def _cells(features, parts) -> tuple[tuple[int, int], ...]:
+    """A micro-grid's cells as a key: its (feature id, 单元) pairs, sorted, missing features left out."""
+    return tuple(sorted((int(f), int(p)) for f, p in zip(features, parts) if f is not None and pd.notna(f)))
 
 
 def lineages(conn: sa.Connection, plan_id: int) -> dict[int, int]:
@@ -92,20 +114,22 @@ def delete_for_grids(conn: sa.Connection, plan_id: int, grid_ids: list[int]) -> 
 
 
 def write(conn: sa.Connection, plan_id: int, grid_ids: dict[str, int], micro: gpd.GeoDataFrame,
-          buildings: gpd.GeoDataFrame, leaders: tuple[dict, dict] = ({}, {})) -> dict[str, int]:
+          buildings: gpd.GeoDataFrame, leaders: Leaders | None = None) -> dict[str, int]:
     """Insert micro-grids (:class:`gridmap.geo.microgrids.MicroResult` frames) and their buildings;
-    leaders of a previous run are carried over where the same micro-grid (same buildings) or the
-    same building (and 单元) is found again. Returns micro-grid code → row id.
+    the ``leaders`` of a previous division (:func:`leaders_of`) are carried over where the same
+    micro-grid (the same cells), the same 单元 or the same building is found again. Returns
+    micro-grid code → row id.
 
     A statement per :data:`~gridmap.store.sql.INSERT_BATCH` rows, from arrays: storing 雨城区's
     2,452 micro-grids and 7,924 buildings takes 0.8 s of ``gridmap partition --micro`` (1.8 s row
     by row)."""
-    by_micro, by_building = leaders
-    features = buildings.groupby("microgrid_code")["building_id"].agg(
-        lambda v: tuple(sorted({int(x) for x in v if pd.notna(x)}))).to_dict() if len(buildings) else {}
+    leaders = leaders or Leaders()
+    none = (None, None)
+    cells = {code: _cells(group["building_id"], group["part"])
+             for code, group in buildings.groupby("microgrid_code")} if len(buildings) else {}
     ids: dict[str, int] = {}
     if len(micro):
-        kept = [by_micro.get(features.get(code, ()), (None, None)) for code in micro["microgrid_code"]]
+        kept = [leaders.by_microgrid.get(cells.get(code, ()), none) for code in micro["microgrid_code"]]
         flagged = [isinstance(flag, str) for flag in micro["flag"]]
         values = {
             "g": [grid_ids[code] for code in micro["grid_code"]], "c": [str(c) for c in micro["microgrid_code"]],
@@ -132,20 +156,26 @@ def write(conn: sa.Connection, plan_id: int, grid_ids: dict[str, int], micro: gp
     if len(buildings):
         feature = [int(f) if pd.notna(f) else None for f in buildings["building_id"]]
         part = [int(p) for p in buildings["part"]]
-        kept = [by_building.get((f, p), (None, None)) if f is not None else (None, None) for f, p in zip(feature, part)]
+        parts = [int(p) for p in buildings["parts"]]
+        unit = [leaders.by_unit.get((f, p), none) if f is not None and n > 1 else none
+                for f, p, n in zip(feature, part, parts)]
+        whole = [leaders.by_building.get(f, none) if f is not None else none for f in feature]
         values = {"m": [ids[code] for code in buildings["microgrid_code"]], "f": feature,
-                  "n": [str(name) for name in buildings["building_name"]], "part": part,
-                  "parts": [int(p) for p in buildings["parts"]], "h": [int(h) for h in buildings["households"]],
-                  "ln": [leader[0] for leader in kept], "lp": [leader[1] for leader in kept],
+                  "n": [str(name) for name in buildings["building_name"]], "part": part, "parts": parts,
+                  "h": [int(h) for h in buildings["households"]],
+                  "ln": [leader[0] for leader in unit], "lp": [leader[1] for leader in unit],
+                  "bn": [leader[0] for leader in whole], "bp": [leader[1] for leader in whole],
                   "geom": ewkb_hex(buildings.geometry.values)}
         for start in range(0, len(buildings), INSERT_BATCH):
             conn.execute(sa.text(
                 "INSERT INTO microgrid_buildings (microgrid_id, feature_id, building_name, part, parts, households, "
-                "leader_name, leader_phone, geom) SELECT m, f, n, part, parts, h, ln, lp, "
+                "leader_name, leader_phone, building_leader_name, building_leader_phone, geom) "
+                "SELECT m, f, n, part, parts, h, ln, lp, bn, bp, "
                 "ST_Multi(ST_CollectionExtract(ST_MakeValid(ST_GeomFromEWKB(decode(geom, 'hex'))), 3)) "
                 "FROM unnest(CAST(:m AS bigint[]), CAST(:f AS bigint[]), CAST(:n AS text[]), CAST(:part AS integer[]), "
                 "CAST(:parts AS integer[]), CAST(:h AS integer[]), CAST(:ln AS text[]), CAST(:lp AS text[]), "
-                "CAST(:geom AS text[])) WITH ORDINALITY AS t(m, f, n, part, parts, h, ln, lp, geom, i) ORDER BY i"),
+                "CAST(:bn AS text[]), CAST(:bp AS text[]), CAST(:geom AS text[])) "
+                "WITH ORDINALITY AS t(m, f, n, part, parts, h, ln, lp, bn, bp, geom, i) ORDER BY i"),
                 {name: column[start:start + INSERT_BATCH] for name, column in values.items()})
     return ids
 
@@ -161,17 +191,21 @@ def copy(conn: sa.Connection, source_id: int, plan_id: int) -> int:
         "WHERE m.plan_id = :s"), {"p": plan_id, "s": source_id})
     return conn.execute(sa.text(
         "INSERT INTO microgrid_buildings (microgrid_id, feature_id, building_name, part, parts, households, "
-        "leader_name, leader_phone, geom) SELECT nm.id, b.feature_id, b.building_name, b.part, b.parts, b.households, "
-        "b.leader_name, b.leader_phone, b.geom FROM microgrid_buildings b JOIN microgrids om ON om.id = b.microgrid_id "
+        "leader_name, leader_phone, building_leader_name, building_leader_phone, geom) SELECT nm.id, b.feature_id, "
+        "b.building_name, b.part, b.parts, b.households, b.leader_name, b.leader_phone, b.building_leader_name, "
+        "b.building_leader_phone, b.geom FROM microgrid_buildings b JOIN microgrids om ON om.id = b.microgrid_id "
         "JOIN microgrids nm ON nm.plan_id = :p AND nm.code = om.code WHERE om.plan_id = :s"),
         {"p": plan_id, "s": source_id}).rowcount
 
 
 def set_leader(conn: sa.Connection, plan_id: int, code: str, *, name: str | None, phone: str | None,
                building: str | None = None, part: int | None = None) -> dict:
-    """Record the leader of micro-grid ``code`` (楼栋长 of the micro-grid), or of one of its
-    buildings (``building``: the feature id or the building's name; ``part``: its 单元, for a
-    building cut by its stairwells: 单元长). Returns what was set; :class:`MicrogridNotFound`."""
+    """Record a leader in micro-grid ``code``: the micro-grid's own (no ``building``); a building's
+    楼栋长 (``building``: its feature id or name, as found in this micro-grid), kept on every row of
+    that building in the plan (a tower cut into 单元 may lie in several micro-grids: it has one
+    楼栋长); or, with ``part``, the 单元长 of that 单元 of a building cut into 单元. Returns what was
+    set (``role``: ``microgrid``, ``building`` or ``unit``); :class:`MicrogridNotFound`, and
+    :class:`Invalid` for a 单元 of a building this plan keeps whole."""
     micro_id = conn.execute(sa.text("SELECT id FROM microgrids WHERE plan_id = :p AND code = :c"),
                             {"p": plan_id, "c": code}).scalar()
     if micro_id is None:
@@ -179,20 +213,47 @@ def set_leader(conn: sa.Connection, plan_id: int, code: str, *, name: str | None
     if building is None:
         conn.execute(sa.text("UPDATE microgrids SET leader_name = :n, leader_phone = :t WHERE id = :m"),
                      {"n": name, "t": phone, "m": micro_id})
-        return {"microgrid": code, "leader_name": name}
+        return {"microgrid": code, "role": "microgrid", "leader_name": name}
     key = str(building).strip()
-    rows = conn.execute(sa.text(
-        "UPDATE microgrid_buildings SET leader_name = :n, leader_phone = :t WHERE microgrid_id = :m "
-        "AND (feature_id::text = :b OR building_name = :b OR split_part(building_name, ' ', 1) = :b) "
-        "AND (CAST(:part AS int) IS NULL OR part = :part) RETURNING id, building_name, part"),
-        {"n": name, "t": phone, "m": micro_id, "b": key, "part": part}).all()
-    if not rows:
-        raise MicrogridNotFound(f"micro-grid {code} has no building {key!r}" + (f" with 单元 {part}" if part else ""),
-                                f"微网格 {code} 中没有楼栋 {key!r}" + (f"（{part}单元）" if part else ""))
-    if len(rows) > 1 and part is None and len({r.part for r in rows}) > 1:
-        raise Invalid(f"building {key!r} of micro-grid {code} is cut into 单元: name the 单元 (part 1…{max(r.part for r in rows)})",
-                      f"微网格 {code} 的楼栋 {key!r} 已按单元划分：请指明单元号（1…{max(r.part for r in rows)}）")
-    return {"microgrid": code, "building": key, "parts": sorted(int(r.part) for r in rows), "leader_name": name}
+    found = conn.execute(sa.text(
+        f"SELECT b.id, b.feature_id, {_BASE_NAME} AS base, b.part, b.parts FROM microgrid_buildings b "
+        "WHERE b.microgrid_id = :m AND (b.feature_id::text = :b OR b.building_name = :b "
+        f"OR {_BASE_NAME} = :b OR split_part(b.building_name, ' ', 1) = :b) ORDER BY b.part"),
+        {"m": micro_id, "b": key}).all()
+    if not found or len({(r.feature_id, r.base) for r in found}) > 1:
+        what = "no building" if not found else "several buildings called"
+        raise MicrogridNotFound(f"micro-grid {code} has {what} {key!r}" + ("" if not found else ": give its id"),
+                                f"微网格 {code} 中" + ("没有楼栋" if not found else "有多栋楼名为") + f" {key!r}"
+                                + ("" if not found else "：请给出楼栋编号"))
+    first = found[0]
+    # the building wherever it lies in the plan: by its feature, or by its name once the feature is gone
+    same = ("b.feature_id = :f" if first.feature_id is not None else f"b.feature_id IS NULL AND {_BASE_NAME} = :base")
+    scope = ("FROM microgrid_buildings b JOIN microgrids m ON m.id = b.microgrid_id WHERE m.plan_id = :p AND " + same)
+    params = {"p": plan_id, "f": first.feature_id, "base": first.base, "n": name, "t": phone}
+    if part is None:
+        rows = conn.execute(sa.text(
+            "UPDATE microgrid_buildings t SET building_leader_name = :n, building_leader_phone = :t "
+            f"WHERE t.id IN (SELECT b.id {scope}) RETURNING (SELECT code FROM microgrids WHERE id = t.microgrid_id)"),
+            params).all()
+        return {"microgrid": code, "role": "building", "building": first.base, "building_id": first.feature_id,
+                "microgrids": sorted({r[0] for r in rows}), "leader_name": name}
+    if first.parts <= 1:
+        raise Invalid(f"building {first.base!r} is not cut into 单元 in this plan: its leader is its 楼栋长 "
+                      "(leave out the 单元)",
+                      f"楼栋 {first.base!r} 在本方案中未按单元划分：其负责人即楼栋长（不要指定单元）")
+    row = next((r for r in found if r.part == part), None)
+    if row is None:
+        held = "、".join(str(r.part) for r in found)
+        raise MicrogridNotFound(f"micro-grid {code} holds 单元 {held} of building {first.base!r}, not {part}",
+                                f"微网格 {code} 包含楼栋 {first.base!r} 的 {held} 单元，没有 {part} 单元")
+    conn.execute(sa.text("UPDATE microgrid_buildings SET leader_name = :n, leader_phone = :t WHERE id = :id"),
+                 {"n": name, "t": phone, "id": row.id})
+    return {"microgrid": code, "role": "unit", "building": first.base, "building_id": first.feature_id,
+            "part": part, "leader_name": name}
+
+
+_BASE_NAME = "regexp_replace(b.building_name, ' [0-9]+单元$', '')"
+"""A building row's building name without the ' N单元' a 单元's row carries."""
 
 
 # -- hand edits (buildings painted between micro-grids) --------------------------------------------
@@ -262,13 +323,15 @@ def rows(conn: sa.Connection, plan_id: int, *, grid: str | None = None, personal
 
 
 def buildings(conn: sa.Connection, plan_id: int, code: str, *, personal: bool = False) -> list[dict]:
-    """The buildings (and 单元) of one micro-grid; :class:`MicrogridNotFound`."""
+    """The buildings (and 单元) of one micro-grid, each with its 单元长 (``leader_*``, on a 单元's
+    row) and its building's 楼栋长 (``building_leader_*``); :class:`MicrogridNotFound`."""
     exists = conn.execute(sa.text("SELECT 1 FROM microgrids WHERE plan_id = :p AND code = :c"),
                           {"p": plan_id, "c": code}).first()
     if exists is None:
         raise MicrogridNotFound(f"plan {plan_id} has no micro-grid {code}", f"方案 {plan_id} 没有微网格 {code}")
     result = conn.execute(sa.text(
-        f"SELECT b.feature_id AS building_id, b.building_name, b.part, b.parts, b.households, {_leaders(personal, 'b')} "
+        f"SELECT b.feature_id AS building_id, b.building_name, b.part, b.parts, b.households, {_leaders(personal, 'b')}, "
+        f"b.building_leader_name, {'b.building_leader_phone' if personal else 'NULL::text AS building_leader_phone'} "
         "FROM microgrid_buildings b JOIN microgrids m ON m.id = b.microgrid_id WHERE m.plan_id = :p AND m.code = :c "
         "ORDER BY b.building_name, b.part"), {"p": plan_id, "c": code})
     return [dict(r._mapping) for r in result]
@@ -305,6 +368,6 @@ def count(conn: sa.Connection, plan_id: int) -> int:
     return int(conn.execute(sa.text("SELECT count(*) FROM microgrids WHERE plan_id = :p"), {"p": plan_id}).scalar_one())
 
 
-__all__ = ["MicrogridNotFound", "buildings_in_area", "plan_grid_ids", "lineages", "changed_grids", "leaders_of", "delete_for_grids", "write", "copy",
+__all__ = ["MicrogridNotFound", "Leaders", "buildings_in_area", "plan_grid_ids", "lineages", "changed_grids", "leaders_of", "delete_for_grids", "write", "copy",
            "set_leader", "cells_for_move", "apply_move", "cell_collection", "rows", "buildings", "feature_collection",
            "frame", "count"]

@@ -276,7 +276,8 @@ class Microgrid(Base):
 
 class MicrogridBuilding(Base):
     """A building of a micro-grid, or one 单元 of a building cut by its stairwells (``part``
-    1..``parts``; 0 = whole), with its cell and its leader (migration 0010)."""
+    1..``parts``; 0 = whole), with its cell; its 单元's leader (单元长, on a 单元's row: migration
+    0010) and its building's leader (楼栋长, on every row of the building: migration 0026)."""
 
     __tablename__ = "microgrid_buildings"
     __table_args__ = (
@@ -294,6 +295,8 @@ class MicrogridBuilding(Base):
     households: Mapped[int] = mapped_column(Integer, server_default="0")
     leader_name: Mapped[str | None] = mapped_column(Text)
     leader_phone: Mapped[str | None] = mapped_column(Text)
+    building_leader_name: Mapped[str | None] = mapped_column(Text)
+    building_leader_phone: Mapped[str | None] = mapped_column(Text)
     geom = mapped_column(geometry("MULTIPOLYGON"), nullable=False)
 
 

@@ -167,18 +167,25 @@ def active_assignments(conn: sa.Connection, territory_id: int, plan_id: int | No
 
 def named_in_plan(conn: sa.Connection, plan_id: int) -> pd.DataFrame:
     """The people a plan names without the staff register: each grid's ``worker`` (professional
-    grid worker), each micro-grid's leader, each building's (or 单元's) leader in a micro-grid:
+    grid worker), each micro-grid's leader, each building's 楼栋长 (once, in the first micro-grid
+    holding it: a tower cut into 单元 may lie in several) and each 单元's 单元长:
     ``grid_code, microgrid_code, building_id, building_label, parts, name, phone, kind`` (``grid``,
-    ``microgrid``, ``building``)."""
+    ``microgrid``, ``building``, ``unit``)."""
     return pd.read_sql_query(sa.text(
         "SELECT g.code AS grid_code, NULL::text AS microgrid_code, NULL::bigint AS building_id, NULL::text AS "
         "building_label, 1 AS parts, g.worker AS name, NULL::text AS phone, 'grid' AS kind FROM grids g "
         "WHERE g.plan_id = :p AND NULLIF(trim(g.worker), '') IS NOT NULL "
         "UNION ALL SELECT g.code, m.code, NULL, NULL, 1, m.leader_name, m.leader_phone, 'microgrid' FROM microgrids m "
         "JOIN grids g ON g.id = m.grid_id WHERE m.plan_id = :p AND NULLIF(trim(m.leader_name), '') IS NOT NULL "
+        "UNION ALL (SELECT DISTINCT ON (COALESCE(b.feature_id::text, regexp_replace(b.building_name, ' [0-9]+单元$', ''))) "
+        "g.code, m.code, b.feature_id, regexp_replace(b.building_name, ' [0-9]+单元$', ''), 1, b.building_leader_name, "
+        "b.building_leader_phone, 'building' FROM microgrid_buildings b JOIN microgrids m ON m.id = b.microgrid_id "
+        "JOIN grids g ON g.id = m.grid_id WHERE m.plan_id = :p AND NULLIF(trim(b.building_leader_name), '') IS NOT NULL "
+        "ORDER BY COALESCE(b.feature_id::text, regexp_replace(b.building_name, ' [0-9]+单元$', '')), m.code) "
         "UNION ALL SELECT g.code, m.code, b.feature_id, b.building_name, b.parts, b.leader_name, b.leader_phone, "
-        "'building' FROM microgrid_buildings b JOIN microgrids m ON m.id = b.microgrid_id JOIN grids g ON g.id = m.grid_id "
-        "WHERE m.plan_id = :p AND NULLIF(trim(b.leader_name), '') IS NOT NULL ORDER BY 1, 2 NULLS FIRST, 3 NULLS FIRST"),
+        "'unit' FROM microgrid_buildings b JOIN microgrids m ON m.id = b.microgrid_id JOIN grids g ON g.id = m.grid_id "
+        "WHERE m.plan_id = :p AND b.parts > 1 AND NULLIF(trim(b.leader_name), '') IS NOT NULL "
+        "ORDER BY 1, 2 NULLS FIRST, 3 NULLS FIRST"),
         conn, params={"p": plan_id})
 
 

@@ -1,0 +1,84 @@
+"""Micro-grid leaders on a Chinese district's towers (real PostGIS): a tower cut into 单元 that lie
+in several micro-grids has one 楼栋长, recorded once for all its 单元, and each 单元 its own 单元长,
+neither overwriting the other; a re-division of the grid gives every leader back to the micro-grid,
+单元 or building they were recorded for (two micro-grids of one tower's 单元 hold the same building
+but never the same 单元); the staff register takes the 楼栋长 once and each 单元长 as such."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from gridmap.errors import Invalid
+
+
+def _rows(engine: sa.Engine, sql: str, **params) -> list:
+    with engine.connect() as conn:
+        return conn.execute(sa.text(sql), params).all()
+
+
+def test_tower_leaders_kept_apart_and_carried_over(district: sa.Engine) -> None:
+    from conftest import DISTRICT
+    from gridmap.services import microgrids, planning, staff
+
+    draft, _ = planning.new_draft(district, DISTRICT, actor="test")
+    microgrids.divide_plan(district, draft, actor="test")
+    # a tower whose 单元 lie in two micro-grids or more
+    tower = _rows(district, "SELECT b.feature_id, min(m.code) AS first, max(m.code) AS last, g.code AS grid, "
+                  "max(b.parts) AS parts FROM microgrid_buildings b JOIN microgrids m ON m.id = b.microgrid_id "
+                  "JOIN grids g ON g.id = m.grid_id WHERE m.plan_id = :p AND b.parts > 1 AND b.feature_id IS NOT NULL "
+                  "GROUP BY b.feature_id, g.code HAVING count(DISTINCT m.id) > 1 ORDER BY b.feature_id LIMIT 1",
+                  p=draft)
+    assert tower, "the district has no tower whose 单元 lie in two micro-grids"
+    feature, first, last, grid, parts = tower[0]
+    first_part = _rows(district, "SELECT min(b.part) FROM microgrid_buildings b JOIN microgrids m ON m.id = b.microgrid_id "
+                       "WHERE m.plan_id = :p AND m.code = :c AND b.feature_id = :f", p=draft, c=first, f=feature)[0][0]
+
+    # a 单元长 first, then the building's 楼栋长 named from the other micro-grid: both kept
+    unit = microgrids.set_leader(district, draft, first, name="单元长甲", phone="13800000041", building=str(feature),
+                                 part=first_part, actor="test")
+    assert unit["role"] == "unit" and unit["part"] == first_part
+    whole = microgrids.set_leader(district, draft, last, name="楼栋长乙", phone="13800000042", building=str(feature),
+                                  actor="test")
+    assert whole["role"] == "building" and {first, last} <= set(whole["microgrids"])
+    rows = _rows(district, "SELECT b.part, b.leader_name, b.building_leader_name FROM microgrid_buildings b "
+                 "JOIN microgrids m ON m.id = b.microgrid_id WHERE m.plan_id = :p AND b.feature_id = :f ORDER BY b.part",
+                 p=draft, f=feature)
+    assert len(rows) == parts and {r.building_leader_name for r in rows} == {"楼栋长乙"}  # on every 单元
+    assert [r.leader_name for r in rows if r.part == first_part] == ["单元长甲"]  # not overwritten
+    assert all(r.leader_name is None for r in rows if r.part != first_part)
+    # a 单元 of a building this plan keeps whole: refused in both languages
+    whole_building = _rows(district, "SELECT m.code, b.feature_id FROM microgrid_buildings b JOIN microgrids m "
+                           "ON m.id = b.microgrid_id WHERE m.plan_id = :p AND b.parts <= 1 AND b.feature_id IS NOT NULL "
+                           "ORDER BY b.id LIMIT 1", p=draft)[0]
+    with pytest.raises(Invalid) as refused:
+        microgrids.set_leader(district, draft, whole_building.code, name="x", phone=None,
+                              building=str(whole_building.feature_id), part=1, actor="test")
+    assert "not cut into 单元" in refused.value.en and "未按单元划分" in refused.value.zh
+
+    # each micro-grid of the grid its own leader; then the grid divided again, as it was
+    codes = [r[0] for r in _rows(district, "SELECT m.code FROM microgrids m JOIN grids g ON g.id = m.grid_id "
+                                 "WHERE m.plan_id = :p AND g.code = :g ORDER BY m.code", p=draft, g=grid)]
+    for number, code in enumerate(codes):
+        microgrids.set_leader(district, draft, code, name=f"微网格长{number}", phone=None, actor="test")
+    cells_sql = ("SELECT m.leader_name, array_agg(b.feature_id::text || '/' || b.part ORDER BY b.feature_id, b.part) "
+                 "FROM microgrids m JOIN grids g ON g.id = m.grid_id JOIN microgrid_buildings b ON b.microgrid_id = m.id "
+                 "WHERE m.plan_id = :p AND g.code = :g GROUP BY m.id, m.leader_name")
+    before = {tuple(cells): name for name, cells in _rows(district, cells_sql, p=draft, g=grid)}
+    assert len(set(before.values())) == len(codes)
+    microgrids.divide_plan(district, draft, grid=grid, actor="test")
+    after = {tuple(cells): name for name, cells in _rows(district, cells_sql, p=draft, g=grid)}
+    assert after == before  # the same division: every micro-grid's leader where it was, none copied
+    rows_after = _rows(district, "SELECT b.part, b.leader_name, b.building_leader_name FROM microgrid_buildings b "
+                       "JOIN microgrids m ON m.id = b.microgrid_id WHERE m.plan_id = :p AND b.feature_id = :f "
+                       "ORDER BY b.part", p=draft, f=feature)
+    assert [tuple(r) for r in rows_after] == [tuple(r) for r in rows]
+
+    # the staff register: the 楼栋长 once (a building leader), the 单元长 as a stairwell leader
+    planning.publish(district, draft, version=None, actor="test")
+    staff.adopt(district, DISTRICT, actor="test")
+    people = {p["name"]: p for p in staff.people(district, DISTRICT)}
+    assert people["楼栋长乙"]["role"] == "building_leader" and people["单元长甲"]["role"] == "stairwell_leader"
+    held = _rows(district, "SELECT count(*) FROM staff_assignments a JOIN staff s ON s.id = a.staff_id "
+                 "WHERE s.name = '楼栋长乙'")[0][0]
+    assert held == 1
