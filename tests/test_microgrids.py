@@ -293,7 +293,7 @@ def test_stored_micro_grids_nest_tile_and_follow_the_plan(draft, database_url: s
     assert "read-only" in err and "只读" in err
     new_id, _ = planning.new_draft(engine, MONACO, actor="test")
     assert scalar(engine, "SELECT count(*) FROM microgrids WHERE plan_id = :p", p=new_id) == count
-    # an edit that moves units drops the micro-grids of the grids it changed, not the others
+    # an edit that only names a grid keeps its micro-grids
     grids = scalar(engine, "SELECT json_agg(json_build_object('code', g.code, 'unit', pu.unit_id)) FROM grids g "
                    "JOIN plan_units pu ON pu.grid_id = g.id WHERE g.plan_id = :p AND g.kind = 'comprehensive'", p=new_id)
     first = grids[0]
@@ -302,11 +302,32 @@ def test_stored_micro_grids_nest_tile_and_follow_the_plan(draft, database_url: s
     planning.apply_edits(engine, new_id, [{"op": "set", "grid": first["code"], "name": "一号网格"}], version=version,
                          actor="test")
     assert scalar(engine, "SELECT count(*) FROM microgrids WHERE plan_id = :p", p=new_id) == count
-    planning.apply_edits(engine, new_id, [{"op": "assign", "units": [first["unit"]], "grid": other["code"]}],
-                         version=version + 1, actor="test")
-    left = scalar(engine, "SELECT count(*) FROM microgrids m JOIN grids g ON g.id = m.grid_id WHERE m.plan_id = :p "
-                  "AND g.code IN (:a, :b)", p=new_id, a=first["code"], b=other["code"])
-    assert left == 0 and scalar(engine, "SELECT count(*) FROM microgrids WHERE plan_id = :p", p=new_id) > 0
+    # an edit that moves units makes the micro-grids of the grids it changed again (a preview only
+    # says so), keeps the others, and gives a building's 楼栋长 back to it
+    untouched = scalar(engine, "SELECT count(*) FROM microgrids m JOIN grids g ON g.id = m.grid_id WHERE m.plan_id = :p "
+                       "AND g.code NOT IN (:a, :b)", p=new_id, a=first["code"], b=other["code"])
+    kept_code, kept_building = engine.connect().execute(sa.text(
+        "SELECT m.code, b.feature_id FROM microgrid_buildings b JOIN microgrids m ON m.id = b.microgrid_id "
+        "JOIN grids g ON g.id = m.grid_id WHERE m.plan_id = :p AND g.code = :g AND b.feature_id IS NOT NULL "
+        "ORDER BY b.id LIMIT 1"), {"p": new_id, "g": other["code"]}).one()
+    microgrids.set_leader(engine, new_id, kept_code, name="周楼长", phone=None, building=str(kept_building), actor="test")
+    move = [{"op": "assign", "units": [first["unit"]], "grid": other["code"]}]
+    preview = planning.apply_edits(engine, new_id, move, version=version + 1, actor="test", dry_run=True)
+    assert preview.microgrids["microgrids"] == 0 and preview.microgrids["removed"]
+    assert {first["code"], other["code"]} >= set(preview.microgrids["grids"]) >= {other["code"]}
+    assert scalar(engine, "SELECT count(*) FROM microgrids WHERE plan_id = :p", p=new_id) == count  # rolled back
+    done = planning.apply_edits(engine, new_id, move, version=version + 1, actor="test")
+    assert done.microgrids["microgrids"] > 0 and done.microgrids["error"] is None
+    assert "made again" in done.microgrids["message"] and "重新划分" in done.microgrids["message_zh"]
+    assert scalar(engine, "SELECT count(*) FROM microgrids m JOIN grids g ON g.id = m.grid_id WHERE m.plan_id = :p "
+                  "AND g.code NOT IN (:a, :b)", p=new_id, a=first["code"], b=other["code"]) == untouched
+    for grid_code in done.microgrids["grids"]:  # each grid divided again is the union of its micro-grids
+        assert scalar(engine, "SELECT ST_Area(ST_SymDifference(u.geom, g.geom)::geography) FROM grids g, LATERAL "
+                      "(SELECT ST_Union(m.geom) AS geom FROM microgrids m WHERE m.grid_id = g.id) u "
+                      "WHERE g.plan_id = :p AND g.code = :g", p=new_id, g=grid_code) < 1
+    assert scalar(engine, "SELECT count(*) FROM microgrid_buildings b JOIN microgrids m ON m.id = b.microgrid_id "
+                  "WHERE m.plan_id = :p AND b.feature_id = :f AND b.building_leader_name = '周楼长'", p=new_id,
+                  f=kept_building) >= 1
 
 
 def test_api_ogc_tiles_export_and_notebook(draft, database_url: str, tmp_path: Path) -> None:

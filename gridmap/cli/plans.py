@@ -130,6 +130,8 @@ def _plan_action(args: argparse.Namespace, engine, plan_id: int | None, source: 
     elif args.action == "edits":
         result = planning.apply_edits(engine, plan_id, ops, version=version, actor=args.actor)
         print(json.dumps(result.as_dict()["summary"], default=str))
+        if result.microgrids:
+            print(f"{result.microgrids['message']}\n{result.microgrids['message_zh']}")
     elif args.action == "validate":
         report = planning.validate(engine, plan_id)
         for p in report["problems"]:

@@ -6,7 +6,8 @@ their leaders (楼栋长/单元长).
 A re-run on a grid replaces that grid's micro-grids in one transaction, audited, carrying over
 the leaders of micro-grids and buildings found again. Only drafts change: the micro-grids of a
 published plan or of history are read-only, as its grids are (make a draft: they are copied with
-it). An edit that changes a grid's units removes that grid's micro-grids (they no longer tile it).
+it). An edit that changes a grid's units divides the grids it touched again, in the edit's own
+transaction, the leaders carried over (:func:`take_down`, :func:`redivide`).
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ from dataclasses import dataclass
 import shapely
 import sqlalchemy as sa
 
+import geopandas as gpd
+
 from gridmap.distributed import SERIAL_HERE, Placement
 from gridmap.errors import Invalid, NotFound
 from gridmap.geo import microgrid_edits
 from gridmap.geo.microgrids import MicroResult, divide
+from gridmap.geo.tasks import SERIAL
 from gridmap.progress import QUIET, Progress
 from gridmap.services import profiles
 from gridmap.store import audit, frames, layers, plans
@@ -68,22 +72,13 @@ def divide_plan(engine: sa.Engine, plan_id: int, *, grid: str | None = None, see
         grids = grids[grids["kind"] != "dedicated"]
         if grids.empty:
             raise Invalid(f"plan {plan_id} has no comprehensive grids to divide", f"方案 {plan_id} 没有可划分的综合网格")
-        found = layers.find(conn, plan.territory, layers.ROLES["buildings"])
-        if found is None:
-            raise Invalid(f"territory {plan.territory} (and its ancestors) has no buildings layer: micro-grids are "
-                          "made of buildings; import one with `gridmap import ... --kind buildings`",
-                          f"辖区 {plan.territory}（及其上级）没有楼栋图层：微网格由楼栋组成；请先用 "
-                          "`gridmap import ... --kind buildings` 导入")
         with progress.step(f"reading the buildings of {len(grids)} grids", f"读取 {len(grids)} 个网格的楼栋"):
-            buildings = store.buildings_in_area(conn, found[0], found[1], shapely.box(*grids.total_bounds)) \
-                if len(grids) else None
+            buildings = _buildings(conn, plan, grids)
     lo, hi = profile.micro_band
-    with placement.runner(0 if buildings is None else len(buildings), progress) as runner, \
+    with placement.runner(len(buildings), progress) as runner, \
             progress.step(f"dividing {len(grids)} grids into micro-grids of {lo}-{hi} households",
                           f"将 {len(grids)} 个网格划分为每格 {lo}–{hi} 户的微网格"):
-        result = divide(grids[["grid_code", "kind", "geometry"]], buildings, band=(lo, hi),
-                        code_scheme=profile.partition.code_scheme, rules=profile.micro_rules(), seed=seed,
-                        runner=runner)
+        result = _divide(grids, buildings, profile, seed, runner)
     codes = sorted(grids["grid_code"])
     with progress.step(f"storing {len(result.microgrids)} micro-grids", f"存储 {len(result.microgrids)} 个微网格"), engine.begin() as conn:
         plan = plans.lock_draft(conn, plan_id, None)
@@ -102,6 +97,93 @@ def divide_plan(engine: sa.Engine, plan_id: int, *, grid: str | None = None, see
                      before={"microgrids": len(before), "codes": [r["microgrid_code"] for r in before][:2000]},
                      after={"grids": codes if grid else "all", "version": version, **result.report["summary"]})
     return MicroSummary(plan_id, plan.version, codes, result, len(replaced), version)
+
+
+def _buildings(conn: sa.Connection, plan: plans.Plan, grids) -> gpd.GeoDataFrame:
+    """The buildings within reach of ``grids`` (their bounding box), from the buildings layer of
+    the plan's territory or its nearest ancestor; :class:`Invalid` when there is none."""
+    found = layers.find(conn, plan.territory, layers.ROLES["buildings"])
+    if found is None:
+        raise Invalid(f"territory {plan.territory} (and its ancestors) has no buildings layer: micro-grids are "
+                      "made of buildings; import one with `gridmap import ... --kind buildings`",
+                      f"辖区 {plan.territory}（及其上级）没有楼栋图层：微网格由楼栋组成；请先用 "
+                      "`gridmap import ... --kind buildings` 导入")
+    return store.buildings_in_area(conn, found[0], found[1], shapely.box(*grids.total_bounds))
+
+
+def _divide(grids, buildings: gpd.GeoDataFrame, profile, seed: int, runner=SERIAL) -> MicroResult:
+    """The micro-grids of ``grids`` by the plan's profile (its micro band, code scheme and rules)."""
+    return divide(grids[["grid_code", "kind", "geometry"]], buildings, band=profile.micro_band,
+                  code_scheme=profile.partition.code_scheme, rules=profile.micro_rules(), seed=seed, runner=runner)
+
+
+@dataclass
+class Redivision:
+    """What an edit of a plan's grids did to their micro-grids: ``removed``, the codes of those of
+    the grids it changed (they no longer tile them); ``grids``, the grids divided again (the
+    changed ones and the others the edit touched: a split's new grid, a grid that took units), and
+    the micro-grids they have now. ``error`` (English, Chinese) when they could not be divided
+    again (no buildings layer any more): then the changed grids are left without micro-grids."""
+
+    removed: list[str]
+    grids: list[str]
+    microgrids: int = 0
+    in_band: int = 0
+    error: tuple[str, str] | None = None
+
+    def message(self) -> tuple[str, str]:
+        """One line in English and in Chinese, for the command line and the planner."""
+        if self.error:
+            return (f"{len(self.removed)} micro-grids of the changed grids were removed and could not be made again: "
+                    f"{self.error[0]}", f"已删除被修改网格的 {len(self.removed)} 个微网格，未能重新划分：{self.error[1]}")
+        return (f"micro-grids of grids {', '.join(self.grids)} made again: {self.microgrids} ({self.in_band} in band; "
+                f"{len(self.removed)} before); leaders kept where the same buildings and 单元 were found",
+                f"网格 {'、'.join(self.grids)} 的微网格已重新划分：{self.microgrids} 个（{self.in_band} 个户数在区间内；"
+                f"原 {len(self.removed)} 个）；楼栋与单元相同处保留原负责人")
+
+
+@dataclass
+class TakenDown:
+    """The micro-grids an edit took down (their codes) and the leaders they had, to carry over."""
+
+    removed: list[str]
+    leaders: store.Leaders
+
+
+def take_down(conn: sa.Connection, plan_id: int, changed: list[int]) -> TakenDown | None:
+    """Inside an edit's transaction, before emptied grids go: delete the micro-grids of the grids
+    the edit ``changed`` (row ids, :func:`gridmap.store.microgrids.changed_grids`; they no longer
+    tile them), keeping their leaders. None when there were none."""
+    if not changed:
+        return None
+    leaders = store.leaders_of(conn, plan_id, changed)
+    return TakenDown(store.delete_for_grids(conn, plan_id, changed), leaders)
+
+
+def redivide(conn: sa.Connection, plan: plans.Plan, taken: TakenDown | None, touched: set[int], *,
+             dry_run: bool = False) -> Redivision | None:
+    """Inside an edit's transaction, after the grids were refreshed: when the edit took micro-grids
+    down (:func:`take_down`), every grid it ``touched`` (row ids) that still stands and is
+    comprehensive is divided again from its buildings (seed 0), the leaders carried over where the
+    same micro-grid, 单元 or building is found (:func:`gridmap.store.microgrids.write`): the
+    changed grids, a split's new grid, a merge's or a move's receiving grid. ``dry_run`` (the
+    planner's preview) reports what goes and leaves the division to the save."""
+    if taken is None:
+        return None
+    standing = {code for code, grid_id in store.plan_grid_ids(conn, plan.id).items() if grid_id in touched}
+    grids = frames.plan_grids(conn, plan.id)
+    grids = grids[grids["grid_code"].isin(standing) & (grids["kind"] != "dedicated")]
+    codes = sorted(grids["grid_code"])
+    if dry_run or grids.empty:
+        return Redivision(taken.removed, codes)
+    try:
+        buildings = _buildings(conn, plan, grids)
+    except Invalid as exc:
+        return Redivision(taken.removed, [], error=(exc.en, exc.zh))
+    result = _divide(grids, buildings, profiles.of_parameters(plan.parameters), 0)
+    store.write(conn, plan.id, store.plan_grid_ids(conn, plan.id, codes), result.microgrids, result.buildings,
+                taken.leaders)
+    return Redivision(taken.removed, codes, len(result.microgrids), int(result.report["summary"]["in_band"]))
 
 
 def set_leader(engine: sa.Engine, plan_id: int, code: str, *, name: str | None, phone: str | None,
@@ -169,4 +251,4 @@ def _draft_only(plan: plans.Plan) -> None:
             f"{plan.territory}`，微网格随之复制）再修改")
 
 
-__all__ = ["MicroSummary", "divide_plan", "set_leader", "move_buildings"]
+__all__ = ["MicroSummary", "Redivision", "TakenDown", "divide_plan", "take_down", "redivide", "set_leader", "move_buildings"]

@@ -25,6 +25,7 @@ from gridmap.geo.profile import Profile
 from gridmap.geo.quality import coverage_problems, split_compounds
 from gridmap.services import edits, profiles
 from gridmap.services import incidents as incident_service
+from gridmap.services import microgrids as microgrid_service
 from gridmap.services.edits import EditError
 from gridmap.store import assignment, audit, features, frames, plans, territories
 from gridmap.store import microgrids as microgrid_store
@@ -50,6 +51,7 @@ class EditResult:
     features: dict | None = None
     replaced_units: dict[int, int] = field(default_factory=dict)  # a cut's revised neighbours: old id → new id
     revisions: dict | None = None  # those revised neighbours (GeoJSON), to draw in place of the old ones
+    microgrids: dict | None = None  # the changed grids' micro-grids made again (services.microgrids.Redivision)
 
     def as_dict(self) -> dict:
         out = asdict(self)
@@ -146,12 +148,13 @@ def apply_edits(engine: sa.Engine, plan_id: int, operations: list, *, version: i
                                     f"第 {number} 项操作（{zh_name}）：{exc.zh}") from exc
             if scope is not None:
                 _check_scope(conn, edit.touched, scope)
-            # micro-grids tile their grid: those of grids whose units changed go (made again by
-            # `gridmap partition --micro`); a grid only renamed or given a worker keeps its own
-            changed = microgrid_store.changed_grids(conn, plan_id, edit.touched, lineages)
-            micro_removed = microgrid_store.delete_for_grids(conn, plan_id, changed)
+            # micro-grids tile their grid: those of grids whose units changed go, and the grids the
+            # edit touched are divided again; a grid only renamed or given a worker keeps its own
+            taken = microgrid_service.take_down(
+                conn, plan_id, microgrid_store.changed_grids(conn, plan_id, edit.touched, lineages))
             removed = assignment.drop_empty_grids(conn, plan_id, edit.touched)
             stats = assignment.refresh_grids(conn, plan_id, edit.touched, srid, reshaped=edit.reshaped)
+            micro = microgrid_service.redivide(conn, plan, taken, edit.touched, dry_run=dry_run)
             lo, hi = profile_of(plan).band
             summary = assignment.summary(conn, plan_id, lo, hi)
             new_units = features.units_feature_collection(conn, plan_id, unit_ids=edit.cut_units) if edit.cut_units else None
@@ -169,12 +172,21 @@ def apply_edits(engine: sa.Engine, plan_id: int, operations: list, *, version: i
                 audit.record(conn, actor=actor, action="plan.edit", table="plans", row_key=str(plan_id),
                              before={"version": plan.lock_version, "grids": {c: grids_before.get(c) for c in codes},
                                      "units": units_before},
-                             after={"version": new_version, "operations": logged, "microgrids_removed": micro_removed,
+                             after={"version": new_version, "operations": logged,
+                                    "microgrids": asdict(micro) if micro else None,
                                     "grids": {c: grids_after.get(c) for c in codes},
                                     "units": assignment.unit_grids(conn, plan_id, named_units) if named_units else {}})
     return EditResult(plan_id, new_version, dry_run, stats, removed, [c for c in edit.created if c not in removed],
                       edit.moved, new_units, summary, round((time.perf_counter() - started) * 1000, 2), shapes,
-                      edit.revised_units, revisions)
+                      edit.revised_units, revisions, _micro_outcome(micro))
+
+
+def _micro_outcome(micro: microgrid_service.Redivision | None) -> dict | None:
+    """An edit's micro-grid outcome as the API and the command line give it."""
+    if micro is None:
+        return None
+    en, zh = micro.message()
+    return {**asdict(micro), "message": en, "message_zh": zh}
 
 
 def _check_scope(conn: sa.Connection, grid_ids: set[int], scope: list[str]) -> None:

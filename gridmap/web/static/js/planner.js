@@ -1512,12 +1512,14 @@
         showSummary();
         if (then) then(data);
         restyle(); updatePending(); updatePanel(); planInfo();
-        if (state.microOn) {  // a grid whose units changed lost its micro-grids on the server
+        if (state.microOn) {  // the grids whose units changed have their micro-grids made again on the server
           var shown = state.cellGrid;  // redrawn unless another grid's buildings were asked for meanwhile
           Promise.resolve(loadMicro()).then(function () { if (shown && state.cellAsked === shown) return loadCells(shown); });
         }
-        if (!then) message("已保存（编辑版本 " + data.version + "，" + data.elapsed_ms + " 毫秒）",
-                           "Saved (edit " + data.version + ", " + data.elapsed_ms + " ms)", "ok");
+        var micro = data.microgrids;  // the micro-grids of the grids this save changed: made again, or gone
+        if (!then) message("已保存（编辑版本 " + data.version + "，" + data.elapsed_ms + " 毫秒）" + (micro ? "。" + micro.message_zh : ""),
+                           "Saved (edit " + data.version + ", " + data.elapsed_ms + " ms)" + (micro ? ". " + micro.message : ""),
+                           micro && micro.error ? "warn" : "ok");
       });
   }
   $("save").addEventListener("click", function () { save(); });
