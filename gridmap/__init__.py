@@ -163,12 +163,42 @@ def partition(units, *, profile=None, min_households=None, max_households=None, 
             raise ValueError("micro-grids divide grids: give units with a grid_code column (a plan's units, "
                              "e.g. gm.plan(code).units), or grids to gm.microgrids")
         grids = units[["grid_code", "geometry"]].dissolve(by="grid_code", as_index=False)
-        atoms = buildings if buildings is not None else units.rename(columns={"unit_id": "building_name"})
-        return microgrids(grids, atoms, profile=chosen, min_households=lo, max_households=hi, seed=seed, client=client)
+        if buildings is not None:
+            return microgrids(grids, buildings, profile=chosen, min_households=lo, max_households=hi, seed=seed,
+                              client=client)
+        result = microgrids(grids, units.rename(columns={"unit_id": "building_name"}).drop(columns="entrances",
+                            errors="ignore"), profile=chosen, min_households=lo, max_households=hi, seed=seed,
+                            client=client)
+        return _units_as_atoms(result, hi)
     rules = with_band(chosen.micro_rules() if micro else chosen.partition, min_households, max_households)
     if client is not None:
         kwargs["runner"] = _runner(client)
     return _partition(units, seed=seed, rules=rules, road_rules=kwargs.pop("road_rules", chosen.roads), **kwargs)
+
+
+def _units_as_atoms(result, hi: int):
+    """Micro-grids made of whole units (no ``buildings`` given): a unit above the band is not a
+    building without a 单元 count, as the division's flag would say, but a group of buildings the
+    call was not given. Its flag says so, with the way out, and a warning (English and Chinese)
+    says it once."""
+    import warnings
+
+    flags = result.flags
+    over = flags["flag"] == "building_above_max" if len(flags) else []
+    if not len(flags) or not over.any():
+        return result
+    held = result.microgrids.set_index("microgrid_code")["households"]
+    for i in flags.index[over]:
+        code = flags.at[i, "microgrid_code"]
+        flags.at[i, "reason"] = (f"micro-grid {code} is one unit of {int(held[code])} households (> {hi}): micro-grids "
+                                 "were made of whole units; give buildings= (e.g. gm.layer(territory, \"buildings\")) "
+                                 "to divide it by its buildings")
+        flags.at[i, "reason_zh"] = (f"微网格 {code} 是一个 {int(held[code])} 户的单元（超过 {hi} 户）：未给出楼栋，"
+                                    "微网格由整个单元组成；请给出 buildings=（如 gm.layer(辖区代码, \"buildings\")）按楼栋划分")
+    warnings.warn(f"{int(over.sum())} micro-grids are single units above {hi} households: give buildings= to divide "
+                  f"them by their buildings / {int(over.sum())} 个微网格是超过 {hi} 户的单个单元：请给出 buildings= 按楼栋划分",
+                  UserWarning, stacklevel=3)
+    return result
 
 
 def partition_layers(communities, roads, buildings, *, profile=None, seed=0, client=None, **layers):

@@ -199,8 +199,13 @@ def test_the_notebook_one_liner_gives_micro_grids_in_band() -> None:
     grids, buildings = layout([24, 28, 30, 36, 40, 42, 48, 26, 34, 38, 44, 22], [0] * 12)
     units = gpd.GeoDataFrame({"unit_id": ["u1"], "community_code": ["511802001001"], "households": [412],
                               "grid_code": [grids["grid_code"][0]]}, geometry=grids.geometry.values, crs=4490)
-    coarse = gm.partition(units, min_households=50, max_households=80)  # no error: codes below the grid's
+    with pytest.warns(UserWarning, match="buildings="):
+        coarse = gm.partition(units, min_households=50, max_households=80)  # no error: codes below the grid's
     assert coarse.grids["microgrid_code"].tolist() == ["511802001001001001"]
+    # the unit is not called a building: its flag says buildings were not given, in both languages
+    reason = coarse.flags.set_index("microgrid_code").loc["511802001001001001"]
+    assert "unit of 412 households" in reason["reason"] and "buildings=" in reason["reason"]
+    assert "单元（超过 80 户）" in reason["reason_zh"] and "楼栋" in reason["reason_zh"]
     fine = gm.partition(units, micro=True, buildings=buildings)
     assert fine.grids["households"].between(50, 80).all() and fine.grids["households"].sum() == 412
     assert len(fine.grids) >= 6 and fine.grids["microgrid_code"].str.startswith("511802001001001").all()
