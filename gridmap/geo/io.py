@@ -17,7 +17,13 @@ Text encodings: a shapefile's attributes (field names included) are decoded as i
 says, or, without one, as UTF-8 or GBK, whichever they are; a ``.cpg`` or an ``encoding=`` that
 contradicts the bytes, and any other text that is not what it should be (CSV, GeoJSON, KML,
 GeoPackage), is refused saying what it looks like ("looks like GBK: add --encoding gbk"), never
-with a bare codec error. Every refusal is a :class:`VectorReadError` in English and Chinese.
+with a bare codec error.
+
+Damaged shapefiles: before GDAL reads one, its parts are checked against their headers and each
+other (:func:`gridmap.geo.shapefile_parts.shapefile_problem`): a .shp, .shx or .dbf cut off, a
+.dbf that is not a dBASE table, a .dbf and .shp of different shapefiles are refused naming the
+file and what is wrong (GDAL reads them as empty geometries, missing attributes or encoding
+errors). Every refusal is a :class:`VectorReadError` in English and Chinese.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from pyproj import CRS
 from gridmap.errors import Invalid
 from gridmap.geo.crs import GCJ02, STORAGE_EPSG, CRSError, gcj02_to_wgs84_geoms, parse_crs
 from gridmap.geo.crs_checks import crs_label, crs_problems
+from gridmap.geo.shapefile_parts import shapefile_problem
 from gridmap.geo.shapes import polygonal
 
 SUPPORTED_SUFFIXES = {".gpkg", ".shp", ".zip", ".geojson", ".json", ".kml", ".csv", ".parquet"}
@@ -469,6 +476,9 @@ def read_vector(
                 if _sibling(source, needed) is None:
                     raise _refuse(source.name, f"the shapefile's {needed} file is missing",
                                   f"缺少该 Shapefile 的 {needed} 文件")
+            broken = shapefile_problem(source, _sibling(source, ".shx"), _sibling(source, ".dbf"))
+            if broken is not None:
+                raise VectorReadError(broken.en, broken.zh)
             used_encoding = _shapefile_encoding(source, encoding, notes)
         if suffix == ".csv":
             frame, _ = _read_csv(source, encoding)

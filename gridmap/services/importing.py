@@ -3,7 +3,9 @@
 What a district hands over is checked before anything is stored, and a refused import stores
 nothing:
 
-1. **Reading** (:func:`gridmap.geo.io.read_vector`): format, text encoding (GBK detected, a wrong
+1. **Reading** (:func:`gridmap.geo.io.read_vector`): format, a damaged shapefile (a part cut off,
+   a .dbf that is no dBASE table or belongs to another shapefile: refused naming the part, see
+   :mod:`gridmap.geo.shapefile_parts`), text encoding (GBK detected, a wrong
    ``.cpg`` or ``--encoding`` refused with the fix), the coordinate system against the numbers
    and against where the territory is (projected numbers labelled as degrees, swapped axes, a
    label that contradicts the coordinates: refused naming the likely ``--crs``), geometries.
