@@ -1,7 +1,8 @@
 """Broken shapefiles handed over for ``gridmap import``: a part cut off halfway, random bytes in
 place of the .dbf, a .dbf of another shapefile. Each is refused naming the file and what is wrong
 in English and Chinese (not as empty geometries or an encoding problem), and nothing is stored;
-a layer already there is left as it was. On copies of the Ya'an district's 楼栋.shp (GBK, no .cpg),
+a layer already there is left as it was. Also: an encoding message never names as the fix the
+encoding the file was read with. On copies of the Ya'an district's 楼栋.shp (GBK, no .cpg),
 through the service, the command line and a real PostGIS."""
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+import pyogrio
 import pytest
 import sqlalchemy as sa
 
-from gridmap.geo.io import VectorReadError
+from gridmap.errors import Invalid
+from gridmap.geo.io import VectorReadError, read_vector
 from gridmap.geo.shapefile_parts import shapefile_problem
 from gridmap.services.demo import load_demo
 from gridmap.services.importing import import_file
@@ -158,3 +161,79 @@ def test_the_command_line_says_it_in_one_line(yucheng: sa.Engine, database_url: 
     assert " / 楼栋.dbf 不完整：" in errors[0] and "--encoding" not in errors[0]
     assert "Traceback" not in done.stderr
     assert stored(yucheng) == before
+
+
+# -- an encoding message never contradicts itself ---------------------------------------------------------
+def test_a_failure_that_is_not_the_text_is_not_said_to_be_the_text(yucheng: sa.Engine, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """GDAL failing on a GBK shapefile read as GBK (detected or given) was said to be "not gbk ...
+    it looks like GBK: add --encoding gbk"."""
+    shp = buildings(tmp_path / "in")
+    before = stored(yucheng)
+
+    def fails(*args, **kwargs):
+        raise pyogrio.errors.DataSourceError("fread(51) failed on DBF file.")
+
+    monkeypatch.setattr(pyogrio, "read_dataframe", fails)
+    for options in ({}, {"encoding": "gbk"}):
+        with pytest.raises(Invalid) as refused:
+            import_file(yucheng, shp, territory=YUCHENG, layer="buildings", **options)
+        assert "cannot be read as a GIS file: fread(51) failed on DBF file" in refused.value.en, options
+        assert "无法作为 GIS 文件读取" in refused.value.zh
+        assert "looks like GBK" not in refused.value.en and "GBK 编码" not in refused.value.zh, options
+
+    def undecodable(*args, **kwargs):
+        raise UnicodeDecodeError("gbk", b"\x81\x20", 0, 2, "illegal multibyte sequence")
+
+    monkeypatch.setattr(pyogrio, "read_dataframe", undecodable)
+    for options, claim in (({}, "gbk (the encoding it was read with)"),
+                           ({"encoding": "gbk"}, "gbk (as --encoding gbk says)")):
+        with pytest.raises(Invalid) as refused:
+            import_file(yucheng, shp, territory=YUCHENG, layer="buildings", **options)
+        assert f"some of the text cannot be decoded as {claim} (illegal multibyte sequence)" in refused.value.en
+        assert "the file may be damaged, or in another encoding" in refused.value.en
+        assert "部分文本无法按 gbk 编码" in refused.value.zh and "文件可能已损坏" in refused.value.zh
+        assert "add --encoding gbk" not in refused.value.en and "请加 --encoding gbk" not in refused.value.zh
+        assert "not gbk" not in refused.value.en
+    assert stored(yucheng) == before
+
+
+def test_text_that_is_not_the_gbk_given_is_not_said_to_be_not_gbk(yucheng: sa.Engine, tmp_path: Path) -> None:
+    """``--encoding gbk`` on text that is neither GBK nor UTF-8 said "neither gbk ... nor GBK"."""
+    path = tmp_path / "站点.csv"
+    path.write_bytes(b"lon,lat,name\n103.01,30.0,\xff\xfe\xff\n")
+    before = stored(yucheng)
+    with pytest.raises(VectorReadError) as refused:
+        import_file(yucheng, path, territory=YUCHENG, crs="EPSG:4490", encoding="gbk")
+    assert "the text is neither gbk (as --encoding gbk says) nor UTF-8" in refused.value.en
+    assert "文本既不是 gbk 编码（--encoding gbk）也不是 UTF-8 编码" in refused.value.zh
+    assert "nor GBK" not in refused.value.en
+    assert stored(yucheng) == before
+
+
+@pytest.mark.parametrize("claimed", ["utf-8", "UTF8", "gbk", "GB18030", "cp936"])
+def test_no_encoding_message_names_the_encoding_read_with_as_the_fix(claimed: str, tmp_path: Path) -> None:
+    """Whatever the text looks like (UTF-8, GBK, neither), a refusal of text read as ``claimed``
+    never says it is not ``claimed`` but looks like it, nor that it is neither ``claimed`` nor GBK
+    when ``claimed`` is GBK."""
+    from gridmap.geo.io import _is_gbk_label, _wrong_text
+
+    gbk = _is_gbk_label(claimed)
+    for found in ("utf-8", "gbk", None):
+        said = _wrong_text("x.shp", f"{claimed} (as its .cpg says)", f" {claimed} 编码", found, claimed=claimed)
+        assert said.zh != said.en
+        if found is not None and (found == "gbk") == gbk:  # the text is what it was read as
+            assert "--encoding utf-8" not in said.en and "--encoding gbk" not in said.en, said.en
+            assert "cannot be decoded as" in said.en and "无法按" in said.zh, said.en
+        elif found is None:
+            assert ("nor UTF-8" if gbk else "nor GBK") in said.en, said.en
+        else:
+            assert f"--encoding {found}" in said.en, said.en
+    shp = buildings(tmp_path / claimed)  # GBK text
+    shp.with_suffix(".cpg").write_text(claimed)
+    if gbk:
+        assert read_vector(shp).encoding == "gbk"  # the .cpg is right
+    else:
+        with pytest.raises(VectorReadError) as refused:
+            read_vector(shp)
+        assert f"not {claimed} (as its .cpg says)" in refused.value.en and "add --encoding gbk" in refused.value.en

@@ -17,7 +17,8 @@ Text encodings: a shapefile's attributes (field names included) are decoded as i
 says, or, without one, as UTF-8 or GBK, whichever they are; a ``.cpg`` or an ``encoding=`` that
 contradicts the bytes, and any other text that is not what it should be (CSV, GeoJSON, KML,
 GeoPackage), is refused saying what it looks like ("looks like GBK: add --encoding gbk"), never
-with a bare codec error.
+with a bare codec error, and never naming as the fix the encoding it was read with (text that is
+that encoding but cannot be decoded is said to be damaged or in another encoding).
 
 Damaged shapefiles: before GDAL reads one, its parts are checked against their headers and each
 other (:func:`gridmap.geo.shapefile_parts.shapefile_problem`): a .shp, .shx or .dbf cut off, a
@@ -218,9 +219,39 @@ def _dbf_text(dbf: Path) -> bytes:
     return b"\n".join(parts)
 
 
-def _wrong_text(name: str, claim_en: str, claim_zh: str, found: str | None, reason: str = "") -> VectorReadError:
-    """The text is not what ``claim`` says; say what it looks like and the fix."""
+def _same_codec(a: str, b: str) -> bool:
+    """Whether two encoding labels name the same text encoding (GBK, GB2312 and GB18030 count as one)."""
+    if _is_gbk_label(a) or _is_gbk_label(b):
+        return _is_gbk_label(a) and _is_gbk_label(b)
+    if _is_utf8_label(a) or _is_utf8_label(b):
+        return _is_utf8_label(a) and _is_utf8_label(b)
+    return _codec_name(a) is not None and _codec_name(a) == _codec_name(b)
+
+
+def _undecodable(name: str, claim_en: str, claim_zh: str, reason: str = "") -> VectorReadError:
+    """Some text cannot be decoded as ``claim`` although the file is mostly that: said without
+    claiming another encoding (the bytes may be damaged, or in one the sniffer does not know)."""
     why_en, why_zh = (f" ({reason})", f"（{reason}）") if reason else ("", "")
+    return VectorReadError(f"{name}: some of the text cannot be decoded as {claim_en}{why_en}: the file may be "
+                           "damaged, or in another encoding: give it with --encoding (e.g. gb18030, big5, latin-1), "
+                           "or export the file again",
+                           f"{name}：部分文本无法按{claim_zh}解码{why_zh}：文件可能已损坏，或是其他编码：请用 --encoding "
+                           "指定其编码（如 gb18030、big5、latin-1），或重新导出该文件")
+
+
+def _wrong_text(name: str, claim_en: str, claim_zh: str, found: str | None, reason: str = "", *,
+                claimed: str = "utf-8") -> VectorReadError:
+    """The text is not what ``claim`` says (the encoding ``claimed``); say what it looks like and
+    the fix. Never contradicts itself: when what the text looks like is ``claimed`` after all, it
+    says that some text cannot be decoded instead (:func:`_undecodable`)."""
+    why_en, why_zh = (f" ({reason})", f"（{reason}）") if reason else ("", "")
+    if found is not None and _same_codec(found, claimed):
+        return _undecodable(name, claim_en, claim_zh, reason)
+    if found is None and _is_gbk_label(claimed):
+        return VectorReadError(f"{name}: the text is neither {claim_en} nor UTF-8{why_en}: give its encoding with "
+                               "--encoding (e.g. big5, latin-1)",
+                               f"{name}：文本既不是{claim_zh}也不是 UTF-8 编码{why_zh}：请用 --encoding 指定其编码"
+                               "（如 big5、latin-1）")
     if found == "gbk":
         return VectorReadError(f"{name}: the text is not {claim_en}{why_en}: it looks like GBK: add --encoding gbk",
                                f"{name}：文本不是{claim_zh}{why_zh}：看起来是 GBK 编码：请加 --encoding gbk")
@@ -242,9 +273,9 @@ def _check_given_encoding(name: str, encoding: str, found: str | None) -> None:
                               f"(instead of --encoding {encoding})",
                               f"{name}：文本不是{claim_zh}：看起来是 GBK 编码：请加 --encoding gbk（代替 --encoding {encoding}）")
     if _is_gbk_label(encoding) and found == "utf-8":
-        raise _wrong_text(name, claim_en, claim_zh, "utf-8")
+        raise _wrong_text(name, claim_en, claim_zh, "utf-8", claimed=encoding)
     if found is None and (_is_utf8_label(encoding) or _is_gbk_label(encoding)):
-        raise _wrong_text(name, claim_en, claim_zh, None)
+        raise _wrong_text(name, claim_en, claim_zh, None, claimed=encoding)
 
 
 def _sibling(path: Path, suffix: str) -> Path | None:
@@ -269,7 +300,7 @@ def _shapefile_encoding(shp: Path, encoding: str | None, notes: list[str]) -> st
         claim_en, claim_zh = f"{declared} (as its .cpg says)", f" {declared} 编码（.cpg 文件所声明的）"
         if _is_gbk_label(declared):
             if found == "utf-8":
-                raise _wrong_text(shp.name, claim_en, claim_zh, "utf-8")
+                raise _wrong_text(shp.name, claim_en, claim_zh, "utf-8", claimed="gbk")
             return "gbk"
         if _is_utf8_label(declared) or not declared:
             if found in ("gbk", None):
@@ -285,14 +316,25 @@ def _shapefile_encoding(shp: Path, encoding: str | None, notes: list[str]) -> st
     return "utf-8" if dbf is not None else None
 
 
-def _diagnose_text(path: Path, encoding: str | None, exc: Exception, reader=None) -> VectorReadError | None:
+def _claim(encoding: str | None, given: bool) -> tuple[str, str]:
+    """How to name the encoding a file was read with, in English and Chinese: the one given
+    (``--encoding``), the one chosen for it (its .cpg, or what its text is), or UTF-8."""
+    if encoding and given:
+        return f"{encoding} (as --encoding {encoding} says)", f" {encoding} 编码（--encoding {encoding}）"
+    if encoding:
+        return f"{encoding} (the encoding it was read with)", f" {encoding} 编码（读取时所用的编码）"
+    return "UTF-8", " UTF-8 编码"
+
+
+def _diagnose_text(path: Path, encoding: str | None, exc: Exception, reader=None, *,
+                   given: bool = True) -> VectorReadError | None:
     """When reading failed on text that is not what it should be: the refusal saying what the
-    text looks like (None when the text is not the problem). ``reader(encoding)`` re-reads a
-    binary format (GeoPackage) to tell whether GBK would do."""
+    text looks like (None when the text is not the problem: it is ASCII, or it is the encoding it
+    was read with). ``reader(encoding)`` re-reads a binary format (GeoPackage) to tell whether GBK
+    would do. ``given``: ``encoding`` is the user's (``--encoding``), not one chosen for them."""
     reason = exc.reason if isinstance(exc, UnicodeDecodeError) else ""
     claim = encoding or "UTF-8"
-    claim_en, claim_zh = ((f"{claim} (as --encoding {claim} says)", f" {claim} 编码（--encoding {claim}）") if encoding
-                          else ("UTF-8", " UTF-8 编码"))
+    claim_en, claim_zh = _claim(encoding, given)
     if path.suffix.lower() == ".shp":
         dbf = _sibling(path, ".dbf")
         found = sniff_encoding(_dbf_text(dbf)) if dbf is not None else None
@@ -304,15 +346,16 @@ def _diagnose_text(path: Path, encoding: str | None, exc: Exception, reader=None
         if not isinstance(exc, UnicodeDecodeError):
             return None
         found = None
-        if reader is not None and not (encoding and _is_gbk_label(encoding)):
+        other = "utf-8" if _is_gbk_label(claim) else "gbk"  # the other of the two a district's files are in
+        if reader is not None:
             try:
-                reader("gbk")
-                found = "gbk"
-            except Exception:  # noqa: BLE001 - GBK does not do either
+                reader(other)
+                found = other
+            except Exception:  # noqa: BLE001 - the other does not do either
                 found = None
-    if found in ("ascii", "utf-8") and encoding and _is_utf8_label(encoding):
-        return None
-    return _wrong_text(path.name, claim_en, claim_zh, "utf-8" if found == "ascii" else found, reason)
+    if found == "ascii" or (found is not None and _same_codec(found, claim)):
+        return None  # the text is what it was read as: the problem is elsewhere
+    return _wrong_text(path.name, claim_en, claim_zh, found, reason, claimed=claim)
 
 
 def _read_csv(path: Path, encoding: str | None) -> tuple[gpd.GeoDataFrame, bool]:
@@ -325,7 +368,7 @@ def _read_csv(path: Path, encoding: str | None) -> tuple[gpd.GeoDataFrame, bool]
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding or "utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise _wrong_text(path.name, encoding or "UTF-8", f" {encoding or 'UTF-8'} 编码", None, exc.reason) from None
+        raise _undecodable(path.name, *_claim(encoding, True), exc.reason) from None
     except pd.errors.ParserError as exc:
         raise _refuse(path.name, f"broken CSV: {exc}", f"CSV 格式有误：{exc}") from exc
     lower = {c.lower().strip(): c for c in df.columns}
@@ -362,14 +405,18 @@ def _transcoded_kml(path: Path, encoding: str, workdir: Path) -> Path:
         text = path.read_bytes().decode(encoding)
     except UnicodeDecodeError as exc:
         raise _wrong_text(path.name, f"{encoding} (as --encoding {encoding} says)", f" {encoding} 编码",
-                          sniff_encoding(path.read_bytes()), exc.reason) from None
+                          sniff_encoding(path.read_bytes()), exc.reason, claimed=encoding) from None
     text = re.sub(r'(<\?xml[^>]*encoding=")[^"]*(")', r"\1UTF-8\2", text, count=1)
     target = workdir / f"utf8-{path.name}"
     target.write_text(text, encoding="utf-8")
     return target
 
 
-def _read_with_gdal(path: Path, layer: str | None, encoding: str | None, workdir: Path) -> gpd.GeoDataFrame:
+def _read_with_gdal(path: Path, layer: str | None, encoding: str | None, workdir: Path, *,
+                    given: bool = True) -> gpd.GeoDataFrame:
+    """One layer read by GDAL with ``encoding`` (``given``: the user's ``--encoding``, else the
+    one chosen for a shapefile); a failure is refused saying why, the text's encoding when it is
+    the cause (:func:`_diagnose_text`)."""
     kwargs = {}
     source = path
     if path.suffix.lower() == ".kml" and encoding and not _is_utf8_label(encoding):
@@ -390,11 +437,11 @@ def _read_with_gdal(path: Path, layer: str | None, encoding: str | None, workdir
         raise
     except Exception as exc:  # pyogrio raises DataSourceError, DataLayerError, GDAL errors, UnicodeDecodeError
         diagnosis = _diagnose_text(path, encoding, exc, lambda enc: pyogrio.read_dataframe(source, layer=layer,
-                                                                                          encoding=enc))
+                                                                                          encoding=enc), given=given)
         if diagnosis is not None:
             raise diagnosis from None
         if isinstance(exc, UnicodeDecodeError):
-            raise _wrong_text(path.name, encoding or "UTF-8", f" {encoding or 'UTF-8'} 编码", None, exc.reason) from None
+            raise _undecodable(path.name, *_claim(encoding, given), exc.reason) from None
         detail = str(exc).replace(str(workdir), "").replace(str(path.parent), "")
         raise _refuse(path.name, f"cannot be read as a GIS file: {detail}", f"无法作为 GIS 文件读取：{detail}") from exc
 
@@ -488,7 +535,7 @@ def read_vector(
             except Exception as exc:
                 raise _refuse(path.name, f"cannot be read as GeoParquet: {exc}", f"无法作为 GeoParquet 读取：{exc}") from exc
         else:
-            frame = _read_with_gdal(source, layer, used_encoding, Path(tmp))
+            frame = _read_with_gdal(source, layer, used_encoding, Path(tmp), given=encoding is not None)
     if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.name not in frame:
         raise _refuse(path.name, "the layer has no geometry", "该图层没有几何")
     return check_frame(frame, crs=crs, expect=expect, name=path.name, encoding=used_encoding, notes=notes,
