@@ -33,6 +33,7 @@ from gridmap.geo.bisection import Cutter, area_moments, subgraph
 from gridmap.geo.codes import BEIJING_15, CodeScheme
 from gridmap.geo.crs import STORAGE_EPSG, metric_crs_for_frame
 from gridmap.geo.graph import UnitGraph, build_graph, grouped, piece_graphs
+from gridmap.geo.grid_names import NAME_COLUMNS, dedicated_grid_names
 from gridmap.geo.heap import with_frozen_heap
 from gridmap.geo.kinds import SITE
 from gridmap.geo.pieces import PieceMemo, PieceTask, seed_key
@@ -65,7 +66,8 @@ class PartitionRules:
 
 @dataclass
 class PartitionResult:
-    """``units`` (with ``grid_code``), ``grids`` (one row per grid) and ``report``."""
+    """``units`` (with ``grid_code``), ``grids`` (one row per grid: a dedicated grid named after its
+    institution, with its site type; :mod:`gridmap.geo.grid_names`) and ``report``."""
 
     units: gpd.GeoDataFrame
     grids: gpd.GeoDataFrame
@@ -431,8 +433,9 @@ def assign_units(
 
 def _assemble(units: gpd.GeoDataFrame, graph: UnitGraph, grid_of: np.ndarray, grid_kind: list[str],
               rules: PartitionRules, seed: int) -> PartitionResult:
-    """Dissolve grids, compute their statistics and codes, and the report (the same function as
-    for any stored plan: :func:`gridmap.geo.report.plan_report`)."""
+    """Dissolve grids, compute their statistics, codes, the names and site types of dedicated
+    grids (:mod:`gridmap.geo.grid_names`), and the report (the same function as for any stored
+    plan: :func:`gridmap.geo.report.plan_report`)."""
     crs = metric_crs_for_frame(units)
     grids = grid_statistics(units, grid_of, crs)
     grids["community_code"] = units.groupby(grid_of)["community_code"].first().to_numpy()
@@ -445,11 +448,13 @@ def _assemble(units: gpd.GeoDataFrame, graph: UnitGraph, grid_of: np.ndarray, gr
     out_units = units.copy()
     out_units["grid_code"] = [code_of[g] for g in grid_of]
     grids = grids.sort_values("grid_code").reset_index(drop=True)
+    grids[list(NAME_COLUMNS)] = dedicated_grid_names(grids, out_units)  # a dedicated grid: its institution's name
     report = plan_report(out_units, grids, graph, rules.min_households, rules.max_households)
     report["summary"]["seed"] = seed
     flags = pd.DataFrame(report["flags"], columns=["grid_code", "flag", "reason", "reason_zh"])
-    columns = ["grid_code", "community_code", "kind", "households", *(["population"] if "population" in grids else []),
-               "unit_count", "area_m2", "compactness", "parts", "geometry"]
+    columns = ["grid_code", "grid_name", "community_code", "kind", "site_type", "site_type_zh", "name_from",
+               "households", *(["population"] if "population" in grids else []), "unit_count", "area_m2", "compactness",
+               "parts", "geometry"]
     return PartitionResult(units=out_units, grids=grids[columns], report=report, flags=flags)
 
 
