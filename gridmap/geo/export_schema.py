@@ -1,7 +1,7 @@
 """The attributes an exported layer carries, with the short names a Shapefile needs.
 
 A government GIS system (see "Codes" in docs/domain.md) expects each grid's code as text with its
-leading zeros, its name, community, street and district, area in m², households, population,
+leading zeros, its name (a dedicated grid's: its institution's) and site type, community, street and district, area in m², households, population,
 grid worker and validity dates. dBASE limits field names to 10 characters, so every field has a
 full name (GeoPackage, GeoJSON, KML, CSV) and a short one (Shapefile); the data dictionary that
 travels with every Shapefile export maps one to the other and says what the field means.
@@ -46,9 +46,14 @@ _PLACE = (
 SCHEMAS: dict[str, tuple[Field, ...]] = {
     "grids": (
         _f("grid_code", "grid_code", "str", "网格编码（文本，保留前导零）", "grid code (text, leading zeros kept)"),
-        _f("grid_name", "grid_name", "str", "网格名称", "grid name"),
+        _f("grid_name", "grid_name", "str", "网格名称（专属网格：所在单位名称）",
+           "grid name (a dedicated grid: its institution's name)"),
         _f("kind", "kind", "str", "网格类型：comprehensive 综合网格 / dedicated 专属网格",
            "grid kind: comprehensive or dedicated"),
+        _f("site_type", "site_type", "str", "专属网格的场所类型（英文代码，如 school 学校、hospital 医院；综合网格为空）",
+           "a dedicated grid's site type (English key, e.g. school, hospital; empty for comprehensive grids)"),
+        _f("site_type_zh", "site_zh", "str", "专属网格的场所类型（中文，如 学校、医院；综合网格为空）",
+           "a dedicated grid's site type in Chinese (e.g. 学校, 医院; empty for comprehensive grids)"),
         *_PLACE,
         _f("area_m2", "area_m2", "float", "面积（平方米，在投影坐标系中计算）", "area in square metres, computed in a projected CRS"),
         _f("households", "households", "int", "户数", "households"),

@@ -95,9 +95,57 @@ def locked_grids(conn: sa.Connection, grid_ids: set[int]) -> list[str]:
 
 
 def set_grid_attribute(conn: sa.Connection, grid_id: int, column: str, value) -> None:
+    """Set one of :data:`GRID_ATTRIBUTES`. A name set so is someone's: it loses its ``name_from``
+    (the naming of dedicated grids then keeps it; :mod:`gridmap.geo.grid_names`)."""
     if column not in GRID_ATTRIBUTES:  # a programming error: the edit operations name only these
         raise ValueError(f"a grid's {column} cannot be set")
-    conn.execute(sa.text(f"UPDATE grids SET {column} = :v WHERE id = :g"), {"v": value, "g": grid_id})
+    given = ", properties = properties - 'name_from'" if column == "name" else ""
+    conn.execute(sa.text(f"UPDATE grids SET {column} = :v{given} WHERE id = :g"), {"v": value, "g": grid_id})
+
+
+def naming_inputs(conn: sa.Connection, plan_id: int, grid_ids: set[int]
+                  ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, set[str]]]:
+    """What naming grids ``grid_ids`` again needs (:func:`gridmap.geo.grid_names.dedicated_grid_names`):
+    the grids (``grid_id, grid_code, community_code, kind, grid_name, name_from``), their units
+    (``grid_code, kind, name, site_type, area_m2``) and, per community, the names of the plan's
+    other grids there."""
+    ids = sorted(grid_ids)
+    grids = pd.read_sql(sa.text(
+        "SELECT g.id AS grid_id, g.code AS grid_code, c.code AS community_code, g.kind, g.name AS grid_name, "
+        "g.properties->>'name_from' AS name_from FROM grids g JOIN territories c ON c.id = g.community_id "
+        "WHERE g.plan_id = :p AND g.id = ANY(:ids) ORDER BY g.code"), conn, params={"p": plan_id, "ids": ids})
+    units = pd.read_sql(sa.text(
+        "SELECT g.code AS grid_code, u.kind, u.name, u.properties->>'site_type' AS site_type, u.area_m2 "
+        "FROM plan_units pu JOIN grids g ON g.id = pu.grid_id JOIN units u ON u.id = pu.unit_id "
+        "WHERE pu.plan_id = :p AND pu.grid_id = ANY(:ids) ORDER BY g.code, u.unit_key"), conn,
+        params={"p": plan_id, "ids": ids})
+    taken: dict[str, set[str]] = {}
+    for community, name in conn.execute(sa.text(
+            "SELECT c.code, g.name FROM grids g JOIN territories c ON c.id = g.community_id WHERE g.plan_id = :p "
+            "AND g.name IS NOT NULL AND NOT g.id = ANY(:ids) AND g.community_id IN "
+            "(SELECT community_id FROM grids WHERE id = ANY(:ids))"), {"p": plan_id, "ids": ids}):
+        taken.setdefault(community, set()).add(name)
+    return grids, units, taken
+
+
+def unnamed_dedicated(conn: sa.Connection, plan_id: int) -> set[int]:
+    """Ids of the plan's dedicated grids without a name or without a site type."""
+    return {r[0] for r in conn.execute(sa.text(
+        "SELECT id FROM grids WHERE plan_id = :p AND kind = :ded AND (name IS NULL OR properties->>'site_type' IS NULL)"),
+        {"p": plan_id, "ded": DEDICATED})}
+
+
+def set_naming(conn: sa.Connection, grid_ids: list[int], names: pd.DataFrame) -> None:
+    """Store each grid's ``grid_name`` and naming properties (``names``: one row per grid of
+    ``grid_ids``, in that order; a missing property is removed)."""
+    if not grid_ids:
+        return
+    conn.execute(sa.text(
+        "UPDATE grids g SET name = t.name, properties = (g.properties - CAST(:keys AS text[])) || CAST(t.props AS jsonb) "
+        "FROM unnest(CAST(:ids AS bigint[]), CAST(:names AS text[]), CAST(:props AS text[])) AS t(id, name, props) "
+        "WHERE g.id = t.id"),
+        {"keys": list(NAMING_PROPERTIES), "ids": [int(i) for i in grid_ids],
+         "names": [_text(n) for n in names["grid_name"]], "props": [json.dumps(p) for p in _naming(names)]})
 
 
 def new_lineage(conn: sa.Connection, grid_ids: set[int]) -> None:
@@ -116,29 +164,49 @@ def drop_empty_grids(conn: sa.Connection, plan_id: int, grid_ids: set[int]) -> l
     return sorted(r[0] for r in rows)
 
 
+NAMING_PROPERTIES = ("site_type", "site_type_zh", "name_from")
+"""What a grid keeps in ``properties`` beside its ``name``: a dedicated grid's site type (English
+key and Chinese term) and where its name came from (:mod:`gridmap.geo.grid_names`)."""
+
+
+def _text(value) -> str | None:
+    """A frame's value as text for the database, None for a missing one."""
+    return None if value is None or pd.isna(value) else str(value)
+
+
+def _naming(grids: pd.DataFrame) -> list[dict]:
+    """Each grid's naming properties (only those it has)."""
+    present = [c for c in NAMING_PROPERTIES if c in grids]
+    rows = zip(*(grids[c] for c in present)) if present else ([] for _ in range(len(grids)))
+    return [{c: _text(v) for c, v in zip(present, row) if _text(v) is not None} for row in rows]
+
+
 def write(conn: sa.Connection, plan_id: int, grids: gpd.GeoDataFrame, units: pd.DataFrame,
           community_ids: dict[str, int]) -> None:
     """Insert a new plan's grids and its unit → grid assignment (``units`` carry ``db_id`` and
-    ``grid_code``; ``grids`` the statistics of :mod:`gridmap.geo.report`)."""
+    ``grid_code``; ``grids`` the statistics of :mod:`gridmap.geo.report` and, where given, the
+    ``grid_name`` and naming properties of :mod:`gridmap.geo.grid_names`)."""
     has_population = "population" in grids
-    values = {"c": [str(c) for c in grids["grid_code"]], "cid": [community_ids[c] for c in grids["community_code"]],
+    names = [_text(n) for n in grids["grid_name"]] if "grid_name" in grids else [None] * len(grids)
+    values = {"c": [str(c) for c in grids["grid_code"]], "n": names,
+              "cid": [community_ids[c] for c in grids["community_code"]],
               "k": [str(k) for k in grids["kind"]], "h": [int(h) for h in grids["households"]],
               "pop": [int(v) if has_population and not pd.isna(v) else None
                       for v in (grids["population"] if has_population else [None] * len(grids))],
               "a": [float(a) for a in grids["area_m2"]],
               "props": [json.dumps({"compactness": round(float(row.compactness), 4), "unit_count": int(row.unit_count),
-                                    **({"parts": int(row.parts)} if "parts" in grids else {})})
-                        for row in grids.itertuples(index=False)],
+                                    **({"parts": int(row.parts)} if "parts" in grids else {}), **naming})
+                        for row, naming in zip(grids.itertuples(index=False), _naming(grids))],
               "g": ewkb_hex(grids.geometry.values)}
     grid_ids: dict[str, int] = {}
     # a statement per INSERT_BATCH grids (a round trip each: 0.3 s for Reykjavík's 377)
     for start in range(0, len(grids), INSERT_BATCH):
         rows = conn.execute(sa.text(
-            "INSERT INTO grids (plan_id, code, community_id, kind, households, population, area_m2, properties, geom) "
-            "SELECT :p, c, cid, k, h, pop, a, CAST(props AS jsonb), ST_Multi(ST_GeomFromEWKB(decode(g, 'hex'))) "
-            "FROM unnest(CAST(:c AS text[]), CAST(:cid AS bigint[]), CAST(:k AS text[]), CAST(:h AS integer[]), "
-            "CAST(:pop AS integer[]), CAST(:a AS float8[]), CAST(:props AS text[]), CAST(:g AS text[])) "
-            "WITH ORDINALITY AS t(c, cid, k, h, pop, a, props, g, n) ORDER BY n RETURNING code, id"),
+            "INSERT INTO grids (plan_id, code, name, community_id, kind, households, population, area_m2, properties, "
+            "geom) SELECT :p, c, nm, cid, k, h, pop, a, CAST(props AS jsonb), ST_Multi(ST_GeomFromEWKB(decode(g, 'hex'))) "
+            "FROM unnest(CAST(:c AS text[]), CAST(:n AS text[]), CAST(:cid AS bigint[]), CAST(:k AS text[]), "
+            "CAST(:h AS integer[]), CAST(:pop AS integer[]), CAST(:a AS float8[]), CAST(:props AS text[]), "
+            "CAST(:g AS text[])) WITH ORDINALITY AS t(c, nm, cid, k, h, pop, a, props, g, n) ORDER BY n RETURNING code, id"),
             {"p": plan_id, **{name: column[start:start + INSERT_BATCH] for name, column in values.items()}})
         grid_ids.update({code: int(grid_id) for code, grid_id in rows})
     # one statement for all assignments (row-by-row executemany took 1.4 s for 7,000 units)

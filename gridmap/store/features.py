@@ -53,10 +53,12 @@ class Collection:
 COLLECTIONS: dict[str, Collection] = {c.id: c for c in (
     Collection(
         "grids", "Published grids", "已发布网格",
-        "The grids of every territory's published plan: code, community, households, area, grid worker.",
+        "The grids of every territory's published plan: code, name, kind and a dedicated grid's site type "
+        "(English key and Chinese term), community, households, area, grid worker.",
         PUBLISHED_GRIDS, "g.code", "g.geom",
         {"grid_code": "g.code", "name": "g.name", "community_code": "c.code", "community": "c.name",
-         "kind": "g.kind", "households": "g.households", "population": "g.population",
+         "kind": "g.kind", "site_type": "g.properties->>'site_type'", "site_type_zh": "g.properties->>'site_type_zh'",
+         "households": "g.households", "population": "g.population",
          "area_m2": "round(g.area_m2::numeric, 1)::float8", "compactness": "(g.properties->>'compactness')::float",
          "unit_count": "(g.properties->>'unit_count')::int", "worker": "g.worker", "plan_id": "p.id",
          "plan_version": "p.version", "valid_from": "p.valid_from"},
@@ -341,7 +343,8 @@ def locate(conn: sa.Connection, lon: float, lat: float, *, staff_on: date | None
     grid (its code and, where recorded, the same units: lineage) that day, else the plan's name;
     None outside every published grid. Uses the grids' GiST index."""
     row = prepared(conn, (
-        "SELECT g.code AS grid_code, g.name AS grid_name, g.kind, g.households, COALESCE((SELECT "
+        "SELECT g.code AS grid_code, g.name AS grid_name, g.kind, g.properties->>'site_type' AS site_type, "
+        "g.properties->>'site_type_zh' AS site_type_zh, g.households, COALESCE((SELECT "
         "string_agg(DISTINCT s.name, '、') FROM staff_assignments a JOIN staff s ON s.id = a.staff_id "
         "WHERE CAST(:on AS date) IS NOT NULL AND a.grid_code = g.code AND (a.grid_lineage IS NULL OR a.grid_lineage = "
         "g.lineage) AND s.role = 'full_time_worker' AND a.valid_from <= CAST(:on AS date) "
@@ -365,7 +368,8 @@ def grids_feature_collection(conn: sa.Connection, plan_id: int, codes: list[str]
         "'properties', json_build_object('grid_code',g.code,'community_code',c.code,'community',c.name,"
         "'kind',g.kind,'households',g.households,'population',g.population,'area_m2',round(g.area_m2::numeric,1),"
         "'compactness',(g.properties->>'compactness')::float,'unit_count',(g.properties->>'unit_count')::int,"
-        "'parts',COALESCE((g.properties->>'parts')::int, ST_NumGeometries(g.geom)),'name',g.name,'worker',g.worker,"
+        "'parts',COALESCE((g.properties->>'parts')::int, ST_NumGeometries(g.geom)),'name',g.name,"
+        "'site_type',g.properties->>'site_type','site_type_zh',g.properties->>'site_type_zh','worker',g.worker,"
         "'locked',g.locked,'label',ST_AsGeoJSON(ST_PointOnSurface(g.geom), 7, 0)::json)) "
         "ORDER BY g.code), '[]'::json)) FROM grids g JOIN territories c ON c.id = g.community_id WHERE g.plan_id = :p "
         "AND (CAST(:codes AS text[]) IS NULL OR g.code = ANY(CAST(:codes AS text[])))"),

@@ -71,11 +71,13 @@ def current_units(conn: sa.Connection, territory: str) -> gpd.GeoDataFrame:
 
 def plan_grids(conn: sa.Connection, plan_id: int, territory: str | None = None) -> gpd.GeoDataFrame:
     """A plan's grids (inside ``territory`` when given) with their places, figures and validity
-    dates: code, name, kind, places, area, households, population, worker, plan version, valid
-    from/to, compactness, unit count, parts."""
+    dates: code, name, kind, site type (English key and Chinese term: a dedicated grid's
+    institution), places, area, households, population, worker, plan version, valid from/to,
+    compactness, unit count, parts."""
     inside = "AND g.community_id IN (SELECT id FROM sub) " if territory else ""
     return _read(conn, (with_subtree() if territory else "") +
-                 f"SELECT g.code AS grid_code, g.name AS grid_name, g.kind, {PLACE_COLUMNS}, g.area_m2, g.households, "
+                 "SELECT g.code AS grid_code, g.name AS grid_name, g.kind, g.properties->>'site_type' AS site_type, "
+                 f"g.properties->>'site_type_zh' AS site_type_zh, {PLACE_COLUMNS}, g.area_m2, g.households, "
                  "g.population, g.worker, p.version AS plan_version, p.valid_from, p.valid_to, "
                  "(g.properties->>'compactness')::float AS compactness, (g.properties->>'unit_count')::int AS unit_count, "
                  "COALESCE((g.properties->>'parts')::int, ST_NumGeometries(g.geom)) AS parts, g.geom "

@@ -18,6 +18,7 @@ import pandas as pd
 
 from gridmap.geo import kinds
 from gridmap.geo.report import histogram
+from gridmap.geo.site_types import site_type_label
 from gridmap.web import STATIC
 
 LEAFLET = STATIC / "vendor" / "leaflet"
@@ -62,7 +63,12 @@ def partition_map(grids: gpd.GeoDataFrame, flags: pd.DataFrame, lo: int, hi: int
     m.default_css = [("leaflet_css", css)]
     if basemap_url:
         folium.TileLayer(basemap_url, attr=basemap_attribution or " ").add_to(m)
-    keep = ["grid_code", "community_code", "kind", "households", "compactness", "flags", "colour", "geometry"]
+    # a dedicated grid is told by its institution's name and type (:mod:`gridmap.geo.grid_names`)
+    for column in ("grid_name", "site_type_zh"):
+        frame[column] = (frame[column].astype(object).where(frame[column].notna(), "").map(str).map(html.escape)
+                         if column in frame else "")
+    keep = ["grid_code", "grid_name", "community_code", "kind", "site_type_zh", "households", "compactness", "flags",
+            "colour", "geometry"]
     data = json.loads(frame[keep].assign(compactness=frame["compactness"].round(3)).to_json())
     folium.GeoJson(
         data, name="grids",
@@ -71,8 +77,10 @@ def partition_map(grids: gpd.GeoDataFrame, flags: pd.DataFrame, lo: int, hi: int
             "color": FLAGGED if f["properties"]["flags"] else "#333333",
             "weight": 3 if f["properties"]["flags"] else 0.8,
             "dashArray": "6 4" if f["properties"]["flags"] else None},
-        tooltip=folium.GeoJsonTooltip(["grid_code", "kind", "households", "compactness", "flags"],
-                                      aliases=["网格 grid", "类型 kind", "户数 households", "紧凑度 compactness", "问题 flags"]),
+        tooltip=folium.GeoJsonTooltip(["grid_code", "grid_name", "kind", "site_type_zh", "households", "compactness",
+                                       "flags"],
+                                      aliases=["网格 grid", "名称 name", "类型 kind", "场所类型 site type", "户数 households",
+                                               "紧凑度 compactness", "问题 flags"]),
     ).add_to(m)
     m.fit_bounds([[miny, minx], [maxy, maxx]])
     return m
@@ -126,17 +134,7 @@ SUMMARY_LABELS = {
 FLAG_LABELS = {"infeasible_band": "无法达到户数区间 infeasible band", "below_min": "低于下限 below minimum",
                "above_max": "高于上限 above maximum", "not_contiguous": "不连续 not contiguous",
                "island": "社区岛屿或飞地 island or exclave of its community"}
-SITE_TYPE_LABELS = {"school": "学校 school", "university": "大学 university", "college": "学院 college",
-                    "hospital": "医院 hospital", "townhall": "政府 townhall", "government": "政府机关 government",
-                    "industrial": "工业园区 industrial", "company": "企业 company", "marketplace": "市场 marketplace",
-                    "retail": "商圈 retail", "commercial": "商务区 commercial", "office": "写字楼 office",
-                    "kindergarten": "幼儿园 kindergarten", "park": "公园 park", "clinic": "诊所 clinic",
-                    "other": "其他 other"}
-"""English site types shown with their Chinese name."""
-SITE_TYPE_LABELS_ZH = {**{label.split(" ", 1)[0]: label for label in SITE_TYPE_LABELS.values()},
-                       "政府": "政府 government office", "农贸市场": "农贸市场 farmers' market",
-                       "商场": "商场 shopping centre", "养老院": "养老院 care home"}
-"""A Chinese district's own site types (its profile's, e.g. 学校) shown with their English name."""
+
 
 
 def refusal_page(status: int, plan_id: int) -> str:
@@ -217,7 +215,7 @@ def partition_report_html(grids: gpd.GeoDataFrame, report: dict, flags: pd.DataF
 
     def shown(value) -> str:
         if isinstance(value, dict):
-            return ", ".join(f"{FLAG_LABELS.get(k) or SITE_TYPE_LABELS.get(k) or SITE_TYPE_LABELS_ZH.get(k, k)}: {v}"
+            return ", ".join(f"{FLAG_LABELS.get(k) or site_type_label(k)}: {v}"
                              for k, v in value.items()) or "—"
         if isinstance(value, float):  # 384, not 384.000; 0.905 stays
             return f"{value:.3f}".rstrip("0").rstrip(".")
