@@ -14,6 +14,10 @@ here, once:
 * ``set``: a grid's name, worker or kind, or its lock (``locked``: a locked grid's units stay
   where they are: no unit moves into or out of it and none of its units is cut until it is
   unlocked).
+
+After the operations, every grid they touched is named again (:func:`name_grids`): a dedicated
+grid after the institution it now holds, with its site type (a merge keeps the largest named
+site's name, a split names the new grid after its own site); a name set by ``set`` stays.
 * ``note``: a note on a grid or a unit (why it was drawn so), or ``remove`` one; kept with the
   draft, copied into drafts made from it, listed by the diff.
 
@@ -36,6 +40,7 @@ from shapely.geometry import shape
 from gridmap.errors import Invalid
 from gridmap.geo.crs import metric_crs_for
 from gridmap.geo.cut import CutError, cut_unit, share_households
+from gridmap.geo.grid_names import dedicated_grid_names
 from gridmap.geo.kinds import COMPREHENSIVE, GridKind
 from gridmap.store import assignment, frames, layers, notes, territories
 from gridmap.store import units as unit_store
@@ -151,6 +156,19 @@ class EditContext:
         self.touched |= sources | {target_id}
         self.reshaped |= sources | {target_id}
         self.moved.update({u: code for u in unit_rows})
+
+
+def name_grids(conn: sa.Connection, plan_id: int, grid_ids: set[int]) -> None:
+    """Name grids ``grid_ids`` of a plan again by the rule of :mod:`gridmap.geo.grid_names` (a
+    dedicated grid after its institution, with its site type), after an edit changed their units
+    or kind, or in a draft copied from a plan made before grids were named. A name someone gave a
+    grid is kept; grids that no longer exist are skipped."""
+    if not grid_ids:
+        return
+    grids, units, taken = assignment.naming_inputs(conn, plan_id, grid_ids)
+    if grids.empty:
+        return
+    assignment.set_naming(conn, grids["grid_id"].tolist(), dedicated_grid_names(grids, units, taken=taken))
 
 
 # -- the operations -------------------------------------------------------------------------------
@@ -348,5 +366,5 @@ def as_json(operations) -> list[dict]:
     return [op.model_dump(exclude_none=True) for op in operations]
 
 
-__all__ = ["EditError", "EditContext", "AssignOp", "MergeOp", "SplitOp", "CutOp", "SetOp", "LineString", "Operation",
+__all__ = ["EditError", "EditContext", "name_grids", "AssignOp", "MergeOp", "SplitOp", "CutOp", "SetOp", "LineString", "Operation",
            "parse", "as_json", "OPERATION_ZH"]

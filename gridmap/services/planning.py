@@ -87,7 +87,8 @@ def metric_srid(conn: sa.Connection, territory_id: int) -> int:
 
 # -- drafts --------------------------------------------------------------------------------------
 def new_draft(engine: sa.Engine, territory: str, *, source: int | str = "published", actor: str) -> tuple[int, int]:
-    """A new draft copied from the published plan (``source="published"``) or from plan ``source``."""
+    """A new draft copied from the published plan (``source="published"``) or from plan ``source``;
+    its dedicated grids without a name are named (:func:`gridmap.services.edits.name_grids`)."""
     with engine.begin() as conn:
         territory_id = territories.id_of(conn, territory)
         if source == "published":
@@ -102,6 +103,8 @@ def new_draft(engine: sa.Engine, territory: str, *, source: int | str = "publish
                 raise EditError(f"plan {source_id} is not a plan of territory {territory}",
                                 f"方案 {source_id} 不是辖区 {territory} 的方案")
         plan_id, version = plans.copy(conn, source_id, author=actor, origin="copy")
+        # a plan made before dedicated grids were named: its draft names them (names given are kept)
+        edits.name_grids(conn, plan_id, assignment.unnamed_dedicated(conn, plan_id))
         audit.record(conn, actor=actor, action="plan.copy", table="plans", row_key=str(plan_id),
                      after={"territory": territory, "version": version, "copied_from": source_id})
     return plan_id, version
@@ -153,6 +156,7 @@ def apply_edits(engine: sa.Engine, plan_id: int, operations: list, *, version: i
             taken = microgrid_service.take_down(
                 conn, plan_id, microgrid_store.changed_grids(conn, plan_id, edit.touched, lineages))
             removed = assignment.drop_empty_grids(conn, plan_id, edit.touched)
+            edits.name_grids(conn, plan_id, edit.touched)  # a dedicated grid: after the institution it holds now
             stats = assignment.refresh_grids(conn, plan_id, edit.touched, srid, reshaped=edit.reshaped)
             micro = microgrid_service.redivide(conn, plan, taken, edit.touched, dry_run=dry_run)
             lo, hi = profile_of(plan).band
