@@ -14,12 +14,12 @@ here, once:
 * ``set``: a grid's name, worker or kind, or its lock (``locked``: a locked grid's units stay
   where they are: no unit moves into or out of it and none of its units is cut until it is
   unlocked).
+* ``note``: a note on a grid or a unit (why it was drawn so), or ``remove`` one; kept with the
+  draft, copied into drafts made from it, listed by the diff.
 
 After the operations, every grid they touched is named again (:func:`name_grids`): a dedicated
 grid after the institution it now holds, with its site type (a merge keeps the largest named
 site's name, a split names the new grid after its own site); a name set by ``set`` stays.
-* ``note``: a note on a grid or a unit (why it was drawn so), or ``remove`` one; kept with the
-  draft, copied into drafts made from it, listed by the diff.
 
 Every refusal is an :class:`EditError`, in Chinese and English.
 """
