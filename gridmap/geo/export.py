@@ -5,7 +5,11 @@ Pure: GeoDataFrames in, files out. What each format needs is decided here, once:
 * **Shapefile**: one zip holding ``<layer>.shp/.shx/.dbf/.prj/.cpg`` per layer (a table without
   geometry is a lone ``.dbf``), field names cut to 10 characters by the schema, attributes in
   UTF-8 or GBK (the ``.cpg`` says which), and ``data_dictionary.csv`` mapping short names to full
-  names and meanings. Datetimes become ISO text (dBASE has dates only).
+  names and meanings. Datetimes become ISO text (dBASE has dates only). A text value longer than a
+  dBASE field holds (254 bytes in the file's encoding) is cut here at a character boundary and
+  ends in "…" (never cut mid-character by GDAL, never a raw library warning); its full text goes
+  to ``<layer>_fulltext.csv`` in the zip, the dictionary says so for the field, and the result's
+  ``notes`` say so once in English and Chinese. Other formats keep the full text.
 * **GeoPackage**: one file, one layer per input plus the ``data_dictionary`` table; written as
   GeoPackage 1.2 so older readers (GDAL 3.6, ArcGIS 10.x) open it without warnings.
 * **GeoJSON**: RFC 7946, WGS84 longitude/latitude only; several layers go into one zip.
@@ -50,6 +54,8 @@ WGS84_ONLY = ("geojson", "kml")
 MAX_LISTED = 5
 AREA_LAYERS = ("grids", "units", "microgrids")
 TEXT = pd.ArrowDtype(pa.string())
+DBF_TEXT_LIMIT = 254  # bytes a dBASE text field holds: GDAL's Shapefile driver cuts anything longer
+ELLIPSIS = "…"  # ends a value cut to fit (two bytes in GBK, three in UTF-8)
 KML_LABELS = ("grid_name", "name", "unit_name", "grid_code", "unit_id", "incident_id", "station_id")
 DATE = pd.ArrowDtype(pa.date32())
 
@@ -70,6 +76,19 @@ class ExportResult:
     layers: dict[str, int]
     files: list[str] = field(default_factory=list)
     dictionary: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    notes: list[dict[str, str]] = field(default_factory=list)  # {"en", "zh"}: what the format could not hold
+
+
+@dataclass(frozen=True)
+class TextCut:
+    """Values of one text field cut to fit a Shapefile: the layer, the field (its short and full
+    name), how many values were cut, and the file in the zip holding their full text."""
+
+    layer: str
+    short: str
+    name: str
+    count: int
+    full_text_file: str
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{name}: {n}" for name, n in self.layers.items())
@@ -111,18 +130,25 @@ def export(layers: Mapping[str, pd.DataFrame] | gpd.GeoDataFrame, path: str | Pa
         raise ExportError("KML holds map features only; leave tables such as the crosswalk out, or choose gpkg",
                           "KML 只能存放地图要素：请去掉对照表等表格，或选择 gpkg")
     prepared: dict[str, tuple[pd.DataFrame, list[Field]]] = {}
+    full_texts: dict[str, pd.DataFrame] = {}  # per layer: the full text of the values cut to fit a Shapefile
+    cuts: list[TextCut] = []
     for name, frame in frames.items():
         out, fields = _prepare(name, frame, target_crs, fmt, area_crs)
         if enc == "gbk":
             _check_gbk(name, out)
+        if fmt == "shp":
+            out, full, layer_cuts = _fit_dbf_text(name, out, fields, enc)
+            if layer_cuts:
+                full_texts[name], cuts = full, cuts + layer_cuts
         prepared[name] = (out, fields)
     fields_by_layer = {name: fields for name, (_, fields) in prepared.items()}
-    data_dictionary = dictionary(fields_by_layer, target_crs.label, enc)
+    data_dictionary = _mark_cuts(dictionary(fields_by_layer, target_crs.label, enc), cuts)
     final = _final_path(Path(path), fmt, len(prepared))
     final.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="gridmap-export-") as tmp:
         work = Path(tmp)
         written = WRITERS[fmt](prepared, work, final.stem, enc, data_dictionary)
+        written += [_full_text_csv(frame, work / f"{name}_fulltext.csv", enc) for name, frame in full_texts.items()]
         if final.suffix == ".zip":
             produced = work / final.name
             _zip(written, produced, work)
@@ -134,7 +160,8 @@ def export(layers: Mapping[str, pd.DataFrame] | gpd.GeoDataFrame, path: str | Pa
                 shutil.move(str(sidecar), final.with_suffix(sidecar.suffix))
         shutil.move(str(produced), final)
     counts = {name: len(out) for name, (out, _) in prepared.items()}
-    return ExportResult(final, fmt, target_crs.label, enc, counts, files, data_dictionary)
+    notes = [cut_note(cuts, enc)] if cuts else []
+    return ExportResult(final, fmt, target_crs.label, enc, counts, files, data_dictionary, notes)
 
 
 def _named_frames(layers, path: Path) -> dict[str, pd.DataFrame]:
@@ -277,6 +304,80 @@ def _check_gbk(layer: str, frame: pd.DataFrame) -> None:
                           f"以下值无法以 GBK 写出：{listed}。请以 utf-8 导出，或修改这些名称")
 
 
+def cut_to_bytes(text: str, encoding: str, limit: int = DBF_TEXT_LIMIT) -> str:
+    """``text`` as it fits ``limit`` bytes in ``encoding``: unchanged when it fits, else cut at a
+    character boundary (never mid-character: a GBK reader would show a broken last character)
+    and ended with "…" so a reader sees it was cut."""
+    if len(text.encode(encoding)) <= limit:
+        return text
+    budget = limit - len(ELLIPSIS.encode(encoding))
+    # a multi-byte character split at the budget is incomplete at the end: decoding drops it
+    head = text.encode(encoding)[:budget].decode(encoding, errors="ignore")
+    return head.rstrip() + ELLIPSIS
+
+
+def _fit_dbf_text(layer: str, frame: pd.DataFrame, fields: list[Field],
+                  enc: str) -> tuple[pd.DataFrame, pd.DataFrame, list[TextCut]]:
+    """Text values cut to what a dBASE field holds (see :func:`cut_to_bytes`); returns the frame to
+    write, the full text of the rows cut (``fid``: the feature's number in the file as GDAL counts
+    it, the layer's first field, then each cut field under its short name) and the cuts."""
+    codec = "gbk" if enc == "gbk" else "utf-8"
+    out = frame.copy()
+    full_file = f"{layer}_fulltext.csv"
+    cut_rows = pd.Series(False, index=frame.index)
+    cuts: list[TextCut] = []
+    for f in fields:
+        column = f.short
+        if out[column].dtype != TEXT:
+            continue
+        fitted = pd.Series([v if not isinstance(v, str) else cut_to_bytes(v, codec) for v in out[column]],
+                           index=out.index, dtype=TEXT)
+        changed = (fitted != out[column]).fillna(False).astype(bool)
+        if changed.any():
+            cuts.append(TextCut(layer, column, f.name, int(changed.sum()), full_file))
+            cut_rows |= changed
+            out[column] = fitted
+    if not cuts:
+        return frame, pd.DataFrame(), []
+    key = fields[0].short
+    full = pd.DataFrame({"fid": frame.index[cut_rows], key: frame.loc[cut_rows, key]})
+    for cut in cuts:
+        full[cut.short] = frame.loc[cut_rows, cut.short]
+    return out, full.reset_index(drop=True), cuts
+
+
+def cut_note(cuts: list[TextCut], enc: str) -> dict[str, str]:
+    """The one note, in English and Chinese, saying how many values of which fields were cut and
+    which files in the zip hold their full text."""
+    total = sum(c.count for c in cuts)
+    fields = ", ".join(f"{c.layer}.{c.short} {c.count}" for c in cuts)
+    files = ", ".join(dict.fromkeys(c.full_text_file for c in cuts))
+    return {"en": f"a Shapefile text field holds {DBF_TEXT_LIMIT} bytes ({enc}): {total} longer values were cut, "
+                  f"ending in \"{ELLIPSIS}\" ({fields}); their full text is in {files} in the zip "
+                  "(GeoPackage and GeoJSON exports keep it whole)",
+            "zh": f"Shapefile 文本字段最多 {DBF_TEXT_LIMIT} 字节（{enc}）：{total} 个更长的值已截断，以“{ELLIPSIS}”结尾"
+                  f"（{fields.replace(', ', '，')}）；全文见压缩包内的 {files.replace(', ', '、')}"
+                  "（GeoPackage 和 GeoJSON 导出保留全文）"}
+
+
+def _mark_cuts(data_dictionary: pd.DataFrame, cuts: list[TextCut]) -> pd.DataFrame:
+    """The dictionary's meaning of each cut field says, in both languages, that long values are cut
+    and where their full text is."""
+    for c in cuts:
+        row = (data_dictionary["layer"] == c.layer) & (data_dictionary["field"] == c.short)
+        data_dictionary.loc[row, "meaning_zh"] += (f"（超过 {DBF_TEXT_LIMIT} 字节的值已截断，以“{ELLIPSIS}”结尾；"
+                                                   f"全文见 {c.full_text_file}）")
+        data_dictionary.loc[row, "meaning_en"] += (f" (values longer than {DBF_TEXT_LIMIT} bytes are cut, ending in "
+                                                   f"\"{ELLIPSIS}\"; full text in {c.full_text_file})")
+    return data_dictionary
+
+
+def _full_text_csv(full: pd.DataFrame, out: Path, enc: str) -> Path:
+    """The full text of the values cut to fit a Shapefile, encoded as the data dictionary is."""
+    full.to_csv(out, index=False, encoding="utf-8-sig" if enc == "utf-8" else "gbk")
+    return out
+
+
 def _final_path(path: Path, fmt: str, layer_count: int) -> Path:
     if fmt in ("shp", "gdb") or (fmt in ("geojson", "csv", "parquet") and
                                  (layer_count > 1 or path.suffix.lower() == ".zip")):
@@ -404,4 +505,5 @@ def _zip(files: list[Path], target: Path, root: Path) -> None:
 
 WRITERS = {"shp": _write_shp, "gpkg": _write_gpkg, "gdb": _write_gdb, "parquet": _write_parquet, "geojson": _write_geojson, "kml": _write_kml, "csv": _write_csv}
 
-__all__ = ["export", "ExportResult", "ExportError", "FORMATS", "ENCODINGS"]
+__all__ = ["export", "ExportResult", "ExportError", "TextCut", "FORMATS", "ENCODINGS", "DBF_TEXT_LIMIT", "cut_to_bytes",
+           "cut_note"]
