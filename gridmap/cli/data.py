@@ -55,7 +55,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     checks.crs(args.crs)
     checks.text_encoding(args.encoding)
     if args.layer is not None and not args.layer.strip():
-        raise UserError("--layer needs a name")
+        raise UserError("--layer needs a name / 请给出 --layer 图层名")
     fields = parse_overrides(args.fields)  # a malformed --fields is refused before anything is read
     engine = checks.engine()
     checks.territory(engine, args.territory)
@@ -87,7 +87,7 @@ def cmd_departments(args: argparse.Namespace) -> int:
     for department, frame in generated.layers.items():
         path = out / f"{department}.gpkg"
         frame.assign(duties=frame["duties"].map(";".join)).to_file(path, driver="GPKG")
-        print(f"{path}  {len(frame)} grids  ({generated.patterns[department]})")
+        print(f"{path}  {len(frame)} grids / 个网格  ({generated.patterns[department]})")
     return 0
 
 

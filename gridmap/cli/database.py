@@ -47,17 +47,23 @@ def cmd_db(args: argparse.Namespace) -> int:
                        "已设置 GRIDMAP_DATABASE_URL：gridmap 不使用本地集群")
     if args.action == "start":
         cluster.start(Progress())
-        print(cluster.status().describe())
+        _say_status(cluster.status())
     elif args.action == "stop":
         stopped = cluster.stop(Progress())
-        print("stopped" if stopped else "was not running")
+        print("stopped / 已停止" if stopped else "was not running / 原本未运行")
     elif args.action == "status":
         status = cluster.status()
-        print(status.describe())
+        _say_status(status)
         return 0 if status.running else 3
     elif args.action == "url":
         print(settings.database_url or cluster.url())
     return 0
+
+
+def _say_status(status) -> None:
+    """The cluster's state: a line in English, then the same in Chinese."""
+    print(status.describe())
+    print(f"  {status.describe_zh()}")
 
 
 def _backup(args: argparse.Namespace) -> int:
@@ -69,12 +75,16 @@ def _backup(args: argparse.Namespace) -> int:
         out = checks.output_file(args.out, "--out")
         engine = checks.engine()
         checks.territory(engine, args.territory)
-        print(f"dumped {backup.dump(engine, args.territory, out)}")
+        done = backup.dump(engine, args.territory, out)
+        print(f"dumped {done}")
+        print(f"  已导出{done.zh()}")
     else:
         if not args.file or args.territory or args.out:
             raise UserError("usage: gridmap db restore FILE.zip [--replace] (the dump names its territory)")
         path = checks.input_file(args.file, "dump")
-        print(f"restored {backup.restore(checks.engine(), path, replace=args.replace)}")
+        done = backup.restore(checks.engine(), path, replace=args.replace)
+        print(f"restored {done}")
+        print(f"  已恢复{done.zh()}")
     return 0
 
 
@@ -94,7 +104,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
                 migrate.upgrade(url, args.revision)
     except CommandError as exc:  # an unknown revision: alembic checks before it changes anything
         raise UserError(f"{exc}; the revisions are {', '.join(migrate.revisions())} (or head, base)") from exc
-    print(f"schema at revision {migrate.current_revision(url) or 'base'}")
+    revision = migrate.current_revision(url) or "base"
+    print(f"schema at revision {revision} / 数据库结构版本 {revision}")
     return 0
 
 
@@ -103,8 +114,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     unknown = sorted(set(args.only or []) - set(available()))
     if unknown:
-        raise UserError(f"unknown demo {', '.join(unknown)}; available: {', '.join(available())}")
+        raise UserError(f"unknown demo {', '.join(unknown)}; available: {', '.join(available())} / "
+                        f"没有示例 {'、'.join(unknown)}：可选 {'、'.join(available())}")
     for result in load_demo(checks.engine(), args.only, force=args.force, progress=Progress()):
         if result.loaded:  # skipped demos were announced by load_demo already
             print(result)
+            print(f"  {result.zh()}")
     return 0

@@ -60,7 +60,7 @@ def cmd_incidents(args: argparse.Namespace) -> int:
         changed = incidents.escalate_overdue(engine, actor="cli")
         print(f"{len(changed)} incidents escalated / 督办升级事件 {len(changed)} 件")
         for c in changed:
-            print(f"  {c['public_id']} -> level {c['level']}")
+            print(f"  {c['public_id']} -> level {c['level']} / 升至第 {c['level']} 级")
         missed = emergencies.sweep(engine, actor="cli")  # while an emergency is on: run this every minute
         late = whistles.sweep(engine, actor="cli")
         _say_months(incidents.make_months_ahead(engine), quiet=True)
@@ -173,13 +173,16 @@ def cmd_stations(args: argparse.Namespace) -> int:
             frame = read_vector(path, crs=args.crs).frame
             n = stations.import_stations(engine, args.territory, frame, type_column=args.type_field,
                                          name_column=args.name_field, default_type=args.type)
-            print(f"{n} stations imported into {args.territory}")
+            print(f"{n} stations imported into {args.territory} / 已导入 {n} 个站点到辖区 {args.territory}")
         elif args.action == "coverage":
             report = stations.coverage(engine, args.territory, minutes=args.minutes)
             for code, t in report["types"].items():
                 share = "-" if t["share"] is None else f"{t['share']:.1%}"
-                print(f"{code:<24} {t['stations']:>4} stations  {share:>6} of households within {args.minutes:g} min")
-            print(f"{len(report['underserved'])} (grid, type) pairs below {report['threshold']:.0%}")
+                print(f"{code:<24} {t['stations']:>4} stations  {share:>6} of households within {args.minutes:g} min / "
+                      f"{t['stations']} 个站点，{args.minutes:g} 分钟内覆盖 {share} 的住户")
+            below = len(report["underserved"])
+            print(f"{below} (grid, type) pairs below {report['threshold']:.0%} / "
+                  f"{below} 个（网格，站点类型）组合的覆盖低于 {report['threshold']:.0%}")
     except stations.StationError as exc:
         raise UserError(str(exc)) from exc
     return 0

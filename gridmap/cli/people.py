@@ -11,6 +11,9 @@ from gridmap.cli.checks import UserError
 from gridmap.progress import Progress
 
 
+USER_ACTION_ZH = {"add": "添加", "grant": "授予角色", "passwd": "修改密码"}  # `user ACTION`'s line, in Chinese
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add user and apikey to the ``gridmap`` parser."""
     usr = sub.add_parser("user", help="manage users and their territory-scoped roles (admin: also everywhere)")
@@ -83,7 +86,8 @@ def _list_users(args: argparse.Namespace, engine) -> int:
     with engine.connect() as conn:
         for row in users.list_users(conn):
             roles = ", ".join(users.describe_role(r["role"], r["territory"]) for r in row["roles"]) or "no roles"
-            print(f"{row['username']:<20} {'active' if row['active'] else 'disabled':<9} {roles}")
+            state = "active / 启用" if row["active"] else "disabled / 停用"
+            print(f"{row['username']:<20} {state:<15} {roles}")
     return 0
 
 
@@ -124,7 +128,7 @@ def cmd_user(args: argparse.Namespace) -> int:
                                                   "everywhere": bool(args.everywhere),
                                                   "department": args.department, "grids": args.grids})))
     done = f" ({users.describe_role(args.role, territory)})" if args.role else ""
-    print(f"user {args.name}: {args.action} done{done}")
+    print(f"user {args.name}: {args.action} done{done} / 用户 {args.name}：已{USER_ACTION_ZH[args.action]}{done}")
     return 0
 
 
@@ -139,10 +143,11 @@ def cmd_apikey(args: argparse.Namespace) -> int:
             raise UserError("`gridmap apikey list` takes no key name")
         with engine.connect() as conn:
             for row in users.list_api_keys(conn):
-                state = "revoked" if row["revoked_at"] else (f"expires {row['expires_at']:%Y-%m-%d}"
-                                                             if row["expires_at"] else "no expiry")
-                used = f"last used {row['last_used_at']:%Y-%m-%d %H:%M}" if row["last_used_at"] else "never used"
-                print(f"{row['name']:<24} as {row['username']:<16} {state:<20} {used}")
+                state = "revoked / 已撤销" if row["revoked_at"] else (
+                    f"expires / 到期 {row['expires_at']:%Y-%m-%d}" if row["expires_at"] else "no expiry / 不过期")
+                used = (f"last used / 最近使用 {row['last_used_at']:%Y-%m-%d %H:%M}" if row["last_used_at"]
+                        else "never used / 从未使用")
+                print(f"{row['name']:<24} as / 用户 {row['username']:<16} {state:<26} {used}")
         return 0
     if not args.name:
         raise UserError(f"`gridmap apikey {args.action}` needs the key's name")
@@ -164,5 +169,5 @@ def cmd_apikey(args: argparse.Namespace) -> int:
                        "'Authorization: Bearer KEY', or as api_key for Open311)",
                        "密钥只显示这一次：请立即保存到对方系统（以 'Authorization: Bearer KEY' 发送，Open311 用 api_key）")
     else:
-        print(f"API key {args.name} revoked")
+        print(f"API key {args.name} revoked / API 密钥 {args.name} 已撤销")
     return 0

@@ -105,7 +105,7 @@ def cmd_partition(args: argparse.Namespace) -> int:
             raise UserError(f"draft plan {summary.version} (id {summary.plan_id}) is stored, but its report could "
                             f"not be written to {args.report} ({exc.strerror or exc}); the planner shows it at "
                             f"/plans/{summary.plan_id}/report") from exc
-        print(f"report written to {args.report}")
+        print(f"report written to {args.report} / 报告已写入 {args.report}")
     return 0
 
 
@@ -165,6 +165,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
     except ConnectionError as exc:  # the Dask scheduler named cannot be reached: nothing stored
         raise UserError(str(exc)) from exc
     print(summary)
+    print(summary.zh())
     return 0
 
 
@@ -176,8 +177,10 @@ def cmd_profile(args: argparse.Namespace) -> int:
     if args.action == "presets":
         for name, preset in PRESETS.items():
             lo, hi = preset.band
+            mlo, mhi = preset.micro_band
             print(f"{name:<10} {preset.title_zh} / {preset.title_en}; {lo}–{hi} households, "
-                  f"micro-grids {preset.micro_band[0]}–{preset.micro_band[1]}, codes {preset.partition.code_scheme.name}")
+                  f"micro-grids {mlo}–{mhi}, codes {preset.partition.code_scheme.name} / "
+                  f"网格 {lo}–{hi} 户，微网格 {mlo}–{mhi} 户，编码 {preset.partition.code_scheme.name}")
         return 0
     if args.action == "show":
         if args.territory:
@@ -191,21 +194,26 @@ def cmd_profile(args: argparse.Namespace) -> int:
             print(profile.to_toml(), end="")
         else:
             d = profile.describe()
-            print(f"{d['name']}: {d['title_zh']} / {d['title_en']}; {d['band'][0]}–{d['band'][1]} households per grid, "
-                  f"{d['micro_band'][0]}–{d['micro_band'][1]} per micro-grid, grid codes {d['code_scheme']} "
-                  "(--toml prints every rule)")
+            (lo, hi), (mlo, mhi) = d["band"], d["micro_band"]
+            print(f"{d['name']}: {d['title_zh']} / {d['title_en']}; {lo}–{hi} households per grid, "
+                  f"{mlo}–{mhi} per micro-grid, grid codes {d['code_scheme']} (--toml prints every rule)")
+            print(f"  每个网格 {lo}–{hi} 户，每个微网格 {mlo}–{mhi} 户，网格编码 {d['code_scheme']}（--toml 列出全部规则）")
         return 0
     if not args.territory:
-        raise UserError(f"profile {args.action} needs --territory CODE")
+        raise UserError(f"profile {args.action} needs --territory CODE / 请给出 --territory 辖区代码")
     if args.action == "set" and not args.profile:
-        raise UserError("profile set needs a preset name or a TOML file (`gridmap profile presets` lists the presets)")
+        raise UserError("profile set needs a preset name or a TOML file (`gridmap profile presets` lists the presets) "
+                        "/ 请给出预设规则名或 TOML 文件（`gridmap profile presets` 列出预设）")
     engine = checks.engine()
     checks.territory(engine, args.territory)
     profile = profiles.set_for_territory(engine, args.territory, args.profile if args.action == "set" else None,
                                          actor=args.actor)
     if profile is None:
         print(f"territory {args.territory} follows its parent's profile again")
+        print(f"  辖区 {args.territory} 恢复沿用上级的规则")
     else:
+        lo, hi = profile.band
         print(f"territory {args.territory} (and those under it without their own) now follows profile "
-              f"{profile.name}: {profile.band[0]}–{profile.band[1]} households per grid")
+              f"{profile.name}: {lo}–{hi} households per grid")
+        print(f"  辖区 {args.territory}（及其下未设自己规则的辖区）现采用规则 {profile.name}：每个网格 {lo}–{hi} 户")
     return 0

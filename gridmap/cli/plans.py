@@ -7,6 +7,11 @@ import argparse
 
 from gridmap.cli import checks
 from gridmap.cli.checks import UserError
+from gridmap.progress import Progress
+
+SEVERITY_ZH = {"error": "错误", "warning": "警告", "info": "提示"}  # `plan validate`'s problem lines
+LAYER_ZH = {"grids": "网格", "units": "单元", "microgrids": "微网格", "stations": "站点", "incidents": "事件",
+            "crosswalk": "对照表"}  # `export`'s counts
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -122,11 +127,11 @@ def _plan_action(args: argparse.Namespace, engine, plan_id: int | None, source: 
 
     if args.action == "draft":
         plan_id, version = planning.new_draft(engine, args.target, actor=args.actor, source=source)
-        print(f"draft plan {version} (id {plan_id}) of {args.target}")
+        print(f"draft plan {version} (id {plan_id}) of {args.target} / 辖区 {args.target} 的方案草稿 {version}"
+              f"（编号 {plan_id}）")
     elif args.action == "history":
         for row in planning.history(engine, args.target):
-            print(f"plan {row['id']:<5} v{row['version']:<4} {row['status']:<10} {row['origin'] or '':<10} "
-                  f"{row['grids']:>5} grids  valid {row['valid_from'] or '-'} .. {row['valid_to'] or '-'}")
+            print(_history_line(row))
     elif args.action == "edits":
         result = planning.apply_edits(engine, plan_id, ops, version=version, actor=args.actor)
         print(json.dumps(result.as_dict()["summary"], default=str))
@@ -136,23 +141,44 @@ def _plan_action(args: argparse.Namespace, engine, plan_id: int | None, source: 
         report = planning.validate(engine, plan_id)
         for p in report["problems"]:
             print(f"{p['severity']:<8} {p['kind']:<16} {p['message_en']}")
-        print(f"{report['errors']} errors, {report['warnings']} warnings")
+            print(f"  {SEVERITY_ZH.get(p['severity'], p['severity'])}：{p['message_zh']}")
+        print(f"{report['errors']} errors, {report['warnings']} warnings / {report['errors']} 个错误，"
+              f"{report['warnings']} 个警告")
         return 0 if report["valid"] else 1
     elif args.action == "diff":
         d = planning.diff(engine, plan_id)
-        print(f"against plan {d['against']}: {len(d['added'])} grids added, {len(d['removed'])} removed, "
-              f"{len(d['changed'])} changed, {d['units_moved']} units moved")
+        added, removed, changed = len(d["added"]), len(d["removed"]), len(d["changed"])
+        print(f"against plan {d['against']}: {added} grids added, {removed} removed, {changed} changed, "
+              f"{d['units_moved']} units moved")
+        print(f"  与方案 {d['against']} 相比：新增 {added} 个网格，删除 {removed} 个，改变 {changed} 个，"
+              f"移动 {d['units_moved']} 个单元")
     elif args.action == "publish":
         out = planning.publish(engine, plan_id, version=None, actor=args.actor)
-        print(f"plan {out['id']} published; previous published plan: {out['previous'] or 'none'}")
+        print(f"plan {out['id']} published; previous published plan: {out['previous'] or 'none'} / "
+              f"方案 {out['id']} 已发布；此前发布的方案：{out['previous'] or '无'}")
     elif args.action == "revert":
         out = planning.revert(engine, plan_id, actor=args.actor, publish_now=args.publish)
-        print(f"new draft {out['plan_id']} from plan {plan_id}" + (" (published)" if out["published"] else ""))
+        print(f"new draft {out['plan_id']} from plan {plan_id}" + (" (published)" if out["published"] else "")
+              + f" / 由方案 {plan_id} 恢复为新草稿 {out['plan_id']}" + ("（已发布）" if out["published"] else ""))
     elif args.action == "delete":
         out = planning.delete_draft(engine, plan_id, actor=args.actor)
         print(f"deleted draft plan {out['version']} (id {plan_id}) of {out['territory']}: {out['grids']} grids, "
               f"{out['edits']} saved edits; {out['units_deleted']} units made for it alone")
+        print(f"  已删除辖区 {out['territory']} 的方案草稿 {out['version']}（编号 {plan_id}）：{out['grids']} 个网格，"
+              f"{out['edits']} 条已保存的编辑；仅为它构建的 {out['units_deleted']} 个单元")
     return 0
+
+
+def _history_line(row: dict) -> str:
+    """One plan of `plan history`: the English columns, then the same in Chinese after `` / ``."""
+    from gridmap.store.plans import ORIGIN_ZH, STATUS_ZH
+
+    origin = row["origin"] or ""
+    valid_from, valid_to = row["valid_from"] or "-", row["valid_to"] or "-"
+    return (f"plan {row['id']:<5} v{row['version']:<4} {row['status']:<10} {origin:<10} "
+            f"{row['grids']:>5} grids  valid {valid_from} .. {valid_to} / "
+            f"{STATUS_ZH.get(row['status'], row['status'])} {ORIGIN_ZH.get(origin, origin)} "
+            f"{row['grids']} 个网格 有效期 {valid_from} 至 {valid_to}")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -182,7 +208,12 @@ def cmd_export(args: argparse.Namespace) -> int:
                             plan=args.plan, layers=layers)
     result = export_territory(engine, request, out)
     counts = ", ".join(f"{name} {n}" for name, n in result.layers.items())
+    counts_zh = "，".join(f"{LAYER_ZH.get(name, name)} {n}" for name, n in result.layers.items())
     print(f"wrote {result.path} ({result.format}, {result.crs}, {result.encoding}): {counts}")
+    print(f"  已写入 {result.path}（{result.format}，{result.crs}，{result.encoding}）：{counts_zh}")
+    progress = Progress()
+    for note in result.notes:  # what the format could not hold as given (text cut to a Shapefile's field)
+        progress.say(note["en"], note["zh"])
     return 0
 
 
@@ -203,7 +234,8 @@ def cmd_print(args: argparse.Namespace) -> int:
     checks.territory(engine, args.community)
     sheet = print_wall_map(engine, WallMapRequest(args.community, args.plan, args.paper, suffix, args.lang))
     out.write_bytes(sheet.content)
-    print(f"wrote {out} ({args.paper} {suffix}, plan version {sheet.plan.version}, {sheet.grids} grids)")
+    print(f"wrote {out} ({args.paper} {suffix}, plan version {sheet.plan.version}, {sheet.grids} grids) / "
+          f"已写入 {out}（{args.paper} {suffix}，方案版本 {sheet.plan.version}，{sheet.grids} 个网格）")
     return 0
 
 

@@ -112,6 +112,21 @@ class ReadResult:
     repairs: list[Repair] = field(default_factory=list)
 
 
+# What reading did to a layer, said in ``ReadResult.notes`` (English: the API's ``notes`` have
+# always been English text); ``note_zh`` gives each one's Chinese, for the CLI's summaries.
+GBK_GUESSED = "attributes are not UTF-8 and the shapefile has no .cpg: decoded as GBK"
+GCJ02_CONVERTED = "converted from GCJ-02 to CGCS2000"
+NOTES_ZH = {
+    GBK_GUESSED: "属性不是 UTF-8 且 shapefile 没有 .cpg：已按 GBK 解码",
+    GCJ02_CONVERTED: "已从 GCJ-02 转换为 CGCS2000",
+}
+
+
+def note_zh(note: str) -> str:
+    """The Chinese of a reading note (the note itself when it has none: nothing is dropped)."""
+    return NOTES_ZH.get(note, note)
+
+
 LABEL_COLUMNS = ("id", "code", "grid_id", "name", "名称", "编码", "building_name", "楼栋号")
 
 
@@ -309,7 +324,7 @@ def _shapefile_encoding(shp: Path, encoding: str | None, notes: list[str]) -> st
             return "utf-8"
         return None  # another code page: GDAL applies the .cpg
     if found == "gbk":
-        notes.append("attributes are not UTF-8 and the shapefile has no .cpg: decoded as GBK")
+        notes.append(GBK_GUESSED)
         return "gbk"
     if found is None:
         raise _wrong_text(shp.name, "UTF-8 (the shapefile has no .cpg)", " UTF-8 编码（该 Shapefile 没有 .cpg 文件）", None)
@@ -577,7 +592,7 @@ def check_frame(
     _check_coordinates(frame, geoms, name, source_crs)
     if gcj:
         geoms = gcj02_to_wgs84_geoms(geoms)
-        notes.append("converted from GCJ-02 to CGCS2000")
+        notes.append(GCJ02_CONVERTED)
     geoms, repaired = _repair_invalid(frame, geoms, name, expect)
     target = CRS.from_epsg(STORAGE_EPSG)
     frame[frame.geometry.name] = gpd.GeoSeries(geoms, index=frame.index, crs=target)

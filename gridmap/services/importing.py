@@ -38,7 +38,7 @@ from gridmap.geo.crs import in_china
 from gridmap.geo.crs_checks import gcj02_suspect, placement
 from gridmap.geo.fields import map_fields, parse_overrides
 from gridmap.geo.households import complete_households
-from gridmap.geo.io import ReadLimits, read_vector
+from gridmap.geo.io import ReadLimits, note_zh, read_vector
 from gridmap.progress import QUIET, Progress
 from gridmap.store import audit, frames, layers, territories
 
@@ -74,24 +74,32 @@ class ImportSummary:
         return int(self.households.get("estimated", 0))
 
     def __str__(self) -> str:
+        """Each line in English, then (indented) in Chinese, as :class:`BoundarySummary` prints."""
+        types = ", ".join(self.geometry_types)
         lines = [f"imported {self.features} features into layer '{self.layer}' of territory {self.territory} "
-                 f"(from {self.source_crs}; {', '.join(self.geometry_types)})"]
+                 f"(from {self.source_crs}; {types})",
+                 f"  已导入 {self.features} 个要素到辖区 {self.territory} 的图层“{self.layer}”（源坐标系 {self.source_crs}；"
+                 f"{types}）"]
         if self.replaced is not None:
             lines.append(f"replaced the previous layer ({self.replaced} features)")
+            lines.append(f"  已替换原图层（{self.replaced} 个要素）")
         if self.fields:
             lines.append(f"fields: {', '.join(self.fields)}")
+            lines.append(f"  字段：{'，'.join(self.fields)}")
         if self.households and self.households.get("said"):
             lines.append(f"households: {self.households['said']['en']}")
             lines.append(f"  户数：{self.households['said']['zh']}")
-        lines += [f"note: {n}" for n in self.notes]
+        for note in self.notes:
+            lines.append(f"note: {note}")
+            lines.append(f"  说明：{note_zh(note)}")
         for warning in self.warnings:
             lines.append(f"warning: {warning['en']}")
             lines.append(f"  警告：{warning['zh']}")
         if self.repaired:
-            lines.append(f"repaired {len(self.repaired)} invalid geometries:")
+            lines.append(f"repaired {len(self.repaired)} invalid geometries / 已修复 {len(self.repaired)} 个无效几何:")
             lines += [f"  {r}" for r in self.repaired[:20]]
             if len(self.repaired) > 20:
-                lines.append(f"  ... and {len(self.repaired) - 20} more")
+                lines.append(f"  ... and {len(self.repaired) - 20} more / 另有 {len(self.repaired) - 20} 个")
         return "\n".join(lines)
 
 

@@ -23,6 +23,7 @@ from gridmap.store.territories import get
 ID_FIELDS = ("grid_id", "id", "code", "grid_code", "编号", "网格编号", "编码")
 DUTY_FIELDS = ("duties", "duty", "职责", "事项")
 DEPARTMENT_FIELDS = ("department", "dept", "部门")
+CONFLICT_ZH = {"overlap": "重叠", "gap": "空隙", "sliver": "碎片", "crosses_community": "跨社区", "outside": "超出辖区"}
 
 
 @dataclass
@@ -39,6 +40,18 @@ class MergeSummary:
                  f"conflicts: {conflicts}"]
         if offsets:
             lines.append(f"offset layers (corrected before merging): {', '.join(offsets)}")
+        return "\n".join(lines)
+
+    def zh(self) -> str:
+        """The same in Chinese (the CLI prints both, as for a partition's :class:`PlanSummary`)."""
+        s = self.result.summary
+        conflicts = "，".join(f"{CONFLICT_ZH.get(k, k)} {v}" for k, v in s["conflicts"].items()) or "无"
+        lines = [f"辖区 {self.territory} 的方案草稿 {self.version}（编号 {self.plan_id}）：{s['departments']} 类共 "
+                 f"{s['old_grids']} 个网格 → {s['unified_grids']} 个统一网格；每名网格员职责数 {s['duties_min']}/"
+                 f"{s['duties_median']:.0f}/{s['duties_max']}（最少/中位/最多）",
+                 f"冲突：{conflicts}"]
+        if s["offset_layers"]:
+            lines.append(f"有偏移的图层（合并前已校正）：{'、'.join(s['offset_layers'])}")
         return "\n".join(lines)
 
 

@@ -47,7 +47,10 @@ class MicroSummary:
                 f"households; {len(self.result.flags)} flags"
                 + (f"; {self.replaced} earlier micro-grids replaced" if self.replaced else "")
                 + f"\n方案 {self.version}（编号 {self.plan_id}）：{s['grids']} 个网格划出 {s['microgrids']} 个微网格，"
-                f"{s['in_band']} 个（{s['in_band_share']:.1%}）在 {s['min_households']}–{s['max_households']} 户之间")
+                f"涉及 {s['buildings']} 栋楼（{s['split_buildings']} 栋按单元拆分）；{s['in_band']}/{s['microgrids']} 个"
+                f"（{s['in_band_share']:.1%}）在 {s['min_households']}–{s['max_households']} 户之间；"
+                f"{len(self.result.flags)} 条标记"
+                + (f"；替换此前的 {self.replaced} 个微网格" if self.replaced else ""))
 
 
 def divide_plan(engine: sa.Engine, plan_id: int, *, grid: str | None = None, seed: int = 0, actor: str = "cli",

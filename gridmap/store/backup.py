@@ -138,6 +138,10 @@ class BackupError(ValueError):
     """A dump or restore that cannot be done; nothing was changed."""
 
 
+TABLES_ZH = {"territories": "辖区", "plans": "方案", "grids": "网格", "units": "单元", "incidents": "事件",
+             "incident_events": "事件记录", "stations": "站点"}  # the counts a dump's summary names
+
+
 @dataclass
 class BackupSummary:
     territory: str
@@ -145,9 +149,17 @@ class BackupSummary:
     rows: dict[str, int]
 
     def __str__(self) -> str:
-        main = {k: v for k, v in self.rows.items() if v and k in ("territories", "plans", "grids", "units",
-                                                                    "incidents", "incident_events", "stations")}
+        main = self._main()
         return f"territory {self.territory} ({self.path.name}): " + ", ".join(f"{k} {v}" for k, v in main.items())
+
+    def zh(self) -> str:
+        """The same in Chinese (the CLI prints both)."""
+        return f"辖区 {self.territory}（{self.path.name}）：" + "，".join(
+            f"{TABLES_ZH.get(k, k)} {v}" for k, v in self._main().items())
+
+    def _main(self) -> dict[str, int]:
+        """The counts worth a line: the tables people know, those with rows."""
+        return {k: v for k, v in self.rows.items() if v and k in TABLES_ZH}
 
 
 def _columns(conn: sa.Connection, table: str) -> list[str]:

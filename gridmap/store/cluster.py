@@ -50,6 +50,13 @@ class ClusterStatus:
         state = f"running (pid {self.pid}) on 127.0.0.1:{self.port}" if self.running else "stopped"
         return f"{state}; data folder {self.data_dir}"
 
+    def describe_zh(self) -> str:
+        """The same in Chinese (the CLI prints both)."""
+        if not self.initialized:
+            return f"尚未初始化（数据目录 {self.data_dir}）"
+        state = f"运行中（进程 {self.pid}），地址 127.0.0.1:{self.port}" if self.running else "已停止"
+        return f"{state}；数据目录 {self.data_dir}"
+
 
 def find_pg_bindir(explicit: Path | None = None) -> Path:
     """Return the PostgreSQL server binaries to use.

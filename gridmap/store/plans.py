@@ -23,6 +23,7 @@ from gridmap.store.sql import with_ancestors, with_subtree
 from gridmap.store.territories import TerritoryNotFound, exists
 
 STATUS_ZH = {"draft": "草稿", "published": "已发布", "history": "历史"}
+ORIGIN_ZH = {"partition": "自动划分", "merge": "多网合一", "copy": "复制", "revert": "恢复"}  # how a plan was made
 
 
 class PlanNotFound(NotFound):
@@ -333,6 +334,6 @@ def store_report(conn: sa.Connection, plan_id: int, report: dict, version: int) 
         {"p": plan_id, "v": version, "r": json.dumps(report, ensure_ascii=False, default=str)}).rowcount == 1
 
 
-__all__ = ["Plan", "PlanNotFound", "grids_within", "PlanStateError", "VersionConflict", "STATUS_ZH", "get", "row_stamp", "territory_of", "find",
+__all__ = ["Plan", "PlanNotFound", "grids_within", "PlanStateError", "VersionConflict", "STATUS_ZH", "ORIGIN_ZH", "get", "row_stamp", "territory_of", "find",
            "published_id", "count_for", "list_for", "history", "brief", "create", "copy", "edits_since", "lock_draft",
            "record_edit", "publish", "lock_for_delete", "contents", "delete", "stored_report", "store_report"]
