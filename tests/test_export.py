@@ -318,3 +318,94 @@ def test_unknown_or_empty_crs_is_an_export_error(yaan_grids, tmp_path) -> None:
         with pytest.raises(ExportError, match="choose 4490"):
             export(yaan_grids, tmp_path / "x.gpkg", crs=bad)
     assert list(tmp_path.iterdir()) == []
+
+
+LONG_ZH = ("单元 康乐华府7栋 1单元 (48), 康乐华府7栋 2单元 (48) 各自超过 80 户的一半且不足 50 户："
+           + "在户数区间内的网格至多含其中一个，并且必须含它在这组之外的一个相邻单元，" * 4 + "所以必有一个网格落在区间外")
+LONG_EN = ("its region (the 16 non-dedicated units joined to it, 397 households) has no division into contiguous "
+           "grids with fewer than 4 grids outside 50–80 households " * 3 + "(exhaustive search)")
+
+
+def long_text_microgrids() -> gpd.GeoDataFrame:
+    """Three micro-grids in Ya'an: one whose reasons are longer than a Shapefile field holds, one
+    short, one without a reason."""
+    boxes = [shapely.box(103.00 + 0.001 * i, 29.98, 103.001 + 0.001 * i, 29.981) for i in range(3)]
+    return gpd.GeoDataFrame({
+        "microgrid_code": [f"511802003011008{i:03d}" for i in range(3)], "grid_code": ["511802003011008"] * 3,
+        "households": [40, 60, 90], "flag": ["band_infeasible", None, "above_max"],
+        "reason_zh": [LONG_ZH, None, "超过 80 户"], "reason": [LONG_EN, None, "above 80"],
+    }, geometry=boxes, crs=4490)
+
+
+def raw_field(path: str, field: str) -> list[bytes]:
+    """The bytes of a Shapefile text field as stored, read by ogrinfo told not to recode them."""
+    out = subprocess.run([OGRINFO, "-ro", "-al", "--config", "SHAPE_ENCODING", "", path], capture_output=True)
+    assert out.returncode == 0, out.stderr
+    found = re.findall(rb"^  " + field.encode() + rb" \(String\) = (.*)$", out.stdout, flags=re.M)
+    return [value for value in found if value != b"(null)"]
+
+
+@pytest.mark.parametrize("encoding", ["gbk", "utf-8"])
+def test_long_text_is_cut_cleanly_in_a_shapefile_and_kept_whole_beside_it(tmp_path, encoding) -> None:
+    """A Shapefile text field holds 254 bytes: GDAL used to cut reason_en with a raw RuntimeWarning
+    and reason_zh silently mid-sentence. Now it is cut at a character, ends in "…", the full text is
+    in the zip (microgrids_fulltext.csv), the dictionary and one bilingual note say so, no warning."""
+    import warnings
+
+    frame = long_text_microgrids()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = export({"microgrids": frame}, tmp_path / "m.zip", format="shp", crs="gk3", encoding=encoding)
+    assert not [w for w in caught if "truncated" in str(w.message)], [str(w.message) for w in caught]
+    shp = f"/vsizip/{result.path}/microgrids.shp"
+    for field, full in (("reason_zh", LONG_ZH), ("reason_en", LONG_EN)):
+        stored = raw_field(shp, field)
+        assert len(stored) == 2 and len(stored[0]) <= 254, (field, stored)
+        cut = stored[0].decode(encoding)  # strict: a character cut in half would not decode
+        assert cut.endswith("…") and full.startswith(cut[:-1].rstrip()) and len(cut) < len(full), cut
+        assert stored[1].decode(encoding) == frame.iloc[2][field if field == "reason_zh" else "reason"]
+    assert [r["reason_zh"] for r in features(shp)][0] == raw_field(shp, "reason_zh")[0].decode(encoding)
+    codec = "utf-8-sig" if encoding == "utf-8" else "gbk"
+    with zipfile.ZipFile(result.path) as archive:
+        full_rows = list(csv.DictReader(io.StringIO(archive.read("microgrids_fulltext.csv").decode(codec))))
+        dictionary = {r["field"]: r for r in csv.DictReader(io.StringIO(
+            archive.read("data_dictionary.csv").decode(codec)))}
+    assert full_rows == [{"fid": "0", "micro_code": "511802003011008000", "reason_zh": LONG_ZH, "reason_en": LONG_EN}]
+    for field in ("reason_zh", "reason_en"):
+        assert "microgrids_fulltext.csv" in dictionary[field]["meaning_zh"] and "截断" in dictionary[field]["meaning_zh"]
+        assert "microgrids_fulltext.csv" in dictionary[field]["meaning_en"] and "cut" in dictionary[field]["meaning_en"]
+    assert "microgrids_fulltext.csv" not in dictionary["flag"]["meaning_en"]
+    [note] = result.notes
+    assert "microgrids.reason_zh 1" in note["en"] and "microgrids_fulltext.csv" in note["en"]
+    assert "已截断" in note["zh"] and "microgrids_fulltext.csv" in note["zh"]
+
+
+def test_long_text_is_whole_in_geopackage_and_geojson(tmp_path) -> None:
+    frame = long_text_microgrids()
+    for fmt in ("gpkg", "geojson"):
+        result = export({"microgrids": frame}, tmp_path / f"m.{fmt}", format=fmt, crs="4326")
+        assert result.notes == []
+        row = features(result.path, "microgrids" if fmt == "gpkg" else None)[0]
+        assert row["reason_zh"] == LONG_ZH and row["reason"] == LONG_EN, fmt
+
+
+def test_cli_export_says_once_in_both_languages_what_was_cut(published_monaco, database_url, tmp_path,
+                                                            monkeypatch, capsys) -> None:
+    """The note reaches the user on stderr, once, in English and Chinese (the export itself is
+    the long-text frame above: Monaco's own reasons fit)."""
+    from gridmap import cli
+    from gridmap.services import exporting
+
+    monkeypatch.setenv("GRIDMAP_DATABASE_URL", database_url)
+    monkeypatch.setattr(exporting, "export_territory", lambda engine, request, out: export(
+        {"microgrids": long_text_microgrids()}, out, format=request.format, crs=request.crs,
+        encoding=request.encoding))
+    out = tmp_path / "m.zip"
+    capsys.readouterr()
+    assert cli.main(["export", "--territory", MONACO, "--format", "shp", "--encoding", "gbk", "--layers",
+                     "microgrids", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "microgrids 3" in captured.out and "微网格 3" in captured.out
+    assert captured.err.count("microgrids_fulltext.csv") == 2, captured.err  # once in each language
+    assert "longer values were cut" in captured.err and "已截断" in captured.err
+    assert "RuntimeWarning" not in captured.err
