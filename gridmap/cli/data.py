@@ -10,6 +10,8 @@ from gridmap.cli import checks
 from gridmap.cli.checks import UserError
 from gridmap.progress import Progress
 
+LEVEL_ZH = {"city": "市", "district": "区县", "street": "街道", "community": "社区"}  # `territories`' levels
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add import, departments, territories and layers to the ``gridmap`` parser."""
@@ -103,7 +105,7 @@ def cmd_territories(args: argparse.Namespace) -> int:
               "或用 `gridmap demo` 载入示例")
     for row in rows:
         indent = {"city": 0, "district": 1, "street": 2, "community": 3}[row.level]
-        print(f"{'  ' * indent}{row.code}  {row.name}  ({row.level})")
+        print(f"{'  ' * indent}{row.code}  {row.name}  ({row.level} / {LEVEL_ZH.get(row.level, row.level)})")
     return 0
 
 

@@ -62,7 +62,8 @@ def cmd_emergency(args: argparse.Namespace) -> int:
     elif args.action == "list":
         for e in emergencies.listing(engine, args.territory):
             state = "on / 进行中" if e["ended_at"] is None else f"ended / 已结束 {e['ended_at']}"
-            print(f"{e['id']:>5}  {e['kind']} ({e['kind_en']})  {e['started_at']}  {state}  {e['grids']} grids  {e['reason']}")
+            print(f"{e['id']:>5}  {e['kind']} ({e['kind_en']})  {e['started_at']}  {state}  {e['grids']} grids / 个网格  "
+                  f"{e['reason']}")
     elif args.action == "board":
         board = emergencies.board(engine, args.id)
         if args.json:

@@ -82,5 +82,6 @@ def cmd_lists(args: argparse.Namespace) -> int:
           f"or in its community / 需求 {need_id}：可匹配资源 {len(found['resources'])} 项")
     for r in found["resources"]:
         distance = "-" if r["distance_m"] is None else f"{r['distance_m']:.0f} m"
-        print(f"  {r['resource_id']:>5}  {r['name']:<20} {distance:>8}  {r['kind']}  capacity {r['capacity'] or '-'}")
+        print(f"  {r['resource_id']:>5}  {r['name']:<20} {distance:>8}  {r['kind']}  capacity / 容量 "
+              f"{r['capacity'] or '-'}")
     return 0

@@ -61,7 +61,8 @@ def cmd_staff(args: argparse.Namespace) -> int:
             return 0
         s = report["summary"]
         print(f"{report['territory']} on {report['on']}: {s['comprehensive_grids']} comprehensive grids, "
-              f"{s['people']} people assigned")
+              f"{s['people']} people assigned / {report['on']}：综合网格 {s['comprehensive_grids']} 个，"
+              f"已分配人员 {s['people']} 名")
         for key in ("no_full_time_worker", "over_grids", "over_households", "grid_changed"):
             en, zh = report["flags"][key]["en"], report["flags"][key]["zh"]
             print(f"  {s[key]:>5}  {en} / {zh}")
