@@ -135,7 +135,8 @@ DANGLING = {"microgrid_buildings": {"feature_id": "layer_features"}, "staff": {"
 
 
 class BackupError(ValueError):
-    """A dump or restore that cannot be done; nothing was changed."""
+    """A dump or restore that cannot be done; nothing was changed. The message says it in English,
+    then in Chinese after " / " (what ``gridmap db dump`` and ``restore`` print)."""
 
 
 TABLES_ZH = {"territories": "辖区", "plans": "方案", "grids": "网格", "units": "单元", "incidents": "事件",
@@ -176,13 +177,13 @@ def _revision(conn: sa.Connection) -> str:
 def dump(engine: sa.Engine, territory: str, path: str | Path) -> BackupSummary:
     """Write the territory and everything hanging from it to ``path`` (a zip), from one snapshot."""
     if not territory.isdigit():
-        raise BackupError(f"a territory code is digits only, not {territory!r}")
+        raise BackupError(f"a territory code is digits only, not {territory!r} / 辖区代码只能是数字，而不是 {territory}")
     path = Path(path)
     rows: dict[str, int] = {}
     digests: dict[str, str] = {}
     with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
         if conn.execute(sa.text("SELECT 1 FROM territories WHERE code = :c"), {"c": territory}).first() is None:
-            raise BackupError(f"no territory with code {territory!r}")
+            raise BackupError(f"no territory with code {territory!r} / 没有编码为 {territory} 的辖区")
         revision = _revision(conn)
         cursor = conn.connection.cursor()
         tmp = path.with_suffix(path.suffix + ".part")
@@ -217,29 +218,34 @@ def restore(engine: sa.Engine, path: str | Path, *, replace: bool = False) -> Ba
         archive = zipfile.ZipFile(path)
         manifest = json.loads(archive.read("manifest.json"))
     except (OSError, KeyError, zipfile.BadZipFile, ValueError) as exc:
-        raise BackupError(f"{path.name}: not a gridmap dump ({exc})") from exc
+        raise BackupError(f"{path.name}: not a gridmap dump ({exc}) / {path.name} 不是 gridmap 备份文件") from exc
     if manifest.get("format") != "gridmap-territory-dump/1":
-        raise BackupError(f"{path.name}: unknown dump format {manifest.get('format')!r}")
+        raise BackupError(f"{path.name}: unknown dump format {manifest.get('format')!r} / "
+                          f"{path.name}：无法识别的备份格式 {manifest.get('format')}")
     territory = str(manifest["territory"])
     if not territory.isdigit():
-        raise BackupError(f"{path.name}: the manifest names no valid territory code")
+        raise BackupError(f"{path.name}: the manifest names no valid territory code / "
+                          f"{path.name}：备份清单中没有有效的辖区代码")
     members = sorted(n for n in archive.namelist() if n.endswith(".csv"))
     for member in members:
         if hashlib.sha256(archive.read(member)).hexdigest() != manifest["sha256"].get(member):
-            raise BackupError(f"{path.name}: {member} is damaged (checksum mismatch); nothing restored")
+            raise BackupError(f"{path.name}: {member} is damaged (checksum mismatch); nothing restored / "
+                              f"{path.name}：{member} 已损坏（校验和不符），未恢复任何数据")
     made = _make_months(engine, archive, members, manifest["schema"])
     try:
         with engine.begin() as conn:
             revision = _revision(conn)
             if revision != manifest["schema"]:
                 raise BackupError(f"the dump has schema {manifest['schema']}, this database {revision}: migrate "
-                                  "to the same revision first (gridmap migrate)")
+                                  f"to the same revision first (gridmap migrate) / 备份的数据库结构版本为 "
+                                  f"{manifest['schema']}，本数据库为 {revision}：请先迁移到相同版本（gridmap migrate）")
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('gridmap-restore'))"))
             exists = conn.execute(sa.text("SELECT id FROM territories WHERE code = :c"), {"c": territory}).scalar()
             if exists is not None:
                 if not replace:
                     raise BackupError(f"territory {territory} is already in this database: restore with --replace "
-                                      "to put the dump in its place")
+                                      f"to put the dump in its place / 本数据库中已有辖区 {territory}：如需以备份替换，"
+                                      "请加 --replace 恢复")
                 conn.execute(sa.text(SCOPE.format(code=territory) + f"DELETE FROM incidents WHERE id IN {INCIDENTS}"))
                 conn.execute(sa.text("DELETE FROM territories WHERE code = :c"), {"c": territory})
             cursor = conn.connection.cursor()
@@ -272,7 +278,8 @@ def restore(engine: sa.Engine, path: str | Path, *, replace: bool = False) -> Ba
         _forget_months(engine, made)
         raise BackupError(f"{path.name}: rows of the dump collide with rows already here "
                           f"({str(exc.orig).splitlines()[0]}); restore into the database it came from with "
-                          "--replace, or into a fresh database. Nothing was restored") from exc
+                          "--replace, or into a fresh database. Nothing was restored / 备份中的数据与库中已有数据冲突："
+                          "请用 --replace 恢复到原数据库，或恢复到新数据库；未恢复任何数据") from exc
     except BaseException:  # refused, or a broken file, or interrupted: nothing restored, no month left made
         _forget_months(engine, made)
         raise

@@ -28,7 +28,8 @@ def resolve_url(settings=None) -> str:
         if not cluster.status().running:
             raise DatabaseUnavailable(
                 "the local PostGIS is not running: start it with `gridmap db start` "
-                "(or set GRIDMAP_DATABASE_URL to another PostGIS)"
+                "(or set GRIDMAP_DATABASE_URL to another PostGIS) / 本地 PostGIS 数据库未运行：请用 "
+                "`gridmap db start` 启动（或将 GRIDMAP_DATABASE_URL 设为其他 PostGIS 数据库）"
             )
         return cluster.url()
     except ClusterError as exc:

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from gridmap.errors import Invalid
 from gridmap.store.db import prepared
 from gridmap.store.sql import with_ancestors, with_subtree
 
@@ -34,8 +35,9 @@ EVERYWHERE = "everywhere/全部"  # how a role without a territory is shown to p
 _DUMMY_HASH: str | None = None
 
 
-class UserError(ValueError):
-    """A user, role or password request that cannot be honoured (unknown user, weak password ...)."""
+class UserError(Invalid):
+    """A user, role or password request that cannot be honoured (unknown user, weak password ...),
+    said in English and Chinese (``str(exc)`` is the English)."""
 
 
 @dataclass(frozen=True)
@@ -108,11 +110,12 @@ def _verify_scrypt(password: str, stored: str) -> bool:
 def create_user(conn: sa.Connection, username: str, password: str, *, display_name: str | None = None) -> int:
     """A new active user; returns its id. Passwords shorter than 8 characters are refused."""
     if not username or len(username) > 64 or not username.isprintable() or " " in username:
-        raise UserError("a username is 1-64 printable characters without spaces")
+        raise UserError("a username is 1-64 printable characters without spaces",
+                        "用户名须为 1-64 个可打印字符，不含空格")
     if len(password) < 8:
-        raise UserError("a password needs at least 8 characters")
+        raise UserError("a password needs at least 8 characters", "密码至少需要 8 个字符")
     if conn.execute(sa.text("SELECT 1 FROM users WHERE username = :u"), {"u": username}).first():
-        raise UserError(f"user {username!r} already exists")
+        raise UserError(f"user {username!r} already exists", f"用户 {username} 已存在")
     return conn.execute(sa.text(
         "INSERT INTO users (username, display_name, password_hash) VALUES (:u, :d, :h) RETURNING id"),
         {"u": username, "d": display_name, "h": hash_password(password)}).scalar_one()
@@ -120,11 +123,11 @@ def create_user(conn: sa.Connection, username: str, password: str, *, display_na
 
 def set_password(conn: sa.Connection, username: str, password: str) -> None:
     if len(password) < 8:
-        raise UserError("a password needs at least 8 characters")
+        raise UserError("a password needs at least 8 characters", "密码至少需要 8 个字符")
     done = conn.execute(sa.text("UPDATE users SET password_hash = :h WHERE username = :u"),
                         {"u": username, "h": hash_password(password)}).rowcount
     if not done:
-        raise UserError(f"no user {username!r}")
+        raise UserError(f"no user {username!r}", f"没有用户 {username}")
     conn.execute(sa.text("UPDATE auth_tokens SET revoked_at = now() WHERE revoked_at IS NULL AND user_id = "
                          "(SELECT id FROM users WHERE username = :u)"), {"u": username})
 
@@ -138,21 +141,22 @@ def grant(conn: sa.Connection, username: str, role: str, territory_code: str | N
 
     ``territory_code=None`` (``admin`` only): administrator of every territory, present and future."""
     if role not in USER_ROLES:
-        raise UserError(f"role must be one of {', '.join(USER_ROLES)}")
+        raise UserError(f"role must be one of {', '.join(USER_ROLES)}", f"角色须为 {'、'.join(USER_ROLES)} 之一")
     if territory_code is None and role != "admin":
-        raise UserError(f"only admin may be held over every territory; give {role} a territory code")
+        raise UserError(f"only admin may be held over every territory; give {role} a territory code",
+                        f"只有管理员（admin）可以管理所有辖区；请为 {role} 角色给出辖区代码")
     if department is not None and role != "handler":
-        raise UserError("only a handler is bound to a department")
+        raise UserError("only a handler is bound to a department", "只有处置员（handler）可以绑定部门")
     if grid_codes is not None and role != "worker":
-        raise UserError("only a grid worker is bound to grids")
+        raise UserError("only a grid worker is bound to grids", "只有网格员（worker）可以绑定网格")
     department_id = None
     if department is not None:
         department_id = conn.execute(sa.text("SELECT id FROM departments WHERE code = :c"), {"c": department}).scalar()
         if department_id is None:
-            raise UserError(f"no department with code {department!r}")
+            raise UserError(f"no department with code {department!r}", f"没有编码为 {department} 的部门")
     user = conn.execute(sa.text("SELECT id FROM users WHERE username = :u"), {"u": username}).scalar()
     if user is None:
-        raise UserError(f"no user {username!r}")
+        raise UserError(f"no user {username!r}", f"没有用户 {username}")
     if territory_code is None:  # NULLs never collide in uq_user_roles: the partial index guards these
         conn.execute(sa.text(
             "INSERT INTO user_roles (user_id, role, territory_id) VALUES (:u, :r, NULL) "
@@ -160,7 +164,7 @@ def grant(conn: sa.Connection, username: str, role: str, territory_code: str | N
         return
     territory = conn.execute(sa.text("SELECT id FROM territories WHERE code = :c"), {"c": territory_code}).scalar()
     if territory is None:
-        raise UserError(f"no territory with code {territory_code!r}")
+        raise UserError(f"no territory with code {territory_code!r}", f"没有编码为 {territory_code} 的辖区")
     conn.execute(sa.text(
         "INSERT INTO user_roles (user_id, role, territory_id, department_id, grid_codes) VALUES (:u, :r, :t, :d, :g) "
         "ON CONFLICT ON CONSTRAINT uq_user_roles DO UPDATE SET department_id = EXCLUDED.department_id, "
@@ -254,12 +258,12 @@ def create_api_key(conn: sa.Connection, username: str, name: str, *, days: float
     the integration needs). Shown once; only its SHA-256 is kept. ``days=None``: no expiry."""
     user = conn.execute(sa.text("SELECT id FROM users WHERE username = :u AND active"), {"u": username}).scalar()
     if user is None:
-        raise UserError(f"no active user {username!r}")
+        raise UserError(f"no active user {username!r}", f"没有启用中的用户 {username}")
     if not name or len(name) > 100:
-        raise UserError("an API key needs a name of 1-100 characters")
+        raise UserError("an API key needs a name of 1-100 characters", "API 密钥名称须为 1-100 个字符")
     if conn.execute(sa.text("SELECT 1 FROM auth_tokens WHERE kind = 'api_key' AND name = :n AND revoked_at IS NULL"),
                     {"n": name}).first():
-        raise UserError(f"an API key named {name!r} exists; revoke it first")
+        raise UserError(f"an API key named {name!r} exists; revoke it first", f"已有名为 {name} 的 API 密钥，请先撤销")
     key = "gmk_" + secrets.token_urlsafe(32)
     expires = None if days is None else datetime.now(timezone.utc) + timedelta(days=days)
     conn.execute(sa.text("INSERT INTO auth_tokens (token_hash, user_id, expires_at, kind, name) "
@@ -277,7 +281,7 @@ def revoke_api_key(conn: sa.Connection, name: str) -> None:
     done = conn.execute(sa.text("UPDATE auth_tokens SET revoked_at = now() WHERE kind = 'api_key' AND name = :n "
                                 "AND revoked_at IS NULL"), {"n": name}).rowcount
     if not done:
-        raise UserError(f"no live API key named {name!r}")
+        raise UserError(f"no live API key named {name!r}", f"没有名为 {name} 的有效 API 密钥")
 
 
 @dataclass(frozen=True)
