@@ -19,7 +19,34 @@ from pathlib import Path
 
 class UserError(Exception):
     """An error to show as one line without a traceback (exit status 1): what went wrong and,
-    where it is not obvious, what to do."""
+    where it is not obvious, what to do, in English and Chinese: ``"English / 中文"``
+    (tests/test_cli_messages.py refuses a message without Chinese)."""
+
+
+def said(exc: BaseException, zh: str = "操作未完成，原因见前面的英文说明") -> str:
+    """An error's text in both languages, ``"English / 中文"``: a refusal's own two texts (and a
+    text that has Chinese already), else the English and ``zh`` (errors from below the services
+    carry no translation: ``zh`` says what it means where it is caught)."""
+    from gridmap.errors import Refusal
+
+    if isinstance(exc, Refusal):
+        return exc.en if exc.zh == exc.en else f"{exc.en} / {exc.zh}"
+    text = str(exc) or type(exc).__name__
+    if any("\u4e00" <= ch <= "\u9fff" for ch in text):
+        return text
+    return f"{text} / {zh}"
+
+
+# how a few words the checks take are said in Chinese (``what``: the file or option checked)
+WHAT_ZH = {"input file": "输入文件", "output file": "输出文件", "output folder": "输出文件夹",
+           "edits file": "编辑文件", "dump": "备份文件", "households register": "住户登记表",
+           "export file": "导出文件", "problem report": "问题报告", "registrations sheet": "报到表",
+           "staff sheet": "网格员表", "track": "轨迹文件", "departmental file": "部门图层文件",
+           "needs sheet": "需求清单", "resources sheet": "资源清单", "communities file": "社区边界文件"}
+
+
+def _what_zh(what: str) -> str:
+    return what if what.startswith("-") else WHAT_ZH.get(what, what)
 
 
 def engine():
@@ -38,32 +65,37 @@ def input_file(path: str, what: str = "input file") -> Path:
     """``path`` is an existing, readable file."""
     p = Path(path).expanduser()
     if not p.exists():
-        raise UserError(f"{what} {path}: no such file; check the path")
+        raise UserError(f"{what} {path}: no such file; check the path / {_what_zh(what)} {path} 不存在，请检查路径")
     if p.is_dir():
-        raise UserError(f"{what} {path} is a folder; give a file")
+        raise UserError(f"{what} {path} is a folder; give a file / {_what_zh(what)} {path} 是文件夹，请给出文件")
     if not os.access(p, os.R_OK):
-        raise UserError(f"{what} {path} is not readable; check its permissions")
+        raise UserError(f"{what} {path} is not readable; check its permissions / "
+                        f"{_what_zh(what)} {path} 无法读取，请检查文件权限")
     return p
 
 
 def writable_folder(folder: Path, shown: str, what: str) -> None:
     if not folder.exists():
         raise UserError(f"{what} {shown}: the folder {folder} does not exist; create it first "
-                        f"(mkdir -p {folder}) or choose another path")
+                        f"(mkdir -p {folder}) or choose another path / {_what_zh(what)} {shown}：文件夹 {folder} "
+                        f"不存在，请先创建（mkdir -p {folder}）或换一个路径")
     if not folder.is_dir():
-        raise UserError(f"{what} {shown}: {folder} is not a folder")
+        raise UserError(f"{what} {shown}: {folder} is not a folder / {_what_zh(what)} {shown}：{folder} 不是文件夹")
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise UserError(f"{what} {shown}: the folder {folder} is not writable; choose another path")
+        raise UserError(f"{what} {shown}: the folder {folder} is not writable; choose another path / "
+                        f"{_what_zh(what)} {shown}：文件夹 {folder} 不可写入，请换一个路径")
 
 
 def output_file(path: str, what: str = "output file") -> Path:
     """``path`` can be written: its folder exists and is writable, and it is not a folder itself."""
     p = Path(path).expanduser()
     if p.is_dir():
-        raise UserError(f"{what} {path} is a folder; give a file name (e.g. {p / 'out'}...)")
+        raise UserError(f"{what} {path} is a folder; give a file name (e.g. {p / 'out'}...) / "
+                        f"{_what_zh(what)} {path} 是文件夹，请给出文件名（如 {p / 'out'}...）")
     writable_folder(p.parent, path, what)
     if p.exists() and not os.access(p, os.W_OK):
-        raise UserError(f"{what} {path} exists and is not writable; choose another path")
+        raise UserError(f"{what} {path} exists and is not writable; choose another path / "
+                        f"{_what_zh(what)} {path} 已存在且不可写入，请换一个路径")
     return p
 
 
@@ -72,9 +104,11 @@ def output_folder(path: str, what: str = "output folder") -> Path:
     p = Path(path).expanduser()
     if p.exists():
         if not p.is_dir():
-            raise UserError(f"{what} {path} is a file, not a folder; choose a folder")
+            raise UserError(f"{what} {path} is a file, not a folder; choose a folder / "
+                            f"{_what_zh(what)} {path} 是文件而不是文件夹，请给出文件夹")
         if not os.access(p, os.W_OK | os.X_OK):
-            raise UserError(f"{what} {path} is not writable; choose another folder")
+            raise UserError(f"{what} {path} is not writable; choose another folder / "
+                            f"{_what_zh(what)} {path} 不可写入，请换一个文件夹")
     else:
         writable_folder(p.parent, path, what)
     return p
@@ -102,7 +136,7 @@ def territory(engine, code: str) -> None:
 def household_band(low: int | None, high: int | None) -> None:
     if low is not None and high is not None and high < low:
         raise UserError(f"--min {low} is above --max {high}: the minimum households per grid must not exceed "
-                        "the maximum")
+                        f"the maximum / --min {low} 大于 --max {high}：每个网格的最少户数不能超过最多户数")
 
 
 def crs(value: str | None) -> None:
@@ -115,7 +149,8 @@ def crs(value: str | None) -> None:
         parse_crs(value)
     except CRSError:
         raise UserError(f"unknown coordinate system --crs {value!r}: give an EPSG code such as 4490 or 4326, "
-                        "WKT, or gcj02") from None
+                        f"WKT, or gcj02 / 无法识别的坐标系 --crs {value}：请给出 EPSG 代码（如 4490、4326）、"
+                        "WKT 或 gcj02") from None
 
 
 def text_encoding(value: str | None) -> None:
@@ -126,12 +161,14 @@ def text_encoding(value: str | None) -> None:
     try:
         codecs.lookup(value)
     except LookupError:
-        raise UserError(f"unknown text encoding --encoding {value!r}; e.g. utf-8 or gbk") from None
+        raise UserError(f"unknown text encoding --encoding {value!r}; e.g. utf-8 or gbk / "
+                        f"无法识别的文字编码 --encoding {value}，应为 utf-8、gbk 等") from None
 
 
 def plan_id(text: str) -> int:
     if not text.isdigit():
-        raise UserError(f"a plan ID is a number, not {text!r}; `gridmap plan history CODE` lists a territory's plans")
+        raise UserError(f"a plan ID is a number, not {text!r}; `gridmap plan history CODE` lists a territory's plans "
+                        f"/ 方案编号应为数字，而不是 {text}；`gridmap plan history 辖区代码` 列出辖区的各版方案")
     return int(text)
 
 
@@ -164,9 +201,9 @@ def positive_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number / {text!r} 不是数字") from None
     if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number / {text} 不是正数")
     return value
 
 
@@ -174,9 +211,9 @@ def port(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number / {text!r} 不是端口号") from None
     if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{value} is not a port number (1-65535)")
+        raise argparse.ArgumentTypeError(f"{value} is not a port number (1-65535) / {value} 不是有效端口号（1-65535）")
     return value
 
 
@@ -192,7 +229,8 @@ def can_listen(host: str, port: int) -> None:
             sock.bind(address)
     except OSError as exc:
         raise UserError(f"cannot serve on {host}:{port} ({exc.strerror or exc}); choose another --port or "
-                        "--host, or stop what runs there") from None
+                        f"--host, or stop what runs there / 无法在 {host}:{port} 上提供服务：请换一个 --port 或 "
+                        "--host，或先停止占用该端口的程序") from None
 
 
 def write_problems(report: Path, problems: list[dict]) -> None:

@@ -39,7 +39,8 @@ def cmd_db(args: argparse.Namespace) -> int:
         return _backup(args)
     if args.file or args.territory or args.out or args.replace:
         raise UserError(f"`gridmap db {args.action}` takes no FILE, --territory, --out or --replace "
-                        "(those are for dump and restore)")
+                        f"(those are for dump and restore) / `gridmap db {args.action}` 不接受文件、--territory、--out "
+                        "或 --replace 参数（这些只用于 dump 和 restore）")
     settings = Settings.from_env()
     cluster = cluster_from_settings(settings)
     if settings.database_url and args.action in ("start", "stop"):
@@ -71,7 +72,8 @@ def _backup(args: argparse.Namespace) -> int:
 
     if args.action == "dump":
         if not args.territory or not args.out or args.file:
-            raise UserError("usage: gridmap db dump --territory CODE --out FILE.zip")
+            raise UserError("usage: gridmap db dump --territory CODE --out FILE.zip / "
+                            "用法：gridmap db dump --territory 辖区代码 --out 文件.zip")
         out = checks.output_file(args.out, "--out")
         engine = checks.engine()
         checks.territory(engine, args.territory)
@@ -80,7 +82,8 @@ def _backup(args: argparse.Namespace) -> int:
         print(f"  已导出{done.zh()}")
     else:
         if not args.file or args.territory or args.out:
-            raise UserError("usage: gridmap db restore FILE.zip [--replace] (the dump names its territory)")
+            raise UserError("usage: gridmap db restore FILE.zip [--replace] (the dump names its territory) / "
+                            "用法：gridmap db restore 文件.zip [--replace]（辖区由备份文件本身指明）")
         path = checks.input_file(args.file, "dump")
         done = backup.restore(checks.engine(), path, replace=args.replace)
         print(f"restored {done}")
@@ -103,7 +106,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
             with progress.step(f"migrating the schema to {args.revision}", f"将数据库结构迁移到 {args.revision}"):
                 migrate.upgrade(url, args.revision)
     except CommandError as exc:  # an unknown revision: alembic checks before it changes anything
-        raise UserError(f"{exc}; the revisions are {', '.join(migrate.revisions())} (or head, base)") from exc
+        raise UserError(f"{exc}; the revisions are {', '.join(migrate.revisions())} (or head, base) / "
+                        f"无法识别的数据库结构版本；可选版本为 {'、'.join(migrate.revisions())}（或 head、base）") from exc
     revision = migrate.current_revision(url) or "base"
     print(f"schema at revision {revision} / 数据库结构版本 {revision}")
     return 0

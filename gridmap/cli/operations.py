@@ -142,7 +142,7 @@ def _archive(args: argparse.Namespace, engine) -> int:
         summary = archive_incidents(engine, args.territory, args.before, out, with_contacts=args.with_contacts,
                                     actor=args.actor)
     except Refusal as exc:
-        raise UserError(f"{exc.en} / {exc.zh}") from exc
+        raise UserError(checks.said(exc)) from exc
     print(summary)
     print(summary.zh())
     return 0
@@ -152,18 +152,20 @@ def cmd_stations(args: argparse.Namespace) -> int:
     from gridmap.services import stations
 
     if args.file and args.action != "import":
-        raise UserError(f"`gridmap stations {args.action}` takes no FILE (only import does)")
+        raise UserError(f"`gridmap stations {args.action}` takes no FILE (only import does) / 只有 import 需要文件参数")
     if args.action == "types":
         for t in stations.station_types():
             print(f"{t['code']:<24} {t['name_zh']} / {t['name_en']}")
         return 0
     if args.action == "import":
         if not args.file:
-            raise UserError("usage: gridmap stations import FILE --territory CODE [--type TYPE]")
+            raise UserError("usage: gridmap stations import FILE --territory CODE [--type TYPE] / "
+                            "用法：gridmap stations import 文件 --territory 辖区代码 [--type 站点类型]")
         path = checks.input_file(args.file)
         checks.crs(args.crs)
         if args.type is not None and args.type not in stations.TYPE_CODES:
-            raise UserError(f"unknown station type --type {args.type!r}; `gridmap stations types` lists them")
+            raise UserError(f"unknown station type --type {args.type!r}; `gridmap stations types` lists them / "
+                            f"没有站点类型 {args.type}，`gridmap stations types` 列出全部类型")
     engine = checks.engine()
     checks.territory(engine, args.territory)
     try:
@@ -184,5 +186,5 @@ def cmd_stations(args: argparse.Namespace) -> int:
             print(f"{below} (grid, type) pairs below {report['threshold']:.0%} / "
                   f"{below} 个（网格，站点类型）组合的覆盖低于 {report['threshold']:.0%}")
     except stations.StationError as exc:
-        raise UserError(str(exc)) from exc
+        raise UserError(checks.said(exc)) from exc
     return 0

@@ -12,6 +12,8 @@ from gridmap.progress import Progress
 
 
 USER_ACTION_ZH = {"add": "添加", "grant": "授予角色", "passwd": "修改密码"}  # `user ACTION`'s line, in Chinese
+# the roles' Chinese names, as gridmap.api.deps.ROLE_ZH says them (not imported: the web app is heavy)
+ROLE_ZH = {"admin": "管理员", "planner": "规划员", "handler": "处置员", "worker": "网格员", "viewer": "查看者"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,7 +47,7 @@ def _password(args: argparse.Namespace) -> str:
 
     first = getpass.getpass("password: ")
     if first != getpass.getpass("again: "):
-        raise UserError("the passwords differ")
+        raise UserError("the passwords differ / 两次输入的密码不一致")
     return first
 
 
@@ -55,34 +57,40 @@ def _check_role_options(args: argparse.Namespace) -> None:
         given = [o for o, v in (("--role", args.role), ("--territory", args.territory), ("--everywhere", args.everywhere),
                                 ("--department", args.department), ("--grids", args.grids)) if v]
         if given:
-            raise UserError(f"`gridmap user {args.action}` takes no {', '.join(given)} (those are for add and grant)")
+            raise UserError(f"`gridmap user {args.action}` takes no {', '.join(given)} (those are for add and grant) / "
+                            f"`gridmap user {args.action}` 不接受 {'、'.join(given)}（这些只用于 add 和 grant）")
         return
     if args.action == "grant" and not args.role:
-        raise UserError("grant needs --role ROLE and --territory CODE (or --role admin --everywhere)")
+        raise UserError("grant needs --role ROLE and --territory CODE (or --role admin --everywhere) / "
+                        "grant 须给出 --role 角色 和 --territory 辖区代码（或 --role admin --everywhere）")
     if args.territory and args.everywhere:
-        raise UserError("give --territory CODE or --everywhere, not both")
+        raise UserError("give --territory CODE or --everywhere, not both / --territory 与 --everywhere 只能给出其一")
     if not args.role:
         if args.territory or args.everywhere or args.department or args.grids:
-            raise UserError("--territory, --everywhere, --department and --grids need --role ROLE")
+            raise UserError("--territory, --everywhere, --department and --grids need --role ROLE / "
+                            "--territory、--everywhere、--department、--grids 须与 --role 角色 一起使用")
         return
     if args.everywhere and args.role != "admin":
         raise UserError(f"--everywhere is for --role admin only (the administrator of every territory); "
-                        f"give {args.role} a --territory CODE")
+                        f"give {args.role} a --territory CODE / --everywhere 只用于 --role admin（所有辖区的管理员）；"
+                        f"{ROLE_ZH.get(args.role, args.role)}角色请给出 --territory 辖区代码")
     if not (args.territory or args.everywhere):
         raise UserError(f"--role {args.role} needs --territory CODE"
                         + (" (or --everywhere: admin of every territory, present and future)"
-                           if args.role == "admin" else ""))
+                           if args.role == "admin" else "")
+                        + f" / --role {args.role} 须给出 --territory 辖区代码"
+                        + ("（或 --everywhere：现有及今后所有辖区的管理员）" if args.role == "admin" else ""))
     if args.department and args.role != "handler":
-        raise UserError("--department binds a handler only (--role handler)")
+        raise UserError("--department binds a handler only (--role handler) / --department 只用于处置员（--role handler）")
     if args.grids and args.role != "worker":
-        raise UserError("--grids binds a grid worker only (--role worker)")
+        raise UserError("--grids binds a grid worker only (--role worker) / --grids 只用于网格员（--role worker）")
 
 
 def _list_users(args: argparse.Namespace, engine) -> int:
     from gridmap.store import users
 
     if args.name:
-        raise UserError("`gridmap user list` takes no user name")
+        raise UserError("`gridmap user list` takes no user name / `gridmap user list` 不接受用户名")
     with engine.connect() as conn:
         for row in users.list_users(conn):
             roles = ", ".join(users.describe_role(r["role"], r["territory"]) for r in row["roles"]) or "no roles"
@@ -101,13 +109,15 @@ def cmd_user(args: argparse.Namespace) -> int:
     if args.action == "list":
         return _list_users(args, engine)
     if not args.name:
-        raise UserError(f"`gridmap user {args.action}` needs a user name")
+        raise UserError(f"`gridmap user {args.action}` needs a user name / `gridmap user {args.action}` 须给出用户名")
     with engine.connect() as conn:  # before the password is asked for
         exists = users.exists(conn, args.name)
     if args.action == "add" and exists:
-        raise UserError(f"user {args.name!r} already exists; `gridmap user grant` gives it more roles")
+        raise UserError(f"user {args.name!r} already exists; `gridmap user grant` gives it more roles / "
+                        f"用户 {args.name} 已存在；可用 `gridmap user grant` 为其增加角色")
     if args.action != "add" and not exists:
-        raise UserError(f"no user {args.name!r}; `gridmap user list` lists them, `gridmap user add` makes one")
+        raise UserError(f"no user {args.name!r}; `gridmap user list` lists them, `gridmap user add` makes one / "
+                        f"没有用户 {args.name}；`gridmap user list` 列出全部用户，`gridmap user add` 新建用户")
     if args.territory:
         checks.territory(engine, args.territory)
     territory = None if args.everywhere else args.territory
@@ -122,7 +132,7 @@ def cmd_user(args: argparse.Namespace) -> int:
             if args.role:
                 users.grant(conn, args.name, args.role, territory, department=args.department, grid_codes=grids)
         except users.UserError as exc:
-            raise UserError(str(exc)) from exc
+            raise UserError(checks.said(exc)) from exc
         audit.record(conn, actor="cli", action=f"user.{args.action}", table="users", row_key=args.name,
                      after=json.loads(json.dumps({"role": args.role, "territory": territory,
                                                   "everywhere": bool(args.everywhere),
@@ -136,11 +146,12 @@ def cmd_apikey(args: argparse.Namespace) -> int:
     from gridmap.store import audit, users
 
     if args.action != "create" and (args.user or args.days is not None):
-        raise UserError(f"`gridmap apikey {args.action}` takes no --user or --days (those are for create)")
+        raise UserError(f"`gridmap apikey {args.action}` takes no --user or --days (those are for create) / "
+                        f"`gridmap apikey {args.action}` 不接受 --user 或 --days（这些只用于 create）")
     engine = checks.engine()
     if args.action == "list":
         if args.name:
-            raise UserError("`gridmap apikey list` takes no key name")
+            raise UserError("`gridmap apikey list` takes no key name / `gridmap apikey list` 不接受密钥名称")
         with engine.connect() as conn:
             for row in users.list_api_keys(conn):
                 state = "revoked / 已撤销" if row["revoked_at"] else (
@@ -150,9 +161,10 @@ def cmd_apikey(args: argparse.Namespace) -> int:
                 print(f"{row['name']:<24} as / 用户 {row['username']:<16} {state:<26} {used}")
         return 0
     if not args.name:
-        raise UserError(f"`gridmap apikey {args.action}` needs the key's name")
+        raise UserError(f"`gridmap apikey {args.action}` needs the key's name / `gridmap apikey {args.action}` 须给出密钥名称")
     if args.action == "create" and not args.user:
-        raise UserError("create needs --user USER (the key acts with that user's roles)")
+        raise UserError("create needs --user USER (the key acts with that user's roles) / "
+                        "create 须给出 --user 用户名（密钥以该用户的角色行事）")
     with engine.begin() as conn:
         try:
             if args.action == "create":
@@ -160,7 +172,7 @@ def cmd_apikey(args: argparse.Namespace) -> int:
             else:
                 users.revoke_api_key(conn, args.name)
         except users.UserError as exc:
-            raise UserError(str(exc)) from exc
+            raise UserError(checks.said(exc)) from exc
         audit.record(conn, actor="cli", action=f"apikey.{args.action}", table="auth_tokens", row_key=args.name,
                      after={"user": args.user, "days": args.days} if args.action == "create" else {"revoked": True})
     if args.action == "create":

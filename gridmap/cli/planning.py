@@ -91,7 +91,7 @@ def cmd_partition(args: argparse.Namespace) -> int:
                                       rebuild_units=args.rebuild_units, progress=Progress(total=None),
                                       placement=_placement(args))
     except ConnectionError as exc:  # the Dask scheduler named cannot be reached: nothing stored
-        raise UserError(str(exc)) from exc
+        raise UserError(checks.said(exc, "无法连接 Dask 调度器（--scheduler），未保存任何内容")) from exc
     print(summary)
     print(summary.zh())
     if report is not None:
@@ -104,7 +104,9 @@ def cmd_partition(args: argparse.Namespace) -> int:
         except OSError as exc:  # checked writable above; a full disk is still possible
             raise UserError(f"draft plan {summary.version} (id {summary.plan_id}) is stored, but its report could "
                             f"not be written to {args.report} ({exc.strerror or exc}); the planner shows it at "
-                            f"/plans/{summary.plan_id}/report") from exc
+                            f"/plans/{summary.plan_id}/report / 草稿方案 {summary.version}（编号 {summary.plan_id}）"
+                            f"已保存，但报告未能写入 {args.report}；可在规划页面 /plans/{summary.plan_id}/report "
+                            "查看报告") from exc
         print(f"report written to {args.report} / 报告已写入 {args.report}")
     return 0
 
@@ -133,9 +135,9 @@ def _partition_micro(args: argparse.Namespace) -> int:
         summary = divide_plan(engine, args.plan, grid=args.grid, seed=args.seed, actor=args.actor,
                               progress=Progress(total=None), placement=_placement(args))
     except Refusal as exc:
-        raise UserError(f"{exc.en} / {exc.zh}") from exc
+        raise UserError(checks.said(exc)) from exc
     except ConnectionError as exc:  # the Dask scheduler named cannot be reached: nothing stored
-        raise UserError(str(exc)) from exc
+        raise UserError(checks.said(exc, "无法连接 Dask 调度器（--scheduler），未保存任何内容")) from exc
     print(summary)
     return 0
 
@@ -153,7 +155,8 @@ def cmd_merge(args: argparse.Namespace) -> int:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
             raise UserError(f"--access-list {args.access_list} is not UTF-8 text ({exc.reason}); save it as "
-                            "UTF-8, one duty code per line") from exc
+                            f"UTF-8, one duty code per line / --access-list {args.access_list} 不是 UTF-8 编码的文本："
+                            "请另存为 UTF-8，每行一个职责代码") from exc
         access = {line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")}
     engine = checks.engine()
     checks.territory(engine, args.territory)
@@ -163,7 +166,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
                               access_list=access, seed=args.seed, author=args.actor, progress=Progress(),
                               placement=_placement(args))
     except ConnectionError as exc:  # the Dask scheduler named cannot be reached: nothing stored
-        raise UserError(str(exc)) from exc
+        raise UserError(checks.said(exc, "无法连接 Dask 调度器（--scheduler），未保存任何内容")) from exc
     print(summary)
     print(summary.zh())
     return 0

@@ -66,27 +66,32 @@ def _edits_file(path_text: str | None) -> tuple[list, int | None]:
     import json
 
     if not path_text:
-        raise UserError("usage: gridmap plan edits ID FILE.json (a JSON file {version, operations: [...]})")
+        raise UserError("usage: gridmap plan edits ID FILE.json (a JSON file {version, operations: [...]}) / "
+                        "用法：gridmap plan edits 方案编号 文件.json（JSON 文件 {version, operations: [...]}）")
     path = checks.input_file(path_text, "edits file")
     try:
         body = json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
-        raise UserError(f"edits file {path_text} is not UTF-8 text ({exc.reason})") from exc
+        raise UserError(f"edits file {path_text} is not UTF-8 text ({exc.reason}) / "
+                        f"编辑文件 {path_text} 不是 UTF-8 编码的文本，请另存为 UTF-8") from exc
     except json.JSONDecodeError as exc:
         raise UserError(f"edits file {path_text} is not valid JSON: {exc.msg} at line {exc.lineno} "
-                        f"column {exc.colno}") from exc
+                        f"column {exc.colno} / 编辑文件 {path_text} 不是有效的 JSON：第 {exc.lineno} 行第 {exc.colno} "
+                        "列有误") from exc
     if isinstance(body, list):
         ops, version = body, None
     elif isinstance(body, dict) and isinstance(body.get("operations"), list):
         ops, version = body["operations"], body.get("version")
     else:
         raise UserError(f"edits file {path_text} needs {{\"version\": N, \"operations\": [...]}} or a list of "
-                        "operations")
+                        f"operations / 编辑文件 {path_text} 应为 {{\"version\": N, \"operations\": [...]}} 或一组编辑操作")
     if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
         raise UserError(f"edits file {path_text}: \"version\" must be a whole number (the draft version the edits "
-                        "were made against)")
+                        f"were made against) / 编辑文件 {path_text}：\"version\" 须为整数（这些编辑所依据的草稿版本）")
     if not ops or not all(isinstance(op, dict) for op in ops):
         raise UserError(f"edits file {path_text}: \"operations\" must be a non-empty list of objects such as "
+                        "{\"op\": \"assign\", \"units\": [...], \"grid\": \"...\"} / "
+                        f"编辑文件 {path_text}：\"operations\" 须为非空的对象列表，如 "
                         "{\"op\": \"assign\", \"units\": [...], \"grid\": \"...\"}")
     return ops, version
 
@@ -96,11 +101,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from gridmap.services import planning
 
     if args.file and args.action != "edits":
-        raise UserError(f"`gridmap plan {args.action}` takes no FILE (only edits does)")
+        raise UserError(f"`gridmap plan {args.action}` takes no FILE (only edits does) / 只有 edits 需要文件参数")
     if args.source and args.action != "draft":
-        raise UserError("--source is for `gridmap plan draft` only")
+        raise UserError("--source is for `gridmap plan draft` only / --source 只用于 `gridmap plan draft`")
     if args.publish and args.action != "revert":
-        raise UserError("--publish is for `gridmap plan revert` only")
+        raise UserError("--publish is for `gridmap plan revert` only / --publish 只用于 `gridmap plan revert`")
     by_territory = args.action in ("draft", "history")
     plan_id = None if by_territory else checks.plan_id(args.target)
     source = "published"
@@ -113,9 +118,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
     try:
         return _plan_action(args, engine, plan_id, source, ops, version)
     except planning.VersionConflict as exc:
-        raise UserError(f"{exc}; see `gridmap plan history`, then make the edits against the current version") from exc
+        raise UserError(f"{exc.en}; see `gridmap plan history`, then make the edits against the current version / "
+                        f"{exc.zh}（可用 `gridmap plan history` 查看各版本，再按当前版本重做编辑）") from exc
     except (planning.EditError, LookupError) as exc:
-        raise UserError(str(exc)) from exc
+        raise UserError(checks.said(exc)) from exc
 
 
 def _plan_action(args: argparse.Namespace, engine, plan_id: int | None, source: int | str, ops: list | None,
@@ -188,19 +194,24 @@ def cmd_export(args: argparse.Namespace) -> int:
     from gridmap.services.exporting import ExportRequest, export_territory, parse_layers
 
     if not re.fullmatch(r"published|draft|[0-9]{1,9}", args.plan):
-        raise UserError(f"--plan {args.plan!r}: give published, draft or a version number")
+        raise UserError(f"--plan {args.plan!r}: give published, draft or a version number / "
+                        f"--plan {args.plan}：应为 published（已发布）、draft（草稿）或版本号")
     layers = parse_layers(args.layers)
     try:
         target = output_crs(args.crs, 116.4, 39.9)  # the zone of gk3 does not matter for the check
     except CRSError:
-        raise UserError(f"unknown --crs {args.crs!r}; choose 4490, 4326, gk3, gk3-cm, gcj02 or an EPSG code") from None
+        raise UserError(f"unknown --crs {args.crs!r}; choose 4490, 4326, gk3, gk3-cm, gcj02 or an EPSG code / "
+                        f"无法识别的坐标系 --crs {args.crs}：可选 4490、4326、gk3、gk3-cm、gcj02 或 EPSG 代码") from None
     if args.format in ("geojson", "kml") and not target.geographic:
         raise UserError(f"{args.format} is always longitude/latitude; choose --crs 4326, 4490 or gcj02, or "
-                        "--format gpkg, shp or csv for a projected CRS")
+                        f"--format gpkg, shp or csv for a projected CRS / {args.format} 格式只能用经纬度：请选 --crs "
+                        "4326、4490 或 gcj02；如需投影坐标，请用 --format gpkg、shp 或 csv")
     if args.encoding == "gbk" and args.format not in ("shp", "csv"):
-        raise UserError(f"{args.format} is UTF-8 by definition; --encoding gbk is for shp and csv")
+        raise UserError(f"{args.format} is UTF-8 by definition; --encoding gbk is for shp and csv / "
+                        f"{args.format} 格式固定为 UTF-8 编码；--encoding gbk 只用于 shp 和 csv")
     if args.format == "kml" and "crosswalk" in layers:
-        raise UserError("KML holds map features only; leave the crosswalk out of --layers, or choose gpkg")
+        raise UserError("KML holds map features only; leave the crosswalk out of --layers, or choose gpkg / "
+                        "KML 只能存放地图要素：请从 --layers 中去掉 crosswalk（对照表），或改用 gpkg")
     out = checks.output_file(args.out, "--out")
     engine = checks.engine()
     checks.territory(engine, args.territory)
@@ -225,10 +236,11 @@ def cmd_print(args: argparse.Namespace) -> int:
     from gridmap.web.wallmap import print_wall_map
 
     if not re.fullmatch(r"published|draft|[0-9]{1,9}", args.plan):
-        raise UserError(f"--plan {args.plan!r}: give published, draft or a version number")
+        raise UserError(f"--plan {args.plan!r}: give published, draft or a version number / "
+                        f"--plan {args.plan}：应为 published（已发布）、draft（草稿）或版本号")
     suffix = args.out.rsplit(".", 1)[-1].lower() if "." in args.out else ""
     if suffix not in ("pdf", "png"):
-        raise UserError(f"--out {args.out!r}: name a .pdf or .png file")
+        raise UserError(f"--out {args.out!r}: name a .pdf or .png file / --out {args.out}：请给出 .pdf 或 .png 文件名")
     out = checks.output_file(args.out, "--out")
     engine = checks.engine()
     checks.territory(engine, args.community)
@@ -283,6 +295,6 @@ def cmd_microgrid(args: argparse.Namespace) -> int:
         done = set_leader(engine, args.plan, args.code, name=args.name, phone=args.phone, building=args.building,
                           part=args.unit, actor=args.actor)
     except Refusal as exc:
-        raise UserError(f"{exc.en} / {exc.zh}") from exc
+        raise UserError(checks.said(exc)) from exc
     print(_leader_recorded(done))
     return 0

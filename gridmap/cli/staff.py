@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import date
 
 from gridmap.cli import checks
 from gridmap.cli.checks import UserError
@@ -23,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                      "columns 姓名, 角色 and optionally 电话, 工号, 网格编码, 微网格编码, 小区, 楼栋, 起始日期, 结束日期")
     cmd.add_argument("--territory", required=True, metavar="CODE")
     cmd.add_argument("--encoding", help="import: the CSV's encoding when it is not what it looks like")
-    cmd.add_argument("--on", type=date.fromisoformat, metavar="YYYY-MM-DD", help="check: the day (default today)")
+    cmd.add_argument("--on", type=checks.iso_date, metavar="YYYY-MM-DD", help="check: the day (default today)")
     cmd.add_argument("--json", action="store_true", help="check: the whole report as JSON")
     cmd.set_defaults(func=cmd_staff)
 
@@ -32,9 +31,10 @@ def cmd_staff(args: argparse.Namespace) -> int:
     from gridmap.services import staff
 
     if args.file and args.action != "import":
-        raise UserError(f"`gridmap staff {args.action}` takes no FILE (only import does)")
+        raise UserError(f"`gridmap staff {args.action}` takes no FILE (only import does) / 只有 import 需要文件参数")
     if args.action == "import" and not args.file:
-        raise UserError("usage: gridmap staff import FILE --territory CODE [--encoding gbk]")
+        raise UserError("usage: gridmap staff import FILE --territory CODE [--encoding gbk] / "
+                        "用法：gridmap staff import 文件 --territory 辖区代码 [--encoding gbk]")
     path = checks.input_file(args.file, "staff sheet") if args.action == "import" else None
     engine = checks.engine()
     checks.territory(engine, args.territory)
