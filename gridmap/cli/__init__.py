@@ -71,6 +71,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
@@ -78,17 +79,46 @@ from typing import NoReturn
 from gridmap import __version__
 from gridmap.cli import (data, database, emergency, households, lists, operations, patrols, people, planning, plans,
                          registrations, serving, staff, territory)
-from gridmap.cli.checks import UserError
+from gridmap.cli.checks import UserError, said
 
 __all__ = ["DEBUG_VARIABLE", "UserError", "build_parser", "main"]
 
 DEBUG_VARIABLE = "GRIDMAP_DEBUG"  # =1: show the traceback of an error as well
 
+# argparse's own complaints, said in Chinese too: (its English, a pattern of it, the Chinese)
+_ARGPARSE_ZH = (
+    (re.compile(r"the following arguments are required: (?P<x>.+)"), "缺少必需的参数：{x}"),
+    (re.compile(r"unrecognized arguments: (?P<x>.+)"), "无法识别的参数：{x}"),
+    (re.compile(r"argument (?P<a>\S+): invalid choice: (?P<x>.+?) \(choose from (?P<c>.+)\)"), "参数 {a} 的取值 {x} 无效（可选：{c}）"),
+    (re.compile(r"argument (?P<a>\S+): expected one argument"), "参数 {a} 需要一个值"),
+    (re.compile(r"argument (?P<a>\S+): expected (?P<x>.+) arguments?"), "参数 {a} 需要 {x} 个值"),
+    (re.compile(r"argument (?P<a>\S+): not allowed with argument (?P<b>\S+)"), "参数 {a} 不能与 {b} 同时使用"),
+    (re.compile(r"argument (?P<a>\S+): ignored explicit argument (?P<x>.+)"), "参数 {a} 不接受取值 {x}"),
+    (re.compile(r"argument (?P<a>\S+): invalid (?P<t>\S+) value: (?P<x>.+)"), "参数 {a} 的取值 {x} 无效"),
+    (re.compile(r"one of the arguments (?P<x>.+) is required"), "须给出以下参数之一：{x}"),
+    (re.compile(r"ambiguous option: (?P<x>\S+) could match (?P<c>.+)"), "选项 {x} 有歧义，可能是：{c}"),
+)
+
+
+def usage_zh(message: str) -> str:
+    """argparse's complaint ``message`` in Chinese ("" when it has Chinese already: our own checks)."""
+    if any("\u4e00" <= ch <= "\u9fff" for ch in message):
+        return ""
+    for pattern, zh in _ARGPARSE_ZH:
+        found = pattern.fullmatch(message)
+        if found:
+            return zh.format(**found.groupdict())
+    return "命令参数有误"
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one line too: the problem and where the usage is."""
+    """argparse, but a usage mistake is one line too, in English and Chinese: the problem and where
+    the usage is."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+        zh = usage_zh(message)
+        text = f"{message} / {zh}" if zh else message
+        self.exit(2, f"{self.prog}: error: {text} (see `{self.prog} --help` / 用法见 `{self.prog} --help`)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,34 +142,44 @@ def _explain(exc: BaseException) -> str:
     import sqlalchemy as sa
 
     from gridmap.errors import Refusal
-    from gridmap.services.planning import VersionConflict
     from gridmap.store.cluster import ClusterError
     from gridmap.store.databases import DatabaseUnavailable
 
     debug = f"run again with {DEBUG_VARIABLE}=1 to see the traceback"
-    if isinstance(exc, (UserError, ClusterError, DatabaseUnavailable, VersionConflict)):
+    debug_zh = f"设置 {DEBUG_VARIABLE}=1 后重新运行可查看详细出错信息（traceback）"
+    if isinstance(exc, UserError):  # already in both languages (tests/test_cli_messages.py)
         return _one_line(exc)
-    if isinstance(exc, Refusal):  # gridmap's own refusals say it in both languages
-        return _one_line(exc.en if exc.zh == exc.en else f"{exc.en} / {exc.zh}")
+    if isinstance(exc, Refusal):  # gridmap's own refusals say it in both languages (a VersionConflict too)
+        return _one_line(said(exc))
+    if isinstance(exc, ClusterError):
+        return _one_line(said(exc, "本地数据库集群无法创建、启动或连接，原因见前面的英文说明"))
+    if isinstance(exc, DatabaseUnavailable):
+        return _one_line(said(exc, "数据库未配置或无法连接，原因见前面的英文说明；可用 `gridmap db status` 查看"))
     if isinstance(exc, sa.exc.OperationalError) and exc.statement is None:  # failed to connect
         first = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
         return _one_line(f"cannot connect to the database: {first} — is it running "
-                         "(`gridmap db status`, `gridmap db start`), and is GRIDMAP_DATABASE_URL right?")
+                         "(`gridmap db status`, `gridmap db start`), and is GRIDMAP_DATABASE_URL right? / "
+                         "无法连接数据库：请确认数据库已启动（`gridmap db status`、`gridmap db start`），"
+                         "且 GRIDMAP_DATABASE_URL 设置正确")
     if isinstance(exc, sa.exc.ProgrammingError) and "does not exist" in str(exc.orig):
         first = str(exc.orig).strip().splitlines()[0]
-        return _one_line(f"the database schema is missing or old ({first}): run `gridmap migrate`")
+        return _one_line(f"the database schema is missing or old ({first}): run `gridmap migrate` / "
+                         "数据库结构缺失或版本过旧：请运行 `gridmap migrate`")
     if isinstance(exc, sa.exc.DBAPIError) or type(exc).__module__.startswith("psycopg2"):
         orig = getattr(exc, "orig", None) or exc  # raw psycopg2 errors come from COPY (db dump, restore)
         first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
-        return _one_line(f"database error: {first}; {debug}")
+        return _one_line(f"database error: {_one_line(first, 300)}; {debug} / 数据库出错；{debug_zh}")
     if isinstance(exc, (KeyError, IndexError)):  # their text is a bare key: a bug, not a message
-        return _one_line(f"unexpected {type(exc).__name__}: {exc}; this is a bug: {debug} and report it")
+        return _one_line(f"unexpected {type(exc).__name__}: {_one_line(exc, 300)}; this is a bug: {debug} and report it / "
+                         f"程序内部错误（{type(exc).__name__}）：{debug_zh}，并向开发方报告")
     if isinstance(exc, (ValueError, LookupError)):  # the project's own errors (bad file, CRS, territory ...)
-        return _one_line(exc)
+        return _one_line(said(exc))
     if isinstance(exc, OSError) and exc.strerror:
         where = f" {exc.filename}" if exc.filename else ""
-        return _one_line(f"cannot use{where}: {exc.strerror}; check the path, its permissions and free space")
-    return _one_line(f"unexpected {type(exc).__name__}: {exc or 'no message'}; this is a bug: {debug} and report it")
+        return _one_line(f"cannot use{where}: {exc.strerror}; check the path, its permissions and free space / "
+                         f"无法使用{where}：请检查路径、权限和磁盘剩余空间")
+    return _one_line(f"unexpected {type(exc).__name__}: {_one_line(exc or 'no message', 300)}; this is a bug: {debug} and report it / "
+                     f"程序内部错误（{type(exc).__name__}）：{debug_zh}，并向开发方报告")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -154,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return func(args)
     except KeyboardInterrupt:
-        print("gridmap: interrupted", file=sys.stderr)
+        print("gridmap: interrupted / 已中断", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `gridmap ... | head`: the reader has gone, nothing to say
         try:
