@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,9 +32,11 @@ def state(engine: sa.Engine) -> dict:
 
 
 def one_error_line(stderr: str) -> str:
+    """The one line of an error: "gridmap ...: error: ...", in English and Chinese (tests/test_cli_messages.py)."""
     lines = stderr.strip().splitlines()
     assert len(lines) == 1, stderr
     assert lines[0].startswith("gridmap") and "error:" in lines[0] and "Traceback" not in stderr, stderr
+    assert re.search(r" / .*[\u4e00-\u9fff]", lines[0]), f"no Chinese after ' / ': {lines[0]}"
     return lines[0]
 
 
