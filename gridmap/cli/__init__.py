@@ -42,7 +42,7 @@
 ``gridmap COMMAND --help`` lists every option of a command.
 
 Arguments are checked (files, folders, numbers, territories, formats) before anything is written.
-Every error is one line on stderr with a non-zero status; GRIDMAP_DEBUG=1 adds the traceback.
+Every error is one line on stderr, "English / 中文", with a non-zero status; GRIDMAP_DEBUG=1 adds the traceback.
 
 This package holds the parser and the error handling; each group of commands is a module with a
 ``register(sub)`` that adds its subcommands, and ``cmd_*`` functions that run them:
