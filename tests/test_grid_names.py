@@ -10,7 +10,6 @@ import math
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pytest
 import shapely
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
@@ -43,7 +42,7 @@ def homes(x0: float, y0: float, x1: float, y1: float, households: int) -> list[d
 # -- the rule, on geometry -------------------------------------------------------------------------
 def test_the_assembled_grids_of_two_named_sites_carry_their_names_and_types() -> None:
     """A school and a hospital as a district hands them over (类型, 名称), and a school without a
-    name: three dedicated grids named after their institutions (the unnamed one numbered), typed
+    name: three dedicated grids, two named after their institutions (no name is made up), typed
     in English and Chinese; the comprehensive grids have neither."""
     community = frame([{"code": "511802001001", "geometry": lonlat(shapely.box(0, 0, 600, 400))}])
     roads = frame([{"highway": "primary", "geometry": lonlat(shapely.LineString([(300, -10), (300, 410)]))}])
@@ -58,7 +57,7 @@ def test_the_assembled_grids_of_two_named_sites_carry_their_names_and_types() ->
     dedicated = grids[grids["kind"] == "dedicated"]
     named = {r.grid_name: (r.site_type, r.site_type_zh) for r in dedicated.itertuples()}
     assert named == {"雨城区第一小学": ("school", "学校"), "雨城区人民医院": ("hospital", "医院"),
-                     "学校专属网格1": ("school", "学校")}
+                     None: ("school", "学校")}  # a school the data do not name: typed, no name made up
     comprehensive = grids[grids["kind"] == "comprehensive"]
     assert len(comprehensive) and comprehensive[["grid_name", "site_type", "site_type_zh"]].isna().all().all()
 
@@ -71,29 +70,29 @@ def units_of(rows: list[tuple]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["grid_code", "kind", "name", "site_type", "area_m2"])
 
 
-def test_several_sites_the_largest_named_one_names_the_grid_and_numbers_skip_names_taken() -> None:
+def test_several_sites_the_largest_named_one_names_the_grid_and_no_name_is_made_up() -> None:
     grids = grids_of([("1", "c", "dedicated", None, None), ("2", "c", "dedicated", None, None),
                       ("3", "c", "comprehensive", None, None), ("4", "c", "dedicated", None, None)])
     units = units_of([("1", "site", None, "hospital", 9000.0), ("1", "site", "小医院", "卫生院", 3000.0),
                       ("1", "site", "大医院", "医院", 6000.0), ("2", "site", None, "学校", 8000.0),
                       ("3", "block", "人民公园", "公园", 9000.0), ("4", "block", None, None, 100.0)])
-    names = dedicated_grid_names(grids, units, taken={"c": {"学校专属网格1"}})
+    names = dedicated_grid_names(grids, units)
     assert names.loc[0].tolist() == ["大医院", "hospital", "医院", "site"]
-    assert names.loc[1].tolist() == ["学校专属网格2", "school", "学校", "number"]  # 1 is another grid's
+    assert names.loc[1].tolist() == [None, "school", "学校", None]  # an unnamed school: typed only
     assert names.loc[2].isna().all()  # a folded park names no comprehensive grid
-    assert names.loc[3].tolist() == ["专属网格1", None, None, "number"]  # no site, no type
+    assert names.loc[3].isna().all()  # no site, no type
 
 
 def test_names_given_are_kept_and_made_names_follow_the_kind() -> None:
     grids = grids_of([("1", "c", "dedicated", "卫生服务中心", None), ("2", "c", "comprehensive", "第一中学", "site"),
-                      ("3", "c", "comprehensive", "滨江网格", None), ("4", "c", "dedicated", "学校专属网格3", "number")])
+                      ("3", "c", "comprehensive", "滨江网格", None), ("4", "c", "dedicated", "第二中学", "site")])
     units = units_of([("1", "site", "雨城区医院", "hospital", 1.0), ("2", "site", "第一中学", "学校", 1.0),
                       ("3", "block", None, None, 1.0), ("4", "site", None, "school", 1.0)])
     names = dedicated_grid_names(grids, units)
     assert names.loc[0].tolist() == ["卫生服务中心", "hospital", "医院", None]  # given by someone, typed
     assert names.loc[1].isna().all()  # no longer dedicated: the made name goes
     assert names.loc[2].tolist() == ["滨江网格", None, None, None]
-    assert names.loc[3].tolist() == ["学校专属网格3", "school", "学校", "number"]  # keeps its own number
+    assert names.loc[3].tolist() == [None, "school", "学校", None]  # its named site left it: the made name goes
 
 
 def test_the_vocabulary_reads_english_and_chinese_spellings() -> None:

@@ -19,7 +19,8 @@ here, once:
 
 After the operations, every grid they touched is named again (:func:`name_grids`): a dedicated
 grid after the institution it now holds, with its site type (a merge keeps the largest named
-site's name, a split names the new grid after its own site); a name set by ``set`` stays.
+site's name, a split names the new grid after its own site, if it has a name); a name set by
+``set`` stays.
 
 Every refusal is an :class:`EditError`, in Chinese and English.
 """
@@ -165,10 +166,10 @@ def name_grids(conn: sa.Connection, plan_id: int, grid_ids: set[int]) -> None:
     grid is kept; grids that no longer exist are skipped."""
     if not grid_ids:
         return
-    grids, units, taken = assignment.naming_inputs(conn, plan_id, grid_ids)
+    grids, units = assignment.naming_inputs(conn, plan_id, grid_ids)
     if grids.empty:
         return
-    assignment.set_naming(conn, grids["grid_id"].tolist(), dedicated_grid_names(grids, units, taken=taken))
+    assignment.set_naming(conn, grids["grid_id"].tolist(), dedicated_grid_names(grids, units))
 
 
 # -- the operations -------------------------------------------------------------------------------

@@ -103,29 +103,21 @@ def set_grid_attribute(conn: sa.Connection, grid_id: int, column: str, value) ->
     conn.execute(sa.text(f"UPDATE grids SET {column} = :v{given} WHERE id = :g"), {"v": value, "g": grid_id})
 
 
-def naming_inputs(conn: sa.Connection, plan_id: int, grid_ids: set[int]
-                  ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, set[str]]]:
+def naming_inputs(conn: sa.Connection, plan_id: int, grid_ids: set[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """What naming grids ``grid_ids`` again needs (:func:`gridmap.geo.grid_names.dedicated_grid_names`):
-    the grids (``grid_id, grid_code, community_code, kind, grid_name, name_from``), their units
-    (``grid_code, kind, name, site_type, area_m2``) and, per community, the names of the plan's
-    other grids there."""
+    the grids (``grid_id, grid_code, kind, grid_name, name_from``) and their units (``grid_code,
+    kind, name, site_type, area_m2``)."""
     ids = sorted(grid_ids)
     grids = pd.read_sql(sa.text(
-        "SELECT g.id AS grid_id, g.code AS grid_code, c.code AS community_code, g.kind, g.name AS grid_name, "
-        "g.properties->>'name_from' AS name_from FROM grids g JOIN territories c ON c.id = g.community_id "
+        "SELECT g.id AS grid_id, g.code AS grid_code, g.kind, g.name AS grid_name, "
+        "g.properties->>'name_from' AS name_from FROM grids g "
         "WHERE g.plan_id = :p AND g.id = ANY(:ids) ORDER BY g.code"), conn, params={"p": plan_id, "ids": ids})
     units = pd.read_sql(sa.text(
         "SELECT g.code AS grid_code, u.kind, u.name, u.properties->>'site_type' AS site_type, u.area_m2 "
         "FROM plan_units pu JOIN grids g ON g.id = pu.grid_id JOIN units u ON u.id = pu.unit_id "
         "WHERE pu.plan_id = :p AND pu.grid_id = ANY(:ids) ORDER BY g.code, u.unit_key"), conn,
         params={"p": plan_id, "ids": ids})
-    taken: dict[str, set[str]] = {}
-    for community, name in conn.execute(sa.text(
-            "SELECT c.code, g.name FROM grids g JOIN territories c ON c.id = g.community_id WHERE g.plan_id = :p "
-            "AND g.name IS NOT NULL AND NOT g.id = ANY(:ids) AND g.community_id IN "
-            "(SELECT community_id FROM grids WHERE id = ANY(:ids))"), {"p": plan_id, "ids": ids}):
-        taken.setdefault(community, set()).add(name)
-    return grids, units, taken
+    return grids, units
 
 
 def unnamed_dedicated(conn: sa.Connection, plan_id: int) -> set[int]:
