@@ -564,14 +564,20 @@ def test_plan_version_and_edit_version_are_labelled(site) -> None:
         version = conn.execute(sa.text("SELECT version FROM plans WHERE id = :p"), {"p": draft_id}).scalar_one()
     with sync_playwright() as p:
         browser = launch_chromium(p)
+        anonymous = browser.new_page()  # a draft asked for before signing in: told to sign in, no API path
+        anonymous.goto(f"{url}/planner?territory={MONACO}&plan={draft_id}")
+        anonymous.wait_for_function("document.querySelector('#message').textContent.includes('登录后查看')")
+        assert "/api/" not in anonymous.inner_text("#message")
         page = open_planner(browser, url, draft_id)
         assert page.inner_text("#plan-info") == f"方案 v{version} · 编辑版本 1 · 草稿，可编辑"
+        assert page.is_visible("#plan-report") and page.get_attribute("#plan-report", "href") == f"/plans/{draft_id}/report"
         pick = pick_grid_and_units(page)
         click_unit(page, pick["own"])
         page.click("button[data-tool='paint']")
         click_unit(page, pick["targets"][0])
         page.click("#save")
         page.wait_for_function("document.querySelector('#message').textContent.includes('已保存（编辑版本 2')")
+        assert re.match(r"已保存（编辑版本 2，\d+ 毫秒）", page.inner_text("#message"))  # whole milliseconds
         assert page.inner_text("#plan-info") == f"方案 v{version} · 编辑版本 2 · 草稿，可编辑"
         assert "编辑版本" in page.get_attribute("#plan-info", "title")
         page.click("#lang-switch")
@@ -1016,13 +1022,14 @@ def test_buildings_painted_between_micro_grids(site) -> None:
         page.wait_for_function(f"""() => window.gridmapPlanner.cells[{cell}] &&
             window.gridmapPlanner.cells[{cell}].feature.properties.microgrid_code === '{target}'""", timeout=15000)
         assert page.evaluate(f"() => window.gridmapPlanner.microInfo['{target}'].households") == before + households
-        assert "已移入微网格 " + target in page.inner_text("#message")
+        assert "已移入微网格 " + target in page.inner_text("#message") and "撤回" in page.inner_text("#message")
         with engine.connect() as conn:
             stored = conn.execute(sa.text("SELECT m.code FROM microgrid_buildings b JOIN microgrids m "
                                           "ON m.id = b.microgrid_id WHERE b.id = :c"), {"c": cell}).scalar()
         assert stored == target
         page.click("#lang-switch")  # the last message, in English now
         assert "Moved into micro-grid " + target in page.inner_text("#message")
+        assert "move the building back" in page.inner_text("#message")
         assert page.errors == []
         browser.close()
 

@@ -139,10 +139,11 @@ class Redivision:
         if self.error:
             return (f"{len(self.removed)} micro-grids of the changed grids were removed and could not be made again: "
                     f"{self.error[0]}", f"已删除被修改网格的 {len(self.removed)} 个微网格，未能重新划分：{self.error[1]}")
-        return (f"micro-grids of grids {', '.join(self.grids)} made again: {self.microgrids} ({self.in_band} in band; "
-                f"{len(self.removed)} before); leaders kept where the same buildings and 单元 were found",
-                f"网格 {'、'.join(self.grids)} 的微网格已重新划分：{self.microgrids} 个（{self.in_band} 个户数在区间内；"
-                f"原 {len(self.removed)} 个）；楼栋与单元相同处保留原负责人")
+        return (f"Micro-grids made again for grids {', '.join(self.grids)}: {self.microgrids} ({self.in_band} in the "
+                f"band); the changed grids had {len(self.removed)}; leaders kept where the same buildings and stairwells "
+                "were found",
+                f"网格 {'、'.join(self.grids)} 的微网格已重新划分：{self.microgrids} 个（{self.in_band} 个户数在区间内）；"
+                f"被修改的网格原有 {len(self.removed)} 个；楼栋与单元相同处保留原负责人")
 
 
 @dataclass

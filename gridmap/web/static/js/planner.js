@@ -290,6 +290,10 @@
                         api("GET", "/api/plans/" + planId + "/grids")]).then(function (r) {
       if (mine !== planRequest || token !== state.token) return;  // another plan asked for, or a sign-in meanwhile
       var bad = !r[0].ok ? r[0] : !r[1].ok ? r[1] : !r[2].ok ? r[2] : null;
+      if (bad && bad.status === 401 && !state.token) {  // a draft: for signed-in planners only
+        message("草稿方案需登录后查看：请点右上角“登录”", "Draft plans are shown to signed-in users: use Sign in (top right)", "warn");
+        return;
+      }
       if (bad) { failed("无法载入方案：", "Cannot load the plan: ", bad); return; }
       resetPlanView();
       state.plan = planId; state.version = r[0].data.version; state.status = r[0].data.status;
@@ -320,6 +324,8 @@
   function planInfo() {
     var el = $("plan-info");
     $("delete-draft").hidden = !(state.plan && state.status === "draft" && state.token);
+    $("plan-report").hidden = !state.plan;  // the plan's report: its map, histogram and every miss's reason
+    if (state.plan) $("plan-report").href = "/plans/" + state.plan + "/report";
     if (!state.plan) { plain(el, ""); return; }
     var v = state.planVersion != null ? state.planVersion : "?";
     var s = STATUS[state.status] || [state.status, state.status];
@@ -1517,9 +1523,14 @@
           Promise.resolve(loadMicro()).then(function () { if (shown && state.cellAsked === shown) return loadCells(shown); });
         }
         var micro = data.microgrids;  // the micro-grids of the grids this save changed: made again, or gone
-        if (!then) message("已保存（编辑版本 " + data.version + "，" + data.elapsed_ms + " 毫秒）" + (micro ? "。" + micro.message_zh : ""),
-                           "Saved (edit " + data.version + ", " + data.elapsed_ms + " ms)" + (micro ? ". " + micro.message : ""),
-                           micro && micro.error ? "warn" : "ok");
+        var gone = data.removed.length ? data.removed.join("、") : "";
+        var ms = Math.round(data.elapsed_ms);
+        if (!then) message("已保存（编辑版本 " + data.version + "，" + ms + " 毫秒）" +
+                             (gone ? "。网格 " + gone + " 已无单元，已删除" : "") + (micro ? "。" + micro.message_zh : ""),
+                           "Saved (edit " + data.version + ", " + ms + " ms)" +
+                             (gone ? ". Grid " + data.removed.join(", ") + " was left without units and removed" : "") +
+                             (micro ? ". " + micro.message : ""),
+                           (micro && micro.error) || gone ? "warn" : "ok");
       });
   }
   $("save").addEventListener("click", function () { save(); });
@@ -1770,8 +1781,10 @@
       }, onEachFeature: function (f, layer) { state.cells[f.properties.cell_id] = layer; } })
         .bindTooltip(function (layer) {
           var p = layer.feature.properties, m = state.microInfo[p.microgrid_code] || {};
+          var total = m.households != null ? m.households : "?";
           return (p.building_name || p.building_id || "") + (p.parts > 1 ? " · " + p.part + "/" + p.parts : "") +
-            " · " + p.households + " 户 / households → " + p.microgrid_code + " (" + (m.households != null ? m.households : "?") + ")";
+            T(" · " + p.households + " 户 → 微网格 " + p.microgrid_code + "（" + total + " 户）",
+              " · " + p.households + " households → micro-grid " + p.microgrid_code + " (" + total + ")");
         })
         .on("click", function (ev) { paintCell(ev.layer.feature.properties, ev.originalEvent && ev.originalEvent.shiftKey); })
         .addTo(map);
@@ -1812,10 +1825,14 @@
           if (state.cellAsked === grid) return loadCells(grid);
         }).then(function () {
           var t = state.microInfo[target] || {}, from = state.microInfo[p.microgrid_code];
-          message("已移入微网格 " + target + "：现 " + t.households + " 户" +
-                  (from ? "；" + p.microgrid_code + " 现 " + from.households + " 户" : "；" + p.microgrid_code + " 已无楼栋，已删除"),
-                  "Moved into micro-grid " + target + ": now " + t.households + " households" +
-                  (from ? "; " + p.microgrid_code + " now " + from.households : "; " + p.microgrid_code + " had no building left and was removed"),
+          // a micro-grid now outside the band says why (its flag's reason, from the server)
+          var why = function (m, lang) { return m && m.flag ? (lang === "zh" ? "（" + (m.reason_zh || m.flag) + "）" : " (" + (m.reason || m.flag) + ")") : ""; };
+          message("已移入微网格 " + target + "：现 " + t.households + " 户" + why(t, "zh") +
+                  (from ? "；" + p.microgrid_code + " 现 " + from.households + " 户" + why(from, "zh") : "；" + p.microgrid_code + " 已无楼栋，已删除") +
+                  "。如需撤回，请把该楼栋移回原微网格",
+                  "Moved into micro-grid " + target + ": now " + t.households + " households" + why(t, "en") +
+                  (from ? "; " + p.microgrid_code + " now " + from.households + why(from, "en") : "; " + p.microgrid_code + " had no building left and was removed") +
+                  ". To take it back, move the building back",
                   t.flag || (from && from.flag) ? "warn" : "ok");
         });
       });
@@ -1843,8 +1860,8 @@
     if (!editable()) return;
     if (pendingUnits().length) { message("请先保存修改再发布", "Save your changes before publishing", "warn"); return; }
     var v = state.planVersion != null ? " v" + state.planVersion : "";
-    if (!window.confirm(T("发布此草稿（方案" + v + "）？当前已发布方案将转为历史。",
-                          "Publish this draft (plan" + v + ")? The published plan becomes history."))) return;
+    if (!window.confirm(T("发布此草稿（方案" + v + "）？如已有已发布方案，它将转为历史方案。",
+                          "Publish this draft (plan" + v + ")? The published plan, if there is one, becomes history."))) return;
     var plan = state.plan;
     api("POST", "/api/plans/" + plan + "/publish", { version: state.version }).then(function (res) {
       if (res.status === 409) { failed("无法发布：", "Cannot publish: ", res, "error conflict"); return; }
