@@ -65,6 +65,8 @@ def dedicated_grid_names(grids: pd.DataFrame, units: pd.DataFrame) -> pd.DataFra
     ``grids``: ``grid_code, kind`` and, for grids that exist already (an edit), their current
     ``grid_name`` and ``name_from``; ``units``: the grids' units with ``grid_code, kind, name,
     site_type, area_m2``."""
+    dedicated = grids.loc[grids["kind"] == DEDICATED, "grid_code"]
+    units = units[units["grid_code"].isin(dedicated)] if len(units) else units  # only theirs are looked at
     by_grid = {code: group for code, group in units.groupby("grid_code", sort=False)} if len(units) else {}
     current = grids["grid_name"] if "grid_name" in grids else pd.Series(None, index=grids.index, dtype=object)
     source = grids["name_from"] if "name_from" in grids else pd.Series(None, index=grids.index, dtype=object)
