@@ -179,24 +179,30 @@ def partition(units, *, profile=None, min_households=None, max_households=None, 
 def _units_as_atoms(result, hi: int):
     """Micro-grids made of whole units (no ``buildings`` given): a unit above the band is not a
     building without a 单元 count, as the division's flag would say, but a group of buildings the
-    call was not given. Its flag says so, with the way out, and a warning (English and Chinese)
-    says it once."""
+    call was not given. Its reason says so, with the way out, wherever the result states it (the
+    flags, the micro-grids, the report), and a warning (English and Chinese) says it once."""
     import warnings
 
     flags = result.flags
-    over = flags["flag"] == "building_above_max" if len(flags) else []
+    over = (flags["flag"] == "building_above_max").to_numpy() if len(flags) else []
     if not len(flags) or not over.any():
         return result
     held = result.microgrids.set_index("microgrid_code")["households"]
-    for i in flags.index[over]:
-        code = flags.at[i, "microgrid_code"]
-        flags.at[i, "reason"] = (f"micro-grid {code} is one unit of {int(held[code])} households (> {hi}): micro-grids "
-                                 "were made of whole units; give buildings= (e.g. gm.layer(territory, \"buildings\")) "
-                                 "to divide it by its buildings")
-        flags.at[i, "reason_zh"] = (f"微网格 {code} 是一个 {int(held[code])} 户的单元（超过 {hi} 户）：未给出楼栋，"
-                                    "微网格由整个单元组成；请给出 buildings=（如 gm.layer(辖区代码, \"buildings\")）按楼栋划分")
-    warnings.warn(f"{int(over.sum())} micro-grids are single units above {hi} households: give buildings= to divide "
-                  f"them by their buildings / {int(over.sum())} 个微网格是超过 {hi} 户的单个单元：请给出 buildings= 按楼栋划分",
+    reasons = {}
+    for code in flags.loc[over, "microgrid_code"]:
+        reasons[code] = (
+            f"micro-grid {code} is one unit of {int(held[code])} households (> {hi}): micro-grids were made of whole "
+            "units; give buildings= (e.g. gm.layer(territory, \"buildings\")) to divide it by its buildings",
+            f"微网格 {code} 是一个 {int(held[code])} 户的单元（超过 {hi} 户）：未给出楼栋，微网格由整个单元组成；"
+            "请给出 buildings=（如 gm.layer(辖区代码, \"buildings\")）按楼栋划分")
+    for frame in (flags, result.microgrids):
+        for i in frame.index[frame["microgrid_code"].isin(list(reasons))]:
+            frame.at[i, "reason"], frame.at[i, "reason_zh"] = reasons[frame.at[i, "microgrid_code"]]
+    for flag in result.report.get("flags", []):
+        if flag.get("microgrid_code") in reasons:
+            flag["reason"], flag["reason_zh"] = reasons[flag["microgrid_code"]]
+    warnings.warn(f"{len(reasons)} micro-grids are single units above {hi} households: give buildings= to divide "
+                  f"them by their buildings / {len(reasons)} 个微网格是超过 {hi} 户的单个单元：请给出 buildings= 按楼栋划分",
                   UserWarning, stacklevel=3)
     return result
 

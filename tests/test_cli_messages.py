@@ -67,8 +67,8 @@ def english_only_messages() -> list[str]:
             text = _literal_text(message)
             if text is None:
                 found.append(f"{where}: the message is not a literal; write \"English / 中文\" or use checks.said(exc)")
-            elif not CJK.search(text):
-                found.append(f"{where}: no Chinese in {text[:80]!r}")
+            elif not checks.bilingual(text):
+                found.append(f"{where}: no \" / \" and Chinese after it in {text[:80]!r}")
     return found
 
 
@@ -96,6 +96,9 @@ def test_said_gives_both_languages() -> None:
     plain = checks.said(ConnectionError("cannot reach tcp://x"), "无法连接")
     assert plain == "cannot reach tcp://x / 无法连接"
     assert CJK.search(checks.said(ValueError("odd")))
+    # a Chinese file name in an English message is not a translation
+    assert checks.said(ValueError("城管网格.shp: no grid id column"), "缺少网格编号列") == \
+        "城管网格.shp: no grid id column / 缺少网格编号列"
 
 
 @pytest.fixture

@@ -98,7 +98,8 @@ def test_names_given_are_kept_and_made_names_follow_the_kind() -> None:
 def test_the_vocabulary_reads_english_and_chinese_spellings() -> None:
     assert site_type_terms("学校") == site_type_terms("School") == ("school", "学校")
     assert site_type_terms("机关") == ("government", "机关")  # the district's own term stays
-    assert site_type_terms("体育馆") == ("体育馆", "体育馆") and site_type_terms("stadium") == ("stadium", None)
+    assert site_type_terms("体育馆") == ("other", "体育馆") and site_type_terms("stadium") == ("stadium", None)
+    assert site_type_terms("townhall") == site_type_terms("政府") == ("government", "政府")  # one key a type
     assert site_type_terms(None) == site_type_terms(" ") == (None, None)
     assert site_type_label("农贸市场") == "农贸市场 farmers' market" and site_type_label("townhall") == "政府 townhall"
 

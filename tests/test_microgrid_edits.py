@@ -176,10 +176,36 @@ def test_buildings_whose_features_are_gone_are_known_by_name(divided) -> None:
         row = conn.execute(sa.text("SELECT b.id, b.building_name, m.code FROM microgrid_buildings b JOIN microgrids m "
                                    "ON m.id = b.microgrid_id WHERE m.plan_id = :p ORDER BY b.id LIMIT 1"),
                            {"p": plan_id}).one()
-        conn.execute(sa.text("UPDATE microgrid_buildings SET building_name = building_name || ' 2单元' WHERE id = :i"),
-                     {"i": row.id})
+        conn.execute(sa.text("UPDATE microgrid_buildings SET building_name = building_name || ' 2单元', part = 2, "
+                             "parts = 2 WHERE id = :i"), {"i": row.id})  # a 单元's row, as a cut building's are
         conn.execute(sa.text("UPDATE microgrid_buildings SET feature_id = NULL WHERE microgrid_id IN "
                              "(SELECT id FROM microgrids WHERE plan_id = :p)"), {"p": plan_id})
         cells = store.cells_for_move(conn, plan_id, row.code, [row.id])
     key = cells.loc[cells["cell_id"] == row.id, "building_key"].iat[0]
     assert key == row.building_name and "单元" not in key
+
+
+def test_a_leader_of_a_building_whose_feature_is_gone_stays_in_its_grid(divided) -> None:
+    """Feature ids cleared (the layer re-imported): a 楼栋长 recorded for "1号楼" in one grid is not
+    given to another grid's "1号楼", and the staff register takes each building once."""
+    from gridmap.store import microgrids as store
+    from gridmap.store.staff import named_in_plan
+
+    engine, plan_id = divided
+    with engine.begin() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT DISTINCT ON (m.grid_id) b.id, m.code, m.grid_id FROM microgrid_buildings b JOIN microgrids m "
+            "ON m.id = b.microgrid_id WHERE m.plan_id = :p ORDER BY m.grid_id, b.id LIMIT 2"), {"p": plan_id}).all()
+        assert len(rows) == 2 and rows[0].grid_id != rows[1].grid_id
+        conn.execute(sa.text("UPDATE microgrid_buildings SET feature_id = NULL WHERE microgrid_id IN "
+                             "(SELECT id FROM microgrids WHERE plan_id = :p)"), {"p": plan_id})
+        conn.execute(sa.text("UPDATE microgrid_buildings SET building_name = '1号楼', part = 0, parts = 1 "
+                             "WHERE id = ANY(:ids)"), {"ids": [r.id for r in rows]})
+        done = store.set_leader(conn, plan_id, rows[0].code, name="甲楼长", phone=None, building="1号楼")
+        assert done["microgrids"] == [rows[0].code]
+        store.set_leader(conn, plan_id, rows[1].code, name="乙楼长", phone=None, building="1号楼")
+        leaders = dict(conn.execute(sa.text("SELECT id, building_leader_name FROM microgrid_buildings "
+                                            "WHERE id = ANY(:ids)"), {"ids": [r.id for r in rows]}).all())
+        assert leaders == {rows[0].id: "甲楼长", rows[1].id: "乙楼长"}
+        named = named_in_plan(conn, plan_id)
+    assert sorted(named.loc[named["kind"] == "building", "name"]) == ["乙楼长", "甲楼长"]

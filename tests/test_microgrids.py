@@ -203,9 +203,11 @@ def test_the_notebook_one_liner_gives_micro_grids_in_band() -> None:
         coarse = gm.partition(units, min_households=50, max_households=80)  # no error: codes below the grid's
     assert coarse.grids["microgrid_code"].tolist() == ["511802001001001001"]
     # the unit is not called a building: its flag says buildings were not given, in both languages
-    reason = coarse.flags.set_index("microgrid_code").loc["511802001001001001"]
-    assert "unit of 412 households" in reason["reason"] and "buildings=" in reason["reason"]
-    assert "单元（超过 80 户）" in reason["reason_zh"] and "楼栋" in reason["reason_zh"]
+    for said in (coarse.flags.set_index("microgrid_code").loc["511802001001001001"],
+                 coarse.microgrids.set_index("microgrid_code").loc["511802001001001001"],
+                 coarse.report["flags"][0]):  # the same wherever the result states it
+        assert "unit of 412 households" in said["reason"] and "buildings=" in said["reason"]
+        assert "单元（超过 80 户）" in said["reason_zh"] and "楼栋" in said["reason_zh"]
     fine = gm.partition(units, micro=True, buildings=buildings)
     assert fine.grids["households"].between(50, 80).all() and fine.grids["households"].sum() == 412
     assert len(fine.grids) >= 6 and fine.grids["microgrid_code"].str.startswith("511802001001001").all()
@@ -316,14 +318,24 @@ def test_stored_micro_grids_nest_tile_and_follow_the_plan(draft, database_url: s
         "JOIN grids g ON g.id = m.grid_id WHERE m.plan_id = :p AND g.code = :g AND b.feature_id IS NOT NULL "
         "ORDER BY b.id LIMIT 1"), {"p": new_id, "g": other["code"]}).one()
     microgrids.set_leader(engine, new_id, kept_code, name="周楼长", phone=None, building=str(kept_building), actor="test")
-    move = [{"op": "assign", "units": [first["unit"]], "grid": other["code"]}]
+    # one edit: a third grid named (it keeps its micro-grids) and a unit moved between two others
+    third = next(g["code"] for g in grids if g["code"] not in (first["code"], other["code"]))
+    theirs = scalar(engine, "SELECT string_agg(m.code, ',' ORDER BY m.code) FROM microgrids m JOIN grids g "
+                    "ON g.id = m.grid_id WHERE m.plan_id = :p AND g.code = :g", p=new_id, g=third)
+    assert theirs
+    move = [{"op": "set", "grid": third, "name": "三号网格"},
+            {"op": "assign", "units": [first["unit"]], "grid": other["code"]}]
     preview = planning.apply_edits(engine, new_id, move, version=version + 1, actor="test", dry_run=True)
-    assert preview.microgrids["microgrids"] == 0 and preview.microgrids["removed"]
+    assert preview.microgrids["dry_run"] and preview.microgrids["microgrids"] == 0 and preview.microgrids["removed"]
+    assert "On saving" in preview.microgrids["message"] and "保存后" in preview.microgrids["message_zh"]
     assert {first["code"], other["code"]} >= set(preview.microgrids["grids"]) >= {other["code"]}
+    assert third not in preview.microgrids["grids"]
     assert scalar(engine, "SELECT count(*) FROM microgrids WHERE plan_id = :p", p=new_id) == count  # rolled back
     done = planning.apply_edits(engine, new_id, move, version=version + 1, actor="test")
     assert done.microgrids["microgrids"] > 0 and done.microgrids["error"] is None
     assert "made again" in done.microgrids["message"] and "重新划分" in done.microgrids["message_zh"]
+    assert scalar(engine, "SELECT string_agg(m.code, ',' ORDER BY m.code) FROM microgrids m JOIN grids g "
+                  "ON g.id = m.grid_id WHERE m.plan_id = :p AND g.code = :g", p=new_id, g=third) == theirs
     assert scalar(engine, "SELECT count(*) FROM microgrids m JOIN grids g ON g.id = m.grid_id WHERE m.plan_id = :p "
                   "AND g.code NOT IN (:a, :b)", p=new_id, a=first["code"], b=other["code"]) == untouched
     for grid_code in done.microgrids["grids"]:  # each grid divided again is the union of its micro-grids

@@ -101,8 +101,10 @@ _ARGPARSE_ZH = (
 
 
 def usage_zh(message: str) -> str:
-    """argparse's complaint ``message`` in Chinese ("" when it has Chinese already: our own checks)."""
-    if any("\u4e00" <= ch <= "\u9fff" for ch in message):
+    """argparse's complaint ``message`` in Chinese ("" when it is bilingual already: our own checks)."""
+    from gridmap.cli.checks import bilingual
+
+    if bilingual(message):
         return ""
     for pattern, zh in _ARGPARSE_ZH:
         found = pattern.fullmatch(message)

@@ -32,9 +32,20 @@ def said(exc: BaseException, zh: str = "操作未完成，原因见前面的英�
     if isinstance(exc, Refusal):
         return exc.en if exc.zh == exc.en else f"{exc.en} / {exc.zh}"
     text = str(exc) or type(exc).__name__
-    if any("\u4e00" <= ch <= "\u9fff" for ch in text):
+    if bilingual(text):
         return text
     return f"{text} / {zh}"
+
+
+def bilingual(text: str) -> bool:
+    """Whether ``text`` is already "English / 中文": Chinese after a " / ". Chinese alone says
+    nothing (a file called 城管网格.shp in an English message)."""
+    _, slash, after = text.partition(" / ")
+    while slash:
+        if any("\u4e00" <= ch <= "\u9fff" for ch in after):
+            return True
+        _, slash, after = after.partition(" / ")
+    return False
 
 
 # how a few words the checks take are said in Chinese (``what``: the file or option checked)

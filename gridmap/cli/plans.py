@@ -256,12 +256,13 @@ def _leader_recorded(done: dict) -> str:
     who = done["leader_name"] or "(none)"
     who_zh = done["leader_name"] or "（无）"
     if done["role"] == "unit":
-        return (f"单元长 of 单元 {done['part']} of building {done['building']} in micro-grid {done['microgrid']} "
-                f"recorded: {who} / 已记录微网格 {done['microgrid']} 中楼栋 {done['building']} {done['part']}单元的单元长：{who_zh}")
+        return (f"stairwell leader of stairwell {done['part']} of building {done['building']} in micro-grid "
+                f"{done['microgrid']} recorded: {who} / 已记录微网格 {done['microgrid']} 中楼栋 {done['building']} "
+                f"{done['part']}单元的单元长：{who_zh}")
     if done["role"] == "building":
-        where = "、".join(done["microgrids"])
-        return (f"楼栋长 of building {done['building']} recorded: {who} (on all its rows, in micro-grids {where}) "
-                f"/ 已记录楼栋 {done['building']} 的楼栋长：{who_zh}（涉及微网格 {where}）")
+        return (f"building leader of building {done['building']} recorded: {who} (on all its rows, in micro-grids "
+                f"{', '.join(done['microgrids'])}) / 已记录楼栋 {done['building']} 的楼栋长：{who_zh}"
+                f"（涉及微网格 {'、'.join(done['microgrids'])}）")
     return (f"leader of micro-grid {done['microgrid']} recorded: {who} "
             f"/ 已记录微网格 {done['microgrid']} 的负责人：{who_zh}")
 
@@ -282,11 +283,12 @@ def cmd_microgrid(args: argparse.Namespace) -> int:
             if not rows:
                 print(f"plan {args.plan} has no micro-grids{' in grid ' + args.grid if args.grid else ''} "
                       f"(make them with `gridmap partition --micro --plan {args.plan}`) / 该方案尚无微网格")
+            if rows:  # a table: its header in both languages, then the figures
+                print("micro-grid 微网格 | grid 网格 | households 户数 | buildings 楼栋 | flag 标记 | leader 负责人")
             for r in rows:
                 leader = " ".join(x for x in (r["leader_name"], r["leader_phone"]) if x)
-                print(f"{r['microgrid_code']}  grid {r['grid_code']} 网格  {r['households']:>4} households 户  "
-                      f"{r['building_count']:>3} buildings 栋" + (f"  {r['flag']}" if r["flag"] else "")
-                      + (f"  leader 负责人 {leader}" if leader else ""))
+                print(f"{r['microgrid_code']} | {r['grid_code']} | {r['households']} | {r['building_count']} | "
+                      f"{r['flag'] or ''} | {leader}")
             return 0
         if not args.code:
             raise UserError("microgrid leader needs the micro-grid's code / 请给出微网格编码")

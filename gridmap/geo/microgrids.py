@@ -51,6 +51,16 @@ from gridmap.geo.tessellation import building_cells
 from gridmap.geo.units import metric_area_fn
 from gridmap.geo.tasks import SERIAL, Runner
 
+
+UNIT_ROW_SUFFIX_RE = " [0-9]+单元$"
+"""What :func:`unit_row_name` appends to a building's name, as a regular expression (POSIX, the
+same in Python and PostgreSQL): a reader strips it to find the building of a 单元's row."""
+
+
+def unit_row_name(building: str, unit: int) -> str:
+    """The name of 单元 ``unit`` (1-based) of a building cut by its stairwells: ``3栋 2单元``."""
+    return f"{building} {unit}单元"
+
 CRUMB_SHARE = 1e-6  # a part under this share of its atom, after the snap to the noding grid, is a crumb
 
 MICRO_COLUMNS = ["microgrid_code", "grid_code", "households", "building_count", "atom_count", "area_m2",
@@ -299,7 +309,7 @@ def _atoms(blds: gpd.GeoDataFrame, cells: np.ndarray, grid_of: np.ndarray, codes
                 lost = int(sum(h for k, (s, h) in enumerate(zip(strips, shares)) if s is None or s.is_empty))
                 placed = [(k, s, h + (lost if j == 0 else 0)) for j, (k, s, h) in enumerate(placed)]
             for k, strip, share in placed:
-                rows["unit_id"].append(f"{names[i]} {k + 1}单元")
+                rows["unit_id"].append(unit_row_name(names[i], k + 1))
                 rows["building_index"].append(i)
                 rows["part"].append(k + 1)
                 rows["parts"].append(count)

@@ -5,7 +5,8 @@ Units keep their site's type as the layer gave it (lower case; :mod:`gridmap.geo
 grid, an export or a report shows is read here: :func:`site_type_terms` gives the English key and
 the Chinese term of any spelling (``"学校"`` and ``"school"`` are both ``("school", "学校")``), and
 :func:`site_type_label` the two together for a page (``"学校 school"``). A type the vocabulary does
-not know keeps its own spelling (a Chinese one as its Chinese term too).
+not know keeps its own spelling: an English one as its key, a Chinese one as its Chinese term
+(its key ``other``: keys are English).
 """
 
 from __future__ import annotations
@@ -27,14 +28,15 @@ class SiteType:
 _ENGLISH = (
     SiteType("school", "学校", "school"), SiteType("university", "大学", "university"),
     SiteType("college", "学院", "college"), SiteType("hospital", "医院", "hospital"),
-    SiteType("townhall", "政府", "townhall"), SiteType("government", "政府机关", "government"),
+    SiteType("government", "政府", "townhall"), SiteType("government", "政府机关", "government"),
     SiteType("industrial", "工业园区", "industrial"), SiteType("company", "企业", "company"),
     SiteType("marketplace", "市场", "marketplace"), SiteType("retail", "商圈", "retail"),
     SiteType("commercial", "商务区", "commercial"), SiteType("office", "写字楼", "office"),
     SiteType("kindergarten", "幼儿园", "kindergarten"), SiteType("park", "公园", "park"),
     SiteType("clinic", "诊所", "clinic"), SiteType("other", "其他", "other"),
 )
-"""The English types (OpenStreetMap's words and the default profile's), keyed by themselves."""
+"""The English types (OpenStreetMap's words and the default profile's), keyed by their spelling
+(``townhall`` is a ``government`` site, as 政府 is: one key a type)."""
 
 _CHINESE = (
     SiteType("school", "学校", "school"), SiteType("university", "大学", "university"),
@@ -51,7 +53,7 @@ _CHINESE = (
 )
 """A Chinese district's own terms (the default profile's and the demo's), keyed by the term."""
 
-VOCABULARY: dict[str, SiteType] = {**{t.key: t for t in _ENGLISH}, **{t.zh: t for t in _CHINESE}}
+VOCABULARY: dict[str, SiteType] = {**{t.en: t for t in _ENGLISH}, **{t.zh: t for t in _CHINESE}}
 """Every known spelling (lower case) → its :class:`SiteType`."""
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
@@ -60,7 +62,8 @@ _CJK = re.compile(r"[\u3400-\u9fff]")
 def site_type_terms(raw: object) -> tuple[str | None, str | None]:
     """(English key, Chinese term) of a site type as a layer spelled it; (None, None) for none.
     A Chinese district's own term stays its Chinese term (机关 is 机关, not 政府机关); an unknown
-    type is its own key, and its own Chinese term when it is written in Chinese."""
+    type written in English is its own key (no Chinese term); one written in Chinese is ``other``
+    with its own Chinese term (a key is English: 体育馆 is ``("other", "体育馆")``)."""
     if raw is None or (isinstance(raw, float) and raw != raw):
         return None, None
     text = str(raw).strip()
@@ -69,7 +72,7 @@ def site_type_terms(raw: object) -> tuple[str | None, str | None]:
     known = VOCABULARY.get(text.lower())
     if known is not None:
         return known.key, known.zh
-    return text.lower(), text if _CJK.search(text) else None
+    return ("other", text) if _CJK.search(text) else (text.lower(), None)
 
 
 def site_type_label(raw: object) -> str:

@@ -124,26 +124,36 @@ def _divide(grids, buildings: gpd.GeoDataFrame, profile, seed: int, runner=SERIA
 class Redivision:
     """What an edit of a plan's grids did to their micro-grids: ``removed``, the codes of those of
     the grids it changed (they no longer tile them); ``grids``, the grids divided again (the
-    changed ones and the others the edit touched: a split's new grid, a grid that took units), and
-    the micro-grids they have now. ``error`` (English, Chinese) when they could not be divided
-    again (no buildings layer any more): then the changed grids are left without micro-grids."""
+    changed ones, a split's new grid, a grid that took units), and the micro-grids they have now.
+    ``dry_run``: a preview, which divides nothing (the save will). ``error`` (English, Chinese)
+    when they could not be divided again (no buildings layer any more): then the changed grids
+    are left without micro-grids."""
 
     removed: list[str]
     grids: list[str]
     microgrids: int = 0
     in_band: int = 0
+    dry_run: bool = False
     error: tuple[str, str] | None = None
 
     def message(self) -> tuple[str, str]:
         """One line in English and in Chinese, for the command line and the planner."""
+        gone = len(self.removed)
         if self.error:
-            return (f"{len(self.removed)} micro-grids of the changed grids were removed and could not be made again: "
-                    f"{self.error[0]}", f"已删除被修改网格的 {len(self.removed)} 个微网格，未能重新划分：{self.error[1]}")
-        return (f"Micro-grids made again for grids {', '.join(self.grids)}: {self.microgrids} ({self.in_band} in the "
-                f"band); the changed grids had {len(self.removed)}; leaders kept where the same buildings and stairwells "
-                "were found",
-                f"网格 {'、'.join(self.grids)} 的微网格已重新划分：{self.microgrids} 个（{self.in_band} 个户数在区间内）；"
-                f"被修改的网格原有 {len(self.removed)} 个；楼栋与单元相同处保留原负责人")
+            return (f"{gone} micro-grids of the changed grids were removed and could not be made again: "
+                    f"{self.error[0]}", f"已删除被修改网格的 {gone} 个微网格，未能重新划分：{self.error[1]}")
+        if not self.grids:
+            return (f"{gone} micro-grids of the changed grids were removed (no comprehensive grid of theirs is left)",
+                    f"已删除被修改网格的 {gone} 个微网格（这些网格已不存在或不是综合网格）")
+        grids_en, grids_zh = ", ".join(self.grids), "、".join(self.grids)
+        if self.dry_run:
+            return (f"On saving, the {gone} micro-grids of the changed grids are removed and grids {grids_en} are "
+                    "divided into micro-grids again (leaders kept where the same buildings and stairwells are found)",
+                    f"保存后，被修改网格的 {gone} 个微网格将删除，网格 {grids_zh} 将重新划分微网格（楼栋与单元相同处保留原负责人）")
+        return (f"Micro-grids made again for grids {grids_en}: {self.microgrids} ({self.in_band} in the band); the "
+                f"changed grids had {gone}; leaders kept where the same buildings and stairwells were found",
+                f"网格 {grids_zh} 的微网格已重新划分：{self.microgrids} 个（{self.in_band} 个户数在区间内）；"
+                f"被修改的网格原有 {gone} 个；楼栋与单元相同处保留原负责人")
 
 
 @dataclass
@@ -164,22 +174,25 @@ def take_down(conn: sa.Connection, plan_id: int, changed: list[int]) -> TakenDow
     return TakenDown(store.delete_for_grids(conn, plan_id, changed), leaders)
 
 
-def redivide(conn: sa.Connection, plan: plans.Plan, taken: TakenDown | None, touched: set[int], *,
+def redivide(conn: sa.Connection, plan: plans.Plan, taken: TakenDown | None, reshaped: set[int], *,
              dry_run: bool = False) -> Redivision | None:
     """Inside an edit's transaction, after the grids were refreshed: when the edit took micro-grids
-    down (:func:`take_down`), every grid it ``touched`` (row ids) that still stands and is
-    comprehensive is divided again from its buildings (seed 0), the leaders carried over where the
-    same micro-grid, 单元 or building is found (:func:`gridmap.store.microgrids.write`): the
-    changed grids, a split's new grid, a merge's or a move's receiving grid. ``dry_run`` (the
-    planner's preview) reports what goes and leaves the division to the save."""
+    down (:func:`take_down`), the grids whose units it changed (``reshaped``, row ids: those whose
+    micro-grids went, a split's new grid, a grid that took units) that still stand, are
+    comprehensive and have no micro-grids are divided again from their buildings (seed 0), the
+    leaders carried over where the same micro-grid, 单元 or building is found
+    (:func:`gridmap.store.microgrids.write`). A grid the edit only named keeps its micro-grids.
+    ``dry_run`` (the planner's preview) says what the save will do and divides nothing."""
     if taken is None:
         return None
-    standing = {code for code, grid_id in store.plan_grid_ids(conn, plan.id).items() if grid_id in touched}
+    keep = set(store.lineages(conn, plan.id))  # grids that still have micro-grids
+    standing = {code for code, grid_id in store.plan_grid_ids(conn, plan.id).items()
+                if grid_id in reshaped and grid_id not in keep}
     grids = frames.plan_grids(conn, plan.id)
     grids = grids[grids["grid_code"].isin(standing) & (grids["kind"] != "dedicated")]
     codes = sorted(grids["grid_code"])
     if dry_run or grids.empty:
-        return Redivision(taken.removed, codes)
+        return Redivision(taken.removed, codes, dry_run=dry_run)
     try:
         buildings = _buildings(conn, plan, grids)
     except Invalid as exc:

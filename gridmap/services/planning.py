@@ -140,7 +140,8 @@ def apply_edits(engine: sa.Engine, plan_id: int, operations: list, *, version: i
             named_units = sorted({int(u) for op in operations for u in (getattr(op, "units", None) or [])}
                                  | {int(op.unit) for op in operations if getattr(op, "unit", None) is not None})
             units_before = assignment.unit_grids(conn, plan_id, named_units) if named_units else {}
-            lineages = microgrid_store.lineages(conn, plan_id)
+            lineages = microgrid_store.lineages(conn, plan_id)  # of the grids with micro-grids
+            every_lineage = assignment.lineages(conn, plan_id)  # of every grid: which ones an edit reshapes
             edit = edits.EditContext(conn, plan, actor=actor)
             for number, op in enumerate(operations, 1):
                 try:
@@ -158,7 +159,9 @@ def apply_edits(engine: sa.Engine, plan_id: int, operations: list, *, version: i
             removed = assignment.drop_empty_grids(conn, plan_id, edit.touched)
             edits.name_grids(conn, plan_id, edit.touched)  # a dedicated grid: after the institution it holds now
             stats = assignment.refresh_grids(conn, plan_id, edit.touched, srid, reshaped=edit.reshaped)
-            micro = microgrid_service.redivide(conn, plan, taken, edit.touched, dry_run=dry_run)
+            reshaped = set(microgrid_store.changed_grids(conn, plan_id, edit.touched, every_lineage)) | (
+                edit.touched - set(every_lineage))  # units changed, or new
+            micro = microgrid_service.redivide(conn, plan, taken, reshaped, dry_run=dry_run)
             lo, hi = profile_of(plan).band
             summary = assignment.summary(conn, plan_id, lo, hi)
             new_units = features.units_feature_collection(conn, plan_id, unit_ids=edit.cut_units) if edit.cut_units else None

@@ -140,6 +140,13 @@ def set_naming(conn: sa.Connection, grid_ids: list[int], names: pd.DataFrame) ->
          "names": [_text(n) for n in names["grid_name"]], "props": [json.dumps(p) for p in _naming(names)]})
 
 
+def lineages(conn: sa.Connection, plan_id: int) -> dict[int, int]:
+    """Grid row id → lineage of every grid of the plan (an edit that changes a grid's units gives
+    it a new one: :func:`new_lineage`)."""
+    return {int(r[0]): int(r[1]) for r in conn.execute(sa.text(
+        "SELECT id, lineage FROM grids WHERE plan_id = :p"), {"p": plan_id})}
+
+
 def new_lineage(conn: sa.Connection, grid_ids: set[int]) -> None:
     """Grids whose units changed start a lineage of their own: incidents in them are routed
     again when the plan is published (``services.incidents.follow_plan``)."""
@@ -307,5 +314,5 @@ def grids_with_change(conn: sa.Connection, plan_id: int, base_id: int, codes: di
 
 
 __all__ = ["GRID_ATTRIBUTES", "locked_grids", "units_in_plan", "grid_by_code", "grid_units", "grid_codes", "grid_communities",
-           "unit_grids", "create_grid", "move_units", "set_grid_attribute", "new_lineage", "drop_empty_grids", "write",
+           "unit_grids", "create_grid", "move_units", "set_grid_attribute", "lineages", "new_lineage", "drop_empty_grids", "write",
            "GRID_STATS_SQL", "refresh_grids", "grid_stats", "summary", "snapshot", "unit_moves", "grids_with_change"]

@@ -17,6 +17,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from gridmap.errors import Invalid, NotFound
+from gridmap.geo.microgrids import UNIT_ROW_SUFFIX_RE
 from gridmap.store.sql import INSERT_BATCH, PLACE_COLUMNS, PLACE_JOINS, ewkb_hex, read_geoframe, with_subtree
 
 
@@ -226,10 +227,13 @@ def set_leader(conn: sa.Connection, plan_id: int, code: str, *, name: str | None
                                 f"微网格 {code} 中" + ("没有楼栋" if not found else "有多栋楼名为") + f" {key!r}"
                                 + ("" if not found else "：请给出楼栋编号"))
     first = found[0]
-    # the building wherever it lies in the plan: by its feature, or by its name once the feature is gone
-    same = ("b.feature_id = :f" if first.feature_id is not None else f"b.feature_id IS NULL AND {_BASE_NAME} = :base")
+    # the building wherever it lies in the plan: by its feature; once the feature is gone (the layer
+    # imported again), by its name among the feature-less rows of this grid only (another grid's
+    # building of the same name is another building)
+    same = ("b.feature_id = :f" if first.feature_id is not None else
+            f"b.feature_id IS NULL AND {_BASE_NAME} = :base AND m.grid_id = (SELECT grid_id FROM microgrids WHERE id = :m)")
     scope = ("FROM microgrid_buildings b JOIN microgrids m ON m.id = b.microgrid_id WHERE m.plan_id = :p AND " + same)
-    params = {"p": plan_id, "f": first.feature_id, "base": first.base, "n": name, "t": phone}
+    params = {"p": plan_id, "f": first.feature_id, "base": first.base, "n": name, "t": phone, "m": micro_id}
     if part is None:
         rows = conn.execute(sa.text(
             "UPDATE microgrid_buildings t SET building_leader_name = :n, building_leader_phone = :t "
@@ -252,8 +256,16 @@ def set_leader(conn: sa.Connection, plan_id: int, code: str, *, name: str | None
             "part": part, "leader_name": name}
 
 
-_BASE_NAME = "regexp_replace(b.building_name, ' [0-9]+单元$', '')"
-"""A building row's building name without the ' N单元' a 单元's row carries."""
+def building_name_sql(alias: str = "b") -> str:
+    """SQL: the name of the building a ``microgrid_buildings`` row (``alias``) belongs to: a 单元's
+    row (``parts > 1``) without the ' N单元' its name carries
+    (:func:`gridmap.geo.microgrids.unit_row_name`), a whole building's row as it is (its own name
+    may end so)."""
+    return (f"CASE WHEN {alias}.parts > 1 THEN regexp_replace({alias}.building_name, '{UNIT_ROW_SUFFIX_RE}', '') "
+            f"ELSE {alias}.building_name END")
+
+
+_BASE_NAME = building_name_sql("b")
 
 
 # -- hand edits (buildings painted between micro-grids) --------------------------------------------
@@ -264,7 +276,7 @@ def cells_for_move(conn: sa.Connection, plan_id: int, to_code: str, moving: list
         "SELECT b.id AS cell_id, m.code AS microgrid_code, g.code AS grid_code, "
         # a building whose feature is gone (layer re-imported) is known by its name, without the
         # ' N单元' its 单元 strips carry
-        "COALESCE(b.feature_id::text, regexp_replace(b.building_name, ' [0-9]+单元$', '')) AS building_key, "
+        f"COALESCE(b.feature_id::text, {_BASE_NAME}) AS building_key, "
         "b.households, b.geom FROM microgrid_buildings b "
         "JOIN microgrids m ON m.id = b.microgrid_id JOIN grids g ON g.id = m.grid_id WHERE m.plan_id = :p AND "
         "(m.grid_id = (SELECT grid_id FROM microgrids WHERE plan_id = :p AND code = :c) OR b.id = ANY(:ids)) "
@@ -369,5 +381,5 @@ def count(conn: sa.Connection, plan_id: int) -> int:
 
 
 __all__ = ["MicrogridNotFound", "Leaders", "buildings_in_area", "plan_grid_ids", "lineages", "changed_grids", "leaders_of", "delete_for_grids", "write", "copy",
-           "set_leader", "cells_for_move", "apply_move", "cell_collection", "rows", "buildings", "feature_collection",
+           "set_leader", "building_name_sql", "cells_for_move", "apply_move", "cell_collection", "rows", "buildings", "feature_collection",
            "frame", "count"]

@@ -9,6 +9,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from gridmap.errors import NotFound
+from gridmap.store.microgrids import building_name_sql
 
 EDITABLE = ("name", "phone", "role", "staff_key", "user_id")
 STAFF_COLUMNS = "s.id AS staff_id, t.code AS territory, s.staff_key, s.name, s.phone, s.role, s.user_id"
@@ -171,17 +172,20 @@ def named_in_plan(conn: sa.Connection, plan_id: int) -> pd.DataFrame:
     holding it: a tower cut into 单元 may lie in several) and each 单元's 单元长:
     ``grid_code, microgrid_code, building_id, building_label, parts, name, phone, kind`` (``grid``,
     ``microgrid``, ``building``, ``unit``)."""
+    name = building_name_sql("b")
+    # one row a building: by its feature, or (its feature gone with a re-imported layer) by its
+    # grid and name, or its own row when it has no name either
+    building = f"COALESCE(b.feature_id::text, g.code || '/' || COALESCE({name}, 'row ' || b.id))"
     return pd.read_sql_query(sa.text(
         "SELECT g.code AS grid_code, NULL::text AS microgrid_code, NULL::bigint AS building_id, NULL::text AS "
         "building_label, 1 AS parts, g.worker AS name, NULL::text AS phone, 'grid' AS kind FROM grids g "
         "WHERE g.plan_id = :p AND NULLIF(trim(g.worker), '') IS NOT NULL "
         "UNION ALL SELECT g.code, m.code, NULL, NULL, 1, m.leader_name, m.leader_phone, 'microgrid' FROM microgrids m "
         "JOIN grids g ON g.id = m.grid_id WHERE m.plan_id = :p AND NULLIF(trim(m.leader_name), '') IS NOT NULL "
-        "UNION ALL (SELECT DISTINCT ON (COALESCE(b.feature_id::text, regexp_replace(b.building_name, ' [0-9]+单元$', ''))) "
-        "g.code, m.code, b.feature_id, regexp_replace(b.building_name, ' [0-9]+单元$', ''), 1, b.building_leader_name, "
+        f"UNION ALL (SELECT DISTINCT ON ({building}) g.code, m.code, b.feature_id, {name}, 1, b.building_leader_name, "
         "b.building_leader_phone, 'building' FROM microgrid_buildings b JOIN microgrids m ON m.id = b.microgrid_id "
         "JOIN grids g ON g.id = m.grid_id WHERE m.plan_id = :p AND NULLIF(trim(b.building_leader_name), '') IS NOT NULL "
-        "ORDER BY COALESCE(b.feature_id::text, regexp_replace(b.building_name, ' [0-9]+单元$', '')), m.code) "
+        f"ORDER BY {building}, m.code) "
         "UNION ALL SELECT g.code, m.code, b.feature_id, b.building_name, b.parts, b.leader_name, b.leader_phone, "
         "'unit' FROM microgrid_buildings b JOIN microgrids m ON m.id = b.microgrid_id JOIN grids g ON g.id = m.grid_id "
         "WHERE m.plan_id = :p AND b.parts > 1 AND NULLIF(trim(b.leader_name), '') IS NOT NULL "

@@ -33,7 +33,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # one leader a row again: a whole building's 楼栋长; on a 单元's row its 单元长, else its building's
+    # 楼栋长 (where a 单元 has a 单元长 of its own, the 楼栋长 cannot be kept: revision 0025 has no place for both)
     op.execute("UPDATE microgrid_buildings SET leader_name = building_leader_name, leader_phone = building_leader_phone "
-               "WHERE parts <= 1")
+               "WHERE parts <= 1 OR (leader_name IS NULL AND leader_phone IS NULL)")
     op.drop_column("microgrid_buildings", "building_leader_phone")
     op.drop_column("microgrid_buildings", "building_leader_name")
