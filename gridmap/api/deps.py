@@ -19,7 +19,7 @@ from gridmap.store.users import CurrentUser, incident_scopes
 
 bearer = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 READ_ROLES = ("planner", "handler", "worker", "viewer")
-ROLE_ZH = {"admin": "管理员", "planner": "规划员", "handler": "处置员", "worker": "网格员", "viewer": "查看者"}
+from gridmap.sign_in_roles import ROLE_ZH  # noqa: E402  (re-exported: api.incidents uses it from here)
 # what require_role's callers say they were refused, in Chinese ("{user} 无权在辖区 X {action}")
 ACTION_ZH = {"edit plans": "编辑方案", "create drafts": "新建草稿", "publish plans": "发布方案",
              "revert plans": "恢复方案", "read drafts": "查看草稿", "export drafts": "导出草稿",

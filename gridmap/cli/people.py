@@ -9,11 +9,11 @@ import sys
 from gridmap.cli import checks
 from gridmap.cli.checks import UserError
 from gridmap.progress import Progress
+from gridmap.sign_in_roles import ROLE_ZH, USER_ROLES
 
 
 USER_ACTION_ZH = {"add": "添加", "grant": "授予角色", "passwd": "修改密码"}  # `user ACTION`'s line, in Chinese
-# the roles' Chinese names, as gridmap.api.deps.ROLE_ZH says them (not imported: the web app is heavy)
-ROLE_ZH = {"admin": "管理员", "planner": "规划员", "handler": "处置员", "worker": "网格员", "viewer": "查看者"}
+
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     usr = sub.add_parser("user", help="manage users and their territory-scoped roles (admin: also everywhere)")
     usr.add_argument("action", choices=["add", "grant", "passwd", "list"])
     usr.add_argument("name", nargs="?")
-    usr.add_argument("--role", choices=["admin", "planner", "handler", "worker", "viewer"])
+    usr.add_argument("--role", choices=list(USER_ROLES))
     usr.add_argument("--territory", metavar="CODE", help="the role covers this territory and everything below")
     usr.add_argument("--everywhere", action="store_true",
                      help="with --role admin: administrator of every territory, present and future (全部)")

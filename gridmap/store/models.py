@@ -559,9 +559,6 @@ class PlanNote(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-USER_ROLES = ("admin", "planner", "handler", "worker", "viewer")
-
-
 class User(Base):
     """A person (or system) who signs in. The password is stored only as an argon2id hash (older ones: scrypt, replaced at the next sign-in)."""
 

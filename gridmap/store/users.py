@@ -27,7 +27,7 @@ from gridmap.errors import Invalid
 from gridmap.store.db import prepared
 from gridmap.store.sql import with_ancestors, with_subtree
 
-from gridmap.store.models import USER_ROLES
+from gridmap.sign_in_roles import USER_ROLES
 
 HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 """argon2id with OWASP's recommended parameters (19 MiB, 2 passes, 1 lane: about 30 ms a hash here)."""
