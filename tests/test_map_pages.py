@@ -55,5 +55,9 @@ def test_a_chinese_districts_site_types_show_in_both_languages_in_the_report() -
                "households_median": 384.0, "in_band_share": 0.905}
     page = partition_report_html(g, {"summary": summary}, pd.DataFrame(columns=["grid_code", "flag", "reason"]),
                                  title="511802 雨城区 · 方案 1（已发布） plan 1 (published)")
-    assert "学校 school: 14, 农贸市场 farmers&#x27; market: 7" in page
+    assert 'data-zh="学校: 14, 农贸市场: 7" data-en="school: 14, farmers&#x27; market: 7"' in page  # one language at a time
     assert ">384<" in page and ">0.905<" in page
+    # the file the command writes works alone: the language switch's script inlined, nothing from /static
+    alone = partition_report_html(g, {"summary": summary}, pd.DataFrame(columns=["grid_code", "flag", "reason"]),
+                                  title=("雨城区 · 方案草稿 1", "Yucheng · draft plan 1"), standalone=True)
+    assert "window.gridmapApplyLang" in alone and 'src="/static' not in alone and 'id="to-planner"' not in alone

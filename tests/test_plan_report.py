@@ -84,8 +84,13 @@ def test_report_api_and_page_work_for_a_draft(plans, monaco: sa.Engine, database
     assert api.status_code == 200 and api.json()["summary"]["grids"] > 0
     page = client.get(f"/plans/{draft}/report")
     assert page.status_code == 200, page.text[:300]
-    assert "户数分布 Households per grid" in page.text and "问题清单 Flags" in page.text
-    assert f"{MONACO} Monaco · 方案 " in page.text and "（草稿） plan " in page.text  # the title, in both languages
+    # each text in one language at a time (the page's switch): Chinese shown, English beside it
+    assert 'data-zh="户数分布" data-en="Households per grid">户数分布<' in page.text
+    assert 'data-en="Flags (' in page.text and '>问题清单（' in page.text
+    assert f"{MONACO} Monaco · 方案 " in page.text and f'data-en="{MONACO} Monaco · plan ' in page.text  # the title
+    assert "（草稿）" in page.text and "(draft)" in page.text
+    assert f'id="to-planner" href="/planner?territory={MONACO}&amp;plan={draft}"' in page.text  # back to the planner
+    assert '<button id="lang-switch"' in page.text and '<script src="/static/js/i18n.js">' in page.text
     assert not re.search(r">\d+\.000<", page.text)  # 384, not 384.000
     assert client.get(f"/api/plans/{draft}").json()["summary"]["grids"] == api.json()["summary"]["grids"]
 
@@ -97,10 +102,78 @@ def test_report_page_refuses_with_a_page(plans, database_url: str) -> None:
     assert page.status_code == 401
     assert page.headers["content-type"].startswith("text/html")
     assert "只有登录的规划人员可以查看" in page.text and "only signed-in planners may read it" in page.text
-    assert f'href="/planner?plan={draft}"' in page.text
+    # the app's sign-in form on the page itself (signing in shows the report here), the switch, the way back
+    assert '<form id="login"' in page.text and 'id="lang-switch"' in page.text
+    assert f'href="/planner?plan={draft}"' in page.text and "/static/js/plan-report.js" in page.text
     missing = anonymous.get("/plans/999999/report")
     assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
     # the published plan's report is public
     published = anonymous.get("/api/territories/980100/plans").json()
     public_id = next(p["id"] for p in published if p["status"] == "published")
     assert anonymous.get(f"/plans/{public_id}/report").status_code == 200
+
+
+def test_the_favicon_is_served_from_the_package(database_url: str) -> None:
+    """Every page's automatic /favicon.ico request gets an icon (no 404 in the console)."""
+    from gridmap.web import STATIC
+
+    icon = TestClient(create_app(database_url=database_url)).get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/x-icon"
+    assert icon.content == (STATIC / "favicon.ico").read_bytes() and icon.content[:4] == b"\x00\x00\x01\x00"
+
+
+@pytest.mark.browser
+def test_signing_in_on_the_report_page_shows_the_report_there_in_one_language(plans, monaco: sa.Engine,
+                                                                               database_url: str) -> None:
+    """A draft's report asked for signed out: the refusal page's own sign-in form brings the report
+    up on the same address within a few seconds (measured); it speaks the language chosen, switches
+    like every page, and links back to the planner. A sign-in made on another page of the tab is
+    used at once."""
+    import time
+
+    from playwright.sync_api import sync_playwright
+
+    from samples import launch_chromium, serve
+    from test_languages import misses
+
+    _, draft = plans
+    signed_in_client(monaco, database_url, "reader", "planner", MONACO, password="report reader")
+    with serve(database_url) as url, sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{url}/plans/{draft}/report")
+        assert page.inner_text("#refusal") == "此方案是草稿，只有登录的规划人员可以查看。"
+        assert page.is_visible("#login") and not misses(page, "zh")
+        page.click("#lang-switch")
+        assert page.inner_text("#refusal") == "This plan is a draft: only signed-in planners may read it."
+        assert not misses(page, "en")
+        page.fill("#username", "reader")
+        page.fill("#password", "report reader")
+        started = time.monotonic()
+        page.click("#login-button")
+        page.wait_for_selector("#summary table", timeout=30000)
+        took = time.monotonic() - started
+        assert took < 5, f"the report took {took:.1f} s to show after signing in"
+        assert page.url == f"{url}/plans/{draft}/report"  # the report's own address, not the planner's
+        # English, as chosen before signing in: no Chinese but the territory's name in the data
+        assert page.evaluate("window.gridmapLang") == "en"
+        assert page.inner_text("#histogram h2") == "Households per grid"
+        assert page.inner_text("#title").startswith(f"{MONACO} Monaco · plan ") and "(draft)" in page.inner_text("#title")
+        assert not misses(page, "en"), misses(page, "en")
+        page.click("#lang-switch")  # the report's own switch
+        assert page.inner_text("#histogram h2") == "户数分布" and not misses(page, "zh"), misses(page, "zh")
+        href = page.get_attribute("#to-planner", "href")
+        assert href == f"/planner?territory={MONACO}&plan={draft}"
+        # a sign-in already in the tab: straight to the report, again measured
+        started = time.monotonic()
+        page.goto(f"{url}/plans/{draft}/report")
+        page.wait_for_selector("#summary table", timeout=30000)
+        took = time.monotonic() - started
+        assert took < 5, f"the report took {took:.1f} s to show with the tab's sign-in"
+        assert page.inner_text("#histogram h2") == "户数分布"
+        page.click("#to-planner")
+        page.wait_for_url(f"**/planner?territory={MONACO}&plan={draft}")
+        assert errors == []
+        browser.close()

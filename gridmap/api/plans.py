@@ -133,16 +133,16 @@ def plan_report_page(plan_id: int, request: Request, conn: sa.Connection = Depen
     flags = pd.DataFrame(full.get("flags", []), columns=FLAG_COLUMNS)
     settings = request.app.state.settings
     return HTMLResponse(partition_report_html(
-        grids, {**full, "plan_id": plan_id}, flags, title=plan_title(conn, p),
+        grids, {**full, "plan_id": plan_id}, flags, title=plan_titles(conn, p), territory=p.territory,
         basemap_url=settings.basemap_url, basemap_attribution=settings.basemap_attribution))
 
 
 PLAN_STATUS = {"draft": ("草稿", "draft"), "published": ("已发布", "published"), "history": ("历史", "history")}
 
 
-def plan_title(conn: sa.Connection, p) -> str:
-    """A plan's report title in both languages, with its territory's name: "511802 雨城区 · 方案 3
-    （已发布） plan 3 (published)"."""
+def plan_titles(conn: sa.Connection, p) -> tuple[str, str]:
+    """A plan's report title in Chinese and in English, with its territory's name: ("511802 雨城区 ·
+    方案 3（已发布）", "511802 雨城区 · plan 3 (published)")."""
     from gridmap.store.territories import TerritoryNotFound, get
 
     zh, en = PLAN_STATUS.get(p.status, (p.status, p.status))
@@ -150,7 +150,14 @@ def plan_title(conn: sa.Connection, p) -> str:
         name = get(conn, p.territory).name or ""
     except TerritoryNotFound:  # the title is decoration: the code alone will do
         name = ""
-    return f"{p.territory} {name} · 方案 {p.version}（{zh}） plan {p.version} ({en})".replace("  ", " ")
+    place = f"{p.territory} {name}".strip()
+    return f"{place} · 方案 {p.version}（{zh}）", f"{place} · plan {p.version} ({en})"
+
+
+def plan_title(conn: sa.Connection, p) -> str:
+    """A plan's report title in both languages: "511802 雨城区 · 方案 3（已发布） plan 3 (published)"."""
+    zh, en = plan_titles(conn, p)
+    return f"{zh} {en.split(' · ', 1)[-1]}"
 
 
 def jsonable(value):

@@ -98,7 +98,8 @@ def cmd_partition(args: argparse.Namespace) -> int:
         from gridmap.web.reports import partition_report_html
 
         html_text = partition_report_html(summary.result.grids, summary.result.report, summary.result.flags,
-                                          title=f"{args.territory} · draft plan {summary.version}", standalone=True)
+                                          title=(f"{args.territory} · 方案草稿 {summary.version}",
+                                                 f"{args.territory} · draft plan {summary.version}"), standalone=True)
         try:
             report.write_text(html_text, encoding="utf-8")
         except OSError as exc:  # checked writable above; a full disk is still possible

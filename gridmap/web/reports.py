@@ -18,7 +18,6 @@ import pandas as pd
 
 from gridmap.geo import kinds
 from gridmap.geo.report import histogram
-from gridmap.geo.site_types import site_type_label
 from gridmap.web import STATIC
 
 LEAFLET = STATIC / "vendor" / "leaflet"
@@ -110,8 +109,9 @@ def households_histogram_svg(households: np.ndarray, lo: int, hi: int, *, width:
     tick_step = next(t for t in (10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10**9) if edges[-1] / t <= 8)
     for tick in np.arange(0, edges[-1] + 1e-9, tick_step):
         parts.append(f'<text x="{pad + tick * sx:.1f}" y="{height - 22}" font-size="11" text-anchor="middle">{tick:.0f}</text>')
-    parts.append(f'<text x="{pad + plot_w / 2:.0f}" y="{height - 5}" font-size="12" text-anchor="middle">'
-                 f'户数 households per grid (band {lo}–{hi})</text>')
+    parts.append(f'<text x="{pad + plot_w / 2:.0f}" y="{height - 5}" font-size="12" text-anchor="middle" '
+                 f'data-zh="每个网格的户数（区间 {lo}–{hi}）" data-en="households per grid (band {lo}–{hi})">'
+                 f'每个网格的户数（区间 {lo}–{hi}）</text>')
     parts.append(f'<text x="4" y="16" font-size="11">{int(counts.max() if len(counts) else 0)}</text></svg>')
     return "".join(parts)
 
@@ -131,38 +131,79 @@ SUMMARY_LABELS = {
     "proven_infeasible": ("已证明不可达", "proven infeasible"), "seed": ("随机种子", "seed"),
     "flags": ("问题计数", "flags by kind"),
 }
-FLAG_LABELS = {"infeasible_band": "无法达到户数区间 infeasible band", "below_min": "低于下限 below minimum",
-               "above_max": "高于上限 above maximum", "not_contiguous": "不连续 not contiguous",
-               "island": "社区岛屿或飞地 island or exclave of its community"}
+FLAG_NAMES = {"infeasible_band": ("无法达到户数区间", "infeasible band"), "below_min": ("低于下限", "below minimum"),
+              "above_max": ("高于上限", "above maximum"), "not_contiguous": ("不连续", "not contiguous"),
+              "island": ("社区岛屿或飞地", "island or exclave of its community")}
 
+
+def _said(zh: str, en: str, tag: str = "span", attrs: str = "") -> str:
+    """An element in the page's language: Chinese first, English on the switch (gridmap's i18n.js
+    swaps the text of every element carrying data-zh/data-en)."""
+    zh, en = str(zh), str(en)
+    return (f'<{tag}{attrs} data-zh="{html.escape(zh, quote=True)}" data-en="{html.escape(en, quote=True)}">'
+            f"{html.escape(zh)}</{tag}>")
+
+
+def _i18n_script(standalone: bool) -> str:
+    """The language switch's script: the app's own, or inlined in a file that must work alone."""
+    if not standalone:
+        return '<script src="/static/js/i18n.js"></script>'
+    return "<script>" + (STATIC / "js" / "i18n.js").read_text(encoding="utf-8").replace("</", "<\\/") + "</script>"
+
+
+# the page's look: gridmap's header bar, a page that scrolls, at 390 px as well as on a desk
+PAGE_STYLE = """*{box-sizing:border-box}
+body{font-family:"PingFang SC","Microsoft YaHei","Noto Sans CJK SC",system-ui,sans-serif;margin:0}
+header{display:flex;flex-wrap:wrap;justify-content:space-between;align-items:center;gap:.3rem .6rem;padding:.4rem 1rem;
+background:#1f4e79;color:#fff;min-height:3rem}
+header h1{font-size:1.2rem;margin:0}header h1 a{color:#fff;text-decoration:none}
+header nav{display:flex;flex-wrap:wrap;gap:.4rem;align-items:center}
+header nav a,header nav button{color:#fff;background:none;border:1px solid #fff8;border-radius:3px;padding:.2rem .6rem;
+cursor:pointer;text-decoration:none;font-size:.9rem;font-family:inherit}
+main{margin:1rem 2rem}@media (max-width:700px){main{margin:.6rem}header{padding:.3rem .5rem}header h1{font-size:1rem}}
+h2.plan-title{font-size:1.3rem}
+table{border-collapse:collapse;font-size:.85rem}td,th{border:1px solid #ddd;padding:.2rem .5rem;text-align:left}
+.legend span.swatch{display:inline-block;width:1rem;height:1rem;vertical-align:middle;margin:0 .3rem 0 1rem}
+svg{max-width:100%;height:auto}
+form#login{max-width:20rem}form#login label{display:block;margin:.4rem 0}form#login input{width:100%;padding:.3rem}
+#message.error{color:#922}"""
+
+
+def _header(heading_zh: str, heading_en: str, nav: str, *, standalone: bool) -> str:
+    home = (_said("网格地图", "gridmap") if standalone
+            else f'<a href="/">{_said("网格地图", "gridmap")}</a>')
+    return (f"<header><h1>{home} · {_said(heading_zh, heading_en)}</h1>"
+            f'<nav>{nav}<button id="lang-switch" type="button" aria-label="language">English</button></nav></header>')
+
+
+def _planner_link(plan_id, territory) -> str:
+    if plan_id is None:
+        return ""
+    query = (f"territory={html.escape(str(territory))}&amp;" if territory else "") + f"plan={int(plan_id)}"
+    return f'<a id="to-planner" href="/planner?{query}">{_said("返回网格规划", "Back to the planner")}</a>'
 
 
 def refusal_page(status: int, plan_id: int) -> str:
-    """What a browser gets instead of a report it may not read: a page in both languages. A
-    signed-in planner's token lives in this browser's session storage, so the page first asks
-    again with it (and shows the report when that succeeds)."""
+    """What a browser gets instead of a report it may not read: a page in the chosen language with
+    the app's sign-in form (the component the other pages use). A planner signed in on another
+    page of this tab has the token in session storage: the page asks again with it at once; one who
+    signs in here gets the report here, with no detour through the planner."""
+    from gridmap.api.pages import TEMPLATES
+
     if status == 404:
         zh, en = f"没有编号为 {plan_id} 的方案。", f"There is no plan {plan_id}."
     elif status == 401:
         zh, en = "此方案是草稿，只有登录的规划人员可以查看。", "This plan is a draft: only signed-in planners may read it."
     else:
         zh, en = "您的账号无权查看此方案。", "Your account may not read this plan."
-    return f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>网格方案报告 Plan report</title>
-<style>body{{font-family:"Noto Sans CJK SC","PingFang SC",sans-serif;margin:2rem;max-width:40rem}}</style></head>
-<body><h1>网格方案报告 <small>Plan report</small></h1>
-<p id="refusal-zh">{html.escape(zh)}</p><p id="refusal-en" lang="en">{html.escape(en)}</p>
-<p><a id="sign-in" href="/planner?plan={plan_id}">登录后查看 · Sign in to read it</a></p>
-<script>
-(function () {{
-  var token = null;
-  try {{ token = sessionStorage.getItem("gridmap.token"); }} catch (e) {{ /* private mode */ }}
-  if (!token || {status} === 404) return;
-  fetch(location.href, {{ headers: {{ "Authorization": "Bearer " + token }} }}).then(function (r) {{
-    if (!r.ok) return;
-    return r.text().then(function (text) {{ document.open(); document.write(text); document.close(); }});
-  }});
-}})();
-</script></body></html>"""
+    form = "" if status == 404 else str(TEMPLATES.env.get_template("_sign_in.html").module.sign_in_form())
+    return f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>网格方案报告 · Plan report</title>
+<style>{PAGE_STYLE}</style></head>
+<body data-status="{status}" data-plan="{int(plan_id)}">{_header("网格方案报告", "Plan report", _planner_link(plan_id, None), standalone=False)}
+<main><p id="refusal">{_said(zh, en)}</p>
+{form}<p id="message" role="status"></p></main>
+{_i18n_script(False)}<script src="/static/js/plan-report.js"></script></body></html>"""
 
 
 def _profile_section(report: dict, lo: int, hi: int) -> str:
@@ -171,12 +212,12 @@ def _profile_section(report: dict, lo: int, hi: int) -> str:
     if not pr:
         return ""
     band, micro = pr.get("band") or [lo, hi], pr.get("micro_band") or ["—", "—"]
-    name, scheme = html.escape(str(pr.get("name", ""))), html.escape(str(pr.get("code_scheme", "")))
-    return (f'<section id="profile"><h2>规则 Rules</h2><p><strong>{name}</strong>：'
-            f'{html.escape(str(pr.get("title_zh", "")))} · <span lang="en">{html.escape(str(pr.get("title_en", "")))}</span></p>'
-            f"<p>每个网格 {band[0]}–{band[1]} 户，微网格 {micro[0]}–{micro[1]} 户，网格编码 {scheme} · "
-            f'<span lang="en">{band[0]}–{band[1]} households per grid, {micro[0]}–{micro[1]} per micro-grid, '
-            f"grid codes {scheme}</span></p></section>")
+    name, scheme = html.escape(str(pr.get("name", ""))), str(pr.get("code_scheme", ""))
+    return (f'<section id="profile"><h2>{_said("规则", "Rules")}</h2><p><strong>{name}</strong> · '
+            f'{_said(pr.get("title_zh", "") or pr.get("title_en", ""), pr.get("title_en", "") or pr.get("title_zh", ""))}</p>'
+            "<p>" + _said(f"每个网格 {band[0]}–{band[1]} 户，微网格 {micro[0]}–{micro[1]} 户，网格编码 {scheme}",
+                          f"{band[0]}–{band[1]} households per grid, {micro[0]}–{micro[1]} per micro-grid, "
+                          f"grid codes {scheme}") + "</p></section>")
 
 
 def _merge_section(report: dict) -> str:
@@ -190,16 +231,33 @@ def _merge_section(report: dict) -> str:
              f'<a href="/api/plans/{plan_id}/conflicts?format=csv">conflicts.csv</a> · '
              f'<a href="/api/plans/{plan_id}/crosswalk?format=csv">crosswalk.csv</a> · '
              f'<a href="/api/plans/{plan_id}/crosswalk?format=gpkg">crosswalk.gpkg</a></p>') if plan_id else ""
-    return (f'<section id="merge"><h2>多网合一 Merge</h2><p>{html.escape(m.get("text", ""))}</p>'
-            f"<table><tr><th>冲突 conflict</th><th>数量 count</th></tr>{conflict_rows}</table>{links}</section>")
+    text_en = m.get("text", "")
+    try:
+        text_zh = (f"{m['old_grids']} 个网格（{m['departments']} 类）→ {m['unified_grids']} 个统一网格；每名网格员职责 "
+                   f"{m['duties_min']}/{float(m['duties_median']):.0f}/{m['duties_max']} 项（最少/中位/最多）")
+    except (KeyError, TypeError, ValueError):
+        text_zh = text_en
+    return (f'<section id="merge"><h2>{_said("多网合一", "Merge")}</h2><p>{_said(text_zh, text_en)}</p>'
+            f'<table><tr><th>{_said("冲突", "conflict")}</th><th>{_said("数量", "count")}</th></tr>{conflict_rows}</table>'
+            f"{links}</section>")
 
 
-def partition_report_html(grids: gpd.GeoDataFrame, report: dict, flags: pd.DataFrame, *, title: str,
+def _site_type_names(raw: object) -> tuple[str, str]:
+    from gridmap.geo.site_types import VOCABULARY
+
+    known = VOCABULARY.get(str(raw).strip().lower()) if raw is not None else None
+    return (known.zh, known.en) if known is not None else (str(raw), str(raw))
+
+
+def partition_report_html(grids: gpd.GeoDataFrame, report: dict, flags: pd.DataFrame, *, title: str | tuple[str, str],
                           standalone: bool = False, basemap_url: str | None = None,
-                          basemap_attribution: str = "") -> str:
-    """A full HTML page: summary, histogram, map and the flag list."""
+                          basemap_attribution: str = "", territory: str | None = None) -> str:
+    """A full HTML page: summary, histogram, map and the flag list, in the reader's language
+    (Chinese first, the same switch as the app's pages; ``title`` is one text or (Chinese,
+    English)); served by the app, a link back to the planner."""
     s = report["summary"]
     lo, hi = int(s["min_households"]), int(s["max_households"])
+    title_zh, title_en = (title, title) if isinstance(title, str) else title
     m = partition_map(grids, flags, lo, hi, standalone=standalone, basemap_url=basemap_url,
                       basemap_attribution=basemap_attribution)
     map_html = (f'<iframe title="map" style="width:100%;height:70vh;border:1px solid #ccc" '
@@ -209,33 +267,39 @@ def partition_report_html(grids: gpd.GeoDataFrame, report: dict, flags: pd.DataF
     if "reason_zh" not in flags:
         flags = flags.assign(reason_zh="")
     rows = "".join(f"<tr><td><code>{html.escape(str(r.grid_code))}</code></td>"
-                   f"<td>{html.escape(FLAG_LABELS.get(r.flag, r.flag))}</td>"
-                   f"<td>{html.escape(str(r.reason_zh or ''))}<br><span lang=\"en\">{html.escape(str(r.reason))}</span></td></tr>"
+                   f"<td>{_said(*FLAG_NAMES.get(r.flag, (r.flag, r.flag)))}</td>"
+                   f"<td>{_said(r.reason_zh or r.reason, r.reason)}</td></tr>"
                    for r in flags.itertuples())
 
-    def shown(value) -> str:
+    def shown(value) -> tuple[str, str]:
         if isinstance(value, dict):
-            return ", ".join(f"{FLAG_LABELS.get(k) or site_type_label(k)}: {v}"
-                             for k, v in value.items()) or "—"
+            names = [FLAG_NAMES.get(k) or _site_type_names(k) for k in value]
+            return (", ".join(f"{zh}: {v}" for (zh, _), v in zip(names, value.values())) or "—",
+                    ", ".join(f"{en}: {v}" for (_, en), v in zip(names, value.values())) or "—")
         if isinstance(value, float):  # 384, not 384.000; 0.905 stays
-            return f"{value:.3f}".rstrip("0").rstrip(".")
-        return str(value)
+            text = f"{value:.3f}".rstrip("0").rstrip(".")
+            return text, text
+        return str(value), str(value)
 
-    summary_rows = "".join(f"<tr><th>{html.escape(' '.join(SUMMARY_LABELS.get(k, (k, ''))))}</th>"
-                           f"<td>{html.escape(shown(v))}</td></tr>" for k, v in s.items())
+    summary_rows = "".join(f"<tr><th>{_said(*SUMMARY_LABELS.get(k, (k, k)))}</th>"
+                           f"<td>{_said(*shown(v))}</td></tr>" for k, v in s.items())
     profile_html, merge_html = _profile_section(report, lo, hi), _merge_section(report)
+    nav = "" if standalone else _planner_link(report.get("plan_id"), territory)
+    legend = "".join(f'<span class="swatch" style="{style}"></span>{_said(zh, en)}' for style, zh, en in (
+        (f"background:{BELOW}", f"低于下限 {lo}", f"below {lo}"), (f"background:{INSIDE}", "区间内", "in band"),
+        (f"background:{ABOVE}", f"高于上限 {hi}", f"above {hi}"), (f"background:{DEDICATED}", "专属网格", "dedicated"),
+        (f"border:2px dashed {FLAGGED}", "有问题", "flagged")))
     return f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
-<title>{html.escape(title)}</title>
-<style>body{{font-family:"Noto Sans CJK SC","PingFang SC",sans-serif;margin:1rem 2rem}}
-table{{border-collapse:collapse;font-size:.85rem}}td,th{{border:1px solid #ddd;padding:.2rem .5rem;text-align:left}}
-.legend span{{display:inline-block;width:1rem;height:1rem;vertical-align:middle;margin:0 .3rem 0 1rem}}</style></head>
-<body><h1>{html.escape(title)}</h1>
-<p class="legend"><span style="background:{BELOW}"></span>低于下限 below {lo}
-<span style="background:{INSIDE}"></span>区间内 in band <span style="background:{ABOVE}"></span>高于上限 above {hi}
-<span style="background:{DEDICATED}"></span>专属网格 dedicated <span style="border:2px dashed {FLAGGED}"></span>有问题 flagged</p>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title_zh if title_zh == title_en else f"{title_zh} · {title_en}")}</title>
+<style>{PAGE_STYLE}</style></head>
+<body>{_header("网格方案报告", "Plan report", nav, standalone=standalone)}
+<main><h2 class="plan-title" id="title">{_said(title_zh, title_en)}</h2>
+<p class="legend">{legend}</p>
 {merge_html}<section id="map">{map_html}</section>
-<section id="histogram"><h2>户数分布 Households per grid</h2>{hist}</section>
-<section id="summary"><h2>概况 Summary</h2><table>{summary_rows}</table></section>
-{profile_html}<section id="flags"><h2>问题清单 Flags ({len(flags)})</h2><table><tr><th>网格 grid</th><th>问题 flag</th>
-<th>原因 reason</th></tr>{rows}</table></section>
+<section id="histogram"><h2>{_said("户数分布", "Households per grid")}</h2>{hist}</section>
+<section id="summary"><h2>{_said("概况", "Summary")}</h2><table>{summary_rows}</table></section>
+{profile_html}<section id="flags"><h2>{_said(f"问题清单（{len(flags)}）", f"Flags ({len(flags)})")}</h2><table><tr>
+<th>{_said("网格", "grid")}</th><th>{_said("问题", "flag")}</th><th>{_said("原因", "reason")}</th></tr>{rows}</table></section>
+</main>{_i18n_script(standalone)}
 </body></html>"""

@@ -73,9 +73,12 @@
     el.setAttribute("data-title-en", en);
     el.title = window.gridmapT(zh, en);
   };
-  document.addEventListener("DOMContentLoaded", function () {
-    apply(saved);
-    var button = document.getElementById("lang-switch");
-    if (button) button.addEventListener("click", function () { apply(window.gridmapLang === "en" ? "zh" : "en"); });
+  // Apply the language again to a page whose content was replaced (the plan report shown in place
+  // of its sign-in page).
+  window.gridmapApplyLang = function () { apply(window.gridmapLang); };
+  document.addEventListener("DOMContentLoaded", function () { apply(saved); });
+  // the switch is found when clicked: a page that replaces its header keeps a working switch
+  document.addEventListener("click", function (ev) {
+    if (ev.target.closest && ev.target.closest("#lang-switch")) apply(window.gridmapLang === "en" ? "zh" : "en");
   });
 })();
