@@ -88,8 +88,20 @@ def test_report_from_the_phone_lands_in_the_grid_where_the_worker_stands(site) -
                              ".validity.valueMissing")
         page.select_option("#questions select[data-question='cover_state']", "missing")
         page.select_option("#questions select[data-question='location']", "footway")
+        # the description is a full-width field under its label, as the address is
+        label, area, address = page.evaluate("""() => [document.querySelector('#description').previousElementSibling,
+            document.querySelector('#description'), document.querySelector('#address')].map(e => {
+            const r = e.getBoundingClientRect(); return [r.left, r.top, r.bottom, r.width]; })""")
+        assert area[1] >= label[2] - 1, (label, area)  # under its label, not beside it
+        assert abs(area[3] - address[3]) < 2 and abs(area[0] - address[0]) < 2, (area, address)  # as wide as the address
         page.click("#send")
         page.wait_for_selector("#receipt:not([hidden])")
+        # the confirmation where the worker looks: whole on the phone's screen, inside the visible panel
+        page.wait_for_timeout(300)
+        seen = page.evaluate("""() => { const r = document.querySelector('#receipt').getBoundingClientRect(),
+            s = document.querySelector('#side').getBoundingClientRect();
+            return [r.top, r.bottom, Math.max(s.top, 0), Math.min(s.bottom, window.innerHeight)]; }""")
+        assert seen[0] >= seen[2] and seen[1] <= seen[3], seen
         receipt = page.inner_text("#receipt")
         public_id = re.search(r"已上报 (\S+)", receipt).group(1)
         rows = {r["public_id"]: r for r in stored(engine)}
@@ -332,4 +344,58 @@ def test_a_patrol_recorded_on_the_phone_survives_the_network_and_a_reload(site) 
         page.wait_for_function("JSON.parse(localStorage.getItem('gridmap.patrolQueue')).length === 0", timeout=15000)
         assert [p["walker"] for p in patrols_stored(engine)] == ["walker", "walker", "runner", "walker"]
         assert not errors, errors
+        browser.close()
+
+
+@pytest.mark.browser
+def test_where_nothing_is_published_the_phone_says_so_in_its_own_language(monaco_built: sa.Engine,
+                                                                           database_url: str) -> None:
+    """A territory without a published plan: the place tapped and the report refused both say that
+    no plan is published there (not that the place is outside the grids); a location the browser
+    refuses is told in the page's language, never in the browser's English."""
+    from playwright.sync_api import sync_playwright
+
+    from gridmap.services.incidents import ensure_categories
+
+    partition_territory(monaco_built, MONACO)  # a draft only: nothing published
+    ensure_categories(monaco_built)
+    with monaco_built.begin() as conn:
+        users.create_user(conn, "walker", PASSWORD)
+        users.grant(conn, "walker", "worker", MONACO)
+        lon, lat = conn.execute(sa.text(
+            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p FROM territories "
+            "WHERE level = 'community' AND code LIKE '9801%' ORDER BY code LIMIT 1) s")).one()
+    with serve(database_url) as url, sync_playwright() as p:
+        browser = launch_chromium(p)
+        context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+        page = context.new_page()  # no permission to locate: the browser refuses
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{url}/report")
+        page.fill("#username", "walker")
+        page.fill("#password", PASSWORD)
+        page.click("#login-button")
+        page.wait_for_function("document.querySelectorAll('#category option').length > 0")
+        page.click("#locate")
+        page.wait_for_function("document.querySelector('#message').className === 'warn'")
+        said = page.inner_text("#message")
+        assert said.startswith("无法定位（") and not re.search(r"[A-Za-z]", said), said
+        page.click("#lang-switch")
+        said = page.inner_text("#message")
+        assert said.startswith("Cannot locate (") and not CJK.search(said), said
+        page.click("#lang-switch")
+
+        page.evaluate(f"() => window.gridmapReport.map.fire('click', {{latlng: L.latLng({lat}, {lon})}})")
+        page.wait_for_function("document.querySelector('#place').textContent.length > 0")
+        place = page.inner_text("#place")
+        assert "尚未发布网格方案" in place and "不在已发布的网格内" not in place, place
+        page.fill("#description", "路灯不亮")
+        page.click("#send")
+        page.wait_for_function("document.querySelector('#message').className === 'error'")
+        refused = page.inner_text("#message")
+        assert refused.startswith("上报失败：") and "尚未发布网格方案" in refused and "不在任何已发布的网格内" not in refused, refused
+        page.click("#lang-switch")
+        refused = page.inner_text("#message")
+        assert "has no published grid plan yet" in refused and not CJK.search(refused.replace("Monaco", "")), refused
+        assert errors == []
         browser.close()

@@ -21,6 +21,7 @@ from gridmap.api.deps import get_conn, public_reader
 from gridmap.api.errors import bilingual_body, utc
 from gridmap.errors import Invalid, NotFound
 from gridmap.store import features
+from gridmap.store.features import NoPublishedPlanHere
 from gridmap.store.users import CurrentUser
 
 router = APIRouter(tags=["OGC API Features"])
@@ -423,6 +424,9 @@ def locate(request: Request, lon: float = Query(ge=-180, le=180), lat: float = Q
     today = datetime.now(request.app.state.calendar.zone).date() if reader is not None else None
     found = features.locate(conn, lon, lat, staff_on=today)
     if found is None:
+        unplanned = features.unplanned_at(conn, lon, lat)
+        if unplanned is not None:  # not a gap between grids: the place has no published plan at all
+            raise NoPublishedPlanHere(*unplanned)
         raise NotFound(f"no published grid at lon {lon:.6f}, lat {lat:.6f}",
                        f"经度 {lon:.6f}、纬度 {lat:.6f} 处没有已发布的网格")
     return {**found, "lon": lon, "lat": lat}

@@ -138,6 +138,12 @@ def report_on(conn: sa.Connection, item: Report, *, actor: str, calendar: WorkCa
                           "where an emergency is on", f"类别 {category.code}（{category.name_zh}）为应急类别：仅在应急状态范围内可上报")
     where = store.route(conn, item.lon, item.lat)
     if where is None:
+        from gridmap.store.features import no_published_plan, unplanned_at
+
+        unplanned = unplanned_at(conn, item.lon, item.lat)
+        if unplanned is not None:  # not a gap between grids: no plan is published there at all
+            en, zh = no_published_plan(*unplanned)
+            raise ReportError(f"{en}; nothing was stored", f"{zh}；未保存")
         raise ReportError(f"the point lon {item.lon:.6f}, lat {item.lat:.6f} lies outside every published grid; "
                           "nothing was stored",
                           f"经度 {item.lon:.6f}、纬度 {item.lat:.6f} 处不在任何已发布的网格内；未保存")

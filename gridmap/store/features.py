@@ -17,6 +17,7 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from pygeofilter import ast as pygeofilter_ast
 
+from gridmap.errors import NotFound
 from gridmap.store import cql
 from gridmap.store.db import prepared
 
@@ -412,3 +413,42 @@ def units_feature_collection(conn: sa.Connection, plan_id: int, *, unit_ids: lis
 __all__ = ["PUBLISHED_COLLECTIONS", "Collection", "COLLECTIONS", "items", "one", "extent", "time_extent", "tile", "context_tile", "CONTEXT_ROLES",
            "published_stamp", "locate",
            "grids_feature_collection", "units_feature_collection"]
+
+
+def unplanned_at(conn: sa.Connection, lon: float, lat: float) -> tuple[str, str] | None:
+    """Where no published grid holds a point (lon/lat in EPSG:4490): the territory holding it that
+    has no published plan over it (its district where it has one, else the community), as (code,
+    name); None when no community holds the point, or one does and a published plan covers it (a
+    gap between that plan's grids)."""
+    from gridmap.store.plans import published_above
+
+    community = conn.execute(sa.text(
+        "SELECT code FROM territories WHERE level = 'community' AND ST_Intersects(geom, ST_SetSRID(ST_Point("
+        "CAST(:x AS float8), CAST(:y AS float8)), 4490)) ORDER BY code LIMIT 1"), {"x": lon, "y": lat}).scalar()
+    if community is None or published_above(conn, community) is not None:
+        return None
+    row = conn.execute(sa.text(
+        "WITH RECURSIVE up AS (SELECT id, parent_id, level, code, name, 0 AS depth FROM territories WHERE code = :c "
+        "UNION ALL SELECT t.id, t.parent_id, t.level, t.code, t.name, up.depth + 1 FROM territories t "
+        "JOIN up ON t.id = up.parent_id) SELECT code, name FROM up ORDER BY (level = 'district') DESC, depth LIMIT 1"),
+        {"c": community}).first()
+    return (row[0], row[1] or row[0]) if row else None
+
+
+def no_published_plan(code: str, name: str) -> tuple[str, str]:
+    """What a place without a published plan is told (English, Chinese)."""
+    return (f"{name} ({code}) has no published grid plan yet: an administrator publishes one in the planner "
+            "before incidents can be reported here",
+            f"{name}（{code}）尚未发布网格方案：管理员在网格规划页发布方案后才能在此上报事件")
+
+
+class NoPublishedPlanHere(NotFound):
+    """No published grid at a point because its territory has no published plan at all (not a gap
+    between grids): the answer names the territory and says ``reason: no_published_plan``."""
+
+    def __init__(self, code: str, name: str):
+        super().__init__(*no_published_plan(code, name))
+        self.territory = code
+
+    def details(self) -> dict:
+        return {"reason": "no_published_plan", "territory": self.territory}

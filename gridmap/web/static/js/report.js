@@ -205,8 +205,10 @@
     state.located = null;
     api("GET", "/api/locate?lon=" + p.lon + "&lat=" + p.lat + "&crs=4326").then(function (res) {
       if (mine !== state.point) return;
-      if (!res.ok) {
-        say($("place"), "此处不在已发布的网格内，不能上报。", "This place is outside every published grid; it cannot be reported.");
+      if (!res.ok) {  // the server says why: no plan published there at all, or a gap between the grids
+        var d = res.data || {};
+        if (d.reason === "no_published_plan") say($("place"), d.detail_zh + "。", d.detail_en + ".");
+        else say($("place"), "此处不在已发布的网格内，不能上报。", "This place is outside every published grid; it cannot be reported.");
         hereLayer.clearLayers();
         return;
       }
@@ -232,6 +234,9 @@
         return f.properties && f.properties.grid_code === code; }) });
     }, function () { /* offline: the grid was named; its outline comes with the network */ });
   }
+  var GEOLOCATION_ERRORS = { 1: ["未允许此页面使用位置", "this page may not use the location"],
+                             2: ["位置暂不可用", "the position is not available"],
+                             3: ["定位超时", "locating took too long"] };
   $("locate").addEventListener("click", function () {
     if (!navigator.geolocation) { message("此浏览器不能定位，请在地图上点选", "This browser cannot locate; tap the map", "warn"); return; }
     message("正在定位…", "Locating…", "info");
@@ -239,8 +244,9 @@
       setPoint(pos.coords.latitude, pos.coords.longitude, pos.coords.accuracy, "gps");
       message("已定位（精度约 " + Math.round(pos.coords.accuracy) + " 米）",
               "Located (to about " + Math.round(pos.coords.accuracy) + " m)", "ok");
-    }, function (err) {
-      message("无法定位（" + err.message + "），请在地图上点选", "Cannot locate (" + err.message + "); tap the map", "warn");
+    }, function (err) {  // said in the page's language: the browser's own err.message is English
+      var why = GEOLOCATION_ERRORS[err && err.code] || ["位置暂不可用", "the position is not available"];
+      message("无法定位（" + why[0] + "），请在地图上点选", "Cannot locate (" + why[1] + "); tap the map", "warn");
     }, { enableHighAccuracy: true, timeout: 15000, maximumAge: 30000 });
   });
   map.on("click", function (ev) { setPoint(ev.latlng.lat, ev.latlng.lng, null, "map"); });
@@ -266,6 +272,9 @@
     box.hidden = false; box.innerHTML = "";
     var line = function (zh, en) { var p = document.createElement("p"); say(p, zh, en); box.appendChild(p); };
     line("已上报 " + stored.public_id, "Reported " + stored.public_id);
+    // the confirmation where the worker looks: at the top of the panel, scrolled into view
+    var form = $("report");
+    if (form.firstChild !== box) form.insertBefore(box, form.firstChild);
     line("网格 " + stored.grid_code + " · 社区 " + (stored.community || stored.community_code || ""),
          "Grid " + stored.grid_code + " · community " + (stored.community || stored.community_code || ""));
     line("承办部门 " + (stored.department || "") + " · 期限 " + localTime(stored.due_at),
@@ -275,6 +284,7 @@
       line("附近已有同类未结事件：" + stored.possible_duplicates.map(function (d) { return d.public_id; }).join("、"),
            "Open incidents of this category nearby: " + stored.possible_duplicates.map(function (d) { return d.public_id; }).join(", "));
     }
+    box.scrollIntoView({ block: "nearest" });
   }
   function body(item) {
     var out = {};
