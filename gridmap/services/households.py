@@ -284,6 +284,7 @@ def counts(conn: sa.Connection, territory_code: str, *, today: date | None = Non
               "elderly": sum(g["elderly"] for g in rows),
               "tags": {t: sum(g["tags"].get(t, 0) for g in rows) for t in rules.focus_tags}}
     return {"territory": territory_code, "focus_tags": rules.names(), "elderly_age": ELDERLY_AGE,
+            "imported": bool(rows) or store.any_registered(conn, territory_code),  # False: never imported here
             "totals": totals, "grids": rows}
 
 

@@ -216,6 +216,14 @@ def grid_counts(conn: sa.Connection, territory: str, plan_id: int, *, elderly_bo
         conn, params={"territory": territory, "p": plan_id, "old": elderly_born_by})
 
 
+def any_registered(conn: sa.Connection, territory: str) -> bool:
+    """Whether a household was ever registered in ``territory`` or below it (registered under it,
+    or in one of its communities): the register was imported there."""
+    return bool(conn.execute(sa.text(
+        with_subtree() + "SELECT EXISTS (SELECT 1 FROM households h WHERE h.territory_id IN (SELECT id FROM sub) "
+        "OR h.community_id IN (SELECT id FROM sub))"), {"territory": territory}).scalar())
+
+
 def readable_grids(conn: sa.Connection, user_id: int, plan_id: int, on: date) -> set[str]:
     """The grids of plan ``plan_id`` whose register a user may read as their staff: those a worker
     role binds them to, where the role's territory holds the grid (a role granted on a community

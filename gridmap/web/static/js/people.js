@@ -152,6 +152,7 @@
       state.counts = {};
       r[2].data.grids.forEach(function (g) { state.counts[g.grid_code] = g; });
       state.tags = r[2].data.focus_tags; state.elderlyAge = r[2].data.elderly_age;
+      state.registerImported = r[2].data.imported;
       state.mine = r[3].data.grids; state.administrator = r[3].data.administrator;
       takeLists(r[4].data);
       state.registrations = {};
@@ -300,10 +301,18 @@
     }
   }
   function showTotals(totals, staffing) {
-    say($("totals"), "登记 " + totals.households + " 户、" + totals.residents + " 人；" + staffing.no_full_time_worker + " / " +
-        staffing.comprehensive_grids + " 个综合网格无专职网格员",
-        totals.households + " households, " + totals.residents + " residents registered; " + staffing.no_full_time_worker +
-        " of " + staffing.comprehensive_grids + " comprehensive grids without a full-time worker");
+    var staff = [staffing.no_full_time_worker + " / " + staffing.comprehensive_grids + " 个综合网格无专职网格员",
+                 staffing.no_full_time_worker + " of " + staffing.comprehensive_grids +
+                 " comprehensive grids without a full-time worker"];
+    if (state.registerImported === false) {  // not "0 households": the register was never imported here
+      say($("totals"), "住户登记尚未导入（管理员运行 gridmap households import 住户登记.csv --territory " + state.territory +
+          "，见 README“住户登记”）；" + staff[0],
+          "The households register has not been imported (an administrator runs gridmap households import FILE.csv " +
+          "--territory " + state.territory + ", see the README, \u201cHouseholds register\u201d); " + staff[1]);
+      return;
+    }
+    say($("totals"), "登记 " + totals.households + " 户、" + totals.residents + " 人；" + staff[0],
+        totals.households + " households, " + totals.residents + " residents registered; " + staff[1]);
   }
   $("measure").addEventListener("change", function () { draw(false); });
   $("mine").addEventListener("change", function () { draw(true); });
