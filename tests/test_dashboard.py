@@ -167,6 +167,50 @@ def test_dashboard_in_chromium(demo, database_url: str) -> None:
 
 
 @pytest.mark.browser
+def test_signing_in_on_the_dashboard_shows_the_lists(demo, database_url: str) -> None:
+    """The territory's needs, resources and projects need a sign-in: the dashboard offers the app's
+    sign-in form itself (no detour through another page), and shows the lists once signed in."""
+    from playwright.sync_api import sync_playwright
+
+    from gridmap.store import users
+
+    engine, _, _, _ = demo
+    with engine.begin() as conn:
+        users.create_user(conn, "watcher", "dashboard watcher")
+        users.grant(conn, "watcher", "viewer", MONACO)
+    with serve(database_url) as url, sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{url}/dashboard?territory={MONACO}")
+        page.wait_for_function("document.body.dataset.ready === 'true'", timeout=30000)
+        page.wait_for_function("document.getElementById('lists-note').textContent.length > 0")
+        assert page.inner_text("#lists-note") == "登录后显示本辖区的清单。" and "人员与住户" not in page.inner_text("#lists")
+        assert page.is_visible("#lists #login") and page.is_hidden("#logout")
+        page.fill("#username", "watcher")
+        page.fill("#password", "wrong")
+        page.click("#login-button")
+        page.wait_for_function("document.getElementById('login-message').textContent === '用户名或密码错误'")
+        page.fill("#password", "dashboard watcher")
+        page.click("#login-button")
+        page.wait_for_function("document.querySelectorAll('#lists-figures dt').length > 0")
+        assert page.inner_text("#who") == "watcher" and page.is_visible("#logout") and page.is_hidden("#login")
+        assert page.inner_text("#lists-note") == "" and "登录" not in page.inner_text("#whistles-note")
+        page.click("#lang-switch")
+        assert not re.search(r"[\u4e00-\u9fff]", page.inner_text("#lists") + page.inner_text("#whistles"))
+        page.click("#lang-switch")
+        page.reload()  # the sign-in is the tab's: kept
+        page.wait_for_function("document.querySelectorAll('#lists-figures dt').length > 0", timeout=30000)
+        assert page.inner_text("#who") == "watcher"
+        page.click("#logout")
+        page.wait_for_function("document.getElementById('lists-note').textContent === '登录后显示本辖区的清单。'")
+        assert page.is_visible("#login") and page.evaluate("sessionStorage.getItem('gridmap.token')") is None
+        assert errors == []
+        browser.close()
+
+
+@pytest.mark.browser
 def test_incident_map_page_is_offline_and_animates(demo, database_url: str) -> None:
     import re
 

@@ -24,6 +24,49 @@
     if (token) h.Authorization = "Bearer " + token;
     return h;
   }
+  // -- sign in, here or on another page of this tab (the same form and token as the other pages) --
+  function showSignedIn(user) {
+    $("login").hidden = !!user; $("logout").hidden = !user;
+    window.gridmapPlain($("who"), user ? (user.display_name || user.username) : "");
+  }
+  function forget() {
+    try { sessionStorage.removeItem("gridmap.token"); } catch (e) { /* ignore */ }
+    showSignedIn(null);
+  }
+  function loginMessage(zh, en) {
+    if (zh) window.gridmapSay($("login-message"), zh, en); else window.gridmapPlain($("login-message"), "");
+  }
+  (function () {
+    if (!headers().Authorization) { showSignedIn(null); return; }
+    fetch("/api/auth/me", { headers: headers() }).then(function (r) {
+      if (!r.ok) { forget(); return; }
+      return r.json().then(showSignedIn);
+    }, function () { /* offline: the form stays as it is */ });
+  })();
+  $("login").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var body = new URLSearchParams({ username: $("username").value, password: $("password").value });
+    fetch("/api/auth/token", { method: "POST", body: body, headers: { Accept: "application/json" } }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (data) {
+        if (r.status === 401) { loginMessage("用户名或密码错误", "Wrong user name or password"); return; }
+        if (!r.ok) {
+          loginMessage("无法登录：" + (data.detail_zh || data.detail || r.status), "Cannot sign in: " + (data.detail_en || data.detail || r.status));
+          return;
+        }
+        $("password").value = ""; loginMessage();
+        try { sessionStorage.setItem("gridmap.token", data.access_token); } catch (e) { /* private mode */ }
+        showSignedIn(data.user);
+        refresh();  // the lists and the scorecard, now with the sign-in
+      });
+    }, function () { loginMessage("无法连接服务器", "The server cannot be reached"); });
+  });
+  $("logout").addEventListener("click", function () {
+    var h = headers();
+    if (h.Authorization) fetch("/api/auth/logout", { method: "POST", headers: h }).catch(function () { /* expires anyway */ });
+    forget();
+    refresh();
+  });
+
   // What only a sign-in may read: without one it is not asked for (a 401 in the console for every
   // signed-out visit), the answer being known
   function signedInJson(path) {
@@ -117,9 +160,9 @@
         if (ticket !== state.requests) return;
         list.textContent = ""; state.lists = {};
         if (!res.ok) {
-          window.gridmapSay($("lists-note"), res.status === 401 ? "在“人员与住户”页登录后显示本辖区的清单。"
+          window.gridmapSay($("lists-note"), res.status === 401 ? "登录后显示本辖区的清单。"
                             : "你的账号在本辖区没有角色，看不到清单。",
-                            res.status === 401 ? "Sign in on the People page to see the territory's lists."
+                            res.status === 401 ? "Sign in to see the territory's lists."
                             : "Your account has no role in this territory: its lists are not shown.");
           return;
         }
@@ -148,8 +191,8 @@
         body.textContent = "";
         if (!res.ok) {
           table.hidden = true;
-          window.gridmapSay(note, res.status === 401 ? "在“人员与住户”页登录后显示。" : "你的账号在本辖区没有角色。",
-                            res.status === 401 ? "Sign in on the People page to see it." : "Your account has no role in this territory.");
+          window.gridmapSay(note, res.status === 401 ? "登录后显示（登录表单见上方清单处）。" : "你的账号在本辖区没有角色。",
+                            res.status === 401 ? "Sign in to see it (the form is with the lists above)." : "Your account has no role in this territory.");
           return;
         }
         table.hidden = !res.data.departments.length;
