@@ -54,7 +54,7 @@ def test_tower_leaders_kept_apart_and_carried_over(district: sa.Engine) -> None:
     with pytest.raises(Invalid) as refused:
         microgrids.set_leader(district, draft, whole_building.code, name="x", phone=None,
                               building=str(whole_building.feature_id), part=1, actor="test")
-    assert "not cut into 单元" in refused.value.en and "未按单元划分" in refused.value.zh
+    assert "not cut into stairwells" in refused.value.en and "未按单元划分" in refused.value.zh
 
     # each micro-grid of the grid its own leader; then the grid divided again, as it was
     codes = [r[0] for r in _rows(district, "SELECT m.code FROM microgrids m JOIN grids g ON g.id = m.grid_id "

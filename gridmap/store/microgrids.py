@@ -242,14 +242,14 @@ def set_leader(conn: sa.Connection, plan_id: int, code: str, *, name: str | None
         return {"microgrid": code, "role": "building", "building": first.base, "building_id": first.feature_id,
                 "microgrids": sorted({r[0] for r in rows}), "leader_name": name}
     if first.parts <= 1:
-        raise Invalid(f"building {first.base!r} is not cut into 单元 in this plan: its leader is its 楼栋长 "
-                      "(leave out the 单元)",
+        raise Invalid(f"building {first.base!r} is not cut into stairwells (单元) in this plan: its leader is its "
+                      "building leader (leave out the stairwell)",
                       f"楼栋 {first.base!r} 在本方案中未按单元划分：其负责人即楼栋长（不要指定单元）")
     row = next((r for r in found if r.part == part), None)
     if row is None:
-        held = "、".join(str(r.part) for r in found)
-        raise MicrogridNotFound(f"micro-grid {code} holds 单元 {held} of building {first.base!r}, not {part}",
-                                f"微网格 {code} 包含楼栋 {first.base!r} 的 {held} 单元，没有 {part} 单元")
+        held = [str(r.part) for r in found]
+        raise MicrogridNotFound(f"micro-grid {code} holds stairwells {', '.join(held)} of building {first.base!r}, "
+                                f"not {part}", f"微网格 {code} 包含楼栋 {first.base!r} 的 {'、'.join(held)} 单元，没有 {part} 单元")
     conn.execute(sa.text("UPDATE microgrid_buildings SET leader_name = :n, leader_phone = :t WHERE id = :id"),
                  {"n": name, "t": phone, "id": row.id})
     return {"microgrid": code, "role": "unit", "building": first.base, "building_id": first.feature_id,
