@@ -1022,14 +1022,24 @@ def test_buildings_painted_between_micro_grids(site) -> None:
         page.wait_for_function(f"""() => window.gridmapPlanner.cells[{cell}] &&
             window.gridmapPlanner.cells[{cell}].feature.properties.microgrid_code === '{target}'""", timeout=15000)
         assert page.evaluate(f"() => window.gridmapPlanner.microInfo['{target}'].households") == before + households
-        assert "已移入微网格 " + target in page.inner_text("#message") and "撤回" in page.inner_text("#message")
+        assert "已移入微网格 " + target in page.inner_text("#message") and "撤销" in page.inner_text("#message")
         with engine.connect() as conn:
             stored = conn.execute(sa.text("SELECT m.code FROM microgrid_buildings b JOIN microgrids m "
                                           "ON m.id = b.microgrid_id WHERE b.id = :c"), {"c": cell}).scalar()
         assert stored == target
         page.click("#lang-switch")  # the last message, in English now
         assert "Moved into micro-grid " + target in page.inner_text("#message")
-        assert "move the building back" in page.inner_text("#message")
+        assert "Undo moves it back" in page.inner_text("#message")
+        # Undo: the building goes back where it was, stored at once like the move
+        page.click("#undo")
+        page.wait_for_function(f"""() => window.gridmapPlanner.cells[{cell}] &&
+            window.gridmapPlanner.cells[{cell}].feature.properties.microgrid_code === '{source}'""", timeout=15000)
+        assert page.inner_text("#message").startswith("Undone: Moved into micro-grid " + source)
+        with engine.connect() as conn:
+            stored = conn.execute(sa.text("SELECT m.code FROM microgrid_buildings b JOIN microgrids m "
+                                          "ON m.id = b.microgrid_id WHERE b.id = :c"), {"c": cell}).scalar()
+        assert stored == source
+        assert page.evaluate(f"() => window.gridmapPlanner.microInfo['{target}'].households") == before
         assert page.errors == []
         browser.close()
 

@@ -38,6 +38,7 @@
     microLayer: null, microInfo: {}, // micro-grids shown: code -> {households, flag, grid_code ...}
     cellLayer: null, cellGrid: null, cells: {}, microTarget: null,  // the selected grid's building cells; paint target
     microOn: false, cellSeq: 0, moving: false,  // the mode is on; the latest cells request; a move in flight
+    microUndo: [],  // buildings moved between micro-grids (stored at once): {cell, from, to}, the last one last
     cellAsked: null, microSeq: 0,  // the grid whose cells were asked for last; the latest micro-grids request
     tally: {},          // grid code -> {households, units} of the units drawn, kept as units move
     pending: {},        // unit id -> true for the units whose grid differs from the saved one
@@ -275,6 +276,7 @@
     $("search-results").hidden = true; $("search-results").innerHTML = "";
     if (search.marker) { map.removeLayer(search.marker); search.marker = null; }
     state.selected = null; state.noteUnit = null; state.splitPick = {}; state.preview = {}; state.undo = []; state.redo = [];
+    state.microUndo = [];
     state.goodDepth = 0; state.previewSeq += 1; state.checking = false; clearTimeout(state.previewTimer);
     state.problems = null; $("problems").innerHTML = ""; state.validateRequest += 1;
     hideDiff();
@@ -605,6 +607,7 @@
   }
   function undo() {
     if (state.checking) return;
+    if (!state.undo.length && state.microOn && state.microUndo.length) { undoMicro(); return; }  // a stored building move
     var c = state.undo.pop(); if (!c) return;
     state.redo.push(c);
     state.goodDepth = Math.min(state.goodDepth, state.undo.length);
@@ -1805,10 +1808,15 @@
   function paintCell(p, pickOnly) {
     if (pickOnly || !state.microTarget || p.microgrid_code === state.microTarget) { chooseMicro(p.microgrid_code); return; }
     if (!editable()) return;
+    moveCell(p.cell_id, p.microgrid_code, state.microTarget, p.households, false);
+  }
+  // A building cell into micro-grid ``target`` (from ``source``), stored at once; ``back``: an undo
+  // of the last move (then it leaves the undo list instead of joining it).
+  function moveCell(cell, source, target, households, back) {
     if (state.moving) { message("上一次移动尚未完成，请稍候", "The last move is not done yet; wait a moment", "warn"); return; }
-    var plan = state.plan, target = state.microTarget, grid = state.cellGrid;
+    var plan = state.plan, grid = state.cellGrid;
     state.moving = true;
-    api("POST", "/api/plans/" + plan + "/microgrids/" + target + "/cells", { cells: [p.cell_id], version: state.version })
+    api("POST", "/api/plans/" + plan + "/microgrids/" + target + "/cells", { cells: [cell], version: state.version })
       .then(function (res) {
         state.moving = false;
         if (plan !== state.plan) return;
@@ -1819,23 +1827,38 @@
           return;
         }
         state.version = res.data.version;
+        if (back) state.microUndo.pop(); else state.microUndo.push({ cell: cell, from: source, to: target });
         planInfo();
         if (!state.microOn) return;  // switched off meanwhile: the move is stored, nothing to redraw
         Promise.resolve(loadMicro()).then(function () {  // unless another grid was selected meanwhile
           if (state.cellAsked === grid) return loadCells(grid);
         }).then(function () {
-          var t = state.microInfo[target] || {}, from = state.microInfo[p.microgrid_code];
+          var t = state.microInfo[target] || {}, from = state.microInfo[source];
           // a micro-grid now outside the band says why (its flag's reason, from the server)
           var why = function (m, lang) { return m && m.flag ? (lang === "zh" ? "（" + (m.reason_zh || m.flag) + "）" : " (" + (m.reason || m.flag) + ")") : ""; };
-          message("已移入微网格 " + target + "：现 " + t.households + " 户" + why(t, "zh") +
-                  (from ? "；" + p.microgrid_code + " 现 " + from.households + " 户" + why(from, "zh") : "；" + p.microgrid_code + " 已无楼栋，已删除") +
-                  "。如需撤回，请把该楼栋移回原微网格",
-                  "Moved into micro-grid " + target + ": now " + t.households + " households" + why(t, "en") +
-                  (from ? "; " + p.microgrid_code + " now " + from.households + why(from, "en") : "; " + p.microgrid_code + " had no building left and was removed") +
-                  ". To take it back, move the building back",
+          message((back ? "已撤回：" : "") + "已移入微网格 " + target + "：现 " + t.households + " 户" + why(t, "zh") +
+                  (from ? "；" + source + " 现 " + from.households + " 户" + why(from, "zh") : "；" + source + " 已无楼栋，已删除") +
+                  (back ? "" : "。可按“撤销”移回"),
+                  (back ? "Undone: " : "") + "Moved into micro-grid " + target + ": now " + t.households + " households" + why(t, "en") +
+                  (from ? "; " + source + " now " + from.households + why(from, "en") : "; " + source + " had no building left and was removed") +
+                  (back ? "" : ". Undo moves it back"),
                   t.flag || (from && from.flag) ? "warn" : "ok");
         });
       });
+  }
+  // Undo of a building moved between micro-grids: moved back, unless the micro-grid it left is gone
+  // (it had no other building): then it stays, and the message says how to divide the grid again.
+  function undoMicro() {
+    if (!editable()) return;
+    var last = state.microUndo[state.microUndo.length - 1];
+    if (!state.microInfo[last.from]) {
+      state.microUndo.pop();
+      message("无法撤回：微网格 " + last.from + " 已无楼栋并已删除；如需恢复，请重新划分该网格的微网格",
+              "Cannot undo: micro-grid " + last.from + " had no building left and was removed; divide the grid " +
+              "into micro-grids again to restore it", "warn");
+      return;
+    }
+    moveCell(last.cell, last.to, last.from, null, true);
   }
   $("microgrids").addEventListener("click", function () {
     if (!state.plan) return;
