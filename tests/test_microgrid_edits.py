@@ -209,3 +209,38 @@ def test_a_leader_of_a_building_whose_feature_is_gone_stays_in_its_grid(divided)
         assert leaders == {rows[0].id: "甲楼长", rows[1].id: "乙楼长"}
         named = named_in_plan(conn, plan_id)
     assert sorted(named.loc[named["kind"] == "building", "name"]) == ["乙楼长", "甲楼长"]
+
+
+def test_dividing_checks_the_drafts_version_and_an_edit_made_meanwhile(divided, database_url: str,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The planner divides with the version it saw: a stale one is a conflict at once; and an edit
+    stored while the grids are being divided (they were read before it) is a conflict too, with
+    nothing stored: those micro-grids would be of grids that are no longer there."""
+    from gridmap.services import microgrids
+    from gridmap.store.plans import VersionConflict
+
+    engine, plan_id = divided
+    planner = signed_in_client(engine, database_url, "divider", "planner", MONACO)
+    version = query(engine, "SELECT lock_version FROM plans WHERE id = :p", p=plan_id)[0]["lock_version"]
+    grid = query(engine, "SELECT g.code FROM grids g JOIN microgrids m ON m.grid_id = g.id WHERE g.plan_id = :p "
+                 "ORDER BY g.code LIMIT 1", p=plan_id)[0]["code"]
+    before = snapshot(engine, plan_id)
+    stale = planner.post(f"/api/plans/{plan_id}/microgrids", json={"grid": grid, "version": version - 1})
+    assert stale.status_code == 409 and stale.json()["detail_zh"]
+    assert snapshot(engine, plan_id) == before
+    done = planner.post(f"/api/plans/{plan_id}/microgrids", json={"grid": grid, "version": version})
+    assert done.status_code == 200, done.text
+    assert done.json()["version"] == version + 1 and done.json()["grids"] == [grid]
+    after_divide = snapshot(engine, plan_id)
+    # someone's edit lands while the grids are divided
+    real = microgrids._divide
+
+    def with_an_edit_meanwhile(*args, **kwargs):
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE plans SET lock_version = lock_version + 1 WHERE id = :p"), {"p": plan_id})
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(microgrids, "_divide", with_an_edit_meanwhile)
+    with pytest.raises(VersionConflict):
+        microgrids.divide_plan(engine, plan_id, grid=grid, actor="test")
+    assert snapshot(engine, plan_id) == after_divide

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import json
 import re
 import urllib.request
+import pyproj
 import pytest
 import shapely
 import sqlalchemy as sa
@@ -1092,3 +1093,158 @@ def test_the_buildings_drawn_are_the_selected_grids_when_answers_come_late(site)
             for route in held:
                 route.continue_()
             browser.close()
+
+
+def stored_microgrid_of(engine: sa.Engine, cell: int) -> str:
+    with engine.connect() as conn:
+        return conn.execute(sa.text("SELECT m.code FROM microgrid_buildings b JOIN microgrids m "
+                                    "ON m.id = b.microgrid_id WHERE b.id = :c"), {"c": cell}).scalar()
+
+
+def lasso_around(page, cell_id: int, pixels: int = 4) -> None:
+    """A real lasso drawn with the mouse: a small square around the cell's centre (the point the
+    brush and the lasso go by)."""
+    lat, lng = page.evaluate(f"() => window.gridmapPlanner.cellCentre[{cell_id}]")
+    x, y = screen_point(page, lat, lng)
+    corners = [(x - pixels, y - pixels), (x + pixels, y - pixels), (x + pixels, y + pixels), (x - pixels, y + pixels),
+               (x - pixels, y - pixels)]
+    page.mouse.move(*corners[0])
+    page.mouse.down()
+    for corner in corners[1:]:
+        page.mouse.move(*corner, steps=3)
+    page.mouse.up()
+
+
+@pytest.mark.browser
+def test_the_planner_divides_records_leaders_and_lassoes_buildings(site) -> None:
+    """The micro-grid panel: a draft without micro-grids is divided from the browser; a micro-grid's
+    leader and a building's 楼栋长 are recorded in the panel's form; a lasso moves a building into
+    the picked micro-grid (stored at once, one edit) and Undo moves it back; dividing the grid again
+    (after a confirmation) keeps the leaders with their buildings."""
+    from playwright.sync_api import sync_playwright
+
+    engine, url, draft_id = site
+
+    def count(sql: str, **params) -> int:
+        with engine.connect() as conn:
+            return conn.execute(sa.text(sql), {"p": draft_id, **params}).scalar()
+
+    assert count("SELECT count(*) FROM microgrids WHERE plan_id = :p") == 0
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = open_planner(browser, url, draft_id)
+        page.click("#microgrids")
+        page.wait_for_selector("#micro-panel:not([hidden])")
+        assert page.inner_text("#micro-divide-all") == "划分全部网格"
+        assert "尚无微网格" in page.inner_text("#micro-hint")
+        page.click("#micro-divide-all")
+        page.wait_for_function("Object.keys(window.gridmapPlanner.microInfo).length > 0", timeout=60000)
+        stored = count("SELECT count(*) FROM microgrids WHERE plan_id = :p")
+        assert stored == page.evaluate("() => Object.keys(window.gridmapPlanner.microInfo).length") > 0
+        assert "已划分" in page.inner_text("#message")
+        assert page.evaluate("() => window.gridmapPlanner.version") == count(
+            "SELECT lock_version FROM plans WHERE id = :p")
+        grids = [r[0] for r in engine.connect().execute(sa.text(
+            "SELECT g.code FROM grids g JOIN microgrids m ON m.grid_id = g.id WHERE g.plan_id = :p "
+            "GROUP BY g.code HAVING count(*) >= 3 ORDER BY count(*) DESC"), {"p": draft_id})]
+        found = None
+        for grid in grids:
+            unit = page.evaluate(f"() => Object.values(window.gridmapPlanner.units).find(u => u.grid === '{grid}').id")
+            click_unit(page, unit)
+            page.wait_for_function(f"window.gridmapPlanner.cellGrid === '{grid}'", timeout=15000)
+            found = movable_cell(page.evaluate("() => Object.values(window.gridmapPlanner.cells).map(l => l.feature)"))
+            if found:
+                break
+        assert found, "no building of any grid could move to a neighbouring micro-grid"
+        cell, source, target = found
+        assert page.inner_text("#micro-of") == grid and page.inner_text("#micro-divide") == "重新划分本网格"
+        # pick the target by one of its buildings: the leader form is for it and for that building
+        picked = page.evaluate(f"""() => Object.values(window.gridmapPlanner.cells)
+            .find(l => l.feature.properties.microgrid_code === '{target}').feature.properties""")
+        click_cell(page, picked["cell_id"])
+        page.wait_for_selector("#micro-leader:not([hidden])")
+        assert page.inner_text("#leader-of") == target
+        options = page.eval_on_selector_all("#leader-scope option", "os => os.map(o => o.value)")
+        assert options[:2] == ["microgrid", "building"] and ("unit" in options) == (picked["parts"] > 1)
+        page.select_option("#leader-scope", "microgrid")
+        page.fill("#leader-name", "王芳")
+        page.fill("#leader-phone", "13800000000")
+        page.click("#leader-save")
+        page.wait_for_function("document.querySelector('#message').textContent.includes('王芳')")
+        assert count("SELECT leader_name || leader_phone FROM microgrids WHERE plan_id = :p AND code = :c",
+                     c=target) == "王芳13800000000"
+        page.select_option("#leader-scope", "building")
+        assert page.input_value("#leader-name") == ""  # the building's own, not the micro-grid's
+        page.fill("#leader-name", "李强")
+        page.click("#leader-save")
+        page.wait_for_function("document.querySelector('#message').textContent.includes('李强')")
+        building_rows = ("SELECT count(*) FROM microgrid_buildings b JOIN microgrids m ON m.id = b.microgrid_id "
+                         "WHERE m.plan_id = :p AND b.building_leader_name = '李强'")
+        assert count(building_rows) >= 1
+        assert count("SELECT count(*) FROM audit_log WHERE action = 'microgrid.leader'") == 2
+        page.select_option("#leader-scope", "microgrid")  # what is recorded comes back into the form
+        page.wait_for_function("document.querySelector('#leader-name').value === '王芳'")
+        # the lasso: the building goes into the picked micro-grid in one edit, stored at once
+        version = count("SELECT lock_version FROM plans WHERE id = :p")
+        page.click("button[data-tool=lasso]")
+        page.evaluate(f"""() => {{ window.gridmapPlannerMap().fitBounds(window.gridmapPlanner.cells[{cell}].getBounds(),
+                                                                        {{animate: false, maxZoom: 19}}); }}""")
+        page.wait_for_timeout(150)
+        lasso_around(page, cell)
+        page.wait_for_function(f"""() => window.gridmapPlanner.cells[{cell}] &&
+            window.gridmapPlanner.cells[{cell}].feature.properties.microgrid_code === '{target}'""", timeout=15000)
+        assert stored_microgrid_of(engine, cell) == target
+        assert count("SELECT lock_version FROM plans WHERE id = :p") == version + 1
+        assert "已移入微网格 " + target in page.inner_text("#message")
+        page.click("#undo")
+        page.wait_for_function(f"""() => window.gridmapPlanner.cells[{cell}] &&
+            window.gridmapPlanner.cells[{cell}].feature.properties.microgrid_code === '{source}'""", timeout=15000)
+        assert stored_microgrid_of(engine, cell) == source
+        # the brush: one stroke sends every building whose centre it passed within its radius, in one
+        # request into the picked micro-grid (the server states or refuses them together)
+        page.click("button[data-tool=brush]")
+        page.evaluate("() => { const r = document.querySelector('#brush-radius'); r.value = 10; "
+                      "r.dispatchEvent(new Event('input')); }")
+        centres = page.evaluate("() => window.gridmapPlanner.cellCentre")
+        owners = page.evaluate("() => Object.fromEntries(Object.entries(window.gridmapPlanner.cells)"
+                               ".map(([id, l]) => [id, l.feature.properties.microgrid_code]))")
+        lat, lng = centres[str(cell)]
+        geod = pyproj.Geod(ellps="WGS84")
+        far = {int(k): geod.inv(lng, lat, c[1], c[0])[2] for k, c in centres.items() if owners[k] != target}
+        x, y = screen_point(page, lat, lng)
+        with page.expect_request(f"**/microgrids/{target}/cells") as sent, \
+                page.expect_response(f"**/microgrids/{target}/cells") as answered:
+            page.mouse.move(x, y)
+            page.mouse.down()
+            page.mouse.move(x + 1, y + 1, steps=2)
+            page.mouse.up()
+        taken = set(json.loads(sent.value.post_data)["cells"])
+        assert cell in taken
+        assert {k for k, d in far.items() if d <= 9.9} <= taken <= {k for k, d in far.items() if d <= 10.1}
+        if answered.value.ok:
+            assert {stored_microgrid_of(engine, k) for k in taken} == {target}
+            page.wait_for_function(f"""() => window.gridmapPlanner.cells[{cell}] &&
+                window.gridmapPlanner.cells[{cell}].feature.properties.microgrid_code === '{target}'""", timeout=15000)
+            page.click("#undo")  # each building back to the micro-grid it left (one edit per micro-grid)
+            back = {str(k): owners[str(k)] for k in taken}
+            page.wait_for_function("""back => !window.gridmapPlanner.moving &&
+                document.querySelector('#message').textContent.startsWith('已撤回') &&
+                Object.entries(back).every(([id, code]) => window.gridmapPlanner.cells[id] &&
+                window.gridmapPlanner.cells[id].feature.properties.microgrid_code === code)""", arg=back, timeout=15000)
+        else:
+            page.wait_for_function("document.querySelector('#message').textContent.includes('不能移动')")
+            assert answered.value.status == 422
+        assert {k: stored_microgrid_of(engine, k) for k in taken} == {k: owners[str(k)] for k in taken}, answered.value.status
+        page.click("button[data-tool=select]")
+        # dividing the grid again asks first, and the leaders stay with their buildings
+        page.on("dialog", lambda dialog: dialog.accept())
+        page.click("#micro-divide")
+        page.wait_for_function("document.querySelector('#message').textContent.startsWith('已划分 1 个网格')",
+                               timeout=60000)
+        assert count("SELECT count(*) FROM microgrids WHERE plan_id = :p AND leader_name = '王芳'") == 1
+        assert count(building_rows) >= 1
+        page.click("#lang-switch")
+        assert page.inner_text("#micro-summary").startswith("This plan: ")
+        assert page.inner_text("#micro-divide") == "Divide this grid again"
+        assert page.errors == []
+        browser.close()

@@ -31,10 +31,12 @@ router = APIRouter(tags=["micro-grids"])
 class DivideRequest(BaseModel):
     grid: str | None = Field(None, max_length=40, description="only this grid (default: every comprehensive grid)")
     seed: int = Field(0, ge=0, le=2**31 - 1)
+    version: int | None = Field(None, ge=0, le=2**31 - 1,
+                                description="the draft's edit version the planner last saw (409 when stale)")
 
 
 class LeaderRequest(BaseModel):
-    name: str | None = Field(None, max_length=100, description="the leader's name (楼栋长/单元长); empty clears it")
+    name: str | None = Field(None, max_length=100, description="the leader's name (微网格负责人, 楼栋长 or 单元长); empty clears it")
     phone: str | None = Field(None, max_length=40, description="the leader's phone (personal data)")
     building: str | None = Field(None, max_length=100, description="a building of the micro-grid: id or 楼栋号")
     part: int | None = Field(None, ge=1, le=99, description="the building's 单元 (单元长)")
@@ -90,7 +92,7 @@ def divide(plan_id: int, request: Request, body: DivideRequest = Body(default_fa
     actor = require_role(conn, user, ("planner",), plan.territory, "edit plans")
     conn.rollback()
     summary = service.divide_plan(request.app.state.engine, plan_id, grid=body.grid, seed=body.seed,
-                                  actor=actor.username)
+                                  version=body.version, actor=actor.username)
     return JSONResponse(jsonable({"plan_id": plan_id, "version": summary.edit_version, "grids": summary.grids,
                                   "replaced": summary.replaced, "summary": summary.result.report["summary"],
                                   "flags": summary.result.report["flags"]}))
@@ -114,8 +116,8 @@ def move_cells(plan_id: int, code: str, body: MoveRequest, request: Request, con
                                                         version=body.version, actor=actor.username)))
 
 
-@router.put("/api/plans/{plan_id}/microgrids/{code}/leader", summary="Record a micro-grid's leader (楼栋长), or a "
-            "building's or 单元's in it (单元长); drafts only (planner)")
+@router.put("/api/plans/{plan_id}/microgrids/{code}/leader", summary="Record a micro-grid's leader (微网格负责人), or "
+            "a building's (楼栋长) or a 单元's (单元长) in it; drafts only (planner)")
 def leader(plan_id: int, code: str, body: LeaderRequest, request: Request, conn: sa.Connection = Depends(get_conn),
            user: CurrentUser | None = Depends(optional_user)) -> dict:
     plan = plans.get(conn, plan_id)

@@ -54,15 +54,24 @@ class MicroSummary:
 
 
 def divide_plan(engine: sa.Engine, plan_id: int, *, grid: str | None = None, seed: int = 0, actor: str = "cli",
-                progress: Progress = QUIET, placement: Placement = SERIAL_HERE) -> MicroSummary:
+                version: int | None = None, progress: Progress = QUIET,
+                placement: Placement = SERIAL_HERE) -> MicroSummary:
     """Divide the comprehensive grids of draft ``plan_id`` (or only ``grid``) into micro-grids and
     store them, replacing those grids' earlier micro-grids (one transaction, audited). The grids
     are divided where ``placement`` says (default: serially, in this process, as a web request
-    does; the CLI passes the settings' choice, by the number of buildings: :mod:`gridmap.distributed`)."""
+    does; the CLI passes the settings' choice, by the number of buildings: :mod:`gridmap.distributed`).
+
+    ``version``: the draft's edit version the caller saw (the planner's; a conflict when the draft
+    is at another). Whether given or not, an edit stored while the grids were being divided (they
+    were read before it) is a conflict and nothing is stored: the micro-grids would be of grids
+    that are no longer there."""
     placement.check()
     with engine.connect() as conn:
         plan = plans.get(conn, plan_id)
         _draft_only(plan)
+        if version is not None and version != plan.lock_version:
+            plans.lock_draft(conn, plan_id, version)  # the conflict, with the edits since the caller's version
+        seen = plan.lock_version
         profile = profiles.of_parameters(plan.parameters)
         grids = frames.plan_grids(conn, plan_id)
         if grid is not None:
@@ -84,7 +93,7 @@ def divide_plan(engine: sa.Engine, plan_id: int, *, grid: str | None = None, see
         result = _divide(grids, buildings, profile, seed, runner)
     codes = sorted(grids["grid_code"])
     with progress.step(f"storing {len(result.microgrids)} micro-grids", f"存储 {len(result.microgrids)} 个微网格"), engine.begin() as conn:
-        plan = plans.lock_draft(conn, plan_id, None)
+        plan = plans.lock_draft(conn, plan_id, seen)
         grid_ids = store.plan_grid_ids(conn, plan_id, codes)
         if set(grid_ids) != set(codes):  # an edit removed a grid meanwhile
             raise plans.PlanStateError(f"plan {plan_id} changed while its micro-grids were made; run again",
@@ -205,7 +214,7 @@ def redivide(conn: sa.Connection, plan: plans.Plan, taken: TakenDown | None, res
 
 def set_leader(engine: sa.Engine, plan_id: int, code: str, *, name: str | None, phone: str | None,
                building: str | None = None, part: int | None = None, actor: str = "cli") -> dict:
-    """Record a micro-grid's leader (楼栋长), or a building's (or 单元's: 单元长) in it; drafts
+    """Record a micro-grid's leader (微网格负责人), or a building's (楼栋长) or a 单元's (单元长) in it; drafts
     only, like every change to a plan; audited without the phone number in clear."""
     if phone is not None and phone.strip() and not all(ch.isdigit() or ch in "+- ()" for ch in phone.strip()):
         raise Invalid(f"phone {phone!r} is not a phone number (digits, +, -, spaces)",

@@ -201,7 +201,7 @@ def copy(conn: sa.Connection, source_id: int, plan_id: int) -> int:
 
 def set_leader(conn: sa.Connection, plan_id: int, code: str, *, name: str | None, phone: str | None,
                building: str | None = None, part: int | None = None) -> dict:
-    """Record a leader in micro-grid ``code``: the micro-grid's own (no ``building``); a building's
+    """Record a leader in micro-grid ``code``: the micro-grid's own (微网格负责人, no ``building``); a building's
     楼栋长 (``building``: its feature id or name, as found in this micro-grid), kept on every row of
     that building in the plan (a tower cut into 单元 may lie in several micro-grids: it has one
     楼栋长); or, with ``part``, the 单元长 of that 单元 of a building cut into 单元. Returns what was
@@ -308,12 +308,14 @@ def apply_move(conn: sa.Connection, plan_id: int, moving: list[int], to_code: st
 
 def cell_collection(conn: sa.Connection, plan_id: int, grid: str) -> dict:
     """The building cells of one grid's micro-grids as an RFC 7946 FeatureCollection (what the
-    planner paints): cell id, micro-grid, building, 单元, households. No leaders."""
+    planner paints): cell id, micro-grid, building (``building_name`` as stored: a 单元's row with its
+    ' N单元'; ``building``: the building's own name, :func:`building_name_sql`), 单元, households.
+    No leaders."""
     return conn.execute(sa.text(
         "SELECT json_build_object('type','FeatureCollection','features', COALESCE(json_agg(json_build_object("
         "'type','Feature','id',b.id,'geometry',ST_AsGeoJSON(b.geom, 7, 0)::json,'properties',json_build_object("
         "'cell_id',b.id,'microgrid_code',m.code,'building_id',b.feature_id,'building_name',b.building_name,"
-        "'part',b.part,'parts',b.parts,'households',b.households)) ORDER BY b.id), '[]'::json)) "
+        f"'building',{_BASE_NAME},'part',b.part,'parts',b.parts,'households',b.households)) ORDER BY b.id), '[]'::json)) "
         "FROM microgrid_buildings b JOIN microgrids m ON m.id = b.microgrid_id JOIN grids g ON g.id = m.grid_id "
         "WHERE m.plan_id = :p AND g.code = :g"), {"p": plan_id, "g": grid}).scalar_one()
 

@@ -38,7 +38,10 @@
     microLayer: null, microInfo: {}, // micro-grids shown: code -> {households, flag, grid_code ...}
     cellLayer: null, cellGrid: null, cells: {}, microTarget: null,  // the selected grid's building cells; paint target
     microOn: false, cellSeq: 0, moving: false,  // the mode is on; the latest cells request; a move in flight
-    microUndo: [],  // buildings moved between micro-grids (stored at once): {cell, from, to}, the last one last
+    microUndo: [],  // buildings moved between micro-grids (stored at once): {cells, from: {cell: code}, to, grid}
+    cellCentre: {},     // the selected grid's building cells: cell id -> [lat, lng] (what the brush and lasso take)
+    leaderCell: null, microDetail: null, detailSeq: 0,  // the building last clicked; the picked micro-grid as stored
+    dividing: false, savingLeader: false,
     cellAsked: null, microSeq: 0,  // the grid whose cells were asked for last; the latest micro-grids request
     tally: {},          // grid code -> {households, units} of the units drawn, kept as units move
     pending: {},        // unit id -> true for the units whose grid differs from the saved one
@@ -271,7 +274,7 @@
 
   // What belonged to the plan shown before: its problems, its diff, the selection, any notice.
   function resetPlanView() {
-    brush.stroke = null;
+    brush.stroke = null; brush.cellStroke = null;
     search.hits = []; search.text = ""; search.seq += 1;
     $("search-results").hidden = true; $("search-results").innerHTML = "";
     if (search.marker) { map.removeLayer(search.marker); search.marker = null; }
@@ -1220,7 +1223,7 @@
   // -- the brush: drag to paint every unit whose interior point the circle passes over into the
   // selected grid; with Alt held, drag to erase: units go back to the grid they had before their last move.
   // One stroke is one undo step; units of another community are never painted. ---------------------
-  var brush = { circle: null, stroke: null };
+  var brush = { circle: null, stroke: null, cellStroke: null };  // cellStroke: buildings (micro-grids)
   function brushRadius() { return +$("brush-radius").value; }
   // The units' interior points in buckets of 0.002° (about 200 m), so a brush move looks at the
   // few units near it, not at every unit (50,000 units × 100 moves of a stroke was 4 s). Rebuilt
@@ -1254,6 +1257,7 @@
   }
   function brushStart(ev) {
     if (state.tool !== "brush" || !state.plan) return;
+    if (microEditing()) { cellBrushStart(ev); return; }  // the buildings of the selected grid's micro-grids
     var erase = !!(ev.originalEvent && ev.originalEvent.altKey);
     if (!erase && !state.selected) return;  // this click selects a grid (see onUnitClick); the next drag paints
     if (!editable()) return;
@@ -1295,9 +1299,11 @@
   function brushMove(ev) {
     if (state.tool !== "brush") return;
     if (brush.circle) brush.circle.setLatLng(ev.latlng).setRadius(brushRadius());
+    if (brush.cellStroke) cellBrushPaint(ev.latlng);
     if (brush.stroke) brushPaint(ev.latlng);
   }
   function brushEnd(ev) {
+    if (brush.cellStroke) { cellBrushEnd(ev); return; }
     var stroke = brush.stroke;
     if (!stroke) return;
     // where the button is let go belongs to the stroke (the browser may fold the last moves into it)
@@ -1388,6 +1394,7 @@
       var g = state.units[k].grid; return g === code || g === before; }));
     updatePanel();
     if (state.microOn && code !== state.cellAsked) loadCells(code);
+    renderMicroPanel();
   }
   // The new grid's code is the server's (one rule for the next free code of a community,
   // gridmap/services/edits.py): a dry run of the pending edits plus this split names it; the split is
@@ -1441,7 +1448,9 @@
     if (!lasso) return;
     var ring = lasso.getLatLngs();
     map.removeLayer(lasso); lasso = null;
-    if (ring.length < 3 || !needSelection()) return;
+    if (ring.length < 3) return;
+    if (microEditing()) { cellLasso(ring); return; }  // the buildings of the selected grid's micro-grids
+    if (!needSelection()) return;
     var ids = Object.keys(state.units).filter(function (k) { return pointInPolygon(state.units[k].label, ring); }).map(Number);
     move(ids, state.selected);
   }
@@ -1526,6 +1535,9 @@
           Promise.resolve(loadMicro()).then(function () { if (shown && state.cellAsked === shown) return loadCells(shown); });
         }
         var micro = data.microgrids;  // the micro-grids of the grids this save changed: made again, or gone
+        if (micro) state.microUndo = state.microUndo.filter(function (m) {  // hand moves there are gone with them
+          return (micro.grids || []).indexOf(m.grid) < 0 && (micro.removed || []).indexOf(m.to) < 0;
+        });
         var gone = data.removed.length ? data.removed.join("、") : "";
         var ms = Math.round(data.elapsed_ms);
         if (!then) message("已保存（编辑版本 " + data.version + "，" + ms + " 毫秒）" +
@@ -1734,17 +1746,23 @@
     (state.diff ? Promise.resolve(true) : showDiff()).then(function (shown) { if (shown) showSideMap(); });
   });
 
-  // micro-grids (微网格): their borders drawn over the grids ("gridmap partition --micro" makes them), and
-  // the buildings of the selected grid, each filled with its micro-grid's colour. In a draft, a click on a
-  // building picks its micro-grid as the one to paint into (Shift+click picks another); a click on a
-  // building of another micro-grid of the grid moves it there. The server checks and states both
-  // micro-grids again (POST /microgrids/{code}/cells); the map redraws what it answers.
+  // micro-grids (微网格): their borders drawn over the grids, and the buildings of the selected grid,
+  // each filled with its micro-grid's colour. In a draft, a click on a building picks its micro-grid
+  // as the one to paint into (Shift+click picks another); a click on a building of another micro-grid
+  // of the grid moves it there, and the brush and the lasso move every building they pass over or
+  // enclose in one edit. The server checks and states the micro-grids again (POST
+  // /microgrids/{code}/cells); the map redraws what it answers. The micro-grid panel divides the
+  // selected grid (or every grid) into micro-grids and records leaders: the micro-grid's own
+  // (微网格负责人), the clicked building's 楼栋长 and its 单元's 单元长.
   function hideMicro() {
     if (state.microLayer) { map.removeLayer(state.microLayer); state.microLayer = null; }
     if (state.cellLayer) { map.removeLayer(state.cellLayer); state.cellLayer = null; }
     state.cellGrid = null; state.cellAsked = null; state.microTarget = null; state.microOn = false;
-    state.cellSeq += 1; state.microSeq += 1;
+    state.microInfo = {}; state.leaderCell = null; state.microDetail = null;
+    state.cellSeq += 1; state.microSeq += 1; state.detailSeq += 1;
+    brush.cellStroke = null;
     $("microgrids").setAttribute("aria-pressed", "false");
+    renderMicroPanel();
   }
   function loadMicro() {
     var plan = state.plan, mine = ++state.microSeq;
@@ -1761,7 +1779,9 @@
       } }).addTo(map);
       state.microInfo = {};
       features.forEach(function (f) { state.microInfo[f.properties.microgrid_code] = f.properties; });
+      if (state.microTarget && !state.microInfo[state.microTarget]) { state.microTarget = null; state.leaderCell = null; }
       $("microgrids").setAttribute("aria-pressed", "true");
+      renderMicroPanel();
       return features;
     });
   }
@@ -1774,14 +1794,16 @@
       if (state.cellLayer) map.removeLayer(state.cellLayer);
       state.cellGrid = grid;
       var features = res.data.features || [];
-      if (state.microTarget && !features.some(function (f) { return f.properties.microgrid_code === state.microTarget; }))
-        state.microTarget = null;
-      state.cells = {};
-      state.cellLayer = L.geoJSON(features, { style: function (f) {
-        var mine = f.properties.microgrid_code === state.microTarget;
-        return { renderer: canvas, color: "#333", weight: mine ? 1.4 : 0.5, fillColor: colour(f.properties.microgrid_code),
-                 fillOpacity: mine ? 0.75 : 0.4 };
-      }, onEachFeature: function (f, layer) { state.cells[f.properties.cell_id] = layer; } })
+      if (state.microTarget && !features.some(function (f) { return f.properties.microgrid_code === state.microTarget; })) {
+        state.microTarget = null; state.leaderCell = null;
+      }
+      state.cells = {}; state.cellCentre = {};
+      state.cellLayer = L.geoJSON(features, { style: cellStyle, onEachFeature: function (f, layer) {
+        state.cells[f.properties.cell_id] = layer;
+        var c = layer.getBounds().getCenter();
+        state.cellCentre[f.properties.cell_id] = [c.lat, c.lng];
+        if (state.leaderCell && state.leaderCell.cell_id === f.properties.cell_id) state.leaderCell = f.properties;
+      } })
         .bindTooltip(function (layer) {
           var p = layer.feature.properties, m = state.microInfo[p.microgrid_code] || {};
           var total = m.households != null ? m.households : "?";
@@ -1791,75 +1813,326 @@
         })
         .on("click", function (ev) { paintCell(ev.layer.feature.properties, ev.originalEvent && ev.originalEvent.shiftKey); })
         .addTo(map);
+      renderMicroPanel();
       if (!features.length) {
         message("网格 " + grid + " 尚无微网格", "Grid " + grid + " has no micro-grids yet", "info");
       }
     });
   }
-  function chooseMicro(code) {
+  function cellStyle(f) {
+    var mine = f.properties.microgrid_code === state.microTarget;
+    var stroked = brush.cellStroke && brush.cellStroke.cells[f.properties.cell_id];
+    return { renderer: canvas, color: stroked ? "#c0392b" : "#333", weight: stroked ? 2.5 : mine ? 1.4 : 0.5,
+             fillColor: colour(f.properties.microgrid_code), fillOpacity: mine ? 0.75 : 0.4 };
+  }
+  // Whether the brush and the lasso paint buildings (the selected grid's are drawn) rather than units.
+  function microEditing() {
+    return state.microOn && !!state.cellLayer && state.cellGrid === state.selected;
+  }
+  function chooseMicro(code, cell) {
     state.microTarget = code;
+    state.leaderCell = cell && cell.microgrid_code === code ? cell : null;
     if (state.microLayer) state.microLayer.setStyle(state.microLayer.options.style);
-    if (state.cellLayer) state.cellLayer.setStyle(state.cellLayer.options.style);
+    if (state.cellLayer) state.cellLayer.setStyle(cellStyle);
     var m = state.microInfo[code] || {};
-    message("微网格 " + code + "（" + m.households + " 户）：点击本网格其他微网格的楼栋将其移入；Shift+点击改选",
-            "Micro-grid " + code + " (" + m.households + " households): click buildings of the grid's other micro-grids " +
-            "to move them here; Shift+click to pick another", "info");
+    message("微网格 " + code + "（" + m.households + " 户）：点击、笔刷或套索本网格其他微网格的楼栋将其移入；Shift+点击改选",
+            "Micro-grid " + code + " (" + m.households + " households): click, brush or lasso buildings of the grid's " +
+            "other micro-grids to move them here; Shift+click to pick another", "info");
+    loadMicroDetail();
   }
   function paintCell(p, pickOnly) {
-    if (pickOnly || !state.microTarget || p.microgrid_code === state.microTarget) { chooseMicro(p.microgrid_code); return; }
+    if (pickOnly || !state.microTarget || p.microgrid_code === state.microTarget) { chooseMicro(p.microgrid_code, p); return; }
+    if (state.tool === "brush" || state.tool === "lasso") return;  // the stroke that ended in this click moved it
     if (!editable()) return;
-    moveCell(p.cell_id, p.microgrid_code, state.microTarget, p.households, false);
+    var from = {}; from[p.cell_id] = p.microgrid_code;
+    state.leaderCell = p;  // in the target once moved: its 楼栋长 and 单元长 are the ones offered
+    moveCells([p.cell_id], from, state.microTarget, false);
   }
-  // A building cell into micro-grid ``target`` (from ``source``), stored at once; ``back``: an undo
-  // of the last move (then it leaves the undo list instead of joining it).
-  function moveCell(cell, source, target, households, back) {
-    if (state.moving) { message("上一次移动尚未完成，请稍候", "The last move is not done yet; wait a moment", "warn"); return; }
+  // Building cells into micro-grid ``target``, stored at once (one request, one edit of the draft);
+  // ``from``: each cell's micro-grid before. ``back``: an undo (it does not join the undo list).
+  // Resolves true once stored and redrawn.
+  function moveCells(cells, from, target, back) {
+    if (state.moving) {
+      message("上一次移动尚未完成，请稍候", "The last move is not done yet; wait a moment", "warn");
+      return Promise.resolve(false);
+    }
     var plan = state.plan, grid = state.cellGrid;
     state.moving = true;
-    api("POST", "/api/plans/" + plan + "/microgrids/" + target + "/cells", { cells: [cell], version: state.version })
+    return api("POST", "/api/plans/" + plan + "/microgrids/" + target + "/cells", { cells: cells, version: state.version })
       .then(function (res) {
         state.moving = false;
-        if (plan !== state.plan) return;
+        if (plan !== state.plan) return false;
         if (!res.ok) {
           failed(res.status === 409 ? "方案已被他人修改，请重新载入：" : "不能移动：",
                  res.status === 409 ? "The plan was changed by someone else, reload it: " : "Cannot move it: ", res,
                  res.status === 409 ? "error conflict" : "warn");
-          return;
+          return false;
         }
         state.version = res.data.version;
-        if (back) state.microUndo.pop(); else state.microUndo.push({ cell: cell, from: source, to: target });
+        if (!back) state.microUndo.push({ cells: cells, from: from, to: target, grid: grid });
         planInfo();
-        if (!state.microOn) return;  // switched off meanwhile: the move is stored, nothing to redraw
-        Promise.resolve(loadMicro()).then(function () {  // unless another grid was selected meanwhile
+        if (!state.microOn) return true;  // switched off meanwhile: the move is stored, nothing to redraw
+        return Promise.resolve(loadMicro()).then(function () {  // unless another grid was selected meanwhile
           if (state.cellAsked === grid) return loadCells(grid);
         }).then(function () {
-          var t = state.microInfo[target] || {}, from = state.microInfo[source];
-          // a micro-grid now outside the band says why (its flag's reason, from the server)
-          var why = function (m, lang) { return m && m.flag ? (lang === "zh" ? "（" + (m.reason_zh || m.flag) + "）" : " (" + (m.reason || m.flag) + ")") : ""; };
-          message((back ? "已撤回：" : "") + "已移入微网格 " + target + "：现 " + t.households + " 户" + why(t, "zh") +
-                  (from ? "；" + source + " 现 " + from.households + " 户" + why(from, "zh") : "；" + source + " 已无楼栋，已删除") +
-                  (back ? "" : "。可按“撤销”移回"),
-                  (back ? "Undone: " : "") + "Moved into micro-grid " + target + ": now " + t.households + " households" + why(t, "en") +
-                  (from ? "; " + source + " now " + from.households + why(from, "en") : "; " + source + " had no building left and was removed") +
-                  (back ? "" : ". Undo moves it back"),
-                  t.flag || (from && from.flag) ? "warn" : "ok");
+          tellMoved(cells, from, target, back);
+          loadMicroDetail();
+          return true;
         });
       });
   }
-  // Undo of a building moved between micro-grids: moved back, unless the micro-grid it left is gone
-  // (it had no other building): then it stays, and the message says how to divide the grid again.
+  // What a move did: the micro-grid the buildings joined and each one they left, now (a micro-grid now
+  // outside the band says why: its flag's reason, from the server).
+  function tellMoved(cells, from, target, back) {
+    var why = function (m, lang) { return m && m.flag ? (lang === "zh" ? "（" + (m.reason_zh || m.flag) + "）" : " (" + (m.reason || m.flag) + ")") : ""; };
+    var t = state.microInfo[target] || {}, sources = [], zh = [], en = [], warn = !!t.flag;
+    cells.forEach(function (c) { if (sources.indexOf(from[c]) < 0) sources.push(from[c]); });
+    sources.forEach(function (source) {
+      var m = state.microInfo[source];
+      warn = warn || !!(m && m.flag);
+      zh.push(m ? source + " 现 " + m.households + " 户" + why(m, "zh") : source + " 已无楼栋，已删除");
+      en.push(m ? source + " now " + m.households + why(m, "en") : source + " had no building left and was removed");
+    });
+    var count = cells.length > 1;
+    message((back ? "已撤回：" : "") + (count ? "已将 " + cells.length + " 处楼栋移入微网格 " : "已移入微网格 ") + target +
+            "：现 " + t.households + " 户" + why(t, "zh") + "；" + zh.join("；") + (back ? "" : "。可按“撤销”移回"),
+            (back ? "Undone: " : "") + (count ? cells.length + " buildings moved into micro-grid " : "Moved into micro-grid ") +
+            target + ": now " + t.households + " households" + why(t, "en") + "; " + en.join("; ") +
+            (back ? "" : ". Undo moves " + (count ? "them" : "it") + " back"), warn ? "warn" : "ok");
+  }
+  // The cells a brush stroke or a lasso took, into the chosen micro-grid (those already in it left out).
+  function moveTaken(ids) {
+    var target = state.microTarget, from = {}, cells = [];
+    ids.forEach(function (id) {
+      var layer = state.cells[id];
+      if (!layer || layer.feature.properties.microgrid_code === target) return;
+      from[id] = layer.feature.properties.microgrid_code; cells.push(+id);
+    });
+    if (!cells.length) { if (state.cellLayer) state.cellLayer.setStyle(cellStyle); return; }
+    if (!editable()) { if (state.cellLayer) state.cellLayer.setStyle(cellStyle); return; }
+    moveCells(cells, from, target, false).then(function (ok) { if (!ok && state.cellLayer) state.cellLayer.setStyle(cellStyle); });
+  }
+  function needTarget() {
+    if (state.microTarget) return true;
+    message("请先点击一栋楼，选出要移入的微网格", "Click a building first to pick the micro-grid to move buildings into", "warn");
+    return false;
+  }
+  function cellsUnder(latlng, radius) {
+    return Object.keys(state.cellCentre).filter(function (id) {
+      return map.distance(latlng, state.cellCentre[id]) <= radius;
+    });
+  }
+  function cellBrushStart(ev) {
+    var shift = ev.originalEvent && ev.originalEvent.shiftKey;
+    if (shift || !state.microTarget) return;  // this click picks a micro-grid (paintCell); the next drag paints
+    brush.cellStroke = { cells: {} };
+    cellBrushPaint(ev.latlng);
+  }
+  function cellBrushPaint(latlng) {
+    var stroke = brush.cellStroke, added = [];
+    cellsUnder(latlng, brushRadius()).forEach(function (id) {
+      if (!stroke.cells[id]) { stroke.cells[id] = true; added.push(id); }
+    });
+    added.forEach(function (id) { var layer = state.cells[id]; if (layer) layer.setStyle(cellStyle(layer.feature)); });
+  }
+  function cellBrushEnd(ev) {
+    var stroke = brush.cellStroke;
+    if (ev && ev.type === "mouseup" && ev.latlng) cellBrushPaint(ev.latlng);
+    brush.cellStroke = null;
+    moveTaken(Object.keys(stroke.cells));
+  }
+  function cellLasso(ring) {
+    if (!needTarget()) return;
+    moveTaken(Object.keys(state.cellCentre).filter(function (id) { return pointInPolygon(state.cellCentre[id], ring); }));
+  }
+  // Undo of the last buildings moved between micro-grids: each back to the micro-grid it left (one edit
+  // per micro-grid), unless that micro-grid is gone (it had no other building): those stay, and the
+  // message says how to divide the grid again.
   function undoMicro() {
+    if (!editable() || state.moving) return;
+    var last = state.microUndo.pop(), bySource = {};
+    last.cells.forEach(function (c) { (bySource[last.from[c]] = bySource[last.from[c]] || []).push(c); });
+    var gone = Object.keys(bySource).filter(function (s) { return !state.microInfo[s]; });
+    var back = Object.keys(bySource).filter(function (s) { return state.microInfo[s]; });
+    back.reduce(function (done, source) {
+      return done.then(function (ok) {
+        if (!ok) return false;
+        var from = {};
+        bySource[source].forEach(function (c) { from[c] = last.to; });
+        return moveCells(bySource[source], from, source, true);
+      });
+    }, Promise.resolve(true)).then(function (ok) {
+      if (ok && gone.length) {
+        message("无法撤回：微网格 " + gone.join("、") + " 已无楼栋并已删除；如需恢复，请重新划分该网格的微网格",
+                "Cannot undo: micro-grid " + gone.join(", ") + " had no building left and was removed; divide the grid " +
+                "into micro-grids again to restore it", "warn");
+      }
+    });
+  }
+  // -- the micro-grid panel: divide, and record leaders --------------------------------------------
+  function microCodes(grid) {
+    return Object.keys(state.microInfo).filter(function (c) { return !grid || state.microInfo[c].grid_code === grid; });
+  }
+  function outsideBand(codes) { return codes.filter(function (c) { return state.microInfo[c].flag; }).length; }
+  function renderMicroPanel() {
+    var panel = $("micro-panel");
+    panel.hidden = !state.microOn;
+    if (!state.microOn) return;
+    var all = microCodes(null), grid = state.selected, mine = grid ? microCodes(grid) : [];
+    var writer = state.status === "draft" && !!state.token;
+    plain($("micro-of"), grid || "—");
+    say($("micro-summary"),
+        "本方案 " + all.length + " 个微网格（" + outsideBand(all) + " 个在户数区间外）" +
+          (grid ? "；本网格 " + mine.length + " 个（" + outsideBand(mine) + " 个在外）" : ""),
+        "This plan: " + all.length + " micro-grids (" + outsideBand(all) + " outside the band)" +
+          (grid ? "; this grid: " + mine.length + " (" + outsideBand(mine) + " outside)" : ""));
+    var dedicated = grid && state.grids[grid] && state.grids[grid].kind === "dedicated";
+    if (!all.length) say($("micro-hint"), writer ? "此方案尚无微网格：可在此划分" : "此方案尚无微网格（只有草稿可以划分）",
+                         writer ? "This plan has no micro-grids yet: divide its grids here" :
+                                  "This plan has no micro-grids yet (only a draft can be divided)");
+    else if (!grid) say($("micro-hint"), "选择一个网格即可看到并调整它的楼栋", "Select a grid to see and move its buildings");
+    else if (dedicated) say($("micro-hint"), "专属网格不划分微网格", "Dedicated grids are not divided into micro-grids");
+    else if (!writer) say($("micro-hint"), "点击楼栋查看它所在的微网格及负责人", "Click a building to see its micro-grid and leaders");
+    else say($("micro-hint"), "点击楼栋选出微网格，再用点击、笔刷或套索把本网格其他微网格的楼栋移入（笔刷和套索此时移动楼栋，不移动单元）",
+             "Click a building to pick its micro-grid, then click, brush or lasso buildings of the grid's other " +
+             "micro-grids into it (the brush and the lasso move buildings here, not units)");
+    var one = $("micro-divide"), every = $("micro-divide-all");
+    one.hidden = !writer || !grid || dedicated; every.hidden = !writer;
+    one.disabled = every.disabled = !!state.dividing;
+    say(one, mine.length ? "重新划分本网格" : "划分本网格", mine.length ? "Divide this grid again" : "Divide this grid");
+    say(every, all.length ? "重新划分全部网格" : "划分全部网格", all.length ? "Divide every grid again" : "Divide every grid");
+    renderLeaderForm();
+  }
+  // One micro-grid as the server has it (its leader, its buildings' 楼栋长 and 单元长): read when a
+  // micro-grid is picked and after a move or a leader is saved.
+  function loadMicroDetail() {
+    var plan = state.plan, code = state.microTarget, mine = ++state.detailSeq;
+    if (!code) { state.microDetail = null; renderMicroPanel(); return Promise.resolve(); }
+    return api("GET", "/api/plans/" + plan + "/microgrids/" + encodeURIComponent(code)).then(function (res) {
+      if (plan !== state.plan || mine !== state.detailSeq) return;
+      state.microDetail = res.ok ? res.data : null;
+      renderMicroPanel();
+    });
+  }
+  // Whom the form records: the micro-grid's leader, the clicked building's 楼栋长, its 单元's 单元长.
+  function leaderChoices() {
+    var code = state.microTarget, cell = state.leaderCell, out = [{ value: "microgrid", zh: "微网格负责人", en: "Micro-grid leader" }];
+    if (cell && cell.microgrid_code === code) {
+      var name = cell.building || cell.building_name || String(cell.building_id);
+      out.push({ value: "building", zh: "楼栋长：" + name, en: "Building leader: " + name });
+      if (cell.parts > 1) out.push({ value: "unit", zh: "单元长：" + name + " " + cell.part + "单元",
+                                     en: "Stairwell leader: " + name + ", stairwell " + cell.part });
+    }
+    return out;
+  }
+  function currentLeader(scope) {
+    var d = state.microDetail, cell = state.leaderCell;
+    if (!d || d.microgrid_code !== state.microTarget) return null;
+    if (scope === "microgrid") return { name: d.leader_name, phone: d.leader_phone };
+    var row = (d.buildings || []).filter(function (b) {
+      return (cell.building_id != null ? b.building_id === cell.building_id : b.building_name === cell.building_name) &&
+             (scope === "building" || b.part === cell.part);
+    })[0];
+    if (!row) return null;
+    return scope === "building" ? { name: row.building_leader_name, phone: row.building_leader_phone }
+                                : { name: row.leader_name, phone: row.leader_phone };
+  }
+  function renderLeaderForm() {
+    var box = $("micro-leader"), code = state.microTarget;
+    box.hidden = !code;
+    if (!code) return;
+    plain($("leader-of"), code);
+    var select = $("leader-scope"), was = select.value, choices = leaderChoices();
+    var key = code + "|" + (state.leaderCell ? state.leaderCell.cell_id : "") + "|" + choices.length;
+    if (select.dataset.key !== key) {  // another micro-grid or building: the choices anew, the building's first
+      select.innerHTML = "";
+      choices.forEach(function (c) {
+        var opt = document.createElement("option");
+        opt.value = c.value; say(opt, c.zh, c.en); select.appendChild(opt);
+      });
+      select.value = choices.length > 1 ? "building" : "microgrid";
+      select.dataset.key = key; select.dataset.filled = "";
+    } else if (was) {
+      select.value = was;
+    }
+    var writer = state.status === "draft" && !!state.token;
+    $("leader-name").disabled = $("leader-phone").disabled = $("leader-save").disabled = !writer || !!state.savingLeader;
+    var now = currentLeader(select.value), filled = key + "|" + select.value + "|" + JSON.stringify(now);
+    if (select.dataset.filled !== filled) {  // what is recorded, unless the user is typing over it
+      $("leader-name").value = (now && now.name) || "";
+      $("leader-phone").value = (now && now.phone) || "";
+      select.dataset.filled = filled;
+    }
+  }
+  function saveLeader() {
+    if (!editable() || !state.microTarget) return;
+    var scope = $("leader-scope").value, cell = state.leaderCell, code = state.microTarget, plan = state.plan;
+    var body = { name: $("leader-name").value, phone: $("leader-phone").value };
+    if (scope !== "microgrid") body.building = cell.building_id != null ? String(cell.building_id) : cell.building_name;
+    if (scope === "unit") body.part = cell.part;
+    state.savingLeader = true; renderLeaderForm();
+    api("PUT", "/api/plans/" + plan + "/microgrids/" + encodeURIComponent(code) + "/leader", body).then(function (res) {
+      state.savingLeader = false;
+      if (plan !== state.plan) return;
+      if (!res.ok) { failed("无法保存负责人：", "Cannot save the leader: ", res, "warn"); renderLeaderForm(); return; }
+      var d = res.data, who = d.leader_name, zhWho = who || "（已清除）", enWho = who || "(cleared)";
+      if (d.role === "unit") message("已记录 " + d.building + " " + d.part + "单元的单元长：" + zhWho,
+                                     "Stairwell leader of " + d.building + ", stairwell " + d.part + " recorded: " + enWho, "ok");
+      else if (d.role === "building") message("已记录楼栋 " + d.building + " 的楼栋长：" + zhWho + "（涉及微网格 " + d.microgrids.join("、") + "）",
+                                              "Building leader of " + d.building + " recorded: " + enWho + " (micro-grids " +
+                                              d.microgrids.join(", ") + ")", "ok");
+      else message("已记录微网格 " + code + " 的负责人：" + zhWho, "Leader of micro-grid " + code + " recorded: " + enWho, "ok");
+      $("leader-scope").dataset.filled = "";
+      loadMicroDetail();
+    });
+  }
+  // Divide the selected grid (or every comprehensive grid) into micro-grids on the server, replacing
+  // theirs (hand moves there are not kept; leaders are, where the same buildings and 单元 are found).
+  function divideMicro(grid) {
     if (!editable()) return;
-    var last = state.microUndo[state.microUndo.length - 1];
-    if (!state.microInfo[last.from]) {
-      state.microUndo.pop();
-      message("无法撤回：微网格 " + last.from + " 已无楼栋并已删除；如需恢复，请重新划分该网格的微网格",
-              "Cannot undo: micro-grid " + last.from + " had no building left and was removed; divide the grid " +
-              "into micro-grids again to restore it", "warn");
+    if (state.pendingCount) {
+      message("请先保存对网格的修改：微网格按已保存的网格划分", "Save your grid changes first: micro-grids are made of the grids as saved", "warn");
       return;
     }
-    moveCell(last.cell, last.to, last.from, null, true);
+    var had = microCodes(grid).length;
+    if (had && !window.confirm(T("重新划分将替换" + (grid ? "网格 " + grid : "全部网格") + "的 " + had + " 个微网格（手工调整不保留，负责人按原楼栋保留）。继续？",
+                                 "Dividing again replaces the " + had + " micro-grids of " + (grid ? "grid " + grid : "every grid") +
+                                 " (hand moves are not kept; leaders stay with their buildings). Go on?"))) return;
+    var plan = state.plan, body = { version: state.version };
+    if (grid) body.grid = grid;
+    state.dividing = true; renderMicroPanel();
+    message(grid ? "正在划分网格 " + grid + " 的微网格…" : "正在划分全部网格的微网格（大的辖区需要一些时间）…",
+            grid ? "Dividing grid " + grid + " into micro-grids…" : "Dividing every grid into micro-grids (a large territory takes a while)…", "info");
+    api("POST", "/api/plans/" + plan + "/microgrids", body).then(function (res) {
+      state.dividing = false;
+      if (plan !== state.plan) return;
+      renderMicroPanel();
+      if (!res.ok) {
+        failed(res.status === 409 ? "方案已被他人修改，请重新载入：" : "无法划分微网格：",
+               res.status === 409 ? "The plan was changed by someone else, reload it: " : "Cannot divide into micro-grids: ", res,
+               res.status === 409 ? "error conflict" : "warn");
+        return;
+      }
+      var d = res.data, s = d.summary || {};
+      state.version = d.version;
+      state.microUndo = state.microUndo.filter(function (m) { return grid && m.grid !== grid; });  // those moves are gone
+      planInfo();
+      state.microOn = true;
+      Promise.resolve(loadMicro()).then(function () {
+        var shown = state.selected;
+        if (shown) return loadCells(shown);
+      });
+      message("已划分 " + d.grids.length + " 个网格：" + s.microgrids + " 个微网格，" + s.in_band + " 个在 " +
+              s.min_households + "–" + s.max_households + " 户" + (d.replaced ? "（替换原有 " + d.replaced + " 个）" : ""),
+              "Divided " + d.grids.length + " grid" + (d.grids.length > 1 ? "s" : "") + ": " + s.microgrids + " micro-grids, " +
+              s.in_band + " with " + s.min_households + "–" + s.max_households + " households" +
+              (d.replaced ? " (replacing " + d.replaced + ")" : ""), "ok");
+    });
   }
+  $("micro-divide").addEventListener("click", function () { if (state.selected) divideMicro(state.selected); });
+  $("micro-divide-all").addEventListener("click", function () { divideMicro(null); });
+  $("leader-save").addEventListener("click", saveLeader);
+  $("leader-scope").addEventListener("change", renderLeaderForm);
   $("microgrids").addEventListener("click", function () {
     if (!state.plan) return;
     if (state.microOn) { hideMicro(); return; }
@@ -1868,9 +2141,13 @@
     loadMicro().then(function (features) {
       if (!features || plan !== state.plan) return;
       if (!features.length) {
+        if (state.status === "draft" && state.token) {  // the panel offers to divide them
+          message("此方案尚无微网格：可在“微网格”栏划分", "This plan has no micro-grids yet: divide them in the Micro-grids panel", "info");
+          return;
+        }
         hideMicro();
-        message("此方案尚无微网格（gridmap partition --micro --plan " + plan + "）",
-                "This plan has no micro-grids yet (gridmap partition --micro --plan " + plan + ")", "info");
+        message("此方案尚无微网格（草稿中可划分：gridmap partition --micro --plan " + plan + "）",
+                "This plan has no micro-grids yet (a draft can be divided: gridmap partition --micro --plan " + plan + ")", "info");
         return;
       }
       message("微网格 " + features.length + " 个：选择一个网格即可看到并调整它的楼栋（再点一次隐藏）",
