@@ -1248,3 +1248,44 @@ def test_the_planner_divides_records_leaders_and_lassoes_buildings(site) -> None
         assert page.inner_text("#micro-divide") == "Divide this grid again"
         assert page.errors == []
         browser.close()
+
+
+@pytest.mark.browser
+def test_labels_a_change_made_stale_are_dimmed_until_the_preview_answers(site) -> None:
+    """A paint click changes two grids' households: their labels on the map are dimmed at once
+    (they show the saved figures) and come back at full strength, with the new households, when
+    the server's dry run answers."""
+    from playwright.sync_api import sync_playwright
+
+    engine, url, draft_id = site
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = open_planner(browser, url, draft_id)
+        pick = pick_grid_and_units(page)
+        unit = pick["targets"][0]
+        source = page.evaluate(f"() => window.gridmapPlanner.units[{unit}].grid")
+        click_unit(page, pick["own"])
+        page.wait_for_function(f"document.querySelector('#grid-code').textContent === '{pick['grid']}'")
+        held = []
+        page.route("**/api/plans/*/edits", lambda route: held.append(route)
+                   if json.loads(route.request.post_data or "{}").get("dry_run") else route.continue_())
+        opacity = """code => { const g = window.gridmapPlanner.grids[code];
+            return g.labelMarker.getElement() ? g.labelMarker.getElement().style.opacity : null; }"""
+        assert page.evaluate(opacity, pick["grid"]) in ("", "1") and page.evaluate(opacity, source) in ("", "1")
+        page.click("button[data-tool='paint']")
+        click_unit(page, unit)
+        page.wait_for_timeout(600)  # the dry run is asked for (and held)
+        assert held, "the dry run was not asked for"
+        assert page.evaluate(opacity, pick["grid"]) == "0.35" and page.evaluate(opacity, source) == "0.35"
+        for route in held:
+            route.continue_()
+        page.wait_for_function(f"window.gridmapPlanner.preview['{pick['grid']}']", timeout=15000)
+        labels = page.eval_on_selector_all(".grid-label.unsaved", "ls => ls.map(l => [l.style.opacity, l.textContent])")
+        households = page.evaluate(f"() => window.gridmapPlanner.preview['{pick['grid']}'].households")
+        assert labels and all(o in ("", "1") for o, _ in labels)
+        assert any(text == pick["grid"][-3:] + str(households) for _, text in labels)
+        # the grid the unit left: drawn anew by the dry run, or taken off when it was left empty; its
+        # saved label is no longer dimmed either way
+        assert page.evaluate(opacity, source) in ("", "1", None)
+        assert page.errors == []
+        browser.close()

@@ -16,6 +16,7 @@
   var plain = function (el, text) { window.gridmapPlain(el, text); };
   var PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
                  "#9c755f", "#bab0ac", "#86bcb6", "#d37295", "#8cd17d", "#b6992d", "#499894", "#f1ce63"];
+  var STALE_LABEL = 0.35;  // the opacity of a grid label whose households a pending change made stale
   var MAX_ZOOM = 20;        // single buildings, and room to draw a cut line across a small unit
   var ZOOM_OUT_LEVELS = 2;  // how far out of the whole territory one may zoom
   var REFUSED = { 403: true, 422: true };  // answers that refuse the edit itself (not a stale version)
@@ -497,6 +498,25 @@
       if (g.hasLabel) labelLayer.addLayer(g.labelMarker);
     });
     previewShapes = { saved: {}, drawn: [] };
+    dimmed.forEach(function (marker) { marker.setOpacity(1); });
+    dimmed = [];
+  }
+  // The labels a change made stale (the households of the grids its units left and joined, as saved
+  // or as the last dry run drew them) are dimmed at once, until the next dry run answers and draws
+  // them anew (or the edits are saved or undone): a label never shows old households at full strength.
+  var dimmed = [];
+  function dimStaleLabels() {
+    var codes = {};
+    Object.keys(state.pending).forEach(function (id) {
+      var u = state.units[id];
+      if (u) { codes[u.saved] = true; codes[u.grid] = true; }
+    });
+    previewShapes.drawn.forEach(function (d) { codes[d.code] = true; });  // the last dry run's, all stale now
+    previewShapes.drawn.forEach(function (d) { d.label.setOpacity(STALE_LABEL); dimmed.push(d.label); });
+    Object.keys(codes).forEach(function (code) {
+      var g = state.grids[code];
+      if (g && g.labelMarker && !previewShapes.saved[code]) { g.labelMarker.setOpacity(STALE_LABEL); dimmed.push(g.labelMarker); }
+    });
   }
   function showPreviewShapes(data) {
     clearPreviewShapes();
@@ -504,6 +524,7 @@
     ((data.features && data.features.features) || []).forEach(function (f) {
       takeAside(f.properties.grid_code);
       var d = gridShape(f, true);
+      d.code = f.properties.grid_code;
       borderLayer.addLayer(d.border);
       if (d.hasLabel) labelLayer.addLayer(d.label);
       previewShapes.drawn.push(d);
@@ -692,7 +713,7 @@
       return;
     }
     if (state.strokeFrame) { cancelAnimationFrame(state.strokeFrame); state.strokeFrame = 0; }
-    updatePending(); updatePanel();
+    updatePending(); updatePanel(); dimStaleLabels();
     state.previewTimer = setTimeout(preview, 350);
   }
 
