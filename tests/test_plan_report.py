@@ -27,6 +27,32 @@ def plans(monaco_built: sa.Engine):
     return summary, draft
 
 
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def map_tooltip(page) -> str:
+    """The report map's tooltip as shown (hidden text left out) over a grid, the mouse moved there
+    for real (the map is folium's, in an iframe of the page)."""
+    import shapely.geometry
+
+    frame = next(f for f in page.frames if f.url == "about:srcdoc")
+    find = """() => Object.keys(window).filter(k => k.startsWith('geo_json_')).map(k => window[k])
+        .find(v => v && v.getLayers).getLayers()[0].feature.geometry"""
+    inside = shapely.geometry.shape(frame.evaluate(find)).representative_point()
+    x, y = frame.evaluate("""([lat, lng]) => { const m = Object.keys(window).filter(k => k.startsWith('map_'))
+        .map(k => window[k]).find(v => v && v.latLngToContainerPoint);
+        const p = m.latLngToContainerPoint([lat, lng]); return [p.x, p.y]; }""", [inside.y, inside.x])
+    page.evaluate("document.querySelector('#map iframe').scrollIntoView({block: 'start'})")
+    box = page.query_selector("#map iframe").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] + 40)  # below the map: the tooltip closes
+    page.wait_for_timeout(100)
+    for dx in (0, 1, 0):  # in, and a pixel on: Leaflet reads the pointer on the canvas at most every 32 ms
+        page.mouse.move(box["x"] + x + dx, box["y"] + y, steps=6)
+        page.wait_for_timeout(80)
+    frame.wait_for_selector(".leaflet-tooltip", timeout=5000)
+    return frame.inner_text(".leaflet-tooltip")
+
+
 def _comparable(report: dict) -> tuple:
     summary = {k: v for k, v in report["summary"].items() if k != "seed"}
     flags = sorted((f["grid_code"], f["flag"], f["reason"], f["reason_zh"]) for f in report["flags"])
@@ -162,8 +188,12 @@ def test_signing_in_on_the_report_page_shows_the_report_there_in_one_language(pl
         assert page.inner_text("#histogram h2") == "Households per grid"
         assert page.inner_text("#title").startswith(f"{MONACO} Monaco · plan ") and "(draft)" in page.inner_text("#title")
         assert not misses(page, "en"), misses(page, "en")
+        tip = map_tooltip(page)  # the map's tooltip speaks the page's language too
+        assert "households" in tip and "grid" in tip and not CJK.search(tip), tip
         page.click("#lang-switch")  # the report's own switch
         assert page.inner_text("#histogram h2") == "户数分布" and not misses(page, "zh"), misses(page, "zh")
+        tip = map_tooltip(page)
+        assert "户数" in tip and "网格" in tip and "households" not in tip, tip
         href = page.get_attribute("#to-planner", "href")
         assert href == f"/planner?territory={MONACO}&plan={draft}"
         # a sign-in already in the tab: straight to the report, again measured

@@ -20,6 +20,8 @@ DEDICATED = "dedicated"
 GRID_KINDS = (COMPREHENSIVE, DEDICATED)
 GridKind = Literal["comprehensive", "dedicated"]
 """The same two, as a type (pydantic models and signatures)."""
+GRID_KIND_NAMES = {COMPREHENSIVE: ("综合网格", "comprehensive"), DEDICATED: ("专属网格", "dedicated")}
+"""What maps and reports call them: (Chinese, English)."""
 
 COMPOUND = "compound"
 BLOCK = "block"
@@ -27,4 +29,4 @@ SITE = "site"
 UNIT_KINDS = (COMPOUND, BLOCK, SITE)
 """The kinds of unit (the units table's check constraint holds the same three)."""
 
-__all__ = ["COMPREHENSIVE", "DEDICATED", "GRID_KINDS", "GridKind", "COMPOUND", "BLOCK", "SITE", "UNIT_KINDS"]
+__all__ = ["COMPREHENSIVE", "DEDICATED", "GRID_KINDS", "GridKind", "GRID_KIND_NAMES", "COMPOUND", "BLOCK", "SITE", "UNIT_KINDS"]

@@ -42,32 +42,50 @@ def grid_colour(households: float, kind: str, lo: int, hi: int) -> str:
     return INSIDE
 
 
+TOOLTIP_LABELS = (("网格", "grid"), ("名称", "name"), ("类型", "kind"), ("场所类型", "site type"), ("户数", "households"),
+                  ("紧凑度", "compactness"), ("问题", "flags"))
+TOOLTIP_STYLE = "html:not([lang=en]) .en, html[lang=en] .zh {display:none}"
+"""The map shows one language: Chinese unless its page says English (a map opened alone: Chinese)."""
+
+
+def _both(zh: str, en: str) -> str:
+    """A text of the map's tooltip in both languages, HTML-escaped (the tooltip writes it into the
+    page as HTML, and a reason can quote a name); TOOLTIP_STYLE shows one."""
+    return f'<span class="zh">{html.escape(str(zh))}</span><span class="en">{html.escape(str(en))}</span>'
+
+
 def partition_map(grids: gpd.GeoDataFrame, flags: pd.DataFrame, lo: int, hi: int, *, standalone: bool = False,
                   basemap_url: str | None = None, basemap_attribution: str = "") -> folium.Map:
     """Grids coloured by households against [lo, hi]; flagged grids outlined in red."""
     js, css = _leaflet_assets(standalone)
     frame = grids.to_crs(4326).copy()
+    # every text of the tooltip in both languages, one shown at a time: the page sets the map's
+    # language (its iframe's <html lang>, see i18n.js), and TOOLTIP_STYLE hides the other
+    if "reason_zh" not in flags:
+        flags = flags.assign(reason_zh=flags["reason"] if "reason" in flags else "")
     if len(flags):
-        text = (flags["reason_zh"].fillna("") + " / " + flags["reason"]) if "reason_zh" in flags else flags["reason"]
-        reasons = text.groupby(flags["grid_code"]).apply(lambda r: "; ".join(r))
+        reasons = flags.groupby("grid_code").apply(
+            lambda r: _both("; ".join(r["reason_zh"].fillna(r["reason"]).astype(str)), "; ".join(r["reason"].astype(str))))
     else:
         reasons = pd.Series(dtype=str)
-    # HTML-escaped: the tooltip writes it into the page as HTML, and a reason can quote a name
-    frame["flags"] = frame["grid_code"].map(reasons).astype(object).fillna("").map(html.escape)  # (no flags: NaN floats)
+    frame["flags"] = frame["grid_code"].map(reasons).astype(object).fillna("")  # (no flags: NaN floats)
     frame["colour"] = [grid_colour(h, k, lo, hi) for h, k in zip(frame["households"], frame["kind"])]
     minx, miny, maxx, maxy = frame.total_bounds
     m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], tiles=None, prefer_canvas=True,
                    control_scale=True)
     m.default_js = [("leaflet", js)]
     m.default_css = [("leaflet_css", css)]
+    m.get_root().header.add_child(folium.Element(f"<style>{TOOLTIP_STYLE}</style>"))
     if basemap_url:
         folium.TileLayer(basemap_url, attr=basemap_attribution or " ").add_to(m)
     # a dedicated grid is told by its institution's name and type (:mod:`gridmap.geo.grid_names`)
-    for column in ("grid_name", "site_type_zh"):
-        frame[column] = (frame[column].astype(object).where(frame[column].notna(), "").map(str).map(html.escape)
-                         if column in frame else "")
-    keep = ["grid_code", "grid_name", "community_code", "kind", "site_type_zh", "households", "compactness", "flags",
-            "colour", "geometry"]
+    frame["grid_name"] = (frame["grid_name"].astype(object).where(frame["grid_name"].notna(), "").map(str).map(html.escape)
+                          if "grid_name" in frame else "")
+    site_types = frame["site_type"] if "site_type" in frame else pd.Series(None, index=frame.index, dtype=object)
+    frame["site"] = [_both(*_site_type_names(t)) if isinstance(t, str) and t else "" for t in site_types]
+    frame["kind_name"] = [_both(*kinds.GRID_KIND_NAMES.get(k, (k, k))) for k in frame["kind"]]
+    keep = ["grid_code", "grid_name", "community_code", "kind", "kind_name", "site", "households", "compactness",
+            "flags", "colour", "geometry"]
     data = json.loads(frame[keep].assign(compactness=frame["compactness"].round(3)).to_json())
     folium.GeoJson(
         data, name="grids",
@@ -76,10 +94,8 @@ def partition_map(grids: gpd.GeoDataFrame, flags: pd.DataFrame, lo: int, hi: int
             "color": FLAGGED if f["properties"]["flags"] else "#333333",
             "weight": 3 if f["properties"]["flags"] else 0.8,
             "dashArray": "6 4" if f["properties"]["flags"] else None},
-        tooltip=folium.GeoJsonTooltip(["grid_code", "grid_name", "kind", "site_type_zh", "households", "compactness",
-                                       "flags"],
-                                      aliases=["网格 grid", "名称 name", "类型 kind", "场所类型 site type", "户数 households",
-                                               "紧凑度 compactness", "问题 flags"]),
+        tooltip=folium.GeoJsonTooltip(["grid_code", "grid_name", "kind_name", "site", "households", "compactness", "flags"],
+                                      aliases=[_both(zh, en) for zh, en in TOOLTIP_LABELS]),
     ).add_to(m)
     m.fit_bounds([[miny, minx], [maxy, maxx]])
     return m

@@ -25,6 +25,16 @@
       el.title = el.getAttribute(window.gridmapLang === "en" ? "data-title-en" : "data-title-zh");
     });
   };
+  // A map made by folium lies in an iframe of the same page (srcdoc): it is told the language too,
+  // and its own style shows the texts of that one (gridmap/web/reports.py); one loaded later learns
+  // it when it loads.
+  function tellFrame(frame) {
+    try { frame.contentDocument.documentElement.lang = window.gridmapLang === "en" ? "en" : "zh-CN"; }
+    catch (e) { /* another origin's: not ours */ }
+  }
+  document.addEventListener("load", function (ev) {
+    if (ev.target && ev.target.tagName === "IFRAME") tellFrame(ev.target);
+  }, true);
   function apply(lang) {
     document.documentElement.lang = lang === "en" ? "en" : "zh-CN";
     labelLeaflet(lang);
@@ -41,6 +51,7 @@
     if (button) button.textContent = lang === "en" ? "中文" : "English";
     try { localStorage.setItem(KEY, lang); } catch (e) { /* private mode */ }
     window.gridmapLang = lang;
+    document.querySelectorAll("iframe").forEach(tellFrame);
     document.dispatchEvent(new CustomEvent("gridmap:lang", { detail: lang }));
   }
   var saved = "zh";
