@@ -151,3 +151,17 @@ def histogram_median(hours) -> float:
         same = np.flatnonzero(bucket == bucket[rank])
         values.append(start[rank] + (end[rank] - start[rank]) * (rank - same[0] + 0.5) / len(same))
     return float(np.mean(values)) / 3600
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    """``gridmap ARGS`` in this process (the environment as the caller set it): (exit status,
+    stdout, stderr); argparse's own refusals (SystemExit) give their status too."""
+    from gridmap import cli
+
+    capsys.readouterr()
+    try:
+        status = cli.main(list(args))
+    except SystemExit as exc:
+        status = exc.code
+    out, err = capsys.readouterr()
+    return status, out, err

@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from gridmap import cli
+from samples import run_cli
 
 MONACO = "980100"
 GRIDMAP = [sys.executable, "-m", "gridmap.cli"]
@@ -47,13 +48,7 @@ def run(database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Captu
     monkeypatch.delenv("GRIDMAP_DEBUG", raising=False)
 
     def go(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        try:
-            status = cli.main(list(args))
-        except SystemExit as exc:  # argparse's own refusals
-            status = exc.code
-        out, err = capsys.readouterr()
-        return status, out, err
+        return run_cli(capsys, *args)
 
     return go
 

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from gridmap import cli
 from gridmap.cli import checks
+from samples import run_cli
 
 CLI = Path(cli.__file__).parent
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -110,12 +111,7 @@ def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, tmp_path
     monkeypatch.delenv("GRIDMAP_DEBUG", raising=False)
 
     def go(*args: str) -> tuple[int, str]:
-        capsys.readouterr()
-        try:
-            status = cli.main(list(args))
-        except SystemExit as exc:  # argparse's own refusals
-            status = exc.code
-        out, err = capsys.readouterr()
+        status, _out, err = run_cli(capsys, *args)
         lines = err.strip().splitlines()
         assert len(lines) == 1 and "Traceback" not in err, (args, err)
         return status, lines[0]

@@ -52,6 +52,13 @@ def stored(engine: sa.Engine) -> list[dict]:
             "ORDER BY i.id"))]
 
 
+def sign_in_on(page, name: str) -> None:
+    """Sign in with the page's own form (the phone report page's), as ``name``."""
+    page.fill("#username", name)
+    page.fill("#password", PASSWORD)
+    page.click("#login-button")
+
+
 @pytest.mark.browser
 def test_report_from_the_phone_lands_in_the_grid_where_the_worker_stands(site) -> None:
     from playwright.sync_api import sync_playwright
@@ -69,9 +76,7 @@ def test_report_from_the_phone_lands_in_the_grid_where_the_worker_stands(site) -
         assert page.inner_text("h1").endswith("事件上报")  # Chinese by default
         width = page.evaluate("() => document.getElementById('map').getBoundingClientRect().width")
         assert width >= 380, width  # the map fills the phone's width
-        page.fill("#username", "walker")
-        page.fill("#password", PASSWORD)
-        page.click("#login-button")
+        sign_in_on(page, "walker")
         page.wait_for_function("document.querySelectorAll('#category option').length > 0")
         page.click("#locate")
         page.wait_for_function(f"document.querySelector('#place').textContent.includes('{here['grid']}')")
@@ -126,9 +131,7 @@ def test_report_from_the_phone_lands_in_the_grid_where_the_worker_stands(site) -
         context.set_offline(False)
 
         def sign_in(name: str) -> None:
-            page.fill("#username", name)
-            page.fill("#password", PASSWORD)
-            page.click("#login-button")
+            sign_in_on(page, name)
             page.wait_for_function(f"document.querySelector('#who').textContent === '{name}'")
 
         sign_in("runner")
@@ -177,9 +180,7 @@ def test_a_place_outside_every_grid_is_said_and_refused_in_both_languages(site) 
                                       permissions=["geolocation"])  # at sea, south of Monaco
         page = context.new_page()
         page.goto(f"{url}/report")
-        page.fill("#username", "walker")
-        page.fill("#password", PASSWORD)
-        page.click("#login-button")
+        sign_in_on(page, "walker")
         page.wait_for_function("document.querySelectorAll('#category option').length > 0")
         page.click("#locate")
         page.wait_for_function("document.querySelector('#place').textContent.includes('不在已发布的网格内')")
@@ -213,9 +214,7 @@ def test_the_map_shows_where_one_may_report_for_a_worker_and_an_administrator_of
         for who in ("walker", "chief"):
             page = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True).new_page()
             page.goto(f"{url}/report")
-            page.fill("#username", who)
-            page.fill("#password", PASSWORD)
-            page.click("#login-button")
+            sign_in_on(page, who)
             outlines = "document.querySelectorAll('#map svg path[stroke=\"#2b8cbe\"]').length"  # the area's style
             page.wait_for_function(f"{outlines} > 0")
             drawn[who] = page.evaluate(outlines)
@@ -252,9 +251,7 @@ def test_a_patrol_recorded_on_the_phone_survives_the_network_and_a_reload(site) 
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.goto(f"{url}/report")
         assert page.is_hidden("#patrol")  # nothing to record before signing in
-        page.fill("#username", "walker")
-        page.fill("#password", PASSWORD)
-        page.click("#login-button")
+        sign_in_on(page, "walker")
         page.wait_for_selector("#patrol:not([hidden])")
         page.wait_for_function("document.querySelectorAll('#category option').length > 0")
         page.click("#patrol-start")
@@ -324,9 +321,7 @@ def test_a_patrol_recorded_on_the_phone_survives_the_network_and_a_reload(site) 
         page.click("#patrol-start")
         walk(3)
         page.click("#logout")
-        page.fill("#username", "runner")
-        page.fill("#password", PASSWORD)
-        page.click("#login-button")
+        sign_in_on(page, "runner")
         page.wait_for_selector("#patrol-start:not([hidden])")
         assert page.inner_text("#patrol-status") == ""  # nothing of the last walker's on screen
         page.click("#patrol-start")
@@ -338,9 +333,7 @@ def test_a_patrol_recorded_on_the_phone_survives_the_network_and_a_reload(site) 
         assert [w["owner"] for w in kept] == ["walker"] and len(kept[0]["points"]) >= 3
         assert [p["walker"] for p in patrols_stored(engine)] == ["walker", "walker", "runner"]
         page.click("#logout")
-        page.fill("#username", "walker")
-        page.fill("#password", PASSWORD)
-        page.click("#login-button")
+        sign_in_on(page, "walker")
         page.wait_for_function("JSON.parse(localStorage.getItem('gridmap.patrolQueue')).length === 0", timeout=15000)
         assert [p["walker"] for p in patrols_stored(engine)] == ["walker", "walker", "runner", "walker"]
         assert not errors, errors
@@ -372,9 +365,7 @@ def test_where_nothing_is_published_the_phone_says_so_in_its_own_language(monaco
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.goto(f"{url}/report")
-        page.fill("#username", "walker")
-        page.fill("#password", PASSWORD)
-        page.click("#login-button")
+        sign_in_on(page, "walker")
         page.wait_for_function("document.querySelectorAll('#category option').length > 0")
         page.click("#locate")
         page.wait_for_function("document.querySelector('#message').className === 'warn'")
