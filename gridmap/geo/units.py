@@ -464,9 +464,7 @@ def _road_pieces(geoms: np.ndarray, road_lines: np.ndarray, area_fn: AreaFn, zon
         return out
     outline = shapely.boundary(geoms)
     # cut ends near the outline, and their feet on it
-    coords, of_part = shapely.get_coordinates(parts, return_index=True)
-    last = np.flatnonzero(np.r_[of_part[1:] != of_part[:-1], True])  # each part's last vertex (none is empty)
-    ends = shapely.points(np.concatenate([coords[np.r_[0, last[:-1] + 1]], coords[last]]))
+    ends = np.concatenate([shapely.get_point(parts, 0), shapely.get_point(parts, -1)])  # none is empty
     end_unit = np.concatenate([part_unit, part_unit])
     near = shapely.distance(ends, outline[end_unit]) < 2 * tol
     ends, end_unit = ends[near], end_unit[near]
@@ -825,7 +823,9 @@ def _split_oversize(units: pd.DataFrame, bld: _Buildings, roads: gpd.GeoDataFram
             pieces.append(piece)
     pieces_arr, owner_arr = np.asarray(pieces, dtype=object), np.asarray(owner)
     parts: list[list[atoms.Piece]] = [[atoms.Piece(p)] for p in pieces_arr]
-    piece_hh = _allocate(bld.geoms, bld.households, pieces_arr, bld.points)
+    # only the buildings that reach a piece count in one (the same totals as all of them, found faster)
+    reach = np.unique(shapely.STRtree(bld.geoms).query(pieces_arr, predicate="intersects")[1])
+    piece_hh = _allocate(bld.geoms[reach], bld.households[reach], pieces_arr, bld.points[reach])
     for each in (False, True):
         chosen = np.flatnonzero(fine[owner_arr] == each) if each else np.flatnonzero(~fine[owner_arr] & (piece_hh > limit))
         found = atoms.split_by_buildings(pieces_arr[chosen], bld.points, bld.geoms, bld.households, bld.entrances,

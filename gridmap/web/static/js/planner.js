@@ -329,6 +329,7 @@
   // (lock_version: one more with every save, what a save names to detect someone else's save).
   function planInfo() {
     var el = $("plan-info");
+    renderMicroPanel();  // its buttons and form follow the plan's state (a draft, signed in)
     $("delete-draft").hidden = !(state.plan && state.status === "draft" && state.token);
     $("plan-report").hidden = !state.plan;  // the plan's report: its map, histogram and every miss's reason
     if (state.plan) $("plan-report").href = "/plans/" + state.plan + "/report";
@@ -1848,7 +1849,7 @@
   }
   // Whether the brush and the lasso paint buildings (the selected grid's are drawn) rather than units.
   function microEditing() {
-    return state.microOn && !!state.cellLayer && state.cellGrid === state.selected;
+    return state.microOn && !!state.cellLayer && state.cellGrid === state.selected && Object.keys(state.cellCentre).length > 0;
   }
   function chooseMicro(code, cell) {
     state.microTarget = code;
