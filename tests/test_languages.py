@@ -193,20 +193,25 @@ def test_every_page_speaks_one_language_at_a_time(site) -> None:
         phone.goto(f"{url}/planner?territory={MONACO}&plan={draft_id}")  # the planner on a phone
         phone.wait_for_function(f"document.body.dataset.planLoaded === '{draft_id}'", timeout=30000)
         wrong += walk(phone, "/planner (phone)")
-        # every page at 390 px, in both languages: the language switch and the header's links whole
-        # on the screen (the header wraps rather than hide them)
-        for path in ("/", "/planner", "/dashboard", "/people", "/emergency", "/report", f"/plans/{draft_id}/report"):
-            phone.goto(url + path)
-            phone.wait_for_load_state("networkidle")
-            for lang in ("zh", "en"):
-                cut = phone.evaluate("""() => [...document.querySelectorAll('#lang-switch, header nav a, header nav button')]
-                    .filter(e => !e.hidden && getComputedStyle(e).display !== 'none').map(e => {
-                    const r = e.getBoundingClientRect();
-                    return r.left < 0 || r.right > window.innerWidth + 0.5 || r.top < 0 || r.bottom > window.innerHeight
-                           || r.width === 0 ? (e.id || e.textContent.trim()) + ' ' + [r.left, r.right].map(Math.round) : null;
-                }).filter(Boolean)""")
-                assert not cut, f"{path} at 390 px ({lang}): {cut} not whole on the screen"
-                phone.click("#lang-switch")
+        # every page at 390 px and on a narrow window (720 px), in both languages: the language switch
+        # and the header's links whole on the screen, inside the header and each on one line (the
+        # header wraps rather than hide them or break a word)
+        for width in (390, 720):
+            phone.set_viewport_size({"width": width, "height": 844})
+            for path in ("/", "/planner", "/dashboard", "/people", "/emergency", "/report", f"/plans/{draft_id}/report"):
+                phone.goto(url + path)
+                phone.wait_for_load_state("networkidle")
+                for lang in ("zh", "en"):
+                    cut = phone.evaluate("""() => { const h = document.querySelector('header').getBoundingClientRect();
+                        return [...document.querySelectorAll('#lang-switch, header nav a, header nav button')]
+                        .filter(e => !e.hidden && getComputedStyle(e).display !== 'none').map(e => {
+                        const r = e.getBoundingClientRect(), line = parseFloat(getComputedStyle(e).fontSize);
+                        return r.left < 0 || r.right > window.innerWidth + 0.5 || r.top < 0 || r.bottom > window.innerHeight
+                               || r.bottom > h.bottom + 0.5 || r.height > 2 * line + 12 || r.width === 0
+                               ? (e.id || e.textContent.trim()) + ' ' + [r.left, r.right, r.bottom].map(Math.round) : null;
+                    }).filter(Boolean); }""")
+                    assert not cut, f"{path} at {width} px ({lang}): {cut} not whole on the screen"
+                    phone.click("#lang-switch")
         browser.close()
     assert not wrong, "\n".join(wrong)
     assert not errors, errors
