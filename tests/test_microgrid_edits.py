@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 import sqlalchemy as sa
@@ -44,6 +45,19 @@ def test_a_move_out_of_the_band_is_flagged_in_both_languages() -> None:
     out = restate(move_cells(cells, [2], "B"), ["A", "B"], (50, 80), {}).microgrids.set_index("microgrid_code")
     assert out.loc["A", "flag"] == "below_min" and "by hand" in out.loc["A", "reason"]
     assert "手工" in out.loc["A", "reason_zh"] and out.loc["B", "flag"] == "above_max"
+
+
+def test_a_move_that_takes_one_micro_grid_out_of_the_band_leaves_the_others_reason_empty() -> None:
+    """One micro-grid flagged, the other in the band: the latter's reasons are None (stored as no
+    reason), not NaN, which json.dumps writes as a NaN that PostgreSQL refuses."""
+    import json
+
+    cells = row_of_cells(["A", "A", "A", "B", "B"], [30, 30, 5, 40, 38])
+    out = restate(move_cells(cells, [3], "B"), ["A", "B"], (50, 80), {"A": 1, "B": 1}).microgrids
+    out = out.set_index("microgrid_code")
+    assert out.loc["B", "flag"] == "above_max" and pd.isna(out.loc["A", "flag"])
+    assert out.loc["A", "reason"] is None and out.loc["A", "reason_zh"] is None
+    json.loads(json.dumps({"reason": out.loc["A", "reason"], "reason_zh": out.loc["A", "reason_zh"]}, allow_nan=False))
 
 
 def test_a_move_that_cuts_a_micro_grid_or_leaves_one_in_pieces_is_refused() -> None:

@@ -100,12 +100,15 @@ def restate(cells: gpd.GeoDataFrame, codes: list[str], band: tuple[int, int],
     households = stats["households"].to_numpy()
     below, above = households < lo, households > hi
     stats["flag"] = np.where(below, "below_min", np.where(above, "above_max", None))
-    stats["reason"] = [
+    # object columns: pandas 3 would infer a string column and turn the None of a micro-grid in the
+    # band into NaN, which is no JSON (the move stored them as "reason": NaN and PostgreSQL refused it)
+    stats["reason"] = pd.Series([
         (f"{h:.0f} households, {'below the minimum ' + str(lo) if b else 'above the maximum ' + str(hi)}: "
-         "set by hand in the planner") if b or a else None for h, b, a in zip(households, below, above)]
-    stats["reason_zh"] = [
+         "set by hand in the planner") if b or a else None for h, b, a in zip(households, below, above)],
+        index=stats.index, dtype=object)
+    stats["reason_zh"] = pd.Series([
         (f"{h:.0f} 户，{'低于下限 ' + str(lo) if b else '超过上限 ' + str(hi)} 户：规划人员手工调整")
-        if b or a else None for h, b, a in zip(households, below, above)]
+        if b or a else None for h, b, a in zip(households, below, above)], index=stats.index, dtype=object)
     columns = ["microgrid_code", "households", "building_count", "area_m2", "compactness", "parts", "flag", "reason",
                "reason_zh", "geometry"]
     return Restated(gpd.GeoDataFrame(stats[columns], geometry="geometry", crs=STORAGE_EPSG), removed)

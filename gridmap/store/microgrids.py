@@ -293,7 +293,8 @@ def apply_move(conn: sa.Connection, plan_id: int, moving: list[int], to_code: st
         "WHERE id = ANY(:ids)"), {"p": plan_id, "c": to_code, "ids": [int(i) for i in moving]})
     for row, geom in zip(restated.itertuples(index=False), ewkb_hex(restated.geometry.values)):
         props = {"compactness": float(row.compactness), "parts": int(row.parts), "edited": True,
-                 "reason": row.reason, "reason_zh": row.reason_zh}
+                 "reason": row.reason if isinstance(row.reason, str) else None,
+                 "reason_zh": row.reason_zh if isinstance(row.reason_zh, str) else None}
         conn.execute(sa.text(
             "UPDATE microgrids SET households = :h, building_count = :n, area_m2 = :a, flag = :f, "
             "properties = (properties - 'reason' - 'reason_zh') || jsonb_strip_nulls(CAST(:props AS jsonb)), "
