@@ -1289,3 +1289,61 @@ def test_labels_a_change_made_stale_are_dimmed_until_the_preview_answers(site) -
         assert page.evaluate(opacity, source) in ("", "1", None)
         assert page.errors == []
         browser.close()
+
+
+@pytest.mark.browser
+def test_the_leader_form_forgets_a_building_divided_again_and_signing_out_closes_the_panel(site) -> None:
+    """Dividing a grid again makes new building cells: the leader form no longer offers the 楼栋长 and
+    单元长 of the building clicked before (it may lie in another micro-grid now; saving answered 404).
+    Signing out closes the micro-grid panel: no writer's controls, no leader's phone left on screen."""
+    from playwright.sync_api import sync_playwright
+
+    from gridmap.services import microgrids
+
+    engine, url, draft_id = site
+    microgrids.divide_plan(engine, draft_id, actor="test")
+    with engine.connect() as conn:
+        grid = conn.execute(sa.text(
+            "SELECT g.code FROM grids g JOIN microgrids m ON m.grid_id = g.id WHERE g.plan_id = :p "
+            "GROUP BY g.code HAVING count(*) >= 2 ORDER BY g.code LIMIT 1"), {"p": draft_id}).scalar()
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = open_planner(browser, url, draft_id)
+        page.on("dialog", lambda dialog: dialog.accept())
+        page.click("#microgrids")
+        page.wait_for_selector("#micro-panel:not([hidden])")
+        unit = page.evaluate(f"""() => Object.values(window.gridmapPlanner.units)
+            .filter(u => u.grid === '{grid}').sort((a, b) => b.households - a.households)[0].id""")
+        click_unit(page, unit)
+        page.wait_for_function(f"window.gridmapPlanner.cellGrid === '{grid}'", timeout=15000)
+        first = page.evaluate("() => Object.values(window.gridmapPlanner.cells)[0].feature.properties")
+        cell = first["cell_id"]
+        click_cell(page, cell)
+        page.wait_for_selector("#micro-leader:not([hidden])")
+        assert "building" in page.eval_on_selector_all("#leader-scope option", "os => os.map(o => o.value)")
+        page.select_option("#leader-scope", "building")
+        page.fill("#leader-name", "李强")
+        page.fill("#leader-phone", "13800000002")
+        page.click("#leader-save")
+        page.wait_for_function("document.querySelector('#message').textContent.includes('李强')")
+        page.click("#micro-divide")
+        page.wait_for_function(f"""() => !window.gridmapPlanner.dividing && window.gridmapPlanner.cellGrid === '{grid}' &&
+            !window.gridmapPlanner.cells[{cell}]""", timeout=30000)
+        page.wait_for_function("document.querySelector('#message').textContent.includes('已划分')")
+        assert page.evaluate("() => window.gridmapPlanner.leaderCell") is None
+        if page.evaluate("() => !!window.gridmapPlanner.microTarget"):
+            assert page.eval_on_selector_all("#leader-scope option", "os => os.map(o => o.value)") == ["microgrid"]
+        # the building's leader again, then signing out: the panel closes with what it showed
+        new_cell = page.evaluate(f"""() => Object.values(window.gridmapPlanner.cells).map(l => l.feature.properties)
+            .find(c => c.building_id === {first["building_id"]} && c.part === {first["part"]}).cell_id""")
+        click_cell(page, new_cell)
+        page.wait_for_selector("#micro-leader:not([hidden])")
+        page.select_option("#leader-scope", "building")
+        page.wait_for_function("document.querySelector('#leader-phone').value === '13800000002'")
+        page.click("#logout")
+        page.wait_for_selector("#micro-panel", state="hidden")
+        assert page.get_attribute("#microgrids", "aria-pressed") == "false"
+        assert page.evaluate("() => window.gridmapPlanner.microDetail") is None
+        assert page.input_value("#leader-phone") == "" and page.input_value("#leader-name") == ""
+        assert not page.errors
+        browser.close()

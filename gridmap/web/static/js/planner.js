@@ -113,6 +113,8 @@
   function signOut() {
     if (state.token) api("POST", "/api/auth/logout");
     state.token = null; state.user = null;
+    // the micro-grid panel offered a writer's controls and showed leaders' phones (personal data)
+    if (state.microOn) hideMicro();
     try { sessionStorage.removeItem("gridmap.token"); } catch (e) { /* ignore */ }
     $("login").hidden = false; $("logout").hidden = true; plain($("who"), "");
   }
@@ -1783,6 +1785,8 @@
     state.microInfo = {}; state.leaderCell = null; state.microDetail = null;
     state.cellSeq += 1; state.microSeq += 1; state.detailSeq += 1;
     brush.cellStroke = null;
+    $("leader-name").value = $("leader-phone").value = "";  // no leader's phone left in the page
+    $("leader-scope").dataset.key = $("leader-scope").dataset.filled = "";
     $("microgrids").setAttribute("aria-pressed", "false");
     renderMicroPanel();
   }
@@ -1820,11 +1824,12 @@
         state.microTarget = null; state.leaderCell = null;
       }
       state.cells = {}; state.cellCentre = {};
+      var leaderFound = false;
       state.cellLayer = L.geoJSON(features, { style: cellStyle, onEachFeature: function (f, layer) {
         state.cells[f.properties.cell_id] = layer;
         var c = layer.getBounds().getCenter();
         state.cellCentre[f.properties.cell_id] = [c.lat, c.lng];
-        if (state.leaderCell && state.leaderCell.cell_id === f.properties.cell_id) state.leaderCell = f.properties;
+        if (state.leaderCell && state.leaderCell.cell_id === f.properties.cell_id) { state.leaderCell = f.properties; leaderFound = true; }
       } })
         .bindTooltip(function (layer) {
           var p = layer.feature.properties, m = state.microInfo[p.microgrid_code] || {};
@@ -1835,6 +1840,9 @@
         })
         .on("click", function (ev) { paintCell(ev.layer.feature.properties, ev.originalEvent && ev.originalEvent.shiftKey); })
         .addTo(map);
+      // the building last clicked is no longer among them (the grid was divided again: new cells), so
+      // the form must not offer its 楼栋长 and 单元长 under a micro-grid that may no longer hold it
+      if (!leaderFound) state.leaderCell = null;
       renderMicroPanel();
       if (!features.length) {
         message("网格 " + grid + " 尚无微网格", "Grid " + grid + " has no micro-grids yet", "info");
