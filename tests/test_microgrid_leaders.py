@@ -82,3 +82,70 @@ def test_tower_leaders_kept_apart_and_carried_over(district: sa.Engine) -> None:
     held = _rows(district, "SELECT count(*) FROM staff_assignments a JOIN staff s ON s.id = a.staff_id "
                  "WHERE s.name = '楼栋长乙'")[0][0]
     assert held == 1
+
+
+def test_a_micro_grids_leader_follows_most_of_its_buildings() -> None:
+    """Re-dividing: a micro-grid's leader goes to the new micro-grid holding most of their cells,
+    when it holds half of them at least; one new micro-grid takes one leader (the one with more of
+    their cells there first); the others are named as not carried over."""
+    from gridmap.store.microgrids import carried_microgrid_leaders
+
+    a, b, c = ((1, 1), (2, 1), (3, 1)), ((4, 1), (5, 1)), ((6, 1), (7, 1), (8, 1), (9, 1))
+    before = {a: ("甲", "1"), b: ("乙", None), c: (None, "3")}
+    # a's cells: two in X, one in Y; b's: one in Y, one in Z (half in each: Y has a's third too);
+    # c's: one in each of four micro-grids: none holds half
+    after = {"X": ((1, 1), (2, 1)), "Y": ((3, 1), (4, 1), (6, 1)), "Z": ((5, 1), (7, 1)), "W": ((8, 1), (9, 1))}
+    placed, dropped = carried_microgrid_leaders(before, after)
+    assert placed["X"] == ("甲", "1")  # two of three
+    assert placed.get("Z") == ("乙", None)  # half of its cells in Y and in Z: the closer fit (Z holds nothing else)
+    assert ("乙", None) in placed.values() and list(placed.values()).count(("乙", None)) == 1
+    assert placed.get("W") == (None, "3")  # two of c's four: half
+    assert dropped == []
+    # an unchanged division keeps every leader where it was
+    same, none = carried_microgrid_leaders(before, {"X": a, "Y": b, "Z": c})
+    assert same == {"X": ("甲", "1"), "Y": ("乙", None), "Z": (None, "3")} and none == []
+    # a micro-grid spread over three: its leader is named, not given to a third of its buildings
+    spread, gone = carried_microgrid_leaders({a: ("甲", "1")}, {"X": ((1, 1),), "Y": ((2, 1),), "Z": ((3, 1),)})
+    assert spread == {} and gone == ["甲"]
+    # two leaders wanting one micro-grid: the one with more of their cells there has it
+    fight, lost = carried_microgrid_leaders({a: ("甲", None), b: ("乙", None)},
+                                            {"X": ((1, 1), (2, 1), (3, 1), (4, 1)), "Y": ((5, 1),)})
+    assert fight["X"] == ("甲", None) and fight.get("Y") == ("乙", None) and lost == []
+
+
+def test_a_leaders_phone_alone_keeps_the_name_and_a_move_that_empties_a_micro_grid_says_whose_it_was(
+        district: sa.Engine) -> None:
+    from conftest import DISTRICT
+    from gridmap.services import microgrids, planning
+
+    draft, _ = planning.new_draft(district, DISTRICT, actor="test")
+    microgrids.divide_plan(district, draft, actor="test")
+    code, grid = _rows(district, "SELECT m.code, g.code FROM microgrids m JOIN grids g ON g.id = m.grid_id "
+                       "WHERE m.plan_id = :p ORDER BY m.code LIMIT 1", p=draft)[0]
+    done = microgrids.set_leader(district, draft, code, name="赵四", phone="13900000000", actor="test")
+    assert done["leader_name"] == "赵四" and done["has_phone"] and "leader_phone" not in done
+    done = microgrids.set_leader(district, draft, code, name=None, phone="13911111111", actor="test")
+    assert done["leader_name"] == "赵四"  # the name kept
+    assert _rows(district, "SELECT leader_name, leader_phone FROM microgrids WHERE plan_id = :p AND code = :c",
+                 p=draft, c=code)[0] == ("赵四", "13911111111")
+    done = microgrids.set_leader(district, draft, code, name="", phone=None, actor="test")
+    assert done["leader_name"] is None and done["has_phone"]  # only the name cleared
+    microgrids.set_leader(district, draft, code, name="赵四", phone="", actor="test")
+    assert _rows(district, "SELECT leader_name, leader_phone FROM microgrids WHERE plan_id = :p AND code = :c",
+                 p=draft, c=code)[0] == ("赵四", None)
+    # every building of that micro-grid painted into a neighbour: it is removed, and the answer names its leader
+    cells = [r[0] for r in _rows(district, "SELECT b.id FROM microgrid_buildings b JOIN microgrids m ON "
+                                 "m.id = b.microgrid_id WHERE m.plan_id = :p AND m.code = :c", p=draft, c=code)]
+    neighbours = [r[0] for r in _rows(
+        district, "SELECT n.code FROM microgrids m JOIN microgrids n ON n.grid_id = m.grid_id AND n.id <> m.id "
+        "AND ST_Length(ST_Intersection(ST_Boundary(m.geom), ST_Boundary(n.geom))::geography) > 1 "
+        "WHERE m.plan_id = :p AND m.code = :c ORDER BY n.code", p=draft, c=code)]
+    moved = None
+    for target in neighbours:
+        try:
+            moved = microgrids.move_buildings(district, draft, target, cells, actor="test")
+            break
+        except Invalid:
+            continue
+    assert moved is not None, f"no neighbour of {code} in grid {grid} could take all its buildings"
+    assert moved["removed"] == [code] and moved["removed_leaders"] == [{"microgrid": code, "leader_name": "赵四"}]

@@ -1142,6 +1142,7 @@ def test_the_planner_divides_records_leaders_and_lassoes_buildings(site) -> None
         stored = count("SELECT count(*) FROM microgrids WHERE plan_id = :p")
         assert stored == page.evaluate("() => Object.keys(window.gridmapPlanner.microInfo).length") > 0
         assert "已划分" in page.inner_text("#message")
+        assert page.inner_text("#micro-result").startswith("已划分")  # also beside the panel's buttons
         assert page.evaluate("() => window.gridmapPlanner.version") == count(
             "SELECT lock_version FROM plans WHERE id = :p")
         grids = [r[0] for r in engine.connect().execute(sa.text(
@@ -1190,7 +1191,8 @@ def test_the_planner_divides_records_leaders_and_lassoes_buildings(site) -> None
         page.evaluate(f"""() => {{ window.gridmapPlannerMap().fitBounds(window.gridmapPlanner.cells[{cell}].getBounds(),
                                                                         {{animate: false, maxZoom: 19}}); }}""")
         page.wait_for_timeout(150)
-        lasso_around(page, cell)
+        with page.expect_request(f"**/microgrids?format=geojson&grid={grid}"):  # its grid's only, read again
+            lasso_around(page, cell)
         page.wait_for_function(f"""() => window.gridmapPlanner.cells[{cell}] &&
             window.gridmapPlanner.cells[{cell}].feature.properties.microgrid_code === '{target}'""", timeout=15000)
         assert stored_microgrid_of(engine, cell) == target

@@ -36,8 +36,10 @@ class DivideRequest(BaseModel):
 
 
 class LeaderRequest(BaseModel):
-    name: str | None = Field(None, max_length=100, description="the leader's name (微网格负责人, 楼栋长 or 单元长); empty clears it")
-    phone: str | None = Field(None, max_length=40, description="the leader's phone (personal data)")
+    name: str | None = Field(None, max_length=100, description="the leader's name (微网格负责人, 楼栋长 or 单元长); "
+                             "empty clears it, left out keeps it")
+    phone: str | None = Field(None, max_length=40, description="the leader's phone (personal data); empty clears it, "
+                              "left out keeps it")
     building: str | None = Field(None, max_length=100, description="a building of the micro-grid: id or 楼栋号")
     part: int | None = Field(None, ge=1, le=99, description="the building's 单元 (单元长)")
 
@@ -93,9 +95,12 @@ def divide(plan_id: int, request: Request, body: DivideRequest = Body(default_fa
     conn.rollback()
     summary = service.divide_plan(request.app.state.engine, plan_id, grid=body.grid, seed=body.seed,
                                   version=body.version, actor=actor.username)
+    dropped = summary.leaders_line()
     return JSONResponse(jsonable({"plan_id": plan_id, "version": summary.edit_version, "grids": summary.grids,
                                   "replaced": summary.replaced, "summary": summary.result.report["summary"],
-                                  "flags": summary.result.report["flags"]}))
+                                  "flags": summary.result.report["flags"], "leaders_dropped": summary.leaders_dropped,
+                                  "leaders_message": dropped[0] if dropped else None,
+                                  "leaders_message_zh": dropped[1] if dropped else None}))
 
 
 @router.get("/api/plans/{plan_id}/microgrid-cells", summary="The building cells of one grid's micro-grids "

@@ -33,8 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     mic.add_argument("--building", metavar="ID|NAME", help="leader: a building of the micro-grid (its id or 楼栋号): its 楼栋长, for all its 单元 "
                      "wherever they lie")
     mic.add_argument("--unit", type=checks.positive_int, metavar="K", help="leader: with --building, the 单元长 of its 单元 K (a building this plan cuts into 单元)")
-    mic.add_argument("--name", help="leader: the leader's name (empty clears it)")
-    mic.add_argument("--phone", help="leader: the leader's phone (personal data: never on public endpoints)")
+    mic.add_argument("--name", help="leader: the leader's name (empty clears it; left out: kept)")
+    mic.add_argument("--phone", help="leader: the leader's phone (personal data: never on public endpoints; "
+                                     "empty clears it; left out: kept)")
     mic.add_argument("--actor", default="cli")
     mic.set_defaults(func=cmd_microgrid)
 
@@ -252,9 +253,12 @@ def cmd_print(args: argparse.Namespace) -> int:
 
 
 def _leader_recorded(done: dict) -> str:
-    """What ``gridmap microgrid leader`` recorded, in English and Chinese (``done``: set_leader's answer)."""
-    who = done["leader_name"] or "(none)"
-    who_zh = done["leader_name"] or "（无）"
+    """What ``gridmap microgrid leader`` recorded, in English and Chinese (``done``: set_leader's
+    answer: the name now on record and whether a phone is)."""
+    who = (done["leader_name"] or "(no name)") + (", phone on record" if done.get("has_phone") else "")
+    who_zh = (done["leader_name"] or "（无姓名）") + ("，已有电话" if done.get("has_phone") else "")
+    if not done["leader_name"] and not done.get("has_phone"):
+        who, who_zh = "(none: cleared)", "（无：已清除）"
     if done["role"] == "unit":
         return (f"stairwell leader of stairwell {done['part']} of building {done['building']} in micro-grid "
                 f"{done['microgrid']} recorded: {who} / 已记录微网格 {done['microgrid']} 中楼栋 {done['building']} "

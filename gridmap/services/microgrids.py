@@ -12,7 +12,7 @@ transaction, the leaders carried over (:func:`take_down`, :func:`redivide`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import shapely
 import sqlalchemy as sa
@@ -38,6 +38,18 @@ class MicroSummary:
     result: MicroResult
     replaced: int
     edit_version: int
+    leaders_dropped: list[str] = field(default_factory=list)
+    """Micro-grid leaders of the division replaced whose buildings are now spread so that no
+    micro-grid holds half of them (:func:`gridmap.store.microgrids.carried_microgrid_leaders`)."""
+
+    def leaders_line(self) -> tuple[str, str] | None:
+        """What happened to the micro-grid leaders that could not be carried over (English, Chinese)."""
+        if not self.leaders_dropped:
+            return None
+        names = self.leaders_dropped
+        return (f"{len(names)} micro-grid leaders not carried over (no new micro-grid holds half of their buildings; "
+                f"record them again): {', '.join(names)}",
+                f"{len(names)} 位微网格负责人未能保留（新的微网格都不含其原有楼栋的一半；请重新记录）：{'、'.join(names)}")
 
     def __str__(self) -> str:
         s = self.result.report["summary"]
@@ -50,7 +62,8 @@ class MicroSummary:
                 f"涉及 {s['buildings']} 栋楼（{s['split_buildings']} 栋按单元拆分）；{s['in_band']}/{s['microgrids']} 个"
                 f"（{s['in_band_share']:.1%}）在 {s['min_households']}–{s['max_households']} 户之间；"
                 f"{len(self.result.flags)} 条标记"
-                + (f"；替换此前的 {self.replaced} 个微网格" if self.replaced else ""))
+                + (f"；替换此前的 {self.replaced} 个微网格" if self.replaced else "")
+                + ("".join(f"\n{line}" for line in self.leaders_line()) if self.leaders_line() else ""))
 
 
 def divide_plan(engine: sa.Engine, plan_id: int, *, grid: str | None = None, seed: int = 0, actor: str = "cli",
@@ -101,14 +114,14 @@ def divide_plan(engine: sa.Engine, plan_id: int, *, grid: str | None = None, see
         leaders = store.leaders_of(conn, plan_id, list(grid_ids.values()))
         before = store.rows(conn, plan_id, grid=grid)
         replaced = store.delete_for_grids(conn, plan_id, list(grid_ids.values()))
-        store.write(conn, plan_id, grid_ids, result.microgrids, result.buildings, leaders)
+        written = store.write(conn, plan_id, grid_ids, result.microgrids, result.buildings, leaders)
         version = plans.record_edit(conn, plan_id, actor=actor,
                                     operations=[{"op": "microgrids", "grids": codes if grid else "all", "seed": seed}],
                                     grids=[])
         audit.record(conn, actor=actor, action="plan.microgrids", table="microgrids", row_key=str(plan_id),
                      before={"microgrids": len(before), "codes": [r["microgrid_code"] for r in before][:2000]},
                      after={"grids": codes if grid else "all", "version": version, **result.report["summary"]})
-    return MicroSummary(plan_id, plan.version, codes, result, len(replaced), version)
+    return MicroSummary(plan_id, plan.version, codes, result, len(replaced), version, written.leaders_dropped)
 
 
 def _buildings(conn: sa.Connection, plan: plans.Plan, grids) -> gpd.GeoDataFrame:
@@ -144,6 +157,7 @@ class Redivision:
     in_band: int = 0
     dry_run: bool = False
     error: tuple[str, str] | None = None
+    leaders_dropped: list[str] = field(default_factory=list)  # as MicroSummary's
 
     def message(self) -> tuple[str, str]:
         """One line in English and in Chinese, for the command line and the planner."""
@@ -159,10 +173,14 @@ class Redivision:
             return (f"On saving, the {gone} micro-grids of the changed grids are removed and grids {grids_en} are "
                     "divided into micro-grids again (leaders kept where the same buildings and stairwells are found)",
                     f"保存后，被修改网格的 {gone} 个微网格将删除，网格 {grids_zh} 将重新划分微网格（楼栋与单元相同处保留原负责人）")
+        dropped = self.leaders_dropped
         return (f"Micro-grids made again for grids {grids_en}: {self.microgrids} ({self.in_band} in the band); the "
-                f"changed grids had {gone}; leaders kept where the same buildings and stairwells were found",
+                f"changed grids had {gone}; leaders kept where the same buildings and stairwells were found"
+                + (f"; {len(dropped)} micro-grid leaders not carried over (record them again): {', '.join(dropped)}"
+                   if dropped else ""),
                 f"网格 {grids_zh} 的微网格已重新划分：{self.microgrids} 个（{self.in_band} 个户数在区间内）；"
-                f"被修改的网格原有 {gone} 个；楼栋与单元相同处保留原负责人")
+                f"被修改的网格原有 {gone} 个；楼栋与单元相同处保留原负责人"
+                + (f"；{len(dropped)} 位微网格负责人未能保留（请重新记录）：{'、'.join(dropped)}" if dropped else ""))
 
 
 @dataclass
@@ -207,26 +225,31 @@ def redivide(conn: sa.Connection, plan: plans.Plan, taken: TakenDown | None, res
     except Invalid as exc:
         return Redivision(taken.removed, [], error=(exc.en, exc.zh))
     result = _divide(grids, buildings, profiles.of_parameters(plan.parameters), 0)
-    store.write(conn, plan.id, store.plan_grid_ids(conn, plan.id, codes), result.microgrids, result.buildings,
-                taken.leaders)
-    return Redivision(taken.removed, codes, len(result.microgrids), int(result.report["summary"]["in_band"]))
+    written = store.write(conn, plan.id, store.plan_grid_ids(conn, plan.id, codes), result.microgrids,
+                          result.buildings, taken.leaders)
+    return Redivision(taken.removed, codes, len(result.microgrids), int(result.report["summary"]["in_band"]),
+                      leaders_dropped=written.leaders_dropped)
 
 
 def set_leader(engine: sa.Engine, plan_id: int, code: str, *, name: str | None, phone: str | None,
                building: str | None = None, part: int | None = None, actor: str = "cli") -> dict:
     """Record a micro-grid's leader (微网格负责人), or a building's (楼栋长) or a 单元's (单元长) in it; drafts
-    only, like every change to a plan; audited without the phone number in clear."""
+    only, like every change to a plan; audited without the phone number in clear.
+
+    ``name`` and ``phone`` change only what is given: None keeps what is recorded, an empty text
+    clears it (a new phone alone keeps the name). The answer says what is recorded now: the name,
+    and whether a phone is (``has_phone``; the number itself is not repeated)."""
     if phone is not None and phone.strip() and not all(ch.isdigit() or ch in "+- ()" for ch in phone.strip()):
-        raise Invalid(f"phone {phone!r} is not a phone number (digits, +, -, spaces)",
-                      f"电话 {phone!r} 不是电话号码（只能包含数字、+、-、空格）")
-    name = (name or "").strip() or None
-    phone = (phone or "").strip() or None
+        raise Invalid(f"phone {phone!r} is not a phone number (digits, +, -, spaces, brackets)",
+                      f"电话 {phone!r} 不是电话号码（只能包含数字、+、-、空格、括号）")
+    name = None if name is None else name.strip()
+    phone = None if phone is None else phone.strip()
     with engine.begin() as conn:
         plan = plans.get(conn, plan_id, lock=True)
         _draft_only(plan)
         done = store.set_leader(conn, plan_id, code, name=name, phone=phone, building=building, part=part)
         audit.record(conn, actor=actor, action="microgrid.leader", table="microgrids", row_key=f"{plan_id}/{code}",
-                     after={**done, "phone_set": phone is not None})
+                     after={**done, "phone_changed": phone is not None})
     return done
 
 
@@ -238,7 +261,8 @@ def move_buildings(engine: sa.Engine, plan_id: int, to_code: str, cells: list[in
     refused when a micro-grid would cross its grid or fall into pieces
     (:mod:`gridmap.geo.microgrid_edits`). Drafts only; ``version``, when given, must be the
     draft's edit version (a concurrent edit answers a conflict). One transaction, audited.
-    Returns the new edit version and the micro-grids as now stored."""
+    Returns the new edit version and the micro-grids as now stored; ``removed_leaders``: the leaders
+    recorded for micro-grids the move emptied (removed with them: the planner says so)."""
     moving = sorted({int(c) for c in cells})
     if not moving:
         raise Invalid("no building cells to move", "没有要移动的楼栋单元格")
@@ -254,6 +278,7 @@ def move_buildings(engine: sa.Engine, plan_id: int, to_code: str, cells: list[in
         if not sources:
             return {"plan_id": plan_id, "version": plan.lock_version, "moved": 0, "microgrids": [], "removed": []}
         restated = microgrid_edits.restate(moved, sources + [to_code], band, parts_before)
+        gone_leaders = store.leaders_of_microgrids(conn, plan_id, restated.removed)  # they go with their micro-grid
         store.apply_move(conn, plan_id, moving, to_code, restated.microgrids, restated.removed)
         grid = str(found.loc[found["microgrid_code"] == to_code, "grid_code"].iat[0])
         new_version = plans.record_edit(conn, plan_id, actor=actor, operations=[
@@ -264,7 +289,8 @@ def move_buildings(engine: sa.Engine, plan_id: int, to_code: str, cells: list[in
                      after={"to": to_code, "version": new_version, "removed": restated.removed})
         rows = [r for r in store.rows(conn, plan_id, grid=grid) if r["microgrid_code"] in set(sources + [to_code])]
     return {"plan_id": plan_id, "version": new_version, "moved": len(moving), "grid": grid, "microgrids": rows,
-            "removed": restated.removed}
+            "removed": restated.removed,
+            "removed_leaders": [{"microgrid": code, "leader_name": name} for code, name in sorted(gone_leaders.items())]}
 
 
 def _draft_only(plan: plans.Plan) -> None:

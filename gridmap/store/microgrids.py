@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import geopandas as gpd
 import pandas as pd
@@ -53,8 +54,9 @@ def plan_grid_ids(conn: sa.Connection, plan_id: int, codes: list[str] | None = N
 class Leaders:
     """The leaders recorded in some grids' micro-grids, to carry over a re-division: a micro-grid's
     by its cells (the set of (feature id, 单元) it holds: two micro-grids of one tower's 单元 hold
-    the same building, never the same 单元), a 单元's (单元长) by (feature id, 单元), a building's
-    (楼栋长) by feature id. Each value is (name, phone)."""
+    the same building, never the same 单元; :func:`carried_microgrid_leaders` says where each
+    goes), a 单元's (单元长) by (feature id, 单元), a building's (楼栋长) by feature id. Each value is
+    (name, phone)."""
 
     by_microgrid: dict[tuple[tuple[int, int], ...], tuple[str | None, str | None]] = field(default_factory=dict)
     by_unit: dict[tuple[int, int], tuple[str | None, str | None]] = field(default_factory=dict)
@@ -81,6 +83,43 @@ def leaders_of(conn: sa.Connection, plan_id: int, grid_ids: list[int]) -> Leader
     by_building = {int(r.feature_id): (r.building_leader_name, r.building_leader_phone) for r in rows
                    if r.building_leader_name is not None or r.building_leader_phone is not None}
     return Leaders(by_microgrid, by_unit, by_building)
+
+
+def carried_microgrid_leaders(before: dict[tuple[tuple[int, int], ...], tuple[str | None, str | None]],
+                              after: dict[str, tuple[tuple[int, int], ...]]
+                              ) -> tuple[dict[str, tuple[str | None, str | None]], list[str]]:
+    """Where the micro-grid leaders of a division (``before``: cells → (name, phone)) go in a new
+    one (``after``: micro-grid code → cells): each to the new micro-grid that holds most of the
+    cells they had, when it holds at least half of them (a leader follows most of their buildings)
+    and no leader with more of their cells there came first. Returns code → leader, and the names
+    (or "(no name)") of the leaders no micro-grid holds half of: the caller says they were not
+    carried over. An unchanged micro-grid keeps its leader: it holds all their cells."""
+    owner = {cell: code for code, cells in after.items() for cell in cells}
+    offers = []
+    for i, cells in enumerate(before):
+        held: dict[str, int] = {}
+        for cell in cells:
+            if cell in owner:
+                held[owner[cell]] = held.get(owner[cell], 0) + 1
+        offers += [(-k, len(after[code]) - k, i, code) for code, k in held.items() if 2 * k >= len(cells) > 0]
+    leaders = list(before.values())
+    placed: dict[str, tuple[str | None, str | None]] = {}
+    taken: set[int] = set()
+    for _more, _extra, i, code in sorted(offers):  # most cells first, then the closest fit
+        if i not in taken and code not in placed:
+            placed[code] = leaders[i]
+            taken.add(i)
+    dropped = [leaders[i][0] or "(no name)" for i in range(len(leaders)) if i not in taken]
+    return placed, dropped
+
+
+def leaders_of_microgrids(conn: sa.Connection, plan_id: int, codes: list[str]) -> dict[str, str]:
+    """Micro-grid code → its leader's name ("" when only a phone is recorded) for those of ``codes``
+    that have a leader recorded (what a move that empties them takes away with them)."""
+    rows = conn.execute(sa.text(
+        "SELECT code, COALESCE(leader_name, '') FROM microgrids WHERE plan_id = :p AND code = ANY(:c) "
+        "AND (leader_name IS NOT NULL OR leader_phone IS NOT NULL)"), {"p": plan_id, "c": list(codes)})
+    return {r[0]: r[1] for r in rows}
 
 
 def _cells(features, parts) -> tuple[tuple[int, int], ...]:
@@ -115,11 +154,11 @@ def delete_for_grids(conn: sa.Connection, plan_id: int, grid_ids: list[int]) -> 
 
 
 def write(conn: sa.Connection, plan_id: int, grid_ids: dict[str, int], micro: gpd.GeoDataFrame,
-          buildings: gpd.GeoDataFrame, leaders: Leaders | None = None) -> dict[str, int]:
+          buildings: gpd.GeoDataFrame, leaders: Leaders | None = None) -> Written:
     """Insert micro-grids (:class:`gridmap.geo.microgrids.MicroResult` frames) and their buildings;
-    the ``leaders`` of a previous division (:func:`leaders_of`) are carried over where the same
-    micro-grid (the same cells), the same 单元 or the same building is found again. Returns
-    micro-grid code → row id.
+    the ``leaders`` of a previous division (:func:`leaders_of`) are carried over: a micro-grid's to
+    the one holding most of its cells (:func:`carried_microgrid_leaders`), a 单元's and a
+    building's where the same 单元 or building is found again. Returns :class:`Written`.
 
     A statement per :data:`~gridmap.store.sql.INSERT_BATCH` rows, from arrays: storing 雨城区's
     2,452 micro-grids and 7,924 buildings takes 0.8 s of ``gridmap partition --micro`` (1.8 s row
@@ -129,8 +168,9 @@ def write(conn: sa.Connection, plan_id: int, grid_ids: dict[str, int], micro: gp
     cells = {code: _cells(group["building_id"], group["part"])
              for code, group in buildings.groupby("microgrid_code")} if len(buildings) else {}
     ids: dict[str, int] = {}
+    placed, dropped = carried_microgrid_leaders(leaders.by_microgrid, cells)
     if len(micro):
-        kept = [leaders.by_microgrid.get(cells.get(code, ()), none) for code in micro["microgrid_code"]]
+        kept = [placed.get(code, none) for code in micro["microgrid_code"]]
         flagged = [isinstance(flag, str) for flag in micro["flag"]]
         values = {
             "g": [grid_ids[code] for code in micro["grid_code"]], "c": [str(c) for c in micro["microgrid_code"]],
@@ -178,7 +218,15 @@ def write(conn: sa.Connection, plan_id: int, grid_ids: dict[str, int], micro: gp
                 "CAST(:bn AS text[]), CAST(:bp AS text[]), CAST(:geom AS text[])) "
                 "WITH ORDINALITY AS t(m, f, n, part, parts, h, ln, lp, bn, bp, geom, i) ORDER BY i"),
                 {name: column[start:start + INSERT_BATCH] for name, column in values.items()})
-    return ids
+    return Written(ids, dropped)
+
+
+class Written(NamedTuple):
+    """What :func:`write` stored: micro-grid code → row id, and the names of the micro-grid leaders
+    of the division before that could not be carried over (:func:`carried_microgrid_leaders`)."""
+
+    ids: dict[str, int]
+    leaders_dropped: list[str]
 
 
 def copy(conn: sa.Connection, source_id: int, plan_id: int) -> int:
@@ -201,7 +249,8 @@ def copy(conn: sa.Connection, source_id: int, plan_id: int) -> int:
 
 def set_leader(conn: sa.Connection, plan_id: int, code: str, *, name: str | None, phone: str | None,
                building: str | None = None, part: int | None = None) -> dict:
-    """Record a leader in micro-grid ``code``: the micro-grid's own (微网格负责人, no ``building``); a building's
+    """Record a leader in micro-grid ``code`` (``name``/``phone``: None keeps what is recorded, an
+    empty text clears it): the micro-grid's own (微网格负责人, no ``building``); a building's
     楼栋长 (``building``: its feature id or name, as found in this micro-grid), kept on every row of
     that building in the plan (a tower cut into 单元 may lie in several micro-grids: it has one
     楼栋长); or, with ``part``, the 单元长 of that 单元 of a building cut into 单元. Returns what was
@@ -211,10 +260,12 @@ def set_leader(conn: sa.Connection, plan_id: int, code: str, *, name: str | None
                             {"p": plan_id, "c": code}).scalar()
     if micro_id is None:
         raise MicrogridNotFound(f"plan {plan_id} has no micro-grid {code}", f"方案 {plan_id} 没有微网格 {code}")
+    given = {"sn": name is not None, "n": name or None, "st": phone is not None, "t": phone or None}
     if building is None:
-        conn.execute(sa.text("UPDATE microgrids SET leader_name = :n, leader_phone = :t WHERE id = :m"),
-                     {"n": name, "t": phone, "m": micro_id})
-        return {"microgrid": code, "role": "microgrid", "leader_name": name}
+        now = conn.execute(sa.text(
+            f"UPDATE microgrids SET leader_name = {_given_or_kept('leader_name', 'n')}, leader_phone = {_given_or_kept('leader_phone', 't')} "
+            "WHERE id = :m RETURNING leader_name, leader_phone IS NOT NULL"), {**given, "m": micro_id}).one()
+        return {"microgrid": code, "role": "microgrid", "leader_name": now[0], "has_phone": bool(now[1])}
     key = str(building).strip()
     found = conn.execute(sa.text(
         f"SELECT b.id, b.feature_id, {_BASE_NAME} AS base, b.part, b.parts FROM microgrid_buildings b "
@@ -233,14 +284,15 @@ def set_leader(conn: sa.Connection, plan_id: int, code: str, *, name: str | None
     same = ("b.feature_id = :f" if first.feature_id is not None else
             f"b.feature_id IS NULL AND {_BASE_NAME} = :base AND m.grid_id = (SELECT grid_id FROM microgrids WHERE id = :m)")
     scope = ("FROM microgrid_buildings b JOIN microgrids m ON m.id = b.microgrid_id WHERE m.plan_id = :p AND " + same)
-    params = {"p": plan_id, "f": first.feature_id, "base": first.base, "n": name, "t": phone, "m": micro_id}
+    params = {"p": plan_id, "f": first.feature_id, "base": first.base, "m": micro_id, **given}
     if part is None:
         rows = conn.execute(sa.text(
-            "UPDATE microgrid_buildings t SET building_leader_name = :n, building_leader_phone = :t "
-            f"WHERE t.id IN (SELECT b.id {scope}) RETURNING (SELECT code FROM microgrids WHERE id = t.microgrid_id)"),
-            params).all()
+            f"UPDATE microgrid_buildings t SET building_leader_name = {_given_or_kept('t.building_leader_name', 'n')}, "
+            f"building_leader_phone = {_given_or_kept('t.building_leader_phone', 't')} WHERE t.id IN (SELECT b.id {scope}) "
+            "RETURNING (SELECT code FROM microgrids WHERE id = t.microgrid_id), t.building_leader_name, "
+            "t.building_leader_phone IS NOT NULL"), params).all()
         return {"microgrid": code, "role": "building", "building": first.base, "building_id": first.feature_id,
-                "microgrids": sorted({r[0] for r in rows}), "leader_name": name}
+                "microgrids": sorted({r[0] for r in rows}), "leader_name": rows[0][1], "has_phone": bool(rows[0][2])}
     if first.parts <= 1:
         raise Invalid(f"building {first.base!r} is not cut into stairwells (单元) in this plan: its leader is its "
                       "building leader (leave out the stairwell)",
@@ -250,10 +302,17 @@ def set_leader(conn: sa.Connection, plan_id: int, code: str, *, name: str | None
         held = [str(r.part) for r in found]
         raise MicrogridNotFound(f"micro-grid {code} holds stairwells {', '.join(held)} of building {first.base!r}, "
                                 f"not {part}", f"微网格 {code} 包含楼栋 {first.base!r} 的 {'、'.join(held)} 单元，没有 {part} 单元")
-    conn.execute(sa.text("UPDATE microgrid_buildings SET leader_name = :n, leader_phone = :t WHERE id = :id"),
-                 {"n": name, "t": phone, "id": row.id})
+    now = conn.execute(sa.text(
+        f"UPDATE microgrid_buildings SET leader_name = {_given_or_kept('leader_name', 'n')}, leader_phone = {_given_or_kept('leader_phone', 't')} "
+        "WHERE id = :id RETURNING leader_name, leader_phone IS NOT NULL"), {**given, "id": row.id}).one()
     return {"microgrid": code, "role": "unit", "building": first.base, "building_id": first.feature_id,
-            "part": part, "leader_name": name}
+            "part": part, "leader_name": now[0], "has_phone": bool(now[1])}
+
+
+def _given_or_kept(column: str, param: str) -> str:
+    """SQL: the new value of ``column``, parameter ``:param``, where ``:s<param>`` says it was given;
+    else the value it has (a leader's phone given alone keeps the name)."""
+    return f"CASE WHEN :s{param} THEN :{param} ELSE {column} END"
 
 
 def building_name_sql(alias: str = "b") -> str:

@@ -38,7 +38,7 @@
     strokeFrame: 0,     // the frame that shows a brush stroke's progress in the panel and table
     microLayer: null, microInfo: {}, // micro-grids shown: code -> {households, flag, grid_code ...}
     cellLayer: null, cellGrid: null, cells: {}, microTarget: null,  // the selected grid's building cells; paint target
-    microOn: false, cellSeq: 0, moving: false,  // the mode is on; the latest cells request; a move in flight
+    microOn: false, cellSeq: 0, moving: false, microLoading: null,  // the mode is on; the latest cells request; a move in flight
     microUndo: [],  // buildings moved between micro-grids (stored at once): {cells, from: {cell: code}, to, grid}
     cellCentre: {},     // the selected grid's building cells: cell id -> [lat, lng] (what the brush and lasso take)
     leaderCell: null, microDetail: null, detailSeq: 0,  // the building last clicked; the picked micro-grid as stored
@@ -57,11 +57,15 @@
     return PALETTE[h % PALETTE.length];
   }
   // The status line below the panel; errors and warnings also go to the notice over the map.
-  function message(zh, en, kind) {
+  // ``micro``: a result of the micro-grid panel's work, also shown in the panel (beside what it is
+  // about, where the status line far below it is out of sight).
+  function message(zh, en, kind, micro) {
     var el = $("message");
     say(el, zh, en);
     el.className = kind || "info";
     if (/\b(error|warn)\b/.test(kind || "")) notice(zh, en, kind);
+    var mirror = $("micro-result");
+    if (mirror && micro) { say(mirror, zh, en); mirror.className = "small " + (kind || "info"); }
   }
   function notice(zh, en, kind) {
     say($("notice-text"), zh, en);
@@ -1790,26 +1794,55 @@
     $("microgrids").setAttribute("aria-pressed", "false");
     renderMicroPanel();
   }
-  function loadMicro() {
+  // Every micro-grid of the plan; or, with ``grid``, only that grid's read again and put in place of
+  // its old ones (after a move or a division of one grid: 雨城区's 2,451 micro-grids read again after
+  // every move took 1.2–2.4 s). A grid's read waits for a whole read on its way, which it would
+  // otherwise overwrite with older shapes.
+  function loadMicro(grid) {
+    if (grid && state.microLayer) {
+      return Promise.resolve(state.microLoading).then(function () { return loadMicroOf(grid); });
+    }
     var plan = state.plan, mine = ++state.microSeq;
-    return api("GET", "/api/plans/" + plan + "/microgrids?format=geojson").then(function (res) {
+    state.microLoading = api("GET", "/api/plans/" + plan + "/microgrids?format=geojson").then(function (res) {
       // another plan, the mode switched off, or a newer read of them sent
       if (plan !== state.plan || !state.microOn || mine !== state.microSeq) return null;
       if (!res.ok) { failed("无法载入微网格：", "Cannot load the micro-grids: ", res); return null; }
       var features = res.data.features || [];
       if (state.microLayer) map.removeLayer(state.microLayer);
-      state.microLayer = L.geoJSON(features, { interactive: false, style: function (f) {
-        var chosen = f.properties.microgrid_code === state.microTarget;
-        return { renderer: canvas, color: f.properties.flag ? "#d62728" : "#6a3d9a", weight: chosen ? 3 : 1.2,
-                 dashArray: chosen ? null : "3 3", fill: false };
-      } }).addTo(map);
+      state.microLayer = L.geoJSON(features, { interactive: false, style: microStyle }).addTo(map);
       state.microInfo = {};
       features.forEach(function (f) { state.microInfo[f.properties.microgrid_code] = f.properties; });
-      if (state.microTarget && !state.microInfo[state.microTarget]) { state.microTarget = null; state.leaderCell = null; }
-      $("microgrids").setAttribute("aria-pressed", "true");
-      renderMicroPanel();
+      afterMicroRead();
       return features;
     });
+    return state.microLoading;
+  }
+  function loadMicroOf(grid) {
+    var plan = state.plan, seen = state.microSeq;
+    return api("GET", "/api/plans/" + plan + "/microgrids?format=geojson&grid=" + encodeURIComponent(grid)).then(function (res) {
+      // another plan, the mode switched off, or a whole read sent since (it has this grid too)
+      if (plan !== state.plan || !state.microOn || seen !== state.microSeq || !state.microLayer) return null;
+      if (!res.ok) { failed("无法载入微网格：", "Cannot load the micro-grids: ", res); return null; }
+      var features = res.data.features || [];
+      state.microLayer.eachLayer(function (l) {
+        if (l.feature.properties.grid_code === grid) state.microLayer.removeLayer(l);
+      });
+      Object.keys(state.microInfo).forEach(function (c) { if (state.microInfo[c].grid_code === grid) delete state.microInfo[c]; });
+      state.microLayer.addData(features);
+      features.forEach(function (f) { state.microInfo[f.properties.microgrid_code] = f.properties; });
+      afterMicroRead();
+      return features;
+    });
+  }
+  function microStyle(f) {
+    var chosen = f.properties.microgrid_code === state.microTarget;
+    return { renderer: canvas, color: f.properties.flag ? "#d62728" : "#6a3d9a", weight: chosen ? 3 : 1.2,
+             dashArray: chosen ? null : "3 3", fill: false };
+  }
+  function afterMicroRead() {
+    if (state.microTarget && !state.microInfo[state.microTarget]) { state.microTarget = null; state.leaderCell = null; }
+    $("microgrids").setAttribute("aria-pressed", "true");
+    renderMicroPanel();
   }
   function loadCells(grid) {
     var plan = state.plan, mine = ++state.cellSeq;
@@ -1836,7 +1869,7 @@
           var total = m.households != null ? m.households : "?";
           return (p.building_name || p.building_id || "") + (p.parts > 1 ? " · " + p.part + "/" + p.parts : "") +
             T(" · " + p.households + " 户 → 微网格 " + p.microgrid_code + "（" + total + " 户）",
-              " · " + p.households + " households → micro-grid " + p.microgrid_code + " (" + total + ")");
+              " · " + p.households + " households → micro-grid " + p.microgrid_code + " (" + total + " households)");
         })
         .on("click", function (ev) { paintCell(ev.layer.feature.properties, ev.originalEvent && ev.originalEvent.shiftKey); })
         .addTo(map);
@@ -1865,13 +1898,20 @@
     if (state.microLayer) state.microLayer.setStyle(state.microLayer.options.style);
     if (state.cellLayer) state.cellLayer.setStyle(cellStyle);
     var m = state.microInfo[code] || {};
-    message("微网格 " + code + "（" + m.households + " 户）：点击、笔刷或套索本网格其他微网格的楼栋将其移入；Shift+点击改选",
-            "Micro-grid " + code + " (" + m.households + " households): click, brush or lasso buildings of the grid's " +
-            "other micro-grids to move them here; Shift+click to pick another", "info");
+    if (state.status !== "draft" || !state.token) {
+      message("微网格 " + code + "（" + m.households + " 户）：负责人见“微网格”栏（只读）",
+              "Micro-grid " + code + " (" + m.households + " households): its leaders are in the Micro-grids panel (read-only)",
+              "info");
+    } else {
+      message("微网格 " + code + "（" + m.households + " 户）：点击、笔刷或套索本网格其他微网格的楼栋将其移入；Shift+点击改选",
+              "Micro-grid " + code + " (" + m.households + " households): click, brush or lasso buildings of the grid's " +
+              "other micro-grids to move them here; Shift+click to pick another", "info");
+    }
     loadMicroDetail();
   }
   function paintCell(p, pickOnly) {
-    if (pickOnly || !state.microTarget || p.microgrid_code === state.microTarget) { chooseMicro(p.microgrid_code, p); return; }
+    var writer = state.status === "draft" && !!state.token;  // a reader's click shows the building's micro-grid
+    if (!writer || pickOnly || !state.microTarget || p.microgrid_code === state.microTarget) { chooseMicro(p.microgrid_code, p); return; }
     if (state.tool === "brush" || state.tool === "lasso") return;  // the stroke that ended in this click moved it
     if (!editable()) return;
     var from = {}; from[p.cell_id] = p.microgrid_code;
@@ -1902,10 +1942,10 @@
         if (!back) state.microUndo.push({ cells: cells, from: from, to: target, grid: grid });
         planInfo();
         if (!state.microOn) return true;  // switched off meanwhile: the move is stored, nothing to redraw
-        return Promise.resolve(loadMicro()).then(function () {  // unless another grid was selected meanwhile
+        return Promise.resolve(loadMicro(grid)).then(function () {  // unless another grid was selected meanwhile
           if (state.cellAsked === grid) return loadCells(grid);
         }).then(function () {
-          tellMoved(cells, from, target, back);
+          tellMoved(cells, from, target, back, res.data);
           loadMicroDetail();
           return true;
         });
@@ -1913,22 +1953,34 @@
   }
   // What a move did: the micro-grid the buildings joined and each one they left, now (a micro-grid now
   // outside the band says why: its flag's reason, from the server).
-  function tellMoved(cells, from, target, back) {
-    var why = function (m, lang) { return m && m.flag ? (lang === "zh" ? "（" + (m.reason_zh || m.flag) + "）" : " (" + (m.reason || m.flag) + ")") : ""; };
-    var t = state.microInfo[target] || {}, sources = [], zh = [], en = [], warn = !!t.flag;
+  function tellMoved(cells, from, target, back, answer) {
+    // a micro-grid out of the band says why (its reason from the server; the households it starts
+    // with are said already)
+    var why = function (m, lang) {
+      if (!m || !m.flag) return "";
+      var text = (lang === "zh" ? m.reason_zh : m.reason) || m.flag;
+      text = text.replace(/^\d+ (户，|households, )/, "");
+      return lang === "zh" ? "（" + text + "）" : " (" + text + ")";
+    };
+    var t = state.microInfo[target] || {}, sources = [], zh = [], en = [], warn = !!t.flag, emptied = false;
+    var leaders = {};
+    ((answer && answer.removed_leaders) || []).forEach(function (r) { leaders[r.microgrid] = r.leader_name; });
     cells.forEach(function (c) { if (sources.indexOf(from[c]) < 0) sources.push(from[c]); });
     sources.forEach(function (source) {
-      var m = state.microInfo[source];
-      warn = warn || !!(m && m.flag);
-      zh.push(m ? source + " 现 " + m.households + " 户" + why(m, "zh") : source + " 已无楼栋，已删除");
-      en.push(m ? source + " now " + m.households + why(m, "en") : source + " had no building left and was removed");
+      var m = state.microInfo[source], led = leaders[source];
+      warn = warn || !!(m && m.flag) || led !== undefined;
+      emptied = emptied || !m;
+      zh.push(m ? source + " 现 " + m.households + " 户" + why(m, "zh") : source + " 已无楼栋，已删除" +
+              (led !== undefined ? "（其负责人 " + (led || "（无姓名）") + " 的记录随之删除）" : ""));
+      en.push(m ? source + " now " + m.households + why(m, "en") : source + " had no building left and was removed" +
+              (led !== undefined ? " (with its leader " + (led || "(no name)") + ")" : ""));
     });
-    var count = cells.length > 1;
+    var count = cells.length > 1, undoable = !back && !emptied;  // a removed micro-grid cannot take them back
     message((back ? "已撤回：" : "") + (count ? "已将 " + cells.length + " 处楼栋移入微网格 " : "已移入微网格 ") + target +
-            "：现 " + t.households + " 户" + why(t, "zh") + "；" + zh.join("；") + (back ? "" : "。可按“撤销”移回"),
+            "：现 " + t.households + " 户" + why(t, "zh") + "；" + zh.join("；") + (undoable ? "。可按“撤销”移回" : ""),
             (back ? "Undone: " : "") + (count ? cells.length + " buildings moved into micro-grid " : "Moved into micro-grid ") +
             target + ": now " + t.households + " households" + why(t, "en") + "; " + en.join("; ") +
-            (back ? "" : ". Undo moves " + (count ? "them" : "it") + " back"), warn ? "warn" : "ok");
+            (undoable ? ". Undo moves " + (count ? "them" : "it") + " back" : ""), warn ? "warn" : "ok", true);
   }
   // The cells a brush stroke or a lasso took, into the chosen micro-grid (those already in it left out).
   function moveTaken(ids) {
@@ -2105,13 +2157,15 @@
       state.savingLeader = false;
       if (plan !== state.plan) return;
       if (!res.ok) { failed("无法保存负责人：", "Cannot save the leader: ", res, "warn"); renderLeaderForm(); return; }
-      var d = res.data, who = d.leader_name, zhWho = who || "（已清除）", enWho = who || "(cleared)";
+      var d = res.data, zhWho = (d.leader_name || "（无姓名）") + (d.has_phone ? "，已有电话" : "");
+      var enWho = (d.leader_name || "(no name)") + (d.has_phone ? ", phone on record" : "");
+      if (!d.leader_name && !d.has_phone) { zhWho = "（已清除）"; enWho = "(cleared)"; }
       if (d.role === "unit") message("已记录 " + d.building + " " + d.part + "单元的单元长：" + zhWho,
-                                     "Stairwell leader of " + d.building + ", stairwell " + d.part + " recorded: " + enWho, "ok");
+                                     "Stairwell leader of " + d.building + ", stairwell " + d.part + " recorded: " + enWho, "ok", true);
       else if (d.role === "building") message("已记录楼栋 " + d.building + " 的楼栋长：" + zhWho + "（涉及微网格 " + d.microgrids.join("、") + "）",
                                               "Building leader of " + d.building + " recorded: " + enWho + " (micro-grids " +
-                                              d.microgrids.join(", ") + ")", "ok");
-      else message("已记录微网格 " + code + " 的负责人：" + zhWho, "Leader of micro-grid " + code + " recorded: " + enWho, "ok");
+                                              d.microgrids.join(", ") + ")", "ok", true);
+      else message("已记录微网格 " + code + " 的负责人：" + zhWho, "Leader of micro-grid " + code + " recorded: " + enWho, "ok", true);
       $("leader-scope").dataset.filled = "";
       loadMicroDetail();
     });
@@ -2125,14 +2179,16 @@
       return;
     }
     var had = microCodes(grid).length;
-    if (had && !window.confirm(T("重新划分将替换" + (grid ? "网格 " + grid : "全部网格") + "的 " + had + " 个微网格（手工调整不保留，负责人按原楼栋保留）。继续？",
+    if (had && !window.confirm(T("重新划分将替换" + (grid ? "网格 " + grid + " " : "全部网格") + "的 " + had + " 个微网格（手工调整不保留；楼栋长、单元长随其楼栋保留，微网格负责人随其多数楼栋保留）。继续？",
                                  "Dividing again replaces the " + had + " micro-grids of " + (grid ? "grid " + grid : "every grid") +
-                                 " (hand moves are not kept; leaders stay with their buildings). Go on?"))) return;
+                                 " (hand moves are not kept; building and stairwell leaders stay with their buildings, a micro-grid's leader " +
+                                 "with most of its buildings). Go on?"))) return;
     var plan = state.plan, body = { version: state.version };
     if (grid) body.grid = grid;
     state.dividing = true; renderMicroPanel();
     message(grid ? "正在划分网格 " + grid + " 的微网格…" : "正在划分全部网格的微网格（大的辖区需要一些时间）…",
-            grid ? "Dividing grid " + grid + " into micro-grids…" : "Dividing every grid into micro-grids (a large territory takes a while)…", "info");
+            grid ? "Dividing grid " + grid + " into micro-grids…" : "Dividing every grid into micro-grids (a large territory takes a while)…",
+            "info", true);
     api("POST", "/api/plans/" + plan + "/microgrids", body).then(function (res) {
       state.dividing = false;
       if (plan !== state.plan) return;
@@ -2140,7 +2196,7 @@
       if (!res.ok) {
         failed(res.status === 409 ? "方案已被他人修改，请重新载入：" : "无法划分微网格：",
                res.status === 409 ? "The plan was changed by someone else, reload it: " : "Cannot divide into micro-grids: ", res,
-               res.status === 409 ? "error conflict" : "warn");
+               res.status === 409 ? "error conflict" : "warn", true);
         return;
       }
       var d = res.data, s = d.summary || {};
@@ -2148,15 +2204,17 @@
       state.microUndo = state.microUndo.filter(function (m) { return grid && m.grid !== grid; });  // those moves are gone
       planInfo();
       state.microOn = true;
-      Promise.resolve(loadMicro()).then(function () {
+      Promise.resolve(loadMicro(grid || undefined)).then(function () {
         var shown = state.selected;
         if (shown) return loadCells(shown);
       });
       message("已划分 " + d.grids.length + " 个网格：" + s.microgrids + " 个微网格，" + s.in_band + " 个在 " +
-              s.min_households + "–" + s.max_households + " 户" + (d.replaced ? "（替换原有 " + d.replaced + " 个）" : ""),
+              s.min_households + "–" + s.max_households + " 户" + (d.replaced ? "（替换原有 " + d.replaced + " 个）" : "") +
+              (d.leaders_message_zh ? "。" + d.leaders_message_zh : ""),
               "Divided " + d.grids.length + " grid" + (d.grids.length > 1 ? "s" : "") + ": " + s.microgrids + " micro-grids, " +
               s.in_band + " with " + s.min_households + "–" + s.max_households + " households" +
-              (d.replaced ? " (replacing " + d.replaced + ")" : ""), "ok");
+              (d.replaced ? " (replacing " + d.replaced + ")" : "") + (d.leaders_message ? ". " + d.leaders_message : ""),
+              d.leaders_message ? "warn" : "ok", true);
     });
   }
   $("micro-divide").addEventListener("click", function () { if (state.selected) divideMicro(state.selected); });
@@ -2168,6 +2226,8 @@
     if (state.microOn) { hideMicro(); return; }
     var plan = state.plan;
     state.microOn = true;
+    renderMicroPanel();
+    $("micro-panel").scrollIntoView({ block: "nearest" });  // below the fold on a small screen
     loadMicro().then(function (features) {
       if (!features || plan !== state.plan) return;
       if (!features.length) {
