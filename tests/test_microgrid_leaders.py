@@ -1,8 +1,9 @@
 """Micro-grid leaders on a Chinese district's towers (real PostGIS): a tower cut into 单元 that lie
 in several micro-grids has one 楼栋长, recorded once for all its 单元, and each 单元 its own 单元长,
-neither overwriting the other; a re-division of the grid gives every leader back to the micro-grid,
-单元 or building they were recorded for (two micro-grids of one tower's 单元 hold the same building
-but never the same 单元); the staff register takes the 楼栋长 once and each 单元长 as such."""
+neither overwriting the other; a re-division of the grid gives every 楼栋长 and 单元长 back to their
+building or 单元, and a micro-grid's leader to the new micro-grid holding most of their buildings
+and 单元 (two micro-grids of one tower's 单元 hold the same building but never the same 单元); the
+staff register takes the 楼栋长 once and each 单元长 as such. A leader's name or phone changes alone."""
 
 from __future__ import annotations
 
@@ -91,7 +92,7 @@ def test_a_micro_grids_leader_follows_most_of_its_buildings() -> None:
     from gridmap.store.microgrids import carried_microgrid_leaders
 
     a, b, c = ((1, 1), (2, 1), (3, 1)), ((4, 1), (5, 1)), ((6, 1), (7, 1), (8, 1), (9, 1))
-    before = {a: ("甲", "1"), b: ("乙", None), c: (None, "3")}
+    before = [(a, ("甲", "1")), (b, ("乙", None)), (c, (None, "3"))]
     # a's cells: two in X, one in Y; b's: one in Y, one in Z (half in each: Y has a's third too);
     # c's: one in each of four micro-grids: none holds half
     after = {"X": ((1, 1), (2, 1)), "Y": ((3, 1), (4, 1), (6, 1)), "Z": ((5, 1), (7, 1)), "W": ((8, 1), (9, 1))}
@@ -105,10 +106,14 @@ def test_a_micro_grids_leader_follows_most_of_its_buildings() -> None:
     same, none = carried_microgrid_leaders(before, {"X": a, "Y": b, "Z": c})
     assert same == {"X": ("甲", "1"), "Y": ("乙", None), "Z": (None, "3")} and none == []
     # a micro-grid spread over three: its leader is named, not given to a third of its buildings
-    spread, gone = carried_microgrid_leaders({a: ("甲", "1")}, {"X": ((1, 1),), "Y": ((2, 1),), "Z": ((3, 1),)})
-    assert spread == {} and gone == ["甲"]
+    spread, gone = carried_microgrid_leaders([(a, ("甲", "1")), (c, (None, "3"))],
+                                             {"X": ((1, 1),), "Y": ((2, 1),), "Z": ((3, 1),)})
+    assert spread == {} and gone == ["甲", None]  # None: a leader recorded with a phone only
+    # a micro-grid whose buildings lost their features has no cells to follow: named, not lost unsaid
+    lost_cells, named = carried_microgrid_leaders([((), ("丙", None))], {"X": a})
+    assert lost_cells == {} and named == ["丙"]
     # two leaders wanting one micro-grid: the one with more of their cells there has it
-    fight, lost = carried_microgrid_leaders({a: ("甲", None), b: ("乙", None)},
+    fight, lost = carried_microgrid_leaders([(a, ("甲", None)), (b, ("乙", None))],
                                             {"X": ((1, 1), (2, 1), (3, 1), (4, 1)), "Y": ((5, 1),)})
     assert fight["X"] == ("甲", None) and fight.get("Y") == ("乙", None) and lost == []
 

@@ -1145,9 +1145,10 @@ def test_the_planner_divides_records_leaders_and_lassoes_buildings(site) -> None
         assert page.inner_text("#micro-result").startswith("已划分")  # also beside the panel's buttons
         assert page.evaluate("() => window.gridmapPlanner.version") == count(
             "SELECT lock_version FROM plans WHERE id = :p")
-        grids = [r[0] for r in engine.connect().execute(sa.text(
-            "SELECT g.code FROM grids g JOIN microgrids m ON m.grid_id = g.id WHERE g.plan_id = :p "
-            "GROUP BY g.code HAVING count(*) >= 3 ORDER BY count(*) DESC"), {"p": draft_id})]
+        with engine.connect() as conn:
+            grids = [r[0] for r in conn.execute(sa.text(
+                "SELECT g.code FROM grids g JOIN microgrids m ON m.grid_id = g.id WHERE g.plan_id = :p "
+                "GROUP BY g.code HAVING count(*) >= 3 ORDER BY count(*) DESC"), {"p": draft_id})]
         found = None
         for grid in grids:
             unit = page.evaluate(f"() => Object.values(window.gridmapPlanner.units).find(u => u.grid === '{grid}').id")
@@ -1275,9 +1276,13 @@ def test_labels_a_change_made_stale_are_dimmed_until_the_preview_answers(site) -
             return g.labelMarker.getElement() ? g.labelMarker.getElement().style.opacity : null; }"""
         assert page.evaluate(opacity, pick["grid"]) in ("", "1") and page.evaluate(opacity, source) in ("", "1")
         page.click("button[data-tool='paint']")
-        click_unit(page, unit)
-        page.wait_for_timeout(600)  # the dry run is asked for (and held)
-        assert held, "the dry run was not asked for"
+        with page.expect_request("**/api/plans/*/edits"):  # the dry run, asked for (and held)
+            click_unit(page, unit)
+        for _ in range(50):  # its route handler runs as the request goes out
+            if held:
+                break
+            page.wait_for_timeout(100)
+        assert held, "the dry run was not held"
         assert page.evaluate(opacity, pick["grid"]) == "0.35" and page.evaluate(opacity, source) == "0.35"
         for route in held:
             route.continue_()

@@ -30,6 +30,22 @@ from gridmap.store import audit, frames, layers, plans
 from gridmap.store import microgrids as store
 
 
+def dropped_leaders_line(names: list[str | None]) -> tuple[str, str] | None:
+    """The micro-grid leaders a new division could not carry over, said in English and Chinese
+    (None when there are none): no new micro-grid holds half of their buildings and 单元, or the
+    one that does went to a leader with more of theirs there."""
+    if not names:
+        return None
+    en = ", ".join(n or "(no name)" for n in names)
+    zh = "、".join(n or "（无姓名）" for n in names)
+    count = len(names)
+    return (f"{count} micro-grid leader{'s' if count > 1 else ''} not carried over (their buildings are spread over "
+            f"several new micro-grids, or the one holding most of them went to another leader): record "
+            f"{'them' if count > 1 else 'it'} again: {en}",
+            f"{count} 位微网格负责人未能保留（其楼栋已分散到多个新微网格，或多数楼栋所在的微网格已归另一位负责人）："
+            f"请重新记录：{zh}")
+
+
 @dataclass
 class MicroSummary:
     plan_id: int
@@ -38,18 +54,13 @@ class MicroSummary:
     result: MicroResult
     replaced: int
     edit_version: int
-    leaders_dropped: list[str] = field(default_factory=list)
-    """Micro-grid leaders of the division replaced whose buildings are now spread so that no
-    micro-grid holds half of them (:func:`gridmap.store.microgrids.carried_microgrid_leaders`)."""
+    leaders_dropped: list[str | None] = field(default_factory=list)
+    """Names (None: a phone only) of the micro-grid leaders of the division replaced that no new
+    micro-grid took (:func:`gridmap.store.microgrids.carried_microgrid_leaders`)."""
 
     def leaders_line(self) -> tuple[str, str] | None:
         """What happened to the micro-grid leaders that could not be carried over (English, Chinese)."""
-        if not self.leaders_dropped:
-            return None
-        names = self.leaders_dropped
-        return (f"{len(names)} micro-grid leaders not carried over (no new micro-grid holds half of their buildings; "
-                f"record them again): {', '.join(names)}",
-                f"{len(names)} 位微网格负责人未能保留（新的微网格都不含其原有楼栋的一半；请重新记录）：{'、'.join(names)}")
+        return dropped_leaders_line(self.leaders_dropped)
 
     def __str__(self) -> str:
         s = self.result.report["summary"]
@@ -157,7 +168,7 @@ class Redivision:
     in_band: int = 0
     dry_run: bool = False
     error: tuple[str, str] | None = None
-    leaders_dropped: list[str] = field(default_factory=list)  # as MicroSummary's
+    leaders_dropped: list[str | None] = field(default_factory=list)  # as MicroSummary's
 
     def message(self) -> tuple[str, str]:
         """One line in English and in Chinese, for the command line and the planner."""
@@ -171,16 +182,17 @@ class Redivision:
         grids_en, grids_zh = ", ".join(self.grids), "、".join(self.grids)
         if self.dry_run:
             return (f"On saving, the {gone} micro-grids of the changed grids are removed and grids {grids_en} are "
-                    "divided into micro-grids again (leaders kept where the same buildings and stairwells are found)",
-                    f"保存后，被修改网格的 {gone} 个微网格将删除，网格 {grids_zh} 将重新划分微网格（楼栋与单元相同处保留原负责人）")
-        dropped = self.leaders_dropped
+                    "divided into micro-grids again (building and stairwell leaders kept with their buildings, "
+                    "micro-grid leaders with most of theirs)",
+                    f"保存后，被修改网格的 {gone} 个微网格将删除，网格 {grids_zh} 将重新划分微网格（楼栋长、单元长随其楼栋保留，"
+                    "微网格负责人随其多数楼栋保留）")
+        dropped = dropped_leaders_line(self.leaders_dropped)
         return (f"Micro-grids made again for grids {grids_en}: {self.microgrids} ({self.in_band} in the band); the "
-                f"changed grids had {gone}; leaders kept where the same buildings and stairwells were found"
-                + (f"; {len(dropped)} micro-grid leaders not carried over (record them again): {', '.join(dropped)}"
-                   if dropped else ""),
+                f"changed grids had {gone}; building and stairwell leaders kept with their buildings, micro-grid "
+                f"leaders with most of theirs" + (f"; {dropped[0]}" if dropped else ""),
                 f"网格 {grids_zh} 的微网格已重新划分：{self.microgrids} 个（{self.in_band} 个户数在区间内）；"
-                f"被修改的网格原有 {gone} 个；楼栋与单元相同处保留原负责人"
-                + (f"；{len(dropped)} 位微网格负责人未能保留（请重新记录）：{'、'.join(dropped)}" if dropped else ""))
+                f"被修改的网格原有 {gone} 个；楼栋长、单元长随其楼栋保留，微网格负责人随其多数楼栋保留"
+                + (f"；{dropped[1]}" if dropped else ""))
 
 
 @dataclass
@@ -207,8 +219,8 @@ def redivide(conn: sa.Connection, plan: plans.Plan, taken: TakenDown | None, res
     down (:func:`take_down`), the grids whose units it changed (``reshaped``, row ids: those whose
     micro-grids went, a split's new grid, a grid that took units) that still stand, are
     comprehensive and have no micro-grids are divided again from their buildings (seed 0), the
-    leaders carried over where the same micro-grid, 单元 or building is found
-    (:func:`gridmap.store.microgrids.write`). A grid the edit only named keeps its micro-grids.
+    leaders carried over: 楼栋长 and 单元长 with their building or 单元, a micro-grid's leader to
+    the micro-grid holding most of its cells (:func:`gridmap.store.microgrids.write`). A grid the edit only named keeps its micro-grids.
     ``dry_run`` (the planner's preview) says what the save will do and divides nothing."""
     if taken is None:
         return None
@@ -286,7 +298,8 @@ def move_buildings(engine: sa.Engine, plan_id: int, to_code: str, cells: list[in
         audit.record(conn, actor=actor, action="microgrid.assign", table="microgrid_buildings",
                      row_key=f"{plan_id}/{to_code}",
                      before={"cells": moving, "from": sources},
-                     after={"to": to_code, "version": new_version, "removed": restated.removed})
+                     after={"to": to_code, "version": new_version, "removed": restated.removed,
+                            "removed_leaders": {code: name or None for code, name in gone_leaders.items()}})
         rows = [r for r in store.rows(conn, plan_id, grid=grid) if r["microgrid_code"] in set(sources + [to_code])]
     return {"plan_id": plan_id, "version": new_version, "moved": len(moving), "grid": grid, "microgrids": rows,
             "removed": restated.removed,

@@ -58,20 +58,22 @@ class Leaders:
     goes), a 单元's (单元长) by (feature id, 单元), a building's (楼栋长) by feature id. Each value is
     (name, phone)."""
 
-    by_microgrid: dict[tuple[tuple[int, int], ...], tuple[str | None, str | None]] = field(default_factory=dict)
+    by_microgrid: list[tuple[tuple[tuple[int, int], ...], tuple[str | None, str | None]]] = field(default_factory=list)
     by_unit: dict[tuple[int, int], tuple[str | None, str | None]] = field(default_factory=dict)
     by_building: dict[int, tuple[str | None, str | None]] = field(default_factory=dict)
 
 
 def leaders_of(conn: sa.Connection, plan_id: int, grid_ids: list[int]) -> Leaders:
     """The leaders recorded in those grids' micro-grids (:class:`Leaders`)."""
+    # every micro-grid with a leader, also one whose buildings lost their features (the layer imported
+    # again): it has no cells to follow, and is named as not carried over rather than lost unsaid
     micro = conn.execute(sa.text(
         "SELECT m.leader_name, m.leader_phone, array_agg(b.feature_id ORDER BY b.feature_id, b.part) AS features, "
         "array_agg(b.part ORDER BY b.feature_id, b.part) AS parts FROM microgrids m "
-        "JOIN microgrid_buildings b ON b.microgrid_id = m.id WHERE m.plan_id = :p AND m.grid_id = ANY(:g) "
-        "AND b.feature_id IS NOT NULL AND (m.leader_name IS NOT NULL OR m.leader_phone IS NOT NULL) GROUP BY m.id"),
+        "LEFT JOIN microgrid_buildings b ON b.microgrid_id = m.id WHERE m.plan_id = :p AND m.grid_id = ANY(:g) "
+        "AND (m.leader_name IS NOT NULL OR m.leader_phone IS NOT NULL) GROUP BY m.id ORDER BY m.code"),
         {"p": plan_id, "g": grid_ids})
-    by_microgrid = {_cells(r.features, r.parts): (r.leader_name, r.leader_phone) for r in micro}
+    by_microgrid = [(_cells(r.features, r.parts), (r.leader_name, r.leader_phone)) for r in micro]
     rows = conn.execute(sa.text(
         "SELECT b.feature_id, b.part, b.leader_name, b.leader_phone, b.building_leader_name, b.building_leader_phone "
         "FROM microgrid_buildings b JOIN microgrids m ON m.id = b.microgrid_id WHERE m.plan_id = :p "
@@ -85,31 +87,32 @@ def leaders_of(conn: sa.Connection, plan_id: int, grid_ids: list[int]) -> Leader
     return Leaders(by_microgrid, by_unit, by_building)
 
 
-def carried_microgrid_leaders(before: dict[tuple[tuple[int, int], ...], tuple[str | None, str | None]],
+def carried_microgrid_leaders(before: list[tuple[tuple[tuple[int, int], ...], tuple[str | None, str | None]]],
                               after: dict[str, tuple[tuple[int, int], ...]]
-                              ) -> tuple[dict[str, tuple[str | None, str | None]], list[str]]:
-    """Where the micro-grid leaders of a division (``before``: cells → (name, phone)) go in a new
-    one (``after``: micro-grid code → cells): each to the new micro-grid that holds most of the
-    cells they had, when it holds at least half of them (a leader follows most of their buildings)
-    and no leader with more of their cells there came first. Returns code → leader, and the names
-    (or "(no name)") of the leaders no micro-grid holds half of: the caller says they were not
-    carried over. An unchanged micro-grid keeps its leader: it holds all their cells."""
+                              ) -> tuple[dict[str, tuple[str | None, str | None]], list[str | None]]:
+    """Where the micro-grid leaders of a division (``before``: (cells, (name, phone)) per micro-grid;
+    a cell is a (building feature, 单元) pair) go in a new one (``after``: micro-grid code → cells):
+    each to the new micro-grid that holds most of the cells they had, when it holds at least half
+    of them (a leader follows most of their buildings and 单元) and no leader with more of their
+    cells there came first. Returns code → leader, and the names (None: a leader recorded with a
+    phone only) of the leaders left without one: the caller says they were not carried over. An
+    unchanged micro-grid keeps its leader: it holds all their cells."""
     owner = {cell: code for code, cells in after.items() for cell in cells}
     offers = []
-    for i, cells in enumerate(before):
+    for i, (cells, _leader) in enumerate(before):
         held: dict[str, int] = {}
         for cell in cells:
             if cell in owner:
                 held[owner[cell]] = held.get(owner[cell], 0) + 1
         offers += [(-k, len(after[code]) - k, i, code) for code, k in held.items() if 2 * k >= len(cells) > 0]
-    leaders = list(before.values())
+    leaders = [leader for _cells_of, leader in before]
     placed: dict[str, tuple[str | None, str | None]] = {}
     taken: set[int] = set()
     for _more, _extra, i, code in sorted(offers):  # most cells first, then the closest fit
         if i not in taken and code not in placed:
             placed[code] = leaders[i]
             taken.add(i)
-    dropped = [leaders[i][0] or "(no name)" for i in range(len(leaders)) if i not in taken]
+    dropped = [leaders[i][0] for i in range(len(leaders)) if i not in taken]
     return placed, dropped
 
 
@@ -226,7 +229,7 @@ class Written(NamedTuple):
     of the division before that could not be carried over (:func:`carried_microgrid_leaders`)."""
 
     ids: dict[str, int]
-    leaders_dropped: list[str]
+    leaders_dropped: list[str | None]
 
 
 def copy(conn: sa.Connection, source_id: int, plan_id: int) -> int:
@@ -253,8 +256,9 @@ def set_leader(conn: sa.Connection, plan_id: int, code: str, *, name: str | None
     empty text clears it): the micro-grid's own (微网格负责人, no ``building``); a building's
     楼栋长 (``building``: its feature id or name, as found in this micro-grid), kept on every row of
     that building in the plan (a tower cut into 单元 may lie in several micro-grids: it has one
-    楼栋长); or, with ``part``, the 单元长 of that 单元 of a building cut into 单元. Returns what was
-    set (``role``: ``microgrid``, ``building`` or ``unit``); :class:`MicrogridNotFound`, and
+    楼栋长); or, with ``part``, the 单元长 of that 单元 of a building cut into 单元. Returns what is
+    on record now (``role``: ``microgrid``, ``building`` or ``unit``; ``leader_name``, ``has_phone``:
+    the number itself is not repeated); :class:`MicrogridNotFound`, and
     :class:`Invalid` for a 单元 of a building this plan keeps whole."""
     micro_id = conn.execute(sa.text("SELECT id FROM microgrids WHERE plan_id = :p AND code = :c"),
                             {"p": plan_id, "c": code}).scalar()

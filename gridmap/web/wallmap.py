@@ -29,6 +29,7 @@ import sqlalchemy as sa
 
 from gridmap.errors import Invalid
 from gridmap.geo.crs import metric_crs_for_frame
+from gridmap.geo.kinds import DEDICATED, GRID_KIND_NAMES
 from gridmap.services.printing import FORMATS, WallMapData, WallMapRequest, gather
 from gridmap.store.plans import Plan
 
@@ -57,7 +58,7 @@ TEXT = {
     "in_band": {"zh": "符合", "en": "in band"},
     "below": {"zh": "少 {n}", "en": "{n} below"},
     "above": {"zh": "多 {n}", "en": "{n} above"},
-    "dedicated": {"zh": "专属网格", "en": "dedicated"},
+    "dedicated": dict(zip(("zh", "en"), GRID_KIND_NAMES[DEDICATED])),
     "unit_households": {"zh": "{n} 户", "en": "{n} hh"},
     "footer": {"zh": "gridmap 打印于 {day} · 坐标系 {crs} · 比例尺见图", "en": "Printed by gridmap on {day} · {crs} · see scale bar"},
     "micro": {"zh": "虚线：微网格", "en": "dashed: micro-grids"},

@@ -38,7 +38,7 @@
     strokeFrame: 0,     // the frame that shows a brush stroke's progress in the panel and table
     microLayer: null, microInfo: {}, // micro-grids shown: code -> {households, flag, grid_code ...}
     cellLayer: null, cellGrid: null, cells: {}, microTarget: null,  // the selected grid's building cells; paint target
-    microOn: false, cellSeq: 0, moving: false, microLoading: null,  // the mode is on; the latest cells request; a move in flight
+    microOn: false, cellSeq: 0, moving: false, microLoading: null, microRead: false, gridSeq: {},  // the mode is on; the latest cells request; a move in flight
     microUndo: [],  // buildings moved between micro-grids (stored at once): {cells, from: {cell: code}, to, grid}
     cellCentre: {},     // the selected grid's building cells: cell id -> [lat, lng] (what the brush and lasso take)
     leaderCell: null, microDetail: null, detailSeq: 0,  // the building last clicked; the picked micro-grid as stored
@@ -100,9 +100,9 @@
                              "HTTP " + (res && res.status));
     return { zh: d.detail_zh || en, en: en };
   }
-  function failed(zh, en, res, kind) {
+  function failed(zh, en, res, kind, micro) {
     var r = reason(res);
-    message(zh + r.zh, en + r.en, kind || "error");
+    message(zh + r.zh, en + r.en, kind || "error", micro);
   }
   var when = window.gridmapLocalTime;  // local date and time, minutes
 
@@ -1786,7 +1786,8 @@
     if (state.microLayer) { map.removeLayer(state.microLayer); state.microLayer = null; }
     if (state.cellLayer) { map.removeLayer(state.cellLayer); state.cellLayer = null; }
     state.cellGrid = null; state.cellAsked = null; state.microTarget = null; state.microOn = false;
-    state.microInfo = {}; state.leaderCell = null; state.microDetail = null;
+    state.microInfo = {}; state.leaderCell = null; state.microDetail = null; state.microRead = false; state.gridSeq = {};
+    plain($("micro-result"), "");
     state.cellSeq += 1; state.microSeq += 1; state.detailSeq += 1;
     brush.cellStroke = null;
     $("leader-name").value = $("leader-phone").value = "";  // no leader's phone left in the page
@@ -1812,6 +1813,7 @@
       state.microLayer = L.geoJSON(features, { interactive: false, style: microStyle }).addTo(map);
       state.microInfo = {};
       features.forEach(function (f) { state.microInfo[f.properties.microgrid_code] = f.properties; });
+      state.microRead = true;  // what a division would replace is known: it may ask before replacing them
       afterMicroRead();
       return features;
     });
@@ -1819,9 +1821,11 @@
   }
   function loadMicroOf(grid) {
     var plan = state.plan, seen = state.microSeq;
+    var mine = state.gridSeq[grid] = (state.gridSeq[grid] || 0) + 1;  // two moves: the second's read wins
     return api("GET", "/api/plans/" + plan + "/microgrids?format=geojson&grid=" + encodeURIComponent(grid)).then(function (res) {
       // another plan, the mode switched off, or a whole read sent since (it has this grid too)
-      if (plan !== state.plan || !state.microOn || seen !== state.microSeq || !state.microLayer) return null;
+      if (plan !== state.plan || !state.microOn || seen !== state.microSeq || !state.microLayer ||
+          mine !== state.gridSeq[grid]) return null;
       if (!res.ok) { failed("无法载入微网格：", "Cannot load the micro-grids: ", res); return null; }
       var features = res.data.features || [];
       state.microLayer.eachLayer(function (l) {
@@ -1890,7 +1894,8 @@
   }
   // Whether the brush and the lasso paint buildings (the selected grid's are drawn) rather than units.
   function microEditing() {
-    return state.microOn && !!state.cellLayer && state.cellGrid === state.selected && Object.keys(state.cellCentre).length > 0;
+    return state.microOn && !!state.cellLayer && state.cellGrid === state.selected && Object.keys(state.cellCentre).length > 0 &&
+           state.status === "draft" && !!state.token;
   }
   function chooseMicro(code, cell) {
     state.microTarget = code;
@@ -1921,12 +1926,14 @@
   // Building cells into micro-grid ``target``, stored at once (one request, one edit of the draft);
   // ``from``: each cell's micro-grid before. ``back``: an undo (it does not join the undo list).
   // Resolves true once stored and redrawn.
-  function moveCells(cells, from, target, back) {
+  // ``grid``: the grid they are in (an undo's may not be the one shown now).
+  function moveCells(cells, from, target, back, grid) {
     if (state.moving) {
-      message("上一次移动尚未完成，请稍候", "The last move is not done yet; wait a moment", "warn");
+      message("上一次移动尚未完成，请稍候", "The last move is not done yet; wait a moment", "warn", true);
       return Promise.resolve(false);
     }
-    var plan = state.plan, grid = state.cellGrid;
+    var plan = state.plan;
+    grid = grid || state.cellGrid;
     state.moving = true;
     return api("POST", "/api/plans/" + plan + "/microgrids/" + target + "/cells", { cells: cells, version: state.version })
       .then(function (res) {
@@ -1935,7 +1942,7 @@
         if (!res.ok) {
           failed(res.status === 409 ? "方案已被他人修改，请重新载入：" : "不能移动：",
                  res.status === 409 ? "The plan was changed by someone else, reload it: " : "Cannot move it: ", res,
-                 res.status === 409 ? "error conflict" : "warn");
+                 res.status === 409 ? "error conflict" : "warn", true);
           return false;
         }
         state.version = res.data.version;
@@ -1962,12 +1969,15 @@
       text = text.replace(/^\d+ (户，|households, )/, "");
       return lang === "zh" ? "（" + text + "）" : " (" + text + ")";
     };
-    var t = state.microInfo[target] || {}, sources = [], zh = [], en = [], warn = !!t.flag, emptied = false;
+    var stated = {};  // the micro-grids as the move stated them (a newer read may not have answered yet)
+    ((answer && answer.microgrids) || []).forEach(function (m) { stated[m.microgrid_code] = m; });
+    var info = function (code) { return stated[code] || ((answer && (answer.removed || []).indexOf(code) >= 0) ? null : state.microInfo[code]); };
+    var t = info(target) || {}, sources = [], zh = [], en = [], warn = !!t.flag, emptied = false;
     var leaders = {};
     ((answer && answer.removed_leaders) || []).forEach(function (r) { leaders[r.microgrid] = r.leader_name; });
     cells.forEach(function (c) { if (sources.indexOf(from[c]) < 0) sources.push(from[c]); });
     sources.forEach(function (source) {
-      var m = state.microInfo[source], led = leaders[source];
+      var m = info(source), led = leaders[source];
       warn = warn || !!(m && m.flag) || led !== undefined;
       emptied = emptied || !m;
       zh.push(m ? source + " 现 " + m.households + " 户" + why(m, "zh") : source + " 已无楼栋，已删除" +
@@ -1996,7 +2006,7 @@
   }
   function needTarget() {
     if (state.microTarget) return true;
-    message("请先点击一栋楼，选出要移入的微网格", "Click a building first to pick the micro-grid to move buildings into", "warn");
+    message("请先点击一栋楼，选出要移入的微网格", "Click a building first to pick the micro-grid to move buildings into", "warn", true);
     return false;
   }
   function cellsUnder(latlng, radius) {
@@ -2005,7 +2015,11 @@
     });
   }
   function cellBrushStart(ev) {
-    var shift = ev.originalEvent && ev.originalEvent.shiftKey;
+    var shift = ev.originalEvent && ev.originalEvent.shiftKey, alt = ev.originalEvent && ev.originalEvent.altKey;
+    if (alt) {  // erasing is for units: a building goes back by Undo
+      message("楼栋不能用 Alt 擦除：请用“撤销”移回", "Buildings are not erased with Alt: use Undo to move them back", "warn", true);
+      return;
+    }
     if (shift || !state.microTarget) return;  // this click picks a micro-grid (paintCell); the next drag paints
     brush.cellStroke = { cells: {} };
     cellBrushPaint(ev.latlng);
@@ -2032,22 +2046,30 @@
   // message says how to divide the grid again.
   function undoMicro() {
     if (!editable() || state.moving) return;
-    var last = state.microUndo.pop(), bySource = {};
+    var last = state.microUndo[state.microUndo.length - 1], bySource = {};
     last.cells.forEach(function (c) { (bySource[last.from[c]] = bySource[last.from[c]] || []).push(c); });
     var gone = Object.keys(bySource).filter(function (s) { return !state.microInfo[s]; });
     var back = Object.keys(bySource).filter(function (s) { return state.microInfo[s]; });
+    var settle = function (moved) {  // what went back (or cannot) leaves the entry; the entry goes once empty
+      last.cells = last.cells.filter(function (c) { return moved.indexOf(c) < 0; });
+      if (!last.cells.length) state.microUndo.splice(state.microUndo.indexOf(last), 1);
+    };
+    gone.forEach(function (source) { settle(bySource[source]); });
     back.reduce(function (done, source) {
       return done.then(function (ok) {
         if (!ok) return false;
         var from = {};
         bySource[source].forEach(function (c) { from[c] = last.to; });
-        return moveCells(bySource[source], from, source, true);
+        return moveCells(bySource[source], from, source, true, last.grid).then(function (moved) {
+          if (moved) settle(bySource[source]);
+          return moved;
+        });
       });
     }, Promise.resolve(true)).then(function (ok) {
       if (ok && gone.length) {
         message("无法撤回：微网格 " + gone.join("、") + " 已无楼栋并已删除；如需恢复，请重新划分该网格的微网格",
                 "Cannot undo: micro-grid " + gone.join(", ") + " had no building left and was removed; divide the grid " +
-                "into micro-grids again to restore it", "warn");
+                "into micro-grids again to restore it", "warn", true);
       }
     });
   }
@@ -2080,7 +2102,7 @@
              "micro-grids into it (the brush and the lasso move buildings here, not units)");
     var one = $("micro-divide"), every = $("micro-divide-all");
     one.hidden = !writer || !grid || dedicated; every.hidden = !writer;
-    one.disabled = every.disabled = !!state.dividing;
+    one.disabled = every.disabled = !!state.dividing || !state.microRead;
     say(one, mine.length ? "重新划分本网格" : "划分本网格", mine.length ? "Divide this grid again" : "Divide this grid");
     say(every, all.length ? "重新划分全部网格" : "划分全部网格", all.length ? "Divide every grid again" : "Divide every grid");
     renderLeaderForm();
@@ -2138,7 +2160,9 @@
       select.value = was;
     }
     var writer = state.status === "draft" && !!state.token;
-    $("leader-name").disabled = $("leader-phone").disabled = $("leader-save").disabled = !writer || !!state.savingLeader;
+    var read = !!state.microDetail && state.microDetail.microgrid_code === code;  // what is recorded, read
+    $("leader-name").disabled = $("leader-phone").disabled = !writer || !!state.savingLeader;
+    $("leader-save").disabled = !writer || !!state.savingLeader || !read;
     var now = currentLeader(select.value), filled = key + "|" + select.value + "|" + JSON.stringify(now);
     if (select.dataset.filled !== filled) {  // what is recorded, unless the user is typing over it
       $("leader-name").value = (now && now.name) || "";
@@ -2149,14 +2173,21 @@
   function saveLeader() {
     if (!editable() || !state.microTarget) return;
     var scope = $("leader-scope").value, cell = state.leaderCell, code = state.microTarget, plan = state.plan;
-    var body = { name: $("leader-name").value, phone: $("leader-phone").value };
+    if (!state.microDetail || state.microDetail.microgrid_code !== code) return;  // what is recorded is not read yet
+    // only what the user changed is sent: a field left as it was read is kept as it is stored
+    var now = currentLeader(scope) || {}, body = {};
+    if ($("leader-name").value !== (now.name || "")) body.name = $("leader-name").value;
+    if ($("leader-phone").value !== (now.phone || "")) body.phone = $("leader-phone").value;
+    if (body.name === undefined && body.phone === undefined) {
+      message("负责人没有改动", "The leader is as recorded: nothing to save", "info", true); return;
+    }
     if (scope !== "microgrid") body.building = cell.building_id != null ? String(cell.building_id) : cell.building_name;
     if (scope === "unit") body.part = cell.part;
     state.savingLeader = true; renderLeaderForm();
     api("PUT", "/api/plans/" + plan + "/microgrids/" + encodeURIComponent(code) + "/leader", body).then(function (res) {
       state.savingLeader = false;
       if (plan !== state.plan) return;
-      if (!res.ok) { failed("无法保存负责人：", "Cannot save the leader: ", res, "warn"); renderLeaderForm(); return; }
+      if (!res.ok) { failed("无法保存负责人：", "Cannot save the leader: ", res, "warn", true); renderLeaderForm(); return; }
       var d = res.data, zhWho = (d.leader_name || "（无姓名）") + (d.has_phone ? "，已有电话" : "");
       var enWho = (d.leader_name || "(no name)") + (d.has_phone ? ", phone on record" : "");
       if (!d.leader_name && !d.has_phone) { zhWho = "（已清除）"; enWho = "(cleared)"; }
@@ -2171,7 +2202,8 @@
     });
   }
   // Divide the selected grid (or every comprehensive grid) into micro-grids on the server, replacing
-  // theirs (hand moves there are not kept; leaders are, where the same buildings and 单元 are found).
+  // theirs (hand moves there are not kept; 楼栋长 and 单元长 stay with their buildings, a micro-grid's leader
+  // goes with most of its buildings, and one that cannot is named in the answer).
   function divideMicro(grid) {
     if (!editable()) return;
     if (state.pendingCount) {
@@ -2203,11 +2235,12 @@
       state.version = d.version;
       state.microUndo = state.microUndo.filter(function (m) { return grid && m.grid !== grid; });  // those moves are gone
       planInfo();
-      state.microOn = true;
-      Promise.resolve(loadMicro(grid || undefined)).then(function () {
-        var shown = state.selected;
-        if (shown) return loadCells(shown);
-      });
+      if (state.microOn) {  // closed (or signed out) meanwhile: the division is stored, nothing to draw
+        Promise.resolve(loadMicro(grid || undefined)).then(function () {
+          var shown = state.selected;
+          if (shown) return loadCells(shown);
+        });
+      }
       message("已划分 " + d.grids.length + " 个网格：" + s.microgrids + " 个微网格，" + s.in_band + " 个在 " +
               s.min_households + "–" + s.max_households + " 户" + (d.replaced ? "（替换原有 " + d.replaced + " 个）" : "") +
               (d.leaders_message_zh ? "。" + d.leaders_message_zh : ""),
