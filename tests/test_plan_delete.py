@@ -57,9 +57,11 @@ def unit_ids(engine: sa.Engine, plan_id: int) -> set[int]:
 
 
 @pytest.fixture
-def drafted(monaco: sa.Engine):
+def drafted(monaco_built: sa.Engine):
     """Monaco: v1 published; v2 a draft copied from it with a cut (pieces, revised neighbours)
-    and a copy of that draft, v3 (which shares the cut's units)."""
+    and a copy of that draft, v3 (which shares the cut's units). From the units as the first
+    partition builds them (conftest's snapshot)."""
+    monaco = monaco_built
     first = partition_territory(monaco, MONACO)
     planning.publish(monaco, first.plan_id, version=None, actor="test")
     draft, _ = planning.new_draft(monaco, MONACO, actor="test")

@@ -90,9 +90,11 @@ def current_unit_ids(engine: sa.Engine) -> dict[str, set[int]]:
 
 
 @pytest.fixture
-def history(monaco: sa.Engine):
+def history(monaco_built: sa.Engine):
     """Monaco: v1 published, v2 a draft copied from it with a cut (pieces and revised neighbours);
-    the frames of both as they are now."""
+    the frames of both as they are now. (From the units as the first partition builds them
+    (conftest's snapshot): how they are built is what the tests below change, not their subject.)"""
+    monaco = monaco_built
     first = partition_territory(monaco, MONACO)
     planning.publish(monaco, first.plan_id, version=None, actor="test")
     draft, _ = planning.new_draft(monaco, MONACO, actor="test")
@@ -282,11 +284,12 @@ def test_rebuild_units_with_plans_present(history, database_url: str) -> None:
     assert plans_now == 3 and builds[1] == 6 and builds[0] >= 12
 
 
-def test_incidents_follow_a_plan_of_rebuilt_units(monaco: sa.Engine) -> None:
+def test_incidents_follow_a_plan_of_rebuilt_units(monaco_built: sa.Engine) -> None:
     """New units have new ids, so no grid of the new plan holds the same units as one of the old:
     every lineage changes and every incident is routed again, to the grid that holds it."""
     from gridmap.services import incidents
 
+    monaco = monaco_built
     first = partition_territory(monaco, MONACO)
     planning.publish(monaco, first.plan_id, version=None, actor="test")
     incidents.ensure_categories(monaco)
