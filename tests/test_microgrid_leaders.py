@@ -18,9 +18,10 @@ def _rows(engine: sa.Engine, sql: str, **params) -> list:
         return conn.execute(sa.text(sql), params).all()
 
 
-def test_tower_leaders_kept_apart_and_carried_over(district: sa.Engine) -> None:
+def test_tower_leaders_kept_apart_and_carried_over(district: sa.Engine, database_url: str, monkeypatch, capsys) -> None:
     from conftest import DISTRICT
     from gridmap.services import microgrids, planning, staff
+    from samples import run_cli
 
     draft, _ = planning.new_draft(district, DISTRICT, actor="test")
     microgrids.divide_plan(district, draft, actor="test")
@@ -74,6 +75,26 @@ def test_tower_leaders_kept_apart_and_carried_over(district: sa.Engine) -> None:
                        "JOIN microgrids m ON m.id = b.microgrid_id WHERE m.plan_id = :p AND b.feature_id = :f "
                        "ORDER BY b.part", p=draft, f=feature)
     assert [tuple(r) for r in rows_after] == [tuple(r) for r in rows]
+
+    # the command line shows them: per micro-grid how many 楼栋长 and 单元长, per building who
+    monkeypatch.setenv("GRIDMAP_DATABASE_URL", database_url)
+    status, out, err = run_cli(capsys, "microgrid", "list", str(draft), "--grid", grid)
+    assert status == 0, err
+    table = {line.split(" | ")[0]: line.split(" | ") for line in out.splitlines() if line.startswith(grid)}
+    assert set(table) == set(codes) and "楼栋长 | 单元长" in out.splitlines()[0]
+    assert table[first][5] == f"微网格长{codes.index(first)}" and table[first][7] == "1"  # its 单元长甲
+    assert table[last][6] == "1"  # 楼栋长乙's building lies in it too
+    assert {row[6] for code, row in table.items() if code not in (first, last)} <= {"", "1"}
+    status, out, err = run_cli(capsys, "microgrid", "list", str(draft), first)
+    assert status == 0, err
+    lines = [line.split(" | ") for line in out.splitlines()[1:]]
+    ours = [line for line in lines if line[1].startswith(f"{first_part}/")]
+    building_name = _rows(district, "SELECT building_name FROM microgrid_buildings WHERE feature_id = :f AND part = :k "
+                          "LIMIT 1", f=feature, k=first_part)[0][0]
+    assert [line[0] for line in ours] == [building_name]
+    assert ours[0][3] == "楼栋长乙 13800000042" and ours[0][4] == "单元长甲 13800000041"
+    status, _, err = run_cli(capsys, "microgrid", "list", str(draft), grid + "999")
+    assert status == 1 and f"no micro-grid {grid}999" in err and "没有微网格" in err
 
     # the staff register: the 楼栋长 once (a building leader), the 单元长 as a stairwell leader
     planning.publish(district, draft, version=None, actor="test")

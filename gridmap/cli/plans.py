@@ -28,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     mic = sub.add_parser("microgrid", help="a plan's micro-grids (微网格): list them, record their leaders (楼栋长/单元长)")
     mic.add_argument("action", choices=["list", "leader"])
     mic.add_argument("plan", type=checks.positive_int, metavar="PLAN_ID")
-    mic.add_argument("code", nargs="?", metavar="MICROGRID_CODE", help="leader: the micro-grid")
+    mic.add_argument("code", nargs="?", metavar="MICROGRID_CODE",
+                     help="leader: the micro-grid; list: its buildings and 单元 with their 楼栋长 and 单元长")
     mic.add_argument("--grid", metavar="CODE", help="list: only this grid's micro-grids")
     mic.add_argument("--building", metavar="ID|NAME", help="leader: a building of the micro-grid (its id or 楼栋号): its 楼栋长, for all its 单元 "
                      "wherever they lie")
@@ -271,8 +272,19 @@ def _leader_recorded(done: dict) -> str:
             f"/ 已记录微网格 {done['microgrid']} 的负责人：{who_zh}")
 
 
+def _print_microgrid_buildings(rows: list[dict]) -> None:
+    """One micro-grid's buildings, a row per building kept whole or per 单元 of one cut into 单元,
+    with the building's 楼栋长 and the 单元's 单元长 (names and phones: the CLI is the operator's)."""
+    print("building 楼栋 | 单元 | households 户数 | 楼栋长 building leader | 单元长 unit leader")
+    for r in rows:
+        unit = f"{r['part']}/{r['parts']}" if (r["parts"] or 0) > 1 else ""
+        building_leader = " ".join(x for x in (r["building_leader_name"], r["building_leader_phone"]) if x)
+        unit_leader = " ".join(x for x in (r["leader_name"], r["leader_phone"]) if x)
+        print(f"{r['building_name'] or r['building_id']} | {unit} | {r['households']} | {building_leader} | {unit_leader}")
+
+
 def cmd_microgrid(args: argparse.Namespace) -> int:
-    """``gridmap microgrid list PLAN [--grid CODE]`` and ``gridmap microgrid leader PLAN CODE --name N
+    """``gridmap microgrid list PLAN [CODE] [--grid CODE]`` and ``gridmap microgrid leader PLAN CODE --name N
     --phone P [--building B [--unit K]]``."""
     from gridmap.errors import Refusal
     from gridmap.services.microgrids import set_leader
@@ -280,6 +292,12 @@ def cmd_microgrid(args: argparse.Namespace) -> int:
 
     engine = checks.engine()
     try:
+        if args.action == "list" and args.code:
+            with engine.connect() as conn:
+                plans.get(conn, args.plan)
+                rows = microgrids.buildings(conn, args.plan, args.code, personal=True)
+            _print_microgrid_buildings(rows)
+            return 0
         if args.action == "list":
             with engine.connect() as conn:
                 plans.get(conn, args.plan)
@@ -288,11 +306,15 @@ def cmd_microgrid(args: argparse.Namespace) -> int:
                 print(f"plan {args.plan} has no micro-grids{' in grid ' + args.grid if args.grid else ''} "
                       f"(make them with `gridmap partition --micro --plan {args.plan}`) / 该方案尚无微网格")
             if rows:  # a table: its header in both languages, then the figures
-                print("micro-grid 微网格 | grid 网格 | households 户数 | buildings 楼栋 | flag 标记 | leader 负责人")
+                print("micro-grid 微网格 | grid 网格 | households 户数 | buildings 楼栋 | flag 标记 | leader 负责人 | "
+                      "楼栋长 | 单元长")
             for r in rows:
                 leader = " ".join(x for x in (r["leader_name"], r["leader_phone"]) if x)
                 print(f"{r['microgrid_code']} | {r['grid_code']} | {r['households']} | {r['building_count']} | "
-                      f"{r['flag'] or ''} | {leader}")
+                      f"{r['flag'] or ''} | {leader} | {r['building_leaders'] or ''} | {r['unit_leaders'] or ''}")
+            if any(r["building_leaders"] or r["unit_leaders"] for r in rows):
+                print(f"(楼栋长, 单元长: how many are recorded; who: `gridmap microgrid list {args.plan} MICROGRID_CODE` / "
+                      "楼栋长、单元长为已登记人数；姓名见上述命令)")
             return 0
         if not args.code:
             raise UserError("microgrid leader needs the micro-grid's code / 请给出微网格编码")

@@ -18,13 +18,12 @@ for the grids an edit touched; a property test checks the two agree.
 
 from __future__ import annotations
 
-import json
-
 import geopandas as gpd
 import pandas as pd
 import sqlalchemy as sa
 
 from gridmap.geo.kinds import COMPREHENSIVE, DEDICATED
+from gridmap.store.jsonb import to_json
 from gridmap.store.sql import INSERT_BATCH, ewkb_hex
 
 GRID_ATTRIBUTES = ("name", "worker", "kind", "locked")
@@ -137,7 +136,7 @@ def set_naming(conn: sa.Connection, grid_ids: list[int], names: pd.DataFrame) ->
         "FROM unnest(CAST(:ids AS bigint[]), CAST(:names AS text[]), CAST(:props AS text[])) AS t(id, name, props) "
         "WHERE g.id = t.id"),
         {"keys": list(NAMING_PROPERTIES), "ids": [int(i) for i in grid_ids],
-         "names": [_text(n) for n in names["grid_name"]], "props": [json.dumps(p) for p in _naming(names)]})
+         "names": [_text(n) for n in names["grid_name"]], "props": [to_json(p) for p in _naming(names)]})
 
 
 def lineages(conn: sa.Connection, plan_id: int) -> dict[int, int]:
@@ -193,7 +192,7 @@ def write(conn: sa.Connection, plan_id: int, grids: gpd.GeoDataFrame, units: pd.
               "pop": [int(v) if has_population and not pd.isna(v) else None
                       for v in (grids["population"] if has_population else [None] * len(grids))],
               "a": [float(a) for a in grids["area_m2"]],
-              "props": [json.dumps({"compactness": round(float(row.compactness), 4), "unit_count": int(row.unit_count),
+              "props": [to_json({"compactness": round(float(row.compactness), 4), "unit_count": int(row.unit_count),
                                     **({"parts": int(row.parts)} if "parts" in grids else {}), **naming})
                         for row, naming in zip(grids.itertuples(index=False), _naming(grids))],
               "g": ewkb_hex(grids.geometry.values)}
@@ -310,7 +309,7 @@ def grids_with_change(conn: sa.Connection, plan_id: int, base_id: int, codes: di
         "'grid_code', g.code, 'change', c.change, 'households', g.households, 'plan_id', g.plan_id))), '[]'::json)) "
         "FROM jsonb_each_text(CAST(:codes AS jsonb)) c(code, change) JOIN grids g ON g.code = c.code AND "
         "g.plan_id = CASE WHEN c.change = 'removed' THEN :b ELSE :p END"),
-        {"p": plan_id, "b": base_id, "codes": json.dumps(codes)}).scalar_one()
+        {"p": plan_id, "b": base_id, "codes": to_json(codes)}).scalar_one()
 
 
 __all__ = ["GRID_ATTRIBUTES", "locked_grids", "units_in_plan", "grid_by_code", "grid_units", "grid_codes", "grid_communities",

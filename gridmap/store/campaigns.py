@@ -4,13 +4,13 @@ and the progress per grid and per worker."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 import pandas as pd
 import sqlalchemy as sa
 
 from gridmap.errors import NotFound
+from gridmap.store.jsonb import to_json
 from gridmap.store.sql import with_subtree
 
 
@@ -28,7 +28,7 @@ def create(conn: sa.Connection, territory: str, territory_id: int, plan_id: int,
         "INSERT INTO campaigns (territory_id, emergency_id, name, purpose, questions, starts_at, deadline, created_by, "
         "synthetic) VALUES (:t, :e, :name, :purpose, CAST(:q AS jsonb), :start, :deadline, :by, :syn) RETURNING id"),
         {"t": territory_id, "e": emergency_id, "name": name, "purpose": purpose,
-         "q": json.dumps(questions, ensure_ascii=False), "start": starts_at, "deadline": deadline, "by": actor,
+         "q": to_json(questions), "start": starts_at, "deadline": deadline, "by": actor,
          "syn": synthetic}).scalar_one()
     params = {"territory": territory, "p": plan_id, "c": campaign_id, "e": emergency_id,
               "owner": buildings[0] if buildings else None, "layer": buildings[1] if buildings else None}
@@ -97,7 +97,7 @@ def visit(conn: sa.Connection, campaign_id: int, target_id: int, *, outcome: str
         "INSERT INTO campaign_visits (campaign_id, target_id, outcome, answers, note, visited_at, visitor, user_id, "
         "client_id, need_id, incident_public_id) VALUES (:c, :x, :o, CAST(:a AS jsonb), :note, :at, :v, :u, :client, "
         ":need, :inc) ON CONFLICT ON CONSTRAINT uq_campaign_visits_client DO NOTHING RETURNING id"),
-        {"c": campaign_id, "x": target_id, "o": outcome, "a": json.dumps(answers, ensure_ascii=False), "note": note,
+        {"c": campaign_id, "x": target_id, "o": outcome, "a": to_json(answers), "note": note,
          "at": at, "v": visitor, "u": user_id, "client": client_id, "need": need_id, "inc": incident_public_id}).scalar()
     if row is not None:
         conn.execute(sa.text(  # the target's latest knock (a knock entered late does not displace a newer one)

@@ -3,7 +3,6 @@ inside, check-ins, grid statuses, the event log, the board and the figures of th
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime
 
 import pandas as pd
@@ -11,6 +10,7 @@ import sqlalchemy as sa
 
 from gridmap.errors import NotFound, StateConflict
 from gridmap.store.db import prepared
+from gridmap.store.jsonb import to_json
 from gridmap.store.sql import with_subtree
 
 
@@ -42,8 +42,8 @@ def start(conn: sa.Connection, territory: str, territory_id: int, plan_id: int, 
                 "synthetic, geom) SELECT :t, :kind, :reason, CAST(:scope AS jsonb), :at, :actor, :due, :syn, area.geom "
                 "FROM area RETURNING id"),
                 {"territory": territory, "t": territory_id, "p": plan_id, "codes": scope.get("territories") or [],
-                 "grids": scope.get("grids") or [], "polygon": json.dumps(scope["polygon"]) if scope.get("polygon") else None,
-                 "kind": kind, "reason": reason, "scope": json.dumps(scope, ensure_ascii=False), "at": started_at,
+                 "grids": scope.get("grids") or [], "polygon": to_json(scope["polygon"]) if scope.get("polygon") else None,
+                 "kind": kind, "reason": reason, "scope": to_json(scope), "at": started_at,
                  "actor": actor, "due": checkin_due, "syn": synthetic}).scalar_one()
     except sa.exc.IntegrityError as exc:
         if "uq_emergencies_one_on" in str(exc.orig):
@@ -110,7 +110,7 @@ def event(conn: sa.Connection, emergency_id: int, *, at: datetime, actor: str, k
         "INSERT INTO emergency_events (emergency_id, at, actor, kind, grid_code, detail) "
         "VALUES (:e, :at, :actor, :kind, :grid, CAST(:detail AS jsonb))"),
         {"e": emergency_id, "at": at, "actor": actor, "kind": kind, "grid": grid_code,
-         "detail": json.dumps(detail or {}, ensure_ascii=False, default=str)})
+         "detail": to_json(detail or {})})
 
 
 def grid_codes(conn: sa.Connection, emergency_id: int) -> list[str]:

@@ -16,7 +16,6 @@ the caller asks for them (``with_contact``); public views never do.
 from __future__ import annotations
 
 import io
-import json
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,6 +27,7 @@ from gridmap.incident_rules import Category
 from gridmap.service_attributes import ServiceAttribute
 from gridmap.store import incident_partitions as partitions
 from gridmap.store.db import prepared
+from gridmap.store.jsonb import to_json
 from gridmap.store.patrols import PATROL_OF_REPORT
 
 PUBLIC_COLUMNS = (
@@ -85,7 +85,7 @@ def sync_categories(conn: sa.Connection, categories: list[Category]) -> None:
             "description = EXCLUDED.description, attributes = EXCLUDED.attributes"),
             {"code": cat.code, "zh": cat.name_zh, "en": cat.name_en, "g": cat.group, "d": department,
              "l": cat.time_limit, "u": cat.time_unit, "desc": cat.description,
-             "attrs": json.dumps([a.as_dict() for a in cat.attributes], ensure_ascii=False)})
+             "attrs": to_json([a.as_dict() for a in cat.attributes])})
 
 
 def category_codes(conn: sa.Connection) -> set[str]:
@@ -152,10 +152,10 @@ def insert(conn: sa.Connection, *, category_code: str, description: str | None, 
         "detail, at) SELECT i.id, i.reported_at, NULL, 'reported', 'report', :actor, CAST(:detail AS jsonb), now() "
         "FROM i) SELECT id, public_id, reported_at, patrol_id FROM i"),
         {"cat": category_code, "desc": description, "rn": reporter_name, "rc": reporter_contact, "rr": reporter_role,
-         "photos": json.dumps(photo_urls), "x": lon, "y": lat, "grid": route_.grid_id, "lineage": route_.lineage,
+         "photos": to_json(photo_urls), "x": lon, "y": lat, "grid": route_.grid_id, "lineage": route_.lineage,
          "community": route_.community_id, "street": route_.street_id, "at": reported_at, "due": due_at,
-         "addr": address, "source": source, "syn": synthetic, "answers": json.dumps(attributes or {}, ensure_ascii=False),
-         "emergency": emergency_id, "actor": actor, "detail": json.dumps({"source": source}),
+         "addr": address, "source": source, "syn": synthetic, "answers": to_json(attributes or {}),
+         "emergency": emergency_id, "actor": actor, "detail": to_json({"source": source}),
          "grace": patrol_grace}).one()
     return row.id, row.public_id, row.reported_at, row.patrol_id
 
@@ -169,7 +169,7 @@ def add_event(conn: sa.Connection, incident_id: int, from_status: str | None, to
         "INSERT INTO incident_events (incident_id, incident_reported_at, from_status, to_status, action, actor, note, "
         "detail, at) VALUES (:i, :ia, :f, :t, :a, :actor, :n, CAST(:d AS jsonb), COALESCE(:at, now()))"),
         {"i": incident_id, "ia": incident_reported_at, "f": from_status, "t": to_status, "a": action, "actor": actor,
-         "n": note, "d": json.dumps(detail or {}, ensure_ascii=False), "at": at})
+         "n": note, "d": to_json(detail or {}), "at": at})
 
 
 def nearby_open(conn: sa.Connection, category_code: str, lon: float, lat: float, radius_m: float,

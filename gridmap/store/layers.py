@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import threading
 
 import geopandas as gpd
@@ -15,6 +14,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from gridmap.errors import NotFound, StateConflict
+from gridmap.store.jsonb import to_json
 from gridmap.store.sql import ewkb_hex, with_ancestors
 
 
@@ -50,7 +50,7 @@ def create(conn: sa.Connection, *, territory_id: int, name: str, kind: str, geom
                                checksum, report, imported_by)
            VALUES (:t, :n, :k, :g, :f, :c, :e, :s, CAST(:r AS jsonb), :a) RETURNING id"""),
         {"t": territory_id, "n": name, "k": kind, "g": geometry_type, "f": source_file, "c": source_crs,
-         "e": encoding, "s": checksum, "r": json.dumps(report, ensure_ascii=False), "a": actor},
+         "e": encoding, "s": checksum, "r": to_json(report), "a": actor},
     ).scalar_one()
     return layer_id, replaced
 

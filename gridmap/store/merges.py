@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import geopandas as gpd
 import pandas as pd
 import sqlalchemy as sa
 
+from gridmap.store.jsonb import to_json
 from gridmap.store.sql import ewkb_hex, read_geoframe
 
 
@@ -23,7 +22,7 @@ def store_department_grids(conn: sa.Connection, territory_id: int, grids: gpd.Ge
             "INSERT INTO department_grids (department_id, territory_id, grid_ref, name, duties, worker, geom) "
             "VALUES (:d, :t, :ref, :name, CAST(:duties AS jsonb), :worker, ST_Multi(ST_GeomFromEWKB(decode(:g, 'hex'))))"),
             [{"d": dept_id, "t": territory_id, "ref": str(r), "name": None if pd.isna(n) else str(n),
-              "duties": json.dumps(list(du), ensure_ascii=False), "worker": None if pd.isna(w) else str(w), "g": g}
+              "duties": to_json(list(du)), "worker": None if pd.isna(w) else str(w), "g": g}
              for r, n, du, w, g in zip(layer["grid_id"], layer["name"], layer["duties"], layer["worker"],
                                        ewkb_hex(layer.geometry.values))])
 
@@ -42,7 +41,7 @@ def store_results(conn: sa.Connection, plan_id: int, crosswalk: pd.DataFrame, co
         conn.execute(sa.text(
             "INSERT INTO plan_conflicts (plan_id, department, kind, grids, area_m2, detail, geom) "
             "VALUES (:p, :d, :k, CAST(:g AS jsonb), :a, :detail, ST_GeomFromEWKB(decode(:geom, 'hex')))"),
-            [{"p": plan_id, "d": d, "k": k, "g": json.dumps([str(x) for x in g], ensure_ascii=False), "a": float(a),
+            [{"p": plan_id, "d": d, "k": k, "g": to_json([str(x) for x in g]), "a": float(a),
               "detail": detail, "geom": geom}
              for d, k, g, a, detail, geom in zip(conflicts["department"], conflicts["kind"], conflicts["grids"],
                                                  conflicts["area_m2"], conflicts["detail"],

@@ -9,7 +9,6 @@ Every function runs inside the caller's transaction.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -19,6 +18,7 @@ import sqlalchemy as sa
 
 from gridmap.errors import Invalid, NotFound
 from gridmap.geo.microgrids import UNIT_ROW_SUFFIX_RE
+from gridmap.store.jsonb import to_json
 from gridmap.store.sql import INSERT_BATCH, PLACE_COLUMNS, PLACE_JOINS, ewkb_hex, read_geoframe, with_subtree
 
 
@@ -180,10 +180,10 @@ def write(conn: sa.Connection, plan_id: int, grid_ids: dict[str, int], micro: gp
             "h": [int(h) for h in micro["households"]], "n": [int(n) for n in micro["building_count"]],
             "a": [float(a) for a in micro["area_m2"]],
             "f": [flag if ok else None for flag, ok in zip(micro["flag"], flagged)],
-            "props": [json.dumps({"compactness": float(row.compactness), "parts": int(row.parts),
+            "props": [to_json({"compactness": float(row.compactness), "parts": int(row.parts),
                                   "atom_count": int(row.atom_count),
-                                  **({"reason": row.reason, "reason_zh": row.reason_zh} if ok else {})},
-                                 ensure_ascii=False) for row, ok in zip(micro.itertuples(index=False), flagged)],
+                                  **({"reason": row.reason, "reason_zh": row.reason_zh} if ok else {})})
+                      for row, ok in zip(micro.itertuples(index=False), flagged)],
             "ln": [leader[0] for leader in kept], "lp": [leader[1] for leader in kept],
             "geom": ewkb_hex(micro.geometry.values)}
         for start in range(0, len(micro), INSERT_BATCH):
@@ -363,7 +363,7 @@ def apply_move(conn: sa.Connection, plan_id: int, moving: list[int], to_code: st
             "properties = (properties - 'reason' - 'reason_zh') || jsonb_strip_nulls(CAST(:props AS jsonb)), "
             "geom = ST_Multi(ST_GeomFromEWKB(decode(:geom, 'hex'))) WHERE plan_id = :p AND code = :c"),
             {"h": int(row.households), "n": int(row.building_count), "a": float(row.area_m2),
-             "f": row.flag if isinstance(row.flag, str) else None, "props": json.dumps(props, ensure_ascii=False),
+             "f": row.flag if isinstance(row.flag, str) else None, "props": to_json(props),
              "geom": geom, "p": plan_id, "c": row.microgrid_code})
     if removed:
         conn.execute(sa.text("DELETE FROM microgrids WHERE plan_id = :p AND code = ANY(:c)"),
@@ -390,11 +390,17 @@ def _leaders(personal: bool, alias: str) -> str:
 
 
 def rows(conn: sa.Connection, plan_id: int, *, grid: str | None = None, personal: bool = False) -> list[dict]:
-    """A plan's micro-grids (of one grid when given), in code order, without geometry."""
+    """A plan's micro-grids (of one grid when given), in code order, without geometry; with how
+    many of their buildings have a 楼栋长 (``building_leaders``) and of their 单元 a 单元长
+    (``unit_leaders``) recorded (who they are: :func:`buildings`)."""
     result = conn.execute(sa.text(
         f"SELECT m.code AS microgrid_code, g.code AS grid_code, m.households, m.building_count, "
         f"round(m.area_m2::numeric, 1)::float8 AS area_m2, m.flag, m.properties->>'reason' AS reason, "
-        f"m.properties->>'reason_zh' AS reason_zh, {_leaders(personal, 'm')} FROM microgrids m "
+        f"m.properties->>'reason_zh' AS reason_zh, {_leaders(personal, 'm')}, "
+        "(SELECT count(DISTINCT b.feature_id) FROM microgrid_buildings b WHERE b.microgrid_id = m.id "
+        "AND (b.building_leader_name IS NOT NULL OR b.building_leader_phone IS NOT NULL)) AS building_leaders, "
+        "(SELECT count(*) FROM microgrid_buildings b WHERE b.microgrid_id = m.id "
+        "AND (b.leader_name IS NOT NULL OR b.leader_phone IS NOT NULL)) AS unit_leaders FROM microgrids m "
         "JOIN grids g ON g.id = m.grid_id WHERE m.plan_id = :p AND (CAST(:g AS text) IS NULL OR g.code = :g) "
         "ORDER BY m.code"), {"p": plan_id, "g": grid})
     return [dict(r._mapping) for r in result]

@@ -12,13 +12,13 @@ the edits the caller has not seen.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
 
 from gridmap.errors import NotFound, StateConflict
+from gridmap.store.jsonb import to_json
 from gridmap.store.sql import with_ancestors, with_subtree
 from gridmap.store.territories import TerritoryNotFound, exists
 
@@ -205,7 +205,7 @@ def create(conn: sa.Connection, *, territory_id: int, origin: str, author: str, 
         "VALUES (:t, 'draft', :v, :o, :a, CAST(:p AS jsonb), CAST(:r AS jsonb), "
         "CASE WHEN CAST(:r AS jsonb) ? 'summary' THEN 1 END) RETURNING id"),
         {"t": territory_id, "v": version, "o": origin, "a": author,
-         "p": json.dumps(parameters, ensure_ascii=False), "r": json.dumps(report, ensure_ascii=False, default=str)},
+         "p": to_json(parameters), "r": to_json(report)},
     ).scalar_one()
     return plan_id, version
 
@@ -265,8 +265,8 @@ def record_edit(conn: sa.Connection, plan_id: int, *, actor: str, operations: li
     conn.execute(sa.text(
         "INSERT INTO plan_edits (plan_id, version, actor, operations, grids) "
         "VALUES (:p, :v, :a, CAST(:o AS jsonb), CAST(:g AS jsonb))"),
-        {"p": plan_id, "v": version, "a": actor, "o": json.dumps(operations, ensure_ascii=False),
-         "g": json.dumps(sorted(grids))})
+        {"p": plan_id, "v": version, "a": actor, "o": to_json(operations),
+         "g": to_json(sorted(grids))})
     return version
 
 
@@ -331,7 +331,7 @@ def store_report(conn: sa.Connection, plan_id: int, report: dict, version: int) 
     the plan was edited meanwhile (the next reader computes it again)."""
     return conn.execute(sa.text(
         "UPDATE plans SET report = CAST(:r AS jsonb), report_version = :v WHERE id = :p AND lock_version = :v"),
-        {"p": plan_id, "v": version, "r": json.dumps(report, ensure_ascii=False, default=str)}).rowcount == 1
+        {"p": plan_id, "v": version, "r": to_json(report)}).rowcount == 1
 
 
 __all__ = ["Plan", "PlanNotFound", "grids_within", "PlanStateError", "VersionConflict", "STATUS_ZH", "ORIGIN_ZH", "get", "row_stamp", "territory_of", "find",

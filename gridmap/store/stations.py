@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-import json
-
 import sqlalchemy as sa
 
 from gridmap.errors import NotFound
+from gridmap.store.jsonb import to_json
 
 EDITABLE = ("station_type", "name", "address", "opening_hours", "services")
 
@@ -23,7 +22,7 @@ def insert(conn: sa.Connection, *, territory_id: int, station_type: str, name: s
         "INSERT INTO stations (territory_id, station_type, name, address, opening_hours, services, source_ref, geom) "
         "VALUES (:t, :ty, :n, :a, :o, CAST(:s AS jsonb), :ref, ST_SetSRID(ST_Point(:x, :y), 4490)) RETURNING id"),
         {"t": territory_id, "ty": station_type, "n": name, "a": address, "o": opening_hours,
-         "s": json.dumps(services or [], ensure_ascii=False), "ref": source_ref, "x": lon, "y": lat}).scalar_one()
+         "s": to_json(services or []), "ref": source_ref, "x": lon, "y": lat}).scalar_one()
 
 
 def get(conn: sa.Connection, station_id: int, *, lock: bool = False) -> dict:
@@ -45,7 +44,7 @@ def update(conn: sa.Connection, station_id: int, changes: dict) -> None:
             value = changes[column]
             if column == "services":
                 sets.append("services = CAST(:services AS jsonb)")
-                params["services"] = json.dumps(value or [], ensure_ascii=False)
+                params["services"] = to_json(value or [])
             else:
                 sets.append(f"{column} = :{column}")
                 params[column] = value

@@ -3,7 +3,6 @@ the questions asked of the tree (a territory's id, code, centre, outline, the on
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -11,6 +10,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from gridmap.errors import NotFound
+from gridmap.store.jsonb import to_json
 from gridmap.store.models import TERRITORY_LEVELS
 from gridmap.store.sql import ewkb_hex, read_geoframe, with_ancestors, with_subtree
 
@@ -61,7 +61,7 @@ def upsert(conn: sa.Connection, frame: gpd.GeoDataFrame, *, level: str, source: 
                    updated_at = now()
                RETURNING id"""),
             {"code": str(row.code), "name": str(row.name), "level": level, "parent_id": parent_id,
-             "area": float(row.area_m2), "source": source, "props": json.dumps(props, ensure_ascii=False),
+             "area": float(row.area_m2), "source": source, "props": to_json(props),
              "geom": geom},
         ).scalar_one()
     return ids
@@ -243,7 +243,7 @@ def profile_of(conn: sa.Connection, code: str) -> tuple[str | None, dict | None]
 def set_profile(conn: sa.Connection, code: str, profile: dict | None) -> None:
     """Store ``profile`` (``Profile.to_dict()``) as territory ``code``'s own; None: inherit again."""
     conn.execute(sa.text("UPDATE territories SET profile = CAST(:p AS jsonb), updated_at = now() WHERE code = :c"),
-                 {"p": None if profile is None else json.dumps(profile, ensure_ascii=False), "c": code})
+                 {"p": None if profile is None else to_json(profile), "c": code})
 
 
 __all__ = ["meets", "codes_within", "TerritoryNotFound", "TerritoryRow", "upsert", "get", "id_of", "exists", "code_of", "name_of", "centre",

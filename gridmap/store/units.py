@@ -12,13 +12,12 @@ a territory (not retired, not made by an edit) are read through :mod:`gridmap.st
 
 from __future__ import annotations
 
-import json
-
 import geopandas as gpd
 import pandas as pd
 import sqlalchemy as sa
 
 from gridmap.errors import NotFound
+from gridmap.store.jsonb import to_json
 from gridmap.store.sql import INSERT_BATCH, ewkb_hex
 
 
@@ -68,8 +67,8 @@ def record_builds(conn: sa.Connection, builds: dict[int, dict], *, territory_id:
         ids[community_id] = conn.execute(sa.text(
             "INSERT INTO unit_builds (community_id, territory_id, inputs, reasons, built_by) "
             "VALUES (:c, :t, CAST(:i AS jsonb), CAST(:r AS jsonb), :a) RETURNING id"),
-            {"c": community_id, "t": territory_id, "i": json.dumps(build["inputs"], ensure_ascii=False, sort_keys=True),
-             "r": json.dumps(build.get("reasons", []), ensure_ascii=False), "a": actor}).scalar_one()
+            {"c": community_id, "t": territory_id, "i": to_json(build["inputs"], sort_keys=True),
+             "r": to_json(build.get("reasons", [])), "a": actor}).scalar_one()
     return ids
 
 
@@ -143,7 +142,7 @@ def revise_current(conn: sa.Connection, geometries: dict[int, object]) -> dict[i
             "parent_id, build_id, geom) VALUES (:c, :k, :kind, :name, :h, :pop, :a, CAST(:props AS jsonb), :parent, "
             ":b, ST_Multi(ST_GeomFromEWKB(decode(:g, 'hex')))) RETURNING id"),
             {"c": row.community_id, "k": row.unit_key, "kind": row.kind, "name": row.name, "h": row.households,
-             "pop": row.population, "a": row.area_m2, "props": json.dumps(props, ensure_ascii=False),
+             "pop": row.population, "a": row.area_m2, "props": to_json(props),
              "parent": row.id, "b": row.build_id, "g": geom_hex}).scalar_one()
     return replaced
 
@@ -154,8 +153,7 @@ def add_generation(conn: sa.Connection, units: gpd.GeoDataFrame, community_ids: 
     caller retired first), each with its community's build; returns how many."""
     if units.empty:
         return 0
-    props = [json.dumps({k: (None if pd.isna(v) else (v.item() if hasattr(v, "item") else v))
-                         for k, v in row.items()}, ensure_ascii=False)
+    props = [to_json(row)
              for row in units[[c for c in ("site_type", "compound_id", "compound_part", "buildings", "lone_tower",
                                          "atomic")
                                if c in units]].to_dict(orient="records")]
@@ -234,7 +232,7 @@ def replace_by_pieces(conn: sa.Connection, plan_id: int, parent_id: int, pieces:
             {"c": parent.community_id, "k": key, "kind": parent.kind, "name": parent.name,
              "b": parent.build_id, "r": parent.retired_at,
              "h": int(piece["households"]), "a": float(piece["area_m2"]), "parent": parent.id,
-             "props": json.dumps(props, ensure_ascii=False), "g": piece["geom_hex"]}).scalar_one())
+             "props": to_json(props), "g": piece["geom_hex"]}).scalar_one())
     conn.execute(sa.text("DELETE FROM plan_units WHERE plan_id = :p AND unit_id = :u"), {"p": plan_id, "u": parent.id})
     conn.execute(sa.text("INSERT INTO plan_units (plan_id, unit_id, grid_id) VALUES (:p, :u, :g)"),
                  [{"p": plan_id, "u": u, "g": parent.grid_id} for u in new_ids])
@@ -270,7 +268,7 @@ def revise(conn: sa.Connection, plan_id: int, revisions: dict[int, str]) -> dict
             "parent_id, build_id, retired_at, geom) VALUES (:c, :k, :kind, :name, :h, :pop, :a, CAST(:props AS jsonb), "
             ":parent, :b, :r, ST_Multi(ST_GeomFromEWKB(decode(:g, 'hex')))) RETURNING id"),
             {"c": row.community_id, "k": f"{base}~{serial}", "kind": row.kind, "name": row.name, "h": row.households,
-             "pop": row.population, "a": row.area_m2, "props": json.dumps(props, ensure_ascii=False),
+             "pop": row.population, "a": row.area_m2, "props": to_json(props),
              "parent": row.id, "b": row.build_id, "r": row.retired_at, "g": geom_hex}).scalar_one()
         conn.execute(sa.text("UPDATE plan_units SET unit_id = :n WHERE plan_id = :p AND unit_id = :u"),
                      {"n": new_id, "p": plan_id, "u": row.id})
