@@ -495,6 +495,12 @@ def test_keyboard_undo_redo_and_save(site) -> None:
         page.keyboard.press("Control+s")
         page.wait_for_function("document.querySelector('#message').textContent.includes('已保存')")
         assert page.inner_text("#pending") == "0"
+        # the result is in sight wherever the side panel is scrolled (it was below the export section)
+        for scrolled in ("0", "e.scrollHeight"):
+            seen = page.eval_on_selector("#side", f"""e => {{ e.scrollTop = {scrolled};
+                const s = e.getBoundingClientRect(), m = document.querySelector('#message').getBoundingClientRect();
+                return [e.scrollHeight > e.clientHeight + 100, m.top >= s.top && m.bottom <= s.bottom + 1]; }}""")
+            assert seen == [True, True], (scrolled, seen)
         assert db_grid_of(engine, draft_id, pick["targets"][0]) == pick["grid"]
         assert page.errors == []
         browser.close()
