@@ -3,10 +3,8 @@ passed down to units, partition and merge, stored with each plan and shown in it
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -26,7 +24,6 @@ from gridmap.services.planning import validate
 from samples import signed_in_client
 
 MONACO = "980100"
-GRIDMAP = [sys.executable, "-m", "gridmap.cli"]
 
 
 # -- the object and its file ----------------------------------------------------------------------------
@@ -194,11 +191,16 @@ def test_plans_made_before_profiles_keep_their_band(monaco: sa.Engine) -> None:
 
 
 # -- the command ------------------------------------------------------------------------------------------
-def test_cli_profile_show_set_and_partition(monaco: sa.Engine, database_url: str, tmp_path: Path) -> None:
-    env = {**os.environ, "GRIDMAP_DATABASE_URL": database_url}
+def test_cli_profile_show_set_and_partition(monaco: sa.Engine, database_url: str, tmp_path: Path, monkeypatch,
+                                            capsys) -> None:
+    """The commands in this process (``samples.run_cli``: the same main(), a second apiece less)."""
+    from samples import run_cli
+
+    monkeypatch.setenv("GRIDMAP_DATABASE_URL", database_url)
 
     def gridmap(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([*GRIDMAP, *args], env=env, capture_output=True, text=True)
+        status, out, err = run_cli(capsys, *args)
+        return subprocess.CompletedProcess(["gridmap", *args], status, out, err)
 
     listed = gridmap("profile", "presets")
     assert listed.returncode == 0 and all(name in listed.stdout for name in PRESETS)
