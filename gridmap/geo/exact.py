@@ -142,8 +142,12 @@ def band_division(households: np.ndarray, left: np.ndarray, right: np.ndarray, l
         neighbours[b] |= 1 << a
 
     steps = [0]
+    last_parts: list = [None, [], []]  # the rest doomed() last found divisible, its parts and their households
     failed: dict[int, int] = {}  # region (bit set) -> the most misses with which it has no division
     sums, reach = _byte_tables(h, neighbours)
+    # the units heaviest first (the lower index first among equals), each with its bit: a part's
+    # heaviest unit is the first of these it holds (a scan, not a list of its bits and a max over them)
+    heaviest_first = [(1 << i, i) for i in sorted(range(len(h)), key=lambda i: (-h[i], i))]
     SHIFT, CHUNK = 8, 0xFF
 
     def widen() -> None:
@@ -196,6 +200,7 @@ def band_division(households: np.ndarray, left: np.ndarray, right: np.ndarray, l
         misses to spare that remainder must be able to hold grids in the band (or be nothing)."""
         # the hot loop of the search: expand() and total() written out (a third of its time was calls)
         needed = 0
+        whole, parts, weights = rest, [], []
         while rest:
             part = frontier = rest & -rest
             while frontier:
@@ -214,6 +219,8 @@ def band_division(households: np.ndarray, left: np.ndarray, right: np.ndarray, l
                 w += sums[c][bits & CHUNK]
                 bits >>= SHIFT
                 c += 1
+            parts.append(part)
+            weights.append(w)
             if part & free:
                 if not spare and not can_remain(w, room):
                     return True
@@ -221,6 +228,7 @@ def band_division(households: np.ndarray, left: np.ndarray, right: np.ndarray, l
                 needed += 1
                 if needed > spare:
                     return True
+        last_parts[:] = [whole, parts, weights]  # what divide() of the same rest needs next
         return False
 
     def can_remain(w: float, room: float) -> bool:
@@ -238,8 +246,13 @@ def band_division(households: np.ndarray, left: np.ndarray, right: np.ndarray, l
             return []
         if failed.get(mask, -1) >= spare or (spare == 0 and not feasible_total(weight)):
             return None
-        parts = components(mask)
-        weights = [total(c) for c in parts] if len(parts) > 1 else [weight]
+        if last_parts[0] == mask:  # doomed() has just split it, in the same order: components(mask)
+            parts, weights = last_parts[1], last_parts[2]
+        else:
+            parts = components(mask)
+            weights = [total(c) for c in parts] if len(parts) > 1 else []
+        if len(parts) == 1:
+            weights = [weight]
         needed = [0 if feasible_total(w) else 1 for w in weights]  # a part of no feasible total holds a miss
         if sum(needed) > spare:
             failed[mask] = max(failed.get(mask, -1), spare)
@@ -247,8 +260,7 @@ def band_division(households: np.ndarray, left: np.ndarray, right: np.ndarray, l
         out: list[int] = []
         left_over = spare - sum(needed)
         for comp, w, need in sorted(zip(parts, weights, needed), key=lambda cw: cw[0].bit_count()):
-            members = _bits(comp)
-            start = max(members, key=lambda i: (h[i], -i))
+            start = next(i for bit, i in heaviest_first if comp & bit)
             groups = None
             for extra in range(left_over + 1):  # the fewest misses first: parts are independent
                 if failed.get(comp, -1) >= need + extra:
