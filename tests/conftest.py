@@ -131,8 +131,9 @@ def monaco_built(engine: sa.Engine) -> sa.Engine:
     building-grain units included), no plan: for the tests that need a plan, not a unit build.
     Built once per session (a partition whose draft is then deleted, the audit log and the ids
     put back as if it never ran), then copied back from a snapshot of the tables (about 0.1 s
-    against 3 s). Unit building itself is tested where it is the subject (test_units,
-    test_stale_units, test_partition_service ...) on ``monaco``."""
+    against 3 s). Unit building itself is tested where it is the subject (test_units, the first
+    builds of test_stale_units, test_partition_service ...) on ``monaco``; rebuilds (test_stale_units'
+    ``history``) start from here."""
     if restore_snapshot(engine, "monaco_built"):
         return engine
     from gridmap.services import planning

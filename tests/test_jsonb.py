@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from decimal import Decimal
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -34,9 +36,13 @@ def test_numpy_values_become_their_python_values_and_text_stays_chinese() -> Non
     assert type(plain(np.int64(7))) is int and type(plain(np.bool_(False))) is bool
 
 
-def test_infinity_is_refused_with_where_it_is() -> None:
+def test_infinity_and_types_json_has_not_are_refused_with_where_they_are() -> None:
     with pytest.raises(ValueError, match=r"\$\.band\[1\]: inf"):
         to_json({"band": [0.0, float("inf")]})
+    with pytest.raises(TypeError, match=r"\$\.grids\[0\]: a set cannot"):
+        to_json({"grids": [{"a"}]})
+    assert json.loads(to_json({"grids": [{"a"}]}, lenient=True)) == {"grids": ["{'a'}"]}  # the audit log's way
+    assert json.loads(to_json({np.int64(3): Decimal("1.5"), None: Path("/tmp/x")})) == {"3": 1.5, "null": "/tmp/x"}
 
 
 def test_a_frame_row_from_pandas_3_goes_into_the_database(engine: sa.Engine) -> None:

@@ -81,20 +81,24 @@ def test_tower_leaders_kept_apart_and_carried_over(district: sa.Engine, database
     status, out, err = run_cli(capsys, "microgrid", "list", str(draft), "--grid", grid)
     assert status == 0, err
     table = {line.split(" | ")[0]: line.split(" | ") for line in out.splitlines() if line.startswith(grid)}
-    assert set(table) == set(codes) and "楼栋长 | 单元长" in out.splitlines()[0]
-    assert table[first][5] == f"微网格长{codes.index(first)}" and table[first][7] == "1"  # its 单元长甲
-    assert table[last][6] == "1"  # 楼栋长乙's building lies in it too
-    assert {row[6] for code, row in table.items() if code not in (first, last)} <= {"", "1"}
+    assert set(table) == set(codes)
+    assert "building leaders 楼栋长 | stairwell leaders 单元长" in out.splitlines()[0]
+    assert table[first][5] == f"微网格长{codes.index(first)}"
+    # 楼栋长乙 counted in every micro-grid holding a 单元 of the tower (recorded from ``last``), nowhere else
+    assert {code for code, row in table.items() if row[6] == "1"} == set(whole["microgrids"]) & set(codes)
+    assert first in set(whole["microgrids"]) and {row[6] for row in table.values()} <= {"", "1"}
+    assert {code: row[7] for code, row in table.items() if row[7]} == {first: "1"}  # 单元长甲 alone
     status, out, err = run_cli(capsys, "microgrid", "list", str(draft), first)
     assert status == 0, err
-    lines = [line.split(" | ") for line in out.splitlines()[1:]]
-    ours = [line for line in lines if line[1].startswith(f"{first_part}/")]
     building_name = _rows(district, "SELECT building_name FROM microgrid_buildings WHERE feature_id = :f AND part = :k "
                           "LIMIT 1", f=feature, k=first_part)[0][0]
-    assert [line[0] for line in ours] == [building_name]
+    ours = [line.split(" | ") for line in out.splitlines()[1:] if line.startswith(building_name + " | ")]
+    assert len(ours) == 1 and ours[0][1] == f"{first_part}/{parts}"
     assert ours[0][3] == "楼栋长乙 13800000042" and ours[0][4] == "单元长甲 13800000041"
     status, _, err = run_cli(capsys, "microgrid", "list", str(draft), grid + "999")
     assert status == 1 and f"no micro-grid {grid}999" in err and "没有微网格" in err
+    status, _, err = run_cli(capsys, "microgrid", "list", str(draft), first, "--grid", grid)
+    assert status == 1 and "not both" in err and "不要同时给出" in err
 
     # the staff register: the 楼栋长 once (a building leader), the 单元长 as a stairwell leader
     planning.publish(district, draft, version=None, actor="test")

@@ -58,9 +58,8 @@ def unit_ids(engine: sa.Engine, plan_id: int) -> set[int]:
 
 @pytest.fixture
 def drafted(monaco_built: sa.Engine):
-    """Monaco: v1 published; v2 a draft copied from it with a cut (pieces, revised neighbours)
-    and a copy of that draft, v3 (which shares the cut's units). From the units as the first
-    partition builds them (conftest's snapshot)."""
+    """Monaco: v1 published; v2 a draft copied from it with a cut (pieces, revised neighbours).
+    From the units as the first partition builds them (conftest's snapshot)."""
     monaco = monaco_built
     first = partition_territory(monaco, MONACO)
     planning.publish(monaco, first.plan_id, version=None, actor="test")

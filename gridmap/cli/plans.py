@@ -275,7 +275,9 @@ def _leader_recorded(done: dict) -> str:
 def _print_microgrid_buildings(rows: list[dict]) -> None:
     """One micro-grid's buildings, a row per building kept whole or per 单元 of one cut into 单元,
     with the building's 楼栋长 and the 单元's 单元长 (names and phones: the CLI is the operator's)."""
-    print("building 楼栋 | 单元 | households 户数 | 楼栋长 building leader | 单元长 unit leader")
+    print("building 楼栋 | stairwell 单元 | households 户数 | building leader 楼栋长 | stairwell leader 单元长")
+    if not rows:
+        print("(no buildings: the micro-grid is empty / 该微网格没有楼栋)")
     for r in rows:
         unit = f"{r['part']}/{r['parts']}" if (r["parts"] or 0) > 1 else ""
         building_leader = " ".join(x for x in (r["building_leader_name"], r["building_leader_phone"]) if x)
@@ -293,6 +295,8 @@ def cmd_microgrid(args: argparse.Namespace) -> int:
     engine = checks.engine()
     try:
         if args.action == "list" and args.code:
+            if args.grid:
+                raise UserError("give a micro-grid's code or --grid, not both / 请给出微网格编码或 --grid，不要同时给出")
             with engine.connect() as conn:
                 plans.get(conn, args.plan)
                 rows = microgrids.buildings(conn, args.plan, args.code, personal=True)
@@ -307,14 +311,14 @@ def cmd_microgrid(args: argparse.Namespace) -> int:
                       f"(make them with `gridmap partition --micro --plan {args.plan}`) / 该方案尚无微网格")
             if rows:  # a table: its header in both languages, then the figures
                 print("micro-grid 微网格 | grid 网格 | households 户数 | buildings 楼栋 | flag 标记 | leader 负责人 | "
-                      "楼栋长 | 单元长")
+                      "building leaders 楼栋长 | stairwell leaders 单元长")
             for r in rows:
                 leader = " ".join(x for x in (r["leader_name"], r["leader_phone"]) if x)
                 print(f"{r['microgrid_code']} | {r['grid_code']} | {r['households']} | {r['building_count']} | "
-                      f"{r['flag'] or ''} | {leader} | {r['building_leaders'] or ''} | {r['unit_leaders'] or ''}")
-            if any(r["building_leaders"] or r["unit_leaders"] for r in rows):
-                print(f"(楼栋长, 单元长: how many are recorded; who: `gridmap microgrid list {args.plan} MICROGRID_CODE` / "
-                      "楼栋长、单元长为已登记人数；姓名见上述命令)")
+                      f"{r['flag'] or ''} | {leader} | {r['building_leaders'] or ''} | {r['stairwell_leaders'] or ''}")
+            if any(r["building_leaders"] or r["stairwell_leaders"] for r in rows):
+                print(f"(building and stairwell leaders: how many are recorded; who they are: "
+                      f"`gridmap microgrid list {args.plan} MICROGRID_CODE` / 楼栋长、单元长为已登记人数；姓名见上述命令)")
             return 0
         if not args.code:
             raise UserError("microgrid leader needs the micro-grid's code / 请给出微网格编码")

@@ -201,6 +201,7 @@ def band_division(households: np.ndarray, left: np.ndarray, right: np.ndarray, l
         # the hot loop of the search: expand() and total() written out (a third of its time was calls)
         needed = 0
         whole, parts, weights = rest, [], []
+        last_parts[0] = None  # kept only when this rest turns out divisible (below)
         while rest:
             part = frontier = rest & -rest
             while frontier:

@@ -16,7 +16,7 @@ def record(conn: sa.Connection, *, actor: str, action: str, table: str, row_key:
         sa.text("INSERT INTO audit_log (actor, action, table_name, row_key, before, after) "
                 "VALUES (:actor, :action, :table, :row_key, CAST(:before AS jsonb), CAST(:after AS jsonb))"),
         {"actor": actor, "action": action, "table": table, "row_key": row_key,
-         "before": None if before is None else to_json(before),
-         "after": None if after is None else to_json(after)},
+         "before": None if before is None else to_json(before, lenient=True),
+         "after": None if after is None else to_json(after, lenient=True)},
     )
 

@@ -110,7 +110,7 @@ def event(conn: sa.Connection, emergency_id: int, *, at: datetime, actor: str, k
         "INSERT INTO emergency_events (emergency_id, at, actor, kind, grid_code, detail) "
         "VALUES (:e, :at, :actor, :kind, :grid, CAST(:detail AS jsonb))"),
         {"e": emergency_id, "at": at, "actor": actor, "kind": kind, "grid": grid_code,
-         "detail": to_json(detail or {})})
+         "detail": to_json(detail or {}, lenient=True)})
 
 
 def grid_codes(conn: sa.Connection, emergency_id: int) -> list[str]:

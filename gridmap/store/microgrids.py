@@ -391,16 +391,17 @@ def _leaders(personal: bool, alias: str) -> str:
 
 def rows(conn: sa.Connection, plan_id: int, *, grid: str | None = None, personal: bool = False) -> list[dict]:
     """A plan's micro-grids (of one grid when given), in code order, without geometry; with how
-    many of their buildings have a 楼栋长 (``building_leaders``) and of their 单元 a 单元长
-    (``unit_leaders``) recorded (who they are: :func:`buildings`)."""
+    many of their buildings have a 楼栋长 (``building_leaders``; a building whose feature is gone,
+    the layer imported again, counted by its name) and of their 单元 a 单元长
+    (``stairwell_leaders``) recorded (who they are: :func:`buildings`)."""
     result = conn.execute(sa.text(
         f"SELECT m.code AS microgrid_code, g.code AS grid_code, m.households, m.building_count, "
         f"round(m.area_m2::numeric, 1)::float8 AS area_m2, m.flag, m.properties->>'reason' AS reason, "
         f"m.properties->>'reason_zh' AS reason_zh, {_leaders(personal, 'm')}, "
-        "(SELECT count(DISTINCT b.feature_id) FROM microgrid_buildings b WHERE b.microgrid_id = m.id "
-        "AND (b.building_leader_name IS NOT NULL OR b.building_leader_phone IS NOT NULL)) AS building_leaders, "
-        "(SELECT count(*) FROM microgrid_buildings b WHERE b.microgrid_id = m.id "
-        "AND (b.leader_name IS NOT NULL OR b.leader_phone IS NOT NULL)) AS unit_leaders FROM microgrids m "
+        f"(SELECT count(DISTINCT COALESCE(b.feature_id::text, 'name:' || {_BASE_NAME})) FROM microgrid_buildings b "
+        "WHERE b.microgrid_id = m.id AND (b.building_leader_name IS NOT NULL OR b.building_leader_phone IS NOT NULL)) "
+        "AS building_leaders, (SELECT count(*) FROM microgrid_buildings b WHERE b.microgrid_id = m.id "
+        "AND (b.leader_name IS NOT NULL OR b.leader_phone IS NOT NULL)) AS stairwell_leaders FROM microgrids m "
         "JOIN grids g ON g.id = m.grid_id WHERE m.plan_id = :p AND (CAST(:g AS text) IS NULL OR g.code = :g) "
         "ORDER BY m.code"), {"p": plan_id, "g": grid})
     return [dict(r._mapping) for r in result]

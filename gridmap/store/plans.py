@@ -205,7 +205,7 @@ def create(conn: sa.Connection, *, territory_id: int, origin: str, author: str, 
         "VALUES (:t, 'draft', :v, :o, :a, CAST(:p AS jsonb), CAST(:r AS jsonb), "
         "CASE WHEN CAST(:r AS jsonb) ? 'summary' THEN 1 END) RETURNING id"),
         {"t": territory_id, "v": version, "o": origin, "a": author,
-         "p": to_json(parameters), "r": to_json(report)},
+         "p": to_json(parameters), "r": to_json(report, lenient=True)},
     ).scalar_one()
     return plan_id, version
 
@@ -331,7 +331,7 @@ def store_report(conn: sa.Connection, plan_id: int, report: dict, version: int) 
     the plan was edited meanwhile (the next reader computes it again)."""
     return conn.execute(sa.text(
         "UPDATE plans SET report = CAST(:r AS jsonb), report_version = :v WHERE id = :p AND lock_version = :v"),
-        {"p": plan_id, "v": version, "r": to_json(report)}).rowcount == 1
+        {"p": plan_id, "v": version, "r": to_json(report, lenient=True)}).rowcount == 1
 
 
 __all__ = ["Plan", "PlanNotFound", "grids_within", "PlanStateError", "VersionConflict", "STATUS_ZH", "ORIGIN_ZH", "get", "row_stamp", "territory_of", "find",

@@ -56,9 +56,9 @@
     for (var i = 0; i < code.length; i++) h = (h * 31 + code.charCodeAt(i)) >>> 0;
     return PALETTE[h % PALETTE.length];
   }
-  // The status line below the panel; errors and warnings also go to the notice over the map.
-  // ``micro``: a result of the micro-grid panel's work, also shown in the panel (beside what it is
-  // about, where the status line far below it is out of sight).
+  // The status line at the foot of the side panel (it stays in sight however far the panel is
+  // scrolled: planner.css); errors and warnings also go to the notice over the map. ``micro``: a
+  // result of the micro-grid panel's work, also shown in the panel, beside what it is about.
   function message(zh, en, kind, micro) {
     var el = $("message");
     say(el, zh, en);
