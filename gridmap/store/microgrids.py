@@ -360,7 +360,8 @@ def apply_move(conn: sa.Connection, plan_id: int, moving: list[int], to_code: st
                  "reason_zh": row.reason_zh if isinstance(row.reason_zh, str) else None}
         conn.execute(sa.text(
             "UPDATE microgrids SET households = :h, building_count = :n, area_m2 = :a, flag = :f, "
-            "properties = (properties - 'reason' - 'reason_zh') || jsonb_strip_nulls(CAST(:props AS jsonb)), "
+            # what the edit measures replaces what was there, a measure it could not make (null) included
+            "properties = (properties - 'reason' - 'reason_zh' - 'compactness') || jsonb_strip_nulls(CAST(:props AS jsonb)), "
             "geom = ST_Multi(ST_GeomFromEWKB(decode(:geom, 'hex'))) WHERE plan_id = :p AND code = :c"),
             {"h": int(row.households), "n": int(row.building_count), "a": float(row.area_m2),
              "f": row.flag if isinstance(row.flag, str) else None, "props": to_json(props),
