@@ -14,7 +14,6 @@ from pathlib import Path
 import pandas as pd
 
 from gridmap.errors import Invalid
-from gridmap.geo.io import sniff_encoding
 
 MAX_ROWS = 200_000
 DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]0{1,2}:00(?::00(?:\.0+)?)?)?$")  # an Excel date cell: midnight
@@ -100,6 +99,8 @@ def read_sheet(path: str | Path, *, encoding: str | None = None) -> pd.DataFrame
                                  f"{path.name}：不是可读取的 Excel 工作簿（{type(exc).__name__}）") from None
     elif suffix in (".csv", ".txt"):
         data = path.read_bytes()
+        from gridmap.geo.io import sniff_encoding  # here: the GIS reader is heavy to import
+
         found = sniff_encoding(data)
         if encoding is None:
             if found is None:

@@ -27,18 +27,7 @@ import pandas as pd
 
 from gridmap.errors import Invalid
 from gridmap.sheets import parse_date, sheet_records
-
-ROLES: dict[str, tuple[str, str]] = {
-    "grid_leader": ("网格长", "grid leader"),
-    "full_time_worker": ("专职网格员", "full-time grid worker"),
-    "part_time_worker": ("兼职网格员", "part-time grid worker"),
-    "supervisor": ("网格指导员", "grid supervisor"),
-    "building_leader": ("楼栋长", "building leader"),
-    "stairwell_leader": ("单元长", "stairwell leader"),
-    "volunteer": ("志愿者", "volunteer"),
-}
-"""Role key -> (Chinese name, English name)."""
-FULL_TIME = "full_time_worker"
+from gridmap.staff_roles import FULL_TIME, ROLES
 
 SHEET_COLUMNS: dict[str, tuple[str, ...]] = {
     "name": ("姓名", "name", "人员姓名"),

@@ -36,7 +36,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from gridmap.geo.kinds import COMPREHENSIVE, GRID_KINDS
-from gridmap.staffing import ROLES as STAFF_ROLE_NAMES
+from gridmap.staff_roles import ROLES as STAFF_ROLE_NAMES
 
 SRID = 4490
 DISPLAY_TOLERANCE_DEG = 2e-5
