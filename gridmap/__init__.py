@@ -210,7 +210,7 @@ def _units_as_atoms(result, hi: int):
 def partition_layers(communities, roads, buildings, *, profile=None, seed=0, client=None, **layers):
     """A territory's grids from its own layers, as ``gridmap partition`` makes them from the stored
     ones: units built (:func:`build_units`; ``layers``: ``compounds``, ``sites``, ``waterways``,
-    ``railways``), partitioned (:func:`partition`), then every community where a grid missed the
+    ``railways``, ``entrances``), partitioned (:func:`partition`), then every community where a grid missed the
     band while its units held several buildings built again one unit per building, and
     partitioned again (:func:`gridmap.geo.grain.partition_at_building_grain`, at most three
     rounds), so that a miss left carries a proof that holds for the territory, not just for the
@@ -254,17 +254,22 @@ def _runner(client):
     return SERIAL if client is None else DaskRunner(client)
 
 
-def microgrids(grids, buildings, *, profile=None, min_households=None, max_households=None, seed=0, client=None):
+def microgrids(grids, buildings, *, profile=None, min_households=None, max_households=None, seed=0, client=None,
+               entrances=None):
     """Divide ``grids`` (a plan's grids: ``grid_code``, geometry) into micro-grids (微网格) of the
     profile's micro band (50–80) made of ``buildings`` (``households``, optional ``entrances``
     单元数: big buildings are cut by their 单元), coded below each grid (grid code + 3 digits).
     Returns ``.microgrids`` (also ``.grids``), ``.buildings``, ``.report`` and ``.flags``; see
     :func:`gridmap.geo.microgrids.divide`. Stored micro-grids of a plan: ``gm.plan(code).microgrids``.
     ``client``: a ``dask.distributed.Client`` whose workers group the grids' buildings (same answer).
+    ``entrances``: a layer of stairwell doors (OpenStreetMap ``entrance=staircase`` nodes, 单元门
+    points) giving buildings without a 单元数 their 单元 and placing the cuts between them
+    (:mod:`gridmap.geo.stairwells`).
 
     Example
     -------
     >>> result = gm.microgrids(plan.grids, gm.layer("511802", "buildings"))  # doctest: +SKIP
+    >>> result = gm.microgrids(plan.grids, buildings, entrances=gm.read_layer("单元门.shp"))  # doctest: +SKIP
     >>> result.microgrids.explore(column="households")  # doctest: +SKIP
     """
     from gridmap.geo.microgrids import divide
@@ -273,7 +278,7 @@ def microgrids(grids, buildings, *, profile=None, min_households=None, max_house
     lo = chosen.micro_band[0] if min_households is None else min_households
     hi = chosen.micro_band[1] if max_households is None else max_households
     return divide(grids, buildings, band=(lo, hi), code_scheme=chosen.partition.code_scheme,
-                  rules=chosen.micro_rules(), seed=seed, runner=_runner(client))
+                  rules=chosen.micro_rules(), seed=seed, runner=_runner(client), entrances=entrances)
 
 
 def read_layer(path, **kwargs):

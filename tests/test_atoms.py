@@ -125,6 +125,21 @@ def test_a_tower_is_split_by_its_stairwells_or_flagged() -> None:
     assert len(flags) == 1 and "单元" in flags["reason"].iloc[0] and "单元数" in flags["reason_zh"].iloc[0]
 
 
+def test_a_tower_at_building_grain_is_still_cut_by_its_stairwells_or_flagged() -> None:
+    """One unit per building (a community refined at building grain) keeps the tower rule: a cell
+    above the limit is cut by its 单元, or marked a lone tower (it was left whole and unmarked)."""
+    community, compound, buildings = layout([600, 40, 40, 40, 40], entrances=[4, 2, 2, 2, 2], cols=5)
+    units = units_of(community, compound, buildings, atomize={"510000001001"})
+    tower = buildings.geometry.iloc[0]
+    holding = units[shapely.intersects(units.geometry.values, tower)]
+    assert sorted(holding["households"]) == [300, 300] and not units["lone_tower"].any()
+    assert len(units) == 6 and units["atomic"].all()  # four small buildings, two halves of the tower
+
+    community, compound, buildings = layout([600, 40, 40, 40, 40], cols=5)
+    units = units_of(community, compound, buildings, atomize={"510000001001"})
+    assert units["lone_tower"].sum() == 1 and len(units) == 5
+
+
 def test_stairwell_strips_tile_the_cell() -> None:
     cell = box_m(0, 0, 60, 40)
     footprint = box_m(10, 15, 50, 27)

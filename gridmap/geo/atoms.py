@@ -237,31 +237,74 @@ def _tree_cuts(cuts: _Cuts, a: np.ndarray, b: np.ndarray, pts: np.ndarray, w: np
 
 
 # -- stairwells -----------------------------------------------------------------------------------------
-def stairwell_strips(cell, footprint, count: int) -> list:
-    """A building's ``cell`` (lon/lat) cut into ``count`` strips across its footprint's long axis,
-    one per 单元 (stairwell), the cuts spaced evenly along the footprint so that each strip holds an
-    equal share of it. The strips tile the cell exactly (each is the cell cut by the same lines).
-    ``count`` below 2, or a footprint without area, gives the cell whole."""
-    if count < 2 or shapely.area(footprint) <= 0:
+@dataclass(frozen=True)
+class FootprintAxis:
+    """A footprint's long axis, the line its 单元 (stairwells) follow one after another: the
+    longer side of its minimum rotated rectangle, in a local metric frame centred on the footprint
+    (an affine scaling of lon/lat, so straight lines stay straight in both). ``start`` and ``end``
+    are where the footprint begins and ends along the axis, in metres; ``depth`` is its extent
+    across it."""
+
+    origin: np.ndarray
+    factor: np.ndarray
+    axis: np.ndarray
+    start: float
+    end: float
+    depth: float
+
+    @classmethod
+    def of(cls, footprint) -> "FootprintAxis | None":
+        """The axis of a footprint with area (None for a point or an empty footprint)."""
+        if shapely.is_empty(footprint) or shapely.area(footprint) <= 0:
+            return None
+        scale = LocalScale.at(float(shapely.get_y(shapely.centroid(footprint))))
+        factor = np.array([scale.mx, scale.my])
+        origin = np.asarray(shapely.get_coordinates(shapely.centroid(footprint)))[0]
+        foot_m = shapely.transform(footprint, lambda c: (c - origin) * factor)
+        rect = np.asarray(shapely.get_coordinates(shapely.minimum_rotated_rectangle(foot_m)))[:4]
+        edges = np.diff(np.vstack([rect, rect[:1]]), axis=0)
+        long_edge = edges[int(np.argmax(np.hypot(edges[:, 0], edges[:, 1])))]
+        axis = long_edge / np.hypot(*long_edge)
+        coords = shapely.get_coordinates(foot_m)
+        along = coords @ axis
+        across = coords @ np.array([-axis[1], axis[0]])
+        return cls(origin, factor, axis, float(along.min()), float(along.max()), float(np.ptp(across)))
+
+    def along(self, coords: np.ndarray) -> np.ndarray:
+        """How far along the axis each lon/lat point (k × 2) lies, in metres (its projection)."""
+        return ((np.asarray(coords, dtype=float) - self.origin) * self.factor) @ self.axis
+
+    def fraction(self, metres: np.ndarray) -> np.ndarray:
+        """Positions along the axis (metres) as fractions of the footprint's length, in [0, 1]."""
+        length = max(self.end - self.start, 1e-9)
+        return np.clip((np.asarray(metres, dtype=float) - self.start) / length, 0.0, 1.0)
+
+
+def stairwell_strips(cell, footprint, count: int, cuts: tuple[float, ...] | None = None) -> list:
+    """A building's ``cell`` (lon/lat) cut into ``count`` strips across its footprint's long axis
+    (:class:`FootprintAxis`), one per 单元 (stairwell). The cuts lie at ``cuts`` (``count - 1``
+    fractions of the footprint's length, increasing: the middles between its stairwells' doors,
+    from an entrances layer, :mod:`gridmap.geo.stairwells`), else evenly along the footprint, so
+    that each strip holds an equal share of it. The strips tile the cell exactly (each is the
+    cell cut by the same lines). ``count`` below 2, or a footprint without area, gives the cell
+    whole."""
+    frame = FootprintAxis.of(footprint) if count >= 2 else None
+    if frame is None:
         return [cell]
-    scale = LocalScale.at(float(shapely.get_y(shapely.centroid(footprint))))
-    factor = np.array([scale.mx, scale.my])
-    origin = np.asarray(shapely.get_coordinates(shapely.centroid(footprint)))[0]
-    to_m = lambda c: (c - origin) * factor  # noqa: E731
-    to_deg = lambda c: c / factor + origin  # noqa: E731
-    foot_m = shapely.transform(footprint, to_m)
-    cell_m = shapely.transform(cell, to_m)
-    rect = np.asarray(shapely.get_coordinates(shapely.minimum_rotated_rectangle(foot_m)))[:4]
-    edges = np.diff(np.vstack([rect, rect[:1]]), axis=0)
-    long_edge = edges[int(np.argmax(np.hypot(edges[:, 0], edges[:, 1])))]
-    axis = long_edge / np.hypot(*long_edge)
+    axis = frame.axis
     normal = np.array([-axis[1], axis[0]])
-    along = shapely.get_coordinates(foot_m) @ axis
-    start, end = float(along.min()), float(along.max())
-    reach = float(np.hypot(*np.ptp(shapely.get_coordinates(cell_m), axis=0))) + float(np.abs(along).max()) + 10.0
-    cuts = np.concatenate([[-reach * 4], start + (end - start) * np.arange(1, count) / count, [reach * 4]])
+    to_m = lambda c: (c - frame.origin) * frame.factor  # noqa: E731
+    to_deg = lambda c: c / frame.factor + frame.origin  # noqa: E731
+    cell_m = shapely.transform(cell, to_m)
+    start, end = frame.start, frame.end
+    reach = (float(np.hypot(*np.ptp(shapely.get_coordinates(cell_m), axis=0))) + max(abs(start), abs(end)) + 10.0)
+    if cuts is not None and len(cuts) == count - 1:
+        inner = start + (end - start) * np.asarray(cuts, dtype=float)
+    else:
+        inner = start + (end - start) * np.arange(1, count) / count
+    cuts_m = np.concatenate([[-reach * 4], inner, [reach * 4]])
     strips, anchors = [], []
-    for a, b in zip(cuts[:-1], cuts[1:]):
+    for a, b in zip(cuts_m[:-1], cuts_m[1:]):
         band_m = shapely.Polygon([a * axis - reach * 4 * normal, b * axis - reach * 4 * normal,
                                   b * axis + reach * 4 * normal, a * axis + reach * 4 * normal])
         # the band goes to lon/lat (the local scale is affine: its sides stay straight) and cuts the
@@ -289,12 +332,13 @@ class Piece:
 
 def split_by_buildings(areas: np.ndarray, building_points: np.ndarray, footprints: np.ndarray,
                        households: np.ndarray, entrances: np.ndarray | None, limit: int,
-                       band: tuple[int, int] | None, area_fn: AreaFn, *, each_building: bool = False
-                       ) -> list[list[Piece]]:
+                       band: tuple[int, int] | None, area_fn: AreaFn, *, each_building: bool = False,
+                       cuts: np.ndarray | None = None) -> list[list[Piece]]:
     """Each area (lon/lat polygons above ``limit`` households) as pieces of whole buildings
     (steps 2 and 3 of the module docstring), the pieces of each area tiling it exactly. Buildings
     belong to the area holding their representative point; ``entrances`` gives each building's 单元
-    count (0 or missing: unknown). With ``each_building`` every building's cell is a piece of its
+    count (0 or missing: unknown), ``cuts`` where its strips are cut (``entrance_cuts`` of
+    :mod:`gridmap.geo.stairwells`; None: evenly). With ``each_building`` every building's cell is a piece of its
     own (the finest grain a grid can be drawn at). All areas are tessellated at once."""
     areas = np.asarray(areas, dtype=object)
     result: list[list[Piece]] = [[] for _ in range(len(areas))]
@@ -313,10 +357,14 @@ def split_by_buildings(areas: np.ndarray, building_points: np.ndarray, footprint
         total = float(households[b].sum())
         if len(mine) == 1:
             result[area_index] = _tower(areas[area_index], footprints[b[0]], int(households[b[0]]),
-                                        int(entrances[b[0]]) if entrances is not None else 0, limit, band)
+                                        int(entrances[b[0]]) if entrances is not None else 0, limit, band,
+                                        cuts[b[0]] if cuts is not None else None)
             continue
-        if each_building:
-            result[area_index] = [Piece(cell) for cell in cells[mine]]
+        if each_building:  # a cell each; a tower above the limit cut by its 单元 (or marked) as always
+            result[area_index] = [piece for cell, i in zip(cells[mine], b) for piece in (
+                _tower(cell, footprints[i], int(households[i]), int(entrances[i]) if entrances is not None else 0,
+                       limit, band, cuts[i] if cuts is not None else None)
+                if households[i] > limit else [Piece(cell)])]
             continue
         xy = project(shapely.get_coordinates(building_points[b]))
         adjacency = _cell_adjacency(cells[mine])
@@ -333,15 +381,16 @@ def split_by_buildings(areas: np.ndarray, building_points: np.ndarray, footprint
             if len(members) == 1 and households[b[members[0]]] > limit:  # a tower: by its 单元
                 only = b[members[0]]
                 pieces += _tower(cells[mine][members[0]], footprints[only], int(households[only]),
-                                 int(entrances[only]) if entrances is not None else 0, limit, band)
+                                 int(entrances[only]) if entrances is not None else 0, limit, band,
+                                 cuts[only] if cuts is not None else None)
             elif len(members):
                 pieces.append(Piece(_dissolve(cells[mine][members])))
         result[area_index] = pieces
     return result
 
 
-def _tower(cell, footprint, households: int, entrances: int, limit: int, band: tuple[int, int] | None
-           ) -> list[Piece]:
+def _tower(cell, footprint, households: int, entrances: int, limit: int, band: tuple[int, int] | None,
+           cuts: tuple[float, ...] | None = None) -> list[Piece]:
     """A piece with one building: cut by its 单元 when their count is known and the building is
     above ``limit`` (strips grouped into as many units as the band needs), else whole."""
     if households <= limit:
@@ -349,7 +398,7 @@ def _tower(cell, footprint, households: int, entrances: int, limit: int, band: t
     if entrances < 2:
         return [Piece(cell, lone_tower_households=households)]
     k = min(piece_count(households, limit, band), entrances)
-    strips = stairwell_strips(cell, footprint, entrances)
+    strips = stairwell_strips(cell, footprint, entrances, cuts)
     if len(strips) != entrances:
         return [Piece(cell, lone_tower_households=households)]
     share = np.repeat(np.arange(k), np.diff(np.round(np.linspace(0, entrances, k + 1)).astype(int)))

@@ -11,7 +11,8 @@ How (:func:`divide`):
    reaches outside its grid;
 3. the atoms are the buildings' cells; a building with a 单元 count (``entrances``) and more
    households than the band's maximum is cut into one strip per 单元 across its long axis
-   (:func:`gridmap.geo.atoms.stairwell_strips`), its households shared evenly. Where whole
+   (:func:`gridmap.geo.atoms.stairwell_strips`), its households shared evenly (by the strips'
+   shares of its footprint where doors placed the cuts, :mod:`gridmap.geo.stairwells`). Where whole
    buildings leave a grid outside the band, every building with a 单元 count is cut (the finer
    atoms are kept grid by grid where they do better). A building above the maximum without a 单元
    count is a micro-grid of its own, flagged ``building_above_max`` with that reason;
@@ -37,7 +38,8 @@ import pandas as pd
 import shapely
 
 from gridmap.errors import Invalid
-from gridmap.geo import coverage
+from gridmap.geo import coverage, stairwells
+from gridmap.geo.atoms import stairwell_strips
 from gridmap.geo.band import violation
 from gridmap.geo.codes import BEIJING_15, CodeScheme
 from gridmap.geo.conflicts import overlapping_pairs
@@ -98,46 +100,6 @@ class MicroResult:
                 f"{len(self.flags)} flags>")
 
 
-def _atoms_module():
-    """gridmap.geo.atoms when it is there (stairwell strips, balanced groups), else None."""
-    try:
-        from gridmap.geo import atoms
-    except ImportError:
-        return None
-    return atoms
-
-
-def stairwell_strips(cell, footprint, count: int) -> list:
-    """A building's cell cut into ``count`` strips across the footprint's long axis, one per 单元
-    (:func:`gridmap.geo.atoms.stairwell_strips` when available; this is the same cut). The strips
-    tile the cell; a strip may be empty where the cell is narrow."""
-    atoms = _atoms_module()
-    if atoms is not None and hasattr(atoms, "stairwell_strips"):
-        return list(atoms.stairwell_strips(cell, footprint, count))
-    if count <= 1:
-        return [cell]
-    rect = shapely.minimum_rotated_rectangle(footprint if not footprint.is_empty else cell)
-    coords = np.asarray(rect.exterior.coords)[:4]
-    if len(coords) < 4 or rect.geom_type != "Polygon":
-        return [cell] + [shapely.Polygon()] * (count - 1)
-    edges = np.diff(np.vstack([coords, coords[:1]]), axis=0)
-    lengths = np.hypot(edges[:, 0], edges[:, 1])
-    long = int(np.argmax(lengths[:2]))
-    axis = edges[long] / max(lengths[long], 1e-12)
-    normal = np.array([-axis[1], axis[0]])
-    along = coords @ axis
-    lo, hi = along.min(), along.max()
-    reach = 10 * (np.ptp(np.asarray(cell.envelope.exterior.coords), axis=0).sum() + lengths.sum())
-    cuts = np.concatenate([[lo - reach], lo + (hi - lo) * np.arange(1, count) / count, [hi + reach]])
-    base = coords.mean(axis=0) - axis * (coords.mean(axis=0) @ axis)
-    strips = []
-    for a, b in zip(cuts[:-1], cuts[1:]):
-        corners = [base + axis * a - normal * reach, base + axis * b - normal * reach,
-                   base + axis * b + normal * reach, base + axis * a + normal * reach]
-        strips.append(shapely.intersection(cell, shapely.Polygon(corners)))
-    return strips
-
-
 def _labels(buildings: gpd.GeoDataFrame) -> np.ndarray:
     """A readable name per building: its 楼栋号 (with its compound) where the data has one."""
     ids = buildings["building_id"].astype(str).to_numpy()
@@ -151,19 +113,9 @@ def _labels(buildings: gpd.GeoDataFrame) -> np.ndarray:
     return ids
 
 
-def _entrances(buildings: gpd.GeoDataFrame) -> np.ndarray:
-    """Each building's 单元 count (0 where unknown): ``entrances`` or one of its source names (单元数 …)."""
-    from gridmap.geo.fields import FIELD_ALIASES
-
-    column = next((c for c in ("entrances", *FIELD_ALIASES["entrances"]) if c in buildings), None)
-    if column is None:
-        return np.zeros(len(buildings), dtype=np.int64)
-    return pd.to_numeric(buildings[column], errors="coerce").fillna(0).clip(lower=0).to_numpy(dtype=np.int64)
-
-
 def divide(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *, band: tuple[int, int] | None = None,
            code_scheme: CodeScheme = BEIJING_15, rules: PartitionRules | None = None, seed: int = 0,
-           runner: Runner = SERIAL) -> MicroResult:
+           runner: Runner = SERIAL, entrances: gpd.GeoDataFrame | None = None) -> MicroResult:
     """Divide ``grids`` (``grid_code`` and geometry; ``kind`` ``dedicated`` rows are skipped) into
     micro-grids of ``band`` households from ``buildings`` (``households``; optional ``entrances``
     (单元数), ``building_id``, ``building_name``, ``compound_name``; polygons or points), coded
@@ -172,6 +124,8 @@ def divide(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *, band: tuple[
     ``band`` defaults to the default profile's ``micro_band`` (gridmap.geo.profile: the one
     place a band is defined); callers with a territory pass their profile's. ``runner`` says where
     the grids' buildings are grouped (:mod:`gridmap.geo.tasks`): the answer is the same anywhere.
+    ``entrances``: a layer of stairwell doors, which gives buildings without a 单元数 their 单元
+    count and places the cuts between their 单元 (:func:`gridmap.geo.stairwells.attach`).
 
     Example
     -------
@@ -194,6 +148,8 @@ def divide(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *, band: tuple[
     grids = grids.reset_index(drop=True)
     buildings = buildings.to_crs(STORAGE_EPSG) if buildings.crs is not None else buildings.set_crs(STORAGE_EPSG)
     buildings = buildings.reset_index(drop=True)
+    if entrances is not None:
+        buildings, _summary = stairwells.attach(buildings, entrances)
     if "building_id" not in buildings:
         buildings = buildings.assign(building_id=np.arange(len(buildings)))
     grid_geoms = np.asarray(grids.geometry.values, dtype=object)
@@ -217,7 +173,7 @@ def divide(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *, band: tuple[
     blds = buildings.iloc[inside].reset_index(drop=True)
     grid_of = grid_of[inside]
     households = pd.to_numeric(blds["households"], errors="coerce").fillna(0).clip(lower=0).round().astype(np.int64).to_numpy()
-    entrances = _entrances(blds)
+    entrances, cuts = stairwells.own_counts(blds), stairwells.cuts_of(blds)
     names = _labels(blds)
 
     # 2. one cell per building, the cells of a grid tiling it
@@ -225,7 +181,7 @@ def divide(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *, band: tuple[
 
     # 3–4. atoms and their groups: whole buildings (单元 strips above the maximum), then, where a
     # grid misses the band, every building with a 单元 count cut into its 单元
-    coarse = _atoms(blds, cells, grid_of, codes, households, entrances, names, (entrances > 1) & (households > hi))
+    coarse = _atoms(blds, cells, grid_of, codes, households, entrances, names, (entrances > 1) & (households > hi), cuts)
     coarse_label = _group(coarse, rules, seed, runner)
     chosen_atoms, chosen_label = coarse, coarse_label
     can_split = (entrances > 1) & (households <= hi)
@@ -235,7 +191,7 @@ def divide(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *, band: tuple[
         retry = retry[np.isin(codes[retry], [c for c, m in misses.items() if m > 0])]
         if len(retry):
             fine = _atoms(blds, cells, grid_of, codes, households, entrances, names,
-                          (entrances > 1) & ((households > hi) | np.isin(grid_of, retry)))
+                          (entrances > 1) & ((households > hi) | np.isin(grid_of, retry)), cuts)
             fine = fine[fine["grid_code"].isin(set(codes[retry]))].reset_index(drop=True)
             fine_label = _group(fine, rules, seed, runner)
             fine_misses = _misses(fine, fine_label, lo, hi)
@@ -292,8 +248,9 @@ def _without_crumbs(geoms: np.ndarray) -> np.ndarray:
 
 
 def _atoms(blds: gpd.GeoDataFrame, cells: np.ndarray, grid_of: np.ndarray, codes: np.ndarray, households: np.ndarray,
-           entrances: np.ndarray, names: np.ndarray, split: np.ndarray) -> pd.DataFrame:
-    """One row per atom: a building's cell, or one 单元 strip of it where ``split``."""
+           entrances: np.ndarray, names: np.ndarray, split: np.ndarray, cuts: np.ndarray) -> pd.DataFrame:
+    """One row per atom: a building's cell, or one 单元 strip of it where ``split`` (cut where
+    ``cuts`` says, evenly where it is None)."""
     rows = {"unit_id": [], "building_index": [], "part": [], "parts": [], "households": [], "geometry": []}
     footprints = np.asarray(blds.geometry.values, dtype=object)
     for i in range(len(blds)):
@@ -301,9 +258,11 @@ def _atoms(blds: gpd.GeoDataFrame, cells: np.ndarray, grid_of: np.ndarray, codes
             continue
         if split[i]:
             count = int(entrances[i])
-            strips = stairwell_strips(cells[i], footprints[i], count)
-            shares = np.full(count, households[i] // count)
-            shares[: households[i] % count] += 1
+            strips = stairwell_strips(cells[i], footprints[i], count, cuts[i])
+            strips = list(strips) + [None] * (count - len(strips))  # a strip the cell was too narrow for
+            weights = None if cuts[i] is None else np.array(
+                [0.0 if s is None else shapely.area(shapely.intersection(s, footprints[i])) for s in strips])
+            shares = stairwells.households_by_stairwell(int(households[i]), count, weights)
             placed = [(k, s, h) for k, (s, h) in enumerate(zip(strips, shares)) if s is not None and not s.is_empty]
             if len(placed) < count:  # a strip left empty (a narrow cell): its households go to the others
                 lost = int(sum(h for k, (s, h) in enumerate(zip(strips, shares)) if s is None or s.is_empty))
@@ -486,9 +445,10 @@ def _own_reasons(flags: pd.DataFrame, atoms: gpd.GeoDataFrame, micro: gpd.GeoDat
             out = [r for r in out if r["grid_code"] != code]
             out.append({"grid_code": code, "flag": "building_above_max",
                         "reason": f"building {row['unit_id']} alone has {by_code[code]:.0f} households (> {hi}) and "
-                                  "the data give no 单元 (stairwell) count to split it by: a micro-grid of its own",
+                                  "the data give no 单元 (stairwell) count to split it by (a 单元数 column, or an "
+                                  "entrances layer of its stairwell doors): a micro-grid of its own",
                         "reason_zh": f"楼栋 {row['unit_id']} 独自就有 {by_code[code]:.0f} 户（超过 {hi} 户），数据中没有"
-                                     "单元数可供再分：单独作为一个微网格"})
+                                     "单元数可供再分（楼栋的“单元数”字段，或单元门图层）：单独作为一个微网格"})
     frame = pd.DataFrame(out, columns=FLAG_COLUMNS)
     return frame.sort_values("grid_code", kind="stable").reset_index(drop=True)
 

@@ -101,9 +101,10 @@ def _band_reasons(graph: UnitGraph, unit_ids: np.ndarray, households: np.ndarray
     for g, (u,) in zip(alone.tolist(), grouped(grid_of, alone)):
         reasons[int(g)] = ("above_max", Reason(
             f"unit {unit_ids[u]} alone has {households[u]:.0f} households (> {hi}): it is one building, and the data "
-            "gives no 单元 (stairwell) count to divide it by (add one: a 单元数 column)",
+            "gives no 单元 (stairwell) count to divide it by (add one: a 单元数 column, or an entrances layer of its "
+            "stairwell doors)",
             f"单元 {unit_ids[u]} 独自就有 {households[u]:.0f} 户（超过 {hi} 户）：它是一栋楼，数据中没有可用于再分的单元数"
-            "（请补充“单元数”字段）"))
+            "（请补充“单元数”字段，或导入单元门图层 entrances）"))
     pieces = _piece_reasons(graph, households, grid_of, kinds, lo, hi)
     for g in np.flatnonzero(outside):
         if int(g) not in reasons and int(g) in pieces:

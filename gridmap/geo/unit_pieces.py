@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap.geo import coverage
+from gridmap.geo import coverage, stairwells
 from gridmap.geo.crs import STORAGE_EPSG, metric_crs_for_frame
 from gridmap.geo.shapes import points_in
 from gridmap.geo.tasks import SERIAL, Runner, run_pieces
@@ -66,8 +66,13 @@ def build_units_in_pieces(communities: gpd.GeoDataFrame, roads: gpd.GeoDataFrame
     """:func:`gridmap.geo.units.build_units` of ``communities`` in pieces on ``runner``
     (:func:`piece_count`: in one piece, the plain build, when it has one worker and the territory
     is below :data:`MAX_PIECE_BUILDINGS`, or there is one community). ``options``: build_units'
-    other arguments (waterways, railways, compounds, sites, rules, road_rules, band, atomize). The
-    units are the whole build's except at the seams (module docstring); ``attrs`` as build_units'."""
+    other arguments (waterways, railways, compounds, sites, entrances, rules, road_rules, band,
+    atomize). The units are the whole build's except at the seams (module docstring); ``attrs`` as
+    build_units'. An entrances layer is read against the whole buildings layer once, before it is
+    cut into pieces (:func:`gridmap.geo.stairwells.attach`)."""
+    entrances = options.pop("entrances", None)
+    if buildings is not None and entrances is not None:
+        buildings, _summary = stairwells.attach(buildings, entrances)
     layers = {"roads": roads, "buildings": buildings, **{k: options.pop(k, None) for k in LAYERS[2:]}}
     count = min(len(communities), piece_count(0 if buildings is None else len(buildings), runner.workers))
     if count <= 1:

@@ -66,7 +66,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from gridmap.geo import atoms, coverage
+from gridmap.geo import atoms, coverage, stairwells
 from gridmap.geo.crs import STORAGE_EPSG, metric_crs_for_frame
 from gridmap.geo.graph import pair_sums, segment_lengths, shared_segments
 from gridmap.geo.fields import map_fields
@@ -552,6 +552,7 @@ def build_units(
     railways: gpd.GeoDataFrame | None = None,
     compounds: gpd.GeoDataFrame | None = None,
     sites: gpd.GeoDataFrame | None = None,
+    entrances: gpd.GeoDataFrame | None = None,
     rules: UnitRules | None = None,
     road_rules: RoadRules | None = None,
     code_column: str = "code",
@@ -577,6 +578,8 @@ def build_units(
     step is deterministic. ``metric_crs``: the CRS sizes are measured in (default: the one for the
     communities' centre), given when a territory's units are built in pieces
     (:mod:`gridmap.geo.unit_pieces`), so that every piece measures as the whole would.
+    ``entrances``: a layer of stairwell doors, which gives buildings without a 单元数 their 单元
+    count and places the cuts between their 单元 (:func:`gridmap.geo.stairwells.attach`).
 
     Example
     -------
@@ -586,6 +589,8 @@ def build_units(
     """
     rules = rules or UnitRules()
     road_rules = road_rules or RoadRules()
+    if buildings is not None and entrances is not None:
+        buildings, _summary = stairwells.attach(buildings, entrances)
     if code_column not in communities:
         raise ValueError(f"communities need a {code_column!r} column")
     # Topology is computed in lon/lat (EPSG:4490) so that units reuse the community's own
@@ -746,6 +751,7 @@ class _Buildings:
     households: np.ndarray
     population: np.ndarray | None
     entrances: np.ndarray | None = None  # 单元 (stairwell) count per building, 0 where unknown
+    cuts: np.ndarray | None = None  # where its 单元 strips are cut (gridmap.geo.stairwells), None: evenly
 
 
 def _building_households(buildings: gpd.GeoDataFrame | None, compound_pieces: pd.DataFrame,
@@ -778,9 +784,8 @@ def _building_households(buildings: gpd.GeoDataFrame | None, compound_pieces: pd
         if "population" in bld:
             population = pd.to_numeric(bld["population"], errors="coerce").fillna(0).round().astype(np.int64).to_numpy()
         if "entrances" in bld:
-            entrances = pd.to_numeric(bld["entrances"], errors="coerce").fillna(0).clip(lower=0)
-            entrances = entrances.round().astype(np.int64).to_numpy()
-        return _Buildings(geoms, points, households, population, entrances)
+            entrances = stairwells.own_counts(bld)
+        return _Buildings(geoms, points, households, population, entrances, stairwells.cuts_of(bld))
     return _Buildings(geoms, geoms, households, population, entrances)
 
 
@@ -829,7 +834,7 @@ def _split_oversize(units: pd.DataFrame, bld: _Buildings, roads: gpd.GeoDataFram
     for each in (False, True):
         chosen = np.flatnonzero(fine[owner_arr] == each) if each else np.flatnonzero(~fine[owner_arr] & (piece_hh > limit))
         found = atoms.split_by_buildings(pieces_arr[chosen], bld.points, bld.geoms, bld.households, bld.entrances,
-                                         limit, band, area_fn, each_building=each)
+                                         limit, band, area_fn, each_building=each, cuts=bld.cuts)
         for i, split in zip(chosen, found):
             parts[i] = split
     source, geometry, lone = [], [], []

@@ -26,6 +26,7 @@ from gridmap.geo.microgrids import MicroResult, divide
 from gridmap.geo.tasks import SERIAL
 from gridmap.progress import QUIET, Progress
 from gridmap.services import profiles
+from gridmap.services.partitioning import input_layer, with_stairwells
 from gridmap.store import audit, frames, layers, plans
 from gridmap.store import microgrids as store
 
@@ -109,7 +110,7 @@ def divide_plan(engine: sa.Engine, plan_id: int, *, grid: str | None = None, see
         if grids.empty:
             raise Invalid(f"plan {plan_id} has no comprehensive grids to divide", f"方案 {plan_id} 没有可划分的综合网格")
         with progress.step(f"reading the buildings of {len(grids)} grids", f"读取 {len(grids)} 个网格的楼栋"):
-            buildings = _buildings(conn, plan, grids)
+            buildings = _buildings(conn, plan, grids, progress)
     lo, hi = profile.micro_band
     with placement.runner(len(buildings), progress) as runner, \
             progress.step(f"dividing {len(grids)} grids into micro-grids of {lo}-{hi} households",
@@ -135,16 +136,19 @@ def divide_plan(engine: sa.Engine, plan_id: int, *, grid: str | None = None, see
     return MicroSummary(plan_id, plan.version, codes, result, len(replaced), version, written.leaders_dropped)
 
 
-def _buildings(conn: sa.Connection, plan: plans.Plan, grids) -> gpd.GeoDataFrame:
+def _buildings(conn: sa.Connection, plan: plans.Plan, grids, progress: Progress = QUIET) -> gpd.GeoDataFrame:
     """The buildings within reach of ``grids`` (their bounding box), from the buildings layer of
-    the plan's territory or its nearest ancestor; :class:`Invalid` when there is none."""
+    the plan's territory or its nearest ancestor, with the 单元 its entrances layer gives
+    (:func:`gridmap.services.partitioning.with_stairwells`); :class:`Invalid` when there is none."""
     found = layers.find(conn, plan.territory, layers.ROLES["buildings"])
     if found is None:
         raise Invalid(f"territory {plan.territory} (and its ancestors) has no buildings layer: micro-grids are "
                       "made of buildings; import one with `gridmap import ... --kind buildings`",
                       f"辖区 {plan.territory}（及其上级）没有楼栋图层：微网格由楼栋组成；请先用 "
                       "`gridmap import ... --kind buildings` 导入")
-    return store.buildings_in_area(conn, found[0], found[1], shapely.box(*grids.total_bounds))
+    area = shapely.box(*grids.total_bounds)
+    buildings = store.buildings_in_area(conn, found[0], found[1], area)
+    return with_stairwells(buildings, input_layer(conn, plan.territory, "entrances", area), progress=progress)
 
 
 def _divide(grids, buildings: gpd.GeoDataFrame, profile, seed: int, runner=SERIAL) -> MicroResult:

@@ -24,6 +24,7 @@ import shapely
 import sqlalchemy as sa
 
 from gridmap.distributed import SERIAL_HERE, Placement
+from gridmap.geo import stairwells
 from gridmap.geo.coverage import stitch_borders
 from gridmap.geo.grain import REFINE_ROUNDS, partition_at_building_grain
 from gridmap.geo.partition import AssignedUnits, PartitionResult, assign_units
@@ -123,6 +124,19 @@ def input_layer(conn: sa.Connection, territory: str, role: str, area,
     territory nor its ancestors have one."""
     found = layers.find(conn, territory, layers.ROLES[role])
     return frames.layer_in_area(conn, found[0], found[1], area, where_in) if found else None
+
+
+def with_stairwells(buildings: gpd.GeoDataFrame, entrances: gpd.GeoDataFrame | None, *,
+                    progress: Progress = QUIET) -> gpd.GeoDataFrame:
+    """``buildings`` with the 单元 counts and cuts that the ``entrances`` layer (read by
+    :func:`input_layer`, role ``entrances``; None when the territory has none) gives those
+    without their own (:func:`gridmap.geo.stairwells.attach`), what it gave said in ``progress``.
+    The one place the units and the micro-grids of a territory take their buildings' 单元 from."""
+    if entrances is None:
+        return buildings
+    out, summary = stairwells.attach(buildings, entrances)
+    progress.say(summary.en(), summary.zh())
+    return out
 
 
 def load_inputs(conn: sa.Connection, territory: str, communities: gpd.GeoDataFrame) -> dict[str, gpd.GeoDataFrame | None]:
@@ -308,6 +322,7 @@ def _ensure_units(engine: sa.Engine, territory: str, profile: Profile | None, re
             (stale_builds.get(ids[code]) or {}).get("inputs") or {}).get("grain") == "building"))
     if inputs["buildings"] is not None:
         inputs["buildings"] = _own_buildings(inputs["buildings"], subset)
+        inputs["buildings"] = with_stairwells(inputs["buildings"], inputs["entrances"], progress=progress)
     if inputs["buildings"] is None:
         raise PartitionInputError(f"territory {territory} (and its ancestors) has no 'buildings' layer; "
                                   "import one with `gridmap import ... --layer buildings`")

@@ -91,6 +91,7 @@ def list_for(conn: sa.Connection, territory_code: str) -> list[dict]:
 ROLES: dict[str, tuple[str, ...]] = {
     "roads": ("roads",), "buildings": ("buildings", "楼栋"), "waterways": ("waterways",),
     "railways": ("railways",), "compounds": ("compounds", "residential_areas"), "sites": ("sites",),
+    "entrances": ("entrances", "单元门"),
 }
 """The layer names that serve each input role of units and partitions (the first found, nearest
 the territory, wins: see :func:`find`)."""
