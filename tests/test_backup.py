@@ -78,16 +78,13 @@ def fingerprint(engine: sa.Engine) -> dict:
 
 
 @pytest.fixture
-def history(monaco_built: sa.Engine, tmp_path):
+def history(monaco_published: sa.Engine, tmp_path):
     """Monaco: v1 published then v2 published (v1 history), a v3 draft with a saved edit and
     micro-grids (one with a leader), a station, incidents moved along the workflow, a grid worker
     on a grid and a household in the register."""
-    monaco = monaco_built  # Monaco with its units built (conftest)
+    monaco = monaco_published  # Monaco with its first partition published (conftest)
     from gridmap.services import incidents, microgrids, planning, stations
-    from gridmap.services.partitioning import partition_territory
 
-    first = partition_territory(monaco, MONACO)
-    planning.publish(monaco, first.plan_id, version=None, actor="test")
     second, _ = planning.new_draft(monaco, MONACO, actor="test")
     planning.publish(monaco, second, version=None, actor="test")
     draft, _ = planning.new_draft(monaco, MONACO, actor="test")

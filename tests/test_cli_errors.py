@@ -70,13 +70,9 @@ def test_partition_report_into_a_missing_folder_stores_no_plan(monaco: sa.Engine
 
 
 @pytest.fixture
-def published(monaco_built: sa.Engine) -> sa.Engine:
-    monaco = monaco_built  # Monaco with its units built (conftest)
-    from gridmap.services import planning
-    from gridmap.services.partitioning import partition_territory
+def published(monaco_published: sa.Engine) -> sa.Engine:
+    monaco = monaco_published  # Monaco with its first partition published (conftest)
 
-    summary = partition_territory(monaco, MONACO)
-    planning.publish(monaco, summary.plan_id, version=None, actor="test")
     return monaco
 
 

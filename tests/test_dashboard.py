@@ -25,10 +25,8 @@ MONACO = "980100"
 
 
 @pytest.fixture
-def demo(monaco_built: sa.Engine, database_url: str):
-    monaco = monaco_built  # Monaco with its units built (conftest)
-    summary = partition_territory(monaco, MONACO)
-    planning.publish(monaco, summary.plan_id, version=None, actor="test")
+def demo(monaco_published: sa.Engine, database_url: str):
+    monaco = monaco_published  # Monaco with its first partition published (conftest)
     stored, left_out = service.load_demo_incidents(monaco, MONACO, count=1500, seed=1)
     return monaco, TestClient(create_app(database_url=database_url)), stored, left_out
 

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from gridmap.geo.crs import wgs84_to_gcj02
 from gridmap.geo.export import ExportError, export
+from conftest import published_plan_id
 
 OGRINFO = "/usr/bin/ogrinfo"
 GRIDMAP = [sys.executable, "-m", "gridmap.cli"]
@@ -218,19 +219,16 @@ def test_bad_requests_are_clear_and_leave_nothing(yaan_grids, tmp_path) -> None:
 
 # -- from the database: the CLI and the API ---------------------------------------------------
 @pytest.fixture
-def published_monaco(monaco_built: sa.Engine):
-    monaco = monaco_built  # Monaco with its units built (conftest)
-    from gridmap.services import planning
+def published_monaco(monaco_published: sa.Engine):
+    monaco = monaco_published  # Monaco with its first partition published (conftest)
     from gridmap.services.incidents import load_demo_incidents
-    from gridmap.services.partitioning import partition_territory
 
-    summary_ = partition_territory(monaco, MONACO)
-    planning.publish(monaco, summary_.plan_id, version=None, actor="test")
+    plan_id = published_plan_id(monaco)
     with monaco.begin() as conn:  # a Chinese name to carry through every format
         conn.execute(sa.text("UPDATE grids SET name = :n, worker = '李四' WHERE plan_id = :p AND code = ("
-                             "SELECT min(code) FROM grids WHERE plan_id = :p)"), {"n": CHINESE, "p": summary_.plan_id})
+                             "SELECT min(code) FROM grids WHERE plan_id = :p)"), {"n": CHINESE, "p": plan_id})
     load_demo_incidents(monaco, MONACO, count=300, seed=2)
-    return monaco, summary_.plan_id
+    return monaco, plan_id
 
 
 def test_cli_exports_a_published_plan_with_postgis_areas(published_monaco, database_url, tmp_path) -> None:

@@ -17,18 +17,17 @@ from shapely.geometry import shape
 
 from gridmap.api.app import create_app
 from gridmap.services import planning
-from gridmap.services.partitioning import partition_territory
+from conftest import published_plan_id
 
 MONACO = "980100"
 
 
 @pytest.fixture
-def served(monaco_built: sa.Engine, database_url: str) -> tuple[sa.Engine, TestClient, int]:
-    monaco = monaco_built  # Monaco with its units built (conftest)
-    summary = partition_territory(monaco, MONACO)
-    planning.publish(monaco, summary.plan_id, version=None, actor="test")
+def served(monaco_published: sa.Engine, database_url: str) -> tuple[sa.Engine, TestClient, int]:
+    monaco = monaco_published  # Monaco with its first partition published (conftest)
+    plan_id = published_plan_id(monaco)
     planning.new_draft(monaco, MONACO, actor="test")  # a draft, never served
-    return monaco, TestClient(create_app(database_url=database_url)), summary.plan_id
+    return monaco, TestClient(create_app(database_url=database_url)), plan_id
 
 
 def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:

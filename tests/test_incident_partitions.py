@@ -18,9 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from gridmap.services import incidents as service
-from gridmap.services import planning
 from gridmap.services.archiving import archive_incidents
-from gridmap.services.partitioning import partition_territory
 from gridmap.services.supervision import supervise
 from gridmap.store import incident_partitions as partitions
 from gridmap.store import incident_rollups
@@ -30,12 +28,10 @@ MONACO = "980100"
 
 
 @pytest.fixture
-def published(monaco_built: sa.Engine) -> sa.Engine:
+def published(monaco_published: sa.Engine) -> sa.Engine:
     """Monaco partitioned and published, the incident categories loaded, no incidents."""
-    plan = partition_territory(monaco_built, MONACO)
-    planning.publish(monaco_built, plan.plan_id, version=None, actor="test")
-    service.ensure_categories(monaco_built)
-    return monaco_built
+    service.ensure_categories(monaco_published)
+    return monaco_published
 
 
 def frame_at(engine: sa.Engine, when: list[datetime], status: str = "reported") -> pd.DataFrame:

@@ -27,12 +27,10 @@ MONACO = "980100"
 
 
 @pytest.fixture
-def loaded(monaco_built: sa.Engine) -> sa.Engine:
+def loaded(monaco_published: sa.Engine) -> sa.Engine:
     """Monaco partitioned and published, with a year of demo incidents (a bulk load)."""
-    plan = partition_territory(monaco_built, MONACO)
-    planning.publish(monaco_built, plan.plan_id, version=None, actor="test")
-    service.load_demo_incidents(monaco_built, MONACO, count=1200, seed=3)
-    return monaco_built
+    service.load_demo_incidents(monaco_published, MONACO, count=1200, seed=3)
+    return monaco_published
 
 
 def in_step(engine: sa.Engine) -> None:

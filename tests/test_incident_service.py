@@ -17,10 +17,9 @@ from gridmap.api.app import create_app
 from gridmap.incident_rules import default_categories
 from gridmap.services.incidents import calendar_from_env
 from gridmap.services import incidents as service
-from gridmap.services import planning
-from gridmap.services.partitioning import partition_territory
 from gridmap.settings import Settings
 from samples import serve, signed_in_client
+from conftest import published_plan_id
 
 MONACO = "980100"
 FIELDS = {"service_request_id", "status", "status_notes", "service_name", "service_code", "description",
@@ -29,19 +28,18 @@ FIELDS = {"service_request_id", "status", "status_notes", "service_name", "servi
 
 
 @pytest.fixture
-def loop(monaco_built: sa.Engine, database_url: str):
+def loop(monaco_published: sa.Engine, database_url: str):
     """Monaco published, categories loaded, and people for every part of the loop."""
-    monaco = monaco_built  # Monaco with its units built (conftest)
-    summary = partition_territory(monaco, MONACO)
-    planning.publish(monaco, summary.plan_id, version=None, actor="test")
+    monaco = monaco_published  # Monaco with its first partition published (conftest)
+    plan_id = published_plan_id(monaco)
     service.ensure_categories(monaco)
     people = {role: signed_in_client(monaco, database_url, role, role, MONACO)
               for role in ("admin", "handler", "worker", "viewer")}
     with monaco.connect() as conn:
         grid, lon, lat = conn.execute(sa.text(
             "SELECT code, ST_X(p), ST_Y(p) FROM (SELECT code, ST_PointOnSurface(geom) p FROM grids "
-            "WHERE plan_id = :p AND kind = 'comprehensive' ORDER BY code LIMIT 1) s"), {"p": summary.plan_id}).one()
-    return monaco, people, {"grid": grid, "lon": lon, "lat": lat, "plan": summary.plan_id}
+            "WHERE plan_id = :p AND kind = 'comprehensive' ORDER BY code LIMIT 1) s"), {"p": plan_id}).one()
+    return monaco, people, {"grid": grid, "lon": lon, "lat": lat, "plan": plan_id}
 
 
 def count(engine: sa.Engine) -> int:

@@ -14,7 +14,6 @@ import pytest
 import sqlalchemy as sa
 
 from gridmap.services import planning
-from gridmap.services.partitioning import partition_territory
 from gridmap.store import users
 from samples import launch_chromium, serve
 
@@ -56,12 +55,10 @@ VISIBLE_TEXTS = """(lang) => {
 
 
 @pytest.fixture
-def site(monaco_built: sa.Engine, database_url: str) -> Iterator[tuple[sa.Engine, str, int]]:
-    monaco = monaco_built  # Monaco with its units built (conftest)
+def site(monaco_published: sa.Engine, database_url: str) -> Iterator[tuple[sa.Engine, str, int]]:
+    monaco = monaco_published  # Monaco with its first partition published (conftest)
     from gridmap.services.incidents import ensure_categories
 
-    made = partition_territory(monaco, MONACO)
-    planning.publish(monaco, made.plan_id, version=None, actor="test")
     draft_id, _ = planning.new_draft(monaco, MONACO, actor="test")
     ensure_categories(monaco)
     with monaco.begin() as conn:

@@ -18,21 +18,17 @@ from fastapi.testclient import TestClient
 from shapely.geometry import shape
 
 from gridmap.api.app import create_app
-from gridmap.services import planning
-from gridmap.services.partitioning import partition_territory
 from samples import serve
 
 MONACO = "980100"
 
 
 @pytest.fixture
-def served(monaco_built: sa.Engine, database_url: str) -> tuple[sa.Engine, TestClient, list[dict]]:
-    summary = partition_territory(monaco_built, MONACO)
-    planning.publish(monaco_built, summary.plan_id, version=None, actor="test")
+def served(monaco_published: sa.Engine, database_url: str) -> tuple[sa.Engine, TestClient, list[dict]]:
     client = TestClient(create_app(database_url=database_url))
     grids = client.get("/collections/grids/items", params={"limit": 10000}).json()["features"]
     assert len(grids) > 10
-    return monaco_built, client, grids
+    return monaco_published, client, grids
 
 
 def codes(answer) -> set[str]:

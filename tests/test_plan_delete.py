@@ -22,6 +22,7 @@ from gridmap.store import units as unit_store
 from gridmap.store import users
 from samples import signed_in_client
 from test_stale_units import assert_same_plan, cut_in, plan_frames
+from conftest import published_plan_id
 
 MONACO = "980100"
 GRIDMAP = [sys.executable, "-m", "gridmap.cli"]
@@ -57,16 +58,15 @@ def unit_ids(engine: sa.Engine, plan_id: int) -> set[int]:
 
 
 @pytest.fixture
-def drafted(monaco_built: sa.Engine):
+def drafted(monaco_published: sa.Engine):
     """Monaco: v1 published; v2 a draft copied from it with a cut (pieces, revised neighbours).
     From the units as the first partition builds them (conftest's snapshot)."""
-    monaco = monaco_built
-    first = partition_territory(monaco, MONACO)
-    planning.publish(monaco, first.plan_id, version=None, actor="test")
+    monaco = monaco_published
+    plan_id = published_plan_id(monaco)
     draft, _ = planning.new_draft(monaco, MONACO, actor="test")
     cut = cut_in(monaco, draft)
     assert cut.new_units and cut.replaced_units
-    return monaco, first.plan_id, draft
+    return monaco, plan_id, draft
 
 
 def test_cli_deletes_a_draft_and_only_what_it_alone_used(drafted, database_url: str) -> None:

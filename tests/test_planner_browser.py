@@ -26,11 +26,9 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 @pytest.fixture
-def site(monaco_built: sa.Engine, database_url: str) -> Iterator[tuple[sa.Engine, str, int]]:
+def site(monaco_published: sa.Engine, database_url: str) -> Iterator[tuple[sa.Engine, str, int]]:
     """Monaco with a published plan, a draft copied from it, a planner; the app on loopback."""
-    monaco = monaco_built  # Monaco with its units built (conftest)
-    summary = partition_territory(monaco, MONACO)
-    planning.publish(monaco, summary.plan_id, version=None, actor="test")
+    monaco = monaco_published  # Monaco with its first partition published (conftest)
     draft_id, _ = planning.new_draft(monaco, MONACO, actor="test")
     with monaco.begin() as conn:
         users.create_user(conn, "planner", PASSWORD)

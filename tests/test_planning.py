@@ -17,18 +17,18 @@ from gridmap.services import planning
 from gridmap.services.partitioning import partition_territory
 from gridmap.store import users
 from samples import signed_in_client
+from conftest import published_plan_id
 
 MONACO = "980100"
 FONTVIEILLE = "980101900001"
 
 
 @pytest.fixture
-def published(monaco_built: sa.Engine) -> tuple[sa.Engine, int]:
+def published(monaco_published: sa.Engine) -> tuple[sa.Engine, int]:
     """Monaco partitioned and the plan published."""
-    monaco = monaco_built  # Monaco with its units built (conftest)
-    summary = partition_territory(monaco, MONACO)
-    planning.publish(monaco, summary.plan_id, version=None, actor="test")
-    return monaco, summary.plan_id
+    monaco = monaco_published  # Monaco with its first partition published (conftest)
+    plan_id = published_plan_id(monaco)
+    return monaco, plan_id
 
 
 @pytest.fixture

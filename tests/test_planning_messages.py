@@ -10,9 +10,8 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from gridmap.api.app import create_app
-from gridmap.services import planning
-from gridmap.services.partitioning import partition_territory
 from samples import signed_in_client
+from conftest import published_plan_id
 
 MONACO = "980100"
 FONTVIEILLE = "980101900001"
@@ -28,13 +27,12 @@ def bilingual(response, status: int) -> dict:
 
 
 @pytest.fixture
-def drafted(monaco_built: sa.Engine, database_url: str):
-    monaco = monaco_built  # Monaco with its units built (conftest)
-    summary = partition_territory(monaco, MONACO)
-    planning.publish(monaco, summary.plan_id, version=None, actor="test")
+def drafted(monaco_published: sa.Engine, database_url: str):
+    monaco = monaco_published  # Monaco with its first partition published (conftest)
+    plan_id = published_plan_id(monaco)
     planner = signed_in_client(monaco, database_url, "planner", "planner", MONACO)
     draft = planner.post(f"/api/territories/{MONACO}/drafts", json={"source": "published"}).json()
-    return monaco, planner, summary.plan_id, draft["plan_id"]
+    return monaco, planner, plan_id, draft["plan_id"]
 
 
 def edit(client: TestClient, plan_id: int, version: int, *ops: dict, **extra):

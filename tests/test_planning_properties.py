@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gridmap.services import planning
-from gridmap.services.partitioning import partition_territory
+from conftest import published_plan_id
 
 MONACO = "980100"
 
@@ -27,16 +27,15 @@ step = st.tuples(st.sampled_from(["assign", "merge", "split", "cut"]), st.intege
 
 
 @pytest.fixture
-def monaco_plan(monaco_built: sa.Engine) -> tuple[sa.Engine, int, dict]:
-    monaco = monaco_built  # Monaco with its units built (conftest)
-    summary = partition_territory(monaco, MONACO)
-    planning.publish(monaco, summary.plan_id, version=None, actor="test")
+def monaco_plan(monaco_published: sa.Engine) -> tuple[sa.Engine, int, dict]:
+    monaco = monaco_published  # Monaco with its first partition published (conftest)
+    plan_id = published_plan_id(monaco)
     with monaco.connect() as conn:
         totals = dict(conn.execute(sa.text(
             "SELECT c.code, ROW(sum(u.households), sum(u.area_m2))::text FROM plan_units pu JOIN units u ON u.id = pu.unit_id "
             "JOIN territories c ON c.id = u.community_id WHERE pu.plan_id = :p GROUP BY c.code"),
-            {"p": summary.plan_id}).all())
-    return monaco, summary.plan_id, totals
+            {"p": plan_id}).all())
+    return monaco, plan_id, totals
 
 
 def operation(conn: sa.Connection, plan_id: int, kind: str, a: int, b: int, angle: float) -> dict:

@@ -25,6 +25,7 @@ from gridmap.services.partitioning import partition_territory
 from gridmap.store import features, frames, incident_stats, plans
 from gridmap.store import incidents as incident_store
 from samples import histogram_median, signed_in_client
+from conftest import published_plan_id
 
 MONACO = "980100"
 
@@ -48,12 +49,11 @@ def _scalar(engine: sa.Engine, sql: str, **params):
 
 
 @pytest.fixture
-def moved(monaco_built: sa.Engine) -> Moved:
-    monaco = monaco_built  # Monaco with its units built (conftest)
-    summary = partition_territory(monaco, MONACO)
-    planning.publish(monaco, summary.plan_id, version=None, actor="test")
+def moved(monaco_published: sa.Engine) -> Moved:
+    monaco = monaco_published  # Monaco with its first partition published (conftest)
+    plan_id = published_plan_id(monaco)
     incident_service.load_demo_incidents(monaco, MONACO, count=1500, seed=3)
-    return move_one_unit(monaco, summary.plan_id)
+    return move_one_unit(monaco, plan_id)
 
 
 def move_one_unit(monaco: sa.Engine, published: int) -> Moved:

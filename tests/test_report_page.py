@@ -11,10 +11,10 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from gridmap.services import planning
 from gridmap.services.partitioning import partition_territory
 from gridmap.store import users
 from samples import launch_chromium, serve
+from conftest import published_plan_id
 
 MONACO = "980100"
 PASSWORD = "worker on foot"
@@ -22,14 +22,13 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 @pytest.fixture
-def site(monaco_built: sa.Engine, database_url: str) -> Iterator[tuple[sa.Engine, str, dict]]:
+def site(monaco_published: sa.Engine, database_url: str) -> Iterator[tuple[sa.Engine, str, dict]]:
     """Monaco published, a grid worker of Monaco, the app on loopback, and a place inside a grid
     (the point on the surface of the fourth grid: longitude, latitude and the grid's code)."""
-    monaco = monaco_built  # Monaco with its units built (conftest)
+    monaco = monaco_published  # Monaco with its first partition published (conftest)
     from gridmap.services.incidents import ensure_categories
 
-    made = partition_territory(monaco, MONACO)
-    planning.publish(monaco, made.plan_id, version=None, actor="test")
+    plan_id = published_plan_id(monaco)
     ensure_categories(monaco)
     with monaco.begin() as conn:
         users.create_user(conn, "walker", PASSWORD)
@@ -39,7 +38,7 @@ def site(monaco_built: sa.Engine, database_url: str) -> Iterator[tuple[sa.Engine
         code, lon, lat = conn.execute(sa.text(
             "SELECT g.code, ST_X(p), ST_Y(p) FROM (SELECT code, ST_PointOnSurface(geom) AS p FROM grids "
             "WHERE plan_id = :p AND kind = 'comprehensive' ORDER BY code OFFSET 3 LIMIT 1) g"),
-            {"p": made.plan_id}).one()
+            {"p": plan_id}).one()
     with serve(database_url) as url:
         yield monaco, url, {"grid": code, "lon": lon, "lat": lat}
 

@@ -19,10 +19,10 @@ from gridmap.api.app import create_app
 from gridmap.api.throttle import Throttle
 from gridmap.errors import Refusal
 from gridmap.services import planning
-from gridmap.services.partitioning import partition_territory
 from gridmap.settings import Settings
 from gridmap.store import features
 from gridmap.store.shared_cache import RedisCache
+from conftest import published_plan_id
 
 MONACO = "980100"
 
@@ -61,10 +61,9 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def published(monaco_built: sa.Engine) -> tuple[sa.Engine, int]:
-    summary = partition_territory(monaco_built, MONACO)
-    planning.publish(monaco_built, summary.plan_id, version=None, actor="test")
-    return monaco_built, summary.plan_id
+def published(monaco_published: sa.Engine) -> tuple[sa.Engine, int]:
+    plan_id = published_plan_id(monaco_published)
+    return monaco_published, plan_id
 
 
 def _app(database_url: str, redis: str | None):

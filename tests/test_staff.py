@@ -73,13 +73,8 @@ def test_a_sheet_is_refused_for_two_columns_of_one_meaning_and_a_person_of_two_r
 
 
 @pytest.fixture
-def published(monaco_built: sa.Engine) -> sa.Engine:
-    from gridmap.services import planning
-    from gridmap.services.partitioning import partition_territory
-
-    summary = partition_territory(monaco_built, MONACO)
-    planning.publish(monaco_built, summary.plan_id, version=None, actor="test")
-    return monaco_built
+def published(monaco_published: sa.Engine) -> sa.Engine:
+    return monaco_published
 
 
 def grids_of(engine: sa.Engine) -> pd.DataFrame:

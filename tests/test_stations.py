@@ -20,9 +20,7 @@ from scipy import sparse
 
 from gridmap.api.app import create_app
 from gridmap.geo import walking
-from gridmap.services import planning
 from gridmap.services import stations as service
-from gridmap.services.partitioning import partition_territory
 from gridmap.store import frames
 from samples import launch_chromium, serve, signed_in_client
 
@@ -77,10 +75,8 @@ def test_greedy_sites_match_brute_force_on_a_small_case() -> None:
 
 
 @pytest.fixture
-def monaco_stations(monaco_built: sa.Engine, database_url: str):
-    monaco = monaco_built  # Monaco with its units built (conftest)
-    summary = partition_territory(monaco, MONACO)
-    planning.publish(monaco, summary.plan_id, version=None, actor="test")
+def monaco_stations(monaco_published: sa.Engine, database_url: str):
+    monaco = monaco_published  # Monaco with its first partition published (conftest)
     loaded = service.load_demo_stations(monaco, MONACO)
     return monaco, loaded, signed_in_client(monaco, database_url, "planner", "planner", MONACO)
 

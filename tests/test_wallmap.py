@@ -22,25 +22,23 @@ from hypothesis import strategies as st
 from gridmap.errors import Invalid
 from gridmap.services.printing import WallMapRequest
 from gridmap.web import wallmap
+from conftest import published_plan_id
 
 MONACO = "980100"
 MM_TO_PT = 72 / 25.4
 
 
 @pytest.fixture
-def published(monaco_built: sa.Engine) -> tuple[sa.Engine, str, int]:
+def published(monaco_published: sa.Engine) -> tuple[sa.Engine, str, int]:
     """Monaco partitioned and published; the community with the most grids and the plan version."""
-    monaco = monaco_built  # Monaco with its units built (conftest)
-    from gridmap.services import planning
-    from gridmap.services.partitioning import partition_territory
+    monaco = monaco_published  # Monaco with its first partition published (conftest)
 
-    made = partition_territory(monaco, MONACO)
-    planning.publish(monaco, made.plan_id, version=None, actor="test")
+    plan_id = published_plan_id(monaco)
     with monaco.connect() as conn:
         community, version = conn.execute(sa.text(
             "SELECT t.code, p.version FROM grids g JOIN territories t ON t.id = g.community_id "
             "JOIN plans p ON p.id = g.plan_id WHERE p.id = :p GROUP BY t.code, p.version "
-            "ORDER BY count(*) DESC, t.code LIMIT 1"), {"p": made.plan_id}).one()
+            "ORDER BY count(*) DESC, t.code LIMIT 1"), {"p": plan_id}).one()
     return monaco, community, version
 
 
