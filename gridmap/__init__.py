@@ -131,7 +131,7 @@ def build_units(communities, roads, buildings, *, profile=None, client=None, **k
 
 
 def partition(units, *, profile=None, min_households=None, max_households=None, micro=False, buildings=None, seed=0,
-              client=None, **kwargs):
+              client=None, entrances=None, **kwargs):
     """Assign units to grids in the household band of ``profile`` (default 300–500), ``min_households``/
     ``max_households`` overriding it; returns a result with ``.units``, ``.grids`` and ``.report``.
     See :func:`gridmap.geo.partition.partition`.
@@ -140,6 +140,7 @@ def partition(units, *, profile=None, min_households=None, max_households=None, 
     with one ``grid_code``) divide each grid into micro-grids (:func:`microgrids`) in the profile's
     micro band (50–80) unless a band is given, from ``buildings`` (the atoms; big ones cut by their
     单元) or, without them, from the units themselves; codes are the grid's code + 3 digits.
+    ``entrances``: with ``buildings``, a layer of their stairwell doors (:func:`microgrids`).
 
     ``client``: a ``dask.distributed.Client``; the pieces are then cut on its cluster's workers,
     with the same answer (:mod:`gridmap.distributed`).
@@ -165,7 +166,7 @@ def partition(units, *, profile=None, min_households=None, max_households=None, 
         grids = units[["grid_code", "geometry"]].dissolve(by="grid_code", as_index=False)
         if buildings is not None:
             return microgrids(grids, buildings, profile=chosen, min_households=lo, max_households=hi, seed=seed,
-                              client=client)
+                              client=client, entrances=entrances)
         result = microgrids(grids, units.rename(columns={"unit_id": "building_name"}).drop(columns="entrances",
                             errors="ignore"), profile=chosen, min_households=lo, max_households=hi, seed=seed,
                             client=client)
@@ -227,11 +228,14 @@ def partition_layers(communities, roads, buildings, *, profile=None, seed=0, cli
     ...                              profile="规则.toml")  # doctest: +SKIP
     >>> result.report["summary"]["in_band_share"]  # doctest: +SKIP
     """
+    from gridmap.geo import stairwells
     from gridmap.geo.grain import partition_at_building_grain
     from gridmap.geo.partition import assign_units
 
     chosen = _as_profile(profile)
     refined: set[str] = set()
+    if layers.get("entrances") is not None:  # the doors read once, not at every round
+        buildings, _read = stairwells.attach(buildings, layers.pop("entrances"))
 
     def build(codes: frozenset[str] = frozenset()):
         refined.update(codes)  # a community once at building grain stays there

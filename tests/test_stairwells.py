@@ -65,7 +65,7 @@ def test_doors_give_a_building_its_stairwells_and_cut_it_between_them() -> None:
     # stairwells at 4.5, 11.5, 24.5 and 35.83 m: cut halfway between them, as fractions of 40 m
     assert np.allclose(out["entrance_cuts"].iloc[0], (8 / 40, 18 / 40, (24.5 + 107.5 / 3) / 2 / 40), atol=1e-6)
     assert out["entrance_cuts"].iloc[1] is None
-    assert "9 of 11 doors" in summary.en() and "1 farther than 3 m" in summary.en()
+    assert "9 of 11 doors" in summary.en() and "1 with no building within 3 m" in summary.en()
     assert "计入 9 个" in summary.zh() and "不是单元门" in summary.zh()
 
     cell = box(-5, -8, 45, 20)
@@ -109,6 +109,52 @@ def test_a_buildings_own_count_wins_and_agreeing_doors_place_its_cuts() -> None:
     assert np.allclose(out["entrance_cuts"].iloc[1], [((55 + 59) / 2 + 75) / 2 / 30 - 50 / 30], atol=1e-6)
     assert summary.disagree == 1 and summary.buildings == 0
     assert "1 buildings keep their own 单元数" in summary.en() and "保留自己的单元数" in summary.zh()
+
+
+def test_a_door_without_a_label_joins_the_labelled_stairwell_beside_it() -> None:
+    slab = box(0, 0, 40, 12)
+    doors = frame([door(5, 0), door(6, 12), door(25, 0), door(34, 0)],  # 1单元's back door has no label
+                  单元号=["1单元", None, "2单元", None])
+    out, _ = stairwells.attach(frame([slab], 户数=[90]), doors)
+    assert out["entrances"].tolist() == [3]  # 1单元 (two doors), 2单元, and an unlabelled one at 34 m
+
+
+def test_strips_carry_the_numbers_on_their_doors() -> None:
+    """Stairwells labelled 3, 2, 1 from west to east: the west strip is 3单元, whichever way the
+    building's axis runs; labels that are not 1 to the count leave the strips numbered along it."""
+    community, _compound, buildings = compound_with_a_tower(210, small=0)
+    buildings = buildings.rename(columns={"户数": "households"})
+    grids = community.rename(columns={"code": "grid_code"}).assign(grid_code=["511802001001001"])
+    doors = frame([door(6, 0), door(20, 0), door(34, 0)], 单元号=["3单元", "2单元", "1单元"])
+    cut = divide(grids[["grid_code", "geometry"]], buildings, band=(50, 80), entrances=doors)
+    rows = cut.buildings[cut.buildings["building_id"] == 0]
+    assert sorted(rows["part"]) == [1, 2, 3]
+    assert rows.loc[shapely.contains(rows.geometry.values, door(6, 6)), "part"].tolist() == [3]
+    assert rows.loc[shapely.contains(rows.geometry.values, door(34, 6)), "part"].tolist() == [1]
+    assert cut.report["stairwells"]["counted"] == 3 and cut.report["stairwells"]["buildings"] == 1
+    odd = frame([door(6, 0), door(20, 0), door(34, 0)], 单元号=["A", "B", "C"])
+    out, _ = stairwells.attach(buildings, odd)
+    assert out["entrance_parts"].iloc[0] is None and out["entrances"].iloc[0] == 3
+
+
+def test_a_surveys_garage_and_shop_doors_are_not_stairwells() -> None:
+    slab = box(0, 0, 40, 12)
+    doors = frame([door(5, 0), door(20, 0), door(35, 0)], 类型=["单元门", "车库", "商铺"])
+    out, summary = stairwells.attach(frame([slab], 户数=[90]), doors)
+    assert out["entrances"].tolist() == [1] and summary.not_stairwell == 2
+
+
+def test_an_own_count_column_is_found_as_the_field_table_finds_it() -> None:
+    buildings = frame([box(0, 0, 40, 12), box(60, 0, 100, 12)], 户数=[90, 90], **{" 单元数 ": [3, 0]})
+    out, _ = stairwells.attach(buildings, frame([door(70, 0), door(90, 0)]))
+    assert " 单元数 " not in out and out["entrances"].tolist() == [3, 2]
+
+
+def test_cuts_that_do_not_rise_give_even_strips() -> None:
+    cell, tower = box(-5, -8, 45, 20), box(0, 0, 40, 12)
+    for cuts in ((0.5, 0.5, 0.75), (0.0, 0.5, 0.75), (0.75, 0.5, 0.25)):
+        strips = stairwell_strips(cell, tower, 4, cuts)
+        assert np.allclose([shapely.intersection(s, tower).area / tower.area for s in strips], 0.25, atol=1e-6)
 
 
 def test_no_layer_changes_nothing() -> None:
@@ -199,10 +245,11 @@ def test_a_tower_without_a_count_is_cut_by_the_doors_of_its_stairwells() -> None
     units = build_units(community, None, buildings, compounds=compound, entrances=doors)
     tower = buildings.geometry.iloc[0]
     holding = units[shapely.intersects(units.geometry.values, tower)]
-    shares = sorted(shapely.area(shapely.intersection(holding.geometry.values, tower)) / tower.area)
-    assert np.allclose(shares, [18 / 40, 22 / 40], atol=1e-3)  # cut between the doors, not at 20 m
+    west = holding[shapely.contains(holding.geometry.values, door(4, 6))]  # the first 单元's side
+    assert np.isclose(shapely.area(shapely.intersection(west.geometry.iloc[0], tower)) / tower.area, 18 / 40, atol=1e-3)
     # its households follow the cut, as a straddling building's do: 18/40 and 22/40 of 600
     assert not units["lone_tower"].any() and sorted(holding["households"]) == [270, 330]
+    assert west["households"].iloc[0] == 270
     assert units["households"].sum() == 760
     counted = build_units(community, None, buildings.assign(单元数=[4, 1, 1, 1, 1]), compounds=compound)
     assert sorted(counted.loc[shapely.intersects(counted.geometry.values, tower), "households"]) == [300, 300]
@@ -220,6 +267,8 @@ def test_micro_grids_cut_a_building_by_its_doors() -> None:
     assert cut.flags[cut.flags["flag"] == "building_above_max"].empty
     tower = cut.buildings[cut.buildings["building_id"] == 0]
     assert sorted(tower["households"]) == [73, 77] and set(tower["parts"]) == {2}  # 19.5/40 and 20.5/40 of 150
+    west = tower[shapely.contains(tower.geometry.values, door(5, 6))]
+    assert west["households"].tolist() == [73]
     assert cut.report["summary"]["in_band"] == cut.report["summary"]["microgrids"]
 
 
@@ -240,7 +289,9 @@ def test_an_entrances_file_rebuilds_the_units_and_cuts_the_tower(engine: sa.Engi
     class Said(Progress):
         """What a partition says, kept."""
 
-        lines: list[str] = []
+        def __init__(self) -> None:
+            super().__init__(quiet=True)
+            self.lines: list[str] = []
 
         def say(self, en: str, zh: str) -> None:
             self.lines.append(f"{en} / {zh}")
@@ -284,7 +335,7 @@ def test_an_entrances_file_rebuilds_the_units_and_cuts_the_tower(engine: sa.Engi
             "FROM units WHERE retired_at IS NULL AND ST_Intersects(geom, ST_GeomFromText(:t, 4490)) ORDER BY 2"),
             {"t": tower.wkt}).all()
     # stairwells at 6.5, 12.5, 24 and 35.5 m: the tower cut at 18.25 m, its households by area
-    assert [h for h, _ in split] == [274, 326]
+    assert [h for h, _ in split] == [274, 326]  # ordered by their share: the west piece first
     assert np.allclose([s for _, s in split], [18.25 / 40, 21.75 / 40], atol=1e-3)
 
     micro = divide_plan(engine, second.plan_id, actor="test")

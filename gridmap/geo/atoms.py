@@ -298,8 +298,9 @@ def stairwell_strips(cell, footprint, count: int, cuts: tuple[float, ...] | None
     cell_m = shapely.transform(cell, to_m)
     start, end = frame.start, frame.end
     reach = (float(np.hypot(*np.ptp(shapely.get_coordinates(cell_m), axis=0))) + max(abs(start), abs(end)) + 10.0)
-    if cuts is not None and len(cuts) == count - 1:
-        inner = start + (end - start) * np.asarray(cuts, dtype=float)
+    given = np.asarray(cuts if cuts is not None else [], dtype=float)
+    if len(given) == count - 1 and np.all(np.diff(np.r_[0.0, given, 1.0]) > 0):  # else evenly
+        inner = start + (end - start) * given
     else:
         inner = start + (end - start) * np.arange(1, count) / count
     cuts_m = np.concatenate([[-reach * 4], inner, [reach * 4]])
@@ -338,8 +339,9 @@ def split_by_buildings(areas: np.ndarray, building_points: np.ndarray, footprint
     (steps 2 and 3 of the module docstring), the pieces of each area tiling it exactly. Buildings
     belong to the area holding their representative point; ``entrances`` gives each building's 单元
     count (0 or missing: unknown), ``cuts`` where its strips are cut (``entrance_cuts`` of
-    :mod:`gridmap.geo.stairwells`; None: evenly). With ``each_building`` every building's cell is a piece of its
-    own (the finest grain a grid can be drawn at). All areas are tessellated at once."""
+    :mod:`gridmap.geo.stairwells`; None: evenly). With ``each_building`` every building's cell is a
+    piece of its own (the finest grain a grid can be drawn at), a tower above ``limit`` cut by its
+    单元 as anywhere. All areas are tessellated at once."""
     areas = np.asarray(areas, dtype=object)
     result: list[list[Piece]] = [[] for _ in range(len(areas))]
     if len(areas) == 0:

@@ -83,6 +83,17 @@ def _key(name: object) -> str:
     return str(name).strip().casefold()
 
 
+def column_for(columns, canonical: str) -> str | None:
+    """The column of ``columns`` that stands for ``canonical`` by the table's rule (its own name
+    first, then an alias; case and surrounding whitespace ignored), None when there is none: for
+    a reader that takes a frame whose fields may not have been named by :func:`map_fields`."""
+    keys = [_key(canonical)] + [_key(a) for a in FIELD_ALIASES.get(canonical, ())]
+    by_key: dict[str, str] = {}
+    for column in columns:
+        by_key.setdefault(_key(column), column)
+    return next((by_key[k] for k in keys if k in by_key), None)
+
+
 @dataclass
 class FieldMapping:
     """What :func:`map_fields` did: ``renamed`` source → canonical (only real renames, in the
@@ -208,4 +219,4 @@ def map_fields(frame: pd.DataFrame, overrides: dict[str, str] | str | None = Non
     return frame.rename(columns={**mapping.set_aside, **mapping.renamed}), mapping
 
 
-__all__ = ["FIELD_ALIASES", "BOUNDARY_ALIASES", "FieldMapping", "parse_overrides", "resolve", "map_fields"]
+__all__ = ["column_for", "FIELD_ALIASES", "BOUNDARY_ALIASES", "FieldMapping", "parse_overrides", "resolve", "map_fields"]

@@ -30,7 +30,7 @@ grids are not divided. Pure: GeoDataFrames in, GeoDataFrames out (EPSG:4490).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -148,8 +148,9 @@ def divide(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *, band: tuple[
     grids = grids.reset_index(drop=True)
     buildings = buildings.to_crs(STORAGE_EPSG) if buildings.crs is not None else buildings.set_crs(STORAGE_EPSG)
     buildings = buildings.reset_index(drop=True)
+    read: stairwells.StairwellSummary | None = None
     if entrances is not None:
-        buildings, _summary = stairwells.attach(buildings, entrances)
+        buildings, read = stairwells.attach(buildings, entrances)
     if "building_id" not in buildings:
         buildings = buildings.assign(building_id=np.arange(len(buildings)))
     grid_geoms = np.asarray(grids.geometry.values, dtype=object)
@@ -173,7 +174,7 @@ def divide(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *, band: tuple[
     blds = buildings.iloc[inside].reset_index(drop=True)
     grid_of = grid_of[inside]
     households = pd.to_numeric(blds["households"], errors="coerce").fillna(0).clip(lower=0).round().astype(np.int64).to_numpy()
-    entrances, cuts = stairwells.own_counts(blds), stairwells.cuts_of(blds)
+    counts, cuts, parts = stairwells.own_counts(blds), stairwells.cuts_of(blds), stairwells.parts_of(blds)
     names = _labels(blds)
 
     # 2. one cell per building, the cells of a grid tiling it
@@ -181,17 +182,18 @@ def divide(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *, band: tuple[
 
     # 3–4. atoms and their groups: whole buildings (单元 strips above the maximum), then, where a
     # grid misses the band, every building with a 单元 count cut into its 单元
-    coarse = _atoms(blds, cells, grid_of, codes, households, entrances, names, (entrances > 1) & (households > hi), cuts)
+    coarse = _atoms(blds, cells, grid_of, codes, households, counts, names, (counts > 1) & (households > hi),
+                    cuts, parts)
     coarse_label = _group(coarse, rules, seed, runner)
     chosen_atoms, chosen_label = coarse, coarse_label
-    can_split = (entrances > 1) & (households <= hi)
+    can_split = (counts > 1) & (households <= hi)
     if can_split.any():
         misses = _misses(coarse, coarse_label, lo, hi)
         retry = np.unique(grid_of[can_split])
         retry = retry[np.isin(codes[retry], [c for c, m in misses.items() if m > 0])]
         if len(retry):
-            fine = _atoms(blds, cells, grid_of, codes, households, entrances, names,
-                          (entrances > 1) & ((households > hi) | np.isin(grid_of, retry)), cuts)
+            fine = _atoms(blds, cells, grid_of, codes, households, counts, names,
+                          (counts > 1) & ((households > hi) | np.isin(grid_of, retry)), cuts, parts)
             fine = fine[fine["grid_code"].isin(set(codes[retry]))].reset_index(drop=True)
             fine_label = _group(fine, rules, seed, runner)
             fine_misses = _misses(fine, fine_label, lo, hi)
@@ -205,7 +207,10 @@ def divide(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *, band: tuple[
     label = _dense(chosen_label)
 
     # 5. the micro-grids, their codes and the report
-    return _assemble(grids, grid_geoms, codes, atoms, label, lo, hi, code_scheme, seed)
+    result = _assemble(grids, grid_geoms, codes, atoms, label, lo, hi, code_scheme, seed)
+    if read is not None:  # what the entrances layer gave, for a caller without a progress line
+        result.report["stairwells"] = asdict(read)
+    return result
 
 
 def _refuse_overlaps(grid_geoms: np.ndarray, codes: np.ndarray) -> None:
@@ -248,9 +253,11 @@ def _without_crumbs(geoms: np.ndarray) -> np.ndarray:
 
 
 def _atoms(blds: gpd.GeoDataFrame, cells: np.ndarray, grid_of: np.ndarray, codes: np.ndarray, households: np.ndarray,
-           entrances: np.ndarray, names: np.ndarray, split: np.ndarray, cuts: np.ndarray) -> pd.DataFrame:
+           entrances: np.ndarray, names: np.ndarray, split: np.ndarray, cuts: np.ndarray,
+           parts: np.ndarray) -> pd.DataFrame:
     """One row per atom: a building's cell, or one 单元 strip of it where ``split`` (cut where
-    ``cuts`` says, evenly where it is None)."""
+    ``cuts`` says, evenly where it is None; numbered as ``parts`` says, along the axis where it is
+    None: :mod:`gridmap.geo.stairwells`)."""
     rows = {"unit_id": [], "building_index": [], "part": [], "parts": [], "households": [], "geometry": []}
     footprints = np.asarray(blds.geometry.values, dtype=object)
     for i in range(len(blds)):
@@ -267,10 +274,11 @@ def _atoms(blds: gpd.GeoDataFrame, cells: np.ndarray, grid_of: np.ndarray, codes
             if len(placed) < count:  # a strip left empty (a narrow cell): its households go to the others
                 lost = int(sum(h for k, (s, h) in enumerate(zip(strips, shares)) if s is None or s.is_empty))
                 placed = [(k, s, h + (lost if j == 0 else 0)) for j, (k, s, h) in enumerate(placed)]
+            number = parts[i] if parts[i] is not None and len(parts[i]) == count else range(1, count + 1)
             for k, strip, share in placed:
-                rows["unit_id"].append(unit_row_name(names[i], k + 1))
+                rows["unit_id"].append(unit_row_name(names[i], number[k]))
                 rows["building_index"].append(i)
-                rows["part"].append(k + 1)
+                rows["part"].append(int(number[k]))
                 rows["parts"].append(count)
                 rows["households"].append(int(share))
                 rows["geometry"].append(strip)

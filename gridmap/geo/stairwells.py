@@ -1,6 +1,6 @@
 """A building's stairwells (单元) from an entrances layer: how many it has, and where.
 
-A building is cut into its 单元 (a tower above the grid band's maximum, a building of a
+A building is cut into its 单元 (a tower above the units' size limit, a building of a
 micro-grid that misses its band) only when the data say how many it has. A district's buildings
 layer may carry that count (单元数); where it does not, an **entrances layer** can: points at
 the stairwells' doors, as OpenStreetMap maps them (``entrance=staircase`` nodes on a building's
@@ -11,26 +11,33 @@ the buildings (:func:`attach`):
   door mapped on the outline is on it, a surveyed point can be a metre or two off); a door farther
   from every building, or as near to two of them (a door in the wall two buildings share), is left
   out and counted;
-* doors that do not lead to a stairwell are left out (OpenStreetMap's ``entrance`` values
-  :data:`NOT_STAIRWELLS`: service, emergency, garage ...);
+* doors that do not lead to a stairwell are left out: OpenStreetMap's ``entrance`` values
+  :data:`NOT_STAIRWELLS` (service, emergency, garage ...) and a survey's door types (类型, read as
+  ``type``) :data:`NOT_STAIRWELL_TYPES` (车库, 商铺, 消防通道 ...);
 * a stairwell with two doors (front and back) counts once: the doors of one building that carry
-  the same stairwell label (单元号, ``ref``) are one 单元; without labels, doors less than
-  :data:`SAME_STAIRWELL_M` apart along the building's long axis are one, and all the doors of a
-  point block (点式楼: its long side less than :data:`POINT_BLOCK_RATIO` times its depth, where
-  front and back doors can lie far apart along the "long" axis) are one;
+  the same stairwell label (单元号, ``ref``) are one 单元; an unlabelled door joins the labelled
+  stairwell less than :data:`SAME_STAIRWELL_M` from it along the building's long axis, and the
+  other unlabelled doors less than that apart are one; all the unlabelled doors of a point block
+  (点式楼: its long side less than :data:`POINT_BLOCK_RATIO` times its depth, where front and back
+  doors can lie far apart along the "long" axis) are one, unless labelled ones tell it more;
 * the count fills the building's ``entrances`` where its own is missing or 0. A building's own
   count wins; where the layer disagrees with it, that is counted in the summary;
 * where the 单元 count is the layer's (or agrees with it), the building's strips are cut halfway
   between neighbouring stairwells, not evenly (``entrance_cuts``: fractions of the footprint's
   length along its long axis, :func:`gridmap.geo.atoms.stairwell_strips`), and its households are
   shared between its 单元 by their strips' shares of the footprint (:func:`households_by_stairwell`),
-  as units share a building that straddles them; cut evenly, evenly.
+  as units share a building that straddles them; cut evenly, evenly;
+* where every stairwell's label has a number and the numbers are 1 to the count (1单元, 2单元 …),
+  the strips carry those numbers (``entrance_parts``, in the order of the axis), so that "3栋2单元"
+  is the stairwell whose door says 2单元, whichever end of the building it stands at; otherwise
+  strips are numbered along the axis.
 
 Pure geometry: frames in, frames out; no database, no web.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -40,7 +47,7 @@ import shapely
 
 from gridmap.geo.atoms import FootprintAxis
 from gridmap.geo.crs import STORAGE_EPSG
-from gridmap.geo.fields import FIELD_ALIASES
+from gridmap.geo.fields import column_for
 from gridmap.geo.shapes import LocalScale
 
 ENTRANCE_REACH_M = 3.0
@@ -56,6 +63,10 @@ POINT_BLOCK_RATIO = 1.5
 unlabelled doors are one stairwell's."""
 NOT_STAIRWELLS = frozenset({"service", "emergency", "exit", "garage", "delivery", "shop", "no", "cellar"})
 """OpenStreetMap ``entrance`` values that are not a stairwell's door."""
+NOT_STAIRWELL_TYPES = frozenset({"车库", "车库门", "车库入口", "商铺", "商铺门", "店铺", "门面", "消防通道", "消防门",
+                                 "消防出口", "安全出口", "地下室", "地下车库", "设备间", "配电房", "货梯",
+                                 *NOT_STAIRWELLS})
+"""A survey's door types (its 类型 column, stored as ``type``) that are not a stairwell's door."""
 LABEL_COLUMNS = ("单元号", "单元编号", "单元名称", "单元", "stairwell", "ref", "entrances")
 """Columns of an entrances layer that name the stairwell a door leads to (the first present). The
 last is a door layer's 单元 column as stored: an import names every layer's fields by the field
@@ -64,6 +75,11 @@ KIND_COLUMN = "entrance"
 """The column of an entrances layer saying what kind of door it is (OpenStreetMap's key)."""
 CUTS_COLUMN = "entrance_cuts"
 """The buildings' column of cut positions (a tuple of fractions, or None): see the module docstring."""
+PARTS_COLUMN = "entrance_parts"
+"""The buildings' column of strip numbers in the order of the axis (a tuple, or None)."""
+READ_MARGIN_DEG = 1e-4
+"""How far (about 10 m) beyond an area its doors and buildings are read: a door a few metres
+outside, and the building that may be nearer to it, count as they would in a read of everything."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +98,7 @@ class StairwellSummary:
     def en(self) -> str:
         out = (f"entrances layer: {self.counted} of {self.doors} doors counted; 单元 counts for {self.buildings} "
                "buildings without their own")
-        left = [f"{n} {what}" for n, what in ((self.far, f"farther than {ENTRANCE_REACH_M:g} m from every building"),
+        left = [f"{n} {what}" for n, what in ((self.far, f"with no building within {ENTRANCE_REACH_M:g} m"),
                                              (self.shared_wall, "as near to two buildings"),
                                              (self.not_stairwell, "not a stairwell's door")) if n]
         if left:
@@ -93,7 +109,7 @@ class StairwellSummary:
 
     def zh(self) -> str:
         out = f"单元门图层：{self.doors} 个门中计入 {self.counted} 个；为 {self.buildings} 栋无单元数的楼栋补充了单元数"
-        left = [f"{n} 个{what}" for n, what in ((self.far, f"距所有楼栋超过 {ENTRANCE_REACH_M:g} 米"),
+        left = [f"{n} 个{what}" for n, what in ((self.far, f"{ENTRANCE_REACH_M:g} 米内没有楼栋"),
                                               (self.shared_wall, "与两栋楼一样近"),
                                               (self.not_stairwell, "不是单元门")) if n]
         if left:
@@ -104,8 +120,9 @@ class StairwellSummary:
 
 
 def own_count_column(buildings: pd.DataFrame) -> str | None:
-    """The buildings' own 单元 count column: ``entrances`` or a name the field table knows (单元数 …)."""
-    return next((c for c in ("entrances", *FIELD_ALIASES["entrances"]) if c in buildings), None)
+    """The buildings' own 单元 count column: ``entrances`` or a name the field table knows (单元数 …),
+    by the field table's rule (:func:`gridmap.geo.fields.column_for`)."""
+    return column_for(buildings.columns, "entrances")
 
 
 def own_counts(buildings: pd.DataFrame) -> np.ndarray:
@@ -123,6 +140,13 @@ def cuts_of(buildings: pd.DataFrame) -> np.ndarray:
     return buildings[CUTS_COLUMN].to_numpy(dtype=object)
 
 
+def parts_of(buildings: pd.DataFrame) -> np.ndarray:
+    """Each building's strip numbers in the order of its axis (``entrance_parts``; None: 1, 2 …)."""
+    if PARTS_COLUMN not in buildings:
+        return np.full(len(buildings), None, dtype=object)
+    return buildings[PARTS_COLUMN].to_numpy(dtype=object)
+
+
 def attach(buildings: gpd.GeoDataFrame, entrances: gpd.GeoDataFrame | None
            ) -> tuple[gpd.GeoDataFrame, StairwellSummary]:
     """``buildings`` with their 单元 counts (``entrances``, replacing an own column named 单元数 …)
@@ -136,13 +160,16 @@ def attach(buildings: gpd.GeoDataFrame, entrances: gpd.GeoDataFrame | None
     doors = entrances.to_crs(STORAGE_EPSG) if entrances.crs is not None else entrances.set_crs(STORAGE_EPSG)
     door_points = _door_points(np.asarray(doors.geometry.values, dtype=object))
     footprints = np.asarray((buildings.to_crs(STORAGE_EPSG) if buildings.crs is not None else buildings)
-                            .geometry.values, dtype=object)
+                            .geometry.values, dtype=object).copy()
+    broken = ~(shapely.is_missing(footprints) | shapely.is_valid(footprints))
+    footprints[broken] = shapely.make_valid(footprints[broken])  # repaired as units repair them
     stairwell = _is_stairwell(doors)
     building, far, shared = _nearest_buildings(door_points, footprints)
     use = stairwell & (building >= 0)
     labels = _labels(doors)
     found = np.zeros(len(buildings), dtype=np.int64)
     cuts = np.full(len(buildings), None, dtype=object)
+    parts = np.full(len(buildings), None, dtype=object)
     order = np.argsort(building[use], kind="stable")
     at, xy, label = building[use][order], shapely.get_coordinates(door_points[use])[order], labels[use][order]
     bounds = np.flatnonzero(np.r_[True, at[1:] != at[:-1], True]) if len(at) else np.zeros(1, dtype=np.int64)
@@ -150,19 +177,23 @@ def attach(buildings: gpd.GeoDataFrame, entrances: gpd.GeoDataFrame | None
         b = int(at[first])
         frame = FootprintAxis.of(footprints[b])
         if frame is None:  # an address point: its doors count, there is no axis to cut along
-            found[b] = len(_stairwells(np.zeros(stop - first), label[first:stop], True))
+            found[b] = len(_stairwells(np.zeros(stop - first), label[first:stop], True)[0])
             continue
         point_block = frame.end - frame.start < POINT_BLOCK_RATIO * frame.depth
-        positions = _stairwells(frame.along(xy[first:stop]), label[first:stop], point_block)
+        positions, names = _stairwells(frame.along(xy[first:stop]), label[first:stop], point_block)
         found[b] = len(positions)
         if len(positions) > 1:
-            cuts[b] = tuple(float(c) for c in frame.fraction((positions[1:] + positions[:-1]) / 2))
+            between = frame.fraction((positions[1:] + positions[:-1]) / 2)
+            if np.all(np.diff(between) > 0) and between[0] > 0 and between[-1] < 1:  # else: evenly
+                cuts[b] = tuple(float(c) for c in between)
+                parts[b] = _numbered(names)
     fill = (own <= 0) & (found > 0)
     counts = np.where(fill, found, own)
-    keep_cuts = (found == counts) & (found > 1)
+    keep = (found == counts) & (found > 1)
     out = buildings.drop(columns=[column]) if column is not None and column != "entrances" else buildings.copy()
     out["entrances"] = counts
-    out[CUTS_COLUMN] = np.where(keep_cuts, cuts, None)
+    out[CUTS_COLUMN] = np.where(keep, cuts, None)
+    out[PARTS_COLUMN] = np.where(keep, parts, None)
     summary = StairwellSummary(doors=len(doors), counted=int(use.sum()), far=int((stairwell & far).sum()),
                                shared_wall=int((stairwell & shared).sum()), not_stairwell=int((~stairwell).sum()),
                                buildings=int(fill.sum()), disagree=int(((own > 0) & (found > 0) & (found != own)).sum()))
@@ -197,11 +228,15 @@ def _door_points(geoms: np.ndarray) -> np.ndarray:
 
 
 def _is_stairwell(doors: pd.DataFrame) -> np.ndarray:
-    """Whether each door leads to a stairwell (its ``entrance`` kind is not one of :data:`NOT_STAIRWELLS`)."""
-    if KIND_COLUMN not in doors:
-        return np.ones(len(doors), dtype=bool)
-    kind = doors[KIND_COLUMN].astype("string").str.strip().str.lower()
-    return ~kind.isin(NOT_STAIRWELLS).fillna(False).to_numpy(dtype=bool)
+    """Whether each door leads to a stairwell: its OpenStreetMap ``entrance`` kind is not one of
+    :data:`NOT_STAIRWELLS`, and its survey type (``type``, or a column the field table reads as
+    type: 类型 …) not one of :data:`NOT_STAIRWELL_TYPES`."""
+    ok = np.ones(len(doors), dtype=bool)
+    for column, refused in ((KIND_COLUMN, NOT_STAIRWELLS), (column_for(doors.columns, "type"), NOT_STAIRWELL_TYPES)):
+        if column is not None and column in doors:
+            kind = doors[column].astype("string").str.strip().str.lower()
+            ok &= ~kind.isin(refused).fillna(False).to_numpy(dtype=bool)
+    return ok
 
 
 def _labels(doors: pd.DataFrame) -> np.ndarray:
@@ -243,23 +278,48 @@ def _nearest_buildings(points: np.ndarray, footprints: np.ndarray) -> tuple[np.n
     return building, far, shared
 
 
-def _stairwells(along: np.ndarray, labels: np.ndarray, point_block: bool) -> np.ndarray:
-    """The stairwells of one building's doors (their positions along its axis, metres, sorted):
-    doors sharing a label are one stairwell when every door has a label; otherwise all the doors
-    of a ``point_block`` are one, and the doors of another building less than
-    :data:`SAME_STAIRWELL_M` apart along the axis are one."""
-    if len(along) == 0:
-        return np.zeros(0)
-    if all(labels):
-        frame = pd.DataFrame({"at": along, "label": labels}).groupby("label", sort=False)["at"].mean()
-        return np.sort(frame.to_numpy(dtype=float))
-    if point_block:
-        return np.array([float(np.mean(along))])
-    ordered = np.sort(np.asarray(along, dtype=float))
-    start = np.r_[True, np.diff(ordered) >= SAME_STAIRWELL_M]
-    group = np.cumsum(start) - 1
-    return np.bincount(group, weights=ordered) / np.bincount(group)
+def _stairwells(along: np.ndarray, labels: np.ndarray, point_block: bool) -> tuple[np.ndarray, list[str]]:
+    """The stairwells of one building's doors: their positions along its axis (metres, in order)
+    and their labels ('' for one of unlabelled doors). Doors sharing a label are one stairwell
+    (at their mean position); an unlabelled door joins the labelled stairwell nearest it when that
+    is less than :data:`SAME_STAIRWELL_M` away; the other unlabelled doors are one stairwell in a
+    ``point_block`` with no labelled one, else one where they are less than that apart."""
+    along = np.asarray(along, dtype=float)
+    labels = np.asarray(labels, dtype=object)
+    named = labels != ""
+    spots: dict[str, list[float]] = {}
+    for where, label in zip(along[named], labels[named]):
+        spots.setdefault(str(label), []).append(float(where))
+    centres = {label: float(np.mean(at)) for label, at in spots.items()}
+    loose = []
+    for where in along[~named]:
+        near = min(centres, key=lambda k: abs(centres[k] - where), default=None)
+        if near is not None and abs(centres[near] - where) < SAME_STAIRWELL_M:
+            continue
+        loose.append(float(where))
+    found = [(at, label) for label, at in centres.items()]
+    if loose and point_block and not centres:
+        found.append((float(np.mean(loose)), ""))
+    elif loose:
+        ordered = np.sort(np.asarray(loose))
+        group = np.cumsum(np.r_[True, np.diff(ordered) >= SAME_STAIRWELL_M]) - 1
+        found += [(float(x), "") for x in np.bincount(group, weights=ordered) / np.bincount(group)]
+    found.sort(key=lambda pair: pair[0])
+    return np.array([at for at, _ in found], dtype=float), [label for _, label in found]
+
+
+def _numbered(labels: list[str]) -> tuple[int, ...] | None:
+    """The stairwells' numbers from their labels (the first run of digits: 1单元, 2, 03), in the
+    order given, when they are exactly 1 to their count; else None (strips numbered along the axis)."""
+    numbers = []
+    for label in labels:
+        digits = re.search(r"\d+", label or "")
+        if digits is None:
+            return None
+        numbers.append(int(digits.group()))
+    return tuple(numbers) if sorted(numbers) == list(range(1, len(labels) + 1)) else None
 
 
 __all__ = ["ENTRANCE_REACH_M", "SAME_STAIRWELL_M", "POINT_BLOCK_RATIO", "NOT_STAIRWELLS", "CUTS_COLUMN", "StairwellSummary", "attach", "households_by_stairwell",
-           "own_counts", "own_count_column", "cuts_of"]
+           "own_counts", "own_count_column", "cuts_of", "parts_of",
+           "NOT_STAIRWELL_TYPES", "READ_MARGIN_DEG", "PARTS_COLUMN"]

@@ -18,6 +18,7 @@ would make. Two things differ at the seams between pieces, and are settled here:
 from __future__ import annotations
 
 import math
+from dataclasses import asdict
 
 import geopandas as gpd
 import numpy as np
@@ -71,14 +72,15 @@ def build_units_in_pieces(communities: gpd.GeoDataFrame, roads: gpd.GeoDataFrame
     build_units'. An entrances layer is read against the whole buildings layer once, before it is
     cut into pieces (:func:`gridmap.geo.stairwells.attach`)."""
     entrances = options.pop("entrances", None)
+    read = None
     if buildings is not None and entrances is not None:
-        buildings, _summary = stairwells.attach(buildings, entrances)
+        buildings, read = stairwells.attach(buildings, entrances)
     layers = {"roads": roads, "buildings": buildings, **{k: options.pop(k, None) for k in LAYERS[2:]}}
     count = min(len(communities), piece_count(0 if buildings is None else len(buildings), runner.workers))
     if count <= 1:
-        return build_units(communities, layers["roads"], layers["buildings"], code_column=code_column,
-                           waterways=layers["waterways"], railways=layers["railways"], compounds=layers["compounds"],
-                           sites=layers["sites"], **options)
+        return _said(build_units(communities, layers["roads"], layers["buildings"], code_column=code_column,
+                                 waterways=layers["waterways"], railways=layers["railways"],
+                                 compounds=layers["compounds"], sites=layers["sites"], **options), read)
     communities = communities.to_crs(STORAGE_EPSG).reset_index(drop=True)
     layers = {k: None if v is None else v.to_crs(STORAGE_EPSG).reset_index(drop=True) for k, v in layers.items()}
     crs = options.pop("metric_crs", None) or metric_crs_for_frame(communities).to_string()  # every piece measures alike
@@ -88,7 +90,14 @@ def build_units_in_pieces(communities: gpd.GeoDataFrame, roads: gpd.GeoDataFrame
     sizes = np.array([0 if p["buildings"] is None else len(p["buildings"]) for p in pieces], dtype=float) + 1
     built = run_pieces(runner, _build_batch, pieces, sizes, what=("communities' units", "社区单元"),
                        code_column=code_column, metric_crs=crs, options=options)
-    return _joined(built)
+    return _said(_joined(built), read)
+
+
+def _said(units: gpd.GeoDataFrame, read: stairwells.StairwellSummary | None) -> gpd.GeoDataFrame:
+    """``units`` with what the entrances layer gave in ``attrs["stairwells"]``, as build_units keeps it."""
+    if read is not None:
+        units.attrs["stairwells"] = asdict(read)
+    return units
 
 
 def neighbouring_groups(communities: gpd.GeoDataFrame, owner: np.ndarray | None, count: int) -> list[np.ndarray]:

@@ -32,7 +32,9 @@ step, in this order:
    single tower above the limit is cut by its 单元 when the data counts them, else kept whole and
    marked ``lone_tower``. Never a line through a house. In the communities given in ``atomize``
    every block and oversize compound becomes one unit per building (building grain, see
-   :mod:`gridmap.geo.grain`).
+   :mod:`gridmap.geo.grain`), a tower above the limit there too cut by its 单元 or marked. A
+   building's 单元 count is its own (单元数) or the one an entrances layer gives
+   (:mod:`gridmap.geo.stairwells`).
 6. **Point sites** (``_point_sites``): site points (POIs without a footprint) turn the block that
    holds them into a site.
 7. **One clean coverage** (``_clean_coverage``): every unit boundary and community outline is
@@ -52,7 +54,7 @@ step, in this order:
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import geopandas as gpd
 import numpy as np
@@ -573,8 +575,9 @@ def build_units(
     ``band`` (the comprehensive grid's household band) lets an oversize unit be split into the
     number of pieces the band prefers (:func:`gridmap.geo.atoms.piece_count`); without it, the
     fewest within ``compound_max_households``. ``atomize``: codes of communities built at building
-    grain (every block, and every compound above the limit, one unit per building; what a plan
-    needs where coarser units left a grid outside the band). ``seed`` is accepted for compatibility: every
+    grain (every block, and every compound above the limit, one unit per building, a tower above
+    the limit cut by its 单元 as anywhere; what a plan needs where coarser units left a grid
+    outside the band). ``seed`` is accepted for compatibility: every
     step is deterministic. ``metric_crs``: the CRS sizes are measured in (default: the one for the
     communities' centre), given when a territory's units are built in pieces
     (:mod:`gridmap.geo.unit_pieces`), so that every piece measures as the whole would.
@@ -589,8 +592,9 @@ def build_units(
     """
     rules = rules or UnitRules()
     road_rules = road_rules or RoadRules()
+    read: stairwells.StairwellSummary | None = None
     if buildings is not None and entrances is not None:
-        buildings, _summary = stairwells.attach(buildings, entrances)
+        buildings, read = stairwells.attach(buildings, entrances)
     if code_column not in communities:
         raise ValueError(f"communities need a {code_column!r} column")
     # Topology is computed in lon/lat (EPSG:4490) so that units reuse the community's own
@@ -618,6 +622,8 @@ def build_units(
     out = _with_stable_ids(units, area_fn)
     out.attrs["metric_crs"] = crs.to_string()
     out.attrs["households_in_buildings"] = int(bld.households.sum())
+    if read is not None:  # what the entrances layer gave (gridmap.geo.stairwells.StairwellSummary)
+        out.attrs["stairwells"] = asdict(read)
     return out
 
 
@@ -796,8 +802,9 @@ def _split_oversize(units: pd.DataFrame, bld: _Buildings, roads: gpd.GeoDataFram
     buildings (:mod:`gridmap.geo.atoms`): by their internal roads of any class first
     (:func:`_road_pieces`), pieces still too large by a balanced bisection of their buildings'
     cells, a single tower by its 单元 where the data counts them. In the communities of
-    ``atomize`` every block and every oversize compound is cut down to one unit per building
-    (compounds within the limit stay whole: that is a rule, not a choice). Each part is numbered
+    ``atomize`` every block and every oversize compound is cut down to one unit per building, a
+    tower above the limit by its 单元 (compounds within the limit stay whole: that is a rule, not
+    a choice). Each part is numbered
     in ``compound_part`` (NaN for units not split); a tower left whole for want of a 单元 count is
     marked in ``lone_tower``."""
     limit = rules.compound_max_households

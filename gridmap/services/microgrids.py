@@ -21,7 +21,7 @@ import geopandas as gpd
 
 from gridmap.distributed import SERIAL_HERE, Placement
 from gridmap.errors import Invalid, NotFound
-from gridmap.geo import microgrid_edits
+from gridmap.geo import microgrid_edits, stairwells
 from gridmap.geo.microgrids import MicroResult, divide
 from gridmap.geo.tasks import SERIAL
 from gridmap.progress import QUIET, Progress
@@ -146,7 +146,8 @@ def _buildings(conn: sa.Connection, plan: plans.Plan, grids, progress: Progress 
                       "made of buildings; import one with `gridmap import ... --kind buildings`",
                       f"辖区 {plan.territory}（及其上级）没有楼栋图层：微网格由楼栋组成；请先用 "
                       "`gridmap import ... --kind buildings` 导入")
-    area = shapely.box(*grids.total_bounds)
+    # a little beyond the grids: doors and the buildings they may belong to count as in a whole read
+    area = shapely.box(*grids.total_bounds).buffer(stairwells.READ_MARGIN_DEG, join_style="mitre")
     buildings = store.buildings_in_area(conn, found[0], found[1], area)
     return with_stairwells(buildings, input_layer(conn, plan.territory, "entrances", area), progress=progress)
 

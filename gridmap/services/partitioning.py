@@ -1,8 +1,8 @@
 """``gridmap partition``: units for a territory's communities, then a draft plan in PostGIS.
 
 Inputs come from the territory's layers (or its ancestors': the demo keeps them on the city):
-roads, buildings, waterways, railways, compounds (``compounds`` or ``residential_areas``) and
-sites. Units are built per community and reused while what they were built from is unchanged:
+roads, buildings, waterways, railways, compounds (``compounds`` or ``residential_areas``),
+sites and the stairwells' doors (``entrances`` or ``单元门``, :func:`with_stairwells`). Units are built per community and reused while what they were built from is unchanged:
 each build records its inputs (the input layers, the community's boundary, the unit rules of the
 profile), and a community whose inputs changed since gets a new generation of units. The old
 generation is retired, not changed or deleted while a plan uses it: a plan refers to its own
@@ -132,7 +132,7 @@ def with_stairwells(buildings: gpd.GeoDataFrame, entrances: gpd.GeoDataFrame | N
     :func:`input_layer`, role ``entrances``; None when the territory has none) gives those
     without their own (:func:`gridmap.geo.stairwells.attach`), what it gave said in ``progress``.
     The one place the units and the micro-grids of a territory take their buildings' 单元 from."""
-    if entrances is None:
+    if entrances is None or not len(entrances):
         return buildings
     out, summary = stairwells.attach(buildings, entrances)
     progress.say(summary.en(), summary.zh())
@@ -145,7 +145,11 @@ def load_inputs(conn: sa.Connection, territory: str, communities: gpd.GeoDataFra
     district: 1.0 s of reading for 13 of Reykjavík's 72 communities)."""
     bounds = communities.bounds.to_numpy()
     areas = list(shapely.box(bounds[:, 0], bounds[:, 1], bounds[:, 2], bounds[:, 3]))
-    return {role: input_layer(conn, territory, role, areas) for role in layers.ROLES}
+    # doors and the buildings they may belong to a little beyond: a door a few metres outside a
+    # community's box, and a neighbour's building nearer to one inside, count as in a whole read
+    wider = list(shapely.box(*(bounds + stairwells.READ_MARGIN_DEG * np.array([-1, -1, 1, 1])).T))
+    return {role: input_layer(conn, territory, role, wider if role in ("buildings", "entrances") else areas)
+            for role in layers.ROLES}
 
 
 # -- what units are built from, and whether that changed ---------------------------------------------
@@ -320,9 +324,9 @@ def _ensure_units(engine: sa.Engine, territory: str, profile: Profile | None, re
         # built at building grain before (a miss there needed it): rebuilt at that grain again
         fine = frozenset(code for code in stale if code in atomize or (not rebuild and (
             (stale_builds.get(ids[code]) or {}).get("inputs") or {}).get("grain") == "building"))
-    if inputs["buildings"] is not None:
-        inputs["buildings"] = _own_buildings(inputs["buildings"], subset)
-        inputs["buildings"] = with_stairwells(inputs["buildings"], inputs["entrances"], progress=progress)
+    if inputs["buildings"] is not None:  # doors read against every building near them, then the community's own
+        inputs["buildings"] = _own_buildings(with_stairwells(inputs["buildings"], inputs["entrances"],
+                                                             progress=progress), subset)
     if inputs["buildings"] is None:
         raise PartitionInputError(f"territory {territory} (and its ancestors) has no 'buildings' layer; "
                                   "import one with `gridmap import ... --layer buildings`")

@@ -614,7 +614,7 @@ class AuthToken(Base):
 
 
 STAFF_ROLES = tuple(STAFF_ROLE_NAMES)
-"""The staff roles' keys (:data:`gridmap.staffing.ROLES`; migration 0014)."""
+"""The staff roles' keys (:data:`gridmap.staff_roles.ROLES`; migration 0014)."""
 
 
 class Staff(Base):

@@ -1120,7 +1120,8 @@
   // zooms the map to it and selects the grid that holds it.
   var LAYER_NAMES = { buildings: ["楼栋", "building"], roads: ["道路", "road"], compounds: ["小区", "compound"],
                       residential_areas: ["小区", "compound"], sites: ["场所", "site"], pois: ["地点", "place"],
-                      waterways: ["水系", "water"], railways: ["铁路", "railway"], entrances: ["单元门", "entrance"] };
+                      waterways: ["水系", "water"], railways: ["铁路", "railway"], entrances: ["单元门", "entrance"],
+                      "楼栋": ["楼栋", "building"], "单元门": ["单元门", "entrance"] };
   var KIND_NAMES = { grid: ["网格", "grid"], community: ["社区", "community"], unit: ["单元", "unit"] };
   var search = { timer: null, seq: 0, hits: [], text: "", marker: null };
   function runSearch(thenGo) {
