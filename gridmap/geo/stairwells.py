@@ -135,16 +135,19 @@ def own_counts(buildings: pd.DataFrame) -> np.ndarray:
 
 def cuts_of(buildings: pd.DataFrame) -> np.ndarray:
     """Each building's cut positions (``entrance_cuts``; None where there are none)."""
-    if CUTS_COLUMN not in buildings:
-        return np.full(len(buildings), None, dtype=object)
-    return buildings[CUTS_COLUMN].to_numpy(dtype=object)
+    return _tuples(buildings, CUTS_COLUMN)
 
 
 def parts_of(buildings: pd.DataFrame) -> np.ndarray:
     """Each building's strip numbers in the order of its axis (``entrance_parts``; None: 1, 2 …)."""
-    if PARTS_COLUMN not in buildings:
+    return _tuples(buildings, PARTS_COLUMN)
+
+
+def _tuples(buildings: pd.DataFrame, column: str) -> np.ndarray:
+    """A column of tuples set by :func:`attach`, or None for every building without it."""
+    if column not in buildings:
         return np.full(len(buildings), None, dtype=object)
-    return buildings[PARTS_COLUMN].to_numpy(dtype=object)
+    return buildings[column].to_numpy(dtype=object)
 
 
 def attach(buildings: gpd.GeoDataFrame, entrances: gpd.GeoDataFrame | None
