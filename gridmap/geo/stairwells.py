@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gridmap.geo.apportion import largest_remainder
 from gridmap.geo.atoms import FootprintAxis
 from gridmap.geo.crs import STORAGE_EPSG
 from gridmap.geo.fields import column_for
@@ -209,14 +210,8 @@ def households_by_stairwell(households: int, count: int, weights: np.ndarray | N
     footprint, for cuts placed by doors) in proportion, with largest-remainder rounding, as units
     share a building that straddles them by area. Sums to ``households``."""
     if weights is None or len(weights) != count or not np.sum(weights) > 0:
-        shares = np.full(count, households // count, dtype=np.int64)
-        shares[: households % count] += 1
-        return shares
-    exact = households * np.asarray(weights, dtype=float) / float(np.sum(weights))
-    shares = np.floor(exact).astype(np.int64)
-    extra = np.argsort(-(exact - shares), kind="stable")[: households - int(shares.sum())]
-    shares[extra] += 1
-    return shares
+        weights = np.ones(count)
+    return largest_remainder(np.array([households]), np.zeros(count, dtype=np.int64), weights)
 
 
 def _door_points(geoms: np.ndarray) -> np.ndarray:

@@ -69,6 +69,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from gridmap.geo import atoms, coverage, stairwells
+from gridmap.geo.apportion import largest_remainder
 from gridmap.geo.crs import STORAGE_EPSG, metric_crs_for_frame
 from gridmap.geo.graph import pair_sums, segment_lengths, shared_segments
 from gridmap.geo.fields import map_fields
@@ -407,18 +408,9 @@ def _allocate(buildings_geom: np.ndarray, counts: np.ndarray, unit_geoms: np.nda
     inter = shapely.area(shapely.intersection(buildings_geom[b_idx], unit_geoms[u_idx]))
     pos = inter > 0
     b_idx, u_idx, inter = b_idx[pos], u_idx[pos], inter[pos]
-    frame = pd.DataFrame({"b": b_idx, "u": u_idx, "a": inter})
-    frame["share"] = frame["a"] / frame.groupby("b")["a"].transform("sum")
-    frame["exact"] = frame["share"] * counts[frame["b"].to_numpy()]
-    frame["base"] = np.floor(frame["exact"]).astype(np.int64)
-    frame["frac"] = frame["exact"] - frame["base"]
-    remainder = (counts[frame["b"].drop_duplicates().to_numpy()] -
-                 frame.groupby("b")["base"].sum().to_numpy())
-    rem = pd.Series(remainder, index=frame["b"].drop_duplicates().to_numpy())
-    frame = frame.sort_values(["b", "frac"], ascending=[True, False])
-    frame["rank"] = frame.groupby("b").cumcount()
-    frame["extra"] = (frame["rank"] < frame["b"].map(rem)).astype(np.int64)
-    np.add.at(totals, frame["u"].to_numpy(), (frame["base"] + frame["extra"]).to_numpy())
+    buildings_straddling, group = np.unique(b_idx, return_inverse=True)
+    shares = largest_remainder(counts[buildings_straddling], group, inter)
+    np.add.at(totals, u_idx, shares)
     return totals
 
 
