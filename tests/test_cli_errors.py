@@ -198,3 +198,22 @@ def test_an_unreachable_database_is_one_line() -> None:
         assert out.returncode == 1
         line = one_error_line(out.stderr)
         assert "Connection refused" in line and "gridmap db status" in line
+
+
+def test_a_user_added_is_audited_with_the_grant_and_a_refused_grant_leaves_nothing(published: sa.Engine, run,
+                                                                                     monkeypatch) -> None:
+    import io
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("long enough password\n"))
+    status, out, err = run("user", "add", "ana", "--role", "planner", "--territory", MONACO, "--password-stdin")
+    assert status == 0, err
+    with published.connect() as conn:
+        after = conn.execute(sa.text("SELECT after FROM audit_log WHERE action = 'user.add' AND row_key = 'ana'")
+                             ).scalar_one()
+    assert after == {"role": "planner", "territory": MONACO, "everywhere": False, "department": None, "grids": None}
+    before = state(published)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("long enough password\n"))
+    status, _, err = run("user", "add", "bob", "--role", "handler", "--territory", MONACO, "--department", "nope",
+                         "--password-stdin")  # the user is created, then the grant refused: both undone
+    assert status == 1 and "no department with code 'nope'" in one_error_line(err)
+    assert state(published) == before  # no user bob, no audit entry

@@ -100,8 +100,6 @@ def _list_users(args: argparse.Namespace, engine) -> int:
 
 
 def cmd_user(args: argparse.Namespace) -> int:
-    import json
-
     from gridmap.store import audit, users
 
     _check_role_options(args)
@@ -134,9 +132,8 @@ def cmd_user(args: argparse.Namespace) -> int:
         except users.UserError as exc:
             raise UserError(checks.said(exc)) from exc
         audit.record(conn, actor="cli", action=f"user.{args.action}", table="users", row_key=args.name,
-                     after=json.loads(json.dumps({"role": args.role, "territory": territory,
-                                                  "everywhere": bool(args.everywhere),
-                                                  "department": args.department, "grids": args.grids})))
+                     after={"role": args.role, "territory": territory, "everywhere": bool(args.everywhere),
+                            "department": args.department, "grids": args.grids})
     done = f" ({users.describe_role(args.role, territory)})" if args.role else ""
     print(f"user {args.name}: {args.action} done{done} / 用户 {args.name}：已{USER_ACTION_ZH[args.action]}{done}")
     return 0
