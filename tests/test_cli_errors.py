@@ -217,3 +217,26 @@ def test_a_user_added_is_audited_with_the_grant_and_a_refused_grant_leaves_nothi
                          "--password-stdin")  # the user is created, then the grant refused: both undone
     assert status == 1 and "no department with code 'nope'" in one_error_line(err)
     assert state(published) == before  # no user bob, no audit entry
+
+
+def test_a_database_never_migrated_says_run_migrate(server_url: str, monkeypatch, capsys) -> None:
+    """A district's own first step on a database of its own, before `gridmap migrate`: pandas wraps
+    the database's "relation does not exist" in its own DatabaseError, which was called a bug."""
+    import secrets
+
+    from sqlalchemy.engine import make_url
+
+    from gridmap.store.databases import drop_database, ensure_postgis_database
+
+    url = make_url(server_url).set(database=f"gridmap_bare_{secrets.token_hex(3)}").render_as_string(hide_password=False)
+    ensure_postgis_database(url)  # created, PostGIS on, no tables
+    try:
+        monkeypatch.setenv("GRIDMAP_DATABASE_URL", url)
+        folder = Path(__file__).resolve().parents[1] / "data" / "districts" / "yucheng"
+        status, _, err = run_cli(capsys, "territory", "import", str(folder / "社区.shp"), "--parent", "511800",
+                                 "--dry-run")
+        assert status == 1
+        line = one_error_line(err)
+        assert "run `gridmap migrate`" in line and "territories" in line and "bug" not in line
+    finally:
+        drop_database(url)

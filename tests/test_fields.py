@@ -29,9 +29,21 @@ def test_the_table_is_the_issues() -> None:
     assert FIELD_ALIASES["code"] == ("社区代码", "社区编码", "区划代码", "行政区划代码", "code")
     assert FIELD_ALIASES["name"] == ("社区名称", "名称", "name")
     assert FIELD_ALIASES["levels"] == ("层数", "楼层数", "levels", "building:levels")
-    assert FIELD_ALIASES["building_name"] == ("楼栋号", "楼号", "建筑名称")
-    assert FIELD_ALIASES["compound_name"] == ("小区名称",)
+    # the issue's three, and the names district offices' files were found to use (楼栋名称 first: the label)
+    assert FIELD_ALIASES["building_name"] == ("楼栋名称", "楼栋名", "建筑物名称", "建筑名称", "楼栋号", "楼号")
+    assert FIELD_ALIASES["compound_name"] == ("小区名称", "小区名")
     assert FIELD_ALIASES["type"] == ("类型", "用途", "type")
+
+
+def test_a_building_named_and_numbered_takes_its_name_and_keeps_its_number() -> None:
+    """A district's 楼栋 file often has both: 楼栋号 "3" and 楼栋名称 "锦绣花园3栋". A label is not
+    refused as ambiguous (a count is): the name wins, the number keeps its own column."""
+    mapping = resolve(["楼栋号", "户数", "楼栋名称", "小区名", "小区名称"])
+    assert mapping.renamed == {"楼栋名称": "building_name", "户数": "households", "小区名称": "compound_name"}
+    assert resolve(["楼号", "楼栋号"]).renamed == {"楼栋号": "building_name"}
+    assert resolve(["楼栋号", "楼栋名称"], {"building_name": "楼栋号"}).renamed == {"楼栋号": "building_name"}
+    with pytest.raises(Invalid):  # a count stays refused
+        resolve(["户数", "住户数"])
 
 
 def test_matching_ignores_case_and_surrounding_spaces() -> None:

@@ -147,6 +147,9 @@ def _explain(exc: BaseException) -> str:
     from gridmap.store.cluster import ClusterError
     from gridmap.store.databases import DatabaseUnavailable
 
+    cause = exc.__cause__
+    if type(exc).__module__.startswith("pandas") and isinstance(cause, sa.exc.DBAPIError):
+        return _explain(cause)  # pandas' read_sql wraps the database's own error: say that one
     debug = f"run again with {DEBUG_VARIABLE}=1 to see the traceback"
     debug_zh = f"设置 {DEBUG_VARIABLE}=1 后重新运行可查看详细出错信息（traceback）"
     if isinstance(exc, UserError):  # already in both languages (tests/test_cli_messages.py)

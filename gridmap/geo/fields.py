@@ -12,8 +12,9 @@ canonical          source columns recognised (any case, whitespace trimmed)
 ``code``           社区代码, 社区编码, 区划代码, 行政区划代码, code
 ``name``           社区名称, 名称, name
 ``levels``         层数, 楼层数, levels, building:levels
-``building_name``  楼栋号, 楼号, 建筑名称
-``compound_name``  小区名称
+``building_name``  楼栋名称, 楼栋名, 建筑物名称, 建筑名称, 楼栋号, 楼号 (a label: the first of these
+                   the file has wins, the others keep their own names)
+``compound_name``  小区名称, 小区名
 ``type``           类型, 用途, type
 ``staff``          职工人数, 职工数, 员工数, 员工人数, 从业人数, 从业人员数, 在职人数, staff, employees
                    (a site's staff: one test of whether it gets a dedicated grid)
@@ -25,8 +26,8 @@ Rules (:func:`map_fields`):
 * a column already carrying its canonical name is kept as it is; an alias is renamed to it;
 * overrides (``--fields households=住户总数,name=楼名`` on the command line, ``fields=`` in an
   upload, a dict in Python) win over the table; a target need not be in the table;
-* two source columns claiming one canonical name is refused, naming both, unless an override
-  picks one (the other keeps its own name; a column literally named like the canonical one that
+* two source columns claiming one canonical name is refused, naming both (except for the labels
+  of :data:`RANKED_LABELS`: the first in the table's order wins), unless an override picks one (the other keeps its own name; a column literally named like the canonical one that
   is not picked becomes ``<name>_unused``);
 * an override naming a column the file lacks is refused, listing the file's columns.
 
@@ -55,13 +56,18 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "code": ("社区代码", "社区编码", "区划代码", "行政区划代码", "code"),
     "name": ("社区名称", "名称", "name"),
     "levels": ("层数", "楼层数", "levels", "building:levels"),
-    "building_name": ("楼栋号", "楼号", "建筑名称"),
-    "compound_name": ("小区名称",),
+    "building_name": ("楼栋名称", "楼栋名", "建筑物名称", "建筑名称", "楼栋号", "楼号"),
+    "compound_name": ("小区名称", "小区名"),
     "type": ("类型", "用途", "type"),
     "staff": ("职工人数", "职工数", "员工数", "员工人数", "从业人数", "从业人员数", "在职人数", "staff", "employees"),
     "entrances": ("单元数", "单元", "梯数", "entrances"),
 }
 """Canonical column → the source column names that stand for it (the table above)."""
+RANKED_LABELS = frozenset({"building_name", "compound_name"})
+"""Canonical columns that only label a feature: where a file has several of their source columns
+(a building's 楼栋号 "3" and its 楼栋名称 "锦绣花园3栋" side by side, as district files often do),
+the first in the table's order is taken, not refused as ambiguous; a count (households ...) never
+is, since taking the wrong one would change the plan."""
 
 _DIVISION_CODES = ("区划代码", "行政区划代码", "统计代码", "统计用区划代码", "code")
 BOUNDARY_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
@@ -177,7 +183,10 @@ def resolve(columns: list[str], overrides: dict[str, str] | None = None,
             continue
         keys = {_key(a) for a in (target, *aliases)}
         claims = [c for c in columns if _key(c) in keys and c not in taken]
-        if len(claims) > 1:
+        if len(claims) > 1 and target in RANKED_LABELS:
+            rank = (target, *aliases)
+            claims.sort(key=lambda c: next(i for i, a in enumerate(rank) if _key(a) == _key(c)))
+        elif len(claims) > 1:
             pairs = ", ".join(f"{target}={c}" for c in claims)
             raise Invalid(f"columns {', '.join(repr(c) for c in claims)} could each be {target}: choose one with "
                           f"--fields (e.g. --fields {target}={claims[0]}; options: {pairs})",
