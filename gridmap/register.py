@@ -111,6 +111,8 @@ def building_keys(compound: object, building: object, address: object = None) ->
     keys = []
     if b:
         keys += [f"{c}|{b}", f"{c}{b}", f"|{b}"]
+    if b and c and b.startswith(c) and len(b) > len(c):  # a 楼栋名称 naming its compound: 锦绣花园3栋 is 3栋 there
+        keys.append(f"{c}|{b[len(c):]}")
     if a:
         keys.append(a)
     return keys

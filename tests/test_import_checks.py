@@ -393,6 +393,22 @@ def district_lines(outline: shapely.Geometry) -> tuple[np.ndarray, np.ndarray]:
 
 
 # -- households --------------------------------------------------------------------------------------
+def test_counts_written_as_text_are_read_and_said() -> None:
+    """A district's 户数 column typed as text: 76户, 共 120 户, full-width digits are the office's
+    counts and are taken (and said); anything else is still refused."""
+    frame, _ = map_fields(monaco_buildings(6))
+    frame["households"] = ["76户", " 共 120 户", "１２０", 40, "36.0", "1-2户"]
+    with pytest.raises(Invalid) as refused:
+        complete_households(frame)
+    assert "1 of 6 buildings" in refused.value.en and "'1-2户' (not a number)" in refused.value.en
+    done, report = complete_households(frame.iloc[:5])
+    assert done["households"].tolist() == [76, 120, 120, 40, 36] and report.estimated == 0
+    assert report.from_text == 3
+    en, zh = report.said()
+    assert en == "3 households counts read from text (e.g. 76户 → 76,  共 120 户 → 120, １２０ → 120)"
+    assert zh.startswith("3 个户数从文字中读出（如 76户 → 76")
+
+
 def test_households_checked_estimated_and_marked() -> None:
     frame, _ = map_fields(monaco_buildings(10))
     frame["households"] = frame["households"].astype(object)
@@ -402,11 +418,12 @@ def test_households_checked_estimated_and_marked() -> None:
     en, zh = refused.value.en, refused.value.zh
     assert "households (户数) missing or invalid in 4 of 10 buildings" in en and "--estimate-missing" in en
     assert "feature #2 (楼栋号=2号楼): -5 (negative)" in en and "feature #5 (楼栋号=5号楼): empty" in en
-    assert "feature #7 (楼栋号=7号楼): '约30' (not a number)" in en and "'NaN' (NaN)" in en
+    assert "feature #7 (楼栋号=7号楼): '约30' (approximate)" in en and "'NaN' (NaN)" in en
     assert "10 栋楼中有 4 栋的户数（户数）缺失或无效" in zh and "第 2 个要素（楼栋号=2号楼）：-5（负数）" in zh
-    assert "'约30'（不是数字）" in zh and "--estimate-missing" in zh
+    assert "'约30'（约数）" in zh and "--estimate-missing" in zh
     done, report = complete_households(frame, estimate_missing=True)
     assert report.estimated == 4 and done["households_estimated"].tolist() == [i in (1, 4, 6, 8) for i in range(10)]
+    assert done.loc[6, "households"] == 30  # the office's own guess, not one from the footprint
     assert (done["households"] >= 0).all() and done["households"].dtype.kind == "i"
     kept = ~done["households_estimated"]
     assert done.loc[kept, "households"].tolist() == [int(v) for v in frame.loc[kept, "households"]]
@@ -509,8 +526,8 @@ CASES = {
     "households negative, NaN, empty, not a number (GBK shapefile)": (
         _invalid_households,
         ["households (户数) missing or invalid in 4 of 40 buildings", "feature #4 (楼栋号=4号楼): '-5' (negative)",
-         "feature #8 (楼栋号=8号楼): empty", "'约30' (not a number)", "'NaN' (NaN)", "--estimate-missing"],
-        ["40 栋楼中有 4 栋的户数（户数）缺失或无效", "第 4 个要素（楼栋号=4号楼）：'-5'（负数）", "'约30'（不是数字）",
+         "feature #8 (楼栋号=8号楼): empty", "'约30' (approximate)", "'NaN' (NaN)", "--estimate-missing"],
+        ["40 栋楼中有 4 栋的户数（户数）缺失或无效", "第 4 个要素（楼栋号=4号楼）：'-5'（负数）", "'约30'（约数）",
          "--estimate-missing"]),
     "households NaN and negative (GeoPackage, --kind buildings)": (
         _numeric_households_gpkg, ["missing or invalid in 2 of 40 buildings", "feature #2 (楼栋号=2号楼): empty",

@@ -56,6 +56,8 @@ def test_id_numbers_masks_and_building_names() -> None:
     assert register.row_keys("书香锦城", "３号楼", None)[0] == register.row_keys(" 书香锦城 ", "3幢", None)[0] \
         == register.row_keys("书香锦城", "3", None)[0] == ["书香锦城|3栋", "书香锦城3栋"]
     assert "书香锦城3栋" in register.building_keys("书香锦城", "3栋")
+    # a building named in full (楼栋名称 书香锦城3栋) is found by a row's 小区 + 楼栋号 3号楼 all the same
+    assert register.row_keys("书香锦城", "3号楼", None)[0][0] in register.building_keys("书香锦城", "书香锦城3栋")
     keys, stairwell, room = register.row_keys(None, None, "书香锦城3栋2单元301室")
     assert keys == ["书香锦城3栋2单元301室", "书香锦城3栋"] and (stairwell, room) == ("2", "301")
 

@@ -174,26 +174,50 @@ class HouseholdProblems:
 
 
 REASONS_ZH = {"empty": "空", "NaN": "NaN（无值）", "negative": "负数", "not a number": "不是数字",
-              "infinite": "无穷大"}
+              "infinite": "无穷大", "approximate": "约数"}
 
 
-def parsed_households(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """The households column as numbers (NaN where unusable) and, per row, why it is unusable
-    (``""`` where it is fine). Vectorised over the column."""
+COUNT_IN_TEXT = r"^(?:共|计|合计)?\s*(\d+(?:\.\d+)?)\s*(?:户|户数)?$"
+"""A count written as text in a district's table: ``76户``, ``共 120 户``, full-width digits too
+(read after NFKC). The number is the office's own, so it is taken as given."""
+APPROXIMATE_COUNT = r"^(?:约|大约|约计|近)\s*(\d+(?:\.\d+)?)\s*(?:户|户数)?$"
+"""An approximate count (``约24``): refused like a missing one, since a plan is only as exact as its
+counts; with ``--estimate-missing`` it is the estimate used (the office's guess beats one from the
+footprint) and marked as estimated."""
+
+
+def _text_counts(text: pd.Series, rows: np.ndarray, pattern: str) -> np.ndarray:
+    """The numbers ``pattern`` finds in ``text`` at ``rows`` (NaN elsewhere and where it finds none)."""
+    out = np.full(len(text), np.nan)
+    if rows.any():
+        found = text[rows].str.normalize("NFKC").str.extract(pattern, expand=False)
+        out[rows] = pd.to_numeric(found, errors="coerce").astype(float).to_numpy()
+    return out
+
+
+def parsed_households(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The households column as numbers (NaN where unusable), per row why it is unusable (``""``
+    where it is fine), which rows were read from text (:data:`COUNT_IN_TEXT`), and the number of
+    each approximate count (:data:`APPROXIMATE_COUNT`; NaN elsewhere). Vectorised over the column."""
     raw = pd.Series(values).reset_index(drop=True)
     text = raw.astype("string").str.strip()
-    number = pd.to_numeric(text, errors="coerce").astype(float).to_numpy()
+    number = pd.to_numeric(text, errors="coerce").astype(float).to_numpy(copy=True)
+    worded = np.isnan(number) & text.notna().to_numpy()
+    number[worded] = _text_counts(text, worded, COUNT_IN_TEXT)[worded]
+    from_text = worded & ~np.isnan(number)
+    approximate = _text_counts(text, worded & ~from_text, APPROXIMATE_COUNT)
     # a blank cell reads as None or NaN whatever the format: empty; the text "NaN" is said as such
     empty = raw.isna().to_numpy() | (text.fillna("") == "").to_numpy()
     nan = text.str.lower().isin(["nan", "null", "none", "n/a", "na"]).fillna(False).to_numpy(dtype=bool) & ~empty
     why = np.full(len(raw), "", dtype=object)
     why[np.isnan(number)] = "not a number"
+    why[~np.isnan(approximate)] = "approximate"
     why[np.isinf(number)] = "infinite"
     why[number < 0] = "negative"
     why[nan] = "NaN"
     why[empty & ~nan] = "empty"
     number = np.where(why == "", number, np.nan)
-    return number, why
+    return number, why, from_text & (why == ""), approximate
 
 
 def household_problems(buildings: pd.DataFrame, column: str = "households") -> HouseholdProblems:
@@ -201,7 +225,7 @@ def household_problems(buildings: pd.DataFrame, column: str = "households") -> H
     no such column)."""
     if column not in buildings:
         return HouseholdProblems(np.zeros(0, dtype=np.int64), [], [])
-    _, why = parsed_households(buildings[column])
+    _, why, _, _ = parsed_households(buildings[column])
     positions = np.flatnonzero(why != "")
     values = buildings[column].to_numpy(dtype=object)[positions].tolist()
     return HouseholdProblems(positions, [str(why[p]) for p in positions], values)
@@ -249,9 +273,25 @@ class HouseholdReport:
     column: bool                 # the layer has a households column
     estimated: int = 0           # values estimated (all buildings when there is no column)
     estimated_all: bool = False  # no column: every building will be estimated when units are built
+    from_text: int = 0           # counts read from text such as 76户 (COUNT_IN_TEXT)
+    from_text_examples: list[str] = field(default_factory=list)
 
     def said(self) -> tuple[str, str] | None:
-        """The summary line in English and Chinese (None when every count was given)."""
+        """The summary line in English and Chinese (None when every count was given as a number)."""
+        read = self._read_from_text()
+        if read is None:
+            return self._estimates()
+        more = self._estimates()
+        return read if more is None else (f"{read[0]}; {more[0]}", f"{read[1]}；{more[1]}")
+
+    def _read_from_text(self) -> tuple[str, str] | None:
+        if not self.from_text:
+            return None
+        examples = ", ".join(self.from_text_examples)
+        return (f"{self.from_text:,} households counts read from text (e.g. {examples})",
+                f"{self.from_text:,} 个户数从文字中读出（如 {'，'.join(self.from_text_examples)}）")
+
+    def _estimates(self) -> tuple[str, str] | None:
         if self.estimated_all:
             return (f"no households column: households will be estimated from levels and footprint for all "
                     f"{self.buildings:,} buildings",
@@ -314,7 +354,7 @@ def complete_households(buildings: gpd.GeoDataFrame, rule: HouseholdRule | None 
             raise _points_refusal(name, buildings, points, labels, "the layer has no households column",
                                   "该图层没有户数字段")
         return buildings, HouseholdReport(n, column=False, estimated=n, estimated_all=True)
-    number, why = parsed_households(buildings["households"])
+    number, why, from_text, approximate = parsed_households(buildings["households"])
     bad = np.flatnonzero(why != "")
     out = buildings.copy()
     if len(bad) and not estimate_missing:
@@ -326,11 +366,13 @@ def complete_households(buildings: gpd.GeoDataFrame, rule: HouseholdRule | None 
                                   "户数缺失或无效")
         subset = buildings.iloc[bad].drop(columns=["households"])
         estimate = estimate_households(subset, rule, residential_mask=np.ones(len(bad), dtype=bool)).to_numpy()
-        number[bad] = estimate
+        number[bad] = np.where(np.isnan(approximate[bad]), estimate, approximate[bad])  # 约24: the office's guess
     values = np.round(number).astype(np.int64) if np.all(number == np.round(number)) else number
     out["households"] = values
     if estimate_missing:
         flag = np.zeros(n, dtype=bool)
         flag[bad] = True
         out["households_estimated"] = flag
-    return out, HouseholdReport(n, column=True, estimated=len(bad))
+    return out, HouseholdReport(n, column=True, estimated=len(bad), from_text=int(from_text.sum()),
+                                from_text_examples=[f"{v!s} → {int(x) if x == int(x) else x}" for v, x in zip(
+                                    buildings["households"].to_numpy(dtype=object)[from_text][:3], number[from_text][:3])])
