@@ -29,6 +29,7 @@ import pandas as pd
 import shapely
 
 from gridmap.geo import band
+from gridmap.geo import uninhabited as uninhabited_units
 from gridmap.geo.bisection import Cutter, area_moments, subgraph
 from gridmap.geo.codes import BEIJING_15, CodeScheme
 from gridmap.geo.crs import STORAGE_EPSG, metric_crs_for_frame
@@ -130,6 +131,9 @@ def assign_grids(units: gpd.GeoDataFrame, graph: UnitGraph, rules: PartitionRule
     for (members, _, _), parts in zip(found, cut):
         _add_grids(grid_of, grid_kind, [members[p] for p in parts], "comprehensive")
     _join_uninhabited(graph, labels, uninhabited, grid_of, grid_kind, community)
+    # units without residents go to the grid they border most (no ring round the neighbours' compounds)
+    uninhabited_units.settle(graph, grid_of, np.array([k == "comprehensive" for k in grid_kind], dtype=bool),
+                             households, fixed=kind == SITE)
     return GridAssignment(grid_of, grid_kind)
 
 
