@@ -124,8 +124,8 @@ def test_streets_from_their_own_file_and_a_dry_run(engine: sa.Engine, tmp_path: 
 
 
 @pytest.mark.parametrize("spoil, en, zh", [
-    (lambda f: f.assign(社区代码=f["社区代码"].where(f.index != 3, f["社区代码"].iloc[2])), "used more than once",
-     "社区代码重复"),
+    (lambda f: f.assign(社区代码=f["社区代码"].where(f.index != 3, f["社区代码"].iloc[2])),
+     "used more than once: 511802001003 (第3社区/第4社区)", "社区代码重复：511802001003 (第3社区/第4社区)"),
     (lambda f: f.assign(社区代码=f["社区代码"].where(f.index != 3, "5118020010")), "is not 12 digits",
      "不是 12 位数字"),
     (lambda f: f.set_geometry(f.geometry.where(f.index != 0, f.geometry.iloc[0].buffer(0.0015))), "overlap by",
@@ -140,6 +140,10 @@ def test_bad_boundaries_are_refused_and_nothing_is_stored(engine: sa.Engine, tmp
     if "overlap" in en:  # the places, to open beside the map
         places = gpd.read_file(refused.value.findings_path)
         assert len(places) >= 1 and set(places["check"]) == {"overlap"} and (places["area_m2"] > 100).all()
+    if "more than once" in en:  # both communities that share the code, where they are
+        places = gpd.read_file(refused.value.findings_path)
+        assert list(places["check"]) == ["duplicate_code"]
+        assert places.geometry.iloc[0].area == pytest.approx(2 * grid_communities().geometry.iloc[0].area)
 
 
 def test_a_parent_whose_prefix_disagrees_is_refused(engine: sa.Engine, tmp_path: Path) -> None:

@@ -255,9 +255,11 @@ def findings_geojson(findings: Iterable[Finding]) -> dict:
 
 
 # -- codes ----------------------------------------------------------------------------------------------
-def check_codes(codes: pd.Series, digits: int, what_en: str, what_zh: str, parent: str | None = None
-                ) -> list[Finding]:
-    """Codes that are not ``digits`` digits, duplicates, and codes outside ``parent``'s prefix."""
+def check_codes(codes: pd.Series, digits: int, what_en: str, what_zh: str, parent: str | None = None,
+                frame: gpd.GeoDataFrame | None = None) -> list[Finding]:
+    """Codes that are not ``digits`` digits, duplicates, and codes outside ``parent``'s prefix.
+    ``frame`` (the features the codes are of): a duplicate is named with the features' names and
+    placed where they are, so the clerk sees which two 社区 share a code."""
     findings = []
     bad = codes[~codes.str.fullmatch(rf"\d{{{digits}}}")]
     if len(bad):
@@ -268,9 +270,16 @@ def check_codes(codes: pd.Series, digits: int, what_en: str, what_zh: str, paren
                                 f"{len(bad)} 个{what_zh}代码不是 {digits} 位数字：{_named_zh(shown)}", shown))
     duplicated = sorted(set(codes[codes.duplicated() & (codes != "")]))
     if duplicated:
+        shown, place = duplicated, None
+        if frame is not None:
+            held = codes.isin(duplicated).to_numpy()
+            if "name" in frame:
+                names = frame["name"].astype("string").str.strip().fillna("").to_numpy()
+                shown = [f"{code} ({'/'.join(n or '?' for n in names[codes.to_numpy() == code])})" for code in duplicated]
+            place = shapely.union_all(np.asarray(frame.geometry.values, dtype=object)[held])
         findings.append(Finding("duplicate_code", "refused",
-                                f"{what_en} codes used more than once: {_named(duplicated)}",
-                                f"{what_zh}代码重复：{_named_zh(duplicated)}", duplicated))
+                                f"{what_en} codes used more than once: {_named(shown)}",
+                                f"{what_zh}代码重复：{_named_zh(shown)}", duplicated, None, place))
     if parent:
         prefix = significant_prefix(parent)
         outside = sorted(set(codes[codes.str.fullmatch(rf"\d{{{digits}}}") & ~codes.str.startswith(prefix)]))
@@ -425,7 +434,7 @@ def build_hierarchy(communities: gpd.GeoDataFrame, *, streets: gpd.GeoDataFrame 
     comm = communities.to_crs(STORAGE_EPSG).reset_index(drop=True).copy()
     comm["code"] = code_text(comm["code"])
     findings = _invalid(comm, "community", "社区")
-    findings += check_codes(comm["code"], COMMUNITY_DIGITS, "community", "社区", parent)
+    findings += check_codes(comm["code"], COMMUNITY_DIGITS, "community", "社区", parent, frame=comm)
     if any(f.severity == "refused" for f in findings):
         return _empty(findings)
     comm["geometry"], crumb_findings = drop_crumbs(comm, rules)
@@ -471,7 +480,8 @@ def _streets(comm: gpd.GeoDataFrame, streets: gpd.GeoDataFrame | None, scale: Lo
         return frame, []
     frame = streets.to_crs(STORAGE_EPSG).reset_index(drop=True).copy()
     frame["code"] = code_text(frame["code"])
-    findings = _invalid(frame, "street", "街道") + check_codes(frame["code"], STREET_DIGITS, "street", "街道")
+    findings = _invalid(frame, "street", "街道") + check_codes(frame["code"], STREET_DIGITS, "street", "街道",
+                                                                     frame=frame)
     missing = sorted(set(keys) - set(frame["code"]))
     if missing:
         orphans = sorted(comm.loc[comm["parent_code"].isin(missing), "code"])
