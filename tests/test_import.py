@@ -219,3 +219,17 @@ def test_cli_import_with_fields_and_estimates(yucheng: sa.Engine, database_url: 
     assert stored["households"].iloc[2] >= 1 and stored["households"].iloc[0] == 36
     wrong = subprocess.run(base[:-2] + ["--fields", "households=人数"], env=env, capture_output=True, text=True)
     assert wrong.returncode == 1 and "has no column '人数'" in wrong.stderr and "住户总数" in wrong.stderr
+
+
+def test_a_layer_of_an_input_kind_under_another_name_is_stored_with_a_warning(yucheng: sa.Engine,
+                                                                              tmp_path: Path) -> None:
+    """A second file of sites (or roads) imported under its own name is stored, but units and
+    partitions read that kind from the layer named for it only: the clerk is told, in both languages."""
+    path = write("gpkg", tmp_path)
+    summary = import_file(yucheng, path, territory=TERRITORY, layer="公共设施点", kind="sites")
+    assert summary.features == 3
+    [warning] = [w for w in summary.warnings if "partitions read" in w["en"]]
+    assert "layer '公共设施点' (kind sites) is stored" in warning["en"] and "--layer sites" in warning["en"]
+    assert "“sites”" in warning["zh"] and "才会生效" in warning["zh"]
+    named = import_file(yucheng, path, territory=TERRITORY, layer="sites", kind="sites")
+    assert not [w for w in named.warnings if "partitions read" in w["en"]]

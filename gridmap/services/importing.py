@@ -154,6 +154,23 @@ def _territory_checks(engine: sa.Engine, row, outline, geoms: np.ndarray, *, nam
     return figures, warnings
 
 
+def _unread_by_role(name: str, kind: str) -> list[dict[str, str]]:
+    """A warning when ``kind`` is an input role of units and partitions (roads, buildings ...) but
+    the layer's name is not one the role is read from (:data:`gridmap.store.layers.ROLES`): a
+    second roads file imported as ``小区道路 --kind roads`` is stored and never used, and the user
+    who imported it must hear so."""
+    names = layers.ROLES.get(kind)
+    if not names or name in names:
+        return []
+    read = " or ".join(f"'{n}'" for n in names)
+    read_zh = "或".join(f"“{n}”" for n in names)
+    return [{"en": f"layer '{name}' (kind {kind}) is stored, but units and partitions read {kind} only from the "
+                   f"layer named {read}: import it as --layer {names[0]} (merged with any {kind} you have "
+                   f"there) for it to count",
+             "zh": f"图层“{name}”（类型 {kind}）已存储，但构建单元和划分网格只读取名为{read_zh}的图层：请以 "
+                   f"--layer {names[0]} 导入（如已有该图层，请先合并）才会生效"}]
+
+
 def import_file(
     engine: sa.Engine,
     path: str | Path,
@@ -211,6 +228,7 @@ def import_file(
         outside, warnings = _territory_checks(engine, row, outline, np.asarray(frame.geometry.values, dtype=object),
                                               name=shown, source_crs=result.source_crs,
                                               gcj02=result.source_crs == "GCJ-02")
+    warnings += _unread_by_role(name, kind)
     households, estimated = None, 0
     if buildings:
         labels = {target: source for source, target in mapping.renamed.items()}
