@@ -18,6 +18,7 @@ from gridmap.geo.io import VectorReadError
 from gridmap.services.importing import import_file
 from gridmap.store import frames
 from gridmap.store import layers as layer_store
+from gridmap.errors import Invalid
 from gridmap.store.layers import LayerExists
 from gridmap.store.territories import TerritoryNotFound
 from samples import CARRIES_CODE, CODES, FORMATS, NAMES, write, write_gcj02_geojson
@@ -233,3 +234,20 @@ def test_a_layer_of_an_input_kind_under_another_name_is_stored_with_a_warning(yu
     assert "“sites”" in warning["zh"] and "才会生效" in warning["zh"]
     named = import_file(yucheng, path, territory=TERRITORY, layer="sites", kind="sites")
     assert not [w for w in named.warnings if "partitions read" in w["en"]]
+
+
+def test_a_shapefile_without_prj_is_refused_naming_the_crs_its_coordinates_fit(yucheng: sa.Engine,
+                                                                               tmp_path: Path) -> None:
+    """District offices hand over Gauss-Krüger metres with the .prj lost: the refusal names the zone
+    in which the coordinates lie inside the territory, as a command-line option."""
+    from samples import polygons
+
+    path = tmp_path / "楼栋.shp"
+    polygons().to_crs(4543).to_file(path, driver="ESRI Shapefile", encoding="GBK")  # CGCS2000 GK CM 102E
+    path.with_suffix(".prj").unlink()
+    with pytest.raises(Invalid) as refused:
+        import_file(yucheng, path, territory=TERRITORY, encoding="gbk")
+    assert "no .prj" in refused.value.en and "give --crs EPSG:4543" in refused.value.en
+    assert "请加 --crs EPSG:4543" in refused.value.zh
+    summary = import_file(yucheng, path, territory=TERRITORY, encoding="gbk", crs="EPSG:4543")
+    assert summary.features == 3

@@ -151,6 +151,20 @@ def _fitting(x: np.ndarray, y: np.ndarray, reference: Bounds, candidates: list[i
     return None
 
 
+def fitting_crs(geoms, reference: Bounds | None, sample: int = 2000) -> int | None:
+    """The EPSG code the coordinates of a file that does not say its own (no ``.prj``) most
+    likely are in, judged by where they must lie (``reference``, lon/lat): 4490 for degrees that
+    lie there, else the first usual projected CRS (a Gauss-Krüger zone with or without its prefix,
+    Web Mercator) that puts them there; None when none does or there is nothing to compare with."""
+    xy = _sample_coordinates(np.asarray(geoms, dtype=object), sample)
+    if reference is None or not len(xy):
+        return None
+    x, y = xy[:, 0], xy[:, 1]
+    if np.mean((np.abs(x) <= 180) & (np.abs(y) <= 90)) >= 0.5:
+        return STORAGE_EPSG if _near(x, y, reference) >= 0.5 else None
+    return _fitting(x, y, reference, _candidates(x, y, reference))
+
+
 def _span(values: np.ndarray, digits: int) -> str:
     return f"{np.nanmin(values):,.{digits}f}..{np.nanmax(values):,.{digits}f}"
 

@@ -46,7 +46,7 @@ from pyproj import CRS
 
 from gridmap.errors import Invalid
 from gridmap.geo.crs import GCJ02, STORAGE_EPSG, CRSError, gcj02_to_wgs84_geoms, parse_crs
-from gridmap.geo.crs_checks import crs_label, crs_problems
+from gridmap.geo.crs_checks import crs_label, crs_problems, fitting_crs
 from gridmap.geo.shapefile_parts import shapefile_problem
 from gridmap.geo.shapes import polygonal
 
@@ -579,7 +579,7 @@ def check_frame(
     _check_feature_count(frame, name, limits)
     frame = frame.copy()
     frame.columns = [str(c) for c in frame.columns]
-    frame, source_crs, gcj = _declared_crs(frame, crs, name)
+    frame, source_crs, gcj = _declared_crs(frame, crs, name, reference_bounds)
     # a view of the frame's geometries: the reductions made in it are carried by the reprojection
     geoms = np.asarray(frame.geometry.values, dtype=object)
     _check_empty_and_size(frame, geoms, name, limits)
@@ -611,7 +611,9 @@ def _check_feature_count(frame: gpd.GeoDataFrame, name: str, limits: ReadLimits)
                       f"共 {len(frame):,} 个要素，超过每次导入允许的 {limits.features:,} 个")
 
 
-def _declared_crs(frame: gpd.GeoDataFrame, crs: object | None, name: str) -> tuple[gpd.GeoDataFrame, str, bool]:
+def _declared_crs(frame: gpd.GeoDataFrame, crs: object | None, name: str,
+                  reference_bounds: tuple[float, float, float, float] | None = None
+                  ) -> tuple[gpd.GeoDataFrame, str, bool]:
     """The frame with its coordinate system set: ``crs`` when given (overriding the file's; GCJ-02
     is set as EPSG:4490 and converted later), else the file's own, required. Returns the frame,
     the source CRS as a short label for messages (:func:`crs_label`), and whether the coordinates
@@ -627,9 +629,18 @@ def _declared_crs(frame: gpd.GeoDataFrame, crs: object | None, name: str) -> tup
             return frame.set_crs(STORAGE_EPSG, allow_override=True), "GCJ-02", True
         return frame.set_crs(parsed, allow_override=True), crs_label(parsed), False
     if frame.crs is None:
-        raise _refuse(name, "the file does not say its coordinate system; give one "
-                            "(e.g. crs='EPSG:4490', 'EPSG:4326' or 'gcj02')",
-                      "文件没有说明其坐标系；请指定（如 --crs EPSG:4490、EPSG:4326 或 gcj02）")
+        likely = fitting_crs(frame.geometry.values, reference_bounds)
+        if likely is not None:  # where the territory lies, the coordinates fit one CRS: name it
+            label = crs_label(CRS.from_epsg(likely))
+            raise _refuse(name, f"the file does not say its coordinate system (no .prj); its coordinates lie where "
+                                f"they belong in {label}: give --crs EPSG:{likely} (crs= in Python)",
+                          f"文件没有说明其坐标系（缺少 .prj）；按 {label} 解读时坐标正好落在应在的位置："
+                          f"请加 --crs EPSG:{likely}（Python 中用 crs=）")
+        raise _refuse(name, "the file does not say its coordinate system (no .prj); give one: --crs EPSG:4490, "
+                            "EPSG:4326, gcj02, or a Gauss-Krüger zone such as EPSG:4544 for metres "
+                            "(crs= in Python)",
+                      "文件没有说明其坐标系（缺少 .prj）；请指定：--crs EPSG:4490、EPSG:4326、gcj02，坐标以米为单位时给出"
+                      "高斯-克吕格分带如 EPSG:4544（Python 中用 crs=）")
     return frame, crs_label(frame.crs), False
 
 
