@@ -697,3 +697,18 @@ def test_too_few_neighbours_explains_the_one_grid_that_misses() -> None:
     two_miss = np.array([0, 1, 2, 3, 2, 3])  # {a} 46, {b} 46, {c, y} 56, {x, z} 40
     proofs = region_proofs(graph, ids, households, two_miss, ["comprehensive"] * 4, 50, 80, [0, 1])
     assert not any("above half" in reason.en for reason in proofs.values())
+
+
+def test_a_grid_whose_units_have_no_population_has_none_not_zero() -> None:
+    """Districts rarely give 人口: a grid whose units know none has an unknown population (as SQL's
+    SUM, which refreshes an edited grid), where it used to show 0 in every export."""
+    import geopandas as gpd
+
+    from gridmap.geo.report import grid_statistics
+
+    boxes = [shapely.box(i, 0, i + 1, 1) for i in range(4)]
+    units = gpd.GeoDataFrame({"households": [10, 20, 30, 40], "population": [None, None, 50, None]},
+                             geometry=boxes, crs=4490).astype({"population": "float"})
+    stats = grid_statistics(units, [0, 0, 1, 1], "EPSG:3857")
+    assert stats["population"].isna().tolist() == [True, False] and stats["population"].iloc[1] == 50
+    assert stats["households"].tolist() == [30, 70]

@@ -264,9 +264,13 @@ def grid_statistics(units: gpd.GeoDataFrame, labels, metric_crs) -> gpd.GeoDataF
     if "area_m2" not in frame:
         frame["area_m2"] = shapely.area(np.asarray(frame.to_crs(metric_crs).geometry.values, dtype=object))
     sums = {"households": "sum", "area_m2": "sum", "_grid": "size"}
-    if "population" in frame:
-        sums["population"] = "sum"
+    if "population" in frame:  # as SQL's SUM: unknown (not 0) where no unit of the grid knows it
+        frame["population"] = pd.to_numeric(frame["population"], errors="coerce")
+        frame["_population_known"] = frame["population"].notna()
+        sums.update(population="sum", _population_known="any")
     stats = frame.groupby("_grid").agg(sums).rename(columns={"_grid": "unit_count"})
+    if "_population_known" in stats:
+        stats["population"] = stats["population"].where(stats.pop("_population_known"))
     # the general overlay, not a coverage union: micro-grids' 单元 strips meet within the noding grid,
     # and their coverage union stays valid in lon/lat but not always once projected (2 of 2,455 in
     # 雨城区 in EPSG:4543); the overlay cleans that. The same union_all per group as GeoPandas'
