@@ -266,6 +266,13 @@ def test_what_explain_says_for_any_error_is_in_both_languages(run, monkeypatch: 
     monkeypatch.setattr(cli.data, "cmd_territories", raising(RuntimeError("x" * 2000)))
     _, line = run("territories")
     assert "并向开发方报告" in line and len(line) < 700
+    # a long refusal (a hundred buildings named) keeps half the line for its Chinese
+    from gridmap.errors import Invalid
+
+    monkeypatch.setattr(cli.data, "cmd_territories", raising(Invalid("feature #1: empty; " * 60, "第 1 个要素：空；" * 60)))
+    _, line = run("territories")
+    english, chinese = line.split(" / ", 1)
+    assert len(line) < 700 and len(chinese) >= 290 and chinese.endswith("…") and english.endswith("…")
 
 
 def test_an_unreachable_database_says_it_in_both_languages(run) -> None:

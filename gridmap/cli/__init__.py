@@ -139,6 +139,20 @@ def _one_line(text: str, limit: int = 600) -> str:
     return line if len(line) <= limit else line[:limit - 1] + "…"
 
 
+def _both(en: str, zh: str, limit: int = 600) -> str:
+    """A refusal's two texts as one line, each half cut on its own when the whole is too long (cut
+    as one line, a long English half left the Chinese one a few characters: "…第 11…")."""
+    en, zh = _one_line(en, 10 * limit), _one_line(zh, 10 * limit)
+    if en == zh:
+        return _one_line(en, limit)
+    room = limit - 3
+    if len(en) + len(zh) > room:
+        zh_room = max(room // 2, room - len(en))
+        zh = _one_line(zh, zh_room)
+        en = _one_line(en, room - len(zh))
+    return f"{en} / {zh}"
+
+
 def _explain(exc: BaseException) -> str:
     """One line saying what went wrong and what to do, for any exception."""
     import sqlalchemy as sa
@@ -155,7 +169,7 @@ def _explain(exc: BaseException) -> str:
     if isinstance(exc, UserError):  # already in both languages (tests/test_cli_messages.py)
         return _one_line(exc)
     if isinstance(exc, Refusal):  # gridmap's own refusals say it in both languages (a VersionConflict too)
-        return _one_line(said(exc))
+        return _both(exc.en, exc.zh)
     if isinstance(exc, ClusterError):
         return _one_line(said(exc, "本地数据库集群无法创建、启动或连接，原因见前面的英文说明"))
     if isinstance(exc, DatabaseUnavailable):
