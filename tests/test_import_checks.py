@@ -409,10 +409,25 @@ def test_counts_written_as_text_are_read_and_said() -> None:
     assert zh.startswith("3 个户数从文字中读出（如 76户 → 76")
 
 
+def test_a_shops_empty_count_is_zero_and_a_homes_is_refused() -> None:
+    """20 of a new user's 24 refusals were 商铺 and schools whose empty 户数 simply means none."""
+    frame, _ = map_fields(monaco_buildings(4))
+    frame["households"] = np.array([None, None, 12, None], dtype=object)
+    frame["type"] = ["商铺", "学校", "住宅", "住宅"]
+    with pytest.raises(Invalid) as refused:
+        complete_households(frame)
+    assert "1 of 4 buildings" in refused.value.en and "feature #4" in refused.value.en
+    done, report = complete_households(frame.iloc[:3])
+    assert done["households"].tolist() == [0, 0, 12] and report.not_homes == 2 and report.estimated == 0
+    assert report.said() == ("2 non-residential buildings (shops, schools, offices …, by their type) with no "
+                             "households count counted as 0", "2 栋非住宅楼（按类型：商铺、学校、办公等）户数为空，按 0 户计")
+
+
 def test_households_checked_estimated_and_marked() -> None:
     frame, _ = map_fields(monaco_buildings(10))
     frame["households"] = frame["households"].astype(object)
     frame.loc[[1, 4, 6, 8], "households"] = [-5, None, "约30", "NaN"]
+    frame.loc[[1, 4, 6, 8], "type"] = "住宅"  # homes: a shop's empty count is 0 (the test below)
     with pytest.raises(Invalid) as refused:
         complete_households(frame, name="楼栋.shp", labels={"households": "户数", "building_name": "楼栋号"})
     en, zh = refused.value.en, refused.value.zh
@@ -469,6 +484,7 @@ def test_build_units_never_estimates_given_households_silently() -> None:
     broken = layout.buildings.copy()
     broken["households"] = broken["households"].astype(float)
     broken.loc[[3, 9], "households"] = [np.nan, -1]
+    broken.loc[[3, 9], "type"] = "住宅"
     broken["楼栋号"] = [f"{i + 1}号楼" for i in range(len(broken))]
     with pytest.raises(Invalid) as refused:
         build_units(layout.communities, layout.roads, broken)
@@ -486,6 +502,7 @@ def _invalid_households(folder: Path):
     frame = monaco_buildings(40)
     frame["户数"] = frame["户数"].astype(str)
     frame.loc[[3, 7, 11, 15], "户数"] = ["-5", "", "约30", "NaN"]
+    frame.loc[[3, 7, 11, 15], "类型"] = "住宅"
     return gbk_shapefile(frame, folder), {"layer": "buildings"}
 
 
@@ -493,6 +510,7 @@ def _numeric_households_gpkg(folder: Path):
     frame = monaco_buildings(40)
     frame["户数"] = frame["户数"].astype(float)
     frame.loc[[1, 2], "户数"] = [np.nan, -3.0]
+    frame.loc[[1, 2], "类型"] = "住宅"
     folder.mkdir(parents=True)
     frame.to_file(folder / "楼栋.gpkg")
     return folder / "楼栋.gpkg", {"kind": "buildings", "layer": "楼栋2024"}
@@ -623,7 +641,7 @@ def test_a_layer_partly_outside_is_imported_with_a_warning(monaco: sa.Engine, tm
     moved[:20] = shapely.transform(moved[:20], lambda c: c + [0.05, 0.0])  # 20 buildings 4 km east, in France
     path = gbk_shapefile(frame.set_geometry(moved), tmp_path)
     summary = import_file(monaco, path, territory=MONACO, layer="楼栋3", kind="buildings")
-    assert summary.features == 100 and len(summary.warnings) == 1
+    assert summary.features == 100 and len(summary.warnings) == 2  # and: the partition reads 'buildings'
     assert "20% of its features (20 of 100;" in summary.warnings[0]["en"]
     assert "imported all the same" in summary.warnings[0]["en"] and "仍已导入" in summary.warnings[0]["zh"]
     assert "warning: 20% of its features" in str(summary) and "警告：" in str(summary)

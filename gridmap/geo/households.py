@@ -108,6 +108,16 @@ def _first_present(frame: pd.DataFrame, given: str | None, candidates: tuple[str
     return next((c for c in candidates if c in frame.columns), None)
 
 
+def building_kinds(buildings: pd.DataFrame, type_column: str | None = None) -> pd.Series:
+    """Each building's type as the rule knows it (lower case, Chinese uses read through
+    :data:`CHINESE_TYPES`; ``yes`` where unknown), from ``type_column`` (default ``building``, else
+    ``type``)."""
+    column = _first_present(buildings, type_column, TYPE_COLUMNS)
+    kind = (buildings[column].astype("string").str.strip().str.lower().fillna("yes")
+            if column in buildings else pd.Series(["yes"] * len(buildings), index=buildings.index))
+    return kind.replace(CHINESE_TYPES).astype("string")
+
+
 def estimate_households(
     buildings: gpd.GeoDataFrame,
     rule: HouseholdRule | None = None,
@@ -129,11 +139,8 @@ def estimate_households(
     n = len(buildings)
     if n == 0:
         return pd.Series(np.zeros(0, dtype=np.int64), index=buildings.index, name="households")
-    type_column = _first_present(buildings, type_column, TYPE_COLUMNS)
     levels_column = _first_present(buildings, levels_column, LEVELS_COLUMNS)
-    kind = (buildings[type_column].astype("string").str.strip().str.lower().fillna("yes")
-            if type_column in buildings else pd.Series(["yes"] * n, index=buildings.index))
-    kind = kind.replace(CHINESE_TYPES).astype("string")
+    kind = building_kinds(buildings, type_column)
     levels = (parse_levels(buildings[levels_column]) if levels_column in buildings
               else pd.Series(np.nan, index=buildings.index))
     default = kind.map(rule.default_levels).astype(float).fillna(rule.fallback_levels)
@@ -149,7 +156,7 @@ def estimate_households(
     estimate = np.where(is_single, float(rule.single_family_households), np.where(is_multi, multi, 0.0))
 
     if "households" in buildings:
-        given = pd.to_numeric(buildings["households"], errors="coerce").to_numpy(dtype=float)
+        given = parsed_households(buildings["households"])[0]  # 76户 is 76 here too
         use_given = np.isfinite(given) & (given >= 0)
         estimate = np.where(use_given, given, estimate)
     return pd.Series(np.round(estimate).astype(np.int64), index=buildings.index, name="households")
@@ -220,12 +227,23 @@ def parsed_households(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.nda
     return number, why, from_text & (why == ""), approximate
 
 
+def checked_households(buildings: pd.DataFrame, column: str = "households"
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`parsed_households` of the buildings' ``column``, with one rule more that needs the
+    building's type: a non-residential building's (商铺, 学校 … :data:`NON_RESIDENTIAL`) empty
+    count means none, so it is 0, not a problem; returns also which rows that made 0."""
+    number, why, from_text, approximate = parsed_households(buildings[column])
+    not_home = np.isin(why, ("empty", "NaN")) & building_kinds(buildings).isin(NON_RESIDENTIAL).to_numpy()
+    number[not_home], why[not_home] = 0.0, ""
+    return number, why, from_text, approximate, not_home
+
+
 def household_problems(buildings: pd.DataFrame, column: str = "households") -> HouseholdProblems:
     """The rows whose ``column`` is empty, NaN, negative or not a number (none when the layer has
     no such column)."""
     if column not in buildings:
         return HouseholdProblems(np.zeros(0, dtype=np.int64), [], [])
-    _, why, _, _ = parsed_households(buildings[column])
+    _, why, _, _, _ = checked_households(buildings, column)
     positions = np.flatnonzero(why != "")
     values = buildings[column].to_numpy(dtype=object)[positions].tolist()
     return HouseholdProblems(positions, [str(why[p]) for p in positions], values)
@@ -275,14 +293,21 @@ class HouseholdReport:
     estimated_all: bool = False  # no column: every building will be estimated when units are built
     from_text: int = 0           # counts read from text such as 76户 (COUNT_IN_TEXT)
     from_text_examples: list[str] = field(default_factory=list)
+    not_homes: int = 0           # non-residential buildings (商铺, 学校 …) whose empty count was taken as 0
 
     def said(self) -> tuple[str, str] | None:
         """The summary line in English and Chinese (None when every count was given as a number)."""
-        read = self._read_from_text()
-        if read is None:
-            return self._estimates()
-        more = self._estimates()
-        return read if more is None else (f"{read[0]}; {more[0]}", f"{read[1]}；{more[1]}")
+        parts = [p for p in (self._read_from_text(), self._not_homes(), self._estimates()) if p is not None]
+        if not parts:
+            return None
+        return "; ".join(p[0] for p in parts), "；".join(p[1] for p in parts)
+
+    def _not_homes(self) -> tuple[str, str] | None:
+        if not self.not_homes:
+            return None
+        return (f"{self.not_homes:,} non-residential buildings (shops, schools, offices …, by their type) with no "
+                "households count counted as 0",
+                f"{self.not_homes:,} 栋非住宅楼（按类型：商铺、学校、办公等）户数为空，按 0 户计")
 
     def _read_from_text(self) -> tuple[str, str] | None:
         if not self.from_text:
@@ -354,7 +379,7 @@ def complete_households(buildings: gpd.GeoDataFrame, rule: HouseholdRule | None 
             raise _points_refusal(name, buildings, points, labels, "the layer has no households column",
                                   "该图层没有户数字段")
         return buildings, HouseholdReport(n, column=False, estimated=n, estimated_all=True)
-    number, why, from_text, approximate = parsed_households(buildings["households"])
+    number, why, from_text, approximate, not_home = checked_households(buildings)
     bad = np.flatnonzero(why != "")
     out = buildings.copy()
     if len(bad) and not estimate_missing:
@@ -374,5 +399,6 @@ def complete_households(buildings: gpd.GeoDataFrame, rule: HouseholdRule | None 
         flag[bad] = True
         out["households_estimated"] = flag
     return out, HouseholdReport(n, column=True, estimated=len(bad), from_text=int(from_text.sum()),
+                                not_homes=int(not_home.sum()),
                                 from_text_examples=[f"{v!s} → {int(x) if x == int(x) else x}" for v, x in zip(
                                     buildings["households"].to_numpy(dtype=object)[from_text][:3], number[from_text][:3])])
