@@ -79,6 +79,7 @@ def test_a_planning_day_answers_in_both_languages(run, tmp_path: Path) -> None:
     _, out, _ = run("partition", "--territory", MONACO, "--report", str(report))
     both(out, f"report written to {report}", f"报告已写入 {report}")
     plan_id = re.search(r"\(id (\d+)\)", out).group(1)
+    assert "Monaco（980100）· 方案草稿" in report.read_text(encoding="utf-8")  # named, not a bare code
     every_line_has_chinese(out)
 
     _, out, _ = run("partition", "--micro", "--plan", plan_id)

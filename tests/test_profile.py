@@ -254,3 +254,16 @@ def test_the_api_reads_and_sets_a_territorys_profile(monaco: sa.Engine, database
     assert admin.delete(f"/api/territories/{MONACO}/profile").status_code == 204
     assert anonymous.get(f"/api/territories/{MONACO}/profile").json()["held_by"] is None
     assert anonymous.get("/api/territories/000000/profile").status_code == 404
+
+
+def test_a_file_with_one_title_or_a_name_is_not_called_the_default_rules() -> None:
+    """A district's 规则.toml said title_zh only, and the report called it "default rules"."""
+    from gridmap.geo.profile import Profile
+
+    only_zh = Profile.from_toml('name = "jincheng"\ntitle_zh = "锦城区网格规则"\n')
+    assert (only_zh.title_zh, only_zh.title_en) == ("锦城区网格规则", "锦城区网格规则")
+    only_name = Profile.from_toml('name = "jincheng"\n')
+    assert (only_name.title_zh, only_name.title_en) == ("jincheng", "jincheng")
+    both = Profile.from_toml('title_zh = "锦城区"\ntitle_en = "Jincheng"\n')
+    assert (both.title_zh, both.title_en) == ("锦城区", "Jincheng")
+    assert Profile.from_toml("[partition]\nmin_households = 250\n").title_en == "default rules"

@@ -131,14 +131,14 @@ NO_TERRITORY_HOW = ("`gridmap territories` lists them; create one from your boun
                     "（`gridmap demo`、`gridmap db restore` 也可载入）")
 
 
-def territory(engine, code: str) -> None:
-    """The territory exists (else: how to list territories, and how to create one: from the
-    district's boundary files), in English and Chinese."""
+def territory(engine, code: str):
+    """The territory, which must exist (else: how to list territories, and how to create one: from
+    the district's boundary files, in English and Chinese)."""
     from gridmap.store import territories
 
     with engine.connect() as conn:
         try:
-            territories.get(conn, code)
+            return territories.get(conn, code)
         except territories.TerritoryNotFound:
             raise UserError(f"no territory with code {code!r}: {NO_TERRITORY_HOW[0]} / "
                             f"没有编码为 {code} 的辖区：{NO_TERRITORY_HOW[1]}") from None

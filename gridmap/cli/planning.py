@@ -84,7 +84,7 @@ def cmd_partition(args: argparse.Namespace) -> int:
     checks.household_band(args.min, args.max)
     report = checks.output_file(args.report, "--report") if args.report else None
     engine = checks.engine()
-    checks.territory(engine, args.territory)
+    place = checks.territory(engine, args.territory)
     try:
         summary = partition_territory(engine, args.territory, profile=args.profile, min_households=args.min,
                                       max_households=args.max, seed=args.seed, author=args.actor,
@@ -98,8 +98,9 @@ def cmd_partition(args: argparse.Namespace) -> int:
         from gridmap.web.reports import partition_report_html
 
         html_text = partition_report_html(summary.result.grids, summary.result.report, summary.result.flags,
-                                          title=(f"{args.territory} · 方案草稿 {summary.version}",
-                                                 f"{args.territory} · draft plan {summary.version}"), standalone=True)
+                                          title=(f"{place.name}（{args.territory}）· 方案草稿 {summary.version}",
+                                                 f"{place.name} ({args.territory}) · draft plan {summary.version}"),
+                                          standalone=True)
         try:
             report.write_text(html_text, encoding="utf-8")
         except OSError as exc:  # checked writable above; a full disk is still possible

@@ -150,6 +150,10 @@ class Profile:
     def from_dict(cls, data: dict[str, Any], *, source: str = "profile") -> "Profile":
         """A profile from :meth:`to_dict`'s shape; keys absent keep the ``base`` profile's values."""
         data = dict(data)
+        # a profile's own titles: one given stands for both, else its name (never the base's "default rules")
+        for title, other in (("title_en", "title_zh"), ("title_zh", "title_en")):
+            if title not in data and (other in data or "name" in data):
+                data[title] = data.get(other) or data["name"]
         base_name = data.pop("base", "default")
         if base_name not in PRESETS:
             raise ProfileError(f"{source}: unknown base profile {base_name!r} (presets: {', '.join(PRESETS)})",
