@@ -83,6 +83,20 @@ def test_point_sites_mark_their_block() -> None:
     assert len(site) == 1 and site.iloc[0]["name"] == "第一小学" and site.iloc[0].geometry.contains(centre)
 
 
+def test_a_compound_named_by_its_小区名称_gives_its_units_that_name() -> None:
+    """A district's 小区 layer names its compounds 小区名称, which the field table reads as
+    compound_name: the compound units carried no name until it was taken as the compound's name."""
+    from gridmap.geo.fields import map_fields
+
+    layout = street_grid_layout(3, compounds=2)
+    given = layout.compounds.drop(columns=[c for c in ("name",) if c in layout.compounds])
+    given["小区名称"] = [f"锦绣花园{i + 1}期" for i in range(len(given))]
+    compounds, _ = map_fields(given)
+    units = build_units(layout.communities, layout.roads, layout.buildings, compounds=compounds)
+    named = units.loc[units["kind"] == "compound", "name"]
+    assert len(named) >= 2 and named.str.startswith("锦绣花园").all()
+
+
 def test_missing_code_column_is_an_error() -> None:
     layout = street_grid_layout(1)
     with pytest.raises(ValueError, match="'code'"):

@@ -709,7 +709,10 @@ def _compound_pieces(compounds: gpd.GeoDataFrame | None, site_pieces: pd.DataFra
                      comm_codes: np.ndarray) -> pd.DataFrame:
     """Step 3b, compounds cut to their communities, each piece tagged with its compound
     (``compound_id``), made non-overlapping (smaller first), minus the sites of its community:
-    sites are carved out first."""
+    sites are carved out first. A compound's name is its ``name``, else its ``compound_name``
+    (小区名称, as a district's 小区 layer names it: the field table reads it so)."""
+    if compounds is not None and "name" not in compounds and "compound_name" in compounds:
+        compounds = compounds.rename(columns={"compound_name": "name"})
     pieces = _cut_to_communities(compounds, comm_geoms, comm_codes, ["name"])
     if len(pieces):
         pieces["compound_id"] = [f"c{src}" for src in pieces["_src"]]
