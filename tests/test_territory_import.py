@@ -640,3 +640,19 @@ def test_a_crumb_a_repair_cuts_off_is_left_out_and_said() -> None:
     assert "碎块" in crumbs[0].zh and "第1社区" in crumbs[0].zh and 0 < crumbs[0].area_m2 < 100
     community = tree.communities.set_index("code").geometry.loc["511802001001"]
     assert shapely.get_num_geometries(community) == 1 and community.is_valid
+
+
+def test_a_mistyped_county_code_is_refused_by_the_district_name() -> None:
+    """One community's code typed 511820… for 511802… (both real-looking county codes under the
+    city 511800): its 区县名称 says 雨城区 like the other eleven, so it is a slip, not a new district."""
+    frame = grid_communities().rename(columns={"社区代码": "code", "社区名称": "name"})
+    frame["district_name"] = "雨城区"
+    frame.loc[2, "code"] = "511820" + frame.loc[2, "code"][6:]
+    tree = build_hierarchy(frame, parent="511800")
+    [slip] = [f for f in tree.findings if f.check == "district_code_slip"]
+    assert slip.severity == "refused" and slip.codes == [frame.loc[2, "code"]]
+    assert "county code 511820, but 区县名称 雨城区 is that of 511802 (11 communities)" in slip.en
+    assert "区县代码为 511820" in slip.zh and tree.communities.empty
+    # two districts of one name, each with many communities (a merged county's files): not a slip
+    frame.loc[:5, "code"] = ["511820" + c[6:] for c in frame.loc[:5, "code"]]
+    assert not [f for f in build_hierarchy(frame, parent="511800").findings if f.check == "district_code_slip"]

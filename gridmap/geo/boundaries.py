@@ -194,6 +194,35 @@ def repaired_features(frame: pd.DataFrame, repairs: Iterable[Repair], what_en: s
     return findings
 
 
+def named_apart(comm: pd.DataFrame) -> list[Finding]:
+    """Communities whose county code (the first 6 digits) disagrees with their own 区县名称: a
+    district name borne by communities of two county codes, where one code holds only a few of
+    them. A one-digit slip (510105… for 510150…) otherwise creates a second district silently
+    (510105 is 青羊区, a real one), its street split between two codes. Refused, naming the
+    communities, the codes and the name."""
+    if "district_name" not in comm:
+        return []
+    names = comm["district_name"].astype("string").str.strip()
+    county = comm["code"].str[:DISTRICT_DIGITS]
+    findings = []
+    for name, codes in county[names.notna() & (names != "")].groupby(names).agg(list).items():
+        counts = pd.Series(codes).value_counts()
+        if len(counts) < 2:
+            continue
+        usual = str(counts.index[0])
+        for odd in counts.index[1:]:
+            if counts[odd] * 4 > counts[usual]:  # two real districts of one name: not a slip
+                continue
+            which = comm["code"][(county == odd) & (names == name)].tolist()
+            findings.append(Finding(
+                "district_code_slip", "refused",
+                f"{_named(which)}: county code {odd}, but 区县名称 {name} is that of {usual} "
+                f"({counts[usual]} communities): a mistyped code? Correct it (or the name)",
+                f"{_named_zh(which)}：区县代码为 {odd}，但区县名称“{name}”属于 {usual}（{counts[usual]} 个社区）："
+                f"是否代码录入有误？请更正代码（或名称）", which))
+    return findings
+
+
 def drop_crumbs(comm: gpd.GeoDataFrame, rules: BoundaryRules) -> tuple[np.ndarray, list[Finding]]:
     """Each community's geometry less its crumbs: parts under ``rules.crumb_m2`` beside a larger
     part. A ring that crosses itself (a bow-tie) is repaired into its lobes, and one lobe is often
@@ -435,6 +464,7 @@ def build_hierarchy(communities: gpd.GeoDataFrame, *, streets: gpd.GeoDataFrame 
     comm["code"] = code_text(comm["code"])
     findings = _invalid(comm, "community", "社区")
     findings += check_codes(comm["code"], COMMUNITY_DIGITS, "community", "社区", parent, frame=comm)
+    findings += named_apart(comm)
     if any(f.severity == "refused" for f in findings):
         return _empty(findings)
     comm["geometry"], crumb_findings = drop_crumbs(comm, rules)
