@@ -273,6 +273,12 @@ def test_what_explain_says_for_any_error_is_in_both_languages(run, monkeypatch: 
     _, line = run("territories")
     english, chinese = line.split(" / ", 1)
     assert len(line) < 700 and len(chinese) >= 290 and chinese.endswith("…") and english.endswith("…")
+    # and a command's own long message, "English / 中文" in one string
+    long_en, long_zh = "feature #1: empty; " * 60, "第 1 个要素：空；" * 60
+    monkeypatch.setattr(cli.data, "cmd_territories", raising(checks.UserError(f"{long_en} / {long_zh}")))
+    _, line = run("territories")
+    english, chinese = line.split(" / ", 1)
+    assert len(line) < 700 and len(chinese) >= 290 and chinese.startswith("第 1 个要素")
 
 
 def test_an_unreachable_database_says_it_in_both_languages(run) -> None:

@@ -231,7 +231,7 @@ def test_a_layer_of_an_input_kind_under_another_name_is_stored_with_a_warning(yu
     assert summary.features == 3
     [warning] = [w for w in summary.warnings if "partitions read" in w["en"]]
     assert "layer '公共设施点' (kind sites) is stored" in warning["en"] and "--layer sites" in warning["en"]
-    assert "“sites”" in warning["zh"] and "才会生效" in warning["zh"]
+    assert "图层名“sites”" in warning["zh"] and "才会生效" in warning["zh"]
     named = import_file(yucheng, path, territory=TERRITORY, layer="sites", kind="sites")
     assert not [w for w in named.warnings if "partitions read" in w["en"]]
 

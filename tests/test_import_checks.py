@@ -397,16 +397,16 @@ def test_counts_written_as_text_are_read_and_said() -> None:
     """A district's 户数 column typed as text: 76户, 共 120 户, full-width digits are the office's
     counts and are taken (and said); anything else is still refused."""
     frame, _ = map_fields(monaco_buildings(6))
-    frame["households"] = ["76户", " 共 120 户", "１２０", 40, "36.0", "1-2户"]
+    frame["households"] = ["76户", " 共 120 户", "１２０", 40, "共计1,200户", "1-2户"]
     with pytest.raises(Invalid) as refused:
         complete_households(frame)
     assert "1 of 6 buildings" in refused.value.en and "'1-2户' (not a number)" in refused.value.en
     done, report = complete_households(frame.iloc[:5])
-    assert done["households"].tolist() == [76, 120, 120, 40, 36] and report.estimated == 0
-    assert report.from_text == 3
+    assert done["households"].tolist() == [76, 120, 120, 40, 1200] and report.estimated == 0
+    assert report.from_text == 4
     en, zh = report.said()
-    assert en == "3 households counts read from text (e.g. 76户 → 76,  共 120 户 → 120, １２０ → 120)"
-    assert zh.startswith("3 个户数从文字中读出（如 76户 → 76")
+    assert en == "4 households counts read from text (e.g. 76户 → 76, 共 120 户 → 120, １２０ → 120)"
+    assert zh.startswith("4 个户数从文字中读出（如 76户 → 76")
 
 
 def test_a_shops_empty_count_is_zero_and_a_homes_is_refused() -> None:

@@ -267,3 +267,5 @@ def test_a_file_with_one_title_or_a_name_is_not_called_the_default_rules() -> No
     both = Profile.from_toml('title_zh = "锦城区"\ntitle_en = "Jincheng"\n')
     assert (both.title_zh, both.title_en) == ("锦城区", "Jincheng")
     assert Profile.from_toml("[partition]\nmin_households = 250\n").title_en == "default rules"
+    blank = Profile.from_toml('title_zh = ""\n')  # says nothing: the base's titles
+    assert (blank.title_zh, blank.title_en) == ("默认规则", "default rules")

@@ -79,7 +79,7 @@ from typing import NoReturn
 from gridmap import __version__
 from gridmap.cli import (data, database, emergency, households, lists, operations, patrols, people, planning, plans,
                          registrations, serving, staff, territory)
-from gridmap.cli.checks import UserError, said
+from gridmap.cli.checks import UserError, halves, said
 
 __all__ = ["DEBUG_VARIABLE", "UserError", "build_parser", "main"]
 
@@ -167,7 +167,8 @@ def _explain(exc: BaseException) -> str:
     debug = f"run again with {DEBUG_VARIABLE}=1 to see the traceback"
     debug_zh = f"设置 {DEBUG_VARIABLE}=1 后重新运行可查看详细出错信息（traceback）"
     if isinstance(exc, UserError):  # already in both languages (tests/test_cli_messages.py)
-        return _one_line(exc)
+        both = halves(str(exc))
+        return _both(*both) if both else _one_line(exc)
     if isinstance(exc, Refusal):  # gridmap's own refusals say it in both languages (a VersionConflict too)
         return _both(exc.en, exc.zh)
     if isinstance(exc, ClusterError):

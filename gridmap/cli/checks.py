@@ -37,15 +37,22 @@ def said(exc: BaseException, zh: str = "操作未完成，原因见前面的英�
     return f"{text} / {zh}"
 
 
+def halves(text: str) -> tuple[str, str] | None:
+    """"English / 中文" as its two halves, split where :func:`bilingual` finds the Chinese begins
+    (the first " / " with Chinese after it); None for a text in one language."""
+    before, slash, after = text.partition(" / ")
+    while slash:
+        if any("\u4e00" <= ch <= "\u9fff" for ch in after):
+            return before, after
+        more, slash, after = after.partition(" / ")
+        before = f"{before} / {more}"
+    return None
+
+
 def bilingual(text: str) -> bool:
     """Whether ``text`` is already "English / 中文": Chinese after a " / ". Chinese alone says
     nothing (a file called 城管网格.shp in an English message)."""
-    _, slash, after = text.partition(" / ")
-    while slash:
-        if any("\u4e00" <= ch <= "\u9fff" for ch in after):
-            return True
-        _, slash, after = after.partition(" / ")
-    return False
+    return halves(text) is not None
 
 
 # how a few words the checks take are said in Chinese (``what``: the file or option checked)

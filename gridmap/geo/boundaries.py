@@ -196,8 +196,9 @@ def repaired_features(frame: pd.DataFrame, repairs: Iterable[Repair], what_en: s
 
 def named_apart(comm: pd.DataFrame) -> list[Finding]:
     """Communities whose county code (the first 6 digits) disagrees with their own 区县名称: a
-    district name borne by communities of two county codes, where one code holds only a few of
-    them. A one-digit slip (510105… for 510150…) otherwise creates a second district silently
+    district name borne by communities of two county codes, where one code holds under a quarter
+    as many of them as the usual one (so a district of fewer than five communities cannot tell a
+    slip from two districts, and is let through). A one-digit slip (510105… for 510150…) otherwise creates a second district silently
     (510105 is 青羊区, a real one), its street split between two codes. Refused, naming the
     communities, the codes and the name."""
     if "district_name" not in comm:

@@ -22,10 +22,13 @@ residential, 别墅 → house, 商业 → commercial ...); levels from ``levels`
 
 **Given counts are checked, never silently replaced** (:func:`complete_households`, used by
 ``gridmap import`` for buildings layers, and :func:`household_problems`, used when units are
-built): a households value that is empty, NaN, negative or not a number is refused with the
-buildings named, unless the import asks for ``estimate_missing``: then each such value is replaced
-by the estimate above (a building of unknown type counting as residential, since it stands in a
-layer that counts households), marked in ``households_estimated`` and counted in the summary.
+built): a count typed as text (``76户``, ``共计1,200户``) is read as its number, and an empty count
+on a non-residential building (商铺, 学校 …) is 0, both counted in the summary; any other value
+that is empty, NaN, negative, approximate (``约24``) or not a number is refused with the buildings
+named, unless the import asks for ``estimate_missing``: then each such value is replaced by the
+estimate above (an approximate count by itself; a building of unknown type counting as
+residential, since it stands in a layer that counts households), marked in
+``households_estimated`` and counted in the summary.
 A point (an address with a household count) has no footprint, so its count can never be
 estimated. A layer without any households column is estimated whole, as OSM data is.
 """
@@ -184,10 +187,10 @@ REASONS_ZH = {"empty": "空", "NaN": "NaN（无值）", "negative": "负数", "n
               "infinite": "无穷大", "approximate": "约数"}
 
 
-COUNT_IN_TEXT = r"^(?:共|计|合计)?\s*(\d+(?:\.\d+)?)\s*(?:户|户数)?$"
-"""A count written as text in a district's table: ``76户``, ``共 120 户``, full-width digits too
-(read after NFKC). The number is the office's own, so it is taken as given."""
-APPROXIMATE_COUNT = r"^(?:约|大约|约计|近)\s*(\d+(?:\.\d+)?)\s*(?:户|户数)?$"
+COUNT_IN_TEXT = r"^(?:共计|合计|共|计)?\s*(\d{1,3}(?:,\d{3})+|\d+)(?:\.0+)?\s*(?:户|户数)?$"
+"""A count written as text in a district's table: ``76户``, ``共 120 户``, ``共计1,200户``, full-width
+digits too (read after NFKC). The number is the office's own, so it is taken as given."""
+APPROXIMATE_COUNT = r"^(?:约|大约|约计|近)\s*(\d{1,3}(?:,\d{3})+|\d+)(?:\.0+)?\s*(?:户|户数)?$"
 """An approximate count (``约24``): refused like a missing one, since a plan is only as exact as its
 counts; with ``--estimate-missing`` it is the estimate used (the office's guess beats one from the
 footprint) and marked as estimated."""
@@ -197,7 +200,7 @@ def _text_counts(text: pd.Series, rows: np.ndarray, pattern: str) -> np.ndarray:
     """The numbers ``pattern`` finds in ``text`` at ``rows`` (NaN elsewhere and where it finds none)."""
     out = np.full(len(text), np.nan)
     if rows.any():
-        found = text[rows].str.normalize("NFKC").str.extract(pattern, expand=False)
+        found = text[rows].str.normalize("NFKC").str.extract(pattern, expand=False).str.replace(",", "")
         out[rows] = pd.to_numeric(found, errors="coerce").astype(float).to_numpy()
     return out
 
@@ -400,5 +403,5 @@ def complete_households(buildings: gpd.GeoDataFrame, rule: HouseholdRule | None 
         out["households_estimated"] = flag
     return out, HouseholdReport(n, column=True, estimated=len(bad), from_text=int(from_text.sum()),
                                 not_homes=int(not_home.sum()),
-                                from_text_examples=[f"{v!s} → {int(x) if x == int(x) else x}" for v, x in zip(
+                                from_text_examples=[f"{str(v).strip()} → {int(x)}" for v, x in zip(
                                     buildings["households"].to_numpy(dtype=object)[from_text][:3], number[from_text][:3])])

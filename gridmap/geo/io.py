@@ -629,17 +629,19 @@ def _declared_crs(frame: gpd.GeoDataFrame, crs: object | None, name: str,
             return frame.set_crs(STORAGE_EPSG, allow_override=True), "GCJ-02", True
         return frame.set_crs(parsed, allow_override=True), crs_label(parsed), False
     if frame.crs is None:
+        shapefile = str(name).lower().endswith((".shp", ".zip"))
+        prj_en, prj_zh = (" (no .prj)", "（缺少 .prj）") if shapefile else ("", "")
         likely = fitting_crs(frame.geometry.values, reference_bounds)
         if likely is not None:  # where the territory lies, the coordinates fit one CRS: name it
             label = crs_label(CRS.from_epsg(likely))
-            raise _refuse(name, f"the file does not say its coordinate system (no .prj); its coordinates lie where "
+            raise _refuse(name, f"the file does not say its coordinate system{prj_en}; its coordinates lie where "
                                 f"they belong in {label}: give --crs EPSG:{likely} (crs= in Python)",
-                          f"文件没有说明其坐标系（缺少 .prj）；按 {label} 解读时坐标正好落在应在的位置："
+                          f"文件没有说明其坐标系{prj_zh}；按 {label} 解读时坐标正好落在应在的位置："
                           f"请加 --crs EPSG:{likely}（Python 中用 crs=）")
-        raise _refuse(name, "the file does not say its coordinate system (no .prj); give one: --crs EPSG:4490, "
+        raise _refuse(name, f"the file does not say its coordinate system{prj_en}; give one: --crs EPSG:4490, "
                             "EPSG:4326, gcj02, or a Gauss-Krüger zone such as EPSG:4544 for metres "
                             "(crs= in Python)",
-                      "文件没有说明其坐标系（缺少 .prj）；请指定：--crs EPSG:4490、EPSG:4326、gcj02，坐标以米为单位时给出"
+                      f"文件没有说明其坐标系{prj_zh}；请指定：--crs EPSG:4490、EPSG:4326、gcj02，坐标以米为单位时给出"
                       "高斯-克吕格分带如 EPSG:4544（Python 中用 crs=）")
     return frame, crs_label(frame.crs), False
 

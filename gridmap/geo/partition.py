@@ -133,7 +133,7 @@ def assign_grids(units: gpd.GeoDataFrame, graph: UnitGraph, rules: PartitionRule
     _join_uninhabited(graph, labels, uninhabited, grid_of, grid_kind, community)
     # units without residents go to the grid they border most (no ring round the neighbours' compounds)
     uninhabited_units.settle(graph, grid_of, np.array([k == "comprehensive" for k in grid_kind], dtype=bool),
-                             households, fixed=kind == SITE)
+                             households, fixed=kind == SITE, community=community)
     return GridAssignment(grid_of, grid_kind)
 
 

@@ -151,9 +151,13 @@ class Profile:
         """A profile from :meth:`to_dict`'s shape; keys absent keep the ``base`` profile's values."""
         data = dict(data)
         # a profile's own titles: one given stands for both, else its name (never the base's "default rules")
+        for title in ("title_en", "title_zh", "name"):
+            if title in data and not data[title]:
+                del data[title]  # a blank title says nothing
         for title, other in (("title_en", "title_zh"), ("title_zh", "title_en")):
-            if title not in data and (other in data or "name" in data):
-                data[title] = data.get(other) or data["name"]
+            stand_in = data.get(other) or data.get("name")
+            if not data.get(title) and stand_in:
+                data[title] = stand_in
         base_name = data.pop("base", "default")
         if base_name not in PRESETS:
             raise ProfileError(f"{source}: unknown base profile {base_name!r} (presets: {', '.join(PRESETS)})",

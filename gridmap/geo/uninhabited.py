@@ -31,35 +31,45 @@ MAX_PASSES = 8
 
 
 def settle(graph: UnitGraph, grid_of: np.ndarray, movable_grid: np.ndarray, households: np.ndarray,
-           fixed: np.ndarray | None = None) -> int:
-    """Move the uninhabited units (``households`` 0, not ``fixed``: a dedicated site) of grids
-    that ``movable_grid`` allows (one flag per grid: comprehensive ones) to the allowed
-    neighbouring grid they share the longest border with (module docstring); ``grid_of`` is
-    changed in place. Returns how many moves were made."""
-    empty = (households == 0) & (grid_of >= 0)
+           fixed: np.ndarray | None = None, community: np.ndarray | None = None) -> int:
+    """Move the uninhabited units (``households`` 0; NaN counts as inhabited; not ``fixed``: a
+    dedicated site) of grids that ``movable_grid`` allows (one flag per grid: comprehensive ones)
+    to the allowed neighbouring grid they share the longest border with, in their own
+    ``community`` (module docstring); ``grid_of`` is changed in place. Returns how many moves
+    were made. Each check walks the unit's own grid only, and a refused unit is not checked
+    again until its grid changes."""
+    inhabited = ~(households == 0)
+    empty = ~inhabited & (grid_of >= 0)
     if fixed is not None:
         empty &= ~fixed
     if not empty.any() or not len(graph.left):
         return 0
     empty[empty] = movable_grid[grid_of[empty]]
-    adjacency = _scoring(graph.matrix(graph.length_m), households)
+    adjacency = _scoring(graph.matrix(graph.length_m), inhabited)
     neighbours = graph.matrix()
     placed = np.flatnonzero(grid_of >= 0)
     members = {int(g): set(m) for g, m in pd.Series(placed).groupby(grid_of[placed]).agg(list).items()}
+    changed = dict.fromkeys(members, 0)  # how often each grid has changed: a refusal holds until it does
+    refused: dict[int, tuple[int, int]] = {}
     moves = 0
     for _ in range(MAX_PASSES):
         moved = 0
-        for unit, target in _candidates(adjacency, grid_of, movable_grid, np.flatnonzero(empty)):
+        for unit, target in _candidates(adjacency, grid_of, movable_grid, np.flatnonzero(empty), community):
             own = int(grid_of[unit])
             if own == target or not _better(adjacency, grid_of, unit, target):  # an earlier move changed it
                 continue
-            carried = _carried_along(neighbours, members[own], unit, households)
+            if refused.get(unit) == (own, changed[own]):
+                continue
+            carried = _carried_along(neighbours, members[own], unit, inhabited)
             if carried is None:
+                refused[unit] = (own, changed[own])
                 continue
             going = [unit, *carried]
             grid_of[going] = target
             members[own].difference_update(going)
             members[target].update(going)
+            changed[own] += 1
+            changed[target] += 1
             moved += 1
         moves += moved
         if not moved:
@@ -67,30 +77,34 @@ def settle(graph: UnitGraph, grid_of: np.ndarray, movable_grid: np.ndarray, hous
     return moves
 
 
-def _scoring(adjacency: sp.csr_matrix, households: np.ndarray) -> sp.csr_matrix:
+def _scoring(adjacency: sp.csr_matrix, inhabited: np.ndarray) -> sp.csr_matrix:
     """The border lengths a unit is weighed by: its borders with inhabited units where it has any
     (a strip inside a compound's wall belongs with the buildings it lies against, whichever grid
     the other strips went to), else all its borders (a strip along the road, between the wall strip
     and the road centre line, follows the strip it lies against)."""
-    inhabited = sp.diags((households > 0).astype(float))
-    to_inhabited = (adjacency @ inhabited).tocsr()
+    to_inhabited = (adjacency @ sp.diags(inhabited.astype(float))).tocsr()
     anchored = np.asarray(to_inhabited.sum(axis=1)).ravel() > 0
     scoring = (sp.diags(anchored.astype(float)) @ to_inhabited + sp.diags((~anchored).astype(float)) @ adjacency).tocsr()
     scoring.eliminate_zeros()
     return scoring
 
 
-def _candidates(adjacency: sp.csr_matrix, grid_of: np.ndarray, movable_grid: np.ndarray,
-                units: np.ndarray) -> list[tuple[int, int]]:
+def _candidates(adjacency: sp.csr_matrix, grid_of: np.ndarray, movable_grid: np.ndarray, units: np.ndarray,
+                community: np.ndarray | None) -> list[tuple[int, int]]:
     """(unit, grid) for each of ``units`` whose longest border (as :func:`_scoring` weighs them) with
-    an allowed grid is longer than its border with its own, the largest gain first."""
+    an allowed grid of its own community is longer than its border with its own grid, the largest
+    gain first."""
     rows = adjacency[units].tocoo()
-    frame = pd.DataFrame({"unit": units[rows.row], "grid": grid_of[rows.col], "length": rows.data})
-    frame = frame[(frame["grid"] >= 0) & movable_grid[np.maximum(frame["grid"].to_numpy(), 0)]]
+    unit, other = units[rows.row], rows.col
+    frame = pd.DataFrame({"unit": unit, "grid": grid_of[other], "length": rows.data})
+    keep = (frame["grid"].to_numpy() >= 0) & movable_grid[np.maximum(frame["grid"].to_numpy(), 0)]
+    if community is not None:
+        keep &= community[unit] == community[other]
+    frame = frame[keep]
     border = frame.groupby(["unit", "grid"], sort=False)["length"].sum().reset_index()
     own = border[border["grid"].to_numpy() == grid_of[border["unit"].to_numpy()]].set_index("unit")["length"]
-    other = border[border["grid"].to_numpy() != grid_of[border["unit"].to_numpy()]]
-    best = other.sort_values(["unit", "length", "grid"], ascending=[True, False, True]).drop_duplicates("unit")
+    other_grids = border[border["grid"].to_numpy() != grid_of[border["unit"].to_numpy()]]
+    best = other_grids.sort_values(["unit", "length", "grid"], ascending=[True, False, True]).drop_duplicates("unit")
     gain = best["length"].to_numpy() - own.reindex(best["unit"]).fillna(0.0).to_numpy()
     best = best.assign(gain=gain)[gain > 1e-6].sort_values(["gain", "unit"], ascending=[False, True])
     return list(zip(best["unit"].astype(int).tolist(), best["grid"].astype(int).tolist()))
@@ -103,26 +117,35 @@ def _better(adjacency: sp.csr_matrix, grid_of: np.ndarray, unit: int, target: in
     return lengths[grids == target].sum() > lengths[grids == grid_of[unit]].sum() + 1e-6
 
 
-def _carried_along(neighbours: sp.csr_matrix, members: set[int], unit: int, households: np.ndarray
+def _carried_along(neighbours: sp.csr_matrix, members: set[int], unit: int, inhabited: np.ndarray
                    ) -> set[int] | None:
-    """What goes with ``unit`` when it leaves the grid of ``members``: nothing when the rest stays
-    in one piece; the uninhabited units it alone joined to the rest (a strip along the next road,
-    reached only through this one) when the inhabited rest stays in one piece; ``None`` (it stays)
-    when the move would split the grid's inhabited units or leave none."""
+    """What goes with ``unit`` when it leaves the grid of ``members``. Only the pieces of the grid
+    that held together through ``unit`` (those holding one of its neighbours) can change: when
+    they stay one piece, nothing; when one of them holds inhabited units and the others none, those
+    others (a strip along the next road, reached only through this one); ``None`` (it stays) when
+    two would hold inhabited units, or when the grid would be left empty. A grid that was in
+    pieces before (an uninhabited islet joined to it) keeps its other pieces."""
     rest = members - {unit}
+    if not rest:
+        return None
+    start, end = neighbours.indptr[unit], neighbours.indptr[unit + 1]
+    near = [n for n in neighbours.indices[start:end].tolist() if n in rest]
     pieces: list[set[int]] = []
-    while rest:
-        first = rest.pop()
+    for first in near:
+        if any(first in piece for piece in pieces):
+            continue
         seen, queue = {first}, deque([first])
         while queue:
             at = queue.popleft()
             for nxt in neighbours.indices[neighbours.indptr[at]:neighbours.indptr[at + 1]].tolist():
-                if nxt in rest:
-                    rest.discard(nxt)
+                if nxt in rest and nxt not in seen:
                     seen.add(nxt)
                     queue.append(nxt)
         pieces.append(seen)
-    inhabited = [piece for piece in pieces if any(households[i] > 0 for i in piece)]
-    if len(inhabited) != 1:
+        if len(seen) + 1 == len(members):  # everything else in one piece: nothing is cut off
+            return set()
+    lived_in = [piece for piece in pieces if any(inhabited[i] for i in piece)]
+    if len(lived_in) > 1:
         return None
-    return set().union(*(piece for piece in pieces if piece is not inhabited[0]))
+    carried = set().union(*(piece for piece in pieces if not lived_in or piece is not lived_in[0]))
+    return None if len(carried) + 1 == len(members) else carried  # never the whole grid

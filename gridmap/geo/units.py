@@ -759,9 +759,10 @@ def _building_households(buildings: gpd.GeoDataFrame | None, compound_pieces: pd
                          rules: UnitRules) -> _Buildings:
     """Step 4, households at the buildings (footprints or address points): the layer's own
     counts (its columns read through the field table, :mod:`gridmap.geo.fields`: 户数 is
-    households), checked and never silently replaced: a households value that is empty, NaN,
-    negative or not a number is refused with the buildings named (import the layer with
-    ``--estimate-missing`` to have them estimated and marked). A layer without a households
+    households), checked and never silently replaced, by the rules of
+    :func:`gridmap.geo.households.checked_households` (``76户`` is 76, a shop's empty count 0; an
+    empty, approximate or unreadable count is refused with the buildings named: import the layer
+    with ``--estimate-missing`` to have them estimated and marked). A layer without a households
     column is estimated whole by the household rule (a building inside a compound counts as
     residential), as OSM data is. Population where the layer has it."""
     geoms = np.empty(0, dtype=object)

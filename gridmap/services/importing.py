@@ -165,10 +165,10 @@ def _unread_by_role(name: str, kind: str) -> list[dict[str, str]]:
     read = " or ".join(f"'{n}'" for n in names)
     read_zh = "或".join(f"“{n}”" for n in names)
     return [{"en": f"layer '{name}' (kind {kind}) is stored, but units and partitions read {kind} only from the "
-                   f"layer named {read}: import it as --layer {names[0]} (merged with any {kind} you have "
-                   f"there) for it to count",
-             "zh": f"图层“{name}”（类型 {kind}）已存储，但构建单元和划分网格只读取名为{read_zh}的图层：请以 "
-                   f"--layer {names[0]} 导入（如已有该图层，请先合并）才会生效"}]
+                   f"layer named {read}: import it as layer '{names[0]}' (--layer {names[0]}; merged with any "
+                   f"{kind} you have there) for it to count",
+             "zh": f"图层“{name}”（类型 {kind}）已存储，但构建单元和划分网格只读取名为{read_zh}的图层：请以图层名"
+                   f"“{names[0]}”（--layer {names[0]}）导入（如已有该图层，请先合并）才会生效"}]
 
 
 def import_file(
