@@ -68,27 +68,49 @@ def _tessellate(areas: np.ndarray, footprints: np.ndarray, area_of: np.ndarray, 
     tessellation does per enclosure), so every part of an area is nearer one of its own buildings
     than any other of them; the diagrams of many areas in one vectorised call, areas taken in
     batches of about :data:`BATCH_POINTS` sample points (:func:`_tessellate_batch`)."""
-    used = np.unique(area_of)
-    scale = LocalScale.at(float(np.mean(shapely.get_y(shapely.centroid(areas[used])))))
-    factor = np.array([scale.mx, scale.my])
-    bounds = shapely.total_bounds(areas[used])
-    origin = (bounds[:2] + bounds[2:]) / 2
-
-    def to_m(coords: np.ndarray) -> np.ndarray:
-        return (coords - origin) * factor
-
-    def to_lonlat(coords: np.ndarray) -> np.ndarray:
-        return coords / factor + origin
-
-    points, owner = _samples(footprints, to_m, step_m, shrink_m)
+    frames = _Frames(areas, np.unique(area_of))
+    points, owner = _samples(footprints, area_of, frames, step_m, shrink_m)
     order = np.argsort(area_of[owner], kind="stable")  # the points area by area
     points, owner = points[order], owner[order]
     cells = np.empty(len(footprints), dtype=object)
     for batch in _batches(area_of[owner], BATCH_POINTS):
         mine = np.unique(owner[batch])  # the footprints of the batch's areas, all of them
         cells[mine] = _tessellate_batch(areas, points[batch], np.searchsorted(mine, owner[batch]), footprints[mine],
-                                        area_of[mine], to_m, to_lonlat)
+                                        area_of[mine], frames)
     return cells
+
+
+class _Frames:
+    """A local metric frame per area: metres east and north of the centre of the area's own
+    bounds, scaled at its latitude. Each area's own, not one for all the areas of a call: the
+    cells of an area are then the same whichever other areas are tiled with it (a grid divided
+    into micro-grids alone or with the whole plan: with one frame for all, its cells moved by a
+    hair, and so did its micro-grids, and the leaders recorded on them were lost)."""
+
+    def __init__(self, areas: np.ndarray, used: np.ndarray):
+        bounds = shapely.bounds(areas[used])
+        self.origin = np.full((len(areas), 2), np.nan)
+        self.origin[used] = (bounds[:, :2] + bounds[:, 2:]) / 2
+        self.factor = np.full((len(areas), 2), np.nan)
+        self.factor[used, 0] = [LocalScale.at(float(lat)).mx for lat in self.origin[used, 1]]
+        self.factor[used, 1] = LocalScale.at(0.0).my
+
+    def to_m(self, geoms: np.ndarray, area: np.ndarray) -> np.ndarray:
+        """``geoms`` (lon/lat) in the frames of their ``area`` s (one index each)."""
+        return self._moved(geoms, area, lambda xy, a: (xy - self.origin[a]) * self.factor[a])
+
+    def to_lonlat(self, geoms: np.ndarray, area: np.ndarray) -> np.ndarray:
+        return self._moved(geoms, area, lambda xy, a: xy / self.factor[a] + self.origin[a])
+
+    def projector(self, area: int):
+        """The frame of one area as a coordinate function (for :func:`gridmap.geo.coverage.clean`)."""
+        return lambda xy: (xy - self.origin[area]) * self.factor[area]
+
+    @staticmethod
+    def _moved(geoms: np.ndarray, area: np.ndarray, move) -> np.ndarray:
+        geoms = np.asarray(geoms, dtype=object)
+        coords, index = shapely.get_coordinates(geoms, return_index=True)
+        return shapely.set_coordinates(geoms.copy(), move(coords, np.asarray(area)[index]))
 
 
 BATCH_POINTS = 50_000
@@ -112,13 +134,13 @@ def _batches(point_area: np.ndarray, size: int) -> list[slice]:
 
 
 def _tessellate_batch(areas: np.ndarray, points: np.ndarray, owner: np.ndarray, footprints: np.ndarray,
-                      area_of: np.ndarray, to_m, to_lonlat) -> np.ndarray:
+                      area_of: np.ndarray, frames: _Frames) -> np.ndarray:
     """The cells of ``footprints`` (whole areas' worth, ``area_of`` each) from their sample
     ``points`` (metric, sorted by area; ``owner``: the footprint of each, an index into
     ``footprints``)."""
     groups, group_of, per_group = np.unique(area_of[owner], return_inverse=True, return_counts=True)
     sites = shapely.multipoints(points, indices=group_of)
-    reach = shapely.bounds(shapely.envelope(shapely.union(shapely.envelope(shapely.transform(areas[groups], to_m)),
+    reach = shapely.bounds(shapely.envelope(shapely.union(shapely.envelope(frames.to_m(areas[groups], groups)),
                                                            shapely.envelope(sites))))
     boxes = shapely.box(reach[:, 0] - 10.0, reach[:, 1] - 10.0, reach[:, 2] + 10.0, reach[:, 3] + 10.0)
     diagrams = shapely.voronoi_polygons(sites, extend_to=boxes, ordered=True)
@@ -130,12 +152,12 @@ def _tessellate_batch(areas: np.ndarray, points: np.ndarray, owner: np.ndarray, 
     voronoi = polygonal(voronoi)  # a cell may come as a collection holding its polygon
     invalid = ~shapely.is_valid(voronoi)
     voronoi[invalid] = polygonal(shapely.make_valid(voronoi[invalid]))
-    zones = shapely.transform(_dissolve(voronoi, owner, len(footprints)), to_lonlat)
-    cells = _clipped(zones, areas, area_of, to_m)
+    zones = frames.to_lonlat(_dissolve(voronoi, owner, len(footprints)), area_of)
+    cells = _clipped(zones, areas, area_of, frames)
     return one_piece_each(cells, shapely.point_on_surface(footprints), area_of)
 
 
-def _clipped(zones: np.ndarray, areas: np.ndarray, area_of: np.ndarray, to_m) -> np.ndarray:
+def _clipped(zones: np.ndarray, areas: np.ndarray, area_of: np.ndarray, frames: _Frames) -> np.ndarray:
     """Each building's zone cut to its area. An area's zones are the cells of its own Voronoi
     diagram dissolved (a coverage of a box around the area), so the cuts of two neighbouring zones
     by the area's outline meet at the same computed point: the cells tile the area and match each
@@ -152,7 +174,7 @@ def _clipped(zones: np.ndarray, areas: np.ndarray, area_of: np.ndarray, to_m) ->
             if not _tiles(cells[members], areas[area_of[members[0]]])]
     for members in redo:  # one area at a time: the zones of neighbouring areas overlap each other's
         area = area_of[members[0]]
-        cells[members] = coverage.clean(zones[members], area_of[members].astype(object), project=to_m,
+        cells[members] = coverage.clean(zones[members], area_of[members].astype(object), project=frames.projector(area),
                                         territory=areas[[area]], territory_groups=np.array([area], dtype=object))
     cells[~shapely.is_empty(cells)] = shapely.orient_polygons(cells[~shapely.is_empty(cells)], exterior_cw=False)
     return cells
@@ -205,15 +227,16 @@ def one_piece_each(cells: np.ndarray, anchors: np.ndarray, area_of: np.ndarray) 
     return cells
 
 
-def _samples(footprints: np.ndarray, to_m, step_m: float, shrink_m: float) -> tuple[np.ndarray, np.ndarray]:
-    """Points (metric, through ``to_m``) along each footprint's (shrunk) outline, every
+def _samples(footprints: np.ndarray, area_of: np.ndarray, frames: _Frames, step_m: float, shrink_m: float
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Points (metric, in the frame of the footprint's area) along each footprint's (shrunk) outline, every
     ``step_m``, and the footprint each belongs to; a point footprint, or one too small to shrink,
     samples its representative point. Footprints are shrunk and sampled :data:`SAMPLE_CHUNK` at a
     time (their projected, shrunk and densified outlines are the memory; the points are not), in
     the order one pass over them all gives: outlines' points first, then the single points."""
     outline_xy, outline_owner, point_xy, point_owner = [], [], [], []
     for start in range(0, len(footprints), SAMPLE_CHUNK):
-        metric = shapely.transform(footprints[start:start + SAMPLE_CHUNK], to_m)
+        metric = frames.to_m(footprints[start:start + SAMPLE_CHUNK], area_of[start:start + SAMPLE_CHUNK])
         shrunk = shapely.buffer(metric, -shrink_m, join_style="mitre")
         polygonal = np.isin(shapely.get_type_id(metric), (3, 6)) & ~shapely.is_empty(shrunk)
         dense = shapely.segmentize(shapely.boundary(shrunk[polygonal]), step_m)
@@ -232,9 +255,26 @@ def _samples(footprints: np.ndarray, to_m, step_m: float, shrink_m: float) -> tu
     first.sort()
     coords, owner = coords[first], owner[first]
     # a millimetre of fixed jitter: regular layouts put four points on a circle, where Voronoi
-    # cells degenerate into self-touching shapes; the cells move by far less than the noding grid
-    jitter = np.random.default_rng(len(coords)).uniform(-JITTER_M, JITTER_M, coords.shape)
-    return coords + jitter, owner
+    # cells degenerate into self-touching shapes; the cells move by far less than the noding grid.
+    # Each point's own (a hash of where it is in its area's frame), not drawn from one stream for
+    # the call: an area's points then move alike whichever areas share the call
+    return coords + _jitter(coords), owner
+
+
+def _jitter(coords: np.ndarray) -> np.ndarray:
+    """Up to :data:`JITTER_M` each way, a fixed function of each point (to the tenth of a
+    millimetre) and of how many points at that spot came before it (two address points at one
+    spot are moved apart)."""
+    key = np.round(coords * 1e4).astype(np.int64).view(np.uint64)
+    order = np.lexsort((np.arange(len(key)), key[:, 1], key[:, 0]))
+    same = np.r_[False, np.all(key[order][1:] == key[order][:-1], axis=1)]
+    run_start = np.maximum.accumulate(np.where(same, 0, np.arange(len(key))))
+    rank = np.empty(len(key), dtype=np.uint64)
+    rank[order] = (np.arange(len(key)) - run_start).astype(np.uint64)
+    mixed = (key[:, 0] * np.uint64(0x9E3779B97F4A7C15) ^ key[:, 1] * np.uint64(0xC2B2AE3D27D4EB4F)
+             ^ rank * np.uint64(0x27D4EB2F165667C5))
+    halves = np.stack([mixed >> np.uint64(11), (mixed * np.uint64(0x165667B19E3779F9)) >> np.uint64(11)], axis=1)
+    return (halves.astype(np.float64) / float(1 << 53) * 2.0 - 1.0) * JITTER_M
 
 
 def _dissolve(cells: np.ndarray, owner: np.ndarray, count: int) -> np.ndarray:
