@@ -74,6 +74,18 @@ def test_a_planning_day_answers_in_both_languages(run, tmp_path: Path) -> None:
     both(out, "note: attributes are not UTF-8 and the shapefile has no .cpg: decoded as GBK", "已按 GBK 解码")
     both(out, "fields: 户数 → households", "字段：户数 → households")
     every_line_has_chinese(out)
+    _, out, _ = run("import", str(gbk_shapefile_without_cpg(tmp_path)), "--territory", MONACO, "--layer", "楼栋二期")
+    _, out, _ = run("layers", "--territory", MONACO)  # a header in both languages, Chinese names lined up
+    lines = out.splitlines()
+    assert lines[0].startswith("layer / 图层") and "kind / 类型" in lines[0] and "features / 要素数" in lines[0]
+    extra, chinese = next(x for x in lines if x.startswith("extra ")), next(x for x in lines if x.startswith("楼栋二期"))
+    import unicodedata
+
+    def column(line: str, text: str) -> int:  # where ``text`` starts, as a terminal shows it
+        head = line[:line.index(text)]
+        return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in head)
+
+    assert column(extra, " 2 ") == column(chinese, " 2 ")  # the feature counts in one column
 
     report = tmp_path / "report.html"
     _, out, _ = run("partition", "--territory", MONACO, "--report", str(report))

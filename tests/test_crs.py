@@ -102,3 +102,16 @@ def test_parse_errors() -> None:
     assert crs.parse_crs("4490").to_epsg() == 4490
     with pytest.raises(crs.CRSError, match="unknown coordinate system"):
         crs.parse_crs("EPSG:999999")
+
+
+def test_a_chinese_sheet_names_its_coordinate_system_in_chinese() -> None:
+    """The wall map's Chinese footer named its CRS in English ("CGCS2000 / 3-degree Gauss-Kruger CM 105E")."""
+    from pyproj import CRS
+
+    from gridmap.geo.crs import crs_name_zh
+
+    assert crs_name_zh(CRS.from_epsg(4544).name) == "CGCS2000 / 3度带高斯-克吕格投影 中央经线 105°E"
+    assert crs_name_zh(CRS.from_epsg(4523).name) == "CGCS2000 / 3度带高斯-克吕格投影 第 35 带"
+    assert crs_name_zh(CRS.from_epsg(32627).name) == "WGS 84 / UTM 投影 第 27 带（北半球）"  # Reykjavík
+    assert crs_name_zh(CRS.from_epsg(4490).name) == "CGCS2000 地理坐标系"
+    assert crs_name_zh("Some local grid") == "Some local grid"  # unknown: as it is

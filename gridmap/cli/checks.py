@@ -37,6 +37,20 @@ def said(exc: BaseException, zh: str = "操作未完成，原因见前面的英�
     return f"{text} / {zh}"
 
 
+def table(headers: list[str], rows: list[list[object]]) -> list[str]:
+    """Lines of a plain-text table, columns padded to their widest cell as a terminal shows it
+    (a Chinese character takes two columns: 楼栋 lines up with "roads"), the last column unpadded."""
+    import unicodedata
+
+    def width(text: str) -> int:
+        return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+    cells = [[str(c) for c in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(width(row[i]) for row in cells) for i in range(len(headers))]
+    return ["  ".join(cell + " " * (widths[i] - width(cell)) if i < len(row) - 1 else cell
+                      for i, cell in enumerate(row)).rstrip() for row in cells]
+
+
 def halves(text: str) -> tuple[str, str] | None:
     """"English / 中文" as its two halves, split where :func:`bilingual` finds the Chinese begins
     (the first " / " with Chinese after it); None for a text in one language."""

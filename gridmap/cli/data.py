@@ -119,6 +119,9 @@ def cmd_layers(args: argparse.Namespace) -> int:
     if not rows:
         Progress().say(f"territory {args.territory} has no layers of its own (import some with `gridmap import`)",
                        f"辖区 {args.territory} 还没有自己的图层（用 `gridmap import` 导入）")
-    for row in rows:
-        print(f"{row['name']:<24} {row['feature_count']:>8}  {row['geometry_type'] or '':<16} {row['source_file'] or ''}")
+    if rows:
+        headers = ["layer / 图层", "kind / 类型", "features / 要素数", "geometry / 几何", "file / 文件"]
+        for line in checks.table(headers, [[r["name"], r["kind"], r["feature_count"], r["geometry_type"], r["source_file"]]
+                                           for r in rows]):
+            print(line)
     return 0

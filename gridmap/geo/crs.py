@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -219,6 +220,23 @@ def _custom_gk3(lon: float, prefixed: bool) -> tuple[CRS, str]:
         + 500_000, false_northing=0, scale_factor_natural_origin=1.0)
     crs = ProjectedCRS(conversion=conversion, geodetic_crs=CRS.from_epsg(STORAGE_EPSG), name=name)
     return crs, f"{name} (no EPSG code: outside China's zones)"
+
+
+def crs_name_zh(name: str) -> str:
+    """A coordinate system's name as a Chinese map sheet says it: the CGCS2000 Gauss-Krüger zones,
+    UTM zones and the geographic systems gridmap uses in Chinese words
+    (``CGCS2000 / 3-degree Gauss-Kruger CM 105E`` → ``CGCS2000 / 3度带高斯-克吕格投影 中央经线 105°E``);
+    any other name as it is."""
+    found = re.fullmatch(r"(CGCS2000) / (3|6)-degree Gauss-Kruger (?:zone (\d+)|CM (\d+)([EW]))", name.strip())
+    if found:
+        system, width, zone, central, side = found.groups()
+        where = f"第 {zone} 带" if zone else f"中央经线 {central}°{side}"
+        return f"{system} / {width}度带高斯-克吕格投影 {where}"
+    found = re.fullmatch(r"(.+) / UTM zone (\d+)([NS])", name.strip())
+    if found:
+        return f"{found[1]} / UTM 投影 第 {found[2]} 带（{'北' if found[3] == 'N' else '南'}半球）"
+    return {"China Geodetic Coordinate System 2000": "CGCS2000 地理坐标系", "WGS 84": "WGS 84 地理坐标系"}.get(
+        name.strip(), name)
 
 
 def metric_crs_for_frame(gdf: "gpd.GeoDataFrame") -> CRS:

@@ -28,7 +28,7 @@ import shapely
 import sqlalchemy as sa
 
 from gridmap.errors import Invalid
-from gridmap.geo.crs import metric_crs_for_frame
+from gridmap.geo.crs import crs_name_zh, metric_crs_for_frame
 from gridmap.geo.kinds import DEDICATED, GRID_KIND_NAMES
 from gridmap.services.printing import FORMATS, WallMapData, WallMapRequest, gather
 from gridmap.store.plans import Plan
@@ -344,7 +344,8 @@ def render(data: WallMapData, printed_on: date | None = None) -> bytes:
              say("subtitle", sheet.lang, territory=sheet.territory_name, version=sheet.plan_version, status=status,
                  grids=len(grids), households=households), va="top", fontsize=9, family=family, color="#333333")
     fig.text(MARGIN_MM / width_mm, MARGIN_MM / height_mm,
-             say("footer", sheet.lang, day=sheet.printed_on.isoformat(), crs=crs.name),
+             say("footer", sheet.lang, day=sheet.printed_on.isoformat(),
+                 crs=crs.name if sheet.lang == "en" else crs_name_zh(crs.name)),
              fontsize=6, family=family, color="#555555")
 
     _draw_legend(fig, axes_at(legend_box), grids, colours, sheet, family, micro=microgrids is not None
