@@ -103,6 +103,14 @@ def test_a_gbk_shapefile_with_chinese_fields_becomes_the_tree(engine: sa.Engine,
     assert by_code["511802001"][1] == "东城街道" and by_code["511802001"][3] == "511802"
     assert by_code["511802001001"][1] == "第1社区" and by_code["511802001001"][3] == "511802001"
     assert stored(engine) == {"city": 1, "district": 1, "street": 2, "community": 12}
+    assert not summary.city_unnamed and "市名称 (city_name)" not in str(summary)
+
+
+def test_a_city_created_without_a_name_says_how_to_name_it(engine: sa.Engine, tmp_path: Path) -> None:
+    summary = import_boundaries(engine, write_gbk_shapefile(grid_communities(), tmp_path / "社区.shp"))
+    assert summary.city_unnamed
+    assert "city 511800 was created named '市 511800': a 市名称 (city_name) column" in str(summary)
+    assert "上级城市 511800 已以“市 511800”为名创建" in str(summary)
 
 
 def test_streets_from_their_own_file_and_a_dry_run(engine: sa.Engine, tmp_path: Path) -> None:

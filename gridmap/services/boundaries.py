@@ -76,6 +76,7 @@ class BoundaryImport:
     columns: list[str] = field(default_factory=list)  # the renames applied: "社区代码 → code"
     findings_path: Path | None = None
     source_crs: str = ""
+    city_unnamed: bool = False  # the city above was created with its code for a name (no 市名称 column)
 
     def __str__(self) -> str:
         verb = "would store" if self.dry_run else "stored"
@@ -86,6 +87,11 @@ class BoundaryImport:
                              for level in LEVELS)
         lines = [f"{verb} {levels} under city {self.city} (from {self.source_crs})",
                  f"  {'将存储' if self.dry_run else '已存储'} {levels_zh}，上级城市 {self.city}（源坐标系 {self.source_crs}）"]
+        if self.city_unnamed:
+            lines.append(f"city {self.city} {'would be' if self.dry_run else 'was'} created named '市 {self.city}': "
+                         "a 市名称 (city_name) column in the communities file names it")
+            lines.append(f"  上级城市 {self.city} {'将' if self.dry_run else '已'}以“市 {self.city}”为名创建："
+                         "社区文件中加一列 市名称（city_name）即可为其命名")
         if self.columns:
             lines.append("columns / 字段: " + ", ".join(self.columns))
         if self.removed:
@@ -249,7 +255,8 @@ def _store(conn: sa.Connection, hierarchy: Hierarchy, summary: BoundaryImport, *
                       "(history refers to them), or delete what uses them first",
                       f"--replace 将删除仍在使用的辖区：{listed}。请在文件中保留它们（历史记录引用它们），或先删除引用它们的内容")
     city = str(hierarchy.districts["parent_code"].iloc[0])
-    _ensure_city(conn, city, city_name or f"市 {city}", hierarchy.districts, source)
+    summary.city_unnamed = _ensure_city(conn, city, city_name or f"市 {city}", hierarchy.districts, source) \
+        and not city_name
     for level in LEVELS:
         frame = levels[level].copy()
         summary.created[level] = int((~frame["code"].isin(existing[level])).sum()) if level != "district" else int(
@@ -265,16 +272,17 @@ def _store(conn: sa.Connection, hierarchy: Hierarchy, summary: BoundaryImport, *
                         "findings": [f"{f.severity}: {f.en}" for f in summary.findings]})
 
 
-def _ensure_city(conn: sa.Connection, city: str, name: str, districts: gpd.GeoDataFrame, source: str) -> None:
+def _ensure_city(conn: sa.Connection, city: str, name: str, districts: gpd.GeoDataFrame, source: str) -> bool:
     """The city above the districts: reused when stored, else created with their outline (and
-    ``name``: from a 市名称 column, else its code)."""
+    ``name``: from a 市名称 column, else its code). Whether it was created."""
     if territories.exists(conn, city):
-        return
+        return False
     outline = shapely.union_all(np.asarray(districts.geometry.values, dtype=object))
     frame = gpd.GeoDataFrame({"code": [city], "name": [name], "parent_code": [None]},
                              geometry=[outline], crs=STORAGE_EPSG)
     frame["area_m2"] = area_m2(frame)
     territories.upsert(conn, frame, level="city", source=f"import:{source}")
+    return True
 
 
 __all__ = ["BoundariesRefused", "BoundaryImport", "import_boundaries"]
