@@ -92,7 +92,7 @@ class _Frames:
         self.origin = np.full((len(areas), 2), np.nan)
         self.origin[used] = (bounds[:, :2] + bounds[:, 2:]) / 2
         self.factor = np.full((len(areas), 2), np.nan)
-        self.factor[used, 0] = [LocalScale.at(float(lat)).mx for lat in self.origin[used, 1]]
+        self.factor[used, 0] = LocalScale.at(0.0).mx * np.cos(np.radians(self.origin[used, 1]))  # LocalScale.at's, vectorised
         self.factor[used, 1] = LocalScale.at(0.0).my
 
     def to_m(self, geoms: np.ndarray, area: np.ndarray) -> np.ndarray:

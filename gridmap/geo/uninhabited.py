@@ -18,7 +18,7 @@ strip outside the wall that went elsewhere. Households, and so the band, never c
 
 from __future__ import annotations
 
-from collections import deque
+from collections import defaultdict, deque
 
 import numpy as np
 import pandas as pd
@@ -47,9 +47,8 @@ def settle(graph: UnitGraph, grid_of: np.ndarray, movable_grid: np.ndarray, hous
     empty[empty] = movable_grid[grid_of[empty]]
     adjacency = _scoring(graph.matrix(graph.length_m), inhabited)
     neighbours = graph.matrix()
-    placed = np.flatnonzero(grid_of >= 0)
-    members = {int(g): set(m) for g, m in pd.Series(placed).groupby(grid_of[placed]).agg(list).items()}
-    changed = dict.fromkeys(members, 0)  # how often each grid has changed: a refusal holds until it does
+    members = _Members(grid_of)
+    changed: dict[int, int] = defaultdict(int)  # how often each grid has changed: a refusal holds until it does
     refused: dict[int, tuple[int, int]] = {}
     moves = 0
     for _ in range(MAX_PASSES):
@@ -60,14 +59,14 @@ def settle(graph: UnitGraph, grid_of: np.ndarray, movable_grid: np.ndarray, hous
                 continue
             if refused.get(unit) == (own, changed[own]):
                 continue
-            carried = _carried_along(neighbours, members[own], unit, inhabited)
+            carried = _carried_along(neighbours, members.of(own), unit, inhabited)
             if carried is None:
                 refused[unit] = (own, changed[own])
                 continue
             going = [unit, *carried]
             grid_of[going] = target
-            members[own].difference_update(going)
-            members[target].update(going)
+            members.of(target).update(going)
+            members.of(own).difference_update(going)
             changed[own] += 1
             changed[target] += 1
             moved += 1
@@ -75,6 +74,23 @@ def settle(graph: UnitGraph, grid_of: np.ndarray, movable_grid: np.ndarray, hous
         if not moved:
             break
     return moves
+
+
+class _Members:
+    """The units of each grid, as sets made when a grid is first looked at (a territory of a
+    million units builds the few it needs, not all), from ``grid_of`` as it was at the start; a
+    grid a move touches is looked at before the move, so every set made later is still right."""
+
+    def __init__(self, grid_of: np.ndarray):
+        self._order = np.argsort(grid_of, kind="stable")
+        self._sorted = grid_of[self._order]
+        self._sets: dict[int, set[int]] = {}
+
+    def of(self, grid: int) -> set[int]:
+        if grid not in self._sets:
+            lo, hi = np.searchsorted(self._sorted, [grid, grid + 1])
+            self._sets[grid] = set(self._order[lo:hi].tolist())
+        return self._sets[grid]
 
 
 def _scoring(adjacency: sp.csr_matrix, inhabited: np.ndarray) -> sp.csr_matrix:
