@@ -32,7 +32,7 @@ JITTER_M = 1e-3       # sample points moved by up to this (deterministically): n
 
 def building_cells(areas: np.ndarray, footprints: np.ndarray, area_of: np.ndarray, *, step_m: float = SAMPLE_STEP_M,
                    shrink_m: float = SHRINK_M) -> np.ndarray:
-    """One cell per footprint (polygons or points, lon/lat), the cells of each area's footprints
+    """One cell per footprint (polygons, lines or points, lon/lat), the cells of each area's footprints
     together tiling that area exactly. ``area_of`` gives each footprint's area (an index into
     ``areas``, e.g. the unit holding its representative point). All areas are done at once (one
     vectorised call for their Voronoi diagrams); an invalid area is repaired first.
@@ -154,7 +154,17 @@ def _tessellate_batch(areas: np.ndarray, points: np.ndarray, owner: np.ndarray, 
     voronoi[invalid] = polygonal(shapely.make_valid(voronoi[invalid]))
     zones = frames.to_lonlat(_dissolve(voronoi, owner, len(footprints)), area_of)
     cells = _clipped(zones, areas, area_of, frames)
-    return one_piece_each(cells, shapely.point_on_surface(footprints), area_of)
+    return one_piece_each(cells, _anchors(footprints), area_of)
+
+
+def _anchors(footprints: np.ndarray) -> np.ndarray:
+    """A point of each footprint that its own piece of a cut cell holds: a point inside it, or
+    for a line its middle (a line's representative point may be an end it shares with the next
+    line, where a sliver of the cell is cut off)."""
+    anchors = shapely.point_on_surface(footprints)
+    lineal = np.isin(shapely.get_type_id(footprints), (1, 2, 5))
+    anchors[lineal] = shapely.line_interpolate_point(footprints[lineal], 0.5, normalized=True)
+    return anchors
 
 
 def _clipped(zones: np.ndarray, areas: np.ndarray, area_of: np.ndarray, frames: _Frames) -> np.ndarray:
@@ -230,8 +240,9 @@ def one_piece_each(cells: np.ndarray, anchors: np.ndarray, area_of: np.ndarray) 
 def _samples(footprints: np.ndarray, area_of: np.ndarray, frames: _Frames, step_m: float, shrink_m: float
              ) -> tuple[np.ndarray, np.ndarray]:
     """Points (metric, in the frame of the footprint's area) along each footprint's (shrunk) outline, every
-    ``step_m``, and the footprint each belongs to; a point footprint, or one too small to shrink,
-    samples its representative point. Footprints are shrunk and sampled :data:`SAMPLE_CHUNK` at a
+    ``step_m``, and the footprint each belongs to; a line (a frontage, :mod:`gridmap.geo.strips`)
+    is sampled along itself; a point footprint, or one too small to shrink, samples its
+    representative point. Footprints are shrunk and sampled :data:`SAMPLE_CHUNK` at a
     time (their projected, shrunk and densified outlines are the memory; the points are not), in
     the order one pass over them all gives: outlines' points first, then the single points."""
     outline_xy, outline_owner, point_xy, point_owner = [], [], [], []
@@ -243,7 +254,12 @@ def _samples(footprints: np.ndarray, area_of: np.ndarray, frames: _Frames, step_
         coords, index = shapely.get_coordinates(dense, return_index=True)
         outline_xy.append(coords)
         outline_owner.append(start + np.flatnonzero(polygonal)[index])
-        lone = np.flatnonzero(~polygonal)
+        lineal = np.isin(shapely.get_type_id(metric), (1, 2, 5)) & ~shapely.is_empty(metric)
+        dense = shapely.segmentize(metric[lineal], step_m)
+        coords, index = shapely.get_coordinates(dense, return_index=True)
+        outline_xy.append(coords)
+        outline_owner.append(start + np.flatnonzero(lineal)[index])
+        lone = np.flatnonzero(~polygonal & ~lineal)
         point_xy.append(shapely.get_coordinates(shapely.point_on_surface(metric[lone])))
         point_owner.append(start + lone)
     coords = np.concatenate(outline_xy + point_xy) if len(footprints) else np.zeros((0, 2))

@@ -37,17 +37,23 @@ step, in this order:
    (:mod:`gridmap.geo.stairwells`).
 6. **Point sites** (``_point_sites``): site points (POIs without a footprint) turn the block that
    holds them into a site.
-7. **One clean coverage** (``_clean_coverage``): every unit boundary and community outline is
+7. **Strips** (``_share_strips``, :mod:`gridmap.geo.strips`): a block without an inhabited
+   building and narrower than ``strip_max_width_m`` (the land between compounds drawn at their
+   walls and the road centre lines round them) is cut into the land nearest each unit fronting
+   it, not across a barrier (compounds, inhabited blocks, dedicated sites), each part to join
+   that unit in step 9: no strip runs round several compounds into one grid.
+8. **One clean coverage** (``_clean_coverage``): every unit boundary and community outline is
    noded into one arrangement and each unit rebuilt from its faces
    (:func:`gridmap.geo.coverage.clean`), so neighbours share their borders vertex for vertex;
    gaps, overlaps, crumbs and hairline strips (narrower than ``min_face_width_m``) go to the
    neighbour with the longest common border, preferring one on the same side of a barrier.
-8. **Slivers** (``_absorb_slivers``): units below ``min_unit_area_m2`` join the neighbour (same
-   community) with which they share the longest border, one not across a barrier first.
-9. **Households** (``_unit_totals``, and population where given) come from buildings: a building
+9. **Slivers** (``_absorb_slivers``): units below ``min_unit_area_m2``, and the strips' parts, join
+   the neighbour (same community) with which they share the longest border, one not across a
+   barrier first (a strip's part: the unit it was drawn round).
+10. **Households** (``_unit_totals``, and population where given) come from buildings: a building
    inside one unit counts there; one straddling units is shared by area, rounded so that totals
    are conserved; an address point counts in the unit that holds it.
-10. **Stable ids** (``_with_stable_ids``): per community, sites, compounds, then blocks, each
+11. **Stable ids** (``_with_stable_ids``): per community, sites, compounds, then blocks, each
     north to south and west to east: community code plus a serial number.
 """
 
@@ -68,7 +74,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from gridmap.geo import atoms, coverage, stairwells
+from gridmap.geo import atoms, coverage, stairwells, strips
 from gridmap.geo.apportion import largest_remainder
 from gridmap.geo.crs import STORAGE_EPSG, metric_crs_for_frame
 from gridmap.geo.graph import pair_sums, segment_lengths, shared_segments
@@ -123,6 +129,7 @@ class UnitRules:
     dedicated_min_staff_by_type: dict[str, int] = field(default_factory=dict)
     min_unit_area_m2: float = 400.0
     min_face_width_m: float = 2.0  # hairline strips narrower than this join a neighbour
+    strip_max_width_m: float = 30.0  # uninhabited land narrower than this is shared among the units it fronts
     border_snap_m: float = 5.0  # barrier lines closer than this to a community border are the border
     compound_max_households: int = 500
     tessellation_target_households: int | None = None  # default: compound_max_households * 0.8
@@ -288,9 +295,11 @@ runs along no barrier (a touch of a few millimetres at a corner does not count).
 
 def _merge_small(units: pd.DataFrame, min_area: float, area_fn: AreaFn, barriers: np.ndarray | None = None
                  ) -> pd.DataFrame:
-    """Merge units below ``min_area`` into a same-community neighbour: one on their side of the
+    """Merge units below ``min_area``, and the parts of strips (``_joins`` set, step 7), into a
+    same-community neighbour: the one a strip's part was drawn round (``_key`` equal to its
+    ``_joins``) first, then one on their side of the
     barriers (roads, rivers, railways of ``barriers``: :data:`SLIVER_OFF_BARRIER_M` of their border
-    along none) first, then one that is not small itself, then the one with the longest border. A
+    along none), then one that is not small itself, then the one with the longest border. A
     sliver between a compound's fence and a main road joins the compound, not the block across the
     road (it did: a block then reached 52 m² across a primary road).
 
@@ -303,6 +312,9 @@ def _merge_small(units: pd.DataFrame, min_area: float, area_fn: AreaFn, barriers
     n = len(units)
     label = np.arange(n)
     unit_area = area_fn(geoms)
+    joins = units["_joins"].to_numpy() if "_joins" in units else np.full(n, -1)
+    key = units["_key"].to_numpy() if "_key" in units else np.full(n, -2)
+    must = joins >= 0
     a, b, seg = shared_segments(geoms)
     same = units["community_code"].to_numpy()[a] == units["community_code"].to_numpy()[b]
     a, b, seg = a[same], b[same], seg[same]
@@ -310,13 +322,14 @@ def _merge_small(units: pd.DataFrame, min_area: float, area_fn: AreaFn, barriers
     # along a barrier or not: asked only of the segments of small units (a unit merged away is
     # small, and so is every unit it took in)
     off_barriers = seg_length.copy()
-    of_small = np.flatnonzero((unit_area < min_area)[a] | (unit_area < min_area)[b])
+    going = must | (unit_area < min_area)
+    of_small = np.flatnonzero(going[a] | going[b])
     off_barriers[of_small[coverage.on_barriers(seg[of_small], barriers)]] = 0.0
     left, right, (shared, free) = pair_sums(a, b, n, seg_length, off_barriers)
     for _ in range(20):
         area = np.bincount(label, weights=unit_area, minlength=n)
         alive = label == np.arange(n)
-        small = alive & (area < min_area)
+        small = alive & ((area < min_area) | must)
         if not small.any():
             break
         a, b = label[left], label[right]
@@ -330,12 +343,14 @@ def _merge_small(units: pd.DataFrame, min_area: float, area_fn: AreaFn, barriers
             break  # remaining small units have no neighbour in their community (islands): keep them
         frame = pd.DataFrame({"src": src[cand], "dst": dst[cand], "len": length[cand], "free": off_barrier[cand]})
         frame = frame.groupby(["src", "dst"], sort=False)[["free", "len"]].sum().reset_index()
+        frame["meant"] = key[frame["dst"].to_numpy()] == joins[frame["src"].to_numpy()]
         frame["off"] = frame["free"] >= SLIVER_OFF_BARRIER_M
         frame["big"] = ~small[frame["dst"].to_numpy()]
         frame["area"] = area[frame["dst"].to_numpy()]
-        # candidate merges: small -> any neighbour; a neighbour on this side of the barriers first,
-        # then large targets, then the longest border
-        frame = frame.sort_values(["src", "off", "big", "len", "area"], ascending=[True, False, False, False, False])
+        # candidate merges: small -> any neighbour; a strip's part to its own unit first, then a
+        # neighbour on this side of the barriers, then large targets, then the longest border
+        frame = frame.sort_values(["src", "meant", "off", "big", "len", "area"],
+                                  ascending=[True, False, False, False, False, False])
         best = frame.drop_duplicates("src")
         label = _merged_along(best["src"].to_numpy(), best["dst"].to_numpy(), n)[label]
     if (label == np.arange(n)).all():
@@ -426,7 +441,7 @@ def _road_pieces(geoms: np.ndarray, road_lines: np.ndarray, area_fn: AreaFn, zon
     unit leaves its end a hair (1e-16°) off the outline, and the noding took such an end for a
     dangle: on Reykjavík 2,655 road ends divided nothing. The feet are shared between units (a
     road crossing the border of two oversize units ends on the same point on both sides) and
-    inserted into the outline as vertices; the clean coverage of step 7 matches them with the
+    inserted into the outline as vertices; the clean coverage of step 8 matches them with the
     units around. A road end on a community border stays loose (:func:`_border_feet`)."""
     out: list[list] = [[geom] for geom in geoms]
     if not (len(road_lines) and len(geoms)):
@@ -606,6 +621,7 @@ def build_units(
     bld = _building_households(buildings, compound_pieces, rules)
     units = _split_oversize(units, bld, roads, zone, rules, area_fn, band, frozenset(atomize))
     units = _point_sites(units, site_points, area_fn)
+    units = _share_strips(units, bld, rules, area_fn, barriers)
     units = _clean_coverage(units, comm_geoms, comm_codes, barriers, rules, area_fn)
     units = _absorb_slivers(units, rules, area_fn, barriers)
     units = _unit_totals(units, bld, area_fn)
@@ -900,9 +916,36 @@ def _point_sites(units: pd.DataFrame, site_points: gpd.GeoDataFrame | None, area
     return units
 
 
+def _share_strips(units: pd.DataFrame, bld: _Buildings, rules: UnitRules, area_fn: AreaFn,
+                  barriers: np.ndarray) -> pd.DataFrame:
+    """Step 7, strips (:mod:`gridmap.geo.strips`): a block without an inhabited building and
+    narrower than ``strip_max_width_m`` (the land between compounds' walls and the road centre
+    lines round them) cut into the land nearest each unit fronting it (inhabited units and
+    dedicated sites of its community, not across a barrier), each part marked to join that unit
+    (``_joins``, its ``_key``) in step 9. Named places folded into blocks (a park, a square) stay whole."""
+    units = units.reset_index(drop=True)
+    units["_key"] = np.arange(len(units))
+    units["_joins"] = -1
+    geoms = units["geometry"].to_numpy()
+    inhabited = np.zeros(len(units), dtype=bool)
+    holder = _assign_to_polygons(bld.points[bld.households > 0], geoms)
+    inhabited[holder[holder >= 0]] = True
+    kind = units["kind"].to_numpy()
+    bare = (kind == "block") & units["site_type"].isna().to_numpy() & ~inhabited
+    shared = strips.share_strips(geoms, units["community_code"].to_numpy(), bare, inhabited | (kind == "site"),
+                                 project=area_fn.project, max_width_m=rules.strip_max_width_m,  # type: ignore[attr-defined]
+                                 barriers=barriers)
+    if not shared.strips:
+        return units
+    out = units.iloc[shared.source].reset_index(drop=True)
+    out["geometry"] = shared.geometry
+    out["_joins"] = shared.joins
+    return out
+
+
 def _clean_coverage(units: pd.DataFrame, comm_geoms: np.ndarray, comm_codes: np.ndarray, barriers: np.ndarray,
                     rules: UnitRules, area_fn: AreaFn) -> pd.DataFrame:
-    """Step 7, one clean coverage of every community (:func:`gridmap.geo.coverage.clean`): shared
+    """Step 8, one clean coverage of every community (:func:`gridmap.geo.coverage.clean`): shared
     borders vertex for vertex, no gap, no overlap, no crumb or hairline strip, nothing outside
     its community; then one row per polygon part."""
     units = units.reset_index(drop=True)
@@ -914,7 +957,7 @@ def _clean_coverage(units: pd.DataFrame, comm_geoms: np.ndarray, comm_codes: np.
 
 def _absorb_slivers(units: pd.DataFrame, rules: UnitRules, area_fn: AreaFn, barriers: np.ndarray | None
                     ) -> pd.DataFrame:
-    """Step 8, units below ``min_unit_area_m2`` join their longest-border neighbour, a border off
+    """Step 9, units below ``min_unit_area_m2`` (and the strips' parts) join their longest-border neighbour, a border off
     the ``barriers`` first (:func:`_merge_small`), repeated while a union comes out in pieces (a
     contact shorter than ``MIN_SHARED_DEG``), at most three times."""
     for _ in range(3):
@@ -926,7 +969,7 @@ def _absorb_slivers(units: pd.DataFrame, rules: UnitRules, area_fn: AreaFn, barr
 
 
 def _unit_totals(units: pd.DataFrame, bld: _Buildings, area_fn: AreaFn) -> pd.DataFrame:
-    """Step 9, households (and population) of every unit from its buildings (:func:`_allocate`:
+    """Step 10, households (and population) of every unit from its buildings (:func:`_allocate`:
     a straddling building is shared by area, totals conserved), and its area in m²."""
     unit_geoms = units["geometry"].to_numpy()
     units["households"] = _allocate(bld.geoms, bld.households, unit_geoms, bld.points)
@@ -937,7 +980,7 @@ def _unit_totals(units: pd.DataFrame, bld: _Buildings, area_fn: AreaFn) -> pd.Da
 
 
 def _building_counts(units: pd.DataFrame, bld: _Buildings) -> pd.DataFrame:
-    """Step 9b, how many inhabited buildings each unit holds (by representative point): whether a
+    """Step 10b, how many inhabited buildings each unit holds (by representative point): whether a
     unit could be divided at building grain, which the plan's proofs must know."""
     counts = np.zeros(len(units), dtype=np.int64)
     inhabited = bld.households > 0 if len(bld.geoms) else np.zeros(0, dtype=bool)
@@ -950,7 +993,7 @@ def _building_counts(units: pd.DataFrame, bld: _Buildings) -> pd.DataFrame:
 
 
 def _with_stable_ids(units: pd.DataFrame, area_fn: AreaFn) -> gpd.GeoDataFrame:
-    """Step 10, stable ids: per community, sites, then compounds, then blocks, each north to south
+    """Step 11, stable ids: per community, sites, then compounds, then blocks, each north to south
     and west to east (centroids rounded to 0.1 m), numbered ``<community code>-0001`` on; the
     output columns in their fixed order."""
     unit_geoms = units["geometry"].to_numpy()
