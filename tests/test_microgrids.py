@@ -507,3 +507,16 @@ def test_the_proofs_use_the_graph_the_buildings_were_grouped_on(monkeypatch: pyt
     linked = real_graph(cells)
     assert (0, 3) in set(zip(linked.left.tolist(), linked.right.tolist())) and ("1栋", "4栋") not in grouped_on
     assert len(result.microgrids) >= 2
+
+
+def test_a_micro_grids_reasons_speak_of_micro_grids_and_their_buildings() -> None:
+    """The proofs are the grids' arguments said in the micro-grid's words: micro-grids (微网格) made
+    of buildings and 单元 (楼栋/单元), not grids (网格) of units (单元, the word for a stairwell)."""
+    grids, buildings = layout([45, 45, 45], [0, 0, 0])  # each alone below 50, any two above 80
+    result = divide(grids, buildings, band=(50, 80))
+    misses = result.microgrids[~result.microgrids["households"].between(50, 80)]
+    assert len(misses) and (misses["flag"] == "infeasible_band").all()
+    for row in misses.itertuples():
+        assert "micro-grid" in row.reason and "building/stairwell" in row.reason and " unit " not in row.reason
+        assert "微网格" in row.reason_zh and "楼栋/单元" in row.reason_zh
+        assert "网格" not in row.reason_zh.replace("微网格", "")  # no bare 网格 left

@@ -18,6 +18,8 @@ import math
 
 import numpy as np
 
+from gridmap.geo.terms import GRID_TERMS, Terms
+
 
 def violation(total, lo: float, hi: float):
     """How many households ``total`` lies below ``lo`` or above ``hi`` (0 inside the band);
@@ -29,9 +31,11 @@ def violation(total, lo: float, hi: float):
     return np.maximum(lo - total, 0) + np.maximum(total - hi, 0)
 
 
-def choose_grid_count(total: float, lo: float, hi: float, target: float | None = None) -> tuple[int, str | None, str | None]:
+def choose_grid_count(total: float, lo: float, hi: float, target: float | None = None, *,
+                      terms: Terms = GRID_TERMS) -> tuple[int, str | None, str | None]:
     """Number of grids for a connected piece with ``total`` households, and why it misses the band
-    when it must: (k, reason in English, reason in Chinese), the reasons None when the band can be met.
+    when it must: (k, reason in English, reason in Chinese, in the level's ``terms``), the reasons
+    None when the band can be met.
 
     >>> choose_grid_count(1200, 300, 500)[0]
     3
@@ -53,10 +57,10 @@ def choose_grid_count(total: float, lo: float, hi: float, target: float | None =
     k = min((k_max, k_min), key=lambda kk: (miss(kk), kk)) if k_max >= 1 else k_min
     per_max, per_min = total / max(k_max, 1), total / k_min
     return (max(int(k), 1),
-            f"total households {total:.0f} cannot be divided into grids of {lo}–{hi} "
+            f"total households {total:.0f} cannot be divided into {terms.grids} of {lo}–{hi} "
             f"(k={k_max} gives {per_max:.0f} each, k={k_min} gives {per_min:.0f})",
-            f"总户数 {total:.0f} 无法分成每格 {lo}–{hi} 户的网格"
-            f"（分 {k_max} 格每格 {per_max:.0f} 户，分 {k_min} 格每格 {per_min:.0f} 户）")
+            f"总户数 {total:.0f} 无法分成每个 {lo}–{hi} 户的{terms.grid_zh}"
+            f"（分 {k_max} 个每个 {per_max:.0f} 户，分 {k_min} 个每个 {per_min:.0f} 户）")
 
 
 def candidate_counts(total: float, lo: float, hi: float, k: int) -> list[int]:

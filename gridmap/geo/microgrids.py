@@ -49,6 +49,7 @@ from gridmap.geo.partition import PartitionRules, assign_grids, with_band
 from gridmap.geo.profile import PRESETS
 from gridmap.geo.report import FLAG_COLUMNS, grid_statistics, histogram
 from gridmap.geo.shapes import points_in, polygonal
+from gridmap.geo.terms import MICRO_TERMS
 from gridmap.geo.tessellation import building_cells
 from gridmap.geo.units import metric_area_fn
 from gridmap.geo.tasks import SERIAL, Runner
@@ -416,8 +417,8 @@ def _grid_by_grid_flags(units: pd.DataFrame, micro: pd.DataFrame, graph: UnitGra
 
 
 def _report_flags(units: pd.DataFrame, micro: pd.DataFrame, graph: UnitGraph, lo: int, hi: int) -> pd.DataFrame:
-    """The flags of :func:`gridmap.geo.report.plan_report` (the same reasons and proofs), without
-    its summary and histogram."""
+    """The flags of :func:`gridmap.geo.report.plan_report` (the same reasons and proofs, in the
+    micro-grid's words: :data:`gridmap.geo.terms.MICRO_TERMS`), without its summary and histogram."""
     from gridmap.geo import report
 
     micro = micro.sort_values("grid_code").reset_index(drop=True)
@@ -428,8 +429,8 @@ def _report_flags(units: pd.DataFrame, micro: pd.DataFrame, graph: UnitGraph, lo
     totals = micro["households"].to_numpy(dtype=float)
     outside = (totals < lo) | (totals > hi)
     reasons = report._band_reasons(graph, units["unit_id"].astype(str).to_numpy(), households, grid_of, kinds, totals,
-                                   outside, lo, hi)
-    return report._flags(micro, reasons, outside, totals, lo, hi)
+                                   outside, lo, hi, MICRO_TERMS)
+    return report._flags(micro, reasons, outside, totals, lo, hi, terms=MICRO_TERMS)
 
 
 def _own_reasons(flags: pd.DataFrame, atoms: gpd.GeoDataFrame, micro: gpd.GeoDataFrame, code_of: np.ndarray,

@@ -28,6 +28,7 @@ from gridmap.geo.band import band_grouping_exists, violation
 from gridmap.geo.band_milp import MILP_MAX_UNITS, MILP_SECONDS, band_division_exists
 from gridmap.geo.exact import EXACT_BUDGET, EXACT_MAX_UNITS, region_division
 from gridmap.geo.graph import UnitGraph, grouped, reachable
+from gridmap.geo.terms import GRID_TERMS, Terms
 
 BAND_SPLIT_MAX_UNITS = 16
 """Regions with at most this many inhabited units get the exact 'no grouping in the band' check."""
@@ -89,7 +90,7 @@ class Regions:
 
 def below_min_proofs(graph: UnitGraph, unit_ids: np.ndarray, households: np.ndarray, grid_of: np.ndarray,
                      grids: list[int], kinds: list[str], lo: float, hi: float,
-                     regions: Regions | None = None) -> dict[int, Reason]:
+                     regions: Regions | None = None, terms: Terms = GRID_TERMS) -> dict[int, Reason]:
     """Why each of ``grids`` (below the minimum) cannot be brought into the band, where that can
     be shown from one of its units ``u`` alone: any grid holding ``u`` with at least ``lo``
     households needs another inhabited unit ``w``, hence a connected path from ``u`` to ``w``; if
@@ -124,17 +125,19 @@ def below_min_proofs(graph: UnitGraph, unit_ids: np.ndarray, households: np.ndar
             inhabited = np.isfinite(reach) & (households[nodes] > 0)
             inhabited[at] = False
             if not inhabited.any():
+                t = terms
                 proofs[int(grid)] = Reason(
-                    f"unit {unit_ids[u]} has {h_u:.0f} households (< {lo}) and every connected addition of "
-                    f"another inhabited unit brings its grid above {hi}: no grid holding it can be in the band",
-                    f"单元 {unit_ids[u]} 有 {h_u:.0f} 户（少于 {lo} 户），与任何相连的有人单元合并都会超过 {hi} 户："
-                    "含它的网格都不可能落在户数区间内")
+                    f"{t.unit} {unit_ids[u]} has {h_u:.0f} households (< {lo}) and every connected addition of "
+                    f"another inhabited {t.unit} brings its {t.grid} above {hi}: no {t.grid} holding it can be in "
+                    "the band",
+                    f"{t.unit_zh} {unit_ids[u]} 有 {h_u:.0f} 户（少于 {lo} 户），与任何相连的有人{t.unit_zh}合并都会超过 "
+                    f"{hi} 户：含它的{t.grid_zh}都不可能落在户数区间内")
                 break
     return proofs
 
 
 def hub_leaf_proofs(graph: UnitGraph, unit_ids: np.ndarray, households: np.ndarray, grid_of: np.ndarray,
-                    kinds: list[str], lo: float, hi: float) -> dict[int, Reason]:
+                    kinds: list[str], lo: float, hi: float, terms: Terms = GRID_TERMS) -> dict[int, Reason]:
     """Grids that are one small unit hanging on a connector unit, shown to be unavoidable.
 
     A unit below the minimum whose only usable neighbour is a hub ``a`` can reach the band only
@@ -160,19 +163,21 @@ def hub_leaf_proofs(graph: UnitGraph, unit_ids: np.ndarray, households: np.ndarr
         alone = [u for u in leaves if grid_of[u] != grid_of[hub] and grid_size[grid_of[u]] == 1]
         if len(alone) != len(leaves) - fits or not alone:
             continue
+        t = terms
         for u in alone:
             proofs[int(grid_of[u])] = Reason(
-                f"unit {unit_ids[u]} ({households[u]:.0f} households) hangs, with {len(leaves) - 1} other small "
-                f"units, on connector unit {unit_ids[hub]}: one grid holds the connector and at most {fits} of them "
-                f"within {hi}, so {len(leaves) - fits} must stay alone below {lo}",
-                f"单元 {unit_ids[u]}（{households[u]:.0f} 户）与另外 {len(leaves) - 1} 个小单元都只连着单元 {unit_ids[hub]}："
-                f"含该单元的网格在 {hi} 户以内最多容纳其中 {fits} 个，所以有 {len(leaves) - fits} 个只能单独成格、低于 {lo} 户")
+                f"{t.unit} {unit_ids[u]} ({households[u]:.0f} households) hangs, with {len(leaves) - 1} other small "
+                f"{t.units}, on connector {t.unit} {unit_ids[hub]}: one {t.grid} holds the connector and at most "
+                f"{fits} of them within {hi}, so {len(leaves) - fits} must stay alone below {lo}",
+                f"{t.unit_zh} {unit_ids[u]}（{households[u]:.0f} 户）与另外 {len(leaves) - 1} 个小{t.unit_zh}都只连着"
+                f"{t.unit_zh} {unit_ids[hub]}：含它的{t.grid_zh}在 {hi} 户以内最多容纳其中 {fits} 个，所以有 "
+                f"{len(leaves) - fits} 个只能单独成为{t.grid_zh}、低于 {lo} 户")
     return proofs
 
 
 def region_proofs(graph: UnitGraph, unit_ids: np.ndarray, households: np.ndarray, grid_of: np.ndarray,
                   kinds: list[str], lo: float, hi: float, targets: list[int],
-                  regions: Regions | None = None) -> dict[int, Reason]:
+                  regions: Regions | None = None, terms: Terms = GRID_TERMS) -> dict[int, Reason]:
     """Proofs for comprehensive grids outside the band that no local argument explains.
 
     The region is the connected set of non-dedicated units holding the grid (within one
@@ -211,12 +216,12 @@ def region_proofs(graph: UnitGraph, unit_ids: np.ndarray, households: np.ndarray
         region = regions.region(int(members[0]))
         left, right = regions.edges(int(members[0]))
         inhabited = region[households[region] > 0]
-        proof = (_no_grouping_proof(region, inhabited, households, grid_of, outside, lo, hi)
+        proof = (_no_grouping_proof(region, inhabited, households, grid_of, outside, lo, hi, terms)
                  or _connector_proof(g, members, region, inhabited, left, right, unit_ids, households, grid_of,
-                                     outside, graph.n, lo, hi)
-                 or _neighbours_proof(g, region, left, right, unit_ids, households, grid_of, outside, lo, hi)
+                                     outside, graph.n, lo, hi, terms)
+                 or _neighbours_proof(g, region, left, right, unit_ids, households, grid_of, outside, lo, hi, terms)
                  or _exhaustive_proof(region, left, right, households, grid_of, totals, grid_units, outside, lo, hi,
-                                      searched))
+                                      searched, terms))
         if proof is not None:
             proofs[g] = proof
     return proofs
@@ -224,7 +229,7 @@ def region_proofs(graph: UnitGraph, unit_ids: np.ndarray, households: np.ndarray
 
 def _neighbours_proof(g: int, region: np.ndarray, left: np.ndarray, right: np.ndarray, unit_ids: np.ndarray,
                       households: np.ndarray, grid_of: np.ndarray, outside: np.ndarray, lo: float,
-                      hi: float) -> Reason | None:
+                      hi: float, terms: Terms = GRID_TERMS) -> Reason | None:
     """The 'too few neighbours' argument (Hall's theorem on the units' neighbours). Take the
     region's units ``S`` of more than half the maximum and less than the minimum: none is in the
     band alone, and a grid holding two of them is above the maximum. A grid in the band holding
@@ -242,14 +247,16 @@ def _neighbours_proof(g: int, region: np.ndarray, left: np.ndarray, right: np.nd
             continue
         names = ", ".join(f"{unit_ids[u]} ({households[u]:.0f})" for u in members)
         near = ", ".join(str(unit_ids[u]) for u in neighbours) or "none"
+        t = terms
         return Reason(
-            f"units {names} are each above half of {hi} households and below {lo}: a grid in the band holds at "
-            f"most one of them, with a neighbour of it outside them that fits with it within {hi}, and no other "
-            f"grid can hold that neighbour; they have {len(neighbours)} such neighbours between them ({near}) for "
-            f"{len(members)} units, so one of their grids must miss the band",
-            f"单元 {names} 各自超过 {hi} 户的一半且不足 {lo} 户：在户数区间内的网格至多含其中一个，并且必须含它在这组之外、"
-            f"与它合计不超过 {hi} 户的一个相邻单元，而该单元不能再属于别的网格；它们这样的相邻单元共 {len(neighbours)} 个"
-            f"（{near}），不够 {len(members)} 个单元各得一个，所以其中必有一个网格落在区间外")
+            f"{t.units} {names} are each above half of {hi} households and below {lo}: a {t.grid} in the band holds "
+            f"at most one of them, with a neighbour of it outside them that fits with it within {hi}, and no other "
+            f"{t.grid} can hold that neighbour; they have {len(neighbours)} such neighbours between them ({near}) "
+            f"for {len(members)} {t.units}, so one of their {t.grids} must miss the band",
+            f"{t.unit_zh} {names} 各自超过 {hi} 户的一半且不足 {lo} 户：在户数区间内的{t.grid_zh}至多含其中一个，并且必须含"
+            f"它在这组之外、与它合计不超过 {hi} 户的一个相邻{t.unit_zh}，而该{t.unit_zh}不能再属于别的{t.grid_zh}；"
+            f"它们这样的相邻{t.unit_zh}共 {len(neighbours)} 个（{near}），不够 {len(members)} 个{t.unit_zh}各得一个，"
+            f"所以其中必有一个{t.grid_zh}落在区间外")
     return None
 
 
@@ -296,24 +303,26 @@ def _neighbour_shortfalls(region: np.ndarray, left: np.ndarray, right: np.ndarra
 
 
 def _no_grouping_proof(region: np.ndarray, inhabited: np.ndarray, households: np.ndarray, grid_of: np.ndarray,
-                       outside: np.ndarray, lo: float, hi: float) -> Reason | None:
+                       outside: np.ndarray, lo: float, hi: float, terms: Terms = GRID_TERMS) -> Reason | None:
     """The 'no grouping' argument, when the region has exactly one grid outside the band and at
     most ``BAND_SPLIT_MAX_UNITS`` inhabited units (the exact check is exponential)."""
     bad_here = [int(x) for x in np.unique(grid_of[region]) if outside[x]]
     if len(bad_here) == 1 and len(inhabited) <= BAND_SPLIT_MAX_UNITS \
             and not band_grouping_exists(households[inhabited], lo, hi):
         listed = ", ".join(f"{v:.0f}" for v in sorted(households[inhabited], reverse=True))
+        t = terms
         return Reason(
-            f"the {len(inhabited)} inhabited units of its region (the non-dedicated units joined to it) ({listed} "
-            f"households) cannot be grouped into grids of {lo}–{hi} households in any way: one grid must miss the band",
-            f"它所在区域（与它相连的非专属单元）的 {len(inhabited)} 个有人单元（{listed} 户）无论怎样组合都分不成每格 "
-            f"{lo}–{hi} 户的网格：必有一个网格落在区间外")
+            f"the {len(inhabited)} inhabited {t.units} of its region (the {t.region_units} joined to it) ({listed} "
+            f"households) cannot be grouped into {t.grids} of {lo}–{hi} households in any way: one {t.grid} must "
+            "miss the band",
+            f"它所在区域（与它相连的{t.region_units_zh}）的 {len(inhabited)} 个有人{t.unit_zh}（{listed} 户）无论怎样组合都"
+            f"分不成每个 {lo}–{hi} 户的{t.grid_zh}：必有一个{t.grid_zh}落在区间外")
     return None
 
 
 def _exhaustive_proof(region: np.ndarray, left: np.ndarray, right: np.ndarray, households: np.ndarray,
                       grid_of: np.ndarray, totals: np.ndarray, grid_units: np.ndarray, outside: np.ndarray, lo: float,
-                      hi: float, searched: dict[tuple[int, ...], bool]) -> Reason | None:
+                      hi: float, searched: dict[tuple[int, ...], bool], terms: Terms = GRID_TERMS) -> Reason | None:
     """The 'exhaustive search' argument. The region's grids lie wholly inside it, ``m`` of them
     outside the band, the worst ``w`` households from it; the exact search shows that no division
     of the region into contiguous grids has fewer than ``m`` outside the band unless one of them
@@ -335,20 +344,23 @@ def _exhaustive_proof(region: np.ndarray, left: np.ndarray, right: np.ndarray, h
     if not how:
         return None
     total = households[region].sum()
+    t = terms
     if m == 1:
         by = ("every way was tried (exhaustive search)", "已穷举所有划分方式") if how == "search" else (
-            "shown for every number of grids by an integer programme (HiGHS)", "已用整数规划（HiGHS）对每种网格数逐一证明")
+            f"shown for every number of {t.grids} by an integer programme (HiGHS)",
+            f"已用整数规划（HiGHS）对每种{t.grid_zh}数逐一证明")
         return Reason(
-            f"its region (the {len(region)} non-dedicated units joined to it, {total:.0f} households) has no division "
-            f"into contiguous grids of {lo}–{hi} households: {by[0]}",
-            f"它所在区域（与它相连的 {len(region)} 个非专属单元，共 {total:.0f} 户）不存在每格 {lo}–{hi} 户且连片的划分："
-            f"{by[1]}")
+            f"its region (the {len(region)} {t.region_units} joined to it, {total:.0f} households) has no division "
+            f"into contiguous {t.grids} of {lo}–{hi} households: {by[0]}",
+            f"它所在区域（与它相连的 {len(region)} 个{t.region_units_zh}，共 {total:.0f} 户）不存在每个{t.grid_zh} "
+            f"{lo}–{hi} 户且连片的划分：{by[1]}")
     return Reason(
-        f"its region (the {len(region)} non-dedicated units joined to it, {total:.0f} households) has no division "
-        f"into contiguous grids with fewer than {m} grids outside {lo}–{hi} households unless a grid lies more than "
-        f"{worst:.0f} households outside it, as none of this plan's {m} does: every way was tried (exhaustive search)",
-        f"它所在区域（与它相连的 {len(region)} 个非专属单元，共 {total:.0f} 户）的任何连片划分，要么至少有 {m} 个网格"
-        f"不在每格 {lo}–{hi} 户之内，要么有网格偏离该区间超过 {worst:.0f} 户（本方案的 {m} 个都未超过）："
+        f"its region (the {len(region)} {t.region_units} joined to it, {total:.0f} households) has no division "
+        f"into contiguous {t.grids} with fewer than {m} {t.grids} outside {lo}–{hi} households unless a {t.grid} lies "
+        f"more than {worst:.0f} households outside it, as none of this plan's {m} does: every way was tried "
+        "(exhaustive search)",
+        f"它所在区域（与它相连的 {len(region)} 个{t.region_units_zh}，共 {total:.0f} 户）的任何连片划分，要么至少有 {m} 个"
+        f"{t.grid_zh}不在每个 {lo}–{hi} 户之内，要么有{t.grid_zh}偏离该区间超过 {worst:.0f} 户（本方案的 {m} 个都未超过）："
         "已穷举所有划分方式")
 
 
@@ -400,18 +412,19 @@ def _no_division(region: np.ndarray, left: np.ndarray, right: np.ndarray, househ
 
 def _connector_proof(g: int, members: np.ndarray, region: np.ndarray, inhabited: np.ndarray, left: np.ndarray,
                      right: np.ndarray, unit_ids: np.ndarray, households: np.ndarray, grid_of: np.ndarray,
-                     outside: np.ndarray, n: int, lo: float, hi: float) -> Reason | None:
+                     outside: np.ndarray, n: int, lo: float, hi: float, terms: Terms = GRID_TERMS) -> Reason | None:
     """The first 'competing for one connector' argument for grid ``g`` (or, on the way, a small
     unit of ``g`` that can never reach the minimum without passing the maximum)."""
     cache: dict[int, set[int]] = {}
+    t = terms
     for a in [int(a) for a in members if 0 < households[a] < lo]:
         gates_a = cache.setdefault(a, _gates(a, region, left, right, households, n, lo, hi))
         if gates_a == {-1}:
             return Reason(
-                f"unit {unit_ids[a]} ({households[a]:.0f} households) can never be grouped to {lo} households "
-                f"without passing {hi}: no grid holding it can be in the band",
-                f"单元 {unit_ids[a]}（{households[a]:.0f} 户）无论与谁合并，都无法在不超过 {hi} 户的情况下达到 {lo} 户："
-                "含它的网格都不可能落在区间内")
+                f"{t.unit} {unit_ids[a]} ({households[a]:.0f} households) can never be grouped to {lo} households "
+                f"without passing {hi}: no {t.grid} holding it can be in the band",
+                f"{t.unit_zh} {unit_ids[a]}（{households[a]:.0f} 户）无论与谁合并，都无法在不超过 {hi} 户的情况下达到 "
+                f"{lo} 户：含它的{t.grid_zh}都不可能落在区间内")
         if not gates_a:
             continue
         for b in inhabited:
@@ -422,12 +435,13 @@ def _connector_proof(g: int, members: np.ndarray, region: np.ndarray, inhabited:
             shared = sorted(gates_a & gates_b - {-1})
             if shared and {x for x in (grid_of[a], grid_of[b]) if outside[x]} == {g}:
                 return Reason(
-                    f"units {unit_ids[a]} ({households[a]:.0f} households) and {unit_ids[b]} ({households[b]:.0f}) "
-                    f"cannot share a grid (together above {hi}), and each reaches {lo} only through unit "
-                    f"{unit_ids[shared[0]]}, which one grid holds: the grid of one of them must miss the band",
-                    f"单元 {unit_ids[a]}（{households[a]:.0f} 户）与 {unit_ids[b]}（{households[b]:.0f} 户）合计超过 {hi} 户、"
-                    f"不能同格，而二者都只有经过单元 {unit_ids[shared[0]]} 才能达到 {lo} 户，该单元只能属于一个网格："
-                    "其中一个的网格必然落在区间外")
+                    f"{t.units} {unit_ids[a]} ({households[a]:.0f} households) and {unit_ids[b]} "
+                    f"({households[b]:.0f}) cannot share a {t.grid} (together above {hi}), and each reaches {lo} only "
+                    f"through {t.unit} {unit_ids[shared[0]]}, which one {t.grid} holds: the {t.grid} of one of them "
+                    "must miss the band",
+                    f"{t.unit_zh} {unit_ids[a]}（{households[a]:.0f} 户）与 {unit_ids[b]}（{households[b]:.0f} 户）合计超过 "
+                    f"{hi} 户、不能同在一个{t.grid_zh}，而二者都只有经过{t.unit_zh} {unit_ids[shared[0]]} 才能达到 {lo} 户，"
+                    f"它只能属于一个{t.grid_zh}：其中一个的{t.grid_zh}必然落在区间外")
     return None
 
 

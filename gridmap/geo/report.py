@@ -26,6 +26,7 @@ from gridmap.geo.band import choose_grid_count
 from gridmap.geo.grain import divisible
 from gridmap.geo.graph import UnitGraph, grouped
 from gridmap.geo.proofs import Reason, Regions, below_min_proofs, hub_leaf_proofs, region_proofs
+from gridmap.geo.terms import GRID_TERMS, Terms
 
 FLAG_COLUMNS = ["grid_code", "flag", "reason", "reason_zh"]
 
@@ -43,7 +44,7 @@ def histogram(households: np.ndarray, lo: float, hi: float) -> dict:
 
 
 def _piece_reasons(graph: UnitGraph, households: np.ndarray, grid_of: np.ndarray, kinds: list[str], lo: float,
-                   hi: float) -> dict[int, Reason]:
+                   hi: float, terms: Terms = GRID_TERMS) -> dict[int, Reason]:
     """Grids lying in a connected piece (non-dedicated units of one community, units above the
     maximum left out, as they stand alone) whose total cannot be divided into band-sized grids."""
     usable = np.array([kinds[g] != "dedicated" for g in grid_of], dtype=bool) & (households <= hi)
@@ -53,7 +54,7 @@ def _piece_reasons(graph: UnitGraph, households: np.ndarray, grid_of: np.ndarray
     reasons: dict[int, Reason] = {}
     said: dict[int, Reason] = {}
     for piece in np.flatnonzero(totals > 0):
-        _, en, zh = choose_grid_count(float(totals[piece]), lo, hi)
+        _, en, zh = choose_grid_count(float(totals[piece]), lo, hi, terms=terms)
         if en:
             said[int(piece)] = Reason(en, zh)
     for piece, members in zip(said, grouped(label, np.asarray(list(said), dtype=np.int64))):
@@ -88,32 +89,31 @@ def plan_report(units: pd.DataFrame, grids: pd.DataFrame, graph: UnitGraph, lo: 
 
 
 def _band_reasons(graph: UnitGraph, unit_ids: np.ndarray, households: np.ndarray, grid_of: np.ndarray,
-                  kinds: list[str], totals: np.ndarray, outside: np.ndarray, lo: float, hi: float
-                  ) -> dict[int, tuple[str, Reason]]:
+                  kinds: list[str], totals: np.ndarray, outside: np.ndarray, lo: float, hi: float,
+                  terms: Terms = GRID_TERMS) -> dict[int, tuple[str, Reason]]:
     """Why each comprehensive grid outside the band misses it, where that can be said: ``{grid
     index: (flag, reason)}``. In order of precedence: a unit alone above the maximum
     (``above_max``); a connected piece whose total cannot be divided into band-sized grids; a hub
     with too many small leaves; a unit that no connected addition brings into the band; and the
-    region arguments of :func:`gridmap.geo.proofs.region_proofs` (all ``infeasible_band``)."""
+    region arguments of :func:`gridmap.geo.proofs.region_proofs` (all ``infeasible_band``); said in
+    the level's ``terms`` (:mod:`gridmap.geo.terms`: grids of units, or micro-grids of buildings
+    and 单元)."""
     unit_count = np.bincount(grid_of, minlength=len(kinds))
     reasons: dict[int, tuple[str, Reason]] = {}
     alone = np.flatnonzero(outside & (unit_count == 1) & (totals > hi))
     for g, (u,) in zip(alone.tolist(), grouped(grid_of, alone)):
         reasons[int(g)] = ("above_max", Reason(
-            f"unit {unit_ids[u]} alone has {households[u]:.0f} households (> {hi}): it is one building, and the data "
-            "gives no 单元 (stairwell) count to divide it by (add one: a 单元数 column, or an entrances layer of its "
-            "stairwell doors)",
-            f"单元 {unit_ids[u]} 独自就有 {households[u]:.0f} 户（超过 {hi} 户）：它是一栋楼，数据中没有可用于再分的单元数"
-            "（请补充“单元数”字段，或导入单元门图层 entrances）"))
-    pieces = _piece_reasons(graph, households, grid_of, kinds, lo, hi)
+            f"{terms.unit} {unit_ids[u]} alone has {households[u]:.0f} households (> {hi}): {terms.indivisible}",
+            f"{terms.unit_zh} {unit_ids[u]} 独自就有 {households[u]:.0f} 户（超过 {hi} 户）：{terms.indivisible_zh}"))
+    pieces = _piece_reasons(graph, households, grid_of, kinds, lo, hi, terms)
     for g in np.flatnonzero(outside):
         if int(g) not in reasons and int(g) in pieces:
             reasons[int(g)] = ("infeasible_band", pieces[int(g)])
-    hubs = hub_leaf_proofs(graph, unit_ids, households, grid_of, kinds, lo, hi)
+    hubs = hub_leaf_proofs(graph, unit_ids, households, grid_of, kinds, lo, hi, terms)
     regions = Regions.of(graph, grid_of, kinds)  # the regions of the proofs below, found once
     unexplained = [int(g) for g in np.flatnonzero(outside) if int(g) not in reasons and int(g) not in hubs]
     below = below_min_proofs(graph, unit_ids, households, grid_of, [g for g in unexplained if totals[g] < lo],
-                             kinds, lo, hi, regions)
+                             kinds, lo, hi, regions, terms)
     open_cases = []
     for g in np.flatnonzero(outside):
         g = int(g)
@@ -124,7 +124,8 @@ def _band_reasons(graph: UnitGraph, unit_ids: np.ndarray, households: np.ndarray
             reasons[g] = ("infeasible_band", proof)
         else:
             open_cases.append(g)
-    for g, proof in region_proofs(graph, unit_ids, households, grid_of, kinds, lo, hi, open_cases, regions).items():
+    for g, proof in region_proofs(graph, unit_ids, households, grid_of, kinds, lo, hi, open_cases, regions,
+                                  terms).items():
         reasons[g] = ("infeasible_band", proof)
     return reasons
 
@@ -181,12 +182,14 @@ def _community_pieces_spanned(graph: UnitGraph, grid_of: np.ndarray, n_grids: in
 
 
 def _flags(grids: pd.DataFrame, reasons: dict[int, tuple[str, Reason]], outside: np.ndarray, totals: np.ndarray,
-           lo: float, hi: float, pieces_spanned: np.ndarray | None = None) -> pd.DataFrame:
+           lo: float, hi: float, pieces_spanned: np.ndarray | None = None, terms: Terms = GRID_TERMS) -> pd.DataFrame:
     """The flags, grid by grid in code order: the reason a grid misses the band (proven, or plainly
     ``below_min`` / ``above_max``), then, for a grid of several pieces, ``island`` when it spans
     separate pieces of its community (``pieces_spanned`` > 1: the community itself is islands or
     exclaves, and an uninhabited piece joined the nearest grid) or ``not_contiguous`` when its
-    community is one piece (units that touch at most at a corner: to be repaired)."""
+    community is one piece (units that touch at most at a corner: to be repaired). Said in the
+    level's ``terms``."""
+    t = terms
     if pieces_spanned is None:
         pieces_spanned = np.ones(len(grids), dtype=np.int64)
     rows = []
@@ -196,24 +199,26 @@ def _flags(grids: pd.DataFrame, reasons: dict[int, tuple[str, Reason]], outside:
             rows.append((code, flag, reason.en, reason.zh))
         elif outside[g] and totals[g] < lo:
             rows.append((code, "below_min", f"{totals[g]:.0f} households < {lo}: no contiguous rearrangement with its "
-                         "neighbouring grids met the band (units too lumpy or joined through empty connector units)",
-                         f"仅 {totals[g]:.0f} 户，低于 {lo} 户：未能证明不可达，可与相邻网格调整单元"))
+                         f"neighbouring {t.grids} met the band ({t.units} too lumpy or joined through empty connector "
+                         f"{t.units})",
+                         f"仅 {totals[g]:.0f} 户，低于 {lo} 户：未能证明不可达，可与相邻{t.grid_zh}调整{t.unit_zh}"))
         elif outside[g]:
             rows.append((code, "above_max", f"{totals[g]:.0f} households > {hi}: no contiguous rearrangement with its "
-                         "neighbouring grids met the band",
-                         f"有 {totals[g]:.0f} 户，超过 {hi} 户：未能证明不可达，可与相邻网格调整单元"))
+                         f"neighbouring {t.grids} met the band",
+                         f"有 {totals[g]:.0f} 户，超过 {hi} 户：未能证明不可达，可与相邻{t.grid_zh}调整{t.unit_zh}"))
         parts = int(grids.at[g, "parts"])
         if parts > 1 and pieces_spanned[g] > 1:
-            rows.append((code, "island", f"made of {parts} separate pieces because its community is: it holds units of "
-                         f"{int(pieces_spanned[g])} separate pieces of the community (islands or exclaves; a piece "
-                         "without residents joins the nearest grid of its community)",
-                         f"由 {parts} 块互不相连的部分组成，因为所在社区本身不相连：网格包含社区 {int(pieces_spanned[g])} "
-                         "块互不相连部分（岛屿或飞地）的单元；无人居住的部分并入本社区最近的网格"))
+            rows.append((code, "island", f"made of {parts} separate pieces because its community is: it holds "
+                         f"{t.units} of {int(pieces_spanned[g])} separate pieces of the community (islands or "
+                         "exclaves; a piece without residents joins the nearest grid of its community)",
+                         f"由 {parts} 块互不相连的部分组成，因为所在社区本身不相连：{t.grid_zh}包含社区 "
+                         f"{int(pieces_spanned[g])} 块互不相连部分（岛屿或飞地）的{t.unit_zh}；无人居住的部分并入本社区最近的网格"))
         elif parts > 1:
-            rows.append((code, "not_contiguous", f"made of {parts} separate pieces although its community is one piece "
-                         "(units that touch at most at a corner): move units so that the grid is contiguous",
-                         f"由 {parts} 块互不相连的部分组成，而所在社区是连成一片的（单元之间至多只有角点相接）："
-                         "请调整单元使网格连续"))
+            rows.append((code, "not_contiguous", f"made of {parts} separate pieces although its community is one "
+                         f"piece ({t.units} that touch at most at a corner): move {t.units} so that the {t.grid} is "
+                         "contiguous",
+                         f"由 {parts} 块互不相连的部分组成，而所在社区是连成一片的（{t.unit_zh}之间至多只有角点相接）："
+                         f"请调整{t.unit_zh}使{t.grid_zh}连续"))
     return pd.DataFrame(rows, columns=FLAG_COLUMNS)
 
 
