@@ -154,6 +154,17 @@ def test_bad_boundaries_are_refused_and_nothing_is_stored(engine: sa.Engine, tmp
         assert places.geometry.iloc[0].area == pytest.approx(2 * grid_communities().geometry.iloc[0].area)
 
 
+def test_a_refused_code_does_not_hide_the_outlines_findings() -> None:
+    """All that is wrong with the files in one answer: a duplicate code and an overlap together,
+    not the overlap only once the codes are fixed."""
+    frame = grid_communities().rename(columns={"社区代码": "code", "社区名称": "name"})
+    frame.loc[3, "code"] = frame.loc[2, "code"]
+    frame.loc[0, "geometry"] = frame.loc[0, "geometry"].buffer(0.0015)
+    found = build_hierarchy(frame[["code", "name", "geometry"]])
+    assert {f.check for f in found.refused} == {"duplicate_code", "overlap"}
+    assert not len(found.communities)  # and nothing built
+
+
 def test_a_parent_whose_prefix_disagrees_is_refused(engine: sa.Engine, tmp_path: Path) -> None:
     load_demo(engine, ["yaan"])
     path = write_gbk_shapefile(grid_communities(), tmp_path / "社区.shp")
