@@ -46,8 +46,8 @@ frontage)."""
 class SharedStrips:
     """What :func:`share_strips` did: for each output row, the input unit it came from
     (``source``), its geometry and the unit it is to join (``joins``, an input index; -1 for a
-    unit that is not part of a strip); ``strips``: how many units were cut, ``parts``: into how
-    many."""
+    unit that is not part of a strip); ``strips``: how many strips were shared out (cut among
+    several units, or given whole to the one unit fronting it), ``parts``: into how many parts."""
 
     source: np.ndarray
     geometry: np.ndarray
