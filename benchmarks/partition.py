@@ -425,6 +425,10 @@ def chinese_district(which: str, gerrychain_budget: float) -> None:
           f"({result.report['summary']['dedicated_share']:.1%}); units under {profile.units.min_unit_area_m2:.0f} m²: "
           f"{int((units['area_m2'] < profile.units.min_unit_area_m2).sum())}; grids in pieces (not islands): "
           f"{len(in_pieces)}; invalid after projection to EPSG:{gk.to_epsg()}: {invalid}")
+    metric = comp.to_crs(gk)
+    pp = 4 * np.pi * metric.area.to_numpy() / metric.length.to_numpy() ** 2  # Polsby-Popper, in the GK zone
+    print(f"compactness of comprehensive grids (Polsby-Popper): min {pp.min():.3f}, 10th percentile "
+          f"{np.percentile(pp, 10):.3f}, median {np.median(pp):.3f}; under 0.15: {int((pp < 0.15).sum())}")
     m_proven_misses = int(mg.loc[~m_in, "microgrid_code"].isin(m_proven).sum())
     print(f"micro-grids: {int(m_in.sum())} of {len(mg)} in {tuple(profile.micro_band)} ({m_in.mean():.1%}); "
           f"{int((~m_in).sum())} misses, {m_proven_misses} proven (a 单元 or building alone outside the band, or "

@@ -45,14 +45,17 @@ def test_a_track_drops_jumps_and_needs_two_times() -> None:
 
 
 def street_in_a_grid(engine: sa.Engine) -> dict:
-    """A street of the district lying in one published comprehensive grid, that grid's code, and
-    the street's length in it."""
+    """A street of the district lying in one published comprehensive grid, with some of the grid's
+    buildings along it (within 20 m), that grid's code, and the street's length in it."""
     with engine.connect() as conn:
         row = conn.execute(sa.text(
             "SELECT g.code, ST_AsText(f.geom), ST_Length(ST_Intersection(f.geom, g.geom)::geography) FROM grids g "
             "JOIN plans p ON p.id = g.plan_id AND p.status = 'published' JOIN layer_features f ON f.geom && g.geom "
             "JOIN layers l ON l.id = f.layer_id AND l.name = 'roads' WHERE g.kind = 'comprehensive' "
             "AND ST_CoveredBy(f.geom, g.geom) AND ST_Length(f.geom::geography) BETWEEN 100 AND 600 "
+            "AND EXISTS (SELECT 1 FROM layer_features b JOIN layers lb ON lb.id = b.layer_id AND lb.name = 'buildings' "
+            "WHERE b.geom && ST_Expand(f.geom, 0.001) AND ST_Intersects(ST_PointOnSurface(b.geom), g.geom) "
+            "AND ST_DWithin(b.geom::geography, f.geom::geography, 20)) "
             "ORDER BY g.code, f.id LIMIT 1")).one()
     return {"grid": row[0], "line": shapely.from_wkt(row[1]), "length_m": row[2]}
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import shapely
 
+from gridmap.geo.coverage import stitch_borders
 from gridmap.geo.strips import share_strips
 from gridmap.geo.tessellation import building_cells
 from gridmap.geo.units import UnitRules, build_units
@@ -73,7 +74,7 @@ def unit_at(units: gpd.GeoDataFrame, x: float, y: float) -> gpd.GeoSeries:
 
 def test_the_strip_round_three_compounds_is_shared_among_them(layers) -> None:
     units = build(layers)
-    before = build(layers, strip_max_width_m=0.0)
+    before = build(layers, share_land_along_walls=False)
     west = lonlat(shapely.box(0, 0, 300, 300))
     in_west = lambda frame: frame[frame.geometry.representative_point().within(west)]  # noqa: E731
     # without the rule one uninhabited unit runs round all three compounds; with it none is left
@@ -124,21 +125,42 @@ def test_share_strips_cuts_the_land_nearest_each_frontage_and_tiles_it() -> None
     strip = lonlat(shapely.box(0, 0, 100, 50)).difference(shapely.union(a, b))
     geoms = np.array([a, b, strip], dtype=object)
     road = np.array([lonlat(shapely.LineString([(-10, 0), (110, 0)]))], dtype=object)
-    shared = share_strips(geoms, np.array(["c"] * 3, dtype=object), np.array([False, False, True]),
-                          np.array([True, True, False]), project=metres, max_width_m=30.0, barriers=road)
+    houses = np.array([lonlat(shapely.box(20, 20, 30, 30)), lonlat(shapely.box(60, 20, 70, 30))], dtype=object)
+
+    def share(community=("c", "c", "c"), walls=(True, True, False)):
+        return share_strips(geoms, np.array(community, dtype=object), np.array([False, False, True]),
+                            np.array([True, True, False]), np.array(walls), buildings=houses,
+                            points=shapely.point_on_surface(houses), project=metres, barriers=road)
+
+    shared = share()
     assert shared.strips == 1 and shared.parts == 2
-    assert shared.source.tolist() == [0, 1, 2, 2] and shared.joins.tolist() == [-1, -1, 0, 1]
+    assert shared.source.tolist() == [0, 1, 2, 2] and shared.joins.tolist() == [-1, -1, 0, 1]  # nothing left of 2
     parts = shared.geometry[2:]
     assert shapely.area(parts).sum() == pytest.approx(shapely.area(strip), rel=1e-9)
     assert shapely.coverage_is_valid(parts)
     assert parts[0].contains(lonlat(shapely.Point(5, 25))) and parts[1].contains(lonlat(shapely.Point(95, 25)))
-    # wider than the limit, or with no frontage off the barriers: left whole
-    wide = share_strips(geoms, np.array(["c"] * 3, dtype=object), np.array([False, False, True]),
-                        np.array([True, True, False]), project=metres, max_width_m=5.0, barriers=road)
-    assert wide.strips == 0 and wide.joins.tolist() == [-1, -1, -1]
-    other = share_strips(geoms, np.array(["c", "c", "d"], dtype=object), np.array([False, False, True]),
-                         np.array([True, True, False]), project=metres, max_width_m=30.0, barriers=road)
-    assert other.strips == 0  # the houses are in another community
+    # the land above their common corner split there
+    assert parts[0].contains(lonlat(shapely.Point(42, 45))) and parts[1].contains(lonlat(shapely.Point(58, 45)))
+    # inhabited, not walls, they take a block without residents all the same
+    assert share(walls=(False, False, False)).joins.tolist() == [-1, -1, 0, 1]
+    assert not share(community=("c", "c", "d")).strips  # the compounds are in another community
+
+
+def test_an_inhabited_block_keeps_its_houses_land_and_gives_the_walls_theirs() -> None:
+    # a block with a compound in its west half and a walk-up in its east half, 30 m from the wall
+    compound = lonlat(shapely.box(10, 10, 60, 90))
+    block = lonlat(shapely.box(0, 0, 150, 100)).difference(compound)
+    walkup = lonlat(shapely.box(90, 40, 110, 60))
+    shared = share_strips(np.array([compound, block], dtype=object), np.array(["c", "c"], dtype=object),
+                          np.array([False, True]), np.array([True, True]), np.array([True, False]),
+                          buildings=np.array([walkup], dtype=object),
+                          points=shapely.point_on_surface(np.array([walkup], dtype=object)), project=metres)
+    assert shared.source.tolist() == [0, 1, 1] and shared.joins.tolist() == [-1, -1, 0]
+    rest, given = shared.geometry[1], shared.geometry[2]
+    assert given.contains(lonlat(shapely.Point(5, 50))) and given.contains(lonlat(shapely.Point(70, 50)))
+    assert rest.contains(lonlat(shapely.Point(80, 50))) and rest.contains(walkup)  # nearer the walk-up: its own
+    assert rest.contains(lonlat(shapely.Point(140, 95)))  # 46 m from the walk-up, 80 m from the wall
+    assert shapely.area(shared.geometry[1:]).sum() == pytest.approx(shapely.area(block), rel=1e-9)
 
 
 def test_line_footprints_get_cells_that_tile_their_area() -> None:
@@ -148,3 +170,28 @@ def test_line_footprints_get_cells_that_tile_their_area() -> None:
     cells = building_cells(np.array([area], dtype=object), lines, np.array([0, 0]))
     assert shapely.area(cells).sum() == pytest.approx(shapely.area(area), rel=1e-9)
     assert cells[0].contains(lonlat(shapely.Point(10, 10))) and cells[1].contains(lonlat(shapely.Point(90, 10)))
+
+
+def test_two_communities_built_apart_meet_once_stitched() -> None:
+    """Land cut where it meets a community border adds a vertex there that the units across it
+    lack when the two communities are built apart (a stale one rebuilt, one built at building
+    grain); the rebuild stitches the borders (gridmap.geo.coverage.stitch_borders, as
+    gridmap.services.partitioning does) and the two form one clean coverage."""
+    west = lonlat(shapely.box(0, 0, 300, 300))
+    east = lonlat(shapely.box(300, 0, 600, 300))
+    communities = frame([{"code": "511802001001", "geometry": west}, {"code": "511802001002", "geometry": east}])
+    boxes = [(14, 14, 130, 286), (150, 14, 286, 130), (150, 150, 286, 286),   # west: the border at x = 300
+             (314, 14, 450, 286), (470, 14, 586, 140), (470, 160, 586, 286)]  # east
+    compounds = frame([{"name": f"小区{i}", "geometry": lonlat(shapely.box(*b))} for i, b in enumerate(boxes)])
+    buildings = frame([{"户数": 40, "geometry": lonlat(shapely.box(b[0] + 20, b[1] + 20, b[0] + 35, b[1] + 35))}
+                       for b in boxes])
+    west_units, east_units = (build_units(communities.iloc[[i]], None, buildings, compounds=compounds) for i in (0, 1))
+    # the west's land between compounds 1 and 2 and the border was cut there: a vertex the east lacks
+    assert unit_at(west_units, 295, 200)["name"] == "小区2" and unit_at(west_units, 295, 80)["name"] == "小区1"
+    apart = np.concatenate([west_units.geometry.values, east_units.geometry.values])
+    assert not shapely.coverage_is_valid(apart)
+    stitched, gained = stitch_borders(west_units.geometry.values, east_units.geometry.values)
+    kept = east_units.geometry.values.copy()
+    for i, geometry in gained.items():
+        kept[i] = geometry
+    assert gained and shapely.coverage_is_valid(np.concatenate([stitched, kept]))

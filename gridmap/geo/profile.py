@@ -32,7 +32,7 @@ Profiles are written in TOML; every key is optional and overrides the profile na
     [units]
     compound_max_households = 500
     min_unit_area_m2 = 400             # slivers: no unit is smaller (an island excepted)
-    strip_max_width_m = 30             # land without residents narrower than this joins the units fronting it
+    share_land_along_walls = true      # a block's land nearer a compound's wall than its own houses joins the compound
     site_types = ["学校", "医院", "公园"]  # sites kept whole as units, with their name and type
     dedicated_site_types = ["学校", "医院"]  # which of them get a dedicated grid (专属网格) ...
     dedicated_min_area_m2 = 5000       # ... from this area

@@ -31,13 +31,20 @@ JITTER_M = 1e-3       # sample points moved by up to this (deterministically): n
 
 
 def building_cells(areas: np.ndarray, footprints: np.ndarray, area_of: np.ndarray, *, step_m: float = SAMPLE_STEP_M,
-                   shrink_m: float = SHRINK_M) -> np.ndarray:
+                   shrink_m: float = SHRINK_M, exact: bool = True, smooth_m: float = 0.0) -> np.ndarray:
     """One cell per footprint (polygons, lines or points, lon/lat), the cells of each area's footprints
     together tiling that area exactly. ``area_of`` gives each footprint's area (an index into
     ``areas``, e.g. the unit holding its representative point). All areas are done at once (one
     vectorised call for their Voronoi diagrams); an invalid area is repaired first.
 
     An area with one footprint is that footprint's cell; an area with none is not covered.
+    ``exact=False``: the cells as the diagram cuts them, neither checked to tile their area vertex
+    for vertex (and repaired where not) nor made one piece each, for a caller that cleans what it
+    makes of them anyway (the unit build's land along walls, :mod:`gridmap.geo.strips`).
+    ``smooth_m``: the borders between cells simplified within this many metres (a coverage
+    simplification of each area's cells before they are cut to the area, which keeps them
+    matched and leaves the area's outline as it is): the borders of a Voronoi diagram of points
+    every ``step_m`` zigzag, each zig a vertex for whatever nodes them next.
 
     Example
     -------
@@ -57,12 +64,12 @@ def building_cells(areas: np.ndarray, footprints: np.ndarray, area_of: np.ndarra
     cells[alone] = areas[area_of[alone]]
     shared = np.flatnonzero(~alone)
     if len(shared):
-        cells[shared] = _tessellate(areas, footprints[shared], area_of[shared], step_m, shrink_m)
+        cells[shared] = _tessellate(areas, footprints[shared], area_of[shared], step_m, shrink_m, exact, smooth_m)
     return cells
 
 
 def _tessellate(areas: np.ndarray, footprints: np.ndarray, area_of: np.ndarray, step_m: float,
-                shrink_m: float) -> np.ndarray:
+                shrink_m: float, exact: bool = True, smooth_m: float = 0.0) -> np.ndarray:
     """The cells of footprints that share their area with others (see :func:`building_cells`):
     one Voronoi diagram per area, of its own buildings' sample points (as momepy's enclosed
     tessellation does per enclosure), so every part of an area is nearer one of its own buildings
@@ -76,7 +83,7 @@ def _tessellate(areas: np.ndarray, footprints: np.ndarray, area_of: np.ndarray, 
     for batch in _batches(area_of[owner], BATCH_POINTS):
         mine = np.unique(owner[batch])  # the footprints of the batch's areas, all of them
         cells[mine] = _tessellate_batch(areas, points[batch], np.searchsorted(mine, owner[batch]), footprints[mine],
-                                        area_of[mine], frames)
+                                        area_of[mine], frames, exact, smooth_m)
     return cells
 
 
@@ -134,10 +141,10 @@ def _batches(point_area: np.ndarray, size: int) -> list[slice]:
 
 
 def _tessellate_batch(areas: np.ndarray, points: np.ndarray, owner: np.ndarray, footprints: np.ndarray,
-                      area_of: np.ndarray, frames: _Frames) -> np.ndarray:
+                      area_of: np.ndarray, frames: _Frames, exact: bool = True, smooth_m: float = 0.0) -> np.ndarray:
     """The cells of ``footprints`` (whole areas' worth, ``area_of`` each) from their sample
     ``points`` (metric, sorted by area; ``owner``: the footprint of each, an index into
-    ``footprints``)."""
+    ``footprints``); not ``exact``: as the diagram cuts them (:func:`building_cells`)."""
     groups, group_of, per_group = np.unique(area_of[owner], return_inverse=True, return_counts=True)
     sites = shapely.multipoints(points, indices=group_of)
     reach = shapely.bounds(shapely.envelope(shapely.union(shapely.envelope(frames.to_m(areas[groups], groups)),
@@ -152,9 +159,31 @@ def _tessellate_batch(areas: np.ndarray, points: np.ndarray, owner: np.ndarray, 
     voronoi = polygonal(voronoi)  # a cell may come as a collection holding its polygon
     invalid = ~shapely.is_valid(voronoi)
     voronoi[invalid] = polygonal(shapely.make_valid(voronoi[invalid]))
-    zones = frames.to_lonlat(_dissolve(voronoi, owner, len(footprints)), area_of)
+    zones = _dissolve(voronoi, owner, len(footprints))
+    if smooth_m > 0:
+        zones = _smoothed(zones, area_of, smooth_m)
+    zones = frames.to_lonlat(zones, area_of)
+    if not exact:
+        return shapely.intersection(zones, areas[area_of])
     cells = _clipped(zones, areas, area_of, frames)
     return one_piece_each(cells, _anchors(footprints), area_of)
+
+
+def _smoothed(zones: np.ndarray, area_of: np.ndarray, tolerance_m: float) -> np.ndarray:
+    """Each area's zones (metric, a coverage of a box round the area) with their shared borders
+    simplified within ``tolerance_m``, the box's outline kept; an area whose zones GEOS will not
+    take as a coverage is left as it is."""
+    zones = zones.copy()
+    order = np.argsort(area_of, kind="stable")
+    bounds = np.flatnonzero(np.r_[True, area_of[order][1:] != area_of[order][:-1], True])
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        members = order[start:stop]
+        if len(members) > 1:
+            try:
+                zones[members] = shapely.coverage_simplify(zones[members], tolerance_m, simplify_boundary=False)
+            except shapely.errors.GEOSException:
+                pass
+    return zones
 
 
 def _anchors(footprints: np.ndarray) -> np.ndarray:

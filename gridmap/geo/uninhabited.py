@@ -6,9 +6,9 @@ places it wherever its tree happened to run. On a district office's own files ev
 sits a few metres inside the roads around it, and the strips around several compounds all went
 to one grid, which then wrapped round its neighbours' compounds as a ring (a new user's district:
 a grid of 430 households over 12.5 ha, six of its units empty, compactness 0.027, and nothing
-flagged). Since then such strips (narrower than ``UnitRules.strip_max_width_m``) are shared among
-the units fronting them when the units are built (:mod:`gridmap.geo.strips`); what is left here
-is wider land without residents (a green, a car park, a square) and strips no unit fronts.
+flagged). Since then such land goes to the compounds (and sites, and houses) along it when the
+units are built (:mod:`gridmap.geo.strips`, ``UnitRules.share_land_along_walls``); what is left
+here is land no unit fronts (a traffic island between barriers) and named places (a park).
 
 :func:`settle` moves each such unit to the comprehensive grid it shares the longest border with,
 where that border is longer than the one with its own grid and the inhabited rest of its own grid

@@ -37,11 +37,12 @@ step, in this order:
    (:mod:`gridmap.geo.stairwells`).
 6. **Point sites** (``_point_sites``): site points (POIs without a footprint) turn the block that
    holds them into a site.
-7. **Strips** (``_share_strips``, :mod:`gridmap.geo.strips`): a block without an inhabited
-   building and narrower than ``strip_max_width_m`` (the land between compounds drawn at their
-   walls and the road centre lines round them) is cut into the land nearest each unit fronting
-   it, not across a barrier (compounds, inhabited blocks, dedicated sites), each part to join
-   that unit in step 9: no strip runs round several compounds into one grid.
+7. **Land along walls** (``_share_strips``, :mod:`gridmap.geo.strips`; ``share_land_along_walls``):
+   the land of a block nearer a compound's or dedicated site's wall than any of the block's own
+   buildings (the strip between a compound drawn at its wall and the road centre lines round it),
+   not across a barrier and never a footprint, is cut off to join that unit in step 9; a block
+   without residents is shared out whole, with the inhabited blocks beside it too: no block runs
+   round several compounds into one grid.
 8. **One clean coverage** (``_clean_coverage``): every unit boundary and community outline is
    noded into one arrangement and each unit rebuilt from its faces
    (:func:`gridmap.geo.coverage.clean`), so neighbours share their borders vertex for vertex;
@@ -129,7 +130,7 @@ class UnitRules:
     dedicated_min_staff_by_type: dict[str, int] = field(default_factory=dict)
     min_unit_area_m2: float = 400.0
     min_face_width_m: float = 2.0  # hairline strips narrower than this join a neighbour
-    strip_max_width_m: float = 30.0  # uninhabited land narrower than this is shared among the units it fronts
+    share_land_along_walls: bool = True  # a block's land nearer a compound's (site's) wall than its houses joins it
     border_snap_m: float = 5.0  # barrier lines closer than this to a community border are the border
     compound_max_households: int = 500
     tessellation_target_households: int | None = None  # default: compound_max_households * 0.8
@@ -918,29 +919,53 @@ def _point_sites(units: pd.DataFrame, site_points: gpd.GeoDataFrame | None, area
 
 def _share_strips(units: pd.DataFrame, bld: _Buildings, rules: UnitRules, area_fn: AreaFn,
                   barriers: np.ndarray) -> pd.DataFrame:
-    """Step 7, strips (:mod:`gridmap.geo.strips`): a block without an inhabited building and
-    narrower than ``strip_max_width_m`` (the land between compounds' walls and the road centre
-    lines round them) cut into the land nearest each unit fronting it (inhabited units and
-    dedicated sites of its community, not across a barrier), each part marked to join that unit
-    (``_joins``, its ``_key``) in step 9. Named places folded into blocks (a park, a square) stay whole."""
+    """Step 7, land along walls (:mod:`gridmap.geo.strips`; off unless ``share_land_along_walls``):
+    the land of a block nearer a compound's or dedicated site's wall (of its community, not across
+    a barrier) than the block's own buildings, never a footprint, is cut off and marked to join
+    that unit in step 9 (``_joins``: its ``_key``); a block without residents is shared out
+    whole, with the inhabited units beside it as well. Named places folded into blocks (a park, a
+    square) keep theirs."""
     units = units.reset_index(drop=True)
     units["_key"] = np.arange(len(units))
     units["_joins"] = -1
+    if not rules.share_land_along_walls:
+        return units
     geoms = units["geometry"].to_numpy()
-    inhabited = np.zeros(len(units), dtype=bool)
-    holder = _assign_to_polygons(bld.points[bld.households > 0], geoms)
-    inhabited[holder[holder >= 0]] = True
+    homes = bld.households > 0
+    inhabited = _holds_buildings(geoms, bld.geoms[homes], bld.points[homes])
     kind = units["kind"].to_numpy()
-    bare = (kind == "block") & units["site_type"].isna().to_numpy() & ~inhabited
-    shared = strips.share_strips(geoms, units["community_code"].to_numpy(), bare, inhabited | (kind == "site"),
-                                 project=area_fn.project, max_width_m=rules.strip_max_width_m,  # type: ignore[attr-defined]
-                                 barriers=barriers)
+    shared = strips.share_strips(geoms, units["community_code"].to_numpy(),
+                                 (kind == "block") & units["site_type"].isna().to_numpy(), inhabited,
+                                 (kind == "compound") | (kind == "site"), buildings=bld.geoms[homes],
+                                 points=bld.points[homes],
+                                 project=area_fn.project, barriers=barriers)  # type: ignore[attr-defined]
     if not shared.strips:
         return units
     out = units.iloc[shared.source].reset_index(drop=True)
     out["geometry"] = shared.geometry
     out["_joins"] = shared.joins
     return out
+
+
+def _holds_buildings(geoms: np.ndarray, footprints: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Whether each unit holds a building: its point, or a share of its footprint (a tower cut by
+    its 单元 has its point in one piece only). Only footprints not inside the unit of their point
+    are asked the second way."""
+    held = np.zeros(len(geoms), dtype=bool)
+    if not len(footprints):
+        return held
+    holder = _assign_to_polygons(points, geoms)
+    held[holder[holder >= 0]] = True
+    shapely.prepare(geoms)
+    placed = np.flatnonzero(holder >= 0)
+    straddling = np.concatenate([placed[~shapely.covers(geoms[holder[placed]], footprints[placed])],
+                                 np.flatnonzero(holder < 0)])
+    straddling = straddling[shapely.area(footprints[straddling]) > 0]
+    if len(straddling):
+        b_idx, unit_idx = shapely.STRtree(geoms).query(footprints[straddling], predicate="intersects")
+        overlap = shapely.area(shapely.intersection(geoms[unit_idx], footprints[straddling[b_idx]])) > 0
+        held[unit_idx[overlap]] = True
+    return held
 
 
 def _clean_coverage(units: pd.DataFrame, comm_geoms: np.ndarray, comm_codes: np.ndarray, barriers: np.ndarray,
