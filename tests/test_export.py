@@ -254,6 +254,16 @@ def test_cli_exports_a_published_plan_with_postgis_areas(published_monaco, datab
     assert "reporter" not in " ".join(summary(f"/vsizip/{out}/incidents.shp")["fields"])
     rows = {r["grid_code"]: r for r in features(shp)}
     assert rows[first]["grid_name"] == CHINESE and rows[first]["worker"] == "李四"
+    # each grid's flags and their reasons, as the plan's report gives them (Monaco has grids outside the band)
+    from gridmap.services.planning import report
+    flags = report(engine, plan_id)["flags"]
+    assert flags
+    for said in flags:
+        row = rows[said["grid_code"]]
+        assert said["flag"] in row["flag"].split(",")
+        assert said["reason_zh"][:30] in row["reason_zh"] and said["reason"][:40] in row["reason_en"]
+    unflagged = set(rows) - {f["grid_code"] for f in flags}
+    assert unflagged and all(rows[c].get("flag", "(null)") in ("(null)", "") for c in unflagged)
     assert rows[first]["comm_code"].startswith("98") and rows[first]["dist_code"] == "980101"
     # areas: the attribute, and the projected geometry measured by GDAL itself, within 0.1% of PostGIS
     measured = {r["grid_code"]: float(r["OGR_GEOM_AREA"]) for r in features(
@@ -288,6 +298,7 @@ def test_cli_and_api_refusals(published_monaco, database_url, tmp_path) -> None:
     no_draft = subprocess.run([*GRIDMAP, "export", "--territory", MONACO, "--format", "gpkg", "--plan", "draft",
                                "--out", str(tmp_path / "d.gpkg")], env=env, capture_output=True, text=True)
     assert no_draft.returncode == 1 and "has no draft plan" in no_draft.stderr
+    assert f"gridmap partition --territory {MONACO}" in no_draft.stderr  # and what to do about it
     assert not (tmp_path / "d.gpkg").exists()
 
     client = TestClient(create_app(database_url=database_url))

@@ -223,7 +223,11 @@ def test_grid_count_choice() -> None:
     assert choose_grid_count(450, 300, 500) == (1, None, None)
     k, reason, reason_zh = choose_grid_count(550, 300, 500)
     assert k in (1, 2) and "cannot be divided" in reason and "无法分成" in reason_zh
-    assert choose_grid_count(120, 300, 500)[1].startswith("total households 120 below")
+    _, reason, reason_zh = choose_grid_count(120, 300, 500)
+    assert "holds 120 households in all, below the minimum 300" in reason and "总共只有 120 户" in reason_zh
+    from gridmap.geo.terms import MICRO_TERMS  # whose total it is, in the level's words
+    _, reason, reason_zh = choose_grid_count(30, 50, 80, terms=MICRO_TERMS)
+    assert "buildings/stairwells joined to it" in reason and "楼栋/单元" in reason_zh
 
 
 def test_code_schemes_and_reading_order() -> None:

@@ -40,11 +40,13 @@ def choose_grid_count(total: float, lo: float, hi: float, target: float | None =
     >>> choose_grid_count(1200, 300, 500)[0]
     3
     >>> choose_grid_count(160, 300, 500)[1]
-    'total households 160 below the minimum 300'
+    'its connected piece (the non-dedicated units joined to it) holds 160 households in all, below the minimum 300'
     """
     target = target or (lo + hi) / 2
     if total < lo:
-        return 1, f"total households {total:.0f} below the minimum {lo}", f"总户数 {total:.0f} 低于下限 {lo}"
+        return (1, f"its connected piece (the {terms.region_units} joined to it) holds {total:.0f} households in "
+                   f"all, below the minimum {lo}",
+                f"它所在的连片区域（与它相连的{terms.region_units_zh}）总共只有 {total:.0f} 户，低于下限 {lo} 户")
     k_min = math.ceil(total / hi)
     k_max = math.floor(total / lo)
     if k_min <= k_max:
@@ -57,10 +59,11 @@ def choose_grid_count(total: float, lo: float, hi: float, target: float | None =
     k = min((k_max, k_min), key=lambda kk: (miss(kk), kk)) if k_max >= 1 else k_min
     per_max, per_min = total / max(k_max, 1), total / k_min
     return (max(int(k), 1),
-            f"total households {total:.0f} cannot be divided into {terms.grids} of {lo}–{hi} "
-            f"(k={k_max} gives {per_max:.0f} each, k={k_min} gives {per_min:.0f})",
-            f"总户数 {total:.0f} 无法分成每个 {lo}–{hi} 户的{terms.grid_zh}"
-            f"（分 {k_max} 个每个 {per_max:.0f} 户，分 {k_min} 个每个 {per_min:.0f} 户）")
+            f"its connected piece (the {terms.region_units} joined to it) holds {total:.0f} households, which "
+            f"cannot be divided into {terms.grids} of {lo}–{hi}: {k_max} would hold {per_max:.0f} each, "
+            f"{k_min} {per_min:.0f} each",
+            f"它所在的连片区域（与它相连的{terms.region_units_zh}）共 {total:.0f} 户，无法分成每个 {lo}–{hi} 户的"
+            f"{terms.grid_zh}：分成 {k_max} 个每个 {per_max:.0f} 户，分成 {k_min} 个每个 {per_min:.0f} 户")
 
 
 def candidate_counts(total: float, lo: float, hi: float, k: int) -> list[int]:

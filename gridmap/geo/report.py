@@ -200,12 +200,13 @@ def _flags(grids: pd.DataFrame, reasons: dict[int, tuple[str, Reason]], outside:
         elif outside[g] and totals[g] < lo:
             rows.append((code, "below_min", f"{totals[g]:.0f} households < {lo}: no contiguous rearrangement with its "
                          f"neighbouring {t.grids} met the band ({t.units} too lumpy or joined through empty connector "
-                         f"{t.units})",
-                         f"仅 {totals[g]:.0f} 户，低于 {lo} 户：未能证明不可达，可与相邻{t.grid_zh}调整{t.unit_zh}"))
+                         f"{t.units}), though none is proven impossible",
+                         f"仅 {totals[g]:.0f} 户，低于 {lo} 户：与相邻{t.grid_zh}的连片调整都未能使其落入区间（{t.unit_zh}"
+                         f"大小不均，或经由无人的{t.unit_zh}相连），但未证明不可达"))
         elif outside[g]:
             rows.append((code, "above_max", f"{totals[g]:.0f} households > {hi}: no contiguous rearrangement with its "
-                         f"neighbouring {t.grids} met the band",
-                         f"有 {totals[g]:.0f} 户，超过 {hi} 户：未能证明不可达，可与相邻{t.grid_zh}调整{t.unit_zh}"))
+                         f"neighbouring {t.grids} met the band, though none is proven impossible",
+                         f"有 {totals[g]:.0f} 户，超过 {hi} 户：与相邻{t.grid_zh}的连片调整都未能使其落入区间，但未证明不可达"))
         parts = int(grids.at[g, "parts"])
         if parts > 1 and pieces_spanned[g] > 1:
             rows.append((code, "island", f"made of {parts} separate pieces because its community is: it holds "

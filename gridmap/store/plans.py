@@ -130,8 +130,17 @@ def find(conn: sa.Connection, territory: str, which: str | int = "published") ->
     if row is None:
         kind = f"version {text}" if text.isdigit() else text
         kind_zh = f"版本 {text}" if text.isdigit() else STATUS_ZH.get(text, text)
-        raise PlanNotFound(f"territory {territory} has no {kind} plan (nor has any territory above it)",
-                           f"辖区 {territory}（及其上级）没有{kind_zh}方案")
+        hint, hint_zh = "", ""
+        if text == "published":  # what to do about it: publish a draft, or read the draft itself
+            hint = (f": publish a draft (`gridmap plan publish ID`; `gridmap plan history {territory}` lists the "
+                    "plans) or ask for the draft (--plan draft)")
+            hint_zh = (f"：请先发布一个草稿（`gridmap plan publish 编号`；`gridmap plan history {territory}` 列出方案），"
+                       "或改用草稿（--plan draft）")
+        elif text == "draft":
+            hint = f": make one (`gridmap partition --territory {territory}` or `gridmap plan draft {territory}`)"
+            hint_zh = f"：请先生成（`gridmap partition --territory {territory}` 或 `gridmap plan draft {territory}`）"
+        raise PlanNotFound(f"territory {territory} has no {kind} plan (nor has any territory above it){hint}",
+                           f"辖区 {territory}（及其上级）没有{kind_zh}方案{hint_zh}")
     return Plan(**row._mapping)
 
 
