@@ -46,15 +46,16 @@ def test_the_readme_section_runs_as_written(engine: sa.Engine, database_url: str
     load_demo(engine, ["yaan"])  # the city and the real district outline, as the quickstart has them
     commands = readme_commands()
     assert [c.split()[1] for c in commands] == ["db", "migrate", "territory", "territory", "profile", "import",
-                                                "import", "import", "import", "import", "partition", "plan", "export"]
-    assert "PLAN_ID" in commands[11]
+                                                "import", "import", "import", "import", "partition", "partition",
+                                                "plan", "export"]
+    assert "PLAN_ID" in commands[11] and "PLAN_ID" in commands[12]
     commands = commands[1:]  # the suite's database runs already (`db start` is the quickstart's own test's)
     monkeypatch.setenv("GRIDMAP_DATABASE_URL", database_url)
     monkeypatch.chdir(district_files)
     outputs: list[str] = []
     for command in commands:
-        if "PLAN_ID" in command:
-            plan_id = re.search(r"\(id (\d+)\)", outputs[-1]).group(1)
+        if "PLAN_ID" in command:  # the id the partition printed
+            plan_id = re.search(r"\(id (\d+)\)", next(o for o in outputs if "draft plan" in o)).group(1)
             command = command.replace("PLAN_ID", plan_id)
         status, out, err = run_cli(capsys, *shlex.split(command)[1:])
         assert status == 0, f"{command}\n{err}"
@@ -84,5 +85,7 @@ def test_the_readme_section_runs_as_written(engine: sa.Engine, database_url: str
     info = subprocess.run(["ogrinfo", "-ro", "-al", "-so", f"/vsizip/{export}"], capture_output=True, text=True)
     assert info.returncode == 0, info.stderr
     assert "CGCS2000" in info.stdout and "Gauss" in info.stdout
-    grids = gpd.read_file(f"zip://{export}", encoding="gbk")
+    grids = gpd.read_file(f"zip://{export}", layer="grids", encoding="gbk")
+    micro = gpd.read_file(f"zip://{export}", layer="microgrids", encoding="gbk")
+    assert len(micro) > len(grids) and micro["micro_code"].astype(str).str.startswith("511802").all()
     assert grids["grid_code"].astype(str).str.fullmatch(r"511802\d{9}").all()
