@@ -320,6 +320,7 @@ class Placement:
     outside_measure: float
     layer_bounds: Bounds
     territory_bounds: Bounds
+    furthest_m: float = 0.0  # how far the feature outside furthest from the territory lies from it
 
     @property
     def outside_share(self) -> float:
@@ -335,10 +336,20 @@ class Placement:
                 f"{self.features:,} 个要素中有 {self.outside:,} 个（{share}，{what_zh}的 {self.outside_measure:.0%}）")
 
     def where(self) -> tuple[str, str]:
-        """Both bounding boxes, for the message."""
+        """Where the features outside lie: along the territory's border when all are within
+        :data:`ALONG_BORDER_M` of it (roads along a district's outer border, drawn a little beyond
+        it: both bounding boxes would be the same and say nothing), else both bounding boxes."""
+        if self.outside and self.furthest_m <= ALONG_BORDER_M:
+            return (f"all along its border, the furthest {self.furthest_m:,.0f} m beyond it",
+                    f"都在辖区边界外侧附近，最远 {self.furthest_m:,.0f} 米")
         layer_en, layer_zh = _bounds_text(self.layer_bounds)
         ter_en, ter_zh = _bounds_text(self.territory_bounds)
         return (f"the layer spans {layer_en}, the territory {ter_en}", f"图层范围为{layer_zh}，辖区范围为{ter_zh}")
+
+
+ALONG_BORDER_M = 200.0
+"""Features outside a territory all within this of it lie along its border (a road along the
+district's outer edge), not somewhere else altogether."""
 
 
 def placement(geoms: np.ndarray, outline) -> Placement:
@@ -370,9 +381,16 @@ def placement(geoms: np.ndarray, outline) -> Placement:
         inside = touching.astype(float)
     whole = float(total.sum())
     outside_measure = 1.0 - float(inside.sum()) / whole if whole > 0 else 0.0
+    away = geoms[~touching]
+    furthest = 0.0
+    if 0 < len(away) <= 10_000:  # the furthest vertex outside from the territory, in metres (a few features)
+        boundary = scale.metric(np.array([shapely.boundary(outline)], dtype=object))[0]
+        furthest = float(shapely.distance(scale.metric(shapely.points(shapely.get_coordinates(away))), boundary).max())
+    elif len(away):
+        furthest = float("inf")
     return Placement(features=len(geoms), outside=int((~touching).sum()), measure=measure,
                      outside_measure=max(0.0, outside_measure), layer_bounds=tuple(shapely.total_bounds(geoms)),
-                     territory_bounds=tuple(shapely.bounds(outline)))
+                     territory_bounds=tuple(shapely.bounds(outline)), furthest_m=furthest)
 
 
 # -- GCJ-02 left unconverted ------------------------------------------------------------------------
