@@ -69,11 +69,12 @@ def _engine() -> sa.Engine:
 
 
 def import_territory(communities, *, streets=None, district=None, parent: str | None = None,
-                     fields: dict[str, str] | None = None, crs=None, encoding: str | None = None,
-                     replace: bool = False, dry_run: bool = False, findings_path=None):
+                     parent_name: str | None = None, fields: dict[str, str] | None = None, crs=None,
+                     encoding: str | None = None, replace: bool = False, dry_run: bool = False, findings_path=None):
     """Create or update territories from a district's boundary files, as ``gridmap territory
     import`` does: checked first (codes, overlaps, gaps, GCJ-02), then stored all together or not
-    at all. Returns the summary; ``.findings`` lists what the checks found.
+    at all. Returns the summary; ``.findings`` lists what the checks found. ``parent_name``: the
+    name of the city above when it is created.
 
     Example
     -------
@@ -83,7 +84,7 @@ def import_territory(communities, *, streets=None, district=None, parent: str | 
     from gridmap.services.boundaries import import_boundaries
 
     return import_boundaries(_engine(), communities, streets=streets, district=district, parent=parent,
-                             fields=fields, crs=crs, encoding=encoding, replace=replace, dry_run=dry_run,
+                             parent_name=parent_name, fields=fields, crs=crs, encoding=encoding, replace=replace, dry_run=dry_run,
                              findings_path=findings_path, actor="notebook")
 
 

@@ -109,8 +109,18 @@ def test_a_gbk_shapefile_with_chinese_fields_becomes_the_tree(engine: sa.Engine,
 def test_a_city_created_without_a_name_says_how_to_name_it(engine: sa.Engine, tmp_path: Path) -> None:
     summary = import_boundaries(engine, write_gbk_shapefile(grid_communities(), tmp_path / "社区.shp"))
     assert summary.city_unnamed
-    assert "city 511800 was created named '市 511800': a 市名称 (city_name) column" in str(summary)
+    assert "city 511800 was created named '市 511800': --parent-name NAME, or a 市名称 (city_name) column" in str(summary)
     assert "上级城市 511800 已以“市 511800”为名创建" in str(summary)
+
+
+def test_the_command_line_names_the_city_it_creates(engine: sa.Engine, database_url: str, tmp_path: Path) -> None:
+    path = write_gbk_shapefile(grid_communities(), tmp_path / "社区.shp")
+    run = subprocess.run([*GRIDMAP, "territory", "import", str(path), "--parent", "511800", "--parent-name", "雅安市"],
+                         env={**os.environ, "GRIDMAP_DATABASE_URL": database_url}, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "created named" not in run.stdout
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT name FROM territories WHERE code = '511800'")).scalar_one() == "雅安市"
 
 
 def test_streets_from_their_own_file_and_a_dry_run(engine: sa.Engine, tmp_path: Path) -> None:

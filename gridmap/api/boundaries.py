@@ -41,7 +41,8 @@ async def _save(upload: UploadFile, folder: Path, role: str) -> Path:
 
 
 def summary_json(summary: BoundaryImport) -> dict:
-    return {"city": summary.city, "dry_run": summary.dry_run, "counts": summary.counts, "created": summary.created,
+    return {"city": summary.city, "city_unnamed": summary.city_unnamed, "dry_run": summary.dry_run,
+            "counts": summary.counts, "created": summary.created,
             "updated": summary.updated, "removed": summary.removed, "columns": summary.columns,
             "source_crs": summary.source_crs,
             "findings": [f.as_dict() for f in summary.findings]}
@@ -55,6 +56,7 @@ async def import_territories(
     streets: UploadFile | None = File(None, description="the streets' boundaries (default: dissolved by code)"),
     district: UploadFile | None = File(None, description="the district outline (default: the stored one, or dissolved)"),
     parent: str | None = Form(None, pattern=r"^\d{4,12}$", description="the city (or district) above"),
+    parent_name: str | None = Form(None, max_length=100, description="the city's name, when it is created (雅安市)"),
     fields: str | None = Form(None, pattern=FIELDS, description="columns holding code, name ...: code=社区代码,name=社区名称"),
     crs: str | None = Form(None, max_length=64, description="when the files have none, or are GCJ-02: e.g. 4490, gcj02"),
     encoding: Literal["utf-8", "gbk"] | None = Form(None),
@@ -72,7 +74,7 @@ async def import_territories(
                  (("communities", communities), ("streets", streets), ("district", district)) if upload is not None}
         summary = await run_in_threadpool(
             import_boundaries, engine, files["communities"], streets=files.get("streets"),
-            district=files.get("district"), parent=parent, fields=fields, crs=crs, encoding=encoding,
+            district=files.get("district"), parent=parent, parent_name=parent_name, fields=fields, crs=crs, encoding=encoding,
             replace=replace, dry_run=dry_run, actor=actor.username)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

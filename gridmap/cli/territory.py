@@ -19,6 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ter.add_argument("--streets", metavar="FILE", help="the streets' boundaries (default: dissolved by code)")
     ter.add_argument("--district", metavar="FILE", help="the district outline (default: the stored one, or dissolved)")
     ter.add_argument("--parent", metavar="CODE", help="the city (or district) above: reused when stored, else created")
+    ter.add_argument("--parent-name", metavar="NAME",
+                     help="the name of the city above when it is created (default: a 市名称 column, else its code)")
     ter.add_argument("--fields", metavar="NAME=COLUMN,...",
                      help="which columns hold code, name, street_name, district_name (default: the field table)")
     ter.add_argument("--crs", help="CRS when the files have none or it is wrong: EPSG code, WKT or gcj02")
@@ -42,7 +44,7 @@ def cmd_territory(args: argparse.Namespace) -> int:
     findings = checks.output_file(args.findings or f"{Path(args.communities).stem}-findings.gpkg", "--findings")
     engine = checks.engine()
     summary = import_boundaries(engine, communities, streets=streets, district=district, parent=args.parent,
-                                fields=args.fields, crs=args.crs, encoding=args.encoding, replace=args.replace,
+                                parent_name=args.parent_name, fields=args.fields, crs=args.crs, encoding=args.encoding, replace=args.replace,
                                 dry_run=args.dry_run, findings_path=findings, actor=args.actor, progress=Progress())
     print(summary)
     return 0

@@ -89,9 +89,9 @@ class BoundaryImport:
                  f"  {'将存储' if self.dry_run else '已存储'} {levels_zh}，上级城市 {self.city}（源坐标系 {self.source_crs}）"]
         if self.city_unnamed:
             lines.append(f"city {self.city} {'would be' if self.dry_run else 'was'} created named '市 {self.city}': "
-                         "a 市名称 (city_name) column in the communities file names it")
+                         "--parent-name NAME, or a 市名称 (city_name) column in the communities file, names it")
             lines.append(f"  上级城市 {self.city} {'将' if self.dry_run else '已'}以“市 {self.city}”为名创建："
-                         "社区文件中加一列 市名称（city_name）即可为其命名")
+                         "用 --parent-name 名称，或在社区文件中加一列 市名称（city_name），即可为其命名")
         if self.columns:
             lines.append("columns / 字段: " + ", ".join(self.columns))
         if self.removed:
@@ -132,6 +132,7 @@ def import_boundaries(
     streets: str | Path | None = None,
     district: str | Path | None = None,
     parent: str | None = None,
+    parent_name: str | None = None,
     fields: dict[str, str] | str | None = None,
     crs: object | None = None,
     encoding: str | None = None,
@@ -145,7 +146,8 @@ def import_boundaries(
     """Check the boundary files and store the territories they describe; see the module docstring.
 
     ``findings_path``: where to write a GeoPackage of the findings that have a place (overlaps,
-    gaps, repairs) when there are any (default: beside nothing, not written)."""
+    gaps, repairs) when there are any (default: beside nothing, not written). ``parent_name``:
+    the name of the city above when it is created (default: a 市名称 column, else its code)."""
     with engine.connect() as conn:
         known = territories.outlines(conn, [parent]) if parent else None
     bounds = tuple(known.total_bounds) if known is not None and len(known) else None
@@ -182,7 +184,7 @@ def import_boundaries(
                              else ("checking against what is stored", "与已存储的数据核对"))):
         with engine.begin() as conn:
             _store(conn, hierarchy, summary, replace=replace, actor=actor, source=Path(communities).name,
-                   city_name=_first_name(comm, "city_name"))
+                   city_name=(parent_name or "").strip() or _first_name(comm, "city_name"))
             if dry_run:
                 conn.rollback()
     return summary
