@@ -208,3 +208,13 @@ def test_sheet_orientation_scale_and_bad_requests() -> None:
     assert "纸张" in refused.value.zh
     with pytest.raises(Invalid):
         WallMapRequest("440303001001", format="svg")
+
+
+def test_a_legend_cell_is_cut_to_its_column() -> None:
+    """A long dedicated grid's name ran into the households column: each cell is cut to its own
+    column's width (a Chinese character an em, others about half), ending in "…"."""
+    assert wallmap.fitted("第一网格", 5.0) == "第一网格"
+    cut = wallmap.fitted("成都市棕北中学第五校区", 6.0)
+    assert cut.endswith("…") and wallmap.text_width_em(cut) <= 6.0 and cut.startswith("成都市棕北")
+    assert wallmap.fitted("Zongbei Middle School, fifth campus", 10.0).startswith("Zongbei Mi")
+    assert wallmap.text_width_em("ab") == 1.2 and wallmap.text_width_em("中文") == 2.0

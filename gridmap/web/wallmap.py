@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import math
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -205,14 +206,15 @@ LEGEND_COLUMN_MAX_MM = 120.0
 
 def legend_table(grids: gpd.GeoDataFrame, sheet: WallMapSheet) -> tuple[list[str], list[float], list[tuple[str, ...]]]:
     """The legend's header, column widths and one row per grid (code, name, households, band
-    status, worker); the name and worker columns are left out when no grid has one."""
+    status, worker), whole (the drawing fits each to its column: :func:`fitted`); the name and
+    worker columns are left out when no grid has one."""
     names = grids["grid_name"].fillna("").astype(str)
     workers = grids["worker"].fillna("").astype(str)
-    values = {"code": grids["grid_code"].astype(str).tolist(), "name": [n[:14] for n in names],
+    values = {"code": grids["grid_code"].astype(str).tolist(), "name": names.tolist(),
               "households": [f"{int(round(h))}" for h in grids["households"].fillna(0)],
               "band": [band_status(h, k, sheet.band, sheet.lang) for h, k in zip(grids["households"].fillna(0),
                                                                                  grids["kind"])],
-              "worker": [w[:8] for w in workers]}
+              "worker": workers.tolist()}
     keep = [(key, share) for key, share in LEGEND_COLUMNS
             if not (key == "name" and not names.str.len().any()) and not (key == "worker" and not workers.str.len().any())]
     total = sum(share for _, share in keep)
@@ -384,13 +386,33 @@ def _draw_legend(fig, ax, grids: gpd.GeoDataFrame, colours: np.ndarray, sheet: W
         y = 1 - row_h
         for text, x in zip(header, xs[1:]):
             ax.text(x, y, text, fontsize=size_pt, family=family, weight="bold", va="center")
+        room_em = widths[1:] * span * box_w_mm / (size_pt / PT_PER_MM) - 0.5  # each column's width, less a gap
         for i in range(column * per_column, min(len(rows), (column + 1) * per_column)):
             y -= row_h
             ax.add_patch(_swatch(xs[0], y - row_h * 0.35, widths[0] * span * 0.8, row_h * 0.7, PALETTE[colours[i]]))
-            for text, x in zip(rows[i], xs[1:]):
-                ax.text(x, y, text, fontsize=size_pt, family=family, va="center")
+            for text, x, room in zip(rows[i], xs[1:], room_em):
+                ax.text(x, y, fitted(text, room), fontsize=size_pt, family=family, va="center")
     if micro:
         ax.text(0, 0, say("micro", lang), fontsize=size_pt, family=family, va="bottom", color="#555555")
+
+
+def text_width_em(text: str) -> float:
+    """About how wide ``text`` prints, in ems: a Chinese character (or a full-width one) one em,
+    others little more than half."""
+    return sum(1.0 if unicodedata.east_asian_width(c) in ("W", "F") else 0.6 for c in text)
+
+
+def fitted(text: str, room_em: float) -> str:
+    """``text`` cut to ``room_em`` ems, ending in "…" where cut (a long dedicated grid's name ran
+    into the households column: 成都市棕北中学5校区0…)."""
+    if text_width_em(text) <= room_em:
+        return text
+    out = ""
+    for c in text:
+        if text_width_em(out + c) + 1.0 > room_em:
+            break
+        out += c
+    return out + "…"
 
 
 def _swatch(x: float, y: float, w: float, h: float, colour: str):
