@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import json
+import math
 import re
 import urllib.request
 import pyproj
@@ -1248,6 +1249,48 @@ def test_the_planner_divides_records_leaders_and_lassoes_buildings(site) -> None
             assert answered.value.status == 422 and len(taken) > 1
             assert "would be in pieces" in answered.value.json()["detail_en"]
         assert {k: stored_microgrid_of(engine, k) for k in taken} == {k: owners[str(k)] for k in taken}, answered.value.status
+        # a stroke that takes every building of a micro-grid removes it; the undo makes it again
+        owners = page.evaluate("() => Object.fromEntries(Object.entries(window.gridmapPlanner.cells)"
+                               ".map(([id, l]) => [id, l.feature.properties.microgrid_code]))")
+        centres = page.evaluate("() => window.gridmapPlanner.cellCentre")
+        by_code: dict[str, list[int]] = {}
+        for k, code in owners.items():
+            if code != target:
+                by_code.setdefault(code, []).append(int(k))
+        strokes = []
+        for code, ids in sorted(by_code.items(), key=lambda kv: len(kv[1])):
+            lat, lng = centres[str(ids[0])]
+            reach = max(geod.inv(lng, lat, centres[str(k)][1], centres[str(k)][0])[2] for k in ids)
+            if reach + 1 <= 300:
+                strokes.append((code, ids[0], 5 * math.ceil((reach + 1) / 5)))
+        emptied = None
+        for code, start, radius in strokes[:4]:
+            page.evaluate(f"() => {{ const r = document.querySelector('#brush-radius'); r.value = {radius}; "
+                          "r.dispatchEvent(new Event('input')); }")
+            x, y = screen_point(page, *centres[str(start)])
+            with page.expect_request(f"**/microgrids/{target}/cells") as sent, \
+                    page.expect_response(f"**/microgrids/{target}/cells") as answered:
+                page.mouse.move(x, y)
+                page.mouse.down()
+                page.mouse.move(x + 1, y + 1, steps=2)
+                page.mouse.up()
+            if answered.value.ok and code in answered.value.json()["removed"]:
+                emptied = (code, set(json.loads(sent.value.post_data)["cells"]))
+                break
+            page.wait_for_function("() => !window.gridmapPlanner.moving")
+            if answered.value.ok:  # moved without emptying it: put back, try the next
+                page.click("#undo")
+                page.wait_for_function("document.querySelector('#message').textContent.startsWith('已撤回')")
+        assert emptied is not None, strokes
+        code, taken = emptied
+        page.wait_for_function(f"() => !window.gridmapPlanner.moving && !window.gridmapPlanner.microInfo['{code}']")
+        page.click("#undo")
+        back = {str(k): owners[str(k)] for k in taken}
+        page.wait_for_function("""back => !window.gridmapPlanner.moving &&
+            document.querySelector('#message').textContent.includes('已重建') &&
+            Object.entries(back).every(([id, code]) => window.gridmapPlanner.cells[id] &&
+            window.gridmapPlanner.cells[id].feature.properties.microgrid_code === code)""", arg=back, timeout=15000)
+        assert {k: stored_microgrid_of(engine, k) for k in taken} == {k: owners[str(k)] for k in taken}
         page.click("button[data-tool=select]")
         # dividing the grid again asks first, and the leaders stay with their buildings
         page.on("dialog", lambda dialog: dialog.accept())

@@ -50,6 +50,8 @@ class MoveRequest(BaseModel):
         description="building cells (cell_id from /microgrid-cells) to move into the micro-grid")
     version: int | None = Field(None, ge=0, le=2**31 - 1,
                                 description="the draft's edit version the planner last saw (409 when stale)")
+    recreate: bool = Field(False, description="make the micro-grid again when a move emptied and removed it (an "
+                                              "undo): the buildings must lie in one grid whose code it begins with")
 
 
 def _personal(conn: sa.Connection, user: CurrentUser | None, plan: plans.Plan) -> bool:
@@ -118,7 +120,8 @@ def move_cells(plan_id: int, code: str, body: MoveRequest, request: Request, con
     actor = require_role(conn, user, ("planner",), plan.territory, "edit plans")
     conn.rollback()
     return JSONResponse(jsonable(service.move_buildings(request.app.state.engine, plan_id, code, body.cells,
-                                                        version=body.version, actor=actor.username)))
+                                                        version=body.version, actor=actor.username,
+                                                        recreate=body.recreate)))
 
 
 @router.put("/api/plans/{plan_id}/microgrids/{code}/leader", summary="Record a micro-grid's leader (微网格负责人), or "

@@ -41,19 +41,20 @@ class Restated:
     removed: list[str]
 
 
-def move_cells(cells: gpd.GeoDataFrame, moving: list[int], to_code: str) -> gpd.GeoDataFrame:
+def move_cells(cells: gpd.GeoDataFrame, moving: list[int], to_code: str, grid: str | None = None) -> gpd.GeoDataFrame:
     """``cells`` (:data:`CELL_COLUMNS`: every cell of the micro-grids concerned) with the cells
     ``moving`` (their ``cell_id``) given to micro-grid ``to_code``; refuses cells that are not
-    there and cells of another grid."""
+    there and cells of another grid. ``grid``: the grid of ``to_code`` when it has no cell yet (a
+    micro-grid made again)."""
     known = set(cells["cell_id"].astype(int))
     missing = sorted(set(moving) - known)
     if missing:
         raise Invalid(f"no building cell {', '.join(map(str, missing[:10]))} in this plan's micro-grids",
                       f"本方案的微网格中没有楼栋单元格 {', '.join(map(str, missing[:10]))}")
     target = cells.loc[cells["microgrid_code"] == to_code, "grid_code"]
-    if target.empty:
+    if target.empty and grid is None:
         raise Invalid(f"no micro-grid {to_code} in this plan", f"本方案没有微网格 {to_code}")
-    grid = target.iat[0]
+    grid = target.iat[0] if len(target) else grid
     chosen = cells["cell_id"].isin(moving).to_numpy()
     elsewhere = sorted(set(cells.loc[chosen & (cells["grid_code"] != grid).to_numpy(), "microgrid_code"]))
     if elsewhere:

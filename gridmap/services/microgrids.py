@@ -271,7 +271,7 @@ def set_leader(engine: sa.Engine, plan_id: int, code: str, *, name: str | None, 
 
 
 def move_buildings(engine: sa.Engine, plan_id: int, to_code: str, cells: list[int], *,
-                   version: int | None = None, actor: str = "cli") -> dict:
+                   version: int | None = None, actor: str = "cli", recreate: bool = False) -> dict:
     """Paint building cells (``cells``: their ids, as :func:`gridmap.store.microgrids.cell_collection`
     gives them) into micro-grid ``to_code`` of the same grid: the micro-grids they leave and join
     are stated again (households, buildings, area, compactness, flag; one left empty is removed),
@@ -279,7 +279,10 @@ def move_buildings(engine: sa.Engine, plan_id: int, to_code: str, cells: list[in
     (:mod:`gridmap.geo.microgrid_edits`). Drafts only; ``version``, when given, must be the
     draft's edit version (a concurrent edit answers a conflict). One transaction, audited.
     Returns the new edit version and the micro-grids as now stored; ``removed_leaders``: the leaders
-    recorded for micro-grids the move emptied (removed with them: the planner says so)."""
+    recorded for micro-grids the move emptied (removed with them: the planner says so).
+    ``recreate``: when the plan has no micro-grid ``to_code`` (a move emptied it and removed it),
+    make it again in the grid of ``cells`` (an undo of that move; its leaders are not restored);
+    ``restored`` says whether it did."""
     moving = sorted({int(c) for c in cells})
     if not moving:
         raise Invalid("no building cells to move", "没有要移动的楼栋单元格")
@@ -288,8 +291,14 @@ def move_buildings(engine: sa.Engine, plan_id: int, to_code: str, cells: list[in
         _draft_only(plan)
         plans.lock_draft(conn, plan_id, version)
         band = profiles.of_parameters(plan.parameters).micro_band
+        restored = recreate and not store.exists(conn, plan_id, to_code)
+        made_in = store.recreate(conn, plan_id, to_code, moving) if restored else None
+        if restored and made_in is None:
+            raise Invalid(f"micro-grid {to_code} cannot be made again: the buildings must all lie in one grid whose "
+                          "code it begins with, with as many digits as that grid's other micro-grids",
+                          f"无法重建微网格 {to_code}：这些楼栋须同在一个网格内，且该编码以该网格编码开头、位数与其他微网格相同")
         found = store.cells_for_move(conn, plan_id, to_code, moving)
-        moved = microgrid_edits.move_cells(found, moving, to_code)
+        moved = microgrid_edits.move_cells(found, moving, to_code, made_in)
         parts_before = microgrid_edits.pieces(found)
         sources = sorted(set(found.loc[found["cell_id"].isin(moving), "microgrid_code"]) - {to_code})
         if not sources:
@@ -297,9 +306,10 @@ def move_buildings(engine: sa.Engine, plan_id: int, to_code: str, cells: list[in
         restated = microgrid_edits.restate(moved, sources + [to_code], band, parts_before)
         gone_leaders = store.leaders_of_microgrids(conn, plan_id, restated.removed)  # they go with their micro-grid
         store.apply_move(conn, plan_id, moving, to_code, restated.microgrids, restated.removed)
-        grid = str(found.loc[found["microgrid_code"] == to_code, "grid_code"].iat[0])
+        grid = made_in or str(found.loc[found["microgrid_code"] == to_code, "grid_code"].iat[0])
         new_version = plans.record_edit(conn, plan_id, actor=actor, operations=[
-            {"op": "microgrid_assign", "to": to_code, "cells": moving, "from": sources}], grids=[])
+            {"op": "microgrid_assign", "to": to_code, "cells": moving, "from": sources,
+             **({"recreated": True} if restored else {})}], grids=[])
         audit.record(conn, actor=actor, action="microgrid.assign", table="microgrid_buildings",
                      row_key=f"{plan_id}/{to_code}",
                      before={"cells": moving, "from": sources},
@@ -307,7 +317,7 @@ def move_buildings(engine: sa.Engine, plan_id: int, to_code: str, cells: list[in
                             "removed_leaders": {code: name or None for code, name in gone_leaders.items()}})
         rows = [r for r in store.rows(conn, plan_id, grid=grid) if r["microgrid_code"] in set(sources + [to_code])]
     return {"plan_id": plan_id, "version": new_version, "moved": len(moving), "grid": grid, "microgrids": rows,
-            "removed": restated.removed,
+            "removed": restated.removed, "restored": restored,
             "removed_leaders": [{"microgrid": code, "leader_name": name} for code, name in sorted(gone_leaders.items())]}
 
 

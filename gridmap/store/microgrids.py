@@ -346,6 +346,36 @@ def cells_for_move(conn: sa.Connection, plan_id: int, to_code: str, moving: list
         "ORDER BY b.id"), {"p": plan_id, "c": to_code, "ids": [int(i) for i in moving]})
 
 
+def exists(conn: sa.Connection, plan_id: int, code: str) -> bool:
+    """Whether the plan has micro-grid ``code``."""
+    return conn.execute(sa.text("SELECT 1 FROM microgrids WHERE plan_id = :p AND code = :c"),
+                        {"p": plan_id, "c": code}).first() is not None
+
+
+def recreate(conn: sa.Connection, plan_id: int, code: str, cells: list[int]) -> str | None:
+    """Micro-grid ``code`` made again, empty, in the grid that holds the building cells ``cells``
+    (an undo giving back the buildings of a micro-grid the move emptied, which removed it): when
+    the plan has no micro-grid ``code``, the cells all lie in one grid, and ``code`` is that grid's
+    code followed by as many digits as its other micro-grids' codes have. Returns the grid's code,
+    or None when it cannot be made (the caller refuses)."""
+    if exists(conn, plan_id, code):
+        return None
+    grids = conn.execute(sa.text(
+        "SELECT DISTINCT m.grid_id, g.code, (SELECT max(length(o.code)) FROM microgrids o WHERE o.grid_id = m.grid_id) "
+        "FROM microgrid_buildings b JOIN microgrids m ON m.id = b.microgrid_id JOIN grids g ON g.id = m.grid_id "
+        "WHERE m.plan_id = :p AND b.id = ANY(:ids)"), {"p": plan_id, "ids": [int(i) for i in cells]}).all()
+    if len(grids) != 1:
+        return None
+    grid_id, grid_code, length = grids[0]
+    if not (code.startswith(grid_code) and code[len(grid_code):].isdigit() and len(code) == length):
+        return None
+    conn.execute(sa.text(
+        "INSERT INTO microgrids (plan_id, grid_id, code, households, building_count, area_m2, properties, geom) "
+        "SELECT :p, :g, :c, 0, 0, 0, '{}'::jsonb, ST_Multi(ST_Union(b.geom)) FROM microgrid_buildings b "
+        "WHERE b.id = ANY(:ids)"), {"p": plan_id, "g": grid_id, "c": code, "ids": [int(i) for i in cells]})
+    return grid_code
+
+
 def apply_move(conn: sa.Connection, plan_id: int, moving: list[int], to_code: str, restated: gpd.GeoDataFrame,
                removed: list[str]) -> None:
     """Store a hand edit: the cells ``moving`` join micro-grid ``to_code``; the micro-grids

@@ -1928,7 +1928,7 @@
   // ``from``: each cell's micro-grid before. ``back``: an undo (it does not join the undo list).
   // Resolves true once stored and redrawn.
   // ``grid``: the grid they are in (an undo's may not be the one shown now).
-  function moveCells(cells, from, target, back, grid) {
+  function moveCells(cells, from, target, back, grid, recreate) {
     if (state.moving) {
       message("上一次移动尚未完成，请稍候", "The last move is not done yet; wait a moment", "warn", true);
       return Promise.resolve(false);
@@ -1936,7 +1936,9 @@
     var plan = state.plan;
     grid = grid || state.cellGrid;
     state.moving = true;
-    return api("POST", "/api/plans/" + plan + "/microgrids/" + target + "/cells", { cells: cells, version: state.version })
+    var body = { cells: cells, version: state.version };
+    if (recreate) body.recreate = true;  // an undo giving back a micro-grid the move emptied: made again
+    return api("POST", "/api/plans/" + plan + "/microgrids/" + target + "/cells", body)
       .then(function (res) {
         state.moving = false;
         if (plan !== state.plan) return false;
@@ -2043,34 +2045,31 @@
     moveTaken(Object.keys(state.cellCentre).filter(function (id) { return pointInPolygon(state.cellCentre[id], ring); }));
   }
   // Undo of the last buildings moved between micro-grids: each back to the micro-grid it left (one edit
-  // per micro-grid), unless that micro-grid is gone (it had no other building): those stay, and the
-  // message says how to divide the grid again.
+  // per micro-grid); a micro-grid the move emptied (and so removed) is made again with them, without
+  // the leaders it had, and the message says so.
   function undoMicro() {
     if (!editable() || state.moving) return;
     var last = state.microUndo[state.microUndo.length - 1], bySource = {};
     last.cells.forEach(function (c) { (bySource[last.from[c]] = bySource[last.from[c]] || []).push(c); });
     var gone = Object.keys(bySource).filter(function (s) { return !state.microInfo[s]; });
-    var back = Object.keys(bySource).filter(function (s) { return state.microInfo[s]; });
-    var settle = function (moved) {  // what went back (or cannot) leaves the entry; the entry goes once empty
+    var settle = function (moved) {  // what went back leaves the entry; the entry goes once empty
       last.cells = last.cells.filter(function (c) { return moved.indexOf(c) < 0; });
       if (!last.cells.length) state.microUndo.splice(state.microUndo.indexOf(last), 1);
     };
-    gone.forEach(function (source) { settle(bySource[source]); });
-    back.reduce(function (done, source) {
+    Object.keys(bySource).reduce(function (done, source) {
       return done.then(function (ok) {
         if (!ok) return false;
         var from = {};
         bySource[source].forEach(function (c) { from[c] = last.to; });
-        return moveCells(bySource[source], from, source, true, last.grid).then(function (moved) {
+        return moveCells(bySource[source], from, source, true, last.grid, gone.indexOf(source) >= 0).then(function (moved) {
           if (moved) settle(bySource[source]);
           return moved;
         });
       });
     }, Promise.resolve(true)).then(function (ok) {
       if (ok && gone.length) {
-        message("无法撤回：微网格 " + gone.join("、") + " 已无楼栋并已删除；如需恢复，请重新划分该网格的微网格",
-                "Cannot undo: micro-grid " + gone.join(", ") + " had no building left and was removed; divide the grid " +
-                "into micro-grids again to restore it", "warn", true);
+        message("已撤回：微网格 " + gone.join("、") + " 已重建（原负责人记录未恢复）",
+                "Undone: micro-grid " + gone.join(", ") + " made again (its leaders were not restored)", "warn", true);
       }
     });
   }
