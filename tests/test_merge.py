@@ -102,11 +102,18 @@ def test_duties_and_access_list(monaco_units) -> None:
 
 
 def test_keeping_departments_together_splits_fewer_grids(monaco_units) -> None:
+    """Over several generated sets of departments' grids (one set may tie, or lose by one: the
+    weight is a preference, not a rule), keeping old grids together splits fewer of them."""
     layers, units = monaco_units
-    generated = departmental_layers(units, layers["communities"], seed=2, count=1)
-    together = merge_layers(generated.layers, units, layers["communities"])
-    ignored = merge_layers(generated.layers, units, layers["communities"], rules=MergeRules(keep_together_weight=0.0))
-    assert together.summary["old_grids_split"] < ignored.summary["old_grids_split"]
+    split = []
+    for seed in range(6):
+        generated = departmental_layers(units, layers["communities"], seed=seed, count=1)
+        together = merge_layers(generated.layers, units, layers["communities"])
+        ignored = merge_layers(generated.layers, units, layers["communities"],
+                               rules=MergeRules(keep_together_weight=0.0))
+        split.append((together.summary["old_grids_split"], ignored.summary["old_grids_split"]))
+    assert sum(t for t, _ in split) < sum(i for _, i in split), split
+    assert sum(t < i for t, i in split) > len(split) / 2, split
 
 
 def test_gcj02_layer_inside_china_is_recognised() -> None:

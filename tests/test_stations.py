@@ -327,10 +327,9 @@ def test_the_server_works_out_service_areas_before_the_first_map(monaco_stations
         def no_network(*args, **kwargs):
             raise AssertionError("the service areas were worked out for the map")
 
-        monkeypatch.setattr(walking, "build_network", no_network)
-        started = time.perf_counter()
+        monkeypatch.setattr(walking, "build_network", no_network)  # what shows none was built (not a timing)
         page = client.get("/maps/stations", params={"territory": MONACO, "type": "pharmacy"})
-        assert page.status_code == 200 and time.perf_counter() - started < 1.0
+        assert page.status_code == 200
         assert any(text in page.text for text in ("步行服务范围", json.dumps("步行服务范围")[1:-1]))
         monkeypatch.undo()
         with engine.connect() as conn:
