@@ -649,7 +649,7 @@ def test_a_layer_partly_outside_is_imported_with_a_warning(monaco: sa.Engine, tm
     assert "the layer spans" in summary.warnings[0]["en"]  # 4 km off: where the layer and the territory are
 
 
-def test_features_just_outside_are_said_to_lie_along_the_border() -> None:
+def test_features_just_outside_are_said_to_lie_just_beyond_the_border() -> None:
     """Roads along a district's outer border drawn a little beyond it: the warning says so and how
     far, not two bounding boxes that are the same; features far off still get both boxes."""
     from gridmap.geo.crs_checks import placement
@@ -660,7 +660,7 @@ def test_features_just_outside_are_said_to_lie_along_the_border() -> None:
     found = placement(np.array(inside + beyond, dtype=object), outline)
     assert found.outside == 3 and 15 < found.furthest_m < 25  # 0.0002° east at 30°N: about 19 m
     en, zh = found.where()
-    assert "all along its border, the furthest 19 m beyond it" in en and "最远 19 米" in zh
+    assert "all just beyond its border, the furthest 19 m from it" in en and "最远 19 米" in zh
     far = placement(np.array(inside + [shapely.LineString([(103.2, 30.0), (103.21, 30.0)])], dtype=object), outline)
     assert "the layer spans" in far.where()[0]
 

@@ -292,6 +292,10 @@ def test_an_emptied_micro_grid_is_made_again_by_the_undo(divided, database_url: 
     other = next(g for g in grids if g != grid) + "9" * (len(source) - len(grid))  # a free code of another grid
     wrong = planner.post(f"/api/plans/{plan_id}/microgrids/{other}/cells", json={"cells": mine, "recreate": True})
     assert wrong.status_code == 422 and "无法重建微网格" in wrong.json()["detail_zh"]
+    never = grid + "9" * (len(source) - len(grid))  # a free code of this grid that no edit emptied: not made
+    if never != source:
+        made = planner.post(f"/api/plans/{plan_id}/microgrids/{never}/cells", json={"cells": mine, "recreate": True})
+        assert made.status_code == 422 and "无法重建微网格" in made.json()["detail_zh"]
     back = planner.post(f"/api/plans/{plan_id}/microgrids/{source}/cells", json={"cells": mine, "recreate": True})
     assert back.status_code == 200, back.text
     assert back.json()["restored"] and source in {m["microgrid_code"] for m in back.json()["microgrids"]}

@@ -340,7 +340,7 @@ class Placement:
         :data:`ALONG_BORDER_M` of it (roads along a district's outer border, drawn a little beyond
         it: both bounding boxes would be the same and say nothing), else both bounding boxes."""
         if self.outside and self.furthest_m <= ALONG_BORDER_M:
-            return (f"all along its border, the furthest {self.furthest_m:,.0f} m beyond it",
+            return (f"all just beyond its border, the furthest {self.furthest_m:,.0f} m from it",
                     f"都在辖区边界外侧附近，最远 {self.furthest_m:,.0f} 米")
         layer_en, layer_zh = _bounds_text(self.layer_bounds)
         ter_en, ter_zh = _bounds_text(self.territory_bounds)

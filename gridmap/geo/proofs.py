@@ -170,7 +170,7 @@ def hub_leaf_proofs(graph: UnitGraph, unit_ids: np.ndarray, households: np.ndarr
                 f"{t.units}, on connector {t.unit} {unit_ids[hub]}: one {t.grid} holds the connector and at most "
                 f"{fits} of them within {hi}, so {len(leaves) - fits} must stay alone below {lo}",
                 f"{t.unit_zh} {unit_ids[u]}（{households[u]:.0f} 户）与另外 {len(leaves) - 1} 个小{t.unit_zh}都只连着"
-                f"{t.unit_zh} {unit_ids[hub]}：含它的{t.grid_zh}在 {hi} 户以内最多容纳其中 {fits} 个，所以有 "
+                f"{t.unit_zh} {unit_ids[hub]}：含 {unit_ids[hub]} 的{t.grid_zh}在 {hi} 户以内最多容纳其中 {fits} 个，所以有 "
                 f"{len(leaves) - fits} 个只能单独成为{t.grid_zh}、低于 {lo} 户")
     return proofs
 
@@ -360,7 +360,7 @@ def _exhaustive_proof(region: np.ndarray, left: np.ndarray, right: np.ndarray, h
         f"more than {worst:.0f} households outside it, as none of this plan's {m} does: every way was tried "
         "(exhaustive search)",
         f"它所在区域（与它相连的 {len(region)} 个{t.region_units_zh}，共 {total:.0f} 户）的任何连片划分，要么至少有 {m} 个"
-        f"{t.grid_zh}不在每个 {lo}–{hi} 户之内，要么有{t.grid_zh}偏离该区间超过 {worst:.0f} 户（本方案的 {m} 个都未超过）："
+        f"{t.grid_zh}户数不在 {lo}–{hi} 户之间，要么有{t.grid_zh}偏离该区间超过 {worst:.0f} 户（本方案的 {m} 个都未超过）："
         "已穷举所有划分方式")
 
 

@@ -209,17 +209,18 @@ def _flags(grids: pd.DataFrame, reasons: dict[int, tuple[str, Reason]], outside:
                          f"有 {totals[g]:.0f} 户，超过 {hi} 户：与相邻{t.grid_zh}的连片调整都未能使其落入区间，但未证明不可达"))
         parts = int(grids.at[g, "parts"])
         if parts > 1 and pieces_spanned[g] > 1:
-            rows.append((code, "island", f"made of {parts} separate pieces because its community is: it holds "
-                         f"{t.units} of {int(pieces_spanned[g])} separate pieces of the community (islands or "
-                         "exclaves; a piece without residents joins the nearest grid of its community)",
-                         f"由 {parts} 块互不相连的部分组成，因为所在社区本身不相连：{t.grid_zh}包含社区 "
-                         f"{int(pieces_spanned[g])} 块互不相连部分（岛屿或飞地）的{t.unit_zh}；无人居住的部分并入本社区最近的网格"))
+            rows.append((code, "island", f"made of {parts} separate pieces because its {t.container} is: it holds "
+                         f"{t.units} of {int(pieces_spanned[g])} separate pieces of the {t.container} (islands or "
+                         f"exclaves; a piece without residents joins the nearest {t.grid} of its {t.container})",
+                         f"由 {parts} 块互不相连的部分组成，因为所在{t.container_zh}本身不相连：{t.grid_zh}包含"
+                         f"{t.container_zh} {int(pieces_spanned[g])} 块互不相连部分（岛屿或飞地）的{t.unit_zh}；"
+                         f"无人居住的部分并入本{t.container_zh}最近的{t.grid_zh}"))
         elif parts > 1:
-            rows.append((code, "not_contiguous", f"made of {parts} separate pieces although its community is one "
+            rows.append((code, "not_contiguous", f"made of {parts} separate pieces although its {t.container} is one "
                          f"piece ({t.units} that touch at most at a corner): move {t.units} so that the {t.grid} is "
                          "contiguous",
-                         f"由 {parts} 块互不相连的部分组成，而所在社区是连成一片的（{t.unit_zh}之间至多只有角点相接）："
-                         f"请调整{t.unit_zh}使{t.grid_zh}连续"))
+                         f"由 {parts} 块互不相连的部分组成，而所在{t.container_zh}是连成一片的（{t.unit_zh}之间至多只有角点"
+                         f"相接）：请调整{t.unit_zh}使{t.grid_zh}连续"))
     return pd.DataFrame(rows, columns=FLAG_COLUMNS)
 
 

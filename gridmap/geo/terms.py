@@ -18,7 +18,8 @@ class Terms:
     """What is grouped (``unit``, ``units``; ``unit_zh``) and what it is grouped into (``grid``,
     ``grids``; ``grid_zh``), in English and Chinese (Chinese has one form for both numbers), and
     what a region of the proofs is made of (``region_units``, ``region_units_zh``); ``indivisible``
-    and ``indivisible_zh``: why one of them above the maximum stands alone."""
+    and ``indivisible_zh``: why one of them above the maximum stands alone; ``container``,
+    ``container_zh``: what they divide (a community; a grid), which a grid never crosses."""
 
     unit: str
     units: str
@@ -30,6 +31,8 @@ class Terms:
     region_units_zh: str
     indivisible: str
     indivisible_zh: str
+    container: str = "community"
+    container_zh: str = "社区"
 
 
 GRID_TERMS = Terms(
@@ -42,7 +45,7 @@ MICRO_TERMS = Terms(
     "building/stairwell", "buildings/stairwells", "楼栋/单元", "micro-grid", "micro-grids", "微网格",
     "buildings/stairwells", "楼栋/单元",
     "a 单元 (stairwell) is the finest division a micro-grid is made of",
-    "单元是微网格最小的划分单位，无法再分")
+    "单元是微网格最小的划分单位，无法再分", "grid", "网格")
 """Micro-grids, made of buildings and of the 单元 (stairwells) of the buildings cut by them."""
 
 __all__ = ["Terms", "GRID_TERMS", "MICRO_TERMS"]

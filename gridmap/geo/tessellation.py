@@ -189,7 +189,8 @@ def _smoothed(zones: np.ndarray, area_of: np.ndarray, tolerance_m: float) -> np.
 def _anchors(footprints: np.ndarray) -> np.ndarray:
     """A point of each footprint that its own piece of a cut cell holds: a point inside it, or
     for a line its middle (a line's representative point may be an end it shares with the next
-    line, where a sliver of the cell is cut off)."""
+    line, where a sliver of the cell is cut off). For several lines (a MultiLineString) the middle
+    of their length may be the end of one of them."""
     anchors = shapely.point_on_surface(footprints)
     lineal = np.isin(shapely.get_type_id(footprints), (1, 2, 5))
     anchors[lineal] = shapely.line_interpolate_point(footprints[lineal], 0.5, normalized=True)

@@ -344,8 +344,9 @@ def _merge_small(units: pd.DataFrame, min_area: float, area_fn: AreaFn, barriers
             break  # remaining small units have no neighbour in their community (islands): keep them
         frame = pd.DataFrame({"src": src[cand], "dst": dst[cand], "len": length[cand], "free": off_barrier[cand]})
         frame = frame.groupby(["src", "dst"], sort=False)[["free", "len"]].sum().reset_index()
-        frame["meant"] = key[frame["dst"].to_numpy()] == joins[frame["src"].to_numpy()]
         frame["off"] = frame["free"] >= SLIVER_OFF_BARRIER_M
+        # the unit a part was drawn round, where they share a real border (not a corner's centimetres)
+        frame["meant"] = (key[frame["dst"].to_numpy()] == joins[frame["src"].to_numpy()]) & frame["off"]
         frame["big"] = ~small[frame["dst"].to_numpy()]
         frame["area"] = area[frame["dst"].to_numpy()]
         # candidate merges: small -> any neighbour; a strip's part to its own unit first, then a
@@ -937,13 +938,14 @@ def _share_strips(units: pd.DataFrame, bld: _Buildings, rules: UnitRules, area_f
     shared = strips.share_strips(geoms, units["community_code"].to_numpy(),
                                  (kind == "block") & units["site_type"].isna().to_numpy(), inhabited,
                                  (kind == "compound") | (kind == "site"), buildings=bld.geoms[homes],
-                                 points=bld.points[homes],
+                                 points=bld.points[homes], footprints_anywhere=bld.geoms,
                                  project=area_fn.project, barriers=barriers)  # type: ignore[attr-defined]
     if not shared.strips:
         return units
     out = units.iloc[shared.source].reset_index(drop=True)
     out["geometry"] = shared.geometry
     out["_joins"] = shared.joins
+    out.loc[out["_joins"].to_numpy() >= 0, "_key"] = -3  # a part is no unit's: none is meant to join it
     return out
 
 

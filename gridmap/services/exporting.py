@@ -69,7 +69,7 @@ def with_flags(engine: sa.Engine, plan: Plan, layers: dict) -> dict:
     from gridmap.services import planning
 
     flags = pd.DataFrame(planning.report(engine, plan.id).get("flags", []),
-                         columns=["grid_code", "flag", "reason", "reason_zh"])
+                         columns=["grid_code", "flag", "reason", "reason_zh"]).fillna("")
     said = flags.groupby("grid_code").agg({"flag": ",".join, "reason": "; ".join, "reason_zh": "；".join})
     grids = layers["grids"].drop(columns=[c for c in ("flag", "reason", "reason_zh") if c in layers["grids"]])
     return {**layers, "grids": grids.join(said, on="grid_code")}

@@ -294,9 +294,11 @@ def move_buildings(engine: sa.Engine, plan_id: int, to_code: str, cells: list[in
         restored = recreate and not store.exists(conn, plan_id, to_code)
         made_in = store.recreate(conn, plan_id, to_code, moving) if restored else None
         if restored and made_in is None:
-            raise Invalid(f"micro-grid {to_code} cannot be made again: the buildings must all lie in one grid whose "
-                          "code it begins with, with as many digits as that grid's other micro-grids",
-                          f"无法重建微网格 {to_code}：这些楼栋须同在一个网格内，且该编码以该网格编码开头、位数与其他微网格相同")
+            raise Invalid(f"micro-grid {to_code} cannot be made again: only one an edit of this plan emptied is, with "
+                          "buildings that all lie in one grid whose code it begins with (as many digits as that grid's "
+                          "other micro-grids)",
+                          f"无法重建微网格 {to_code}：只能重建本方案某次修改移空的微网格，且这些楼栋须同在一个网格内，"
+                          "该编码以该网格编码开头、位数与其他微网格相同")
         found = store.cells_for_move(conn, plan_id, to_code, moving)
         moved = microgrid_edits.move_cells(found, moving, to_code, made_in)
         parts_before = microgrid_edits.pieces(found)

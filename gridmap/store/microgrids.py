@@ -9,6 +9,8 @@ Every function runs inside the caller's transaction.
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -355,10 +357,16 @@ def exists(conn: sa.Connection, plan_id: int, code: str) -> bool:
 def recreate(conn: sa.Connection, plan_id: int, code: str, cells: list[int]) -> str | None:
     """Micro-grid ``code`` made again, empty, in the grid that holds the building cells ``cells``
     (an undo giving back the buildings of a micro-grid the move emptied, which removed it): when
-    the plan has no micro-grid ``code``, the cells all lie in one grid, and ``code`` is that grid's
-    code followed by as many digits as its other micro-grids' codes have. Returns the grid's code,
-    or None when it cannot be made (the caller refuses)."""
-    if exists(conn, plan_id, code):
+    the plan has no micro-grid ``code`` now, an edit of this plan moved buildings out of it (a
+    code that never was is not made), the cells all lie in one grid, and ``code`` is that grid's
+    code followed by as many digits (0–9) as its other micro-grids' codes have. Returns the grid's
+    code, or None when it cannot be made (the caller refuses)."""
+    if exists(conn, plan_id, code) or not re.fullmatch(r"[0-9]+", code):
+        return None
+    emptied_before = conn.execute(sa.text(
+        "SELECT 1 FROM plan_edits e, jsonb_array_elements(e.operations) o WHERE e.plan_id = :p "
+        "AND o->>'op' = 'microgrid_assign' AND o->'from' ? :c LIMIT 1"), {"p": plan_id, "c": code}).first()
+    if emptied_before is None:
         return None
     grids = conn.execute(sa.text(
         "SELECT DISTINCT m.grid_id, g.code, (SELECT max(length(o.code)) FROM microgrids o WHERE o.grid_id = m.grid_id) "

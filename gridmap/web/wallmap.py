@@ -368,6 +368,7 @@ def _draw_legend(fig, ax, grids: gpd.GeoDataFrame, colours: np.ndarray, sheet: W
     ax.set_ylim(0, 1)
     lang = sheet.lang
     header, shares, rows = legend_table(grids, sheet)
+    keys = [key for key, _ in LEGEND_COLUMNS if say(key, lang, lo=sheet.band[0], hi=sheet.band[1]) in header]
     _, _, box_w_mm, box_h_mm = legend_box
     size_pt = 7.5
     while True:
@@ -390,8 +391,9 @@ def _draw_legend(fig, ax, grids: gpd.GeoDataFrame, colours: np.ndarray, sheet: W
         for i in range(column * per_column, min(len(rows), (column + 1) * per_column)):
             y -= row_h
             ax.add_patch(_swatch(xs[0], y - row_h * 0.35, widths[0] * span * 0.8, row_h * 0.7, PALETTE[colours[i]]))
-            for text, x, room in zip(rows[i], xs[1:], room_em):
-                ax.text(x, y, fitted(text, room), fontsize=size_pt, family=family, va="center")
+            for text, x, room, key in zip(rows[i], xs[1:], room_em, keys):
+                ax.text(x, y, fitted(text, room) if key in ("name", "worker") else text,  # never a code or figure
+                        fontsize=size_pt, family=family, va="center")
     if micro:
         ax.text(0, 0, say("micro", lang), fontsize=size_pt, family=family, va="bottom", color="#555555")
 

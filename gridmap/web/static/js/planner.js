@@ -1975,20 +1975,19 @@
     var stated = {};  // the micro-grids as the move stated them (a newer read may not have answered yet)
     ((answer && answer.microgrids) || []).forEach(function (m) { stated[m.microgrid_code] = m; });
     var info = function (code) { return stated[code] || ((answer && (answer.removed || []).indexOf(code) >= 0) ? null : state.microInfo[code]); };
-    var t = info(target) || {}, sources = [], zh = [], en = [], warn = !!t.flag, emptied = false;
+    var t = info(target) || {}, sources = [], zh = [], en = [], warn = !!t.flag;
     var leaders = {};
     ((answer && answer.removed_leaders) || []).forEach(function (r) { leaders[r.microgrid] = r.leader_name; });
     cells.forEach(function (c) { if (sources.indexOf(from[c]) < 0) sources.push(from[c]); });
     sources.forEach(function (source) {
       var m = info(source), led = leaders[source];
       warn = warn || !!(m && m.flag) || led !== undefined;
-      emptied = emptied || !m;
       zh.push(m ? source + " 现 " + m.households + " 户" + why(m, "zh") : source + " 已无楼栋，已删除" +
               (led !== undefined ? "（其负责人 " + (led || "（无姓名）") + " 的记录随之删除）" : ""));
       en.push(m ? source + " now " + m.households + why(m, "en") : source + " had no building left and was removed" +
               (led !== undefined ? " (with its leader " + (led || "(no name)") + ")" : ""));
     });
-    var count = cells.length > 1, undoable = !back && !emptied;  // a removed micro-grid cannot take them back
+    var count = cells.length > 1, undoable = !back;  // a micro-grid it removed is made again by the undo
     message((back ? "已撤回：" : "") + (count ? "已将 " + cells.length + " 处楼栋移入微网格 " : "已移入微网格 ") + target +
             "：现 " + t.households + " 户" + why(t, "zh") + "；" + zh.join("；") + (undoable ? "。可按“撤销”移回" : ""),
             (back ? "Undone: " : "") + (count ? cells.length + " buildings moved into micro-grid " : "Moved into micro-grid ") +
@@ -2056,20 +2055,24 @@
       last.cells = last.cells.filter(function (c) { return moved.indexOf(c) < 0; });
       if (!last.cells.length) state.microUndo.splice(state.microUndo.indexOf(last), 1);
     };
+    var remade = [];
     Object.keys(bySource).reduce(function (done, source) {
       return done.then(function (ok) {
         if (!ok) return false;
-        var from = {};
+        var from = {}, again = gone.indexOf(source) >= 0;
         bySource[source].forEach(function (c) { from[c] = last.to; });
-        return moveCells(bySource[source], from, source, true, last.grid, gone.indexOf(source) >= 0).then(function (moved) {
-          if (moved) settle(bySource[source]);
+        return moveCells(bySource[source], from, source, true, last.grid, again).then(function (moved) {
+          if (moved && again) remade.push(source);
+          // a micro-grid the server would not make again: those buildings leave the undo (it would
+          // only ask again), the refusal says why, and the older steps stay reachable
+          if (moved || again) settle(bySource[source]);
           return moved;
         });
       });
     }, Promise.resolve(true)).then(function (ok) {
-      if (ok && gone.length) {
-        message("已撤回：微网格 " + gone.join("、") + " 已重建（原负责人记录未恢复）",
-                "Undone: micro-grid " + gone.join(", ") + " made again (its leaders were not restored)", "warn", true);
+      if (ok && remade.length) {
+        message("已撤回：微网格 " + remade.join("、") + " 已重建（原负责人记录未恢复）",
+                "Undone: micro-grid " + remade.join(", ") + " made again (its leaders were not restored)", "warn", true);
       }
     });
   }
