@@ -165,6 +165,21 @@ def test_second_save_gets_the_conflict_message(site) -> None:
         browser.close()
 
 
+def brush_stroke(page, target: str, radius: int, lat: float, lng: float):
+    """A brush stroke of ``radius`` metres at one point into micro-grid ``target``: the request the
+    planner sent and the server's answer."""
+    page.evaluate(f"() => {{ const r = document.querySelector('#brush-radius'); r.value = {radius}; "
+                  "r.dispatchEvent(new Event('input')); }")
+    x, y = screen_point(page, lat, lng)
+    with page.expect_request(f"**/microgrids/{target}/cells") as sent, \
+            page.expect_response(f"**/microgrids/{target}/cells") as answered:
+        page.mouse.move(x, y)
+        page.mouse.down()
+        page.mouse.move(x + 1, y + 1, steps=2)
+        page.mouse.up()
+    return sent.value, answered.value
+
+
 def screen_point(page, lat: float, lng: float) -> tuple[float, float]:
     return page.evaluate(f"""() => {{
         const m = window.gridmapPlannerMap(), p = m.latLngToContainerPoint([{lat}, {lng}]),
@@ -1222,19 +1237,11 @@ def test_the_planner_divides_records_leaders_and_lassoes_buildings(site) -> None
         radius = next(r for r in (40, 30, 20) if sum(d <= r + 0.1 for d in far.values()) > 1 and all(
             any(owners[str(k)] == code and d > r + 0.1 for k, d in far.items())
             for code in {owners[str(k)] for k, d in far.items() if d <= r + 0.1}))
-        page.evaluate(f"() => {{ const r = document.querySelector('#brush-radius'); r.value = {radius}; "
-                      "r.dispatchEvent(new Event('input')); }")
-        x, y = screen_point(page, lat, lng)
-        with page.expect_request(f"**/microgrids/{target}/cells") as sent, \
-                page.expect_response(f"**/microgrids/{target}/cells") as answered:
-            page.mouse.move(x, y)
-            page.mouse.down()
-            page.mouse.move(x + 1, y + 1, steps=2)
-            page.mouse.up()
-        taken = set(json.loads(sent.value.post_data)["cells"])
+        sent, answered = brush_stroke(page, target, radius, lat, lng)
+        taken = set(json.loads(sent.post_data)["cells"])
         assert cell in taken and len(taken) > 1  # (a few buildings of Monaco's micro-grids, not one)
         assert {k for k, d in far.items() if d <= radius - 0.1} <= taken <= {k for k, d in far.items() if d <= radius + 0.1}
-        if answered.value.ok:
+        if answered.ok:
             assert {stored_microgrid_of(engine, k) for k in taken} == {target}
             page.wait_for_function(f"""() => window.gridmapPlanner.cells[{cell}] &&
                 window.gridmapPlanner.cells[{cell}].feature.properties.microgrid_code === '{target}'""", timeout=15000)
@@ -1246,9 +1253,9 @@ def test_the_planner_divides_records_leaders_and_lassoes_buildings(site) -> None
                 window.gridmapPlanner.cells[id].feature.properties.microgrid_code === code)""", arg=back, timeout=15000)
         else:  # the building alone moves (the lasso moved it): a refusal can only be of the others with it
             page.wait_for_function("document.querySelector('#message').textContent.includes('不能移动')")
-            assert answered.value.status == 422 and len(taken) > 1
-            assert "would be in pieces" in answered.value.json()["detail_en"]
-        assert {k: stored_microgrid_of(engine, k) for k in taken} == {k: owners[str(k)] for k in taken}, answered.value.status
+            assert answered.status == 422 and len(taken) > 1
+            assert "would be in pieces" in answered.json()["detail_en"]
+        assert {k: stored_microgrid_of(engine, k) for k in taken} == {k: owners[str(k)] for k in taken}, answered.status
         # a stroke that takes every building of a micro-grid removes it; the undo makes it again
         owners = page.evaluate("() => Object.fromEntries(Object.entries(window.gridmapPlanner.cells)"
                                ".map(([id, l]) => [id, l.feature.properties.microgrid_code]))")
@@ -1265,20 +1272,12 @@ def test_the_planner_divides_records_leaders_and_lassoes_buildings(site) -> None
                 strokes.append((code, ids[0], 5 * math.ceil((reach + 1) / 5)))
         emptied = None
         for code, start, radius in strokes[:4]:
-            page.evaluate(f"() => {{ const r = document.querySelector('#brush-radius'); r.value = {radius}; "
-                          "r.dispatchEvent(new Event('input')); }")
-            x, y = screen_point(page, *centres[str(start)])
-            with page.expect_request(f"**/microgrids/{target}/cells") as sent, \
-                    page.expect_response(f"**/microgrids/{target}/cells") as answered:
-                page.mouse.move(x, y)
-                page.mouse.down()
-                page.mouse.move(x + 1, y + 1, steps=2)
-                page.mouse.up()
-            if answered.value.ok and code in answered.value.json()["removed"]:
-                emptied = (code, set(json.loads(sent.value.post_data)["cells"]))
+            sent, answered = brush_stroke(page, target, radius, *centres[str(start)])
+            if answered.ok and code in answered.json()["removed"]:
+                emptied = (code, set(json.loads(sent.post_data)["cells"]))
                 break
             page.wait_for_function("() => !window.gridmapPlanner.moving")
-            if answered.value.ok:  # moved without emptying it: put back, try the next
+            if answered.ok:  # moved without emptying it: put back, try the next
                 page.click("#undo")
                 page.wait_for_function("document.querySelector('#message').textContent.startsWith('已撤回')")
         assert emptied is not None, strokes
