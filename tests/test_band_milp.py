@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gridmap.geo import proofs
-from gridmap.geo.band_milp import band_division_exists
+from gridmap.geo.band_milp import MILP_REPAIR_NODES, band_division_exists
+from gridmap.geo.band_milp import band_division as milp_division
 from gridmap.geo.exact import Division, band_division, idle_connectors
 
 
@@ -33,6 +34,26 @@ def test_the_programme_agrees_with_the_exact_search(region, band) -> None:
     exact = band_division(households, left, right, *band)
     assert exact.complete  # small: the search finishes
     assert band_division_exists(households, left, right, *band, seconds=30) == (exact.groups is not None)
+    found = milp_division(households, left, right, *band, nodes=MILP_REPAIR_NODES)
+    assert found.complete and (found.groups is None) == (exact.groups is None)
+    if found.groups is not None:  # its groups: every unit in one, each connected and in the band
+        assert sorted(np.concatenate(found.groups).tolist()) == list(range(len(households)))
+        for group in found.groups:
+            assert band[0] <= households[group].sum() <= band[1]
+            assert _connected(group, left, right)
+
+
+def _connected(group: np.ndarray, left: np.ndarray, right: np.ndarray) -> bool:
+    members = set(group.tolist())
+    reached, todo = {int(group[0])}, [int(group[0])]
+    while todo:
+        v = todo.pop()
+        for a, b in zip(left.tolist(), right.tolist()):
+            for x, y in ((a, b), (b, a)):
+                if x == v and y in members and y not in reached:
+                    reached.add(y)
+                    todo.append(y)
+    return reached == members
 
 
 def _path(households: list[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -144,3 +165,43 @@ def test_a_region_highs_presolve_erred_on_is_decided() -> None:
     left, right = np.zeros(7, dtype=np.int64), np.arange(1, 8)
     assert band_division(households, left, right, 200, 260).impossible
     assert band_division_exists(households, left, right, 200, 260, seconds=30) is False
+
+
+def _stairwells_among_villas() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A grid of the generated high-rise district, drawn as a graph: six 单元 of 46 households
+    (two buildings of three, side by side; the middle 单元 of each touch one villa) in front of a
+    4 × 8 lattice of villas of 2 households. 340 households: six micro-grids of 50-80, each one
+    单元 and at least two villas, exist; the search over connected sets drowns in the villas."""
+    stairwells, rows, cols = 6, 4, 8
+    households = np.array([46.0] * stairwells + [2.0] * (rows * cols))
+    villa = lambda r, c: stairwells + r * cols + c  # noqa: E731
+    edges = [(j, j + 1) for j in range(stairwells - 1)]
+    touches = {0: [0, 1], 1: [1], 2: [1, 2, 3], 3: [3, 4], 4: [4], 5: [4, 5]}
+    edges += [(j, villa(0, c)) for j, cs in touches.items() for c in cs]
+    edges += [(villa(r, c), villa(r, c + 1)) for r in range(rows) for c in range(cols - 1)]
+    edges += [(villa(r, c), villa(r + 1, c)) for r in range(rows - 1) for c in range(cols)]
+    return households, np.array([a for a, _ in edges]), np.array([b for _, b in edges])
+
+
+def test_the_repair_takes_the_programmes_division_where_the_search_runs_out_of_steps() -> None:
+    """The partition's last repair (exact_regions) on one grid of all 38 units: the search, with
+    the repair's steps and the whole piece's, runs out of them (villas make astronomically many
+    connected sets); the programme divides the grid into six micro-grids in 50-80, each connected,
+    and the same six on a second run (a node limit, not a time limit: no machine's speed decides)."""
+    from gridmap.geo.graph import UnitGraph, is_connected
+    from gridmap.geo.partition import PartitionRules
+    from gridmap.geo.repair import PIECE_SEARCH_STEPS, exact_regions
+
+    households, left, right = _stairwells_among_villas()
+    n = len(households)
+    assert not band_division(households, left, right, 50, 80, budget=PIECE_SEARCH_STEPS).complete
+    graph = UnitGraph(n, left, right, np.full(len(left), 10.0), np.zeros(len(left)), np.zeros((n, 2)),
+                      np.ones(n), np.ones(n))
+    rules = PartitionRules(min_households=50, max_households=80)
+    runs = [exact_regions(graph, [np.arange(n)], households, rules) for _ in range(2)]
+    for parts in runs:
+        assert len(parts) == 6 and sorted(np.concatenate(parts).tolist()) == list(range(n))
+        assert all(50 <= households[p].sum() <= 80 for p in parts)
+        assert all(is_connected(graph, p) for p in parts)
+        assert all((p < 6).sum() == 1 for p in parts)  # one 单元 each: two would be 92
+    assert [sorted(p.tolist()) for p in runs[0]] == [sorted(p.tolist()) for p in runs[1]]

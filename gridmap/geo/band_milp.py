@@ -1,4 +1,4 @@
-"""Whether a region's units can be divided into connected groups inside a band, as a mixed-integer
+"""A region's units divided into connected groups inside a band, or shown to have no such division, as a mixed-integer
 programme (HiGHS, through ``scipy.optimize.milp``): the second opinion of the exact search
 (:mod:`gridmap.geo.exact`) where that search runs out of steps.
 
@@ -16,8 +16,10 @@ of flow more than it sends on. The heaviest unit is put in group 0 (the groups a
 interchangeable: numbered in the order of their heaviest unit, the j-th heaviest unit can only be in
 groups 0..j). No ``k`` feasible: no division exists. Units of no households with one or two
 neighbours are taken out first (:func:`gridmap.geo.exact.idle_connectors`: they never decide the answer).
-Used for proofs only (a time limit per region; an answer it cannot give is "unknown", never
-"none").
+An answer it cannot give is "unknown", never "none". Used by the report's proofs (a time limit per
+region: the flags may differ on a slower machine, never the grids) and by the partition's last
+repair (:func:`gridmap.geo.repair.exact_regions`, where the search ran out of steps: a division it
+finds replaces the grids; a node limit, so that the grids are the same on any machine).
 """
 
 from __future__ import annotations
@@ -26,12 +28,19 @@ import time
 
 import numpy as np
 
-from gridmap.geo.exact import idle_connectors
+from gridmap.geo.exact import Division, idle_connectors
 
 MILP_MAX_UNITS = 60
 """Regions of at most this many units are given to the programme."""
 MILP_SECONDS = 10.0
-"""Time for all of a region's group counts together."""
+"""Time for all of a region's group counts together (proofs)."""
+MILP_REPAIR_NODES = 1_000
+"""Branch-and-bound nodes for each group count where the partition asks the programme for a
+division (:func:`gridmap.geo.repair.exact_regions`): a count of nodes, not seconds, so that the
+grids do not depend on the machine's speed or load (HiGHS solves a MIP on one thread,
+deterministically). Measured (2026-12-06): the generated high-rise district's grid of 38 atoms
+(six 单元 of 46 households among 32 villas and houses of 1–3) took 221 nodes, 2.6 s, to a division
+of six micro-grids in 50–80 that the search had not found in its steps."""
 
 
 def band_division_exists(households: np.ndarray, left: np.ndarray, right: np.ndarray, lo: float, hi: float, *,
@@ -39,29 +48,69 @@ def band_division_exists(households: np.ndarray, left: np.ndarray, right: np.nda
     """Whether the ``n`` units (edges ``left``–``right``, local indices) have a division into
     connected groups of ``lo``–``hi`` households each: True, False (none exists: shown for every
     group count), or None (not decided within ``seconds``)."""
+    found = band_division(households, left, right, lo, hi, seconds=seconds)
+    return None if not found.complete else found.groups is not None
+
+
+def band_division(households: np.ndarray, left: np.ndarray, right: np.ndarray, lo: float, hi: float, *,
+                  seconds: float | None = None, nodes: int | None = None) -> Division:
+    """A division of the ``n`` units (edges ``left``–``right``, local indices) into connected groups
+    of ``lo``–``hi`` households each, as :func:`gridmap.geo.exact.band_division` answers: the
+    groups (indices into the units), none (``impossible``: shown for every group count) or
+    unknown (the ``seconds`` for all counts together, or the ``nodes`` for each, ran out)."""
     h = np.asarray(households, dtype=float)
     if len(h) == 0:
-        return True
+        return Division([], True)
     pairs = {(min(a, b), max(a, b)) for a, b in zip(np.asarray(left).tolist(), np.asarray(right).tolist()) if a != b}
+    key = (float(lo), float(hi), nodes, h.tobytes(), tuple(sorted(pairs)))
+    if key in _DECIDED:
+        return _DECIDED[key]
+    if seconds is not None:  # a timed question may take the answer a node-limited one found
+        for (lo_, hi_, _, h_, pairs_), said in _DECIDED.items():
+            if (lo_, hi_, h_, pairs_) == (key[0], key[1], key[3], key[4]):
+                return said
+    found = _divided(h, pairs, lo, hi, seconds, nodes)
+    if found.complete and seconds is None:  # a fact, found the same way on any machine
+        if len(_DECIDED) >= DECIDED_KEPT:
+            _DECIDED.pop(next(iter(_DECIDED)))
+        _DECIDED[key] = found
+    return found
+
+
+DECIDED_KEPT = 256
+"""Regions whose node-limited answer is kept (the oldest dropped first): the partition's repair
+asks about a region, and the report's proofs may ask about the same one again (on the generated
+high-rise district, three regions took the programme 2 s in the repair). Only answers found within
+a node limit are kept: one found within a time limit could differ on a slower machine, and the
+repair, which takes kept answers, must not depend on what an earlier request found."""
+_DECIDED: dict[tuple, Division] = {}
+
+
+def _divided(h: np.ndarray, pairs: set[tuple[int, int]], lo: float, hi: float, seconds: float | None,
+             nodes: int | None) -> Division:
+    """:func:`band_division` of a region not asked about before."""
     reduced = idle_connectors(h, pairs, between=lo > 0)
-    h = h[reduced.kept]
-    n = len(h)
-    total = float(h.sum())
+    kept_h = h[reduced.kept]
+    total = float(kept_h.sum())
     arcs = np.array(reduced.pairs + [(b, a) for a, b in reduced.pairs], dtype=np.int64).reshape(-1, 2)
-    counts = [k for k in range(1, n + 1) if k * lo <= total <= k * hi]
-    deadline = time.monotonic() + seconds
+    counts = [k for k in range(1, len(kept_h) + 1) if k * lo <= total <= k * hi]
+    deadline = None if seconds is None else time.monotonic() + seconds
     for k in counts:
-        left_s = deadline - time.monotonic()
-        if left_s <= 0:
-            return None
-        answer = _feasible(h, arcs, k, lo, hi, left_s)
-        if answer is None or answer:
-            return answer
-    return False
+        left_s = None if deadline is None else deadline - time.monotonic()
+        if left_s is not None and left_s <= 0:
+            return Division(None, False)
+        answer = _solve(kept_h, arcs, k, lo, hi, left_s, nodes)
+        if answer is None:
+            return Division(None, False)
+        if answer is not False:
+            return Division(reduced.groups(answer, len(h)), True)
+    return Division(None, True)
 
 
-def _feasible(h: np.ndarray, arcs: np.ndarray, k: int, lo: float, hi: float, seconds: float) -> bool | None:
-    """One group count ``k``: feasible (True), infeasible (False) or undecided (None)."""
+def _solve(h: np.ndarray, arcs: np.ndarray, k: int, lo: float, hi: float, seconds: float | None,
+           nodes: int | None) -> list[np.ndarray] | bool | None:
+    """One group count ``k``: the ``k`` groups (positions in ``h``), False (none exists) or None
+    (undecided within ``seconds`` or ``nodes``)."""
     from scipy.optimize import Bounds, LinearConstraint, milp
     from scipy.sparse import coo_matrix
 
@@ -116,22 +165,35 @@ def _feasible(h: np.ndarray, arcs: np.ndarray, k: int, lo: float, hi: float, sec
     for position, i in enumerate(rank[:k - 1].tolist()):
         upper_b[x[i, position + 1:]] = 0.0
         upper_b[r[i, position + 1:]] = 0.0
-    deadline = time.monotonic() + seconds
+    # the heaviest units no two of which fit in one group (six 单元 of 46 in a band of 50-80) are
+    # in groups of their own: the j-th of them in group j
+    apart = 1
+    while apart < min(k, n) and h[rank[apart]] + h[rank[apart - 1]] > hi:
+        apart += 1
+    if apart > 1:
+        for position, i in enumerate(rank[:apart].tolist()):
+            lower_b[x[i, position]] = 1.0
+    deadline = None if seconds is None else time.monotonic() + seconds
     # with HiGHS's presolve first, then without it where that ends in a "solve error" (status 4:
     # met with the bounds above on a star of 4 units). Without presolve first was tried: 2–3×
     # sooner on the high-rise district's regions, 2× slower (14 s, past the limit) on one of 雨城区's
     # micro-grid regions
     for presolve in (True, False):
+        options: dict = {"disp": False, "presolve": presolve}
+        if deadline is not None:
+            options["time_limit"] = max(deadline - time.monotonic(), 0.1)
+        if nodes is not None:
+            options["node_limit"] = nodes
         result = milp(np.zeros(size), constraints=LinearConstraint(matrix, lower, upper), integrality=integrality,
-                      bounds=Bounds(lower_b, upper_b),
-                      options={"time_limit": max(deadline - time.monotonic(), 0.1), "disp": False, "presolve": presolve})
+                      bounds=Bounds(lower_b, upper_b), options=options)
         if result.status == 0:
-            return True
+            member = np.asarray(result.x[:nx]).reshape(n, k) > 0.5
+            return [np.flatnonzero(member[:, g]) for g in range(k)]
         if result.status == 2:  # infeasible
             return False
-        if result.status != 4:  # out of time (or iterations): undecided
+        if result.status != 4:  # out of time or nodes: undecided
             return None
     return None
 
 
-__all__ = ["MILP_MAX_UNITS", "MILP_SECONDS", "band_division_exists"]
+__all__ = ["MILP_MAX_UNITS", "MILP_REPAIR_NODES", "MILP_SECONDS", "band_division", "band_division_exists"]

@@ -314,12 +314,7 @@ def band_division(households: np.ndarray, left: np.ndarray, right: np.ndarray, l
                                budget=budget, misses=misses, miss_band=miss_band)
     if groups is None:
         return Division(None, True)
-    of_unit = np.full(n, -1, dtype=np.int64)
-    for g, mask in enumerate(groups):
-        of_unit[reduced.kept[_bits(mask)]] = g
-    for unit, host in reversed(reduced.removed):  # the last taken out first: its host is placed
-        of_unit[unit] = of_unit[host]
-    return Division([np.flatnonzero(of_unit == g) for g in range(len(groups))], True)
+    return Division(reduced.groups([np.array(_bits(mask), dtype=np.int64) for mask in groups], n), True)
 
 
 COARSE_SHARE_OF_SLACK = 0.5
@@ -403,6 +398,16 @@ class Reduced:
     kept: np.ndarray
     pairs: list[tuple[int, int]]
     removed: list[tuple[int, int]]
+
+    def groups(self, kept_groups: list[np.ndarray], n: int) -> list[np.ndarray]:
+        """Groups of the whole region (indices into it, ``n`` units) from groups of ``kept``
+        (positions in it): each unit taken out joins its host's group."""
+        of_unit = np.full(n, -1, dtype=np.int64)
+        for g, members in enumerate(kept_groups):
+            of_unit[self.kept[members]] = g
+        for unit, host in reversed(self.removed):  # the last taken out first: its host is placed
+            of_unit[unit] = of_unit[host]
+        return [np.flatnonzero(of_unit == g) for g in range(len(kept_groups))]
 
 
 def idle_connectors(households: np.ndarray, pairs: set[tuple[int, int]], *, between: bool = True) -> Reduced:

@@ -15,7 +15,8 @@ the total band violation and leaves every grid contiguous, run in this order on 
    that can only move across an empty connector unit;
 4. :func:`exact_regions`: a grid still outside the band, with the grids around it, is divided
    again by the exact search of :mod:`gridmap.geo.exact` when they hold few units (first it and
-   its neighbours, then the whole piece): where a division in the band exists, it is found.
+   its neighbours, then the whole piece), or where that search runs out of steps by an integer
+   programme (:mod:`gridmap.geo.band_milp`): where a division in the band exists, it is found.
 
 A plan here is a list of ``parts``: arrays of global unit indices, one per grid.
 """
@@ -29,6 +30,8 @@ import numpy as np
 
 from gridmap.geo import band
 from gridmap.geo.bisection import Cutter, subgraph
+from gridmap.geo.band_milp import MILP_MAX_UNITS, MILP_REPAIR_NODES
+from gridmap.geo.band_milp import band_division as milp_division
 from gridmap.geo.exact import EXACT_MAX_UNITS, Division, region_division
 from gridmap.geo.graph import UnitGraph, is_connected, reachable
 
@@ -293,7 +296,9 @@ def exact_regions(graph: UnitGraph, parts: list[np.ndarray], households: np.ndar
     ``REPAIR_SEARCH_STEPS``), then the whole piece (at most ``piece_max_units``, with the larger
     ``PIECE_SEARCH_STEPS``: lumpy pieces where bisection and local repair fail are divisible more
     often than not); a region divided replaces its grids (every new grid in the band,
-    contiguous). Where the search shows no division in the band exists, one with fewer grids
+    contiguous). Where the search runs out of steps on a region of at most
+    :data:`~gridmap.geo.band_milp.MILP_MAX_UNITS` units, the integer programme is asked
+    (:func:`programme_division`). Where no division in the band exists, one with fewer grids
     outside it (none further out than the worst before) replaces them (:func:`fewer_misses`).
     Each region is searched once."""
     lo, hi = rules.min_households, rules.max_households
@@ -313,6 +318,8 @@ def exact_regions(graph: UnitGraph, parts: list[np.ndarray], households: np.ndar
                     continue
                 attempted.add(key)
                 found = region_division(region, graph.left, graph.right, households, lo, hi, budget=steps)
+                if not found.complete and len(region) <= MILP_MAX_UNITS:  # the search ran out of steps
+                    found = programme_division(graph, region, households, lo, hi)
                 if found.impossible:
                     found = fewer_misses(graph, region, totals[group], households, lo, hi, steps)
                 if found.groups is not None:
@@ -324,6 +331,28 @@ def exact_regions(graph: UnitGraph, parts: list[np.ndarray], households: np.ndar
                 break
         if not replaced:
             return parts
+
+
+def programme_division(graph: UnitGraph, region: np.ndarray, households: np.ndarray, lo: float, hi: float
+                       ) -> Division:
+    """The integer programme's division of ``region`` in the band (:func:`gridmap.geo.band_milp.band_division`,
+    :data:`~gridmap.geo.band_milp.MILP_REPAIR_NODES` nodes per group count), its groups as global
+    unit indices, each checked connected and in the band (else "unknown"). Asked where the exact
+    search ran out of steps: many small units (villas of 2 households beside 单元 of 46) make
+    astronomically many connected sets for the search, and few constraints for the programme."""
+    region = np.sort(np.asarray(region))
+    inside = np.zeros(graph.n, dtype=bool)
+    inside[region] = True
+    edges = inside[graph.left] & inside[graph.right]
+    found = milp_division(households[region], np.searchsorted(region, graph.left[edges]),
+                          np.searchsorted(region, graph.right[edges]), lo, hi, nodes=MILP_REPAIR_NODES)
+    if found.groups is None:
+        return found
+    groups = [region[g] for g in found.groups]
+    for group in groups:
+        if not lo <= households[group].sum() <= hi or not is_connected(graph, group):
+            return Division(None, False)
+    return Division(groups, True)
 
 
 def fewer_misses(graph: UnitGraph, region: np.ndarray, totals: np.ndarray, households: np.ndarray,
