@@ -103,6 +103,42 @@ def test_an_edit_changes_the_report_and_it_is_kept_per_version(plans, monaco: sa
     assert planning.report(monaco, draft)["summary"]["grids"] == -1
 
 
+def test_an_exports_flags_describe_the_grids_it_read_though_the_draft_is_edited_meanwhile(
+        plans, monaco: sa.Engine) -> None:
+    """The export reads the grids and the report's flags in one snapshot: a merge committed
+    between the two reads (another planner's edit) shows in neither, and nothing is stored from
+    the snapshot's stale view."""
+    from gridmap.services import reading
+    from gridmap.services.exporting import ExportRequest, gather, with_flags
+
+    summary, draft = plans
+    grids = summary.result.grids
+    comp = grids[grids["kind"] == "comprehensive"].sort_values("grid_code")
+    community = comp.groupby("community_code").size().idxmax()
+    a, b = comp[comp["community_code"] == community]["grid_code"].iloc[:2]
+    # merged, they are above the band: the report of the edited draft flags the merged grid
+    assert comp.set_index("grid_code").loc[[a, b], "households"].sum() > 500
+    with monaco.begin() as conn:  # no report kept: the export must compute it
+        conn.execute(sa.text("UPDATE plans SET report_version = NULL WHERE id = :p"), {"p": draft})
+    request = ExportRequest(territory=MONACO, plan="draft", layers=("grids",))
+    with reading.snapshot(monaco) as conn:
+        plan, layers = gather(conn, request)
+        planning.apply_edits(monaco, draft, [{"op": "merge", "grids": [a, b], "into": a}], version=plan.lock_version,
+                             actor="other planner")
+        flagged = with_flags(conn, plan, layers)["grids"]
+    before = planning.report(monaco, summary.plan_id)  # the published plan's: what the draft was a copy of
+    assert {a, b} <= set(flagged["grid_code"])  # the grids as read, the merge not in them
+    said: dict[str, set] = {}
+    for f in before["flags"]:
+        said.setdefault(f["grid_code"], set()).add(f["flag"])
+    assert said  # Monaco's plan has flags to carry
+    for row in flagged.itertuples():
+        flags = set(row.flag.split(",")) if isinstance(row.flag, str) and row.flag else set()
+        assert flags == said.get(row.grid_code, set()), row.grid_code
+    after = planning.report(monaco, draft)  # the draft now: computed afresh for its new version
+    assert after["summary"]["grids"] == before["summary"]["grids"] - 1
+
+
 def test_report_api_and_page_work_for_a_draft(plans, monaco: sa.Engine, database_url: str) -> None:
     _, draft = plans
     client = signed_in_client(monaco, database_url, "planner", "planner", MONACO)

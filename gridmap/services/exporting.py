@@ -60,15 +60,16 @@ def gather(conn: sa.Connection, request: ExportRequest) -> tuple[Plan, dict]:
     return plan, layers
 
 
-def with_flags(engine: sa.Engine, plan: Plan, layers: dict) -> dict:
-    """The grids layer with each grid's flags from the plan's report (``flag``: their codes,
-    ``reason_zh`` / ``reason``: their reasons; several joined), so that a system taking the export
-    sees why a grid is outside the band, as the report says."""
+def with_flags(conn: sa.Connection, plan: Plan, layers: dict) -> dict:
+    """The grids layer with each grid's flags from the plan's report as ``conn`` (the export's
+    snapshot) sees it (``flag``: their codes, ``reason_zh`` / ``reason``: their reasons; several
+    joined), so that a system taking the export sees why a grid is outside the band, as the
+    report says, of the very grids it holds."""
     if "grids" not in layers:
         return layers
     from gridmap.services import planning
 
-    flags = pd.DataFrame(planning.report(engine, plan.id).get("flags", []),
+    flags = pd.DataFrame(planning.report_in(conn, plan.id).get("flags", []),
                          columns=["grid_code", "flag", "reason", "reason_zh"]).fillna("")
     said = flags.groupby("grid_code").agg({"flag": ",".join, "reason": "; ".join, "reason_zh": "；".join})
     grids = layers["grids"].drop(columns=[c for c in ("flag", "reason", "reason_zh") if c in layers["grids"]])
@@ -76,10 +77,10 @@ def with_flags(engine: sa.Engine, plan: Plan, layers: dict) -> dict:
 
 
 def export_territory(engine: sa.Engine, request: ExportRequest, out: str | Path) -> ExportResult:
-    """Read the layers in one snapshot (REPEATABLE READ) and write them to ``out``."""
+    """Read the layers and the report's flags in one snapshot (REPEATABLE READ) and write them to ``out``."""
     with reading.snapshot(engine) as conn:
         plan, layers = gather(conn, request)
-    layers = with_flags(engine, plan, layers)
+        layers = with_flags(conn, plan, layers)
     return export(layers, out, format=request.format, crs=request.crs, encoding=request.encoding)
 
 
@@ -90,7 +91,7 @@ def export_download(engine: sa.Engine, request: ExportRequest, folder: Path, aut
         plan, layers = gather(conn, request)
         if authorize is not None:
             authorize(conn, plan)
-    layers = with_flags(engine, plan, layers)
+        layers = with_flags(conn, plan, layers)
     stem = f"gridmap-{request.territory}-v{plan.version}-{'-'.join(request.layers)}"
     return plan, export(layers, folder / f"{stem}.{request.format}", format=request.format, crs=request.crs,
                         encoding=request.encoding)

@@ -358,25 +358,37 @@ def report(engine: sa.Engine, plan_id: int) -> dict:
     """A plan's report (summary, flags with their reasons in both languages, proofs, histogram),
     computed from its assignment for any plan and kept with it until the plan is edited again.
     A merge plan keeps its merge sections beside it."""
+    with engine.connect() as conn:
+        result, plan, kept = _report_as_seen(conn, plan_id)
+    if not kept:
+        with engine.begin() as conn:
+            plans.store_report(conn, plan_id, result, plan.lock_version)  # not if edited meanwhile
+    return result
+
+
+def report_in(conn: sa.Connection, plan_id: int) -> dict:
+    """The plan's report as ``conn`` sees the plan (an export's snapshot: its flags describe the
+    grids read with them, whatever was edited since), computed where none is kept; not stored."""
+    return _report_as_seen(conn, plan_id)[0]
+
+
+def _report_as_seen(conn: sa.Connection, plan_id: int) -> tuple[dict, plans.Plan, bool]:
+    """The report of the plan as ``conn`` sees it, the plan, and whether it was the kept one."""
     from gridmap.geo.graph import build_graph
     from gridmap.geo.report import plan_report
 
-    with engine.connect() as conn:
-        plan = plans.get(conn, plan_id)
-        stored = plans.stored_report(conn, plan_id)
-        if plan.report_version == plan.lock_version and "summary" in stored and "histogram" in stored:
-            return stored
-        units = (frames.plan_units(conn, plan_id).rename(columns={"unit_kind": "kind"})
-                 .sort_values(["community_code", "unit_id"]).reset_index(drop=True))  # the partition's order
-        grids = frames.plan_grids(conn, plan_id)
+    plan = plans.get(conn, plan_id)
+    stored = plans.stored_report(conn, plan_id)
+    if plan.report_version == plan.lock_version and "summary" in stored and "histogram" in stored:
+        return stored, plan, True
+    units = (frames.plan_units(conn, plan_id).rename(columns={"unit_kind": "kind"})
+             .sort_values(["community_code", "unit_id"]).reset_index(drop=True))  # the partition's order
+    grids = frames.plan_grids(conn, plan_id)
     profile = profile_of(plan)
     computed = plan_report(units, grids, build_graph(units), *profile.band)
     computed["summary"]["seed"] = (plan.parameters or {}).get("seed")
     computed["profile"] = profile.describe()
-    result = {**stored, **computed}
-    with engine.begin() as conn:
-        plans.store_report(conn, plan_id, result, plan.lock_version)
-    return result
+    return {**stored, **computed}, plan, False
 
 
 # -- diff, publish, history ----------------------------------------------------------------------
