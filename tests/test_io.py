@@ -144,7 +144,11 @@ def test_self_intersecting_polygon_is_repaired_and_reported() -> None:
     assert fixed.is_valid and fixed.geom_type in ("Polygon", "MultiPolygon")
     assert fixed.area == pytest.approx(0.01 * 0.01 / 2, rel=1e-6)
     assert len(result.repaired) == 1 and "code=007" in result.repaired[0]
-    assert "Self-intersection" in result.repaired[0]
+    assert "Self-intersection at 103.005000, 30.005000" in result.repaired[0]
+    assert "第 1 个要素（code=007）：自相交，位于 103.005000, 30.005000" in result.repaired[0]  # both languages
+    # a district's buildings: named by their own Chinese column
+    named = check_frame(gpd.GeoDataFrame({"建筑名称": ["正街1号"]}, geometry=[bowtie], crs=4490), expect="polygon")
+    assert named.repaired[0].startswith("feature #1 (建筑名称=正街1号): Self-intersection at")
 
 
 def test_multi_layer_geopackage_needs_a_layer_name(tmp_path: Path) -> None:

@@ -78,6 +78,39 @@ def test_small_overlaps_and_gaps_are_snapped_into_a_clean_coverage() -> None:
     assert tree.districts["parent_code"].iloc[0] == "511800"
 
 
+def test_a_narrow_slit_open_to_the_districts_edge_is_closed_and_said() -> None:
+    """Two villages on the district's edge drawn 1.5 m apart along their whole shared border (the
+    strip open onto the outside, so no face of the borders encloses it): the strip is given to
+    one of them, they share that border, the outline has no slit, and the finding names them.
+    A concave corner of the outline is not such a strip."""
+    frame = grid_communities().rename(columns={"社区代码": "code", "社区名称": "name", "街道名称": "street_name"})
+    metre_lon = 1 / (111_320 * np.cos(np.radians(LAT0)))
+    # the column of communities x = 0 (west edge) pulls its east side back 1.5 m in the top row only:
+    # a slit between 511802001003 (x=0, top) and 511802001006 (x=1, top), open to the north edge
+    top_west = frame.index[frame["code"] == "511802001003"][0]
+    x0, y0, x1, y1 = frame.loc[top_west, "geometry"].bounds
+    frame.loc[top_west, "geometry"] = shapely.box(x0, y0 + 10 * STEP_LAT / 500, x1 - 1.5 * metre_lon, y1)
+    frame.loc[frame["code"] == "511802001002", "geometry"] = frame.loc[
+        frame["code"] == "511802001002", "geometry"].union(shapely.box(x0, y0, x1, y0 + 10 * STEP_LAT / 500))
+    tree = build_hierarchy(frame)
+    assert not tree.refused
+    snapped = [f for f in tree.findings if f.check == "snapped"]
+    assert len(snapped) == 1 and "0 overlaps and 1 gaps" in snapped[0].en and "1 处缝隙" in snapped[0].zh
+    assert {"511802001003", "511802001006"} <= set(snapped[0].codes)
+    assert 600 < snapped[0].area_m2 < 800  # 1.5 m × about 490 m
+    communities = tree.communities.set_index("code").geometry
+    shared = shapely.intersection(communities["511802001003"], communities["511802001006"])
+    assert shapely.length(shared) * 110_574 > 480  # they share the border the slit ran along
+    assert len(coverage.problems(tree.communities.geometry.values)) == 0
+    union = shapely.union_all(tree.communities.geometry.values)
+    assert abs(shapely.area(union) - shapely.area(shapely.box(*union.bounds))) < 1e-12  # no notch left
+    # an outline with a concave corner where two communities meet (the north-east community
+    # left out): no strip there, nothing repaired
+    corner = grid_communities().rename(columns={"社区代码": "code"})
+    corner = corner[corner["code"] != "511802002006"].reset_index(drop=True)
+    assert not [f for f in build_hierarchy(corner).findings if f.check == "snapped"]
+
+
 def test_a_wide_gap_is_reported_and_kept() -> None:
     frame = grid_communities().rename(columns={"社区代码": "code"})
     frame = frame.drop(index=4).reset_index(drop=True)  # a hole of one community's size in the middle

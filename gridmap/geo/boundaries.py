@@ -34,7 +34,6 @@ columns when present. Pure geometry: no database, no web.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -51,21 +50,6 @@ from gridmap.geo.shapes import LocalScale, polygonal
 COMMUNITY_DIGITS, STREET_DIGITS, DISTRICT_DIGITS = 12, 9, 6
 MAX_NAMED = 10
 GEOJSON_DECIMALS = 7  # about 1 cm, as the territories' GeoJSON is written
-# what GEOS says is wrong with a geometry (is_valid_reason, before its "[x y]"), in Chinese
-INVALID_ZH = {
-    "Self-intersection": "自相交",
-    "Ring Self-intersection": "环自相交",
-    "Hole lies outside shell": "内环在外环之外",
-    "Holes are nested": "内环相互嵌套",
-    "Interior is disconnected": "内部不连通",
-    "Nested shells": "外环相互嵌套",
-    "Duplicate Rings": "环重复",
-    "Too few distinct points in geometry component": "组成部分的不同点太少",
-    "Invalid Coordinate": "坐标无效",
-    "Ring is not closed": "环未闭合",
-    "GeometryCollection reduced to its polygons": "几何集合（只保留其中的面）",
-}
-REASON = re.compile(r"^(?P<kind>[^\[]*?)\s*(?:\[(?P<x>\S+) (?P<y>\S+)\])?\s*$")
 
 
 @dataclass(frozen=True)
@@ -176,20 +160,10 @@ def repaired_features(frame: pd.DataFrame, repairs: Iterable[Repair], what_en: s
         name = str(row["name"]).strip() if "name" in frame and pd.notna(row["name"]) else ""
         label_en = f"{what_en} {code or f'#{repair.position + 1}'}" + (f" ({name})" if name else "")
         label_zh = f"{what_zh} {code or f'第 {repair.position + 1} 个'}" + (f"（{name}）" if name else "")
-        said = REASON.match(repair.reason.strip())
-        kind = said["kind"] if said else repair.reason.strip()
-        kind_zh = INVALID_ZH.get(kind, kind)
-        place, at_en, at_zh = None, "", ""
-        if said and said["x"] is not None:
-            try:
-                x, y = float(said["x"]), float(said["y"])
-            except ValueError:
-                pass
-            else:
-                place, at_en, at_zh = shapely.Point(x, y), f" at {x:.6f}, {y:.6f}", f"，位于 {x:.6f}, {y:.6f}"
+        kind, kind_zh, place = repair.said()
         findings.append(Finding("invalid_geometry", "repaired",
-                                f"{label_en}: invalid geometry ({kind}{at_en}), repaired",
-                                f"{label_zh}的几何无效（{kind_zh}{at_zh}），已修复",
+                                f"{label_en}: invalid geometry ({kind}), repaired",
+                                f"{label_zh}的几何无效（{kind_zh}），已修复",
                                 [code] if code else [], None, place))
     return findings
 
@@ -352,21 +326,26 @@ def clean_communities(frame: gpd.GeoDataFrame, rules: BoundaryRules) -> tuple[np
     overlap = holders > 1
     gap = holders == 0
     wide_gaps = np.flatnonzero(gap & ~noise)
-    repaired_overlaps, repaired_gaps = int((overlap & noise).sum()), int((gap & noise).sum())
-    outline = shapely.union_all(np.concatenate([geoms, faces[gap & noise]]))
+    slits = _open_slits(geoms, scale, rules)
+    repaired_overlaps = int((overlap & noise).sum())
+    repaired_gaps = int((gap & noise).sum()) + len(slits)
+    outline = shapely.union_all(np.concatenate([geoms, faces[gap & noise], slits]))
     cleaned = coverage.clean(geoms, np.zeros(len(geoms), dtype=object), project=lambda c: c * [scale.mx, scale.my],
                              territory=np.array([outline], dtype=object), territory_groups=np.array([0], dtype=object))
+    tree = shapely.STRtree(geoms)
     if repaired_overlaps or repaired_gaps:
-        touched = shapely.union_all(faces[(overlap | gap) & noise])
+        pieces = np.concatenate([faces[(overlap | gap) & noise], slits])
+        repaired_m2 = float(scale.area(pieces).sum())
+        around = sorted({str(c) for piece in pieces for c in codes[_bordering(piece, geoms, tree)]})
         findings.append(Finding(
             "snapped", "repaired",
             f"{repaired_overlaps} overlaps and {repaired_gaps} gaps along shared borders (narrower than "
-            f"{rules.snap_m:g} m or smaller than {rules.overlap_tolerance_m2:g} m², "
-            f"{float(area[(overlap | gap) & noise].sum()):,.0f} m² in all) given to the neighbour with the longest border",
+            f"{rules.snap_m:g} m or smaller than {rules.overlap_tolerance_m2:g} m², {repaired_m2:,.0f} m² in all; "
+            f"communities {', '.join(around)}) given to the neighbour with the longest border",
             f"共享边界上的 {repaired_overlaps} 处重叠和 {repaired_gaps} 处缝隙（窄于 {rules.snap_m:g} 米或小于 "
-            f"{rules.overlap_tolerance_m2:g} 平方米，合计 {float(area[(overlap | gap) & noise].sum()):,.0f} 平方米）已并入边界最长的相邻社区",
-            [], float(area[(overlap | gap) & noise].sum()), touched))
-    tree = shapely.STRtree(geoms)
+            f"{rules.overlap_tolerance_m2:g} 平方米，合计 {repaired_m2:,.0f} 平方米；涉及社区 {'、'.join(around)}）"
+            "已并入边界最长的相邻社区",
+            around, repaired_m2, shapely.union_all(pieces)))
     for face in wide_gaps:
         around = sorted(set(codes[_bordering(faces[face], geoms, tree)]))
         findings.append(Finding(
@@ -375,6 +354,45 @@ def clean_communities(frame: gpd.GeoDataFrame, rules: BoundaryRules) -> tuple[np
             f"社区 {'、'.join(around) or '（无）'} 之间有 {area[face]:,.0f} 平方米的缝隙不属于任何社区",
             around, float(area[face]), faces[face]))
     return cleaned, findings
+
+
+SLIT_MIN_BORDER_M = 10.0
+"""A strip open to the territory's edge is a gap between two communities (:func:`_open_slits`)
+where it runs along each of them for at least this long: a closing also fills the inside of a
+concave bend of the outline, which borders a community on both sides of one corner."""
+
+
+def _open_slits(geoms: np.ndarray, scale: LocalScale, rules: BoundaryRules) -> np.ndarray:
+    """Strips narrower than ``snap_m`` between two communities that open onto the edge of the
+    territory (two village boundaries drawn 1.5 m apart, out to the county's edge): not faces of
+    the arrangement (nothing encloses them), so found by a morphological closing of the
+    communities' outline (a buffer out by half of ``snap_m`` and back, in metres), less the outline
+    with its holes filled (the enclosed gaps are faces already). Each piece kept runs along two or
+    more communities for at least :data:`SLIT_MIN_BORDER_M`. In degrees, their edges along the
+    communities those of the outline itself."""
+    if len(geoms) < 2 or rules.snap_m <= 0:
+        return np.empty(0, dtype=object)
+    factor = np.array([scale.mx, scale.my])
+    filled = shapely.union_all([shapely.Polygon(part.exterior) for part in
+                                shapely.get_parts(shapely.union_all(geoms)) if not part.is_empty])
+    half = rules.snap_m / 2
+    closed_m = shapely.buffer(shapely.buffer(shapely.transform(filled, lambda c: c * factor), half,
+                                             join_style="mitre", mitre_limit=2.0), -half, join_style="mitre",
+                              mitre_limit=2.0)
+    closed = shapely.transform(closed_m, lambda c: c / factor)
+    pieces = polygonal(shapely.get_parts(shapely.difference(closed, filled)))
+    pieces = pieces[~shapely.is_empty(pieces)]
+    if not len(pieces):
+        return pieces
+    pieces = pieces[scale.area(pieces) >= 1.0]
+    metric = scale.metric(geoms)
+    kept = []
+    for piece in pieces:
+        rim = shapely.buffer(shapely.boundary(scale.metric(np.array([piece], dtype=object))[0]), 0.05)
+        along = shapely.length(shapely.intersection(shapely.boundary(metric), rim))
+        if int((along >= SLIT_MIN_BORDER_M).sum()) >= 2:
+            kept.append(piece)
+    return np.array(kept, dtype=object)
 
 
 def _bordering(face, geoms: np.ndarray, tree: shapely.STRtree, tolerance_deg: float = 1e-9) -> np.ndarray:

@@ -87,6 +87,23 @@ class VectorReadError(Invalid):
         super().__init__(en, en if zh is None else zh)
 
 
+# what GEOS says is wrong with a geometry (is_valid_reason, before its "[x y]"), in Chinese
+INVALID_ZH = {
+    "Self-intersection": "自相交",
+    "Ring Self-intersection": "环自相交",
+    "Hole lies outside shell": "内环在外环之外",
+    "Holes are nested": "内环相互嵌套",
+    "Interior is disconnected": "内部不连通",
+    "Nested shells": "外环相互嵌套",
+    "Duplicate Rings": "环重复",
+    "Too few distinct points in geometry component": "组成部分的不同点太少",
+    "Invalid Coordinate": "坐标无效",
+    "Ring is not closed": "环未闭合",
+    "GeometryCollection reduced to its polygons": "几何集合（只保留其中的面）",
+}
+REASON = re.compile(r"^(?P<kind>[^\[]*?)\s*(?:\[(?P<x>\S+) (?P<y>\S+)\])?\s*$")
+
+
 @dataclass(frozen=True)
 class Repair:
     """One feature repaired on reading: its row in the layer (0-based) and what was wrong, as GEOS
@@ -96,6 +113,22 @@ class Repair:
 
     position: int
     reason: str
+
+    def said(self) -> tuple[str, str, object | None]:
+        """What was wrong in English and Chinese (``Self-intersection at 103.392351, 29.907516`` /
+        ``自相交，位于 103.392351, 29.907516``) and where (a point in EPSG:4490; None when GEOS
+        does not say)."""
+        found = REASON.match(self.reason.strip())
+        kind = found["kind"] if found else self.reason.strip()
+        kind_zh = INVALID_ZH.get(kind, kind)
+        if found and found["x"] is not None:
+            try:
+                x, y = float(found["x"]), float(found["y"])
+            except ValueError:
+                pass
+            else:
+                return (f"{kind} at {x:.6f}, {y:.6f}", f"{kind_zh}，位于 {x:.6f}, {y:.6f}", shapely.Point(x, y))
+        return kind, kind_zh, None
 
 
 @dataclass
@@ -127,7 +160,16 @@ def note_zh(note: str) -> str:
     return NOTES_ZH.get(note, note)
 
 
-LABEL_COLUMNS = ("id", "code", "grid_id", "name", "名称", "编码", "building_name", "楼栋号")
+LABEL_COLUMNS = ("id", "code", "grid_id", "name", "名称", "编码", "building_name", "楼栋号", "楼栋名称", "建筑名称",
+                 "建筑物名称", "社区代码", "社区名称", "小区名称", "道路名称", "网格编码", "网格名称")
+
+
+def _repair_line(frame: pd.DataFrame, repair: Repair) -> str:
+    """One repaired feature, named by its own columns, in both languages:
+    ``feature #1 (建筑名称=正街1号): Self-intersection at … / 第 1 个要素（建筑名称=正街1号）：自相交，位于 …``."""
+    en, zh, _ = repair.said()
+    return (f"{_feature_label(frame, repair.position)}: {en} / "
+            f"{_feature_label(frame, repair.position, zh=True)}：{zh}")
 
 
 def _feature_label(frame: pd.DataFrame, position: int, zh: bool = False) -> str:
@@ -599,7 +641,7 @@ def check_frame(
     frame = frame.set_crs(target, allow_override=True)
     repairs = collected + repaired
     return ReadResult(frame=frame, source_crs=source_crs, encoding=encoding, notes=notes, repairs=repairs,
-                      repaired=[f"{_feature_label(frame, r.position)}: {r.reason}" for r in repairs])
+                      repaired=[_repair_line(frame, r) for r in repairs])
 
 
 def _check_feature_count(frame: gpd.GeoDataFrame, name: str, limits: ReadLimits) -> None:
