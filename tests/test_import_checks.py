@@ -447,6 +447,12 @@ def test_households_checked_estimated_and_marked() -> None:
     assert "households" not in none and report.estimated_all
     assert report.said()[0] == ("no households column: households will be estimated from levels and footprint "
                                 "for all 10 buildings")
+    # a layer without levels (层数 / 楼层) either: the estimate says it takes each type's default levels
+    assert "levels" in frame
+    _, report = complete_households(frame.drop(columns=["households", "levels"]))
+    assert "from footprint and each building type's default levels (the layer has no levels column" in report.said()[0]
+    assert "占地面积和各类建筑的默认层数（该图层没有层数字段" in report.said()[1]
+    assert map_fields(frame.rename(columns={"levels": "楼层"}))[0].columns.tolist().count("levels") == 1  # 楼层 is levels
     points = frame.set_geometry(shapely.centroid(frame.geometry.values))
     with pytest.raises(Invalid, match="are points, which have no footprint"):
         complete_households(points.drop(columns="households"))

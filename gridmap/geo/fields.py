@@ -11,7 +11,7 @@ canonical          source columns recognised (any case, whitespace trimmed)
 ``population``     人口, 常住人口, 人口数, population
 ``code``           社区代码, 社区编码, 区划代码, 行政区划代码, code
 ``name``           社区名称, 名称, name
-``levels``         层数, 楼层数, levels, building:levels
+``levels``         层数, 楼层数, 楼层, 总层数, 地上层数, levels, building:levels
 ``building_name``  楼栋名称, 楼栋名, 建筑物名称, 建筑名称, 楼栋号, 楼号 (a label: the first of these
                    the file has wins, the others keep their own names)
 ``compound_name``  小区名称, 小区名
@@ -55,7 +55,7 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "population": ("人口", "常住人口", "人口数", "population"),
     "code": ("社区代码", "社区编码", "区划代码", "行政区划代码", "code"),
     "name": ("社区名称", "名称", "name"),
-    "levels": ("层数", "楼层数", "levels", "building:levels"),
+    "levels": ("层数", "楼层数", "楼层", "总层数", "地上层数", "levels", "building:levels"),
     "building_name": ("楼栋名称", "楼栋名", "建筑物名称", "建筑名称", "楼栋号", "楼号"),
     "compound_name": ("小区名称", "小区名"),
     "type": ("类型", "用途", "type"),

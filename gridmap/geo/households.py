@@ -297,6 +297,7 @@ class HouseholdReport:
     from_text: int = 0           # counts read from text such as 76户 (COUNT_IN_TEXT)
     from_text_examples: list[str] = field(default_factory=list)
     not_homes: int = 0           # non-residential buildings (商铺, 学校 …) whose empty count was taken as 0
+    levels: bool = True          # the layer has a levels column (层数); else each type's default levels
 
     def said(self) -> tuple[str, str] | None:
         """The summary line in English and Chinese (None when every count was given as a number)."""
@@ -320,14 +321,17 @@ class HouseholdReport:
                 f"{self.from_text:,} 个户数从文字中读出（如 {'，'.join(self.from_text_examples)}）")
 
     def _estimates(self) -> tuple[str, str] | None:
+        how_en, how_zh = (("levels and footprint", "层数和占地面积") if self.levels else
+                          ("footprint and each building type's default levels (the layer has no levels column: "
+                           "层数, 楼层数, 楼层)", "占地面积和各类建筑的默认层数（该图层没有层数字段：层数、楼层数、楼层）"))
         if self.estimated_all:
-            return (f"no households column: households will be estimated from levels and footprint for all "
+            return (f"no households column: households will be estimated from {how_en} for all "
                     f"{self.buildings:,} buildings",
-                    f"没有户数字段：将按层数和占地面积估算全部 {self.buildings:,} 栋楼的户数")
+                    f"没有户数字段：将按{how_zh}估算全部 {self.buildings:,} 栋楼的户数")
         if self.estimated:
-            return (f"households estimated from levels and footprint for {self.estimated:,} of {self.buildings:,} "
+            return (f"households estimated from {how_en} for {self.estimated:,} of {self.buildings:,} "
                     "buildings whose value was missing or invalid (--estimate-missing; marked in households_estimated)",
-                    f"{self.buildings:,} 栋楼中有 {self.estimated:,} 栋的户数缺失或无效，已按层数和占地面积估算"
+                    f"{self.buildings:,} 栋楼中有 {self.estimated:,} 栋的户数缺失或无效，已按{how_zh}估算"
                     "（--estimate-missing；已在 households_estimated 字段中标记）")
         return None
 
@@ -381,7 +385,8 @@ def complete_households(buildings: gpd.GeoDataFrame, rule: HouseholdRule | None 
         if len(points):
             raise _points_refusal(name, buildings, points, labels, "the layer has no households column",
                                   "该图层没有户数字段")
-        return buildings, HouseholdReport(n, column=False, estimated=n, estimated_all=True)
+        return buildings, HouseholdReport(n, column=False, estimated=n, estimated_all=True,
+                                          levels=any(c in buildings for c in LEVELS_COLUMNS))
     number, why, from_text, approximate, not_home = checked_households(buildings)
     bad = np.flatnonzero(why != "")
     out = buildings.copy()
@@ -402,6 +407,6 @@ def complete_households(buildings: gpd.GeoDataFrame, rule: HouseholdRule | None 
         flag[bad] = True
         out["households_estimated"] = flag
     return out, HouseholdReport(n, column=True, estimated=len(bad), from_text=int(from_text.sum()),
-                                not_homes=int(not_home.sum()),
+                                not_homes=int(not_home.sum()), levels=any(c in buildings for c in LEVELS_COLUMNS),
                                 from_text_examples=[f"{str(v).strip()} → {int(x)}" for v, x in zip(
                                     buildings["households"].to_numpy(dtype=object)[from_text][:3], number[from_text][:3])])
