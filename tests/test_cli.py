@@ -68,6 +68,31 @@ def test_the_quickstarts_published_plans_pass_their_own_validation(demo_database
                                                     if p["severity"] == "error"])
 
 
+def test_up_without_the_demo_is_a_database_for_a_districts_own_data(fresh_url, tmp_path) -> None:
+    """`gridmap up --no-demo --no-serve`: migrated, the incident categories and the admin user,
+    and not one demo territory, plan, incident or registration (a district office's own database)."""
+    import sqlalchemy as sa
+
+    from gridmap.store.db import engine_for, normalise_url
+
+    env = {**os.environ, "GRIDMAP_DATABASE_URL": fresh_url, "GRIDMAP_HOME": str(tmp_path)}
+    done = subprocess.run([*GRIDMAP, "up", "--no-demo", "--no-serve"], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "created user 'admin'" in done.stderr and "loading demo" not in done.stderr
+    engine = engine_for(normalise_url(fresh_url))
+    try:
+        with engine.connect() as conn:
+            counts = conn.execute(sa.text(
+                "SELECT (SELECT count(*) FROM territories), (SELECT count(*) FROM plans), "
+                "(SELECT count(*) FROM incidents), (SELECT count(*) FROM registrations), "
+                "(SELECT count(*) FROM incident_categories), (SELECT count(*) FROM users)")).one()
+    finally:
+        engine.dispose()
+    assert counts[:4] == (0, 0, 0, 0) and counts[4] > 0 and counts[5] == 1, counts
+    listing = subprocess.run([*GRIDMAP, "territories"], env=env, capture_output=True, text=True)
+    assert listing.returncode == 0 and "990100" not in listing.stdout and "511802" not in listing.stdout
+
+
 def test_up_creates_migrates_loads_and_is_fast_the_second_time(demo_database) -> None:
     env, first, tmp_path = demo_database.env, demo_database.first_run, demo_database.home
     assert first.returncode == 0, first.stderr

@@ -227,6 +227,8 @@ def test_grid_count_choice() -> None:
     assert choose_grid_count(450, 300, 500) == (1, None, None)
     k, reason, reason_zh = choose_grid_count(550, 300, 500)
     assert k in (1, 2) and "cannot be divided" in reason and "无法分成" in reason_zh
+    assert "one grid would hold 550, 2 grids 275 each" in reason  # one grid, not "1 grids"
+    assert "分成 1 个，每个 550 户；分成 2 个，每个 275 户" in reason_zh
     _, reason, reason_zh = choose_grid_count(120, 300, 500)
     assert "holds 120 households in all, below the minimum 300" in reason and "总共只有 120 户" in reason_zh
     from gridmap.geo.terms import MICRO_TERMS  # whose total it is, in the level's words

@@ -230,6 +230,9 @@ def test_signing_in_on_the_report_page_shows_the_report_there_in_one_language(pl
         assert page.inner_text("#histogram h2") == "户数分布" and not misses(page, "zh"), misses(page, "zh")
         tip = map_tooltip(page)
         assert "户数" in tip and "网格" in tip and "households" not in tip, tip
+        frame = next(f for f in page.frames if f.url == "about:srcdoc")  # the map's scale: metres only, no miles
+        scale = frame.eval_on_selector_all(".leaflet-control-scale-line", "els => els.map(e => e.textContent)")
+        assert len(scale) == 1 and scale[0].endswith("m") and "mi" not in scale[0] and "ft" not in scale[0], scale
         href = page.get_attribute("#to-planner", "href")
         assert href == f"/planner?territory={MONACO}&plan={draft}"
         # a sign-in already in the tab: straight to the report, again measured

@@ -654,6 +654,11 @@ def test_new_draft_offers_the_existing_draft_first(site) -> None:
         page.wait_for_function(f"document.body.dataset.planLoaded && document.body.dataset.planLoaded !== '{draft_id}' "
                                f"&& document.body.dataset.planLoaded !== '{published_id}'")
         assert len(drafts()) == 2 and int(page.evaluate("document.body.dataset.planLoaded")) == drafts()[1]
+        with engine.connect() as conn:  # the message names the new plan by its number, as the plan line does
+            new_version = conn.execute(sa.text("SELECT version FROM plans WHERE id = :d"), {"d": drafts()[1]}).scalar()
+        page.wait_for_function("document.querySelector('#message').textContent.startsWith('已新建草稿')")
+        assert page.inner_text("#message") == f"已新建草稿：方案 v{new_version}" and new_version != 1
+        assert page.inner_text("#plan-info").startswith(f"方案 v{new_version} · 编辑版本 1")
         assert page.errors == []
         browser.close()
 

@@ -36,7 +36,7 @@
     gridmap stations types | import FILE --territory CODE [--type TYPE] | coverage --territory CODE [--minutes 15]
     gridmap export --territory CODE --format shp|gpkg|gdb|geojson|kml|csv|parquet --crs 4490|4326|gk3|gk3-cm|gcj02
                    [--encoding utf-8|gbk] [--plan published|draft|VERSION] [--layers grids,units,...] --out PATH
-    gridmap up [--host H] [--port P] [--no-serve]   db start + migrate + demo (plans, stations, incidents)
+    gridmap up [--host H] [--port P] [--no-serve] [--no-demo]   db start + migrate + demo (plans, stations, incidents)
                                                     + admin + serve
 
 ``gridmap COMMAND --help`` lists every option of a command.

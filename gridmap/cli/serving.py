@@ -21,6 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="server processes (uvicorn workers) sharing the port; default 1")
         if name == "up":
             p.add_argument("--no-serve", action="store_true", help="stop after loading the demo")
+            p.add_argument("--no-demo", action="store_true",
+                           help="load no demo territories, plans, incidents or registrations: a database for a "
+                                "district's own data alone (migrations, incident categories and the admin user only)")
         p.set_defaults(func=func)
 
 
@@ -70,9 +73,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     with progress.step("applying migrations", "执行数据库迁移"):
         migrate.upgrade(url)
     engine = engine_for(url)
-    for result in load_demo(engine, progress=progress):
-        if result.loaded:  # skipped demos were announced by load_demo already
-            progress.say(str(result), result.zh())
+    if not args.no_demo:
+        for result in load_demo(engine, progress=progress):
+            if result.loaded:  # skipped demos were announced by load_demo already
+                progress.say(str(result), result.zh())
     from gridmap.services.bootstrap import (
         ensure_admin,
         ensure_demo_incidents,
@@ -84,12 +88,14 @@ def cmd_up(args: argparse.Namespace) -> int:
         ensure_secret_key,
     )
 
-    ensure_district_demo(engine, progress=progress)
-    ensure_demo_plans(engine, progress=progress)
+    if not args.no_demo:
+        ensure_district_demo(engine, progress=progress)
+        ensure_demo_plans(engine, progress=progress)
     ensure_incident_categories(engine, progress=progress)
-    ensure_demo_stations(engine, progress=progress)
-    ensure_demo_incidents(engine, progress=progress)
-    ensure_demo_registrations(engine, progress=progress)
+    if not args.no_demo:
+        ensure_demo_stations(engine, progress=progress)
+        ensure_demo_incidents(engine, progress=progress)
+        ensure_demo_registrations(engine, progress=progress)
     ensure_admin(engine, settings.home, progress=progress)
     ensure_secret_key(settings, progress=progress)
     if args.no_serve:

@@ -60,10 +60,15 @@ def choose_grid_count(total: float, lo: float, hi: float, target: float | None =
     per_max, per_min = total / max(k_max, 1), total / k_min
     return (max(int(k), 1),
             f"its connected piece (the {terms.region_units} joined to it) holds {total:.0f} households, which "
-            f"cannot be divided into {terms.grids} of {lo}–{hi}: {k_max} {terms.grids} would hold {per_max:.0f} each, "
-            f"{k_min} {terms.grids} {per_min:.0f} each",
+            f"cannot be divided into {terms.grids} of {lo}–{hi}: {_count(k_max, terms)} would hold {per_max:.0f}"
+            f"{' each' if k_max > 1 else ''}, {_count(k_min, terms)} {per_min:.0f}{' each' if k_min > 1 else ''}",
             f"它所在的连片区域（与它相连的{terms.region_units_zh}）共 {total:.0f} 户，无法分成每个 {lo}–{hi} 户的"
             f"{terms.grid_zh}：分成 {k_max} 个，每个 {per_max:.0f} 户；分成 {k_min} 个，每个 {per_min:.0f} 户")
+
+
+def _count(k: int, terms: Terms) -> str:
+    """``one grid``, ``3 grids`` (in the level's words)."""
+    return f"one {terms.grid}" if k == 1 else f"{k} {terms.grids}"
 
 
 def candidate_counts(total: float, lo: float, hi: float, k: int) -> list[int]:

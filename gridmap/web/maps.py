@@ -20,7 +20,7 @@ import shapely
 from folium import plugins
 
 from gridmap.web import STATIC
-from gridmap.web.reports import _leaflet_assets
+from gridmap.web.reports import offline_map
 
 VENDOR = STATIC / "vendor"
 TYPE_COLOURS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666",
@@ -31,12 +31,8 @@ METRIC_NAMES = {"per_1000_households": ("每千户事件数", "incidents per 1,0
 
 
 def _base(bounds, standalone: bool) -> folium.Map:
-    js, css = _leaflet_assets(standalone)
     minx, miny, maxx, maxy = bounds
-    m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], tiles=None, prefer_canvas=True,
-                   control_scale=True)
-    m.default_js = [("leaflet", js)]
-    m.default_css = [("leaflet_css", css)]
+    m = offline_map(bounds, standalone)
     m.fit_bounds([[miny, minx], [maxy, maxx]])
     return m
 

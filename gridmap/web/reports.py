@@ -12,6 +12,7 @@ import html
 import json
 
 import folium
+from branca.element import MacroElement, Template
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -22,6 +23,26 @@ from gridmap.web import STATIC
 
 LEAFLET = STATIC / "vendor" / "leaflet"
 BELOW, INSIDE, ABOVE, DEDICATED, FLAGGED = "#6baed6", "#31a354", "#e6550d", "#969696", "#d7191c"
+
+
+class _MetricScale(MacroElement):
+    """Leaflet's scale bar in metres only (folium's ``control_scale`` adds miles beside them)."""
+
+    _template = Template("{% macro script(this, kwargs) %}L.control.scale({metric: true, imperial: false})"
+                         ".addTo({{ this._parent.get_name() }});{% endmacro %}")
+
+
+def offline_map(bounds, standalone: bool) -> folium.Map:
+    """An empty folium map over ``bounds`` (minx, miny, maxx, maxy; lon/lat) with no basemap, the
+    vendored Leaflet (:func:`_leaflet_assets`) and a scale bar in metres."""
+    js, css = _leaflet_assets(standalone)
+    minx, miny, maxx, maxy = bounds
+    m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], tiles=None, prefer_canvas=True,
+                   control_scale=False)
+    m.default_js = [("leaflet", js)]
+    m.default_css = [("leaflet_css", css)]
+    m.add_child(_MetricScale())
+    return m
 
 
 def _leaflet_assets(standalone: bool) -> tuple[str, str]:
@@ -57,7 +78,6 @@ def _both(zh: str, en: str) -> str:
 def partition_map(grids: gpd.GeoDataFrame, flags: pd.DataFrame, lo: int, hi: int, *, standalone: bool = False,
                   basemap_url: str | None = None, basemap_attribution: str = "") -> folium.Map:
     """Grids coloured by households against [lo, hi]; flagged grids outlined in red."""
-    js, css = _leaflet_assets(standalone)
     frame = grids.to_crs(4326).copy()
     # every text of the tooltip in both languages, one shown at a time: the page sets the map's
     # language (its iframe's <html lang>, see i18n.js), and TOOLTIP_STYLE hides the other
@@ -71,10 +91,7 @@ def partition_map(grids: gpd.GeoDataFrame, flags: pd.DataFrame, lo: int, hi: int
     frame["flags"] = frame["grid_code"].map(reasons).astype(object).fillna("")  # (no flags: NaN floats)
     frame["colour"] = [grid_colour(h, k, lo, hi) for h, k in zip(frame["households"], frame["kind"])]
     minx, miny, maxx, maxy = frame.total_bounds
-    m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], tiles=None, prefer_canvas=True,
-                   control_scale=True)
-    m.default_js = [("leaflet", js)]
-    m.default_css = [("leaflet_css", css)]
+    m = offline_map(frame.total_bounds, standalone)
     m.get_root().header.add_child(folium.Element(f"<style>{TOOLTIP_STYLE}</style>"))
     if basemap_url:
         folium.TileLayer(basemap_url, attr=basemap_attribution or " ").add_to(m)

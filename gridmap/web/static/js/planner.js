@@ -274,7 +274,8 @@
     api("POST", "/api/territories/" + code + "/drafts", { source: "published" }).then(function (res) {
       if (!res.ok) { failed("无法新建草稿：", "Cannot create a draft: ", res); return; }
       loadPlans(res.data.plan_id).then(function () {
-        message("已新建草稿：方案 v" + res.data.version, "Draft created: plan v" + res.data.version, "ok");
+        var v = state.planVersion != null ? state.planVersion : "?";  // the plan's number, not its edit version
+        message("已新建草稿：方案 v" + v, "Draft created: plan v" + v, "ok");
       });
     });
   }
