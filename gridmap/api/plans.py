@@ -15,6 +15,7 @@ from gridmap.errors import Invalid
 from gridmap.api.deps import READ_ROLES, get_conn, may_read_published, optional_user, public_reader, require_role
 from gridmap.store import features, frames, plans, territories
 from gridmap.store.users import CurrentUser
+from gridmap.geo.export import GPKG_DATASET_OPTIONS
 
 router = APIRouter(tags=["plans"])
 CONFLICT_FORMATS = {200: {"description": "GeoJSON, or CSV / GeoPackage with format=csv|gpkg",
@@ -188,7 +189,7 @@ def _download(frame, plan_id: int, name: str, fmt: str):
         for column in out.columns:
             if out[column].map(lambda v: isinstance(v, (list, dict))).any():
                 out[column] = out[column].map(lambda v: ";".join(map(str, v)) if isinstance(v, list) else str(v))
-        out.to_file(path, driver="GPKG", layer=name)
+        out.to_file(path, driver="GPKG", layer=name, engine="pyogrio", dataset_options=GPKG_DATASET_OPTIONS)
         data = path.read_bytes()
     return Response(data, media_type="application/geopackage+sqlite3",
                     headers={"Content-Disposition": f'attachment; filename="plan{plan_id}_{name}.gpkg"'})

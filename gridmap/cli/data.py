@@ -85,10 +85,13 @@ def cmd_departments(args: argparse.Namespace) -> int:
     with progress.step(f"generating {args.count} departmental layers", f"生成 {args.count} 个部门图层"):
         generated = departmental_layers(units, communities[["code", "name", "geometry"]], seed=args.seed,
                                         count=args.count)
+    from gridmap.geo.export import GPKG_DATASET_OPTIONS
+
     out.mkdir(exist_ok=True)
     for department, frame in generated.layers.items():
         path = out / f"{department}.gpkg"
-        frame.assign(duties=frame["duties"].map(";".join)).to_file(path, driver="GPKG")
+        frame.assign(duties=frame["duties"].map(";".join)).to_file(path, driver="GPKG", engine="pyogrio",
+                                                                   dataset_options=GPKG_DATASET_OPTIONS)
         print(f"{path}  {len(frame)} grids / 个网格  ({generated.patterns[department]})")
     return 0
 

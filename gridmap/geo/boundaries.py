@@ -270,8 +270,10 @@ def check_codes(codes: pd.Series, digits: int, what_en: str, what_zh: str, paren
         shown = sorted({c or "(empty)" for c in bad})
         findings.append(Finding("bad_code", "refused",
                                 f"{len(bad)} {what_en} code{'s are' if len(bad) > 1 else ' is'} not {digits} digits: "
-                                f"{_named(shown)}",
-                                f"{len(bad)} 个{what_zh}代码不是 {digits} 位数字：{_named_zh(shown)}", shown))
+                                f"{_named(shown)} (a code read as a number loses its leading zeros: keep the column as "
+                                "text, or name it with --fields code=COLUMN)",
+                                f"{len(bad)} 个{what_zh}代码不是 {digits} 位数字：{_named_zh(shown)}（代码若被当作数字读取会丢失"
+                                "开头的 0：请把该列保存为文本，或用 --fields code=列名 指定代码列）", shown))
     duplicated = sorted(set(codes[codes.duplicated() & (codes != "")]))
     if duplicated:
         shown, place = duplicated, None
@@ -282,8 +284,12 @@ def check_codes(codes: pd.Series, digits: int, what_en: str, what_zh: str, paren
                 shown = [f"{code} ({'/'.join(n or '?' for n in names[codes.to_numpy() == code])})" for code in duplicated]
             place = shapely.union_all(np.asarray(frame.geometry.values, dtype=object)[held])
         findings.append(Finding("duplicate_code", "refused",
-                                f"{what_en} codes used more than once: {_named(shown)}",
-                                f"{what_zh}代码重复：{_named_zh(shown)}", duplicated, None, place))
+                                f"{what_en} codes used more than once: {_named(shown)}; give each {what_en} its own "
+                                f"{digits}-digit code (the statistical code of the civil-affairs office) in the file and "
+                                "import it again (--dry-run checks without storing)",
+                                f"{what_zh}代码重复：{_named_zh(shown)}；请在文件中为每个{what_zh}填写各自的 {digits} 位代码"
+                                "（民政部门的统计用区划代码）后重新导入（可先加 --dry-run 检查，不保存）",
+                                duplicated, None, place))
     if parent:
         prefix = significant_prefix(parent)
         outside = sorted(set(codes[codes.str.fullmatch(rf"\d{{{digits}}}") & ~codes.str.startswith(prefix)]))

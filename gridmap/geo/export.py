@@ -387,6 +387,12 @@ def _final_path(path: Path, fmt: str, layer_count: int) -> Path:
     return path.with_suffix(wanted)
 
 
+GPKG_DATASET_OPTIONS = {"VERSION": "1.2"}
+"""Every GeoPackage gridmap writes is version 1.2: the GDAL the wheels bring writes 1.4 by
+default, which Debian 12's GDAL 3.6 (ogrinfo, QGIS) opens with a warning that it "may only be
+partially supported", as older desktop GIS may."""
+
+
 def _write(frame: pd.DataFrame, path: Path, **kwargs) -> None:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*created as String field.*")
@@ -410,7 +416,7 @@ def _write_shp(prepared, work: Path, stem: str, enc: str, data_dictionary: pd.Da
 def _write_gpkg(prepared, work: Path, stem: str, enc: str, data_dictionary: pd.DataFrame) -> list[Path]:
     out = work / f"{stem}.gpkg"
     for name, (frame, _) in prepared.items():
-        _write(frame, out, driver="GPKG", layer=name, dataset_options={"VERSION": "1.2"})
+        _write(frame, out, driver="GPKG", layer=name, dataset_options=GPKG_DATASET_OPTIONS)
     _write(data_dictionary, out, driver="GPKG", layer="data_dictionary")
     return [out]
 

@@ -34,6 +34,7 @@ from gridmap.store import audit
 from gridmap.store import incident_archive as store
 from gridmap.store import incident_partitions as partitions
 from gridmap.store import incident_rollups
+from gridmap.geo.export import GPKG_DATASET_OPTIONS
 
 JSON_COLUMNS = ("photo_urls", "attributes", "detail")
 
@@ -162,7 +163,7 @@ def _write(out: Path, incidents: list[dict], events: list[dict]) -> str:
             if column in table:
                 table[column] = [None if v is None else json.dumps(v, ensure_ascii=False) for v in table[column]]
     try:
-        pyogrio.write_dataframe(points, part, layer="incidents", driver="GPKG")
+        pyogrio.write_dataframe(points, part, layer="incidents", driver="GPKG", dataset_options=GPKG_DATASET_OPTIONS)
         pyogrio.write_dataframe(log, part, layer="incident_events", driver="GPKG", append=True)
         counts = {name: pyogrio.read_info(part, layer=name)["features"] for name in ("incidents", "incident_events")}
     except Exception as exc:

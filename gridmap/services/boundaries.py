@@ -34,6 +34,7 @@ from gridmap.geo.offsets import BorderReference, detect_offset
 from gridmap.geo.shapes import LocalScale
 from gridmap.progress import QUIET, Progress
 from gridmap.store import audit, territories
+from gridmap.geo.export import GPKG_DATASET_OPTIONS
 
 LEVELS = ("district", "street", "community")
 ROLES = {"community": ("community", "社区"), "street": ("street", "街道"), "district": ("district", "区县")}
@@ -223,7 +224,7 @@ def _write_findings(hierarchy: Hierarchy, path: str | Path | None) -> Path | Non
     if path is None or not len(placed):
         return None
     path = Path(path)
-    placed.to_file(path, driver="GPKG", layer="findings", engine="pyogrio")
+    placed.to_file(path, driver="GPKG", layer="findings", engine="pyogrio", dataset_options=GPKG_DATASET_OPTIONS)
     return path
 
 
