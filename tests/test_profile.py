@@ -181,6 +181,31 @@ def test_a_plan_is_made_with_and_measured_against_its_territorys_profile(monaco:
     assert TestClient(create_app(database_url=database_url)).get("/api/health").status_code == 200
 
 
+def test_a_district_wide_partition_says_whose_own_rules_it_did_not_apply(monaco: sa.Engine, tmp_path: Path) -> None:
+    """A village with rules of its own (a rural band) inside a territory partitioned as a whole:
+    the plan follows one set of rules, and its summary and report say which territory's own rules
+    it did not apply and how to apply them; one whose rules equal the run's is not named."""
+    community = _a_community_of(monaco, MONACO)
+    rural = tmp_path / "rural.toml"
+    rural.write_text('name = "农村规则"\nbase = "default"\n[partition]\nmin_households = 150\nmax_households = 300\n',
+                     encoding="utf-8")
+    profiles.set_for_territory(monaco, community, rural, actor="test")
+    summary = partition_territory(monaco, MONACO)
+    s = summary.result.report["summary"]
+    assert (s["min_households"], s["max_households"]) == (300, 500)  # the run's rules, everywhere
+    assert [(r.code, r.profile, r.band) for r in summary.not_applied] == [(community, "农村规则", (150, 300))]
+    assert f"1 territories below {MONACO} have rules of their own" in str(summary)
+    assert f"{community}" in str(summary) and "(农村规则: 150–300)" in str(summary)
+    assert "gridmap partition --territory CODE" in str(summary)
+    assert "设有自己的规则配置，本方案未采用" in summary.zh() and "（农村规则：150–300 户）" in summary.zh()
+    assert summary.result.report["profile"]["not_applied_below"] == [
+        {"code": community, "name": summary.not_applied[0].name, "profile": "农村规则", "band": [150, 300]}]
+    profiles.set_for_territory(monaco, community, "default", actor="test")  # the same rules as the run's
+    again = partition_territory(monaco, MONACO)
+    assert again.not_applied == [] and "rules of their own" not in str(again)
+    assert "not_applied_below" not in again.result.report["profile"]
+
+
 def test_plans_made_before_profiles_keep_their_band(monaco: sa.Engine) -> None:
     summary = partition_territory(monaco, MONACO, min_households=250, max_households=450)
     with monaco.begin() as conn:  # as an older gridmap stored it: the band only

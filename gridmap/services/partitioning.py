@@ -89,6 +89,10 @@ class UnitBuild:
         return text
 
 
+NOT_APPLIED_SHOWN = 10
+"""Territories whose own rules a run did not apply named in its summary (the rest counted)."""
+
+
 @dataclass
 class PlanSummary:
     plan_id: int
@@ -96,6 +100,26 @@ class PlanSummary:
     territory: str
     result: PartitionResult
     units_built: UnitBuild
+    not_applied: list[profiles.RulesNotApplied] = field(default_factory=list)
+
+    def _not_applied(self) -> tuple[str, str] | None:
+        """What the run did not apply: the rules of territories below it (English, Chinese)."""
+        if not self.not_applied:
+            return None
+        shown = self.not_applied[:NOT_APPLIED_SHOWN]
+        more = len(self.not_applied) - len(shown)
+        listed_en = ", ".join(f"{r.code} {r.name or ''} ({r.profile}: {r.band[0]}–{r.band[1]})".replace("  ", " ")
+                              for r in shown) + (f" and {more} more" if more > 0 else "")
+        listed_zh = "、".join(f"{r.code} {r.name or ''}（{r.profile}：{r.band[0]}–{r.band[1]} 户）".replace("  ", " ")
+                             for r in shown) + (f" 等 {len(self.not_applied)} 个" if more > 0 else "")
+        s = self.result.report["summary"]
+        return (f"note: {len(self.not_applied)} territories below {self.territory} have rules of their own, which this "
+                f"plan does not apply (a plan follows one set of rules: every grid here was measured against "
+                f"{s['min_households']}–{s['max_households']}): {listed_en}; to plan one by its own rules, partition "
+                "it on its own (gridmap partition --territory CODE), which makes a plan of its own",
+                f"注意：{self.territory} 下有 {len(self.not_applied)} 个辖区设有自己的规则配置，本方案未采用（一个方案只按一套规则："
+                f"这里的网格都按 {s['min_households']}–{s['max_households']} 户衡量）：{listed_zh}；要按其自己的规则划分，"
+                "请单独划分该辖区（gridmap partition --territory 代码），得到它自己的方案")
 
     def __str__(self) -> str:
         s = self.result.report["summary"]
@@ -104,7 +128,8 @@ class PlanSummary:
                 f"{s['in_band']}/{s['comprehensive']} comprehensive grids in [{s['min_households']}, "
                 f"{s['max_households']}] households; median {s['households_median']:.0f}; "
                 f"{len(self.result.flags)} flags")
-        return text + (f"\nunits: {self.units_built}" if self.units_built else "")
+        said = self._not_applied()
+        return text + (f"\nunits: {self.units_built}" if self.units_built else "") + (f"\n{said[0]}" if said else "")
 
     def zh(self) -> str:
         """The same in Chinese (the CLI prints both)."""
@@ -113,7 +138,8 @@ class PlanSummary:
                 f"（综合网格 {s['comprehensive']} 个，专属网格 {s['dedicated']} 个），由 {s['units']} 个单元组成；"
                 f"{s['in_band']}/{s['comprehensive']} 个综合网格户数在 [{s['min_households']}, {s['max_households']}] 内；"
                 f"户数中位数 {s['households_median']:.0f}；{len(self.result.flags)} 条标记")
-        return text + (f"\n单元：{self.units_built.zh()}" if self.units_built else "")
+        said = self._not_applied()
+        return text + (f"\n单元：{self.units_built.zh()}" if self.units_built else "") + (f"\n{said[1]}" if said else "")
 
 
 def input_layer(conn: sa.Connection, territory: str, role: str, area,
@@ -423,6 +449,7 @@ def partition_territory(
     with engine.connect() as conn:
         rules = profiles.for_run(conn, territory, profile, min_households=min_households,
                                  max_households=max_households)
+        not_applied = profiles.not_applied_below(conn, territory, rules)
     units, built = ensure_units(engine, territory, profile=rules, rebuild=rebuild_units, actor=author,
                                 progress=progress)
     with engine.connect() as conn:
@@ -450,6 +477,9 @@ def partition_territory(
     with progress.step("dissolving the grids and measuring them", "合并网格并统计"):
         result = assigned.assembled()
     result.report["profile"] = rules.describe()  # the report says which rules it measured against
+    if not_applied:  # and whose rules below it it did not apply
+        result.report["profile"]["not_applied_below"] = [
+            {"code": r.code, "name": r.name, "profile": r.profile, "band": list(r.band)} for r in not_applied]
     with progress.step("writing the draft plan", "写入方案草稿"), engine.begin() as conn:
         target = get(conn, territory)
         communities = frames.communities(conn, territory)
@@ -460,4 +490,4 @@ def partition_territory(
         assignment.write(conn, plan_id, result.grids, result.units, ids)
         audit.record(conn, actor=author, action="partition", table="plans", row_key=str(plan_id),
                      after={"territory": territory, "version": version, **result.report["summary"]})
-    return PlanSummary(plan_id, version, territory, result, built)
+    return PlanSummary(plan_id, version, territory, result, built, not_applied)

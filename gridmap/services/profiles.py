@@ -9,6 +9,7 @@ checks, the planner's band) reads the plan's copy.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -49,6 +50,29 @@ def for_run(conn: sa.Connection, territory: str, spec: ProfileSpec = None, *, mi
     return profile.with_band(min_households, max_households)
 
 
+@dataclass(frozen=True)
+class RulesNotApplied:
+    """A territory below a run's own whose stored profile differs from the run's: ``code``,
+    ``name``, its profile's ``profile`` name and ``band`` (a plan follows one set of rules: a
+    district-wide partition measures every community by the district's)."""
+
+    code: str
+    name: str | None
+    profile: str
+    band: tuple[int, int]
+
+
+def not_applied_below(conn: sa.Connection, territory: str, run: Profile) -> list[RulesNotApplied]:
+    """The territories below ``territory`` whose own profile a run of ``territory`` with ``run``
+    does not apply (their rules differ from the run's)."""
+    found = []
+    for code, name, data in territories.own_profiles_below(conn, territory):
+        own = Profile.from_dict(data, source=f"profile of {code}")
+        if own.to_dict() != run.to_dict():
+            found.append(RulesNotApplied(code, name, own.name, tuple(own.band)))
+    return found
+
+
 def parameters_of(profile: Profile, **extra) -> dict:
     """What a plan stores of the run that made it: the profile whole, its band at the top (read by
     older clients and by SQL), and ``extra`` (seed, departments ...)."""
@@ -70,4 +94,5 @@ def set_for_territory(engine: sa.Engine, territory: str, spec: ProfileSpec, *, a
     return profile
 
 
-__all__ = ["ProfileSpec", "of_territory", "of_parameters", "for_run", "parameters_of", "set_for_territory"]
+__all__ = ["ProfileSpec", "RulesNotApplied", "of_territory", "of_parameters", "for_run", "not_applied_below",
+           "parameters_of", "set_for_territory"]

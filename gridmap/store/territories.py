@@ -240,6 +240,15 @@ def profile_of(conn: sa.Connection, code: str) -> tuple[str | None, dict | None]
     return (row.code, row.profile) if row else (None, None)
 
 
+def own_profiles_below(conn: sa.Connection, code: str) -> list[tuple[str, str | None, dict]]:
+    """The territories below ``code`` (not itself) that have a stored profile of their own, as
+    (code, name, the profile's data), in code order."""
+    rows = conn.execute(sa.text(
+        with_subtree() + "SELECT t.code, t.name, t.profile FROM sub JOIN territories t ON t.id = sub.id "
+        "WHERE t.profile IS NOT NULL AND t.code <> :territory ORDER BY t.code"), {"territory": code})
+    return [(r.code, r.name, r.profile) for r in rows]
+
+
 def set_profile(conn: sa.Connection, code: str, profile: dict | None) -> None:
     """Store ``profile`` (``Profile.to_dict()``) as territory ``code``'s own; None: inherit again."""
     conn.execute(sa.text("UPDATE territories SET profile = CAST(:p AS jsonb), updated_at = now() WHERE code = :c"),
@@ -248,4 +257,4 @@ def set_profile(conn: sa.Connection, code: str, profile: dict | None) -> None:
 
 __all__ = ["meets", "codes_within", "TerritoryNotFound", "TerritoryRow", "upsert", "get", "id_of", "exists", "code_of", "name_of", "centre",
            "outline_hex", "at_point", "community_ids_under", "root_codes", "list_all", "feature_collection",
-           "property_of", "set_property", "profile_of", "set_profile", "outlines", "codes_below", "references", "delete"]
+           "property_of", "set_property", "profile_of", "own_profiles_below", "set_profile", "outlines", "codes_below", "references", "delete"]
