@@ -87,6 +87,7 @@ def test_png_sheet_is_a3_and_shows_every_grid_fill(client: TestClient, published
     fills = {tuple(int(wallmap.PALETTE[i][k:k + 2], 16) for k in (1, 3, 5)) for i in range(len(wallmap.PALETTE))}
     shown = fills & present
     assert len(shown) >= min(3, n_grids), "the grids' fills are missing from the sheet"
+    assert (140, 140, 140) in present, "the houses (#8c8c8c) are missing from the sheet"
     chinese = client.get(f"/api/territories/{community}/wallmap", params={"paper": "A3", "format": "png"})
     assert chinese.content != answer.content  # the language changes the sheet
 
@@ -218,3 +219,33 @@ def test_a_legend_cell_is_cut_to_its_column() -> None:
     assert cut.endswith("…") and wallmap.text_width_em(cut) <= 6.0 and cut.startswith("成都市棕北")
     assert wallmap.fitted("Zongbei Middle School, fifth campus", 10.0).startswith("Zongbei Mi")
     assert wallmap.text_width_em("ab") == 1.2 and wallmap.text_width_em("中文") == 2.0
+
+
+def test_the_sheet_reads_the_houses_and_says_the_town(published) -> None:
+    """What the sheet shows beside the grids: the community's buildings (a grid worker finds their
+    houses by them) and, in its subtitle, the street or town between the plan's territory and the
+    community (洪雅县 城关镇)."""
+    from gridmap.services.printing import gather
+
+    engine, community, _ = published
+    data = gather(engine, WallMapRequest(community))
+    with engine.connect() as conn:
+        parent, parent_name, territory_name = conn.execute(sa.text(
+            "SELECT p.code, p.name, (SELECT name FROM territories WHERE code = :m) FROM territories t "
+            "JOIN territories p ON p.id = t.parent_id WHERE t.code = :c"), {"c": community, "m": MONACO}).one()
+    assert data.buildings is not None and len(data.buildings) > 10
+    expected = territory_name if parent == MONACO else f"{territory_name} {parent_name}"
+    assert data.place_name == expected
+    assert wallmap.WallMapSheet.of(data).territory_name == expected
+
+
+def test_micro_grids_are_labelled_by_their_own_digits_where_they_have_room() -> None:
+    """A micro-grid's label is the digits below its grid's code, where the micro-grid is about
+    three labels wide on the sheet; a small one stays unlabelled."""
+    grid = "511423101201001"
+    frame = gpd.GeoDataFrame({"microgrid_code": [grid + "001", grid + "002", "X9"], "grid_code": [grid, grid, grid]},
+                             geometry=[shapely.box(0, 0, 200, 200), shapely.box(200, 0, 203, 3), shapely.box(0, 300, 50, 350)],
+                             crs=32648)
+    labels = wallmap.microgrid_labels(frame, mm_per_m=0.5)  # 1:2,000
+    assert [(label.code, label.text) for label in labels] == [(grid + "001", "001"), ("X9", "X9")]
+    assert shapely.box(0, 0, 200, 200).contains(shapely.Point(labels[0].x, labels[0].y))

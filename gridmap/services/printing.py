@@ -19,8 +19,9 @@ from gridmap.store.plans import Plan
 PAPERS = ("A4", "A3")
 FORMATS = ("pdf", "png")
 LANGUAGES = ("zh", "en")
-CONTEXT_LAYERS = {"roads": ("roads",), "water": ("waterways", "water")}
-"""The territory's own layers drawn under the grids, by the names a partition reads."""
+CONTEXT_LAYERS = {"roads": ("roads",), "water": ("waterways", "water"), "buildings": ("buildings",)}
+"""The territory's own layers drawn under the grids, by the names a partition reads (the
+buildings: a grid worker finds their own houses by them, in a village of scattered houses above all)."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,10 @@ class WallMapData:
     microgrids: gpd.GeoDataFrame
     roads: gpd.GeoDataFrame | None
     water: gpd.GeoDataFrame | None
+    buildings: gpd.GeoDataFrame | None = None
+    place_name: str = ""
+    """Where the community lies, as the sheet's subtitle says it: the plan's territory and the
+    street or town between it and the community (``洪雅县 城关镇``)."""
 
     @property
     def filename(self) -> str:
@@ -99,11 +104,15 @@ def gather(engine: sa.Engine, request: WallMapRequest,
         micro = reading.plan_microgrids(conn, plan, request.community)
         context = _context(conn, request.community, outline.geometry.iloc[0]) if not outline.empty else {}
         band = profiles.of_parameters(plan.parameters).band
+        street = territories.get(conn, place.parent_code) if place.parent_code else None
+    place_name = plan.territory_name
+    if street is not None and street.code != plan.territory and street.name:
+        place_name = f"{plan.territory_name} {street.name}"
     if grids.empty:
         raise Invalid(f"plan version {plan.version} has no grids in {request.community}",
                       f"第 {plan.version} 版方案在 {request.community} 内没有网格")
     return WallMapData(request, plan, place.name, band, grids, outline, micro, context.get("roads"),
-                       context.get("water"))
+                       context.get("water"), context.get("buildings"), place_name)
 
 
 __all__ = ["PAPERS", "FORMATS", "LANGUAGES", "WallMapRequest", "WallMapData", "gather"]

@@ -24,6 +24,7 @@ from datetime import date
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 
 import sqlalchemy as sa
@@ -88,8 +89,8 @@ class WallMapSheet:
     @classmethod
     def of(cls, data: WallMapData, printed_on: date | None = None) -> "WallMapSheet":
         r = data.request
-        return cls(data.community_name, data.plan.territory_name, data.plan.version, data.plan.status, data.band,
-                   r.paper, r.format, r.lang, printed_on or date.today())
+        return cls(data.community_name, data.place_name or data.plan.territory_name, data.plan.version,
+                   data.plan.status, data.band, r.paper, r.format, r.lang, printed_on or date.today())
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,29 @@ def grid_labels(grids: gpd.GeoDataFrame, mm_per_m: float, lang: str, community_c
         size = max(4.0, min(11.0, size_mm * PT_PER_MM))
         labels.append(Label(code, f"{code}\n{second}", shapely.get_x(centre), shapely.get_y(centre), size))
     return labels
+
+
+MICRO_LABEL_PT = 5.0
+"""A micro-grid's label: the last digits of its code, small, where its area has room for them."""
+
+
+def microgrid_labels(microgrids: gpd.GeoDataFrame, mm_per_m: float) -> list[Label]:
+    """Each micro-grid's short code (the digits below its grid's code, ``003``) at a point inside
+    it, where the micro-grid is at least about three labels wide on the sheet (map CRS in metres);
+    a code that is not below a grid's (no ``grid_code`` prefix) is shown whole."""
+    out = []
+    if "microgrid_code" not in microgrids:
+        return out
+    area_mm2 = microgrids.geometry.area.to_numpy() * mm_per_m ** 2
+    points = microgrids.geometry.representative_point()
+    for code, grid, area, point in zip(microgrids["microgrid_code"].astype(str),
+                                       microgrids.get("grid_code", pd.Series([""] * len(microgrids))).astype(str),
+                                       area_mm2, points):
+        short = code[len(grid):] if grid and code.startswith(grid) and len(code) > len(grid) else code
+        room = (MICRO_LABEL_PT / PT_PER_MM) * 0.6 * len(short)  # the label's width, mm
+        if area >= 9 * room * room:
+            out.append(Label(code, short, point.x, point.y, MICRO_LABEL_PT))
+    return out
 
 
 def _font_family() -> list[str]:
@@ -310,8 +334,18 @@ def render(data: WallMapData, printed_on: date | None = None) -> bytes:
             shown.plot(ax=ax, color="#d0d0d0", linewidth=0.3, zorder=2)  # beyond the community: faint
         if len(inside):
             inside.plot(ax=ax, color="#7a7a7a", linewidth=0.4, zorder=2)
+    buildings = data.buildings
+    if buildings is not None and not buildings.empty:  # the houses, inside the community only
+        houses = buildings.to_crs(crs).clip(outline_m)
+        houses = houses[houses.geom_type.isin(["Polygon", "MultiPolygon"])]
+        if len(houses):
+            houses.plot(ax=ax, color="#8c8c8c", linewidth=0, zorder=2.5)
     if microgrids is not None and not microgrids.empty:
-        microgrids.to_crs(crs).boundary.plot(ax=ax, color="#555555", linewidth=0.3, linestyle=(0, (2, 2)), zorder=3)
+        micro_m = microgrids.to_crs(crs)
+        micro_m.boundary.plot(ax=ax, color="#555555", linewidth=0.3, linestyle=(0, (2, 2)), zorder=3)
+        for label in microgrid_labels(micro_m, mm_per_m):
+            ax.text(label.x, label.y, label.text, ha="center", va="center", fontsize=label.size_pt, family=family,
+                    color="#444444", zorder=3.5)
     grids_m.boundary.plot(ax=ax, color="#333333", linewidth=0.8, zorder=4)
     outline_m.boundary.plot(ax=ax, color="#b2182b", linewidth=2.0, zorder=5)
     for label in grid_labels(grids_m, mm_per_m, sheet.lang, data.request.community):
