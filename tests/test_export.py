@@ -89,6 +89,15 @@ def test_shapefile_zip_reads_back_with_chinese_codes_and_gauss_kruger(yaan_grids
             "utf-8-sig" if encoding == "utf-8" else "gbk"))))
     # the text really is in the asked-for encoding, not just labelled so
     assert CHINESE.encode(encoding) in dbf and (encoding == "utf-8" or CHINESE.encode("utf-8") not in dbf)
+    # and the dBASE header says GBK (language driver 0x4D, code page 936) for a reader without the .cpg
+    assert dbf[29] == (0x4D if encoding == "gbk" else 0x00)
+    if encoding == "gbk":  # GDAL, told nothing but the header, reads the Chinese name from it
+        bare = tmp_path / "bare"
+        bare.mkdir()
+        with zipfile.ZipFile(result.path) as archive:
+            for ext in (".shp", ".shx", ".dbf", ".prj"):
+                (bare / f"grids{ext}").write_bytes(archive.read(f"grids{ext}"))
+        assert features(bare / "grids.shp")[0]["grid_name"] == CHINESE
     shp = f"/vsizip/{result.path}/grids.shp"
     info = summary(shp)
     assert info["count"] == 6 and info["epsg"] == 4522  # zone 34, zone number in the false easting

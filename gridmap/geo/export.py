@@ -399,6 +399,12 @@ def _write(frame: pd.DataFrame, path: Path, **kwargs) -> None:
         pyogrio.write_dataframe(frame, path, use_arrow=True, **kwargs)
 
 
+DBF_LANGUAGE_DRIVER_GBK = 0x4D
+"""The dBASE header's language driver id (byte 29) for code page 936, GBK: what a reader that
+ignores the ``.cpg`` file (older ArcGIS, some provincial platforms) decodes the names by. GDAL
+writes the ``.cpg`` and leaves the byte 0."""
+
+
 def _write_shp(prepared, work: Path, stem: str, enc: str, data_dictionary: pd.DataFrame) -> list[Path]:
     written: list[Path] = []
     gdal_encoding = "GBK" if enc == "gbk" else "UTF-8"
@@ -409,6 +415,10 @@ def _write_shp(prepared, work: Path, stem: str, enc: str, data_dictionary: pd.Da
         else:
             _write(frame, work / f"{name}.dbf", driver="ESRI Shapefile", encoding=gdal_encoding)
             written += [work / f"{name}{ext}" for ext in (".dbf", ".cpg")]
+        if enc == "gbk":
+            with open(work / f"{name}.dbf", "r+b") as dbf:
+                dbf.seek(29)
+                dbf.write(bytes([DBF_LANGUAGE_DRIVER_GBK]))
     written.append(_dictionary_csv(data_dictionary, work, enc))
     return [p for p in written if p.exists()]
 
