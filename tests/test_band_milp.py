@@ -183,11 +183,12 @@ def _stairwells_among_villas() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return households, np.array([a for a, _ in edges]), np.array([b for _, b in edges])
 
 
-def test_the_repair_takes_the_programmes_division_where_the_search_runs_out_of_steps() -> None:
+def test_the_repair_takes_the_programmes_division_where_the_search_runs_out_of_steps(monkeypatch) -> None:
     """The partition's last repair (exact_regions) on one grid of all 38 units: the search, with
     the repair's steps and the whole piece's, runs out of them (villas make astronomically many
     connected sets); the programme divides the grid into six micro-grids in 50-80, each connected,
     and the same six on a second run (a node limit, not a time limit: no machine's speed decides)."""
+    from gridmap.geo import band_milp, repair
     from gridmap.geo.graph import UnitGraph, is_connected
     from gridmap.geo.partition import PartitionRules
     from gridmap.geo.repair import PIECE_SEARCH_STEPS, exact_regions
@@ -198,7 +199,19 @@ def test_the_repair_takes_the_programmes_division_where_the_search_runs_out_of_s
     graph = UnitGraph(n, left, right, np.full(len(left), 10.0), np.zeros(len(left)), np.zeros((n, 2)),
                       np.ones(n), np.ones(n))
     rules = PartitionRules(min_households=50, max_households=80)
-    runs = [exact_regions(graph, [np.arange(n)], households, rules) for _ in range(2)]
+    solved: list[int] = []
+    real = repair.milp_division
+
+    def programme(*a, **k):
+        solved.append(k["nodes"])
+        return real(*a, **k)
+
+    monkeypatch.setattr(repair, "milp_division", programme)
+    runs = []
+    for _ in range(2):  # each run solves the programme afresh: nothing kept from the run before
+        monkeypatch.setattr(band_milp, "_DECIDED", {})
+        runs.append(exact_regions(graph, [np.arange(n)], households, rules))
+    assert solved == [band_milp.MILP_REPAIR_NODES] * 2
     for parts in runs:
         assert len(parts) == 6 and sorted(np.concatenate(parts).tolist()) == list(range(n))
         assert all(50 <= households[p].sum() <= 80 for p in parts)

@@ -453,6 +453,9 @@ def test_households_checked_estimated_and_marked() -> None:
     assert "from footprint and each building type's default levels (the layer has no levels column" in report.said()[0]
     assert "占地面积和各类建筑的默认层数（该图层没有层数字段" in report.said()[1]
     assert map_fields(frame.rename(columns={"levels": "楼层"}))[0].columns.tolist().count("levels") == 1  # 楼层 is levels
+    # a layer with both 地上层数 and 总层数 (common) is read, not refused: the floors above ground are the levels
+    both, mapping = map_fields(frame.drop(columns="levels").assign(总层数=[9] * len(frame), 地上层数=[7] * len(frame)))
+    assert both["levels"].tolist() == [7] * len(frame) and "总层数" in both and "地上层数 → levels" in mapping.lines()
     points = frame.set_geometry(shapely.centroid(frame.geometry.values))
     with pytest.raises(Invalid, match="are points, which have no footprint"):
         complete_households(points.drop(columns="households"))

@@ -125,7 +125,18 @@ def test_an_exports_flags_describe_the_grids_it_read_though_the_draft_is_edited_
         plan, layers = gather(conn, request)
         planning.apply_edits(monaco, draft, [{"op": "merge", "grids": [a, b], "into": a}], version=plan.lock_version,
                              actor="other planner")
-        flagged = with_flags(conn, plan, layers)["grids"]
+        seen = planning.report_in(conn, plan.id)
+        flagged = with_flags(seen.report, layers)["grids"]
+    assert not seen.kept and seen.version == plan.lock_version
+    assert planning.keep_report(monaco, seen) is False  # edited since: the stale report is not kept
+    with monaco.connect() as conn:
+        kept = conn.execute(sa.text("SELECT report_version FROM plans WHERE id = :p"), {"p": draft}).scalar()
+    assert kept is None
+    with monaco.connect() as conn:  # seen at the plan's current version: kept, as an export keeps it
+        fresh = planning.report_in(conn, draft)
+    assert not fresh.kept and planning.keep_report(monaco, fresh) is True
+    with monaco.connect() as conn:
+        assert planning.report_in(conn, draft).kept
     before = planning.report(monaco, summary.plan_id)  # the published plan's: what the draft was a copy of
     assert {a, b} <= set(flagged["grid_code"])  # the grids as read, the merge not in them
     said: dict[str, set] = {}

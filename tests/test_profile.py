@@ -194,13 +194,15 @@ def test_a_district_wide_partition_says_whose_own_rules_it_did_not_apply(monaco:
     s = summary.result.report["summary"]
     assert (s["min_households"], s["max_households"]) == (300, 500)  # the run's rules, everywhere
     assert [(r.code, r.profile, r.band) for r in summary.not_applied] == [(community, "农村规则", (150, 300))]
-    assert f"1 territories below {MONACO} have rules of their own" in str(summary)
+    assert f"1 territory below {MONACO} has rules of its own, which this plan does not apply" in str(summary)
     assert f"{community}" in str(summary) and "(农村规则: 150–300)" in str(summary)
     assert "gridmap partition --territory CODE" in str(summary)
     assert "设有自己的规则配置，本方案未采用" in summary.zh() and "（农村规则：150–300 户）" in summary.zh()
     assert summary.result.report["profile"]["not_applied_below"] == [
         {"code": community, "name": summary.not_applied[0].name, "profile": "农村规则", "band": [150, 300]}]
-    profiles.set_for_territory(monaco, community, "default", actor="test")  # the same rules as the run's
+    renamed = tmp_path / "renamed.toml"  # the run's rules under a name of its own: applied alike, not named
+    renamed.write_text('name = "城区规则"\ntitle_zh = "城区规则"\nbase = "default"\n', encoding="utf-8")
+    profiles.set_for_territory(monaco, community, renamed, actor="test")
     again = partition_territory(monaco, MONACO)
     assert again.not_applied == [] and "rules of their own" not in str(again)
     assert "not_applied_below" not in again.result.report["profile"]

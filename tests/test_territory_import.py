@@ -82,7 +82,7 @@ def test_a_narrow_slit_open_to_the_districts_edge_is_closed_and_said() -> None:
     """Two villages on the district's edge drawn 1.5 m apart along their whole shared border (the
     strip open onto the outside, so no face of the borders encloses it): the strip is given to
     one of them, they share that border, the outline has no slit, and the finding names them.
-    A concave corner of the outline is not such a strip."""
+    The tip of a V-shaped inlet between two communities is not such a strip."""
     frame = grid_communities().rename(columns={"社区代码": "code", "社区名称": "name", "街道名称": "street_name"})
     metre_lon = 1 / (111_320 * np.cos(np.radians(LAT0)))
     # the column of communities x = 0 (west edge) pulls its east side back 1.5 m in the top row only:
@@ -95,7 +95,7 @@ def test_a_narrow_slit_open_to_the_districts_edge_is_closed_and_said() -> None:
     tree = build_hierarchy(frame)
     assert not tree.refused
     snapped = [f for f in tree.findings if f.check == "snapped"]
-    assert len(snapped) == 1 and "0 overlaps and 1 gaps" in snapped[0].en and "1 处缝隙" in snapped[0].zh
+    assert len(snapped) == 1 and "0 overlaps and 1 gap along" in snapped[0].en and "1 处缝隙" in snapped[0].zh
     assert {"511802001003", "511802001006"} <= set(snapped[0].codes)
     assert 600 < snapped[0].area_m2 < 800  # 1.5 m × about 490 m
     communities = tree.communities.set_index("code").geometry
@@ -103,12 +103,19 @@ def test_a_narrow_slit_open_to_the_districts_edge_is_closed_and_said() -> None:
     assert shapely.length(shared) * 110_574 > 480  # they share the border the slit ran along
     assert len(coverage.problems(tree.communities.geometry.values)) == 0
     union = shapely.union_all(tree.communities.geometry.values)
-    assert abs(shapely.area(union) - shapely.area(shapely.box(*union.bounds))) < 1e-12  # no notch left
-    # an outline with a concave corner where two communities meet (the north-east community
-    # left out): no strip there, nothing repaired
-    corner = grid_communities().rename(columns={"社区代码": "code"})
-    corner = corner[corner["code"] != "511802002006"].reset_index(drop=True)
-    assert not [f for f in build_hierarchy(corner).findings if f.check == "snapped"]
+    left_m2 = (shapely.area(shapely.box(*union.bounds)) - shapely.area(union)) * (500 / STEP_LAT) * (500 / STEP_LON)
+    assert left_m2 < 1.0, left_m2  # of the ~700 m² strip, under a square metre left at its mouth (the closing's arcs)
+    # a V-shaped inlet between two communities, 40 m wide at the district's edge and 100 m deep
+    # (a stream's mouth, land of no community): the closing fills its last few metres, narrower
+    # than 3 m, but that tip runs along each community for under 10 m: not a strip, nothing repaired
+    inlet = grid_communities().rename(columns={"社区代码": "code"})
+    east = inlet.index[inlet["code"] == "511802001006"][0]
+    x = inlet.loc[east, "geometry"].bounds[2]  # the border between 511802001006 and 511802002003
+    top = inlet.loc[east, "geometry"].bounds[3]
+    m_lon, m_lat = STEP_LON / 500, STEP_LAT / 500
+    v = shapely.Polygon([(x - 20 * m_lon, top), (x + 20 * m_lon, top), (x, top - 100 * m_lat)])
+    inlet["geometry"] = inlet.geometry.difference(v)
+    assert not [f for f in build_hierarchy(inlet).findings if f.check == "snapped"]
 
 
 def test_a_wide_gap_is_reported_and_kept() -> None:

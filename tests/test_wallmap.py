@@ -5,6 +5,7 @@ labels sit inside their grid, the legend says how far each grid is from the band
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 import subprocess
@@ -88,6 +89,12 @@ def test_png_sheet_is_a3_and_shows_every_grid_fill(client: TestClient, published
     shown = fills & present
     assert len(shown) >= min(3, n_grids), "the grids' fills are missing from the sheet"
     assert (140, 140, 140) in present, "the houses (#8c8c8c) are missing from the sheet"
+    from gridmap.services.printing import gather  # and they are the houses: without them, far fewer such pixels
+    data = gather(engine, WallMapRequest(community, paper="A3", format="png", lang="en"))
+    bare = np.asarray(Image.open(io.BytesIO(wallmap.render(dataclasses.replace(data, buildings=None))))
+                      .convert("RGB")).reshape(-1, 3)
+    houses = int((pixels == (140, 140, 140)).all(axis=1).sum())
+    assert houses > 10 * int((bare == (140, 140, 140)).all(axis=1).sum()) + 100, houses
     chinese = client.get(f"/api/territories/{community}/wallmap", params={"paper": "A3", "format": "png"})
     assert chinese.content != answer.content  # the language changes the sheet
 
@@ -237,6 +244,14 @@ def test_the_sheet_reads_the_houses_and_says_the_town(published) -> None:
     expected = territory_name if parent == MONACO else f"{territory_name} {parent_name}"
     assert data.place_name == expected
     assert wallmap.WallMapSheet.of(data).territory_name == expected
+    # the rule itself, on a county's plan and on a town's own plan
+    from gridmap.services.printing import where_it_lies
+    from gridmap.store.territories import TerritoryRow
+
+    town = TerritoryRow(1, "511423101", "城关镇", "street", "511423", None)
+    assert where_it_lies("511423", "洪雅县", town) == "洪雅县 城关镇"
+    assert where_it_lies("511423101", "城关镇", town) == "城关镇"
+    assert where_it_lies("511423", "洪雅县", None) == "洪雅县"
 
 
 def test_micro_grids_are_labelled_by_their_own_digits_where_they_have_room() -> None:

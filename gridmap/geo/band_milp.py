@@ -24,6 +24,7 @@ finds replaces the grids; a node limit, so that the grids are the same on any ma
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -35,7 +36,8 @@ MILP_MAX_UNITS = 60
 MILP_SECONDS = 10.0
 """Time for all of a region's group counts together (proofs)."""
 MILP_REPAIR_NODES = 1_000
-"""Branch-and-bound nodes for each group count where the partition asks the programme for a
+"""Branch-and-bound nodes for each group count (a solve that ends in HiGHS's solve error is
+tried once more without presolve, with as many again) where the partition asks the programme for a
 division (:func:`gridmap.geo.repair.exact_regions`): a count of nodes, not seconds, so that the
 grids do not depend on the machine's speed or load (HiGHS solves a MIP on one thread,
 deterministically). Measured (2026-12-06): the generated high-rise district's grid of 38 atoms
@@ -62,18 +64,19 @@ def band_division(households: np.ndarray, left: np.ndarray, right: np.ndarray, l
     if len(h) == 0:
         return Division([], True)
     pairs = {(min(a, b), max(a, b)) for a, b in zip(np.asarray(left).tolist(), np.asarray(right).tolist()) if a != b}
-    key = (float(lo), float(hi), nodes, h.tobytes(), tuple(sorted(pairs)))
-    if key in _DECIDED:
-        return _DECIDED[key]
-    if seconds is not None:  # a timed question may take the answer a node-limited one found
-        for (lo_, hi_, _, h_, pairs_), said in _DECIDED.items():
-            if (lo_, hi_, h_, pairs_) == (key[0], key[1], key[3], key[4]):
-                return said
+    region = (float(lo), float(hi), h.tobytes(), tuple(sorted(pairs)))
+    with _DECIDED_LOCK:
+        kept = _DECIDED.get((nodes, region))
+        if kept is None and seconds is not None:  # a timed question may take what a node-limited one found
+            kept = next((said for (_, r), said in _DECIDED.items() if r == region), None)
+    if kept is not None:
+        return kept
     found = _divided(h, pairs, lo, hi, seconds, nodes)
     if found.complete and seconds is None:  # a fact, found the same way on any machine
-        if len(_DECIDED) >= DECIDED_KEPT:
-            _DECIDED.pop(next(iter(_DECIDED)))
-        _DECIDED[key] = found
+        with _DECIDED_LOCK:
+            if len(_DECIDED) >= DECIDED_KEPT:
+                _DECIDED.pop(next(iter(_DECIDED)))
+            _DECIDED[(nodes, region)] = found
     return found
 
 
@@ -82,8 +85,11 @@ DECIDED_KEPT = 256
 asks about a region, and the report's proofs may ask about the same one again (on the generated
 high-rise district, three regions took the programme 2 s in the repair). Only answers found within
 a node limit are kept: one found within a time limit could differ on a slower machine, and the
-repair, which takes kept answers, must not depend on what an earlier request found."""
+repair, which takes kept answers, must not depend on what an earlier request found. A proof may
+take a kept answer: the report of a plan made in this process can then prove a miss that a fresh
+process, with the programme's time limit, leaves unproven (the grids never differ)."""
 _DECIDED: dict[tuple, Division] = {}
+_DECIDED_LOCK = threading.Lock()  # the API's endpoints run in a thread pool
 
 
 def _divided(h: np.ndarray, pairs: set[tuple[int, int]], lo: float, hi: float, seconds: float | None,
@@ -191,8 +197,8 @@ def _solve(h: np.ndarray, arcs: np.ndarray, k: int, lo: float, hi: float, second
             return [np.flatnonzero(member[:, g]) for g in range(k)]
         if result.status == 2:  # infeasible
             return False
-        if result.status != 4:  # out of time or nodes: undecided
-            return None
+        if result.status != 4 or "limit" in str(result.message).lower():
+            return None  # out of time, or of nodes (HiGHS's "solution limit", status 4 in SciPy): undecided
     return None
 
 

@@ -345,11 +345,12 @@ def clean_communities(frame: gpd.GeoDataFrame, rules: BoundaryRules) -> tuple[np
         around = sorted({str(c) for piece in pieces for c in codes[_bordering(piece, geoms, tree)]})
         findings.append(Finding(
             "snapped", "repaired",
-            f"{repaired_overlaps} overlaps and {repaired_gaps} gaps along shared borders (narrower than "
+            f"{repaired_overlaps} overlap{'' if repaired_overlaps == 1 else 's'} and {repaired_gaps} "
+            f"gap{'' if repaired_gaps == 1 else 's'} along shared borders (narrower than "
             f"{rules.snap_m:g} m or smaller than {rules.overlap_tolerance_m2:g} m², {repaired_m2:,.0f} m² in all; "
-            f"communities {', '.join(around)}) given to the neighbour with the longest border",
+            f"communities {_named(around)}) given to the neighbour with the longest border",
             f"共享边界上的 {repaired_overlaps} 处重叠和 {repaired_gaps} 处缝隙（窄于 {rules.snap_m:g} 米或小于 "
-            f"{rules.overlap_tolerance_m2:g} 平方米，合计 {repaired_m2:,.0f} 平方米；涉及社区 {'、'.join(around)}）"
+            f"{rules.overlap_tolerance_m2:g} 平方米，合计 {repaired_m2:,.0f} 平方米；涉及社区 {_named_zh(around)}）"
             "已并入边界最长的相邻社区",
             around, repaired_m2, shapely.union_all(pieces)))
     for face in wide_gaps:
@@ -364,8 +365,9 @@ def clean_communities(frame: gpd.GeoDataFrame, rules: BoundaryRules) -> tuple[np
 
 SLIT_MIN_BORDER_M = 10.0
 """A strip open to the territory's edge is a gap between two communities (:func:`_open_slits`)
-where it runs along each of them for at least this long: a closing also fills the inside of a
-concave bend of the outline, which borders a community on both sides of one corner."""
+where it runs along each of them for at least this long: the closing also fills the tip of a
+V-shaped inlet between two communities (a stream's mouth, land of no community) where the inlet is
+narrower than ``snap_m``, a few metres along each side."""
 
 
 def _open_slits(geoms: np.ndarray, scale: LocalScale, rules: BoundaryRules) -> np.ndarray:
@@ -382,9 +384,8 @@ def _open_slits(geoms: np.ndarray, scale: LocalScale, rules: BoundaryRules) -> n
     filled = shapely.union_all([shapely.Polygon(part.exterior) for part in
                                 shapely.get_parts(shapely.union_all(geoms)) if not part.is_empty])
     half = rules.snap_m / 2
-    closed_m = shapely.buffer(shapely.buffer(shapely.transform(filled, lambda c: c * factor), half,
-                                             join_style="mitre", mitre_limit=2.0), -half, join_style="mitre",
-                              mitre_limit=2.0)
+    # round joins: the textbook closing (mitred ones left slivers of a few centimetres along a V's sides)
+    closed_m = shapely.buffer(shapely.buffer(shapely.transform(filled, lambda c: c * factor), half), -half)
     closed = shapely.transform(closed_m, lambda c: c / factor)
     pieces = polygonal(shapely.get_parts(shapely.difference(closed, filled)))
     pieces = pieces[~shapely.is_empty(pieces)]

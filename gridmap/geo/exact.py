@@ -370,18 +370,26 @@ def coarse_division(households: np.ndarray, left: np.ndarray, right: np.ndarray,
     return Division([np.flatnonzero(np.isin(blob, group)) for group in found.groups], True)
 
 
+def local_edges(region: np.ndarray, left: np.ndarray, right: np.ndarray, n: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``region`` (indices into a graph of ``n`` units whose edges are ``left``–``right``), sorted,
+    and the edges with both ends in it, as positions in the sorted region: what a search or the
+    integer programme is given."""
+    region = np.sort(np.asarray(region))
+    inside = np.zeros(n, dtype=bool)
+    inside[region] = True
+    edges = inside[left] & inside[right]
+    return region, np.searchsorted(region, left[edges]), np.searchsorted(region, right[edges])
+
+
 def region_division(region: np.ndarray, left: np.ndarray, right: np.ndarray, households: np.ndarray,
                     lo: float, hi: float, *, budget: int = EXACT_BUDGET, misses: int = 0,
                     miss_band: tuple[float, float] = (0.0, float("inf"))) -> Division:
     """:func:`band_division` of ``region`` (indices into a whole graph whose edges are
     ``left``–``right`` and whose units hold ``households``): the edges inside the region, in its
     local indices. The groups come back as indices into the whole graph."""
-    region = np.sort(np.asarray(region))
-    inside = np.zeros(len(households), dtype=bool)
-    inside[region] = True
-    edges = inside[left] & inside[right]
-    found = band_division(households[region], np.searchsorted(region, left[edges]),
-                          np.searchsorted(region, right[edges]), lo, hi, budget=budget, misses=misses,
+    region, local_left, local_right = local_edges(region, left, right, len(households))
+    found = band_division(households[region], local_left, local_right, lo, hi, budget=budget, misses=misses,
                           miss_band=miss_band)
     if found.groups is None:
         return found
@@ -452,4 +460,4 @@ def idle_connectors(households: np.ndarray, pairs: set[tuple[int, int]], *, betw
 
 
 __all__ = ["EXACT_MAX_UNITS", "EXACT_BUDGET", "COARSE_SHARE_OF_SLACK", "COARSE_BUDGET_SHARE", "Division", "Reduced",
-           "band_division", "coarse_division", "idle_connectors", "region_division"]
+           "band_division", "coarse_division", "idle_connectors", "local_edges", "region_division"]

@@ -11,7 +11,8 @@ canonical          source columns recognised (any case, whitespace trimmed)
 ``population``     人口, 常住人口, 人口数, population
 ``code``           社区代码, 社区编码, 区划代码, 行政区划代码, code
 ``name``           社区名称, 名称, name
-``levels``         层数, 楼层数, 楼层, 总层数, 地上层数, levels, building:levels
+``levels``         地上层数, 层数, 楼层数, 总层数, 楼层, levels, building:levels (the first the file has
+                   wins: levels only feed an estimate of households)
 ``building_name``  楼栋名称, 楼栋名, 建筑物名称, 建筑名称, 楼栋号, 楼号 (a label: the first of these
                    the file has wins, the others keep their own names)
 ``compound_name``  小区名称, 小区名
@@ -27,7 +28,7 @@ Rules (:func:`map_fields`):
 * overrides (``--fields households=住户总数,name=楼名`` on the command line, ``fields=`` in an
   upload, a dict in Python) win over the table; a target need not be in the table;
 * two source columns claiming one canonical name is refused, naming both (except for the labels
-  of :data:`RANKED_LABELS`: the first in the table's order wins), unless an override picks one (the other keeps its own name; a column literally named like the canonical one that
+  of :data:`RANKED_COLUMNS`: the first in the table's order wins), unless an override picks one (the other keeps its own name; a column literally named like the canonical one that
   is not picked becomes ``<name>_unused``);
 * an override naming a column the file lacks is refused, listing the file's columns.
 
@@ -55,7 +56,7 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "population": ("人口", "常住人口", "人口数", "population"),
     "code": ("社区代码", "社区编码", "区划代码", "行政区划代码", "code"),
     "name": ("社区名称", "名称", "name"),
-    "levels": ("层数", "楼层数", "楼层", "总层数", "地上层数", "levels", "building:levels"),
+    "levels": ("地上层数", "层数", "楼层数", "总层数", "楼层", "levels", "building:levels"),
     "building_name": ("楼栋名称", "楼栋名", "建筑物名称", "建筑名称", "楼栋号", "楼号"),
     "compound_name": ("小区名称", "小区名"),
     "type": ("类型", "用途", "type"),
@@ -63,11 +64,12 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "entrances": ("单元数", "单元", "梯数", "entrances"),
 }
 """Canonical column → the source column names that stand for it (the table above)."""
-RANKED_LABELS = frozenset({"building_name", "compound_name"})
-"""Canonical columns that only label a feature: where a file has several of their source columns
-(a building's 楼栋号 "3" and its 楼栋名称 "锦绣花园3栋" side by side, as district files often do),
-the first in the table's order is taken, not refused as ambiguous; a count (households ...) never
-is, since taking the wrong one would change the plan."""
+RANKED_COLUMNS = frozenset({"building_name", "compound_name", "levels"})
+"""Canonical columns where a file with several of their source columns has the first in the
+table's order taken, not refused as ambiguous: labels (a building's 楼栋号 "3" and its 楼栋名称
+"锦绣花园3栋" side by side, as district files often do) and levels (地上层数 beside 总层数: they only
+feed an estimate of households where none is given). A count (households ...) never is, since
+taking the wrong one would change the plan."""
 
 _DIVISION_CODES = ("区划代码", "行政区划代码", "统计代码", "统计用区划代码", "code")
 BOUNDARY_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
@@ -183,7 +185,7 @@ def resolve(columns: list[str], overrides: dict[str, str] | None = None,
             continue
         keys = {_key(a) for a in (target, *aliases)}
         claims = [c for c in columns if _key(c) in keys and c not in taken]
-        if len(claims) > 1 and target in RANKED_LABELS:
+        if len(claims) > 1 and target in RANKED_COLUMNS:
             rank = (target, *aliases)
             claims.sort(key=lambda c: next(i for i, a in enumerate(rank) if _key(a) == _key(c)))
         elif len(claims) > 1:

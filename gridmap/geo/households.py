@@ -45,6 +45,7 @@ import shapely
 
 from gridmap.errors import Invalid
 from gridmap.geo.crs import area_m2
+from gridmap.geo.fields import FIELD_ALIASES
 
 SINGLE_FAMILY = ("house", "detached", "semidetached_house", "bungalow", "farm", "cabin", "hut",
                  "static_caravan", "houseboat")
@@ -321,9 +322,10 @@ class HouseholdReport:
                 f"{self.from_text:,} 个户数从文字中读出（如 {'，'.join(self.from_text_examples)}）")
 
     def _estimates(self) -> tuple[str, str] | None:
+        chinese = [a for a in FIELD_ALIASES["levels"] if not a.isascii()]  # the names a levels column goes by
         how_en, how_zh = (("levels and footprint", "层数和占地面积") if self.levels else
-                          ("footprint and each building type's default levels (the layer has no levels column: "
-                           "层数, 楼层数, 楼层)", "占地面积和各类建筑的默认层数（该图层没有层数字段：层数、楼层数、楼层）"))
+                          (f"footprint and each building type's default levels (the layer has no levels column: "
+                           f"{', '.join(chinese)})", f"占地面积和各类建筑的默认层数（该图层没有层数字段：{'、'.join(chinese)}）"))
         if self.estimated_all:
             return (f"no households column: households will be estimated from {how_en} for all "
                     f"{self.buildings:,} buildings",

@@ -26,7 +26,7 @@ from scipy.sparse.csgraph import dijkstra, maximum_bipartite_matching
 
 from gridmap.geo.band import band_grouping_exists, violation
 from gridmap.geo.band_milp import MILP_MAX_UNITS, MILP_SECONDS, band_division_exists
-from gridmap.geo.exact import EXACT_BUDGET, EXACT_MAX_UNITS, region_division
+from gridmap.geo.exact import EXACT_BUDGET, EXACT_MAX_UNITS, local_edges, region_division
 from gridmap.geo.graph import UnitGraph, grouped, reachable
 from gridmap.geo.terms import GRID_TERMS, Terms
 
@@ -388,12 +388,8 @@ def _no_division(region: np.ndarray, left: np.ndarray, right: np.ndarray, househ
         return "search" if found.impossible else "found" if found.complete else None
 
     def programme(seconds: float) -> str | None:  # "programme" (none exists), "found" or None (out of time)
-        inside = np.zeros(len(households), dtype=bool)
-        inside[region] = True
-        edges = inside[left] & inside[right]
-        local = np.sort(region)
-        answer = band_division_exists(households[local], np.searchsorted(local, left[edges]),
-                                      np.searchsorted(local, right[edges]), lo, hi, seconds=seconds)
+        local, local_left, local_right = local_edges(region, left, right, len(households))
+        answer = band_division_exists(households[local], local_left, local_right, lo, hi, seconds=seconds)
         return None if answer is None else "found" if answer else "programme"
 
     tries = [lambda: search(EXACT_BUDGET)] if searchable else []

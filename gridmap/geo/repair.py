@@ -32,7 +32,7 @@ from gridmap.geo import band
 from gridmap.geo.bisection import Cutter, subgraph
 from gridmap.geo.band_milp import MILP_MAX_UNITS, MILP_REPAIR_NODES
 from gridmap.geo.band_milp import band_division as milp_division
-from gridmap.geo.exact import EXACT_MAX_UNITS, Division, region_division
+from gridmap.geo.exact import EXACT_MAX_UNITS, Division, local_edges, region_division
 from gridmap.geo.graph import UnitGraph, is_connected, reachable
 
 if TYPE_CHECKING:  # partition imports this module; the rules are only read here
@@ -340,12 +340,8 @@ def programme_division(graph: UnitGraph, region: np.ndarray, households: np.ndar
     unit indices, each checked connected and in the band (else "unknown"). Asked where the exact
     search ran out of steps: many small units (villas of 2 households beside 单元 of 46) make
     astronomically many connected sets for the search, and few constraints for the programme."""
-    region = np.sort(np.asarray(region))
-    inside = np.zeros(graph.n, dtype=bool)
-    inside[region] = True
-    edges = inside[graph.left] & inside[graph.right]
-    found = milp_division(households[region], np.searchsorted(region, graph.left[edges]),
-                          np.searchsorted(region, graph.right[edges]), lo, hi, nodes=MILP_REPAIR_NODES)
+    region, local_left, local_right = local_edges(region, graph.left, graph.right, graph.n)
+    found = milp_division(households[region], local_left, local_right, lo, hi, nodes=MILP_REPAIR_NODES)
     if found.groups is None:
         return found
     groups = [region[g] for g in found.groups]

@@ -54,6 +54,7 @@ import shapely
 from pyproj import Transformer
 
 from gridmap.geo.crs import STORAGE_EPSG, metric_crs_for
+from gridmap.geo.export import GPKG_DATASET_OPTIONS
 
 GENERATOR_VERSION = "1.0"
 SOURCE = "合成数据(synthetic)"
@@ -1416,7 +1417,8 @@ def write_files(district: District, out: Path, *, decimals: int = 7) -> dict[str
     for name, layer, driver, _encoding, cpg, _crs in FILES:
         path = out / name
         if driver == "GPKG":
-            frames[layer].to_file(path, driver="GPKG", engine="pyogrio", layer=path.stem)
+            frames[layer].to_file(path, driver="GPKG", engine="pyogrio", layer=path.stem,
+                                  dataset_options=GPKG_DATASET_OPTIONS)
         else:
             _write_shapefile(frames[layer], path, cpg=bool(cpg))
     return frames

@@ -60,38 +60,46 @@ def gather(conn: sa.Connection, request: ExportRequest) -> tuple[Plan, dict]:
     return plan, layers
 
 
-def with_flags(conn: sa.Connection, plan: Plan, layers: dict) -> dict:
-    """The grids layer with each grid's flags from the plan's report as ``conn`` (the export's
-    snapshot) sees it (``flag``: their codes, ``reason_zh`` / ``reason``: their reasons; several
-    joined), so that a system taking the export sees why a grid is outside the band, as the
-    report says, of the very grids it holds."""
-    if "grids" not in layers:
+def with_flags(report: dict | None, layers: dict) -> dict:
+    """The grids layer with each grid's flags from the plan's ``report`` (``flag``: their codes,
+    ``reason_zh`` / ``reason``: their reasons; several joined), so that a system taking the export
+    sees why a grid is outside the band, as the report says, of the very grids it holds (read in
+    the same snapshot: :func:`planning.report_in`)."""
+    if "grids" not in layers or report is None:
         return layers
-    from gridmap.services import planning
-
-    flags = pd.DataFrame(planning.report_in(conn, plan.id).get("flags", []),
-                         columns=["grid_code", "flag", "reason", "reason_zh"]).fillna("")
+    flags = pd.DataFrame(report.get("flags", []), columns=["grid_code", "flag", "reason", "reason_zh"]).fillna("")
     said = flags.groupby("grid_code").agg({"flag": ",".join, "reason": "; ".join, "reason_zh": "；".join})
     grids = layers["grids"].drop(columns=[c for c in ("flag", "reason", "reason_zh") if c in layers["grids"]])
     return {**layers, "grids": grids.join(said, on="grid_code")}
 
 
-def export_territory(engine: sa.Engine, request: ExportRequest, out: str | Path) -> ExportResult:
-    """Read the layers and the report's flags in one snapshot (REPEATABLE READ) and write them to ``out``."""
+def _read(engine: sa.Engine, request: ExportRequest, authorize=None) -> tuple[Plan, dict]:
+    """The plan and its layers with the report's flags, all read in one snapshot (REPEATABLE
+    READ); a report computed there is kept with the plan afterwards, unless it was edited since."""
+    from gridmap.services import planning
+
+    seen = None
     with reading.snapshot(engine) as conn:
         plan, layers = gather(conn, request)
-        layers = with_flags(conn, plan, layers)
+        if authorize is not None:
+            authorize(conn, plan)
+        if "grids" in layers:
+            seen = planning.report_in(conn, plan.id)
+    if seen is not None:
+        planning.keep_report(engine, seen)
+    return plan, with_flags(None if seen is None else seen.report, layers)
+
+
+def export_territory(engine: sa.Engine, request: ExportRequest, out: str | Path) -> ExportResult:
+    """Read the layers and the report's flags in one snapshot and write them to ``out``."""
+    _, layers = _read(engine, request)
     return export(layers, out, format=request.format, crs=request.crs, encoding=request.encoding)
 
 
 def export_download(engine: sa.Engine, request: ExportRequest, folder: Path, authorize=None) -> tuple[Plan, ExportResult]:
     """Export for a download: read in one snapshot, let ``authorize(plan)`` refuse (a draft
     needs a role), then write into ``folder`` as ``gridmap-<territory>-v<version>-<layers>``."""
-    with reading.snapshot(engine) as conn:
-        plan, layers = gather(conn, request)
-        if authorize is not None:
-            authorize(conn, plan)
-        layers = with_flags(conn, plan, layers)
+    plan, layers = _read(engine, request, authorize)
     stem = f"gridmap-{request.territory}-v{plan.version}-{'-'.join(request.layers)}"
     return plan, export(layers, folder / f"{stem}.{request.format}", format=request.format, crs=request.crs,
                         encoding=request.encoding)

@@ -113,8 +113,9 @@ class PlanSummary:
         listed_zh = "、".join(f"{r.code} {r.name or ''}（{r.profile}：{r.band[0]}–{r.band[1]} 户）".replace("  ", " ")
                              for r in shown) + (f" 等 {len(self.not_applied)} 个" if more > 0 else "")
         s = self.result.report["summary"]
-        return (f"note: {len(self.not_applied)} territories below {self.territory} have rules of their own, which this "
-                f"plan does not apply (a plan follows one set of rules: every grid here was measured against "
+        n = len(self.not_applied)
+        return (f"note: {n} {'territory' if n == 1 else 'territories'} below {self.territory} "
+                f"{'has' if n == 1 else 'have'} rules of {'its' if n == 1 else 'their'} own, which this plan does not apply (a plan follows one set of rules: every grid here was measured against "
                 f"{s['min_households']}–{s['max_households']}): {listed_en}; to plan one by its own rules, partition "
                 "it on its own (gridmap partition --territory CODE), which makes a plan of its own",
                 f"注意：{self.territory} 下有 {len(self.not_applied)} 个辖区设有自己的规则配置，本方案未采用（一个方案只按一套规则："

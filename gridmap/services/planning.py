@@ -359,28 +359,33 @@ def report(engine: sa.Engine, plan_id: int) -> dict:
     computed from its assignment for any plan and kept with it until the plan is edited again.
     A merge plan keeps its merge sections beside it."""
     with engine.connect() as conn:
-        result, plan, kept = _report_as_seen(conn, plan_id)
-    if not kept:
-        with engine.begin() as conn:
-            plans.store_report(conn, plan_id, result, plan.lock_version)  # not if edited meanwhile
-    return result
+        seen = report_in(conn, plan_id)
+    keep_report(engine, seen)
+    return seen.report
 
 
-def report_in(conn: sa.Connection, plan_id: int) -> dict:
+@dataclass(frozen=True)
+class ReportSeen:
+    """A plan's report as one connection saw the plan: at edit ``version``; ``kept``: it was the
+    report kept with the plan (else computed, and not yet kept)."""
+
+    report: dict
+    plan_id: int
+    version: int
+    kept: bool
+
+
+def report_in(conn: sa.Connection, plan_id: int) -> ReportSeen:
     """The plan's report as ``conn`` sees the plan (an export's snapshot: its flags describe the
-    grids read with them, whatever was edited since), computed where none is kept; not stored."""
-    return _report_as_seen(conn, plan_id)[0]
-
-
-def _report_as_seen(conn: sa.Connection, plan_id: int) -> tuple[dict, plans.Plan, bool]:
-    """The report of the plan as ``conn`` sees it, the plan, and whether it was the kept one."""
+    grids read with them, whatever was edited since), computed where none is kept
+    (:func:`keep_report` keeps it afterwards, outside the snapshot)."""
     from gridmap.geo.graph import build_graph
     from gridmap.geo.report import plan_report
 
     plan = plans.get(conn, plan_id)
     stored = plans.stored_report(conn, plan_id)
     if plan.report_version == plan.lock_version and "summary" in stored and "histogram" in stored:
-        return stored, plan, True
+        return ReportSeen(stored, plan_id, plan.lock_version, True)
     units = (frames.plan_units(conn, plan_id).rename(columns={"unit_kind": "kind"})
              .sort_values(["community_code", "unit_id"]).reset_index(drop=True))  # the partition's order
     grids = frames.plan_grids(conn, plan_id)
@@ -388,7 +393,16 @@ def _report_as_seen(conn: sa.Connection, plan_id: int) -> tuple[dict, plans.Plan
     computed = plan_report(units, grids, build_graph(units), *profile.band)
     computed["summary"]["seed"] = (plan.parameters or {}).get("seed")
     computed["profile"] = profile.describe()
-    return {**stored, **computed}, plan, False
+    return ReportSeen({**stored, **computed}, plan_id, plan.lock_version, False)
+
+
+def keep_report(engine: sa.Engine, seen: ReportSeen) -> bool:
+    """Keep a computed report with its plan, unless the plan was edited since it was seen (then
+    the next reader computes it again); whether it was stored."""
+    if seen.kept:
+        return False
+    with engine.begin() as conn:
+        return plans.store_report(conn, seen.plan_id, seen.report, seen.version)
 
 
 # -- diff, publish, history ----------------------------------------------------------------------

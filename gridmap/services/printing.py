@@ -80,6 +80,14 @@ def _context(conn: sa.Connection, community: str, area) -> dict[str, gpd.GeoData
     return found
 
 
+def where_it_lies(plan_territory: str, plan_territory_name: str, street: territories.TerritoryRow | None) -> str:
+    """The sheet's place: the plan's territory, and the community's street or town when that is
+    not the plan's territory itself (a county's plan: ``洪雅县 城关镇``; a street's plan: the street)."""
+    if street is not None and street.code != plan_territory and street.name:
+        return f"{plan_territory_name} {street.name}"
+    return plan_territory_name
+
+
 def gather(engine: sa.Engine, request: WallMapRequest,
            authorize: Callable[[sa.Connection, Plan], None] | None = None) -> WallMapData:
     """What the community's wall map shows. ``authorize(conn, plan)`` may refuse (a draft needs a
@@ -105,9 +113,7 @@ def gather(engine: sa.Engine, request: WallMapRequest,
         context = _context(conn, request.community, outline.geometry.iloc[0]) if not outline.empty else {}
         band = profiles.of_parameters(plan.parameters).band
         street = territories.get(conn, place.parent_code) if place.parent_code else None
-    place_name = plan.territory_name
-    if street is not None and street.code != plan.territory and street.name:
-        place_name = f"{plan.territory_name} {street.name}"
+    place_name = where_it_lies(plan.territory, plan.territory_name, street)
     if grids.empty:
         raise Invalid(f"plan version {plan.version} has no grids in {request.community}",
                       f"第 {plan.version} 版方案在 {request.community} 内没有网格")
@@ -115,4 +121,4 @@ def gather(engine: sa.Engine, request: WallMapRequest,
                        context.get("water"), context.get("buildings"), place_name)
 
 
-__all__ = ["PAPERS", "FORMATS", "LANGUAGES", "WallMapRequest", "WallMapData", "gather"]
+__all__ = ["PAPERS", "FORMATS", "LANGUAGES", "WallMapRequest", "WallMapData", "gather", "where_it_lies"]

@@ -68,9 +68,17 @@ def not_applied_below(conn: sa.Connection, territory: str, run: Profile) -> list
     found = []
     for code, name, data in territories.own_profiles_below(conn, territory):
         own = Profile.from_dict(data, source=f"profile of {code}")
-        if own.to_dict() != run.to_dict():
+        if _rules(own) != _rules(run):
             found.append(RulesNotApplied(code, name, own.name, tuple(own.band)))
     return found
+
+
+NAMING_KEYS = ("name", "title_zh", "title_en")
+"""What names a profile without being one of its rules: two profiles that differ only there apply alike."""
+
+
+def _rules(profile: Profile) -> dict:
+    return {k: v for k, v in profile.to_dict().items() if k not in NAMING_KEYS}
 
 
 def parameters_of(profile: Profile, **extra) -> dict:
