@@ -124,7 +124,7 @@ def test_landing_map_in_chromium(live_server: str, tmp_path: Path) -> None:
         assert page.evaluate(count_painted) > 20000  # zoomed in, the district fills the view
         # English on request, Chinese by default
         assert page.inner_text("#territories-title span") == "辖区"
-        assert page.inner_text("li[data-code='511802'] > .level") == "区/县"
+        assert page.inner_text("li[data-code='511802'] > .level") == "区"  # 雨城区: a district, as its name says
         page.click("#lang-switch")
         assert page.inner_text("#territories-title span") == "Territories"
         assert page.inner_text("li[data-code='511802'] > .level") == "district"

@@ -10,11 +10,10 @@ from fastapi.templating import Jinja2Templates
 
 from gridmap import __version__, web
 from gridmap.api.deps import get_conn
+from gridmap.geo.levels import level_name
 from gridmap.store import territories
 
 TEMPLATES = Jinja2Templates(directory=str(web.TEMPLATES))
-LEVEL_NAMES = {"city": ("市", "city"), "district": ("区/县", "district"), "street": ("街道/乡镇", "street"),
-               "community": ("社区/村", "community")}
 
 router = APIRouter(include_in_schema=False)
 # the landing page is also the OGC API landing document, so it belongs in the API definition
@@ -54,7 +53,7 @@ def landing(request: Request, conn: sa.Connection = Depends(get_conn)):
         children.setdefault(row.parent_code, []).append(row)
     return TEMPLATES.TemplateResponse(request, "index.html", {
         "roots": children.get(None, []), "children": children, "count": len(rows), "closed": not settings.public_read,
-        "level_names": LEVEL_NAMES, "version": __version__,
+        "level_name": level_name, "version": __version__,
         "basemaps": basemaps(settings),
     })
 

@@ -8,9 +8,9 @@ import argparse
 
 from gridmap.cli import checks
 from gridmap.cli.checks import UserError
+from gridmap.geo.levels import level_name
 from gridmap.progress import Progress
 
-LEVEL_ZH = {"city": "市", "district": "区县", "street": "街道", "community": "社区"}  # `territories`' levels
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -108,7 +108,8 @@ def cmd_territories(args: argparse.Namespace) -> int:
               "或用 `gridmap demo` 载入示例")
     for row in rows:
         indent = {"city": 0, "district": 1, "street": 2, "community": 3}[row.level]
-        print(f"{'  ' * indent}{row.code}  {row.name}  ({row.level} / {LEVEL_ZH.get(row.level, row.level)})")
+        zh, en = level_name(row.level, row.name)
+        print(f"{'  ' * indent}{row.code}  {row.name}  ({en} / {zh})")
     return 0
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from gridmap.geo.levels import level_name
+
 SEARCHED_PROPERTIES = ("name", "名称", "building_name", "compound_name", "道路名称", "地址", "address", "addr:street")
 """Feature properties a search reads (as imported: mapped columns under their canonical name, the
 others under the source's own). A hit's label is its compound's name, then the first other of
@@ -52,7 +54,8 @@ def search(conn: sa.Connection, plan_id: int, text: str, limit: int = 20) -> lis
         "ORDER BY (c.name ILIKE :prefix ESCAPE '\\') DESC, c.code LIMIT :lim"), params)
     for r in community_rows:
         hits.append({"kind": "community", "label": f"{r.name} {r.code}", "detail": r.code, "grid_code": None,
-                     "unit_id": None, "point": [r.x, r.y], "bbox": [r.x0, r.y0, r.x1, r.y1]})
+                     "unit_id": None, "point": [r.x, r.y], "bbox": [r.x0, r.y0, r.x1, r.y1],
+                     "kind_names": list(level_name("community", r.name))})  # 社区 or 村, as its name says
     unit_rows = conn.execute(sa.text(
         "SELECT u.id, u.name, u.kind, g.code AS grid, ST_X(ST_PointOnSurface(u.geom)) AS x, "
         "ST_Y(ST_PointOnSurface(u.geom)) AS y FROM plan_units pu JOIN units u ON u.id = pu.unit_id "

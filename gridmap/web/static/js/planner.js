@@ -1148,7 +1148,8 @@
         label.textContent = hit.label;
         var kind = document.createElement("span");
         kind.className = "kind";
-        var names = hit.kind === "feature" ? (LAYER_NAMES[hit.detail] || [hit.detail, hit.detail]) : KIND_NAMES[hit.kind];
+        var names = hit.kind === "feature" ? (LAYER_NAMES[hit.detail] || [hit.detail, hit.detail]) :
+          (hit.kind_names || KIND_NAMES[hit.kind]);  // a community says 社区 or 村, as the server names it
         var where = hit.grid_code && hit.kind !== "grid" ? " · " + hit.grid_code : "";
         say(kind, names[0] + where, names[1] + where);
         li.appendChild(label); li.appendChild(kind);
